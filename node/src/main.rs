@@ -1,0 +1,2 @@
+//! credex
+fn main() {}

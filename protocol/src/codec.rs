@@ -1,0 +1,216 @@
+//! The postcard codec and length-prefixed framing.
+//!
+//! A frame is a 4-byte big-endian payload length followed by the payload, the
+//! postcard encoding of one message. The length is checked against the
+//! receiver's [`FrameLimit`] before any buffer is allocated, and a payload
+//! must decode to exactly one message: trailing bytes are an error.
+//!
+//! The codec lives here alone so that it can be swapped (DESIGN.md §4).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Length of the frame header: a big-endian `u32` payload length.
+pub const FRAME_HEADER_LEN: usize = 4;
+
+/// Maximum payload length of one frame, checked before allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimit(u32);
+
+impl FrameLimit {
+    /// The default maximum: 1 MiB.
+    pub const DEFAULT: FrameLimit = FrameLimit(1 << 20);
+    /// The smallest limit a node may configure (1 KiB).
+    pub const MIN: u32 = 1 << 10;
+    /// The largest limit a node may configure (64 MiB).
+    pub const MAX: u32 = 64 << 20;
+
+    /// A limit of `bytes`, which must lie within [`Self::MIN`]..=[`Self::MAX`].
+    pub fn new(bytes: u32) -> Result<Self, FrameError> {
+        if (Self::MIN..=Self::MAX).contains(&bytes) {
+            Ok(FrameLimit(bytes))
+        } else {
+            Err(FrameError::LimitOutOfRange(bytes))
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn bytes(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for FrameLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Errors of encoding, decoding and framing.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The declared payload length exceeds the receiver's limit. Nothing was allocated.
+    #[error("frame of {len} bytes exceeds the maximum of {limit} bytes")]
+    TooLarge {
+        /// The length the header declared (or the encoder produced).
+        len: u64,
+        /// The limit in force.
+        limit: u32,
+    },
+    /// A frame with an empty payload; no message encodes to zero bytes.
+    #[error("empty frame")]
+    Empty,
+    /// A configured frame limit is outside the allowed range.
+    #[error("frame limit {0} is outside {min}..={max} bytes", min = FrameLimit::MIN, max = FrameLimit::MAX)]
+    LimitOutOfRange(u32),
+    /// The payload is not a valid encoding of the expected message.
+    #[error("malformed message: {0}")]
+    Malformed(postcard::Error),
+    /// The payload decoded to a message but bytes were left over.
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    /// The message could not be encoded (a bug on the sending side).
+    #[error("cannot encode message: {0}")]
+    Encode(postcard::Error),
+}
+
+/// Encode a message as a payload (no frame header).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    postcard::to_stdvec(msg).map_err(FrameError::Encode)
+}
+
+/// Decode a payload as exactly one `T`; trailing bytes are an error.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    if payload.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    let (value, rest) = postcard::take_from_bytes(payload).map_err(FrameError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(FrameError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
+}
+
+/// Encode a message as a complete frame: header and payload.
+///
+/// Fails with [`FrameError::TooLarge`] if the payload exceeds `limit`, so a
+/// node never sends a frame its peers would refuse.
+pub fn encode_frame<T: Serialize>(msg: &T, limit: FrameLimit) -> Result<Vec<u8>, FrameError> {
+    let mut frame = vec![0u8; FRAME_HEADER_LEN];
+    frame = postcard::to_extend(msg, frame).map_err(FrameError::Encode)?;
+    let len = frame.len() - FRAME_HEADER_LEN;
+    let len32 = u32::try_from(len)
+        .ok()
+        .filter(|&l| l <= limit.bytes())
+        .ok_or(FrameError::TooLarge {
+            len: len as u64,
+            limit: limit.bytes(),
+        })?;
+    frame[..FRAME_HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    Ok(frame)
+}
+
+/// Read a frame header and return the payload length, refusing lengths above
+/// `limit` (and zero) before the caller allocates anything.
+pub fn payload_len(header: [u8; FRAME_HEADER_LEN], limit: FrameLimit) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(header);
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if len > limit.bytes() {
+        return Err(FrameError::TooLarge {
+            len: u64::from(len),
+            limit: limit.bytes(),
+        });
+    }
+    // u32 always fits in usize on the 32- and 64-bit targets credex supports.
+    Ok(len as usize)
+}
+
+/// Incremental, sans-IO frame reader: feed it bytes as they arrive and take
+/// complete payloads out. It never buffers more than one header plus one
+/// payload of at most the limit.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    limit: FrameLimit,
+    buf: Vec<u8>,
+    /// Payload length of the frame being read, once its header is complete.
+    want: Option<usize>,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames above `limit`.
+    pub fn new(limit: FrameLimit) -> Self {
+        FrameDecoder {
+            limit,
+            buf: Vec::new(),
+            want: None,
+        }
+    }
+
+    /// Feed bytes; returns how many were consumed. Call [`Self::next_frame`]
+    /// when a frame may be complete and feed the rest afterwards.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<usize, FrameError> {
+        let total = data.len();
+        if self.want.is_none() {
+            let need = FRAME_HEADER_LEN - self.buf.len();
+            let take = need.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < FRAME_HEADER_LEN {
+                return Ok(total - data.len());
+            }
+            let mut header = [0u8; FRAME_HEADER_LEN];
+            header.copy_from_slice(&self.buf);
+            let len = payload_len(header, self.limit)?;
+            self.buf.clear();
+            self.buf.reserve_exact(len);
+            self.want = Some(len);
+        }
+        if let Some(want) = self.want {
+            let take = (want - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(total - data.len())
+    }
+
+    /// The next complete payload, if one has been fed.
+    pub fn next_frame(&mut self) -> Option<Vec<u8>> {
+        match self.want {
+            Some(want) if self.buf.len() == want => {
+                self.want = None;
+                Some(std::mem::take(&mut self.buf))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a frame has been started but not completed.
+    pub fn is_mid_frame(&self) -> bool {
+        !self.buf.is_empty() || self.want.is_some()
+    }
+}
+
+/// Decode arbitrary bytes as a stream of request frames and validate each;
+/// returns how many decoded. This is the body of the fuzz target and of the
+/// property tests: it must never panic, whatever the input.
+pub fn decode_untrusted_requests(data: &[u8], limit: FrameLimit) -> usize {
+    let mut decoder = FrameDecoder::new(limit);
+    let mut ok = 0;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let used = match decoder.feed(rest) {
+            Ok(n) => n,
+            Err(_) => return ok,
+        };
+        rest = &rest[used..];
+        if let Some(payload) = decoder.next_frame()
+            && let Ok(req) = decode::<crate::messages::Request>(&payload)
+            && req.validate().is_ok()
+        {
+            ok += 1;
+        }
+    }
+    ok
+}

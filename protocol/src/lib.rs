@@ -1,0 +1,21 @@
+//! credex wire protocol: identities, messages, the postcard codec and
+//! length-prefixed framing.
+//!
+//! This crate is sans-IO: no sockets, no tokio, no clock. Callers hand it
+//! bytes and get typed messages (or a typed error) back, so every decoder of
+//! peer input can be tested and fuzzed on its own. The transport (QUIC, TLS)
+//! lives in `credex-node`; the specification is `docs/protocol.md`.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod error_code;
+pub mod ids;
+pub mod messages;
+
+pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
+pub use error_code::ErrorCode;
+pub use ids::{IdError, NodeName, RegionCode, Role, SignatureAlgorithm};
+pub use messages::{
+    ALPN, Capability, ErrorReply, Hello, PROTOCOL_VERSION, Ping, Pong, Request, Response,
+};

@@ -1,0 +1,183 @@
+//! The messages of protocol version 1.
+//!
+//! One request travels on its own bidirectional QUIC stream and gets exactly
+//! one response on the same stream. The postcard encoding of an enum starts
+//! with the variant's index, so **the order of variants is part of the wire
+//! format**: new messages are appended, never inserted, and a peer answers a
+//! variant it does not know with [`ErrorCode::UnsupportedMessage`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_code::ErrorCode;
+use crate::ids::{NodeName, RegionCode};
+
+/// The protocol version this crate speaks. The ALPN string pins the major
+/// version; `Hello` carries this number so peers can refuse a mismatch.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The TLS ALPN protocol identifier every credex connection must negotiate.
+pub const ALPN: &[u8] = b"credex/1";
+
+/// A request from the stream's opener (the client side of the stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Index 0. Introduce this node; the peer answers with its own `Hello`.
+    Hello(Hello),
+    /// Index 1. Liveness and round-trip check.
+    Ping(Ping),
+}
+
+impl Request {
+    /// A short stable name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello(_) => "hello",
+            Request::Ping(_) => "ping",
+        }
+    }
+}
+
+/// A response, sent on the stream that carried the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Index 0. The answer to [`Request::Hello`]: the responder's own identity.
+    Hello(Hello),
+    /// Index 1. The answer to [`Request::Ping`].
+    Pong(Pong),
+    /// Index 2. The request was refused or failed; see the code.
+    Error(ErrorReply),
+}
+
+/// A node's introduction: who it claims to be and what it can do.
+///
+/// The claimed region and node name are only a cross-check: the
+/// authoritative identity is the one bound in the peer's certificate, and a
+/// `Hello` that disagrees with it is refused with
+/// [`ErrorCode::IdentityMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the sender speaks ([`PROTOCOL_VERSION`]).
+    pub protocol_version: u16,
+    /// The sender's region (GB/T 2260 code).
+    pub region: RegionCode,
+    /// The sender's node name within its region.
+    pub node: NodeName,
+    /// What the sender supports beyond the base protocol.
+    pub capabilities: Vec<Capability>,
+    /// Free-form software name and version, e.g. `credex/0.1.0`; at most
+    /// [`MAX_SOFTWARE_LEN`] bytes.
+    pub software: String,
+}
+
+/// Longest accepted [`Hello::software`] string, in bytes.
+pub const MAX_SOFTWARE_LEN: usize = 128;
+/// Most capabilities accepted in one [`Hello`].
+pub const MAX_CAPABILITIES: usize = 64;
+
+/// An optional feature a node announces in its `Hello`.
+///
+/// Unknown capabilities from a newer peer decode as [`Capability::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Capability {
+    /// Index 0. Answers dual-authorized credit record queries.
+    Query,
+    /// Index 1. Keeps a verifiable access log and cosigns peers' checkpoints.
+    Witness,
+    /// Index 2. Exchanges credit evaluation results for mutual recognition (互认).
+    Recognition,
+    /// Index 3. Joint reward/punishment list exchange (联合奖惩).
+    JointLists,
+    /// Index 4. Receives upward reports (the national platform's role).
+    UpwardReceiver,
+    /// Index 5. A capability named by a newer version, kept as text.
+    Other(String),
+}
+
+/// A liveness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Echoed back in the [`Pong`].
+    pub nonce: u64,
+}
+
+/// The answer to a [`Ping`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The nonce of the ping being answered.
+    pub nonce: u64,
+}
+
+/// A refusal or failure with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The stable code, for programs and metrics.
+    pub code: ErrorCode,
+    /// A human explanation; never contains data a requester may not see.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// Build a reply from a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorReply {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a decoded message is not acceptable even though it parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// `Hello::software` is longer than [`MAX_SOFTWARE_LEN`].
+    #[error("hello: software string is {0} bytes, at most {MAX_SOFTWARE_LEN} allowed")]
+    SoftwareTooLong(usize),
+    /// `Hello::capabilities` has more than [`MAX_CAPABILITIES`] entries.
+    #[error("hello: {0} capabilities, at most {MAX_CAPABILITIES} allowed")]
+    TooManyCapabilities(usize),
+    /// An `Other` capability longer than [`MAX_SOFTWARE_LEN`].
+    #[error("hello: a capability name is {0} bytes, at most {MAX_SOFTWARE_LEN} allowed")]
+    CapabilityTooLong(usize),
+}
+
+impl Hello {
+    /// Check the bounds a decoded `Hello` must respect.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.software.len() > MAX_SOFTWARE_LEN {
+            return Err(ValidationError::SoftwareTooLong(self.software.len()));
+        }
+        if self.capabilities.len() > MAX_CAPABILITIES {
+            return Err(ValidationError::TooManyCapabilities(
+                self.capabilities.len(),
+            ));
+        }
+        for c in &self.capabilities {
+            if let Capability::Other(name) = c
+                && name.len() > MAX_SOFTWARE_LEN
+            {
+                return Err(ValidationError::CapabilityTooLong(name.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Check the bounds of every field that decoding alone does not.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            Request::Hello(h) => h.validate(),
+            Request::Ping(_) => Ok(()),
+        }
+    }
+}
+
+impl Response {
+    /// Check the bounds of every field that decoding alone does not.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            Response::Hello(h) => h.validate(),
+            Response::Pong(_) | Response::Error(_) => Ok(()),
+        }
+    }
+}

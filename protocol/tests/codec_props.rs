@@ -1,0 +1,193 @@
+//! Property tests for the codec: round trips, and arbitrary bytes never panic.
+
+use credex_protocol::codec::{FRAME_HEADER_LEN, decode_untrusted_requests};
+use credex_protocol::{
+    Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName,
+    Ping, Pong, RegionCode, Request, Response, decode, encode, encode_frame, payload_len,
+};
+use proptest::prelude::*;
+
+fn region() -> impl Strategy<Value = RegionCode> {
+    prop_oneof![Just(0u32), (11u32..=82, 0u32..10_000).prop_map(|(p, r)| p * 10_000 + r)]
+        .prop_map(|c| RegionCode::from_u32(c).expect("generated codes are valid"))
+}
+
+fn node_name() -> impl Strategy<Value = NodeName> {
+    "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?".prop_map(|s| s.parse().expect("regex matches the rule"))
+}
+
+fn capability() -> impl Strategy<Value = Capability> {
+    prop_oneof![
+        Just(Capability::Query),
+        Just(Capability::Witness),
+        Just(Capability::Recognition),
+        Just(Capability::JointLists),
+        Just(Capability::UpwardReceiver),
+        ".{0,20}".prop_map(Capability::Other),
+    ]
+}
+
+fn hello() -> impl Strategy<Value = Hello> {
+    (
+        any::<u16>(),
+        region(),
+        node_name(),
+        prop::collection::vec(capability(), 0..8),
+        ".{0,40}",
+    )
+        .prop_map(|(protocol_version, region, node, capabilities, software)| Hello {
+            protocol_version,
+            region,
+            node,
+            capabilities,
+            software,
+        })
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        hello().prop_map(Request::Hello),
+        any::<u64>().prop_map(|nonce| Request::Ping(Ping { nonce })),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        hello().prop_map(Response::Hello),
+        any::<u64>().prop_map(|nonce| Response::Pong(Pong { nonce })),
+        (any::<u16>(), ".{0,64}").prop_map(|(c, m)| Response::Error(ErrorReply::new(
+            ErrorCode::from_u16(c),
+            m
+        ))),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn requests_round_trip(req in request()) {
+        let bytes = encode(&req).unwrap();
+        prop_assert_eq!(decode::<Request>(&bytes).unwrap(), req.clone());
+        let frame = encode_frame(&req, FrameLimit::DEFAULT).unwrap();
+        let mut d = FrameDecoder::new(FrameLimit::DEFAULT);
+        prop_assert_eq!(d.feed(&frame).unwrap(), frame.len());
+        prop_assert_eq!(d.next_frame().unwrap(), bytes);
+    }
+
+    #[test]
+    fn responses_round_trip(resp in response()) {
+        let bytes = encode(&resp).unwrap();
+        prop_assert_eq!(decode::<Response>(&bytes).unwrap(), resp);
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused(req in request(), extra in prop::collection::vec(any::<u8>(), 1..16)) {
+        let mut bytes = encode(&req).unwrap();
+        bytes.extend_from_slice(&extra);
+        prop_assert!(matches!(decode::<Request>(&bytes), Err(FrameError::TrailingBytes(n)) if n == extra.len()));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = decode::<Request>(&data);
+        let _ = decode::<Response>(&data);
+        let _ = decode_untrusted_requests(&data, FrameLimit::new(1024).unwrap());
+    }
+
+    #[test]
+    fn frames_split_anywhere_reassemble(reqs in prop::collection::vec(request(), 1..5), cut in any::<prop::sample::Index>()) {
+        let mut stream = Vec::new();
+        for r in &reqs {
+            stream.extend(encode_frame(r, FrameLimit::DEFAULT).unwrap());
+        }
+        let cut = cut.index(stream.len() + 1);
+        let mut d = FrameDecoder::new(FrameLimit::DEFAULT);
+        let mut got = Vec::new();
+        for chunk in [&stream[..cut], &stream[cut..]] {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let n = d.feed(rest).unwrap();
+                rest = &rest[n..];
+                if let Some(p) = d.next_frame() {
+                    got.push(decode::<Request>(&p).unwrap());
+                }
+            }
+        }
+        if let Some(p) = d.next_frame() {
+            got.push(decode::<Request>(&p).unwrap());
+        }
+        prop_assert_eq!(got, reqs);
+    }
+}
+
+#[test]
+fn oversized_header_is_refused_before_allocation() {
+    let limit = FrameLimit::new(4096).unwrap();
+    // A header announcing 4 GiB - 1: refused from the four header bytes alone.
+    let err = payload_len([0xff; FRAME_HEADER_LEN], limit).unwrap_err();
+    assert!(matches!(err, FrameError::TooLarge { len: 0xffff_ffff, limit: 4096 }));
+    let mut d = FrameDecoder::new(limit);
+    assert!(matches!(d.feed(&[0, 0, 0x10, 0x01]), Err(FrameError::TooLarge { len: 4097, .. })));
+    assert!(matches!(payload_len([0, 0, 0, 0], limit), Err(FrameError::Empty)));
+    assert_eq!(payload_len([0, 0, 0x10, 0], limit).unwrap(), 4096);
+}
+
+#[test]
+fn encoder_refuses_frames_the_peer_would_refuse() {
+    let req = Request::Hello(Hello {
+        protocol_version: 1,
+        region: "520000".parse().unwrap(),
+        node: "gy-1".parse().unwrap(),
+        capabilities: vec![],
+        software: "x".repeat(2000),
+    });
+    let limit = FrameLimit::new(1024).unwrap();
+    assert!(matches!(encode_frame(&req, limit), Err(FrameError::TooLarge { .. })));
+    assert!(FrameLimit::new(10).is_err());
+    assert!(FrameLimit::new(FrameLimit::MAX + 1).is_err());
+}
+
+#[test]
+fn invalid_region_in_payload_is_a_decode_error() {
+    // A Hello whose region number is 990000 (no such province) must not decode.
+    let good = Request::Hello(Hello {
+        protocol_version: 1,
+        region: "520000".parse().unwrap(),
+        node: "gy-1".parse().unwrap(),
+        capabilities: vec![],
+        software: String::new(),
+    });
+    let bytes = encode(&good).unwrap();
+    let mut bad = encode(&Request::Hello(Hello {
+        region: RegionCode::NATIONAL,
+        ..match good {
+            Request::Hello(h) => h,
+            _ => unreachable!(),
+        }
+    }))
+    .unwrap();
+    // Variant 0, version 1, then the region varint: patch 0 into 990000's varint.
+    assert_eq!(&bad[..3], &[0, 1, 0]);
+    let varint_990000 = [0xb0, 0xb6, 0x3c];
+    bad.splice(2..3, varint_990000);
+    assert!(matches!(decode::<Request>(&bad), Err(FrameError::Malformed(_))));
+    assert!(decode::<Request>(&bytes).is_ok());
+}
+
+#[test]
+fn validation_bounds_hello() {
+    let mut h = Hello {
+        protocol_version: 1,
+        region: "520000".parse().unwrap(),
+        node: "gy-1".parse().unwrap(),
+        capabilities: vec![],
+        software: "x".repeat(129),
+    };
+    assert!(h.validate().is_err());
+    h.software.clear();
+    h.capabilities = vec![Capability::Query; 65];
+    assert!(h.validate().is_err());
+    h.capabilities = vec![Capability::Other("y".repeat(129))];
+    assert!(h.validate().is_err());
+    h.capabilities = vec![Capability::Query];
+    assert!(h.validate().is_ok());
+}

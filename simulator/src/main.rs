@@ -1,0 +1,2 @@
+//! credex-sim
+fn main() {}
