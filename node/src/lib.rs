@@ -1,1 +1,18 @@
-//! placeholder
+//! credex-node: the credex daemon and the library behind the `credex`
+//! command line.
+//!
+//! This crate is where I/O happens: the QUIC transport ([`transport`], with
+//! the TLS verifiers of [`tls`]), storage ([`storage`], SQLite or
+//! PostgreSQL through sqlx), configuration files ([`config`]) and the
+//! running service ([`service`]). Protocol rules, PKI and policy
+//! evaluation live in the pure crates it wires together.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod service;
+pub mod storage;
+pub mod tls;
+pub mod transport;
+pub mod dev;
+pub mod pki_files;

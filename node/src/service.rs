@@ -1,0 +1,385 @@
+//! The running node: loads its configuration's credentials, trust and
+//! storage, serves peers, reloads CRLs, and shuts down cleanly.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use credex_pki::{Subject, TrustStore};
+use credex_protocol::{ErrorCode, ErrorReply, Hello, PROTOCOL_VERSION, Pong, Request, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{NodeConfig, PeerConfig, StorageTarget, TlsFiles};
+use crate::storage::{PeerSighting, Storage, StorageError};
+use crate::tls::{FederationTrust, NodeCredentials};
+use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, SetupError, Transport};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A certificate, key or CRL file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The node certificate does not match the configured identity.
+    #[error("{path}: {reason}")]
+    IdentityMismatch {
+        /// The certificate file.
+        path: PathBuf,
+        /// What disagrees.
+        reason: String,
+    },
+    /// The storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The endpoint could not be set up.
+    #[error("transport: {0}")]
+    Transport(#[from] SetupError),
+}
+
+fn tls_file_error(path: &Path, reason: impl std::fmt::Display) -> StartError {
+    StartError::TlsFile {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, StartError> {
+    std::fs::read_to_string(path).map_err(|e| tls_file_error(path, format!("cannot read: {e}")))
+}
+
+/// Load this node's certificate chain and key, and check the certificate
+/// names the configured region and node.
+pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartError> {
+    let tls = &config.tls;
+    let chain = credex_pki::certs_from_pem(&read_text(&tls.cert)?)
+        .map_err(|e| tls_file_error(&tls.cert, e))?;
+    let Some(leaf) = chain.first() else {
+        return Err(tls_file_error(&tls.cert, "no CERTIFICATE section"));
+    };
+    let identity = credex_pki::identity_from_der(leaf).map_err(|e| tls_file_error(&tls.cert, e))?;
+    match &identity.subject {
+        Subject::Node { region, name } if *region == config.region && *name == config.name => {}
+        other => {
+            return Err(StartError::IdentityMismatch {
+                path: tls.cert.clone(),
+                reason: format!(
+                    "the configuration names node {} of region {}, but the certificate is for {other}",
+                    config.name, config.region
+                ),
+            });
+        }
+    }
+    warn_if_key_readable_by_others(&tls.key);
+    let key_pem = read_text(&tls.key)?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?;
+    Ok(NodeCredentials { chain, key, identity })
+}
+
+use rustls_pki_types::pem::PemObject as _;
+
+#[cfg(unix)]
+fn warn_if_key_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "private key is readable by group or others; chmod 600 it");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_key_readable_by_others(_path: &Path) {}
+
+/// Load the federation root and the CRLs named in the configuration.
+pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
+    let root_pem = read_text(&tls.root)?;
+    let mut crls = Vec::with_capacity(tls.crls.len());
+    for path in &tls.crls {
+        crls.push(read_text(path)?);
+    }
+    TrustStore::from_pem(&root_pem, &crls).map_err(|e| {
+        // The error names which input failed; say which files were involved.
+        let files: Vec<String> = std::iter::once(&tls.root)
+            .chain(&tls.crls)
+            .map(|p| p.display().to_string())
+            .collect();
+        tls_file_error(&tls.root, format!("{e} (trust files: {})", files.join(", ")))
+    })
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Answers the base protocol: `Hello` and `Ping`.
+pub struct NodeHandler {
+    hello: Hello,
+    storage: Storage,
+}
+
+impl Handler for NodeHandler {
+    async fn handle(&self, peer: &PeerIdentity, request: Request) -> Response {
+        match request {
+            Request::Hello(h) => {
+                if h.region != peer.region || h.node != peer.name {
+                    tracing::warn!(claimed_region = %h.region, claimed_node = %h.node, "hello disagrees with the peer certificate");
+                    return Response::Error(ErrorReply::new(
+                        ErrorCode::IdentityMismatch,
+                        format!(
+                            "hello claims {}/{}, but your certificate is for {peer}",
+                            h.region, h.node
+                        ),
+                    ));
+                }
+                if h.protocol_version != PROTOCOL_VERSION {
+                    return Response::Error(ErrorReply::new(
+                        ErrorCode::UnsupportedVersion,
+                        format!(
+                            "protocol version {} is not supported; this node speaks {PROTOCOL_VERSION}",
+                            h.protocol_version
+                        ),
+                    ));
+                }
+                let sighting = PeerSighting {
+                    region: peer.region.to_string(),
+                    node: peer.name.to_string(),
+                    fingerprint: peer.fingerprint,
+                    protocol_version: h.protocol_version,
+                    capabilities: h.capabilities.iter().map(|c| format!("{c:?}")).collect(),
+                    seen_at_unix_ms: now_ms(),
+                };
+                if let Err(e) = self.storage.record_peer(&sighting).await {
+                    tracing::error!(error = %e, "could not record peer hello");
+                    return Response::Error(ErrorReply::new(ErrorCode::Internal, "storage unavailable"));
+                }
+                tracing::info!(software = %h.software, "hello");
+                Response::Hello(self.hello.clone())
+            }
+            Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
+        }
+    }
+}
+
+/// A started node. Dropping it does not stop it; call [`RunningNode::shutdown`].
+pub struct RunningNode {
+    config: NodeConfig,
+    transport: Transport,
+    storage: Storage,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    crl_state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode").field("transport", &self.transport).finish()
+    }
+}
+
+/// Open the configured storage.
+pub async fn open_storage(config: &NodeConfig) -> Result<Storage, StorageError> {
+    match &config.storage {
+        StorageTarget::Sqlite(path) => Storage::open_sqlite(path).await,
+        StorageTarget::Postgres { url, schema } => Storage::open_postgres(url, schema.as_deref()).await,
+    }
+}
+
+fn read_crls(tls: &TlsFiles) -> Vec<Vec<u8>> {
+    tls.crls.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect()
+}
+
+impl RunningNode {
+    /// Start a node: load credentials and trust, open storage, bind the
+    /// endpoint and serve until [`RunningNode::shutdown`].
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+        let creds = load_credentials(&config)?;
+        let trust = FederationTrust::new(load_trust(&config.tls)?);
+        let storage = open_storage(&config).await?;
+        let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handler = Arc::new(NodeHandler {
+            hello: transport.hello(),
+            storage: storage.clone(),
+        });
+        let node = RunningNode {
+            crl_state: Arc::new(tokio::sync::Mutex::new(read_crls(&config.tls))),
+            config,
+            transport,
+            storage,
+            shutdown,
+            tracker,
+        };
+        {
+            let transport = node.transport.clone();
+            let shutdown = node.shutdown.clone();
+            let tracker = node.tracker.clone();
+            node.tracker.spawn(async move { transport.serve(handler, shutdown, tracker).await });
+        }
+        node.spawn_crl_watch();
+        tracing::info!(
+            addr = %node.local_addr(),
+            region = %node.config.region,
+            node = %node.config.name,
+            "node listening"
+        );
+        Ok(node)
+    }
+
+    fn spawn_crl_watch(&self) {
+        let every = self.config.tls.crl_reload;
+        let shutdown = self.shutdown.clone();
+        let this = self.reloader();
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = this.reload_if_changed().await {
+                    tracing::error!(error = %e, "CRL reload failed; keeping the previous CRLs");
+                }
+            }
+        });
+    }
+
+    fn reloader(&self) -> CrlReloader {
+        CrlReloader {
+            tls: self.config.tls.clone(),
+            transport: self.transport.clone(),
+            state: Arc::clone(&self.crl_state),
+        }
+    }
+
+    /// Re-read the CRL files now; if they changed, swap the trust store and
+    /// close live connections of peers that no longer verify. Returns how
+    /// many connections were closed.
+    pub async fn reload_crls(&self) -> Result<usize, StartError> {
+        self.reloader().reload_if_changed().await
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.transport
+            .local_addr()
+            .unwrap_or_else(|_| self.config.listen)
+    }
+
+    /// The node's transport (to dial peers).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The node's storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Dial a configured peer and exchange `Hello`.
+    pub async fn connect(&self, peer: &PeerConfig) -> Result<PeerConnection, ClientError> {
+        self.transport
+            .connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone()))
+            .await
+    }
+
+    /// Stop accepting, close connections, wait for request tasks, and drain
+    /// the storage write queue.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.transport.close().await;
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await.is_err() {
+            tracing::warn!("some tasks did not finish within 10 s of shutdown");
+        }
+        self.storage.close().await;
+        tracing::info!("node stopped");
+    }
+}
+
+#[derive(Clone)]
+struct CrlReloader {
+    tls: TlsFiles,
+    transport: Transport,
+    state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl CrlReloader {
+    async fn reload_if_changed(&self) -> Result<usize, StartError> {
+        let mut last = self.state.lock().await;
+        let now = read_crls(&self.tls);
+        if *last == now {
+            return Ok(0);
+        }
+        let store = load_trust(&self.tls)?;
+        self.transport.trust().replace(store);
+        *last = now;
+        let closed = self.transport.recheck_connections();
+        tracing::info!(closed, "CRLs reloaded");
+        Ok(closed)
+    }
+}
+
+/// A transport for one-shot client commands: this node's credentials and
+/// trust on an ephemeral local port, serving nothing.
+pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
+    let creds = load_credentials(config)?;
+    let trust = FederationTrust::new(load_trust(&config.tls)?);
+    let listen = std::net::SocketAddr::new(config.listen.ip(), 0);
+    Ok(Transport::bind(listen, creds, trust, config.transport.clone())?)
+}
+
+/// Dial every configured peer in the background, retrying with backoff
+/// until each has answered `Hello` once, and log what they said. The node
+/// keeps the connection open (with keep-alives) until it or the peer stops.
+pub fn dial_peers_in_background(node: &RunningNode) {
+    for peer in node.config.peers.clone() {
+        let transport = node.transport.clone();
+        let shutdown = node.shutdown.clone();
+        node.tracker.spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                let attempt = transport.connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone()));
+                let result = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = attempt => r,
+                };
+                match result {
+                    Ok(conn) => {
+                        if let Some(h) = conn.peer_hello() {
+                            tracing::info!(peer = %conn.peer(), software = %h.software, "peer said hello");
+                        }
+                        backoff = Duration::from_millis(500);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => { conn.close(); return; }
+                            reason = conn.closed() => tracing::info!(peer = %conn.peer(), %reason, "connection to peer closed"),
+                        }
+                    }
+                    Err(e) => tracing::debug!(peer = %format!("{}/{}", peer.region, peer.name), error = %e, "peer not reachable yet"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+}

@@ -1,0 +1,180 @@
+//! The one error type of the storage layer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything that can go wrong in [`Storage`](super::Storage).
+///
+/// Messages say what failed and where: the SQLite file path, or the
+/// PostgreSQL host, port, database and schema. They never contain a password.
+/// Sources are behind [`Arc`] so that one failed batch commit can be reported
+/// to every caller in the batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The URL given to [`Storage::open`](super::Storage::open) is not a
+    /// supported store URL (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`).
+    #[error("invalid storage URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The PostgreSQL schema name is not a plain lower-case identifier
+    /// `[a-z_][a-z0-9_]{0,62}`, or starts with the reserved prefix `pg_`.
+    #[error(
+        "invalid PostgreSQL schema name {name:?}: expected [a-z_][a-z0-9_]{{0,62}} not starting with pg_"
+    )]
+    InvalidSchemaName {
+        /// The rejected name.
+        name: String,
+    },
+
+    /// A [`StorageOptions`](super::StorageOptions) value is out of range.
+    #[error("invalid storage options: {reason}")]
+    InvalidOptions {
+        /// Which option and what was expected.
+        reason: String,
+    },
+
+    /// The directory that should hold the SQLite file could not be created.
+    #[error("cannot create directory {path} for the SQLite store: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// The SQLite file could not be opened or configured (WAL, synchronous).
+    #[error("cannot open SQLite store {path}: {source}")]
+    OpenSqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The driver error.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+
+    /// No connection to PostgreSQL could be established (network,
+    /// authentication, missing database, or the connect timeout).
+    #[error("cannot connect to {location}: {source}")]
+    ConnectPostgres {
+        /// Host, port, database and schema; no credentials.
+        location: String,
+        /// The driver error.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+
+    /// `CREATE SCHEMA IF NOT EXISTS` failed (usually: the role lacks the
+    /// `CREATE` privilege on the database).
+    #[error("cannot create schema on {location}: {source}")]
+    CreateSchema {
+        /// Host, port, database and schema; no credentials.
+        location: String,
+        /// The driver error.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+
+    /// Running the schema migrations failed, or the store was migrated by a
+    /// different (newer or modified) version of credex.
+    #[error("migrating {location} failed: {source}")]
+    Migrate {
+        /// The store: SQLite path, or PostgreSQL host/database/schema.
+        location: String,
+        /// The migrator's error.
+        #[source]
+        source: Arc<sqlx::migrate::MigrateError>,
+    },
+
+    /// [`Storage::try_append`](super::Storage::try_append) found the writer
+    /// queue full. Nothing was queued; retry later or use
+    /// [`Storage::append`](super::Storage::append), which waits.
+    #[error("append queue of {location} is full ({capacity} writes waiting)")]
+    QueueFull {
+        /// The store.
+        location: String,
+        /// The queue capacity.
+        capacity: usize,
+    },
+
+    /// The store was closed (or is closing) before the write was queued;
+    /// nothing was written.
+    #[error("{location} is closed; the write was not queued")]
+    Closed {
+        /// The store.
+        location: String,
+    },
+
+    /// The writer task ended without answering a queued write (the runtime is
+    /// shutting down, or the task panicked). Whether the write is durable is
+    /// unknown: read the journal to find out.
+    #[error(
+        "the writer of {location} stopped before answering; the write may or may not be durable"
+    )]
+    WriterStopped {
+        /// The store.
+        location: String,
+    },
+
+    /// A journal body exceeds [`MAX_BODY_LEN`](super::MAX_BODY_LEN).
+    #[error("journal body of {len} bytes exceeds the maximum of {max} bytes")]
+    BodyTooLarge {
+        /// The body length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// A [`PeerSighting`](super::PeerSighting) breaks a rule the store
+    /// enforces (region code, bounded lengths).
+    #[error("invalid peer sighting: {reason}")]
+    InvalidPeer {
+        /// Which field and what was expected.
+        reason: String,
+    },
+
+    /// A write transaction failed. For appends every caller of the batch gets
+    /// this error and no sequence number was consumed. (If the connection
+    /// broke while the commit itself was in flight, the server may still
+    /// have committed it; the journal then shows the records.)
+    #[error("{operation} on {location} failed: {source}")]
+    Write {
+        /// What was being written (e.g. "journal append batch").
+        operation: &'static str,
+        /// The store.
+        location: String,
+        /// The driver error.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+
+    /// A read query failed.
+    #[error("{operation} on {location} failed: {source}")]
+    Read {
+        /// What was being read (e.g. "journal range").
+        operation: &'static str,
+        /// The store.
+        location: String,
+        /// The driver error.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+
+    /// A stored row breaks an invariant the store itself maintains (a
+    /// negative sequence number, a kind outside `u16`, a fingerprint that is
+    /// not 32 bytes): the database was edited behind the node's back or is
+    /// corrupt.
+    #[error("{location} holds a corrupt row: {detail}")]
+    Corrupt {
+        /// The store.
+        location: String,
+        /// Which row and what is wrong with it.
+        detail: String,
+    },
+}

@@ -1,0 +1,690 @@
+//! Durable storage of the node: an append-only journal and the peers seen.
+//!
+//! One interface, two backends (DESIGN §10):
+//!
+//! - **SQLite**, the embedded default: one file in the node's data directory,
+//!   `journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON` and a busy
+//!   timeout, all set explicitly. Writes use one connection; reads use a
+//!   separate pool of read-only connections (WAL lets them run beside the
+//!   writer).
+//! - **PostgreSQL**, the production backend, selected by a `postgres://` URL.
+//!   An optional schema lets several nodes share one database: it is created
+//!   if absent and every pooled connection sets `search_path` to it.
+//!
+//! Migrations for each backend are embedded in the binary and run on open;
+//! running them again is a no-op.
+//!
+//! # The write path
+//!
+//! All writes of one [`Storage`] (and its clones) go through one writer task
+//! fed by a bounded queue of [`QUEUE_CAPACITY`] commands. The writer takes the
+//! first queued append and then every further append already queued, up to
+//! [`MAX_BATCH`] records or [`MAX_BATCH_BYTES`] of bodies (waiting up to
+//! [`MAX_BATCH_DELAY`] for more while appends keep arriving), and writes the
+//! batch with multi-row `INSERT … VALUES (…),(…)` statements in one
+//! transaction (group commit). Only after the commit is durable does each
+//! caller get its sequence number. If the transaction fails, every caller of
+//! the batch gets the error and no sequence number is consumed.
+//!
+//! Sequence numbers are contiguous from 0. The writer reads the next one
+//! inside each batch transaction, after taking the backend's write lock
+//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `LOCK TABLE journal IN EXCLUSIVE
+//! MODE`, which still lets readers through). So a second process writing the
+//! same journal is serialised instead of colliding, and a failed batch never
+//! leaves a gap.
+//!
+//! Peer sightings and [`danger::execute_raw`] go through the same writer
+//! (SQLite has one writer), in queue order.
+//!
+//! What this module does not do: hashing, Merkle trees, checkpoints (the
+//! access log builds those on the journal), or interpreting journal bodies.
+
+pub mod danger;
+mod engine;
+mod error;
+mod postgres;
+mod sqlite;
+mod writer;
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::StorageError;
+
+use engine::Engine;
+use writer::{AppendCommand, Command};
+
+/// Default capacity of the writer queue, in commands. When it is full,
+/// [`Storage::append`] waits and [`Storage::try_append`] fails with
+/// [`StorageError::QueueFull`].
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// Default maximum number of journal records written in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// Default longest time the writer waits for more appends before committing
+/// a batch. It waits only while appends are arriving concurrently (the
+/// previous batch held more than one record), never for a lone caller.
+pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(1);
+
+/// Upper bound on the summed body sizes of one batch. A batch is closed as
+/// soon as it reaches this size.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest journal body accepted by [`Storage::append`]. Journal entries
+/// hold hashes of payloads, never the payloads, so this is generous.
+pub const MAX_BODY_LEN: usize = 1024 * 1024;
+
+/// Most records one [`Storage::journal_range`] call returns.
+pub const MAX_RANGE_LIMIT: u32 = 4096;
+
+/// Default number of read connections (SQLite read-only pool; PostgreSQL
+/// pool size is this plus one for the writer).
+pub const READ_CONNECTIONS: u32 = 4;
+
+/// How long a write waits for a lock held by another connection or process
+/// (SQLite `busy_timeout`, PostgreSQL `lock_timeout`) before failing.
+pub const LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default time allowed to establish a database connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most capabilities one [`PeerSighting`] may list.
+pub const MAX_PEER_CAPABILITIES: usize = 64;
+
+/// Longest node name or capability accepted in a [`PeerSighting`], in bytes.
+pub const MAX_PEER_NAME_LEN: usize = 128;
+
+/// Which database a [`Storage`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// An SQLite file (the embedded default).
+    Sqlite,
+    /// A PostgreSQL database, possibly one schema of it.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// The source of `recorded_at` timestamps, passed in so tests and the
+/// simulator can control time.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_unix_ms(&self) -> i64;
+}
+
+/// The system wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_ms(&self) -> i64 {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Tuning knobs of a [`Storage`]. `StorageOptions::default()` is what
+/// [`Storage::open`] uses.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// Capacity of the writer queue (≥ 1). Default [`QUEUE_CAPACITY`].
+    pub queue_capacity: usize,
+    /// Most records per batch transaction (≥ 1). Default [`MAX_BATCH`].
+    pub max_batch: usize,
+    /// Longest wait for more appends before a batch is committed. Default
+    /// [`MAX_BATCH_DELAY`]; zero commits as soon as the queue is empty.
+    pub max_batch_delay: Duration,
+    /// Read connections (≥ 1). Default [`READ_CONNECTIONS`].
+    pub read_connections: u32,
+    /// Time allowed to connect (PostgreSQL) or to get a pooled connection.
+    /// Default [`CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// Where `recorded_at_unix_ms` comes from. Default [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            queue_capacity: QUEUE_CAPACITY,
+            max_batch: MAX_BATCH,
+            max_batch_delay: MAX_BATCH_DELAY,
+            read_connections: READ_CONNECTIONS,
+            connect_timeout: CONNECT_TIMEOUT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl StorageOptions {
+    fn validate(&self) -> Result<(), StorageError> {
+        let invalid = |reason: &str| {
+            Err(StorageError::InvalidOptions {
+                reason: reason.to_owned(),
+            })
+        };
+        if self.queue_capacity == 0 {
+            return invalid("queue_capacity must be at least 1");
+        }
+        if self.max_batch == 0 {
+            return invalid("max_batch must be at least 1");
+        }
+        if self.read_connections == 0 {
+            return invalid("read_connections must be at least 1");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("connect_timeout must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// One record of the journal, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    /// Position in the journal, contiguous from 0.
+    pub seq: u64,
+    /// Record type, chosen by the layer above.
+    pub kind: u16,
+    /// When the writer committed the record (from the [`Clock`]).
+    pub recorded_at_unix_ms: i64,
+    /// The opaque record body.
+    pub body: Vec<u8>,
+}
+
+/// A peer node as seen in one Hello exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSighting {
+    /// The peer's region: six-digit GB/T 2260 code (`000000` = national).
+    pub region: String,
+    /// The peer's node name within its region (non-empty, at most
+    /// [`MAX_PEER_NAME_LEN`] bytes).
+    pub node: String,
+    /// SHA-256 fingerprint of the peer's certificate; the key of the record.
+    pub fingerprint: [u8; 32],
+    /// Protocol version the peer announced.
+    pub protocol_version: u16,
+    /// Capabilities the peer announced, in its order (at most
+    /// [`MAX_PEER_CAPABILITIES`], each non-empty and at most
+    /// [`MAX_PEER_NAME_LEN`] bytes).
+    pub capabilities: Vec<String>,
+    /// When the exchange happened.
+    pub seen_at_unix_ms: i64,
+}
+
+impl PeerSighting {
+    fn validate(&self) -> Result<(), StorageError> {
+        let invalid = |reason: String| Err(StorageError::InvalidPeer { reason });
+        if self.region.len() != 6 || !self.region.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid(format!(
+                "region {:?} is not a six-digit region code",
+                self.region
+            ));
+        }
+        if self.node.is_empty() || self.node.len() > MAX_PEER_NAME_LEN {
+            return invalid(format!(
+                "node name must be 1..={MAX_PEER_NAME_LEN} bytes, got {}",
+                self.node.len()
+            ));
+        }
+        if self.capabilities.len() > MAX_PEER_CAPABILITIES {
+            return invalid(format!(
+                "at most {MAX_PEER_CAPABILITIES} capabilities, got {}",
+                self.capabilities.len()
+            ));
+        }
+        if let Some(bad) = self
+            .capabilities
+            .iter()
+            .find(|c| c.is_empty() || c.len() > MAX_PEER_NAME_LEN)
+        {
+            return invalid(format!(
+                "capability must be 1..={MAX_PEER_NAME_LEN} bytes, got {} bytes",
+                bad.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A peer as stored: the latest sighting plus when it was first seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRecord {
+    /// Region code of the latest sighting.
+    pub region: String,
+    /// Node name of the latest sighting.
+    pub node: String,
+    /// Certificate fingerprint (the key).
+    pub fingerprint: [u8; 32],
+    /// Protocol version of the latest sighting.
+    pub protocol_version: u16,
+    /// Capabilities of the latest sighting, in announced order.
+    pub capabilities: Vec<String>,
+    /// Time of the first sighting ever recorded.
+    pub first_seen_unix_ms: i64,
+    /// Time of the latest sighting recorded.
+    pub last_seen_unix_ms: i64,
+}
+
+/// Counters of the writer, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorageStats {
+    /// Appends accepted into the writer queue.
+    pub accepted: u64,
+    /// Journal records committed.
+    pub appends: u64,
+    /// Journal batch transactions committed (group commits).
+    pub commits: u64,
+    /// Journal batch transactions that failed.
+    pub failed_batches: u64,
+    /// Largest batch committed, in records.
+    pub largest_batch: u64,
+    /// Commands waiting in the writer queue right now.
+    pub queued: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) appends: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+    pub(crate) largest_batch: AtomicU64,
+}
+
+/// An append that is in the writer queue; resolves to its sequence number
+/// once the batch holding it is durable.
+///
+/// Dropping it does not withdraw the append: the record is still written,
+/// only its sequence number is not reported.
+#[derive(Debug)]
+#[must_use = "the append is queued either way; await this to learn its sequence number and whether it is durable"]
+pub struct PendingAppend {
+    reply: oneshot::Receiver<Result<u64, StorageError>>,
+    location: Arc<str>,
+}
+
+impl Future for PendingAppend {
+    type Output = Result<u64, StorageError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        Pin::new(&mut this.reply)
+            .poll(cx)
+            .map(|answer| match answer {
+                Ok(result) => result,
+                Err(_) => Err(StorageError::WriterStopped {
+                    location: this.location.to_string(),
+                }),
+            })
+    }
+}
+
+/// Handle to the node's store. Cheap to clone; all clones share one writer
+/// task and one set of connection pools.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    location: Arc<str>,
+    queue: mpsc::Sender<Command>,
+    queue_capacity: usize,
+    shutdown: CancellationToken,
+    writer: TaskTracker,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("backend", &self.backend())
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Opens the store named by `url` with default options: `sqlite:PATH` or
+    /// `sqlite://PATH` (see [`Storage::open_sqlite`]), or `postgres://…` /
+    /// `postgresql://…` (see [`Storage::open_postgres`], without a schema).
+    ///
+    /// Cancel-safe: dropping the future before it completes leaves no task
+    /// behind (migrations run in a transaction per step).
+    pub async fn open(url: &str) -> Result<Storage, StorageError> {
+        Self::open_with(url, StorageOptions::default()).await
+    }
+
+    /// Like [`Storage::open`], with explicit options. Cancel-safe.
+    pub async fn open_with(url: &str, options: StorageOptions) -> Result<Storage, StorageError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::open_postgres_with(url, None, options).await;
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StorageError::InvalidUrl {
+                url: redact_url(url),
+                reason: "expected sqlite:PATH, sqlite://PATH or postgres://…".to_owned(),
+            })?;
+        if path.is_empty() || path.contains('?') || path == ":memory:" {
+            return Err(StorageError::InvalidUrl {
+                url: redact_url(url),
+                reason: "expected a file path after sqlite: (no query parameters, not :memory:)"
+                    .to_owned(),
+            });
+        }
+        Self::open_sqlite_with(Path::new(path), options).await
+    }
+
+    /// Opens (creating if needed, with its parent directories) the SQLite
+    /// store at `path` and runs the migrations. Cancel-safe.
+    pub async fn open_sqlite(path: &Path) -> Result<Storage, StorageError> {
+        Self::open_sqlite_with(path, StorageOptions::default()).await
+    }
+
+    /// Like [`Storage::open_sqlite`], with explicit options. Cancel-safe.
+    pub async fn open_sqlite_with(
+        path: &Path,
+        options: StorageOptions,
+    ) -> Result<Storage, StorageError> {
+        options.validate()?;
+        let engine = sqlite::SqliteEngine::open(path, &options).await?;
+        Ok(Self::start(Engine::Sqlite(engine), options))
+    }
+
+    /// Connects to PostgreSQL at `url` and runs the migrations. With
+    /// `schema`, the store lives in that schema (created if absent; name
+    /// `[a-z_][a-z0-9_]{0,62}`, not starting with `pg_`), so several nodes
+    /// can share one database; without, it uses the server's default
+    /// `search_path`. Cancel-safe.
+    pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Storage, StorageError> {
+        Self::open_postgres_with(url, schema, StorageOptions::default()).await
+    }
+
+    /// Like [`Storage::open_postgres`], with explicit options. Cancel-safe.
+    pub async fn open_postgres_with(
+        url: &str,
+        schema: Option<&str>,
+        options: StorageOptions,
+    ) -> Result<Storage, StorageError> {
+        options.validate()?;
+        let engine = postgres::PgEngine::open(url, schema, &options).await?;
+        Ok(Self::start(Engine::Postgres(engine), options))
+    }
+
+    fn start(engine: Engine, options: StorageOptions) -> Storage {
+        let location = engine.location();
+        let (queue, commands) = mpsc::channel(options.queue_capacity);
+        let shutdown = CancellationToken::new();
+        let counters = Arc::new(Counters::default());
+        let writer = TaskTracker::new();
+        writer.spawn(writer::run(
+            commands,
+            engine.clone(),
+            writer::WriterConfig {
+                max_batch: options.max_batch,
+                max_batch_delay: options.max_batch_delay,
+                clock: options.clock,
+            },
+            shutdown.clone(),
+            counters.clone(),
+        ));
+        writer.close();
+        tracing::info!(backend = %engine.backend(), %location, "storage opened");
+        Storage {
+            inner: Arc::new(Inner {
+                engine,
+                location,
+                queue,
+                queue_capacity: options.queue_capacity,
+                shutdown,
+                writer,
+                counters,
+            }),
+        }
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.inner.engine.backend()
+    }
+
+    /// Where the store is, for messages: the SQLite path, or PostgreSQL
+    /// host, port, database and schema (never credentials).
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// Appends a record to the journal and returns its sequence number once
+    /// the record is durable. Waits while the writer queue is full
+    /// (backpressure).
+    ///
+    /// Not cancel-safe in effect: if the future is dropped after the record
+    /// was queued, the record is still written, but its sequence number is
+    /// lost to the caller. Dropped while waiting for queue space, nothing is
+    /// written.
+    pub async fn append(&self, kind: u16, body: Vec<u8>) -> Result<u64, StorageError> {
+        let (command, pending) = self.append_command(kind, body)?;
+        if self.inner.shutdown.is_cancelled() {
+            return Err(self.closed());
+        }
+        self.inner
+            .queue
+            .send(command)
+            .await
+            .map_err(|_| self.closed())?;
+        self.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        pending.await
+    }
+
+    /// Queues an append without waiting for queue space: fails at once with
+    /// [`StorageError::QueueFull`] when the writer queue is full. On success
+    /// the record is queued (in call order) and the returned
+    /// [`PendingAppend`] resolves to its sequence number once durable.
+    pub fn try_append(&self, kind: u16, body: Vec<u8>) -> Result<PendingAppend, StorageError> {
+        let (command, pending) = self.append_command(kind, body)?;
+        if self.inner.shutdown.is_cancelled() {
+            return Err(self.closed());
+        }
+        self.inner.queue.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StorageError::QueueFull {
+                location: self.inner.location.to_string(),
+                capacity: self.inner.queue_capacity,
+            },
+            mpsc::error::TrySendError::Closed(_) => self.closed(),
+        })?;
+        self.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(pending)
+    }
+
+    fn append_command(
+        &self,
+        kind: u16,
+        body: Vec<u8>,
+    ) -> Result<(Command, PendingAppend), StorageError> {
+        if body.len() > MAX_BODY_LEN {
+            return Err(StorageError::BodyTooLarge {
+                len: body.len(),
+                max: MAX_BODY_LEN,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Append(AppendCommand { kind, body, reply });
+        let pending = PendingAppend {
+            reply: answer,
+            location: self.inner.location.clone(),
+        };
+        Ok((command, pending))
+    }
+
+    /// Number of records in the journal, i.e. the next sequence number.
+    /// Cancel-safe (read only).
+    pub async fn journal_len(&self) -> Result<u64, StorageError> {
+        self.inner.engine.journal_len().await
+    }
+
+    /// Up to `limit` records (at most [`MAX_RANGE_LIMIT`]) starting at
+    /// sequence number `from`, in order. Empty when `from` is at or past the
+    /// end. Cancel-safe (read only).
+    pub async fn journal_range(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.min(MAX_RANGE_LIMIT);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.inner.engine.journal_range(from, limit).await
+    }
+
+    /// Records a peer sighting: inserts the peer, or (same certificate
+    /// fingerprint) keeps its first-seen time and replaces everything else
+    /// with this sighting. Goes through the writer queue; returns once
+    /// durable.
+    ///
+    /// Like [`Storage::append`]: dropping the future after it was queued
+    /// does not withdraw the write.
+    pub async fn record_peer(&self, sighting: &PeerSighting) -> Result<(), StorageError> {
+        sighting.validate()?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::RecordPeer {
+            sighting: sighting.clone(),
+            reply,
+        })
+        .await?;
+        self.answer(answer).await
+    }
+
+    /// All peers recorded, ordered by region, node name and fingerprint.
+    /// Cancel-safe (read only).
+    pub async fn peers(&self) -> Result<Vec<PeerRecord>, StorageError> {
+        self.inner.engine.peers().await
+    }
+
+    /// A snapshot of the writer's counters.
+    pub fn stats(&self) -> StorageStats {
+        let c = &self.inner.counters;
+        StorageStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            appends: c.appends.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            queued: self.inner.queue.max_capacity() - self.inner.queue.capacity(),
+        }
+    }
+
+    /// Closes the store: stops accepting writes (later calls fail with
+    /// [`StorageError::Closed`]), lets the writer finish every write already
+    /// queued, then closes the connection pools. Affects all clones.
+    /// Idempotent.
+    ///
+    /// Cancel-safe: if dropped, the writer still drains the queue and stops;
+    /// only the pools are not closed explicitly (they close when the last
+    /// clone is dropped).
+    pub async fn close(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.writer.wait().await;
+        self.inner.engine.close().await;
+        tracing::info!(location = %self.inner.location, "storage closed");
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StorageError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(self.closed());
+        }
+        self.inner
+            .queue
+            .send(command)
+            .await
+            .map_err(|_| self.closed())
+    }
+
+    async fn answer<T>(
+        &self,
+        answer: oneshot::Receiver<Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        answer.await.unwrap_or_else(|_| {
+            Err(StorageError::WriterStopped {
+                location: self.inner.location.to_string(),
+            })
+        })
+    }
+
+    fn closed(&self) -> StorageError {
+        StorageError::Closed {
+            location: self.inner.location.to_string(),
+        }
+    }
+}
+
+/// Returns `url` with the password (if any) replaced by `***`, for messages.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..authority_start],
+        &userinfo[..colon],
+        &url[authority_start + at..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db?x=1"),
+            "postgres://u:***@h:5432/db?x=1"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p:q@w@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h/a@b"), "postgres://h/a@b");
+        assert_eq!(redact_url("sqlite:/x/y"), "sqlite:/x/y");
+    }
+}

@@ -1,0 +1,382 @@
+//! The PostgreSQL backend: one pool, optionally confined to one schema.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, Postgres, QueryBuilder};
+
+use super::engine::{self, EmbeddedMigration, PeerRow};
+use super::writer::AppendCommand;
+use super::{
+    JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
+    redact_url,
+};
+
+/// Schema migrations, in order. Never edit an applied one; add a new one.
+const MIGRATIONS: &[EmbeddedMigration] = &[(
+    1,
+    "journal and peers",
+    include_str!("migrations/postgres/0001_journal_and_peers.sql"),
+)];
+
+/// PostgreSQL's limit on bound parameters in one statement (a 16-bit count
+/// in the wire protocol).
+const MAX_BIND_PARAMS: usize = 65535;
+
+/// Journal rows per `INSERT` statement (four parameters each).
+const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
+
+const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
+
+/// Longest PostgreSQL identifier, in bytes (`NAMEDATALEN - 1`).
+const MAX_SCHEMA_NAME_LEN: usize = 63;
+
+#[derive(Clone)]
+pub(crate) struct PgEngine {
+    location: Arc<str>,
+    pool: PgPool,
+}
+
+impl PgEngine {
+    pub(crate) async fn open(
+        url: &str,
+        schema: Option<&str>,
+        options: &StorageOptions,
+    ) -> Result<PgEngine, StorageError> {
+        if let Some(schema) = schema {
+            validate_schema_name(schema)?;
+        }
+        let invalid_url = |reason: String| StorageError::InvalidUrl {
+            url: redact_url(url),
+            reason,
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid_url(
+                "a PostgreSQL URL starts with postgres:// or postgresql://".to_owned(),
+            ));
+        }
+        let mut connect =
+            PgConnectOptions::from_str(url).map_err(|e| invalid_url(e.to_string()))?;
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("credex-node");
+        }
+        let location: Arc<str> = describe(&connect, schema).into();
+        let connect_error = |e: sqlx::Error| StorageError::ConnectPostgres {
+            location: location.to_string(),
+            source: Arc::new(e),
+        };
+
+        // Every connection: durable commits, bounded lock waits, and the
+        // node's schema first (and only) on the search path.
+        let mut session = format!(
+            "SET synchronous_commit TO on; SET lock_timeout TO {};",
+            LOCK_WAIT_TIMEOUT.as_millis()
+        );
+        if let Some(schema) = schema {
+            // The name was validated above: quoting it is enough.
+            session.push_str(&format!(" SET search_path TO \"{schema}\";"));
+        }
+        let session: Arc<str> = session.into();
+
+        // One direct connection first: it reports the real cause of a failure
+        // (a pool only reports its timeout), creates the schema and migrates.
+        let mut setup = tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| {
+            connect_error(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {:?}", options.connect_timeout),
+            )))
+        })?
+        .map_err(connect_error)?;
+        if let Some(schema) = schema {
+            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&mut setup)
+                .await
+                .map_err(|e| StorageError::CreateSchema {
+                    location: location.to_string(),
+                    source: Arc::new(e),
+                })?;
+        }
+        sqlx::raw_sql(&session)
+            .execute(&mut setup)
+            .await
+            .map_err(connect_error)?;
+        let migrator = engine::migrator(MIGRATIONS, &location).await?;
+        migrator
+            .run(&mut setup)
+            .await
+            .map_err(|e| StorageError::Migrate {
+                location: location.to_string(),
+                source: Arc::new(e),
+            })?;
+        // Best effort: the server ends the session when the socket closes.
+        let _ = setup.close().await;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(options.read_connections.saturating_add(1))
+            .acquire_timeout(options.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                let session = session.clone();
+                Box::pin(async move {
+                    conn.execute(&*session).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(connect_error)?;
+        Ok(PgEngine { location, pool })
+    }
+
+    pub(crate) fn location(&self) -> Arc<str> {
+        self.location.clone()
+    }
+
+    pub(crate) async fn append_batch(
+        &self,
+        batch: &[AppendCommand],
+        recorded_at_unix_ms: i64,
+    ) -> Result<u64, StorageError> {
+        const OP: &str = "journal append batch";
+        let fail = |e| self.write_error(OP, e);
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        // EXCLUSIVE blocks every other writer of this journal (another node
+        // process on the same schema) until commit, but not plain readers.
+        // Re-reading the next seq under the lock keeps seqs contiguous.
+        sqlx::query("LOCK TABLE journal IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let first = self.next_seq(next)?;
+        for (chunk, base) in batch
+            .chunks(JOURNAL_ROWS_PER_INSERT)
+            .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
+        {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) ",
+            );
+            insert.push_values(chunk.iter().zip(base..), |mut row, (append, seq)| {
+                row.push_bind(seq)
+                    .push_bind(i32::from(append.kind))
+                    .push_bind(recorded_at_unix_ms)
+                    .push_bind(append.body.as_slice());
+            });
+            // Batch sizes vary: do not fill the statement cache with them.
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(first)
+    }
+
+    pub(crate) async fn record_peer(&self, sighting: &PeerSighting) -> Result<(), StorageError> {
+        const OP: &str = "peer upsert";
+        let fail = |e| self.write_error(OP, e);
+        let fingerprint = sighting.fingerprint.as_slice();
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO peers \
+             (fingerprint, region, node, protocol_version, first_seen_unix_ms, last_seen_unix_ms) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (fingerprint) DO UPDATE SET \
+             region = excluded.region, node = excluded.node, \
+             protocol_version = excluded.protocol_version, \
+             last_seen_unix_ms = excluded.last_seen_unix_ms",
+        )
+        .bind(fingerprint)
+        .bind(&sighting.region)
+        .bind(&sighting.node)
+        .bind(i32::from(sighting.protocol_version))
+        .bind(sighting.seen_at_unix_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query("DELETE FROM peer_capabilities WHERE fingerprint = $1")
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        if !sighting.capabilities.is_empty() {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO peer_capabilities (fingerprint, position, capability) ",
+            );
+            insert.push_values(
+                sighting.capabilities.iter().zip(0i32..),
+                |mut row, (capability, position)| {
+                    row.push_bind(fingerprint)
+                        .push_bind(position)
+                        .push_bind(capability.as_str());
+                },
+            );
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)
+    }
+
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64, StorageError> {
+        sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| self.write_error("raw SQL (danger::execute_raw)", e))
+    }
+
+    pub(crate) async fn journal_len(&self) -> Result<u64, StorageError> {
+        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.read_error("journal length", e))?;
+        self.next_seq(next)
+    }
+
+    pub(crate) async fn journal_range(
+        &self,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let rows: Vec<(i64, i32, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, kind, recorded_at_unix_ms, body FROM journal \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error("journal range", e))?;
+        rows.into_iter()
+            .map(|(seq, kind, at, body)| {
+                engine::journal_record(&self.location, seq, i64::from(kind), at, body)
+            })
+            .collect()
+    }
+
+    pub(crate) async fn peers(&self) -> Result<Vec<PeerRecord>, StorageError> {
+        type Row = (Vec<u8>, String, String, i32, i64, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT p.fingerprint, p.region, p.node, p.protocol_version, \
+             p.first_seen_unix_ms, p.last_seen_unix_ms, c.capability \
+             FROM peers p LEFT JOIN peer_capabilities c ON c.fingerprint = p.fingerprint \
+             ORDER BY p.region, p.node, p.fingerprint, c.position",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error("peer list", e))?;
+        let rows = rows
+            .into_iter()
+            .map(
+                |(fingerprint, region, node, protocol_version, first, last, capability)| PeerRow {
+                    fingerprint,
+                    region,
+                    node,
+                    protocol_version: i64::from(protocol_version),
+                    first_seen_unix_ms: first,
+                    last_seen_unix_ms: last,
+                    capability,
+                },
+            )
+            .collect();
+        engine::group_peers(&self.location, rows)
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn next_seq(&self, next: i64) -> Result<u64, StorageError> {
+        u64::try_from(next).map_err(|_| StorageError::Corrupt {
+            location: self.location.to_string(),
+            detail: format!("the journal's next sequence number would be {next}"),
+        })
+    }
+
+    fn write_error(&self, operation: &'static str, e: sqlx::Error) -> StorageError {
+        StorageError::Write {
+            operation,
+            location: self.location.to_string(),
+            source: Arc::new(e),
+        }
+    }
+
+    fn read_error(&self, operation: &'static str, e: sqlx::Error) -> StorageError {
+        StorageError::Read {
+            operation,
+            location: self.location.to_string(),
+            source: Arc::new(e),
+        }
+    }
+}
+
+/// Checks a schema name: `[a-z_][a-z0-9_]{0,62}`, not `pg_…` (reserved by
+/// PostgreSQL for system schemas).
+pub(crate) fn validate_schema_name(name: &str) -> Result<(), StorageError> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if first_ok && rest_ok && name.len() <= MAX_SCHEMA_NAME_LEN && !name.starts_with("pg_") {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidSchemaName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// "PostgreSQL host:port/database, schema s" — for messages; no credentials.
+fn describe(connect: &PgConnectOptions, schema: Option<&str>) -> String {
+    let server = match connect.get_socket() {
+        Some(socket) => format!("{} (port {})", socket.display(), connect.get_port()),
+        None => format!("{}:{}", connect.get_host(), connect.get_port()),
+    };
+    let database = connect
+        .get_database()
+        .unwrap_or_else(|| connect.get_username());
+    match schema {
+        Some(schema) => format!("PostgreSQL {server}/{database}, schema {schema}"),
+        None => format!("PostgreSQL {server}/{database}, default search_path"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_schema_name;
+
+    #[test]
+    fn schema_names() {
+        for good in ["a", "_", "node_520000", "x".repeat(63).as_str()] {
+            assert!(validate_schema_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "Abc",
+            "a-b",
+            "a b",
+            "a\"b",
+            "pg_temp",
+            "é",
+            "x".repeat(64).as_str(),
+        ] {
+            assert!(validate_schema_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,709 @@
+//! The QUIC transport: one quinn endpoint per node that accepts federation
+//! peers and dials them, one request per bidirectional stream.
+//!
+//! What this module guarantees (see `docs/protocol.md` for the wire rules):
+//! - every connection, in either direction, is mutually authenticated by the
+//!   verifiers of [`crate::tls`] — fully, on every handshake;
+//! - frames are bounded before allocation and requests time out;
+//! - concurrent connections are capped in all and per peer node, streams per
+//!   connection by QUIC flow control;
+//! - [`Transport::recheck_connections`] closes every live connection whose
+//!   peer no longer verifies (e.g. after a CRL reload).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use credex_pki::{CertIdentity, Purpose, Subject};
+use credex_protocol::codec::FRAME_HEADER_LEN;
+use credex_protocol::{
+    ErrorCode, ErrorReply, FrameError, FrameLimit, Hello, NodeName, PROTOCOL_VERSION, RegionCode,
+    Request, Response, decode, encode_frame, payload_len,
+};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{IdleTimeout, VarInt};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::TransportLimits;
+use crate::tls::{self, FederationTrust, NodeCredentials};
+
+/// QUIC application close codes credex uses.
+pub mod close_code {
+    /// Normal shutdown of the node or the client.
+    pub const SHUTDOWN: u32 = 0;
+    /// The peer's certificate no longer verifies (revoked, expired).
+    pub const REVOKED: u32 = 1;
+    /// The peer already holds the maximum number of connections.
+    pub const TOO_MANY_CONNECTIONS: u32 = 2;
+    /// The peer broke the protocol.
+    pub const PROTOCOL_VIOLATION: u32 = 3;
+}
+
+/// The authenticated identity of the node at the other end of a connection,
+/// taken from its verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The peer's region.
+    pub region: RegionCode,
+    /// The peer's node name.
+    pub name: NodeName,
+    /// SHA-256 of the peer's leaf certificate.
+    pub fingerprint: [u8; 32],
+    /// The peer's address.
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Display for PeerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.region, self.name)
+    }
+}
+
+/// Errors of setting up the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The TLS configuration could not be built from the node's credentials.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// rustls produced a configuration QUIC cannot use.
+    #[error("QUIC TLS configuration: {0}")]
+    QuicTls(String),
+    /// The UDP socket could not be bound.
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The credentials are not a node certificate.
+    #[error("the TLS certificate is not a node certificate: it is a {0}")]
+    NotANode(String),
+    /// A transport limit is outside what QUIC accepts.
+    #[error("transport limit: {0}")]
+    Limit(String),
+}
+
+/// Errors a requester sees when talking to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connection could not be started (bad address, endpoint closing).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// quinn's reason.
+        source: quinn::ConnectError,
+    },
+    /// The connection failed or was closed; a refused certificate on either
+    /// side shows here (for a refused client, on the first request).
+    #[error("connection to {addr} failed: {source}")]
+    Connection {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// quinn's reason.
+        source: quinn::ConnectionError,
+    },
+    /// The peer did not answer in time.
+    #[error("{what} timed out after {after_ms} ms")]
+    Timeout {
+        /// What was being waited for.
+        what: &'static str,
+        /// The timeout.
+        after_ms: u128,
+    },
+    /// Writing the request failed.
+    #[error("sending request: {0}")]
+    Write(#[from] quinn::WriteError),
+    /// Reading the response failed.
+    #[error("reading response: {0}")]
+    Read(#[from] quinn::ReadExactError),
+    /// The response stream was reset or closed early.
+    #[error("reading response: {0}")]
+    ReadToEnd(#[from] quinn::ReadToEndError),
+    /// The stream was closed before the request was sent.
+    #[error("stream closed: {0}")]
+    Closed(#[from] quinn::ClosedStream),
+    /// The response frame was too large or malformed.
+    #[error("response from peer: {0}")]
+    Frame(#[from] FrameError),
+    /// The response decoded but breaks a field bound.
+    #[error("response from peer: {0}")]
+    Invalid(#[from] credex_protocol::messages::ValidationError),
+    /// The peer answered with an error.
+    #[error("peer refused: {} — {}", .0.code, .0.message)]
+    Refused(ErrorReply),
+    /// The peer answered with a response of the wrong kind.
+    #[error("unexpected response to {request}: {response}")]
+    Unexpected {
+        /// The request kind.
+        request: &'static str,
+        /// What came back.
+        response: String,
+    },
+    /// The peer's `Hello` disagrees with its certificate.
+    #[error("peer's hello claims {claimed} but its certificate is {certified}")]
+    HelloMismatch {
+        /// What the Hello said.
+        claimed: String,
+        /// What the certificate binds.
+        certified: String,
+    },
+}
+
+/// What a node does with a verified peer's request.
+pub trait Handler: Send + Sync + 'static {
+    /// Answer one request from `peer`. Must not panic; errors become
+    /// [`Response::Error`] with a stable code.
+    fn handle(&self, peer: &PeerIdentity, request: Request) -> impl Future<Output = Response> + Send;
+}
+
+struct LiveConnection {
+    connection: quinn::Connection,
+    peer: PeerIdentity,
+    chain: Vec<CertificateDer<'static>>,
+    inbound: bool,
+}
+
+/// Live connections, for caps and for closing revoked peers.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, LiveConnection>>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, LiveConnection>> {
+        // Entries are inserted and removed whole; a panic elsewhere cannot
+        // leave the map half-updated, so a poisoned lock is still usable.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn inbound_count(&self) -> usize {
+        self.lock().values().filter(|c| c.inbound).count()
+    }
+
+    /// Register an inbound connection unless the peer is at its cap.
+    fn admit(&self, conn: LiveConnection, per_peer: u32) -> Option<u64> {
+        let mut live = self.lock();
+        let held = live
+            .values()
+            .filter(|c| c.inbound && c.peer.region == conn.peer.region && c.peer.name == conn.peer.name)
+            .count();
+        if conn.inbound && held >= per_peer as usize {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        live.insert(id, conn);
+        Some(id)
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+}
+
+/// A node's QUIC endpoint: it accepts federation peers and dials them.
+#[derive(Clone)]
+pub struct Transport {
+    endpoint: quinn::Endpoint,
+    creds: Arc<NodeCredentials>,
+    region: RegionCode,
+    name: NodeName,
+    trust: FederationTrust,
+    limits: TransportLimits,
+    transport_config: Arc<quinn::TransportConfig>,
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("local_addr", &self.endpoint.local_addr().ok())
+            .field("identity", &self.creds.identity.subject.to_string())
+            .finish()
+    }
+}
+
+fn transport_config(limits: &TransportLimits) -> Result<quinn::TransportConfig, SetupError> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(Some(
+        IdleTimeout::try_from(limits.idle_timeout).map_err(|e| SetupError::Limit(e.to_string()))?,
+    ));
+    t.keep_alive_interval(Some(limits.keep_alive));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(limits.max_streams_per_connection));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    Ok(t)
+}
+
+fn peer_chain(conn: &quinn::Connection) -> Option<Vec<CertificateDer<'static>>> {
+    conn.peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()
+        .map(|b| *b)
+}
+
+fn peer_identity(
+    chain: &[CertificateDer<'static>],
+    addr: SocketAddr,
+) -> Option<PeerIdentity> {
+    let identity: CertIdentity = credex_pki::identity_from_der(chain.first()?).ok()?;
+    match identity.subject {
+        Subject::Node { region, name } => Some(PeerIdentity {
+            region,
+            name,
+            fingerprint: identity.fingerprint,
+            addr,
+        }),
+        _ => None,
+    }
+}
+
+impl Transport {
+    /// Bind the endpoint on `listen` with this node's credentials.
+    pub fn bind(
+        listen: SocketAddr,
+        creds: NodeCredentials,
+        trust: FederationTrust,
+        limits: TransportLimits,
+    ) -> Result<Transport, SetupError> {
+        let Subject::Node { region, name } = creds.identity.subject.clone() else {
+            return Err(SetupError::NotANode(creds.identity.subject.to_string()));
+        };
+        let tls = tls::server_config(&creds, trust.clone())?;
+        let quic_tls =
+            QuicServerConfig::try_from(tls).map_err(|e| SetupError::QuicTls(e.to_string()))?;
+        let transport_config = Arc::new(transport_config(&limits)?);
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+        server.transport_config(Arc::clone(&transport_config));
+        // Handshakes in flight are bounded separately from established connections.
+        server.max_incoming(limits.max_connections.max(16) as usize);
+        let endpoint = quinn::Endpoint::server(server, listen)
+            .map_err(|source| SetupError::Bind { addr: listen, source })?;
+        Ok(Transport {
+            endpoint,
+            creds: Arc::new(creds),
+            region,
+            name,
+            trust,
+            limits,
+            transport_config,
+            registry: Arc::new(Registry::default()),
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// This node's identity as its certificate binds it.
+    pub fn identity(&self) -> &CertIdentity {
+        &self.creds.identity
+    }
+
+    /// The federation trust this transport verifies against.
+    pub fn trust(&self) -> &FederationTrust {
+        &self.trust
+    }
+
+    /// How many connections are live (inbound and outbound).
+    pub fn live_connections(&self) -> usize {
+        self.registry.lock().len()
+    }
+
+    /// Accept and serve peers until `shutdown` is cancelled. Each connection
+    /// and each request runs in a task on `tracker`.
+    ///
+    /// Cancel-safe: cancelling `shutdown` stops accepting, and the endpoint
+    /// closes all connections.
+    pub async fn serve<H: Handler>(&self, handler: Arc<H>, shutdown: CancellationToken, tracker: TaskTracker) {
+        loop {
+            let incoming = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(i) => i,
+                    None => break,
+                },
+            };
+            if self.registry.inbound_count() >= self.limits.max_connections as usize {
+                tracing::warn!(remote = %incoming.remote_address(), "connection refused: node at its connection limit");
+                incoming.refuse();
+                continue;
+            }
+            let this = self.clone();
+            let handler = Arc::clone(&handler);
+            let shutdown = shutdown.clone();
+            let tracker2 = tracker.clone();
+            tracker.spawn(async move {
+                this.serve_connection(incoming, handler, shutdown, tracker2).await;
+            });
+        }
+        self.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"node shutting down");
+    }
+
+    async fn serve_connection<H: Handler>(
+        &self,
+        incoming: quinn::Incoming,
+        handler: Arc<H>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        let remote = incoming.remote_address();
+        let connecting = match incoming.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "incoming connection failed");
+                return;
+            }
+        };
+        let connection = match timeout(self.limits.handshake_timeout, connecting).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::info!(%remote, error = %e, "handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%remote, "handshake timed out");
+                return;
+            }
+        };
+        let Some(chain) = peer_chain(&connection) else {
+            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"no client certificate");
+            return;
+        };
+        let Some(peer) = peer_identity(&chain, remote) else {
+            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"not a node certificate");
+            return;
+        };
+        let span = tracing::info_span!("peer", region = %peer.region, node = %peer.name, %remote);
+        let live = LiveConnection {
+            connection: connection.clone(),
+            peer: peer.clone(),
+            chain,
+            inbound: true,
+        };
+        let Some(id) = self.registry.admit(live, self.limits.max_connections_per_peer) else {
+            span.in_scope(|| tracing::warn!("connection refused: peer at its connection limit"));
+            connection.close(
+                VarInt::from_u32(close_code::TOO_MANY_CONNECTIONS),
+                b"too many connections from this node",
+            );
+            return;
+        };
+        async {
+            tracing::info!("peer connected");
+            let peer = Arc::new(peer);
+            loop {
+                let stream = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    s = connection.accept_bi() => s,
+                };
+                match stream {
+                    Ok((send, recv)) => {
+                        let this = self.clone();
+                        let handler = Arc::clone(&handler);
+                        let peer = Arc::clone(&peer);
+                        tracker.spawn(
+                            async move { this.serve_stream(send, recv, &peer, handler.as_ref()).await }
+                                .in_current_span(),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::info!(reason = %e, "peer disconnected");
+                        break;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        self.registry.remove(id);
+    }
+
+    async fn serve_stream<H: Handler>(
+        &self,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+        peer: &PeerIdentity,
+        handler: &H,
+    ) {
+        let limit = self.limits.max_frame;
+        let response = match timeout(self.limits.request_timeout, read_frame(&mut recv, limit)).await {
+            Err(_) => Response::Error(ErrorReply::new(ErrorCode::Timeout, "request not received in time")),
+            Ok(Err(ReadFrameError::Frame(FrameError::TooLarge { len, limit }))) => {
+                tracing::warn!(len, limit, "refused oversized request frame");
+                let _ = recv.stop(VarInt::from_u32(1));
+                Response::Error(ErrorReply::new(
+                    ErrorCode::FrameTooLarge,
+                    format!("request frame of {len} bytes exceeds the maximum of {limit}"),
+                ))
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "unreadable request");
+                Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
+            }
+            Ok(Ok(payload)) => match decode::<Request>(&payload) {
+                Err(e) => {
+                    tracing::info!(error = %e, "undecodable request");
+                    Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
+                }
+                Ok(request) => match request.validate() {
+                    Err(e) => Response::Error(ErrorReply::new(ErrorCode::InvalidField, e.to_string())),
+                    Ok(()) => {
+                        let span = tracing::debug_span!("request", kind = request.kind());
+                        timeout(self.limits.request_timeout, handler.handle(peer, request))
+                            .instrument(span)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Response::Error(ErrorReply::new(ErrorCode::Timeout, "request timed out"))
+                            })
+                    }
+                },
+            },
+        };
+        if let Err(e) = write_frame(&mut send, &response, limit).await {
+            tracing::debug!(error = %e, "could not send response");
+        }
+    }
+
+    /// Dial a configured peer: handshake, then a `Hello` exchange that
+    /// confirms the peer accepted this node's certificate.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        region: RegionCode,
+        name: Option<NodeName>,
+    ) -> Result<PeerConnection, ClientError> {
+        let tls = tls::client_config(&self.creds, self.trust.clone(), region, name)
+            .map_err(|e| ClientError::Connect { addr, source: quinn::ConnectError::InvalidServerName(e.to_string()) })?;
+        let quic_tls = QuicClientConfig::try_from(tls)
+            .map_err(|e| ClientError::Connect { addr, source: quinn::ConnectError::InvalidServerName(e.to_string()) })?;
+        let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
+        client.transport_config(Arc::clone(&self.transport_config));
+        let connecting = self
+            .endpoint
+            .connect_with(client, addr, server_name)
+            .map_err(|source| ClientError::Connect { addr, source })?;
+        let connection = timeout(self.limits.handshake_timeout, connecting)
+            .await
+            .map_err(|_| ClientError::Timeout { what: "handshake", after_ms: self.limits.handshake_timeout.as_millis() })?
+            .map_err(|source| ClientError::Connection { addr, source })?;
+        let chain = peer_chain(&connection).unwrap_or_default();
+        let Some(peer) = peer_identity(&chain, addr) else {
+            // The verifier only accepts node certificates; this cannot happen
+            // unless the TLS layer is misconfigured.
+            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"server is not a node");
+            return Err(ClientError::Unexpected { request: "handshake", response: "server is not a node".into() });
+        };
+        let id = self
+            .registry
+            .admit(
+                LiveConnection { connection: connection.clone(), peer: peer.clone(), chain, inbound: false },
+                u32::MAX,
+            )
+            .unwrap_or(u64::MAX);
+        let conn = PeerConnection {
+            connection,
+            peer,
+            limits: self.limits.clone(),
+            registry: Arc::clone(&self.registry),
+            registry_id: id,
+            hello: None,
+        };
+        let hello = self.hello();
+        conn.hello_exchange(hello).await
+    }
+
+    /// This node's `Hello`.
+    pub fn hello(&self) -> Hello {
+        Hello {
+            protocol_version: PROTOCOL_VERSION,
+            region: self.region,
+            node: self.name.clone(),
+            capabilities: Vec::new(),
+            software: concat!("credex/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
+    /// Re-verify every live connection's peer certificate against the trust
+    /// in force now and close those that fail. Returns how many were closed.
+    pub fn recheck_connections(&self) -> usize {
+        let now = UnixTime::now();
+        let trust = self.trust.current();
+        let mut closed = 0;
+        let mut live = self.registry.lock();
+        live.retain(|_, c| {
+            let purpose = if c.inbound { Purpose::TlsClient } else { Purpose::TlsServer };
+            let Some((leaf, rest)) = c.chain.split_first() else { return true };
+            match trust.verify(leaf, rest, now, purpose) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(peer = %c.peer, error = %e, "closing connection: peer certificate no longer verifies");
+                    c.connection.close(VarInt::from_u32(close_code::REVOKED), b"certificate revoked");
+                    closed += 1;
+                    false
+                }
+            }
+        });
+        closed
+    }
+
+    /// Close the endpoint and wait until peers were told (bounded by the idle timeout).
+    pub async fn close(&self) {
+        self.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"node shutting down");
+        let _ = timeout(self.limits.idle_timeout, self.endpoint.wait_idle()).await;
+    }
+}
+
+/// An established, mutually authenticated connection to a peer node.
+pub struct PeerConnection {
+    connection: quinn::Connection,
+    peer: PeerIdentity,
+    limits: TransportLimits,
+    registry: Arc<Registry>,
+    registry_id: u64,
+    hello: Option<Hello>,
+}
+
+impl std::fmt::Debug for PeerConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConnection").field("peer", &self.peer).finish()
+    }
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        self.registry.remove(self.registry_id);
+    }
+}
+
+impl PeerConnection {
+    /// The peer's certified identity.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// The peer's `Hello`, received when the connection was set up.
+    pub fn peer_hello(&self) -> Option<&Hello> {
+        self.hello.as_ref()
+    }
+
+    /// The underlying QUIC connection (for tests and diagnostics).
+    pub fn quic(&self) -> &quinn::Connection {
+        &self.connection
+    }
+
+    async fn hello_exchange(mut self, hello: Hello) -> Result<PeerConnection, ClientError> {
+        match self.request(&Request::Hello(hello)).await? {
+            Response::Hello(theirs) => {
+                if theirs.region != self.peer.region || theirs.node != self.peer.name {
+                    return Err(ClientError::HelloMismatch {
+                        claimed: format!("{}/{}", theirs.region, theirs.node),
+                        certified: self.peer.to_string(),
+                    });
+                }
+                self.hello = Some(theirs);
+                Ok(self)
+            }
+            other => Err(unexpected("hello", &other)),
+        }
+    }
+
+    /// Send one request on a new stream and wait for its response.
+    ///
+    /// Cancel-safe: dropping the future resets the stream; the connection
+    /// stays usable.
+    pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
+        let limit = self.limits.max_frame;
+        let exchange = async {
+            let (mut send, mut recv) = self.connection.open_bi().await.map_err(|source| {
+                ClientError::Connection { addr: self.peer.addr, source }
+            })?;
+            let frame = encode_frame(request, limit)?;
+            send.write_all(&frame).await?;
+            send.finish()?;
+            let payload = read_frame(&mut recv, limit).await.map_err(|e| match e {
+                ReadFrameError::Read(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(source))) => {
+                    ClientError::Connection { addr: self.peer.addr, source }
+                }
+                ReadFrameError::Read(e) => ClientError::Read(e),
+                ReadFrameError::Frame(e) => ClientError::Frame(e),
+            })?;
+            let response: Response = decode(&payload)?;
+            response.validate()?;
+            Ok(response)
+        };
+        match timeout(self.limits.request_timeout, exchange).await {
+            Ok(Ok(Response::Error(reply))) => Err(ClientError::Refused(reply)),
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout { what: "request", after_ms: self.limits.request_timeout.as_millis() }),
+        }
+    }
+
+    /// Round-trip a ping.
+    pub async fn ping(&self, nonce: u64) -> Result<(), ClientError> {
+        match self.request(&Request::Ping(credex_protocol::Ping { nonce })).await? {
+            Response::Pong(p) if p.nonce == nonce => Ok(()),
+            other => Err(unexpected("ping", &other)),
+        }
+    }
+
+    /// Close the connection.
+    pub fn close(&self) {
+        self.connection.close(VarInt::from_u32(close_code::SHUTDOWN), b"done");
+    }
+
+    /// Wait until the connection is closed, by either side; returns why.
+    pub async fn closed(&self) -> quinn::ConnectionError {
+        self.connection.closed().await
+    }
+}
+
+fn unexpected(request: &'static str, response: &Response) -> ClientError {
+    ClientError::Unexpected {
+        request,
+        response: format!("{response:?}").chars().take(200).collect(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadFrameError {
+    #[error(transparent)]
+    Read(#[from] quinn::ReadExactError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+/// Read one frame, checking its declared length before allocating.
+async fn read_frame(recv: &mut quinn::RecvStream, limit: FrameLimit) -> Result<Vec<u8>, ReadFrameError> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    recv.read_exact(&mut header).await?;
+    let len = payload_len(header, limit)?;
+    let mut payload = vec![0u8; len];
+    recv.read_exact(&mut payload).await?;
+    Ok(payload)
+}
+
+async fn write_frame(send: &mut quinn::SendStream, response: &Response, limit: FrameLimit) -> Result<(), ClientError> {
+    let frame = match encode_frame(response, limit) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "response does not fit in a frame");
+            encode_frame(
+                &Response::Error(ErrorReply::new(ErrorCode::Internal, "response too large")),
+                limit,
+            )?
+        }
+    };
+    send.write_all(&frame).await?;
+    send.finish()?;
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! Verifying certificates against the federation root and the CRLs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
+};
+use time::OffsetDateTime;
+use webpki::{
+    CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
+    KeyPurposeIdIter, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
+    RevocationOptionsBuilder, UnknownStatusPolicy,
+};
+use x509_parser::num_bigint::BigUint;
+
+use crate::identity::{
+    CertIdentity, CertKind, IdentityError, PemError, certs_from_pem, format_time, parse_certificate,
+};
+
+/// Signature algorithms accepted in certificate chains and CRLs.
+static SUPPORTED_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ED25519,
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+/// What a certificate is being verified for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A node presenting itself as a TLS server (needs serverAuth).
+    TlsServer,
+    /// A node presenting itself as a TLS client (needs clientAuth).
+    TlsClient,
+    /// An operator or authorization authority signing a message.
+    Signing,
+}
+
+impl Purpose {
+    fn accepts(self, kind: CertKind) -> bool {
+        match self {
+            Purpose::TlsServer | Purpose::TlsClient => kind == CertKind::Node,
+            Purpose::Signing => matches!(kind, CertKind::Operator | CertKind::Authority),
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Purpose::TlsServer => "TLS server authentication (needs a node certificate)",
+            Purpose::TlsClient => "TLS client authentication (needs a node certificate)",
+            Purpose::Signing => {
+                "signing (needs an operator or authorization-authority certificate)"
+            }
+        })
+    }
+}
+
+/// A certificate that verified: its identity and that of its issuing region
+/// CA. Only [`TrustStore::verify`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCert {
+    identity: CertIdentity,
+    issuer: CertIdentity,
+}
+
+impl VerifiedCert {
+    /// The verified certificate's identity.
+    pub fn identity(&self) -> &CertIdentity {
+        &self.identity
+    }
+
+    /// The identity of the region CA that issued it.
+    pub fn issuer(&self) -> &CertIdentity {
+        &self.issuer
+    }
+
+    /// The verified certificate's identity, by value.
+    pub fn into_identity(self) -> CertIdentity {
+        self.identity
+    }
+}
+
+/// Why a trust store could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The root PEM holds no readable certificate.
+    #[error("root certificate: {0}")]
+    RootPem(PemError),
+    /// The root PEM holds more than one certificate.
+    #[error("root certificate PEM holds {0} certificates; expected exactly one")]
+    MultipleRoots(usize),
+    /// The root certificate's credex identity could not be read.
+    #[error("root certificate: {0}")]
+    RootIdentity(IdentityError),
+    /// The certificate given as root does not name the federation root.
+    #[error("the trust anchor must name the federation root (urn:credex:root), but it names {0}")]
+    NotARoot(CertKind),
+    /// webpki could not use the root certificate as a trust anchor.
+    #[error("root certificate cannot be a trust anchor: {0}")]
+    BadRoot(webpki::Error),
+    /// A CRL PEM text is malformed or holds no `X509 CRL` section.
+    #[error("CRL text #{index}: {reason}")]
+    CrlPem {
+        /// Position of the text in the list given.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A CRL could not be parsed.
+    #[error("CRL #{index} is not a usable CRL: {reason}")]
+    BadCrl {
+        /// Position of the CRL in the list given.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two different CRLs of the same issuer carry the same CRL number.
+    #[error(
+        "CRLs #{first} and #{second} come from the same CA with the same CRL number but differ"
+    )]
+    ConflictingCrls {
+        /// Position of the first.
+        first: usize,
+        /// Position of the second.
+        second: usize,
+    },
+}
+
+/// Why a certificate was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The certificate's credex identity could not be read.
+    #[error("certificate: {0}")]
+    Identity(IdentityError),
+    /// The issuing CA certificate's credex identity could not be read.
+    #[error("issuing CA certificate: {0}")]
+    IssuerIdentity(IdentityError),
+    /// The certificate kind does not suit the purpose.
+    #[error("{found} certificate cannot be used for {expected}")]
+    WrongKind {
+        /// What the certificate was presented for.
+        expected: Purpose,
+        /// What kind of certificate it is.
+        found: CertKind,
+    },
+    /// No chain leads to the federation root: issued under another root, or
+    /// the issuing region CA certificate was not supplied.
+    #[error(
+        "certificate does not chain to the federation root (issued under another root, or its region CA certificate is missing)"
+    )]
+    UnknownIssuer,
+    /// A signature in the chain does not verify.
+    #[error("a signature in the certificate chain does not verify")]
+    BadSignature,
+    /// A certificate in the chain has expired.
+    #[error("a certificate in the chain expired at {not_after} (verification time {now})")]
+    Expired {
+        /// When it expired.
+        not_after: String,
+        /// The verification time.
+        now: String,
+    },
+    /// A certificate in the chain is not yet valid.
+    #[error(
+        "a certificate in the chain is not valid before {not_before} (verification time {now})"
+    )]
+    NotYetValid {
+        /// When it becomes valid.
+        not_before: String,
+        /// The verification time.
+        now: String,
+    },
+    /// The certificate is listed in its region CA's CRL.
+    #[error("certificate is revoked (listed in its region CA's CRL)")]
+    Revoked,
+    /// The issuing region CA is listed in the root's CRL.
+    #[error("the region CA that issued this certificate is revoked (listed in the root's CRL)")]
+    IssuerRevoked,
+    /// A CRL that applies to the chain is invalid (bad signature, or its
+    /// issuer may not sign CRLs).
+    #[error("a CRL that applies to this chain is invalid: {0}")]
+    BadCrl(webpki::Error),
+    /// The certificate's extended key usage does not allow the purpose.
+    #[error("certificate's extended key usage does not allow {purpose}: {error}")]
+    UsageNotAllowed {
+        /// The purpose asked for.
+        purpose: Purpose,
+        /// webpki's finding.
+        error: webpki::Error,
+    },
+    /// A signing certificate carries an extended key usage extension (credex
+    /// operator and authority certificates have none).
+    #[error("an operator or authority certificate must not carry an extended key usage extension")]
+    SigningCertWithExtendedKeyUsage,
+    /// The chain is not root → region CA → certificate.
+    #[error(
+        "certificate chain has {0} intermediate CAs; it must be exactly root → region CA → certificate"
+    )]
+    WrongChainLength(usize),
+    /// The issuing CA is not a region CA.
+    #[error("the certificate's issuer is {0}, not a region CA")]
+    IssuerNotRegionCa(CertKind),
+    /// A region CA issued a certificate for another region.
+    #[error(
+        "certificate names region {leaf} but was issued by the region CA of {issuer}; a region CA may only issue for its own region"
+    )]
+    RegionMismatch {
+        /// The region the certificate names.
+        leaf: String,
+        /// The issuing CA's region.
+        issuer: String,
+    },
+    /// Any other reason webpki refused the chain.
+    #[error("certificate chain does not verify: {0}")]
+    BadChain(webpki::Error),
+}
+
+/// The federation root plus the current CRLs: everything needed to verify a
+/// credex certificate offline.
+///
+/// Cheap to rebuild: on CRL reload, build a new store with
+/// [`with_crls`](Self::with_crls) and swap it in.
+pub struct TrustStore {
+    root_der: CertificateDer<'static>,
+    root_subject_der: Vec<u8>,
+    anchor: TrustAnchor<'static>,
+    crls: Vec<CertRevocationList<'static>>,
+}
+
+impl fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustStore")
+            .field("root_der", &format_args!("{} bytes", self.root_der.len()))
+            .field("crls", &self.crls.len())
+            .finish()
+    }
+}
+
+impl TrustStore {
+    /// A store trusting `root_der` (which must name `urn:credex:root`) and
+    /// applying `crls`. Of several CRLs from one CA, the highest CRL number
+    /// wins.
+    pub fn new(
+        root_der: CertificateDer<'static>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, TrustError> {
+        let parsed = parse_certificate(&root_der).map_err(TrustError::RootIdentity)?;
+        let kind = parsed.identity.kind();
+        if kind != CertKind::Root {
+            return Err(TrustError::NotARoot(kind));
+        }
+        let anchor = webpki::anchor_from_trusted_cert(&root_der)
+            .map_err(TrustError::BadRoot)?
+            .to_owned();
+        Ok(TrustStore {
+            root_subject_der: parsed.subject_der,
+            anchor,
+            crls: parse_crls(&crls)?,
+            root_der,
+        })
+    }
+
+    /// A store from the root certificate PEM and CRL PEM texts (each text may
+    /// hold several `X509 CRL` sections, and must hold at least one).
+    pub fn from_pem(root_pem: &str, crl_pems: &[String]) -> Result<Self, TrustError> {
+        let mut roots = certs_from_pem(root_pem).map_err(TrustError::RootPem)?;
+        if roots.len() != 1 {
+            return Err(TrustError::MultipleRoots(roots.len()));
+        }
+        let root = roots.remove(0);
+        let mut crls = Vec::new();
+        for (index, text) in crl_pems.iter().enumerate() {
+            let found = CertificateRevocationListDer::pem_slice_iter(text.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| TrustError::CrlPem {
+                    index,
+                    reason: format!("malformed PEM: {e}"),
+                })?;
+            if found.is_empty() {
+                return Err(TrustError::CrlPem {
+                    index,
+                    reason: "no X509 CRL section found".to_owned(),
+                });
+            }
+            crls.extend(found);
+        }
+        TrustStore::new(root, crls)
+    }
+
+    /// The same root with a new set of CRLs (replacing the current ones).
+    pub fn with_crls(
+        &self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<TrustStore, TrustError> {
+        Ok(TrustStore {
+            root_der: self.root_der.clone(),
+            root_subject_der: self.root_subject_der.clone(),
+            anchor: self.anchor.clone(),
+            crls: parse_crls(&crls)?,
+        })
+    }
+
+    /// The root certificate, DER.
+    pub fn root_der(&self) -> &CertificateDer<'static> {
+        &self.root_der
+    }
+
+    /// The DER encoding of the root's subject Name (a SEQUENCE), e.g. for
+    /// the certificate-authority hints a TLS server sends.
+    pub fn root_subject_der(&self) -> &[u8] {
+        &self.root_subject_der
+    }
+
+    /// How many CRLs (at most one per CA) the store applies.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
+    }
+
+    /// Verify `end_entity` for `purpose` at time `now`.
+    ///
+    /// Checks, in order: the certificate names a credex identity whose kind
+    /// suits the purpose (node for TLS, operator or authority for signing);
+    /// the chain verifies to the root with webpki (signatures, validity,
+    /// basic constraints, extended key usage); no certificate in the chain
+    /// is revoked by the CRLs; the path is exactly root → region CA →
+    /// certificate; and the certificate's region is its issuing CA's region.
+    pub fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        purpose: Purpose,
+    ) -> Result<VerifiedCert, VerifyError> {
+        let leaf = parse_certificate(end_entity).map_err(VerifyError::Identity)?;
+        let kind = leaf.identity.kind();
+        if !purpose.accepts(kind) {
+            return Err(VerifyError::WrongKind {
+                expected: purpose,
+                found: kind,
+            });
+        }
+
+        let ee = EndEntityCert::try_from(end_entity).map_err(VerifyError::BadChain)?;
+        let crl_refs: Vec<&CertRevocationList<'static>> = self.crls.iter().collect();
+        // Revocation is checked for the whole chain: the leaf against its
+        // region CA's CRL, the region CA against the root's CRL. A CA with
+        // no CRL in the store has revoked nothing (a region that has never
+        // revoked publishes none), so unknown status is allowed rather than
+        // refusing every certificate of that region. CRL expiry is ignored:
+        // a stale CRL still lists what it revoked, and refusing on expiry
+        // would turn a late CRL publication into a federation-wide outage.
+        let revocation = RevocationOptionsBuilder::new(&crl_refs)
+            .ok()
+            .map(|builder| {
+                builder
+                    .with_depth(RevocationCheckDepth::Chain)
+                    .with_status_policy(UnknownStatusPolicy::Allow)
+                    .with_expiration_policy(ExpirationPolicy::Ignore)
+                    .build()
+            });
+        let usage = match purpose {
+            Purpose::TlsServer => Usage::Eku(KeyUsage::server_auth()),
+            Purpose::TlsClient => Usage::Eku(KeyUsage::client_auth()),
+            Purpose::Signing => Usage::Signing,
+        };
+        let anchors = std::slice::from_ref(&self.anchor);
+        let path = ee
+            .verify_for_usage(
+                SUPPORTED_ALGS,
+                anchors,
+                intermediates,
+                now,
+                usage,
+                revocation,
+                None,
+            )
+            .map_err(|e| self.map_webpki_error(e, &ee, now, purpose))?;
+
+        let chain: Vec<CertificateDer<'_>> =
+            path.intermediate_certificates().map(|c| c.der()).collect();
+        let [issuer_der] = chain.as_slice() else {
+            return Err(VerifyError::WrongChainLength(chain.len()));
+        };
+        let issuer = parse_certificate(issuer_der).map_err(VerifyError::IssuerIdentity)?;
+        let issuer_kind = issuer.identity.kind();
+        if issuer_kind != CertKind::RegionCa {
+            return Err(VerifyError::IssuerNotRegionCa(issuer_kind));
+        }
+        let (leaf_region, issuer_region) = (leaf.identity.region(), issuer.identity.region());
+        if leaf_region != issuer_region {
+            let show = |r: Option<credex_protocol::RegionCode>| {
+                r.map_or_else(|| "(none)".to_owned(), |r| r.to_string())
+            };
+            return Err(VerifyError::RegionMismatch {
+                leaf: show(leaf_region),
+                issuer: show(issuer_region),
+            });
+        }
+        if purpose == Purpose::Signing && leaf.has_eku {
+            return Err(VerifyError::SigningCertWithExtendedKeyUsage);
+        }
+        Ok(VerifiedCert {
+            identity: leaf.identity,
+            issuer: issuer.identity,
+        })
+    }
+
+    fn map_webpki_error(
+        &self,
+        error: webpki::Error,
+        ee: &EndEntityCert<'_>,
+        now: UnixTime,
+        purpose: Purpose,
+    ) -> VerifyError {
+        use webpki::Error as E;
+        let now_text = format_time(unix_to_datetime(now));
+        match error {
+            E::UnknownIssuer => VerifyError::UnknownIssuer,
+            E::InvalidSignatureForPublicKey => VerifyError::BadSignature,
+            E::CertExpired { not_after, .. } => VerifyError::Expired {
+                not_after: format_time(unix_to_datetime(not_after)),
+                now: now_text,
+            },
+            E::CertNotValidYet { not_before, .. } => VerifyError::NotYetValid {
+                not_before: format_time(unix_to_datetime(not_before)),
+                now: now_text,
+            },
+            E::CertRevoked => {
+                // webpki does not say which certificate was revoked. At most
+                // one CRL per issuer is kept, so if the leaf's issuer's CRL
+                // lists the leaf, that (signature-checked) CRL is the one
+                // webpki matched; otherwise it was the region CA.
+                let leaf_listed = self.crls.iter().any(|crl| {
+                    crl.issuer() == ee.issuer()
+                        && matches!(crl.find_serial(ee.serial()), Ok(Some(_)))
+                });
+                if leaf_listed {
+                    VerifyError::Revoked
+                } else {
+                    VerifyError::IssuerRevoked
+                }
+            }
+            e @ (E::InvalidCrlSignatureForPublicKey
+            | E::IssuerNotCrlSigner
+            | E::UnsupportedCrlSignatureAlgorithmContext(_)
+            | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)) => VerifyError::BadCrl(e),
+            e @ (E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension) => {
+                VerifyError::UsageNotAllowed { purpose, error: e }
+            }
+            e => VerifyError::BadChain(e),
+        }
+    }
+}
+
+/// The extended-key-usage policy for a purpose.
+enum Usage {
+    /// TLS: the EKU must include the given purpose if the extension is present.
+    Eku(KeyUsage),
+    /// Signing: anything here; whether the leaf carries an EKU extension at
+    /// all is checked after path building, with its own error.
+    Signing,
+}
+
+impl ExtendedKeyUsageValidator for Usage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        match self {
+            Usage::Eku(usage) => usage.validate(iter),
+            Usage::Signing => {
+                for id in iter {
+                    id?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Parse CRLs, keeping the highest-numbered one per issuer name, so a stale
+/// CRL next to a fresh one cannot hide a revocation (webpki consults the
+/// first CRL whose issuer matches).
+fn parse_crls(
+    crls: &[CertificateRevocationListDer<'static>],
+) -> Result<Vec<CertRevocationList<'static>>, TrustError> {
+    let mut newest: BTreeMap<Vec<u8>, (usize, BigUint, CertRevocationList<'static>)> =
+        BTreeMap::new();
+    for (index, der) in crls.iter().enumerate() {
+        let bad = |reason: String| TrustError::BadCrl { index, reason };
+        let owned = OwnedCertRevocationList::from_der(der).map_err(|e| bad(format!("{e:?}")))?;
+        let (rest, parsed) = x509_parser::parse_x509_crl(der).map_err(|e| bad(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(bad(format!("{} trailing bytes", rest.len())));
+        }
+        let number = parsed
+            .crl_number()
+            .cloned()
+            .ok_or_else(|| bad("it has no CRL number".to_owned()))?;
+        let crl = CertRevocationList::from(owned);
+        let issuer = crl.issuer().to_vec();
+        match newest.get(&issuer) {
+            Some((first, kept, _)) if *kept == number => {
+                if crls[*first].as_ref() != der.as_ref() {
+                    return Err(TrustError::ConflictingCrls {
+                        first: *first,
+                        second: index,
+                    });
+                }
+            }
+            Some((_, kept, _)) if *kept > number => {}
+            _ => {
+                newest.insert(issuer, (index, number, crl));
+            }
+        }
+    }
+    Ok(newest.into_values().map(|(_, _, crl)| crl).collect())
+}
+
+/// A webpki time as a UTC date-time (for messages).
+fn unix_to_datetime(t: UnixTime) -> OffsetDateTime {
+    i64::try_from(t.as_secs())
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+}
