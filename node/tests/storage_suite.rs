@@ -1,0 +1,902 @@
+//! The storage test suite, run against both backends.
+//!
+//! Every test is an async fn taking a [`Store`] (which opens and reopens
+//! [`Storage`] handles on one store); `both_backends!` runs it once on an
+//! SQLite file in a temporary directory and once on PostgreSQL, in a fresh
+//! schema that is dropped afterwards.
+//!
+//! PostgreSQL comes from `CREDEX_TEST_POSTGRES_URL`:
+//!
+//! ```text
+//! export CREDEX_TEST_POSTGRES_URL=$(bash scripts/postgres-setup.sh)   # as root
+//! cargo test -p credex-node --test storage_suite
+//! ```
+//!
+//! Without it the PostgreSQL tests fail, unless `CREDEX_SKIP_POSTGRES=1`.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use credex_node::storage::{
+    Backend, Clock, JournalRecord, MAX_BODY_LEN, PeerRecord, PeerSighting, Storage, StorageError,
+    StorageOptions, danger,
+};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------
+// The tests
+
+/// Appends come back in order with contiguous seqs from 0; ranges, the
+/// length and the recorded time match; an oversized body is refused without
+/// consuming a seq.
+async fn append_and_read_back(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            clock: Arc::new(FixedClock(1_700_000_000_123)),
+            ..StorageOptions::default()
+        })
+        .await;
+    assert_eq!(s.journal_len().await.expect("len"), 0);
+    assert!(s.journal_range(0, 10).await.expect("range").is_empty());
+
+    let written: Vec<(u16, Vec<u8>)> = (0u16..12)
+        .map(|i| match i {
+            0 => (0, Vec::new()),
+            1 => (u16::MAX, vec![0; 1000]),
+            2 => (7, (0..=255).collect()),
+            _ => (i * 100, format!("record {i}").into_bytes()),
+        })
+        .collect();
+    for (i, (kind, body)) in written.iter().enumerate() {
+        let seq = s.append(*kind, body.clone()).await.expect("append");
+        assert_eq!(seq, i as u64, "seqs are contiguous from 0");
+    }
+    let n = written.len() as u64;
+    assert_eq!(s.journal_len().await.expect("len"), n);
+
+    let expected: Vec<JournalRecord> = written
+        .iter()
+        .zip(0u64..)
+        .map(|((kind, body), seq)| JournalRecord {
+            seq,
+            kind: *kind,
+            recorded_at_unix_ms: 1_700_000_000_123,
+            body: body.clone(),
+        })
+        .collect();
+    assert_eq!(s.journal_range(0, 100).await.expect("range"), expected);
+    assert_eq!(
+        s.journal_range(3, 4).await.expect("range"),
+        expected[3..7].to_vec()
+    );
+    assert_eq!(
+        s.journal_range(10, 100).await.expect("range"),
+        expected[10..].to_vec()
+    );
+    assert!(s.journal_range(n, 5).await.expect("range").is_empty());
+    assert!(s.journal_range(0, 0).await.expect("range").is_empty());
+    assert!(
+        s.journal_range(u64::MAX, 1)
+            .await
+            .expect("range")
+            .is_empty()
+    );
+
+    let err = s
+        .append(1, vec![0; MAX_BODY_LEN + 1])
+        .await
+        .expect_err("oversized body");
+    assert!(
+        matches!(err, StorageError::BodyTooLarge { len, max } if len == MAX_BODY_LEN + 1 && max == MAX_BODY_LEN),
+        "{err}"
+    );
+    assert_eq!(
+        s.append(2, vec![0xab; MAX_BODY_LEN])
+            .await
+            .expect("max body"),
+        n,
+        "a refused append consumes no seq"
+    );
+    let last = s.journal_range(n, 1).await.expect("range");
+    assert_eq!(last[0].body.len(), MAX_BODY_LEN);
+    s.close().await;
+}
+
+/// 2,000 appends from 64 tasks: distinct contiguous seqs, every body where
+/// its seq says, and fewer commits than appends (group commit happened).
+async fn concurrent_appends_are_batched(store: Store) {
+    const TASKS: usize = 64;
+    const TOTAL: usize = 2000;
+    let s = store.open().await;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in (t..TOTAL).step_by(TASKS) {
+                    let seq = s.append(kind_of(i), body_of(i)).await.expect("append");
+                    seqs.push((seq, i));
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut by_seq = vec![None; TOTAL];
+    for task in tasks {
+        for (seq, i) in task.await.expect("task") {
+            let slot = by_seq
+                .get_mut(usize::try_from(seq).expect("seq fits"))
+                .unwrap_or_else(|| panic!("seq {seq} out of range 0..{TOTAL}"));
+            assert!(slot.is_none(), "seq {seq} handed out twice");
+            *slot = Some(i);
+        }
+    }
+    // 2,000 distinct seqs below 2,000: exactly 0..2000.
+    assert!(by_seq.iter().all(Option::is_some));
+    assert_eq!(s.journal_len().await.expect("len"), TOTAL as u64);
+
+    let mut read = Vec::new();
+    while read.len() < TOTAL {
+        let page = s
+            .journal_range(read.len() as u64, 500)
+            .await
+            .expect("range");
+        assert!(!page.is_empty(), "journal ended at {}", read.len());
+        read.extend(page);
+    }
+    for (record, i) in read.iter().zip(&by_seq) {
+        let i = i.expect("checked above");
+        assert_eq!(record.kind, kind_of(i), "kind at seq {}", record.seq);
+        assert_eq!(record.body, body_of(i), "body at seq {}", record.seq);
+    }
+
+    let stats = s.stats();
+    eprintln!("{:?}: {stats:?}", store.backend());
+    assert_eq!(stats.accepted, TOTAL as u64);
+    assert_eq!(stats.appends, TOTAL as u64);
+    assert_eq!(stats.failed_batches, 0);
+    assert!(
+        stats.commits >= 1 && stats.commits < stats.appends,
+        "no group commit: {stats:?}"
+    );
+    assert!(stats.largest_batch > 1, "{stats:?}");
+    s.close().await;
+}
+
+/// Records survive close and reopen, and seqs continue after them.
+async fn data_survives_reopen(store: Store) {
+    let s = store.open().await;
+    for i in 0..5 {
+        assert_eq!(
+            s.append(kind_of(i), body_of(i)).await.expect("append"),
+            i as u64
+        );
+    }
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(s.journal_len().await.expect("len"), 5);
+    let bodies: Vec<_> = s
+        .journal_range(0, 10)
+        .await
+        .expect("range")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies, (0..5).map(body_of).collect::<Vec<_>>());
+    assert_eq!(s.append(1, b"sixth".to_vec()).await.expect("append"), 5);
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(s.journal_len().await.expect("len"), 6);
+    s.close().await;
+}
+
+/// Opening the same store again re-runs the migrations harmlessly, and two
+/// handles writing one journal at once (as two node processes would) still
+/// get distinct contiguous seqs.
+async fn migrations_are_idempotent(store: Store) {
+    let a = store.open().await;
+    let b = store.open().await;
+    assert_eq!(a.append(1, b"from a".to_vec()).await.expect("append a"), 0);
+    assert_eq!(b.append(2, b"from b".to_vec()).await.expect("append b"), 1);
+
+    const EACH: usize = 200;
+    let writers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|s| {
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..EACH {
+                    seqs.push(s.append(3, body_of(i)).await.expect("append"));
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for w in writers {
+        seqs.extend(w.await.expect("writer"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..2 + 2 * EACH as u64).collect::<Vec<_>>());
+    a.close().await;
+    b.close().await;
+
+    let c = store.open().await;
+    assert_eq!(c.journal_len().await.expect("len"), 2 + 2 * EACH as u64);
+    c.close().await;
+}
+
+/// `record_peer` inserts, then upserts by fingerprint: first_seen is kept,
+/// everything else (capabilities included) follows the latest sighting.
+async fn record_peer_upserts(store: Store) {
+    let s = store.open().await;
+    assert!(s.peers().await.expect("peers").is_empty());
+
+    let gy = PeerSighting {
+        region: "520000".into(),
+        node: "gy-1".into(),
+        fingerprint: [0x52; 32],
+        protocol_version: 1,
+        capabilities: vec!["query".into(), "receipt".into()],
+        seen_at_unix_ms: 1_000,
+    };
+    let cq = PeerSighting {
+        region: "500000".into(),
+        node: "cq-1".into(),
+        fingerprint: [0x50; 32],
+        protocol_version: 1,
+        capabilities: Vec::new(),
+        seen_at_unix_ms: 1_500,
+    };
+    s.record_peer(&gy).await.expect("record gy");
+    s.record_peer(&cq).await.expect("record cq");
+    let gy_again = PeerSighting {
+        node: "gy-2".into(),
+        protocol_version: 2,
+        capabilities: vec!["upward".into(), "query".into(), "list-exchange".into()],
+        seen_at_unix_ms: 2_000,
+        ..gy.clone()
+    };
+    s.record_peer(&gy_again).await.expect("record gy again");
+
+    let expected = vec![
+        PeerRecord {
+            region: "500000".into(),
+            node: "cq-1".into(),
+            fingerprint: [0x50; 32],
+            protocol_version: 1,
+            capabilities: Vec::new(),
+            first_seen_unix_ms: 1_500,
+            last_seen_unix_ms: 1_500,
+        },
+        PeerRecord {
+            region: "520000".into(),
+            node: "gy-2".into(),
+            fingerprint: [0x52; 32],
+            protocol_version: 2,
+            capabilities: vec!["upward".into(), "query".into(), "list-exchange".into()],
+            first_seen_unix_ms: 1_000,
+            last_seen_unix_ms: 2_000,
+        },
+    ];
+    assert_eq!(s.peers().await.expect("peers"), expected);
+
+    for (bad, what) in [
+        (
+            PeerSighting {
+                region: "52000x".into(),
+                ..gy.clone()
+            },
+            "region",
+        ),
+        (
+            PeerSighting {
+                node: String::new(),
+                ..gy.clone()
+            },
+            "node name",
+        ),
+        (
+            PeerSighting {
+                capabilities: vec![String::new()],
+                ..gy.clone()
+            },
+            "capability",
+        ),
+    ] {
+        let err = s.record_peer(&bad).await.expect_err(what);
+        assert!(
+            matches!(err, StorageError::InvalidPeer { .. }) && err.to_string().contains(what),
+            "{err}"
+        );
+    }
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(s.peers().await.expect("peers after reopen"), expected);
+    s.close().await;
+}
+
+/// With the writer stuck behind another connection's write lock, the queue
+/// fills: `try_append` says `QueueFull`, `append` waits; once the lock goes,
+/// everything accepted is written in order.
+async fn full_queue_pushes_back(store: Store) {
+    const CAPACITY: usize = 4;
+    const MAX_BATCH: usize = 2;
+    let s = store
+        .open_with(StorageOptions {
+            queue_capacity: CAPACITY,
+            max_batch: MAX_BATCH,
+            max_batch_delay: Duration::ZERO,
+            ..StorageOptions::default()
+        })
+        .await;
+    let lock = store.hold_write_lock().await;
+
+    let mut pending = Vec::new();
+    let mut refusal = None;
+    for i in 0..1000 {
+        match s.try_append(1, body_of(i)) {
+            Ok(p) => pending.push(p),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+        // Let the writer pick up what it can: it must still get stuck.
+        tokio::task::yield_now().await;
+    }
+    let refusal = refusal.expect("the queue never reported full");
+    assert!(
+        matches!(
+            refusal,
+            StorageError::QueueFull {
+                capacity: CAPACITY,
+                ..
+            }
+        ),
+        "{refusal}"
+    );
+    assert!(refusal.to_string().contains(s.location()), "{refusal}");
+    // The queue, plus at most one batch taken by the stuck writer.
+    assert!(
+        (CAPACITY..=CAPACITY + MAX_BATCH).contains(&pending.len()),
+        "{} accepted",
+        pending.len()
+    );
+    // `append` waits for room instead (dropping it unqueued).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), s.append(1, b"waits".to_vec()))
+            .await
+            .is_err(),
+        "append did not wait on a full queue"
+    );
+
+    lock.release().await;
+    for (i, p) in pending.into_iter().enumerate() {
+        assert_eq!(p.await.expect("accepted append"), i as u64);
+    }
+    assert_eq!(s.stats().failed_batches, 0);
+    assert!(s.try_append(1, b"room again".to_vec()).is_ok());
+    s.close().await;
+}
+
+/// Bad inputs give errors that say what and where, and never a password.
+async fn bad_inputs_are_explained(store: Store) {
+    for url in [
+        "mysql://root@localhost/x",
+        "sqlite:",
+        "sqlite::memory:",
+        "/plain/path",
+    ] {
+        let err = Storage::open(url).await.expect_err(url);
+        assert!(
+            matches!(err, StorageError::InvalidUrl { .. }),
+            "{url}: {err}"
+        );
+    }
+    let err = store
+        .try_open_with(StorageOptions {
+            queue_capacity: 0,
+            ..StorageOptions::default()
+        })
+        .await
+        .expect_err("zero queue");
+    assert!(err.to_string().contains("queue_capacity"), "{err}");
+
+    match &store.target {
+        Target::Sqlite { dir, .. } => {
+            // A path under a regular file (unwritable even for root).
+            let file = dir.path().join("not-a-directory");
+            std::fs::write(&file, b"x").expect("write file");
+            let path = file.join("node").join("credex.sqlite");
+            let err = Storage::open_sqlite(&path).await.expect_err("under a file");
+            assert!(matches!(err, StorageError::CreateDir { .. }), "{err}");
+            assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
+
+            let path = Path::new("/proc/credex-does-not-exist/credex.sqlite");
+            let err = Storage::open(&format!("sqlite://{}", path.display()))
+                .await
+                .expect_err("under /proc");
+            assert!(
+                err.to_string().contains("/proc/credex-does-not-exist"),
+                "{err}"
+            );
+
+            // A directory where the file should be.
+            let err = Storage::open_sqlite(dir.path())
+                .await
+                .expect_err("a directory");
+            assert!(matches!(err, StorageError::OpenSqlite { .. }), "{err}");
+            assert!(
+                err.to_string().contains(&*dir.path().to_string_lossy()),
+                "{err}"
+            );
+        }
+        Target::Postgres { url, .. } => {
+            const SECRET: &str = "hunter2-not-the-password";
+            let bad_url = format!("postgres://credex:{SECRET}@127.0.0.1:notaport/credex_test");
+            let err = Storage::open(&bad_url).await.expect_err("bad port");
+            assert!(matches!(err, StorageError::InvalidUrl { .. }), "{err}");
+            assert!(!err.to_string().contains(SECRET), "{err}");
+            assert!(err.to_string().contains("credex:***@127.0.0.1"), "{err}");
+
+            for schema in ["Bad-Name", "pg_catalog", "", "1x", "a;drop"] {
+                let err = Storage::open_postgres(url, Some(schema))
+                    .await
+                    .expect_err(schema);
+                assert!(
+                    matches!(err, StorageError::InvalidSchemaName { .. }),
+                    "{schema}: {err}"
+                );
+            }
+
+            let quick = StorageOptions {
+                connect_timeout: Duration::from_secs(3),
+                ..StorageOptions::default()
+            };
+            let nobody_listens = format!("postgres://credex:{SECRET}@127.0.0.1:1/credex_test");
+            let err = Storage::open_postgres_with(&nobody_listens, Some("x"), quick.clone())
+                .await
+                .expect_err("nothing listens");
+            assert!(matches!(err, StorageError::ConnectPostgres { .. }), "{err}");
+            assert!(err.to_string().contains("127.0.0.1:1/credex_test"), "{err}");
+            assert!(!err.to_string().contains(SECRET), "{err}");
+
+            let real: PgConnectOptions = url.parse().expect("test URL");
+            let wrong_password = format!(
+                "postgres://{}:{SECRET}@{}:{}/{}",
+                real.get_username(),
+                real.get_host(),
+                real.get_port(),
+                real.get_database().unwrap_or("postgres"),
+            );
+            let err = Storage::open_postgres_with(&wrong_password, None, quick)
+                .await
+                .expect_err("wrong password");
+            assert!(matches!(err, StorageError::ConnectPostgres { .. }), "{err}");
+            assert!(err.to_string().contains("password"), "{err}");
+            assert!(!err.to_string().contains(SECRET), "{err}");
+        }
+    }
+}
+
+/// `close` lets every queued append finish before it returns, refuses new
+/// ones, and what it drained is there after reopening.
+async fn close_drains_the_queue(store: Store) {
+    const N: usize = 300;
+    let s = store.open().await;
+    let lock = store.hold_write_lock().await;
+    let appenders: Vec<_> = (0..N)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { (i, s.append(kind_of(i), body_of(i)).await) })
+        })
+        .collect();
+    wait_until("all appends queued", || s.stats().accepted == N as u64).await;
+    assert_eq!(s.stats().appends, 0, "nothing can commit under the lock");
+
+    let closer = tokio::spawn({
+        let s = s.clone();
+        async move { s.close().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!closer.is_finished(), "close returned with appends queued");
+    let err = s
+        .append(1, b"late".to_vec())
+        .await
+        .expect_err("after close");
+    assert!(matches!(err, StorageError::Closed { .. }), "{err}");
+    assert!(matches!(
+        s.try_append(1, b"late".to_vec()),
+        Err(StorageError::Closed { .. })
+    ));
+
+    lock.release().await;
+    closer.await.expect("close");
+    let mut by_seq = vec![None; N];
+    for a in appenders {
+        let (i, result) = a.await.expect("appender");
+        let seq = result.unwrap_or_else(|e| panic!("append {i} was dropped by close: {e}"));
+        by_seq[usize::try_from(seq).expect("seq fits")] = Some(i);
+    }
+    let err = s.journal_len().await.expect_err("reads after close");
+    assert!(matches!(err, StorageError::Read { .. }), "{err}");
+
+    let s = store.open().await;
+    assert_eq!(s.journal_len().await.expect("len"), N as u64);
+    for record in s.journal_range(0, N as u32).await.expect("range") {
+        let i = by_seq[record.seq as usize].expect("every seq answered");
+        assert_eq!(record.body, body_of(i));
+    }
+    s.close().await;
+}
+
+/// A batch that fails to commit fails every caller in it and consumes no
+/// seq. (A test trigger, installed with `danger::execute_raw`, rejects one
+/// record of the batch.)
+async fn failed_batch_consumes_no_seq(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            max_batch_delay: Duration::ZERO,
+            ..StorageOptions::default()
+        })
+        .await;
+    assert_eq!(s.append(1, b"before".to_vec()).await.expect("append"), 0);
+    let install = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER reject_999 BEFORE INSERT ON journal WHEN NEW.kind = 999 \
+             BEGIN SELECT RAISE(ABORT, 'kind 999 rejected by the test trigger'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION reject_999() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.kind = 999 THEN \
+             RAISE EXCEPTION 'kind 999 rejected by the test trigger'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER reject_999 BEFORE INSERT ON journal \
+             FOR EACH ROW EXECUTE FUNCTION reject_999();"
+        }
+    };
+    danger::execute_raw(&s, install)
+        .await
+        .expect("install trigger");
+
+    // Get a blocker stuck in the writer, so the next three queue up and
+    // form one batch.
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let doomed = [
+        s.try_append(1, b"a".to_vec()).expect("queue"),
+        s.try_append(999, b"poison".to_vec()).expect("queue"),
+        s.try_append(1, b"c".to_vec()).expect("queue"),
+    ];
+    lock.release().await;
+
+    let blocker = blocker.await;
+    let mut outcomes = Vec::new();
+    for d in doomed {
+        outcomes.push(d.await);
+    }
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(matches!(e, StorageError::Write { .. }), "{e}");
+            assert!(e.to_string().contains("kind 999 rejected"), "{e}");
+        }
+    }
+    assert!(outcomes[1].is_err(), "the poisoned record was committed");
+    if blocker.is_ok() {
+        // The intended schedule: a, poison and c formed one batch.
+        assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+        assert_eq!(s.stats().failed_batches, 1);
+    }
+
+    let uninstall = match store.backend() {
+        Backend::Sqlite => "DROP TRIGGER reject_999",
+        Backend::Postgres => "DROP TRIGGER reject_999 ON journal",
+    };
+    danger::execute_raw(&s, uninstall)
+        .await
+        .expect("drop trigger");
+    let survivors: Vec<Vec<u8>> = std::iter::once(b"before".to_vec())
+        .chain(blocker.ok().map(|_| b"blocker".to_vec()))
+        .chain(
+            outcomes
+                .iter()
+                .zip([b"a".to_vec(), b"poison".to_vec(), b"c".to_vec()])
+                .filter(|(o, _)| o.is_ok())
+                .map(|(_, body)| body),
+        )
+        .collect();
+    let next = s.append(1, b"after".to_vec()).await.expect("append after");
+    assert_eq!(next, survivors.len() as u64, "a failed batch consumed seqs");
+    let bodies: Vec<_> = s
+        .journal_range(0, 100)
+        .await
+        .expect("range")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    let mut expected = survivors;
+    expected.push(b"after".to_vec());
+    assert_eq!(bodies, expected);
+    s.close().await;
+}
+
+/// `danger::execute_raw` edits the store behind the node's back; rows the
+/// store could never have written are reported as corrupt, not passed on.
+async fn tampering_is_visible(store: Store) {
+    let s = store.open().await;
+    for i in 0..3 {
+        s.append(kind_of(i), body_of(i)).await.expect("append");
+    }
+    let rewrite = match store.backend() {
+        Backend::Sqlite => "UPDATE journal SET body = X'deadbeef' WHERE seq = 1",
+        Backend::Postgres => "UPDATE journal SET body = '\\xdeadbeef'::bytea WHERE seq = 1",
+    };
+    assert_eq!(danger::execute_raw(&s, rewrite).await.expect("rewrite"), 1);
+    let records = s.journal_range(0, 10).await.expect("range");
+    assert_eq!(records[1].body, vec![0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(records[0].body, body_of(0));
+
+    let break_kind = match store.backend() {
+        Backend::Sqlite => {
+            "PRAGMA ignore_check_constraints = ON; \
+             UPDATE journal SET kind = 70000 WHERE seq = 2; \
+             PRAGMA ignore_check_constraints = OFF;"
+        }
+        Backend::Postgres => {
+            "ALTER TABLE journal DROP CONSTRAINT journal_kind_range; \
+             UPDATE journal SET kind = 70000 WHERE seq = 2;"
+        }
+    };
+    danger::execute_raw(&s, break_kind)
+        .await
+        .expect("break kind");
+    let err = s.journal_range(0, 10).await.expect_err("corrupt kind");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("kind 70000"), "{err}");
+    assert_eq!(s.journal_range(0, 2).await.expect("intact part").len(), 2);
+
+    let err = danger::execute_raw(&s, "THIS IS NOT SQL")
+        .await
+        .expect_err("bad SQL");
+    assert!(matches!(err, StorageError::Write { .. }), "{err}");
+    s.close().await;
+}
+
+macro_rules! both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::run_sqlite(crate::$test).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::run_postgres(crate::$test).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    append_and_read_back,
+    concurrent_appends_are_batched,
+    data_survives_reopen,
+    migrations_are_idempotent,
+    record_peer_upserts,
+    full_queue_pushes_back,
+    bad_inputs_are_explained,
+    close_drains_the_queue,
+    failed_batch_consumes_no_seq,
+    tampering_is_visible,
+);
+
+// ---------------------------------------------------------------------------
+// Fixture
+
+/// Where a test's store lives.
+enum Target {
+    Sqlite { dir: TempDir, path: PathBuf },
+    Postgres { url: String, schema: String },
+}
+
+/// One store that a test may open several times.
+struct Store {
+    target: Target,
+}
+
+impl Store {
+    fn backend(&self) -> Backend {
+        match self.target {
+            Target::Sqlite { .. } => Backend::Sqlite,
+            Target::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    async fn open(&self) -> Storage {
+        self.open_with(StorageOptions::default()).await
+    }
+
+    async fn open_with(&self, options: StorageOptions) -> Storage {
+        self.try_open_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("opening the test store: {e}"))
+    }
+
+    async fn try_open_with(&self, options: StorageOptions) -> Result<Storage, StorageError> {
+        match &self.target {
+            Target::Sqlite { path, .. } => Storage::open_sqlite_with(path, options).await,
+            Target::Postgres { url, schema } => {
+                Storage::open_postgres_with(url, Some(schema), options).await
+            }
+        }
+    }
+
+    /// Takes the journal's write lock from another connection, as a second
+    /// node process would; the store's writer blocks until release.
+    async fn hold_write_lock(&self) -> WriteLock {
+        match &self.target {
+            Target::Sqlite { path, .. } => {
+                let mut conn =
+                    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+                        .await
+                        .expect("second SQLite connection");
+                sqlx::raw_sql("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .expect("BEGIN IMMEDIATE");
+                WriteLock::Sqlite(conn)
+            }
+            Target::Postgres { url, schema } => {
+                let mut conn = PgConnection::connect(url)
+                    .await
+                    .expect("second PostgreSQL connection");
+                for sql in [
+                    format!("SET search_path TO \"{schema}\""),
+                    "BEGIN".to_owned(),
+                    "LOCK TABLE journal IN EXCLUSIVE MODE".to_owned(),
+                ] {
+                    sqlx::raw_sql(&sql).execute(&mut conn).await.expect(&sql);
+                }
+                WriteLock::Postgres(conn)
+            }
+        }
+    }
+}
+
+/// A write lock held by a connection outside the store under test.
+enum WriteLock {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl WriteLock {
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut conn) => {
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("COMMIT");
+                conn.close().await.expect("close");
+            }
+            WriteLock::Postgres(mut conn) => {
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("COMMIT");
+                conn.close().await.expect("close");
+            }
+        }
+    }
+}
+
+async fn run_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A subdirectory that does not exist yet: open must create it.
+    let path = dir.path().join("data").join("credex.sqlite");
+    let store = Store {
+        target: Target::Sqlite { dir, path },
+    };
+    if let Err(e) = tokio::spawn(test(store)).await {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn run_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let url = match std::env::var("CREDEX_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
+            return;
+        }
+        _ => panic!(
+            "CREDEX_TEST_POSTGRES_URL is not set. Run (as root) \
+             `export CREDEX_TEST_POSTGRES_URL=$(bash scripts/postgres-setup.sh)`, \
+             or set CREDEX_SKIP_POSTGRES=1 to skip the PostgreSQL tests"
+        ),
+    };
+    let schema = format!(
+        "credex_test_{:016x}",
+        RandomState::new().hash_one((std::process::id(), Instant::now()))
+    );
+    let store = Store {
+        target: Target::Postgres {
+            url: url.clone(),
+            schema: schema.clone(),
+        },
+    };
+    let outcome = tokio::spawn(test(store)).await;
+    drop_schema(&url, &schema).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let result = async {
+        let mut conn = PgConnection::connect(url).await?;
+        sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("could not drop test schema {schema}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+#[derive(Debug)]
+struct FixedClock(i64);
+
+impl Clock for FixedClock {
+    fn now_unix_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+fn kind_of(i: usize) -> u16 {
+    (i % 65536) as u16
+}
+
+fn body_of(i: usize) -> Vec<u8> {
+    format!("journal body {i}").into_bytes()
+}
+
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
