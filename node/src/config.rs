@@ -320,26 +320,39 @@ impl NodeConfig {
         let listen: SocketAddr = raw.listen.addr.parse().map_err(|_| {
             invalid(
                 "listen.addr",
-                format!("{:?} is not an IP address with a port, e.g. \"127.0.0.1:7401\"", raw.listen.addr),
+                format!(
+                    "{:?} is not an IP address with a port, e.g. \"127.0.0.1:7401\"",
+                    raw.listen.addr
+                ),
             )
         })?;
 
         let d = TransportLimits::default();
         let t = &raw.transport;
-        let ms = |key: &str, v: Option<u64>, default: Duration, min: u64, max: u64| {
-            match v {
-                None => Ok(default),
-                Some(v) if (min..=max).contains(&v) => Ok(Duration::from_millis(v)),
-                Some(v) => Err(invalid(key, format!("{v} ms is outside {min}..={max} ms"))),
-            }
+        let ms = |key: &str, v: Option<u64>, default: Duration, min: u64, max: u64| match v {
+            None => Ok(default),
+            Some(v) if (min..=max).contains(&v) => Ok(Duration::from_millis(v)),
+            Some(v) => Err(invalid(key, format!("{v} ms is outside {min}..={max} ms"))),
         };
         let count = |key: &str, v: Option<u32>, default: u32, max: u32| match v {
             None => Ok(default),
             Some(v) if (1..=max).contains(&v) => Ok(v),
             Some(v) => Err(invalid(key, format!("{v} is outside 1..={max}"))),
         };
-        let idle_timeout = ms("transport.idle_timeout_ms", t.idle_timeout_ms, d.idle_timeout, 1_000, 600_000)?;
-        let keep_alive = ms("transport.keep_alive_ms", t.keep_alive_ms, d.keep_alive, 100, 300_000)?;
+        let idle_timeout = ms(
+            "transport.idle_timeout_ms",
+            t.idle_timeout_ms,
+            d.idle_timeout,
+            1_000,
+            600_000,
+        )?;
+        let keep_alive = ms(
+            "transport.keep_alive_ms",
+            t.keep_alive_ms,
+            d.keep_alive,
+            100,
+            300_000,
+        )?;
         let keep_alive = if t.keep_alive_ms.is_none() {
             keep_alive.min(idle_timeout / 3)
         } else {
@@ -358,14 +371,42 @@ impl NodeConfig {
         let transport = TransportLimits {
             idle_timeout,
             keep_alive,
-            handshake_timeout: ms("transport.handshake_timeout_ms", t.handshake_timeout_ms, d.handshake_timeout, 100, 120_000)?,
-            request_timeout: ms("transport.request_timeout_ms", t.request_timeout_ms, d.request_timeout, 100, 600_000)?,
-            max_connections: count("transport.max_connections", t.max_connections, d.max_connections, 100_000)?,
-            max_connections_per_peer: count("transport.max_connections_per_peer", t.max_connections_per_peer, d.max_connections_per_peer, 1_000)?,
-            max_streams_per_connection: count("transport.max_streams_per_connection", t.max_streams_per_connection, d.max_streams_per_connection, 10_000)?,
+            handshake_timeout: ms(
+                "transport.handshake_timeout_ms",
+                t.handshake_timeout_ms,
+                d.handshake_timeout,
+                100,
+                120_000,
+            )?,
+            request_timeout: ms(
+                "transport.request_timeout_ms",
+                t.request_timeout_ms,
+                d.request_timeout,
+                100,
+                600_000,
+            )?,
+            max_connections: count(
+                "transport.max_connections",
+                t.max_connections,
+                d.max_connections,
+                100_000,
+            )?,
+            max_connections_per_peer: count(
+                "transport.max_connections_per_peer",
+                t.max_connections_per_peer,
+                d.max_connections_per_peer,
+                1_000,
+            )?,
+            max_streams_per_connection: count(
+                "transport.max_streams_per_connection",
+                t.max_streams_per_connection,
+                d.max_streams_per_connection,
+                10_000,
+            )?,
             max_frame: match t.max_frame_bytes {
                 None => d.max_frame,
-                Some(b) => FrameLimit::new(b).map_err(|e| invalid("transport.max_frame_bytes", e.to_string()))?,
+                Some(b) => FrameLimit::new(b)
+                    .map_err(|e| invalid("transport.max_frame_bytes", e.to_string()))?,
             },
         };
 
@@ -374,24 +415,41 @@ impl NodeConfig {
             key: resolve(&raw.tls.key),
             root: resolve(&raw.tls.root),
             crls: raw.tls.crls.iter().map(|p| resolve(p)).collect(),
-            crl_reload: ms("tls.crl_reload_ms", raw.tls.crl_reload_ms, Duration::from_secs(5), 100, 3_600_000)?,
+            crl_reload: ms(
+                "tls.crl_reload_ms",
+                raw.tls.crl_reload_ms,
+                Duration::from_secs(5),
+                100,
+                3_600_000,
+            )?,
         };
 
         let storage = match raw.storage.url.as_deref() {
             None => {
                 if raw.storage.schema.is_some() {
-                    return Err(invalid("storage.schema", "a schema needs a postgres:// storage.url".into()));
+                    return Err(invalid(
+                        "storage.schema",
+                        "a schema needs a postgres:// storage.url".into(),
+                    ));
                 }
                 StorageTarget::Sqlite(data_dir.join("credex.db"))
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                StorageTarget::Postgres { url: url.to_owned(), schema: raw.storage.schema.clone() }
+                StorageTarget::Postgres {
+                    url: url.to_owned(),
+                    schema: raw.storage.schema.clone(),
+                }
             }
             Some(url) if url.starts_with("sqlite:") => {
                 if raw.storage.schema.is_some() {
-                    return Err(invalid("storage.schema", "a schema needs a postgres:// storage.url".into()));
+                    return Err(invalid(
+                        "storage.schema",
+                        "a schema needs a postgres:// storage.url".into(),
+                    ));
                 }
-                let p = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let p = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
                 StorageTarget::Sqlite(resolve(Path::new(p)))
             }
             Some(_) => {
@@ -404,28 +462,62 @@ impl NodeConfig {
 
         let log_level = raw.log.level.clone().unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(invalid("log.level", format!("{log_level:?} is not a tracing filter such as \"info\" or \"credex_node=debug\"")));
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "{log_level:?} is not a tracing filter such as \"info\" or \"credex_node=debug\""
+                ),
+            ));
         }
 
         let mut peers = Vec::with_capacity(raw.peers.len());
         for (i, p) in raw.peers.iter().enumerate() {
             let key = |k: &str| format!("peers[{i}].{k}");
-            let peer_region: RegionCode = p.region.parse().map_err(|e| invalid(&key("region"), format!("{e}")))?;
-            let peer_name: NodeName = p.name.parse().map_err(|e| invalid(&key("name"), format!("{e}")))?;
+            let peer_region: RegionCode = p
+                .region
+                .parse()
+                .map_err(|e| invalid(&key("region"), format!("{e}")))?;
+            let peer_name: NodeName = p
+                .name
+                .parse()
+                .map_err(|e| invalid(&key("name"), format!("{e}")))?;
             let addr: SocketAddr = p.addr.parse().map_err(|_| {
-                invalid(&key("addr"), format!("{:?} is not an IP address with a port", p.addr))
+                invalid(
+                    &key("addr"),
+                    format!("{:?} is not an IP address with a port", p.addr),
+                )
             })?;
             if peer_region == region && peer_name == name {
-                return Err(invalid(&key("name"), "a node cannot list itself as a peer".into()));
+                return Err(invalid(
+                    &key("name"),
+                    "a node cannot list itself as a peer".into(),
+                ));
             }
-            if peers.iter().any(|q: &PeerConfig| q.region == peer_region && q.name == peer_name) {
-                return Err(invalid(&key("name"), format!("peer {peer_name} of region {peer_region} is listed twice")));
+            if peers
+                .iter()
+                .any(|q: &PeerConfig| q.region == peer_region && q.name == peer_name)
+            {
+                return Err(invalid(
+                    &key("name"),
+                    format!("peer {peer_name} of region {peer_region} is listed twice"),
+                ));
             }
-            let server_name = p.server_name.clone().unwrap_or_else(|| logical_server_name(peer_region, &peer_name));
+            let server_name = p
+                .server_name
+                .clone()
+                .unwrap_or_else(|| logical_server_name(peer_region, &peer_name));
             if rustls_pki_types::ServerName::try_from(server_name.clone()).is_err() {
-                return Err(invalid(&key("server_name"), format!("{server_name:?} is not a valid DNS name")));
+                return Err(invalid(
+                    &key("server_name"),
+                    format!("{server_name:?} is not a valid DNS name"),
+                ));
             }
-            peers.push(PeerConfig { region: peer_region, name: peer_name, addr, server_name });
+            peers.push(PeerConfig {
+                region: peer_region,
+                name: peer_name,
+                addr,
+                server_name,
+            });
         }
 
         Ok(NodeConfig {
@@ -446,7 +538,9 @@ impl NodeConfig {
 
     /// The peer with this region and name, if configured.
     pub fn peer(&self, region: RegionCode, name: &NodeName) -> Option<&PeerConfig> {
-        self.peers.iter().find(|p| p.region == region && &p.name == name)
+        self.peers
+            .iter()
+            .find(|p| p.region == region && &p.name == name)
     }
 }
 
@@ -488,7 +582,10 @@ addr = "127.0.0.1:7402"
         assert_eq!(c.region.to_string(), "520000");
         assert_eq!(c.role, NodeRole::Provincial);
         assert_eq!(c.tls.cert, Path::new("/etc/credex/certs/node.pem"));
-        assert_eq!(c.storage, StorageTarget::Sqlite("/etc/credex/data/credex.db".into()));
+        assert_eq!(
+            c.storage,
+            StorageTarget::Sqlite("/etc/credex/data/credex.db".into())
+        );
         assert_eq!(c.transport.idle_timeout, Duration::from_secs(20));
         assert!(c.transport.keep_alive < c.transport.idle_timeout);
         assert_eq!(c.peers[0].server_name, "cq-1.500000.credex");
@@ -496,7 +593,10 @@ addr = "127.0.0.1:7402"
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let text = GOOD.replace("idle_timeout_ms = 20000", "idle_timeout_ms = 20000\nidel = 1");
+        let text = GOOD.replace(
+            "idle_timeout_ms = 20000",
+            "idle_timeout_ms = 20000\nidel = 1",
+        );
         let msg = parse(&text).unwrap_err().to_string();
         assert!(msg.starts_with("/etc/credex/node.toml"), "{msg}");
         assert!(msg.contains("idel"), "{msg}");
@@ -506,24 +606,54 @@ addr = "127.0.0.1:7402"
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
-            (GOOD.replace("\"520000\"\nname", "\"52000\"\nname"), "node.region"),
+            (
+                GOOD.replace("\"520000\"\nname", "\"52000\"\nname"),
+                "node.region",
+            ),
             (GOOD.replace("gy-1", "GY_1"), "node.name"),
             (GOOD.replace("127.0.0.1:7401", "localhost"), "listen.addr"),
-            (GOOD.replace("idle_timeout_ms = 20000", "idle_timeout_ms = 5"), "transport.idle_timeout_ms"),
-            (GOOD.replace("idle_timeout_ms = 20000", "idle_timeout_ms = 5000\nkeep_alive_ms = 6000"), "transport.keep_alive_ms"),
-            (GOOD.replace("idle_timeout_ms = 20000", "max_frame_bytes = 10"), "transport.max_frame_bytes"),
-            (GOOD.replace("\"500000\"", "\"520000\"").replace("cq-1", "gy-1"), "peers[0].name"),
-            (GOOD.replace("data_dir = \"data\"", "data_dir = \"data\"\nrole = \"national\""), "node.role"),
+            (
+                GOOD.replace("idle_timeout_ms = 20000", "idle_timeout_ms = 5"),
+                "transport.idle_timeout_ms",
+            ),
+            (
+                GOOD.replace(
+                    "idle_timeout_ms = 20000",
+                    "idle_timeout_ms = 5000\nkeep_alive_ms = 6000",
+                ),
+                "transport.keep_alive_ms",
+            ),
+            (
+                GOOD.replace("idle_timeout_ms = 20000", "max_frame_bytes = 10"),
+                "transport.max_frame_bytes",
+            ),
+            (
+                GOOD.replace("\"500000\"", "\"520000\"")
+                    .replace("cq-1", "gy-1"),
+                "peers[0].name",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"data\"",
+                    "data_dir = \"data\"\nrole = \"national\"",
+                ),
+                "node.role",
+            ),
         ];
         for (text, key) in cases {
             let msg = parse(&text).unwrap_err().to_string();
-            assert!(msg.contains(&format!("key `{key}`")), "expected key {key}: {msg}");
+            assert!(
+                msg.contains(&format!("key `{key}`")),
+                "expected key {key}: {msg}"
+            );
         }
     }
 
     #[test]
     fn missing_file_is_reported_with_path() {
-        let msg = NodeConfig::load(Path::new("/nonexistent/credex.toml")).unwrap_err().to_string();
+        let msg = NodeConfig::load(Path::new("/nonexistent/credex.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("/nonexistent/credex.toml"), "{msg}");
     }
 }

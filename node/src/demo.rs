@@ -50,7 +50,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let dir = match &args.keep {
         Some(dir) => {
             if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-                bail!("{}: not empty; choose a new directory for --keep", dir.display());
+                bail!(
+                    "{}: not empty; choose a new directory for --keep",
+                    dir.display()
+                );
             }
             dir.clone()
         }
@@ -71,20 +74,32 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     for n in &nodes {
         let mut config = NodeConfig::load(&n.config)?;
         config.listen.set_port(0);
-        let node = RunningNode::start(config).await.with_context(|| format!("starting {}", n.name))?;
+        let node = RunningNode::start(config)
+            .await
+            .with_context(|| format!("starting {}", n.name))?;
         println!("   {} listening on {}", n.name, node.local_addr());
         running.push(node);
     }
     let addr_of = |i: usize| running[i].local_addr();
-    let mut checks = Checks { passed: 0, failed: 0 };
+    let mut checks = Checks {
+        passed: 0,
+        failed: 0,
+    };
 
-    println!("\n3. Peers greet each other (mutual TLS, then Hello as the handshake's confirmation)");
+    println!(
+        "\n3. Peers greet each other (mutual TLS, then Hello as the handshake's confirmation)"
+    );
     for (a, b) in [(0usize, 1usize), (1, 0), (0, 3), (1, 3), (2, 3), (2, 0)] {
         let (na, nb) = (&nodes[a], &nodes[b]);
         let t = Instant::now();
         let result = running[a]
             .transport()
-            .connect(addr_of(b), &logical_server_name(nb.region, &nb.name), nb.region, Some(nb.name.clone()))
+            .connect(
+                addr_of(b),
+                &logical_server_name(nb.region, &nb.name),
+                nb.region,
+                Some(nb.name.clone()),
+            )
             .await;
         match result {
             Ok(conn) => {
@@ -93,7 +108,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 checks.check(
                     true,
                     &format!("{} ({}) ⇄ {} ({})", na.name, na.region, nb.name, nb.region),
-                    &format!("handshake + Hello in {ms:.1} ms; peer certified as {}", conn.peer()),
+                    &format!(
+                        "handshake + Hello in {ms:.1} ms; peer certified as {}",
+                        conn.peer()
+                    ),
                 );
                 conn.close();
             }
@@ -106,26 +124,56 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
     let r = running[0]
         .transport()
-        .connect(addr_of(2), &logical_server_name(cq.region, &cq.name), cq.region, Some(cq.name.clone()))
+        .connect(
+            addr_of(2),
+            &logical_server_name(cq.region, &cq.name),
+            cq.region,
+            Some(cq.name.clone()),
+        )
         .await;
     checks.check(
         r.is_err(),
-        &format!("{} dials {}'s address believing it is {} ({}): refused", gy.name, gz.name, cq.name, cq.region),
+        &format!(
+            "{} dials {}'s address believing it is {} ({}): refused",
+            gy.name, gz.name, cq.name, cq.region
+        ),
         &r.err().map(|e| e.to_string()).unwrap_or_default(),
     );
 
     // An impostor federation: its own root, a "Guizhou" CA, a node gy-1.
     let rogue = dir.join("rogue");
-    let root = CaDir::create_root(rogue.join("root"), "rogue root", KeyAlgorithm::Ed25519, lifetime::ROOT_DAYS)?;
-    let ca = root.create_region(gy.region, rogue.join("520000"), KeyAlgorithm::Ed25519, lifetime::REGION_CA_DAYS)?;
-    ca.issue_node(&gy.name, &[], &[], KeyAlgorithm::Ed25519, 30, &rogue.join("node"))?;
+    let root = CaDir::create_root(
+        rogue.join("root"),
+        "rogue root",
+        KeyAlgorithm::Ed25519,
+        lifetime::ROOT_DAYS,
+    )?;
+    let ca = root.create_region(
+        gy.region,
+        rogue.join("520000"),
+        KeyAlgorithm::Ed25519,
+        lifetime::REGION_CA_DAYS,
+    )?;
+    ca.issue_node(
+        &gy.name,
+        &[],
+        &[],
+        KeyAlgorithm::Ed25519,
+        30,
+        &rogue.join("node"),
+    )?;
     let mut rogue_config = NodeConfig::load(&gy.config)?;
     rogue_config.tls.cert = rogue.join("node/gy-1.pem");
     rogue_config.tls.key = rogue.join("node/gy-1.key");
     rogue_config.listen.set_port(0);
     let rogue_transport = credex_node::service::client_transport(&rogue_config)?;
     let r = rogue_transport
-        .connect(addr_of(1), &logical_server_name(cq.region, &cq.name), cq.region, Some(cq.name.clone()))
+        .connect(
+            addr_of(1),
+            &logical_server_name(cq.region, &cq.name),
+            cq.region,
+            Some(cq.name.clone()),
+        )
         .await;
     checks.check(
         r.is_err(),
@@ -137,23 +185,42 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     // Revocation: Chongqing's CA revokes cq-1; Guizhou reloads its CRLs.
     let conn = running[1]
         .transport()
-        .connect(addr_of(0), &logical_server_name(gy.region, &gy.name), gy.region, Some(gy.name.clone()))
+        .connect(
+            addr_of(0),
+            &logical_server_name(gy.region, &gy.name),
+            gy.region,
+            Some(gy.name.clone()),
+        )
         .await?;
-    CaDir::at(dir.join(format!("pki/{}", cq.region))).revoke(&cq.config.with_file_name(format!("{}.pem", cq.name)))?;
+    CaDir::at(dir.join(format!("pki/{}", cq.region)))
+        .revoke(&cq.config.with_file_name(format!("{}.pem", cq.name)))?;
     let closed = running[0].reload_crls().await?;
     let reason = tokio::time::timeout(std::time::Duration::from_secs(5), conn.closed()).await;
     checks.check(
         closed >= 1 && reason.is_ok(),
-        &format!("{} revoked: {}'s live connection from it is closed on CRL reload", cq.name, gy.name),
-        &reason.map(|r| r.to_string()).unwrap_or_else(|_| "connection still open".into()),
+        &format!(
+            "{} revoked: {}'s live connection from it is closed on CRL reload",
+            cq.name, gy.name
+        ),
+        &reason
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "connection still open".into()),
     );
     let r = running[1]
         .transport()
-        .connect(addr_of(0), &logical_server_name(gy.region, &gy.name), gy.region, Some(gy.name.clone()))
+        .connect(
+            addr_of(0),
+            &logical_server_name(gy.region, &gy.name),
+            gy.region,
+            Some(gy.name.clone()),
+        )
         .await;
     checks.check(
         r.is_err(),
-        &format!("{} tries again with its revoked certificate: refused", cq.name),
+        &format!(
+            "{} tries again with its revoked certificate: refused",
+            cq.name
+        ),
         &r.err().map(|e| e.to_string()).unwrap_or_default(),
     );
 
@@ -176,11 +243,16 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
     );
     match kept {
         Some(dir) => {
-            println!("The federation is kept in {}. Run a node of it with:", dir.display());
+            println!(
+                "The federation is kept in {}. Run a node of it with:",
+                dir.display()
+            );
             if let Some(n) = nodes.first() {
                 println!("  credex node run --config {}", n.config.display());
             }
         }
-        None => println!("(Everything was created in a temporary directory and has been removed; use --keep DIR to keep it.)"),
+        None => println!(
+            "(Everything was created in a temporary directory and has been removed; use --keep DIR to keep it.)"
+        ),
     }
 }

@@ -43,13 +43,23 @@ pub const DEV_BASE_PORT: u16 = 7401;
 /// already). Nodes listen on `127.0.0.1:base_port…`.
 pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
     let alg = KeyAlgorithm::Ed25519;
-    let root = CaDir::create_root(dir.join("pki/root"), "credex development federation root", alg, lifetime::ROOT_DAYS)?;
+    let root = CaDir::create_root(
+        dir.join("pki/root"),
+        "credex development federation root",
+        alg,
+        lifetime::ROOT_DAYS,
+    )?;
     let mut nodes = Vec::new();
     let mut cas = Vec::new();
     for (i, (region, name, label)) in DEV_REGIONS.iter().enumerate() {
         let region: RegionCode = region.parse().map_err(|e| invalid(dir, e))?;
         let name: NodeName = name.parse().map_err(|e| invalid(dir, e))?;
-        let ca = root.create_region(region, dir.join(format!("pki/{region}")), alg, lifetime::REGION_CA_DAYS)?;
+        let ca = root.create_region(
+            region,
+            dir.join(format!("pki/{region}")),
+            alg,
+            lifetime::REGION_CA_DAYS,
+        )?;
         let node_dir = dir.join(format!("nodes/{name}"));
         ca.issue_node(
             &name,
@@ -60,14 +70,30 @@ pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
             &node_dir,
         )?;
         let ops = dir.join(format!("operators/{region}"));
-        for (op, role) in [("req-1", Role::Requester), ("apv-1", Role::Approver), ("aud-1", Role::Auditor), ("adm-1", Role::Admin)] {
+        for (op, role) in [
+            ("req-1", Role::Requester),
+            ("apv-1", Role::Approver),
+            ("aud-1", Role::Auditor),
+            ("adm-1", Role::Admin),
+        ] {
             let op: NodeName = op.parse().map_err(|e| invalid(dir, e))?;
             ca.issue_operator(&op, role, alg, lifetime::LEAF_DAYS, &ops)?;
         }
         let portal: NodeName = "portal".parse().map_err(|e| invalid(dir, e))?;
-        ca.issue_authority(&portal, alg, lifetime::LEAF_DAYS, &dir.join(format!("authorities/{region}")))?;
+        ca.issue_authority(
+            &portal,
+            alg,
+            lifetime::LEAF_DAYS,
+            &dir.join(format!("authorities/{region}")),
+        )?;
         let port = base_port + i as u16;
-        nodes.push(DevNode { region, name, label, port, config: node_dir.join("node.toml") });
+        nodes.push(DevNode {
+            region,
+            name,
+            label,
+            port,
+            config: node_dir.join("node.toml"),
+        });
         cas.push(ca);
     }
     for node in &nodes {
@@ -77,13 +103,19 @@ pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
 }
 
 fn invalid(dir: &Path, e: impl std::fmt::Display) -> PkiFileError {
-    PkiFileError::Invalid { path: dir.to_owned(), reason: e.to_string() }
+    PkiFileError::Invalid {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    }
 }
 
 /// The configuration text of `node`, peering with every other node.
 fn node_config(node: &DevNode, all: &[DevNode]) -> String {
     let mut crls = vec!["\"../../pki/root/crl.pem\"".to_owned()];
-    crls.extend(all.iter().map(|n| format!("\"../../pki/{}/crl.pem\"", n.region)));
+    crls.extend(
+        all.iter()
+            .map(|n| format!("\"../../pki/{}/crl.pem\"", n.region)),
+    );
     let mut s = format!(
         r#"# credex node configuration — development federation, {label}
 [node]

@@ -10,9 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod dev;
+pub mod pki_files;
 pub mod service;
 pub mod storage;
 pub mod tls;
 pub mod transport;
-pub mod dev;
-pub mod pki_files;

@@ -199,7 +199,9 @@ enum DevCommand {
 fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -208,7 +210,10 @@ fn init_tracing(format: LogFormat, level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -227,7 +232,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => {
-            init_tracing(LogFormat::Human, "warn");
+            // The narration reports each refusal; node warnings would repeat it.
+            init_tracing(LogFormat::Human, "error");
             demo::run(args).await
         }
         Command::Node(cmd) => node(cmd).await,
@@ -256,23 +262,38 @@ async fn node(cmd: NodeCommand) -> Result<()> {
         NodeCommand::Hello { config, peer } => {
             let config = NodeConfig::load(&config)?;
             init_tracing(LogFormat::Human, "warn");
-            let (region, name) = peer
-                .split_once('/')
-                .with_context(|| format!("--peer {peer:?}: expected REGION/NAME, e.g. 500000/cq-1"))?;
+            let (region, name) = peer.split_once('/').with_context(|| {
+                format!("--peer {peer:?}: expected REGION/NAME, e.g. 500000/cq-1")
+            })?;
             let region: RegionCode = region.parse().context("--peer")?;
             let name: NodeName = name.parse().context("--peer")?;
             let Some(peer) = config.peer(region, &name).cloned() else {
-                bail!("{}: no [[peers]] entry for {region}/{name}", config.path.display());
+                bail!(
+                    "{}: no [[peers]] entry for {region}/{name}",
+                    config.path.display()
+                );
             };
             let transport = credex_node::service::client_transport(&config)?;
-            let conn = transport.connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone())).await?;
+            let conn = transport
+                .connect(
+                    peer.addr,
+                    &peer.server_name,
+                    peer.region,
+                    Some(peer.name.clone()),
+                )
+                .await?;
             let started = std::time::Instant::now();
             conn.ping(1).await?;
             let rtt = started.elapsed();
             if let Some(h) = conn.peer_hello() {
                 println!(
                     "{}/{} at {}: protocol {}, software {}, capabilities {:?}; ping {:.2} ms",
-                    h.region, h.node, peer.addr, h.protocol_version, h.software, h.capabilities,
+                    h.region,
+                    h.node,
+                    peer.addr,
+                    h.protocol_version,
+                    h.software,
+                    h.capabilities,
                     rtt.as_secs_f64() * 1e3
                 );
             }
@@ -291,8 +312,12 @@ async fn node(cmd: NodeCommand) -> Result<()> {
             for p in peers {
                 println!(
                     "{}/{}  protocol {}  fingerprint {}  first seen {}  last seen {}",
-                    p.region, p.node, p.protocol_version, hex::encode(p.fingerprint),
-                    fmt_ms(p.first_seen_unix_ms), fmt_ms(p.last_seen_unix_ms)
+                    p.region,
+                    p.node,
+                    p.protocol_version,
+                    hex::encode(p.fingerprint),
+                    fmt_ms(p.first_seen_unix_ms),
+                    fmt_ms(p.last_seen_unix_ms)
                 );
             }
             storage.close().await;
@@ -303,7 +328,15 @@ async fn node(cmd: NodeCommand) -> Result<()> {
 
 fn fmt_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .map(|t| format!("{} {:02}:{:02}:{:02}Z", t.date(), t.hour(), t.minute(), t.second()))
+        .map(|t| {
+            format!(
+                "{} {:02}:{:02}:{:02}Z",
+                t.date(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
         .unwrap_or_else(|_| ms.to_string())
 }
 
@@ -334,29 +367,83 @@ async fn wait_for_signals(_node: &RunningNode) -> Result<()> {
 fn pki(cmd: PkiCommand) -> Result<()> {
     match cmd {
         PkiCommand::InitRoot { dir, name, key } => {
-            let ca = CaDir::create_root(&dir, &name, key.alg, key.days.unwrap_or(lifetime::ROOT_DAYS))?;
-            println!("created federation root CA in {} (keep {} offline)", dir.display(), ca.key_path().display());
+            let ca = CaDir::create_root(
+                &dir,
+                &name,
+                key.alg,
+                key.days.unwrap_or(lifetime::ROOT_DAYS),
+            )?;
+            println!(
+                "created federation root CA in {} (keep {} offline)",
+                dir.display(),
+                ca.key_path().display()
+            );
         }
-        PkiCommand::RegionCa { root, region, dir, key } => {
-            CaDir::at(root).create_region(region, &dir, key.alg, key.days.unwrap_or(lifetime::REGION_CA_DAYS))?;
+        PkiCommand::RegionCa {
+            root,
+            region,
+            dir,
+            key,
+        } => {
+            CaDir::at(root).create_region(
+                region,
+                &dir,
+                key.alg,
+                key.days.unwrap_or(lifetime::REGION_CA_DAYS),
+            )?;
             println!("created region CA {region} in {}", dir.display());
         }
-        PkiCommand::Node { ca, name, mut dns, ip, out, key } => {
+        PkiCommand::Node {
+            ca,
+            name,
+            mut dns,
+            ip,
+            out,
+            key,
+        } => {
             let ca = CaDir::at(ca);
-            let region = ca.load()?.identity().region().context("the root cannot issue node certificates; use a region CA")?;
+            let region = ca
+                .load()?
+                .identity()
+                .region()
+                .context("the root cannot issue node certificates; use a region CA")?;
             let logical = credex_node::config::logical_server_name(region, &name);
             if !dns.contains(&logical) {
                 dns.insert(0, logical);
             }
-            let files = ca.issue_node(&name, &dns, &ip, key.alg, key.days.unwrap_or(lifetime::LEAF_DAYS), &out)?;
+            let files = ca.issue_node(
+                &name,
+                &dns,
+                &ip,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
             print_issued(&files);
         }
-        PkiCommand::Operator { ca, name, role, out, key } => {
-            let files = CaDir::at(ca).issue_operator(&name, role, key.alg, key.days.unwrap_or(lifetime::LEAF_DAYS), &out)?;
+        PkiCommand::Operator {
+            ca,
+            name,
+            role,
+            out,
+            key,
+        } => {
+            let files = CaDir::at(ca).issue_operator(
+                &name,
+                role,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
             print_issued(&files);
         }
         PkiCommand::Authority { ca, name, out, key } => {
-            let files = CaDir::at(ca).issue_authority(&name, key.alg, key.days.unwrap_or(lifetime::LEAF_DAYS), &out)?;
+            let files = CaDir::at(ca).issue_authority(
+                &name,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
             print_issued(&files);
         }
         PkiCommand::Revoke { ca, cert } => {
@@ -364,7 +451,9 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             let identity = ca.revoke(&cert)?;
             println!(
                 "revoked {} (serial {}); CRL re-signed at {} — nodes pick it up at their next CRL check",
-                identity.subject, identity.serial_hex(), ca.crl_path().display()
+                identity.subject,
+                identity.serial_hex(),
+                ca.crl_path().display()
             );
         }
         PkiCommand::Crl { ca } => {
@@ -373,8 +462,10 @@ fn pki(cmd: PkiCommand) -> Result<()> {
         }
         PkiCommand::Show { files } => {
             for file in files {
-                let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
-                let certs = credex_pki::certs_from_pem(&text).with_context(|| format!("{}", file.display()))?;
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}", file.display()))?;
+                let certs = credex_pki::certs_from_pem(&text)
+                    .with_context(|| format!("{}", file.display()))?;
                 if certs.is_empty() {
                     bail!("{}: no CERTIFICATE section", file.display());
                 }
@@ -386,15 +477,20 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             }
         }
         PkiCommand::Verify { root, crl, cert } => {
-            let root_pem = std::fs::read_to_string(&root).with_context(|| format!("{}", root.display()))?;
+            let root_pem =
+                std::fs::read_to_string(&root).with_context(|| format!("{}", root.display()))?;
             let crls = crl
                 .iter()
                 .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
                 .collect::<Result<Vec<_>>>()?;
             let store = TrustStore::from_pem(&root_pem, &crls)?;
-            let text = std::fs::read_to_string(&cert).with_context(|| format!("{}", cert.display()))?;
-            let certs = credex_pki::certs_from_pem(&text).with_context(|| format!("{}", cert.display()))?;
-            let (leaf, rest) = certs.split_first().with_context(|| format!("{}: no CERTIFICATE section", cert.display()))?;
+            let text =
+                std::fs::read_to_string(&cert).with_context(|| format!("{}", cert.display()))?;
+            let certs =
+                credex_pki::certs_from_pem(&text).with_context(|| format!("{}", cert.display()))?;
+            let (leaf, rest) = certs
+                .split_first()
+                .with_context(|| format!("{}: no CERTIFICATE section", cert.display()))?;
             let id = credex_pki::identity_from_der(leaf)?;
             let purpose = match id.subject {
                 credex_pki::Subject::Node { .. } => Purpose::TlsClient,
@@ -403,7 +499,11 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             let verified = store
                 .verify(leaf, rest, rustls_pki_types::UnixTime::now(), purpose)
                 .with_context(|| format!("{}: does not verify", cert.display()))?;
-            println!("OK: {} issued by {}", verified.identity().subject, verified.issuer().subject);
+            println!(
+                "OK: {} issued by {}",
+                verified.identity().subject,
+                verified.issuer().subject
+            );
         }
     }
     Ok(())
@@ -420,11 +520,25 @@ fn dev_init(dir: PathBuf, base_port: u16) -> Result<()> {
     println!("development federation written to {}\n", dir.display());
     println!("Start each node in its own terminal:");
     for n in &nodes {
-        println!("  credex node run --config {}    # {} {}/{}", n.config.display(), n.label, n.region, n.name);
+        println!(
+            "  credex node run --config {}    # {} {}/{}",
+            n.config.display(),
+            n.label,
+            n.region,
+            n.name
+        );
     }
     if let (Some(a), Some(b)) = (nodes.first(), nodes.get(1)) {
-        println!("\nThen, from a third terminal, have {} greet {}:", a.name, b.name);
-        println!("  credex node hello --config {} --peer {}/{}", a.config.display(), b.region, b.name);
+        println!(
+            "\nThen, from a third terminal, have {} greet {}:",
+            a.name, b.name
+        );
+        println!(
+            "  credex node hello --config {} --peer {}/{}",
+            a.config.display(),
+            b.region,
+            b.name
+        );
     }
     println!("\nRevoke a node and watch its peers drop it within the CRL reload interval:");
     if let Some(b) = nodes.get(1) {

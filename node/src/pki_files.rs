@@ -194,21 +194,42 @@ impl CaDir {
     }
 
     /// Create a new federation root CA in `dir`, with an empty CRL.
-    pub fn create_root(dir: impl Into<PathBuf>, common_name: &str, alg: KeyAlgorithm, days: u32) -> Result<CaDir, PkiFileError> {
+    pub fn create_root(
+        dir: impl Into<PathBuf>,
+        common_name: &str,
+        alg: KeyAlgorithm,
+        days: u32,
+    ) -> Result<CaDir, PkiFileError> {
         let ca = CaDir::at(dir);
-        let issued = credex_pki::create_root(common_name, alg, Validity::days_from(OffsetDateTime::now_utc(), days))
-            .map_err(|source| PkiFileError::Issue { ca: ca.dir.clone(), source })?;
+        let issued = credex_pki::create_root(
+            common_name,
+            alg,
+            Validity::days_from(OffsetDateTime::now_utc(), days),
+        )
+        .map_err(|source| PkiFileError::Issue {
+            ca: ca.dir.clone(),
+            source,
+        })?;
         ca.store(&issued)?;
         Ok(ca)
     }
 
     /// Create the CA of `region`, issued by this root, in `dir`.
-    pub fn create_region(&self, region: RegionCode, dir: impl Into<PathBuf>, alg: KeyAlgorithm, days: u32) -> Result<CaDir, PkiFileError> {
+    pub fn create_region(
+        &self,
+        region: RegionCode,
+        dir: impl Into<PathBuf>,
+        alg: KeyAlgorithm,
+        days: u32,
+    ) -> Result<CaDir, PkiFileError> {
         let root = self.load()?;
         let validity = self.validity_within(&root, days);
         let issued = root
             .issue_region_ca(region, alg, validity)
-            .map_err(|source| PkiFileError::Issue { ca: self.dir.clone(), source })?;
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
         let ca = CaDir::at(dir);
         ca.store(&issued)?;
         Ok(ca)
@@ -237,40 +258,81 @@ impl CaDir {
         Validity::new(v.not_before(), end).unwrap_or(v)
     }
 
-    fn leaf_files(&self, out_dir: &Path, file_stem: &str, issued: &Issued, ca: &CertificateAuthority) -> Result<IssuedFiles, PkiFileError> {
+    fn leaf_files(
+        &self,
+        out_dir: &Path,
+        file_stem: &str,
+        issued: &Issued,
+        ca: &CertificateAuthority,
+    ) -> Result<IssuedFiles, PkiFileError> {
         let cert = out_dir.join(format!("{file_stem}.pem"));
         let key = out_dir.join(format!("{file_stem}.key"));
-        let identity = credex_pki::identity_from_der(&issued.cert_der).map_err(|e| invalid(&cert, e))?;
+        let identity =
+            credex_pki::identity_from_der(&issued.cert_der).map_err(|e| invalid(&cert, e))?;
         write_private(&key, &issued.key_pem)?;
         let chain = format!("{}{}", issued.cert_pem, ca.cert_pem());
         write_public(&cert, &chain)?;
-        Ok(IssuedFiles { cert, key, identity })
+        Ok(IssuedFiles {
+            cert,
+            key,
+            identity,
+        })
     }
 
     /// Issue a node certificate into `out_dir/NAME.pem` and `NAME.key`.
-    pub fn issue_node(&self, name: &NodeName, dns: &[String], ips: &[IpAddr], alg: KeyAlgorithm, days: u32, out_dir: &Path) -> Result<IssuedFiles, PkiFileError> {
+    pub fn issue_node(
+        &self,
+        name: &NodeName,
+        dns: &[String],
+        ips: &[IpAddr],
+        alg: KeyAlgorithm,
+        days: u32,
+        out_dir: &Path,
+    ) -> Result<IssuedFiles, PkiFileError> {
         let ca = self.load()?;
         let issued = ca
             .issue_node(name, dns, ips, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue { ca: self.dir.clone(), source })?;
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
         self.leaf_files(out_dir, name.as_str(), &issued, &ca)
     }
 
     /// Issue an operator certificate (accountable person with `role`).
-    pub fn issue_operator(&self, name: &NodeName, role: Role, alg: KeyAlgorithm, days: u32, out_dir: &Path) -> Result<IssuedFiles, PkiFileError> {
+    pub fn issue_operator(
+        &self,
+        name: &NodeName,
+        role: Role,
+        alg: KeyAlgorithm,
+        days: u32,
+        out_dir: &Path,
+    ) -> Result<IssuedFiles, PkiFileError> {
         let ca = self.load()?;
         let issued = ca
             .issue_operator(name, role, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue { ca: self.dir.clone(), source })?;
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
         self.leaf_files(out_dir, name.as_str(), &issued, &ca)
     }
 
     /// Issue an authorization-authority certificate.
-    pub fn issue_authority(&self, name: &NodeName, alg: KeyAlgorithm, days: u32, out_dir: &Path) -> Result<IssuedFiles, PkiFileError> {
+    pub fn issue_authority(
+        &self,
+        name: &NodeName,
+        alg: KeyAlgorithm,
+        days: u32,
+        out_dir: &Path,
+    ) -> Result<IssuedFiles, PkiFileError> {
         let ca = self.load()?;
         let issued = ca
             .issue_authority(name, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue { ca: self.dir.clone(), source })?;
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
         self.leaf_files(out_dir, name.as_str(), &issued, &ca)
     }
 
@@ -285,7 +347,10 @@ impl CaDir {
 
     fn write_register(&self, reg: &Register) -> Result<(), PkiFileError> {
         let text = toml::to_string(reg).map_err(|e| invalid(&self.register_path(), e))?;
-        write_public(&self.register_path(), &format!("# credex revocation register: edit with `credex pki revoke`\n{text}"))
+        write_public(
+            &self.register_path(),
+            &format!("# credex revocation register: edit with `credex pki revoke`\n{text}"),
+        )
     }
 
     /// Revoke the leaf certificate in `cert_file` (its first certificate),
@@ -293,21 +358,37 @@ impl CaDir {
     /// revoked. Revoking twice is an error.
     pub fn revoke(&self, cert_file: &Path) -> Result<CertIdentity, PkiFileError> {
         let ca = self.load()?;
-        let certs = credex_pki::certs_from_pem(&read_text(cert_file)?).map_err(|e| invalid(cert_file, e))?;
-        let leaf = certs.first().ok_or_else(|| invalid(cert_file, "no CERTIFICATE section"))?;
+        let certs = credex_pki::certs_from_pem(&read_text(cert_file)?)
+            .map_err(|e| invalid(cert_file, e))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| invalid(cert_file, "no CERTIFICATE section"))?;
         let identity = credex_pki::identity_from_der(leaf).map_err(|e| invalid(cert_file, e))?;
         let issuer_ok = match (&ca.identity().subject, &identity.subject) {
             (Subject::Root, Subject::RegionCa { .. }) => true,
-            (Subject::RegionCa { region }, leaf) => !matches!(leaf, Subject::Root | Subject::RegionCa { .. }) && leaf.region() == Some(*region),
+            (Subject::RegionCa { region }, leaf) => {
+                !matches!(leaf, Subject::Root | Subject::RegionCa { .. })
+                    && leaf.region() == Some(*region)
+            }
             _ => false,
         };
         if !issuer_ok {
-            return Err(invalid(cert_file, format!("{} was not issued by {}", identity.subject, ca.identity().subject)));
+            return Err(invalid(
+                cert_file,
+                format!(
+                    "{} was not issued by {}",
+                    identity.subject,
+                    ca.identity().subject
+                ),
+            ));
         }
         let mut reg = self.read_register()?;
         let serial = identity.serial_hex();
         if reg.revoked.iter().any(|r| r.serial == serial) {
-            return Err(invalid(cert_file, format!("serial {serial} is already revoked")));
+            return Err(invalid(
+                cert_file,
+                format!("serial {serial} is already revoked"),
+            ));
         }
         reg.revoked.push(RegisterEntry {
             serial,
@@ -325,16 +406,33 @@ impl CaDir {
         let mut reg = self.read_register()?;
         let mut revoked = Vec::with_capacity(reg.revoked.len());
         for r in &reg.revoked {
-            let serial = hex::decode(&r.serial).map_err(|_| invalid(&self.register_path(), format!("serial {:?} is not hex", r.serial)))?;
-            let revoked_at = OffsetDateTime::from_unix_timestamp(r.revoked_at)
-                .map_err(|_| invalid(&self.register_path(), format!("revoked_at {} is out of range", r.revoked_at)))?;
+            let serial = hex::decode(&r.serial).map_err(|_| {
+                invalid(
+                    &self.register_path(),
+                    format!("serial {:?} is not hex", r.serial),
+                )
+            })?;
+            let revoked_at = OffsetDateTime::from_unix_timestamp(r.revoked_at).map_err(|_| {
+                invalid(
+                    &self.register_path(),
+                    format!("revoked_at {} is out of range", r.revoked_at),
+                )
+            })?;
             revoked.push(RevokedCert { serial, revoked_at });
         }
         reg.crl_number += 1;
         let now = OffsetDateTime::now_utc();
         let pem = ca
-            .crl(&revoked, reg.crl_number, now, now + Duration::days(lifetime::CRL_DAYS))
-            .map_err(|source| PkiFileError::Issue { ca: self.dir.clone(), source })?;
+            .crl(
+                &revoked,
+                reg.crl_number,
+                now,
+                now + Duration::days(lifetime::CRL_DAYS),
+            )
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
         self.write_register(&reg)?;
         let path = self.crl_path();
         write_public(&path, &pem)?;

@@ -79,7 +79,11 @@ pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartErr
     let key_pem = read_text(&tls.key)?;
     let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?;
-    Ok(NodeCredentials { chain, key, identity })
+    Ok(NodeCredentials {
+        chain,
+        key,
+        identity,
+    })
 }
 
 use rustls_pki_types::pem::PemObject as _;
@@ -110,7 +114,10 @@ pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
             .chain(&tls.crls)
             .map(|p| p.display().to_string())
             .collect();
-        tls_file_error(&tls.root, format!("{e} (trust files: {})", files.join(", ")))
+        tls_file_error(
+            &tls.root,
+            format!("{e} (trust files: {})", files.join(", ")),
+        )
     })
 }
 
@@ -161,7 +168,10 @@ impl Handler for NodeHandler {
                 };
                 if let Err(e) = self.storage.record_peer(&sighting).await {
                     tracing::error!(error = %e, "could not record peer hello");
-                    return Response::Error(ErrorReply::new(ErrorCode::Internal, "storage unavailable"));
+                    return Response::Error(ErrorReply::new(
+                        ErrorCode::Internal,
+                        "storage unavailable",
+                    ));
                 }
                 tracing::info!(software = %h.software, "hello");
                 Response::Hello(self.hello.clone())
@@ -183,7 +193,9 @@ pub struct RunningNode {
 
 impl std::fmt::Debug for RunningNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningNode").field("transport", &self.transport).finish()
+        f.debug_struct("RunningNode")
+            .field("transport", &self.transport)
+            .finish()
     }
 }
 
@@ -191,12 +203,17 @@ impl std::fmt::Debug for RunningNode {
 pub async fn open_storage(config: &NodeConfig) -> Result<Storage, StorageError> {
     match &config.storage {
         StorageTarget::Sqlite(path) => Storage::open_sqlite(path).await,
-        StorageTarget::Postgres { url, schema } => Storage::open_postgres(url, schema.as_deref()).await,
+        StorageTarget::Postgres { url, schema } => {
+            Storage::open_postgres(url, schema.as_deref()).await
+        }
     }
 }
 
 fn read_crls(tls: &TlsFiles) -> Vec<Vec<u8>> {
-    tls.crls.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect()
+    tls.crls
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
 }
 
 impl RunningNode {
@@ -225,7 +242,8 @@ impl RunningNode {
             let transport = node.transport.clone();
             let shutdown = node.shutdown.clone();
             let tracker = node.tracker.clone();
-            node.tracker.spawn(async move { transport.serve(handler, shutdown, tracker).await });
+            node.tracker
+                .spawn(async move { transport.serve(handler, shutdown, tracker).await });
         }
         node.spawn_crl_watch();
         tracing::info!(
@@ -275,7 +293,7 @@ impl RunningNode {
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.transport
             .local_addr()
-            .unwrap_or_else(|_| self.config.listen)
+            .unwrap_or(self.config.listen)
     }
 
     /// The node's transport (to dial peers).
@@ -296,7 +314,12 @@ impl RunningNode {
     /// Dial a configured peer and exchange `Hello`.
     pub async fn connect(&self, peer: &PeerConfig) -> Result<PeerConnection, ClientError> {
         self.transport
-            .connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone()))
+            .connect(
+                peer.addr,
+                &peer.server_name,
+                peer.region,
+                Some(peer.name.clone()),
+            )
             .await
     }
 
@@ -306,7 +329,10 @@ impl RunningNode {
         self.shutdown.cancel();
         self.tracker.close();
         self.transport.close().await;
-        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not finish within 10 s of shutdown");
         }
         self.storage.close().await;
@@ -343,7 +369,12 @@ pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
     let creds = load_credentials(config)?;
     let trust = FederationTrust::new(load_trust(&config.tls)?);
     let listen = std::net::SocketAddr::new(config.listen.ip(), 0);
-    Ok(Transport::bind(listen, creds, trust, config.transport.clone())?)
+    Ok(Transport::bind(
+        listen,
+        creds,
+        trust,
+        config.transport.clone(),
+    )?)
 }
 
 /// Dial every configured peer in the background, retrying with backoff

@@ -14,8 +14,8 @@ use credex_pki::{CertIdentity, Purpose, Subject, TrustStore, VerifiedCert, Verif
 use credex_protocol::{ALPN, NodeName, RegionCode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::NoServerSessionStorage;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
@@ -71,7 +71,8 @@ impl FederationTrust {
         now: UnixTime,
         purpose: Purpose,
     ) -> Result<VerifiedCert, VerifyError> {
-        self.current().verify(end_entity, intermediates, now, purpose)
+        self.current()
+            .verify(end_entity, intermediates, now, purpose)
     }
 }
 

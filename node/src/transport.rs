@@ -161,7 +161,11 @@ pub enum ClientError {
 pub trait Handler: Send + Sync + 'static {
     /// Answer one request from `peer`. Must not panic; errors become
     /// [`Response::Error`] with a stable code.
-    fn handle(&self, peer: &PeerIdentity, request: Request) -> impl Future<Output = Response> + Send;
+    fn handle(
+        &self,
+        peer: &PeerIdentity,
+        request: Request,
+    ) -> impl Future<Output = Response> + Send;
 }
 
 struct LiveConnection {
@@ -194,7 +198,9 @@ impl Registry {
         let mut live = self.lock();
         let held = live
             .values()
-            .filter(|c| c.inbound && c.peer.region == conn.peer.region && c.peer.name == conn.peer.name)
+            .filter(|c| {
+                c.inbound && c.peer.region == conn.peer.region && c.peer.name == conn.peer.name
+            })
             .count();
         if conn.inbound && held >= per_peer as usize {
             return None;
@@ -249,10 +255,7 @@ fn peer_chain(conn: &quinn::Connection) -> Option<Vec<CertificateDer<'static>>> 
         .map(|b| *b)
 }
 
-fn peer_identity(
-    chain: &[CertificateDer<'static>],
-    addr: SocketAddr,
-) -> Option<PeerIdentity> {
+fn peer_identity(chain: &[CertificateDer<'static>], addr: SocketAddr) -> Option<PeerIdentity> {
     let identity: CertIdentity = credex_pki::identity_from_der(chain.first()?).ok()?;
     match identity.subject {
         Subject::Node { region, name } => Some(PeerIdentity {
@@ -284,8 +287,11 @@ impl Transport {
         server.transport_config(Arc::clone(&transport_config));
         // Handshakes in flight are bounded separately from established connections.
         server.max_incoming(limits.max_connections.max(16) as usize);
-        let endpoint = quinn::Endpoint::server(server, listen)
-            .map_err(|source| SetupError::Bind { addr: listen, source })?;
+        let endpoint =
+            quinn::Endpoint::server(server, listen).map_err(|source| SetupError::Bind {
+                addr: listen,
+                source,
+            })?;
         Ok(Transport {
             endpoint,
             creds: Arc::new(creds),
@@ -323,7 +329,12 @@ impl Transport {
     ///
     /// Cancel-safe: cancelling `shutdown` stops accepting, and the endpoint
     /// closes all connections.
-    pub async fn serve<H: Handler>(&self, handler: Arc<H>, shutdown: CancellationToken, tracker: TaskTracker) {
+    pub async fn serve<H: Handler>(
+        &self,
+        handler: Arc<H>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
         loop {
             let incoming = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -342,10 +353,14 @@ impl Transport {
             let shutdown = shutdown.clone();
             let tracker2 = tracker.clone();
             tracker.spawn(async move {
-                this.serve_connection(incoming, handler, shutdown, tracker2).await;
+                this.serve_connection(incoming, handler, shutdown, tracker2)
+                    .await;
             });
         }
-        self.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"node shutting down");
+        self.endpoint.close(
+            VarInt::from_u32(close_code::SHUTDOWN),
+            b"node shutting down",
+        );
     }
 
     async fn serve_connection<H: Handler>(
@@ -375,11 +390,17 @@ impl Transport {
             }
         };
         let Some(chain) = peer_chain(&connection) else {
-            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"no client certificate");
+            connection.close(
+                VarInt::from_u32(close_code::PROTOCOL_VIOLATION),
+                b"no client certificate",
+            );
             return;
         };
         let Some(peer) = peer_identity(&chain, remote) else {
-            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"not a node certificate");
+            connection.close(
+                VarInt::from_u32(close_code::PROTOCOL_VIOLATION),
+                b"not a node certificate",
+            );
             return;
         };
         let span = tracing::info_span!("peer", region = %peer.region, node = %peer.name, %remote);
@@ -389,7 +410,10 @@ impl Transport {
             chain,
             inbound: true,
         };
-        let Some(id) = self.registry.admit(live, self.limits.max_connections_per_peer) else {
+        let Some(id) = self
+            .registry
+            .admit(live, self.limits.max_connections_per_peer)
+        else {
             span.in_scope(|| tracing::warn!("connection refused: peer at its connection limit"));
             connection.close(
                 VarInt::from_u32(close_code::TOO_MANY_CONNECTIONS),
@@ -435,39 +459,48 @@ impl Transport {
         handler: &H,
     ) {
         let limit = self.limits.max_frame;
-        let response = match timeout(self.limits.request_timeout, read_frame(&mut recv, limit)).await {
-            Err(_) => Response::Error(ErrorReply::new(ErrorCode::Timeout, "request not received in time")),
-            Ok(Err(ReadFrameError::Frame(FrameError::TooLarge { len, limit }))) => {
-                tracing::warn!(len, limit, "refused oversized request frame");
-                let _ = recv.stop(VarInt::from_u32(1));
-                Response::Error(ErrorReply::new(
-                    ErrorCode::FrameTooLarge,
-                    format!("request frame of {len} bytes exceeds the maximum of {limit}"),
-                ))
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, "unreadable request");
-                Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
-            }
-            Ok(Ok(payload)) => match decode::<Request>(&payload) {
-                Err(e) => {
-                    tracing::info!(error = %e, "undecodable request");
+        let response =
+            match timeout(self.limits.request_timeout, read_frame(&mut recv, limit)).await {
+                Err(_) => Response::Error(ErrorReply::new(
+                    ErrorCode::Timeout,
+                    "request not received in time",
+                )),
+                Ok(Err(ReadFrameError::Frame(FrameError::TooLarge { len, limit }))) => {
+                    tracing::warn!(len, limit, "refused oversized request frame");
+                    let _ = recv.stop(VarInt::from_u32(1));
+                    Response::Error(ErrorReply::new(
+                        ErrorCode::FrameTooLarge,
+                        format!("request frame of {len} bytes exceeds the maximum of {limit}"),
+                    ))
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "unreadable request");
                     Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
                 }
-                Ok(request) => match request.validate() {
-                    Err(e) => Response::Error(ErrorReply::new(ErrorCode::InvalidField, e.to_string())),
-                    Ok(()) => {
-                        let span = tracing::debug_span!("request", kind = request.kind());
-                        timeout(self.limits.request_timeout, handler.handle(peer, request))
-                            .instrument(span)
-                            .await
-                            .unwrap_or_else(|_| {
-                                Response::Error(ErrorReply::new(ErrorCode::Timeout, "request timed out"))
-                            })
+                Ok(Ok(payload)) => match decode::<Request>(&payload) {
+                    Err(e) => {
+                        tracing::info!(error = %e, "undecodable request");
+                        Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
                     }
+                    Ok(request) => match request.validate() {
+                        Err(e) => {
+                            Response::Error(ErrorReply::new(ErrorCode::InvalidField, e.to_string()))
+                        }
+                        Ok(()) => {
+                            let span = tracing::debug_span!("request", kind = request.kind());
+                            timeout(self.limits.request_timeout, handler.handle(peer, request))
+                                .instrument(span)
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Response::Error(ErrorReply::new(
+                                        ErrorCode::Timeout,
+                                        "request timed out",
+                                    ))
+                                })
+                        }
+                    },
                 },
-            },
-        };
+            };
         if let Err(e) = write_frame(&mut send, &response, limit).await {
             tracing::debug!(error = %e, "could not send response");
         }
@@ -482,10 +515,17 @@ impl Transport {
         region: RegionCode,
         name: Option<NodeName>,
     ) -> Result<PeerConnection, ClientError> {
-        let tls = tls::client_config(&self.creds, self.trust.clone(), region, name)
-            .map_err(|e| ClientError::Connect { addr, source: quinn::ConnectError::InvalidServerName(e.to_string()) })?;
-        let quic_tls = QuicClientConfig::try_from(tls)
-            .map_err(|e| ClientError::Connect { addr, source: quinn::ConnectError::InvalidServerName(e.to_string()) })?;
+        let tls =
+            tls::client_config(&self.creds, self.trust.clone(), region, name).map_err(|e| {
+                ClientError::Connect {
+                    addr,
+                    source: quinn::ConnectError::InvalidServerName(e.to_string()),
+                }
+            })?;
+        let quic_tls = QuicClientConfig::try_from(tls).map_err(|e| ClientError::Connect {
+            addr,
+            source: quinn::ConnectError::InvalidServerName(e.to_string()),
+        })?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
         client.transport_config(Arc::clone(&self.transport_config));
         let connecting = self
@@ -494,19 +534,33 @@ impl Transport {
             .map_err(|source| ClientError::Connect { addr, source })?;
         let connection = timeout(self.limits.handshake_timeout, connecting)
             .await
-            .map_err(|_| ClientError::Timeout { what: "handshake", after_ms: self.limits.handshake_timeout.as_millis() })?
+            .map_err(|_| ClientError::Timeout {
+                what: "handshake",
+                after_ms: self.limits.handshake_timeout.as_millis(),
+            })?
             .map_err(|source| ClientError::Connection { addr, source })?;
         let chain = peer_chain(&connection).unwrap_or_default();
         let Some(peer) = peer_identity(&chain, addr) else {
             // The verifier only accepts node certificates; this cannot happen
             // unless the TLS layer is misconfigured.
-            connection.close(VarInt::from_u32(close_code::PROTOCOL_VIOLATION), b"server is not a node");
-            return Err(ClientError::Unexpected { request: "handshake", response: "server is not a node".into() });
+            connection.close(
+                VarInt::from_u32(close_code::PROTOCOL_VIOLATION),
+                b"server is not a node",
+            );
+            return Err(ClientError::Unexpected {
+                request: "handshake",
+                response: "server is not a node".into(),
+            });
         };
         let id = self
             .registry
             .admit(
-                LiveConnection { connection: connection.clone(), peer: peer.clone(), chain, inbound: false },
+                LiveConnection {
+                    connection: connection.clone(),
+                    peer: peer.clone(),
+                    chain,
+                    inbound: false,
+                },
                 u32::MAX,
             )
             .unwrap_or(u64::MAX);
@@ -558,7 +612,10 @@ impl Transport {
 
     /// Close the endpoint and wait until peers were told (bounded by the idle timeout).
     pub async fn close(&self) {
-        self.endpoint.close(VarInt::from_u32(close_code::SHUTDOWN), b"node shutting down");
+        self.endpoint.close(
+            VarInt::from_u32(close_code::SHUTDOWN),
+            b"node shutting down",
+        );
         let _ = timeout(self.limits.idle_timeout, self.endpoint.wait_idle()).await;
     }
 }
@@ -575,7 +632,9 @@ pub struct PeerConnection {
 
 impl std::fmt::Debug for PeerConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerConnection").field("peer", &self.peer).finish()
+        f.debug_struct("PeerConnection")
+            .field("peer", &self.peer)
+            .finish()
     }
 }
 
@@ -624,16 +683,24 @@ impl PeerConnection {
     pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
         let limit = self.limits.max_frame;
         let exchange = async {
-            let (mut send, mut recv) = self.connection.open_bi().await.map_err(|source| {
-                ClientError::Connection { addr: self.peer.addr, source }
-            })?;
+            let (mut send, mut recv) =
+                self.connection
+                    .open_bi()
+                    .await
+                    .map_err(|source| ClientError::Connection {
+                        addr: self.peer.addr,
+                        source,
+                    })?;
             let frame = encode_frame(request, limit)?;
             send.write_all(&frame).await?;
             send.finish()?;
             let payload = read_frame(&mut recv, limit).await.map_err(|e| match e {
-                ReadFrameError::Read(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(source))) => {
-                    ClientError::Connection { addr: self.peer.addr, source }
-                }
+                ReadFrameError::Read(quinn::ReadExactError::ReadError(
+                    quinn::ReadError::ConnectionLost(source),
+                )) => ClientError::Connection {
+                    addr: self.peer.addr,
+                    source,
+                },
                 ReadFrameError::Read(e) => ClientError::Read(e),
                 ReadFrameError::Frame(e) => ClientError::Frame(e),
             })?;
@@ -644,13 +711,19 @@ impl PeerConnection {
         match timeout(self.limits.request_timeout, exchange).await {
             Ok(Ok(Response::Error(reply))) => Err(ClientError::Refused(reply)),
             Ok(r) => r,
-            Err(_) => Err(ClientError::Timeout { what: "request", after_ms: self.limits.request_timeout.as_millis() }),
+            Err(_) => Err(ClientError::Timeout {
+                what: "request",
+                after_ms: self.limits.request_timeout.as_millis(),
+            }),
         }
     }
 
     /// Round-trip a ping.
     pub async fn ping(&self, nonce: u64) -> Result<(), ClientError> {
-        match self.request(&Request::Ping(credex_protocol::Ping { nonce })).await? {
+        match self
+            .request(&Request::Ping(credex_protocol::Ping { nonce }))
+            .await?
+        {
             Response::Pong(p) if p.nonce == nonce => Ok(()),
             other => Err(unexpected("ping", &other)),
         }
@@ -658,7 +731,8 @@ impl PeerConnection {
 
     /// Close the connection.
     pub fn close(&self) {
-        self.connection.close(VarInt::from_u32(close_code::SHUTDOWN), b"done");
+        self.connection
+            .close(VarInt::from_u32(close_code::SHUTDOWN), b"done");
     }
 
     /// Wait until the connection is closed, by either side; returns why.
@@ -683,7 +757,10 @@ enum ReadFrameError {
 }
 
 /// Read one frame, checking its declared length before allocating.
-async fn read_frame(recv: &mut quinn::RecvStream, limit: FrameLimit) -> Result<Vec<u8>, ReadFrameError> {
+async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    limit: FrameLimit,
+) -> Result<Vec<u8>, ReadFrameError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     recv.read_exact(&mut header).await?;
     let len = payload_len(header, limit)?;
@@ -692,7 +769,11 @@ async fn read_frame(recv: &mut quinn::RecvStream, limit: FrameLimit) -> Result<V
     Ok(payload)
 }
 
-async fn write_frame(send: &mut quinn::SendStream, response: &Response, limit: FrameLimit) -> Result<(), ClientError> {
+async fn write_frame(
+    send: &mut quinn::SendStream,
+    response: &Response,
+    limit: FrameLimit,
+) -> Result<(), ClientError> {
     let frame = match encode_frame(response, limit) {
         Ok(f) => f,
         Err(e) => {

@@ -16,10 +16,14 @@ pub enum IdError {
     RegionNotSixDigits(String),
     /// The first two digits must name a province-level division (11–82), or
     /// the whole code must be `000000` for the national platform.
-    #[error("region code {0:?} names no province-level division (first two digits must be 11-82, or 000000 for the national platform)")]
+    #[error(
+        "region code {0:?} names no province-level division (first two digits must be 11-82, or 000000 for the national platform)"
+    )]
     RegionUnknownProvince(String),
     /// Node names are 1–63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.
-    #[error("node name {0:?} must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'")]
+    #[error(
+        "node name {0:?} must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+    )]
     BadNodeName(String),
     /// The role is not one of the closed list.
     #[error("role {0:?} is not one of: requester, approver, auditor, admin")]
@@ -125,8 +129,7 @@ impl FromStr for NodeName {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (1..=63).contains(&s.len())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
@@ -224,10 +227,16 @@ mod tests {
         assert_eq!("520000".parse::<RegionCode>().unwrap().as_u32(), 520_000);
         assert!("000000".parse::<RegionCode>().unwrap().is_national());
         assert_eq!(
-            "520102".parse::<RegionCode>().unwrap().province().to_string(),
+            "520102"
+                .parse::<RegionCode>()
+                .unwrap()
+                .province()
+                .to_string(),
             "520000"
         );
-        for bad in ["52000", "5200000", "52000a", "990000", "100000", "+52000", " 52000"] {
+        for bad in [
+            "52000", "5200000", "52000a", "990000", "100000", "+52000", " 52000",
+        ] {
             assert!(bad.parse::<RegionCode>().is_err(), "{bad} accepted");
         }
     }

@@ -1,15 +1,20 @@
 //! Property tests for the codec: round trips, and arbitrary bytes never panic.
 
+#![allow(clippy::unwrap_used)]
+
 use credex_protocol::codec::{FRAME_HEADER_LEN, decode_untrusted_requests};
 use credex_protocol::{
-    Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName,
-    Ping, Pong, RegionCode, Request, Response, decode, encode, encode_frame, payload_len,
+    Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName, Ping,
+    Pong, RegionCode, Request, Response, decode, encode, encode_frame, payload_len,
 };
 use proptest::prelude::*;
 
 fn region() -> impl Strategy<Value = RegionCode> {
-    prop_oneof![Just(0u32), (11u32..=82, 0u32..10_000).prop_map(|(p, r)| p * 10_000 + r)]
-        .prop_map(|c| RegionCode::from_u32(c).expect("generated codes are valid"))
+    prop_oneof![
+        Just(0u32),
+        (11u32..=82, 0u32..10_000).prop_map(|(p, r)| p * 10_000 + r)
+    ]
+    .prop_map(|c| RegionCode::from_u32(c).expect("generated codes are valid"))
 }
 
 fn node_name() -> impl Strategy<Value = NodeName> {
@@ -35,13 +40,15 @@ fn hello() -> impl Strategy<Value = Hello> {
         prop::collection::vec(capability(), 0..8),
         ".{0,40}",
     )
-        .prop_map(|(protocol_version, region, node, capabilities, software)| Hello {
-            protocol_version,
-            region,
-            node,
-            capabilities,
-            software,
-        })
+        .prop_map(
+            |(protocol_version, region, node, capabilities, software)| Hello {
+                protocol_version,
+                region,
+                node,
+                capabilities,
+                software,
+            },
+        )
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -55,10 +62,8 @@ fn response() -> impl Strategy<Value = Response> {
     prop_oneof![
         hello().prop_map(Response::Hello),
         any::<u64>().prop_map(|nonce| Response::Pong(Pong { nonce })),
-        (any::<u16>(), ".{0,64}").prop_map(|(c, m)| Response::Error(ErrorReply::new(
-            ErrorCode::from_u16(c),
-            m
-        ))),
+        (any::<u16>(), ".{0,64}")
+            .prop_map(|(c, m)| Response::Error(ErrorReply::new(ErrorCode::from_u16(c), m))),
     ]
 }
 
@@ -124,10 +129,22 @@ fn oversized_header_is_refused_before_allocation() {
     let limit = FrameLimit::new(4096).unwrap();
     // A header announcing 4 GiB - 1: refused from the four header bytes alone.
     let err = payload_len([0xff; FRAME_HEADER_LEN], limit).unwrap_err();
-    assert!(matches!(err, FrameError::TooLarge { len: 0xffff_ffff, limit: 4096 }));
+    assert!(matches!(
+        err,
+        FrameError::TooLarge {
+            len: 0xffff_ffff,
+            limit: 4096
+        }
+    ));
     let mut d = FrameDecoder::new(limit);
-    assert!(matches!(d.feed(&[0, 0, 0x10, 0x01]), Err(FrameError::TooLarge { len: 4097, .. })));
-    assert!(matches!(payload_len([0, 0, 0, 0], limit), Err(FrameError::Empty)));
+    assert!(matches!(
+        d.feed(&[0, 0, 0x10, 0x01]),
+        Err(FrameError::TooLarge { len: 4097, .. })
+    ));
+    assert!(matches!(
+        payload_len([0, 0, 0, 0], limit),
+        Err(FrameError::Empty)
+    ));
     assert_eq!(payload_len([0, 0, 0x10, 0], limit).unwrap(), 4096);
 }
 
@@ -141,7 +158,10 @@ fn encoder_refuses_frames_the_peer_would_refuse() {
         software: "x".repeat(2000),
     });
     let limit = FrameLimit::new(1024).unwrap();
-    assert!(matches!(encode_frame(&req, limit), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        encode_frame(&req, limit),
+        Err(FrameError::TooLarge { .. })
+    ));
     assert!(FrameLimit::new(10).is_err());
     assert!(FrameLimit::new(FrameLimit::MAX + 1).is_err());
 }
@@ -169,7 +189,10 @@ fn invalid_region_in_payload_is_a_decode_error() {
     assert_eq!(&bad[..3], &[0, 1, 0]);
     let varint_990000 = [0xb0, 0xb6, 0x3c];
     bad.splice(2..3, varint_990000);
-    assert!(matches!(decode::<Request>(&bad), Err(FrameError::Malformed(_))));
+    assert!(matches!(
+        decode::<Request>(&bad),
+        Err(FrameError::Malformed(_))
+    ));
     assert!(decode::<Request>(&bytes).is_ok());
 }
 

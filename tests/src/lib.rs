@@ -18,7 +18,10 @@ pub fn init_tracing() {
     ONCE.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     });
 }
 
@@ -102,7 +105,12 @@ pub async fn dial(
     let region: RegionCode = region.parse().expect("region");
     let name: NodeName = name.parse().expect("name");
     from.transport()
-        .connect(target.local_addr(), &logical_server_name(region, &name), region, Some(name))
+        .connect(
+            target.local_addr(),
+            &logical_server_name(region, &name),
+            region,
+            Some(name),
+        )
         .await
 }
 

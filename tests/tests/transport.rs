@@ -1,6 +1,8 @@
 //! Multi-node transport tests on loopback: the handshake, identities, and
 //! the malicious or mistaken peers the transport must refuse.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +34,9 @@ async fn two_nodes_of_different_regions_exchange_hello() {
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
 
-    let conn = within("dial", dial(&gy, &cq, "500000", "cq-1")).await.expect("gy-1 reaches cq-1");
+    let conn = within("dial", dial(&gy, &cq, "500000", "cq-1"))
+        .await
+        .expect("gy-1 reaches cq-1");
     let hello = conn.peer_hello().expect("hello received");
     assert_eq!(hello.region.to_string(), "500000");
     assert_eq!(hello.node.as_str(), "cq-1");
@@ -42,7 +46,10 @@ async fn two_nodes_of_different_regions_exchange_hello() {
     // The responder recorded who greeted it, with the certificate fingerprint.
     let peers = cq.storage().peers().await.expect("peers");
     assert_eq!(peers.len(), 1, "{peers:?}");
-    assert_eq!((peers[0].region.as_str(), peers[0].node.as_str()), ("520000", "gy-1"));
+    assert_eq!(
+        (peers[0].region.as_str(), peers[0].node.as_str()),
+        ("520000", "gy-1")
+    );
     assert_eq!(peers[0].fingerprint, gy.transport().identity().fingerprint);
 
     conn.close();
@@ -60,14 +67,22 @@ async fn client_without_a_certificate_is_refused() {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(DialedNodeVerifier::new(trust, "520000".parse().unwrap(), None)))
+        .with_custom_certificate_verifier(Arc::new(DialedNodeVerifier::new(
+            trust,
+            "520000".parse().unwrap(),
+            None,
+        )))
         .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let result = within("anonymous client", async {
         let conn = endpoint
-            .connect_with(quinn::ClientConfig::new(Arc::new(quic)), gy.local_addr(), "gy-1.520000.credex")
+            .connect_with(
+                quinn::ClientConfig::new(Arc::new(quic)),
+                gy.local_addr(),
+                "gy-1.520000.credex",
+            )
             .unwrap()
             .await?;
         // The handshake may appear to succeed; the refusal arrives on the first stream.
@@ -91,7 +106,9 @@ async fn client_chaining_to_another_root_is_refused() {
     let cq = fed.start("cq-1").await;
 
     let impostor = credex_node::service::client_transport(&rogue.config("gy-1")).unwrap();
-    let err = within("impostor", dial_transport(&impostor, &cq, "500000", "cq-1")).await.unwrap_err();
+    let err = within("impostor", dial_transport(&impostor, &cq, "500000", "cq-1"))
+        .await
+        .unwrap_err();
     assert_refused(&err);
     assert!(cq.storage().peers().await.unwrap().is_empty());
     cq.shutdown().await;
@@ -105,7 +122,13 @@ async fn dial_transport(
 ) -> Result<credex_node::transport::PeerConnection, ClientError> {
     let region = region.parse().unwrap();
     let name: credex_protocol::NodeName = name.parse().unwrap();
-    t.connect(target.local_addr(), &logical_server_name(region, &name), region, Some(name)).await
+    t.connect(
+        target.local_addr(),
+        &logical_server_name(region, &name),
+        region,
+        Some(name),
+    )
+    .await
 }
 
 fn assert_refused(err: &ClientError) {
@@ -134,13 +157,22 @@ async fn node_certificate_from_another_regions_ca_is_refused() {
     .unwrap();
     let dir = fed.path().join("forged");
     pki_files::write_private(&dir.join("cq-1.key"), &forged.key_pem).unwrap();
-    pki_files::write_public(&dir.join("cq-1.pem"), &format!("{}{}", forged.cert_pem, guizhou_ca.cert_pem())).unwrap();
+    pki_files::write_public(
+        &dir.join("cq-1.pem"),
+        &format!("{}{}", forged.cert_pem, guizhou_ca.cert_pem()),
+    )
+    .unwrap();
     let mut config = fed.config("cq-1");
     config.tls.cert = dir.join("cq-1.pem");
     config.tls.key = dir.join("cq-1.key");
     let forger = credex_node::service::client_transport(&config).unwrap();
 
-    let err = within("forged region", dial_transport(&forger, &gy, "520000", "gy-1")).await.unwrap_err();
+    let err = within(
+        "forged region",
+        dial_transport(&forger, &gy, "520000", "gy-1"),
+    )
+    .await
+    .unwrap_err();
     assert_refused(&err);
     assert!(gy.storage().peers().await.unwrap().is_empty());
     gy.shutdown().await;
@@ -152,7 +184,9 @@ async fn revoked_node_is_refused_and_its_live_connection_closed() {
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
 
-    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1")).await.expect("cq-1 reaches gy-1 before revocation");
+    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .expect("cq-1 reaches gy-1 before revocation");
     fed.ca("500000").revoke(&fed.node_cert("cq-1")).unwrap();
     let closed = gy.reload_crls().await.unwrap();
     assert_eq!(closed, 1, "gy-1 should close exactly cq-1's connection");
@@ -164,12 +198,16 @@ async fn revoked_node_is_refused_and_its_live_connection_closed() {
         }
         other => panic!("expected an application close for revocation, got {other}"),
     }
-    let err = within("redial", dial(&cq, &gy, "520000", "gy-1")).await.unwrap_err();
+    let err = within("redial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .unwrap_err();
     assert_refused(&err);
 
     // Other peers are unaffected.
     let gz = fed.start("gz-1").await;
-    within("gz", dial(&gz, &gy, "520000", "gy-1")).await.expect("gz-1 still welcome");
+    within("gz", dial(&gz, &gy, "520000", "gy-1"))
+        .await
+        .expect("gz-1 still welcome");
     for n in [gy, cq, gz] {
         n.shutdown().await;
     }
@@ -183,7 +221,9 @@ async fn crl_files_are_reloaded_without_restart() {
     let gy = fed.start_with(config).await;
     let cq = fed.start("cq-1").await;
 
-    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1")).await.unwrap();
+    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .unwrap();
     fed.ca("500000").revoke(&fed.node_cert("cq-1")).unwrap();
     // No explicit reload: the node's watcher notices the new CRL file.
     within("watcher closes the revoked peer", conn.closed()).await;
@@ -199,12 +239,19 @@ async fn server_naming_another_region_than_dialled_is_refused() {
     let gz = fed.start("gz-1").await;
 
     // gy-1 believes it is dialling Chongqing, but Guangdong answers.
-    let err = within("dial", dial(&gy, &gz, "500000", "cq-1")).await.unwrap_err();
+    let err = within("dial", dial(&gy, &gz, "500000", "cq-1"))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ClientError::Connection { .. }), "{text}");
-    assert!(text.contains("500000") && text.contains("440000"), "error should name both regions: {text}");
+    assert!(
+        text.contains("500000") && text.contains("440000"),
+        "error should name both regions: {text}"
+    );
     // Right region, wrong node name: refused too.
-    let err = within("dial", dial(&gy, &gz, "440000", "gz-2")).await.unwrap_err();
+    let err = within("dial", dial(&gy, &gz, "440000", "gz-2"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Connection { .. }), "{err}");
     gy.shutdown().await;
     gz.shutdown().await;
@@ -231,19 +278,29 @@ async fn a_resuming_client_is_fully_verified_again() {
             .await?;
         let (mut send, mut recv) = conn.open_bi().await?;
         let frame = encode_frame(&Request::Ping(Ping { nonce: 9 }), FrameLimit::DEFAULT).unwrap();
-        send.write_all(&frame).await.map_err(|e| anyhow::anyhow!(e))?;
+        send.write_all(&frame)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         let _ = send.finish();
-        let bytes = recv.read_to_end(4096).await.map_err(|e| anyhow::anyhow!(e))?;
+        let bytes = recv
+            .read_to_end(4096)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         conn.close(VarInt::from_u32(0), b"");
         Ok::<_, anyhow::Error>(decode::<Response>(&bytes[FRAME_HEADER_LEN..])?)
     };
-    let first = within("first", ask(endpoint.clone(), quic.clone())).await.expect("first connection works");
+    let first = within("first", ask(endpoint.clone(), quic.clone()))
+        .await
+        .expect("first connection works");
     assert!(matches!(first, Response::Pong(_)));
 
     fed.ca("500000").revoke(&fed.node_cert("cq-1")).unwrap();
     gy.reload_crls().await.unwrap();
     let second = within("second", ask(endpoint.clone(), quic.clone())).await;
-    assert!(second.is_err(), "second connection after revocation must be refused, got {second:?}");
+    assert!(
+        second.is_err(),
+        "second connection after revocation must be refused, got {second:?}"
+    );
     gy.shutdown().await;
 }
 
@@ -252,7 +309,9 @@ async fn oversized_frame_is_refused_from_its_header() {
     let fed = Federation::new();
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
-    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1")).await.unwrap();
+    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .unwrap();
 
     // Announce a 2 GiB request but send only the header: the responder must
     // refuse from the header alone (it cannot have read or allocated 2 GiB).
@@ -281,7 +340,9 @@ async fn random_bytes_get_an_error_never_a_crash() {
     let fed = Federation::new();
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
-    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1")).await.unwrap();
+    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .unwrap();
 
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for round in 0..64 {
@@ -297,7 +358,13 @@ async fn random_bytes_get_an_error_never_a_crash() {
         frame.extend_from_slice(&payload);
         match raw_exchange(conn.quic(), &frame).await {
             Response::Error(e) => assert!(
-                matches!(e.code, ErrorCode::MalformedRequest | ErrorCode::InvalidField | ErrorCode::IdentityMismatch | ErrorCode::UnsupportedVersion),
+                matches!(
+                    e.code,
+                    ErrorCode::MalformedRequest
+                        | ErrorCode::InvalidField
+                        | ErrorCode::IdentityMismatch
+                        | ErrorCode::UnsupportedVersion
+                ),
                 "round {round}: {e:?}"
             ),
             // A random payload may happen to be a valid Ping.
@@ -310,7 +377,9 @@ async fn random_bytes_get_an_error_never_a_crash() {
     send.write_all(&[0, 0]).await.unwrap();
     send.finish().unwrap();
     let bytes = within("short", recv.read_to_end(4096)).await.unwrap();
-    assert!(matches!(decode::<Response>(&bytes[FRAME_HEADER_LEN..]).unwrap(), Response::Error(e) if e.code == ErrorCode::MalformedRequest));
+    assert!(
+        matches!(decode::<Response>(&bytes[FRAME_HEADER_LEN..]).unwrap(), Response::Error(e) if e.code == ErrorCode::MalformedRequest)
+    );
     conn.ping(6).await.expect("node still serving");
     gy.shutdown().await;
     cq.shutdown().await;
@@ -321,7 +390,9 @@ async fn hello_claiming_another_identity_is_refused() {
     let fed = Federation::new();
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
-    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1")).await.unwrap();
+    let conn = within("dial", dial(&cq, &gy, "520000", "gy-1"))
+        .await
+        .unwrap();
     let lie = Request::Hello(Hello {
         protocol_version: 1,
         region: "440000".parse().unwrap(),
@@ -334,7 +405,10 @@ async fn hello_claiming_another_identity_is_refused() {
         other => panic!("expected IdentityMismatch, got {other:?}"),
     }
     let peers = gy.storage().peers().await.unwrap();
-    assert!(peers.iter().all(|p| p.node == "cq-1"), "the lie must not be recorded: {peers:?}");
+    assert!(
+        peers.iter().all(|p| p.node == "cq-1"),
+        "the lie must not be recorded: {peers:?}"
+    );
     gy.shutdown().await;
     cq.shutdown().await;
 }
@@ -351,14 +425,22 @@ async fn connections_per_peer_are_capped() {
     let b = dial(&cq, &gy, "520000", "gy-1").await.expect("second");
     let third = within("third", dial(&cq, &gy, "520000", "gy-1")).await;
     match third {
-        Err(ClientError::Connection { source: quinn::ConnectionError::ApplicationClosed(c), .. }) => {
-            assert_eq!(c.error_code, VarInt::from_u32(close_code::TOO_MANY_CONNECTIONS))
+        Err(ClientError::Connection {
+            source: quinn::ConnectionError::ApplicationClosed(c),
+            ..
+        }) => {
+            assert_eq!(
+                c.error_code,
+                VarInt::from_u32(close_code::TOO_MANY_CONNECTIONS)
+            )
         }
         other => panic!("third connection should be closed for the cap, got {other:?}"),
     }
     // Another peer is not affected by cq-1's cap.
     let gz = fed.start("gz-1").await;
-    dial(&gz, &gy, "520000", "gy-1").await.expect("gz-1 has its own allowance");
+    dial(&gz, &gy, "520000", "gy-1")
+        .await
+        .expect("gz-1 has its own allowance");
     drop((a, b));
     for n in [gy, cq, gz] {
         n.shutdown().await;

@@ -1,5 +1,7 @@
 //! The PostgreSQL backend: one pool, optionally confined to one schema.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -93,27 +95,7 @@ impl PgEngine {
             )))
         })?
         .map_err(connect_error)?;
-        if let Some(schema) = schema {
-            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                .execute(&mut setup)
-                .await
-                .map_err(|e| StorageError::CreateSchema {
-                    location: location.to_string(),
-                    source: Arc::new(e),
-                })?;
-        }
-        sqlx::raw_sql(&session)
-            .execute(&mut setup)
-            .await
-            .map_err(connect_error)?;
-        let migrator = engine::migrator(MIGRATIONS, &location).await?;
-        migrator
-            .run(&mut setup)
-            .await
-            .map_err(|e| StorageError::Migrate {
-                location: location.to_string(),
-                source: Arc::new(e),
-            })?;
+        prepare(&mut setup, schema, &session, &location).await?;
         // Best effort: the server ends the session when the socket closes.
         let _ = setup.close().await;
 
@@ -322,6 +304,47 @@ impl PgEngine {
             source: Arc::new(e),
         }
     }
+}
+
+/// Creates the schema (if any), applies the session settings and runs the
+/// migrations on `conn`.
+///
+/// Boxed as `Send` on purpose: written as a plain `async fn`, rustc cannot
+/// prove the enclosing future `Send` through sqlx's higher-ranked
+/// `Executor`/`Acquire` bounds on `&mut PgConnection`, and `Storage::open`
+/// could not be spawned.
+fn prepare<'c>(
+    conn: &'c mut PgConnection,
+    schema: Option<&'c str>,
+    session: &'c str,
+    location: &'c str,
+) -> Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send + 'c>> {
+    Box::pin(async move {
+        if let Some(schema) = schema {
+            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StorageError::CreateSchema {
+                    location: location.to_owned(),
+                    source: Arc::new(e),
+                })?;
+        }
+        sqlx::raw_sql(session)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| StorageError::ConnectPostgres {
+                location: location.to_owned(),
+                source: Arc::new(e),
+            })?;
+        let migrator = engine::migrator(MIGRATIONS, location).await?;
+        migrator
+            .run(&mut *conn)
+            .await
+            .map_err(|e| StorageError::Migrate {
+                location: location.to_owned(),
+                source: Arc::new(e),
+            })
+    })
 }
 
 /// Checks a schema name: `[a-z_][a-z0-9_]{0,62}`, not `pg_…` (reserved by

@@ -1,0 +1,342 @@
+//! The `credex` binary, driven as an operator would: PKI commands, bad
+//! input, two node processes greeting each other and stopping on SIGTERM,
+//! and the demo.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn credex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credex"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("credex runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(
+        out.status.success(),
+        "credex {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(!out.status.success(), "credex {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn pki_commands_issue_show_verify_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let gz = dir.path().join("440000");
+    let out = dir.path().join("out");
+    ok(&["pki", "init-root", "--dir", p(&root)]);
+    ok(&[
+        "pki",
+        "region-ca",
+        "--root",
+        p(&root),
+        "--region",
+        "440000",
+        "--dir",
+        p(&gz),
+        "--alg",
+        "p256",
+    ]);
+    let issued = ok(&[
+        "pki",
+        "node",
+        "--ca",
+        p(&gz),
+        "--name",
+        "gz-1",
+        "--ip",
+        "127.0.0.1",
+        "--out",
+        p(&out),
+    ]);
+    assert!(
+        issued.contains("node certificate for node gz-1 of region 440000"),
+        "{issued}"
+    );
+    ok(&[
+        "pki",
+        "operator",
+        "--ca",
+        p(&gz),
+        "--name",
+        "li-si",
+        "--role",
+        "approver",
+        "--out",
+        p(&out),
+    ]);
+    ok(&[
+        "pki",
+        "authority",
+        "--ca",
+        p(&gz),
+        "--name",
+        "portal",
+        "--out",
+        p(&out),
+    ]);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["gz-1.key", "li-si.key", "portal.key"] {
+            let mode = std::fs::metadata(out.join(key))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{key} must be owner-only");
+        }
+        let mode = std::fs::metadata(root.join("ca.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    let shown = ok(&[
+        "pki",
+        "show",
+        p(&out.join("gz-1.pem")),
+        p(&out.join("li-si.pem")),
+    ]);
+    assert!(shown.contains("DNS names gz-1.440000.credex"), "{shown}");
+    assert!(shown.contains("IP addresses 127.0.0.1"), "{shown}");
+    assert!(
+        shown.contains("region CA certificate for region 440000"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("operator certificate for li-si, role approver, of region 440000"),
+        "{shown}"
+    );
+
+    let crls = [
+        p(&root.join("crl.pem")).to_owned(),
+        p(&gz.join("crl.pem")).to_owned(),
+    ];
+    let verify = |cert: &str| {
+        credex(&[
+            "pki",
+            "verify",
+            "--root",
+            p(&root.join("ca.pem")),
+            "--crl",
+            &crls[0],
+            "--crl",
+            &crls[1],
+            cert,
+        ])
+    };
+    let node_pem = p(&out.join("gz-1.pem")).to_owned();
+    assert!(verify(&node_pem).status.success());
+    assert!(verify(p(&out.join("li-si.pem"))).status.success());
+
+    let revoked = ok(&["pki", "revoke", "--ca", p(&gz), &node_pem]);
+    assert!(
+        revoked.contains("revoked node gz-1 of region 440000"),
+        "{revoked}"
+    );
+    let after = verify(&node_pem);
+    assert!(!after.status.success());
+    assert!(String::from_utf8_lossy(&after.stderr).contains("revoked"));
+    // The operator is unaffected, and revoking twice is refused.
+    assert!(verify(p(&out.join("li-si.pem"))).status.success());
+    let again = fails(&["pki", "revoke", "--ca", p(&gz), &node_pem]);
+    assert!(again.contains("already revoked"), "{again}");
+    // Keys are never overwritten.
+    let clash = fails(&[
+        "pki",
+        "node",
+        "--ca",
+        p(&gz),
+        "--name",
+        "gz-1",
+        "--out",
+        p(&out),
+    ]);
+    assert!(clash.contains("already exists"), "{clash}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(&["pki", "init-root", "--dir", p(&root)]);
+
+    let e = fails(&[
+        "pki",
+        "region-ca",
+        "--root",
+        p(&root),
+        "--region",
+        "99",
+        "--dir",
+        "x",
+    ]);
+    assert!(e.contains("not six digits"), "{e}");
+    let e = fails(&[
+        "pki",
+        "node",
+        "--ca",
+        p(&root),
+        "--name",
+        "n-1",
+        "--out",
+        p(dir.path()),
+    ]);
+    assert!(e.contains("region CA"), "{e}");
+    let e = fails(&[
+        "pki",
+        "operator",
+        "--ca",
+        p(&root),
+        "--name",
+        "x",
+        "--role",
+        "boss",
+        "--out",
+        "x",
+    ]);
+    assert!(e.contains("requester, approver, auditor, admin"), "{e}");
+    let e = fails(&["pki", "show", p(&root.join("ca.key"))]);
+    assert!(e.contains("no CERTIFICATE"), "{e}");
+    let e = fails(&["node", "run", "--config", "/nonexistent/node.toml"]);
+    assert!(e.contains("/nonexistent/node.toml"), "{e}");
+
+    credex(&[
+        "dev",
+        "init",
+        p(&dir.path().join("fed")),
+        "--base-port",
+        "29000",
+    ]);
+    let config = dir.path().join("fed/nodes/gy-1/node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[listen]", "[listen]\nport = 1")).unwrap();
+    let e = fails(&["node", "run", "--config", p(&config)]);
+    assert!(
+        e.contains("node.toml") && e.contains("port") && e.contains("line"),
+        "{e}"
+    );
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_credex"))
+            .args(["node", "run", "--config", p(config)])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[cfg(unix)]
+fn terminate(d: &mut Daemon) -> std::process::ExitStatus {
+    let pid = d.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = d.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn two_node_processes_greet_each_other_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed");
+    // A port range unlikely to collide with other tests on this machine.
+    let base = 30000 + (std::process::id() % 2000) as u16 * 4;
+    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let gy = fed.join("nodes/gy-1/node.toml");
+    let cq = fed.join("nodes/cq-1/node.toml");
+    let mut gy_node = start_node(&gy);
+    let mut cq_node = start_node(&cq);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let said = loop {
+        let out = credex(&["node", "hello", "--config", p(&gy), "--peer", "500000/cq-1"]);
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cq-1 never answered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(said.starts_with("500000/cq-1 at 127.0.0.1:"), "{said}");
+    assert!(said.contains("protocol 1"), "{said}");
+
+    assert!(
+        terminate(&mut cq_node).success(),
+        "cq-1 should exit 0 on SIGTERM"
+    );
+    assert!(
+        terminate(&mut gy_node).success(),
+        "gy-1 should exit 0 on SIGTERM"
+    );
+
+    // cq-1 recorded the Hello of gy-1 (from the one-shot client) durably.
+    let peers = ok(&["node", "peers", "--config", p(&cq)]);
+    assert!(peers.contains("520000/gy-1"), "{peers}");
+}
+
+#[test]
+fn demo_runs_and_passes_its_checks() {
+    let out = credex(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    assert!(stdout.contains("refused"), "{stdout}");
+}
