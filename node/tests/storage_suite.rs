@@ -25,9 +25,9 @@ use credex_node::storage::{
     Backend, Clock, JournalRecord, MAX_BODY_LEN, PeerRecord, PeerSighting, Storage, StorageError,
     StorageOptions, danger,
 };
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------
@@ -759,8 +759,7 @@ impl Store {
                     SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
                         .await
                         .expect("second SQLite connection");
-                sqlx::raw_sql("BEGIN IMMEDIATE")
-                    .execute(&mut conn)
+                conn.execute("BEGIN IMMEDIATE")
                     .await
                     .expect("BEGIN IMMEDIATE");
                 WriteLock::Sqlite(conn)
@@ -774,7 +773,7 @@ impl Store {
                     "BEGIN".to_owned(),
                     "LOCK TABLE journal IN EXCLUSIVE MODE".to_owned(),
                 ] {
-                    sqlx::raw_sql(&sql).execute(&mut conn).await.expect(&sql);
+                    conn.execute(sql.as_str()).await.expect(&sql);
                 }
                 WriteLock::Postgres(conn)
             }
@@ -792,17 +791,11 @@ impl WriteLock {
     async fn release(self) {
         match self {
             WriteLock::Sqlite(mut conn) => {
-                sqlx::raw_sql("COMMIT")
-                    .execute(&mut conn)
-                    .await
-                    .expect("COMMIT");
+                conn.execute("COMMIT").await.expect("COMMIT");
                 conn.close().await.expect("close");
             }
             WriteLock::Postgres(mut conn) => {
-                sqlx::raw_sql("COMMIT")
-                    .execute(&mut conn)
-                    .await
-                    .expect("COMMIT");
+                conn.execute("COMMIT").await.expect("COMMIT");
                 conn.close().await.expect("close");
             }
         }
@@ -862,8 +855,7 @@ where
 async fn drop_schema(url: &str, schema: &str) {
     let result = async {
         let mut conn = PgConnection::connect(url).await?;
-        sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&mut conn)
+        conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
             .await?;
         conn.close().await
     }

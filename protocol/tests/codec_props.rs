@@ -214,3 +214,14 @@ fn validation_bounds_hello() {
     h.capabilities = vec![Capability::Query];
     assert!(h.validate().is_ok());
 }
+
+#[test]
+fn wire_bytes_match_the_specification_example() {
+    // docs/protocol.md §5 "Example": these bytes are a contract.
+    let frame = encode_frame(&Request::Ping(Ping { nonce: 7 }), FrameLimit::DEFAULT).unwrap();
+    assert_eq!(frame, [0, 0, 0, 2, 1, 7]);
+    let frame = encode_frame(&Response::Pong(Pong { nonce: 7 }), FrameLimit::DEFAULT).unwrap();
+    assert_eq!(frame, [0, 0, 0, 2, 1, 7]);
+    let err = encode(&Response::Error(ErrorReply::new(ErrorCode::FrameTooLarge, "x"))).unwrap();
+    assert_eq!(err, [2, 2, 1, b'x']);
+}

@@ -1,7 +1,5 @@
 //! The PostgreSQL backend: one pool, optionally confined to one schema.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -81,8 +79,8 @@ impl PgEngine {
         }
         let session: Arc<str> = session.into();
 
-        // One direct connection first: it reports the real cause of a failure
-        // (a pool only reports its timeout), creates the schema and migrates.
+        // One direct connection first: it reports the real cause of a
+        // failure (a pool reports only its timeout) and creates the schema.
         let mut setup = tokio::time::timeout(
             options.connect_timeout,
             PgConnection::connect_with(&connect),
@@ -95,7 +93,16 @@ impl PgEngine {
             )))
         })?
         .map_err(connect_error)?;
-        prepare(&mut setup, schema, &session, &location).await?;
+        if let Some(schema) = schema {
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            setup
+                .execute(create.as_str())
+                .await
+                .map_err(|e| StorageError::CreateSchema {
+                    location: location.to_string(),
+                    source: Arc::new(e),
+                })?;
+        }
         // Best effort: the server ends the session when the socket closes.
         let _ = setup.close().await;
 
@@ -112,6 +119,15 @@ impl PgEngine {
             .connect_with(connect)
             .await
             .map_err(connect_error)?;
+        // Through the pool, so the migrations see the session settings.
+        let migrator = engine::migrator(MIGRATIONS, &location).await?;
+        if let Err(e) = migrator.run(&pool).await {
+            pool.close().await;
+            return Err(StorageError::Migrate {
+                location: location.to_string(),
+                source: Arc::new(e),
+            });
+        }
         Ok(PgEngine { location, pool })
     }
 
@@ -304,47 +320,6 @@ impl PgEngine {
             source: Arc::new(e),
         }
     }
-}
-
-/// Creates the schema (if any), applies the session settings and runs the
-/// migrations on `conn`.
-///
-/// Boxed as `Send` on purpose: written as a plain `async fn`, rustc cannot
-/// prove the enclosing future `Send` through sqlx's higher-ranked
-/// `Executor`/`Acquire` bounds on `&mut PgConnection`, and `Storage::open`
-/// could not be spawned.
-fn prepare<'c>(
-    conn: &'c mut PgConnection,
-    schema: Option<&'c str>,
-    session: &'c str,
-    location: &'c str,
-) -> Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send + 'c>> {
-    Box::pin(async move {
-        if let Some(schema) = schema {
-            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| StorageError::CreateSchema {
-                    location: location.to_owned(),
-                    source: Arc::new(e),
-                })?;
-        }
-        sqlx::raw_sql(session)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| StorageError::ConnectPostgres {
-                location: location.to_owned(),
-                source: Arc::new(e),
-            })?;
-        let migrator = engine::migrator(MIGRATIONS, location).await?;
-        migrator
-            .run(&mut *conn)
-            .await
-            .map_err(|e| StorageError::Migrate {
-                location: location.to_owned(),
-                source: Arc::new(e),
-            })
-    })
 }
 
 /// Checks a schema name: `[a-z_][a-z0-9_]{0,62}`, not `pg_…` (reserved by
