@@ -177,6 +177,10 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
+            Request::Query(_) => Response::Error(ErrorReply::new(
+                ErrorCode::UnsupportedMessage,
+                "this node does not answer queries",
+            )),
         }
     }
 }

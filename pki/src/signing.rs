@@ -25,32 +25,13 @@ use ring::signature::{
 };
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
-use serde::{Deserialize, Serialize};
 use x509_parser::asn1_rs::Oid;
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519};
 
 /// Longest domain-separation tag (its length is encoded in one byte).
 pub const MAX_DOMAIN_LEN: usize = 255;
 
-/// A signature and the algorithm that made it. This goes on the wire.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// The algorithm (and so the key type) the signature was made with.
-    pub algorithm: SignatureAlgorithm,
-    /// The signature: 64 bytes for Ed25519, ASN.1 DER for ECDSA.
-    pub bytes: Vec<u8>,
-}
-
-impl fmt::Debug for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Signature({:?}, {})",
-            self.algorithm,
-            hex::encode(&self.bytes)
-        )
-    }
-}
+pub use credex_protocol::Signature;
 
 /// Why a private key could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

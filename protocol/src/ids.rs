@@ -218,6 +218,26 @@ pub enum SignatureAlgorithm {
     // Room for SM2 with SM3 (国密) once a vetted implementation is chosen.
 }
 
+/// A signature and the algorithm that made it, as carried inside messages.
+/// Making and checking signatures is `credex-pki`'s job.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Signature {
+    /// The algorithm (and so the key type) the signature was made with.
+    pub algorithm: SignatureAlgorithm,
+    /// The signature: 64 bytes for Ed25519, ASN.1 DER for ECDSA.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({:?}, ", self.algorithm)?;
+        for b in &self.bytes {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,10 +12,11 @@ pub mod codec;
 pub mod error_code;
 pub mod ids;
 pub mod messages;
+pub mod query;
 
 pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
 pub use error_code::ErrorCode;
-pub use ids::{IdError, NodeName, RegionCode, Role, SignatureAlgorithm};
+pub use ids::{IdError, NodeName, RegionCode, Role, Signature, SignatureAlgorithm};
 pub use messages::{
     ALPN, Capability, ErrorReply, Hello, PROTOCOL_VERSION, Ping, Pong, Request, Response,
 };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
 use crate::ids::{NodeName, RegionCode};
+use crate::query::{AuthorizedQuery, QueryBoundError, QueryResponse};
 
 /// The protocol version this crate speaks. The ALPN string pins the major
 /// version; `Hello` carries this number so peers can refuse a mismatch.
@@ -25,6 +26,8 @@ pub enum Request {
     Hello(Hello),
     /// Index 1. Liveness and round-trip check.
     Ping(Ping),
+    /// Index 2. A dual-authorized query for a subject's credit records.
+    Query(Box<AuthorizedQuery>),
 }
 
 impl Request {
@@ -33,6 +36,7 @@ impl Request {
         match self {
             Request::Hello(_) => "hello",
             Request::Ping(_) => "ping",
+            Request::Query(_) => "query",
         }
     }
 }
@@ -46,6 +50,9 @@ pub enum Response {
     Pong(Pong),
     /// Index 2. The request was refused or failed; see the code.
     Error(ErrorReply),
+    /// Index 3. The answer to [`Request::Query`]: a signed decision and the
+    /// released records.
+    Query(Box<QueryResponse>),
 }
 
 /// A node's introduction: who it claims to be and what it can do.
@@ -138,6 +145,9 @@ pub enum ValidationError {
     /// An `Other` capability longer than [`MAX_SOFTWARE_LEN`].
     #[error("hello: a capability name is {0} bytes, at most {MAX_SOFTWARE_LEN} allowed")]
     CapabilityTooLong(usize),
+    /// A query message breaks a bound.
+    #[error("query: {0}")]
+    Query(#[from] QueryBoundError),
 }
 
 impl Hello {
@@ -168,6 +178,7 @@ impl Request {
         match self {
             Request::Hello(h) => h.validate(),
             Request::Ping(_) => Ok(()),
+            Request::Query(q) => Ok(q.validate()?),
         }
     }
 }
@@ -178,6 +189,7 @@ impl Response {
         match self {
             Response::Hello(h) => h.validate(),
             Response::Pong(_) | Response::Error(_) => Ok(()),
+            Response::Query(q) => Ok(q.validate()?),
         }
     }
 }

@@ -3,10 +3,15 @@
 #![allow(clippy::unwrap_used)]
 
 use credex_protocol::codec::{FRAME_HEADER_LEN, decode_untrusted_requests};
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, QueryRequest, SignedSubjectAuthorization, SignerProof,
+    SubjectAuthorization, SubjectRef,
+};
 use credex_protocol::{
     Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName, Ping,
     Pong, RegionCode, Request, Response, decode, encode, encode_frame, payload_len,
 };
+use credex_protocol::{Signature, SignatureAlgorithm};
 use proptest::prelude::*;
 
 fn region() -> impl Strategy<Value = RegionCode> {
@@ -51,10 +56,118 @@ fn hello() -> impl Strategy<Value = Hello> {
         )
 }
 
+fn code() -> impl Strategy<Value = String> {
+    "[a-z_]{1,20}"
+}
+
+fn category_fields() -> impl Strategy<Value = Vec<CategoryFields>> {
+    prop::collection::vec(
+        (code(), prop::collection::vec(code(), 0..6))
+            .prop_map(|(category, fields)| CategoryFields { category, fields }),
+        0..4,
+    )
+}
+
+fn subject() -> impl Strategy<Value = SubjectRef> {
+    prop_oneof![
+        "[0-9A-Y]{18}".prop_map(SubjectRef::LegalPerson),
+        any::<[u8; 32]>().prop_map(SubjectRef::NaturalPerson),
+    ]
+}
+
+fn signer() -> impl Strategy<Value = SignerProof> {
+    (
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 1..64), 1..3),
+        prop::collection::vec(any::<u8>(), 64..65),
+        any::<bool>(),
+    )
+        .prop_map(|(chain, bytes, ed)| SignerProof {
+            chain,
+            signature: Signature {
+                algorithm: if ed {
+                    SignatureAlgorithm::Ed25519
+                } else {
+                    SignatureAlgorithm::EcdsaP256Sha256
+                },
+                bytes,
+            },
+        })
+}
+
+fn query() -> impl Strategy<Value = AuthorizedQuery> {
+    (
+        (
+            any::<[u8; 16]>(),
+            region(),
+            node_name(),
+            region(),
+            subject(),
+            code(),
+        ),
+        (
+            category_fields(),
+            prop::option::of(code()),
+            any::<[u8; 16]>(),
+            any::<i64>(),
+        ),
+        (signer(), signer()),
+        prop::option::of((
+            subject(),
+            region(),
+            prop::collection::vec(code(), 0..3),
+            signer(),
+            any::<u32>(),
+        )),
+    )
+        .prop_map(
+            |(
+                (id, rr, rn, tr, subject, purpose),
+                (requested, legal_basis, nonce, at),
+                (requester, approver),
+                auth,
+            )| {
+                AuthorizedQuery {
+                    request: QueryRequest {
+                        request_id: id,
+                        requester_region: rr,
+                        requester_node: rn,
+                        target_region: tr,
+                        subject,
+                        purpose,
+                        requested,
+                        legal_basis,
+                        nonce,
+                        issued_at_ms: at,
+                    },
+                    requester,
+                    approver,
+                    subject_authorization: auth.map(
+                        |(subject, grantee_region, purposes, signer, max_uses)| {
+                            SignedSubjectAuthorization {
+                                authorization: SubjectAuthorization {
+                                    authorization_id: [7; 16],
+                                    subject,
+                                    grantee_region,
+                                    categories: purposes.clone(),
+                                    purposes,
+                                    not_before_ms: 0,
+                                    not_after_ms: at,
+                                    max_uses,
+                                },
+                                signer,
+                            }
+                        },
+                    ),
+                }
+            },
+        )
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         hello().prop_map(Request::Hello),
         any::<u64>().prop_map(|nonce| Request::Ping(Ping { nonce })),
+        query().prop_map(|q| Request::Query(Box::new(q))),
     ]
 }
 
@@ -222,6 +335,10 @@ fn wire_bytes_match_the_specification_example() {
     assert_eq!(frame, [0, 0, 0, 2, 1, 7]);
     let frame = encode_frame(&Response::Pong(Pong { nonce: 7 }), FrameLimit::DEFAULT).unwrap();
     assert_eq!(frame, [0, 0, 0, 2, 1, 7]);
-    let err = encode(&Response::Error(ErrorReply::new(ErrorCode::FrameTooLarge, "x"))).unwrap();
+    let err = encode(&Response::Error(ErrorReply::new(
+        ErrorCode::FrameTooLarge,
+        "x",
+    )))
+    .unwrap();
     assert_eq!(err, [2, 2, 1, b'x']);
 }
