@@ -14,6 +14,10 @@
 //!   the path is root → region CA → leaf, the leaf's region is its region
 //!   CA's, and the leaf kind suits the purpose.
 //! - Signs and verifies domain-separated message signatures ([`signing`]).
+//! - Verifies the dual authorization (双授权) of a query — requester,
+//!   approver, subject authorization — and signs and verifies its parts and
+//!   the response ([`authorization`]); a verified query yields the proof
+//!   token [`AuthorizationVerified`].
 //!
 //! # What it does not do
 //!
@@ -53,11 +57,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authorization;
 pub mod identity;
 pub mod issue;
 pub mod signing;
 pub mod trust;
 
+pub use authorization::{
+    AuthorizationError, AuthorizationVerified, QueryContext, ResponseError, SignProofError,
+    VerifiedSubjectAuthorization, verify_authorized_query,
+};
 pub use identity::{
     CertIdentity, CertKind, IdentityError, PemError, Subject, certs_from_pem, identity_from_der,
 };
