@@ -675,6 +675,56 @@ async fn tampering_is_visible(store: Store) {
     s.close().await;
 }
 
+/// Not a check: prints append throughput with 1 and 64 concurrent callers,
+/// with and without the batch delay. Run with
+/// `cargo test -p credex-node --release --test storage_suite -- --ignored --nocapture`.
+async fn append_throughput(store: Store) {
+    const BODY: [u8; 64] = [0x5a; 64];
+    for delay in [Duration::ZERO, credex_node::storage::MAX_BATCH_DELAY] {
+        for (callers, total) in [(1usize, 1_000usize), (16, 10_000), (64, 20_000)] {
+            let s = store
+                .open_with(StorageOptions {
+                    max_batch_delay: delay,
+                    ..StorageOptions::default()
+                })
+                .await;
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..callers)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::new();
+                        for _ in 0..total / callers {
+                            let t = Instant::now();
+                            s.append(1, BODY.to_vec()).await.expect("append");
+                            latencies.push(t.elapsed());
+                        }
+                        latencies
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::new();
+            for t in tasks {
+                latencies.extend(t.await.expect("task"));
+            }
+            let elapsed = started.elapsed();
+            latencies.sort_unstable();
+            let stats = s.stats();
+            eprintln!(
+                "{:?} delay {delay:?} callers {callers:>2}: {:>7.0} appends/s, {:>5} commits, \
+                 mean batch {:>5.1}, p50 {:?}, p99 {:?}",
+                store.backend(),
+                stats.appends as f64 / elapsed.as_secs_f64(),
+                stats.commits,
+                stats.appends as f64 / stats.commits as f64,
+                latencies[latencies.len() / 2],
+                latencies[latencies.len() * 99 / 100],
+            );
+            s.close().await;
+        }
+    }
+}
+
 macro_rules! both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -708,6 +758,20 @@ both_backends!(
     failed_batch_consumes_no_seq,
     tampering_is_visible,
 );
+
+mod measure {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement, not a check"]
+    async fn sqlite_append_throughput() {
+        crate::run_sqlite(crate::append_throughput).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement, not a check"]
+    async fn postgres_append_throughput() {
+        crate::run_postgres(crate::append_throughput).await;
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Fixture
@@ -771,7 +835,10 @@ impl Store {
                 for sql in [
                     format!("SET search_path TO \"{schema}\""),
                     "BEGIN".to_owned(),
-                    "LOCK TABLE journal IN EXCLUSIVE MODE".to_owned(),
+                    // The writers' advisory lock (see the storage module).
+                    "SELECT pg_advisory_xact_lock((x'63726478'::bigint << 32) \
+                     | 'journal'::regclass::oid::bigint)"
+                        .to_owned(),
                 ] {
                     conn.execute(sql.as_str()).await.expect(&sql);
                 }

@@ -1,1 +1,54 @@
-//! placeholder
+//! credex-policies: the credit information catalogue (信用信息目录), subject
+//! identifiers, agreement groups, sharing policies (共享策略) and their pure
+//! evaluation.
+//!
+//! What this crate does:
+//! - loads and validates the catalogue of credit information categories and
+//!   fields, each field with a sensitivity class ([`catalogue`]);
+//! - validates subject identifiers: the unified social credit code
+//!   (统一社会信用代码, GB 32100-2015) and the citizen identity number
+//!   (公民身份号码, GB 11643-1999), masking the latter wherever it is
+//!   displayed ([`subject_id`]);
+//! - loads cooperation-agreement groups such as the Pan-Pearl River group
+//!   ([`groups`]) and a node's declarative sharing policy, refusing bad files
+//!   with the file, the line and the reason, and hashing the parsed policy
+//!   canonically ([`policy`]);
+//! - decides, as a pure function of (request, policy set, time, quota usage),
+//!   which requested fields may be released and why ([`evaluate()`]), and
+//!   projects a record onto exactly the permitted fields.
+//!
+//! What it does not do: no network I/O, no clock, no randomness, no storage.
+//! The only file I/O is the convenience `load_*_file` functions, which read a
+//! file and hand its text to the matching `parse` function. It does not check
+//! signatures or certificates: the subject's authorization reaches
+//! [`evaluate()`] already verified by the caller (`credex-pki` / the node), and
+//! quota counters are kept by the node and passed in as [`QuotaUsage`]. The
+//! node and the offline auditor run the same [`evaluate()`].
+
+#![forbid(unsafe_code)]
+
+mod canonical;
+pub mod catalogue;
+pub mod evaluate;
+pub mod groups;
+pub mod policy;
+pub mod source;
+pub mod subject_id;
+
+pub use catalogue::{
+    Catalogue, CatalogueError, CatalogueErrorKind, Category, Field, FieldType, FieldValue, Record,
+    SensitivityClass, SubjectKind, ValueError,
+};
+pub use evaluate::{
+    AccessRequest, AuthorizationScope, Outcome, QuotaUsage, ReasonCode, ReleaseDecision,
+    WithheldField, evaluate,
+};
+pub use groups::{AgreementGroup, AgreementGroups, GroupsError, GroupsErrorKind};
+pub use policy::{
+    AuthorizationRequirement, LegalBasis, Peers, PolicyError, PolicyErrorKind, PolicySet, Purpose,
+    Quota, Rule,
+};
+pub use source::{LoadError, Location};
+pub use subject_id::{
+    BatchReport, CitizenId, InvalidIdentifier, SubjectId, SubjectIdError, Uscc, check_batch,
+};

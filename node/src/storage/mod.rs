@@ -17,21 +17,30 @@
 //! # The write path
 //!
 //! All writes of one [`Storage`] (and its clones) go through one writer task
-//! fed by a bounded queue of [`QUEUE_CAPACITY`] commands. The writer takes the
-//! first queued append and then every further append already queued, up to
-//! [`MAX_BATCH`] records or [`MAX_BATCH_BYTES`] of bodies (waiting up to
-//! [`MAX_BATCH_DELAY`] for more while appends keep arriving), and writes the
-//! batch with multi-row `INSERT … VALUES (…),(…)` statements in one
-//! transaction (group commit). Only after the commit is durable does each
-//! caller get its sequence number. If the transaction fails, every caller of
-//! the batch gets the error and no sequence number is consumed.
+//! fed by a bounded queue of [`QUEUE_CAPACITY`] commands. The writer takes
+//! the first queued append and then every further append already queued, up
+//! to [`MAX_BATCH`] records or [`MAX_BATCH_BYTES`] of bodies (under
+//! concurrent load it briefly yields, at most [`MAX_BATCH_DELAY`], so that
+//! callers just answered can join the batch), and writes the batch with
+//! multi-row `INSERT … VALUES (…),(…)` statements in one transaction (group
+//! commit). Only after the commit is durable does each caller get its
+//! sequence number. If the transaction fails, every caller of the batch gets
+//! the error and no sequence number is consumed. A full queue pushes back:
+//! [`Storage::append`] waits, [`Storage::try_append`] fails with
+//! [`StorageError::QueueFull`].
+//!
+//! Durable means: SQLite `synchronous=FULL` in WAL mode (the WAL is synced at
+//! each commit); PostgreSQL `synchronous_commit=on`, set on every connection
+//! (the server's own `fsync` must be on — the node cannot override that).
 //!
 //! Sequence numbers are contiguous from 0. The writer reads the next one
-//! inside each batch transaction, after taking the backend's write lock
-//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `LOCK TABLE journal IN EXCLUSIVE
-//! MODE`, which still lets readers through). So a second process writing the
-//! same journal is serialised instead of colliding, and a failed batch never
-//! leaves a gap.
+//! inside each batch transaction, after taking the journal's write lock
+//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory
+//! lock keyed on the journal table, see `postgres::JOURNAL_LOCK_CLASS`; not
+//! `LOCK TABLE … EXCLUSIVE`, which would also queue behind autovacuum). So a
+//! second process writing the same journal is serialised instead of
+//! colliding, and a failed batch never leaves a gap. The primary key on
+//! `seq` is the backstop against a writer that ignores the lock.
 //!
 //! Peer sightings and [`danger::execute_raw`] go through the same writer
 //! (SQLite has one writer), in queue order.
@@ -69,12 +78,18 @@ use writer::{AppendCommand, Command};
 /// [`StorageError::QueueFull`].
 pub const QUEUE_CAPACITY: usize = 4096;
 
+/// Largest accepted [`StorageOptions::queue_capacity`].
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
+
 /// Default maximum number of journal records written in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-/// Default longest time the writer waits for more appends before committing
-/// a batch. It waits only while appends are arriving concurrently (the
-/// previous batch held more than one record), never for a lone caller.
+/// Default longest time the writer spends collecting more appends before
+/// committing a batch. It only collects while appends arrive concurrently
+/// (the previous batch held more than one record), never for a lone caller,
+/// and it waits by yielding to the scheduler a few times rather than on a
+/// timer, so in practice a batch closes within microseconds of the queue
+/// running dry; this is only the upper bound. Zero disables the wait.
 pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(1);
 
 /// Upper bound on the summed body sizes of one batch. A batch is closed as
@@ -147,7 +162,8 @@ impl Clock for SystemClock {
 /// [`Storage::open`] uses.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
-    /// Capacity of the writer queue (≥ 1). Default [`QUEUE_CAPACITY`].
+    /// Capacity of the writer queue (1 ..= [`MAX_QUEUE_CAPACITY`]). Default
+    /// [`QUEUE_CAPACITY`].
     pub queue_capacity: usize,
     /// Most records per batch transaction (≥ 1). Default [`MAX_BATCH`].
     pub max_batch: usize,
@@ -183,8 +199,8 @@ impl StorageOptions {
                 reason: reason.to_owned(),
             })
         };
-        if self.queue_capacity == 0 {
-            return invalid("queue_capacity must be at least 1");
+        if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
+            return invalid("queue_capacity must be in 1..=16777216");
         }
         if self.max_batch == 0 {
             return invalid("max_batch must be at least 1");

@@ -29,6 +29,13 @@ const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
+/// High 32 bits of the advisory lock key that writers of one journal take
+/// (`pg_advisory_xact_lock`) around each batch: "crdx". The low 32 bits are
+/// the OID of that schema's `journal` table, so the key is unique per journal
+/// within the database. Any process that writes the journal must take
+/// `pg_advisory_xact_lock((x'63726478'::bigint << 32) | 'journal'::regclass::oid::bigint)`.
+const JOURNAL_LOCK_CLASS: i64 = 0x6372_6478;
+
 /// Longest PostgreSQL identifier, in bytes (`NAMEDATALEN - 1`).
 const MAX_SCHEMA_NAME_LEN: usize = 63;
 
@@ -36,6 +43,8 @@ const MAX_SCHEMA_NAME_LEN: usize = 63;
 pub(crate) struct PgEngine {
     location: Arc<str>,
     pool: PgPool,
+    /// Advisory lock key of this journal, see [`JOURNAL_LOCK_CLASS`].
+    journal_lock_key: i64,
 }
 
 impl PgEngine {
@@ -128,7 +137,19 @@ impl PgEngine {
                 source: Arc::new(e),
             });
         }
-        Ok(PgEngine { location, pool })
+        let journal_oid: i64 = sqlx::query_scalar("SELECT 'journal'::regclass::oid::bigint")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StorageError::Read {
+                operation: "journal table lookup",
+                location: location.to_string(),
+                source: Arc::new(e),
+            })?;
+        Ok(PgEngine {
+            location,
+            pool,
+            journal_lock_key: (JOURNAL_LOCK_CLASS << 32) | journal_oid,
+        })
     }
 
     pub(crate) fn location(&self) -> Arc<str> {
@@ -143,10 +164,14 @@ impl PgEngine {
         const OP: &str = "journal append batch";
         let fail = |e| self.write_error(OP, e);
         let mut tx = self.pool.begin().await.map_err(fail)?;
-        // EXCLUSIVE blocks every other writer of this journal (another node
-        // process on the same schema) until commit, but not plain readers.
-        // Re-reading the next seq under the lock keeps seqs contiguous.
-        sqlx::query("LOCK TABLE journal IN EXCLUSIVE MODE")
+        // Serialise with every other writer of this journal (another node
+        // process on the same schema) until commit; re-reading the next seq
+        // under the lock keeps seqs contiguous. An advisory lock rather than
+        // LOCK TABLE … EXCLUSIVE: that would also conflict with autovacuum
+        // on the (append-only, so regularly vacuumed) journal and stall
+        // appends for up to deadlock_timeout each time.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.journal_lock_key)
             .execute(&mut *tx)
             .await
             .map_err(fail)?;

@@ -2,8 +2,8 @@
 -- Runs with search_path set to the node's schema (if one is configured).
 
 -- Records are written in batches by the node's writer; seq is contiguous
--- from 0 and assigned inside the batch transaction, under
--- LOCK TABLE journal IN EXCLUSIVE MODE.
+-- from 0 and assigned inside the batch transaction, under an advisory lock
+-- keyed on this table.
 CREATE TABLE journal (
     seq BIGINT PRIMARY KEY
         CONSTRAINT journal_seq_nonnegative CHECK (seq >= 0),
