@@ -77,7 +77,18 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
     peers: Vec<RawPeer>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    file: Option<PathBuf>,
+    catalogue_supplement: Option<PathBuf>,
+    groups: Option<PathBuf>,
+    max_clock_skew_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,8 +178,24 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     /// Default tracing filter, e.g. `info` or `credex_node=debug`.
     pub log_level: String,
+    /// The sharing policy and the files it builds on.
+    pub policy: PolicyFiles,
     /// The peers this node knows how to reach.
     pub peers: Vec<PeerConfig>,
+}
+
+/// Where the node's sharing policy (共享策略) comes from.
+#[derive(Debug, Clone)]
+pub struct PolicyFiles {
+    /// The policy TOML. Without one the node answers every query with a
+    /// denial (deny by default).
+    pub file: Option<PathBuf>,
+    /// A province's supplementary catalogue, layered on the base catalogue.
+    pub catalogue_supplement: Option<PathBuf>,
+    /// Agreement groups; the built-in groups when absent.
+    pub groups: Option<PathBuf>,
+    /// How far a request's signing time may be from this node's clock.
+    pub max_clock_skew: Duration,
 }
 
 /// Paths of this node's TLS material, resolved against the config file's directory.
@@ -460,6 +487,19 @@ impl NodeConfig {
             }
         };
 
+        let policy = PolicyFiles {
+            file: raw.policy.file.as_deref().map(resolve),
+            catalogue_supplement: raw.policy.catalogue_supplement.as_deref().map(resolve),
+            groups: raw.policy.groups.as_deref().map(resolve),
+            max_clock_skew: ms(
+                "policy.max_clock_skew_ms",
+                raw.policy.max_clock_skew_ms,
+                Duration::from_secs(300),
+                1_000,
+                3_600_000,
+            )?,
+        };
+
         let log_level = raw.log.level.clone().unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(invalid(
@@ -532,6 +572,7 @@ impl NodeConfig {
             storage,
             log_format: raw.log.format.unwrap_or_default(),
             log_level,
+            policy,
             peers,
         })
     }

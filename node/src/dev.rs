@@ -87,6 +87,8 @@ pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
             &dir.join(format!("authorities/{region}")),
         )?;
         let port = base_port + i as u16;
+        write_public(&node_dir.join("policy.toml"), &policy_text(region))?;
+        write_sample_records(&dir.join(format!("records/{region}")), region)?;
         nodes.push(DevNode {
             region,
             name,
@@ -137,6 +139,9 @@ addr = "127.0.0.1:{port}"
 idle_timeout_ms = 30000
 keep_alive_ms = 10000
 
+[policy]
+file = "policy.toml"
+
 [log]
 format = "human"
 level = "info"
@@ -155,4 +160,87 @@ level = "info"
         );
     }
     s
+}
+
+/// The example sharing policy of a development region (the national
+/// platform's is a minimal one of its own).
+fn policy_text(region: RegionCode) -> String {
+    match region.as_u32() {
+        520_000 => include_str!("../../policies/examples/policy-520000.toml").to_owned(),
+        500_000 => include_str!("../../policies/examples/policy-500000.toml").to_owned(),
+        440_000 => include_str!("../../policies/examples/policy-440000.toml").to_owned(),
+        _ => format!(
+            "# Sharing policy of node {region}: releases nothing (deny by default).\nowner = \"{region}\"\n"
+        ),
+    }
+}
+
+/// The GB 32100 character set, in value order.
+const USCC_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// A synthetic but valid unified social credit code (统一社会信用代码) for a
+/// company registered in `region`: registration authority 9 (market
+/// regulation), entity type 1 (enterprise), a made-up organisation code
+/// derived from `seq`, and correct GB 11714 and GB 32100 check characters.
+pub fn synthetic_uscc(region: RegionCode, seq: u32) -> String {
+    // Organisation code: 8 digits, then its GB 11714 check character.
+    let body = format!("{:08}", 10_000_000 + (seq % 90_000_000));
+    const W11714: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(W11714)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 => 'X',
+        11 => '0',
+        n => char::from(b'0' + n as u8),
+    };
+    let first17 = format!("91{region}{body}{check}");
+    const W32100: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let sum: u32 = first17
+        .bytes()
+        .zip(W32100)
+        .map(|(b, w)| {
+            USCC_ALPHABET.iter().position(|&c| c == b).unwrap_or(0) as u32 * w
+        })
+        .sum();
+    let c18 = (31 - sum % 31) % 31;
+    format!("{first17}{}", char::from(USCC_ALPHABET[c18 as usize]))
+}
+
+/// Synthetic subjects of a development region: three companies.
+pub fn sample_subjects(region: RegionCode) -> Vec<String> {
+    (1..=3).map(|i| synthetic_uscc(region, region.as_u32() / 10_000 * 100 + i)).collect()
+}
+
+fn write_sample_records(dir: &Path, region: RegionCode) -> Result<(), PkiFileError> {
+    let subjects = sample_subjects(region);
+    let mut penalties = String::new();
+    let mut ratings = String::new();
+    let mut evaluations = String::new();
+    for (i, uscc) in subjects.iter().enumerate() {
+        let n = i + 1;
+        let _ = writeln!(
+            penalties,
+            r#"{{"record_id":"{region}-AP-{n:04}","subject":"{uscc}","decision_number":"{region}罚〔2026〕{n}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示2025年度报告","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币{amount}元","amount":"{amount}.00","decision_date":"2026-0{n}-15","deciding_authority":"{region}市场监督管理局","case_notes":"内部备注：不得外传","officer_phone":"0851-0000000{n}"}}"#,
+            amount = 5000 * n
+        );
+        let grade = ["A", "B", "M"][i % 3];
+        let _ = writeln!(
+            ratings,
+            r#"{{"record_id":"{region}-TAX-{n:04}","subject":"{uscc}","year":2025,"grade":"{grade}","tax_authority":"国家税务总局{region}税务局","evaluation_date":"2026-04-20","score":"{score}","reviewer_notes":"internal"}}"#,
+            score = 95 - 7 * n
+        );
+        let grade = ["A", "B", "C"][i % 3];
+        let _ = writeln!(
+            evaluations,
+            r#"{{"record_id":"{region}-EVAL-{n:04}","subject":"{uscc}","grade":"{grade}","score":"{score}.5","period":"2025","evaluation_date":"2026-03-31","evaluating_body":"{region}公共信用信息中心","model_version":"v3"}}"#,
+            score = 90 - 9 * n
+        );
+    }
+    write_public(&dir.join("admin_penalty.jsonl"), &penalties)?;
+    write_public(&dir.join("tax_credit_rating.jsonl"), &ratings)?;
+    write_public(&dir.join("public_credit_evaluation.jsonl"), &evaluations)?;
+    Ok(())
 }

@@ -16,3 +16,7 @@ pub mod service;
 pub mod storage;
 pub mod tls;
 pub mod transport;
+pub mod access;
+pub mod query;
+pub mod requester;
+pub mod records;

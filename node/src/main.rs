@@ -12,6 +12,7 @@ use credex_node::service::RunningNode;
 use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
 use credex_protocol::{NodeName, RegionCode, Role};
 
+mod cli_query;
 mod demo;
 
 /// credex: a privacy-preserving exchange node for public credit information
@@ -36,6 +37,18 @@ enum Command {
     /// Development helpers.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Ask another region for a subject's records: draft, approve, send.
+    #[command(subcommand)]
+    Query(cli_query::QueryCommand),
+    /// Data subjects' electronic authorizations.
+    #[command(subcommand)]
+    Authorization(cli_query::AuthorizationCommand),
+    /// This region's credit records.
+    #[command(subcommand)]
+    Records(cli_query::RecordsCommand),
+    /// Validate subject identifiers (USCC, citizen ID).
+    #[command(subcommand)]
+    Id(cli_query::IdCommand),
 }
 
 #[derive(Subcommand)]
@@ -240,6 +253,22 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Pki(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             pki(cmd)
+        }
+        Command::Query(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_query::query(cmd).await
+        }
+        Command::Authorization(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_query::authorization(cmd)
+        }
+        Command::Records(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_query::records(cmd).await
+        }
+        Command::Id(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_query::id(cmd)
         }
         Command::Dev(DevCommand::Init { dir, base_port }) => {
             init_tracing(LogFormat::Human, "warn");

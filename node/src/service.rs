@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use credex_pki::signing::SigningKey;
 use credex_pki::{Subject, TrustStore};
 use credex_protocol::{ErrorCode, ErrorReply, Hello, PROTOCOL_VERSION, Pong, Request, Response};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{NodeConfig, PeerConfig, StorageTarget, TlsFiles};
+use crate::query::QueryService;
 use crate::storage::{PeerSighting, Storage, StorageError};
 use crate::tls::{FederationTrust, NodeCredentials};
 use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, SetupError, Transport};
@@ -40,6 +42,9 @@ pub enum StartError {
     /// The endpoint could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] SetupError),
+    /// The sharing policy could not be loaded.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::query::PolicyLoadError),
 }
 
 fn tls_file_error(path: &Path, reason: impl std::fmt::Display) -> StartError {
@@ -101,6 +106,25 @@ fn warn_if_key_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_key_readable_by_others(_path: &Path) {}
 
+/// The node's key as a message signing key (for signed responses).
+pub fn load_node_signing_key(config: &NodeConfig) -> Result<SigningKey, StartError> {
+    let pem = read_text(&config.tls.key)?;
+    SigningKey::from_pkcs8_pem(&pem).map_err(|e| tls_file_error(&config.tls.key, e))
+}
+
+async fn record_policy_load(storage: &Storage, policy: &credex_policies::PolicySet) -> Result<(), StartError> {
+    let entry = crate::access::PolicyLoaded {
+        version: crate::access::ENTRY_VERSION,
+        at_ms: now_ms(),
+        policy_hash: policy.policy_hash(),
+        origin: policy.origin().to_owned(),
+    };
+    let body = credex_protocol::encode(&entry).unwrap_or_default();
+    storage.append(crate::access::kind::POLICY_LOADED, body).await?;
+    tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
+    Ok(())
+}
+
 /// Load the federation root and the CRLs named in the configuration.
 pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
     let root_pem = read_text(&tls.root)?;
@@ -133,6 +157,7 @@ pub fn now_ms() -> i64 {
 pub struct NodeHandler {
     hello: Hello,
     storage: Storage,
+    queries: Arc<QueryService>,
 }
 
 impl Handler for NodeHandler {
@@ -177,16 +202,20 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
-            Request::Query(_) => Response::Error(ErrorReply::new(
-                ErrorCode::UnsupportedMessage,
-                "this node does not answer queries",
-            )),
+            Request::Query(q) => match self.queries.answer(peer, &q).await {
+                Ok(response) => Response::Query(Box::new(response)),
+                Err(e) => {
+                    tracing::error!(error = %e, "query failed; nothing released");
+                    Response::Error(ErrorReply::new(ErrorCode::Internal, "the query could not be answered; nothing was released"))
+                }
+            },
         }
     }
 }
 
 /// A started node. Dropping it does not stop it; call [`RunningNode::shutdown`].
 pub struct RunningNode {
+    queries: Arc<QueryService>,
     config: NodeConfig,
     transport: Transport,
     storage: Storage,
@@ -225,16 +254,23 @@ impl RunningNode {
     /// endpoint and serve until [`RunningNode::shutdown`].
     pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         let creds = load_credentials(&config)?;
+        let node_key = load_node_signing_key(&config)?;
         let trust = FederationTrust::new(load_trust(&config.tls)?);
+        let policy = crate::query::load_policy(config.region, &config.policy)?;
         let storage = open_storage(&config).await?;
+        record_policy_load(&storage, &policy).await?;
+        let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
+        let queries = Arc::new(QueryService::new(&config, policy, trust.clone(), storage.clone(), node_key, chain));
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),
+            queries: Arc::clone(&queries),
         });
         let node = RunningNode {
+            queries,
             crl_state: Arc::new(tokio::sync::Mutex::new(read_crls(&config.tls))),
             config,
             transport,
@@ -303,6 +339,11 @@ impl RunningNode {
     /// The node's transport (to dial peers).
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// The node's query service (its policy, for inspection).
+    pub fn queries(&self) -> &QueryService {
+        &self.queries
     }
 
     /// The node's storage.

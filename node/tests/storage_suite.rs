@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credex_node::storage::{
-    Backend, Clock, JournalRecord, MAX_BODY_LEN, PeerRecord, PeerSighting, Storage, StorageError,
-    StorageOptions, danger,
+    AccessClaim, Backend, ClaimOutcome, Clock, JournalRecord, MAX_ATTACHMENT_LEN, MAX_BODY_LEN,
+    MAX_RECORDS_PER_QUERY, PeerRecord, PeerSighting, QuotaClaim, RecordRow, Storage, StorageError,
+    StorageOptions, StoredRecord, danger,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -675,6 +676,780 @@ async fn tampering_is_visible(store: Store) {
     s.close().await;
 }
 
+/// 64 concurrent claims of one nonce: exactly one is `Claimed`, the others
+/// are replays, and every caller's journal record holds the body its
+/// `build` made for its own outcome. The nonce is per requesting region.
+async fn same_nonce_is_claimed_once(store: Store) {
+    const CALLERS: usize = 64;
+    let s = store.open().await;
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let answer = s
+                    .append_claimed(QUERY_KIND, claim("500000", nonce(7)), None, move |o| {
+                        decision_body(i, o)
+                    })
+                    .await
+                    .expect("claimed append");
+                (i, answer)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.push(caller.await.expect("caller"));
+    }
+    let count = |wanted: ClaimOutcome| answers.iter().filter(|(_, (_, o))| *o == wanted).count();
+    assert_eq!(count(ClaimOutcome::Claimed), 1, "{answers:?}");
+    assert_eq!(count(ClaimOutcome::Replay), CALLERS - 1, "{answers:?}");
+
+    assert_eq!(s.journal_len().await.expect("len"), CALLERS as u64);
+    let journal = s.journal_range(0, 100).await.expect("range");
+    for (i, (seq, outcome)) in &answers {
+        let record = &journal[usize::try_from(*seq).expect("seq fits")];
+        assert_eq!(record.kind, QUERY_KIND);
+        assert_eq!(
+            record.body,
+            decision_body(*i, *outcome),
+            "record of caller {i}"
+        );
+    }
+
+    let (_, other_region) = s
+        .append_claimed(QUERY_KIND, claim("520000", nonce(7)), None, |o| {
+            decision_body(100, o)
+        })
+        .await
+        .expect("other region");
+    assert_eq!(other_region, ClaimOutcome::Claimed);
+    let (_, again) = s
+        .append_claimed(QUERY_KIND, claim("500000", nonce(7)), None, |o| {
+            decision_body(101, o)
+        })
+        .await
+        .expect("again");
+    assert_eq!(again, ClaimOutcome::Replay);
+    s.close().await;
+}
+
+/// An authorization allowing 3 uses, claimed by 10 concurrent requests:
+/// exactly 3 are `Claimed`. A refused request consumes its nonce but no
+/// use; an authorization allowing 0 uses refuses the first.
+async fn authorization_uses_are_bounded(store: Store) {
+    const REQUESTS: usize = 10;
+    const MAX_USES: u32 = 3;
+    let s = store.open().await;
+    let authorization = [0xa1; 16];
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let claim = AccessClaim {
+                    authorization_use: Some((authorization, MAX_USES)),
+                    ..claim("500000", nonce(i))
+                };
+                let (_, outcome) = s
+                    .append_claimed(QUERY_KIND, claim, None, move |o| decision_body(i, o))
+                    .await
+                    .expect("claimed append");
+                (i, outcome)
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for request in requests {
+        outcomes.push(request.await.expect("request"));
+    }
+    let claimed = outcomes
+        .iter()
+        .filter(|(_, o)| *o == ClaimOutcome::Claimed)
+        .count();
+    let used_up: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == ClaimOutcome::AuthorizationUsedUp)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(claimed, MAX_USES as usize, "{outcomes:?}");
+    assert_eq!(used_up.len(), REQUESTS - MAX_USES as usize, "{outcomes:?}");
+    assert_eq!(
+        s.authorization_uses(&authorization).await.expect("uses"),
+        MAX_USES
+    );
+    assert_eq!(s.journal_len().await.expect("len"), REQUESTS as u64);
+
+    // The refused request's nonce is spent: sending it again is a replay.
+    let (_, resent) = s
+        .append_claimed(
+            QUERY_KIND,
+            AccessClaim {
+                authorization_use: Some((authorization, MAX_USES)),
+                ..claim("500000", nonce(used_up[0]))
+            },
+            None,
+            |o| decision_body(99, o),
+        )
+        .await
+        .expect("resent");
+    assert_eq!(resent, ClaimOutcome::Replay);
+
+    let never = [0xa0; 16];
+    let (_, first_use) = s
+        .append_claimed(
+            QUERY_KIND,
+            AccessClaim {
+                authorization_use: Some((never, 0)),
+                ..claim("500000", nonce(1000))
+            },
+            None,
+            |o| decision_body(1000, o),
+        )
+        .await
+        .expect("max 0");
+    assert_eq!(first_use, ClaimOutcome::AuthorizationUsedUp);
+    assert_eq!(s.authorization_uses(&never).await.expect("uses"), 0);
+    s.close().await;
+}
+
+/// A quota of 5 in a window: 5 claims, then `QuotaExceeded` (which spends
+/// no authorization use); the next window and another peer start fresh.
+async fn quota_is_counted_per_window(store: Store) {
+    const LIMIT: u32 = 5;
+    const WINDOW: i64 = 1_700_000_000_000;
+    const NEXT_WINDOW: i64 = WINDOW + 3_600_000;
+    let s = store.open().await;
+    let authorization = [0xb2; 16];
+    let request = |n: usize, peer: &str, window_start_unix_ms: i64| AccessClaim {
+        authorization_use: Some((authorization, 100)),
+        quota: Some(QuotaClaim {
+            peer: peer.into(),
+            window_start_unix_ms,
+            limit: LIMIT,
+        }),
+        ..claim("440000", nonce(n))
+    };
+    let mut outcomes = Vec::new();
+    for n in 0..=LIMIT as usize {
+        let (_, outcome) = s
+            .append_claimed(QUERY_KIND, request(n, "440000", WINDOW), None, move |o| {
+                decision_body(n, o)
+            })
+            .await
+            .expect("claimed append");
+        outcomes.push(outcome);
+    }
+    let mut expected = vec![ClaimOutcome::Claimed; LIMIT as usize];
+    expected.push(ClaimOutcome::QuotaExceeded);
+    assert_eq!(outcomes, expected);
+    assert_eq!(s.quota_used("440000", WINDOW).await.expect("used"), LIMIT);
+    assert_eq!(
+        s.authorization_uses(&authorization).await.expect("uses"),
+        LIMIT,
+        "a request refused for quota spent an authorization use"
+    );
+
+    let (_, next) = s
+        .append_claimed(QUERY_KIND, request(10, "440000", NEXT_WINDOW), None, |o| {
+            decision_body(10, o)
+        })
+        .await
+        .expect("next window");
+    assert_eq!(next, ClaimOutcome::Claimed);
+    let (_, other_peer) = s
+        .append_claimed(QUERY_KIND, request(11, "450000", WINDOW), None, |o| {
+            decision_body(11, o)
+        })
+        .await
+        .expect("other peer");
+    assert_eq!(other_peer, ClaimOutcome::Claimed);
+    assert_eq!(s.quota_used("440000", NEXT_WINDOW).await.expect("used"), 1);
+    assert_eq!(s.quota_used("440000", WINDOW).await.expect("used"), LIMIT);
+    assert_eq!(s.quota_used("450000", WINDOW).await.expect("used"), 1);
+    assert_eq!(s.quota_used("460000", WINDOW).await.expect("used"), 0);
+    s.close().await;
+}
+
+/// Claims are durable: after close and reopen the nonce is still a replay,
+/// the authorization still used up, the quota still counted.
+async fn claims_survive_reopen(store: Store) {
+    let authorization = [0xc3; 16];
+    let quota = QuotaClaim {
+        peer: "520000".into(),
+        window_start_unix_ms: 0,
+        limit: 1,
+    };
+    let s = store.open().await;
+    let (seq, outcome) = s
+        .append_claimed(
+            QUERY_KIND,
+            AccessClaim {
+                authorization_use: Some((authorization, 1)),
+                quota: Some(quota.clone()),
+                ..claim("520000", nonce(1))
+            },
+            None,
+            |o| decision_body(1, o),
+        )
+        .await
+        .expect("claimed append");
+    assert_eq!((seq, outcome), (0, ClaimOutcome::Claimed));
+    s.close().await;
+
+    let s = store.open().await;
+    let mut outcomes = Vec::new();
+    for (n, claim) in [
+        claim("520000", nonce(1)),
+        AccessClaim {
+            authorization_use: Some((authorization, 1)),
+            ..claim("520000", nonce(2))
+        },
+        AccessClaim {
+            quota: Some(quota.clone()),
+            ..claim("520000", nonce(3))
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (_, outcome) = s
+            .append_claimed(QUERY_KIND, claim, None, move |o| decision_body(n, o))
+            .await
+            .expect("after reopen");
+        outcomes.push(outcome);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            ClaimOutcome::Replay,
+            ClaimOutcome::AuthorizationUsedUp,
+            ClaimOutcome::QuotaExceeded
+        ]
+    );
+    assert_eq!(s.quota_used("520000", 0).await.expect("used"), 1);
+    assert_eq!(s.journal_len().await.expect("len"), 4);
+    s.close().await;
+}
+
+/// A batch that fails to commit rolls back the claims of every claimed
+/// append in it: afterwards the same nonces, authorization and quota claim
+/// as if never tried. (A test trigger rejects the record of kind 999.)
+async fn failed_batch_rolls_back_claims(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            max_batch_delay: Duration::ZERO,
+            ..StorageOptions::default()
+        })
+        .await;
+    install_reject_999(&store, &s).await;
+    let doomed_claim = |n: usize| AccessClaim {
+        authorization_use: Some(([0xd4; 16], 1)),
+        quota: Some(QuotaClaim {
+            peer: "500000".into(),
+            window_start_unix_ms: 0,
+            limit: 1,
+        }),
+        ..claim("500000", nonce(n))
+    };
+
+    // Get a blocker stuck in the writer, so the next two queue up and form
+    // one batch: a good claimed append and one whose record is rejected.
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let good = tokio::spawn({
+        let s = s.clone();
+        async move {
+            s.append_claimed(1, claim("500000", nonce(1)), None, |o| decision_body(1, o))
+                .await
+        }
+    });
+    wait_until("good claim queued", || s.stats().accepted == 2).await;
+    let poisoned = tokio::spawn({
+        let s = s.clone();
+        async move {
+            s.append_claimed(999, doomed_claim(2), None, |o| decision_body(2, o))
+                .await
+        }
+    });
+    wait_until("poisoned claim queued", || s.stats().accepted == 3).await;
+    lock.release().await;
+
+    let blocker = blocker.await;
+    let good = good.await.expect("good task");
+    let poisoned = poisoned.await.expect("poisoned task");
+    let err = poisoned.expect_err("the rejected record was committed");
+    assert!(matches!(err, StorageError::Write { .. }), "{err}");
+    assert!(err.to_string().contains("kind 999 rejected"), "{err}");
+    if blocker.is_ok() {
+        // The intended schedule: both claimed appends formed one batch.
+        let err = good.as_ref().expect_err("the batch partly committed");
+        assert!(err.to_string().contains("kind 999 rejected"), "{err}");
+    }
+
+    assert_eq!(s.quota_used("500000", 0).await.expect("used"), 0);
+    assert_eq!(s.authorization_uses(&[0xd4; 16]).await.expect("uses"), 0);
+    let (_, retried) = s
+        .append_claimed(1, doomed_claim(2), None, |o| decision_body(2, o))
+        .await
+        .expect("retry");
+    assert_eq!(
+        retried,
+        ClaimOutcome::Claimed,
+        "the failed batch kept its claims"
+    );
+    let (_, good_again) = s
+        .append_claimed(1, claim("500000", nonce(1)), None, |o| decision_body(1, o))
+        .await
+        .expect("good again");
+    let expected = if good.is_ok() {
+        ClaimOutcome::Replay
+    } else {
+        ClaimOutcome::Claimed
+    };
+    assert_eq!(good_again, expected);
+    s.close().await;
+}
+
+/// A guarded claim write that changes no row although the read under the
+/// lock said it would (here a test trigger silently skips nonce inserts,
+/// as a writer ignoring the lock could cause) fails the whole batch, so a
+/// claim is never answered `Claimed` without being stored.
+async fn claim_write_that_changes_nothing_fails(store: Store) {
+    let s = store.open().await;
+    let install = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER skip_nonces BEFORE INSERT ON nonces \
+             BEGIN SELECT RAISE(IGNORE); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION skip_nonces() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER skip_nonces BEFORE INSERT ON nonces \
+             FOR EACH ROW EXECUTE FUNCTION skip_nonces();"
+        }
+    };
+    danger::execute_raw(&s, install)
+        .await
+        .expect("install trigger");
+    let err = s
+        .append_claimed(QUERY_KIND, claim("520000", nonce(1)), None, |o| {
+            decision_body(1, o)
+        })
+        .await
+        .expect_err("claim answered without its nonce stored");
+    assert!(matches!(err, StorageError::ClaimRaced { .. }), "{err}");
+    assert!(err.to_string().contains(s.location()), "{err}");
+    assert_eq!(s.journal_len().await.expect("len"), 0);
+    assert_eq!(s.stats().failed_batches, 1);
+    s.close().await;
+}
+
+/// A `build` that returns an oversized body, or panics, fails only its own
+/// caller: nothing of its claim is taken, no seq is consumed, and the other
+/// appends of its batch are written.
+async fn bad_build_fails_only_its_caller(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            max_batch_delay: Duration::ZERO,
+            ..StorageOptions::default()
+        })
+        .await;
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let a = s.try_append(1, b"a".to_vec()).expect("queue a");
+    let claimed = |n: u8, build: Box<dyn FnOnce(ClaimOutcome) -> Vec<u8> + Send>| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.append_claimed(
+                QUERY_KIND,
+                claim("530000", nonce(usize::from(n))),
+                None,
+                build,
+            )
+            .await
+        })
+    };
+    let oversized = claimed(1, Box::new(|_| vec![0; MAX_BODY_LEN + 1]));
+    wait_until("oversized queued", || s.stats().accepted == 3).await;
+    let panicking = claimed(2, Box::new(|_| panic!("build panics on purpose")));
+    wait_until("panicking queued", || s.stats().accepted == 4).await;
+    let same_nonce = claimed(1, Box::new(|o| decision_body(1, o)));
+    wait_until("same nonce queued", || s.stats().accepted == 5).await;
+    let c = s.try_append(1, b"c".to_vec()).expect("queue c");
+    lock.release().await;
+
+    assert_eq!(blocker.await.expect("blocker"), 0);
+    assert_eq!(a.await.expect("a"), 1);
+    let err = oversized
+        .await
+        .expect("task")
+        .expect_err("oversized body written");
+    assert!(
+        matches!(err, StorageError::BodyTooLarge { len, .. } if len == MAX_BODY_LEN + 1),
+        "{err}"
+    );
+    let err = panicking
+        .await
+        .expect("task")
+        .expect_err("panicking build written");
+    assert!(matches!(err, StorageError::BuildPanicked), "{err}");
+    assert_eq!(
+        same_nonce.await.expect("task").expect("same nonce"),
+        (2, ClaimOutcome::Claimed),
+        "the refused append took the nonce or a seq"
+    );
+    assert_eq!(c.await.expect("c"), 3);
+    assert_eq!(s.stats().failed_batches, 0);
+
+    let (_, outcome) = s
+        .append_claimed(QUERY_KIND, claim("530000", nonce(2)), None, |o| {
+            decision_body(2, o)
+        })
+        .await
+        .expect("after panic");
+    assert_eq!(
+        outcome,
+        ClaimOutcome::Claimed,
+        "the panicking build took its nonce"
+    );
+    let bodies: Vec<Vec<u8>> = s
+        .journal_range(0, 10)
+        .await
+        .expect("range")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            b"blocker".to_vec(),
+            b"a".to_vec(),
+            decision_body(1, ClaimOutcome::Claimed),
+            b"c".to_vec(),
+            decision_body(2, ClaimOutcome::Claimed),
+        ]
+    );
+    s.close().await;
+}
+
+/// Claims that break the store's rules are refused before queueing.
+async fn bad_claims_are_refused(store: Store) {
+    let s = store.open().await;
+    for (bad, what) in [
+        (claim("52000x", nonce(1)), "region"),
+        (claim("5200000", nonce(1)), "region"),
+        (
+            AccessClaim {
+                quota: Some(QuotaClaim {
+                    peer: String::new(),
+                    window_start_unix_ms: 0,
+                    limit: 1,
+                }),
+                ..claim("520000", nonce(1))
+            },
+            "quota peer",
+        ),
+    ] {
+        let err = s
+            .append_claimed(QUERY_KIND, bad, None, |o| decision_body(0, o))
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, StorageError::InvalidClaim { .. }) && err.to_string().contains(what),
+            "{err}"
+        );
+    }
+    let err = s
+        .append_claimed(
+            QUERY_KIND,
+            claim("520000", nonce(1)),
+            Some(([1; 32], vec![0; MAX_ATTACHMENT_LEN + 1])),
+            |o| decision_body(0, o),
+        )
+        .await
+        .expect_err("oversized attachment");
+    assert!(
+        matches!(err, StorageError::AttachmentTooLarge { .. }),
+        "{err}"
+    );
+    assert_eq!(s.journal_len().await.expect("len"), 0);
+    let (_, outcome) = s
+        .append_claimed(QUERY_KIND, claim("520000", nonce(1)), None, |o| {
+            decision_body(0, o)
+        })
+        .await
+        .expect("valid claim");
+    assert_eq!(
+        outcome,
+        ClaimOutcome::Claimed,
+        "a refused claim took the nonce"
+    );
+    s.close().await;
+}
+
+/// An attachment is stored with the claimed append that names it; the
+/// same digest again is accepted and keeps the first content.
+async fn attachments_are_stored_once(store: Store) {
+    let s = store.open().await;
+    let digest = [0xe5; 32];
+    let bundle = b"dual-authorization bundle".to_vec();
+    assert_eq!(s.attachment(&digest).await.expect("read"), None);
+    let (_, first) = s
+        .append_claimed(
+            QUERY_KIND,
+            claim("520000", nonce(1)),
+            Some((digest, bundle.clone())),
+            |o| decision_body(1, o),
+        )
+        .await
+        .expect("first");
+    assert_eq!(first, ClaimOutcome::Claimed);
+    assert_eq!(
+        s.attachment(&digest).await.expect("read"),
+        Some(bundle.clone())
+    );
+
+    let (_, replay) = s
+        .append_claimed(
+            QUERY_KIND,
+            claim("520000", nonce(1)),
+            Some((digest, b"something else".to_vec())),
+            |o| decision_body(2, o),
+        )
+        .await
+        .expect("same digest again");
+    assert_eq!(replay, ClaimOutcome::Replay);
+    assert_eq!(
+        s.attachment(&digest).await.expect("read"),
+        Some(bundle.clone())
+    );
+
+    // A replay's record names its bundle too: the bundle is stored.
+    let replayed_bundle = [0xe6; 32];
+    s.append_claimed(
+        QUERY_KIND,
+        claim("520000", nonce(1)),
+        Some((replayed_bundle, b"replayed".to_vec())),
+        |o| decision_body(3, o),
+    )
+    .await
+    .expect("replay with a new bundle");
+    assert_eq!(
+        s.attachment(&replayed_bundle).await.expect("read"),
+        Some(b"replayed".to_vec())
+    );
+    assert_eq!(s.attachment(&[0xe7; 32]).await.expect("read"), None);
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(s.attachment(&digest).await.expect("read"), Some(bundle));
+    s.close().await;
+}
+
+/// An import is written whole or not at all (a row rejected by the
+/// database in the last statement leaves nothing), re-importing replaces
+/// rows by (category, record_id), and `records_for` returns one subject's
+/// records in the asked categories, ordered by category then record id.
+async fn records_import_whole_or_not_at_all(store: Store) {
+    const ROWS: usize = 1500;
+    let s = store.open().await;
+
+    let mut bad = sample_records(10);
+    bad[3].category = String::new();
+    let err = s.import_records(bad).await.expect_err("empty category");
+    assert!(
+        matches!(err, StorageError::InvalidRecord { index: 3, .. }),
+        "{err}"
+    );
+    let mut twice = sample_records(10);
+    twice[7].category = twice[2].category.clone();
+    twice[7].record_id = twice[2].record_id.clone();
+    let err = s.import_records(twice).await.expect_err("duplicate");
+    assert!(
+        matches!(err, StorageError::InvalidRecord { index: 7, .. }),
+        "{err}"
+    );
+
+    let install = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER reject_poison BEFORE INSERT ON records \
+             WHEN NEW.record_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'record poison rejected by the test trigger'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.record_id = 'poison' THEN \
+             RAISE EXCEPTION 'record poison rejected by the test trigger'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER reject_poison BEFORE INSERT ON records \
+             FOR EACH ROW EXECUTE FUNCTION reject_poison();"
+        }
+    };
+    danger::execute_raw(&s, install)
+        .await
+        .expect("install trigger");
+    let mut poisoned = sample_records(ROWS);
+    // In the last INSERT statement, after earlier ones succeeded.
+    poisoned[ROWS - 2].record_id = "poison".into();
+    let err = s
+        .import_records(poisoned)
+        .await
+        .expect_err("poisoned import");
+    assert!(matches!(err, StorageError::Write { .. }), "{err}");
+    assert!(err.to_string().contains("record poison rejected"), "{err}");
+    assert_eq!(
+        s.record_count().await.expect("count"),
+        0,
+        "a failed import left rows"
+    );
+    let uninstall = match store.backend() {
+        Backend::Sqlite => "DROP TRIGGER reject_poison",
+        Backend::Postgres => "DROP TRIGGER reject_poison ON records",
+    };
+    danger::execute_raw(&s, uninstall)
+        .await
+        .expect("drop trigger");
+
+    let rows = sample_records(ROWS);
+    assert_eq!(
+        s.import_records(rows.clone()).await.expect("import"),
+        ROWS as u64
+    );
+    assert_eq!(s.record_count().await.expect("count"), ROWS as u64);
+
+    let categories = ["penalty".to_owned(), "B_red_list".to_owned()];
+    let expected = |rows: &[RecordRow], subject: &str| {
+        let mut expected: Vec<StoredRecord> = rows
+            .iter()
+            .filter(|r| r.subject_key == subject && categories.contains(&r.category))
+            .map(|r| StoredRecord {
+                category: r.category.clone(),
+                record_id: r.record_id.clone(),
+                body: r.body.clone(),
+            })
+            .collect();
+        expected.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
+        expected
+    };
+    let found = s
+        .records_for("subject-1", &categories)
+        .await
+        .expect("records");
+    assert!(!found.is_empty());
+    assert_eq!(found, expected(&rows, "subject-1"));
+    assert!(
+        s.records_for("subject-1", &[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(
+        s.records_for("nobody", &categories)
+            .await
+            .expect("nobody")
+            .is_empty()
+    );
+
+    // A corrected file: new bodies, one record moved to another subject.
+    let mut corrected: Vec<RecordRow> = rows.iter().take(30).cloned().collect();
+    for row in &mut corrected {
+        row.body = format!("corrected {}", row.record_id).into_bytes();
+    }
+    corrected[0].subject_key = "subject-2".into();
+    assert_eq!(
+        s.import_records(corrected.clone())
+            .await
+            .expect("re-import"),
+        30
+    );
+    assert_eq!(s.record_count().await.expect("count"), ROWS as u64);
+    let mut merged = rows.clone();
+    merged.splice(0..30, corrected);
+    for subject in ["subject-0", "subject-1", "subject-2"] {
+        assert_eq!(
+            s.records_for(subject, &categories).await.expect("records"),
+            expected(&merged, subject),
+            "{subject}"
+        );
+    }
+    s.close().await;
+}
+
+/// `records_for` answers up to its bound and refuses more rather than
+/// answering in part.
+async fn records_for_is_bounded(store: Store) {
+    let s = store.open().await;
+    let row = |i: usize| RecordRow {
+        category: "license".into(),
+        record_id: format!("L{i:05}"),
+        subject_key: "big".into(),
+        body: vec![1],
+    };
+    let rows: Vec<RecordRow> = (0..MAX_RECORDS_PER_QUERY).map(row).collect();
+    s.import_records(rows).await.expect("import");
+    let license = ["license".to_owned()];
+    assert_eq!(
+        s.records_for("big", &license)
+            .await
+            .expect("at the bound")
+            .len(),
+        MAX_RECORDS_PER_QUERY
+    );
+    s.import_records(vec![row(MAX_RECORDS_PER_QUERY)])
+        .await
+        .expect("one more");
+    let err = s
+        .records_for("big", &license)
+        .await
+        .expect_err("over the bound");
+    assert!(matches!(err, StorageError::TooManyRecords { .. }), "{err}");
+    s.close().await;
+}
+
+/// `purge_expired_nonces` forgets only nonces that expired before `now`.
+async fn expired_nonces_are_purged(store: Store) {
+    let s = store.open().await;
+    let expiring = |n: usize, at: i64| AccessClaim {
+        nonce_expires_at_unix_ms: at,
+        ..claim("350000", nonce(n))
+    };
+    for (n, at) in [(1, 100), (2, 200), (3, 300)] {
+        let (_, outcome) = s
+            .append_claimed(QUERY_KIND, expiring(n, at), None, move |o| {
+                decision_body(n, o)
+            })
+            .await
+            .expect("claim");
+        assert_eq!(outcome, ClaimOutcome::Claimed);
+    }
+    assert_eq!(s.purge_expired_nonces(200).await.expect("purge"), 1);
+    let mut outcomes = Vec::new();
+    for (n, at) in [(1, 100), (2, 200), (3, 300)] {
+        let (_, outcome) = s
+            .append_claimed(QUERY_KIND, expiring(n, at), None, move |o| {
+                decision_body(n, o)
+            })
+            .await
+            .expect("claim again");
+        outcomes.push(outcome);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            ClaimOutcome::Claimed,
+            ClaimOutcome::Replay,
+            ClaimOutcome::Replay
+        ]
+    );
+    assert_eq!(s.purge_expired_nonces(1_000).await.expect("purge all"), 3);
+    assert_eq!(s.purge_expired_nonces(1_000).await.expect("purge none"), 0);
+    s.close().await;
+}
+
 /// Not a check: prints append throughput with 1 and 64 concurrent callers,
 /// with and without the batch delay. Run with
 /// `cargo test -p credex-node --release --test storage_suite -- --ignored --nocapture`.
@@ -757,6 +1532,18 @@ both_backends!(
     close_drains_the_queue,
     failed_batch_consumes_no_seq,
     tampering_is_visible,
+    same_nonce_is_claimed_once,
+    authorization_uses_are_bounded,
+    quota_is_counted_per_window,
+    claims_survive_reopen,
+    failed_batch_rolls_back_claims,
+    claim_write_that_changes_nothing_fails,
+    bad_build_fails_only_its_caller,
+    bad_claims_are_refused,
+    attachments_are_stored_once,
+    records_import_whole_or_not_at_all,
+    records_for_is_bounded,
+    expired_nonces_are_purged,
 );
 
 mod measure {
@@ -958,4 +1745,65 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Journal kind used for claimed appends in the tests.
+const QUERY_KIND: u16 = 0x0100;
+
+/// A claim of `nonce` by `region` that never expires and uses no
+/// authorization or quota.
+fn claim(region: &str, nonce: [u8; 16]) -> AccessClaim {
+    AccessClaim {
+        requester_region: region.into(),
+        nonce,
+        nonce_expires_at_unix_ms: i64::MAX,
+        authorization_use: None,
+        quota: None,
+    }
+}
+
+fn nonce(n: usize) -> [u8; 16] {
+    let mut nonce = [0x4e; 16];
+    nonce[8..].copy_from_slice(&(n as u64).to_be_bytes());
+    nonce
+}
+
+/// The journal body a test's `build` writes for request `n`.
+fn decision_body(n: usize, outcome: ClaimOutcome) -> Vec<u8> {
+    format!("request {n} decided {outcome:?}").into_bytes()
+}
+
+/// `n` records over three subjects and four categories (one upper-case, to
+/// check byte order), record ids unique per category.
+fn sample_records(n: usize) -> Vec<RecordRow> {
+    const CATEGORIES: [&str; 4] = ["penalty", "license", "B_red_list", "tax_rating"];
+    (0..n)
+        .map(|i| RecordRow {
+            category: CATEGORIES[i % CATEGORIES.len()].into(),
+            record_id: format!("R{:06}", n - i),
+            subject_key: format!("subject-{}", i % 3),
+            body: format!("record {i}").into_bytes(),
+        })
+        .collect()
+}
+
+/// Installs a trigger that rejects journal records of kind 999.
+async fn install_reject_999(store: &Store, s: &Storage) {
+    let install = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER reject_999 BEFORE INSERT ON journal WHEN NEW.kind = 999 \
+             BEGIN SELECT RAISE(ABORT, 'kind 999 rejected by the test trigger'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION reject_999() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.kind = 999 THEN \
+             RAISE EXCEPTION 'kind 999 rejected by the test trigger'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER reject_999 BEFORE INSERT ON journal \
+             FOR EACH ROW EXECUTE FUNCTION reject_999();"
+        }
+    };
+    danger::execute_raw(s, install)
+        .await
+        .expect("install trigger");
 }

@@ -18,8 +18,9 @@
 //!   projects a record onto exactly the permitted fields.
 //!
 //! What it does not do: no network I/O, no clock, no randomness, no storage.
-//! The only file I/O is the convenience `load_*_file` functions, which read a
-//! file and hand its text to the matching `parse` function. It does not check
+//! The only file I/O is the convenience `load_file` /
+//! `load_supplement_file` functions, which read a file and hand its text to
+//! the matching `parse` function. It does not check
 //! signatures or certificates: the subject's authorization reaches
 //! [`evaluate()`] already verified by the caller (`credex-pki` / the node), and
 //! quota counters are kept by the node and passed in as [`QuotaUsage`]. The
@@ -45,10 +46,11 @@ pub use evaluate::{
 };
 pub use groups::{AgreementGroup, AgreementGroups, GroupsError, GroupsErrorKind};
 pub use policy::{
-    AuthorizationRequirement, LegalBasis, Peers, PolicyError, PolicyErrorKind, PolicySet, Purpose,
-    Quota, Rule,
+    AuthorizationRequirement, Contradiction, LegalBasis, Peers, PolicyError, PolicyErrorKind,
+    PolicySet, Purpose, Quota, Rule,
 };
 pub use source::{LoadError, Location};
 pub use subject_id::{
-    BatchReport, CitizenId, InvalidIdentifier, SubjectId, SubjectIdError, Uscc, check_batch,
+    BatchReport, CitizenId, InvalidIdentifier, RegistrationAuthority, SubjectId, SubjectIdError,
+    Uscc, UsccDivision, check_batch,
 };

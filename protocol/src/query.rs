@@ -150,21 +150,22 @@ pub fn approval_message(request_bytes: &[u8], requester_signature: &Signature) -
     m
 }
 
-/// A field value of a credit record.
+/// A field value of a credit record; the variants mirror the catalogue's
+/// field types (see `credex_policies::catalogue::FieldType`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
-    /// Index 0. Absent.
-    Null,
-    /// Index 1. Text.
+    /// Index 0. Free text.
     Text(String),
-    /// Index 2. A whole number.
-    Integer(i64),
+    /// Index 1. A code from the field's code list.
+    Code(String),
+    /// Index 2. A calendar date, `YYYY-MM-DD`.
+    Date(String),
     /// Index 3. A decimal amount as text (e.g. `"12000.50"`), exact.
     Decimal(String),
-    /// Index 4. A calendar date, `YYYY-MM-DD`.
-    Date(String),
+    /// Index 4. A whole number.
+    Integer(i64),
     /// Index 5. Yes or no.
-    Bool(bool),
+    Boolean(bool),
 }
 
 /// One credit record, projected to the fields the responder releases.
@@ -233,13 +234,19 @@ pub enum QueryReason {
     WrongTarget,
     /// 27: the purpose code is not on the closed list.
     UnknownPurpose,
+    /// 28: a category asked for does not apply to this kind of subject.
+    SubjectKindMismatch,
+    /// 29: the only applicable rules are not in force on this day.
+    RuleNotInForce,
+    /// 30: the request names no field.
+    EmptyRequest,
     /// A code this version does not know.
     Unknown(u16),
 }
 
 impl QueryReason {
     /// Every known reason, for tables and tests.
-    pub const ALL: [QueryReason; 20] = [
+    pub const ALL: [QueryReason; 23] = [
         QueryReason::Granted,
         QueryReason::Trimmed,
         QueryReason::UnknownPeer,
@@ -260,6 +267,9 @@ impl QueryReason {
         QueryReason::InvalidSubject,
         QueryReason::WrongTarget,
         QueryReason::UnknownPurpose,
+        QueryReason::SubjectKindMismatch,
+        QueryReason::RuleNotInForce,
+        QueryReason::EmptyRequest,
     ];
 
     /// The number on the wire.
@@ -285,6 +295,9 @@ impl QueryReason {
             QueryReason::InvalidSubject => 25,
             QueryReason::WrongTarget => 26,
             QueryReason::UnknownPurpose => 27,
+            QueryReason::SubjectKindMismatch => 28,
+            QueryReason::RuleNotInForce => 29,
+            QueryReason::EmptyRequest => 30,
             QueryReason::Unknown(n) => n,
         }
     }
@@ -320,6 +333,9 @@ impl QueryReason {
             QueryReason::InvalidSubject => "invalid_subject",
             QueryReason::WrongTarget => "wrong_target",
             QueryReason::UnknownPurpose => "unknown_purpose",
+            QueryReason::SubjectKindMismatch => "subject_kind_mismatch",
+            QueryReason::RuleNotInForce => "rule_not_in_force",
+            QueryReason::EmptyRequest => "empty_request",
             QueryReason::Unknown(_) => "unknown",
         }
     }

@@ -7,10 +7,20 @@ use std::sync::Arc;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use super::postgres::PgEngine;
-use super::sqlite::SqliteEngine;
-use super::writer::AppendCommand;
+use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::postgres::{PgBatch, PgEngine};
+use super::sqlite::{SqliteBatch, SqliteEngine};
 use super::{Backend, JournalRecord, PeerRecord, PeerSighting, StorageError};
+
+/// Credit record rows per `INSERT` statement of an import (five parameters
+/// each; bodies are at most [`super::MAX_RECORD_BODY_LEN`]).
+pub(crate) const RECORD_ROWS_PER_INSERT: usize = 512;
+
+/// One journal record to insert in a batch.
+pub(crate) struct JournalRow {
+    pub(crate) kind: u16,
+    pub(crate) body: Vec<u8>,
+}
 
 /// One backend's connections. Cheap to clone (pools are handles).
 #[derive(Clone)]
@@ -34,17 +44,95 @@ impl Engine {
         }
     }
 
-    /// Writes `batch` in one transaction; returns the sequence number of its
-    /// first record (the others follow contiguously).
-    pub(crate) async fn append_batch(
+    /// Begins a batch transaction holding the journal's write lock (SQLite
+    /// `BEGIN IMMEDIATE`, PostgreSQL the advisory lock), so that claims
+    /// read in it stay true until commit.
+    pub(crate) async fn begin_batch(&self) -> Result<BatchTx, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.begin_batch().await.map(BatchTx::Sqlite),
+            Engine::Postgres(e) => e.begin_batch().await.map(BatchTx::Postgres),
+        }
+    }
+
+    /// Upserts `rows` in one transaction; returns how many were written.
+    pub(crate) async fn import_records(
         &self,
-        batch: &[AppendCommand],
-        recorded_at_unix_ms: i64,
+        rows: &[RecordRow],
+        imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
         match self {
-            Engine::Sqlite(e) => e.append_batch(batch, recorded_at_unix_ms).await,
-            Engine::Postgres(e) => e.append_batch(batch, recorded_at_unix_ms).await,
+            Engine::Sqlite(e) => e.import_records(rows, imported_at_unix_ms).await,
+            Engine::Postgres(e) => e.import_records(rows, imported_at_unix_ms).await,
         }
+    }
+
+    pub(crate) async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.purge_expired_nonces(now_unix_ms).await,
+            Engine::Postgres(e) => e.purge_expired_nonces(now_unix_ms).await,
+        }
+    }
+
+    pub(crate) async fn attachment(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.attachment(digest).await,
+            Engine::Postgres(e) => e.attachment(digest).await,
+        }
+    }
+
+    pub(crate) async fn authorization_uses(&self, id: &[u8; 16]) -> Result<u32, StorageError> {
+        let uses = match self {
+            Engine::Sqlite(e) => e.authorization_uses(id).await?,
+            Engine::Postgres(e) => e.authorization_uses(id).await?,
+        };
+        self.counter(uses, "authorization use count")
+    }
+
+    pub(crate) async fn quota_used(
+        &self,
+        peer: &str,
+        window_start_unix_ms: i64,
+    ) -> Result<u32, StorageError> {
+        let used = match self {
+            Engine::Sqlite(e) => e.quota_used(peer, window_start_unix_ms).await?,
+            Engine::Postgres(e) => e.quota_used(peer, window_start_unix_ms).await?,
+        };
+        self.counter(used, "quota use count")
+    }
+
+    pub(crate) async fn records_for(
+        &self,
+        subject_key: &str,
+        categories: &[String],
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.records_for(subject_key, categories, limit).await,
+            Engine::Postgres(e) => e.records_for(subject_key, categories, limit).await,
+        }
+    }
+
+    pub(crate) async fn record_count(&self) -> Result<u64, StorageError> {
+        let count = match self {
+            Engine::Sqlite(e) => e.record_count().await?,
+            Engine::Postgres(e) => e.record_count().await?,
+        };
+        u64::try_from(count).map_err(|_| StorageError::Corrupt {
+            location: self.location().to_string(),
+            detail: format!("record count {count}"),
+        })
+    }
+
+    /// A stored use counter (absent = 0) as `u32`.
+    fn counter(&self, value: Option<i64>, what: &str) -> Result<u32, StorageError> {
+        let value = value.unwrap_or(0);
+        u32::try_from(value).map_err(|_| StorageError::Corrupt {
+            location: self.location().to_string(),
+            detail: format!("{what} {value} outside 0..=4294967295"),
+        })
     }
 
     pub(crate) async fn record_peer(&self, sighting: &PeerSighting) -> Result<(), StorageError> {
@@ -91,6 +179,85 @@ impl Engine {
             Engine::Sqlite(e) => e.close().await,
             Engine::Postgres(e) => e.close().await,
         }
+    }
+}
+
+/// An open batch transaction holding the journal's write lock. Dropped
+/// without [`BatchTx::commit`], it rolls back.
+pub(crate) enum BatchTx {
+    Sqlite(SqliteBatch),
+    Postgres(PgBatch),
+}
+
+impl BatchTx {
+    /// What the store holds for `claim`, as seen by this transaction.
+    pub(crate) async fn claim_state(
+        &mut self,
+        claim: &AccessClaim,
+    ) -> Result<ClaimState, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.claim_state(claim).await,
+            BatchTx::Postgres(tx) => tx.claim_state(claim).await,
+        }
+    }
+
+    /// Writes what `outcome` (decided by [`ClaimState::decide`], not a
+    /// replay) consumes: the nonce, and for `Claimed` one authorization use
+    /// and one quota unit. Fails with [`StorageError::ClaimRaced`] if a
+    /// guarded write changes no row.
+    pub(crate) async fn take_claim(
+        &mut self,
+        claim: &AccessClaim,
+        outcome: ClaimOutcome,
+    ) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.take_claim(claim, outcome).await,
+            BatchTx::Postgres(tx) => tx.take_claim(claim, outcome).await,
+        }
+    }
+
+    /// Stores an attachment unless its digest is already stored.
+    pub(crate) async fn store_attachment(
+        &mut self,
+        digest: &[u8; 32],
+        content: &[u8],
+    ) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.store_attachment(digest, content).await,
+            BatchTx::Postgres(tx) => tx.store_attachment(digest, content).await,
+        }
+    }
+
+    /// Inserts `rows` at the next sequence numbers (read under the lock);
+    /// returns the first.
+    pub(crate) async fn append_journal(
+        &mut self,
+        rows: &[JournalRow],
+        recorded_at_unix_ms: i64,
+    ) -> Result<u64, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.append_journal(rows, recorded_at_unix_ms).await,
+            BatchTx::Postgres(tx) => tx.append_journal(rows, recorded_at_unix_ms).await,
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.commit().await,
+            BatchTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// The error of a guarded claim write that changed `rows_affected` rows
+/// instead of one.
+pub(crate) fn expect_one_row(location: &str, rows_affected: u64) -> Result<(), StorageError> {
+    if rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StorageError::ClaimRaced {
+            location: location.to_owned(),
+        })
     }
 }
 

@@ -139,6 +139,83 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// An [`AccessClaim`](super::AccessClaim) breaks a rule the store
+    /// enforces (region code, bounded lengths). Nothing was queued.
+    #[error("invalid access claim: {reason}")]
+    InvalidClaim {
+        /// Which field and what was expected.
+        reason: String,
+    },
+
+    /// An attachment exceeds [`MAX_ATTACHMENT_LEN`](super::MAX_ATTACHMENT_LEN).
+    /// Nothing was queued.
+    #[error("attachment of {len} bytes exceeds the maximum of {max} bytes")]
+    AttachmentTooLarge {
+        /// The attachment length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// The `build` function given to
+    /// [`Storage::append_claimed`](super::Storage::append_claimed) panicked.
+    /// Nothing of that append was written (its claims neither); the other
+    /// appends of its batch are not affected.
+    #[error("the journal body builder of a claimed append panicked; nothing of it was written")]
+    BuildPanicked,
+
+    /// Another writer changed the claim tables (nonces, authorization uses,
+    /// quotas) between the writer's read and its write, although both ran
+    /// under the journal's write lock: some process writes them without
+    /// taking that lock. The batch was rolled back.
+    #[error(
+        "claims of {location} changed under the journal's write lock (a writer ignores the lock); the batch was rolled back"
+    )]
+    ClaimRaced {
+        /// The store.
+        location: String,
+    },
+
+    /// A [`RecordRow`](super::RecordRow) breaks a rule the store enforces
+    /// (bounded lengths, no (category, record_id) twice in one import).
+    /// Nothing of the import was queued.
+    #[error("invalid record at index {index} of the import: {reason}")]
+    InvalidRecord {
+        /// Position of the row in the import (0-based).
+        index: usize,
+        /// Which field and what was expected.
+        reason: String,
+    },
+
+    /// An import has more than [`MAX_IMPORT_ROWS`](super::MAX_IMPORT_ROWS)
+    /// rows. Nothing was queued.
+    #[error("import of {rows} rows exceeds the maximum of {max} rows")]
+    TooManyImportRows {
+        /// Rows in the import.
+        rows: usize,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// A record query names more than
+    /// [`MAX_QUERY_CATEGORIES`](super::MAX_QUERY_CATEGORIES) categories.
+    #[error("record query names {categories} categories, more than the maximum of {max}")]
+    TooManyCategories {
+        /// Categories named.
+        categories: usize,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// A subject has more records in the requested categories than one
+    /// query returns ([`MAX_RECORDS_PER_QUERY`](super::MAX_RECORDS_PER_QUERY)).
+    /// Nothing is returned rather than an incomplete set.
+    #[error("the subject has more than {max} records in the requested categories")]
+    TooManyRecords {
+        /// The maximum.
+        max: usize,
+    },
+
     /// A write transaction failed. For appends every caller of the batch gets
     /// this error and no sequence number was consumed. (If the connection
     /// broke while the commit itself was in flight, the server may still

@@ -1,4 +1,7 @@
-//! Durable storage of the node: an append-only journal and the peers seen.
+//! Durable storage of the node: an append-only journal, the peers seen,
+//! the credit records the region imported, and the claims that tie each
+//! release to a logged request (nonces, authorization uses, quotas,
+//! attachments of journal entries).
 //!
 //! One interface, two backends (DESIGN §10):
 //!
@@ -42,12 +45,21 @@
 //! colliding, and a failed batch never leaves a gap. The primary key on
 //! `seq` is the backstop against a writer that ignores the lock.
 //!
-//! Peer sightings and [`danger::execute_raw`] go through the same writer
-//! (SQLite has one writer), in queue order.
+//! [`Storage::append_claimed`] appends like [`Storage::append`] and, in the
+//! same batch transaction, consumes a request's nonce, one use of the
+//! subject's authorization and one unit of quota; claimed and plain appends
+//! share batches. The rules are on [`AccessClaim`] (decide under the lock,
+//! then build the body, then write).
 //!
-//! What this module does not do: hashing, Merkle trees, checkpoints (the
-//! access log builds those on the journal), or interpreting journal bodies.
+//! Peer sightings, record imports (one transaction per import), nonce
+//! purges and [`danger::execute_raw`] go through the same writer (SQLite
+//! has one writer), in queue order.
+//!
+//! What this module does not do: hashing (attachment digests are the
+//! caller's), Merkle trees, checkpoints (the access log builds those on the
+//! journal), or interpreting journal or record bodies.
 
+mod access;
 pub mod danger;
 mod engine;
 mod error;
@@ -68,10 +80,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use access::{
+    AccessClaim, ClaimOutcome, MAX_ATTACHMENT_LEN, MAX_IMPORT_ROWS, MAX_QUERY_CATEGORIES,
+    MAX_QUOTA_PEER_LEN, MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN, MAX_RECORDS_PER_QUERY, QuotaClaim,
+    RecordRow, StoredRecord,
+};
 pub use error::StorageError;
 
 use engine::Engine;
-use writer::{AppendCommand, Command};
+use writer::{Append, AppendCommand, Command};
 
 /// Default capacity of the writer queue, in commands. When it is full,
 /// [`Storage::append`] waits and [`Storage::try_append`] fails with
@@ -548,7 +565,7 @@ impl Storage {
             });
         }
         let (reply, answer) = oneshot::channel();
-        let command = Command::Append(AppendCommand { kind, body, reply });
+        let command = Command::Append(Append::Plain(AppendCommand { kind, body, reply }));
         let pending = PendingAppend {
             reply: answer,
             location: self.inner.location.clone(),

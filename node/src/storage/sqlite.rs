@@ -7,20 +7,27 @@ use std::sync::Arc;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::engine::{self, EmbeddedMigration, PeerRow};
-use super::writer::AppendCommand;
+use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
 
 /// Schema migrations, in order. Never edit an applied one; add a new one.
-const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "journal and peers",
-    include_str!("migrations/sqlite/0001_journal_and_peers.sql"),
-)];
+const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "journal and peers",
+        include_str!("migrations/sqlite/0001_journal_and_peers.sql"),
+    ),
+    (
+        2,
+        "access records",
+        include_str!("migrations/sqlite/0002_access_records.sql"),
+    ),
+];
 
 /// SQLite's limit on bound parameters in one statement
 /// (`SQLITE_MAX_VARIABLE_NUMBER`, 32766 since SQLite 3.32).
@@ -30,6 +37,9 @@ const MAX_BIND_PARAMS: usize = 32766;
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
+
+/// What a failed batch transaction reports as its operation.
+const BATCH_OP: &str = "journal append batch";
 
 #[derive(Clone)]
 pub(crate) struct SqliteEngine {
@@ -133,39 +143,49 @@ impl SqliteEngine {
         self.location.clone()
     }
 
-    pub(crate) async fn append_batch(
+    pub(crate) async fn begin_batch(&self) -> Result<SqliteBatch, StorageError> {
+        // IMMEDIATE takes the write lock up front, so what the batch reads
+        // (the next seq, claims) cannot be overtaken by another connection.
+        let tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.write_error(BATCH_OP, e))?;
+        Ok(SqliteBatch {
+            engine: self.clone(),
+            tx,
+        })
+    }
+
+    pub(crate) async fn import_records(
         &self,
-        batch: &[AppendCommand],
-        recorded_at_unix_ms: i64,
+        rows: &[RecordRow],
+        imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
-        const OP: &str = "journal append batch";
+        const OP: &str = "record import";
         let fail = |e| self.write_error(OP, e);
-        // IMMEDIATE takes the write lock up front, so the next seq read
-        // below cannot be overtaken by another connection.
         let mut tx = self
             .write
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(fail)?;
-        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(fail)?;
-        let first = self.next_seq(next)?;
-        for (chunk, base) in batch
-            .chunks(JOURNAL_ROWS_PER_INSERT)
-            .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
-        {
+        for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) ",
+                "INSERT INTO records \
+                 (category, record_id, subject_key, body, imported_at_unix_ms) ",
             );
-            insert.push_values(chunk.iter().zip(base..), |mut row, (append, seq)| {
-                row.push_bind(seq)
-                    .push_bind(i64::from(append.kind))
-                    .push_bind(recorded_at_unix_ms)
-                    .push_bind(append.body.as_slice());
+            insert.push_values(chunk, |mut row, record| {
+                row.push_bind(record.category.as_str())
+                    .push_bind(record.record_id.as_str())
+                    .push_bind(record.subject_key.as_str())
+                    .push_bind(record.body.as_slice())
+                    .push_bind(imported_at_unix_ms);
             });
-            // Batch sizes vary: do not fill the statement cache with them.
+            insert.push(
+                " ON CONFLICT (category, record_id) DO UPDATE SET \
+                 subject_key = excluded.subject_key, body = excluded.body, \
+                 imported_at_unix_ms = excluded.imported_at_unix_ms",
+            );
             insert
                 .build()
                 .persistent(false)
@@ -174,7 +194,16 @@ impl SqliteEngine {
                 .map_err(fail)?;
         }
         tx.commit().await.map_err(fail)?;
-        Ok(first)
+        Ok(rows.len() as u64)
+    }
+
+    pub(crate) async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {
+        sqlx::query("DELETE FROM nonces WHERE expires_at_unix_ms < ?1")
+            .bind(now_unix_ms)
+            .execute(&self.write)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| self.write_error("nonce purge", e))
     }
 
     pub(crate) async fn record_peer(&self, sighting: &PeerSighting) -> Result<(), StorageError> {
@@ -295,6 +324,83 @@ impl SqliteEngine {
         engine::group_peers(&self.location, rows)
     }
 
+    pub(crate) async fn attachment(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        sqlx::query_scalar("SELECT body FROM attachments WHERE digest = ?1")
+            .bind(digest.as_slice())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(|e| self.read_error("attachment", e))
+    }
+
+    pub(crate) async fn authorization_uses(
+        &self,
+        id: &[u8; 16],
+    ) -> Result<Option<i64>, StorageError> {
+        sqlx::query_scalar("SELECT uses FROM authorization_uses WHERE authorization_id = ?1")
+            .bind(id.as_slice())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(|e| self.read_error("authorization uses", e))
+    }
+
+    pub(crate) async fn quota_used(
+        &self,
+        peer: &str,
+        window_start_unix_ms: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        sqlx::query_scalar(
+            "SELECT used FROM quota_usage WHERE peer = ?1 AND window_start_unix_ms = ?2",
+        )
+        .bind(peer)
+        .bind(window_start_unix_ms)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(|e| self.read_error("quota usage", e))
+    }
+
+    pub(crate) async fn records_for(
+        &self,
+        subject_key: &str,
+        categories: &[String],
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StorageError> {
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT category, record_id, body FROM records WHERE subject_key = ",
+        );
+        select.push_bind(subject_key).push(" AND category IN (");
+        let mut list = select.separated(", ");
+        for category in categories {
+            list.push_bind(category.as_str());
+        }
+        select
+            .push(") ORDER BY category, record_id LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows: Vec<(String, String, Vec<u8>)> = select
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.read)
+            .await
+            .map_err(|e| self.read_error("records of a subject", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(category, record_id, body)| StoredRecord {
+                category,
+                record_id,
+                body,
+            })
+            .collect())
+    }
+
+    pub(crate) async fn record_count(&self) -> Result<i64, StorageError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM records")
+            .fetch_one(&self.read)
+            .await
+            .map_err(|e| self.read_error("record count", e))
+    }
+
     pub(crate) async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
@@ -321,5 +427,161 @@ impl SqliteEngine {
             location: self.location.to_string(),
             source: Arc::new(e),
         }
+    }
+}
+
+/// A batch transaction on the write connection, holding SQLite's write
+/// lock (`BEGIN IMMEDIATE`).
+pub(crate) struct SqliteBatch {
+    engine: SqliteEngine,
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl SqliteBatch {
+    pub(crate) async fn claim_state(
+        &mut self,
+        claim: &AccessClaim,
+    ) -> Result<ClaimState, StorageError> {
+        let (nonce_seen, authorization_uses, quota_used): (bool, Option<i64>, Option<i64>) =
+            sqlx::query_as(
+                "SELECT \
+                 EXISTS (SELECT 1 FROM nonces WHERE requester_region = ?1 AND nonce = ?2), \
+                 (SELECT uses FROM authorization_uses WHERE authorization_id = ?3), \
+                 (SELECT used FROM quota_usage WHERE peer = ?4 AND window_start_unix_ms = ?5)",
+            )
+            .bind(claim.requester_region.as_str())
+            .bind(claim.nonce.as_slice())
+            .bind(
+                claim
+                    .authorization_use
+                    .as_ref()
+                    .map(|(id, _)| id.as_slice()),
+            )
+            .bind(claim.quota.as_ref().map(|q| q.peer.as_str()))
+            .bind(claim.quota.as_ref().map(|q| q.window_start_unix_ms))
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(ClaimState {
+            nonce_seen,
+            authorization_uses,
+            quota_used,
+        })
+    }
+
+    pub(crate) async fn take_claim(
+        &mut self,
+        claim: &AccessClaim,
+        outcome: ClaimOutcome,
+    ) -> Result<(), StorageError> {
+        let location = self.engine.location.clone();
+        let done = sqlx::query(
+            "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
+        .bind(claim.requester_region.as_str())
+        .bind(claim.nonce.as_slice())
+        .bind(claim.nonce_expires_at_unix_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        engine::expect_one_row(&location, done.rows_affected())?;
+        if outcome != ClaimOutcome::Claimed {
+            return Ok(());
+        }
+        if let Some((id, max_uses)) = &claim.authorization_use {
+            // The SELECT … WHERE refuses a first use when the maximum is 0.
+            let done = sqlx::query(
+                "INSERT INTO authorization_uses (authorization_id, uses) \
+                 SELECT ?1, 1 WHERE ?2 > 0 \
+                 ON CONFLICT (authorization_id) DO UPDATE \
+                 SET uses = authorization_uses.uses + 1 WHERE authorization_uses.uses < ?2",
+            )
+            .bind(id.as_slice())
+            .bind(i64::from(*max_uses))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+            engine::expect_one_row(&location, done.rows_affected())?;
+        }
+        if let Some(quota) = &claim.quota {
+            let done = sqlx::query(
+                "INSERT INTO quota_usage (peer, window_start_unix_ms, used) \
+                 SELECT ?1, ?2, 1 WHERE ?3 > 0 \
+                 ON CONFLICT (peer, window_start_unix_ms) DO UPDATE \
+                 SET used = quota_usage.used + 1 WHERE quota_usage.used < ?3",
+            )
+            .bind(quota.peer.as_str())
+            .bind(quota.window_start_unix_ms)
+            .bind(i64::from(quota.limit))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+            engine::expect_one_row(&location, done.rows_affected())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn store_attachment(
+        &mut self,
+        digest: &[u8; 32],
+        content: &[u8],
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO attachments (digest, body) VALUES (?1, ?2) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest.as_slice())
+        .bind(content)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn append_journal(
+        &mut self,
+        rows: &[JournalRow],
+        recorded_at_unix_ms: i64,
+    ) -> Result<u64, StorageError> {
+        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let first = self.engine.next_seq(next)?;
+        for (chunk, base) in rows
+            .chunks(JOURNAL_ROWS_PER_INSERT)
+            .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
+        {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) ",
+            );
+            insert.push_values(chunk.iter().zip(base..), |mut row, (record, seq)| {
+                row.push_bind(seq)
+                    .push_bind(i64::from(record.kind))
+                    .push_bind(recorded_at_unix_ms)
+                    .push_bind(record.body.as_slice());
+            });
+            // Batch sizes vary: do not fill the statement cache with them.
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(first)
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StorageError> {
+        let engine = self.engine;
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| engine.write_error(BATCH_OP, e))
+    }
+
+    fn fail(&self, e: sqlx::Error) -> StorageError {
+        self.engine.write_error(BATCH_OP, e)
     }
 }

@@ -1,5 +1,5 @@
-//! The single writer task: group commit of journal appends, and the other
-//! writes in queue order.
+//! The single writer task: group commit of journal appends (plain and
+//! claimed), and the other writes in queue order.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::Engine;
+use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
+use super::engine::{Engine, JournalRow};
 use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 
 /// How many times in a row the writer yields to the scheduler on an empty
@@ -19,12 +20,22 @@ const MAX_IDLE_YIELDS: u32 = 4;
 
 /// One queued write.
 pub(crate) enum Command {
-    /// Append one journal record.
-    Append(AppendCommand),
+    /// Append one journal record, plain or claimed; appends are batched.
+    Append(Append),
     /// Upsert a peer.
     RecordPeer {
         sighting: PeerSighting,
         reply: oneshot::Sender<Result<(), StorageError>>,
+    },
+    /// Import credit records in one transaction.
+    ImportRecords {
+        rows: Vec<RecordRow>,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
+    /// Delete the nonces that expired before `now_unix_ms`.
+    PurgeNonces {
+        now_unix_ms: i64,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
     },
     /// Execute operator SQL ([`super::danger::execute_raw`]).
     ExecuteRaw {
@@ -33,11 +44,92 @@ pub(crate) enum Command {
     },
 }
 
+/// One member of a group commit.
+pub(crate) enum Append {
+    /// [`super::Storage::append`].
+    Plain(AppendCommand),
+    /// [`super::Storage::append_claimed`] (boxed: it is large).
+    Claimed(Box<ClaimedAppend>),
+}
+
 /// One queued journal append.
 pub(crate) struct AppendCommand {
     pub(crate) kind: u16,
     pub(crate) body: Vec<u8>,
     pub(crate) reply: oneshot::Sender<Result<u64, StorageError>>,
+}
+
+/// Builds the journal body of a claimed append from its outcome.
+pub(crate) type BuildBody = Box<dyn FnOnce(ClaimOutcome) -> Vec<u8> + Send>;
+
+/// One queued claimed append.
+pub(crate) struct ClaimedAppend {
+    pub(crate) kind: u16,
+    pub(crate) claim: AccessClaim,
+    pub(crate) attachment: Option<([u8; 32], Vec<u8>)>,
+    /// Taken when the batch transaction decides the claim.
+    pub(crate) build: Option<BuildBody>,
+    /// Set when the batch transaction decides the claim: the outcome (its
+    /// record is in the batch) or why only this append failed (its record
+    /// and claims are not).
+    pub(crate) decision: Option<Result<ClaimOutcome, StorageError>>,
+    pub(crate) reply: oneshot::Sender<Result<(u64, ClaimOutcome), StorageError>>,
+}
+
+impl Append {
+    /// Bytes this append adds to a batch before it is written: the body of
+    /// a plain append, the attachment of a claimed one (its body is built
+    /// in the transaction, at most [`super::MAX_BODY_LEN`]).
+    fn queued_bytes(&self) -> usize {
+        match self {
+            Append::Plain(append) => append.body.len(),
+            Append::Claimed(append) => append.attachment.as_ref().map_or(0, |(_, a)| a.len()),
+        }
+    }
+
+    /// Whether this append's record was written by a batch that got
+    /// through [`write_batch`].
+    fn written(&self) -> bool {
+        match self {
+            Append::Plain(_) => true,
+            Append::Claimed(append) => matches!(append.decision, Some(Ok(_))),
+        }
+    }
+
+    /// Answers the caller of a committed batch; `seq` is the record's
+    /// sequence number if [`Append::written`].
+    fn answer(self, seq: u64, location: &str) {
+        // The caller may have stopped waiting; the record is durable anyway.
+        match self {
+            Append::Plain(append) => {
+                let _ = append.reply.send(Ok(seq));
+            }
+            Append::Claimed(append) => {
+                let answer = match append.decision {
+                    Some(Ok(outcome)) => Ok((seq, outcome)),
+                    Some(Err(error)) => Err(error),
+                    // `write_batch` decides every claimed append before it
+                    // returns Ok, so this is not reached.
+                    None => Err(StorageError::WriterStopped {
+                        location: location.to_owned(),
+                    }),
+                };
+                let _ = append.reply.send(answer);
+            }
+        }
+    }
+
+    /// Fails the caller: the batch was rolled back.
+    fn fail(self, error: StorageError) {
+        match self {
+            Append::Plain(append) => {
+                let _ = append.reply.send(Err(error));
+            }
+            Append::Claimed(append) => {
+                let _ = append.reply.send(Err(error));
+            }
+        }
+    }
 }
 
 /// Batching parameters, from [`super::StorageOptions`].
@@ -94,6 +186,18 @@ pub(crate) async fn run(
                 }
                 let _ = reply.send(result);
             }
+            Command::ImportRecords { rows, reply } => {
+                let result = engine
+                    .import_records(&rows, config.clock.now_unix_ms())
+                    .await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
+                }
+                let _ = reply.send(result);
+            }
+            Command::PurgeNonces { now_unix_ms, reply } => {
+                let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
+            }
             Command::ExecuteRaw { sql, reply } => {
                 let _ = reply.send(engine.execute_raw(&sql).await);
             }
@@ -110,11 +214,11 @@ pub(crate) async fn run(
 /// command met on the way, to be run after the batch (queue order is kept).
 async fn collect_batch(
     queue: &mut mpsc::Receiver<Command>,
-    batch: &mut Vec<AppendCommand>,
+    batch: &mut Vec<Append>,
     config: &WriterConfig,
     previous_batch_len: usize,
 ) -> Option<Command> {
-    let mut bytes = batch.iter().map(|a| a.body.len()).sum::<usize>();
+    let mut bytes = batch.iter().map(Append::queued_bytes).sum::<usize>();
     // A lone caller (previous batch of one) is never delayed.
     let deadline = (previous_batch_len > 1 && !config.max_batch_delay.is_zero())
         .then(|| Instant::now() + config.max_batch_delay);
@@ -123,7 +227,7 @@ async fn collect_batch(
         match queue.try_recv() {
             Ok(Command::Append(append)) => {
                 idle_yields = 0;
-                bytes += append.body.len();
+                bytes += append.queued_bytes();
                 batch.push(append);
             }
             Ok(other) => return Some(other),
@@ -142,39 +246,104 @@ async fn collect_batch(
 }
 
 /// Writes `batch` in one transaction and answers every caller: each its
-/// sequence number after the commit, or all the same error.
+/// sequence number (and claim outcome) after the commit, or all the same
+/// error. A claimed append refused on its own (body too long, `build`
+/// panicked) gets its own error and consumes no sequence number.
 async fn commit_batch(
     engine: &Engine,
-    batch: Vec<AppendCommand>,
+    mut batch: Vec<Append>,
     config: &WriterConfig,
     counters: &Counters,
 ) {
     let started = Instant::now();
     let recorded_at = config.clock.now_unix_ms();
     let len = batch.len();
-    match engine.append_batch(&batch, recorded_at).await {
+    match write_batch(engine, &mut batch, recorded_at).await {
         Ok(first_seq) => {
-            let len_u64 = len as u64;
-            counters.appends.fetch_add(len_u64, Ordering::Relaxed);
+            let written = batch.iter().filter(|a| a.written()).count() as u64;
+            counters.appends.fetch_add(written, Ordering::Relaxed);
             counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters.largest_batch.fetch_max(len_u64, Ordering::Relaxed);
+            counters.largest_batch.fetch_max(written, Ordering::Relaxed);
             tracing::trace!(
                 first_seq,
                 len,
+                written,
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "journal batch committed"
             );
-            for (seq, append) in (first_seq..).zip(batch) {
-                // The caller may have stopped waiting; the record is durable anyway.
-                let _ = append.reply.send(Ok(seq));
+            let location = engine.location();
+            let mut seq = first_seq;
+            for append in batch {
+                let written = append.written();
+                append.answer(seq, &location);
+                if written {
+                    seq += 1;
+                }
             }
         }
         Err(error) => {
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, len, "journal batch failed; nothing of it was committed");
             for append in batch {
-                let _ = append.reply.send(Err(error.clone()));
+                append.fail(error.clone());
             }
         }
     }
+}
+
+/// The batch transaction: under the journal's write lock, decides and
+/// writes the claims of claimed appends in queue order (see
+/// [`super::access`]), then inserts every record that is to be written and
+/// commits. Returns the first record's sequence number; the records follow
+/// contiguously in batch order, skipping claimed appends refused on their
+/// own. Moves the bodies out of `batch`.
+async fn write_batch(
+    engine: &Engine,
+    batch: &mut [Append],
+    recorded_at_unix_ms: i64,
+) -> Result<u64, StorageError> {
+    let mut tx = engine.begin_batch().await?;
+    let mut rows = Vec::with_capacity(batch.len());
+    for append in batch.iter_mut() {
+        match append {
+            Append::Plain(append) => rows.push(JournalRow {
+                kind: append.kind,
+                body: std::mem::take(&mut append.body),
+            }),
+            Append::Claimed(append) => {
+                let state = tx.claim_state(&append.claim).await?;
+                let outcome = state.decide(&append.claim);
+                let built = match append.build.take() {
+                    Some(build) => build_body(build, outcome),
+                    // Not reached: an append is in one batch only, and this
+                    // is the only place that takes its `build`.
+                    None => Err(StorageError::WriterStopped {
+                        location: engine.location().to_string(),
+                    }),
+                };
+                let body = match built {
+                    Ok(body) => body,
+                    Err(error) => {
+                        tracing::warn!(%error, "claimed append refused; its claims are not taken");
+                        append.decision = Some(Err(error));
+                        continue;
+                    }
+                };
+                if outcome != ClaimOutcome::Replay {
+                    tx.take_claim(&append.claim, outcome).await?;
+                }
+                if let Some((digest, content)) = &append.attachment {
+                    tx.store_attachment(digest, content).await?;
+                }
+                rows.push(JournalRow {
+                    kind: append.kind,
+                    body,
+                });
+                append.decision = Some(Ok(outcome));
+            }
+        }
+    }
+    let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
+    tx.commit().await?;
+    Ok(first_seq)
 }

@@ -1,0 +1,143 @@
+//! Access records: what the node writes to its journal for every query it
+//! receives or sends. The next step makes the journal a Merkle log; these
+//! records are its entries, unchanged.
+//!
+//! An entry holds hashes and names, never payloads and never a clear
+//! personal identifier: the subject appears as a digest, the dual
+//! authorization bundle as its digest (the bundle itself is stored beside
+//! the entry as an attachment).
+
+use credex_pki::CertIdentity;
+use credex_protocol::query::{CategoryFields, Outcome, QueryReason, SubjectRef};
+use credex_protocol::{NodeName, RegionCode};
+use serde::{Deserialize, Serialize};
+
+/// Journal entry kinds. The numbers are stored; never reuse one.
+pub mod kind {
+    /// A query this node received and decided ([`super::AccessEntry`]).
+    pub const QUERY_RECEIVED: u16 = 1;
+    /// A query this node sent and the response it got ([`super::AccessEntry`]).
+    pub const QUERY_SENT: u16 = 2;
+    /// A sharing policy was loaded ([`super::PolicyLoaded`]).
+    pub const POLICY_LOADED: u16 = 3;
+}
+
+/// Current version of the entry encoding.
+pub const ENTRY_VERSION: u8 = 1;
+
+/// Domain tag for subject digests in entries.
+const SUBJECT_DIGEST_DOMAIN: &[u8] = b"credex/log-subject/v1";
+
+/// An accountable officer as their certificate names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Officer {
+    /// `urn:credex:operator:…` of the certificate.
+    pub identity: String,
+    /// SHA-256 of the certificate.
+    pub fingerprint: [u8; 32],
+}
+
+impl From<&CertIdentity> for Officer {
+    fn from(id: &CertIdentity) -> Self {
+        Officer {
+            identity: id.subject.to_uri(),
+            fingerprint: id.fingerprint,
+        }
+    }
+}
+
+/// Which side of the access this node was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// This node answered the query.
+    Received,
+    /// This node asked.
+    Sent,
+}
+
+/// One access, as logged on either side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEntry {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// Received or sent.
+    pub direction: Direction,
+    /// When this node decided (received) or got the response (sent), Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of the encoded dual-authorization bundle (`AuthorizedQuery`).
+    pub query_digest: [u8; 32],
+    /// The request id.
+    pub request_id: [u8; 16],
+    /// The requesting region and node.
+    pub requester_region: RegionCode,
+    /// The requesting node.
+    pub requester_node: NodeName,
+    /// The officer who signed the request, when verified.
+    pub requester_officer: Option<Officer>,
+    /// The officer who approved it, when verified.
+    pub approver_officer: Option<Officer>,
+    /// The region asked.
+    pub responder_region: RegionCode,
+    /// Digest of the subject reference (never the identifier in clear).
+    pub subject_digest: [u8; 32],
+    /// Purpose code.
+    pub purpose: String,
+    /// Legal basis cited, if any.
+    pub legal_basis: Option<String>,
+    /// Id of the subject's authorization, if one was presented.
+    pub subject_authorization_id: Option<[u8; 16]>,
+    /// Fields asked for.
+    pub requested: Vec<CategoryFields>,
+    /// Fields released.
+    pub released: Vec<CategoryFields>,
+    /// Fields withheld.
+    pub withheld: Vec<CategoryFields>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The reason code.
+    pub reason: QueryReason,
+    /// Hash of the policy set that decided (all zero if none was reached).
+    pub policy_hash: [u8; 32],
+    /// Sent side: SHA-256 of the signed response received.
+    pub response_digest: Option<[u8; 32]>,
+}
+
+/// A policy load, so an auditor knows which policy hash was in force from when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyLoaded {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The policy set's content hash.
+    pub policy_hash: [u8; 32],
+    /// The file it came from.
+    pub origin: String,
+}
+
+/// The digest under which a subject appears in entries.
+pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&[SUBJECT_DIGEST_DOMAIN.len() as u8]);
+    ctx.update(SUBJECT_DIGEST_DOMAIN);
+    match subject {
+        SubjectRef::LegalPerson(code) => {
+            ctx.update(&[0]);
+            ctx.update(code.as_bytes());
+        }
+        SubjectRef::NaturalPerson(digest) => {
+            ctx.update(&[1]);
+            ctx.update(digest);
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}

@@ -1,0 +1,523 @@
+//! The responder's query pipeline (DESIGN.md §5–6):
+//!
+//! authenticated peer → verify both authorizations (signatures, chains,
+//! CRLs, roles, distinct officers) → subject and purpose → policy → durably
+//! record the decision, consuming the nonce, one authorization use and one
+//! unit of quota in the same transaction → only then read records →
+//! project them to the permitted fields → sign the response.
+//!
+//! Records are read only with an [`AuthorizationVerified`] and a
+//! [`ReleaseDecision`] in hand, tokens that only `credex-pki` and
+//! `credex-policies` construct, and only after the access entry is durable.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use credex_pki::authorization::{
+    AuthorizationVerified, QueryContext, query_digest, sign_response, verify_authorized_query,
+};
+use credex_pki::signing::SigningKey;
+use credex_policies::{
+    AccessRequest, AgreementGroups, AuthorizationScope, Catalogue, PolicySet, Purpose, QuotaUsage,
+    ReleaseDecision, SubjectKind, evaluate,
+};
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, QueryResponseBody,
+    Record, SubjectRef, Value,
+};
+use credex_protocol::{NodeName, RegionCode};
+use rustls_pki_types::UnixTime;
+use time::OffsetDateTime;
+
+use crate::access::{self, AccessEntry, Direction, Officer};
+use crate::config::{NodeConfig, PolicyFiles};
+use crate::storage::{AccessClaim, ClaimOutcome, QuotaClaim, Storage, StorageError};
+use crate::tls::FederationTrust;
+use crate::transport::PeerIdentity;
+
+/// Why the node's policy could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    /// The supplementary catalogue is invalid.
+    #[error(transparent)]
+    Catalogue(#[from] credex_policies::CatalogueError),
+    /// The agreement groups file is invalid.
+    #[error(transparent)]
+    Groups(#[from] credex_policies::GroupsError),
+    /// The policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] credex_policies::PolicyError),
+    /// The policy governs another region's data.
+    #[error("{origin}: the policy's owner is {owner}, but this node is region {node}")]
+    WrongOwner {
+        /// The file.
+        origin: String,
+        /// What the policy says.
+        owner: RegionCode,
+        /// The node's region.
+        node: RegionCode,
+    },
+}
+
+/// Load the catalogue (base + supplement), agreement groups and the policy
+/// named in `files`. Without a policy file, the node denies everything.
+pub fn load_policy(region: RegionCode, files: &PolicyFiles) -> Result<PolicySet, PolicyLoadError> {
+    let base = Catalogue::base();
+    let catalogue = match &files.catalogue_supplement {
+        Some(path) => base.load_supplement_file(path)?,
+        None => base,
+    };
+    let groups = match &files.groups {
+        Some(path) => AgreementGroups::load_file(path)?,
+        None => AgreementGroups::builtin(),
+    };
+    let policy = match &files.file {
+        Some(path) => PolicySet::load_file(path, &catalogue, &groups)?,
+        None => PolicySet::parse(
+            &format!("owner = \"{region}\"\n"),
+            "(no policy file: deny by default)",
+            &catalogue,
+            &groups,
+        )?,
+    };
+    if policy.owner() != region {
+        return Err(PolicyLoadError::WrongOwner {
+            origin: policy.origin().to_owned(),
+            owner: policy.owner(),
+            node: region,
+        });
+    }
+    Ok(policy)
+}
+
+/// Why a query could not be answered at all (the peer gets `Internal`).
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// Storage failed; nothing was released.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The query could not be re-encoded to hash it (a decoded value always can).
+    #[error("encoding the query: {0}")]
+    Encode(String),
+    /// The response could not be signed.
+    #[error("signing the response: {0}")]
+    Sign(String),
+    /// A stored record could not be decoded.
+    #[error("stored record {category}/{record_id} is unreadable: {reason}")]
+    CorruptRecord {
+        /// Category.
+        category: String,
+        /// Record id.
+        record_id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The key under which a subject's records are stored: the USCC for a legal
+/// person, the hex citizen digest for a natural person.
+pub fn subject_key(subject: &SubjectRef) -> String {
+    match subject {
+        SubjectRef::LegalPerson(code) => code.clone(),
+        SubjectRef::NaturalPerson(digest) => hex::encode(digest),
+    }
+}
+
+fn map_outcome(o: credex_policies::Outcome) -> Outcome {
+    match o {
+        credex_policies::Outcome::Granted => Outcome::Granted,
+        credex_policies::Outcome::Trimmed => Outcome::Trimmed,
+        credex_policies::Outcome::Denied => Outcome::Denied,
+    }
+}
+
+fn to_wire(list: &[(String, Vec<String>)]) -> Vec<CategoryFields> {
+    list.iter()
+        .map(|(category, fields)| CategoryFields {
+            category: category.clone(),
+            fields: fields.clone(),
+        })
+        .collect()
+}
+
+fn to_value(v: &credex_policies::FieldValue) -> Value {
+    use credex_policies::FieldValue as F;
+    match v {
+        F::Text(s) => Value::Text(s.clone()),
+        F::Code(s) => Value::Code(s.clone()),
+        F::Date(s) => Value::Date(s.clone()),
+        F::Decimal(s) => Value::Decimal(s.clone()),
+        F::Integer(n) => Value::Integer(*n),
+        F::Boolean(b) => Value::Boolean(*b),
+    }
+}
+
+fn ms_to_time(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(if ms < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    })
+}
+
+/// Unix milliseconds of `t`.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Answers queries under this node's policy.
+pub struct QueryService {
+    region: RegionCode,
+    node: NodeName,
+    policy: Arc<PolicySet>,
+    trust: FederationTrust,
+    storage: Storage,
+    key: SigningKey,
+    chain: Vec<Vec<u8>>,
+    max_skew_ms: i64,
+}
+
+impl std::fmt::Debug for QueryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryService")
+            .field("region", &self.region)
+            .field("policy_hash", &self.policy.policy_hash_hex())
+            .finish()
+    }
+}
+
+/// A decision reached before any record was read.
+struct Decided {
+    outcome: Outcome,
+    reason: QueryReason,
+    released: Vec<CategoryFields>,
+    withheld: Vec<CategoryFields>,
+    policy_hash: [u8; 32],
+}
+
+impl Decided {
+    fn denied(reason: QueryReason, q: &AuthorizedQuery, policy_hash: [u8; 32]) -> Decided {
+        Decided {
+            outcome: Outcome::Denied,
+            reason,
+            released: Vec::new(),
+            withheld: q.request.requested.clone(),
+            policy_hash,
+        }
+    }
+}
+
+impl QueryService {
+    /// A service for `config`'s node, with its policy, trust, storage and key.
+    pub fn new(
+        config: &NodeConfig,
+        policy: PolicySet,
+        trust: FederationTrust,
+        storage: Storage,
+        key: SigningKey,
+        chain: Vec<Vec<u8>>,
+    ) -> QueryService {
+        QueryService {
+            region: config.region,
+            node: config.name.clone(),
+            policy: Arc::new(policy),
+            trust,
+            storage,
+            key,
+            chain,
+            max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &PolicySet {
+        &self.policy
+    }
+
+    /// Decide and answer one query from `peer`.
+    ///
+    /// Cancel-safety: once the access entry has been queued it is written
+    /// whether or not the caller still waits; no record is read before it
+    /// is durable.
+    pub async fn answer(
+        &self,
+        peer: &PeerIdentity,
+        q: &AuthorizedQuery,
+    ) -> Result<QueryResponse, AnswerError> {
+        let now = SystemTime::now();
+        let now_ms = unix_ms(now);
+        let digest = query_digest(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
+        let ctx = QueryContext {
+            responder_region: self.region,
+            peer_region: peer.region,
+            peer_node: peer.name.clone(),
+            now: UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            max_clock_skew_ms: self.max_skew_ms,
+        };
+        let policy_hash = self.policy.policy_hash();
+        let mut entry = AccessEntry {
+            version: access::ENTRY_VERSION,
+            direction: Direction::Received,
+            at_ms: now_ms,
+            query_digest: digest,
+            request_id: q.request.request_id,
+            requester_region: q.request.requester_region,
+            requester_node: q.request.requester_node.clone(),
+            requester_officer: None,
+            approver_officer: None,
+            responder_region: self.region,
+            subject_digest: access::subject_digest(&q.request.subject),
+            purpose: q.request.purpose.clone(),
+            legal_basis: q.request.legal_basis.clone(),
+            subject_authorization_id: q
+                .subject_authorization
+                .as_ref()
+                .map(|a| a.authorization.authorization_id),
+            requested: q.request.requested.clone(),
+            released: Vec::new(),
+            withheld: q.request.requested.clone(),
+            outcome: Outcome::Denied,
+            reason: QueryReason::BadSignature,
+            policy_hash,
+            response_digest: None,
+        };
+        let bundle = credex_protocol::encode(q).ok();
+
+        // 1. Both authorizations. A request whose signatures do not verify is
+        //    recorded (without consuming its nonce: nothing in it is authenticated).
+        let trust = self.trust.current();
+        let verified = match verify_authorized_query(q, &trust, &ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::info!(reason = %e.reason(), error = %e, "query refused: authorization");
+                let decided = Decided::denied(e.reason(), q, policy_hash);
+                apply(&mut entry, &decided);
+                let body = credex_protocol::encode(&entry).unwrap_or_default();
+                self.storage.append(access::kind::QUERY_RECEIVED, body).await?;
+                return self.respond(q, digest, decided, Vec::new(), now_ms);
+            }
+        };
+        entry.requester_officer = Some(Officer::from(verified.requester()));
+        entry.approver_officer = Some(Officer::from(verified.approver()));
+
+        // 2. Subject, purpose, policy.
+        let (decided, claim, decision) = self.decide(q, &verified, peer, now_ms).await?;
+        apply(&mut entry, &decided);
+
+        // 3. Durable record, with the nonce, authorization use and quota
+        //    claimed in the same transaction; a replay turns into a denial.
+        let requested = q.request.requested.clone();
+        let (_, claimed) = self
+            .storage
+            .append_claimed(
+                access::kind::QUERY_RECEIVED,
+                claim,
+                bundle.map(|b| (digest, b)),
+                move |outcome| {
+                    if let Some(reason) = claim_denial(outcome) {
+                        entry.outcome = Outcome::Denied;
+                        entry.reason = reason;
+                        entry.released.clear();
+                        entry.withheld = requested;
+                    }
+                    credex_protocol::encode(&entry).unwrap_or_default()
+                },
+            )
+            .await?;
+        if let Some(reason) = claim_denial(claimed) {
+            tracing::info!(%reason, "query refused after claim");
+            return self.respond(q, digest, Decided::denied(reason, q, policy_hash), Vec::new(), now_ms);
+        }
+        let decision = match decision {
+            Some(d) if decided.outcome != Outcome::Denied => d,
+            _ => {
+                tracing::info!(reason = %decided.reason, "query denied");
+                return self.respond(q, digest, decided, Vec::new(), now_ms);
+            }
+        };
+
+        // 4. Only now read, and project to the permitted fields.
+        let records = self.read_projected(q, &decision).await?;
+        tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
+        self.respond(q, digest, decided, records, now_ms)
+    }
+
+    async fn decide(
+        &self,
+        q: &AuthorizedQuery,
+        verified: &AuthorizationVerified,
+        peer: &PeerIdentity,
+        now_ms: i64,
+    ) -> Result<(Decided, AccessClaim, Option<ReleaseDecision>), AnswerError> {
+        let policy_hash = self.policy.policy_hash();
+        let mut claim = AccessClaim {
+            requester_region: q.request.requester_region.to_string(),
+            nonce: q.request.nonce,
+            // A nonce older than twice the skew window is refused as stale anyway.
+            nonce_expires_at_unix_ms: now_ms.saturating_add(self.max_skew_ms.saturating_mul(2)),
+            authorization_use: None,
+            quota: None,
+        };
+        let subject_kind = match &q.request.subject {
+            SubjectRef::LegalPerson(code) => {
+                if credex_policies::Uscc::parse(code).is_err() {
+                    return Ok((Decided::denied(QueryReason::InvalidSubject, q, policy_hash), claim, None));
+                }
+                SubjectKind::LegalPerson
+            }
+            SubjectRef::NaturalPerson(_) => SubjectKind::NaturalPerson,
+        };
+        let Ok(purpose) = q.request.purpose.parse::<Purpose>() else {
+            return Ok((Decided::denied(QueryReason::UnknownPurpose, q, policy_hash), claim, None));
+        };
+        let scope = verified.subject_authorization().map(|a| {
+            let auth = a.authorization();
+            AuthorizationScope {
+                grantee_region: auth.grantee_region,
+                purposes: auth.purposes.iter().filter_map(|p| p.parse().ok()).collect(),
+                categories: auth.categories.clone(),
+                not_before: ms_to_time(auth.not_before_ms),
+                not_after: ms_to_time(auth.not_after_ms),
+            }
+        });
+        let request = AccessRequest {
+            requester_region: peer.region,
+            purpose,
+            subject_kind,
+            requested: q
+                .request
+                .requested
+                .iter()
+                .map(|c| (c.category.clone(), c.fields.clone()))
+                .collect(),
+            subject_authorization: scope,
+            legal_basis: q.request.legal_basis.clone(),
+        };
+        let now = ms_to_time(now_ms);
+        let window_start = quota_window_start_ms(now);
+        let peer_key = peer.region.to_string();
+        let used = self.storage.quota_used(&peer_key, window_start).await?;
+        let decision: ReleaseDecision = evaluate(
+            &request,
+            &self.policy,
+            now,
+            &QuotaUsage {
+                requests_in_window: u64::from(used),
+            },
+        );
+        let outcome = map_outcome(decision.outcome());
+        if outcome != Outcome::Denied {
+            let limit = decision
+                .rule_ids()
+                .iter()
+                .filter_map(|id| self.policy.rule(id)?.quota())
+                .map(|q| q.per_day)
+                .min();
+            if let Some(limit) = limit {
+                claim.quota = Some(QuotaClaim {
+                    peer: peer_key,
+                    window_start_unix_ms: window_start,
+                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
+                });
+            }
+            if let Some(a) = verified.subject_authorization() {
+                claim.authorization_use = Some((a.id(), a.authorization().max_uses));
+            }
+        }
+        let decided = Decided {
+            outcome,
+            reason: QueryReason::from(decision.reason()),
+            released: to_wire(decision.permitted()),
+            withheld: to_wire(decision.withheld()),
+            policy_hash: decision.policy_hash(),
+        };
+        Ok((decided, claim, Some(decision)))
+    }
+
+    async fn read_projected(
+        &self,
+        q: &AuthorizedQuery,
+        decision: &ReleaseDecision,
+    ) -> Result<Vec<Record>, AnswerError> {
+        let categories: Vec<String> = decision.permitted().iter().map(|(c, _)| c.clone()).collect();
+        let stored = self
+            .storage
+            .records_for(&subject_key(&q.request.subject), &categories)
+            .await?;
+        let mut out = Vec::with_capacity(stored.len());
+        for row in stored {
+            let record: credex_policies::Record =
+                credex_protocol::decode(&row.body).map_err(|e| AnswerError::CorruptRecord {
+                    category: row.category.clone(),
+                    record_id: row.record_id.clone(),
+                    reason: e.to_string(),
+                })?;
+            let projected = decision.project(&record);
+            if projected.fields.is_empty() {
+                continue;
+            }
+            out.push(Record {
+                category: projected.category,
+                record_id: row.record_id,
+                fields: projected
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_value(v)))
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn respond(
+        &self,
+        q: &AuthorizedQuery,
+        digest: [u8; 32],
+        decided: Decided,
+        records: Vec<Record>,
+        now_ms: i64,
+    ) -> Result<QueryResponse, AnswerError> {
+        let body = QueryResponseBody {
+            request_id: q.request.request_id,
+            query_digest: digest,
+            responder_region: self.region,
+            responder_node: self.node.clone(),
+            outcome: decided.outcome,
+            reason: decided.reason,
+            released: decided.released,
+            withheld: decided.withheld,
+            records,
+            policy_hash: decided.policy_hash,
+            responded_at_ms: now_ms,
+        };
+        let responder = sign_response(&body, &self.key, self.chain.clone())
+            .map_err(|e| AnswerError::Sign(e.to_string()))?;
+        Ok(QueryResponse { body, responder })
+    }
+}
+
+fn apply(entry: &mut AccessEntry, decided: &Decided) {
+    entry.outcome = decided.outcome;
+    entry.reason = decided.reason;
+    entry.released = decided.released.clone();
+    entry.withheld = decided.withheld.clone();
+    entry.policy_hash = decided.policy_hash;
+}
+
+fn claim_denial(outcome: ClaimOutcome) -> Option<QueryReason> {
+    match outcome {
+        ClaimOutcome::Claimed => None,
+        ClaimOutcome::Replay => Some(QueryReason::Replay),
+        ClaimOutcome::AuthorizationUsedUp => Some(QueryReason::AuthorizationUsedUp),
+        ClaimOutcome::QuotaExceeded => Some(QueryReason::QuotaExceeded),
+    }
+}
+
+/// Start of the quota window containing `now`: midnight China Standard Time.
+pub fn quota_window_start_ms(now: OffsetDateTime) -> i64 {
+    let cst = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let day = now.to_offset(cst).date();
+    day.midnight().assume_offset(cst).unix_timestamp() * 1000
+}

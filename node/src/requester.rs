@@ -1,0 +1,393 @@
+//! The requesting side of a query (申请方): draft a request, have it signed
+//! by a requester and countersigned by a different approver, send it,
+//! verify the signed response, and log both sides of the exchange.
+//!
+//! Drafts travel between the two officers as files ([`QueryFile`]), so the
+//! two signatures can be made on different machines.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use credex_pki::authorization::{
+    approve_request, query_digest, sign_request, sign_subject_authorization, verify_response,
+};
+use credex_pki::signing::SigningKey;
+use credex_pki::{CertIdentity, Subject};
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, QueryRequest, QueryResponse, SignedSubjectAuthorization,
+    SignerProof, SubjectAuthorization, SubjectRef,
+};
+use credex_protocol::{NodeName, RegionCode, Request, Response, Role};
+use ring::rand::SecureRandom;
+use rustls_pki_types::UnixTime;
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, AccessEntry, Direction, Officer};
+use crate::query::unix_ms;
+use crate::storage::Storage;
+use crate::transport::{ClientError, PeerConnection};
+
+/// Errors of the requester's tools. Each says which file or step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequesterError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file's contents are not what was expected.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The signer's certificate does not hold the role this step needs.
+    #[error("{path}: {found} cannot {step}; it needs an operator certificate with the {role} role")]
+    WrongRole {
+        /// The certificate file.
+        path: String,
+        /// What it is.
+        found: String,
+        /// The step.
+        step: &'static str,
+        /// The role needed.
+        role: Role,
+    },
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Sign(#[from] credex_pki::authorization::SignProofError),
+    /// The draft is not ready for this step.
+    #[error("{0}")]
+    NotReady(String),
+    /// Talking to the peer failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The response does not verify.
+    #[error("the response does not verify: {0}")]
+    BadResponse(#[from] credex_pki::authorization::ResponseError),
+    /// Logging failed.
+    #[error("logging the query: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+fn invalid(path: &Path, reason: impl std::fmt::Display) -> RequesterError {
+    RequesterError::Invalid {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// An officer's or authority's certificate chain and key, loaded from PEM files.
+pub struct Signer {
+    /// Leaf first, then region CA, DER.
+    pub chain: Vec<Vec<u8>>,
+    /// The private key.
+    pub key: SigningKey,
+    /// The identity the leaf names.
+    pub identity: CertIdentity,
+    path: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("identity", &self.identity.subject).finish()
+    }
+}
+
+impl Signer {
+    /// Load a certificate chain file and its key file.
+    pub fn load(cert: &Path, key: &Path) -> Result<Signer, RequesterError> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|source| RequesterError::Io {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let certs = credex_pki::certs_from_pem(&read(cert)?).map_err(|e| invalid(cert, e))?;
+        let leaf = certs.first().ok_or_else(|| invalid(cert, "no CERTIFICATE section"))?;
+        let identity = credex_pki::identity_from_der(leaf).map_err(|e| invalid(cert, e))?;
+        let key_pem = read(key)?;
+        let signing = SigningKey::from_pkcs8_pem(&key_pem).map_err(|e| invalid(key, e))?;
+        signing
+            .check_matches_certificate(leaf)
+            .map_err(|e| invalid(key, format!("does not match {}: {e}", cert.display())))?;
+        Ok(Signer {
+            chain: certs.iter().map(|c| c.to_vec()).collect(),
+            key: signing,
+            identity,
+            path: cert.display().to_string(),
+        })
+    }
+
+    fn require(&self, role: Role, step: &'static str) -> Result<(), RequesterError> {
+        match &self.identity.subject {
+            Subject::Operator { role: r, .. } if *r == role => Ok(()),
+            other => Err(RequesterError::WrongRole {
+                path: self.path.clone(),
+                found: other.to_string(),
+                step,
+                role,
+            }),
+        }
+    }
+}
+
+/// A query on its way through the two officers, as kept in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryFile {
+    /// The request.
+    pub request: QueryRequest,
+    /// The requester's signature, once made.
+    pub requester: Option<SignerProof>,
+    /// The approver's countersignature, once made.
+    pub approver: Option<SignerProof>,
+    /// The subject's authorization, if attached.
+    pub subject_authorization: Option<SignedSubjectAuthorization>,
+}
+
+const QUERY_FILE_MAGIC: &[u8] = b"credex-query/1\n";
+const AUTHORIZATION_FILE_MAGIC: &[u8] = b"credex-authorization/1\n";
+
+fn write_tagged<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> Result<(), RequesterError> {
+    let mut bytes = magic.to_vec();
+    bytes.extend(credex_protocol::encode(value).map_err(|e| invalid(path, e))?);
+    std::fs::write(path, bytes).map_err(|source| RequesterError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn read_tagged<T: serde::de::DeserializeOwned>(path: &Path, magic: &[u8], what: &str) -> Result<T, RequesterError> {
+    let bytes = std::fs::read(path).map_err(|source| RequesterError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let body = bytes
+        .strip_prefix(magic)
+        .ok_or_else(|| invalid(path, format!("not a credex {what} file")))?;
+    credex_protocol::decode(body).map_err(|e| invalid(path, e))
+}
+
+impl QueryFile {
+    /// Write the draft.
+    pub fn save(&self, path: &Path) -> Result<(), RequesterError> {
+        write_tagged(path, QUERY_FILE_MAGIC, self)
+    }
+
+    /// Read a draft.
+    pub fn load(path: &Path) -> Result<QueryFile, RequesterError> {
+        read_tagged(path, QUERY_FILE_MAGIC, "query")
+    }
+
+    /// The complete bundle, once both officers signed.
+    pub fn authorized(&self) -> Result<AuthorizedQuery, RequesterError> {
+        match (&self.requester, &self.approver) {
+            (Some(requester), Some(approver)) => Ok(AuthorizedQuery {
+                request: self.request.clone(),
+                requester: requester.clone(),
+                approver: approver.clone(),
+                subject_authorization: self.subject_authorization.clone(),
+            }),
+            (None, _) => Err(RequesterError::NotReady("the query has not been signed by a requester".into())),
+            (_, None) => Err(RequesterError::NotReady(
+                "the query has not been approved: a different officer with the approver role must run `credex query approve`".into(),
+            )),
+        }
+    }
+
+    /// The request described in plain words, for the approver to read before signing.
+    pub fn describe(&self) -> String {
+        let r = &self.request;
+        let mut s = format!(
+            "query {} from {}/{} to region {}\n  purpose: {}\n  subject: {}\n",
+            hex::encode(r.request_id),
+            r.requester_region,
+            r.requester_node,
+            r.target_region,
+            r.purpose,
+            match &r.subject {
+                SubjectRef::LegalPerson(code) => format!("legal person {code}"),
+                SubjectRef::NaturalPerson(_) => "a natural person (identified by digest)".into(),
+            }
+        );
+        for c in &r.requested {
+            s.push_str(&format!("  asks {}: {}\n", c.category, c.fields.join(", ")));
+        }
+        if let Some(b) = &r.legal_basis {
+            s.push_str(&format!("  legal basis: {b}\n"));
+        }
+        if let Some(a) = &self.subject_authorization {
+            s.push_str(&format!(
+                "  subject authorization {} for {} (purposes {}; categories {}; up to {} uses)\n",
+                hex::encode(a.authorization.authorization_id),
+                a.authorization.grantee_region,
+                a.authorization.purposes.join(", "),
+                a.authorization.categories.join(", "),
+                a.authorization.max_uses
+            ));
+        }
+        s.push_str(&format!(
+            "  signed by requester: {}; approved: {}\n",
+            if self.requester.is_some() { "yes" } else { "no" },
+            if self.approver.is_some() { "yes" } else { "no" }
+        ));
+        s
+    }
+}
+
+/// Write a signed subject authorization to a file.
+pub fn save_authorization(a: &SignedSubjectAuthorization, path: &Path) -> Result<(), RequesterError> {
+    write_tagged(path, AUTHORIZATION_FILE_MAGIC, a)
+}
+
+/// Read a signed subject authorization file.
+pub fn load_authorization(path: &Path) -> Result<SignedSubjectAuthorization, RequesterError> {
+    read_tagged(path, AUTHORIZATION_FILE_MAGIC, "authorization")
+}
+
+/// 16 random bytes.
+pub fn random_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    // The system RNG failing is unrecoverable for a security tool; a zero id
+    // would still be refused as a replay on its second use.
+    let _ = ring::rand::SystemRandom::new().fill(&mut id);
+    id
+}
+
+/// What a requester asks.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    /// The region asked.
+    pub target_region: RegionCode,
+    /// Who the query is about.
+    pub subject: SubjectRef,
+    /// Purpose code.
+    pub purpose: String,
+    /// Categories and fields.
+    pub requested: Vec<CategoryFields>,
+    /// A legal basis cited instead of an authorization.
+    pub legal_basis: Option<String>,
+    /// The subject's authorization.
+    pub subject_authorization: Option<SignedSubjectAuthorization>,
+}
+
+/// Draft and sign a request as `requester` (who must hold the requester role)
+/// on behalf of node `node` of `region`.
+pub fn draft_and_sign(
+    region: RegionCode,
+    node: NodeName,
+    spec: QuerySpec,
+    requester: &Signer,
+    now: SystemTime,
+) -> Result<QueryFile, RequesterError> {
+    requester.require(Role::Requester, "sign a request")?;
+    let request = QueryRequest {
+        request_id: random_id(),
+        requester_region: region,
+        requester_node: node,
+        target_region: spec.target_region,
+        subject: spec.subject,
+        purpose: spec.purpose,
+        requested: spec.requested,
+        legal_basis: spec.legal_basis,
+        nonce: random_id(),
+        issued_at_ms: unix_ms(now),
+    };
+    let proof = sign_request(&request, &requester.key, requester.chain.clone())?;
+    Ok(QueryFile {
+        request,
+        requester: Some(proof),
+        approver: None,
+        subject_authorization: spec.subject_authorization,
+    })
+}
+
+/// Countersign as `approver`, who must hold the approver role and be
+/// another person than the requester (the responder checks this too).
+pub fn approve(file: &mut QueryFile, approver: &Signer) -> Result<(), RequesterError> {
+    approver.require(Role::Approver, "approve a request")?;
+    let requester = file
+        .requester
+        .as_ref()
+        .ok_or_else(|| RequesterError::NotReady("the query has no requester signature to approve".into()))?;
+    file.approver = Some(approve_request(&file.request, requester, &approver.key, approver.chain.clone())?);
+    Ok(())
+}
+
+/// Sign a data subject's electronic authorization as an authority.
+pub fn issue_authorization(
+    authority: &Signer,
+    authorization: SubjectAuthorization,
+) -> Result<SignedSubjectAuthorization, RequesterError> {
+    if !matches!(authority.identity.subject, Subject::Authority { .. }) {
+        return Err(invalid(
+            Path::new(&authority.path),
+            format!(
+                "{} is not an authorization authority certificate",
+                authority.identity.subject
+            ),
+        ));
+    }
+    Ok(sign_subject_authorization(authorization, &authority.key, authority.chain.clone())?)
+}
+
+/// Send `query` over `conn`, verify the signed response against `trust`,
+/// and log the exchange in `storage` (durably, before returning).
+pub async fn send(
+    conn: &PeerConnection,
+    trust: &credex_pki::TrustStore,
+    storage: &Storage,
+    query: &AuthorizedQuery,
+) -> Result<QueryResponse, RequesterError> {
+    let digest = query_digest(query)?;
+    let response = match conn.request(&Request::Query(Box::new(query.clone()))).await? {
+        Response::Query(r) => *r,
+        other => {
+            return Err(RequesterError::Client(ClientError::Unexpected {
+                request: "query",
+                response: format!("{other:?}").chars().take(200).collect(),
+            }));
+        }
+    };
+    let now = SystemTime::now();
+    let unix = UnixTime::since_unix_epoch(now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default());
+    verify_response(&response, trust, unix, query.request.target_region, digest)?;
+    let response_bytes = credex_protocol::encode(&response).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+    let officer = |p: &SignerProof| {
+        p.chain
+            .first()
+            .and_then(|c| credex_pki::identity_from_der(c).ok())
+            .map(|id| Officer::from(&id))
+    };
+    let entry = AccessEntry {
+        version: access::ENTRY_VERSION,
+        direction: Direction::Sent,
+        at_ms: unix_ms(now),
+        query_digest: digest,
+        request_id: query.request.request_id,
+        requester_region: query.request.requester_region,
+        requester_node: query.request.requester_node.clone(),
+        requester_officer: officer(&query.requester),
+        approver_officer: officer(&query.approver),
+        responder_region: response.body.responder_region,
+        subject_digest: access::subject_digest(&query.request.subject),
+        purpose: query.request.purpose.clone(),
+        legal_basis: query.request.legal_basis.clone(),
+        subject_authorization_id: query.subject_authorization.as_ref().map(|a| a.authorization.authorization_id),
+        requested: query.request.requested.clone(),
+        released: response.body.released.clone(),
+        withheld: response.body.withheld.clone(),
+        outcome: response.body.outcome,
+        reason: response.body.reason,
+        policy_hash: response.body.policy_hash,
+        response_digest: Some(access::sha256(&response_bytes)),
+    };
+    let body = credex_protocol::encode(&entry).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+    storage.append(access::kind::QUERY_SENT, body).await?;
+    Ok(response)
+}

@@ -1,0 +1,526 @@
+//! Claimed appends and credit records: the storage side of "no release
+//! without a logged request" (replay protection, authorization uses,
+//! quotas, attachments) and of records imported by the region.
+//!
+//! # Claimed appends
+//!
+//! [`Storage::append_claimed`] writes one journal record and, in the same
+//! batch transaction, claims what the request consumes: its nonce, one use
+//! of the subject's authorization, one unit of the peer's quota. It is an
+//! ordinary member of the group commit: claimed and plain appends share
+//! batches, in queue order, and a failed batch rolls back every claim in it.
+//!
+//! The rules of a claim are on [`AccessClaim`].
+//!
+//! Deciding before writing (rather than writing first and undoing with a
+//! `SAVEPOINT` when the body turns out too long) keeps refused and failed
+//! items free of writes, and keeps PostgreSQL transactions free of
+//! subtransactions, which cost a round trip each and degrade the server
+//! once more than 64 are open in one transaction.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+
+use tokio::sync::oneshot;
+
+use super::writer::{Append, BuildBody, ClaimedAppend, Command};
+use super::{MAX_BODY_LEN, Storage, StorageError};
+
+/// Longest quota peer name (see [`QuotaClaim::peer`]), in bytes.
+pub const MAX_QUOTA_PEER_LEN: usize = 128;
+
+/// Largest attachment accepted by [`Storage::append_claimed`], in bytes.
+pub const MAX_ATTACHMENT_LEN: usize = 1024 * 1024;
+
+/// Longest record category, record id or subject key, in bytes.
+pub const MAX_RECORD_KEY_LEN: usize = 256;
+
+/// Largest record body accepted by [`Storage::import_records`], in bytes.
+pub const MAX_RECORD_BODY_LEN: usize = 64 * 1024;
+
+/// Most rows one [`Storage::import_records`] call may import.
+pub const MAX_IMPORT_ROWS: usize = 1 << 20;
+
+/// Most records one [`Storage::records_for`] call returns; a subject with
+/// more in the requested categories is refused with
+/// [`StorageError::TooManyRecords`] rather than answered in part.
+pub const MAX_RECORDS_PER_QUERY: usize = 1024;
+
+/// Most categories one [`Storage::records_for`] call may name.
+pub const MAX_QUERY_CATEGORIES: usize = 256;
+
+/// What a request consumes when its journal record is appended with
+/// [`Storage::append_claimed`].
+///
+/// [`Storage::append_claimed`] handles a claim inside its batch
+/// transaction, under the journal's write lock, in queue order, in three
+/// steps:
+///
+/// 1. **Decide.** One read of the nonce, the authorization's uses and the
+///    quota used gives the [`ClaimOutcome`]: [`Replay`](ClaimOutcome::Replay)
+///    if the nonce was seen (expired or not: only
+///    [`Storage::purge_expired_nonces`] forgets one), else
+///    [`AuthorizationUsedUp`](ClaimOutcome::AuthorizationUsedUp) if
+///    `uses >= max` (so a maximum of 0 refuses the first use), else
+///    [`QuotaExceeded`](ClaimOutcome::QuotaExceeded) if `used >= limit`,
+///    else [`Claimed`](ClaimOutcome::Claimed). The transaction sees the
+///    claims of earlier items of the same batch.
+/// 2. **Build.** The caller's `build(outcome)` returns the journal body. It
+///    runs on the writer task while the write lock is held, so it must be
+///    cheap and must not block (encode a record; no I/O, no locks). Its
+///    output is checked against [`MAX_BODY_LEN`]; if it is too long (or
+///    `build` panics), only that caller fails and nothing of its item is
+///    written.
+/// 3. **Write.** Nothing for a replay. Otherwise the nonce is inserted; for
+///    `Claimed` also one authorization use and one unit of quota are
+///    counted. A refused request thus consumes its nonce (resending it is a
+///    replay) but neither the authorization nor the quota. The writes are
+///    guarded (`ON CONFLICT DO NOTHING`, `… DO UPDATE … WHERE uses < max`)
+///    and must each change one row; if one does not, a writer that ignores
+///    the lock changed the tables in between, and the batch fails with
+///    [`StorageError::ClaimRaced`]. Then the attachment, if any, is inserted
+///    (`ON CONFLICT DO NOTHING`) and the body joins the batch's journal
+///    insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaim {
+    /// The requesting region: six-digit GB/T 2260 code.
+    pub requester_region: String,
+    /// The request's nonce, unique per requesting region.
+    pub nonce: [u8; 16],
+    /// Until when the nonce must be remembered: at least the end of the
+    /// window in which the request's time is still accepted. Stored with
+    /// the nonce; see [`Storage::purge_expired_nonces`].
+    pub nonce_expires_at_unix_ms: i64,
+    /// The subject's electronic authorization (电子授权) to count one use
+    /// of, and how many uses it allows in total.
+    pub authorization_use: Option<([u8; 16], u32)>,
+    /// The quota to count one unit of.
+    pub quota: Option<QuotaClaim>,
+}
+
+/// One unit of a peer's quota in one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaClaim {
+    /// Whom the quota is for (e.g. the requesting region or node); 1 ..=
+    /// [`MAX_QUOTA_PEER_LEN`] bytes.
+    pub peer: String,
+    /// Start of the quota window; the caller chooses the windowing. Each
+    /// window counts from zero.
+    pub window_start_unix_ms: i64,
+    /// Units the peer may use in the window.
+    pub limit: u32,
+}
+
+/// The result of a claim, decided inside the batch transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimOutcome {
+    /// Nonce, authorization use and quota unit are consumed: the request
+    /// may be answered.
+    Claimed,
+    /// The nonce was already used by this requesting region. Nothing was
+    /// consumed.
+    Replay,
+    /// The authorization has no use left. Only the nonce was consumed.
+    AuthorizationUsedUp,
+    /// The peer's quota for the window is used up. Only the nonce was
+    /// consumed.
+    QuotaExceeded,
+}
+
+/// One credit record to import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// Catalogue category (信用信息目录类别); 1 ..= [`MAX_RECORD_KEY_LEN`]
+    /// bytes.
+    pub category: String,
+    /// The record's id within its category; 1 ..= [`MAX_RECORD_KEY_LEN`]
+    /// bytes.
+    pub record_id: String,
+    /// Key of the subject the record is about, as the node derives it
+    /// (never a clear identifier); 1 ..= [`MAX_RECORD_KEY_LEN`] bytes.
+    pub subject_key: String,
+    /// The record, encoded by the node; at most [`MAX_RECORD_BODY_LEN`]
+    /// bytes.
+    pub body: Vec<u8>,
+}
+
+/// A credit record as returned by [`Storage::records_for`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Catalogue category.
+    pub category: String,
+    /// The record's id within its category.
+    pub record_id: String,
+    /// The record as imported.
+    pub body: Vec<u8>,
+}
+
+impl AccessClaim {
+    fn validate(&self) -> Result<(), StorageError> {
+        let invalid = |reason: String| Err(StorageError::InvalidClaim { reason });
+        if !is_region_code(&self.requester_region) {
+            return invalid(format!(
+                "requester region {:?} is not a six-digit region code",
+                self.requester_region
+            ));
+        }
+        if let Some(quota) = &self.quota
+            && (quota.peer.is_empty() || quota.peer.len() > MAX_QUOTA_PEER_LEN)
+        {
+            return invalid(format!(
+                "quota peer must be 1..={MAX_QUOTA_PEER_LEN} bytes, got {}",
+                quota.peer.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the store holds for one claim, read inside the batch transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ClaimState {
+    /// The nonce is stored for this requesting region.
+    pub(crate) nonce_seen: bool,
+    /// Uses counted for the authorization (`None`: no row, or no
+    /// authorization in the claim).
+    pub(crate) authorization_uses: Option<i64>,
+    /// Units used in the quota window (`None`: no row, or no quota).
+    pub(crate) quota_used: Option<i64>,
+}
+
+impl ClaimState {
+    /// The outcome of claiming `claim` against this state.
+    pub(crate) fn decide(&self, claim: &AccessClaim) -> ClaimOutcome {
+        if self.nonce_seen {
+            return ClaimOutcome::Replay;
+        }
+        if let Some((_, max_uses)) = claim.authorization_use
+            && self.authorization_uses.unwrap_or(0) >= i64::from(max_uses)
+        {
+            return ClaimOutcome::AuthorizationUsedUp;
+        }
+        if let Some(quota) = &claim.quota
+            && self.quota_used.unwrap_or(0) >= i64::from(quota.limit)
+        {
+            return ClaimOutcome::QuotaExceeded;
+        }
+        ClaimOutcome::Claimed
+    }
+}
+
+/// Runs the caller's `build` for `outcome` and checks the body it returns.
+/// A panic in `build` fails only that caller (the writer task survives).
+pub(crate) fn build_body(build: BuildBody, outcome: ClaimOutcome) -> Result<Vec<u8>, StorageError> {
+    // Nothing of the writer's state is touched by `build`; a panic leaves
+    // only the closure's own captures, which are dropped, behind.
+    let body = std::panic::catch_unwind(AssertUnwindSafe(move || build(outcome)))
+        .map_err(|_| StorageError::BuildPanicked)?;
+    if body.len() > MAX_BODY_LEN {
+        return Err(StorageError::BodyTooLarge {
+            len: body.len(),
+            max: MAX_BODY_LEN,
+        });
+    }
+    Ok(body)
+}
+
+fn validate_records(rows: &[RecordRow]) -> Result<(), StorageError> {
+    if rows.len() > MAX_IMPORT_ROWS {
+        return Err(StorageError::TooManyImportRows {
+            rows: rows.len(),
+            max: MAX_IMPORT_ROWS,
+        });
+    }
+    let mut keys = HashSet::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate() {
+        let invalid = |reason: String| Err(StorageError::InvalidRecord { index, reason });
+        for (name, value) in [
+            ("category", &row.category),
+            ("record_id", &row.record_id),
+            ("subject_key", &row.subject_key),
+        ] {
+            if value.is_empty() || value.len() > MAX_RECORD_KEY_LEN {
+                return invalid(format!(
+                    "{name} must be 1..={MAX_RECORD_KEY_LEN} bytes, got {}",
+                    value.len()
+                ));
+            }
+        }
+        if row.body.len() > MAX_RECORD_BODY_LEN {
+            return invalid(format!(
+                "body of {} bytes exceeds the maximum of {MAX_RECORD_BODY_LEN} bytes",
+                row.body.len()
+            ));
+        }
+        if !keys.insert((row.category.as_str(), row.record_id.as_str())) {
+            return invalid(format!(
+                "category {:?} record_id {:?} appears twice in the import",
+                row.category, row.record_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_region_code(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Storage {
+    /// Appends a journal record and, in the same transaction, claims what
+    /// the request consumes (see [`AccessClaim`] for the exact rules): its nonce, one use of `claim.authorization_use`, one unit of
+    /// `claim.quota`. `build` receives the claim's outcome and returns the
+    /// journal body to write, so the recorded decision can say "replay" or
+    /// "quota exceeded"; it runs on the writer task with the write lock
+    /// held and must be cheap. `attachment` (digest, content), if given, is
+    /// stored in the same transaction unless that digest is already stored
+    /// (the first content stored under a digest stays; the digest is the
+    /// caller's, not checked here).
+    ///
+    /// Returns the record's sequence number and the outcome once durable,
+    /// like [`Storage::append`]; a failed batch fails every caller in it
+    /// and rolls back all of its claims. Fails without writing anything
+    /// with [`StorageError::InvalidClaim`], [`StorageError::AttachmentTooLarge`]
+    /// (before queueing), [`StorageError::BodyTooLarge`] (the body `build`
+    /// returned is longer than [`MAX_BODY_LEN`]) or
+    /// [`StorageError::BuildPanicked`]; only that caller fails then.
+    ///
+    /// Not cancel-safe in effect: once queued, the claim and the record are
+    /// written even if the future is dropped; only the outcome is lost, so
+    /// a dropped caller must treat the request as not answered. Dropped
+    /// while waiting for queue space, nothing is written.
+    pub async fn append_claimed(
+        &self,
+        kind: u16,
+        claim: AccessClaim,
+        attachment: Option<([u8; 32], Vec<u8>)>,
+        build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
+    ) -> Result<(u64, ClaimOutcome), StorageError> {
+        claim.validate()?;
+        if let Some((_, content)) = &attachment
+            && content.len() > MAX_ATTACHMENT_LEN
+        {
+            return Err(StorageError::AttachmentTooLarge {
+                len: content.len(),
+                max: MAX_ATTACHMENT_LEN,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        let append = ClaimedAppend {
+            kind,
+            claim,
+            attachment,
+            build: Some(Box::new(build)),
+            decision: None,
+            reply,
+        };
+        self.send(Command::Append(Append::Claimed(Box::new(append))))
+            .await?;
+        self.inner
+            .counters
+            .accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.answer(answer).await
+    }
+
+    /// The attachment stored under `digest`, if any. Cancel-safe (read
+    /// only).
+    pub async fn attachment(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.engine.attachment(digest).await
+    }
+
+    /// Uses counted so far for an authorization (0 if never used).
+    /// Cancel-safe (read only).
+    pub async fn authorization_uses(
+        &self,
+        authorization_id: &[u8; 16],
+    ) -> Result<u32, StorageError> {
+        self.inner.engine.authorization_uses(authorization_id).await
+    }
+
+    /// Units of quota `peer` used in the window starting at
+    /// `window_start_unix_ms` (0 if none). Cancel-safe (read only).
+    pub async fn quota_used(
+        &self,
+        peer: &str,
+        window_start_unix_ms: i64,
+    ) -> Result<u32, StorageError> {
+        self.inner
+            .engine
+            .quota_used(peer, window_start_unix_ms)
+            .await
+    }
+
+    /// Forgets the nonces that expired before `now_unix_ms`
+    /// (`expires_at_unix_ms < now_unix_ms`) and returns how many. A nonce
+    /// still stored is a replay however old it is; the node refuses stale
+    /// requests by their time before claiming, so only nonces of requests
+    /// that would be refused as stale anyway may be forgotten. Goes through
+    /// the writer queue; returns once durable.
+    ///
+    /// Like [`Storage::append`]: dropping the future after it was queued
+    /// does not withdraw the purge.
+    pub async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::PurgeNonces { now_unix_ms, reply })
+            .await?;
+        self.answer(answer).await
+    }
+
+    /// Imports credit records: all rows in one transaction, so a file is
+    /// imported whole or not at all. A row whose (category, record_id) is
+    /// already stored replaces it (subject key, body and import time): a
+    /// re-import of a corrected file updates its records. Returns the
+    /// number of rows written (inserted or replaced).
+    ///
+    /// Rows are checked before anything is queued: lengths, and no
+    /// (category, record_id) twice in one import
+    /// ([`StorageError::InvalidRecord`] names the row's index), and at most
+    /// [`MAX_IMPORT_ROWS`] rows. The import runs on the writer, so journal
+    /// appends wait while a large file is written.
+    ///
+    /// Like [`Storage::append`]: dropping the future after it was queued
+    /// does not withdraw the import.
+    pub async fn import_records(&self, rows: Vec<RecordRow>) -> Result<u64, StorageError> {
+        validate_records(&rows)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::ImportRecords { rows, reply }).await?;
+        self.answer(answer).await
+    }
+
+    /// The records of `subject_key` in `categories` (none if `categories` is
+    /// empty), ordered by category and record id. A subject with more than
+    /// [`MAX_RECORDS_PER_QUERY`] matching records is refused with
+    /// [`StorageError::TooManyRecords`]; at most [`MAX_QUERY_CATEGORIES`]
+    /// categories may be named. Cancel-safe (read only).
+    pub async fn records_for(
+        &self,
+        subject_key: &str,
+        categories: &[String],
+    ) -> Result<Vec<StoredRecord>, StorageError> {
+        if categories.len() > MAX_QUERY_CATEGORIES {
+            return Err(StorageError::TooManyCategories {
+                categories: categories.len(),
+                max: MAX_QUERY_CATEGORIES,
+            });
+        }
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = self
+            .inner
+            .engine
+            .records_for(subject_key, categories, MAX_RECORDS_PER_QUERY + 1)
+            .await?;
+        if records.len() > MAX_RECORDS_PER_QUERY {
+            return Err(StorageError::TooManyRecords {
+                max: MAX_RECORDS_PER_QUERY,
+            });
+        }
+        Ok(records)
+    }
+
+    /// Number of credit records stored. Cancel-safe (read only).
+    pub async fn record_count(&self) -> Result<u64, StorageError> {
+        self.inner.engine.record_count().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(authorization_use: Option<u32>, quota_limit: Option<u32>) -> AccessClaim {
+        AccessClaim {
+            requester_region: "520000".into(),
+            nonce: [7; 16],
+            nonce_expires_at_unix_ms: 0,
+            authorization_use: authorization_use.map(|max| ([1; 16], max)),
+            quota: quota_limit.map(|limit| QuotaClaim {
+                peer: "500000".into(),
+                window_start_unix_ms: 0,
+                limit,
+            }),
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_documented_order() {
+        let fresh = ClaimState::default();
+        assert_eq!(fresh.decide(&claim(None, None)), ClaimOutcome::Claimed);
+        assert_eq!(
+            fresh.decide(&claim(Some(1), Some(1))),
+            ClaimOutcome::Claimed
+        );
+        assert_eq!(
+            fresh.decide(&claim(Some(0), Some(1))),
+            ClaimOutcome::AuthorizationUsedUp,
+            "a maximum of 0 refuses the first use"
+        );
+        assert_eq!(
+            fresh.decide(&claim(Some(1), Some(0))),
+            ClaimOutcome::QuotaExceeded
+        );
+        let seen = ClaimState {
+            nonce_seen: true,
+            ..ClaimState::default()
+        };
+        assert_eq!(seen.decide(&claim(Some(0), Some(0))), ClaimOutcome::Replay);
+        let used = ClaimState {
+            nonce_seen: false,
+            authorization_uses: Some(3),
+            quota_used: Some(5),
+        };
+        assert_eq!(
+            used.decide(&claim(Some(3), Some(9))),
+            ClaimOutcome::AuthorizationUsedUp
+        );
+        assert_eq!(
+            used.decide(&claim(Some(4), Some(5))),
+            ClaimOutcome::QuotaExceeded
+        );
+        assert_eq!(used.decide(&claim(Some(4), Some(6))), ClaimOutcome::Claimed);
+    }
+
+    #[test]
+    fn oversized_and_panicking_builds_fail() {
+        let ok = build_body(Box::new(|_| vec![0; MAX_BODY_LEN]), ClaimOutcome::Claimed);
+        assert_eq!(ok.map(|b| b.len()).ok(), Some(MAX_BODY_LEN));
+        let big = build_body(
+            Box::new(|_| vec![0; MAX_BODY_LEN + 1]),
+            ClaimOutcome::Claimed,
+        );
+        assert!(matches!(big, Err(StorageError::BodyTooLarge { .. })));
+        let panics = build_body(
+            Box::new(|_| panic!("test build panics")),
+            ClaimOutcome::Replay,
+        );
+        assert!(matches!(panics, Err(StorageError::BuildPanicked)));
+    }
+
+    #[test]
+    fn record_rows_are_checked() {
+        let row = |category: &str, record_id: &str| RecordRow {
+            category: category.into(),
+            record_id: record_id.into(),
+            subject_key: "s".into(),
+            body: Vec::new(),
+        };
+        assert!(validate_records(&[row("a", "1"), row("a", "2"), row("b", "1")]).is_ok());
+        let err = validate_records(&[row("a", "1"), row("", "2")]).unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidRecord { index: 1, .. }),
+            "{err}"
+        );
+        let err = validate_records(&[row("a", "1"), row("b", "1"), row("a", "1")]).unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidRecord { index: 2, .. }),
+            "{err}"
+        );
+        let long = "x".repeat(MAX_RECORD_KEY_LEN + 1);
+        assert!(validate_records(&[row("a", &long)]).is_err());
+    }
+}
