@@ -12,8 +12,10 @@ use credex_node::query::unix_ms;
 use credex_node::requester::{self, QueryFile, QuerySpec, Signer};
 use credex_pki::authorization::citizen_digest;
 use credex_policies::SubjectId;
-use credex_protocol::query::{CategoryFields, QueryResponse, SubjectAuthorization, SubjectRef, Value};
 use credex_protocol::RegionCode;
+use credex_protocol::query::{
+    CategoryFields, QueryResponse, SubjectAuthorization, SubjectRef, Value,
+};
 
 /// The two-person query flow.
 #[derive(Subcommand)]
@@ -156,11 +158,19 @@ fn parse_fields(specs: &[String]) -> Result<Vec<CategoryFields>> {
             let (category, fields) = spec
                 .split_once('=')
                 .with_context(|| format!("--fields {spec:?}: expected CATEGORY=FIELD,FIELD"))?;
-            let fields: Vec<String> = fields.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect();
+            let fields: Vec<String> = fields
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect();
             if fields.is_empty() {
                 bail!("--fields {spec:?}: no field named");
             }
-            Ok(CategoryFields { category: category.trim().to_owned(), fields })
+            Ok(CategoryFields {
+                category: category.trim().to_owned(),
+                fields,
+            })
         })
         .collect()
 }
@@ -168,10 +178,24 @@ fn parse_fields(specs: &[String]) -> Result<Vec<CategoryFields>> {
 /// Run a query command.
 pub async fn query(cmd: QueryCommand) -> Result<()> {
     match cmd {
-        QueryCommand::New { config, cert, key, target, subject, purpose, fields, legal_basis, authorization, out } => {
+        QueryCommand::New {
+            config,
+            cert,
+            key,
+            target,
+            subject,
+            purpose,
+            fields,
+            legal_basis,
+            authorization,
+            out,
+        } => {
             let config = NodeConfig::load(&config)?;
             let requester = Signer::load(&cert, &key)?;
-            let subject_authorization = authorization.as_deref().map(requester::load_authorization).transpose()?;
+            let subject_authorization = authorization
+                .as_deref()
+                .map(requester::load_authorization)
+                .transpose()?;
             let spec = QuerySpec {
                 target_region: target,
                 subject: subject_ref(&subject)?,
@@ -180,10 +204,19 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 legal_basis,
                 subject_authorization,
             };
-            let file = requester::draft_and_sign(config.region, config.name.clone(), spec, &requester, SystemTime::now())?;
+            let file = requester::draft_and_sign(
+                config.region,
+                config.name.clone(),
+                spec,
+                &requester,
+                SystemTime::now(),
+            )?;
             file.save(&out)?;
             print!("{}", file.describe());
-            println!("written to {}; a different officer with the approver role must now run `credex query approve`", out.display());
+            println!(
+                "written to {}; a different officer with the approver role must now run `credex query approve`",
+                out.display()
+            );
         }
         QueryCommand::Approve { cert, key, file } => {
             let mut draft = QueryFile::load(&file)?;
@@ -191,7 +224,10 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
             print!("{}", draft.describe());
             requester::approve(&mut draft, &approver)?;
             draft.save(&file)?;
-            println!("approved by {}; send it with `credex query send`", approver.identity.subject);
+            println!(
+                "approved by {}; send it with `credex query send`",
+                approver.identity.subject
+            );
         }
         QueryCommand::Show { file } => print!("{}", QueryFile::load(&file)?.describe()),
         QueryCommand::Send { config, file } => {
@@ -203,10 +239,22 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 .iter()
                 .find(|p| p.region == target)
                 .cloned()
-                .with_context(|| format!("{}: no [[peers]] entry for region {target}", config.path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "{}: no [[peers]] entry for region {target}",
+                        config.path.display()
+                    )
+                })?;
             let transport = credex_node::service::client_transport(&config)?;
             let storage = credex_node::service::open_storage(&config).await?;
-            let conn = transport.connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone())).await?;
+            let conn = transport
+                .connect(
+                    peer.addr,
+                    &peer.server_name,
+                    peer.region,
+                    Some(peer.name.clone()),
+                )
+                .await?;
             let trust = transport.trust().current();
             let result = requester::send(&conn, &trust, &storage, &query).await;
             conn.close();
@@ -231,7 +279,11 @@ pub fn print_response(r: &QueryResponse) {
     let b = &r.body;
     println!(
         "{:?} by {}/{} — reason {} — policy {}",
-        b.outcome, b.responder_region, b.responder_node, b.reason, hex::encode(&b.policy_hash[..8])
+        b.outcome,
+        b.responder_region,
+        b.responder_node,
+        b.reason,
+        hex::encode(&b.policy_hash[..8])
     );
     for c in &b.released {
         println!("  released {}: {}", c.category, c.fields.join(", "));
@@ -250,7 +302,17 @@ pub fn print_response(r: &QueryResponse) {
 
 /// Run an authorization command.
 pub fn authorization(cmd: AuthorizationCommand) -> Result<()> {
-    let AuthorizationCommand::Issue { cert, key, subject, grantee, purposes, categories, days, uses, out } = cmd;
+    let AuthorizationCommand::Issue {
+        cert,
+        key,
+        subject,
+        grantee,
+        purposes,
+        categories,
+        days,
+        uses,
+        out,
+    } = cmd;
     let authority = Signer::load(&cert, &key)?;
     let now = SystemTime::now();
     let auth = SubjectAuthorization {
@@ -276,11 +338,16 @@ pub fn authorization(cmd: AuthorizationCommand) -> Result<()> {
 
 /// Run a records command.
 pub async fn records(cmd: RecordsCommand) -> Result<()> {
-    let RecordsCommand::Import { config, category, file } = cmd;
+    let RecordsCommand::Import {
+        config,
+        category,
+        file,
+    } = cmd;
     let config = NodeConfig::load(&config)?;
     let policy = credex_node::query::load_policy(config.region, &config.policy)?;
     let storage = credex_node::service::open_storage(&config).await?;
-    let result = credex_node::records::import_file(&storage, &file, &category, policy.catalogue()).await;
+    let result =
+        credex_node::records::import_file(&storage, &file, &category, policy.catalogue()).await;
     storage.close().await;
     let n = result?;
     println!("imported {n} {category} records from {}", file.display());
@@ -291,7 +358,9 @@ pub async fn records(cmd: RecordsCommand) -> Result<()> {
 pub fn id(cmd: IdCommand) -> Result<()> {
     let IdCommand::Check { ids, file } = cmd;
     let text = match &file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?
+        }
         None => String::new(),
     };
     if ids.is_empty() && file.is_none() {
@@ -310,7 +379,11 @@ pub fn id(cmd: IdCommand) -> Result<()> {
         report.invalid.len(),
         report.wrong_code_rate_per_mille,
         credex_policies::subject_id::WRONG_CODE_TARGET_PER_MILLE,
-        if report.meets_target() { "met" } else { "missed" }
+        if report.meets_target() {
+            "met"
+        } else {
+            "missed"
+        }
     );
     if !report.invalid.is_empty() {
         bail!("{} invalid identifier(s)", report.invalid.len());

@@ -197,13 +197,13 @@ pub fn synthetic_uscc(region: RegionCode, seq: u32) -> String {
         n => char::from(b'0' + n as u8),
     };
     let first17 = format!("91{region}{body}{check}");
-    const W32100: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    const W32100: [u32; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
     let sum: u32 = first17
         .bytes()
         .zip(W32100)
-        .map(|(b, w)| {
-            USCC_ALPHABET.iter().position(|&c| c == b).unwrap_or(0) as u32 * w
-        })
+        .map(|(b, w)| USCC_ALPHABET.iter().position(|&c| c == b).unwrap_or(0) as u32 * w)
         .sum();
     let c18 = (31 - sum % 31) % 31;
     format!("{first17}{}", char::from(USCC_ALPHABET[c18 as usize]))
@@ -211,7 +211,9 @@ pub fn synthetic_uscc(region: RegionCode, seq: u32) -> String {
 
 /// Synthetic subjects of a development region: three companies.
 pub fn sample_subjects(region: RegionCode) -> Vec<String> {
-    (1..=3).map(|i| synthetic_uscc(region, region.as_u32() / 10_000 * 100 + i)).collect()
+    (1..=3)
+        .map(|i| synthetic_uscc(region, region.as_u32() / 10_000 * 100 + i))
+        .collect()
 }
 
 fn write_sample_records(dir: &Path, region: RegionCode) -> Result<(), PkiFileError> {

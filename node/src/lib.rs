@@ -9,14 +9,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod config;
 pub mod dev;
 pub mod pki_files;
+pub mod query;
+pub mod records;
+pub mod requester;
 pub mod service;
 pub mod storage;
 pub mod tls;
 pub mod transport;
-pub mod access;
-pub mod query;
-pub mod requester;
-pub mod records;

@@ -295,7 +295,9 @@ impl QueryService {
                 let decided = Decided::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);
                 let body = credex_protocol::encode(&entry).unwrap_or_default();
-                self.storage.append(access::kind::QUERY_RECEIVED, body).await?;
+                self.storage
+                    .append(access::kind::QUERY_RECEIVED, body)
+                    .await?;
                 return self.respond(q, digest, decided, Vec::new(), now_ms);
             }
         };
@@ -328,7 +330,13 @@ impl QueryService {
             .await?;
         if let Some(reason) = claim_denial(claimed) {
             tracing::info!(%reason, "query refused after claim");
-            return self.respond(q, digest, Decided::denied(reason, q, policy_hash), Vec::new(), now_ms);
+            return self.respond(
+                q,
+                digest,
+                Decided::denied(reason, q, policy_hash),
+                Vec::new(),
+                now_ms,
+            );
         }
         let decision = match decision {
             Some(d) if decided.outcome != Outcome::Denied => d,
@@ -360,23 +368,48 @@ impl QueryService {
             authorization_use: None,
             quota: None,
         };
+        // A region no rule of this policy names has no agreement with us at all.
+        if !self
+            .policy
+            .rules()
+            .iter()
+            .any(|r| r.peers().contains(peer.region))
+        {
+            return Ok((
+                Decided::denied(QueryReason::UnknownPeer, q, policy_hash),
+                claim,
+                None,
+            ));
+        }
         let subject_kind = match &q.request.subject {
             SubjectRef::LegalPerson(code) => {
                 if credex_policies::Uscc::parse(code).is_err() {
-                    return Ok((Decided::denied(QueryReason::InvalidSubject, q, policy_hash), claim, None));
+                    return Ok((
+                        Decided::denied(QueryReason::InvalidSubject, q, policy_hash),
+                        claim,
+                        None,
+                    ));
                 }
                 SubjectKind::LegalPerson
             }
             SubjectRef::NaturalPerson(_) => SubjectKind::NaturalPerson,
         };
         let Ok(purpose) = q.request.purpose.parse::<Purpose>() else {
-            return Ok((Decided::denied(QueryReason::UnknownPurpose, q, policy_hash), claim, None));
+            return Ok((
+                Decided::denied(QueryReason::UnknownPurpose, q, policy_hash),
+                claim,
+                None,
+            ));
         };
         let scope = verified.subject_authorization().map(|a| {
             let auth = a.authorization();
             AuthorizationScope {
                 grantee_region: auth.grantee_region,
-                purposes: auth.purposes.iter().filter_map(|p| p.parse().ok()).collect(),
+                purposes: auth
+                    .purposes
+                    .iter()
+                    .filter_map(|p| p.parse().ok())
+                    .collect(),
                 categories: auth.categories.clone(),
                 not_before: ms_to_time(auth.not_before_ms),
                 not_after: ms_to_time(auth.not_after_ms),
@@ -441,7 +474,11 @@ impl QueryService {
         q: &AuthorizedQuery,
         decision: &ReleaseDecision,
     ) -> Result<Vec<Record>, AnswerError> {
-        let categories: Vec<String> = decision.permitted().iter().map(|(c, _)| c.clone()).collect();
+        let categories: Vec<String> = decision
+            .permitted()
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect();
         let stored = self
             .storage
             .records_for(&subject_key(&q.request.subject), &categories)

@@ -49,7 +49,11 @@ pub enum ImportError {
 }
 
 /// Parse and validate a file of `category` records into storage rows.
-pub fn parse_file(path: &Path, category: &str, catalogue: &Catalogue) -> Result<Vec<RecordRow>, ImportError> {
+pub fn parse_file(
+    path: &Path,
+    category: &str,
+    catalogue: &Catalogue,
+) -> Result<Vec<RecordRow>, ImportError> {
     let cat = catalogue
         .category(category)
         .ok_or_else(|| ImportError::UnknownCategory(category.to_owned()))?;
@@ -74,7 +78,10 @@ pub fn parse_file(path: &Path, category: &str, catalogue: &Catalogue) -> Result<
         };
         let record = validate_row(cat, row).map_err(&fail)?;
         if !seen.insert(record.0.clone()) {
-            return Err(fail(format!("record_id {:?} appears twice in the file", record.0)));
+            return Err(fail(format!(
+                "record_id {:?} appears twice in the file",
+                record.0
+            )));
         }
         out.push(record.1);
     }
@@ -118,7 +125,11 @@ fn jsonl_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError>
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Null => continue,
-                _ => return Err(fail(format!("key {k:?}: expected a string, number or boolean"))),
+                _ => {
+                    return Err(fail(format!(
+                        "key {k:?}: expected a string, number or boolean"
+                    )));
+                }
             };
             row.insert(k, text);
         }
@@ -128,7 +139,9 @@ fn jsonl_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError>
 }
 
 fn csv_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|e| ImportError::Row {

@@ -95,7 +95,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("identity", &self.identity.subject).finish()
+        f.debug_struct("Signer")
+            .field("identity", &self.identity.subject)
+            .finish()
     }
 }
 
@@ -109,7 +111,9 @@ impl Signer {
             })
         };
         let certs = credex_pki::certs_from_pem(&read(cert)?).map_err(|e| invalid(cert, e))?;
-        let leaf = certs.first().ok_or_else(|| invalid(cert, "no CERTIFICATE section"))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| invalid(cert, "no CERTIFICATE section"))?;
         let identity = credex_pki::identity_from_der(leaf).map_err(|e| invalid(cert, e))?;
         let key_pem = read(key)?;
         let signing = SigningKey::from_pkcs8_pem(&key_pem).map_err(|e| invalid(key, e))?;
@@ -162,7 +166,11 @@ fn write_tagged<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> Result<()
     })
 }
 
-fn read_tagged<T: serde::de::DeserializeOwned>(path: &Path, magic: &[u8], what: &str) -> Result<T, RequesterError> {
+fn read_tagged<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    magic: &[u8],
+    what: &str,
+) -> Result<T, RequesterError> {
     let bytes = std::fs::read(path).map_err(|source| RequesterError::Io {
         path: path.display().to_string(),
         source,
@@ -233,7 +241,11 @@ impl QueryFile {
         }
         s.push_str(&format!(
             "  signed by requester: {}; approved: {}\n",
-            if self.requester.is_some() { "yes" } else { "no" },
+            if self.requester.is_some() {
+                "yes"
+            } else {
+                "no"
+            },
             if self.approver.is_some() { "yes" } else { "no" }
         ));
         s
@@ -241,7 +253,10 @@ impl QueryFile {
 }
 
 /// Write a signed subject authorization to a file.
-pub fn save_authorization(a: &SignedSubjectAuthorization, path: &Path) -> Result<(), RequesterError> {
+pub fn save_authorization(
+    a: &SignedSubjectAuthorization,
+    path: &Path,
+) -> Result<(), RequesterError> {
     write_tagged(path, AUTHORIZATION_FILE_MAGIC, a)
 }
 
@@ -311,11 +326,15 @@ pub fn draft_and_sign(
 /// another person than the requester (the responder checks this too).
 pub fn approve(file: &mut QueryFile, approver: &Signer) -> Result<(), RequesterError> {
     approver.require(Role::Approver, "approve a request")?;
-    let requester = file
-        .requester
-        .as_ref()
-        .ok_or_else(|| RequesterError::NotReady("the query has no requester signature to approve".into()))?;
-    file.approver = Some(approve_request(&file.request, requester, &approver.key, approver.chain.clone())?);
+    let requester = file.requester.as_ref().ok_or_else(|| {
+        RequesterError::NotReady("the query has no requester signature to approve".into())
+    })?;
+    file.approver = Some(approve_request(
+        &file.request,
+        requester,
+        &approver.key,
+        approver.chain.clone(),
+    )?);
     Ok(())
 }
 
@@ -333,7 +352,11 @@ pub fn issue_authorization(
             ),
         ));
     }
-    Ok(sign_subject_authorization(authorization, &authority.key, authority.chain.clone())?)
+    Ok(sign_subject_authorization(
+        authorization,
+        &authority.key,
+        authority.chain.clone(),
+    )?)
 }
 
 /// Send `query` over `conn`, verify the signed response against `trust`,
@@ -345,7 +368,10 @@ pub async fn send(
     query: &AuthorizedQuery,
 ) -> Result<QueryResponse, RequesterError> {
     let digest = query_digest(query)?;
-    let response = match conn.request(&Request::Query(Box::new(query.clone()))).await? {
+    let response = match conn
+        .request(&Request::Query(Box::new(query.clone())))
+        .await?
+    {
         Response::Query(r) => *r,
         other => {
             return Err(RequesterError::Client(ClientError::Unexpected {
@@ -355,9 +381,13 @@ pub async fn send(
         }
     };
     let now = SystemTime::now();
-    let unix = UnixTime::since_unix_epoch(now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default());
-    verify_response(&response, trust, unix, query.request.target_region, digest)?;
-    let response_bytes = credex_protocol::encode(&response).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+    let unix = UnixTime::since_unix_epoch(
+        now.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    verify_response(&response, trust, unix, conn.peer().region, digest)?;
+    let response_bytes =
+        credex_protocol::encode(&response).map_err(|e| RequesterError::NotReady(e.to_string()))?;
     let officer = |p: &SignerProof| {
         p.chain
             .first()
@@ -378,7 +408,10 @@ pub async fn send(
         subject_digest: access::subject_digest(&query.request.subject),
         purpose: query.request.purpose.clone(),
         legal_basis: query.request.legal_basis.clone(),
-        subject_authorization_id: query.subject_authorization.as_ref().map(|a| a.authorization.authorization_id),
+        subject_authorization_id: query
+            .subject_authorization
+            .as_ref()
+            .map(|a| a.authorization.authorization_id),
         requested: query.request.requested.clone(),
         released: response.body.released.clone(),
         withheld: response.body.withheld.clone(),
@@ -387,7 +420,8 @@ pub async fn send(
         policy_hash: response.body.policy_hash,
         response_digest: Some(access::sha256(&response_bytes)),
     };
-    let body = credex_protocol::encode(&entry).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+    let body =
+        credex_protocol::encode(&entry).map_err(|e| RequesterError::NotReady(e.to_string()))?;
     storage.append(access::kind::QUERY_SENT, body).await?;
     Ok(response)
 }

@@ -112,7 +112,10 @@ pub fn load_node_signing_key(config: &NodeConfig) -> Result<SigningKey, StartErr
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| tls_file_error(&config.tls.key, e))
 }
 
-async fn record_policy_load(storage: &Storage, policy: &credex_policies::PolicySet) -> Result<(), StartError> {
+async fn record_policy_load(
+    storage: &Storage,
+    policy: &credex_policies::PolicySet,
+) -> Result<(), StartError> {
     let entry = crate::access::PolicyLoaded {
         version: crate::access::ENTRY_VERSION,
         at_ms: now_ms(),
@@ -120,7 +123,9 @@ async fn record_policy_load(storage: &Storage, policy: &credex_policies::PolicyS
         origin: policy.origin().to_owned(),
     };
     let body = credex_protocol::encode(&entry).unwrap_or_default();
-    storage.append(crate::access::kind::POLICY_LOADED, body).await?;
+    storage
+        .append(crate::access::kind::POLICY_LOADED, body)
+        .await?;
     tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
     Ok(())
 }
@@ -206,7 +211,10 @@ impl Handler for NodeHandler {
                 Ok(response) => Response::Query(Box::new(response)),
                 Err(e) => {
                     tracing::error!(error = %e, "query failed; nothing released");
-                    Response::Error(ErrorReply::new(ErrorCode::Internal, "the query could not be answered; nothing was released"))
+                    Response::Error(ErrorReply::new(
+                        ErrorCode::Internal,
+                        "the query could not be answered; nothing was released",
+                    ))
                 }
             },
         }
@@ -260,7 +268,14 @@ impl RunningNode {
         let storage = open_storage(&config).await?;
         record_policy_load(&storage, &policy).await?;
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
-        let queries = Arc::new(QueryService::new(&config, policy, trust.clone(), storage.clone(), node_key, chain));
+        let queries = Arc::new(QueryService::new(
+            &config,
+            policy,
+            trust.clone(),
+            storage.clone(),
+            node_key,
+            chain,
+        ));
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -331,9 +346,7 @@ impl RunningNode {
 
     /// The bound UDP address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.transport
-            .local_addr()
-            .unwrap_or(self.config.listen)
+        self.transport.local_addr().unwrap_or(self.config.listen)
     }
 
     /// The node's transport (to dial peers).

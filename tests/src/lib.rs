@@ -123,3 +123,83 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
 
 /// Shared handle type for tests that keep several nodes.
 pub type Shared<T> = Arc<T>;
+
+/// An operator or authority of the development federation, ready to sign.
+pub fn signer(fed: &Federation, region: &str, name: &str) -> credex_node::requester::Signer {
+    let dir = if name == "portal" {
+        fed.path().join(format!("authorities/{region}"))
+    } else {
+        fed.path().join(format!("operators/{region}"))
+    };
+    credex_node::requester::Signer::load(
+        &dir.join(format!("{name}.pem")),
+        &dir.join(format!("{name}.key")),
+    )
+    .expect("dev signer loads")
+}
+
+/// The synthetic companies of a development region (all have records).
+pub fn subjects(region: &str) -> Vec<String> {
+    credex_node::dev::sample_subjects(region.parse().expect("region"))
+}
+
+/// Import the development region's sample records into `node`.
+pub async fn import_samples(fed: &Federation, node: &RunningNode, region: &str) {
+    for category in [
+        "admin_penalty",
+        "tax_credit_rating",
+        "public_credit_evaluation",
+    ] {
+        let file = fed
+            .path()
+            .join(format!("records/{region}/{category}.jsonl"));
+        credex_node::records::import_file(
+            node.storage(),
+            &file,
+            category,
+            node.queries().policy().catalogue(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("importing {}: {e}", file.display()));
+    }
+}
+
+/// A query from `from` (the node's region) signed by req-1 and approved by apv-1.
+pub fn authorized_query(
+    fed: &Federation,
+    from: &RunningNode,
+    spec: credex_node::requester::QuerySpec,
+) -> credex_protocol::query::AuthorizedQuery {
+    let region = from.config().region.to_string();
+    let mut file = credex_node::requester::draft_and_sign(
+        from.config().region,
+        from.config().name.clone(),
+        spec,
+        &signer(fed, &region, "req-1"),
+        std::time::SystemTime::now(),
+    )
+    .expect("draft");
+    credex_node::requester::approve(&mut file, &signer(fed, &region, "apv-1")).expect("approve");
+    file.authorized().expect("complete")
+}
+
+/// Send `query` from `from` to `to` over a fresh connection; the response
+/// signature is verified and the exchange logged on the requester's side.
+pub async fn ask(
+    from: &RunningNode,
+    to: &RunningNode,
+    query: &credex_protocol::query::AuthorizedQuery,
+) -> credex_protocol::query::QueryResponse {
+    let region = to.config().region.to_string();
+    let name = to.config().name.to_string();
+    let conn = within("dial", dial(from, to, &region, &name))
+        .await
+        .expect("dial");
+    let trust = from.transport().trust().current();
+    within(
+        "query",
+        credex_node::requester::send(&conn, &trust, from.storage(), query),
+    )
+    .await
+    .expect("query answered with a verified response")
+}

@@ -1,0 +1,676 @@
+//! Dual-authorized cross-region queries through real QUIC, real signatures
+//! and real databases: what is released, what is withheld, and one test per
+//! reason a request is refused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, SystemTime};
+
+use credex_node::access::{AccessEntry, Direction, kind};
+use credex_node::query::unix_ms;
+use credex_node::requester::{self, QuerySpec};
+use credex_node::service::RunningNode;
+use credex_pki::authorization::{approve_request, sign_request};
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
+    SubjectRef, Value,
+};
+use credex_tests::{Federation, ask, authorized_query, import_samples, signer, subjects};
+
+fn fields(category: &str, list: &[&str]) -> CategoryFields {
+    CategoryFields {
+        category: category.into(),
+        fields: list.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn spec(target: &str, subject: &str, purpose: &str, requested: Vec<CategoryFields>) -> QuerySpec {
+    QuerySpec {
+        target_region: target.parse().unwrap(),
+        subject: SubjectRef::LegalPerson(subject.into()),
+        purpose: purpose.into(),
+        requested,
+        legal_basis: None,
+        subject_authorization: None,
+    }
+}
+
+async fn journal(node: &RunningNode, k: u16) -> Vec<AccessEntry> {
+    let all = node.storage().journal_range(0, 4096).await.unwrap();
+    all.into_iter()
+        .filter(|r| r.kind == k)
+        .map(|r| credex_protocol::decode(&r.body).unwrap())
+        .collect()
+}
+
+fn names(list: &[CategoryFields]) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .iter()
+        .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Guizhou (requester) and Guangdong (responder, with its sample records).
+async fn gy_and_gz(fed: &Federation) -> (RunningNode, RunningNode) {
+    let gy = fed.start("gy-1").await;
+    let gz = fed.start("gz-1").await;
+    import_samples(fed, &gz, "440000").await;
+    (gy, gz)
+}
+
+fn penalty_query(subject: &str, list: &[&str]) -> QuerySpec {
+    let mut s = spec(
+        "440000",
+        subject,
+        "public_procurement",
+        vec![fields("admin_penalty", list)],
+    );
+    s.legal_basis = Some("joint-punishment-memorandum".into());
+    s
+}
+
+#[tokio::test]
+async fn granted_query_returns_exactly_the_permitted_fields() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let subject = &subjects("440000")[0];
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(subject, &["decision_number", "amount", "decision_date"]),
+    );
+    let r = ask(&gy, &gz, &q).await;
+
+    assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
+    assert_eq!(r.body.reason, QueryReason::Granted);
+    assert_eq!(r.body.records.len(), 1);
+    let rec = &r.body.records[0];
+    let got: Vec<&str> = rec.fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(got, ["amount", "decision_date", "decision_number"]);
+    assert!(
+        rec.fields
+            .contains(&("amount".into(), Value::Decimal("5000.00".into())))
+    );
+
+    // Both sides logged the access with the same query digest.
+    let received = journal(&gz, kind::QUERY_RECEIVED).await;
+    let sent = journal(&gy, kind::QUERY_SENT).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(received[0].query_digest, sent[0].query_digest);
+    assert_eq!(received[0].direction, Direction::Received);
+    assert_eq!(received[0].outcome, Outcome::Granted);
+    assert!(sent[0].response_digest.is_some());
+    // No clear identifier in the entry: the subject appears only as a digest.
+    let raw = gz.storage().journal_range(0, 4096).await.unwrap();
+    assert!(raw.iter().all(|r| {
+        !r.body
+            .windows(subject.len())
+            .any(|w| w == subject.as_bytes())
+    }));
+    // The bundle is kept beside the entry.
+    assert!(
+        gz.storage()
+            .attachment(&received[0].query_digest)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_asking_is_trimmed_and_the_log_says_what_was_withheld() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let subject = &subjects("440000")[1];
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(
+            subject,
+            &[
+                "decision_number",
+                "amount",
+                "case_notes",
+                "offender_id_number",
+            ],
+        ),
+    );
+    let r = ask(&gy, &gz, &q).await;
+    assert_eq!(r.body.outcome, Outcome::Trimmed);
+    assert_eq!(
+        names(&r.body.released),
+        ["admin_penalty.amount", "admin_penalty.decision_number"]
+    );
+    assert_eq!(
+        names(&r.body.withheld),
+        [
+            "admin_penalty.case_notes",
+            "admin_penalty.offender_id_number"
+        ]
+    );
+    for rec in &r.body.records {
+        for (k, _) in &rec.fields {
+            assert!(k == "amount" || k == "decision_number", "field {k} leaked");
+        }
+    }
+    let entry = &journal(&gz, kind::QUERY_RECEIVED).await[0];
+    assert_eq!(entry.outcome, Outcome::Trimmed);
+    assert_eq!(
+        names(&entry.withheld),
+        [
+            "admin_penalty.case_notes",
+            "admin_penalty.offender_id_number"
+        ]
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_request_is_granted_by_one_region_and_denied_by_another() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let cq = fed.start("cq-1").await;
+    let gz = fed.start("gz-1").await;
+    import_samples(&fed, &cq, "500000").await;
+    import_samples(&fed, &gz, "440000").await;
+
+    let ask_for = |target: &str, subject: &str| {
+        let mut s = spec(
+            target,
+            subject,
+            "public_procurement",
+            vec![fields("admin_penalty", &["decision_number", "amount"])],
+        );
+        s.legal_basis = Some("joint-punishment-memorandum".into());
+        s
+    };
+    let to_gz = authorized_query(&fed, &gy, ask_for("440000", &subjects("440000")[0]));
+    let to_cq = authorized_query(&fed, &gy, ask_for("500000", &subjects("500000")[0]));
+    let from_gz = ask(&gy, &gz, &to_gz).await;
+    let from_cq = ask(&gy, &cq, &to_cq).await;
+    // Guangdong accepts the memorandum for procurement; Chongqing's
+    // procurement rule takes no legal basis in place of the subject's consent.
+    assert_eq!(from_gz.body.outcome, Outcome::Granted);
+    assert_eq!(from_gz.body.records.len(), 1);
+    assert_eq!(from_cq.body.outcome, Outcome::Denied);
+    assert_eq!(from_cq.body.reason, QueryReason::LegalBasisNotAccepted);
+    assert!(from_cq.body.records.is_empty());
+    for n in [gy, cq, gz] {
+        n.shutdown().await;
+    }
+}
+
+/// Ask and return the decision; the response signature was verified by `ask`.
+async fn decision(
+    gy: &RunningNode,
+    to: &RunningNode,
+    q: &AuthorizedQuery,
+) -> (Outcome, QueryReason, QueryResponse) {
+    let r = ask(gy, to, q).await;
+    (r.body.outcome, r.body.reason, r)
+}
+
+async fn expect_denied(
+    gy: &RunningNode,
+    to: &RunningNode,
+    q: &AuthorizedQuery,
+    reason: QueryReason,
+) {
+    let (outcome, got, r) = decision(gy, to, q).await;
+    assert_eq!((outcome, got), (Outcome::Denied, reason));
+    assert!(r.body.records.is_empty() && r.body.released.is_empty());
+    // The responder recorded the denial with the same reason.
+    let entries = journal(to, kind::QUERY_RECEIVED).await;
+    assert!(
+        entries.iter().any(|e| e.query_digest == r.body.query_digest
+            && e.reason == reason
+            && e.outcome == Outcome::Denied),
+        "denial {reason} not recorded"
+    );
+}
+
+#[tokio::test]
+async fn unknown_peer_is_denied() {
+    // Chongqing has agreements with Guizhou only; Guangdong is unknown to its policy.
+    let fed = Federation::new();
+    let gz = fed.start("gz-1").await;
+    let cq = fed.start("cq-1").await;
+    import_samples(&fed, &cq, "500000").await;
+    let q = authorized_query(
+        &fed,
+        &gz,
+        spec(
+            "500000",
+            &subjects("500000")[0],
+            "public_procurement",
+            vec![fields("admin_penalty", &["amount"])],
+        ),
+    );
+    expect_denied(&gz, &cq, &q, QueryReason::UnknownPeer).await;
+    gz.shutdown().await;
+    cq.shutdown().await;
+}
+
+#[tokio::test]
+async fn signature_and_officer_violations_are_denied() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let subject = &subjects("440000")[0];
+    let base = penalty_query(subject, &["amount"]);
+
+    // Bad signature: the purpose is changed after both officers signed.
+    let mut q = authorized_query(&fed, &gy, base.clone());
+    q.request.purpose = "administrative_approval".into();
+    expect_denied(&gy, &gz, &q, QueryReason::BadSignature).await;
+
+    // The requester approves their own request (same certificate, same key).
+    let req = signer(&fed, "520000", "req-1");
+    let file = requester::draft_and_sign(
+        gy.config().region,
+        gy.config().name.clone(),
+        base.clone(),
+        &req,
+        SystemTime::now(),
+    )
+    .unwrap();
+    let own = approve_request(
+        &file.request,
+        file.requester.as_ref().unwrap(),
+        &req.key,
+        req.chain.clone(),
+    )
+    .unwrap();
+    let q = AuthorizedQuery {
+        request: file.request.clone(),
+        requester: file.requester.clone().unwrap(),
+        approver: own,
+        subject_authorization: None,
+    };
+    expect_denied(&gy, &gz, &q, QueryReason::SameOfficer).await;
+
+    // Wrong role: the auditor "approves".
+    let aud = signer(&fed, "520000", "aud-1");
+    let file = requester::draft_and_sign(
+        gy.config().region,
+        gy.config().name.clone(),
+        base.clone(),
+        &req,
+        SystemTime::now(),
+    )
+    .unwrap();
+    let by_auditor = approve_request(
+        &file.request,
+        file.requester.as_ref().unwrap(),
+        &aud.key,
+        aud.chain.clone(),
+    )
+    .unwrap();
+    let q = AuthorizedQuery {
+        request: file.request.clone(),
+        requester: file.requester.clone().unwrap(),
+        approver: by_auditor,
+        subject_authorization: None,
+    };
+    expect_denied(&gy, &gz, &q, QueryReason::WrongRole).await;
+
+    // A node claiming another region: Guizhou's node sends a request that
+    // says it comes from Chongqing, signed by Chongqing's officers.
+    let mut s = base.clone();
+    s.target_region = "440000".parse().unwrap();
+    let cq_req = signer(&fed, "500000", "req-1");
+    let cq_apv = signer(&fed, "500000", "apv-1");
+    let mut file = requester::draft_and_sign(
+        "500000".parse().unwrap(),
+        "cq-1".parse().unwrap(),
+        s,
+        &cq_req,
+        SystemTime::now(),
+    )
+    .unwrap();
+    requester::approve(&mut file, &cq_apv).unwrap();
+    expect_denied(
+        &gy,
+        &gz,
+        &file.authorized().unwrap(),
+        QueryReason::WrongRegion,
+    )
+    .await;
+
+    // Stale: signed an hour ago.
+    let mut file = requester::draft_and_sign(
+        gy.config().region,
+        gy.config().name.clone(),
+        base.clone(),
+        &req,
+        SystemTime::now() - Duration::from_secs(3600),
+    )
+    .unwrap();
+    requester::approve(&mut file, &signer(&fed, "520000", "apv-1")).unwrap();
+    expect_denied(&gy, &gz, &file.authorized().unwrap(), QueryReason::Stale).await;
+
+    // Addressed to another region.
+    let mut s = base.clone();
+    s.target_region = "500000".parse().unwrap();
+    let q = authorized_query(&fed, &gy, s);
+    expect_denied(&gy, &gz, &q, QueryReason::WrongTarget).await;
+
+    // A re-signed request with a bad purpose code or subject identifier.
+    let mut s = base.clone();
+    s.purpose = "curiosity".into();
+    expect_denied(
+        &gy,
+        &gz,
+        &authorized_query(&fed, &gy, s),
+        QueryReason::UnknownPurpose,
+    )
+    .await;
+    let mut s = base.clone();
+    s.subject = SubjectRef::LegalPerson("91440000MA00000000".into());
+    expect_denied(
+        &gy,
+        &gz,
+        &authorized_query(&fed, &gy, s),
+        QueryReason::InvalidSubject,
+    )
+    .await;
+    let _ = sign_request;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn replay_is_denied_and_recorded() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(&subjects("440000")[0], &["amount"]),
+    );
+    let (first, _, _) = decision(&gy, &gz, &q).await;
+    assert_eq!(first, Outcome::Granted);
+    expect_denied(&gy, &gz, &q, QueryReason::Replay).await;
+    // Replays are caught across a restart too.
+    gz.shutdown().await;
+    let gz = fed.start("gz-1").await;
+    expect_denied(&gy, &gz, &q, QueryReason::Replay).await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+fn authorization(
+    fed: &Federation,
+    subject: &str,
+    grantee: &str,
+    categories: &[&str],
+    from_ms: i64,
+    to_ms: i64,
+    uses: u32,
+) -> credex_protocol::query::SignedSubjectAuthorization {
+    requester::issue_authorization(
+        &signer(fed, "520000", "portal"),
+        SubjectAuthorization {
+            authorization_id: requester::random_id(),
+            subject: SubjectRef::LegalPerson(subject.into()),
+            grantee_region: grantee.parse().unwrap(),
+            purposes: vec!["financing".into()],
+            categories: categories.iter().map(|s| s.to_string()).collect(),
+            not_before_ms: from_ms,
+            not_after_ms: to_ms,
+            max_uses: uses,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn subject_authorization_rules_are_enforced() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let cq = fed.start("cq-1").await;
+    import_samples(&fed, &cq, "500000").await;
+    let subject = &subjects("500000")[0];
+    let now = unix_ms(SystemTime::now());
+    let day = 86_400_000;
+    let financing = |auth| {
+        let mut s = spec(
+            "500000",
+            subject,
+            "financing",
+            vec![fields("tax_credit_rating", &["grade", "year", "score"])],
+        );
+        s.subject_authorization = auth;
+        s
+    };
+
+    // No authorization and no legal basis.
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(None)),
+        QueryReason::NoAuthorizationNoLegalBasis,
+    )
+    .await;
+
+    // Expired authorization.
+    let expired = authorization(
+        &fed,
+        subject,
+        "520000",
+        &["tax_credit_rating"],
+        now - 10 * day,
+        now - day,
+        5,
+    );
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(expired))),
+        QueryReason::AuthorizationExpired,
+    )
+    .await;
+
+    // Out of scope: consent covers another category only.
+    let other = authorization(
+        &fed,
+        subject,
+        "520000",
+        &["public_credit_evaluation"],
+        now - day,
+        now + day,
+        5,
+    );
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(other))),
+        QueryReason::AuthorizationOutOfScope,
+    )
+    .await;
+
+    // Out of scope: consent granted to another region.
+    let elsewhere = authorization(
+        &fed,
+        subject,
+        "440000",
+        &["tax_credit_rating"],
+        now - day,
+        now + day,
+        5,
+    );
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(elsewhere))),
+        QueryReason::AuthorizationOutOfScope,
+    )
+    .await;
+
+    // A valid one-use authorization: granted once (restricted score included), then used up.
+    let once = authorization(
+        &fed,
+        subject,
+        "520000",
+        &["tax_credit_rating"],
+        now - day,
+        now + day,
+        1,
+    );
+    let (outcome, _, r) = decision(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(once.clone()))),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Granted, "{:?}", r.body.reason);
+    assert!(r.body.records[0].fields.iter().any(|(k, _)| k == "score"));
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(once))),
+        QueryReason::AuthorizationUsedUp,
+    )
+    .await;
+    gy.shutdown().await;
+    cq.shutdown().await;
+}
+
+#[tokio::test]
+async fn policy_denial_and_quota() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    // Guangdong with a policy whose procurement quota is 2 a day.
+    let mut config = fed.config("gz-1");
+    let policy = std::fs::read_to_string(config.policy.file.as_ref().unwrap()).unwrap();
+    let tight = fed.path().join("nodes/gz-1/policy-tight.toml");
+    std::fs::write(
+        &tight,
+        policy.replace("quota = { per_day = 20000 }", "quota = { per_day = 2 }"),
+    )
+    .unwrap();
+    config.policy.file = Some(tight);
+    let gz = fed.start_with(config).await;
+    import_samples(&fed, &gz, "440000").await;
+    let subject = &subjects("440000")[0];
+
+    // Policy denied: registration data is not released for procurement.
+    let mut s = penalty_query(subject, &[]);
+    s.requested = vec![fields("registration", &["name", "address"])];
+    expect_denied(
+        &gy,
+        &gz,
+        &authorized_query(&fed, &gy, s),
+        QueryReason::PolicyDenied,
+    )
+    .await;
+
+    for _ in 0..2 {
+        let q = authorized_query(&fed, &gy, penalty_query(subject, &["amount"]));
+        assert_eq!(decision(&gy, &gz, &q).await.0, Outcome::Granted);
+    }
+    let q = authorized_query(&fed, &gy, penalty_query(subject, &["amount"]));
+    expect_denied(&gy, &gz, &q, QueryReason::QuotaExceeded).await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_response_never_reveals_whether_the_subject_exists() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let known = &subjects("440000")[0];
+    let unknown = &credex_node::dev::synthetic_uscc("440000".parse().unwrap(), 999_999);
+    // Denied (out of policy) for a known and an unknown subject: identical decisions.
+    let ask_denied = |subject: &str| {
+        let mut s = penalty_query(subject, &[]);
+        s.requested = vec![fields("registration", &["name"])];
+        s
+    };
+    let a = ask(&gy, &gz, &authorized_query(&fed, &gy, ask_denied(known)))
+        .await
+        .body;
+    let b = ask(&gy, &gz, &authorized_query(&fed, &gy, ask_denied(unknown)))
+        .await
+        .body;
+    assert_eq!(
+        (a.outcome, a.reason, &a.released, &a.withheld, &a.records),
+        (b.outcome, b.reason, &b.released, &b.withheld, &b.records)
+    );
+    // Granted for an unknown subject: granted with no records, like any subject without any.
+    let c = ask(
+        &gy,
+        &gz,
+        &authorized_query(&fed, &gy, penalty_query(unknown, &["amount"])),
+    )
+    .await
+    .body;
+    assert_eq!(c.outcome, Outcome::Granted);
+    assert!(c.records.is_empty());
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn requester_tools_refuse_wrong_roles() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let base = penalty_query(&subjects("440000")[0], &["amount"]);
+    // An approver cannot draft; a requester cannot approve.
+    let apv = signer(&fed, "520000", "apv-1");
+    let err = requester::draft_and_sign(
+        gy.config().region,
+        gy.config().name.clone(),
+        base.clone(),
+        &apv,
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("requester role"), "{err}");
+    let req = signer(&fed, "520000", "req-1");
+    let mut file = requester::draft_and_sign(
+        gy.config().region,
+        gy.config().name.clone(),
+        base,
+        &req,
+        SystemTime::now(),
+    )
+    .unwrap();
+    let err = requester::approve(&mut file, &req).unwrap_err();
+    assert!(err.to_string().contains("approver role"), "{err}");
+    assert!(
+        file.authorized().is_err(),
+        "an unapproved query must not be sendable"
+    );
+    gy.shutdown().await;
+}
+
+#[tokio::test]
+async fn natural_person_ids_never_cross_the_wire_in_clear() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let citizen = "11010519491231002X";
+    let q = authorized_query(
+        &fed,
+        &gy,
+        QuerySpec {
+            subject: SubjectRef::NaturalPerson(credex_pki::authorization::citizen_digest(citizen)),
+            ..penalty_query("unused", &["amount"])
+        },
+    );
+    let bytes = credex_protocol::encode(&q).unwrap();
+    assert!(
+        !bytes
+            .windows(citizen.len())
+            .any(|w| w == citizen.as_bytes())
+    );
+    let r = ask(&gy, &gz, &q).await;
+    assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
