@@ -340,3 +340,162 @@ fn demo_runs_and_passes_its_checks() {
     assert!(stdout.contains(" 0 failed"), "{stdout}");
     assert!(stdout.contains("refused"), "{stdout}");
 }
+
+#[cfg(unix)]
+#[test]
+fn query_flow_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed");
+    let base = 40000 + (std::process::id() % 2000) as u16 * 4;
+    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let gy = fed.join("nodes/gy-1/node.toml");
+    let gz = fed.join("nodes/gz-1/node.toml");
+    let ops = fed.join("operators/520000");
+
+    // A bad row is reported with its line, and the file is refused whole.
+    let good = std::fs::read_to_string(fed.join("records/440000/admin_penalty.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    let broken = lines[1].replace("\"amount\":\"10000.00\"", "\"amount\":\"ten thousand\"");
+    lines[1] = &broken;
+    let bad_file = dir.path().join("bad.jsonl");
+    std::fs::write(&bad_file, lines.join("\n")).unwrap();
+    let e = fails(&[
+        "records",
+        "import",
+        "--config",
+        p(&gz),
+        "--category",
+        "admin_penalty",
+        p(&bad_file),
+    ]);
+    assert!(
+        e.contains("bad.jsonl:2:") && e.contains("amount") && e.contains("nothing of this file"),
+        "{e}"
+    );
+    let out = ok(&[
+        "records",
+        "import",
+        "--config",
+        p(&gz),
+        "--category",
+        "admin_penalty",
+        p(&fed.join("records/440000/admin_penalty.jsonl")),
+    ]);
+    assert!(out.contains("imported 3 admin_penalty records"), "{out}");
+
+    let mut node = start_node(&gz);
+    let subject = credex_node::dev::sample_subjects("440000".parse().unwrap())[1].clone();
+    let q = dir.path().join("q.cxq");
+    let drafted = ok(&[
+        "query",
+        "new",
+        "--config",
+        p(&gy),
+        "--cert",
+        p(&ops.join("req-1.pem")),
+        "--key",
+        p(&ops.join("req-1.key")),
+        "--target",
+        "440000",
+        "--subject",
+        &subject,
+        "--purpose",
+        "public_procurement",
+        "--fields",
+        "admin_penalty=decision_number,amount,case_notes",
+        "--legal-basis",
+        "joint-punishment-memorandum",
+        "--out",
+        p(&q),
+    ]);
+    assert!(drafted.contains("approved: no"), "{drafted}");
+    let e = fails(&["query", "send", "--config", p(&gy), p(&q)]);
+    assert!(e.contains("not been approved"), "{e}");
+    // The requester cannot approve their own query.
+    let e = fails(&[
+        "query",
+        "approve",
+        "--cert",
+        p(&ops.join("req-1.pem")),
+        "--key",
+        p(&ops.join("req-1.key")),
+        p(&q),
+    ]);
+    assert!(e.contains("approver role"), "{e}");
+    ok(&[
+        "query",
+        "approve",
+        "--cert",
+        p(&ops.join("apv-1.pem")),
+        "--key",
+        p(&ops.join("apv-1.key")),
+        p(&q),
+    ]);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let out = credex(&["query", "send", "--config", p(&gy), p(&q)]);
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            Instant::now() < deadline && !err.contains("replay"),
+            "query failed: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(answer.starts_with("Trimmed by 440000/gz-1"), "{answer}");
+    assert!(
+        answer.contains("withheld admin_penalty: case_notes"),
+        "{answer}"
+    );
+    assert!(answer.contains("amount: 10000.00"), "{answer}");
+    assert!(
+        !answer.contains("内部备注"),
+        "internal notes leaked: {answer}"
+    );
+    // Sending the same approved query again is a replay.
+    let again = ok(&["query", "send", "--config", p(&gy), p(&q)]);
+    assert!(again.contains("replay"), "{again}");
+    assert!(terminate(&mut node).success());
+
+    // Subject authorizations and identifier checks.
+    let auth = dir.path().join("a.cxa");
+    let out = ok(&[
+        "authorization",
+        "issue",
+        "--cert",
+        p(&fed.join("authorities/520000/portal.pem")),
+        "--key",
+        p(&fed.join("authorities/520000/portal.key")),
+        "--subject",
+        &subject,
+        "--grantee",
+        "520000",
+        "--purposes",
+        "financing",
+        "--categories",
+        "tax_credit_rating",
+        "--days",
+        "7",
+        "--uses",
+        "2",
+        "--out",
+        p(&auth),
+    ]);
+    assert!(out.contains("valid 7 days, 2 use(s)"), "{out}");
+    let report = credex(&[
+        "id",
+        "check",
+        &subject,
+        "91440000MA00000000",
+        "11010519491231002X",
+    ]);
+    assert!(!report.status.success());
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        text.contains("line 2") && text.contains("3 checked") && text.contains("1 invalid"),
+        "{text}"
+    );
+}
