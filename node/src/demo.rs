@@ -1,18 +1,28 @@
 //! `credex demo`: a throw-away federation on this machine, narrated.
 //!
-//! Today it shows the foundation: four nodes (Guizhou, Chongqing,
-//! Guangdong, the national platform) on loopback, mutually authenticated
-//! QUIC, Hello exchanges, and the transport refusing what it must refuse.
+//! Four nodes (Guizhou, Chongqing, Guangdong, the national platform) on
+//! loopback: mutually authenticated QUIC and Hello exchanges; dual-authorized
+//! queries granted, trimmed and denied under each region's policy, logged on
+//! both sides; and the transport refusing what it must refuse.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use credex_node::access;
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::dev::{self, DevNode};
 use credex_node::pki_files::{CaDir, lifetime};
+use credex_node::query::unix_ms;
+use credex_node::records;
+use credex_node::requester::{self, QuerySpec, Signer};
 use credex_node::service::RunningNode;
 use credex_pki::KeyAlgorithm;
+use credex_pki::authorization::approve_request;
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
+    SubjectRef,
+};
 
 /// Options of `credex demo`.
 #[derive(clap::Args, Debug)]
@@ -119,7 +129,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     }
 
-    println!("\n4. What the transport refuses");
+    queries(&dir, &running, &mut checks).await?;
+
+    println!("\n5. What the transport refuses");
     // A node that dials Guangdong's address expecting Chongqing.
     let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
     let r = running[0]
@@ -255,4 +267,275 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
             "(Everything was created in a temporary directory and has been removed; use --keep DIR to keep it.)"
         ),
     }
+}
+
+fn signer(dir: &Path, region: &str, name: &str) -> Result<Signer> {
+    let sub = if name == "portal" {
+        "authorities"
+    } else {
+        "operators"
+    };
+    let base = dir.join(format!("{sub}/{region}"));
+    Ok(Signer::load(
+        &base.join(format!("{name}.pem")),
+        &base.join(format!("{name}.key")),
+    )?)
+}
+
+fn show_fields(list: &[CategoryFields]) -> String {
+    list.iter()
+        .map(|c| format!("{}: {}", c.category, c.fields.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn ask(from: &RunningNode, to: &RunningNode, q: &AuthorizedQuery) -> Result<QueryResponse> {
+    let (region, name) = (to.config().region, to.config().name.clone());
+    let conn = from
+        .transport()
+        .connect(
+            to.local_addr(),
+            &logical_server_name(region, &name),
+            region,
+            Some(name),
+        )
+        .await?;
+    let trust = from.transport().trust().current();
+    let r = requester::send(&conn, &trust, from.storage(), q).await?;
+    conn.close();
+    Ok(r)
+}
+
+fn expect(
+    checks: &mut Checks,
+    what: &str,
+    r: &QueryResponse,
+    outcome: Outcome,
+    reason: QueryReason,
+) {
+    let b = &r.body;
+    let mut detail = format!("{:?} — {}", b.outcome, b.reason);
+    if !b.released.is_empty() {
+        detail.push_str(&format!("; released {}", show_fields(&b.released)));
+    }
+    if !b.withheld.is_empty() {
+        detail.push_str(&format!("; withheld {}", show_fields(&b.withheld)));
+    }
+    if !b.records.is_empty() {
+        detail.push_str(&format!("; {} record(s)", b.records.len()));
+    }
+    checks.check(b.outcome == outcome && b.reason == reason, what, &detail);
+}
+
+async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, cq, gz) = (&running[0], &running[1], &running[2]);
+    println!(
+        "\n4. Dual-authorized queries (requester + a different approver; subject consent or a legal basis)"
+    );
+    for (node, region) in [(cq, "500000"), (gz, "440000")] {
+        for category in [
+            "admin_penalty",
+            "tax_credit_rating",
+            "public_credit_evaluation",
+        ] {
+            let file = dir.join(format!("records/{region}/{category}.jsonl"));
+            records::import_file(
+                node.storage(),
+                &file,
+                category,
+                node.queries().policy().catalogue(),
+            )
+            .await?;
+        }
+    }
+    let (req, apv) = (
+        signer(dir, "520000", "req-1")?,
+        signer(dir, "520000", "apv-1")?,
+    );
+    let gd_company = dev::sample_subjects("440000".parse()?)[0].clone();
+    let cq_company = dev::sample_subjects("500000".parse()?)[0].clone();
+    let two_officers = |spec: QuerySpec| -> Result<AuthorizedQuery> {
+        let mut f = requester::draft_and_sign(
+            gy.config().region,
+            gy.config().name.clone(),
+            spec,
+            &req,
+            SystemTime::now(),
+        )?;
+        requester::approve(&mut f, &apv)?;
+        Ok(f.authorized()?)
+    };
+    let penalties = |fields: &[&str]| QuerySpec {
+        target_region: "440000".parse().expect("valid region"),
+        subject: SubjectRef::LegalPerson(gd_company.clone()),
+        purpose: "public_procurement".into(),
+        requested: vec![CategoryFields {
+            category: "admin_penalty".into(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }],
+        legal_basis: Some("joint-punishment-memorandum".into()),
+        subject_authorization: None,
+    };
+    println!("   Guizhou's procurement office asks Guangdong about company {gd_company}:");
+    let granted = two_officers(penalties(&[
+        "decision_number",
+        "penalty_type",
+        "amount",
+        "decision_date",
+    ]))?;
+    expect(
+        checks,
+        "penalties for a tender, citing the joint-punishment memorandum: granted",
+        &ask(gy, gz, &granted).await?,
+        Outcome::Granted,
+        QueryReason::Granted,
+    );
+    let over = two_officers(penalties(&[
+        "decision_number",
+        "amount",
+        "case_notes",
+        "offender_id_number",
+    ]))?;
+    expect(
+        checks,
+        "asking also for internal case notes and an ID number: trimmed to what the policy allows",
+        &ask(gy, gz, &over).await?,
+        Outcome::Trimmed,
+        QueryReason::Trimmed,
+    );
+    expect(
+        checks,
+        "the same signed query sent again: refused as a replay",
+        &ask(gy, gz, &granted).await?,
+        Outcome::Denied,
+        QueryReason::Replay,
+    );
+
+    let own = {
+        let f = requester::draft_and_sign(
+            gy.config().region,
+            gy.config().name.clone(),
+            penalties(&["amount"]),
+            &req,
+            SystemTime::now(),
+        )?;
+        let approval = approve_request(
+            &f.request,
+            f.requester.as_ref().context("signed")?,
+            &req.key,
+            req.chain.clone(),
+        )?;
+        AuthorizedQuery {
+            request: f.request.clone(),
+            requester: f.requester.clone().context("signed")?,
+            approver: approval,
+            subject_authorization: None,
+        }
+    };
+    expect(
+        checks,
+        "a requester approving their own request: refused",
+        &ask(gy, gz, &own).await?,
+        Outcome::Denied,
+        QueryReason::SameOfficer,
+    );
+    let claims_chongqing = {
+        let (cq_req, cq_apv) = (
+            signer(dir, "500000", "req-1")?,
+            signer(dir, "500000", "apv-1")?,
+        );
+        let mut f = requester::draft_and_sign(
+            "500000".parse()?,
+            "cq-1".parse()?,
+            penalties(&["amount"]),
+            &cq_req,
+            SystemTime::now(),
+        )?;
+        requester::approve(&mut f, &cq_apv)?;
+        f.authorized()?
+    };
+    expect(
+        checks,
+        "Guizhou's node sending a request that claims to come from Chongqing: refused",
+        &ask(gy, gz, &claims_chongqing).await?,
+        Outcome::Denied,
+        QueryReason::WrongRegion,
+    );
+
+    println!(
+        "   A bank in Guizhou asks Chongqing for company {cq_company}'s tax credit rating (信易贷):"
+    );
+    let financing = |auth| QuerySpec {
+        target_region: "500000".parse().expect("valid region"),
+        subject: SubjectRef::LegalPerson(cq_company.clone()),
+        purpose: "financing".into(),
+        requested: vec![CategoryFields {
+            category: "tax_credit_rating".into(),
+            fields: vec!["year".into(), "grade".into(), "score".into()],
+        }],
+        legal_basis: None,
+        subject_authorization: auth,
+    };
+    expect(
+        checks,
+        "without the company's authorization: refused",
+        &ask(gy, cq, &two_officers(financing(None))?).await?,
+        Outcome::Denied,
+        QueryReason::NoAuthorizationNoLegalBasis,
+    );
+    let now = unix_ms(SystemTime::now());
+    let consent = requester::issue_authorization(
+        &signer(dir, "520000", "portal")?,
+        SubjectAuthorization {
+            authorization_id: requester::random_id(),
+            subject: SubjectRef::LegalPerson(cq_company.clone()),
+            grantee_region: "520000".parse()?,
+            purposes: vec!["financing".into()],
+            categories: vec!["tax_credit_rating".into()],
+            not_before_ms: now - 60_000,
+            not_after_ms: now + 7 * 86_400_000,
+            max_uses: 1,
+        },
+    )?;
+    expect(
+        checks,
+        "with its electronic authorization (signed by the government service portal): granted",
+        &ask(gy, cq, &two_officers(financing(Some(consent.clone())))?).await?,
+        Outcome::Granted,
+        QueryReason::Granted,
+    );
+    expect(
+        checks,
+        "a second query on the same one-use authorization: refused",
+        &ask(gy, cq, &two_officers(financing(Some(consent)))?).await?,
+        Outcome::Denied,
+        QueryReason::AuthorizationUsedUp,
+    );
+
+    let sent = gy
+        .storage()
+        .journal_range(0, 4096)
+        .await?
+        .iter()
+        .filter(|r| r.kind == access::kind::QUERY_SENT)
+        .count();
+    let received: usize = {
+        let mut n = 0;
+        for node in [cq, gz] {
+            n += node
+                .storage()
+                .journal_range(0, 4096)
+                .await?
+                .iter()
+                .filter(|r| r.kind == access::kind::QUERY_RECEIVED)
+                .count();
+        }
+        n
+    };
+    checks.check(
+        sent == 8 && received == 8,
+        "every query, granted or denied, is in the responder's journal and the requester's",
+        &format!("{received} received entries at the responders, {sent} sent entries at Guizhou"),
+    );
+    Ok(())
 }
