@@ -10,6 +10,7 @@ use credex_pki::{Subject, TrustStore};
 use credex_protocol::{ErrorCode, ErrorReply, Hello, PROTOCOL_VERSION, Pong, Request, Response};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::config::{NodeConfig, PeerConfig, StorageTarget, TlsFiles};
 use crate::query::QueryService;
@@ -207,7 +208,16 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
-            Request::Query(q) => match self.queries.answer(peer, &q).await {
+            Request::Query(q) => match self
+                .queries
+                .answer(peer, &q)
+                .instrument(tracing::info_span!(
+                    "query",
+                    request_id = %hex::encode(q.request.request_id),
+                    purpose = %q.request.purpose,
+                ))
+                .await
+            {
                 Ok(response) => Response::Query(Box::new(response)),
                 Err(e) => {
                     tracing::error!(error = %e, "query failed; nothing released");
