@@ -13,6 +13,7 @@ pub mod error_code;
 pub mod ids;
 pub mod messages;
 pub mod query;
+pub mod tlog;
 
 pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
 pub use error_code::ErrorCode;
