@@ -46,6 +46,20 @@ impl From<&CertIdentity> for Officer {
     }
 }
 
+/// What a verified receipt proves: the responder's log of `origin` holds,
+/// at `leaf_index`, an entry for this query, in a tree of `size` with `root`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterpartReceipt {
+    /// The responder's log origin.
+    pub origin: String,
+    /// Leaf index of the responder's entry.
+    pub leaf_index: u64,
+    /// Size of the signed checkpoint.
+    pub checkpoint_size: u64,
+    /// Root of the signed checkpoint.
+    pub checkpoint_root: [u8; 32],
+}
+
 /// Which side of the access this node was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
@@ -100,6 +114,8 @@ pub struct AccessEntry {
     pub policy_hash: [u8; 32],
     /// Sent side: SHA-256 of the signed response received.
     pub response_digest: Option<[u8; 32]>,
+    /// Sent side: where the responder logged this access (from its verified receipt).
+    pub counterpart: Option<CounterpartReceipt>,
 }
 
 /// A policy load, so an auditor knows which policy hash was in force from when.

@@ -10,8 +10,12 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
+pub mod bench;
 pub mod config;
 pub mod dev;
+pub mod export;
+pub mod log;
 pub mod pki_files;
 pub mod query;
 pub mod records;

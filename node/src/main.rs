@@ -12,6 +12,7 @@ use credex_node::service::RunningNode;
 use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
 use credex_protocol::{NodeName, RegionCode, Role};
 
+mod cli_log;
 mod cli_query;
 mod demo;
 
@@ -49,6 +50,15 @@ enum Command {
     /// Validate subject identifiers (USCC, citizen ID).
     #[command(subcommand)]
     Id(cli_query::IdCommand),
+    /// The node's verifiable access log.
+    #[command(subcommand)]
+    Log(cli_log::LogCommand),
+    /// Verify exported logs offline; list who looked at a subject.
+    #[command(subcommand)]
+    Audit(cli_log::AuditCommand),
+    /// Measure credex on this machine (throw-away federation on loopback).
+    #[command(subcommand)]
+    Bench(credex_node::bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -266,6 +276,14 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing(LogFormat::Human, "warn");
             cli_query::records(cmd).await
         }
+        Command::Log(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_log::log(cmd).await
+        }
+        Command::Audit(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_log::audit(cmd)
+        }
         Command::Id(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             cli_query::id(cmd)
@@ -273,6 +291,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Dev(DevCommand::Init { dir, base_port }) => {
             init_tracing(LogFormat::Human, "warn");
             dev_init(dir, base_port)
+        }
+        Command::Bench(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            Ok(credex_node::bench::run(cmd).await?)
         }
     }
 }

@@ -23,7 +23,7 @@ use credex_policies::{
 };
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, QueryResponseBody,
-    Record, SubjectRef, Value,
+    Receipt, Record, SubjectRef, Value,
 };
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::UnixTime;
@@ -31,6 +31,7 @@ use time::OffsetDateTime;
 
 use crate::access::{self, AccessEntry, Direction, Officer};
 use crate::config::{NodeConfig, PolicyFiles};
+use crate::log::Checkpoints;
 use crate::storage::{AccessClaim, ClaimOutcome, QuotaClaim, Storage, StorageError};
 use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
@@ -102,6 +103,9 @@ pub enum AnswerError {
     /// The response could not be signed.
     #[error("signing the response: {0}")]
     Sign(String),
+    /// The log could not produce a receipt.
+    #[error("log: {0}")]
+    Log(String),
     /// A stored record could not be decoded.
     #[error("stored record {category}/{record_id} is unreadable: {reason}")]
     CorruptRecord {
@@ -177,6 +181,7 @@ pub struct QueryService {
     key: SigningKey,
     chain: Vec<Vec<u8>>,
     max_skew_ms: i64,
+    checkpoints: Checkpoints,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -218,6 +223,7 @@ impl QueryService {
         storage: Storage,
         key: SigningKey,
         chain: Vec<Vec<u8>>,
+        checkpoints: Checkpoints,
     ) -> QueryService {
         QueryService {
             region: config.region,
@@ -228,6 +234,7 @@ impl QueryService {
             key,
             chain,
             max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
+            checkpoints,
         }
     }
 
@@ -282,6 +289,7 @@ impl QueryService {
             reason: QueryReason::BadSignature,
             policy_hash,
             response_digest: None,
+            counterpart: None,
         };
         let bundle = credex_protocol::encode(q).ok();
 
@@ -295,10 +303,12 @@ impl QueryService {
                 let decided = Decided::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);
                 let body = credex_protocol::encode(&entry).unwrap_or_default();
-                self.storage
+                let seq = self
+                    .storage
                     .append(access::kind::QUERY_RECEIVED, body)
                     .await?;
-                return self.respond(q, digest, decided, Vec::new(), now_ms);
+                let receipt = self.receipt(seq).await?;
+                return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
             }
         };
         entry.requester_officer = Some(Officer::from(verified.requester()));
@@ -311,7 +321,7 @@ impl QueryService {
         // 3. Durable record, with the nonce, authorization use and quota
         //    claimed in the same transaction; a replay turns into a denial.
         let requested = q.request.requested.clone();
-        let (_, claimed) = self
+        let (seq, claimed) = self
             .storage
             .append_claimed(
                 access::kind::QUERY_RECEIVED,
@@ -328,6 +338,7 @@ impl QueryService {
                 },
             )
             .await?;
+        let receipt = self.receipt(seq).await?;
         if let Some(reason) = claim_denial(claimed) {
             tracing::info!(%reason, "query refused after claim");
             return self.respond(
@@ -336,20 +347,28 @@ impl QueryService {
                 Decided::denied(reason, q, policy_hash),
                 Vec::new(),
                 now_ms,
+                receipt,
             );
         }
         let decision = match decision {
             Some(d) if decided.outcome != Outcome::Denied => d,
             _ => {
                 tracing::info!(reason = %decided.reason, "query denied");
-                return self.respond(q, digest, decided, Vec::new(), now_ms);
+                return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
             }
         };
 
         // 4. Only now read, and project to the permitted fields.
         let records = self.read_projected(q, &decision).await?;
         tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
-        self.respond(q, digest, decided, records, now_ms)
+        self.respond(q, digest, decided, records, now_ms, receipt)
+    }
+
+    async fn receipt(&self, seq: u64) -> Result<Option<Receipt>, AnswerError> {
+        crate::log::receipt(&self.storage, &self.checkpoints, seq)
+            .await
+            .map(Some)
+            .map_err(|e| AnswerError::Log(e.to_string()))
     }
 
     async fn decide(
@@ -515,6 +534,7 @@ impl QueryService {
         decided: Decided,
         records: Vec<Record>,
         now_ms: i64,
+        receipt: Option<Receipt>,
     ) -> Result<QueryResponse, AnswerError> {
         let body = QueryResponseBody {
             request_id: q.request.request_id,
@@ -531,7 +551,11 @@ impl QueryService {
         };
         let responder = sign_response(&body, &self.key, self.chain.clone())
             .map_err(|e| AnswerError::Sign(e.to_string()))?;
-        Ok(QueryResponse { body, responder })
+        Ok(QueryResponse {
+            body,
+            responder,
+            receipt,
+        })
     }
 }
 

@@ -70,6 +70,9 @@ pub enum RequesterError {
     /// The response does not verify.
     #[error("the response does not verify: {0}")]
     BadResponse(#[from] credex_pki::authorization::ResponseError),
+    /// The responder's log receipt does not verify: it did not prove it logged the access.
+    #[error("the responder's log receipt does not verify: {0}")]
+    Receipt(#[from] crate::log::ReceiptError),
     /// Logging failed.
     #[error("logging the query: {0}")]
     Storage(#[from] crate::storage::StorageError),
@@ -386,6 +389,13 @@ pub async fn send(
             .unwrap_or_default(),
     );
     verify_response(&response, trust, unix, conn.peer().region, digest)?;
+    let responder_cert = response
+        .responder
+        .chain
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let counterpart = crate::log::verify_receipt(&response, &responder_cert, digest)?;
     let response_bytes =
         credex_protocol::encode(&response).map_err(|e| RequesterError::NotReady(e.to_string()))?;
     let officer = |p: &SignerProof| {
@@ -419,6 +429,7 @@ pub async fn send(
         reason: response.body.reason,
         policy_hash: response.body.policy_hash,
         response_digest: Some(access::sha256(&response_bytes)),
+        counterpart: Some(counterpart),
     };
     let body =
         credex_protocol::encode(&entry).map_err(|e| RequesterError::NotReady(e.to_string()))?;

@@ -43,6 +43,9 @@ pub enum StartError {
     /// The endpoint could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] SetupError),
+    /// The log could not be set up.
+    #[error("log: {0}")]
+    Log(#[from] crate::log::LogError),
     /// The sharing policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::query::PolicyLoadError),
@@ -234,6 +237,8 @@ impl Handler for NodeHandler {
 /// A started node. Dropping it does not stop it; call [`RunningNode::shutdown`].
 pub struct RunningNode {
     queries: Arc<QueryService>,
+    log_key: Arc<crate::log::LogKey>,
+    checkpoints: crate::log::Checkpoints,
     config: NodeConfig,
     transport: Transport,
     storage: Storage,
@@ -278,6 +283,20 @@ impl RunningNode {
         let storage = open_storage(&config).await?;
         record_policy_load(&storage, &policy).await?;
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let log_key = Arc::new(crate::log::LogKey::from_pkcs8_pem(
+            &read_text(&config.tls.key)?,
+            config.region,
+            &config.name,
+        )?);
+        let checkpoints = crate::log::Checkpoints::spawn(
+            storage.clone(),
+            Arc::clone(&log_key),
+            &tracker,
+            shutdown.clone(),
+        )
+        .await?;
         let queries = Arc::new(QueryService::new(
             &config,
             policy,
@@ -285,10 +304,9 @@ impl RunningNode {
             storage.clone(),
             node_key,
             chain,
+            checkpoints.clone(),
         ));
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),
@@ -296,6 +314,8 @@ impl RunningNode {
         });
         let node = RunningNode {
             queries,
+            log_key,
+            checkpoints,
             crl_state: Arc::new(tokio::sync::Mutex::new(read_crls(&config.tls))),
             config,
             transport,
@@ -367,6 +387,16 @@ impl RunningNode {
     /// The node's query service (its policy, for inspection).
     pub fn queries(&self) -> &QueryService {
         &self.queries
+    }
+
+    /// The node's log key (its verifier key is what auditors trust).
+    pub fn log_key(&self) -> &crate::log::LogKey {
+        &self.log_key
+    }
+
+    /// The node's checkpointer.
+    pub fn checkpoints(&self) -> &crate::log::Checkpoints {
+        &self.checkpoints
     }
 
     /// The node's storage.

@@ -22,9 +22,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credex_node::storage::{
-    AccessClaim, Backend, ClaimOutcome, Clock, JournalRecord, MAX_ATTACHMENT_LEN, MAX_BODY_LEN,
-    MAX_RECORDS_PER_QUERY, PeerRecord, PeerSighting, QuotaClaim, RecordRow, Storage, StorageError,
-    StorageOptions, StoredRecord, danger,
+    AccessClaim, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord, MAX_ATTACHMENT_LEN,
+    MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY,
+    MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, Storage, StorageError,
+    StorageOptions, StoredRecord, TreeHead, danger, log_entry_bytes,
+};
+use credex_protocol::tlog::{
+    EMPTY_ROOT, Hash, leaf_hash, root_from_leaf_hashes, stored_hash_count, stored_hash_index,
+    verify_consistency, verify_inclusion,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -1450,6 +1455,530 @@ async fn expired_nonces_are_purged(store: Store) {
     s.close().await;
 }
 
+/// The stored tree is the RFC 6962 tree of the journal's entries: after
+/// several batches of concurrent plain and claimed appends, the published
+/// head, `tree_root` of every size and the root recomputed from
+/// `journal_range` agree; after close and reopen the tree keeps extending
+/// correctly; sampled inclusion and consistency proofs verify against
+/// roots from `tree_root`.
+async fn tree_matches_the_journal(store: Store) {
+    let s = store.open().await;
+    assert_eq!(
+        s.tree_head(),
+        TreeHead {
+            size: 0,
+            root: EMPTY_ROOT
+        }
+    );
+    assert_eq!(s.tree_root(0).await.expect("empty root"), EMPTY_ROOT);
+    let mut next = 0;
+    for round in 0..3 {
+        next = append_mixed(&s, next, 300 + 37 * round).await;
+        check_tree(&s, next).await;
+    }
+    s.close().await;
+
+    let s = store.open().await;
+    let head = s.tree_head();
+    assert_eq!(head.size, next, "reopened tree size");
+    assert_eq!(head.root, root_of_journal(&s).await, "reopened root");
+    next = append_mixed(&s, next, 129).await;
+    assert_eq!(s.append(1, b"lone".to_vec()).await.expect("append"), next);
+    next += 1;
+    check_tree(&s, next).await;
+    check_proofs(&s, 0x5eed).await;
+
+    // Sizes and indexes outside the committed tree are refused.
+    let err = s.tree_root(next + 1).await.expect_err("root beyond");
+    assert!(
+        matches!(err, StorageError::TreeSizeUnavailable { size, committed } if size == next + 1 && committed == next),
+        "{err}"
+    );
+    let err = s.inclusion_proof(0, next + 1).await.expect_err("beyond");
+    assert!(
+        matches!(err, StorageError::TreeSizeUnavailable { .. }),
+        "{err}"
+    );
+    let err = s.inclusion_proof(5, 5).await.expect_err("index = size");
+    assert!(
+        matches!(err, StorageError::LeafIndexOutOfRange { index: 5, size: 5 }),
+        "{err}"
+    );
+    let err = s.consistency_proof(6, 5).await.expect_err("old > new");
+    assert!(
+        matches!(err, StorageError::OldSizeExceedsNew { old: 6, new: 5 }),
+        "{err}"
+    );
+    let err = s.consistency_proof(1, u64::MAX).await.expect_err("huge");
+    assert!(
+        matches!(err, StorageError::TreeSizeUnavailable { .. }),
+        "{err}"
+    );
+    let available = stored_hash_count(next).expect("count");
+    let err = s
+        .read_tree_hashes(&[0, available])
+        .await
+        .expect_err("hash beyond the tree");
+    assert!(
+        matches!(err, StorageError::TreeHashUnavailable { index, .. } if index == available),
+        "{err}"
+    );
+    let err = s
+        .read_tree_hashes(&vec![0; MAX_TREE_HASH_READ + 1])
+        .await
+        .expect_err("too many");
+    assert!(
+        matches!(err, StorageError::TooManyTreeHashes { .. }),
+        "{err}"
+    );
+    let leaves = journal_leaves(&s).await;
+    let first = s
+        .read_tree_hashes(&[stored_hash_index(0, 3).expect("index"), 0])
+        .await
+        .expect("read");
+    assert_eq!(first, [leaves[3], leaves[0]], "leaf hashes are stored");
+    s.close().await;
+}
+
+/// A batch that fails to commit (a trigger rejects one of its records)
+/// leaves the tree as it was: the head does not move, the stored tree
+/// still matches the journal, and the next appends extend it correctly.
+async fn failed_batch_keeps_the_tree(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            max_batch_delay: Duration::ZERO,
+            ..StorageOptions::default()
+        })
+        .await;
+    for i in 0..5 {
+        s.append(kind_of(i), body_of(i)).await.expect("append");
+    }
+    install_reject_999(&store, &s).await;
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let doomed = [
+        s.try_append(1, b"a".to_vec()).expect("queue"),
+        s.try_append(999, b"poison".to_vec()).expect("queue"),
+    ];
+    let doomed_claim = tokio::spawn({
+        let s = s.clone();
+        async move {
+            s.append_claimed(999, claim("500000", nonce(9)), None, |o| {
+                decision_body(9, o)
+            })
+            .await
+        }
+    });
+    wait_until("claim queued", || s.stats().accepted == 9).await;
+    lock.release().await;
+    // However the writer grouped them, the poisoned records fail and take
+    // their batch with them.
+    let _ = blocker.await;
+    let [a, poison] = doomed;
+    let _ = a.await;
+    assert!(poison.await.is_err(), "the poisoned record was committed");
+    assert!(doomed_claim.await.expect("task").is_err());
+    assert!(s.stats().failed_batches >= 1, "{:?}", s.stats());
+
+    let len = s.journal_len().await.expect("len");
+    assert_eq!(
+        s.tree_head().size,
+        len,
+        "the head moved with a failed batch"
+    );
+    assert_eq!(s.tree_head().root, root_of_journal(&s).await);
+    for i in 0..40 {
+        s.append(kind_of(i), body_of(i))
+            .await
+            .expect("append after");
+    }
+    append_mixed(&s, len + 40, 100).await;
+    check_tree(&s, len + 140).await;
+    check_proofs(&s, 7).await;
+    s.close().await;
+}
+
+/// Two handles writing one journal (as two node processes would) keep one
+/// tree: each writer notices the other's records under the lock and
+/// extends the tree over them.
+async fn two_writers_share_one_tree(store: Store) {
+    let a = store.open().await;
+    let b = store.open().await;
+    let writers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|s| {
+            tokio::spawn(async move {
+                for i in 0..150 {
+                    s.append(3, body_of(i)).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    // Each head covers what its own writer last committed.
+    let len = a.journal_len().await.expect("len");
+    assert_eq!(len, 300);
+    let last = a.append(4, b"a last".to_vec()).await.expect("append a");
+    assert_eq!(a.tree_head().size, last + 1);
+    assert_eq!(a.tree_head().root, root_of_journal(&a).await);
+    let last = b.append(4, b"b last".to_vec()).await.expect("append b");
+    assert_eq!(b.tree_head().size, last + 1);
+    check_tree(&b, last + 1).await;
+    a.close().await;
+    b.close().await;
+}
+
+/// `subscribe_tree_head` sees every committed head: after an append
+/// returns seq n, the head covers n and its root is `tree_root` of its size.
+async fn tree_head_is_published(store: Store) {
+    let s = store.open().await;
+    let mut heads = s.subscribe_tree_head();
+    assert_eq!(heads.borrow_and_update().size, 0);
+    assert!(!heads.has_changed().expect("sender alive"));
+    for i in 0..5 {
+        let seq = s.append(kind_of(i), body_of(i)).await.expect("append");
+        assert!(s.tree_head().size > seq, "the head lags its append");
+        tokio::time::timeout(Duration::from_secs(5), heads.changed())
+            .await
+            .expect("no head published")
+            .expect("sender alive");
+        let head = *heads.borrow_and_update();
+        assert_eq!(head.size, seq + 1);
+        assert_eq!(head.root, s.tree_root(head.size).await.expect("root"));
+    }
+    let late = s.subscribe_tree_head();
+    assert_eq!(late.borrow().size, 5);
+    assert!(
+        !late.has_changed().expect("sender alive"),
+        "a new receiver has seen the head"
+    );
+    s.close().await;
+}
+
+/// Checkpoints, cosignatures, witnessed checkpoints and evidence round
+/// trip, survive reopening, and the store's rules hold.
+async fn log_records_round_trip(store: Store) {
+    let s = store
+        .open_with(StorageOptions {
+            clock: Arc::new(FixedClock(1_700_000_000_000)),
+            ..StorageOptions::default()
+        })
+        .await;
+    for i in 0..10 {
+        s.append(kind_of(i), body_of(i)).await.expect("append");
+    }
+    assert_eq!(s.latest_checkpoint().await.expect("latest"), None);
+    for size in [3u64, 10, 7] {
+        s.store_checkpoint(size, checkpoint_note(size, "a"))
+            .await
+            .expect("store checkpoint");
+    }
+    s.store_checkpoint(7, checkpoint_note(7, "a"))
+        .await
+        .expect("the same checkpoint again");
+    let err = s
+        .store_checkpoint(7, checkpoint_note(7, "b"))
+        .await
+        .expect_err("another note for a stored size");
+    assert!(
+        matches!(err, StorageError::CheckpointConflict { size: 7 }),
+        "{err}"
+    );
+    let err = s
+        .store_checkpoint(11, checkpoint_note(11, "a"))
+        .await
+        .expect_err("beyond the tree");
+    assert!(
+        matches!(
+            err,
+            StorageError::TreeSizeUnavailable {
+                size: 11,
+                committed: 10
+            }
+        ),
+        "{err}"
+    );
+    let err = s
+        .store_checkpoint(1, String::new())
+        .await
+        .expect_err("empty note");
+    assert!(
+        matches!(err, StorageError::InvalidLogRecord { field: "note", .. }),
+        "{err}"
+    );
+
+    assert_eq!(s.cosignatures(7).await.expect("none yet"), []);
+    s.store_cosignature(7, "witness-b".into(), "— witness-b sig1".into())
+        .await
+        .expect("cosign");
+    s.store_cosignature(7, "witness-a".into(), "— witness-a sig".into())
+        .await
+        .expect("cosign");
+    s.store_cosignature(7, "witness-b".into(), "— witness-b sig2".into())
+        .await
+        .expect("second cosignature of one witness");
+    let err = s
+        .store_cosignature(8, "witness-a".into(), "— witness-a sig".into())
+        .await
+        .expect_err("no checkpoint of size 8");
+    assert!(
+        matches!(err, StorageError::CheckpointMissing { size: 8 }),
+        "{err}"
+    );
+    for w in 0..MAX_COSIGNATURES {
+        s.store_cosignature(3, format!("w{w:03}"), format!("— w{w:03} sig"))
+            .await
+            .expect("cosign up to the maximum");
+    }
+    let err = s
+        .store_cosignature(3, "one-too-many".into(), "— x sig".into())
+        .await
+        .expect_err("too many");
+    assert!(
+        matches!(err, StorageError::TooManyCosignatures { size: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        s.cosignatures(3).await.expect("many").len(),
+        MAX_COSIGNATURES
+    );
+
+    s.set_witnessed("credex/500000/cq-1".into(), 5, "note 5".into())
+        .await
+        .expect("witness");
+    s.set_witnessed("credex/500000/cq-1".into(), 9, "note 9".into())
+        .await
+        .expect("witness forward");
+    s.set_witnessed("credex/500000/cq-1".into(), 9, "note 9 cosigned".into())
+        .await
+        .expect("same size again");
+    let err = s
+        .set_witnessed("credex/500000/cq-1".into(), 8, "note 8".into())
+        .await
+        .expect_err("going back");
+    assert!(
+        matches!(
+            &err,
+            StorageError::WitnessedRegression {
+                stored: 9,
+                offered: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    s.set_witnessed("credex/510000/cd-1".into(), 1, "other log".into())
+        .await
+        .expect("another log");
+
+    let fork = |n: &str| {
+        (
+            "credex/500000/cq-1".to_owned(),
+            "fork".to_owned(),
+            format!("checkpoint A{n}"),
+            format!("checkpoint B{n}"),
+            format!("two roots for size {n}"),
+        )
+    };
+    let mut ids = Vec::new();
+    for (origin, kind, first, second, detail) in [fork("1"), fork("2"), fork("1")] {
+        ids.push(
+            s.store_evidence(origin, kind, first, second, detail)
+                .await
+                .expect("evidence"),
+        );
+    }
+    assert_eq!(ids[0], ids[2], "the same evidence is stored once");
+    assert_ne!(ids[0], ids[1]);
+    let err = s
+        .store_evidence(
+            "o".into(),
+            "fork".into(),
+            "a".into(),
+            "b".into(),
+            "x".repeat(MAX_EVIDENCE_DETAIL_LEN + 1),
+        )
+        .await
+        .expect_err("detail too long");
+    assert!(
+        matches!(
+            err,
+            StorageError::InvalidLogRecord {
+                field: "detail",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(
+        s.latest_checkpoint().await.expect("latest"),
+        Some((10, checkpoint_note(10, "a")))
+    );
+    assert_eq!(
+        s.checkpoint(7).await.expect("7"),
+        Some(checkpoint_note(7, "a"))
+    );
+    assert_eq!(s.checkpoint(8).await.expect("8"), None);
+    assert_eq!(s.checkpoint(u64::MAX).await.expect("huge"), None);
+    assert_eq!(
+        s.checkpoints_after(3, 10).await.expect("after 3"),
+        [(7, checkpoint_note(7, "a")), (10, checkpoint_note(10, "a"))]
+    );
+    assert_eq!(
+        s.checkpoints_after(0, 1).await.expect("limit"),
+        [(3, checkpoint_note(3, "a"))]
+    );
+    assert_eq!(
+        s.cosignatures(7).await.expect("cosignatures"),
+        [
+            ("witness-a".to_owned(), "— witness-a sig".to_owned()),
+            ("witness-b".to_owned(), "— witness-b sig1".to_owned()),
+        ]
+    );
+    assert_eq!(
+        s.witnessed("credex/500000/cq-1").await.expect("witnessed"),
+        Some((9, "note 9 cosigned".to_owned()))
+    );
+    assert_eq!(
+        s.witnessed("credex/000000/nobody").await.expect("none"),
+        None
+    );
+    let evidence = s.evidence().await.expect("evidence");
+    assert_eq!(evidence.len(), 2);
+    let (origin, kind, first, second, detail) = fork("2");
+    assert_eq!(
+        evidence[1],
+        EvidenceRecord {
+            id: ids[1],
+            origin,
+            kind,
+            first,
+            second,
+            detail,
+            recorded_at_unix_ms: 1_700_000_000_000,
+        }
+    );
+    assert_eq!(
+        s.evidence_after(ids[0], 10).await.expect("after"),
+        evidence[1..]
+    );
+    s.close().await;
+}
+
+/// The `danger` edits change what an operator could change and leave the
+/// tree alone, so the journal no longer matches its stored root;
+/// `truncate_log` rewinds journal, tree and checkpoints together, and the
+/// log then continues (forks) from there.
+async fn danger_edits_break_the_tree(store: Store) {
+    let s = store.open().await;
+    for i in 0..8 {
+        s.append(kind_of(i), body_of(i)).await.expect("append");
+    }
+    let head = s.tree_head();
+    let original = journal_leaves(&s).await;
+    s.store_checkpoint(8, "checkpoint 8".into())
+        .await
+        .expect("checkpoint");
+    s.store_checkpoint(4, "checkpoint 4".into())
+        .await
+        .expect("checkpoint");
+    s.store_cosignature(8, "w".into(), "— w sig".into())
+        .await
+        .expect("cosign");
+    assert_eq!(root_of_journal(&s).await, head.root);
+
+    let edits: [(&str, u64); 4] = [
+        ("overwrite", 1),
+        ("swap", 2),
+        ("delete", 1),
+        ("checkpoint", 1),
+    ];
+    for (edit, changed) in edits {
+        let n = match edit {
+            "overwrite" => danger::overwrite_journal_body(&s, 3, b"rewritten".to_vec()).await,
+            "swap" => danger::swap_journal_rows(&s, 1, 2).await,
+            "delete" => danger::delete_journal_row(&s, 5).await,
+            _ => danger::replace_checkpoint(&s, 8, "forged".into()).await,
+        }
+        .expect(edit);
+        assert_eq!(n, changed, "{edit}");
+    }
+    assert_eq!(
+        danger::overwrite_journal_body(&s, 99, Vec::new())
+            .await
+            .expect("none"),
+        0
+    );
+    assert_eq!(danger::swap_journal_rows(&s, 1, 99).await.expect("none"), 0);
+    let records = s.journal_range(0, 10).await.expect("range");
+    assert_eq!(records.len(), 7, "one record deleted");
+    assert_eq!(records[3].body, b"rewritten");
+    assert_eq!(
+        (records[1].body.clone(), records[2].body.clone()),
+        (body_of(2), body_of(1))
+    );
+    assert_eq!(
+        s.checkpoint(8).await.expect("checkpoint"),
+        Some("forged".into())
+    );
+    assert_eq!(
+        s.tree_root(8).await.expect("root"),
+        head.root,
+        "the tree was not touched"
+    );
+    assert_eq!(s.tree_head(), head);
+
+    // Rewind to 4 records and append others: a fork of the first log.
+    assert_eq!(danger::truncate_log(&s, 4).await.expect("truncate"), 3);
+    assert_eq!(s.tree_head().size, 4);
+    assert_eq!(
+        s.latest_checkpoint().await.expect("latest"),
+        Some((4, "checkpoint 4".into()))
+    );
+    for i in 0..4 {
+        s.append(kind_of(100 + i), body_of(100 + i))
+            .await
+            .expect("append");
+    }
+    // The tree continues from the original first four leaves (the edits
+    // above changed the journal, not the tree).
+    let mut forked = original[..4].to_vec();
+    forked.extend_from_slice(&journal_leaves(&s).await[4..]);
+    assert_eq!(forked.len(), 8);
+    assert_eq!(s.tree_head().size, 8);
+    assert_eq!(s.tree_head().root, root_from_leaf_hashes(&forked));
+    assert_eq!(s.tree_root(8).await.expect("root"), s.tree_head().root);
+    assert_ne!(s.tree_head().root, head.root, "the fork has another root");
+    s.close().await;
+}
+
+/// A journal written before the Merkle log existed (simulated by deleting
+/// the stored hashes) gets its tree computed when opened, across several
+/// backfill transactions, and the result is the journal's tree.
+async fn old_journals_get_their_tree(store: Store) {
+    let s = store.open().await;
+    let n = append_mixed(&s, 0, 4500).await;
+    let expected = s.tree_head();
+    assert_eq!(expected.size, n);
+    danger::execute_raw(&s, "DELETE FROM tree_hashes WHERE idx >= 4")
+        .await
+        .expect("delete hashes");
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(s.tree_head(), expected);
+    check_tree(&s, n).await;
+    check_proofs(&s, 99).await;
+    s.close().await;
+}
+
 /// Not a check: prints append throughput with 1 and 64 concurrent callers,
 /// with and without the batch delay. Run with
 /// `cargo test -p credex-node --release --test storage_suite -- --ignored --nocapture`.
@@ -1544,6 +2073,13 @@ both_backends!(
     records_import_whole_or_not_at_all,
     records_for_is_bounded,
     expired_nonces_are_purged,
+    tree_matches_the_journal,
+    failed_batch_keeps_the_tree,
+    two_writers_share_one_tree,
+    tree_head_is_published,
+    log_records_round_trip,
+    danger_edits_break_the_tree,
+    old_journals_get_their_tree,
 );
 
 mod measure {
@@ -1806,4 +2342,172 @@ async fn install_reject_999(store: &Store, s: &Storage) {
     danger::execute_raw(s, install)
         .await
         .expect("install trigger");
+}
+
+/// Appends `count` records from 16 concurrent tasks, every other one a
+/// claimed append (unique nonces), and checks they got seqs
+/// `next..next + count`. Returns `next + count`.
+async fn append_mixed(s: &Storage, next: u64, count: u64) -> u64 {
+    const TASKS: u64 = 16;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in (next + t..next + count).step_by(TASKS as usize) {
+                    let n = usize::try_from(i).expect("small");
+                    let seq = if i % 2 == 0 {
+                        s.append(kind_of(n), body_of(n)).await.expect("append")
+                    } else {
+                        let (seq, outcome) = s
+                            .append_claimed(QUERY_KIND, claim("510000", nonce(n)), None, move |o| {
+                                decision_body(n, o)
+                            })
+                            .await
+                            .expect("claimed append");
+                        assert_eq!(outcome, ClaimOutcome::Claimed);
+                        seq
+                    };
+                    seqs.push(seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.expect("appender"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (next..next + count).collect::<Vec<_>>());
+    next + count
+}
+
+/// The leaf hashes of the journal's entries, recomputed from
+/// `journal_range` (seqs must be contiguous from 0).
+async fn journal_leaves(s: &Storage) -> Vec<Hash> {
+    let mut leaves = Vec::new();
+    loop {
+        let page = s
+            .journal_range(leaves.len() as u64, 4096)
+            .await
+            .expect("range");
+        if page.is_empty() {
+            return leaves;
+        }
+        for record in page {
+            assert_eq!(record.seq, leaves.len() as u64, "journal seqs have a gap");
+            leaves.push(leaf_hash(&log_entry_bytes(
+                record.kind,
+                record.recorded_at_unix_ms,
+                &record.body,
+            )));
+        }
+    }
+}
+
+/// The RFC 6962 root of the journal's entries, recomputed.
+async fn root_of_journal(s: &Storage) -> Hash {
+    root_from_leaf_hashes(&journal_leaves(s).await)
+}
+
+/// The tree is the journal's: head, stored root of the full size and of a
+/// sample of prefixes all equal the roots recomputed from the entries.
+async fn check_tree(s: &Storage, size: u64) {
+    let leaves = journal_leaves(s).await;
+    assert_eq!(leaves.len() as u64, size, "journal length");
+    let head = s.tree_head();
+    assert_eq!(head.size, size, "head size");
+    let root = root_from_leaf_hashes(&leaves);
+    assert_eq!(head.root, root, "published root");
+    assert_eq!(s.tree_root(size).await.expect("root"), root, "stored root");
+    let mut rng = Rng(size | 1);
+    for k in (0..=size.min(20)).chain((0..20).map(|_| rng.below(size + 1))) {
+        let prefix = &leaves[..usize::try_from(k).expect("small")];
+        assert_eq!(
+            s.tree_root(k).await.expect("prefix root"),
+            root_from_leaf_hashes(prefix),
+            "root of the first {k} records"
+        );
+    }
+}
+
+/// Sampled inclusion proofs (index, size) and consistency proofs (old,
+/// new) of the committed tree verify against roots from `tree_root`.
+async fn check_proofs(s: &Storage, seed: u64) {
+    let leaves = journal_leaves(s).await;
+    let size = s.tree_head().size;
+    assert_eq!(leaves.len() as u64, size);
+    let mut rng = Rng(seed | 1);
+    let mut roots = std::collections::HashMap::new();
+    for round in 0..60 {
+        let tree_size = match round {
+            0 => size,
+            1 => 1,
+            _ => 1 + rng.below(size),
+        };
+        let index = if round == 0 {
+            size - 1
+        } else {
+            rng.below(tree_size)
+        };
+        let root = match roots.get(&tree_size) {
+            Some(root) => *root,
+            None => {
+                let root = s.tree_root(tree_size).await.expect("root");
+                roots.insert(tree_size, root);
+                root
+            }
+        };
+        let proof = s
+            .inclusion_proof(index, tree_size)
+            .await
+            .expect("inclusion proof");
+        verify_inclusion(&leaves[index as usize], index, tree_size, &proof, &root)
+            .unwrap_or_else(|e| panic!("inclusion of {index} in {tree_size}: {e}"));
+        if index > 0 {
+            assert!(
+                verify_inclusion(&leaves[index as usize - 1], index, tree_size, &proof, &root)
+                    .is_err(),
+                "a proof that cannot fail"
+            );
+        }
+    }
+    for round in 0..60 {
+        let (old, new) = match round {
+            0 => (0, size),
+            1 => (size, size),
+            2 => (1, size),
+            _ => {
+                let a = rng.below(size + 1);
+                let b = rng.below(size + 1);
+                (a.min(b), a.max(b))
+            }
+        };
+        let proof = s
+            .consistency_proof(old, new)
+            .await
+            .expect("consistency proof");
+        let old_root = s.tree_root(old).await.expect("old root");
+        let new_root = s.tree_root(new).await.expect("new root");
+        verify_consistency(old, new, &old_root, &new_root, &proof)
+            .unwrap_or_else(|e| panic!("consistency {old} -> {new}: {e}"));
+    }
+}
+
+/// A note standing in for a signed checkpoint of `size` by `key`.
+fn checkpoint_note(size: u64, key: &str) -> String {
+    format!("credex/520000/gy-1\n{size}\nroot\n\n— {key} signature\n")
+}
+
+/// xorshift64: deterministic samples without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        if bound == 0 { 0 } else { self.0 % bound }
+    }
 }

@@ -266,6 +266,12 @@ impl VerifyingKey {
             .verify(&signed, &signature.bytes)
             .map_err(|_| SignatureError::Invalid)
     }
+
+    /// The raw public key: 32 bytes for Ed25519, the uncompressed SEC1
+    /// point for P-256.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
 }
 
 /// Verify that `signature` over `domain` and `message` was made by the key

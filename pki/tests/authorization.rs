@@ -785,7 +785,11 @@ fn body(digest: [u8; 32]) -> QueryResponseBody {
 
 fn respond(body: QueryResponseBody, signer: &Party) -> QueryResponse {
     let responder = sign_response(&body, &signer.key, signer.chain.clone()).unwrap();
-    QueryResponse { body, responder }
+    QueryResponse {
+        body,
+        responder,
+        receipt: None,
+    }
 }
 
 #[test]

@@ -395,7 +395,33 @@ pub struct QueryResponse {
     pub body: QueryResponseBody,
     /// The responder node's signature over [`DOMAIN_RESPONSE`] ‖ encode(body).
     pub responder: SignerProof,
+    /// Proof that the responder logged this access before releasing
+    /// anything: its log entry, a signed checkpoint covering it, and the
+    /// inclusion proof. Self-authenticating (the checkpoint is signed with
+    /// the responder's node key).
+    pub receipt: Option<Receipt>,
 }
+
+/// Where an access sits in the responder's Merkle log (DESIGN.md §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The entry's leaf index.
+    pub leaf_index: u64,
+    /// The entry's bytes as logged (kind ‖ time ‖ access record); hashing
+    /// them gives the leaf hash.
+    pub entry: Vec<u8>,
+    /// A C2SP signed checkpoint (signed note text) whose tree covers the entry.
+    pub checkpoint: String,
+    /// The RFC 6962 inclusion proof of the leaf in that checkpoint's tree.
+    pub inclusion_proof: Vec<[u8; 32]>,
+}
+
+/// Longest checkpoint note accepted in a receipt.
+pub const MAX_RECEIPT_NOTE: usize = 16 * 1024;
+/// Longest log entry accepted in a receipt.
+pub const MAX_RECEIPT_ENTRY: usize = 64 * 1024;
+/// Most hashes in an inclusion proof (trees up to 2^64 leaves).
+pub const MAX_PROOF_HASHES: usize = 64;
 
 /// A bound a decoded query message breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -415,6 +441,11 @@ pub enum QueryBoundError {
     /// Too many records.
     #[error("{0} records, at most {MAX_RECORDS} allowed")]
     TooManyRecords(usize),
+    /// A receipt is larger than allowed.
+    #[error(
+        "receipt exceeds its bounds (note ≤ {MAX_RECEIPT_NOTE} bytes, entry ≤ {MAX_RECEIPT_ENTRY} bytes, proof ≤ {MAX_PROOF_HASHES} hashes)"
+    )]
+    OversizedReceipt,
 }
 
 fn check_code(code: &str) -> Result<(), QueryBoundError> {
@@ -494,6 +525,13 @@ impl QueryResponse {
         check_category_fields(&self.body.withheld)?;
         if self.body.records.len() > MAX_RECORDS {
             return Err(QueryBoundError::TooManyRecords(self.body.records.len()));
+        }
+        if let Some(r) = &self.receipt
+            && (r.checkpoint.len() > MAX_RECEIPT_NOTE
+                || r.entry.len() > MAX_RECEIPT_ENTRY
+                || r.inclusion_proof.len() > MAX_PROOF_HASHES)
+        {
+            return Err(QueryBoundError::OversizedReceipt);
         }
         Ok(())
     }

@@ -1,15 +1,20 @@
 //! Dispatch to the backend, and the embedded migrations both backends use.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+
+use credex_protocol::tlog::Hash;
 
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
 use super::sqlite::{SqliteBatch, SqliteEngine};
+use super::witness::{EvidenceRecord, LogWrite};
 use super::{Backend, JournalRecord, PeerRecord, PeerSighting, StorageError};
 
 /// Credit record rows per `INSERT` statement of an import (five parameters
@@ -20,6 +25,8 @@ pub(crate) const RECORD_ROWS_PER_INSERT: usize = 512;
 pub(crate) struct JournalRow {
     pub(crate) kind: u16,
     pub(crate) body: Vec<u8>,
+    /// The record's Merkle leaf hash (it does not depend on the seq).
+    pub(crate) leaf: Hash,
 }
 
 /// One backend's connections. Cheap to clone (pools are handles).
@@ -174,6 +181,94 @@ impl Engine {
         }
     }
 
+    /// The stored hashes at `indexes` that exist (read pool).
+    pub(crate) async fn read_tree_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<HashMap<u64, Hash>, StorageError> {
+        let rows = match self {
+            Engine::Sqlite(e) => e.read_tree_hashes(indexes).await?,
+            Engine::Postgres(e) => e.read_tree_hashes(indexes).await?,
+        };
+        super::tree::hash_rows(&self.location(), rows)
+    }
+
+    pub(crate) async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.latest_checkpoint().await,
+            Engine::Postgres(e) => e.latest_checkpoint().await,
+        }
+    }
+
+    pub(crate) async fn checkpoint(&self, size: i64) -> Result<Option<String>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.checkpoint(size).await,
+            Engine::Postgres(e) => e.checkpoint(size).await,
+        }
+    }
+
+    pub(crate) async fn checkpoints_after(
+        &self,
+        size: i64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.checkpoints_after(size, limit).await,
+            Engine::Postgres(e) => e.checkpoints_after(size, limit).await,
+        }
+    }
+
+    pub(crate) async fn cosignatures(
+        &self,
+        size: i64,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.cosignatures(size).await,
+            Engine::Postgres(e) => e.cosignatures(size).await,
+        }
+    }
+
+    pub(crate) async fn witnessed(
+        &self,
+        origin: &str,
+    ) -> Result<Option<(u64, String)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.witnessed(origin).await,
+            Engine::Postgres(e) => e.witnessed(origin).await,
+        }
+    }
+
+    pub(crate) async fn evidence_after(
+        &self,
+        id: i64,
+        limit: u32,
+    ) -> Result<Vec<EvidenceRecord>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.evidence_after(id, limit).await,
+            Engine::Postgres(e) => e.evidence_after(id, limit).await,
+        }
+    }
+
+    /// Runs one write to the log's side tables; returns the evidence id
+    /// for evidence, else 0.
+    pub(crate) async fn log_write(
+        &self,
+        write: &LogWrite,
+        now_unix_ms: i64,
+    ) -> Result<u64, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.log_write(write, now_unix_ms).await,
+            Engine::Postgres(e) => e.log_write(write, now_unix_ms).await,
+        }
+    }
+
+    pub(crate) async fn danger(&self, edit: &DangerEdit) -> Result<u64, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.danger(edit).await,
+            Engine::Postgres(e) => e.danger(edit).await,
+        }
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Engine::Sqlite(e) => e.close().await,
@@ -247,6 +342,86 @@ impl BatchTx {
             BatchTx::Postgres(tx) => tx.commit().await,
         }
     }
+
+    pub(crate) fn location(&self) -> Arc<str> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.location(),
+            BatchTx::Postgres(tx) => tx.location(),
+        }
+    }
+
+    /// The journal's next sequence number, as this transaction sees it.
+    pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.next_seq().await,
+            BatchTx::Postgres(tx) => tx.next_seq().await,
+        }
+    }
+
+    /// Number of stored tree hashes (highest index + 1).
+    pub(crate) async fn tree_hash_count(&mut self) -> Result<u64, StorageError> {
+        let count = match self {
+            BatchTx::Sqlite(tx) => tx.tree_hash_count().await?,
+            BatchTx::Postgres(tx) => tx.tree_hash_count().await?,
+        };
+        stored_size(&self.location(), count)
+    }
+
+    /// The stored hashes at `indexes` that exist, as this transaction sees
+    /// them.
+    pub(crate) async fn read_tree_hashes(
+        &mut self,
+        indexes: &[u64],
+    ) -> Result<HashMap<u64, Hash>, StorageError> {
+        let rows = match self {
+            BatchTx::Sqlite(tx) => tx.read_tree_hashes(indexes).await?,
+            BatchTx::Postgres(tx) => tx.read_tree_hashes(indexes).await?,
+        };
+        super::tree::hash_rows(&self.location(), rows)
+    }
+
+    /// Inserts `hashes` at stored hash indexes `first_index` onward.
+    pub(crate) async fn insert_tree_hashes(
+        &mut self,
+        first_index: u64,
+        hashes: &[Hash],
+    ) -> Result<(), StorageError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let first_index = i64::try_from(first_index).map_err(|_| StorageError::Corrupt {
+            location: self.location().to_string(),
+            detail: format!("tree hash index {first_index} beyond the largest tree"),
+        })?;
+        match self {
+            BatchTx::Sqlite(tx) => tx.insert_tree_hashes(first_index, hashes).await,
+            BatchTx::Postgres(tx) => tx.insert_tree_hashes(first_index, hashes).await,
+        }
+    }
+
+    /// Up to `limit` journal records from `from`, as this transaction sees
+    /// them.
+    pub(crate) async fn journal_range(
+        &mut self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        match self {
+            BatchTx::Sqlite(tx) => tx.journal_range(from, limit).await,
+            BatchTx::Postgres(tx) => tx.journal_range(from, limit).await,
+        }
+    }
+}
+
+/// A stored size, count or id (never negative) as `u64`.
+pub(crate) fn stored_size(location: &str, value: i64) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::Corrupt {
+        location: location.to_owned(),
+        detail: format!("negative size, count or id {value}"),
+    })
 }
 
 /// The error of a guarded claim write that changed `rows_affected` rows

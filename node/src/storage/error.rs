@@ -243,6 +243,100 @@ pub enum StorageError {
         source: Arc<sqlx::Error>,
     },
 
+    /// A tree size beyond the tree this store has committed was asked for
+    /// (a root, a proof, a checkpoint).
+    #[error("tree size {size} is beyond the committed tree of {committed} records")]
+    TreeSizeUnavailable {
+        /// The size asked for.
+        size: u64,
+        /// The committed tree size ([`Storage::tree_head`](super::Storage::tree_head)).
+        committed: u64,
+    },
+
+    /// An inclusion proof was asked for a record outside the tree.
+    #[error("record {index} is not in the tree of {size} records")]
+    LeafIndexOutOfRange {
+        /// The record (leaf index).
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+
+    /// A consistency proof was asked from a larger tree to a smaller one.
+    #[error("old tree size {old} exceeds new tree size {new}")]
+    OldSizeExceedsNew {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+
+    /// [`Storage::read_tree_hashes`](super::Storage::read_tree_hashes) was
+    /// asked for more hashes than [`MAX_TREE_HASH_READ`](super::MAX_TREE_HASH_READ).
+    #[error("{count} tree hashes asked for, more than the maximum of {max}")]
+    TooManyTreeHashes {
+        /// Hashes asked for.
+        count: usize,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// A stored hash index outside the committed tree was asked for.
+    #[error("tree hash {index} is not part of the committed tree of {size} records")]
+    TreeHashUnavailable {
+        /// The stored hash index.
+        index: u64,
+        /// The committed tree size.
+        size: u64,
+    },
+
+    /// A checkpoint, cosignature, witnessed checkpoint or evidence record
+    /// breaks a rule the store enforces (bounded, non-empty text). Nothing
+    /// was queued.
+    #[error("invalid {field} of a log record: {reason}")]
+    InvalidLogRecord {
+        /// Which field.
+        field: &'static str,
+        /// What was expected.
+        reason: String,
+    },
+
+    /// A different checkpoint is already stored for this tree size: the
+    /// first one stays.
+    #[error("a different checkpoint is already stored for tree size {size}")]
+    CheckpointConflict {
+        /// The tree size.
+        size: u64,
+    },
+
+    /// A cosignature names a checkpoint that is not stored.
+    #[error("no checkpoint is stored for tree size {size}")]
+    CheckpointMissing {
+        /// The tree size.
+        size: u64,
+    },
+
+    /// The checkpoint already has
+    /// [`MAX_COSIGNATURES`](super::MAX_COSIGNATURES) cosignatures.
+    #[error("the checkpoint of tree size {size} already has {max} cosignatures")]
+    TooManyCosignatures {
+        /// The tree size.
+        size: u64,
+        /// The maximum.
+        max: usize,
+    },
+
+    /// A peer log's witnessed checkpoint would go back to a smaller tree.
+    #[error("witnessed checkpoint of {origin} would go back from size {stored} to {offered}")]
+    WitnessedRegression {
+        /// The peer log's origin.
+        origin: String,
+        /// The size stored.
+        stored: u64,
+        /// The smaller size offered.
+        offered: u64,
+    },
+
     /// A stored row breaks an invariant the store itself maintains (a
     /// negative sequence number, a kind outside `u16`, a fingerprint that is
     /// not 32 bytes): the database was edited behind the node's back or is

@@ -52,19 +52,39 @@
 //! then build the body, then write).
 //!
 //! Peer sightings, record imports (one transaction per import), nonce
-//! purges and [`danger::execute_raw`] go through the same writer (SQLite
+//! purges, the log's checkpoints, cosignatures, witnessed checkpoints and
+//! evidence, and the [`danger`] edits go through the same writer (SQLite
 //! has one writer), in queue order.
 //!
-//! What this module does not do: hashing (attachment digests are the
-//! caller's), Merkle trees, checkpoints (the access log builds those on the
-//! journal), or interpreting journal or record bodies.
+//! # The Merkle log
+//!
+//! The journal is an RFC 6962 Merkle log: record `seq` is leaf `seq`, its
+//! entry is [`log_entry_bytes`] (kind ‖ time ‖ body; the format tiles
+//! export and auditors hash). Each batch transaction also inserts the
+//! tree's new stored hashes (Go's `sumdb/tlog` layout, table
+//! `tree_hashes`), so the journal and its tree commit or fail together. The
+//! writer keeps the tree's right edge in memory (O(log n) hashes), computes
+//! the root without reading the database, and publishes each committed
+//! [`TreeHead`] ([`Storage::tree_head`], [`Storage::subscribe_tree_head`]).
+//! Roots of earlier sizes and inclusion and consistency proofs are read
+//! from the stored hashes in one query each ([`Storage::tree_root`],
+//! [`Storage::inclusion_proof`], [`Storage::consistency_proof`]).
+//!
+//! What this module does not do: sign or verify checkpoints, cosign, or
+//! decide what is a fork (the access log does, with
+//! `credex_protocol::tlog`; the store keeps the notes as text), hash
+//! attachments (their digests are the caller's), or interpret journal or
+//! record bodies.
 
 mod access;
 pub mod danger;
 mod engine;
 mod error;
+mod log_sql;
 mod postgres;
 mod sqlite;
+mod tree;
+mod witness;
 mod writer;
 
 use std::fmt;
@@ -76,7 +96,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use credex_protocol::tlog::MAX_ENTRY_BYTES;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -86,6 +107,11 @@ pub use access::{
     RecordRow, StoredRecord,
 };
 pub use error::StorageError;
+pub use tree::{LOG_ENTRY_HEADER_LEN, MAX_TREE_HASH_READ, TreeHead, log_entry_bytes};
+pub use witness::{
+    EvidenceRecord, MAX_CHECKPOINTS_PER_READ, MAX_COSIGNATURE_LINE_LEN, MAX_COSIGNATURES,
+    MAX_EVIDENCE_DETAIL_LEN, MAX_EVIDENCE_KIND_LEN, MAX_EVIDENCE_PER_READ, MAX_LOG_NAME_LEN,
+};
 
 use engine::Engine;
 use writer::{Append, AppendCommand, Command};
@@ -113,9 +139,12 @@ pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(1);
 /// soon as it reaches this size.
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
-/// Largest journal body accepted by [`Storage::append`]. Journal entries
-/// hold hashes of payloads, never the payloads, so this is generous.
-pub const MAX_BODY_LEN: usize = 1024 * 1024;
+/// Largest journal body accepted by [`Storage::append`]: what keeps every
+/// log entry ([`log_entry_bytes`], ten bytes more) within the 65,535 bytes a
+/// C2SP entry bundle can carry, so every record can be exported as tiles.
+/// Journal entries hold hashes of payloads, never the payloads; larger
+/// content goes in an attachment.
+pub const MAX_BODY_LEN: usize = MAX_ENTRY_BYTES - LOG_ENTRY_HEADER_LEN;
 
 /// Most records one [`Storage::journal_range`] call returns.
 pub const MAX_RANGE_LIMIT: u32 = 4096;
@@ -388,6 +417,8 @@ struct Inner {
     shutdown: CancellationToken,
     writer: TaskTracker,
     counters: Arc<Counters>,
+    /// The latest committed tree head; the writer sends, readers borrow.
+    heads: Arc<tree::HeadSender>,
 }
 
 impl fmt::Debug for Storage {
@@ -444,8 +475,8 @@ impl Storage {
         options: StorageOptions,
     ) -> Result<Storage, StorageError> {
         options.validate()?;
-        let engine = sqlite::SqliteEngine::open(path, &options).await?;
-        Ok(Self::start(Engine::Sqlite(engine), options))
+        let engine = Engine::Sqlite(sqlite::SqliteEngine::open(path, &options).await?);
+        Self::start(engine, options).await
     }
 
     /// Connects to PostgreSQL at `url` and runs the migrations. With
@@ -464,11 +495,21 @@ impl Storage {
         options: StorageOptions,
     ) -> Result<Storage, StorageError> {
         options.validate()?;
-        let engine = postgres::PgEngine::open(url, schema, &options).await?;
-        Ok(Self::start(Engine::Postgres(engine), options))
+        let engine = Engine::Postgres(postgres::PgEngine::open(url, schema, &options).await?);
+        Self::start(engine, options).await
     }
 
-    fn start(engine: Engine, options: StorageOptions) -> Storage {
+    /// Loads the tree (computing the hashes of records written before the
+    /// Merkle log, if any) and starts the writer.
+    async fn start(engine: Engine, options: StorageOptions) -> Result<Storage, StorageError> {
+        let tree = match tree::load(&engine).await {
+            Ok(tree) => tree,
+            Err(e) => {
+                engine.close().await;
+                return Err(e);
+            }
+        };
+        let heads = Arc::new(watch::Sender::new(tree.head()));
         let location = engine.location();
         let (queue, commands) = mpsc::channel(options.queue_capacity);
         let shutdown = CancellationToken::new();
@@ -484,10 +525,17 @@ impl Storage {
             },
             shutdown.clone(),
             counters.clone(),
+            tree,
+            heads.clone(),
         ));
         writer.close();
-        tracing::info!(backend = %engine.backend(), %location, "storage opened");
-        Storage {
+        tracing::info!(
+            backend = %engine.backend(),
+            %location,
+            tree_size = heads.borrow().size,
+            "storage opened"
+        );
+        Ok(Storage {
             inner: Arc::new(Inner {
                 engine,
                 location,
@@ -496,8 +544,9 @@ impl Storage {
                 shutdown,
                 writer,
                 counters,
+                heads,
             }),
-        }
+        })
     }
 
     /// Which backend this store uses.

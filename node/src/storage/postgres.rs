@@ -3,11 +3,13 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use credex_protocol::tlog::Hash;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Postgres, QueryBuilder, Transaction};
 
 use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
+use super::log_sql::log_sql;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
     redact_url,
@@ -25,6 +27,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "access records",
         include_str!("migrations/postgres/0002_access_records.sql"),
     ),
+    (
+        3,
+        "merkle log",
+        include_str!("migrations/postgres/0003_merkle_log.sql"),
+    ),
 ];
 
 /// PostgreSQL's limit on bound parameters in one statement (a 16-bit count
@@ -33,6 +40,12 @@ const MAX_BIND_PARAMS: usize = 65535;
 
 /// Journal rows per `INSERT` statement (four parameters each).
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
+
+/// Tree hash rows per `INSERT` statement (two parameters each).
+const TREE_HASH_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 2;
+
+/// The stored hashes at a list of indexes (one array parameter).
+const SELECT_TREE_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
 
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
@@ -421,8 +434,28 @@ impl PgEngine {
             .map_err(|e| self.read_error("record count", e))
     }
 
+    pub(crate) async fn read_tree_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<Vec<(i64, Vec<u8>)>, StorageError> {
+        sqlx::query_as(SELECT_TREE_HASHES)
+            .bind(db_indexes(indexes))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error("tree hashes", e))
+    }
+
+    log_sql!(read: pool, write: pool);
+
     pub(crate) async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn corrupt_seq(&self, next: u64) -> StorageError {
+        StorageError::Corrupt {
+            location: self.location.to_string(),
+            detail: format!("the journal's next sequence number would be {next}"),
+        }
     }
 
     fn next_seq(&self, next: i64) -> Result<u64, StorageError> {
@@ -558,16 +591,88 @@ impl PgBatch {
         Ok(())
     }
 
+    pub(crate) fn location(&self) -> Arc<str> {
+        self.engine.location()
+    }
+
+    pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {
+        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.engine.next_seq(next)
+    }
+
+    pub(crate) async fn tree_hash_count(&mut self) -> Result<i64, StorageError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    pub(crate) async fn read_tree_hashes(
+        &mut self,
+        indexes: &[u64],
+    ) -> Result<Vec<(i64, Vec<u8>)>, StorageError> {
+        sqlx::query_as(SELECT_TREE_HASHES)
+            .bind(db_indexes(indexes))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    pub(crate) async fn insert_tree_hashes(
+        &mut self,
+        first_index: i64,
+        hashes: &[Hash],
+    ) -> Result<(), StorageError> {
+        for (chunk, base) in hashes
+            .chunks(TREE_HASH_ROWS_PER_INSERT)
+            .zip((first_index..).step_by(TREE_HASH_ROWS_PER_INSERT))
+        {
+            let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO tree_hashes (idx, hash) ");
+            insert.push_values(chunk.iter().zip(base..), |mut row, (hash, index)| {
+                row.push_bind(index).push_bind(hash.as_bytes().as_slice());
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn journal_range(
+        &mut self,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let rows: Vec<(i64, i32, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, kind, recorded_at_unix_ms, body FROM journal \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let location = self.engine.location.clone();
+        rows.into_iter()
+            .map(|(seq, kind, at, body)| {
+                engine::journal_record(&location, seq, i64::from(kind), at, body)
+            })
+            .collect()
+    }
+
     pub(crate) async fn append_journal(
         &mut self,
         rows: &[JournalRow],
         recorded_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
-        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let first = self.engine.next_seq(next)?;
+        let first = self.next_seq().await?;
+        let next = i64::try_from(first).map_err(|_| self.engine.corrupt_seq(first))?;
         for (chunk, base) in rows
             .chunks(JOURNAL_ROWS_PER_INSERT)
             .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
@@ -603,6 +708,15 @@ impl PgBatch {
     fn fail(&self, e: sqlx::Error) -> StorageError {
         self.engine.write_error(BATCH_OP, e)
     }
+}
+
+/// Stored hash indexes as a PostgreSQL `BIGINT[]` parameter; an index
+/// beyond `i64` is never stored, so it becomes one that is not (-1).
+fn db_indexes(indexes: &[u64]) -> Vec<i64> {
+    indexes
+        .iter()
+        .map(|&index| i64::try_from(index).unwrap_or(-1))
+        .collect()
 }
 
 /// Checks a schema name: `[a-z_][a-z0-9_]{0,62}`, not `pg_…` (reserved by

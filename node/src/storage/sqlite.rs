@@ -4,13 +4,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use credex_protocol::tlog::Hash;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
+use super::log_sql::log_sql;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
@@ -27,6 +30,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "access records",
         include_str!("migrations/sqlite/0002_access_records.sql"),
     ),
+    (
+        3,
+        "merkle log",
+        include_str!("migrations/sqlite/0003_merkle_log.sql"),
+    ),
 ];
 
 /// SQLite's limit on bound parameters in one statement
@@ -35,6 +43,13 @@ const MAX_BIND_PARAMS: usize = 32766;
 
 /// Journal rows per `INSERT` statement (four parameters each).
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
+
+/// Tree hash rows per `INSERT` statement (two parameters each).
+const TREE_HASH_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 2;
+
+/// Stored hash indexes per `SELECT … IN (…)`: every proof needs fewer, so
+/// a proof is one query.
+const TREE_HASHES_PER_SELECT: usize = super::MAX_TREE_HASH_READ;
 
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
@@ -401,9 +416,32 @@ impl SqliteEngine {
             .map_err(|e| self.read_error("record count", e))
     }
 
+    pub(crate) async fn read_tree_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<Vec<(i64, Vec<u8>)>, StorageError> {
+        let mut conn = self
+            .read
+            .acquire()
+            .await
+            .map_err(|e| self.read_error("tree hashes", e))?;
+        select_tree_hashes(&mut conn, indexes)
+            .await
+            .map_err(|e| self.read_error("tree hashes", e))
+    }
+
+    log_sql!(read: read, write: write);
+
     pub(crate) async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+
+    fn corrupt_seq(&self, next: u64) -> StorageError {
+        StorageError::Corrupt {
+            location: self.location.to_string(),
+            detail: format!("the journal's next sequence number would be {next}"),
+        }
     }
 
     fn next_seq(&self, next: i64) -> Result<u64, StorageError> {
@@ -539,16 +577,84 @@ impl SqliteBatch {
         Ok(())
     }
 
+    pub(crate) fn location(&self) -> Arc<str> {
+        self.engine.location()
+    }
+
+    pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {
+        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.engine.next_seq(next)
+    }
+
+    pub(crate) async fn tree_hash_count(&mut self) -> Result<i64, StorageError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    pub(crate) async fn read_tree_hashes(
+        &mut self,
+        indexes: &[u64],
+    ) -> Result<Vec<(i64, Vec<u8>)>, StorageError> {
+        select_tree_hashes(&mut self.tx, indexes)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    pub(crate) async fn insert_tree_hashes(
+        &mut self,
+        first_index: i64,
+        hashes: &[Hash],
+    ) -> Result<(), StorageError> {
+        for (chunk, base) in hashes
+            .chunks(TREE_HASH_ROWS_PER_INSERT)
+            .zip((first_index..).step_by(TREE_HASH_ROWS_PER_INSERT))
+        {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO tree_hashes (idx, hash) ");
+            insert.push_values(chunk.iter().zip(base..), |mut row, (hash, index)| {
+                row.push_bind(index).push_bind(hash.as_bytes().as_slice());
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn journal_range(
+        &mut self,
+        from: i64,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, kind, recorded_at_unix_ms, body FROM journal \
+             WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let location = self.engine.location.clone();
+        rows.into_iter()
+            .map(|(seq, kind, at, body)| engine::journal_record(&location, seq, kind, at, body))
+            .collect()
+    }
+
     pub(crate) async fn append_journal(
         &mut self,
         rows: &[JournalRow],
         recorded_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
-        let next: i64 = sqlx::query_scalar(NEXT_SEQ)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let first = self.engine.next_seq(next)?;
+        let first = self.next_seq().await?;
+        let next = i64::try_from(first).map_err(|_| self.engine.corrupt_seq(first))?;
         for (chunk, base) in rows
             .chunks(JOURNAL_ROWS_PER_INSERT)
             .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
@@ -584,4 +690,30 @@ impl SqliteBatch {
     fn fail(&self, e: sqlx::Error) -> StorageError {
         self.engine.write_error(BATCH_OP, e)
     }
+}
+
+/// The stored hashes at `indexes` that exist, as `(idx, hash)` rows.
+async fn select_tree_hashes(
+    conn: &mut SqliteConnection,
+    indexes: &[u64],
+) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(indexes.len());
+    for chunk in indexes.chunks(TREE_HASHES_PER_SELECT) {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
+        let mut list = select.separated(", ");
+        for &index in chunk {
+            // An index beyond i64 is never stored: ask for one that is not.
+            list.push_bind(i64::try_from(index).unwrap_or(-1));
+        }
+        select.push(")");
+        rows.extend(
+            select
+                .build_query_as::<(i64, Vec<u8>)>()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(rows)
 }

@@ -5,11 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use credex_protocol::tlog::stored_hash_count;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
+use super::danger::DangerEdit;
 use super::engine::{Engine, JournalRow};
+use super::tree::{self, HeadSender, TreeState, record_leaf_hash};
+use super::witness::LogWrite;
 use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 
 /// How many times in a row the writer yields to the scheduler on an empty
@@ -17,6 +21,7 @@ use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 /// microseconds, where a timer would cost a millisecond (tokio's timer
 /// resolution) — more than an fsync on a fast disk.
 const MAX_IDLE_YIELDS: u32 = 4;
+static PH: [std::sync::atomic::AtomicU64; 5] = [const { std::sync::atomic::AtomicU64::new(0) }; 5];
 
 /// One queued write.
 pub(crate) enum Command {
@@ -40,6 +45,16 @@ pub(crate) enum Command {
     /// Execute operator SQL ([`super::danger::execute_raw`]).
     ExecuteRaw {
         sql: String,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
+    /// Store a checkpoint, cosignature, witnessed checkpoint or evidence.
+    LogWrite {
+        write: LogWrite,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
+    /// A [`super::danger`] edit.
+    Danger {
+        edit: DangerEdit,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
 }
@@ -140,13 +155,17 @@ pub(crate) struct WriterConfig {
 }
 
 /// Runs until `shutdown` is cancelled and the queue is drained, or until
-/// every sender is gone and the queue is drained.
+/// every sender is gone and the queue is drained. `tree` is the tree of the
+/// journal as loaded when opening; every committed change of it is
+/// published on `heads`.
 pub(crate) async fn run(
     mut queue: mpsc::Receiver<Command>,
     engine: Engine,
     config: WriterConfig,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
+    mut tree: TreeState,
+    heads: Arc<HeadSender>,
 ) {
     let mut closing = false;
     let mut carried: Option<Command> = None;
@@ -177,7 +196,7 @@ pub(crate) async fn run(
                 let mut batch = vec![first];
                 carried = collect_batch(&mut queue, &mut batch, &config, previous_batch_len).await;
                 previous_batch_len = batch.len();
-                commit_batch(&engine, batch, &config, &counters).await;
+                commit_batch(&engine, batch, &config, &counters, &mut tree, &heads).await;
             }
             Command::RecordPeer { sighting, reply } => {
                 let result = engine.record_peer(&sighting).await;
@@ -200,6 +219,27 @@ pub(crate) async fn run(
             }
             Command::ExecuteRaw { sql, reply } => {
                 let _ = reply.send(engine.execute_raw(&sql).await);
+            }
+            Command::LogWrite { write, reply } => {
+                let result = engine.log_write(&write, config.clock.now_unix_ms()).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "storing a log record failed");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Danger { edit, reply } => {
+                let rewinds = matches!(edit, DangerEdit::TruncateLog { .. });
+                let mut result = engine.danger(&edit).await;
+                if rewinds && result.is_ok() {
+                    match tree::load(&engine).await {
+                        Ok(loaded) => {
+                            tree = loaded;
+                            heads.send_replace(tree.head());
+                        }
+                        Err(e) => result = Err(e),
+                    }
+                }
+                let _ = reply.send(result);
             }
         }
     }
@@ -249,17 +289,28 @@ async fn collect_batch(
 /// sequence number (and claim outcome) after the commit, or all the same
 /// error. A claimed append refused on its own (body too long, `build`
 /// panicked) gets its own error and consumes no sequence number.
+///
+/// After the commit, and before any caller is answered, `tree` becomes the
+/// committed tree and its head is published on `heads` (so a caller that
+/// got its seq finds it inside [`super::Storage::tree_head`]). A failed
+/// batch leaves `tree` as it was.
 async fn commit_batch(
     engine: &Engine,
     mut batch: Vec<Append>,
     config: &WriterConfig,
     counters: &Counters,
+    tree: &mut TreeState,
+    heads: &HeadSender,
 ) {
     let started = Instant::now();
     let recorded_at = config.clock.now_unix_ms();
     let len = batch.len();
-    match write_batch(engine, &mut batch, recorded_at).await {
-        Ok(first_seq) => {
+    match write_batch(engine, &mut batch, recorded_at, tree).await {
+        Ok((first_seq, committed)) => {
+            if committed.head() != tree.head() {
+                heads.send_replace(committed.head());
+            }
+            *tree = committed;
             let written = batch.iter().filter(|a| a.written()).count() as u64;
             counters.appends.fetch_add(written, Ordering::Relaxed);
             counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -294,22 +345,49 @@ async fn commit_batch(
 /// The batch transaction: under the journal's write lock, decides and
 /// writes the claims of claimed appends in queue order (see
 /// [`super::access`]), then inserts every record that is to be written and
-/// commits. Returns the first record's sequence number; the records follow
-/// contiguously in batch order, skipping claimed appends refused on their
-/// own. Moves the bodies out of `batch`.
+/// their tree hashes, and commits. Returns the first record's sequence
+/// number, and the tree after the batch; the records follow contiguously
+/// in batch order, skipping claimed appends refused on their own. Moves the
+/// bodies out of `batch`.
+///
+/// If the journal's next seq read under the lock is not `tree`'s size
+/// (another process appended, or a commit whose answer was lost did
+/// happen), the tree's edge is reloaded inside the transaction first.
 async fn write_batch(
     engine: &Engine,
     batch: &mut [Append],
     recorded_at_unix_ms: i64,
-) -> Result<u64, StorageError> {
+    tree: &TreeState,
+) -> Result<(u64, TreeState), StorageError> {
+    // A leaf hash does not depend on the seq: hash plain records before
+    // taking the lock.
+    let mut plain_leaves = batch
+        .iter()
+        .filter_map(|append| match append {
+            Append::Plain(append) => Some(record_leaf_hash(
+                append.kind,
+                recorded_at_unix_ms,
+                &append.body,
+            )),
+            Append::Claimed(_) => None,
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
     let mut tx = engine.begin_batch().await?;
     let mut rows = Vec::with_capacity(batch.len());
     for append in batch.iter_mut() {
         match append {
-            Append::Plain(append) => rows.push(JournalRow {
-                kind: append.kind,
-                body: std::mem::take(&mut append.body),
-            }),
+            Append::Plain(append) => {
+                let body = std::mem::take(&mut append.body);
+                let leaf = plain_leaves
+                    .next()
+                    .unwrap_or_else(|| record_leaf_hash(append.kind, recorded_at_unix_ms, &body));
+                rows.push(JournalRow {
+                    kind: append.kind,
+                    body,
+                    leaf,
+                });
+            }
             Append::Claimed(append) => {
                 let state = tx.claim_state(&append.claim).await?;
                 let outcome = state.decide(&append.claim);
@@ -335,15 +413,54 @@ async fn write_batch(
                 if let Some((digest, content)) = &append.attachment {
                     tx.store_attachment(digest, content).await?;
                 }
+                let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
                 rows.push(JournalRow {
                     kind: append.kind,
                     body,
+                    leaf,
                 });
                 append.decision = Some(Ok(outcome));
             }
         }
     }
+    let t0 = Instant::now();
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
+    let t1 = Instant::now();
+    let reloaded;
+    let base = if first_seq == tree.size() {
+        tree
+    } else {
+        tracing::info!(
+            expected = tree.size(),
+            found = first_seq,
+            "the journal changed outside this writer; reloading the tree"
+        );
+        reloaded = tree::load_in(&mut tx, first_seq).await?;
+        &reloaded
+    };
+    let leaves: Vec<_> = rows.iter().map(|row| row.leaf).collect();
+    let corrupt = |detail: String| StorageError::Corrupt {
+        location: engine.location().to_string(),
+        detail,
+    };
+    let (committed, hashes) = base
+        .extend(&leaves)
+        .map_err(|e| corrupt(format!("cannot extend the tree: {e}")))?;
+    let first_index = stored_hash_count(first_seq).ok_or_else(|| {
+        corrupt(format!(
+            "journal of {first_seq} records is beyond the largest tree"
+        ))
+    })?;
+    let t2 = Instant::now();
+    tx.insert_tree_hashes(first_index, &hashes).await?;
+    let t3 = Instant::now();
     tx.commit().await?;
-    Ok(first_seq)
+    let t4 = Instant::now();
+    PH[0].fetch_add((t1 - t0).as_micros() as u64, Ordering::Relaxed);
+    PH[1].fetch_add((t2 - t1).as_micros() as u64, Ordering::Relaxed);
+    PH[2].fetch_add((t3 - t2).as_micros() as u64, Ordering::Relaxed);
+    PH[3].fetch_add((t4 - t3).as_micros() as u64, Ordering::Relaxed);
+    PH[4].fetch_add(1, Ordering::Relaxed);
+    if PH[4].load(Ordering::Relaxed) % 300 == 0 { let n = PH[4].load(Ordering::Relaxed); eprintln!("phases per batch us: journal {} extend {} hashes {} commit {}", PH[0].load(Ordering::Relaxed)/n, PH[1].load(Ordering::Relaxed)/n, PH[2].load(Ordering::Relaxed)/n, PH[3].load(Ordering::Relaxed)/n); }
+    Ok((first_seq, committed))
 }

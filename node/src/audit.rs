@@ -1,0 +1,611 @@
+//! `credex audit verify`: offline verification of one or more exported
+//! logs, trusting only the federation root (and the CRLs given).
+//!
+//! For each log it checks: the node certificate that binds the log key;
+//! every hash tile against the checkpoint's root; every entry against the
+//! tiles (so a changed, deleted or reordered entry is caught); every stored
+//! checkpoint's signature and that its root is the root of the log's own
+//! prefix of that size (a rewritten history or a fork is caught);
+//! cosignatures by other logs' keys; every access entry's dual-authorization
+//! bundle as of the access time; that released fields were permitted by the
+//! archived policy the entry names. Across logs it cross-matches each
+//! access between requester and responder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_query};
+use credex_pki::{Purpose, Subject, TrustStore};
+use credex_protocol::query::{AuthorizedQuery, Outcome};
+use credex_protocol::tlog::{
+    EntryBundleId, SignatureType, TileHashReader, TileId, TileReadError, TileSource, VerifierKey,
+    open_checkpoint, tree_hash, verify_entry_bundles, verify_tiles,
+};
+use credex_protocol::{NodeName, RegionCode};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::Serialize;
+
+use crate::access::{self, AccessEntry, Direction};
+use crate::log::{node_log_verifier, split_entry};
+
+/// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
+const MAX_FILE: u64 = 17 * 1024 * 1024;
+
+/// One rule broken, where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The log (its origin, or its directory if unreadable).
+    pub log: String,
+    /// The entry index, when the violation is about one entry.
+    pub index: Option<u64>,
+    /// A stable rule name.
+    pub rule: &'static str,
+    /// What was found.
+    pub detail: String,
+}
+
+/// What was verified of one log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogSummary {
+    /// The export directory.
+    pub dir: String,
+    /// The log origin.
+    pub origin: String,
+    /// Entries in the tree.
+    pub size: u64,
+    /// Root, hex.
+    pub root: String,
+    /// Stored checkpoints checked.
+    pub checkpoints: usize,
+    /// Cosignatures on the final checkpoint that verified.
+    pub cosignatures: usize,
+    /// Access entries received (answered) and sent (asked).
+    pub received: usize,
+    /// Access entries sent.
+    pub sent: usize,
+}
+
+/// The auditor's findings.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    /// Per log.
+    pub logs: Vec<LogSummary>,
+    /// Every violation found.
+    pub violations: Vec<Violation>,
+    /// Entries verified in all.
+    pub entries: u64,
+}
+
+impl AuditReport {
+    /// Whether nothing was found.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// An export directory as a tile source.
+struct DirTiles<'a>(&'a Path);
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    let meta = std::fs::metadata(path)?;
+    if meta.len() > MAX_FILE {
+        return Err(std::io::Error::other(format!(
+            "{} bytes is larger than any valid file here",
+            meta.len()
+        )));
+    }
+    std::fs::read(path)
+}
+
+impl TileSource for DirTiles<'_> {
+    fn tile(&self, tile: &TileId) -> Result<Vec<u8>, TileReadError> {
+        self.read(&tile.path())
+    }
+
+    fn entry_bundle(&self, bundle: &EntryBundleId) -> Result<Vec<u8>, TileReadError> {
+        self.read(&bundle.path())
+    }
+}
+
+impl DirTiles<'_> {
+    fn read(&self, rel: &str) -> Result<Vec<u8>, TileReadError> {
+        let path = self.0.join(rel);
+        match read_bounded(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(TileReadError::Missing(rel.to_owned()))
+            }
+            Err(e) => Err(TileReadError::Storage {
+                path: rel.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+}
+
+/// One log as read from its export, before cross-matching.
+struct LoadedLog {
+    origin: String,
+    region: RegionCode,
+    node: NodeName,
+    dir: PathBuf,
+    size: u64,
+    /// (leaf index, entry) of every access entry.
+    accesses: Vec<(u64, AccessEntry)>,
+}
+
+struct Auditor<'a> {
+    trust: &'a TrustStore,
+    now: UnixTime,
+    report: AuditReport,
+}
+
+fn unix_time(ms: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
+impl Auditor<'_> {
+    fn violation(
+        &mut self,
+        log: &str,
+        index: Option<u64>,
+        rule: &'static str,
+        detail: impl Into<String>,
+    ) {
+        self.report.violations.push(Violation {
+            log: log.to_owned(),
+            index,
+            rule,
+            detail: detail.into(),
+        });
+    }
+
+    /// Identity and log key of an export.
+    fn identity(
+        &mut self,
+        dir: &Path,
+    ) -> Option<(RegionCode, NodeName, VerifierKey, Option<VerifierKey>)> {
+        let name = dir.display().to_string();
+        let pem = match std::fs::read_to_string(dir.join("node.pem")) {
+            Ok(p) => p,
+            Err(e) => {
+                self.violation(&name, None, "node_certificate", format!("node.pem: {e}"));
+                return None;
+            }
+        };
+        let certs = match credex_pki::certs_from_pem(&pem) {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => {
+                self.violation(
+                    &name,
+                    None,
+                    "node_certificate",
+                    "node.pem holds no certificate",
+                );
+                return None;
+            }
+            Err(e) => {
+                self.violation(&name, None, "node_certificate", format!("node.pem: {e}"));
+                return None;
+            }
+        };
+        let (leaf, rest) = certs.split_first()?;
+        let rest: Vec<CertificateDer<'_>> = rest.to_vec();
+        let verified = match self.trust.verify(leaf, &rest, self.now, Purpose::TlsServer) {
+            Ok(v) => v,
+            Err(e) => {
+                self.violation(
+                    &name,
+                    None,
+                    "node_certificate",
+                    format!("the node certificate binding the log key does not verify: {e}"),
+                );
+                return None;
+            }
+        };
+        let Subject::Node { region, name: node } = verified.identity().subject.clone() else {
+            return None;
+        };
+        let key = match node_log_verifier(leaf, region, &node, SignatureType::Ed25519) {
+            Ok(k) => k,
+            Err(e) => {
+                self.violation(&name, None, "log_key", e.to_string());
+                return None;
+            }
+        };
+        if let Ok(text) = std::fs::read_to_string(dir.join("log.vkey"))
+            && text.trim() != key.to_string()
+        {
+            self.violation(
+                &name,
+                None,
+                "log_key",
+                format!(
+                    "log.vkey {} is not the key of the node certificate {}",
+                    text.trim(),
+                    key
+                ),
+            );
+        }
+        let witness = node_log_verifier(leaf, region, &node, SignatureType::CosignatureV1).ok();
+        Some((region, node, key, witness))
+    }
+
+    fn load(&mut self, dir: &Path, witnesses: &[VerifierKey]) -> Option<LoadedLog> {
+        let (region, node, key, _) = self.identity(dir)?;
+        let origin = key.name().to_string();
+        let mut summary = LogSummary {
+            dir: dir.display().to_string(),
+            origin: origin.clone(),
+            ..LogSummary::default()
+        };
+        let checkpoint_bytes = match read_bounded(&dir.join("checkpoint")) {
+            Ok(b) => b,
+            Err(e) => {
+                self.violation(&origin, None, "checkpoint", format!("checkpoint: {e}"));
+                return None;
+            }
+        };
+        let others: Vec<VerifierKey> = witnesses
+            .iter()
+            .filter(|w| w.name() != key.name())
+            .cloned()
+            .collect();
+        let signed = match open_checkpoint(&checkpoint_bytes, &key, &others) {
+            Ok(s) => s,
+            Err(e) => {
+                self.violation(&origin, None, "checkpoint_signature", e.to_string());
+                return None;
+            }
+        };
+        let (size, root) = (signed.checkpoint().size(), *signed.checkpoint().root());
+        summary.size = size;
+        summary.root = root.to_hex();
+        summary.cosignatures = signed.cosignatures().len();
+        let tiles = DirTiles(dir);
+        if let Err(e) = verify_tiles(size, &root, &tiles) {
+            self.violation(&origin, None, "tiles", e.to_string());
+            return None;
+        }
+        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+        if let Err(e) = verify_entry_bundles(size, &tiles, |i, e| entries.push((i, e.to_vec()))) {
+            let index = match &e {
+                credex_protocol::tlog::TileError::EntryMismatch { index } => Some(*index),
+                _ => None,
+            };
+            self.violation(&origin, index, "entry_not_in_tree", e.to_string());
+        }
+        self.report.entries += entries.len() as u64;
+
+        // Every checkpoint the node signed must be a prefix of this log.
+        let reader = TileHashReader::new(size, &tiles);
+        if let Ok(list) = std::fs::read_dir(dir.join("checkpoints")) {
+            let mut files: Vec<PathBuf> = list.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            for path in files {
+                summary.checkpoints += 1;
+                let label = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let bytes = match read_bounded(&path) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.violation(
+                            &origin,
+                            None,
+                            "checkpoint",
+                            format!("checkpoints/{label}: {e}"),
+                        );
+                        continue;
+                    }
+                };
+                match open_checkpoint(&bytes, &key, &others) {
+                    Err(e) => self.violation(
+                        &origin,
+                        None,
+                        "checkpoint_signature",
+                        format!("checkpoints/{label}: {e}"),
+                    ),
+                    Ok(cp) => {
+                        let c = cp.checkpoint();
+                        if c.size() > size {
+                            self.violation(
+                                &origin,
+                                None,
+                                "checkpoint_beyond_log",
+                                format!(
+                                    "checkpoints/{label} covers {} entries, the log has {size}",
+                                    c.size()
+                                ),
+                            );
+                        } else {
+                            match tree_hash(c.size(), &reader) {
+                                Ok(h) if h == *c.root() => {}
+                                Ok(h) => self.violation(&origin, None, "fork", format!("checkpoint of size {} has root {}, but this log's first {} entries hash to {}: the log was rewritten or forked", c.size(), c.root().to_hex(), c.size(), h.to_hex())),
+                                Err(e) => self.violation(&origin, None, "checkpoint", format!("checkpoints/{label}: {e}")),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut accesses = Vec::new();
+        for (index, bytes) in &entries {
+            let Ok((kind, _, body)) = split_entry(bytes) else {
+                self.violation(
+                    &origin,
+                    Some(*index),
+                    "entry_format",
+                    "entry shorter than its header",
+                );
+                continue;
+            };
+            if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
+                continue;
+            }
+            match credex_protocol::decode::<AccessEntry>(body) {
+                Ok(e) => {
+                    match e.direction {
+                        Direction::Received => summary.received += 1,
+                        Direction::Sent => summary.sent += 1,
+                    }
+                    if e.direction == Direction::Received {
+                        self.check_received(dir, &origin, region, *index, &e);
+                    }
+                    accesses.push((*index, e));
+                }
+                Err(err) => self.violation(&origin, Some(*index), "entry_format", err.to_string()),
+            }
+        }
+        self.report.logs.push(summary);
+        Some(LoadedLog {
+            origin,
+            region,
+            node,
+            dir: dir.to_owned(),
+            size,
+            accesses,
+        })
+    }
+
+    /// A received access: its bundle must be the one logged, and a release
+    /// must have had a valid dual authorization at the time.
+    fn check_received(
+        &mut self,
+        dir: &Path,
+        origin: &str,
+        region: RegionCode,
+        index: u64,
+        e: &AccessEntry,
+    ) {
+        let released = e.outcome != Outcome::Denied;
+        let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
+        let bundle = match read_bounded(&path) {
+            Ok(b) => b,
+            Err(_) if !released => return,
+            Err(err) => {
+                self.violation(
+                    origin,
+                    Some(index),
+                    "bundle_missing",
+                    format!(
+                        "dual-authorization bundle {}: {err}",
+                        hex::encode(e.query_digest)
+                    ),
+                );
+                return;
+            }
+        };
+        let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
+            Ok(q) => q,
+            Err(err) => {
+                self.violation(origin, Some(index), "bundle_format", err.to_string());
+                return;
+            }
+        };
+        if query_digest(&q).ok() != Some(e.query_digest) {
+            self.violation(
+                origin,
+                Some(index),
+                "bundle_mismatch",
+                "the stored bundle does not hash to the digest in the entry",
+            );
+            return;
+        }
+        if !released {
+            return;
+        }
+        let ctx = QueryContext {
+            responder_region: region,
+            peer_region: e.requester_region,
+            peer_node: e.requester_node.clone(),
+            now: unix_time(e.at_ms),
+            max_clock_skew_ms: i64::MAX / 4,
+        };
+        if let Err(err) = verify_authorized_query(&q, self.trust, &ctx) {
+            self.violation(
+                origin,
+                Some(index),
+                "release_without_dual_authorization",
+                format!("{:?} with {}: {err}", e.outcome, err.reason()),
+            );
+        }
+        let _ = UNIX_EPOCH;
+    }
+}
+
+/// Verify the exported logs in `dirs` against the federation `trust`.
+pub fn verify(dirs: &[PathBuf], trust: &TrustStore) -> AuditReport {
+    let mut auditor = Auditor {
+        trust,
+        now: UnixTime::now(),
+        report: AuditReport::default(),
+    };
+    // Witness keys: every exported node's key, as a cosigner.
+    let mut witnesses = Vec::new();
+    for dir in dirs {
+        let mut probe = Auditor {
+            trust,
+            now: auditor.now,
+            report: AuditReport::default(),
+        };
+        if let Some((_, _, _, Some(w))) = probe.identity(dir) {
+            witnesses.push(w);
+        }
+    }
+    let mut logs = Vec::new();
+    for dir in dirs {
+        if let Some(log) = auditor.load(dir, &witnesses) {
+            logs.push(log);
+        }
+    }
+    cross_match(&mut auditor, &logs);
+    auditor.report
+}
+
+fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
+    // origin → query digest → (index, entry) per direction.
+    let mut received: HashMap<&str, BTreeMap<[u8; 32], (u64, &AccessEntry)>> = HashMap::new();
+    let mut sent: HashMap<&str, BTreeMap<[u8; 32], (u64, &AccessEntry)>> = HashMap::new();
+    let mut by_node: HashMap<(RegionCode, &NodeName), &str> = HashMap::new();
+    for log in logs {
+        by_node.insert((log.region, &log.node), &log.origin);
+        for (i, e) in &log.accesses {
+            let map = match e.direction {
+                Direction::Received => received.entry(&log.origin).or_default(),
+                Direction::Sent => sent.entry(&log.origin).or_default(),
+            };
+            map.insert(e.query_digest, (*i, e));
+        }
+    }
+    let mut found = Vec::new();
+    for log in logs {
+        for (i, e) in &log.accesses {
+            match e.direction {
+                Direction::Sent => {
+                    let Some(cp) = &e.counterpart else { continue };
+                    let Some(responder) = logs.iter().find(|l| l.origin == cp.origin) else {
+                        continue;
+                    };
+                    // The receipt pins the responder's history: its log's
+                    // prefix of the receipt's size must hash to the receipt's root.
+                    if cp.checkpoint_size <= responder.size {
+                        let tiles = DirTiles(&responder.dir);
+                        let reader = TileHashReader::new(responder.size, &tiles);
+                        match tree_hash(cp.checkpoint_size, &reader) {
+                            Ok(h) if *h.as_bytes() == cp.checkpoint_root => {}
+                            _ => found.push((cp.origin.clone(), cp.leaf_index, "fork", format!("the first {} entries of this log do not hash to the root it signed in a receipt held by {}: the log was rewritten after the fact", cp.checkpoint_size, log.origin))),
+                        }
+                    } else {
+                        found.push((cp.origin.clone(), cp.leaf_index, "log_truncated", format!("{} holds a receipt for a tree of {} entries, but this log has only {}", log.origin, cp.checkpoint_size, responder.size)));
+                    }
+                    match received.get(cp.origin.as_str()).and_then(|m| m.get(&e.query_digest)) {
+                        Some((ri, _)) if *ri == cp.leaf_index => {}
+                        Some((ri, _)) => found.push((log.origin.clone(), *i, "cross_match", format!("the responder {} logged this access at entry {ri}, but its receipt said {}", cp.origin, cp.leaf_index))),
+                        None => found.push((log.origin.clone(), *i, "access_missing_at_responder", format!("access {} is in the requester's log with a receipt from {}, but the responder's log does not contain it", hex::encode(&e.query_digest[..8]), cp.origin))),
+                    }
+                }
+                Direction::Received => {
+                    if e.outcome == Outcome::Denied {
+                        continue;
+                    }
+                    let Some(requester_origin) =
+                        by_node.get(&(e.requester_region, &e.requester_node))
+                    else {
+                        continue;
+                    };
+                    if !sent
+                        .get(requester_origin)
+                        .is_some_and(|m| m.contains_key(&e.query_digest))
+                    {
+                        found.push((
+                            log.origin.clone(),
+                            *i,
+                            "access_missing_at_requester",
+                            format!(
+                                "access {} released data to {}, whose log does not contain it",
+                                hex::encode(&e.query_digest[..8]),
+                                requester_origin
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (log, i, rule, detail) in found {
+        auditor.violation(&log, Some(i), rule, detail);
+    }
+    let _ = access::kind::QUERY_SENT;
+}
+
+/// One access to a subject, as its "who looked at my data" report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectAccess {
+    /// The log that recorded it (the responder's).
+    pub log: String,
+    /// Entry index.
+    pub index: u64,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Requesting region and node.
+    pub requester: String,
+    /// The officers who asked and approved.
+    pub officers: Vec<String>,
+    /// Purpose code.
+    pub purpose: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Fields released, `category.field`.
+    pub released: Vec<String>,
+}
+
+/// Every access to `subject` recorded in the exported logs (the responders'
+/// entries), oldest first. The subject is matched by digest: the logs hold
+/// no clear identifier.
+pub fn subject_report(
+    dirs: &[PathBuf],
+    trust: &TrustStore,
+    subject: &credex_protocol::query::SubjectRef,
+) -> (Vec<SubjectAccess>, AuditReport) {
+    let report = verify(dirs, trust);
+    let digest = access::subject_digest(subject);
+    let mut out = Vec::new();
+    let mut auditor = Auditor {
+        trust,
+        now: UnixTime::now(),
+        report: AuditReport::default(),
+    };
+    for dir in dirs {
+        if let Some(log) = auditor.load(dir, &[]) {
+            for (index, e) in log.accesses {
+                if e.direction != Direction::Received || e.subject_digest != digest {
+                    continue;
+                }
+                out.push(SubjectAccess {
+                    log: log.origin.clone(),
+                    index,
+                    at_ms: e.at_ms,
+                    requester: format!("{}/{}", e.requester_region, e.requester_node),
+                    officers: [&e.requester_officer, &e.approver_officer]
+                        .into_iter()
+                        .flatten()
+                        .map(|o| o.identity.clone())
+                        .collect(),
+                    purpose: e.purpose.clone(),
+                    outcome: e.outcome,
+                    released: e
+                        .released
+                        .iter()
+                        .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
+                        .collect(),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|a| a.at_ms);
+    (out, report)
+}

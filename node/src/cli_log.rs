@@ -1,0 +1,204 @@
+//! `credex log …` and `credex audit …`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use credex_node::config::NodeConfig;
+use credex_pki::TrustStore;
+
+/// The node's access log.
+#[derive(Subcommand)]
+pub enum LogCommand {
+    /// Export the log as a C2SP tlog-tiles directory (with checkpoints, the
+    /// verifier key, the node certificate and the authorization bundles).
+    Export {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// A new directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// The auditor's tools: offline, trusting only the federation root.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify exported logs: tree, checkpoints, signatures, cosignatures,
+    /// dual authorizations, and each access on both sides. Exits non-zero on
+    /// any violation.
+    Verify {
+        /// Exported log directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The federation root certificate (PEM).
+        #[arg(long)]
+        trust: PathBuf,
+        /// CRL files (PEM) of the root and region CAs.
+        #[arg(long)]
+        crl: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every access to one subject ("who looked at my data").
+    Subject {
+        /// The subject: a unified social credit code or a citizen ID.
+        id: String,
+        /// Exported log directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The federation root certificate (PEM).
+        #[arg(long)]
+        trust: PathBuf,
+        /// CRL files (PEM).
+        #[arg(long)]
+        crl: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run a log command.
+pub async fn log(cmd: LogCommand) -> Result<()> {
+    let LogCommand::Export { config, out } = cmd;
+    let config = NodeConfig::load(&config)?;
+    let key_pem = std::fs::read_to_string(&config.tls.key)
+        .with_context(|| format!("{}", config.tls.key.display()))?;
+    let key = credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name)?;
+    let chain = std::fs::read_to_string(&config.tls.cert)
+        .with_context(|| format!("{}", config.tls.cert.display()))?;
+    let storage = credex_node::service::open_storage(&config).await?;
+    let result = credex_node::export::export(&storage, &key, &chain, &out).await;
+    storage.close().await;
+    let summary = result?;
+    println!(
+        "exported {} entries (root {}) with {} checkpoints and {} authorization bundles to {}",
+        summary.size,
+        summary.root.to_hex(),
+        summary.checkpoints,
+        summary.attachments,
+        out.display()
+    );
+    println!("verifier key: {}", key.verifier());
+    Ok(())
+}
+
+fn trust(root: &PathBuf, crl: &[PathBuf]) -> Result<TrustStore> {
+    let root_pem = std::fs::read_to_string(root).with_context(|| format!("{}", root.display()))?;
+    let crls = crl
+        .iter()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TrustStore::from_pem(&root_pem, &crls)?)
+}
+
+/// Run an audit command.
+pub fn audit(cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify {
+            dirs,
+            trust: root,
+            crl,
+            json,
+        } => {
+            let store = trust(&root, &crl)?;
+            let started = std::time::Instant::now();
+            let report = credex_node::audit::verify(&dirs, &store);
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for l in &report.logs {
+                    println!(
+                        "{}: {} entries, root {}…, {} checkpoints, {} cosignatures, {} accesses answered, {} asked",
+                        l.origin,
+                        l.size,
+                        &l.root[..16.min(l.root.len())],
+                        l.checkpoints,
+                        l.cosignatures,
+                        l.received,
+                        l.sent
+                    );
+                }
+                for v in &report.violations {
+                    match v.index {
+                        Some(i) => {
+                            println!("VIOLATION {} entry {i}: {} — {}", v.log, v.rule, v.detail)
+                        }
+                        None => println!("VIOLATION {}: {} — {}", v.log, v.rule, v.detail),
+                    }
+                }
+                println!(
+                    "{} logs, {} entries verified in {:.2} s ({:.0} entries/s): {}",
+                    report.logs.len(),
+                    report.entries,
+                    secs,
+                    report.entries as f64 / secs.max(1e-9),
+                    if report.passed() {
+                        "PASSED".to_owned()
+                    } else {
+                        format!("{} violation(s)", report.violations.len())
+                    }
+                );
+            }
+            if !report.passed() {
+                bail!("audit found {} violation(s)", report.violations.len());
+            }
+            Ok(())
+        }
+        AuditCommand::Subject {
+            id,
+            dirs,
+            trust: root,
+            crl,
+            json,
+        } => {
+            let store = trust(&root, &crl)?;
+            let subject = crate::cli_query::subject_ref(&id)?;
+            let (accesses, report) = credex_node::audit::subject_report(&dirs, &store, &subject);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&accesses)?);
+            } else {
+                if accesses.is_empty() {
+                    println!("no access to this subject is recorded in these logs");
+                }
+                for a in &accesses {
+                    let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
+                        .map(|t| {
+                            format!(
+                                "{} {:02}:{:02}:{:02}Z",
+                                t.date(),
+                                t.hour(),
+                                t.minute(),
+                                t.second()
+                            )
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{when}  {} asked {} for {} — {:?}; released: {}; officers: {}",
+                        a.requester,
+                        a.log,
+                        a.purpose,
+                        a.outcome,
+                        if a.released.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            a.released.join(", ")
+                        },
+                        a.officers.join(", ")
+                    );
+                }
+            }
+            if !report.passed() {
+                bail!(
+                    "these logs do not verify ({} violation(s)); run `credex audit verify` for details",
+                    report.violations.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}

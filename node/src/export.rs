@@ -1,0 +1,222 @@
+//! `credex log export`: the node's log as a C2SP tlog-tiles directory that
+//! tools knowing those formats can check without credex, plus what a credex
+//! auditor needs beside it.
+//!
+//! ```text
+//! DIR/checkpoint            latest signed checkpoint, with its cosignatures
+//! DIR/tile/…                hash tiles and entry bundles (C2SP tlog-tiles)
+//! DIR/log.vkey              the log's verifier key (NAME+HEX+BASE64)
+//! DIR/node.pem              the node certificate chain that binds the key
+//! DIR/checkpoints/SIZE      every checkpoint the node signed
+//! DIR/attachments/HEX       dual-authorization bundles, by SHA-256
+//! DIR/policies/HEX          policy archives, by policy hash
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use credex_protocol::tlog::{Hash, MemoryHashStore, export_entry_bundles, export_tiles, leaf_hash};
+
+use crate::access::{self, AccessEntry, PolicyLoaded};
+use crate::log::LogKey;
+use crate::storage::{Storage, StorageError, log_entry_bytes};
+
+/// Errors of export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// Writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The log could not be turned into tiles.
+    #[error("tiles: {0}")]
+    Tiles(String),
+    /// The output directory is not empty.
+    #[error("{0}: not empty; export into a new directory")]
+    NotEmpty(PathBuf),
+    /// Signing the final checkpoint failed.
+    #[error("{0}")]
+    Log(#[from] crate::log::LogError),
+}
+
+/// What was exported.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    /// Entries in the exported tree.
+    pub size: u64,
+    /// Its root.
+    pub root: Hash,
+    /// Checkpoints written.
+    pub checkpoints: usize,
+    /// Attachments written.
+    pub attachments: usize,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let io = |source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, bytes).map_err(io)
+}
+
+/// Export the whole log of `storage` into `out`, first signing (with `key`)
+/// and storing a checkpoint of the full tree. `node_chain_pem` is the node's
+/// certificate chain.
+pub async fn export(
+    storage: &Storage,
+    key: &LogKey,
+    node_chain_pem: &str,
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    export_with(storage, key, node_chain_pem, out, true).await
+}
+
+/// Exports that skip safety checks, to play a malicious operator in tests.
+pub mod danger {
+    use super::*;
+
+    /// Export the log as the stored entries say, without checking them
+    /// against the stored tree: what an operator who edited the database
+    /// would publish. The auditor must still catch the edit.
+    pub async fn export_unchecked(
+        storage: &Storage,
+        key: &LogKey,
+        node_chain_pem: &str,
+        out: &Path,
+    ) -> Result<ExportSummary, ExportError> {
+        export_with(storage, key, node_chain_pem, out, false).await
+    }
+}
+
+async fn export_with(
+    storage: &Storage,
+    key: &LogKey,
+    node_chain_pem: &str,
+    out: &Path,
+    check_stored_tree: bool,
+) -> Result<ExportSummary, ExportError> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    {
+        return Err(ExportError::NotEmpty(out.to_owned()));
+    }
+    // Entries, and the tree rebuilt from them in memory (the tiles are
+    // computed from the entries, so what is exported is self-consistent;
+    // the stored tree is checked against it).
+    let size = storage.tree_head().size;
+    let mut entries = Vec::with_capacity(size as usize);
+    let mut tree = MemoryHashStore::new();
+    let mut digests = BTreeSet::new();
+    let mut policies = BTreeSet::new();
+    let mut from = 0;
+    while from < size {
+        let page = storage.journal_range(from, 4096).await?;
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            let bytes = log_entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
+            tree.append_leaf_hash(leaf_hash(&bytes))
+                .map_err(|e| ExportError::Tiles(e.to_string()))?;
+            match r.kind {
+                access::kind::QUERY_RECEIVED | access::kind::QUERY_SENT => {
+                    if let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) {
+                        digests.insert(e.query_digest);
+                    }
+                }
+                access::kind::POLICY_LOADED => {
+                    if let Ok(p) = credex_protocol::decode::<PolicyLoaded>(&r.body) {
+                        policies.insert(p.policy_hash);
+                    }
+                }
+                _ => {}
+            }
+            entries.push(bytes);
+            from = r.seq + 1;
+        }
+    }
+    let size = entries.len() as u64;
+    let root = tree.root().map_err(|e| ExportError::Tiles(e.to_string()))?;
+    if size > 0 && check_stored_tree {
+        let stored = storage.tree_root(size).await?;
+        if stored != root {
+            return Err(ExportError::Tiles(format!(
+                "the stored tree root {stored:?} differs from the root of the stored entries {root:?}: the database was altered"
+            )));
+        }
+    }
+    for (tile, bytes) in export_tiles(size, &tree).map_err(|e| ExportError::Tiles(e.to_string()))? {
+        write(&out.join(tile.path()), &bytes)?;
+    }
+    for (bundle, bytes) in
+        export_entry_bundles(&entries).map_err(|e| ExportError::Tiles(e.to_string()))?
+    {
+        write(&out.join(bundle.path()), &bytes)?;
+    }
+
+    // The final checkpoint, signed now, with the cosignatures the node holds.
+    let mut checkpoints = 0;
+    if size > 0 {
+        let note = key.sign(size, root)?;
+        if check_stored_tree {
+            storage.store_checkpoint(size, note.clone()).await?;
+        }
+        let mut full = note;
+        for (_, line) in storage.cosignatures(size).await? {
+            full.push_str(&line);
+            full.push('\n');
+        }
+        write(&out.join("checkpoint"), full.as_bytes())?;
+    }
+    let mut after = 0;
+    loop {
+        let page = storage.checkpoints_after(after, 1024).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (cp_size, note) in page {
+            write(&out.join(format!("checkpoints/{cp_size}")), note.as_bytes())?;
+            checkpoints += 1;
+            after = cp_size;
+        }
+    }
+    write(
+        &out.join("log.vkey"),
+        format!("{}\n", key.verifier()).as_bytes(),
+    )?;
+    write(&out.join("node.pem"), node_chain_pem.as_bytes())?;
+    let mut attachments = 0;
+    for digest in digests {
+        if let Some(bytes) = storage.attachment(&digest).await? {
+            write(
+                &out.join(format!("attachments/{}", hex::encode(digest))),
+                &bytes,
+            )?;
+            attachments += 1;
+        }
+    }
+    for hash in policies {
+        if let Some(bytes) = storage.attachment(&hash).await? {
+            write(&out.join(format!("policies/{}", hex::encode(hash))), &bytes)?;
+        }
+    }
+    Ok(ExportSummary {
+        size,
+        root,
+        checkpoints,
+        attachments,
+    })
+}

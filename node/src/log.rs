@@ -1,0 +1,342 @@
+//! The node's verifiable access log (DESIGN.md §7): the journal is an RFC
+//! 6962 Merkle tree (storage keeps its hashes), and this module signs its
+//! checkpoints as C2SP signed notes with the node's Ed25519 key, hands out
+//! receipts, and checks the receipts peers hand back.
+//!
+//! The log key is the node certificate's key, so anyone holding the
+//! federation root can obtain and trust a node's log verifier key from the
+//! node's certificate chain; the note key name is the log's origin,
+//! `credex/REGION/NAME`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use credex_pki::signing::VerifyingKey;
+use credex_protocol::query::{QueryResponse, Receipt};
+use credex_protocol::tlog::{
+    Checkpoint, Hash, KeyName, SignatureType, VerifierKey, credex_origin, leaf_hash,
+    open_checkpoint, verify_inclusion,
+};
+use credex_protocol::{NodeName, RegionCode, SignatureAlgorithm};
+use ring::signature::Ed25519KeyPair;
+use rustls_pki_types::pem::PemObject;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::access::{self, AccessEntry, CounterpartReceipt, Direction};
+use crate::storage::{Storage, StorageError, log_entry_bytes};
+
+/// How often a new checkpoint is signed when the log grew (at least).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Errors of the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The node key cannot sign C2SP notes.
+    #[error("the node key must be Ed25519 to sign log checkpoints: {0}")]
+    KeyNotEd25519(String),
+    /// The origin is not a valid note key name.
+    #[error("log origin {0:?} is not a valid note key name")]
+    BadOrigin(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A checkpoint could not be made.
+    #[error("signing a checkpoint: {0}")]
+    Sign(String),
+    /// The checkpointer stopped (the node is shutting down).
+    #[error("the checkpointer has stopped")]
+    Stopped,
+}
+
+/// The node's log signing key and its public verifier key.
+pub struct LogKey {
+    name: KeyName,
+    pair: Ed25519KeyPair,
+    verifier: VerifierKey,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogKey")
+            .field("verifier", &self.verifier.to_string())
+            .finish()
+    }
+}
+
+impl LogKey {
+    /// The log key of node `name` of `region`, from its PKCS#8 PEM key.
+    pub fn from_pkcs8_pem(
+        pem: &str,
+        region: RegionCode,
+        name: &NodeName,
+    ) -> Result<LogKey, LogError> {
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| LogError::KeyNotEd25519(format!("not a PKCS#8 PEM key: {e}")))?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
+            .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
+        let origin = credex_origin(region, name);
+        let name = KeyName::new(&origin).map_err(|_| LogError::BadOrigin(origin.clone()))?;
+        let verifier = VerifierKey::for_key_pair(name.clone(), SignatureType::Ed25519, &pair);
+        Ok(LogKey {
+            name,
+            pair,
+            verifier,
+        })
+    }
+
+    /// The verifier key (`NAME+HEX+BASE64`), as exported beside the log.
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Sign a checkpoint for a tree of `size` with `root`.
+    pub fn sign(&self, size: u64, root: Hash) -> Result<String, LogError> {
+        let checkpoint = Checkpoint::new(self.name.as_str(), size, root)
+            .map_err(|e| LogError::Sign(e.to_string()))?;
+        let note = checkpoint
+            .sign(&self.name, &self.pair)
+            .map_err(|e| LogError::Sign(e.to_string()))?;
+        String::from_utf8(note.to_bytes()).map_err(|e| LogError::Sign(e.to_string()))
+    }
+
+    /// Cosign another log's checkpoint as a witness (tlog-cosignature), at `timestamp` (Unix seconds).
+    pub fn cosign(&self, checkpoint: &Checkpoint, timestamp: u64) -> Result<String, LogError> {
+        let cosig = credex_protocol::tlog::cosign(checkpoint, &self.name, &self.pair, timestamp)
+            .map_err(|e| LogError::Sign(e.to_string()))?;
+        Ok(cosig.to_note_signature().to_line())
+    }
+
+    /// This key as a witness (cosignature/v1) verifier key.
+    pub fn witness_verifier(&self) -> VerifierKey {
+        VerifierKey::for_key_pair(self.name.clone(), SignatureType::CosignatureV1, &self.pair)
+    }
+}
+
+/// The log verifier key of a node, from its certificate (which the caller
+/// has verified): Ed25519 key, named by the node's origin.
+pub fn node_log_verifier(
+    cert_der: &[u8],
+    region: RegionCode,
+    name: &NodeName,
+    sig_type: SignatureType,
+) -> Result<VerifierKey, LogError> {
+    let key = VerifyingKey::from_certificate_der(cert_der)
+        .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
+    if key.algorithm() != SignatureAlgorithm::Ed25519 {
+        return Err(LogError::KeyNotEd25519(format!("{:?}", key.algorithm())));
+    }
+    let pk: [u8; 32] = key
+        .public_key()
+        .try_into()
+        .map_err(|_| LogError::KeyNotEd25519("public key is not 32 bytes".into()))?;
+    let origin = credex_origin(region, name);
+    let name = KeyName::new(&origin).map_err(|_| LogError::BadOrigin(origin.clone()))?;
+    Ok(VerifierKey::new(name, sig_type, pk))
+}
+
+/// A signed checkpoint of this node's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHead {
+    /// Tree size it covers.
+    pub size: u64,
+    /// The signed note text.
+    pub note: String,
+}
+
+/// Handle to the checkpointer task.
+#[derive(Clone)]
+pub struct Checkpoints {
+    demand: Arc<Notify>,
+    latest: watch::Receiver<Option<SignedHead>>,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoints")
+            .field("latest", &*self.latest.borrow())
+            .finish()
+    }
+}
+
+impl Checkpoints {
+    /// Start the checkpointer: it signs a checkpoint at least every
+    /// [`CHECKPOINT_INTERVAL`] while the log grows, and at once when asked.
+    pub async fn spawn(
+        storage: Storage,
+        key: Arc<LogKey>,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Result<Checkpoints, LogError> {
+        let initial = storage
+            .latest_checkpoint()
+            .await?
+            .map(|(size, note)| SignedHead { size, note });
+        let (tx, rx) = watch::channel(initial);
+        let demand = Arc::new(Notify::new());
+        let wake = Arc::clone(&demand);
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                    _ = wake.notified() => {}
+                }
+                let head = storage.tree_head();
+                let last = tx.borrow().as_ref().map(|h| h.size);
+                if head.size == 0 || last.is_some_and(|s| s >= head.size) {
+                    continue;
+                }
+                match key.sign(head.size, head.root) {
+                    Ok(note) => match storage.store_checkpoint(head.size, note.clone()).await {
+                        Ok(()) => {
+                            tx.send_replace(Some(SignedHead {
+                                size: head.size,
+                                note,
+                            }));
+                        }
+                        Err(e) => tracing::error!(error = %e, "could not store a checkpoint"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "could not sign a checkpoint"),
+                }
+            }
+        });
+        Ok(Checkpoints { demand, latest: rx })
+    }
+
+    /// The latest signed checkpoint.
+    pub fn latest(&self) -> Option<SignedHead> {
+        self.latest.borrow().clone()
+    }
+
+    /// A signed checkpoint whose tree contains leaf `index`, signed now if
+    /// none is yet. Cancel-safe.
+    pub async fn covering(&self, index: u64) -> Result<SignedHead, LogError> {
+        let mut rx = self.latest.clone();
+        loop {
+            if let Some(head) = rx.borrow_and_update().as_ref()
+                && head.size > index
+            {
+                return Ok(head.clone());
+            }
+            self.demand.notify_one();
+            if rx.changed().await.is_err() {
+                return Err(LogError::Stopped);
+            }
+        }
+    }
+}
+
+/// Build the receipt for journal record `seq`.
+pub async fn receipt(
+    storage: &Storage,
+    checkpoints: &Checkpoints,
+    seq: u64,
+) -> Result<Receipt, LogError> {
+    let head = checkpoints.covering(seq).await?;
+    let record = storage
+        .journal_range(seq, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| LogError::Sign(format!("journal record {seq} not found")))?;
+    let proof = storage.inclusion_proof(seq, head.size).await?;
+    Ok(Receipt {
+        leaf_index: seq,
+        entry: log_entry_bytes(record.kind, record.recorded_at_unix_ms, &record.body),
+        checkpoint: head.note,
+        inclusion_proof: proof.iter().map(|h| *h.as_bytes()).collect(),
+    })
+}
+
+/// Why a peer's receipt was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    /// The response carries no receipt.
+    #[error("the response carries no log receipt")]
+    Missing,
+    /// The responder's key cannot verify checkpoints.
+    #[error(transparent)]
+    Key(#[from] LogError),
+    /// The checkpoint does not verify under the responder's key.
+    #[error("receipt checkpoint: {0}")]
+    Checkpoint(String),
+    /// The entry is not in the checkpoint's tree.
+    #[error("receipt inclusion proof: {0}")]
+    Inclusion(String),
+    /// The logged entry does not describe this access.
+    #[error("receipt entry: {0}")]
+    Entry(String),
+}
+
+/// Verify a response's receipt against the responder's node certificate
+/// (already verified with the response) and the query digest.
+pub fn verify_receipt(
+    response: &QueryResponse,
+    responder_cert: &[u8],
+    query_digest: [u8; 32],
+) -> Result<CounterpartReceipt, ReceiptError> {
+    let receipt = response.receipt.as_ref().ok_or(ReceiptError::Missing)?;
+    let body = &response.body;
+    let key = node_log_verifier(
+        responder_cert,
+        body.responder_region,
+        &body.responder_node,
+        SignatureType::Ed25519,
+    )?;
+    let signed = open_checkpoint(receipt.checkpoint.as_bytes(), &key, &[])
+        .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
+    let cp = signed.checkpoint();
+    let leaf = leaf_hash(&receipt.entry);
+    let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
+    verify_inclusion(&leaf, receipt.leaf_index, cp.size(), &proof, cp.root())
+        .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
+    let entry = parse_access_entry(&receipt.entry).map_err(ReceiptError::Entry)?;
+    if entry.direction != Direction::Received
+        || entry.query_digest != query_digest
+        || entry.outcome != body.outcome
+        || entry.reason != body.reason
+    {
+        return Err(ReceiptError::Entry(
+            "the logged entry is not this query's decision (digest, outcome or reason differ)"
+                .into(),
+        ));
+    }
+    Ok(CounterpartReceipt {
+        origin: cp.origin().to_owned(),
+        leaf_index: receipt.leaf_index,
+        checkpoint_size: cp.size(),
+        checkpoint_root: *cp.root().as_bytes(),
+    })
+}
+
+/// Split a log entry into (kind, recorded_at_ms, body).
+pub fn split_entry(bytes: &[u8]) -> Result<(u16, i64, &[u8]), String> {
+    if bytes.len() < 10 {
+        return Err(format!(
+            "entry of {} bytes is shorter than its 10-byte header",
+            bytes.len()
+        ));
+    }
+    let kind = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let mut at = [0u8; 8];
+    at.copy_from_slice(&bytes[2..10]);
+    Ok((kind, i64::from_be_bytes(at), &bytes[10..]))
+}
+
+/// Decode a log entry that must be an access record.
+pub fn parse_access_entry(bytes: &[u8]) -> Result<AccessEntry, String> {
+    let (kind, _, body) = split_entry(bytes)?;
+    if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
+        return Err(format!("entry kind {kind} is not an access record"));
+    }
+    credex_protocol::decode(body).map_err(|e| e.to_string())
+}

@@ -1,0 +1,375 @@
+//! SQL of the log's side tables (checkpoints, cosignatures, witnessed
+//! heads, evidence) and of the `danger` edits, shared by both backends.
+//!
+//! The statements are the same text on SQLite and PostgreSQL (`$N`
+//! parameters, which sqlx binds on SQLite too), so the two backends cannot
+//! drift apart; only the pools differ. [`log_sql!`] expands to methods of a
+//! backend engine given its database type and the fields holding its read
+//! and write pools; the engine must also provide `location`,
+//! `read_error`, `write_error` and `begin_batch` (whose value has a `tx`
+//! field holding the journal's write lock).
+
+/// See the module documentation.
+macro_rules! log_sql {
+    (read: $read:ident, write: $write:ident) => {
+        pub(crate) async fn latest_checkpoint(
+            &self,
+        ) -> Result<Option<(u64, String)>, StorageError> {
+            let row: Option<(i64, String)> = sqlx::query_as(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            )
+            .fetch_optional(&self.$read)
+            .await
+            .map_err(|e| self.read_error("latest checkpoint", e))?;
+            row.map(|(size, note)| Ok((engine::stored_size(&self.location, size)?, note)))
+                .transpose()
+        }
+
+        pub(crate) async fn checkpoint(&self, size: i64) -> Result<Option<String>, StorageError> {
+            sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
+                .bind(size)
+                .fetch_optional(&self.$read)
+                .await
+                .map_err(|e| self.read_error("checkpoint", e))
+        }
+
+        pub(crate) async fn checkpoints_after(
+            &self,
+            size: i64,
+            limit: u32,
+        ) -> Result<Vec<(u64, String)>, StorageError> {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT size, note FROM checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+            )
+            .bind(size)
+            .bind(i64::from(limit))
+            .fetch_all(&self.$read)
+            .await
+            .map_err(|e| self.read_error("checkpoints", e))?;
+            rows.into_iter()
+                .map(|(size, note)| Ok((engine::stored_size(&self.location, size)?, note)))
+                .collect()
+        }
+
+        pub(crate) async fn cosignatures(
+            &self,
+            size: i64,
+        ) -> Result<Vec<(String, String)>, StorageError> {
+            sqlx::query_as(
+                "SELECT witness, line FROM cosignatures WHERE size = $1 \
+                 ORDER BY witness LIMIT $2",
+            )
+            .bind(size)
+            .bind(super::witness::MAX_COSIGNATURES as i64)
+            .fetch_all(&self.$read)
+            .await
+            .map_err(|e| self.read_error("cosignatures", e))
+        }
+
+        pub(crate) async fn witnessed(
+            &self,
+            origin: &str,
+        ) -> Result<Option<(u64, String)>, StorageError> {
+            let row: Option<(i64, String)> =
+                sqlx::query_as("SELECT size, note FROM witnessed WHERE origin = $1")
+                    .bind(origin)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err(|e| self.read_error("witnessed checkpoint", e))?;
+            row.map(|(size, note)| Ok((engine::stored_size(&self.location, size)?, note)))
+                .transpose()
+        }
+
+        pub(crate) async fn evidence_after(
+            &self,
+            id: i64,
+            limit: u32,
+        ) -> Result<Vec<super::witness::EvidenceRecord>, StorageError> {
+            type Row = (i64, String, String, String, String, String, i64);
+            let rows: Vec<Row> = sqlx::query_as(
+                "SELECT id, origin, kind, first, second, detail, recorded_at_unix_ms \
+                 FROM evidence WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.$read)
+            .await
+            .map_err(|e| self.read_error("evidence", e))?;
+            rows.into_iter()
+                .map(|(id, origin, kind, first, second, detail, at)| {
+                    Ok(super::witness::EvidenceRecord {
+                        id: engine::stored_size(&self.location, id)?,
+                        origin,
+                        kind,
+                        first,
+                        second,
+                        detail,
+                        recorded_at_unix_ms: at,
+                    })
+                })
+                .collect()
+        }
+
+        /// Runs one write to the log's side tables; returns the evidence
+        /// id for evidence, else 0.
+        pub(crate) async fn log_write(
+            &self,
+            write: &super::witness::LogWrite,
+            now_unix_ms: i64,
+        ) -> Result<u64, StorageError> {
+            use super::witness::{LogWrite, MAX_COSIGNATURES};
+            let size_param = |size: u64| {
+                i64::try_from(size).map_err(|_| StorageError::InvalidLogRecord {
+                    field: "size",
+                    reason: format!("size {size} exceeds the largest tree"),
+                })
+            };
+            match write {
+                LogWrite::Checkpoint { size, note } => {
+                    const OP: &str = "checkpoint insert";
+                    let fail = |e| self.write_error(OP, e);
+                    let db_size = size_param(*size)?;
+                    let done = sqlx::query(
+                        "INSERT INTO checkpoints (size, note, signed_at_unix_ms) \
+                         VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
+                    )
+                    .bind(db_size)
+                    .bind(note.as_str())
+                    .bind(now_unix_ms)
+                    .execute(&self.$write)
+                    .await
+                    .map_err(fail)?;
+                    if done.rows_affected() == 0 {
+                        let stored: Option<String> =
+                            sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
+                                .bind(db_size)
+                                .fetch_optional(&self.$write)
+                                .await
+                                .map_err(fail)?;
+                        if stored.as_deref() != Some(note.as_str()) {
+                            return Err(StorageError::CheckpointConflict { size: *size });
+                        }
+                    }
+                    Ok(0)
+                }
+                LogWrite::Cosignature {
+                    size,
+                    witness,
+                    line,
+                } => {
+                    const OP: &str = "cosignature insert";
+                    let fail = |e| self.write_error(OP, e);
+                    let db_size = size_param(*size)?;
+                    let done = sqlx::query(
+                        "INSERT INTO cosignatures (size, witness, line, received_at_unix_ms) \
+                         SELECT $1, $2, $3, $4 \
+                         WHERE EXISTS (SELECT 1 FROM checkpoints WHERE size = $1) \
+                         AND (SELECT COUNT(*) FROM cosignatures WHERE size = $1) < $5 \
+                         ON CONFLICT (size, witness) DO NOTHING",
+                    )
+                    .bind(db_size)
+                    .bind(witness.as_str())
+                    .bind(line.as_str())
+                    .bind(now_unix_ms)
+                    .bind(MAX_COSIGNATURES as i64)
+                    .execute(&self.$write)
+                    .await
+                    .map_err(fail)?;
+                    if done.rows_affected() == 1 {
+                        return Ok(0);
+                    }
+                    let (checkpoint, stored): (bool, bool) = sqlx::query_as(
+                        "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size = $1), \
+                         EXISTS (SELECT 1 FROM cosignatures WHERE size = $1 AND witness = $2)",
+                    )
+                    .bind(db_size)
+                    .bind(witness.as_str())
+                    .fetch_one(&self.$write)
+                    .await
+                    .map_err(fail)?;
+                    if !checkpoint {
+                        Err(StorageError::CheckpointMissing { size: *size })
+                    } else if stored {
+                        // The witness's first cosignature is kept.
+                        Ok(0)
+                    } else {
+                        Err(StorageError::TooManyCosignatures {
+                            size: *size,
+                            max: MAX_COSIGNATURES,
+                        })
+                    }
+                }
+                LogWrite::Witnessed { origin, size, note } => {
+                    const OP: &str = "witnessed checkpoint upsert";
+                    let fail = |e| self.write_error(OP, e);
+                    let db_size = size_param(*size)?;
+                    let done = sqlx::query(
+                        "INSERT INTO witnessed (origin, size, note, updated_at_unix_ms) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (origin) DO UPDATE SET size = excluded.size, \
+                         note = excluded.note, updated_at_unix_ms = excluded.updated_at_unix_ms \
+                         WHERE witnessed.size <= excluded.size",
+                    )
+                    .bind(origin.as_str())
+                    .bind(db_size)
+                    .bind(note.as_str())
+                    .bind(now_unix_ms)
+                    .execute(&self.$write)
+                    .await
+                    .map_err(fail)?;
+                    if done.rows_affected() == 0 {
+                        let stored: i64 =
+                            sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = $1")
+                                .bind(origin.as_str())
+                                .fetch_one(&self.$write)
+                                .await
+                                .map_err(fail)?;
+                        return Err(StorageError::WitnessedRegression {
+                            origin: origin.clone(),
+                            stored: engine::stored_size(&self.location, stored)?,
+                            offered: *size,
+                        });
+                    }
+                    Ok(0)
+                }
+                LogWrite::Evidence {
+                    origin,
+                    kind,
+                    first,
+                    second,
+                    detail,
+                } => {
+                    const OP: &str = "evidence insert";
+                    let fail = |e| self.write_error(OP, e);
+                    let mut batch = self.begin_batch().await?;
+                    let existing: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM evidence WHERE origin = $1 AND kind = $2 \
+                         AND first = $3 AND second = $4 ORDER BY id LIMIT 1",
+                    )
+                    .bind(origin.as_str())
+                    .bind(kind.as_str())
+                    .bind(first.as_str())
+                    .bind(second.as_str())
+                    .fetch_optional(&mut *batch.tx)
+                    .await
+                    .map_err(fail)?;
+                    let id = match existing {
+                        Some(id) => id,
+                        None => sqlx::query_scalar(
+                            "INSERT INTO evidence \
+                             (origin, kind, first, second, detail, recorded_at_unix_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        )
+                        .bind(origin.as_str())
+                        .bind(kind.as_str())
+                        .bind(first.as_str())
+                        .bind(second.as_str())
+                        .bind(detail.as_str())
+                        .bind(now_unix_ms)
+                        .fetch_one(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?,
+                    };
+                    batch.tx.commit().await.map_err(fail)?;
+                    engine::stored_size(&self.location, id)
+                }
+            }
+        }
+
+        /// Runs one `danger` edit under the journal's write lock; returns
+        /// the journal rows it changed.
+        pub(crate) async fn danger(
+            &self,
+            edit: &super::danger::DangerEdit,
+        ) -> Result<u64, StorageError> {
+            use super::danger::DangerEdit;
+            const OP: &str = "danger edit";
+            let fail = |e| self.write_error(OP, e);
+            let mut batch = self.begin_batch().await?;
+            let changed = match edit {
+                DangerEdit::OverwriteBody { seq, body } => sqlx::query(
+                    "UPDATE journal SET body = $1 WHERE seq = $2",
+                )
+                .bind(body.as_slice())
+                .bind(*seq)
+                .execute(&mut *batch.tx)
+                .await
+                .map_err(fail)?
+                .rows_affected(),
+                DangerEdit::DeleteJournalRow { seq } => {
+                    sqlx::query("DELETE FROM journal WHERE seq = $1")
+                        .bind(*seq)
+                        .execute(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?
+                        .rows_affected()
+                }
+                DangerEdit::SwapJournalRows { a, b } => {
+                    let mut changed = 0;
+                    let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as(
+                        "SELECT seq, CAST(kind AS BIGINT), recorded_at_unix_ms, body \
+                         FROM journal WHERE seq = $1 OR seq = $2",
+                    )
+                    .bind(*a)
+                    .bind(*b)
+                    .fetch_all(&mut *batch.tx)
+                    .await
+                    .map_err(fail)?;
+                    if let [first, second] = rows.as_slice() {
+                        for (to, from) in [(first.0, second), (second.0, first)] {
+                            changed += sqlx::query(
+                                "UPDATE journal SET kind = $1, recorded_at_unix_ms = $2, \
+                                 body = $3 WHERE seq = $4",
+                            )
+                            .bind(from.1)
+                            .bind(from.2)
+                            .bind(from.3.as_slice())
+                            .bind(to)
+                            .execute(&mut *batch.tx)
+                            .await
+                            .map_err(fail)?
+                            .rows_affected();
+                        }
+                    }
+                    changed
+                }
+                DangerEdit::ReplaceCheckpoint { size, note } => {
+                    sqlx::query("UPDATE checkpoints SET note = $1 WHERE size = $2")
+                        .bind(note.as_str())
+                        .bind(*size)
+                        .execute(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?
+                        .rows_affected()
+                }
+                DangerEdit::TruncateLog { size, hashes } => {
+                    for sql in [
+                        "DELETE FROM cosignatures WHERE size > $1",
+                        "DELETE FROM checkpoints WHERE size > $1",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(*size)
+                            .execute(&mut *batch.tx)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    sqlx::query("DELETE FROM tree_hashes WHERE idx >= $1")
+                        .bind(*hashes)
+                        .execute(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?;
+                    sqlx::query("DELETE FROM journal WHERE seq >= $1")
+                        .bind(*size)
+                        .execute(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?
+                        .rows_affected()
+                }
+            };
+            batch.tx.commit().await.map_err(fail)?;
+            Ok(changed)
+        }
+    };
+}
+
+pub(crate) use log_sql;

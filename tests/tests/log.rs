@@ -1,0 +1,401 @@
+//! The verifiable access log end to end: receipts across the network,
+//! export as C2SP tiles, and the offline auditor — including the
+//! tampering it must catch.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use credex_node::access::{AccessEntry, Direction, kind};
+use credex_node::audit;
+use credex_node::requester::{self, QuerySpec};
+use credex_node::service::RunningNode;
+use credex_node::storage::danger;
+use credex_pki::authorization::approve_request;
+use credex_protocol::query::{AuthorizedQuery, CategoryFields, Outcome, SubjectRef};
+use credex_tests::{Federation, ask, authorized_query, import_samples, signer, subjects};
+
+fn penalty_query(subject: &str, fields: &[&str]) -> QuerySpec {
+    QuerySpec {
+        target_region: "440000".parse().unwrap(),
+        subject: SubjectRef::LegalPerson(subject.into()),
+        purpose: "public_procurement".into(),
+        requested: vec![CategoryFields {
+            category: "admin_penalty".into(),
+            fields: fields.iter().map(|s| s.to_string()).collect(),
+        }],
+        legal_basis: Some("joint-punishment-memorandum".into()),
+        subject_authorization: None,
+    }
+}
+
+async fn entries(node: &RunningNode, k: u16) -> Vec<(u64, AccessEntry)> {
+    node.storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == k)
+        .map(|r| (r.seq, credex_protocol::decode(&r.body).unwrap()))
+        .collect()
+}
+
+/// Guizhou asks Guangdong three times: granted, trimmed, denied.
+async fn scenario(fed: &Federation) -> (RunningNode, RunningNode) {
+    let gy = fed.start("gy-1").await;
+    let gz = fed.start("gz-1").await;
+    import_samples(fed, &gz, "440000").await;
+    let s = &subjects("440000");
+    for spec in [
+        penalty_query(&s[0], &["decision_number", "amount"]),
+        penalty_query(&s[1], &["amount", "case_notes"]),
+        QuerySpec {
+            purpose: "financing".into(),
+            ..penalty_query(&s[2], &["amount"])
+        },
+    ] {
+        ask(&gy, &gz, &authorized_query(fed, &gy, spec)).await;
+    }
+    (gy, gz)
+}
+
+async fn export(node: &RunningNode, out: &Path, unchecked: bool) {
+    let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
+    let result = if unchecked {
+        credex_node::export::danger::export_unchecked(node.storage(), node.log_key(), &chain, out)
+            .await
+    } else {
+        credex_node::export::export(node.storage(), node.log_key(), &chain, out).await
+    };
+    result.unwrap();
+}
+
+fn rules(report: &audit::AuditReport) -> Vec<&'static str> {
+    let mut r: Vec<&'static str> = report.violations.iter().map(|v| v.rule).collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+#[tokio::test]
+async fn a_granted_query_leaves_matching_entries_and_a_verifying_receipt() {
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let sent = entries(&gy, kind::QUERY_SENT).await;
+    let received = entries(&gz, kind::QUERY_RECEIVED).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(received.len(), 3);
+    for (_, s) in &sent {
+        let cp = s
+            .counterpart
+            .as_ref()
+            .expect("every sent entry holds the responder's receipt");
+        assert_eq!(cp.origin, "credex/440000/gz-1");
+        let (index, r) = received
+            .iter()
+            .find(|(_, r)| r.query_digest == s.query_digest)
+            .unwrap();
+        assert_eq!(
+            cp.leaf_index, *index,
+            "the receipt points at the responder's entry"
+        );
+        assert_eq!(r.direction, Direction::Received);
+        assert_eq!((r.outcome, r.reason), (s.outcome, s.reason));
+        // The receipt's root is the responder's tree root at that size.
+        let root = gz.storage().tree_root(cp.checkpoint_size).await.unwrap();
+        assert_eq!(*root.as_bytes(), cp.checkpoint_root);
+    }
+
+    // A receipt that was tampered with is refused by the requester.
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(&subjects("440000")[0], &["amount"]),
+    );
+    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
+        .await
+        .unwrap();
+    let resp = match conn
+        .request(&credex_protocol::Request::Query(Box::new(q.clone())))
+        .await
+        .unwrap()
+    {
+        credex_protocol::Response::Query(r) => *r,
+        other => panic!("{other:?}"),
+    };
+    let cert = resp.responder.chain[0].clone();
+    let digest = credex_pki::authorization::query_digest(&q).unwrap();
+    credex_node::log::verify_receipt(&resp, &cert, digest).expect("genuine receipt verifies");
+    let mut bad = resp.clone();
+    bad.receipt.as_mut().unwrap().entry[20] ^= 1;
+    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    let mut bad = resp.clone();
+    bad.receipt.as_mut().unwrap().leaf_index += 1;
+    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    let mut bad = resp.clone();
+    bad.receipt = None;
+    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    let gy_cert =
+        credex_pki::certs_from_pem(&std::fs::read_to_string(&gy.config().tls.cert).unwrap())
+            .unwrap()[0]
+            .to_vec();
+    assert!(
+        credex_node::log::verify_receipt(&resp, &gy_cert, digest).is_err(),
+        "signed by another node's key"
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn exported_logs_pass_the_audit_and_answer_the_subject() {
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let out = tempfile::tempdir().unwrap();
+    let (a, b) = (out.path().join("gy"), out.path().join("gz"));
+    export(&gy, &a, false).await;
+    export(&gz, &b, false).await;
+    assert!(
+        b.join("checkpoint").exists() && b.join("tile/entries/000.p").exists()
+            || b.join("tile/entries").exists()
+    );
+    let trust = gy.transport().trust().current();
+    let report = audit::verify(&[a.clone(), b.clone()], &trust);
+    assert!(report.passed(), "{:#?}", report.violations);
+    assert_eq!(report.logs.len(), 2);
+    let gz_log = report
+        .logs
+        .iter()
+        .find(|l| l.origin == "credex/440000/gz-1")
+        .unwrap();
+    assert_eq!(gz_log.received, 3);
+    assert!(gz_log.checkpoints >= 1);
+
+    // Who looked at the first company? Guizhou, once, for procurement.
+    let (accesses, _) = audit::subject_report(
+        &[a, b],
+        &trust,
+        &SubjectRef::LegalPerson(subjects("440000")[0].clone()),
+    );
+    assert_eq!(accesses.len(), 1);
+    assert_eq!(accesses[0].requester, "520000/gy-1");
+    assert_eq!(accesses[0].purpose, "public_procurement");
+    assert_eq!(
+        accesses[0].released,
+        ["admin_penalty.amount", "admin_penalty.decision_number"]
+    );
+    assert_eq!(accesses[0].officers.len(), 2);
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+/// Export both logs after `tamper` ran on Guangdong's database (or export
+/// directory) and return the audit.
+async fn audit_after<F, Fut>(tamper: F, unchecked: bool) -> audit::AuditReport
+where
+    F: FnOnce(Federation, RunningNode, RunningNode, PathBuf) -> Fut,
+    Fut: std::future::Future<Output = (Federation, RunningNode, RunningNode)>,
+{
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    // A checkpoint of the honest log exists before tampering.
+    gz.checkpoints()
+        .covering(gz.storage().tree_head().size - 1)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap().keep();
+    let (fed, gy, gz) = tamper(fed, gy, gz, out.clone()).await;
+    let (a, b) = (out.join("gy"), out.join("gz"));
+    export(&gy, &a, false).await;
+    if !b.exists() {
+        export(&gz, &b, unchecked).await;
+    }
+    let trust = gy.transport().trust().current();
+    let report = audit::verify(&[a, b], &trust);
+    gy.shutdown().await;
+    gz.shutdown().await;
+    drop(fed);
+    report
+}
+
+async fn received_seq(gz: &RunningNode, n: usize) -> u64 {
+    entries(gz, kind::QUERY_RECEIVED).await[n].0
+}
+
+#[tokio::test]
+async fn audit_catches_an_entry_changed_in_the_database() {
+    let report = audit_after(
+        |fed, gy, gz, out| async move {
+            let seq = received_seq(&gz, 0).await;
+            let rec = gz.storage().journal_range(seq, 1).await.unwrap().remove(0);
+            let mut e: AccessEntry = credex_protocol::decode(&rec.body).unwrap();
+            e.purpose = "supervision".into(); // the operator rewrites why data left
+            danger::overwrite_journal_body(gz.storage(), seq, credex_protocol::encode(&e).unwrap())
+                .await
+                .unwrap();
+            // Our own export refuses to publish an altered database...
+            let chain = std::fs::read_to_string(&gz.config().tls.cert).unwrap();
+            assert!(
+                credex_node::export::export(
+                    gz.storage(),
+                    gz.log_key(),
+                    &chain,
+                    &out.join("refused")
+                )
+                .await
+                .is_err()
+            );
+            (fed, gy, gz)
+        },
+        true,
+    )
+    .await;
+    // ...and a doctored export is caught against the checkpoints already signed and the receipts Guizhou holds.
+    assert!(rules(&report).contains(&"fork"), "{:#?}", report.violations);
+}
+
+#[tokio::test]
+async fn audit_catches_a_deleted_entry() {
+    let report = audit_after(
+        |fed, gy, gz, _| async move {
+            let seq = received_seq(&gz, 1).await;
+            danger::delete_journal_row(gz.storage(), seq).await.unwrap();
+            (fed, gy, gz)
+        },
+        true,
+    )
+    .await;
+    let r = rules(&report);
+    assert!(
+        r.contains(&"fork") || r.contains(&"access_missing_at_responder"),
+        "{:#?}",
+        report.violations
+    );
+}
+
+#[tokio::test]
+async fn audit_catches_swapped_entries() {
+    let report = audit_after(
+        |fed, gy, gz, _| async move {
+            let (a, b) = (received_seq(&gz, 0).await, received_seq(&gz, 2).await);
+            danger::swap_journal_rows(gz.storage(), a, b).await.unwrap();
+            (fed, gy, gz)
+        },
+        true,
+    )
+    .await;
+    assert!(rules(&report).contains(&"fork"), "{:#?}", report.violations);
+}
+
+#[tokio::test]
+async fn audit_catches_a_checkpoint_signed_with_another_key() {
+    let report = audit_after(
+        |fed, gy, gz, out| async move {
+            // Export honestly, then replace the checkpoint with one signed by Guizhou's key.
+            let b = out.join("gz");
+            export(&gz, &b, false).await;
+            let head = gz.storage().tree_head();
+            let forged = gy.log_key().sign(head.size, head.root).unwrap();
+            let forged = forged.replace("credex/520000/gy-1", "credex/440000/gz-1");
+            std::fs::write(b.join("checkpoint"), forged).unwrap();
+            (fed, gy, gz)
+        },
+        false,
+    )
+    .await;
+    assert!(
+        rules(&report).contains(&"checkpoint_signature"),
+        "{:#?}",
+        report.violations
+    );
+}
+
+#[tokio::test]
+async fn audit_catches_an_access_missing_from_the_responders_log() {
+    let report = audit_after(
+        |fed, gy, gz, _| async move {
+            // The responder truncates its log to hide the last two accesses.
+            let keep = received_seq(&gz, 1).await;
+            danger::truncate_log(gz.storage(), keep).await.unwrap();
+            (fed, gy, gz)
+        },
+        true,
+    )
+    .await;
+    let r = rules(&report);
+    assert!(
+        r.contains(&"access_missing_at_responder") || r.contains(&"log_truncated"),
+        "{:#?}",
+        report.violations
+    );
+}
+
+#[tokio::test]
+async fn audit_catches_a_release_approved_by_the_requester_themselves() {
+    let report = audit_after(
+        |fed, gy, gz, _| async move {
+            // A corrupt responder logs a release for a self-approved request.
+            let req = signer(&fed, "520000", "req-1");
+            let file = requester::draft_and_sign(
+                gy.config().region,
+                gy.config().name.clone(),
+                penalty_query(&subjects("440000")[0], &["amount"]),
+                &req,
+                SystemTime::now(),
+            )
+            .unwrap();
+            let own = approve_request(
+                &file.request,
+                file.requester.as_ref().unwrap(),
+                &req.key,
+                req.chain.clone(),
+            )
+            .unwrap();
+            let q = AuthorizedQuery {
+                request: file.request.clone(),
+                requester: file.requester.clone().unwrap(),
+                approver: own,
+                subject_authorization: None,
+            };
+            let digest = credex_pki::authorization::query_digest(&q).unwrap();
+            let mut e: AccessEntry = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
+            e.query_digest = digest;
+            e.outcome = Outcome::Granted;
+            let claim = credex_node::storage::AccessClaim {
+                requester_region: "520000".into(),
+                nonce: file.request.nonce,
+                nonce_expires_at_unix_ms: i64::MAX / 2,
+                authorization_use: None,
+                quota: None,
+            };
+            let bundle = credex_protocol::encode(&q).unwrap();
+            let body = credex_protocol::encode(&e).unwrap();
+            gz.storage()
+                .append_claimed(
+                    kind::QUERY_RECEIVED,
+                    claim,
+                    Some((digest, bundle)),
+                    move |_| body,
+                )
+                .await
+                .unwrap();
+            (fed, gy, gz)
+        },
+        false,
+    )
+    .await;
+    assert!(
+        rules(&report).contains(&"release_without_dual_authorization"),
+        "{:#?}",
+        report.violations
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.detail.contains("same_officer")),
+        "{:#?}",
+        report.violations
+    );
+}
