@@ -267,13 +267,12 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
         ));
         (service, storage)
     });
+    let gy_creds = load_credentials(&gy).expect("credentials");
     let peer = Arc::new(PeerIdentity {
         region: gy.region,
         name: gy.name.clone(),
-        fingerprint: load_credentials(&gy)
-            .expect("credentials")
-            .identity
-            .fingerprint,
+        fingerprint: gy_creds.identity.fingerprint,
+        certificate: gy_creds.chain[0].to_vec(),
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     });
     let factory = Arc::new(

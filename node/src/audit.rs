@@ -332,6 +332,20 @@ impl Auditor<'_> {
             }
         }
 
+        // Forks this node caught as a witness are reported, raised loudly.
+        if let Ok(list) = std::fs::read_dir(dir.join("evidence")) {
+            for item in list.flatten() {
+                let text = std::fs::read_to_string(item.path()).unwrap_or_default();
+                let first = text.lines().take(3).collect::<Vec<_>>().join("; ");
+                self.violation(
+                    &origin,
+                    None,
+                    "fork_evidence",
+                    format!("this node witnessed a fork: {first}"),
+                );
+            }
+        }
+
         let mut accesses = Vec::new();
         for (index, bytes) in &entries {
             let Ok((kind, _, body)) = split_entry(bytes) else {

@@ -1219,3 +1219,68 @@ pub fn render(r: &QueryBenchReport) -> String {
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raised_quotas_replace_every_quota_and_the_policy_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let original = include_str!("../../policies/examples/policy-440000.toml");
+        std::fs::write(&path, original).unwrap();
+        raise_quotas(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let policy = credex_policies::PolicySet::parse(
+            &text,
+            "policy.toml",
+            &credex_policies::Catalogue::base(),
+            &credex_policies::AgreementGroups::builtin(),
+        )
+        .unwrap();
+        let quotas: Vec<u64> = policy
+            .rules()
+            .iter()
+            .filter_map(|r| r.quota())
+            .map(|q| q.per_day)
+            .collect();
+        assert!(!quotas.is_empty(), "the example policy has quotas");
+        assert!(
+            quotas.iter().all(|&q| q == BENCH_QUOTA_PER_DAY),
+            "{quotas:?}"
+        );
+        assert_eq!(
+            text.lines().count(),
+            original.lines().count(),
+            "only numbers change"
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let phase = Phase {
+            latencies_ns: (1..=1000u64).rev().map(|ms| ms * 1_000_000).collect(),
+            elapsed: Duration::from_secs(2),
+            ..Phase::default()
+        };
+        let floor = floor_from(512, 2, [20_000.0, 40_000.0, 40_000.0, 80_000.0]);
+        let level = phase.summarize(64, 1000, &floor);
+        assert_eq!(level.completed, 1000);
+        assert_eq!(level.queries_per_s, 500.0);
+        assert_eq!(level.p50_ms, 500.0);
+        assert_eq!(level.p99_ms, 990.0);
+        assert_eq!(level.p999_ms, 999.0);
+        assert_eq!(level.max_ms, 1000.0);
+    }
+
+    #[test]
+    fn ceilings_follow_the_signature_count() {
+        // 20,000 verifications/s and 40,000 signatures/s per thread: 50 µs
+        // and 25 µs; 9 + 1 → 475 µs, 15 + 1 → 775 µs per query.
+        let f = floor_from(512, 2, [20_000.0, 40_000.0, 40_000.0, 80_000.0]);
+        assert!((f.crypto_us_per_query_intrinsic - 475.0).abs() < 1e-6);
+        assert!((f.crypto_us_per_query_executed - 775.0).abs() < 1e-6);
+        assert!((f.ceiling_qps_intrinsic - 2.0 * 1e6 / 475.0).abs() < 1e-6);
+    }
+}

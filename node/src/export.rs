@@ -10,6 +10,7 @@
 //! DIR/checkpoints/SIZE      every checkpoint the node signed
 //! DIR/attachments/HEX       dual-authorization bundles, by SHA-256
 //! DIR/policies/HEX          policy archives, by policy hash
+//! DIR/evidence/N            forks this node saw as a witness (both notes)
 //! ```
 
 use std::collections::BTreeSet;
@@ -177,7 +178,9 @@ async fn export_with(
         let mut full = note;
         for (_, line) in storage.cosignatures(size).await? {
             full.push_str(&line);
-            full.push('\n');
+            if !line.ends_with('\n') {
+                full.push('\n');
+            }
         }
         write(&out.join("checkpoint"), full.as_bytes())?;
     }
@@ -212,6 +215,14 @@ async fn export_with(
         if let Some(bytes) = storage.attachment(&hash).await? {
             write(&out.join(format!("policies/{}", hex::encode(hash))), &bytes)?;
         }
+    }
+    // Evidence of forks this node saw as a witness: both signed checkpoints.
+    for ev in storage.evidence().await? {
+        let text = format!(
+            "origin {}\nkind {}\ndetail {}\n\n{}\n{}",
+            ev.origin, ev.kind, ev.detail, ev.first, ev.second
+        );
+        write(&out.join(format!("evidence/{}", ev.id)), text.as_bytes())?;
     }
     Ok(ExportSummary {
         size,

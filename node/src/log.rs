@@ -340,3 +340,189 @@ pub fn parse_access_entry(bytes: &[u8]) -> Result<AccessEntry, String> {
     }
     credex_protocol::decode(body).map_err(|e| e.to_string())
 }
+
+/// Forks this process has detected as a witness (for logs and metrics).
+pub static FORKS_DETECTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Why this node refused to cosign.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessRefusal {
+    /// The checkpoint is not a valid checkpoint of the sender's log.
+    #[error("{0}")]
+    Invalid(String),
+    /// This witness saw a newer checkpoint, or another starting size.
+    #[error("last saw size {last}: {reason}")]
+    Stale {
+        /// The size this witness last cosigned.
+        last: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The checkpoint contradicts one seen before: kept as evidence.
+    #[error("fork: {0}")]
+    Fork(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+fn checkpoint_of(note: &str) -> Result<Checkpoint, String> {
+    let parsed = credex_protocol::tlog::Note::parse(note.as_bytes()).map_err(|e| e.to_string())?;
+    Checkpoint::parse(parsed.text()).map_err(|e| e.to_string())
+}
+
+/// As a witness: check `request` from `peer` against the last checkpoint
+/// this node saw from the peer's log, remember it, and cosign it. A
+/// checkpoint that cannot be true together with the one seen before is
+/// stored as evidence, logged loudly and refused.
+pub async fn witness(
+    storage: &Storage,
+    key: &LogKey,
+    peer: &crate::transport::PeerIdentity,
+    request: &credex_protocol::WitnessRequest,
+    now_unix_secs: u64,
+) -> Result<String, WitnessRefusal> {
+    let vkey = node_log_verifier(
+        &peer.certificate,
+        peer.region,
+        &peer.name,
+        SignatureType::Ed25519,
+    )
+    .map_err(|e| WitnessRefusal::Invalid(e.to_string()))?;
+    let signed = open_checkpoint(request.checkpoint.as_bytes(), &vkey, &[])
+        .map_err(|e| WitnessRefusal::Invalid(format!("checkpoint of {}: {e}", vkey.name())))?;
+    let cp = signed.checkpoint();
+    let origin = cp.origin().to_owned();
+    if let Some((last, old_note)) = storage.witnessed(&origin).await? {
+        let old = checkpoint_of(&old_note).map_err(WitnessRefusal::Invalid)?;
+        if cp.size() < last {
+            return Err(WitnessRefusal::Stale {
+                last,
+                reason: format!("checkpoint of size {} is older", cp.size()),
+            });
+        }
+        if request.old_size != last {
+            return Err(WitnessRefusal::Stale {
+                last,
+                reason: format!("the proof starts from size {}", request.old_size),
+            });
+        }
+        let proof: Vec<Hash> = request.consistency_proof.iter().map(|h| Hash(*h)).collect();
+        if let Err(e) = credex_protocol::tlog::verify_consistency(
+            last,
+            cp.size(),
+            old.root(),
+            cp.root(),
+            &proof,
+        ) {
+            let detail = format!(
+                "checkpoint of size {} is not an extension of the one of size {last} seen before: {e}",
+                cp.size()
+            );
+            FORKS_DETECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(log = %origin, %detail, "FORK DETECTED: two signed checkpoints of one log cannot both be true; both kept as evidence");
+            storage
+                .store_evidence(
+                    origin.clone(),
+                    "inconsistent_checkpoints".into(),
+                    old_note,
+                    request.checkpoint.clone(),
+                    detail.clone(),
+                )
+                .await?;
+            return Err(WitnessRefusal::Fork(detail));
+        }
+    } else if request.old_size != 0 {
+        return Err(WitnessRefusal::Stale {
+            last: 0,
+            reason: "this witness has seen no checkpoint of this log".into(),
+        });
+    }
+    storage
+        .set_witnessed(origin, cp.size(), request.checkpoint.clone())
+        .await?;
+    key.cosign(cp, now_unix_secs)
+        .map_err(|e| WitnessRefusal::Invalid(e.to_string()))
+}
+
+/// As a log owner: have the witness on `conn` cosign our latest
+/// checkpoint, proving consistency from `last_seen` (what we believe it
+/// saw; corrected once if it says otherwise). Verifies and stores the
+/// cosignature; returns the size cosigned.
+pub async fn request_cosignature(
+    storage: &Storage,
+    key: &LogKey,
+    checkpoints: &Checkpoints,
+    conn: &crate::transport::PeerConnection,
+    last_seen: u64,
+) -> Result<u64, String> {
+    let size = storage.tree_head().size;
+    if size == 0 {
+        return Ok(0);
+    }
+    let head = checkpoints
+        .covering(size - 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let peer = conn.peer();
+    let witness_key = node_log_verifier(
+        &peer.certificate,
+        peer.region,
+        &peer.name,
+        SignatureType::CosignatureV1,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut from = last_seen.min(head.size);
+    for _ in 0..2 {
+        let proof = if from == 0 {
+            Vec::new()
+        } else {
+            storage
+                .consistency_proof(from, head.size)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let request = credex_protocol::WitnessRequest {
+            checkpoint: head.note.clone(),
+            old_size: from,
+            consistency_proof: proof.iter().map(|h| *h.as_bytes()).collect(),
+        };
+        match conn
+            .request(&credex_protocol::Request::Witness(request))
+            .await
+        {
+            Ok(credex_protocol::Response::Cosigned(line)) => {
+                let full = format!("{}{line}", head.note);
+                let opened = open_checkpoint(
+                    full.as_bytes(),
+                    key.verifier(),
+                    std::slice::from_ref(&witness_key),
+                )
+                .map_err(|e| format!("cosignature from {peer} does not verify: {e}"))?;
+                if opened.cosignatures().is_empty() {
+                    return Err(format!("{peer} answered without a cosignature by its key"));
+                }
+                storage
+                    .store_cosignature(head.size, witness_key.name().to_string(), line)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(head.size);
+            }
+            Ok(other) => return Err(format!("unexpected answer from {peer}: {other:?}")),
+            Err(crate::transport::ClientError::Refused(reply))
+                if reply.code == credex_protocol::ErrorCode::StaleCheckpoint =>
+            {
+                // "last saw size N: …" — start from what the witness saw.
+                let last = reply
+                    .message
+                    .strip_prefix("last saw size ")
+                    .and_then(|m| m.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("{peer}: {}", reply.message))?;
+                from = last;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!("{peer} keeps refusing the checkpoint as stale"))
+}

@@ -166,6 +166,7 @@ pub fn now_ms() -> i64 {
 pub struct NodeHandler {
     hello: Hello,
     storage: Storage,
+    log_key: Arc<crate::log::LogKey>,
     queries: Arc<QueryService>,
 }
 
@@ -211,6 +212,25 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
+            Request::Witness(w) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                match crate::log::witness(&self.storage, &self.log_key, peer, &w, now).await {
+                    Ok(line) => Response::Cosigned(line),
+                    Err(e) => {
+                        let code = match &e {
+                            crate::log::WitnessRefusal::Fork(_) => ErrorCode::ForkDetected,
+                            crate::log::WitnessRefusal::Stale { .. } => ErrorCode::StaleCheckpoint,
+                            crate::log::WitnessRefusal::Invalid(_) => ErrorCode::InvalidField,
+                            crate::log::WitnessRefusal::Storage(_) => ErrorCode::Internal,
+                        };
+                        tracing::warn!(error = %e, "refused to cosign");
+                        Response::Error(ErrorReply::new(code, e.to_string()))
+                    }
+                }
+            }
             Request::Query(q) => match self
                 .queries
                 .answer(peer, &q)
@@ -310,6 +330,7 @@ impl RunningNode {
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),
+            log_key: Arc::clone(&log_key),
             queries: Arc::clone(&queries),
         });
         let node = RunningNode {
@@ -399,6 +420,23 @@ impl RunningNode {
         &self.checkpoints
     }
 
+    /// Have the node at the other end of `conn` cosign this node's newest
+    /// checkpoint; returns the size cosigned.
+    pub async fn request_cosignature(
+        &self,
+        conn: &PeerConnection,
+        last_seen: u64,
+    ) -> Result<u64, String> {
+        crate::log::request_cosignature(
+            &self.storage,
+            &self.log_key,
+            &self.checkpoints,
+            conn,
+            last_seen,
+        )
+        .await
+    }
+
     /// The node's storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -461,6 +499,9 @@ impl CrlReloader {
     }
 }
 
+/// How often a connected peer is asked to cosign this node's newest checkpoint.
+pub const WITNESS_INTERVAL: Duration = Duration::from_secs(5);
+
 /// A transport for one-shot client commands: this node's credentials and
 /// trust on an ephemeral local port, serving nothing.
 pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
@@ -482,7 +523,11 @@ pub fn dial_peers_in_background(node: &RunningNode) {
     for peer in node.config.peers.clone() {
         let transport = node.transport.clone();
         let shutdown = node.shutdown.clone();
+        let storage = node.storage.clone();
+        let log_key = Arc::clone(&node.log_key);
+        let checkpoints = node.checkpoints.clone();
         node.tracker.spawn(async move {
+            let mut last_seen = 0u64;
             let mut backoff = Duration::from_millis(500);
             loop {
                 let attempt = transport.connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone()));
@@ -496,9 +541,22 @@ pub fn dial_peers_in_background(node: &RunningNode) {
                             tracing::info!(peer = %conn.peer(), software = %h.software, "peer said hello");
                         }
                         backoff = Duration::from_millis(500);
-                        tokio::select! {
-                            _ = shutdown.cancelled() => { conn.close(); return; }
-                            reason = conn.closed() => tracing::info!(peer = %conn.peer(), %reason, "connection to peer closed"),
+                        // While connected, have the peer witness our log.
+                        let mut tick = tokio::time::interval(WITNESS_INTERVAL);
+                        loop {
+                            tokio::select! {
+                                _ = shutdown.cancelled() => { conn.close(); return; }
+                                reason = conn.closed() => {
+                                    tracing::info!(peer = %conn.peer(), %reason, "connection to peer closed");
+                                    break;
+                                }
+                                _ = tick.tick() => {
+                                    match crate::log::request_cosignature(&storage, &log_key, &checkpoints, &conn, last_seen).await {
+                                        Ok(size) => last_seen = size,
+                                        Err(e) => tracing::warn!(peer = %conn.peer(), error = %e, "witnessing failed"),
+                                    }
+                                }
+                            }
                         }
                     }
                     Err(e) => tracing::debug!(peer = %format!("{}/{}", peer.region, peer.name), error = %e, "peer not reachable yet"),

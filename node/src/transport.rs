@@ -55,6 +55,8 @@ pub struct PeerIdentity {
     pub name: NodeName,
     /// SHA-256 of the peer's leaf certificate.
     pub fingerprint: [u8; 32],
+    /// The peer's verified leaf certificate (DER): its key is the peer's log key.
+    pub certificate: Vec<u8>,
     /// The peer's address.
     pub addr: SocketAddr,
 }
@@ -262,6 +264,7 @@ fn peer_identity(chain: &[CertificateDer<'static>], addr: SocketAddr) -> Option<
             region,
             name,
             fingerprint: identity.fingerprint,
+            certificate: chain.first().map(|c| c.to_vec()).unwrap_or_default(),
             addr,
         }),
         _ => None,

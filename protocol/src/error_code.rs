@@ -32,6 +32,12 @@ pub enum ErrorCode {
     Internal,
     /// 10: the request timed out at the responder.
     Timeout,
+    /// 11: the witness found the checkpoint inconsistent with one it saw
+    /// before from the same log; both are kept as evidence.
+    ForkDetected,
+    /// 12: the witness has seen a newer checkpoint of this log, or the
+    /// consistency proof starts from another size than it last saw.
+    StaleCheckpoint,
     /// A code this version does not know.
     Unknown(u16),
 }
@@ -50,6 +56,8 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => 8,
             ErrorCode::Internal => 9,
             ErrorCode::Timeout => 10,
+            ErrorCode::ForkDetected => 11,
+            ErrorCode::StaleCheckpoint => 12,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -67,6 +75,8 @@ impl ErrorCode {
             8 => ErrorCode::ShuttingDown,
             9 => ErrorCode::Internal,
             10 => ErrorCode::Timeout,
+            11 => ErrorCode::ForkDetected,
+            12 => ErrorCode::StaleCheckpoint,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -84,6 +94,8 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::ForkDetected => "fork_detected",
+            ErrorCode::StaleCheckpoint => "stale_checkpoint",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -125,6 +137,8 @@ mod tests {
             (ErrorCode::ShuttingDown, 8),
             (ErrorCode::Internal, 9),
             (ErrorCode::Timeout, 10),
+            (ErrorCode::ForkDetected, 11),
+            (ErrorCode::StaleCheckpoint, 12),
         ];
         for (code, n) in table {
             assert_eq!(code.as_u16(), n);

@@ -20,4 +20,5 @@ pub use error_code::ErrorCode;
 pub use ids::{IdError, NodeName, RegionCode, Role, Signature, SignatureAlgorithm};
 pub use messages::{
     ALPN, Capability, ErrorReply, Hello, PROTOCOL_VERSION, Ping, Pong, Request, Response,
+    WitnessRequest,
 };

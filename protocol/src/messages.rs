@@ -28,7 +28,25 @@ pub enum Request {
     Ping(Ping),
     /// Index 2. A dual-authorized query for a subject's credit records.
     Query(Box<AuthorizedQuery>),
+    /// Index 3. Witness this node's newest log checkpoint (DESIGN.md §7).
+    Witness(WitnessRequest),
 }
+
+/// A log owner asks a peer to witness its newest checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessRequest {
+    /// The signed checkpoint (C2SP signed note), signed with the sender's
+    /// node key; its origin must be the sender's log (`credex/REGION/NAME`).
+    pub checkpoint: String,
+    /// The tree size of the last checkpoint the witness saw from this log
+    /// (0 if none), which the proof starts from.
+    pub old_size: u64,
+    /// RFC 6962 consistency proof from `old_size` to the new size.
+    pub consistency_proof: Vec<[u8; 32]>,
+}
+
+/// Longest checkpoint note in a witness request.
+pub const MAX_WITNESS_NOTE: usize = 16 * 1024;
 
 impl Request {
     /// A short stable name for logs and metrics.
@@ -37,6 +55,7 @@ impl Request {
             Request::Hello(_) => "hello",
             Request::Ping(_) => "ping",
             Request::Query(_) => "query",
+            Request::Witness(_) => "witness",
         }
     }
 }
@@ -53,6 +72,9 @@ pub enum Response {
     /// Index 3. The answer to [`Request::Query`]: a signed decision and the
     /// released records.
     Query(Box<QueryResponse>),
+    /// Index 4. The answer to [`Request::Witness`]: a C2SP tlog-cosignature
+    /// line (`— NAME BASE64`) over the checkpoint.
+    Cosigned(String),
 }
 
 /// A node's introduction: who it claims to be and what it can do.
@@ -145,6 +167,11 @@ pub enum ValidationError {
     /// An `Other` capability longer than [`MAX_SOFTWARE_LEN`].
     #[error("hello: a capability name is {0} bytes, at most {MAX_SOFTWARE_LEN} allowed")]
     CapabilityTooLong(usize),
+    /// A witness message is larger than allowed.
+    #[error(
+        "witness: checkpoint over {MAX_WITNESS_NOTE} bytes, proof over 128 hashes, or cosignature over 1024 bytes"
+    )]
+    Witness,
     /// A query message breaks a bound.
     #[error("query: {0}")]
     Query(#[from] QueryBoundError),
@@ -179,6 +206,12 @@ impl Request {
             Request::Hello(h) => h.validate(),
             Request::Ping(_) => Ok(()),
             Request::Query(q) => Ok(q.validate()?),
+            Request::Witness(w) => {
+                if w.checkpoint.len() > MAX_WITNESS_NOTE || w.consistency_proof.len() > 2 * 64 {
+                    return Err(ValidationError::Witness);
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -190,6 +223,12 @@ impl Response {
             Response::Hello(h) => h.validate(),
             Response::Pong(_) | Response::Error(_) => Ok(()),
             Response::Query(q) => Ok(q.validate()?),
+            Response::Cosigned(line) => {
+                if line.len() > 1024 {
+                    return Err(ValidationError::Witness);
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -399,3 +399,101 @@ async fn audit_catches_a_release_approved_by_the_requester_themselves() {
         report.violations
     );
 }
+
+#[tokio::test]
+async fn peers_cosign_checkpoints_and_the_audit_verifies_the_cosignatures() {
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let conn = credex_tests::dial(&gz, &gy, "520000", "gy-1")
+        .await
+        .unwrap();
+    let first = gz.request_cosignature(&conn, 0).await.unwrap();
+    assert_eq!(first, gz.storage().tree_head().size);
+    // More accesses, then a cosignature proven consistent with the first.
+    ask(
+        &gy,
+        &gz,
+        &authorized_query(
+            &fed,
+            &gy,
+            penalty_query(&subjects("440000")[0], &["amount"]),
+        ),
+    )
+    .await;
+    let second = gz.request_cosignature(&conn, first).await.unwrap();
+    assert!(second > first);
+    // A stale idea of what the witness saw is corrected, not fatal.
+    assert_eq!(gz.request_cosignature(&conn, 1).await.unwrap(), second);
+    assert_eq!(gz.storage().cosignatures(second).await.unwrap().len(), 1);
+
+    let out = tempfile::tempdir().unwrap();
+    let (a, b) = (out.path().join("gy"), out.path().join("gz"));
+    export(&gy, &a, false).await;
+    export(&gz, &b, false).await;
+    let trust = gy.transport().trust().current();
+    let report = audit::verify(&[a, b], &trust);
+    assert!(report.passed(), "{:#?}", report.violations);
+    let gz_log = report
+        .logs
+        .iter()
+        .find(|l| l.origin == "credex/440000/gz-1")
+        .unwrap();
+    assert_eq!(
+        gz_log.cosignatures, 1,
+        "gy-1's cosignature on the final checkpoint verifies"
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_witness_catches_a_forked_log_and_keeps_the_evidence() {
+    use credex_protocol::tlog::{MemoryHashStore, leaf_hash};
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let conn = credex_tests::dial(&gz, &gy, "520000", "gy-1")
+        .await
+        .unwrap();
+    let honest = gz.request_cosignature(&conn, 0).await.unwrap();
+
+    // gz shows gy another history: a tree with the same signing key whose
+    // prefix differs from what gy cosigned.
+    let mut fork = MemoryHashStore::new();
+    for i in 0..honest + 2 {
+        fork.append_leaf_hash(leaf_hash(format!("rewritten {i}").as_bytes()))
+            .unwrap();
+    }
+    let note = gz.log_key().sign(honest + 2, fork.root().unwrap()).unwrap();
+    let proof = credex_protocol::tlog::prove_consistency(honest, honest + 2, &fork).unwrap();
+    let request = credex_protocol::WitnessRequest {
+        checkpoint: note,
+        old_size: honest,
+        consistency_proof: proof.iter().map(|h| *h.as_bytes()).collect(),
+    };
+    match conn
+        .request(&credex_protocol::Request::Witness(request))
+        .await
+    {
+        Err(credex_node::transport::ClientError::Refused(e)) => {
+            assert_eq!(e.code, credex_protocol::ErrorCode::ForkDetected, "{e:?}")
+        }
+        other => panic!("the witness must refuse a fork, got {other:?}"),
+    }
+    let evidence = gy.storage().evidence().await.unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].origin, "credex/440000/gz-1");
+    assert!(credex_node::log::FORKS_DETECTED.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+
+    // The witness's export carries the evidence and the auditor raises it.
+    let out = tempfile::tempdir().unwrap();
+    let a = out.path().join("gy");
+    export(&gy, &a, false).await;
+    let report = audit::verify(&[a], &gy.transport().trust().current());
+    assert!(
+        rules(&report).contains(&"fork_evidence"),
+        "{:#?}",
+        report.violations
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

@@ -44,8 +44,12 @@ const MAX_BIND_PARAMS: usize = 32766;
 /// Journal rows per `INSERT` statement (four parameters each).
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 
-/// Tree hash rows per `INSERT` statement (two parameters each).
-const TREE_HASH_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 2;
+/// Inserts `$3` hashes, concatenated in blob `$2`, at stored hash indexes
+/// `$1` onward.
+const INSERT_TREE_HASHES: &str = "WITH RECURSIVE n(i) AS \
+     (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3) \
+     INSERT INTO tree_hashes (idx, hash) \
+     SELECT $1 + i, substr($2, i * 32 + 1, 32) FROM n";
 
 /// Stored hash indexes per `SELECT … IN (…)`: every proof needs fewer, so
 /// a proof is one query.
@@ -610,21 +614,16 @@ impl SqliteBatch {
         first_index: i64,
         hashes: &[Hash],
     ) -> Result<(), StorageError> {
-        for (chunk, base) in hashes
-            .chunks(TREE_HASH_ROWS_PER_INSERT)
-            .zip((first_index..).step_by(TREE_HASH_ROWS_PER_INSERT))
-        {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO tree_hashes (idx, hash) ");
-            insert.push_values(chunk.iter().zip(base..), |mut row, (hash, index)| {
-                row.push_bind(index).push_bind(hash.as_bytes().as_slice());
-            });
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
+        // One cached statement whatever the batch size: the hashes go in as
+        // one blob that a recursive CTE cuts into rows.
+        let blob: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
+        sqlx::query(INSERT_TREE_HASHES)
+            .bind(first_index)
+            .bind(blob)
+            .bind(hashes.len() as i64)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 

@@ -461,6 +461,15 @@ async fn write_batch(
     PH[2].fetch_add((t3 - t2).as_micros() as u64, Ordering::Relaxed);
     PH[3].fetch_add((t4 - t3).as_micros() as u64, Ordering::Relaxed);
     PH[4].fetch_add(1, Ordering::Relaxed);
-    if PH[4].load(Ordering::Relaxed) % 300 == 0 { let n = PH[4].load(Ordering::Relaxed); eprintln!("phases per batch us: journal {} extend {} hashes {} commit {}", PH[0].load(Ordering::Relaxed)/n, PH[1].load(Ordering::Relaxed)/n, PH[2].load(Ordering::Relaxed)/n, PH[3].load(Ordering::Relaxed)/n); }
+    if PH[4].load(Ordering::Relaxed) % 300 == 0 {
+        let n = PH[4].load(Ordering::Relaxed);
+        eprintln!(
+            "phases per batch us: journal {} extend {} hashes {} commit {}",
+            PH[0].load(Ordering::Relaxed) / n,
+            PH[1].load(Ordering::Relaxed) / n,
+            PH[2].load(Ordering::Relaxed) / n,
+            PH[3].load(Ordering::Relaxed) / n
+        );
+    }
     Ok((first_seq, committed))
 }
