@@ -237,6 +237,37 @@ pub struct TrustStore {
     root_subject_der: Vec<u8>,
     anchor: TrustAnchor<'static>,
     crls: Vec<CertRevocationList<'static>>,
+    /// Chains already verified under this store. The store is immutable (a
+    /// CRL change builds a new one), so a cached success never outlives the
+    /// CRLs it was checked against; each hit still checks the time window.
+    cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedChain>>,
+}
+
+/// A verified chain and the time window in which the verification holds.
+#[derive(Clone)]
+struct CachedChain {
+    verified: VerifiedCert,
+    valid_from: i64,
+    valid_until: i64,
+}
+
+/// Most chains remembered per store; the cache is emptied when full.
+const CHAIN_CACHE_CAPACITY: usize = 4096;
+
+fn chain_key(
+    purpose: Purpose,
+    end_entity: &[u8],
+    intermediates: &[CertificateDer<'_>],
+) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&[purpose as u8]);
+    for cert in std::iter::once(end_entity).chain(intermediates.iter().map(|c| c.as_ref())) {
+        ctx.update(&(cert.len() as u64).to_be_bytes());
+        ctx.update(cert);
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
 }
 
 impl fmt::Debug for TrustStore {
@@ -269,6 +300,7 @@ impl TrustStore {
             anchor,
             crls: parse_crls(&crls)?,
             root_der,
+            cache: Default::default(),
         })
     }
 
@@ -309,6 +341,7 @@ impl TrustStore {
             root_subject_der: self.root_subject_der.clone(),
             anchor: self.anchor.clone(),
             crls: parse_crls(&crls)?,
+            cache: Default::default(),
         })
     }
 
@@ -337,6 +370,55 @@ impl TrustStore {
     /// is revoked by the CRLs; the path is exactly root → region CA →
     /// certificate; and the certificate's region is its issuing CA's region.
     pub fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        purpose: Purpose,
+    ) -> Result<VerifiedCert, VerifyError> {
+        let key = chain_key(purpose, end_entity, intermediates);
+        let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        // A poisoned lock only means another verification panicked; the map
+        // holds complete entries, so it is still usable.
+        let lock = || self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = lock().get(&key)
+            && hit.valid_from <= now_secs
+            && now_secs <= hit.valid_until
+        {
+            return Ok(hit.verified.clone());
+        }
+        let verified = self.verify_uncached(end_entity, intermediates, now, purpose)?;
+        let root = parse_certificate(&self.root_der).map(|p| p.identity);
+        let mut valid_from = verified
+            .identity
+            .not_before
+            .unix_timestamp()
+            .max(verified.issuer.not_before.unix_timestamp());
+        let mut valid_until = verified
+            .identity
+            .not_after
+            .unix_timestamp()
+            .min(verified.issuer.not_after.unix_timestamp());
+        if let Ok(root) = root {
+            valid_from = valid_from.max(root.not_before.unix_timestamp());
+            valid_until = valid_until.min(root.not_after.unix_timestamp());
+        }
+        let mut cache = lock();
+        if cache.len() >= CHAIN_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(
+            key,
+            CachedChain {
+                verified: verified.clone(),
+                valid_from,
+                valid_until,
+            },
+        );
+        Ok(verified)
+    }
+
+    fn verify_uncached(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],

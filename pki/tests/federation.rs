@@ -750,3 +750,68 @@ fn intermediate_must_be_a_region_ca() {
         VerifyError::IssuerNotRegionCa(CertKind::Root)
     );
 }
+
+#[test]
+fn cached_verification_still_checks_time() {
+    // A chain verified once is remembered by the store; a later verification
+    // at a time outside the certificates' validity must still fail.
+    let now = time::OffsetDateTime::now_utc();
+    let root = credex_pki::create_root(
+        "root",
+        credex_pki::KeyAlgorithm::Ed25519,
+        credex_pki::Validity::days_from(now, 365),
+    )
+    .unwrap();
+    let root_ca =
+        credex_pki::CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
+    let region = root_ca
+        .issue_region_ca(
+            "520000".parse().unwrap(),
+            credex_pki::KeyAlgorithm::Ed25519,
+            credex_pki::Validity::days_from(now, 300),
+        )
+        .unwrap();
+    let region_ca =
+        credex_pki::CertificateAuthority::from_pem(&region.cert_pem, &region.key_pem).unwrap();
+    let node = region_ca
+        .issue_node(
+            &"gy-1".parse().unwrap(),
+            &[],
+            &[],
+            credex_pki::KeyAlgorithm::Ed25519,
+            credex_pki::Validity::days_from(now, 30),
+        )
+        .unwrap();
+    let store = credex_pki::TrustStore::from_pem(&root.cert_pem, &[]).unwrap();
+    let leaf = rustls_pki_types::CertificateDer::from(node.cert_der.clone());
+    let chain = [rustls_pki_types::CertificateDer::from(
+        region.cert_der.clone(),
+    )];
+    let t = |offset_days: i64| {
+        rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            (now + time::Duration::days(offset_days)).unix_timestamp() as u64,
+        ))
+    };
+    for _ in 0..2 {
+        store
+            .verify(&leaf, &chain, t(0), credex_pki::Purpose::TlsServer)
+            .unwrap();
+    }
+    assert!(
+        store
+            .verify(&leaf, &chain, t(60), credex_pki::Purpose::TlsServer)
+            .is_err(),
+        "expired after 30 days"
+    );
+    assert!(
+        store
+            .verify(&leaf, &chain, t(0), credex_pki::Purpose::TlsClient)
+            .is_ok()
+    );
+    assert!(
+        store
+            .verify(&leaf, &chain, t(0), credex_pki::Purpose::Signing)
+            .is_err(),
+        "purpose is part of the cache key"
+    );
+}
