@@ -129,7 +129,25 @@ pub struct PolicyLoaded {
     pub policy_hash: [u8; 32],
     /// The file it came from.
     pub origin: String,
+    /// The texts the policy was built from, so an auditor can re-run any
+    /// decision made under it (absent if too large for one log entry).
+    pub archive: Option<PolicyArchive>,
 }
+
+/// The inputs of a policy set: with the base catalogue of this credex
+/// version they rebuild it exactly (the policy hash checks that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyArchive {
+    /// The policy file's text (absent: deny by default).
+    pub policy: Option<String>,
+    /// The province's supplementary catalogue.
+    pub catalogue_supplement: Option<String>,
+    /// The agreement groups file.
+    pub groups: Option<String>,
+}
+
+/// Largest archive stored in a log entry (entries are at most 64 KiB in tiles).
+pub const MAX_POLICY_ARCHIVE: usize = 48 * 1024;
 
 /// The digest under which a subject appears in entries.
 pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_query};
 use credex_pki::{Purpose, Subject, TrustStore};
@@ -346,6 +346,50 @@ impl Auditor<'_> {
             }
         }
 
+        // The policies this node loaded, rebuilt from their archives.
+        let mut policies: HashMap<[u8; 32], credex_policies::PolicySet> = HashMap::new();
+        for (index, bytes) in &entries {
+            let Ok((kind, _, body)) = split_entry(bytes) else {
+                continue;
+            };
+            if kind != access::kind::POLICY_LOADED {
+                continue;
+            }
+            let Ok(loaded) = credex_protocol::decode::<access::PolicyLoaded>(body) else {
+                self.violation(
+                    &origin,
+                    Some(*index),
+                    "entry_format",
+                    "unreadable policy load entry",
+                );
+                continue;
+            };
+            let Some(archive) = &loaded.archive else {
+                continue;
+            };
+            match crate::query::rebuild_policy(region, archive) {
+                Ok(p) if p.policy_hash() == loaded.policy_hash => {
+                    policies.insert(loaded.policy_hash, p);
+                }
+                Ok(p) => self.violation(
+                    &origin,
+                    Some(*index),
+                    "policy_archive_mismatch",
+                    format!(
+                        "the archived policy hashes to {}, the entry says {}",
+                        p.policy_hash_hex(),
+                        hex::encode(loaded.policy_hash)
+                    ),
+                ),
+                Err(e) => self.violation(
+                    &origin,
+                    Some(*index),
+                    "policy_archive_mismatch",
+                    format!("the archived policy does not load: {e}"),
+                ),
+            }
+        }
+
         let mut accesses = Vec::new();
         for (index, bytes) in &entries {
             let Ok((kind, _, body)) = split_entry(bytes) else {
@@ -367,7 +411,7 @@ impl Auditor<'_> {
                         Direction::Sent => summary.sent += 1,
                     }
                     if e.direction == Direction::Received {
-                        self.check_received(dir, &origin, region, *index, &e);
+                        self.check_received(dir, &origin, region, *index, &e, &policies);
                     }
                     accesses.push((*index, e));
                 }
@@ -394,6 +438,7 @@ impl Auditor<'_> {
         region: RegionCode,
         index: u64,
         e: &AccessEntry,
+        policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
     ) {
         let released = e.outcome != Outcome::Denied;
         let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
@@ -439,15 +484,61 @@ impl Auditor<'_> {
             now: unix_time(e.at_ms),
             max_clock_skew_ms: i64::MAX / 4,
         };
-        if let Err(err) = verify_authorized_query(&q, self.trust, &ctx) {
+        let verified = match verify_authorized_query(&q, self.trust, &ctx) {
+            Ok(v) => v,
+            Err(err) => {
+                self.violation(
+                    origin,
+                    Some(index),
+                    "release_without_dual_authorization",
+                    format!("{:?} with {}: {err}", e.outcome, err.reason()),
+                );
+                return;
+            }
+        };
+        // Re-run the decision under the policy the entry names: every
+        // released field must have been permitted.
+        let Some(policy) = policies.get(&e.policy_hash) else {
             self.violation(
                 origin,
                 Some(index),
-                "release_without_dual_authorization",
-                format!("{:?} with {}: {err}", e.outcome, err.reason()),
+                "policy_unknown",
+                format!(
+                    "released under policy {} which this log does not archive",
+                    hex::encode(e.policy_hash)
+                ),
             );
+            return;
+        };
+        let request = match crate::query::policy_request(
+            &q,
+            e.requester_region,
+            verified.subject_authorization().map(|a| a.authorization()),
+        ) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.violation(
+                    origin,
+                    Some(index),
+                    "released_outside_policy",
+                    format!("released although the request is invalid ({reason})"),
+                );
+                return;
+            }
+        };
+        let decision = credex_policies::evaluate(
+            &request,
+            policy,
+            crate::query::ms_time(e.at_ms),
+            &credex_policies::QuotaUsage::default(),
+        );
+        for c in &e.released {
+            for f in &c.fields {
+                if !decision.is_permitted(&c.category, f) {
+                    self.violation(origin, Some(index), "released_outside_policy", format!("{}.{f} was released, but policy {} does not permit it for this request", c.category, hex::encode(&e.policy_hash[..8])));
+                }
+            }
         }
-        let _ = UNIX_EPOCH;
     }
 }
 

@@ -91,6 +91,32 @@ pub fn load_policy(region: RegionCode, files: &PolicyFiles) -> Result<PolicySet,
     Ok(policy)
 }
 
+/// Rebuild the policy set an archive describes, for region `owner`.
+pub fn rebuild_policy(
+    owner: RegionCode,
+    archive: &crate::access::PolicyArchive,
+) -> Result<PolicySet, PolicyLoadError> {
+    let base = Catalogue::base();
+    let catalogue = match &archive.catalogue_supplement {
+        Some(text) => base.with_supplement(text, "(archived supplement)")?,
+        None => base,
+    };
+    let groups = match &archive.groups {
+        Some(text) => AgreementGroups::parse(text, "(archived groups)")?,
+        None => AgreementGroups::builtin(),
+    };
+    let text = archive
+        .policy
+        .clone()
+        .unwrap_or_else(|| format!("owner = \"{owner}\"\n"));
+    Ok(PolicySet::parse(
+        &text,
+        "(archived policy)",
+        &catalogue,
+        &groups,
+    )?)
+}
+
 /// Why a query could not be answered at all (the peer gets `Internal`).
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
@@ -162,6 +188,59 @@ fn ms_to_time(ms: i64) -> OffsetDateTime {
     } else {
         time::PrimitiveDateTime::MAX.assume_utc()
     })
+}
+
+/// The policy's view of a query: what `credex_policies::evaluate` decides
+/// on. `scope` is the subject authorization, already verified. The node and
+/// the auditor build it the same way.
+pub fn policy_request(
+    q: &AuthorizedQuery,
+    requester_region: RegionCode,
+    scope: Option<&credex_protocol::query::SubjectAuthorization>,
+) -> Result<AccessRequest, QueryReason> {
+    let subject_kind = match &q.request.subject {
+        SubjectRef::LegalPerson(code) => {
+            if credex_policies::Uscc::parse(code).is_err() {
+                return Err(QueryReason::InvalidSubject);
+            }
+            SubjectKind::LegalPerson
+        }
+        SubjectRef::NaturalPerson(_) => SubjectKind::NaturalPerson,
+    };
+    let purpose = q
+        .request
+        .purpose
+        .parse::<Purpose>()
+        .map_err(|_| QueryReason::UnknownPurpose)?;
+    let subject_authorization = scope.map(|auth| AuthorizationScope {
+        grantee_region: auth.grantee_region,
+        purposes: auth
+            .purposes
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        categories: auth.categories.clone(),
+        not_before: ms_to_time(auth.not_before_ms),
+        not_after: ms_to_time(auth.not_after_ms),
+    });
+    Ok(AccessRequest {
+        requester_region,
+        purpose,
+        subject_kind,
+        requested: q
+            .request
+            .requested
+            .iter()
+            .map(|c| (c.category.clone(), c.fields.clone()))
+            .collect(),
+        subject_authorization,
+        legal_basis: q.request.legal_basis.clone(),
+    })
+}
+
+/// `ms` as a time.
+pub fn ms_time(ms: i64) -> OffsetDateTime {
+    ms_to_time(ms)
 }
 
 /// Unix milliseconds of `t`.
@@ -400,52 +479,13 @@ impl QueryService {
                 None,
             ));
         }
-        let subject_kind = match &q.request.subject {
-            SubjectRef::LegalPerson(code) => {
-                if credex_policies::Uscc::parse(code).is_err() {
-                    return Ok((
-                        Decided::denied(QueryReason::InvalidSubject, q, policy_hash),
-                        claim,
-                        None,
-                    ));
-                }
-                SubjectKind::LegalPerson
-            }
-            SubjectRef::NaturalPerson(_) => SubjectKind::NaturalPerson,
-        };
-        let Ok(purpose) = q.request.purpose.parse::<Purpose>() else {
-            return Ok((
-                Decided::denied(QueryReason::UnknownPurpose, q, policy_hash),
-                claim,
-                None,
-            ));
-        };
-        let scope = verified.subject_authorization().map(|a| {
-            let auth = a.authorization();
-            AuthorizationScope {
-                grantee_region: auth.grantee_region,
-                purposes: auth
-                    .purposes
-                    .iter()
-                    .filter_map(|p| p.parse().ok())
-                    .collect(),
-                categories: auth.categories.clone(),
-                not_before: ms_to_time(auth.not_before_ms),
-                not_after: ms_to_time(auth.not_after_ms),
-            }
-        });
-        let request = AccessRequest {
-            requester_region: peer.region,
-            purpose,
-            subject_kind,
-            requested: q
-                .request
-                .requested
-                .iter()
-                .map(|c| (c.category.clone(), c.fields.clone()))
-                .collect(),
-            subject_authorization: scope,
-            legal_basis: q.request.legal_basis.clone(),
+        let request = match policy_request(
+            q,
+            peer.region,
+            verified.subject_authorization().map(|a| a.authorization()),
+        ) {
+            Ok(r) => r,
+            Err(reason) => return Ok((Decided::denied(reason, q, policy_hash), claim, None)),
         };
         let now = ms_to_time(now_ms);
         let window_start = quota_window_start_ms(now);

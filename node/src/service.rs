@@ -119,12 +119,30 @@ pub fn load_node_signing_key(config: &NodeConfig) -> Result<SigningKey, StartErr
 async fn record_policy_load(
     storage: &Storage,
     policy: &credex_policies::PolicySet,
+    files: &crate::config::PolicyFiles,
 ) -> Result<(), StartError> {
+    let read = |p: &Option<PathBuf>| -> Result<Option<String>, StartError> {
+        p.as_deref().map(read_text).transpose()
+    };
+    let archive = crate::access::PolicyArchive {
+        policy: read(&files.file)?,
+        catalogue_supplement: read(&files.catalogue_supplement)?,
+        groups: read(&files.groups)?,
+    };
+    let size: usize = [
+        &archive.policy,
+        &archive.catalogue_supplement,
+        &archive.groups,
+    ]
+    .iter()
+    .map(|t| t.as_ref().map_or(0, String::len))
+    .sum();
     let entry = crate::access::PolicyLoaded {
         version: crate::access::ENTRY_VERSION,
         at_ms: now_ms(),
         policy_hash: policy.policy_hash(),
         origin: policy.origin().to_owned(),
+        archive: (size <= crate::access::MAX_POLICY_ARCHIVE).then_some(archive),
     };
     let body = credex_protocol::encode(&entry).unwrap_or_default();
     storage
@@ -301,7 +319,7 @@ impl RunningNode {
         let trust = FederationTrust::new(load_trust(&config.tls)?);
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let storage = open_storage(&config).await?;
-        record_policy_load(&storage, &policy).await?;
+        record_policy_load(&storage, &policy, &config.policy).await?;
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();

@@ -497,3 +497,61 @@ async fn a_witness_catches_a_forked_log_and_keeps_the_evidence() {
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+#[tokio::test]
+async fn audit_catches_a_field_released_outside_the_policy() {
+    let report = audit_after(
+        |fed, gy, gz, _| async move {
+            // A corrupt responder logs (and so released) internal case notes
+            // for a properly authorized request.
+            let q = authorized_query(
+                &fed,
+                &gy,
+                penalty_query(&subjects("440000")[0], &["amount", "case_notes"]),
+            );
+            let digest = credex_pki::authorization::query_digest(&q).unwrap();
+            let mut e: AccessEntry = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
+            e.query_digest = digest;
+            e.request_id = q.request.request_id;
+            e.outcome = Outcome::Granted;
+            e.at_ms = credex_node::query::unix_ms(SystemTime::now());
+            e.released = vec![CategoryFields {
+                category: "admin_penalty".into(),
+                fields: vec!["amount".into(), "case_notes".into()],
+            }];
+            e.withheld = vec![];
+            let claim = credex_node::storage::AccessClaim {
+                requester_region: "520000".into(),
+                nonce: q.request.nonce,
+                nonce_expires_at_unix_ms: i64::MAX / 2,
+                authorization_use: None,
+                quota: None,
+            };
+            let bundle = credex_protocol::encode(&q).unwrap();
+            let body = credex_protocol::encode(&e).unwrap();
+            gz.storage()
+                .append_claimed(
+                    kind::QUERY_RECEIVED,
+                    claim,
+                    Some((digest, bundle)),
+                    move |_| body,
+                )
+                .await
+                .unwrap();
+            (fed, gy, gz)
+        },
+        false,
+    )
+    .await;
+    let outside: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.rule == "released_outside_policy")
+        .collect();
+    assert_eq!(outside.len(), 1, "{:#?}", report.violations);
+    assert!(
+        outside[0].detail.contains("admin_penalty.case_notes"),
+        "{:#?}",
+        outside
+    );
+}
