@@ -41,8 +41,10 @@ const MAX_BIND_PARAMS: usize = 65535;
 /// Journal rows per `INSERT` statement (four parameters each).
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 
-/// Tree hash rows per `INSERT` statement (two parameters each).
-const TREE_HASH_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 2;
+/// Inserts hashes `$2` at stored hash indexes `$1` (two arrays): one
+/// cached statement whatever the batch size.
+const INSERT_TREE_HASHES: &str =
+    "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])";
 
 /// The stored hashes at a list of indexes (one array parameter).
 const SELECT_TREE_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
@@ -626,21 +628,14 @@ impl PgBatch {
         first_index: i64,
         hashes: &[Hash],
     ) -> Result<(), StorageError> {
-        for (chunk, base) in hashes
-            .chunks(TREE_HASH_ROWS_PER_INSERT)
-            .zip((first_index..).step_by(TREE_HASH_ROWS_PER_INSERT))
-        {
-            let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO tree_hashes (idx, hash) ");
-            insert.push_values(chunk.iter().zip(base..), |mut row, (hash, index)| {
-                row.push_bind(index).push_bind(hash.as_bytes().as_slice());
-            });
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
+        let indexes: Vec<i64> = (first_index..).take(hashes.len()).collect();
+        let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
+        sqlx::query(INSERT_TREE_HASHES)
+            .bind(indexes)
+            .bind(hashes)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 

@@ -45,9 +45,10 @@ const MAX_BIND_PARAMS: usize = 32766;
 const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 
 /// Inserts `$3` hashes, concatenated in blob `$2`, at stored hash indexes
-/// `$1` onward.
+/// `$1` onward: one cached statement whatever the batch size (a statement
+/// with a bound pair per row costs a fresh prepare per batch).
 const INSERT_TREE_HASHES: &str = "WITH RECURSIVE n(i) AS \
-     (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3) \
+     (SELECT 0 WHERE $3 > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3) \
      INSERT INTO tree_hashes (idx, hash) \
      SELECT $1 + i, substr($2, i * 32 + 1, 32) FROM n";
 
@@ -614,8 +615,6 @@ impl SqliteBatch {
         first_index: i64,
         hashes: &[Hash],
     ) -> Result<(), StorageError> {
-        // One cached statement whatever the batch size: the hashes go in as
-        // one blob that a recursive CTE cuts into rows.
         let blob: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
         sqlx::query(INSERT_TREE_HASHES)
             .bind(first_index)

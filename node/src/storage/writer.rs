@@ -21,7 +21,6 @@ use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 /// microseconds, where a timer would cost a millisecond (tokio's timer
 /// resolution) — more than an fsync on a fast disk.
 const MAX_IDLE_YIELDS: u32 = 4;
-static PH: [std::sync::atomic::AtomicU64; 5] = [const { std::sync::atomic::AtomicU64::new(0) }; 5];
 
 /// One queued write.
 pub(crate) enum Command {
@@ -423,9 +422,7 @@ async fn write_batch(
             }
         }
     }
-    let t0 = Instant::now();
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
-    let t1 = Instant::now();
     let reloaded;
     let base = if first_seq == tree.size() {
         tree
@@ -451,25 +448,7 @@ async fn write_batch(
             "journal of {first_seq} records is beyond the largest tree"
         ))
     })?;
-    let t2 = Instant::now();
     tx.insert_tree_hashes(first_index, &hashes).await?;
-    let t3 = Instant::now();
     tx.commit().await?;
-    let t4 = Instant::now();
-    PH[0].fetch_add((t1 - t0).as_micros() as u64, Ordering::Relaxed);
-    PH[1].fetch_add((t2 - t1).as_micros() as u64, Ordering::Relaxed);
-    PH[2].fetch_add((t3 - t2).as_micros() as u64, Ordering::Relaxed);
-    PH[3].fetch_add((t4 - t3).as_micros() as u64, Ordering::Relaxed);
-    PH[4].fetch_add(1, Ordering::Relaxed);
-    if PH[4].load(Ordering::Relaxed) % 300 == 0 {
-        let n = PH[4].load(Ordering::Relaxed);
-        eprintln!(
-            "phases per batch us: journal {} extend {} hashes {} commit {}",
-            PH[0].load(Ordering::Relaxed) / n,
-            PH[1].load(Ordering::Relaxed) / n,
-            PH[2].load(Ordering::Relaxed) / n,
-            PH[3].load(Ordering::Relaxed) / n
-        );
-    }
     Ok((first_seq, committed))
 }
