@@ -20,6 +20,10 @@ pub mod kind {
     pub const QUERY_SENT: u16 = 2;
     /// A sharing policy was loaded ([`super::PolicyLoaded`]).
     pub const POLICY_LOADED: u16 = 3;
+    /// The node started with a certificate and key ([`super::KeyInUse`]).
+    pub const KEY_IN_USE: u16 = 4;
+    /// The node's CRLs changed ([`super::TrustChanged`]).
+    pub const TRUST_CHANGED: u16 = 5;
 }
 
 /// Current version of the entry encoding.
@@ -174,4 +178,33 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     out
+}
+
+/// The certificate (and so the log and signing key) a node runs with,
+/// logged at every start so key changes are in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInUse {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of the node certificate.
+    pub certificate_fingerprint: [u8; 32],
+    /// Its `urn:credex:` identity.
+    pub identity: String,
+    /// The log verifier key in force.
+    pub log_verifier_key: String,
+}
+
+/// The node's revocation lists changed (a CRL reload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustChanged {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of each CRL file now in force, in configuration order.
+    pub crl_digests: Vec<[u8; 32]>,
+    /// Live connections closed because their peer no longer verifies.
+    pub connections_closed: u32,
 }

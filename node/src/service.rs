@@ -335,6 +335,19 @@ impl RunningNode {
             shutdown.clone(),
         )
         .await?;
+        let key_entry = crate::access::KeyInUse {
+            version: crate::access::ENTRY_VERSION,
+            at_ms: now_ms(),
+            certificate_fingerprint: creds.identity.fingerprint,
+            identity: creds.identity.subject.to_uri(),
+            log_verifier_key: log_key.verifier().to_string(),
+        };
+        storage
+            .append(
+                crate::access::kind::KEY_IN_USE,
+                credex_protocol::encode(&key_entry).unwrap_or_default(),
+            )
+            .await?;
         let queries = Arc::new(QueryService::new(
             &config,
             policy,
@@ -402,6 +415,7 @@ impl RunningNode {
         CrlReloader {
             tls: self.config.tls.clone(),
             transport: self.transport.clone(),
+            storage: self.storage.clone(),
             state: Arc::clone(&self.crl_state),
         }
     }
@@ -498,6 +512,7 @@ impl RunningNode {
 struct CrlReloader {
     tls: TlsFiles,
     transport: Transport,
+    storage: Storage,
     state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
 }
 
@@ -513,6 +528,18 @@ impl CrlReloader {
         *last = now;
         let closed = self.transport.recheck_connections();
         tracing::info!(closed, "CRLs reloaded");
+        let entry = crate::access::TrustChanged {
+            version: crate::access::ENTRY_VERSION,
+            at_ms: now_ms(),
+            crl_digests: last.iter().map(|c| crate::access::sha256(c)).collect(),
+            connections_closed: u32::try_from(closed).unwrap_or(u32::MAX),
+        };
+        self.storage
+            .append(
+                crate::access::kind::TRUST_CHANGED,
+                credex_protocol::encode(&entry).unwrap_or_default(),
+            )
+            .await?;
         Ok(closed)
     }
 }
