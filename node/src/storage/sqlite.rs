@@ -97,7 +97,11 @@ impl SqliteEngine {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(LOCK_WAIT_TIMEOUT)
             .foreign_keys(true);
+        // An embedded file connection cannot go stale the way a network one
+        // can: skip sqlx's ping before every acquire (it doubles the cost of
+        // a primary-key read).
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -141,6 +145,7 @@ impl SqliteEngine {
             .busy_timeout(LOCK_WAIT_TIMEOUT)
             .foreign_keys(true);
         let read = match SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(options.read_connections)
             .acquire_timeout(options.connect_timeout)
             .connect_with(read_options)
