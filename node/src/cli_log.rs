@@ -42,6 +42,26 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch a node's log over the protocol as an operator with the auditor
+    /// role (of that node's region or of the national platform), into the
+    /// layout `audit verify` reads.
+    Fetch {
+        /// The configuration of the node to connect through.
+        #[arg(long)]
+        config: PathBuf,
+        /// The auditor's operator certificate chain (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// The auditor's private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The node to audit, as REGION/NAME (a configured peer).
+        #[arg(long)]
+        peer: String,
+        /// A new directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List every access to one subject ("who looked at my data").
     Subject {
         /// The subject: a unified social credit code or a citizen ID.
@@ -96,8 +116,47 @@ fn trust(root: &PathBuf, crl: &[PathBuf]) -> Result<TrustStore> {
 }
 
 /// Run an audit command.
-pub fn audit(cmd: AuditCommand) -> Result<()> {
+pub async fn audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
+        AuditCommand::Fetch {
+            config,
+            cert,
+            key,
+            peer,
+            out,
+        } => {
+            let config = NodeConfig::load(&config)?;
+            let (region, name) = peer
+                .split_once('/')
+                .with_context(|| format!("--peer {peer:?}: expected REGION/NAME"))?;
+            let region: credex_protocol::RegionCode = region.parse().context("--peer")?;
+            let name: credex_protocol::NodeName = name.parse().context("--peer")?;
+            let target = config.peer(region, &name).cloned().with_context(|| {
+                format!(
+                    "{}: no [[peers]] entry for {region}/{name}",
+                    config.path.display()
+                )
+            })?;
+            let auditor = credex_node::requester::Signer::load(&cert, &key)?;
+            let transport = credex_node::service::client_transport(&config)?;
+            let conn = transport
+                .connect(
+                    target.addr,
+                    &target.server_name,
+                    target.region,
+                    Some(target.name.clone()),
+                )
+                .await?;
+            let result = credex_node::remote_audit::fetch_log(&conn, &auditor, &out).await;
+            conn.close();
+            transport.close().await;
+            let size = result.map_err(anyhow::Error::msg)?;
+            println!(
+                "fetched {size} entries of {region}/{name}'s log into {}; verify with `credex audit verify`",
+                out.display()
+            );
+            Ok(())
+        }
         AuditCommand::Verify {
             dirs,
             trust: root,

@@ -19,6 +19,7 @@ pub mod log;
 pub mod pki_files;
 pub mod query;
 pub mod records;
+pub mod remote_audit;
 pub mod requester;
 pub mod service;
 pub mod storage;

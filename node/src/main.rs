@@ -282,7 +282,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit(cmd) => {
             init_tracing(LogFormat::Human, "warn");
-            cli_log::audit(cmd)
+            cli_log::audit(cmd).await
         }
         Command::Id(cmd) => {
             init_tracing(LogFormat::Human, "warn");

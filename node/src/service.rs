@@ -185,6 +185,11 @@ pub struct NodeHandler {
     hello: Hello,
     storage: Storage,
     log_key: Arc<crate::log::LogKey>,
+    checkpoints: crate::log::Checkpoints,
+    trust: FederationTrust,
+    region: credex_protocol::RegionCode,
+    max_skew_ms: i64,
+    chain_pem: String,
     queries: Arc<QueryService>,
 }
 
@@ -230,6 +235,49 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
+            Request::AuditFetch(fetch) => {
+                let now = now_ms();
+                let auditor = match crate::remote_audit::authorize(
+                    &fetch,
+                    &self.trust.current(),
+                    self.region,
+                    now,
+                    self.max_skew_ms,
+                ) {
+                    Ok(a) => a,
+                    Err((code, message)) => {
+                        tracing::warn!(%message, "audit fetch refused");
+                        return Response::Error(ErrorReply::new(code, message));
+                    }
+                };
+                let entry = crate::remote_audit::AuditAccess {
+                    version: crate::access::ENTRY_VERSION,
+                    at_ms: now,
+                    auditor,
+                    path: fetch.request.path.clone(),
+                };
+                if let Err(e) = self
+                    .storage
+                    .append(
+                        crate::remote_audit::AUDIT_FETCH_KIND,
+                        credex_protocol::encode(&entry).unwrap_or_default(),
+                    )
+                    .await
+                {
+                    return Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()));
+                }
+                match crate::remote_audit::serve(
+                    &self.storage,
+                    &self.checkpoints,
+                    &self.chain_pem,
+                    &fetch.request.path,
+                )
+                .await
+                {
+                    Ok(bytes) => Response::AuditData(bytes),
+                    Err((code, message)) => Response::Error(ErrorReply::new(code, message)),
+                }
+            }
             Request::Witness(w) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -362,6 +410,11 @@ impl RunningNode {
             hello: transport.hello(),
             storage: storage.clone(),
             log_key: Arc::clone(&log_key),
+            checkpoints: checkpoints.clone(),
+            trust: transport.trust().clone(),
+            region: config.region,
+            max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
+            chain_pem: read_text(&config.tls.cert)?,
             queries: Arc::clone(&queries),
         });
         let node = RunningNode {

@@ -38,6 +38,11 @@ pub enum ErrorCode {
     /// 12: the witness has seen a newer checkpoint of this log, or the
     /// consistency proof starts from another size than it last saw.
     StaleCheckpoint,
+    /// 13: the request needs a signature by an operator with another role
+    /// (e.g. `auditor` for remote audit), or it does not verify.
+    NotAuthorized,
+    /// 14: nothing at this path.
+    NotFound,
     /// A code this version does not know.
     Unknown(u16),
 }
@@ -58,6 +63,8 @@ impl ErrorCode {
             ErrorCode::Timeout => 10,
             ErrorCode::ForkDetected => 11,
             ErrorCode::StaleCheckpoint => 12,
+            ErrorCode::NotAuthorized => 13,
+            ErrorCode::NotFound => 14,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -77,6 +84,8 @@ impl ErrorCode {
             10 => ErrorCode::Timeout,
             11 => ErrorCode::ForkDetected,
             12 => ErrorCode::StaleCheckpoint,
+            13 => ErrorCode::NotAuthorized,
+            14 => ErrorCode::NotFound,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -96,6 +105,8 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::ForkDetected => "fork_detected",
             ErrorCode::StaleCheckpoint => "stale_checkpoint",
+            ErrorCode::NotAuthorized => "not_authorized",
+            ErrorCode::NotFound => "not_found",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -139,6 +150,8 @@ mod tests {
             (ErrorCode::Timeout, 10),
             (ErrorCode::ForkDetected, 11),
             (ErrorCode::StaleCheckpoint, 12),
+            (ErrorCode::NotAuthorized, 13),
+            (ErrorCode::NotFound, 14),
         ];
         for (code, n) in table {
             assert_eq!(code.as_u16(), n);

@@ -19,6 +19,6 @@ pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_fra
 pub use error_code::ErrorCode;
 pub use ids::{IdError, NodeName, RegionCode, Role, Signature, SignatureAlgorithm};
 pub use messages::{
-    ALPN, Capability, ErrorReply, Hello, PROTOCOL_VERSION, Ping, Pong, Request, Response,
-    WitnessRequest,
+    ALPN, AuditFetch, AuditRequest, Capability, DOMAIN_AUDIT_FETCH, ErrorReply, Hello,
+    PROTOCOL_VERSION, Ping, Pong, Request, Response, WitnessRequest,
 };

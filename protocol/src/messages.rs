@@ -30,6 +30,34 @@ pub enum Request {
     Query(Box<AuthorizedQuery>),
     /// Index 3. Witness this node's newest log checkpoint (DESIGN.md §7).
     Witness(WitnessRequest),
+    /// Index 4. An auditor fetches part of this node's log (remote audit).
+    AuditFetch(AuditFetch),
+}
+
+/// Domain tag of an auditor's signature over an [`AuditRequest`].
+pub const DOMAIN_AUDIT_FETCH: &[u8] = b"credex/audit-fetch/v1";
+
+/// What an auditor asks of a node's log: one file of its export layout
+/// (`checkpoint`, `node.pem`, `tile/…`, `tile/entries/…`, `attachments/HEX`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRequest {
+    /// The path, as in `credex log export`'s directory.
+    pub path: String,
+    /// The node asked; must be the responder's region.
+    pub target_region: RegionCode,
+    /// Random, for uniqueness.
+    pub nonce: [u8; 16],
+    /// When the auditor signed, Unix ms (checked against the clock-skew window).
+    pub issued_at_ms: i64,
+}
+
+/// An audit fetch, signed by an operator holding the `auditor` role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFetch {
+    /// The request.
+    pub request: AuditRequest,
+    /// The auditor's signature over [`DOMAIN_AUDIT_FETCH`] ‖ encode(request).
+    pub auditor: crate::query::SignerProof,
 }
 
 /// A log owner asks a peer to witness its newest checkpoint.
@@ -56,6 +84,7 @@ impl Request {
             Request::Ping(_) => "ping",
             Request::Query(_) => "query",
             Request::Witness(_) => "witness",
+            Request::AuditFetch(_) => "audit_fetch",
         }
     }
 }
@@ -75,6 +104,8 @@ pub enum Response {
     /// Index 4. The answer to [`Request::Witness`]: a C2SP tlog-cosignature
     /// line (`— NAME BASE64`) over the checkpoint.
     Cosigned(String),
+    /// Index 5. The answer to [`Request::AuditFetch`]: the file's bytes.
+    AuditData(Vec<u8>),
 }
 
 /// A node's introduction: who it claims to be and what it can do.
@@ -206,6 +237,12 @@ impl Request {
             Request::Hello(h) => h.validate(),
             Request::Ping(_) => Ok(()),
             Request::Query(q) => Ok(q.validate()?),
+            Request::AuditFetch(a) => {
+                if a.request.path.len() > 256 {
+                    return Err(ValidationError::Witness);
+                }
+                Ok(a.auditor.validate()?)
+            }
             Request::Witness(w) => {
                 if w.checkpoint.len() > MAX_WITNESS_NOTE || w.consistency_proof.len() > 2 * 64 {
                     return Err(ValidationError::Witness);
@@ -223,6 +260,7 @@ impl Response {
             Response::Hello(h) => h.validate(),
             Response::Pong(_) | Response::Error(_) => Ok(()),
             Response::Query(q) => Ok(q.validate()?),
+            Response::AuditData(_) => Ok(()),
             Response::Cosigned(line) => {
                 if line.len() > 1024 {
                     return Err(ValidationError::Witness);

@@ -555,3 +555,55 @@ async fn audit_catches_a_field_released_outside_the_policy() {
         outside
     );
 }
+
+#[tokio::test]
+async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    // Any node's connection carries the request; the auditor's signature authorizes it.
+    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for (region, who) in [("440000", "aud-1"), ("000000", "aud-1")] {
+        let dir = out.path().join(format!("{region}-{who}"));
+        let size = credex_node::remote_audit::fetch_log(&conn, &signer(&fed, region, who), &dir)
+            .await
+            .unwrap();
+        assert!(size >= 4, "policy, key and three accesses at least: {size}");
+        let report = audit::verify(&[dir], &gy.transport().trust().current());
+        assert!(report.passed(), "{:#?}", report.violations);
+        assert_eq!(report.logs[0].received, 3);
+    }
+    // Not an auditor, or an auditor of another region: refused, nothing served.
+    for (region, who) in [
+        ("440000", "req-1"),
+        ("520000", "aud-1"),
+        ("440000", "adm-1"),
+    ] {
+        let err = credex_node::remote_audit::fetch_log(
+            &conn,
+            &signer(&fed, region, who),
+            &out.path().join("refused"),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.contains("not_authorized") || err.contains("may not audit"),
+            "{region}/{who}: {err}"
+        );
+    }
+    assert!(!out.path().join("refused/checkpoint").exists());
+    // Each fetch is logged at the node that served it.
+    let fetches = gz
+        .storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.kind == credex_node::remote_audit::AUDIT_FETCH_KIND)
+        .count();
+    assert!(fetches >= 2 * 4, "{fetches}");
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

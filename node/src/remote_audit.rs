@@ -1,0 +1,272 @@
+//! Remote audit (DESIGN.md §7): an operator holding the `auditor` role — of
+//! this node's region, or of the national platform — fetches checkpoints,
+//! tiles, entry bundles and authorization bundles of this node's log over
+//! the protocol, file by file in the layout of `credex log export`. Nobody
+//! else may. Every fetch is itself logged.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use credex_pki::signing::SigningKey;
+use credex_pki::{Purpose, Subject, TrustStore};
+use credex_protocol::tlog::{
+    Hash, HashReadError, HashReader, TilePath, encode_entry_bundle, read_tile, tile_for_size,
+};
+use credex_protocol::{AuditFetch, AuditRequest, DOMAIN_AUDIT_FETCH, ErrorCode, RegionCode, Role};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::{Deserialize, Serialize};
+
+use crate::log::Checkpoints;
+use crate::storage::{Storage, log_entry_bytes};
+
+/// Journal entry kind of an audit fetch ([`AuditAccess`]).
+pub const AUDIT_FETCH_KIND: u16 = 6;
+
+/// An auditor read part of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAccess {
+    /// Entry version.
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The auditor's `urn:credex:operator:…`.
+    pub auditor: String,
+    /// The path fetched.
+    pub path: String,
+}
+
+/// Why a fetch was refused: a wire code and a message.
+pub type Refusal = (ErrorCode, String);
+
+/// Check an audit fetch's signer: an `auditor` of `region` or of the
+/// national platform, chain valid now, signature valid, fresh.
+pub fn authorize(
+    fetch: &AuditFetch,
+    trust: &TrustStore,
+    region: RegionCode,
+    now_ms: i64,
+    max_skew_ms: i64,
+) -> Result<String, Refusal> {
+    let denied = |m: String| (ErrorCode::NotAuthorized, m);
+    if fetch.request.target_region != region {
+        return Err(denied(format!(
+            "the fetch is addressed to region {}",
+            fetch.request.target_region
+        )));
+    }
+    if (now_ms - fetch.request.issued_at_ms).abs() > max_skew_ms {
+        return Err(denied(
+            "the fetch is stale (outside the clock-skew window)".into(),
+        ));
+    }
+    let (leaf, rest) = fetch
+        .auditor
+        .chain
+        .split_first()
+        .ok_or_else(|| denied("no signer certificate".into()))?;
+    let intermediates: Vec<CertificateDer<'_>> = rest
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_millis(
+        u64::try_from(now_ms).unwrap_or(0),
+    ));
+    let verified = trust
+        .verify(
+            &CertificateDer::from(leaf.as_slice()),
+            &intermediates,
+            now,
+            Purpose::Signing,
+        )
+        .map_err(|e| denied(format!("the signer's certificate does not verify: {e}")))?;
+    match &verified.identity().subject {
+        Subject::Operator {
+            role: Role::Auditor,
+            region: r,
+            ..
+        } if *r == region || r.is_national() => {}
+        other => {
+            return Err(denied(format!(
+                "{other} may not audit this node: an auditor of region {region} or of the national platform is needed"
+            )));
+        }
+    }
+    let bytes = credex_protocol::encode(&fetch.request).map_err(|e| denied(e.to_string()))?;
+    credex_pki::signing::verify_signature(
+        leaf,
+        DOMAIN_AUDIT_FETCH,
+        &bytes,
+        &fetch.auditor.signature,
+    )
+    .map_err(|e| denied(format!("bad signature: {e}")))?;
+    Ok(verified.identity().subject.to_uri())
+}
+
+/// Records which stored-hash indexes `read_tile` asks for.
+struct Recorder(std::cell::RefCell<Vec<u64>>);
+
+impl HashReader for Recorder {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, HashReadError> {
+        self.0.borrow_mut().extend_from_slice(indexes);
+        Ok(vec![Hash([0; 32]); indexes.len()])
+    }
+}
+
+/// Serve one file of the log's export layout.
+pub async fn serve(
+    storage: &Storage,
+    checkpoints: &Checkpoints,
+    node_chain_pem: &str,
+    path: &str,
+) -> Result<Vec<u8>, Refusal> {
+    let internal = |e: String| (ErrorCode::Internal, e);
+    let not_found = || (ErrorCode::NotFound, format!("no {path:?} in this log"));
+    if path == "node.pem" {
+        return Ok(node_chain_pem.as_bytes().to_vec());
+    }
+    let size = storage.tree_head().size;
+    if path == "checkpoint" {
+        if size == 0 {
+            return Err(not_found());
+        }
+        let head = checkpoints
+            .covering(size - 1)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let mut note = head.note;
+        for (_, line) in storage
+            .cosignatures(head.size)
+            .await
+            .map_err(|e| internal(e.to_string()))?
+        {
+            note.push_str(&line);
+        }
+        return Ok(note.into_bytes());
+    }
+    if let Some(hex_digest) = path.strip_prefix("attachments/") {
+        let digest: [u8; 32] = hex::decode(hex_digest)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(not_found)?;
+        return storage
+            .attachment(&digest)
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(not_found);
+    }
+    match TilePath::parse(path).map_err(|_| not_found())? {
+        TilePath::Hashes(tile) => {
+            // Any tile of a tree no larger than the current one (the log may
+            // have grown since the auditor's checkpoint).
+            match tile_for_size(tile.level(), tile.index(), size) {
+                Some(max) if tile.width() <= max.width() => {}
+                _ => return Err(not_found()),
+            }
+            let recorder = Recorder(Default::default());
+            read_tile(&tile, &recorder).map_err(|e| internal(e.to_string()))?;
+            let indexes = recorder.0.into_inner();
+            let hashes = storage
+                .read_tree_hashes(&indexes)
+                .await
+                .map_err(|e| internal(e.to_string()))?;
+            let map: HashMap<u64, Hash> = indexes.into_iter().zip(hashes).collect();
+            read_tile(&tile, &map).map_err(|e| internal(e.to_string()))
+        }
+        TilePath::Entries(bundle) => {
+            match tile_for_size(0, bundle.index(), size) {
+                Some(max) if bundle.width() <= max.width() => {}
+                _ => return Err(not_found()),
+            }
+            let records = storage
+                .journal_range(bundle.first_entry(), u32::from(bundle.width()))
+                .await
+                .map_err(|e| internal(e.to_string()))?;
+            let entries: Vec<Vec<u8>> = records
+                .iter()
+                .map(|r| log_entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body))
+                .collect();
+            encode_entry_bundle(entries.iter().map(Vec::as_slice))
+                .map_err(|e| internal(e.to_string()))
+        }
+    }
+}
+
+/// Sign an audit fetch as `auditor` (an operator with the auditor role).
+pub fn sign_fetch(
+    path: &str,
+    target: RegionCode,
+    key: &SigningKey,
+    chain: Vec<Vec<u8>>,
+) -> Result<AuditFetch, String> {
+    let request = AuditRequest {
+        path: path.to_owned(),
+        target_region: target,
+        nonce: crate::requester::random_id(),
+        issued_at_ms: crate::query::unix_ms(SystemTime::now()),
+    };
+    let bytes = credex_protocol::encode(&request).map_err(|e| e.to_string())?;
+    let signature = key
+        .sign(DOMAIN_AUDIT_FETCH, &bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(AuditFetch {
+        request,
+        auditor: credex_protocol::query::SignerProof { chain, signature },
+    })
+}
+
+/// Fetch a whole log over `conn` into `out` (the layout `credex audit verify`
+/// reads): checkpoint, node certificate, tiles, entry bundles and the
+/// authorization bundles its access entries name. Returns the tree size.
+pub async fn fetch_log(
+    conn: &crate::transport::PeerConnection,
+    auditor: &crate::requester::Signer,
+    out: &Path,
+) -> Result<u64, String> {
+    let target = conn.peer().region;
+    let get = |path: String| async move {
+        let fetch = sign_fetch(&path, target, &auditor.key, auditor.chain.clone())?;
+        match conn
+            .request(&credex_protocol::Request::AuditFetch(fetch))
+            .await
+        {
+            Ok(credex_protocol::Response::AuditData(bytes)) => Ok(bytes),
+            Ok(other) => Err(format!("{path}: unexpected answer {other:?}")),
+            Err(e) => Err(format!("{path}: {e}")),
+        }
+    };
+    let save = |path: &str, bytes: &[u8]| -> Result<(), String> {
+        let file = out.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))
+    };
+    let checkpoint = get("checkpoint".into()).await?;
+    save("checkpoint", &checkpoint)?;
+    save("node.pem", &get("node.pem".into()).await?)?;
+    let note = credex_protocol::tlog::Note::parse(&checkpoint).map_err(|e| e.to_string())?;
+    let size = credex_protocol::tlog::Checkpoint::parse(note.text())
+        .map_err(|e| e.to_string())?
+        .size();
+    for tile in credex_protocol::tlog::tiles_for_size(size) {
+        save(&tile.path(), &get(tile.path()).await?)?;
+    }
+    for bundle in credex_protocol::tlog::entry_bundles_for_size(size) {
+        let bytes = get(bundle.path()).await?;
+        let entries = credex_protocol::tlog::decode_entry_bundle(&bytes, bundle.width())
+            .map_err(|e| e.to_string())?;
+        for entry in entries {
+            if let Ok(access) = crate::log::parse_access_entry(entry)
+                && access.direction == crate::access::Direction::Received
+            {
+                let path = format!("attachments/{}", hex::encode(access.query_digest));
+                if let Ok(b) = get(path.clone()).await {
+                    save(&path, &b)?;
+                }
+            }
+        }
+        save(&bundle.path(), &bytes)?;
+    }
+    Ok(size)
+}
