@@ -131,6 +131,7 @@ struct LoadedLog {
     node: NodeName,
     dir: PathBuf,
     size: u64,
+    key: VerifierKey,
     /// (leaf index, entry) of every access entry.
     accesses: Vec<(u64, AccessEntry)>,
 }
@@ -425,6 +426,7 @@ impl Auditor<'_> {
             node,
             dir: dir.to_owned(),
             size,
+            key,
             accesses,
         })
     }
@@ -568,7 +570,70 @@ pub fn verify(dirs: &[PathBuf], trust: &TrustStore) -> AuditReport {
         }
     }
     cross_match(&mut auditor, &logs);
+    check_witnessed(&mut auditor, &logs);
     auditor.report
+}
+
+/// Every checkpoint of a log that another node witnessed must be a prefix of
+/// that log: a log that showed different histories to different peers
+/// (a fork) is caught here.
+fn check_witnessed(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
+    let mut found = Vec::new();
+    for witness in logs {
+        let Ok(list) = std::fs::read_dir(witness.dir.join("witnessed")) else {
+            continue;
+        };
+        for item in list.flatten() {
+            let Ok(bytes) = read_bounded(&item.path()) else {
+                continue;
+            };
+            let Ok(note) = credex_protocol::tlog::Note::parse(&bytes) else {
+                continue;
+            };
+            let Ok(claimed) = credex_protocol::tlog::Checkpoint::parse(note.text()) else {
+                continue;
+            };
+            let Some(log) = logs.iter().find(|l| l.origin == claimed.origin()) else {
+                continue;
+            };
+            // Only a checkpoint the log itself signed can convict it.
+            let Ok(signed) = open_checkpoint(&bytes, &log.key, &[]) else {
+                found.push((
+                    witness.origin.clone(),
+                    "witnessed_unsigned",
+                    format!(
+                        "witnessed/{} is not signed by {}",
+                        item.file_name().to_string_lossy(),
+                        log.origin
+                    ),
+                ));
+                continue;
+            };
+            let cp = signed.checkpoint();
+            if cp.size() > log.size {
+                found.push((
+                    log.origin.clone(),
+                    "fork",
+                    format!(
+                        "{} witnessed a checkpoint of {} entries, but the exported log has only {}",
+                        witness.origin,
+                        cp.size(),
+                        log.size
+                    ),
+                ));
+                continue;
+            }
+            let tiles = DirTiles(&log.dir);
+            let reader = TileHashReader::new(log.size, &tiles);
+            match tree_hash(cp.size(), &reader) {
+                Ok(h) if h == *cp.root() => {}
+                _ => found.push((log.origin.clone(), "fork", format!("{} witnessed a checkpoint of size {} with root {}, which is not this log's history: the log showed different histories to different peers", witness.origin, cp.size(), cp.root().to_hex()))),
+            }
+        }
+    }
+    for (log, rule, detail) in found {
+        auditor.violation(&log, None, rule, detail);
+    }
 }
 
 fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {

@@ -11,6 +11,7 @@
 //! DIR/attachments/HEX       dual-authorization bundles, by SHA-256
 //! DIR/policies/HEX          policy archives, by policy hash
 //! DIR/evidence/N            forks this node saw as a witness (both notes)
+//! DIR/witnessed/ORIGIN      the latest checkpoint of each peer log it witnessed
 //! ```
 
 use std::collections::BTreeSet;
@@ -215,6 +216,12 @@ async fn export_with(
         if let Some(bytes) = storage.attachment(&hash).await? {
             write(&out.join(format!("policies/{}", hex::encode(hash))), &bytes)?;
         }
+    }
+    // The latest checkpoint of every peer log this node witnessed: an
+    // auditor holding several exports compares them with each log.
+    for (origin, _, note) in storage.witnessed_all().await? {
+        let name = origin.replace('/', "_");
+        write(&out.join(format!("witnessed/{name}")), note.as_bytes())?;
     }
     // Evidence of forks this node saw as a witness: both signed checkpoints.
     for ev in storage.evidence().await? {

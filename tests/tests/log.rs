@@ -607,3 +607,63 @@ async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_log_showing_different_histories_to_two_peers_is_caught_by_the_auditor() {
+    use credex_protocol::tlog::{MemoryHashStore, leaf_hash};
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let cq = fed.start("cq-1").await;
+    // Guangdong shows Guizhou its real log...
+    let to_gy = credex_tests::dial(&gz, &gy, "520000", "gy-1")
+        .await
+        .unwrap();
+    let size = gz.request_cosignature(&to_gy, 0).await.unwrap();
+    // ...and Chongqing, which has seen nothing of it yet, another history of the same size.
+    let mut fork = MemoryHashStore::new();
+    for i in 0..size {
+        fork.append_leaf_hash(leaf_hash(format!("other history {i}").as_bytes()))
+            .unwrap();
+    }
+    let to_cq = credex_tests::dial(&gz, &cq, "500000", "cq-1")
+        .await
+        .unwrap();
+    let request = credex_protocol::WitnessRequest {
+        checkpoint: gz.log_key().sign(size, fork.root().unwrap()).unwrap(),
+        old_size: 0,
+        consistency_proof: vec![],
+    };
+    match to_cq
+        .request(&credex_protocol::Request::Witness(request))
+        .await
+        .unwrap()
+    {
+        credex_protocol::Response::Cosigned(_) => {} // alone, Chongqing cannot tell
+        other => panic!("{other:?}"),
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = ["gy", "gz", "cq"]
+        .iter()
+        .map(|n| out.path().join(n))
+        .collect();
+    export(&gy, &dirs[0], false).await;
+    export(&gz, &dirs[1], false).await;
+    export(&cq, &dirs[2], false).await;
+    let report = audit::verify(&dirs, &gy.transport().trust().current());
+    let forks: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.rule == "fork" && v.log == "credex/440000/gz-1")
+        .collect();
+    assert_eq!(forks.len(), 1, "{:#?}", report.violations);
+    assert!(
+        forks[0].detail.contains("credex/500000/cq-1"),
+        "{:#?}",
+        forks
+    );
+    // The honest witness's view matches the log.
+    assert!(!forks[0].detail.contains("credex/520000/gy-1 witnessed"));
+    for n in [gy, gz, cq] {
+        n.shutdown().await;
+    }
+}

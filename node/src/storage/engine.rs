@@ -238,6 +238,13 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn witnessed_all(&self) -> Result<Vec<(String, u64, String)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.witnessed_all().await,
+            Engine::Postgres(e) => e.witnessed_all().await,
+        }
+    }
+
     pub(crate) async fn evidence_after(
         &self,
         id: i64,

@@ -80,6 +80,17 @@ macro_rules! log_sql {
                 .transpose()
         }
 
+        pub(crate) async fn witnessed_all(&self) -> Result<Vec<(String, u64, String)>, StorageError> {
+            let rows: Vec<(String, i64, String)> =
+                sqlx::query_as("SELECT origin, size, note FROM witnessed ORDER BY origin LIMIT 100000")
+                    .fetch_all(&self.$read)
+                    .await
+                    .map_err(|e| self.read_error("witnessed checkpoints", e))?;
+            rows.into_iter()
+                .map(|(origin, size, note)| Ok((origin, engine::stored_size(&self.location, size)?, note)))
+                .collect()
+        }
+
         pub(crate) async fn evidence_after(
             &self,
             id: i64,

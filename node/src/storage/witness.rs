@@ -256,6 +256,12 @@ impl Storage {
         self.inner.engine.witnessed(origin).await
     }
 
+    /// Every peer log's latest checkpoint this node verified, as
+    /// `(origin, size, note)`. Cancel-safe (read only).
+    pub async fn witnessed_all(&self) -> Result<Vec<(String, u64, String)>, StorageError> {
+        self.inner.engine.witnessed_all().await
+    }
+
     /// Stores evidence that log `origin` signed two statements that cannot
     /// both be true (`kind`, e.g. `fork`; the two statements, e.g. signed
     /// checkpoints; a `detail` for people) and returns its id. The same
