@@ -70,6 +70,9 @@ pub const MAX_PREBUILT: usize = 200_000;
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// The log benchmark failed.
+    #[error("log benchmark: {0}")]
+    Log(String),
     /// The throw-away federation could not be created.
     #[error("creating the benchmark federation: {0}")]
     Federation(#[from] PkiFileError),
@@ -572,6 +575,9 @@ pub enum BenchCommand {
     /// Authorized queries end to end between two nodes on loopback
     /// (Guizhou → Guangdong, in this process), with the crypto floor.
     Query(QueryBenchArgs),
+    /// The access log: durable appends/s, append-to-checkpoint latency,
+    /// `audit verify` entries/s.
+    Log(crate::bench_log::LogBenchArgs),
 }
 
 /// Options of `credex bench query`.
@@ -736,6 +742,23 @@ impl QueryBenchArgs {
 /// Run a `credex bench` subcommand, printing its report.
 pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
     match command {
+        BenchCommand::Log(args) => {
+            let report = crate::bench_log::run(&args)
+                .await
+                .map_err(BenchError::Log)?;
+            print!("{}", crate::bench_log::render(&report));
+            if let Some(path) = &args.json {
+                let json = serde_json::to_vec_pretty(&report).map_err(|e| BenchError::Json {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                std::fs::write(path, json).map_err(|e| BenchError::Json {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Ok(())
+        }
         BenchCommand::Query(args) => {
             let report = query_bench(&args).await?;
             print!("{}", render(&report));
