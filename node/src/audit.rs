@@ -140,6 +140,7 @@ struct Auditor<'a> {
     trust: &'a TrustStore,
     now: UnixTime,
     report: AuditReport,
+    progress: &'a dyn Fn(u64),
 }
 
 fn unix_time(ms: i64) -> UnixTime {
@@ -393,6 +394,9 @@ impl Auditor<'_> {
 
         let mut accesses = Vec::new();
         for (index, bytes) in &entries {
+            if index % 1024 == 0 {
+                (self.progress)(1024.min(entries.len() as u64 - index));
+            }
             let Ok((kind, _, body)) = split_entry(bytes) else {
                 self.violation(
                     &origin,
@@ -546,10 +550,30 @@ impl Auditor<'_> {
 
 /// Verify the exported logs in `dirs` against the federation `trust`.
 pub fn verify(dirs: &[PathBuf], trust: &TrustStore) -> AuditReport {
+    verify_with_progress(dirs, trust, &|_| {})
+}
+
+/// Entries in the exported logs' checkpoints, for sizing a progress bar.
+pub fn total_entries(dirs: &[PathBuf]) -> u64 {
+    dirs.iter()
+        .filter_map(|d| read_bounded(&d.join("checkpoint")).ok())
+        .filter_map(|b| credex_protocol::tlog::Note::parse(&b).ok())
+        .filter_map(|n| credex_protocol::tlog::Checkpoint::parse(n.text()).ok())
+        .map(|c| c.size())
+        .sum()
+}
+
+/// [`verify`], calling `progress(n)` as each batch of `n` entries is checked.
+pub fn verify_with_progress(
+    dirs: &[PathBuf],
+    trust: &TrustStore,
+    progress: &dyn Fn(u64),
+) -> AuditReport {
     let mut auditor = Auditor {
         trust,
         now: UnixTime::now(),
         report: AuditReport::default(),
+        progress,
     };
     // Witness keys: every exported node's key, as a cosigner.
     let mut witnesses = Vec::new();
@@ -558,6 +582,7 @@ pub fn verify(dirs: &[PathBuf], trust: &TrustStore) -> AuditReport {
             trust,
             now: auditor.now,
             report: AuditReport::default(),
+            progress: &|_| {},
         };
         if let Some((_, _, _, Some(w))) = probe.identity(dir) {
             witnesses.push(w);
@@ -748,6 +773,7 @@ pub fn subject_report(
         trust,
         now: UnixTime::now(),
         report: AuditReport::default(),
+        progress: &|_| {},
     };
     for dir in dirs {
         if let Some(log) = auditor.load(dir, &[]) {

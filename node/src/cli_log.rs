@@ -165,7 +165,21 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
         } => {
             let store = trust(&root, &crl)?;
             let started = std::time::Instant::now();
-            let report = credex_node::audit::verify(&dirs, &store);
+            let total = credex_node::audit::total_entries(&dirs);
+            // Drawn on stderr, only when it is a terminal and the run is long.
+            let bar = if total >= 100_000 && !json {
+                indicatif::ProgressBar::new(total)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = credex_node::audit::verify_with_progress(&dirs, &store, &|n| bar.inc(n));
+            bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
