@@ -409,6 +409,37 @@ async fn peers_cosign_checkpoints_and_the_audit_verifies_the_cosignatures() {
         .unwrap();
     let first = gz.request_cosignature(&conn, 0).await.unwrap();
     assert_eq!(first, gz.storage().tree_head().size);
+    // The last receipt Guizhou holds is for exactly the checkpoint Guizhou
+    // (as a witness) has now cosigned: its inclusion proof verified against
+    // that root, which now carries a witness's cosignature.
+    let last = entries(&gy, kind::QUERY_SENT).await.pop().unwrap().1;
+    let receipt = last.counterpart.unwrap();
+    assert_eq!(receipt.checkpoint_size, first);
+    let note = gz.storage().checkpoint(first).await.unwrap().unwrap();
+    let cosigs = gz.storage().cosignatures(first).await.unwrap();
+    let full = format!("{note}{}", cosigs[0].1);
+    let witness_cert =
+        credex_pki::certs_from_pem(&std::fs::read_to_string(&gy.config().tls.cert).unwrap())
+            .unwrap()[0]
+            .to_vec();
+    let witness_key = credex_node::log::node_log_verifier(
+        &witness_cert,
+        "520000".parse().unwrap(),
+        &"gy-1".parse().unwrap(),
+        credex_protocol::tlog::SignatureType::CosignatureV1,
+    )
+    .unwrap();
+    let opened = credex_protocol::tlog::open_checkpoint(
+        full.as_bytes(),
+        gz.log_key().verifier(),
+        &[witness_key],
+    )
+    .unwrap();
+    assert_eq!(opened.cosignatures().len(), 1);
+    assert_eq!(
+        *opened.checkpoint().root().as_bytes(),
+        receipt.checkpoint_root
+    );
     // More accesses, then a cosignature proven consistent with the first.
     ask(
         &gy,
