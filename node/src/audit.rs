@@ -662,18 +662,23 @@ fn check_witnessed(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
 }
 
 fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
-    // origin → query digest → (index, entry) per direction.
-    let mut received: HashMap<&str, BTreeMap<[u8; 32], (u64, &AccessEntry)>> = HashMap::new();
-    let mut sent: HashMap<&str, BTreeMap<[u8; 32], (u64, &AccessEntry)>> = HashMap::new();
+    // Received: origin → leaf index → entry (a replayed query is logged
+    // twice under one digest, so the index is the key). Sent: origin →
+    // query digests.
+    let mut received: HashMap<&str, BTreeMap<u64, &AccessEntry>> = HashMap::new();
+    let mut sent: HashMap<&str, std::collections::BTreeSet<[u8; 32]>> = HashMap::new();
     let mut by_node: HashMap<(RegionCode, &NodeName), &str> = HashMap::new();
     for log in logs {
         by_node.insert((log.region, &log.node), &log.origin);
         for (i, e) in &log.accesses {
-            let map = match e.direction {
-                Direction::Received => received.entry(&log.origin).or_default(),
-                Direction::Sent => sent.entry(&log.origin).or_default(),
-            };
-            map.insert(e.query_digest, (*i, e));
+            match e.direction {
+                Direction::Received => {
+                    received.entry(&log.origin).or_default().insert(*i, e);
+                }
+                Direction::Sent => {
+                    sent.entry(&log.origin).or_default().insert(e.query_digest);
+                }
+            }
         }
     }
     let mut found = Vec::new();
@@ -697,10 +702,10 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
                     } else {
                         found.push((cp.origin.clone(), cp.leaf_index, "log_truncated", format!("{} holds a receipt for a tree of {} entries, but this log has only {}", log.origin, cp.checkpoint_size, responder.size)));
                     }
-                    match received.get(cp.origin.as_str()).and_then(|m| m.get(&e.query_digest)) {
-                        Some((ri, _)) if *ri == cp.leaf_index => {}
-                        Some((ri, _)) => found.push((log.origin.clone(), *i, "cross_match", format!("the responder {} logged this access at entry {ri}, but its receipt said {}", cp.origin, cp.leaf_index))),
-                        None => found.push((log.origin.clone(), *i, "access_missing_at_responder", format!("access {} is in the requester's log with a receipt from {}, but the responder's log does not contain it", hex::encode(&e.query_digest[..8]), cp.origin))),
+                    match received.get(cp.origin.as_str()).and_then(|m| m.get(&cp.leaf_index)) {
+                        Some(r) if r.query_digest == e.query_digest && r.outcome == e.outcome && r.reason == e.reason => {}
+                        Some(_) => found.push((log.origin.clone(), *i, "cross_match", format!("the responder {}'s entry {} is not this access (digest, outcome or reason differ), though its receipt named it", cp.origin, cp.leaf_index))),
+                        None => found.push((log.origin.clone(), *i, "access_missing_at_responder", format!("access {} is in the requester's log with a receipt from {}, but the responder's log does not contain it at entry {}", hex::encode(&e.query_digest[..8]), cp.origin, cp.leaf_index))),
                     }
                 }
                 Direction::Received => {
@@ -714,7 +719,7 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
                     };
                     if !sent
                         .get(requester_origin)
-                        .is_some_and(|m| m.contains_key(&e.query_digest))
+                        .is_some_and(|m| m.contains(&e.query_digest))
                     {
                         found.push((
                             log.origin.clone(),

@@ -698,3 +698,29 @@ async fn a_log_showing_different_histories_to_two_peers_is_caught_by_the_auditor
         n.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_replayed_query_is_logged_twice_and_the_audit_still_matches_each_side() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let gz = fed.start("gz-1").await;
+    import_samples(&fed, &gz, "440000").await;
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(&subjects("440000")[0], &["amount"]),
+    );
+    assert_eq!(ask(&gy, &gz, &q).await.body.outcome, Outcome::Granted);
+    assert_eq!(
+        ask(&gy, &gz, &q).await.body.reason,
+        credex_protocol::query::QueryReason::Replay
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (a, b) = (out.path().join("gy"), out.path().join("gz"));
+    export(&gy, &a, false).await;
+    export(&gz, &b, false).await;
+    let report = audit::verify(&[a, b], &gy.transport().trust().current());
+    assert!(report.passed(), "{:#?}", report.violations);
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
