@@ -19,6 +19,7 @@ use credex_node::requester::{self, QuerySpec, Signer};
 use credex_node::service::RunningNode;
 use credex_pki::KeyAlgorithm;
 use credex_pki::authorization::approve_request;
+use credex_protocol::RegionCode;
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
     SubjectRef,
@@ -366,8 +367,10 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         requester::approve(&mut f, &apv)?;
         Ok(f.authorized()?)
     };
+    let guangdong: RegionCode = "440000".parse()?;
+    let chongqing: RegionCode = "500000".parse()?;
     let penalties = |fields: &[&str]| QuerySpec {
-        target_region: "440000".parse().expect("valid region"),
+        target_region: guangdong,
         subject: SubjectRef::LegalPerson(gd_company.clone()),
         purpose: "public_procurement".into(),
         requested: vec![CategoryFields {
@@ -467,7 +470,7 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         "   A bank in Guizhou asks Chongqing for company {cq_company}'s tax credit rating (信易贷):"
     );
     let financing = |auth| QuerySpec {
-        target_region: "500000".parse().expect("valid region"),
+        target_region: chongqing,
         subject: SubjectRef::LegalPerson(cq_company.clone()),
         purpose: "financing".into(),
         requested: vec![CategoryFields {

@@ -219,6 +219,34 @@ where
     report
 }
 
+/// Play a corrupt responder: log a granted release of `q` (its bundle stored
+/// beside it) that the pipeline never decided, adjusted by `edit`.
+async fn forge_release(gz: &RunningNode, q: &AuthorizedQuery, edit: impl FnOnce(&mut AccessEntry)) {
+    let digest = credex_pki::authorization::query_digest(q).unwrap();
+    let mut e: AccessEntry = entries(gz, kind::QUERY_RECEIVED).await[0].1.clone();
+    e.query_digest = digest;
+    e.outcome = Outcome::Granted;
+    edit(&mut e);
+    let claim = credex_node::storage::AccessClaim {
+        requester_region: "520000".into(),
+        nonce: q.request.nonce,
+        nonce_expires_at_unix_ms: i64::MAX / 2,
+        authorization_use: None,
+        quota: None,
+    };
+    let bundle = credex_protocol::encode(q).unwrap();
+    let body = credex_protocol::encode(&e).unwrap();
+    gz.storage()
+        .append_claimed(
+            kind::QUERY_RECEIVED,
+            claim,
+            Some((digest, bundle)),
+            move |_| body,
+        )
+        .await
+        .unwrap();
+}
+
 async fn received_seq(gz: &RunningNode, n: usize) -> u64 {
     entries(gz, kind::QUERY_RECEIVED).await[n].0
 }
@@ -358,28 +386,7 @@ async fn audit_catches_a_release_approved_by_the_requester_themselves() {
                 approver: own,
                 subject_authorization: None,
             };
-            let digest = credex_pki::authorization::query_digest(&q).unwrap();
-            let mut e: AccessEntry = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
-            e.query_digest = digest;
-            e.outcome = Outcome::Granted;
-            let claim = credex_node::storage::AccessClaim {
-                requester_region: "520000".into(),
-                nonce: file.request.nonce,
-                nonce_expires_at_unix_ms: i64::MAX / 2,
-                authorization_use: None,
-                quota: None,
-            };
-            let bundle = credex_protocol::encode(&q).unwrap();
-            let body = credex_protocol::encode(&e).unwrap();
-            gz.storage()
-                .append_claimed(
-                    kind::QUERY_RECEIVED,
-                    claim,
-                    Some((digest, bundle)),
-                    move |_| body,
-                )
-                .await
-                .unwrap();
+            forge_release(&gz, &q, |_| {}).await;
             (fed, gy, gz)
         },
         false,
@@ -540,35 +547,16 @@ async fn audit_catches_a_field_released_outside_the_policy() {
                 &gy,
                 penalty_query(&subjects("440000")[0], &["amount", "case_notes"]),
             );
-            let digest = credex_pki::authorization::query_digest(&q).unwrap();
-            let mut e: AccessEntry = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
-            e.query_digest = digest;
-            e.request_id = q.request.request_id;
-            e.outcome = Outcome::Granted;
-            e.at_ms = credex_node::query::unix_ms(SystemTime::now());
-            e.released = vec![CategoryFields {
-                category: "admin_penalty".into(),
-                fields: vec!["amount".into(), "case_notes".into()],
-            }];
-            e.withheld = vec![];
-            let claim = credex_node::storage::AccessClaim {
-                requester_region: "520000".into(),
-                nonce: q.request.nonce,
-                nonce_expires_at_unix_ms: i64::MAX / 2,
-                authorization_use: None,
-                quota: None,
-            };
-            let bundle = credex_protocol::encode(&q).unwrap();
-            let body = credex_protocol::encode(&e).unwrap();
-            gz.storage()
-                .append_claimed(
-                    kind::QUERY_RECEIVED,
-                    claim,
-                    Some((digest, bundle)),
-                    move |_| body,
-                )
-                .await
-                .unwrap();
+            forge_release(&gz, &q, |e| {
+                e.request_id = q.request.request_id;
+                e.at_ms = credex_node::query::unix_ms(SystemTime::now());
+                e.released = vec![CategoryFields {
+                    category: "admin_penalty".into(),
+                    fields: vec!["amount".into(), "case_notes".into()],
+                }];
+                e.withheld = vec![];
+            })
+            .await;
             (fed, gy, gz)
         },
         false,
