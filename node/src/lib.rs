@@ -16,6 +16,8 @@ pub mod bench_log;
 pub mod config;
 pub mod dev;
 pub mod export;
+pub mod federation;
+pub mod flows;
 pub mod log;
 pub mod pki_files;
 pub mod query;
