@@ -64,6 +64,8 @@ pub struct LogSummary {
     pub received: usize,
     /// Access entries sent.
     pub sent: usize,
+    /// Federation message entries (received and sent) checked.
+    pub messages: usize,
 }
 
 /// The auditor's findings.
@@ -85,9 +87,9 @@ impl AuditReport {
 }
 
 /// An export directory as a tile source.
-struct DirTiles<'a>(&'a Path);
+pub(crate) struct DirTiles<'a>(pub(crate) &'a Path);
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
     let meta = std::fs::metadata(path)?;
     if meta.len() > MAX_FILE {
         return Err(std::io::Error::other(format!(
@@ -134,6 +136,8 @@ struct LoadedLog {
     key: VerifierKey,
     /// (leaf index, entry) of every access entry.
     accesses: Vec<(u64, AccessEntry)>,
+    /// (leaf index, entry) of every federation message entry.
+    messages: Vec<(u64, crate::audit_messages::MessageEntry)>,
 }
 
 struct Auditor<'a> {
@@ -143,7 +147,7 @@ struct Auditor<'a> {
     progress: &'a dyn Fn(u64),
 }
 
-fn unix_time(ms: i64) -> UnixTime {
+pub(crate) fn unix_time(ms: i64) -> UnixTime {
     UnixTime::since_unix_epoch(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
@@ -393,6 +397,7 @@ impl Auditor<'_> {
         }
 
         let mut accesses = Vec::new();
+        let mut messages = Vec::new();
         for (index, bytes) in &entries {
             if index % 1024 == 0 {
                 (self.progress)(1024.min(entries.len() as u64 - index));
@@ -406,6 +411,18 @@ impl Auditor<'_> {
                 );
                 continue;
             };
+            if kind == crate::federation::kind::MESSAGE_RECEIVED
+                || kind == crate::federation::kind::MESSAGE_SENT
+            {
+                match crate::audit_messages::check_entry(dir, kind, body, self.trust) {
+                    Ok(m) => {
+                        summary.messages += 1;
+                        messages.push((*index, m));
+                    }
+                    Err((rule, detail)) => self.violation(&origin, Some(*index), rule, detail),
+                }
+                continue;
+            }
             if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
                 continue;
             }
@@ -432,6 +449,7 @@ impl Auditor<'_> {
             size,
             key,
             accesses,
+            messages,
         })
     }
 
@@ -595,6 +613,20 @@ pub fn verify_with_progress(
         }
     }
     cross_match(&mut auditor, &logs);
+    let logs_messages: Vec<_> = logs
+        .iter()
+        .map(|l| {
+            (
+                l.origin.as_str(),
+                l.dir.as_path(),
+                l.size,
+                l.messages.as_slice(),
+            )
+        })
+        .collect();
+    for (log, index, rule, detail) in crate::audit_messages::cross_match(&logs_messages) {
+        auditor.violation(&log, Some(index), rule, detail);
+    }
     check_witnessed(&mut auditor, &logs);
     auditor.report
 }
