@@ -373,23 +373,8 @@ pub enum AgreementErrorKind {
         grade: String,
     },
     /// A mapping that puts a better grade below a worse one.
-    #[error(
-        "agreement {agreement:?}, scheme {scheme}, member {member}: {mapping} maps {better:?} lower than {worse:?} although it is the better grade"
-    )]
-    NotMonotone {
-        /// The agreement code.
-        agreement: String,
-        /// The scheme.
-        scheme: Scheme,
-        /// The member.
-        member: RegionCode,
-        /// `to_common` or `to_local`.
-        mapping: &'static str,
-        /// The better source grade.
-        better: String,
-        /// The worse source grade.
-        worse: String,
-    },
+    #[error("{0}")]
+    NotMonotone(Box<NotMonotone>),
     /// A common grade without a treatment.
     #[error(
         "agreement {agreement:?}, scheme {scheme}: common grade {grade:?} has no [[scheme.treatment]]"
@@ -427,6 +412,27 @@ pub enum AgreementErrorKind {
         /// The key.
         key: &'static str,
     },
+}
+
+/// A mapping that reverses the best → worst order, as reported by
+/// [`AgreementErrorKind::NotMonotone`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "agreement {agreement:?}, scheme {scheme}, member {member}: {mapping} maps {better:?} lower than {worse:?} although it is the better grade"
+)]
+pub struct NotMonotone {
+    /// The agreement code.
+    pub agreement: String,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The member.
+    pub member: RegionCode,
+    /// `to_common` or `to_local`.
+    pub mapping: &'static str,
+    /// The better source grade.
+    pub better: String,
+    /// The worse source grade.
+    pub worse: String,
 }
 
 #[derive(Deserialize)]
@@ -813,14 +819,14 @@ impl Parser<'_> {
         for pair in from.windows(2) {
             let (better, worse) = (&pair[0], &pair[1]);
             if rank(&out[better]) > rank(&out[worse]) {
-                let kind = AgreementErrorKind::NotMonotone {
+                let kind = AgreementErrorKind::NotMonotone(Box::new(NotMonotone {
                     agreement: ctx.agreement.to_owned(),
                     scheme: ctx.scheme,
                     member: ctx.member,
                     mapping: name,
                     better: better.clone(),
                     worse: worse.clone(),
-                };
+                }));
                 return Err(self.err(&raw.span(), kind));
             }
         }

@@ -40,7 +40,7 @@ pub mod subject_id;
 
 pub use agreement::{
     Agreement, AgreementError, AgreementErrorKind, AgreementSet, JointTerms, MemberScale,
-    NotRecognisedReason, RecognitionDecision, SchemeTerms, Treatment, recognise,
+    NotMonotone, NotRecognisedReason, RecognitionDecision, SchemeTerms, Treatment, recognise,
 };
 pub use catalogue::{
     Catalogue, CatalogueError, CatalogueErrorKind, Category, Field, FieldType, FieldValue, Record,

@@ -358,7 +358,8 @@ mod tests {
     #[test]
     fn bounds_and_formats_are_enforced() {
         type E = EvaluationBoundError;
-        let cases: Vec<(fn(&mut SignedAttestation), E)> = vec![
+        type Case = (fn(&mut SignedAttestation), E);
+        let cases: Vec<Case> = vec![
             (
                 |s| s.attestation.scheme_version.clear(),
                 E::BadSchemeVersion(0),

@@ -242,7 +242,7 @@ fn every_structural_rule_is_enforced() {
         r#"{ "甲" = "B", "乙" = "A" }"#,
     ));
     assert!(
-        matches!(e.kind, K::NotMonotone { mapping: "to_common", ref better, .. } if better == "甲"),
+        matches!(e.kind, K::NotMonotone(ref m) if m.mapping == "to_common" && m.better == "甲"),
         "{e}"
     );
     // A common grade without a treatment; a treatment for no grade.
@@ -282,9 +282,8 @@ fn every_structural_rule_is_enforced() {
 
 #[test]
 fn joint_section_is_validated() {
-    let joint = |body: &str| {
-        format!("{MINI}").replacen("\n[[scheme]]", &format!("\n[joint]\n{body}\n[[scheme]]"), 1)
-    };
+    let joint =
+        |body: &str| MINI.replacen("\n[[scheme]]", &format!("\n[joint]\n{body}\n[[scheme]]"), 1);
     let ok = "list_types = [\"red\"]\nrespond_within_days = 5\nfeedback_within_days = 10\nchange_confirm_within_days = 3\n";
     let a = Agreement::parse(&joint(ok), "mini.toml").unwrap();
     assert!(a.binds(ListType::Red) && !a.binds(ListType::KeyAttention));
