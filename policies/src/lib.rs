@@ -35,6 +35,7 @@ pub mod evaluate;
 pub mod groups;
 pub mod measures;
 pub mod policy;
+pub mod reporting;
 pub mod source;
 pub mod subject_id;
 
@@ -58,6 +59,10 @@ pub use measures::{
 pub use policy::{
     AuthorizationRequirement, Contradiction, LegalBasis, Peers, PolicyError, PolicyErrorKind,
     PolicySet, Purpose, Quota, Rule,
+};
+pub use reporting::{
+    CalendarError, CalendarErrorKind, Deadline, HolidayCalendar, ReportingError,
+    ReportingErrorKind, ReportingItem, ReportingList, Timeliness,
 };
 pub use source::{LoadError, Location};
 pub use subject_id::{
