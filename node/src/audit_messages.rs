@@ -133,12 +133,13 @@ pub fn check_entry(
     }
 }
 
-/// Cross-match sent messages with the receivers' logs. `logs` holds, per
-/// log: its origin, export directory, size and checked message entries.
-/// Returns (log, entry index, rule, detail) per finding.
-pub fn cross_match(
-    logs: &[(&str, &Path, u64, &[(u64, MessageEntry)])],
-) -> Vec<(String, u64, &'static str, String)> {
+/// One exported log as the cross-match sees it: its origin, export
+/// directory, size and checked message entries (leaf index, entry).
+pub type LogMessages<'a> = (&'a str, &'a Path, u64, &'a [(u64, MessageEntry)]);
+
+/// Cross-match sent messages with the receivers' logs. Returns (log, entry
+/// index, rule, detail) per finding.
+pub fn cross_match(logs: &[LogMessages<'_>]) -> Vec<(String, u64, &'static str, String)> {
     let mut received: HashMap<&str, HashMap<u64, &MessageReceived>> = HashMap::new();
     for (origin, _, _, messages) in logs {
         for (index, m) in messages.iter() {
