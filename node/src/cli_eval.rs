@@ -98,9 +98,13 @@ impl Offline {
         )?);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let checkpoints =
-            credex_node::log::Checkpoints::spawn(storage.clone(), log_key, &tracker, shutdown.clone())
-                .await?;
+        let checkpoints = credex_node::log::Checkpoints::spawn(
+            storage.clone(),
+            log_key,
+            &tracker,
+            shutdown.clone(),
+        )
+        .await?;
         let transport = service::client_transport(config)?;
         let federation = Federation::new(FederationContext {
             storage,
@@ -252,8 +256,14 @@ pub async fn eval(cmd: EvalCommand) -> Result<()> {
                             .as_ref()
                             .map(|c| format!(" (common {c})"))
                             .unwrap_or_default(),
-                        s.supervision_tier.as_deref().unwrap_or("no treatment defined"),
-                        if s.green_channel { ", green channel" } else { "" },
+                        s.supervision_tier
+                            .as_deref()
+                            .unwrap_or("no treatment defined"),
+                        if s.green_channel {
+                            ", green channel"
+                        } else {
+                            ""
+                        },
                     ),
                     None => println!("{} ({}): no result counts", s.scheme, s.scheme.name_zh()),
                 }
@@ -279,7 +289,10 @@ pub async fn eval(cmd: EvalCommand) -> Result<()> {
                             .map(|a| format!(" under {a}"))
                             .unwrap_or_default(),
                         time(input.issued_at_ms),
-                        input.counts_until_ms.map(time).unwrap_or_else(|| "-".into()),
+                        input
+                            .counts_until_ms
+                            .map(time)
+                            .unwrap_or_else(|| "-".into()),
                         input.status,
                     );
                 }

