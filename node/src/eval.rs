@@ -1357,6 +1357,9 @@ pub struct Effective {
     pub schemes: Vec<SchemeEffective>,
 }
 
+/// (agreement code, common grade, treatment) of a local result.
+type LocalTreatment = (String, String, credex_policies::Treatment);
+
 /// The treatment of `grade` (on `region`'s scale) for a local result: the
 /// common grade and treatment of the most specific agreement that gives
 /// `region` a scale for the scheme.
@@ -1365,7 +1368,7 @@ fn local_treatment(
     region: RegionCode,
     scheme: Scheme,
     grade: &str,
-) -> Option<(String, String, credex_policies::Treatment)> {
+) -> Option<LocalTreatment> {
     let mut agreements: Vec<_> = set
         .iter()
         .filter(|a| a.has_member(region) && a.schemes.contains_key(&scheme))
@@ -1409,11 +1412,7 @@ pub async fn effective(
         .collect();
     for scheme in Scheme::ALL {
         let mut inputs = Vec::new();
-        let mut local_best: Option<(
-            usize,
-            String,
-            Option<(String, String, credex_policies::Treatment)>,
-        )> = None;
+        let mut local_best: Option<(usize, String, Option<LocalTreatment>)> = None;
         if let Some(own) = current_issued(storage, scheme, subject).await? {
             let a = &own.result.attestation;
             let revoked = matches!(a.status, AttestationStatus::Revoked { .. });
