@@ -641,7 +641,8 @@ pub enum IssueOutcome {
         /// The members it was queued for.
         pushed_to: Vec<RegionCode>,
     },
-    /// The same result is already current: nothing done.
+    /// The same result is already current: nothing signed or pushed (its
+    /// credit record is written again).
     Unchanged,
 }
 
@@ -783,6 +784,11 @@ pub async fn issue(
                 && a.period_end == row.period_end
                 && a.valid_until_ms == row.valid_until_ms
             {
+                // Rewrite the credit record: repairs one lost to a crash
+                // between the two writes of an earlier import.
+                ctx.storage
+                    .import_records(vec![credit_record(catalogue, &cur.result)?])
+                    .await?;
                 report.outcomes.push(IssueOutcome::Unchanged);
                 continue;
             }
@@ -1049,10 +1055,14 @@ async fn decide(
         .state(RECEIVED_NS, &key)
         .await?
         .and_then(|b| credex_protocol::decode(&b).ok());
+    // Newer: a later issue time (then id), unless the incoming result
+    // names the held one as the result it supersedes (a re-evaluation
+    // dated earlier than a revocation still replaces it).
     let newer_held = held.as_ref().is_some_and(|h| {
         let ha = &h.result.attestation;
-        (ha.issued_at_ms, ha.attestation_id) > (a.issued_at_ms, a.attestation_id)
-            || ha.supersedes == Some(a.attestation_id)
+        a.supersedes != Some(ha.attestation_id)
+            && ((ha.issued_at_ms, ha.attestation_id) > (a.issued_at_ms, a.attestation_id)
+                || ha.supersedes == Some(a.attestation_id))
     });
     let decision = if newer_held {
         StoredDecision::refused(

@@ -508,6 +508,18 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
         });
         assert_eq!(effective(node, &s, Scheme::PublicCredit).await, None);
     }
+    // A re-evaluation after the revocation, dated before it (the
+    // evaluation was made before the revocation was filed), supersedes it.
+    let late = format!(
+        r#"{{"subject":"{s}","scheme":"public_credit","scheme_version":"2024","grade":"良","period_start":"2025-01-01","period_end":"2025-12-31","issued_at":{},"valid_until":"2027-06-30"}}"#,
+        now_ms() - DAY
+    );
+    import(&gy, fed.path(), "late", &[late]).await;
+    for node in [&cq, &gd] {
+        until!("re-evaluation after the revocation applied", {
+            effective(node, &s, Scheme::PublicCredit).await.as_deref() == Some("B")
+        });
+    }
     for node in [gy, cq, gd] {
         node.shutdown().await;
     }
