@@ -338,6 +338,9 @@ pub enum EvalError {
     /// The file has more than [`MAX_IMPORT_ROWS`] rows.
     #[error("{0}: more than {MAX_IMPORT_ROWS} rows")]
     TooManyRows(String),
+    /// The file holds no result.
+    #[error("{0}: no result rows")]
+    Empty(String),
     /// Nothing to revoke.
     #[error("this region holds no result for that subject under scheme {0}")]
     NothingToRevoke(Scheme),
@@ -408,6 +411,9 @@ pub fn parse_results(
     };
     if rows.len() > MAX_IMPORT_ROWS {
         return Err(EvalError::TooManyRows(display));
+    }
+    if rows.is_empty() {
+        return Err(EvalError::Empty(display));
     }
     let scales = own_scales(agreements, region);
     let mut seen = BTreeMap::new();

@@ -885,6 +885,13 @@ async fn import_files_are_validated_as_a_whole() {
             "case {i}: {err}"
         );
     }
+    // A file without results is refused, not "imported".
+    let empty = fed.path().join("empty.csv");
+    std::fs::write(&empty, "subject,scheme\n").unwrap();
+    let err = eval::parse_results(&empty, region(GY), &agreements, now_ms())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no result rows"), "{err}");
     // CSV works too.
     let csv = fed.path().join("ok.csv");
     std::fs::write(
