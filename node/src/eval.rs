@@ -55,11 +55,14 @@ use credex_protocol::recognition::{
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ENTRY_VERSION, sha256, subject_digest};
+
 use crate::config::NodeConfig;
 use crate::federation::{Effect, Federation, FlowFuture, FlowHandler, Refusal};
 use crate::storage::{RecordRow, StateWrite, Storage, StorageError};
 use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
+/// The agreement set this module applies (re-exported for its callers).
+pub use credex_policies::AgreementSet as Agreements;
 
 /// Journal entry kinds of the recognition flow (20–29 are this flow's).
 pub mod kind {

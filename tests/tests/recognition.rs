@@ -909,3 +909,71 @@ async fn import_files_are_validated_as_a_whole() {
     assert!(eval::list(gy.storage()).await.unwrap().is_empty());
     gy.shutdown().await;
 }
+
+/// A member that recognised a result keeps hearing of its changes even when
+/// the issuer's agreements no longer subscribe it (learnt from its
+/// acknowledgement); a member that never held the result is not told.
+#[tokio::test]
+async fn members_that_recognised_a_result_keep_receiving_its_changes() {
+    let fed = Fed::new(&[GY, CQ]);
+    let gy = fed.start(GY).await;
+    let cq = fed.start(CQ).await;
+    let (held, fresh) = (subject(GY, 6), subject(GY, 7));
+    import(
+        &gy,
+        fed.path(),
+        "first",
+        &[row(&held, "public_credit", "2024", "优")],
+    )
+    .await;
+    until!("recognised and acknowledged", {
+        gy.storage()
+            .state(eval::HOLDERS_NS, &format!("public_credit/{held}/{CQ}"))
+            .await
+            .unwrap()
+            .is_some()
+    });
+    // The issuer now applies only the Pan-Pearl River agreement, which
+    // Chongqing is not a member of.
+    let ppr = eval::Agreements::empty()
+        .with_text(
+            include_str!("../../policies/agreements/pan-pearl-river.toml"),
+            "pan-pearl-river.toml",
+        )
+        .unwrap();
+    assert!(!eval::subscribers(&ppr, region(GY), Scheme::PublicCredit).contains(&region(CQ)));
+    let file = fed.path().join("second.jsonl");
+    std::fs::write(
+        &file,
+        [
+            row(&held, "public_credit", "2024", "良"),
+            row(&fresh, "public_credit", "2024", "良"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let rows = eval::parse_results(&file, region(GY), &ppr, now_ms()).unwrap();
+    let report = eval::issue(
+        gy.federation(),
+        &ppr,
+        gy.queries().policy().catalogue(),
+        &rows,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let pushed = |o: &IssueOutcome| match o {
+        IssueOutcome::Issued { pushed_to, .. } | IssueOutcome::Superseded { pushed_to, .. } => {
+            pushed_to.clone()
+        }
+        IssueOutcome::Unchanged => Vec::new(),
+    };
+    assert_eq!(pushed(&report.outcomes[0]), [region(CQ)]);
+    assert!(pushed(&report.outcomes[1]).is_empty());
+    until!("the holder sees the change", {
+        effective(&cq, &held, Scheme::PublicCredit).await.as_deref() == Some("B")
+    });
+    assert!(received(&cq, &fresh, GY).await.is_empty());
+    gy.shutdown().await;
+    cq.shutdown().await;
+}
