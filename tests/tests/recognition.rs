@@ -520,6 +520,40 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
             effective(node, &s, Scheme::PublicCredit).await.as_deref() == Some("B")
         });
     }
+    // The issuer journalled each issue, downgrade and revocation, with the
+    // subject as a digest only.
+    let issued: Vec<eval::EvaluationIssued> = gy
+        .storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == eval::kind::EVALUATION_ISSUED)
+        .inspect(|r| assert!(!String::from_utf8_lossy(&r.body).contains(&s)))
+        .map(|r| credex_protocol::decode(&r.body).unwrap())
+        .collect();
+    let grades: Vec<(&str, bool)> = issued
+        .iter()
+        .map(|e| (e.grade.as_str(), e.revoked))
+        .collect();
+    assert_eq!(
+        grades,
+        [
+            ("优", false),
+            ("中", false),
+            ("差", false),
+            ("差", true),
+            ("良", false)
+        ]
+    );
+    let digest = credex_node::access::subject_digest(&SubjectRef::LegalPerson(s.clone()));
+    assert!(issued.iter().all(|e| e.subject_digest == digest));
+    assert!(
+        issued[1..]
+            .iter()
+            .zip(&issued)
+            .all(|(later, earlier)| later.supersedes == Some(earlier.attestation_id))
+    );
     for node in [gy, cq, gd] {
         node.shutdown().await;
     }
