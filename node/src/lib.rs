@@ -16,6 +16,7 @@ pub mod bench;
 pub mod bench_log;
 pub mod config;
 pub mod dev;
+pub mod eval;
 pub mod export;
 pub mod federation;
 pub mod flows;

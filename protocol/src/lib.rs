@@ -15,6 +15,7 @@ pub mod federation;
 pub mod ids;
 pub mod messages;
 pub mod query;
+pub mod recognition;
 pub mod tlog;
 
 pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
