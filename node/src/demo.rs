@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use credex_node::access;
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::dev::{self, DevNode};
+use credex_node::eval;
 use credex_node::pki_files::{CaDir, lifetime};
 use credex_node::query::unix_ms;
 use credex_node::records;
@@ -20,6 +21,7 @@ use credex_node::service::RunningNode;
 use credex_pki::KeyAlgorithm;
 use credex_pki::authorization::approve_request;
 use credex_protocol::RegionCode;
+use credex_protocol::evaluation::Scheme;
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
     SubjectRef,
@@ -133,9 +135,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
 
     queries(&dir, &running, &mut checks).await?;
+    recognition(&dir, &running, &mut checks).await?;
     audit(&dir, &running, &mut checks).await?;
 
-    println!("\n6. What the transport refuses");
+    println!("\n7. What the transport refuses");
     // A node that dials Guangdong's address expecting Chongqing.
     let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
     let r = running[0]
@@ -565,10 +568,121 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
     Ok(())
 }
 
+/// Wait (at most 15 s) until `probe` returns `Some`.
+async fn wait_for<T, F, Fut>(mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The effective public-credit grade of `subject` at `node` and how it was
+/// decided, if a result counts.
+async fn effective_public_credit(node: &RunningNode, subject: &str) -> Option<String> {
+    let agreements = eval::load_agreements(node.config()).ok()?;
+    let e = eval::effective(
+        node.storage(),
+        &agreements,
+        node.config().region,
+        subject,
+        unix_ms(SystemTime::now()),
+    )
+    .await
+    .ok()?;
+    let pc = e
+        .schemes
+        .into_iter()
+        .find(|s| s.scheme == Scheme::PublicCredit)?;
+    let grade = pc.grade.clone()?;
+    let input = pc.inputs.get(pc.decided_by?)?;
+    Some(format!(
+        "{grade} (common grade {}; {}; green channel {}) — {} grade {} from {}, under {}",
+        pc.common_grade.as_deref().unwrap_or("-"),
+        pc.supervision_tier.as_deref().unwrap_or("-"),
+        if pc.green_channel { "yes" } else { "no" },
+        input.source,
+        input.grade,
+        input.issuer_region,
+        input.agreement.as_deref().unwrap_or("-"),
+    ))
+}
+
+/// Guizhou evaluates a company; Chongqing (Chongqing–Guizhou agreement) and
+/// Guangdong (Pan-Pearl River agreement) recognise the result; a downgrade
+/// reaches both.
+async fn recognition(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, cq, gz) = (&running[0], &running[1], &running[2]);
+    println!(
+        "\n5. Mutual recognition (信用评价结果互认): Guizhou's public credit comprehensive evaluation counts elsewhere"
+    );
+    let company = dev::sample_subjects("520000".parse()?)[1].clone();
+    let agreements = eval::load_agreements(gy.config()).map_err(anyhow::Error::msg)?;
+    let issue = |grade: &'static str, name: &'static str| {
+        let company = company.clone();
+        let agreements = agreements.clone();
+        async move {
+            let file = dir.join(format!("evaluations-520000-{name}.jsonl"));
+            std::fs::write(
+                &file,
+                format!(
+                    r#"{{"subject":"{company}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+                ),
+            )?;
+            let now = unix_ms(SystemTime::now());
+            let rows = eval::parse_results(&file, gy.config().region, &agreements, now)?;
+            eval::issue(
+                gy.federation(),
+                &agreements,
+                gy.queries().policy().catalogue(),
+                &rows,
+                now,
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+    };
+    issue("优", "first").await?;
+    println!("   Guizhou rates company {company} 优 (top grade), signs the result and pushes it to the members of its agreements:");
+    for (node, name) in [(cq, "Chongqing"), (gz, "Guangdong")] {
+        let seen = wait_for(|| effective_public_credit(node, &company)).await;
+        checks.check(
+            seen.is_some(),
+            &format!("{name} recognises it without evaluating again"),
+            &seen.unwrap_or_else(|| "not recognised within 15 s".into()),
+        );
+    }
+    issue("差", "downgrade").await?;
+    println!("   Guizhou re-evaluates the company and downgrades it to 差:");
+    for (node, name) in [(cq, "Chongqing"), (gz, "Guangdong")] {
+        let seen = wait_for(|| async {
+            effective_public_credit(node, &company)
+                .await
+                .filter(|e| e.contains("grade 差"))
+        })
+        .await;
+        checks.check(
+            seen.is_some(),
+            &format!("the downgrade reaches {name} and its local treatment follows"),
+            &seen.unwrap_or_else(|| "not updated within 15 s".into()),
+        );
+    }
+    Ok(())
+}
+
 /// Export every node's log and verify them together, then show that a
 /// doctored copy is caught.
 async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
-    println!("\n5. The auditor: every node's log exported as C2SP tiles and verified offline");
+    println!("\n6. The auditor: every node's log exported as C2SP tiles and verified offline");
     let out = dir.join("audit");
     let mut dirs = Vec::new();
     for node in running {
