@@ -28,14 +28,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agreement;
 mod canonical;
 pub mod catalogue;
 pub mod evaluate;
 pub mod groups;
+pub mod measures;
 pub mod policy;
 pub mod source;
 pub mod subject_id;
 
+pub use agreement::{
+    Agreement, AgreementError, AgreementErrorKind, AgreementSet, JointTerms, MemberScale,
+    NotMonotone, NotRecognisedReason, RecognitionDecision, SchemeTerms, Treatment, recognise,
+};
 pub use catalogue::{
     Catalogue, CatalogueError, CatalogueErrorKind, Category, Field, FieldType, FieldValue, Record,
     SensitivityClass, SubjectKind, ValueError,
@@ -45,6 +51,10 @@ pub use evaluate::{
     WithheldField, evaluate,
 };
 pub use groups::{AgreementGroup, AgreementGroups, GroupsError, GroupsErrorKind};
+pub use measures::{
+    ListType, Measure, MeasureError, MeasureKind, MeasuresCatalogue, MeasuresError,
+    MeasuresErrorKind, UnknownListType,
+};
 pub use policy::{
     AuthorizationRequirement, Contradiction, LegalBasis, Peers, PolicyError, PolicyErrorKind,
     PolicySet, Purpose, Quota, Rule,
