@@ -18,6 +18,7 @@ pub mod dev;
 pub mod export;
 pub mod federation;
 pub mod flows;
+pub mod lists;
 pub mod log;
 pub mod pki_files;
 pub mod query;
