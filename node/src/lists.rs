@@ -114,7 +114,9 @@ pub enum ListsError {
     #[error("entry {0} has ended ({1})")]
     Ended(EntryId, ChangeKind),
     /// The planned exit date is not reached yet.
-    #[error("entry {entry}: the planned exit date {planned_exit} is not reached (today is {today})")]
+    #[error(
+        "entry {entry}: the planned exit date {planned_exit} is not reached (today is {today})"
+    )]
     ExitNotReached {
         /// The entry.
         entry: EntryId,
@@ -565,7 +567,9 @@ impl Lists {
             measures: draft.measures.clone(),
             notice: draft.notice.clone(),
         };
-        self.policy.check_entry(&entry).map_err(ListsError::Invalid)?;
+        self.policy
+            .check_entry(&entry)
+            .map_err(ListsError::Invalid)?;
         let lt = list_type(entry.list_type);
         let bound = self.policy.agreements.joint_peers(ctx.region, lt);
         let (peers, no_peer): (Vec<RegionCode>, Vec<RegionCode>) =
@@ -747,7 +751,9 @@ impl Lists {
                     measures: draft.measures.clone(),
                     notice: draft.notice.clone(),
                 };
-                self.policy.check_entry(&entry).map_err(ListsError::Invalid)?;
+                self.policy
+                    .check_entry(&entry)
+                    .map_err(ListsError::Invalid)?;
                 Some(entry)
             }
             (ChangeKind::Correct, None) => {
@@ -778,9 +784,13 @@ impl Lists {
         let mut writes = Vec::new();
         let mut sent_to = Vec::new();
         for region in &recipients {
-            let (signed, outbox) =
-                self.federation
-                    .prepare(Flow::Lists, msg::CHANGE, *region, payload.clone(), now_ms)?;
+            let (signed, outbox) = self.federation.prepare(
+                Flow::Lists,
+                msg::CHANGE,
+                *region,
+                payload.clone(),
+                now_ms,
+            )?;
             writes.push(outbox);
             let days = self
                 .policy
@@ -1074,7 +1084,9 @@ impl ListsHandler {
         match envelope.kind {
             msg::LISTING => {
                 let entry: ListEntry = decode_payload(envelope)?;
-                self.policy.check_entry(&entry).map_err(Refusal::Permanent)?;
+                self.policy
+                    .check_entry(&entry)
+                    .map_err(Refusal::Permanent)?;
                 if entry.id.origin != from.region {
                     return Err(Refusal::Permanent(format!(
                         "entry {} names region {} as its origin, but was sent by region {}: a region sends only its own entries",
@@ -1146,7 +1158,9 @@ impl ListsHandler {
                 let mut held: HeldEntry = read(&ctx.storage, RECEIVED_NS, &key)
                     .await
                     .map_err(transient)?
-                    .ok_or_else(|| Refusal::Permanent(format!("this region holds no entry {key}")))?;
+                    .ok_or_else(|| {
+                        Refusal::Permanent(format!("this region holds no entry {key}"))
+                    })?;
                 if change.revision <= held.entry.revision {
                     return Err(Refusal::Permanent(format!(
                         "entry {key}: revision {} is not newer than the held revision {}",
@@ -1197,7 +1211,11 @@ impl ListsHandler {
                 self.federation.wake();
                 Ok(Effect {
                     state: vec![
-                        StateWrite::put(RECEIVED_NS, key.clone(), encode(&held).map_err(transient)?),
+                        StateWrite::put(
+                            RECEIVED_NS,
+                            key.clone(),
+                            encode(&held).map_err(transient)?,
+                        ),
                         outbox,
                     ],
                     reply: Vec::new(),
@@ -1352,21 +1370,22 @@ impl FlowHandler for ListsHandler {
                 node: ack.receiver_node.clone(),
                 refused,
             };
+            // A payload this node cannot read back was not made by this
+            // module: nothing to track, and the acknowledgement is still
+            // logged (an error here would retry the delivery forever).
             let key = match envelope.kind {
-                msg::LISTING => {
-                    let entry: ListEntry =
-                        credex_protocol::decode(&envelope.payload).map_err(|e| e.to_string())?;
-                    track_key(&entry.id, envelope.to_region, "responded")
-                }
-                msg::CHANGE => {
-                    let change: EntryChange =
-                        credex_protocol::decode(&envelope.payload).map_err(|e| e.to_string())?;
-                    track_key(
+                msg::LISTING => match credex_protocol::decode::<ListEntry>(&envelope.payload) {
+                    Ok(entry) => track_key(&entry.id, envelope.to_region, "responded"),
+                    Err(_) => return Ok(Vec::new()),
+                },
+                msg::CHANGE => match credex_protocol::decode::<EntryChange>(&envelope.payload) {
+                    Ok(change) => track_key(
                         &change.entry,
                         envelope.to_region,
                         &rev_event("changeack", change.revision),
-                    )
-                }
+                    ),
+                    Err(_) => return Ok(Vec::new()),
+                },
                 _ => return Ok(Vec::new()),
             };
             let value = encode(&track).map_err(|e| e.to_string())?;
@@ -1380,7 +1399,10 @@ impl FlowHandler for ListsHandler {
 pub fn register(federation: &Federation, _config: &NodeConfig) -> Result<(), StartError> {
     federation.register(
         Flow::Lists,
-        Arc::new(ListsHandler::new(federation.clone(), ListsPolicy::builtin())),
+        Arc::new(ListsHandler::new(
+            federation.clone(),
+            ListsPolicy::builtin(),
+        )),
     );
     Ok(())
 }
@@ -1611,7 +1633,10 @@ mod tests {
         );
         let v = p.view(region, true, 50).expect("view");
         assert_eq!(v.stage, Stage::ChangeSent);
-        assert_eq!(v.overdue, vec![Overdue::Response, Overdue::ChangeConfirmation]);
+        assert_eq!(
+            v.overdue,
+            vec![Overdue::Response, Overdue::ChangeConfirmation]
+        );
         assert!(Parts::default().view(region, false, 0).is_none());
     }
 }

@@ -291,7 +291,9 @@ pub enum ListsBoundError {
     ExitBeforeEntry,
     /// No measures, or more than [`MAX_MEASURES`], or a code longer than
     /// [`MAX_MEASURE_CODE`].
-    #[error("{key} must name 1 to {MAX_MEASURES} measure codes of at most {MAX_MEASURE_CODE} bytes")]
+    #[error(
+        "{key} must name 1 to {MAX_MEASURES} measure codes of at most {MAX_MEASURE_CODE} bytes"
+    )]
     BadMeasures {
         /// Which field.
         key: &'static str,
@@ -372,7 +374,9 @@ impl EntryChange {
     pub fn validate(&self) -> Result<(), ListsBoundError> {
         text("reason", &self.reason, false)?;
         if self.revision == 0 {
-            return Err(ListsBoundError::BadChange("revision 0 is the original entry"));
+            return Err(ListsBoundError::BadChange(
+                "revision 0 is the original entry",
+            ));
         }
         match (&self.change, &self.corrected) {
             (ChangeKind::Correct, Some(entry)) => {
@@ -408,7 +412,9 @@ mod tests {
 
     fn entry() -> ListEntry {
         ListEntry {
-            id: "520000-000102030405060708090a0b0c0d0e0f".parse().expect("id"),
+            id: "520000-000102030405060708090a0b0c0d0e0f"
+                .parse()
+                .expect("id"),
             revision: 0,
             list_type: ListKind::SeriousDishonesty,
             subject: "91520100MA6DK0BG5X".into(),
@@ -426,7 +432,9 @@ mod tests {
 
     #[test]
     fn entry_id_round_trips_and_rejects_junk() {
-        let id: EntryId = "520000-000102030405060708090a0b0c0d0e0f".parse().expect("id");
+        let id: EntryId = "520000-000102030405060708090a0b0c0d0e0f"
+            .parse()
+            .expect("id");
         assert_eq!(id.origin.to_string(), "520000");
         assert_eq!(id.id[15], 15);
         assert_eq!(id.to_string(), "520000-000102030405060708090a0b0c0d0e0f");
@@ -509,7 +517,10 @@ mod tests {
 
     #[test]
     fn enum_order_is_wire_format() {
-        assert_eq!(encode(&ListKind::SeriousDishonesty).expect("encode"), vec![1]);
+        assert_eq!(
+            encode(&ListKind::SeriousDishonesty).expect("encode"),
+            vec![1]
+        );
         assert_eq!(encode(&ChangeKind::Exit).expect("encode"), vec![3]);
         assert_eq!(encode(&NoticeMeans::InPerson).expect("encode"), vec![3]);
     }
