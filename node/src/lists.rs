@@ -453,6 +453,7 @@ pub struct ObjectionView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryStatus {
     /// The entry id.
+    #[serde(serialize_with = "as_text")]
     pub id: EntryId,
     /// Which list.
     pub list_type: ListKind,
@@ -495,6 +496,7 @@ pub struct HeldView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldEntryView {
     /// The entry id (its origin first).
+    #[serde(serialize_with = "as_text")]
     pub id: EntryId,
     /// The revision held.
     pub revision: u32,
@@ -1564,6 +1566,10 @@ fn decode_payload<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result
             envelope.kind
         ))
     })
+}
+
+fn as_text<S: serde::Serializer>(id: &EntryId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
 }
 
 fn transient(e: impl std::fmt::Display) -> Refusal {

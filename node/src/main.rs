@@ -12,6 +12,7 @@ use credex_node::service::RunningNode;
 use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
 use credex_protocol::{NodeName, RegionCode, Role};
 
+mod cli_lists;
 mod cli_log;
 mod cli_query;
 mod demo;
@@ -59,6 +60,9 @@ enum Command {
     /// Measure credex on this machine (throw-away federation on loopback).
     #[command(subcommand)]
     Bench(credex_node::bench::BenchCommand),
+    /// Joint reward/punishment lists (联合奖惩名单).
+    #[command(subcommand)]
+    Lists(cli_lists::ListsCommand),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +299,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             Ok(credex_node::bench::run(cmd).await?)
+        }
+        Command::Lists(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_lists::lists(cmd).await
         }
     }
 }
