@@ -191,7 +191,7 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand) -> Result<()> {
                 let doc = serde_json::json!({ "now_ms": now, "made": made, "received": received });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print_status(&made, now);
+                print_status(&made);
                 for h in &received {
                     println!(
                         "received {} rev {} {} subject {} measures {} exit {}{}{}",
@@ -214,7 +214,7 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand) -> Result<()> {
     Ok(())
 }
 
-fn print_status(made: &[EntryStatus], now: i64) {
+fn print_status(made: &[EntryStatus]) {
     for e in made {
         println!(
             "entry {} rev {} {} subject {}{}",
@@ -244,19 +244,14 @@ fn print_status(made: &[EntryStatus], now: i64) {
                     }
                 ));
             }
-            if r.overdue.is_empty() {
-                let next = [r.respond_by_ms, r.feedback_by_ms]
-                    .into_iter()
-                    .filter(|&t| t > now)
-                    .min();
-                if let Some(t) = next {
-                    line.push_str(&format!(
-                        " (next deadline {})",
-                        credex_node::lists::cst_date(t - 1)
-                    ));
-                }
-            } else {
+            if !r.overdue.is_empty() {
                 line.push_str(&format!(" OVERDUE {:?}", r.overdue));
+            } else if let Some(t) = r.next_deadline_ms {
+                // Deadlines end at midnight: the last day is the one before.
+                line.push_str(&format!(
+                    " (due by the end of {})",
+                    credex_node::lists::cst_date(t - 1)
+                ));
             }
             println!("{line}");
         }

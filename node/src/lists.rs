@@ -434,6 +434,9 @@ pub struct RegionStatus {
     pub feedback: Option<FeedbackView>,
     /// The latest change sent to it.
     pub change: Option<ChangeView>,
+    /// The earliest deadline of what the region still owes (a response,
+    /// feedback, a change confirmation), Unix ms; `None` when it owes nothing.
+    pub next_deadline_ms: Option<i64>,
     /// Deadlines passed at the `now` of the status.
     pub overdue: Vec<Overdue>,
 }
@@ -1029,20 +1032,25 @@ impl Parts {
             (None, None, None, Some(_)) => Stage::Responded,
             (None, None, None, None) => Stage::Sent,
         };
-        let mut overdue = Vec::new();
-        if self.responded.is_none() && now_ms >= sent.respond_by_ms {
-            overdue.push(Overdue::Response);
+        let mut owed = Vec::new();
+        if self.responded.is_none() {
+            owed.push((Overdue::Response, sent.respond_by_ms));
         }
-        if !ended && refused.is_none() && feedback.is_none() && now_ms >= sent.feedback_by_ms {
-            overdue.push(Overdue::Feedback);
+        if !ended && refused.is_none() && feedback.is_none() {
+            owed.push((Overdue::Feedback, sent.feedback_by_ms));
         }
         if let Some(c) = &change
             && c.confirmed_at_ms.is_none()
             && c.refused.is_none()
-            && now_ms >= c.confirm_by_ms
         {
-            overdue.push(Overdue::ChangeConfirmation);
+            owed.push((Overdue::ChangeConfirmation, c.confirm_by_ms));
         }
+        let next_deadline_ms = owed.iter().map(|(_, t)| *t).min();
+        let overdue = owed
+            .into_iter()
+            .filter(|(_, due)| now_ms >= *due)
+            .map(|(what, _)| what)
+            .collect();
         Some(RegionStatus {
             region,
             stage,
@@ -1053,6 +1061,7 @@ impl Parts {
             feedback_by_ms: sent.feedback_by_ms,
             feedback,
             change,
+            next_deadline_ms,
             overdue,
         })
     }
@@ -1618,6 +1627,7 @@ mod tests {
         };
         let v = parts().view(region, false, 5).expect("view");
         assert_eq!((v.stage, v.overdue.clone()), (Stage::Sent, vec![]));
+        assert_eq!(v.next_deadline_ms, Some(10));
         let v = parts().view(region, false, 20).expect("view");
         assert_eq!(v.overdue, vec![Overdue::Response, Overdue::Feedback]);
         let mut p = parts();
@@ -1639,6 +1649,8 @@ mod tests {
         );
         let v = p.view(region, true, 50).expect("view");
         assert_eq!(v.stage, Stage::ChangeSent);
+        // Ended: no feedback owed; the response and the confirmation are.
+        assert_eq!(v.next_deadline_ms, Some(10));
         assert_eq!(
             v.overdue,
             vec![Overdue::Response, Overdue::ChangeConfirmation]
