@@ -783,3 +783,106 @@ async fn peers_cannot_list_change_or_answer_for_others() {
     assert_eq!(l.status(now_ms()).await.unwrap().len(), 1);
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_then_a_revocation_reach_every_receiver() {
+    let fed = Nodes::start(&[
+        ("520000", "gy-1", "Guizhou 贵州"),
+        ("440000", "gz-1", "Guangdong 广东"),
+        ("430000", "hn-1", "Hunan 湖南"),
+    ])
+    .await;
+    let gy = fed.lists("520000");
+    let receivers = vec![region("430000"), region("440000")];
+    let subject = company("520000", 6);
+    let id = gy
+        .add(
+            &draft(
+                ListKind::SeriousDishonesty,
+                subject.clone(),
+                &["restrict_honours"],
+            ),
+            now_ms(),
+        )
+        .await
+        .unwrap()
+        .id;
+    delivered(fed.node("520000"), &[]).await;
+
+    // An objection upheld in part (更正): new measures and exit date.
+    let mut corrected = draft(
+        ListKind::SeriousDishonesty,
+        subject.clone(),
+        &["restrict_honours", "restrict_public_funds"],
+    );
+    corrected.planned_exit = "2028-11-01".into();
+    // A correction cannot move the entry to another list.
+    let other_list = draft(
+        ListKind::KeyAttention,
+        subject.clone(),
+        &["increase_inspections"],
+    );
+    let err = gy
+        .change(&id, ChangeKind::Correct, Some(&other_list), "", now_ms())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ListsError::Invalid(_)), "{err}");
+    let to = gy
+        .change(
+            &id,
+            ChangeKind::Correct,
+            Some(&corrected),
+            "异议部分成立",
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(to, receivers);
+    let status = status_until(&gy, "correction confirmed", |s| {
+        s[0].regions
+            .iter()
+            .all(|r| r.stage == Stage::ChangeConfirmed)
+    })
+    .await;
+    assert_eq!((status[0].revision, status[0].ended), (1, None));
+    for r in &receivers {
+        let held = fed.lists(&r.to_string()).received().await.unwrap();
+        assert_eq!(held[0].entry.revision, 1, "{r}");
+        assert_eq!(
+            held[0].entry.measures,
+            ["restrict_honours", "restrict_public_funds"]
+        );
+        assert_eq!(held[0].entry.planned_exit, "2028-11-01");
+        assert_eq!(held[0].ended, None);
+    }
+
+    // Then revoked (撤销): every copy ends, every receiver confirms revision 2.
+    gy.change(&id, ChangeKind::Revoke, None, "异议成立", now_ms())
+        .await
+        .unwrap();
+    let status = status_until(&gy, "revocation confirmed", |s| {
+        s[0].regions
+            .iter()
+            .all(|r| r.stage == Stage::ChangeConfirmed && r.change.as_ref().unwrap().revision == 2)
+    })
+    .await;
+    assert_eq!(
+        (status[0].revision, status[0].ended),
+        (2, Some(ChangeKind::Revoke))
+    );
+    for r in &receivers {
+        let held = fed.lists(&r.to_string()).received().await.unwrap();
+        assert_eq!(
+            (held[0].entry.revision, held[0].ended),
+            (2, Some(ChangeKind::Revoke))
+        );
+        // A revoked entry takes no feedback.
+        assert!(matches!(
+            fed.lists(&r.to_string())
+                .feedback(&id, &["restrict_honours".into()], "", now_ms())
+                .await,
+            Err(ListsError::Ended(_, ChangeKind::Revoke))
+        ));
+    }
+    fed.shutdown().await;
+}
