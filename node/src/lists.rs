@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use credex_policies::reporting::HolidayCalendar;
 use credex_policies::{AgreementSet, ListType, MeasuresCatalogue, Uscc};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::lists::{
@@ -137,22 +138,31 @@ pub enum ListsError {
 }
 
 /// What joint reward/punishment is decided against: the agreements (who
-/// is bound for which list, and the deadlines) and the measures catalogue.
+/// is bound for which list, and the deadlines), the measures catalogue and
+/// the working-day calendar deadlines are counted in.
 #[derive(Debug, Clone)]
 pub struct ListsPolicy {
     /// The agreements.
     pub agreements: AgreementSet,
     /// The measures catalogue (联合奖惩措施清单).
     pub measures: MeasuresCatalogue,
+    /// The working-day calendar (工作日历).
+    pub calendar: HolidayCalendar,
 }
 
 impl ListsPolicy {
-    /// The shipped agreements and measures catalogue.
+    /// The shipped agreements, measures catalogue and 2026 calendar.
     pub fn builtin() -> ListsPolicy {
         ListsPolicy {
             agreements: AgreementSet::builtin(),
             measures: MeasuresCatalogue::builtin(),
+            calendar: HolidayCalendar::builtin_2026(),
         }
+    }
+
+    /// The deadline `days` working days after `at_ms` (see [`working_days_after`]).
+    pub fn deadline(&self, at_ms: i64, days: u32) -> i64 {
+        working_days_after(&self.calendar, at_ms, days)
     }
 
     /// The deadlines for entries of `list_type` from `origin` to `member`:
@@ -597,8 +607,8 @@ impl Lists {
                 .map_or((0, 0), |t| (t.respond_within_days, t.feedback_within_days));
             let track = SentTrack {
                 at_ms: now_ms,
-                respond_by_ms: working_days_after(now_ms, respond),
-                feedback_by_ms: working_days_after(now_ms, feedback),
+                respond_by_ms: self.policy.deadline(now_ms, respond),
+                feedback_by_ms: self.policy.deadline(now_ms, feedback),
                 message_id: signed.envelope.message_id,
             };
             writes.push(StateWrite::put(
@@ -804,7 +814,7 @@ impl Lists {
             let track = ChangeTrack {
                 change,
                 at_ms: now_ms,
-                confirm_by_ms: working_days_after(now_ms, days),
+                confirm_by_ms: self.policy.deadline(now_ms, days),
             };
             writes.push(StateWrite::put(
                 TRACK_NS,
@@ -1485,30 +1495,30 @@ impl OfflineLists {
 
 // ---- helpers ----
 
-/// The deadline `days` working days (Monday to Friday) after `at_ms`: the
-/// end (midnight, China Standard Time) of the `days`-th working day after
-/// the day of `at_ms`. Public holidays are not yet counted (decision 0502).
-pub fn working_days_after(at_ms: i64, days: u32) -> i64 {
-    let mut day = (at_ms + CST_OFFSET_MS).div_euclid(DAY_MS);
-    let mut left = days;
-    while left > 0 {
-        day += 1;
-        // 1970-01-01 was a Thursday: day 0 → Thursday.
-        let weekday = (day + 3).rem_euclid(7); // 0 = Monday
-        if weekday < 5 {
-            left -= 1;
-        }
-    }
-    (day + 1) * DAY_MS - CST_OFFSET_MS
+/// The deadline `days` working days after `at_ms`: the end (midnight, China
+/// Standard Time) of the `days`-th working day of `calendar` after the day
+/// of `at_ms` (that day itself does not count, decision 0401). Beyond the
+/// representable dates, never.
+pub fn working_days_after(calendar: &HolidayCalendar, at_ms: i64, days: u32) -> i64 {
+    cst_day(at_ms)
+        .and_then(|d| calendar.add_working_days(d, days))
+        .and_then(|d| d.next_day())
+        .map_or(i64::MAX, |d| {
+            (i64::from(d.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY) * DAY_MS - CST_OFFSET_MS
+        })
+}
+
+fn cst_day(at_ms: i64) -> Option<time::Date> {
+    let day = at_ms.saturating_add(CST_OFFSET_MS).div_euclid(DAY_MS);
+    let julian = i32::try_from(UNIX_EPOCH_JULIAN_DAY.checked_add(day)?).ok()?;
+    time::Date::from_julian_day(julian).ok()
 }
 
 /// The calendar date of `at_ms` in China Standard Time, `YYYY-MM-DD`.
 pub fn cst_date(at_ms: i64) -> String {
-    let day = (at_ms + CST_OFFSET_MS).div_euclid(DAY_MS);
-    let julian = i32::try_from(UNIX_EPOCH_JULIAN_DAY + day).unwrap_or(i32::MAX);
-    match time::Date::from_julian_day(julian) {
-        Ok(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
-        Err(_) => "9999-12-31".into(),
+    match cst_day(at_ms) {
+        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        None => "9999-12-31".into(),
     }
 }
 
@@ -1597,7 +1607,9 @@ mod tests {
     const MONDAY_NOON_CST: i64 = 1_763_956_800_000; // 2025-11-24 12:00 +08:00
 
     #[test]
-    fn working_days_skip_weekends() {
+    fn working_days_skip_weekends_and_holidays() {
+        let cal = HolidayCalendar::builtin_2026();
+        let working_days_after = |at, n| super::working_days_after(&cal, at, n);
         assert_eq!(cst_date(MONDAY_NOON_CST), "2025-11-24");
         // Five working days after Monday: the next Monday, ending at
         // Tuesday 00:00 CST.
@@ -1610,6 +1622,13 @@ mod tests {
         assert_eq!(cst_date(working_days_after(friday, 1) - 1), "2025-12-01");
         // Zero days: the end of the same day.
         assert_eq!(cst_date(working_days_after(friday, 0) - 1), "2025-11-28");
+        // National Day 2026: 1–7 October off, Saturday 10 October worked.
+        // Three working days after Wednesday 30 September: 8, 9, 10 October.
+        let sep30 = MONDAY_NOON_CST + 310 * DAY_MS;
+        assert_eq!(cst_date(sep30), "2026-09-30");
+        assert_eq!(cst_date(working_days_after(sep30, 3) - 1), "2026-10-10");
+        // An instant late in the evening UTC is already the next day in China.
+        assert_eq!(cst_date(MONDAY_NOON_CST + 12 * 3_600_000), "2025-11-25");
     }
 
     #[test]

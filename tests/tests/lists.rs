@@ -460,10 +460,17 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     let find = |s: &[lists::EntryStatus]| s.iter().find(|e| e.id == second.id).cloned().unwrap();
     let now = find(&gy.status(t0).await.unwrap());
     assert!(!now.is_overdue(), "{now:#?}");
-    // Ten calendar days on (at least six working days): Yunnan has not
-    // responded; nobody's feedback is due yet.
-    let ten = find(&gy.status(t0 + 10 * DAY_MS).await.unwrap());
-    for r in &ten.regions {
+    // The deadlines are the Pan-Pearl River terms (5 and 15 working days,
+    // counted in the holiday calendar). Just before the response deadline
+    // nothing is overdue; at it, only Yunnan (which never responded).
+    let yn = now.regions.iter().find(|r| r.region == yunnan).unwrap();
+    assert_eq!(yn.stage, Stage::Sent);
+    let respond_by = yn.respond_by_ms;
+    assert!(respond_by - t0 >= 5 * DAY_MS);
+    let before = find(&gy.status(respond_by - 1).await.unwrap());
+    assert!(!before.is_overdue(), "{before:#?}");
+    let at = find(&gy.status(respond_by).await.unwrap());
+    for r in &at.regions {
         let expect = if r.region == yunnan {
             vec![Overdue::Response]
         } else {
@@ -471,8 +478,11 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
         };
         assert_eq!(r.overdue, expect, "{}", r.region);
     }
-    // Thirty days on: feedback is overdue everywhere, and Yunnan's response.
-    let thirty = gy.status(t0 + 30 * DAY_MS).await.unwrap();
+    // At the feedback deadline, feedback is overdue everywhere, and Yunnan's
+    // response; `--overdue` lists this entry and not the repaired one.
+    let feedback_by = yn.feedback_by_ms;
+    assert!(feedback_by - respond_by >= 10 * DAY_MS);
+    let thirty = gy.status(feedback_by).await.unwrap();
     let e = find(&thirty);
     for r in &e.regions {
         let expect = if r.region == yunnan {
