@@ -125,6 +125,29 @@ async fn export(node: &RunningNode, out: &Path) {
         .unwrap();
 }
 
+impl Nodes {
+    /// Export every running node's log and check the offline audit passes
+    /// over all of them.
+    async fn audit_passes(&self) {
+        let out = tempfile::tempdir().unwrap();
+        let mut dirs = Vec::new();
+        for node in self.nodes.iter().flatten() {
+            let dir = out.path().join(node.config().region.to_string());
+            export(node, &dir).await;
+            dirs.push(dir);
+        }
+        let trust = self.nodes[0]
+            .as_ref()
+            .unwrap()
+            .transport()
+            .trust()
+            .current();
+        let report = audit::verify(&dirs, &trust);
+        assert!(report.passed(), "{:#?}", report.violations);
+        assert_eq!(report.logs.len(), dirs.len());
+    }
+}
+
 fn region(code: &str) -> RegionCode {
     code.parse().unwrap()
 }
@@ -791,6 +814,8 @@ async fn peers_cannot_list_change_or_answer_for_others() {
         .unwrap_err();
     assert!(err.to_string().contains("subject"), "{err}");
     assert_eq!(l.status(now_ms()).await.unwrap().len(), 1);
+    // The refusals are in both sides' logs, and the audit passes.
+    fed.audit_passes().await;
     fed.shutdown().await;
 }
 
@@ -893,6 +918,8 @@ async fn a_correction_then_a_revocation_reach_every_receiver() {
                 .await,
             Err(ListsError::Ended(_, ChangeKind::Revoke))
         ));
+        delivered(fed.node(&r.to_string()), &[]).await;
     }
+    fed.audit_passes().await;
     fed.shutdown().await;
 }
