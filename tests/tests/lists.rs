@@ -572,6 +572,18 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     let report = audit::verify(&dirs, &trust);
     assert!(report.passed(), "{:#?}", report.violations);
     assert_eq!(report.logs.len(), 10);
+    let messages = |origin: &str| {
+        report
+            .logs
+            .iter()
+            .find(|l| l.origin == origin)
+            .unwrap()
+            .messages
+    };
+    // Guizhou: first entry 16 sent + 17 received; second entry 7 listings
+    // and 7 exits acknowledged, 7 confirmations received (Yunnan was down).
+    assert_eq!(messages("credex/520000/gy-1"), 16 + 17 + 7 + 7 + 7);
+    assert_eq!(messages("credex/110000/bj-1"), 0);
     fed.shutdown().await;
 }
 
