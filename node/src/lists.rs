@@ -1363,6 +1363,15 @@ impl ListsHandler {
                 "entry {id} was not sent to region {region}"
             )));
         }
+        let responded: Option<AckTrack> =
+            read(&ctx.storage, TRACK_NS, &track_key(id, region, "responded"))
+                .await
+                .map_err(transient)?;
+        if responded.is_some_and(|r| r.refused.is_some()) {
+            return Err(Refusal::Permanent(format!(
+                "region {region} refused entry {id}; it holds no copy to answer for"
+            )));
+        }
         Ok(own)
     }
 }

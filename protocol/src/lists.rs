@@ -515,6 +515,18 @@ mod tests {
         assert!(zero.validate().is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends, decoding and validating never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(e) = decode::<ListEntry>(&bytes) { let _ = e.validate(); }
+            if let Ok(c) = decode::<EntryChange>(&bytes) { let _ = c.validate(); }
+            if let Ok(f) = decode::<Feedback>(&bytes) { let _ = f.validate(); }
+            if let Ok(o) = decode::<Objection>(&bytes) { let _ = o.validate(); }
+            let _ = decode::<ChangeConfirmed>(&bytes);
+        }
+    }
+
     #[test]
     fn enum_order_is_wire_format() {
         assert_eq!(
