@@ -114,17 +114,26 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
         ListsCommand::Change(args) => &args.config,
     };
     let config = NodeConfig::load(config_path)?;
+    // Read the input files before opening the node's database.
+    let draft = match &cmd {
+        ListsCommand::Add { file, .. } => Some(load_draft(file)?),
+        ListsCommand::Change(ChangeArgs {
+            correct: Some(file),
+            ..
+        }) => Some(load_draft(file)?),
+        _ => None,
+    };
     let offline = OfflineLists::open(&config).await?;
-    let result = run(&offline, cmd).await;
+    let result = run(&offline, cmd, draft).await;
     offline.close().await;
     result
 }
 
-async fn run(offline: &OfflineLists, cmd: ListsCommand) -> Result<()> {
+async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft>) -> Result<()> {
     let lists = &offline.lists;
     match cmd {
-        ListsCommand::Add { file, .. } => {
-            let draft = load_draft(&file)?;
+        ListsCommand::Add { .. } => {
+            let draft = draft.context("no entry file")?;
             let added = lists.add(&draft, now_ms()).await?;
             println!("entry {}", added.id);
             println!(
@@ -151,9 +160,10 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand) -> Result<()> {
             let (change, corrected) = match (args.repair, args.revoke, args.correct, args.exit) {
                 (true, false, None, false) => (ChangeKind::Repair, None),
                 (false, true, None, false) => (ChangeKind::Revoke, None),
-                (false, false, Some(file), false) => {
-                    (ChangeKind::Correct, Some(load_draft(&file)?))
-                }
+                (false, false, Some(_), false) => (
+                    ChangeKind::Correct,
+                    Some(draft.context("no corrected entry file")?),
+                ),
                 (false, false, None, true) => (ChangeKind::Exit, None),
                 _ => bail!("give exactly one of --repair, --revoke, --correct FILE, --exit"),
             };
