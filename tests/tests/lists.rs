@@ -459,6 +459,20 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
             .count(),
         1
     );
+    // No journal entry names the subject in clear (the signed messages,
+    // kept as attachments, do; entries hold digests).
+    for code in PAN_PEARL_RIVER_AND_BEIJING.map(|(code, _, _)| code) {
+        for r in journal(fed.node(code)).await {
+            assert!(
+                !r.body
+                    .windows(subject.len())
+                    .any(|w| w == subject.as_bytes()),
+                "{code}: entry {} (kind {}) names the subject",
+                r.seq,
+                r.kind
+            );
+        }
+    }
     // Beijing saw none of it.
     let (bj_in, bj_out) = lists_messages(fed.node("110000")).await;
     assert!(bj_in.is_empty() && bj_out.is_empty());
