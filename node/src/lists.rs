@@ -35,6 +35,7 @@ use crate::access::{ENTRY_VERSION, sha256, subject_digest};
 use crate::config::NodeConfig;
 use crate::federation::{
     Effect, Federation, FederationContext, FlowFuture, FlowHandler, PrepareError, Refusal,
+    WeakFederation,
 };
 use crate::service::StartError;
 use crate::storage::{StateWrite, StorageError};
@@ -1081,18 +1082,24 @@ impl Parts {
 
 /// The lists flow's side of federation messaging.
 pub struct ListsHandler {
-    federation: Federation,
+    federation: WeakFederation,
     policy: Arc<ListsPolicy>,
 }
 
 impl ListsHandler {
     /// A handler deciding against `policy`, sending follow-up messages
     /// (change confirmations) through `federation`.
-    pub fn new(federation: Federation, policy: ListsPolicy) -> ListsHandler {
+    pub fn new(federation: &Federation, policy: ListsPolicy) -> ListsHandler {
         ListsHandler {
-            federation,
+            federation: federation.downgrade(),
             policy: Arc::new(policy),
         }
+    }
+
+    fn federation(&self) -> Result<Federation, Refusal> {
+        self.federation
+            .upgrade()
+            .ok_or_else(|| Refusal::Transient("the node is shutting down".into()))
     }
 
     async fn receive_inner(
@@ -1100,7 +1107,8 @@ impl ListsHandler {
         from: &PeerIdentity,
         envelope: &Envelope,
     ) -> Result<Effect, Refusal> {
-        let ctx = self.federation.context();
+        let federation = self.federation()?;
+        let ctx = federation.context();
         let now_ms = crate::service::now_ms();
         match envelope.kind {
             msg::LISTING => {
@@ -1219,8 +1227,7 @@ impl ListsHandler {
                     entry: id,
                     revision: change.revision,
                 };
-                let (_, outbox) = self
-                    .federation
+                let (_, outbox) = federation
                     .prepare(
                         Flow::Lists,
                         msg::CHANGE_CONFIRMED,
@@ -1229,7 +1236,7 @@ impl ListsHandler {
                         now_ms,
                     )
                     .map_err(|e| Refusal::Transient(e.to_string()))?;
-                self.federation.wake();
+                federation.wake();
                 Ok(Effect {
                     state: vec![
                         StateWrite::put(
@@ -1343,7 +1350,8 @@ impl ListsHandler {
 
     /// The entry `id`, if this region made it and sent it to `region`.
     async fn own_sent_to(&self, id: &EntryId, region: RegionCode) -> Result<OwnEntry, Refusal> {
-        let ctx = self.federation.context();
+        let federation = self.federation()?;
+        let ctx = federation.context();
         if id.origin != ctx.region {
             return Err(Refusal::Permanent(format!(
                 "entry {id} was made by region {}, not by this region {}",
@@ -1429,10 +1437,7 @@ impl FlowHandler for ListsHandler {
 pub fn register(federation: &Federation, _config: &NodeConfig) -> Result<(), StartError> {
     federation.register(
         Flow::Lists,
-        Arc::new(ListsHandler::new(
-            federation.clone(),
-            ListsPolicy::builtin(),
-        )),
+        Arc::new(ListsHandler::new(federation, ListsPolicy::builtin())),
     );
     Ok(())
 }

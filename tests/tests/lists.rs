@@ -49,6 +49,7 @@ const PAN_PEARL_RIVER_AND_BEIJING: [(&str, &str, &str); 10] = [
 /// them.
 struct Nodes {
     dir: tempfile::TempDir,
+    configs: Vec<NodeConfig>,
     nodes: Vec<Option<RunningNode>>,
 }
 
@@ -68,16 +69,41 @@ impl Nodes {
             .map(|(n, s)| (n.region, s.local_addr().unwrap().port()))
             .collect();
         drop(sockets);
-        let mut nodes = Vec::new();
+        let (mut nodes, mut configs) = (Vec::new(), Vec::new());
         for n in &dev {
             let mut config = NodeConfig::load(&n.config).unwrap();
             config.listen.set_port(ports[&n.region]);
             for peer in &mut config.peers {
                 peer.addr.set_port(ports[&peer.region]);
             }
-            nodes.push(Some(RunningNode::start(config).await.unwrap()));
+            nodes.push(Some(RunningNode::start(config.clone()).await.unwrap()));
+            configs.push(config);
         }
-        Nodes { dir, nodes }
+        Nodes {
+            dir,
+            configs,
+            nodes,
+        }
+    }
+
+    fn index(&self, region: &str) -> usize {
+        self.configs
+            .iter()
+            .position(|c| c.region.to_string() == region)
+            .unwrap()
+    }
+
+    /// Stop the node of `region` (its database stays).
+    async fn stop(&mut self, region: &str) {
+        let i = self.index(region);
+        self.nodes[i].take().unwrap().shutdown().await;
+    }
+
+    /// Start the node of `region` again, on the same port and database.
+    async fn restart(&mut self, region: &str) {
+        let i = self.index(region);
+        let node = RunningNode::start(self.configs[i].clone()).await.unwrap();
+        self.nodes[i] = Some(node);
     }
 
     fn node(&self, region: &str) -> &RunningNode {
@@ -847,7 +873,7 @@ async fn peers_cannot_list_change_or_answer_for_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correction_then_a_revocation_reach_every_receiver() {
-    let fed = Nodes::start(&[
+    let mut fed = Nodes::start(&[
         ("520000", "gy-1", "Guizhou 贵州"),
         ("440000", "gz-1", "Guangdong 广东"),
         ("430000", "hn-1", "Hunan 湖南"),
@@ -888,6 +914,9 @@ async fn a_correction_then_a_revocation_reach_every_receiver() {
         .await
         .unwrap_err();
     assert!(matches!(err, ListsError::Invalid(_)), "{err}");
+    // Hunan is down when the correction is made: Guangdong confirms at
+    // once, Hunan once it is back (the message waits in the outbox).
+    fed.stop("430000").await;
     let to = gy
         .change(
             &id,
@@ -899,6 +928,19 @@ async fn a_correction_then_a_revocation_reach_every_receiver() {
         .await
         .unwrap();
     assert_eq!(to, receivers);
+    let status = status_until(&gy, "Guangdong confirmed", |s| {
+        s[0].regions
+            .iter()
+            .any(|r| r.region == region("440000") && r.stage == Stage::ChangeConfirmed)
+    })
+    .await;
+    let hn = status[0]
+        .regions
+        .iter()
+        .find(|r| r.region == region("430000"))
+        .unwrap();
+    assert_eq!(hn.stage, Stage::ChangeSent);
+    fed.restart("430000").await;
     let status = status_until(&gy, "correction confirmed", |s| {
         s[0].regions
             .iter()
