@@ -11,5 +11,6 @@ use crate::service::StartError;
 /// Register every flow's handler with `federation`.
 pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
     crate::eval::register(federation, config)?;
+    crate::lists::register(federation, config)?;
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod eval;
 pub mod export;
 pub mod federation;
 pub mod flows;
+pub mod lists;
 pub mod log;
 pub mod pki_files;
 pub mod query;

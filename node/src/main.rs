@@ -13,6 +13,7 @@ use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
 use credex_protocol::{NodeName, RegionCode, Role};
 
 mod cli_eval;
+mod cli_lists;
 mod cli_log;
 mod cli_query;
 mod demo;
@@ -63,6 +64,9 @@ enum Command {
     /// Credit evaluation results: import, revoke, effective grade, mutual recognition.
     #[command(subcommand)]
     Eval(cli_eval::EvalCommand),
+    /// Joint reward/punishment lists (联合奖惩名单).
+    #[command(subcommand)]
+    Lists(cli_lists::ListsCommand),
 }
 
 #[derive(Subcommand)]
@@ -303,6 +307,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Eval(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             cli_eval::eval(cmd).await
+        }
+        Command::Lists(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_lists::lists(cmd).await
         }
     }
 }

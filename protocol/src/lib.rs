@@ -13,6 +13,7 @@ pub mod error_code;
 pub mod evaluation;
 pub mod federation;
 pub mod ids;
+pub mod lists;
 pub mod messages;
 pub mod query;
 pub mod recognition;
