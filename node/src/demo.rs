@@ -652,7 +652,9 @@ async fn recognition(dir: &Path, running: &[RunningNode], checks: &mut Checks) -
         }
     };
     issue("优", "first").await?;
-    println!("   Guizhou rates company {company} 优 (top grade), signs the result and pushes it to the members of its agreements:");
+    println!(
+        "   Guizhou rates company {company} 优 (top grade), signs the result and pushes it to the members of its agreements:"
+    );
     for (node, name) in [(cq, "Chongqing"), (gz, "Guangdong")] {
         let seen = wait_for(|| effective_public_credit(node, &company)).await;
         checks.check(

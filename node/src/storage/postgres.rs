@@ -135,13 +135,19 @@ impl PgEngine {
         .map_err(connect_error)?;
         if let Some(schema) = schema {
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            setup
-                .execute(create.as_str())
-                .await
-                .map_err(|e| StorageError::CreateSchema {
-                    location: location.to_string(),
-                    source: Arc::new(e),
-                })?;
+            match setup.execute(create.as_str()).await {
+                Ok(_) => {}
+                // Two sessions creating the schema at once: IF NOT EXISTS
+                // does not stop the loser's insert into pg_namespace, which
+                // fails on its unique index (23505). The schema exists.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+                Err(e) => {
+                    return Err(StorageError::CreateSchema {
+                        location: location.to_string(),
+                        source: Arc::new(e),
+                    });
+                }
+            }
         }
         // Best effort: the server ends the session when the socket closes.
         let _ = setup.close().await;

@@ -43,6 +43,10 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
     ),
 ];
 
+/// How many times opening a store runs the migrations before giving up
+/// (see `SqliteEngine::open`).
+const MIGRATION_ATTEMPTS: u32 = 5;
+
 /// SQLite's limit on bound parameters in one statement
 /// (`SQLITE_MAX_VARIABLE_NUMBER`, 32766 since SQLite 3.32).
 const MAX_BIND_PARAMS: usize = 32766;
@@ -137,12 +141,23 @@ impl SqliteEngine {
         }
 
         let migrator = engine::migrator(MIGRATIONS, &location).await?;
-        if let Err(e) = migrator.run(&write).await {
-            write.close().await;
-            return Err(StorageError::Migrate {
-                location: location.to_string(),
-                source: Arc::new(e),
-            });
+        // SQLite has no migration lock: two processes opening a new file at
+        // once both try the first migration, and the loser fails with
+        // "table … already exists". Each migration is one transaction, so
+        // running the migrator again after the winner committed finds it
+        // applied and goes on.
+        let mut attempt = 0;
+        while let Err(e) = migrator.run(&write).await {
+            attempt += 1;
+            if attempt >= MIGRATION_ATTEMPTS {
+                write.close().await;
+                return Err(StorageError::Migrate {
+                    location: location.to_string(),
+                    source: Arc::new(e),
+                });
+            }
+            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64)).await;
         }
 
         let read_options = SqliteConnectOptions::new()
