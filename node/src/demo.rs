@@ -13,6 +13,7 @@ use credex_node::access;
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::dev::{self, DevNode};
 use credex_node::eval;
+use credex_node::lists::{self, EntryDraft, Lists, ListsPolicy};
 use credex_node::pki_files::{CaDir, lifetime};
 use credex_node::query::unix_ms;
 use credex_node::records;
@@ -22,6 +23,7 @@ use credex_pki::KeyAlgorithm;
 use credex_pki::authorization::approve_request;
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::Scheme;
+use credex_protocol::lists::{ChangeKind, ListKind, NoticeMeans, SubjectNotice};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
     SubjectRef,
@@ -136,9 +138,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     queries(&dir, &running, &mut checks).await?;
     recognition(&dir, &running, &mut checks).await?;
+    joint_lists(&running, &mut checks).await?;
     audit(&dir, &running, &mut checks).await?;
 
-    println!("\n7. What the transport refuses");
+    println!("\n9. What the transport refuses");
     // A node that dials Guangdong's address expecting Chongqing.
     let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
     let r = running[0]
@@ -681,10 +684,153 @@ async fn recognition(dir: &Path, running: &[RunningNode], checks: &mut Checks) -
     Ok(())
 }
 
+/// Guizhou lists a company as seriously dishonest; the listing reaches the
+/// regions its agreements bind, each responds and reports the measures it
+/// applied; then the company completes credit repair and every region
+/// confirms.
+async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, cq, gz) = (&running[0], &running[1], &running[2]);
+    println!(
+        "\n6. Joint punishment (联合奖惩, 一处失信 处处受限): a serious-dishonesty listing in Guizhou binds its partners"
+    );
+    let service =
+        |node: &RunningNode| Lists::new(node.federation().clone(), ListsPolicy::builtin());
+    let company = dev::sample_subjects("520000".parse()?)[2].clone();
+    let today = lists::cst_date(unix_ms(SystemTime::now()));
+    let draft = EntryDraft {
+        subject: company.clone(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "《贵州省社会信用条例》; 行政处罚决定书 黔市监处〔2026〕18号".into(),
+        authority: "贵州省市场监督管理局".into(),
+        entry_date: today.clone(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec![
+            "restrict_government_procurement".into(),
+            "restrict_public_funds".into(),
+            "restrict_honours".into(),
+        ],
+        notice: SubjectNotice {
+            date: today,
+            means: NoticeMeans::Written,
+        },
+    };
+    let added = service(gy).add(&draft, unix_ms(SystemTime::now())).await?;
+    let sent_to: Vec<String> = added.sent_to.iter().map(|r| r.to_string()).collect();
+    println!(
+        "   Guizhou lists company {company} (restricted from government procurement, public funds, honours);"
+    );
+    println!(
+        "   the Chongqing–Guizhou and Pan-Pearl River agreements bind {} (no node of the other Pan-Pearl River members runs in this demo: {} recorded as not sent)",
+        sent_to.join(", "),
+        added.no_peer.len()
+    );
+    for (node, name, applied) in [
+        (
+            cq,
+            "Chongqing",
+            vec!["restrict_government_procurement", "restrict_public_funds"],
+        ),
+        (
+            gz,
+            "Guangdong",
+            vec!["restrict_government_procurement", "restrict_honours"],
+        ),
+    ] {
+        let held = wait_for(|| async {
+            service(node)
+                .received()
+                .await
+                .ok()?
+                .into_iter()
+                .find(|h| h.entry.id == added.id)
+        })
+        .await;
+        checks.check(
+            held.is_some(),
+            &format!("{name} receives the listing and responds (发起→响应)"),
+            &held
+                .map(|h| format!("measures to apply: {}", h.entry.measures.join(", ")))
+                .unwrap_or_else(|| "not received within 15 s".into()),
+        );
+        let applied: Vec<String> = applied.into_iter().map(String::from).collect();
+        service(node)
+            .feedback(
+                &added.id,
+                &applied,
+                "applied from the day of receipt",
+                unix_ms(SystemTime::now()),
+            )
+            .await?;
+    }
+    let all_fed_back = wait_for(|| async {
+        let status = service(gy).status(unix_ms(SystemTime::now())).await.ok()?;
+        let entry = status.into_iter().find(|e| e.id == added.id)?;
+        (entry.regions.len() == 2
+            && entry.regions.iter().all(|r| r.feedback.is_some())
+            && !entry.is_overdue())
+        .then_some(entry)
+    })
+    .await;
+    checks.check(
+        all_fed_back.is_some(),
+        "Guizhou's status shows each region's response and feedback (→反馈), nothing overdue",
+        &all_fed_back
+            .map(|e| {
+                e.regions
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}: {:?}, applied {}",
+                            r.region,
+                            r.stage,
+                            r.feedback
+                                .as_ref()
+                                .map(|f| f.applied.join("+"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_else(|| "feedback missing after 15 s".into()),
+    );
+    service(gy)
+        .change(
+            &added.id,
+            ChangeKind::Repair,
+            None,
+            "信用修复: penalty fulfilled, commitment made, training completed",
+            unix_ms(SystemTime::now()),
+        )
+        .await?;
+    let confirmed = wait_for(|| async {
+        let status = service(gy).status(unix_ms(SystemTime::now())).await.ok()?;
+        let entry = status.into_iter().find(|e| e.id == added.id)?;
+        entry
+            .regions
+            .iter()
+            .all(|r| {
+                r.change
+                    .as_ref()
+                    .is_some_and(|c| c.confirmed_at_ms.is_some())
+            })
+            .then_some(entry.regions.len())
+    })
+    .await;
+    checks.check(
+        confirmed.is_some(),
+        "the company completes credit repair (信用修复): every region applies the exit and confirms",
+        &confirmed
+            .map(|n| format!("{n} confirmations"))
+            .unwrap_or_else(|| "not confirmed within 15 s".into()),
+    );
+    Ok(())
+}
+
 /// Export every node's log and verify them together, then show that a
 /// doctored copy is caught.
 async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
-    println!("\n6. The auditor: every node's log exported as C2SP tiles and verified offline");
+    println!("\n8. The auditor: every node's log exported as C2SP tiles and verified offline");
     let out = dir.join("audit");
     let mut dirs = Vec::new();
     for node in running {
