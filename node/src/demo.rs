@@ -291,6 +291,29 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
             if let Some(n) = nodes.first() {
                 println!("  credex node run --config {}", n.config.display());
             }
+            println!("Re-verify the four exported logs (C2SP tiles, verifier key in each log.vkey) with:");
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| dir.join("audit").join(n.name.as_str()).display().to_string())
+                .collect();
+            println!(
+                "  credex audit verify {} --trust {}",
+                logs.join(" "),
+                dir.join("pki/root/ca.pem").display()
+            );
+            if let Some(n) = nodes.get(1) {
+                println!(
+                    "  credex eval effective --config {} {}   # a company's grade in Chongqing, with provenance",
+                    n.config.display(),
+                    dev::sample_subjects(nodes[0].region)[1]
+                );
+            }
+            if let Some(n) = nodes.first() {
+                println!(
+                    "  credex lists status --config {}   # the listing's progress in each region",
+                    n.config.display()
+                );
+            }
         }
         None => println!(
             "(Everything was created in a temporary directory and has been removed; use --keep DIR to keep it.)"
