@@ -815,6 +815,8 @@ impl Parser<'_> {
             return Err(self.err(&raw.span(), kind));
         }
         // Order-preserving: walking `from` best → worst never goes up on `to`.
+        // Indexing `out` cannot panic: the totality check above returned
+        // unless every grade of `from` is a key.
         let rank = |g: &String| to.iter().position(|t| t == g);
         for pair in from.windows(2) {
             let (better, worse) = (&pair[0], &pair[1]);
