@@ -14,6 +14,7 @@ use credex_protocol::{NodeName, RegionCode, Role};
 
 mod cli_log;
 mod cli_query;
+mod cli_upward;
 mod demo;
 
 /// credex: a privacy-preserving exchange node for public credit information
@@ -59,6 +60,9 @@ enum Command {
     /// Measure credex on this machine (throw-away federation on loopback).
     #[command(subcommand)]
     Bench(credex_node::bench::BenchCommand),
+    /// Upward reporting to the national platform (数据报送).
+    #[command(subcommand)]
+    Upward(cli_upward::UpwardCommand),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +299,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             Ok(credex_node::bench::run(cmd).await?)
+        }
+        Command::Upward(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_upward::upward(cmd).await
         }
     }
 }
