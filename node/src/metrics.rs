@@ -328,7 +328,11 @@ fn province_samples(s: &crate::upward::UpwardStatus) -> Vec<Sample> {
             .label("category", &c.category),
         );
         if c.on_time + c.late + c.undated > 0 {
-            for (t, n) in [("on_time", c.on_time), ("late", c.late), ("undated", c.undated)] {
+            for (t, n) in [
+                ("on_time", c.on_time),
+                ("late", c.late),
+                ("undated", c.undated),
+            ] {
                 out.push(
                     Sample::gauge(
                         "credex_upward_double_publicity_records",
@@ -413,7 +417,9 @@ fn watch_checkpoints(
     tracker.spawn(async move {
         loop {
             if let Some(head) = checkpoints.latest() {
-                let mut s = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if s.0 != head.size {
                     *s = (head.size, Instant::now());
                 }
@@ -469,7 +475,11 @@ fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -493,10 +503,12 @@ pub async fn serve(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, StartError> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError::Flow {
-        flow: "metrics",
-        reason: format!("metrics.listen: cannot bind {addr}: {e}"),
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Flow {
+            flow: "metrics",
+            reason: format!("metrics.listen: cannot bind {addr}: {e}"),
+        })?;
     let bound = listener.local_addr().map_err(|e| StartError::Flow {
         flow: "metrics",
         reason: format!("metrics.listen: {e}"),
@@ -631,8 +643,17 @@ mod tests {
         c.record(Outcome::Denied, QueryReason::Unknown(999));
         assert_eq!(c.count(Outcome::Denied, QueryReason::Replay), 2);
         let text = render(&c.samples());
-        assert!(text.contains("credex_queries_total{decision=\"denied\",reason=\"replay\"} 2"), "{text}");
-        assert!(text.contains("{decision=\"granted\",reason=\"granted\"} 1"), "{text}");
-        assert!(text.contains("{decision=\"denied\",reason=\"unknown\"} 1"), "{text}");
+        assert!(
+            text.contains("credex_queries_total{decision=\"denied\",reason=\"replay\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{decision=\"granted\",reason=\"granted\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{decision=\"denied\",reason=\"unknown\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -210,8 +210,9 @@ pub fn load_rules(config: &NodeConfig) -> Result<(ReportingList, HolidayCalendar
         None => ReportingList::builtin(),
     };
     let calendar = match &config.upward.holidays {
-        Some(path) => HolidayCalendar::load_file(path)
-            .map_err(|e| fail(format!("upward.holidays: {e}")))?,
+        Some(path) => {
+            HolidayCalendar::load_file(path).map_err(|e| fail(format!("upward.holidays: {e}")))?
+        }
         None => HolidayCalendar::builtin_2026(),
     };
     Ok((list, calendar))
@@ -511,11 +512,13 @@ async fn read_state<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, StorageError> {
     match storage.state(ns, key).await? {
         None => Ok(None),
-        Some(bytes) => credex_protocol::decode(&bytes)
-            .map(Some)
-            .map_err(|e| StorageError::InvalidState {
-                reason: format!("{ns}/{key} is unreadable: {e}"),
-            }),
+        Some(bytes) => {
+            credex_protocol::decode(&bytes)
+                .map(Some)
+                .map_err(|e| StorageError::InvalidState {
+                    reason: format!("{ns}/{key} is unreadable: {e}"),
+                })
+        }
     }
 }
 
@@ -595,18 +598,11 @@ impl Reporter {
             .unwrap_or_default();
         if self.count_due(storage, &mut state, limit).await? {
             storage
-                .write_state(vec![StateWrite::put(
-                    OUT_NS,
-                    REPORTER_KEY,
-                    encode(&state)?,
-                )])
+                .write_state(vec![StateWrite::put(OUT_NS, REPORTER_KEY, encode(&state)?)])
                 .await?;
         }
         let mut made = 0;
-        while self
-            .federation
-            .pending_for(RegionCode::NATIONAL)
-            .await?
+        while self.federation.pending_for(RegionCode::NATIONAL).await?
             < self.config.max_in_flight as usize
         {
             if !self.make_batch(storage, &mut state, limit).await? {
@@ -678,9 +674,7 @@ impl Reporter {
         let mut cursor = state.batch_cursor.clone();
         let size = self.config.batch_size as usize;
         'scan: loop {
-            let page = storage
-                .records_imported(&cursor, limit, PAGE)
-                .await?;
+            let page = storage.records_imported(&cursor, limit, PAGE).await?;
             if page.is_empty() {
                 break;
             }
@@ -938,27 +932,28 @@ mod tests {
 
     #[test]
     fn timeliness_counts_working_days_with_weekends_and_holidays() {
-        // 2026-09-28 (Mon) decision; 国庆 holidays 10-01..10-07 and the
-        // weekend; 09-30 is the 2nd working day, then 10-09 (Fri) 3rd,
-        // 10-10 (make-up Sat) 4th, 10-12 5th, 10-13 6th, 10-14 7th.
+        // Decision 2026-09-28 (Mon). 09-29 and 09-30 are working days 1
+        // and 2; 国庆 10-01..10-07 (holidays, with a weekend inside) are not;
+        // 10-08 (Thu) is 3, 10-09 4, 10-10 (make-up Saturday) 5, 10-12 6,
+        // 10-13 7: the deadline.
         let cal = HolidayCalendar::builtin_2026();
         let decided = d("2026-09-28");
-        assert_eq!(classify(&cal, decided, d("2026-10-14")), Timeliness::OnTime);
+        assert_eq!(classify(&cal, decided, d("2026-10-13")), Timeliness::OnTime);
         assert_eq!(
-            classify(&cal, decided, d("2026-10-15")),
+            classify(&cal, decided, d("2026-10-14")),
             Timeliness::Late { working_days: 1 }
         );
-        // Without the holidays the same report would be on time.
-        let plain = HolidayCalendar::parse(
-            "years = [2026]\nholidays = []\n",
-            "plain.toml",
-        )
-        .unwrap();
-        assert_eq!(classify(&plain, decided, d("2026-10-07")), Timeliness::OnTime);
-        assert!(matches!(
-            classify(&cal, decided, d("2026-10-07")),
+        // Without the holidays the deadline is 10-07, so 10-13 is late.
+        let plain =
+            HolidayCalendar::parse("years = [2026]\nholidays = []\n", "plain.toml").unwrap();
+        assert_eq!(
+            classify(&plain, decided, d("2026-10-07")),
             Timeliness::OnTime
-        ));
+        );
+        assert_eq!(
+            classify(&plain, decided, d("2026-10-13")),
+            Timeliness::Late { working_days: 4 }
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@ use credex_node::config::NodeConfig;
 use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
 use credex_node::service::RunningNode;
 use credex_node::upward::{self, BatchPrepared, ReceivedFrom, UpwardStatus};
+use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
-use credex_protocol::RegionCode;
 use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, ask, authorized_query};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -142,7 +142,10 @@ where
 {
     let start = Instant::now();
     while !check().await {
-        assert!(start.elapsed() < PATIENCE, "{what}: not within {PATIENCE:?}");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what}: not within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -202,7 +205,11 @@ async fn assert_exactly_once(province: &RunningNode, national: &RunningNode, rec
     let n = journal(national).await;
     let made = prepared(&p);
     let seqs: Vec<u64> = made.iter().map(|b| b.seq).collect();
-    assert_eq!(seqs, (0..made.len() as u64).collect::<Vec<_>>(), "batches made in sequence");
+    assert_eq!(
+        seqs,
+        (0..made.len() as u64).collect::<Vec<_>>(),
+        "batches made in sequence"
+    );
     assert_eq!(
         made.iter().map(|b| u64::from(b.record_count)).sum::<u64>(),
         records,
@@ -223,7 +230,10 @@ async fn assert_exactly_once(province: &RunningNode, national: &RunningNode, rec
     );
     let sent = upward_sent(&p);
     for b in &made {
-        let acks: Vec<&MessageSent> = sent.iter().filter(|s| s.message_id == b.message_id).collect();
+        let acks: Vec<&MessageSent> = sent
+            .iter()
+            .filter(|s| s.message_id == b.message_id)
+            .collect();
         assert_eq!(acks.len(), 1, "batch {}: one acknowledgement logged", b.seq);
         assert!(matches!(
             acks[0].status,
@@ -278,7 +288,9 @@ impl Killable {
             .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         runtime.spawn(async move {
-            let node = RunningNode::start(config).await.expect("national node starts");
+            let node = RunningNode::start(config)
+                .await
+                .expect("national node starts");
             let _ = tx.send(node.local_addr());
             std::future::pending::<()>().await;
             drop(node);
@@ -311,7 +323,11 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     let province = fed.start_with(pc).await;
     let dir = tempfile::tempdir().unwrap();
     let total = 1200;
-    import(&province, &penalties(dir.path(), 0, total, |_| "2026-03-15".into())).await;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
 
     // Kill the national node while batches are in flight.
     wait_until("some batches acknowledged", || async {
@@ -319,12 +335,18 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     })
     .await;
     let before = status(&province).await;
-    assert!(before.reported < total as u64, "killed too late: {before:?}");
+    assert!(
+        before.reported < total as u64,
+        "killed too late: {before:?}"
+    );
     national.kill();
     // The province keeps trying; nothing more is acknowledged while down.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let down = status(&province).await;
-    assert!(down.batches_pending >= 1 && down.batches_pending <= 3, "{down:?}");
+    assert!(
+        down.batches_pending >= 1 && down.batches_pending <= 3,
+        "{down:?}"
+    );
 
     let national_metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let mut nc = national_config(&fed, port);
@@ -362,7 +384,12 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
         },
     );
     let answer = ask(&cq, &national, &q).await;
-    assert_eq!(answer.body.outcome, Outcome::Granted, "{:?}", answer.body.reason);
+    assert_eq!(
+        answer.body.outcome,
+        Outcome::Granted,
+        "{:?}",
+        answer.body.reason
+    );
     assert_eq!(answer.body.records.len(), stored.len());
     let text = scrape(national_metrics, "GET /metrics HTTP/1.1\r\n\r\n").await;
     for series in [
@@ -380,7 +407,10 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     let addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
     let text = scrape(addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(text.contains("Content-Type: text/plain; version=0.0.4"), "{text}");
+    assert!(
+        text.contains("Content-Type: text/plain; version=0.0.4"),
+        "{text}"
+    );
     for series in [
         "credex_upward_reporting_rate 1\n".to_owned(),
         format!("credex_upward_records_due{{category=\"admin_penalty\"}} {total}\n"),
@@ -398,7 +428,10 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(entries >= 2.0 * (total / 50) as f64, "log entries {entries}");
+    assert!(
+        entries >= 2.0 * (total / 50) as f64,
+        "log entries {entries}"
+    );
     let missing = scrape(addr, "GET /other HTTP/1.1\r\n\r\n").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     let post = scrape(addr, "POST /metrics HTTP/1.1\r\n\r\n").await;
@@ -417,10 +450,16 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     let fed = Federation::new();
     let national = fed.start_with(national_config(&fed, 0)).await;
     let relay = Relay::start(national.local_addr()).await;
-    let province = fed.start_with(province_config(&fed, relay.addr(), 40, 2)).await;
+    let province = fed
+        .start_with(province_config(&fed, relay.addr(), 40, 2))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let total = 1000;
-    import(&province, &penalties(dir.path(), 0, total, |_| "2026-03-15".into())).await;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
 
     // A full partition, longer than the idle timeout.
     wait_until("first batches acknowledged", || async {
@@ -428,7 +467,9 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     })
     .await;
     let dropped = relay.dropped();
-    relay.partition_for(IDLE + Duration::from_millis(1500)).await;
+    relay
+        .partition_for(IDLE + Duration::from_millis(1500))
+        .await;
     assert!(relay.dropped() > dropped, "the partition dropped nothing");
 
     // Then one where the national node gets the batches but its answers
@@ -440,7 +481,10 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
         status(&province).await.batches_acked > acked
     })
     .await;
-    assert!(status(&province).await.reported < total as u64, "the stream ended too early");
+    assert!(
+        status(&province).await.reported < total as u64,
+        "the stream ended too early"
+    );
     relay.set(Link::DownstreamLost);
     tokio::time::sleep(IDLE + Duration::from_millis(1500)).await;
     relay.set(Link::Open);
@@ -455,7 +499,10 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
         .iter()
         .filter(|m| m.outcome == ReceivedOutcome::Duplicate)
         .count();
-    assert!(duplicates >= 1, "no batch was delivered twice; the test proved nothing");
+    assert!(
+        duplicates >= 1,
+        "no batch was delivered twice; the test proved nothing"
+    );
     audit_both(&province, &national).await;
     province.shutdown().await;
     national.shutdown().await;
@@ -467,10 +514,16 @@ async fn the_province_holds_at_most_the_window_while_the_national_node_is_down()
     let port = free_udp_port();
     let down = SocketAddr::from(([127, 0, 0, 1], port));
     let window = 3;
-    let province = fed.start_with(province_config(&fed, down, 100, window)).await;
+    let province = fed
+        .start_with(province_config(&fed, down, 100, window))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let total = 1000;
-    import(&province, &penalties(dir.path(), 0, total, |_| "2026-03-15".into())).await;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
     wait_until("the window filled", || async {
         status(&province).await.batches_pending == u64::from(window)
     })
@@ -485,7 +538,11 @@ async fn the_province_holds_at_most_the_window_while_the_national_node_is_down()
     assert_eq!(s.reporting_rate, 0.0);
     assert_eq!(prepared(&journal(&province).await).len(), window as usize);
     assert_eq!(
-        province.federation().pending_for(RegionCode::NATIONAL).await.unwrap(),
+        province
+            .federation()
+            .pending_for(RegionCode::NATIONAL)
+            .await
+            .unwrap(),
         window as usize
     );
 
@@ -511,7 +568,10 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     let today = upward::china_date(credex_node::service::now_ms()).unwrap();
     let late = today - time::Duration::days(14);
     let mut holiday = late + time::Duration::days(1);
-    while matches!(holiday.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) {
+    while matches!(
+        holiday.weekday(),
+        time::Weekday::Saturday | time::Weekday::Sunday
+    ) {
         holiday += time::Duration::days(1);
     }
     let on_time = today - time::Duration::days(1);
@@ -520,9 +580,7 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     let calendar = fed.path().join("holidays.toml");
     std::fs::write(
         &calendar,
-        format!(
-            "years = {years:?}\nholidays = [\"{holiday}\"]\n"
-        ),
+        format!("years = {years:?}\nholidays = [\"{holiday}\"]\n"),
     )
     .unwrap();
     // The premise: two whole weeks hold two weekends and 10 weekdays, one of
@@ -543,10 +601,16 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     let dates = [late.to_string(), on_time.to_string()];
     let file = penalties(dir.path(), 0, 2, |i| dates[i].clone());
     import(&province, &file).await;
-    wait_until("both reported", || async { status(&province).await.reported == 2 }).await;
+    wait_until("both reported", || async {
+        status(&province).await.reported == 2
+    })
+    .await;
     let s = status(&province).await;
     let c = &s.categories[0];
-    assert_eq!((c.category.as_str(), c.on_time, c.late, c.undated), ("admin_penalty", 1, 1, 0));
+    assert_eq!(
+        (c.category.as_str(), c.on_time, c.late, c.undated),
+        ("admin_penalty", 1, 1, 0)
+    );
     assert_eq!(s.timeliness_rate, 0.5);
     assert_eq!(s.late.len(), 1);
     assert_eq!(s.late[0].record_id, "AP-00000");
