@@ -632,3 +632,114 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     province.shutdown().await;
     national.shutdown().await;
 }
+
+/// Queue a hand-made upward batch from `from` to `to`, outside the
+/// reporter (as a province whose state went back, or a buggy one, would).
+async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
+    use credex_protocol::upward::{KIND_BATCH, ReportedRecord, UpwardBatch};
+    let batch = UpwardBatch {
+        seq,
+        records: vec![ReportedRecord {
+            category: "admin_penalty".into(),
+            record_id: id.into(),
+            subject_key: subject(0),
+            body: credex_protocol::encode(&"forged").unwrap(),
+            imported_at_ms: 1,
+        }],
+    };
+    let (_, write) = from
+        .federation()
+        .prepare(
+            Flow::Upward,
+            KIND_BATCH,
+            to,
+            credex_protocol::encode(&batch).unwrap(),
+            credex_node::service::now_ms(),
+        )
+        .unwrap();
+    from.storage().write_state(vec![write]).await.unwrap();
+    from.federation().wake();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let mut cqc = fed.config("cq-1");
+    short_idle(&mut cqc);
+    let cq = fed.start_with(cqc).await;
+    let mut pc = province_config(&fed, national.local_addr(), 100, 4);
+    for p in &mut pc.peers {
+        if p.region.to_string() == "500000" {
+            p.addr = cq.local_addr();
+        }
+    }
+    let province = fed.start_with(pc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let total = 150;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+
+    // Batch 0 again, under a new message id: refused for good.
+    inject(&province, RegionCode::NATIONAL, 0, "AP-REPLAY").await;
+    wait_until("the replayed batch refused", || async {
+        status(&province).await.batches_refused == 1
+    })
+    .await;
+    let n = journal(&national).await;
+    assert!(upward_received(&n).iter().any(|m| matches!(
+        &m.outcome,
+        ReceivedOutcome::Refused { reason } if reason.contains("already applied")
+    )));
+
+    // A batch from the future: refused for now, retried, never applied.
+    inject(&province, RegionCode::NATIONAL, 7, "AP-GAP").await;
+    wait_until("the gap refused at least twice", || async {
+        let out = province.federation().outbox().await.unwrap();
+        out.len() == 1 && out[0].attempts >= 2
+    })
+    .await;
+    let out = province.federation().outbox().await.unwrap();
+    assert!(
+        out[0].last_error.contains("arrived before batch 2"),
+        "{}",
+        out[0].last_error
+    );
+
+    // A province does not take upward reports.
+    inject(&province, "500000".parse().unwrap(), 0, "AP-SIDEWAYS").await;
+    wait_until("the province refused it", || async {
+        status(&province).await.batches_refused == 2
+    })
+    .await;
+    assert!(upward::received(cq.storage()).await.unwrap().is_empty());
+    assert_eq!(cq.storage().record_count().await.unwrap(), 0);
+
+    // Nothing of it reached the national node's records or counts.
+    let from = received(&national).await;
+    assert_eq!((from[0].records, from[0].batches), (total as u64, 2));
+    assert_eq!(
+        national.storage().record_count().await.unwrap(),
+        total as u64
+    );
+    assert!(
+        national
+            .storage()
+            .records_for(&subject(0), &["admin_penalty".to_owned()])
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.record_id.contains("REPLAY") && !r.record_id.contains("GAP"))
+    );
+    audit_both(&province, &national).await;
+    province.shutdown().await;
+    cq.shutdown().await;
+    national.shutdown().await;
+}
