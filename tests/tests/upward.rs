@@ -743,3 +743,88 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
     cq.shutdown().await;
     national.shutdown().await;
 }
+
+/// The reporter's scan: every record once, in import order, paged, on one
+/// backend; a re-imported record moves to its new import time.
+async fn scan_in_import_order(storage: &credex_node::storage::Storage) {
+    use credex_node::storage::{ImportCursor, RecordRow};
+    let rows = |ids: &[&str]| -> Vec<RecordRow> {
+        ids.iter()
+            .map(|id| RecordRow {
+                category: "admin_penalty".into(),
+                record_id: (*id).into(),
+                subject_key: "k".into(),
+                body: vec![1],
+            })
+            .collect()
+    };
+    let t0 = credex_node::service::now_ms();
+    let all = ["b", "a", "Z", "é-1", "e-2", "汉", "a-"];
+    storage.import_records(rows(&all)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    storage.import_records(rows(&["c", "a"])).await.unwrap();
+    let mut cursor = ImportCursor::default();
+    let mut seen = Vec::new();
+    loop {
+        let page = storage
+            .records_imported(&cursor, i64::MAX, 2)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            let at = ImportCursor {
+                imported_at_unix_ms: r.imported_at_unix_ms,
+                category: r.category.clone(),
+                record_id: r.record_id.clone(),
+            };
+            assert!(at > cursor, "{at:?} does not follow {cursor:?}");
+            cursor = at;
+            seen.push(r.record_id);
+        }
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(&seen[6..], ["a", "c"], "the re-imported record moved last");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 8);
+    // Nothing imported before the first import.
+    let before = storage
+        .records_imported(&ImportCursor::default(), t0, 10)
+        .await
+        .unwrap();
+    assert!(before.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_scanned_in_import_order_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = credex_node::storage::Storage::open_sqlite(&dir.path().join("s.db"))
+        .await
+        .unwrap();
+    scan_in_import_order(&sqlite).await;
+    sqlite.close().await;
+
+    let url = match std::env::var("CREDEX_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
+            return;
+        }
+        _ => panic!(
+            "CREDEX_TEST_POSTGRES_URL is not set (see scripts/postgres-setup.sh), \
+             or set CREDEX_SKIP_POSTGRES=1"
+        ),
+    };
+    let schema = format!("credex_upward_{}", std::process::id());
+    let pg = credex_node::storage::Storage::open_postgres(&url, Some(&schema))
+        .await
+        .unwrap();
+    scan_in_import_order(&pg).await;
+    credex_node::storage::danger::execute_raw(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    pg.close().await;
+}
