@@ -64,6 +64,12 @@ pub async fn upward(cmd: UpwardCommand) -> Result<()> {
                 s.reported,
                 s.reporting_rate * 100.0
             );
+            if s.unreportable > 0 {
+                println!(
+                    "unreportable: {} records (record id longer than the upward channel allows)",
+                    s.unreportable
+                );
+            }
             println!(
                 "双公示 timeliness: {:.1}% within 7 working days",
                 s.timeliness_rate * 100.0

@@ -295,6 +295,11 @@ fn province_samples(s: &crate::upward::UpwardStatus) -> Vec<Sample> {
             s.timeliness_rate,
         ),
         Sample::gauge(
+            "credex_upward_records_unreportable",
+            "Due records that cannot be reported upward (record id too long).",
+            s.unreportable as f64,
+        ),
+        Sample::gauge(
             "credex_upward_batches_pending",
             "Upward batches sent or queued and not yet acknowledged.",
             s.batches_pending as f64,

@@ -84,6 +84,18 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 const DUE_PAGES_PER_PASS: usize = 20;
 /// Records read per page.
 const PAGE: u32 = 1000;
+/// Most bytes of records ([`record_weight`]) in one batch, so a batch of
+/// large records stays under the envelope's payload limit
+/// ([`credex_protocol::federation::MAX_PAYLOAD`]) with room for framing.
+pub const MAX_BATCH_BYTES: usize = 448 * 1024;
+// Room for the batch's own framing within the payload limit.
+const _: () = assert!(MAX_BATCH_BYTES + 16 * 1024 < credex_protocol::federation::MAX_PAYLOAD);
+
+/// An upper bound of a record's share of an encoded batch: its bytes plus
+/// the length prefixes and the import time.
+pub fn record_weight(category: &str, record_id: &str, subject_key: &str, body: &[u8]) -> usize {
+    category.len() + record_id.len() + subject_key.len() + body.len() + 32
+}
 /// Most late records listed in the status.
 pub const MAX_LATE_LISTED: usize = 100;
 /// The double-publicity limit (双公示), in working days.
@@ -124,6 +136,9 @@ pub struct ReporterState {
     /// Creation time of the last batch's message (kept increasing so the
     /// outbox delivers batches in sequence order).
     pub last_created_ms: i64,
+    /// Due records that cannot be reported (a record id longer than
+    /// [`credex_protocol::upward::MAX_RECORD_ID_LEN`]).
+    pub unreportable: u64,
 }
 
 /// Per category: what the national node acknowledged and how timely.
@@ -671,6 +686,7 @@ impl Reporter {
             return Ok(false);
         }
         let mut records = Vec::new();
+        let mut bytes = 0usize;
         let mut cursor = state.batch_cursor.clone();
         let size = self.config.batch_size as usize;
         'scan: loop {
@@ -688,8 +704,23 @@ impl Reporter {
                 if position > state.due_cursor {
                     break 'scan;
                 }
-                cursor = position;
-                if self.list.item(&r.category).is_some() {
+                if self.list.item(&r.category).is_some()
+                    && r.record_id.len() > credex_protocol::upward::MAX_RECORD_ID_LEN
+                {
+                    tracing::warn!(
+                        category = %r.category,
+                        len = r.record_id.len(),
+                        "record id too long to report upward; skipped"
+                    );
+                    state.unreportable += 1;
+                    cursor = position;
+                } else if self.list.item(&r.category).is_some() {
+                    let weight = record_weight(&r.category, &r.record_id, &r.subject_key, &r.body);
+                    if !records.is_empty() && bytes + weight > MAX_BATCH_BYTES {
+                        break 'scan;
+                    }
+                    bytes += weight;
+                    cursor = position;
                     records.push(ReportedRecord {
                         category: r.category,
                         record_id: r.record_id,
@@ -700,6 +731,8 @@ impl Reporter {
                     if records.len() >= size {
                         break 'scan;
                     }
+                } else {
+                    cursor = position;
                 }
             }
             if !full_page {
@@ -809,6 +842,8 @@ pub struct UpwardStatus {
     pub due: u64,
     /// Records reported in all.
     pub reported: u64,
+    /// Due records that cannot be reported (record id too long).
+    pub unreportable: u64,
     /// reported / due (1 when nothing is due).
     pub reporting_rate: f64,
     /// 双公示 records on time / (on time + late) (1 when none).
@@ -865,6 +900,7 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
         batches_pending: pending,
         due,
         reported,
+        unreportable: state.unreportable,
         reporting_rate: ratio(reported, due),
         timeliness_rate: ratio(on_time, on_time + late),
         categories,
@@ -954,6 +990,27 @@ mod tests {
             classify(&plain, decided, d("2026-10-13")),
             Timeliness::Late { working_days: 4 }
         );
+    }
+
+    #[test]
+    fn a_batch_of_the_largest_records_fits_in_an_envelope() {
+        use credex_protocol::upward::{MAX_BODY_LEN, MAX_KEY_LEN};
+        let big = ReportedRecord {
+            category: "c".repeat(MAX_KEY_LEN),
+            record_id: "r".repeat(credex_protocol::upward::MAX_RECORD_ID_LEN),
+            subject_key: "s".repeat(MAX_KEY_LEN),
+            body: vec![0xff; MAX_BODY_LEN],
+            imported_at_ms: i64::MIN,
+        };
+        let w = record_weight(&big.category, &big.record_id, &big.subject_key, &big.body);
+        let n = MAX_BATCH_BYTES / w;
+        assert!(n >= 1);
+        let batch = UpwardBatch {
+            seq: u64::MAX,
+            records: vec![big; n],
+        };
+        let encoded = credex_protocol::encode(&batch).unwrap().len();
+        assert!(encoded <= MAX_BATCH_BYTES, "{encoded}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub const DOMAIN_UPWARD_RECORDS: &[u8] = b"credex/upward-records/v1";
 pub const MAX_BATCH_RECORDS: usize = 500;
 /// Longest category or record id, in bytes (the node's storage bound).
 pub const MAX_KEY_LEN: usize = 256;
+/// Longest record id, in bytes: the national node stores it as
+/// `REGION:record_id` within [`MAX_KEY_LEN`].
+pub const MAX_RECORD_ID_LEN: usize = MAX_KEY_LEN - 7;
 /// Largest record body, in bytes.
 pub const MAX_BODY_LEN: usize = 64 * 1024;
 
@@ -91,8 +94,9 @@ pub enum UpwardBoundError {
     /// A batch with no record.
     #[error("empty batch")]
     Empty,
-    /// A category or record id empty or over [`MAX_KEY_LEN`].
-    #[error("record {index}: {what} must be 1 to {MAX_KEY_LEN} bytes")]
+    /// A category, record id or subject key empty or too long
+    /// ([`MAX_KEY_LEN`], [`MAX_RECORD_ID_LEN`]).
+    #[error("record {index}: {what} is empty or too long")]
     BadKey {
         /// The record's index in the batch.
         index: usize,
@@ -118,12 +122,12 @@ impl UpwardBatch {
         }
         let mut seen = std::collections::HashSet::new();
         for (index, r) in self.records.iter().enumerate() {
-            for (what, v) in [
-                ("category", &r.category),
-                ("record id", &r.record_id),
-                ("subject key", &r.subject_key),
+            for (what, v, max) in [
+                ("category", &r.category, MAX_KEY_LEN),
+                ("record id", &r.record_id, MAX_RECORD_ID_LEN),
+                ("subject key", &r.subject_key, MAX_KEY_LEN),
             ] {
-                if v.is_empty() || v.len() > MAX_KEY_LEN {
+                if v.is_empty() || v.len() > max {
                     return Err(UpwardBoundError::BadKey { index, what });
                 }
             }
