@@ -75,15 +75,25 @@ pub async fn upward(cmd: UpwardCommand) -> Result<()> {
                 s.timeliness_rate * 100.0
             );
             println!(
-                "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
-                "category", "due", "batched", "reported", "on time", "late", "undated"
+                "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
+                "category", "due", "batched", "reported", "on time", "late", "undated", "overdue"
             );
             for c in &s.categories {
                 println!(
-                    "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
-                    c.category, c.due, c.batched, c.reported, c.on_time, c.late, c.undated
+                    "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
+                    c.category,
+                    c.due,
+                    c.batched,
+                    c.reported,
+                    c.on_time,
+                    c.late,
+                    c.undated,
+                    c.past_deadline
                 );
             }
+            println!(
+                "(on time/late/undated: 双公示, 7 working days; overdue: past the reporting list's deadline)"
+            );
             for l in &s.late {
                 println!(
                     "late: {}/{} decided {} reported {} ({} working days late)",

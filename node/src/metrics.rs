@@ -332,6 +332,17 @@ fn province_samples(s: &crate::upward::UpwardStatus) -> Vec<Sample> {
             )
             .label("category", &c.category),
         );
+        for (t, n) in [("within", c.within_deadline), ("past", c.past_deadline)] {
+            out.push(
+                Sample::gauge(
+                    "credex_upward_deadline_records",
+                    "Records reported within or past the reporting list's deadline (报送时限), by category.",
+                    n as f64,
+                )
+                .label("category", &c.category)
+                .label("deadline", t),
+            );
+        }
         if c.on_time + c.late + c.undated > 0 {
             for (t, n) in [
                 ("on_time", c.on_time),

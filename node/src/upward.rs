@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
-use credex_policies::{FieldValue, HolidayCalendar, Record, ReportingList, Timeliness};
+use credex_policies::{Deadline, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::upward::{
     BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ReportedRecord, SignedBatchReceipt,
@@ -152,6 +152,13 @@ pub struct CategoryReported {
     pub late: u64,
     /// 双公示 records without a readable `decision_date`.
     pub undated: u64,
+    /// Records reported within the reporting list's deadline (working days
+    /// from `decision_date`, or hours from import).
+    pub within_deadline: u64,
+    /// Records reported after it.
+    pub past_deadline: u64,
+    /// Records with a working-day deadline but no readable `decision_date`.
+    pub deadline_undated: u64,
 }
 
 /// A late 双公示 record (ids and dates only).
@@ -407,7 +414,7 @@ impl UpwardFlow {
                     .ok_or("the receipt's time is out of range")?;
                 totals.batches_acked += 1;
                 for r in &batch.records {
-                    self.count_reported(&mut totals, r, reported);
+                    self.count_reported(&mut totals, r, reported, receipt.received_at_ms);
                 }
             }
         }
@@ -449,17 +456,37 @@ impl UpwardFlow {
         Ok(r.clone())
     }
 
-    fn count_reported(&self, totals: &mut ReportedTotals, r: &ReportedRecord, reported: Date) {
+    fn count_reported(
+        &self,
+        totals: &mut ReportedTotals,
+        r: &ReportedRecord,
+        reported: Date,
+        received_at_ms: i64,
+    ) {
         let entry = totals.categories.entry(r.category.clone()).or_default();
         entry.reported += 1;
-        let double_publicity = self
-            .list
-            .item(&r.category)
-            .is_some_and(|i| i.double_publicity);
-        if !double_publicity {
+        let Some(item) = self.list.item(&r.category) else {
+            return;
+        };
+        let decided = decision_date(&r.body);
+        // The reporting list's own deadline (报送时限).
+        let within = match item.deadline {
+            Deadline::Hours(h) => {
+                Some(received_at_ms - r.imported_at_ms <= i64::from(h) * 3_600_000)
+            }
+            Deadline::WorkingDays(n) => {
+                decided.map(|d| self.calendar.timeliness(d, reported, n) == Timeliness::OnTime)
+            }
+        };
+        match within {
+            Some(true) => entry.within_deadline += 1,
+            Some(false) => entry.past_deadline += 1,
+            None => entry.deadline_undated += 1,
+        }
+        if !item.double_publicity {
             return;
         }
-        let Some(decided) = decision_date(&r.body) else {
+        let Some(decided) = decided else {
             entry.undated += 1;
             return;
         };
@@ -825,6 +852,10 @@ pub struct CategoryStatus {
     pub late: u64,
     /// 双公示: without a readable decision date.
     pub undated: u64,
+    /// Reported within the reporting list's deadline.
+    pub within_deadline: u64,
+    /// Reported after the reporting list's deadline.
+    pub past_deadline: u64,
 }
 
 /// The province's upward channel at a glance.
@@ -886,6 +917,8 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
                 on_time: r.on_time,
                 late: r.late,
                 undated: r.undated,
+                within_deadline: r.within_deadline,
+                past_deadline: r.past_deadline,
             }
         })
         .collect();

@@ -611,6 +611,8 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
         (c.category.as_str(), c.on_time, c.late, c.undated),
         ("admin_penalty", 1, 1, 0)
     );
+    // The reporting list gives admin_penalty the same 7 working days.
+    assert_eq!((c.within_deadline, c.past_deadline), (1, 1));
     assert_eq!(s.timeliness_rate, 0.5);
     assert_eq!(s.late.len(), 1);
     assert_eq!(s.late[0].record_id, "AP-00000");
@@ -626,6 +628,7 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
         "credex_upward_double_publicity_records{category=\"admin_penalty\",timeliness=\"late\"} 1\n",
         "credex_upward_double_publicity_records{category=\"admin_penalty\",timeliness=\"on_time\"} 1\n",
         "credex_upward_timeliness_rate 0.5\n",
+        "credex_upward_deadline_records{category=\"admin_penalty\",deadline=\"past\"} 1\n",
     ] {
         assert!(text.contains(series), "missing {series:?} in\n{text}");
     }
