@@ -171,16 +171,12 @@ impl QueryCounters {
     }
 }
 
-struct QuerySource(Arc<RunningNodeQueries>);
-
-/// What the query source needs (the service's counters).
-struct RunningNodeQueries {
-    counters: Arc<QueryCounters>,
-}
+/// The query service's counters.
+struct QuerySource(Arc<QueryCounters>);
 
 impl SampleSource for QuerySource {
     fn samples(&self) -> FlowFuture<'_, Vec<Sample>> {
-        Box::pin(async move { self.0.counters.samples() })
+        Box::pin(async move { self.0.samples() })
     }
 }
 
@@ -409,9 +405,7 @@ pub fn sources(
     let checkpoint = Arc::new(Mutex::new((0u64, Instant::now())));
     watch_checkpoints(node, Arc::clone(&checkpoint), tracker, shutdown);
     let mut s: Vec<Arc<dyn SampleSource>> = vec![
-        Arc::new(QuerySource(Arc::new(RunningNodeQueries {
-            counters: node.queries().counters(),
-        }))),
+        Arc::new(QuerySource(node.queries().counters())),
         Arc::new(LogSource {
             storage: node.storage().clone(),
             checkpoint,
