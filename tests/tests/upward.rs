@@ -272,7 +272,7 @@ async fn audit_both(province: &RunningNode, national: &RunningNode) {
     assert_eq!(report.logs.len(), 2);
 }
 
-/// A national node on its own runtime, so the test can kill it without a
+/// A node on its own runtime, so the test can kill it without a
 /// shutdown: no drain, no clean close, tasks dropped where they stand.
 struct Killable {
     runtime: tokio::runtime::Runtime,
@@ -830,4 +830,44 @@ async fn records_are_scanned_in_import_order_on_sqlite_and_postgresql() {
         .await
         .unwrap();
     pg.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_province_killed_mid_stream_resumes_where_it_stopped() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let config = province_config(&fed, national.local_addr(), 50, 2);
+    // Import before starting the reporter, through the same database.
+    let dir = tempfile::tempdir().unwrap();
+    let total = 1000;
+    let file = penalties(dir.path(), 0, total, |_| "2026-03-15".into());
+    let province = Killable::start(config.clone()).await;
+    let storage = credex_node::service::open_storage(&config).await.unwrap();
+    let catalogue = credex_node::query::load_policy(config.region, &config.policy).unwrap();
+    credex_node::records::import_file(&storage, &file, "admin_penalty", catalogue.catalogue())
+        .await
+        .unwrap();
+    storage.close().await;
+
+    // Kill the province while it is reporting (no shutdown, no drain).
+    wait_until("some batches applied", || async {
+        received(&national)
+            .await
+            .first()
+            .is_some_and(|p| p.batches >= 3)
+    })
+    .await;
+    province.kill();
+    let applied = received(&national).await[0].records;
+    assert!(applied < total as u64, "killed too late");
+
+    let province = fed.start_with(config).await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+    assert_exactly_once(&province, &national, total as u64).await;
+    audit_both(&province, &national).await;
+    province.shutdown().await;
+    national.shutdown().await;
 }
