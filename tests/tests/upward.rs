@@ -1,10 +1,10 @@
 //! The upward channel (数据报送) from a province (520000, gy-1) to the
 //! national node (000000, national-1), over real QUIC with real signatures
-//! and databases: exactly once across a national node killed mid-stream and
+//! and databases: exactly once across either side killed mid-stream and
 //! across partitions longer than the idle timeout (through a fault-injecting
-//! relay), backpressure while the national node is down, 双公示 timeliness
-//! with a weekend and a listed holiday, both logs audited, and the metrics
-//! endpoint scraped over TCP.
+//! relay); backpressure while the national node is down; batches out of
+//! sequence refused; 双公示 timeliness with a weekend and a listed holiday;
+//! both logs audited; the metrics endpoint scraped over TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
