@@ -12,5 +12,6 @@ use crate::service::StartError;
 pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
     crate::eval::register(federation, config)?;
     crate::lists::register(federation, config)?;
+    crate::upward::register(federation, config)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ mod cli_eval;
 mod cli_lists;
 mod cli_log;
 mod cli_query;
+mod cli_upward;
 mod demo;
 
 /// credex: a privacy-preserving exchange node for public credit information
@@ -67,6 +68,9 @@ enum Command {
     /// Joint reward/punishment lists (联合奖惩名单).
     #[command(subcommand)]
     Lists(cli_lists::ListsCommand),
+    /// Upward reporting to the national platform (数据报送).
+    #[command(subcommand)]
+    Upward(cli_upward::UpwardCommand),
 }
 
 #[derive(Subcommand)]
@@ -311,6 +315,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lists(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             cli_lists::lists(cmd).await
+        }
+        Command::Upward(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_upward::upward(cmd).await
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod messages;
 pub mod query;
 pub mod recognition;
 pub mod tlog;
+pub mod upward;
 
 pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
 pub use error_code::ErrorCode;

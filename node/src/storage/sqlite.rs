@@ -11,7 +11,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::access::{
+    AccessClaim, ClaimOutcome, ClaimState, ImportCursor, ImportedRow, RecordRow, StoredRecord,
+};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
@@ -70,6 +72,11 @@ const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
 /// What a failed batch transaction reports as its operation.
 const BATCH_OP: &str = "journal append batch";
+
+const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
+     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < ? \
+     AND (imported_at_unix_ms, category, record_id) > (?, ?, ?) \
+     ORDER BY imported_at_unix_ms, category, record_id LIMIT ?";
 
 #[derive(Clone)]
 pub(crate) struct SqliteEngine {
@@ -475,6 +482,23 @@ impl SqliteEngine {
             .fetch_one(&self.read)
             .await
             .map_err(|e| self.read_error("record count", e))
+    }
+
+    pub(crate) async fn records_imported(
+        &self,
+        after: &ImportCursor,
+        before_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ImportedRow>, StorageError> {
+        sqlx::query_as(SELECT_RECORDS_IMPORTED)
+            .bind(before_unix_ms)
+            .bind(after.imported_at_unix_ms)
+            .bind(after.category.as_str())
+            .bind(after.record_id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(|e| self.read_error("records by import time", e))
     }
 
     pub(crate) async fn read_tree_hashes(
