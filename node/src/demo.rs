@@ -291,10 +291,17 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
             if let Some(n) = nodes.first() {
                 println!("  credex node run --config {}", n.config.display());
             }
-            println!("Re-verify the four exported logs (C2SP tiles, verifier key in each log.vkey) with:");
+            println!(
+                "Re-verify the four exported logs (C2SP tiles, verifier key in each log.vkey) with:"
+            );
             let logs: Vec<String> = nodes
                 .iter()
-                .map(|n| dir.join("audit").join(n.name.as_str()).display().to_string())
+                .map(|n| {
+                    dir.join("audit")
+                        .join(n.name.as_str())
+                        .display()
+                        .to_string()
+                })
                 .collect();
             println!(
                 "  credex audit verify {} --trust {}",

@@ -389,10 +389,99 @@ fn national_samples(received: &[crate::upward::ReceivedFrom]) -> Vec<Sample> {
 /// The flows' own sample sources. **Hook**: a flow with gauges of its own
 /// (e.g. list entries by state, from the lists flow) adds one line here.
 pub fn flow_sources(node: &RunningNode) -> Vec<Arc<dyn SampleSource>> {
-    vec![Arc::new(UpwardSource {
-        storage: node.storage().clone(),
-        national: node.config().region.is_national(),
-    })]
+    vec![
+        Arc::new(UpwardSource {
+            storage: node.storage().clone(),
+            national: node.config().region.is_national(),
+        }),
+        Arc::new(ListsSource(crate::lists::Lists::new(
+            node.federation().clone(),
+            crate::lists::ListsPolicy::builtin(),
+        ))),
+    ]
+}
+
+/// Joint lists: per list type, this region's entries by each receiving
+/// region's stage, overdue obligations, and entries held from other regions.
+struct ListsSource(crate::lists::Lists);
+
+fn stage_name(stage: crate::lists::Stage) -> &'static str {
+    use crate::lists::Stage;
+    match stage {
+        Stage::Sent => "sent",
+        Stage::Responded => "responded",
+        Stage::Refused => "refused",
+        Stage::FeedbackReceived => "feedback_received",
+        Stage::ChangeSent => "change_sent",
+        Stage::ChangeConfirmed => "change_confirmed",
+    }
+}
+
+impl SampleSource for ListsSource {
+    fn samples(&self) -> FlowFuture<'_, Vec<Sample>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let now = crate::service::now_ms();
+            match self.0.status(now).await {
+                Ok(entries) => {
+                    let mut stages: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
+                    let mut overdue: BTreeMap<&'static str, u64> = BTreeMap::new();
+                    for e in &entries {
+                        for r in &e.regions {
+                            *stages
+                                .entry((e.list_type.code(), stage_name(r.stage)))
+                                .or_default() += 1;
+                            if !r.overdue.is_empty() {
+                                *overdue.entry(e.list_type.code()).or_default() += 1;
+                            }
+                        }
+                    }
+                    for ((list, stage), n) in stages {
+                        out.push(
+                            Sample::gauge(
+                                "credex_lists_sent_region_state",
+                                "This region's list entries, per receiving region, by the region's stage (发起—响应—反馈).",
+                                n as f64,
+                            )
+                            .label("list", list)
+                            .label("stage", stage),
+                        );
+                    }
+                    for (list, n) in overdue {
+                        out.push(
+                            Sample::gauge(
+                                "credex_lists_overdue",
+                                "(entry, region) pairs with a response, feedback or confirmation overdue.",
+                                n as f64,
+                            )
+                            .label("list", list),
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot read list status"),
+            }
+            match self.0.received().await {
+                Ok(held) => {
+                    let mut by_list: BTreeMap<&'static str, u64> = BTreeMap::new();
+                    for h in held.iter().filter(|h| h.ended.is_none()) {
+                        *by_list.entry(h.entry.list_type.code()).or_default() += 1;
+                    }
+                    for (list, n) in by_list {
+                        out.push(
+                            Sample::gauge(
+                                "credex_lists_held",
+                                "Entries other regions sent here and still in force.",
+                                n as f64,
+                            )
+                            .label("list", list),
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot read held list entries"),
+            }
+            out
+        })
+    }
 }
 
 /// Every source of `node`; a task on `tracker` follows its checkpoints
