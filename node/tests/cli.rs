@@ -346,7 +346,10 @@ fn demo_runs_and_passes_its_checks() {
         "Upward reporting",
         "The auditor",
     ] {
-        assert!(stdout.contains(section), "no {section:?} section:\n{stdout}");
+        assert!(
+            stdout.contains(section),
+            "no {section:?} section:\n{stdout}"
+        );
     }
 }
 
