@@ -408,10 +408,15 @@ pub fn parse_results(
     })?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let rows = match ext {
-        "jsonl" | "ndjson" => jsonl_rows(&text, &display)?,
-        "csv" => csv_rows(&text, &display)?,
+        "jsonl" | "ndjson" => jsonl_rows(&text),
+        "csv" => csv_rows(&text),
         _ => return Err(EvalError::UnknownFormat(display)),
-    };
+    }
+    .map_err(|(line, reason)| EvalError::Row {
+        path: display.clone(),
+        line,
+        reason,
+    })?;
     if rows.len() > MAX_IMPORT_ROWS {
         return Err(EvalError::TooManyRows(display));
     }
@@ -454,7 +459,7 @@ fn own_scales(set: &AgreementSet, region: RegionCode) -> BTreeMap<Scheme, BTreeS
     out
 }
 
-type RawRow = BTreeMap<String, String>;
+use crate::records::{RawRow, csv_rows, jsonl_rows};
 
 fn validate_row(
     line: u64,
@@ -556,75 +561,6 @@ fn days_from_date(text: &str) -> Option<i64> {
     let month = time::Month::try_from(month).ok()?;
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     Some(i64::from(date.to_julian_day()) - 2_440_588)
-}
-
-fn jsonl_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, EvalError> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fail = |reason: String| EvalError::Row {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(fail("expected a JSON object".into()));
-        };
-        let mut row = RawRow::new();
-        for (k, v) in map {
-            let text = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Null => continue,
-                _ => return Err(fail(format!("key {k:?}: expected a string or number"))),
-            };
-            row.insert(k, text);
-        }
-        rows.push((line_no, row));
-        if rows.len() > MAX_IMPORT_ROWS {
-            break;
-        }
-    }
-    Ok(rows)
-}
-
-fn csv_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, EvalError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| EvalError::Row {
-            path: path.to_owned(),
-            line: 1,
-            reason: format!("header: {e}"),
-        })?
-        .clone();
-    let mut rows = Vec::new();
-    for result in reader.records() {
-        let record = result.map_err(|e| EvalError::Row {
-            path: path.to_owned(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
-            reason: e.to_string(),
-        })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let row: RawRow = headers
-            .iter()
-            .zip(record.iter())
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        rows.push((line, row));
-        if rows.len() > MAX_IMPORT_ROWS {
-            break;
-        }
-    }
-    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------

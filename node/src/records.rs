@@ -64,10 +64,15 @@ pub fn parse_file(
     })?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let rows = match ext {
-        "jsonl" | "ndjson" => jsonl_rows(&text, &display)?,
-        "csv" => csv_rows(&text, &display)?,
+        "jsonl" | "ndjson" => jsonl_rows(&text),
+        "csv" => csv_rows(&text),
         _ => return Err(ImportError::UnknownFormat(display)),
-    };
+    }
+    .map_err(|(line, reason)| ImportError::Row {
+        path: display.clone(),
+        line,
+        reason,
+    })?;
     let mut out = Vec::with_capacity(rows.len());
     let mut seen = std::collections::HashSet::new();
     for (line, row) in rows {
@@ -99,20 +104,25 @@ pub async fn import_file(
     Ok(storage.import_records(rows).await?)
 }
 
-type RawRow = BTreeMap<String, String>;
+/// One row of an import file: column (or key) → text; empty values and
+/// JSON nulls are left out.
+pub(crate) type RawRow = BTreeMap<String, String>;
 
-fn jsonl_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError> {
+/// Why a line of an import file could not be read: its 1-based line and
+/// what was wrong.
+pub(crate) type RowError = (u64, String);
+
+/// The rows of a JSON Lines text (one object per line; strings, numbers
+/// and booleans become text), each with its 1-based line. Blank lines are
+/// skipped.
+pub(crate) fn jsonl_rows(text: &str) -> Result<Vec<(u64, RawRow)>, RowError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i as u64 + 1;
         if line.trim().is_empty() {
             continue;
         }
-        let fail = |reason: String| ImportError::Row {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
+        let fail = |reason: String| (line_no, reason);
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| fail(format!("not JSON: {e}")))?;
         let serde_json::Value::Object(map) = value else {
@@ -138,25 +148,19 @@ fn jsonl_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError>
     Ok(rows)
 }
 
-fn csv_rows(text: &str, path: &str) -> Result<Vec<(u64, RawRow)>, ImportError> {
+/// The rows of a CSV text with a header line, each with its line.
+pub(crate) fn csv_rows(text: &str) -> Result<Vec<(u64, RawRow)>, RowError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| ImportError::Row {
-            path: path.to_owned(),
-            line: 1,
-            reason: format!("header: {e}"),
-        })?
+        .map_err(|e| (1, format!("header: {e}")))?
         .clone();
     let mut rows = Vec::new();
     for result in reader.records() {
-        let record = result.map_err(|e| ImportError::Row {
-            path: path.to_owned(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
-            reason: e.to_string(),
-        })?;
+        let record =
+            result.map_err(|e| (e.position().map(|p| p.line()).unwrap_or(0), e.to_string()))?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let row: RawRow = headers
             .iter()
