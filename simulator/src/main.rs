@@ -54,6 +54,10 @@ struct Args {
     /// Seed of the workload's random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seconds after which a query without a verified answer counts as
+    /// failed.
+    #[arg(long, default_value_t = 2.0)]
+    timeout: f64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -93,6 +97,10 @@ fn run(args: Args) -> anyhow::Result<bool> {
         out: args.out,
         keep: args.keep,
         seed: args.seed,
+        request_timeout: std::time::Duration::try_from_secs_f64(args.timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| anyhow::anyhow!("--timeout: expected seconds above 0"))?,
         progress: !args.quiet,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -374,6 +374,7 @@ fn plot_throughput(r: &Report, path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
         .x_desc("seconds since the workload started")
         .y_desc("queries per second")
         .draw()

@@ -143,6 +143,10 @@ pub struct SimOptions {
     pub keep: Option<PathBuf>,
     /// Seed of the workload's choices.
     pub seed: u64,
+    /// A query without a verified answer after this long counts as failed
+    /// (the requester gives up; the exchange may still have been logged by
+    /// the responder, which the final audit then reports).
+    pub request_timeout: Duration,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
@@ -171,6 +175,10 @@ impl Rng {
         (self.next_u64() % n.max(1) as u64) as usize
     }
 }
+
+/// How long other queries for a pair fail fast while one dial is under way
+/// (above the nodes' 2 s handshake timeout).
+const DIAL_WINDOW: Duration = Duration::from_millis(2500);
 
 /// What a running node shares with the workload.
 #[derive(Clone)]
@@ -238,7 +246,9 @@ struct Ctx {
     provinces: Vec<usize>,
     national: usize,
     mix: QueryMix,
+    request_timeout: Duration,
     conns: Mutex<HashMap<(usize, usize), Arc<PeerConnection>>>,
+    in_flight: Mutex<HashMap<(usize, usize), usize>>,
     backoff: Mutex<HashMap<(usize, usize), Instant>>,
     relays: HashMap<(usize, usize), UdpRelay>,
     faults: Vec<FaultState>,
@@ -316,6 +326,12 @@ impl Ctx {
         {
             return Err(Failure::Unreachable("backing off after a failed dial".into()));
         }
+        // One dial per pair at a time: while it is under way, other queries
+        // for the pair fail fast instead of each waiting for the handshake.
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((from, to), Instant::now() + DIAL_WINDOW);
         let target = &self.slots[to];
         let addr = match self.relays.get(&(from, to)) {
             Some(relay) => relay.addr,
@@ -331,6 +347,10 @@ impl Ctx {
         {
             Ok(c) => {
                 let c = Arc::new(c);
+                self.backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&(from, to));
                 self.conns
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -359,10 +379,27 @@ impl Ctx {
         };
         let conn = self.connection(from, to, &live).await?;
         let trust = live.transport.trust().current();
-        match requester::send(&conn, &trust, &live.storage, query).await {
+        let sent = tokio::time::timeout(
+            self.request_timeout,
+            requester::send(&conn, &trust, &live.storage, query),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(requester::RequesterError::NotReady(format!(
+                "no verified answer within {} ms (timed out)",
+                self.request_timeout.as_millis()
+            )))
+        });
+        match sent {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.evict(from, to);
+                // Circuit breaker: a pair that just failed is left alone for
+                // a second, so a hung pair does not absorb every worker.
+                self.backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((from, to), Instant::now() + Duration::from_secs(1));
                 if let Ok(d) = credex_pki::authorization::query_digest(query) {
                     self.failed_digests
                         .lock()
@@ -472,7 +509,27 @@ impl Ctx {
     }
 
     /// A random query of the mix: (from, to, kind, query).
-    fn random_query(&self, rng: &mut Rng) -> Result<(usize, usize, Kind, AuthorizedQuery), String> {
+    /// Reserve one of a pair's in-flight places, if it has one free.
+    fn reserve(self: &Arc<Self>, from: usize, to: usize) -> Option<PairSlot> {
+        let mut m = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry((from, to)).or_default();
+        if *n >= PAIR_IN_FLIGHT {
+            return None;
+        }
+        *n += 1;
+        Some(PairSlot {
+            ctx: Arc::clone(self),
+            pair: (from, to),
+        })
+    }
+
+    /// A random query of the mix whose pair has a free in-flight place:
+    /// (from, to, kind, query, reservation); None if the draws found none.
+    #[allow(clippy::type_complexity)]
+    fn random_query(
+        self: &Arc<Self>,
+        rng: &mut Rng,
+    ) -> Result<Option<(usize, usize, Kind, AuthorizedQuery, PairSlot)>, String> {
         let mut kind = self.mix.pick(rng.next_u64() as u32);
         let to = self.provinces[rng.below(self.provinces.len())];
         let from = if kind == Kind::Upward {
@@ -486,6 +543,9 @@ impl Ctx {
                     % self.provinces.len()];
             }
             f
+        };
+        let Some(reservation) = self.reserve(from, to) else {
+            return Ok(None);
         };
         let target = &self.slots[to].node;
         let mut i = rng.below(target.subjects.max(1) as usize) as u32;
@@ -506,15 +566,43 @@ impl Ctx {
             Kind::Upward => "upward_reporting",
         };
         let q = self.build(from, to, kind, target.subject(i), purpose)?;
-        Ok((from, to, kind, q))
+        Ok(Some((from, to, kind, q, reservation)))
+    }
+}
+
+/// Most queries in flight between one requester and one responder: a
+/// bulkhead, so a hung pair (partitioned, or its peer down) holds at most
+/// this many of the workload's places while the others go on.
+const PAIR_IN_FLIGHT: usize = 4;
+
+/// One reserved in-flight place of a pair, released on drop.
+struct PairSlot {
+    ctx: Arc<Ctx>,
+    pair: (usize, usize),
+}
+
+impl Drop for PairSlot {
+    fn drop(&mut self) {
+        let mut m = self.ctx.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.pair) {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 
 async fn worker(ctx: Arc<Ctx>, mut rng: Rng) -> WorkerStats {
     let mut stats = WorkerStats::default();
     while Instant::now() < ctx.deadline {
-        let (from, to, kind, query) = match ctx.random_query(&mut rng) {
-            Ok(x) => x,
+        let (from, to, kind, query, _slot) = match ctx.random_query(&mut rng) {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                *stats
+                    .outcomes
+                    .entry("deferred: pair at its in-flight cap".into())
+                    .or_default() += 1;
+                tokio::task::yield_now().await;
+                continue;
+            }
             Err(e) => {
                 *stats.outcomes.entry(format!("build error: {e}")).or_default() += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1023,7 +1111,9 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         provinces,
         national,
         mix: opts.mix,
+        request_timeout: opts.request_timeout,
         conns: Mutex::new(HashMap::new()),
+        in_flight: Mutex::new(HashMap::new()),
         backoff: Mutex::new(HashMap::new()),
         relays,
         faults: opts
@@ -1050,6 +1140,38 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         slots,
     });
 
+    // Connect every pair the workload uses before the clock starts.
+    {
+        let mut pairs = Vec::new();
+        for &to in &ctx.provinces {
+            for from in std::iter::once(ctx.national).chain(ctx.provinces.iter().copied()) {
+                if from != to {
+                    pairs.push((from, to));
+                }
+            }
+        }
+        eprintln!("credex-sim: connecting {} pairs of nodes…", pairs.len());
+        let mut dials = tokio::task::JoinSet::new();
+        for (from, to) in pairs {
+            let ctx = Arc::clone(&ctx);
+            dials.spawn(async move {
+                let live = ctx.slots[from].live()?;
+                ctx.connection(from, to, &live).await.ok()
+            });
+            if dials.len() >= 16 {
+                let _ = dials.join_next().await;
+            }
+        }
+        while dials.join_next().await.is_some() {}
+    }
+    let start = Instant::now();
+    let ctx = {
+        let mut c = Arc::try_unwrap(ctx)
+            .map_err(|_| anyhow::anyhow!("the workload context is still shared before the run"))?;
+        c.start = start;
+        c.deadline = start + Duration::from_secs_f64(opts.seconds);
+        Arc::new(c)
+    };
     eprintln!(
         "credex-sim: {} queries in flight for {} s, {} fault(s)…",
         opts.concurrency,
@@ -1202,7 +1324,8 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     let answered = stats.latencies_us.len() as u64;
     let per_s = |v: &[AtomicU64]| -> Vec<u64> {
         v.iter()
-            .take(measured_s.ceil() as usize)
+            // Whole seconds only: a last partial second would read as a drop.
+            .take(measured_s.floor() as usize)
             .map(|a| a.load(Ordering::Relaxed))
             .collect()
     };
