@@ -64,6 +64,8 @@ pub struct LogSummary {
     pub received: usize,
     /// Access entries sent.
     pub sent: usize,
+    /// Federation message entries (received and sent) checked.
+    pub messages: usize,
 }
 
 /// The auditor's findings.
@@ -85,9 +87,9 @@ impl AuditReport {
 }
 
 /// An export directory as a tile source.
-struct DirTiles<'a>(&'a Path);
+pub(crate) struct DirTiles<'a>(pub(crate) &'a Path);
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
     let meta = std::fs::metadata(path)?;
     if meta.len() > MAX_FILE {
         return Err(std::io::Error::other(format!(
@@ -134,6 +136,8 @@ struct LoadedLog {
     key: VerifierKey,
     /// (leaf index, entry) of every access entry.
     accesses: Vec<(u64, AccessEntry)>,
+    /// (leaf index, entry) of every federation message entry.
+    messages: Vec<(u64, crate::audit_messages::MessageEntry)>,
 }
 
 struct Auditor<'a> {
@@ -143,7 +147,7 @@ struct Auditor<'a> {
     progress: &'a dyn Fn(u64),
 }
 
-fn unix_time(ms: i64) -> UnixTime {
+pub(crate) fn unix_time(ms: i64) -> UnixTime {
     UnixTime::since_unix_epoch(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
@@ -393,6 +397,7 @@ impl Auditor<'_> {
         }
 
         let mut accesses = Vec::new();
+        let mut message_entries = Vec::new();
         for (index, bytes) in &entries {
             if index % 1024 == 0 {
                 (self.progress)(1024.min(entries.len() as u64 - index));
@@ -406,6 +411,12 @@ impl Auditor<'_> {
                 );
                 continue;
             };
+            if kind == crate::federation::kind::MESSAGE_RECEIVED
+                || kind == crate::federation::kind::MESSAGE_SENT
+            {
+                message_entries.push((*index, kind, body));
+                continue;
+            }
             if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
                 continue;
             }
@@ -415,12 +426,37 @@ impl Auditor<'_> {
                         Direction::Received => summary.received += 1,
                         Direction::Sent => summary.sent += 1,
                     }
-                    if e.direction == Direction::Received {
-                        self.check_received(dir, &origin, region, *index, &e, &policies);
-                    }
                     accesses.push((*index, e));
                 }
                 Err(err) => self.violation(&origin, Some(*index), "entry_format", err.to_string()),
+            }
+        }
+        // The signature checks of received accesses and of messages are
+        // independent of each other: spread them over the cores.
+        let received: Vec<&(u64, AccessEntry)> = accesses
+            .iter()
+            .filter(|(_, e)| e.direction == Direction::Received)
+            .collect();
+        let trust = self.trust;
+        for found in parallel_map(&received, |(index, e)| {
+            check_received(trust, dir, &origin, region, *index, e, &policies)
+        }) {
+            self.report.violations.extend(found);
+        }
+        let mut messages = Vec::new();
+        let checked = parallel_map(&message_entries, |(index, kind, body)| {
+            (
+                *index,
+                crate::audit_messages::check_entry(dir, *kind, body, trust),
+            )
+        });
+        for (index, result) in checked {
+            match result {
+                Ok(m) => {
+                    summary.messages += 1;
+                    messages.push((index, m));
+                }
+                Err((rule, detail)) => self.violation(&origin, Some(index), rule, detail),
             }
         }
         self.report.logs.push(summary);
@@ -432,120 +468,153 @@ impl Auditor<'_> {
             size,
             key,
             accesses,
+            messages,
         })
     }
+}
 
-    /// A received access: its bundle must be the one logged, and a release
-    /// must have had a valid dual authorization at the time.
-    fn check_received(
-        &mut self,
-        dir: &Path,
-        origin: &str,
-        region: RegionCode,
-        index: u64,
-        e: &AccessEntry,
-        policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
-    ) {
-        let released = e.outcome != Outcome::Denied;
-        let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
-        let bundle = match read_bounded(&path) {
-            Ok(b) => b,
-            Err(_) if !released => return,
-            Err(err) => {
-                self.violation(
-                    origin,
-                    Some(index),
-                    "bundle_missing",
-                    format!(
-                        "dual-authorization bundle {}: {err}",
-                        hex::encode(e.query_digest)
-                    ),
-                );
-                return;
-            }
-        };
-        let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
-            Ok(q) => q,
-            Err(err) => {
-                self.violation(origin, Some(index), "bundle_format", err.to_string());
-                return;
-            }
-        };
-        if query_digest(&q).ok() != Some(e.query_digest) {
-            self.violation(
-                origin,
-                Some(index),
-                "bundle_mismatch",
-                "the stored bundle does not hash to the digest in the entry",
-            );
-            return;
-        }
-        if !released {
-            return;
-        }
-        let ctx = QueryContext {
-            responder_region: region,
-            peer_region: e.requester_region,
-            peer_node: e.requester_node.clone(),
-            now: unix_time(e.at_ms),
-            max_clock_skew_ms: i64::MAX / 4,
-        };
-        let verified = match verify_authorized_query(&q, self.trust, &ctx) {
-            Ok(v) => v,
-            Err(err) => {
-                self.violation(
-                    origin,
-                    Some(index),
-                    "release_without_dual_authorization",
-                    format!("{:?} with {}: {err}", e.outcome, err.reason()),
-                );
-                return;
-            }
-        };
-        // Re-run the decision under the policy the entry names: every
-        // released field must have been permitted.
-        let Some(policy) = policies.get(&e.policy_hash) else {
-            self.violation(
-                origin,
-                Some(index),
-                "policy_unknown",
+/// Runs `f` over `items` on every core (scoped threads, contiguous chunks)
+/// and returns the results in item order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(results) => results,
+                // A panicking check is a bug; re-raise it on this thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// A received access: its bundle must be the one logged, and a release
+/// must have had a valid dual authorization at the time.
+fn check_received(
+    trust: &TrustStore,
+    dir: &Path,
+    origin: &str,
+    region: RegionCode,
+    index: u64,
+    e: &AccessEntry,
+    policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
+) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let mut violation = |rule: &'static str, detail: String| {
+        found.push(Violation {
+            log: origin.to_owned(),
+            index: Some(index),
+            rule,
+            detail,
+        });
+    };
+    let released = e.outcome != Outcome::Denied;
+    let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
+    let bundle = match read_bounded(&path) {
+        Ok(b) => b,
+        Err(_) if !released => return found,
+        Err(err) => {
+            violation(
+                "bundle_missing",
                 format!(
-                    "released under policy {} which this log does not archive",
-                    hex::encode(e.policy_hash)
+                    "dual-authorization bundle {}: {err}",
+                    hex::encode(e.query_digest)
                 ),
             );
-            return;
-        };
-        let request = match crate::query::policy_request(
-            &q,
-            e.requester_region,
-            verified.subject_authorization().map(|a| a.authorization()),
-        ) {
-            Ok(r) => r,
-            Err(reason) => {
-                self.violation(
-                    origin,
-                    Some(index),
-                    "released_outside_policy",
-                    format!("released although the request is invalid ({reason})"),
-                );
-                return;
-            }
-        };
-        let decision = credex_policies::evaluate(
-            &request,
-            policy,
-            crate::query::ms_time(e.at_ms),
-            &credex_policies::QuotaUsage::default(),
+            return found;
+        }
+    };
+    let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
+        Ok(q) => q,
+        Err(err) => {
+            violation("bundle_format", err.to_string());
+            return found;
+        }
+    };
+    if query_digest(&q).ok() != Some(e.query_digest) {
+        violation(
+            "bundle_mismatch",
+            "the stored bundle does not hash to the digest in the entry".into(),
         );
-        for c in &e.released {
-            for f in &c.fields {
-                if !decision.is_permitted(&c.category, f) {
-                    self.violation(origin, Some(index), "released_outside_policy", format!("{}.{f} was released, but policy {} does not permit it for this request", c.category, hex::encode(&e.policy_hash[..8])));
-                }
+        return found;
+    }
+    if !released {
+        return found;
+    }
+    let ctx = QueryContext {
+        responder_region: region,
+        peer_region: e.requester_region,
+        peer_node: e.requester_node.clone(),
+        now: unix_time(e.at_ms),
+        max_clock_skew_ms: i64::MAX / 4,
+    };
+    let verified = match verify_authorized_query(&q, trust, &ctx) {
+        Ok(v) => v,
+        Err(err) => {
+            violation(
+                "release_without_dual_authorization",
+                format!("{:?} with {}: {err}", e.outcome, err.reason()),
+            );
+            return found;
+        }
+    };
+    // Re-run the decision under the policy the entry names: every
+    // released field must have been permitted.
+    let Some(policy) = policies.get(&e.policy_hash) else {
+        violation(
+            "policy_unknown",
+            format!(
+                "released under policy {} which this log does not archive",
+                hex::encode(e.policy_hash)
+            ),
+        );
+        return found;
+    };
+    let request = match crate::query::policy_request(
+        &q,
+        e.requester_region,
+        verified.subject_authorization().map(|a| a.authorization()),
+    ) {
+        Ok(r) => r,
+        Err(reason) => {
+            violation(
+                "released_outside_policy",
+                format!("released although the request is invalid ({reason})"),
+            );
+            return found;
+        }
+    };
+    let decision = credex_policies::evaluate(
+        &request,
+        policy,
+        crate::query::ms_time(e.at_ms),
+        &credex_policies::QuotaUsage::default(),
+    );
+    for c in &e.released {
+        for f in &c.fields {
+            if !decision.is_permitted(&c.category, f) {
+                violation(
+                    "released_outside_policy",
+                    format!(
+                        "{}.{f} was released, but policy {} does not permit it for this request",
+                        c.category,
+                        hex::encode(&e.policy_hash[..8])
+                    ),
+                );
             }
         }
     }
+    found
 }
 
 /// Verify the exported logs in `dirs` against the federation `trust`.
@@ -595,6 +664,20 @@ pub fn verify_with_progress(
         }
     }
     cross_match(&mut auditor, &logs);
+    let logs_messages: Vec<_> = logs
+        .iter()
+        .map(|l| {
+            (
+                l.origin.as_str(),
+                l.dir.as_path(),
+                l.size,
+                l.messages.as_slice(),
+            )
+        })
+        .collect();
+    for (log, index, rule, detail) in crate::audit_messages::cross_match(&logs_messages) {
+        auditor.violation(&log, Some(index), rule, detail);
+    }
     check_witnessed(&mut auditor, &logs);
     auditor.report
 }

@@ -75,7 +75,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     };
     println!("credex demo — a throw-away federation on this machine\n");
     println!("1. Federation PKI: a root CA, one CA per region, a certificate per node");
-    let nodes = dev::init(&dir, dev::DEV_BASE_PORT).context("creating the federation")?;
+    let base_port = free_base_port(dev::DEV_REGIONS.len() as u16)?;
+    let nodes = dev::init(&dir, base_port).context("creating the federation")?;
     for n in &nodes {
         println!("   region {} {:<28} node {}", n.region, n.label, n.name);
     }
@@ -83,8 +84,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("\n2. Starting the four nodes (QUIC + TLS 1.3, client certificates required)");
     let mut running = Vec::new();
     for n in &nodes {
-        let mut config = NodeConfig::load(&n.config)?;
-        config.listen.set_port(0);
+        // Each node listens on the port its peers' configurations name, so
+        // they can reach each other (recognition, lists, reports).
+        let config = NodeConfig::load(&n.config)?;
         let node = RunningNode::start(config)
             .await
             .with_context(|| format!("starting {}", n.name))?;
@@ -246,6 +248,25 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         bail!("{} demo checks failed", checks.failed);
     }
     Ok(())
+}
+
+/// The first of `count` consecutive free loopback UDP ports, from
+/// [`dev::DEV_BASE_PORT`] + 10,000 upward, so the demo does not collide
+/// with a development federation running on the default ports.
+fn free_base_port(count: u16) -> Result<u16> {
+    let mut base = dev::DEV_BASE_PORT + 10_000;
+    while base < 60_000 {
+        let all_free =
+            (0..count).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return Ok(base);
+        }
+        base += 16;
+    }
+    bail!(
+        "no {count} consecutive free UDP ports on 127.0.0.1 between {} and 60000",
+        dev::DEV_BASE_PORT + 10_000
+    )
 }
 
 fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, nodes: &[DevNode]) {

@@ -36,12 +36,65 @@ pub const DEV_REGIONS: [(&str, &str, &str); 4] = [
     ("000000", "national-1", "national platform 全国平台"),
 ];
 
+/// All 31 provincial-level regions of the mainland (GB/T 2260 codes, 省级
+/// 行政区) and the national platform, as (region code, node name, label):
+/// what the simulator and the large integration tests build federations
+/// from. The first four are [`DEV_REGIONS`].
+pub const PROVINCES: [(&str, &str, &str); 32] = [
+    ("520000", "gy-1", "Guizhou 贵州"),
+    ("500000", "cq-1", "Chongqing 重庆"),
+    ("440000", "gz-1", "Guangdong 广东"),
+    ("000000", "national-1", "national platform 全国平台"),
+    ("110000", "bj-1", "Beijing 北京"),
+    ("120000", "tj-1", "Tianjin 天津"),
+    ("130000", "he-1", "Hebei 河北"),
+    ("140000", "sx-1", "Shanxi 山西"),
+    ("150000", "nm-1", "Inner Mongolia 内蒙古"),
+    ("210000", "ln-1", "Liaoning 辽宁"),
+    ("220000", "jl-1", "Jilin 吉林"),
+    ("230000", "hl-1", "Heilongjiang 黑龙江"),
+    ("310000", "sh-1", "Shanghai 上海"),
+    ("320000", "js-1", "Jiangsu 江苏"),
+    ("330000", "zj-1", "Zhejiang 浙江"),
+    ("340000", "ah-1", "Anhui 安徽"),
+    ("350000", "fj-1", "Fujian 福建"),
+    ("360000", "jx-1", "Jiangxi 江西"),
+    ("370000", "sd-1", "Shandong 山东"),
+    ("410000", "ha-1", "Henan 河南"),
+    ("420000", "hb-1", "Hubei 湖北"),
+    ("430000", "hn-1", "Hunan 湖南"),
+    ("450000", "gx-1", "Guangxi 广西"),
+    ("460000", "hi-1", "Hainan 海南"),
+    ("510000", "sc-1", "Sichuan 四川"),
+    ("530000", "yn-1", "Yunnan 云南"),
+    ("540000", "xz-1", "Tibet 西藏"),
+    ("610000", "sn-1", "Shaanxi 陕西"),
+    ("620000", "gs-1", "Gansu 甘肃"),
+    ("630000", "qh-1", "Qinghai 青海"),
+    ("640000", "nx-1", "Ningxia 宁夏"),
+    ("650000", "xj-1", "Xinjiang 新疆"),
+];
+
 /// First UDP port of the development federation.
 pub const DEV_BASE_PORT: u16 = 7401;
 
 /// Create the development federation in `dir` (which must not contain one
 /// already). Nodes listen on `127.0.0.1:base_port…`.
 pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
+    init_regions(dir, base_port, &DEV_REGIONS)
+}
+
+/// Create a development federation of the given regions (entries of
+/// [`PROVINCES`], or any (code, node name, label) triples) in `dir`. Node
+/// `i` listens on `127.0.0.1:base_port + i`; every node peers with every
+/// other. Regions without an example policy of their own get Guangdong's
+/// example with their code as owner; the national platform's releases
+/// nothing.
+pub fn init_regions(
+    dir: &Path,
+    base_port: u16,
+    regions: &[(&'static str, &'static str, &'static str)],
+) -> Result<Vec<DevNode>, PkiFileError> {
     let alg = KeyAlgorithm::Ed25519;
     let root = CaDir::create_root(
         dir.join("pki/root"),
@@ -51,7 +104,7 @@ pub fn init(dir: &Path, base_port: u16) -> Result<Vec<DevNode>, PkiFileError> {
     )?;
     let mut nodes = Vec::new();
     let mut cas = Vec::new();
-    for (i, (region, name, label)) in DEV_REGIONS.iter().enumerate() {
+    for (i, (region, name, label)) in regions.iter().enumerate() {
         let region: RegionCode = region.parse().map_err(|e| invalid(dir, e))?;
         let name: NodeName = name.parse().map_err(|e| invalid(dir, e))?;
         let ca = root.create_region(
@@ -169,8 +222,13 @@ fn policy_text(region: RegionCode) -> String {
         520_000 => include_str!("../../policies/examples/policy-520000.toml").to_owned(),
         500_000 => include_str!("../../policies/examples/policy-500000.toml").to_owned(),
         440_000 => include_str!("../../policies/examples/policy-440000.toml").to_owned(),
-        _ => format!(
+        0 => format!(
             "# Sharing policy of node {region}: releases nothing (deny by default).\nowner = \"{region}\"\n"
+        ),
+        _ => include_str!("../../policies/examples/policy-440000.toml").replacen(
+            "owner = \"440000\"",
+            &format!("owner = \"{region}\""),
+            1,
         ),
     }
 }

@@ -8,7 +8,8 @@
 //! DIR/log.vkey              the log's verifier key (NAME+HEX+BASE64)
 //! DIR/node.pem              the node certificate chain that binds the key
 //! DIR/checkpoints/SIZE      every checkpoint the node signed
-//! DIR/attachments/HEX       dual-authorization bundles, by SHA-256
+//! DIR/attachments/HEX       dual-authorization bundles, signed federation
+//!                            messages and acknowledgements, by SHA-256
 //! DIR/policies/HEX          policy archives, by policy hash
 //! DIR/evidence/N            forks this node saw as a witness (both notes)
 //! DIR/witnessed/ORIGIN      the latest checkpoint of each peer log it witnessed
@@ -137,6 +138,20 @@ async fn export_with(
                 access::kind::QUERY_RECEIVED | access::kind::QUERY_SENT => {
                     if let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) {
                         digests.insert(e.query_digest);
+                    }
+                }
+                crate::federation::kind::MESSAGE_RECEIVED => {
+                    if let Ok(e) =
+                        credex_protocol::decode::<crate::federation::MessageReceived>(&r.body)
+                    {
+                        digests.insert(e.message_digest);
+                    }
+                }
+                crate::federation::kind::MESSAGE_SENT => {
+                    if let Ok(e) =
+                        credex_protocol::decode::<crate::federation::MessageSent>(&r.body)
+                    {
+                        digests.insert(e.ack_digest);
                     }
                 }
                 access::kind::POLICY_LOADED => {

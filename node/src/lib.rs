@@ -11,12 +11,15 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_messages;
 pub mod bench;
 pub mod bench_all;
 pub mod bench_log;
 pub mod config;
 pub mod dev;
 pub mod export;
+pub mod federation;
+pub mod flows;
 pub mod log;
 pub mod pki_files;
 pub mod query;

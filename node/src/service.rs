@@ -49,6 +49,15 @@ pub enum StartError {
     /// The sharing policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::query::PolicyLoadError),
+    /// A federation flow (recognition, lists, upward channel) could not be
+    /// set up.
+    #[error("{flow}: {reason}")]
+    Flow {
+        /// Which flow.
+        flow: &'static str,
+        /// What was wrong (names the file where one is involved).
+        reason: String,
+    },
 }
 
 fn tls_file_error(path: &Path, reason: impl std::fmt::Display) -> StartError {
@@ -191,6 +200,7 @@ pub struct NodeHandler {
     max_skew_ms: i64,
     chain_pem: String,
     queries: Arc<QueryService>,
+    federation: crate::federation::Federation,
 }
 
 impl Handler for NodeHandler {
@@ -235,6 +245,16 @@ impl Handler for NodeHandler {
                 Response::Hello(self.hello.clone())
             }
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
+            Request::Deliver(message) => {
+                self.federation
+                    .receive(peer, &message, now_ms())
+                    .instrument(tracing::info_span!(
+                        "deliver",
+                        flow = %message.envelope.flow,
+                        message_id = %hex::encode(message.envelope.message_id),
+                    ))
+                    .await
+            }
             Request::AuditFetch(fetch) => {
                 let now = now_ms();
                 let auditor = match crate::remote_audit::authorize(
@@ -323,6 +343,7 @@ impl Handler for NodeHandler {
 /// A started node. Dropping it does not stop it; call [`RunningNode::shutdown`].
 pub struct RunningNode {
     queries: Arc<QueryService>,
+    federation: crate::federation::Federation,
     log_key: Arc<crate::log::LogKey>,
     checkpoints: crate::log::Checkpoints,
     config: NodeConfig,
@@ -369,6 +390,7 @@ impl RunningNode {
         let storage = open_storage(&config).await?;
         record_policy_load(&storage, &policy, &config.policy).await?;
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
+        let creds_chain = chain.clone();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let log_key = Arc::new(crate::log::LogKey::from_pkcs8_pem(
@@ -406,6 +428,17 @@ impl RunningNode {
             checkpoints.clone(),
         ));
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
+        let federation = crate::federation::Federation::new(crate::federation::FederationContext {
+            storage: storage.clone(),
+            checkpoints: checkpoints.clone(),
+            region: config.region,
+            node: config.name.clone(),
+            node_key: load_node_signing_key(&config)?,
+            chain: creds_chain.clone(),
+            trust: transport.trust().clone(),
+            peers: crate::federation::PeerPool::new(transport.clone(), &config.peers),
+        });
+        crate::flows::register(&federation, &config)?;
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),
@@ -416,9 +449,11 @@ impl RunningNode {
             max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
             chain_pem: read_text(&config.tls.cert)?,
             queries: Arc::clone(&queries),
+            federation: federation.clone(),
         });
         let node = RunningNode {
             queries,
+            federation,
             log_key,
             checkpoints,
             crl_state: Arc::new(tokio::sync::Mutex::new(read_crls(&config.tls))),
@@ -436,6 +471,8 @@ impl RunningNode {
                 .spawn(async move { transport.serve(handler, shutdown, tracker).await });
         }
         node.spawn_crl_watch();
+        node.federation
+            .spawn_delivery(&node.tracker, node.shutdown.clone());
         tracing::info!(
             addr = %node.local_addr(),
             region = %node.config.region,
@@ -493,6 +530,12 @@ impl RunningNode {
     /// The node's query service (its policy, for inspection).
     pub fn queries(&self) -> &QueryService {
         &self.queries
+    }
+
+    /// The node's federation messaging (recognition, lists, upward
+    /// reports).
+    pub fn federation(&self) -> &crate::federation::Federation {
+        &self.federation
     }
 
     /// The node's log key (its verifier key is what auditors trust).

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use credex_node::storage::{
     AccessClaim, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord, MAX_ATTACHMENT_LEN,
-    MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY,
-    MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, Storage, StorageError,
-    StorageOptions, StoredRecord, TreeHead, danger, log_entry_bytes,
+    MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN,
+    MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage,
+    StorageError, StorageOptions, StoredRecord, TreeHead, danger, log_entry_bytes,
 };
 use credex_protocol::tlog::{
     EMPTY_ROOT, Hash, leaf_hash, root_from_leaf_hashes, stored_hash_count, stored_hash_index,
@@ -2035,6 +2035,101 @@ async fn append_throughput(store: Store) {
     }
 }
 
+/// Flow state: puts, replaces, deletes and ordered prefix scans; state
+/// written with a record commits with it and survives a reopen; a claimed
+/// append that turns out a replay applies none of its state writes.
+async fn flow_state_commits_with_its_record(store: Store) {
+    let s = store.open().await;
+    assert_eq!(s.state("outbox", "a").await.expect("read"), None);
+    let seq = s
+        .append_with_state(
+            QUERY_KIND,
+            b"listed".to_vec(),
+            vec![
+                StateWrite::put("lists", "e1/440000", b"sent".to_vec()),
+                StateWrite::put("lists", "e1/500000", b"sent".to_vec()),
+                StateWrite::put("lists", "e2/440000", b"sent".to_vec()),
+                StateWrite::put("other", "e1/440000", b"x".to_vec()),
+            ],
+        )
+        .await
+        .expect("append with state");
+    assert_eq!(seq, 0);
+    s.write_state(vec![
+        StateWrite::put("lists", "e1/500000", b"acknowledged".to_vec()),
+        StateWrite::delete("lists", "e2/440000"),
+    ])
+    .await
+    .expect("write state");
+    let e1 = s.state_scan("lists", "e1/", None, 10).await.expect("scan");
+    assert_eq!(
+        e1,
+        vec![
+            ("e1/440000".to_owned(), b"sent".to_vec()),
+            ("e1/500000".to_owned(), b"acknowledged".to_vec()),
+        ]
+    );
+    let page = s
+        .state_scan("lists", "e1/", Some("e1/440000"), 10)
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!(
+        s.state_scan("lists", "e2/", None, 10).await.expect("scan"),
+        vec![]
+    );
+    assert!(
+        s.state_scan("lists", "", None, MAX_STATE_SCAN + 1)
+            .await
+            .is_err()
+    );
+
+    let writes = || vec![StateWrite::put("inbox", "m1", b"applied".to_vec())];
+    let (_, first) = s
+        .append_claimed_with_state(
+            QUERY_KIND,
+            claim("500000", nonce(9)),
+            None,
+            writes(),
+            |_| b"first".to_vec(),
+        )
+        .await
+        .expect("first delivery");
+    assert_eq!(first, ClaimOutcome::Claimed);
+    s.write_state(vec![StateWrite::put(
+        "inbox",
+        "m1",
+        b"changed later".to_vec(),
+    )])
+    .await
+    .expect("change");
+    let (_, second) = s
+        .append_claimed_with_state(
+            QUERY_KIND,
+            claim("500000", nonce(9)),
+            None,
+            writes(),
+            |_| b"second".to_vec(),
+        )
+        .await
+        .expect("second delivery");
+    assert_eq!(second, ClaimOutcome::Replay);
+    s.close().await;
+
+    let s = store.open().await;
+    assert_eq!(
+        s.state("inbox", "m1").await.expect("read"),
+        Some(b"changed later".to_vec()),
+        "the replay applied no state write"
+    );
+    assert_eq!(
+        s.state("lists", "e1/500000").await.expect("read"),
+        Some(b"acknowledged".to_vec())
+    );
+    assert_eq!(s.journal_len().await.expect("len"), 3);
+    s.close().await;
+}
+
 macro_rules! both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -2086,6 +2181,7 @@ both_backends!(
     log_records_round_trip,
     danger_edits_break_the_tree,
     old_journals_get_their_tree,
+    flow_state_commits_with_its_record,
 );
 
 mod measure {

@@ -743,21 +743,32 @@ pub enum ResponseError {
     Encoding(String),
 }
 
-/// Verify a response to the query whose digest is `expected_query_digest`,
-/// sent to `expected_region`. Checks, in order: the responder's chain
-/// verifies as a node certificate ([`Purpose::TlsServer`]: node certificates
-/// carry serverAuth) as of `now`; it names a node of `expected_region`; the
-/// signature over [`DOMAIN_RESPONSE`] ‖ encode(body) verifies; the body names
-/// that same node; the body's `query_digest` is the expected one. Returns
-/// the responder's verified identity.
-pub fn verify_response(
-    resp: &QueryResponse,
+/// Sign a statement of a node (a federation message, an acknowledgement,
+/// an evaluation attestation …) with its node key: the signature over
+/// `domain` ‖ `message`, with the node's certificate chain so it can be
+/// checked offline with [`verify_node_statement`].
+pub fn sign_node_statement(
+    domain: &[u8],
+    message: &[u8],
+    node_key: &SigningKey,
+    node_chain: Vec<Vec<u8>>,
+) -> Result<SignerProof, SignProofError> {
+    make_proof(domain, message, node_key, node_chain)
+}
+
+/// Verify a node's statement signed with [`sign_node_statement`]: the chain
+/// verifies as a node certificate as of `now`, the node is of
+/// `expected_region` (if given), and the signature over `domain` ‖
+/// `message` verifies. Returns the node's verified identity, its region and
+/// its name.
+pub fn verify_node_statement(
+    domain: &[u8],
+    message: &[u8],
+    proof: &SignerProof,
     trust: &TrustStore,
     now: UnixTime,
-    expected_region: RegionCode,
-    expected_query_digest: [u8; 32],
-) -> Result<CertIdentity, ResponseError> {
-    let proof = &resp.responder;
+    expected_region: Option<RegionCode>,
+) -> Result<(CertIdentity, RegionCode, NodeName), ResponseError> {
     proof
         .validate()
         .map_err(|e| ResponseError::UnreadableChain(e.to_string()))?;
@@ -778,19 +789,46 @@ pub fn verify_response(
         )
         .map_err(ResponseError::UntrustedCertificate)?
         .into_identity();
-    let (cert_region, cert_node) = match &identity.subject {
-        Subject::Node { region, name } if *region == expected_region => (*region, name.clone()),
+    let (region, node) = match &identity.subject {
+        Subject::Node { region, name } if expected_region.is_none_or(|r| r == *region) => {
+            (*region, name.clone())
+        }
         other => {
             return Err(ResponseError::WrongResponder {
                 found: other.to_string(),
-                expected: expected_region,
+                expected: expected_region.unwrap_or(RegionCode::NATIONAL),
             });
         }
     };
+    verify_signature(leaf, domain, message, &proof.signature)
+        .map_err(ResponseError::BadSignature)?;
+    Ok((identity, region, node))
+}
+
+/// Verify a response to the query whose digest is `expected_query_digest`,
+/// sent to `expected_region`. Checks, in order: the responder's chain
+/// verifies as a node certificate ([`Purpose::TlsServer`]: node certificates
+/// carry serverAuth) as of `now`; it names a node of `expected_region`; the
+/// signature over [`DOMAIN_RESPONSE`] ‖ encode(body) verifies; the body names
+/// that same node; the body's `query_digest` is the expected one. Returns
+/// the responder's verified identity.
+pub fn verify_response(
+    resp: &QueryResponse,
+    trust: &TrustStore,
+    now: UnixTime,
+    expected_region: RegionCode,
+    expected_query_digest: [u8; 32],
+) -> Result<CertIdentity, ResponseError> {
     let body = &resp.body;
     let bytes = encode(body).map_err(ResponseError::Encoding)?;
-    verify_signature(leaf, DOMAIN_RESPONSE, &bytes, &proof.signature)
-        .map_err(ResponseError::BadSignature)?;
+    let (identity, cert_region, cert_node) = verify_node_statement(
+        DOMAIN_RESPONSE,
+        &bytes,
+        &resp.responder,
+        trust,
+        now,
+        Some(expected_region),
+    )?;
     if body.responder_region != cert_region || body.responder_node != cert_node {
         return Err(ResponseError::ResponderMismatch {
             body_node: body.responder_node.clone(),

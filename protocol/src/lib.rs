@@ -10,6 +10,8 @@
 
 pub mod codec;
 pub mod error_code;
+pub mod evaluation;
+pub mod federation;
 pub mod ids;
 pub mod messages;
 pub mod query;

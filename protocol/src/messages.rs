@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
+use crate::federation::{FederationBoundError, SignedDeliveryAck, SignedEnvelope};
 use crate::ids::{NodeName, RegionCode};
 use crate::query::{AuthorizedQuery, QueryBoundError, QueryResponse};
 
@@ -32,6 +33,9 @@ pub enum Request {
     Witness(WitnessRequest),
     /// Index 4. An auditor fetches part of this node's log (remote audit).
     AuditFetch(AuditFetch),
+    /// Index 5. A signed federation message (recognition, joint lists,
+    /// upward reports; see [`crate::federation`]).
+    Deliver(Box<SignedEnvelope>),
 }
 
 /// Domain tag of an auditor's signature over an [`AuditRequest`].
@@ -85,6 +89,7 @@ impl Request {
             Request::Query(_) => "query",
             Request::Witness(_) => "witness",
             Request::AuditFetch(_) => "audit_fetch",
+            Request::Deliver(_) => "deliver",
         }
     }
 }
@@ -106,6 +111,9 @@ pub enum Response {
     Cosigned(String),
     /// Index 5. The answer to [`Request::AuditFetch`]: the file's bytes.
     AuditData(Vec<u8>),
+    /// Index 6. The answer to [`Request::Deliver`]: the receiver's signed
+    /// acknowledgement and its log receipt.
+    Delivered(Box<SignedDeliveryAck>),
 }
 
 /// A node's introduction: who it claims to be and what it can do.
@@ -206,6 +214,9 @@ pub enum ValidationError {
     /// A query message breaks a bound.
     #[error("query: {0}")]
     Query(#[from] QueryBoundError),
+    /// A federation message breaks a bound.
+    #[error("federation message: {0}")]
+    Federation(#[from] FederationBoundError),
 }
 
 impl Hello {
@@ -243,6 +254,7 @@ impl Request {
                 }
                 Ok(a.auditor.validate()?)
             }
+            Request::Deliver(d) => Ok(d.validate()?),
             Request::Witness(w) => {
                 if w.checkpoint.len() > MAX_WITNESS_NOTE || w.consistency_proof.len() > 2 * 64 {
                     return Err(ValidationError::Witness);
@@ -261,6 +273,7 @@ impl Response {
             Response::Pong(_) | Response::Error(_) => Ok(()),
             Response::Query(q) => Ok(q.validate()?),
             Response::AuditData(_) => Ok(()),
+            Response::Delivered(d) => Ok(d.validate()?),
             Response::Cosigned(line) => {
                 if line.len() > 1024 {
                     return Err(ValidationError::Witness);

@@ -526,10 +526,19 @@ impl QueryResponse {
         if self.body.records.len() > MAX_RECORDS {
             return Err(QueryBoundError::TooManyRecords(self.body.records.len()));
         }
-        if let Some(r) = &self.receipt
-            && (r.checkpoint.len() > MAX_RECEIPT_NOTE
-                || r.entry.len() > MAX_RECEIPT_ENTRY
-                || r.inclusion_proof.len() > MAX_PROOF_HASHES)
+        if let Some(r) = &self.receipt {
+            r.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl Receipt {
+    /// Check the receipt's size bounds.
+    pub fn validate(&self) -> Result<(), QueryBoundError> {
+        if self.checkpoint.len() > MAX_RECEIPT_NOTE
+            || self.entry.len() > MAX_RECEIPT_ENTRY
+            || self.inclusion_proof.len() > MAX_PROOF_HASHES
         {
             return Err(QueryBoundError::OversizedReceipt);
         }

@@ -121,6 +121,26 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         .unwrap_or_else(|_| panic!("{what}: no result within 20 s"))
 }
 
+/// Export `node`'s log as C2SP tiles (with its certificate chain) to `out`.
+pub async fn export_log(node: &RunningNode, out: &Path) {
+    let chain = std::fs::read_to_string(&node.config().tls.cert).expect("node chain");
+    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
+        .await
+        .expect("export");
+}
+
+/// Export every node's log under `dir` and run the auditor over them all.
+pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_node::audit::AuditReport {
+    let mut dirs = Vec::new();
+    for node in nodes {
+        let out = dir.join(format!("{}-{}", node.config().region, node.config().name));
+        export_log(node, &out).await;
+        dirs.push(out);
+    }
+    let trust = nodes[0].transport().trust().current();
+    credex_node::audit::verify(&dirs, &trust)
+}
+
 /// Shared handle type for tests that keep several nodes.
 pub type Shared<T> = Arc<T>;
 

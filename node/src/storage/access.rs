@@ -23,6 +23,7 @@ use std::panic::AssertUnwindSafe;
 
 use tokio::sync::oneshot;
 
+use super::state::StateWrite;
 use super::writer::{Append, BuildBody, ClaimedAppend, Command};
 use super::{MAX_BODY_LEN, Storage, StorageError};
 
@@ -296,7 +297,26 @@ impl Storage {
         attachment: Option<([u8; 32], Vec<u8>)>,
         build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
     ) -> Result<(u64, ClaimOutcome), StorageError> {
+        self.append_claimed_with_state(kind, claim, attachment, Vec::new(), build)
+            .await
+    }
+
+    /// [`Storage::append_claimed`], and in the same transaction the flow
+    /// state writes `state` — unless the claim turns out a
+    /// [`ClaimOutcome::Replay`], in which case none of them is applied. So
+    /// a message delivered twice changes the state once. Fails like
+    /// [`Storage::append_claimed`], and with [`StorageError::InvalidState`]
+    /// for a write out of bounds (before queueing).
+    pub async fn append_claimed_with_state(
+        &self,
+        kind: u16,
+        claim: AccessClaim,
+        attachment: Option<([u8; 32], Vec<u8>)>,
+        state: Vec<StateWrite>,
+        build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
+    ) -> Result<(u64, ClaimOutcome), StorageError> {
         claim.validate()?;
+        super::state::validate(&state)?;
         if let Some((_, content)) = &attachment
             && content.len() > MAX_ATTACHMENT_LEN
         {
@@ -310,6 +330,7 @@ impl Storage {
             kind,
             claim,
             attachment,
+            state,
             build: Some(Box::new(build)),
             decision: None,
             reply,

@@ -14,6 +14,7 @@ use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredReco
 use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
 use super::sqlite::{SqliteBatch, SqliteEngine};
+use super::state::StateWrite;
 use super::witness::{EvidenceRecord, LogWrite};
 use super::{Backend, JournalRecord, PeerRecord, PeerSighting, StorageError};
 
@@ -87,6 +88,26 @@ impl Engine {
         match self {
             Engine::Sqlite(e) => e.attachment(digest).await,
             Engine::Postgres(e) => e.attachment(digest).await,
+        }
+    }
+
+    pub(crate) async fn state(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.state(ns, key).await,
+            Engine::Postgres(e) => e.state(ns, key).await,
+        }
+    }
+
+    pub(crate) async fn state_from(
+        &self,
+        ns: &str,
+        from: &str,
+        inclusive: bool,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.state_from(ns, from, inclusive, limit).await,
+            Engine::Postgres(e) => e.state_from(ns, from, inclusive, limit).await,
         }
     }
 
@@ -319,6 +340,18 @@ impl BatchTx {
     }
 
     /// Stores an attachment unless its digest is already stored.
+    /// Applies flow-state writes in the batch transaction.
+    pub(crate) async fn write_state(
+        &mut self,
+        writes: &[StateWrite],
+        updated_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.write_state(writes, updated_at_unix_ms).await,
+            BatchTx::Postgres(tx) => tx.write_state(writes, updated_at_unix_ms).await,
+        }
+    }
+
     pub(crate) async fn store_attachment(
         &mut self,
         digest: &[u8; 32],

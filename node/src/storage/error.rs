@@ -147,6 +147,15 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// A flow-state write or scan is out of bounds (empty or too long
+    /// namespace or key, value too large, scan limit too large). Nothing
+    /// was queued.
+    #[error("invalid flow state write: {reason}")]
+    InvalidState {
+        /// Which write and what was expected.
+        reason: String,
+    },
+
     /// An attachment exceeds [`MAX_ATTACHMENT_LEN`](super::MAX_ATTACHMENT_LEN).
     /// Nothing was queued.
     #[error("attachment of {len} bytes exceeds the maximum of {max} bytes")]

@@ -83,6 +83,7 @@ mod error;
 mod log_sql;
 mod postgres;
 mod sqlite;
+mod state;
 mod tree;
 mod witness;
 mod writer;
@@ -107,6 +108,9 @@ pub use access::{
     RecordRow, StoredRecord,
 };
 pub use error::StorageError;
+pub use state::{
+    MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
+};
 pub use tree::{LOG_ENTRY_HEADER_LEN, MAX_TREE_HASH_READ, TreeHead, log_entry_bytes};
 pub use witness::{
     EvidenceRecord, MAX_CHECKPOINTS_PER_READ, MAX_COSIGNATURE_LINE_LEN, MAX_COSIGNATURES,
@@ -569,7 +573,7 @@ impl Storage {
     /// lost to the caller. Dropped while waiting for queue space, nothing is
     /// written.
     pub async fn append(&self, kind: u16, body: Vec<u8>) -> Result<u64, StorageError> {
-        let (command, pending) = self.append_command(kind, body)?;
+        let (command, pending) = self.append_command(kind, body, Vec::new())?;
         if self.inner.shutdown.is_cancelled() {
             return Err(self.closed());
         }
@@ -587,7 +591,7 @@ impl Storage {
     /// the record is queued (in call order) and the returned
     /// [`PendingAppend`] resolves to its sequence number once durable.
     pub fn try_append(&self, kind: u16, body: Vec<u8>) -> Result<PendingAppend, StorageError> {
-        let (command, pending) = self.append_command(kind, body)?;
+        let (command, pending) = self.append_command(kind, body, Vec::new())?;
         if self.inner.shutdown.is_cancelled() {
             return Err(self.closed());
         }
@@ -606,6 +610,7 @@ impl Storage {
         &self,
         kind: u16,
         body: Vec<u8>,
+        state: Vec<StateWrite>,
     ) -> Result<(Command, PendingAppend), StorageError> {
         if body.len() > MAX_BODY_LEN {
             return Err(StorageError::BodyTooLarge {
@@ -614,7 +619,12 @@ impl Storage {
             });
         }
         let (reply, answer) = oneshot::channel();
-        let command = Command::Append(Append::Plain(AppendCommand { kind, body, reply }));
+        let command = Command::Append(Append::Plain(AppendCommand {
+            kind,
+            body,
+            state,
+            reply,
+        }));
         let pending = PendingAppend {
             reply: answer,
             location: self.inner.location.clone(),

@@ -10,6 +10,7 @@ use sqlx::{Connection, Executor, Postgres, QueryBuilder, Transaction};
 use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
+use super::state::StateWrite;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
     redact_url,
@@ -31,6 +32,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         3,
         "merkle log",
         include_str!("migrations/postgres/0003_merkle_log.sql"),
+    ),
+    (
+        4,
+        "flow state",
+        include_str!("migrations/postgres/0004_flow_state.sql"),
     ),
 ];
 
@@ -363,6 +369,36 @@ impl PgEngine {
         engine::group_peers(&self.location, rows)
     }
 
+    pub(crate) async fn state(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        sqlx::query_scalar("SELECT value FROM flow_state WHERE ns = $1 AND key = $2")
+            .bind(ns)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.read_error("state", e))
+    }
+
+    pub(crate) async fn state_from(
+        &self,
+        ns: &str,
+        from: &str,
+        inclusive: bool,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let sql = if inclusive {
+            "SELECT key, value FROM flow_state WHERE ns = $1 AND key >= $2 ORDER BY key LIMIT $3"
+        } else {
+            "SELECT key, value FROM flow_state WHERE ns = $1 AND key > $2 ORDER BY key LIMIT $3"
+        };
+        sqlx::query_as(sql)
+            .bind(ns)
+            .bind(from)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error("state scan", e))
+    }
+
     pub(crate) async fn attachment(
         &self,
         digest: &[u8; 32],
@@ -595,6 +631,34 @@ impl PgBatch {
 
     pub(crate) fn location(&self) -> Arc<str> {
         self.engine.location()
+    }
+
+    pub(crate) async fn write_state(
+        &mut self,
+        writes: &[StateWrite],
+        updated_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        for write in writes {
+            let query = match &write.value {
+                Some(value) => sqlx::query(
+                    "INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (ns, key) DO UPDATE \
+                     SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms",
+                )
+                .bind(&write.ns)
+                .bind(&write.key)
+                .bind(value.as_slice())
+                .bind(updated_at_unix_ms),
+                None => sqlx::query("DELETE FROM flow_state WHERE ns = $1 AND key = $2")
+                    .bind(&write.ns)
+                    .bind(&write.key),
+            };
+            query
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
 use super::danger::DangerEdit;
 use super::engine::{Engine, JournalRow};
+use super::state::StateWrite;
 use super::tree::{self, HeadSender, TreeState, record_leaf_hash};
 use super::witness::LogWrite;
 use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
@@ -40,6 +41,11 @@ pub(crate) enum Command {
     PurgeNonces {
         now_unix_ms: i64,
         reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
+    /// Write flow state in a transaction of its own (no journal record).
+    WriteState {
+        writes: Vec<StateWrite>,
+        reply: oneshot::Sender<Result<(), StorageError>>,
     },
     /// Execute operator SQL ([`super::danger::execute_raw`]).
     ExecuteRaw {
@@ -70,6 +76,8 @@ pub(crate) enum Append {
 pub(crate) struct AppendCommand {
     pub(crate) kind: u16,
     pub(crate) body: Vec<u8>,
+    /// Flow-state writes committed with the record.
+    pub(crate) state: Vec<StateWrite>,
     pub(crate) reply: oneshot::Sender<Result<u64, StorageError>>,
 }
 
@@ -81,6 +89,9 @@ pub(crate) struct ClaimedAppend {
     pub(crate) kind: u16,
     pub(crate) claim: AccessClaim,
     pub(crate) attachment: Option<([u8; 32], Vec<u8>)>,
+    /// Flow-state writes committed with the record unless the claim is a
+    /// replay.
+    pub(crate) state: Vec<StateWrite>,
     /// Taken when the batch transaction decides the claim.
     pub(crate) build: Option<BuildBody>,
     /// Set when the batch transaction decides the claim: the outcome (its
@@ -96,8 +107,10 @@ impl Append {
     /// in the transaction, at most [`super::MAX_BODY_LEN`]).
     fn queued_bytes(&self) -> usize {
         match self {
-            Append::Plain(append) => append.body.len(),
-            Append::Claimed(append) => append.attachment.as_ref().map_or(0, |(_, a)| a.len()),
+            Append::Plain(append) => append.body.len() + state_bytes(&append.state),
+            Append::Claimed(append) => {
+                append.attachment.as_ref().map_or(0, |(_, a)| a.len()) + state_bytes(&append.state)
+            }
         }
     }
 
@@ -144,6 +157,13 @@ impl Append {
             }
         }
     }
+}
+
+fn state_bytes(writes: &[StateWrite]) -> usize {
+    writes
+        .iter()
+        .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
+        .sum()
 }
 
 /// Batching parameters, from [`super::StorageOptions`].
@@ -216,6 +236,13 @@ pub(crate) async fn run(
             Command::PurgeNonces { now_unix_ms, reply } => {
                 let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
             }
+            Command::WriteState { writes, reply } => {
+                let result = write_state_alone(&engine, &writes, config.clock.now_unix_ms()).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "writing flow state failed");
+                }
+                let _ = reply.send(result);
+            }
             Command::ExecuteRaw { sql, reply } => {
                 let _ = reply.send(engine.execute_raw(&sql).await);
             }
@@ -243,6 +270,16 @@ pub(crate) async fn run(
         }
     }
     tracing::debug!(location = %engine.location(), "storage writer stopped");
+}
+
+async fn write_state_alone(
+    engine: &Engine,
+    writes: &[StateWrite],
+    now_unix_ms: i64,
+) -> Result<(), StorageError> {
+    let mut tx = engine.begin_batch().await?;
+    tx.write_state(writes, now_unix_ms).await?;
+    tx.commit().await
 }
 
 /// Adds already-queued appends to `batch` until it is full or the queue is
@@ -378,6 +415,9 @@ async fn write_batch(
         match append {
             Append::Plain(append) => {
                 let body = std::mem::take(&mut append.body);
+                if !append.state.is_empty() {
+                    tx.write_state(&append.state, recorded_at_unix_ms).await?;
+                }
                 let leaf = plain_leaves
                     .next()
                     .unwrap_or_else(|| record_leaf_hash(append.kind, recorded_at_unix_ms, &body));
@@ -408,6 +448,9 @@ async fn write_batch(
                 };
                 if outcome != ClaimOutcome::Replay {
                     tx.take_claim(&append.claim, outcome).await?;
+                    if !append.state.is_empty() {
+                        tx.write_state(&append.state, recorded_at_unix_ms).await?;
+                    }
                 }
                 if let Some((digest, content)) = &append.attachment {
                     tx.store_attachment(digest, content).await?;

@@ -1,0 +1,1003 @@
+//! Federation messaging: signed, logged, exactly-once messages between
+//! nodes, for the flows that are not queries — mutual recognition (互认),
+//! joint reward/punishment lists (联合奖惩) and upward reports (数据报送).
+//! The wire types are in [`credex_protocol::federation`]; decision 0500
+//! explains the design.
+//!
+//! # Sending
+//!
+//! A flow builds its message with [`Federation::prepare`], which signs the
+//! envelope with the node key and returns the [`StateWrite`] that puts it
+//! in the durable **outbox**. The flow commits that write together with its
+//! own journal entry (e.g. "listing initiated"), so a message exists if and
+//! only if the event that caused it was logged, and survives restarts. The
+//! delivery task sends each destination's messages in creation order,
+//! retrying with backoff until the receiver answers with a signed
+//! acknowledgement. It then verifies the acknowledgement and the
+//! receiver's log receipt, asks the flow what the acknowledgement changes
+//! ([`FlowHandler::acknowledged`]), and commits, in one transaction, a
+//! [`kind::MESSAGE_SENT`] journal entry holding the receipt, the flow's
+//! state writes and the removal of the message from the outbox.
+//!
+//! # Receiving
+//!
+//! [`Federation::receive`] checks the envelope against the connection's
+//! verified peer (region and node), the receiving region and the sender's
+//! signature, asks the flow what the message changes
+//! ([`FlowHandler::receive`]), and commits a [`kind::MESSAGE_RECEIVED`]
+//! entry — with the signed envelope as its attachment — claiming
+//! `(from_region, message_id)` as a nonce, together with the flow's state
+//! writes. A message delivered again (the sender did not get the first
+//! acknowledgement) is logged as a duplicate, changes nothing, and is
+//! answered with the first answer. Receives of one flow are serialised, so
+//! a flow decides against state no concurrent message is changing.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use credex_pki::authorization::{sign_node_statement, verify_node_statement};
+use credex_pki::signing::SigningKey;
+use credex_protocol::federation::{
+    DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow,
+    MAX_REASON, SignedDeliveryAck, SignedEnvelope,
+};
+use credex_protocol::tlog::{Hash, leaf_hash, verify_inclusion};
+use credex_protocol::{ErrorCode, ErrorReply, NodeName, RegionCode, Request, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::access::{CounterpartReceipt, ENTRY_VERSION, sha256};
+use crate::config::PeerConfig;
+use crate::log::Checkpoints;
+use crate::storage::{AccessClaim, ClaimOutcome, StateWrite, Storage, StorageError};
+use crate::transport::{PeerConnection, PeerIdentity, Transport};
+
+/// Journal entry kinds of federation messages (continuing
+/// [`crate::access::kind`]).
+pub mod kind {
+    /// A federation message this node received ([`super::MessageReceived`]).
+    pub const MESSAGE_RECEIVED: u16 = 7;
+    /// A federation message this node sent, and its acknowledgement
+    /// ([`super::MessageSent`]).
+    pub const MESSAGE_SENT: u16 = 8;
+}
+
+/// State namespace of the outbox.
+pub const OUTBOX_NS: &str = "fed.outbox";
+/// State namespace of the answers given to received messages (replayed to
+/// a duplicate).
+pub const INBOX_NS: &str = "fed.inbox";
+
+/// First retry delay after a failed delivery; doubles per attempt.
+pub const RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// Longest retry delay.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often the delivery task looks at the outbox when nothing wakes it.
+pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
+/// How long message ids are remembered as nonces: ten years. A message is
+/// applied once however late a retry arrives.
+pub const MESSAGE_ID_RETENTION_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+/// Most outbox messages read per delivery pass.
+const OUTBOX_PAGE: u32 = 1024;
+
+/// A future returned by a [`FlowHandler`].
+pub type FlowFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What receiving a message does, as decided by its flow.
+#[derive(Debug, Default)]
+pub struct Effect {
+    /// State writes committed with the receipt's journal entry (they may
+    /// include outbox writes from [`Federation::prepare`]: follow-up
+    /// messages sent exactly when this one is applied).
+    pub state: Vec<StateWrite>,
+    /// The reply for the sender (postcard-encoded flow message, may be
+    /// empty).
+    pub reply: Vec<u8>,
+    /// A short description for the journal entry (no personal
+    /// identifiers: digests and codes only).
+    pub summary: String,
+}
+
+/// Why a flow did not apply a message.
+#[derive(Debug)]
+pub enum Refusal {
+    /// For good: logged, answered with [`DeliveryStatus::Refused`]; the
+    /// sender stops retrying.
+    Permanent(String),
+    /// For now (e.g. storage unavailable): nothing is logged, the sender
+    /// retries.
+    Transient(String),
+}
+
+/// A flow's side of federation messaging.
+pub trait FlowHandler: Send + Sync + 'static {
+    /// Decide what `envelope` (already authenticated: it comes from
+    /// `from`, is signed by it and is addressed to this region) changes.
+    /// Must not write: its state writes are committed with the message's
+    /// journal entry.
+    fn receive<'a>(
+        &'a self,
+        from: &'a PeerIdentity,
+        envelope: &'a Envelope,
+    ) -> FlowFuture<'a, Result<Effect, Refusal>>;
+
+    /// The receiver acknowledged `envelope` (signature and receipt
+    /// verified): the state writes to commit with the sent entry.
+    fn acknowledged<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        ack: &'a DeliveryAck,
+    ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>>;
+}
+
+/// What a [`kind::MESSAGE_RECEIVED`] entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceivedOutcome {
+    /// Index 0. Applied.
+    Applied,
+    /// Index 1. A duplicate of a message applied earlier; nothing changed.
+    Duplicate,
+    /// Index 2. Refused by the flow for good.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Journal body of a received federation message. The signed envelope is
+/// the attachment stored under `message_digest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReceived {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When it was received, Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of encode(SignedEnvelope), the attachment's digest.
+    pub message_digest: [u8; 32],
+    /// The message id.
+    pub message_id: [u8; 16],
+    /// Its flow.
+    pub flow: Flow,
+    /// Its kind within the flow.
+    pub message_kind: u16,
+    /// The sending region.
+    pub from_region: RegionCode,
+    /// The sending node.
+    pub from_node: NodeName,
+    /// What the node did.
+    pub outcome: ReceivedOutcome,
+    /// The flow's summary (no personal identifiers).
+    pub summary: String,
+}
+
+/// Journal body of a sent federation message, written when its
+/// acknowledgement arrived. The signed acknowledgement is the attachment
+/// stored under `ack_digest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSent {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When the acknowledgement was received, Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of encode(SignedEnvelope) as sent.
+    pub message_digest: [u8; 32],
+    /// The message id.
+    pub message_id: [u8; 16],
+    /// Its flow.
+    pub flow: Flow,
+    /// Its kind within the flow.
+    pub message_kind: u16,
+    /// The receiving region.
+    pub to_region: RegionCode,
+    /// The receiving node.
+    pub to_node: NodeName,
+    /// What the receiver said it did.
+    pub status: DeliveryStatus,
+    /// SHA-256 of encode(SignedDeliveryAck), the attachment's digest.
+    pub ack_digest: [u8; 32],
+    /// The receiver's log entry for the message, as its receipt proved.
+    pub counterpart: CounterpartReceipt,
+    /// Delivery attempts it took.
+    pub attempts: u32,
+}
+
+/// One message waiting in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OutboxItem {
+    signed: SignedEnvelope,
+    attempts: u32,
+    next_attempt_ms: i64,
+    last_error: String,
+}
+
+/// A message in the outbox, as [`Federation::outbox`] lists it.
+#[derive(Debug, Clone)]
+pub struct PendingMessage {
+    /// The destination region.
+    pub to_region: RegionCode,
+    /// The flow.
+    pub flow: Flow,
+    /// The kind within the flow.
+    pub kind: u16,
+    /// The message id.
+    pub message_id: [u8; 16],
+    /// When it was created, Unix ms.
+    pub created_at_ms: i64,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: String,
+}
+
+/// The answer stored for a received message, replayed to duplicates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InboxAnswer {
+    status: DeliveryStatus,
+    reply: Vec<u8>,
+}
+
+/// Connections to the configured peers, by region, opened on demand and
+/// reopened after a failure.
+#[derive(Clone)]
+pub struct PeerPool {
+    transport: Transport,
+    peers: Arc<HashMap<RegionCode, PeerConfig>>,
+    live: Arc<tokio::sync::Mutex<HashMap<RegionCode, Arc<PeerConnection>>>>,
+}
+
+impl PeerPool {
+    /// A pool over `peers` (the configuration's `[[peers]]`), dialled with
+    /// `transport`.
+    pub fn new(transport: Transport, peers: &[PeerConfig]) -> PeerPool {
+        PeerPool {
+            transport,
+            peers: Arc::new(peers.iter().map(|p| (p.region, p.clone())).collect()),
+            live: Arc::default(),
+        }
+    }
+
+    /// Whether a peer of `region` is configured.
+    pub fn knows(&self, region: RegionCode) -> bool {
+        self.peers.contains_key(&region)
+    }
+
+    /// Send `request` to the configured peer of `region` and return its
+    /// response. A transport failure drops the cached connection, so the
+    /// next call dials again.
+    pub async fn request(&self, region: RegionCode, request: &Request) -> Result<Response, String> {
+        let conn = self.connection(region).await?;
+        match conn.request(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                let mut live = self.live.lock().await;
+                if live.get(&region).is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                    live.remove(&region);
+                }
+                Err(format!("request to {region} failed: {e}"))
+            }
+        }
+    }
+
+    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, String> {
+        let mut live = self.live.lock().await;
+        if let Some(conn) = live.get(&region) {
+            if conn.quic().close_reason().is_none() {
+                return Ok(Arc::clone(conn));
+            }
+            live.remove(&region);
+        }
+        let peer = self
+            .peers
+            .get(&region)
+            .ok_or_else(|| format!("no peer of region {region} is configured"))?;
+        let conn = self
+            .transport
+            .connect(
+                peer.addr,
+                &peer.server_name,
+                peer.region,
+                Some(peer.name.clone()),
+            )
+            .await
+            .map_err(|e| format!("cannot reach {region}/{} at {}: {e}", peer.name, peer.addr))?;
+        let conn = Arc::new(conn);
+        live.insert(region, Arc::clone(&conn));
+        Ok(conn)
+    }
+}
+
+/// What a node needs to sign, log and deliver federation messages.
+pub struct FederationContext {
+    /// The node's storage.
+    pub storage: Storage,
+    /// The node's checkpointer (receipts).
+    pub checkpoints: Checkpoints,
+    /// The node's region.
+    pub region: RegionCode,
+    /// The node's name.
+    pub node: NodeName,
+    /// The node key (signs envelopes and acknowledgements).
+    pub node_key: SigningKey,
+    /// The node's certificate chain (DER, leaf first).
+    pub chain: Vec<Vec<u8>>,
+    /// The federation trust (verifies peers' signatures).
+    pub trust: crate::tls::FederationTrust,
+    /// Connections to peers.
+    pub peers: PeerPool,
+}
+
+/// Federation messaging of one node: the flows, the outbox and its
+/// delivery task. Cheap to clone.
+#[derive(Clone)]
+pub struct Federation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: FederationContext,
+    flows: Mutex<HashMap<Flow, Arc<dyn FlowHandler>>>,
+    receive_locks: HashMap<Flow, tokio::sync::Mutex<()>>,
+    wake: Notify,
+    busy: Mutex<HashSet<RegionCode>>,
+}
+
+/// Why a message could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The payload could not be encoded or signed.
+    #[error("cannot sign the message: {0}")]
+    Sign(String),
+    /// The message is too large.
+    #[error("{0}")]
+    Bounds(#[from] credex_protocol::federation::FederationBoundError),
+    /// No peer of the destination region is configured.
+    #[error("no peer of region {0} is configured")]
+    UnknownPeer(RegionCode),
+}
+
+impl Federation {
+    /// Messaging over `ctx`, with no flow registered yet.
+    pub fn new(ctx: FederationContext) -> Federation {
+        let receive_locks = [Flow::Recognition, Flow::Lists, Flow::Upward]
+            .into_iter()
+            .map(|f| (f, tokio::sync::Mutex::new(())))
+            .collect();
+        Federation {
+            inner: Arc::new(Inner {
+                ctx,
+                flows: Mutex::default(),
+                receive_locks,
+                wake: Notify::new(),
+                busy: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Register the handler of `flow` (replacing any earlier one).
+    pub fn register(&self, flow: Flow, handler: Arc<dyn FlowHandler>) {
+        self.flows().insert(flow, handler);
+    }
+
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Flow, Arc<dyn FlowHandler>>> {
+        // A panic while holding this lock can only happen in `insert` or
+        // `get`, which leave the map consistent: recover the guard.
+        self.inner
+            .flows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn flow(&self, flow: Flow) -> Option<Arc<dyn FlowHandler>> {
+        self.flows().get(&flow).cloned()
+    }
+
+    /// The context (storage, identity, peers).
+    pub fn context(&self) -> &FederationContext {
+        &self.inner.ctx
+    }
+
+    /// Sign a message of `flow` for `to_region` and return it with the
+    /// state write that queues it in the outbox. Commit the write with the
+    /// journal entry of the event that causes the message (or alone with
+    /// [`Storage::write_state`]), then call [`Federation::wake`].
+    pub fn prepare(
+        &self,
+        flow: Flow,
+        kind: u16,
+        to_region: RegionCode,
+        payload: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<(SignedEnvelope, StateWrite), PrepareError> {
+        let ctx = &self.inner.ctx;
+        if !ctx.peers.knows(to_region) {
+            return Err(PrepareError::UnknownPeer(to_region));
+        }
+        let envelope = Envelope {
+            message_id: random_id(),
+            flow,
+            kind,
+            from_region: ctx.region,
+            from_node: ctx.node.clone(),
+            to_region,
+            created_at_ms: now_ms,
+            payload,
+        };
+        let bytes =
+            credex_protocol::encode(&envelope).map_err(|e| PrepareError::Sign(e.to_string()))?;
+        let sender = sign_node_statement(
+            DOMAIN_FEDERATION_MESSAGE,
+            &bytes,
+            &ctx.node_key,
+            ctx.chain.clone(),
+        )
+        .map_err(|e| PrepareError::Sign(e.to_string()))?;
+        let signed = SignedEnvelope { envelope, sender };
+        signed.validate()?;
+        let item = OutboxItem {
+            signed: signed.clone(),
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_error: String::new(),
+        };
+        let value =
+            credex_protocol::encode(&item).map_err(|e| PrepareError::Sign(e.to_string()))?;
+        let write = StateWrite::put(OUTBOX_NS, outbox_key(&signed.envelope), value);
+        Ok((signed, write))
+    }
+
+    /// Wake the delivery task (after committing outbox writes).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The messages still to deliver, oldest first per region (at most
+    /// 4,096).
+    pub async fn outbox(&self) -> Result<Vec<PendingMessage>, StorageError> {
+        Ok(self
+            .outbox_items(None)
+            .await?
+            .into_iter()
+            .map(|(_, item)| {
+                let e = &item.signed.envelope;
+                PendingMessage {
+                    to_region: e.to_region,
+                    flow: e.flow,
+                    kind: e.kind,
+                    message_id: e.message_id,
+                    created_at_ms: e.created_at_ms,
+                    attempts: item.attempts,
+                    last_error: item.last_error,
+                }
+            })
+            .collect())
+    }
+
+    /// How many messages for `to_region` wait in the outbox (for
+    /// backpressure: a flow stops producing while this is high).
+    pub async fn pending_for(&self, to_region: RegionCode) -> Result<usize, StorageError> {
+        Ok(self.outbox_items(Some(to_region)).await?.len())
+    }
+
+    async fn outbox_items(
+        &self,
+        region: Option<RegionCode>,
+    ) -> Result<Vec<(String, OutboxItem)>, StorageError> {
+        let prefix = region.map(|r| format!("{r}/")).unwrap_or_default();
+        let rows = self
+            .inner
+            .ctx
+            .storage
+            .state_scan(OUTBOX_NS, &prefix, None, OUTBOX_PAGE)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| match credex_protocol::decode(&value) {
+                Ok(item) => Some((key, item)),
+                Err(e) => {
+                    tracing::error!(%key, error = %e, "unreadable outbox item skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Answer a [`Request::Deliver`] from `peer`.
+    pub async fn receive(
+        &self,
+        peer: &PeerIdentity,
+        signed: &SignedEnvelope,
+        now_ms: i64,
+    ) -> Response {
+        match self.receive_inner(peer, signed, now_ms).await {
+            Ok(ack) => Response::Delivered(Box::new(ack)),
+            Err((code, message)) => {
+                tracing::warn!(%peer, %message, "federation message not accepted");
+                Response::Error(ErrorReply::new(code, message))
+            }
+        }
+    }
+
+    async fn receive_inner(
+        &self,
+        peer: &PeerIdentity,
+        signed: &SignedEnvelope,
+        now_ms: i64,
+    ) -> Result<SignedDeliveryAck, (ErrorCode, String)> {
+        let ctx = &self.inner.ctx;
+        let e = &signed.envelope;
+        if e.from_region != peer.region || e.from_node != peer.name {
+            return Err((
+                ErrorCode::IdentityMismatch,
+                format!(
+                    "the message claims to come from {}/{}, but the connection is from {peer}",
+                    e.from_region, e.from_node
+                ),
+            ));
+        }
+        if e.to_region != ctx.region {
+            return Err((
+                ErrorCode::InvalidField,
+                format!(
+                    "the message is addressed to region {}, this node is of {}",
+                    e.to_region, ctx.region
+                ),
+            ));
+        }
+        let bytes = credex_protocol::encode(e).map_err(|err| {
+            (
+                ErrorCode::InvalidField,
+                format!("unencodable envelope: {err}"),
+            )
+        })?;
+        let (_, region, node) = verify_node_statement(
+            DOMAIN_FEDERATION_MESSAGE,
+            &bytes,
+            &signed.sender,
+            &ctx.trust.current(),
+            unix_time(now_ms),
+            Some(peer.region),
+        )
+        .map_err(|err| {
+            (
+                ErrorCode::NotAuthorized,
+                format!("the message signature: {err}"),
+            )
+        })?;
+        if node != e.from_node || region != e.from_region {
+            return Err((
+                ErrorCode::IdentityMismatch,
+                format!("the message is signed by {region}/{node}, not by its sender"),
+            ));
+        }
+        let Some(handler) = self.flow(e.flow) else {
+            return Err((
+                ErrorCode::UnsupportedMessage,
+                format!("this node does not take part in the {} flow", e.flow),
+            ));
+        };
+        let _serial = match self.inner.receive_locks.get(&e.flow) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let inbox_key = format!("{}/{}", e.from_region, hex::encode(e.message_id));
+        let (status, reply, summary, state) = match handler.receive(peer, e).await {
+            Ok(effect) => (
+                DeliveryStatus::Applied,
+                effect.reply,
+                effect.summary,
+                effect.state,
+            ),
+            Err(Refusal::Permanent(reason)) => {
+                let reason = truncate(reason, MAX_REASON);
+                (
+                    DeliveryStatus::Refused {
+                        reason: reason.clone(),
+                    },
+                    Vec::new(),
+                    format!("refused: {reason}"),
+                    Vec::new(),
+                )
+            }
+            Err(Refusal::Transient(reason)) => {
+                return Err((ErrorCode::Internal, format!("try again later: {reason}")));
+            }
+        };
+        let answer = InboxAnswer {
+            status: status.clone(),
+            reply: reply.clone(),
+        };
+        let mut state = state;
+        state.push(StateWrite::put(
+            INBOX_NS,
+            inbox_key.clone(),
+            credex_protocol::encode(&answer).unwrap_or_default(),
+        ));
+        let envelope_bytes = credex_protocol::encode(signed)
+            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let message_digest = sha256(&envelope_bytes);
+        let claim = AccessClaim {
+            requester_region: e.from_region.to_string(),
+            nonce: e.message_id,
+            nonce_expires_at_unix_ms: now_ms.saturating_add(MESSAGE_ID_RETENTION_MS),
+            authorization_use: None,
+            quota: None,
+        };
+        let entry = MessageReceived {
+            version: ENTRY_VERSION,
+            at_ms: now_ms,
+            message_digest,
+            message_id: e.message_id,
+            flow: e.flow,
+            message_kind: e.kind,
+            from_region: e.from_region,
+            from_node: e.from_node.clone(),
+            outcome: match &status {
+                DeliveryStatus::Refused { reason } => ReceivedOutcome::Refused {
+                    reason: reason.clone(),
+                },
+                _ => ReceivedOutcome::Applied,
+            },
+            summary: truncate(summary, MAX_REASON),
+        };
+        let (seq, outcome) = ctx
+            .storage
+            .append_claimed_with_state(
+                kind::MESSAGE_RECEIVED,
+                claim,
+                Some((message_digest, envelope_bytes)),
+                state,
+                move |outcome| {
+                    let mut entry = entry;
+                    if outcome == ClaimOutcome::Replay {
+                        entry.outcome = ReceivedOutcome::Duplicate;
+                        entry.summary = "duplicate delivery; nothing changed".into();
+                    }
+                    credex_protocol::encode(&entry).unwrap_or_default()
+                },
+            )
+            .await
+            .map_err(|err| {
+                (
+                    ErrorCode::Internal,
+                    format!("cannot log the message: {err}"),
+                )
+            })?;
+        let (status, reply) = if outcome == ClaimOutcome::Replay {
+            let first = ctx
+                .storage
+                .state(INBOX_NS, &inbox_key)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
+            match first {
+                Some(first) => match first.status {
+                    DeliveryStatus::Refused { reason } => {
+                        (DeliveryStatus::Refused { reason }, first.reply)
+                    }
+                    _ => (DeliveryStatus::AlreadyApplied, first.reply),
+                },
+                None => (DeliveryStatus::AlreadyApplied, Vec::new()),
+            }
+        } else {
+            (status, reply)
+        };
+        drop(_serial);
+        let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
+            .await
+            .map_err(|err| (ErrorCode::Internal, format!("no receipt: {err}")))?;
+        let ack = DeliveryAck {
+            message_digest,
+            message_id: e.message_id,
+            receiver_region: ctx.region,
+            receiver_node: ctx.node.clone(),
+            status,
+            reply,
+        };
+        let ack_bytes = credex_protocol::encode(&ack)
+            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let receiver = sign_node_statement(
+            DOMAIN_FEDERATION_ACK,
+            &ack_bytes,
+            &ctx.node_key,
+            ctx.chain.clone(),
+        )
+        .map_err(|err| (ErrorCode::Internal, format!("cannot sign: {err}")))?;
+        Ok(SignedDeliveryAck {
+            ack,
+            receiver,
+            receipt,
+        })
+    }
+
+    /// Run the delivery task until `shutdown`.
+    pub fn spawn_delivery(&self, tracker: &TaskTracker, shutdown: CancellationToken) {
+        let this = self.clone();
+        let tasks = tracker.clone();
+        tracker.spawn(async move {
+            loop {
+                this.deliver_due(&tasks, &shutdown).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = this.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(DELIVERY_TICK) => {}
+                }
+            }
+        });
+    }
+
+    /// Start a delivery run for every region that has a message due and
+    /// no run in progress.
+    async fn deliver_due(&self, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let items = match self.outbox_items(None).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        let now = crate::service::now_ms();
+        let mut due: Vec<RegionCode> = items
+            .iter()
+            .filter(|(_, item)| item.next_attempt_ms <= now)
+            .map(|(_, item)| item.signed.envelope.to_region)
+            .collect();
+        due.dedup();
+        for region in due {
+            {
+                let mut busy = self
+                    .inner
+                    .busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !busy.insert(region) {
+                    continue;
+                }
+            }
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = this.deliver_region(region) => {}
+                }
+                this.inner
+                    .busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&region);
+            });
+        }
+    }
+
+    /// Deliver `region`'s messages in order until one fails or none is due.
+    async fn deliver_region(&self, region: RegionCode) {
+        loop {
+            let items = match self.outbox_items(Some(region)).await {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::warn!(%region, error = %e, "cannot read the outbox");
+                    return;
+                }
+            };
+            let Some((key, item)) = items.into_iter().next() else {
+                return;
+            };
+            if item.next_attempt_ms > crate::service::now_ms() {
+                return;
+            }
+            match self.deliver_one(&key, &item).await {
+                Ok(()) => continue,
+                Err(error) => {
+                    let attempts = item.attempts.saturating_add(1);
+                    let delay = RETRY_INITIAL
+                        .saturating_mul(1u32 << attempts.min(16))
+                        .min(RETRY_MAX);
+                    tracing::debug!(%region, attempts, %error, "delivery failed; will retry");
+                    let retry = OutboxItem {
+                        attempts,
+                        next_attempt_ms: crate::service::now_ms()
+                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                        last_error: truncate(error, MAX_REASON),
+                        ..item
+                    };
+                    if let Ok(value) = credex_protocol::encode(&retry) {
+                        // Only bookkeeping: if this write fails the item is
+                        // retried sooner, nothing is lost.
+                        let _ = self
+                            .inner
+                            .ctx
+                            .storage
+                            .write_state(vec![StateWrite::put(OUTBOX_NS, key, value)])
+                            .await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn deliver_one(&self, key: &str, item: &OutboxItem) -> Result<(), String> {
+        let ctx = &self.inner.ctx;
+        let e = &item.signed.envelope;
+        let request = Request::Deliver(Box::new(item.signed.clone()));
+        let response = ctx.peers.request(e.to_region, &request).await?;
+        let signed_ack = match response {
+            Response::Delivered(ack) => ack,
+            Response::Error(err) => {
+                return Err(format!(
+                    "{} refused delivery: {:?}: {}",
+                    e.to_region, err.code, err.message
+                ));
+            }
+            other => return Err(format!("unexpected answer {other:?}")),
+        };
+        let now = crate::service::now_ms();
+        let counterpart = verify_ack(&item.signed, &signed_ack, &ctx.trust.current(), now)?;
+        let handler = self
+            .flow(e.flow)
+            .ok_or_else(|| format!("no handler for the {} flow", e.flow))?;
+        let mut state = handler.acknowledged(e, &signed_ack.ack).await?;
+        state.push(StateWrite::delete(OUTBOX_NS, key));
+        let ack_bytes = credex_protocol::encode(&*signed_ack).map_err(|e| e.to_string())?;
+        let ack_digest = sha256(&ack_bytes);
+        let envelope_bytes = credex_protocol::encode(&item.signed).map_err(|e| e.to_string())?;
+        let entry = MessageSent {
+            version: ENTRY_VERSION,
+            at_ms: now,
+            message_digest: sha256(&envelope_bytes),
+            message_id: e.message_id,
+            flow: e.flow,
+            message_kind: e.kind,
+            to_region: e.to_region,
+            to_node: signed_ack.ack.receiver_node.clone(),
+            status: signed_ack.ack.status.clone(),
+            ack_digest,
+            counterpart,
+            attempts: item.attempts + 1,
+        };
+        // The acknowledgement is kept as the attachment of the sent entry:
+        // a claimed append with the message id as nonce (in this node's own
+        // region) also makes a second acknowledgement of the same message
+        // a no-op.
+        let claim = AccessClaim {
+            requester_region: ctx.region.to_string(),
+            nonce: e.message_id,
+            nonce_expires_at_unix_ms: now.saturating_add(MESSAGE_ID_RETENTION_MS),
+            authorization_use: None,
+            quota: None,
+        };
+        let body = credex_protocol::encode(&entry).map_err(|e| e.to_string())?;
+        ctx.storage
+            .append_claimed_with_state(
+                kind::MESSAGE_SENT,
+                claim,
+                Some((ack_digest, ack_bytes)),
+                state,
+                move |_| body,
+            )
+            .await
+            .map_err(|e| format!("cannot log the acknowledgement: {e}"))?;
+        if let DeliveryStatus::Refused { reason } = &signed_ack.ack.status {
+            tracing::warn!(to = %e.to_region, flow = %e.flow, %reason, "message refused by the receiver");
+        }
+        Ok(())
+    }
+}
+
+/// Verify an acknowledgement of `sent`: signed by a node of the
+/// destination region, for this message, with a receipt whose checkpoint is
+/// signed by that node's log key and includes an entry recording this
+/// message.
+pub fn verify_ack(
+    sent: &SignedEnvelope,
+    signed_ack: &SignedDeliveryAck,
+    trust: &credex_pki::TrustStore,
+    now_ms: i64,
+) -> Result<CounterpartReceipt, String> {
+    let e = &sent.envelope;
+    let ack = &signed_ack.ack;
+    let ack_bytes = credex_protocol::encode(ack).map_err(|e| e.to_string())?;
+    let (_, region, node) = verify_node_statement(
+        DOMAIN_FEDERATION_ACK,
+        &ack_bytes,
+        &signed_ack.receiver,
+        trust,
+        unix_time(now_ms),
+        Some(e.to_region),
+    )
+    .map_err(|err| format!("the acknowledgement signature: {err}"))?;
+    let envelope_bytes = credex_protocol::encode(sent).map_err(|e| e.to_string())?;
+    let digest = sha256(&envelope_bytes);
+    if ack.message_digest != digest || ack.message_id != e.message_id {
+        return Err("the acknowledgement is for another message".into());
+    }
+    if ack.receiver_region != region || ack.receiver_node != node {
+        return Err(format!(
+            "the acknowledgement names {}/{}, but is signed by {region}/{node}",
+            ack.receiver_region, ack.receiver_node
+        ));
+    }
+    let receipt = &signed_ack.receipt;
+    let leaf = signed_ack
+        .receiver
+        .chain
+        .first()
+        .ok_or("the acknowledgement carries no certificate")?;
+    let key = crate::log::node_log_verifier(
+        leaf,
+        region,
+        &node,
+        credex_protocol::tlog::SignatureType::Ed25519,
+    )
+    .map_err(|err| format!("the receiver's log key: {err}"))?;
+    let opened = credex_protocol::tlog::open_checkpoint(receipt.checkpoint.as_bytes(), &key, &[])
+        .map_err(|err| format!("the receipt's checkpoint: {err}"))?;
+    let cp = opened.checkpoint();
+    let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
+    verify_inclusion(
+        &leaf_hash(&receipt.entry),
+        receipt.leaf_index,
+        cp.size(),
+        &proof,
+        cp.root(),
+    )
+    .map_err(|err| format!("the receipt's inclusion proof: {err}"))?;
+    let (kind, _, body) = crate::log::split_entry(&receipt.entry)
+        .map_err(|err| format!("the receipt's entry: {err}"))?;
+    let logged: MessageReceived = (kind == kind::MESSAGE_RECEIVED)
+        .then(|| credex_protocol::decode(body).ok())
+        .flatten()
+        .ok_or("the receipt's entry is not a received-message entry")?;
+    if logged.message_digest != digest {
+        return Err("the receipt's entry records another message".into());
+    }
+    Ok(CounterpartReceipt {
+        origin: cp.origin().to_owned(),
+        leaf_index: receipt.leaf_index,
+        checkpoint_size: cp.size(),
+        checkpoint_root: *cp.root().as_bytes(),
+    })
+}
+
+fn outbox_key(e: &Envelope) -> String {
+    format!(
+        "{}/{:020}/{}",
+        e.to_region,
+        e.created_at_ms.max(0),
+        hex::encode(e.message_id)
+    )
+}
+
+fn random_id() -> [u8; 16] {
+    use ring::rand::SecureRandom as _;
+    let mut id = [0u8; 16];
+    // The system RNG does not fail on supported platforms; if it did, a
+    // time-derived id keeps ids unique per node.
+    if ring::rand::SystemRandom::new().fill(&mut id).is_err() {
+        id[..16].copy_from_slice(&(crate::service::now_ms() as u128).to_be_bytes());
+    }
+    id
+}
+
+fn unix_time(now_ms: i64) -> rustls_pki_types::UnixTime {
+    rustls_pki_types::UnixTime::since_unix_epoch(Duration::from_millis(
+        u64::try_from(now_ms).unwrap_or(0),
+    ))
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
