@@ -139,11 +139,7 @@ impl std::str::FromStr for Fault {
         if duration.is_zero() && !matches!(kind, FaultKind::Revoke { .. }) {
             return Err(fail("the duration must be more than 0"));
         }
-        Ok(Fault {
-            kind,
-            at,
-            duration,
-        })
+        Ok(Fault { kind, at, duration })
     }
 }
 
@@ -151,7 +147,9 @@ impl Fault {
     /// The nodes it names.
     pub fn nodes(&self) -> Vec<&str> {
         match &self.kind {
-            FaultKind::Kill { node } | FaultKind::Revoke { node } | FaultKind::Malicious { node } => {
+            FaultKind::Kill { node }
+            | FaultKind::Revoke { node }
+            | FaultKind::Malicious { node } => {
                 vec![node]
             }
             FaultKind::Partition { a, b } => vec![a, b],
@@ -184,8 +182,7 @@ struct ScenarioFault {
 
 /// Read a TOML scenario file (`[[fault]] spec = "…"`).
 pub fn load_scenario(path: &std::path::Path) -> Result<Vec<Fault>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let s: Scenario = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     s.fault
         .iter()
@@ -205,7 +202,12 @@ mod tests {
     #[test]
     fn parses_each_kind() {
         let f: Fault = "kill:gz-1@10s+5s".parse().unwrap();
-        assert_eq!(f.kind, FaultKind::Kill { node: "gz-1".into() });
+        assert_eq!(
+            f.kind,
+            FaultKind::Kill {
+                node: "gz-1".into()
+            }
+        );
         assert_eq!(f.at, Duration::from_secs(10));
         assert_eq!(f.duration, Duration::from_secs(5));
         let f: Fault = "partition:gy-1,gz-1@1.5s+500ms".parse().unwrap();

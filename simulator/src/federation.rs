@@ -4,57 +4,20 @@
 //! generated sharing policy per province, and synthetic subjects imported
 //! in bulk.
 //!
-//! The development federation (`credex_node::dev::init`) knows four
-//! regions; this module generalises it inside the simulator.
+//! Certificates, keys and node configurations come from
+//! [`credex_node::dev::init_regions`] over [`credex_node::dev::PROVINCES`];
+//! the simulator replaces each province's example policy with one that
+//! peers with every other province, and imports its own subjects.
 
 use std::path::{Path, PathBuf};
 
-use credex_node::config::{NodeConfig, StorageTarget, logical_server_name};
-use credex_node::dev::synthetic_uscc;
-use credex_node::pki_files::{CaDir, lifetime, write_public};
+use credex_node::config::{NodeConfig, StorageTarget};
+use credex_node::dev::{self, synthetic_uscc};
+use credex_node::pki_files::{CaDir, write_public};
 use credex_node::storage::{RecordRow, Storage};
-use credex_pki::KeyAlgorithm;
 use credex_policies::{Catalogue, Record};
 use credex_protocol::query::SubjectRef;
-use credex_protocol::{NodeName, RegionCode, Role};
-
-/// All 31 provincial-level regions (GB/T 2260) and the national platform,
-/// in the order `--regions N` takes them: the national node first, then the
-/// three regions of the development federation, then the rest by code.
-pub const PROVINCES: [(&str, &str, &str); 32] = [
-    ("000000", "national-1", "national platform 全国平台"),
-    ("520000", "gy-1", "Guizhou 贵州"),
-    ("500000", "cq-1", "Chongqing 重庆"),
-    ("440000", "gz-1", "Guangdong 广东"),
-    ("110000", "bj-1", "Beijing 北京"),
-    ("120000", "tj-1", "Tianjin 天津"),
-    ("130000", "he-1", "Hebei 河北"),
-    ("140000", "sx-1", "Shanxi 山西"),
-    ("150000", "nm-1", "Inner Mongolia 内蒙古"),
-    ("210000", "ln-1", "Liaoning 辽宁"),
-    ("220000", "jl-1", "Jilin 吉林"),
-    ("230000", "hl-1", "Heilongjiang 黑龙江"),
-    ("310000", "sh-1", "Shanghai 上海"),
-    ("320000", "js-1", "Jiangsu 江苏"),
-    ("330000", "zj-1", "Zhejiang 浙江"),
-    ("340000", "ah-1", "Anhui 安徽"),
-    ("350000", "fj-1", "Fujian 福建"),
-    ("360000", "jx-1", "Jiangxi 江西"),
-    ("370000", "sd-1", "Shandong 山东"),
-    ("410000", "ha-1", "Henan 河南"),
-    ("420000", "hb-1", "Hubei 湖北"),
-    ("430000", "hn-1", "Hunan 湖南"),
-    ("450000", "gx-1", "Guangxi 广西"),
-    ("460000", "hi-1", "Hainan 海南"),
-    ("510000", "sc-1", "Sichuan 四川"),
-    ("530000", "yn-1", "Yunnan 云南"),
-    ("540000", "xz-1", "Tibet 西藏"),
-    ("610000", "sn-1", "Shaanxi 陕西"),
-    ("620000", "gs-1", "Gansu 甘肃"),
-    ("630000", "qh-1", "Qinghai 青海"),
-    ("640000", "nx-1", "Ningxia 宁夏"),
-    ("650000", "xj-1", "Xinjiang 新疆"),
-];
+use credex_protocol::{NodeName, RegionCode};
 
 /// The legal basis provinces accept for penalty queries.
 pub const LEGAL_BASIS: &str = "joint-punishment-memorandum";
@@ -89,9 +52,6 @@ pub enum FederationError {
     /// A generated configuration does not load.
     #[error("{0}")]
     Config(#[from] credex_node::config::ConfigError),
-    /// A built-in identifier is invalid (a bug in [`PROVINCES`]).
-    #[error("built-in identifier {0:?} is invalid: {1}")]
-    Id(String, String),
     /// A synthetic record does not fit the catalogue.
     #[error("synthetic {category} record: {reason}")]
     Record {
@@ -144,6 +104,8 @@ impl SimNode {
     /// if given, PostgreSQL storage in a schema of its own.
     pub fn load_config(&self, postgres: Option<&str>) -> Result<NodeConfig, FederationError> {
         let mut c = NodeConfig::load(&self.config)?;
+        // Ephemeral port at the first start; a restart reuses the port it got.
+        c.listen.set_port(0);
         // Short handshakes so a dead peer is noticed quickly; requests and
         // idle connections outlive a partition window, so QUIC retransmits
         // across it instead of abandoning an answered request.
@@ -155,7 +117,10 @@ impl SimNode {
         if let Some(url) = postgres {
             c.storage = StorageTarget::Postgres {
                 url: url.to_owned(),
-                schema: Some(format!("credex_sim_{}", self.name.as_str().replace('-', "_"))),
+                schema: Some(format!(
+                    "credex_sim_{}",
+                    self.name.as_str().replace('-', "_")
+                )),
             };
         }
         Ok(c)
@@ -171,64 +136,32 @@ pub struct Federation {
     pub nodes: Vec<SimNode>,
 }
 
-fn id<T: std::str::FromStr>(s: &str) -> Result<T, FederationError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse()
-        .map_err(|e: T::Err| FederationError::Id(s.to_owned(), e.to_string()))
-}
-
 impl Federation {
     /// Create a federation of `regions` nodes (the national node and
     /// `regions - 1` provinces) in `dir`, with `subjects` synthetic
     /// companies spread evenly over the provinces.
-    pub fn create(dir: &Path, regions: usize, subjects: u64) -> Result<Federation, FederationError> {
-        if !(3..=PROVINCES.len()).contains(&regions) {
+    pub fn create(
+        dir: &Path,
+        regions: usize,
+        subjects: u64,
+    ) -> Result<Federation, FederationError> {
+        if !(3..=dev::PROVINCES.len()).contains(&regions) {
             return Err(FederationError::Size(regions));
         }
-        let alg = KeyAlgorithm::Ed25519;
-        let root = CaDir::create_root(
-            dir.join("pki/root"),
-            "credex simulated federation root",
-            alg,
-            lifetime::ROOT_DAYS,
-        )?;
+        // The national node first, then the provinces in the order of
+        // `dev::PROVINCES` (the development federation's three first).
+        let chosen: Vec<(&'static str, &'static str, &'static str)> = dev::PROVINCES
+            .iter()
+            .filter(|p| p.0 == "000000")
+            .chain(dev::PROVINCES.iter().filter(|p| p.0 != "000000"))
+            .take(regions)
+            .copied()
+            .collect();
+        let dev_nodes = dev::init_regions(dir, dev::DEV_BASE_PORT, &chosen)?;
         let provinces = (regions - 1) as u64;
         let mut nodes = Vec::with_capacity(regions);
-        for (index, (region, name, label)) in PROVINCES[..regions].iter().enumerate() {
-            let region: RegionCode = id(region)?;
-            let name: NodeName = id(name)?;
-            let ca = root.create_region(
-                region,
-                dir.join(format!("pki/{region}")),
-                alg,
-                lifetime::REGION_CA_DAYS,
-            )?;
-            let node_dir = dir.join(format!("nodes/{name}"));
-            ca.issue_node(
-                &name,
-                &[logical_server_name(region, &name), "localhost".into()],
-                &[std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)],
-                alg,
-                lifetime::LEAF_DAYS,
-                &node_dir,
-            )?;
-            let ops = dir.join(format!("operators/{region}"));
-            for (op, role) in [
-                ("req-1", Role::Requester),
-                ("apv-1", Role::Approver),
-                ("aud-1", Role::Auditor),
-            ] {
-                ca.issue_operator(&id(op)?, role, alg, lifetime::LEAF_DAYS, &ops)?;
-            }
-            ca.issue_authority(
-                &id("portal")?,
-                alg,
-                lifetime::LEAF_DAYS,
-                &dir.join(format!("authorities/{region}")),
-            )?;
-            let national = region.as_u32() == 0;
+        for (index, d) in dev_nodes.into_iter().enumerate() {
+            let national = d.region.as_u32() == 0;
             let share = if national {
                 0
             } else {
@@ -238,18 +171,17 @@ impl Federation {
             };
             nodes.push(SimNode {
                 index,
-                region,
-                name: name.clone(),
-                label,
-                config: node_dir.join("node.toml"),
-                cert: node_dir.join(format!("{name}.pem")),
+                region: d.region,
+                cert: d.config.with_file_name(format!("{}.pem", d.name)),
+                name: d.name,
+                label: d.label,
+                config: d.config,
                 subjects: share,
             });
         }
         for node in &nodes {
             let dir_of = node.config.parent().unwrap_or(dir);
             write_public(&dir_of.join("policy.toml"), &policy_text(node, &nodes))?;
-            write_public(&node.config, &node_config(node, &nodes))?;
         }
         Ok(Federation {
             dir: dir.to_owned(),
@@ -283,43 +215,6 @@ impl Federation {
             &dir.join(format!("{name}.key")),
         )
     }
-}
-
-fn node_config(node: &SimNode, all: &[SimNode]) -> String {
-    let mut crls = vec!["\"../../pki/root/crl.pem\"".to_owned()];
-    crls.extend(
-        all.iter()
-            .map(|n| format!("\"../../pki/{}/crl.pem\"", n.region)),
-    );
-    format!(
-        r#"# credex node configuration — simulated federation, {label}
-[node]
-region = "{region}"
-name = "{name}"
-data_dir = "data"
-
-[tls]
-cert = "{name}.pem"
-key = "{name}.key"
-root = "../../pki/root/ca.pem"
-crls = [{crls}]
-crl_reload_ms = 3600000
-
-[listen]
-addr = "127.0.0.1:0"
-
-[policy]
-file = "policy.toml"
-
-[log]
-format = "human"
-level = "warn"
-"#,
-        label = node.label,
-        region = node.region,
-        name = node.name,
-        crls = crls.join(", "),
-    )
 }
 
 /// A province releases penalties to every other province on a legal basis
@@ -443,9 +338,7 @@ pub async fn import_subjects(
     let mut total = 0u64;
     let mut start = 0u32;
     while start < node.subjects {
-        let end = node
-            .subjects
-            .min(start + (IMPORT_CHUNK as u32 / 2).max(1));
+        let end = node.subjects.min(start + (IMPORT_CHUNK as u32 / 2).max(1));
         let mut rows = Vec::with_capacity(((end - start) as usize) * 5 / 4 + 1);
         for i in start..end {
             let subject = node.subject(i);
@@ -500,25 +393,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn provinces_are_distinct_valid_and_national_first() {
-        let mut regions = std::collections::BTreeSet::new();
-        let mut names = std::collections::BTreeSet::new();
-        for (r, n, _) in PROVINCES {
-            let region: RegionCode = r.parse().unwrap();
-            let _: NodeName = n.parse().unwrap();
-            assert!(regions.insert(region), "{r} twice");
-            assert!(names.insert(n), "{n} twice");
-        }
-        assert_eq!(PROVINCES[0].0, "000000");
-        assert_eq!(regions.len(), 32);
-    }
-
-    #[test]
     fn subjects_are_spread_over_provinces_and_policies_load() {
         let dir = tempfile::tempdir().unwrap();
         let fed = Federation::create(dir.path(), 5, 10).unwrap();
         let shares: Vec<u32> = fed.nodes.iter().map(|n| n.subjects).collect();
         assert_eq!(shares, vec![0, 3, 3, 2, 2]);
+        assert!(fed.nodes[0].is_national());
+        assert_eq!(fed.nodes[1].name.as_str(), "gy-1");
         for node in &fed.nodes {
             let config = node.load_config(None).unwrap();
             credex_node::query::load_policy(config.region, &config.policy)

@@ -165,7 +165,8 @@ mod tests {
 
         relay.state.set_blocked(true);
         client.send(b"lost").await.unwrap();
-        let got = tokio::time::timeout(Duration::from_millis(200), server.recv_from(&mut buf)).await;
+        let got =
+            tokio::time::timeout(Duration::from_millis(200), server.recv_from(&mut buf)).await;
         assert!(got.is_err(), "a datagram crossed a blocked relay");
         assert_eq!(relay.state.dropped(), 1);
 

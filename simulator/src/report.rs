@@ -258,11 +258,7 @@ pub fn render(r: &Report) -> String {
         if a.passed { "PASSED" } else { "FAILED" }
     );
     for v in a.unexplained.iter().take(10) {
-        let _ = writeln!(
-            s,
-            "  {} #{:?} {}: {}",
-            v.log, v.index, v.rule, v.detail
-        );
+        let _ = writeln!(s, "  {} #{:?} {}: {}", v.log, v.index, v.rule, v.detail);
     }
     let _ = writeln!(
         s,
@@ -282,8 +278,7 @@ pub fn write_files(r: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let latency = dir.join("latency.svg");
     plot_latency(r, &latency).with_context(|| format!("drawing {}", latency.display()))?;
     let throughput = dir.join("throughput.svg");
-    plot_throughput(r, &throughput)
-        .with_context(|| format!("drawing {}", throughput.display()))?;
+    plot_throughput(r, &throughput).with_context(|| format!("drawing {}", throughput.display()))?;
     Ok(vec![json, latency, throughput])
 }
 
@@ -391,7 +386,9 @@ fn plot_throughput(r: &Report, path: &Path) -> anyhow::Result<()> {
             )))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .label(f.label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.3).filled()));
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.3).filled())
+            });
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(a, 0.0), (a, top * 1.15)],

@@ -324,7 +324,9 @@ impl Ctx {
             .get(&(from, to))
             && Instant::now() < *until
         {
-            return Err(Failure::Unreachable("backing off after a failed dial".into()));
+            return Err(Failure::Unreachable(
+                "backing off after a failed dial".into(),
+            ));
         }
         // One dial per pair at a time: while it is under way, other queries
         // for the pair fail fast instead of each waiting for the handshake.
@@ -429,7 +431,11 @@ impl Ctx {
             };
             // Revocation: queries already under way when the CRLs were
             // reloaded may still finish; judge those sent half a second later.
-            let grace = if let FaultKind::Revoke { .. } = f.fault.kind { 0.5 } else { 0.0 };
+            let grace = if let FaultKind::Revoke { .. } = f.fault.kind {
+                0.5
+            } else {
+                0.0
+            };
             if sent_at < start + grace {
                 continue;
             }
@@ -459,7 +465,12 @@ impl Ctx {
         let s = &self.signers[from];
         let fields = |f: &[&str]| f.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
         let (category, wanted, basis, authorization) = match kind {
-            Kind::Basis => ("admin_penalty", fields(&PENALTY_FIELDS), Some(LEGAL_BASIS), None),
+            Kind::Basis => (
+                "admin_penalty",
+                fields(&PENALTY_FIELDS),
+                Some(LEGAL_BASIS),
+                None,
+            ),
             Kind::Overask => {
                 let mut f = fields(&PENALTY_FIELDS);
                 f.extend(fields(&INTERNAL_PENALTY_FIELDS));
@@ -538,8 +549,7 @@ impl Ctx {
             // Any other province.
             let mut f = self.provinces[rng.below(self.provinces.len())];
             if f == to {
-                f = self.provinces[(self.provinces.iter().position(|&p| p == to).unwrap_or(0)
-                    + 1)
+                f = self.provinces[(self.provinces.iter().position(|&p| p == to).unwrap_or(0) + 1)
                     % self.provinces.len()];
             }
             f
@@ -559,9 +569,11 @@ impl Ctx {
             }
         }
         let purpose = match kind {
-            Kind::Basis | Kind::Overask => {
-                ["public_procurement", "administrative_approval", "joint_punishment"][rng.below(3)]
-            }
+            Kind::Basis | Kind::Overask => [
+                "public_procurement",
+                "administrative_approval",
+                "joint_punishment",
+            ][rng.below(3)],
             Kind::Authorized => "financing",
             Kind::Upward => "upward_reporting",
         };
@@ -604,7 +616,10 @@ async fn worker(ctx: Arc<Ctx>, mut rng: Rng) -> WorkerStats {
                 continue;
             }
             Err(e) => {
-                *stats.outcomes.entry(format!("build error: {e}")).or_default() += 1;
+                *stats
+                    .outcomes
+                    .entry(format!("build error: {e}"))
+                    .or_default() += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -661,7 +676,9 @@ async fn worker(ctx: Arc<Ctx>, mut rng: Rng) -> WorkerStats {
                     ctx.leaks.fetch_add(1, Ordering::Relaxed);
                 }
                 let expected = match kind {
-                    Kind::Basis | Kind::Authorized | Kind::Upward => r.body.outcome == Outcome::Granted,
+                    Kind::Basis | Kind::Authorized | Kind::Upward => {
+                        r.body.outcome == Outcome::Granted
+                    }
                     Kind::Overask => r.body.outcome == Outcome::Trimmed,
                 };
                 if !expected {
@@ -754,22 +771,22 @@ async fn malicious(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng) {
             }
         };
         {
-        let mut m = ctx.malicious.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(refused) => {
-                *m.attempts.entry(what).or_default() += 1;
-                if refused {
-                    *m.refused.entry(what).or_default() += 1;
-                } else {
-                    *m.accepted.entry(what).or_default() += 1;
+            let mut m = ctx.malicious.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(refused) => {
+                    *m.attempts.entry(what).or_default() += 1;
+                    if refused {
+                        *m.refused.entry(what).or_default() += 1;
+                    } else {
+                        *m.accepted.entry(what).or_default() += 1;
+                    }
                 }
+                Err(Failure::Failed(e)) if e.contains("refused") => {
+                    *m.attempts.entry(what).or_default() += 1;
+                    *m.refused.entry(what).or_default() += 1;
+                }
+                Err(_) => m.unreachable += 1,
             }
-            Err(Failure::Failed(e)) if e.contains("refused") => {
-                *m.attempts.entry(what).or_default() += 1;
-                *m.refused.entry(what).or_default() += 1;
-            }
-            Err(_) => m.unreachable += 1,
-        }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -877,15 +894,24 @@ async fn run_fault(ctx: Arc<Ctx>, i: usize, shutdown: CancellationToken) -> Resu
             ctx.slots[k].revoked.store(true, Ordering::SeqCst);
             ctx.evict_node(k);
             begin(f);
-            f.notes.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
-                "revoked {} (serial {}); CRL reload closed {closed} live connections",
-                revoked.subject,
-                hex_serial(&revoked.serial)
-            ));
+            f.notes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!(
+                    "revoked {} (serial {}); CRL reload closed {closed} live connections",
+                    revoked.subject,
+                    hex_serial(&revoked.serial)
+                ));
         }
         FaultKind::Malicious { .. } => {
             begin(f);
-            malicious(Arc::clone(&ctx), f.nodes[0], until, Rng::new(f.fault.at.as_nanos() as u64)).await;
+            malicious(
+                Arc::clone(&ctx),
+                f.nodes[0],
+                until,
+                Rng::new(f.fault.at.as_nanos() as u64),
+            )
+            .await;
             end(f);
         }
     }
@@ -933,7 +959,9 @@ fn judge(mut r: FaultReport, f: &FaultState, ctx: &Ctx, m: &MaliciousCounts) -> 
             let refused: u64 = m.refused.values().sum();
             (
                 attempts > 0 && refused == attempts,
-                format!("{refused} of {attempts} malicious queries refused (over-asked fields withheld, forgeries and replays denied)"),
+                format!(
+                    "{refused} of {attempts} malicious queries refused (over-asked fields withheld, forgeries and replays denied)"
+                ),
             )
         }
     };
@@ -994,7 +1022,8 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         opts.regions,
         dir.display()
     );
-    let fed = tokio::task::block_in_place(|| Federation::create(&dir, opts.regions, opts.subjects))?;
+    let fed =
+        tokio::task::block_in_place(|| Federation::create(&dir, opts.regions, opts.subjects))?;
     let pki_s = t0.elapsed().as_secs_f64();
 
     // Check the fault schedule names real nodes.
@@ -1020,10 +1049,15 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
             .into_iter()
             .map(index_of)
             .collect::<anyhow::Result<Vec<usize>>>()?;
-        if matches!(f.kind, FaultKind::Malicious { .. } | FaultKind::Revoke { .. })
-            && nodes.iter().any(|&n| fed.nodes[n].is_national())
+        if matches!(
+            f.kind,
+            FaultKind::Malicious { .. } | FaultKind::Revoke { .. }
+        ) && nodes.iter().any(|&n| fed.nodes[n].is_national())
         {
-            anyhow::bail!("{}: pick a province node, the national node sends only upward queries", f.label());
+            anyhow::bail!(
+                "{}: pick a province node, the national node sends only upward queries",
+                f.label()
+            );
         }
         fault_nodes.push(nodes);
     }
@@ -1253,7 +1287,8 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     // node is restarted so its log can be exported.
     shutdown.cancel();
     while let Some(r) = fault_tasks.join_next().await {
-        r.context("a fault task panicked")?.map_err(anyhow::Error::msg)?;
+        r.context("a fault task panicked")?
+            .map_err(anyhow::Error::msg)?;
     }
     for slot in &ctx.slots {
         if slot.live().is_none() {
@@ -1263,7 +1298,10 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     ctx.conns.lock().unwrap_or_else(|p| p.into_inner()).clear();
 
     // Export every log and audit them all.
-    eprintln!("credex-sim: exporting {} logs and auditing…", ctx.slots.len());
+    eprintln!(
+        "credex-sim: exporting {} logs and auditing…",
+        ctx.slots.len()
+    );
     let t3 = Instant::now();
     let logs_dir = opts.out.join("logs");
     let _ = std::fs::remove_dir_all(&logs_dir);
@@ -1290,7 +1328,12 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .map(|d| d[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .map(|d| {
+            d[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
         .collect::<HashSet<String>>();
     let (explained, unexplained): (Vec<_>, Vec<_>) =
         audit.violations.iter().cloned().partition(|v| {
@@ -1391,7 +1434,8 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         audit: audit_result,
         passed: false,
     };
-    report.audit.passed = report.audit.unexplained.is_empty() && report.audit.logs == report.nodes.len();
+    report.audit.passed =
+        report.audit.unexplained.is_empty() && report.audit.logs == report.nodes.len();
     report.passed = report.audit.passed
         && report.internal_fields_leaked == 0
         && report.malicious.accepted.values().all(|&v| v == 0)

@@ -47,14 +47,21 @@ async fn five_nodes_with_faults_pass_the_final_audit() {
 
     assert_eq!(report.faults.len(), 4);
     for f in &report.faults {
-        assert!(f.observed, "{} not observed: {}\n{table}", f.label, f.verdict);
+        assert!(
+            f.observed,
+            "{} not observed: {}\n{table}",
+            f.label, f.verdict
+        );
     }
     let kill = &report.faults[0];
     assert!(matches!(kill.fault.kind, FaultKind::Kill { .. }));
     assert!(kill.failed_during > 0 && kill.answered_after > 0, "{table}");
     let partition = &report.faults[1];
     assert!(
-        partition.notes.iter().any(|n| n.starts_with("relay dropped")),
+        partition
+            .notes
+            .iter()
+            .any(|n| n.starts_with("relay dropped")),
         "{table}"
     );
     let revoke = &report.faults[3];
