@@ -83,7 +83,7 @@ fn duration(text: &str) -> Option<Duration> {
         (t, 1.0)
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v <= 86_400.0).then(|| Duration::from_secs_f64(v * scale))
+    (v.is_finite() && (0.0..=86_400.0).contains(&v)).then(|| Duration::from_secs_f64(v * scale))
 }
 
 impl std::str::FromStr for Fault {

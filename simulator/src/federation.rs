@@ -359,7 +359,7 @@ pub async fn import_subjects(
                     ("officer_phone", format!("0851-{:08}", n % 100_000_000)),
                 ],
             )?);
-            if n % TAX_RATING_EVERY == 0 {
+            if n.is_multiple_of(TAX_RATING_EVERY) {
                 rows.push(record_row(
                     catalogue,
                     "tax_credit_rating",

@@ -1244,7 +1244,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
                 tick.tick().await;
                 n += 1;
                 bar.set_position(n);
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     let now = ctx.answered.load(Ordering::Relaxed);
                     let active: Vec<String> = ctx
                         .faults
