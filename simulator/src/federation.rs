@@ -102,7 +102,16 @@ impl SimNode {
 
     /// The node's configuration, with the simulator's transport limits and,
     /// if given, PostgreSQL storage in a schema of its own.
-    pub fn load_config(&self, postgres: Option<&str>) -> Result<NodeConfig, FederationError> {
+    ///
+    /// `run` names the run: each run gets fresh schemas
+    /// `credex_sim_<run>_<node>` (a schema holding an earlier run's log
+    /// would be appended to, and the final audit would rightly fail); they
+    /// are left in place for inspection.
+    pub fn load_config(
+        &self,
+        postgres: Option<&str>,
+        run: &str,
+    ) -> Result<NodeConfig, FederationError> {
         let mut c = NodeConfig::load(&self.config)?;
         // Ephemeral port at the first start; a restart reuses the port it got.
         c.listen.set_port(0);
@@ -118,7 +127,7 @@ impl SimNode {
             c.storage = StorageTarget::Postgres {
                 url: url.to_owned(),
                 schema: Some(format!(
-                    "credex_sim_{}",
+                    "credex_sim_{run}_{}",
                     self.name.as_str().replace('-', "_")
                 )),
             };
@@ -401,7 +410,7 @@ mod tests {
         assert!(fed.nodes[0].is_national());
         assert_eq!(fed.nodes[1].name.as_str(), "gy-1");
         for node in &fed.nodes {
-            let config = node.load_config(None).unwrap();
+            let config = node.load_config(None, "t").unwrap();
             credex_node::query::load_policy(config.region, &config.policy)
                 .unwrap_or_else(|e| panic!("{}: {e}", node.name));
         }

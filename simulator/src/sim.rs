@@ -1064,11 +1064,27 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
 
     let t1 = Instant::now();
     eprintln!("credex-sim: starting {} nodes…", fed.nodes.len());
+    // Names this run's PostgreSQL schemas: seconds since the epoch, base 36.
+    let run_id = {
+        let mut n = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut id = String::new();
+        while n > 0 {
+            let d = (n % 36) as u8;
+            id.insert(0, char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+            n /= 36;
+        }
+        id
+    };
+    if opts.postgres.is_some() {
+        eprintln!("credex-sim: PostgreSQL schemas credex_sim_{run_id}_<node>");
+    }
     let mut slots = Vec::new();
     let mut signers = Vec::new();
     for node in &fed.nodes {
         let config = node
-            .load_config(opts.postgres.as_deref())
+            .load_config(opts.postgres.as_deref(), &run_id)
             .with_context(|| format!("configuration of {}", node.name))?;
         signers.push(Signers {
             requester: fed.signer(node.region, "req-1")?,
