@@ -80,6 +80,27 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     peers: Vec<RawPeer>,
+    #[serde(default)]
+    upward: RawUpward,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUpward {
+    enabled: Option<bool>,
+    reporting_list: Option<PathBuf>,
+    holidays: Option<PathBuf>,
+    batch_size: Option<u32>,
+    max_in_flight: Option<u32>,
+    interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -182,6 +203,52 @@ pub struct NodeConfig {
     pub policy: PolicyFiles,
     /// The peers this node knows how to reach.
     pub peers: Vec<PeerConfig>,
+    /// Upward reporting to the national platform (`[upward]`).
+    pub upward: UpwardConfig,
+    /// The Prometheus metrics endpoint (`[metrics]`).
+    pub metrics: MetricsConfig,
+}
+
+/// Upward reporting (数据报送, `[upward]`): whether and how this provincial
+/// node reports its records to the national node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpwardConfig {
+    /// Report upward (provincial nodes only; a peer of region 000000 must
+    /// be configured).
+    pub enabled: bool,
+    /// The reporting list (数据报送清单); the built-in list when absent.
+    pub reporting_list: Option<PathBuf>,
+    /// The working-day calendar (工作日历) with the holidays; the built-in
+    /// 2026 calendar when absent.
+    pub holidays: Option<PathBuf>,
+    /// Most records per batch (1 ..= 500).
+    pub batch_size: u32,
+    /// Most batches sent and not yet acknowledged (backpressure, 1 ..= 64).
+    pub max_in_flight: u32,
+    /// How often the node looks for newly imported records.
+    pub interval: Duration,
+}
+
+impl Default for UpwardConfig {
+    fn default() -> Self {
+        UpwardConfig {
+            enabled: false,
+            reporting_list: None,
+            holidays: None,
+            batch_size: 500,
+            max_in_flight: 4,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The metrics endpoint (`[metrics]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// The TCP address `GET /metrics` is served on (Prometheus text
+    /// format); no endpoint when absent. Keep it on a local or management
+    /// interface: it has no authentication.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Where the node's sharing policy (共享策略) comes from.
@@ -560,6 +627,56 @@ impl NodeConfig {
             });
         }
 
+        let du = UpwardConfig::default();
+        let u = &raw.upward;
+        let upward = UpwardConfig {
+            enabled: u.enabled.unwrap_or(false),
+            reporting_list: u.reporting_list.as_deref().map(resolve),
+            holidays: u.holidays.as_deref().map(resolve),
+            batch_size: count("upward.batch_size", u.batch_size, du.batch_size, 500)?,
+            max_in_flight: count(
+                "upward.max_in_flight",
+                u.max_in_flight,
+                du.max_in_flight,
+                64,
+            )?,
+            interval: ms(
+                "upward.interval_ms",
+                u.interval_ms,
+                du.interval,
+                50,
+                600_000,
+            )?,
+        };
+        if upward.enabled {
+            if role == NodeRole::National {
+                return Err(invalid(
+                    "upward.enabled",
+                    "the national node receives upward reports; it does not send them".into(),
+                ));
+            }
+            if !peers.iter().any(|p: &PeerConfig| p.region.is_national()) {
+                return Err(invalid(
+                    "upward.enabled",
+                    "upward reporting needs a [[peers]] entry of region 000000 (the national node)"
+                        .into(),
+                ));
+            }
+        }
+        let metrics = MetricsConfig {
+            listen: match &raw.metrics.listen {
+                None => None,
+                Some(addr) => Some(addr.parse().map_err(|_| {
+                    invalid(
+                        "metrics.listen",
+                        format!(
+                            "{addr:?} is not an IP address with a port, e.g. \"127.0.0.1:9401\""
+                        ),
+                    )
+                })?),
+            },
+        };
+
         Ok(NodeConfig {
             path: path.to_owned(),
             region,
@@ -574,6 +691,8 @@ impl NodeConfig {
             log_level,
             policy,
             peers,
+            upward,
+            metrics,
         })
     }
 
@@ -696,5 +815,56 @@ addr = "127.0.0.1:7402"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("/nonexistent/credex.toml"), "{msg}");
+    }
+
+    #[test]
+    fn upward_and_metrics_sections_are_validated() {
+        let national =
+            "\n[[peers]]\nregion = \"000000\"\nname = \"national-1\"\naddr = \"127.0.0.1:7404\"\n";
+        let text = format!(
+            "{GOOD}{national}\n[upward]\nenabled = true\nholidays = \"cal.toml\"\nbatch_size = 100\nmax_in_flight = 2\n\n[metrics]\nlisten = \"127.0.0.1:9401\"\n"
+        );
+        let c = parse(&text).unwrap();
+        assert!(c.upward.enabled);
+        assert_eq!(c.upward.batch_size, 100);
+        assert_eq!(c.upward.max_in_flight, 2);
+        assert_eq!(
+            c.upward.holidays.as_deref(),
+            Some(Path::new("/etc/credex/cal.toml"))
+        );
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9401".parse().unwrap()));
+        let d = parse(GOOD).unwrap();
+        assert!(!d.upward.enabled && d.metrics.listen.is_none());
+        assert_eq!(d.upward.batch_size, 500);
+
+        let cases = [
+            (
+                format!("{GOOD}{national}\n[upward]\nbatch_size = 501\n"),
+                "upward.batch_size",
+            ),
+            (
+                format!("{GOOD}{national}\n[upward]\nmax_in_flight = 0\n"),
+                "upward.max_in_flight",
+            ),
+            (
+                format!("{GOOD}\n[upward]\nenabled = true\n"),
+                "upward.enabled",
+            ),
+            (
+                format!("{GOOD}\n[metrics]\nlisten = \"localhost\"\n"),
+                "metrics.listen",
+            ),
+        ];
+        for (text, key) in cases {
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("key `{key}`")),
+                "expected key {key}: {msg}"
+            );
+        }
+        let msg = parse(&format!("{GOOD}\n[upward]\nbatch = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("batch") && msg.contains("line"), "{msg}");
     }
 }

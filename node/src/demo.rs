@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 use credex_node::access;
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::dev::{self, DevNode};
+use credex_node::eval;
+use credex_node::lists::{self, EntryDraft, Lists, ListsPolicy};
 use credex_node::pki_files::{CaDir, lifetime};
 use credex_node::query::unix_ms;
 use credex_node::records;
@@ -20,6 +22,8 @@ use credex_node::service::RunningNode;
 use credex_pki::KeyAlgorithm;
 use credex_pki::authorization::approve_request;
 use credex_protocol::RegionCode;
+use credex_protocol::evaluation::Scheme;
+use credex_protocol::lists::{ChangeKind, ListKind, NoticeMeans, SubjectNotice};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
     SubjectRef,
@@ -85,8 +89,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let mut running = Vec::new();
     for n in &nodes {
         // Each node listens on the port its peers' configurations name, so
-        // they can reach each other (recognition, lists, reports).
-        let config = NodeConfig::load(&n.config)?;
+        // they can reach each other (recognition, lists, reports). The
+        // provinces report upward to the national platform.
+        let mut config = NodeConfig::load(&n.config)?;
+        config.upward.enabled = !n.region.is_national();
+        config.upward.interval = std::time::Duration::from_millis(200);
         let node = RunningNode::start(config)
             .await
             .with_context(|| format!("starting {}", n.name))?;
@@ -133,9 +140,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
 
     queries(&dir, &running, &mut checks).await?;
+    recognition(&dir, &running, &mut checks).await?;
+    joint_lists(&running, &mut checks).await?;
+    upward(&dir, &running, &mut checks).await?;
     audit(&dir, &running, &mut checks).await?;
 
-    println!("\n6. What the transport refuses");
+    println!("\n9. What the transport refuses");
     // A node that dials Guangdong's address expecting Chongqing.
     let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
     let r = running[0]
@@ -270,6 +280,16 @@ fn free_base_port(count: u16) -> Result<u16> {
 }
 
 fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, nodes: &[DevNode]) {
+    println!("\nWhat this showed:");
+    for line in [
+        "• A region releases only the fields its sharing policy permits, and only to a request signed by two accountable officers with the company's consent or a legal basis.",
+        "• Evaluation results are recognised across an agreement without re-evaluation, and a downgrade reaches every region that recognised the result.",
+        "• A serious-dishonesty listing binds the regions its agreements name; each responds and reports its measures, and a repair is confirmed everywhere.",
+        "• Every province's records reach the national platform exactly once, with reporting-rate and 7-working-day timeliness figures.",
+        "• Every access and message is in both sides' tamper-evident logs; the auditor verifies them offline and catches a changed byte.",
+    ] {
+        println!("  {line}");
+    }
     println!(
         "\nSummary: {} checks passed, {} failed, in {:.1} s.",
         checks.passed,
@@ -284,6 +304,36 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
             );
             if let Some(n) = nodes.first() {
                 println!("  credex node run --config {}", n.config.display());
+            }
+            println!(
+                "Re-verify the four exported logs (C2SP tiles, verifier key in each log.vkey) with:"
+            );
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    dir.join("audit")
+                        .join(n.name.as_str())
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            println!(
+                "  credex audit verify {} --trust {}",
+                logs.join(" "),
+                dir.join("pki/root/ca.pem").display()
+            );
+            if let Some(n) = nodes.get(1) {
+                println!(
+                    "  credex eval effective --config {} {}   # a company's grade in Chongqing, with provenance",
+                    n.config.display(),
+                    dev::sample_subjects(nodes[0].region)[1]
+                );
+            }
+            if let Some(n) = nodes.first() {
+                println!(
+                    "  credex lists status --config {}   # the listing's progress in each region",
+                    n.config.display()
+                );
             }
         }
         None => println!(
@@ -565,10 +615,346 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
     Ok(())
 }
 
+/// Wait (at most 15 s) until `probe` returns `Some`.
+async fn wait_for<T, F, Fut>(mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The effective public-credit grade of `subject` at `node` and how it was
+/// decided, if a result counts.
+async fn effective_public_credit(node: &RunningNode, subject: &str) -> Option<String> {
+    let agreements = eval::load_agreements(node.config()).ok()?;
+    let e = eval::effective(
+        node.storage(),
+        &agreements,
+        node.config().region,
+        subject,
+        unix_ms(SystemTime::now()),
+    )
+    .await
+    .ok()?;
+    let pc = e
+        .schemes
+        .into_iter()
+        .find(|s| s.scheme == Scheme::PublicCredit)?;
+    let grade = pc.grade.clone()?;
+    let input = pc.inputs.get(pc.decided_by?)?;
+    Some(format!(
+        "{grade} (common grade {}; {}; green channel {}) — {} grade {} from {}, under {}",
+        pc.common_grade.as_deref().unwrap_or("-"),
+        pc.supervision_tier.as_deref().unwrap_or("-"),
+        if pc.green_channel { "yes" } else { "no" },
+        input.source,
+        input.grade,
+        input.issuer_region,
+        input.agreement.as_deref().unwrap_or("-"),
+    ))
+}
+
+/// Guizhou evaluates a company; Chongqing (Chongqing–Guizhou agreement) and
+/// Guangdong (Pan-Pearl River agreement) recognise the result; a downgrade
+/// reaches both.
+async fn recognition(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, cq, gz) = (&running[0], &running[1], &running[2]);
+    println!(
+        "\n5. Mutual recognition (信用评价结果互认): Guizhou's public credit comprehensive evaluation counts elsewhere"
+    );
+    let company = dev::sample_subjects("520000".parse()?)[1].clone();
+    let agreements = eval::load_agreements(gy.config()).map_err(anyhow::Error::msg)?;
+    let issue = |grade: &'static str, name: &'static str| {
+        let company = company.clone();
+        let agreements = agreements.clone();
+        async move {
+            let file = dir.join(format!("evaluations-520000-{name}.jsonl"));
+            std::fs::write(
+                &file,
+                format!(
+                    r#"{{"subject":"{company}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+                ),
+            )?;
+            let now = unix_ms(SystemTime::now());
+            let rows = eval::parse_results(&file, gy.config().region, &agreements, now)?;
+            eval::issue(
+                gy.federation(),
+                &agreements,
+                gy.queries().policy().catalogue(),
+                &rows,
+                now,
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+    };
+    issue("优", "first").await?;
+    println!(
+        "   Guizhou rates company {company} 优 (top grade), signs the result and pushes it to the members of its agreements:"
+    );
+    for (node, name) in [(cq, "Chongqing"), (gz, "Guangdong")] {
+        let seen = wait_for(|| effective_public_credit(node, &company)).await;
+        checks.check(
+            seen.is_some(),
+            &format!("{name} recognises it without evaluating again"),
+            &seen.unwrap_or_else(|| "not recognised within 15 s".into()),
+        );
+    }
+    issue("差", "downgrade").await?;
+    println!("   Guizhou re-evaluates the company and downgrades it to 差:");
+    for (node, name) in [(cq, "Chongqing"), (gz, "Guangdong")] {
+        let seen = wait_for(|| async {
+            effective_public_credit(node, &company)
+                .await
+                .filter(|e| e.contains("grade 差"))
+        })
+        .await;
+        checks.check(
+            seen.is_some(),
+            &format!("the downgrade reaches {name} and its local treatment follows"),
+            &seen.unwrap_or_else(|| "not updated within 15 s".into()),
+        );
+    }
+    Ok(())
+}
+
+/// Guizhou lists a company as seriously dishonest; the listing reaches the
+/// regions its agreements bind, each responds and reports the measures it
+/// applied; then the company completes credit repair and every region
+/// confirms.
+async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, cq, gz) = (&running[0], &running[1], &running[2]);
+    println!(
+        "\n6. Joint punishment (联合奖惩, 一处失信 处处受限): a serious-dishonesty listing in Guizhou binds its partners"
+    );
+    let service =
+        |node: &RunningNode| Lists::new(node.federation().clone(), ListsPolicy::builtin());
+    let company = dev::sample_subjects("520000".parse()?)[2].clone();
+    let today = lists::cst_date(unix_ms(SystemTime::now()));
+    let draft = EntryDraft {
+        subject: company.clone(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "《贵州省社会信用条例》; 行政处罚决定书 黔市监处〔2026〕18号".into(),
+        authority: "贵州省市场监督管理局".into(),
+        entry_date: today.clone(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec![
+            "restrict_government_procurement".into(),
+            "restrict_public_funds".into(),
+            "restrict_honours".into(),
+        ],
+        notice: SubjectNotice {
+            date: today,
+            means: NoticeMeans::Written,
+        },
+    };
+    let added = service(gy).add(&draft, unix_ms(SystemTime::now())).await?;
+    let sent_to: Vec<String> = added.sent_to.iter().map(|r| r.to_string()).collect();
+    println!(
+        "   Guizhou lists company {company} (restricted from government procurement, public funds, honours);"
+    );
+    println!(
+        "   the Chongqing–Guizhou and Pan-Pearl River agreements bind {} (no node of the other Pan-Pearl River members runs in this demo: {} recorded as not sent)",
+        sent_to.join(", "),
+        added.no_peer.len()
+    );
+    for (node, name, applied) in [
+        (
+            cq,
+            "Chongqing",
+            vec!["restrict_government_procurement", "restrict_public_funds"],
+        ),
+        (
+            gz,
+            "Guangdong",
+            vec!["restrict_government_procurement", "restrict_honours"],
+        ),
+    ] {
+        let held = wait_for(|| async {
+            service(node)
+                .received()
+                .await
+                .ok()?
+                .into_iter()
+                .find(|h| h.entry.id == added.id)
+        })
+        .await;
+        checks.check(
+            held.is_some(),
+            &format!("{name} receives the listing and responds (发起→响应)"),
+            &held
+                .map(|h| format!("measures to apply: {}", h.entry.measures.join(", ")))
+                .unwrap_or_else(|| "not received within 15 s".into()),
+        );
+        let applied: Vec<String> = applied.into_iter().map(String::from).collect();
+        service(node)
+            .feedback(
+                &added.id,
+                &applied,
+                "applied from the day of receipt",
+                unix_ms(SystemTime::now()),
+            )
+            .await?;
+    }
+    let all_fed_back = wait_for(|| async {
+        let status = service(gy).status(unix_ms(SystemTime::now())).await.ok()?;
+        let entry = status.into_iter().find(|e| e.id == added.id)?;
+        (entry.regions.len() == 2
+            && entry.regions.iter().all(|r| r.feedback.is_some())
+            && !entry.is_overdue())
+        .then_some(entry)
+    })
+    .await;
+    checks.check(
+        all_fed_back.is_some(),
+        "Guizhou's status shows each region's response and feedback (→反馈), nothing overdue",
+        &all_fed_back
+            .map(|e| {
+                e.regions
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}: {:?}, applied {}",
+                            r.region,
+                            r.stage,
+                            r.feedback
+                                .as_ref()
+                                .map(|f| f.applied.join("+"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_else(|| "feedback missing after 15 s".into()),
+    );
+    service(gy)
+        .change(
+            &added.id,
+            ChangeKind::Repair,
+            None,
+            "信用修复: penalty fulfilled, commitment made, training completed",
+            unix_ms(SystemTime::now()),
+        )
+        .await?;
+    let confirmed = wait_for(|| async {
+        let status = service(gy).status(unix_ms(SystemTime::now())).await.ok()?;
+        let entry = status.into_iter().find(|e| e.id == added.id)?;
+        entry
+            .regions
+            .iter()
+            .all(|r| {
+                r.change
+                    .as_ref()
+                    .is_some_and(|c| c.confirmed_at_ms.is_some())
+            })
+            .then_some(entry.regions.len())
+    })
+    .await;
+    checks.check(
+        confirmed.is_some(),
+        "the company completes credit repair (信用修复): every region applies the exit and confirms",
+        &confirmed
+            .map(|n| format!("{n} confirmations"))
+            .unwrap_or_else(|| "not confirmed within 15 s".into()),
+    );
+    Ok(())
+}
+
+/// The provinces' records reach the national platform: reporting rate and
+/// 双公示 timeliness at each province, what the national node received.
+async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, national) = (&running[0], &running[3]);
+    println!(
+        "\n7. Upward reporting (数据报送): each province reports its records to the national platform (000000)"
+    );
+    // A penalty Guizhou decided today: reported within 7 working days (双公示).
+    let today = lists::cst_date(unix_ms(SystemTime::now()));
+    let company = &dev::sample_subjects("520000".parse()?)[0];
+    let file = dir.join("records/520000/admin_penalty-today.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"record_id":"520000-AP-TODAY","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{today}","deciding_authority":"贵州省市场监督管理局"}}"#
+        ),
+    )?;
+    records::import_file(
+        gy.storage(),
+        &file,
+        "admin_penalty",
+        gy.queries().policy().catalogue(),
+    )
+    .await?;
+    let on_time = wait_for(|| async {
+        let s = credex_node::upward::status(gy.storage()).await.ok()?;
+        s.categories
+            .iter()
+            .find(|c| c.category == "admin_penalty" && c.on_time >= 1)
+            .map(|c| c.on_time)
+    })
+    .await;
+    checks.check(
+        on_time.is_some(),
+        "Guizhou imports a penalty decided today: reported at once, within 7 working days (双公示 on time)",
+        &on_time
+            .map(|n| format!("{n} penalty record(s) on time"))
+            .unwrap_or_else(|| "not reported within 15 s".into()),
+    );
+    for (node, name) in [(&running[1], "Chongqing"), (&running[2], "Guangdong")] {
+        let status = wait_for(|| async {
+            let s = credex_node::upward::status(node.storage()).await.ok()?;
+            (s.due > 0 && s.reported == s.due && s.batches_pending == 0).then_some(s)
+        })
+        .await;
+        checks.check(
+            status.is_some(),
+            &format!("{name} reports every record due, in numbered batches with signed receipts"),
+            &status
+                .map(|s| {
+                    format!(
+                        "reporting rate {:.0}% ({} of {} records, {} batch(es) acknowledged); 双公示 timeliness {:.0}% — the sample penalties were decided months ago and reported only now, so they count as late",
+                        s.reporting_rate * 100.0,
+                        s.reported,
+                        s.due,
+                        s.batches_acked,
+                        s.timeliness_rate * 100.0
+                    )
+                })
+                .unwrap_or_else(|| "not fully reported within 15 s".into()),
+        );
+    }
+    let received = credex_node::upward::received(national.storage()).await?;
+    let summary: Vec<String> = received
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} records in {} batch(es)",
+                r.region, r.records, r.batches
+            )
+        })
+        .collect();
+    checks.check(
+        received.len() >= 2 && received.iter().all(|r| r.records > 0),
+        "the national platform aggregates what the provinces reported, exactly once",
+        &summary.join("; "),
+    );
+    Ok(())
+}
+
 /// Export every node's log and verify them together, then show that a
 /// doctored copy is caught.
 async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
-    println!("\n5. The auditor: every node's log exported as C2SP tiles and verified offline");
+    println!("\n8. The auditor: every node's log exported as C2SP tiles and verified offline");
     let out = dir.join("audit");
     let mut dirs = Vec::new();
     for node in running {
@@ -588,10 +974,11 @@ async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Resu
     let report = credex_node::audit::verify(&dirs, &trust);
     let sent: usize = report.logs.iter().map(|l| l.sent).sum();
     let received: usize = report.logs.iter().map(|l| l.received).sum();
+    let messages: usize = report.logs.iter().map(|l| l.messages).sum();
     checks.check(
         report.passed(),
-        "all four logs verify: trees, signed checkpoints, dual authorizations, policy re-run, each access on both sides",
-        &format!("{} entries; {received} accesses answered and {sent} asked, cross-matched{}", report.entries,
+        "all four logs verify: trees, signed checkpoints, dual authorizations, policy re-run, each access and message on both sides",
+        &format!("{} entries; {received} accesses answered and {sent} asked, {messages} federation messages (recognition, lists, reports), cross-matched{}", report.entries,
             report.violations.iter().map(|v| format!("\n      VIOLATION {} {}: {}", v.log, v.rule, v.detail)).collect::<String>()),
     );
     // A doctored copy of Guangdong's log: one byte of one entry changed.

@@ -890,6 +890,27 @@ impl Federation {
     }
 }
 
+/// A handle on a [`Federation`] that does not keep it alive, for flow
+/// handlers that send follow-up messages: a handler holding a `Federation`
+/// would form a cycle (federation → handler → federation) and keep the
+/// node's storage and endpoint alive after shutdown.
+#[derive(Clone)]
+pub struct WeakFederation(std::sync::Weak<Inner>);
+
+impl WeakFederation {
+    /// The federation, unless the node has shut down.
+    pub fn upgrade(&self) -> Option<Federation> {
+        self.0.upgrade().map(|inner| Federation { inner })
+    }
+}
+
+impl Federation {
+    /// A handle that does not keep this federation alive.
+    pub fn downgrade(&self) -> WeakFederation {
+        WeakFederation(Arc::downgrade(&self.inner))
+    }
+}
+
 /// Verify an acknowledgement of `sent`: signed by a node of the
 /// destination region, for this message, with a receipt whose checkpoint is
 /// signed by that node's log key and includes an entry recording this

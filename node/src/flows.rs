@@ -10,6 +10,8 @@ use crate::service::StartError;
 
 /// Register every flow's handler with `federation`.
 pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
-    let _ = (federation, config);
+    crate::eval::register(federation, config)?;
+    crate::lists::register(federation, config)?;
+    crate::upward::register(federation, config)?;
     Ok(())
 }

@@ -12,8 +12,11 @@ use credex_node::service::RunningNode;
 use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
 use credex_protocol::{NodeName, RegionCode, Role};
 
+mod cli_eval;
+mod cli_lists;
 mod cli_log;
 mod cli_query;
+mod cli_upward;
 mod demo;
 
 /// credex: a privacy-preserving exchange node for public credit information
@@ -59,6 +62,15 @@ enum Command {
     /// Measure credex on this machine (throw-away federation on loopback).
     #[command(subcommand)]
     Bench(credex_node::bench::BenchCommand),
+    /// Credit evaluation results: import, revoke, effective grade, mutual recognition.
+    #[command(subcommand)]
+    Eval(cli_eval::EvalCommand),
+    /// Joint reward/punishment lists (联合奖惩名单).
+    #[command(subcommand)]
+    Lists(cli_lists::ListsCommand),
+    /// Upward reporting to the national platform (数据报送).
+    #[command(subcommand)]
+    Upward(cli_upward::UpwardCommand),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +307,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             Ok(credex_node::bench::run(cmd).await?)
+        }
+        Command::Eval(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_eval::eval(cmd).await
+        }
+        Command::Lists(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_lists::lists(cmd).await
+        }
+        Command::Upward(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_upward::upward(cmd).await
         }
     }
 }

@@ -261,6 +261,7 @@ pub struct QueryService {
     chain: Vec<Vec<u8>>,
     max_skew_ms: i64,
     checkpoints: Checkpoints,
+    counters: Arc<crate::metrics::QueryCounters>,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -314,7 +315,13 @@ impl QueryService {
             chain,
             max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
             checkpoints,
+            counters: Arc::default(),
         }
+    }
+
+    /// Queries answered, by decision and reason (for the metrics endpoint).
+    pub fn counters(&self) -> Arc<crate::metrics::QueryCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// The policy in force.
@@ -576,6 +583,7 @@ impl QueryService {
         now_ms: i64,
         receipt: Option<Receipt>,
     ) -> Result<QueryResponse, AnswerError> {
+        self.counters.record(decided.outcome, decided.reason);
         let body = QueryResponseBody {
             request_id: q.request.request_id,
             query_digest: digest,

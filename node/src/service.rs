@@ -473,6 +473,16 @@ impl RunningNode {
         node.spawn_crl_watch();
         node.federation
             .spawn_delivery(&node.tracker, node.shutdown.clone());
+        crate::upward::spawn_reporter(
+            &node.federation,
+            &node.config,
+            &node.tracker,
+            node.shutdown.clone(),
+        )?;
+        if let Some(addr) = node.config.metrics.listen {
+            let sources = crate::metrics::sources(&node, &node.tracker, node.shutdown.clone());
+            crate::metrics::serve(addr, sources, &node.tracker, node.shutdown.clone()).await?;
+        }
         tracing::info!(
             addr = %node.local_addr(),
             region = %node.config.region,

@@ -339,6 +339,15 @@ fn demo_runs_and_passes_its_checks() {
     );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
     assert!(stdout.contains("refused"), "{stdout}");
+    for section in [
+        "Dual-authorized queries",
+        "Mutual recognition",
+        "Joint punishment",
+        "Upward reporting",
+        "The auditor",
+    ] {
+        assert!(stdout.contains(section), "no {section:?} section:\n{stdout}");
+    }
 }
 
 #[cfg(unix)]

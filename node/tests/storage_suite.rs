@@ -2130,6 +2130,52 @@ async fn flow_state_commits_with_its_record(store: Store) {
     s.close().await;
 }
 
+/// Several handles opening a brand-new store at the same moment (a node
+/// and a CLI command, say) all succeed: the migrations run once.
+async fn concurrent_opens_of_a_new_store_succeed(store: Store) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| store.try_open_with(StorageOptions::default()))
+        .collect();
+    let mut handles = Vec::new();
+    for (i, result) in futures_join_all(opens).await.into_iter().enumerate() {
+        handles.push(result.unwrap_or_else(|e| panic!("open {i}: {e}")));
+    }
+    let seq = handles[0]
+        .append(QUERY_KIND, b"x".to_vec())
+        .await
+        .expect("append");
+    assert_eq!(seq, 0);
+    for h in handles {
+        h.close().await;
+    }
+}
+
+async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(pinned.len());
+    // Poll all of them concurrently on this task.
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out.len() <= i {
+                out.push(None);
+            }
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(out.drain(..).flatten().collect::<Vec<_>>())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 macro_rules! both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -2182,6 +2228,7 @@ both_backends!(
     danger_edits_break_the_tree,
     old_journals_get_their_tree,
     flow_state_commits_with_its_record,
+    concurrent_opens_of_a_new_store_succeed,
 );
 
 mod measure {

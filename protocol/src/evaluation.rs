@@ -204,7 +204,7 @@ pub enum EvaluationBoundError {
 }
 
 /// Whether `s` is a strict `YYYY-MM-DD` Gregorian calendar date.
-fn is_calendar_date(s: &str) -> bool {
+pub(crate) fn is_calendar_date(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;

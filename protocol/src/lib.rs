@@ -13,9 +13,12 @@ pub mod error_code;
 pub mod evaluation;
 pub mod federation;
 pub mod ids;
+pub mod lists;
 pub mod messages;
 pub mod query;
+pub mod recognition;
 pub mod tlog;
+pub mod upward;
 
 pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
 pub use error_code::ErrorCode;

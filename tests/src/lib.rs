@@ -223,3 +223,6 @@ pub async fn ask(
     .await
     .expect("query answered with a verified response")
 }
+
+/// The fault-injecting UDP relay (partitions) for multi-node tests.
+pub mod relay;

@@ -330,3 +330,93 @@ async fn forged_and_misaddressed_messages_are_refused() {
     gy.shutdown().await;
     cq.shutdown().await;
 }
+
+/// List entries appear in the metrics endpoint: by list type and each
+/// receiving region's stage at the origin, and as held entries at the
+/// receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_states_are_served_as_metrics() {
+    use credex_node::lists::{EntryDraft, Lists, ListsPolicy};
+    use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let fed = Federation::new();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+    };
+    let (gy_metrics, cq_metrics) = (free_port(), free_port());
+    let mut cq_config = fed.config("cq-1");
+    cq_config.metrics.listen = Some(cq_metrics);
+    let cq = fed.start_with(cq_config).await;
+    let mut gy_config = fed.config("gy-1");
+    gy_config.metrics.listen = Some(gy_metrics);
+    for peer in &mut gy_config.peers {
+        if peer.name.as_str() == "cq-1" {
+            peer.addr = cq.local_addr();
+        }
+    }
+    let gy = fed.start_with(gy_config).await;
+    let lists = Lists::new(gy.federation().clone(), ListsPolicy::builtin());
+    let draft = EntryDraft {
+        subject: credex_tests::subjects("520000")[0].clone(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "行政处罚决定书 黔市监处〔2026〕18号".into(),
+        authority: "贵州省市场监督管理局".into(),
+        entry_date: "2026-11-02".into(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec!["restrict_government_procurement".into()],
+        notice: SubjectNotice {
+            date: "2026-10-20".into(),
+            means: NoticeMeans::Written,
+        },
+    };
+    lists
+        .add(&draft, credex_node::service::now_ms())
+        .await
+        .expect("listing");
+    // Guangdong (bound by the Pan-Pearl River agreement) is not running;
+    // wait for Chongqing's answer.
+    within("Chongqing responds", async {
+        loop {
+            let status = lists
+                .status(credex_node::service::now_ms())
+                .await
+                .expect("status");
+            if status.iter().any(|e| {
+                e.regions
+                    .iter()
+                    .any(|r| r.region.to_string() == "500000" && r.responded_at_ms.is_some())
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let scrape = |addr: std::net::SocketAddr| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    };
+    let origin = within("scrape", scrape(gy_metrics)).await;
+    assert!(
+        origin.contains(
+            "credex_lists_sent_region_state{list=\"serious_dishonesty\",stage=\"responded\"} 1"
+        ),
+        "{origin}"
+    );
+    let receiver = within("scrape", scrape(cq_metrics)).await;
+    assert!(
+        receiver.contains("credex_lists_held{list=\"serious_dishonesty\"} 1"),
+        "{receiver}"
+    );
+    gy.shutdown().await;
+    cq.shutdown().await;
+}

@@ -145,6 +145,45 @@ pub struct RecordRow {
     pub body: Vec<u8>,
 }
 
+/// Most records one [`Storage::records_imported`] returns.
+pub const MAX_IMPORTED_PAGE: u32 = 1000;
+
+/// A position in the records ordered by import time
+/// ([`Storage::records_imported`]): after this import time, category and
+/// record id.
+///
+/// Ordered like the records it points into: by import time, then category
+/// and record id bytewise.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ImportCursor {
+    /// Import time, Unix ms.
+    pub imported_at_unix_ms: i64,
+    /// Category.
+    pub category: String,
+    /// Record id.
+    pub record_id: String,
+}
+
+/// A credit record with its import time ([`Storage::records_imported`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedRecord {
+    /// Catalogue category.
+    pub category: String,
+    /// The record's id within its category.
+    pub record_id: String,
+    /// The subject's key (never a clear identifier).
+    pub subject_key: String,
+    /// The record as imported.
+    pub body: Vec<u8>,
+    /// When it was (last) imported, Unix ms.
+    pub imported_at_unix_ms: i64,
+}
+
+/// A row of [`Storage::records_imported`] as the engines read it.
+pub(crate) type ImportedRow = (String, String, String, Vec<u8>, i64);
+
 /// A credit record as returned by [`Storage::records_for`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
@@ -447,6 +486,35 @@ impl Storage {
     /// Number of credit records stored. Cancel-safe (read only).
     pub async fn record_count(&self) -> Result<u64, StorageError> {
         self.inner.engine.record_count().await
+    }
+
+    /// Up to `limit` (at most [`MAX_IMPORTED_PAGE`]) records imported
+    /// before `before_unix_ms`, ordered by (import time, category, record
+    /// id), starting after `after`. A re-imported record moves to its new
+    /// import time. Cancel-safe (read only).
+    pub async fn records_imported(
+        &self,
+        after: &ImportCursor,
+        before_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ImportedRecord>, StorageError> {
+        let rows = self
+            .inner
+            .engine
+            .records_imported(after, before_unix_ms, limit.min(MAX_IMPORTED_PAGE))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(category, record_id, subject_key, body, imported_at_unix_ms)| ImportedRecord {
+                    category,
+                    record_id,
+                    subject_key,
+                    body,
+                    imported_at_unix_ms,
+                },
+            )
+            .collect())
     }
 }
 

@@ -143,6 +143,18 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn records_imported(
+        &self,
+        after: &super::access::ImportCursor,
+        before_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<super::access::ImportedRow>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.records_imported(after, before_unix_ms, limit).await,
+            Engine::Postgres(e) => e.records_imported(after, before_unix_ms, limit).await,
+        }
+    }
+
     pub(crate) async fn record_count(&self) -> Result<u64, StorageError> {
         let count = match self {
             Engine::Sqlite(e) => e.record_count().await?,

@@ -107,6 +107,7 @@ pub use access::{
     MAX_QUOTA_PEER_LEN, MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN, MAX_RECORDS_PER_QUERY, QuotaClaim,
     RecordRow, StoredRecord,
 };
+pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use error::StorageError;
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,

@@ -7,7 +7,9 @@ use credex_protocol::tlog::Hash;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Postgres, QueryBuilder, Transaction};
 
-use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::access::{
+    AccessClaim, ClaimOutcome, ClaimState, ImportCursor, ImportedRow, RecordRow, StoredRecord,
+};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
@@ -54,6 +56,10 @@ const INSERT_TREE_HASHES: &str =
 
 /// The stored hashes at a list of indexes (one array parameter).
 const SELECT_TREE_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
+const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
+     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < $1 \
+     AND (imported_at_unix_ms, category COLLATE \"C\", record_id COLLATE \"C\") > ($2, $3, $4) \
+     ORDER BY imported_at_unix_ms, category COLLATE \"C\", record_id COLLATE \"C\" LIMIT $5";
 
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
@@ -135,13 +141,19 @@ impl PgEngine {
         .map_err(connect_error)?;
         if let Some(schema) = schema {
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            setup
-                .execute(create.as_str())
-                .await
-                .map_err(|e| StorageError::CreateSchema {
-                    location: location.to_string(),
-                    source: Arc::new(e),
-                })?;
+            match setup.execute(create.as_str()).await {
+                Ok(_) => {}
+                // Two sessions creating the schema at once: IF NOT EXISTS
+                // does not stop the loser's insert into pg_namespace, which
+                // fails on its unique index (23505). The schema exists.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+                Err(e) => {
+                    return Err(StorageError::CreateSchema {
+                        location: location.to_string(),
+                        source: Arc::new(e),
+                    });
+                }
+            }
         }
         // Best effort: the server ends the session when the socket closes.
         let _ = setup.close().await;
@@ -470,6 +482,23 @@ impl PgEngine {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.read_error("record count", e))
+    }
+
+    pub(crate) async fn records_imported(
+        &self,
+        after: &ImportCursor,
+        before_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ImportedRow>, StorageError> {
+        sqlx::query_as(SELECT_RECORDS_IMPORTED)
+            .bind(before_unix_ms)
+            .bind(after.imported_at_unix_ms)
+            .bind(after.category.as_str())
+            .bind(after.record_id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error("records by import time", e))
     }
 
     pub(crate) async fn read_tree_hashes(

@@ -11,7 +11,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::access::{
+    AccessClaim, ClaimOutcome, ClaimState, ImportCursor, ImportedRow, RecordRow, StoredRecord,
+};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
@@ -43,6 +45,10 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
     ),
 ];
 
+/// How many times opening a store runs the migrations before giving up
+/// (see `SqliteEngine::open`).
+const MIGRATION_ATTEMPTS: u32 = 5;
+
 /// SQLite's limit on bound parameters in one statement
 /// (`SQLITE_MAX_VARIABLE_NUMBER`, 32766 since SQLite 3.32).
 const MAX_BIND_PARAMS: usize = 32766;
@@ -66,6 +72,11 @@ const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
 /// What a failed batch transaction reports as its operation.
 const BATCH_OP: &str = "journal append batch";
+
+const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
+     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < ? \
+     AND (imported_at_unix_ms, category, record_id) > (?, ?, ?) \
+     ORDER BY imported_at_unix_ms, category, record_id LIMIT ?";
 
 #[derive(Clone)]
 pub(crate) struct SqliteEngine {
@@ -137,12 +148,23 @@ impl SqliteEngine {
         }
 
         let migrator = engine::migrator(MIGRATIONS, &location).await?;
-        if let Err(e) = migrator.run(&write).await {
-            write.close().await;
-            return Err(StorageError::Migrate {
-                location: location.to_string(),
-                source: Arc::new(e),
-            });
+        // SQLite has no migration lock: two processes opening a new file at
+        // once both try the first migration, and the loser fails with
+        // "table … already exists". Each migration is one transaction, so
+        // running the migrator again after the winner committed finds it
+        // applied and goes on.
+        let mut attempt = 0;
+        while let Err(e) = migrator.run(&write).await {
+            attempt += 1;
+            if attempt >= MIGRATION_ATTEMPTS {
+                write.close().await;
+                return Err(StorageError::Migrate {
+                    location: location.to_string(),
+                    source: Arc::new(e),
+                });
+            }
+            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64)).await;
         }
 
         let read_options = SqliteConnectOptions::new()
@@ -466,6 +488,23 @@ impl SqliteEngine {
             .fetch_one(&self.read)
             .await
             .map_err(|e| self.read_error("record count", e))
+    }
+
+    pub(crate) async fn records_imported(
+        &self,
+        after: &ImportCursor,
+        before_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ImportedRow>, StorageError> {
+        sqlx::query_as(SELECT_RECORDS_IMPORTED)
+            .bind(before_unix_ms)
+            .bind(after.imported_at_unix_ms)
+            .bind(after.category.as_str())
+            .bind(after.record_id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(|e| self.read_error("records by import time", e))
     }
 
     pub(crate) async fn read_tree_hashes(

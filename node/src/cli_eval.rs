@@ -1,0 +1,331 @@
+//! `credex eval …`: this region's credit evaluation results and their
+//! mutual recognition (信用评价结果互认). The work is in
+//! [`credex_node::eval`]; this module parses arguments and prints.
+//!
+//! The commands open the node's database themselves, like `credex records
+//! import`; pushes they queue sit in the node's outbox and are delivered by
+//! the running node (`credex node run`), at once if it runs, else when it
+//! starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use credex_node::config::NodeConfig;
+use credex_node::eval::{self, IssueOutcome};
+use credex_node::federation::{Federation, FederationContext, PeerPool};
+use credex_node::service::{self, now_ms};
+use credex_protocol::evaluation::Scheme;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Credit evaluation results and their recognition.
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Import, sign and push this region's results (JSON Lines .jsonl or CSV .csv), validated as a whole first.
+    ///
+    /// Keys/columns: subject (USCC), scheme (public_credit, tax_credit,
+    /// environmental_credit), scheme_version, grade (on this region's scale
+    /// in the agreements), period_start, period_end (YYYY-MM-DD),
+    /// valid_until (YYYY-MM-DD, end of that day in China Standard Time, or
+    /// Unix ms), optional issued_at (YYYY-MM-DD or Unix ms; default now).
+    /// A subject and scheme imported again with another grade, period,
+    /// version or validity supersedes the previous result.
+    Import {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Revoke this region's current result for a subject and scheme, and push the revocation.
+    Revoke {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The subject's unified social credit code.
+        #[arg(long)]
+        subject: String,
+        /// The scheme: public_credit, tax_credit or environmental_credit.
+        #[arg(long)]
+        scheme: Scheme,
+        /// Why (recorded in the signed revocation).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The subject's effective grade and treatment here, per scheme, with the provenance of each input.
+    Effective {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The subject's unified social credit code.
+        subject: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the results this region issued and those it received, with the decisions.
+    List {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Print JSON Lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The node's storage, signing key and outbox, without serving.
+struct Offline {
+    federation: Federation,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Offline {
+    async fn open(config: &NodeConfig) -> Result<Offline> {
+        let creds = service::load_credentials(config)?;
+        let node_key = service::load_node_signing_key(config)?;
+        let trust = credex_node::tls::FederationTrust::new(service::load_trust(&config.tls)?);
+        let storage = service::open_storage(config).await?;
+        let key_pem = std::fs::read_to_string(&config.tls.key)
+            .with_context(|| format!("{}", config.tls.key.display()))?;
+        let log_key = Arc::new(credex_node::log::LogKey::from_pkcs8_pem(
+            &key_pem,
+            config.region,
+            &config.name,
+        )?);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let checkpoints = credex_node::log::Checkpoints::spawn(
+            storage.clone(),
+            log_key,
+            &tracker,
+            shutdown.clone(),
+        )
+        .await?;
+        let transport = service::client_transport(config)?;
+        let federation = Federation::new(FederationContext {
+            storage,
+            checkpoints,
+            region: config.region,
+            node: config.name.clone(),
+            node_key,
+            chain: creds.chain.iter().map(|c| c.to_vec()).collect(),
+            trust,
+            peers: PeerPool::new(transport, &config.peers),
+        });
+        Ok(Offline {
+            federation,
+            shutdown,
+            tracker,
+        })
+    }
+
+    async fn close(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.federation.context().storage.close().await;
+    }
+}
+
+fn regions(list: &[credex_protocol::RegionCode]) -> String {
+    if list.is_empty() {
+        "nobody".into()
+    } else {
+        list.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn time(ms: i64) -> String {
+    let t = credex_node::query::ms_time(ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// Run an eval command.
+pub async fn eval(cmd: EvalCommand) -> Result<()> {
+    match cmd {
+        EvalCommand::Import { config, file } => {
+            let config = NodeConfig::load(&config)?;
+            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+            let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+            let now = now_ms();
+            let rows = eval::parse_results(&file, config.region, &agreements, now)?;
+            let node = Offline::open(&config).await?;
+            let result = eval::issue(
+                &node.federation,
+                &agreements,
+                policy.catalogue(),
+                &rows,
+                now,
+            )
+            .await;
+            node.close().await;
+            let report = result?;
+            for (row, outcome) in rows.iter().zip(&report.outcomes) {
+                match outcome {
+                    IssueOutcome::Issued { pushed_to, .. } => println!(
+                        "line {}: {} issued, pushed to {}",
+                        row.line,
+                        row.scheme,
+                        regions(pushed_to)
+                    ),
+                    IssueOutcome::Superseded { pushed_to, .. } => println!(
+                        "line {}: {} re-evaluated (supersedes the previous result), pushed to {}",
+                        row.line,
+                        row.scheme,
+                        regions(pushed_to)
+                    ),
+                    IssueOutcome::Unchanged => {
+                        println!("line {}: {} unchanged", row.line, row.scheme)
+                    }
+                }
+            }
+            let (new, superseding, unchanged) = report.counts();
+            println!(
+                "{}: {new} issued, {superseding} re-evaluated, {unchanged} unchanged",
+                file.display()
+            );
+        }
+        EvalCommand::Revoke {
+            config,
+            subject,
+            scheme,
+            reason,
+        } => {
+            let config = NodeConfig::load(&config)?;
+            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+            let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+            let node = Offline::open(&config).await?;
+            let result = eval::revoke(
+                &node.federation,
+                &agreements,
+                policy.catalogue(),
+                &subject,
+                scheme,
+                &reason,
+                now_ms(),
+            )
+            .await;
+            node.close().await;
+            let (id, pushed) = result?;
+            println!(
+                "revoked: revocation {} pushed to {}",
+                hex::encode(id),
+                regions(&pushed)
+            );
+        }
+        EvalCommand::Effective {
+            config,
+            subject,
+            json,
+        } => {
+            let config = NodeConfig::load(&config)?;
+            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+            let storage = service::open_storage(&config).await?;
+            let result =
+                eval::effective(&storage, &agreements, config.region, &subject, now_ms()).await;
+            storage.close().await;
+            let e = result?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+                return Ok(());
+            }
+            if e.schemes.is_empty() {
+                println!("no result for this subject here (region {})", e.region);
+            }
+            for s in &e.schemes {
+                match &s.grade {
+                    Some(g) => println!(
+                        "{} ({}): effective grade {g}{} — {}{}",
+                        s.scheme,
+                        s.scheme.name_zh(),
+                        s.common_grade
+                            .as_ref()
+                            .map(|c| format!(" (common {c})"))
+                            .unwrap_or_default(),
+                        s.supervision_tier
+                            .as_deref()
+                            .unwrap_or("no treatment defined"),
+                        if s.green_channel {
+                            ", green channel"
+                        } else {
+                            ""
+                        },
+                    ),
+                    None => println!("{} ({}): no result counts", s.scheme, s.scheme.name_zh()),
+                }
+                for (i, input) in s.inputs.iter().enumerate() {
+                    println!(
+                        "  {} {} {} from {}/{} ({}) v{} grade {}{}{} issued {} counts until {} — {}",
+                        if s.decided_by == Some(i) { "*" } else { " " },
+                        input.source,
+                        input.attestation_id,
+                        input.issuer_region,
+                        input.issuer_node,
+                        input.via,
+                        input.scheme_version,
+                        input.grade,
+                        input
+                            .common_grade
+                            .as_ref()
+                            .map(|c| format!(" → common {c}"))
+                            .unwrap_or_default(),
+                        input
+                            .agreement
+                            .as_ref()
+                            .map(|a| format!(" under {a}"))
+                            .unwrap_or_default(),
+                        time(input.issued_at_ms),
+                        input
+                            .counts_until_ms
+                            .map(time)
+                            .unwrap_or_else(|| "-".into()),
+                        input.status,
+                    );
+                }
+            }
+        }
+        EvalCommand::List { config, json } => {
+            let config = NodeConfig::load(&config)?;
+            let storage = service::open_storage(&config).await?;
+            let result = eval::list(&storage).await;
+            storage.close().await;
+            for l in result? {
+                if json {
+                    println!("{}", serde_json::to_string(&l)?);
+                    continue;
+                }
+                println!(
+                    "{} {} {} from {} grade {} {} issued {} valid until {}{}",
+                    l.kind,
+                    l.subject,
+                    l.scheme,
+                    l.issuer_region,
+                    l.grade,
+                    l.status,
+                    time(l.issued_at_ms),
+                    time(l.valid_until_ms),
+                    match (&l.decision, l.pushed_to.is_empty()) {
+                        (Some(d), _) => format!(" — {d}"),
+                        (None, false) => format!(" — pushed to {}", l.pushed_to.join(", ")),
+                        (None, true) => String::new(),
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! `credex lists …` driven as an operator would, against running node
+//! processes: a Guizhou listing reaches Guangdong (Pan-Pearl River) and
+//! Chongqing (Chongqing–Guizhou), feedback and an objection come back, a
+//! repair is confirmed; bad input is refused with a clear error.
+
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn credex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credex"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("credex runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(
+        out.status.success(),
+        "credex {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(!out.status.success(), "credex {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_credex"))
+            .args(["node", "run", "--config", p(config)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `credex lists status --json` until `check` holds (30 s at most).
+fn status_until(config: &Path, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = ok(&["lists", "status", "--config", p(config), "--json"]);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if check(&doc) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached; last status {doc:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn all_regions(doc: &serde_json::Value, stage: &str) -> bool {
+    let regions = doc["made"][0]["regions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    regions.len() == 2 && regions.iter().all(|r| r["stage"] == stage)
+}
+
+#[test]
+fn listing_feedback_objection_and_repair_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed");
+    let base = 46000 + (std::process::id() % 1000) as u16 * 4;
+    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let gy = fed.join("nodes/gy-1/node.toml");
+    let gz = fed.join("nodes/gz-1/node.toml");
+    let cq = fed.join("nodes/cq-1/node.toml");
+    let _nodes = [start_node(&gy), start_node(&gz), start_node(&cq)];
+    // Wait until all three answer (and so have created their databases).
+    for (from, peer) in [
+        (&gz, "520000/gy-1"),
+        (&gy, "440000/gz-1"),
+        (&gy, "500000/cq-1"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !credex(&["node", "hello", "--config", p(from), "--peer", peer])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "{peer} never answered");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    let subject = credex_node::dev::sample_subjects("520000".parse().unwrap())[0].clone();
+    let entry = |subject: &str, measures: &str| {
+        format!(
+            r#"{{"subject": "{subject}", "list_type": "serious_dishonesty",
+                "basis": "《贵州省社会信用条例》第三十条", "authority": "贵州省市场监督管理局",
+                "entry_date": "2026-11-02", "planned_exit": "2029-11-01",
+                "measures": [{measures}], "notice": {{"date": "2026-10-20", "means": "written"}}}}"#
+        )
+    };
+    let file = dir.path().join("entry.json");
+
+    // Bad files are refused before anything is sent.
+    let mut bad_subject = subject.clone();
+    let last = if bad_subject.ends_with('0') { "1" } else { "0" };
+    bad_subject.replace_range(17..18, last);
+    std::fs::write(&file, entry(&bad_subject, "\"restrict_honours\"")).unwrap();
+    let e = fails(&["lists", "add", "--config", p(&gy), p(&file)]);
+    assert!(e.contains("subject"), "{e}");
+    std::fs::write(&file, entry(&subject, "\"green_channel\"")).unwrap();
+    let e = fails(&["lists", "add", "--config", p(&gy), p(&file)]);
+    assert!(
+        e.contains("green_channel") && e.contains("does not apply"),
+        "{e}"
+    );
+    std::fs::write(&file, "{\"subject\": 1}").unwrap();
+    let e = fails(&["lists", "add", "--config", p(&gy), p(&file)]);
+    assert!(
+        e.contains("entry.json") && e.contains("not a list entry"),
+        "{e}"
+    );
+
+    // The listing goes to Guangdong and Chongqing (the two agreements);
+    // the other Pan-Pearl River members have no peer in this federation.
+    std::fs::write(
+        &file,
+        entry(
+            &subject,
+            "\"restrict_government_procurement\", \"restrict_honours\"",
+        ),
+    )
+    .unwrap();
+    let out = ok(&["lists", "add", "--config", p(&gy), p(&file)]);
+    assert!(out.contains("sent to: 440000, 500000"), "{out}");
+    assert!(out.contains("NOT sent") && out.contains("350000"), "{out}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("entry "))
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("520000-"), "{id}");
+    status_until(&gy, "both responded", |d| all_regions(d, "responded"));
+    let held = ok(&["lists", "status", "--config", p(&gz)]);
+    assert!(held.contains(&format!("received {id} rev 0")), "{held}");
+
+    // Feedback from Guangdong, an objection routed by Chongqing.
+    let e = fails(&[
+        "lists",
+        "feedback",
+        "--config",
+        p(&gz),
+        &id,
+        "--applied",
+        "green_channel",
+    ]);
+    assert!(e.contains("does not apply"), "{e}");
+    ok(&[
+        "lists",
+        "feedback",
+        "--config",
+        p(&gz),
+        &id,
+        "--applied",
+        "restrict_government_procurement,restrict_honours",
+        "--note",
+        "已在广东实施",
+    ]);
+    ok(&[
+        "lists",
+        "objection",
+        "--config",
+        p(&cq),
+        &id,
+        "--reason",
+        "处罚决定已被复议撤销",
+    ]);
+    status_until(&gy, "feedback and objection", |d| {
+        let e = &d["made"][0];
+        e["objections"][0]["reason"] == "处罚决定已被复议撤销"
+            && e["regions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["region"] == "440000" && r["stage"] == "feedback_received")
+    });
+    let shown = ok(&["lists", "status", "--config", p(&gy)]);
+    assert!(
+        shown.contains(
+            "440000 FeedbackReceived applied restrict_government_procurement,restrict_honours"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("objection via 500000"), "{shown}");
+    // Nothing is overdue now.
+    assert_eq!(
+        ok(&["lists", "status", "--config", p(&gy), "--overdue"]),
+        ""
+    );
+
+    // Only Guizhou changes its entry; its repair is confirmed by both.
+    let e = fails(&["lists", "change", "--config", p(&gz), &id, "--repair"]);
+    assert!(e.contains("only that region can change it"), "{e}");
+    let e = fails(&["lists", "change", "--config", p(&gy), &id, "--exit"]);
+    assert!(
+        e.contains("planned exit date 2029-11-01 is not reached"),
+        "{e}"
+    );
+    let e = fails(&["lists", "change", "--config", p(&gy), &id]);
+    assert!(e.contains("--repair"), "{e}");
+    let out = ok(&[
+        "lists",
+        "change",
+        "--config",
+        p(&gy),
+        &id,
+        "--repair",
+        "--reason",
+        "信用修复完成",
+    ]);
+    assert!(out.contains("sent to: 440000, 500000"), "{out}");
+    status_until(&gy, "repair confirmed", |d| {
+        d["made"][0]["ended"] == "repair" && all_regions(d, "change_confirmed")
+    });
+    let held = ok(&["lists", "status", "--config", p(&cq)]);
+    assert!(
+        held.contains("rev 1") && held.contains("ENDED (repair)"),
+        "{held}"
+    );
+}

@@ -1,0 +1,873 @@
+//! The upward channel (数据报送) from a province (520000, gy-1) to the
+//! national node (000000, national-1), over real QUIC with real signatures
+//! and databases: exactly once across either side killed mid-stream and
+//! across partitions longer than the idle timeout (through a fault-injecting
+//! relay); backpressure while the national node is down; batches out of
+//! sequence refused; 双公示 timeliness with a weekend and a listed holiday;
+//! both logs audited; the metrics endpoint scraped over TCP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use credex_node::audit;
+use credex_node::config::NodeConfig;
+use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
+use credex_node::service::RunningNode;
+use credex_node::upward::{self, BatchPrepared, ReceivedFrom, UpwardStatus};
+use credex_protocol::RegionCode;
+use credex_protocol::federation::{DeliveryStatus, Flow};
+use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
+use credex_tests::relay::{Link, Relay};
+use credex_tests::{Federation, ask, authorized_query};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// The idle timeout of every node in these tests.
+const IDLE: Duration = Duration::from_secs(2);
+/// How long a whole exchange may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn short_idle(c: &mut NodeConfig) {
+    c.transport.idle_timeout = IDLE;
+    c.transport.keep_alive = Duration::from_millis(500);
+}
+
+/// gy-1 reporting upward to `national` in batches of `batch`, at most
+/// `window` unacknowledged.
+fn province_config(fed: &Federation, national: SocketAddr, batch: u32, window: u32) -> NodeConfig {
+    let mut c = fed.config("gy-1");
+    short_idle(&mut c);
+    c.upward.enabled = true;
+    c.upward.batch_size = batch;
+    c.upward.max_in_flight = window;
+    c.upward.interval = Duration::from_millis(100);
+    for p in &mut c.peers {
+        if p.region.is_national() {
+            p.addr = national;
+        }
+    }
+    c
+}
+
+/// national-1 on `port` (0: any), with a policy that releases 520000's
+/// reported penalties to 500000 for supervision.
+fn national_config(fed: &Federation, port: u16) -> NodeConfig {
+    let mut c = fed.config("national-1");
+    short_idle(&mut c);
+    c.listen.set_port(port);
+    let policy = fed.path().join("national-policy.toml");
+    std::fs::write(
+        &policy,
+        r#"owner = "000000"
+
+[[legal_basis]]
+code = "gov-info-disclosure-regulation"
+title = "《中华人民共和国政府信息公开条例》"
+
+[[rule]]
+id = "reported-penalties"
+peers = { regions = ["500000"] }
+purposes = ["supervision"]
+valid_from = "2024-01-01"
+valid_until = "2030-12-31"
+subject_authorization = "required"
+legal_bases = ["gov-info-disclosure-regulation"]
+
+[[rule.release]]
+category = "admin_penalty"
+fields = ["decision_number", "decision_date", "amount"]
+"#,
+    )
+    .unwrap();
+    c.policy.file = Some(policy);
+    c
+}
+
+/// A loopback UDP port nobody listens on (for a national node that is down).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn subject(i: usize) -> String {
+    credex_node::dev::synthetic_uscc("520000".parse().unwrap(), (i % 40) as u32 + 1)
+}
+
+/// Write `n` administrative penalties of 520000 (ids `AP-{first+i}`), decided
+/// on `date(i)`.
+fn penalties(dir: &Path, first: usize, n: usize, date: impl Fn(usize) -> String) -> PathBuf {
+    let mut text = String::new();
+    for i in first..first + n {
+        text.push_str(&format!(
+            r#"{{"record_id":"AP-{i:05}","subject":"{s}","decision_number":"黔罚〔2026〕{i}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币5000元","amount":"5000.00","decision_date":"{d}","deciding_authority":"贵州省市场监督管理局"}}"#,
+            s = subject(i),
+            d = date(i),
+        ));
+        text.push('\n');
+    }
+    let path = dir.join(format!("penalties-{first}.jsonl"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn import(node: &RunningNode, path: &Path) {
+    credex_node::records::import_file(
+        node.storage(),
+        path,
+        "admin_penalty",
+        node.queries().policy().catalogue(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what}: not within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn status(node: &RunningNode) -> UpwardStatus {
+    upward::status(node.storage()).await.unwrap()
+}
+
+async fn received(node: &RunningNode) -> Vec<ReceivedFrom> {
+    upward::received(node.storage()).await.unwrap()
+}
+
+/// Every journal entry of `node`, as (kind, body).
+async fn journal(node: &RunningNode) -> Vec<(u16, Vec<u8>)> {
+    let storage = node.storage();
+    let len = storage.journal_len().await.unwrap();
+    let mut out = Vec::new();
+    while (out.len() as u64) < len {
+        let page = storage.journal_range(out.len() as u64, 1000).await.unwrap();
+        assert!(!page.is_empty());
+        out.extend(page.into_iter().map(|r| (r.kind, r.body)));
+    }
+    out
+}
+
+fn upward_received(journal: &[(u16, Vec<u8>)]) -> Vec<MessageReceived> {
+    journal
+        .iter()
+        .filter(|(k, _)| *k == fed_kind::MESSAGE_RECEIVED)
+        .map(|(_, b)| credex_protocol::decode::<MessageReceived>(b).unwrap())
+        .filter(|m| m.flow == Flow::Upward)
+        .collect()
+}
+
+fn upward_sent(journal: &[(u16, Vec<u8>)]) -> Vec<MessageSent> {
+    journal
+        .iter()
+        .filter(|(k, _)| *k == fed_kind::MESSAGE_SENT)
+        .map(|(_, b)| credex_protocol::decode::<MessageSent>(b).unwrap())
+        .filter(|m| m.flow == Flow::Upward)
+        .collect()
+}
+
+fn prepared(journal: &[(u16, Vec<u8>)]) -> Vec<BatchPrepared> {
+    journal
+        .iter()
+        .filter(|(k, _)| *k == upward::kind::BATCH_PREPARED)
+        .map(|(_, b)| credex_protocol::decode::<BatchPrepared>(b).unwrap())
+        .collect()
+}
+
+/// The province's and the national node's logs agree: batches 0..n made
+/// once each, each applied exactly once, every delivery logged on both
+/// sides, every record counted once.
+async fn assert_exactly_once(province: &RunningNode, national: &RunningNode, records: u64) {
+    let p = journal(province).await;
+    let n = journal(national).await;
+    let made = prepared(&p);
+    let seqs: Vec<u64> = made.iter().map(|b| b.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..made.len() as u64).collect::<Vec<_>>(),
+        "batches made in sequence"
+    );
+    assert_eq!(
+        made.iter().map(|b| u64::from(b.record_count)).sum::<u64>(),
+        records,
+        "every record batched once"
+    );
+    let got = upward_received(&n);
+    for b in &made {
+        let applied = got
+            .iter()
+            .filter(|m| m.message_id == b.message_id && m.outcome == ReceivedOutcome::Applied)
+            .count();
+        assert_eq!(applied, 1, "batch {} applied {applied} times", b.seq);
+    }
+    assert!(
+        got.iter().all(|m| m.outcome != ReceivedOutcome::Applied
+            || made.iter().any(|b| b.message_id == m.message_id)),
+        "the national node applied a batch the province never made"
+    );
+    let sent = upward_sent(&p);
+    for b in &made {
+        let acks: Vec<&MessageSent> = sent
+            .iter()
+            .filter(|s| s.message_id == b.message_id)
+            .collect();
+        assert_eq!(acks.len(), 1, "batch {}: one acknowledgement logged", b.seq);
+        assert!(matches!(
+            acks[0].status,
+            DeliveryStatus::Applied | DeliveryStatus::AlreadyApplied
+        ));
+    }
+    let from = received(national).await;
+    assert_eq!(from.len(), 1);
+    assert_eq!(from[0].region, "520000");
+    assert_eq!(from[0].records, records, "records applied once each");
+    assert_eq!(from[0].batches, made.len() as u64);
+    assert_eq!(from[0].categories.get("admin_penalty"), Some(&records));
+    assert_eq!(national.storage().record_count().await.unwrap(), records);
+    let s = status(province).await;
+    assert_eq!((s.due, s.reported), (records, records));
+    assert_eq!(s.reporting_rate, 1.0);
+    assert_eq!(s.batches_pending, 0);
+    assert_eq!(s.batches_acked, made.len() as u64);
+}
+
+async fn export(node: &RunningNode, out: &Path) {
+    let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
+    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
+        .await
+        .unwrap();
+}
+
+/// Export both logs and run the auditor over them.
+async fn audit_both(province: &RunningNode, national: &RunningNode) {
+    let out = tempfile::tempdir().unwrap();
+    let (a, b) = (out.path().join("gy"), out.path().join("national"));
+    export(province, &a).await;
+    export(national, &b).await;
+    let report = audit::verify(&[a, b], &province.transport().trust().current());
+    assert!(report.passed(), "{:#?}", report.violations);
+    assert_eq!(report.logs.len(), 2);
+}
+
+/// A node on its own runtime, so the test can kill it without a
+/// shutdown: no drain, no clean close, tasks dropped where they stand.
+struct Killable {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+}
+
+impl Killable {
+    async fn start(config: NodeConfig) -> Killable {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        runtime.spawn(async move {
+            let node = RunningNode::start(config)
+                .await
+                .expect("national node starts");
+            let _ = tx.send(node.local_addr());
+            std::future::pending::<()>().await;
+            drop(node);
+        });
+        let addr = rx.await.unwrap();
+        Killable { runtime, addr }
+    }
+
+    fn kill(self) {
+        self.runtime.shutdown_background();
+    }
+}
+
+async fn scrape(addr: SocketAddr, request: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
+    let fed = Federation::new();
+    let national = Killable::start(national_config(&fed, 0)).await;
+    let port = national.addr.port();
+    let metrics_port = free_tcp_port();
+    let mut pc = province_config(&fed, national.addr, 50, 3);
+    pc.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+    let province = fed.start_with(pc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let total = 1200;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
+
+    // Kill the national node while batches are in flight.
+    wait_until("some batches acknowledged", || async {
+        status(&province).await.batches_acked >= 3
+    })
+    .await;
+    let before = status(&province).await;
+    assert!(
+        before.reported < total as u64,
+        "killed too late: {before:?}"
+    );
+    national.kill();
+    // The province keeps trying; nothing more is acknowledged while down.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let down = status(&province).await;
+    assert!(
+        down.batches_pending >= 1 && down.batches_pending <= 3,
+        "{down:?}"
+    );
+
+    let national_metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let mut nc = national_config(&fed, port);
+    nc.metrics.listen = Some(national_metrics);
+    let national = fed.start_with(nc).await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+    assert_exactly_once(&province, &national, total as u64).await;
+
+    // The national node answers queries about what it received under its
+    // own policy, from its own store (region-qualified ids).
+    let stored = national
+        .storage()
+        .records_for(&subject(0), &["admin_penalty".to_owned()])
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|r| r.record_id.starts_with("520000:AP-")));
+    let cq = fed.start("cq-1").await;
+    let q = authorized_query(
+        &fed,
+        &cq,
+        credex_node::requester::QuerySpec {
+            target_region: RegionCode::NATIONAL,
+            subject: SubjectRef::LegalPerson(subject(0)),
+            purpose: "supervision".into(),
+            requested: vec![CategoryFields {
+                category: "admin_penalty".into(),
+                fields: vec!["decision_number".into(), "amount".into()],
+            }],
+            legal_basis: Some("gov-info-disclosure-regulation".into()),
+            subject_authorization: None,
+        },
+    );
+    let answer = ask(&cq, &national, &q).await;
+    assert_eq!(
+        answer.body.outcome,
+        Outcome::Granted,
+        "{:?}",
+        answer.body.reason
+    );
+    assert_eq!(answer.body.records.len(), stored.len());
+    let text = scrape(national_metrics, "GET /metrics HTTP/1.1\r\n\r\n").await;
+    for series in [
+        format!(
+            "credex_upward_received_records{{region=\"520000\",category=\"admin_penalty\"}} {total}\n"
+        ),
+        "credex_queries_total{decision=\"granted\",reason=\"granted\"} 1\n".to_owned(),
+    ] {
+        assert!(text.contains(&series), "missing {series:?} in\n{text}");
+    }
+
+    audit_both(&province, &national).await;
+
+    // The province's metrics endpoint, over TCP.
+    let addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let text = scrape(addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.contains("Content-Type: text/plain; version=0.0.4"),
+        "{text}"
+    );
+    for series in [
+        "credex_upward_reporting_rate 1\n".to_owned(),
+        format!("credex_upward_records_due{{category=\"admin_penalty\"}} {total}\n"),
+        format!("credex_upward_records_reported{{category=\"admin_penalty\"}} {total}\n"),
+        "credex_upward_batches_pending 0\n".to_owned(),
+        "credex_federation_outbox_messages{flow=\"upward\"} 0\n".to_owned(),
+        "# TYPE credex_log_entries gauge\n".to_owned(),
+        "# TYPE credex_log_checkpoint_age_seconds gauge\n".to_owned(),
+    ] {
+        assert!(text.contains(&series), "missing {series:?} in\n{text}");
+    }
+    let entries: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("credex_log_entries "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        entries >= 2.0 * (total / 50) as f64,
+        "log entries {entries}"
+    );
+    let missing = scrape(addr, "GET /other HTTP/1.1\r\n\r\n").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let post = scrape(addr, "POST /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let too_long = scrape(addr, &huge).await;
+    assert!(too_long.starts_with("HTTP/1.1 431"), "{too_long}");
+
+    cq.shutdown().await;
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let relay = Relay::start(national.local_addr()).await;
+    let province = fed
+        .start_with(province_config(&fed, relay.addr(), 40, 2))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let total = 1000;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
+
+    // A full partition, longer than the idle timeout.
+    wait_until("first batches acknowledged", || async {
+        status(&province).await.batches_acked >= 2
+    })
+    .await;
+    let dropped = relay.dropped();
+    relay
+        .partition_for(IDLE + Duration::from_millis(1500))
+        .await;
+    assert!(relay.dropped() > dropped, "the partition dropped nothing");
+
+    // Then one where the national node gets the batches but its answers
+    // are lost: it applies a batch whose acknowledgement never arrives, so
+    // the province must send it again and the national node must not apply
+    // it twice.
+    let acked = status(&province).await.batches_acked;
+    wait_until("progress after the partition", || async {
+        status(&province).await.batches_acked > acked
+    })
+    .await;
+    assert!(
+        status(&province).await.reported < total as u64,
+        "the stream ended too early"
+    );
+    relay.set(Link::DownstreamLost);
+    tokio::time::sleep(IDLE + Duration::from_millis(1500)).await;
+    relay.set(Link::Open);
+
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+    assert_exactly_once(&province, &national, total as u64).await;
+    let n = journal(&national).await;
+    let duplicates = upward_received(&n)
+        .iter()
+        .filter(|m| m.outcome == ReceivedOutcome::Duplicate)
+        .count();
+    assert!(
+        duplicates >= 1,
+        "no batch was delivered twice; the test proved nothing"
+    );
+    audit_both(&province, &national).await;
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_province_holds_at_most_the_window_while_the_national_node_is_down() {
+    let fed = Federation::new();
+    let port = free_udp_port();
+    let down = SocketAddr::from(([127, 0, 0, 1], port));
+    let window = 3;
+    let province = fed
+        .start_with(province_config(&fed, down, 100, window))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let total = 1000;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
+    wait_until("the window filled", || async {
+        status(&province).await.batches_pending == u64::from(window)
+    })
+    .await;
+    // Many reporter passes later, still no more than the window.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = status(&province).await;
+    assert_eq!(s.batches_pending, u64::from(window));
+    assert_eq!(s.next_seq, u64::from(window));
+    assert_eq!(s.due, total as u64, "every record counted as due");
+    assert_eq!(s.reported, 0);
+    assert_eq!(s.reporting_rate, 0.0);
+    assert_eq!(prepared(&journal(&province).await).len(), window as usize);
+    assert_eq!(
+        province
+            .federation()
+            .pending_for(RegionCode::NATIONAL)
+            .await
+            .unwrap(),
+        window as usize
+    );
+
+    // The national node comes up: the rest flows, acknowledgement by
+    // acknowledgement.
+    let national = fed.start_with(national_config(&fed, port)).await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+    assert_exactly_once(&province, &national, total as u64).await;
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_penalty_reported_after_seven_working_days_is_late() {
+    let fed = Federation::new();
+    // Dates relative to today in China (the reported date is the day the
+    // national node acknowledges): a decision 14 days ago has two weekends
+    // and a listed holiday before today — 9 working days — so it is late; a
+    // decision yesterday is on time.
+    let today = upward::china_date(credex_node::service::now_ms()).unwrap();
+    let late = today - time::Duration::days(14);
+    let mut holiday = late + time::Duration::days(1);
+    while matches!(
+        holiday.weekday(),
+        time::Weekday::Saturday | time::Weekday::Sunday
+    ) {
+        holiday += time::Duration::days(1);
+    }
+    let on_time = today - time::Duration::days(1);
+    let mut years: Vec<i32> = vec![late.year(), today.year()];
+    years.dedup();
+    let calendar = fed.path().join("holidays.toml");
+    std::fs::write(
+        &calendar,
+        format!("years = {years:?}\nholidays = [\"{holiday}\"]\n"),
+    )
+    .unwrap();
+    // The premise: two whole weeks hold two weekends and 10 weekdays, one of
+    // them the listed holiday — 9 working days, 2 more than allowed.
+    assert!(late < holiday && holiday < today);
+    assert!(!matches!(
+        holiday.weekday(),
+        time::Weekday::Saturday | time::Weekday::Sunday
+    ));
+
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let metrics_port = free_tcp_port();
+    let mut pc = province_config(&fed, national.local_addr(), 500, 4);
+    pc.upward.holidays = Some(calendar);
+    pc.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+    let province = fed.start_with(pc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dates = [late.to_string(), on_time.to_string()];
+    let file = penalties(dir.path(), 0, 2, |i| dates[i].clone());
+    import(&province, &file).await;
+    wait_until("both reported", || async {
+        status(&province).await.reported == 2
+    })
+    .await;
+    let s = status(&province).await;
+    let c = &s.categories[0];
+    assert_eq!(
+        (c.category.as_str(), c.on_time, c.late, c.undated),
+        ("admin_penalty", 1, 1, 0)
+    );
+    // The reporting list gives admin_penalty the same 7 working days.
+    assert_eq!((c.within_deadline, c.past_deadline), (1, 1));
+    assert_eq!(s.timeliness_rate, 0.5);
+    assert_eq!(s.late.len(), 1);
+    assert_eq!(s.late[0].record_id, "AP-00000");
+    assert_eq!(s.late[0].decision_date, late.to_string());
+    assert!(s.late[0].working_days_late >= 1);
+
+    let text = scrape(
+        SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        "GET /metrics HTTP/1.0\r\n\r\n",
+    )
+    .await;
+    for series in [
+        "credex_upward_double_publicity_records{category=\"admin_penalty\",timeliness=\"late\"} 1\n",
+        "credex_upward_double_publicity_records{category=\"admin_penalty\",timeliness=\"on_time\"} 1\n",
+        "credex_upward_timeliness_rate 0.5\n",
+        "credex_upward_deadline_records{category=\"admin_penalty\",deadline=\"past\"} 1\n",
+    ] {
+        assert!(text.contains(series), "missing {series:?} in\n{text}");
+    }
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
+/// Queue a hand-made upward batch from `from` to `to`, outside the
+/// reporter (as a province whose state went back, or a buggy one, would).
+async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
+    use credex_protocol::upward::{KIND_BATCH, ReportedRecord, UpwardBatch};
+    let batch = UpwardBatch {
+        seq,
+        records: vec![ReportedRecord {
+            category: "admin_penalty".into(),
+            record_id: id.into(),
+            subject_key: subject(0),
+            body: credex_protocol::encode(&"forged").unwrap(),
+            imported_at_ms: 1,
+        }],
+    };
+    let (_, write) = from
+        .federation()
+        .prepare(
+            Flow::Upward,
+            KIND_BATCH,
+            to,
+            credex_protocol::encode(&batch).unwrap(),
+            credex_node::service::now_ms(),
+        )
+        .unwrap();
+    from.storage().write_state(vec![write]).await.unwrap();
+    from.federation().wake();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let mut cqc = fed.config("cq-1");
+    short_idle(&mut cqc);
+    let cq = fed.start_with(cqc).await;
+    let mut pc = province_config(&fed, national.local_addr(), 100, 4);
+    for p in &mut pc.peers {
+        if p.region.to_string() == "500000" {
+            p.addr = cq.local_addr();
+        }
+    }
+    let province = fed.start_with(pc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let total = 150;
+    import(
+        &province,
+        &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
+    )
+    .await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+
+    // Batch 0 again, under a new message id: refused for good.
+    inject(&province, RegionCode::NATIONAL, 0, "AP-REPLAY").await;
+    wait_until("the replayed batch refused", || async {
+        status(&province).await.batches_refused == 1
+    })
+    .await;
+    let n = journal(&national).await;
+    assert!(upward_received(&n).iter().any(|m| matches!(
+        &m.outcome,
+        ReceivedOutcome::Refused { reason } if reason.contains("already applied")
+    )));
+
+    // A batch from the future: refused for now, retried, never applied.
+    inject(&province, RegionCode::NATIONAL, 7, "AP-GAP").await;
+    wait_until("the gap refused at least twice", || async {
+        let out = province.federation().outbox().await.unwrap();
+        out.len() == 1 && out[0].attempts >= 2
+    })
+    .await;
+    let out = province.federation().outbox().await.unwrap();
+    assert!(
+        out[0].last_error.contains("arrived before batch 2"),
+        "{}",
+        out[0].last_error
+    );
+
+    // A province does not take upward reports.
+    inject(&province, "500000".parse().unwrap(), 0, "AP-SIDEWAYS").await;
+    wait_until("the province refused it", || async {
+        status(&province).await.batches_refused == 2
+    })
+    .await;
+    assert!(upward::received(cq.storage()).await.unwrap().is_empty());
+    assert_eq!(cq.storage().record_count().await.unwrap(), 0);
+
+    // Nothing of it reached the national node's records or counts.
+    let from = received(&national).await;
+    assert_eq!((from[0].records, from[0].batches), (total as u64, 2));
+    assert_eq!(
+        national.storage().record_count().await.unwrap(),
+        total as u64
+    );
+    assert!(
+        national
+            .storage()
+            .records_for(&subject(0), &["admin_penalty".to_owned()])
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.record_id.contains("REPLAY") && !r.record_id.contains("GAP"))
+    );
+    audit_both(&province, &national).await;
+    province.shutdown().await;
+    cq.shutdown().await;
+    national.shutdown().await;
+}
+
+/// The reporter's scan: every record once, in import order, paged, on one
+/// backend; a re-imported record moves to its new import time.
+async fn scan_in_import_order(storage: &credex_node::storage::Storage) {
+    use credex_node::storage::{ImportCursor, RecordRow};
+    let rows = |ids: &[&str]| -> Vec<RecordRow> {
+        ids.iter()
+            .map(|id| RecordRow {
+                category: "admin_penalty".into(),
+                record_id: (*id).into(),
+                subject_key: "k".into(),
+                body: vec![1],
+            })
+            .collect()
+    };
+    let t0 = credex_node::service::now_ms();
+    let all = ["b", "a", "Z", "é-1", "e-2", "汉", "a-"];
+    storage.import_records(rows(&all)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    storage.import_records(rows(&["c", "a"])).await.unwrap();
+    let mut cursor = ImportCursor::default();
+    let mut seen = Vec::new();
+    loop {
+        let page = storage
+            .records_imported(&cursor, i64::MAX, 2)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            let at = ImportCursor {
+                imported_at_unix_ms: r.imported_at_unix_ms,
+                category: r.category.clone(),
+                record_id: r.record_id.clone(),
+            };
+            assert!(at > cursor, "{at:?} does not follow {cursor:?}");
+            cursor = at;
+            seen.push(r.record_id);
+        }
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(&seen[6..], ["a", "c"], "the re-imported record moved last");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 8);
+    // Nothing imported before the first import.
+    let before = storage
+        .records_imported(&ImportCursor::default(), t0, 10)
+        .await
+        .unwrap();
+    assert!(before.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_scanned_in_import_order_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = credex_node::storage::Storage::open_sqlite(&dir.path().join("s.db"))
+        .await
+        .unwrap();
+    scan_in_import_order(&sqlite).await;
+    sqlite.close().await;
+
+    let url = match std::env::var("CREDEX_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
+            return;
+        }
+        _ => panic!(
+            "CREDEX_TEST_POSTGRES_URL is not set (see scripts/postgres-setup.sh), \
+             or set CREDEX_SKIP_POSTGRES=1"
+        ),
+    };
+    let schema = format!("credex_upward_{}", std::process::id());
+    let pg = credex_node::storage::Storage::open_postgres(&url, Some(&schema))
+        .await
+        .unwrap();
+    scan_in_import_order(&pg).await;
+    credex_node::storage::danger::execute_raw(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    pg.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_province_killed_mid_stream_resumes_where_it_stopped() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let config = province_config(&fed, national.local_addr(), 50, 2);
+    // Import before starting the reporter, through the same database.
+    let dir = tempfile::tempdir().unwrap();
+    let total = 1000;
+    let file = penalties(dir.path(), 0, total, |_| "2026-03-15".into());
+    let province = Killable::start(config.clone()).await;
+    let storage = credex_node::service::open_storage(&config).await.unwrap();
+    let catalogue = credex_node::query::load_policy(config.region, &config.policy).unwrap();
+    credex_node::records::import_file(&storage, &file, "admin_penalty", catalogue.catalogue())
+        .await
+        .unwrap();
+    storage.close().await;
+
+    // Kill the province while it is reporting (no shutdown, no drain).
+    wait_until("some batches applied", || async {
+        received(&national)
+            .await
+            .first()
+            .is_some_and(|p| p.batches >= 3)
+    })
+    .await;
+    province.kill();
+    let applied = received(&national).await[0].records;
+    assert!(applied < total as u64, "killed too late");
+
+    let province = fed.start_with(config).await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == total as u64
+    })
+    .await;
+    assert_exactly_once(&province, &national, total as u64).await;
+    audit_both(&province, &national).await;
+    province.shutdown().await;
+    national.shutdown().await;
+}
