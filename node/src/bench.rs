@@ -16,9 +16,10 @@
 //! The fixtures ([`BenchFederation`], [`QueryFactory`]) are also what the
 //! criterion benchmark `node/benches/decision.rs` drives.
 //!
-//! What it does not do: it does not measure handshakes, log appends or
-//! the auditor (issue 7's other figures), and both nodes share the
-//! process and the machine's cores, as on the development machine.
+//! What it does not do: handshakes, the transport ceiling, log appends and
+//! the auditor are in `credex bench all` ([`crate::bench_all`]) and
+//! `credex bench log`; both nodes share the process and the machine's
+//! cores, as on the development machine.
 //! `docs/performance.md` holds the latest figures and how to read them.
 
 use std::collections::BTreeMap;
@@ -423,6 +424,11 @@ pub struct SignatureBudget {
     /// demand, at most one per checkpoint, shared by every query it
     /// covers: not counted.)
     pub signs: u32,
+    /// Message signatures only, once certificate chains are cached per
+    /// trust store (`credex_pki::TrustStore::verify` since 391cfc9): the
+    /// requester's and approver's signatures at the responder, the
+    /// response's and the log checkpoint's at the requester.
+    pub message_verifies: u32,
 }
 
 impl SignatureBudget {
@@ -432,6 +438,7 @@ impl SignatureBudget {
         requester_verifies: 4,
         crl_verifies: 6,
         signs: 1,
+        message_verifies: 4,
     };
 
     /// Verifications the protocol needs (CRLs checked once, at load).
@@ -475,6 +482,12 @@ pub struct CryptoFloor {
     pub ceiling_qps_intrinsic: f64,
     /// The same, counting the verifications the code performs.
     pub ceiling_qps_executed: f64,
+    /// One thread's Ed25519 time per query with certificate chains cached:
+    /// message signatures only.
+    pub crypto_us_per_query_cached_chains: f64,
+    /// Queries per second all cores allow with chains cached (the
+    /// strictest floor: what a query cannot avoid).
+    pub ceiling_qps_cached_chains: f64,
 }
 
 /// Measure ring's Ed25519 on this machine: `each` per figure (four figures).
@@ -563,6 +576,8 @@ fn floor_from(message_bytes: usize, threads: usize, f: [f64; 4]) -> CryptoFloor 
         crypto_us_per_query_executed: us_per_query(budget.executed_verifies()),
         ceiling_qps_intrinsic: ceiling(budget.intrinsic_verifies()),
         ceiling_qps_executed: ceiling(budget.executed_verifies()),
+        crypto_us_per_query_cached_chains: us_per_query(budget.message_verifies),
+        ceiling_qps_cached_chains: ceiling(budget.message_verifies),
     }
 }
 
@@ -578,6 +593,10 @@ pub enum BenchCommand {
     /// The access log: durable appends/s, append-to-checkpoint latency,
     /// `audit verify` entries/s.
     Log(crate::bench_log::LogBenchArgs),
+    /// Everything side by side in one run: transport ceiling, crypto
+    /// floor, credex queries at 1/16/64/256 in flight, log appends and
+    /// audit, mTLS handshakes, each with the ratios between them.
+    All(crate::bench_all::AllBenchArgs),
 }
 
 /// Options of `credex bench query`.
@@ -742,6 +761,7 @@ impl QueryBenchArgs {
 /// Run a `credex bench` subcommand, printing its report.
 pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
     match command {
+        BenchCommand::All(args) => crate::bench_all::run(&args).await,
         BenchCommand::Log(args) => {
             let report = crate::bench_log::run(&args)
                 .await
@@ -919,20 +939,20 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
 }
 
 /// Pre-built queries, handed out once each.
-struct Pool {
+pub(crate) struct Pool {
     queries: Vec<AuthorizedQuery>,
     next: AtomicUsize,
 }
 
 impl Pool {
-    fn new(queries: Vec<AuthorizedQuery>) -> Arc<Pool> {
+    pub(crate) fn new(queries: Vec<AuthorizedQuery>) -> Arc<Pool> {
         Arc::new(Pool {
             queries,
             next: AtomicUsize::new(0),
         })
     }
 
-    fn take(&self) -> Option<(usize, &AuthorizedQuery)> {
+    pub(crate) fn take(&self) -> Option<(usize, &AuthorizedQuery)> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         self.queries.get(i).map(|q| (i, q))
     }
@@ -953,7 +973,7 @@ struct Phase {
 const USER_HZ: f64 = 100.0;
 
 /// CPU seconds this process has used (user + system), from `/proc/self/stat`.
-fn process_cpu_s() -> f64 {
+pub(crate) fn process_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name, which is in parentheses: state is
     // field 3, utime 14, stime 15.
@@ -972,7 +992,7 @@ fn process_cpu_s() -> f64 {
 }
 
 /// Busy CPU seconds of the whole machine, all cores, from `/proc/stat`.
-fn machine_busy_s() -> f64 {
+pub(crate) fn machine_busy_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
         return 0.0;
@@ -1312,5 +1332,8 @@ mod tests {
         assert!((f.crypto_us_per_query_intrinsic - 525.0).abs() < 1e-6);
         assert!((f.crypto_us_per_query_executed - 825.0).abs() < 1e-6);
         assert!((f.ceiling_qps_intrinsic - 2.0 * 1e6 / 525.0).abs() < 1e-6);
+        // Cached chains: 4 message signatures + 1 → 225 µs.
+        assert!((f.crypto_us_per_query_cached_chains - 225.0).abs() < 1e-6);
+        assert!((f.ceiling_qps_cached_chains - 2.0 * 1e6 / 225.0).abs() < 1e-6);
     }
 }

@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod audit_messages;
 pub mod bench;
+pub mod bench_all;
 pub mod bench_log;
 pub mod config;
 pub mod dev;

@@ -450,8 +450,14 @@ impl SqliteEngine {
         categories: &[String],
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StorageError> {
+        // INDEXED BY: without it SQLite's planner satisfies the ORDER BY
+        // with the primary key (category, record_id) and scans every record
+        // of the category, checking subject_key row by row (EXPLAIN QUERY
+        // PLAN: "SEARCH records USING INDEX sqlite_autoindex_records_1
+        // (category=?)"): 1.4 s per query at 40,000 records (credex-sim).
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT category, record_id, body FROM records WHERE subject_key = ",
+            "SELECT category, record_id, body FROM records INDEXED BY records_by_subject \
+             WHERE subject_key = ",
         );
         select.push_bind(subject_key).push(" AND category IN (");
         let mut list = select.separated(", ");

@@ -1,0 +1,86 @@
+//! A small federation under faults: five nodes for a few seconds, one node
+//! killed and restarted, two nodes partitioned through the relay, one
+//! certificate revoked and one malicious peer; the final audit of every log
+//! must pass and every fault must have been observed.
+
+use std::time::Duration;
+
+use credex_simulator::faults::FaultKind;
+use credex_simulator::{QueryMix, SimOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_with_faults_pass_the_final_audit() {
+    let out = tempfile::tempdir().unwrap();
+    let faults = [
+        "kill:gz-1@1s+1.5s",
+        "partition:gy-1,cq-1@2s+1.5s",
+        "malicious:bj-1@0.5s+3s",
+        "revoke:bj-1@4.5s",
+    ]
+    .iter()
+    .map(|f| f.parse().unwrap())
+    .collect();
+    let opts = SimOptions {
+        regions: 5,
+        subjects: 2_000,
+        seconds: 7.0,
+        concurrency: 16,
+        mix: QueryMix::default(),
+        faults,
+        postgres: None,
+        out: out.path().to_owned(),
+        keep: None,
+        seed: 7,
+        request_timeout: Duration::from_secs(2),
+        progress: false,
+    };
+    let report = credex_simulator::run(&opts).await.expect("simulation runs");
+    let table = credex_simulator::report::render(&report);
+
+    assert_eq!(report.audit.logs, 5, "{table}");
+    assert!(report.audit.entries > 0, "{table}");
+    assert!(report.audit.passed, "{table}");
+    assert!(report.audit.unexplained.is_empty(), "{table}");
+    assert!(report.answered > 100, "{table}");
+    assert_eq!(report.internal_fields_leaked, 0, "{table}");
+    assert_eq!(report.setup.records_imported, 2_000 + 2_000 / 4, "{table}");
+
+    assert_eq!(report.faults.len(), 4);
+    for f in &report.faults {
+        assert!(
+            f.observed,
+            "{} not observed: {}\n{table}",
+            f.label, f.verdict
+        );
+    }
+    let kill = &report.faults[0];
+    assert!(matches!(kill.fault.kind, FaultKind::Kill { .. }));
+    assert!(kill.failed_during > 0 && kill.answered_after > 0, "{table}");
+    let partition = &report.faults[1];
+    assert!(
+        partition
+            .notes
+            .iter()
+            .any(|n| n.starts_with("relay dropped")),
+        "{table}"
+    );
+    let revoke = &report.faults[3];
+    assert_eq!(revoke.answered_during, 0, "{table}");
+    assert!(revoke.failed_during > 0, "{table}");
+
+    let m = &report.malicious;
+    for kind in ["over-ask", "forged", "replay"] {
+        let sent = m.attempts.get(kind).copied().unwrap_or(0);
+        assert!(sent > 0, "no {kind} query was sent\n{table}");
+        assert_eq!(m.refused.get(kind).copied().unwrap_or(0), sent, "{table}");
+    }
+    assert!(report.passed, "{table}");
+
+    let files = credex_simulator::report::write_files(&report, out.path()).unwrap();
+    for f in &files {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len > 200, "{} is nearly empty", f.display());
+    }
+    let svg = std::fs::read_to_string(out.path().join("throughput.svg")).unwrap();
+    assert!(svg.contains("kill gz-1") && svg.contains("partition gy-1|cq-1"));
+}
