@@ -43,6 +43,10 @@ pub struct Violation {
     pub rule: &'static str,
     /// What was found.
     pub detail: String,
+    /// For a violation about one access: the query digest (hex) that
+    /// names it in both logs, so a tool can match it with what it saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
 }
 
 /// What was verified of one log.
@@ -164,6 +168,7 @@ impl Auditor<'_> {
             index,
             rule,
             detail: detail.into(),
+            access: None,
         });
     }
 
@@ -516,6 +521,7 @@ fn check_received(
             index: Some(index),
             rule,
             detail,
+            access: Some(hex::encode(e.query_digest)),
         });
     };
     let released = e.outcome != Outcome::Denied;
@@ -780,15 +786,15 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
                         let reader = TileHashReader::new(responder.size, &tiles);
                         match tree_hash(cp.checkpoint_size, &reader) {
                             Ok(h) if *h.as_bytes() == cp.checkpoint_root => {}
-                            _ => found.push((cp.origin.clone(), cp.leaf_index, "fork", format!("the first {} entries of this log do not hash to the root it signed in a receipt held by {}: the log was rewritten after the fact", cp.checkpoint_size, log.origin))),
+                            _ => found.push((cp.origin.clone(), cp.leaf_index, "fork", format!("the first {} entries of this log do not hash to the root it signed in a receipt held by {}: the log was rewritten after the fact", cp.checkpoint_size, log.origin), None)),
                         }
                     } else {
-                        found.push((cp.origin.clone(), cp.leaf_index, "log_truncated", format!("{} holds a receipt for a tree of {} entries, but this log has only {}", log.origin, cp.checkpoint_size, responder.size)));
+                        found.push((cp.origin.clone(), cp.leaf_index, "log_truncated", format!("{} holds a receipt for a tree of {} entries, but this log has only {}", log.origin, cp.checkpoint_size, responder.size), None));
                     }
                     match received.get(cp.origin.as_str()).and_then(|m| m.get(&cp.leaf_index)) {
                         Some(r) if r.query_digest == e.query_digest && r.outcome == e.outcome && r.reason == e.reason => {}
-                        Some(_) => found.push((log.origin.clone(), *i, "cross_match", format!("the responder {}'s entry {} is not this access (digest, outcome or reason differ), though its receipt named it", cp.origin, cp.leaf_index))),
-                        None => found.push((log.origin.clone(), *i, "access_missing_at_responder", format!("access {} is in the requester's log with a receipt from {}, but the responder's log does not contain it at entry {}", hex::encode(&e.query_digest[..8]), cp.origin, cp.leaf_index))),
+                        Some(_) => found.push((log.origin.clone(), *i, "cross_match", format!("the responder {}'s entry {} is not this access (digest, outcome or reason differ), though its receipt named it", cp.origin, cp.leaf_index), Some(e.query_digest))),
+                        None => found.push((log.origin.clone(), *i, "access_missing_at_responder", format!("access {} is in the requester's log with a receipt from {}, but the responder's log does not contain it at entry {}", hex::encode(&e.query_digest[..8]), cp.origin, cp.leaf_index), Some(e.query_digest))),
                     }
                 }
                 Direction::Received => {
@@ -813,16 +819,22 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
                                 hex::encode(&e.query_digest[..8]),
                                 requester_origin
                             ),
+                            Some(e.query_digest),
                         ));
                     }
                 }
             }
         }
     }
-    for (log, i, rule, detail) in found {
-        auditor.violation(&log, Some(i), rule, detail);
+    for (log, i, rule, detail, digest) in found {
+        auditor.report.violations.push(Violation {
+            log,
+            index: Some(i),
+            rule,
+            detail,
+            access: digest.map(hex::encode),
+        });
     }
-    let _ = access::kind::QUERY_SENT;
 }
 
 /// One access to a subject, as its "who looked at my data" report lists it.

@@ -1344,12 +1344,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .map(|d| {
-            d[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        })
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>())
         .collect::<HashSet<String>>();
     let (explained, unexplained): (Vec<_>, Vec<_>) =
         audit.violations.iter().cloned().partition(|v| {
@@ -1358,10 +1353,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
             // exchange after the responder's durable log entry. The auditor
             // must flag it; the simulator knows it happened.
             v.rule == "access_missing_at_requester"
-                && v.detail
-                    .strip_prefix("access ")
-                    .and_then(|r| r.split_whitespace().next())
-                    .is_some_and(|h| failed.contains(h))
+                && v.access.as_ref().is_some_and(|h| failed.contains(h))
         });
     let audit_result = AuditResult {
         logs: dirs.len(),
