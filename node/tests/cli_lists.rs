@@ -6,59 +6,10 @@
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
 
+mod common;
+use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn credex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_credex"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("credex runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = credex(args);
-    assert!(
-        out.status.success(),
-        "credex {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = credex(args);
-    assert!(!out.status.success(), "credex {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(config: &Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_credex"))
-            .args(["node", "run", "--config", p(config)])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// `credex lists status --json` until `check` holds (30 s at most).
 fn status_until(config: &Path, what: &str, check: impl Fn(&serde_json::Value) -> bool) {

@@ -4,35 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::*;
 use std::time::{Duration, Instant};
 
 use credex_node::config::NodeConfig;
 use credex_node::service::RunningNode;
-
-fn credex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_credex"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("credex runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = credex(args);
-    assert!(
-        out.status.success(),
-        "credex {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Two consecutive free loopback UDP ports.
 fn free_ports() -> u16 {

@@ -1,0 +1,63 @@
+//! Helpers the `credex` binary tests share: run the binary, expect success
+//! or failure, and keep a node process that is killed when dropped.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// Run `credex ARGS` and return what it did.
+pub fn credex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credex"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("credex runs")
+}
+
+/// Run `credex ARGS`, expect success, return its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(
+        out.status.success(),
+        "credex {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run `credex ARGS`, expect failure, return its standard error.
+pub fn fails(args: &[&str]) -> String {
+    let out = credex(args);
+    assert!(!out.status.success(), "credex {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// A path as a command-line argument.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A `credex node run` process, killed when dropped.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `credex node run --config CONFIG` in the background.
+pub fn start_node(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_credex"))
+            .args(["node", "run", "--config", p(config)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
