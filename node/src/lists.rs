@@ -161,6 +161,25 @@ impl ListsPolicy {
         }
     }
 
+    /// What a node decides with: the shipped agreements plus the
+    /// `agreements/*.toml` beside its configuration (as recognition uses,
+    /// `eval::load_agreements`), the shipped measures catalogue, and the
+    /// working-day calendar of `[upward] holidays` (the shipped 2026
+    /// calendar when absent).
+    pub fn for_node(config: &NodeConfig) -> Result<ListsPolicy, StartError> {
+        let agreements =
+            crate::eval::load_agreements(config).map_err(|reason| StartError::Flow {
+                flow: "lists",
+                reason: format!("agreements: {reason}"),
+            })?;
+        let (_, calendar) = crate::upward::load_rules(config)?;
+        Ok(ListsPolicy {
+            agreements,
+            measures: MeasuresCatalogue::builtin(),
+            calendar,
+        })
+    }
+
     /// The deadline `days` working days after `at_ms` (see [`working_days_after`]).
     pub fn deadline(&self, at_ms: i64, days: u32) -> i64 {
         working_days_after(&self.calendar, at_ms, days)
@@ -1434,10 +1453,13 @@ impl FlowHandler for ListsHandler {
 
 /// Register the lists flow with `federation` (the shipped agreements and
 /// measures catalogue).
-pub fn register(federation: &Federation, _config: &NodeConfig) -> Result<(), StartError> {
+pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
     federation.register(
         Flow::Lists,
-        Arc::new(ListsHandler::new(federation, ListsPolicy::builtin())),
+        Arc::new(ListsHandler::new(
+            federation,
+            ListsPolicy::for_node(config)?,
+        )),
     );
     Ok(())
 }
@@ -1489,7 +1511,7 @@ impl OfflineLists {
             peers: crate::federation::PeerPool::new(transport.clone(), &config.peers),
         });
         Ok(OfflineLists {
-            lists: Lists::new(federation, ListsPolicy::builtin()),
+            lists: Lists::new(federation, ListsPolicy::for_node(config)?),
             storage,
             transport,
             shutdown,
@@ -1617,6 +1639,35 @@ fn short_digest(uscc: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node decides with the agreements beside its configuration, not
+    /// only the shipped ones: an extra Guizhou–Beijing agreement makes
+    /// Beijing bound by Guizhou's serious-dishonesty listings; a broken file
+    /// stops the node with its name.
+    #[test]
+    fn a_node_uses_the_agreements_beside_its_configuration() {
+        let dir = tempfile::tempdir().expect("dir");
+        let nodes = crate::dev::init(dir.path(), 7401).expect("dev federation");
+        let gy = NodeConfig::load(&nodes[0].config).expect("config");
+        let guizhou: RegionCode = "520000".parse().expect("region");
+        let beijing: RegionCode = "110000".parse().expect("region");
+        let bound = |p: &ListsPolicy| {
+            p.agreements
+                .joint_peers(guizhou, ListType::SeriousDishonesty)
+                .contains(&beijing)
+        };
+        assert!(!bound(&ListsPolicy::for_node(&gy).expect("policy")));
+        let extra = gy.path.parent().expect("dir").join("agreements");
+        std::fs::create_dir_all(&extra).expect("mkdir");
+        let text = credex_policies::agreement::BUILTIN_CHONGQING_GUIZHOU_TOML
+            .replace("chongqing-guizhou", "beijing-guizhou")
+            .replace("500000", "110000");
+        std::fs::write(extra.join("beijing-guizhou.toml"), text).expect("write");
+        assert!(bound(&ListsPolicy::for_node(&gy).expect("policy")));
+        std::fs::write(extra.join("broken.toml"), "code = ").expect("write");
+        let err = ListsPolicy::for_node(&gy).expect_err("a broken file is refused");
+        assert!(err.to_string().contains("broken.toml"), "{err}");
+    }
 
     const MONDAY_NOON_CST: i64 = 1_763_956_800_000; // 2025-11-24 12:00 +08:00
 

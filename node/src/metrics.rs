@@ -396,7 +396,10 @@ pub fn flow_sources(node: &RunningNode) -> Vec<Arc<dyn SampleSource>> {
         }),
         Arc::new(ListsSource(crate::lists::Lists::new(
             node.federation().clone(),
-            crate::lists::ListsPolicy::builtin(),
+            // The node started with this policy, so it loads again; the
+            // built-in one only decides deadlines shown as overdue.
+            crate::lists::ListsPolicy::for_node(node.config())
+                .unwrap_or_else(|_| crate::lists::ListsPolicy::builtin()),
         ))),
     ]
 }
