@@ -768,14 +768,7 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
                 .map_err(BenchError::Log)?;
             print!("{}", crate::bench_log::render(&report));
             if let Some(path) = &args.json {
-                let json = serde_json::to_vec_pretty(&report).map_err(|e| BenchError::Json {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                std::fs::write(path, json).map_err(|e| BenchError::Json {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                write_json(path, &report)?;
             }
             Ok(())
         }
@@ -783,15 +776,7 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             let report = query_bench(&args).await?;
             print!("{}", render(&report));
             if let Some(path) = &args.json {
-                let json = serde_json::to_vec_pretty(&report).map_err(|e| BenchError::Json {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                std::fs::write(path, json).map_err(|e| BenchError::Json {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                println!("JSON written to {}", path.display());
+                write_json(path, &report)?;
             }
             Ok(())
         }
@@ -1266,6 +1251,18 @@ pub fn render(r: &QueryBenchReport) -> String {
          processes kept busy meanwhile (the machine is shared)"
     );
     s
+}
+
+/// Write a benchmark report as pretty JSON to `path`.
+pub fn write_json(path: &Path, report: &impl Serialize) -> Result<(), BenchError> {
+    let fail = |reason: String| BenchError::Json {
+        path: path.to_owned(),
+        reason,
+    };
+    let json = serde_json::to_vec_pretty(report).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(path, json).map_err(|e| fail(e.to_string()))?;
+    println!("JSON written to {}", path.display());
+    Ok(())
 }
 
 #[cfg(test)]

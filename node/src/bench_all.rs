@@ -195,15 +195,7 @@ pub async fn run(args: &AllBenchArgs) -> Result<(), BenchError> {
     let report = bench_all(args).await?;
     print!("{}", render(&report));
     if let Some(path) = &args.json {
-        let json = serde_json::to_vec_pretty(&report).map_err(|e| BenchError::Json {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        std::fs::write(path, json).map_err(|e| BenchError::Json {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        println!("JSON written to {}", path.display());
+        crate::bench::write_json(path, &report)?;
     }
     Ok(())
 }
