@@ -19,6 +19,9 @@
 //! feedback_within_days = 10
 //! change_confirm_within_days = 3
 //!
+//! [joint.release]                    # optional: entry details released to members
+//! serious_dishonesty = ["document_number", "facts"]   # fields of the list's category
+//!
 //! [[scheme]]
 //! scheme = "public_credit"           # public_credit | tax_credit | environmental_credit
 //! versions = ["2024"]                # scheme versions accepted
@@ -133,6 +136,12 @@ pub struct JointTerms {
     pub feedback_within_days: u32,
     /// It confirms an exit, repair or correction within this many working days.
     pub change_confirm_within_days: u32,
+    /// Per list type, the detail fields of the list's catalogue category
+    /// (beyond an entry's own basis, authority, dates and measures) that a
+    /// member receives: the egress gate releases these and withholds the
+    /// rest. Never an `internal` field. A list type not named here gets no
+    /// details.
+    pub release: BTreeMap<ListType, BTreeSet<String>>,
 }
 
 /// A validated mutual-recognition agreement. Only [`Agreement::parse`] builds one.
@@ -404,6 +413,15 @@ pub enum AgreementErrorKind {
         "agreement {0:?}: [joint] list_types must name each list type at most once, at least one"
     )]
     BadJointListTypes(String),
+    /// A `[joint.release]` entry names an unknown or unbound list type, a
+    /// field its catalogue category lacks, or an `internal` field.
+    #[error("agreement {agreement:?}: [joint.release] {reason}")]
+    BadJointRelease {
+        /// The agreement code.
+        agreement: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A joint deadline outside 1 to 365 days.
     #[error("agreement {agreement:?}: [joint] {key} must be 1 to {MAX_JOINT_DAYS} days")]
     BadJointDeadline {
@@ -457,6 +475,8 @@ struct RawJoint {
     respond_within_days: Spanned<u32>,
     feedback_within_days: Spanned<u32>,
     change_confirm_within_days: Spanned<u32>,
+    #[serde(default)]
+    release: BTreeMap<String, Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -598,8 +618,45 @@ impl Parser<'_> {
                 ));
             }
         }
+        let mut release = BTreeMap::new();
+        let catalogue = crate::Catalogue::base();
+        for (list, fields) in &j.release {
+            let at = fields.span();
+            let bad = |reason: String| {
+                self.err(
+                    &at,
+                    AgreementErrorKind::BadJointRelease {
+                        agreement: code.to_owned(),
+                        reason,
+                    },
+                )
+            };
+            let list_type: ListType = list
+                .parse()
+                .map_err(|_| bad(format!("{list:?} is not a list type")))?;
+            if !list_types.contains(&list_type) {
+                return Err(bad(format!("{list:?} is not in list_types")));
+            }
+            let category = list_type.catalogue_category();
+            let mut named = BTreeSet::new();
+            for f in fields.get_ref() {
+                match catalogue.field(category, f) {
+                    None => return Err(bad(format!("{f:?} is not a field of {category}"))),
+                    Some(field) if field.class == crate::SensitivityClass::Internal => {
+                        return Err(bad(format!(
+                            "{category}.{f} is internal (内部) and never leaves a node"
+                        )));
+                    }
+                    Some(_) => {
+                        named.insert(f.clone());
+                    }
+                }
+            }
+            release.insert(list_type, named);
+        }
         Ok(JointTerms {
             list_types,
+            release,
             respond_within_days: *j.respond_within_days.get_ref(),
             feedback_within_days: *j.feedback_within_days.get_ref(),
             change_confirm_within_days: *j.change_confirm_within_days.get_ref(),
@@ -1112,6 +1169,13 @@ fn canonical_hash(agreements: &BTreeMap<String, Agreement>) -> [u8; 32] {
                 c.u32(j.respond_within_days)
                     .u32(j.feedback_within_days)
                     .u32(j.change_confirm_within_days);
+                c.len(j.release.len());
+                for (l, fields) in &j.release {
+                    c.u8(l.tag()).len(fields.len());
+                    for f in fields {
+                        c.str(f);
+                    }
+                }
             }
             None => {
                 c.u8(0);

@@ -24,6 +24,10 @@
 //!   ([`agreement`], [`recognise()`]);
 //! - loads the measures catalogue and checks the measures a list entry
 //!   carries against its list type ([`measures`]);
+//! - holds the egress gate (出口闸): every federation message body that
+//!   carries subject data is made by [`egress`] under the rule for its
+//!   recipient (reporting catalogue or agreement), as a
+//!   [`ReleasedBody`](egress::ReleasedBody) only it can build;
 //! - loads the upward reporting list and a holiday calendar, and counts
 //!   working-day deadlines such as double publicity's 7 working days
 //!   ([`reporting`]).
@@ -44,6 +48,7 @@
 pub mod agreement;
 mod canonical;
 pub mod catalogue;
+pub mod egress;
 pub mod evaluate;
 pub mod groups;
 pub mod measures;

@@ -84,6 +84,16 @@ impl ListType {
     }
 
     /// A stable number for canonical hashes (never reused).
+    /// The catalogue category that describes entries of this list
+    /// (`red_list`, `serious_dishonesty`, `key_attention`).
+    pub fn catalogue_category(self) -> &'static str {
+        match self {
+            ListType::Red => "red_list",
+            ListType::SeriousDishonesty => "serious_dishonesty",
+            ListType::KeyAttention => "key_attention",
+        }
+    }
+
     pub(crate) fn tag(self) -> u8 {
         match self {
             ListType::Red => 1,

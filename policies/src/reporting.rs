@@ -1,5 +1,7 @@
-//! The upward reporting list (数据报送清单) — what a provincial node reports
-//! to the national platform and how fast — and the working-day calendar
+//! The upward reporting list and catalogue (数据报送清单 / 归集目录) — what a
+//! provincial node reports to the national platform, which fields of each
+//! category the platform collects (the rule the egress gate applies to
+//! upward batches), and how fast — and the working-day calendar
 //! (工作日历) that the deadlines are counted in (DESIGN.md §9).
 //!
 //! Reporting list (`policies/reporting/national.toml`):
@@ -10,6 +12,7 @@
 //!
 //! [[report]]
 //! category = "admin_penalty"   # a catalogue category
+//! fields = ["decision_number", "facts"]  # or "all_shareable"; never internal
 //! within_working_days = 7      # or within_hours = 24
 //! double_publicity = true      # 双公示: admin_license and admin_penalty only, ≤ 7 working days
 //! ```
@@ -38,7 +41,7 @@ use time::{Date, Weekday};
 use toml::Spanned;
 
 use crate::canonical::Canon;
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, SensitivityClass};
 use crate::source::{self, LoadError};
 
 /// The shipped reporting list (`policies/reporting/national.toml`).
@@ -76,6 +79,10 @@ pub struct ReportingItem {
     pub deadline: Deadline,
     /// Whether the records fall under double publicity (双公示).
     pub double_publicity: bool,
+    /// The fields of the category the national platform collects (归集字段):
+    /// what the egress gate releases upward. Never an `internal` field; a
+    /// `restricted` one only where the file names it.
+    pub fields: BTreeSet<String>,
 }
 
 /// Why a reporting list failed to load.
@@ -116,6 +123,15 @@ pub enum ReportingErrorKind {
     /// `admin_license` or `admin_penalty` without `double_publicity = true`.
     #[error("category {0:?} is under double publicity (双公示): set double_publicity = true")]
     DoublePublicityMissing(String),
+    /// `fields` names a field the category lacks, an `internal` field, or
+    /// an unknown keyword.
+    #[error("category {category:?}: fields: {reason}")]
+    BadFields {
+        /// The category.
+        category: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A double-publicity category with a looser deadline than 7 working days.
     #[error(
         "category {0:?}: double publicity (双公示) requires within_working_days of at most {DOUBLE_PUBLICITY_WORKING_DAYS}"
@@ -149,6 +165,15 @@ struct RawReport {
     within_hours: Option<u32>,
     #[serde(default)]
     double_publicity: bool,
+    fields: Spanned<RawFields>,
+}
+
+/// `fields = "all_shareable"` (every `public` and `shared` field) or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFields {
+    Keyword(String),
+    List(Vec<String>),
 }
 
 impl ReportingList {
@@ -211,12 +236,23 @@ impl ReportingList {
             {
                 return Err(err(&at, K::DoublePublicityTooSlow(category)));
             }
+            let fields = collected_fields(catalogue, &category, r.fields.get_ref())
+                .map_err(|reason| {
+                    err(
+                        &r.fields.span(),
+                        K::BadFields {
+                            category: category.clone(),
+                            reason,
+                        },
+                    )
+                })?;
             items.insert(
                 category.clone(),
                 ReportingItem {
                     category,
                     deadline,
                     double_publicity: r.double_publicity,
+                    fields,
                 },
             );
         }
@@ -259,6 +295,49 @@ impl ReportingList {
     }
 }
 
+/// The fields `raw` names for `category`, checked against the catalogue.
+fn collected_fields(
+    catalogue: &Catalogue,
+    category: &str,
+    raw: &RawFields,
+) -> Result<BTreeSet<String>, String> {
+    let Some(cat) = catalogue.category(category) else {
+        return Err(format!("unknown category {category:?}"));
+    };
+    match raw {
+        RawFields::Keyword(k) if k == "all_shareable" => Ok(cat
+            .fields
+            .iter()
+            .filter(|f| matches!(f.class, SensitivityClass::Public | SensitivityClass::Shared))
+            .map(|f| f.code.clone())
+            .collect()),
+        RawFields::Keyword(k) => Err(format!(
+            "{k:?} is not a keyword (expected \"all_shareable\" or a list of field codes)"
+        )),
+        RawFields::List(list) => {
+            let mut out = BTreeSet::new();
+            for f in list {
+                match cat.field(f) {
+                    None => return Err(format!("{f:?} is not a field of {category}")),
+                    Some(field) if field.class == SensitivityClass::Internal => {
+                        return Err(format!(
+                            "{f:?} is internal (内部) and never leaves a node"
+                        ));
+                    }
+                    Some(_) if !out.insert(f.clone()) => {
+                        return Err(format!("{f:?} is named twice"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if out.is_empty() {
+                return Err("names no field".into());
+            }
+            Ok(out)
+        }
+    }
+}
+
 fn reporting_hash(example: bool, items: &BTreeMap<String, ReportingItem>) -> [u8; 32] {
     let mut c = Canon::new("credex/reporting-list/v1");
     c.bool(example).len(items.len());
@@ -269,6 +348,10 @@ fn reporting_hash(example: bool, items: &BTreeMap<String, ReportingItem>) -> [u8
             Deadline::Hours(h) => c.u8(2).u32(h),
         };
         c.bool(i.double_publicity);
+        c.len(i.fields.len());
+        for f in &i.fields {
+            c.str(f);
+        }
     }
     c.finish()
 }
@@ -700,7 +783,31 @@ mod tests {
         let cat = Catalogue::base();
         let one =
             |body: &str| ReportingList::parse(&format!("[[report]]\n{body}\n"), "r.toml", &cat);
-        one("category = \"red_list\"\nwithin_hours = 24").unwrap();
+        let listed = one("category = \"red_list\"\nwithin_hours = 24\nfields = \"all_shareable\"")
+            .unwrap();
+        assert!(listed.item("red_list").unwrap().fields.contains("basis"));
+        let fields_error = |fields: &str| {
+            one(&format!("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = {fields}"))
+                .unwrap_err()
+                .to_string()
+        };
+        for (fields, says) in [
+            ("[\"case_notes\"]", "internal"),
+            ("[\"weather\"]", "is not a field of admin_penalty"),
+            ("[]", "names no field"),
+            ("\"everything\"", "is not a keyword"),
+            ("[\"facts\", \"facts\"]", "named twice"),
+        ] {
+            let e = fields_error(fields);
+            assert!(e.contains(says) && e.contains("r.toml:5"), "{fields}: {e}");
+        }
+        // A restricted field only where named.
+        let named = one("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = [\"offender_id_number\"]").unwrap();
+        assert!(named.item("admin_penalty").unwrap().fields.contains("offender_id_number"));
+        let all = one("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = \"all_shareable\"").unwrap();
+        let collected = &all.item("admin_penalty").unwrap().fields;
+        assert!(!collected.contains("offender_id_number") && !collected.contains("case_notes"));
+        let one = |body: &str| one(&format!("fields = \"all_shareable\"\n{body}"));
         let kind = |body: &str| one(body).unwrap_err().kind;
         assert_eq!(
             kind("category = \"weather\"\nwithin_hours = 24"),
@@ -734,9 +841,10 @@ mod tests {
             kind("category = \"admin_license\"\nwithin_hours = 24\ndouble_publicity = true"),
             K::DoublePublicityTooSlow("admin_license".into())
         );
-        let twice = "[[report]]\ncategory = \"red_list\"\nwithin_hours = 24\n";
+        let twice =
+            "[[report]]\ncategory = \"red_list\"\nwithin_hours = 24\nfields = \"all_shareable\"\n";
         let e = ReportingList::parse(&format!("{twice}{twice}"), "r.toml", &cat).unwrap_err();
         assert_eq!(e.kind, K::DuplicateCategory("red_list".into()));
-        assert_eq!(e.location.line, Some(5));
+        assert_eq!(e.location.line, Some(6));
     }
 }

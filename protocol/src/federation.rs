@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::egress::{EgressBoundError, EgressRecord};
 use crate::ids::{NodeName, RegionCode};
 use crate::query::{QueryBoundError, Receipt, SignerProof};
 
@@ -84,6 +85,9 @@ pub struct Envelope {
     pub created_at_ms: i64,
     /// The flow's message, postcard-encoded; at most [`MAX_PAYLOAD`] bytes.
     pub payload: Vec<u8>,
+    /// What the sender's egress gate released in `payload` (放行记录):
+    /// the receiver and the auditor check the payload against it.
+    pub egress: EgressRecord,
 }
 
 /// An envelope and the sending node's signature over
@@ -160,6 +164,9 @@ pub enum FederationBoundError {
     /// The signer's chain or the receipt breaks a bound.
     #[error("{0}")]
     Proof(#[from] QueryBoundError),
+    /// The egress record breaks a bound.
+    #[error("{0}")]
+    Egress(#[from] EgressBoundError),
 }
 
 impl SignedEnvelope {
@@ -170,6 +177,7 @@ impl SignedEnvelope {
                 self.envelope.payload.len(),
             ));
         }
+        self.envelope.egress.validate()?;
         Ok(self.sender.validate()?)
     }
 }
@@ -206,6 +214,7 @@ mod tests {
                 to_region: "500000".parse().expect("region"),
                 created_at_ms: 1,
                 payload,
+                egress: crate::egress::EgressRecord::no_record_data(),
             },
             sender: SignerProof {
                 chain: vec![vec![0; 10]],

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod egress;
 pub mod error_code;
 pub mod evaluation;
 pub mod federation;

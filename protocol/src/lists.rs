@@ -46,6 +46,8 @@ pub mod kind {
 
 /// Longest free text (basis, authority, note, reason), in bytes.
 pub const MAX_TEXT: usize = 1024;
+/// Most detail fields on one entry.
+pub const MAX_DETAILS: usize = 32;
 /// Most measures on one entry or one feedback.
 pub const MAX_MEASURES: usize = 32;
 /// Longest measure code, in bytes.
@@ -180,6 +182,11 @@ pub struct ListEntry {
     pub measures: Vec<String>,
     /// The subject was notified.
     pub notice: SubjectNotice,
+    /// Further fields of the list's catalogue category (e.g. `facts`,
+    /// `document_number`), field code → value text, as far as the egress
+    /// gate released them to this recipient under the binding agreement;
+    /// at most [`MAX_DETAILS`] fields of at most [`MAX_TEXT`] bytes.
+    pub details: std::collections::BTreeMap<String, String>,
 }
 
 /// What a member reports it applied (反馈).
@@ -303,6 +310,10 @@ pub enum ListsBoundError {
     /// another id or revision.
     #[error("inconsistent change: {0}")]
     BadChange(&'static str),
+    /// More than [`MAX_DETAILS`] detail fields, an empty or over-long field
+    /// code, or a value over [`MAX_TEXT`] bytes.
+    #[error("details: at most {MAX_DETAILS} fields, codes of 1 to {MAX_MEASURE_CODE} bytes, values of at most {MAX_TEXT} bytes")]
+    BadDetails,
 }
 
 fn text(key: &'static str, s: &str, required: bool) -> Result<(), ListsBoundError> {
@@ -354,6 +365,14 @@ impl ListEntry {
         // Same fixed-width format: byte order is date order.
         if self.planned_exit < self.entry_date {
             return Err(ListsBoundError::ExitBeforeEntry);
+        }
+        if self.details.len() > MAX_DETAILS
+            || self
+                .details
+                .iter()
+                .any(|(k, v)| k.is_empty() || k.len() > MAX_MEASURE_CODE || v.len() > MAX_TEXT)
+        {
+            return Err(ListsBoundError::BadDetails);
         }
         measures("measures", &self.measures)
     }
@@ -427,6 +446,7 @@ mod tests {
                 date: "2026-10-20".into(),
                 means: NoticeMeans::Written,
             },
+            details: Default::default(),
         }
     }
 
