@@ -70,6 +70,13 @@ pub struct LogSummary {
     pub sent: usize,
     /// Federation message entries (received and sent) checked.
     pub messages: usize,
+    /// Of those, messages whose egress decision the auditor re-ran.
+    pub egress_rerun: usize,
+    /// Messages whose egress decision was made under a rule document the
+    /// auditor does not hold (body checked, decision not re-run).
+    pub egress_not_rerun: usize,
+    /// Fields the senders' gates withheld, summed over the messages.
+    pub egress_withheld: usize,
 }
 
 /// The auditor's findings.
@@ -449,16 +456,26 @@ impl Auditor<'_> {
             self.report.violations.extend(found);
         }
         let mut messages = Vec::new();
+        let rules = crate::audit_egress::EgressRules::builtin();
         let checked = parallel_map(&message_entries, |(index, kind, body)| {
             (
                 *index,
-                crate::audit_messages::check_entry(dir, *kind, body, trust),
+                crate::audit_messages::check_entry(dir, *kind, body, trust, region, &rules),
             )
         });
         for (index, result) in checked {
             match result {
-                Ok(m) => {
+                Ok((m, egress)) => {
                     summary.messages += 1;
+                    if egress.not_rerun {
+                        summary.egress_not_rerun += 1;
+                    } else {
+                        summary.egress_rerun += 1;
+                    }
+                    summary.egress_withheld += egress.withheld;
+                    for (rule, detail) in egress.findings {
+                        self.violation(&origin, Some(index), rule, detail);
+                    }
                     messages.push((index, m));
                 }
                 Err((rule, detail)) => self.violation(&origin, Some(index), rule, detail),

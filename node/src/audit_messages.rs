@@ -25,7 +25,10 @@ use credex_protocol::federation::{
 };
 use credex_protocol::tlog::{TileHashReader, tree_hash};
 
+use credex_protocol::RegionCode;
+
 use crate::access::sha256;
+use crate::audit_egress::{EgressCheck, EgressRules};
 use crate::audit::{DirTiles, read_bounded, unix_time};
 use crate::federation::{MessageReceived, MessageSent, kind};
 
@@ -58,13 +61,16 @@ fn attachment(dir: &Path, digest: &[u8; 32]) -> Result<Vec<u8>, Finding> {
 }
 
 /// Check one entry of kind [`kind::MESSAGE_RECEIVED`] or
-/// [`kind::MESSAGE_SENT`] against its attachment.
+/// [`kind::MESSAGE_SENT`] against its attachment, and its egress
+/// ([`crate::audit_egress`]) in the log of `log_region`.
 pub fn check_entry(
     dir: &Path,
     entry_kind: u16,
     body: &[u8],
     trust: &TrustStore,
-) -> Result<MessageEntry, Finding> {
+    log_region: RegionCode,
+    rules: &EgressRules,
+) -> Result<(MessageEntry, EgressCheck), Finding> {
     if entry_kind == kind::MESSAGE_RECEIVED {
         let e: MessageReceived =
             credex_protocol::decode(body).map_err(|err| ("entry_format", err.to_string()))?;
@@ -96,7 +102,8 @@ pub fn check_entry(
                     .into(),
             ));
         }
-        Ok(MessageEntry::Received(e))
+        let egress = crate::audit_egress::check_received(rules, env);
+        Ok((MessageEntry::Received(e), egress))
     } else {
         let e: MessageSent =
             credex_protocol::decode(body).map_err(|err| ("entry_format", err.to_string()))?;
@@ -129,7 +136,15 @@ pub fn check_entry(
                 "the entry does not describe the stored, signed acknowledgement".into(),
             ));
         }
-        Ok(MessageEntry::Sent(e))
+        let egress = crate::audit_egress::check_sent(
+            rules,
+            log_region,
+            e.to_region,
+            e.flow,
+            e.message_kind,
+            &e.egress,
+        );
+        Ok((MessageEntry::Sent(e), egress))
     }
 }
 

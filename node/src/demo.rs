@@ -757,6 +757,7 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
             date: today,
             means: NoticeMeans::Written,
         },
+        details: Default::default(),
     };
     let added = service(gy).add(&draft, unix_ms(SystemTime::now())).await?;
     let sent_to: Vec<String> = added.sent_to.iter().map(|r| r.to_string()).collect();

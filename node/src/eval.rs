@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
+use credex_policies::egress::{release_result_push, release_result_to_holder};
 use credex_policies::{
     AgreementSet, Catalogue, FieldValue, NotRecognisedReason, RecognitionDecision, Record, Uscc,
     recognise,
@@ -635,20 +636,28 @@ pub async fn recipients(
     subject: &str,
 ) -> Result<BTreeSet<RegionCode>, StorageError> {
     let mut out = subscribers(set, region, scheme);
-    let prefix = format!("{scheme}/{subject}/");
-    for (key, _) in storage
-        .state_scan(HOLDERS_NS, &prefix, None, crate::storage::MAX_STATE_SCAN)
-        .await?
-    {
-        if let Some(r) = key
-            .strip_prefix(&prefix)
-            .and_then(|r| r.parse::<RegionCode>().ok())
-        {
-            out.insert(r);
-        }
-    }
+    out.extend(holders(storage, scheme, subject).await?);
     out.remove(&region);
     Ok(out)
+}
+
+/// The members that recognised an earlier result of this node's region
+/// about `subject` under `scheme` (learnt from their acknowledgements).
+pub async fn holders(
+    storage: &Storage,
+    scheme: Scheme,
+    subject: &str,
+) -> Result<BTreeSet<RegionCode>, StorageError> {
+    let prefix = format!("{scheme}/{subject}/");
+    Ok(storage
+        .state_scan(HOLDERS_NS, &prefix, None, crate::storage::MAX_STATE_SCAN)
+        .await?
+        .into_iter()
+        .filter_map(|(key, _)| {
+            key.strip_prefix(&prefix)
+                .and_then(|r| r.parse::<RegionCode>().ok())
+        })
+        .collect())
 }
 
 /// Sign `attestation` with the node key of `federation`.
@@ -674,16 +683,25 @@ pub fn sign_attestation(
 
 /// The outbox writes that push `result` to each of `to` (regions without
 /// a configured peer are skipped and left out of the returned list).
+///
+/// Each push is released by the egress gate under the agreement that binds
+/// this region and the member for the result's scheme; a member no such
+/// agreement binds gets the change only if it is one of `holders` (it
+/// recognised an earlier result: `release_result_to_holder`), and
+/// otherwise nothing (and is left out of the list).
 pub fn push_writes(
     federation: &Federation,
+    agreements: &AgreementSet,
+    catalogue: &Catalogue,
     result: &IssuedAttestation,
     to: &BTreeSet<RegionCode>,
+    holders: &BTreeSet<RegionCode>,
     now_ms: i64,
 ) -> Result<(Vec<StateWrite>, Vec<RegionCode>), EvalError> {
-    let payload = credex_protocol::encode(&ResultPush {
+    let push = ResultPush {
         result: result.clone(),
-    })
-    .map_err(|e| EvalError::Sign(e.to_string()))?;
+    };
+    let from = federation.context().region;
     let mut writes = Vec::new();
     let mut pushed = Vec::new();
     for &region in to {
@@ -691,14 +709,20 @@ pub fn push_writes(
             tracing::debug!(%region, "no peer configured for a subscribed member; result not pushed there");
             continue;
         }
+        let released = release_result_push(agreements, catalogue, from, region, &push)
+            .or_else(|e| match holders.contains(&region) {
+                true => release_result_to_holder(catalogue, region, &push),
+                false => Err(e),
+            });
+        let body = match released {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(%region, error = %e, "result not pushed: the egress gate released nothing");
+                continue;
+            }
+        };
         let (_, write) = federation
-            .prepare(
-                Flow::Recognition,
-                message_kind::RESULT_PUSH,
-                region,
-                payload.clone(),
-                now_ms,
-            )
+            .prepare(body, now_ms)
             .map_err(|e| EvalError::Sign(e.to_string()))?;
         writes.push(write);
         pushed.push(region);
@@ -844,8 +868,10 @@ async fn commit_issued(
     let scheme = attestation.scheme;
     let subject = attestation.subject.clone();
     let to = recipients(&ctx.storage, agreements, ctx.region, scheme, &subject).await?;
+    let holders = holders(&ctx.storage, scheme, &subject).await?;
     let result = sign_attestation(federation, attestation)?;
-    let (mut writes, pushed_to) = push_writes(federation, &result, &to, now_ms)?;
+    let (mut writes, pushed_to) =
+        push_writes(federation, agreements, catalogue, &result, &to, &holders, now_ms)?;
     let a = &result.attestation;
     let entry = EvaluationIssued {
         version: ENTRY_VERSION,

@@ -40,6 +40,8 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
+use credex_policies::egress::{ReleasedBody, carried_fields};
+use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{
     DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow,
     MAX_REASON, SignedDeliveryAck, SignedEnvelope,
@@ -204,6 +206,8 @@ pub struct MessageSent {
     pub counterpart: CounterpartReceipt,
     /// Delivery attempts it took.
     pub attempts: u32,
+    /// What the egress gate released in the message (as in its envelope).
+    pub egress: EgressRecord,
 }
 
 /// One message waiting in the outbox.
@@ -401,22 +405,23 @@ impl Federation {
         &self.inner.ctx
     }
 
-    /// Sign a message of `flow` for `to_region` and return it with the
-    /// state write that queues it in the outbox. Commit the write with the
+    /// Sign a body the egress gate released ([`ReleasedBody`]: nothing
+    /// else can be sent) for its recipient and return it with the state
+    /// write that queues it in the outbox. Commit the write with the
     /// journal entry of the event that causes the message (or alone with
     /// [`Storage::write_state`]), then call [`Federation::wake`].
     pub fn prepare(
         &self,
-        flow: Flow,
-        kind: u16,
-        to_region: RegionCode,
-        payload: Vec<u8>,
+        body: ReleasedBody,
         now_ms: i64,
     ) -> Result<(SignedEnvelope, StateWrite), PrepareError> {
         let ctx = &self.inner.ctx;
+        let to_region = body.recipient();
         if !ctx.peers.knows(to_region) {
             return Err(PrepareError::UnknownPeer(to_region));
         }
+        let (flow, kind) = (body.flow(), body.kind());
+        let (payload, egress) = body.into_parts();
         let envelope = Envelope {
             message_id: random_id(),
             flow,
@@ -426,6 +431,7 @@ impl Federation {
             to_region,
             created_at_ms: now_ms,
             payload,
+            egress,
         };
         let bytes =
             credex_protocol::encode(&envelope).map_err(|e| PrepareError::Sign(e.to_string()))?;
@@ -585,7 +591,11 @@ impl Federation {
             None => None,
         };
         let inbox_key = format!("{}/{}", e.from_region, hex::encode(e.message_id));
-        let (status, reply, summary, state) = match handler.receive(peer, e).await {
+        let received = match beyond_release(e) {
+            Some(reason) => Err(Refusal::Permanent(reason)),
+            None => handler.receive(peer, e).await,
+        };
+        let (status, reply, summary, state) = match received {
             Ok(effect) => (
                 DeliveryStatus::Applied,
                 effect.reply,
@@ -860,6 +870,7 @@ impl Federation {
             ack_digest,
             counterpart,
             attempts: item.attempts + 1,
+            egress: e.egress.clone(),
         };
         // The acknowledgement is kept as the attachment of the sent entry:
         // a claimed append with the message id as nonce (in this node's own
@@ -888,6 +899,30 @@ impl Federation {
         }
         Ok(())
     }
+}
+
+/// Why a message's body breaks its own egress record — it carries a
+/// field the sender's gate did not release — or `None` when it keeps to it
+/// (or cannot be read as its kind: the flow refuses that itself). A node
+/// refuses such a message for good, and the auditor flags it in either
+/// log.
+pub fn beyond_release(e: &Envelope) -> Option<String> {
+    let carried = carried_fields(e.flow, e.kind, &e.payload).ok()?;
+    let beyond: Vec<String> = carried
+        .iter()
+        .flat_map(|c| {
+            c.fields
+                .iter()
+                .filter(|f| !e.egress.releases(&c.category, f))
+                .map(move |f| format!("{}.{f}", c.category))
+        })
+        .collect();
+    (!beyond.is_empty()).then(|| {
+        format!(
+            "the body carries {} that its egress record does not release",
+            beyond.join(", ")
+        )
+    })
 }
 
 /// A handle on a [`Federation`] that does not keep it alive, for flow

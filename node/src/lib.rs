@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_egress;
 pub mod audit_messages;
 pub mod bench;
 pub mod bench_all;

@@ -21,13 +21,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use credex_policies::reporting::HolidayCalendar;
-use credex_policies::{AgreementSet, ListType, MeasuresCatalogue, Uscc};
+use credex_policies::egress::{
+    EgressError, release_change, release_change_confirmed, release_feedback, release_listing,
+    release_objection,
+};
+use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue, Uscc};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::lists::{
     ChangeConfirmed, ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, Objection,
     SubjectNotice, kind as msg,
 };
-use credex_protocol::query::SubjectRef;
+use credex_protocol::query::{CategoryFields, SubjectRef};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +99,11 @@ pub struct EntryDraft {
     /// "YYYY-MM-DD", "means": "written" | "electronic" | "announcement" |
     /// "in_person" }`.
     pub notice: SubjectNotice,
+    /// Further fields of the list's catalogue category (e.g. `facts`,
+    /// `document_number`), code → value; each member receives those its
+    /// agreement names ([`credex_policies::egress::release_listing`]).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// Why a lists operation failed.
@@ -130,6 +139,9 @@ pub enum ListsError {
     /// A message could not be prepared.
     #[error("{0}")]
     Prepare(#[from] PrepareError),
+    /// The egress gate released nothing for a recipient.
+    #[error("{0}")]
+    Egress(#[from] EgressError),
     /// Storage failed.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
@@ -149,6 +161,9 @@ pub struct ListsPolicy {
     pub measures: MeasuresCatalogue,
     /// The working-day calendar (工作日历).
     pub calendar: HolidayCalendar,
+    /// The catalogue entry details are checked against and the egress
+    /// gate decides with.
+    pub catalogue: Catalogue,
 }
 
 impl ListsPolicy {
@@ -158,6 +173,7 @@ impl ListsPolicy {
             agreements: AgreementSet::builtin(),
             measures: MeasuresCatalogue::builtin(),
             calendar: HolidayCalendar::builtin_2026(),
+            catalogue: Catalogue::base(),
         }
     }
 
@@ -173,10 +189,14 @@ impl ListsPolicy {
                 reason: format!("agreements: {reason}"),
             })?;
         let (_, calendar) = crate::upward::load_rules(config)?;
+        let catalogue = crate::query::load_policy(config.region, &config.policy)?
+            .catalogue()
+            .clone();
         Ok(ListsPolicy {
             agreements,
             measures: MeasuresCatalogue::builtin(),
             calendar,
+            catalogue,
         })
     }
 
@@ -213,18 +233,26 @@ impl ListsPolicy {
     fn check_entry(&self, entry: &ListEntry) -> Result<(), String> {
         entry.validate().map_err(|e| e.to_string())?;
         Uscc::parse(&entry.subject).map_err(|e| format!("subject: {e}"))?;
-        self.check_measures(list_type(entry.list_type), &entry.measures)
-            .map_err(|e| format!("measures: {e}"))
+        let lt = list_type(entry.list_type);
+        self.check_measures(lt, &entry.measures)
+            .map_err(|e| format!("measures: {e}"))?;
+        let category = lt.catalogue_category();
+        for (code, text) in &entry.details {
+            let field = self
+                .catalogue
+                .field(category, code)
+                .ok_or_else(|| format!("details: {code:?} is not a field of {category}"))?;
+            field
+                .parse_value(text)
+                .map_err(|e| format!("details.{code}: {e}"))?;
+        }
+        Ok(())
     }
 }
 
 /// The policy list type of a wire list kind.
 pub fn list_type(kind: ListKind) -> ListType {
-    match kind {
-        ListKind::Red => ListType::Red,
-        ListKind::SeriousDishonesty => ListType::SeriousDishonesty,
-        ListKind::KeyAttention => ListType::KeyAttention,
-    }
+    credex_policies::egress::list_type(kind)
 }
 
 // ---- stored state ----
@@ -330,6 +358,9 @@ pub struct ListingInitiated {
     pub sent_to: Vec<(RegionCode, [u8; 16])>,
     /// Regions an agreement binds but no peer is configured for.
     pub no_peer: Vec<RegionCode>,
+    /// Per region sent to, the entry's fields the egress gate withheld
+    /// (regions that received everything are not listed).
+    pub withheld: Vec<(RegionCode, Vec<CategoryFields>)>,
 }
 
 /// Journal body of [`kind::FEEDBACK_SENT`].
@@ -601,6 +632,7 @@ impl Lists {
             planned_exit: draft.planned_exit.clone(),
             measures: draft.measures.clone(),
             notice: draft.notice.clone(),
+            details: draft.details.clone(),
         };
         self.policy
             .check_entry(&entry)
@@ -612,14 +644,20 @@ impl Lists {
         let payload = encode(&entry)?;
         let mut writes = Vec::new();
         let mut sent_to = Vec::new();
+        let mut withheld = Vec::new();
         for region in &peers {
-            let (signed, outbox) = self.federation.prepare(
-                Flow::Lists,
-                msg::LISTING,
+            // Each member gets the entry as its agreement releases it.
+            let (_, body) = release_listing(
+                &self.policy.agreements,
+                &self.policy.catalogue,
+                ctx.region,
                 *region,
-                payload.clone(),
-                now_ms,
+                &entry,
             )?;
+            if body.egress().withheld_count() > 0 {
+                withheld.push((*region, body.egress().withheld.clone()));
+            }
+            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
             writes.push(outbox);
             let (respond, feedback) = self
                 .policy
@@ -659,6 +697,7 @@ impl Lists {
             measures: entry.measures.clone(),
             sent_to,
             no_peer: no_peer.clone(),
+            withheld,
         };
         ctx.storage
             .append_with_state(kind::LISTING_INITIATED, encode(&body)?, writes)
@@ -698,13 +737,9 @@ impl Lists {
         self.policy
             .check_measures(list_type(held.entry.list_type), applied)
             .map_err(|e| ListsError::Invalid(format!("applied: {e}")))?;
-        let (signed, outbox) = self.federation.prepare(
-            Flow::Lists,
-            msg::FEEDBACK,
-            id.origin,
-            encode(&feedback)?,
-            now_ms,
-        )?;
+        let (signed, outbox) = self
+            .federation
+            .prepare(release_feedback(id.origin, &feedback)?, now_ms)?;
         let given = FeedbackGiven {
             at_ms: now_ms,
             applied: applied.to_vec(),
@@ -785,6 +820,7 @@ impl Lists {
                     planned_exit: draft.planned_exit.clone(),
                     measures: draft.measures.clone(),
                     notice: draft.notice.clone(),
+                    details: draft.details.clone(),
                 };
                 self.policy
                     .check_entry(&entry)
@@ -819,13 +855,14 @@ impl Lists {
         let mut writes = Vec::new();
         let mut sent_to = Vec::new();
         for region in &recipients {
-            let (signed, outbox) = self.federation.prepare(
-                Flow::Lists,
-                msg::CHANGE,
+            let body = release_change(
+                &self.policy.agreements,
+                &self.policy.catalogue,
+                ctx.region,
                 *region,
-                payload.clone(),
-                now_ms,
+                &message,
             )?;
+            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
             writes.push(outbox);
             let days = self
                 .policy
@@ -917,13 +954,9 @@ impl Lists {
         objection
             .validate()
             .map_err(|e| ListsError::Invalid(e.to_string()))?;
-        let (signed, outbox) = self.federation.prepare(
-            Flow::Lists,
-            msg::OBJECTION,
-            id.origin,
-            encode(&objection)?,
-            now_ms,
-        )?;
+        let (signed, outbox) = self
+            .federation
+            .prepare(release_objection(id.origin, &objection)?, now_ms)?;
         let body = ObjectionRouted {
             version: ENTRY_VERSION,
             at_ms: now_ms,
@@ -1246,14 +1279,10 @@ impl ListsHandler {
                     entry: id,
                     revision: change.revision,
                 };
+                let body = release_change_confirmed(from.region, &confirmation)
+                    .map_err(|e| Refusal::Transient(e.to_string()))?;
                 let (_, outbox) = federation
-                    .prepare(
-                        Flow::Lists,
-                        msg::CHANGE_CONFIRMED,
-                        from.region,
-                        encode(&confirmation).map_err(transient)?,
-                        now_ms,
-                    )
+                    .prepare(body, now_ms)
                     .map_err(|e| Refusal::Transient(e.to_string()))?;
                 federation.wake();
                 Ok(Effect {

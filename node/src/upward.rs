@@ -40,7 +40,12 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
-use credex_policies::{Deadline, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness};
+use credex_policies::egress::{UpwardCandidate, release_upward_batch};
+use credex_policies::{
+    Catalogue, Deadline, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness,
+};
+use credex_protocol::egress::{EgressBasis, EgressRecord};
+use credex_protocol::query::CategoryFields;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::upward::{
     BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ReportedRecord, SignedBatchReceipt,
@@ -118,6 +123,12 @@ pub struct BatchPrepared {
     pub message_id: [u8; 16],
     /// Records per category.
     pub categories: BTreeMap<String, u32>,
+    /// Content hash of the reporting catalogue the egress gate decided
+    /// under.
+    pub catalogue_hash: [u8; 32],
+    /// Fields the records held and the gate withheld (not reported), by
+    /// category.
+    pub withheld: Vec<CategoryFields>,
 }
 
 /// The province's reporter position (in [`OUT_NS`]).
@@ -304,6 +315,8 @@ impl UpwardFlow {
         batch
             .validate()
             .map_err(|e| Refusal::Permanent(format!("batch {}: {e}", batch.seq)))?;
+        self.check_collected(&batch, &envelope.egress)
+            .map_err(|e| Refusal::Permanent(format!("batch {}: {e}", batch.seq)))?;
         let key = from.region.to_string();
         let mut province: ProvinceReceived = read_state(&self.storage, IN_NS, &key)
             .await
@@ -385,6 +398,45 @@ impl UpwardFlow {
                 hex::encode(&digest[..8])
             ),
         })
+    }
+
+    /// A batch must be made under the reporting catalogue this node holds,
+    /// and each record may carry only fields that catalogue collects for
+    /// its category.
+    fn check_collected(&self, batch: &UpwardBatch, egress: &EgressRecord) -> Result<(), String> {
+        let ours = self.list.content_hash();
+        if egress.basis != EgressBasis::ReportingCatalogue || egress.basis_hash != ours {
+            return Err(format!(
+                "made under {:?} {}, but this node collects under reporting catalogue {}; \
+                 both sides must hold the same reporting catalogue file",
+                egress.basis,
+                hex::encode(&egress.basis_hash[..8]),
+                hex::encode(&ours[..8]),
+            ));
+        }
+        for (index, r) in batch.records.iter().enumerate() {
+            let Some(item) = self.list.item(&r.category) else {
+                return Err(format!(
+                    "record {index}: category {} is not in the reporting catalogue",
+                    r.category
+                ));
+            };
+            let record: Record = credex_protocol::decode(&r.body)
+                .map_err(|e| format!("record {index}: unreadable body: {e}"))?;
+            if record.category != r.category {
+                return Err(format!(
+                    "record {index}: body of category {} filed under {}",
+                    record.category, r.category
+                ));
+            }
+            if let Some(f) = record.fields.keys().find(|f| !item.fields.contains(*f)) {
+                return Err(format!(
+                    "record {index}: {}.{f} is not collected by the reporting catalogue",
+                    r.category
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn batch_acknowledged(
@@ -582,6 +634,7 @@ pub enum ReportError {
 pub struct Reporter {
     federation: Federation,
     list: ReportingList,
+    catalogue: Catalogue,
     config: UpwardConfig,
 }
 
@@ -598,9 +651,13 @@ pub fn spawn_reporter(
         return Ok(());
     }
     let (list, _) = load_rules(config)?;
+    let catalogue = crate::query::load_policy(config.region, &config.policy)?
+        .catalogue()
+        .clone();
     let reporter = Reporter {
         federation: federation.clone(),
         list,
+        catalogue,
         config: config.upward.clone(),
     };
     tracker.spawn(async move {
@@ -622,10 +679,12 @@ pub fn spawn_reporter(
 impl Reporter {
     /// A reporter over `federation` (for tests and tools; the node uses
     /// [`spawn_reporter`]).
+    /// It decides egress against the base catalogue.
     pub fn new(federation: Federation, list: ReportingList, config: UpwardConfig) -> Reporter {
         Reporter {
             federation,
             list,
+            catalogue: Catalogue::base(),
             config,
         }
     }
@@ -748,11 +807,16 @@ impl Reporter {
                     }
                     bytes += weight;
                     cursor = position;
-                    records.push(ReportedRecord {
-                        category: r.category,
+                    let record: Record = credex_protocol::decode(&r.body).map_err(|e| {
+                        ReportError::Batch(format!(
+                            "record {}/{} is unreadable: {e}",
+                            r.category, r.record_id
+                        ))
+                    })?;
+                    records.push(UpwardCandidate {
                         record_id: r.record_id,
                         subject_key: r.subject_key,
-                        body: r.body,
+                        record,
                         imported_at_ms: r.imported_at_unix_ms,
                     });
                     if records.len() >= size {
@@ -776,10 +840,11 @@ impl Reporter {
             }
             return Ok(false);
         }
-        let batch = UpwardBatch {
-            seq: state.next_seq,
-            records,
-        };
+        // The egress gate projects each record onto the fields the
+        // reporting catalogue collects: nothing else goes upward.
+        let (batch, body) =
+            release_upward_batch(&self.list, &self.catalogue, state.next_seq, records)
+                .map_err(|e| ReportError::Batch(format!("batch {}: {e}", state.next_seq)))?;
         batch
             .validate()
             .map_err(|e| ReportError::Batch(format!("batch {}: {e}", batch.seq)))?;
@@ -790,11 +855,10 @@ impl Reporter {
             *categories.entry(r.category.clone()).or_default() += 1;
         }
         let now = crate::service::now_ms().max(state.last_created_ms + 1);
-        let payload =
-            credex_protocol::encode(&batch).map_err(|e| ReportError::Batch(e.to_string()))?;
+        let withheld = body.egress().withheld.clone();
         let (signed, outbox) = self
             .federation
-            .prepare(Flow::Upward, KIND_BATCH, RegionCode::NATIONAL, payload, now)
+            .prepare(body, now)
             .map_err(|e| ReportError::Batch(e.to_string()))?;
         let mut next = state.clone();
         next.next_seq += 1;
@@ -811,6 +875,8 @@ impl Reporter {
             records_digest: digest,
             message_id: signed.envelope.message_id,
             categories,
+            catalogue_hash: self.list.content_hash(),
+            withheld,
         };
         storage
             .append_with_state(

@@ -297,6 +297,28 @@ pub fn release_result_push(
     )
 }
 
+/// Release a change to a result `to` already holds (it acknowledged
+/// recognising an earlier result of the same subject and scheme) when no
+/// agreement binds the two regions any more: a holder must not keep a
+/// stale or revoked result. Only the attestation's own fields, as it
+/// received before. Prefer [`release_result_push`]; this is its fallback
+/// for holders.
+pub fn release_result_to_holder(
+    catalogue: &Catalogue,
+    to: RegionCode,
+    push: &ResultPush,
+) -> Result<ReleasedBody, EgressError> {
+    let held = attestation_fields(push.result.attestation.scheme);
+    let egress = decide(EgressBasis::PriorRelease, [0; 32], catalogue, &held, |_, _| true);
+    released(
+        Flow::Recognition,
+        recognition_kind::RESULT_PUSH,
+        to,
+        push,
+        egress,
+    )
+}
+
 /// The catalogue category an evaluation scheme's results belong to.
 pub fn scheme_category(scheme: Scheme) -> &'static str {
     match scheme {
@@ -372,7 +394,16 @@ pub fn carried_fields(
             let push: ResultPush = decode(payload)?;
             attestation_fields(push.result.attestation.scheme)
         }
-        (Flow::Lists, list_kind::FEEDBACK | list_kind::CHANGE_CONFIRMED | list_kind::OBJECTION) => {
+        (Flow::Lists, list_kind::FEEDBACK) => {
+            decode::<Feedback>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Lists, list_kind::CHANGE_CONFIRMED) => {
+            decode::<ChangeConfirmed>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Lists, list_kind::OBJECTION) => {
+            decode::<Objection>(payload)?;
             BTreeMap::new()
         }
         (flow, kind) => {
@@ -405,6 +436,20 @@ pub fn redecide(
     }
     match &recorded.basis {
         EgressBasis::NoRecordData => Some(Ok(EgressRecord::no_record_data())),
+        // That the recipient held the result shows in the two logs (its
+        // earlier recognition); the decision itself is re-run here.
+        EgressBasis::PriorRelease => Some(Ok(decide(
+            EgressBasis::PriorRelease,
+            [0; 32],
+            catalogue,
+            &held,
+            |c, f| {
+                flow == Flow::Recognition
+                    && Scheme::ALL.into_iter().any(|s| {
+                        scheme_category(s) == c && attestation_fields(s)[c].contains(f)
+                    })
+            },
+        ))),
         EgressBasis::ReportingCatalogue => {
             if recorded.basis_hash != list.content_hash() {
                 return None;

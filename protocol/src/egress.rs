@@ -34,6 +34,12 @@ pub enum EgressBasis {
     /// provinces and the national platform; `basis_hash` is its content
     /// hash.
     ReportingCatalogue,
+    /// Index 3. A change (update, downgrade, revocation) to a result the
+    /// recipient already holds — it acknowledged recognising an earlier
+    /// one of the same subject and scheme — sent although no agreement
+    /// binds the two regions any more, so a holder never keeps a stale
+    /// result: only the fields it received before.
+    PriorRelease,
 }
 
 /// The gate's decision for one outbound message, as carried and logged.

@@ -226,3 +226,35 @@ pub async fn ask(
 
 /// The fault-injecting UDP relay (partitions) for multi-node tests.
 pub mod relay;
+
+/// An egress record that releases exactly what `payload` carries (no
+/// record data when it cannot be read): what a doctored sender claims for
+/// a body it built around the gate.
+pub fn egress_as_carried(
+    flow: credex_protocol::federation::Flow,
+    kind: u16,
+    payload: &[u8],
+) -> credex_protocol::egress::EgressRecord {
+    use credex_protocol::egress::{EgressBasis, EgressRecord};
+    match credex_policies::egress::carried_fields(flow, kind, payload) {
+        Ok(released) if !released.is_empty() => EgressRecord {
+            basis: EgressBasis::Agreement("none".into()),
+            basis_hash: [0; 32],
+            released,
+            withheld: Vec::new(),
+        },
+        _ => EgressRecord::no_record_data(),
+    }
+}
+
+/// A body for `to` built around the egress gate (`egress::danger`), with
+/// [`egress_as_carried`] as its record: a malicious or doctored sender.
+pub fn unchecked_body(
+    flow: credex_protocol::federation::Flow,
+    kind: u16,
+    to: RegionCode,
+    payload: Vec<u8>,
+) -> credex_policies::egress::ReleasedBody {
+    let egress = egress_as_carried(flow, kind, &payload);
+    credex_policies::egress::danger::release_unchecked(flow, kind, to, payload, egress)
+}

@@ -79,15 +79,24 @@ async fn start_pointing_at(
     fed.start_with(config).await
 }
 
+/// A test message for the [`Echo`] flow: no subject data, so it goes
+/// around the egress gate (`egress::danger`) with an empty record.
+fn test_body(to: &str, payload: &[u8]) -> credex_policies::egress::ReleasedBody {
+    credex_policies::egress::danger::release_unchecked(
+        Flow::Upward,
+        1,
+        to.parse().expect("region"),
+        payload.to_vec(),
+        credex_protocol::egress::EgressRecord::no_record_data(),
+    )
+}
+
 /// Queue `payload` at `node` for `to` and wake delivery.
 async fn send(node: &RunningNode, to: &str, payload: &[u8]) -> SignedEnvelope {
     let fedn = node.federation();
     let (signed, write) = fedn
         .prepare(
-            Flow::Upward,
-            1,
-            to.parse().expect("region"),
-            payload.to_vec(),
+            test_body(to, payload),
             credex_node::service::now_ms(),
         )
         .expect("prepare");
@@ -269,13 +278,7 @@ async fn forged_and_misaddressed_messages_are_refused() {
         .expect("dial");
     let (good, _) = gy
         .federation()
-        .prepare(
-            Flow::Upward,
-            1,
-            "500000".parse().expect("region"),
-            b"x".to_vec(),
-            credex_node::service::now_ms(),
-        )
+        .prepare(test_body("500000", b"x"), credex_node::service::now_ms())
         .expect("prepare");
     let refused = |answer: Result<Response, ClientError>| match answer {
         Err(ClientError::Refused(e)) => e.code,
@@ -299,13 +302,7 @@ async fn forged_and_misaddressed_messages_are_refused() {
     // Addressed to another region (signed correctly).
     let (to_gz, _) = gy
         .federation()
-        .prepare(
-            Flow::Upward,
-            1,
-            "440000".parse().expect("region"),
-            b"x".to_vec(),
-            credex_node::service::now_ms(),
-        )
+        .prepare(test_body("440000", b"x"), credex_node::service::now_ms())
         .expect("prepare");
     let answer = conn.request(&Request::Deliver(Box::new(to_gz))).await;
     assert_eq!(refused(answer), ErrorCode::InvalidField);
@@ -372,6 +369,7 @@ async fn list_states_are_served_as_metrics() {
             date: "2026-10-20".into(),
             means: NoticeMeans::Written,
         },
+        details: Default::default(),
     };
     lists
         .add(&draft, credex_node::service::now_ms())

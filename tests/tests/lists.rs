@@ -201,6 +201,7 @@ fn draft(list_type: ListKind, subject: String, measures: &[&str]) -> EntryDraft 
             date: "2026-10-20".into(),
             means: NoticeMeans::Written,
         },
+        details: Default::default(),
     }
 }
 
@@ -632,7 +633,10 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
 async fn send_raw(from: &RunningNode, to: &str, kind: u16, payload: Vec<u8>) {
     let (_, write) = from
         .federation()
-        .prepare(Flow::Lists, kind, region(to), payload, now_ms())
+        .prepare(
+            credex_tests::unchecked_body(Flow::Lists, kind, region(to), payload),
+            now_ms(),
+        )
         .unwrap();
     from.storage().write_state(vec![write]).await.unwrap();
     from.federation().wake();
@@ -706,6 +710,7 @@ async fn peers_cannot_list_change_or_answer_for_others() {
             date: "2026-11-01".into(),
             means: NoticeMeans::Electronic,
         },
+        details: Default::default(),
     };
 
     // Beijing, bound by no agreement with Guizhou, sends it a listing: logged and refused.
@@ -807,7 +812,10 @@ async fn peers_cannot_list_change_or_answer_for_others() {
         to_region: region("430000"),
         created_at_ms: now_ms(),
         payload: credex_protocol::encode(&forged).unwrap(),
+        egress: credex_protocol::egress::EgressRecord::no_record_data(),
     };
+    envelope.egress =
+        credex_tests::egress_as_carried(Flow::Lists, msg::LISTING, &envelope.payload);
     let sign = |e: &Envelope| SignedEnvelope {
         envelope: e.clone(),
         sender: credex_pki::authorization::sign_node_statement(

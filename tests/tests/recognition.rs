@@ -236,6 +236,9 @@ fn envelope(fed: &Fed, from: &RunningNode, to: RegionCode, payload: Vec<u8>) -> 
         from_node: config.name.clone(),
         to_region: to,
         created_at_ms: now_ms(),
+        // A record that releases exactly what the body carries: these
+        // forgeries are about signatures and agreements, not egress.
+        egress: credex_tests::egress_as_carried(Flow::Recognition, push_kind::RESULT_PUSH, &payload),
         payload,
     };
     let bytes = credex_protocol::encode(&envelope).unwrap();
@@ -594,8 +597,26 @@ async fn results_outside_the_agreements_are_not_recognised() {
     )
     .unwrap();
     let to = [region(CQ)].into_iter().collect();
-    let (writes, pushed) = eval::push_writes(bj.federation(), &result, &to, now_ms()).unwrap();
-    assert_eq!(pushed, [region(CQ)]);
+    // The egress gate releases nothing to a region no agreement binds…
+    let agreements = eval::load_agreements(bj.config()).unwrap();
+    let catalogue = credex_policies::Catalogue::base();
+    let (writes, pushed) =
+        eval::push_writes(bj.federation(), &agreements, &catalogue, &result, &to, &Default::default(), now_ms())
+            .unwrap();
+    assert!(writes.is_empty() && pushed.is_empty());
+    // …so a Beijing node that goes around it (a doctored sender) is
+    // refused by Chongqing's agreements instead.
+    let push = credex_protocol::recognition::ResultPush {
+        result: result.clone(),
+    };
+    let body = credex_tests::unchecked_body(
+        Flow::Recognition,
+        push_kind::RESULT_PUSH,
+        region(CQ),
+        credex_protocol::encode(&push).unwrap(),
+    );
+    let (_, write) = bj.federation().prepare(body, now_ms()).unwrap();
+    let writes = vec![write];
     bj.storage().write_state(writes).await.unwrap();
     bj.federation().wake();
     until!("Beijing's result decided", {

@@ -638,27 +638,41 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
 
 /// Queue a hand-made upward batch from `from` to `to`, outside the
 /// reporter (as a province whose state went back, or a buggy one, would).
+/// The body is released by the egress gate for the national node; sent
+/// anywhere else it goes around the gate (`egress::danger`).
 async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
-    use credex_protocol::upward::{KIND_BATCH, ReportedRecord, UpwardBatch};
-    let batch = UpwardBatch {
+    use credex_policies::egress::{self, UpwardCandidate};
+    use credex_policies::{Catalogue, FieldValue, Record, ReportingList};
+    let record = Record {
+        category: "admin_penalty".into(),
+        fields: [(
+            "decision_number".to_owned(),
+            FieldValue::Text(format!("罚-{id}")),
+        )]
+        .into(),
+    };
+    let (_, body) = egress::release_upward_batch(
+        &ReportingList::builtin(),
+        &Catalogue::base(),
         seq,
-        records: vec![ReportedRecord {
-            category: "admin_penalty".into(),
+        vec![UpwardCandidate {
             record_id: id.into(),
             subject_key: subject(0),
-            body: credex_protocol::encode(&"forged").unwrap(),
+            record,
             imported_at_ms: 1,
         }],
+    )
+    .unwrap();
+    let body = if to == RegionCode::NATIONAL {
+        body
+    } else {
+        let (flow, kind) = (body.flow(), body.kind());
+        let (payload, record) = body.into_parts();
+        egress::danger::release_unchecked(flow, kind, to, payload, record)
     };
     let (_, write) = from
         .federation()
-        .prepare(
-            Flow::Upward,
-            KIND_BATCH,
-            to,
-            credex_protocol::encode(&batch).unwrap(),
-            credex_node::service::now_ms(),
-        )
+        .prepare(body, credex_node::service::now_ms())
         .unwrap();
     from.storage().write_state(vec![write]).await.unwrap();
     from.federation().wake();

@@ -1,0 +1,152 @@
+//! The auditor's egress checks: for every federation message in a log, the
+//! body keeps to the egress record it travelled with, and the record is
+//! the decision the gate makes from the recorded inputs
+//! ([`credex_policies::egress`], decision 0600).
+//!
+//! - Received (the signed envelope is the entry's attachment): every field
+//!   the body carries is one its record released (`egress_beyond_release`),
+//!   and re-running the gate under the auditor's copy of the rule gives the
+//!   same record (`egress_decision`).
+//! - Sent (the entry holds the record): re-running gives the same record.
+//!
+//! A record made under a rule document the auditor does not hold (another
+//! agreement set or reporting catalogue than the shipped ones) cannot be
+//! re-run; the body check still applies. The auditor counts those.
+
+use credex_policies::egress::{carried_fields, redecide};
+use credex_policies::{AgreementSet, Catalogue, ReportingList};
+use credex_protocol::RegionCode;
+use credex_protocol::egress::EgressRecord;
+use credex_protocol::federation::{Envelope, Flow};
+
+/// A finding: (rule, detail).
+pub type Finding = (&'static str, String);
+
+/// The rule documents the auditor re-runs egress decisions under.
+#[derive(Debug, Clone)]
+pub struct EgressRules {
+    agreements: AgreementSet,
+    list: ReportingList,
+    catalogue: Catalogue,
+}
+
+impl EgressRules {
+    /// The shipped agreements, reporting catalogue and base catalogue.
+    pub fn builtin() -> EgressRules {
+        EgressRules {
+            agreements: AgreementSet::builtin(),
+            list: ReportingList::builtin(),
+            catalogue: Catalogue::base(),
+        }
+    }
+}
+
+/// What checking one message's egress found.
+#[derive(Debug, Default)]
+pub struct EgressCheck {
+    /// Violations.
+    pub findings: Vec<Finding>,
+    /// Whether the decision could not be re-run (rule unknown to the auditor).
+    pub not_rerun: bool,
+    /// Fields the record says were withheld.
+    pub withheld: usize,
+}
+
+/// Check a received message's body and record.
+pub fn check_received(rules: &EgressRules, env: &Envelope) -> EgressCheck {
+    let mut out = EgressCheck::default();
+    match carried_fields(env.flow, env.kind, &env.payload) {
+        Ok(carried) => {
+            let beyond: Vec<String> = carried
+                .iter()
+                .flat_map(|c| {
+                    c.fields
+                        .iter()
+                        .filter(|f| !env.egress.releases(&c.category, f))
+                        .map(move |f| format!("{}.{f}", c.category))
+                })
+                .collect();
+            if !beyond.is_empty() {
+                out.findings.push((
+                    "egress_beyond_release",
+                    format!(
+                        "{} sent {} that its egress record does not release",
+                        env.from_region,
+                        beyond.join(", ")
+                    ),
+                ));
+            }
+        }
+        // A body that is not the kind it claims: the flow refused it, and
+        // there is nothing of the kind's fields to compare.
+        Err(_) => {}
+    }
+    rerun(
+        rules,
+        env.from_region,
+        env.to_region,
+        env.flow,
+        env.kind,
+        &env.egress,
+        &mut out,
+    );
+    out
+}
+
+/// Check a sent message's recorded decision (`from` is the log's region).
+pub fn check_sent(
+    rules: &EgressRules,
+    from: RegionCode,
+    to: RegionCode,
+    flow: Flow,
+    kind: u16,
+    egress: &EgressRecord,
+) -> EgressCheck {
+    let mut out = EgressCheck::default();
+    rerun(rules, from, to, flow, kind, egress, &mut out);
+    out
+}
+
+fn rerun(
+    rules: &EgressRules,
+    from: RegionCode,
+    to: RegionCode,
+    flow: Flow,
+    kind: u16,
+    recorded: &EgressRecord,
+    out: &mut EgressCheck,
+) {
+    out.withheld = recorded.withheld_count();
+    match redecide(
+        &rules.agreements,
+        &rules.list,
+        &rules.catalogue,
+        from,
+        to,
+        flow,
+        kind,
+        recorded,
+    ) {
+        None => out.not_rerun = true,
+        Some(Ok(again)) if &again == recorded => {}
+        Some(Ok(again)) => out.findings.push((
+            "egress_decision",
+            format!(
+                "{from} → {to}: the recorded egress decision is not the gate's: recorded released {}, the gate releases {}",
+                describe(&recorded.released),
+                describe(&again.released)
+            ),
+        )),
+        Some(Err(e)) => out.findings.push(("egress_decision", format!("{from} → {to}: {e}"))),
+    }
+}
+
+fn describe(list: &[credex_protocol::query::CategoryFields]) -> String {
+    if list.is_empty() {
+        return "nothing".into();
+    }
+    list.iter()
+        .map(|c| format!("{}.{{{}}}", c.category, c.fields.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
