@@ -757,7 +757,15 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
             date: today,
             means: NoticeMeans::Written,
         },
-        details: Default::default(),
+        details: [
+            ("document_number", "黔信用认〔2026〕7号"),
+            ("facts", "拒不履行行政处罚决定，情节严重"),
+            ("responsible_person", "王某"),
+            ("review_notes", "内部复核意见：证据链完整，不得外传"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
     };
     let added = service(gy).add(&draft, unix_ms(SystemTime::now())).await?;
     let sent_to: Vec<String> = added.sent_to.iter().map(|r| r.to_string()).collect();
@@ -794,8 +802,38 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
             held.is_some(),
             &format!("{name} receives the listing and responds (发起→响应)"),
             &held
+                .as_ref()
                 .map(|h| format!("measures to apply: {}", h.entry.measures.join(", ")))
                 .unwrap_or_else(|| "not received within 15 s".into()),
+        );
+        // The egress gate: each member gets the details its agreement names.
+        let (expected, agreement) = match name {
+            "Chongqing" => (
+                &["document_number", "facts", "responsible_person"][..],
+                "Chongqing–Guizhou",
+            ),
+            _ => (&["document_number", "facts"][..], "Pan-Pearl River"),
+        };
+        let got: Vec<&str> = held
+            .as_ref()
+            .map(|h| h.entry.details.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        checks.check(
+            got == expected,
+            &format!(
+                "the egress gate released to {name} only the details the {agreement} agreement names"
+            ),
+            &format!(
+                "received {}; withheld {} (review_notes is internal and never leaves Guizhou)",
+                got.join(", "),
+                draft
+                    .details
+                    .keys()
+                    .filter(|k| !got.contains(&k.as_str()))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         );
         let applied: Vec<String> = applied.into_iter().map(String::from).collect();
         service(node)
@@ -886,7 +924,7 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
     std::fs::write(
         &file,
         format!(
-            r#"{{"record_id":"520000-AP-TODAY","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{today}","deciding_authority":"贵州省市场监督管理局"}}"#
+            r#"{{"record_id":"520000-AP-TODAY","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{today}","deciding_authority":"贵州省市场监督管理局","case_notes":"内部备注：当事人态度恶劣，不得外传","officer_phone":"13900000000"}}"#
         ),
     )?;
     records::import_file(
@@ -934,6 +972,27 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
                 .unwrap_or_else(|| "not fully reported within 15 s".into()),
         );
     }
+    // The egress gate: the batch carries only what the reporting catalogue
+    // collects; Guizhou's log says what it withheld.
+    let withheld = reported_withheld(gy).await?;
+    let at_national = national
+        .storage()
+        .records_for(company, &["admin_penalty".to_owned()])
+        .await?;
+    let leaked: Vec<String> = at_national
+        .iter()
+        .filter_map(|r| credex_protocol::decode::<credex_policies::Record>(&r.body).ok())
+        .flat_map(|r| r.fields.into_keys())
+        .filter(|f| f == "case_notes" || f == "officer_phone")
+        .collect();
+    checks.check(
+        !at_national.is_empty() && leaked.is_empty() && withheld.iter().any(|f| f == "admin_penalty.case_notes"),
+        "the egress gate sends upward only what the reporting catalogue collects",
+        &format!(
+            "withheld and logged by Guizhou: {}; the national platform holds the penalty without them",
+            withheld.join(", ")
+        ),
+    );
     let received = credex_node::upward::received(national.storage()).await?;
     let summary: Vec<String> = received
         .iter()
@@ -950,6 +1009,32 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
         &summary.join("; "),
     );
     Ok(())
+}
+
+/// The fields the egress gate withheld from `node`'s upward batches, as
+/// its log records them (`category.field`).
+async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    let storage = node.storage();
+    let len = storage.journal_len().await?;
+    let mut at = 0;
+    while at < len {
+        let page = storage.journal_range(at, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        at += page.len() as u64;
+        for row in page {
+            if row.kind != crate::upward::kind::BATCH_PREPARED {
+                continue;
+            }
+            let b: crate::upward::BatchPrepared = credex_protocol::decode(&row.body)?;
+            for c in b.withheld {
+                out.extend(c.fields.iter().map(|f| format!("{}.{f}", c.category)));
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// Export every node's log and verify them together, then show that a
@@ -976,10 +1061,12 @@ async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Resu
     let sent: usize = report.logs.iter().map(|l| l.sent).sum();
     let received: usize = report.logs.iter().map(|l| l.received).sum();
     let messages: usize = report.logs.iter().map(|l| l.messages).sum();
+    let rerun: usize = report.logs.iter().map(|l| l.egress_rerun).sum();
+    let withheld: usize = report.logs.iter().map(|l| l.egress_withheld).sum();
     checks.check(
         report.passed(),
-        "all four logs verify: trees, signed checkpoints, dual authorizations, policy re-run, each access and message on both sides",
-        &format!("{} entries; {received} accesses answered and {sent} asked, {messages} federation messages (recognition, lists, reports), cross-matched{}", report.entries,
+        "all four logs verify: trees, signed checkpoints, dual authorizations, policy re-run, each access and message on both sides, every message's egress decision re-run",
+        &format!("{} entries; {received} accesses answered and {sent} asked, {messages} federation messages (recognition, lists, reports), cross-matched; {rerun} egress decisions re-run ({withheld} withheld fields in their records){}", report.entries,
             report.violations.iter().map(|v| format!("\n      VIOLATION {} {}: {}", v.log, v.rule, v.detail)).collect::<String>()),
     );
     // A doctored copy of Guangdong's log: one byte of one entry changed.

@@ -18,6 +18,9 @@ use credex_node::config::NodeConfig;
 use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
 use credex_node::service::RunningNode;
 use credex_node::upward::{self, BatchPrepared, ReceivedFrom, UpwardStatus};
+use credex_policies::egress::{self, ReleasedBody, UpwardCandidate};
+use credex_policies::{Catalogue, FieldValue, Record, ReportingList};
+use credex_protocol::upward::UpwardBatch;
 use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
@@ -113,7 +116,7 @@ fn penalties(dir: &Path, first: usize, n: usize, date: impl Fn(usize) -> String)
     let mut text = String::new();
     for i in first..first + n {
         text.push_str(&format!(
-            r#"{{"record_id":"AP-{i:05}","subject":"{s}","decision_number":"黔罚〔2026〕{i}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币5000元","amount":"5000.00","decision_date":"{d}","deciding_authority":"贵州省市场监督管理局"}}"#,
+            r#"{{"record_id":"AP-{i:05}","subject":"{s}","decision_number":"黔罚〔2026〕{i}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币5000元","amount":"5000.00","decision_date":"{d}","deciding_authority":"贵州省市场监督管理局","case_notes":"内部备注：不得外传","officer_phone":"13800000000"}}"#,
             s = subject(i),
             d = date(i),
         ));
@@ -263,13 +266,18 @@ async fn export(node: &RunningNode, out: &Path) {
 
 /// Export both logs and run the auditor over them.
 async fn audit_both(province: &RunningNode, national: &RunningNode) {
+    let report = audit_pair(province, national).await;
+    assert!(report.passed(), "{:#?}", report.violations);
+    assert_eq!(report.logs.len(), 2);
+}
+
+/// Export both logs and verify them together.
+async fn audit_pair(province: &RunningNode, national: &RunningNode) -> audit::AuditReport {
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("national"));
     export(province, &a).await;
     export(national, &b).await;
-    let report = audit::verify(&[a, b], &province.transport().trust().current());
-    assert!(report.passed(), "{:#?}", report.violations);
-    assert_eq!(report.logs.len(), 2);
+    audit::verify(&[a, b], &province.transport().trust().current())
 }
 
 /// A node on its own runtime, so the test can kill it without a
@@ -636,20 +644,15 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     national.shutdown().await;
 }
 
-/// Queue a hand-made upward batch from `from` to `to`, outside the
-/// reporter (as a province whose state went back, or a buggy one, would).
-/// The body is released by the egress gate for the national node; sent
-/// anywhere else it goes around the gate (`egress::danger`).
-async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
-    use credex_policies::egress::{self, UpwardCandidate};
-    use credex_policies::{Catalogue, FieldValue, Record, ReportingList};
+/// An upward batch of one penalty `id` with `fields`, released by the
+/// egress gate for the national node.
+fn gate_batch(seq: u64, id: &str, fields: &[(&str, &str)]) -> ReleasedBody {
     let record = Record {
         category: "admin_penalty".into(),
-        fields: [(
-            "decision_number".to_owned(),
-            FieldValue::Text(format!("罚-{id}")),
-        )]
-        .into(),
+        fields: fields
+            .iter()
+            .map(|(f, v)| ((*f).to_owned(), FieldValue::Text((*v).to_owned())))
+            .collect(),
     };
     let (_, body) = egress::release_upward_batch(
         &ReportingList::builtin(),
@@ -663,6 +666,25 @@ async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
         }],
     )
     .unwrap();
+    body
+}
+
+/// Queue `body` at `from`, outside the reporter, and wake delivery.
+async fn queue(from: &RunningNode, body: ReleasedBody) {
+    let (_, write) = from
+        .federation()
+        .prepare(body, credex_node::service::now_ms())
+        .unwrap();
+    from.storage().write_state(vec![write]).await.unwrap();
+    from.federation().wake();
+}
+
+/// Queue a hand-made upward batch from `from` to `to`, outside the
+/// reporter (as a province whose state went back, or a buggy one, would).
+/// The body is released by the egress gate for the national node; sent
+/// anywhere else it goes around the gate (`egress::danger`).
+async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
+    let body = gate_batch(seq, id, &[("decision_number", id)]);
     let body = if to == RegionCode::NATIONAL {
         body
     } else {
@@ -670,12 +692,110 @@ async fn inject(from: &RunningNode, to: RegionCode, seq: u64, id: &str) {
         let (payload, record) = body.into_parts();
         egress::danger::release_unchecked(flow, kind, to, payload, record)
     };
-    let (_, write) = from
-        .federation()
-        .prepare(body, credex_node::service::now_ms())
+    queue(from, body).await;
+}
+
+/// A doctored province: the gate released a batch, then the sender added
+/// an internal field to the body (keeping the gate's record), or to both
+/// the body and the record.
+fn doctor(body: ReleasedBody, claim_released: bool) -> ReleasedBody {
+    let (flow, kind) = (body.flow(), body.kind());
+    let (payload, mut record) = body.into_parts();
+    let mut batch: UpwardBatch = credex_protocol::decode(&payload).unwrap();
+    let mut r: Record = credex_protocol::decode(&batch.records[0].body).unwrap();
+    r.fields.insert(
+        "case_notes".into(),
+        FieldValue::Text("内部备注：不得外传".into()),
+    );
+    batch.records[0].body = credex_protocol::encode(&r).unwrap();
+    if claim_released {
+        record.released[0].fields.push("case_notes".into());
+        record.released[0].fields.sort();
+    }
+    egress::danger::release_unchecked(
+        flow,
+        kind,
+        RegionCode::NATIONAL,
+        credex_protocol::encode(&batch).unwrap(),
+        record,
+    )
+}
+
+/// What the gate withholds never reaches the national node; a province
+/// that adds a field after the gate is refused, and the auditor flags it
+/// in the national node's log (and, when the sender also doctored the
+/// record, in its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_the_reporting_catalogue_collects_goes_upward() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let province = fed
+        .start_with(province_config(&fed, national.local_addr(), 100, 4))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    import(
+        &province,
+        &penalties(dir.path(), 0, 3, |_| "2026-03-15".into()),
+    )
+    .await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == 3
+    })
+    .await;
+    // The province logged what it withheld; the national node holds none of it.
+    let p = prepared(&journal(&province).await);
+    assert_eq!(
+        p[0].withheld,
+        [CategoryFields {
+            category: "admin_penalty".into(),
+            fields: vec!["case_notes".into(), "officer_phone".into()],
+        }]
+    );
+    let stored = national
+        .storage()
+        .records_for(&subject(0), &["admin_penalty".to_owned()])
+        .await
         .unwrap();
-    from.storage().write_state(vec![write]).await.unwrap();
-    from.federation().wake();
+    assert_eq!(stored.len(), 1);
+    let body: Record = credex_protocol::decode(&stored[0].body).unwrap();
+    assert!(body.fields.contains_key("facts"));
+    assert!(!body.fields.contains_key("case_notes") && !body.fields.contains_key("officer_phone"));
+    audit_both(&province, &national).await;
+
+    // Batch 1 with a field added after the gate: refused for good.
+    let fields = [("decision_number", "X-1"), ("facts", "x")];
+    queue(&province, doctor(gate_batch(1, "AP-DOCTORED", &fields), false)).await;
+    wait_until("the doctored batch refused", || async {
+        status(&province).await.batches_refused == 1
+    })
+    .await;
+    let n = journal(&national).await;
+    assert!(upward_received(&n).iter().any(|m| matches!(
+        &m.outcome,
+        ReceivedOutcome::Refused { reason }
+            if reason.contains("admin_penalty.case_notes") && reason.contains("does not release")
+    )));
+    // The same with a record that claims the field was released.
+    queue(&province, doctor(gate_batch(1, "AP-DOCTORED-2", &fields), true)).await;
+    wait_until("the second doctored batch refused", || async {
+        status(&province).await.batches_refused == 2
+    })
+    .await;
+    assert_eq!(national.storage().record_count().await.unwrap(), 3);
+
+    let report = audit_pair(&province, &national).await;
+    let rules = |origin: &str| -> Vec<&str> {
+        report
+            .violations
+            .iter()
+            .filter(|v| v.log.contains(origin))
+            .map(|v| v.rule)
+            .collect()
+    };
+    assert_eq!(rules("000000"), ["egress_beyond_release", "egress_decision"], "{:#?}", report.violations);
+    assert_eq!(rules("520000"), ["egress_decision"], "{:#?}", report.violations);
+    province.shutdown().await;
+    national.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -755,7 +875,15 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
             .iter()
             .all(|r| !r.record_id.contains("REPLAY") && !r.record_id.contains("GAP"))
     );
-    audit_both(&province, &national).await;
+    // The batch sent sideways went around the gate: the auditor says so.
+    let report = audit_pair(&province, &national).await;
+    let found: Vec<(&str, &str)> = report
+        .violations
+        .iter()
+        .map(|v| (v.log.as_str(), v.rule))
+        .collect();
+    assert_eq!(found, [("credex/520000/gy-1", "egress_decision")], "{:#?}", report.violations);
+    assert!(report.violations[0].detail.contains("not 500000"));
     province.shutdown().await;
     cq.shutdown().await;
     national.shutdown().await;
