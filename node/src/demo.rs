@@ -1025,10 +1025,10 @@ async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
         }
         at += page.len() as u64;
         for row in page {
-            if row.kind != crate::upward::kind::BATCH_PREPARED {
+            if row.kind != credex_node::upward::kind::BATCH_PREPARED {
                 continue;
             }
-            let b: crate::upward::BatchPrepared = credex_protocol::decode(&row.body)?;
+            let b: credex_node::upward::BatchPrepared = credex_protocol::decode(&row.body)?;
             for c in b.withheld {
                 out.extend(c.fields.iter().map(|f| format!("{}.{f}", c.category)));
             }

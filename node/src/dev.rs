@@ -274,6 +274,22 @@ pub fn sample_subjects(region: RegionCode) -> Vec<String> {
         .collect()
 }
 
+/// The value of an `internal` (内部) field of a sample record: unique per
+/// region and record, so a test can look for it in another node's files.
+fn internal_value(what: &str, region: RegionCode, n: usize) -> String {
+    format!("{what}{region}-{n}：不得外传")
+}
+
+/// Every `internal` field value of `region`'s sample records: none of
+/// them may ever be found at another node.
+pub fn sample_internal_values(region: RegionCode) -> Vec<String> {
+    (1..=sample_subjects(region).len())
+        .flat_map(|n| {
+            ["内部备注", "内线", "内部评审"].map(|what| internal_value(what, region, n))
+        })
+        .collect()
+}
+
 fn write_sample_records(dir: &Path, region: RegionCode) -> Result<(), PkiFileError> {
     let subjects = sample_subjects(region);
     let mut penalties = String::new();
@@ -283,13 +299,16 @@ fn write_sample_records(dir: &Path, region: RegionCode) -> Result<(), PkiFileErr
         let n = i + 1;
         let _ = writeln!(
             penalties,
-            r#"{{"record_id":"{region}-AP-{n:04}","subject":"{uscc}","decision_number":"{region}罚〔2026〕{n}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示2025年度报告","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币{amount}元","amount":"{amount}.00","decision_date":"2026-0{n}-15","deciding_authority":"{region}市场监督管理局","case_notes":"内部备注：不得外传","officer_phone":"0851-0000000{n}"}}"#,
+            r#"{{"record_id":"{region}-AP-{n:04}","subject":"{uscc}","decision_number":"{region}罚〔2026〕{n}号","violation_type":"未按规定公示年度报告","facts":"逾期未公示2025年度报告","basis":"《企业信息公示暂行条例》第八条","penalty_type":"罚款","content":"罚款人民币{amount}元","amount":"{amount}.00","decision_date":"2026-0{n}-15","deciding_authority":"{region}市场监督管理局","case_notes":"{case_notes}","officer_phone":"{officer_phone}"}}"#,
+            case_notes = internal_value("内部备注", region, n),
+            officer_phone = internal_value("内线", region, n),
             amount = 5000 * n
         );
         let grade = ["A", "B", "M"][i % 3];
         let _ = writeln!(
             ratings,
-            r#"{{"record_id":"{region}-TAX-{n:04}","subject":"{uscc}","year":2025,"grade":"{grade}","tax_authority":"国家税务总局{region}税务局","evaluation_date":"2026-04-20","score":"{score}","reviewer_notes":"internal"}}"#,
+            r#"{{"record_id":"{region}-TAX-{n:04}","subject":"{uscc}","year":2025,"grade":"{grade}","tax_authority":"国家税务总局{region}税务局","evaluation_date":"2026-04-20","score":"{score}","reviewer_notes":"{notes}"}}"#,
+            notes = internal_value("内部评审", region, n),
             score = 95 - 7 * n
         );
         let grade = ["A", "B", "C"][i % 3];

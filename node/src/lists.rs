@@ -572,6 +572,8 @@ pub struct HeldEntryView {
     pub measures: Vec<String>,
     /// The planned exit.
     pub planned_exit: String,
+    /// The details the origin's egress gate released to this region.
+    pub details: BTreeMap<String, String>,
 }
 
 /// What [`Lists::add`] did.
@@ -1049,6 +1051,7 @@ impl Lists {
                     list_type: held.entry.list_type,
                     subject: held.entry.subject,
                     measures: held.entry.measures,
+                    details: held.entry.details,
                     planned_exit: held.entry.planned_exit,
                 },
                 received_at_ms: held.received_at_ms,

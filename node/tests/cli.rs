@@ -281,7 +281,9 @@ fn two_node_processes_greet_each_other_and_stop_on_sigterm() {
 
 #[test]
 fn demo_runs_and_passes_its_checks() {
-    let out = credex(&["demo"]);
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("demo");
+    let out = credex(&["demo", "--keep", p(&kept)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -302,6 +304,95 @@ fn demo_runs_and_passes_its_checks() {
             "no {section:?} section:\n{stdout}"
         );
     }
+    assert!(stdout.contains("the egress gate released to Chongqing"), "{stdout}");
+    assert!(stdout.contains("the egress gate sends upward only"), "{stdout}");
+    no_internal_field_leaves_its_region(&kept);
+}
+
+/// After every flow of the demo (queries, recognition, downgrade, listing,
+/// feedback, repair, upward), no node's database files or log export hold
+/// the value of another region's `internal` field.
+fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
+    use credex_protocol::RegionCode;
+    let nodes = [
+        ("gy-1", "520000"),
+        ("cq-1", "500000"),
+        ("gz-1", "440000"),
+        ("national-1", "000000"),
+    ];
+    // Guizhou's own additions in the demo: an internal case note on the
+    // penalty it reports upward, and internal review notes on its listing.
+    let guizhou_extra = [
+        "内部备注：当事人态度恶劣，不得外传".to_owned(),
+        "内部复核意见：证据链完整，不得外传".to_owned(),
+    ];
+    let mut scanned = 0;
+    for (node, region) in nodes {
+        let mut files = Vec::new();
+        for root in [kept.join("nodes").join(node), kept.join("audit").join(node)] {
+            collect_files(&root, &mut files);
+        }
+        assert!(
+            files.iter().any(|f| f.to_string_lossy().contains("credex.db")),
+            "no database of {node} under {}",
+            kept.display()
+        );
+        for (other, other_region) in nodes {
+            if other == node || other_region == "000000" {
+                continue;
+            }
+            let r: RegionCode = other_region.parse().unwrap();
+            let mut secrets = credex_node::dev::sample_internal_values(r);
+            if other_region == "520000" {
+                secrets.extend(guizhou_extra.iter().cloned());
+            }
+            for file in &files {
+                let bytes = std::fs::read(file).unwrap();
+                scanned += bytes.len();
+                for secret in &secrets {
+                    assert!(
+                        !contains(&bytes, secret.as_bytes()),
+                        "{other}'s internal value {secret:?} found in {} (at {node})",
+                        file.display()
+                    );
+                }
+            }
+        }
+        // The scan finds them at home (Guangdong's imported samples,
+        // Guizhou's own additions): the test can fail.
+        let own: Vec<String> = match node {
+            "gz-1" => credex_node::dev::sample_internal_values(region.parse().unwrap()),
+            "gy-1" => guizhou_extra.to_vec(),
+            _ => Vec::new(),
+        };
+        for value in &own[..own.len().min(2)] {
+            assert!(
+                files
+                    .iter()
+                    .any(|f| contains(&std::fs::read(f).unwrap(), value.as_bytes())),
+                "{node}'s own internal value {value:?} not found in its files: the scan sees nothing"
+            );
+        }
+    }
+    assert!(scanned > 0);
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(unix)]
