@@ -13,33 +13,14 @@
 //! agreement set or reporting catalogue than the shipped ones) cannot be
 //! re-run; the body check still applies. The auditor counts those.
 
-use credex_policies::egress::{carried_fields, redecide};
-use credex_policies::{AgreementSet, Catalogue, ReportingList};
+pub use credex_policies::egress::EgressRules;
+use credex_policies::egress::{Route, beyond_record, redecide};
 use credex_protocol::RegionCode;
 use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{Envelope, Flow};
 
 /// A finding: (rule, detail).
 pub type Finding = (&'static str, String);
-
-/// The rule documents the auditor re-runs egress decisions under.
-#[derive(Debug, Clone)]
-pub struct EgressRules {
-    agreements: AgreementSet,
-    list: ReportingList,
-    catalogue: Catalogue,
-}
-
-impl EgressRules {
-    /// The shipped agreements, reporting catalogue and base catalogue.
-    pub fn builtin() -> EgressRules {
-        EgressRules {
-            agreements: AgreementSet::builtin(),
-            list: ReportingList::builtin(),
-            catalogue: Catalogue::base(),
-        }
-    }
-}
 
 /// What checking one message's egress found.
 #[derive(Debug, Default)]
@@ -55,41 +36,27 @@ pub struct EgressCheck {
 /// Check a received message's body and record.
 pub fn check_received(rules: &EgressRules, env: &Envelope) -> EgressCheck {
     let mut out = EgressCheck::default();
-    match carried_fields(env.flow, env.kind, &env.payload) {
-        Ok(carried) => {
-            let beyond: Vec<String> = carried
-                .iter()
-                .flat_map(|c| {
-                    c.fields
-                        .iter()
-                        .filter(|f| !env.egress.releases(&c.category, f))
-                        .map(move |f| format!("{}.{f}", c.category))
-                })
-                .collect();
-            if !beyond.is_empty() {
-                out.findings.push((
-                    "egress_beyond_release",
-                    format!(
-                        "{} sent {} that its egress record does not release",
-                        env.from_region,
-                        beyond.join(", ")
-                    ),
-                ));
-            }
-        }
-        // A body that is not the kind it claims: the flow refused it, and
-        // there is nothing of the kind's fields to compare.
-        Err(_) => {}
+    // A body that is not the kind it claims was refused by its flow, and
+    // has none of the kind's fields to compare.
+    if let Ok(beyond) = beyond_record(env.flow, env.kind, &env.payload, &env.egress)
+        && !beyond.is_empty()
+    {
+        out.findings.push((
+            "egress_beyond_release",
+            format!(
+                "{} sent {} that its egress record does not release",
+                env.from_region,
+                beyond.join(", ")
+            ),
+        ));
     }
-    rerun(
-        rules,
-        env.from_region,
-        env.to_region,
-        env.flow,
-        env.kind,
-        &env.egress,
-        &mut out,
-    );
+    let route = Route {
+        from: env.from_region,
+        to: env.to_region,
+        flow: env.flow,
+        kind: env.kind,
+    };
+    rerun(rules, route, &env.egress, &mut out);
     out
 }
 
@@ -103,30 +70,20 @@ pub fn check_sent(
     egress: &EgressRecord,
 ) -> EgressCheck {
     let mut out = EgressCheck::default();
-    rerun(rules, from, to, flow, kind, egress, &mut out);
-    out
-}
-
-fn rerun(
-    rules: &EgressRules,
-    from: RegionCode,
-    to: RegionCode,
-    flow: Flow,
-    kind: u16,
-    recorded: &EgressRecord,
-    out: &mut EgressCheck,
-) {
-    out.withheld = recorded.withheld_count();
-    match redecide(
-        &rules.agreements,
-        &rules.list,
-        &rules.catalogue,
+    let route = Route {
         from,
         to,
         flow,
         kind,
-        recorded,
-    ) {
+    };
+    rerun(rules, route, egress, &mut out);
+    out
+}
+
+fn rerun(rules: &EgressRules, route: Route, recorded: &EgressRecord, out: &mut EgressCheck) {
+    let Route { from, to, .. } = route;
+    out.withheld = recorded.withheld_count();
+    match redecide(rules, route, recorded) {
         None => out.not_rerun = true,
         Some(Ok(again)) if &again == recorded => {}
         Some(Ok(again)) => out.findings.push((

@@ -28,8 +28,8 @@ use credex_protocol::tlog::{TileHashReader, tree_hash};
 use credex_protocol::RegionCode;
 
 use crate::access::sha256;
-use crate::audit_egress::{EgressCheck, EgressRules};
 use crate::audit::{DirTiles, read_bounded, unix_time};
+use crate::audit_egress::{EgressCheck, EgressRules};
 use crate::federation::{MessageReceived, MessageSent, kind};
 
 /// A federation message entry that passed its own checks.

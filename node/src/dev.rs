@@ -284,9 +284,7 @@ fn internal_value(what: &str, region: RegionCode, n: usize) -> String {
 /// them may ever be found at another node.
 pub fn sample_internal_values(region: RegionCode) -> Vec<String> {
     (1..=sample_subjects(region).len())
-        .flat_map(|n| {
-            ["内部备注", "内线", "内部评审"].map(|what| internal_value(what, region, n))
-        })
+        .flat_map(|n| ["内部备注", "内线", "内部评审"].map(|what| internal_value(what, region, n)))
         .collect()
 }
 

@@ -709,10 +709,12 @@ pub fn push_writes(
             tracing::debug!(%region, "no peer configured for a subscribed member; result not pushed there");
             continue;
         }
-        let released = release_result_push(agreements, catalogue, from, region, &push)
-            .or_else(|e| match holders.contains(&region) {
-                true => release_result_to_holder(catalogue, region, &push),
-                false => Err(e),
+        let released =
+            release_result_push(agreements, catalogue, from, region, &push).or_else(|e| {
+                match holders.contains(&region) {
+                    true => release_result_to_holder(catalogue, region, &push),
+                    false => Err(e),
+                }
             });
         let body = match released {
             Ok(body) => body,
@@ -870,8 +872,9 @@ async fn commit_issued(
     let to = recipients(&ctx.storage, agreements, ctx.region, scheme, &subject).await?;
     let holders = holders(&ctx.storage, scheme, &subject).await?;
     let result = sign_attestation(federation, attestation)?;
-    let (mut writes, pushed_to) =
-        push_writes(federation, agreements, catalogue, &result, &to, &holders, now_ms)?;
+    let (mut writes, pushed_to) = push_writes(
+        federation, agreements, catalogue, &result, &to, &holders, now_ms,
+    )?;
     let a = &result.attestation;
     let entry = EvaluationIssued {
         version: ENTRY_VERSION,

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
-use credex_policies::egress::{ReleasedBody, carried_fields};
+use credex_policies::egress::{ReleasedBody, beyond_record};
 use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{
     DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow,
@@ -907,16 +907,7 @@ impl Federation {
 /// refuses such a message for good, and the auditor flags it in either
 /// log.
 pub fn beyond_release(e: &Envelope) -> Option<String> {
-    let carried = carried_fields(e.flow, e.kind, &e.payload).ok()?;
-    let beyond: Vec<String> = carried
-        .iter()
-        .flat_map(|c| {
-            c.fields
-                .iter()
-                .filter(|f| !e.egress.releases(&c.category, f))
-                .map(move |f| format!("{}.{f}", c.category))
-        })
-        .collect();
+    let beyond = beyond_record(e.flow, e.kind, &e.payload, &e.egress).ok()?;
     (!beyond.is_empty()).then(|| {
         format!(
             "the body carries {} that its egress record does not release",

@@ -20,11 +20,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use credex_policies::reporting::HolidayCalendar;
 use credex_policies::egress::{
     EgressError, release_change, release_change_confirmed, release_feedback, release_listing,
     release_objection,
 };
+use credex_policies::reporting::HolidayCalendar;
 use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue, Uscc};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::lists::{

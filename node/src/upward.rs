@@ -45,8 +45,8 @@ use credex_policies::{
     Catalogue, Deadline, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness,
 };
 use credex_protocol::egress::{EgressBasis, EgressRecord};
-use credex_protocol::query::CategoryFields;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
+use credex_protocol::query::CategoryFields;
 use credex_protocol::upward::{
     BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ReportedRecord, SignedBatchReceipt,
     UpwardBatch, records_digest,

@@ -304,8 +304,14 @@ fn demo_runs_and_passes_its_checks() {
             "no {section:?} section:\n{stdout}"
         );
     }
-    assert!(stdout.contains("the egress gate released to Chongqing"), "{stdout}");
-    assert!(stdout.contains("the egress gate sends upward only"), "{stdout}");
+    assert!(
+        stdout.contains("the egress gate released to Chongqing"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the egress gate sends upward only"),
+        "{stdout}"
+    );
     no_internal_field_leaves_its_region(&kept);
 }
 
@@ -333,7 +339,9 @@ fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
             collect_files(&root, &mut files);
         }
         assert!(
-            files.iter().any(|f| f.to_string_lossy().contains("credex.db")),
+            files
+                .iter()
+                .any(|f| f.to_string_lossy().contains("credex.db")),
             "no database of {node} under {}",
             kept.display()
         );

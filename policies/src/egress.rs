@@ -31,8 +31,7 @@ use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::evaluation::Scheme;
 use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
-    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection,
-    kind as list_kind,
+    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, kind as list_kind,
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
@@ -309,7 +308,13 @@ pub fn release_result_to_holder(
     push: &ResultPush,
 ) -> Result<ReleasedBody, EgressError> {
     let held = attestation_fields(push.result.attestation.scheme);
-    let egress = decide(EgressBasis::PriorRelease, [0; 32], catalogue, &held, |_, _| true);
+    let egress = decide(
+        EgressBasis::PriorRelease,
+        [0; 32],
+        catalogue,
+        &held,
+        |_, _| true,
+    );
     released(
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -415,21 +420,82 @@ pub fn carried_fields(
     Ok(to_category_fields(&map))
 }
 
+/// The fields (`category.field`) a message body carries that its record
+/// does not release: empty when the body keeps to its record; an error when
+/// it cannot be read as its kind.
+pub fn beyond_record(
+    flow: Flow,
+    kind: u16,
+    payload: &[u8],
+    record: &EgressRecord,
+) -> Result<Vec<String>, EgressError> {
+    Ok(carried_fields(flow, kind, payload)?
+        .iter()
+        .flat_map(|c| {
+            c.fields
+                .iter()
+                .filter(|f| !record.releases(&c.category, f))
+                .map(move |f| format!("{}.{f}", c.category))
+        })
+        .collect())
+}
+
+/// The rule documents a decision is re-run under (the auditor's copies).
+#[derive(Debug, Clone)]
+pub struct EgressRules {
+    /// The agreements.
+    pub agreements: AgreementSet,
+    /// The reporting catalogue.
+    pub list: ReportingList,
+    /// The catalogue (sensitivity classes).
+    pub catalogue: Catalogue,
+}
+
+impl EgressRules {
+    /// The shipped agreements, reporting catalogue and base catalogue.
+    pub fn builtin() -> EgressRules {
+        EgressRules {
+            agreements: AgreementSet::builtin(),
+            list: ReportingList::builtin(),
+            catalogue: Catalogue::base(),
+        }
+    }
+}
+
+/// Who sent which message to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The sending region.
+    pub from: RegionCode,
+    /// The receiving region.
+    pub to: RegionCode,
+    /// The flow.
+    pub flow: Flow,
+    /// The message kind within the flow.
+    pub kind: u16,
+}
+
 /// Re-run the gate's decision for a message from what its record says the
 /// sender held (released ∪ withheld), under the auditor's own copy of the
 /// rule: the decision the sender should have recorded. `None` when the
 /// record's rule hash is not the hash of the auditor's copy (the auditor
 /// cannot re-run it and says so).
 pub fn redecide(
-    agreements: &AgreementSet,
-    list: &ReportingList,
-    catalogue: &Catalogue,
-    from: RegionCode,
-    to: RegionCode,
-    flow: Flow,
-    kind: u16,
+    rules: &EgressRules,
+    route: Route,
     recorded: &EgressRecord,
 ) -> Option<Result<EgressRecord, EgressError>> {
+    let EgressRules {
+        agreements,
+        list,
+        catalogue,
+    } = rules;
+    let Route {
+        from,
+        to,
+        flow,
+        kind,
+    } = route;
     let mut held = from_category_fields(&recorded.released);
     for (c, fs) in from_category_fields(&recorded.withheld) {
         held.entry(c).or_default().extend(fs);
@@ -445,9 +511,9 @@ pub fn redecide(
             &held,
             |c, f| {
                 flow == Flow::Recognition
-                    && Scheme::ALL.into_iter().any(|s| {
-                        scheme_category(s) == c && attestation_fields(s)[c].contains(f)
-                    })
+                    && Scheme::ALL
+                        .into_iter()
+                        .any(|s| scheme_category(s) == c && attestation_fields(s)[c].contains(f))
             },
         ))),
         EgressBasis::ReportingCatalogue => {
@@ -481,9 +547,9 @@ pub fn redecide(
                 return Some(Err(not_bound()));
             }
             let permitted = |c: &str, f: &str| match flow {
-                Flow::Lists => ListType::ALL.into_iter().any(|l| {
-                    l.catalogue_category() == c && a.binds(l) && joint_permits(a, l, f)
-                }),
+                Flow::Lists => ListType::ALL
+                    .into_iter()
+                    .any(|l| l.catalogue_category() == c && a.binds(l) && joint_permits(a, l, f)),
                 Flow::Recognition => a.schemes.keys().any(|s| scheme_category(*s) == c),
                 Flow::Upward => false,
             };
@@ -587,12 +653,12 @@ fn joint_permits(a: &Agreement, lt: ListType, field: &str) -> bool {
             .is_some_and(|fs| fs.contains(field))
 }
 
-fn recognition_agreement<'a>(
-    agreements: &'a AgreementSet,
+fn recognition_agreement(
+    agreements: &AgreementSet,
     from: RegionCode,
     to: RegionCode,
     scheme: Scheme,
-) -> Option<&'a Agreement> {
+) -> Option<&Agreement> {
     agreements
         .iter()
         .find(|a| a.has_member(from) && a.has_member(to) && a.schemes.contains_key(&scheme))
@@ -675,11 +741,13 @@ fn released<T: Serialize>(
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EgressError> {
-    credex_protocol::encode(value).map_err(|e| EgressError::Malformed(format!("cannot encode: {e}")))
+    credex_protocol::encode(value)
+        .map_err(|e| EgressError::Malformed(format!("cannot encode: {e}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, EgressError> {
-    credex_protocol::decode(bytes).map_err(|e| EgressError::Malformed(format!("cannot decode: {e}")))
+    credex_protocol::decode(bytes)
+        .map_err(|e| EgressError::Malformed(format!("cannot decode: {e}")))
 }
 
 /// Ways around the gate, for tests that play a doctored sender. Compiled

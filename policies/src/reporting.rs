@@ -236,8 +236,8 @@ impl ReportingList {
             {
                 return Err(err(&at, K::DoublePublicityTooSlow(category)));
             }
-            let fields = collected_fields(catalogue, &category, r.fields.get_ref())
-                .map_err(|reason| {
+            let fields =
+                collected_fields(catalogue, &category, r.fields.get_ref()).map_err(|reason| {
                     err(
                         &r.fields.span(),
                         K::BadFields {
@@ -320,9 +320,7 @@ fn collected_fields(
                 match cat.field(f) {
                     None => return Err(format!("{f:?} is not a field of {category}")),
                     Some(field) if field.class == SensitivityClass::Internal => {
-                        return Err(format!(
-                            "{f:?} is internal (内部) and never leaves a node"
-                        ));
+                        return Err(format!("{f:?} is internal (内部) and never leaves a node"));
                     }
                     Some(_) if !out.insert(f.clone()) => {
                         return Err(format!("{f:?} is named twice"));
@@ -783,8 +781,8 @@ mod tests {
         let cat = Catalogue::base();
         let one =
             |body: &str| ReportingList::parse(&format!("[[report]]\n{body}\n"), "r.toml", &cat);
-        let listed = one("category = \"red_list\"\nwithin_hours = 24\nfields = \"all_shareable\"")
-            .unwrap();
+        let listed =
+            one("category = \"red_list\"\nwithin_hours = 24\nfields = \"all_shareable\"").unwrap();
         assert!(listed.item("red_list").unwrap().fields.contains("basis"));
         let fields_error = |fields: &str| {
             one(&format!("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = {fields}"))
@@ -803,7 +801,13 @@ mod tests {
         }
         // A restricted field only where named.
         let named = one("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = [\"offender_id_number\"]").unwrap();
-        assert!(named.item("admin_penalty").unwrap().fields.contains("offender_id_number"));
+        assert!(
+            named
+                .item("admin_penalty")
+                .unwrap()
+                .fields
+                .contains("offender_id_number")
+        );
         let all = one("category = \"admin_penalty\"\nwithin_working_days = 7\ndouble_publicity = true\nfields = \"all_shareable\"").unwrap();
         let collected = &all.item("admin_penalty").unwrap().fields;
         assert!(!collected.contains("offender_id_number") && !collected.contains("case_notes"));

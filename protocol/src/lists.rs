@@ -312,7 +312,9 @@ pub enum ListsBoundError {
     BadChange(&'static str),
     /// More than [`MAX_DETAILS`] detail fields, an empty or over-long field
     /// code, or a value over [`MAX_TEXT`] bytes.
-    #[error("details: at most {MAX_DETAILS} fields, codes of 1 to {MAX_MEASURE_CODE} bytes, values of at most {MAX_TEXT} bytes")]
+    #[error(
+        "details: at most {MAX_DETAILS} fields, codes of 1 to {MAX_MEASURE_CODE} bytes, values of at most {MAX_TEXT} bytes"
+    )]
     BadDetails,
 }
 

@@ -258,3 +258,12 @@ pub fn unchecked_body(
     let egress = egress_as_carried(flow, kind, &payload);
     credex_policies::egress::danger::release_unchecked(flow, kind, to, payload, egress)
 }
+
+/// An audit report's violations as (log origin, rule), in report order.
+pub fn findings(report: &credex_node::audit::AuditReport) -> Vec<(&str, &'static str)> {
+    report
+        .violations
+        .iter()
+        .map(|v| (v.log.as_str(), v.rule))
+        .collect()
+}

@@ -95,10 +95,7 @@ fn test_body(to: &str, payload: &[u8]) -> credex_policies::egress::ReleasedBody 
 async fn send(node: &RunningNode, to: &str, payload: &[u8]) -> SignedEnvelope {
     let fedn = node.federation();
     let (signed, write) = fedn
-        .prepare(
-            test_body(to, payload),
-            credex_node::service::now_ms(),
-        )
+        .prepare(test_body(to, payload), credex_node::service::now_ms())
         .expect("prepare");
     node.storage()
         .write_state(vec![write])

@@ -814,8 +814,7 @@ async fn peers_cannot_list_change_or_answer_for_others() {
         payload: credex_protocol::encode(&forged).unwrap(),
         egress: credex_protocol::egress::EgressRecord::no_record_data(),
     };
-    envelope.egress =
-        credex_tests::egress_as_carried(Flow::Lists, msg::LISTING, &envelope.payload);
+    envelope.egress = credex_tests::egress_as_carried(Flow::Lists, msg::LISTING, &envelope.payload);
     let sign = |e: &Envelope| SignedEnvelope {
         envelope: e.clone(),
         sender: credex_pki::authorization::sign_node_statement(
@@ -997,5 +996,138 @@ async fn a_correction_then_a_revocation_reach_every_receiver() {
         delivered(fed.node(&r.to_string()), &[]).await;
     }
     fed.audit_passes().await;
+    fed.shutdown().await;
+}
+
+/// The egress gate on lists: each member receives only the details its
+/// agreement names, the origin logs what it withheld, and a push that
+/// goes around the gate is refused and caught by the auditor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_member_gets_only_the_details_its_agreement_names() {
+    let fed = Nodes::start(&[
+        ("520000", "gy-1", "Guizhou 贵州"),
+        ("500000", "cq-1", "Chongqing 重庆"),
+        ("440000", "gz-1", "Guangdong 广东"),
+    ])
+    .await;
+    let (gy, cq, gz) = (fed.node("520000"), fed.node("500000"), fed.node("440000"));
+    let details: BTreeMap<String, String> = [
+        ("document_number", "黔信用认〔2026〕7号"),
+        ("facts", "拒不履行行政处罚决定"),
+        ("responsible_person", "王某"),
+        ("review_notes", "内部复核意见：不得外传"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut entry = draft(
+        ListKind::SeriousDishonesty,
+        company("520000", 4),
+        &["restrict_honours"],
+    );
+    entry.details = details.clone();
+    let added = fed.lists("520000").add(&entry, now_ms()).await.unwrap();
+    delivered(gy, &[]).await;
+    let held_details = |node: &RunningNode| {
+        let lists = Lists::new(node.federation().clone(), ListsPolicy::builtin());
+        async move {
+            lists
+                .received()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|h| h.entry.id == added.id)
+                .map(|h| h.entry.details.into_keys().collect::<Vec<_>>())
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        held_details(cq).await,
+        ["document_number", "facts", "responsible_person"]
+    );
+    assert_eq!(held_details(gz).await, ["document_number", "facts"]);
+    let initiated: lists::ListingInitiated = journal(gy)
+        .await
+        .into_iter()
+        .find(|r| r.kind == lists::kind::LISTING_INITIATED)
+        .map(|r| credex_protocol::decode(&r.body).unwrap())
+        .unwrap();
+    let withheld: BTreeMap<String, Vec<String>> = initiated
+        .withheld
+        .iter()
+        .map(|(r, c)| (r.to_string(), c[0].fields.clone()))
+        .collect();
+    assert_eq!(withheld["500000"], ["review_notes"]);
+    assert_eq!(withheld["440000"], ["responsible_person", "review_notes"]);
+    fed.audit_passes().await;
+
+    // A Guizhou node whose code sends the full entry to Guangdong with the
+    // gate's record (which withheld two details).
+    let full = ListEntry {
+        id: EntryId {
+            origin: region("520000"),
+            id: [4; 16],
+        },
+        revision: 0,
+        list_type: ListKind::SeriousDishonesty,
+        subject: company("520000", 5),
+        basis: entry.basis.clone(),
+        authority: entry.authority.clone(),
+        entry_date: entry.entry_date.clone(),
+        planned_exit: entry.planned_exit.clone(),
+        measures: entry.measures.clone(),
+        notice: entry.notice.clone(),
+        details,
+    };
+    let (_, gated) = credex_policies::egress::release_listing(
+        &credex_policies::AgreementSet::builtin(),
+        &credex_policies::Catalogue::base(),
+        region("520000"),
+        region("440000"),
+        &full,
+    )
+    .unwrap();
+    let (_, record) = gated.into_parts();
+    let body = credex_policies::egress::danger::release_unchecked(
+        Flow::Lists,
+        msg::LISTING,
+        region("440000"),
+        credex_protocol::encode(&full).unwrap(),
+        record,
+    );
+    let (_, write) = gy.federation().prepare(body, now_ms()).unwrap();
+    gy.storage().write_state(vec![write]).await.unwrap();
+    gy.federation().wake();
+    delivered(gy, &[]).await;
+    refused(
+        &last_sent(gy).await,
+        "serious_dishonesty.responsible_person",
+    );
+    let gz_lists = Lists::new(gz.federation().clone(), ListsPolicy::builtin());
+    assert!(
+        gz_lists
+            .received()
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.entry.id != full.id)
+    );
+    // The auditor flags it in Guangdong's log, once.
+    let out = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for node in [gy, cq, gz] {
+        let dir = out.path().join(node.config().region.to_string());
+        export(node, &dir).await;
+        dirs.push(dir);
+    }
+    let report = audit::verify(&dirs, &gy.transport().trust().current());
+    let found = credex_tests::findings(&report);
+    assert_eq!(
+        found,
+        [("credex/440000/gz-1", "egress_beyond_release")],
+        "{:#?}",
+        report.violations
+    );
+    assert!(report.violations[0].detail.contains("review_notes"));
     fed.shutdown().await;
 }

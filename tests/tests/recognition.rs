@@ -238,7 +238,11 @@ fn envelope(fed: &Fed, from: &RunningNode, to: RegionCode, payload: Vec<u8>) -> 
         created_at_ms: now_ms(),
         // A record that releases exactly what the body carries: these
         // forgeries are about signatures and agreements, not egress.
-        egress: credex_tests::egress_as_carried(Flow::Recognition, push_kind::RESULT_PUSH, &payload),
+        egress: credex_tests::egress_as_carried(
+            Flow::Recognition,
+            push_kind::RESULT_PUSH,
+            &payload,
+        ),
         payload,
     };
     let bytes = credex_protocol::encode(&envelope).unwrap();
@@ -600,9 +604,16 @@ async fn results_outside_the_agreements_are_not_recognised() {
     // The egress gate releases nothing to a region no agreement binds…
     let agreements = eval::load_agreements(bj.config()).unwrap();
     let catalogue = credex_policies::Catalogue::base();
-    let (writes, pushed) =
-        eval::push_writes(bj.federation(), &agreements, &catalogue, &result, &to, &Default::default(), now_ms())
-            .unwrap();
+    let (writes, pushed) = eval::push_writes(
+        bj.federation(),
+        &agreements,
+        &catalogue,
+        &result,
+        &to,
+        &Default::default(),
+        now_ms(),
+    )
+    .unwrap();
     assert!(writes.is_empty() && pushed.is_empty());
     // …so a Beijing node that goes around it (a doctored sender) is
     // refused by Chongqing's agreements instead.

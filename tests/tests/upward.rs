@@ -20,10 +20,10 @@ use credex_node::service::RunningNode;
 use credex_node::upward::{self, BatchPrepared, ReceivedFrom, UpwardStatus};
 use credex_policies::egress::{self, ReleasedBody, UpwardCandidate};
 use credex_policies::{Catalogue, FieldValue, Record, ReportingList};
-use credex_protocol::upward::UpwardBatch;
 use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
+use credex_protocol::upward::UpwardBatch;
 use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, ask, authorized_query};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -764,7 +764,11 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
 
     // Batch 1 with a field added after the gate: refused for good.
     let fields = [("decision_number", "X-1"), ("facts", "x")];
-    queue(&province, doctor(gate_batch(1, "AP-DOCTORED", &fields), false)).await;
+    queue(
+        &province,
+        doctor(gate_batch(1, "AP-DOCTORED", &fields), false),
+    )
+    .await;
     wait_until("the doctored batch refused", || async {
         status(&province).await.batches_refused == 1
     })
@@ -776,7 +780,11 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
             if reason.contains("admin_penalty.case_notes") && reason.contains("does not release")
     )));
     // The same with a record that claims the field was released.
-    queue(&province, doctor(gate_batch(1, "AP-DOCTORED-2", &fields), true)).await;
+    queue(
+        &province,
+        doctor(gate_batch(1, "AP-DOCTORED-2", &fields), true),
+    )
+    .await;
     wait_until("the second doctored batch refused", || async {
         status(&province).await.batches_refused == 2
     })
@@ -784,16 +792,26 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
     assert_eq!(national.storage().record_count().await.unwrap(), 3);
 
     let report = audit_pair(&province, &national).await;
+    let found = credex_tests::findings(&report);
     let rules = |origin: &str| -> Vec<&str> {
-        report
-            .violations
+        found
             .iter()
-            .filter(|v| v.log.contains(origin))
-            .map(|v| v.rule)
+            .filter(|(log, _)| log.contains(origin))
+            .map(|(_, rule)| *rule)
             .collect()
     };
-    assert_eq!(rules("000000"), ["egress_beyond_release", "egress_decision"], "{:#?}", report.violations);
-    assert_eq!(rules("520000"), ["egress_decision"], "{:#?}", report.violations);
+    assert_eq!(
+        rules("000000"),
+        ["egress_beyond_release", "egress_decision"],
+        "{:#?}",
+        report.violations
+    );
+    assert_eq!(
+        rules("520000"),
+        ["egress_decision"],
+        "{:#?}",
+        report.violations
+    );
     province.shutdown().await;
     national.shutdown().await;
 }
@@ -877,12 +895,13 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
     );
     // The batch sent sideways went around the gate: the auditor says so.
     let report = audit_pair(&province, &national).await;
-    let found: Vec<(&str, &str)> = report
-        .violations
-        .iter()
-        .map(|v| (v.log.as_str(), v.rule))
-        .collect();
-    assert_eq!(found, [("credex/520000/gy-1", "egress_decision")], "{:#?}", report.violations);
+    let found = credex_tests::findings(&report);
+    assert_eq!(
+        found,
+        [("credex/520000/gy-1", "egress_decision")],
+        "{:#?}",
+        report.violations
+    );
     assert!(report.violations[0].detail.contains("not 500000"));
     province.shutdown().await;
     cq.shutdown().await;

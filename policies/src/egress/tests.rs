@@ -167,33 +167,35 @@ fn the_auditor_re_runs_each_decision_and_gets_the_same() {
         }],
     )
     .expect("batch");
+    let rules = EgressRules {
+        agreements: agreements.clone(),
+        list: list.clone(),
+        catalogue: catalogue.clone(),
+    };
+    let route = |to, flow, kind| Route {
+        from: region(GZ),
+        to,
+        flow,
+        kind,
+    };
     for (to, body) in [(region(GD), &listing), (RegionCode::NATIONAL, &batch)] {
-        let again = redecide(
-            &agreements,
-            &list,
-            &catalogue,
-            region(GZ),
-            to,
-            body.flow(),
-            body.kind(),
-            body.egress(),
-        )
-        .expect("known rule")
-        .expect("bound");
+        let again = redecide(&rules, route(to, body.flow(), body.kind()), body.egress())
+            .expect("known rule")
+            .expect("bound");
         assert_eq!(&again, body.egress());
     }
     // A record claiming an internal field was released does not survive
     // the re-run.
     let mut doctored = batch.egress().clone();
-    doctored.released = doctored.released.iter().cloned().chain(doctored.withheld.drain(..)).collect();
+    doctored.released = doctored
+        .released
+        .iter()
+        .cloned()
+        .chain(doctored.withheld.drain(..))
+        .collect();
     let again = redecide(
-        &agreements,
-        &list,
-        &catalogue,
-        region(GZ),
-        RegionCode::NATIONAL,
-        Flow::Upward,
-        KIND_BATCH,
+        &rules,
+        route(RegionCode::NATIONAL, Flow::Upward, KIND_BATCH),
         &doctored,
     )
     .expect("known rule")
@@ -203,13 +205,8 @@ fn the_auditor_re_runs_each_decision_and_gets_the_same() {
     doctored.basis_hash = [9; 32];
     assert!(
         redecide(
-            &agreements,
-            &list,
-            &catalogue,
-            region(GZ),
-            RegionCode::NATIONAL,
-            Flow::Upward,
-            KIND_BATCH,
+            &rules,
+            route(RegionCode::NATIONAL, Flow::Upward, KIND_BATCH),
             &doctored,
         )
         .is_none()
@@ -266,9 +263,18 @@ fn a_result_goes_only_to_members_recognising_its_scheme() {
         (BJ, Scheme::PublicCredit),
         (CQ, Scheme::EnvironmentalCredit),
     ] {
-        let err = release_result_push(&agreements, &catalogue, region(GZ), region(to), &push(scheme))
-            .unwrap_err();
-        assert!(matches!(err, EgressError::NotBound { .. }), "{to} {scheme:?}");
+        let err = release_result_push(
+            &agreements,
+            &catalogue,
+            region(GZ),
+            region(to),
+            &push(scheme),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, EgressError::NotBound { .. }),
+            "{to} {scheme:?}"
+        );
     }
 }
 
@@ -322,7 +328,11 @@ fn random_reporting(catalogue: &Catalogue, pick: &[bool], penalty_pick: &[bool])
     };
     let mut text = String::new();
     for (cat, extra, p) in [
-        ("admin_penalty", "double_publicity = true\nwithin_working_days = 7\n", penalty_pick),
+        (
+            "admin_penalty",
+            "double_publicity = true\nwithin_working_days = 7\n",
+            penalty_pick,
+        ),
         ("px", "within_working_days = 5\n", pick),
     ] {
         let fs = named(cat, p);
@@ -354,7 +364,9 @@ fn random_agreements(pick: &[bool]) -> AgreementSet {
          [joint.release]\nserious_dishonesty = [{}]\n",
         fields.join(", ")
     );
-    AgreementSet::empty().with_text(&text, "test").expect("agreement")
+    AgreementSet::empty()
+        .with_text(&text, "test")
+        .expect("agreement")
 }
 
 fn assert_within(body: &ReleasedBody, catalogue: &Catalogue) {
@@ -367,7 +379,12 @@ fn assert_within(body: &ReleasedBody, catalogue: &Catalogue) {
                 c.category
             );
             let class = catalogue.field(&c.category, f).map(|x| x.class);
-            assert_ne!(class, Some(SensitivityClass::Internal), "{}.{f}", c.category);
+            assert_ne!(
+                class,
+                Some(SensitivityClass::Internal),
+                "{}.{f}",
+                c.category
+            );
         }
     }
 }
