@@ -86,7 +86,9 @@ impl std::fmt::Debug for SubjectPseudonym {
 
 /// Text that is not a pseudonym in `EPOCH:HEX` form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a subject pseudonym: expected EPOCH:HEX (an epoch of 1 or more, a colon, 64 hex digits)")]
+#[error(
+    "{0:?} is not a subject pseudonym: expected EPOCH:HEX (an epoch of 1 or more, a colon, 64 hex digits)"
+)]
 pub struct PseudonymParseError(pub String);
 
 impl std::str::FromStr for SubjectPseudonym {
