@@ -153,7 +153,10 @@ pub struct PolicyArchive {
 /// Largest archive stored in a log entry (entries are at most 64 KiB in tiles).
 pub const MAX_POLICY_ARCHIVE: usize = 48 * 1024;
 
-/// The digest under which a subject appears in entries.
+/// The digest under which a subject appears in entries: over the USCC of a
+/// legal person, over the keyed pseudonym (epoch and MAC) of a natural
+/// person — so an auditor matches a person by the pseudonym the query
+/// named, one epoch at a time.
 pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&[SUBJECT_DIGEST_DOMAIN.len() as u8]);
@@ -163,9 +166,10 @@ pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
             ctx.update(&[0]);
             ctx.update(code.as_bytes());
         }
-        SubjectRef::NaturalPerson(digest) => {
+        SubjectRef::NaturalPerson(p) => {
             ctx.update(&[1]);
-            ctx.update(digest);
+            ctx.update(&p.epoch.to_be_bytes());
+            ctx.update(&p.mac);
         }
     }
     let mut out = [0u8; 32];

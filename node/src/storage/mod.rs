@@ -84,6 +84,7 @@ mod log_sql;
 mod postgres;
 mod sqlite;
 mod state;
+mod subjects;
 mod tree;
 mod witness;
 mod writer;
@@ -109,6 +110,9 @@ pub use access::{
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use error::StorageError;
+pub use subjects::{
+    MAX_SEALED_ID_LEN, MAX_SEALED_PAGE, SubjectAlias, SubjectCounts, SubjectRow,
+};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };

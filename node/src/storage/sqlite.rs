@@ -1,6 +1,8 @@
 //! The SQLite backend: one write connection (owned by the writer task) and a
 //! pool of read-only connections, on one WAL-mode file.
 
+mod subjects;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use super::access::{
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
+use super::subjects::SubjectRow;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
@@ -42,6 +45,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         4,
         "flow state",
         include_str!("migrations/sqlite/0004_flow_state.sql"),
+    ),
+    (
+        5,
+        "subject pseudonyms",
+        include_str!("migrations/sqlite/0005_subject_pseudonyms.sql"),
     ),
 ];
 
@@ -213,6 +221,7 @@ impl SqliteEngine {
     pub(crate) async fn import_records(
         &self,
         rows: &[RecordRow],
+        subjects: &[SubjectRow],
         imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
         const OP: &str = "record import";
@@ -222,6 +231,7 @@ impl SqliteEngine {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(fail)?;
+        subjects::insert(&mut tx, subjects).await.map_err(fail)?;
         for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records \
