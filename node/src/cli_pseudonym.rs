@@ -142,19 +142,17 @@ pub async fn pseudonym(cmd: PseudonymCommand) -> Result<()> {
                 println!("epoch {}: {p}", p.epoch);
             }
             let list: Vec<String> = all.iter().map(ToString::to_string).collect();
-            println!(
-                "give an auditor: credex audit subject {} …",
-                list.join(",")
-            );
+            println!("give an auditor: credex audit subject {} …", list.join(","));
         }
         PseudonymCommand::Rekey { config } => {
             let config = NodeConfig::load(&config)?;
-            let persons = NaturalPersons::load(&config, &SystemRandom::new())?.with_context(|| {
-                format!(
-                    "{}: no `[pseudonyms] keys` configured",
-                    config.path.display()
-                )
-            })?;
+            let persons =
+                NaturalPersons::load(&config, &SystemRandom::new())?.with_context(|| {
+                    format!(
+                        "{}: no `[pseudonyms] keys` configured",
+                        config.path.display()
+                    )
+                })?;
             let storage = credex_node::service::open_storage(&config).await?;
             let result = pseudonyms::rekey(&storage, &persons).await;
             storage.close().await;

@@ -171,9 +171,7 @@ pub fn subject_ref(text: &str, ring: Option<&PseudonymKeyRing>) -> Result<Subjec
 
 /// The key ring at `path`, if one is given.
 fn ring_at(path: Option<&std::path::Path>) -> Result<Option<PseudonymKeyRing>> {
-    Ok(path
-        .map(credex_node::pseudonyms::load_ring)
-        .transpose()?)
+    Ok(path.map(credex_node::pseudonyms::load_ring).transpose()?)
 }
 
 fn parse_fields(specs: &[String]) -> Result<Vec<CategoryFields>> {

@@ -228,7 +228,10 @@ impl VaultKey {
 
     /// Load the vault key from `path`, creating a random one (0600) if the
     /// file does not exist.
-    pub fn load_or_create(path: &Path, rng: &dyn SecureRandom) -> Result<VaultKey, PseudonymsError> {
+    pub fn load_or_create(
+        path: &Path,
+        rng: &dyn SecureRandom,
+    ) -> Result<VaultKey, PseudonymsError> {
         if !path.exists() {
             let mut secret = [0u8; 32];
             rng.fill(&mut secret).map_err(|_| PseudonymsError::Seal)?;

@@ -746,8 +746,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 async fn natural_person_ids_never_cross_the_wire_in_clear() {
     let fed = Federation::new();
     let ring_file = write_ring(&fed, &[1]);
-    let gy = fed.start_with(config_with_ring(&fed, "gy-1", &ring_file)).await;
-    let gz = fed.start_with(config_with_ring(&fed, "gz-1", &ring_file)).await;
+    let gy = fed
+        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
+        .await;
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
     import_person(&fed, &gz).await;
     let pseudonym = credex_node::pseudonyms::load_ring(&ring_file)
         .unwrap()
@@ -778,8 +782,12 @@ async fn natural_person_ids_never_cross_the_wire_in_clear() {
 async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     let fed = Federation::new();
     let ring_file = write_ring(&fed, &[1]);
-    let gy = fed.start_with(config_with_ring(&fed, "gy-1", &ring_file)).await;
-    let gz = fed.start_with(config_with_ring(&fed, "gz-1", &ring_file)).await;
+    let gy = fed
+        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
+        .await;
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
     import_person(&fed, &gz).await;
     let ring = credex_node::pseudonyms::load_ring(&ring_file).unwrap();
     let found = ask_person(&fed, &gy, &gz, ring.current_pseudonym(CITIZEN).unwrap()).await;
@@ -801,12 +809,19 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     let legacy_hex = hex::encode(legacy.as_ref());
     let needles: [(&str, &[u8]); 4] = [
         ("clear citizen ID", CITIZEN.as_bytes()),
-        ("citizen ID without its check character", &CITIZEN.as_bytes()[..17]),
+        (
+            "citizen ID without its check character",
+            &CITIZEN.as_bytes()[..17],
+        ),
         ("legacy digest", legacy.as_ref()),
         ("legacy digest in hex", legacy_hex.as_bytes()),
     ];
     let mut scanned = 0;
-    for dir in data_dirs.iter().map(PathBuf::as_path).chain([exports.path()]) {
+    for dir in data_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([exports.path()])
+    {
         for file in files_under(dir) {
             let bytes = std::fs::read(&file).unwrap();
             scanned += bytes.len();
@@ -819,15 +834,22 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
             }
         }
     }
-    assert!(scanned > 100_000, "databases and exports were scanned ({scanned} bytes)");
+    assert!(
+        scanned > 100_000,
+        "databases and exports were scanned ({scanned} bytes)"
+    );
 }
 
 #[tokio::test]
 async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() {
     let fed = Federation::new();
     let ring_file = write_ring(&fed, &[1]);
-    let gy = fed.start_with(config_with_ring(&fed, "gy-1", &ring_file)).await;
-    let gz = fed.start_with(config_with_ring(&fed, "gz-1", &ring_file)).await;
+    let gy = fed
+        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
+        .await;
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
     import_person(&fed, &gz).await;
     gz.shutdown().await;
 
@@ -840,7 +862,9 @@ async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() 
         ring.pseudonym_at(2, CITIZEN).unwrap(),
     );
     assert_ne!(old.mac, new.mac);
-    let gz = fed.start_with(config_with_ring(&fed, "gz-1", &ring_file)).await;
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
     let both = ["440000-NP-1", "440000-NP-2"];
     assert_eq!(ask_person(&fed, &gy, &gz, new).await, both);
     assert_eq!(ask_person(&fed, &gy, &gz, old).await, both);
@@ -848,13 +872,18 @@ async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() 
 
     // Epoch 1 dropped: its pseudonym finds nothing, epoch 2's still does.
     write_ring(&fed, &[2]);
-    let gz = fed.start_with(config_with_ring(&fed, "gz-1", &ring_file)).await;
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
     assert_eq!(ask_person(&fed, &gy, &gz, new).await, both);
     assert!(ask_person(&fed, &gy, &gz, old).await.is_empty());
     gz.shutdown().await;
 
     // Without a key ring, a node holding natural persons refuses to start.
-    let err = RunningNode::start(fed.config("gz-1")).await.err().expect("refused");
+    let err = RunningNode::start(fed.config("gz-1"))
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("[pseudonyms] keys"), "{err}");
     gy.shutdown().await;
 }

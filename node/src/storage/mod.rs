@@ -110,12 +110,10 @@ pub use access::{
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use error::StorageError;
-pub use subjects::{
-    MAX_SEALED_ID_LEN, MAX_SEALED_PAGE, SubjectAlias, SubjectCounts, SubjectRow,
-};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };
+pub use subjects::{MAX_SEALED_ID_LEN, MAX_SEALED_PAGE, SubjectAlias, SubjectCounts, SubjectRow};
 pub use tree::{LOG_ENTRY_HEADER_LEN, MAX_TREE_HASH_READ, TreeHead, log_entry_bytes};
 pub use witness::{
     EvidenceRecord, MAX_CHECKPOINTS_PER_READ, MAX_COSIGNATURE_LINE_LEN, MAX_COSIGNATURES,

@@ -1,7 +1,7 @@
 //! PostgreSQL: the subject vault and aliases ([`crate::storage::subjects`]).
 
 use credex_protocol::query::SubjectPseudonym;
-use sqlx::{QueryBuilder, PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::PgEngine;
 use crate::storage::StorageError;
