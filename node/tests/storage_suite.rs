@@ -2211,21 +2211,31 @@ async fn subject_aliases_find_records_under_every_epoch(store: Store) {
             ],
         )
         .await
-        .unwrap();
+        .expect("storage");
     assert_eq!(n, 6);
     let categories: Vec<String> = ["penalty", "license", "B_red_list", "tax_rating"]
         .map(String::from)
         .to_vec();
-    let aa = s.subject_for(&p(1, 0xa1)).await.unwrap().unwrap();
+    let aa = s
+        .subject_for(&p(1, 0xa1))
+        .await
+        .expect("storage")
+        .expect("an alias of epoch 1");
     assert_eq!(aa, "n:aa");
-    assert_eq!(s.records_for(&aa, &categories).await.unwrap().len(), 2);
     assert_eq!(
-        s.subject_for(&p(2, 0xa1)).await.unwrap(),
+        s.records_for(&aa, &categories)
+            .await
+            .expect("storage")
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.subject_for(&p(2, 0xa1)).await.expect("storage"),
         None,
         "other epoch"
     );
     assert_eq!(
-        s.subject_counts().await.unwrap(),
+        s.subject_counts().await.expect("storage"),
         SubjectCounts {
             persons: 2,
             aliases_by_epoch: vec![(1, 2)],
@@ -2234,10 +2244,10 @@ async fn subject_aliases_find_records_under_every_epoch(store: Store) {
     // A re-import keeps the vault row and the aliases already there.
     s.import_records_of_subjects(Vec::new(), vec![person("n:aa", 9, vec![p(1, 0xa1)])])
         .await
-        .unwrap();
-    let page = s.sealed_subjects("", 1).await.unwrap();
+        .expect("storage");
+    let page = s.sealed_subjects("", 1).await.expect("storage");
     assert_eq!(page, vec![("n:aa".to_owned(), vec![1; 46])]);
-    let rest = s.sealed_subjects("n:aa", 10).await.unwrap();
+    let rest = s.sealed_subjects("n:aa", 10).await.expect("storage");
     assert_eq!(rest, vec![("n:bb".to_owned(), vec![2; 46])]);
 
     let alias = |epoch, byte, key: &str| SubjectAlias {
@@ -2249,13 +2259,19 @@ async fn subject_aliases_find_records_under_every_epoch(store: Store) {
         Vec::new(),
     )
     .await
-    .unwrap();
+    .expect("storage");
     assert_eq!(
-        s.subject_for(&p(2, 0xa2)).await.unwrap().as_deref(),
+        s.subject_for(&p(2, 0xa2))
+            .await
+            .expect("storage")
+            .as_deref(),
         Some("n:aa")
     );
     assert_eq!(
-        s.subject_for(&p(1, 0xa1)).await.unwrap().as_deref(),
+        s.subject_for(&p(1, 0xa1))
+            .await
+            .expect("storage")
+            .as_deref(),
         Some("n:aa")
     );
     let err = s
@@ -2264,17 +2280,22 @@ async fn subject_aliases_find_records_under_every_epoch(store: Store) {
         .expect_err("no such person in the vault");
     assert!(matches!(err, StorageError::Write { .. }), "{err}");
     assert!(
-        s.subject_for(&p(1, 0xa1)).await.unwrap().is_some(),
+        s.subject_for(&p(1, 0xa1)).await.expect("storage").is_some(),
         "rolled back"
     );
-    s.update_aliases(Vec::new(), vec![1]).await.unwrap();
-    assert_eq!(s.subject_for(&p(1, 0xa1)).await.unwrap(), None);
+    s.update_aliases(Vec::new(), vec![1])
+        .await
+        .expect("storage");
+    assert_eq!(s.subject_for(&p(1, 0xa1)).await.expect("storage"), None);
     assert_eq!(
-        s.subject_for(&p(2, 0xb2)).await.unwrap().as_deref(),
+        s.subject_for(&p(2, 0xb2))
+            .await
+            .expect("storage")
+            .as_deref(),
         Some("n:bb")
     );
     assert_eq!(
-        s.subject_counts().await.unwrap().aliases_by_epoch,
+        s.subject_counts().await.expect("storage").aliases_by_epoch,
         vec![(2, 2)]
     );
     let err = s

@@ -880,10 +880,9 @@ async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() 
     gz.shutdown().await;
 
     // Without a key ring, a node holding natural persons refuses to start.
-    let err = RunningNode::start(fed.config("gz-1"))
-        .await
-        .err()
-        .expect("refused");
+    let Err(err) = RunningNode::start(fed.config("gz-1")).await else {
+        panic!("a node holding natural persons started without a key ring");
+    };
     assert!(err.to_string().contains("[pseudonyms] keys"), "{err}");
     gy.shutdown().await;
 }
