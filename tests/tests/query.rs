@@ -705,6 +705,36 @@ async fn import_person(fed: &Federation, node: &RunningNode) {
     assert_eq!(n, 2);
 }
 
+/// Guizhou and Guangdong, both with a key ring of epoch 1 (its file is
+/// returned), Guangdong holding two penalties of [`CITIZEN`].
+async fn gy_and_gz_holding_a_person(fed: &Federation) -> (PathBuf, RunningNode, RunningNode) {
+    let ring_file = write_ring(fed, &[1]);
+    let gy = fed
+        .start_with(config_with_ring(fed, "gy-1", &ring_file))
+        .await;
+    let gz = fed
+        .start_with(config_with_ring(fed, "gz-1", &ring_file))
+        .await;
+    import_person(fed, &gz).await;
+    (ring_file, gy, gz)
+}
+
+/// A query from `gy` for the penalties of the person named by `pseudonym`.
+fn person_query(
+    fed: &Federation,
+    gy: &RunningNode,
+    pseudonym: SubjectPseudonym,
+) -> AuthorizedQuery {
+    authorized_query(
+        fed,
+        gy,
+        QuerySpec {
+            subject: SubjectRef::NaturalPerson(pseudonym),
+            ..penalty_query("unused", &["amount"])
+        },
+    )
+}
+
 /// Ask `gz` for the penalties of the person named by `pseudonym`; returns
 /// the record ids released.
 async fn ask_person(
@@ -713,15 +743,7 @@ async fn ask_person(
     gz: &RunningNode,
     pseudonym: SubjectPseudonym,
 ) -> Vec<String> {
-    let q = authorized_query(
-        fed,
-        gy,
-        QuerySpec {
-            subject: SubjectRef::NaturalPerson(pseudonym),
-            ..penalty_query("unused", &["amount"])
-        },
-    );
-    let r = ask(gy, gz, &q).await;
+    let r = ask(gy, gz, &person_query(fed, gy, pseudonym)).await;
     assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
     let mut ids: Vec<String> = r.body.records.iter().map(|r| r.record_id.clone()).collect();
     ids.sort();
@@ -745,35 +767,19 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn natural_person_ids_never_cross_the_wire_in_clear() {
     let fed = Federation::new();
-    let ring_file = write_ring(&fed, &[1]);
-    let gy = fed
-        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
-        .await;
-    let gz = fed
-        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
-        .await;
-    import_person(&fed, &gz).await;
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
     let pseudonym = credex_node::pseudonyms::load_ring(&ring_file)
         .unwrap()
         .current_pseudonym(CITIZEN)
         .unwrap();
-    let q = authorized_query(
-        &fed,
-        &gy,
-        QuerySpec {
-            subject: SubjectRef::NaturalPerson(pseudonym),
-            ..penalty_query("unused", &["amount"])
-        },
-    );
-    let bytes = credex_protocol::encode(&q).unwrap();
+    let bytes = credex_protocol::encode(&person_query(&fed, &gy, pseudonym)).unwrap();
     assert!(
         !bytes
             .windows(CITIZEN.len())
             .any(|w| w == CITIZEN.as_bytes())
     );
-    let r = ask(&gy, &gz, &q).await;
-    assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
-    assert_eq!(r.body.records.len(), 2, "both penalties found by pseudonym");
+    let found = ask_person(&fed, &gy, &gz, pseudonym).await;
+    assert_eq!(found.len(), 2, "both penalties found by pseudonym");
     gy.shutdown().await;
     gz.shutdown().await;
 }
@@ -781,14 +787,7 @@ async fn natural_person_ids_never_cross_the_wire_in_clear() {
 #[tokio::test]
 async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     let fed = Federation::new();
-    let ring_file = write_ring(&fed, &[1]);
-    let gy = fed
-        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
-        .await;
-    let gz = fed
-        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
-        .await;
-    import_person(&fed, &gz).await;
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
     let ring = credex_node::pseudonyms::load_ring(&ring_file).unwrap();
     let found = ask_person(&fed, &gy, &gz, ring.current_pseudonym(CITIZEN).unwrap()).await;
     assert_eq!(found, ["440000-NP-1", "440000-NP-2"]);
@@ -843,14 +842,7 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
 #[tokio::test]
 async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() {
     let fed = Federation::new();
-    let ring_file = write_ring(&fed, &[1]);
-    let gy = fed
-        .start_with(config_with_ring(&fed, "gy-1", &ring_file))
-        .await;
-    let gz = fed
-        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
-        .await;
-    import_person(&fed, &gz).await;
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
     gz.shutdown().await;
 
     // The root's operator adds epoch 2; gz restarts with the new ring and

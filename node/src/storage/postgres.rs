@@ -1,7 +1,5 @@
 //! The PostgreSQL backend: one pool, optionally confined to one schema.
 
-mod subjects;
-
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -49,6 +47,14 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("migrations/postgres/0005_subject_pseudonyms.sql"),
     ),
 ];
+
+super::subjects::subject_sql!(
+    engine: PgEngine,
+    db: Postgres,
+    conn: PgConnection,
+    read: pool,
+    begin: |engine| engine.pool.begin(),
+);
 
 /// PostgreSQL's limit on bound parameters in one statement (a 16-bit count
 /// in the wire protocol).

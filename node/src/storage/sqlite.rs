@@ -1,8 +1,6 @@
 //! The SQLite backend: one write connection (owned by the writer task) and a
 //! pool of read-only connections, on one WAL-mode file.
 
-mod subjects;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,6 +50,14 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("migrations/sqlite/0005_subject_pseudonyms.sql"),
     ),
 ];
+
+super::subjects::subject_sql!(
+    engine: SqliteEngine,
+    db: Sqlite,
+    conn: SqliteConnection,
+    read: read,
+    begin: |engine| engine.write.begin_with("BEGIN IMMEDIATE"),
+);
 
 /// How many times opening a store runs the migrations before giving up
 /// (see `SqliteEngine::open`).
