@@ -235,7 +235,10 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             let subjects = id
                 .split(',')
                 .map(|s| crate::cli_query::subject_ref(s.trim(), None))
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()
+                .context(
+                    "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
+                )?;
             let (accesses, report) = credex_node::audit::subject_report(&dirs, &store, &subjects);
             if json {
                 println!("{}", serde_json::to_string_pretty(&accesses)?);

@@ -643,7 +643,6 @@ impl CitizenId {
             Ok(())
         }
     }
-
 }
 
 fn birth_date(b: &[u8]) -> Option<Date> {
@@ -723,7 +722,6 @@ impl SubjectId {
             SubjectId::NaturalPerson(_) => SubjectKind::NaturalPerson,
         }
     }
-
 }
 
 impl FromStr for SubjectId {
