@@ -1,7 +1,8 @@
 //! Durable storage of the node: an append-only journal, the peers seen,
 //! the credit records the region imported, and the claims that tie each
 //! release to a logged request (nonces, authorization uses, quotas,
-//! attachments of journal entries).
+//! attachments of journal entries), and the aliases and sealed IDs of the
+//! natural persons those records are about ([`SubjectRow`]).
 //!
 //! One interface, two backends (DESIGN §10):
 //!
