@@ -24,6 +24,9 @@ pub mod kind {
     pub const KEY_IN_USE: u16 = 4;
     /// The node's CRLs changed ([`super::TrustChanged`]).
     pub const TRUST_CHANGED: u16 = 5;
+    /// The node started with a pseudonym key ring
+    /// ([`super::PseudonymKeysInUse`]).
+    pub const PSEUDONYM_KEYS_IN_USE: u16 = 9;
 }
 
 /// Current version of the entry encoding.
@@ -198,6 +201,25 @@ pub struct KeyInUse {
     pub identity: String,
     /// The log verifier key in force.
     pub log_verifier_key: String,
+}
+
+/// The pseudonymization key ring a node started with, logged at every start
+/// that has one, so rotations are in the log (decision 0630). No key: the
+/// epochs and their check values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PseudonymKeysInUse {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// (epoch, key check value) of every key in the ring, lowest first.
+    pub epochs: Vec<(u32, [u8; 8])>,
+    /// Natural persons stored.
+    pub persons: u64,
+    /// Aliases the start added (epochs new to the ring).
+    pub aliases_added: u64,
+    /// Epochs no longer in the ring, whose aliases were deleted.
+    pub epochs_dropped: Vec<u32>,
 }
 
 /// The node's revocation lists changed (a CRL reload).

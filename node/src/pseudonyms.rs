@@ -30,6 +30,7 @@ use credex_protocol::query::SubjectRef;
 use ring::rand::SecureRandom;
 use ring::{aead, hkdf, hmac};
 
+use crate::access::{ENTRY_VERSION, PseudonymKeysInUse, kind};
 use crate::config::NodeConfig;
 use crate::storage::{MAX_SEALED_PAGE, Storage, StorageError, SubjectAlias, SubjectRow};
 
@@ -97,6 +98,9 @@ pub enum PseudonymsError {
         /// The vault key file.
         path: PathBuf,
     },
+    /// The journal entry could not be encoded.
+    #[error("encoding the pseudonym key journal entry: {0}")]
+    Encode(String),
     /// Sealing failed (random generator or AES).
     #[error("sealing a citizen ID failed")]
     Seal,
@@ -427,14 +431,34 @@ pub async fn rekey(
 }
 
 /// At node start: refuse to run without a key ring when natural persons
-/// are stored; with one, [`rekey`].
+/// are stored; with one, [`rekey`] and log the ring's epochs
+/// ([`PseudonymKeysInUse`]) at `now_ms`.
 pub async fn check_at_start(
     config: &NodeConfig,
     storage: &Storage,
     persons: Option<&NaturalPersons>,
+    now_ms: i64,
 ) -> Result<Option<RekeyReport>, PseudonymsError> {
     match persons {
-        Some(persons) => Ok(Some(rekey(storage, persons).await?)),
+        Some(persons) => {
+            let report = rekey(storage, persons).await?;
+            let entry = PseudonymKeysInUse {
+                version: ENTRY_VERSION,
+                at_ms: now_ms,
+                epochs: persons
+                    .ring
+                    .keys()
+                    .map(|k| (k.epoch(), k.check_value()))
+                    .collect(),
+                persons: report.persons,
+                aliases_added: report.aliases_added,
+                epochs_dropped: report.epochs_dropped.clone(),
+            };
+            let body = credex_protocol::encode(&entry)
+                .map_err(|e| PseudonymsError::Encode(e.to_string()))?;
+            storage.append(kind::PSEUDONYM_KEYS_IN_USE, body).await?;
+            Ok(Some(report))
+        }
         None => {
             let counts = storage.subject_counts().await?;
             if counts.persons > 0 {

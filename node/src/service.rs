@@ -396,7 +396,7 @@ impl RunningNode {
         let persons =
             crate::pseudonyms::NaturalPersons::load(&config, &ring::rand::SystemRandom::new())?;
         if let Some(r) =
-            crate::pseudonyms::check_at_start(&config, &storage, persons.as_ref()).await?
+            crate::pseudonyms::check_at_start(&config, &storage, persons.as_ref(), now_ms()).await?
         {
             tracing::info!(
                 persons = r.persons,

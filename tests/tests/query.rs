@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use credex_node::access::{AccessEntry, Direction, kind};
+use credex_node::access::{AccessEntry, Direction, PseudonymKeysInUse, kind};
 use credex_node::config::NodeConfig;
 use credex_node::pseudonyms::NaturalPersons;
 use credex_node::query::unix_ms;
@@ -858,6 +858,22 @@ async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() 
         .start_with(config_with_ring(&fed, "gz-1", &ring_file))
         .await;
     let both = ["440000-NP-1", "440000-NP-2"];
+    // The start is in gz's log: both epochs, one alias added, no key bytes.
+    let logged: Vec<PseudonymKeysInUse> = gz
+        .storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == kind::PSEUDONYM_KEYS_IN_USE)
+        .map(|r| credex_protocol::decode(&r.body).unwrap())
+        .collect();
+    let last = logged.last().unwrap();
+    let epochs: Vec<u32> = last.epochs.iter().map(|(e, _)| *e).collect();
+    assert_eq!(
+        (epochs, last.persons, last.aliases_added),
+        (vec![1, 2], 1, 1)
+    );
     assert_eq!(ask_person(&fed, &gy, &gz, new).await, both);
     assert_eq!(ask_person(&fed, &gy, &gz, old).await, both);
     gz.shutdown().await;
