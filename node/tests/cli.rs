@@ -240,10 +240,7 @@ fn terminate(d: &mut Daemon) -> std::process::ExitStatus {
 #[test]
 fn two_node_processes_greet_each_other_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let fed = dir.path().join("fed");
-    // A port range unlikely to collide with other tests on this machine.
-    let base = 30000 + (std::process::id() % 2000) as u16 * 4;
-    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let fed = dev_federation(dir.path(), 30000);
     let gy = fed.join("nodes/gy-1/node.toml");
     let cq = fed.join("nodes/cq-1/node.toml");
     let mut gy_node = start_node(&gy);
@@ -308,9 +305,7 @@ fn demo_runs_and_passes_its_checks() {
 #[test]
 fn query_flow_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let fed = dir.path().join("fed");
-    let base = 40000 + (std::process::id() % 2000) as u16 * 4;
-    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let fed = dev_federation(dir.path(), 40000);
     let gy = fed.join("nodes/gy-1/node.toml");
     let gz = fed.join("nodes/gz-1/node.toml");
     let ops = fed.join("operators/520000");
@@ -466,22 +461,23 @@ fn query_flow_from_the_command_line() {
 #[test]
 fn pseudonym_keys_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let fed = dir.path().join("fed");
-    let base = 44000 + (std::process::id() % 2000) as u16 * 4;
-    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let fed = dev_federation(dir.path(), 44000);
     let ring = dir.path().join("ring.txt");
     let id = "11010519491231002X";
 
     // The root's operator creates the ring (0600), then adds epoch 2.
-    let out = ok(&[
-        "pki",
-        "pseudonym-key",
-        "new",
-        "--epoch",
-        "1",
-        "--out",
-        p(&ring),
-    ]);
+    let new_key = |epoch| {
+        [
+            "pki",
+            "pseudonym-key",
+            "new",
+            "--epoch",
+            epoch,
+            "--out",
+            p(&ring),
+        ]
+    };
+    let out = ok(&new_key("1"));
     assert!(out.contains("never to auditors"), "{out}");
     #[cfg(unix)]
     {
@@ -489,25 +485,9 @@ fn pseudonym_keys_from_the_command_line() {
         let mode = std::fs::metadata(&ring).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let e = fails(&[
-        "pki",
-        "pseudonym-key",
-        "new",
-        "--epoch",
-        "1",
-        "--out",
-        p(&ring),
-    ]);
+    let e = fails(&new_key("1"));
     assert!(e.contains("must be higher"), "{e}");
-    ok(&[
-        "pki",
-        "pseudonym-key",
-        "new",
-        "--epoch",
-        "2",
-        "--out",
-        p(&ring),
-    ]);
+    ok(&new_key("2"));
     let shown = ok(&["pki", "pseudonym-key", "show", p(&ring)]);
     assert!(
         shown.contains("epoch 1 ") && shown.contains("(current)"),
