@@ -789,15 +789,26 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     let fed = Federation::new();
     let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
     let ring = credex_node::pseudonyms::load_ring(&ring_file).unwrap();
-    let found = ask_person(&fed, &gy, &gz, ring.current_pseudonym(CITIZEN).unwrap()).await;
+    let pseudonym = ring.current_pseudonym(CITIZEN).unwrap();
+    let found = ask_person(&fed, &gy, &gz, pseudonym).await;
     assert_eq!(found, ["440000-NP-1", "440000-NP-2"]);
     let exports = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
     for node in [&gy, &gz] {
-        export_log(node, &exports.path().join(node.config().name.as_str())).await;
+        dirs.push(exports.path().join(node.config().name.as_str()));
+        export_log(node, dirs.last().unwrap()).await;
     }
     let data_dirs = [gy.config().data_dir.clone(), gz.config().data_dir.clone()];
+    let trust = gy.transport().trust().current();
     gy.shutdown().await;
     gz.shutdown().await;
+
+    // An auditor, given the pseudonym (never the ID), finds the access.
+    let (accesses, _) =
+        credex_node::audit::subject_report(&dirs, &trust, &[SubjectRef::NaturalPerson(pseudonym)]);
+    assert_eq!(accesses.len(), 1);
+    assert_eq!(accesses[0].requester, "520000/gy-1");
+    assert_eq!(accesses[0].released, ["admin_penalty.amount"]);
 
     // The digest today's nodes no longer compute: SHA-256(len ‖ tag ‖ ID).
     let tag = b"credex/citizen-id/v1";
