@@ -24,6 +24,9 @@ pub mod kind {
     pub const KEY_IN_USE: u16 = 4;
     /// The node's CRLs changed ([`super::TrustChanged`]).
     pub const TRUST_CHANGED: u16 = 5;
+    /// The node started with a pseudonym key ring
+    /// ([`super::PseudonymKeysInUse`]).
+    pub const PSEUDONYM_KEYS_IN_USE: u16 = 9;
 }
 
 /// Current version of the entry encoding.
@@ -153,7 +156,10 @@ pub struct PolicyArchive {
 /// Largest archive stored in a log entry (entries are at most 64 KiB in tiles).
 pub const MAX_POLICY_ARCHIVE: usize = 48 * 1024;
 
-/// The digest under which a subject appears in entries.
+/// The digest under which a subject appears in entries: over the USCC of a
+/// legal person, over the keyed pseudonym (epoch and MAC) of a natural
+/// person — so an auditor matches a person by the pseudonym the query
+/// named, one epoch at a time.
 pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(&[SUBJECT_DIGEST_DOMAIN.len() as u8]);
@@ -163,9 +169,10 @@ pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
             ctx.update(&[0]);
             ctx.update(code.as_bytes());
         }
-        SubjectRef::NaturalPerson(digest) => {
+        SubjectRef::NaturalPerson(p) => {
             ctx.update(&[1]);
-            ctx.update(digest);
+            ctx.update(&p.epoch.to_be_bytes());
+            ctx.update(&p.mac);
         }
     }
     let mut out = [0u8; 32];
@@ -194,6 +201,25 @@ pub struct KeyInUse {
     pub identity: String,
     /// The log verifier key in force.
     pub log_verifier_key: String,
+}
+
+/// The pseudonymization key ring a node started with, logged at every start
+/// that has one, so rotations are in the log (decision 0630). No key: the
+/// epochs and their check values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PseudonymKeysInUse {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// (epoch, key check value) of every key in the ring, lowest first.
+    pub epochs: Vec<(u32, [u8; 8])>,
+    /// Natural persons stored.
+    pub persons: u64,
+    /// Aliases the start added (epochs new to the ring).
+    pub aliases_added: u64,
+    /// Epochs no longer in the ring, whose aliases were deleted.
+    pub epochs_dropped: Vec<u32>,
 }
 
 /// The node's revocation lists changed (a CRL reload).

@@ -875,16 +875,19 @@ pub struct SubjectAccess {
     pub released: Vec<String>,
 }
 
-/// Every access to `subject` recorded in the exported logs (the responders'
+/// Every access to a subject recorded in the exported logs (the responders'
 /// entries), oldest first. The subject is matched by digest: the logs hold
-/// no clear identifier.
+/// no clear identifier. A natural person is named by pseudonym, one per
+/// epoch, so `subjects` holds the person's pseudonym under every epoch the
+/// period covered (`credex pseudonym of` prints them); an auditor needs no
+/// key.
 pub fn subject_report(
     dirs: &[PathBuf],
     trust: &TrustStore,
-    subject: &credex_protocol::query::SubjectRef,
+    subjects: &[credex_protocol::query::SubjectRef],
 ) -> (Vec<SubjectAccess>, AuditReport) {
     let report = verify(dirs, trust);
-    let digest = access::subject_digest(subject);
+    let digests: Vec<[u8; 32]> = subjects.iter().map(access::subject_digest).collect();
     let mut out = Vec::new();
     let mut auditor = Auditor {
         trust,
@@ -895,7 +898,7 @@ pub fn subject_report(
     for dir in dirs {
         if let Some(log) = auditor.load(dir, &[]) {
             for (index, e) in log.accesses {
-                if e.direction != Direction::Received || e.subject_digest != digest {
+                if e.direction != Direction::Received || !digests.contains(&e.subject_digest) {
                     continue;
                 }
                 out.push(SubjectAccess {

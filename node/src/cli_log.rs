@@ -64,7 +64,9 @@ pub enum AuditCommand {
     },
     /// List every access to one subject ("who looked at my data").
     Subject {
-        /// The subject: a unified social credit code or a citizen ID.
+        /// The subject: a unified social credit code, or a natural person's
+        /// pseudonyms EPOCH:HEX,EPOCH:HEX… (`credex pseudonym of` prints them;
+        /// a clear citizen ID is not accepted: auditors hold no key).
         id: String,
         /// Exported log directories.
         #[arg(required = true)]
@@ -230,8 +232,14 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             json,
         } => {
             let store = trust(&root, &crl)?;
-            let subject = crate::cli_query::subject_ref(&id)?;
-            let (accesses, report) = credex_node::audit::subject_report(&dirs, &store, &subject);
+            let subjects = id
+                .split(',')
+                .map(|s| crate::cli_query::subject_ref(s.trim(), None))
+                .collect::<Result<Vec<_>>>()
+                .context(
+                    "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
+                )?;
+            let (accesses, report) = credex_node::audit::subject_report(&dirs, &store, &subjects);
             if json {
                 println!("{}", serde_json::to_string_pretty(&accesses)?);
             } else {

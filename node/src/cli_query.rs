@@ -10,7 +10,7 @@ use clap::Subcommand;
 use credex_node::config::NodeConfig;
 use credex_node::query::unix_ms;
 use credex_node::requester::{self, QueryFile, QuerySpec, Signer};
-use credex_pki::authorization::citizen_digest;
+use credex_pki::PseudonymKeyRing;
 use credex_policies::SubjectId;
 use credex_protocol::RegionCode;
 use credex_protocol::query::{
@@ -34,7 +34,9 @@ pub enum QueryCommand {
         /// The region to ask, e.g. 500000.
         #[arg(long)]
         target: RegionCode,
-        /// The subject: a unified social credit code or a citizen ID (sent only as a digest).
+        /// The subject: a unified social credit code, a citizen ID (sent only as
+        /// its pseudonym under the current epoch of `[pseudonyms] keys`), or a
+        /// pseudonym EPOCH:HEX.
         #[arg(long)]
         subject: String,
         /// Purpose code, e.g. public_procurement.
@@ -90,9 +92,13 @@ pub enum AuthorizationCommand {
         /// The authority's private key (PEM).
         #[arg(long)]
         key: PathBuf,
-        /// The subject: a unified social credit code or a citizen ID.
+        /// The subject: a unified social credit code, a citizen ID (needs
+        /// --pseudonym-keys), or a pseudonym EPOCH:HEX.
         #[arg(long)]
         subject: String,
+        /// The federation's pseudonymization key ring, to name a natural person.
+        #[arg(long)]
+        pseudonym_keys: Option<PathBuf>,
         /// The region allowed to ask.
         #[arg(long)]
         grantee: RegionCode,
@@ -143,12 +149,29 @@ pub enum IdCommand {
     },
 }
 
-/// Parse an identifier into what the wire carries.
-pub fn subject_ref(text: &str) -> Result<SubjectRef> {
+/// Parse a subject into what the wire carries: a USCC, a pseudonym
+/// `EPOCH:HEX`, or a citizen ID, named by its pseudonym under the current
+/// epoch of `ring` (refused without one: it never travels in clear).
+pub fn subject_ref(text: &str, ring: Option<&PseudonymKeyRing>) -> Result<SubjectRef> {
+    if let Ok(p) = text.parse() {
+        return Ok(SubjectRef::NaturalPerson(p));
+    }
     match SubjectId::parse(text.trim()).with_context(|| "--subject".to_string())? {
         SubjectId::LegalPerson(u) => Ok(SubjectRef::LegalPerson(u.as_str().to_owned())),
-        SubjectId::NaturalPerson(c) => Ok(SubjectRef::NaturalPerson(citizen_digest(c.expose()))),
+        SubjectId::NaturalPerson(c) => {
+            let ring = ring.context(
+                "a citizen ID is named by its pseudonym: give the federation's key ring (`[pseudonyms] keys` in the configuration, or --pseudonym-keys)",
+            )?;
+            Ok(SubjectRef::NaturalPerson(
+                ring.current_pseudonym(c.expose())?,
+            ))
+        }
     }
+}
+
+/// The key ring at `path`, if one is given.
+fn ring_at(path: Option<&std::path::Path>) -> Result<Option<PseudonymKeyRing>> {
+    Ok(path.map(credex_node::pseudonyms::load_ring).transpose()?)
 }
 
 fn parse_fields(specs: &[String]) -> Result<Vec<CategoryFields>> {
@@ -196,9 +219,10 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 .as_deref()
                 .map(requester::load_authorization)
                 .transpose()?;
+            let ring = ring_at(config.pseudonyms.keys.as_deref())?;
             let spec = QuerySpec {
                 target_region: target,
-                subject: subject_ref(&subject)?,
+                subject: subject_ref(&subject, ring.as_ref())?,
                 purpose,
                 requested: parse_fields(&fields)?,
                 legal_basis,
@@ -306,6 +330,7 @@ pub fn authorization(cmd: AuthorizationCommand) -> Result<()> {
         cert,
         key,
         subject,
+        pseudonym_keys,
         grantee,
         purposes,
         categories,
@@ -314,10 +339,11 @@ pub fn authorization(cmd: AuthorizationCommand) -> Result<()> {
         out,
     } = cmd;
     let authority = Signer::load(&cert, &key)?;
+    let ring = ring_at(pseudonym_keys.as_deref())?;
     let now = SystemTime::now();
     let auth = SubjectAuthorization {
         authorization_id: requester::random_id(),
-        subject: subject_ref(&subject)?,
+        subject: subject_ref(&subject, ring.as_ref())?,
         grantee_region: grantee,
         purposes,
         categories,
@@ -345,9 +371,17 @@ pub async fn records(cmd: RecordsCommand) -> Result<()> {
     } = cmd;
     let config = NodeConfig::load(&config)?;
     let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+    let persons =
+        credex_node::pseudonyms::NaturalPersons::load(&config, &ring::rand::SystemRandom::new())?;
     let storage = credex_node::service::open_storage(&config).await?;
-    let result =
-        credex_node::records::import_file(&storage, &file, &category, policy.catalogue()).await;
+    let result = credex_node::records::import_file_of_persons(
+        &storage,
+        &file,
+        &category,
+        policy.catalogue(),
+        persons.as_ref(),
+    )
+    .await;
     storage.close().await;
     let n = result?;
     println!("imported {n} {category} records from {}", file.display());

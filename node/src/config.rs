@@ -84,6 +84,15 @@ struct RawConfig {
     upward: RawUpward,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    pseudonyms: RawPseudonyms,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPseudonyms {
+    keys: Option<PathBuf>,
+    vault_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -207,6 +216,22 @@ pub struct NodeConfig {
     pub upward: UpwardConfig,
     /// The Prometheus metrics endpoint (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// Keys that name natural persons (`[pseudonyms]`).
+    pub pseudonyms: PseudonymConfig,
+}
+
+/// Where the keys that name natural persons are (`[pseudonyms]`,
+/// docs/decisions/0630-pseudonym-key.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PseudonymConfig {
+    /// The federation's pseudonymization key ring (`keys`, mode 0600).
+    /// Without it the node cannot import natural persons' records, and
+    /// refuses to start if it holds any.
+    pub keys: Option<PathBuf>,
+    /// The node-local vault key (`vault_key`, mode 0600; created at the
+    /// first import). Default: `subject-vault.key` in the data directory.
+    /// Every process of one node (PostgreSQL) must use the same file.
+    pub vault_key: PathBuf,
 }
 
 /// Upward reporting (数据报送, `[upward]`): whether and how this provincial
@@ -663,6 +688,14 @@ impl NodeConfig {
                 ));
             }
         }
+        let pseudonyms = PseudonymConfig {
+            keys: raw.pseudonyms.keys.as_deref().map(resolve),
+            vault_key: raw
+                .pseudonyms
+                .vault_key
+                .as_deref()
+                .map_or_else(|| data_dir.join("subject-vault.key"), resolve),
+        };
         let metrics = MetricsConfig {
             listen: match &raw.metrics.listen {
                 None => None,
@@ -693,6 +726,7 @@ impl NodeConfig {
             peers,
             upward,
             metrics,
+            pseudonyms,
         })
     }
 
@@ -835,6 +869,20 @@ addr = "127.0.0.1:7402"
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9401".parse().unwrap()));
         let d = parse(GOOD).unwrap();
         assert!(!d.upward.enabled && d.metrics.listen.is_none());
+        assert_eq!(d.pseudonyms.keys, None);
+        assert_eq!(
+            d.pseudonyms.vault_key,
+            Path::new("/etc/credex/data/subject-vault.key")
+        );
+        let p = parse(&format!("{GOOD}\n[pseudonyms]\nkeys = \"keys/ring.txt\"\n")).unwrap();
+        assert_eq!(
+            p.pseudonyms.keys.as_deref(),
+            Some(Path::new("/etc/credex/keys/ring.txt"))
+        );
+        let msg = parse(&format!("{GOOD}\n[pseudonyms]\nkey = \"ring.txt\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key") && msg.contains("line"), "{msg}");
         assert_eq!(d.upward.batch_size, 500);
 
         let cases = [

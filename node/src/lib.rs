@@ -26,6 +26,7 @@ pub mod lists;
 pub mod log;
 pub mod metrics;
 pub mod pki_files;
+pub mod pseudonyms;
 pub mod query;
 pub mod records;
 pub mod remote_audit;

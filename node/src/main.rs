@@ -15,6 +15,7 @@ use credex_protocol::{NodeName, RegionCode, Role};
 mod cli_eval;
 mod cli_lists;
 mod cli_log;
+mod cli_pseudonym;
 mod cli_query;
 mod cli_upward;
 mod demo;
@@ -50,6 +51,9 @@ enum Command {
     /// This region's credit records.
     #[command(subcommand)]
     Records(cli_query::RecordsCommand),
+    /// Natural persons' keyed pseudonyms: compute them, rekey a node's aliases.
+    #[command(subcommand)]
+    Pseudonym(cli_pseudonym::PseudonymCommand),
     /// Validate subject identifiers (USCC, citizen ID).
     #[command(subcommand)]
     Id(cli_query::IdCommand),
@@ -200,6 +204,9 @@ enum PkiCommand {
         #[arg(long)]
         ca: PathBuf,
     },
+    /// The federation's pseudonymization key ring (names natural persons).
+    #[command(subcommand)]
+    PseudonymKey(cli_pseudonym::PseudonymKeyCommand),
     /// Show what certificates say, in plain words.
     Show {
         /// PEM files.
@@ -295,6 +302,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             cli_log::audit(cmd).await
+        }
+        Command::Pseudonym(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            cli_pseudonym::pseudonym(cmd).await
         }
         Command::Id(cmd) => {
             init_tracing(LogFormat::Human, "warn");
@@ -535,6 +546,7 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             let path = CaDir::at(ca).write_crl()?;
             println!("CRL re-signed at {}", path.display());
         }
+        PkiCommand::PseudonymKey(cmd) => cli_pseudonym::pseudonym_key(cmd)?,
         PkiCommand::Show { files } => {
             for file in files {
                 let text = std::fs::read_to_string(&file)

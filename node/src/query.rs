@@ -144,12 +144,15 @@ pub enum AnswerError {
     },
 }
 
-/// The key under which a subject's records are stored: the USCC for a legal
-/// person, the hex citizen digest for a natural person.
+/// The key under which a legal person's records are stored: its USCC. A
+/// natural person's records are stored under a node-local key found
+/// through the person's pseudonym
+/// ([`crate::pseudonyms::stored_subject_key`]); for one this gives the
+/// pseudonym's text, under which no record is stored.
 pub fn subject_key(subject: &SubjectRef) -> String {
     match subject {
         SubjectRef::LegalPerson(code) => code.clone(),
-        SubjectRef::NaturalPerson(digest) => hex::encode(digest),
+        SubjectRef::NaturalPerson(p) => p.to_string(),
     }
 }
 
@@ -545,10 +548,14 @@ impl QueryService {
             .iter()
             .map(|(c, _)| c.clone())
             .collect();
-        let stored = self
-            .storage
-            .records_for(&subject_key(&q.request.subject), &categories)
-            .await?;
+        // A natural person this node holds under no alias of the named
+        // epoch (unknown person, or an epoch not in the ring) has no records.
+        let Some(key) =
+            crate::pseudonyms::stored_subject_key(&self.storage, &q.request.subject).await?
+        else {
+            return Ok(Vec::new());
+        };
+        let stored = self.storage.records_for(&key, &categories).await?;
         let mut out = Vec::with_capacity(stored.len());
         for row in stored {
             let record: credex_policies::Record =

@@ -4,17 +4,19 @@
 //!
 //! Row shape (both formats): `record_id`, `subject` (a unified social credit
 //! code or a citizen ID), then one column/key per catalogue field of the
-//! category. Citizen IDs are stored only as their digest.
+//! category. A citizen ID is never stored in clear: its records are stored
+//! under the node-local subject key, with the person's federation
+//! pseudonyms and sealed ID beside them ([`crate::pseudonyms`]); importing
+//! natural persons needs the federation's key ring.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use credex_pki::authorization::citizen_digest;
 use credex_policies::{Catalogue, Category, FieldValue, Record, SubjectId};
-use credex_protocol::query::SubjectRef;
+use ring::rand::SystemRandom;
 
-use crate::query::subject_key;
-use crate::storage::{RecordRow, Storage, StorageError};
+use crate::pseudonyms::{NaturalPersons, PseudonymsError};
+use crate::storage::{RecordRow, Storage, StorageError, SubjectRow};
 
 /// Why an import was refused. Nothing of the file was imported.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +48,46 @@ pub enum ImportError {
     /// Storage failed; nothing was imported.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// A natural person's row could not be pseudonymized or sealed.
+    #[error("{path}:{line}: {source} (nothing of this file was imported)")]
+    Pseudonym {
+        /// The file.
+        path: String,
+        /// The line.
+        line: u64,
+        /// Why.
+        source: PseudonymsError,
+    },
 }
 
-/// Parse and validate a file of `category` records into storage rows.
+/// The rows of a file, and the natural persons they are about.
+#[derive(Debug, Default)]
+pub struct ParsedFile {
+    /// The records.
+    pub rows: Vec<RecordRow>,
+    /// One row per natural person named (empty for legal persons only).
+    pub subjects: Vec<SubjectRow>,
+}
+
+/// Parse and validate a file of `category` records into storage rows. A
+/// natural person's row is refused (it needs [`parse_file_of_persons`]).
 pub fn parse_file(
     path: &Path,
     category: &str,
     catalogue: &Catalogue,
 ) -> Result<Vec<RecordRow>, ImportError> {
+    Ok(parse_file_of_persons(path, category, catalogue, None)?.rows)
+}
+
+/// Parse and validate a file of `category` records into storage rows; the
+/// rows about natural persons are pseudonymized with `persons` (refused
+/// without it).
+pub fn parse_file_of_persons(
+    path: &Path,
+    category: &str,
+    catalogue: &Catalogue,
+    persons: Option<&NaturalPersons>,
+) -> Result<ParsedFile, ImportError> {
     let cat = catalogue
         .category(category)
         .ok_or_else(|| ImportError::UnknownCategory(category.to_owned()))?;
@@ -73,35 +107,77 @@ pub fn parse_file(
         line,
         reason,
     })?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut out = ParsedFile {
+        rows: Vec::with_capacity(rows.len()),
+        subjects: Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    let mut persons_seen = HashSet::new();
+    let rng = SystemRandom::new();
     for (line, row) in rows {
         let fail = |reason: String| ImportError::Row {
             path: display.clone(),
             line,
             reason,
         };
-        let record = validate_row(cat, row).map_err(&fail)?;
-        if !seen.insert(record.0.clone()) {
+        let (subject, mut record) = validate_row(cat, row).map_err(&fail)?;
+        if !seen.insert(record.record_id.clone()) {
             return Err(fail(format!(
                 "record_id {:?} appears twice in the file",
-                record.0
+                record.record_id
             )));
         }
-        out.push(record.1);
+        record.subject_key = match &subject {
+            SubjectId::LegalPerson(u) => u.as_str().to_owned(),
+            SubjectId::NaturalPerson(c) => {
+                let persons = persons.ok_or_else(|| {
+                    fail("a natural person's record needs the federation's pseudonym key ring (`[pseudonyms] keys` in the node configuration)".into())
+                })?;
+                let id = c.expose();
+                let subject_key = persons.vault.subject_key(id);
+                if persons_seen.insert(subject_key.clone()) {
+                    let subject =
+                        persons
+                            .subject_row(id, &rng)
+                            .map_err(|source| ImportError::Pseudonym {
+                                path: display.clone(),
+                                line,
+                                source,
+                            })?;
+                    out.subjects.push(subject);
+                }
+                subject_key
+            }
+        };
+        out.rows.push(record);
     }
     Ok(out)
 }
 
 /// Validate and import a file in one transaction. Returns how many records.
+/// A natural person's row is refused (it needs [`import_file_of_persons`]).
 pub async fn import_file(
     storage: &Storage,
     path: &Path,
     category: &str,
     catalogue: &Catalogue,
 ) -> Result<u64, ImportError> {
-    let rows = parse_file(path, category, catalogue)?;
-    Ok(storage.import_records(rows).await?)
+    import_file_of_persons(storage, path, category, catalogue, None).await
+}
+
+/// Validate and import a file in one transaction, with the natural persons
+/// it names pseudonymized with `persons`. Returns how many records.
+pub async fn import_file_of_persons(
+    storage: &Storage,
+    path: &Path,
+    category: &str,
+    catalogue: &Catalogue,
+    persons: Option<&NaturalPersons>,
+) -> Result<u64, ImportError> {
+    let parsed = parse_file_of_persons(path, category, catalogue, persons)?;
+    Ok(storage
+        .import_records_of_subjects(parsed.rows, parsed.subjects)
+        .await?)
 }
 
 /// One row of an import file: column (or key) → text; empty values and
@@ -173,7 +249,9 @@ pub(crate) fn csv_rows(text: &str) -> Result<Vec<(u64, RawRow)>, RowError> {
     Ok(rows)
 }
 
-fn validate_row(cat: &Category, mut row: RawRow) -> Result<(String, RecordRow), String> {
+/// The row's subject and its record, with an empty subject key (the
+/// caller derives it).
+fn validate_row(cat: &Category, mut row: RawRow) -> Result<(SubjectId, RecordRow), String> {
     let record_id = row
         .remove("record_id")
         .filter(|s| !s.trim().is_empty() && s.len() <= 128)
@@ -187,10 +265,6 @@ fn validate_row(cat: &Category, mut row: RawRow) -> Result<(String, RecordRow), 
             subject.kind().as_str()
         ));
     }
-    let subject_ref = match &subject {
-        SubjectId::LegalPerson(u) => SubjectRef::LegalPerson(u.as_str().to_owned()),
-        SubjectId::NaturalPerson(c) => SubjectRef::NaturalPerson(citizen_digest(c.expose())),
-    };
     let mut fields: BTreeMap<String, FieldValue> = BTreeMap::new();
     for (key, text) in row {
         let field = cat
@@ -208,11 +282,11 @@ fn validate_row(cat: &Category, mut row: RawRow) -> Result<(String, RecordRow), 
     };
     let body = credex_protocol::encode(&record).map_err(|e| e.to_string())?;
     Ok((
-        record_id.clone(),
+        subject,
         RecordRow {
             category: cat.code.clone(),
             record_id,
-            subject_key: subject_key(&subject_ref),
+            subject_key: String::new(),
             body,
         },
     ))

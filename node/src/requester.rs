@@ -223,7 +223,9 @@ impl QueryFile {
             r.purpose,
             match &r.subject {
                 SubjectRef::LegalPerson(code) => format!("legal person {code}"),
-                SubjectRef::NaturalPerson(_) => "a natural person (identified by digest)".into(),
+                SubjectRef::NaturalPerson(p) => {
+                    format!("a natural person (pseudonym of epoch {})", p.epoch)
+                }
             }
         );
         for c in &r.requested {

@@ -49,6 +49,10 @@ pub enum StartError {
     /// The sharing policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::query::PolicyLoadError),
+    /// The pseudonym keys could not be loaded, or natural persons are
+    /// stored and no key ring is configured.
+    #[error("pseudonyms: {0}")]
+    Pseudonyms(#[from] crate::pseudonyms::PseudonymsError),
     /// A federation flow (recognition, lists, upward channel) could not be
     /// set up.
     #[error("{flow}: {reason}")]
@@ -389,6 +393,19 @@ impl RunningNode {
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let storage = open_storage(&config).await?;
         record_policy_load(&storage, &policy, &config.policy).await?;
+        let persons =
+            crate::pseudonyms::NaturalPersons::load(&config, &ring::rand::SystemRandom::new())?;
+        if let Some(r) =
+            crate::pseudonyms::check_at_start(&config, &storage, persons.as_ref(), now_ms()).await?
+        {
+            tracing::info!(
+                persons = r.persons,
+                epochs_added = ?r.epochs_added,
+                aliases_added = r.aliases_added,
+                epochs_dropped = ?r.epochs_dropped,
+                "subject aliases match the pseudonym key ring"
+            );
+        }
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
         let creds_chain = chain.clone();
         let shutdown = CancellationToken::new();

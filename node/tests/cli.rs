@@ -240,10 +240,7 @@ fn terminate(d: &mut Daemon) -> std::process::ExitStatus {
 #[test]
 fn two_node_processes_greet_each_other_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let fed = dir.path().join("fed");
-    // A port range unlikely to collide with other tests on this machine.
-    let base = 30000 + (std::process::id() % 2000) as u16 * 4;
-    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let fed = dev_federation(dir.path(), 30000);
     let gy = fed.join("nodes/gy-1/node.toml");
     let cq = fed.join("nodes/cq-1/node.toml");
     let mut gy_node = start_node(&gy);
@@ -407,9 +404,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn query_flow_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let fed = dir.path().join("fed");
-    let base = 40000 + (std::process::id() % 2000) as u16 * 4;
-    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    let fed = dev_federation(dir.path(), 40000);
     let gy = fed.join("nodes/gy-1/node.toml");
     let gz = fed.join("nodes/gz-1/node.toml");
     let ops = fed.join("operators/520000");
@@ -560,4 +555,141 @@ fn query_flow_from_the_command_line() {
         text.contains("line 2") && text.contains("3 checked") && text.contains("1 invalid"),
         "{text}"
     );
+}
+
+#[test]
+fn pseudonym_keys_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dev_federation(dir.path(), 44000);
+    let ring = dir.path().join("ring.txt");
+    let id = "11010519491231002X";
+
+    // The root's operator creates the ring (0600), then adds epoch 2.
+    let new_key = |epoch| {
+        [
+            "pki",
+            "pseudonym-key",
+            "new",
+            "--epoch",
+            epoch,
+            "--out",
+            p(&ring),
+        ]
+    };
+    let out = ok(&new_key("1"));
+    assert!(out.contains("never to auditors"), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&ring).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let e = fails(&new_key("1"));
+    assert!(e.contains("must be higher"), "{e}");
+    ok(&new_key("2"));
+    let shown = ok(&["pki", "pseudonym-key", "show", p(&ring)]);
+    assert!(
+        shown.contains("epoch 1 ") && shown.contains("(current)"),
+        "{shown}"
+    );
+    let text = std::fs::read_to_string(&ring).unwrap();
+    for line in text.lines().filter(|l| l.starts_with("epoch")) {
+        let key = line.rsplit(' ').next().unwrap();
+        assert!(!shown.contains(key), "show printed a key: {shown}");
+    }
+
+    // A subject's tool prints a pseudonym per epoch; the ID never appears.
+    let of = ok(&["pseudonym", "of", "--keys", p(&ring), id]);
+    assert!(
+        of.contains("epoch 1: 1:") && of.contains("epoch 2: 2:"),
+        "{of}"
+    );
+    assert!(!of.contains(id), "{of}");
+
+    // An authority needs the ring to name a natural person.
+    let portal = fed.join("authorities/520000");
+    let (portal_cert, portal_key) = (portal.join("portal.pem"), portal.join("portal.key"));
+    let issue = |extra: &[&str]| {
+        let auth = dir.path().join("a.cxa");
+        let mut args = vec![
+            "authorization",
+            "issue",
+            "--cert",
+            p(&portal_cert),
+            "--key",
+            p(&portal_key),
+            "--subject",
+            id,
+            "--grantee",
+            "440000",
+            "--purposes",
+            "financing",
+            "--categories",
+            "admin_penalty",
+            "--out",
+        ];
+        args.push(p(&auth));
+        args.extend_from_slice(extra);
+        credex(&args)
+    };
+    let refused = issue(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--pseudonym-keys"));
+    assert!(issue(&["--pseudonym-keys", p(&ring)]).status.success());
+
+    // A node without a key ring refuses natural persons' records.
+    let file = dir.path().join("person.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"record_id":"NP-1","subject":"{id}","decision_number":"粤罚〔2026〕1号","violation_type":"无证经营","facts":"无证经营","basis":"第十三条","penalty_type":"罚款","content":"罚款","amount":"1000.00","decision_date":"2026-03-01","deciding_authority":"广州市市场监督管理局"}}"#
+        ),
+    )
+    .unwrap();
+    let gz = fed.join("nodes/gz-1/node.toml");
+    let import = [
+        "records",
+        "import",
+        "--config",
+        p(&gz),
+        "--category",
+        "admin_penalty",
+    ];
+    let e = fails(&[&import[..], &[p(&file)]].concat());
+    assert!(e.contains("key ring") && !e.contains(id), "{e}");
+    // With `[pseudonyms] keys` it imports.
+    let config = std::fs::read_to_string(&gz).unwrap();
+    std::fs::write(
+        &gz,
+        format!("{config}\n[pseudonyms]\nkeys = \"{}\"\n", ring.display()),
+    )
+    .unwrap();
+    let out = ok(&[&import[..], &[p(&file)]].concat());
+    assert!(out.contains("imported 1 admin_penalty records"), "{out}");
+
+    // Auditors hold no key: a clear citizen ID is not accepted.
+    let e = fails(&[
+        "audit",
+        "subject",
+        id,
+        p(dir.path()),
+        "--trust",
+        p(&fed.join("pki/root/ca.pem")),
+    ]);
+    assert!(e.contains("pseudonym"), "{e}");
+
+    // Dropping an epoch; a ring readable by others is refused.
+    ok(&["pki", "pseudonym-key", "drop", "--epoch", "1", p(&ring)]);
+    let shown = ok(&["pki", "pseudonym-key", "show", p(&ring)]);
+    assert!(
+        !shown.contains("epoch 1 ") && shown.contains("epoch 2 "),
+        "{shown}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = fails(&["pseudonym", "of", "--keys", p(&ring), id]);
+        assert!(e.contains("chmod 600"), "{e}");
+    }
 }

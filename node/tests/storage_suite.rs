@@ -25,8 +25,10 @@ use credex_node::storage::{
     AccessClaim, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord, MAX_ATTACHMENT_LEN,
     MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN,
     MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage,
-    StorageError, StorageOptions, StoredRecord, TreeHead, danger, log_entry_bytes,
+    StorageError, StorageOptions, StoredRecord, SubjectAlias, SubjectCounts, SubjectRow, TreeHead,
+    danger, log_entry_bytes,
 };
+use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::tlog::{
     EMPTY_ROOT, Hash, leaf_hash, root_from_leaf_hashes, stored_hash_count, stored_hash_index,
     verify_consistency, verify_inclusion,
@@ -2176,6 +2178,137 @@ async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     .await
 }
 
+/// A natural person imported with aliases of epoch 1 is found under it; an
+/// alias of epoch 2 added later finds the same records; dropping epoch 1
+/// leaves only epoch 2. An alias of a person not in the vault is refused
+/// and changes nothing; the vault pages in key order.
+async fn subject_aliases_find_records_under_every_epoch(store: Store) {
+    let s = store.open().await;
+    let p = |epoch: u32, byte: u8| SubjectPseudonym {
+        epoch,
+        mac: [byte; 32],
+    };
+    let person = |key: &str, sealed: u8, aliases: Vec<SubjectPseudonym>| SubjectRow {
+        subject_key: key.into(),
+        sealed_id: vec![sealed; 46],
+        aliases,
+    };
+    let mut rows = sample_records(6);
+    for r in &mut rows {
+        r.subject_key = if r.subject_key == "subject-0" {
+            "n:aa"
+        } else {
+            "n:bb"
+        }
+        .into();
+    }
+    let n = s
+        .import_records_of_subjects(
+            rows,
+            vec![
+                person("n:aa", 1, vec![p(1, 0xa1)]),
+                person("n:bb", 2, vec![p(1, 0xb1)]),
+            ],
+        )
+        .await
+        .expect("storage");
+    assert_eq!(n, 6);
+    let categories: Vec<String> = ["penalty", "license", "B_red_list", "tax_rating"]
+        .map(String::from)
+        .to_vec();
+    let aa = s
+        .subject_for(&p(1, 0xa1))
+        .await
+        .expect("storage")
+        .expect("an alias of epoch 1");
+    assert_eq!(aa, "n:aa");
+    assert_eq!(
+        s.records_for(&aa, &categories)
+            .await
+            .expect("storage")
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.subject_for(&p(2, 0xa1)).await.expect("storage"),
+        None,
+        "other epoch"
+    );
+    assert_eq!(
+        s.subject_counts().await.expect("storage"),
+        SubjectCounts {
+            persons: 2,
+            aliases_by_epoch: vec![(1, 2)],
+        }
+    );
+    // A re-import keeps the vault row and the aliases already there.
+    s.import_records_of_subjects(Vec::new(), vec![person("n:aa", 9, vec![p(1, 0xa1)])])
+        .await
+        .expect("storage");
+    let page = s.sealed_subjects("", 1).await.expect("storage");
+    assert_eq!(page, vec![("n:aa".to_owned(), vec![1; 46])]);
+    let rest = s.sealed_subjects("n:aa", 10).await.expect("storage");
+    assert_eq!(rest, vec![("n:bb".to_owned(), vec![2; 46])]);
+
+    let alias = |epoch, byte, key: &str| SubjectAlias {
+        pseudonym: p(epoch, byte),
+        subject_key: key.into(),
+    };
+    s.update_aliases(
+        vec![alias(2, 0xa2, "n:aa"), alias(2, 0xb2, "n:bb")],
+        Vec::new(),
+    )
+    .await
+    .expect("storage");
+    assert_eq!(
+        s.subject_for(&p(2, 0xa2))
+            .await
+            .expect("storage")
+            .as_deref(),
+        Some("n:aa")
+    );
+    assert_eq!(
+        s.subject_for(&p(1, 0xa1))
+            .await
+            .expect("storage")
+            .as_deref(),
+        Some("n:aa")
+    );
+    let err = s
+        .update_aliases(vec![alias(3, 0xc3, "n:nobody")], vec![1])
+        .await
+        .expect_err("no such person in the vault");
+    assert!(matches!(err, StorageError::Write { .. }), "{err}");
+    assert!(
+        s.subject_for(&p(1, 0xa1)).await.expect("storage").is_some(),
+        "rolled back"
+    );
+    s.update_aliases(Vec::new(), vec![1])
+        .await
+        .expect("storage");
+    assert_eq!(s.subject_for(&p(1, 0xa1)).await.expect("storage"), None);
+    assert_eq!(
+        s.subject_for(&p(2, 0xb2))
+            .await
+            .expect("storage")
+            .as_deref(),
+        Some("n:bb")
+    );
+    assert_eq!(
+        s.subject_counts().await.expect("storage").aliases_by_epoch,
+        vec![(2, 2)]
+    );
+    let err = s
+        .update_aliases(vec![alias(0, 0, "n:aa")], Vec::new())
+        .await
+        .expect_err("epoch 0");
+    assert!(
+        matches!(err, StorageError::InvalidSubject { index: 0, .. }),
+        "{err}"
+    );
+    s.close().await;
+}
+
 macro_rules! both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -2229,6 +2362,7 @@ both_backends!(
     old_journals_get_their_tree,
     flow_state_commits_with_its_record,
     concurrent_opens_of_a_new_store_succeed,
+    subject_aliases_find_records_under_every_epoch,
 );
 
 mod measure {

@@ -68,7 +68,7 @@
 //! domain tag, as [`crate::signing`] describes.
 
 use credex_protocol::query::{
-    AuthorizedQuery, DOMAIN_APPROVAL, DOMAIN_CITIZEN_DIGEST, DOMAIN_REQUEST, DOMAIN_RESPONSE,
+    AuthorizedQuery, DOMAIN_APPROVAL, DOMAIN_REQUEST, DOMAIN_RESPONSE,
     DOMAIN_SUBJECT_AUTHORIZATION, QueryBoundError, QueryReason, QueryRequest, QueryResponse,
     QueryResponseBody, SignedSubjectAuthorization, SignerProof, SubjectAuthorization,
     approval_message,
@@ -847,26 +847,6 @@ pub fn verify_response(
 /// gives, for the requester to compare a response with.
 pub fn query_digest(q: &AuthorizedQuery) -> Result<[u8; 32], SignProofError> {
     Ok(sha256(&encode(q).map_err(SignProofError::Encoding)?))
-}
-
-/// The name of a natural person on the wire
-/// ([`SubjectRef::NaturalPerson`](credex_protocol::query::SubjectRef::NaturalPerson)):
-/// SHA-256(len([`DOMAIN_CITIZEN_DIGEST`]) as one byte ‖
-/// [`DOMAIN_CITIZEN_DIGEST`] ‖ citizen ID bytes).
-///
-/// The bytes are taken as given: pass the validated canonical form (18
-/// characters, check character `X` in upper case), or the same person gets
-/// two names.
-pub fn citizen_digest(citizen_id: &str) -> [u8; 32] {
-    const TAG_LEN: u8 = {
-        assert!(!DOMAIN_CITIZEN_DIGEST.is_empty() && DOMAIN_CITIZEN_DIGEST.len() <= 255);
-        DOMAIN_CITIZEN_DIGEST.len() as u8
-    };
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&[TAG_LEN]);
-    ctx.update(DOMAIN_CITIZEN_DIGEST);
-    ctx.update(citizen_id.as_bytes());
-    to_array(ctx.finish())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {

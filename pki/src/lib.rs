@@ -18,6 +18,8 @@
 //!   approver, subject authorization — and signs and verifies its parts and
 //!   the response ([`authorization`]); a verified query yields the proof
 //!   token [`AuthorizationVerified`].
+//! - Computes the keyed pseudonyms that name natural persons, and holds the
+//!   federation's pseudonymization key ring ([`pseudonym`]).
 //!
 //! # What it does not do
 //!
@@ -60,6 +62,7 @@
 pub mod authorization;
 pub mod identity;
 pub mod issue;
+pub mod pseudonym;
 pub mod signing;
 pub mod trust;
 
@@ -74,6 +77,7 @@ pub use issue::{
     CaLoadError, CertificateAuthority, IssueError, Issued, KeyAlgorithm, RevokedCert,
     UnknownKeyAlgorithm, Validity, create_root,
 };
+pub use pseudonym::{PseudonymError, PseudonymKey, PseudonymKeyError, PseudonymKeyRing};
 pub use trust::{Purpose, TrustError, TrustStore, VerifiedCert, VerifyError};
 
 /// Operations that break the federation's issuance rules, for tests only

@@ -6,8 +6,10 @@
 //! checked. A citizen identity number is personal information: its `Debug`
 //! and `Display` mask it (`5201**********123X`), no error message echoes it,
 //! and it does not implement `Serialize`; [`CitizenId::expose`] is the one
-//! explicit way to get the clear text, and [`SubjectId::subject_hash`] gives a
-//! salted hash for logs.
+//! explicit way to get the clear text. Logs and messages name a natural
+//! person by a keyed pseudonym (`credex_pki::pseudonym`), never by a hash
+//! of the ID anyone could recompute, so no unkeyed hash of a citizen ID is
+//! offered here.
 //!
 //! [`check_batch`] is the data-quality check behind `credex id check`: it
 //! reports each invalid line and the wrong-code rate (错码率) in per mille,
@@ -641,11 +643,6 @@ impl CitizenId {
             Ok(())
         }
     }
-
-    /// SHA-256 of `salt` ‖ the 18 characters, for logs.
-    pub fn subject_hash(&self, salt: &[u8]) -> [u8; 32] {
-        salted_hash(salt, &self.0)
-    }
 }
 
 fn birth_date(b: &[u8]) -> Option<Date> {
@@ -723,15 +720,6 @@ impl SubjectId {
         match self {
             SubjectId::LegalPerson(_) => SubjectKind::LegalPerson,
             SubjectId::NaturalPerson(_) => SubjectKind::NaturalPerson,
-        }
-    }
-
-    /// SHA-256 of `salt` ‖ the identifier's 18 characters: what logs carry
-    /// instead of the identifier.
-    pub fn subject_hash(&self, salt: &[u8]) -> [u8; 32] {
-        match self {
-            SubjectId::LegalPerson(u) => u.subject_hash(salt),
-            SubjectId::NaturalPerson(c) => c.subject_hash(salt),
         }
     }
 }
@@ -882,7 +870,9 @@ mod tests {
 
     #[test]
     fn subject_hash_is_salted_sha256_of_canonical_form() {
-        let s = SubjectId::parse(TENCENT).unwrap();
+        let SubjectId::LegalPerson(s) = SubjectId::parse(TENCENT).unwrap() else {
+            panic!("a USCC");
+        };
         let expected = ring::digest::digest(&ring::digest::SHA256, b"salt9144030071526726XG");
         assert_eq!(s.subject_hash(b"salt").as_slice(), expected.as_ref());
         assert_ne!(s.subject_hash(b"salt"), s.subject_hash(b"pepper"));

@@ -24,8 +24,9 @@ pub const DOMAIN_APPROVAL: &[u8] = b"credex/query-approval/v1";
 pub const DOMAIN_SUBJECT_AUTHORIZATION: &[u8] = b"credex/subject-authorization/v1";
 /// Domain tag of the responder's signature over a [`QueryResponseBody`].
 pub const DOMAIN_RESPONSE: &[u8] = b"credex/query-response/v1";
-/// Domain tag hashed with a citizen ID to name a natural person.
-pub const DOMAIN_CITIZEN_DIGEST: &[u8] = b"credex/citizen-id/v1";
+/// Domain tag of the keyed pseudonym of a natural person (see
+/// [`SubjectPseudonym`]).
+pub const DOMAIN_SUBJECT_PSEUDONYM: &[u8] = b"credex/subject-pseudonym/v1";
 
 /// Most categories in one request or authorization.
 pub const MAX_CATEGORIES: usize = 32;
@@ -46,9 +47,72 @@ pub enum SubjectRef {
     /// Index 0. A legal person or other organisation by its unified social
     /// credit code (统一社会信用代码), which is public.
     LegalPerson(String),
-    /// Index 1. A natural person, named by SHA-256(len ‖ [`DOMAIN_CITIZEN_DIGEST`]
-    /// ‖ citizen ID) so the ID itself never crosses the wire.
-    NaturalPerson([u8; 32]),
+    /// Index 1. A natural person, named by a keyed pseudonym
+    /// ([`SubjectPseudonym`]) so neither the citizen ID nor an enumerable
+    /// hash of it crosses the wire.
+    NaturalPerson(SubjectPseudonym),
+}
+
+/// The keyed pseudonym of a natural person (自然人假名): HMAC-SHA256 under
+/// the federation's pseudonymization key of epoch `epoch`, over
+/// len([`DOMAIN_SUBJECT_PSEUDONYM`]) as one byte ‖
+/// [`DOMAIN_SUBJECT_PSEUDONYM`] ‖ `epoch` (4 bytes, big-endian) ‖ the
+/// canonical 18-character citizen ID. Computed by `credex_pki::pseudonym`;
+/// without the key nobody can link it to an ID, not even by enumeration.
+///
+/// The same person has one pseudonym per epoch; a node that holds several
+/// epochs' keys finds the person under any of them. Text form
+/// (command lines, auditor input): `EPOCH:HEX`, e.g. `1:3f…` (64 hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubjectPseudonym {
+    /// Epoch of the key it was computed under (1 or more).
+    pub epoch: u32,
+    /// The HMAC-SHA256 tag.
+    pub mac: [u8; 32],
+}
+
+impl std::fmt::Display for SubjectPseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:", self.epoch)?;
+        self.mac.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for SubjectPseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubjectPseudonym({self})")
+    }
+}
+
+/// Text that is not a pseudonym in `EPOCH:HEX` form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a subject pseudonym: expected EPOCH:HEX (an epoch of 1 or more, a colon, 64 hex digits)"
+)]
+pub struct PseudonymParseError(pub String);
+
+impl std::str::FromStr for SubjectPseudonym {
+    type Err = PseudonymParseError;
+
+    fn from_str(s: &str) -> Result<SubjectPseudonym, PseudonymParseError> {
+        let fail = || PseudonymParseError(s.chars().take(80).collect());
+        let (epoch, hex) = s.trim().split_once(':').ok_or_else(fail)?;
+        let epoch: u32 = epoch
+            .parse()
+            .ok()
+            .filter(|e| *e > 0 && epoch.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(fail)?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(fail());
+        }
+        let mut mac = [0u8; 32];
+        for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+            // Two ASCII hex digits (checked above).
+            let text = std::str::from_utf8(pair).map_err(|_| fail())?;
+            mac[i] = u8::from_str_radix(text, 16).map_err(|_| fail())?;
+        }
+        Ok(SubjectPseudonym { epoch, mac })
+    }
 }
 
 /// A category and some of its fields.
@@ -558,5 +622,26 @@ mod tests {
             assert_eq!(QueryReason::from_u16(r.as_u16()), r);
         }
         assert_eq!(QueryReason::from_u16(999), QueryReason::Unknown(999));
+    }
+
+    #[test]
+    fn pseudonym_text_round_trips_and_rejects_near_misses() {
+        let p = SubjectPseudonym {
+            epoch: 7,
+            mac: [0xab; 32],
+        };
+        let text = p.to_string();
+        assert_eq!(text, format!("7:{}", "ab".repeat(32)));
+        assert_eq!(text.parse::<SubjectPseudonym>(), Ok(p));
+        for bad in [
+            format!("0:{}", "ab".repeat(32)),
+            format!("+7:{}", "ab".repeat(32)),
+            format!("7:+b{}", "ab".repeat(31)),
+            format!("7:{}", "ab".repeat(31)),
+            format!("7{}", "ab".repeat(32)),
+            "11010519491231002X".to_owned(),
+        ] {
+            assert!(bad.parse::<SubjectPseudonym>().is_err(), "{bad}");
+        }
     }
 }

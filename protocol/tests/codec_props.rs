@@ -5,7 +5,7 @@
 use credex_protocol::codec::{FRAME_HEADER_LEN, decode_untrusted_requests};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, QueryRequest, SignedSubjectAuthorization, SignerProof,
-    SubjectAuthorization, SubjectRef,
+    SubjectAuthorization, SubjectPseudonym, SubjectRef,
 };
 use credex_protocol::{
     Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName, Ping,
@@ -71,7 +71,8 @@ fn category_fields() -> impl Strategy<Value = Vec<CategoryFields>> {
 fn subject() -> impl Strategy<Value = SubjectRef> {
     prop_oneof![
         "[0-9A-Y]{18}".prop_map(SubjectRef::LegalPerson),
-        any::<[u8; 32]>().prop_map(SubjectRef::NaturalPerson),
+        (any::<u32>(), any::<[u8; 32]>())
+            .prop_map(|(epoch, mac)| SubjectRef::NaturalPerson(SubjectPseudonym { epoch, mac })),
     ]
 }
 

@@ -176,7 +176,7 @@ async fn exported_logs_pass_the_audit_and_answer_the_subject() {
     let (accesses, _) = audit::subject_report(
         &[a, b],
         &trust,
-        &SubjectRef::LegalPerson(subjects("440000")[0].clone()),
+        &[SubjectRef::LegalPerson(subjects("440000")[0].clone())],
     );
     assert_eq!(accesses.len(), 1);
     assert_eq!(accesses[0].requester, "520000/gy-1");

@@ -4,18 +4,24 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use credex_node::access::{AccessEntry, Direction, kind};
+use credex_node::access::{AccessEntry, Direction, PseudonymKeysInUse, kind};
+use credex_node::config::NodeConfig;
+use credex_node::pseudonyms::NaturalPersons;
 use credex_node::query::unix_ms;
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
 use credex_pki::authorization::{approve_request, sign_request};
+use credex_pki::{PseudonymKey, PseudonymKeyRing};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
-    SubjectRef, Value,
+    SubjectPseudonym, SubjectRef, Value,
 };
-use credex_tests::{Federation, ask, authorized_query, import_samples, signer, subjects};
+use credex_tests::{
+    Federation, ask, authorized_query, export_log, import_samples, signer, subjects,
+};
 
 fn fields(category: &str, list: &[&str]) -> CategoryFields {
     CategoryFields {
@@ -650,27 +656,252 @@ async fn requester_tools_refuse_wrong_roles() {
     gy.shutdown().await;
 }
 
+// --- natural persons: keyed pseudonyms ----------------------------------------
+
+const CITIZEN: &str = "11010519491231002X";
+
+/// Write the federation's key ring with `epochs` (epoch e's key is [e; 32])
+/// into the federation directory; returns its path.
+fn write_ring(fed: &Federation, epochs: &[u32]) -> PathBuf {
+    let ring = PseudonymKeyRing::new(
+        epochs
+            .iter()
+            .map(|e| PseudonymKey::from_bytes(*e, [*e as u8; 32]).unwrap()),
+    )
+    .unwrap();
+    let path = fed.path().join("pseudonym-keys.txt");
+    credex_node::pseudonyms::save_ring(&path, &ring, false).unwrap();
+    path
+}
+
+fn config_with_ring(fed: &Federation, name: &str, ring: &Path) -> NodeConfig {
+    let mut c = fed.config(name);
+    c.pseudonyms.keys = Some(ring.to_owned());
+    c
+}
+
+/// Import two penalties of [`CITIZEN`] into `node` (as `credex records
+/// import` does, with the node's key ring).
+async fn import_person(fed: &Federation, node: &RunningNode) {
+    let file = fed.path().join("person-penalties.jsonl");
+    let row = |n: u32| {
+        format!(
+            r#"{{"record_id":"440000-NP-{n}","subject":"{CITIZEN}","decision_number":"粤罚〔2026〕{n}号","violation_type":"无证经营","facts":"无证经营","basis":"《无证无照经营查处办法》第十三条","penalty_type":"罚款","content":"罚款人民币{n}000元","amount":"{n}000.00","decision_date":"2026-03-0{n}","deciding_authority":"广州市市场监督管理局"}}"#
+        )
+    };
+    std::fs::write(&file, format!("{}\n{}\n", row(1), row(2))).unwrap();
+    let persons = NaturalPersons::load(node.config(), &ring::rand::SystemRandom::new())
+        .unwrap()
+        .expect("a key ring is configured");
+    let n = credex_node::records::import_file_of_persons(
+        node.storage(),
+        &file,
+        "admin_penalty",
+        node.queries().policy().catalogue(),
+        Some(&persons),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+}
+
+/// Guizhou and Guangdong, both with a key ring of epoch 1 (its file is
+/// returned), Guangdong holding two penalties of [`CITIZEN`].
+async fn gy_and_gz_holding_a_person(fed: &Federation) -> (PathBuf, RunningNode, RunningNode) {
+    let ring_file = write_ring(fed, &[1]);
+    let gy = fed
+        .start_with(config_with_ring(fed, "gy-1", &ring_file))
+        .await;
+    let gz = fed
+        .start_with(config_with_ring(fed, "gz-1", &ring_file))
+        .await;
+    import_person(fed, &gz).await;
+    (ring_file, gy, gz)
+}
+
+/// A query from `gy` for the penalties of the person named by `pseudonym`.
+fn person_query(
+    fed: &Federation,
+    gy: &RunningNode,
+    pseudonym: SubjectPseudonym,
+) -> AuthorizedQuery {
+    authorized_query(
+        fed,
+        gy,
+        QuerySpec {
+            subject: SubjectRef::NaturalPerson(pseudonym),
+            ..penalty_query("unused", &["amount"])
+        },
+    )
+}
+
+/// Ask `gz` for the penalties of the person named by `pseudonym`; returns
+/// the record ids released.
+async fn ask_person(
+    fed: &Federation,
+    gy: &RunningNode,
+    gz: &RunningNode,
+    pseudonym: SubjectPseudonym,
+) -> Vec<String> {
+    let r = ask(gy, gz, &person_query(fed, gy, pseudonym)).await;
+    assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
+    let mut ids: Vec<String> = r.body.records.iter().map(|r| r.record_id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn natural_person_ids_never_cross_the_wire_in_clear() {
     let fed = Federation::new();
-    let (gy, gz) = gy_and_gz(&fed).await;
-    let citizen = "11010519491231002X";
-    let q = authorized_query(
-        &fed,
-        &gy,
-        QuerySpec {
-            subject: SubjectRef::NaturalPerson(credex_pki::authorization::citizen_digest(citizen)),
-            ..penalty_query("unused", &["amount"])
-        },
-    );
-    let bytes = credex_protocol::encode(&q).unwrap();
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
+    let pseudonym = credex_node::pseudonyms::load_ring(&ring_file)
+        .unwrap()
+        .current_pseudonym(CITIZEN)
+        .unwrap();
+    let bytes = credex_protocol::encode(&person_query(&fed, &gy, pseudonym)).unwrap();
     assert!(
         !bytes
-            .windows(citizen.len())
-            .any(|w| w == citizen.as_bytes())
+            .windows(CITIZEN.len())
+            .any(|w| w == CITIZEN.as_bytes())
     );
-    let r = ask(&gy, &gz, &q).await;
-    assert_eq!(r.body.outcome, Outcome::Granted, "{:?}", r.body.reason);
+    let found = ask_person(&fed, &gy, &gz, pseudonym).await;
+    assert_eq!(found.len(), 2, "both penalties found by pseudonym");
     gy.shutdown().await;
     gz.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
+    let fed = Federation::new();
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
+    let ring = credex_node::pseudonyms::load_ring(&ring_file).unwrap();
+    let pseudonym = ring.current_pseudonym(CITIZEN).unwrap();
+    let found = ask_person(&fed, &gy, &gz, pseudonym).await;
+    assert_eq!(found, ["440000-NP-1", "440000-NP-2"]);
+    let exports = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for node in [&gy, &gz] {
+        dirs.push(exports.path().join(node.config().name.as_str()));
+        export_log(node, dirs.last().unwrap()).await;
+    }
+    let data_dirs = [gy.config().data_dir.clone(), gz.config().data_dir.clone()];
+    let trust = gy.transport().trust().current();
+    gy.shutdown().await;
+    gz.shutdown().await;
+
+    // An auditor, given the pseudonym (never the ID), finds the access.
+    let (accesses, _) =
+        credex_node::audit::subject_report(&dirs, &trust, &[SubjectRef::NaturalPerson(pseudonym)]);
+    assert_eq!(accesses.len(), 1);
+    assert_eq!(accesses[0].requester, "520000/gy-1");
+    assert_eq!(accesses[0].released, ["admin_penalty.amount"]);
+
+    // The digest today's nodes no longer compute: SHA-256(len ‖ tag ‖ ID).
+    let tag = b"credex/citizen-id/v1";
+    let mut legacy = vec![tag.len() as u8];
+    legacy.extend_from_slice(tag);
+    legacy.extend_from_slice(CITIZEN.as_bytes());
+    let legacy = ring::digest::digest(&ring::digest::SHA256, &legacy);
+    let legacy_hex = hex::encode(legacy.as_ref());
+    let needles: [(&str, &[u8]); 4] = [
+        ("clear citizen ID", CITIZEN.as_bytes()),
+        (
+            "citizen ID without its check character",
+            &CITIZEN.as_bytes()[..17],
+        ),
+        ("legacy digest", legacy.as_ref()),
+        ("legacy digest in hex", legacy_hex.as_bytes()),
+    ];
+    let mut scanned = 0;
+    for dir in data_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([exports.path()])
+    {
+        for file in files_under(dir) {
+            let bytes = std::fs::read(&file).unwrap();
+            scanned += bytes.len();
+            for (what, needle) in needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{what} found in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        scanned > 100_000,
+        "databases and exports were scanned ({scanned} bytes)"
+    );
+}
+
+#[tokio::test]
+async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() {
+    let fed = Federation::new();
+    let (ring_file, gy, gz) = gy_and_gz_holding_a_person(&fed).await;
+    gz.shutdown().await;
+
+    // The root's operator adds epoch 2; gz restarts with the new ring and
+    // adds the epoch-2 aliases from its vault.
+    write_ring(&fed, &[1, 2]);
+    let ring = credex_node::pseudonyms::load_ring(&ring_file).unwrap();
+    let (old, new) = (
+        ring.pseudonym_at(1, CITIZEN).unwrap(),
+        ring.pseudonym_at(2, CITIZEN).unwrap(),
+    );
+    assert_ne!(old.mac, new.mac);
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
+    let both = ["440000-NP-1", "440000-NP-2"];
+    // The start is in gz's log: both epochs, one alias added, no key bytes.
+    let logged: Vec<PseudonymKeysInUse> = gz
+        .storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == kind::PSEUDONYM_KEYS_IN_USE)
+        .map(|r| credex_protocol::decode(&r.body).unwrap())
+        .collect();
+    let last = logged.last().unwrap();
+    let epochs: Vec<u32> = last.epochs.iter().map(|(e, _)| *e).collect();
+    assert_eq!(
+        (epochs, last.persons, last.aliases_added),
+        (vec![1, 2], 1, 1)
+    );
+    assert_eq!(ask_person(&fed, &gy, &gz, new).await, both);
+    assert_eq!(ask_person(&fed, &gy, &gz, old).await, both);
+    gz.shutdown().await;
+
+    // Epoch 1 dropped: its pseudonym finds nothing, epoch 2's still does.
+    write_ring(&fed, &[2]);
+    let gz = fed
+        .start_with(config_with_ring(&fed, "gz-1", &ring_file))
+        .await;
+    assert_eq!(ask_person(&fed, &gy, &gz, new).await, both);
+    assert!(ask_person(&fed, &gy, &gz, old).await.is_empty());
+    gz.shutdown().await;
+
+    // Without a key ring, a node holding natural persons refuses to start.
+    let Err(err) = RunningNode::start(fed.config("gz-1")).await else {
+        panic!("a node holding natural persons started without a key ring");
+    };
+    assert!(err.to_string().contains("[pseudonyms] keys"), "{err}");
+    gy.shutdown().await;
 }

@@ -264,7 +264,7 @@ pub(crate) fn build_body(build: BuildBody, outcome: ClaimOutcome) -> Result<Vec<
     Ok(body)
 }
 
-fn validate_records(rows: &[RecordRow]) -> Result<(), StorageError> {
+pub(crate) fn validate_records(rows: &[RecordRow]) -> Result<(), StorageError> {
     if rows.len() > MAX_IMPORT_ROWS {
         return Err(StorageError::TooManyImportRows {
             rows: rows.len(),
@@ -447,7 +447,12 @@ impl Storage {
             return Ok(0);
         }
         let (reply, answer) = oneshot::channel();
-        self.send(Command::ImportRecords { rows, reply }).await?;
+        self.send(Command::ImportRecords {
+            rows,
+            subjects: Vec::new(),
+            reply,
+        })
+        .await?;
         self.answer(answer).await
     }
 

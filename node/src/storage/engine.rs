@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::tlog::Hash;
 
 use sqlx::error::BoxDynError;
@@ -15,6 +16,7 @@ use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
 use super::sqlite::{SqliteBatch, SqliteEngine};
 use super::state::StateWrite;
+use super::subjects::{SubjectAlias, SubjectCounts, SubjectRow};
 use super::witness::{EvidenceRecord, LogWrite};
 use super::{Backend, JournalRecord, PeerRecord, PeerSighting, StorageError};
 
@@ -62,16 +64,75 @@ impl Engine {
         }
     }
 
-    /// Upserts `rows` in one transaction; returns how many were written.
+    /// Upserts `rows` and `subjects` in one transaction; returns how many
+    /// records were written.
     pub(crate) async fn import_records(
         &self,
         rows: &[RecordRow],
+        subjects: &[SubjectRow],
         imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
         match self {
-            Engine::Sqlite(e) => e.import_records(rows, imported_at_unix_ms).await,
-            Engine::Postgres(e) => e.import_records(rows, imported_at_unix_ms).await,
+            Engine::Sqlite(e) => e.import_records(rows, subjects, imported_at_unix_ms).await,
+            Engine::Postgres(e) => e.import_records(rows, subjects, imported_at_unix_ms).await,
         }
+    }
+
+    pub(crate) async fn update_aliases(
+        &self,
+        add: &[SubjectAlias],
+        drop_epochs: &[u32],
+    ) -> Result<u64, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.update_aliases(add, drop_epochs).await,
+            Engine::Postgres(e) => e.update_aliases(add, drop_epochs).await,
+        }
+    }
+
+    pub(crate) async fn subject_for(
+        &self,
+        pseudonym: &SubjectPseudonym,
+    ) -> Result<Option<String>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.subject_for(pseudonym).await,
+            Engine::Postgres(e) => e.subject_for(pseudonym).await,
+        }
+    }
+
+    pub(crate) async fn sealed_subjects(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.sealed_subjects(after, limit).await,
+            Engine::Postgres(e) => e.sealed_subjects(after, limit).await,
+        }
+    }
+
+    pub(crate) async fn subject_counts(&self) -> Result<SubjectCounts, StorageError> {
+        let (persons, by_epoch) = match self {
+            Engine::Sqlite(e) => e.subject_counts().await?,
+            Engine::Postgres(e) => e.subject_counts().await?,
+        };
+        let corrupt = |what: &str, value: i64| StorageError::Corrupt {
+            location: self.location().to_string(),
+            detail: format!("{what} {value} out of range"),
+        };
+        let persons = u64::try_from(persons).map_err(|_| corrupt("person count", persons))?;
+        let aliases_by_epoch = by_epoch
+            .into_iter()
+            .map(|(epoch, n)| {
+                Ok((
+                    u32::try_from(epoch).map_err(|_| corrupt("alias epoch", epoch))?,
+                    u64::try_from(n).map_err(|_| corrupt("alias count", n))?,
+                ))
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(SubjectCounts {
+            persons,
+            aliases_by_epoch,
+        })
     }
 
     pub(crate) async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {

@@ -196,6 +196,17 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// A [`SubjectRow`](super::SubjectRow) or
+    /// [`SubjectAlias`](super::SubjectAlias) breaks a rule the store
+    /// enforces (bounded lengths, epochs from 1). Nothing was queued.
+    #[error("invalid natural person at index {index}: {reason}")]
+    InvalidSubject {
+        /// Position of the row in the call (0-based).
+        index: usize,
+        /// Which field and what was expected.
+        reason: String,
+    },
+
     /// An import has more than [`MAX_IMPORT_ROWS`](super::MAX_IMPORT_ROWS)
     /// rows. Nothing was queued.
     #[error("import of {rows} rows exceeds the maximum of {max} rows")]

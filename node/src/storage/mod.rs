@@ -1,7 +1,8 @@
 //! Durable storage of the node: an append-only journal, the peers seen,
 //! the credit records the region imported, and the claims that tie each
 //! release to a logged request (nonces, authorization uses, quotas,
-//! attachments of journal entries).
+//! attachments of journal entries), and the aliases and sealed IDs of the
+//! natural persons those records are about ([`SubjectRow`]).
 //!
 //! One interface, two backends (DESIGN §10):
 //!
@@ -84,6 +85,7 @@ mod log_sql;
 mod postgres;
 mod sqlite;
 mod state;
+mod subjects;
 mod tree;
 mod witness;
 mod writer;
@@ -112,6 +114,7 @@ pub use error::StorageError;
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };
+pub use subjects::{MAX_SEALED_ID_LEN, MAX_SEALED_PAGE, SubjectAlias, SubjectCounts, SubjectRow};
 pub use tree::{LOG_ENTRY_HEADER_LEN, MAX_TREE_HASH_READ, TreeHead, log_entry_bytes};
 pub use witness::{
     EvidenceRecord, MAX_CHECKPOINTS_PER_READ, MAX_COSIGNATURE_LINE_LEN, MAX_COSIGNATURES,

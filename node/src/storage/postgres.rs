@@ -13,6 +13,7 @@ use super::access::{
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
+use super::subjects::SubjectRow;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
     redact_url,
@@ -40,7 +41,20 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "flow state",
         include_str!("migrations/postgres/0004_flow_state.sql"),
     ),
+    (
+        5,
+        "subject pseudonyms",
+        include_str!("migrations/postgres/0005_subject_pseudonyms.sql"),
+    ),
 ];
+
+super::subjects::subject_sql!(
+    engine: PgEngine,
+    db: Postgres,
+    conn: PgConnection,
+    read: pool,
+    begin: |engine| engine.pool.begin(),
+);
 
 /// PostgreSQL's limit on bound parameters in one statement (a 16-bit count
 /// in the wire protocol).
@@ -223,11 +237,13 @@ impl PgEngine {
     pub(crate) async fn import_records(
         &self,
         rows: &[RecordRow],
+        subjects: &[SubjectRow],
         imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
         const OP: &str = "record import";
         let fail = |e| self.write_error(OP, e);
         let mut tx = self.pool.begin().await.map_err(fail)?;
+        subjects::insert(&mut tx, subjects).await.map_err(fail)?;
         for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Postgres>::new(
                 "INSERT INTO records \

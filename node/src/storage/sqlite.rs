@@ -17,6 +17,7 @@ use super::access::{
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
+use super::subjects::SubjectRow;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
@@ -43,7 +44,20 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "flow state",
         include_str!("migrations/sqlite/0004_flow_state.sql"),
     ),
+    (
+        5,
+        "subject pseudonyms",
+        include_str!("migrations/sqlite/0005_subject_pseudonyms.sql"),
+    ),
 ];
+
+super::subjects::subject_sql!(
+    engine: SqliteEngine,
+    db: Sqlite,
+    conn: SqliteConnection,
+    read: read,
+    begin: |engine| engine.write.begin_with("BEGIN IMMEDIATE"),
+);
 
 /// How many times opening a store runs the migrations before giving up
 /// (see `SqliteEngine::open`).
@@ -213,6 +227,7 @@ impl SqliteEngine {
     pub(crate) async fn import_records(
         &self,
         rows: &[RecordRow],
+        subjects: &[SubjectRow],
         imported_at_unix_ms: i64,
     ) -> Result<u64, StorageError> {
         const OP: &str = "record import";
@@ -222,6 +237,7 @@ impl SqliteEngine {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(fail)?;
+        subjects::insert(&mut tx, subjects).await.map_err(fail)?;
         for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records \

@@ -13,6 +13,7 @@ use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
 use super::danger::DangerEdit;
 use super::engine::{Engine, JournalRow};
 use super::state::StateWrite;
+use super::subjects::{SubjectAlias, SubjectRow};
 use super::tree::{self, HeadSender, TreeState, record_leaf_hash};
 use super::witness::LogWrite;
 use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
@@ -35,6 +36,15 @@ pub(crate) enum Command {
     /// Import credit records in one transaction.
     ImportRecords {
         rows: Vec<RecordRow>,
+        /// The natural persons the rows are about, written in the same
+        /// transaction.
+        subjects: Vec<SubjectRow>,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
+    /// Add subject aliases and delete those of dropped epochs.
+    UpdateAliases {
+        add: Vec<SubjectAlias>,
+        drop_epochs: Vec<u32>,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
     /// Delete the nonces that expired before `now_unix_ms`.
@@ -224,12 +234,27 @@ pub(crate) async fn run(
                 }
                 let _ = reply.send(result);
             }
-            Command::ImportRecords { rows, reply } => {
+            Command::ImportRecords {
+                rows,
+                subjects,
+                reply,
+            } => {
                 let result = engine
-                    .import_records(&rows, config.clock.now_unix_ms())
+                    .import_records(&rows, &subjects, config.clock.now_unix_ms())
                     .await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
+                }
+                let _ = reply.send(result);
+            }
+            Command::UpdateAliases {
+                add,
+                drop_epochs,
+                reply,
+            } => {
+                let result = engine.update_aliases(&add, &drop_epochs).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "updating subject aliases failed");
                 }
                 let _ = reply.send(result);
             }

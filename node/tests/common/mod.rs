@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 /// Run `credex ARGS` and return what it did.
@@ -32,6 +32,16 @@ pub fn fails(args: &[&str]) -> String {
     let out = credex(args);
     assert!(!out.status.success(), "credex {args:?} should fail");
     String::from_utf8(out.stderr).unwrap()
+}
+
+/// `credex dev init` a federation in `DIR/fed` (returned), its nodes on
+/// ports from `first_port` plus an offset by process id, so tests running
+/// at once on one machine do not collide.
+pub fn dev_federation(dir: &Path, first_port: u16) -> PathBuf {
+    let fed = dir.join("fed");
+    let base = first_port + (std::process::id() % 2000) as u16 * 4;
+    ok(&["dev", "init", p(&fed), "--base-port", &base.to_string()]);
+    fed
 }
 
 /// A path as a command-line argument.
