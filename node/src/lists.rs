@@ -20,18 +20,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use credex_pki::pseudonym::PseudonymKeyRing;
 use credex_policies::egress::{
     EgressError, release_change, release_change_confirmed, release_feedback, release_listing,
     release_objection,
 };
 use credex_policies::reporting::HolidayCalendar;
+use credex_policies::subject_id::SubjectId;
 use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue, Uscc};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
 use credex_protocol::lists::{
     ChangeConfirmed, ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, Objection,
     SubjectNotice, kind as msg,
 };
-use credex_protocol::query::{CategoryFields, SubjectRef};
+use credex_protocol::query::{CategoryFields, SubjectPseudonym, SubjectRef};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +83,10 @@ const PAGE: u32 = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryDraft {
-    /// The subject's unified social credit code (统一社会信用代码).
+    /// The subject: a unified social credit code (统一社会信用代码), a
+    /// citizen ID (公民身份号码, turned into the current-epoch pseudonym
+    /// with the node's key ring at once and never kept), or a pseudonym
+    /// (`EPOCH:HEX`).
     pub subject: String,
     /// `red`, `serious_dishonesty` or `key_attention`.
     pub list_type: ListKind,
@@ -164,6 +169,9 @@ pub struct ListsPolicy {
     /// The catalogue entry details are checked against and the egress
     /// gate decides with.
     pub catalogue: Catalogue,
+    /// The federation's pseudonym key ring, to name natural persons
+    /// (none: only legal persons can be listed here).
+    pub pseudonyms: Option<PseudonymKeyRing>,
 }
 
 impl ListsPolicy {
@@ -174,6 +182,7 @@ impl ListsPolicy {
             measures: MeasuresCatalogue::builtin(),
             calendar: HolidayCalendar::builtin_2026(),
             catalogue: Catalogue::base(),
+            pseudonyms: None,
         }
     }
 
@@ -192,12 +201,47 @@ impl ListsPolicy {
         let catalogue = crate::query::load_policy(config.region, &config.policy)?
             .catalogue()
             .clone();
+        let pseudonyms = match &config.pseudonyms.keys {
+            Some(path) => {
+                Some(
+                    crate::pseudonyms::load_ring(path).map_err(|e| StartError::Flow {
+                        flow: "lists",
+                        reason: format!("pseudonyms.keys: {e}"),
+                    })?,
+                )
+            }
+            None => None,
+        };
         Ok(ListsPolicy {
             agreements,
             measures: MeasuresCatalogue::builtin(),
             calendar,
             catalogue,
+            pseudonyms,
         })
+    }
+
+    /// The subject a draft names, as entries carry it: a citizen ID
+    /// becomes its current-epoch pseudonym (the ID is not kept).
+    pub fn subject(&self, text: &str) -> Result<SubjectRef, ListsError> {
+        let text = text.trim();
+        if let Ok(p) = text.parse::<SubjectPseudonym>() {
+            return Ok(SubjectRef::NaturalPerson(p));
+        }
+        match SubjectId::parse(text).map_err(|e| ListsError::Invalid(format!("subject: {e}")))? {
+            SubjectId::LegalPerson(u) => Ok(SubjectRef::LegalPerson(u.as_str().to_owned())),
+            SubjectId::NaturalPerson(c) => {
+                let ring = self.pseudonyms.as_ref().ok_or_else(|| {
+                    ListsError::Invalid(
+                        "subject: a natural person needs the federation's pseudonym key ring ([pseudonyms] keys)"
+                            .into(),
+                    )
+                })?;
+                ring.current_pseudonym(c.expose())
+                    .map(SubjectRef::NaturalPerson)
+                    .map_err(|e| ListsError::Invalid(format!("subject: {e}")))
+            }
+        }
     }
 
     /// The deadline `days` working days after `at_ms` (see [`working_days_after`]).
@@ -232,7 +276,9 @@ impl ListsPolicy {
     /// bounds, the subject's check digit, measures that exist and apply.
     fn check_entry(&self, entry: &ListEntry) -> Result<(), String> {
         entry.validate().map_err(|e| e.to_string())?;
-        Uscc::parse(&entry.subject).map_err(|e| format!("subject: {e}"))?;
+        if let SubjectRef::LegalPerson(code) = &entry.subject {
+            Uscc::parse(code).map_err(|e| format!("subject: {e}"))?;
+        }
         let lt = list_type(entry.list_type);
         self.check_measures(lt, &entry.measures)
             .map_err(|e| format!("measures: {e}"))?;
@@ -627,7 +673,7 @@ impl Lists {
             },
             revision: 0,
             list_type: draft.list_type,
-            subject: draft.subject.trim().to_owned(),
+            subject: self.policy.subject(&draft.subject)?,
             basis: draft.basis.clone(),
             authority: draft.authority.clone(),
             entry_date: draft.entry_date.clone(),
@@ -694,7 +740,7 @@ impl Lists {
             at_ms: now_ms,
             entry: entry.id,
             list_type: entry.list_type,
-            subject_digest: subject_digest(&SubjectRef::LegalPerson(entry.subject.clone())),
+            subject_digest: subject_digest(&entry.subject),
             entry_digest: sha256(&payload),
             measures: entry.measures.clone(),
             sent_to,
@@ -815,7 +861,7 @@ impl Lists {
                     id: *id,
                     revision,
                     list_type: draft.list_type,
-                    subject: draft.subject.trim().to_owned(),
+                    subject: self.policy.subject(&draft.subject)?,
                     basis: draft.basis.clone(),
                     authority: draft.authority.clone(),
                     entry_date: draft.entry_date.clone(),
@@ -1026,7 +1072,7 @@ impl Lists {
             out.push(EntryStatus {
                 id,
                 list_type: own.entry.list_type,
-                subject: own.entry.subject,
+                subject: crate::query::subject_key(&own.entry.subject),
                 revision: own.entry.revision,
                 ended: own.ended.map(|e| e.change),
                 regions,
@@ -1049,7 +1095,7 @@ impl Lists {
                     id: held.entry.id,
                     revision: held.entry.revision,
                     list_type: held.entry.list_type,
-                    subject: held.entry.subject,
+                    subject: crate::query::subject_key(&held.entry.subject),
                     measures: held.entry.measures,
                     details: held.entry.details,
                     planned_exit: held.entry.planned_exit,
@@ -1664,8 +1710,8 @@ fn transient(e: impl std::fmt::Display) -> Refusal {
 }
 
 /// The first 8 bytes of a subject's digest, hex (for summaries).
-fn short_digest(uscc: &str) -> String {
-    hex::encode(&subject_digest(&SubjectRef::LegalPerson(uscc.to_owned()))[..8])
+fn short_digest(subject: &SubjectRef) -> String {
+    hex::encode(&subject_digest(subject)[..8])
 }
 
 #[cfg(test)]

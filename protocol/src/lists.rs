@@ -27,6 +27,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::RegionCode;
+use crate::query::SubjectRef;
 
 /// Envelope kinds of the lists flow.
 pub mod kind {
@@ -166,9 +167,10 @@ pub struct ListEntry {
     pub revision: u32,
     /// Which list.
     pub list_type: ListKind,
-    /// The subject's unified social credit code (public; check digit
-    /// verified by the node).
-    pub subject: String,
+    /// The subject: a legal person by its unified social credit code
+    /// (public; check digit verified by the node), a natural person by its
+    /// keyed pseudonym (never a citizen ID).
+    pub subject: SubjectRef,
     /// The basis of the decision (认定依据): the law and the facts.
     pub basis: String,
     /// The deciding authority (认定单位).
@@ -345,11 +347,11 @@ impl ListEntry {
     /// check the subject's check digit, the measures catalogue or any
     /// agreement.
     pub fn validate(&self) -> Result<(), ListsBoundError> {
-        if self.subject.len() != USCC_LEN
-            || !self
-                .subject
-                .bytes()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        if let SubjectRef::LegalPerson(code) = &self.subject
+            && (code.len() != USCC_LEN
+                || !code
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()))
         {
             return Err(ListsBoundError::BadSubject);
         }
@@ -438,7 +440,7 @@ mod tests {
                 .expect("id"),
             revision: 0,
             list_type: ListKind::SeriousDishonesty,
-            subject: "91520100MA6DK0BG5X".into(),
+            subject: SubjectRef::LegalPerson("91520100MA6DK0BG5X".into()),
             basis: "《失信行为纪律处分办法》第三条".into(),
             authority: "贵州省市场监督管理局".into(),
             entry_date: "2026-11-02".into(),
@@ -485,7 +487,7 @@ mod tests {
         bad.entry_date = "2026-02-30".into();
         assert_eq!(bad.validate(), Err(ListsBoundError::BadDate("entry_date")));
         let mut bad = entry();
-        bad.subject = "91520100ma6dk0bg5x".into();
+        bad.subject = SubjectRef::LegalPerson("91520100ma6dk0bg5x".into());
         assert_eq!(bad.validate(), Err(ListsBoundError::BadSubject));
         let mut bad = entry();
         bad.measures.clear();

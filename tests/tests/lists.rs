@@ -24,6 +24,7 @@ use credex_protocol::lists::{
     ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, NoticeMeans, SubjectNotice,
     kind as msg,
 };
+use credex_protocol::query::SubjectRef;
 use credex_protocol::{ErrorCode, RegionCode, Request};
 use credex_tests::{dial, init_tracing, within};
 
@@ -700,7 +701,7 @@ async fn peers_cannot_list_change_or_answer_for_others() {
         },
         revision: 0,
         list_type: ListKind::SeriousDishonesty,
-        subject: company(origin, 4),
+        subject: SubjectRef::LegalPerson(company(origin, 4)),
         basis: "basis".into(),
         authority: "authority".into(),
         entry_date: "2026-11-02".into(),
@@ -1070,7 +1071,7 @@ async fn each_member_gets_only_the_details_its_agreement_names() {
         },
         revision: 0,
         list_type: ListKind::SeriousDishonesty,
-        subject: company("520000", 5),
+        subject: SubjectRef::LegalPerson(company("520000", 5)),
         basis: entry.basis.clone(),
         authority: entry.authority.clone(),
         entry_date: entry.entry_date.clone(),
@@ -1130,4 +1131,128 @@ async fn each_member_gets_only_the_details_its_agreement_names() {
     );
     assert!(report.violations[0].detail.contains("review_notes"));
     fed.shutdown().await;
+}
+
+/// A natural person (失信被执行人 individual) is listed under the keyed
+/// pseudonym of the origin's current epoch, never by citizen ID; listings
+/// and changes keep flowing across an epoch change, each carrying the
+/// epoch it was made under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_natural_person_is_listed_by_pseudonym_across_an_epoch_change() {
+    use credex_pki::{PseudonymKey, PseudonymKeyRing};
+    const PERSON: &str = "11010519491231002X";
+    let fed = Nodes::start(&[
+        ("520000", "gy-1", "Guizhou 贵州"),
+        ("500000", "cq-1", "Chongqing 重庆"),
+    ])
+    .await;
+    let (gy, cq) = (fed.node("520000"), fed.node("500000"));
+    let rng = ring::rand::SystemRandom::new();
+    let epoch1 = PseudonymKeyRing::new([PseudonymKey::generate(1, &rng).unwrap()]).unwrap();
+    let epoch2 = epoch1
+        .with(PseudonymKey::generate(2, &rng).unwrap())
+        .unwrap();
+    let lists_with = |ring: &PseudonymKeyRing| {
+        let mut policy = ListsPolicy::builtin();
+        policy.pseudonyms = Some(ring.clone());
+        Lists::new(gy.federation().clone(), policy)
+    };
+    let held = || async {
+        Lists::new(cq.federation().clone(), ListsPolicy::builtin())
+            .received()
+            .await
+            .unwrap()
+    };
+
+    // Without the key ring a natural person cannot be listed at all.
+    let person = draft(
+        ListKind::SeriousDishonesty,
+        PERSON.into(),
+        &["restrict_honours"],
+    );
+    let err = fed
+        .lists("520000")
+        .add(&person, now_ms())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pseudonym key ring"), "{err}");
+
+    let first = lists_with(&epoch1).add(&person, now_ms()).await.unwrap();
+    delivered(gy, &[]).await;
+    let p1 = epoch1.current_pseudonym(PERSON).unwrap();
+    let h = held().await;
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].entry.subject, p1.to_string());
+
+    // Epoch 2 is added: a new listing carries the new pseudonym, and a
+    // change to the first entry still reaches Chongqing and is confirmed.
+    let second = lists_with(&epoch2).add(&person, now_ms()).await.unwrap();
+    lists_with(&epoch2)
+        .change(&first.id, ChangeKind::Repair, None, "信用修复", now_ms())
+        .await
+        .unwrap();
+    delivered(gy, &[]).await;
+    let p2 = epoch2.current_pseudonym(PERSON).unwrap();
+    assert_eq!(p2.epoch, 2);
+    let h = held().await;
+    let subject_of = |id| {
+        h.iter()
+            .find(|e| e.entry.id == id)
+            .map(|e| e.entry.subject.clone())
+            .unwrap()
+    };
+    assert_eq!(subject_of(first.id), p1.to_string());
+    assert_eq!(subject_of(second.id), p2.to_string());
+    let confirmed = status_until(&lists_with(&epoch2), "the repair confirmed", |s| {
+        s.iter().any(|e| {
+            e.id == first.id
+                && e.regions.iter().all(|r| {
+                    r.change
+                        .as_ref()
+                        .is_some_and(|c| c.confirmed_at_ms.is_some())
+                })
+        })
+    })
+    .await;
+    assert!(!confirmed.is_empty());
+
+    // The citizen ID is in neither node's database nor log export.
+    let out = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for node in [gy, cq] {
+        let dir = out.path().join(node.config().region.to_string());
+        export(node, &dir).await;
+        let data = node.config().data_dir.clone();
+        for root in [dir, data] {
+            for e in walk(&root) {
+                files.push(e);
+            }
+        }
+    }
+    assert!(files.len() > 4, "{files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !bytes.windows(PERSON.len()).any(|w| w == PERSON.as_bytes()),
+            "clear citizen ID in {}",
+            f.display()
+        );
+    }
+    fed.audit_passes().await;
+    fed.shutdown().await;
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -37,7 +37,7 @@ fn entry(details: &[(&str, &str)]) -> ListEntry {
         },
         revision: 0,
         list_type: ListKind::SeriousDishonesty,
-        subject: "91520100MA6DK0X21X".into(),
+        subject: credex_protocol::query::SubjectRef::LegalPerson("91520100MA6DK0X21X".into()),
         basis: "《失信行为纪律处分办法》第三条".into(),
         authority: "贵州省市场监督管理局".into(),
         entry_date: "2026-11-02".into(),
