@@ -342,8 +342,9 @@ impl NaturalPersons {
 }
 
 /// The key `subject`'s records are stored under: the USCC of a legal
-/// person; for a natural person the subject its pseudonym is an alias of
-/// (`None` if this node holds no one under it — unknown person or epoch).
+/// person; for a natural person the subject its pseudonym is an alias of,
+/// or else the pseudonym's text (the key of records reported upward to the
+/// national node; an unknown person has no records under it).
 /// Cancel-safe (read only).
 pub async fn stored_subject_key(
     storage: &Storage,
@@ -351,7 +352,14 @@ pub async fn stored_subject_key(
 ) -> Result<Option<String>, StorageError> {
     match subject {
         SubjectRef::LegalPerson(code) => Ok(Some(code.clone())),
-        SubjectRef::NaturalPerson(p) => storage.subject_for(p).await,
+        // A person this node stores (its vault) by an alias; one reported
+        // upward to the national node under the pseudonym itself.
+        SubjectRef::NaturalPerson(p) => Ok(Some(
+            storage
+                .subject_for(p)
+                .await?
+                .unwrap_or_else(|| p.to_string()),
+        )),
     }
 }
 

@@ -40,13 +40,14 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
+use credex_policies::Uscc;
 use credex_policies::egress::{UpwardCandidate, release_upward_batch};
 use credex_policies::{
     Catalogue, Deadline, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness,
 };
 use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
-use credex_protocol::query::CategoryFields;
+use credex_protocol::query::{CategoryFields, SubjectPseudonym};
 use credex_protocol::upward::{
     BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ReportedRecord, SignedBatchReceipt,
     UpwardBatch, records_digest,
@@ -415,6 +416,13 @@ impl UpwardFlow {
             ));
         }
         for (index, r) in batch.records.iter().enumerate() {
+            if Uscc::parse(&r.subject_key).is_err()
+                && r.subject_key.parse::<SubjectPseudonym>().is_err()
+            {
+                return Err(format!(
+                    "record {index}: the subject key is neither a unified social credit code nor a pseudonym (EPOCH:HEX)"
+                ));
+            }
             let Some(item) = self.list.item(&r.category) else {
                 return Err(format!(
                     "record {index}: category {} is not in the reporting catalogue",
@@ -813,9 +821,17 @@ impl Reporter {
                             r.category, r.record_id
                         ))
                     })?;
+                    let Some(subject_key) = reported_subject(storage, &r.subject_key).await? else {
+                        tracing::warn!(
+                            category = %r.category,
+                            "a natural person's record has no pseudonym to report under; skipped"
+                        );
+                        state.unreportable += 1;
+                        continue;
+                    };
                     records.push(UpwardCandidate {
                         record_id: r.record_id,
-                        subject_key: r.subject_key,
+                        subject_key,
                         record,
                         imported_at_ms: r.imported_at_unix_ms,
                     });
@@ -892,6 +908,22 @@ impl Reporter {
         self.federation.wake();
         Ok(true)
     }
+}
+
+/// How a record's subject is named upward: a legal person by its USCC; a
+/// natural person, stored under this node's local key, by its pseudonym of
+/// the highest epoch (`None` if it has none).
+async fn reported_subject(
+    storage: &Storage,
+    subject_key: &str,
+) -> Result<Option<String>, StorageError> {
+    if !subject_key.starts_with(crate::pseudonyms::LOCAL_KEY_PREFIX) {
+        return Ok(Some(subject_key.to_owned()));
+    }
+    Ok(storage
+        .latest_alias(subject_key)
+        .await?
+        .map(|p| p.to_string()))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ReportError> {

@@ -727,21 +727,61 @@ fn doctor(body: ReleasedBody, claim_released: bool) -> ReleasedBody {
 /// record, in its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_what_the_reporting_catalogue_collects_goes_upward() {
+    use credex_pki::{PseudonymKey, PseudonymKeyRing};
+    const PERSON: &str = "11010519491231002X";
     let fed = Federation::new();
     let national = fed.start_with(national_config(&fed, 0)).await;
-    let province = fed
-        .start_with(province_config(&fed, national.local_addr(), 100, 4))
-        .await;
+    let ring = PseudonymKeyRing::new([PseudonymKey::from_bytes(1, [1; 32]).unwrap()]).unwrap();
+    let ring_file = fed.path().join("pseudonym-keys.txt");
+    credex_node::pseudonyms::save_ring(&ring_file, &ring, false).unwrap();
+    let mut pc = province_config(&fed, national.local_addr(), 100, 4);
+    pc.pseudonyms.keys = Some(ring_file);
+    let province = fed.start_with(pc).await;
     let dir = tempfile::tempdir().unwrap();
     import(
         &province,
         &penalties(dir.path(), 0, 3, |_| "2026-03-15".into()),
     )
     .await;
+    // An individual business operator (个体工商户), named by citizen ID in
+    // the province's own file.
+    let person_file = dir.path().join("person.jsonl");
+    std::fs::write(
+        &person_file,
+        format!(
+            r#"{{"record_id":"AP-NP-1","subject":"{PERSON}","decision_number":"黔罚〔2026〕77号","facts":"无照经营","decision_date":"2026-03-15","case_notes":"内部备注：不得外传"}}"#
+        ),
+    )
+    .unwrap();
+    let persons = credex_node::pseudonyms::NaturalPersons::load(
+        province.config(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
+    .unwrap();
+    credex_node::records::import_file_of_persons(
+        province.storage(),
+        &person_file,
+        "admin_penalty",
+        province.queries().policy().catalogue(),
+        Some(&persons),
+    )
+    .await
+    .unwrap();
     wait_until("every record reported", || async {
-        status(&province).await.reported == 3
+        status(&province).await.reported == 4
     })
     .await;
+    // The person reaches the national node under its pseudonym, never by
+    // citizen ID or the province's local key.
+    let pseudonym = ring.current_pseudonym(PERSON).unwrap().to_string();
+    let of_person = national
+        .storage()
+        .records_for(&pseudonym, &["admin_penalty".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(of_person.len(), 1);
+    assert!(of_person[0].record_id.ends_with("AP-NP-1"));
     // The province logged what it withheld; the national node holds none of it.
     let p = prepared(&journal(&province).await);
     assert_eq!(
@@ -789,7 +829,7 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
         status(&province).await.batches_refused == 2
     })
     .await;
-    assert_eq!(national.storage().record_count().await.unwrap(), 3);
+    assert_eq!(national.storage().record_count().await.unwrap(), 4);
 
     let report = audit_pair(&province, &national).await;
     let found = credex_tests::findings(&report);

@@ -99,6 +99,16 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn latest_alias(
+        &self,
+        subject_key: &str,
+    ) -> Result<Option<(i64, Vec<u8>)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.latest_alias(subject_key).await,
+            Engine::Postgres(e) => e.latest_alias(subject_key).await,
+        }
+    }
+
     pub(crate) async fn sealed_subjects(
         &self,
         after: &str,

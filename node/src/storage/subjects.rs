@@ -159,6 +159,20 @@ macro_rules! subject_sql {
                     .map_err(|e| self.read_error("subject alias", e))
                 }
 
+                pub(crate) async fn latest_alias(
+                    &self,
+                    subject_key: &str,
+                ) -> Result<Option<(i64, Vec<u8>)>, crate::storage::StorageError> {
+                    sqlx::query_as(
+                        "SELECT epoch, pseudonym FROM subject_aliases \
+                         WHERE subject_key = $1 ORDER BY epoch DESC LIMIT 1",
+                    )
+                    .bind(subject_key)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err(|e| self.read_error("subject alias", e))
+                }
+
                 pub(crate) async fn sealed_subjects(
                     &self,
                     after: &str,
@@ -254,6 +268,25 @@ impl Storage {
         pseudonym: &SubjectPseudonym,
     ) -> Result<Option<String>, StorageError> {
         self.inner.engine.subject_for(pseudonym).await
+    }
+
+    /// The pseudonym of the highest epoch that names the stored subject
+    /// `subject_key`, if any: how this node names the person to others.
+    /// Cancel-safe (read only).
+    pub async fn latest_alias(
+        &self,
+        subject_key: &str,
+    ) -> Result<Option<SubjectPseudonym>, StorageError> {
+        let Some((epoch, mac)) = self.inner.engine.latest_alias(subject_key).await? else {
+            return Ok(None);
+        };
+        let bad = || StorageError::InvalidState {
+            reason: format!("the alias of {subject_key} is malformed"),
+        };
+        Ok(Some(SubjectPseudonym {
+            epoch: u32::try_from(epoch).map_err(|_| bad())?,
+            mac: mac.try_into().map_err(|_| bad())?,
+        }))
     }
 
     /// Up to `limit` (at most [`MAX_SEALED_PAGE`]) vault rows (subject key,
