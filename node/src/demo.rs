@@ -15,6 +15,7 @@ use credex_node::dev::{self, DevNode};
 use credex_node::eval;
 use credex_node::lists::{self, EntryDraft, Lists, ListsPolicy};
 use credex_node::pki_files::{CaDir, lifetime};
+use credex_node::pseudonyms::NaturalPersons;
 use credex_node::query::unix_ms;
 use credex_node::records;
 use credex_node::requester::{self, QuerySpec, Signer};
@@ -28,6 +29,7 @@ use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
     SubjectRef,
 };
+use ring::rand::SystemRandom;
 
 /// Options of `credex demo`.
 #[derive(clap::Args, Debug)]
@@ -376,8 +378,12 @@ async fn ask(from: &RunningNode, to: &RunningNode, q: &AuthorizedQuery) -> Resul
     let trust = from.transport().trust().current();
     let r = requester::send(&conn, &trust, from.storage(), q).await?;
     conn.close();
+    QUERIES_ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(r)
 }
+
+/// Queries the demo sent and got an answer to (each must be in both logs).
+static QUERIES_ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn expect(
     checks: &mut Checks,
@@ -412,11 +418,15 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
             "public_credit_evaluation",
         ] {
             let file = dir.join(format!("records/{region}/{category}.jsonl"));
-            records::import_file(
+            // Natural persons in the file are stored under the node's
+            // local key, found by their federation pseudonyms.
+            let persons = NaturalPersons::load(node.config(), &SystemRandom::new())?;
+            records::import_file_of_persons(
                 node.storage(),
                 &file,
                 category,
                 node.queries().policy().catalogue(),
+                persons.as_ref(),
             )
             .await?;
         }
@@ -484,6 +494,35 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         &ask(gy, gz, &granted).await?,
         Outcome::Denied,
         QueryReason::Replay,
+    );
+    // A natural person: the requester's tool turns the citizen ID into its
+    // keyed pseudonym; the ID never leaves Guizhou and is in no log.
+    let person = dev::sample_persons(guangdong)[0].clone();
+    let ring = credex_node::pseudonyms::load_ring(
+        gy.config()
+            .pseudonyms
+            .keys
+            .as_ref()
+            .context("the development federation has a pseudonym key ring")?,
+    )?;
+    let pseudonym = ring.current_pseudonym(&person)?;
+    println!(
+        "   … and about an individual business operator (个体工商户) {}, named by pseudonym {}…:",
+        credex_policies::subject_id::CitizenId::parse(&person)?.masked(),
+        &pseudonym.to_string()[..12]
+    );
+    let mut of_person = penalties(&["decision_number", "penalty_type", "amount"]);
+    of_person.subject = SubjectRef::NaturalPerson(pseudonym);
+    let answer = ask(gy, gz, &two_officers(of_person)?).await?;
+    checks.check(
+        answer.body.outcome == Outcome::Granted && answer.body.records.len() == 1,
+        "a natural person's penalties, asked by keyed pseudonym (no citizen ID on the wire or in any log): granted",
+        &format!(
+            "{:?} — {}; {} record(s)",
+            answer.body.outcome,
+            answer.body.reason,
+            answer.body.records.len()
+        ),
     );
 
     let own = {
@@ -607,10 +646,11 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         }
         n
     };
+    let asked = QUERIES_ASKED.load(std::sync::atomic::Ordering::Relaxed);
     checks.check(
-        sent == 8 && received == 8,
+        asked > 0 && sent == asked && received == asked,
         "every query, granted or denied, is in the responder's journal and the requester's",
-        &format!("{received} received entries at the responders, {sent} sent entries at Guizhou"),
+        &format!("{asked} queries answered: {received} received entries at the responders, {sent} sent entries at Guizhou"),
     );
     Ok(())
 }
@@ -845,6 +885,41 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
             )
             .await?;
     }
+    // A judgment debtor who is a natural person (失信被执行人): listed by
+    // the current-epoch pseudonym of the federation's key ring.
+    let person = dev::synthetic_citizen_id("520000".parse()?, 7);
+    let mut policy = ListsPolicy::builtin();
+    policy.pseudonyms = Some(credex_node::pseudonyms::load_ring(
+        gy.config()
+            .pseudonyms
+            .keys
+            .as_ref()
+            .context("the development federation has a pseudonym key ring")?,
+    )?);
+    let person_entry = Lists::new(gy.federation().clone(), policy)
+        .add(
+            &EntryDraft {
+                subject: person,
+                measures: vec!["restrict_government_procurement".into()],
+                details: Default::default(),
+                ..draft.clone()
+            },
+            unix_ms(SystemTime::now()),
+        )
+        .await?;
+    let held_by_pseudonym = wait_for(|| async {
+        let held = service(cq).received().await.ok()?;
+        let h = held.into_iter().find(|h| h.entry.id == person_entry.id)?;
+        h.entry.subject.starts_with("1:").then_some(h.entry.subject)
+    })
+    .await;
+    checks.check(
+        held_by_pseudonym.is_some(),
+        "a natural person (失信被执行人) listed in Guizhou reaches Chongqing under the keyed pseudonym, never the citizen ID",
+        &held_by_pseudonym
+            .map(|s| format!("Chongqing holds the entry under {}…", &s[..12]))
+            .unwrap_or_else(|| "not received within 15 s".into()),
+    );
     let all_fed_back = wait_for(|| async {
         let status = service(gy).status(unix_ms(SystemTime::now())).await.ok()?;
         let entry = status.into_iter().find(|e| e.id == added.id)?;
@@ -991,6 +1066,30 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
         &format!(
             "withheld and logged by Guizhou: {}; the national platform holds the penalty without them",
             withheld.join(", ")
+        ),
+    );
+    // Guangdong's individual business operator reached the national node
+    // under the pseudonym, the only name it has outside Guangdong.
+    let person = dev::sample_persons("440000".parse()?)[0].clone();
+    let ring = credex_node::pseudonyms::load_ring(
+        gy.config()
+            .pseudonyms
+            .keys
+            .as_ref()
+            .context("the development federation has a pseudonym key ring")?,
+    )?;
+    let pseudonym = ring.current_pseudonym(&person)?.to_string();
+    let person_at_national = national
+        .storage()
+        .records_for(&pseudonym, &["admin_penalty".to_owned()])
+        .await?;
+    checks.check(
+        person_at_national.len() == 1,
+        "a natural person's penalty goes upward under the keyed pseudonym",
+        &format!(
+            "the national platform holds {} record(s) under {}…",
+            person_at_national.len(),
+            &pseudonym[..12]
         ),
     );
     let received = credex_node::upward::received(national.storage()).await?;

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use credex_pki::KeyAlgorithm;
+use credex_pki::{KeyAlgorithm, PseudonymKey, PseudonymKeyRing};
 use credex_protocol::{NodeName, RegionCode, Role};
+use ring::rand::SystemRandom;
 
 use crate::config::logical_server_name;
 use crate::pki_files::{CaDir, PkiFileError, lifetime, write_public};
@@ -151,6 +152,14 @@ pub fn init_regions(
         });
         cas.push(ca);
     }
+    // The federation's pseudonymization key ring (decision 0630): held by
+    // the root's operator and given to every node, never to auditors.
+    let ring = PseudonymKeyRing::new([
+        PseudonymKey::generate(1, &SystemRandom::new()).map_err(|e| invalid(dir, e))?
+    ])
+    .map_err(|e| invalid(dir, e))?;
+    crate::pseudonyms::save_ring(&dir.join(PSEUDONYM_KEYS), &ring, false)
+        .map_err(|e| invalid(dir, e))?;
     for node in &nodes {
         write_public(&node.config, &node_config(node, &nodes))?;
     }
@@ -195,6 +204,9 @@ keep_alive_ms = 10000
 [policy]
 file = "policy.toml"
 
+[pseudonyms]
+keys = "../../{keys}"
+
 [log]
 format = "human"
 level = "info"
@@ -204,6 +216,7 @@ level = "info"
         name = node.name,
         crls = crls.join(", "),
         port = node.port,
+        keys = PSEUDONYM_KEYS,
     );
     for peer in all.iter().filter(|p| p.name != node.name) {
         let _ = write!(
@@ -267,6 +280,38 @@ pub fn synthetic_uscc(region: RegionCode, seq: u32) -> String {
     format!("{first17}{}", char::from(USCC_ALPHABET[c18 as usize]))
 }
 
+/// Where a development federation keeps its pseudonym key ring.
+pub const PSEUDONYM_KEYS: &str = "pki/pseudonym-keys.txt";
+
+/// A synthetic citizen ID (公民身份号码) of a development region: born
+/// 1980-01-01 plus `seq` days in a district of the region, with a valid GB
+/// 11643 check character. Never a real person's number.
+pub fn synthetic_citizen_id(region: RegionCode, seq: u32) -> String {
+    let province = &region.to_string()[..2];
+    let born = time::Date::from_calendar_date(1980, time::Month::January, 1)
+        .ok()
+        .and_then(|d| d.checked_add(time::Duration::days(i64::from(seq % 10_000))))
+        .unwrap_or(time::Date::MIN);
+    let first17 = format!(
+        "{province}0102{:04}{:02}{:02}{:03}",
+        born.year(),
+        u8::from(born.month()),
+        born.day(),
+        100 + seq % 900
+    );
+    "0123456789X"
+        .chars()
+        .map(|c| format!("{first17}{c}"))
+        .find(|id| credex_policies::subject_id::CitizenId::parse(id).is_ok())
+        .unwrap_or(first17)
+}
+
+/// Synthetic natural persons of a development region: one individual
+/// business operator (个体工商户) with a penalty in the sample records.
+pub fn sample_persons(region: RegionCode) -> Vec<String> {
+    vec![synthetic_citizen_id(region, 1)]
+}
+
 /// Synthetic subjects of a development region: three companies.
 pub fn sample_subjects(region: RegionCode) -> Vec<String> {
     (1..=3)
@@ -314,6 +359,13 @@ fn write_sample_records(dir: &Path, region: RegionCode) -> Result<(), PkiFileErr
             evaluations,
             r#"{{"record_id":"{region}-EVAL-{n:04}","subject":"{uscc}","grade":"{grade}","score":"{score}.5","period":"2025","evaluation_date":"2026-03-31","evaluating_body":"{region}公共信用信息中心","model_version":"v3"}}"#,
             score = 90 - 9 * n
+        );
+    }
+    for (i, person) in sample_persons(region).iter().enumerate() {
+        let n = i + 1;
+        let _ = writeln!(
+            penalties,
+            r#"{{"record_id":"{region}-AP-NP-{n:04}","subject":"{person}","decision_number":"{region}罚〔2026〕个{n}号","violation_type":"无照经营","facts":"个体工商户未依法办理营业执照从事经营","basis":"《无证无照经营查处办法》第十三条","penalty_type":"罚款","content":"罚款人民币2000元","amount":"2000.00","decision_date":"2026-05-15","deciding_authority":"{region}市场监督管理局"}}"#
         );
     }
     write_public(&dir.join("admin_penalty.jsonl"), &penalties)?;

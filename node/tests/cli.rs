@@ -310,6 +310,55 @@ fn demo_runs_and_passes_its_checks() {
         "{stdout}"
     );
     no_internal_field_leaves_its_region(&kept);
+    no_citizen_id_in_any_node(&kept);
+}
+
+/// After the demo, which queries, lists and reports natural persons, no
+/// node's database files or log export hold a demo citizen ID in clear or
+/// its old unkeyed digest (SHA-256(len ‖ "credex/citizen-id/v1" ‖ ID)).
+fn no_citizen_id_in_any_node(kept: &std::path::Path) {
+    let mut ids: Vec<String> = ["520000", "500000", "440000", "000000"]
+        .iter()
+        .flat_map(|r| credex_node::dev::sample_persons(r.parse().unwrap()))
+        .collect();
+    ids.push(credex_node::dev::synthetic_citizen_id(
+        "520000".parse().unwrap(),
+        7,
+    ));
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for id in &ids {
+        let tag = b"credex/citizen-id/v1";
+        let mut legacy = vec![tag.len() as u8];
+        legacy.extend_from_slice(tag);
+        legacy.extend_from_slice(id.as_bytes());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &legacy);
+        needles.push((format!("citizen ID {id}"), id.as_bytes().to_vec()));
+        needles.push((format!("unkeyed digest of {id}"), digest.as_ref().to_vec()));
+        needles.push((
+            format!("unkeyed digest of {id} in hex"),
+            hex::encode(digest.as_ref()).into_bytes(),
+        ));
+    }
+    let mut files = Vec::new();
+    for node in ["gy-1", "cq-1", "gz-1", "national-1"] {
+        collect_files(&kept.join("nodes").join(node).join("data"), &mut files);
+        collect_files(&kept.join("audit").join(node), &mut files);
+    }
+    assert!(files.len() > 8, "{files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        for (what, needle) in &needles {
+            assert!(
+                !contains(&bytes, needle),
+                "{what} found in {}",
+                file.display()
+            );
+        }
+    }
+    // The input files the province's platform handed over do hold them:
+    // the scan can see an ID where there is one.
+    let input = std::fs::read(kept.join("records/440000/admin_penalty.jsonl")).unwrap();
+    assert!(contains(&input, ids[2].as_bytes()));
 }
 
 /// After every flow of the demo (queries, recognition, downgrade, listing,
@@ -438,7 +487,8 @@ fn query_flow_from_the_command_line() {
         "admin_penalty",
         p(&fed.join("records/440000/admin_penalty.jsonl")),
     ]);
-    assert!(out.contains("imported 3 admin_penalty records"), "{out}");
+    // Three companies and one individual business operator (个体工商户).
+    assert!(out.contains("imported 4 admin_penalty records"), "{out}");
 
     let mut node = start_node(&gz);
     let subject = credex_node::dev::sample_subjects("440000".parse().unwrap())[1].clone();
@@ -647,6 +697,11 @@ fn pseudonym_keys_from_the_command_line() {
     )
     .unwrap();
     let gz = fed.join("nodes/gz-1/node.toml");
+    // `dev init` gives every node the federation's ring: take it away.
+    let config = std::fs::read_to_string(&gz).unwrap();
+    let section = "[pseudonyms]\nkeys = \"../../pki/pseudonym-keys.txt\"\n";
+    assert!(config.contains(section), "{config}");
+    std::fs::write(&gz, config.replace(section, "")).unwrap();
     let import = [
         "records",
         "import",
