@@ -236,7 +236,7 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
         let storage = open_storage(&gz).await.expect("storage");
         let policy = load_policy(gz.region, &gz.policy).expect("policy");
         f.fed
-            .import_samples(&storage, gz.region, policy.catalogue())
+            .import_samples(&storage, &gz, policy.catalogue())
             .await
             .expect("import");
         let creds = load_credentials(&gz).expect("credentials");

@@ -200,16 +200,31 @@ impl BenchFederation {
         .collect()
     }
 
-    /// Import `region`'s sample records into `storage`; returns how many.
+    /// Import the sample records of `config`'s region into `storage` (the
+    /// node's, natural persons with its key ring and vault); returns how
+    /// many.
     pub async fn import_samples(
         &self,
         storage: &Storage,
-        region: RegionCode,
+        config: &NodeConfig,
         catalogue: &credex_policies::Catalogue,
     ) -> Result<u64, BenchError> {
+        let persons =
+            crate::pseudonyms::NaturalPersons::load(config, &ring::rand::SystemRandom::new())
+                .map_err(|e| BenchError::Policy {
+                    path: config.data_dir.clone(),
+                    reason: e.to_string(),
+                })?;
         let mut n = 0;
-        for (category, file) in self.sample_files(region) {
-            n += crate::records::import_file(storage, &file, category, catalogue).await?;
+        for (category, file) in self.sample_files(config.region) {
+            n += crate::records::import_file_of_persons(
+                storage,
+                &file,
+                category,
+                catalogue,
+                persons.as_ref(),
+            )
+            .await?;
         }
         Ok(n)
     }
@@ -806,7 +821,7 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
     let imported = fed
         .import_samples(
             responder_node.storage(),
-            target,
+            responder_node.config(),
             responder_node.queries().policy().catalogue(),
         )
         .await?;

@@ -312,7 +312,7 @@ async fn transport_and_handshakes(
         let target = responder.config().region;
         fed.import_samples(
             responder.storage(),
-            target,
+            responder.config(),
             responder.queries().policy().catalogue(),
         )
         .await?;

@@ -173,11 +173,17 @@ pub async fn import_samples(fed: &Federation, node: &RunningNode, region: &str) 
         let file = fed
             .path()
             .join(format!("records/{region}/{category}.jsonl"));
-        credex_node::records::import_file(
+        let persons = credex_node::pseudonyms::NaturalPersons::load(
+            node.config(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .expect("the key ring loads");
+        credex_node::records::import_file_of_persons(
             node.storage(),
             &file,
             category,
             node.queries().policy().catalogue(),
+            persons.as_ref(),
         )
         .await
         .unwrap_or_else(|e| panic!("importing {}: {e}", file.display()));

@@ -899,7 +899,9 @@ async fn a_new_epoch_finds_records_imported_under_the_old_until_it_is_dropped() 
     gz.shutdown().await;
 
     // Without a key ring, a node holding natural persons refuses to start.
-    let Err(err) = RunningNode::start(fed.config("gz-1")).await else {
+    let mut no_ring = fed.config("gz-1");
+    no_ring.pseudonyms.keys = None;
+    let Err(err) = RunningNode::start(no_ring).await else {
         panic!("a node holding natural persons started without a key ring");
     };
     assert!(err.to_string().contains("[pseudonyms] keys"), "{err}");
