@@ -27,6 +27,12 @@ pub mod kind {
     /// The node started with a pseudonym key ring
     /// ([`super::PseudonymKeysInUse`]).
     pub const PSEUDONYM_KEYS_IN_USE: u16 = 9;
+    /// A query this node is about to send, logged before it leaves
+    /// ([`super::QueryIntent`]).
+    pub const QUERY_INTENT: u16 = 10;
+    /// A query this node sent and got no verified answer to
+    /// ([`super::QueryNoAnswer`]).
+    pub const QUERY_NO_ANSWER: u16 = 11;
 }
 
 /// Current version of the entry encoding.
@@ -124,6 +130,47 @@ pub struct AccessEntry {
     /// Sent side: where the responder logged this access (from its verified receipt).
     pub counterpart: Option<CounterpartReceipt>,
 }
+
+/// A query this node is about to send (待答): logged durably before the
+/// query leaves, so a responder's release is never one-sided in the logs
+/// even when the answer is lost on the way back. The answer, when it
+/// comes, is logged as a sent [`AccessEntry`]; when none comes, as a
+/// [`QueryNoAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryIntent {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// SHA-256 of the encoded dual-authorization bundle (`AuthorizedQuery`).
+    pub query_digest: [u8; 32],
+    /// The request id.
+    pub request_id: [u8; 16],
+    /// The region asked.
+    pub responder_region: RegionCode,
+    /// Purpose code.
+    pub purpose: String,
+    /// Digest of the subject reference ([`subject_digest`]).
+    pub subject_digest: [u8; 32],
+}
+
+/// A query this node sent got no verified answer: the connection failed or
+/// timed out, the responder refused it at the transport, or the answer did
+/// not verify. The responder may still have logged (and released) it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryNoAnswer {
+    /// [`ENTRY_VERSION`].
+    pub version: u8,
+    /// When this node gave up, Unix ms.
+    pub at_ms: i64,
+    /// The query's digest, as in its [`QueryIntent`].
+    pub query_digest: [u8; 32],
+    /// Why (at most [`MAX_NO_ANSWER_REASON`] bytes; no personal identifiers).
+    pub reason: String,
+}
+
+/// Longest reason in a [`QueryNoAnswer`], in bytes.
+pub const MAX_NO_ANSWER_REASON: usize = 512;
 
 /// A policy load, so an auditor knows which policy hash was in force from when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -88,6 +88,11 @@ pub struct AuditReport {
     pub violations: Vec<Violation>,
     /// Entries verified in all.
     pub entries: u64,
+    /// Releases a responder logged whose answer never reached the
+    /// requester: the requester logged the query as sent (its intent) and
+    /// no answer. Not a violation: the exchange was cut on the way back.
+    /// Query digests, hex.
+    pub answers_lost: Vec<String>,
 }
 
 impl AuditReport {
@@ -149,6 +154,8 @@ struct LoadedLog {
     accesses: Vec<(u64, AccessEntry)>,
     /// (leaf index, entry) of every federation message entry.
     messages: Vec<(u64, crate::audit_messages::MessageEntry)>,
+    /// Digests of the queries this node logged as about to be sent.
+    intents: std::collections::BTreeSet<[u8; 32]>,
 }
 
 struct Auditor<'a> {
@@ -410,6 +417,7 @@ impl Auditor<'_> {
 
         let mut accesses = Vec::new();
         let mut message_entries = Vec::new();
+        let mut intents = std::collections::BTreeSet::new();
         for (index, bytes) in &entries {
             if index % 1024 == 0 {
                 (self.progress)(1024.min(entries.len() as u64 - index));
@@ -427,6 +435,17 @@ impl Auditor<'_> {
                 || kind == crate::federation::kind::MESSAGE_SENT
             {
                 message_entries.push((*index, kind, body));
+                continue;
+            }
+            if kind == access::kind::QUERY_INTENT {
+                match credex_protocol::decode::<access::QueryIntent>(body) {
+                    Ok(intent) => {
+                        intents.insert(intent.query_digest);
+                    }
+                    Err(err) => {
+                        self.violation(&origin, Some(*index), "entry_format", err.to_string());
+                    }
+                }
                 continue;
             }
             if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
@@ -454,6 +473,19 @@ impl Auditor<'_> {
             check_received(trust, dir, &origin, region, *index, e, &policies)
         }) {
             self.report.violations.extend(found);
+        }
+        for (index, e) in &accesses {
+            if e.direction == Direction::Sent && !intents.contains(&e.query_digest) {
+                self.violation(
+                    &origin,
+                    Some(*index),
+                    "answer_without_intent",
+                    format!(
+                        "query {} is logged as answered but was never logged as about to be sent",
+                        hex::encode(&e.query_digest[..8])
+                    ),
+                );
+            }
         }
         let mut messages = Vec::new();
         let rules = crate::audit_egress::EgressRules::builtin();
@@ -491,6 +523,7 @@ impl Auditor<'_> {
             key,
             accesses,
             messages,
+            intents,
         })
     }
 }
@@ -823,16 +856,26 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
                     else {
                         continue;
                     };
-                    if !sent
+                    let answered = sent
                         .get(requester_origin)
-                        .is_some_and(|m| m.contains(&e.query_digest))
-                    {
+                        .is_some_and(|m| m.contains(&e.query_digest));
+                    let intended = logs
+                        .iter()
+                        .find(|l| l.origin == *requester_origin)
+                        .is_some_and(|l| l.intents.contains(&e.query_digest));
+                    if !answered && intended {
+                        // Asked and logged as asked; the answer was lost.
+                        auditor
+                            .report
+                            .answers_lost
+                            .push(hex::encode(e.query_digest));
+                    } else if !answered {
                         found.push((
                             log.origin.clone(),
                             *i,
                             "access_missing_at_requester",
                             format!(
-                                "access {} released data to {}, whose log does not contain it",
+                                "access {} released data to {}, whose log has no such query (not even as sent and unanswered)",
                                 hex::encode(&e.query_digest[..8]),
                                 requester_origin
                             ),

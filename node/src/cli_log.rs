@@ -198,6 +198,18 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                         l.sent
                     );
                 }
+                if !report.answers_lost.is_empty() {
+                    println!(
+                        "{} release(s) whose answer never reached the requester (both logs hold the query; not a violation): {}",
+                        report.answers_lost.len(),
+                        report
+                            .answers_lost
+                            .iter()
+                            .map(|d| &d[..16])
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
                 for v in &report.violations {
                     match v.index {
                         Some(i) => {

@@ -366,6 +366,14 @@ pub fn issue_authorization(
 
 /// Send `query` over `conn`, verify the signed response against `trust`,
 /// and log the exchange in `storage` (durably, before returning).
+///
+/// Three entries at most: a [`QueryIntent`](access::QueryIntent) durably
+/// before the query leaves; then the sent [`AccessEntry`] with the
+/// responder's receipt, or a [`QueryNoAnswer`](access::QueryNoAnswer) when
+/// no verified answer came (the error is returned either way). So a
+/// release the responder logged always has its query in this log.
+/// Not cancel-safe: a cancelled call leaves the intent without its end,
+/// which the auditor reads as "no answer".
 pub async fn send(
     conn: &PeerConnection,
     trust: &credex_pki::TrustStore,
@@ -373,6 +381,65 @@ pub async fn send(
     query: &AuthorizedQuery,
 ) -> Result<QueryResponse, RequesterError> {
     let digest = query_digest(query)?;
+    log_intent(storage, query, digest).await?;
+    match exchange(conn, trust, storage, query, digest).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            let no_answer = access::QueryNoAnswer {
+                version: access::ENTRY_VERSION,
+                at_ms: unix_ms(SystemTime::now()),
+                query_digest: digest,
+                reason: truncate_reason(&e.to_string()),
+            };
+            let body = credex_protocol::encode(&no_answer)
+                .map_err(|err| RequesterError::NotReady(err.to_string()))?;
+            if let Err(log_err) = storage.append(access::kind::QUERY_NO_ANSWER, body).await {
+                tracing::warn!(error = %log_err, "cannot log that a query got no answer");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn log_intent(
+    storage: &Storage,
+    query: &AuthorizedQuery,
+    digest: [u8; 32],
+) -> Result<(), RequesterError> {
+    let intent = access::QueryIntent {
+        version: access::ENTRY_VERSION,
+        at_ms: unix_ms(SystemTime::now()),
+        query_digest: digest,
+        request_id: query.request.request_id,
+        responder_region: query.request.target_region,
+        purpose: query.request.purpose.clone(),
+        subject_digest: access::subject_digest(&query.request.subject),
+    };
+    let body =
+        credex_protocol::encode(&intent).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+    storage.append(access::kind::QUERY_INTENT, body).await?;
+    Ok(())
+}
+
+/// At most [`access::MAX_NO_ANSWER_REASON`] bytes of `reason`, cut at a
+/// character boundary.
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(access::MAX_NO_ANSWER_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// The round trip of [`send`] after the intent is logged: ask, verify,
+/// log the answer.
+async fn exchange(
+    conn: &PeerConnection,
+    trust: &credex_pki::TrustStore,
+    storage: &Storage,
+    query: &AuthorizedQuery,
+    digest: [u8; 32],
+) -> Result<QueryResponse, RequesterError> {
     let response = match conn
         .request(&Request::Query(Box::new(query.clone())))
         .await?

@@ -107,17 +107,19 @@ pub struct AuditResult {
     pub logs: usize,
     /// Entries verified.
     pub entries: u64,
-    /// Violations the auditor reported.
+    /// Violations the auditor reported: each is a failure.
     pub violations: usize,
-    /// Of which: a released access missing at the requester, for a query
-    /// the workload saw fail during a fault (the exchange was cut after the
-    /// responder's durable log entry).
-    pub explained_by_faults: usize,
-    /// The others (first 50): each is a failure.
-    pub unexplained: Vec<credex_node::audit::Violation>,
+    /// The first 50 violations.
+    pub listed: Vec<credex_node::audit::Violation>,
+    /// Releases whose answer never reached the requester (the requester
+    /// logged the query as sent and no answer): cut by a fault on the way
+    /// back, visible in both logs, not a violation.
+    pub answers_lost: usize,
+    /// Queries the requesters logged as sent with no answer.
+    pub no_answer: u64,
     /// Seconds for export and audit.
     pub seconds: f64,
-    /// No unexplained violation, and every node's log verified.
+    /// No violation, and every node's log verified.
     pub passed: bool,
 }
 
@@ -248,16 +250,16 @@ pub fn render(r: &Report) -> String {
     let a = &r.audit;
     let _ = writeln!(
         s,
-        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations, {} explained by faults (access cut after the responder logged it, the requester saw it fail), {} unexplained — {}",
+        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations — {}; {} queries ended with no answer (logged as such by their requesters), {} of them released by the responder before the answer was lost",
         a.logs,
         a.entries,
         a.seconds,
         a.violations,
-        a.explained_by_faults,
-        a.unexplained.len(),
-        if a.passed { "PASSED" } else { "FAILED" }
+        if a.passed { "PASSED" } else { "FAILED" },
+        a.no_answer,
+        a.answers_lost,
     );
-    for v in a.unexplained.iter().take(10) {
+    for v in a.listed.iter().take(10) {
         let _ = writeln!(s, "  {} #{:?} {}: {}", v.log, v.index, v.rule, v.detail);
     }
     let _ = writeln!(

@@ -3,7 +3,7 @@
 //! the fault schedule, then export every log and run the auditor over all
 //! of them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -257,7 +257,6 @@ struct Ctx {
     ok_per_s: Vec<AtomicU64>,
     failed_per_s: Vec<AtomicU64>,
     answered: AtomicU64,
-    failed_digests: Mutex<HashSet<[u8; 32]>>,
     leaks: AtomicU64,
     malicious: Mutex<MaliciousCounts>,
 }
@@ -402,12 +401,6 @@ impl Ctx {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert((from, to), Instant::now() + Duration::from_secs(1));
-                if let Ok(d) = credex_pki::authorization::query_digest(query) {
-                    self.failed_digests
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(d);
-                }
                 Err(Failure::Failed(e.to_string()))
             }
         }
@@ -1184,7 +1177,6 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         ok_per_s: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
         failed_per_s: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
         answered: AtomicU64::new(0),
-        failed_digests: Mutex::new(HashSet::new()),
         leaks: AtomicU64::new(0),
         malicious: Mutex::new(MaliciousCounts::default()),
         slots,
@@ -1339,28 +1331,19 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         .context("the federation root does not load")?;
     let audit = tokio::task::block_in_place(|| credex_node::audit::verify(&dirs, &trust));
     let audit_s = t3.elapsed().as_secs_f64();
-    let failed = ctx
-        .failed_digests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        .collect::<HashSet<String>>();
-    let (explained, unexplained): (Vec<_>, Vec<_>) =
-        audit.violations.iter().cloned().partition(|v| {
-            // A released access the requester never logged, for a query the
-            // workload saw fail (no verified answer): the fault cut the
-            // exchange after the responder's durable log entry. The auditor
-            // must flag it; the simulator knows it happened.
-            v.rule == "access_missing_at_requester"
-                && v.access.as_ref().is_some_and(|h| failed.contains(h))
-        });
+    let mut no_answer = 0;
+    for slot in &ctx.slots {
+        if let Some(n) = slot.running.lock().await.as_ref() {
+            no_answer += count_no_answers(n.storage()).await?;
+        }
+    }
     let audit_result = AuditResult {
         logs: dirs.len(),
         entries: audit.entries,
         violations: audit.violations.len(),
-        explained_by_faults: explained.len(),
-        unexplained: unexplained.into_iter().take(50).collect(),
+        listed: audit.violations.iter().take(50).cloned().collect(),
+        answers_lost: audit.answers_lost.len(),
+        no_answer,
         seconds: audit_s,
         passed: false,
     };
@@ -1442,11 +1425,29 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         audit: audit_result,
         passed: false,
     };
-    report.audit.passed =
-        report.audit.unexplained.is_empty() && report.audit.logs == report.nodes.len();
+    report.audit.passed = report.audit.violations == 0 && report.audit.logs == report.nodes.len();
     report.passed = report.audit.passed
         && report.internal_fields_leaked == 0
         && report.malicious.accepted.values().all(|&v| v == 0)
         && report.faults.iter().all(|f| f.observed);
     Ok(report)
+}
+
+/// How many queries `storage`'s node logged as sent with no answer.
+async fn count_no_answers(storage: &credex_node::storage::Storage) -> anyhow::Result<u64> {
+    let len = storage.journal_len().await?;
+    let mut at = 0;
+    let mut n = 0;
+    while at < len {
+        let page = storage.journal_range(at, 4096).await?;
+        if page.is_empty() {
+            break;
+        }
+        at += page.len() as u64;
+        n += page
+            .iter()
+            .filter(|r| r.kind == credex_node::access::kind::QUERY_NO_ANSWER)
+            .count() as u64;
+    }
+    Ok(n)
 }
