@@ -67,10 +67,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         path: path.to_owned(),
         source,
     };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    std::fs::write(path, bytes).map_err(io)
+    // An export holds the log's entries and attachments: owner only.
+    crate::file_modes::write_private(path, bytes).map_err(io)
 }
 
 /// Export the whole log of `storage` into `out`, first signing (with `key`)

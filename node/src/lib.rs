@@ -21,6 +21,7 @@ pub mod dev;
 pub mod eval;
 pub mod export;
 pub mod federation;
+pub mod file_modes;
 pub mod flows;
 pub mod lists;
 pub mod log;

@@ -142,7 +142,7 @@ fn read_secret(path: &Path) -> Result<String, PseudonymsError> {
 /// does not exist (`create_new`).
 fn write_secret(path: &Path, contents: &str, create_new: bool) -> Result<(), PseudonymsError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        crate::file_modes::create_private_dir(parent).map_err(io_err(parent))?;
     }
     if create_new && path.exists() {
         return Err(PseudonymsError::Exists(path.to_owned()));

@@ -237,10 +237,8 @@ pub async fn fetch_log(
     };
     let save = |path: &str, bytes: &[u8]| -> Result<(), String> {
         let file = out.join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))
+        crate::file_modes::write_private(&file, bytes)
+            .map_err(|e| format!("{}: {e}", file.display()))
     };
     let checkpoint = get("checkpoint".into()).await?;
     save("checkpoint", &checkpoint)?;

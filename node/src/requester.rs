@@ -163,7 +163,7 @@ const AUTHORIZATION_FILE_MAGIC: &[u8] = b"credex-authorization/1\n";
 fn write_tagged<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> Result<(), RequesterError> {
     let mut bytes = magic.to_vec();
     bytes.extend(credex_protocol::encode(value).map_err(|e| invalid(path, e))?);
-    std::fs::write(path, bytes).map_err(|source| RequesterError::Io {
+    crate::file_modes::write_private(path, &bytes).map_err(|source| RequesterError::Io {
         path: path.display().to_string(),
         source,
     })

@@ -21,6 +21,9 @@ use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, Setup
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A private key or database file that group or others can read.
+    #[error("{0}")]
+    ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
     /// A certificate, key or CRL file could not be read or parsed.
     #[error("{path}: {reason}")]
     TlsFile {
@@ -97,7 +100,7 @@ pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartErr
             });
         }
     }
-    warn_if_key_readable_by_others(&tls.key);
+    crate::file_modes::check_private(&tls.key)?;
     let key_pem = read_text(&tls.key)?;
     let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?;
@@ -109,19 +112,6 @@ pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartErr
 }
 
 use rustls_pki_types::pem::PemObject as _;
-
-#[cfg(unix)]
-fn warn_if_key_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "private key is readable by group or others; chmod 600 it");
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_key_readable_by_others(_path: &Path) {}
 
 /// The node's key as a message signing key (for signed responses).
 pub fn load_node_signing_key(config: &NodeConfig) -> Result<SigningKey, StartError> {

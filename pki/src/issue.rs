@@ -276,7 +276,7 @@ pub fn create_root(
         .map_err(|e| IssueError::Encoding(e.to_string()))?;
     Ok(Issued {
         cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        key_pem: crate::key_file::private_key_pem(&key.serialize_der()),
         cert_der: cert.der().to_vec(),
     })
 }
@@ -576,7 +576,7 @@ impl CertificateAuthority {
             .map_err(|e| IssueError::Encoding(e.to_string()))?;
         Ok(Issued {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            key_pem: crate::key_file::private_key_pem(&key.serialize_der()),
             cert_der: cert.der().to_vec(),
         })
     }

@@ -62,6 +62,7 @@
 pub mod authorization;
 pub mod identity;
 pub mod issue;
+pub mod key_file;
 pub mod pseudonym;
 pub mod signing;
 pub mod trust;

@@ -12,6 +12,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
+    /// A database file that group or others can read.
+    #[error("{0}")]
+    ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
     /// The URL given to [`Storage::open`](super::Storage::open) is not a
     /// supported store URL (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`).
     #[error("invalid storage URL {url}: {reason}")]

@@ -107,14 +107,25 @@ impl SqliteEngine {
         path: &Path,
         options: &StorageOptions,
     ) -> Result<SqliteEngine, StorageError> {
+        // The database holds internal fields, nonces and attachments: its
+        // directory is 0700 and its files 0600 (SQLite gives the -wal and
+        // -shm files the database file's mode), and a file others can read
+        // is refused.
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| StorageError::CreateDir {
-                    path: parent.to_owned(),
-                    source: Arc::new(e),
-                })?;
+            crate::file_modes::create_private_dir(parent).map_err(|e| StorageError::CreateDir {
+                path: parent.to_owned(),
+                source: Arc::new(e),
+            })?;
         }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::file_modes::check_private(Path::new(&file))?;
+        }
+        crate::file_modes::create_private_file(path).map_err(|e| StorageError::CreateDir {
+            path: path.to_owned(),
+            source: Arc::new(e),
+        })?;
         let open_error = |e: sqlx::Error| StorageError::OpenSqlite {
             path: path.to_owned(),
             source: Arc::new(e),
