@@ -498,13 +498,7 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
     // A natural person: the requester's tool turns the citizen ID into its
     // keyed pseudonym; the ID never leaves Guizhou and is in no log.
     let person = dev::sample_persons(guangdong)[0].clone();
-    let ring = credex_node::pseudonyms::load_ring(
-        gy.config()
-            .pseudonyms
-            .keys
-            .as_ref()
-            .context("the development federation has a pseudonym key ring")?,
-    )?;
+    let ring = federation_ring(gy)?;
     let pseudonym = ring.current_pseudonym(&person)?;
     println!(
         "   … and about an individual business operator (个体工商户) {}, named by pseudonym {}…:",
@@ -889,13 +883,7 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
     // the current-epoch pseudonym of the federation's key ring.
     let person = dev::synthetic_citizen_id("520000".parse()?, 7);
     let mut policy = ListsPolicy::builtin();
-    policy.pseudonyms = Some(credex_node::pseudonyms::load_ring(
-        gy.config()
-            .pseudonyms
-            .keys
-            .as_ref()
-            .context("the development federation has a pseudonym key ring")?,
-    )?);
+    policy.pseudonyms = Some(federation_ring(gy)?);
     let person_entry = Lists::new(gy.federation().clone(), policy)
         .add(
             &EntryDraft {
@@ -1071,13 +1059,7 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
     // Guangdong's individual business operator reached the national node
     // under the pseudonym, the only name it has outside Guangdong.
     let person = dev::sample_persons("440000".parse()?)[0].clone();
-    let ring = credex_node::pseudonyms::load_ring(
-        gy.config()
-            .pseudonyms
-            .keys
-            .as_ref()
-            .context("the development federation has a pseudonym key ring")?,
-    )?;
+    let ring = federation_ring(gy)?;
     let pseudonym = ring.current_pseudonym(&person)?.to_string();
     let person_at_national = national
         .storage()
@@ -1108,6 +1090,17 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
         &summary.join("; "),
     );
     Ok(())
+}
+
+/// The federation's pseudonym key ring, as `node` is configured with it.
+fn federation_ring(node: &RunningNode) -> Result<credex_pki::PseudonymKeyRing> {
+    let path = node
+        .config()
+        .pseudonyms
+        .keys
+        .as_ref()
+        .context("the development federation has a pseudonym key ring")?;
+    Ok(credex_node::pseudonyms::load_ring(path)?)
 }
 
 /// The fields the egress gate withheld from `node`'s upward batches, as

@@ -115,7 +115,8 @@ pub struct AuditResult {
     /// logged the query as sent and no answer): cut by a fault on the way
     /// back, visible in both logs, not a violation.
     pub answers_lost: usize,
-    /// Queries the requesters logged as sent with no answer.
+    /// Queries the requesters logged as about to be sent and never got a
+    /// verified answer to (logged "no answer", or cut by the timeout).
     pub no_answer: u64,
     /// Seconds for export and audit.
     pub seconds: f64,
@@ -250,7 +251,7 @@ pub fn render(r: &Report) -> String {
     let a = &r.audit;
     let _ = writeln!(
         s,
-        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations — {}; {} queries ended with no answer (logged as such by their requesters), {} of them released by the responder before the answer was lost",
+        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations — {}; {} queries ended with no answer (logged as sent, never answered), {} of them released by the responder before the answer was lost",
         a.logs,
         a.entries,
         a.seconds,

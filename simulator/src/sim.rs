@@ -1433,21 +1433,26 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// How many queries `storage`'s node logged as sent with no answer.
+/// How many queries `storage`'s node logged as about to be sent and never
+/// logged an answer for: those it logged "no answer" for, and those a
+/// timeout cancelled before it could (decision 0620).
 async fn count_no_answers(storage: &credex_node::storage::Storage) -> anyhow::Result<u64> {
+    use credex_node::access::kind;
     let len = storage.journal_len().await?;
-    let mut at = 0;
-    let mut n = 0;
+    let (mut at, mut intents, mut answered) = (0, 0u64, 0u64);
     while at < len {
         let page = storage.journal_range(at, 4096).await?;
         if page.is_empty() {
             break;
         }
         at += page.len() as u64;
-        n += page
-            .iter()
-            .filter(|r| r.kind == credex_node::access::kind::QUERY_NO_ANSWER)
-            .count() as u64;
+        for r in &page {
+            match r.kind {
+                kind::QUERY_INTENT => intents += 1,
+                kind::QUERY_SENT => answered += 1,
+                _ => {}
+            }
+        }
     }
-    Ok(n)
+    Ok(intents.saturating_sub(answered))
 }
