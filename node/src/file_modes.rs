@@ -21,13 +21,17 @@ pub struct ReadableByOthers {
     pub mode: u32,
 }
 
-/// Refuse `path` if group or others can read or write it. A missing file
-/// passes (the caller creates it with [`create_private_file`]).
+/// Refuse the regular file `path` if group or others can read or write it.
+/// A missing file passes (the caller creates it with
+/// [`create_private_file`]), and so does anything that is not a regular
+/// file (whoever opens it says what is wrong).
 pub fn check_private(path: &Path) -> Result<(), ReadableByOthers> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.is_file()
+        {
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
                 return Err(ReadableByOthers {
@@ -55,8 +59,11 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// Create `path` empty with mode 0600 if it does not exist.
+/// Create `path` empty with mode 0600 if nothing is there yet.
 pub fn create_private_file(path: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(false);
     #[cfg(unix)]
