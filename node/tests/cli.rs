@@ -311,6 +311,26 @@ fn demo_runs_and_passes_its_checks() {
     );
     no_internal_field_leaves_its_region(&kept);
     no_citizen_id_in_any_node(&kept);
+    only_released_details_reach_each_member(&kept);
+}
+
+/// The demo's listing names a responsible person, a detail the
+/// Chongqing–Guizhou agreement releases and the Pan-Pearl River one does
+/// not: Chongqing's files hold it, Guangdong's (and the national node's)
+/// do not.
+fn only_released_details_reach_each_member(kept: &std::path::Path) {
+    let value = "王某".as_bytes();
+    let holds = |node: &str| {
+        let mut files = Vec::new();
+        collect_files(&kept.join("nodes").join(node).join("data"), &mut files);
+        collect_files(&kept.join("audit").join(node), &mut files);
+        files
+            .iter()
+            .any(|f| contains(&std::fs::read(f).unwrap(), value))
+    };
+    assert!(holds("cq-1"), "released to Chongqing, but not found there");
+    assert!(!holds("gz-1"), "withheld from Guangdong, but found there");
+    assert!(!holds("national-1"));
 }
 
 /// After the demo, which queries, lists and reports natural persons, no
