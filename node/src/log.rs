@@ -393,8 +393,19 @@ pub async fn witness(
         .map_err(|e| WitnessRefusal::Invalid(format!("checkpoint of {}: {e}", vkey.name())))?;
     let cp = signed.checkpoint();
     let origin = cp.origin().to_owned();
-    if let Some((last, old_note)) = storage.witnessed(&origin).await? {
+    // One witnessing per log at a time in this process; the store's
+    // compare-and-set below covers other processes on the same store.
+    let lock = witness_lock(&origin);
+    let _serial = lock.lock().await;
+    let previous = storage.witnessed(&origin).await?;
+    if let Some((last, old_note)) = previous.clone() {
         let old = checkpoint_of(&old_note).map_err(WitnessRefusal::Invalid)?;
+        if cp.size() == last && cp.root() != old.root() {
+            let detail = format!(
+                "two checkpoints of size {last} with different roots: the log showed two histories"
+            );
+            return Err(fork(storage, &origin, old_note, request, detail).await?);
+        }
         if cp.size() < last {
             return Err(WitnessRefusal::Stale {
                 last,
@@ -419,18 +430,7 @@ pub async fn witness(
                 "checkpoint of size {} is not an extension of the one of size {last} seen before: {e}",
                 cp.size()
             );
-            FORKS_DETECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(log = %origin, %detail, "FORK DETECTED: two signed checkpoints of one log cannot both be true; both kept as evidence");
-            storage
-                .store_evidence(
-                    origin.clone(),
-                    "inconsistent_checkpoints".into(),
-                    old_note,
-                    request.checkpoint.clone(),
-                    detail.clone(),
-                )
-                .await?;
-            return Err(WitnessRefusal::Fork(detail));
+            return Err(fork(storage, &origin, old_note, request, detail).await?);
         }
     } else if request.old_size != 0 {
         return Err(WitnessRefusal::Stale {
@@ -438,11 +438,55 @@ pub async fn witness(
             reason: "this witness has seen no checkpoint of this log".into(),
         });
     }
+    let last = previous.as_ref().map_or(0, |(size, _)| *size);
     storage
-        .set_witnessed(origin, cp.size(), request.checkpoint.clone())
-        .await?;
+        .set_witnessed(origin, previous, cp.size(), request.checkpoint.clone())
+        .await
+        .map_err(|e| match e {
+            StorageError::WitnessedConflict { .. } => WitnessRefusal::Stale {
+                last,
+                reason: "another checkpoint of this log was witnessed meanwhile; send again".into(),
+            },
+            e => WitnessRefusal::Storage(e),
+        })?;
     key.cosign(cp, now_unix_secs)
         .map_err(|e| WitnessRefusal::Invalid(e.to_string()))
+}
+
+/// Keep `request`'s checkpoint and the one seen before as evidence of a
+/// fork, say so loudly, and return the refusal.
+async fn fork(
+    storage: &Storage,
+    origin: &str,
+    old_note: String,
+    request: &credex_protocol::WitnessRequest,
+    detail: String,
+) -> Result<WitnessRefusal, StorageError> {
+    FORKS_DETECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::error!(log = %origin, %detail, "FORK DETECTED: two signed checkpoints of one log cannot both be true; both kept as evidence");
+    storage
+        .store_evidence(
+            origin.to_owned(),
+            "inconsistent_checkpoints".into(),
+            old_note,
+            request.checkpoint.clone(),
+            detail.clone(),
+        )
+        .await?;
+    Ok(WitnessRefusal::Fork(detail))
+}
+
+/// The lock that serialises witnessing of the log `origin` in this process.
+fn witness_lock(origin: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    // A panic while holding this map's lock leaves it consistent (one
+    // insert): recover the guard.
+    let mut locks = LOCKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    locks.entry(origin.to_owned()).or_default().clone()
 }
 
 /// As a log owner: have the witness on `conn` cosign our latest

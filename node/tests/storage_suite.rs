@@ -1749,17 +1749,19 @@ async fn log_records_round_trip(store: Store) {
         MAX_COSIGNATURES
     );
 
-    s.set_witnessed("credex/500000/cq-1".into(), 5, "note 5".into())
+    let cq = || "credex/500000/cq-1".to_owned();
+    let seen = |size: u64, note: &str| Some((size, note.to_owned()));
+    s.set_witnessed(cq(), None, 5, "note 5".into())
         .await
         .expect("witness");
-    s.set_witnessed("credex/500000/cq-1".into(), 9, "note 9".into())
+    s.set_witnessed(cq(), seen(5, "note 5"), 9, "note 9".into())
         .await
         .expect("witness forward");
-    s.set_witnessed("credex/500000/cq-1".into(), 9, "note 9 cosigned".into())
+    s.set_witnessed(cq(), seen(9, "note 9"), 9, "note 9 cosigned".into())
         .await
         .expect("same size again");
     let err = s
-        .set_witnessed("credex/500000/cq-1".into(), 8, "note 8".into())
+        .set_witnessed(cq(), seen(9, "note 9 cosigned"), 8, "note 8".into())
         .await
         .expect_err("going back");
     assert!(
@@ -1773,7 +1775,22 @@ async fn log_records_round_trip(store: Store) {
         ),
         "{err}"
     );
-    s.set_witnessed("credex/510000/cd-1".into(), 1, "other log".into())
+    // Compare-and-set: decided against a state that is no longer stored.
+    for stale in [None, seen(5, "note 5"), seen(9, "note 9")] {
+        let err = s
+            .set_witnessed(cq(), stale, 12, "note 12".into())
+            .await
+            .expect_err("stale previous");
+        assert!(
+            matches!(&err, StorageError::WitnessedConflict { .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        s.witnessed(&cq()).await.expect("read"),
+        seen(9, "note 9 cosigned")
+    );
+    s.set_witnessed("credex/510000/cd-1".into(), None, 1, "other log".into())
         .await
         .expect("another log");
 

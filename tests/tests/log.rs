@@ -536,6 +536,62 @@ async fn a_witness_catches_a_forked_log_and_keeps_the_evidence() {
     gz.shutdown().await;
 }
 
+/// Two conflicting checkpoints of one log, sent to a witness at the same
+/// moment on two streams: exactly one is cosigned, the other is refused as
+/// a fork and both are kept as evidence (the witness serialises per log
+/// and its store compares-and-sets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_cosigns_only_one_of_two_conflicting_checkpoints_sent_at_once() {
+    use credex_protocol::tlog::{MemoryHashStore, leaf_hash};
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let gz = fed.start("gz-1").await;
+    let conn = credex_tests::dial(&gz, &gy, "520000", "gy-1")
+        .await
+        .unwrap();
+    // gz signs two different trees of the same size (gy has seen none).
+    let history = |tag: &str| {
+        let mut tree = MemoryHashStore::new();
+        for i in 0..5 {
+            tree.append_leaf_hash(leaf_hash(format!("{tag} {i}").as_bytes()))
+                .unwrap();
+        }
+        credex_protocol::WitnessRequest {
+            checkpoint: gz.log_key().sign(5, tree.root().unwrap()).unwrap(),
+            old_size: 0,
+            consistency_proof: Vec::new(),
+        }
+    };
+    let (a, b) = (
+        history("shown to the auditor"),
+        history("shown to everyone else"),
+    );
+    let (a, b) = (
+        credex_protocol::Request::Witness(a),
+        credex_protocol::Request::Witness(b),
+    );
+    let (ra, rb) = tokio::join!(conn.request(&a), conn.request(&b));
+    let mut cosigned = 0;
+    let mut forks = 0;
+    for r in [ra, rb] {
+        match r {
+            Ok(credex_protocol::Response::Cosigned(_)) => cosigned += 1,
+            Err(credex_node::transport::ClientError::Refused(e))
+                if e.code == credex_protocol::ErrorCode::ForkDetected =>
+            {
+                forks += 1
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((cosigned, forks), (1, 1));
+    let evidence = gy.storage().evidence().await.unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].origin, "credex/440000/gz-1");
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
 #[tokio::test]
 async fn audit_catches_a_field_released_outside_the_policy() {
     let report = audit_after(

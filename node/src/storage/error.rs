@@ -349,6 +349,14 @@ pub enum StorageError {
         max: usize,
     },
 
+    /// The witnessed checkpoint of a peer log changed since it was read:
+    /// another witnessing of the same log (a concurrent request, another
+    /// process) got there first; decide again against the new one.
+    #[error("the witnessed checkpoint of {origin} changed concurrently; decide again")]
+    WitnessedConflict {
+        /// The peer log's origin.
+        origin: String,
+    },
     /// A peer log's witnessed checkpoint would go back to a smaller tree.
     #[error("witnessed checkpoint of {origin} would go back from size {stored} to {offered}")]
     WitnessedRegression {

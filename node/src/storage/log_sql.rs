@@ -210,35 +210,44 @@ macro_rules! log_sql {
                         })
                     }
                 }
-                LogWrite::Witnessed { origin, size, note } => {
-                    const OP: &str = "witnessed checkpoint upsert";
+                LogWrite::Witnessed {
+                    origin,
+                    previous,
+                    size,
+                    note,
+                } => {
+                    const OP: &str = "witnessed checkpoint compare-and-set";
                     let fail = |e| self.write_error(OP, e);
                     let db_size = size_param(*size)?;
-                    let done = sqlx::query(
-                        "INSERT INTO witnessed (origin, size, note, updated_at_unix_ms) \
-                         VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (origin) DO UPDATE SET size = excluded.size, \
-                         note = excluded.note, updated_at_unix_ms = excluded.updated_at_unix_ms \
-                         WHERE witnessed.size <= excluded.size",
-                    )
-                    .bind(origin.as_str())
-                    .bind(db_size)
-                    .bind(note.as_str())
-                    .bind(now_unix_ms)
-                    .execute(&self.$write)
-                    .await
-                    .map_err(fail)?;
+                    let done = match previous {
+                        None => sqlx::query(
+                            "INSERT INTO witnessed (origin, size, note, updated_at_unix_ms) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (origin) DO NOTHING",
+                        )
+                        .bind(origin.as_str())
+                        .bind(db_size)
+                        .bind(note.as_str())
+                        .bind(now_unix_ms)
+                        .execute(&self.$write)
+                        .await
+                        .map_err(fail)?,
+                        Some((old_size, old_note)) => sqlx::query(
+                            "UPDATE witnessed SET size = $2, note = $3, updated_at_unix_ms = $4 \
+                             WHERE origin = $1 AND size = $5 AND note = $6",
+                        )
+                        .bind(origin.as_str())
+                        .bind(db_size)
+                        .bind(note.as_str())
+                        .bind(now_unix_ms)
+                        .bind(size_param(*old_size)?)
+                        .bind(old_note.as_str())
+                        .execute(&self.$write)
+                        .await
+                        .map_err(fail)?,
+                    };
                     if done.rows_affected() == 0 {
-                        let stored: i64 =
-                            sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = $1")
-                                .bind(origin.as_str())
-                                .fetch_one(&self.$write)
-                                .await
-                                .map_err(fail)?;
-                        return Err(StorageError::WitnessedRegression {
+                        return Err(StorageError::WitnessedConflict {
                             origin: origin.clone(),
-                            stored: engine::stored_size(&self.location, stored)?,
-                            offered: *size,
                         });
                     }
                     Ok(0)

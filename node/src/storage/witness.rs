@@ -72,6 +72,7 @@ pub(crate) enum LogWrite {
     },
     Witnessed {
         origin: String,
+        previous: Option<(u64, String)>,
         size: u64,
         note: String,
     },
@@ -119,8 +120,22 @@ impl LogWrite {
                 check_text("witness", witness, MAX_LOG_NAME_LEN)?;
                 check_text("line", line, MAX_COSIGNATURE_LINE_LEN)
             }
-            LogWrite::Witnessed { origin, size, note } => {
+            LogWrite::Witnessed {
+                origin,
+                previous,
+                size,
+                note,
+            } => {
                 db_size("size", *size)?;
+                if let Some((stored, _)) = previous
+                    && size < stored
+                {
+                    return Err(StorageError::WitnessedRegression {
+                        origin: origin.clone(),
+                        stored: *stored,
+                        offered: *size,
+                    });
+                }
                 check_text("origin", origin, MAX_LOG_NAME_LEN)?;
                 check_text("note", note, MAX_NOTE_BYTES)
             }
@@ -232,22 +247,32 @@ impl Storage {
 
     /// Records `note`, a checkpoint of tree size `size` of the peer log
     /// `origin` that this node has verified (signature, and consistency
-    /// with the one stored before), as the latest seen of that log. A size
-    /// below the stored one fails with [`StorageError::WitnessedRegression`];
-    /// the same size replaces the note (e.g. with more cosignatures). Goes
-    /// through the writer queue; returns once durable.
+    /// with `previous`), as the latest seen of that log — a compare-and-set:
+    /// only if the stored row is exactly `previous` (`None`: no row yet),
+    /// so two witnessings of one log decided against the same state cannot
+    /// both succeed ([`StorageError::WitnessedConflict`] for the second). A
+    /// size below `previous`'s fails with
+    /// [`StorageError::WitnessedRegression`]; the same size may replace the
+    /// note (e.g. with more cosignatures). Goes through the writer queue;
+    /// returns once durable.
     ///
     /// Like [`Storage::append`]: dropping the future after it was queued
     /// does not withdraw the write.
     pub async fn set_witnessed(
         &self,
         origin: String,
+        previous: Option<(u64, String)>,
         size: u64,
         note: String,
     ) -> Result<(), StorageError> {
-        self.log_write(LogWrite::Witnessed { origin, size, note })
-            .await
-            .map(drop)
+        self.log_write(LogWrite::Witnessed {
+            origin,
+            previous,
+            size,
+            note,
+        })
+        .await
+        .map(drop)
     }
 
     /// The latest checkpoint of peer log `origin` this node verified, as
