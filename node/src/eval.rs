@@ -93,11 +93,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The catalogue category that holds a scheme's results as credit records.
 pub fn category_of(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::PublicCredit => "public_credit_evaluation",
-        Scheme::TaxCredit => "tax_credit_rating",
-        Scheme::EnvironmentalCredit => "environmental_credit_evaluation",
-    }
+    credex_policies::egress::scheme_category(scheme)
 }
 
 /// The agreements a node applies: the shipped ones

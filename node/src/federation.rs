@@ -1038,7 +1038,8 @@ fn unix_time(now_ms: i64) -> rustls_pki_types::UnixTime {
     ))
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut end = max;
         while !s.is_char_boundary(end) {

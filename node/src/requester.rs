@@ -389,7 +389,7 @@ pub async fn send(
                 version: access::ENTRY_VERSION,
                 at_ms: unix_ms(SystemTime::now()),
                 query_digest: digest,
-                reason: truncate_reason(&e.to_string()),
+                reason: crate::federation::truncate(e.to_string(), access::MAX_NO_ANSWER_REASON),
             };
             let body = credex_protocol::encode(&no_answer)
                 .map_err(|err| RequesterError::NotReady(err.to_string()))?;
@@ -419,16 +419,6 @@ async fn log_intent(
         credex_protocol::encode(&intent).map_err(|e| RequesterError::NotReady(e.to_string()))?;
     storage.append(access::kind::QUERY_INTENT, body).await?;
     Ok(())
-}
-
-/// At most [`access::MAX_NO_ANSWER_REASON`] bytes of `reason`, cut at a
-/// character boundary.
-fn truncate_reason(reason: &str) -> String {
-    let mut end = reason.len().min(access::MAX_NO_ANSWER_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
 }
 
 /// The round trip of [`send`] after the intent is logged: ask, verify,

@@ -279,12 +279,11 @@ pub fn release_result_push(
             what: format!("{} results", scheme.code()),
         }
     })?;
-    let held = attestation_fields(scheme);
-    let egress = decide(
-        EgressBasis::Agreement(agreement.code.clone()),
-        agreements.content_hash(),
+    let egress = under_agreement(
+        agreement,
+        agreements,
         catalogue,
-        &held,
+        &attestation_fields(scheme),
         |_, _| true,
     );
     released(
@@ -553,12 +552,8 @@ pub fn redecide(
                 Flow::Recognition => a.schemes.keys().any(|s| scheme_category(*s) == c),
                 Flow::Upward => false,
             };
-            Some(Ok(decide(
-                EgressBasis::Agreement(code.clone()),
-                agreements.content_hash(),
-                catalogue,
-                &held,
-                permitted,
+            Some(Ok(under_agreement(
+                a, agreements, catalogue, &held, permitted,
             )))
         }
     }
@@ -598,6 +593,23 @@ fn decide(
     }
 }
 
+/// [`decide`] under `agreement`, one of `agreements`.
+fn under_agreement(
+    agreement: &Agreement,
+    agreements: &AgreementSet,
+    catalogue: &Catalogue,
+    held: &BTreeMap<String, BTreeSet<String>>,
+    permitted: impl Fn(&str, &str) -> bool,
+) -> EgressRecord {
+    decide(
+        EgressBasis::Agreement(agreement.code.clone()),
+        agreements.content_hash(),
+        catalogue,
+        held,
+        permitted,
+    )
+}
+
 fn project_entry(
     agreements: &AgreementSet,
     catalogue: &Catalogue,
@@ -622,12 +634,11 @@ fn project_entry(
             to,
             what: format!("{} list entries", lt.code()),
         })?;
-    let held = entry_fields(entry);
-    let egress = decide(
-        EgressBasis::Agreement(agreement.code.clone()),
-        agreements.content_hash(),
+    let egress = under_agreement(
+        agreement,
+        agreements,
         catalogue,
-        &held,
+        &entry_fields(entry),
         |_, f| joint_permits(agreement, lt, f),
     );
     let category = lt.catalogue_category();
