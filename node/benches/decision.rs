@@ -12,20 +12,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use credex_node::access::kind;
 use credex_node::bench::{
-    BENCH_CATEGORY, BENCH_PURPOSE, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
+    BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
 use credex_node::config::StorageTarget;
-use credex_node::query::{QueryService, load_policy};
+use credex_node::query::{QueryService, load_policy, policy_request};
 use credex_node::service::{load_credentials, load_node_signing_key, load_trust, open_storage};
 use credex_node::storage::{AccessClaim, QuotaClaim, Storage};
 use credex_node::tls::FederationTrust;
 use credex_node::transport::PeerIdentity;
 use credex_pki::authorization::{QueryContext, verify_authorized_query};
 use credex_pki::{Purpose as CertPurpose, TrustStore};
-use credex_policies::{
-    AccessRequest, AuthorizationScope, PolicySet, Purpose, QuotaUsage, Record, SubjectKind,
-    evaluate,
-};
+use credex_policies::{AccessRequest, PolicySet, QuotaUsage, Record, evaluate};
 use credex_protocol::query::{AuthorizedQuery, Outcome};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -81,41 +78,15 @@ fn fixture() -> Fixture {
     }
 }
 
-/// The policy's view of a query, as `QueryService::decide` builds it.
-fn access_request(q: &AuthorizedQuery, scope: Option<AuthorizationScope>) -> AccessRequest {
-    AccessRequest {
-        requester_region: q.request.requester_region,
-        purpose: BENCH_PURPOSE.parse::<Purpose>().expect("purpose"),
-        subject_kind: SubjectKind::LegalPerson,
-        requested: q
-            .request
-            .requested
-            .iter()
-            .map(|c| (c.category.clone(), c.fields.clone()))
-            .collect(),
-        subject_authorization: scope,
-        legal_basis: q.request.legal_basis.clone(),
-    }
-}
-
-fn scope_of(q: &AuthorizedQuery) -> Option<AuthorizationScope> {
-    let ms = |v: i64| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000).expect("time")
-    };
-    q.subject_authorization
-        .as_ref()
-        .map(|a| AuthorizationScope {
-            grantee_region: a.authorization.grantee_region,
-            purposes: a
-                .authorization
-                .purposes
-                .iter()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
-            categories: a.authorization.categories.clone(),
-            not_before: ms(a.authorization.not_before_ms),
-            not_after: ms(a.authorization.not_after_ms),
-        })
+/// The policy's view of a query, built exactly as the node builds it.
+fn access_request(f: &Fixture, q: &AuthorizedQuery) -> AccessRequest {
+    let verified = verify_authorized_query(q, &f.trust, &f.ctx).expect("verifies");
+    policy_request(
+        q,
+        q.request.requester_region,
+        verified.subject_authorization(),
+    )
+    .expect("a valid request")
 }
 
 fn now_time() -> OffsetDateTime {
@@ -182,8 +153,8 @@ fn benches(c: &mut Criterion) {
     {
         let mut g = quick(c, "evaluate");
         let now = now_time();
-        let basis = access_request(&f.by_basis, None);
-        let auth = access_request(&f.by_authorization, scope_of(&f.by_authorization));
+        let basis = access_request(&f, &f.by_basis);
+        let auth = access_request(&f, &f.by_authorization);
         g.bench_function("legal_basis", |b| {
             b.iter(|| evaluate(&basis, &f.policy, now, &QuotaUsage::default()))
         });
@@ -204,7 +175,12 @@ fn benches(c: &mut Criterion) {
                     let verified =
                         verify_authorized_query(&f.by_basis, &f.trust, &f.ctx).expect("verifies");
                     std::hint::black_box(&verified);
-                    let request = access_request(&f.by_basis, None);
+                    let request = policy_request(
+                        &f.by_basis,
+                        f.by_basis.request.requester_region,
+                        verified.subject_authorization(),
+                    )
+                    .expect("a valid request");
                     let decision =
                         evaluate(&request, &f.policy, now_time(), &QuotaUsage::default());
                     assert_eq!(decision.outcome(), credex_policies::Outcome::Granted);

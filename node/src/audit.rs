@@ -639,7 +639,7 @@ fn check_received(
     let request = match crate::query::policy_request(
         &q,
         e.requester_region,
-        verified.subject_authorization().map(|a| a.authorization()),
+        verified.subject_authorization(),
     ) {
         Ok(r) => r,
         Err(reason) => {

@@ -327,7 +327,7 @@ impl QueryFactory {
     }
 
     /// From now on, queries carry a subject authorization signed by the
-    /// requesting region's authority (`portal`) for the first sample
+    /// target region's authority (`portal`, the data owner's) for the first sample
     /// company, instead of a legal basis. It allows `max_uses` queries at
     /// each responder.
     pub fn with_subject_authorization(
@@ -335,7 +335,7 @@ impl QueryFactory {
         fed: &BenchFederation,
         max_uses: u32,
     ) -> Result<QueryFactory, BenchError> {
-        let authority = fed.signer(self.region, "portal")?;
+        let authority = fed.signer(self.target, "portal")?;
         let now = crate::query::unix_ms(SystemTime::now());
         let subject =
             self.subjects.first().cloned().ok_or_else(|| {

@@ -592,22 +592,45 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         QueryReason::NoAuthorizationNoLegalBasis,
     );
     let now = unix_ms(SystemTime::now());
-    let consent = requester::issue_authorization(
-        &signer(dir, "520000", "portal")?,
-        SubjectAuthorization {
-            authorization_id: requester::random_id(),
-            subject: SubjectRef::LegalPerson(cq_company.clone()),
-            grantee_region: "520000".parse()?,
-            purposes: vec!["financing".into()],
-            categories: vec!["tax_credit_rating".into()],
-            not_before_ms: now - 60_000,
-            not_after_ms: now + 7 * 86_400_000,
-            max_uses: 1,
-        },
+    let scope = SubjectAuthorization {
+        authorization_id: requester::random_id(),
+        subject: SubjectRef::LegalPerson(cq_company.clone()),
+        grantee_region: "520000".parse()?,
+        purposes: vec!["financing".into()],
+        categories: vec!["tax_credit_rating".into()],
+        not_before_ms: now - 60_000,
+        not_after_ms: now + 7 * 86_400_000,
+        max_uses: 1,
+    };
+    // A forger does not use `credex authorization issue` (which refuses to
+    // sign for its own region): it signs with the library directly.
+    let guizhou_portal = signer(dir, "520000", "portal")?;
+    let self_issued = credex_pki::authorization::sign_subject_authorization(
+        scope.clone(),
+        &guizhou_portal.key,
+        guizhou_portal.chain.clone(),
     )?;
     expect(
         checks,
-        "with its electronic authorization (signed by the government service portal): granted",
+        "with a \"consent\" Guizhou's own portal signed (the asking side vouching for itself): refused",
+        &ask(gy, cq, &two_officers(financing(Some(self_issued)))?).await?,
+        Outcome::Denied,
+        QueryReason::ConsentAuthorityNotAccepted,
+    );
+    let consent = requester::issue_authorization(&signer(dir, "500000", "portal")?, scope)?;
+    let mut swapped = two_officers(financing(None))?;
+    swapped.subject_authorization = Some(consent.clone());
+    expect(
+        checks,
+        "the company's consent attached after both officers signed: refused (not bound)",
+        &ask(gy, cq, &swapped).await?,
+        Outcome::Denied,
+        QueryReason::AuthorizationNotBound,
+    );
+    expect(
+        checks,
+        "with its electronic authorization, signed by Chongqing's government service portal \
+         (the data owner's) and bound under both officers' signatures: granted",
         &ask(gy, cq, &two_officers(financing(Some(consent.clone())))?).await?,
         Outcome::Granted,
         QueryReason::Granted,

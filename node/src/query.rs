@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use credex_pki::authorization::{
-    AuthorizationVerified, QueryContext, query_digest, sign_response, verify_authorized_query,
+    AuthorizationVerified, QueryContext, VerifiedSubjectAuthorization, query_digest, sign_response,
+    verify_authorized_query,
 };
 use credex_pki::signing::SigningKey;
 use credex_policies::{
@@ -194,12 +195,12 @@ fn ms_to_time(ms: i64) -> OffsetDateTime {
 }
 
 /// The policy's view of a query: what `credex_policies::evaluate` decides
-/// on. `scope` is the subject authorization, already verified. The node and
+/// on. `consent` is the subject authorization, already verified. The node and
 /// the auditor build it the same way.
 pub fn policy_request(
     q: &AuthorizedQuery,
     requester_region: RegionCode,
-    scope: Option<&credex_protocol::query::SubjectAuthorization>,
+    consent: Option<&VerifiedSubjectAuthorization>,
 ) -> Result<AccessRequest, QueryReason> {
     let subject_kind = match &q.request.subject {
         SubjectRef::LegalPerson(code) => {
@@ -215,17 +216,10 @@ pub fn policy_request(
         .purpose
         .parse::<Purpose>()
         .map_err(|_| QueryReason::UnknownPurpose)?;
-    let subject_authorization = scope.map(|auth| AuthorizationScope {
-        grantee_region: auth.grantee_region,
-        purposes: auth
-            .purposes
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect(),
-        categories: auth.categories.clone(),
-        not_before: ms_to_time(auth.not_before_ms),
-        not_after: ms_to_time(auth.not_after_ms),
-    });
+    let subject_authorization = match consent {
+        None => None,
+        Some(verified) => Some(authorization_scope(verified)?),
+    };
     Ok(AccessRequest {
         requester_region,
         purpose,
@@ -238,6 +232,31 @@ pub fn policy_request(
             .collect(),
         subject_authorization,
         legal_basis: q.request.legal_basis.clone(),
+    })
+}
+
+/// The policy's view of a verified subject authorization: its scope and the
+/// authority that signed it. The signer is always an authorization authority
+/// (pki's rule 7); anything else would be a broken invariant and is refused
+/// as a wrong role rather than trusted.
+fn authorization_scope(
+    verified: &VerifiedSubjectAuthorization,
+) -> Result<AuthorizationScope, QueryReason> {
+    let auth = verified.authorization();
+    let credex_pki::Subject::Authority { region, name } = verified.signer().subject.clone() else {
+        return Err(QueryReason::WrongRole);
+    };
+    Ok(AuthorizationScope {
+        grantee_region: auth.grantee_region,
+        purposes: auth
+            .purposes
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        categories: auth.categories.clone(),
+        not_before: ms_to_time(auth.not_before_ms),
+        not_after: ms_to_time(auth.not_after_ms),
+        authority: credex_policies::ConsentAuthority { region, name },
     })
 }
 
@@ -489,11 +508,7 @@ impl QueryService {
                 None,
             ));
         }
-        let request = match policy_request(
-            q,
-            peer.region,
-            verified.subject_authorization().map(|a| a.authorization()),
-        ) {
+        let request = match policy_request(q, peer.region, verified.subject_authorization()) {
             Ok(r) => r,
             Err(reason) => return Ok((Decided::denied(reason, q, policy_hash), claim, None)),
         };

@@ -315,6 +315,14 @@ pub fn draft_and_sign(
         purpose: spec.purpose,
         requested: spec.requested,
         legal_basis: spec.legal_basis,
+        subject_authorization_digest: spec
+            .subject_authorization
+            .as_ref()
+            .map(SignedSubjectAuthorization::digest)
+            .transpose()
+            .map_err(|e| {
+                RequesterError::NotReady(format!("cannot encode the subject authorization: {e}"))
+            })?,
         nonce: random_id(),
         issued_at_ms: unix_ms(now),
     };
@@ -348,12 +356,22 @@ pub fn issue_authorization(
     authority: &Signer,
     authorization: SubjectAuthorization,
 ) -> Result<SignedSubjectAuthorization, RequesterError> {
-    if !matches!(authority.identity.subject, Subject::Authority { .. }) {
+    let Subject::Authority { region, .. } = authority.identity.subject else {
         return Err(invalid(
             Path::new(&authority.path),
             format!(
                 "{} is not an authorization authority certificate",
                 authority.identity.subject
+            ),
+        ));
+    };
+    if region == authorization.grantee_region {
+        // Every responder would refuse it (decision 0640): say so now.
+        return Err(invalid(
+            Path::new(&authority.path),
+            format!(
+                "an authority of region {region} cannot vouch for consent to region {region}'s own \
+                 queries; the data owner's authority or the national platform's must sign"
             ),
         ));
     }

@@ -34,12 +34,19 @@
 //! 6. the approver: the same, with the `approver` role, over
 //!    [`DOMAIN_APPROVAL`] ‖ [`approval_message`]`(encode(request),
 //!    requester signature)`;
-//! 7. the subject authorization, if present: the chain verifies; the signer
-//!    is an authorization authority of any region (else `WrongRole`); the
-//!    signature over [`DOMAIN_SUBJECT_AUTHORIZATION`] ‖
-//!    encode(authorization) verifies; the authorization names the request's
-//!    subject and the requesting region as grantee, and its validity window
-//!    does not end before it starts (else `AuthorizationOutOfScope`).
+//! 7. the subject authorization: the one attached is the one the request
+//!    names by digest, which both officers signed — none attached when none
+//!    is named (else `AuthorizationNotBound`); if present, the chain
+//!    verifies; the signer is an authorization authority (else `WrongRole`)
+//!    of another region than the requesting one (else
+//!    `ConsentAuthorityNotAccepted`: the requesting side never vouches for
+//!    its own consent); the signature over [`DOMAIN_SUBJECT_AUTHORIZATION`]
+//!    ‖ encode(authorization) verifies; the authorization names the
+//!    request's subject and the requesting region as grantee, and its
+//!    validity window does not end before it starts (else
+//!    `AuthorizationOutOfScope`). Which authorities a responder accepts
+//!    beyond that is its policy's `consent_from`
+//!    (`docs/decisions/0640-consent-authorities.md`).
 //!
 //! The cheap checks that need no cryptography come first, so a misaddressed
 //! or stale request costs no signature verification. Rule 4 runs on
@@ -312,6 +319,20 @@ pub enum AuthorizationError {
         /// Why.
         error: SignatureError,
     },
+    /// Rule 7: the subject authorization attached is not the one the request
+    /// names (and both officers signed for).
+    #[error("the subject authorization is not bound to the request: {0}")]
+    AuthorizationNotBound(&'static str),
+    /// Rule 7: the subject authorization was signed by an authority of the
+    /// requesting region, which cannot vouch for consent to its own query.
+    #[error(
+        "the subject authorization was signed by an authority of region {authority_region}, \
+         the requesting region; consent must come from an authority the data owner accepts"
+    )]
+    ConsentFromRequestingRegion {
+        /// The authority's region.
+        authority_region: RegionCode,
+    },
     /// Rule 7: the subject authorization is about another subject.
     #[error("the subject authorization is about another subject than the request")]
     AuthorizationForOtherSubject,
@@ -351,6 +372,10 @@ impl AuthorizationError {
             AuthorizationError::AuthorizationForOtherSubject
             | AuthorizationError::AuthorizationForOtherGrantee { .. }
             | AuthorizationError::AuthorizationWindowEmpty => QueryReason::AuthorizationOutOfScope,
+            AuthorizationError::AuthorizationNotBound(_) => QueryReason::AuthorizationNotBound,
+            AuthorizationError::ConsentFromRequestingRegion { .. } => {
+                QueryReason::ConsentAuthorityNotAccepted
+            }
         }
     }
 }
@@ -421,6 +446,33 @@ pub fn verify_authorized_query(
     )?;
 
     // 7. The subject's authorization.
+    let attached = match &q.subject_authorization {
+        Some(signed) => Some(
+            signed
+                .digest()
+                .map_err(|e| AuthorizationError::Encoding(e.to_string()))?,
+        ),
+        None => None,
+    };
+    match (request.subject_authorization_digest, attached) {
+        (None, None) => {}
+        (Some(named), Some(sent)) if named == sent => {}
+        (None, Some(_)) => {
+            return Err(AuthorizationError::AuthorizationNotBound(
+                "one is attached, but the request the officers signed names none",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(AuthorizationError::AuthorizationNotBound(
+                "the request the officers signed names one, but none is attached",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(AuthorizationError::AuthorizationNotBound(
+                "the one attached is not the one the request the officers signed names",
+            ));
+        }
+    }
     let subject_authorization = q
         .subject_authorization
         .as_ref()
@@ -451,7 +503,13 @@ fn verify_subject_authorization(
         &signed.signer,
         Signer::SubjectAuthorization,
         |id| match id.subject {
-            // Any region: docs/decisions/0201-subject-authorization-signers.md.
+            // Never the requesting region's own authority; which others a
+            // responder accepts is its policy's (decision 0640).
+            Subject::Authority { region, .. } if region == request.requester_region => {
+                Err(AuthorizationError::ConsentFromRequestingRegion {
+                    authority_region: region,
+                })
+            }
             Subject::Authority { .. } => Ok(()),
             ref other => Err(AuthorizationError::WrongRole {
                 signer: Signer::SubjectAuthorization,

@@ -1,6 +1,6 @@
 //! Dual authorization: verifying queries and responses in a throw-away
 //! federation (root; region CAs 520000 and 500000; officers req-1 and apv-1
-//! and the authority `portal` of 520000; the responder node cq-1 of 500000).
+//! of 520000; the authority `portal` and the responder node cq-1 of 500000).
 
 #![allow(clippy::unwrap_used)]
 
@@ -94,7 +94,9 @@ impl Fixture {
         let (cq_issued, cq) = fed.region_ca("500000");
         let req = operator(&gz, &gz_issued, "req-1", Role::Requester);
         let apv = operator(&gz, &gz_issued, "apv-1", Role::Approver);
-        let portal = authority(&gz, &gz_issued, "portal");
+        // The data owner's (the responder's) portal: an authority of the
+        // requesting region may not vouch for consent to its own query.
+        let portal = authority(&cq, &cq_issued, "portal");
         let node = Party::new(node(&cq, "cq-1", KeyAlgorithm::Ed25519), &cq_issued);
         let store = fed.store(&[]);
         Fixture {
@@ -128,6 +130,12 @@ impl Fixture {
         authorization: Option<SubjectAuthorization>,
         signer: &Party,
     ) -> AuthorizedQuery {
+        let subject_authorization = authorization
+            .map(|a| sign_subject_authorization(a, &signer.key, signer.chain.clone()).unwrap());
+        let mut request = request;
+        if let Some(signed) = &subject_authorization {
+            request.subject_authorization_digest = Some(signed.digest().unwrap());
+        }
         let requester_proof =
             sign_request(&request, &requester.key, requester.chain.clone()).unwrap();
         let approver_proof = approve_request(
@@ -137,8 +145,6 @@ impl Fixture {
             approver.chain.clone(),
         )
         .unwrap();
-        let subject_authorization = authorization
-            .map(|a| sign_subject_authorization(a, &signer.key, signer.chain.clone()).unwrap());
         AuthorizedQuery {
             request,
             requester: requester_proof,
@@ -175,6 +181,7 @@ fn request() -> QueryRequest {
             fields: vec!["decision_number".to_owned(), "amount".to_owned()],
         }],
         legal_basis: None,
+        subject_authorization_digest: None,
         nonce: [7; 16],
         issued_at_ms: NOW_MS - 1_000,
     }
@@ -251,13 +258,17 @@ fn signed_query_verifies_and_token_exposes_identities_and_scope() {
     assert_eq!(
         sa.signer().subject,
         Subject::Authority {
-            region: region("520000"),
+            region: region("500000"),
             name: name("portal")
         }
     );
     assert_eq!(sa.authorization(), &authorization());
     assert_eq!(sa.id(), [9; 16]);
-    assert_eq!(ok.request(), &request());
+    assert_eq!(ok.request(), &q.request);
+    assert_eq!(
+        ok.request().subject_authorization_digest,
+        Some(q.subject_authorization.as_ref().unwrap().digest().unwrap())
+    );
     let digest = sha256(&credex_protocol::encode(&q).unwrap());
     assert_eq!(ok.query_digest(), digest);
     assert_eq!(query_digest(&q).unwrap(), digest);
@@ -294,21 +305,66 @@ fn p256_officers_verify() {
 }
 
 #[test]
-fn authority_of_another_region_may_sign_the_subject_authorization() {
+fn authority_of_a_third_region_or_the_nation_may_sign_the_subject_authorization() {
     let fx = Fixture::new();
-    let cq_portal = authority(&fx.cq, &fx.cq_issued, "cq-portal");
-    let q = fx.query_by(
-        request(),
-        &fx.req,
-        &fx.apv,
-        Some(authorization()),
-        &cq_portal,
-    );
-    let ok = fx.verify(&q).unwrap();
+    let (gd_issued, gd) = fx.fed.region_ca("440000");
+    let (national_issued, national) = fx.fed.region_ca("000000");
+    for (portal, expected) in [
+        (authority(&gd, &gd_issued, "gd-portal"), "440000"),
+        (authority(&national, &national_issued, "portal"), "000000"),
+    ] {
+        let q = fx.query_by(request(), &fx.req, &fx.apv, Some(authorization()), &portal);
+        let ok = fx.verify(&q).unwrap();
+        assert_eq!(
+            ok.subject_authorization().unwrap().signer().region(),
+            Some(region(expected))
+        );
+    }
+}
+
+/// Issue 13 §1: the requesting region's own authority cannot vouch for
+/// the subject's consent — otherwise the requesting side would hold all
+/// three signatures.
+#[test]
+fn the_requesting_regions_own_authority_cannot_sign_the_consent() {
+    let fx = Fixture::new();
+    let rogue = authority(&fx.gz, &fx.gz_issued, "rogue-portal");
+    let q = fx.query_by(request(), &fx.req, &fx.apv, Some(authorization()), &rogue);
+    let err = refused(fx.verify(&q), QueryReason::ConsentAuthorityNotAccepted);
     assert_eq!(
-        ok.subject_authorization().unwrap().signer().region(),
-        Some(region("500000"))
+        err,
+        AuthorizationError::ConsentFromRequestingRegion {
+            authority_region: region("520000")
+        }
     );
+}
+
+/// Issue 13 §1: both officers' signatures cover the consent, so nobody can
+/// attach, drop or swap it after approval.
+#[test]
+fn consent_attached_dropped_or_swapped_after_approval_is_not_bound() {
+    let fx = Fixture::new();
+    let signed = |a: SubjectAuthorization| {
+        sign_subject_authorization(a, &fx.portal.key, fx.portal.chain.clone()).unwrap()
+    };
+    // Attached to a query approved without one.
+    let mut attached = fx.query(request(), None);
+    attached.subject_authorization = Some(signed(authorization()));
+    // Dropped from a query approved with one.
+    let mut dropped = fx.query(request(), Some(authorization()));
+    dropped.subject_authorization = None;
+    // Swapped for a broader one (more uses) after approval.
+    let mut swapped = fx.query(request(), Some(authorization()));
+    let mut broader = authorization();
+    broader.max_uses = 1_000;
+    swapped.subject_authorization = Some(signed(broader));
+    for q in [attached, dropped, swapped] {
+        let err = refused(fx.verify(&q), QueryReason::AuthorizationNotBound);
+        assert!(
+            matches!(err, AuthorizationError::AuthorizationNotBound(_)),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -626,12 +682,16 @@ fn revoked_signer_is_bad_signature() {
 #[test]
 fn tampered_subject_authorization_is_bad_signature() {
     let fx = Fixture::new();
-    let mut q = fx.query(request(), Some(authorization()));
-    q.subject_authorization
-        .as_mut()
-        .unwrap()
-        .authorization
-        .max_uses = 1000;
+    // Tampered before the officers signed (after, it is not bound: see
+    // consent_attached_dropped_or_swapped_after_approval_is_not_bound).
+    let mut tampered =
+        sign_subject_authorization(authorization(), &fx.portal.key, fx.portal.chain.clone())
+            .unwrap();
+    tampered.authorization.max_uses = 1000;
+    let mut r = request();
+    r.subject_authorization_digest = Some(tampered.digest().unwrap());
+    let mut q = fx.query(r, None);
+    q.subject_authorization = Some(tampered);
     let err = refused(fx.verify(&q), QueryReason::BadSignature);
     assert_eq!(
         err,
@@ -720,14 +780,17 @@ fn authorization_with_an_empty_window_is_out_of_scope() {
         .key
         .sign(DOMAIN_SUBJECT_AUTHORIZATION, &bytes)
         .unwrap();
-    let mut q = fx.query(request(), None);
-    q.subject_authorization = Some(SignedSubjectAuthorization {
+    let made_by_hand = SignedSubjectAuthorization {
         authorization: a,
         signer: SignerProof {
             chain: fx.portal.chain.clone(),
             signature,
         },
-    });
+    };
+    let mut r = request();
+    r.subject_authorization_digest = Some(made_by_hand.digest().unwrap());
+    let mut q = fx.query(r, None);
+    q.subject_authorization = Some(made_by_hand);
     let err = refused(fx.verify(&q), QueryReason::AuthorizationOutOfScope);
     assert_eq!(err, AuthorizationError::AuthorizationWindowEmpty);
 }

@@ -8,8 +8,9 @@
 //! releases the field, (3) is in force on the China Standard Time day of
 //! `now`, (4) is within its quota, and (5) has its subject-side condition met:
 //! either it does not require authorization (never the case for `restricted`
-//! fields), or the request's subject authorization is in its window at `now`
-//! and covers the requester region, the purpose and the field's category, or
+//! fields), or the request's subject authorization is in its window at `now`,
+//! was signed by an authority the rule's `consent_from` accepts, and covers
+//! the requester region, the purpose and the field's category, or
 //! — for fields that are not `restricted` — the request cites a legal basis
 //! the rule accepts. `internal` fields are never permitted. Everything else
 //! is withheld with the reason of the furthest step any rule reached.
@@ -31,6 +32,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Date, OffsetDateTime};
 
 use crate::catalogue::{Record, SensitivityClass, SubjectKind};
+use crate::consent::ConsentAuthority;
 use crate::policy::{AuthorizationRequirement, PolicySet, Purpose, Rule, china_date};
 
 /// The scope of a data subject's electronic authorization (电子授权), as
@@ -47,6 +49,9 @@ pub struct AuthorizationScope {
     pub not_before: OffsetDateTime,
     /// End of validity, inclusive.
     pub not_after: OffsetDateTime,
+    /// The authority that signed it (already verified, and never one of the
+    /// requesting region: `credex-pki` refuses those).
+    pub authority: ConsentAuthority,
 }
 
 impl AuthorizationScope {
@@ -130,6 +135,9 @@ pub enum ReasonCode {
     /// 16: the authorization does not cover the requester region, the purpose
     /// or the category.
     AuthorizationOutOfScope,
+    /// 32: the authorization was signed by an authority the rule's
+    /// `consent_from` does not accept.
+    ConsentAuthorityNotAccepted,
     /// 15: `now` is outside the authorization's validity window.
     AuthorizationExpired,
     /// 22: the cited legal basis is not accepted by the rules releasing the
@@ -149,7 +157,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 12] = [
+    pub const ALL: [ReasonCode; 13] = [
         ReasonCode::Granted,
         ReasonCode::Trimmed,
         ReasonCode::PolicyDenied,
@@ -162,6 +170,7 @@ impl ReasonCode {
         ReasonCode::SubjectKindMismatch,
         ReasonCode::RuleNotInForce,
         ReasonCode::EmptyRequest,
+        ReasonCode::ConsentAuthorityNotAccepted,
     ];
 
     /// The number carried on the wire.
@@ -179,6 +188,7 @@ impl ReasonCode {
             ReasonCode::SubjectKindMismatch => 28,
             ReasonCode::RuleNotInForce => 29,
             ReasonCode::EmptyRequest => 30,
+            ReasonCode::ConsentAuthorityNotAccepted => 32,
         }
     }
 
@@ -202,6 +212,7 @@ impl ReasonCode {
             ReasonCode::SubjectKindMismatch => "subject_kind_mismatch",
             ReasonCode::RuleNotInForce => "rule_not_in_force",
             ReasonCode::EmptyRequest => "empty_request",
+            ReasonCode::ConsentAuthorityNotAccepted => "consent_authority_not_accepted",
         }
     }
 
@@ -219,10 +230,11 @@ impl ReasonCode {
             ReasonCode::QuotaExceeded => 5,
             ReasonCode::NoAuthorizationNoLegalBasis => 6,
             ReasonCode::LegalBasisNotAccepted => 7,
-            ReasonCode::AuthorizationOutOfScope => 8,
-            ReasonCode::AuthorizationExpired => 9,
-            ReasonCode::Trimmed => 10,
-            ReasonCode::Granted => 11,
+            ReasonCode::ConsentAuthorityNotAccepted => 8,
+            ReasonCode::AuthorizationOutOfScope => 9,
+            ReasonCode::AuthorizationExpired => 10,
+            ReasonCode::Trimmed => 11,
+            ReasonCode::Granted => 12,
         }
     }
 }
@@ -405,6 +417,7 @@ pub fn evaluate(
                     }
                     Some(f) => decide_field(
                         request,
+                        policy.owner(),
                         &candidates,
                         category_code,
                         field_code,
@@ -468,6 +481,7 @@ pub fn evaluate(
 #[allow(clippy::too_many_arguments)]
 fn decide_field<'r>(
     request: &AccessRequest,
+    owner: RegionCode,
     candidates: &[&'r Rule],
     category: &str,
     field: &str,
@@ -504,7 +518,7 @@ fn decide_field<'r>(
     let mut ok = Vec::new();
     let mut best: Option<ReasonCode> = None;
     for rule in usable {
-        match subject_side(request, rule, category, class, authorization) {
+        match subject_side(request, owner, rule, category, class, authorization) {
             Ok(()) => ok.push(rule.id()),
             Err(r) => {
                 if best.is_none_or(|b| r.rank() > b.rank()) {
@@ -523,6 +537,7 @@ fn decide_field<'r>(
 /// Whether the subject-side condition of `rule` is met for one field.
 fn subject_side(
     request: &AccessRequest,
+    owner: RegionCode,
     rule: &Rule,
     category: &str,
     class: SensitivityClass,
@@ -537,10 +552,13 @@ fn subject_side(
     }
     let authorization_failure = match authorization {
         Authorization::Valid(a) => {
-            if a.covers(request.requester_region, request.purpose, category) {
+            if !rule.accepts_consent_from(&a.authority, owner) {
+                Some(ReasonCode::ConsentAuthorityNotAccepted)
+            } else if a.covers(request.requester_region, request.purpose, category) {
                 return Ok(());
+            } else {
+                Some(ReasonCode::AuthorizationOutOfScope)
             }
-            Some(ReasonCode::AuthorizationOutOfScope)
         }
         Authorization::Expired => Some(ReasonCode::AuthorizationExpired),
         Authorization::Absent => None,

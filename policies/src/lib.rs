@@ -48,6 +48,7 @@
 pub mod agreement;
 mod canonical;
 pub mod catalogue;
+pub mod consent;
 pub mod egress;
 pub mod evaluate;
 pub mod groups;
@@ -65,6 +66,7 @@ pub use catalogue::{
     Catalogue, CatalogueError, CatalogueErrorKind, Category, Field, FieldType, FieldValue, Record,
     SensitivityClass, SubjectKind, ValueError,
 };
+pub use consent::{ConsentAuthority, ConsentSource};
 pub use evaluate::{
     AccessRequest, AuthorizationScope, Outcome, QuotaUsage, ReasonCode, ReleaseDecision,
     WithheldField, evaluate,

@@ -18,6 +18,7 @@
 //! valid_until = "2027-12-31"             # optional: open-ended when absent
 //! subject_authorization = "required"     # or "not_required"
 //! legal_bases = ["joint-punishment-memorandum"]  # suffice instead of an authorization
+//! consent_from = ["owner", "national"]   # authorities whose consent counts (the default; see consent)
 //! quota = { per_day = 10000 }            # optional
 //!
 //! [[rule.release]]
@@ -34,8 +35,12 @@
 //!   rule that requires subject authorization; `legal_bases` only on a rule
 //!   that requires subject authorization (they are what may stand in for it);
 //! - `upward_reporting` is only for the national platform as peer;
+//! - `consent_from` only on a rule that requires subject authorization, not
+//!   empty, without repeats, and never naming an authority of one of the
+//!   rule's peers (see [`crate::consent`]);
 //! - two rules that apply to the same peer, purpose and category on some
-//!   common day must agree on `subject_authorization` and `legal_bases`.
+//!   common day must agree on `subject_authorization`, `legal_bases` and
+//!   `consent_from`.
 //!
 //! `shared` (政务共享) fields need no further condition: every peer of the
 //! federation is a government credit node.
@@ -52,6 +57,7 @@ use toml::Spanned;
 
 use crate::canonical::Canon;
 use crate::catalogue::{Catalogue, SensitivityClass};
+use crate::consent::{BadConsentSource, ConsentAuthority, ConsentSource};
 use crate::groups::AgreementGroups;
 use crate::source::{self, LoadError};
 
@@ -262,6 +268,7 @@ pub struct Rule {
     valid_until: Option<Date>,
     authorization: AuthorizationRequirement,
     legal_bases: BTreeSet<String>,
+    consent_from: BTreeSet<ConsentSource>,
     quota: Option<Quota>,
     releases: BTreeMap<String, BTreeSet<String>>,
 }
@@ -306,6 +313,17 @@ impl Rule {
     /// (non-restricted fields only).
     pub fn legal_bases(&self) -> &BTreeSet<String> {
         &self.legal_bases
+    }
+
+    /// The authorities whose consent it accepts ([`crate::consent`]).
+    pub fn consent_from(&self) -> &BTreeSet<ConsentSource> {
+        &self.consent_from
+    }
+
+    /// Whether it accepts a subject authorization signed by `authority`,
+    /// under a policy owned by `owner`.
+    pub fn accepts_consent_from(&self, authority: &ConsentAuthority, owner: RegionCode) -> bool {
+        self.consent_from.iter().any(|s| s.admits(authority, owner))
     }
 
     /// Its quota, if any.
@@ -391,6 +409,45 @@ pub enum PolicyErrorKind {
         "rule {0:?}: legal_bases are only meaningful with subject_authorization = \"required\""
     )]
     LegalBasesWithoutAuthorization(String),
+    /// `consent_from` on a rule that does not require authorization.
+    #[error(
+        "rule {0:?}: consent_from is only meaningful with subject_authorization = \"required\""
+    )]
+    ConsentFromWithoutAuthorization(String),
+    /// `consent_from` lists nothing.
+    #[error(
+        "rule {0:?}: consent_from must name at least one source (\"owner\", \"national\" or \"REGION/NAME\")"
+    )]
+    EmptyConsentFrom(String),
+    /// A `consent_from` entry does not parse.
+    #[error("rule {rule:?}: {error}")]
+    BadConsentSource {
+        /// The rule id.
+        rule: String,
+        /// What is wrong.
+        error: BadConsentSource,
+    },
+    /// A `consent_from` entry is listed twice.
+    #[error("rule {rule:?}: consent source {entry} listed twice")]
+    DuplicateConsentSource {
+        /// The rule id.
+        rule: String,
+        /// The entry.
+        entry: ConsentSource,
+    },
+    /// A named consent authority belongs to one of the rule's peers: it could
+    /// only vouch for a query its own region makes, which is never accepted.
+    #[error(
+        "rule {rule:?}: authority {authority} belongs to region {}, a peer of this rule; \
+         a requesting region never vouches for consent to its own query",
+        authority.region
+    )]
+    ConsentFromPeer {
+        /// The rule id.
+        rule: String,
+        /// The authority.
+        authority: ConsentAuthority,
+    },
     /// A rule names an agreement group that does not exist.
     #[error("rule {rule:?}: unknown agreement group {group:?}")]
     UnknownGroup {
@@ -601,6 +658,7 @@ struct RawRule {
     valid_until: Option<Spanned<DateValue>>,
     subject_authorization: Spanned<AuthorizationRequirement>,
     legal_bases: Option<Spanned<Vec<Spanned<String>>>>,
+    consent_from: Option<Spanned<Vec<Spanned<String>>>>,
     quota: Option<Spanned<RawQuota>>,
     #[serde(default)]
     release: Vec<RawRelease>,
@@ -904,6 +962,23 @@ impl PolicySet {
                 }
             }
 
+            let consent_from = match &rr.consent_from {
+                None => ConsentSource::DEFAULT.into_iter().collect(),
+                Some(list) => {
+                    if authorization == AuthorizationRequirement::NotRequired {
+                        return Err(err(
+                            &list.span(),
+                            PolicyErrorKind::ConsentFromWithoutAuthorization(id),
+                        ));
+                    }
+                    parse_consent_from(&id, list.get_ref(), &peers)
+                        .map_err(|(span, kind)| err(&span, kind))?
+                        .ok_or_else(|| {
+                            err(&list.span(), PolicyErrorKind::EmptyConsentFrom(id.clone()))
+                        })?
+                }
+            };
+
             let quota = match &rr.quota {
                 None => None,
                 Some(q) if q.get_ref().per_day == 0 => {
@@ -1027,6 +1102,7 @@ impl PolicySet {
                 valid_until,
                 authorization,
                 legal_bases: rule_bases,
+                consent_from,
                 quota,
                 releases,
             };
@@ -1105,9 +1181,54 @@ impl PolicySet {
     }
 }
 
+/// A rule's `consent_from` entries, checked against its peers; `None` when
+/// the list is empty. An error carries the offending entry's span.
+fn parse_consent_from(
+    rule: &str,
+    entries: &[Spanned<String>],
+    peers: &Peers,
+) -> Result<Option<BTreeSet<ConsentSource>>, (std::ops::Range<usize>, PolicyErrorKind)> {
+    let mut sources = BTreeSet::new();
+    for entry in entries {
+        let rule = rule.to_owned();
+        let source: ConsentSource = entry.get_ref().parse().map_err(|error| {
+            (
+                entry.span(),
+                PolicyErrorKind::BadConsentSource {
+                    rule: rule.clone(),
+                    error,
+                },
+            )
+        })?;
+        if let ConsentSource::Named(authority) = &source
+            && peers.contains(authority.region)
+        {
+            let authority = authority.clone();
+            return Err((
+                entry.span(),
+                PolicyErrorKind::ConsentFromPeer { rule, authority },
+            ));
+        }
+        if sources.contains(&source) {
+            return Err((
+                entry.span(),
+                PolicyErrorKind::DuplicateConsentSource {
+                    rule,
+                    entry: source,
+                },
+            ));
+        }
+        sources.insert(source);
+    }
+    Ok((!sources.is_empty()).then_some(sources))
+}
+
 /// A contradiction between an earlier rule `a` and a later rule `b`, if any.
 fn contradiction(a: &Rule, b: &Rule) -> Option<PolicyErrorKind> {
-    if a.authorization == b.authorization && a.legal_bases == b.legal_bases {
+    if a.authorization == b.authorization
+        && a.legal_bases == b.legal_bases
+        && a.consent_from == b.consent_from
+    {
         return None;
     }
     let peer = *a.peers.members.intersection(&b.peers.members).next()?;
@@ -1124,11 +1245,20 @@ fn contradiction(a: &Rule, b: &Rule) -> Option<PolicyErrorKind> {
             a.authorization.as_str(),
             b.authorization.as_str()
         )
-    } else {
+    } else if a.legal_bases != b.legal_bases {
         format!(
             "legal_bases differ ({:?} vs {:?})",
             a.legal_bases, b.legal_bases
         )
+    } else {
+        let list = |r: &Rule| {
+            r.consent_from
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!("consent_from differs ([{}] vs [{}])", list(a), list(b))
     };
     Some(PolicyErrorKind::Contradiction(Box::new(Contradiction {
         rule: b.id.clone(),
@@ -1187,6 +1317,10 @@ fn canonical_hash(
         c.len(r.legal_bases.len());
         for lb in &r.legal_bases {
             c.str(lb);
+        }
+        c.len(r.consent_from.len());
+        for source in &r.consent_from {
+            source.hash_into(&mut c);
         }
         match r.quota {
             None => c.u8(0),

@@ -103,6 +103,7 @@ fn authorization(grantee: u32, purposes: &[Purpose], categories: &[&str]) -> Aut
         categories: strings(categories),
         not_before: now() - Duration::days(30),
         not_after: now() + Duration::days(30),
+        authority: common::authority("000000/portal"),
     }
 }
 
@@ -601,6 +602,10 @@ fn every_reason_code_is_reachable() {
     ));
     run(r.clone(), 0);
     let mut a = authorization(500000, &[Purpose::Financing], &["tax_credit_rating"]);
+    a.authority = common::authority("440000/portal");
+    r.subject_authorization = Some(a);
+    run(r.clone(), 0);
+    let mut a = authorization(500000, &[Purpose::Financing], &["tax_credit_rating"]);
     a.not_after = now() - Duration::days(1);
     r.subject_authorization = Some(a);
     run(r, 0);
@@ -694,4 +699,89 @@ fn decisions_serialize_reason_codes_as_numbers() {
     // so check through the reason's own impl.
     let v = toml::Value::try_from(std::collections::BTreeMap::from([("r", d.reason())])).unwrap();
     assert_eq!(v["r"].as_integer(), Some(18));
+}
+
+/// Consent counts only from the authorities a rule's `consent_from` names:
+/// by default the data owner's own and the national platform's; a named
+/// third-region authority only where the policy names it (issue 13 §1).
+#[test]
+fn consent_counts_only_from_the_authorities_the_rule_accepts() {
+    let financing = |authority: &str| {
+        let mut r = request(
+            500000,
+            Purpose::Financing,
+            &[("tax_credit_rating", &["grade", "score"])],
+        );
+        let mut a = authorization(500000, &[Purpose::Financing], &["tax_credit_rating"]);
+        a.authority = common::authority(authority);
+        r.subject_authorization = Some(a);
+        r
+    };
+    let default = policy(POLICY);
+    for accepted in ["520000/portal", "000000/portal"] {
+        let d = decide(&default, &financing(accepted));
+        assert_eq!(d.outcome(), Outcome::Granted, "{accepted}: {d:?}");
+    }
+    // A third region's portal, and the requesting region's own (which pki
+    // refuses first anyway): not by default.
+    for refused in ["440000/gd-portal", "500000/portal"] {
+        let d = decide(&default, &financing(refused));
+        assert_eq!(d.outcome(), Outcome::Denied, "{refused}");
+        assert_eq!(d.reason(), ReasonCode::ConsentAuthorityNotAccepted);
+    }
+
+    // Named: only Guangdong's portal, not the owner's any more.
+    let named = policy(&POLICY.replace(
+        "purposes = [\"financing\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"required\"",
+        "purposes = [\"financing\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"required\"\nconsent_from = [\"440000/gd-portal\"]",
+    ));
+    assert_ne!(named.policy_hash(), default.policy_hash());
+    assert_eq!(
+        decide(&named, &financing("440000/gd-portal")).outcome(),
+        Outcome::Granted
+    );
+    for refused in ["440000/other", "520000/portal", "000000/portal"] {
+        let d = decide(&named, &financing(refused));
+        assert_eq!(
+            d.reason(),
+            ReasonCode::ConsentAuthorityNotAccepted,
+            "{refused}"
+        );
+    }
+}
+
+/// What the loader refuses in `consent_from`, each with its line.
+#[test]
+fn consent_from_mistakes_are_refused_with_their_line() {
+    let with = |line: &str| {
+        POLICY.replace(
+            "purposes = [\"financing\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"required\"",
+            &format!("purposes = [\"financing\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"required\"\n{line}"),
+        )
+    };
+    let load = |text: &str| {
+        PolicySet::parse(
+            text,
+            "policy.toml",
+            &credex_policies::Catalogue::base(),
+            &credex_policies::AgreementGroups::builtin(),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    for (line, expected) in [
+        ("consent_from = []", "must name at least one source"),
+        ("consent_from = [\"portal\"]", "is not a consent source"),
+        ("consent_from = [\"owner\", \"owner\"]", "listed twice"),
+        ("consent_from = [\"500000/portal\"]", "a peer of this rule"),
+    ] {
+        let message = load(&with(line));
+        assert!(message.contains(expected), "{line}: {message}");
+        assert!(message.starts_with("policy.toml:34:"), "{line}: {message}");
+    }
+    let on_open_rule = POLICY.replace(
+        "purposes = [\"administrative_approval\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"not_required\"",
+        "purposes = [\"administrative_approval\"]\nvalid_from = \"2025-01-01\"\nsubject_authorization = \"not_required\"\nconsent_from = [\"owner\"]",
+    );
+    assert!(load(&on_open_rule).contains("only meaningful with subject_authorization"));
 }

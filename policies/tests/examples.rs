@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{CHONGQING, GROUPS, GUANGDONG, GUIZHOU, cst, policy, region, strings};
+use common::{CHONGQING, GROUPS, GUANGDONG, GUIZHOU, authority, cst, policy, region, strings};
 use credex_policies::{
     AccessRequest, AgreementGroups, AuthorizationScope, Catalogue, Outcome, PolicySet, Purpose,
     QuotaUsage, ReasonCode, SubjectKind, evaluate,
@@ -94,6 +94,7 @@ fn same_request_granted_by_guangdong_denied_by_chongqing() {
         categories: strings(&["admin_penalty"]),
         not_before: now - Duration::hours(1),
         not_after: now + Duration::days(7),
+        authority: authority("500000/portal"),
     });
     assert_eq!(
         evaluate(&with_auth, &chongqing, now, &usage).outcome(),
@@ -127,6 +128,7 @@ fn financing_request_from_chongqing_granted_by_guizhou_denied_by_guangdong() {
             categories: strings(&["tax_credit_rating", "public_credit_evaluation"]),
             not_before: now - Duration::days(1),
             not_after: now + Duration::days(89),
+            authority: authority("000000/portal"),
         }),
         legal_basis: None,
     };

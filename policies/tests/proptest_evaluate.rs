@@ -63,7 +63,13 @@ struct RuleSpec {
 }
 
 /// (grantee pick, purposes, categories mask, window start, window length).
-type AuthorizationSpec = (usize, Option<Vec<bool>>, Vec<bool>, i64, i64);
+/// (grantee, purposes, categories, start, length, signer: 0 the national
+/// platform's portal, 1 the owner's, 2 a third region's).
+type AuthorizationSpec = (usize, Option<Vec<bool>>, Vec<bool>, i64, i64, usize);
+
+/// The authorities an [`AuthorizationSpec`] picks from: the rules' default
+/// `consent_from` accepts the first two.
+const AUTHORITIES: [u32; 3] = [0, 520000, 350000];
 
 #[derive(Debug, Clone)]
 struct RequestSpec {
@@ -167,6 +173,7 @@ fn request_spec(n_categories: usize) -> impl Strategy<Value = RequestSpec> {
                 prop::collection::vec(prop::bool::weighted(0.7), n_categories),
                 prop_oneof![3 => -3i64..=0, 1 => 1i64..3],
                 prop_oneof![1 => -1i64..0, 3 => 0i64..5],
+                prop_oneof![4 => Just(0usize), 2 => Just(1usize), 1 => Just(2usize)],
             ),
         ),
         prop::option::weighted(0.5, 0usize..3),
@@ -388,25 +395,31 @@ fn build_request(spec: &RequestSpec, policy: &PolicySet) -> (AccessRequest, Offs
     let subject_authorization =
         spec.authorization
             .as_ref()
-            .map(|(grantee, purposes, cats, start, len)| AuthorizationScope {
-                grantee_region: if *grantee == 0 {
-                    requester
-                } else {
-                    RegionCode::from_u32(REQUESTERS[grantee - 1]).unwrap()
+            .map(
+                |(grantee, purposes, cats, start, len, signer)| AuthorizationScope {
+                    grantee_region: if *grantee == 0 {
+                        requester
+                    } else {
+                        RegionCode::from_u32(REQUESTERS[grantee - 1]).unwrap()
+                    },
+                    purposes: match purposes {
+                        None => vec![purpose],
+                        Some(mask) => (0..3).filter(|&p| mask[p]).map(|p| PURPOSES[p]).collect(),
+                    },
+                    categories: categories
+                        .iter()
+                        .zip(cats)
+                        .filter(|(_, keep)| **keep)
+                        .map(|(c, _)| c.clone())
+                        .collect(),
+                    not_before: now + Duration::days(*start),
+                    not_after: now + Duration::days(*start + *len),
+                    authority: credex_policies::ConsentAuthority {
+                        region: RegionCode::from_u32(AUTHORITIES[*signer]).unwrap(),
+                        name: "portal".parse().unwrap(),
+                    },
                 },
-                purposes: match purposes {
-                    None => vec![purpose],
-                    Some(mask) => (0..3).filter(|&p| mask[p]).map(|p| PURPOSES[p]).collect(),
-                },
-                categories: categories
-                    .iter()
-                    .zip(cats)
-                    .filter(|(_, keep)| **keep)
-                    .map(|(c, _)| c.clone())
-                    .collect(),
-                not_before: now + Duration::days(*start),
-                not_after: now + Duration::days(*start + *len),
-            });
+            );
     let request = AccessRequest {
         requester_region: requester,
         purpose,
@@ -444,6 +457,7 @@ fn releasable(
     let authorized = request.subject_authorization.as_ref().is_some_and(|a| {
         a.not_before <= now
             && now <= a.not_after
+            && [0, 520000].contains(&a.authority.region.as_u32())
             && a.grantee_region == request.requester_region
             && a.purposes.contains(&request.purpose)
             && a.categories.iter().any(|c| c == category)
@@ -539,7 +553,9 @@ fn check_world(
             prop_assert!(class.is_some());
             prop_assert_ne!(class, Some(SensitivityClass::Internal));
             let authorized = request.subject_authorization.as_ref().is_some_and(|a| {
-                a.in_window(now) && a.covers(request.requester_region, request.purpose, c)
+                a.in_window(now)
+                    && a.covers(request.requester_region, request.purpose, c)
+                    && a.authority.region != RegionCode::from_u32(350000).unwrap()
             });
             if class == Some(SensitivityClass::Restricted) {
                 prop_assert!(authorized);

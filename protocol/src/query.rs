@@ -22,6 +22,8 @@ pub const DOMAIN_REQUEST: &[u8] = b"credex/query-request/v1";
 pub const DOMAIN_APPROVAL: &[u8] = b"credex/query-approval/v1";
 /// Domain tag of a subject's electronic authorization (电子授权).
 pub const DOMAIN_SUBJECT_AUTHORIZATION: &[u8] = b"credex/subject-authorization/v1";
+/// Domain tag of [`SignedSubjectAuthorization::digest`].
+pub const DOMAIN_SUBJECT_AUTHORIZATION_DIGEST: &[u8] = b"credex/subject-authorization-digest/v1";
 /// Domain tag of the responder's signature over a [`QueryResponseBody`].
 pub const DOMAIN_RESPONSE: &[u8] = b"credex/query-response/v1";
 /// Domain tag of the keyed pseudonym of a natural person (see
@@ -143,6 +145,11 @@ pub struct QueryRequest {
     pub requested: Vec<CategoryFields>,
     /// A legal basis cited instead of the subject's authorization, if any.
     pub legal_basis: Option<String>,
+    /// The [`SignedSubjectAuthorization::digest`] of the subject's
+    /// authorization sent with the request, if any. Being part of the
+    /// request, it is covered by both officers' signatures: nobody can
+    /// attach, drop or swap the subject's consent after approval.
+    pub subject_authorization_digest: Option<[u8; 32]>,
     /// Random; a responder refuses a nonce it has seen (replay).
     pub nonce: [u8; 16],
     /// When the requester signed, Unix milliseconds; outside the
@@ -189,6 +196,21 @@ pub struct SignedSubjectAuthorization {
     pub authorization: SubjectAuthorization,
     /// Signature over [`DOMAIN_SUBJECT_AUTHORIZATION`] ‖ encode(authorization).
     pub signer: SignerProof,
+}
+
+impl SignedSubjectAuthorization {
+    /// SHA-256 over [`DOMAIN_SUBJECT_AUTHORIZATION_DIGEST`] ‖ encode(self):
+    /// what a request names in
+    /// [`QueryRequest::subject_authorization_digest`].
+    pub fn digest(&self) -> Result<[u8; 32], crate::codec::FrameError> {
+        let bytes = crate::encode(self)?;
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(DOMAIN_SUBJECT_AUTHORIZATION_DIGEST);
+        ctx.update(&bytes);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Ok(out)
+    }
 }
 
 /// A query with both authorizations: the whole bundle an auditor re-checks.
@@ -304,13 +326,20 @@ pub enum QueryReason {
     RuleNotInForce,
     /// 30: the request names no field.
     EmptyRequest,
+    /// 31: the subject's authorization sent is not the one both officers
+    /// signed for (attached, dropped or swapped after approval).
+    AuthorizationNotBound,
+    /// 32: the subject's authorization was signed by an authority this
+    /// responder does not accept for the purpose — never one of the
+    /// requesting region itself.
+    ConsentAuthorityNotAccepted,
     /// A code this version does not know.
     Unknown(u16),
 }
 
 impl QueryReason {
     /// Every known reason, for tables and tests.
-    pub const ALL: [QueryReason; 23] = [
+    pub const ALL: [QueryReason; 25] = [
         QueryReason::Granted,
         QueryReason::Trimmed,
         QueryReason::UnknownPeer,
@@ -334,6 +363,8 @@ impl QueryReason {
         QueryReason::SubjectKindMismatch,
         QueryReason::RuleNotInForce,
         QueryReason::EmptyRequest,
+        QueryReason::AuthorizationNotBound,
+        QueryReason::ConsentAuthorityNotAccepted,
     ];
 
     /// The number on the wire.
@@ -362,6 +393,8 @@ impl QueryReason {
             QueryReason::SubjectKindMismatch => 28,
             QueryReason::RuleNotInForce => 29,
             QueryReason::EmptyRequest => 30,
+            QueryReason::AuthorizationNotBound => 31,
+            QueryReason::ConsentAuthorityNotAccepted => 32,
             QueryReason::Unknown(n) => n,
         }
     }
@@ -400,6 +433,8 @@ impl QueryReason {
             QueryReason::SubjectKindMismatch => "subject_kind_mismatch",
             QueryReason::RuleNotInForce => "rule_not_in_force",
             QueryReason::EmptyRequest => "empty_request",
+            QueryReason::AuthorizationNotBound => "authorization_not_bound",
+            QueryReason::ConsentAuthorityNotAccepted => "consent_authority_not_accepted",
             QueryReason::Unknown(_) => "unknown",
         }
     }

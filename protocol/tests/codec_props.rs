@@ -137,6 +137,7 @@ fn query() -> impl Strategy<Value = AuthorizedQuery> {
                         purpose,
                         requested,
                         legal_basis,
+                        subject_authorization_digest: (nonce[0] % 2 == 0).then_some([nonce[1]; 32]),
                         nonce,
                         issued_at_ms: at,
                     },

@@ -209,6 +209,8 @@ impl Slot {
 struct Signers {
     requester: Signer,
     approver: Signer,
+    /// The region's authorization authority: signs consent to queries
+    /// other regions make of this one.
     portal: Signer,
 }
 
@@ -472,8 +474,9 @@ impl Ctx {
             Kind::Upward => ("admin_penalty", fields(&PENALTY_FIELDS), None, None),
             Kind::Authorized => {
                 let now = credex_node::query::unix_ms(SystemTime::now());
+                // Signed by the data owner's portal (decision 0640).
                 let a = requester::issue_authorization(
-                    &s.portal,
+                    &self.signers[to].portal,
                     SubjectAuthorization {
                         authorization_id: requester::random_id(),
                         subject: SubjectRef::LegalPerson(subject.clone()),

@@ -420,7 +420,8 @@ fn authorization(
     uses: u32,
 ) -> credex_protocol::query::SignedSubjectAuthorization {
     requester::issue_authorization(
-        &signer(fed, "520000", "portal"),
+        // The data owner's portal: Guizhou's own may not vouch (decision 0640).
+        &signer(fed, "500000", "portal"),
         SubjectAuthorization {
             authorization_id: requester::random_id(),
             subject: SubjectRef::LegalPerson(subject.into()),
@@ -435,25 +436,39 @@ fn authorization(
     .unwrap()
 }
 
-#[tokio::test]
-async fn subject_authorization_rules_are_enforced() {
+/// Guizhou asks Chongqing about `subject` for financing: year, grade and
+/// the restricted score of its tax credit rating.
+fn financing_from_chongqing(
+    subject: &str,
+    consent: Option<credex_protocol::query::SignedSubjectAuthorization>,
+) -> QuerySpec {
+    let mut s = spec(
+        "500000",
+        subject,
+        "financing",
+        vec![fields("tax_credit_rating", &["grade", "year", "score"])],
+    );
+    s.subject_authorization = consent;
+    s
+}
+
+/// gy-1 and cq-1 running, Chongqing's samples imported, and its first company.
+async fn guizhou_and_chongqing_with_samples() -> (Federation, RunningNode, RunningNode, String) {
     let fed = Federation::new();
     let gy = fed.start("gy-1").await;
     let cq = fed.start("cq-1").await;
     import_samples(&fed, &cq, "500000").await;
-    let subject = &subjects("500000")[0];
+    let subject = subjects("500000")[0].clone();
+    (fed, gy, cq, subject)
+}
+
+#[tokio::test]
+async fn subject_authorization_rules_are_enforced() {
+    let (fed, gy, cq, subject) = guizhou_and_chongqing_with_samples().await;
+    let subject = &subject;
     let now = unix_ms(SystemTime::now());
     let day = 86_400_000;
-    let financing = |auth| {
-        let mut s = spec(
-            "500000",
-            subject,
-            "financing",
-            vec![fields("tax_credit_rating", &["grade", "year", "score"])],
-        );
-        s.subject_authorization = auth;
-        s
-    };
+    let financing = |auth| financing_from_chongqing(subject, auth);
 
     // No authorization and no legal basis.
     expect_denied(
@@ -543,6 +558,100 @@ async fn subject_authorization_rules_are_enforced() {
         QueryReason::AuthorizationUsedUp,
     )
     .await;
+    gy.shutdown().await;
+    cq.shutdown().await;
+}
+
+/// Issue 13 §1, the review's reproduction over real QUIC: Guizhou signs a
+/// "consent" for a Chongqing company with an authority of its own
+/// (`rogue-portal`, minted by Guizhou's CA) and asks Chongqing for the
+/// restricted tax score. Refused, as is the genuine consent attached after
+/// both officers signed; the data owner's consent, bound, is granted. Every
+/// refusal is logged, and no restricted field leaves.
+#[tokio::test]
+async fn consent_the_requesting_region_issues_or_attaches_late_is_refused() {
+    let (fed, gy, cq, subject) = guizhou_and_chongqing_with_samples().await;
+    let subject = &subject;
+    let now = unix_ms(SystemTime::now());
+    let scope = SubjectAuthorization {
+        authorization_id: requester::random_id(),
+        subject: SubjectRef::LegalPerson(subject.clone()),
+        grantee_region: "520000".parse().unwrap(),
+        purposes: vec!["financing".into()],
+        categories: vec!["tax_credit_rating".into()],
+        not_before_ms: now - 60_000,
+        not_after_ms: now + 86_400_000,
+        max_uses: 5,
+    };
+    let financing = |consent| financing_from_chongqing(subject, consent);
+
+    // Guizhou's CA mints an authority; Guizhou signs its own "consent"
+    // with the library call (a forger does not use credex's tool, which
+    // refuses to).
+    let ca = credex_node::pki_files::CaDir::at(fed.path().join("pki/520000"));
+    let rogue_dir = fed.path().join("authorities/520000-rogue");
+    ca.issue_authority(
+        &"rogue-portal".parse().unwrap(),
+        credex_pki::KeyAlgorithm::Ed25519,
+        30,
+        &rogue_dir,
+    )
+    .unwrap();
+    let rogue = requester::Signer::load(
+        &rogue_dir.join("rogue-portal.pem"),
+        &rogue_dir.join("rogue-portal.key"),
+    )
+    .unwrap();
+    assert!(
+        requester::issue_authorization(&rogue, scope.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("cannot vouch for consent to region 520000's own queries")
+    );
+    let forged = credex_pki::authorization::sign_subject_authorization(
+        scope.clone(),
+        &rogue.key,
+        rogue.chain.clone(),
+    )
+    .unwrap();
+    expect_denied(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(forged))),
+        QueryReason::ConsentAuthorityNotAccepted,
+    )
+    .await;
+
+    // The data owner's genuine consent, attached after approval: not bound.
+    let genuine = requester::issue_authorization(&signer(&fed, "500000", "portal"), scope).unwrap();
+    let mut late = authorized_query(&fed, &gy, financing(None));
+    late.subject_authorization = Some(genuine.clone());
+    expect_denied(&gy, &cq, &late, QueryReason::AuthorizationNotBound).await;
+
+    // Bound under both signatures: granted, the restricted score included.
+    let (outcome, _, r) = decision(
+        &gy,
+        &cq,
+        &authorized_query(&fed, &gy, financing(Some(genuine))),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Granted, "{:?}", r.body.reason);
+    assert!(r.body.records[0].fields.iter().any(|(k, _)| k == "score"));
+
+    // Chongqing logged all three; the two refusals released nothing.
+    let received = journal(&cq, kind::QUERY_RECEIVED).await;
+    let mut outcomes: Vec<Outcome> = received.iter().map(|e| e.outcome).collect();
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [Outcome::Denied, Outcome::Denied, Outcome::Granted]
+    );
+    assert!(
+        received
+            .iter()
+            .filter(|e| e.outcome == Outcome::Denied)
+            .all(|e| e.released.is_empty())
+    );
     gy.shutdown().await;
     cq.shutdown().await;
 }

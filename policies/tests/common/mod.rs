@@ -32,6 +32,15 @@ pub fn policy(text: &str) -> PolicySet {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An authorization authority as `REGION/NAME`.
+pub fn authority(text: &str) -> credex_policies::ConsentAuthority {
+    let (region, name) = text.split_once('/').unwrap();
+    credex_policies::ConsentAuthority {
+        region: region.parse().unwrap(),
+        name: name.parse().unwrap(),
+    }
+}
+
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
