@@ -27,6 +27,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
 use crate::access::{self, AccessEntry, Direction};
+use crate::audit_anchor::{AuditOptions, Vouches, cosigners};
+use crate::audit_replay::{Received, ReleaseFacts, check_sequence};
 use crate::log::{node_log_verifier, split_entry};
 
 /// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
@@ -77,6 +79,11 @@ pub struct LogSummary {
     pub egress_not_rerun: usize,
     /// Fields the senders' gates withheld, summed over the messages.
     pub egress_withheld: usize,
+    /// What vouches for the log beyond its own key: the log is verified up
+    /// to this size (`None`: nothing does, a `log_not_anchored` violation).
+    pub anchor: Option<crate::audit_anchor::Anchor>,
+    /// Entries after the anchor, vouched for by the node's key alone.
+    pub unanchored_entries: u64,
 }
 
 /// The auditor's findings.
@@ -156,10 +163,13 @@ struct LoadedLog {
     messages: Vec<(u64, crate::audit_messages::MessageEntry)>,
     /// Digests of the queries this node logged as about to be sent.
     intents: std::collections::BTreeSet<[u8; 32]>,
+    /// Who vouched for which prefix of the log.
+    vouches: Vouches,
 }
 
 struct Auditor<'a> {
     trust: &'a TrustStore,
+    options: &'a AuditOptions,
     now: UnixTime,
     report: AuditReport,
     progress: &'a dyn Fn(u64),
@@ -257,7 +267,49 @@ impl Auditor<'_> {
         Some((region, node, key, witness))
     }
 
+    /// Open a checkpoint of the log `key` signs, with its witnesses'
+    /// cosignatures. A cosignature that does not verify over it means the
+    /// witness cosigned another root at that size — the log was rewritten
+    /// since: a `fork`, and the checkpoint is still read on the log's own
+    /// signature. A bad log signature is `checkpoint_signature`.
+    fn open_cosigned(
+        &mut self,
+        origin: &str,
+        label: &str,
+        bytes: &[u8],
+        key: &VerifierKey,
+        others: &[VerifierKey],
+    ) -> Option<credex_protocol::tlog::SignedCheckpoint> {
+        match open_checkpoint(bytes, key, others) {
+            Ok(cp) => Some(cp),
+            Err(with_witnesses) => match open_checkpoint(bytes, key, &[]) {
+                Ok(cp) => {
+                    self.violation(
+                        origin,
+                        None,
+                        "fork",
+                        format!(
+                            "{label}: {with_witnesses}: a witness cosigned another root at size {}, so the log was rewritten after it was witnessed",
+                            cp.checkpoint().size()
+                        ),
+                    );
+                    Some(cp)
+                }
+                Err(e) => {
+                    self.violation(
+                        origin,
+                        None,
+                        "checkpoint_signature",
+                        format!("{label}: {e}"),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
     fn load(&mut self, dir: &Path, witnesses: &[VerifierKey]) -> Option<LoadedLog> {
+        let mut vouches = Vouches::default();
         let (region, node, key, _) = self.identity(dir)?;
         let origin = key.name().to_string();
         let mut summary = LogSummary {
@@ -274,20 +326,18 @@ impl Auditor<'_> {
         };
         let others: Vec<VerifierKey> = witnesses
             .iter()
+            .chain(&self.options.witnesses)
             .filter(|w| w.name() != key.name())
             .cloned()
             .collect();
-        let signed = match open_checkpoint(&checkpoint_bytes, &key, &others) {
-            Ok(s) => s,
-            Err(e) => {
-                self.violation(&origin, None, "checkpoint_signature", e.to_string());
-                return None;
-            }
-        };
+        let signed = self.open_cosigned(&origin, "checkpoint", &checkpoint_bytes, &key, &others)?;
         let (size, root) = (signed.checkpoint().size(), *signed.checkpoint().root());
         summary.size = size;
         summary.root = root.to_hex();
         summary.cosignatures = signed.cosignatures().len();
+        for witness in cosigners(&checkpoint_bytes, &key, &others) {
+            vouches.witnessed(&witness, size);
+        }
         let tiles = DirTiles(dir);
         if let Err(e) = verify_tiles(size, &root, &tiles) {
             self.violation(&origin, None, "tiles", e.to_string());
@@ -326,14 +376,15 @@ impl Auditor<'_> {
                         continue;
                     }
                 };
-                match open_checkpoint(&bytes, &key, &others) {
-                    Err(e) => self.violation(
-                        &origin,
-                        None,
-                        "checkpoint_signature",
-                        format!("checkpoints/{label}: {e}"),
-                    ),
-                    Ok(cp) => {
+                match self.open_cosigned(
+                    &origin,
+                    &format!("checkpoints/{label}"),
+                    &bytes,
+                    &key,
+                    &others,
+                ) {
+                    None => {}
+                    Some(cp) => {
                         let c = cp.checkpoint();
                         if c.size() > size {
                             self.violation(
@@ -347,13 +398,39 @@ impl Auditor<'_> {
                             );
                         } else {
                             match tree_hash(c.size(), &reader) {
-                                Ok(h) if h == *c.root() => {}
+                                Ok(h) if h == *c.root() => {
+                                    for witness in cosigners(&bytes, &key, &others) {
+                                        vouches.witnessed(&witness, c.size());
+                                    }
+                                }
                                 Ok(h) => self.violation(&origin, None, "fork", format!("checkpoint of size {} has root {}, but this log's first {} entries hash to {}: the log was rewritten or forked", c.size(), c.root().to_hex(), c.size(), h.to_hex())),
                                 Err(e) => self.violation(&origin, None, "checkpoint", format!("checkpoints/{label}: {e}")),
                             }
                         }
                     }
                 }
+            }
+        }
+
+        // Checkpoints the auditor pinned from earlier audits.
+        for (source, bytes) in &self.options.pinned {
+            let Ok(cp) = open_checkpoint(bytes, &key, &[]) else {
+                continue;
+            };
+            let c = cp.checkpoint();
+            match (c.size() <= size).then(|| tree_hash(c.size(), &reader)) {
+                Some(Ok(h)) if h == *c.root() => vouches.pinned(source, c.size()),
+                _ => self.violation(
+                    &origin,
+                    None,
+                    "pinned_checkpoint_mismatch",
+                    format!(
+                        "the pinned checkpoint {source} (size {}, root {}) is not a prefix of this log of {size} entries: \
+                         the log was rewritten since it was pinned",
+                        c.size(),
+                        c.root().to_hex()
+                    ),
+                ),
             }
         }
 
@@ -416,13 +493,14 @@ impl Auditor<'_> {
         }
 
         let mut accesses = Vec::new();
+        let mut header_times: HashMap<u64, i64> = HashMap::new();
         let mut message_entries = Vec::new();
         let mut intents = std::collections::BTreeSet::new();
         for (index, bytes) in &entries {
             if index % 1024 == 0 {
                 (self.progress)(1024.min(entries.len() as u64 - index));
             }
-            let Ok((kind, _, body)) = split_entry(bytes) else {
+            let Ok((kind, header_ms, body)) = split_entry(bytes) else {
                 self.violation(
                     &origin,
                     Some(*index),
@@ -431,6 +509,7 @@ impl Auditor<'_> {
                 );
                 continue;
             };
+            header_times.insert(*index, header_ms);
             if kind == crate::federation::kind::MESSAGE_RECEIVED
                 || kind == crate::federation::kind::MESSAGE_SENT
             {
@@ -469,11 +548,25 @@ impl Auditor<'_> {
             .filter(|(_, e)| e.direction == Direction::Received)
             .collect();
         let trust = self.trust;
-        for found in parallel_map(&received, |(index, e)| {
+        let checked = parallel_map(&received, |(index, e)| {
             check_received(trust, dir, &origin, region, *index, e, &policies)
-        }) {
+        });
+        let sequence: Vec<Received<'_>> = received
+            .iter()
+            .zip(&checked)
+            .map(|((index, e), (_, facts))| Received {
+                index: *index,
+                header_ms: header_times.get(index).copied().unwrap_or(e.at_ms),
+                at_ms: e.at_ms,
+                digest: &e.query_digest,
+                release: facts.as_ref(),
+            })
+            .collect();
+        let in_sequence = check_sequence(&origin, &sequence);
+        for (found, _) in checked {
             self.report.violations.extend(found);
         }
+        self.report.violations.extend(in_sequence);
         for (index, e) in &accesses {
             if e.direction == Direction::Sent && !intents.contains(&e.query_digest) {
                 self.violation(
@@ -524,6 +617,7 @@ impl Auditor<'_> {
             accesses,
             messages,
             intents,
+            vouches,
         })
     }
 }
@@ -554,7 +648,9 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 }
 
 /// A received access: its bundle must be the one logged, and a release
-/// must have had a valid dual authorization at the time.
+/// must have had a valid dual authorization at the time and be permitted by
+/// the policy it names. Returns the violations and, for a release that
+/// passed, what the sequence checks need ([`check_sequence`]).
 fn check_received(
     trust: &TrustStore,
     dir: &Path,
@@ -563,7 +659,7 @@ fn check_received(
     index: u64,
     e: &AccessEntry,
     policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
-) -> Vec<Violation> {
+) -> (Vec<Violation>, Option<ReleaseFacts>) {
     let mut found = Vec::new();
     let mut violation = |rule: &'static str, detail: String| {
         found.push(Violation {
@@ -578,7 +674,7 @@ fn check_received(
     let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
     let bundle = match read_bounded(&path) {
         Ok(b) => b,
-        Err(_) if !released => return found,
+        Err(_) if !released => return (found, None),
         Err(err) => {
             violation(
                 "bundle_missing",
@@ -587,14 +683,14 @@ fn check_received(
                     hex::encode(e.query_digest)
                 ),
             );
-            return found;
+            return (found, None);
         }
     };
     let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
         Ok(q) => q,
         Err(err) => {
             violation("bundle_format", err.to_string());
-            return found;
+            return (found, None);
         }
     };
     if query_digest(&q).ok() != Some(e.query_digest) {
@@ -602,10 +698,10 @@ fn check_received(
             "bundle_mismatch",
             "the stored bundle does not hash to the digest in the entry".into(),
         );
-        return found;
+        return (found, None);
     }
     if !released {
-        return found;
+        return (found, None);
     }
     let ctx = QueryContext {
         responder_region: region,
@@ -621,7 +717,7 @@ fn check_received(
                 "release_without_dual_authorization",
                 format!("{:?} with {}: {err}", e.outcome, err.reason()),
             );
-            return found;
+            return (found, None);
         }
     };
     // Re-run the decision under the policy the entry names: every
@@ -634,7 +730,7 @@ fn check_received(
                 hex::encode(e.policy_hash)
             ),
         );
-        return found;
+        return (found, None);
     };
     let request = match crate::query::policy_request(
         &q,
@@ -647,15 +743,34 @@ fn check_received(
                 "released_outside_policy",
                 format!("released although the request is invalid ({reason})"),
             );
-            return found;
+            return (found, None);
         }
     };
+    // Quota usage is not known per entry: the sequence checks count it.
     let decision = credex_policies::evaluate(
         &request,
         policy,
         crate::query::ms_time(e.at_ms),
         &credex_policies::QuotaUsage::default(),
     );
+    let facts = ReleaseFacts {
+        requester: (q.request.requester_region, q.request.requester_node.clone()),
+        nonce: q.request.nonce,
+        issued_at_ms: q.request.issued_at_ms,
+        authorization: verified
+            .subject_authorization()
+            .map(|a| (a.id(), a.authorization().max_uses)),
+        quota: decision
+            .rule_ids()
+            .iter()
+            .filter_map(|id| policy.rule(id)?.quota())
+            .map(|q| q.per_day)
+            .min()
+            .map(|limit| {
+                let window = crate::query::quota_window_start_ms(crate::query::ms_time(e.at_ms));
+                (e.requester_region, window, limit)
+            }),
+    };
     for c in &e.released {
         for f in &c.fields {
             if !decision.is_permitted(&c.category, f) {
@@ -670,7 +785,7 @@ fn check_received(
             }
         }
     }
-    found
+    (found, Some(facts))
 }
 
 /// Verify the exported logs in `dirs` against the federation `trust`.
@@ -694,8 +809,21 @@ pub fn verify_with_progress(
     trust: &TrustStore,
     progress: &dyn Fn(u64),
 ) -> AuditReport {
+    verify_with(dirs, trust, &AuditOptions::default(), progress)
+}
+
+/// [`verify`] with the anchoring `options` (quorum, pinned checkpoints,
+/// witness keys), calling `progress(n)` as each batch of `n` entries is
+/// checked.
+pub fn verify_with(
+    dirs: &[PathBuf],
+    trust: &TrustStore,
+    options: &AuditOptions,
+    progress: &dyn Fn(u64),
+) -> AuditReport {
     let mut auditor = Auditor {
         trust,
+        options,
         now: UnixTime::now(),
         report: AuditReport::default(),
         progress,
@@ -705,6 +833,7 @@ pub fn verify_with_progress(
     for dir in dirs {
         let mut probe = Auditor {
             trust,
+            options,
             now: auditor.now,
             report: AuditReport::default(),
             progress: &|_| {},
@@ -734,16 +863,69 @@ pub fn verify_with_progress(
     for (log, index, rule, detail) in crate::audit_messages::cross_match(&logs_messages) {
         auditor.violation(&log, Some(index), rule, detail);
     }
-    check_witnessed(&mut auditor, &logs);
+    check_witnessed(&mut auditor, &mut logs);
+    anchor_logs(&mut auditor, &logs);
     auditor.report
+}
+
+/// Each log's anchor into its summary; a log nothing vouches for, and a
+/// pinned checkpoint no exported log signed, are violations.
+fn anchor_logs(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
+    for log in logs {
+        let anchor = log.vouches.anchor(auditor.options.quorum);
+        if anchor.is_none() && log.size > 0 {
+            auditor.violation(
+                &log.origin,
+                None,
+                "log_not_anchored",
+                format!(
+                    "no checkpoint of this log carries cosignatures of {} witness(es), no other export \
+                     witnessed it and no pinned checkpoint covers it: its operator could have rewritten it \
+                     (export the witnesses' logs too, or pass --pinned with a checkpoint from an earlier audit)",
+                    auditor.options.quorum
+                ),
+            );
+        }
+        if let Some(summary) = auditor
+            .report
+            .logs
+            .iter_mut()
+            .find(|s| s.origin == log.origin)
+        {
+            summary.unanchored_entries =
+                log.size - anchor.as_ref().map_or(0, |a| a.size.min(log.size));
+            summary.anchor = anchor;
+        }
+    }
+    for (source, bytes) in &auditor.options.pinned {
+        let origin = credex_protocol::tlog::Note::parse(bytes)
+            .ok()
+            .and_then(|n| credex_protocol::tlog::Checkpoint::parse(n.text()).ok())
+            .map(|c| c.origin().to_owned());
+        let signed_by_an_exported_log = logs.iter().any(|l| {
+            Some(&l.origin) == origin.as_ref() && open_checkpoint(bytes, &l.key, &[]).is_ok()
+        });
+        if !signed_by_an_exported_log {
+            auditor.violation(
+                source,
+                None,
+                "pinned_checkpoint_unmatched",
+                format!(
+                    "the pinned checkpoint {source} is not signed by any exported log ({})",
+                    origin.unwrap_or_else(|| "unreadable".into())
+                ),
+            );
+        }
+    }
 }
 
 /// Every checkpoint of a log that another node witnessed must be a prefix of
 /// that log: a log that showed different histories to different peers
 /// (a fork) is caught here.
-fn check_witnessed(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
+fn check_witnessed(auditor: &mut Auditor<'_>, logs: &mut [LoadedLog]) {
     let mut found = Vec::new();
-    for witness in logs {
+    let mut vouched: Vec<(usize, String, u64)> = Vec::new();
+    for witness in logs.iter() {
         let Ok(list) = std::fs::read_dir(witness.dir.join("witnessed")) else {
             continue;
         };
@@ -757,9 +939,10 @@ fn check_witnessed(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
             let Ok(claimed) = credex_protocol::tlog::Checkpoint::parse(note.text()) else {
                 continue;
             };
-            let Some(log) = logs.iter().find(|l| l.origin == claimed.origin()) else {
+            let Some(at) = logs.iter().position(|l| l.origin == claimed.origin()) else {
                 continue;
             };
+            let log = &logs[at];
             // Only a checkpoint the log itself signed can convict it.
             let Ok(signed) = open_checkpoint(&bytes, &log.key, &[]) else {
                 found.push((
@@ -790,13 +973,16 @@ fn check_witnessed(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
             let tiles = DirTiles(&log.dir);
             let reader = TileHashReader::new(log.size, &tiles);
             match tree_hash(cp.size(), &reader) {
-                Ok(h) if h == *cp.root() => {}
+                Ok(h) if h == *cp.root() => vouched.push((at, witness.origin.clone(), cp.size())),
                 _ => found.push((log.origin.clone(), "fork", format!("{} witnessed a checkpoint of size {} with root {}, which is not this log's history: the log showed different histories to different peers", witness.origin, cp.size(), cp.root().to_hex()))),
             }
         }
     }
     for (log, rule, detail) in found {
         auditor.violation(&log, None, rule, detail);
+    }
+    for (at, witness, size) in vouched {
+        logs[at].vouches.witnessed(&witness, size);
     }
 }
 
@@ -927,13 +1113,15 @@ pub struct SubjectAccess {
 pub fn subject_report(
     dirs: &[PathBuf],
     trust: &TrustStore,
+    options: &AuditOptions,
     subjects: &[credex_protocol::query::SubjectRef],
 ) -> (Vec<SubjectAccess>, AuditReport) {
-    let report = verify(dirs, trust);
+    let report = verify_with(dirs, trust, options, &|_| {});
     let digests: Vec<[u8; 32]> = subjects.iter().map(access::subject_digest).collect();
     let mut out = Vec::new();
     let mut auditor = Auditor {
         trust,
+        options,
         now: UnixTime::now(),
         report: AuditReport::default(),
         progress: &|_| {},

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use credex_node::audit_anchor::AuditOptions;
 use credex_node::config::NodeConfig;
 use credex_pki::TrustStore;
 
@@ -26,8 +27,9 @@ pub enum LogCommand {
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Verify exported logs: tree, checkpoints, signatures, cosignatures,
-    /// dual authorizations, and each access on both sides. Exits non-zero on
-    /// any violation.
+    /// dual authorizations, and each access on both sides. A log is verified
+    /// only up to what witnesses or a pinned checkpoint vouch for (its
+    /// anchor). Exits non-zero on any violation, an unanchored log included.
     Verify {
         /// Exported log directories.
         #[arg(required = true)]
@@ -38,6 +40,8 @@ pub enum AuditCommand {
         /// CRL files (PEM) of the root and region CAs.
         #[arg(long)]
         crl: Vec<PathBuf>,
+        #[command(flatten)]
+        anchoring: Anchoring,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -77,10 +81,59 @@ pub enum AuditCommand {
         /// CRL files (PEM).
         #[arg(long)]
         crl: Vec<PathBuf>,
+        #[command(flatten)]
+        anchoring: Anchoring,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What vouches for a log beyond its own key.
+#[derive(clap::Args)]
+pub struct Anchoring {
+    /// Distinct witnesses whose cosignatures (or witnessed checkpoints in
+    /// other exports) must vouch for a checkpoint before a log is verified
+    /// up to it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    quorum: u16,
+    /// A checkpoint kept from an earlier audit (e.g. the `checkpoint` file
+    /// of an earlier export): the log must still contain it, and is verified
+    /// at least up to it. Repeatable.
+    #[arg(long)]
+    pinned: Vec<PathBuf>,
+    /// A witness node's certificate chain (PEM), for cosignatures by nodes
+    /// whose logs are not exported here. Repeatable.
+    #[arg(long)]
+    witness_cert: Vec<PathBuf>,
+}
+
+impl Anchoring {
+    fn options(&self, trust: &TrustStore) -> Result<AuditOptions> {
+        let pinned = self
+            .pinned
+            .iter()
+            .map(|p| {
+                let bytes =
+                    std::fs::read(p).with_context(|| format!("--pinned {}", p.display()))?;
+                Ok((p.display().to_string(), bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let witnesses = self
+            .witness_cert
+            .iter()
+            .map(|p| {
+                let pem = std::fs::read_to_string(p)
+                    .with_context(|| format!("--witness-cert {}", p.display()))?;
+                credex_node::audit_anchor::witness_key(trust, &pem, p).map_err(anyhow::Error::msg)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AuditOptions {
+            quorum: usize::from(self.quorum),
+            pinned,
+            witnesses,
+        })
+    }
 }
 
 /// Run a log command.
@@ -163,9 +216,11 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             dirs,
             trust: root,
             crl,
+            anchoring,
             json,
         } => {
             let store = trust(&root, &crl)?;
+            let options = anchoring.options(&store)?;
             let started = std::time::Instant::now();
             let total = credex_node::audit::total_entries(&dirs);
             // Drawn on stderr, only when it is a terminal and the run is long.
@@ -180,7 +235,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let report = credex_node::audit::verify_with_progress(&dirs, &store, &|n| bar.inc(n));
+            let report = credex_node::audit::verify_with(&dirs, &store, &options, &|n| bar.inc(n));
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
             if json {
@@ -197,6 +252,18 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                         l.received,
                         l.sent
                     );
+                    match &l.anchor {
+                        Some(a) if l.unanchored_entries == 0 => {
+                            println!("  verified in full: anchored by {a}")
+                        }
+                        Some(a) => println!(
+                            "  verified up to entry {}: anchored by {a}; the {} later entries are vouched for by the node's key alone",
+                            a.size, l.unanchored_entries
+                        ),
+                        None => println!(
+                            "  NOT VERIFIED: nothing but the node's own key vouches for this log"
+                        ),
+                    }
                 }
                 if !report.answers_lost.is_empty() {
                     println!(
@@ -241,9 +308,11 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             dirs,
             trust: root,
             crl,
+            anchoring,
             json,
         } => {
             let store = trust(&root, &crl)?;
+            let options = anchoring.options(&store)?;
             let subjects = id
                 .split(',')
                 .map(|s| crate::cli_query::subject_ref(s.trim(), None))
@@ -251,7 +320,8 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                 .context(
                     "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
                 )?;
-            let (accesses, report) = credex_node::audit::subject_report(&dirs, &store, &subjects);
+            let (accesses, report) =
+                credex_node::audit::subject_report(&dirs, &store, &options, &subjects);
             if json {
                 println!("{}", serde_json::to_string_pretty(&accesses)?);
             } else {

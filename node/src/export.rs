@@ -7,7 +7,7 @@
 //! DIR/tile/…                hash tiles and entry bundles (C2SP tlog-tiles)
 //! DIR/log.vkey              the log's verifier key (NAME+HEX+BASE64)
 //! DIR/node.pem              the node certificate chain that binds the key
-//! DIR/checkpoints/SIZE      every checkpoint the node signed
+//! DIR/checkpoints/SIZE      every checkpoint the node signed, with its cosignatures
 //! DIR/attachments/HEX       dual-authorization bundles, signed federation
 //!                            messages and acknowledgements, by SHA-256
 //! DIR/policies/HEX          policy archives, by policy hash
@@ -189,15 +189,11 @@ async fn export_with(
         if check_stored_tree {
             storage.store_checkpoint(size, note.clone()).await?;
         }
-        let mut full = note;
-        for (_, line) in storage.cosignatures(size).await? {
-            full.push_str(&line);
-            if !line.ends_with('\n') {
-                full.push('\n');
-            }
-        }
+        let full = with_cosignatures(storage, size, note).await?;
         write(&out.join("checkpoint"), full.as_bytes())?;
     }
+    // Every checkpoint, with the witnesses' cosignatures: what vouches for
+    // the log beyond its own key (the auditor's anchor).
     let mut after = 0;
     loop {
         let page = storage.checkpoints_after(after, 1024).await?;
@@ -205,6 +201,7 @@ async fn export_with(
             break;
         }
         for (cp_size, note) in page {
+            let note = with_cosignatures(storage, cp_size, note).await?;
             write(&out.join(format!("checkpoints/{cp_size}")), note.as_bytes())?;
             checkpoints += 1;
             after = cp_size;
@@ -250,4 +247,20 @@ async fn export_with(
         checkpoints,
         attachments,
     })
+}
+
+/// `note` (the log's checkpoint of `size` entries) followed by every
+/// cosignature line the node holds for that size.
+pub(crate) async fn with_cosignatures(
+    storage: &Storage,
+    size: u64,
+    mut note: String,
+) -> Result<String, ExportError> {
+    for (_, line) in storage.cosignatures(size).await? {
+        note.push_str(&line);
+        if !line.ends_with('\n') {
+            note.push('\n');
+        }
+    }
+    Ok(note)
 }

@@ -11,8 +11,10 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_anchor;
 pub mod audit_egress;
 pub mod audit_messages;
+mod audit_replay;
 pub mod bench;
 pub mod bench_all;
 pub mod bench_log;

@@ -144,6 +144,26 @@ pub async fn serve(
         }
         return Ok(note.into_bytes());
     }
+    if path == "cosigned" {
+        // The newest checkpoint a witness cosigned, with its cosignatures:
+        // the auditor's anchor (audit_anchor).
+        let cosigned = storage
+            .latest_cosigned_size()
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(not_found)?;
+        let (_, note) = storage
+            .checkpoints_after(cosigned - 1, 1)
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .into_iter()
+            .find(|(s, _)| *s == cosigned)
+            .ok_or_else(not_found)?;
+        let note = crate::export::with_cosignatures(storage, cosigned, note)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        return Ok(note.into_bytes());
+    }
     if let Some(hex_digest) = path.strip_prefix("attachments/") {
         let digest: [u8; 32] = hex::decode(hex_digest)
             .ok()
@@ -242,6 +262,15 @@ pub async fn fetch_log(
     };
     let checkpoint = get("checkpoint".into()).await?;
     save("checkpoint", &checkpoint)?;
+    // The newest cosigned checkpoint, if a witness ever cosigned one: what
+    // anchors the log for the auditor beyond the node's own key.
+    if let Ok(cosigned) = get("cosigned".into()).await {
+        let note = credex_protocol::tlog::Note::parse(&cosigned).map_err(|e| e.to_string())?;
+        let size = credex_protocol::tlog::Checkpoint::parse(note.text())
+            .map_err(|e| e.to_string())?
+            .size();
+        save(&format!("checkpoints/{size}"), &cosigned)?;
+    }
     save("node.pem", &get("node.pem".into()).await?)?;
     let note = credex_protocol::tlog::Note::parse(&checkpoint).map_err(|e| e.to_string())?;
     let size = credex_protocol::tlog::Checkpoint::parse(note.text())

@@ -304,6 +304,16 @@ impl Ctx {
             .retain(|(a, b), _| *a != k && *b != k);
     }
 
+    /// The open connections, as (from, to, connection).
+    fn open_connections(&self) -> Vec<(usize, usize, Arc<PeerConnection>)> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((from, to), c)| (*from, *to, Arc::clone(c)))
+            .collect()
+    }
+
     async fn connection(
         &self,
         from: usize,
@@ -1238,6 +1248,10 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         let (ctx, stop) = (Arc::clone(&ctx), shutdown.clone());
         fault_tasks.spawn(async move { run_fault(ctx, i, stop).await });
     }
+    let witnessing = {
+        let (ctx, stop) = (Arc::clone(&ctx), shutdown.clone());
+        tokio::spawn(async move { witness_while_running(&ctx, &stop).await })
+    };
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..opts.concurrency {
         let ctx = Arc::clone(&ctx);
@@ -1301,6 +1315,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         r.context("a fault task panicked")?
             .map_err(anyhow::Error::msg)?;
     }
+    witnessing.await.context("the witnessing task panicked")?;
     for slot in &ctx.slots {
         if slot.live().is_none() {
             start_node(slot).await.map_err(anyhow::Error::msg)?;
@@ -1458,4 +1473,30 @@ async fn count_no_answers(storage: &credex_node::storage::Storage) -> anyhow::Re
         }
     }
     Ok(intents.saturating_sub(answered))
+}
+
+/// Peers witness each other's logs as nodes do in production
+/// (`dial_peers_in_background`): every second, each node asks the peers it
+/// holds a connection to to cosign its newest checkpoint. What anchors each
+/// log for the final audit. Failures (a node down, partitioned or revoked)
+/// are the faults' business: the next round tries again.
+async fn witness_while_running(ctx: &Ctx, stop: &CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for (from, _, conn) in ctx.open_connections() {
+            let guard = ctx.slots[from].running.lock().await;
+            if let Some(node) = guard.as_ref() {
+                // Bounded, so a kill fault waiting for the lock is not held up.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    node.request_cosignature(&conn, 0),
+                )
+                .await;
+            }
+        }
+    }
 }

@@ -129,8 +129,31 @@ pub async fn export_log(node: &RunningNode, out: &Path) {
         .expect("export");
 }
 
-/// Export every node's log under `dir` and run the auditor over them all.
+/// Have every node of `nodes` cosign every other's newest checkpoint, as
+/// peers do every few seconds while connected: what anchors each log for the
+/// auditor (audit_anchor).
+pub async fn witness_all(nodes: &[&RunningNode]) {
+    for log in nodes {
+        for witness in nodes {
+            if std::ptr::eq(*log, *witness) {
+                continue;
+            }
+            let (region, name) = (witness.config().region, witness.config().name.clone());
+            let conn = dial(log, witness, &region.to_string(), name.as_str())
+                .await
+                .expect("dial the witness");
+            log.request_cosignature(&conn, 0)
+                .await
+                .expect("the witness cosigns");
+            conn.close();
+        }
+    }
+}
+
+/// Export every node's log under `dir` (after they witnessed each other)
+/// and run the auditor over them all.
 pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_node::audit::AuditReport {
+    witness_all(nodes).await;
     let mut dirs = Vec::new();
     for node in nodes {
         let out = dir.join(format!("{}-{}", node.config().region, node.config().name));
@@ -272,4 +295,57 @@ pub fn findings(report: &credex_node::audit::AuditReport) -> Vec<(&str, &'static
         .iter()
         .map(|v| (v.log.as_str(), v.rule))
         .collect()
+}
+
+/// A query to Guangdong (440000) about `subject`'s administrative penalties
+/// for public procurement, citing the joint-punishment memorandum.
+pub fn gz_penalty_query(subject: &str, fields: &[&str]) -> credex_node::requester::QuerySpec {
+    credex_node::requester::QuerySpec {
+        target_region: "440000".parse().expect("region"),
+        subject: credex_protocol::query::SubjectRef::LegalPerson(subject.into()),
+        purpose: "public_procurement".into(),
+        requested: vec![credex_protocol::query::CategoryFields {
+            category: "admin_penalty".into(),
+            fields: fields.iter().map(|s| s.to_string()).collect(),
+        }],
+        legal_basis: Some("joint-punishment-memorandum".into()),
+        subject_authorization: None,
+    }
+}
+
+/// Play a corrupt responder: log on `node` a granted release of `q` that the
+/// pipeline never decided — shaped like `like`, now, with `q`'s bundle
+/// stored beside it and no claim (so no nonce, use or quota check).
+pub async fn forge_release(
+    node: &RunningNode,
+    q: &credex_protocol::query::AuthorizedQuery,
+    like: &credex_node::access::AccessEntry,
+) {
+    let digest = credex_pki::authorization::query_digest(q).expect("digest");
+    let mut e = like.clone();
+    e.query_digest = digest;
+    e.outcome = credex_protocol::query::Outcome::Granted;
+    e.subject_authorization_id = q
+        .subject_authorization
+        .as_ref()
+        .map(|a| a.authorization.authorization_id);
+    e.at_ms = credex_node::query::unix_ms(std::time::SystemTime::now());
+    let claim = credex_node::storage::AccessClaim {
+        requester_region: q.request.requester_region.to_string(),
+        nonce: q.request.nonce,
+        nonce_expires_at_unix_ms: i64::MAX / 2,
+        authorization_use: None,
+        quota: None,
+    };
+    let bundle = credex_protocol::encode(q).expect("bundle");
+    let body = credex_protocol::encode(&e).expect("entry");
+    node.storage()
+        .append_claimed(
+            credex_node::access::kind::QUERY_RECEIVED,
+            claim,
+            Some((digest, bundle)),
+            move |_| body,
+        )
+        .await
+        .expect("forged release logged");
 }

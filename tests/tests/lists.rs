@@ -132,6 +132,9 @@ impl Nodes {
                     .is_some_and(|n| n.config().region.to_string() == region)
             })
             .unwrap();
+        // The others witness its log before it goes.
+        let others: Vec<&RunningNode> = self.nodes.iter().flatten().collect();
+        credex_tests::witness_all(&others).await;
         let node = self.nodes[i].take().unwrap();
         export(&node, &out.join(region)).await;
         node.shutdown().await;
@@ -158,6 +161,8 @@ impl Nodes {
     async fn audit_passes(&self) {
         let out = tempfile::tempdir().unwrap();
         let mut dirs = Vec::new();
+        let running: Vec<&RunningNode> = self.nodes.iter().flatten().collect();
+        credex_tests::witness_all(&running).await;
         for node in self.nodes.iter().flatten() {
             let dir = out.path().join(node.config().region.to_string());
             export(node, &dir).await;
@@ -601,6 +606,12 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     }
 
     // The offline audit passes over all ten logs.
+    let running: Vec<&RunningNode> = PAN_PEARL_RIVER_AND_BEIJING
+        .iter()
+        .filter(|(code, _, _)| *code != "530000")
+        .map(|(code, _, _)| fed.node(code))
+        .collect();
+    credex_tests::witness_all(&running).await;
     for (code, _, _) in PAN_PEARL_RIVER_AND_BEIJING {
         if code != "530000" {
             export(fed.node(code), &out.path().join(code)).await;
@@ -1116,6 +1127,7 @@ async fn each_member_gets_only_the_details_its_agreement_names() {
     // The auditor flags it in Guangdong's log, once.
     let out = tempfile::tempdir().unwrap();
     let mut dirs = Vec::new();
+    credex_tests::witness_all(&[gy, cq, gz]).await;
     for node in [gy, cq, gz] {
         let dir = out.path().join(node.config().region.to_string());
         export(node, &dir).await;

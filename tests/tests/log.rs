@@ -14,7 +14,9 @@ use credex_node::service::RunningNode;
 use credex_node::storage::danger;
 use credex_pki::authorization::approve_request;
 use credex_protocol::query::{AuthorizedQuery, CategoryFields, Outcome, SubjectRef};
-use credex_tests::{Federation, ask, authorized_query, import_samples, signer, subjects};
+use credex_tests::{
+    Federation, ask, authorized_query, import_samples, signer, subjects, witness_all,
+};
 
 fn penalty_query(subject: &str, fields: &[&str]) -> QuerySpec {
     QuerySpec {
@@ -152,6 +154,7 @@ async fn a_granted_query_leaves_matching_entries_and_a_verifying_receipt() {
 async fn exported_logs_pass_the_audit_and_answer_the_subject() {
     let fed = Federation::new();
     let (gy, gz) = scenario(&fed).await;
+    witness_all(&[&gy, &gz]).await;
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("gz"));
     export(&gy, &a, false).await;
@@ -176,6 +179,7 @@ async fn exported_logs_pass_the_audit_and_answer_the_subject() {
     let (accesses, _) = audit::subject_report(
         &[a, b],
         &trust,
+        &credex_node::audit_anchor::AuditOptions::default(),
         &[SubjectRef::LegalPerson(subjects("440000")[0].clone())],
     );
     assert_eq!(accesses.len(), 1);
@@ -199,11 +203,13 @@ where
 {
     let fed = Federation::new();
     let (gy, gz) = scenario(&fed).await;
-    // A checkpoint of the honest log exists before tampering.
+    // A checkpoint of the honest log exists before tampering, and each
+    // node witnessed the other's.
     gz.checkpoints()
         .covering(gz.storage().tree_head().size - 1)
         .await
         .unwrap();
+    witness_all(&[&gy, &gz]).await;
     let out = tempfile::tempdir().unwrap().keep();
     let (fed, gy, gz) = tamper(fed, gy, gz, out.clone()).await;
     let (a, b) = (out.join("gy"), out.join("gz"));
@@ -217,34 +223,6 @@ where
     gz.shutdown().await;
     drop(fed);
     report
-}
-
-/// Play a corrupt responder: log a granted release of `q` (its bundle stored
-/// beside it) that the pipeline never decided, adjusted by `edit`.
-async fn forge_release(gz: &RunningNode, q: &AuthorizedQuery, edit: impl FnOnce(&mut AccessEntry)) {
-    let digest = credex_pki::authorization::query_digest(q).unwrap();
-    let mut e: AccessEntry = entries(gz, kind::QUERY_RECEIVED).await[0].1.clone();
-    e.query_digest = digest;
-    e.outcome = Outcome::Granted;
-    edit(&mut e);
-    let claim = credex_node::storage::AccessClaim {
-        requester_region: "520000".into(),
-        nonce: q.request.nonce,
-        nonce_expires_at_unix_ms: i64::MAX / 2,
-        authorization_use: None,
-        quota: None,
-    };
-    let bundle = credex_protocol::encode(q).unwrap();
-    let body = credex_protocol::encode(&e).unwrap();
-    gz.storage()
-        .append_claimed(
-            kind::QUERY_RECEIVED,
-            claim,
-            Some((digest, bundle)),
-            move |_| body,
-        )
-        .await
-        .unwrap();
 }
 
 async fn received_seq(gz: &RunningNode, n: usize) -> u64 {
@@ -386,7 +364,8 @@ async fn audit_catches_a_release_approved_by_the_requester_themselves() {
                 approver: own,
                 subject_authorization: None,
             };
-            forge_release(&gz, &q, |_| {}).await;
+            let like = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
+            credex_tests::forge_release(&gz, &q, &like).await;
             (fed, gy, gz)
         },
         false,
@@ -463,6 +442,11 @@ async fn peers_cosign_checkpoints_and_the_audit_verifies_the_cosignatures() {
     // A stale idea of what the witness saw is corrected, not fatal.
     assert_eq!(gz.request_cosignature(&conn, 1).await.unwrap(), second);
     assert_eq!(gz.storage().cosignatures(second).await.unwrap().len(), 1);
+    // And Guangdong witnesses Guizhou's, which the audit needs to anchor it.
+    let back = credex_tests::dial(&gy, &gz, "440000", "gz-1")
+        .await
+        .unwrap();
+    gy.request_cosignature(&back, 0).await.unwrap();
 
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("gz"));
@@ -603,16 +587,14 @@ async fn audit_catches_a_field_released_outside_the_policy() {
                 &gy,
                 penalty_query(&subjects("440000")[0], &["amount", "case_notes"]),
             );
-            forge_release(&gz, &q, |e| {
-                e.request_id = q.request.request_id;
-                e.at_ms = credex_node::query::unix_ms(SystemTime::now());
-                e.released = vec![CategoryFields {
-                    category: "admin_penalty".into(),
-                    fields: vec!["amount".into(), "case_notes".into()],
-                }];
-                e.withheld = vec![];
-            })
-            .await;
+            let mut e = entries(&gz, kind::QUERY_RECEIVED).await[0].1.clone();
+            e.request_id = q.request.request_id;
+            e.released = vec![CategoryFields {
+                category: "admin_penalty".into(),
+                fields: vec!["amount".into(), "case_notes".into()],
+            }];
+            e.withheld = vec![];
+            credex_tests::forge_release(&gz, &q, &e).await;
             (fed, gy, gz)
         },
         false,
@@ -635,6 +617,7 @@ async fn audit_catches_a_field_released_outside_the_policy() {
 async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
     let fed = Federation::new();
     let (gy, gz) = scenario(&fed).await;
+    witness_all(&[&gy, &gz]).await;
     // Any node's connection carries the request; the auditor's signature authorizes it.
     let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
         .await
@@ -646,7 +629,25 @@ async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
             .await
             .unwrap();
         assert!(size >= 4, "policy, key and three accesses at least: {size}");
-        let report = audit::verify(&[dir], &gy.transport().trust().current());
+        // One log alone: the auditor knows its witness by its certificate.
+        let trust = gy.transport().trust().current();
+        let gy_chain = std::fs::read_to_string(&gy.config().tls.cert).unwrap();
+        let options = credex_node::audit_anchor::AuditOptions {
+            witnesses: vec![
+                credex_node::audit_anchor::witness_key(&trust, &gy_chain, &gy.config().tls.cert)
+                    .unwrap(),
+            ],
+            ..Default::default()
+        };
+        let report = audit::verify_with(&[dir], &trust, &options, &|_| {});
+        assert!(
+            report.logs[0]
+                .anchor
+                .as_ref()
+                .is_some_and(|a| a.witnesses == ["credex/520000/gy-1"]),
+            "{:#?}",
+            report.logs
+        );
         assert!(report.passed(), "{:#?}", report.violations);
         assert_eq!(report.logs[0].received, 3);
     }
@@ -759,6 +760,7 @@ async fn a_replayed_query_is_logged_twice_and_the_audit_still_matches_each_side(
         ask(&gy, &gz, &q).await.body.reason,
         credex_protocol::query::QueryReason::Replay
     );
+    witness_all(&[&gy, &gz]).await;
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("gz"));
     export(&gy, &a, false).await;

@@ -913,8 +913,12 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     gz.shutdown().await;
 
     // An auditor, given the pseudonym (never the ID), finds the access.
-    let (accesses, _) =
-        credex_node::audit::subject_report(&dirs, &trust, &[SubjectRef::NaturalPerson(pseudonym)]);
+    let (accesses, _) = credex_node::audit::subject_report(
+        &dirs,
+        &trust,
+        &Default::default(),
+        &[SubjectRef::NaturalPerson(pseudonym)],
+    );
     assert_eq!(accesses.len(), 1);
     assert_eq!(accesses[0].requester, "520000/gy-1");
     assert_eq!(accesses[0].released, ["admin_penalty.amount"]);

@@ -54,6 +54,7 @@ async fn export(node: &RunningNode, out: &Path) {
 }
 
 async fn audit_both(gy: &RunningNode, gz: &RunningNode) -> audit::AuditReport {
+    credex_tests::witness_all(&[gy, gz]).await;
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("gz"));
     export(gy, &a).await;

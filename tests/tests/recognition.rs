@@ -191,6 +191,7 @@ async fn recognition_log(node: &RunningNode) -> Vec<MessageReceived> {
 }
 
 async fn audit_passes(nodes: &[&RunningNode]) {
+    credex_tests::witness_all(nodes).await;
     let out = tempfile::tempdir().unwrap();
     let mut dirs: Vec<PathBuf> = Vec::new();
     for node in nodes {

@@ -273,6 +273,7 @@ async fn audit_both(province: &RunningNode, national: &RunningNode) {
 
 /// Export both logs and verify them together.
 async fn audit_pair(province: &RunningNode, national: &RunningNode) -> audit::AuditReport {
+    credex_tests::witness_all(&[province, national]).await;
     let out = tempfile::tempdir().unwrap();
     let (a, b) = (out.path().join("gy"), out.path().join("national"));
     export(province, &a).await;

@@ -322,6 +322,13 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.latest_cosigned_size().await,
+            Engine::Postgres(e) => e.latest_cosigned_size().await,
+        }
+    }
+
     pub(crate) async fn cosignatures(
         &self,
         size: i64,

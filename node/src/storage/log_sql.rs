@@ -66,6 +66,16 @@ macro_rules! log_sql {
             .map_err(|e| self.read_error("cosignatures", e))
         }
 
+        pub(crate) async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
+            let row: (Option<i64>,) = sqlx::query_as("SELECT MAX(size) FROM cosignatures")
+                .fetch_one(&self.$read)
+                .await
+                .map_err(|e| self.read_error("cosignatures", e))?;
+            row.0
+                .map(|size| engine::stored_size(&self.location, size))
+                .transpose()
+        }
+
         pub(crate) async fn witnessed(
             &self,
             origin: &str,

@@ -245,6 +245,12 @@ impl Storage {
         self.inner.engine.cosignatures(size).await
     }
 
+    /// The largest tree size any witness cosigned, if any. Cancel-safe
+    /// (read only).
+    pub async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
+        self.inner.engine.latest_cosigned_size().await
+    }
+
     /// Records `note`, a checkpoint of tree size `size` of the peer log
     /// `origin` that this node has verified (signature, and consistency
     /// with `previous`), as the latest seen of that log — a compare-and-set:
