@@ -15,9 +15,9 @@
 //!
 //! The witnesses that count are the nodes whose certificates chain to the
 //! federation root: the other exported logs' nodes and the certificates given
-//! with `--witness-cert`. The default quorum is one (decision 0650's companion
-//! in `docs/auditor-guide.md`: one honest peer suffices to expose a rewrite of
-//! what it saw); `--quorum N` raises it.
+//! with `--witness-cert`. The default quorum is one: one honest peer that
+//! cosigned a checkpoint exposes any rewrite of what it saw; `--quorum N`
+//! raises it. The reasons: `docs/decisions/0660-log-anchors-and-sequence-checks.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
