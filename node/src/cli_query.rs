@@ -51,6 +51,10 @@ pub enum QueryCommand {
         /// A subject authorization file to attach.
         #[arg(long)]
         authorization: Option<PathBuf>,
+        /// The case or file reference the query serves, shown to the approver
+        /// (required for a natural person).
+        #[arg(long)]
+        case: Option<String>,
         /// Where to write the draft.
         #[arg(long)]
         out: PathBuf,
@@ -63,6 +67,14 @@ pub enum QueryCommand {
         /// The approver's private key (PEM).
         #[arg(long)]
         key: PathBuf,
+        /// For a query about a natural person: the citizen ID in the case
+        /// file. The tool recomputes its pseudonym and refuses to approve a
+        /// draft about anyone else.
+        #[arg(long)]
+        subject_id: Option<String>,
+        /// The node's configuration, for its pseudonym key ring (`[pseudonyms] keys`).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The draft (updated in place).
         file: PathBuf,
     },
@@ -211,6 +223,7 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
             fields,
             legal_basis,
             authorization,
+            case,
             out,
         } => {
             let config = NodeConfig::load(&config)?;
@@ -220,21 +233,44 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 .map(requester::load_authorization)
                 .transpose()?;
             let ring = ring_at(config.pseudonyms.keys.as_deref())?;
+            let subject_ref = subject_ref(&subject, ring.as_ref())?;
+            let masked_subject = match (
+                &subject_ref,
+                credex_policies::SubjectId::parse(subject.trim()),
+            ) {
+                (
+                    SubjectRef::NaturalPerson(_),
+                    Ok(credex_policies::SubjectId::NaturalPerson(id)),
+                ) => Some(id.masked()),
+                (SubjectRef::NaturalPerson(_), _) => bail!(
+                    "--subject: name a natural person by citizen ID, not by pseudonym, so the approver can check whom the query is about"
+                ),
+                _ => None,
+            };
+            if masked_subject.is_some() && case.is_none() {
+                bail!(
+                    "--case: a query about a natural person names the case it serves, for the approver"
+                );
+            }
             let spec = QuerySpec {
                 target_region: target,
-                subject: subject_ref(&subject, ring.as_ref())?,
+                subject: subject_ref,
                 purpose,
                 requested: parse_fields(&fields)?,
                 legal_basis,
                 subject_authorization,
             };
-            let file = requester::draft_and_sign(
+            let mut file = requester::draft_and_sign(
                 config.region,
                 config.name.clone(),
                 spec,
                 &requester,
                 SystemTime::now(),
             )?;
+            file.case = case.map(|reference| requester::CaseNote {
+                reference,
+                masked_subject,
+            });
             file.save(&out)?;
             print!("{}", file.describe());
             println!(
@@ -242,10 +278,27 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 out.display()
             );
         }
-        QueryCommand::Approve { cert, key, file } => {
+        QueryCommand::Approve {
+            cert,
+            key,
+            subject_id,
+            config,
+            file,
+        } => {
             let mut draft = QueryFile::load(&file)?;
             let approver = Signer::load(&cert, &key)?;
             print!("{}", draft.describe());
+            if matches!(draft.request.subject, SubjectRef::NaturalPerson(_)) {
+                let id = subject_id.context(
+                    "--subject-id: this query is about a natural person; give the citizen ID in the case file, and the tool checks the draft is about that person",
+                )?;
+                let config = config
+                    .context("--config: the node's configuration, for its pseudonym key ring")?;
+                let ring = ring_at(NodeConfig::load(&config)?.pseudonyms.keys.as_deref())?
+                    .context("the configuration names no pseudonym key ring ([pseudonyms] keys)")?;
+                requester::confirm_subject(&draft, &id, &ring)?;
+                println!("  the draft is about the person in the case file");
+            }
             requester::approve(&mut draft, &approver)?;
             draft.save(&file)?;
             println!(

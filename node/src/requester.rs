@@ -76,6 +76,9 @@ pub enum RequesterError {
     /// Logging failed.
     #[error("logging the query: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// The person the approver was given is not the one the draft asks about.
+    #[error("{0}")]
+    SubjectMismatch(String),
 }
 
 fn invalid(path: &Path, reason: impl std::fmt::Display) -> RequesterError {
@@ -155,9 +158,24 @@ pub struct QueryFile {
     pub approver: Option<SignerProof>,
     /// The subject's authorization, if attached.
     pub subject_authorization: Option<SignedSubjectAuthorization>,
+    /// What the approver needs to know whom and why (never sent).
+    pub case: Option<CaseNote>,
 }
 
-const QUERY_FILE_MAGIC: &[u8] = b"credex-query/1\n";
+/// What the requester tells the approver about a query, beside the signed
+/// request: the case it serves and, for a natural person, the masked ID.
+/// Kept in the draft only; it never leaves the node. The approver's tool
+/// does not trust the masked ID: it recomputes the pseudonym from the clear
+/// ID the approver was given ([`confirm_subject`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseNote {
+    /// The case or file reference the query serves (案件或业务编号).
+    pub reference: String,
+    /// A natural person's citizen ID, masked (first 4 and last 4 characters).
+    pub masked_subject: Option<String>,
+}
+
+const QUERY_FILE_MAGIC: &[u8] = b"credex-query/2\n";
 const AUTHORIZATION_FILE_MAGIC: &[u8] = b"credex-authorization/1\n";
 
 fn write_tagged<T: Serialize>(path: &Path, magic: &[u8], value: &T) -> Result<(), RequesterError> {
@@ -223,11 +241,19 @@ impl QueryFile {
             r.purpose,
             match &r.subject {
                 SubjectRef::LegalPerson(code) => format!("legal person {code}"),
-                SubjectRef::NaturalPerson(p) => {
-                    format!("a natural person (pseudonym of epoch {})", p.epoch)
-                }
+                SubjectRef::NaturalPerson(p) => format!(
+                    "natural person {} (pseudonym of epoch {}; check it against the case file with --subject-id)",
+                    self.case
+                        .as_ref()
+                        .and_then(|c| c.masked_subject.as_deref())
+                        .unwrap_or("whose masked ID the draft does not give"),
+                    p.epoch
+                ),
             }
         );
+        if let Some(case) = &self.case {
+            s.push_str(&format!("  case: {}\n", case.reference));
+        }
         for c in &r.requested {
             s.push_str(&format!("  asks {}: {}\n", c.category, c.fields.join(", ")));
         }
@@ -332,7 +358,35 @@ pub fn draft_and_sign(
         requester: Some(proof),
         approver: None,
         subject_authorization: spec.subject_authorization,
+        case: None,
     })
+}
+
+/// The approver's check that a draft about a natural person is about the
+/// person in the case file: the pseudonym recomputed from `citizen_id` under
+/// the draft's epoch with `ring` must be the one the requester signed for.
+/// A draft about a legal person needs no such check (its USCC is shown in
+/// clear) and passes.
+pub fn confirm_subject(
+    file: &QueryFile,
+    citizen_id: &str,
+    ring: &credex_pki::PseudonymKeyRing,
+) -> Result<(), RequesterError> {
+    let SubjectRef::NaturalPerson(signed) = &file.request.subject else {
+        return Ok(());
+    };
+    let id = credex_policies::CitizenId::parse(citizen_id.trim())
+        .map_err(|e| RequesterError::SubjectMismatch(format!("--subject-id: {e}")))?;
+    let recomputed = ring
+        .pseudonym_at(signed.epoch, id.expose())
+        .map_err(|e| RequesterError::SubjectMismatch(format!("--subject-id: {e}")))?;
+    if recomputed != *signed {
+        return Err(RequesterError::SubjectMismatch(format!(
+            "the draft asks about another person than {}: do not approve it",
+            id.masked()
+        )));
+    }
+    Ok(())
 }
 
 /// Countersign as `approver`, who must hold the approver role and be
