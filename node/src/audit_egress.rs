@@ -31,6 +31,9 @@ pub struct EgressCheck {
     pub not_rerun: bool,
     /// Fields the record says were withheld.
     pub withheld: usize,
+    /// The message's body was not kept (refused for good, decision 0650):
+    /// there is nothing to re-run.
+    pub body_not_kept: bool,
 }
 
 /// Check a received message's body and record.

@@ -4,7 +4,11 @@
 //! Per entry: a received message's signed envelope is the attachment the
 //! entry names, hashes to the entry's digest, is signed by a node of the
 //! region the entry says it came from (a valid node certificate as of the
-//! time it was received) and carries the entry's id, flow and kind; a sent
+//! time it was received) and carries the entry's id, flow and kind. A
+//! message refused for good is logged by digest and size only (decision
+//! 0650): it changed nothing, and there is no envelope to check; a
+//! duplicate is checked against its envelope when an earlier delivery kept
+//! it. A sent
 //! message's signed acknowledgement is its attachment, is signed by a node
 //! of the destination region and acknowledges the entry's message.
 //!
@@ -74,6 +78,16 @@ pub fn check_entry(
     if entry_kind == kind::MESSAGE_RECEIVED {
         let e: MessageReceived =
             credex_protocol::decode(body).map_err(|err| ("entry_format", err.to_string()))?;
+        let kept = dir
+            .join(format!("attachments/{}", hex::encode(e.message_digest)))
+            .exists();
+        if !e.outcome.keeps_envelope() && !kept {
+            let no_body = EgressCheck {
+                body_not_kept: true,
+                ..EgressCheck::default()
+            };
+            return Ok((MessageEntry::Received(e), no_body));
+        }
         let bytes = attachment(dir, &e.message_digest)?;
         let signed: SignedEnvelope = credex_protocol::decode(&bytes)
             .map_err(|err| ("message_format", format!("the stored message: {err}")))?;

@@ -25,9 +25,13 @@
 //! verified peer (region and node), the receiving region and the sender's
 //! signature, asks the flow what the message changes
 //! ([`FlowHandler::receive`]), and commits a [`kind::MESSAGE_RECEIVED`]
-//! entry — with the signed envelope as its attachment — claiming
-//! `(from_region, message_id)` as a nonce, together with the flow's state
-//! writes. A message delivered again (the sender did not get the first
+//! entry claiming `(from_region, message_id)` as a nonce, together with
+//! the flow's state writes. An applied message's signed envelope is the
+//! entry's attachment; a message the flow refuses for good is logged
+//! without it — the entry keeps the envelope's digest and size only
+//! ([`ReceivedOutcome::RefusedDigestOnly`]), and its id is remembered for
+//! [`REFUSED_ID_RETENTION_MS`] rather than ten years (decision 0650). The
+//! transport's per-region quotas bound how many messages reach this point. A message delivered again (the sender did not get the first
 //! acknowledgement) is logged as a duplicate, changes nothing, and is
 //! answered with the first answer. Receives of one flow are serialised, so
 //! a flow decides against state no concurrent message is changing.
@@ -84,6 +88,10 @@ pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
 /// How long message ids are remembered as nonces: ten years. A message is
 /// applied once however late a retry arrives.
 pub const MESSAGE_ID_RETENTION_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+/// How long the id of a message refused for good is remembered: 30 days.
+/// Nothing was applied, and only its signer can deliver it again; a
+/// sender's retries after a lost acknowledgement come within minutes.
+pub const REFUSED_ID_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Most outbox messages read per delivery pass.
 const OUTBOX_PAGE: u32 = 1024;
 
@@ -144,15 +152,46 @@ pub enum ReceivedOutcome {
     Applied,
     /// Index 1. A duplicate of a message applied earlier; nothing changed.
     Duplicate,
-    /// Index 2. Refused by the flow for good.
+    /// Index 2. Refused by the flow for good, with the signed envelope
+    /// kept as the attachment (entries written before decision 0650).
     Refused {
         /// Why.
         reason: String,
     },
+    /// Index 3. Refused by the flow for good; the envelope was not kept,
+    /// only its digest (the entry's `message_digest`) and its size.
+    RefusedDigestOnly {
+        /// Why.
+        reason: String,
+        /// Bytes of encode(SignedEnvelope).
+        envelope_len: u32,
+    },
 }
 
-/// Journal body of a received federation message. The signed envelope is
-/// the attachment stored under `message_digest`.
+impl ReceivedOutcome {
+    /// Whether the message was refused for good (with or without its
+    /// envelope kept).
+    pub fn is_refused(&self) -> bool {
+        matches!(
+            self,
+            ReceivedOutcome::Refused { .. } | ReceivedOutcome::RefusedDigestOnly { .. }
+        )
+    }
+
+    /// Whether the entry's attachment holds the signed envelope: always
+    /// for an applied or (before decision 0650) refused message; for a
+    /// duplicate only if an earlier delivery kept it.
+    pub fn keeps_envelope(&self) -> bool {
+        matches!(
+            self,
+            ReceivedOutcome::Applied | ReceivedOutcome::Refused { .. }
+        )
+    }
+}
+
+/// Journal body of a received federation message. The signed envelope of
+/// an applied message is the attachment stored under `message_digest`; a
+/// refused one is not kept ([`ReceivedOutcome::RefusedDigestOnly`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageReceived {
     /// [`ENTRY_VERSION`].
@@ -630,13 +669,22 @@ impl Federation {
         let envelope_bytes = credex_protocol::encode(signed)
             .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
         let message_digest = sha256(&envelope_bytes);
+        let envelope_len = u32::try_from(envelope_bytes.len()).unwrap_or(u32::MAX);
+        let refused = matches!(status, DeliveryStatus::Refused { .. });
         let claim = AccessClaim {
             requester_region: e.from_region.to_string(),
             nonce: e.message_id,
-            nonce_expires_at_unix_ms: now_ms.saturating_add(MESSAGE_ID_RETENTION_MS),
+            nonce_expires_at_unix_ms: now_ms.saturating_add(if refused {
+                REFUSED_ID_RETENTION_MS
+            } else {
+                MESSAGE_ID_RETENTION_MS
+            }),
             authorization_use: None,
             quota: None,
         };
+        // A refused message is logged by digest and size: its bytes are
+        // not kept (decision 0650).
+        let attachment = (!refused).then_some((message_digest, envelope_bytes));
         let entry = MessageReceived {
             version: ENTRY_VERSION,
             at_ms: now_ms,
@@ -647,8 +695,9 @@ impl Federation {
             from_region: e.from_region,
             from_node: e.from_node.clone(),
             outcome: match &status {
-                DeliveryStatus::Refused { reason } => ReceivedOutcome::Refused {
+                DeliveryStatus::Refused { reason } => ReceivedOutcome::RefusedDigestOnly {
                     reason: reason.clone(),
+                    envelope_len,
                 },
                 _ => ReceivedOutcome::Applied,
             },
@@ -659,7 +708,7 @@ impl Federation {
             .append_claimed_with_state(
                 kind::MESSAGE_RECEIVED,
                 claim,
-                Some((message_digest, envelope_bytes)),
+                attachment,
                 state,
                 move |outcome| {
                     let mut entry = entry;

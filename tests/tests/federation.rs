@@ -206,7 +206,7 @@ async fn a_message_is_applied_once_logged_on_both_sides_and_audited() {
     until_delivered(&gy).await;
     let last = received_entries(&cq).await.pop().expect("entry");
     assert!(
-        matches!(last.outcome, ReceivedOutcome::Refused { .. }),
+        matches!(last.outcome, ReceivedOutcome::RefusedDigestOnly { .. }),
         "{last:?}"
     );
     assert_eq!(count_kind(&gy, kind::MESSAGE_SENT).await, 2);

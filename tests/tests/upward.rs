@@ -816,7 +816,7 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
     let n = journal(&national).await;
     assert!(upward_received(&n).iter().any(|m| matches!(
         &m.outcome,
-        ReceivedOutcome::Refused { reason }
+        ReceivedOutcome::RefusedDigestOnly { reason, .. }
             if reason.contains("admin_penalty.case_notes") && reason.contains("does not release")
     )));
     // The same with a record that claims the field was released.
@@ -891,7 +891,7 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
     let n = journal(&national).await;
     assert!(upward_received(&n).iter().any(|m| matches!(
         &m.outcome,
-        ReceivedOutcome::Refused { reason } if reason.contains("already applied")
+        ReceivedOutcome::RefusedDigestOnly { reason, .. } if reason.contains("already applied")
     )));
 
     // A batch from the future: refused for now, retried, never applied.

@@ -23,6 +23,7 @@ use credex_protocol::RegionCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::IngressLimits;
+use crate::metrics::Sample;
 
 /// How often, at most, throttling of one region is logged as a warning.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -454,6 +455,57 @@ pub struct IngressStats {
     pub frame_memory_peak: u64,
     /// The frame memory budget in all.
     pub frame_memory_budget: u64,
+}
+
+impl IngressStats {
+    /// Samples of the transport's ingress limits: refusals by quota, frames
+    /// abandoned by reason, frame memory in use, its high-water mark and budget.
+    pub fn samples(&self) -> Vec<Sample> {
+        let s = self;
+        let refused = "Requests refused because the peer's region was over its quota (before reading, decoding or logging them).";
+        let abandoned = "Request frames abandoned before their end: bytes stalled, or no frame memory came free.";
+        vec![
+            Sample::counter(
+                "credex_peer_throttled_total",
+                refused,
+                s.throttled_requests as f64,
+            )
+            .label("quota", "requests"),
+            Sample::counter(
+                "credex_peer_throttled_total",
+                refused,
+                s.throttled_bytes as f64,
+            )
+            .label("quota", "bytes"),
+            Sample::counter(
+                "credex_frames_abandoned_total",
+                abandoned,
+                s.frames_stalled as f64,
+            )
+            .label("reason", "stalled"),
+            Sample::counter(
+                "credex_frames_abandoned_total",
+                abandoned,
+                s.frames_starved as f64,
+            )
+            .label("reason", "no_memory"),
+            Sample::gauge(
+                "credex_frame_memory_bytes",
+                "Bytes of request frames buffered now.",
+                s.frame_memory_in_use as f64,
+            ),
+            Sample::gauge(
+                "credex_frame_memory_peak_bytes",
+                "The most bytes of request frames buffered at once since the node started.",
+                s.frame_memory_peak as f64,
+            ),
+            Sample::gauge(
+                "credex_frame_memory_budget_bytes",
+                "The frame memory budget all connections share (limits.frame_memory_bytes).",
+                s.frame_memory_budget as f64,
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]
