@@ -88,6 +88,9 @@ where
 /// Read a frame header and return the payload length it declares, checked
 /// against `limit`. With a `stall` timeout, a header that does not arrive
 /// in time is [`ReadFrameError::Stalled`].
+///
+/// Not cancel-safe: bytes read before cancellation are lost (the stream is
+/// then of no further use).
 pub async fn read_header(
     recv: &mut quinn::RecvStream,
     limit: FrameLimit,
@@ -100,6 +103,9 @@ pub async fn read_header(
 
 /// Read a payload of `len` bytes (already checked against the limit),
 /// growing the buffer as the bytes arrive; under `budget` when given.
+///
+/// Not cancel-safe: bytes read before cancellation are lost; the memory
+/// they held is given back.
 pub async fn read_payload(
     recv: &mut quinn::RecvStream,
     len: usize,
