@@ -34,7 +34,7 @@ use credex_protocol::RegionCode;
 use crate::access::sha256;
 use crate::audit::{DirTiles, read_bounded, unix_time};
 use crate::audit_egress::{EgressCheck, EgressRules};
-use crate::federation::{MessageReceived, MessageSent, kind};
+use crate::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind};
 
 /// A federation message entry that passed its own checks.
 #[derive(Debug, Clone)]
@@ -82,10 +82,22 @@ pub fn check_entry(
             .join(format!("attachments/{}", hex::encode(e.message_digest)))
             .exists();
         if !e.outcome.keeps_envelope() && !kept {
-            let no_body = EgressCheck {
+            let mut no_body = EgressCheck {
                 body_not_kept: true,
                 ..EgressCheck::default()
             };
+            if let ReceivedOutcome::RefusedDigestOnly { beyond_release, .. } = &e.outcome
+                && !beyond_release.is_empty()
+            {
+                no_body.findings.push((
+                    "egress_beyond_release",
+                    format!(
+                        "{} sent {} that its egress record does not release (refused; the receiver kept the message's digest, not its body)",
+                        e.from_region,
+                        beyond_release.join(", ")
+                    ),
+                ));
+            }
             return Ok((MessageEntry::Received(e), no_body));
         }
         let bytes = attachment(dir, &e.message_digest)?;

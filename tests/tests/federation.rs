@@ -252,8 +252,10 @@ async fn a_refused_message_is_journaled_without_its_payload() {
         ReceivedOutcome::RefusedDigestOnly {
             reason,
             envelope_len,
+            beyond_release,
         } => {
             assert_eq!(*envelope_len as usize, envelope.len(), "and the size");
+            assert!(beyond_release.is_empty(), "refused by its flow");
             assert!(reason.contains("refuses"), "{reason}");
         }
         other => panic!("expected a refusal by digest only, got {other:?}"),

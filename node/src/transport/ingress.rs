@@ -552,7 +552,8 @@ mod tests {
         // The next warning, 10 s on, counts the two quiet refusals and itself.
         let t2 = t0 + WARN_EVERY;
         for _ in 0..5 {
-            q.admit(gy, 100, t2).expect("refilled to the burst, no more");
+            q.admit(gy, 100, t2)
+                .expect("refilled to the burst, no more");
         }
         let w = q.admit(gy, 100, t2).expect_err("empty again");
         assert_eq!(w.warn, Some(3), "{w:?}");
