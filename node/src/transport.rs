@@ -474,10 +474,6 @@ impl Transport {
     ) -> Result<(Request, ingress::FrameBuffer), Response> {
         let limits = &self.ingress.limits;
         let refuse = |code, message: String| Response::Error(ErrorReply::new(code, message));
-        let stop = |recv: &mut quinn::RecvStream, code: u32| {
-            // Already stopped or finished: nothing left to refuse.
-            let _ = recv.stop(VarInt::from_u32(code));
-        };
         let len = match read_header(
             recv,
             self.limits.max_frame,
@@ -506,7 +502,7 @@ impl Transport {
                     "request refused: peer over its quota"
                 );
             }
-            stop(recv, stream_code::RATE_LIMITED);
+            stop_reading(recv, stream_code::RATE_LIMITED);
             return Err(refuse(
                 ErrorCode::RateLimited,
                 format!(
@@ -546,14 +542,15 @@ impl Transport {
                 tracing::warn!(len, limit, "refused oversized request frame");
                 (ErrorCode::FrameTooLarge, Some(stream_code::FRAME_TOO_LARGE))
             }
+            // Counted in the metrics; one line per frame only when debugging.
             ReadFrameError::Stalled { .. } => {
                 self.ingress.count_stalled();
-                tracing::info!(error = %e, "request frame abandoned");
+                tracing::debug!(error = %e, "request frame abandoned");
                 (ErrorCode::Timeout, Some(stream_code::FRAME_STALLED))
             }
             ReadFrameError::NoMemory(_) => {
                 self.ingress.count_starved();
-                tracing::info!(error = %e, "request frame abandoned");
+                tracing::debug!(error = %e, "request frame abandoned");
                 (ErrorCode::Overloaded, Some(stream_code::NO_FRAME_MEMORY))
             }
             ReadFrameError::Frame(_) | ReadFrameError::Read(_) => {
@@ -562,8 +559,7 @@ impl Transport {
             }
         };
         if let Some(c) = stream {
-            // Already stopped or finished: nothing left to refuse.
-            let _ = recv.stop(VarInt::from_u32(c));
+            stop_reading(recv, c);
         }
         let message = match &e {
             ReadFrameError::Frame(FrameError::TooLarge { len, limit }) => {
@@ -691,7 +687,13 @@ impl Transport {
     }
 }
 
-pub(crate) async fn write_frame(
+/// Tell the peer to stop sending on `recv`, with a [`stream_code`].
+fn stop_reading(recv: &mut quinn::RecvStream, code: u32) {
+    // Already stopped or finished: nothing left to refuse.
+    let _ = recv.stop(VarInt::from_u32(code));
+}
+
+async fn write_frame(
     send: &mut quinn::SendStream,
     response: &Response,
     limit: FrameLimit,
