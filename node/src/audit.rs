@@ -592,7 +592,9 @@ impl Auditor<'_> {
             match result {
                 Ok((m, egress)) => {
                     summary.messages += 1;
-                    if egress.not_rerun {
+                    if egress.body_not_kept {
+                        // Refused for good; the sender's log re-runs its decision.
+                    } else if egress.not_rerun {
                         summary.egress_not_rerun += 1;
                     } else {
                         summary.egress_rerun += 1;

@@ -7,6 +7,10 @@
 //!   the body carries is one its record released (`egress_beyond_release`),
 //!   and re-running the gate under the auditor's copy of the rule gives the
 //!   same record (`egress_decision`).
+//! - Received and refused for good (decision 0650: the body is not kept):
+//!   the fields the receiver found beyond the record, as its entry names
+//!   them, are flagged (`egress_beyond_release`); the decision is re-run in
+//!   the sender's log.
 //! - Sent (the entry holds the record): re-running gives the same record.
 //!
 //! A record made under a rule document the auditor does not hold (another
@@ -31,6 +35,9 @@ pub struct EgressCheck {
     pub not_rerun: bool,
     /// Fields the record says were withheld.
     pub withheld: usize,
+    /// The message's body was not kept (refused for good, decision 0650):
+    /// there is nothing to re-run.
+    pub body_not_kept: bool,
 }
 
 /// Check a received message's body and record.

@@ -4,7 +4,11 @@
 //! Per entry: a received message's signed envelope is the attachment the
 //! entry names, hashes to the entry's digest, is signed by a node of the
 //! region the entry says it came from (a valid node certificate as of the
-//! time it was received) and carries the entry's id, flow and kind; a sent
+//! time it was received) and carries the entry's id, flow and kind. A
+//! message refused for good is logged by digest and size only (decision
+//! 0650): it changed nothing, and there is no envelope to check; a
+//! duplicate is checked against its envelope when an earlier delivery kept
+//! it. A sent
 //! message's signed acknowledgement is its attachment, is signed by a node
 //! of the destination region and acknowledges the entry's message.
 //!
@@ -30,7 +34,7 @@ use credex_protocol::RegionCode;
 use crate::access::sha256;
 use crate::audit::{DirTiles, read_bounded, unix_time};
 use crate::audit_egress::{EgressCheck, EgressRules};
-use crate::federation::{MessageReceived, MessageSent, kind};
+use crate::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind};
 
 /// A federation message entry that passed its own checks.
 #[derive(Debug, Clone)]
@@ -74,6 +78,28 @@ pub fn check_entry(
     if entry_kind == kind::MESSAGE_RECEIVED {
         let e: MessageReceived =
             credex_protocol::decode(body).map_err(|err| ("entry_format", err.to_string()))?;
+        let kept = dir
+            .join(format!("attachments/{}", hex::encode(e.message_digest)))
+            .exists();
+        if !e.outcome.keeps_envelope() && !kept {
+            let mut no_body = EgressCheck {
+                body_not_kept: true,
+                ..EgressCheck::default()
+            };
+            if let ReceivedOutcome::RefusedDigestOnly { beyond_release, .. } = &e.outcome
+                && !beyond_release.is_empty()
+            {
+                no_body.findings.push((
+                    "egress_beyond_release",
+                    format!(
+                        "{} sent {} that its egress record does not release (refused; the receiver kept the message's digest, not its body)",
+                        e.from_region,
+                        beyond_release.join(", ")
+                    ),
+                ));
+            }
+            return Ok((MessageEntry::Received(e), no_body));
+        }
         let bytes = attachment(dir, &e.message_digest)?;
         let signed: SignedEnvelope = credex_protocol::decode(&bytes)
             .map_err(|err| ("message_format", format!("the stored message: {err}")))?;

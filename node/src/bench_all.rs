@@ -351,9 +351,13 @@ async fn transport_and_handshakes(
 
     // The responder's transport: its real credentials, trust and verifiers;
     // per-peer connection cap raised so closed connections still draining
-    // do not refuse new handshakes.
+    // do not refuse new handshakes, and the per-peer quotas lifted: this
+    // measures the transport's ceiling, far above any peer's quota.
     let mut server_limits = responder_cfg.transport.clone();
     server_limits.max_connections_per_peer = 1024;
+    server_limits.ingress.peer_requests_per_second = 1_000_000;
+    server_limits.ingress.peer_burst = 10_000_000;
+    server_limits.ingress.peer_bytes_per_second = 64 << 30;
     let server = Transport::bind(
         responder_cfg.listen,
         load_credentials(&responder_cfg)?,

@@ -12,6 +12,10 @@ use std::time::Duration;
 use credex_protocol::{FrameLimit, NodeName, RegionCode};
 use serde::Deserialize;
 
+mod limits;
+
+pub use limits::IngressLimits;
+
 /// A configuration file that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -86,6 +90,8 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     pseudonyms: RawPseudonyms,
+    #[serde(default)]
+    limits: limits::RawLimits,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -324,6 +330,8 @@ pub struct TransportLimits {
     pub max_streams_per_connection: u32,
     /// Largest frame accepted, checked before allocation.
     pub max_frame: FrameLimit,
+    /// Per-peer quotas and the frame memory budget (`[limits]`).
+    pub ingress: IngressLimits,
 }
 
 impl Default for TransportLimits {
@@ -337,6 +345,7 @@ impl Default for TransportLimits {
             max_connections_per_peer: 8,
             max_streams_per_connection: 256,
             max_frame: FrameLimit::DEFAULT,
+            ingress: IngressLimits::default(),
         }
     }
 }
@@ -487,6 +496,11 @@ impl NodeConfig {
                 ),
             ));
         }
+        let max_frame = match t.max_frame_bytes {
+            None => d.max_frame,
+            Some(b) => FrameLimit::new(b)
+                .map_err(|e| invalid("transport.max_frame_bytes", e.to_string()))?,
+        };
         let transport = TransportLimits {
             idle_timeout,
             keep_alive,
@@ -522,11 +536,8 @@ impl NodeConfig {
                 d.max_streams_per_connection,
                 10_000,
             )?,
-            max_frame: match t.max_frame_bytes {
-                None => d.max_frame,
-                Some(b) => FrameLimit::new(b)
-                    .map_err(|e| invalid("transport.max_frame_bytes", e.to_string()))?,
-            },
+            max_frame,
+            ingress: limits::parse(&raw.limits, max_frame, invalid)?,
         };
 
         let tls = TlsFiles {

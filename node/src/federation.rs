@@ -25,9 +25,13 @@
 //! verified peer (region and node), the receiving region and the sender's
 //! signature, asks the flow what the message changes
 //! ([`FlowHandler::receive`]), and commits a [`kind::MESSAGE_RECEIVED`]
-//! entry — with the signed envelope as its attachment — claiming
-//! `(from_region, message_id)` as a nonce, together with the flow's state
-//! writes. A message delivered again (the sender did not get the first
+//! entry claiming `(from_region, message_id)` as a nonce, together with
+//! the flow's state writes. An applied message's signed envelope is the
+//! entry's attachment; a message the flow refuses for good is logged
+//! without it — the entry keeps the envelope's digest and size only
+//! ([`ReceivedOutcome::RefusedDigestOnly`]), and its id is remembered for
+//! [`REFUSED_ID_RETENTION_MS`] rather than ten years (decision 0650). The
+//! transport's per-region quotas bound how many messages reach this point. A message delivered again (the sender did not get the first
 //! acknowledgement) is logged as a duplicate, changes nothing, and is
 //! answered with the first answer. Receives of one flow are serialised, so
 //! a flow decides against state no concurrent message is changing.
@@ -40,24 +44,30 @@ use std::time::Duration;
 
 use credex_pki::authorization::{sign_node_statement, verify_node_statement};
 use credex_pki::signing::SigningKey;
-use credex_policies::egress::{ReleasedBody, beyond_record};
-use credex_protocol::egress::EgressRecord;
+use credex_policies::egress::ReleasedBody;
 use credex_protocol::federation::{
     DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow,
     MAX_REASON, SignedDeliveryAck, SignedEnvelope,
 };
 use credex_protocol::tlog::{Hash, leaf_hash, verify_inclusion};
-use credex_protocol::{ErrorCode, ErrorReply, NodeName, RegionCode, Request, Response};
+use credex_protocol::{NodeName, RegionCode, Request, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{CounterpartReceipt, ENTRY_VERSION, sha256};
-use crate::config::PeerConfig;
 use crate::log::Checkpoints;
-use crate::storage::{AccessClaim, ClaimOutcome, StateWrite, Storage, StorageError};
-use crate::transport::{PeerConnection, PeerIdentity, Transport};
+use crate::storage::{AccessClaim, StateWrite, Storage, StorageError};
+use crate::transport::PeerIdentity;
+
+mod entries;
+mod peers;
+mod receive;
+
+pub use entries::{MessageReceived, MessageSent, ReceivedOutcome};
+pub use peers::PeerPool;
+pub use receive::{beyond_release, fields_beyond_release};
 
 /// Journal entry kinds of federation messages (continuing
 /// [`crate::access::kind`]).
@@ -84,6 +94,12 @@ pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
 /// How long message ids are remembered as nonces: ten years. A message is
 /// applied once however late a retry arrives.
 pub const MESSAGE_ID_RETENTION_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+/// How long the id of a message refused for good is remembered: 30 days.
+/// Nothing was applied, and only its signer can deliver it again; a
+/// sender's retries after a lost acknowledgement come within minutes.
+pub const REFUSED_ID_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Most fields beyond release a refused message's entry names.
+pub const MAX_BEYOND_NAMED: usize = 32;
 /// Most outbox messages read per delivery pass.
 const OUTBOX_PAGE: u32 = 1024;
 
@@ -137,79 +153,6 @@ pub trait FlowHandler: Send + Sync + 'static {
     ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>>;
 }
 
-/// What a [`kind::MESSAGE_RECEIVED`] entry records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReceivedOutcome {
-    /// Index 0. Applied.
-    Applied,
-    /// Index 1. A duplicate of a message applied earlier; nothing changed.
-    Duplicate,
-    /// Index 2. Refused by the flow for good.
-    Refused {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Journal body of a received federation message. The signed envelope is
-/// the attachment stored under `message_digest`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageReceived {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When it was received, Unix ms.
-    pub at_ms: i64,
-    /// SHA-256 of encode(SignedEnvelope), the attachment's digest.
-    pub message_digest: [u8; 32],
-    /// The message id.
-    pub message_id: [u8; 16],
-    /// Its flow.
-    pub flow: Flow,
-    /// Its kind within the flow.
-    pub message_kind: u16,
-    /// The sending region.
-    pub from_region: RegionCode,
-    /// The sending node.
-    pub from_node: NodeName,
-    /// What the node did.
-    pub outcome: ReceivedOutcome,
-    /// The flow's summary (no personal identifiers).
-    pub summary: String,
-}
-
-/// Journal body of a sent federation message, written when its
-/// acknowledgement arrived. The signed acknowledgement is the attachment
-/// stored under `ack_digest`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageSent {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When the acknowledgement was received, Unix ms.
-    pub at_ms: i64,
-    /// SHA-256 of encode(SignedEnvelope) as sent.
-    pub message_digest: [u8; 32],
-    /// The message id.
-    pub message_id: [u8; 16],
-    /// Its flow.
-    pub flow: Flow,
-    /// Its kind within the flow.
-    pub message_kind: u16,
-    /// The receiving region.
-    pub to_region: RegionCode,
-    /// The receiving node.
-    pub to_node: NodeName,
-    /// What the receiver said it did.
-    pub status: DeliveryStatus,
-    /// SHA-256 of encode(SignedDeliveryAck), the attachment's digest.
-    pub ack_digest: [u8; 32],
-    /// The receiver's log entry for the message, as its receipt proved.
-    pub counterpart: CounterpartReceipt,
-    /// Delivery attempts it took.
-    pub attempts: u32,
-    /// What the egress gate released in the message (as in its envelope).
-    pub egress: EgressRecord,
-}
-
 /// One message waiting in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OutboxItem {
@@ -243,76 +186,6 @@ pub struct PendingMessage {
 struct InboxAnswer {
     status: DeliveryStatus,
     reply: Vec<u8>,
-}
-
-/// Connections to the configured peers, by region, opened on demand and
-/// reopened after a failure.
-#[derive(Clone)]
-pub struct PeerPool {
-    transport: Transport,
-    peers: Arc<HashMap<RegionCode, PeerConfig>>,
-    live: Arc<tokio::sync::Mutex<HashMap<RegionCode, Arc<PeerConnection>>>>,
-}
-
-impl PeerPool {
-    /// A pool over `peers` (the configuration's `[[peers]]`), dialled with
-    /// `transport`.
-    pub fn new(transport: Transport, peers: &[PeerConfig]) -> PeerPool {
-        PeerPool {
-            transport,
-            peers: Arc::new(peers.iter().map(|p| (p.region, p.clone())).collect()),
-            live: Arc::default(),
-        }
-    }
-
-    /// Whether a peer of `region` is configured.
-    pub fn knows(&self, region: RegionCode) -> bool {
-        self.peers.contains_key(&region)
-    }
-
-    /// Send `request` to the configured peer of `region` and return its
-    /// response. A transport failure drops the cached connection, so the
-    /// next call dials again.
-    pub async fn request(&self, region: RegionCode, request: &Request) -> Result<Response, String> {
-        let conn = self.connection(region).await?;
-        match conn.request(request).await {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                let mut live = self.live.lock().await;
-                if live.get(&region).is_some_and(|c| Arc::ptr_eq(c, &conn)) {
-                    live.remove(&region);
-                }
-                Err(format!("request to {region} failed: {e}"))
-            }
-        }
-    }
-
-    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, String> {
-        let mut live = self.live.lock().await;
-        if let Some(conn) = live.get(&region) {
-            if conn.quic().close_reason().is_none() {
-                return Ok(Arc::clone(conn));
-            }
-            live.remove(&region);
-        }
-        let peer = self
-            .peers
-            .get(&region)
-            .ok_or_else(|| format!("no peer of region {region} is configured"))?;
-        let conn = self
-            .transport
-            .connect(
-                peer.addr,
-                &peer.server_name,
-                peer.region,
-                Some(peer.name.clone()),
-            )
-            .await
-            .map_err(|e| format!("cannot reach {region}/{} at {}: {e}", peer.name, peer.addr))?;
-        let conn = Arc::new(conn);
-        live.insert(region, Arc::clone(&conn));
-        Ok(conn)
-    }
 }
 
 /// What a node needs to sign, log and deliver federation messages.
@@ -512,219 +385,6 @@ impl Federation {
             .collect())
     }
 
-    /// Answer a [`Request::Deliver`] from `peer`.
-    pub async fn receive(
-        &self,
-        peer: &PeerIdentity,
-        signed: &SignedEnvelope,
-        now_ms: i64,
-    ) -> Response {
-        match self.receive_inner(peer, signed, now_ms).await {
-            Ok(ack) => Response::Delivered(Box::new(ack)),
-            Err((code, message)) => {
-                tracing::warn!(%peer, %message, "federation message not accepted");
-                Response::Error(ErrorReply::new(code, message))
-            }
-        }
-    }
-
-    async fn receive_inner(
-        &self,
-        peer: &PeerIdentity,
-        signed: &SignedEnvelope,
-        now_ms: i64,
-    ) -> Result<SignedDeliveryAck, (ErrorCode, String)> {
-        let ctx = &self.inner.ctx;
-        let e = &signed.envelope;
-        if e.from_region != peer.region || e.from_node != peer.name {
-            return Err((
-                ErrorCode::IdentityMismatch,
-                format!(
-                    "the message claims to come from {}/{}, but the connection is from {peer}",
-                    e.from_region, e.from_node
-                ),
-            ));
-        }
-        if e.to_region != ctx.region {
-            return Err((
-                ErrorCode::InvalidField,
-                format!(
-                    "the message is addressed to region {}, this node is of {}",
-                    e.to_region, ctx.region
-                ),
-            ));
-        }
-        let bytes = credex_protocol::encode(e).map_err(|err| {
-            (
-                ErrorCode::InvalidField,
-                format!("unencodable envelope: {err}"),
-            )
-        })?;
-        let (_, region, node) = verify_node_statement(
-            DOMAIN_FEDERATION_MESSAGE,
-            &bytes,
-            &signed.sender,
-            &ctx.trust.current(),
-            unix_time(now_ms),
-            Some(peer.region),
-        )
-        .map_err(|err| {
-            (
-                ErrorCode::NotAuthorized,
-                format!("the message signature: {err}"),
-            )
-        })?;
-        if node != e.from_node || region != e.from_region {
-            return Err((
-                ErrorCode::IdentityMismatch,
-                format!("the message is signed by {region}/{node}, not by its sender"),
-            ));
-        }
-        let Some(handler) = self.flow(e.flow) else {
-            return Err((
-                ErrorCode::UnsupportedMessage,
-                format!("this node does not take part in the {} flow", e.flow),
-            ));
-        };
-        let _serial = match self.inner.receive_locks.get(&e.flow) {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
-        let inbox_key = format!("{}/{}", e.from_region, hex::encode(e.message_id));
-        let received = match beyond_release(e) {
-            Some(reason) => Err(Refusal::Permanent(reason)),
-            None => handler.receive(peer, e).await,
-        };
-        let (status, reply, summary, state) = match received {
-            Ok(effect) => (
-                DeliveryStatus::Applied,
-                effect.reply,
-                effect.summary,
-                effect.state,
-            ),
-            Err(Refusal::Permanent(reason)) => {
-                let reason = truncate(reason, MAX_REASON);
-                (
-                    DeliveryStatus::Refused {
-                        reason: reason.clone(),
-                    },
-                    Vec::new(),
-                    format!("refused: {reason}"),
-                    Vec::new(),
-                )
-            }
-            Err(Refusal::Transient(reason)) => {
-                return Err((ErrorCode::Internal, format!("try again later: {reason}")));
-            }
-        };
-        let answer = InboxAnswer {
-            status: status.clone(),
-            reply: reply.clone(),
-        };
-        let mut state = state;
-        state.push(StateWrite::put(
-            INBOX_NS,
-            inbox_key.clone(),
-            credex_protocol::encode(&answer).unwrap_or_default(),
-        ));
-        let envelope_bytes = credex_protocol::encode(signed)
-            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
-        let message_digest = sha256(&envelope_bytes);
-        let claim = AccessClaim {
-            requester_region: e.from_region.to_string(),
-            nonce: e.message_id,
-            nonce_expires_at_unix_ms: now_ms.saturating_add(MESSAGE_ID_RETENTION_MS),
-            authorization_use: None,
-            quota: None,
-        };
-        let entry = MessageReceived {
-            version: ENTRY_VERSION,
-            at_ms: now_ms,
-            message_digest,
-            message_id: e.message_id,
-            flow: e.flow,
-            message_kind: e.kind,
-            from_region: e.from_region,
-            from_node: e.from_node.clone(),
-            outcome: match &status {
-                DeliveryStatus::Refused { reason } => ReceivedOutcome::Refused {
-                    reason: reason.clone(),
-                },
-                _ => ReceivedOutcome::Applied,
-            },
-            summary: truncate(summary, MAX_REASON),
-        };
-        let (seq, outcome) = ctx
-            .storage
-            .append_claimed_with_state(
-                kind::MESSAGE_RECEIVED,
-                claim,
-                Some((message_digest, envelope_bytes)),
-                state,
-                move |outcome| {
-                    let mut entry = entry;
-                    if outcome == ClaimOutcome::Replay {
-                        entry.outcome = ReceivedOutcome::Duplicate;
-                        entry.summary = "duplicate delivery; nothing changed".into();
-                    }
-                    credex_protocol::encode(&entry).unwrap_or_default()
-                },
-            )
-            .await
-            .map_err(|err| {
-                (
-                    ErrorCode::Internal,
-                    format!("cannot log the message: {err}"),
-                )
-            })?;
-        let (status, reply) = if outcome == ClaimOutcome::Replay {
-            let first = ctx
-                .storage
-                .state(INBOX_NS, &inbox_key)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
-            match first {
-                Some(first) => match first.status {
-                    DeliveryStatus::Refused { reason } => {
-                        (DeliveryStatus::Refused { reason }, first.reply)
-                    }
-                    _ => (DeliveryStatus::AlreadyApplied, first.reply),
-                },
-                None => (DeliveryStatus::AlreadyApplied, Vec::new()),
-            }
-        } else {
-            (status, reply)
-        };
-        drop(_serial);
-        let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
-            .await
-            .map_err(|err| (ErrorCode::Internal, format!("no receipt: {err}")))?;
-        let ack = DeliveryAck {
-            message_digest,
-            message_id: e.message_id,
-            receiver_region: ctx.region,
-            receiver_node: ctx.node.clone(),
-            status,
-            reply,
-        };
-        let ack_bytes = credex_protocol::encode(&ack)
-            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
-        let receiver = sign_node_statement(
-            DOMAIN_FEDERATION_ACK,
-            &ack_bytes,
-            &ctx.node_key,
-            ctx.chain.clone(),
-        )
-        .map_err(|err| (ErrorCode::Internal, format!("cannot sign: {err}")))?;
-        Ok(SignedDeliveryAck {
-            ack,
-            receiver,
-            receipt,
-        })
-    }
-
     /// Run the delivery task until `shutdown`.
     pub fn spawn_delivery(&self, tracker: &TaskTracker, shutdown: CancellationToken) {
         let this = self.clone();
@@ -899,21 +559,6 @@ impl Federation {
         }
         Ok(())
     }
-}
-
-/// Why a message's body breaks its own egress record — it carries a
-/// field the sender's gate did not release — or `None` when it keeps to it
-/// (or cannot be read as its kind: the flow refuses that itself). A node
-/// refuses such a message for good, and the auditor flags it in either
-/// log.
-pub fn beyond_release(e: &Envelope) -> Option<String> {
-    let beyond = beyond_record(e.flow, e.kind, &e.payload, &e.egress).ok()?;
-    (!beyond.is_empty()).then(|| {
-        format!(
-            "the body carries {} that its egress record does not release",
-            beyond.join(", ")
-        )
-    })
 }
 
 /// A handle on a [`Federation`] that does not keep it alive, for flow

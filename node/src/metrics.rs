@@ -6,7 +6,9 @@
 //! What it exposes comes from [`SampleSource`]s, each asked for its samples
 //! at every scrape: queries by decision and reason ([`QueryCounters`], kept
 //! by the query service), the log (entries, checkpoint size and age), the
-//! federation outbox depth per flow, and the upward channel (reporting rate
+//! federation outbox depth per flow, the transport's ingress limits
+//! (requests refused over quota, frames abandoned, frame memory in use;
+//! decision 0650), and the upward channel (reporting rate
 //! and 双公示 timeliness on a province, what was received on the national
 //! node). Flows plug in their own gauges in [`flow_sources`].
 //!
@@ -177,6 +179,15 @@ struct QuerySource(Arc<QueryCounters>);
 impl SampleSource for QuerySource {
     fn samples(&self) -> FlowFuture<'_, Vec<Sample>> {
         Box::pin(async move { self.0.samples() })
+    }
+}
+
+/// The transport's ingress limits.
+struct IngressSource(crate::transport::Transport);
+
+impl SampleSource for IngressSource {
+    fn samples(&self) -> FlowFuture<'_, Vec<Sample>> {
+        Box::pin(async move { self.0.ingress_stats().samples() })
     }
 }
 
@@ -503,6 +514,7 @@ pub fn sources(
             checkpoint,
         }),
         Arc::new(OutboxSource(node.federation().clone())),
+        Arc::new(IngressSource(node.transport().clone())),
     ];
     s.extend(flow_sources(node));
     s

@@ -4,9 +4,17 @@
 //! What this module guarantees (see `docs/protocol.md` for the wire rules):
 //! - every connection, in either direction, is mutually authenticated by the
 //!   verifiers of [`crate::tls`] — fully, on every handshake;
-//! - frames are bounded before allocation and requests time out;
+//! - frames are bounded before allocation, and buffered only as their
+//!   bytes arrive, within a frame memory budget all connections share
+//!   ([`frame`], [`ingress`]); a stalled frame is abandoned and requests
+//!   time out;
+//! - each peer region's requests and bytes are metered by token buckets on
+//!   the frame header, before the payload is read, decoded, handled or
+//!   logged; a request over quota is answered `RateLimited`
+//!   (decision 0650);
 //! - concurrent connections are capped in all and per peer node, streams per
-//!   connection by QUIC flow control;
+//!   connection and unread bytes per stream and connection by QUIC flow
+//!   control;
 //! - [`Transport::recheck_connections`] closes every live connection whose
 //!   peer no longer verifies (e.g. after a CRL reload).
 
@@ -15,12 +23,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use credex_pki::{CertIdentity, Purpose, Subject};
 use credex_protocol::codec::FRAME_HEADER_LEN;
 use credex_protocol::{
     ErrorCode, ErrorReply, FrameError, FrameLimit, Hello, NodeName, PROTOCOL_VERSION, RegionCode,
-    Request, Response, decode, encode_frame, payload_len,
+    Request, Response, decode, encode_frame,
 };
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{IdleTimeout, VarInt};
@@ -32,6 +41,15 @@ use tracing::Instrument;
 
 use crate::config::TransportLimits;
 use crate::tls::{self, FederationTrust, NodeCredentials};
+
+pub mod frame;
+pub mod ingress;
+mod peer;
+
+pub use frame::stream_code;
+use frame::{Budget, ReadFrameError, read_header, read_payload};
+use ingress::{Ingress, IngressStats};
+pub use peer::{ClientError, PeerConnection};
 
 /// QUIC application close codes credex uses.
 pub mod close_code {
@@ -90,73 +108,6 @@ pub enum SetupError {
     /// A transport limit is outside what QUIC accepts.
     #[error("transport limit: {0}")]
     Limit(String),
-}
-
-/// Errors a requester sees when talking to a peer.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The connection could not be started (bad address, endpoint closing).
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// The address dialled.
-        addr: SocketAddr,
-        /// quinn's reason.
-        source: quinn::ConnectError,
-    },
-    /// The connection failed or was closed; a refused certificate on either
-    /// side shows here (for a refused client, on the first request).
-    #[error("connection to {addr} failed: {source}")]
-    Connection {
-        /// The address dialled.
-        addr: SocketAddr,
-        /// quinn's reason.
-        source: quinn::ConnectionError,
-    },
-    /// The peer did not answer in time.
-    #[error("{what} timed out after {after_ms} ms")]
-    Timeout {
-        /// What was being waited for.
-        what: &'static str,
-        /// The timeout.
-        after_ms: u128,
-    },
-    /// Writing the request failed.
-    #[error("sending request: {0}")]
-    Write(#[from] quinn::WriteError),
-    /// Reading the response failed.
-    #[error("reading response: {0}")]
-    Read(#[from] quinn::ReadExactError),
-    /// The response stream was reset or closed early.
-    #[error("reading response: {0}")]
-    ReadToEnd(#[from] quinn::ReadToEndError),
-    /// The stream was closed before the request was sent.
-    #[error("stream closed: {0}")]
-    Closed(#[from] quinn::ClosedStream),
-    /// The response frame was too large or malformed.
-    #[error("response from peer: {0}")]
-    Frame(#[from] FrameError),
-    /// The response decoded but breaks a field bound.
-    #[error("response from peer: {0}")]
-    Invalid(#[from] credex_protocol::messages::ValidationError),
-    /// The peer answered with an error.
-    #[error("peer refused: {} — {}", .0.code, .0.message)]
-    Refused(ErrorReply),
-    /// The peer answered with a response of the wrong kind.
-    #[error("unexpected response to {request}: {response}")]
-    Unexpected {
-        /// The request kind.
-        request: &'static str,
-        /// What came back.
-        response: String,
-    },
-    /// The peer's `Hello` disagrees with its certificate.
-    #[error("peer's hello claims {claimed} but its certificate is {certified}")]
-    HelloMismatch {
-        /// What the Hello said.
-        claimed: String,
-        /// What the certificate binds.
-        certified: String,
-    },
 }
 
 /// What a node does with a verified peer's request.
@@ -228,6 +179,7 @@ pub struct Transport {
     limits: TransportLimits,
     transport_config: Arc<quinn::TransportConfig>,
     registry: Arc<Registry>,
+    ingress: Arc<Ingress>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -247,6 +199,14 @@ fn transport_config(limits: &TransportLimits) -> Result<quinn::TransportConfig, 
     t.keep_alive_interval(Some(limits.keep_alive));
     t.max_concurrent_bidi_streams(VarInt::from_u32(limits.max_streams_per_connection));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    // Unread bytes quinn buffers: one frame per stream (a stream carries
+    // one frame), four frames per connection (decision 0650).
+    let frame = u64::from(limits.max_frame.bytes()) + FRAME_HEADER_LEN as u64;
+    let window = |bytes: u64| {
+        VarInt::from_u64(bytes).map_err(|e| SetupError::Limit(format!("receive window: {e}")))
+    };
+    t.stream_receive_window(window(frame)?);
+    t.receive_window(window(4 * frame)?);
     Ok(t)
 }
 
@@ -286,6 +246,7 @@ impl Transport {
         let quic_tls =
             QuicServerConfig::try_from(tls).map_err(|e| SetupError::QuicTls(e.to_string()))?;
         let transport_config = Arc::new(transport_config(&limits)?);
+        let limits_ingress = limits.ingress.clone();
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
         server.transport_config(Arc::clone(&transport_config));
         // Handshakes in flight are bounded separately from established connections.
@@ -304,6 +265,7 @@ impl Transport {
             limits,
             transport_config,
             registry: Arc::new(Registry::default()),
+            ingress: Arc::new(Ingress::new(limits_ingress)),
         })
     }
 
@@ -320,6 +282,16 @@ impl Transport {
     /// The federation trust this transport verifies against.
     pub fn trust(&self) -> &FederationTrust {
         &self.trust
+    }
+
+    /// The quotas and frame memory budget applied to peers' requests.
+    pub fn ingress(&self) -> &Ingress {
+        &self.ingress
+    }
+
+    /// Throttled requests, abandoned frames and frame memory in use.
+    pub fn ingress_stats(&self) -> IngressStats {
+        self.ingress.stats()
     }
 
     /// How many connections are live (inbound and outbound).
@@ -462,51 +434,143 @@ impl Transport {
         handler: &H,
     ) {
         let limit = self.limits.max_frame;
-        let response =
-            match timeout(self.limits.request_timeout, read_frame(&mut recv, limit)).await {
-                Err(_) => Response::Error(ErrorReply::new(
-                    ErrorCode::Timeout,
-                    "request not received in time",
-                )),
-                Ok(Err(ReadFrameError::Frame(FrameError::TooLarge { len, limit }))) => {
-                    tracing::warn!(len, limit, "refused oversized request frame");
-                    let _ = recv.stop(VarInt::from_u32(1));
-                    Response::Error(ErrorReply::new(
-                        ErrorCode::FrameTooLarge,
-                        format!("request frame of {len} bytes exceeds the maximum of {limit}"),
-                    ))
-                }
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "unreadable request");
-                    Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
-                }
-                Ok(Ok(payload)) => match decode::<Request>(&payload) {
-                    Err(e) => {
-                        tracing::info!(error = %e, "undecodable request");
-                        Response::Error(ErrorReply::new(ErrorCode::MalformedRequest, e.to_string()))
-                    }
-                    Ok(request) => match request.validate() {
-                        Err(e) => {
-                            Response::Error(ErrorReply::new(ErrorCode::InvalidField, e.to_string()))
-                        }
-                        Ok(()) => {
-                            let span = tracing::debug_span!("request", kind = request.kind());
-                            timeout(self.limits.request_timeout, handler.handle(peer, request))
-                                .instrument(span)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Response::Error(ErrorReply::new(
-                                        ErrorCode::Timeout,
-                                        "request timed out",
-                                    ))
-                                })
-                        }
-                    },
-                },
-            };
+        let read = timeout(
+            self.limits.request_timeout,
+            self.read_request(&mut recv, peer),
+        );
+        let response = match read.await {
+            Err(_) => Response::Error(ErrorReply::new(
+                ErrorCode::Timeout,
+                "request not received in time",
+            )),
+            Ok(Err(refusal)) => refusal,
+            Ok(Ok((request, frame))) => {
+                let span = tracing::debug_span!("request", kind = request.kind());
+                let response = timeout(self.limits.request_timeout, handler.handle(peer, request))
+                    .instrument(span)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Response::Error(ErrorReply::new(ErrorCode::Timeout, "request timed out"))
+                    });
+                // The frame's memory is given back once its request is handled.
+                drop(frame);
+                response
+            }
+        };
         if let Err(e) = write_frame(&mut send, &response, limit).await {
             tracing::debug!(error = %e, "could not send response");
         }
+    }
+
+    /// Read, meter and decode one request: the header is checked against
+    /// the frame limit and the peer's quotas before anything else; the
+    /// payload is buffered within the frame memory budget. Returns the
+    /// request with its buffer (which holds the budget until dropped), or
+    /// the refusal to send.
+    async fn read_request(
+        &self,
+        recv: &mut quinn::RecvStream,
+        peer: &PeerIdentity,
+    ) -> Result<(Request, ingress::FrameBuffer), Response> {
+        let limits = &self.ingress.limits;
+        let refuse = |code, message: String| Response::Error(ErrorReply::new(code, message));
+        let len = match read_header(
+            recv,
+            self.limits.max_frame,
+            Some(limits.frame_stall_timeout),
+        )
+        .await
+        {
+            Ok(len) => len,
+            Err(e) => return Err(self.unreadable(recv, e)),
+        };
+        let framed = len as u64 + FRAME_HEADER_LEN as u64;
+        if let Err(t) = self
+            .ingress
+            .quotas
+            .admit(peer.region, framed, Instant::now())
+        {
+            if let Some(refused) = t.warn {
+                tracing::warn!(
+                    quota = t.quota.name(),
+                    refused,
+                    "peer over its quota: requests refused before reading"
+                );
+            } else {
+                tracing::debug!(
+                    quota = t.quota.name(),
+                    "request refused: peer over its quota"
+                );
+            }
+            stop_reading(recv, stream_code::RATE_LIMITED);
+            return Err(refuse(
+                ErrorCode::RateLimited,
+                format!(
+                    "your region is over its {} quota at this node; retry in {} ms",
+                    t.quota.name(),
+                    t.retry_after.as_millis().max(1)
+                ),
+            ));
+        }
+        let budget = Budget {
+            memory: &self.ingress.memory,
+            region: peer.region,
+            stall: limits.frame_stall_timeout,
+        };
+        let frame = match read_payload(recv, len, Some(budget)).await {
+            Ok(frame) => frame,
+            Err(e) => return Err(self.unreadable(recv, e)),
+        };
+        let request = match decode::<Request>(frame.bytes()) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::info!(error = %e, "undecodable request");
+                return Err(refuse(ErrorCode::MalformedRequest, e.to_string()));
+            }
+        };
+        if let Err(e) = request.validate() {
+            return Err(refuse(ErrorCode::InvalidField, e.to_string()));
+        }
+        Ok((request, frame))
+    }
+
+    /// The refusal for a frame that could not be read, after stopping the
+    /// stream with the matching code.
+    fn unreadable(&self, recv: &mut quinn::RecvStream, e: ReadFrameError) -> Response {
+        let (code, stream) = match &e {
+            ReadFrameError::Frame(FrameError::TooLarge { len, limit }) => {
+                tracing::warn!(len, limit, "refused oversized request frame");
+                (ErrorCode::FrameTooLarge, Some(stream_code::FRAME_TOO_LARGE))
+            }
+            // Counted in the metrics; one line per frame only when debugging.
+            ReadFrameError::Stalled { .. } => {
+                self.ingress.count_stalled();
+                tracing::debug!(error = %e, "request frame abandoned");
+                (ErrorCode::Timeout, Some(stream_code::FRAME_STALLED))
+            }
+            ReadFrameError::NoMemory(_) => {
+                self.ingress.count_starved();
+                tracing::debug!(error = %e, "request frame abandoned");
+                (ErrorCode::Overloaded, Some(stream_code::NO_FRAME_MEMORY))
+            }
+            ReadFrameError::Frame(_) | ReadFrameError::Read(_) => {
+                tracing::info!(error = %e, "unreadable request");
+                (ErrorCode::MalformedRequest, None)
+            }
+        };
+        if let Some(c) = stream {
+            stop_reading(recv, c);
+        }
+        let message = match &e {
+            ReadFrameError::Frame(FrameError::TooLarge { len, limit }) => {
+                format!("request frame of {len} bytes exceeds the maximum of {limit}")
+            }
+            ReadFrameError::NoMemory(_) => {
+                format!("{e}: the node's frame memory budget is in use; retry later")
+            }
+            _ => e.to_string(),
+        };
+        Response::Error(ErrorReply::new(code, message))
     }
 
     /// Dial a configured peer: handshake, then a `Hello` exchange that
@@ -623,153 +687,10 @@ impl Transport {
     }
 }
 
-/// An established, mutually authenticated connection to a peer node.
-pub struct PeerConnection {
-    connection: quinn::Connection,
-    peer: PeerIdentity,
-    limits: TransportLimits,
-    registry: Arc<Registry>,
-    registry_id: u64,
-    hello: Option<Hello>,
-}
-
-impl std::fmt::Debug for PeerConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerConnection")
-            .field("peer", &self.peer)
-            .finish()
-    }
-}
-
-impl Drop for PeerConnection {
-    fn drop(&mut self) {
-        self.registry.remove(self.registry_id);
-    }
-}
-
-impl PeerConnection {
-    /// The peer's certified identity.
-    pub fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    /// The peer's `Hello`, received when the connection was set up.
-    pub fn peer_hello(&self) -> Option<&Hello> {
-        self.hello.as_ref()
-    }
-
-    /// The underlying QUIC connection (for tests and diagnostics).
-    pub fn quic(&self) -> &quinn::Connection {
-        &self.connection
-    }
-
-    async fn hello_exchange(mut self, hello: Hello) -> Result<PeerConnection, ClientError> {
-        match self.request(&Request::Hello(hello)).await? {
-            Response::Hello(theirs) => {
-                if theirs.region != self.peer.region || theirs.node != self.peer.name {
-                    return Err(ClientError::HelloMismatch {
-                        claimed: format!("{}/{}", theirs.region, theirs.node),
-                        certified: self.peer.to_string(),
-                    });
-                }
-                self.hello = Some(theirs);
-                Ok(self)
-            }
-            other => Err(unexpected("hello", &other)),
-        }
-    }
-
-    /// Send one request on a new stream and wait for its response.
-    ///
-    /// Cancel-safe: dropping the future resets the stream; the connection
-    /// stays usable.
-    pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
-        let limit = self.limits.max_frame;
-        let exchange = async {
-            let (mut send, mut recv) =
-                self.connection
-                    .open_bi()
-                    .await
-                    .map_err(|source| ClientError::Connection {
-                        addr: self.peer.addr,
-                        source,
-                    })?;
-            let frame = encode_frame(request, limit)?;
-            send.write_all(&frame).await?;
-            send.finish()?;
-            let payload = read_frame(&mut recv, limit).await.map_err(|e| match e {
-                ReadFrameError::Read(quinn::ReadExactError::ReadError(
-                    quinn::ReadError::ConnectionLost(source),
-                )) => ClientError::Connection {
-                    addr: self.peer.addr,
-                    source,
-                },
-                ReadFrameError::Read(e) => ClientError::Read(e),
-                ReadFrameError::Frame(e) => ClientError::Frame(e),
-            })?;
-            let response: Response = decode(&payload)?;
-            response.validate()?;
-            Ok(response)
-        };
-        match timeout(self.limits.request_timeout, exchange).await {
-            Ok(Ok(Response::Error(reply))) => Err(ClientError::Refused(reply)),
-            Ok(r) => r,
-            Err(_) => Err(ClientError::Timeout {
-                what: "request",
-                after_ms: self.limits.request_timeout.as_millis(),
-            }),
-        }
-    }
-
-    /// Round-trip a ping.
-    pub async fn ping(&self, nonce: u64) -> Result<(), ClientError> {
-        match self
-            .request(&Request::Ping(credex_protocol::Ping { nonce }))
-            .await?
-        {
-            Response::Pong(p) if p.nonce == nonce => Ok(()),
-            other => Err(unexpected("ping", &other)),
-        }
-    }
-
-    /// Close the connection.
-    pub fn close(&self) {
-        self.connection
-            .close(VarInt::from_u32(close_code::SHUTDOWN), b"done");
-    }
-
-    /// Wait until the connection is closed, by either side; returns why.
-    pub async fn closed(&self) -> quinn::ConnectionError {
-        self.connection.closed().await
-    }
-}
-
-fn unexpected(request: &'static str, response: &Response) -> ClientError {
-    ClientError::Unexpected {
-        request,
-        response: format!("{response:?}").chars().take(200).collect(),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ReadFrameError {
-    #[error(transparent)]
-    Read(#[from] quinn::ReadExactError),
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-}
-
-/// Read one frame, checking its declared length before allocating.
-async fn read_frame(
-    recv: &mut quinn::RecvStream,
-    limit: FrameLimit,
-) -> Result<Vec<u8>, ReadFrameError> {
-    let mut header = [0u8; FRAME_HEADER_LEN];
-    recv.read_exact(&mut header).await?;
-    let len = payload_len(header, limit)?;
-    let mut payload = vec![0u8; len];
-    recv.read_exact(&mut payload).await?;
-    Ok(payload)
+/// Tell the peer to stop sending on `recv`, with a [`stream_code`].
+fn stop_reading(recv: &mut quinn::RecvStream, code: u32) {
+    // Already stopped or finished: nothing left to refuse.
+    let _ = recv.stop(VarInt::from_u32(code));
 }
 
 async fn write_frame(

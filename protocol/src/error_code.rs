@@ -43,6 +43,10 @@ pub enum ErrorCode {
     NotAuthorized,
     /// 14: nothing at this path.
     NotFound,
+    /// 15: the peer sent more requests or bytes than its quota allows
+    /// (`[limits]` of the responder); nothing was read past the frame
+    /// header and nothing was logged. Retry later.
+    RateLimited,
     /// A code this version does not know.
     Unknown(u16),
 }
@@ -65,6 +69,7 @@ impl ErrorCode {
             ErrorCode::StaleCheckpoint => 12,
             ErrorCode::NotAuthorized => 13,
             ErrorCode::NotFound => 14,
+            ErrorCode::RateLimited => 15,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -86,6 +91,7 @@ impl ErrorCode {
             12 => ErrorCode::StaleCheckpoint,
             13 => ErrorCode::NotAuthorized,
             14 => ErrorCode::NotFound,
+            15 => ErrorCode::RateLimited,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -107,6 +113,7 @@ impl ErrorCode {
             ErrorCode::StaleCheckpoint => "stale_checkpoint",
             ErrorCode::NotAuthorized => "not_authorized",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -152,6 +159,7 @@ mod tests {
             (ErrorCode::StaleCheckpoint, 12),
             (ErrorCode::NotAuthorized, 13),
             (ErrorCode::NotFound, 14),
+            (ErrorCode::RateLimited, 15),
         ];
         for (code, n) in table {
             assert_eq!(code.as_u16(), n);

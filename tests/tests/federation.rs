@@ -17,7 +17,8 @@ use credex_protocol::{ErrorCode, Request, Response};
 use credex_tests::{Federation, audit_all, dial, within};
 
 /// A flow for the test: applying a message stores its payload; a payload
-/// of `b"refuse"` is refused for good; the reply is the payload reversed.
+/// that starts with `b"refuse"` is refused for good; the reply is the
+/// payload reversed.
 struct Echo;
 
 impl FlowHandler for Echo {
@@ -27,7 +28,7 @@ impl FlowHandler for Echo {
         envelope: &'a Envelope,
     ) -> FlowFuture<'a, Result<Effect, Refusal>> {
         Box::pin(async move {
-            if envelope.payload == b"refuse" {
+            if envelope.payload.starts_with(b"refuse") {
                 return Err(Refusal::Permanent("the test flow refuses this".into()));
             }
             Ok(Effect {
@@ -48,9 +49,11 @@ impl FlowHandler for Echo {
         ack: &'a DeliveryAck,
     ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>> {
         Box::pin(async move {
+            // Keys are at most 512 bytes: a long payload is named by its start.
+            let name = &envelope.payload[..envelope.payload.len().min(64)];
             Ok(vec![StateWrite::put(
                 "test.acked",
-                hex::encode(&envelope.payload),
+                hex::encode(name),
                 ack.reply.clone(),
             )])
         })
@@ -206,7 +209,7 @@ async fn a_message_is_applied_once_logged_on_both_sides_and_audited() {
     until_delivered(&gy).await;
     let last = received_entries(&cq).await.pop().expect("entry");
     assert!(
-        matches!(last.outcome, ReceivedOutcome::Refused { .. }),
+        matches!(last.outcome, ReceivedOutcome::RefusedDigestOnly { .. }),
         "{last:?}"
     );
     assert_eq!(count_kind(&gy, kind::MESSAGE_SENT).await, 2);
@@ -216,6 +219,70 @@ async fn a_message_is_applied_once_logged_on_both_sides_and_audited() {
     assert!(report.passed(), "{:#?}", report.violations);
     let messages: usize = report.logs.iter().map(|l| l.messages).sum();
     assert_eq!(messages, 5, "3 received + 2 sent entries checked");
+    gy.shutdown().await;
+    cq.shutdown().await;
+}
+
+/// A message refused for good is journaled by digest and size: its bytes
+/// are neither in the entry nor kept as an attachment (issue 13 §5,
+/// decision 0650), and the logs still pass the audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_is_journaled_without_its_payload() {
+    let fed = Federation::new();
+    let cq = fed.start("cq-1").await;
+    let gy = start_pointing_at(&fed, "gy-1", "cq-1", cq.local_addr()).await;
+    register(&[&gy, &cq]);
+
+    let mut payload = b"refuse".to_vec();
+    payload.resize(200 * 1024, 0xA5);
+    let signed = send(&gy, "500000", &payload).await;
+    until_delivered(&gy).await;
+    let envelope = credex_protocol::encode(&signed).expect("encode");
+    let digest = credex_node::access::sha256(&envelope);
+
+    let journal = cq.storage().journal_range(0, 4096).await.expect("journal");
+    let raw = journal
+        .iter()
+        .find(|r| r.kind == kind::MESSAGE_RECEIVED)
+        .expect("the refusal is journaled");
+    let entry: MessageReceived = credex_protocol::decode(&raw.body).expect("entry");
+    assert_eq!(entry.message_id, signed.envelope.message_id);
+    assert_eq!(entry.message_digest, digest, "the digest is kept");
+    match &entry.outcome {
+        ReceivedOutcome::RefusedDigestOnly {
+            reason,
+            envelope_len,
+            beyond_release,
+        } => {
+            assert_eq!(*envelope_len as usize, envelope.len(), "and the size");
+            assert!(beyond_release.is_empty(), "refused by its flow");
+            assert!(reason.contains("refuses"), "{reason}");
+        }
+        other => panic!("expected a refusal by digest only, got {other:?}"),
+    }
+    assert!(
+        raw.body.len() < 1024,
+        "the entry holds no payload: {} bytes",
+        raw.body.len()
+    );
+    assert!(
+        !raw.body.windows(64).any(|w| w.iter().all(|b| *b == 0xA5)),
+        "no payload bytes in the entry"
+    );
+    assert!(
+        cq.storage()
+            .attachment(&digest)
+            .await
+            .expect("attachment")
+            .is_none(),
+        "the envelope is not kept"
+    );
+    // The sender learnt of the refusal and stopped.
+    assert_eq!(count_kind(&gy, kind::MESSAGE_SENT).await, 1);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let report = audit_all(&[&gy, &cq], dir.path()).await;
+    assert!(report.passed(), "{:#?}", report.violations);
     gy.shutdown().await;
     cq.shutdown().await;
 }

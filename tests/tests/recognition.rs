@@ -761,7 +761,7 @@ async fn results_outside_the_agreements_are_not_recognised() {
     let codes: Vec<String> = log
         .iter()
         .map(|m| match &m.outcome {
-            ReceivedOutcome::Refused { .. } => "refused".to_owned(),
+            o if o.is_refused() => "refused".to_owned(),
             _ => m
                 .summary
                 .split("→ ")

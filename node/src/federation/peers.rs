@@ -1,0 +1,79 @@
+//! Connections to the configured peers ([`PeerPool`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use credex_protocol::{RegionCode, Request, Response};
+
+use crate::config::PeerConfig;
+use crate::transport::{PeerConnection, Transport};
+
+/// Connections to the configured peers, by region, opened on demand and
+/// reopened after a failure.
+#[derive(Clone)]
+pub struct PeerPool {
+    transport: Transport,
+    peers: Arc<HashMap<RegionCode, PeerConfig>>,
+    live: Arc<tokio::sync::Mutex<HashMap<RegionCode, Arc<PeerConnection>>>>,
+}
+
+impl PeerPool {
+    /// A pool over `peers` (the configuration's `[[peers]]`), dialled with
+    /// `transport`.
+    pub fn new(transport: Transport, peers: &[PeerConfig]) -> PeerPool {
+        PeerPool {
+            transport,
+            peers: Arc::new(peers.iter().map(|p| (p.region, p.clone())).collect()),
+            live: Arc::default(),
+        }
+    }
+
+    /// Whether a peer of `region` is configured.
+    pub fn knows(&self, region: RegionCode) -> bool {
+        self.peers.contains_key(&region)
+    }
+
+    /// Send `request` to the configured peer of `region` and return its
+    /// response. A transport failure drops the cached connection, so the
+    /// next call dials again.
+    pub async fn request(&self, region: RegionCode, request: &Request) -> Result<Response, String> {
+        let conn = self.connection(region).await?;
+        match conn.request(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                let mut live = self.live.lock().await;
+                if live.get(&region).is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                    live.remove(&region);
+                }
+                Err(format!("request to {region} failed: {e}"))
+            }
+        }
+    }
+
+    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, String> {
+        let mut live = self.live.lock().await;
+        if let Some(conn) = live.get(&region) {
+            if conn.quic().close_reason().is_none() {
+                return Ok(Arc::clone(conn));
+            }
+            live.remove(&region);
+        }
+        let peer = self
+            .peers
+            .get(&region)
+            .ok_or_else(|| format!("no peer of region {region} is configured"))?;
+        let conn = self
+            .transport
+            .connect(
+                peer.addr,
+                &peer.server_name,
+                peer.region,
+                Some(peer.name.clone()),
+            )
+            .await
+            .map_err(|e| format!("cannot reach {region}/{} at {}: {e}", peer.name, peer.addr))?;
+        let conn = Arc::new(conn);
+        live.insert(region, Arc::clone(&conn));
+        Ok(conn)
+    }
+}

@@ -1,0 +1,278 @@
+//! Receiving a federation message (see [`super`], "Receiving"): the
+//! checks against the connection's peer, the signature and the egress
+//! record, the flow's decision, and the journal entry.
+
+use credex_pki::authorization::{sign_node_statement, verify_node_statement};
+use credex_policies::egress::beyond_record;
+use credex_protocol::federation::{
+    DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope,
+    MAX_REASON, SignedDeliveryAck, SignedEnvelope,
+};
+use credex_protocol::{ErrorCode, ErrorReply, Response};
+
+use super::{
+    Federation, INBOX_NS, InboxAnswer, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
+    REFUSED_ID_RETENTION_MS, ReceivedOutcome, Refusal, kind, truncate, unix_time,
+};
+use crate::access::{ENTRY_VERSION, sha256};
+use crate::storage::{AccessClaim, ClaimOutcome, StateWrite};
+use crate::transport::PeerIdentity;
+
+impl Federation {
+    /// Answer a [`Request::Deliver`] from `peer`.
+    pub async fn receive(
+        &self,
+        peer: &PeerIdentity,
+        signed: &SignedEnvelope,
+        now_ms: i64,
+    ) -> Response {
+        match self.receive_inner(peer, signed, now_ms).await {
+            Ok(ack) => Response::Delivered(Box::new(ack)),
+            Err((code, message)) => {
+                tracing::warn!(%peer, %message, "federation message not accepted");
+                Response::Error(ErrorReply::new(code, message))
+            }
+        }
+    }
+
+    async fn receive_inner(
+        &self,
+        peer: &PeerIdentity,
+        signed: &SignedEnvelope,
+        now_ms: i64,
+    ) -> Result<SignedDeliveryAck, (ErrorCode, String)> {
+        let ctx = &self.inner.ctx;
+        let e = &signed.envelope;
+        if e.from_region != peer.region || e.from_node != peer.name {
+            return Err((
+                ErrorCode::IdentityMismatch,
+                format!(
+                    "the message claims to come from {}/{}, but the connection is from {peer}",
+                    e.from_region, e.from_node
+                ),
+            ));
+        }
+        if e.to_region != ctx.region {
+            return Err((
+                ErrorCode::InvalidField,
+                format!(
+                    "the message is addressed to region {}, this node is of {}",
+                    e.to_region, ctx.region
+                ),
+            ));
+        }
+        let bytes = credex_protocol::encode(e).map_err(|err| {
+            (
+                ErrorCode::InvalidField,
+                format!("unencodable envelope: {err}"),
+            )
+        })?;
+        let (_, region, node) = verify_node_statement(
+            DOMAIN_FEDERATION_MESSAGE,
+            &bytes,
+            &signed.sender,
+            &ctx.trust.current(),
+            unix_time(now_ms),
+            Some(peer.region),
+        )
+        .map_err(|err| {
+            (
+                ErrorCode::NotAuthorized,
+                format!("the message signature: {err}"),
+            )
+        })?;
+        if node != e.from_node || region != e.from_region {
+            return Err((
+                ErrorCode::IdentityMismatch,
+                format!("the message is signed by {region}/{node}, not by its sender"),
+            ));
+        }
+        let Some(handler) = self.flow(e.flow) else {
+            return Err((
+                ErrorCode::UnsupportedMessage,
+                format!("this node does not take part in the {} flow", e.flow),
+            ));
+        };
+        let _serial = match self.inner.receive_locks.get(&e.flow) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let inbox_key = format!("{}/{}", e.from_region, hex::encode(e.message_id));
+        let beyond = fields_beyond_release(e);
+        let received = match beyond_reason(&beyond) {
+            Some(reason) => Err(Refusal::Permanent(reason)),
+            None => handler.receive(peer, e).await,
+        };
+        let (status, reply, summary, state) = match received {
+            Ok(effect) => (
+                DeliveryStatus::Applied,
+                effect.reply,
+                effect.summary,
+                effect.state,
+            ),
+            Err(Refusal::Permanent(reason)) => {
+                let reason = truncate(reason, MAX_REASON);
+                (
+                    DeliveryStatus::Refused {
+                        reason: reason.clone(),
+                    },
+                    Vec::new(),
+                    format!("refused: {reason}"),
+                    Vec::new(),
+                )
+            }
+            Err(Refusal::Transient(reason)) => {
+                return Err((ErrorCode::Internal, format!("try again later: {reason}")));
+            }
+        };
+        let answer = InboxAnswer {
+            status: status.clone(),
+            reply: reply.clone(),
+        };
+        let mut state = state;
+        state.push(StateWrite::put(
+            INBOX_NS,
+            inbox_key.clone(),
+            credex_protocol::encode(&answer).unwrap_or_default(),
+        ));
+        let envelope_bytes = credex_protocol::encode(signed)
+            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let message_digest = sha256(&envelope_bytes);
+        let envelope_len = u32::try_from(envelope_bytes.len()).unwrap_or(u32::MAX);
+        let refused = matches!(status, DeliveryStatus::Refused { .. });
+        let claim = AccessClaim {
+            requester_region: e.from_region.to_string(),
+            nonce: e.message_id,
+            nonce_expires_at_unix_ms: now_ms.saturating_add(if refused {
+                REFUSED_ID_RETENTION_MS
+            } else {
+                MESSAGE_ID_RETENTION_MS
+            }),
+            authorization_use: None,
+            quota: None,
+        };
+        // A refused message is logged by digest and size: its bytes are
+        // not kept (decision 0650).
+        let attachment = (!refused).then_some((message_digest, envelope_bytes));
+        let entry = MessageReceived {
+            version: ENTRY_VERSION,
+            at_ms: now_ms,
+            message_digest,
+            message_id: e.message_id,
+            flow: e.flow,
+            message_kind: e.kind,
+            from_region: e.from_region,
+            from_node: e.from_node.clone(),
+            outcome: match &status {
+                DeliveryStatus::Refused { reason } => ReceivedOutcome::RefusedDigestOnly {
+                    reason: reason.clone(),
+                    envelope_len,
+                    beyond_release: beyond
+                        .into_iter()
+                        .take(MAX_BEYOND_NAMED)
+                        .map(|f| truncate(f, MAX_BEYOND_NAME))
+                        .collect(),
+                },
+                _ => ReceivedOutcome::Applied,
+            },
+            summary: truncate(summary, MAX_REASON),
+        };
+        let (seq, outcome) = ctx
+            .storage
+            .append_claimed_with_state(
+                kind::MESSAGE_RECEIVED,
+                claim,
+                attachment,
+                state,
+                move |outcome| {
+                    let mut entry = entry;
+                    if outcome == ClaimOutcome::Replay {
+                        entry.outcome = ReceivedOutcome::Duplicate;
+                        entry.summary = "duplicate delivery; nothing changed".into();
+                    }
+                    credex_protocol::encode(&entry).unwrap_or_default()
+                },
+            )
+            .await
+            .map_err(|err| {
+                (
+                    ErrorCode::Internal,
+                    format!("cannot log the message: {err}"),
+                )
+            })?;
+        let (status, reply) = if outcome == ClaimOutcome::Replay {
+            let first = ctx
+                .storage
+                .state(INBOX_NS, &inbox_key)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
+            match first {
+                Some(first) => match first.status {
+                    DeliveryStatus::Refused { reason } => {
+                        (DeliveryStatus::Refused { reason }, first.reply)
+                    }
+                    _ => (DeliveryStatus::AlreadyApplied, first.reply),
+                },
+                None => (DeliveryStatus::AlreadyApplied, Vec::new()),
+            }
+        } else {
+            (status, reply)
+        };
+        drop(_serial);
+        let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
+            .await
+            .map_err(|err| (ErrorCode::Internal, format!("no receipt: {err}")))?;
+        let ack = DeliveryAck {
+            message_digest,
+            message_id: e.message_id,
+            receiver_region: ctx.region,
+            receiver_node: ctx.node.clone(),
+            status,
+            reply,
+        };
+        let ack_bytes = credex_protocol::encode(&ack)
+            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let receiver = sign_node_statement(
+            DOMAIN_FEDERATION_ACK,
+            &ack_bytes,
+            &ctx.node_key,
+            ctx.chain.clone(),
+        )
+        .map_err(|err| (ErrorCode::Internal, format!("cannot sign: {err}")))?;
+        Ok(SignedDeliveryAck {
+            ack,
+            receiver,
+            receipt,
+        })
+    }
+}
+
+/// Why a message's body breaks its own egress record — it carries a
+/// field the sender's gate did not release — or `None` when it keeps to it
+/// (or cannot be read as its kind: the flow refuses that itself). A node
+/// refuses such a message for good, and the auditor flags it in either
+/// log.
+pub fn beyond_release(e: &Envelope) -> Option<String> {
+    beyond_reason(&fields_beyond_release(e))
+}
+
+/// The fields (`category.field`) `e`'s body carries that its egress record
+/// does not release; empty when it keeps to it or cannot be read as its
+/// kind.
+pub fn fields_beyond_release(e: &Envelope) -> Vec<String> {
+    beyond_record(e.flow, e.kind, &e.payload, &e.egress).unwrap_or_default()
+}
+
+fn beyond_reason(beyond: &[String]) -> Option<String> {
+    (!beyond.is_empty()).then(|| {
+        format!(
+            "the body carries {} that its egress record does not release",
+            beyond.join(", ")
+        )
+    })
+}
+
+/// Longest field name a refused message's entry keeps, in bytes.
+const MAX_BEYOND_NAME: usize = 160;
