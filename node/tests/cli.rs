@@ -578,6 +578,87 @@ fn query_flow_from_the_command_line() {
         "{answer}"
     );
     assert!(answer.contains("amount: 10000.00"), "{answer}");
+
+    // A natural person (个体工商户): the approver sees the case and the
+    // masked ID, and approves only the person in the case file (issue 13 §4).
+    let region: credex_protocol::RegionCode = "440000".parse().unwrap();
+    let person = credex_node::dev::sample_persons(region)[0].clone();
+    let someone_else = credex_node::dev::synthetic_citizen_id(region, 77);
+    let np = dir.path().join("np.cxq");
+    let (req_pem, req_key) = (ops.join("req-1.pem"), ops.join("req-1.key"));
+    let (apv_pem, apv_key) = (ops.join("apv-1.pem"), ops.join("apv-1.key"));
+    let draft_person = |case: Option<&str>| {
+        let mut args = vec![
+            "query",
+            "new",
+            "--config",
+            p(&gy),
+            "--cert",
+            p(&req_pem),
+            "--key",
+            p(&req_key),
+            "--target",
+            "440000",
+            "--subject",
+            &person,
+            "--purpose",
+            "public_procurement",
+            "--fields",
+            "admin_penalty=decision_number,amount",
+            "--legal-basis",
+            "joint-punishment-memorandum",
+            "--out",
+            p(&np),
+        ];
+        if let Some(case) = case {
+            args.extend(["--case", case]);
+        }
+        credex(&args)
+    };
+    let e = String::from_utf8_lossy(&draft_person(None).stderr).to_string();
+    assert!(e.contains("--case"), "{e}");
+    let out = draft_person(Some("粤市监罚〔2026〕个1号"));
+    assert!(out.status.success());
+    let shown = ok(&["query", "show", p(&np)]);
+    let masked = format!("{}**********{}", &person[..4], &person[14..]);
+    assert!(
+        shown.contains(&masked) && shown.contains("case: 粤市监罚〔2026〕个1号"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&person), "{shown}");
+    let approve_as = |id: Option<&str>| {
+        let mut args = vec![
+            "query",
+            "approve",
+            "--cert",
+            p(&apv_pem),
+            "--key",
+            p(&apv_key),
+            "--config",
+            p(&gy),
+        ];
+        if let Some(id) = id {
+            args.extend(["--subject-id", id]);
+        }
+        args.push(p(&np));
+        credex(&args)
+    };
+    let e = String::from_utf8_lossy(&approve_as(None).stderr).to_string();
+    assert!(e.contains("--subject-id"), "{e}");
+    let e = String::from_utf8_lossy(&approve_as(Some(&someone_else)).stderr).to_string();
+    assert!(e.contains("another person"), "{e}");
+    assert!(
+        !e.contains(&someone_else),
+        "the clear ID is not echoed: {e}"
+    );
+    let approved = approve_as(Some(&person));
+    let said = String::from_utf8_lossy(&approved.stdout).to_string();
+    assert!(
+        approved.status.success() && said.contains("about the person in the case file"),
+        "{said}"
+    );
+    let answer = ok(&["query", "send", "--config", p(&gy), p(&np)]);
+    assert!(answer.starts_with("Granted by 440000/gz-1"), "{answer}");
     assert!(
         !answer.contains("内部备注"),
         "internal notes leaked: {answer}"
