@@ -197,7 +197,7 @@ impl ListsPolicy {
                 flow: "lists",
                 reason: format!("agreements: {reason}"),
             })?;
-        let (_, calendar) = crate::upward::load_rules(config)?;
+        let calendar = crate::upward::load_rules(config)?.calendar;
         let catalogue = crate::query::load_policy(config.region, &config.policy)?
             .catalogue()
             .clone();

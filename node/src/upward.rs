@@ -34,7 +34,7 @@
 //! federation log entry. A batch ahead of the expected number is refused
 //! for now (the sender retries); one behind it is refused for good.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -228,11 +228,24 @@ pub struct UpwardFlow {
     trust: crate::tls::FederationTrust,
     list: ReportingList,
     calendar: HolidayCalendar,
+    /// The catalogue whose field types a received record must fit.
+    catalogue: credex_policies::Catalogue,
 }
 
-/// The reporting list and calendar of `config` (built-ins when not
-/// configured).
-pub fn load_rules(config: &NodeConfig) -> Result<(ReportingList, HolidayCalendar), StartError> {
+/// What the upward channel decides with: the reporting list and calendar
+/// of a node's configuration (built-ins when not configured), and its
+/// policy's catalogue.
+pub struct UpwardRules {
+    /// The reporting list (数据报送清单).
+    pub list: ReportingList,
+    /// The working-day calendar.
+    pub calendar: HolidayCalendar,
+    /// The catalogue the policy is written against.
+    pub catalogue: credex_policies::Catalogue,
+}
+
+/// The [`UpwardRules`] of `config`.
+pub fn load_rules(config: &NodeConfig) -> Result<UpwardRules, StartError> {
     let fail = |reason: String| StartError::Flow {
         flow: "upward",
         reason,
@@ -249,12 +262,20 @@ pub fn load_rules(config: &NodeConfig) -> Result<(ReportingList, HolidayCalendar
         }
         None => HolidayCalendar::builtin_2026(),
     };
-    Ok((list, calendar))
+    Ok(UpwardRules {
+        list,
+        calendar,
+        catalogue: policy.catalogue().clone(),
+    })
 }
 
 /// Register the upward flow with `federation`.
 pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
-    let (list, calendar) = load_rules(config)?;
+    let UpwardRules {
+        list,
+        calendar,
+        catalogue,
+    } = load_rules(config)?;
     let ctx = federation.context();
     let flow = UpwardFlow {
         storage: ctx.storage.clone(),
@@ -265,6 +286,7 @@ pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), Star
         trust: ctx.trust.clone(),
         list,
         calendar,
+        catalogue,
     };
     federation.register(Flow::Upward, Arc::new(flow));
     Ok(())
@@ -335,6 +357,7 @@ impl UpwardFlow {
                 batch.seq, from.region, province.next_seq
             )));
         }
+        self.check_subject_caps(&batch, from.region).await?;
         let digest = records_digest(&batch.records)
             .map_err(|e| Refusal::Transient(format!("cannot digest the batch: {e}")))?;
         let rows: Vec<RecordRow> = batch
@@ -442,6 +465,62 @@ impl UpwardFlow {
                     "record {index}: {}.{f} is not collected by the reporting catalogue",
                     r.category
                 ));
+            }
+            // Every value fits its field in the catalogue: a body the
+            // national node cannot serve is refused now, not at query time.
+            for (f, value) in &record.fields {
+                let field = self.catalogue.field(&r.category, f).ok_or_else(|| {
+                    format!("record {index}: {}.{f} is not in the catalogue", r.category)
+                })?;
+                field
+                    .check_value(value)
+                    .map_err(|e| format!("record {index}: {}.{f}: {e}", r.category))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// No subject may end up with more records at this node than a query
+    /// returns ([`MAX_RECORDS_PER_QUERY`](crate::storage::MAX_RECORDS_PER_QUERY)):
+    /// otherwise one province's batches could make every query on a company
+    /// fail. Counts what is held plus what `batch` would add (re-reported
+    /// records replace their earlier copies and add nothing).
+    async fn check_subject_caps(
+        &self,
+        batch: &UpwardBatch,
+        from: RegionCode,
+    ) -> Result<(), Refusal> {
+        let max = crate::storage::MAX_RECORDS_PER_QUERY;
+        let categories: Vec<String> = self.list.iter().map(|i| i.category.clone()).collect();
+        let mut adding: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
+        for r in &batch.records {
+            adding
+                .entry(r.subject_key.as_str())
+                .or_default()
+                .insert((r.category.clone(), format!("{from}:{}", r.record_id)));
+        }
+        for (subject, new) in adding {
+            let held = match self.storage.records_for(subject, &categories).await {
+                Ok(held) => held,
+                Err(StorageError::TooManyRecords { .. }) => {
+                    return Err(Refusal::Permanent(format!(
+                        "batch {}: subject {subject} already holds more than {max} records here",
+                        batch.seq
+                    )));
+                }
+                Err(e) => return Err(Refusal::Transient(e.to_string())),
+            };
+            let mut all: BTreeSet<(String, String)> = held
+                .into_iter()
+                .map(|r| (r.category, r.record_id))
+                .collect();
+            all.extend(new);
+            if all.len() > max {
+                return Err(Refusal::Permanent(format!(
+                    "batch {}: subject {subject} would hold {} records here, more than the {max} a query returns",
+                    batch.seq,
+                    all.len()
+                )));
             }
         }
         Ok(())
@@ -658,7 +737,7 @@ pub fn spawn_reporter(
     if !config.upward.enabled {
         return Ok(());
     }
-    let (list, _) = load_rules(config)?;
+    let list = load_rules(config)?.list;
     let catalogue = crate::query::load_policy(config.region, &config.policy)?
         .catalogue()
         .clone();

@@ -861,6 +861,111 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
     national.shutdown().await;
 }
 
+/// `n` penalties of `subject(0)` (ids `{prefix}-{i}`) released by the gate
+/// as batch `seq`.
+fn gate_batch_of_one_subject(seq: u64, prefix: &str, n: usize) -> ReleasedBody {
+    let candidates = (0..n)
+        .map(|i| UpwardCandidate {
+            record_id: format!("{prefix}-{i:04}"),
+            subject_key: subject(0),
+            record: Record {
+                category: "admin_penalty".into(),
+                fields: [(
+                    "decision_number".to_owned(),
+                    FieldValue::Text(format!("黔罚〔2026〕{i}号")),
+                )]
+                .into_iter()
+                .collect(),
+            },
+            imported_at_ms: 1,
+        })
+        .collect();
+    egress::release_upward_batch(
+        &ReportingList::builtin(),
+        &Catalogue::base(),
+        seq,
+        candidates,
+    )
+    .unwrap()
+    .1
+}
+
+/// Issue 13 §5: a province cannot make a company unqueryable at the
+/// national node — a body whose value does not fit its field, or batches
+/// that would give one subject more records than a query returns, are
+/// refused on receipt, and queries on the company keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_national_node_refuses_bodies_it_could_not_serve() {
+    let fed = Federation::new();
+    let national = fed.start_with(national_config(&fed, 0)).await;
+    let province = fed
+        .start_with(province_config(&fed, national.local_addr(), 100, 4))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    import(
+        &province,
+        &penalties(dir.path(), 0, 3, |_| "2026-03-15".into()),
+    )
+    .await;
+    wait_until("every record reported", || async {
+        status(&province).await.reported == 3
+    })
+    .await;
+
+    // A date that is not a date: refused, naming the record and the field.
+    queue(
+        &province,
+        gate_batch(
+            1,
+            "AP-BAD",
+            &[("decision_number", "X-1"), ("decision_date", "someday")],
+        ),
+    )
+    .await;
+    wait_until("the ill-typed batch refused", || async {
+        status(&province).await.batches_refused == 1
+    })
+    .await;
+    assert!(
+        upward_received(&journal(&national).await)
+            .iter()
+            .any(|m| matches!(
+                &m.outcome,
+                ReceivedOutcome::RefusedDigestOnly { reason, .. }
+                    if reason.contains("record 0: admin_penalty.decision_date")
+            ))
+    );
+
+    // 1 + 500 + 500 records of one company are fine; 30 more would be
+    // more than a query returns.
+    for (seq, prefix) in [(1, "AP-A"), (2, "AP-B")] {
+        queue(&province, gate_batch_of_one_subject(seq, prefix, 500)).await;
+    }
+    wait_until("a thousand more records of one company", || async {
+        national.storage().record_count().await.unwrap() == 1003
+    })
+    .await;
+    queue(&province, gate_batch_of_one_subject(3, "AP-C", 30)).await;
+    wait_until("the batch over the cap refused", || async {
+        status(&province).await.batches_refused == 2
+    })
+    .await;
+    assert!(upward_received(&journal(&national).await).iter().any(|m| matches!(
+        &m.outcome,
+        ReceivedOutcome::RefusedDigestOnly { reason, .. }
+            if reason.contains("would hold 1031 records here, more than the 1024 a query returns")
+    )));
+    assert_eq!(national.storage().record_count().await.unwrap(), 1003);
+    let held = national
+        .storage()
+        .records_for(&subject(0), &["admin_penalty".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1001, "queries on the company still work");
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
     let fed = Federation::new();
