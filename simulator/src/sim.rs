@@ -302,14 +302,23 @@ impl Ctx {
             .retain(|(a, b), _| *a != k && *b != k);
     }
 
-    /// The open connections, as (from, to, connection).
-    fn open_connections(&self) -> Vec<(usize, usize, Arc<PeerConnection>)> {
+    /// The pairs with an open connection, as (from, to).
+    fn open_pairs(&self) -> Vec<(usize, usize)> {
         self.conns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|((from, to), c)| (*from, *to, Arc::clone(c)))
+            .keys()
+            .copied()
             .collect()
+    }
+
+    /// The open connection of a pair, if it still has one.
+    fn open_connection(&self, from: usize, to: usize) -> Option<Arc<PeerConnection>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(from, to))
+            .cloned()
     }
 
     pub(crate) async fn connection(
@@ -722,8 +731,9 @@ async fn start_node(slot: &Slot) -> Result<(), String> {
     let mut config = slot.config.clone();
     config.listen = slot.addr();
     let mut last = String::new();
-    // The port of a stopped node may take a moment to be free again.
-    for _ in 0..20 {
+    // The port of a stopped node may take a moment to be free again (a
+    // connection still held by a task in flight keeps its endpoint open).
+    for _ in 0..100 {
         match RunningNode::start(config.clone()).await {
             Ok(node) => {
                 *slot.addr.write().unwrap_or_else(|p| p.into_inner()) = node.local_addr();
@@ -1460,9 +1470,13 @@ async fn witness_while_running(ctx: &Ctx, stop: &CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for (from, _, conn) in ctx.open_connections() {
+        // Each connection is looked up just before use and dropped after:
+        // a round holding every connection would keep a killed node's
+        // endpoint, and so its UDP port, alive until the round ends, and
+        // its restart on that port would fail.
+        for (from, to) in ctx.open_pairs() {
             let guard = ctx.slots[from].running.lock().await;
-            if let Some(node) = guard.as_ref() {
+            if let (Some(node), Some(conn)) = (guard.as_ref(), ctx.open_connection(from, to)) {
                 // Bounded, so a kill fault waiting for the lock is not held up.
                 let _ = tokio::time::timeout(
                     Duration::from_secs(1),
