@@ -34,7 +34,11 @@ pub enum FaultKind {
         /// The node.
         node: String,
     },
-    /// The node also sends over-asking, forged and replayed queries.
+    /// The node also sends over-asking, forged and replayed queries and
+    /// consents of the wrong authority or attached late, floods one peer
+    /// past its quota, and, after the run, its operator rewrites its log
+    /// and appends a verbatim copy of a release entry
+    /// ([`crate::malicious`]).
     Malicious {
         /// The node.
         node: String,

@@ -100,8 +100,9 @@ impl SimNode {
         synthetic_uscc(self.region, i + 1)
     }
 
-    /// The node's configuration, with the simulator's transport limits and,
-    /// if given, PostgreSQL storage in a schema of its own.
+    /// The node's configuration, with the simulator's transport limits, the
+    /// run's per-region `quota` and, if given, PostgreSQL storage in a
+    /// schema of its own.
     ///
     /// `run` names the run: each run gets fresh schemas
     /// `credex_sim_<run>_<node>` (a schema holding an earlier run's log
@@ -111,6 +112,7 @@ impl SimNode {
         &self,
         postgres: Option<&str>,
         run: &str,
+        quota: crate::report::PeerQuota,
     ) -> Result<NodeConfig, FederationError> {
         let mut c = NodeConfig::load(&self.config)?;
         // Ephemeral port at the first start; a restart reuses the port it got.
@@ -123,6 +125,10 @@ impl SimNode {
         c.transport.idle_timeout = std::time::Duration::from_secs(30);
         c.transport.keep_alive = std::time::Duration::from_secs(5);
         c.transport.max_connections_per_peer = 64;
+        // `[limits]` peer_requests_per_second / peer_burst, as the run sets
+        // them (decision 0650): the malicious node's flood must meet them.
+        c.transport.ingress.peer_requests_per_second = quota.requests_per_second;
+        c.transport.ingress.peer_burst = quota.burst;
         if let Some(url) = postgres {
             c.storage = StorageTarget::Postgres {
                 url: url.to_owned(),
@@ -410,7 +416,9 @@ mod tests {
         assert!(fed.nodes[0].is_national());
         assert_eq!(fed.nodes[1].name.as_str(), "gy-1");
         for node in &fed.nodes {
-            let config = node.load_config(None, "t").unwrap();
+            let quota = crate::report::PeerQuota::default();
+            let config = node.load_config(None, "t", quota).unwrap();
+            assert_eq!(config.transport.ingress.peer_burst, quota.burst);
             credex_node::query::load_policy(config.region, &config.policy)
                 .unwrap_or_else(|e| panic!("{}: {e}", node.name));
         }

@@ -3,7 +3,8 @@
 //! loopback, each with its own SQLite file or PostgreSQL schema — driven by
 //! a query workload, with faults on a schedule (kill and restart, network
 //! partition through a UDP relay, certificate revocation, a malicious
-//! peer), and, at the end, every log exported and verified by the auditor.
+//! peer that also floods and whose operator rewrites its own log), and, at
+//! the end, every log exported and verified by the auditor.
 //!
 //! What it does not do: it does not run nodes in separate processes (a
 //! "kill" is an abrupt in-process stop: the endpoint closes and in-flight
@@ -14,6 +15,7 @@
 
 pub mod faults;
 pub mod federation;
+pub mod malicious;
 pub mod relay;
 pub mod report;
 pub mod sim;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use credex_simulator::report::PeerQuota;
 use credex_simulator::{Fault, QueryMix, SimOptions};
 
 /// Simulate a federation of credex nodes on this machine: a query workload
@@ -61,6 +62,14 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Requests one region may send one node per second (every node's
+    /// `[limits] peer_requests_per_second`; the node's default is 5,000).
+    #[arg(long, default_value_t = PeerQuota::default().requests_per_second)]
+    peer_rate: u32,
+    /// Requests one region may send one node at once (`[limits]
+    /// peer_burst`; the node's default is 10,000).
+    #[arg(long, default_value_t = PeerQuota::default().burst)]
+    peer_burst: u32,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +111,10 @@ fn run(args: Args) -> anyhow::Result<bool> {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| anyhow::anyhow!("--timeout: expected seconds above 0"))?,
         progress: !args.quiet,
+        peer_quota: PeerQuota {
+            requests_per_second: args.peer_rate,
+            burst: args.peer_burst,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,6 +87,98 @@ pub struct FaultReport {
     pub verdict: String,
 }
 
+/// The per-region ingress quota every simulated node enforces (its
+/// `[limits]` `peer_requests_per_second` and `peer_burst`, decision 0650):
+/// tighter than the node's defaults (5,000/s, burst 10,000) so that the
+/// malicious node's flood meets it, far above what one region sends another
+/// in the workload (hundreds of queries/s spread over every pair).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeerQuota {
+    /// Requests one region may send one node per second, sustained.
+    pub requests_per_second: u32,
+    /// Requests it may send at once after being idle.
+    pub burst: u32,
+}
+
+impl Default for PeerQuota {
+    fn default() -> Self {
+        PeerQuota {
+            requests_per_second: 100,
+            burst: 200,
+        }
+    }
+}
+
+/// One flood by the malicious node: copies of one signed query (already
+/// answered once, so every copy the target handles is a denied replay),
+/// sent as fast as one connection carries them.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloodReport {
+    /// The node flooded.
+    pub target: String,
+    /// Copies sent.
+    pub sent: u64,
+    /// Copies the target handled (answered: denied as replays).
+    pub answered: u64,
+    /// Copies refused with `RateLimited` before anything was read or logged.
+    pub throttled: u64,
+    /// Copies that failed otherwise (connection lost, timeout).
+    pub failed: u64,
+    /// Why, per message (at most 100 characters each).
+    pub failures: BTreeMap<String, u64>,
+    /// Entries of the flooded query the target's log gained during the
+    /// flood: at least `answered`, at most `sent - throttled` (no throttled
+    /// copy logged; a copy handled whose answer was lost counts in
+    /// `failed`).
+    pub logged: u64,
+    /// Queries of other regions the target logged during the flood: it
+    /// kept serving them.
+    pub others_logged: u64,
+    /// How long the flood lasted, s.
+    pub seconds: f64,
+    /// Throttled copies seen, none of them logged, others served.
+    pub ok: bool,
+}
+
+/// The malicious node's operator tampering with its own log after the run,
+/// before the export, and what the final audit said about it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TamperReport {
+    /// The node.
+    pub node: String,
+    /// Its log's origin (how the auditor names it).
+    pub origin: String,
+    /// Log rewrite: the release entry deleted (its leaf index); every later
+    /// entry was appended again and the tree rebuilt under the node's key.
+    pub deleted_index: Option<u64>,
+    /// Entries appended again after the deleted one.
+    pub reappended: u64,
+    /// Replayed entry: the leaf index of the verbatim copy appended.
+    pub replayed_index: Option<u64>,
+    /// The release entry it copies.
+    pub copy_of: Option<u64>,
+    /// What happened on the way (witnesses asked before and after).
+    pub notes: Vec<String>,
+    /// Violations the audit reported that catch each attack: attack →
+    /// rule → count.
+    pub caught: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// The rewrite was caught by a rule that convicts a rewritten history
+    /// (`fork`, `log_not_anchored`, `pinned_checkpoint_mismatch`,
+    /// `log_truncated`).
+    pub rewrite_caught: bool,
+    /// The copy was caught as `repeated_release` at its index.
+    pub replay_caught: bool,
+}
+
+impl TamperReport {
+    /// Every tampering done was caught.
+    pub fn caught_all(&self) -> bool {
+        (self.deleted_index.is_none() || self.rewrite_caught)
+            && (self.replayed_index.is_none() || self.replay_caught)
+            && (self.deleted_index.is_some() || self.replayed_index.is_some())
+    }
+}
+
 /// The malicious peer's queries.
 #[derive(Debug, Clone, Serialize)]
 pub struct MaliciousReport {
@@ -96,8 +188,14 @@ pub struct MaliciousReport {
     pub refused: BTreeMap<&'static str, u64>,
     /// Not refused (a security failure), per kind.
     pub accepted: BTreeMap<&'static str, u64>,
+    /// How the answers went, per kind: `outcome/reason` → count.
+    pub reasons: BTreeMap<&'static str, BTreeMap<String, u64>>,
     /// Could not be sent (target down or partitioned).
     pub unreachable: u64,
+    /// Its floods.
+    pub floods: Vec<FloodReport>,
+    /// Its operator's tampering with its own log.
+    pub tamper: Vec<TamperReport>,
 }
 
 /// The auditor's verdict over every node's exported log.
@@ -107,10 +205,17 @@ pub struct AuditResult {
     pub logs: usize,
     /// Entries verified.
     pub entries: u64,
-    /// Violations the auditor reported: each is a failure.
+    /// Violations the auditor reported.
     pub violations: usize,
-    /// The first 50 violations.
+    /// Of those, the auditor catching the malicious node's operator
+    /// tampering with its log (expected: see [`TamperReport::caught`]).
+    pub caught: usize,
+    /// The others: each is a failure.
+    pub unexplained: usize,
+    /// The first 50 unexplained violations.
     pub listed: Vec<credex_node::audit::Violation>,
+    /// The first 20 caught ones.
+    pub caught_listed: Vec<credex_node::audit::Violation>,
     /// Releases whose answer never reached the requester (the requester
     /// logged the query as sent and no answer): cut by a fault on the way
     /// back, visible in both logs, not a violation.
@@ -120,7 +225,8 @@ pub struct AuditResult {
     pub no_answer: u64,
     /// Seconds for export and audit.
     pub seconds: f64,
-    /// No violation, and every node's log verified.
+    /// No unexplained violation, every tampering caught, and every node's
+    /// log verified.
     pub passed: bool,
 }
 
@@ -139,6 +245,8 @@ pub struct Report {
     pub mix: QueryMix,
     /// Storage backend.
     pub storage: String,
+    /// The per-region ingress quota of every node.
+    pub peer_quota: PeerQuota,
     /// Seed.
     pub seed: u64,
     /// Setup.
@@ -183,8 +291,13 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "setup: PKI {:.1} s, start {:.1} s, {} records imported in {:.1} s",
-        r.setup.pki_s, r.setup.start_s, r.setup.records_imported, r.setup.import_s
+        "setup: PKI {:.1} s, start {:.1} s, {} records imported in {:.1} s; every node admits {} requests/s (burst {}) per peer region",
+        r.setup.pki_s,
+        r.setup.start_s,
+        r.setup.records_imported,
+        r.setup.import_s,
+        r.peer_quota.requests_per_second,
+        r.peer_quota.burst
     );
     let l = &r.latency;
     let _ = writeln!(
@@ -235,27 +348,17 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
-    let m = &r.malicious;
-    if !m.attempts.is_empty() || m.unreachable > 0 {
-        let _ = writeln!(s, "\nmalicious peer:");
-        for (k, v) in &m.attempts {
-            let _ = writeln!(
-                s,
-                "  {k:<10} {v:>6} sent, {:>6} refused, {:>3} accepted",
-                m.refused.get(k).copied().unwrap_or(0),
-                m.accepted.get(k).copied().unwrap_or(0)
-            );
-        }
-        let _ = writeln!(s, "  ({} could not be sent)", m.unreachable);
-    }
+    render_malicious(&mut s, &r.malicious, r.peer_quota);
     let a = &r.audit;
     let _ = writeln!(
         s,
-        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations — {}; {} queries ended with no answer (logged as sent, never answered), {} of them released by the responder before the answer was lost",
+        "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations, {} of them the malicious operator's tampering caught, {} unexplained — {}; {} queries ended with no answer (logged as sent, never answered), {} of them released by the responder before the answer was lost",
         a.logs,
         a.entries,
         a.seconds,
         a.violations,
+        a.caught,
+        a.unexplained,
         if a.passed { "PASSED" } else { "FAILED" },
         a.no_answer,
         a.answers_lost,
@@ -269,6 +372,99 @@ pub fn render(r: &Report) -> String {
         if r.passed { "PASSED" } else { "FAILED" }
     );
     s
+}
+
+/// The malicious peer's section of the table: its queries, floods and the
+/// tampering with its log, each with what refused or caught it.
+fn render_malicious(s: &mut String, m: &MaliciousReport, quota: PeerQuota) {
+    use std::fmt::Write as _;
+    if m.attempts.is_empty() && m.unreachable == 0 && m.floods.is_empty() && m.tamper.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nmalicious peer:");
+    for (k, v) in &m.attempts {
+        let how = m
+            .reasons
+            .get(k)
+            .map(|r| {
+                r.iter()
+                    .map(|(how, n)| format!("{how} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {k:<16} {v:>6} sent, {:>6} refused, {:>3} accepted  ({how})",
+            m.refused.get(k).copied().unwrap_or(0),
+            m.accepted.get(k).copied().unwrap_or(0)
+        );
+    }
+    let _ = writeln!(s, "  ({} could not be sent)", m.unreachable);
+    for f in &m.floods {
+        let _ = writeln!(
+            s,
+            "  {:<3} flood of {} over {:.1} s (quota {}/s, burst {}): {} sent, {} throttled (rate_limited), {} handled; \
+             {} entries of it logged (no throttled copy logged); {} other regions' queries logged meanwhile",
+            if f.ok { "ok" } else { "NO" },
+            f.target,
+            f.seconds,
+            quota.requests_per_second,
+            quota.burst,
+            f.sent,
+            f.throttled,
+            f.answered,
+            f.logged,
+            f.others_logged
+        );
+        for (why, n) in &f.failures {
+            let _ = writeln!(s, "      {n} failed: {why}");
+        }
+    }
+    for t in &m.tamper {
+        let _ = writeln!(
+            s,
+            "  {:<3} operator of {} tampered with its log:",
+            if t.caught_all() { "ok" } else { "NO" },
+            t.node
+        );
+        if let Some(i) = t.deleted_index {
+            let _ = writeln!(
+                s,
+                "      log rewrite: release entry {i} deleted, {} later entries appended again — {}",
+                t.reappended,
+                caught_by(t.caught.get("log rewrite"), t.rewrite_caught)
+            );
+        }
+        if let (Some(i), Some(c)) = (t.replayed_index, t.copy_of) {
+            let _ = writeln!(
+                s,
+                "      replayed entry: entry {c} copied verbatim to {i} — {}",
+                caught_by(t.caught.get("replayed entry"), t.replay_caught)
+            );
+        }
+        for n in &t.notes {
+            let _ = writeln!(s, "      {n}");
+        }
+    }
+}
+
+fn caught_by(rules: Option<&BTreeMap<&'static str, u64>>, caught: bool) -> String {
+    let list = rules
+        .map(|r| {
+            r.iter()
+                .map(|(rule, n)| format!("{rule} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    if caught {
+        format!("caught by the audit: {list}")
+    } else if list.is_empty() {
+        "NOT caught".to_owned()
+    } else {
+        format!("NOT caught (only {list})")
+    }
 }
 
 /// Write `report.json`, `latency.svg` and `throughput.svg` into `dir`;

@@ -13,6 +13,7 @@ use credex_node::requester::{self, QuerySpec, Signer};
 use credex_node::service::RunningNode;
 use credex_node::storage::Storage;
 use credex_node::transport::{PeerConnection, Transport};
+use credex_protocol::RegionCode;
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryResponse, SubjectAuthorization, SubjectRef,
 };
@@ -24,9 +25,10 @@ use crate::federation::{
     Federation, INTERNAL_PENALTY_FIELDS, LEGAL_BASIS, PENALTY_FIELDS, SimNode, TAX_FIELDS,
     TAX_RATING_EVERY,
 };
+use crate::malicious::MaliciousCounts;
 use crate::relay::UdpRelay;
 use crate::report::{
-    AuditResult, FaultReport, LatencySummary, MaliciousReport, Report, SetupReport,
+    AuditResult, FaultReport, LatencySummary, MaliciousReport, PeerQuota, Report, SetupReport,
 };
 
 /// Weights of the query kinds in the workload.
@@ -111,7 +113,7 @@ impl QueryMix {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Basis,
     Authorized,
     Overask,
@@ -149,6 +151,8 @@ pub struct SimOptions {
     pub request_timeout: Duration,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// The per-region ingress quota every node enforces (`[limits]`).
+    pub peer_quota: PeerQuota,
 }
 
 /// A small deterministic generator (SplitMix64) for the workload's choices.
@@ -182,22 +186,22 @@ const DIAL_WINDOW: Duration = Duration::from_millis(2500);
 
 /// What a running node shares with the workload.
 #[derive(Clone)]
-struct Live {
-    transport: Transport,
-    storage: Storage,
+pub(crate) struct Live {
+    pub(crate) transport: Transport,
+    pub(crate) storage: Storage,
 }
 
-struct Slot {
-    node: SimNode,
+pub(crate) struct Slot {
+    pub(crate) node: SimNode,
     config: credex_node::config::NodeConfig,
-    running: tokio::sync::Mutex<Option<RunningNode>>,
+    pub(crate) running: tokio::sync::Mutex<Option<RunningNode>>,
     live: RwLock<Option<Live>>,
     addr: RwLock<std::net::SocketAddr>,
-    revoked: AtomicBool,
+    pub(crate) revoked: AtomicBool,
 }
 
 impl Slot {
-    fn live(&self) -> Option<Live> {
+    pub(crate) fn live(&self) -> Option<Live> {
         self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -206,12 +210,12 @@ impl Slot {
     }
 }
 
-struct Signers {
-    requester: Signer,
-    approver: Signer,
+pub(crate) struct Signers {
+    pub(crate) requester: Signer,
+    pub(crate) approver: Signer,
     /// The region's authorization authority: signs consent to queries
     /// other regions make of this one.
-    portal: Signer,
+    pub(crate) portal: Signer,
 }
 
 /// Counters a fault keeps about the queries that involve its nodes.
@@ -233,19 +237,11 @@ struct FaultState {
     notes: Mutex<Vec<String>>,
 }
 
-#[derive(Default)]
-struct MaliciousCounts {
-    attempts: BTreeMap<&'static str, u64>,
-    refused: BTreeMap<&'static str, u64>,
-    accepted: BTreeMap<&'static str, u64>,
-    unreachable: u64,
-}
-
-struct Ctx {
+pub(crate) struct Ctx {
     fed: Federation,
-    slots: Vec<Slot>,
-    signers: Vec<Signers>,
-    provinces: Vec<usize>,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) signers: Vec<Signers>,
+    pub(crate) provinces: Vec<usize>,
     national: usize,
     mix: QueryMix,
     request_timeout: Duration,
@@ -255,12 +251,14 @@ struct Ctx {
     relays: HashMap<(usize, usize), UdpRelay>,
     faults: Vec<FaultState>,
     start: Instant,
-    deadline: Instant,
+    pub(crate) deadline: Instant,
     ok_per_s: Vec<AtomicU64>,
     failed_per_s: Vec<AtomicU64>,
     answered: AtomicU64,
     leaks: AtomicU64,
-    malicious: Mutex<MaliciousCounts>,
+    pub(crate) malicious: Mutex<MaliciousCounts>,
+    /// The per-region quota every node enforces.
+    pub(crate) peer_quota: PeerQuota,
 }
 
 #[derive(Default)]
@@ -271,7 +269,7 @@ struct WorkerStats {
 }
 
 /// Why a query did not get an answer.
-enum Failure {
+pub(crate) enum Failure {
     /// The requesting node is down: nothing sent.
     RequesterDown,
     /// Could not connect (or a recent attempt failed: backing off).
@@ -281,7 +279,7 @@ enum Failure {
 }
 
 impl Ctx {
-    fn elapsed_s(&self) -> f64 {
+    pub(crate) fn elapsed_s(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
 
@@ -304,17 +302,26 @@ impl Ctx {
             .retain(|(a, b), _| *a != k && *b != k);
     }
 
-    /// The open connections, as (from, to, connection).
-    fn open_connections(&self) -> Vec<(usize, usize, Arc<PeerConnection>)> {
+    /// The pairs with an open connection, as (from, to).
+    fn open_pairs(&self) -> Vec<(usize, usize)> {
         self.conns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|((from, to), c)| (*from, *to, Arc::clone(c)))
+            .keys()
+            .copied()
             .collect()
     }
 
-    async fn connection(
+    /// The open connection of a pair, if it still has one.
+    fn open_connection(&self, from: usize, to: usize) -> Option<Arc<PeerConnection>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(from, to))
+            .cloned()
+    }
+
+    pub(crate) async fn connection(
         &self,
         from: usize,
         to: usize,
@@ -381,7 +388,7 @@ impl Ctx {
     }
 
     /// Send `query` from node `from` to node `to`.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         from: usize,
         to: usize,
@@ -457,7 +464,10 @@ impl Ctx {
         }
     }
 
-    fn build(
+    /// A query of `kind` from `from` to `to` about `subject`, signed and
+    /// approved by `from`'s officers (for `Authorized`, with consent signed
+    /// by the data owner's portal).
+    pub(crate) fn build(
         &self,
         from: usize,
         to: usize,
@@ -467,7 +477,6 @@ impl Ctx {
     ) -> Result<AuthorizedQuery, String> {
         let src = &self.slots[from].node;
         let dst = &self.slots[to].node;
-        let s = &self.signers[from];
         let fields = |f: &[&str]| f.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
         let (category, wanted, basis, authorization) = match kind {
             Kind::Basis => (
@@ -483,20 +492,10 @@ impl Ctx {
             }
             Kind::Upward => ("admin_penalty", fields(&PENALTY_FIELDS), None, None),
             Kind::Authorized => {
-                let now = credex_node::query::unix_ms(SystemTime::now());
                 // Signed by the data owner's portal (decision 0640).
                 let a = requester::issue_authorization(
                     &self.signers[to].portal,
-                    SubjectAuthorization {
-                        authorization_id: requester::random_id(),
-                        subject: SubjectRef::LegalPerson(subject.clone()),
-                        grantee_region: src.region,
-                        purposes: vec!["financing".to_owned()],
-                        categories: vec!["tax_credit_rating".to_owned()],
-                        not_before_ms: now - 60_000,
-                        not_after_ms: now + 3_600_000,
-                        max_uses: 1,
-                    },
+                    financing_consent(&subject, src.region),
                 )
                 .map_err(|e| e.to_string())?;
                 ("tax_credit_rating", fields(&TAX_FIELDS), None, Some(a))
@@ -513,6 +512,14 @@ impl Ctx {
             legal_basis: basis.map(str::to_owned),
             subject_authorization: authorization,
         };
+        self.sign(from, spec)
+    }
+
+    /// `spec` drafted and signed by node `from`'s requester, approved by its
+    /// approver: a properly authorized query.
+    pub(crate) fn sign(&self, from: usize, spec: QuerySpec) -> Result<AuthorizedQuery, String> {
+        let src = &self.slots[from].node;
+        let s = &self.signers[from];
         let mut file = requester::draft_and_sign(
             src.region,
             src.name.clone(),
@@ -588,6 +595,23 @@ impl Ctx {
     }
 }
 
+/// A subject's consent to `grantee` reading its tax rating for
+/// `financing`, valid for an hour, once: the scope the `authorized` kind
+/// asks under (unsigned).
+pub(crate) fn financing_consent(subject: &str, grantee: RegionCode) -> SubjectAuthorization {
+    let now = credex_node::query::unix_ms(SystemTime::now());
+    SubjectAuthorization {
+        authorization_id: requester::random_id(),
+        subject: SubjectRef::LegalPerson(subject.to_owned()),
+        grantee_region: grantee,
+        purposes: vec!["financing".to_owned()],
+        categories: vec!["tax_credit_rating".to_owned()],
+        not_before_ms: now - 60_000,
+        not_after_ms: now + 3_600_000,
+        max_uses: 1,
+    }
+}
+
 /// Most queries in flight between one requester and one responder: a
 /// bulkhead, so a hung pair (partitioned, or its peer down) holds at most
 /// this many of the workload's places while the others go on.
@@ -654,7 +678,10 @@ async fn worker(ctx: Arc<Ctx>, mut rng: Rng) -> WorkerStats {
             Err(Failure::Failed(e)) => {
                 ctx.failed_per_s[bucket].fetch_add(1, Ordering::Relaxed);
                 ctx.note(from, to, sent_s, false);
-                let class = if e.contains("timed out") {
+                let class = if e.contains("rate_limited") {
+                    // The malicious node's own queries while it floods.
+                    "failed: rate limited"
+                } else if e.contains("timed out") {
                     "failed: timeout"
                 } else if e.contains("closed") || e.contains("lost") || e.contains("reset") {
                     "failed: connection lost"
@@ -700,110 +727,13 @@ async fn worker(ctx: Arc<Ctx>, mut rng: Rng) -> WorkerStats {
     stats
 }
 
-/// The malicious peer: while its window is open, `node` sends over-asking,
-/// forged and replayed queries to random provinces, round robin.
-async fn malicious(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng) {
-    let mut step = 0usize;
-    while Instant::now() < until && Instant::now() < ctx.deadline {
-        let to = loop {
-            let t = ctx.provinces[rng.below(ctx.provinces.len())];
-            if t != node {
-                break t;
-            }
-        };
-        let subject = ctx.slots[to]
-            .node
-            .subject(rng.below(ctx.slots[to].node.subjects.max(1) as usize) as u32);
-        let what: &'static str = ["over-ask", "forged", "replay"][step % 3];
-        step += 1;
-        let built = ctx.build(node, to, Kind::Overask, subject, "public_procurement");
-        let Ok(mut q) = built else { continue };
-        let result = match what {
-            "over-ask" => {
-                // Internal fields and a category no rule releases for this purpose.
-                q.request.requested.push(CategoryFields {
-                    category: "tax_credit_rating".into(),
-                    fields: vec!["grade".into(), "reviewer_notes".into()],
-                });
-                // Re-sign: the over-asking query itself is properly authorized.
-                let spec = QuerySpec {
-                    target_region: q.request.target_region,
-                    subject: q.request.subject.clone(),
-                    purpose: q.request.purpose.clone(),
-                    requested: q.request.requested.clone(),
-                    legal_basis: q.request.legal_basis.clone(),
-                    subject_authorization: None,
-                };
-                let s = &ctx.signers[node];
-                let signed = requester::draft_and_sign(
-                    ctx.slots[node].node.region,
-                    ctx.slots[node].node.name.clone(),
-                    spec,
-                    &s.requester,
-                    SystemTime::now(),
-                )
-                .and_then(|mut f| {
-                    requester::approve(&mut f, &s.approver)?;
-                    f.authorized()
-                });
-                let Ok(q) = signed else { continue };
-                ctx.send(node, to, &q).await.map(|r| {
-                    let internal = r.body.released.iter().any(|c| {
-                        c.category != "admin_penalty"
-                            || c.fields
-                                .iter()
-                                .any(|f| INTERNAL_PENALTY_FIELDS.contains(&f.as_str()))
-                    });
-                    !internal && r.body.outcome != Outcome::Granted
-                })
-            }
-            "forged" => {
-                // Change what was asked after the officers signed it.
-                q.request.purpose = "joint_punishment".into();
-                q.request.requested[0].fields = vec!["case_notes".into()];
-                ctx.send(node, to, &q)
-                    .await
-                    .map(|r| r.body.outcome == Outcome::Denied)
-            }
-            _ => {
-                // Send a properly authorized query twice.
-                match ctx.send(node, to, &q).await {
-                    Ok(_) => ctx
-                        .send(node, to, &q)
-                        .await
-                        .map(|r| r.body.outcome == Outcome::Denied),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        {
-            let mut m = ctx.malicious.lock().unwrap_or_else(|p| p.into_inner());
-            match result {
-                Ok(refused) => {
-                    *m.attempts.entry(what).or_default() += 1;
-                    if refused {
-                        *m.refused.entry(what).or_default() += 1;
-                    } else {
-                        *m.accepted.entry(what).or_default() += 1;
-                    }
-                }
-                Err(Failure::Failed(e)) if e.contains("refused") => {
-                    *m.attempts.entry(what).or_default() += 1;
-                    *m.refused.entry(what).or_default() += 1;
-                }
-                Err(_) => m.unreachable += 1,
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 async fn start_node(slot: &Slot) -> Result<(), String> {
     let mut config = slot.config.clone();
     config.listen = slot.addr();
     let mut last = String::new();
-    // The port of a stopped node may take a moment to be free again.
-    for _ in 0..20 {
+    // The port of a stopped node may take a moment to be free again (a
+    // connection still held by a task in flight keeps its endpoint open).
+    for _ in 0..100 {
         match RunningNode::start(config.clone()).await {
             Ok(node) => {
                 *slot.addr.write().unwrap_or_else(|p| p.into_inner()) = node.local_addr();
@@ -911,7 +841,7 @@ async fn run_fault(ctx: Arc<Ctx>, i: usize, shutdown: CancellationToken) -> Resu
         }
         FaultKind::Malicious { .. } => {
             begin(f);
-            malicious(
+            crate::malicious::run(
                 Arc::clone(&ctx),
                 f.nodes[0],
                 until,
@@ -926,7 +856,13 @@ async fn run_fault(ctx: Arc<Ctx>, i: usize, shutdown: CancellationToken) -> Resu
 
 /// Whether the fault was seen to take effect (and, where it ends, that the
 /// federation recovered), in words.
-fn judge(mut r: FaultReport, f: &FaultState, ctx: &Ctx, m: &MaliciousCounts) -> FaultReport {
+fn judge(
+    mut r: FaultReport,
+    f: &FaultState,
+    ctx: &Ctx,
+    m: &MaliciousCounts,
+    tamper: &[crate::report::TamperReport],
+) -> FaultReport {
     let (observed, verdict) = match &f.fault.kind {
         FaultKind::Kill { .. } => (
             r.failed_during > 0 && r.answered_after > 0,
@@ -963,10 +899,25 @@ fn judge(mut r: FaultReport, f: &FaultState, ctx: &Ctx, m: &MaliciousCounts) -> 
         FaultKind::Malicious { .. } => {
             let attempts: u64 = m.attempts.values().sum();
             let refused: u64 = m.refused.values().sum();
+            let floods_ok = !m.floods.is_empty() && m.floods.iter().all(|f| f.ok);
+            let throttled: u64 = m.floods.iter().map(|f| f.throttled).sum();
+            let caught = !tamper.is_empty() && tamper.iter().all(|t| t.caught_all());
             (
-                attempts > 0 && refused == attempts,
+                attempts > 0 && refused == attempts && floods_ok && caught,
                 format!(
-                    "{refused} of {attempts} malicious queries refused (over-asked fields withheld, forgeries and replays denied)"
+                    "{refused} of {attempts} malicious queries refused (over-asked fields withheld; forgeries, replays and \
+                     consents of the wrong authority or attached late denied); flood: {throttled} requests throttled, \
+                     none logged{}; log tampering {}",
+                    if floods_ok {
+                        ""
+                    } else {
+                        " — NOT as expected"
+                    },
+                    if caught {
+                        "caught by the audit"
+                    } else {
+                        "NOT caught"
+                    }
                 ),
             )
         }
@@ -1005,6 +956,12 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     use anyhow::Context as _;
     if opts.concurrency == 0 || opts.concurrency > 4096 {
         anyhow::bail!("--concurrency: expected 1–4096");
+    }
+    let q = opts.peer_quota;
+    if !(1..=1_000_000).contains(&q.requests_per_second) || !(1..=10_000_000).contains(&q.burst) {
+        anyhow::bail!(
+            "--peer-rate / --peer-burst: expected 1–1,000,000 requests/s and a burst of 1–10,000,000 (the node's [limits] bounds)"
+        );
     }
     if !(opts.seconds > 0.0 && opts.seconds <= 3600.0) {
         anyhow::bail!("--seconds: expected more than 0 and at most 3600");
@@ -1090,7 +1047,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     let mut signers = Vec::new();
     for node in &fed.nodes {
         let config = node
-            .load_config(opts.postgres.as_deref(), &run_id)
+            .load_config(opts.postgres.as_deref(), &run_id, opts.peer_quota)
             .with_context(|| format!("configuration of {}", node.name))?;
         signers.push(Signers {
             requester: fed.signer(node.region, "req-1")?,
@@ -1192,6 +1149,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         answered: AtomicU64::new(0),
         leaks: AtomicU64::new(0),
         malicious: Mutex::new(MaliciousCounts::default()),
+        peer_quota: opts.peer_quota,
         slots,
     });
 
@@ -1321,6 +1279,21 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
             start_node(slot).await.map_err(anyhow::Error::msg)?;
         }
     }
+    // The malicious nodes' operators tamper with their own logs (for the
+    // final audit to catch).
+    let mut tamper = Vec::new();
+    for f in &ctx.faults {
+        let started = f.started_s.lock().is_ok_and(|s| s.is_some());
+        if let FaultKind::Malicious { .. } = f.fault.kind
+            && started
+        {
+            eprintln!(
+                "credex-sim: the operator of {} rewrites and replays entries of its log…",
+                ctx.slots[f.nodes[0]].node.name
+            );
+            tamper.push(crate::malicious::tamper_with_log(&ctx, f.nodes[0]).await);
+        }
+    }
     ctx.conns.lock().unwrap_or_else(|p| p.into_inner()).clear();
 
     // Export every log and audit them all.
@@ -1355,11 +1328,15 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
             no_answer += count_no_answers(n.storage()).await?;
         }
     }
+    let (caught, unexplained) = crate::malicious::classify(&audit.violations, &mut tamper);
     let audit_result = AuditResult {
         logs: dirs.len(),
         entries: audit.entries,
         violations: audit.violations.len(),
-        listed: audit.violations.iter().take(50).cloned().collect(),
+        caught: caught.len(),
+        unexplained: unexplained.len(),
+        listed: unexplained.into_iter().take(50).collect(),
+        caught_listed: caught.into_iter().take(20).collect(),
         answers_lost: audit.answers_lost.len(),
         no_answer,
         seconds: audit_s,
@@ -1402,13 +1379,16 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     let faults = faults
         .into_iter()
         .zip(&ctx.faults)
-        .map(|(r, f)| judge(r, f, &ctx, &m))
+        .map(|(r, f)| judge(r, f, &ctx, &m, &tamper))
         .collect::<Vec<_>>();
     let malicious = MaliciousReport {
         attempts: m.attempts.clone(),
         refused: m.refused.clone(),
         accepted: m.accepted.clone(),
+        reasons: m.reasons.clone(),
         unreachable: m.unreachable,
+        floods: m.floods.clone(),
+        tamper,
     };
     drop(m);
     let mut report = Report {
@@ -1417,6 +1397,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         subjects: opts.subjects,
         concurrency: opts.concurrency,
         mix: opts.mix,
+        peer_quota: opts.peer_quota,
         storage: if opts.postgres.is_some() {
             "PostgreSQL, one schema per node".into()
         } else {
@@ -1443,7 +1424,9 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         audit: audit_result,
         passed: false,
     };
-    report.audit.passed = report.audit.violations == 0 && report.audit.logs == report.nodes.len();
+    report.audit.passed = report.audit.unexplained == 0
+        && report.audit.logs == report.nodes.len()
+        && report.malicious.tamper.iter().all(|t| t.caught_all());
     report.passed = report.audit.passed
         && report.internal_fields_leaked == 0
         && report.malicious.accepted.values().all(|&v| v == 0)
@@ -1487,9 +1470,13 @@ async fn witness_while_running(ctx: &Ctx, stop: &CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for (from, _, conn) in ctx.open_connections() {
+        // Each connection is looked up just before use and dropped after:
+        // a round holding every connection would keep a killed node's
+        // endpoint, and so its UDP port, alive until the round ends, and
+        // its restart on that port would fail.
+        for (from, to) in ctx.open_pairs() {
             let guard = ctx.slots[from].running.lock().await;
-            if let Some(node) = guard.as_ref() {
+            if let (Some(node), Some(conn)) = (guard.as_ref(), ctx.open_connection(from, to)) {
                 // Bounded, so a kill fault waiting for the lock is not held up.
                 let _ = tokio::time::timeout(
                     Duration::from_secs(1),

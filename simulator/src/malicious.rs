@@ -1,0 +1,725 @@
+//! The malicious peer (DESIGN §12): a node of the federation, with its own
+//! valid credentials, that attacks the others while its fault window is
+//! open, and whose operator tampers with its own log after the run.
+//!
+//! While the window is open it sends, round robin, to random provinces:
+//!
+//! | attack | what | refused by |
+//! |---|---|---|
+//! | `over-ask` | internal fields and a category the purpose does not cover, properly signed | the policy: trimmed, nothing internal released |
+//! | `forged` | the request changed after the officers signed it | signature check: denied |
+//! | `replay` | a granted query sent again | nonce store: denied |
+//! | `foreign-consent` | tax ratings for `financing` with a "consent" the requesting region's own portal signed | `ConsentAuthorityNotAccepted` (decision 0640) |
+//! | `late-consent` | the data owner's genuine consent attached after both officers signed | `AuthorizationNotBound` (decision 0640) |
+//!
+//! Halfway through the window it floods one peer with copies of one
+//! query, far beyond the per-region quota every node enforces
+//! ([`crate::report::PeerQuota`]): the copies over quota must be refused
+//! with `RateLimited` before anything is logged, while the target keeps
+//! serving other regions (decision 0650).
+//!
+//! After the run, before the export, its operator edits its own database
+//! (decision 0660): it rewrites its log without one release entry
+//! (truncate, append every later entry again, rebuild the tree under its own
+//! key) and appends a verbatim copy of another release entry. The final
+//! audit must catch both; [`classify`] tells those expected findings from
+//! any other violation, which still fails the run.
+//!
+//! The tampering calls `credex_node::storage::danger`, which is public and
+//! behind no cargo feature: it is the operator-with-database-access the
+//! integration tests play, and the node never calls it. The simulator plays
+//! that operator, so it uses it directly rather than editing the exported
+//! tiles: an operator holding the database and the log key re-signs a
+//! rewritten log that verifies on its own, the case the auditor must catch
+//! with what others hold (cosignatures, witnessed checkpoints, receipts).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use credex_node::access::{AccessEntry, kind};
+use credex_node::audit::Violation;
+use credex_node::requester::{self, QuerySpec};
+use credex_node::storage::{JournalRecord, Storage, danger};
+use credex_node::transport::ClientError;
+use credex_protocol::query::{
+    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse,
+    SignedSubjectAuthorization, SubjectRef,
+};
+use credex_protocol::{ErrorCode, Request, Response};
+
+use crate::federation::{INTERNAL_PENALTY_FIELDS, TAX_FIELDS, TAX_RATING_EVERY};
+use crate::report::{FloodReport, TamperReport};
+use crate::sim::{Ctx, Failure, Kind, Rng, financing_consent};
+
+/// The attacks sent round robin, by the names the report uses.
+pub const ATTACKS: [&str; 5] = [
+    "over-ask",
+    "forged",
+    "replay",
+    "foreign-consent",
+    "late-consent",
+];
+
+/// What the malicious peer's queries met, as the run counts it.
+#[derive(Default)]
+pub(crate) struct MaliciousCounts {
+    pub(crate) attempts: BTreeMap<&'static str, u64>,
+    pub(crate) refused: BTreeMap<&'static str, u64>,
+    pub(crate) accepted: BTreeMap<&'static str, u64>,
+    pub(crate) reasons: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    pub(crate) unreachable: u64,
+    pub(crate) floods: Vec<FloodReport>,
+}
+
+impl MaliciousCounts {
+    fn record(&mut self, what: &'static str, result: Result<Answer, Failure>) {
+        match result {
+            Ok(a) => {
+                *self.attempts.entry(what).or_default() += 1;
+                let bucket = if a.refused {
+                    &mut self.refused
+                } else {
+                    &mut self.accepted
+                };
+                *bucket.entry(what).or_default() += 1;
+                *self
+                    .reasons
+                    .entry(what)
+                    .or_default()
+                    .entry(a.how)
+                    .or_default() += 1;
+            }
+            Err(Failure::Failed(e)) if e.contains("refused") => {
+                *self.attempts.entry(what).or_default() += 1;
+                *self.refused.entry(what).or_default() += 1;
+                let how = if e.contains("rate_limited") {
+                    "refused at the transport: rate_limited"
+                } else {
+                    "refused at the transport"
+                };
+                *self
+                    .reasons
+                    .entry(what)
+                    .or_default()
+                    .entry(how.to_owned())
+                    .or_default() += 1;
+            }
+            Err(_) => self.unreachable += 1,
+        }
+    }
+}
+
+/// How one attack was answered.
+struct Answer {
+    /// Refused as it should be.
+    refused: bool,
+    /// `outcome/reason`.
+    how: String,
+}
+
+impl Answer {
+    fn of(r: &QueryResponse, refused: bool) -> Answer {
+        Answer {
+            refused,
+            how: format!("{:?}/{:?}", r.body.outcome, r.body.reason).to_lowercase(),
+        }
+    }
+
+    /// Refused: denied for `reason` with nothing released.
+    fn denied_for(r: &QueryResponse, reason: Option<QueryReason>) -> Answer {
+        let refused = r.body.outcome == Outcome::Denied
+            && r.body.released.is_empty()
+            && reason.is_none_or(|want| r.body.reason == want);
+        Answer::of(r, refused)
+    }
+}
+
+/// The malicious peer: while its window is open (until `until`), `node`
+/// sends the [`ATTACKS`] round robin and, halfway through, floods one peer.
+pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng) {
+    let flood_at = Instant::now() + until.saturating_duration_since(Instant::now()) / 2;
+    let (mut flooded, mut flood_tries) = (false, 0);
+    let mut step = 0usize;
+    while Instant::now() < until && Instant::now() < ctx.deadline {
+        let to = loop {
+            let t = ctx.provinces[rng.below(ctx.provinces.len())];
+            if t != node {
+                break t;
+            }
+        };
+        if !flooded && flood_tries < 3 && Instant::now() >= flood_at {
+            flood_tries += 1;
+            match flood(&ctx, node, to, &mut rng).await {
+                Some(report) => {
+                    flooded = true;
+                    ctx.malicious
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .floods
+                        .push(report);
+                }
+                None => {
+                    ctx.malicious
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .unreachable += 1
+                }
+            }
+            continue;
+        }
+        let what = ATTACKS[step % ATTACKS.len()];
+        step += 1;
+        let Some(result) = attack(&ctx, node, to, what, &mut rng).await else {
+            continue;
+        };
+        ctx.malicious
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(what, result);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One attack of kind `what` from `node` on `to`; `None` if the query could
+/// not even be built.
+async fn attack(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    what: &'static str,
+    rng: &mut Rng,
+) -> Option<Result<Answer, Failure>> {
+    let target = &ctx.slots[to].node;
+    let subject = target.subject(rng.below(target.subjects.max(1) as usize) as u32);
+    match what {
+        "over-ask" => {
+            let mut q = ctx
+                .build(node, to, Kind::Overask, subject, "public_procurement")
+                .ok()?;
+            // Internal fields and a category no rule releases for this
+            // purpose; re-signed: the over-asking query itself is properly
+            // authorized.
+            q.request.requested.push(CategoryFields {
+                category: "tax_credit_rating".into(),
+                fields: vec!["grade".into(), "reviewer_notes".into()],
+            });
+            let q = ctx.sign(node, spec_of(&q)).ok()?;
+            Some(ctx.send(node, to, &q).await.map(|r| {
+                let internal = r.body.released.iter().any(|c| {
+                    c.category != "admin_penalty"
+                        || c.fields
+                            .iter()
+                            .any(|f| INTERNAL_PENALTY_FIELDS.contains(&f.as_str()))
+                });
+                Answer::of(&r, !internal && r.body.outcome != Outcome::Granted)
+            }))
+        }
+        "forged" => {
+            let mut q = ctx
+                .build(node, to, Kind::Overask, subject, "public_procurement")
+                .ok()?;
+            // Change what was asked after the officers signed it.
+            q.request.purpose = "joint_punishment".into();
+            q.request.requested[0].fields = vec!["case_notes".into()];
+            Some(
+                ctx.send(node, to, &q)
+                    .await
+                    .map(|r| Answer::denied_for(&r, None)),
+            )
+        }
+        "replay" => {
+            let q = ctx
+                .build(node, to, Kind::Basis, subject, "public_procurement")
+                .ok()?;
+            Some(match ctx.send(node, to, &q).await {
+                Ok(_) => ctx
+                    .send(node, to, &q)
+                    .await
+                    .map(|r| Answer::denied_for(&r, Some(QueryReason::Replay))),
+                Err(e) => Err(e),
+            })
+        }
+        "foreign-consent" => {
+            // The requesting region's own authority vouches for the
+            // subject's consent: signed with the library call, since
+            // `requester::issue_authorization` refuses to.
+            let subject = rated_subject(ctx, to, rng)?;
+            let portal = &ctx.signers[node].portal;
+            let forged = credex_pki::authorization::sign_subject_authorization(
+                financing_consent(&subject, ctx.slots[node].node.region),
+                &portal.key,
+                portal.chain.clone(),
+            )
+            .ok()?;
+            let q = ctx
+                .sign(node, financing(ctx, to, subject, Some(forged)))
+                .ok()?;
+            Some(
+                ctx.send(node, to, &q).await.map(|r| {
+                    Answer::denied_for(&r, Some(QueryReason::ConsentAuthorityNotAccepted))
+                }),
+            )
+        }
+        "late-consent" => {
+            // The data owner's genuine consent, attached after both
+            // officers signed a request that named none.
+            let subject = rated_subject(ctx, to, rng)?;
+            let genuine = requester::issue_authorization(
+                &ctx.signers[to].portal,
+                financing_consent(&subject, ctx.slots[node].node.region),
+            )
+            .ok()?;
+            let mut q = ctx.sign(node, financing(ctx, to, subject, None)).ok()?;
+            q.subject_authorization = Some(genuine);
+            Some(
+                ctx.send(node, to, &q)
+                    .await
+                    .map(|r| Answer::denied_for(&r, Some(QueryReason::AuthorizationNotBound))),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// The spec `q` was drafted from (without a subject authorization).
+fn spec_of(q: &AuthorizedQuery) -> QuerySpec {
+    QuerySpec {
+        target_region: q.request.target_region,
+        subject: q.request.subject.clone(),
+        purpose: q.request.purpose.clone(),
+        requested: q.request.requested.clone(),
+        legal_basis: q.request.legal_basis.clone(),
+        subject_authorization: None,
+    }
+}
+
+/// Tax ratings of `subject` from node `to`, for financing, under `consent`.
+fn financing(
+    ctx: &Ctx,
+    to: usize,
+    subject: String,
+    consent: Option<SignedSubjectAuthorization>,
+) -> QuerySpec {
+    QuerySpec {
+        target_region: ctx.slots[to].node.region,
+        subject: SubjectRef::LegalPerson(subject),
+        purpose: "financing".into(),
+        requested: vec![CategoryFields {
+            category: "tax_credit_rating".into(),
+            fields: TAX_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+        }],
+        legal_basis: None,
+        subject_authorization: consent,
+    }
+}
+
+/// A subject of node `to` that has a tax rating (every
+/// [`TAX_RATING_EVERY`]-th), if it has any.
+fn rated_subject(ctx: &Ctx, to: usize, rng: &mut Rng) -> Option<String> {
+    let target = &ctx.slots[to].node;
+    let rated = target.subjects / TAX_RATING_EVERY;
+    (rated > 0)
+        .then(|| target.subject((rng.below(rated as usize) as u32 + 1) * TAX_RATING_EVERY - 1))
+}
+
+/// In flight at once during a flood: one connection's worth of streams.
+const FLOOD_IN_FLIGHT: usize = 64;
+
+/// The shortest flood: long enough for the target to serve other regions
+/// meanwhile.
+const FLOOD_MIN: Duration = Duration::from_secs(2);
+
+/// The longest flood, throttled or not.
+const FLOOD_MAX: Duration = Duration::from_secs(10);
+
+/// Flood node `to` from `node`: one query, answered once the honest way,
+/// then sent again and again, [`FLOOD_IN_FLIGHT`] at a time, until at least
+/// one quota's burst of copies were throttled and [`FLOOD_MIN`] passed (at
+/// most [`FLOOD_MAX`]). `None` if `to` could not be reached.
+async fn flood(ctx: &Ctx, node: usize, to: usize, rng: &mut Rng) -> Option<FloodReport> {
+    let target = &ctx.slots[to].node;
+    let subject = target.subject(rng.below(target.subjects.max(1) as usize) as u32);
+    let q = ctx
+        .build(node, to, Kind::Basis, subject, "public_procurement")
+        .ok()?;
+    // Answered and logged on both sides first, so each copy the target
+    // handles is a denied replay, and no release escapes the requester's log.
+    ctx.send(node, to, &q).await.ok()?;
+    let live = ctx.slots[node].live()?;
+    let conn = ctx.connection(node, to, &live).await.ok()?;
+    let storage = ctx.slots[to].live()?.storage;
+    let before = storage.journal_len().await.ok()?;
+    let burst = u64::from(ctx.peer_quota.burst);
+    let request = Arc::new(Request::Query(Box::new(q.clone())));
+    let started = Instant::now();
+    let (mut sent, mut answered, mut throttled, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    let mut failures = BTreeMap::new();
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        let enough = (throttled >= burst && started.elapsed() >= FLOOD_MIN)
+            || started.elapsed() >= FLOOD_MAX;
+        while !enough && in_flight.len() < FLOOD_IN_FLIGHT {
+            let (conn, request) = (Arc::clone(&conn), Arc::clone(&request));
+            in_flight.spawn(async move { conn.request(&request).await });
+            sent += 1;
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(Response::Query(_))) => answered += 1,
+            Ok(Err(ClientError::Refused(e))) if e.code == ErrorCode::RateLimited => throttled += 1,
+            other => {
+                failed += 1;
+                let why = match other {
+                    Ok(Ok(_)) => "an answer of another kind".to_owned(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => format!("task: {e}"),
+                };
+                let why: String = why.chars().take(100).collect();
+                *failures.entry(why).or_default() += 1;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // Requests the target was still handling when their answers came back
+    // are durable by then (a response follows the entry's commit).
+    let after = storage.journal_len().await.ok()?;
+    let (logged, others_logged) = logged_during(&storage, before, after, &q, ctx, node).await?;
+    Some(FloodReport {
+        target: target.name.to_string(),
+        sent,
+        answered,
+        throttled,
+        failed,
+        failures,
+        logged,
+        others_logged,
+        seconds,
+        ok: throttled > 0 && (answered..=sent - throttled).contains(&logged) && others_logged > 0,
+    })
+}
+
+/// Of the query entries `storage`'s node logged in `before..after`: those
+/// of `q`, and those of regions other than `node`'s.
+async fn logged_during(
+    storage: &Storage,
+    before: u64,
+    after: u64,
+    q: &AuthorizedQuery,
+    ctx: &Ctx,
+    node: usize,
+) -> Option<(u64, u64)> {
+    let region = ctx.slots[node].node.region;
+    let (mut flood, mut others) = (0, 0);
+    for r in journal(storage, before, after).await.ok()? {
+        if r.kind != kind::QUERY_RECEIVED {
+            continue;
+        }
+        let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) else {
+            continue;
+        };
+        if e.request_id == q.request.request_id {
+            flood += 1;
+        } else if e.requester_region != region {
+            others += 1;
+        }
+    }
+    Some((flood, others))
+}
+
+/// The journal records `from..to` of `storage`.
+async fn journal(
+    storage: &Storage,
+    from: u64,
+    to: u64,
+) -> Result<Vec<JournalRecord>, credex_node::storage::StorageError> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let page = storage.journal_range(at, 4096).await?;
+        let Some(last) = page.last() else { break };
+        at = last.seq + 1;
+        out.extend(page.into_iter().filter(|r| r.seq < to));
+    }
+    Ok(out)
+}
+
+/// The malicious node's operator, after the run and before the export,
+/// edits its own database: it has a peer or two cosign its log as it
+/// stands (so witnesses hold its honest history), rewrites the log without
+/// one release entry (about nine tenths of the way through its releases),
+/// appends a verbatim copy of an earlier release entry, and asks a peer to
+/// cosign the result.
+pub(crate) async fn tamper_with_log(ctx: &Ctx, node: usize) -> TamperReport {
+    let slot = &ctx.slots[node];
+    let origin = slot
+        .running
+        .lock()
+        .await
+        .as_ref()
+        .map(|n| n.log_key().origin().to_owned());
+    let mut report = TamperReport {
+        node: slot.node.name.to_string(),
+        origin: origin.clone().unwrap_or_default(),
+        ..TamperReport::default()
+    };
+    let (Some(live), Some(_)) = (slot.live(), origin) else {
+        report
+            .notes
+            .push("the node is not running: nothing done".into());
+        return report;
+    };
+    let witnessed = ask_witnesses(ctx, node, &live, 2).await;
+    report.notes.push(format!("before: {witnessed}"));
+    let storage = &live.storage;
+    let releases = match releases(storage).await {
+        Ok(r) if r.len() >= 2 => r,
+        Ok(r) => {
+            report.notes.push(format!(
+                "only {} release entries in the log: nothing to tamper with",
+                r.len()
+            ));
+            return report;
+        }
+        Err(e) => {
+            report.notes.push(format!("reading the journal: {e}"));
+            return report;
+        }
+    };
+    let n = releases.len();
+    let deleted = releases[(n * 9 / 10).max(1)].seq;
+    let copy = releases[((n - 1) / 2).min((n * 9 / 10).max(1) - 1)].clone();
+
+    // The rewrite: what follows the deleted entry is appended again.
+    match rewrite_without(storage, deleted).await {
+        Ok(reappended) => {
+            report.deleted_index = Some(deleted);
+            report.reappended = reappended;
+        }
+        Err(e) => report.notes.push(format!("rewriting the log: {e}")),
+    }
+    // The replayed entry: a verbatim copy of an earlier release.
+    match storage.append(copy.kind, copy.body.clone()).await {
+        Ok(index) => {
+            report.replayed_index = Some(index);
+            report.copy_of = Some(copy.seq);
+        }
+        Err(e) => report.notes.push(format!("appending the copy: {e}")),
+    }
+    let witnessed = ask_witnesses(ctx, node, &live, 1).await;
+    report.notes.push(format!("after: {witnessed}"));
+    report
+}
+
+/// The release entries (granted or trimmed queries received) of `storage`.
+async fn releases(
+    storage: &Storage,
+) -> Result<Vec<JournalRecord>, credex_node::storage::StorageError> {
+    let len = storage.journal_len().await?;
+    Ok(journal(storage, 0, len)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == kind::QUERY_RECEIVED)
+        .filter(|r| {
+            credex_protocol::decode::<AccessEntry>(&r.body)
+                .is_ok_and(|e| e.outcome != Outcome::Denied)
+        })
+        .collect())
+}
+
+/// Rewinds `storage`'s log to `deleted` and appends every later entry
+/// again (as in `tests/tests/log_rewrite.rs`); returns how many.
+async fn rewrite_without(
+    storage: &Storage,
+    deleted: u64,
+) -> Result<u64, credex_node::storage::StorageError> {
+    let len = storage.journal_len().await?;
+    let later = journal(storage, deleted + 1, len).await?;
+    danger::truncate_log(storage, deleted).await?;
+    for r in &later {
+        storage.append(r.kind, r.body.clone()).await?;
+    }
+    Ok(later.len() as u64)
+}
+
+/// Have up to `want` peers cosign `node`'s newest checkpoint; says who did
+/// and who refused, and why.
+async fn ask_witnesses(ctx: &Ctx, node: usize, live: &crate::sim::Live, want: usize) -> String {
+    let mut said = Vec::new();
+    let mut cosigned = 0;
+    for &peer in ctx.provinces.iter().filter(|&&p| p != node) {
+        if cosigned >= want || said.len() >= want + 2 {
+            break;
+        }
+        if ctx.slots[peer].live().is_none() || ctx.slots[peer].revoked.load(Ordering::Relaxed) {
+            continue;
+        }
+        let name = &ctx.slots[peer].node.name;
+        let conn = match ctx.connection(node, peer, live).await {
+            Ok(c) => c,
+            Err(_) => {
+                said.push(format!("{name} could not be reached"));
+                continue;
+            }
+        };
+        let guard = ctx.slots[node].running.lock().await;
+        let Some(running) = guard.as_ref() else { break };
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            running.request_cosignature(&conn, 0),
+        )
+        .await
+        {
+            Ok(Ok(size)) => {
+                cosigned += 1;
+                said.push(format!("{name} cosigned size {size}"));
+            }
+            Ok(Err(e)) => said.push(format!("{name} refused to cosign: {e}")),
+            Err(_) => said.push(format!("{name} did not answer")),
+        }
+    }
+    if said.is_empty() {
+        "no peer to ask".into()
+    } else {
+        said.join("; ")
+    }
+}
+
+/// Rules that convict a rewritten history on their own.
+const REWRITE_CONVICTS: [&str; 4] = [
+    "fork",
+    "log_not_anchored",
+    "pinned_checkpoint_mismatch",
+    "log_truncated",
+];
+
+/// Further rules a rewrite sets off where it names the rewritten log:
+/// receipts of other logs naming entries that moved or vanished, and a
+/// witness keeping the two contradicting checkpoints as evidence.
+const REWRITE_FALLOUT: [&str; 3] = [
+    "cross_match",
+    "access_missing_at_responder",
+    "fork_evidence",
+];
+
+/// Rules of the sequence checks a verbatim copy of a release sets off at
+/// the copy's index.
+const REPLAY_RULES: [&str; 4] = [
+    "repeated_release",
+    "nonce_reused",
+    "authorization_overused",
+    "quota_exceeded",
+];
+
+/// Sort the audit's violations into those that catch a tampering in
+/// `tamper` (also counted into each report's `caught`) and the others:
+/// returns (caught, others).
+pub(crate) fn classify(
+    violations: &[Violation],
+    tamper: &mut [TamperReport],
+) -> (Vec<Violation>, Vec<Violation>) {
+    let (mut caught, mut unexplained) = (Vec::new(), Vec::new());
+    'each: for v in violations {
+        for t in tamper.iter_mut() {
+            let on_log = v.log == t.origin;
+            let attack = if on_log
+                && t.replayed_index.is_some()
+                && v.index == t.replayed_index
+                && REPLAY_RULES.contains(&v.rule)
+            {
+                Some("replayed entry")
+            } else if t.deleted_index.is_some()
+                && ((on_log && REWRITE_CONVICTS.contains(&v.rule))
+                    || (REWRITE_FALLOUT.contains(&v.rule) && v.detail.contains(&t.origin)))
+            {
+                Some("log rewrite")
+            } else {
+                None
+            };
+            if let Some(attack) = attack {
+                *t.caught
+                    .entry(attack)
+                    .or_default()
+                    .entry(v.rule)
+                    .or_default() += 1;
+                caught.push(v.clone());
+                continue 'each;
+            }
+        }
+        unexplained.push(v.clone());
+    }
+    for t in tamper.iter_mut() {
+        t.replay_caught = t
+            .caught
+            .get("replayed entry")
+            .is_some_and(|r| r.contains_key("repeated_release"));
+        t.rewrite_caught = t
+            .caught
+            .get("log rewrite")
+            .is_some_and(|r| REWRITE_CONVICTS.iter().any(|rule| r.contains_key(rule)));
+    }
+    (caught, unexplained)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(log: &str, index: Option<u64>, rule: &'static str, detail: &str) -> Violation {
+        Violation {
+            log: log.into(),
+            index,
+            rule,
+            detail: detail.into(),
+            access: None,
+        }
+    }
+
+    #[test]
+    fn tampering_findings_are_told_from_other_violations() {
+        let bj = "credex/110000/bj-1";
+        let mut t = [TamperReport {
+            origin: bj.into(),
+            deleted_index: Some(10),
+            replayed_index: Some(40),
+            ..TamperReport::default()
+        }];
+        let found = [
+            v(bj, Some(40), "repeated_release", ""),
+            v(bj, None, "fork", ""),
+            v(
+                "credex/520000/gy-1",
+                Some(3),
+                "cross_match",
+                &format!("the responder {bj}'s entry 12"),
+            ),
+            // Not the tampering: another log, another index, another rule.
+            v(
+                "credex/520000/gy-1",
+                Some(3),
+                "cross_match",
+                "the responder credex/500000/cq-1's entry 12",
+            ),
+            v(bj, Some(41), "repeated_release", ""),
+            v(bj, Some(40), "entry_format", ""),
+        ];
+        let (caught, left) = classify(&found, &mut t);
+        assert_eq!(left.len(), 3, "{left:#?}");
+        assert_eq!(caught.len(), 3);
+        assert!(t[0].replay_caught && t[0].rewrite_caught && t[0].caught_all());
+        assert_eq!(t[0].caught["log rewrite"]["cross_match"], 1);
+
+        // Fallout alone does not convict a rewrite.
+        let mut t = [TamperReport {
+            origin: bj.into(),
+            deleted_index: Some(10),
+            ..TamperReport::default()
+        }];
+        let (_, left) = classify(&found[2..3], &mut t);
+        assert!(left.is_empty());
+        assert!(!t[0].rewrite_caught && !t[0].caught_all());
+    }
+}
