@@ -11,9 +11,9 @@
 //! archived policy the entry names. Across logs it cross-matches each
 //! access between requester and responder.
 
+use crate::ids::unix_time;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_query};
 use credex_pki::{Purpose, Subject, TrustStore};
@@ -173,10 +173,6 @@ struct Auditor<'a> {
     now: UnixTime,
     report: AuditReport,
     progress: &'a dyn Fn(u64),
-}
-
-pub(crate) fn unix_time(ms: i64) -> UnixTime {
-    UnixTime::since_unix_epoch(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
 impl Auditor<'_> {

@@ -32,9 +32,10 @@ use credex_protocol::tlog::{TileHashReader, tree_hash};
 use credex_protocol::RegionCode;
 
 use crate::access::sha256;
-use crate::audit::{DirTiles, read_bounded, unix_time};
+use crate::audit::{DirTiles, read_bounded};
 use crate::audit_egress::{EgressCheck, EgressRules};
 use crate::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind};
+use crate::ids::unix_time;
 
 /// A federation message entry that passed its own checks.
 #[derive(Debug, Clone)]

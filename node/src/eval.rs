@@ -35,6 +35,8 @@
 //! validity stop counting), the most recently issued wins (ties: the lower
 //! issuer region code).
 
+use crate::ids::random_id;
+use crate::ids::unix_time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -1610,26 +1612,6 @@ pub async fn list(storage: &Storage) -> Result<Vec<Listed>, EvalError> {
         });
     }
     Ok(out)
-}
-
-fn random_id() -> [u8; 16] {
-    use ring::rand::SecureRandom as _;
-    let mut id = [0u8; 16];
-    // The system RNG does not fail on supported platforms; if it did, a
-    // time- and counter-derived id keeps ids unique within this process.
-    if ring::rand::SystemRandom::new().fill(&mut id).is_err() {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        id[..8].copy_from_slice(&crate::service::now_ms().to_be_bytes());
-        id[8..].copy_from_slice(&n.to_be_bytes());
-    }
-    id
-}
-
-fn unix_time(now_ms: i64) -> rustls_pki_types::UnixTime {
-    rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_millis(
-        u64::try_from(now_ms).unwrap_or(0),
-    ))
 }
 
 #[cfg(test)]

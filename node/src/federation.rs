@@ -36,6 +36,8 @@
 //! answered with the first answer. Receives of one flow are serialised, so
 //! a flow decides against state no concurrent message is changing.
 
+use crate::ids::random_id;
+use crate::ids::unix_time;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -664,23 +666,6 @@ fn outbox_key(e: &Envelope) -> String {
         e.created_at_ms.max(0),
         hex::encode(e.message_id)
     )
-}
-
-fn random_id() -> [u8; 16] {
-    use ring::rand::SecureRandom as _;
-    let mut id = [0u8; 16];
-    // The system RNG does not fail on supported platforms; if it did, a
-    // time-derived id keeps ids unique per node.
-    if ring::rand::SystemRandom::new().fill(&mut id).is_err() {
-        id[..16].copy_from_slice(&(crate::service::now_ms() as u128).to_be_bytes());
-    }
-    id
-}
-
-fn unix_time(now_ms: i64) -> rustls_pki_types::UnixTime {
-    rustls_pki_types::UnixTime::since_unix_epoch(Duration::from_millis(
-        u64::try_from(now_ms).unwrap_or(0),
-    ))
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.

@@ -25,6 +25,7 @@ pub mod export;
 pub mod federation;
 pub mod file_modes;
 pub mod flows;
+pub mod ids;
 pub mod lists;
 pub mod log;
 pub mod metrics;

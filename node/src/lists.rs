@@ -17,6 +17,7 @@
 //! overwrite each other. [`Lists::status`] joins them, with deadlines from
 //! the agreement's joint terms, for a `now` passed in.
 
+use crate::ids::random_id;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -1634,17 +1635,6 @@ pub fn cst_date(at_ms: i64) -> String {
         Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
         None => "9999-12-31".into(),
     }
-}
-
-fn random_id() -> [u8; 16] {
-    use ring::rand::SecureRandom as _;
-    let mut id = [0u8; 16];
-    // The system RNG does not fail on supported platforms; if it did, the
-    // time keeps ids distinct within this node.
-    if ring::rand::SystemRandom::new().fill(&mut id).is_err() {
-        id.copy_from_slice(&(crate::service::now_ms() as u128).to_be_bytes());
-    }
-    id
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ListsError> {

@@ -18,7 +18,6 @@ use credex_protocol::query::{
     SignerProof, SubjectAuthorization, SubjectRef,
 };
 use credex_protocol::{NodeName, RegionCode, Request, Response, Role};
-use ring::rand::SecureRandom;
 use rustls_pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -296,14 +295,7 @@ pub fn load_authorization(path: &Path) -> Result<SignedSubjectAuthorization, Req
     read_tagged(path, AUTHORIZATION_FILE_MAGIC, "authorization")
 }
 
-/// 16 random bytes.
-pub fn random_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    // The system RNG failing is unrecoverable for a security tool; a zero id
-    // would still be refused as a replay on its second use.
-    let _ = ring::rand::SystemRandom::new().fill(&mut id);
-    id
-}
+pub use crate::ids::random_id;
 
 /// What a requester asks.
 #[derive(Debug, Clone)]

@@ -34,6 +34,7 @@
 //! federation log entry. A batch ahead of the expected number is refused
 //! for now (the sender retries); one behind it is refused for good.
 
+use crate::ids::unix_time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -678,12 +679,6 @@ pub fn china_date(unix_ms: i64) -> Option<Date> {
     let t = time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).ok()?;
     let cst = time::UtcOffset::from_hms(8, 0, 0).ok()?;
     Some(t.to_offset(cst).date())
-}
-
-fn unix_time(now_ms: i64) -> rustls_pki_types::UnixTime {
-    rustls_pki_types::UnixTime::since_unix_epoch(Duration::from_millis(
-        u64::try_from(now_ms).unwrap_or(0),
-    ))
 }
 
 async fn read_state<T: serde::de::DeserializeOwned>(
