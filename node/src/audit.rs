@@ -27,7 +27,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
 use crate::access::{self, AccessEntry, Direction};
-use crate::audit_anchor::{AuditOptions, Vouches, cosigners};
+use crate::audit_anchor::{AuditOptions, Vouches};
 use crate::audit_replay::{Received, ReleaseFacts, check_sequence};
 use crate::log::{node_log_verifier, split_entry};
 
@@ -331,9 +331,7 @@ impl Auditor<'_> {
         summary.size = size;
         summary.root = root.to_hex();
         summary.cosignatures = signed.cosignatures().len();
-        for witness in cosigners(&checkpoint_bytes, &key, &others) {
-            vouches.witnessed(&witness, size);
-        }
+        vouches.cosigned(&signed);
         let tiles = DirTiles(dir);
         if let Err(e) = verify_tiles(size, &root, &tiles) {
             self.violation(&origin, None, "tiles", e.to_string());
@@ -395,9 +393,7 @@ impl Auditor<'_> {
                         } else {
                             match tree_hash(c.size(), &reader) {
                                 Ok(h) if h == *c.root() => {
-                                    for witness in cosigners(&bytes, &key, &others) {
-                                        vouches.witnessed(&witness, c.size());
-                                    }
+                                    vouches.cosigned(&cp);
                                 }
                                 Ok(h) => self.violation(&origin, None, "fork", format!("checkpoint of size {} has root {}, but this log's first {} entries hash to {}: the log was rewritten or forked", c.size(), c.root().to_hex(), c.size(), h.to_hex())),
                                 Err(e) => self.violation(&origin, None, "checkpoint", format!("checkpoints/{label}: {e}")),

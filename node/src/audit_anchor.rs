@@ -19,11 +19,11 @@
 //! cosigned a checkpoint exposes any rewrite of what it saw; `--quorum N`
 //! raises it. The reasons: `docs/decisions/0660-log-anchors-and-sequence-checks.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use credex_pki::{Purpose, Subject, TrustStore};
-use credex_protocol::tlog::{SignatureType, VerifierKey, open_checkpoint};
+use credex_protocol::tlog::{SignatureType, SignedCheckpoint, VerifierKey};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
@@ -98,6 +98,17 @@ impl Vouches {
         *slot = (*slot).max(size);
     }
 
+    /// Every witness whose cosignature verified on `checkpoint` (already
+    /// found to be a prefix of the log) vouched for its size.
+    pub(crate) fn cosigned(&mut self, checkpoint: &SignedCheckpoint) {
+        for signature in checkpoint.cosignatures() {
+            self.witnessed(
+                &signature.name().to_string(),
+                checkpoint.checkpoint().size(),
+            );
+        }
+    }
+
     /// A pinned checkpoint from `source` covers the first `size` entries.
     pub(crate) fn pinned(&mut self, source: &str, size: u64) {
         if self.pinned.as_ref().is_none_or(|(_, s)| *s < size) {
@@ -136,22 +147,6 @@ impl Vouches {
             (w, p) => w.or(p),
         }
     }
-}
-
-/// The cosigners whose signatures verified on a checkpoint, by origin name.
-pub(crate) fn cosigners(
-    bytes: &[u8],
-    log: &VerifierKey,
-    others: &[VerifierKey],
-) -> BTreeSet<String> {
-    open_checkpoint(bytes, log, others)
-        .map(|cp| {
-            cp.cosignatures()
-                .iter()
-                .map(|s| s.name().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The witness (cosignature) key of the node whose certificate chain (PEM,

@@ -13,7 +13,7 @@ use credex_node::access::{AccessEntry, kind};
 use credex_node::requester::QuerySpec;
 use credex_node::service::RunningNode;
 use credex_node::transport::{ClientError, PeerConnection};
-use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
+use credex_protocol::query::Outcome;
 use credex_protocol::{ErrorCode, Request, Response};
 use credex_tests::{Federation, authorized_query, dial, import_samples, subjects, within};
 use tokio::task::JoinSet;
@@ -21,17 +21,7 @@ use tokio::task::JoinSet;
 /// A penalty query to Guangdong under the joint-punishment legal basis,
 /// which Guangdong's development policy grants to Guizhou.
 fn penalty_query(subject: &str) -> QuerySpec {
-    QuerySpec {
-        target_region: "440000".parse().expect("region"),
-        subject: SubjectRef::LegalPerson(subject.into()),
-        purpose: "public_procurement".into(),
-        requested: vec![CategoryFields {
-            category: "admin_penalty".into(),
-            fields: vec!["decision_number".into(), "amount".into()],
-        }],
-        legal_basis: Some("joint-punishment-memorandum".into()),
-        subject_authorization: None,
-    }
+    credex_tests::gz_penalty_query(subject, &["decision_number", "amount"])
 }
 
 /// Guangdong's received-query entries from `region`.

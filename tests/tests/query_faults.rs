@@ -15,23 +15,15 @@ use credex_node::config::logical_server_name;
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
 use credex_pki::authorization::query_digest;
-use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
+use credex_protocol::query::Outcome;
 use credex_protocol::{NodeName, RegionCode};
 use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, authorized_query, findings, import_samples, subjects, within};
 
+/// A penalty query to Guangdong under the joint-punishment legal basis,
+/// which Guangdong's development policy grants to Guizhou.
 fn penalties(subject: &str) -> QuerySpec {
-    QuerySpec {
-        target_region: "440000".parse().unwrap(),
-        subject: SubjectRef::LegalPerson(subject.into()),
-        purpose: "public_procurement".into(),
-        requested: vec![CategoryFields {
-            category: "admin_penalty".into(),
-            fields: vec!["decision_number".into(), "amount".into()],
-        }],
-        legal_basis: Some("joint-punishment-memorandum".into()),
-        subject_authorization: None,
-    }
+    credex_tests::gz_penalty_query(subject, &["decision_number", "amount"])
 }
 
 /// The bodies of `node`'s journal entries of kind `k`.
