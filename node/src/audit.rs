@@ -11,13 +11,11 @@
 //! archived policy the entry names. Across logs it cross-matches each
 //! access between requester and responder.
 
-use crate::ids::unix_time;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_query};
 use credex_pki::{Purpose, Subject, TrustStore};
-use credex_protocol::query::{AuthorizedQuery, Outcome};
+use credex_protocol::query::Outcome;
 use credex_protocol::tlog::{
     EntryBundleId, SignatureType, TileHashReader, TileId, TileReadError, TileSource, VerifierKey,
     open_checkpoint, tree_hash, verify_entry_bundles, verify_tiles,
@@ -28,7 +26,8 @@ use serde::Serialize;
 
 use crate::access::{self, AccessEntry, Direction};
 use crate::audit_anchor::{AuditOptions, Vouches};
-use crate::audit_replay::{Received, ReleaseFacts, check_sequence};
+use crate::audit_received::check_received;
+use crate::audit_replay::{Received, check_sequence};
 use crate::log::{node_log_verifier, split_entry};
 
 /// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
@@ -639,147 +638,6 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             })
             .collect()
     })
-}
-
-/// A received access: its bundle must be the one logged, and a release
-/// must have had a valid dual authorization at the time and be permitted by
-/// the policy it names. Returns the violations and, for a release that
-/// passed, what the sequence checks need ([`check_sequence`]).
-fn check_received(
-    trust: &TrustStore,
-    dir: &Path,
-    origin: &str,
-    region: RegionCode,
-    index: u64,
-    e: &AccessEntry,
-    policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
-) -> (Vec<Violation>, Option<ReleaseFacts>) {
-    let mut found = Vec::new();
-    let mut violation = |rule: &'static str, detail: String| {
-        found.push(Violation {
-            log: origin.to_owned(),
-            index: Some(index),
-            rule,
-            detail,
-            access: Some(hex::encode(e.query_digest)),
-        });
-    };
-    let released = e.outcome != Outcome::Denied;
-    let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
-    let bundle = match read_bounded(&path) {
-        Ok(b) => b,
-        Err(_) if !released => return (found, None),
-        Err(err) => {
-            violation(
-                "bundle_missing",
-                format!(
-                    "dual-authorization bundle {}: {err}",
-                    hex::encode(e.query_digest)
-                ),
-            );
-            return (found, None);
-        }
-    };
-    let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
-        Ok(q) => q,
-        Err(err) => {
-            violation("bundle_format", err.to_string());
-            return (found, None);
-        }
-    };
-    if query_digest(&q).ok() != Some(e.query_digest) {
-        violation(
-            "bundle_mismatch",
-            "the stored bundle does not hash to the digest in the entry".into(),
-        );
-        return (found, None);
-    }
-    if !released {
-        return (found, None);
-    }
-    let ctx = QueryContext {
-        responder_region: region,
-        peer_region: e.requester_region,
-        peer_node: e.requester_node.clone(),
-        now: unix_time(e.at_ms),
-        max_clock_skew_ms: i64::MAX / 4,
-    };
-    let verified = match verify_authorized_query(&q, trust, &ctx) {
-        Ok(v) => v,
-        Err(err) => {
-            violation(
-                "release_without_dual_authorization",
-                format!("{:?} with {}: {err}", e.outcome, err.reason()),
-            );
-            return (found, None);
-        }
-    };
-    // Re-run the decision under the policy the entry names: every
-    // released field must have been permitted.
-    let Some(policy) = policies.get(&e.policy_hash) else {
-        violation(
-            "policy_unknown",
-            format!(
-                "released under policy {} which this log does not archive",
-                hex::encode(e.policy_hash)
-            ),
-        );
-        return (found, None);
-    };
-    let request = match crate::query::policy_request(
-        &q,
-        e.requester_region,
-        verified.subject_authorization(),
-    ) {
-        Ok(r) => r,
-        Err(reason) => {
-            violation(
-                "released_outside_policy",
-                format!("released although the request is invalid ({reason})"),
-            );
-            return (found, None);
-        }
-    };
-    // Quota usage is not known per entry: the sequence checks count it.
-    let decision = credex_policies::evaluate(
-        &request,
-        policy,
-        crate::query::ms_time(e.at_ms),
-        &credex_policies::QuotaUsage::default(),
-    );
-    let facts = ReleaseFacts {
-        requester: (q.request.requester_region, q.request.requester_node.clone()),
-        nonce: q.request.nonce,
-        issued_at_ms: q.request.issued_at_ms,
-        authorization: verified
-            .subject_authorization()
-            .map(|a| (a.id(), a.authorization().max_uses)),
-        quota: decision
-            .rule_ids()
-            .iter()
-            .filter_map(|id| policy.rule(id)?.quota())
-            .map(|q| q.per_day)
-            .min()
-            .map(|limit| {
-                let window = crate::query::quota_window_start_ms(crate::query::ms_time(e.at_ms));
-                (e.requester_region, window, limit)
-            }),
-    };
-    for c in &e.released {
-        for f in &c.fields {
-            if !decision.is_permitted(&c.category, f) {
-                violation(
-                    "released_outside_policy",
-                    format!(
-                        "{}.{f} was released, but policy {} does not permit it for this request",
-                        c.category,
-                        hex::encode(&e.policy_hash[..8])
-                    ),
-                );
-            }
-        }
-    }
-    (found, Some(facts))
 }
 
 /// Verify the exported logs in `dirs` against the federation `trust`.
