@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use credex_node::access::kind;
+use credex_flows::query::policy_request;
+use credex_journal::kind;
 use credex_node::bench::{
     BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
 use credex_node::config::StorageTarget;
-use credex_node::query::{QueryService, load_policy, policy_request};
+use credex_node::query::{QueryService, load_policy};
 use credex_node::service::{load_credentials, load_node_signing_key, load_trust, open_storage};
 use credex_node::storage::{AccessClaim, QuotaClaim, Storage};
 use credex_node::tls::FederationTrust;
@@ -382,7 +383,7 @@ fn storage_benches(
                     limit: u32::MAX,
                 }),
             };
-            let digest = credex_node::access::sha256(&claim.nonce);
+            let digest = credex_journal::sha256(&claim.nonce);
             rt.block_on(storage.append_claimed(
                 kind::QUERY_RECEIVED,
                 claim,

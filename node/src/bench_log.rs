@@ -164,14 +164,14 @@ pub async fn run(args: &LogBenchArgs) -> Result<LogBenchReport, String> {
     let started = Instant::now();
     // No peers witness the benchmark's log: the auditor pins the checkpoint
     // of the export itself, as it would one kept from an earlier audit.
-    let options = crate::audit_anchor::AuditOptions {
+    let options = credex_audit::anchor::AuditOptions {
         pinned: vec![(
             "the export's checkpoint".to_owned(),
             std::fs::read(out.join("checkpoint")).map_err(|e| e.to_string())?,
         )],
         ..Default::default()
     };
-    let report = crate::audit::verify_with(&[out], &trust, &options, &|_| {});
+    let report = credex_audit::verify_with(&[out], &trust, &options, &|_| {});
     let secs = started.elapsed().as_secs_f64();
     if !report.passed() {
         return Err(format!(

@@ -143,7 +143,7 @@ fn regions(list: &[credex_protocol::RegionCode]) -> String {
 }
 
 fn time(ms: i64) -> String {
-    let t = credex_node::query::ms_time(ms);
+    let t = credex_flows::calendar::ms_time(ms);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02} UTC",
         t.year(),

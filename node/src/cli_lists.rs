@@ -260,7 +260,7 @@ fn print_status(made: &[EntryStatus]) {
                 // Deadlines end at midnight: the last day is the one before.
                 line.push_str(&format!(
                     " (due by the end of {})",
-                    credex_node::lists::cst_date(t - 1)
+                    credex_flows::calendar::china_date_text(t - 1)
                 ));
             }
             println!("{line}");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use credex_node::audit_anchor::AuditOptions;
+use credex_audit::anchor::AuditOptions;
 use credex_node::config::NodeConfig;
 use credex_pki::TrustStore;
 
@@ -125,7 +125,7 @@ impl Anchoring {
             .map(|p| {
                 let pem = std::fs::read_to_string(p)
                     .with_context(|| format!("--witness-cert {}", p.display()))?;
-                credex_node::audit_anchor::witness_key(trust, &pem, p).map_err(anyhow::Error::msg)
+                credex_audit::anchor::witness_key(trust, &pem, p).map_err(anyhow::Error::msg)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AuditOptions {
@@ -222,7 +222,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             let store = trust(&root, &crl)?;
             let options = anchoring.options(&store)?;
             let started = std::time::Instant::now();
-            let total = credex_node::audit::total_entries(&dirs);
+            let total = credex_audit::total_entries(&dirs);
             // Drawn on stderr, only when it is a terminal and the run is long.
             let bar = if total >= 100_000 && !json {
                 indicatif::ProgressBar::new(total)
@@ -235,7 +235,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let report = credex_node::audit::verify_with(&dirs, &store, &options, &|n| bar.inc(n));
+            let report = credex_audit::verify_with(&dirs, &store, &options, &|n| bar.inc(n));
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
             if json {
@@ -321,7 +321,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
                     "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
                 )?;
             let (accesses, report) =
-                credex_node::audit::subject_report(&dirs, &store, &options, &subjects);
+                credex_audit::subject_report(&dirs, &store, &options, &subjects);
             if json {
                 println!("{}", serde_json::to_string_pretty(&accesses)?);
             } else {

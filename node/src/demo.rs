@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use credex_node::access;
+use credex_journal::kind;
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::dev::{self, DevNode};
 use credex_node::eval;
-use credex_node::lists::{self, EntryDraft, Lists, ListsPolicy};
+use credex_node::lists::{EntryDraft, Lists, ListsPolicy};
 use credex_node::pki_files::{CaDir, lifetime};
 use credex_node::pseudonyms::NaturalPersons;
 use credex_node::query::unix_ms;
@@ -648,7 +648,7 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
         .journal_range(0, 4096)
         .await?
         .iter()
-        .filter(|r| r.kind == access::kind::QUERY_SENT)
+        .filter(|r| r.kind == kind::QUERY_SENT)
         .count();
     let received: usize = {
         let mut n = 0;
@@ -658,7 +658,7 @@ async fn queries(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Re
                 .journal_range(0, 4096)
                 .await?
                 .iter()
-                .filter(|r| r.kind == access::kind::QUERY_RECEIVED)
+                .filter(|r| r.kind == kind::QUERY_RECEIVED)
                 .count();
         }
         n
@@ -797,7 +797,7 @@ async fn joint_lists(running: &[RunningNode], checks: &mut Checks) -> Result<()>
     let service =
         |node: &RunningNode| Lists::new(node.federation().clone(), ListsPolicy::builtin());
     let company = dev::sample_subjects("520000".parse()?)[2].clone();
-    let today = lists::cst_date(unix_ms(SystemTime::now()));
+    let today = credex_flows::calendar::china_date_text(unix_ms(SystemTime::now()));
     let draft = EntryDraft {
         subject: company.clone(),
         list_type: ListKind::SeriousDishonesty,
@@ -1004,7 +1004,7 @@ async fn upward(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Res
         "\n7. Upward reporting (数据报送): each province reports its records to the national platform (000000)"
     );
     // A penalty Guizhou decided today: reported within 7 working days (双公示).
-    let today = lists::cst_date(unix_ms(SystemTime::now()));
+    let today = credex_flows::calendar::china_date_text(unix_ms(SystemTime::now()));
     let company = &dev::sample_subjects("520000".parse()?)[0];
     let file = dir.join("records/520000/admin_penalty-today.jsonl");
     std::fs::write(
@@ -1140,10 +1140,10 @@ async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
         }
         at += page.len() as u64;
         for row in page {
-            if row.kind != credex_node::upward::kind::BATCH_PREPARED {
+            if row.kind != credex_journal::kind::BATCH_PREPARED {
                 continue;
             }
-            let b: credex_node::upward::BatchPrepared = credex_protocol::decode(&row.body)?;
+            let b: credex_journal::BatchPrepared = credex_protocol::decode(&row.body)?;
             for c in b.withheld {
                 out.extend(c.fields.iter().map(|f| format!("{}.{f}", c.category)));
             }
@@ -1200,7 +1200,7 @@ async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Resu
         dirs.push(target);
     }
     let trust = running[0].transport().trust().current();
-    let report = credex_node::audit::verify(&dirs, &trust);
+    let report = credex_audit::verify(&dirs, &trust);
     let sent: usize = report.logs.iter().map(|l| l.sent).sum();
     let received: usize = report.logs.iter().map(|l| l.received).sum();
     let messages: usize = report.logs.iter().map(|l| l.messages).sum();
@@ -1232,7 +1232,7 @@ async fn audit(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Resu
     std::fs::write(&file, bytes)?;
     let mut tampered = dirs.clone();
     tampered[2] = doctored;
-    let report = credex_node::audit::verify(&tampered, &trust);
+    let report = credex_audit::verify(&tampered, &trust);
     checks.check(
         !report.passed(),
         "a copy of Guangdong's log with one byte changed: caught",

@@ -36,7 +36,7 @@
 //! issuer region code).
 
 use crate::ids::random_id;
-use crate::ids::unix_time;
+use credex_flows::calendar::{self, unix_time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -57,7 +57,10 @@ use credex_protocol::recognition::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::access::{ENTRY_VERSION, sha256, subject_digest};
+use credex_journal::{
+    ENTRY_VERSION, EvaluationIssued, Origin, RecognitionDecided, StoredDecision, sha256,
+    subject_digest,
+};
 
 use crate::config::NodeConfig;
 use crate::federation::{Effect, Federation, FlowFuture, FlowHandler, Refusal};
@@ -66,16 +69,6 @@ use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
 /// The agreement set this module applies (re-exported for its callers).
 pub use credex_policies::AgreementSet as Agreements;
-
-/// Journal entry kinds of the recognition flow (20–29 are this flow's).
-pub mod kind {
-    /// This node issued, re-issued or revoked a result ([`super::EvaluationIssued`]).
-    pub const EVALUATION_ISSUED: u16 = 20;
-    /// This node decided whether it recognises a result it found in a query
-    /// response ([`super::RecognitionDecided`]). Pushed results are logged
-    /// by the federation layer (kind 7) with the decision as summary.
-    pub const RECOGNITION_DECIDED: u16 = 21;
-}
 
 /// Flow state: this region's current result per subject and scheme
 /// (key `{scheme}/{subject}`, value [`IssuedRecord`]).
@@ -89,9 +82,6 @@ pub const RECEIVED_NS: &str = "recognition.received";
 
 /// Longest import file, in rows.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
-/// China Standard Time offset: dates in import files are CST calendar days.
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// The catalogue category that holds a scheme's results as credit records.
 pub fn category_of(scheme: Scheme) -> &'static str {
@@ -158,95 +148,55 @@ pub struct IssuedRecord {
 }
 
 /// A recognition decision as stored and reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredDecision {
-    /// Whether the result was recognised when decided.
-    pub recognised: bool,
-    /// `recognised` or the reason code ([`NotRecognisedReason::code`]).
-    pub reason_code: String,
-    /// The reason in words (empty when recognised).
-    pub reason: String,
-    /// The agreement it was recognised under.
-    pub agreement: Option<String>,
-    /// The grade on the common scale.
-    pub common_grade: Option<String>,
-    /// The grade on this region's scale.
-    pub local_grade: Option<String>,
-    /// The supervision tier recognition grants.
-    pub supervision_tier: Option<String>,
-    /// Whether recognition grants the green channel.
-    pub green_channel: bool,
-    /// Until when the recognition holds (Unix ms, inclusive).
-    pub counts_until_ms: Option<i64>,
-    /// When decided (Unix ms).
-    pub decided_at_ms: i64,
-    /// Content hash of the agreement set applied.
-    pub agreement_set_hash: [u8; 32],
-}
-
-impl StoredDecision {
-    fn new(set: &AgreementSet, decision: &RecognitionDecision, now_ms: i64) -> StoredDecision {
-        match decision {
-            RecognitionDecision::Recognised {
-                agreement,
-                common_grade,
-                local_grade,
-                treatment,
-                counts_until_ms,
-            } => StoredDecision {
-                recognised: true,
-                reason_code: "recognised".into(),
-                reason: String::new(),
-                agreement: Some(agreement.clone()),
-                common_grade: Some(common_grade.clone()),
-                local_grade: Some(local_grade.clone()),
-                supervision_tier: Some(treatment.supervision_tier.clone()),
-                green_channel: treatment.green_channel,
-                counts_until_ms: Some(*counts_until_ms),
-                decided_at_ms: now_ms,
-                agreement_set_hash: set.content_hash(),
-            },
-            RecognitionDecision::NotRecognised(reason) => StoredDecision::refused(
-                reason.code(),
-                reason.to_string(),
-                set.content_hash(),
-                now_ms,
-            ),
-        }
-    }
-
-    fn refused(code: &str, reason: String, hash: [u8; 32], now_ms: i64) -> StoredDecision {
-        StoredDecision {
-            recognised: false,
-            reason_code: code.into(),
-            reason,
-            agreement: None,
-            common_grade: None,
-            local_grade: None,
-            supervision_tier: None,
-            green_channel: false,
-            counts_until_ms: None,
+fn stored_decision(
+    set: &AgreementSet,
+    decision: &RecognitionDecision,
+    now_ms: i64,
+) -> StoredDecision {
+    match decision {
+        RecognitionDecision::Recognised {
+            agreement,
+            common_grade,
+            local_grade,
+            treatment,
+            counts_until_ms,
+        } => StoredDecision {
+            recognised: true,
+            reason_code: "recognised".into(),
+            reason: String::new(),
+            agreement: Some(agreement.clone()),
+            common_grade: Some(common_grade.clone()),
+            local_grade: Some(local_grade.clone()),
+            supervision_tier: Some(treatment.supervision_tier.clone()),
+            green_channel: treatment.green_channel,
+            counts_until_ms: Some(*counts_until_ms),
             decided_at_ms: now_ms,
-            agreement_set_hash: hash,
-        }
+            agreement_set_hash: set.content_hash(),
+        },
+        RecognitionDecision::NotRecognised(reason) => refused_decision(
+            reason.code(),
+            reason.to_string(),
+            set.content_hash(),
+            now_ms,
+        ),
     }
 }
 
-/// How a received result reached this node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Origin {
-    /// Pushed by `from` in federation message `message_id`.
-    Pushed {
-        /// The sending region (the issuer, or a relay).
-        from: RegionCode,
-        /// The message id.
-        message_id: [u8; 16],
-    },
-    /// Found in the response to query `request_id`.
-    Query {
-        /// The query's id.
-        request_id: [u8; 16],
-    },
+/// A decision not to recognise a result, for `code` and `reason`.
+fn refused_decision(code: &str, reason: String, hash: [u8; 32], now_ms: i64) -> StoredDecision {
+    StoredDecision {
+        recognised: false,
+        reason_code: code.into(),
+        reason,
+        agreement: None,
+        common_grade: None,
+        local_grade: None,
+        supervision_tier: None,
+        green_channel: false,
+        counts_until_ms: None,
+        decided_at_ms: now_ms,
+        agreement_set_hash: hash,
+    }
 }
 
 /// A result of another region this node decided on (the latest one held
@@ -258,55 +208,6 @@ pub struct ReceivedRecord {
     /// The decision when it arrived.
     pub decision: StoredDecision,
     /// How it arrived.
-    pub origin: Origin,
-}
-
-/// Journal entry [`kind::EVALUATION_ISSUED`]: no clear identifier, the
-/// subject appears as its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvaluationIssued {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When (Unix ms).
-    pub at_ms: i64,
-    /// The attestation's id.
-    pub attestation_id: [u8; 16],
-    /// SHA-256 of encode([`IssuedAttestation`]).
-    pub attestation_digest: [u8; 32],
-    /// The scheme.
-    pub scheme: Scheme,
-    /// The subject's digest ([`subject_digest`]).
-    pub subject_digest: [u8; 32],
-    /// The grade on this region's scale.
-    pub grade: String,
-    /// Whether this revokes (`true`) or issues a result.
-    pub revoked: bool,
-    /// The attestation it supersedes.
-    pub supersedes: Option<[u8; 16]>,
-    /// The members it is pushed to.
-    pub pushed_to: Vec<RegionCode>,
-}
-
-/// Journal entry [`kind::RECOGNITION_DECIDED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecognitionDecided {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When (Unix ms).
-    pub at_ms: i64,
-    /// The attestation's id.
-    pub attestation_id: [u8; 16],
-    /// SHA-256 of encode([`IssuedAttestation`]).
-    pub attestation_digest: [u8; 32],
-    /// The issuing region.
-    pub issuer_region: RegionCode,
-    /// The scheme.
-    pub scheme: Scheme,
-    /// The subject's digest.
-    pub subject_digest: [u8; 32],
-    /// The decision.
-    pub decision: StoredDecision,
-    /// How the result arrived.
     pub origin: Origin,
 }
 
@@ -542,24 +443,17 @@ fn parse_time(text: &str, end: bool) -> Result<i64, String> {
             .parse::<i64>()
             .map_err(|_| format!("{text:?} is out of range"));
     }
-    let days = days_from_date(text)
-        .ok_or_else(|| format!("{text:?} is neither a date YYYY-MM-DD nor Unix milliseconds"))?;
-    let start = days * DAY_MS - CST_OFFSET_MS;
-    Ok(if end { start + DAY_MS - 1 } else { start })
-}
-
-/// Days since 1970-01-01 of a valid `YYYY-MM-DD` date.
-fn days_from_date(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year: i32 = text.get(0..4)?.parse().ok()?;
-    let month: u8 = text.get(5..7)?.parse().ok()?;
-    let day: u8 = text.get(8..10)?.parse().ok()?;
-    let month = time::Month::try_from(month).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    Some(i64::from(date.to_julian_day()) - 2_440_588)
+    let date = (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+        .then(|| calendar::parse_date(text))
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is neither a date YYYY-MM-DD nor Unix milliseconds"))?;
+    let start = calendar::china_midnight_ms(date);
+    Ok(if end {
+        start + calendar::DAY_MS - 1
+    } else {
+        start
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -878,7 +772,8 @@ async fn commit_issued(
         version: ENTRY_VERSION,
         at_ms: now_ms,
         attestation_id: a.attestation_id,
-        attestation_digest: attestation_digest(&result),
+        attestation_digest: attestation_digest(&result)
+            .map_err(|e| EvalError::Sign(e.to_string()))?,
         scheme,
         subject_digest: subject_digest(&SubjectRef::LegalPerson(subject.clone())),
         grade: a.grade.clone(),
@@ -895,18 +790,17 @@ async fn commit_issued(
         format!("{scheme}/{subject}"),
         credex_protocol::encode(&record).map_err(|e| EvalError::Sign(e.to_string()))?,
     ));
-    let body = credex_protocol::encode(&entry).map_err(|e| EvalError::Sign(e.to_string()))?;
-    ctx.storage
-        .append_with_state(kind::EVALUATION_ISSUED, body, writes)
-        .await?;
+    ctx.storage.append_entry_with_state(&entry, writes).await?;
     let row = credit_record(catalogue, &result)?;
     ctx.storage.import_records(vec![row]).await?;
     Ok(pushed_to)
 }
 
 /// SHA-256 of encode(result).
-pub fn attestation_digest(result: &IssuedAttestation) -> [u8; 32] {
-    sha256(&credex_protocol::encode(result).unwrap_or_default())
+pub fn attestation_digest(
+    result: &IssuedAttestation,
+) -> Result<[u8; 32], credex_protocol::FrameError> {
+    Ok(sha256(&credex_protocol::encode(result)?))
 }
 
 /// The credit record that makes `result` fetchable by an ordinary query:
@@ -932,7 +826,7 @@ pub fn credit_record(
         "attestation".to_owned(),
         FieldValue::Text(hex::encode(encoded)),
     );
-    let date = date_of(a.issued_at_ms);
+    let date = calendar::china_date_text(a.issued_at_ms);
     let period = format!("{}/{}", a.period_start, a.period_end);
     for (field, text) in [
         ("grade", a.grade.as_str()),
@@ -961,13 +855,6 @@ pub fn credit_record(
         subject_key: crate::query::subject_key(&SubjectRef::LegalPerson(a.subject.clone())),
         body: credex_protocol::encode(&record).map_err(|e| EvalError::Sign(e.to_string()))?,
     })
-}
-
-fn date_of(ms: i64) -> String {
-    let days = (ms + CST_OFFSET_MS).div_euclid(DAY_MS);
-    time::Date::from_julian_day((days + 2_440_588) as i32)
-        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------
@@ -1037,14 +924,14 @@ async fn decide(
                 || ha.supersedes == Some(a.attestation_id))
     });
     let decision = if newer_held {
-        StoredDecision::refused(
+        refused_decision(
             "superseded",
             "a newer result of the issuer is held".into(),
             agreements.content_hash(),
             now_ms,
         )
     } else {
-        StoredDecision::new(
+        stored_decision(
             agreements,
             &recognise(agreements, region, a, now_ms),
             now_ms,
@@ -1057,11 +944,7 @@ async fn decide(
             decision: decision.clone(),
             origin,
         };
-        writes.push(StateWrite::put(
-            RECEIVED_NS,
-            key,
-            credex_protocol::encode(&record).unwrap_or_default(),
-        ));
+        writes.push(StateWrite::encoded(RECEIVED_NS, key, &record)?);
     }
     let summary = format!(
         "recognition: attestation {} issuer {}/{} scheme {} v{} subject {} grade {:?}{} → {}{}; agreements {}",
@@ -1144,7 +1027,8 @@ impl RecognitionFlow {
         };
         Ok(Effect {
             state: decided.writes,
-            reply: credex_protocol::encode(&decided.reply).unwrap_or_default(),
+            reply: credex_protocol::encode(&decided.reply)
+                .map_err(|e| Refusal::Permanent(format!("the reply does not encode: {e}")))?,
             summary: format!("{}{relay}", decided.summary),
         })
     }
@@ -1249,7 +1133,8 @@ pub async fn recognise_from_response(
             version: ENTRY_VERSION,
             at_ms: now_ms,
             attestation_id: a.attestation_id,
-            attestation_digest: attestation_digest(&result),
+            attestation_digest: attestation_digest(&result)
+                .map_err(|e| EvalError::Sign(e.to_string()))?,
             issuer_region: a.issuer_region,
             scheme: a.scheme,
             subject_digest: subject_digest(&SubjectRef::LegalPerson(a.subject.clone())),
@@ -1257,11 +1142,7 @@ pub async fn recognise_from_response(
             origin,
         };
         storage
-            .append_with_state(
-                kind::RECOGNITION_DECIDED,
-                credex_protocol::encode(&entry).unwrap_or_default(),
-                decided.writes,
-            )
+            .append_entry_with_state(&entry, decided.writes)
             .await?;
         out.push(FoundResult {
             attestation: result.attestation,
@@ -1624,12 +1505,12 @@ mod tests {
         assert_eq!(parse_time("2026-01-01", false), Ok(1_767_196_800_000));
         assert_eq!(
             parse_time("2026-01-01", true),
-            Ok(1_767_196_800_000 + DAY_MS - 1)
+            Ok(1_767_196_800_000 + calendar::DAY_MS - 1)
         );
         assert_eq!(parse_time("1767196800000", false), Ok(1_767_196_800_000));
         assert!(parse_time("2026-02-30", false).is_err());
         assert!(parse_time("yesterday", false).is_err());
-        assert_eq!(date_of(1_767_196_800_000), "2026-01-01");
+        assert_eq!(calendar::china_date_text(1_767_196_800_000), "2026-01-01");
     }
 
     #[test]

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use credex_protocol::tlog::{Hash, MemoryHashStore, export_entry_bundles, export_tiles, leaf_hash};
 
-use crate::access::{self, AccessEntry, PolicyLoaded};
 use crate::log::LogKey;
-use crate::storage::{Storage, StorageError, log_entry_bytes};
+use crate::storage::{Storage, StorageError};
+use credex_journal::{AccessEntry, PolicyLoaded};
 
 /// Errors of export.
 #[derive(Debug, thiserror::Error)]
@@ -129,30 +129,28 @@ async fn export_with(
             break;
         }
         for r in page {
-            let bytes = log_entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
+            let bytes = credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
             tree.append_leaf_hash(leaf_hash(&bytes))
                 .map_err(|e| ExportError::Tiles(e.to_string()))?;
             match r.kind {
-                access::kind::QUERY_RECEIVED | access::kind::QUERY_SENT => {
+                credex_journal::kind::QUERY_RECEIVED | credex_journal::kind::QUERY_SENT => {
                     if let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) {
                         digests.insert(e.query_digest);
                     }
                 }
-                crate::federation::kind::MESSAGE_RECEIVED => {
+                credex_journal::kind::MESSAGE_RECEIVED => {
                     if let Ok(e) =
-                        credex_protocol::decode::<crate::federation::MessageReceived>(&r.body)
+                        credex_protocol::decode::<credex_journal::MessageReceived>(&r.body)
                     {
                         digests.insert(e.message_digest);
                     }
                 }
-                crate::federation::kind::MESSAGE_SENT => {
-                    if let Ok(e) =
-                        credex_protocol::decode::<crate::federation::MessageSent>(&r.body)
-                    {
+                credex_journal::kind::MESSAGE_SENT => {
+                    if let Ok(e) = credex_protocol::decode::<credex_journal::MessageSent>(&r.body) {
                         digests.insert(e.ack_digest);
                     }
                 }
-                access::kind::POLICY_LOADED => {
+                credex_journal::kind::POLICY_LOADED => {
                     if let Ok(p) = credex_protocol::decode::<PolicyLoaded>(&r.body) {
                         policies.insert(p.policy_hash);
                     }

@@ -37,7 +37,7 @@
 //! a flow decides against state no concurrent message is changing.
 
 use crate::ids::random_id;
-use crate::ids::unix_time;
+use credex_flows::calendar::unix_time;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -58,28 +58,19 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{CounterpartReceipt, ENTRY_VERSION, sha256};
 use crate::log::Checkpoints;
 use crate::storage::{AccessClaim, StateWrite, Storage, StorageError};
 use crate::transport::PeerIdentity;
+use credex_journal::{
+    CounterpartReceipt, ENTRY_VERSION, MAX_BEYOND_NAMED, MessageReceived, MessageSent,
+    ReceivedOutcome, kind, sha256,
+};
 
-mod entries;
 mod peers;
 mod receive;
 
-pub use entries::{MessageReceived, MessageSent, ReceivedOutcome};
 pub use peers::PeerPool;
 pub use receive::{beyond_release, fields_beyond_release};
-
-/// Journal entry kinds of federation messages (continuing
-/// [`crate::access::kind`]).
-pub mod kind {
-    /// A federation message this node received ([`super::MessageReceived`]).
-    pub const MESSAGE_RECEIVED: u16 = 7;
-    /// A federation message this node sent, and its acknowledgement
-    /// ([`super::MessageSent`]).
-    pub const MESSAGE_SENT: u16 = 8;
-}
 
 /// State namespace of the outbox.
 pub const OUTBOX_NS: &str = "fed.outbox";
@@ -100,8 +91,6 @@ pub const MESSAGE_ID_RETENTION_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
 /// Nothing was applied, and only its signer can deliver it again; a
 /// sender's retries after a lost acknowledgement come within minutes.
 pub const REFUSED_ID_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
-/// Most fields beyond release a refused message's entry names.
-pub const MAX_BEYOND_NAMED: usize = 32;
 /// Most outbox messages read per delivery pass.
 const OUTBOX_PAGE: u32 = 1024;
 
@@ -545,10 +534,11 @@ impl Federation {
             authorization_use: None,
             quota: None,
         };
-        let body = credex_protocol::encode(&entry).map_err(|e| e.to_string())?;
+        let encoded = credex_journal::encode(&entry).map_err(|e| e.to_string())?;
+        let body = encoded.body;
         ctx.storage
             .append_claimed_with_state(
-                kind::MESSAGE_SENT,
+                encoded.kind,
                 claim,
                 Some((ack_digest, ack_bytes)),
                 state,
@@ -623,7 +613,7 @@ pub fn verify_ack(
         .chain
         .first()
         .ok_or("the acknowledgement carries no certificate")?;
-    let key = crate::log::node_log_verifier(
+    let key = credex_pki::log_key::node_log_verifier(
         leaf,
         region,
         &node,
@@ -642,7 +632,7 @@ pub fn verify_ack(
         cp.root(),
     )
     .map_err(|err| format!("the receipt's inclusion proof: {err}"))?;
-    let (kind, _, body) = crate::log::split_entry(&receipt.entry)
+    let (kind, _, body) = credex_journal::split(&receipt.entry)
         .map_err(|err| format!("the receipt's entry: {err}"))?;
     let logged: MessageReceived = (kind == kind::MESSAGE_RECEIVED)
         .then(|| credex_protocol::decode(body).ok())

@@ -1,8 +1,6 @@
-//! Fresh identifiers and the Unix-time conversions every module shares:
-//! one place for what was written four times (issue 14).
+//! Fresh identifiers: one place for what was written four times.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use ring::rand::SecureRandom as _;
 
@@ -22,22 +20,12 @@ pub fn random_id() -> [u8; 16] {
     id
 }
 
-/// Unix milliseconds as the time certificates and CRLs are judged at
-/// (before the epoch counts as the epoch).
-pub fn unix_time(ms: i64) -> rustls_pki_types::UnixTime {
-    rustls_pki_types::UnixTime::since_unix_epoch(Duration::from_millis(
-        u64::try_from(ms).unwrap_or(0),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ids_differ_and_times_clamp_at_the_epoch() {
+    fn ids_differ() {
         assert_ne!(random_id(), random_id());
-        assert_eq!(unix_time(-5).as_secs(), 0);
-        assert_eq!(unix_time(1_500).as_secs(), 1);
     }
 }

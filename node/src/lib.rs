@@ -9,13 +9,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod access;
-pub mod audit;
-pub mod audit_anchor;
-pub mod audit_egress;
-pub mod audit_messages;
-mod audit_received;
-mod audit_replay;
 pub mod bench;
 pub mod bench_all;
 pub mod bench_log;

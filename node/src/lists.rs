@@ -21,6 +21,7 @@ use crate::ids::random_id;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use credex_flows::calendar::{china_date_text, working_days_after};
 use credex_pki::pseudonym::PseudonymKeyRing;
 use credex_policies::egress::{
     EgressError, release_change, release_change_confirmed, release_feedback, release_listing,
@@ -34,11 +35,10 @@ use credex_protocol::lists::{
     ChangeConfirmed, ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, Objection,
     SubjectNotice, kind as msg,
 };
-use credex_protocol::query::{CategoryFields, SubjectPseudonym, SubjectRef};
+use credex_protocol::query::{SubjectPseudonym, SubjectRef};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{ENTRY_VERSION, sha256, subject_digest};
 use crate::config::NodeConfig;
 use crate::federation::{
     Effect, Federation, FederationContext, FlowFuture, FlowHandler, PrepareError, Refusal,
@@ -47,18 +47,10 @@ use crate::federation::{
 use crate::service::StartError;
 use crate::storage::{StateWrite, StorageError};
 use crate::transport::PeerIdentity;
-
-/// Journal entry kinds of the lists flow (30–39 are reserved for it).
-pub mod kind {
-    /// This region listed a subject and sent the entry ([`super::ListingInitiated`]).
-    pub const LISTING_INITIATED: u16 = 30;
-    /// This region reported the measures it applied ([`super::FeedbackSent`]).
-    pub const FEEDBACK_SENT: u16 = 31;
-    /// This region changed an entry it made ([`super::ChangeInitiated`]).
-    pub const CHANGE_INITIATED: u16 = 32;
-    /// This region routed a subject's objection to the origin ([`super::ObjectionRouted`]).
-    pub const OBJECTION_ROUTED: u16 = 33;
-}
+use credex_journal::{
+    ChangeInitiated, ENTRY_VERSION, FeedbackSent, ListingInitiated, ObjectionRouted, sha256,
+    subject_digest,
+};
 
 /// Entries this region made: entry id → `OwnEntry`.
 pub const ENTRIES_NS: &str = "lists.entries";
@@ -71,12 +63,6 @@ pub const OBJECTIONS_NS: &str = "lists.objections";
 /// Feedback this region gave: entry id → `FeedbackGiven`.
 pub const FEEDBACK_NS: &str = "lists.feedback";
 
-/// Milliseconds in a day.
-const DAY_MS: i64 = 86_400_000;
-/// China Standard Time (UTC+8): deadlines end at local midnight.
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 /// Rows read per state scan page.
 const PAGE: u32 = 1024;
 
@@ -245,7 +231,8 @@ impl ListsPolicy {
         }
     }
 
-    /// The deadline `days` working days after `at_ms` (see [`working_days_after`]).
+    /// The deadline `days` working days after `at_ms` (see
+    /// [`working_days_after`]).
     pub fn deadline(&self, at_ms: i64, days: u32) -> i64 {
         working_days_after(&self.calendar, at_ms, days)
     }
@@ -380,85 +367,6 @@ fn track_key(id: &EntryId, region: RegionCode, event: &str) -> String {
 
 fn rev_event(event: &str, revision: u32) -> String {
     format!("{event}/{revision:010}")
-}
-
-// ---- journal bodies ----
-
-/// Journal body of [`kind::LISTING_INITIATED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListingInitiated {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The entry.
-    pub entry: EntryId,
-    /// Which list.
-    pub list_type: ListKind,
-    /// The subject, as [`subject_digest`].
-    pub subject_digest: [u8; 32],
-    /// SHA-256 of encode(ListEntry) as sent.
-    pub entry_digest: [u8; 32],
-    /// The measures chosen.
-    pub measures: Vec<String>,
-    /// The regions sent to, with the message ids.
-    pub sent_to: Vec<(RegionCode, [u8; 16])>,
-    /// Regions an agreement binds but no peer is configured for.
-    pub no_peer: Vec<RegionCode>,
-    /// Per region sent to, the entry's fields the egress gate withheld
-    /// (regions that received everything are not listed).
-    pub withheld: Vec<(RegionCode, Vec<CategoryFields>)>,
-}
-
-/// Journal body of [`kind::FEEDBACK_SENT`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeedbackSent {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The entry (its origin receives the feedback).
-    pub entry: EntryId,
-    /// The measures applied.
-    pub applied: Vec<String>,
-    /// SHA-256 of the note.
-    pub note_digest: [u8; 32],
-    /// The message id.
-    pub message_id: [u8; 16],
-}
-
-/// Journal body of [`kind::CHANGE_INITIATED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeInitiated {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The entry.
-    pub entry: EntryId,
-    /// The revision after the change.
-    pub revision: u32,
-    /// What changed.
-    pub change: ChangeKind,
-    /// SHA-256 of encode(EntryChange) as sent.
-    pub change_digest: [u8; 32],
-    /// The regions sent to, with the message ids.
-    pub sent_to: Vec<(RegionCode, [u8; 16])>,
-}
-
-/// Journal body of [`kind::OBJECTION_ROUTED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionRouted {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The entry (its origin receives the objection).
-    pub entry: EntryId,
-    /// SHA-256 of the reason.
-    pub reason_digest: [u8; 32],
-    /// The message id.
-    pub message_id: [u8; 16],
 }
 
 // ---- status ----
@@ -748,9 +656,7 @@ impl Lists {
             no_peer: no_peer.clone(),
             withheld,
         };
-        ctx.storage
-            .append_with_state(kind::LISTING_INITIATED, encode(&body)?, writes)
-            .await?;
+        ctx.storage.append_entry_with_state(&body, writes).await?;
         self.federation.wake();
         Ok(Added {
             id: entry.id,
@@ -803,9 +709,8 @@ impl Lists {
             message_id: signed.envelope.message_id,
         };
         ctx.storage
-            .append_with_state(
-                kind::FEEDBACK_SENT,
-                encode(&body)?,
+            .append_entry_with_state(
+                &body,
                 vec![
                     outbox,
                     StateWrite::put(FEEDBACK_NS, id.to_string(), encode(&given)?),
@@ -841,7 +746,7 @@ impl Lists {
         }
         let revision = own.entry.revision.saturating_add(1);
         if change == ChangeKind::Exit {
-            let today = cst_date(now_ms);
+            let today = china_date_text(now_ms);
             if today.as_str() < own.entry.planned_exit.as_str() {
                 return Err(ListsError::ExitNotReached {
                     entry: *id,
@@ -950,9 +855,7 @@ impl Lists {
             change_digest: sha256(&payload),
             sent_to,
         };
-        ctx.storage
-            .append_with_state(kind::CHANGE_INITIATED, encode(&body)?, writes)
-            .await?;
+        ctx.storage.append_entry_with_state(&body, writes).await?;
         self.federation.wake();
         Ok(recipients)
     }
@@ -1014,7 +917,7 @@ impl Lists {
             message_id: signed.envelope.message_id,
         };
         ctx.storage
-            .append_with_state(kind::OBJECTION_ROUTED, encode(&body)?, vec![outbox])
+            .append_entry_with_state(&body, vec![outbox])
             .await?;
         self.federation.wake();
         Ok(())
@@ -1610,33 +1513,6 @@ impl OfflineLists {
 
 // ---- helpers ----
 
-/// The deadline `days` working days after `at_ms`: the end (midnight, China
-/// Standard Time) of the `days`-th working day of `calendar` after the day
-/// of `at_ms` (that day itself does not count, decision 0401). Beyond the
-/// representable dates, never.
-pub fn working_days_after(calendar: &HolidayCalendar, at_ms: i64, days: u32) -> i64 {
-    cst_day(at_ms)
-        .and_then(|d| calendar.add_working_days(d, days))
-        .and_then(|d| d.next_day())
-        .map_or(i64::MAX, |d| {
-            (i64::from(d.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY) * DAY_MS - CST_OFFSET_MS
-        })
-}
-
-fn cst_day(at_ms: i64) -> Option<time::Date> {
-    let day = at_ms.saturating_add(CST_OFFSET_MS).div_euclid(DAY_MS);
-    let julian = i32::try_from(UNIX_EPOCH_JULIAN_DAY.checked_add(day)?).ok()?;
-    time::Date::from_julian_day(julian).ok()
-}
-
-/// The calendar date of `at_ms` in China Standard Time, `YYYY-MM-DD`.
-pub fn cst_date(at_ms: i64) -> String {
-    match cst_day(at_ms) {
-        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
-        None => "9999-12-31".into(),
-    }
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ListsError> {
     credex_protocol::encode(value).map_err(|e| ListsError::Corrupt(format!("cannot encode: {e}")))
 }
@@ -1735,33 +1611,6 @@ mod tests {
         std::fs::write(extra.join("broken.toml"), "code = ").expect("write");
         let err = ListsPolicy::for_node(&gy).expect_err("a broken file is refused");
         assert!(err.to_string().contains("broken.toml"), "{err}");
-    }
-
-    const MONDAY_NOON_CST: i64 = 1_763_956_800_000; // 2025-11-24 12:00 +08:00
-
-    #[test]
-    fn working_days_skip_weekends_and_holidays() {
-        let cal = HolidayCalendar::builtin_2026();
-        let working_days_after = |at, n| super::working_days_after(&cal, at, n);
-        assert_eq!(cst_date(MONDAY_NOON_CST), "2025-11-24");
-        // Five working days after Monday: the next Monday, ending at
-        // Tuesday 00:00 CST.
-        let due = working_days_after(MONDAY_NOON_CST, 5);
-        assert_eq!(cst_date(due), "2025-12-02");
-        assert_eq!(cst_date(due - 1), "2025-12-01");
-        // One working day after a Friday is the Monday.
-        let friday = MONDAY_NOON_CST + 4 * DAY_MS;
-        assert_eq!(cst_date(friday), "2025-11-28");
-        assert_eq!(cst_date(working_days_after(friday, 1) - 1), "2025-12-01");
-        // Zero days: the end of the same day.
-        assert_eq!(cst_date(working_days_after(friday, 0) - 1), "2025-11-28");
-        // National Day 2026: 1–7 October off, Saturday 10 October worked.
-        // Three working days after Wednesday 30 September: 8, 9, 10 October.
-        let sep30 = MONDAY_NOON_CST + 310 * DAY_MS;
-        assert_eq!(cst_date(sep30), "2026-09-30");
-        assert_eq!(cst_date(working_days_after(sep30, 3) - 1), "2026-10-10");
-        // An instant late in the evening UTC is already the next day in China.
-        assert_eq!(cst_date(MONDAY_NOON_CST + 12 * 3_600_000), "2025-11-25");
     }
 
     #[test]

@@ -11,21 +11,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use credex_pki::signing::VerifyingKey;
+use credex_pki::log_key::node_log_verifier;
 use credex_protocol::query::{QueryResponse, Receipt};
 use credex_protocol::tlog::{
     Checkpoint, Hash, KeyName, SignatureType, VerifierKey, credex_origin, leaf_hash,
     open_checkpoint, verify_inclusion,
 };
-use credex_protocol::{NodeName, RegionCode, SignatureAlgorithm};
+use credex_protocol::{NodeName, RegionCode};
 use ring::signature::Ed25519KeyPair;
 use rustls_pki_types::pem::PemObject;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{self, AccessEntry, CounterpartReceipt, Direction};
-use crate::storage::{Storage, StorageError, log_entry_bytes};
+use crate::storage::{Storage, StorageError};
+use credex_journal::{CounterpartReceipt, Direction};
 
 /// How often a new checkpoint is signed when the log grew (at least).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -48,6 +48,15 @@ pub enum LogError {
     /// The checkpointer stopped (the node is shutting down).
     #[error("the checkpointer has stopped")]
     Stopped,
+}
+
+impl From<credex_pki::log_key::LogKeyError> for LogError {
+    fn from(e: credex_pki::log_key::LogKeyError) -> Self {
+        match e {
+            credex_pki::log_key::LogKeyError::NotEd25519(m) => LogError::KeyNotEd25519(m),
+            credex_pki::log_key::LogKeyError::BadOrigin(o) => LogError::BadOrigin(o),
+        }
+    }
 }
 
 /// The node's log signing key and its public verifier key.
@@ -117,28 +126,6 @@ impl LogKey {
     pub fn witness_verifier(&self) -> VerifierKey {
         VerifierKey::for_key_pair(self.name.clone(), SignatureType::CosignatureV1, &self.pair)
     }
-}
-
-/// The log verifier key of a node, from its certificate (which the caller
-/// has verified): Ed25519 key, named by the node's origin.
-pub fn node_log_verifier(
-    cert_der: &[u8],
-    region: RegionCode,
-    name: &NodeName,
-    sig_type: SignatureType,
-) -> Result<VerifierKey, LogError> {
-    let key = VerifyingKey::from_certificate_der(cert_der)
-        .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
-    if key.algorithm() != SignatureAlgorithm::Ed25519 {
-        return Err(LogError::KeyNotEd25519(format!("{:?}", key.algorithm())));
-    }
-    let pk: [u8; 32] = key
-        .public_key()
-        .try_into()
-        .map_err(|_| LogError::KeyNotEd25519("public key is not 32 bytes".into()))?;
-    let origin = credex_origin(region, name);
-    let name = KeyName::new(&origin).map_err(|_| LogError::BadOrigin(origin.clone()))?;
-    Ok(VerifierKey::new(name, sig_type, pk))
 }
 
 /// A signed checkpoint of this node's log.
@@ -251,7 +238,7 @@ pub async fn receipt(
     let proof = storage.inclusion_proof(seq, head.size).await?;
     Ok(Receipt {
         leaf_index: seq,
-        entry: log_entry_bytes(record.kind, record.recorded_at_unix_ms, &record.body),
+        entry: credex_journal::entry_bytes(record.kind, record.recorded_at_unix_ms, &record.body),
         checkpoint: head.note,
         inclusion_proof: proof.iter().map(|h| *h.as_bytes()).collect(),
     })
@@ -265,7 +252,7 @@ pub enum ReceiptError {
     Missing,
     /// The responder's key cannot verify checkpoints.
     #[error(transparent)]
-    Key(#[from] LogError),
+    Key(#[from] credex_pki::log_key::LogKeyError),
     /// The checkpoint does not verify under the responder's key.
     #[error("receipt checkpoint: {0}")]
     Checkpoint(String),
@@ -299,7 +286,8 @@ pub fn verify_receipt(
     let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
     verify_inclusion(&leaf, receipt.leaf_index, cp.size(), &proof, cp.root())
         .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
-    let entry = parse_access_entry(&receipt.entry).map_err(ReceiptError::Entry)?;
+    let entry = credex_journal::parse_access_entry(&receipt.entry)
+        .map_err(|e| ReceiptError::Entry(e.to_string()))?;
     if entry.direction != Direction::Received
         || entry.query_digest != query_digest
         || entry.outcome != body.outcome
@@ -316,29 +304,6 @@ pub fn verify_receipt(
         checkpoint_size: cp.size(),
         checkpoint_root: *cp.root().as_bytes(),
     })
-}
-
-/// Split a log entry into (kind, recorded_at_ms, body).
-pub fn split_entry(bytes: &[u8]) -> Result<(u16, i64, &[u8]), String> {
-    if bytes.len() < 10 {
-        return Err(format!(
-            "entry of {} bytes is shorter than its 10-byte header",
-            bytes.len()
-        ));
-    }
-    let kind = u16::from_be_bytes([bytes[0], bytes[1]]);
-    let mut at = [0u8; 8];
-    at.copy_from_slice(&bytes[2..10]);
-    Ok((kind, i64::from_be_bytes(at), &bytes[10..]))
-}
-
-/// Decode a log entry that must be an access record.
-pub fn parse_access_entry(bytes: &[u8]) -> Result<AccessEntry, String> {
-    let (kind, _, body) = split_entry(bytes)?;
-    if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
-        return Err(format!("entry kind {kind} is not an access record"));
-    }
-    credex_protocol::decode(body).map_err(|e| e.to_string())
 }
 
 /// Forks this process has detected as a witness (for logs and metrics).

@@ -30,9 +30,9 @@ use credex_protocol::query::SubjectRef;
 use ring::rand::SecureRandom;
 use ring::{aead, hkdf, hmac};
 
-use crate::access::{ENTRY_VERSION, PseudonymKeysInUse, kind};
 use crate::config::NodeConfig;
 use crate::storage::{MAX_SEALED_PAGE, Storage, StorageError, SubjectAlias, SubjectRow};
+use credex_journal::{ENTRY_VERSION, PseudonymKeysInUse};
 
 /// Prefix of a node-local subject key (legal persons are stored under
 /// their USCC, which never contains `:`).
@@ -462,9 +462,7 @@ pub async fn check_at_start(
                 aliases_added: report.aliases_added,
                 epochs_dropped: report.epochs_dropped.clone(),
             };
-            let body = credex_protocol::encode(&entry)
-                .map_err(|e| PseudonymsError::Encode(e.to_string()))?;
-            storage.append(kind::PSEUDONYM_KEYS_IN_USE, body).await?;
+            storage.append_entry(&entry).await?;
             Ok(Some(report))
         }
         None => {

@@ -14,13 +14,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use credex_pki::authorization::{
-    AuthorizationVerified, QueryContext, VerifiedSubjectAuthorization, query_digest, sign_response,
-    verify_authorized_query,
+    AuthorizationVerified, QueryContext, query_digest, sign_response, verify_authorized_query,
 };
 use credex_pki::signing::SigningKey;
 use credex_policies::{
-    AccessRequest, AgreementGroups, AuthorizationScope, Catalogue, PolicySet, Purpose, QuotaUsage,
-    ReleaseDecision, SubjectKind, evaluate,
+    AgreementGroups, Catalogue, PolicySet, QuotaUsage, ReleaseDecision, evaluate,
 };
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, QueryResponseBody,
@@ -28,37 +26,24 @@ use credex_protocol::query::{
 };
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::UnixTime;
-use time::OffsetDateTime;
 
-use crate::access::{self, AccessEntry, Direction, Officer};
 use crate::config::{NodeConfig, PolicyFiles};
 use crate::log::Checkpoints;
 use crate::storage::{AccessClaim, ClaimOutcome, QuotaClaim, Storage, StorageError};
 use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
+use credex_flows::calendar::{ms_time, quota_window_start_ms};
+pub use credex_flows::query::PolicyLoadError;
+use credex_flows::query::policy_request;
+use credex_journal::{AccessEntry, Direction, Officer};
 
-/// Why the node's policy could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyLoadError {
-    /// The supplementary catalogue is invalid.
-    #[error(transparent)]
-    Catalogue(#[from] credex_policies::CatalogueError),
-    /// The agreement groups file is invalid.
-    #[error(transparent)]
-    Groups(#[from] credex_policies::GroupsError),
-    /// The policy file is invalid.
-    #[error(transparent)]
-    Policy(#[from] credex_policies::PolicyError),
-    /// The policy governs another region's data.
-    #[error("{origin}: the policy's owner is {owner}, but this node is region {node}")]
-    WrongOwner {
-        /// The file.
-        origin: String,
-        /// What the policy says.
-        owner: RegionCode,
-        /// The node's region.
-        node: RegionCode,
-    },
+/// An accountable officer as the journal names them: the certificate's
+/// identity and fingerprint.
+pub(crate) fn officer_of(id: &credex_pki::CertIdentity) -> Officer {
+    Officer {
+        identity: id.subject.to_uri(),
+        fingerprint: id.fingerprint,
+    }
 }
 
 /// Load the catalogue (base + supplement), agreement groups and the policy
@@ -90,32 +75,6 @@ pub fn load_policy(region: RegionCode, files: &PolicyFiles) -> Result<PolicySet,
         });
     }
     Ok(policy)
-}
-
-/// Rebuild the policy set an archive describes, for region `owner`.
-pub fn rebuild_policy(
-    owner: RegionCode,
-    archive: &crate::access::PolicyArchive,
-) -> Result<PolicySet, PolicyLoadError> {
-    let base = Catalogue::base();
-    let catalogue = match &archive.catalogue_supplement {
-        Some(text) => base.with_supplement(text, "(archived supplement)")?,
-        None => base,
-    };
-    let groups = match &archive.groups {
-        Some(text) => AgreementGroups::parse(text, "(archived groups)")?,
-        None => AgreementGroups::builtin(),
-    };
-    let text = archive
-        .policy
-        .clone()
-        .unwrap_or_else(|| format!("owner = \"{owner}\"\n"));
-    Ok(PolicySet::parse(
-        &text,
-        "(archived policy)",
-        &catalogue,
-        &groups,
-    )?)
 }
 
 /// Why a query could not be answered at all (the peer gets `Internal`).
@@ -184,85 +143,6 @@ fn to_value(v: &credex_policies::FieldValue) -> Value {
         F::Integer(n) => Value::Integer(*n),
         F::Boolean(b) => Value::Boolean(*b),
     }
-}
-
-fn ms_to_time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(if ms < 0 {
-        OffsetDateTime::UNIX_EPOCH
-    } else {
-        time::PrimitiveDateTime::MAX.assume_utc()
-    })
-}
-
-/// The policy's view of a query: what `credex_policies::evaluate` decides
-/// on. `consent` is the subject authorization, already verified. The node and
-/// the auditor build it the same way.
-pub fn policy_request(
-    q: &AuthorizedQuery,
-    requester_region: RegionCode,
-    consent: Option<&VerifiedSubjectAuthorization>,
-) -> Result<AccessRequest, QueryReason> {
-    let subject_kind = match &q.request.subject {
-        SubjectRef::LegalPerson(code) => {
-            if credex_policies::Uscc::parse(code).is_err() {
-                return Err(QueryReason::InvalidSubject);
-            }
-            SubjectKind::LegalPerson
-        }
-        SubjectRef::NaturalPerson(_) => SubjectKind::NaturalPerson,
-    };
-    let purpose = q
-        .request
-        .purpose
-        .parse::<Purpose>()
-        .map_err(|_| QueryReason::UnknownPurpose)?;
-    let subject_authorization = match consent {
-        None => None,
-        Some(verified) => Some(authorization_scope(verified)?),
-    };
-    Ok(AccessRequest {
-        requester_region,
-        purpose,
-        subject_kind,
-        requested: q
-            .request
-            .requested
-            .iter()
-            .map(|c| (c.category.clone(), c.fields.clone()))
-            .collect(),
-        subject_authorization,
-        legal_basis: q.request.legal_basis.clone(),
-    })
-}
-
-/// The policy's view of a verified subject authorization: its scope and the
-/// authority that signed it. The signer is always an authorization authority
-/// (pki's rule 7); anything else would be a broken invariant and is refused
-/// as a wrong role rather than trusted.
-fn authorization_scope(
-    verified: &VerifiedSubjectAuthorization,
-) -> Result<AuthorizationScope, QueryReason> {
-    let auth = verified.authorization();
-    let credex_pki::Subject::Authority { region, name } = verified.signer().subject.clone() else {
-        return Err(QueryReason::WrongRole);
-    };
-    Ok(AuthorizationScope {
-        grantee_region: auth.grantee_region,
-        purposes: auth
-            .purposes
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect(),
-        categories: auth.categories.clone(),
-        not_before: ms_to_time(auth.not_before_ms),
-        not_after: ms_to_time(auth.not_after_ms),
-        authority: credex_policies::ConsentAuthority { region, name },
-    })
-}
-
-/// `ms` as a time.
-pub fn ms_time(ms: i64) -> OffsetDateTime {
-    ms_to_time(ms)
 }
 
 /// Unix milliseconds of `t`.
@@ -373,7 +253,7 @@ impl QueryService {
         };
         let policy_hash = self.policy.policy_hash();
         let mut entry = AccessEntry {
-            version: access::ENTRY_VERSION,
+            version: credex_journal::ENTRY_VERSION,
             direction: Direction::Received,
             at_ms: now_ms,
             query_digest: digest,
@@ -383,7 +263,7 @@ impl QueryService {
             requester_officer: None,
             approver_officer: None,
             responder_region: self.region,
-            subject_digest: access::subject_digest(&q.request.subject),
+            subject_digest: credex_journal::subject_digest(&q.request.subject),
             purpose: q.request.purpose.clone(),
             legal_basis: q.request.legal_basis.clone(),
             subject_authorization_id: q
@@ -410,17 +290,13 @@ impl QueryService {
                 tracing::info!(reason = %e.reason(), error = %e, "query refused: authorization");
                 let decided = Decided::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);
-                let body = credex_protocol::encode(&entry).unwrap_or_default();
-                let seq = self
-                    .storage
-                    .append(access::kind::QUERY_RECEIVED, body)
-                    .await?;
+                let seq = self.storage.append_entry(&entry).await?;
                 let receipt = self.receipt(seq).await?;
                 return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
             }
         };
-        entry.requester_officer = Some(Officer::from(verified.requester()));
-        entry.approver_officer = Some(Officer::from(verified.approver()));
+        entry.requester_officer = Some(officer_of(verified.requester()));
+        entry.approver_officer = Some(officer_of(verified.approver()));
 
         // 2. Subject, purpose, policy.
         let (decided, claim, decision) = self.decide(q, &verified, peer, now_ms).await?;
@@ -428,22 +304,14 @@ impl QueryService {
 
         // 3. Durable record, with the nonce, authorization use and quota
         //    claimed in the same transaction; a replay turns into a denial.
-        let requested = q.request.requested.clone();
+        let bodies = ClaimBodies::encode(&entry)?;
         let (seq, claimed) = self
             .storage
             .append_claimed(
-                access::kind::QUERY_RECEIVED,
+                credex_journal::kind::QUERY_RECEIVED,
                 claim,
                 bundle.map(|b| (digest, b)),
-                move |outcome| {
-                    if let Some(reason) = claim_denial(outcome) {
-                        entry.outcome = Outcome::Denied;
-                        entry.reason = reason;
-                        entry.released.clear();
-                        entry.withheld = requested;
-                    }
-                    credex_protocol::encode(&entry).unwrap_or_default()
-                },
+                move |outcome| bodies.take(outcome),
             )
             .await?;
         let receipt = self.receipt(seq).await?;
@@ -512,7 +380,7 @@ impl QueryService {
             Ok(r) => r,
             Err(reason) => return Ok((Decided::denied(reason, q, policy_hash), claim, None)),
         };
-        let now = ms_to_time(now_ms);
+        let now = ms_time(now_ms);
         let window_start = quota_window_start_ms(now);
         let peer_key = peer.region.to_string();
         let used = self.storage.quota_used(&peer_key, window_start).await?;
@@ -637,6 +505,43 @@ fn apply(entry: &mut AccessEntry, decided: &Decided) {
     entry.policy_hash = decided.policy_hash;
 }
 
+/// A received query's journal body for each outcome of its claim, encoded
+/// before the claim: the writer picks one, and never writes an empty body.
+struct ClaimBodies {
+    claimed: Vec<u8>,
+    replay: Vec<u8>,
+    authorization_used_up: Vec<u8>,
+    quota_exceeded: Vec<u8>,
+}
+
+impl ClaimBodies {
+    fn encode(entry: &AccessEntry) -> Result<ClaimBodies, StorageError> {
+        let denied = |reason: QueryReason| {
+            let mut e = entry.clone();
+            e.outcome = Outcome::Denied;
+            e.reason = reason;
+            e.released.clear();
+            e.withheld = entry.requested.clone();
+            credex_journal::encode(&e).map(|e| e.body)
+        };
+        Ok(ClaimBodies {
+            claimed: credex_journal::encode(entry)?.body,
+            replay: denied(QueryReason::Replay)?,
+            authorization_used_up: denied(QueryReason::AuthorizationUsedUp)?,
+            quota_exceeded: denied(QueryReason::QuotaExceeded)?,
+        })
+    }
+
+    fn take(self, outcome: ClaimOutcome) -> Vec<u8> {
+        match outcome {
+            ClaimOutcome::Claimed => self.claimed,
+            ClaimOutcome::Replay => self.replay,
+            ClaimOutcome::AuthorizationUsedUp => self.authorization_used_up,
+            ClaimOutcome::QuotaExceeded => self.quota_exceeded,
+        }
+    }
+}
+
 fn claim_denial(outcome: ClaimOutcome) -> Option<QueryReason> {
     match outcome {
         ClaimOutcome::Claimed => None,
@@ -644,11 +549,4 @@ fn claim_denial(outcome: ClaimOutcome) -> Option<QueryReason> {
         ClaimOutcome::AuthorizationUsedUp => Some(QueryReason::AuthorizationUsedUp),
         ClaimOutcome::QuotaExceeded => Some(QueryReason::QuotaExceeded),
     }
-}
-
-/// Start of the quota window containing `now`: midnight China Standard Time.
-pub fn quota_window_start_ms(now: OffsetDateTime) -> i64 {
-    let cst = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    let day = now.to_offset(cst).date();
-    day.midnight().assume_offset(cst).unix_timestamp() * 1000
 }

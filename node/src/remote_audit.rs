@@ -15,26 +15,9 @@ use credex_protocol::tlog::{
 };
 use credex_protocol::{AuditFetch, AuditRequest, DOMAIN_AUDIT_FETCH, ErrorCode, RegionCode, Role};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use serde::{Deserialize, Serialize};
 
 use crate::log::Checkpoints;
-use crate::storage::{Storage, log_entry_bytes};
-
-/// Journal entry kind of an audit fetch ([`AuditAccess`]).
-pub const AUDIT_FETCH_KIND: u16 = 6;
-
-/// An auditor read part of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditAccess {
-    /// Entry version.
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The auditor's `urn:credex:operator:…`.
-    pub auditor: String,
-    /// The path fetched.
-    pub path: String,
-}
+use crate::storage::Storage;
 
 /// Why a fetch was refused: a wire code and a message.
 pub type Refusal = (ErrorCode, String);
@@ -204,7 +187,7 @@ pub async fn serve(
                 .map_err(|e| internal(e.to_string()))?;
             let entries: Vec<Vec<u8>> = records
                 .iter()
-                .map(|r| log_entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body))
+                .map(|r| credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body))
                 .collect();
             encode_entry_bundle(entries.iter().map(Vec::as_slice))
                 .map_err(|e| internal(e.to_string()))
@@ -284,8 +267,8 @@ pub async fn fetch_log(
         let entries = credex_protocol::tlog::decode_entry_bundle(&bytes, bundle.width())
             .map_err(|e| e.to_string())?;
         for entry in entries {
-            if let Ok(access) = crate::log::parse_access_entry(entry)
-                && access.direction == crate::access::Direction::Received
+            if let Ok(access) = credex_journal::parse_access_entry(entry)
+                && access.direction == credex_journal::Direction::Received
             {
                 let path = format!("attachments/{}", hex::encode(access.query_digest));
                 if let Ok(b) = get(path.clone()).await {

@@ -21,10 +21,10 @@ use credex_protocol::{NodeName, RegionCode, Request, Response, Role};
 use rustls_pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
 
-use crate::access::{self, AccessEntry, Direction, Officer};
 use crate::query::unix_ms;
 use crate::storage::Storage;
 use crate::transport::{ClientError, PeerConnection};
+use credex_journal::{AccessEntry, Direction};
 
 /// Errors of the requester's tools. Each says which file or step failed.
 #[derive(Debug, thiserror::Error)]
@@ -431,9 +431,9 @@ pub fn issue_authorization(
 /// Send `query` over `conn`, verify the signed response against `trust`,
 /// and log the exchange in `storage` (durably, before returning).
 ///
-/// Three entries at most: a [`QueryIntent`](access::QueryIntent) durably
+/// Three entries at most: a [`QueryIntent`](credex_journal::QueryIntent) durably
 /// before the query leaves; then the sent [`AccessEntry`] with the
-/// responder's receipt, or a [`QueryNoAnswer`](access::QueryNoAnswer) when
+/// responder's receipt, or a [`QueryNoAnswer`](credex_journal::QueryNoAnswer) when
 /// no verified answer came (the error is returned either way). So a
 /// release the responder logged always has its query in this log.
 /// Not cancel-safe: a cancelled call leaves the intent without its end,
@@ -449,15 +449,16 @@ pub async fn send(
     match exchange(conn, trust, storage, query, digest).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            let no_answer = access::QueryNoAnswer {
-                version: access::ENTRY_VERSION,
+            let no_answer = credex_journal::QueryNoAnswer {
+                version: credex_journal::ENTRY_VERSION,
                 at_ms: unix_ms(SystemTime::now()),
                 query_digest: digest,
-                reason: crate::federation::truncate(e.to_string(), access::MAX_NO_ANSWER_REASON),
+                reason: crate::federation::truncate(
+                    e.to_string(),
+                    credex_journal::MAX_NO_ANSWER_REASON,
+                ),
             };
-            let body = credex_protocol::encode(&no_answer)
-                .map_err(|err| RequesterError::NotReady(err.to_string()))?;
-            if let Err(log_err) = storage.append(access::kind::QUERY_NO_ANSWER, body).await {
+            if let Err(log_err) = storage.append_entry(&no_answer).await {
                 tracing::warn!(error = %log_err, "cannot log that a query got no answer");
             }
             Err(e)
@@ -470,18 +471,16 @@ async fn log_intent(
     query: &AuthorizedQuery,
     digest: [u8; 32],
 ) -> Result<(), RequesterError> {
-    let intent = access::QueryIntent {
-        version: access::ENTRY_VERSION,
+    let intent = credex_journal::QueryIntent {
+        version: credex_journal::ENTRY_VERSION,
         at_ms: unix_ms(SystemTime::now()),
         query_digest: digest,
         request_id: query.request.request_id,
         responder_region: query.request.target_region,
         purpose: query.request.purpose.clone(),
-        subject_digest: access::subject_digest(&query.request.subject),
+        subject_digest: credex_journal::subject_digest(&query.request.subject),
     };
-    let body =
-        credex_protocol::encode(&intent).map_err(|e| RequesterError::NotReady(e.to_string()))?;
-    storage.append(access::kind::QUERY_INTENT, body).await?;
+    storage.append_entry(&intent).await?;
     Ok(())
 }
 
@@ -525,10 +524,10 @@ async fn exchange(
         p.chain
             .first()
             .and_then(|c| credex_pki::identity_from_der(c).ok())
-            .map(|id| Officer::from(&id))
+            .map(|id| crate::query::officer_of(&id))
     };
     let entry = AccessEntry {
-        version: access::ENTRY_VERSION,
+        version: credex_journal::ENTRY_VERSION,
         direction: Direction::Sent,
         at_ms: unix_ms(now),
         query_digest: digest,
@@ -538,7 +537,7 @@ async fn exchange(
         requester_officer: officer(&query.requester),
         approver_officer: officer(&query.approver),
         responder_region: response.body.responder_region,
-        subject_digest: access::subject_digest(&query.request.subject),
+        subject_digest: credex_journal::subject_digest(&query.request.subject),
         purpose: query.request.purpose.clone(),
         legal_basis: query.request.legal_basis.clone(),
         subject_authorization_id: query
@@ -551,11 +550,9 @@ async fn exchange(
         outcome: response.body.outcome,
         reason: response.body.reason,
         policy_hash: response.body.policy_hash,
-        response_digest: Some(access::sha256(&response_bytes)),
+        response_digest: Some(credex_journal::sha256(&response_bytes)),
         counterpart: Some(counterpart),
     };
-    let body =
-        credex_protocol::encode(&entry).map_err(|e| RequesterError::NotReady(e.to_string()))?;
-    storage.append(access::kind::QUERY_SENT, body).await?;
+    storage.append_entry(&entry).await?;
     Ok(response)
 }

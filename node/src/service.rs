@@ -127,7 +127,7 @@ async fn record_policy_load(
     let read = |p: &Option<PathBuf>| -> Result<Option<String>, StartError> {
         p.as_deref().map(read_text).transpose()
     };
-    let archive = crate::access::PolicyArchive {
+    let archive = credex_journal::PolicyArchive {
         policy: read(&files.file)?,
         catalogue_supplement: read(&files.catalogue_supplement)?,
         groups: read(&files.groups)?,
@@ -140,17 +140,14 @@ async fn record_policy_load(
     .iter()
     .map(|t| t.as_ref().map_or(0, String::len))
     .sum();
-    let entry = crate::access::PolicyLoaded {
-        version: crate::access::ENTRY_VERSION,
+    let entry = credex_journal::PolicyLoaded {
+        version: credex_journal::ENTRY_VERSION,
         at_ms: now_ms(),
         policy_hash: policy.policy_hash(),
         origin: policy.origin().to_owned(),
-        archive: (size <= crate::access::MAX_POLICY_ARCHIVE).then_some(archive),
+        archive: (size <= credex_journal::MAX_POLICY_ARCHIVE).then_some(archive),
     };
-    let body = credex_protocol::encode(&entry).unwrap_or_default();
-    storage
-        .append(crate::access::kind::POLICY_LOADED, body)
-        .await?;
+    storage.append_entry(&entry).await?;
     tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
     Ok(())
 }
@@ -264,20 +261,13 @@ impl Handler for NodeHandler {
                         return Response::Error(ErrorReply::new(code, message));
                     }
                 };
-                let entry = crate::remote_audit::AuditAccess {
-                    version: crate::access::ENTRY_VERSION,
+                let entry = credex_journal::AuditAccess {
+                    version: credex_journal::ENTRY_VERSION,
                     at_ms: now,
                     auditor,
                     path: fetch.request.path.clone(),
                 };
-                if let Err(e) = self
-                    .storage
-                    .append(
-                        crate::remote_audit::AUDIT_FETCH_KIND,
-                        credex_protocol::encode(&entry).unwrap_or_default(),
-                    )
-                    .await
-                {
+                if let Err(e) = self.storage.append_entry(&entry).await {
                     return Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()));
                 }
                 match crate::remote_audit::serve(
@@ -412,19 +402,14 @@ impl RunningNode {
             shutdown.clone(),
         )
         .await?;
-        let key_entry = crate::access::KeyInUse {
-            version: crate::access::ENTRY_VERSION,
+        let key_entry = credex_journal::KeyInUse {
+            version: credex_journal::ENTRY_VERSION,
             at_ms: now_ms(),
             certificate_fingerprint: creds.identity.fingerprint,
             identity: creds.identity.subject.to_uri(),
             log_verifier_key: log_key.verifier().to_string(),
         };
-        storage
-            .append(
-                crate::access::kind::KEY_IN_USE,
-                credex_protocol::encode(&key_entry).unwrap_or_default(),
-            )
-            .await?;
+        storage.append_entry(&key_entry).await?;
         let queries = Arc::new(QueryService::new(
             &config,
             policy,
@@ -641,18 +626,13 @@ impl CrlReloader {
         *last = now;
         let closed = self.transport.recheck_connections();
         tracing::info!(closed, "CRLs reloaded");
-        let entry = crate::access::TrustChanged {
-            version: crate::access::ENTRY_VERSION,
+        let entry = credex_journal::TrustChanged {
+            version: credex_journal::ENTRY_VERSION,
             at_ms: now_ms(),
-            crl_digests: last.iter().map(|c| crate::access::sha256(c)).collect(),
+            crl_digests: last.iter().map(|c| credex_journal::sha256(c)).collect(),
             connections_closed: u32::try_from(closed).unwrap_or(u32::MAX),
         };
-        self.storage
-            .append(
-                crate::access::kind::TRUST_CHANGED,
-                credex_protocol::encode(&entry).unwrap_or_default(),
-            )
-            .await?;
+        self.storage.append_entry(&entry).await?;
         Ok(closed)
     }
 }

@@ -34,7 +34,7 @@
 //! federation log entry. A batch ahead of the expected number is refused
 //! for now (the sender retries); one behind it is refused for good.
 
-use crate::ids::unix_time;
+use credex_flows::calendar::{china_date, parse_date, unix_time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ use credex_policies::{
 };
 use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
-use credex_protocol::query::{CategoryFields, SubjectPseudonym};
+use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::upward::{
     BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ReportedRecord, SignedBatchReceipt,
     UpwardBatch, records_digest,
@@ -59,19 +59,12 @@ use time::Date;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::ENTRY_VERSION;
 use crate::config::{NodeConfig, UpwardConfig};
 use crate::federation::{Effect, Federation, FlowFuture, FlowHandler, Refusal};
 use crate::service::StartError;
 use crate::storage::{ImportCursor, RecordRow, StateWrite, Storage, StorageError};
 use crate::transport::PeerIdentity;
-
-/// Journal entry kinds of the upward channel (40–49).
-pub mod kind {
-    /// A batch was made and queued for the national node
-    /// ([`super::BatchPrepared`]).
-    pub const BATCH_PREPARED: u16 = 40;
-}
+use credex_journal::{BatchPrepared, ENTRY_VERSION};
 
 /// State namespace of the province's side.
 pub const OUT_NS: &str = "upward.out";
@@ -107,31 +100,6 @@ pub fn record_weight(category: &str, record_id: &str, subject_key: &str, body: &
 pub const MAX_LATE_LISTED: usize = 100;
 /// The double-publicity limit (双公示), in working days.
 pub const DOUBLE_PUBLICITY_DAYS: u32 = credex_policies::reporting::DOUBLE_PUBLICITY_WORKING_DAYS;
-
-/// Journal body of [`kind::BATCH_PREPARED`]: digests and counts only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchPrepared {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The batch's sequence number.
-    pub seq: u64,
-    /// Records in it.
-    pub record_count: u32,
-    /// [`records_digest`] of its records.
-    pub records_digest: [u8; 32],
-    /// The federation message carrying it.
-    pub message_id: [u8; 16],
-    /// Records per category.
-    pub categories: BTreeMap<String, u32>,
-    /// Content hash of the reporting catalogue the egress gate decided
-    /// under.
-    pub catalogue_hash: [u8; 32],
-    /// Fields the records held and the gate withheld (not reported), by
-    /// category.
-    pub withheld: Vec<CategoryFields>,
-}
 
 /// The province's reporter position (in [`OUT_NS`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -665,22 +633,6 @@ pub fn decision_date(body: &[u8]) -> Option<Date> {
     }
 }
 
-/// Parse `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Option<Date> {
-    let mut parts = s.trim().splitn(3, '-');
-    let y: i32 = parts.next()?.parse().ok()?;
-    let m: u8 = parts.next()?.parse().ok()?;
-    let d: u8 = parts.next()?.parse().ok()?;
-    Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
-}
-
-/// The date in China Standard Time (UTC+8) of a Unix ms time.
-pub fn china_date(unix_ms: i64) -> Option<Date> {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).ok()?;
-    let cst = time::UtcOffset::from_hms(8, 0, 0).ok()?;
-    Some(t.to_offset(cst).date())
-}
-
 async fn read_state<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     ns: &str,
@@ -969,9 +921,8 @@ impl Reporter {
             withheld,
         };
         storage
-            .append_with_state(
-                kind::BATCH_PREPARED,
-                encode(&entry)?,
+            .append_entry_with_state(
+                &entry,
                 vec![
                     outbox,
                     StateWrite::put(OUT_NS, REPORTER_KEY, encode(&next)?),
@@ -1216,20 +1167,6 @@ mod tests {
         };
         let encoded = credex_protocol::encode(&batch).unwrap().len();
         assert!(encoded <= MAX_BATCH_BYTES, "{encoded}");
-    }
-
-    #[test]
-    fn dates_parse_and_convert_to_china_time() {
-        assert_eq!(parse_date("2026-02-30"), None);
-        assert_eq!(parse_date("x"), None);
-        // 2026-11-22 20:00 UTC is 2026-11-23 in China.
-        let ms = d("2026-11-22")
-            .with_hms(20, 0, 0)
-            .unwrap()
-            .assume_utc()
-            .unix_timestamp()
-            * 1000;
-        assert_eq!(china_date(ms), Some(d("2026-11-23")));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use credex_node::storage::{
     MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN,
     MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage,
     StorageError, StorageOptions, StoredRecord, SubjectAlias, SubjectCounts, SubjectRow, TreeHead,
-    danger, log_entry_bytes,
+    danger,
 };
 use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::tlog::{
@@ -2697,7 +2697,7 @@ async fn journal_leaves(s: &Storage) -> Vec<Hash> {
         }
         for record in page {
             assert_eq!(record.seq, leaves.len() as u64, "journal seqs have a gap");
-            leaves.push(leaf_hash(&log_entry_bytes(
+            leaves.push(leaf_hash(&credex_journal::entry_bytes(
                 record.kind,
                 record.recorded_at_unix_ms,
                 &record.body,

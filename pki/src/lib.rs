@@ -63,6 +63,7 @@ pub mod authorization;
 pub mod identity;
 pub mod issue;
 pub mod key_file;
+pub mod log_key;
 pub mod pseudonym;
 pub mod signing;
 pub mod trust;

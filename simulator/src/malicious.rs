@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use credex_node::access::{AccessEntry, kind};
-use credex_node::audit::Violation;
+use credex_audit::Violation;
+use credex_journal::{AccessEntry, kind};
 use credex_node::requester::{self, QuerySpec};
 use credex_node::storage::{JournalRecord, Storage, danger};
 use credex_node::transport::ClientError;

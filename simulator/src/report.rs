@@ -213,9 +213,9 @@ pub struct AuditResult {
     /// The others: each is a failure.
     pub unexplained: usize,
     /// The first 50 unexplained violations.
-    pub listed: Vec<credex_node::audit::Violation>,
+    pub listed: Vec<credex_audit::Violation>,
     /// The first 20 caught ones.
-    pub caught_listed: Vec<credex_node::audit::Violation>,
+    pub caught_listed: Vec<credex_audit::Violation>,
     /// Releases whose answer never reached the requester (the requester
     /// logged the query as sent and no answer): cut by a fault on the way
     /// back, visible in both logs, not a violation.

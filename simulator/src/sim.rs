@@ -1320,7 +1320,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         .context("reading the federation root")?;
     let trust = credex_pki::TrustStore::from_pem(&root_pem, &[])
         .context("the federation root does not load")?;
-    let audit = tokio::task::block_in_place(|| credex_node::audit::verify(&dirs, &trust));
+    let audit = tokio::task::block_in_place(|| credex_audit::verify(&dirs, &trust));
     let audit_s = t3.elapsed().as_secs_f64();
     let mut no_answer = 0;
     for slot in &ctx.slots {
@@ -1438,7 +1438,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
 /// logged an answer for: those it logged "no answer" for, and those a
 /// timeout cancelled before it could (decision 0620).
 async fn count_no_answers(storage: &credex_node::storage::Storage) -> anyhow::Result<u64> {
-    use credex_node::access::kind;
+    use credex_journal::kind;
     let len = storage.journal_len().await?;
     let (mut at, mut intents, mut answered) = (0, 0u64, 0u64);
     while at < len {

@@ -152,7 +152,7 @@ pub async fn witness_all(nodes: &[&RunningNode]) {
 
 /// Export every node's log under `dir` (after they witnessed each other)
 /// and run the auditor over them all.
-pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_node::audit::AuditReport {
+pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_audit::AuditReport {
     witness_all(nodes).await;
     let mut dirs = Vec::new();
     for node in nodes {
@@ -161,7 +161,7 @@ pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_node::audit
         dirs.push(out);
     }
     let trust = nodes[0].transport().trust().current();
-    credex_node::audit::verify(&dirs, &trust)
+    credex_audit::verify(&dirs, &trust)
 }
 
 /// Shared handle type for tests that keep several nodes.
@@ -289,7 +289,7 @@ pub fn unchecked_body(
 }
 
 /// An audit report's violations as (log origin, rule), in report order.
-pub fn findings(report: &credex_node::audit::AuditReport) -> Vec<(&str, &'static str)> {
+pub fn findings(report: &credex_audit::AuditReport) -> Vec<(&str, &'static str)> {
     report
         .violations
         .iter()
@@ -319,7 +319,7 @@ pub fn gz_penalty_query(subject: &str, fields: &[&str]) -> credex_node::requeste
 pub async fn forge_release(
     node: &RunningNode,
     q: &credex_protocol::query::AuthorizedQuery,
-    like: &credex_node::access::AccessEntry,
+    like: &credex_journal::AccessEntry,
 ) {
     let digest = credex_pki::authorization::query_digest(q).expect("digest");
     let mut e = like.clone();
@@ -341,7 +341,7 @@ pub async fn forge_release(
     let body = credex_protocol::encode(&e).expect("entry");
     node.storage()
         .append_claimed(
-            credex_node::access::kind::QUERY_RECEIVED,
+            credex_journal::kind::QUERY_RECEIVED,
             claim,
             Some((digest, bundle)),
             move |_| body,

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use credex_node::storage::{Storage, log_entry_bytes};
+use credex_node::storage::Storage;
 use credex_protocol::tlog::{
     EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion,
 };
@@ -94,7 +94,7 @@ async fn acknowledged_appends_survive_sigkill() {
             for r in page {
                 assert_eq!(r.seq, from, "sequence numbers must be contiguous");
                 from += 1;
-                leaves.push(leaf_hash(&log_entry_bytes(
+                leaves.push(leaf_hash(&credex_journal::entry_bytes(
                     r.kind,
                     r.recorded_at_unix_ms,
                     &r.body,

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use credex_node::federation::{
-    Effect, FlowFuture, FlowHandler, MessageReceived, ReceivedOutcome, Refusal, kind,
-};
+use credex_journal::{MessageReceived, ReceivedOutcome, kind};
+use credex_node::federation::{Effect, FlowFuture, FlowHandler, Refusal};
 use credex_node::service::RunningNode;
 use credex_node::storage::StateWrite;
 use credex_node::transport::{ClientError, PeerIdentity};
@@ -238,7 +237,7 @@ async fn a_refused_message_is_journaled_without_its_payload() {
     let signed = send(&gy, "500000", &payload).await;
     until_delivered(&gy).await;
     let envelope = credex_protocol::encode(&signed).expect("encode");
-    let digest = credex_node::access::sha256(&envelope);
+    let digest = credex_journal::sha256(&envelope);
 
     let journal = cq.storage().journal_range(0, 4096).await.expect("journal");
     let raw = journal

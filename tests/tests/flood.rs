@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use credex_node::access::{AccessEntry, kind};
+use credex_journal::{AccessEntry, kind};
 use credex_node::requester::QuerySpec;
 use credex_node::service::RunningNode;
 use credex_node::transport::{ClientError, PeerConnection};

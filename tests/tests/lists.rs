@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use credex_node::audit;
+use credex_audit as audit;
+use credex_journal::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
 use credex_node::config::NodeConfig;
-use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
 use credex_node::lists::{self, EntryDraft, Lists, ListsError, ListsPolicy, Overdue, Stage};
 use credex_node::service::{RunningNode, now_ms};
 use credex_node::storage::JournalRecord;
@@ -468,13 +468,13 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
         let k = kinds(node).await;
         assert_eq!(
             k.iter()
-                .filter(|&&k| k == lists::kind::FEEDBACK_SENT)
+                .filter(|&&k| k == credex_journal::kind::FEEDBACK_SENT)
                 .count(),
             1
         );
         assert_eq!(
             k.iter()
-                .filter(|&&k| k == lists::kind::OBJECTION_ROUTED)
+                .filter(|&&k| k == credex_journal::kind::OBJECTION_ROUTED)
                 .count(),
             usize::from(m.to_string() == "440000")
         );
@@ -482,13 +482,13 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     let k = kinds(fed.node("520000")).await;
     assert_eq!(
         k.iter()
-            .filter(|&&k| k == lists::kind::LISTING_INITIATED)
+            .filter(|&&k| k == credex_journal::kind::LISTING_INITIATED)
             .count(),
         1
     );
     assert_eq!(
         k.iter()
-            .filter(|&&k| k == lists::kind::CHANGE_INITIATED)
+            .filter(|&&k| k == credex_journal::kind::CHANGE_INITIATED)
             .count(),
         1
     );
@@ -570,7 +570,7 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     // goes to all eight, the seven running ones confirm, Yunnan's
     // confirmation is overdue three working days on.
     let after_exit = 1_889_150_400_000; // 2029-11-12 12:00 CST
-    assert!(lists::cst_date(after_exit).as_str() > "2029-11-01");
+    assert!(credex_flows::calendar::china_date_text(after_exit).as_str() > "2029-11-01");
     let exited_to = gy
         .change(&second.id, ChangeKind::Exit, None, "", after_exit)
         .await
@@ -1061,10 +1061,10 @@ async fn each_member_gets_only_the_details_its_agreement_names() {
         ["document_number", "facts", "responsible_person"]
     );
     assert_eq!(held_details(gz).await, ["document_number", "facts"]);
-    let initiated: lists::ListingInitiated = journal(gy)
+    let initiated: credex_journal::ListingInitiated = journal(gy)
         .await
         .into_iter()
-        .find(|r| r.kind == lists::kind::LISTING_INITIATED)
+        .find(|r| r.kind == credex_journal::kind::LISTING_INITIATED)
         .map(|r| credex_protocol::decode(&r.body).unwrap())
         .unwrap();
     let withheld: BTreeMap<String, Vec<String>> = initiated

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use credex_node::access::{AccessEntry, Direction, kind};
-use credex_node::audit;
+use credex_audit as audit;
+use credex_journal::{AccessEntry, Direction, kind};
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
 use credex_node::storage::danger;
@@ -179,7 +179,7 @@ async fn exported_logs_pass_the_audit_and_answer_the_subject() {
     let (accesses, _) = audit::subject_report(
         &[a, b],
         &trust,
-        &credex_node::audit_anchor::AuditOptions::default(),
+        &credex_audit::anchor::AuditOptions::default(),
         &[SubjectRef::LegalPerson(subjects("440000")[0].clone())],
     );
     assert_eq!(accesses.len(), 1);
@@ -408,7 +408,7 @@ async fn peers_cosign_checkpoints_and_the_audit_verifies_the_cosignatures() {
         credex_pki::certs_from_pem(&std::fs::read_to_string(&gy.config().tls.cert).unwrap())
             .unwrap()[0]
             .to_vec();
-    let witness_key = credex_node::log::node_log_verifier(
+    let witness_key = credex_pki::log_key::node_log_verifier(
         &witness_cert,
         "520000".parse().unwrap(),
         &"gy-1".parse().unwrap(),
@@ -632,9 +632,9 @@ async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
         // One log alone: the auditor knows its witness by its certificate.
         let trust = gy.transport().trust().current();
         let gy_chain = std::fs::read_to_string(&gy.config().tls.cert).unwrap();
-        let options = credex_node::audit_anchor::AuditOptions {
+        let options = credex_audit::anchor::AuditOptions {
             witnesses: vec![
-                credex_node::audit_anchor::witness_key(&trust, &gy_chain, &gy.config().tls.cert)
+                credex_audit::anchor::witness_key(&trust, &gy_chain, &gy.config().tls.cert)
                     .unwrap(),
             ],
             ..Default::default()
@@ -677,7 +677,7 @@ async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
         .await
         .unwrap()
         .iter()
-        .filter(|r| r.kind == credex_node::remote_audit::AUDIT_FETCH_KIND)
+        .filter(|r| r.kind == credex_journal::kind::AUDIT_FETCH)
         .count();
     assert!(fetches >= 2 * 4, "{fetches}");
     gy.shutdown().await;

@@ -13,9 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use credex_node::access::{AccessEntry, kind};
-use credex_node::audit::{self, AuditReport};
-use credex_node::audit_anchor::{AuditOptions, witness_key};
+use credex_audit::anchor::{AuditOptions, witness_key};
+use credex_audit::{self as audit, AuditReport};
+use credex_journal::{AccessEntry, kind};
 use credex_node::query::unix_ms;
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use credex_node::access::{AccessEntry, Direction, PseudonymKeysInUse, kind};
+use credex_journal::{AccessEntry, Direction, PseudonymKeysInUse, kind};
 use credex_node::config::NodeConfig;
 use credex_node::pseudonyms::NaturalPersons;
 use credex_node::query::unix_ms;
@@ -913,7 +913,7 @@ async fn no_clear_citizen_id_or_unkeyed_digest_in_databases_or_log_exports() {
     gz.shutdown().await;
 
     // An auditor, given the pseudonym (never the ID), finds the access.
-    let (accesses, _) = credex_node::audit::subject_report(
+    let (accesses, _) = credex_audit::subject_report(
         &dirs,
         &trust,
         &Default::default(),

@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use credex_node::access::{QueryIntent, QueryNoAnswer, kind};
-use credex_node::audit;
+use credex_audit as audit;
+use credex_journal::{QueryIntent, QueryNoAnswer, kind};
 use credex_node::config::logical_server_name;
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
@@ -125,7 +125,7 @@ async fn queries_cut_at_every_point_leave_no_audit_violation() {
         loop {
             let received = journal(&gz, kind::QUERY_RECEIVED).await;
             if received.iter().any(|b| {
-                let e: credex_node::access::AccessEntry = credex_protocol::decode(b).unwrap();
+                let e: credex_journal::AccessEntry = credex_protocol::decode(b).unwrap();
                 e.query_digest == lost_digest
             }) {
                 return true;

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use credex_journal::{MessageReceived, ReceivedOutcome, kind as fed_kind};
 use credex_node::config::NodeConfig;
 use credex_node::eval::{self, IssueOutcome, ReceivedRecord};
-use credex_node::federation::{MessageReceived, ReceivedOutcome, kind as fed_kind};
 use credex_node::requester::{self, QuerySpec, Signer};
 use credex_node::service::{RunningNode, now_ms};
 use credex_pki::authorization::sign_node_statement;
@@ -202,7 +202,7 @@ async fn audit_passes(nodes: &[&RunningNode]) {
             .unwrap();
         dirs.push(dir);
     }
-    let report = credex_node::audit::verify(&dirs, &nodes[0].transport().trust().current());
+    let report = credex_audit::verify(&dirs, &nodes[0].transport().trust().current());
     assert!(report.passed(), "{:#?}", report.violations);
     assert_eq!(report.logs.len(), nodes.len());
 }
@@ -530,13 +530,13 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     }
     // The issuer journalled each issue, downgrade and revocation, with the
     // subject as a digest only.
-    let issued: Vec<eval::EvaluationIssued> = gy
+    let issued: Vec<credex_journal::EvaluationIssued> = gy
         .storage()
         .journal_range(0, 4096)
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind == eval::kind::EVALUATION_ISSUED)
+        .filter(|r| r.kind == credex_journal::kind::EVALUATION_ISSUED)
         .inspect(|r| assert!(!String::from_utf8_lossy(&r.body).contains(&s)))
         .map(|r| credex_protocol::decode(&r.body).unwrap())
         .collect();
@@ -554,7 +554,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
             ("良", false)
         ]
     );
-    let digest = credex_node::access::subject_digest(&SubjectRef::LegalPerson(s.clone()));
+    let digest = credex_journal::subject_digest(&SubjectRef::LegalPerson(s.clone()));
     assert!(issued.iter().all(|e| e.subject_digest == digest));
     assert!(
         issued[1..]
@@ -869,14 +869,17 @@ async fn a_result_fetched_by_an_ordinary_query_is_recognised() {
     assert!(found[0].decision.recognised);
     assert_eq!(found[0].decision.local_grade.as_deref(), Some("B"));
     let entries = cq.storage().journal_range(before, 100).await.unwrap();
-    let decided: Vec<eval::RecognitionDecided> = entries
+    let decided: Vec<credex_journal::RecognitionDecided> = entries
         .iter()
-        .filter(|r| r.kind == eval::kind::RECOGNITION_DECIDED)
+        .filter(|r| r.kind == credex_journal::kind::RECOGNITION_DECIDED)
         .map(|r| credex_protocol::decode(&r.body).unwrap())
         .collect();
     assert_eq!(decided.len(), 1);
     assert!(decided[0].decision.recognised);
-    assert!(matches!(decided[0].origin, eval::Origin::Query { .. }));
+    assert!(matches!(
+        decided[0].origin,
+        credex_journal::Origin::Query { .. }
+    ));
     assert_eq!(
         effective(&cq, &s, Scheme::PublicCredit).await.as_deref(),
         Some("B")

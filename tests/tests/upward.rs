@@ -13,11 +13,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use credex_node::audit;
+use credex_audit as audit;
+use credex_journal::{
+    BatchPrepared, MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind,
+};
 use credex_node::config::NodeConfig;
-use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
 use credex_node::service::RunningNode;
-use credex_node::upward::{self, BatchPrepared, ReceivedFrom, UpwardStatus};
+use credex_node::upward::{self, ReceivedFrom, UpwardStatus};
 use credex_policies::egress::{self, ReleasedBody, UpwardCandidate};
 use credex_policies::{Catalogue, FieldValue, Record, ReportingList};
 use credex_protocol::RegionCode;
@@ -195,7 +197,7 @@ fn upward_sent(journal: &[(u16, Vec<u8>)]) -> Vec<MessageSent> {
 fn prepared(journal: &[(u16, Vec<u8>)]) -> Vec<BatchPrepared> {
     journal
         .iter()
-        .filter(|(k, _)| *k == upward::kind::BATCH_PREPARED)
+        .filter(|(k, _)| *k == credex_journal::kind::BATCH_PREPARED)
         .map(|(_, b)| credex_protocol::decode::<BatchPrepared>(b).unwrap())
         .collect()
 }
@@ -574,7 +576,7 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     // national node acknowledges): a decision 14 days ago has two weekends
     // and a listed holiday before today — 9 working days — so it is late; a
     // decision yesterday is on time.
-    let today = upward::china_date(credex_node::service::now_ms()).unwrap();
+    let today = credex_flows::calendar::china_date(credex_node::service::now_ms()).unwrap();
     let late = today - time::Duration::days(14);
     let mut holiday = late + time::Duration::days(1);
     while matches!(

@@ -14,9 +14,9 @@ use super::{
     Federation, INBOX_NS, InboxAnswer, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
     REFUSED_ID_RETENTION_MS, ReceivedOutcome, Refusal, kind, truncate, unix_time,
 };
-use crate::access::{ENTRY_VERSION, sha256};
 use crate::storage::{AccessClaim, ClaimOutcome, StateWrite};
 use crate::transport::PeerIdentity;
+use credex_journal::{ENTRY_VERSION, sha256};
 
 impl Federation {
     /// Answer a [`Request::Deliver`] from `peer`.
@@ -130,11 +130,14 @@ impl Federation {
             reply: reply.clone(),
         };
         let mut state = state;
-        state.push(StateWrite::put(
-            INBOX_NS,
-            inbox_key.clone(),
-            credex_protocol::encode(&answer).unwrap_or_default(),
-        ));
+        state.push(
+            StateWrite::encoded(INBOX_NS, inbox_key.clone(), &answer).map_err(|err| {
+                (
+                    ErrorCode::Internal,
+                    format!("cannot encode the answer: {err}"),
+                )
+            })?,
+        );
         let envelope_bytes = credex_protocol::encode(signed)
             .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
         let message_digest = sha256(&envelope_bytes);
@@ -177,6 +180,19 @@ impl Federation {
             },
             summary: truncate(summary, MAX_REASON),
         };
+        // Both possible bodies are encoded before the claim, so the one the
+        // claim's outcome picks is never an empty entry.
+        let duplicate = MessageReceived {
+            outcome: ReceivedOutcome::Duplicate,
+            summary: "duplicate delivery; nothing changed".into(),
+            ..entry.clone()
+        };
+        let cannot_encode =
+            |err: credex_journal::EntryError| (ErrorCode::Internal, format!("cannot log: {err}"));
+        let applied = credex_journal::encode(&entry).map_err(cannot_encode)?.body;
+        let duplicate = credex_journal::encode(&duplicate)
+            .map_err(cannot_encode)?
+            .body;
         let (seq, outcome) = ctx
             .storage
             .append_claimed_with_state(
@@ -185,12 +201,11 @@ impl Federation {
                 attachment,
                 state,
                 move |outcome| {
-                    let mut entry = entry;
                     if outcome == ClaimOutcome::Replay {
-                        entry.outcome = ReceivedOutcome::Duplicate;
-                        entry.summary = "duplicate delivery; nothing changed".into();
+                        duplicate
+                    } else {
+                        applied
                     }
-                    credex_protocol::encode(&entry).unwrap_or_default()
                 },
             )
             .await

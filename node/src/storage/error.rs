@@ -125,6 +125,14 @@ pub enum StorageError {
         location: String,
     },
 
+    /// A state value could not be encoded (nothing was written).
+    #[error("cannot encode a value for the store: {0}")]
+    Encode(Arc<credex_protocol::FrameError>),
+
+    /// A journal entry could not be encoded (nothing was appended).
+    #[error("{0}")]
+    Entry(Arc<credex_journal::EntryError>),
+
     /// A journal body exceeds [`MAX_BODY_LEN`](super::MAX_BODY_LEN).
     #[error("journal body of {len} bytes exceeds the maximum of {max} bytes")]
     BodyTooLarge {
@@ -379,4 +387,16 @@ pub enum StorageError {
         /// Which row and what is wrong with it.
         detail: String,
     },
+}
+
+impl From<credex_journal::EntryError> for StorageError {
+    fn from(e: credex_journal::EntryError) -> Self {
+        StorageError::Entry(Arc::new(e))
+    }
+}
+
+impl From<credex_protocol::FrameError> for StorageError {
+    fn from(e: credex_protocol::FrameError) -> Self {
+        StorageError::Encode(Arc::new(e))
+    }
 }

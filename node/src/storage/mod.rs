@@ -60,7 +60,7 @@
 //! # The Merkle log
 //!
 //! The journal is an RFC 6962 Merkle log: record `seq` is leaf `seq`, its
-//! entry is [`log_entry_bytes`] (kind ‖ time ‖ body; the format tiles
+//! entry is [`credex_journal::entry_bytes`] (kind ‖ time ‖ body; the format tiles
 //! export and auditors hash). Each batch transaction also inserts the
 //! tree's new stored hashes (Go's `sumdb/tlog` layout, table
 //! `tree_hashes`), so the journal and its tree commit or fail together. The
@@ -115,7 +115,7 @@ pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };
 pub use subjects::{MAX_SEALED_ID_LEN, MAX_SEALED_PAGE, SubjectAlias, SubjectCounts, SubjectRow};
-pub use tree::{LOG_ENTRY_HEADER_LEN, MAX_TREE_HASH_READ, TreeHead, log_entry_bytes};
+pub use tree::{MAX_TREE_HASH_READ, TreeHead};
 pub use witness::{
     EvidenceRecord, MAX_CHECKPOINTS_PER_READ, MAX_COSIGNATURE_LINE_LEN, MAX_COSIGNATURES,
     MAX_EVIDENCE_DETAIL_LEN, MAX_EVIDENCE_KIND_LEN, MAX_EVIDENCE_PER_READ, MAX_LOG_NAME_LEN,
@@ -148,11 +148,11 @@ pub const MAX_BATCH_DELAY: Duration = Duration::from_millis(1);
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest journal body accepted by [`Storage::append`]: what keeps every
-/// log entry ([`log_entry_bytes`], ten bytes more) within the 65,535 bytes a
+/// log entry ([`credex_journal::entry_bytes`], ten bytes more) within the 65,535 bytes a
 /// C2SP entry bundle can carry, so every record can be exported as tiles.
 /// Journal entries hold hashes of payloads, never the payloads; larger
 /// content goes in an attachment.
-pub const MAX_BODY_LEN: usize = MAX_ENTRY_BYTES - LOG_ENTRY_HEADER_LEN;
+pub const MAX_BODY_LEN: usize = MAX_ENTRY_BYTES - credex_journal::HEADER_LEN;
 
 /// Most records one [`Storage::journal_range`] call returns.
 pub const MAX_RANGE_LIMIT: u32 = 4096;

@@ -52,6 +52,15 @@ impl StateWrite {
         }
     }
 
+    /// Put the postcard encoding of `value` under (`ns`, `key`).
+    pub fn encoded<T: serde::Serialize>(
+        ns: impl Into<String>,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<StateWrite, StorageError> {
+        Ok(StateWrite::put(ns, key, credex_protocol::encode(value)?))
+    }
+
     /// Delete (`ns`, `key`) (nothing happens if it is absent).
     pub fn delete(ns: impl Into<String>, key: impl Into<String>) -> StateWrite {
         StateWrite {
@@ -93,6 +102,30 @@ pub(crate) fn validate(writes: &[StateWrite]) -> Result<(), StorageError> {
 }
 
 impl Storage {
+    /// Encodes `entry` under its kind and appends it like
+    /// [`Storage::append`]; an entry that cannot be encoded is an error,
+    /// never an empty record. Not cancel-safe in effect, like
+    /// [`Storage::append`].
+    pub async fn append_entry<E: credex_journal::Entry>(
+        &self,
+        entry: &E,
+    ) -> Result<u64, StorageError> {
+        let encoded = credex_journal::encode(entry)?;
+        self.append(encoded.kind, encoded.body).await
+    }
+
+    /// Encodes `entry` and appends it with `state` in one transaction, like
+    /// [`Storage::append_with_state`].
+    pub async fn append_entry_with_state<E: credex_journal::Entry>(
+        &self,
+        entry: &E,
+        state: Vec<StateWrite>,
+    ) -> Result<u64, StorageError> {
+        let encoded = credex_journal::encode(entry)?;
+        self.append_with_state(encoded.kind, encoded.body, state)
+            .await
+    }
+
     /// Appends a journal record like [`Storage::append`] and applies
     /// `state` in the same transaction. Returns the record's sequence
     /// number once both are durable.

@@ -6,7 +6,7 @@
 //!
 //! Journal record `seq` is leaf `seq` of the log. Its entry (what tiles
 //! export as entry bundles and what auditors hash) is
-//! [`log_entry_bytes`]`(kind, recorded_at_unix_ms, body)`:
+//! [`credex_journal::entry_bytes`]`(kind, recorded_at_unix_ms, body)`:
 //!
 //! ```text
 //! kind                 2 bytes, big-endian
@@ -44,9 +44,6 @@ use tokio::sync::watch;
 use super::engine::{BatchTx, Engine};
 use super::{Storage, StorageError};
 
-/// Bytes an entry adds before the body: kind (2) and `recorded_at` (8).
-pub const LOG_ENTRY_HEADER_LEN: usize = 10;
-
 /// Most stored hashes one [`Storage::read_tree_hashes`] call returns. Every
 /// proof of a tree of up to 2^62 leaves needs fewer.
 pub const MAX_TREE_HASH_READ: usize = 4096;
@@ -55,20 +52,13 @@ pub const MAX_TREE_HASH_READ: usize = 4096;
 /// when a journal written before the Merkle log existed is opened.
 const BACKFILL_PAGE: u32 = 4096;
 
-/// The log entry of a journal record: `kind` (2 bytes big-endian) ‖
-/// `recorded_at_unix_ms` (8 bytes big-endian, two's complement) ‖ `body`.
-/// The record's Merkle leaf hash is `leaf_hash(log_entry_bytes(…))`.
-pub fn log_entry_bytes(kind: u16, recorded_at_unix_ms: i64, body: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(LOG_ENTRY_HEADER_LEN + body.len());
-    entry.extend_from_slice(&kind.to_be_bytes());
-    entry.extend_from_slice(&recorded_at_unix_ms.to_be_bytes());
-    entry.extend_from_slice(body);
-    entry
-}
-
 /// The Merkle leaf hash of a journal record.
 pub(crate) fn record_leaf_hash(kind: u16, recorded_at_unix_ms: i64, body: &[u8]) -> Hash {
-    leaf_hash(&log_entry_bytes(kind, recorded_at_unix_ms, body))
+    leaf_hash(&credex_journal::entry_bytes(
+        kind,
+        recorded_at_unix_ms,
+        body,
+    ))
 }
 
 /// A tree head: the size of the log and its RFC 6962 root.
@@ -405,12 +395,15 @@ mod tests {
     #[test]
     fn entry_bytes_are_kind_time_body() {
         assert_eq!(
-            log_entry_bytes(0x0102, -2, b"xy"),
+            credex_journal::entry_bytes(0x0102, -2, b"xy"),
             [
                 1, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, b'x', b'y'
             ]
         );
-        assert_eq!(log_entry_bytes(0, 0, b"").len(), LOG_ENTRY_HEADER_LEN);
+        assert_eq!(
+            credex_journal::entry_bytes(0, 0, b"").len(),
+            credex_journal::HEADER_LEN
+        );
         assert_eq!(
             record_leaf_hash(7, 1_700_000_000_000, b"body"),
             leaf_hash(&[

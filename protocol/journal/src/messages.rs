@@ -1,11 +1,12 @@
-//! The journal entries of federation messages ([`super::kind`]).
+//! Entries of federation messages: one per message received, one per
+//! message sent once its acknowledgement arrived.
 
 use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
-use crate::access::CounterpartReceipt;
+use crate::CounterpartReceipt;
 
 /// What a [`kind::MESSAGE_RECEIVED`] entry records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +30,7 @@ pub enum ReceivedOutcome {
         envelope_len: u32,
         /// The fields (`category.field`) the body carried beyond its
         /// egress record, when that is why it was refused (at most
-        /// [`super::MAX_BEYOND_NAMED`]): the auditor flags them in this log, since
+        /// [`MAX_BEYOND_NAMED`]): the auditor flags them in this log, since
         /// the body itself is not kept.
         beyond_release: Vec<String>,
     },
@@ -61,7 +62,7 @@ impl ReceivedOutcome {
 /// refused one is not kept ([`ReceivedOutcome::RefusedDigestOnly`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageReceived {
-    /// [`crate::access::ENTRY_VERSION`].
+    /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When it was received, Unix ms.
     pub at_ms: i64,
@@ -88,7 +89,7 @@ pub struct MessageReceived {
 /// stored under `ack_digest`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSent {
-    /// [`crate::access::ENTRY_VERSION`].
+    /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When the acknowledgement was received, Unix ms.
     pub at_ms: i64,
@@ -114,4 +115,12 @@ pub struct MessageSent {
     pub attempts: u32,
     /// What the egress gate released in the message (as in its envelope).
     pub egress: EgressRecord,
+}
+
+/// Most fields beyond release a refused message's entry names.
+pub const MAX_BEYOND_NAMED: usize = 32;
+
+crate::frame::fixed_kind! {
+    MessageReceived => MESSAGE_RECEIVED,
+    MessageSent => MESSAGE_SENT,
 }

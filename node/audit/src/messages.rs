@@ -1,5 +1,5 @@
 //! The auditor's checks of federation messages (recognition, joint lists,
-//! upward reports; see [`crate::federation`]).
+//! upward reports; see the node's federation module).
 //!
 //! Per entry: a received message's signed envelope is the attachment the
 //! entry names, hashes to the entry's digest, is signed by a node of the
@@ -31,11 +31,11 @@ use credex_protocol::tlog::{TileHashReader, tree_hash};
 
 use credex_protocol::RegionCode;
 
-use crate::access::sha256;
-use crate::audit::{DirTiles, read_bounded};
-use crate::audit_egress::{EgressCheck, EgressRules};
-use crate::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind};
-use crate::ids::unix_time;
+use crate::egress::{EgressCheck, EgressRules};
+use crate::tiles::{DirTiles, read_bounded};
+use credex_flows::calendar::unix_time;
+use credex_journal::sha256;
+use credex_journal::{MessageReceived, MessageSent, ReceivedOutcome, kind};
 
 /// A federation message entry that passed its own checks.
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ pub fn check_entry(
                     .into(),
             ));
         }
-        let egress = crate::audit_egress::check_received(rules, env);
+        let egress = crate::egress::check_received(rules, env);
         Ok((MessageEntry::Received(e), egress))
     } else {
         let e: MessageSent =
@@ -163,7 +163,7 @@ pub fn check_entry(
                 "the entry does not describe the stored, signed acknowledgement".into(),
             ));
         }
-        let egress = crate::audit_egress::check_sent(
+        let egress = crate::egress::check_sent(
             rules,
             log_region,
             e.to_region,

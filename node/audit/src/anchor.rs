@@ -27,7 +27,7 @@ use credex_protocol::tlog::{SignatureType, SignedCheckpoint, VerifierKey};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
-use crate::log::node_log_verifier;
+use credex_pki::log_key::node_log_verifier;
 
 /// How the auditor decides what vouches for a log.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! One received access, alone: its dual-authorization bundle is the one
 //! the entry names, and a release had a valid dual authorization at the
 //! time and was permitted by the policy the entry names. What only the
-//! sequence of releases shows is `audit_replay`'s.
+//! sequence of releases shows is [`crate::replay`]'s.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,10 +11,11 @@ use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_qu
 use credex_protocol::RegionCode;
 use credex_protocol::query::{AuthorizedQuery, Outcome};
 
-use crate::access::AccessEntry;
-use crate::audit::{Violation, read_bounded};
-use crate::audit_replay::ReleaseFacts;
-use crate::ids::unix_time;
+use crate::replay::ReleaseFacts;
+use crate::tiles::read_bounded;
+use crate::verify::Violation;
+use credex_flows::calendar::unix_time;
+use credex_journal::AccessEntry;
 
 /// A received access: its bundle must be the one logged, and a release
 /// must have had a valid dual authorization at the time and be permitted by
@@ -101,7 +102,7 @@ pub(crate) fn check_received(
         );
         return (found, None);
     };
-    let request = match crate::query::policy_request(
+    let request = match credex_flows::query::policy_request(
         &q,
         e.requester_region,
         verified.subject_authorization(),
@@ -119,7 +120,7 @@ pub(crate) fn check_received(
     let decision = credex_policies::evaluate(
         &request,
         policy,
-        crate::query::ms_time(e.at_ms),
+        credex_flows::calendar::ms_time(e.at_ms),
         &credex_policies::QuotaUsage::default(),
     );
     let facts = ReleaseFacts {
@@ -136,7 +137,9 @@ pub(crate) fn check_received(
             .map(|q| q.per_day)
             .min()
             .map(|limit| {
-                let window = crate::query::quota_window_start_ms(crate::query::ms_time(e.at_ms));
+                let window = credex_flows::calendar::quota_window_start_ms(
+                    credex_flows::calendar::ms_time(e.at_ms),
+                );
                 (e.requester_region, window, limit)
             }),
     };

@@ -1,42 +1,11 @@
-//! Access records: what the node writes to its journal for every query it
-//! receives or sends. The next step makes the journal a Merkle log; these
-//! records are its entries, unchanged.
-//!
-//! An entry holds hashes and names, never payloads and never a clear
-//! personal identifier: the subject appears as a digest, the dual
-//! authorization bundle as its digest (the bundle itself is stored beside
-//! the entry as an attachment).
+//! Access entries: one per query this node received or sent, and the
+//! intent and no-answer entries that bracket a query it sends.
 
-use credex_pki::CertIdentity;
 use credex_protocol::query::{CategoryFields, Outcome, QueryReason, SubjectRef};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
-/// Journal entry kinds. The numbers are stored; never reuse one.
-pub mod kind {
-    /// A query this node received and decided ([`super::AccessEntry`]).
-    pub const QUERY_RECEIVED: u16 = 1;
-    /// A query this node sent and the response it got ([`super::AccessEntry`]).
-    pub const QUERY_SENT: u16 = 2;
-    /// A sharing policy was loaded ([`super::PolicyLoaded`]).
-    pub const POLICY_LOADED: u16 = 3;
-    /// The node started with a certificate and key ([`super::KeyInUse`]).
-    pub const KEY_IN_USE: u16 = 4;
-    /// The node's CRLs changed ([`super::TrustChanged`]).
-    pub const TRUST_CHANGED: u16 = 5;
-    /// The node started with a pseudonym key ring
-    /// ([`super::PseudonymKeysInUse`]).
-    pub const PSEUDONYM_KEYS_IN_USE: u16 = 9;
-    /// A query this node is about to send, logged before it leaves
-    /// ([`super::QueryIntent`]).
-    pub const QUERY_INTENT: u16 = 10;
-    /// A query this node sent and got no verified answer to
-    /// ([`super::QueryNoAnswer`]).
-    pub const QUERY_NO_ANSWER: u16 = 11;
-}
-
-/// Current version of the entry encoding.
-pub const ENTRY_VERSION: u8 = 1;
+use crate::{Entry, kind};
 
 /// Domain tag for subject digests in entries.
 const SUBJECT_DIGEST_DOMAIN: &[u8] = b"credex/log-subject/v1";
@@ -48,15 +17,6 @@ pub struct Officer {
     pub identity: String,
     /// SHA-256 of the certificate.
     pub fingerprint: [u8; 32],
-}
-
-impl From<&CertIdentity> for Officer {
-    fn from(id: &CertIdentity) -> Self {
-        Officer {
-            identity: id.subject.to_uri(),
-            fingerprint: id.fingerprint,
-        }
-    }
 }
 
 /// What a verified receipt proves: the responder's log of `origin` holds,
@@ -85,7 +45,7 @@ pub enum Direction {
 /// One access, as logged on either side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessEntry {
-    /// [`ENTRY_VERSION`].
+    /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// Received or sent.
     pub direction: Direction,
@@ -138,7 +98,7 @@ pub struct AccessEntry {
 /// [`QueryNoAnswer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryIntent {
-    /// [`ENTRY_VERSION`].
+    /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When, Unix ms.
     pub at_ms: i64,
@@ -159,7 +119,7 @@ pub struct QueryIntent {
 /// not verify. The responder may still have logged (and released) it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryNoAnswer {
-    /// [`ENTRY_VERSION`].
+    /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When this node gave up, Unix ms.
     pub at_ms: i64,
@@ -171,37 +131,6 @@ pub struct QueryNoAnswer {
 
 /// Longest reason in a [`QueryNoAnswer`], in bytes.
 pub const MAX_NO_ANSWER_REASON: usize = 512;
-
-/// A policy load, so an auditor knows which policy hash was in force from when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyLoaded {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// The policy set's content hash.
-    pub policy_hash: [u8; 32],
-    /// The file it came from.
-    pub origin: String,
-    /// The texts the policy was built from, so an auditor can re-run any
-    /// decision made under it (absent if too large for one log entry).
-    pub archive: Option<PolicyArchive>,
-}
-
-/// The inputs of a policy set: with the base catalogue of this credex
-/// version they rebuild it exactly (the policy hash checks that).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyArchive {
-    /// The policy file's text (absent: deny by default).
-    pub policy: Option<String>,
-    /// The province's supplementary catalogue.
-    pub catalogue_supplement: Option<String>,
-    /// The agreement groups file.
-    pub groups: Option<String>,
-}
-
-/// Largest archive stored in a log entry (entries are at most 64 KiB in tiles).
-pub const MAX_POLICY_ARCHIVE: usize = 48 * 1024;
 
 /// The digest under which a subject appears in entries: over the USCC of a
 /// legal person, over the keyed pseudonym (epoch and MAC) of a natural
@@ -227,57 +156,28 @@ pub fn subject_digest(subject: &SubjectRef) -> [u8; 32] {
     out
 }
 
-/// SHA-256 of bytes.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-    out
+impl Entry for AccessEntry {
+    fn kind(&self) -> u16 {
+        match self.direction {
+            Direction::Received => kind::QUERY_RECEIVED,
+            Direction::Sent => kind::QUERY_SENT,
+        }
+    }
 }
 
-/// The certificate (and so the log and signing key) a node runs with,
-/// logged at every start so key changes are in the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyInUse {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// SHA-256 of the node certificate.
-    pub certificate_fingerprint: [u8; 32],
-    /// Its `urn:credex:` identity.
-    pub identity: String,
-    /// The log verifier key in force.
-    pub log_verifier_key: String,
+/// Decode a log entry that must be an access record (received or sent).
+pub fn parse_access_entry(bytes: &[u8]) -> Result<AccessEntry, crate::EntryError> {
+    let (k, _, body) = crate::split(bytes)?;
+    if k != kind::QUERY_RECEIVED && k != kind::QUERY_SENT {
+        return Err(crate::EntryError::UnexpectedKind {
+            expected: "an access record (query_received or query_sent)",
+            found: k,
+        });
+    }
+    crate::frame::decode(k, body)
 }
 
-/// The pseudonymization key ring a node started with, logged at every start
-/// that has one, so rotations are in the log (decision 0630). No key: the
-/// epochs and their check values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PseudonymKeysInUse {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// (epoch, key check value) of every key in the ring, lowest first.
-    pub epochs: Vec<(u32, [u8; 8])>,
-    /// Natural persons stored.
-    pub persons: u64,
-    /// Aliases the start added (epochs new to the ring).
-    pub aliases_added: u64,
-    /// Epochs no longer in the ring, whose aliases were deleted.
-    pub epochs_dropped: Vec<u32>,
-}
-
-/// The node's revocation lists changed (a CRL reload).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrustChanged {
-    /// [`ENTRY_VERSION`].
-    pub version: u8,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// SHA-256 of each CRL file now in force, in configuration order.
-    pub crl_digests: Vec<[u8; 32]>,
-    /// Live connections closed because their peer no longer verifies.
-    pub connections_closed: u32,
+crate::frame::fixed_kind! {
+    QueryIntent => QUERY_INTENT,
+    QueryNoAnswer => QUERY_NO_ANSWER,
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use credex_protocol::{NodeName, RegionCode};
 
-use crate::audit::Violation;
+use crate::verify::Violation;
 
 /// How far an entry's header time (when the writer committed it) may lie
 /// from the time its body records: a decision is committed within the group

@@ -1,4 +1,4 @@
-//! `credex audit verify`: offline verification of one or more exported
+//! Offline verification of one or more exported
 //! logs, trusting only the federation root (and the CRLs given).
 //!
 //! For each log it checks: the node certificate that binds the log key;
@@ -17,21 +17,20 @@ use std::path::{Path, PathBuf};
 use credex_pki::{Purpose, Subject, TrustStore};
 use credex_protocol::query::Outcome;
 use credex_protocol::tlog::{
-    EntryBundleId, SignatureType, TileHashReader, TileId, TileReadError, TileSource, VerifierKey,
-    open_checkpoint, tree_hash, verify_entry_bundles, verify_tiles,
+    SignatureType, TileHashReader, VerifierKey, open_checkpoint, tree_hash, verify_entry_bundles,
+    verify_tiles,
 };
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
-use crate::access::{self, AccessEntry, Direction};
-use crate::audit_anchor::{AuditOptions, Vouches};
-use crate::audit_received::check_received;
-use crate::audit_replay::{Received, check_sequence};
-use crate::log::{node_log_verifier, split_entry};
-
-/// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
-const MAX_FILE: u64 = 17 * 1024 * 1024;
+use crate::anchor::{AuditOptions, Vouches};
+use crate::received::check_received;
+use crate::replay::{Received, check_sequence};
+use crate::tiles::{DirTiles, read_bounded};
+use credex_journal::split as split_entry;
+use credex_journal::{AccessEntry, Direction};
+use credex_pki::log_key::node_log_verifier;
 
 /// One rule broken, where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,7 +79,7 @@ pub struct LogSummary {
     pub egress_withheld: usize,
     /// What vouches for the log beyond its own key: the log is verified up
     /// to this size (`None`: nothing does, a `log_not_anchored` violation).
-    pub anchor: Option<crate::audit_anchor::Anchor>,
+    pub anchor: Option<crate::anchor::Anchor>,
     /// Entries after the anchor, vouched for by the node's key alone.
     pub unanchored_entries: u64,
 }
@@ -108,70 +107,31 @@ impl AuditReport {
     }
 }
 
-/// An export directory as a tile source.
-pub(crate) struct DirTiles<'a>(pub(crate) &'a Path);
-
-pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, std::io::Error> {
-    let meta = std::fs::metadata(path)?;
-    if meta.len() > MAX_FILE {
-        return Err(std::io::Error::other(format!(
-            "{} bytes is larger than any valid file here",
-            meta.len()
-        )));
-    }
-    std::fs::read(path)
-}
-
-impl TileSource for DirTiles<'_> {
-    fn tile(&self, tile: &TileId) -> Result<Vec<u8>, TileReadError> {
-        self.read(&tile.path())
-    }
-
-    fn entry_bundle(&self, bundle: &EntryBundleId) -> Result<Vec<u8>, TileReadError> {
-        self.read(&bundle.path())
-    }
-}
-
-impl DirTiles<'_> {
-    fn read(&self, rel: &str) -> Result<Vec<u8>, TileReadError> {
-        let path = self.0.join(rel);
-        match read_bounded(&path) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(TileReadError::Missing(rel.to_owned()))
-            }
-            Err(e) => Err(TileReadError::Storage {
-                path: rel.to_owned(),
-                source: Box::new(e),
-            }),
-        }
-    }
-}
-
 /// One log as read from its export, before cross-matching.
-struct LoadedLog {
-    origin: String,
+pub(crate) struct LoadedLog {
+    pub(crate) origin: String,
     region: RegionCode,
     node: NodeName,
     dir: PathBuf,
     size: u64,
     key: VerifierKey,
     /// (leaf index, entry) of every access entry.
-    accesses: Vec<(u64, AccessEntry)>,
+    pub(crate) accesses: Vec<(u64, AccessEntry)>,
     /// (leaf index, entry) of every federation message entry.
-    messages: Vec<(u64, crate::audit_messages::MessageEntry)>,
+    messages: Vec<(u64, crate::messages::MessageEntry)>,
     /// Digests of the queries this node logged as about to be sent.
     intents: std::collections::BTreeSet<[u8; 32]>,
     /// Who vouched for which prefix of the log.
     vouches: Vouches,
 }
 
-struct Auditor<'a> {
-    trust: &'a TrustStore,
-    options: &'a AuditOptions,
-    now: UnixTime,
-    report: AuditReport,
-    progress: &'a dyn Fn(u64),
+/// One audit run: what it trusts, what it found so far.
+pub(crate) struct Auditor<'a> {
+    pub(crate) trust: &'a TrustStore,
+    pub(crate) options: &'a AuditOptions,
+    pub(crate) now: UnixTime,
+    pub(crate) report: AuditReport,
+    pub(crate) progress: &'a dyn Fn(u64),
 }
 
 impl Auditor<'_> {
@@ -303,7 +263,7 @@ impl Auditor<'_> {
         }
     }
 
-    fn load(&mut self, dir: &Path, witnesses: &[VerifierKey]) -> Option<LoadedLog> {
+    pub(crate) fn load(&mut self, dir: &Path, witnesses: &[VerifierKey]) -> Option<LoadedLog> {
         let mut vouches = Vouches::default();
         let (region, node, key, _) = self.identity(dir)?;
         let origin = key.name().to_string();
@@ -445,10 +405,10 @@ impl Auditor<'_> {
             let Ok((kind, _, body)) = split_entry(bytes) else {
                 continue;
             };
-            if kind != access::kind::POLICY_LOADED {
+            if kind != credex_journal::kind::POLICY_LOADED {
                 continue;
             }
-            let Ok(loaded) = credex_protocol::decode::<access::PolicyLoaded>(body) else {
+            let Ok(loaded) = credex_protocol::decode::<credex_journal::PolicyLoaded>(body) else {
                 self.violation(
                     &origin,
                     Some(*index),
@@ -460,7 +420,7 @@ impl Auditor<'_> {
             let Some(archive) = &loaded.archive else {
                 continue;
             };
-            match crate::query::rebuild_policy(region, archive) {
+            match credex_flows::query::rebuild_policy(region, archive) {
                 Ok(p) if p.policy_hash() == loaded.policy_hash => {
                     policies.insert(loaded.policy_hash, p);
                 }
@@ -501,14 +461,14 @@ impl Auditor<'_> {
                 continue;
             };
             header_times.insert(*index, header_ms);
-            if kind == crate::federation::kind::MESSAGE_RECEIVED
-                || kind == crate::federation::kind::MESSAGE_SENT
+            if kind == credex_journal::kind::MESSAGE_RECEIVED
+                || kind == credex_journal::kind::MESSAGE_SENT
             {
                 message_entries.push((*index, kind, body));
                 continue;
             }
-            if kind == access::kind::QUERY_INTENT {
-                match credex_protocol::decode::<access::QueryIntent>(body) {
+            if kind == credex_journal::kind::QUERY_INTENT {
+                match credex_protocol::decode::<credex_journal::QueryIntent>(body) {
                     Ok(intent) => {
                         intents.insert(intent.query_digest);
                     }
@@ -518,7 +478,9 @@ impl Auditor<'_> {
                 }
                 continue;
             }
-            if kind != access::kind::QUERY_RECEIVED && kind != access::kind::QUERY_SENT {
+            if kind != credex_journal::kind::QUERY_RECEIVED
+                && kind != credex_journal::kind::QUERY_SENT
+            {
                 continue;
             }
             match credex_protocol::decode::<AccessEntry>(body) {
@@ -572,11 +534,11 @@ impl Auditor<'_> {
             }
         }
         let mut messages = Vec::new();
-        let rules = crate::audit_egress::EgressRules::builtin();
+        let rules = crate::egress::EgressRules::builtin();
         let checked = parallel_map(&message_entries, |(index, kind, body)| {
             (
                 *index,
-                crate::audit_messages::check_entry(dir, *kind, body, trust, region, &rules),
+                crate::messages::check_entry(dir, *kind, body, trust, region, &rules),
             )
         });
         for (index, result) in checked {
@@ -712,7 +674,7 @@ pub fn verify_with(
             )
         })
         .collect();
-    for (log, index, rule, detail) in crate::audit_messages::cross_match(&logs_messages) {
+    for (log, index, rule, detail) in crate::messages::cross_match(&logs_messages) {
         auditor.violation(&log, Some(index), rule, detail);
     }
     check_witnessed(&mut auditor, &mut logs);
@@ -933,78 +895,4 @@ fn cross_match(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
             access: digest.map(hex::encode),
         });
     }
-}
-
-/// One access to a subject, as its "who looked at my data" report lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubjectAccess {
-    /// The log that recorded it (the responder's).
-    pub log: String,
-    /// Entry index.
-    pub index: u64,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// Requesting region and node.
-    pub requester: String,
-    /// The officers who asked and approved.
-    pub officers: Vec<String>,
-    /// Purpose code.
-    pub purpose: String,
-    /// Outcome.
-    pub outcome: Outcome,
-    /// Fields released, `category.field`.
-    pub released: Vec<String>,
-}
-
-/// Every access to a subject recorded in the exported logs (the responders'
-/// entries), oldest first. The subject is matched by digest: the logs hold
-/// no clear identifier. A natural person is named by pseudonym, one per
-/// epoch, so `subjects` holds the person's pseudonym under every epoch the
-/// period covered (`credex pseudonym of` prints them); an auditor needs no
-/// key.
-pub fn subject_report(
-    dirs: &[PathBuf],
-    trust: &TrustStore,
-    options: &AuditOptions,
-    subjects: &[credex_protocol::query::SubjectRef],
-) -> (Vec<SubjectAccess>, AuditReport) {
-    let report = verify_with(dirs, trust, options, &|_| {});
-    let digests: Vec<[u8; 32]> = subjects.iter().map(access::subject_digest).collect();
-    let mut out = Vec::new();
-    let mut auditor = Auditor {
-        trust,
-        options,
-        now: UnixTime::now(),
-        report: AuditReport::default(),
-        progress: &|_| {},
-    };
-    for dir in dirs {
-        if let Some(log) = auditor.load(dir, &[]) {
-            for (index, e) in log.accesses {
-                if e.direction != Direction::Received || !digests.contains(&e.subject_digest) {
-                    continue;
-                }
-                out.push(SubjectAccess {
-                    log: log.origin.clone(),
-                    index,
-                    at_ms: e.at_ms,
-                    requester: format!("{}/{}", e.requester_region, e.requester_node),
-                    officers: [&e.requester_officer, &e.approver_officer]
-                        .into_iter()
-                        .flatten()
-                        .map(|o| o.identity.clone())
-                        .collect(),
-                    purpose: e.purpose.clone(),
-                    outcome: e.outcome,
-                    released: e
-                        .released
-                        .iter()
-                        .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
-                        .collect(),
-                });
-            }
-        }
-    }
-    out.sort_by_key(|a| a.at_ms);
-    (out, report)
 }

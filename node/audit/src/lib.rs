@@ -1,0 +1,39 @@
+//! credex-audit: the offline verifier of credex access logs (调阅日志审计).
+//!
+//! An auditor holds exported logs (C2SP tlog-tiles with checkpoints,
+//! cosignatures and attachments, one directory per node) and the federation
+//! root; nothing of the nodes that wrote them. [`verify_with`] checks, per
+//! log: the node certificate that binds the log key; every tile and entry
+//! against the signed checkpoint; every stored checkpoint against the log's
+//! own prefix (a rewrite or fork is caught); what vouches for the log beyond
+//! its own key ([`anchor`]: witnesses' cosignatures, pinned checkpoints);
+//! each access's dual authorization as of its time and the archived
+//! policy's decision re-run ([`received`]); the releases as a sequence
+//! ([`replay`]); each federation message's signatures and egress decision
+//! re-run ([`messages`], [`egress`]). Across logs it matches every access
+//! and message between its two sides. [`subject_report`] lists who
+//! accessed a subject.
+//!
+//! It re-runs decisions with the same functions the node runs
+//! (`credex-flows`, `credex-policies`, `credex-pki`), so an honest node is
+//! never a finding. It does no network, storage or async work: no tokio,
+//! sqlx or quinn (a test in `tests/` checks the dependency tree), so an
+//! auditor's tool — or a port to another language — needs nothing of the
+//! node. Reading an export is plain, size-bounded file I/O ([`tiles`]).
+
+#![forbid(unsafe_code)]
+
+pub mod anchor;
+pub mod egress;
+pub mod messages;
+pub mod received;
+pub mod replay;
+pub mod subject;
+pub mod tiles;
+pub mod verify;
+
+pub use anchor::{Anchor, AuditOptions};
+pub use subject::{SubjectAccess, subject_report};
+pub use verify::{
+    AuditReport, LogSummary, Violation, total_entries, verify, verify_with, verify_with_progress,
+};

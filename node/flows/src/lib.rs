@@ -1,0 +1,26 @@
+//! credex-flows: what each federation flow decides, as pure functions of
+//! its inputs and the time it is handed.
+//!
+//! The node (`credex-node`) drives the flows: it reads the network, the
+//! store and the wall clock, and commits what they decide. The auditor
+//! (`credex-audit`) calls the same functions to re-run a decision years
+//! later from the log alone, which is why they live here and not in the
+//! node: a decision that the node and the auditor computed differently
+//! would be a finding against an honest node.
+//!
+//! What is here today:
+//! - [`query`]: the responder's view of a query as its sharing policy
+//!   decides on it, and the policy set rebuilt from a logged archive;
+//! - [`calendar`]: Unix milliseconds as certificate-validity time,
+//!   calendar time and China Standard Time days (quota windows, deadlines,
+//!   reporting dates) — the one place the project converts times.
+//!
+//! What is not: no tokio, sqlx, quinn or wall clock (`now` is always a
+//! parameter; a test in `tests/` checks the dependency tree), no storage,
+//! no signatures made (the pure crates verify). The flows' state machines
+//! move here next (docs/status.md, issue 14).
+
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod query;

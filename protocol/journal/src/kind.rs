@@ -1,0 +1,94 @@
+//! The one table of journal entry kinds. The numbers are stored in every
+//! entry's header; never reuse or renumber one. Ranges: 1–19 the node and
+//! its queries, 20–29 recognition (互认), 30–39 joint reward/punishment
+//! lists (联合奖惩), 40–49 the upward channel (数据报送).
+
+/// A query this node received and decided ([`crate::AccessEntry`]).
+pub const QUERY_RECEIVED: u16 = 1;
+/// A query this node sent and the response it got ([`crate::AccessEntry`]).
+pub const QUERY_SENT: u16 = 2;
+/// A sharing policy was loaded ([`crate::node::PolicyLoaded`]).
+pub const POLICY_LOADED: u16 = 3;
+/// The node started with a certificate and key ([`crate::node::KeyInUse`]).
+pub const KEY_IN_USE: u16 = 4;
+/// The node's CRLs changed ([`crate::node::TrustChanged`]).
+pub const TRUST_CHANGED: u16 = 5;
+/// An auditor read part of the log ([`crate::node::AuditAccess`]).
+pub const AUDIT_FETCH: u16 = 6;
+/// A federation message this node received ([`crate::MessageReceived`]).
+pub const MESSAGE_RECEIVED: u16 = 7;
+/// A federation message this node sent, and its acknowledgement
+/// ([`crate::MessageSent`]).
+pub const MESSAGE_SENT: u16 = 8;
+/// The node started with a pseudonym key ring
+/// ([`crate::node::PseudonymKeysInUse`]).
+pub const PSEUDONYM_KEYS_IN_USE: u16 = 9;
+/// A query this node is about to send, logged before it leaves
+/// ([`crate::QueryIntent`]).
+pub const QUERY_INTENT: u16 = 10;
+/// A query this node sent and got no verified answer to
+/// ([`crate::QueryNoAnswer`]).
+pub const QUERY_NO_ANSWER: u16 = 11;
+/// This node issued, re-issued or revoked an evaluation result
+/// ([`crate::recognition::EvaluationIssued`]).
+pub const EVALUATION_ISSUED: u16 = 20;
+/// This node decided whether it recognises a result it found in a query
+/// response ([`crate::recognition::RecognitionDecided`]). Pushed results
+/// are logged as [`MESSAGE_RECEIVED`] with the decision as summary.
+pub const RECOGNITION_DECIDED: u16 = 21;
+/// This region listed a subject and sent the entry
+/// ([`crate::lists::ListingInitiated`]).
+pub const LISTING_INITIATED: u16 = 30;
+/// This region reported the measures it applied ([`crate::lists::FeedbackSent`]).
+pub const FEEDBACK_SENT: u16 = 31;
+/// This region changed a list entry it made ([`crate::lists::ChangeInitiated`]).
+pub const CHANGE_INITIATED: u16 = 32;
+/// This region routed a subject's objection to the entry's origin
+/// ([`crate::lists::ObjectionRouted`]).
+pub const OBJECTION_ROUTED: u16 = 33;
+/// An upward batch was made and queued for the national node
+/// ([`crate::upward::BatchPrepared`]).
+pub const BATCH_PREPARED: u16 = 40;
+
+/// Every kind this version writes, with its name (for reports and tools).
+pub const ALL: &[(u16, &str)] = &[
+    (QUERY_RECEIVED, "query_received"),
+    (QUERY_SENT, "query_sent"),
+    (POLICY_LOADED, "policy_loaded"),
+    (KEY_IN_USE, "key_in_use"),
+    (TRUST_CHANGED, "trust_changed"),
+    (AUDIT_FETCH, "audit_fetch"),
+    (MESSAGE_RECEIVED, "message_received"),
+    (MESSAGE_SENT, "message_sent"),
+    (PSEUDONYM_KEYS_IN_USE, "pseudonym_keys_in_use"),
+    (QUERY_INTENT, "query_intent"),
+    (QUERY_NO_ANSWER, "query_no_answer"),
+    (EVALUATION_ISSUED, "evaluation_issued"),
+    (RECOGNITION_DECIDED, "recognition_decided"),
+    (LISTING_INITIATED, "listing_initiated"),
+    (FEEDBACK_SENT, "feedback_sent"),
+    (CHANGE_INITIATED, "change_initiated"),
+    (OBJECTION_ROUTED, "objection_routed"),
+    (BATCH_PREPARED, "batch_prepared"),
+];
+
+/// The name of a kind, if this version knows it.
+pub fn name(kind: u16) -> Option<&'static str> {
+    ALL.iter().find(|(k, _)| *k == kind).map(|(_, n)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_named() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, n) in ALL {
+            assert!(seen.insert(*k), "kind {k} listed twice");
+            assert_eq!(name(*k), Some(*n));
+        }
+        assert_eq!(name(0), None);
+        assert_eq!(name(19), None);
+    }
+}
