@@ -1,5 +1,5 @@
 //! Mutual recognition of credit evaluation results (信用评价结果互认,
-//! DESIGN.md §8; decision 0501).
+//! docs/design.md §8; decision 0501).
 //!
 //! # Issuing
 //!

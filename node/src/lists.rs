@@ -1,4 +1,4 @@
-//! Joint reward/punishment lists (联合奖惩名单), DESIGN.md §9: list entries
+//! Joint reward/punishment lists (联合奖惩名单), docs/design.md §9: list entries
 //! made in this region and sent, initiate → respond → feedback
 //! (发起—响应—反馈), to every region an agreement binds for the list type;
 //! entries other regions sent here; exits, repairs, corrections and

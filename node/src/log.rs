@@ -1,4 +1,4 @@
-//! The node's verifiable access log (DESIGN.md §7): the journal is an RFC
+//! The node's verifiable access log (docs/design.md §7): the journal is an RFC
 //! 6962 Merkle tree (storage keeps its hashes), and this module signs its
 //! checkpoints as C2SP signed notes with the node's Ed25519 key, hands out
 //! receipts, and checks the receipts peers hand back.

@@ -1,4 +1,4 @@
-//! The responder's query pipeline (DESIGN.md §5–6):
+//! The responder's query pipeline (docs/design.md §5–6):
 //!
 //! authenticated peer → verify both authorizations (signatures, chains,
 //! CRLs, roles, distinct officers) → subject and purpose → policy → durably

@@ -1,4 +1,4 @@
-//! Remote audit (DESIGN.md §7): an operator holding the `auditor` role — of
+//! Remote audit (docs/design.md §7): an operator holding the `auditor` role — of
 //! this node's region, or of the national platform — fetches checkpoints,
 //! tiles, entry bundles and authorization bundles of this node's log over
 //! the protocol, file by file in the layout of `credex log export`. Nobody

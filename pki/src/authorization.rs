@@ -1,4 +1,4 @@
-//! Dual authorization (双授权, DESIGN.md §5): verifying an
+//! Dual authorization (双授权, docs/design.md §5): verifying an
 //! [`AuthorizedQuery`] before anything is read, signing its parts, and
 //! signing and verifying the responder's [`QueryResponse`].
 //!

@@ -1,4 +1,4 @@
-//! Keyed subject pseudonyms (自然人假名), DESIGN.md §6 "Keyed pseudonyms".
+//! Keyed subject pseudonyms (自然人假名), docs/design.md §6 "Keyed pseudonyms".
 //!
 //! A natural person is named in messages, logs and stores by
 //! [`SubjectPseudonym`]: HMAC-SHA256 under the federation's

@@ -1,6 +1,6 @@
 //! Mutual-recognition agreements (信用评价结果互认协议) and the pure decision
 //! whether a region recognises another region's credit evaluation result
-//! (DESIGN.md §8), plus the joint reward/punishment terms of the same
+//! (docs/design.md §8), plus the joint reward/punishment terms of the same
 //! agreement (联合奖惩, §9).
 //!
 //! One agreement per TOML file (decision 0400):

@@ -2,7 +2,7 @@
 //! provincial node reports to the national platform, which fields of each
 //! category the platform collects (the rule the egress gate applies to
 //! upward batches), and how fast — and the working-day calendar
-//! (工作日历) that the deadlines are counted in (DESIGN.md §9).
+//! (工作日历) that the deadlines are counted in (docs/design.md §9).
 //!
 //! Reporting list (`policies/reporting/national.toml`):
 //!

@@ -5,7 +5,7 @@
 //! receiver's [`FrameLimit`] before any buffer is allocated, and a payload
 //! must decode to exactly one message: trailing bytes are an error.
 //!
-//! The codec lives here alone so that it can be swapped (DESIGN.md §4).
+//! The codec lives here alone so that it can be swapped (docs/design.md §4).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

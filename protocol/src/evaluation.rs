@@ -1,4 +1,4 @@
-//! Credit evaluation attestations (信用评价结果), DESIGN.md §8.
+//! Credit evaluation attestations (信用评价结果), docs/design.md §8.
 //!
 //! A region that evaluates a legal person's credit under a scheme (public
 //! credit, tax credit, environmental credit) publishes the result as an

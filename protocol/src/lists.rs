@@ -1,4 +1,4 @@
-//! Joint reward/punishment list messages (联合奖惩名单), DESIGN.md §9: the
+//! Joint reward/punishment list messages (联合奖惩名单), docs/design.md §9: the
 //! payloads of [`Flow::Lists`](crate::federation::Flow::Lists) envelopes.
 //!
 //! An entry on the red list, the serious-dishonesty list or the

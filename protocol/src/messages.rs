@@ -29,7 +29,7 @@ pub enum Request {
     Ping(Ping),
     /// Index 2. A dual-authorized query for a subject's credit records.
     Query(Box<AuthorizedQuery>),
-    /// Index 3. Witness this node's newest log checkpoint (DESIGN.md §7).
+    /// Index 3. Witness this node's newest log checkpoint (docs/design.md §7).
     Witness(WitnessRequest),
     /// Index 4. An auditor fetches part of this node's log (remote audit).
     AuditFetch(AuditFetch),

@@ -1,4 +1,4 @@
-//! Dual-authorized credit record queries (双授权查询), DESIGN.md §5–6.
+//! Dual-authorized credit record queries (双授权查询), docs/design.md §5–6.
 //!
 //! A query travels as [`AuthorizedQuery`]: the request signed by an officer
 //! with the `requester` role, countersigned by a different officer with the
@@ -501,7 +501,7 @@ pub struct QueryResponse {
     pub receipt: Option<Receipt>,
 }
 
-/// Where an access sits in the responder's Merkle log (DESIGN.md §7).
+/// Where an access sits in the responder's Merkle log (docs/design.md §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The entry's leaf index.

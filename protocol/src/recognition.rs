@@ -1,4 +1,4 @@
-//! Messages of the mutual-recognition flow (信用评价结果互认, DESIGN.md §8),
+//! Messages of the mutual-recognition flow (信用评价结果互认, docs/design.md §8),
 //! carried in a federation [`Envelope`](crate::federation::Envelope) of
 //! [`Flow::Recognition`](crate::federation::Flow::Recognition).
 //!
