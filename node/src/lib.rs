@@ -1,11 +1,27 @@
-//! credex-node: the credex daemon and the library behind the `credex`
-//! command line.
+//! credex-node: the credex node as a library — everything a deployed node
+//! runs, for the `credex` binary (`credex-cli`) to start and drive.
 //!
-//! This crate is where I/O happens: the QUIC transport ([`transport`], with
-//! the TLS verifiers of [`tls`]), storage ([`storage`], SQLite or
-//! PostgreSQL through sqlx), configuration files ([`config`]) and the
-//! running service ([`service`]). Protocol rules, PKI and policy
-//! evaluation live in the pure crates it wires together.
+//! This crate is where I/O happens; protocol rules, PKI and policy
+//! evaluation live in the pure crates it wires together. Its modules:
+//!
+//! - the running node: [`service`] (start, serve, reload CRLs, shut down),
+//!   [`config`] (the validated node configuration), [`metrics`], [`flows`]
+//!   (which federation flows a node takes part in);
+//! - the network: [`transport`] (QUIC, one request per stream) with the TLS
+//!   verifiers of [`tls`];
+//! - durable state: [`storage`] (SQLite or PostgreSQL through sqlx), the
+//!   access log over it ([`log`], [`access`]), its export ([`export`]) and
+//!   files only the node's user may read ([`file_modes`]);
+//! - the flows: queries answered ([`query`]) and asked ([`requester`]),
+//!   federation messaging ([`federation`]), mutual recognition ([`eval`]),
+//!   joint lists ([`lists`]), the upward channel ([`upward`]), records
+//!   imported ([`records`]), natural persons' pseudonyms ([`pseudonyms`]);
+//! - auditing: [`audit`] and the modules it uses ([`audit_anchor`],
+//!   [`audit_egress`], [`audit_messages`]), and [`remote_audit`];
+//! - the PKI on disk ([`pki_files`]) and shared identifiers ([`ids`]).
+//!
+//! What it does not hold: the command line (`credex-cli`), and the demo,
+//! the development federation and the benchmarks (`credex-kit`).
 
 #![forbid(unsafe_code)]
 
@@ -16,11 +32,7 @@ pub mod audit_egress;
 pub mod audit_messages;
 mod audit_received;
 mod audit_replay;
-pub mod bench;
-pub mod bench_all;
-pub mod bench_log;
 pub mod config;
-pub mod dev;
 pub mod eval;
 pub mod export;
 pub mod federation;

@@ -107,7 +107,7 @@ fn free_tcp_port() -> u16 {
 }
 
 fn subject(i: usize) -> String {
-    credex_node::dev::synthetic_uscc("520000".parse().unwrap(), (i % 40) as u32 + 1)
+    credex_kit::dev::synthetic_uscc("520000".parse().unwrap(), (i % 40) as u32 + 1)
 }
 
 /// Write `n` administrative penalties of 520000 (ids `AP-{first+i}`), decided

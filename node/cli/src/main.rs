@@ -15,7 +15,6 @@ use credex_node::config::LogFormat;
 use commands::{dev, eval, lists, log, node, pki, pseudonym, query, upward};
 
 mod commands;
-mod demo;
 
 /// credex: a privacy-preserving exchange node for public credit information
 /// between regions.
@@ -29,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a throw-away federation on this machine and show it working.
-    Demo(demo::DemoArgs),
+    Demo(credex_kit::demo::DemoArgs),
     /// Run and inspect a node.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -62,7 +61,7 @@ enum Command {
     Audit(log::AuditCommand),
     /// Measure credex on this machine (throw-away federation on loopback).
     #[command(subcommand)]
-    Bench(credex_node::bench::BenchCommand),
+    Bench(credex_kit::bench::BenchCommand),
     /// Credit evaluation results: import, revoke, effective grade, mutual recognition.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -113,7 +112,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => {
             // The narration reports each refusal; node warnings would repeat it.
             init_tracing(LogFormat::Human, "error");
-            demo::run(args).await
+            credex_kit::demo::run(args).await
         }
         Command::Node(cmd) => node::node(cmd).await,
         Command::Pki(cmd) => {
@@ -154,7 +153,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(cmd) => {
             init_tracing(LogFormat::Human, "warn");
-            Ok(credex_node::bench::run(cmd).await?)
+            Ok(credex_kit::bench::run(cmd).await?)
         }
         Command::Eval(cmd) => {
             init_tracing(LogFormat::Human, "warn");

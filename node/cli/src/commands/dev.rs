@@ -1,5 +1,5 @@
 //! `credex dev …`: development helpers. The federation it writes is
-//! [`credex_node::dev`]; this module prints how to start it.
+//! [`credex_kit::dev`]; this module prints how to start it.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ pub enum DevCommand {
         /// Directory to create (must not hold a federation already).
         dir: PathBuf,
         /// First UDP port; nodes use consecutive ports from here.
-        #[arg(long, default_value_t = credex_node::dev::DEV_BASE_PORT)]
+        #[arg(long, default_value_t = credex_kit::dev::DEV_BASE_PORT)]
         base_port: u16,
     },
 }
@@ -26,7 +26,7 @@ pub fn dev(cmd: DevCommand) -> Result<()> {
 }
 
 fn dev_init(dir: PathBuf, base_port: u16) -> Result<()> {
-    let nodes = credex_node::dev::init(&dir, base_port)?;
+    let nodes = credex_kit::dev::init(&dir, base_port)?;
     println!("development federation written to {}\n", dir.display());
     println!("Start each node in its own terminal:");
     for n in &nodes {

@@ -2,7 +2,7 @@
 //! (issue 3, "Benchmark"): signature and chain checks, policy evaluation,
 //! projection, and `QueryService::answer` through real SQLite storage.
 //!
-//! Run: `cargo bench -p credex-node --bench decision` (about a minute).
+//! Run: `cargo bench -p credex-kit --bench decision` (about a minute).
 //! Figures and how to read them: `docs/performance.md`.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use credex_node::access::kind;
-use credex_node::bench::{
+use credex_kit::bench::{
     BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
+use credex_node::access::kind;
 use credex_node::config::StorageTarget;
 use credex_node::query::{QueryService, load_policy, policy_request};
 use credex_node::service::{load_credentials, load_node_signing_key, load_trust, open_storage};

@@ -1,0 +1,22 @@
+//! credex-kit: what runs credex on one machine without being the node —
+//! the narrated demo, the development federation and the benchmarks.
+//!
+//! - [`demo`]: `credex demo`, a throw-away four-node federation, narrated.
+//! - [`dev`]: `credex dev init` — a root, region CAs, nodes, operators and
+//!   sample records written to a directory — and the synthetic subjects the
+//!   demo, the simulator and the tests build on.
+//! - [`bench`](mod@bench), [`bench_all`], [`bench_log`]: `credex bench …`, and the
+//!   fixtures the criterion benchmark `benches/decision.rs` drives.
+//!
+//! What it does not own: nothing here runs in a deployed node. The node
+//! itself — transport, storage, flows, the running service — is
+//! `credex-node`, which this crate only drives through its public API; the
+//! command line that calls these is `credex-cli`.
+
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod bench_all;
+pub mod bench_log;
+pub mod demo;
+pub mod dev;
