@@ -253,9 +253,6 @@ pub async fn ask(
     .expect("query answered with a verified response")
 }
 
-/// The fault-injecting UDP relay (partitions) for multi-node tests.
-pub mod relay;
-
 /// An egress record that releases exactly what `payload` carries (no
 /// record data when it cannot be read): what a doctored sender claims for
 /// a body it built around the gate.

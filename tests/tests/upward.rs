@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use credex_kit::relay::{Link, UdpRelay};
 use credex_node::audit;
 use credex_node::config::NodeConfig;
 use credex_node::federation::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
@@ -24,7 +25,6 @@ use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
 use credex_protocol::upward::UpwardBatch;
-use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, ask, authorized_query};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -458,7 +458,7 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
 async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     let fed = Federation::new();
     let national = fed.start_with(national_config(&fed, 0)).await;
-    let relay = Relay::start(national.local_addr()).await;
+    let relay = UdpRelay::start(national.local_addr()).await.unwrap();
     let province = fed
         .start_with(province_config(&fed, relay.addr(), 40, 2))
         .await;

@@ -1,5 +1,6 @@
 //! credex-kit: what runs credex on one machine without being the node —
-//! the narrated demo, the development federation and the benchmarks.
+//! the narrated demo, the development federation, the benchmarks and a
+//! fault-injecting UDP relay.
 //!
 //! - [`demo`]: `credex demo`, a throw-away four-node federation, narrated.
 //! - [`dev`]: `credex dev init` — a root, region CAs, nodes, operators and
@@ -7,6 +8,8 @@
 //!   demo, the simulator and the tests build on.
 //! - [`bench`](mod@bench), [`bench_all`], [`bench_log`]: `credex bench …`, and the
 //!   fixtures the criterion benchmark `benches/decision.rs` drives.
+//! - [`relay`]: the UDP relay that partitions nodes, or loses one
+//!   direction, in the simulator and the integration tests.
 //!
 //! What it does not own: nothing here runs in a deployed node. The node
 //! itself — transport, storage, flows, the running service — is
@@ -20,3 +23,4 @@ pub mod bench_all;
 pub mod bench_log;
 pub mod demo;
 pub mod dev;
+pub mod relay;
