@@ -21,7 +21,11 @@
 //! - the PKI on disk ([`pki_files`]) and shared identifiers ([`ids`]).
 //!
 //! What it does not hold: the command line (`credex-cli`), and the demo,
-//! the development federation and the benchmarks (`credex-kit`).
+//! the development federation, the benchmarks and the test relay
+//! (`credex-kit`). The doctored-log edits an operator with database access
+//! could make (`storage::danger`, `export::danger`) exist only with the
+//! cargo feature `danger`, which the tests and the simulator enable and the
+//! `credex` binary never does.
 
 #![forbid(unsafe_code)]
 

@@ -14,7 +14,10 @@
 //! What it does not own: nothing here runs in a deployed node. The node
 //! itself — transport, storage, flows, the running service — is
 //! `credex-node`, which this crate only drives through its public API; the
-//! command line that calls these is `credex-cli`.
+//! command line that calls these is `credex-cli`. The kit does not enable
+//! `credex-node`'s `danger` feature, so neither does the binary: the demo's
+//! doctored copy of a log is an exported copy with one byte changed, never
+//! an edited database (decision 0700).
 
 #![forbid(unsafe_code)]
 
