@@ -83,7 +83,9 @@ pub async fn export(
     export_with(storage, key, node_chain_pem, out, true).await
 }
 
-/// Exports that skip safety checks, to play a malicious operator in tests.
+/// Exports that skip safety checks, to play a malicious operator in tests
+/// (only with the cargo feature `danger`).
+#[cfg(feature = "danger")]
 pub mod danger {
     use super::*;
 

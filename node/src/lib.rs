@@ -1,19 +1,36 @@
-//! credex-node: the credex daemon and the library behind the `credex`
-//! command line.
+//! credex-node: the credex node as a library — everything a deployed node
+//! runs, for the `credex` binary (`credex-cli`) to start and drive.
 //!
-//! This crate is where I/O happens: the QUIC transport ([`transport`], with
-//! the TLS verifiers of [`tls`]), storage ([`storage`], SQLite or
-//! PostgreSQL through sqlx), configuration files ([`config`]) and the
-//! running service ([`service`]). Protocol rules, PKI and policy
-//! evaluation live in the pure crates it wires together.
+//! This crate is where I/O happens; protocol rules, PKI and policy
+//! evaluation live in the pure crates it wires together. Its modules:
+//!
+//! - the running node: [`service`] (start, serve, reload CRLs, shut down),
+//!   [`config`] (the validated node configuration), [`metrics`], [`flows`]
+//!   (which federation flows a node takes part in);
+//! - the network: [`transport`] (QUIC, one request per stream) with the TLS
+//!   verifiers of [`tls`];
+//! - durable state: [`storage`] (SQLite or PostgreSQL through sqlx), the
+//!   access log over it ([`log`]; its entries are `credex-journal`'s), its
+//!   export ([`export`]) and
+//!   files only the node's user may read ([`file_modes`]);
+//! - the flows: queries answered ([`query`]) and asked ([`requester`]),
+//!   federation messaging ([`federation`]), mutual recognition ([`eval`]),
+//!   joint lists ([`lists`]), the upward channel ([`upward`]), records
+//!   imported ([`records`]), natural persons' pseudonyms ([`pseudonyms`]);
+//! - auditing: [`remote_audit`] (auditors fetching this node's log); the
+//!   offline verifier is `credex-audit`;
+//! - the PKI on disk ([`pki_files`]) and shared identifiers ([`ids`]).
+//!
+//! What it does not hold: the command line (`credex-cli`), and the demo,
+//! the development federation, the benchmarks and the test relay
+//! (`credex-kit`). The doctored-log edits an operator with database access
+//! could make (`storage::danger`, `export::danger`) exist only with the
+//! cargo feature `danger`, which the tests and the simulator enable and the
+//! `credex` binary never does.
 
 #![forbid(unsafe_code)]
 
-pub mod bench;
-pub mod bench_all;
-pub mod bench_log;
 pub mod config;
-pub mod dev;
 pub mod eval;
 pub mod export;
 pub mod federation;

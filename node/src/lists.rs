@@ -1584,35 +1584,6 @@ fn short_digest(subject: &SubjectRef) -> String {
 mod tests {
     use super::*;
 
-    /// A node decides with the agreements beside its configuration, not
-    /// only the shipped ones: an extra Guizhou–Beijing agreement makes
-    /// Beijing bound by Guizhou's serious-dishonesty listings; a broken file
-    /// stops the node with its name.
-    #[test]
-    fn a_node_uses_the_agreements_beside_its_configuration() {
-        let dir = tempfile::tempdir().expect("dir");
-        let nodes = crate::dev::init(dir.path(), 7401).expect("dev federation");
-        let gy = NodeConfig::load(&nodes[0].config).expect("config");
-        let guizhou: RegionCode = "520000".parse().expect("region");
-        let beijing: RegionCode = "110000".parse().expect("region");
-        let bound = |p: &ListsPolicy| {
-            p.agreements
-                .joint_peers(guizhou, ListType::SeriousDishonesty)
-                .contains(&beijing)
-        };
-        assert!(!bound(&ListsPolicy::for_node(&gy).expect("policy")));
-        let extra = gy.path.parent().expect("dir").join("agreements");
-        std::fs::create_dir_all(&extra).expect("mkdir");
-        let text = credex_policies::agreement::BUILTIN_CHONGQING_GUIZHOU_TOML
-            .replace("chongqing-guizhou", "beijing-guizhou")
-            .replace("500000", "110000");
-        std::fs::write(extra.join("beijing-guizhou.toml"), text).expect("write");
-        assert!(bound(&ListsPolicy::for_node(&gy).expect("policy")));
-        std::fs::write(extra.join("broken.toml"), "code = ").expect("write");
-        let err = ListsPolicy::for_node(&gy).expect_err("a broken file is refused");
-        assert!(err.to_string().contains("broken.toml"), "{err}");
-    }
-
     #[test]
     fn status_stages_and_overdue() {
         let sent = SentTrack {

@@ -5,14 +5,14 @@
 //! in bulk.
 //!
 //! Certificates, keys and node configurations come from
-//! [`credex_node::dev::init_regions`] over [`credex_node::dev::PROVINCES`];
+//! [`credex_kit::dev::init_regions`] over [`credex_kit::dev::PROVINCES`];
 //! the simulator replaces each province's example policy with one that
 //! peers with every other province, and imports its own subjects.
 
 use std::path::{Path, PathBuf};
 
+use credex_kit::dev::{self, synthetic_uscc};
 use credex_node::config::{NodeConfig, StorageTarget};
-use credex_node::dev::{self, synthetic_uscc};
 use credex_node::pki_files::{CaDir, write_public};
 use credex_node::storage::{RecordRow, Storage};
 use credex_policies::{Catalogue, Record};

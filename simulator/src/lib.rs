@@ -2,7 +2,7 @@
 //! provincial-level regions and the national node, in this process on
 //! loopback, each with its own SQLite file or PostgreSQL schema — driven by
 //! a query workload, with faults on a schedule (kill and restart, network
-//! partition through a UDP relay, certificate revocation, a malicious
+//! partition through a UDP relay (`credex_kit::relay`), certificate revocation, a malicious
 //! peer that also floods and whose operator rewrites its own log), and, at
 //! the end, every log exported and verified by the auditor.
 //!
@@ -16,7 +16,6 @@
 pub mod faults;
 pub mod federation;
 pub mod malicious;
-pub mod relay;
 pub mod report;
 pub mod sim;
 

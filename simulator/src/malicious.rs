@@ -25,11 +25,12 @@
 //! audit must catch both; [`classify`] tells those expected findings from
 //! any other violation, which still fails the run.
 //!
-//! The tampering calls `credex_node::storage::danger`, which is public and
-//! behind no cargo feature: it is the operator-with-database-access the
-//! integration tests play, and the node never calls it. The simulator plays
-//! that operator, so it uses it directly rather than editing the exported
-//! tiles: an operator holding the database and the log key re-signs a
+//! The tampering calls `credex_node::storage::danger`, compiled only with
+//! credex-node's `danger` cargo feature, which this crate and the tests
+//! enable and the `credex` binary never does (decision 0700): it is the
+//! operator-with-database-access the integration tests play, and the node
+//! never calls it. The simulator plays that operator, so it uses it
+//! directly rather than editing the exported tiles: an operator holding the database and the log key re-signs a
 //! rewritten log that verifies on its own, the case the auditor must catch
 //! with what others hold (cosignatures, witnessed checkpoints, receipts).
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use credex_kit::relay::{Link, UdpRelay};
 use credex_node::requester::{self, QuerySpec, Signer};
 use credex_node::service::RunningNode;
 use credex_node::storage::Storage;
@@ -26,7 +27,6 @@ use crate::federation::{
     TAX_RATING_EVERY,
 };
 use crate::malicious::MaliciousCounts;
-use crate::relay::UdpRelay;
 use crate::report::{
     AuditResult, FaultReport, LatencySummary, MaliciousReport, PeerQuota, Report, SetupReport,
 };
@@ -354,7 +354,7 @@ impl Ctx {
             .insert((from, to), Instant::now() + DIAL_WINDOW);
         let target = &self.slots[to];
         let addr = match self.relays.get(&(from, to)) {
-            Some(relay) => relay.addr,
+            Some(relay) => relay.addr(),
             None => target.addr(),
         };
         let name = target.node.name.clone();
@@ -795,17 +795,17 @@ async fn run_fault(ctx: Arc<Ctx>, i: usize, shutdown: CancellationToken) -> Resu
                 .collect();
             begin(f);
             for r in &relays {
-                r.state.set_blocked(true);
+                r.set(Link::Partitioned);
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep_until(until.into()) => {}
             }
             for r in &relays {
-                r.state.set_blocked(false);
+                r.set(Link::Open);
             }
             end(f);
-            let dropped: u64 = relays.iter().map(|r| r.state.dropped()).sum();
+            let dropped: u64 = relays.iter().map(|r| r.dropped()).sum();
             f.notes
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -875,7 +875,7 @@ fn judge(
             let dropped: u64 = [(f.nodes[0], f.nodes[1]), (f.nodes[1], f.nodes[0])]
                 .iter()
                 .filter_map(|p| ctx.relays.get(p))
-                .map(|r| r.state.dropped())
+                .map(|r| r.dropped())
                 .sum();
             (
                 dropped > 0 && r.answered_after > 0,
@@ -1104,7 +1104,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         if let FaultKind::Partition { .. } = f.kind {
             for (from, to) in [(nodes[0], nodes[1]), (nodes[1], nodes[0])] {
                 if let std::collections::hash_map::Entry::Vacant(e) = relays.entry((from, to)) {
-                    e.insert(UdpRelay::spawn(slots[to].addr(), shutdown.clone()).await?);
+                    e.insert(UdpRelay::start_until(slots[to].addr(), &shutdown).await?);
                 }
             }
         }

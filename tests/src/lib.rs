@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use credex_kit::dev::{self, DevNode};
 use credex_node::config::{NodeConfig, logical_server_name};
-use credex_node::dev::{self, DevNode};
 use credex_node::pki_files::CaDir;
 use credex_node::service::RunningNode;
 use credex_protocol::{NodeName, RegionCode};
@@ -183,7 +183,7 @@ pub fn signer(fed: &Federation, region: &str, name: &str) -> credex_node::reques
 
 /// The synthetic companies of a development region (all have records).
 pub fn subjects(region: &str) -> Vec<String> {
-    credex_node::dev::sample_subjects(region.parse().expect("region"))
+    credex_kit::dev::sample_subjects(region.parse().expect("region"))
 }
 
 /// Import the development region's sample records into `node`.
@@ -252,9 +252,6 @@ pub async fn ask(
     .await
     .expect("query answered with a verified response")
 }
-
-/// The fault-injecting UDP relay (partitions) for multi-node tests.
-pub mod relay;
 
 /// An egress record that releases exactly what `payload` carries (no
 /// record data when it cannot be read): what a doctored sender claims for

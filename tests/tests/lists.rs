@@ -58,7 +58,7 @@ impl Nodes {
     async fn start(regions: &[(&'static str, &'static str, &'static str)]) -> Nodes {
         init_tracing();
         let dir = tempfile::tempdir().unwrap();
-        let dev = credex_node::dev::init_regions(dir.path(), 7401, regions).unwrap();
+        let dev = credex_kit::dev::init_regions(dir.path(), 7401, regions).unwrap();
         // Reserve one free UDP port per node (held until all are chosen, so
         // they differ), then release them for the nodes to bind.
         let sockets: Vec<std::net::UdpSocket> = (0..dev.len())
@@ -212,7 +212,7 @@ fn draft(list_type: ListKind, subject: String, measures: &[&str]) -> EntryDraft 
 }
 
 fn company(region: &str, seq: u32) -> String {
-    credex_node::dev::synthetic_uscc(region.parse().unwrap(), seq)
+    credex_kit::dev::synthetic_uscc(region.parse().unwrap(), seq)
 }
 
 /// Wait until every message in `node`'s outbox is for one of `stuck`.
@@ -1270,4 +1270,33 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A node decides with the agreements beside its configuration, not
+/// only the shipped ones: an extra Guizhou–Beijing agreement makes
+/// Beijing bound by Guizhou's serious-dishonesty listings; a broken file
+/// stops the node with its name.
+#[test]
+fn a_node_uses_the_agreements_beside_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = credex_kit::dev::init(dir.path(), 7401).unwrap();
+    let gy = NodeConfig::load(&nodes[0].config).unwrap();
+    let guizhou: RegionCode = "520000".parse().unwrap();
+    let beijing: RegionCode = "110000".parse().unwrap();
+    let bound = |p: &ListsPolicy| {
+        p.agreements
+            .joint_peers(guizhou, credex_policies::ListType::SeriousDishonesty)
+            .contains(&beijing)
+    };
+    assert!(!bound(&ListsPolicy::for_node(&gy).unwrap()));
+    let extra = gy.path.parent().unwrap().join("agreements");
+    std::fs::create_dir_all(&extra).unwrap();
+    let text = credex_policies::agreement::BUILTIN_CHONGQING_GUIZHOU_TOML
+        .replace("chongqing-guizhou", "beijing-guizhou")
+        .replace("500000", "110000");
+    std::fs::write(extra.join("beijing-guizhou.toml"), text).unwrap();
+    assert!(bound(&ListsPolicy::for_node(&gy).unwrap()));
+    std::fs::write(extra.join("broken.toml"), "code = ").unwrap();
+    let err = ListsPolicy::for_node(&gy).expect_err("a broken file is refused");
+    assert!(err.to_string().contains("broken.toml"), "{err}");
 }

@@ -700,7 +700,7 @@ async fn a_response_never_reveals_whether_the_subject_exists() {
     let fed = Federation::new();
     let (gy, gz) = gy_and_gz(&fed).await;
     let known = &subjects("440000")[0];
-    let unknown = &credex_node::dev::synthetic_uscc("440000".parse().unwrap(), 999_999);
+    let unknown = &credex_kit::dev::synthetic_uscc("440000".parse().unwrap(), 999_999);
     // Denied (out of policy) for a known and an unknown subject: identical decisions.
     let ask_denied = |subject: &str| {
         let mut s = penalty_query(subject, &[]);

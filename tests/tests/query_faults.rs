@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use credex_audit as audit;
 use credex_journal::{QueryIntent, QueryNoAnswer, kind};
+use credex_kit::relay::{Link, UdpRelay};
 use credex_node::config::logical_server_name;
 use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
 use credex_pki::authorization::query_digest;
 use credex_protocol::query::Outcome;
 use credex_protocol::{NodeName, RegionCode};
-use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, authorized_query, findings, import_samples, subjects, within};
 
 /// A penalty query to Guangdong under the joint-punishment legal basis,
@@ -56,19 +56,19 @@ async fn audit_both(gy: &RunningNode, gz: &RunningNode) -> audit::AuditReport {
 
 /// gy-1 (1 s idle timeout, so a lost answer ends quickly) and gz-1 with
 /// Guangdong's sample records, and a relay in front of gz-1.
-async fn through_a_relay(fed: &Federation) -> (RunningNode, RunningNode, Relay) {
+async fn through_a_relay(fed: &Federation) -> (RunningNode, RunningNode, UdpRelay) {
     let mut c = fed.config("gy-1");
     c.transport.idle_timeout = Duration::from_secs(1);
     c.transport.keep_alive = Duration::from_millis(300);
     let gy = fed.start_with(c).await;
     let gz = fed.start("gz-1").await;
     import_samples(fed, &gz, "440000").await;
-    let relay = Relay::start(gz.local_addr()).await;
+    let relay = UdpRelay::start(gz.local_addr()).await.unwrap();
     (gy, gz, relay)
 }
 
 /// A connection from gy-1 to gz-1 through the relay.
-async fn connect(gy: &RunningNode, relay: &Relay) -> credex_node::transport::PeerConnection {
+async fn connect(gy: &RunningNode, relay: &UdpRelay) -> credex_node::transport::PeerConnection {
     let region: RegionCode = "440000".parse().unwrap();
     let name: NodeName = "gz-1".parse().unwrap();
     within(
@@ -88,7 +88,7 @@ async fn connect(gy: &RunningNode, relay: &Relay) -> credex_node::transport::Pee
 /// once connected; gy-1 logs into `storage`.
 async fn ask_via(
     gy: &RunningNode,
-    relay: &Relay,
+    relay: &UdpRelay,
     link: Link,
     storage: &credex_node::storage::Storage,
     query: &credex_protocol::query::AuthorizedQuery,

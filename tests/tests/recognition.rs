@@ -46,12 +46,12 @@ impl Fed {
     fn new(codes: &[&str]) -> Fed {
         init_tracing();
         let dir = tempfile::tempdir().unwrap();
-        let regions: Vec<_> = credex_node::dev::PROVINCES
+        let regions: Vec<_> = credex_kit::dev::PROVINCES
             .iter()
             .copied()
             .filter(|(code, _, _)| codes.contains(code))
             .collect();
-        let nodes = credex_node::dev::init_regions(dir.path(), 1, &regions).unwrap();
+        let nodes = credex_kit::dev::init_regions(dir.path(), 1, &regions).unwrap();
         // Hold every socket until all ports are picked, so they differ.
         let sockets: Vec<_> = nodes
             .iter()
@@ -102,7 +102,7 @@ impl Fed {
 }
 
 fn subject(code: &str, n: u32) -> String {
-    credex_node::dev::synthetic_uscc(region(code), region(code).as_u32() / 10_000 * 100 + n)
+    credex_kit::dev::synthetic_uscc(region(code), region(code).as_u32() / 10_000 * 100 + n)
 }
 
 /// Write `rows` as a JSON Lines import file and import it at `node`.

@@ -17,6 +17,7 @@ use credex_audit as audit;
 use credex_journal::{
     BatchPrepared, MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind,
 };
+use credex_kit::relay::{Link, UdpRelay};
 use credex_node::config::NodeConfig;
 use credex_node::service::RunningNode;
 use credex_node::upward::{self, ReceivedFrom, UpwardStatus};
@@ -26,7 +27,6 @@ use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
 use credex_protocol::upward::UpwardBatch;
-use credex_tests::relay::{Link, Relay};
 use credex_tests::{Federation, ask, authorized_query};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -109,7 +109,7 @@ fn free_tcp_port() -> u16 {
 }
 
 fn subject(i: usize) -> String {
-    credex_node::dev::synthetic_uscc("520000".parse().unwrap(), (i % 40) as u32 + 1)
+    credex_kit::dev::synthetic_uscc("520000".parse().unwrap(), (i % 40) as u32 + 1)
 }
 
 /// Write `n` administrative penalties of 520000 (ids `AP-{first+i}`), decided
@@ -460,7 +460,7 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
 async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     let fed = Federation::new();
     let national = fed.start_with(national_config(&fed, 0)).await;
-    let relay = Relay::start(national.local_addr()).await;
+    let relay = UdpRelay::start(national.local_addr()).await.unwrap();
     let province = fed
         .start_with(province_config(&fed, relay.addr(), 40, 2))
         .await;

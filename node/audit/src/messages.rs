@@ -67,7 +67,7 @@ fn attachment(dir: &Path, digest: &[u8; 32]) -> Result<Vec<u8>, Finding> {
 
 /// Check one entry of kind [`kind::MESSAGE_RECEIVED`] or
 /// [`kind::MESSAGE_SENT`] against its attachment, and its egress
-/// ([`crate::audit_egress`]) in the log of `log_region`.
+/// ([`crate::egress`]) in the log of `log_region`.
 pub fn check_entry(
     dir: &Path,
     entry_kind: u16,

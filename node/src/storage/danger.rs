@@ -5,7 +5,9 @@
 //! visible. The edits here change the journal or the checkpoints *without*
 //! the Merkle tree following (except [`truncate_log`], which rewinds
 //! everything to fork the log), exactly as an operator with database
-//! access could. Nothing in the node may call this module.
+//! access could. Nothing in the node may call this module, and it is
+//! compiled only with the cargo feature `danger`, which the tests and the
+//! simulator enable and the `credex` binary never does (decision 0700).
 //!
 //! Every edit runs through the writer queue, in order with appends, under
 //! the journal's write lock. Like [`Storage::append`]: dropping a future

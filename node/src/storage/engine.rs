@@ -12,6 +12,7 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+#[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
 use super::sqlite::{SqliteBatch, SqliteEngine};
@@ -253,6 +254,7 @@ impl Engine {
         }
     }
 
+    #[cfg(feature = "danger")]
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64, StorageError> {
         match self {
             Engine::Sqlite(e) => e.execute_raw(sql).await,
@@ -380,6 +382,7 @@ impl Engine {
         }
     }
 
+    #[cfg(feature = "danger")]
     pub(crate) async fn danger(&self, edit: &DangerEdit) -> Result<u64, StorageError> {
         match self {
             Engine::Sqlite(e) => e.danger(edit).await,

@@ -308,6 +308,7 @@ macro_rules! log_sql {
 
         /// Runs one `danger` edit under the journal's write lock; returns
         /// the journal rows it changed.
+        #[cfg(feature = "danger")]
         pub(crate) async fn danger(
             &self,
             edit: &super::danger::DangerEdit,

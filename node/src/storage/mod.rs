@@ -54,8 +54,8 @@
 //!
 //! Peer sightings, record imports (one transaction per import), nonce
 //! purges, the log's checkpoints, cosignatures, witnessed checkpoints and
-//! evidence, and the [`danger`] edits go through the same writer (SQLite
-//! has one writer), in queue order.
+//! evidence, and the `danger` edits (only with the cargo feature `danger`)
+//! go through the same writer (SQLite has one writer), in queue order.
 //!
 //! # The Merkle log
 //!
@@ -78,6 +78,7 @@
 //! record bodies.
 
 mod access;
+#[cfg(feature = "danger")]
 pub mod danger;
 mod engine;
 mod error;

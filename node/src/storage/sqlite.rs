@@ -339,6 +339,7 @@ impl SqliteEngine {
         tx.commit().await.map_err(fail)
     }
 
+    #[cfg(feature = "danger")]
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64, StorageError> {
         sqlx::raw_sql(sql)
             .execute(&self.write)

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
+#[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::engine::{Engine, JournalRow};
 use super::state::StateWrite;
@@ -58,6 +59,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
     /// Execute operator SQL ([`super::danger::execute_raw`]).
+    #[cfg(feature = "danger")]
     ExecuteRaw {
         sql: String,
         reply: oneshot::Sender<Result<u64, StorageError>>,
@@ -68,6 +70,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
     /// A [`super::danger`] edit.
+    #[cfg(feature = "danger")]
     Danger {
         edit: DangerEdit,
         reply: oneshot::Sender<Result<u64, StorageError>>,
@@ -268,6 +271,7 @@ pub(crate) async fn run(
                 }
                 let _ = reply.send(result);
             }
+            #[cfg(feature = "danger")]
             Command::ExecuteRaw { sql, reply } => {
                 let _ = reply.send(engine.execute_raw(&sql).await);
             }
@@ -278,6 +282,7 @@ pub(crate) async fn run(
                 }
                 let _ = reply.send(result);
             }
+            #[cfg(feature = "danger")]
             Command::Danger { edit, reply } => {
                 let rewinds = matches!(edit, DangerEdit::TruncateLog { .. });
                 let mut result = engine.danger(&edit).await;

@@ -6,12 +6,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
+use credex_node::config::logical_server_name;
+use credex_node::pki_files::{CaDir, PkiFileError, lifetime, write_public};
 use credex_pki::{KeyAlgorithm, PseudonymKey, PseudonymKeyRing};
 use credex_protocol::{NodeName, RegionCode, Role};
 use ring::rand::SystemRandom;
-
-use crate::config::logical_server_name;
-use crate::pki_files::{CaDir, PkiFileError, lifetime, write_public};
 
 /// One node of the development federation.
 #[derive(Debug, Clone)]
@@ -158,7 +157,7 @@ pub fn init_regions(
         PseudonymKey::generate(1, &SystemRandom::new()).map_err(|e| invalid(dir, e))?
     ])
     .map_err(|e| invalid(dir, e))?;
-    crate::pseudonyms::save_ring(&dir.join(PSEUDONYM_KEYS), &ring, false)
+    credex_node::pseudonyms::save_ring(&dir.join(PSEUDONYM_KEYS), &ring, false)
         .map_err(|e| invalid(dir, e))?;
     for node in &nodes {
         write_public(&node.config, &node_config(node, &nodes))?;
@@ -232,13 +231,13 @@ level = "info"
 /// platform's is a minimal one of its own).
 fn policy_text(region: RegionCode) -> String {
     match region.as_u32() {
-        520_000 => include_str!("../../policies/examples/policy-520000.toml").to_owned(),
-        500_000 => include_str!("../../policies/examples/policy-500000.toml").to_owned(),
-        440_000 => include_str!("../../policies/examples/policy-440000.toml").to_owned(),
+        520_000 => include_str!("../../../policies/examples/policy-520000.toml").to_owned(),
+        500_000 => include_str!("../../../policies/examples/policy-500000.toml").to_owned(),
+        440_000 => include_str!("../../../policies/examples/policy-440000.toml").to_owned(),
         0 => format!(
             "# Sharing policy of node {region}: releases nothing (deny by default).\nowner = \"{region}\"\n"
         ),
-        _ => include_str!("../../policies/examples/policy-440000.toml").replacen(
+        _ => include_str!("../../../policies/examples/policy-440000.toml").replacen(
             "owner = \"440000\"",
             &format!("owner = \"{region}\""),
             1,

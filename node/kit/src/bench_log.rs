@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use credex_node::log::{Checkpoints, LogKey};
+use credex_node::storage::Storage;
 use credex_pki::{KeyAlgorithm, Validity};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-use crate::log::{Checkpoints, LogKey};
-use crate::storage::Storage;
 
 /// Options of `credex bench log`.
 #[derive(Debug, Clone, clap::Args)]
@@ -157,7 +156,7 @@ pub async fn run(args: &LogBenchArgs) -> Result<LogBenchReport, String> {
     );
     let out = dir.path().join("export");
     let chain = format!("{}{}", node.cert_pem, ca.cert_pem());
-    let summary = crate::export::export(&storage, &key, &chain, &out)
+    let summary = credex_node::export::export(&storage, &key, &chain, &out)
         .await
         .map_err(|e| e.to_string())?;
     let trust = credex_pki::TrustStore::from_pem(&root.cert_pem, &[]).map_err(|e| e.to_string())?;

@@ -2,7 +2,7 @@
 //! (issue 3, "Benchmark"): signature and chain checks, policy evaluation,
 //! projection, and `QueryService::answer` through real SQLite storage.
 //!
-//! Run: `cargo bench -p credex-node --bench decision` (about a minute).
+//! Run: `cargo bench -p credex-kit --bench decision` (about a minute).
 //! Figures and how to read them: `docs/performance.md`.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use credex_flows::query::policy_request;
 use credex_journal::kind;
-use credex_node::bench::{
+use credex_kit::bench::{
     BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
 use credex_node::config::StorageTarget;

@@ -62,7 +62,7 @@ fn listing_feedback_objection_and_repair_from_the_command_line() {
         }
     }
 
-    let subject = credex_node::dev::sample_subjects("520000".parse().unwrap())[0].clone();
+    let subject = credex_kit::dev::sample_subjects("520000".parse().unwrap())[0].clone();
     let entry = |subject: &str, measures: &str| {
         format!(
             r#"{{"subject": "{subject}", "list_type": "serious_dishonesty",

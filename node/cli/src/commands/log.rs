@@ -315,7 +315,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             let options = anchoring.options(&store)?;
             let subjects = id
                 .split(',')
-                .map(|s| crate::cli_query::subject_ref(s.trim(), None))
+                .map(|s| super::query::subject_ref(s.trim(), None))
                 .collect::<Result<Vec<_>>>()
                 .context(
                     "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",

@@ -24,6 +24,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use credex_node::config::logical_server_name;
+use credex_node::service::{RunningNode, load_credentials, load_trust};
+use credex_node::tls::FederationTrust;
+use credex_node::transport::{Handler, PeerConnection, PeerIdentity, Transport};
 use credex_protocol::{ErrorCode, ErrorReply, Hello, Request, Response};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -34,10 +38,6 @@ use crate::bench::{
     QueryBenchReport, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
 use crate::bench_log::{LogBenchArgs, LogBenchReport};
-use crate::config::logical_server_name;
-use crate::service::{RunningNode, load_credentials, load_trust};
-use crate::tls::FederationTrust;
-use crate::transport::{Handler, PeerConnection, PeerIdentity, Transport};
 
 /// Options of `credex bench all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -334,7 +334,8 @@ async fn transport_and_handshakes(
         )?;
         let query = factory.build(0)?;
         let trust = requester.transport().trust().current();
-        let answer = crate::requester::send(&conn, &trust, requester.storage(), &query).await?;
+        let answer =
+            credex_node::requester::send(&conn, &trust, requester.storage(), &query).await?;
         conn.close();
         drop(conn);
         requester.shutdown().await;

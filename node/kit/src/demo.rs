@@ -11,7 +11,6 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use credex_journal::kind;
 use credex_node::config::{NodeConfig, logical_server_name};
-use credex_node::dev::{self, DevNode};
 use credex_node::eval;
 use credex_node::lists::{EntryDraft, Lists, ListsPolicy};
 use credex_node::pki_files::{CaDir, lifetime};
@@ -30,6 +29,8 @@ use credex_protocol::query::{
     SubjectRef,
 };
 use ring::rand::SystemRandom;
+
+use crate::dev::{self, DevNode};
 
 /// Options of `credex demo`.
 #[derive(clap::Args, Debug)]

@@ -25,7 +25,7 @@ fn free_ports() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_import_is_reported_upward_and_shown() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = credex_node::dev::init_regions(
+    let nodes = credex_kit::dev::init_regions(
         dir.path(),
         free_ports(),
         &[

@@ -8,13 +8,13 @@
 //! that many requests kept in flight for a fixed time over one (or a few)
 //! QUIC connections. Requests are signed and approved before the clock
 //! starts (the human step is not timed); each goes through
-//! [`crate::requester::send`], so the response signature and the log
+//! [`credex_node::requester::send`], so the response signature and the log
 //! receipt are verified and the requester durably logs its side too. Beside the figures it reports
 //! the crypto floor: Ed25519 signatures and verifications per second on
 //! this machine, how many one query needs, and the query rate that allows.
 //!
 //! The fixtures ([`BenchFederation`], [`QueryFactory`]) are also what the
-//! criterion benchmark `node/benches/decision.rs` drives.
+//! criterion benchmark `node/kit/benches/decision.rs` drives.
 //!
 //! What it does not do: handshakes, the transport ceiling, log appends and
 //! the auditor are in `credex bench all` ([`crate::bench_all`]) and
@@ -28,20 +28,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use credex_node::config::{ConfigError, NodeConfig, logical_server_name};
+use credex_node::pki_files::PkiFileError;
+use credex_node::records::ImportError;
+use credex_node::requester::{self, QuerySpec, RequesterError, Signer};
+use credex_node::service::{RunningNode, StartError};
+use credex_node::storage::Storage;
+use credex_node::transport::{ClientError, PeerConnection};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, SignedSubjectAuthorization, SubjectAuthorization, SubjectRef,
 };
 use credex_protocol::{NodeName, RegionCode};
 use serde::Serialize;
 
-use crate::config::{ConfigError, NodeConfig, logical_server_name};
 use crate::dev::{self, DevNode};
-use crate::pki_files::PkiFileError;
-use crate::records::ImportError;
-use crate::requester::{self, QuerySpec, RequesterError, Signer};
-use crate::service::{RunningNode, StartError};
-use crate::storage::Storage;
-use crate::transport::{ClientError, PeerConnection};
 
 /// The requesting node of the benchmark: Guizhou 贵州.
 pub const REQUESTER_NODE: &str = "gy-1";
@@ -210,14 +210,14 @@ impl BenchFederation {
         catalogue: &credex_policies::Catalogue,
     ) -> Result<u64, BenchError> {
         let persons =
-            crate::pseudonyms::NaturalPersons::load(config, &ring::rand::SystemRandom::new())
+            credex_node::pseudonyms::NaturalPersons::load(config, &ring::rand::SystemRandom::new())
                 .map_err(|e| BenchError::Policy {
                     path: config.data_dir.clone(),
                     reason: e.to_string(),
                 })?;
         let mut n = 0;
         for (category, file) in self.sample_files(config.region) {
-            n += crate::records::import_file_of_persons(
+            n += credex_node::records::import_file_of_persons(
                 storage,
                 &file,
                 category,
@@ -240,7 +240,7 @@ impl BenchFederation {
         let file = self
             .path()
             .join(format!("records/{region}/{category}.jsonl"));
-        crate::records::parse_file(&file, category, catalogue)?
+        credex_node::records::parse_file(&file, category, catalogue)?
             .iter()
             .map(|row| {
                 credex_protocol::decode(&row.body).map_err(|e| BenchError::Policy {
@@ -336,7 +336,7 @@ impl QueryFactory {
         max_uses: u32,
     ) -> Result<QueryFactory, BenchError> {
         let authority = fed.signer(self.target, "portal")?;
-        let now = crate::query::unix_ms(SystemTime::now());
+        let now = credex_node::query::unix_ms(SystemTime::now());
         let subject =
             self.subjects.first().cloned().ok_or_else(|| {
                 BenchError::Usage("the target region has no sample subject".into())
@@ -1288,7 +1288,7 @@ mod tests {
     fn raised_quotas_replace_every_quota_and_the_policy_still_loads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.toml");
-        let original = include_str!("../../policies/examples/policy-440000.toml");
+        let original = include_str!("../../../policies/examples/policy-440000.toml");
         std::fs::write(&path, original).unwrap();
         raise_quotas(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -339,9 +339,9 @@ fn only_released_details_reach_each_member(kept: &std::path::Path) {
 fn no_citizen_id_in_any_node(kept: &std::path::Path) {
     let mut ids: Vec<String> = ["520000", "500000", "440000", "000000"]
         .iter()
-        .flat_map(|r| credex_node::dev::sample_persons(r.parse().unwrap()))
+        .flat_map(|r| credex_kit::dev::sample_persons(r.parse().unwrap()))
         .collect();
-    ids.push(credex_node::dev::synthetic_citizen_id(
+    ids.push(credex_kit::dev::synthetic_citizen_id(
         "520000".parse().unwrap(),
         7,
     ));
@@ -416,7 +416,7 @@ fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
                 continue;
             }
             let r: RegionCode = other_region.parse().unwrap();
-            let mut secrets = credex_node::dev::sample_internal_values(r);
+            let mut secrets = credex_kit::dev::sample_internal_values(r);
             if other_region == "520000" {
                 secrets.extend(guizhou_extra.iter().cloned());
             }
@@ -435,7 +435,7 @@ fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
         // The scan finds them at home (Guangdong's imported samples,
         // Guizhou's own additions): the test can fail.
         let own: Vec<String> = match node {
-            "gz-1" => credex_node::dev::sample_internal_values(region.parse().unwrap()),
+            "gz-1" => credex_kit::dev::sample_internal_values(region.parse().unwrap()),
             "gy-1" => guizhou_extra.to_vec(),
             _ => Vec::new(),
         };
@@ -511,7 +511,7 @@ fn query_flow_from_the_command_line() {
     assert!(out.contains("imported 4 admin_penalty records"), "{out}");
 
     let mut node = start_node(&gz);
-    let subject = credex_node::dev::sample_subjects("440000".parse().unwrap())[1].clone();
+    let subject = credex_kit::dev::sample_subjects("440000".parse().unwrap())[1].clone();
     let q = dir.path().join("q.cxq");
     let drafted = ok(&[
         "query",
@@ -582,8 +582,8 @@ fn query_flow_from_the_command_line() {
     // A natural person (个体工商户): the approver sees the case and the
     // masked ID, and approves only the person in the case file (issue 13 §4).
     let region: credex_protocol::RegionCode = "440000".parse().unwrap();
-    let person = credex_node::dev::sample_persons(region)[0].clone();
-    let someone_else = credex_node::dev::synthetic_citizen_id(region, 77);
+    let person = credex_kit::dev::sample_persons(region)[0].clone();
+    let someone_else = credex_kit::dev::synthetic_citizen_id(region, 77);
     let np = dir.path().join("np.cxq");
     let (req_pem, req_key) = (ops.join("req-1.pem"), ops.join("req-1.key"));
     let (apv_pem, apv_key) = (ops.join("apv-1.pem"), ops.join("apv-1.key"));

@@ -1,0 +1,292 @@
+//! `credex pki …`: the federation PKI on disk — root and region CAs,
+//! node, operator and authority certificates, revocation and CRLs — and
+//! reading certificates back in plain words. The files are
+//! [`credex_node::pki_files`]; the rules are in `credex_pki`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use credex_node::pki_files::{CaDir, lifetime};
+use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
+use credex_protocol::{NodeName, RegionCode, Role};
+
+// Key algorithm and validity of a certificate to issue (no doc comment:
+// clap would take it as the help text of every command that flattens it).
+#[derive(Args)]
+pub struct KeyOpts {
+    /// Key algorithm: ed25519 or p256.
+    #[arg(long, default_value = "ed25519")]
+    alg: KeyAlgorithm,
+    /// Validity in days (capped at the issuing CA's own end of validity).
+    #[arg(long)]
+    days: Option<u32>,
+}
+
+#[derive(Subcommand)]
+pub enum PkiCommand {
+    /// Create the federation root CA (the national trust anchor).
+    InitRoot {
+        /// Directory to create the CA in.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Common name of the root.
+        #[arg(long, default_value = "credex federation root")]
+        name: String,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
+    /// Create a region CA, issued by the root.
+    RegionCa {
+        /// The root CA's directory.
+        #[arg(long)]
+        root: PathBuf,
+        /// Six-digit GB/T 2260 region code (000000 = national platform).
+        #[arg(long)]
+        region: RegionCode,
+        /// Directory to create the region CA in.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
+    /// Issue a node certificate (TLS client and server) from a region CA.
+    Node {
+        /// The region CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Node name, e.g. gy-1.
+        #[arg(long)]
+        name: NodeName,
+        /// DNS names (SANs); NAME.REGION.credex is always added.
+        #[arg(long)]
+        dns: Vec<String>,
+        /// IP addresses (SANs).
+        #[arg(long)]
+        ip: Vec<IpAddr>,
+        /// Output directory for NAME.pem and NAME.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
+    /// Issue an operator certificate for an accountable person.
+    Operator {
+        /// The region CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Operator name, e.g. zhang-san.
+        #[arg(long)]
+        name: NodeName,
+        /// requester, approver, auditor or admin.
+        #[arg(long)]
+        role: Role,
+        /// Output directory for NAME.pem and NAME.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
+    /// Issue an authorization-authority certificate (signs subjects' authorizations).
+    Authority {
+        /// The region CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Authority name, e.g. portal.
+        #[arg(long)]
+        name: NodeName,
+        /// Output directory for NAME.pem and NAME.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
+    /// Revoke a certificate issued by a CA and re-sign its CRL.
+    Revoke {
+        /// The issuing CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The certificate file (PEM; its first certificate is revoked).
+        cert: PathBuf,
+    },
+    /// Re-sign a CA's CRL (e.g. before it expires).
+    Crl {
+        /// The CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+    },
+    /// The federation's pseudonymization key ring (names natural persons).
+    #[command(subcommand)]
+    PseudonymKey(super::pseudonym::PseudonymKeyCommand),
+    /// Show what certificates say, in plain words.
+    Show {
+        /// PEM files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Verify a certificate chain against the federation root and CRLs.
+    Verify {
+        /// The federation root certificate (PEM).
+        #[arg(long)]
+        root: PathBuf,
+        /// CRL files (PEM).
+        #[arg(long)]
+        crl: Vec<PathBuf>,
+        /// The certificate file: leaf first, then its region CA.
+        cert: PathBuf,
+    },
+}
+
+/// Run a `credex pki` subcommand.
+pub fn pki(cmd: PkiCommand) -> Result<()> {
+    match cmd {
+        PkiCommand::InitRoot { dir, name, key } => {
+            let ca = CaDir::create_root(
+                &dir,
+                &name,
+                key.alg,
+                key.days.unwrap_or(lifetime::ROOT_DAYS),
+            )?;
+            println!(
+                "created federation root CA in {} (keep {} offline)",
+                dir.display(),
+                ca.key_path().display()
+            );
+        }
+        PkiCommand::RegionCa {
+            root,
+            region,
+            dir,
+            key,
+        } => {
+            CaDir::at(root).create_region(
+                region,
+                &dir,
+                key.alg,
+                key.days.unwrap_or(lifetime::REGION_CA_DAYS),
+            )?;
+            println!("created region CA {region} in {}", dir.display());
+        }
+        PkiCommand::Node {
+            ca,
+            name,
+            mut dns,
+            ip,
+            out,
+            key,
+        } => {
+            let ca = CaDir::at(ca);
+            let region = ca
+                .load()?
+                .identity()
+                .region()
+                .context("the root cannot issue node certificates; use a region CA")?;
+            let logical = credex_node::config::logical_server_name(region, &name);
+            if !dns.contains(&logical) {
+                dns.insert(0, logical);
+            }
+            let files = ca.issue_node(
+                &name,
+                &dns,
+                &ip,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
+            print_issued(&files);
+        }
+        PkiCommand::Operator {
+            ca,
+            name,
+            role,
+            out,
+            key,
+        } => {
+            let files = CaDir::at(ca).issue_operator(
+                &name,
+                role,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
+            print_issued(&files);
+        }
+        PkiCommand::Authority { ca, name, out, key } => {
+            let files = CaDir::at(ca).issue_authority(
+                &name,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
+            print_issued(&files);
+        }
+        PkiCommand::Revoke { ca, cert } => {
+            let ca = CaDir::at(ca);
+            let identity = ca.revoke(&cert)?;
+            println!(
+                "revoked {} (serial {}); CRL re-signed at {} — nodes pick it up at their next CRL check",
+                identity.subject,
+                identity.serial_hex(),
+                ca.crl_path().display()
+            );
+        }
+        PkiCommand::Crl { ca } => {
+            let path = CaDir::at(ca).write_crl()?;
+            println!("CRL re-signed at {}", path.display());
+        }
+        PkiCommand::PseudonymKey(cmd) => super::pseudonym::pseudonym_key(cmd)?,
+        PkiCommand::Show { files } => {
+            for file in files {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}", file.display()))?;
+                let certs = credex_pki::certs_from_pem(&text)
+                    .with_context(|| format!("{}", file.display()))?;
+                if certs.is_empty() {
+                    bail!("{}: no CERTIFICATE section", file.display());
+                }
+                for (i, der) in certs.iter().enumerate() {
+                    let id = credex_pki::identity_from_der(der)
+                        .with_context(|| format!("{}: certificate {}", file.display(), i + 1))?;
+                    println!("{} [{}]: {}", file.display(), i + 1, id.describe());
+                }
+            }
+        }
+        PkiCommand::Verify { root, crl, cert } => {
+            let root_pem =
+                std::fs::read_to_string(&root).with_context(|| format!("{}", root.display()))?;
+            let crls = crl
+                .iter()
+                .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
+                .collect::<Result<Vec<_>>>()?;
+            let store = TrustStore::from_pem(&root_pem, &crls)?;
+            let text =
+                std::fs::read_to_string(&cert).with_context(|| format!("{}", cert.display()))?;
+            let certs =
+                credex_pki::certs_from_pem(&text).with_context(|| format!("{}", cert.display()))?;
+            let (leaf, rest) = certs
+                .split_first()
+                .with_context(|| format!("{}: no CERTIFICATE section", cert.display()))?;
+            let id = credex_pki::identity_from_der(leaf)?;
+            let purpose = match id.subject {
+                credex_pki::Subject::Node { .. } => Purpose::TlsClient,
+                _ => Purpose::Signing,
+            };
+            let verified = store
+                .verify(leaf, rest, rustls_pki_types::UnixTime::now(), purpose)
+                .with_context(|| format!("{}: does not verify", cert.display()))?;
+            println!(
+                "OK: {} issued by {}",
+                verified.identity().subject,
+                verified.issuer().subject
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_issued(files: &credex_node::pki_files::IssuedFiles) {
+    println!("issued {}", files.identity.describe());
+    println!("  certificate chain: {}", files.cert.display());
+    println!("  private key (0600): {}", files.key.display());
+}

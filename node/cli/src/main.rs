@@ -1,0 +1,171 @@
+//! `credex`: the credex node daemon and its operator tools.
+//!
+//! This crate is the command line only: argument parsing ([`clap`] derive,
+//! doc comments are the help text), logging set-up and printing. The node
+//! is the `credex-node` library; the demo, the development federation and
+//! the benchmarks are `credex-kit`. One module per command group under
+//! [`commands`].
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use credex_node::config::LogFormat;
+
+use commands::{dev, eval, lists, log, node, pki, pseudonym, query, upward};
+
+mod commands;
+
+/// credex: a privacy-preserving exchange node for public credit information
+/// between regions.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a throw-away federation on this machine and show it working.
+    Demo(credex_kit::demo::DemoArgs),
+    /// Run and inspect a node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Manage the federation PKI: CAs, certificates, revocation.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Development helpers.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+    /// Ask another region for a subject's records: draft, approve, send.
+    #[command(subcommand)]
+    Query(query::QueryCommand),
+    /// Data subjects' electronic authorizations.
+    #[command(subcommand)]
+    Authorization(query::AuthorizationCommand),
+    /// This region's credit records.
+    #[command(subcommand)]
+    Records(query::RecordsCommand),
+    /// Natural persons' keyed pseudonyms: compute them, rekey a node's aliases.
+    #[command(subcommand)]
+    Pseudonym(pseudonym::PseudonymCommand),
+    /// Validate subject identifiers (USCC, citizen ID).
+    #[command(subcommand)]
+    Id(query::IdCommand),
+    /// The node's verifiable access log.
+    #[command(subcommand)]
+    Log(log::LogCommand),
+    /// Verify exported logs offline; list who looked at a subject.
+    #[command(subcommand)]
+    Audit(log::AuditCommand),
+    /// Measure credex on this machine (throw-away federation on loopback).
+    #[command(subcommand)]
+    Bench(credex_kit::bench::BenchCommand),
+    /// Credit evaluation results: import, revoke, effective grade, mutual recognition.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Joint reward/punishment lists (联合奖惩名单).
+    #[command(subcommand)]
+    Lists(lists::ListsCommand),
+    /// Upward reporting to the national platform (数据报送).
+    #[command(subcommand)]
+    Upward(upward::UpwardCommand),
+}
+
+/// Log to standard error at `level` (`RUST_LOG` wins when set).
+fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => {
+            // The narration reports each refusal; node warnings would repeat it.
+            init_tracing(LogFormat::Human, "error");
+            credex_kit::demo::run(args).await
+        }
+        Command::Node(cmd) => node::node(cmd).await,
+        Command::Pki(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            pki::pki(cmd)
+        }
+        Command::Query(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            query::query(cmd).await
+        }
+        Command::Authorization(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            query::authorization(cmd)
+        }
+        Command::Records(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            query::records(cmd).await
+        }
+        Command::Log(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            log::log(cmd).await
+        }
+        Command::Audit(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            log::audit(cmd).await
+        }
+        Command::Pseudonym(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            pseudonym::pseudonym(cmd).await
+        }
+        Command::Id(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            query::id(cmd)
+        }
+        Command::Dev(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            dev::dev(cmd)
+        }
+        Command::Bench(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            Ok(credex_kit::bench::run(cmd).await?)
+        }
+        Command::Eval(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            eval::eval(cmd).await
+        }
+        Command::Lists(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            lists::lists(cmd).await
+        }
+        Command::Upward(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            upward::upward(cmd).await
+        }
+    }
+}
