@@ -61,6 +61,7 @@ use tokio_util::task::TaskTracker;
 use crate::log::Checkpoints;
 use crate::storage::{AccessClaim, StateWrite, Storage, StorageError};
 use crate::transport::PeerIdentity;
+use credex_flows::outbox::{Attempts, Outbox, Queued};
 use credex_journal::{
     CounterpartReceipt, ENTRY_VERSION, MAX_BEYOND_NAMED, MessageReceived, MessageSent,
     ReceivedOutcome, kind, sha256,
@@ -78,10 +79,6 @@ pub const OUTBOX_NS: &str = "fed.outbox";
 /// a duplicate).
 pub const INBOX_NS: &str = "fed.inbox";
 
-/// First retry delay after a failed delivery; doubles per attempt.
-pub const RETRY_INITIAL: Duration = Duration::from_millis(200);
-/// Longest retry delay.
-pub const RETRY_MAX: Duration = Duration::from_secs(5);
 /// How often the delivery task looks at the outbox when nothing wakes it.
 pub const DELIVERY_TICK: Duration = Duration::from_millis(250);
 /// How long message ids are remembered as nonces: ten years. A message is
@@ -144,13 +141,34 @@ pub trait FlowHandler: Send + Sync + 'static {
     ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>>;
 }
 
-/// One message waiting in the outbox.
+/// One message waiting in the outbox, as stored (the schedule's rules are
+/// [`credex_flows::outbox`]'s).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OutboxItem {
     signed: SignedEnvelope,
     attempts: u32,
     next_attempt_ms: i64,
     last_error: String,
+}
+
+impl OutboxItem {
+    fn attempts(&self) -> Attempts {
+        Attempts {
+            attempts: self.attempts,
+            next_attempt_ms: self.next_attempt_ms,
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    fn queued(&self, key: String) -> Queued<String> {
+        let e = &self.signed.envelope;
+        Queued {
+            to: e.to_region,
+            id: e.message_id,
+            attempts: self.attempts(),
+            message: key,
+        }
+    }
 }
 
 /// A message in the outbox, as [`Federation::outbox`] lists it.
@@ -170,13 +188,6 @@ pub struct PendingMessage {
     pub attempts: u32,
     /// Why the last attempt failed.
     pub last_error: String,
-}
-
-/// The answer stored for a received message, replayed to duplicates.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct InboxAnswer {
-    status: DeliveryStatus,
-    reply: Vec<u8>,
 }
 
 /// What a node needs to sign, log and deliver federation messages.
@@ -403,13 +414,20 @@ impl Federation {
             }
         };
         let now = crate::service::now_ms();
-        let mut due: Vec<RegionCode> = items
+        // The regions with a run in progress are the ones in flight: each
+        // run delivers its region's messages one at a time, in order.
+        let busy: Vec<RegionCode> = self
+            .inner
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .filter(|(_, item)| item.next_attempt_ms <= now)
-            .map(|(_, item)| item.signed.envelope.to_region)
+            .copied()
             .collect();
-        due.dedup();
-        for region in due {
+        let mut outbox =
+            Outbox::from_queued(items.into_iter().map(|(key, item)| item.queued(key)), busy);
+        while let Some(transmit) = outbox.poll_transmit(now) {
+            let region = transmit.to;
             {
                 let mut busy = self
                     .inner
@@ -449,22 +467,20 @@ impl Federation {
             let Some((key, item)) = items.into_iter().next() else {
                 return;
             };
-            if item.next_attempt_ms > crate::service::now_ms() {
+            if !item.attempts().is_due(crate::service::now_ms()) {
                 return;
             }
             match self.deliver_one(&key, &item).await {
                 Ok(()) => continue,
                 Err(error) => {
-                    let attempts = item.attempts.saturating_add(1);
-                    let delay = RETRY_INITIAL
-                        .saturating_mul(1u32 << attempts.min(16))
-                        .min(RETRY_MAX);
-                    tracing::debug!(%region, attempts, %error, "delivery failed; will retry");
+                    let next = item
+                        .attempts()
+                        .failed(crate::service::now_ms(), truncate(error, MAX_REASON));
+                    tracing::debug!(%region, attempts = next.attempts, error = %next.last_error, "delivery failed; will retry");
                     let retry = OutboxItem {
-                        attempts,
-                        next_attempt_ms: crate::service::now_ms()
-                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
-                        last_error: truncate(error, MAX_REASON),
+                        attempts: next.attempts,
+                        next_attempt_ms: next.next_attempt_ms,
+                        last_error: next.last_error,
                         ..item
                     };
                     if let Ok(value) = credex_protocol::encode(&retry) {

@@ -9,6 +9,11 @@
 //! would be a finding against an honest node.
 //!
 //! What is here today:
+//! - [`outbox`] and [`inbox`]: federation messaging's two sides as state
+//!   machines — in-order, one-at-a-time delivery per destination with
+//!   retry backoff, and apply-once with the first answer replayed to
+//!   duplicates. `tests/exactly_once.rs` drives four nodes of them over
+//!   links that drop, delay, duplicate and reorder, on a virtual clock;
 //! - [`query`]: the responder's view of a query as its sharing policy
 //!   decides on it, and the policy set rebuilt from a logged archive;
 //! - [`calendar`]: Unix milliseconds as certificate-validity time,
@@ -23,4 +28,6 @@
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod inbox;
+pub mod outbox;
 pub mod query;

@@ -11,11 +11,12 @@ use credex_protocol::federation::{
 use credex_protocol::{ErrorCode, ErrorReply, Response};
 
 use super::{
-    Federation, INBOX_NS, InboxAnswer, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
+    Federation, INBOX_NS, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
     REFUSED_ID_RETENTION_MS, ReceivedOutcome, Refusal, kind, truncate, unix_time,
 };
 use crate::storage::{AccessClaim, ClaimOutcome, StateWrite};
 use crate::transport::PeerIdentity;
+use credex_flows::inbox::{InboxAnswer, duplicate_answer};
 use credex_journal::{ENTRY_VERSION, sha256};
 
 impl Federation {
@@ -223,15 +224,8 @@ impl Federation {
                 .ok()
                 .flatten()
                 .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
-            match first {
-                Some(first) => match first.status {
-                    DeliveryStatus::Refused { reason } => {
-                        (DeliveryStatus::Refused { reason }, first.reply)
-                    }
-                    _ => (DeliveryStatus::AlreadyApplied, first.reply),
-                },
-                None => (DeliveryStatus::AlreadyApplied, Vec::new()),
-            }
+            let answer = duplicate_answer(first);
+            (answer.status, answer.reply)
         } else {
             (status, reply)
         };
