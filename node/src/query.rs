@@ -17,12 +17,10 @@ use credex_pki::authorization::{
     AuthorizationVerified, QueryContext, query_digest, sign_response, verify_authorized_query,
 };
 use credex_pki::signing::SigningKey;
-use credex_policies::{
-    AgreementGroups, Catalogue, PolicySet, QuotaUsage, ReleaseDecision, evaluate,
-};
+use credex_policies::{AgreementGroups, Catalogue, PolicySet, ReleaseDecision};
 use credex_protocol::query::{
-    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, QueryResponseBody,
-    Receipt, Record, SubjectRef, Value,
+    AuthorizedQuery, Outcome, QueryReason, QueryResponse, QueryResponseBody, Receipt, Record,
+    SubjectRef, Value,
 };
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::UnixTime;
@@ -34,7 +32,7 @@ use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
 use credex_flows::calendar::{ms_time, quota_window_start_ms};
 pub use credex_flows::query::PolicyLoadError;
-use credex_flows::query::policy_request;
+use credex_flows::query::QueryDecision;
 use credex_journal::{AccessEntry, Direction, Officer};
 
 /// An accountable officer as the journal names them: the certificate's
@@ -116,23 +114,6 @@ pub fn subject_key(subject: &SubjectRef) -> String {
     }
 }
 
-fn map_outcome(o: credex_policies::Outcome) -> Outcome {
-    match o {
-        credex_policies::Outcome::Granted => Outcome::Granted,
-        credex_policies::Outcome::Trimmed => Outcome::Trimmed,
-        credex_policies::Outcome::Denied => Outcome::Denied,
-    }
-}
-
-fn to_wire(list: &[(String, Vec<String>)]) -> Vec<CategoryFields> {
-    list.iter()
-        .map(|(category, fields)| CategoryFields {
-            category: category.clone(),
-            fields: fields.clone(),
-        })
-        .collect()
-}
-
 fn to_value(v: &credex_policies::FieldValue) -> Value {
     use credex_policies::FieldValue as F;
     match v {
@@ -172,27 +153,6 @@ impl std::fmt::Debug for QueryService {
             .field("region", &self.region)
             .field("policy_hash", &self.policy.policy_hash_hex())
             .finish()
-    }
-}
-
-/// A decision reached before any record was read.
-struct Decided {
-    outcome: Outcome,
-    reason: QueryReason,
-    released: Vec<CategoryFields>,
-    withheld: Vec<CategoryFields>,
-    policy_hash: [u8; 32],
-}
-
-impl Decided {
-    fn denied(reason: QueryReason, q: &AuthorizedQuery, policy_hash: [u8; 32]) -> Decided {
-        Decided {
-            outcome: Outcome::Denied,
-            reason,
-            released: Vec::new(),
-            withheld: q.request.requested.clone(),
-            policy_hash,
-        }
     }
 }
 
@@ -288,7 +248,7 @@ impl QueryService {
             Ok(v) => v,
             Err(e) => {
                 tracing::info!(reason = %e.reason(), error = %e, "query refused: authorization");
-                let decided = Decided::denied(e.reason(), q, policy_hash);
+                let decided = QueryDecision::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);
                 let seq = self.storage.append_entry(&entry).await?;
                 let receipt = self.receipt(seq).await?;
@@ -299,7 +259,7 @@ impl QueryService {
         entry.approver_officer = Some(officer_of(verified.approver()));
 
         // 2. Subject, purpose, policy.
-        let (decided, claim, decision) = self.decide(q, &verified, peer, now_ms).await?;
+        let (mut decided, claim) = self.decide(q, &verified, peer, now_ms).await?;
         apply(&mut entry, &decided);
 
         // 3. Durable record, with the nonce, authorization use and quota
@@ -320,13 +280,13 @@ impl QueryService {
             return self.respond(
                 q,
                 digest,
-                Decided::denied(reason, q, policy_hash),
+                QueryDecision::denied(reason, q, policy_hash),
                 Vec::new(),
                 now_ms,
                 receipt,
             );
         }
-        let decision = match decision {
+        let decision = match decided.release.take() {
             Some(d) if decided.outcome != Outcome::Denied => d,
             _ => {
                 tracing::info!(reason = %decided.reason, "query denied");
@@ -347,78 +307,39 @@ impl QueryService {
             .map_err(|e| AnswerError::Log(e.to_string()))
     }
 
+    /// What the policy decides for `q` from `peer` at `now_ms`, and the
+    /// claim that records it: the nonce, and what a release consumes.
     async fn decide(
         &self,
         q: &AuthorizedQuery,
         verified: &AuthorizationVerified,
         peer: &PeerIdentity,
         now_ms: i64,
-    ) -> Result<(Decided, AccessClaim, Option<ReleaseDecision>), AnswerError> {
-        let policy_hash = self.policy.policy_hash();
-        let mut claim = AccessClaim {
+    ) -> Result<(QueryDecision, AccessClaim), AnswerError> {
+        let peer_key = peer.region.to_string();
+        let window_start = quota_window_start_ms(ms_time(now_ms));
+        let used = self.storage.quota_used(&peer_key, window_start).await?;
+        let decided = credex_flows::query::decide(
+            q,
+            verified,
+            peer.region,
+            &self.policy,
+            u64::from(used),
+            now_ms,
+        );
+        let claim = AccessClaim {
             requester_region: q.request.requester_region.to_string(),
             nonce: q.request.nonce,
             // A nonce older than twice the skew window is refused as stale anyway.
             nonce_expires_at_unix_ms: now_ms.saturating_add(self.max_skew_ms.saturating_mul(2)),
-            authorization_use: None,
-            quota: None,
+            authorization_use: decided.authorization_use,
+            quota: decided.quota.map(|c| QuotaClaim {
+                peer: peer_key,
+                window_start_unix_ms: c.window_start_ms,
+                limit: u32::try_from(c.per_day).unwrap_or(u32::MAX),
+            }),
         };
-        // A region no rule of this policy names has no agreement with us at all.
-        if !self
-            .policy
-            .rules()
-            .iter()
-            .any(|r| r.peers().contains(peer.region))
-        {
-            return Ok((
-                Decided::denied(QueryReason::UnknownPeer, q, policy_hash),
-                claim,
-                None,
-            ));
-        }
-        let request = match policy_request(q, peer.region, verified.subject_authorization()) {
-            Ok(r) => r,
-            Err(reason) => return Ok((Decided::denied(reason, q, policy_hash), claim, None)),
-        };
-        let now = ms_time(now_ms);
-        let window_start = quota_window_start_ms(now);
-        let peer_key = peer.region.to_string();
-        let used = self.storage.quota_used(&peer_key, window_start).await?;
-        let decision: ReleaseDecision = evaluate(
-            &request,
-            &self.policy,
-            now,
-            &QuotaUsage {
-                requests_in_window: u64::from(used),
-            },
-        );
-        let outcome = map_outcome(decision.outcome());
-        if outcome != Outcome::Denied {
-            let limit = decision
-                .rule_ids()
-                .iter()
-                .filter_map(|id| self.policy.rule(id)?.quota())
-                .map(|q| q.per_day)
-                .min();
-            if let Some(limit) = limit {
-                claim.quota = Some(QuotaClaim {
-                    peer: peer_key,
-                    window_start_unix_ms: window_start,
-                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
-                });
-            }
-            if let Some(a) = verified.subject_authorization() {
-                claim.authorization_use = Some((a.id(), a.authorization().max_uses));
-            }
-        }
-        let decided = Decided {
-            outcome,
-            reason: QueryReason::from(decision.reason()),
-            released: to_wire(decision.permitted()),
-            withheld: to_wire(decision.withheld()),
-            policy_hash: decision.policy_hash(),
-        };
-        Ok((decided, claim, Some(decision)))
+        Ok((decided, claim))
     }
 
     async fn read_projected(
@@ -468,7 +389,7 @@ impl QueryService {
         &self,
         q: &AuthorizedQuery,
         digest: [u8; 32],
-        decided: Decided,
+        decided: QueryDecision,
         records: Vec<Record>,
         now_ms: i64,
         receipt: Option<Receipt>,
@@ -497,7 +418,7 @@ impl QueryService {
     }
 }
 
-fn apply(entry: &mut AccessEntry, decided: &Decided) {
+fn apply(entry: &mut AccessEntry, decided: &QueryDecision) {
     entry.outcome = decided.outcome;
     entry.reason = decided.reason;
     entry.released = decided.released.clone();

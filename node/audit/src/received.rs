@@ -102,46 +102,28 @@ pub(crate) fn check_received(
         );
         return (found, None);
     };
-    let request = match credex_flows::query::policy_request(
-        &q,
-        e.requester_region,
-        verified.subject_authorization(),
-    ) {
-        Ok(r) => r,
-        Err(reason) => {
-            violation(
-                "released_outside_policy",
-                format!("released although the request is invalid ({reason})"),
-            );
-            return (found, None);
-        }
+    // The same decision the node made, quota aside: usage is not known per
+    // entry, so the sequence checks count it (crate::replay).
+    let decided =
+        credex_flows::query::decide(&q, &verified, e.requester_region, policy, 0, e.at_ms);
+    let Some(decision) = decided.release else {
+        violation(
+            "released_outside_policy",
+            format!(
+                "released although the request is invalid ({})",
+                decided.reason
+            ),
+        );
+        return (found, None);
     };
-    // Quota usage is not known per entry: the sequence checks count it.
-    let decision = credex_policies::evaluate(
-        &request,
-        policy,
-        credex_flows::calendar::ms_time(e.at_ms),
-        &credex_policies::QuotaUsage::default(),
-    );
     let facts = ReleaseFacts {
         requester: (q.request.requester_region, q.request.requester_node.clone()),
         nonce: q.request.nonce,
         issued_at_ms: q.request.issued_at_ms,
-        authorization: verified
-            .subject_authorization()
-            .map(|a| (a.id(), a.authorization().max_uses)),
-        quota: decision
-            .rule_ids()
-            .iter()
-            .filter_map(|id| policy.rule(id)?.quota())
-            .map(|q| q.per_day)
-            .min()
-            .map(|limit| {
-                let window = credex_flows::calendar::quota_window_start_ms(
-                    credex_flows::calendar::ms_time(e.at_ms),
-                );
-                (e.requester_region, window, limit)
-            }),
+        authorization: decided.authorization_use,
+        quota: decided
+            .quota
+            .map(|c| (e.requester_region, c.window_start_ms, c.per_day)),
     };
     for c in &e.released {
         for f in &c.fields {

@@ -3,14 +3,15 @@
 //! input here, and rebuild a logged policy set here, so they cannot
 //! disagree.
 
-use credex_pki::authorization::VerifiedSubjectAuthorization;
+use credex_pki::authorization::{AuthorizationVerified, VerifiedSubjectAuthorization};
 use credex_policies::{
-    AccessRequest, AgreementGroups, AuthorizationScope, Catalogue, PolicySet, Purpose, SubjectKind,
+    AccessRequest, AgreementGroups, AuthorizationScope, Catalogue, PolicySet, Purpose, QuotaUsage,
+    ReleaseDecision, SubjectKind, evaluate,
 };
 use credex_protocol::RegionCode;
-use credex_protocol::query::{AuthorizedQuery, QueryReason, SubjectRef};
+use credex_protocol::query::{AuthorizedQuery, CategoryFields, Outcome, QueryReason, SubjectRef};
 
-use crate::calendar::ms_time;
+use crate::calendar::{ms_time, quota_window_start_ms};
 
 /// Why the node's policy could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -126,4 +127,138 @@ fn authorization_scope(
         not_after: ms_time(auth.not_after_ms),
         authority: credex_policies::ConsentAuthority { region, name },
     })
+}
+
+/// The daily quota a release counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaCharge {
+    /// Start of the window (midnight, China Standard Time), Unix ms.
+    pub window_start_ms: i64,
+    /// The smallest per-day limit of the rules that released.
+    pub per_day: u64,
+}
+
+/// The responder's decision on a query whose signatures verified, before
+/// anything is recorded or read: what is released and withheld, and what
+/// the release consumes (one unit of a daily quota, one use of the
+/// subject's authorization). The node records it and claims what it
+/// consumes in one transaction; the auditor re-runs it from the log.
+#[derive(Debug, Clone)]
+pub struct QueryDecision {
+    /// Granted, trimmed or denied.
+    pub outcome: Outcome,
+    /// The reason code.
+    pub reason: QueryReason,
+    /// Fields released.
+    pub released: Vec<CategoryFields>,
+    /// Fields withheld.
+    pub withheld: Vec<CategoryFields>,
+    /// The policy set's content hash.
+    pub policy_hash: [u8; 32],
+    /// The quota a release counts against (none when denied, or no rule
+    /// that released has a quota).
+    pub quota: Option<QuotaCharge>,
+    /// The subject authorization a release uses: (id, its `max_uses`).
+    pub authorization_use: Option<([u8; 16], u32)>,
+    /// The policy's decision, the token reading records needs (none when
+    /// the query was refused before the policy was asked).
+    pub release: Option<ReleaseDecision>,
+}
+
+impl QueryDecision {
+    /// A refusal for `reason` before the policy was asked: nothing released.
+    pub fn denied(
+        reason: QueryReason,
+        q: &AuthorizedQuery,
+        policy_hash: [u8; 32],
+    ) -> QueryDecision {
+        QueryDecision {
+            outcome: Outcome::Denied,
+            reason,
+            released: Vec::new(),
+            withheld: q.request.requested.clone(),
+            policy_hash,
+            quota: None,
+            authorization_use: None,
+            release: None,
+        }
+    }
+}
+
+/// Decide on `q`, asked by `peer` and verified as `verified`, under
+/// `policy` at `now_ms`, with `quota_used` units of the peer's quota used
+/// in the current window ([`crate::calendar::quota_window_start_ms`]).
+///
+/// A region that no rule of the policy names is refused as an unknown
+/// peer; an invalid subject, purpose or authorization scope is refused
+/// with its reason; otherwise the sharing policy decides.
+pub fn decide(
+    q: &AuthorizedQuery,
+    verified: &AuthorizationVerified,
+    peer: RegionCode,
+    policy: &PolicySet,
+    quota_used: u64,
+    now_ms: i64,
+) -> QueryDecision {
+    let policy_hash = policy.policy_hash();
+    // A region no rule of this policy names has no agreement with us at all.
+    if !policy.rules().iter().any(|r| r.peers().contains(peer)) {
+        return QueryDecision::denied(QueryReason::UnknownPeer, q, policy_hash);
+    }
+    let request = match policy_request(q, peer, verified.subject_authorization()) {
+        Ok(r) => r,
+        Err(reason) => return QueryDecision::denied(reason, q, policy_hash),
+    };
+    let now = ms_time(now_ms);
+    let decision = evaluate(
+        &request,
+        policy,
+        now,
+        &QuotaUsage {
+            requests_in_window: quota_used,
+        },
+    );
+    let outcome = match decision.outcome() {
+        credex_policies::Outcome::Granted => Outcome::Granted,
+        credex_policies::Outcome::Trimmed => Outcome::Trimmed,
+        credex_policies::Outcome::Denied => Outcome::Denied,
+    };
+    let releases = outcome != Outcome::Denied;
+    let quota = releases
+        .then(|| {
+            decision
+                .rule_ids()
+                .iter()
+                .filter_map(|id| policy.rule(id)?.quota())
+                .map(|q| q.per_day)
+                .min()
+        })
+        .flatten()
+        .map(|per_day| QuotaCharge {
+            window_start_ms: quota_window_start_ms(now),
+            per_day,
+        });
+    let authorization_use = releases
+        .then(|| verified.subject_authorization())
+        .flatten()
+        .map(|a| (a.id(), a.authorization().max_uses));
+    QueryDecision {
+        outcome,
+        reason: QueryReason::from(decision.reason()),
+        released: to_wire(decision.permitted()),
+        withheld: to_wire(decision.withheld()),
+        policy_hash: decision.policy_hash(),
+        quota,
+        authorization_use,
+        release: Some(decision),
+    }
+}
+
+fn to_wire(list: &[(String, Vec<String>)]) -> Vec<CategoryFields> {
+    list.iter()
+        .map(|(category, fields)| CategoryFields {
+            category: category.clone(),
+            fields: fields.clone(),
+        })
+        .collect()
 }
