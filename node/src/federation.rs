@@ -201,7 +201,7 @@ pub struct FederationContext {
     /// The node's name.
     pub node: NodeName,
     /// The node key (signs envelopes and acknowledgements).
-    pub node_key: SigningKey,
+    pub node_key: Arc<SigningKey>,
     /// The node's certificate chain (DER, leaf first).
     pub chain: Vec<Vec<u8>>,
     /// The federation trust (verifies peers' signatures).

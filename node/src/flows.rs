@@ -4,14 +4,21 @@
 //! One line per flow, so flows are added without touching the node's
 //! start-up code.
 
+use credex_policies::PolicySet;
+
 use crate::config::NodeConfig;
 use crate::federation::Federation;
 use crate::service::StartError;
 
-/// Register every flow's handler with `federation`.
-pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
+/// Register every flow's handler with `federation`, for the node of
+/// `config` running `policy` (loaded once, at start).
+pub fn register(
+    federation: &Federation,
+    config: &NodeConfig,
+    policy: &PolicySet,
+) -> Result<(), StartError> {
     crate::eval::register(federation, config)?;
-    crate::lists::register(federation, config)?;
-    crate::upward::register(federation, config)?;
+    crate::lists::register(federation, config, policy.catalogue())?;
+    crate::upward::register(federation, config, policy.catalogue())?;
     Ok(())
 }

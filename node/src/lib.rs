@@ -4,7 +4,8 @@
 //! This crate is where I/O happens; protocol rules, PKI and policy
 //! evaluation live in the pure crates it wires together. Its modules:
 //!
-//! - the running node: [`service`] (start, serve, reload CRLs, shut down),
+//! - the running node: [`boot`] (its identity, read once), [`service`]
+//!   (start, serve, reload CRLs, shut down),
 //!   [`config`] (the validated node configuration), [`metrics`], [`flows`]
 //!   (which federation flows a node takes part in);
 //! - the network: [`transport`] (QUIC, one request per stream) with the TLS
@@ -30,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod boot;
 pub mod config;
 pub mod eval;
 pub mod export;

@@ -179,15 +179,22 @@ impl ListsPolicy {
     /// working-day calendar of `[upward] holidays` (the shipped 2026
     /// calendar when absent).
     pub fn for_node(config: &NodeConfig) -> Result<ListsPolicy, StartError> {
+        let policy = crate::query::load_policy(config.region, &config.policy)?;
+        ListsPolicy::with_catalogue(config, policy.catalogue())
+    }
+
+    /// [`ListsPolicy::for_node`] with the catalogue the node already loaded.
+    pub fn with_catalogue(
+        config: &NodeConfig,
+        catalogue: &Catalogue,
+    ) -> Result<ListsPolicy, StartError> {
         let agreements =
             crate::eval::load_agreements(config).map_err(|reason| StartError::Flow {
                 flow: "lists",
                 reason: format!("agreements: {reason}"),
             })?;
-        let calendar = crate::upward::load_rules(config)?.calendar;
-        let catalogue = crate::query::load_policy(config.region, &config.policy)?
-            .catalogue()
-            .clone();
+        let calendar = crate::upward::load_calendar(config)?;
+        let catalogue = catalogue.clone();
         let pseudonyms = match &config.pseudonyms.keys {
             Some(path) => {
                 Some(
@@ -1435,12 +1442,16 @@ impl FlowHandler for ListsHandler {
 
 /// Register the lists flow with `federation` (the shipped agreements and
 /// measures catalogue).
-pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
+pub fn register(
+    federation: &Federation,
+    config: &NodeConfig,
+    catalogue: &Catalogue,
+) -> Result<(), StartError> {
     federation.register(
         Flow::Lists,
         Arc::new(ListsHandler::new(
             federation,
-            ListsPolicy::for_node(config)?,
+            ListsPolicy::with_catalogue(config, catalogue)?,
         )),
     );
     Ok(())
@@ -1463,9 +1474,9 @@ pub struct OfflineLists {
 impl OfflineLists {
     /// Open the node's storage and keys.
     pub async fn open(config: &NodeConfig) -> Result<OfflineLists, StartError> {
-        let creds = crate::service::load_credentials(config)?;
+        let creds = crate::boot::load_credentials(config)?;
         let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
-        let node_key = crate::service::load_node_signing_key(config)?;
+        let node_key = Arc::new(crate::boot::load_node_signing_key(config)?);
         let transport = crate::service::client_transport(config)?;
         let storage = crate::service::open_storage(config).await?;
         let pem = std::fs::read_to_string(&config.tls.key).map_err(|e| StartError::TlsFile {

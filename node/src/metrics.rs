@@ -407,10 +407,13 @@ pub fn flow_sources(node: &RunningNode) -> Vec<Arc<dyn SampleSource>> {
         }),
         Arc::new(ListsSource(crate::lists::Lists::new(
             node.federation().clone(),
-            // The node started with this policy, so it loads again; the
-            // built-in one only decides deadlines shown as overdue.
-            crate::lists::ListsPolicy::for_node(node.config())
-                .unwrap_or_else(|_| crate::lists::ListsPolicy::builtin()),
+            // The node started with these files, so they load again; the
+            // built-in policy only decides deadlines shown as overdue.
+            crate::lists::ListsPolicy::with_catalogue(
+                node.config(),
+                node.queries().policy().catalogue(),
+            )
+            .unwrap_or_else(|_| crate::lists::ListsPolicy::builtin()),
         ))),
     ]
 }

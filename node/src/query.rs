@@ -140,7 +140,7 @@ pub struct QueryService {
     policy: Arc<PolicySet>,
     trust: FederationTrust,
     storage: Storage,
-    key: SigningKey,
+    key: Arc<SigningKey>,
     chain: Vec<Vec<u8>>,
     max_skew_ms: i64,
     checkpoints: Checkpoints,
@@ -163,7 +163,7 @@ impl QueryService {
         policy: PolicySet,
         trust: FederationTrust,
         storage: Storage,
-        key: SigningKey,
+        key: Arc<SigningKey>,
         chain: Vec<Vec<u8>>,
         checkpoints: Checkpoints,
     ) -> QueryService {

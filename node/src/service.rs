@@ -1,21 +1,21 @@
 //! The running node: loads its configuration's credentials, trust and
 //! storage, serves peers, reloads CRLs, and shuts down cleanly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use credex_pki::signing::SigningKey;
-use credex_pki::{Subject, TrustStore};
+use credex_pki::TrustStore;
 use credex_protocol::{ErrorCode, ErrorReply, Hello, PROTOCOL_VERSION, Pong, Request, Response};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::boot::{NodeIdentity, load_credentials, read_text, tls_file_error};
 use crate::config::{NodeConfig, PeerConfig, StorageTarget, TlsFiles};
 use crate::query::QueryService;
 use crate::storage::{PeerSighting, Storage, StorageError};
-use crate::tls::{FederationTrust, NodeCredentials};
+use crate::tls::FederationTrust;
 use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, SetupError, Transport};
 
 /// Why a node could not start.
@@ -65,58 +65,6 @@ pub enum StartError {
         /// What was wrong (names the file where one is involved).
         reason: String,
     },
-}
-
-fn tls_file_error(path: &Path, reason: impl std::fmt::Display) -> StartError {
-    StartError::TlsFile {
-        path: path.to_owned(),
-        reason: reason.to_string(),
-    }
-}
-
-fn read_text(path: &Path) -> Result<String, StartError> {
-    std::fs::read_to_string(path).map_err(|e| tls_file_error(path, format!("cannot read: {e}")))
-}
-
-/// Load this node's certificate chain and key, and check the certificate
-/// names the configured region and node.
-pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartError> {
-    let tls = &config.tls;
-    let chain = credex_pki::certs_from_pem(&read_text(&tls.cert)?)
-        .map_err(|e| tls_file_error(&tls.cert, e))?;
-    let Some(leaf) = chain.first() else {
-        return Err(tls_file_error(&tls.cert, "no CERTIFICATE section"));
-    };
-    let identity = credex_pki::identity_from_der(leaf).map_err(|e| tls_file_error(&tls.cert, e))?;
-    match &identity.subject {
-        Subject::Node { region, name } if *region == config.region && *name == config.name => {}
-        other => {
-            return Err(StartError::IdentityMismatch {
-                path: tls.cert.clone(),
-                reason: format!(
-                    "the configuration names node {} of region {}, but the certificate is for {other}",
-                    config.name, config.region
-                ),
-            });
-        }
-    }
-    crate::file_modes::check_private(&tls.key)?;
-    let key_pem = read_text(&tls.key)?;
-    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?;
-    Ok(NodeCredentials {
-        chain,
-        key,
-        identity,
-    })
-}
-
-use rustls_pki_types::pem::PemObject as _;
-
-/// The node's key as a message signing key (for signed responses).
-pub fn load_node_signing_key(config: &NodeConfig) -> Result<SigningKey, StartError> {
-    let pem = read_text(&config.tls.key)?;
-    SigningKey::from_pkcs8_pem(&pem).map_err(|e| tls_file_error(&config.tls.key, e))
 }
 
 async fn record_policy_load(
@@ -367,8 +315,7 @@ impl RunningNode {
     /// Start a node: load credentials and trust, open storage, bind the
     /// endpoint and serve until [`RunningNode::shutdown`].
     pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
-        let creds = load_credentials(&config)?;
-        let node_key = load_node_signing_key(&config)?;
+        let identity = NodeIdentity::load(&config)?;
         let trust = FederationTrust::new(load_trust(&config.tls)?);
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let storage = open_storage(&config).await?;
@@ -386,15 +333,15 @@ impl RunningNode {
                 "subject aliases match the pseudonym key ring"
             );
         }
-        let chain: Vec<Vec<u8>> = creds.chain.iter().map(|c| c.to_vec()).collect();
-        let creds_chain = chain.clone();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let log_key = Arc::new(crate::log::LogKey::from_pkcs8_pem(
-            &read_text(&config.tls.key)?,
-            config.region,
-            &config.name,
-        )?);
+        let NodeIdentity {
+            credentials: creds,
+            signing_key,
+            chain,
+            chain_pem,
+            log_key,
+        } = identity;
         let checkpoints = crate::log::Checkpoints::spawn(
             storage.clone(),
             Arc::clone(&log_key),
@@ -415,8 +362,8 @@ impl RunningNode {
             policy,
             trust.clone(),
             storage.clone(),
-            node_key,
-            chain,
+            Arc::clone(&signing_key),
+            chain.clone(),
             checkpoints.clone(),
         ));
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
@@ -425,12 +372,12 @@ impl RunningNode {
             checkpoints: checkpoints.clone(),
             region: config.region,
             node: config.name.clone(),
-            node_key: load_node_signing_key(&config)?,
-            chain: creds_chain.clone(),
+            node_key: signing_key,
+            chain,
             trust: transport.trust().clone(),
             peers: crate::federation::PeerPool::new(transport.clone(), &config.peers),
         });
-        crate::flows::register(&federation, &config)?;
+        crate::flows::register(&federation, &config, queries.policy())?;
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),
@@ -439,7 +386,7 @@ impl RunningNode {
             trust: transport.trust().clone(),
             region: config.region,
             max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
-            chain_pem: read_text(&config.tls.cert)?,
+            chain_pem,
             queries: Arc::clone(&queries),
             federation: federation.clone(),
         });
@@ -468,6 +415,7 @@ impl RunningNode {
         crate::upward::spawn_reporter(
             &node.federation,
             &node.config,
+            node.queries.policy().catalogue(),
             &node.tracker,
             node.shutdown.clone(),
         )?;

@@ -192,7 +192,7 @@ pub struct UpwardFlow {
     storage: Storage,
     region: RegionCode,
     node: NodeName,
-    node_key: SigningKey,
+    node_key: Arc<SigningKey>,
     chain: Vec<Vec<u8>>,
     trust: crate::tls::FederationTrust,
     list: ReportingList,
@@ -214,43 +214,51 @@ pub struct UpwardRules {
 }
 
 /// The [`UpwardRules`] of `config`.
-pub fn load_rules(config: &NodeConfig) -> Result<UpwardRules, StartError> {
-    let fail = |reason: String| StartError::Flow {
-        flow: "upward",
-        reason,
-    };
-    let policy = crate::query::load_policy(config.region, &config.policy)?;
+pub fn load_rules(config: &NodeConfig, catalogue: &Catalogue) -> Result<UpwardRules, StartError> {
     let list = match &config.upward.reporting_list {
-        Some(path) => ReportingList::load_file(path, policy.catalogue())
-            .map_err(|e| fail(format!("upward.reporting_list: {e}")))?,
+        Some(path) => ReportingList::load_file(path, catalogue).map_err(|e| StartError::Flow {
+            flow: "upward",
+            reason: format!("upward.reporting_list: {e}"),
+        })?,
         None => ReportingList::builtin(),
-    };
-    let calendar = match &config.upward.holidays {
-        Some(path) => {
-            HolidayCalendar::load_file(path).map_err(|e| fail(format!("upward.holidays: {e}")))?
-        }
-        None => HolidayCalendar::builtin_2026(),
     };
     Ok(UpwardRules {
         list,
-        calendar,
-        catalogue: policy.catalogue().clone(),
+        calendar: load_calendar(config)?,
+        catalogue: catalogue.clone(),
     })
 }
 
-/// Register the upward flow with `federation`.
-pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), StartError> {
+/// The working-day calendar of `[upward] holidays` (the shipped 2026
+/// calendar when absent).
+pub fn load_calendar(config: &NodeConfig) -> Result<HolidayCalendar, StartError> {
+    match &config.upward.holidays {
+        Some(path) => HolidayCalendar::load_file(path).map_err(|e| StartError::Flow {
+            flow: "upward",
+            reason: format!("upward.holidays: {e}"),
+        }),
+        None => Ok(HolidayCalendar::builtin_2026()),
+    }
+}
+
+/// Register the upward flow with `federation`; received records must fit
+/// `catalogue` (the node's policy's).
+pub fn register(
+    federation: &Federation,
+    config: &NodeConfig,
+    catalogue: &Catalogue,
+) -> Result<(), StartError> {
     let UpwardRules {
         list,
         calendar,
         catalogue,
-    } = load_rules(config)?;
+    } = load_rules(config, catalogue)?;
     let ctx = federation.context();
     let flow = UpwardFlow {
         storage: ctx.storage.clone(),
         region: ctx.region,
         node: ctx.node.clone(),
-        node_key: crate::service::load_node_signing_key(config)?,
+        node_key: Arc::clone(&ctx.node_key),
         chain: ctx.chain.clone(),
         trust: ctx.trust.clone(),
         list,
@@ -678,20 +686,18 @@ pub struct Reporter {
 pub fn spawn_reporter(
     federation: &Federation,
     config: &NodeConfig,
+    catalogue: &Catalogue,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     if !config.upward.enabled {
         return Ok(());
     }
-    let list = load_rules(config)?.list;
-    let catalogue = crate::query::load_policy(config.region, &config.policy)?
-        .catalogue()
-        .clone();
+    let list = load_rules(config, catalogue)?.list;
     let reporter = Reporter {
         federation: federation.clone(),
         list,
-        catalogue,
+        catalogue: catalogue.clone(),
         config: config.upward.clone(),
     };
     tracker.spawn(async move {

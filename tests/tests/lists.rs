@@ -811,8 +811,8 @@ async fn peers_cannot_list_change_or_answer_for_others() {
     let conn = within("dial", dial(gz, hn, "430000", "hn-1"))
         .await
         .unwrap();
-    let key = credex_node::service::load_node_signing_key(gz.config()).unwrap();
-    let chain: Vec<Vec<u8>> = credex_node::service::load_credentials(gz.config())
+    let key = credex_node::boot::load_node_signing_key(gz.config()).unwrap();
+    let chain: Vec<Vec<u8>> = credex_node::boot::load_credentials(gz.config())
         .unwrap()
         .chain
         .iter()

@@ -222,8 +222,8 @@ async fn deliver(
 
 fn envelope(fed: &Fed, from: &RunningNode, to: RegionCode, payload: Vec<u8>) -> SignedEnvelope {
     let config = fed.config(&from.config().region.to_string());
-    let key = credex_node::service::load_node_signing_key(&config).unwrap();
-    let chain = credex_node::service::load_credentials(&config)
+    let key = credex_node::boot::load_node_signing_key(&config).unwrap();
+    let chain = credex_node::boot::load_credentials(&config)
         .unwrap()
         .chain
         .iter()

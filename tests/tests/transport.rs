@@ -262,7 +262,7 @@ async fn a_resuming_client_is_fully_verified_again() {
     let fed = Federation::new();
     let gy = fed.start("gy-1").await;
     let cq_config = fed.config("cq-1");
-    let creds = credex_node::service::load_credentials(&cq_config).unwrap();
+    let creds = credex_node::boot::load_credentials(&cq_config).unwrap();
     let trust = FederationTrust::new(credex_node::service::load_trust(&cq_config.tls).unwrap());
 
     // A client that tries hard to resume: session cache on, tickets wanted.

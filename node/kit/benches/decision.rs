@@ -15,9 +15,10 @@ use credex_journal::kind;
 use credex_kit::bench::{
     BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
+use credex_node::boot::{load_credentials, load_node_signing_key};
 use credex_node::config::StorageTarget;
 use credex_node::query::{QueryService, load_policy};
-use credex_node::service::{load_credentials, load_node_signing_key, load_trust, open_storage};
+use credex_node::service::{load_trust, open_storage};
 use credex_node::storage::{AccessClaim, QuotaClaim, Storage};
 use credex_node::tls::FederationTrust;
 use credex_node::transport::PeerIdentity;
@@ -238,7 +239,7 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
             policy,
             FederationTrust::new(load_trust(&gz.tls).expect("trust")),
             storage.clone(),
-            key,
+            Arc::new(key),
             chain,
             checkpoints,
         ));

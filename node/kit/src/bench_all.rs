@@ -24,8 +24,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use credex_node::boot::load_credentials;
 use credex_node::config::logical_server_name;
-use credex_node::service::{RunningNode, load_credentials, load_trust};
+use credex_node::service::{RunningNode, load_trust};
 use credex_node::tls::FederationTrust;
 use credex_node::transport::{Handler, PeerConnection, PeerIdentity, Transport};
 use credex_protocol::{ErrorCode, ErrorReply, Hello, Request, Response};

@@ -85,8 +85,8 @@ struct Offline {
 
 impl Offline {
     async fn open(config: &NodeConfig) -> Result<Offline> {
-        let creds = service::load_credentials(config)?;
-        let node_key = service::load_node_signing_key(config)?;
+        let creds = credex_node::boot::load_credentials(config)?;
+        let node_key = credex_node::boot::load_node_signing_key(config)?;
         let trust = credex_node::tls::FederationTrust::new(service::load_trust(&config.tls)?);
         let storage = service::open_storage(config).await?;
         let key_pem = std::fs::read_to_string(&config.tls.key)
@@ -111,7 +111,7 @@ impl Offline {
             checkpoints,
             region: config.region,
             node: config.name.clone(),
-            node_key,
+            node_key: node_key.into(),
             chain: creds.chain.iter().map(|c| c.to_vec()).collect(),
             trust,
             peers: PeerPool::new(transport, &config.peers),
