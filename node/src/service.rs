@@ -591,7 +591,14 @@ pub const WITNESS_INTERVAL: Duration = Duration::from_secs(5);
 /// A transport for one-shot client commands: this node's credentials and
 /// trust on an ephemeral local port, serving nothing.
 pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
-    let creds = load_credentials(config)?;
+    client_transport_with(config, load_credentials(config)?)
+}
+
+/// [`client_transport`] with credentials already loaded.
+pub fn client_transport_with(
+    config: &NodeConfig,
+    creds: crate::tls::NodeCredentials,
+) -> Result<Transport, StartError> {
     let trust = FederationTrust::new(load_trust(&config.tls)?);
     let listen = std::net::SocketAddr::new(config.listen.ip(), 0);
     Ok(Transport::bind(

@@ -52,7 +52,8 @@ use credex_protocol::{ErrorCode, Request, Response};
 
 use crate::federation::{INTERNAL_PENALTY_FIELDS, TAX_FIELDS, TAX_RATING_EVERY};
 use crate::report::{FloodReport, TamperReport};
-use crate::sim::{Ctx, Failure, Kind, Rng, financing_consent};
+use crate::sim::context::{Ctx, Failure, Live};
+use crate::sim::workload::{Kind, Rng, financing_consent};
 
 /// The attacks sent round robin, by the names the report uses.
 pub const ATTACKS: [&str; 5] = [
@@ -548,7 +549,7 @@ async fn rewrite_without(
 
 /// Have up to `want` peers cosign `node`'s newest checkpoint; says who did
 /// and who refused, and why.
-async fn ask_witnesses(ctx: &Ctx, node: usize, live: &crate::sim::Live, want: usize) -> String {
+async fn ask_witnesses(ctx: &Ctx, node: usize, live: &Live, want: usize) -> String {
     let mut said = Vec::new();
     let mut cosigned = 0;
     for &peer in ctx.provinces.iter().filter(|&&p| p != node) {

@@ -500,8 +500,8 @@ async fn transport_phase(
     concurrency: usize,
     seconds: f64,
 ) -> TransportLevel {
-    let busy_before = crate::bench::machine_busy_s();
-    let cpu_before = crate::bench::process_cpu_s();
+    let busy_before = crate::bench::machine::machine_busy_s();
+    let cpu_before = crate::bench::machine::process_cpu_s();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let mut tasks = tokio::task::JoinSet::new();
@@ -537,8 +537,8 @@ async fn transport_phase(
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let busy = crate::bench::machine_busy_s() - busy_before;
-    let cpu = crate::bench::process_cpu_s() - cpu_before;
+    let busy = crate::bench::machine::machine_busy_s() - busy_before;
+    let cpu = crate::bench::machine::process_cpu_s() - cpu_before;
     lat.sort_unstable();
     TransportLevel {
         concurrency,

@@ -1,7 +1,9 @@
 //! Tests of agreement loading and recognition.
 
+use super::recognise::DAY_MS;
 use super::*;
 use credex_protocol::NodeName;
+use credex_protocol::evaluation::{AttestationStatus, EvaluationAttestation, EvaluationBoundError};
 
 fn r(code: u32) -> RegionCode {
     RegionCode::from_u32(code).unwrap()

@@ -1,0 +1,320 @@
+//! `credex bench query`: authorized queries end to end between a requester
+//! and a responder started in this process, one phase per concurrency
+//! level, after the crypto floor is measured.
+//!
+//! Owns: [`QueryBenchArgs`], [`QueryBenchReport`], [`LevelResult`] and
+//! [`query_bench`]: starting the two nodes, connecting them, pre-building
+//! each level's queries and running its phases. Does not own a phase's
+//! loop ([`super::phase`]) nor the table ([`super::render`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use credex_node::config::logical_server_name;
+use credex_node::service::RunningNode;
+use credex_node::transport::PeerConnection;
+use serde::Serialize;
+
+use super::crypto::{CryptoFloor, measure_crypto_floor};
+use super::fixtures::{BenchFederation, QueryFactory};
+use super::machine::Machine;
+use super::phase::{Pool, run_phase};
+use super::{
+    BENCH_CATEGORY, BENCH_FIELDS, BENCH_LEGAL_BASIS, BENCH_PURPOSE, BENCH_QUOTA_PER_DAY,
+    BenchError, MAX_PREBUILT, REQUESTER_NODE, RESPONDER_NODE,
+};
+
+/// Options of `credex bench query`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryBenchArgs {
+    /// Concurrent in-flight requests, one level per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub concurrency: Vec<usize>,
+    /// Measured seconds per level.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Unmeasured warm-up seconds before each level.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// QUIC connections from requester to responder (requests are spread
+    /// over them round robin).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Seconds per crypto-floor figure (four figures).
+    #[arg(long, default_value_t = 0.5)]
+    pub crypto_seconds: f64,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// One concurrency level's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelResult {
+    /// Requests kept in flight.
+    pub concurrency: usize,
+    /// Queries answered in the measured phase (any outcome or error).
+    pub completed: u64,
+    /// Measured wall time, seconds (to the last response).
+    pub seconds: f64,
+    /// `completed / seconds`.
+    pub queries_per_s: f64,
+    /// Latency percentiles of one `requester::send`, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// 99.9th percentile, ms.
+    pub p999_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
+    /// Count per outcome (`Granted`, `Trimmed`, `Denied/<reason>`, `error`).
+    pub outcomes: BTreeMap<String, u64>,
+    /// The first error, if any.
+    pub first_error: Option<String>,
+    /// Queries pre-built for the level (warm-up included).
+    pub prebuilt: usize,
+    /// Whether the level ran out of pre-built queries before its time.
+    pub pool_exhausted: bool,
+    /// CPU time this process (both nodes) used in the measured phase, seconds.
+    pub process_cpu_s: f64,
+    /// `process_cpu_s` per completed query, microseconds: what one query
+    /// costs the machine, whatever else runs on it.
+    pub cpu_us_per_query: f64,
+    /// Cores other processes kept busy on average during the phase (the
+    /// machine is shared): all cores' busy time minus this process's.
+    pub others_busy_cores: f64,
+    /// Queries per second the whole machine would give at this CPU cost
+    /// per query: cores / `cpu_us_per_query`.
+    pub cpu_bound_qps: f64,
+    /// Share of the CPU per query that is Ed25519 work as executed
+    /// (`crypto_us_per_query_executed / cpu_us_per_query`).
+    pub crypto_share_of_cpu: f64,
+    /// `queries_per_s` / the intrinsic crypto ceiling.
+    pub ratio_to_ceiling_intrinsic: f64,
+    /// `queries_per_s` / the as-executed crypto ceiling.
+    pub ratio_to_ceiling_executed: f64,
+}
+
+/// The whole report of `credex bench query`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryBenchReport {
+    /// The machine.
+    pub machine: Machine,
+    /// When the run started, Unix seconds.
+    pub started_unix_s: u64,
+    /// `credex` version.
+    pub version: String,
+    /// What was measured, in words.
+    pub setup: Vec<String>,
+    /// QUIC connections used.
+    pub connections: usize,
+    /// Measured seconds per level, as asked.
+    pub seconds_per_level: f64,
+    /// The crypto floor.
+    pub crypto: CryptoFloor,
+    /// One entry per concurrency level.
+    pub levels: Vec<LevelResult>,
+}
+
+impl QueryBenchArgs {
+    /// Refuse options outside what the benchmark supports.
+    fn check(&self) -> Result<(), BenchError> {
+        let usage = |m: String| Err(BenchError::Usage(m));
+        if self.concurrency.is_empty() || self.concurrency.iter().any(|&c| c == 0 || c > 4096) {
+            return usage("--concurrency: each level must be 1–4096".into());
+        }
+        if !(self.seconds > 0.0 && self.seconds <= 3600.0) {
+            return usage("--seconds: expected more than 0 and at most 3600".into());
+        }
+        if !(self.warmup >= 0.0 && self.warmup <= 60.0) {
+            return usage("--warmup: expected 0–60".into());
+        }
+        if !(self.crypto_seconds > 0.0 && self.crypto_seconds <= 60.0) {
+            return usage("--crypto-seconds: expected more than 0 and at most 60".into());
+        }
+        // The responder admits 8 connections per peer node (TransportLimits).
+        if !(1..=8).contains(&self.connections) {
+            return usage("--connections: expected 1–8".into());
+        }
+        Ok(())
+    }
+}
+
+/// Run the end-to-end query benchmark (progress on stderr).
+pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, BenchError> {
+    args.check()?;
+    let machine = Machine::detect();
+    let started_unix_s = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+
+    eprintln!("measuring the crypto floor (ring Ed25519)…");
+    let crypto = tokio::task::block_in_place(|| {
+        measure_crypto_floor(Duration::from_secs_f64(args.crypto_seconds), 512)
+    });
+
+    eprintln!(
+        "creating a throw-away federation and starting {REQUESTER_NODE} and {RESPONDER_NODE}…"
+    );
+    let pair = NodePair::start(args.connections).await?;
+    let levels = run_levels(args, &machine, &crypto, &pair).await;
+    let imported = pair.imported;
+    pair.stop().await;
+    let levels = levels?;
+
+    Ok(QueryBenchReport {
+        setup: setup_description(args, &machine, imported),
+        machine,
+        started_unix_s,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        connections: args.connections,
+        seconds_per_level: args.seconds,
+        crypto,
+        levels,
+    })
+}
+
+/// The requester and the responder of the benchmark, running, with the
+/// responder's sample records imported and the requester connected to it.
+struct NodePair {
+    fed: BenchFederation,
+    requester: RunningNode,
+    responder: RunningNode,
+    conns: Vec<Arc<PeerConnection>>,
+    imported: u64,
+}
+
+impl NodePair {
+    /// Start both nodes of a fresh federation and open `connections` QUIC
+    /// connections from the requester to the responder.
+    async fn start(connections: usize) -> Result<NodePair, BenchError> {
+        let fed = BenchFederation::create()?;
+        let requester = RunningNode::start(fed.config(REQUESTER_NODE)?).await?;
+        let responder = RunningNode::start(fed.config(RESPONDER_NODE)?).await?;
+        let target = responder.config().region;
+        let imported = fed
+            .import_samples(
+                responder.storage(),
+                responder.config(),
+                responder.queries().policy().catalogue(),
+            )
+            .await?;
+        let mut conns = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let name = responder.config().name.clone();
+            let conn = requester
+                .transport()
+                .connect(
+                    responder.local_addr(),
+                    &logical_server_name(target, &name),
+                    target,
+                    Some(name),
+                )
+                .await?;
+            conns.push(Arc::new(conn));
+        }
+        Ok(NodePair {
+            fed,
+            requester,
+            responder,
+            conns,
+            imported,
+        })
+    }
+
+    /// Close the connections, shut both nodes down, remove the federation.
+    async fn stop(self) {
+        for c in &self.conns {
+            c.close();
+        }
+        drop(self.conns);
+        self.requester.shutdown().await;
+        self.responder.shutdown().await;
+        drop(self.fed);
+    }
+}
+
+/// Each concurrency level in turn: pre-build enough queries for the crypto
+/// ceiling's rate (not timed), warm up, then measure.
+async fn run_levels(
+    args: &QueryBenchArgs,
+    machine: &Machine,
+    crypto: &CryptoFloor,
+    pair: &NodePair,
+) -> Result<Vec<LevelResult>, BenchError> {
+    let requester = &pair.requester;
+    let factory = QueryFactory::new(
+        &pair.fed,
+        requester.config().region,
+        requester.config().name.clone(),
+        pair.responder.config().region,
+    )?;
+    let trust = requester.transport().trust().current();
+    let storage = requester.storage().clone();
+    let mut levels = Vec::new();
+    for &concurrency in &args.concurrency {
+        // Enough for the ceiling's rate over warm-up and measurement:
+        // credex cannot answer faster than its signature work allows.
+        let ceiling = crypto.ceiling_qps_intrinsic.max(1000.0);
+        let want = ((ceiling * (args.seconds + args.warmup) * 1.1) as usize + 4 * concurrency)
+            .min(MAX_PREBUILT);
+        eprintln!("level {concurrency}: signing and approving {want} queries (not timed)…");
+        let queries = tokio::task::block_in_place(|| factory.build_many(want, machine.cpus))?;
+        let pool = Pool::new(queries);
+        let phase = |seconds: f64| {
+            run_phase(
+                &pool,
+                &pair.conns,
+                &trust,
+                &storage,
+                concurrency,
+                Duration::from_secs_f64(seconds),
+            )
+        };
+        if args.warmup > 0.0 {
+            let _ = phase(args.warmup).await;
+        }
+        eprintln!("level {concurrency}: measuring for {} s…", args.seconds);
+        let level = phase(args.seconds)
+            .await
+            .summarize(concurrency, want, crypto);
+        eprintln!(
+            "level {concurrency}: {:.0} queries/s, p99 {:.2} ms",
+            level.queries_per_s, level.p99_ms
+        );
+        levels.push(level);
+    }
+    Ok(levels)
+}
+
+/// What was measured, in words, for the report.
+fn setup_description(args: &QueryBenchArgs, machine: &Machine, imported: u64) -> Vec<String> {
+    vec![
+        format!(
+            "requester {REQUESTER_NODE} (520000 Guizhou) → responder {RESPONDER_NODE} (440000 Guangdong), \
+             both in this process on 127.0.0.1, one tokio runtime ({} worker threads)",
+            machine.cpus
+        ),
+        format!(
+            "{} QUIC connection(s), mTLS, opened before timing; requests spread round robin",
+            args.connections
+        ),
+        format!(
+            "queries pre-signed by req-1 and approved by apv-1 before timing, each with its own nonce; \
+             {BENCH_PURPOSE}, legal basis {BENCH_LEGAL_BASIS}, {} fields of {BENCH_CATEGORY}; \
+             3 sample companies round robin, 1 record each ({imported} sample records imported)",
+            BENCH_FIELDS.len()
+        ),
+        "each request through requester::send: the responder verifies both officers and chains \
+         (with CRLs), evaluates the policy, durably records the decision with nonce and quota claims \
+         (SQLite WAL), waits for a signed log checkpoint covering it, reads and projects, signs; \
+         the requester verifies the response signature and chain and the log receipt (checkpoint \
+         signature, inclusion proof) and durably logs its side (SQLite WAL)"
+            .to_owned(),
+        format!(
+            "quotas raised to {BENCH_QUOTA_PER_DAY}/day in the throw-away policies (still claimed per query)"
+        ),
+    ]
+}

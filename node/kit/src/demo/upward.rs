@@ -1,0 +1,214 @@
+//! Act 7, upward reporting (数据报送): each province reports its records
+//! to the national platform (000000) — a penalty decided today on time
+//! (双公示), every record due in numbered batches with signed receipts, only
+//! what the reporting catalogue collects, natural persons by pseudonym, and
+//! the national node's totals.
+//!
+//! Owns: the act, and reading the federation's pseudonym key ring and the
+//! withheld fields from a node's log for the other acts. Does not own the
+//! reporting flow (`credex_node::upward`).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use credex_node::query::unix_ms;
+use credex_node::records;
+use credex_node::service::RunningNode;
+
+use super::{Checks, wait_for};
+use crate::dev;
+
+/// Act 7.
+pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+    let (gy, national) = (&running[0], &running[3]);
+    println!(
+        "\n7. Upward reporting (数据报送): each province reports its records to the national platform (000000)"
+    );
+    let company = penalty_decided_today(dir, gy, checks).await?;
+    provinces_report(running, checks).await;
+    egress_gate_upward(gy, national, &company, checks).await?;
+    natural_person_upward(gy, national, checks).await?;
+    national_aggregates(national, checks).await
+}
+
+/// A penalty Guizhou decided today: reported at once, within 7 working
+/// days (双公示). Returns the company it is about.
+async fn penalty_decided_today(
+    dir: &Path,
+    gy: &RunningNode,
+    checks: &mut Checks,
+) -> Result<String> {
+    let today = credex_flows::calendar::china_date_text(unix_ms(SystemTime::now()));
+    let company = &dev::sample_subjects("520000".parse()?)[0];
+    let file = dir.join("records/520000/admin_penalty-today.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"record_id":"520000-AP-TODAY","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{today}","deciding_authority":"贵州省市场监督管理局","case_notes":"内部备注：当事人态度恶劣，不得外传","officer_phone":"13900000000"}}"#
+        ),
+    )?;
+    records::import_file(
+        gy.storage(),
+        &file,
+        "admin_penalty",
+        gy.queries().policy().catalogue(),
+    )
+    .await?;
+    let on_time = wait_for(|| async {
+        let s = credex_node::upward::status(gy.storage()).await.ok()?;
+        s.categories
+            .iter()
+            .find(|c| c.category == "admin_penalty" && c.on_time >= 1)
+            .map(|c| c.on_time)
+    })
+    .await;
+    checks.check(
+        on_time.is_some(),
+        "Guizhou imports a penalty decided today: reported at once, within 7 working days (双公示 on time)",
+        &on_time
+            .map(|n| format!("{n} penalty record(s) on time"))
+            .unwrap_or_else(|| "not reported within 15 s".into()),
+    );
+    Ok(company.clone())
+}
+
+/// Chongqing and Guangdong report every record due.
+async fn provinces_report(running: &[RunningNode], checks: &mut Checks) {
+    for (node, name) in [(&running[1], "Chongqing"), (&running[2], "Guangdong")] {
+        let status = wait_for(|| async {
+            let s = credex_node::upward::status(node.storage()).await.ok()?;
+            (s.due > 0 && s.reported == s.due && s.batches_pending == 0).then_some(s)
+        })
+        .await;
+        checks.check(
+            status.is_some(),
+            &format!("{name} reports every record due, in numbered batches with signed receipts"),
+            &status
+                .map(|s| {
+                    format!(
+                        "reporting rate {:.0}% ({} of {} records, {} batch(es) acknowledged); 双公示 timeliness {:.0}% — the sample penalties were decided months ago and reported only now, so they count as late",
+                        s.reporting_rate * 100.0,
+                        s.reported,
+                        s.due,
+                        s.batches_acked,
+                        s.timeliness_rate * 100.0
+                    )
+                })
+                .unwrap_or_else(|| "not fully reported within 15 s".into()),
+        );
+    }
+}
+
+/// The egress gate: the batch carries only what the reporting catalogue
+/// collects; Guizhou's log says what it withheld.
+async fn egress_gate_upward(
+    gy: &RunningNode,
+    national: &RunningNode,
+    company: &str,
+    checks: &mut Checks,
+) -> Result<()> {
+    let withheld = reported_withheld(gy).await?;
+    let at_national = national
+        .storage()
+        .records_for(company, &["admin_penalty".to_owned()])
+        .await?;
+    let leaked: Vec<String> = at_national
+        .iter()
+        .filter_map(|r| credex_protocol::decode::<credex_policies::Record>(&r.body).ok())
+        .flat_map(|r| r.fields.into_keys())
+        .filter(|f| f == "case_notes" || f == "officer_phone")
+        .collect();
+    checks.check(
+        !at_national.is_empty() && leaked.is_empty() && withheld.iter().any(|f| f == "admin_penalty.case_notes"),
+        "the egress gate sends upward only what the reporting catalogue collects",
+        &format!(
+            "withheld and logged by Guizhou: {}; the national platform holds the penalty without them",
+            withheld.join(", ")
+        ),
+    );
+    Ok(())
+}
+
+/// Guangdong's individual business operator reached the national node
+/// under the pseudonym, the only name it has outside Guangdong.
+async fn natural_person_upward(
+    gy: &RunningNode,
+    national: &RunningNode,
+    checks: &mut Checks,
+) -> Result<()> {
+    let person = dev::sample_persons("440000".parse()?)[0].clone();
+    let ring = federation_ring(gy)?;
+    let pseudonym = ring.current_pseudonym(&person)?.to_string();
+    let person_at_national = national
+        .storage()
+        .records_for(&pseudonym, &["admin_penalty".to_owned()])
+        .await?;
+    checks.check(
+        person_at_national.len() == 1,
+        "a natural person's penalty goes upward under the keyed pseudonym",
+        &format!(
+            "the national platform holds {} record(s) under {}…",
+            person_at_national.len(),
+            &pseudonym[..12]
+        ),
+    );
+    Ok(())
+}
+
+/// The national platform aggregates what the provinces reported.
+async fn national_aggregates(national: &RunningNode, checks: &mut Checks) -> Result<()> {
+    let received = credex_node::upward::received(national.storage()).await?;
+    let summary: Vec<String> = received
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} records in {} batch(es)",
+                r.region, r.records, r.batches
+            )
+        })
+        .collect();
+    checks.check(
+        received.len() >= 2 && received.iter().all(|r| r.records > 0),
+        "the national platform aggregates what the provinces reported, exactly once",
+        &summary.join("; "),
+    );
+    Ok(())
+}
+
+/// The federation's pseudonym key ring, as `node` is configured with it.
+pub(super) fn federation_ring(node: &RunningNode) -> Result<credex_pki::PseudonymKeyRing> {
+    let path = node
+        .config()
+        .pseudonyms
+        .keys
+        .as_ref()
+        .context("the development federation has a pseudonym key ring")?;
+    Ok(credex_node::pseudonyms::load_ring(path)?)
+}
+
+/// The fields the egress gate withheld from `node`'s upward batches, as
+/// its log records them (`category.field`).
+async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    let storage = node.storage();
+    let len = storage.journal_len().await?;
+    let mut at = 0;
+    while at < len {
+        let page = storage.journal_range(at, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        at += page.len() as u64;
+        for row in page {
+            if row.kind != credex_journal::kind::BATCH_PREPARED {
+                continue;
+            }
+            let b: credex_journal::BatchPrepared = credex_protocol::decode(&row.body)?;
+            for c in b.withheld {
+                out.extend(c.fields.iter().map(|f| format!("{}.{f}", c.category)));
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
