@@ -36,11 +36,11 @@
 //! issuer region code).
 
 use crate::ids::random_id;
-use credex_flows::calendar::{self, unix_time};
+use credex_flows::calendar;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use credex_pki::authorization::{sign_node_statement, verify_node_statement};
+use credex_pki::authorization::sign_node_statement;
 use credex_policies::egress::{release_result_push, release_result_to_holder};
 use credex_policies::{
     AgreementSet, Catalogue, FieldValue, NotRecognisedReason, RecognitionDecision, Record, Uscc,
@@ -50,11 +50,9 @@ use credex_protocol::RegionCode;
 use credex_protocol::evaluation::{
     AttestationStatus, DOMAIN_EVAL_ATTESTATION, EvaluationAttestation, Scheme,
 };
-use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow};
+use credex_protocol::federation::Flow;
 use credex_protocol::query::{QueryResponse, SubjectRef, Value};
-use credex_protocol::recognition::{
-    IssuedAttestation, RecognitionReply, ResultPush, kind as message_kind,
-};
+use credex_protocol::recognition::{IssuedAttestation, ResultPush};
 use serde::{Deserialize, Serialize};
 
 use credex_journal::{
@@ -63,22 +61,18 @@ use credex_journal::{
 };
 
 use crate::config::NodeConfig;
-use crate::federation::{Effect, Federation, FlowFuture, FlowHandler, Refusal};
+use crate::federation::{Driven, Federation};
 use crate::storage::{RecordRow, StateWrite, Storage, StorageError};
-use crate::tls::FederationTrust;
-use crate::transport::PeerIdentity;
+use credex_flows::recognition::{Recognition, decide, received_key};
 /// The agreement set this module applies (re-exported for its callers).
 pub use credex_policies::AgreementSet as Agreements;
 
 /// Flow state: this region's current result per subject and scheme
 /// (key `{scheme}/{subject}`, value [`IssuedRecord`]).
 pub const ISSUED_NS: &str = "recognition.issued";
-/// Flow state: members that recognised a result of this region (key
-/// `{scheme}/{subject}/{region}`, value the attestation id recognised).
-pub const HOLDERS_NS: &str = "recognition.holders";
-/// Flow state: results of other regions this node decided on (key
-/// `{subject}/{scheme}/{issuer region}`, value [`ReceivedRecord`]).
-pub const RECEIVED_NS: &str = "recognition.received";
+pub use credex_flows::recognition::{
+    HOLDERS_NS, RECEIVED_NS, ReceivedRecord, stored_decision, verify_attestation,
+};
 
 /// Longest import file, in rows.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
@@ -125,12 +119,11 @@ pub fn register(
     let ctx = federation.context();
     federation.register(
         Flow::Recognition,
-        std::sync::Arc::new(RecognitionFlow {
-            storage: ctx.storage.clone(),
-            trust: ctx.trust.clone(),
-            region: ctx.region,
-            agreements,
-        }),
+        std::sync::Arc::new(Driven::new(
+            Recognition::new(ctx.region, agreements),
+            ctx.storage.clone(),
+            ctx.trust.clone(),
+        )),
     );
     Ok(())
 }
@@ -145,70 +138,6 @@ pub struct IssuedRecord {
     pub result: IssuedAttestation,
     /// The regions it was pushed to.
     pub pushed_to: Vec<RegionCode>,
-}
-
-/// A recognition decision as stored and reported.
-fn stored_decision(
-    set: &AgreementSet,
-    decision: &RecognitionDecision,
-    now_ms: i64,
-) -> StoredDecision {
-    match decision {
-        RecognitionDecision::Recognised {
-            agreement,
-            common_grade,
-            local_grade,
-            treatment,
-            counts_until_ms,
-        } => StoredDecision {
-            recognised: true,
-            reason_code: "recognised".into(),
-            reason: String::new(),
-            agreement: Some(agreement.clone()),
-            common_grade: Some(common_grade.clone()),
-            local_grade: Some(local_grade.clone()),
-            supervision_tier: Some(treatment.supervision_tier.clone()),
-            green_channel: treatment.green_channel,
-            counts_until_ms: Some(*counts_until_ms),
-            decided_at_ms: now_ms,
-            agreement_set_hash: set.content_hash(),
-        },
-        RecognitionDecision::NotRecognised(reason) => refused_decision(
-            reason.code(),
-            reason.to_string(),
-            set.content_hash(),
-            now_ms,
-        ),
-    }
-}
-
-/// A decision not to recognise a result, for `code` and `reason`.
-fn refused_decision(code: &str, reason: String, hash: [u8; 32], now_ms: i64) -> StoredDecision {
-    StoredDecision {
-        recognised: false,
-        reason_code: code.into(),
-        reason,
-        agreement: None,
-        common_grade: None,
-        local_grade: None,
-        supervision_tier: None,
-        green_channel: false,
-        counts_until_ms: None,
-        decided_at_ms: now_ms,
-        agreement_set_hash: hash,
-    }
-}
-
-/// A result of another region this node decided on (the latest one held
-/// per issuer, subject and scheme).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceivedRecord {
-    /// The signed result.
-    pub result: IssuedAttestation,
-    /// The decision when it arrived.
-    pub decision: StoredDecision,
-    /// How it arrived.
-    pub origin: Origin,
 }
 
 // ---------------------------------------------------------------------------
@@ -860,223 +789,6 @@ pub fn credit_record(
 // ---------------------------------------------------------------------------
 // Recognising
 
-/// Verify `result`'s signature: a node certificate of the attestation's
-/// issuer region, chaining to the federation root, naming the attestation's
-/// issuer node, over [`DOMAIN_EVAL_ATTESTATION`] ‖ encode(attestation).
-pub fn verify_attestation(
-    trust: &credex_pki::TrustStore,
-    result: &IssuedAttestation,
-    now_ms: i64,
-) -> Result<(), String> {
-    result.validate().map_err(|e| e.to_string())?;
-    let a = &result.attestation;
-    let bytes = credex_protocol::encode(a).map_err(|e| e.to_string())?;
-    let (_, region, node) = verify_node_statement(
-        DOMAIN_EVAL_ATTESTATION,
-        &bytes,
-        &result.issuer,
-        trust,
-        unix_time(now_ms),
-        Some(a.issuer_region),
-    )
-    .map_err(|e| format!("the attestation's signature does not verify: {e}"))?;
-    if region != a.issuer_region || node != a.issuer_node {
-        return Err(format!(
-            "the attestation names issuer {}/{}, but is signed by {region}/{node}",
-            a.issuer_region, a.issuer_node
-        ));
-    }
-    Ok(())
-}
-
-/// What deciding on a result changes.
-struct Decided {
-    writes: Vec<StateWrite>,
-    reply: RecognitionReply,
-    decision: StoredDecision,
-    summary: String,
-}
-
-/// Decide on a verified `result` and compute the state writes. A result
-/// older than the one held from the same issuer for the same subject and
-/// scheme is answered `superseded` and changes nothing.
-async fn decide(
-    storage: &Storage,
-    agreements: &AgreementSet,
-    region: RegionCode,
-    result: &IssuedAttestation,
-    origin: Origin,
-    now_ms: i64,
-) -> Result<Decided, StorageError> {
-    let a = &result.attestation;
-    let key = format!("{}/{}/{}", a.subject, a.scheme, a.issuer_region);
-    let held: Option<ReceivedRecord> = storage
-        .state(RECEIVED_NS, &key)
-        .await?
-        .and_then(|b| credex_protocol::decode(&b).ok());
-    // Newer: a later issue time (then id), unless the incoming result
-    // names the held one as the result it supersedes (a re-evaluation
-    // dated earlier than a revocation still replaces it).
-    let newer_held = held.as_ref().is_some_and(|h| {
-        let ha = &h.result.attestation;
-        a.supersedes != Some(ha.attestation_id)
-            && ((ha.issued_at_ms, ha.attestation_id) > (a.issued_at_ms, a.attestation_id)
-                || ha.supersedes == Some(a.attestation_id))
-    });
-    let decision = if newer_held {
-        refused_decision(
-            "superseded",
-            "a newer result of the issuer is held".into(),
-            agreements.content_hash(),
-            now_ms,
-        )
-    } else {
-        stored_decision(
-            agreements,
-            &recognise(agreements, region, a, now_ms),
-            now_ms,
-        )
-    };
-    let mut writes = Vec::new();
-    if !newer_held {
-        let record = ReceivedRecord {
-            result: result.clone(),
-            decision: decision.clone(),
-            origin,
-        };
-        writes.push(StateWrite::encoded(RECEIVED_NS, key, &record)?);
-    }
-    let summary = format!(
-        "recognition: attestation {} issuer {}/{} scheme {} v{} subject {} grade {:?}{} → {}{}; agreements {}",
-        hex::encode(a.attestation_id),
-        a.issuer_region,
-        a.issuer_node,
-        a.scheme,
-        a.scheme_version,
-        hex::encode(subject_digest(&SubjectRef::LegalPerson(a.subject.clone()))),
-        a.grade,
-        a.supersedes
-            .map(|s| format!(" supersedes {}", hex::encode(s)))
-            .unwrap_or_default(),
-        decision.reason_code,
-        match (&decision.agreement, &decision.local_grade) {
-            (Some(ag), Some(g)) => format!(" under {ag} as {g:?}"),
-            _ if !decision.reason.is_empty() => format!(" ({})", decision.reason),
-            _ => String::new(),
-        },
-        hex::encode(decision.agreement_set_hash),
-    );
-    let reply = RecognitionReply {
-        attestation_id: a.attestation_id,
-        recognised: decision.recognised,
-        reason_code: decision.reason_code.clone(),
-        agreement: decision.agreement.clone(),
-        local_grade: decision.local_grade.clone(),
-    };
-    Ok(Decided {
-        writes,
-        reply,
-        decision,
-        summary,
-    })
-}
-
-/// The recognition flow's handler: see the module documentation.
-pub struct RecognitionFlow {
-    storage: Storage,
-    trust: FederationTrust,
-    region: RegionCode,
-    agreements: AgreementSet,
-}
-
-impl RecognitionFlow {
-    async fn on_push(&self, from: &PeerIdentity, envelope: &Envelope) -> Result<Effect, Refusal> {
-        if envelope.kind != message_kind::RESULT_PUSH {
-            return Err(Refusal::Permanent(format!(
-                "unknown recognition message kind {}",
-                envelope.kind
-            )));
-        }
-        let push: ResultPush = credex_protocol::decode(&envelope.payload)
-            .map_err(|e| Refusal::Permanent(format!("unreadable result push: {e}")))?;
-        let now_ms = crate::service::now_ms();
-        verify_attestation(&self.trust.current(), &push.result, now_ms).map_err(|e| {
-            Refusal::Permanent(format!(
-                "attestation {} not accepted: {e}",
-                hex::encode(push.result.attestation.attestation_id)
-            ))
-        })?;
-        let origin = Origin::Pushed {
-            from: from.region,
-            message_id: envelope.message_id,
-        };
-        let decided = decide(
-            &self.storage,
-            &self.agreements,
-            self.region,
-            &push.result,
-            origin,
-            now_ms,
-        )
-        .await
-        .map_err(|e| Refusal::Transient(e.to_string()))?;
-        let relay = if from.region != push.result.attestation.issuer_region {
-            format!(" (relayed by {})", from.region)
-        } else {
-            String::new()
-        };
-        Ok(Effect {
-            state: decided.writes,
-            reply: credex_protocol::encode(&decided.reply)
-                .map_err(|e| Refusal::Permanent(format!("the reply does not encode: {e}")))?,
-            summary: format!("{}{relay}", decided.summary),
-        })
-    }
-}
-
-impl FlowHandler for RecognitionFlow {
-    fn receive<'a>(
-        &'a self,
-        from: &'a PeerIdentity,
-        envelope: &'a Envelope,
-    ) -> FlowFuture<'a, Result<Effect, Refusal>> {
-        Box::pin(self.on_push(from, envelope))
-    }
-
-    fn acknowledged<'a>(
-        &'a self,
-        envelope: &'a Envelope,
-        ack: &'a DeliveryAck,
-    ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>> {
-        Box::pin(async move {
-            if envelope.kind != message_kind::RESULT_PUSH
-                || matches!(ack.status, DeliveryStatus::Refused { .. })
-            {
-                return Ok(Vec::new());
-            }
-            let Ok(push) = credex_protocol::decode::<ResultPush>(&envelope.payload) else {
-                return Ok(Vec::new());
-            };
-            let reply = match credex_protocol::decode::<RecognitionReply>(&ack.reply) {
-                Ok(r) if r.validate().is_ok() => r,
-                _ => {
-                    tracing::warn!(to = %ack.receiver_region, "unreadable recognition reply");
-                    return Ok(Vec::new());
-                }
-            };
-            let a = &push.result.attestation;
-            if !reply.recognised || reply.attestation_id != a.attestation_id {
-                return Ok(Vec::new());
-            }
-            Ok(vec![StateWrite::put(
-                HOLDERS_NS,
-                format!("{}/{}/{}", a.scheme, a.subject, ack.receiver_region),
-                a.attestation_id.to_vec(),
-            )])
-        })
-    }
-}
-
 /// What [`recognise_from_response`] decided on one result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundResult {
@@ -1127,7 +839,20 @@ pub async fn recognise_from_response(
         let origin = Origin::Query {
             request_id: response.body.request_id,
         };
-        let decided = decide(storage, agreements, region, &result, origin.clone(), now_ms).await?;
+        let key = received_key(&result);
+        let held: Option<ReceivedRecord> = storage
+            .state(&key.ns, &key.key)
+            .await?
+            .and_then(|b| credex_protocol::decode(&b).ok());
+        let decided = decide(
+            agreements,
+            region,
+            held.as_ref(),
+            &result,
+            origin.clone(),
+            now_ms,
+        )
+        .map_err(StorageError::from)?;
         let a = &result.attestation;
         let entry = RecognitionDecided {
             version: ENTRY_VERSION,

@@ -67,9 +67,11 @@ use credex_journal::{
     ReceivedOutcome, kind, sha256,
 };
 
+mod driven;
 mod peers;
 mod receive;
 
+pub use driven::{Driven, read_view};
 pub use peers::PeerPool;
 pub use receive::{beyond_release, fields_beyond_release};
 
@@ -94,20 +96,9 @@ const OUTBOX_PAGE: u32 = 1024;
 /// A future returned by a [`FlowHandler`].
 pub type FlowFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What receiving a message does, as decided by its flow.
-#[derive(Debug, Default)]
-pub struct Effect {
-    /// State writes committed with the receipt's journal entry (they may
-    /// include outbox writes from [`Federation::prepare`]: follow-up
-    /// messages sent exactly when this one is applied).
-    pub state: Vec<StateWrite>,
-    /// The reply for the sender (postcard-encoded flow message, may be
-    /// empty).
-    pub reply: Vec<u8>,
-    /// A short description for the journal entry (no personal
-    /// identifiers: digests and codes only).
-    pub summary: String,
-}
+/// What receiving a message does, as decided by its flow (state writes,
+/// records, follow-up messages, the reply and the journal summary).
+pub use credex_flows::flow::Effect;
 
 /// Why a flow did not apply a message.
 #[derive(Debug)]

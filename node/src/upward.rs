@@ -398,6 +398,7 @@ impl UpwardFlow {
                 batch.seq,
                 hex::encode(&digest[..8])
             ),
+            ..Effect::default()
         })
     }
 

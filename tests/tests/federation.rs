@@ -38,6 +38,7 @@ impl FlowHandler for Echo {
                 )],
                 reply: envelope.payload.iter().rev().copied().collect(),
                 summary: format!("{} bytes", envelope.payload.len()),
+                ..Effect::default()
             })
         })
     }

@@ -9,6 +9,11 @@
 //! would be a finding against an honest node.
 //!
 //! What is here today:
+//! - [`flow`]: how the node drives a flow — the [`flow::Flow`] trait
+//!   (reads named from the message, a decision against the [`flow::View`]
+//!   read, effects as data), typed refusals with stable codes;
+//! - [`recognition`]: a member's decision on another region's evaluation
+//!   result;
 //! - [`outbox`] and [`inbox`]: federation messaging's two sides as state
 //!   machines — in-order, one-at-a-time delivery per destination with
 //!   retry backoff, and apply-once with the first answer replayed to
@@ -22,12 +27,15 @@
 //!
 //! What is not: no tokio, sqlx, quinn or wall clock (`now` is always a
 //! parameter; a test in `tests/` checks the dependency tree), no storage,
-//! no signatures made (the pure crates verify). The flows' state machines
+//! no signatures made unless a key is handed in (the pure crates sign and
+//! verify). The flows' state machines
 //! move here next (docs/status.md, issue 14).
 
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod flow;
 pub mod inbox;
 pub mod outbox;
 pub mod query;
+pub mod recognition;

@@ -104,13 +104,41 @@ impl Federation {
             Some(reason) => Err(Refusal::Permanent(reason)),
             None => handler.receive(peer, e).await,
         };
-        let (status, reply, summary, state) = match received {
-            Ok(effect) => (
-                DeliveryStatus::Applied,
-                effect.reply,
-                effect.summary,
-                effect.state,
-            ),
+        let (status, reply, summary, state, sends) = match received {
+            Ok(effect) => {
+                let mut state = effect.state;
+                // Records first: an idempotent upsert, so a message applied
+                // again after a crash before its entry commits stores the
+                // same rows (decision 0503).
+                if !effect.records.is_empty() {
+                    ctx.storage
+                        .import_records(effect.records)
+                        .await
+                        .map_err(|err| {
+                            (
+                                ErrorCode::Internal,
+                                format!("cannot store the message's records: {err}"),
+                            )
+                        })?;
+                }
+                let sends = effect.send.len();
+                for body in effect.send {
+                    let (_, outbox) = self.prepare(body, now_ms).map_err(|err| {
+                        (
+                            ErrorCode::Internal,
+                            format!("cannot queue the follow-up message: {err}"),
+                        )
+                    })?;
+                    state.push(outbox);
+                }
+                (
+                    DeliveryStatus::Applied,
+                    effect.reply,
+                    effect.summary,
+                    state,
+                    sends,
+                )
+            }
             Err(Refusal::Permanent(reason)) => {
                 let reason = truncate(reason, MAX_REASON);
                 (
@@ -120,6 +148,7 @@ impl Federation {
                     Vec::new(),
                     format!("refused: {reason}"),
                     Vec::new(),
+                    0,
                 )
             }
             Err(Refusal::Transient(reason)) => {
@@ -230,6 +259,9 @@ impl Federation {
             (status, reply)
         };
         drop(_serial);
+        if sends > 0 && outcome != ClaimOutcome::Replay {
+            self.wake();
+        }
         let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
             .await
             .map_err(|err| (ErrorCode::Internal, format!("no receipt: {err}")))?;

@@ -139,6 +139,7 @@ impl ListsHandler {
             )],
             reply: Vec::new(),
             summary,
+            ..Effect::default()
         })
     }
 
@@ -221,6 +222,7 @@ impl ListsHandler {
                 "change {} of entry {key} to revision {}: applied, confirmation queued",
                 change.change, change.revision
             ),
+            ..Effect::default()
         })
     }
 
@@ -257,6 +259,7 @@ impl ListsHandler {
                 feedback.entry,
                 feedback.applied.join(",")
             ),
+            ..Effect::default()
         })
     }
 
@@ -302,6 +305,7 @@ impl ListsHandler {
                 "entry {} revision {} confirmed",
                 confirmed.entry, confirmed.revision
             ),
+            ..Effect::default()
         })
     }
 
@@ -334,6 +338,7 @@ impl ListsHandler {
             )],
             reply: Vec::new(),
             summary: format!("objection to entry {} recorded", objection.entry),
+            ..Effect::default()
         })
     }
 

@@ -128,22 +128,11 @@ pub enum ClaimOutcome {
     QuotaExceeded,
 }
 
-/// One credit record to import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordRow {
-    /// Catalogue category (信用信息目录类别); 1 ..= [`MAX_RECORD_KEY_LEN`]
-    /// bytes.
-    pub category: String,
-    /// The record's id within its category; 1 ..= [`MAX_RECORD_KEY_LEN`]
-    /// bytes.
-    pub record_id: String,
-    /// Key of the subject the record is about, as the node derives it
-    /// (never a clear identifier); 1 ..= [`MAX_RECORD_KEY_LEN`] bytes.
-    pub subject_key: String,
-    /// The record, encoded by the node; at most [`MAX_RECORD_BODY_LEN`]
-    /// bytes.
-    pub body: Vec<u8>,
-}
+/// One credit record to import (the flows' own type: a flow returns the
+/// records it stores as data). Bounds: category, record id and subject key
+/// 1 ..= [`MAX_RECORD_KEY_LEN`] bytes, body at most
+/// [`MAX_RECORD_BODY_LEN`] bytes.
+pub use credex_flows::flow::RecordRow;
 
 /// Most records one [`Storage::records_imported`] returns.
 pub const MAX_IMPORTED_PAGE: u32 = 1000;

@@ -29,47 +29,9 @@ pub const MAX_STATE_VALUE_LEN: usize = 1024 * 1024;
 /// Most entries one [`Storage::state_scan`] returns.
 pub const MAX_STATE_SCAN: u32 = 4096;
 
-/// One change of flow state: put `value` under (`ns`, `key`), or delete the
-/// key when `value` is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateWrite {
-    /// The namespace (one per flow); 1 ..= [`MAX_STATE_NS_LEN`] bytes.
-    pub ns: String,
-    /// The key; 1 ..= [`MAX_STATE_KEY_LEN`] bytes.
-    pub key: String,
-    /// The new value (at most [`MAX_STATE_VALUE_LEN`] bytes), or `None` to
-    /// delete.
-    pub value: Option<Vec<u8>>,
-}
-
-impl StateWrite {
-    /// Put `value` under (`ns`, `key`), replacing what was there.
-    pub fn put(ns: impl Into<String>, key: impl Into<String>, value: Vec<u8>) -> StateWrite {
-        StateWrite {
-            ns: ns.into(),
-            key: key.into(),
-            value: Some(value),
-        }
-    }
-
-    /// Put the postcard encoding of `value` under (`ns`, `key`).
-    pub fn encoded<T: serde::Serialize>(
-        ns: impl Into<String>,
-        key: impl Into<String>,
-        value: &T,
-    ) -> Result<StateWrite, StorageError> {
-        Ok(StateWrite::put(ns, key, credex_protocol::encode(value)?))
-    }
-
-    /// Delete (`ns`, `key`) (nothing happens if it is absent).
-    pub fn delete(ns: impl Into<String>, key: impl Into<String>) -> StateWrite {
-        StateWrite {
-            ns: ns.into(),
-            key: key.into(),
-            value: None,
-        }
-    }
-}
+/// One change of flow state (the flows' own type: a flow returns its
+/// writes as data, the store commits them).
+pub use credex_flows::flow::StateWrite;
 
 fn check_name(what: &str, value: &str, max: usize) -> Result<(), StorageError> {
     if value.is_empty() || value.len() > max {
