@@ -16,12 +16,15 @@
 //!
 //! Thousands of seeded runs; a failure names its seed, so it replays.
 
+mod support;
+
 use std::collections::{BTreeMap, BinaryHeap};
 
 use credex_flows::inbox::{Delivery, Inbox, InboxAnswer};
 use credex_flows::outbox::{Acknowledged, MessageId, Outbox};
 use credex_protocol::RegionCode;
 use credex_protocol::federation::DeliveryStatus;
+use support::{Arrival, Rng};
 
 /// How long a sender waits for an acknowledgement before it retries.
 const ACK_TIMEOUT_MS: i64 = 1_000;
@@ -29,27 +32,6 @@ const ACK_TIMEOUT_MS: i64 = 1_000;
 const HEAL_AT_MS: i64 = 60_000;
 /// A run that has not finished by then is a liveness failure.
 const GIVE_UP_AT_MS: i64 = 600_000;
-
-/// splitmix64: a small, seeded, dependency-free generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-}
 
 /// How a run's links misbehave until [`HEAL_AT_MS`].
 #[derive(Clone, Copy, Debug)]
@@ -74,31 +56,6 @@ enum Packet {
         id: MessageId,
         answer: InboxAnswer,
     },
-}
-
-/// A packet arriving at `at`; ties broken by send order.
-struct Arrival {
-    at: i64,
-    seq: u64,
-    packet: Packet,
-}
-
-impl PartialEq for Arrival {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Arrival {}
-impl PartialOrd for Arrival {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Arrival {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // BinaryHeap is a max-heap: the earliest arrival first.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 /// What a node's journal records about messages.
@@ -130,7 +87,7 @@ struct Network {
     faults: Faults,
     now: i64,
     seq: u64,
-    arrivals: BinaryHeap<Arrival>,
+    arrivals: BinaryHeap<Arrival<Packet>>,
     nodes: BTreeMap<RegionCode, Node>,
 }
 
