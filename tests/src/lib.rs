@@ -346,3 +346,52 @@ pub async fn forge_release(
         .await
         .expect("forged release logged");
 }
+
+/// Wait until `check` holds, checking again after every write `storage`'s
+/// writer completes — no polling, no sleeps; a hang fails the test after
+/// [`STORED_PATIENCE`].
+pub async fn until_stored<F, Fut>(storage: &credex_node::storage::Storage, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    until_stored_some(storage, what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await;
+}
+
+/// Wait until `look` finds something (`Some`), looking again after every
+/// write `storage`'s writer completes; returns what it found.
+pub async fn until_stored_some<T, F, Fut>(
+    storage: &credex_node::storage::Storage,
+    what: &str,
+    mut look: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let mut writes = storage.subscribe_writes();
+    let wait = async {
+        loop {
+            // Mark what is stored now as seen before looking, so a write
+            // that lands while `look` runs wakes the wait below.
+            writes.borrow_and_update();
+            if let Some(found) = look().await {
+                return found;
+            }
+            if writes.changed().await.is_err() {
+                panic!("{what}: the store closed");
+            }
+        }
+    };
+    tokio::time::timeout(STORED_PATIENCE, wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {STORED_PATIENCE:?}"))
+}
+
+/// How long [`until_stored`] waits: long enough for a federation to
+/// recover from a restart and its retry backoff on a loaded CI machine.
+pub const STORED_PATIENCE: Duration = Duration::from_secs(90);

@@ -4,7 +4,6 @@
 //! outage of the receiver, and refusal of forged or misaddressed messages.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use credex_journal::{MessageReceived, ReceivedOutcome, kind};
 use credex_node::federation::{Effect, FlowFuture, FlowHandler, Refusal};
@@ -13,7 +12,7 @@ use credex_node::storage::StateWrite;
 use credex_node::transport::{ClientError, PeerIdentity};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow, SignedEnvelope};
 use credex_protocol::{ErrorCode, Request, Response};
-use credex_tests::{Federation, audit_all, dial, within};
+use credex_tests::{Federation, audit_all, dial, until_stored, within};
 
 /// A flow for the test: applying a message stores its payload; a payload
 /// that starts with `b"refuse"` is refused for good; the reply is the
@@ -109,13 +108,8 @@ async fn send(node: &RunningNode, to: &str, payload: &[u8]) -> SignedEnvelope {
 }
 
 async fn until_delivered(node: &RunningNode) {
-    within("outbox drains", async {
-        loop {
-            if node.federation().outbox().await.expect("outbox").is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    until_stored(node.storage(), "outbox drains", || async {
+        node.federation().outbox().await.expect("outbox").is_empty()
     })
     .await;
 }
@@ -300,17 +294,13 @@ async fn a_message_waits_in_the_outbox_through_an_outage_and_a_restart() {
     let gy = start_pointing_at(&fed, "gy-1", "cq-1", cq_addr).await;
     register(&[&gy]);
     send(&gy, "500000", b"while down").await;
-    within("a failed attempt is recorded", async {
-        loop {
-            let pending = gy.federation().outbox().await.expect("outbox");
-            if pending.first().is_some_and(|p| p.attempts >= 1) {
-                assert!(!pending[0].last_error.is_empty());
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    until_stored(gy.storage(), "a failed attempt is recorded", || async {
+        let pending = gy.federation().outbox().await.expect("outbox");
+        pending.first().is_some_and(|p| p.attempts >= 1)
     })
     .await;
+    let pending = gy.federation().outbox().await.expect("outbox");
+    assert!(!pending[0].last_error.is_empty());
 
     // The sender restarts: the message is still queued.
     let config = gy.config().clone();
@@ -441,21 +431,16 @@ async fn list_states_are_served_as_metrics() {
         .expect("listing");
     // Guangdong (bound by the Pan-Pearl River agreement) is not running;
     // wait for Chongqing's answer.
-    within("Chongqing responds", async {
-        loop {
-            let status = lists
-                .status(credex_node::service::now_ms())
-                .await
-                .expect("status");
-            if status.iter().any(|e| {
-                e.regions
-                    .iter()
-                    .any(|r| r.region.to_string() == "500000" && r.responded_at_ms.is_some())
-            }) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    until_stored(gy.storage(), "Chongqing responds", || async {
+        let status = lists
+            .status(credex_node::service::now_ms())
+            .await
+            .expect("status");
+        status.iter().any(|e| {
+            e.regions
+                .iter()
+                .any(|r| r.region.to_string() == "500000" && r.responded_at_ms.is_some())
+        })
     })
     .await;
     let scrape = |addr: std::net::SocketAddr| async move {

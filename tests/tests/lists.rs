@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
 
 use credex_audit as audit;
 use credex_journal::{MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind};
@@ -26,7 +25,7 @@ use credex_protocol::lists::{
 };
 use credex_protocol::query::SubjectRef;
 use credex_protocol::{ErrorCode, RegionCode, Request};
-use credex_tests::{dial, init_tracing, within};
+use credex_tests::{dial, init_tracing, until_stored, until_stored_some, within};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -217,14 +216,9 @@ fn company(region: &str, seq: u32) -> String {
 
 /// Wait until every message in `node`'s outbox is for one of `stuck`.
 async fn delivered(node: &RunningNode, stuck: &[RegionCode]) {
-    within("outbox drained", async {
-        loop {
-            let pending = node.federation().outbox().await.unwrap();
-            if pending.iter().all(|m| stuck.contains(&m.to_region)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    until_stored(node.storage(), "outbox drained", || async {
+        let pending = node.federation().outbox().await.unwrap();
+        pending.iter().all(|m| stuck.contains(&m.to_region))
     })
     .await;
 }
@@ -235,14 +229,10 @@ async fn status_until(
     what: &str,
     check: impl Fn(&[lists::EntryStatus]) -> bool,
 ) -> Vec<lists::EntryStatus> {
-    within(what, async {
-        loop {
-            let status = lists.status(now_ms()).await.unwrap();
-            if check(&status) {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let storage = &lists.federation().context().storage;
+    until_stored_some(storage, what, || async {
+        let status = lists.status(now_ms()).await.unwrap();
+        check(&status).then_some(status)
     })
     .await
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use credex_journal::{MessageReceived, ReceivedOutcome, kind as fed_kind};
 use credex_node::config::NodeConfig;
@@ -23,7 +23,7 @@ use credex_protocol::federation::{
 use credex_protocol::query::{CategoryFields, Outcome, SubjectAuthorization, SubjectRef};
 use credex_protocol::recognition::{IssuedAttestation, ResultPush, kind as push_kind};
 use credex_protocol::{RegionCode, Request, Response};
-use credex_tests::{dial, init_tracing, within};
+use credex_tests::{dial, init_tracing, until_stored, within};
 
 const GY: &str = "520000";
 const CQ: &str = "500000";
@@ -147,15 +147,11 @@ async fn effective(node: &RunningNode, subject: &str, scheme: Scheme) -> Option<
         .and_then(|s| s.grade)
 }
 
-/// Wait until the condition (which may `.await`) holds (20 s at most).
+/// Wait until the condition (which may `.await`) holds, checking it
+/// again after each write of `node`'s store (20 s at most).
 macro_rules! until {
-    ($what:expr, $cond:expr) => {
-        within($what, async {
-            while !$cond {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await
+    ($node:expr, $what:expr, $cond:expr) => {
+        until_stored($node.storage(), $what, || async { $cond }).await
     };
 }
 
@@ -330,7 +326,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     };
     assert!(pushed_to.contains(&region(CQ)) && pushed_to.contains(&region(GD)));
     for (node, grade) in [(&cq, "A"), (&gd, "A")] {
-        until!("first result recognised", {
+        until!(node, "first result recognised", {
             effective(node, &s, Scheme::PublicCredit).await.as_deref() == Some(grade)
         });
     }
@@ -353,7 +349,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     );
     assert_eq!(decided.agreement.as_deref(), Some("chongqing-guizhou"));
     // Both acknowledgements recorded who holds the result.
-    until!("acks recorded", {
+    until!(&gy, "acks recorded", {
         gy.storage()
             .state_scan(eval::HOLDERS_NS, &format!("public_credit/{s}/"), None, 10)
             .await
@@ -381,11 +377,11 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     .await;
     assert!(matches!(out[0], IssueOutcome::Superseded { .. }), "{out:?}");
     for node in [&cq, &gd] {
-        until!("downgrade recognised", {
+        until!(node, "downgrade recognised", {
             effective(node, &s, Scheme::PublicCredit).await.as_deref() == Some("C")
         });
     }
-    until!("outbox drained", {
+    until!(&gy, "outbox drained", {
         gy.federation().outbox().await.unwrap().is_empty()
     });
 
@@ -398,10 +394,10 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
         &[row(&s, "public_credit", "2024", "差")],
     )
     .await;
-    until!("Guangdong sees D", {
+    until!(&gd, "Guangdong sees D", {
         effective(&gd, &s, Scheme::PublicCredit).await.as_deref() == Some("D")
     });
-    until!("a delivery attempt to Chongqing failed", {
+    until!(&gy, "a delivery attempt to Chongqing failed", {
         gy.federation()
             .outbox()
             .await
@@ -419,10 +415,10 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
         Some("C"),
         "the restarted node still holds the earlier result"
     );
-    until!("the update reaches the restarted node", {
+    until!(&cq, "the update reaches the restarted node", {
         effective(&cq, &s, Scheme::PublicCredit).await.as_deref() == Some("D")
     });
-    until!("outbox drained after the restart", {
+    until!(&gy, "outbox drained after the restart", {
         gy.federation().pending_for(region(CQ)).await.unwrap() == 0
     });
 
@@ -511,7 +507,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     .unwrap();
     assert!(pushed.contains(&region(CQ)) && pushed.contains(&region(GD)));
     for node in [&cq, &gd] {
-        until!("revocation applied", {
+        until!(node, "revocation applied", {
             decision_of(node, &s, GY).await.as_deref() == Some("revoked")
         });
         assert_eq!(effective(node, &s, Scheme::PublicCredit).await, None);
@@ -524,7 +520,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     );
     import(&gy, fed.path(), "late", &[late]).await;
     for node in [&cq, &gd] {
-        until!("re-evaluation after the revocation applied", {
+        until!(node, "re-evaluation after the revocation applied", {
             effective(node, &s, Scheme::PublicCredit).await.as_deref() == Some("B")
         });
     }
@@ -631,7 +627,7 @@ async fn results_outside_the_agreements_are_not_recognised() {
     let writes = vec![write];
     bj.storage().write_state(writes).await.unwrap();
     bj.federation().wake();
-    until!("Beijing's result decided", {
+    until!(&cq, "Beijing's result decided", {
         decision_of(&cq, &s_bj, BJ).await.is_some()
     });
     assert_eq!(
@@ -647,7 +643,7 @@ async fn results_outside_the_agreements_are_not_recognised() {
     );
     import(&gy, fed.path(), "old", &[old]).await;
     for node in [&cq, &gd] {
-        until!("expired result decided", {
+        until!(node, "expired result decided", {
             decision_of(node, &s_old, GY).await.is_some()
         });
         assert_eq!(
@@ -672,7 +668,7 @@ async fn results_outside_the_agreements_are_not_recognised() {
         panic!("{out:?}")
     };
     assert!(pushed_to.contains(&region(GD)) && !pushed_to.contains(&region(CQ)));
-    until!("Guangdong recognises the environmental result", {
+    until!(&gd, "Guangdong recognises the environmental result", {
         effective(&gd, &s_env, Scheme::EnvironmentalCredit)
             .await
             .as_deref()
@@ -996,7 +992,7 @@ async fn members_that_recognised_a_result_keep_receiving_its_changes() {
         &[row(&held, "public_credit", "2024", "优")],
     )
     .await;
-    until!("recognised and acknowledged", {
+    until!(&gy, "recognised and acknowledged", {
         gy.storage()
             .state(eval::HOLDERS_NS, &format!("public_credit/{held}/{CQ}"))
             .await
@@ -1040,7 +1036,7 @@ async fn members_that_recognised_a_result_keep_receiving_its_changes() {
     };
     assert_eq!(pushed(&report.outcomes[0]), [region(CQ)]);
     assert!(pushed(&report.outcomes[1]).is_empty());
-    until!("the holder sees the change", {
+    until!(&cq, "the holder sees the change", {
         effective(&cq, &held, Scheme::PublicCredit).await.as_deref() == Some("B")
     });
     assert!(received(&cq, &fresh, GY).await.is_empty());

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use credex_audit as audit;
 use credex_journal::{
@@ -27,13 +27,11 @@ use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
 use credex_protocol::upward::UpwardBatch;
-use credex_tests::{Federation, ask, authorized_query};
+use credex_tests::{Federation, ask, authorized_query, until_stored};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The idle timeout of every node in these tests.
 const IDLE: Duration = Duration::from_secs(2);
-/// How long a whole exchange may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(90);
 
 fn short_idle(c: &mut NodeConfig) {
     c.transport.idle_timeout = IDLE;
@@ -140,19 +138,14 @@ async fn import(node: &RunningNode, path: &Path) {
     .unwrap();
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+/// Wait until `check` holds, checking again after each write of `node`'s
+/// store (no polling).
+async fn wait_until<F, Fut>(node: &RunningNode, what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{what}: not within {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_stored(node.storage(), what, check).await;
 }
 
 async fn status(node: &RunningNode) -> UpwardStatus {
@@ -341,7 +334,7 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     .await;
 
     // Kill the national node while batches are in flight.
-    wait_until("some batches acknowledged", || async {
+    wait_until(&province, "some batches acknowledged", || async {
         status(&province).await.batches_acked >= 3
     })
     .await;
@@ -352,7 +345,11 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     );
     national.kill();
     // The province keeps trying; nothing more is acknowledged while down.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until(&province, "the province retried while down", || async {
+        let pending = province.federation().outbox().await.unwrap();
+        pending.first().is_some_and(|m| m.attempts >= 2)
+    })
+    .await;
     let down = status(&province).await;
     assert!(
         down.batches_pending >= 1 && down.batches_pending <= 3,
@@ -363,7 +360,7 @@ async fn national_node_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut nc = national_config(&fed, port);
     nc.metrics.listen = Some(national_metrics);
     let national = fed.start_with(nc).await;
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == total as u64
     })
     .await;
@@ -473,7 +470,7 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     .await;
 
     // A full partition, longer than the idle timeout.
-    wait_until("first batches acknowledged", || async {
+    wait_until(&province, "first batches acknowledged", || async {
         status(&province).await.batches_acked >= 2
     })
     .await;
@@ -488,7 +485,7 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
     // the province must send it again and the national node must not apply
     // it twice.
     let acked = status(&province).await.batches_acked;
-    wait_until("progress after the partition", || async {
+    wait_until(&province, "progress after the partition", || async {
         status(&province).await.batches_acked > acked
     })
     .await;
@@ -497,10 +494,20 @@ async fn partitions_longer_than_the_idle_timeout_lose_and_duplicate_nothing() {
         "the stream ended too early"
     );
     relay.set(Link::DownstreamLost);
-    tokio::time::sleep(IDLE + Duration::from_millis(1500)).await;
+    wait_until(
+        &province,
+        "an attempt failed for want of an answer",
+        || async {
+            let pending = province.federation().outbox().await.unwrap();
+            pending
+                .first()
+                .is_some_and(|m| m.attempts >= 1 && !m.last_error.is_empty())
+        },
+    )
+    .await;
     relay.set(Link::Open);
 
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == total as u64
     })
     .await;
@@ -535,7 +542,7 @@ async fn the_province_holds_at_most_the_window_while_the_national_node_is_down()
         &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
     )
     .await;
-    wait_until("the window filled", || async {
+    wait_until(&province, "the window filled", || async {
         status(&province).await.batches_pending == u64::from(window)
     })
     .await;
@@ -560,7 +567,7 @@ async fn the_province_holds_at_most_the_window_while_the_national_node_is_down()
     // The national node comes up: the rest flows, acknowledgement by
     // acknowledgement.
     let national = fed.start_with(national_config(&fed, port)).await;
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == total as u64
     })
     .await;
@@ -612,7 +619,7 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     let dates = [late.to_string(), on_time.to_string()];
     let file = penalties(dir.path(), 0, 2, |i| dates[i].clone());
     import(&province, &file).await;
-    wait_until("both reported", || async {
+    wait_until(&province, "both reported", || async {
         status(&province).await.reported == 2
     })
     .await;
@@ -771,7 +778,7 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
     )
     .await
     .unwrap();
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == 4
     })
     .await;
@@ -812,7 +819,7 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
         doctor(gate_batch(1, "AP-DOCTORED", &fields), false),
     )
     .await;
-    wait_until("the doctored batch refused", || async {
+    wait_until(&province, "the doctored batch refused", || async {
         status(&province).await.batches_refused == 1
     })
     .await;
@@ -828,7 +835,7 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
         doctor(gate_batch(1, "AP-DOCTORED-2", &fields), true),
     )
     .await;
-    wait_until("the second doctored batch refused", || async {
+    wait_until(&province, "the second doctored batch refused", || async {
         status(&province).await.batches_refused == 2
     })
     .await;
@@ -909,7 +916,7 @@ async fn the_national_node_refuses_bodies_it_could_not_serve() {
         &penalties(dir.path(), 0, 3, |_| "2026-03-15".into()),
     )
     .await;
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == 3
     })
     .await;
@@ -924,7 +931,7 @@ async fn the_national_node_refuses_bodies_it_could_not_serve() {
         ),
     )
     .await;
-    wait_until("the ill-typed batch refused", || async {
+    wait_until(&province, "the ill-typed batch refused", || async {
         status(&province).await.batches_refused == 1
     })
     .await;
@@ -943,12 +950,14 @@ async fn the_national_node_refuses_bodies_it_could_not_serve() {
     for (seq, prefix) in [(1, "AP-A"), (2, "AP-B")] {
         queue(&province, gate_batch_of_one_subject(seq, prefix, 500)).await;
     }
-    wait_until("a thousand more records of one company", || async {
-        national.storage().record_count().await.unwrap() == 1003
-    })
+    wait_until(
+        &national,
+        "a thousand more records of one company",
+        || async { national.storage().record_count().await.unwrap() == 1003 },
+    )
     .await;
     queue(&province, gate_batch_of_one_subject(3, "AP-C", 30)).await;
-    wait_until("the batch over the cap refused", || async {
+    wait_until(&province, "the batch over the cap refused", || async {
         status(&province).await.batches_refused == 2
     })
     .await;
@@ -989,14 +998,14 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
         &penalties(dir.path(), 0, total, |_| "2026-03-15".into()),
     )
     .await;
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == total as u64
     })
     .await;
 
     // Batch 0 again, under a new message id: refused for good.
     inject(&province, RegionCode::NATIONAL, 0, "AP-REPLAY").await;
-    wait_until("the replayed batch refused", || async {
+    wait_until(&province, "the replayed batch refused", || async {
         status(&province).await.batches_refused == 1
     })
     .await;
@@ -1008,7 +1017,7 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
 
     // A batch from the future: refused for now, retried, never applied.
     inject(&province, RegionCode::NATIONAL, 7, "AP-GAP").await;
-    wait_until("the gap refused at least twice", || async {
+    wait_until(&province, "the gap refused at least twice", || async {
         let out = province.federation().outbox().await.unwrap();
         out.len() == 1 && out[0].attempts >= 2
     })
@@ -1022,7 +1031,7 @@ async fn batches_out_of_sequence_or_to_a_province_are_not_applied() {
 
     // A province does not take upward reports.
     inject(&province, "500000".parse().unwrap(), 0, "AP-SIDEWAYS").await;
-    wait_until("the province refused it", || async {
+    wait_until(&province, "the province refused it", || async {
         status(&province).await.batches_refused == 2
     })
     .await;
@@ -1163,7 +1172,7 @@ async fn a_province_killed_mid_stream_resumes_where_it_stopped() {
     storage.close().await;
 
     // Kill the province while it is reporting (no shutdown, no drain).
-    wait_until("some batches applied", || async {
+    wait_until(&national, "some batches applied", || async {
         received(&national)
             .await
             .first()
@@ -1175,7 +1184,7 @@ async fn a_province_killed_mid_stream_resumes_where_it_stopped() {
     assert!(applied < total as u64, "killed too late");
 
     let province = fed.start_with(config).await;
-    wait_until("every record reported", || async {
+    wait_until(&province, "every record reported", || async {
         status(&province).await.reported == total as u64
     })
     .await;

@@ -62,6 +62,11 @@ impl Lists {
         }
     }
 
+    /// The federation this region's lists travel on.
+    pub fn federation(&self) -> &Federation {
+        &self.federation
+    }
+
     pub(super) fn ctx(&self) -> &FederationContext {
         self.federation.context()
     }

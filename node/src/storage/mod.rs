@@ -428,6 +428,8 @@ struct Inner {
     counters: Arc<Counters>,
     /// The latest committed tree head; the writer sends, readers borrow.
     heads: Arc<tree::HeadSender>,
+    /// How many commands the writer completed.
+    writes: Arc<watch::Sender<u64>>,
 }
 
 impl fmt::Debug for Storage {
@@ -519,6 +521,7 @@ impl Storage {
             }
         };
         let heads = Arc::new(watch::Sender::new(tree.head()));
+        let writes = Arc::new(watch::Sender::new(0u64));
         let location = engine.location();
         let (queue, commands) = mpsc::channel(options.queue_capacity);
         let shutdown = CancellationToken::new();
@@ -531,6 +534,7 @@ impl Storage {
                 max_batch: options.max_batch,
                 max_batch_delay: options.max_batch_delay,
                 clock: options.clock,
+                writes: writes.clone(),
             },
             shutdown.clone(),
             counters.clone(),
@@ -554,8 +558,16 @@ impl Storage {
                 writer,
                 counters,
                 heads,
+                writes,
             }),
         })
+    }
+
+    /// A receiver notified after every write this store's writer completes
+    /// (committed or failed: the value is a count, not a result). Tests and
+    /// views that show stored state wait on it instead of polling.
+    pub fn subscribe_writes(&self) -> watch::Receiver<u64> {
+        self.inner.writes.subscribe()
     }
 
     /// Which backend this store uses.

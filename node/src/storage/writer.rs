@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use credex_protocol::tlog::stored_hash_count;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
@@ -184,6 +184,9 @@ pub(crate) struct WriterConfig {
     pub(crate) max_batch: usize,
     pub(crate) max_batch_delay: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Bumped after every command the writer completes (see
+    /// [`Storage::subscribe_writes`](super::Storage::subscribe_writes)).
+    pub(crate) writes: Arc<watch::Sender<u64>>,
 }
 
 /// Runs until `shutdown` is cancelled and the queue is drained, or until
@@ -298,6 +301,7 @@ pub(crate) async fn run(
                 let _ = reply.send(result);
             }
         }
+        config.writes.send_modify(|n| *n = n.wrapping_add(1));
     }
     tracing::debug!(location = %engine.location(), "storage writer stopped");
 }
