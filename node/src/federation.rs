@@ -44,14 +44,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use credex_pki::authorization::{sign_node_statement, verify_node_statement};
+use credex_pki::authorization::sign_node_statement;
 use credex_pki::signing::SigningKey;
 use credex_policies::egress::ReleasedBody;
 use credex_protocol::federation::{
-    DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow,
-    MAX_REASON, SignedDeliveryAck, SignedEnvelope,
+    DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow, MAX_REASON,
+    SignedEnvelope,
 };
-use credex_protocol::tlog::{Hash, leaf_hash, verify_inclusion};
 use credex_protocol::{NodeName, RegionCode, Request, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -67,11 +66,15 @@ use credex_journal::{
     ReceivedOutcome, kind, sha256,
 };
 
+mod ack;
 mod driven;
+mod error;
 mod peers;
 mod receive;
 
+pub use ack::verify_ack;
 pub use driven::{Driven, read_view};
+pub use error::{AckRejected, DeliveryError};
 pub use peers::PeerPool;
 pub use receive::{beyond_release, fields_beyond_release};
 
@@ -464,9 +467,10 @@ impl Federation {
             match self.deliver_one(&key, &item).await {
                 Ok(()) => continue,
                 Err(error) => {
-                    let next = item
-                        .attempts()
-                        .failed(crate::service::now_ms(), truncate(error, MAX_REASON));
+                    let next = item.attempts().failed(
+                        crate::service::now_ms(),
+                        truncate(error.to_string(), MAX_REASON),
+                    );
                     tracing::debug!(%region, attempts = next.attempts, error = %next.last_error, "delivery failed; will retry");
                     let retry = OutboxItem {
                         attempts: next.attempts,
@@ -490,7 +494,7 @@ impl Federation {
         }
     }
 
-    async fn deliver_one(&self, key: &str, item: &OutboxItem) -> Result<(), String> {
+    async fn deliver_one(&self, key: &str, item: &OutboxItem) -> Result<(), DeliveryError> {
         let ctx = &self.inner.ctx;
         let e = &item.signed.envelope;
         let request = Request::Deliver(Box::new(item.signed.clone()));
@@ -498,23 +502,33 @@ impl Federation {
         let signed_ack = match response {
             Response::Delivered(ack) => ack,
             Response::Error(err) => {
-                return Err(format!(
-                    "{} refused delivery: {:?}: {}",
-                    e.to_region, err.code, err.message
-                ));
+                return Err(DeliveryError::Refused {
+                    region: e.to_region,
+                    code: err.code,
+                    message: err.message,
+                });
             }
-            other => return Err(format!("unexpected answer {other:?}")),
+            other => {
+                return Err(DeliveryError::UnexpectedAnswer {
+                    region: e.to_region,
+                    answer: answer_kind(&other).to_owned(),
+                });
+            }
         };
         let now = crate::service::now_ms();
         let counterpart = verify_ack(&item.signed, &signed_ack, &ctx.trust.current(), now)?;
-        let handler = self
-            .flow(e.flow)
-            .ok_or_else(|| format!("no handler for the {} flow", e.flow))?;
-        let mut state = handler.acknowledged(e, &signed_ack.ack).await?;
+        let handler = self.flow(e.flow).ok_or(DeliveryError::NoFlow(e.flow))?;
+        let mut state = handler
+            .acknowledged(e, &signed_ack.ack)
+            .await
+            .map_err(|reason| DeliveryError::Flow {
+                flow: e.flow,
+                reason,
+            })?;
         state.push(StateWrite::delete(OUTBOX_NS, key));
-        let ack_bytes = credex_protocol::encode(&*signed_ack).map_err(|e| e.to_string())?;
+        let ack_bytes = credex_protocol::encode(&*signed_ack)?;
         let ack_digest = sha256(&ack_bytes);
-        let envelope_bytes = credex_protocol::encode(&item.signed).map_err(|e| e.to_string())?;
+        let envelope_bytes = credex_protocol::encode(&item.signed)?;
         let entry = MessageSent {
             version: ENTRY_VERSION,
             at_ms: now,
@@ -541,7 +555,8 @@ impl Federation {
             authorization_use: None,
             quota: None,
         };
-        let encoded = credex_journal::encode(&entry).map_err(|e| e.to_string())?;
+        let encoded =
+            credex_journal::encode(&entry).map_err(|e| DeliveryError::Encode(e.to_string()))?;
         let body = encoded.body;
         ctx.storage
             .append_claimed_with_state(
@@ -551,8 +566,7 @@ impl Federation {
                 state,
                 move |_| body,
             )
-            .await
-            .map_err(|e| format!("cannot log the acknowledgement: {e}"))?;
+            .await?;
         if let DeliveryStatus::Refused { reason } = &signed_ack.ack.status {
             tracing::warn!(to = %e.to_region, flow = %e.flow, %reason, "message refused by the receiver");
         }
@@ -581,79 +595,17 @@ impl Federation {
     }
 }
 
-/// Verify an acknowledgement of `sent`: signed by a node of the
-/// destination region, for this message, with a receipt whose checkpoint is
-/// signed by that node's log key and includes an entry recording this
-/// message.
-pub fn verify_ack(
-    sent: &SignedEnvelope,
-    signed_ack: &SignedDeliveryAck,
-    trust: &credex_pki::TrustStore,
-    now_ms: i64,
-) -> Result<CounterpartReceipt, String> {
-    let e = &sent.envelope;
-    let ack = &signed_ack.ack;
-    let ack_bytes = credex_protocol::encode(ack).map_err(|e| e.to_string())?;
-    let (_, region, node) = verify_node_statement(
-        DOMAIN_FEDERATION_ACK,
-        &ack_bytes,
-        &signed_ack.receiver,
-        trust,
-        unix_time(now_ms),
-        Some(e.to_region),
-    )
-    .map_err(|err| format!("the acknowledgement signature: {err}"))?;
-    let envelope_bytes = credex_protocol::encode(sent).map_err(|e| e.to_string())?;
-    let digest = sha256(&envelope_bytes);
-    if ack.message_digest != digest || ack.message_id != e.message_id {
-        return Err("the acknowledgement is for another message".into());
+/// The kind of an answer, for an error that names it (never its content).
+fn answer_kind(response: &Response) -> &'static str {
+    match response {
+        Response::Hello(_) => "hello",
+        Response::Pong(_) => "pong",
+        Response::Error(_) => "an error",
+        Response::Query(_) => "a query response",
+        Response::Cosigned(_) => "a cosignature",
+        Response::AuditData(_) => "audit data",
+        Response::Delivered(_) => "an acknowledgement",
     }
-    if ack.receiver_region != region || ack.receiver_node != node {
-        return Err(format!(
-            "the acknowledgement names {}/{}, but is signed by {region}/{node}",
-            ack.receiver_region, ack.receiver_node
-        ));
-    }
-    let receipt = &signed_ack.receipt;
-    let leaf = signed_ack
-        .receiver
-        .chain
-        .first()
-        .ok_or("the acknowledgement carries no certificate")?;
-    let key = credex_pki::log_key::node_log_verifier(
-        leaf,
-        region,
-        &node,
-        credex_protocol::tlog::SignatureType::Ed25519,
-    )
-    .map_err(|err| format!("the receiver's log key: {err}"))?;
-    let opened = credex_protocol::tlog::open_checkpoint(receipt.checkpoint.as_bytes(), &key, &[])
-        .map_err(|err| format!("the receipt's checkpoint: {err}"))?;
-    let cp = opened.checkpoint();
-    let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
-    verify_inclusion(
-        &leaf_hash(&receipt.entry),
-        receipt.leaf_index,
-        cp.size(),
-        &proof,
-        cp.root(),
-    )
-    .map_err(|err| format!("the receipt's inclusion proof: {err}"))?;
-    let (kind, _, body) = credex_journal::split(&receipt.entry)
-        .map_err(|err| format!("the receipt's entry: {err}"))?;
-    let logged: MessageReceived = (kind == kind::MESSAGE_RECEIVED)
-        .then(|| credex_protocol::decode(body).ok())
-        .flatten()
-        .ok_or("the receipt's entry is not a received-message entry")?;
-    if logged.message_digest != digest {
-        return Err("the receipt's entry records another message".into());
-    }
-    Ok(CounterpartReceipt {
-        origin: cp.origin().to_owned(),
-        leaf_index: receipt.leaf_index,
-        checkpoint_size: cp.size(),
-        checkpoint_root: *cp.root().as_bytes(),
-    })
 }
 
 fn outbox_key(e: &Envelope) -> String {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use credex_protocol::{RegionCode, Request, Response};
 
+use super::error::DeliveryError;
 use crate::config::PeerConfig;
 use crate::transport::{PeerConnection, Transport};
 
@@ -36,7 +37,11 @@ impl PeerPool {
     /// Send `request` to the configured peer of `region` and return its
     /// response. A transport failure drops the cached connection, so the
     /// next call dials again.
-    pub async fn request(&self, region: RegionCode, request: &Request) -> Result<Response, String> {
+    pub async fn request(
+        &self,
+        region: RegionCode,
+        request: &Request,
+    ) -> Result<Response, DeliveryError> {
         let conn = self.connection(region).await?;
         match conn.request(request).await {
             Ok(response) => Ok(response),
@@ -45,12 +50,15 @@ impl PeerPool {
                 if live.get(&region).is_some_and(|c| Arc::ptr_eq(c, &conn)) {
                     live.remove(&region);
                 }
-                Err(format!("request to {region} failed: {e}"))
+                Err(DeliveryError::Transport {
+                    region,
+                    reason: e.to_string(),
+                })
             }
         }
     }
 
-    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, String> {
+    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, DeliveryError> {
         let mut live = self.live.lock().await;
         if let Some(conn) = live.get(&region) {
             if conn.quic().close_reason().is_none() {
@@ -61,7 +69,7 @@ impl PeerPool {
         let peer = self
             .peers
             .get(&region)
-            .ok_or_else(|| format!("no peer of region {region} is configured"))?;
+            .ok_or(DeliveryError::UnknownPeer(region))?;
         let conn = self
             .transport
             .connect(
@@ -71,7 +79,12 @@ impl PeerPool {
                 Some(peer.name.clone()),
             )
             .await
-            .map_err(|e| format!("cannot reach {region}/{} at {}: {e}", peer.name, peer.addr))?;
+            .map_err(|e| DeliveryError::Unreachable {
+                region,
+                node: peer.name.clone(),
+                addr: peer.addr,
+                reason: e.to_string(),
+            })?;
         let conn = Arc::new(conn);
         live.insert(region, Arc::clone(&conn));
         Ok(conn)
