@@ -274,6 +274,11 @@ impl Federation {
         &self.inner.ctx
     }
 
+    /// Now by the node's clock (the one its store was opened with).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.ctx.storage.clock().now_ms()
+    }
+
     /// Sign a body the egress gate released ([`ReleasedBody`]: nothing
     /// else can be sent) for its recipient and return it with the state
     /// write that queues it in the outbox. Commit the write with the
@@ -407,7 +412,7 @@ impl Federation {
                 return;
             }
         };
-        let now = crate::service::now_ms();
+        let now = self.now_ms();
         // The regions with a run in progress are the ones in flight: each
         // run delivers its region's messages one at a time, in order.
         let busy: Vec<RegionCode> = self
@@ -461,16 +466,15 @@ impl Federation {
             let Some((key, item)) = items.into_iter().next() else {
                 return;
             };
-            if !item.attempts().is_due(crate::service::now_ms()) {
+            if !item.attempts().is_due(self.now_ms()) {
                 return;
             }
             match self.deliver_one(&key, &item).await {
                 Ok(()) => continue,
                 Err(error) => {
-                    let next = item.attempts().failed(
-                        crate::service::now_ms(),
-                        truncate(error.to_string(), MAX_REASON),
-                    );
+                    let next = item
+                        .attempts()
+                        .failed(self.now_ms(), truncate(error.to_string(), MAX_REASON));
                     tracing::debug!(%region, attempts = next.attempts, error = %next.last_error, "delivery failed; will retry");
                     let retry = OutboxItem {
                         attempts: next.attempts,
@@ -515,7 +519,7 @@ impl Federation {
                 });
             }
         };
-        let now = crate::service::now_ms();
+        let now = self.now_ms();
         let counterpart = verify_ack(&item.signed, &signed_ack, &ctx.trust.current(), now)?;
         let handler = self.flow(e.flow).ok_or(DeliveryError::NoFlow(e.flow))?;
         let mut state = handler

@@ -6,9 +6,9 @@
 
 use credex_policies::PolicySet;
 
+use crate::boot::StartError;
 use crate::config::NodeConfig;
 use crate::federation::Federation;
-use crate::service::StartError;
 
 /// Register every flow's handler with `federation`, for the node of
 /// `config` running `policy` (loaded once, at start).

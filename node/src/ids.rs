@@ -14,7 +14,7 @@ pub fn random_id() -> [u8; 16] {
     let mut id = [0u8; 16];
     if ring::rand::SystemRandom::new().fill(&mut id).is_err() {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        id[..8].copy_from_slice(&crate::service::now_ms().to_be_bytes());
+        id[..8].copy_from_slice(&crate::clock::now_ms().to_be_bytes());
         id[8..].copy_from_slice(&n.to_be_bytes());
     }
     id

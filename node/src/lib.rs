@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod boot;
+pub mod clock;
 pub mod config;
 pub mod eval;
 pub mod export;

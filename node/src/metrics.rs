@@ -29,8 +29,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::boot::StartError;
 use crate::federation::{Federation, FlowFuture};
-use crate::service::{RunningNode, StartError};
+use crate::service::RunningNode;
 use crate::storage::Storage;
 
 /// Largest request head read, in bytes; longer requests are refused.
@@ -438,7 +439,7 @@ impl SampleSource for ListsSource {
     fn samples(&self) -> FlowFuture<'_, Vec<Sample>> {
         Box::pin(async move {
             let mut out = Vec::new();
-            let now = crate::service::now_ms();
+            let now = crate::clock::now_ms();
             match self.0.status(now).await {
                 Ok(entries) => {
                     let mut stages: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();

@@ -23,7 +23,6 @@ use credex_protocol::query::{
     SubjectRef, Value,
 };
 use credex_protocol::{NodeName, RegionCode};
-use rustls_pki_types::UnixTime;
 
 use crate::config::{NodeConfig, PolicyFiles};
 use crate::log::Checkpoints;
@@ -201,14 +200,13 @@ impl QueryService {
         peer: &PeerIdentity,
         q: &AuthorizedQuery,
     ) -> Result<QueryResponse, AnswerError> {
-        let now = SystemTime::now();
-        let now_ms = unix_ms(now);
+        let now_ms = self.storage.clock().now_ms();
         let digest = query_digest(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
         let ctx = QueryContext {
             responder_region: self.region,
             peer_region: peer.region,
             peer_node: peer.name.clone(),
-            now: UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            now: credex_flows::calendar::unix_time(now_ms),
             max_clock_skew_ms: self.max_skew_ms,
         };
         let policy_hash = self.policy.policy_hash();

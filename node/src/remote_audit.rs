@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::SystemTime;
 
 use credex_pki::signing::SigningKey;
 use credex_pki::{Purpose, Subject, TrustStore};
@@ -206,7 +205,7 @@ pub fn sign_fetch(
         path: path.to_owned(),
         target_region: target,
         nonce: crate::requester::random_id(),
-        issued_at_ms: crate::query::unix_ms(SystemTime::now()),
+        issued_at_ms: crate::clock::now_ms(),
     };
     let bytes = credex_protocol::encode(&request).map_err(|e| e.to_string())?;
     let signature = key

@@ -451,7 +451,7 @@ pub async fn send(
         Err(e) => {
             let no_answer = credex_journal::QueryNoAnswer {
                 version: credex_journal::ENTRY_VERSION,
-                at_ms: unix_ms(SystemTime::now()),
+                at_ms: crate::clock::now_ms(),
                 query_digest: digest,
                 reason: crate::federation::truncate(
                     e.to_string(),
@@ -473,7 +473,7 @@ async fn log_intent(
 ) -> Result<(), RequesterError> {
     let intent = credex_journal::QueryIntent {
         version: credex_journal::ENTRY_VERSION,
-        at_ms: unix_ms(SystemTime::now()),
+        at_ms: crate::clock::now_ms(),
         query_digest: digest,
         request_id: query.request.request_id,
         responder_region: query.request.target_region,

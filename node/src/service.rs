@@ -1,132 +1,26 @@
 //! The running node: loads its configuration's credentials, trust and
 //! storage, serves peers, reloads CRLs, and shuts down cleanly.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use credex_pki::TrustStore;
 use credex_protocol::{ErrorCode, ErrorReply, Hello, PROTOCOL_VERSION, Pong, Request, Response};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::boot::{NodeIdentity, load_credentials, read_text, tls_file_error};
-use crate::config::{NodeConfig, PeerConfig, StorageTarget, TlsFiles};
+use crate::boot::{NodeIdentity, read_crls, record_policy_load};
+pub use crate::boot::{
+    StartError, client_transport, client_transport_with, load_trust, open_storage,
+};
+use crate::config::{NodeConfig, PeerConfig, TlsFiles};
 use crate::query::QueryService;
-use crate::storage::{PeerSighting, Storage, StorageError};
+use crate::storage::{PeerSighting, Storage};
 use crate::tls::FederationTrust;
-use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, SetupError, Transport};
+use crate::transport::{ClientError, Handler, PeerConnection, PeerIdentity, Transport};
 
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A private key or database file that group or others can read.
-    #[error("{0}")]
-    ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
-    /// A certificate, key or CRL file could not be read or parsed.
-    #[error("{path}: {reason}")]
-    TlsFile {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The node certificate does not match the configured identity.
-    #[error("{path}: {reason}")]
-    IdentityMismatch {
-        /// The certificate file.
-        path: PathBuf,
-        /// What disagrees.
-        reason: String,
-    },
-    /// The storage could not be opened.
-    #[error("storage: {0}")]
-    Storage(#[from] StorageError),
-    /// The endpoint could not be set up.
-    #[error("transport: {0}")]
-    Transport(#[from] SetupError),
-    /// The log could not be set up.
-    #[error("log: {0}")]
-    Log(#[from] crate::log::LogError),
-    /// The sharing policy could not be loaded.
-    #[error("policy: {0}")]
-    Policy(#[from] crate::query::PolicyLoadError),
-    /// The pseudonym keys could not be loaded, or natural persons are
-    /// stored and no key ring is configured.
-    #[error("pseudonyms: {0}")]
-    Pseudonyms(#[from] crate::pseudonyms::PseudonymsError),
-    /// A federation flow (recognition, lists, upward channel) could not be
-    /// set up.
-    #[error("{flow}: {reason}")]
-    Flow {
-        /// Which flow.
-        flow: &'static str,
-        /// What was wrong (names the file where one is involved).
-        reason: String,
-    },
-}
-
-async fn record_policy_load(
-    storage: &Storage,
-    policy: &credex_policies::PolicySet,
-    files: &crate::config::PolicyFiles,
-) -> Result<(), StartError> {
-    let read = |p: &Option<PathBuf>| -> Result<Option<String>, StartError> {
-        p.as_deref().map(read_text).transpose()
-    };
-    let archive = credex_journal::PolicyArchive {
-        policy: read(&files.file)?,
-        catalogue_supplement: read(&files.catalogue_supplement)?,
-        groups: read(&files.groups)?,
-    };
-    let size: usize = [
-        &archive.policy,
-        &archive.catalogue_supplement,
-        &archive.groups,
-    ]
-    .iter()
-    .map(|t| t.as_ref().map_or(0, String::len))
-    .sum();
-    let entry = credex_journal::PolicyLoaded {
-        version: credex_journal::ENTRY_VERSION,
-        at_ms: now_ms(),
-        policy_hash: policy.policy_hash(),
-        origin: policy.origin().to_owned(),
-        archive: (size <= credex_journal::MAX_POLICY_ARCHIVE).then_some(archive),
-    };
-    storage.append_entry(&entry).await?;
-    tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
-    Ok(())
-}
-
-/// Load the federation root and the CRLs named in the configuration.
-pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
-    let root_pem = read_text(&tls.root)?;
-    let mut crls = Vec::with_capacity(tls.crls.len());
-    for path in &tls.crls {
-        crls.push(read_text(path)?);
-    }
-    TrustStore::from_pem(&root_pem, &crls).map_err(|e| {
-        // The error names which input failed; say which files were involved.
-        let files: Vec<String> = std::iter::once(&tls.root)
-            .chain(&tls.crls)
-            .map(|p| p.display().to_string())
-            .collect();
-        tls_file_error(
-            &tls.root,
-            format!("{e} (trust files: {})", files.join(", ")),
-        )
-    })
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Unix time in milliseconds, by the system clock ([`crate::clock`]).
+pub use crate::clock::now_ms;
 
 /// Answers the base protocol: `Hello` and `Ping`.
 pub struct NodeHandler {
@@ -171,7 +65,7 @@ impl Handler for NodeHandler {
                     fingerprint: peer.fingerprint,
                     protocol_version: h.protocol_version,
                     capabilities: h.capabilities.iter().map(|c| format!("{c:?}")).collect(),
-                    seen_at_unix_ms: now_ms(),
+                    seen_at_unix_ms: self.storage.clock().now_ms(),
                 };
                 if let Err(e) = self.storage.record_peer(&sighting).await {
                     tracing::error!(error = %e, "could not record peer hello");
@@ -186,7 +80,7 @@ impl Handler for NodeHandler {
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
             Request::Deliver(message) => {
                 self.federation
-                    .receive(peer, &message, now_ms())
+                    .receive(peer, &message, self.storage.clock().now_ms())
                     .instrument(tracing::info_span!(
                         "deliver",
                         flow = %message.envelope.flow,
@@ -195,7 +89,7 @@ impl Handler for NodeHandler {
                     .await
             }
             Request::AuditFetch(fetch) => {
-                let now = now_ms();
+                let now = self.storage.clock().now_ms();
                 let auditor = match crate::remote_audit::authorize(
                     &fetch,
                     &self.trust.current(),
@@ -294,23 +188,6 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
-/// Open the configured storage.
-pub async fn open_storage(config: &NodeConfig) -> Result<Storage, StorageError> {
-    match &config.storage {
-        StorageTarget::Sqlite(path) => Storage::open_sqlite(path).await,
-        StorageTarget::Postgres { url, schema } => {
-            Storage::open_postgres(url, schema.as_deref()).await
-        }
-    }
-}
-
-fn read_crls(tls: &TlsFiles) -> Vec<Vec<u8>> {
-    tls.crls
-        .iter()
-        .map(|p| std::fs::read(p).unwrap_or_default())
-        .collect()
-}
-
 impl RunningNode {
     /// Start a node: load credentials and trust, open storage, bind the
     /// endpoint and serve until [`RunningNode::shutdown`].
@@ -322,8 +199,13 @@ impl RunningNode {
         record_policy_load(&storage, &policy, &config.policy).await?;
         let persons =
             crate::pseudonyms::NaturalPersons::load(&config, &ring::rand::SystemRandom::new())?;
-        if let Some(r) =
-            crate::pseudonyms::check_at_start(&config, &storage, persons.as_ref(), now_ms()).await?
+        if let Some(r) = crate::pseudonyms::check_at_start(
+            &config,
+            &storage,
+            persons.as_ref(),
+            storage.clock().now_ms(),
+        )
+        .await?
         {
             tracing::info!(
                 persons = r.persons,
@@ -351,7 +233,7 @@ impl RunningNode {
         .await?;
         let key_entry = credex_journal::KeyInUse {
             version: credex_journal::ENTRY_VERSION,
-            at_ms: now_ms(),
+            at_ms: storage.clock().now_ms(),
             certificate_fingerprint: creds.identity.fingerprint,
             identity: creds.identity.subject.to_uri(),
             log_verifier_key: log_key.verifier().to_string(),
@@ -587,27 +469,6 @@ impl CrlReloader {
 
 /// How often a connected peer is asked to cosign this node's newest checkpoint.
 pub const WITNESS_INTERVAL: Duration = Duration::from_secs(5);
-
-/// A transport for one-shot client commands: this node's credentials and
-/// trust on an ephemeral local port, serving nothing.
-pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
-    client_transport_with(config, load_credentials(config)?)
-}
-
-/// [`client_transport`] with credentials already loaded.
-pub fn client_transport_with(
-    config: &NodeConfig,
-    creds: crate::tls::NodeCredentials,
-) -> Result<Transport, StartError> {
-    let trust = FederationTrust::new(load_trust(&config.tls)?);
-    let listen = std::net::SocketAddr::new(config.listen.ip(), 0);
-    Ok(Transport::bind(
-        listen,
-        creds,
-        trust,
-        config.transport.clone(),
-    )?)
-}
 
 /// Dial every configured peer in the background, retrying with backoff
 /// until each has answered `Hello` once, and log what they said. The node

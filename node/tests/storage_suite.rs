@@ -2562,7 +2562,7 @@ async fn drop_schema(url: &str, schema: &str) {
 struct FixedClock(i64);
 
 impl Clock for FixedClock {
-    fn now_unix_ms(&self) -> i64 {
+    fn now_ms(&self) -> i64 {
         self.0
     }
 }

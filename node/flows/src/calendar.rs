@@ -90,6 +90,15 @@ pub fn working_days_after(calendar: &HolidayCalendar, at_ms: i64, days: u32) -> 
         .map_or(i64::MAX, china_midnight_ms)
 }
 
+/// Where "now" comes from. The node reads the wall clock in one place
+/// (its `SystemClock`) and hands that clock to its store, its federation
+/// and its flows; tests and the simulator hand in a clock they control.
+/// The flows themselves never hold one: they are handed `now`.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

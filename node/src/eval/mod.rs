@@ -129,12 +129,11 @@ pub fn load_agreements(config: &NodeConfig) -> Result<AgreementSet, String> {
 pub fn register(
     federation: &Federation,
     config: &NodeConfig,
-) -> Result<(), crate::service::StartError> {
-    let agreements =
-        load_agreements(config).map_err(|reason| crate::service::StartError::Flow {
-            flow: "recognition",
-            reason,
-        })?;
+) -> Result<(), crate::boot::StartError> {
+    let agreements = load_agreements(config).map_err(|reason| crate::boot::StartError::Flow {
+        flow: "recognition",
+        reason,
+    })?;
     let ctx = federation.context();
     federation.register(
         Flow::Recognition,

@@ -89,7 +89,7 @@ impl<F: flow::Flow> FlowHandler for Driven<F> {
                 .map_err(|e| Refusal::Transient(e.to_string()))?;
             let trust = self.trust.current();
             let cx = Context {
-                now_ms: crate::service::now_ms(),
+                now_ms: self.storage.clock().now_ms(),
                 trust: &trust,
             };
             self.flow
@@ -110,7 +110,7 @@ impl<F: flow::Flow> FlowHandler for Driven<F> {
                 .map_err(|e| e.to_string())?;
             let trust = self.trust.current();
             let cx = Context {
-                now_ms: crate::service::now_ms(),
+                now_ms: self.storage.clock().now_ms(),
                 trust: &trust,
             };
             self.flow

@@ -194,24 +194,8 @@ impl fmt::Display for Backend {
 }
 
 /// The source of `recorded_at` timestamps, passed in so tests and the
-/// simulator can control time.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Milliseconds since the Unix epoch.
-    fn now_unix_ms(&self) -> i64;
-}
-
-/// The system wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_ms(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    }
-}
+/// simulator can control time (the node's one clock).
+pub use crate::clock::{Clock, SystemClock};
 
 /// Tuning knobs of a [`Storage`]. `StorageOptions::default()` is what
 /// [`Storage::open`] uses.
@@ -430,6 +414,8 @@ struct Inner {
     heads: Arc<tree::HeadSender>,
     /// How many commands the writer completed.
     writes: Arc<watch::Sender<u64>>,
+    /// The node's clock (stamps records; the federation reads it too).
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Storage {
@@ -533,7 +519,7 @@ impl Storage {
             writer::WriterConfig {
                 max_batch: options.max_batch,
                 max_batch_delay: options.max_batch_delay,
-                clock: options.clock,
+                clock: Arc::clone(&options.clock),
                 writes: writes.clone(),
             },
             shutdown.clone(),
@@ -559,8 +545,15 @@ impl Storage {
                 counters,
                 heads,
                 writes,
+                clock: options.clock,
             }),
         })
+    }
+
+    /// The clock this store was opened with: the node's one clock, which
+    /// the parts that share the store (federation, flows' drivers) read.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     /// A receiver notified after every write this store's writer completes

@@ -246,7 +246,7 @@ pub(crate) async fn run(
                 reply,
             } => {
                 let result = engine
-                    .import_records(&rows, &subjects, config.clock.now_unix_ms())
+                    .import_records(&rows, &subjects, config.clock.now_ms())
                     .await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
@@ -268,7 +268,7 @@ pub(crate) async fn run(
                 let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
             }
             Command::WriteState { writes, reply } => {
-                let result = write_state_alone(&engine, &writes, config.clock.now_unix_ms()).await;
+                let result = write_state_alone(&engine, &writes, config.clock.now_ms()).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "writing flow state failed");
                 }
@@ -279,7 +279,7 @@ pub(crate) async fn run(
                 let _ = reply.send(engine.execute_raw(&sql).await);
             }
             Command::LogWrite { write, reply } => {
-                let result = engine.log_write(&write, config.clock.now_unix_ms()).await;
+                let result = engine.log_write(&write, config.clock.now_ms()).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "storing a log record failed");
                 }
@@ -373,7 +373,7 @@ async fn commit_batch(
     heads: &HeadSender,
 ) {
     let started = Instant::now();
-    let recorded_at = config.clock.now_unix_ms();
+    let recorded_at = config.clock.now_ms();
     let len = batch.len();
     match write_batch(engine, &mut batch, recorded_at, tree).await {
         Ok((first_seq, committed)) => {

@@ -7,11 +7,9 @@
 //! the recognition rules (`credex_policies::recognise`).
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use anyhow::Result;
 use credex_node::eval;
-use credex_node::query::unix_ms;
 use credex_node::service::RunningNode;
 use credex_protocol::evaluation::Scheme;
 
@@ -27,7 +25,7 @@ async fn effective_public_credit(node: &RunningNode, subject: &str) -> Option<St
         &agreements,
         node.config().region,
         subject,
-        unix_ms(SystemTime::now()),
+        credex_node::clock::now_ms(),
     )
     .await
     .ok()?;
@@ -70,7 +68,7 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
                     r#"{{"subject":"{company}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
                 ),
             )?;
-            let now = unix_ms(SystemTime::now());
+            let now = credex_node::clock::now_ms();
             let rows = eval::parse_results(&file, gy.config().region, &agreements, now)?;
             eval::issue(
                 gy.federation(),

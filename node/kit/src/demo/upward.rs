@@ -9,10 +9,8 @@
 //! reporting flow (`credex_node::upward`).
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use credex_node::query::unix_ms;
 use credex_node::records;
 use credex_node::service::RunningNode;
 
@@ -39,7 +37,7 @@ async fn penalty_decided_today(
     gy: &RunningNode,
     checks: &mut Checks,
 ) -> Result<String> {
-    let today = credex_flows::calendar::china_date_text(unix_ms(SystemTime::now()));
+    let today = credex_flows::calendar::china_date_text(credex_node::clock::now_ms());
     let company = &dev::sample_subjects("520000".parse()?)[0];
     let file = dir.join("records/520000/admin_penalty-today.jsonl");
     std::fs::write(

@@ -18,9 +18,9 @@ use credex_pki::Subject;
 use credex_pki::signing::SigningKey;
 use rustls_pki_types::pem::PemObject as _;
 
+use super::StartError;
 use crate::config::NodeConfig;
 use crate::log::LogKey;
-use crate::service::StartError;
 use crate::tls::NodeCredentials;
 
 /// A node's identity, loaded once.

@@ -1,0 +1,56 @@
+//! Why a node could not start: one variant per thing it loads, each
+//! naming the file or the part that failed.
+
+use std::path::PathBuf;
+
+use crate::storage::StorageError;
+use crate::transport::SetupError;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A private key or database file that group or others can read.
+    #[error("{0}")]
+    ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
+    /// A certificate, key or CRL file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The node certificate does not match the configured identity.
+    #[error("{path}: {reason}")]
+    IdentityMismatch {
+        /// The certificate file.
+        path: PathBuf,
+        /// What disagrees.
+        reason: String,
+    },
+    /// The storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The endpoint could not be set up.
+    #[error("transport: {0}")]
+    Transport(#[from] SetupError),
+    /// The log could not be set up.
+    #[error("log: {0}")]
+    Log(#[from] crate::log::LogError),
+    /// The sharing policy could not be loaded.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::query::PolicyLoadError),
+    /// The pseudonym keys could not be loaded, or natural persons are
+    /// stored and no key ring is configured.
+    #[error("pseudonyms: {0}")]
+    Pseudonyms(#[from] crate::pseudonyms::PseudonymsError),
+    /// A federation flow (recognition, lists, upward channel) could not be
+    /// set up.
+    #[error("{flow}: {reason}")]
+    Flow {
+        /// Which flow.
+        flow: &'static str,
+        /// What was wrong (names the file where one is involved).
+        reason: String,
+    },
+}

@@ -1,0 +1,108 @@
+//! What a node loads at start besides its identity: the federation trust
+//! (root and CRLs), the store, the transport for one-shot client commands,
+//! and the journal entry recording the sharing policy it starts with.
+
+use std::path::PathBuf;
+
+use credex_pki::TrustStore;
+
+use super::{StartError, load_credentials, read_text, tls_file_error};
+use crate::config::{NodeConfig, StorageTarget, TlsFiles};
+use crate::storage::{Storage, StorageError};
+use crate::tls::FederationTrust;
+use crate::transport::Transport;
+
+/// Load the federation root and the CRLs named in the configuration.
+pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
+    let root_pem = read_text(&tls.root)?;
+    let mut crls = Vec::with_capacity(tls.crls.len());
+    for path in &tls.crls {
+        crls.push(read_text(path)?);
+    }
+    TrustStore::from_pem(&root_pem, &crls).map_err(|e| {
+        // The error names which input failed; say which files were involved.
+        let files: Vec<String> = std::iter::once(&tls.root)
+            .chain(&tls.crls)
+            .map(|p| p.display().to_string())
+            .collect();
+        tls_file_error(
+            &tls.root,
+            format!("{e} (trust files: {})", files.join(", ")),
+        )
+    })
+}
+
+/// Open the configured storage.
+pub async fn open_storage(config: &NodeConfig) -> Result<Storage, StorageError> {
+    match &config.storage {
+        StorageTarget::Sqlite(path) => Storage::open_sqlite(path).await,
+        StorageTarget::Postgres { url, schema } => {
+            Storage::open_postgres(url, schema.as_deref()).await
+        }
+    }
+}
+
+/// The configured CRL files' bytes (a file that cannot be read counts as
+/// empty: the reloader compares them to notice a change).
+pub fn read_crls(tls: &TlsFiles) -> Vec<Vec<u8>> {
+    tls.crls
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+/// A transport for one-shot client commands: this node's credentials and
+/// trust on an ephemeral local port, serving nothing.
+pub fn client_transport(config: &NodeConfig) -> Result<Transport, StartError> {
+    client_transport_with(config, load_credentials(config)?)
+}
+
+/// [`client_transport`] with credentials already loaded.
+pub fn client_transport_with(
+    config: &NodeConfig,
+    creds: crate::tls::NodeCredentials,
+) -> Result<Transport, StartError> {
+    let trust = FederationTrust::new(load_trust(&config.tls)?);
+    let listen = std::net::SocketAddr::new(config.listen.ip(), 0);
+    Ok(Transport::bind(
+        listen,
+        creds,
+        trust,
+        config.transport.clone(),
+    )?)
+}
+
+/// Journal the sharing policy the node starts with (its hash, origin and,
+/// when small enough, its files as an archive the auditor re-runs).
+pub async fn record_policy_load(
+    storage: &Storage,
+    policy: &credex_policies::PolicySet,
+    files: &crate::config::PolicyFiles,
+) -> Result<(), StartError> {
+    let read = |p: &Option<PathBuf>| -> Result<Option<String>, StartError> {
+        p.as_deref().map(read_text).transpose()
+    };
+    let archive = credex_journal::PolicyArchive {
+        policy: read(&files.file)?,
+        catalogue_supplement: read(&files.catalogue_supplement)?,
+        groups: read(&files.groups)?,
+    };
+    let size: usize = [
+        &archive.policy,
+        &archive.catalogue_supplement,
+        &archive.groups,
+    ]
+    .iter()
+    .map(|t| t.as_ref().map_or(0, String::len))
+    .sum();
+    let entry = credex_journal::PolicyLoaded {
+        version: credex_journal::ENTRY_VERSION,
+        at_ms: storage.clock().now_ms(),
+        policy_hash: policy.policy_hash(),
+        origin: policy.origin().to_owned(),
+        archive: (size <= credex_journal::MAX_POLICY_ARCHIVE).then_some(archive),
+    };
+    storage.append_entry(&entry).await?;
+    tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
+    Ok(())
+}
