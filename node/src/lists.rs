@@ -49,16 +49,7 @@ pub use status::{
     RegionStatus, Stage,
 };
 
-/// Entries this region made: entry id → `OwnEntry`.
-pub const ENTRIES_NS: &str = "lists.entries";
-/// Per entry and region, one key per event: `{entry}/{region}/{event}`.
-pub const TRACK_NS: &str = "lists.track";
-/// Entries other regions sent here: entry id → `HeldEntry`.
-pub const RECEIVED_NS: &str = "lists.received";
-/// Objections routed to this region: `{entry}/{region}/{message id}`.
-pub const OBJECTIONS_NS: &str = "lists.objections";
-/// Feedback this region gave: entry id → `FeedbackGiven`.
-pub const FEEDBACK_NS: &str = "lists.feedback";
+pub use credex_flows::lists::{ENTRIES_NS, FEEDBACK_NS, OBJECTIONS_NS, RECEIVED_NS, TRACK_NS};
 
 /// A list entry as an operator writes it (`credex lists add FILE.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,10 @@
 //!   read, effects as data), typed refusals with stable codes;
 //! - [`recognition`]: a member's decision on another region's evaluation
 //!   result;
+//! - [`lists`]: joint reward/punishment lists (联合奖惩), the receiving
+//!   side — listings held, changes applied and confirmed, feedback,
+//!   confirmations and objections recorded at the origin — and the
+//!   entry rules both sides check;
 //! - [`outbox`] and [`inbox`]: federation messaging's two sides as state
 //!   machines — in-order, one-at-a-time delivery per destination with
 //!   retry backoff, and apply-once with the first answer replayed to
@@ -36,6 +40,7 @@
 pub mod calendar;
 pub mod flow;
 pub mod inbox;
+pub mod lists;
 pub mod outbox;
 pub mod query;
 pub mod recognition;

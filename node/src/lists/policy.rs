@@ -3,16 +3,18 @@
 //! catalogue, the working-day calendar, the catalogue the egress gate
 //! decides with, and the pseudonym key ring that names natural persons.
 //!
-//! Owns: turning an operator's subject text into a [`SubjectRef`], the
-//! checks on an entry and on the measures it carries, and working-day
-//! deadlines. Does not own sending or receiving ([`super::service`],
+//! Owns: turning an operator's subject text into a [`SubjectRef`],
+//! working-day deadlines, and the receiving flow built from the policy
+//! ([`ListsPolicy::flow`]). Does not own the checks on an entry and on the
+//! measures it carries (`credex_flows::lists`, applied here with this
+//! policy's catalogues) nor sending or receiving ([`super::service`],
 //! [`super::receive`]).
 
 use credex_flows::calendar::working_days_after;
 use credex_pki::pseudonym::PseudonymKeyRing;
 use credex_policies::reporting::HolidayCalendar;
 use credex_policies::subject_id::SubjectId;
-use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue, Uscc};
+use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue};
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{ListEntry, ListKind};
 use credex_protocol::query::{SubjectPseudonym, SubjectRef};
@@ -140,38 +142,30 @@ impl ListsPolicy {
             .and_then(|a| a.joint.as_ref())
     }
 
+    /// [`credex_flows::lists::check_measures`] with this catalogue.
     pub(super) fn check_measures(
         &self,
         list_type: ListType,
         codes: &[String],
     ) -> Result<(), String> {
-        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-        self.measures
-            .check(list_type, &codes)
-            .map_err(|e| e.to_string())
+        credex_flows::lists::check_measures(&self.measures, list_type, codes)
     }
 
-    /// Every rule an entry must meet, at the origin and at a receiver:
-    /// bounds, the subject's check digit, measures that exist and apply.
+    /// Every rule an entry must meet, at the origin and at a receiver
+    /// ([`credex_flows::lists::check_entry`]).
     pub(super) fn check_entry(&self, entry: &ListEntry) -> Result<(), String> {
-        entry.validate().map_err(|e| e.to_string())?;
-        if let SubjectRef::LegalPerson(code) = &entry.subject {
-            Uscc::parse(code).map_err(|e| format!("subject: {e}"))?;
-        }
-        let lt = list_type(entry.list_type);
-        self.check_measures(lt, &entry.measures)
-            .map_err(|e| format!("measures: {e}"))?;
-        let category = lt.catalogue_category();
-        for (code, text) in &entry.details {
-            let field = self
-                .catalogue
-                .field(category, code)
-                .ok_or_else(|| format!("details: {code:?} is not a field of {category}"))?;
-            field
-                .parse_value(text)
-                .map_err(|e| format!("details.{code}: {e}"))?;
-        }
-        Ok(())
+        credex_flows::lists::check_entry(&self.measures, &self.catalogue, entry)
+    }
+
+    /// The receiving side of the lists flow of a node of `region`, deciding
+    /// against this policy.
+    pub fn flow(&self, region: RegionCode) -> credex_flows::lists::Lists {
+        credex_flows::lists::Lists::new(
+            region,
+            self.agreements.clone(),
+            self.measures.clone(),
+            self.catalogue.clone(),
+        )
     }
 }
 

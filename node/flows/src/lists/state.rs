@@ -1,0 +1,162 @@
+//! The lists flow's stored state: what each namespace holds (the entries
+//! made here, the per-region event tracks, the entries held from other
+//! regions, objections, feedback given) and the keys it is held under.
+//!
+//! Owns: the stored record types, the namespaces and the key formats.
+//! Does not own reading or scanning the store (the node's `lists::state`)
+//! nor what an event means for an entry's status (the node's
+//! `lists::status`).
+
+use credex_protocol::lists::{ChangeKind, EntryId, ListEntry};
+use credex_protocol::{NodeName, RegionCode};
+use serde::{Deserialize, Serialize};
+
+/// Entries this region made: entry id → [`OwnEntry`].
+pub const ENTRIES_NS: &str = "lists.entries";
+/// Per entry and region, one key per event: `{entry}/{region}/{event}`
+/// ([`track_key`]).
+pub const TRACK_NS: &str = "lists.track";
+/// Entries other regions sent here: entry id → [`HeldEntry`].
+pub const RECEIVED_NS: &str = "lists.received";
+/// Objections routed to this region: `{entry}/{region}/{message id}` →
+/// [`ObjectionTrack`].
+pub const OBJECTIONS_NS: &str = "lists.objections";
+/// Feedback this region gave: entry id → [`FeedbackGiven`].
+pub const FEEDBACK_NS: &str = "lists.feedback";
+
+/// An entry this region made (认定), as the origin keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnEntry {
+    /// The entry at its latest revision.
+    pub entry: ListEntry,
+    /// When it was made, Unix ms.
+    pub created_at_ms: i64,
+    /// The change that ended it, if one did.
+    pub ended: Option<EndedAt>,
+    /// Regions an agreement binds for the list but no peer is configured
+    /// for (the entry was not sent to them).
+    pub no_peer: Vec<RegionCode>,
+}
+
+/// The change that ended an entry (repair, revocation or exit).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct EndedAt {
+    /// The change.
+    pub change: ChangeKind,
+    /// The revision it made.
+    pub revision: u32,
+    /// When it was made (at the origin) or applied (at a member), Unix ms.
+    pub at_ms: i64,
+}
+
+/// Track event `sent`: the entry was sent to the region (发起).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentTrack {
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The response deadline under the agreement's joint terms, Unix ms.
+    pub respond_by_ms: i64,
+    /// The feedback deadline under the agreement's joint terms, Unix ms.
+    pub feedback_by_ms: i64,
+    /// The listing message's id.
+    pub message_id: [u8; 16],
+}
+
+/// Track events `responded` and `changeack/{revision}`: the region
+/// acknowledged a listing or a change (响应), or refused it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AckTrack {
+    /// When the acknowledgement was taken in, Unix ms.
+    pub at_ms: i64,
+    /// The node that acknowledged.
+    pub node: NodeName,
+    /// The region's reason, when it refused the message.
+    pub refused: Option<String>,
+}
+
+/// Track event `feedback`: the measures the region applied (反馈).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedbackTrack {
+    /// When it arrived, Unix ms.
+    pub at_ms: i64,
+    /// The measures applied (codes of the measures catalogue).
+    pub applied: Vec<String>,
+    /// The region's note.
+    pub note: String,
+}
+
+/// Track event `change/{revision}`: a change was sent to the region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeTrack {
+    /// The change.
+    pub change: ChangeKind,
+    /// When it was sent, Unix ms.
+    pub at_ms: i64,
+    /// The confirmation deadline under the agreement's joint terms, Unix ms.
+    pub confirm_by_ms: i64,
+}
+
+/// Track event `confirm/{revision}`: the region confirmed it applied a
+/// change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfirmTrack {
+    /// When the confirmation arrived, Unix ms.
+    pub at_ms: i64,
+}
+
+/// An entry another region sent here, as this member holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldEntry {
+    /// The entry at the latest revision applied.
+    pub entry: ListEntry,
+    /// When the listing arrived, Unix ms.
+    pub received_at_ms: i64,
+    /// The origin's node that sent it.
+    pub from_node: NodeName,
+    /// The change that ended it, if one did.
+    pub ended: Option<EndedAt>,
+}
+
+/// An objection a member routed to this region (异议).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectionTrack {
+    /// When it arrived, Unix ms.
+    pub at_ms: i64,
+    /// The subject's grounds.
+    pub reason: String,
+}
+
+/// Feedback this region gave on a held entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedbackGiven {
+    /// When it was sent, Unix ms.
+    pub at_ms: i64,
+    /// The measures applied.
+    pub applied: Vec<String>,
+    /// The note sent.
+    pub note: String,
+}
+
+/// The [`TRACK_NS`] key of `event` for entry `id` and `region`.
+pub fn track_key(id: &EntryId, region: RegionCode, event: &str) -> String {
+    format!("{id}/{region}/{event}")
+}
+
+/// An event name for a revision (`change/0000000003`): zero-padded, so a
+/// scan returns the revisions in order.
+pub fn rev_event(event: &str, revision: u32) -> String {
+    format!("{event}/{revision:010}")
+}
+
+/// `{entry}/{region}/{event}` → (region, event) for `id`.
+pub fn split_track<'k>(key: &'k str, id: &EntryId) -> Option<(RegionCode, &'k str)> {
+    let rest = key.strip_prefix(&format!("{id}/"))?;
+    let (region, event) = rest.split_once('/')?;
+    Some((region.parse().ok()?, event))
+}
+
+/// The [`OBJECTIONS_NS`] key of an objection to `id` routed by `region` in
+/// message `message_id`.
+pub fn objection_key(id: &EntryId, region: RegionCode, message_id: &[u8; 16]) -> String {
+    format!("{id}/{region}/{}", hex::encode(message_id))
+}
