@@ -4,9 +4,9 @@
 //!
 //! Owns: [`OfflineLists`]. Does not own delivery (`crate::federation`).
 
+use crate::boot::StartError;
 use crate::config::NodeConfig;
 use crate::federation::{Federation, FederationContext};
-use crate::service::StartError;
 
 use super::policy::ListsPolicy;
 use super::service::Lists;
@@ -33,8 +33,8 @@ impl OfflineLists {
             log_key,
             ..
         } = crate::boot::NodeIdentity::load(config)?;
-        let transport = crate::service::client_transport_with(config, credentials)?;
-        let storage = crate::service::open_storage(config).await?;
+        let transport = crate::boot::client_transport_with(config, credentials)?;
+        let storage = crate::boot::open_storage(config).await?;
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();

@@ -19,8 +19,8 @@ use credex_protocol::RegionCode;
 use credex_protocol::lists::{ListEntry, ListKind};
 use credex_protocol::query::{SubjectPseudonym, SubjectRef};
 
+use crate::boot::StartError;
 use crate::config::NodeConfig;
-use crate::service::StartError;
 
 use super::ListsError;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use credex_protocol::federation::Flow;
 
+use crate::boot::StartError;
 use crate::config::NodeConfig;
 use crate::federation::{Driven, Federation};
-use crate::service::StartError;
 
 use super::policy::ListsPolicy;
 
