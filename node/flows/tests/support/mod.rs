@@ -265,13 +265,26 @@ impl Net {
         &self.nodes[&region]
     }
 
-    /// Queue `body` at `from` (an event of its own, e.g. a result issued).
-    pub fn queue(&mut self, from: RegionCode, body: ReleasedBody) {
+    /// Queue `body` at `from` (an event of its own, e.g. a result issued)
+    /// and return the message's id.
+    pub fn queue(&mut self, from: RegionCode, body: ReleasedBody) -> MessageId {
         let id = self.rng.id();
         let now = self.now;
         let node = self.nodes.get_mut(&from).expect("sender");
         let envelope = envelope(node, id, now, body);
         node.outbox.queue(envelope.to_region, id, envelope);
+        id
+    }
+
+    /// Commit `writes` at `region` (what its operator's side writes with
+    /// an event, e.g. the entry and its tracks when it lists one).
+    pub fn write(&mut self, region: RegionCode, writes: Vec<credex_flows::flow::StateWrite>) {
+        let node = self.nodes.get_mut(&region).expect("node");
+        let effect = Effect {
+            state: writes,
+            ..Effect::default()
+        };
+        apply(&mut node.state, &mut node.records, &mut Vec::new(), effect);
     }
 
     /// Let `ms` of virtual time pass, running everything due.
