@@ -102,6 +102,11 @@ pub(crate) struct SqliteEngine {
     read: SqlitePool,
 }
 
+/// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY`, code 5).
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("5"))
+}
+
 impl SqliteEngine {
     pub(crate) async fn open(
         path: &Path,
@@ -142,16 +147,31 @@ impl SqliteEngine {
         // An embedded file connection cannot go stale the way a network one
         // can: skip sqlx's ping before every acquire (it doubles the cost of
         // a primary-key read).
-        let write = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(options.connect_timeout)
-            .connect_with(write_options)
-            .await
-            .map_err(open_error)?;
+        // Switching a new file to WAL takes an exclusive lock that SQLite
+        // does not wait for: two processes opening a new file at once can
+        // see "database is locked" here. Connecting again after the winner
+        // switched finds WAL in place.
+        let mut attempt = 0;
+        let write = loop {
+            let connected = SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(options.connect_timeout)
+                .connect_with(write_options.clone())
+                .await;
+            match connected {
+                Ok(write) => break write,
+                Err(e) if is_busy(&e) && attempt + 1 < MIGRATION_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "opening raced another process; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+                }
+                Err(e) => return Err(open_error(e)),
+            }
+        };
         // SQLite keeps the old journal mode, silently, where WAL is not
         // possible; an append must not be acknowledged under other rules.
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
