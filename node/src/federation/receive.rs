@@ -10,6 +10,7 @@ use credex_protocol::federation::{
 };
 use credex_protocol::{ErrorCode, ErrorReply, Response};
 
+use super::Effect;
 use super::{
     Federation, INBOX_NS, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
     REFUSED_ID_RETENTION_MS, ReceivedOutcome, Refusal, kind, truncate, unix_time,
@@ -41,7 +42,45 @@ impl Federation {
         peer: &PeerIdentity,
         signed: &SignedEnvelope,
         now_ms: i64,
-    ) -> Result<SignedDeliveryAck, (ErrorCode, String)> {
+    ) -> Result<SignedDeliveryAck, Rejection> {
+        let e = &signed.envelope;
+        self.check_sender(peer, signed, now_ms)?;
+        let Some(handler) = self.flow(e.flow) else {
+            return Err((
+                ErrorCode::UnsupportedMessage,
+                format!("this node does not take part in the {} flow", e.flow),
+            ));
+        };
+        let serial = match self.inner.receive_locks.get(&e.flow) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let beyond = fields_beyond_release(e);
+        let received = match beyond_reason(&beyond) {
+            Some(reason) => Err(Refusal::Permanent(reason)),
+            None => handler.receive(peer, e).await,
+        };
+        let mut decided = self.decided(received, beyond, now_ms).await?;
+        let (seq, first) = self.journal_received(signed, &mut decided, now_ms).await?;
+        let (status, reply) = match first {
+            true => (decided.answer.status, decided.answer.reply),
+            false => self.first_answer(e).await,
+        };
+        drop(serial);
+        if first && decided.sends > 0 {
+            self.wake();
+        }
+        self.acknowledge(signed, seq, status, reply).await
+    }
+
+    /// The envelope comes from the connection's peer, to this region, and
+    /// is signed by its sender.
+    fn check_sender(
+        &self,
+        peer: &PeerIdentity,
+        signed: &SignedEnvelope,
+        now_ms: i64,
+    ) -> Result<(), Rejection> {
         let ctx = &self.inner.ctx;
         let e = &signed.envelope;
         if e.from_region != peer.region || e.from_node != peer.name {
@@ -88,91 +127,90 @@ impl Federation {
                 format!("the message is signed by {region}/{node}, not by its sender"),
             ));
         }
-        let Some(handler) = self.flow(e.flow) else {
-            return Err((
-                ErrorCode::UnsupportedMessage,
-                format!("this node does not take part in the {} flow", e.flow),
-            ));
-        };
-        let _serial = match self.inner.receive_locks.get(&e.flow) {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
-        let inbox_key = format!("{}/{}", e.from_region, hex::encode(e.message_id));
-        let beyond = fields_beyond_release(e);
-        let received = match beyond_reason(&beyond) {
-            Some(reason) => Err(Refusal::Permanent(reason)),
-            None => handler.receive(peer, e).await,
-        };
-        let (status, reply, summary, state, sends) = match received {
+        Ok(())
+    }
+
+    /// What the flow's answer commits: an applied effect's records stored
+    /// (an idempotent upsert, so a message applied again after a crash
+    /// before its entry commits stores the same rows, decision 0503) and
+    /// its follow-up messages queued; a refusal for good answered and
+    /// logged without state; a transient refusal not logged at all.
+    async fn decided(
+        &self,
+        received: Result<Effect, Refusal>,
+        beyond: Vec<String>,
+        now_ms: i64,
+    ) -> Result<Decided, Rejection> {
+        match received {
             Ok(effect) => {
                 let mut state = effect.state;
-                // Records first: an idempotent upsert, so a message applied
-                // again after a crash before its entry commits stores the
-                // same rows (decision 0503).
                 if !effect.records.is_empty() {
-                    ctx.storage
+                    self.inner
+                        .ctx
+                        .storage
                         .import_records(effect.records)
                         .await
-                        .map_err(|err| {
-                            (
-                                ErrorCode::Internal,
-                                format!("cannot store the message's records: {err}"),
-                            )
-                        })?;
+                        .map_err(|err| internal("cannot store the message's records", err))?;
                 }
                 let sends = effect.send.len();
                 for body in effect.send {
-                    let (_, outbox) = self.prepare(body, now_ms).map_err(|err| {
-                        (
-                            ErrorCode::Internal,
-                            format!("cannot queue the follow-up message: {err}"),
-                        )
-                    })?;
+                    let (_, outbox) = self
+                        .prepare(body, now_ms)
+                        .map_err(|err| internal("cannot queue the follow-up message", err))?;
                     state.push(outbox);
                 }
-                (
-                    DeliveryStatus::Applied,
-                    effect.reply,
-                    effect.summary,
+                Ok(Decided {
+                    answer: InboxAnswer {
+                        status: DeliveryStatus::Applied,
+                        reply: effect.reply,
+                    },
+                    summary: effect.summary,
                     state,
                     sends,
-                )
+                    beyond,
+                })
             }
             Err(Refusal::Permanent(reason)) => {
                 let reason = truncate(reason, MAX_REASON);
-                (
-                    DeliveryStatus::Refused {
-                        reason: reason.clone(),
+                Ok(Decided {
+                    summary: format!("refused: {reason}"),
+                    answer: InboxAnswer {
+                        status: DeliveryStatus::Refused { reason },
+                        reply: Vec::new(),
                     },
-                    Vec::new(),
-                    format!("refused: {reason}"),
-                    Vec::new(),
-                    0,
-                )
+                    state: Vec::new(),
+                    sends: 0,
+                    beyond,
+                })
             }
             Err(Refusal::Transient(reason)) => {
-                return Err((ErrorCode::Internal, format!("try again later: {reason}")));
+                Err((ErrorCode::Internal, format!("try again later: {reason}")))
             }
-        };
-        let answer = InboxAnswer {
-            status: status.clone(),
-            reply: reply.clone(),
-        };
-        let mut state = state;
+        }
+    }
+
+    /// Journal the message as received — claiming `(from_region,
+    /// message_id)` as a nonce, with the flow's state writes and the answer
+    /// kept for duplicates — and return the entry's index and whether this
+    /// was its first delivery. A duplicate is journaled as such and
+    /// changes nothing.
+    async fn journal_received(
+        &self,
+        signed: &SignedEnvelope,
+        decided: &mut Decided,
+        now_ms: i64,
+    ) -> Result<(u64, bool), Rejection> {
+        let e = &signed.envelope;
+        let mut state = std::mem::take(&mut decided.state);
         state.push(
-            StateWrite::encoded(INBOX_NS, inbox_key.clone(), &answer).map_err(|err| {
-                (
-                    ErrorCode::Internal,
-                    format!("cannot encode the answer: {err}"),
-                )
-            })?,
+            StateWrite::encoded(INBOX_NS, inbox_key(e), &decided.answer)
+                .map_err(|err| internal("cannot encode the answer", err))?,
         );
-        let envelope_bytes = credex_protocol::encode(signed)
-            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let envelope_bytes =
+            credex_protocol::encode(signed).map_err(|err| internal("cannot encode", err))?;
         let message_digest = sha256(&envelope_bytes);
         let envelope_len = u32::try_from(envelope_bytes.len()).unwrap_or(u32::MAX);
-        let refused = matches!(status, DeliveryStatus::Refused { .. });
+        let refused = matches!(decided.answer.status, DeliveryStatus::Refused { .. });
         let claim = AccessClaim {
             requester_region: e.from_region.to_string(),
             nonce: e.message_id,
@@ -196,19 +234,20 @@ impl Federation {
             message_kind: e.kind,
             from_region: e.from_region,
             from_node: e.from_node.clone(),
-            outcome: match &status {
+            outcome: match &decided.answer.status {
                 DeliveryStatus::Refused { reason } => ReceivedOutcome::RefusedDigestOnly {
                     reason: reason.clone(),
                     envelope_len,
-                    beyond_release: beyond
-                        .into_iter()
+                    beyond_release: decided
+                        .beyond
+                        .iter()
                         .take(MAX_BEYOND_NAMED)
-                        .map(|f| truncate(f, MAX_BEYOND_NAME))
+                        .map(|f| truncate(f.clone(), MAX_BEYOND_NAME))
                         .collect(),
                 },
                 _ => ReceivedOutcome::Applied,
             },
-            summary: truncate(summary, MAX_REASON),
+            summary: truncate(decided.summary.clone(), MAX_REASON),
         };
         // Both possible bodies are encoded before the claim, so the one the
         // claim's outcome picks is never an empty entry.
@@ -217,13 +256,15 @@ impl Federation {
             summary: "duplicate delivery; nothing changed".into(),
             ..entry.clone()
         };
-        let cannot_encode =
-            |err: credex_journal::EntryError| (ErrorCode::Internal, format!("cannot log: {err}"));
-        let applied = credex_journal::encode(&entry).map_err(cannot_encode)?.body;
-        let duplicate = credex_journal::encode(&duplicate)
-            .map_err(cannot_encode)?
+        let applied = credex_journal::encode(&entry)
+            .map_err(|err| internal("cannot log", err))?
             .body;
-        let (seq, outcome) = ctx
+        let duplicate = credex_journal::encode(&duplicate)
+            .map_err(|err| internal("cannot log", err))?
+            .body;
+        let (seq, outcome) = self
+            .inner
+            .ctx
             .storage
             .append_claimed_with_state(
                 kind::MESSAGE_RECEIVED,
@@ -239,55 +280,85 @@ impl Federation {
                 },
             )
             .await
-            .map_err(|err| {
-                (
-                    ErrorCode::Internal,
-                    format!("cannot log the message: {err}"),
-                )
-            })?;
-        let (status, reply) = if outcome == ClaimOutcome::Replay {
-            let first = ctx
-                .storage
-                .state(INBOX_NS, &inbox_key)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
-            let answer = duplicate_answer(first);
-            (answer.status, answer.reply)
-        } else {
-            (status, reply)
-        };
-        drop(_serial);
-        if sends > 0 && outcome != ClaimOutcome::Replay {
-            self.wake();
-        }
+            .map_err(|err| internal("cannot log the message", err))?;
+        Ok((seq, outcome != ClaimOutcome::Replay))
+    }
+
+    /// The answer given when `e` was first delivered (replayed to a
+    /// duplicate).
+    async fn first_answer(&self, e: &Envelope) -> (DeliveryStatus, Vec<u8>) {
+        let first = self
+            .inner
+            .ctx
+            .storage
+            .state(INBOX_NS, &inbox_key(e))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| credex_protocol::decode::<InboxAnswer>(&v).ok());
+        let answer = duplicate_answer(first);
+        (answer.status, answer.reply)
+    }
+
+    /// The signed acknowledgement, with the receipt of entry `seq`.
+    async fn acknowledge(
+        &self,
+        signed: &SignedEnvelope,
+        seq: u64,
+        status: DeliveryStatus,
+        reply: Vec<u8>,
+    ) -> Result<SignedDeliveryAck, Rejection> {
+        let ctx = &self.inner.ctx;
+        let e = &signed.envelope;
         let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
             .await
-            .map_err(|err| (ErrorCode::Internal, format!("no receipt: {err}")))?;
+            .map_err(|err| internal("no receipt", err))?;
+        let envelope_bytes =
+            credex_protocol::encode(signed).map_err(|err| internal("cannot encode", err))?;
         let ack = DeliveryAck {
-            message_digest,
+            message_digest: sha256(&envelope_bytes),
             message_id: e.message_id,
             receiver_region: ctx.region,
             receiver_node: ctx.node.clone(),
             status,
             reply,
         };
-        let ack_bytes = credex_protocol::encode(&ack)
-            .map_err(|err| (ErrorCode::Internal, format!("cannot encode: {err}")))?;
+        let ack_bytes =
+            credex_protocol::encode(&ack).map_err(|err| internal("cannot encode", err))?;
         let receiver = sign_node_statement(
             DOMAIN_FEDERATION_ACK,
             &ack_bytes,
             &ctx.node_key,
             ctx.chain.clone(),
         )
-        .map_err(|err| (ErrorCode::Internal, format!("cannot sign: {err}")))?;
+        .map_err(|err| internal("cannot sign", err))?;
         Ok(SignedDeliveryAck {
             ack,
             receiver,
             receipt,
         })
     }
+}
+
+/// A message not taken in: the wire's stable code and what was wrong.
+type Rejection = (ErrorCode, String);
+
+/// What the flow decided, as the journal and the answer need it.
+struct Decided {
+    answer: InboxAnswer,
+    summary: String,
+    state: Vec<StateWrite>,
+    sends: usize,
+    beyond: Vec<String>,
+}
+
+fn internal(what: &str, err: impl std::fmt::Display) -> Rejection {
+    (ErrorCode::Internal, format!("{what}: {err}"))
+}
+
+/// The inbox key of a message: its sender's region and its id.
+fn inbox_key(e: &Envelope) -> String {
+    format!("{}/{}", e.from_region, hex::encode(e.message_id))
 }
 
 /// Why a message's body breaks its own egress record — it carries a
