@@ -15,12 +15,11 @@ macro_rules! log_sql {
         pub(crate) async fn latest_checkpoint(
             &self,
         ) -> Result<Option<(u64, String)>, StorageError> {
-            let row: Option<(i64, String)> = sqlx::query_as(
-                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-            )
-            .fetch_optional(&self.$read)
-            .await
-            .map_err(|e| self.read_error("latest checkpoint", e))?;
+            let row: Option<(i64, String)> =
+                sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err(|e| self.read_error("latest checkpoint", e))?;
             row.map(|(size, note)| Ok((engine::stored_size(&self.location, size)?, note)))
                 .transpose()
         }
@@ -90,14 +89,19 @@ macro_rules! log_sql {
                 .transpose()
         }
 
-        pub(crate) async fn witnessed_all(&self) -> Result<Vec<(String, u64, String)>, StorageError> {
-            let rows: Vec<(String, i64, String)> =
-                sqlx::query_as("SELECT origin, size, note FROM witnessed ORDER BY origin LIMIT 100000")
-                    .fetch_all(&self.$read)
-                    .await
-                    .map_err(|e| self.read_error("witnessed checkpoints", e))?;
+        pub(crate) async fn witnessed_all(
+            &self,
+        ) -> Result<Vec<(String, u64, String)>, StorageError> {
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT origin, size, note FROM witnessed ORDER BY origin LIMIT 100000",
+            )
+            .fetch_all(&self.$read)
+            .await
+            .map_err(|e| self.read_error("witnessed checkpoints", e))?;
             rows.into_iter()
-                .map(|(origin, size, note)| Ok((origin, engine::stored_size(&self.location, size)?, note)))
+                .map(|(origin, size, note)| {
+                    Ok((origin, engine::stored_size(&self.location, size)?, note))
+                })
                 .collect()
         }
 
@@ -138,87 +142,18 @@ macro_rules! log_sql {
             write: &super::witness::LogWrite,
             now_unix_ms: i64,
         ) -> Result<u64, StorageError> {
-            use super::witness::{LogWrite, MAX_COSIGNATURES};
-            let size_param = |size: u64| {
-                i64::try_from(size).map_err(|_| StorageError::InvalidLogRecord {
-                    field: "size",
-                    reason: format!("size {size} exceeds the largest tree"),
-                })
-            };
+            use super::witness::LogWrite;
             match write {
                 LogWrite::Checkpoint { size, note } => {
-                    const OP: &str = "checkpoint insert";
-                    let fail = |e| self.write_error(OP, e);
-                    let db_size = size_param(*size)?;
-                    let done = sqlx::query(
-                        "INSERT INTO checkpoints (size, note, signed_at_unix_ms) \
-                         VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
-                    )
-                    .bind(db_size)
-                    .bind(note.as_str())
-                    .bind(now_unix_ms)
-                    .execute(&self.$write)
-                    .await
-                    .map_err(fail)?;
-                    if done.rows_affected() == 0 {
-                        let stored: Option<String> =
-                            sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
-                                .bind(db_size)
-                                .fetch_optional(&self.$write)
-                                .await
-                                .map_err(fail)?;
-                        if stored.as_deref() != Some(note.as_str()) {
-                            return Err(StorageError::CheckpointConflict { size: *size });
-                        }
-                    }
-                    Ok(0)
+                    self.insert_checkpoint(*size, note, now_unix_ms).await
                 }
                 LogWrite::Cosignature {
                     size,
                     witness,
                     line,
                 } => {
-                    const OP: &str = "cosignature insert";
-                    let fail = |e| self.write_error(OP, e);
-                    let db_size = size_param(*size)?;
-                    let done = sqlx::query(
-                        "INSERT INTO cosignatures (size, witness, line, received_at_unix_ms) \
-                         SELECT $1, $2, $3, $4 \
-                         WHERE EXISTS (SELECT 1 FROM checkpoints WHERE size = $1) \
-                         AND (SELECT COUNT(*) FROM cosignatures WHERE size = $1) < $5 \
-                         ON CONFLICT (size, witness) DO NOTHING",
-                    )
-                    .bind(db_size)
-                    .bind(witness.as_str())
-                    .bind(line.as_str())
-                    .bind(now_unix_ms)
-                    .bind(MAX_COSIGNATURES as i64)
-                    .execute(&self.$write)
-                    .await
-                    .map_err(fail)?;
-                    if done.rows_affected() == 1 {
-                        return Ok(0);
-                    }
-                    let (checkpoint, stored): (bool, bool) = sqlx::query_as(
-                        "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size = $1), \
-                         EXISTS (SELECT 1 FROM cosignatures WHERE size = $1 AND witness = $2)",
-                    )
-                    .bind(db_size)
-                    .bind(witness.as_str())
-                    .fetch_one(&self.$write)
-                    .await
-                    .map_err(fail)?;
-                    if !checkpoint {
-                        Err(StorageError::CheckpointMissing { size: *size })
-                    } else if stored {
-                        // The witness's first cosignature is kept.
-                        Ok(0)
-                    } else {
-                        Err(StorageError::TooManyCosignatures {
-                            size: *size,
-                            max: MAX_COSIGNATURES,
-                        })
-                    }
+                    self.insert_cosignature(*size, witness, line, now_unix_ms)
+                        .await
                 }
                 LogWrite::Witnessed {
                     origin,
@@ -226,41 +161,8 @@ macro_rules! log_sql {
                     size,
                     note,
                 } => {
-                    const OP: &str = "witnessed checkpoint compare-and-set";
-                    let fail = |e| self.write_error(OP, e);
-                    let db_size = size_param(*size)?;
-                    let done = match previous {
-                        None => sqlx::query(
-                            "INSERT INTO witnessed (origin, size, note, updated_at_unix_ms) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (origin) DO NOTHING",
-                        )
-                        .bind(origin.as_str())
-                        .bind(db_size)
-                        .bind(note.as_str())
-                        .bind(now_unix_ms)
-                        .execute(&self.$write)
+                    self.set_witnessed(origin, previous.as_ref(), *size, note, now_unix_ms)
                         .await
-                        .map_err(fail)?,
-                        Some((old_size, old_note)) => sqlx::query(
-                            "UPDATE witnessed SET size = $2, note = $3, updated_at_unix_ms = $4 \
-                             WHERE origin = $1 AND size = $5 AND note = $6",
-                        )
-                        .bind(origin.as_str())
-                        .bind(db_size)
-                        .bind(note.as_str())
-                        .bind(now_unix_ms)
-                        .bind(size_param(*old_size)?)
-                        .bind(old_note.as_str())
-                        .execute(&self.$write)
-                        .await
-                        .map_err(fail)?,
-                    };
-                    if done.rows_affected() == 0 {
-                        return Err(StorageError::WitnessedConflict {
-                            origin: origin.clone(),
-                        });
-                    }
-                    Ok(0)
                 }
                 LogWrite::Evidence {
                     origin,
@@ -269,41 +171,189 @@ macro_rules! log_sql {
                     second,
                     detail,
                 } => {
-                    const OP: &str = "evidence insert";
-                    let fail = |e| self.write_error(OP, e);
-                    let mut batch = self.begin_batch().await?;
-                    let existing: Option<i64> = sqlx::query_scalar(
-                        "SELECT id FROM evidence WHERE origin = $1 AND kind = $2 \
-                         AND first = $3 AND second = $4 ORDER BY id LIMIT 1",
-                    )
-                    .bind(origin.as_str())
-                    .bind(kind.as_str())
-                    .bind(first.as_str())
-                    .bind(second.as_str())
-                    .fetch_optional(&mut *batch.tx)
-                    .await
-                    .map_err(fail)?;
-                    let id = match existing {
-                        Some(id) => id,
-                        None => sqlx::query_scalar(
-                            "INSERT INTO evidence \
-                             (origin, kind, first, second, detail, recorded_at_unix_ms) \
-                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                        )
-                        .bind(origin.as_str())
-                        .bind(kind.as_str())
-                        .bind(first.as_str())
-                        .bind(second.as_str())
-                        .bind(detail.as_str())
-                        .bind(now_unix_ms)
-                        .fetch_one(&mut *batch.tx)
+                    self.insert_evidence([origin, kind, first, second, detail], now_unix_ms)
                         .await
-                        .map_err(fail)?,
-                    };
-                    batch.tx.commit().await.map_err(fail)?;
-                    engine::stored_size(&self.location, id)
                 }
             }
+        }
+
+        /// Store a signed checkpoint of `size`; a second, different note
+        /// for the same size is a conflict (a fork of this node's own log).
+        async fn insert_checkpoint(
+            &self,
+            size: u64,
+            note: &str,
+            now_unix_ms: i64,
+        ) -> Result<u64, StorageError> {
+            const OP: &str = "checkpoint insert";
+            let fail = |e| self.write_error(OP, e);
+            let db_size = super::witness::log_size(size)?;
+            let done = sqlx::query(
+                "INSERT INTO checkpoints (size, note, signed_at_unix_ms) \
+                 VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
+            )
+            .bind(db_size)
+            .bind(note)
+            .bind(now_unix_ms)
+            .execute(&self.$write)
+            .await
+            .map_err(fail)?;
+            if done.rows_affected() == 0 {
+                let stored: Option<String> =
+                    sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
+                        .bind(db_size)
+                        .fetch_optional(&self.$write)
+                        .await
+                        .map_err(fail)?;
+                if stored.as_deref() != Some(note) {
+                    return Err(StorageError::CheckpointConflict { size });
+                }
+            }
+            Ok(0)
+        }
+
+        /// Store a witness's cosignature of the checkpoint of `size`; the
+        /// witness's first cosignature is kept, and at most
+        /// `MAX_COSIGNATURES` per checkpoint.
+        async fn insert_cosignature(
+            &self,
+            size: u64,
+            witness: &str,
+            line: &str,
+            now_unix_ms: i64,
+        ) -> Result<u64, StorageError> {
+            use super::witness::MAX_COSIGNATURES;
+
+            const OP: &str = "cosignature insert";
+            let fail = |e| self.write_error(OP, e);
+            let db_size = super::witness::log_size(size)?;
+            let done = sqlx::query(
+                "INSERT INTO cosignatures (size, witness, line, received_at_unix_ms) \
+                 SELECT $1, $2, $3, $4 \
+                 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE size = $1) \
+                 AND (SELECT COUNT(*) FROM cosignatures WHERE size = $1) < $5 \
+                 ON CONFLICT (size, witness) DO NOTHING",
+            )
+            .bind(db_size)
+            .bind(witness)
+            .bind(line)
+            .bind(now_unix_ms)
+            .bind(MAX_COSIGNATURES as i64)
+            .execute(&self.$write)
+            .await
+            .map_err(fail)?;
+            if done.rows_affected() == 1 {
+                return Ok(0);
+            }
+            let (checkpoint, stored): (bool, bool) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size = $1), \
+                 EXISTS (SELECT 1 FROM cosignatures WHERE size = $1 AND witness = $2)",
+            )
+            .bind(db_size)
+            .bind(witness)
+            .fetch_one(&self.$write)
+            .await
+            .map_err(fail)?;
+            if !checkpoint {
+                Err(StorageError::CheckpointMissing { size })
+            } else if stored {
+                // The witness's first cosignature is kept.
+                Ok(0)
+            } else {
+                Err(StorageError::TooManyCosignatures {
+                    size,
+                    max: MAX_COSIGNATURES,
+                })
+            }
+        }
+
+        /// Compare-and-set the newest checkpoint witnessed for `origin`:
+        /// from `previous` (none: the first) to (`size`, `note`).
+        async fn set_witnessed(
+            &self,
+            origin: &str,
+            previous: Option<&(u64, String)>,
+            size: u64,
+            note: &str,
+            now_unix_ms: i64,
+        ) -> Result<u64, StorageError> {
+            const OP: &str = "witnessed checkpoint compare-and-set";
+            let fail = |e| self.write_error(OP, e);
+            let db_size = super::witness::log_size(size)?;
+            let done = match previous {
+                None => sqlx::query(
+                    "INSERT INTO witnessed (origin, size, note, updated_at_unix_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (origin) DO NOTHING",
+                )
+                .bind(origin)
+                .bind(db_size)
+                .bind(note)
+                .bind(now_unix_ms)
+                .execute(&self.$write)
+                .await
+                .map_err(fail)?,
+                Some((old_size, old_note)) => sqlx::query(
+                    "UPDATE witnessed SET size = $2, note = $3, updated_at_unix_ms = $4 \
+                     WHERE origin = $1 AND size = $5 AND note = $6",
+                )
+                .bind(origin)
+                .bind(db_size)
+                .bind(note)
+                .bind(now_unix_ms)
+                .bind(super::witness::log_size(*old_size)?)
+                .bind(old_note)
+                .execute(&self.$write)
+                .await
+                .map_err(fail)?,
+            };
+            if done.rows_affected() == 0 {
+                return Err(StorageError::WitnessedConflict {
+                    origin: origin.to_owned(),
+                });
+            }
+            Ok(0)
+        }
+
+        /// Record evidence (origin, kind, first, second, detail) once;
+        /// returns its id (the existing one when recorded before).
+        async fn insert_evidence(
+            &self,
+            [origin, kind, first, second, detail]: [&String; 5],
+            now_unix_ms: i64,
+        ) -> Result<u64, StorageError> {
+            const OP: &str = "evidence insert";
+            let fail = |e| self.write_error(OP, e);
+            let mut batch = self.begin_batch().await?;
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM evidence WHERE origin = $1 AND kind = $2 \
+                 AND first = $3 AND second = $4 ORDER BY id LIMIT 1",
+            )
+            .bind(origin.as_str())
+            .bind(kind.as_str())
+            .bind(first.as_str())
+            .bind(second.as_str())
+            .fetch_optional(&mut *batch.tx)
+            .await
+            .map_err(fail)?;
+            let id = match existing {
+                Some(id) => id,
+                None => sqlx::query_scalar(
+                    "INSERT INTO evidence \
+                     (origin, kind, first, second, detail, recorded_at_unix_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(origin.as_str())
+                .bind(kind.as_str())
+                .bind(first.as_str())
+                .bind(second.as_str())
+                .bind(detail.as_str())
+                .bind(now_unix_ms)
+                .fetch_one(&mut *batch.tx)
+                .await
+                .map_err(fail)?,
+            };
+            batch.tx.commit().await.map_err(fail)?;
+            engine::stored_size(&self.location, id)
         }
 
         /// Runs one `danger` edit under the journal's write lock; returns
@@ -318,15 +368,15 @@ macro_rules! log_sql {
             let fail = |e| self.write_error(OP, e);
             let mut batch = self.begin_batch().await?;
             let changed = match edit {
-                DangerEdit::OverwriteBody { seq, body } => sqlx::query(
-                    "UPDATE journal SET body = $1 WHERE seq = $2",
-                )
-                .bind(body.as_slice())
-                .bind(*seq)
-                .execute(&mut *batch.tx)
-                .await
-                .map_err(fail)?
-                .rows_affected(),
+                DangerEdit::OverwriteBody { seq, body } => {
+                    sqlx::query("UPDATE journal SET body = $1 WHERE seq = $2")
+                        .bind(body.as_slice())
+                        .bind(*seq)
+                        .execute(&mut *batch.tx)
+                        .await
+                        .map_err(fail)?
+                        .rows_affected()
+                }
                 DangerEdit::DeleteJournalRow { seq } => {
                     sqlx::query("DELETE FROM journal WHERE seq = $1")
                         .bind(*seq)

@@ -351,3 +351,11 @@ impl Storage {
         self.answer(answer).await
     }
 }
+
+/// A tree size as the database stores it (a signed 64-bit integer).
+pub(crate) fn log_size(size: u64) -> Result<i64, StorageError> {
+    i64::try_from(size).map_err(|_| StorageError::InvalidLogRecord {
+        field: "size",
+        reason: format!("size {size} exceeds the largest tree"),
+    })
+}
