@@ -98,80 +98,102 @@ pub(crate) struct PgEngine {
     journal_lock_key: i64,
 }
 
+/// The connection options of `url` (a `postgres://` or `postgresql://`
+/// URL), with credex's application name unless the URL names one; the
+/// schema name, if any, is checked.
+fn connect_options(url: &str, schema: Option<&str>) -> Result<PgConnectOptions, StorageError> {
+    if let Some(schema) = schema {
+        validate_schema_name(schema)?;
+    }
+    let invalid_url = |reason: String| StorageError::InvalidUrl {
+        url: redact_url(url),
+        reason,
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(invalid_url(
+            "a PostgreSQL URL starts with postgres:// or postgresql://".to_owned(),
+        ));
+    }
+    let mut connect = PgConnectOptions::from_str(url).map_err(|e| invalid_url(e.to_string()))?;
+    if connect.get_application_name().is_none() {
+        connect = connect.application_name("credex-node");
+    }
+    Ok(connect)
+}
+
+fn connect_error(location: &str, e: sqlx::Error) -> StorageError {
+    StorageError::ConnectPostgres {
+        location: location.to_owned(),
+        source: Arc::new(e),
+    }
+}
+
+/// What every connection runs first: durable commits, bounded lock waits,
+/// and the node's schema first (and only) on the search path. The schema
+/// name was validated: quoting it is enough.
+fn session_settings(schema: Option<&str>) -> String {
+    let mut session = format!(
+        "SET synchronous_commit TO on; SET lock_timeout TO {};",
+        LOCK_WAIT_TIMEOUT.as_millis()
+    );
+    if let Some(schema) = schema {
+        session.push_str(&format!(" SET search_path TO \"{schema}\";"));
+    }
+    session
+}
+
+/// One direct connection first: it reports the real cause of a failure (a
+/// pool reports only its timeout) and creates the schema.
+async fn create_schema(
+    connect: &PgConnectOptions,
+    schema: Option<&str>,
+    options: &StorageOptions,
+    location: &str,
+) -> Result<(), StorageError> {
+    let mut setup =
+        tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(connect))
+            .await
+            .map_err(|_| {
+                connect_error(
+                    location,
+                    sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection within {:?}", options.connect_timeout),
+                    )),
+                )
+            })?
+            .map_err(|e| connect_error(location, e))?;
+    if let Some(schema) = schema {
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        match setup.execute(create.as_str()).await {
+            Ok(_) => {}
+            // Two sessions creating the schema at once: IF NOT EXISTS does
+            // not stop the loser's insert into pg_namespace, which fails on
+            // its unique index (23505). The schema exists.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+            Err(e) => {
+                return Err(StorageError::CreateSchema {
+                    location: location.to_owned(),
+                    source: Arc::new(e),
+                });
+            }
+        }
+    }
+    // Best effort: the server ends the session when the socket closes.
+    let _ = setup.close().await;
+    Ok(())
+}
+
 impl PgEngine {
     pub(crate) async fn open(
         url: &str,
         schema: Option<&str>,
         options: &StorageOptions,
     ) -> Result<PgEngine, StorageError> {
-        if let Some(schema) = schema {
-            validate_schema_name(schema)?;
-        }
-        let invalid_url = |reason: String| StorageError::InvalidUrl {
-            url: redact_url(url),
-            reason,
-        };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid_url(
-                "a PostgreSQL URL starts with postgres:// or postgresql://".to_owned(),
-            ));
-        }
-        let mut connect =
-            PgConnectOptions::from_str(url).map_err(|e| invalid_url(e.to_string()))?;
-        if connect.get_application_name().is_none() {
-            connect = connect.application_name("credex-node");
-        }
+        let connect = connect_options(url, schema)?;
         let location: Arc<str> = describe(&connect, schema).into();
-        let connect_error = |e: sqlx::Error| StorageError::ConnectPostgres {
-            location: location.to_string(),
-            source: Arc::new(e),
-        };
-
-        // Every connection: durable commits, bounded lock waits, and the
-        // node's schema first (and only) on the search path.
-        let mut session = format!(
-            "SET synchronous_commit TO on; SET lock_timeout TO {};",
-            LOCK_WAIT_TIMEOUT.as_millis()
-        );
-        if let Some(schema) = schema {
-            // The name was validated above: quoting it is enough.
-            session.push_str(&format!(" SET search_path TO \"{schema}\";"));
-        }
-        let session: Arc<str> = session.into();
-
-        // One direct connection first: it reports the real cause of a
-        // failure (a pool reports only its timeout) and creates the schema.
-        let mut setup = tokio::time::timeout(
-            options.connect_timeout,
-            PgConnection::connect_with(&connect),
-        )
-        .await
-        .map_err(|_| {
-            connect_error(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no connection within {:?}", options.connect_timeout),
-            )))
-        })?
-        .map_err(connect_error)?;
-        if let Some(schema) = schema {
-            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            match setup.execute(create.as_str()).await {
-                Ok(_) => {}
-                // Two sessions creating the schema at once: IF NOT EXISTS
-                // does not stop the loser's insert into pg_namespace, which
-                // fails on its unique index (23505). The schema exists.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
-                Err(e) => {
-                    return Err(StorageError::CreateSchema {
-                        location: location.to_string(),
-                        source: Arc::new(e),
-                    });
-                }
-            }
-        }
-        // Best effort: the server ends the session when the socket closes.
-        let _ = setup.close().await;
-
+        create_schema(&connect, schema, options, &location).await?;
+        let session: Arc<str> = session_settings(schema).into();
         let pool = PgPoolOptions::new()
             .max_connections(options.read_connections.saturating_add(1))
             .acquire_timeout(options.connect_timeout)
@@ -184,7 +206,7 @@ impl PgEngine {
             })
             .connect_with(connect)
             .await
-            .map_err(connect_error)?;
+            .map_err(|e| connect_error(&location, e))?;
         // Through the pool, so the migrations see the session settings.
         let migrator = engine::migrator(MIGRATIONS, &location).await?;
         if let Err(e) = migrator.run(&pool).await {

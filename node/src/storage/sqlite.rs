@@ -102,6 +102,121 @@ pub(crate) struct SqliteEngine {
     read: SqlitePool,
 }
 
+fn open_error(path: &Path, e: sqlx::Error) -> StorageError {
+    StorageError::OpenSqlite {
+        path: path.to_owned(),
+        source: Arc::new(e),
+    }
+}
+
+/// The database holds internal fields, nonces and attachments: its
+/// directory is 0700 and its files 0600 (SQLite gives the -wal and -shm
+/// files the database file's mode), and a file others can read is refused.
+fn prepare_private_files(path: &Path) -> Result<(), StorageError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::file_modes::create_private_dir(parent).map_err(|e| StorageError::CreateDir {
+            path: parent.to_owned(),
+            source: Arc::new(e),
+        })?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::file_modes::check_private(Path::new(&file))?;
+    }
+    crate::file_modes::create_private_file(path).map_err(|e| StorageError::CreateDir {
+        path: path.to_owned(),
+        source: Arc::new(e),
+    })
+}
+
+/// The one writing connection: WAL, `synchronous = FULL`.
+///
+/// Switching a new file to WAL takes an exclusive lock that SQLite does
+/// not wait for: two processes opening a new file at once can see
+/// "database is locked" here. Connecting again after the winner switched
+/// finds WAL in place.
+async fn connect_writer(path: &Path, options: &StorageOptions) -> Result<SqlitePool, StorageError> {
+    let write_options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(LOCK_WAIT_TIMEOUT)
+        .foreign_keys(true);
+    let mut attempt = 0;
+    loop {
+        // An embedded file connection cannot go stale the way a network one
+        // can: skip sqlx's ping before every acquire (it doubles the cost of
+        // a primary-key read).
+        let connected = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(write_options.clone())
+            .await;
+        match connected {
+            Ok(write) => return Ok(write),
+            Err(e) if is_busy(&e) && attempt + 1 < MIGRATION_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "opening raced another process; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+            }
+            Err(e) => return Err(open_error(path, e)),
+        }
+    }
+}
+
+/// SQLite keeps the old journal mode, silently, where WAL is not possible;
+/// an append must not be acknowledged under other rules.
+async fn check_write_rules(write: &SqlitePool, path: &Path) -> Result<(), StorageError> {
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if !journal_mode.eq_ignore_ascii_case("wal") || synchronous != 2 {
+        return Err(open_error(
+            path,
+            sqlx::Error::Configuration(
+                format!(
+                    "expected journal_mode=wal and synchronous=FULL (2), got journal_mode={journal_mode} synchronous={synchronous}"
+                )
+                .into(),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Run the migrations. SQLite has no migration lock: two processes opening
+/// a new file at once both try the first migration, and the loser fails
+/// with "table … already exists". Each migration is one transaction, so
+/// running the migrator again after the winner committed finds it applied
+/// and goes on.
+async fn migrate(write: &SqlitePool, location: &Arc<str>) -> Result<(), StorageError> {
+    let migrator = engine::migrator(MIGRATIONS, location).await?;
+    let mut attempt = 0;
+    while let Err(e) = migrator.run(write).await {
+        attempt += 1;
+        if attempt >= MIGRATION_ATTEMPTS {
+            return Err(StorageError::Migrate {
+                location: location.to_string(),
+                source: Arc::new(e),
+            });
+        }
+        tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+        tokio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64)).await;
+    }
+    Ok(())
+}
+
 /// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY`, code 5).
 fn is_busy(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("5"))
@@ -112,106 +227,17 @@ impl SqliteEngine {
         path: &Path,
         options: &StorageOptions,
     ) -> Result<SqliteEngine, StorageError> {
-        // The database holds internal fields, nonces and attachments: its
-        // directory is 0700 and its files 0600 (SQLite gives the -wal and
-        // -shm files the database file's mode), and a file others can read
-        // is refused.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::file_modes::create_private_dir(parent).map_err(|e| StorageError::CreateDir {
-                path: parent.to_owned(),
-                source: Arc::new(e),
-            })?;
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            crate::file_modes::check_private(Path::new(&file))?;
-        }
-        crate::file_modes::create_private_file(path).map_err(|e| StorageError::CreateDir {
-            path: path.to_owned(),
-            source: Arc::new(e),
-        })?;
-        let open_error = |e: sqlx::Error| StorageError::OpenSqlite {
-            path: path.to_owned(),
-            source: Arc::new(e),
-        };
+        prepare_private_files(path)?;
         let location: Arc<str> = format!("SQLite store {}", path.display()).into();
-
-        let write_options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(LOCK_WAIT_TIMEOUT)
-            .foreign_keys(true);
-        // An embedded file connection cannot go stale the way a network one
-        // can: skip sqlx's ping before every acquire (it doubles the cost of
-        // a primary-key read).
-        // Switching a new file to WAL takes an exclusive lock that SQLite
-        // does not wait for: two processes opening a new file at once can
-        // see "database is locked" here. Connecting again after the winner
-        // switched finds WAL in place.
-        let mut attempt = 0;
-        let write = loop {
-            let connected = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(options.connect_timeout)
-                .connect_with(write_options.clone())
-                .await;
-            match connected {
-                Ok(write) => break write,
-                Err(e) if is_busy(&e) && attempt + 1 < MIGRATION_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "opening raced another process; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
-                }
-                Err(e) => return Err(open_error(e)),
-            }
-        };
-        // SQLite keeps the old journal mode, silently, where WAL is not
-        // possible; an append must not be acknowledged under other rules.
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&write)
-            .await
-            .map_err(open_error)?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&write)
-            .await
-            .map_err(open_error)?;
-        if !journal_mode.eq_ignore_ascii_case("wal") || synchronous != 2 {
+        let write = connect_writer(path, options).await?;
+        if let Err(e) = check_write_rules(&write, path).await {
             write.close().await;
-            return Err(open_error(sqlx::Error::Configuration(
-                format!(
-                    "expected journal_mode=wal and synchronous=FULL (2), got journal_mode={journal_mode} synchronous={synchronous}"
-                )
-                .into(),
-            )));
+            return Err(e);
         }
-
-        let migrator = engine::migrator(MIGRATIONS, &location).await?;
-        // SQLite has no migration lock: two processes opening a new file at
-        // once both try the first migration, and the loser fails with
-        // "table … already exists". Each migration is one transaction, so
-        // running the migrator again after the winner committed finds it
-        // applied and goes on.
-        let mut attempt = 0;
-        while let Err(e) = migrator.run(&write).await {
-            attempt += 1;
-            if attempt >= MIGRATION_ATTEMPTS {
-                write.close().await;
-                return Err(StorageError::Migrate {
-                    location: location.to_string(),
-                    source: Arc::new(e),
-                });
-            }
-            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
-            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64)).await;
+        if let Err(e) = migrate(&write, &location).await {
+            write.close().await;
+            return Err(e);
         }
-
         let read_options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
@@ -227,7 +253,7 @@ impl SqliteEngine {
             Ok(read) => read,
             Err(e) => {
                 write.close().await;
-                return Err(open_error(e));
+                return Err(open_error(path, e));
             }
         };
         Ok(SqliteEngine {
