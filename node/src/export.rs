@@ -116,55 +116,12 @@ async fn export_with(
     {
         return Err(ExportError::NotEmpty(out.to_owned()));
     }
-    // Entries, and the tree rebuilt from them in memory (the tiles are
-    // computed from the entries, so what is exported is self-consistent;
-    // the stored tree is checked against it).
-    let size = storage.tree_head().size;
-    let mut entries = Vec::with_capacity(size as usize);
-    let mut tree = MemoryHashStore::new();
-    let mut digests = BTreeSet::new();
-    let mut policies = BTreeSet::new();
-    let mut from = 0;
-    while from < size {
-        let page = storage.journal_range(from, 4096).await?;
-        if page.is_empty() {
-            break;
-        }
-        for r in page {
-            let bytes = credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
-            tree.append_leaf_hash(leaf_hash(&bytes))
-                .map_err(|e| ExportError::Tiles(e.to_string()))?;
-            match r.kind {
-                credex_journal::kind::QUERY_RECEIVED | credex_journal::kind::QUERY_SENT => {
-                    if let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) {
-                        digests.insert(e.query_digest);
-                    }
-                }
-                credex_journal::kind::MESSAGE_RECEIVED => {
-                    if let Ok(e) =
-                        credex_protocol::decode::<credex_journal::MessageReceived>(&r.body)
-                    {
-                        digests.insert(e.message_digest);
-                    }
-                }
-                credex_journal::kind::MESSAGE_SENT => {
-                    if let Ok(e) = credex_protocol::decode::<credex_journal::MessageSent>(&r.body) {
-                        digests.insert(e.ack_digest);
-                    }
-                }
-                credex_journal::kind::POLICY_LOADED => {
-                    if let Ok(p) = credex_protocol::decode::<PolicyLoaded>(&r.body) {
-                        policies.insert(p.policy_hash);
-                    }
-                }
-                _ => {}
-            }
-            entries.push(bytes);
-            from = r.seq + 1;
-        }
-    }
-    let size = entries.len() as u64;
-    let root = tree.root().map_err(|e| ExportError::Tiles(e.to_string()))?;
+    let read = read_journal(storage).await?;
+    let size = read.entries.len() as u64;
+    let root = read
+        .tree
+        .root()
+        .map_err(|e| ExportError::Tiles(e.to_string()))?;
     if size > 0 && check_stored_tree {
         let stored = storage.tree_root(size).await?;
         if stored != root {
@@ -173,17 +130,16 @@ async fn export_with(
             )));
         }
     }
-    for (tile, bytes) in export_tiles(size, &tree).map_err(|e| ExportError::Tiles(e.to_string()))? {
+    let tiles = export_tiles(size, &read.tree).map_err(|e| ExportError::Tiles(e.to_string()))?;
+    for (tile, bytes) in tiles {
         write(&out.join(tile.path()), &bytes)?;
     }
-    for (bundle, bytes) in
-        export_entry_bundles(&entries).map_err(|e| ExportError::Tiles(e.to_string()))?
-    {
+    let bundles =
+        export_entry_bundles(&read.entries).map_err(|e| ExportError::Tiles(e.to_string()))?;
+    for (bundle, bytes) in bundles {
         write(&out.join(bundle.path()), &bytes)?;
     }
-
     // The final checkpoint, signed now, with the cosignatures the node holds.
-    let mut checkpoints = 0;
     if size > 0 {
         let note = key.sign(size, root)?;
         if check_stored_tree {
@@ -192,13 +148,101 @@ async fn export_with(
         let full = with_cosignatures(storage, size, note).await?;
         write(&out.join("checkpoint"), full.as_bytes())?;
     }
-    // Every checkpoint, with the witnesses' cosignatures: what vouches for
-    // the log beyond its own key (the auditor's anchor).
+    let checkpoints = write_checkpoints(storage, out).await?;
+    write(
+        &out.join("log.vkey"),
+        format!("{}\n", key.verifier()).as_bytes(),
+    )?;
+    write(&out.join("node.pem"), node_chain_pem.as_bytes())?;
+    let attachments = write_attachments(storage, out, &read).await?;
+    write_witnessing(storage, out).await?;
+    Ok(ExportSummary {
+        size,
+        root,
+        checkpoints,
+        attachments,
+    })
+}
+
+/// The journal as exported: its entries, the tree rebuilt from them in
+/// memory (the tiles are computed from the entries, so what is exported is
+/// self-consistent; the stored tree is checked against it), and the
+/// attachments its entries name.
+struct JournalRead {
+    entries: Vec<Vec<u8>>,
+    tree: MemoryHashStore,
+    /// Digests of the attachments (query bundles, envelopes, acks).
+    digests: BTreeSet<[u8; 32]>,
+    /// Hashes of the policies loaded (their archives are attachments).
+    policies: BTreeSet<[u8; 32]>,
+}
+
+async fn read_journal(storage: &Storage) -> Result<JournalRead, ExportError> {
+    let size = storage.tree_head().size;
+    let mut read = JournalRead {
+        entries: Vec::with_capacity(size as usize),
+        tree: MemoryHashStore::new(),
+        digests: BTreeSet::new(),
+        policies: BTreeSet::new(),
+    };
+    let mut from = 0;
+    while from < size {
+        let page = storage.journal_range(from, 4096).await?;
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            let bytes = credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
+            read.tree
+                .append_leaf_hash(leaf_hash(&bytes))
+                .map_err(|e| ExportError::Tiles(e.to_string()))?;
+            read.note_attachment(r.kind, &r.body);
+            read.entries.push(bytes);
+            from = r.seq + 1;
+        }
+    }
+    Ok(read)
+}
+
+impl JournalRead {
+    /// Remember the attachment an entry of `kind` names, if any.
+    fn note_attachment(&mut self, kind: u16, body: &[u8]) {
+        use credex_journal::{MessageReceived, MessageSent, kind as k};
+        match kind {
+            k::QUERY_RECEIVED | k::QUERY_SENT => {
+                if let Ok(e) = credex_protocol::decode::<AccessEntry>(body) {
+                    self.digests.insert(e.query_digest);
+                }
+            }
+            k::MESSAGE_RECEIVED => {
+                if let Ok(e) = credex_protocol::decode::<MessageReceived>(body) {
+                    self.digests.insert(e.message_digest);
+                }
+            }
+            k::MESSAGE_SENT => {
+                if let Ok(e) = credex_protocol::decode::<MessageSent>(body) {
+                    self.digests.insert(e.ack_digest);
+                }
+            }
+            k::POLICY_LOADED => {
+                if let Ok(p) = credex_protocol::decode::<PolicyLoaded>(body) {
+                    self.policies.insert(p.policy_hash);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every checkpoint, with the witnesses' cosignatures: what vouches for
+/// the log beyond its own key (the auditor's anchor). Returns how many.
+async fn write_checkpoints(storage: &Storage, out: &Path) -> Result<usize, ExportError> {
+    let mut checkpoints = 0;
     let mut after = 0;
     loop {
         let page = storage.checkpoints_after(after, 1024).await?;
         if page.is_empty() {
-            break;
+            return Ok(checkpoints);
         }
         for (cp_size, note) in page {
             let note = with_cosignatures(storage, cp_size, note).await?;
@@ -207,14 +251,18 @@ async fn export_with(
             after = cp_size;
         }
     }
-    write(
-        &out.join("log.vkey"),
-        format!("{}\n", key.verifier()).as_bytes(),
-    )?;
-    write(&out.join("node.pem"), node_chain_pem.as_bytes())?;
+}
+
+/// The attachments and policy archives the entries name. Returns how many
+/// attachments were written.
+async fn write_attachments(
+    storage: &Storage,
+    out: &Path,
+    read: &JournalRead,
+) -> Result<usize, ExportError> {
     let mut attachments = 0;
-    for digest in digests {
-        if let Some(bytes) = storage.attachment(&digest).await? {
+    for digest in &read.digests {
+        if let Some(bytes) = storage.attachment(digest).await? {
             write(
                 &out.join(format!("attachments/{}", hex::encode(digest))),
                 &bytes,
@@ -222,18 +270,22 @@ async fn export_with(
             attachments += 1;
         }
     }
-    for hash in policies {
-        if let Some(bytes) = storage.attachment(&hash).await? {
+    for hash in &read.policies {
+        if let Some(bytes) = storage.attachment(hash).await? {
             write(&out.join(format!("policies/{}", hex::encode(hash))), &bytes)?;
         }
     }
-    // The latest checkpoint of every peer log this node witnessed: an
-    // auditor holding several exports compares them with each log.
+    Ok(attachments)
+}
+
+/// What this node saw as a witness: the latest checkpoint of every peer
+/// log it witnessed (an auditor holding several exports compares them with
+/// each log) and the evidence of forks (both signed checkpoints).
+async fn write_witnessing(storage: &Storage, out: &Path) -> Result<(), ExportError> {
     for (origin, _, note) in storage.witnessed_all().await? {
         let name = origin.replace('/', "_");
         write(&out.join(format!("witnessed/{name}")), note.as_bytes())?;
     }
-    // Evidence of forks this node saw as a witness: both signed checkpoints.
     for ev in storage.evidence().await? {
         let text = format!(
             "origin {}\nkind {}\ndetail {}\n\n{}\n{}",
@@ -241,12 +293,7 @@ async fn export_with(
         );
         write(&out.join(format!("evidence/{}", ev.id)), text.as_bytes())?;
     }
-    Ok(ExportSummary {
-        size,
-        root,
-        checkpoints,
-        attachments,
-    })
+    Ok(())
 }
 
 /// `note` (the log's checkpoint of `size` entries) followed by every
