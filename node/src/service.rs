@@ -39,44 +39,7 @@ pub struct NodeHandler {
 impl Handler for NodeHandler {
     async fn handle(&self, peer: &PeerIdentity, request: Request) -> Response {
         match request {
-            Request::Hello(h) => {
-                if h.region != peer.region || h.node != peer.name {
-                    tracing::warn!(claimed_region = %h.region, claimed_node = %h.node, "hello disagrees with the peer certificate");
-                    return Response::Error(ErrorReply::new(
-                        ErrorCode::IdentityMismatch,
-                        format!(
-                            "hello claims {}/{}, but your certificate is for {peer}",
-                            h.region, h.node
-                        ),
-                    ));
-                }
-                if h.protocol_version != PROTOCOL_VERSION {
-                    return Response::Error(ErrorReply::new(
-                        ErrorCode::UnsupportedVersion,
-                        format!(
-                            "protocol version {} is not supported; this node speaks {PROTOCOL_VERSION}",
-                            h.protocol_version
-                        ),
-                    ));
-                }
-                let sighting = PeerSighting {
-                    region: peer.region.to_string(),
-                    node: peer.name.to_string(),
-                    fingerprint: peer.fingerprint,
-                    protocol_version: h.protocol_version,
-                    capabilities: h.capabilities.iter().map(|c| format!("{c:?}")).collect(),
-                    seen_at_unix_ms: self.storage.clock().now_ms(),
-                };
-                if let Err(e) = self.storage.record_peer(&sighting).await {
-                    tracing::error!(error = %e, "could not record peer hello");
-                    return Response::Error(ErrorReply::new(
-                        ErrorCode::Internal,
-                        "storage unavailable",
-                    ));
-                }
-                tracing::info!(software = %h.software, "hello");
-                Response::Hello(self.hello.clone())
-            }
+            Request::Hello(h) => self.hello(peer, &h).await,
             Request::Ping(p) => Response::Pong(Pong { nonce: p.nonce }),
             Request::Deliver(message) => {
                 self.federation
@@ -88,80 +51,133 @@ impl Handler for NodeHandler {
                     ))
                     .await
             }
-            Request::AuditFetch(fetch) => {
-                let now = self.storage.clock().now_ms();
-                let auditor = match crate::remote_audit::authorize(
-                    &fetch,
-                    &self.trust.current(),
-                    self.region,
-                    now,
-                    self.max_skew_ms,
-                ) {
-                    Ok(a) => a,
-                    Err((code, message)) => {
-                        tracing::warn!(%message, "audit fetch refused");
-                        return Response::Error(ErrorReply::new(code, message));
-                    }
-                };
-                let entry = credex_journal::AuditAccess {
-                    version: credex_journal::ENTRY_VERSION,
-                    at_ms: now,
-                    auditor,
-                    path: fetch.request.path.clone(),
-                };
-                if let Err(e) = self.storage.append_entry(&entry).await {
-                    return Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()));
-                }
-                match crate::remote_audit::serve(
-                    &self.storage,
-                    &self.checkpoints,
-                    &self.chain_pem,
-                    &fetch.request.path,
-                )
-                .await
-                {
-                    Ok(bytes) => Response::AuditData(bytes),
-                    Err((code, message)) => Response::Error(ErrorReply::new(code, message)),
-                }
+            Request::AuditFetch(fetch) => self.audit_fetch(&fetch).await,
+            Request::Witness(w) => self.witness(peer, &w).await,
+            Request::Query(q) => self.query(peer, &q).await,
+        }
+    }
+}
+
+impl NodeHandler {
+    /// A peer's `Hello`: it must name the peer's certificate and speak this
+    /// protocol version; the sighting is recorded.
+    async fn hello(&self, peer: &PeerIdentity, h: &Hello) -> Response {
+        if h.region != peer.region || h.node != peer.name {
+            tracing::warn!(claimed_region = %h.region, claimed_node = %h.node, "hello disagrees with the peer certificate");
+            return Response::Error(ErrorReply::new(
+                ErrorCode::IdentityMismatch,
+                format!(
+                    "hello claims {}/{}, but your certificate is for {peer}",
+                    h.region, h.node
+                ),
+            ));
+        }
+        if h.protocol_version != PROTOCOL_VERSION {
+            return Response::Error(ErrorReply::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol version {} is not supported; this node speaks {PROTOCOL_VERSION}",
+                    h.protocol_version
+                ),
+            ));
+        }
+        let sighting = PeerSighting {
+            region: peer.region.to_string(),
+            node: peer.name.to_string(),
+            fingerprint: peer.fingerprint,
+            protocol_version: h.protocol_version,
+            capabilities: h.capabilities.iter().map(|c| format!("{c:?}")).collect(),
+            seen_at_unix_ms: self.storage.clock().now_ms(),
+        };
+        if let Err(e) = self.storage.record_peer(&sighting).await {
+            tracing::error!(error = %e, "could not record peer hello");
+            return Response::Error(ErrorReply::new(ErrorCode::Internal, "storage unavailable"));
+        }
+        tracing::info!(software = %h.software, "hello");
+        Response::Hello(self.hello.clone())
+    }
+
+    /// An auditor's signed fetch of this node's log: authorized, journaled,
+    /// then served.
+    async fn audit_fetch(&self, fetch: &credex_protocol::AuditFetch) -> Response {
+        let now = self.storage.clock().now_ms();
+        let auditor = match crate::remote_audit::authorize(
+            fetch,
+            &self.trust.current(),
+            self.region,
+            now,
+            self.max_skew_ms,
+        ) {
+            Ok(a) => a,
+            Err((code, message)) => {
+                tracing::warn!(%message, "audit fetch refused");
+                return Response::Error(ErrorReply::new(code, message));
             }
-            Request::Witness(w) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                match crate::log::witness(&self.storage, &self.log_key, peer, &w, now).await {
-                    Ok(line) => Response::Cosigned(line),
-                    Err(e) => {
-                        let code = match &e {
-                            crate::log::WitnessRefusal::Fork(_) => ErrorCode::ForkDetected,
-                            crate::log::WitnessRefusal::Stale { .. } => ErrorCode::StaleCheckpoint,
-                            crate::log::WitnessRefusal::Invalid(_) => ErrorCode::InvalidField,
-                            crate::log::WitnessRefusal::Storage(_) => ErrorCode::Internal,
-                        };
-                        tracing::warn!(error = %e, "refused to cosign");
-                        Response::Error(ErrorReply::new(code, e.to_string()))
-                    }
-                }
+        };
+        let entry = credex_journal::AuditAccess {
+            version: credex_journal::ENTRY_VERSION,
+            at_ms: now,
+            auditor,
+            path: fetch.request.path.clone(),
+        };
+        if let Err(e) = self.storage.append_entry(&entry).await {
+            return Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()));
+        }
+        match crate::remote_audit::serve(
+            &self.storage,
+            &self.checkpoints,
+            &self.chain_pem,
+            &fetch.request.path,
+        )
+        .await
+        {
+            Ok(bytes) => Response::AuditData(bytes),
+            Err((code, message)) => Response::Error(ErrorReply::new(code, message)),
+        }
+    }
+
+    /// A peer asks this node to witness (cosign) its newest checkpoint.
+    async fn witness(&self, peer: &PeerIdentity, w: &credex_protocol::WitnessRequest) -> Response {
+        let now_s = u64::try_from(self.storage.clock().now_ms() / 1000).unwrap_or(0);
+        match crate::log::witness(&self.storage, &self.log_key, peer, w, now_s).await {
+            Ok(line) => Response::Cosigned(line),
+            Err(e) => {
+                let code = match &e {
+                    crate::log::WitnessRefusal::Fork(_) => ErrorCode::ForkDetected,
+                    crate::log::WitnessRefusal::Stale { .. } => ErrorCode::StaleCheckpoint,
+                    crate::log::WitnessRefusal::Invalid(_) => ErrorCode::InvalidField,
+                    crate::log::WitnessRefusal::Storage(_) => ErrorCode::Internal,
+                };
+                tracing::warn!(error = %e, "refused to cosign");
+                Response::Error(ErrorReply::new(code, e.to_string()))
             }
-            Request::Query(q) => match self
-                .queries
-                .answer(peer, &q)
-                .instrument(tracing::info_span!(
-                    "query",
-                    request_id = %hex::encode(q.request.request_id),
-                    purpose = %q.request.purpose,
+        }
+    }
+
+    /// An authorized query, answered under this node's policy.
+    async fn query(
+        &self,
+        peer: &PeerIdentity,
+        q: &credex_protocol::query::AuthorizedQuery,
+    ) -> Response {
+        match self
+            .queries
+            .answer(peer, q)
+            .instrument(tracing::info_span!(
+                "query",
+                request_id = %hex::encode(q.request.request_id),
+                purpose = %q.request.purpose,
+            ))
+            .await
+        {
+            Ok(response) => Response::Query(Box::new(response)),
+            Err(e) => {
+                tracing::error!(error = %e, "query failed; nothing released");
+                Response::Error(ErrorReply::new(
+                    ErrorCode::Internal,
+                    "the query could not be answered; nothing was released",
                 ))
-                .await
-            {
-                Ok(response) => Response::Query(Box::new(response)),
-                Err(e) => {
-                    tracing::error!(error = %e, "query failed; nothing released");
-                    Response::Error(ErrorReply::new(
-                        ErrorCode::Internal,
-                        "the query could not be answered; nothing was released",
-                    ))
-                }
-            },
+            }
         }
     }
 }
@@ -188,6 +204,52 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
+/// Open the store, journal the policy the node starts with, and bring the
+/// subject aliases in line with the pseudonym key ring.
+async fn open_store(
+    config: &NodeConfig,
+    policy: &credex_policies::PolicySet,
+) -> Result<Storage, StartError> {
+    let storage = open_storage(config).await?;
+    record_policy_load(&storage, policy, &config.policy).await?;
+    let persons =
+        crate::pseudonyms::NaturalPersons::load(config, &ring::rand::SystemRandom::new())?;
+    if let Some(r) = crate::pseudonyms::check_at_start(
+        config,
+        &storage,
+        persons.as_ref(),
+        storage.clock().now_ms(),
+    )
+    .await?
+    {
+        tracing::info!(
+            persons = r.persons,
+            epochs_added = ?r.epochs_added,
+            aliases_added = r.aliases_added,
+            epochs_dropped = ?r.epochs_dropped,
+            "subject aliases match the pseudonym key ring"
+        );
+    }
+    Ok(storage)
+}
+
+/// Journal the certificate and log key this node signs with from now on.
+async fn record_key_in_use(
+    storage: &Storage,
+    creds: &crate::tls::NodeCredentials,
+    log_key: &crate::log::LogKey,
+) -> Result<(), StartError> {
+    let key_entry = credex_journal::KeyInUse {
+        version: credex_journal::ENTRY_VERSION,
+        at_ms: storage.clock().now_ms(),
+        certificate_fingerprint: creds.identity.fingerprint,
+        identity: creds.identity.subject.to_uri(),
+        log_verifier_key: log_key.verifier().to_string(),
+    };
+    storage.append_entry(&key_entry).await?;
+    Ok(())
+}
+
 impl RunningNode {
     /// Start a node: load credentials and trust, open storage, bind the
     /// endpoint and serve until [`RunningNode::shutdown`].
@@ -195,26 +257,7 @@ impl RunningNode {
         let identity = NodeIdentity::load(&config)?;
         let trust = FederationTrust::new(load_trust(&config.tls)?);
         let policy = crate::query::load_policy(config.region, &config.policy)?;
-        let storage = open_storage(&config).await?;
-        record_policy_load(&storage, &policy, &config.policy).await?;
-        let persons =
-            crate::pseudonyms::NaturalPersons::load(&config, &ring::rand::SystemRandom::new())?;
-        if let Some(r) = crate::pseudonyms::check_at_start(
-            &config,
-            &storage,
-            persons.as_ref(),
-            storage.clock().now_ms(),
-        )
-        .await?
-        {
-            tracing::info!(
-                persons = r.persons,
-                epochs_added = ?r.epochs_added,
-                aliases_added = r.aliases_added,
-                epochs_dropped = ?r.epochs_dropped,
-                "subject aliases match the pseudonym key ring"
-            );
-        }
+        let storage = open_store(&config, &policy).await?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let NodeIdentity {
@@ -231,14 +274,7 @@ impl RunningNode {
             shutdown.clone(),
         )
         .await?;
-        let key_entry = credex_journal::KeyInUse {
-            version: credex_journal::ENTRY_VERSION,
-            at_ms: storage.clock().now_ms(),
-            certificate_fingerprint: creds.identity.fingerprint,
-            identity: creds.identity.subject.to_uri(),
-            log_verifier_key: log_key.verifier().to_string(),
-        };
-        storage.append_entry(&key_entry).await?;
+        record_key_in_use(&storage, &creds, &log_key).await?;
         let queries = Arc::new(QueryService::new(
             &config,
             policy,
@@ -284,27 +320,7 @@ impl RunningNode {
             shutdown,
             tracker,
         };
-        {
-            let transport = node.transport.clone();
-            let shutdown = node.shutdown.clone();
-            let tracker = node.tracker.clone();
-            node.tracker
-                .spawn(async move { transport.serve(handler, shutdown, tracker).await });
-        }
-        node.spawn_crl_watch();
-        node.federation
-            .spawn_delivery(&node.tracker, node.shutdown.clone());
-        crate::upward::spawn_reporter(
-            &node.federation,
-            &node.config,
-            node.queries.policy().catalogue(),
-            &node.tracker,
-            node.shutdown.clone(),
-        )?;
-        if let Some(addr) = node.config.metrics.listen {
-            let sources = crate::metrics::sources(&node, &node.tracker, node.shutdown.clone());
-            crate::metrics::serve(addr, sources, &node.tracker, node.shutdown.clone()).await?;
-        }
+        node.spawn_tasks(handler).await?;
         tracing::info!(
             addr = %node.local_addr(),
             region = %node.config.region,
@@ -312,6 +328,33 @@ impl RunningNode {
             "node listening"
         );
         Ok(node)
+    }
+
+    /// Start the node's tasks: serving peers, the CRL watch, federation
+    /// delivery, the upward reporter and the metrics listener.
+    async fn spawn_tasks(&self, handler: Arc<NodeHandler>) -> Result<(), StartError> {
+        {
+            let transport = self.transport.clone();
+            let shutdown = self.shutdown.clone();
+            let tracker = self.tracker.clone();
+            self.tracker
+                .spawn(async move { transport.serve(handler, shutdown, tracker).await });
+        }
+        self.spawn_crl_watch();
+        self.federation
+            .spawn_delivery(&self.tracker, self.shutdown.clone());
+        crate::upward::spawn_reporter(
+            &self.federation,
+            &self.config,
+            self.queries.policy().catalogue(),
+            &self.tracker,
+            self.shutdown.clone(),
+        )?;
+        if let Some(addr) = self.config.metrics.listen {
+            let sources = crate::metrics::sources(self, &self.tracker, self.shutdown.clone());
+            crate::metrics::serve(addr, sources, &self.tracker, self.shutdown.clone()).await?;
+        }
+        Ok(())
     }
 
     fn spawn_crl_watch(&self) {
