@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
-use super::engine::{Engine, JournalRow};
+use super::engine::{BatchTx, Engine, JournalRow};
 use super::state::StateWrite;
 use super::subjects::{SubjectAlias, SubjectRow};
 use super::tree::{self, HeadSender, TreeState, record_leaf_hash};
@@ -233,77 +233,96 @@ pub(crate) async fn run(
                 previous_batch_len = batch.len();
                 commit_batch(&engine, batch, &config, &counters, &mut tree, &heads).await;
             }
-            Command::RecordPeer { sighting, reply } => {
-                let result = engine.record_peer(&sighting).await;
-                if let Err(e) = &result {
-                    tracing::warn!(error = %e, "recording a peer failed");
-                }
-                let _ = reply.send(result);
-            }
-            Command::ImportRecords {
-                rows,
-                subjects,
-                reply,
-            } => {
-                let result = engine
-                    .import_records(&rows, &subjects, config.clock.now_ms())
-                    .await;
-                if let Err(e) = &result {
-                    tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
-                }
-                let _ = reply.send(result);
-            }
-            Command::UpdateAliases {
-                add,
-                drop_epochs,
-                reply,
-            } => {
-                let result = engine.update_aliases(&add, &drop_epochs).await;
-                if let Err(e) = &result {
-                    tracing::warn!(error = %e, "updating subject aliases failed");
-                }
-                let _ = reply.send(result);
-            }
-            Command::PurgeNonces { now_unix_ms, reply } => {
-                let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
-            }
-            Command::WriteState { writes, reply } => {
-                let result = write_state_alone(&engine, &writes, config.clock.now_ms()).await;
-                if let Err(e) = &result {
-                    tracing::warn!(error = %e, "writing flow state failed");
-                }
-                let _ = reply.send(result);
-            }
-            #[cfg(feature = "danger")]
-            Command::ExecuteRaw { sql, reply } => {
-                let _ = reply.send(engine.execute_raw(&sql).await);
-            }
-            Command::LogWrite { write, reply } => {
-                let result = engine.log_write(&write, config.clock.now_ms()).await;
-                if let Err(e) = &result {
-                    tracing::warn!(error = %e, "storing a log record failed");
-                }
-                let _ = reply.send(result);
-            }
-            #[cfg(feature = "danger")]
-            Command::Danger { edit, reply } => {
-                let rewinds = matches!(edit, DangerEdit::TruncateLog { .. });
-                let mut result = engine.danger(&edit).await;
-                if rewinds && result.is_ok() {
-                    match tree::load(&engine).await {
-                        Ok(loaded) => {
-                            tree = loaded;
-                            heads.send_replace(tree.head());
-                        }
-                        Err(e) => result = Err(e),
-                    }
-                }
-                let _ = reply.send(result);
-            }
+            other => run_other(&engine, &config, &counters, other, &mut tree, &heads).await,
         }
         config.writes.send_modify(|n| *n = n.wrapping_add(1));
     }
     tracing::debug!(location = %engine.location(), "storage writer stopped");
+}
+
+/// Runs one command other than an append (those are batched): each alone,
+/// in queue order.
+async fn run_other(
+    engine: &Engine,
+    config: &WriterConfig,
+    counters: &Counters,
+    command: Command,
+    tree: &mut TreeState,
+    heads: &HeadSender,
+) {
+    match command {
+        // `run` batches appends; one handed here is a batch of one.
+        Command::Append(append) => {
+            commit_batch(engine, vec![append], config, counters, tree, heads).await;
+        }
+        Command::RecordPeer { sighting, reply } => {
+            let result = engine.record_peer(&sighting).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "recording a peer failed");
+            }
+            let _ = reply.send(result);
+        }
+        Command::ImportRecords {
+            rows,
+            subjects,
+            reply,
+        } => {
+            let result = engine
+                .import_records(&rows, &subjects, config.clock.now_ms())
+                .await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
+            }
+            let _ = reply.send(result);
+        }
+        Command::UpdateAliases {
+            add,
+            drop_epochs,
+            reply,
+        } => {
+            let result = engine.update_aliases(&add, &drop_epochs).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "updating subject aliases failed");
+            }
+            let _ = reply.send(result);
+        }
+        Command::PurgeNonces { now_unix_ms, reply } => {
+            let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
+        }
+        Command::WriteState { writes, reply } => {
+            let result = write_state_alone(engine, &writes, config.clock.now_ms()).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "writing flow state failed");
+            }
+            let _ = reply.send(result);
+        }
+        #[cfg(feature = "danger")]
+        Command::ExecuteRaw { sql, reply } => {
+            let _ = reply.send(engine.execute_raw(&sql).await);
+        }
+        Command::LogWrite { write, reply } => {
+            let result = engine.log_write(&write, config.clock.now_ms()).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "storing a log record failed");
+            }
+            let _ = reply.send(result);
+        }
+        #[cfg(feature = "danger")]
+        Command::Danger { edit, reply } => {
+            let rewinds = matches!(edit, DangerEdit::TruncateLog { .. });
+            let mut result = engine.danger(&edit).await;
+            if rewinds && result.is_ok() {
+                match tree::load(engine).await {
+                    Ok(loaded) => {
+                        *tree = loaded;
+                        heads.send_replace(tree.head());
+                    }
+                    Err(e) => result = Err(e),
+                }
+            }
+            let _ = reply.send(result);
+        }
+    }
 }
 
 async fn write_state_alone(
@@ -462,44 +481,78 @@ async fn write_batch(
                 });
             }
             Append::Claimed(append) => {
-                let state = tx.claim_state(&append.claim).await?;
-                let outcome = state.decide(&append.claim);
-                let built = match append.build.take() {
-                    Some(build) => build_body(build, outcome),
-                    // Not reached: an append is in one batch only, and this
-                    // is the only place that takes its `build`.
-                    None => Err(StorageError::WriterStopped {
-                        location: engine.location().to_string(),
-                    }),
-                };
-                let body = match built {
-                    Ok(body) => body,
-                    Err(error) => {
-                        tracing::warn!(%error, "claimed append refused; its claims are not taken");
-                        append.decision = Some(Err(error));
-                        continue;
-                    }
-                };
-                if outcome != ClaimOutcome::Replay {
-                    tx.take_claim(&append.claim, outcome).await?;
-                    if !append.state.is_empty() {
-                        tx.write_state(&append.state, recorded_at_unix_ms).await?;
-                    }
+                if let Some(row) =
+                    stage_claimed(engine, &mut tx, append, recorded_at_unix_ms).await?
+                {
+                    rows.push(row);
                 }
-                if let Some((digest, content)) = &append.attachment {
-                    tx.store_attachment(digest, content).await?;
-                }
-                let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
-                rows.push(JournalRow {
-                    kind: append.kind,
-                    body,
-                    leaf,
-                });
-                append.decision = Some(Ok(outcome));
             }
         }
     }
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
+    let committed = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
+    tx.commit().await?;
+    Ok((first_seq, committed))
+}
+
+/// Stage a claimed append in `tx`: decide its claims against what is
+/// stored, build its body for that outcome, take the claims and write its
+/// state (unless it is a replay), store its attachment. Returns its
+/// journal row, or `None` when its body was refused (its claims are not
+/// taken; the caller learns why from `append.decision`).
+async fn stage_claimed(
+    engine: &Engine,
+    tx: &mut BatchTx,
+    append: &mut ClaimedAppend,
+    recorded_at_unix_ms: i64,
+) -> Result<Option<JournalRow>, StorageError> {
+    let state = tx.claim_state(&append.claim).await?;
+    let outcome = state.decide(&append.claim);
+    let built = match append.build.take() {
+        Some(build) => build_body(build, outcome),
+        // Not reached: an append is in one batch only, and this is the
+        // only place that takes its `build`.
+        None => Err(StorageError::WriterStopped {
+            location: engine.location().to_string(),
+        }),
+    };
+    let body = match built {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::warn!(%error, "claimed append refused; its claims are not taken");
+            append.decision = Some(Err(error));
+            return Ok(None);
+        }
+    };
+    if outcome != ClaimOutcome::Replay {
+        tx.take_claim(&append.claim, outcome).await?;
+        if !append.state.is_empty() {
+            tx.write_state(&append.state, recorded_at_unix_ms).await?;
+        }
+    }
+    if let Some((digest, content)) = &append.attachment {
+        tx.store_attachment(digest, content).await?;
+    }
+    let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
+    append.decision = Some(Ok(outcome));
+    Ok(Some(JournalRow {
+        kind: append.kind,
+        body,
+        leaf,
+    }))
+}
+
+/// Extend the tree with `rows` appended at `first_seq` and store the new
+/// hashes in `tx`. If the journal did not end where this writer's tree
+/// does (another process appended), the tree's edge is reloaded inside
+/// the transaction first.
+async fn extend_tree(
+    engine: &Engine,
+    tx: &mut BatchTx,
+    tree: &TreeState,
+    first_seq: u64,
+    rows: &[JournalRow],
+) -> Result<TreeState, StorageError> {
     let reloaded;
     let base = if first_seq == tree.size() {
         tree
@@ -509,7 +562,7 @@ async fn write_batch(
             found = first_seq,
             "the journal changed outside this writer; reloading the tree"
         );
-        reloaded = tree::load_in(&mut tx, first_seq).await?;
+        reloaded = tree::load_in(tx, first_seq).await?;
         &reloaded
     };
     let leaves: Vec<_> = rows.iter().map(|row| row.leaf).collect();
@@ -526,6 +579,5 @@ async fn write_batch(
         ))
     })?;
     tx.insert_tree_hashes(first_index, &hashes).await?;
-    tx.commit().await?;
-    Ok((first_seq, committed))
+    Ok(committed)
 }
