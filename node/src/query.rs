@@ -210,33 +210,7 @@ impl QueryService {
             max_clock_skew_ms: self.max_skew_ms,
         };
         let policy_hash = self.policy.policy_hash();
-        let mut entry = AccessEntry {
-            version: credex_journal::ENTRY_VERSION,
-            direction: Direction::Received,
-            at_ms: now_ms,
-            query_digest: digest,
-            request_id: q.request.request_id,
-            requester_region: q.request.requester_region,
-            requester_node: q.request.requester_node.clone(),
-            requester_officer: None,
-            approver_officer: None,
-            responder_region: self.region,
-            subject_digest: credex_journal::subject_digest(&q.request.subject),
-            purpose: q.request.purpose.clone(),
-            legal_basis: q.request.legal_basis.clone(),
-            subject_authorization_id: q
-                .subject_authorization
-                .as_ref()
-                .map(|a| a.authorization.authorization_id),
-            requested: q.request.requested.clone(),
-            released: Vec::new(),
-            withheld: q.request.requested.clone(),
-            outcome: Outcome::Denied,
-            reason: QueryReason::BadSignature,
-            policy_hash,
-            response_digest: None,
-            counterpart: None,
-        };
+        let mut entry = self.received_entry(q, digest, now_ms);
         let bundle = credex_protocol::encode(q).ok();
 
         // 1. Both authorizations. A request whose signatures do not verify is
@@ -296,6 +270,39 @@ impl QueryService {
         let records = self.read_projected(q, &decision).await?;
         tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
         self.respond(q, digest, decided, records, now_ms, receipt)
+    }
+
+    /// The journal entry of `q` as received, before anything is decided:
+    /// denied for a bad signature, everything requested withheld. The steps
+    /// of [`QueryService::answer`] fill in what they decide.
+    fn received_entry(&self, q: &AuthorizedQuery, digest: [u8; 32], now_ms: i64) -> AccessEntry {
+        AccessEntry {
+            version: credex_journal::ENTRY_VERSION,
+            direction: Direction::Received,
+            at_ms: now_ms,
+            query_digest: digest,
+            request_id: q.request.request_id,
+            requester_region: q.request.requester_region,
+            requester_node: q.request.requester_node.clone(),
+            requester_officer: None,
+            approver_officer: None,
+            responder_region: self.region,
+            subject_digest: credex_journal::subject_digest(&q.request.subject),
+            purpose: q.request.purpose.clone(),
+            legal_basis: q.request.legal_basis.clone(),
+            subject_authorization_id: q
+                .subject_authorization
+                .as_ref()
+                .map(|a| a.authorization.authorization_id),
+            requested: q.request.requested.clone(),
+            released: Vec::new(),
+            withheld: q.request.requested.clone(),
+            outcome: Outcome::Denied,
+            reason: QueryReason::BadSignature,
+            policy_hash: self.policy.policy_hash(),
+            response_digest: None,
+            counterpart: None,
+        }
     }
 
     async fn receipt(&self, seq: u64) -> Result<Option<Receipt>, AnswerError> {

@@ -102,94 +102,108 @@ pub async fn serve(
     node_chain_pem: &str,
     path: &str,
 ) -> Result<Vec<u8>, Refusal> {
-    let internal = |e: String| (ErrorCode::Internal, e);
-    let not_found = || (ErrorCode::NotFound, format!("no {path:?} in this log"));
-    if path == "node.pem" {
-        return Ok(node_chain_pem.as_bytes().to_vec());
-    }
     let size = storage.tree_head().size;
-    if path == "checkpoint" {
-        if size == 0 {
-            return Err(not_found());
-        }
-        let head = checkpoints
-            .covering(size - 1)
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        let mut note = head.note;
-        for (_, line) in storage
-            .cosignatures(head.size)
-            .await
-            .map_err(|e| internal(e.to_string()))?
-        {
-            note.push_str(&line);
-        }
-        return Ok(note.into_bytes());
+    match path {
+        "node.pem" => Ok(node_chain_pem.as_bytes().to_vec()),
+        "checkpoint" => newest_checkpoint(storage, checkpoints, size, path).await,
+        "cosigned" => newest_cosigned(storage, path).await,
+        _ => match path.strip_prefix("attachments/") {
+            Some(hex_digest) => attachment(storage, hex_digest, path).await,
+            None => tile(storage, size, path).await,
+        },
     }
-    if path == "cosigned" {
-        // The newest checkpoint a witness cosigned, with its cosignatures:
-        // the auditor's anchor (audit_anchor).
-        let cosigned = storage
-            .latest_cosigned_size()
-            .await
-            .map_err(|e| internal(e.to_string()))?
-            .ok_or_else(not_found)?;
-        let (_, note) = storage
-            .checkpoints_after(cosigned - 1, 1)
-            .await
-            .map_err(|e| internal(e.to_string()))?
-            .into_iter()
-            .find(|(s, _)| *s == cosigned)
-            .ok_or_else(not_found)?;
-        let note = crate::export::with_cosignatures(storage, cosigned, note)
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        return Ok(note.into_bytes());
+}
+
+fn internal(e: impl std::fmt::Display) -> Refusal {
+    (ErrorCode::Internal, e.to_string())
+}
+
+fn not_found(path: &str) -> Refusal {
+    (ErrorCode::NotFound, format!("no {path:?} in this log"))
+}
+
+/// The checkpoint covering the whole log now, with its cosignatures.
+async fn newest_checkpoint(
+    storage: &Storage,
+    checkpoints: &Checkpoints,
+    size: u64,
+    path: &str,
+) -> Result<Vec<u8>, Refusal> {
+    if size == 0 {
+        return Err(not_found(path));
     }
-    if let Some(hex_digest) = path.strip_prefix("attachments/") {
-        let digest: [u8; 32] = hex::decode(hex_digest)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(not_found)?;
-        return storage
-            .attachment(&digest)
-            .await
-            .map_err(|e| internal(e.to_string()))?
-            .ok_or_else(not_found);
+    let head = checkpoints.covering(size - 1).await.map_err(internal)?;
+    let mut note = head.note;
+    for (_, line) in storage.cosignatures(head.size).await.map_err(internal)? {
+        note.push_str(&line);
     }
-    match TilePath::parse(path).map_err(|_| not_found())? {
+    Ok(note.into_bytes())
+}
+
+/// The newest checkpoint a witness cosigned, with its cosignatures: the
+/// auditor's anchor (audit_anchor).
+async fn newest_cosigned(storage: &Storage, path: &str) -> Result<Vec<u8>, Refusal> {
+    let cosigned = storage
+        .latest_cosigned_size()
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(path))?;
+    let (_, note) = storage
+        .checkpoints_after(cosigned - 1, 1)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .find(|(s, _)| *s == cosigned)
+        .ok_or_else(|| not_found(path))?;
+    let note = crate::export::with_cosignatures(storage, cosigned, note)
+        .await
+        .map_err(internal)?;
+    Ok(note.into_bytes())
+}
+
+/// An attachment by its hex SHA-256.
+async fn attachment(storage: &Storage, hex_digest: &str, path: &str) -> Result<Vec<u8>, Refusal> {
+    let digest: [u8; 32] = hex::decode(hex_digest)
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| not_found(path))?;
+    storage
+        .attachment(&digest)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(path))
+}
+
+/// A hash tile or an entry bundle of a tree no larger than the current one
+/// (the log may have grown since the auditor's checkpoint).
+async fn tile(storage: &Storage, size: u64, path: &str) -> Result<Vec<u8>, Refusal> {
+    match TilePath::parse(path).map_err(|_| not_found(path))? {
         TilePath::Hashes(tile) => {
-            // Any tile of a tree no larger than the current one (the log may
-            // have grown since the auditor's checkpoint).
             match tile_for_size(tile.level(), tile.index(), size) {
                 Some(max) if tile.width() <= max.width() => {}
-                _ => return Err(not_found()),
+                _ => return Err(not_found(path)),
             }
             let recorder = Recorder(Default::default());
-            read_tile(&tile, &recorder).map_err(|e| internal(e.to_string()))?;
+            read_tile(&tile, &recorder).map_err(internal)?;
             let indexes = recorder.0.into_inner();
-            let hashes = storage
-                .read_tree_hashes(&indexes)
-                .await
-                .map_err(|e| internal(e.to_string()))?;
+            let hashes = storage.read_tree_hashes(&indexes).await.map_err(internal)?;
             let map: HashMap<u64, Hash> = indexes.into_iter().zip(hashes).collect();
-            read_tile(&tile, &map).map_err(|e| internal(e.to_string()))
+            read_tile(&tile, &map).map_err(internal)
         }
         TilePath::Entries(bundle) => {
             match tile_for_size(0, bundle.index(), size) {
                 Some(max) if bundle.width() <= max.width() => {}
-                _ => return Err(not_found()),
+                _ => return Err(not_found(path)),
             }
             let records = storage
                 .journal_range(bundle.first_entry(), u32::from(bundle.width()))
                 .await
-                .map_err(|e| internal(e.to_string()))?;
+                .map_err(internal)?;
             let entries: Vec<Vec<u8>> = records
                 .iter()
                 .map(|r| credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body))
                 .collect();
-            encode_entry_bundle(entries.iter().map(Vec::as_slice))
-                .map_err(|e| internal(e.to_string()))
+            encode_entry_bundle(entries.iter().map(Vec::as_slice)).map_err(internal)
         }
     }
 }
