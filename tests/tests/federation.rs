@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use credex_flows::flow::{self, AckError, Context, Effect, Peer, Read, Refused, View};
 use credex_journal::{MessageReceived, ReceivedOutcome, kind};
-use credex_node::federation::{Effect, FlowFuture, FlowHandler, Refusal};
+use credex_node::federation::Driven;
 use credex_node::service::RunningNode;
 use credex_node::storage::StateWrite;
-use credex_node::transport::{ClientError, PeerIdentity};
+use credex_node::transport::ClientError;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow, SignedEnvelope};
 use credex_protocol::{ErrorCode, Request, Response};
 use credex_tests::{Federation, audit_all, dial, until_stored, within};
@@ -19,49 +20,62 @@ use credex_tests::{Federation, audit_all, dial, until_stored, within};
 /// payload reversed.
 struct Echo;
 
-impl FlowHandler for Echo {
-    fn receive<'a>(
-        &'a self,
-        from: &'a PeerIdentity,
-        envelope: &'a Envelope,
-    ) -> FlowFuture<'a, Result<Effect, Refusal>> {
-        Box::pin(async move {
-            if envelope.payload.starts_with(b"refuse") {
-                return Err(Refusal::Permanent("the test flow refuses this".into()));
-            }
-            Ok(Effect {
-                state: vec![StateWrite::put(
-                    "test.received",
-                    format!("{}/{}", from.region, hex::encode(&envelope.payload)),
-                    envelope.payload.clone(),
-                )],
-                reply: envelope.payload.iter().rev().copied().collect(),
-                summary: format!("{} bytes", envelope.payload.len()),
-                ..Effect::default()
-            })
+impl flow::Flow for Echo {
+    fn name(&self) -> Flow {
+        Flow::Upward
+    }
+
+    fn reads(&self, _from: &Peer, _envelope: &Envelope) -> Result<Vec<Read>, flow::Refusal> {
+        Ok(Vec::new())
+    }
+
+    fn receive(
+        &self,
+        _cx: &Context<'_>,
+        _view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+    ) -> Result<Effect, flow::Refusal> {
+        if envelope.payload.starts_with(b"refuse") {
+            return Err(Refused::Invalid("the test flow refuses this".into()).into());
+        }
+        Ok(Effect {
+            state: vec![StateWrite::put(
+                "test.received",
+                format!("{}/{}", from.region, hex::encode(&envelope.payload)),
+                envelope.payload.clone(),
+            )],
+            reply: envelope.payload.iter().rev().copied().collect(),
+            summary: format!("{} bytes", envelope.payload.len()),
+            ..Effect::default()
         })
     }
 
-    fn acknowledged<'a>(
-        &'a self,
-        envelope: &'a Envelope,
-        ack: &'a DeliveryAck,
-    ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>> {
-        Box::pin(async move {
-            // Keys are at most 512 bytes: a long payload is named by its start.
-            let name = &envelope.payload[..envelope.payload.len().min(64)];
-            Ok(vec![StateWrite::put(
-                "test.acked",
-                hex::encode(name),
-                ack.reply.clone(),
-            )])
-        })
+    fn acknowledged(
+        &self,
+        _cx: &Context<'_>,
+        _view: &View,
+        envelope: &Envelope,
+        ack: &DeliveryAck,
+    ) -> Result<Vec<StateWrite>, AckError> {
+        // Keys are at most 512 bytes: a long payload is named by its start.
+        let name = &envelope.payload[..envelope.payload.len().min(64)];
+        Ok(vec![StateWrite::put(
+            "test.acked",
+            hex::encode(name),
+            ack.reply.clone(),
+        )])
     }
 }
 
 fn register(nodes: &[&RunningNode]) {
     for node in nodes {
-        node.federation().register(Flow::Upward, Arc::new(Echo));
+        let driven = Driven::new(
+            Echo,
+            node.storage().clone(),
+            node.federation().context().trust.clone(),
+        );
+        node.federation().register(Flow::Upward, Arc::new(driven));
     }
 }
 
