@@ -13,7 +13,7 @@ use credex_protocol::{NodeName, RegionCode};
 use crate::signing::SignatureError;
 use crate::trust::VerifyError;
 
-/// Which signature of an [`AuthorizedQuery`] an error is about.
+/// Which signature of an [`AuthorizedQuery`](credex_protocol::query::AuthorizedQuery) an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signer {
     /// The requester's signature over the request.
@@ -58,7 +58,7 @@ impl std::fmt::Display for SameOfficerEvidence {
     }
 }
 
-/// Why an [`AuthorizedQuery`] was refused. One variant per rule; the
+/// Why an [`AuthorizedQuery`](credex_protocol::query::AuthorizedQuery) was refused. One variant per rule; the
 /// messages name regions, nodes, roles and times but never the subject or an
 /// officer's name. [`reason`](Self::reason) gives the wire code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -84,6 +84,15 @@
 //! - `error`: [`AuthorizationError`] and its wire codes;
 //! - `sign`: signing a query's parts and a response body;
 //! - `response`: node statements and the requester's check of a response.
+//!
+//! [`AuthorizedQuery`]: credex_protocol::query::AuthorizedQuery
+//! [`AuthorizedQuery::validate`]: credex_protocol::query::AuthorizedQuery::validate
+//! [`QueryResponse`]: credex_protocol::query::QueryResponse
+//! [`QueryReason`]: credex_protocol::query::QueryReason
+//! [`DOMAIN_REQUEST`]: credex_protocol::query::DOMAIN_REQUEST
+//! [`DOMAIN_APPROVAL`]: credex_protocol::query::DOMAIN_APPROVAL
+//! [`DOMAIN_SUBJECT_AUTHORIZATION`]: credex_protocol::query::DOMAIN_SUBJECT_AUTHORIZATION
+//! [`approval_message`]: credex_protocol::query::approval_message
 
 use rustls_pki_types::UnixTime;
 use serde::Serialize;

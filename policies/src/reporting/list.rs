@@ -35,7 +35,7 @@ pub const MAX_HOURS: u32 = 720;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Deadline {
     /// Within this many working days after the decision date
-    /// ([`HolidayCalendar::timeliness`]).
+    /// ([`HolidayCalendar::timeliness`](super::HolidayCalendar::timeliness)).
     WorkingDays(u32),
     /// Within this many hours of the record being made (the node measures it
     /// from the record's timestamp).
