@@ -31,7 +31,7 @@ use credex_protocol::RegionCode;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Date, OffsetDateTime};
 
-use crate::catalogue::{Record, SensitivityClass, SubjectKind};
+use crate::catalogue::{Category, Record, SensitivityClass, SubjectKind};
 use crate::consent::ConsentAuthority;
 use crate::policy::{AuthorizationRequirement, PolicySet, Purpose, Rule, china_date};
 
@@ -372,28 +372,25 @@ pub fn evaluate(
     now: OffsetDateTime,
     usage: &QuotaUsage,
 ) -> ReleaseDecision {
-    let mut requested: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (category, fields) in &request.requested {
-        if !fields.is_empty() {
-            requested
-                .entry(category.as_str())
-                .or_default()
-                .extend(fields.iter().map(String::as_str));
-        }
-    }
-
-    let today = china_date(now);
-    let candidates: Vec<&Rule> = policy
-        .rules()
-        .iter()
-        .filter(|r| {
-            r.peers().contains(request.requester_region) && r.purposes().contains(&request.purpose)
-        })
-        .collect();
-    let authorization = match &request.subject_authorization {
-        None => Authorization::Absent,
-        Some(a) if a.in_window(now) => Authorization::Valid(a),
-        Some(_) => Authorization::Expired,
+    let requested = requested_fields(request);
+    let judge = FieldJudge {
+        request,
+        policy,
+        candidates: policy
+            .rules()
+            .iter()
+            .filter(|r| {
+                r.peers().contains(request.requester_region)
+                    && r.purposes().contains(&request.purpose)
+            })
+            .collect(),
+        today: china_date(now),
+        usage,
+        authorization: match &request.subject_authorization {
+            None => Authorization::Absent,
+            Some(a) if a.in_window(now) => Authorization::Valid(a),
+            Some(_) => Authorization::Expired,
+        },
     };
 
     let mut permitted = Vec::new();
@@ -405,30 +402,7 @@ pub fn evaluate(
         let mut ok_fields = Vec::new();
         let mut bad_fields = Vec::new();
         for field_code in fields {
-            let verdict = match category {
-                None => Err(ReasonCode::UnknownCategoryOrField),
-                Some(c) if !c.applies_to(request.subject_kind) => {
-                    Err(ReasonCode::SubjectKindMismatch)
-                }
-                Some(c) => match c.field(field_code) {
-                    None => Err(ReasonCode::UnknownCategoryOrField),
-                    Some(f) if f.class == SensitivityClass::Internal => {
-                        Err(ReasonCode::PolicyDenied)
-                    }
-                    Some(f) => decide_field(
-                        request,
-                        policy.owner(),
-                        &candidates,
-                        category_code,
-                        field_code,
-                        f.class,
-                        today,
-                        usage,
-                        &authorization,
-                    ),
-                },
-            };
-            match verdict {
+            match judge.verdict(category_code, category, field_code) {
                 Ok(ids) => {
                     rule_ids.extend(ids);
                     ok_fields.push((*field_code).to_owned());
@@ -451,7 +425,93 @@ pub fn evaluate(
         }
     }
 
-    let (outcome, reason) = if requested.is_empty() {
+    let (outcome, reason) = overall(
+        requested.is_empty(),
+        &permitted,
+        &withheld,
+        &withheld_detail,
+    );
+    ReleaseDecision {
+        outcome,
+        reason,
+        permitted,
+        withheld,
+        withheld_detail,
+        policy_hash: policy.policy_hash(),
+        rule_ids: rule_ids.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// The request's fields by category, without categories that name none.
+fn requested_fields(request: &AccessRequest) -> BTreeMap<&str, BTreeSet<&str>> {
+    let mut requested: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (category, fields) in &request.requested {
+        if !fields.is_empty() {
+            requested
+                .entry(category.as_str())
+                .or_default()
+                .extend(fields.iter().map(String::as_str));
+        }
+    }
+    requested
+}
+
+/// What each requested field of one request is judged against: the rules
+/// for this peer and purpose, the day in China, the quota usage and the
+/// subject's authorization at `now`.
+struct FieldJudge<'a> {
+    request: &'a AccessRequest,
+    policy: &'a PolicySet,
+    candidates: Vec<&'a Rule>,
+    today: Option<Date>,
+    usage: &'a QuotaUsage,
+    authorization: Authorization<'a>,
+}
+
+impl<'a> FieldJudge<'a> {
+    /// One field: the ids of the rules that release it, or why it is
+    /// withheld (unknown, another kind of subject, internal, or the
+    /// furthest step a candidate rule reached).
+    fn verdict(
+        &self,
+        category_code: &str,
+        category: Option<&Category>,
+        field_code: &str,
+    ) -> Result<Vec<&'a str>, ReasonCode> {
+        match category {
+            None => Err(ReasonCode::UnknownCategoryOrField),
+            Some(c) if !c.applies_to(self.request.subject_kind) => {
+                Err(ReasonCode::SubjectKindMismatch)
+            }
+            Some(c) => match c.field(field_code) {
+                None => Err(ReasonCode::UnknownCategoryOrField),
+                Some(f) if f.class == SensitivityClass::Internal => Err(ReasonCode::PolicyDenied),
+                Some(f) => decide_field(
+                    self.request,
+                    self.policy.owner(),
+                    &self.candidates,
+                    category_code,
+                    field_code,
+                    f.class,
+                    self.today,
+                    self.usage,
+                    &self.authorization,
+                ),
+            },
+        }
+    }
+}
+
+/// The decision's outcome and reason: denied when nothing was asked,
+/// granted when nothing is withheld, trimmed when something is permitted,
+/// else denied for the gravest reason a field was withheld.
+fn overall(
+    nothing_requested: bool,
+    permitted: &[(String, Vec<String>)],
+    withheld: &[(String, Vec<String>)],
+    withheld_detail: &[WithheldField],
+) -> (Outcome, ReasonCode) {
+    if nothing_requested {
         (Outcome::Denied, ReasonCode::EmptyRequest)
     } else if withheld.is_empty() {
         (Outcome::Granted, ReasonCode::Granted)
@@ -464,15 +524,6 @@ pub fn evaluate(
             .max_by_key(|r| r.rank())
             .unwrap_or(ReasonCode::PolicyDenied);
         (Outcome::Denied, worst)
-    };
-    ReleaseDecision {
-        outcome,
-        reason,
-        permitted,
-        withheld,
-        withheld_detail,
-        policy_hash: policy.policy_hash(),
-        rule_ids: rule_ids.into_iter().map(str::to_owned).collect(),
     }
 }
 

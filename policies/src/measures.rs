@@ -319,35 +319,7 @@ impl MeasuresCatalogue {
                     },
                 ));
             }
-            let mut applies_to = BTreeSet::new();
-            for l in m.applies_to.get_ref() {
-                let list_type = *l.get_ref();
-                if list_type.is_reward_list() != (m.kind == MeasureKind::Reward) {
-                    return Err(err(
-                        &l.span(),
-                        MeasuresErrorKind::KindMismatch {
-                            measure: code,
-                            kind: m.kind,
-                            list_type,
-                        },
-                    ));
-                }
-                if !applies_to.insert(list_type) {
-                    return Err(err(
-                        &l.span(),
-                        MeasuresErrorKind::DuplicateListType {
-                            measure: code,
-                            list_type,
-                        },
-                    ));
-                }
-            }
-            if applies_to.is_empty() {
-                return Err(err(
-                    &m.applies_to.span(),
-                    MeasuresErrorKind::NoListTypes(code),
-                ));
-            }
+            let applies_to = list_types(&m, &code, origin, text)?;
             measures.insert(
                 code.clone(),
                 Measure {
@@ -423,6 +395,47 @@ impl Default for MeasuresCatalogue {
     fn default() -> Self {
         MeasuresCatalogue::builtin()
     }
+}
+
+/// The list types measure `m` applies to: at least one, none twice, and
+/// each a reward list exactly when the measure is a reward.
+fn list_types(
+    m: &RawMeasure,
+    code: &str,
+    origin: &str,
+    text: &str,
+) -> Result<BTreeSet<ListType>, MeasuresError> {
+    let err = |span: &std::ops::Range<usize>, kind| LoadError::at(origin, text, span, kind);
+    let mut applies_to = BTreeSet::new();
+    for l in m.applies_to.get_ref() {
+        let list_type = *l.get_ref();
+        if list_type.is_reward_list() != (m.kind == MeasureKind::Reward) {
+            return Err(err(
+                &l.span(),
+                MeasuresErrorKind::KindMismatch {
+                    measure: code.to_owned(),
+                    kind: m.kind,
+                    list_type,
+                },
+            ));
+        }
+        if !applies_to.insert(list_type) {
+            return Err(err(
+                &l.span(),
+                MeasuresErrorKind::DuplicateListType {
+                    measure: code.to_owned(),
+                    list_type,
+                },
+            ));
+        }
+    }
+    if applies_to.is_empty() {
+        return Err(err(
+            &m.applies_to.span(),
+            MeasuresErrorKind::NoListTypes(code.to_owned()),
+        ));
+    }
+    Ok(applies_to)
 }
 
 fn canonical_hash(measures: &BTreeMap<String, Measure>) -> [u8; 32] {

@@ -413,7 +413,19 @@ pub fn verify_consistency(
     if proof.len() > MAX_PROOF_HASHES {
         return Err(VerifyError::ProofTooLong);
     }
+    verify_consistency_path(old_size, new_size, old_root, new_root, proof)
+}
 
+/// The algorithm of RFC 9162 §2.1.4.2, for what [`verify_consistency`]
+/// leaves to it: `0 < old_size < new_size` and a proof of 1 to
+/// [`MAX_PROOF_HASHES`] hashes.
+fn verify_consistency_path(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> Result<(), VerifyError> {
     // When the old tree is a perfect subtree its root is the first node of
     // the path and the proof omits it.
     let mut path = proof.iter();
