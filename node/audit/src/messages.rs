@@ -27,7 +27,6 @@ use credex_pki::authorization::verify_node_statement;
 use credex_protocol::federation::{
     DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, SignedDeliveryAck, SignedEnvelope,
 };
-use credex_protocol::tlog::{TileHashReader, tree_hash};
 
 use credex_protocol::RegionCode;
 
@@ -240,9 +239,7 @@ pub fn cross_match(logs: &[LogMessages<'_>]) -> Vec<(String, u64, &'static str, 
                 ));
                 continue;
             }
-            let tiles = DirTiles(dir);
-            let reader = TileHashReader::new(*size, &tiles);
-            match tree_hash(cp.checkpoint_size, &reader) {
+            match DirTiles(dir).prefix_root(*size, cp.checkpoint_size) {
                 Ok(h) if *h.as_bytes() == cp.checkpoint_root => {}
                 _ => found.push((
                     cp.origin.clone(),
