@@ -23,8 +23,11 @@
 
 #![forbid(unsafe_code)]
 
+mod across;
 pub mod anchor;
 pub mod egress;
+mod entries;
+mod load;
 pub mod messages;
 pub mod received;
 pub mod replay;

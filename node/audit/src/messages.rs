@@ -27,7 +27,6 @@ use credex_pki::authorization::verify_node_statement;
 use credex_protocol::federation::{
     DOMAIN_FEDERATION_ACK, DOMAIN_FEDERATION_MESSAGE, SignedDeliveryAck, SignedEnvelope,
 };
-use credex_protocol::tlog::{TileHashReader, tree_hash};
 
 use credex_protocol::RegionCode;
 
@@ -83,86 +82,16 @@ pub fn check_entry(
             .join(format!("attachments/{}", hex::encode(e.message_digest)))
             .exists();
         if !e.outcome.keeps_envelope() && !kept {
-            let mut no_body = EgressCheck {
-                body_not_kept: true,
-                ..EgressCheck::default()
-            };
-            if let ReceivedOutcome::RefusedDigestOnly { beyond_release, .. } = &e.outcome
-                && !beyond_release.is_empty()
-            {
-                no_body.findings.push((
-                    "egress_beyond_release",
-                    format!(
-                        "{} sent {} that its egress record does not release (refused; the receiver kept the message's digest, not its body)",
-                        e.from_region,
-                        beyond_release.join(", ")
-                    ),
-                ));
-            }
+            let no_body = refused_without_body(&e);
             return Ok((MessageEntry::Received(e), no_body));
         }
-        let bytes = attachment(dir, &e.message_digest)?;
-        let signed: SignedEnvelope = credex_protocol::decode(&bytes)
-            .map_err(|err| ("message_format", format!("the stored message: {err}")))?;
-        let env = &signed.envelope;
-        let env_bytes =
-            credex_protocol::encode(env).map_err(|err| ("message_format", err.to_string()))?;
-        let (_, region, node) = verify_node_statement(
-            DOMAIN_FEDERATION_MESSAGE,
-            &env_bytes,
-            &signed.sender,
-            trust,
-            unix_time(e.at_ms),
-            Some(e.from_region),
-        )
-        .map_err(|err| ("message_signature", err.to_string()))?;
-        if region != env.from_region
-            || node != env.from_node
-            || env.from_node != e.from_node
-            || env.message_id != e.message_id
-            || env.flow != e.flow
-            || env.kind != e.message_kind
-        {
-            return Err((
-                "message_mismatch",
-                "the entry does not describe the stored, signed message (sender, id, flow or kind differ)"
-                    .into(),
-            ));
-        }
-        let egress = crate::egress::check_received(rules, env);
+        let signed = received_envelope(dir, &e, trust)?;
+        let egress = crate::egress::check_received(rules, &signed.envelope);
         Ok((MessageEntry::Received(e), egress))
     } else {
         let e: MessageSent =
             credex_protocol::decode(body).map_err(|err| ("entry_format", err.to_string()))?;
-        let bytes = attachment(dir, &e.ack_digest)?;
-        let signed: SignedDeliveryAck = credex_protocol::decode(&bytes).map_err(|err| {
-            (
-                "message_format",
-                format!("the stored acknowledgement: {err}"),
-            )
-        })?;
-        let ack_bytes = credex_protocol::encode(&signed.ack)
-            .map_err(|err| ("message_format", err.to_string()))?;
-        let (_, region, node) = verify_node_statement(
-            DOMAIN_FEDERATION_ACK,
-            &ack_bytes,
-            &signed.receiver,
-            trust,
-            unix_time(e.at_ms),
-            Some(e.to_region),
-        )
-        .map_err(|err| ("ack_signature", err.to_string()))?;
-        if region != e.to_region
-            || node != e.to_node
-            || signed.ack.message_digest != e.message_digest
-            || signed.ack.message_id != e.message_id
-            || signed.ack.status != e.status
-        {
-            return Err((
-                "ack_mismatch",
-                "the entry does not describe the stored, signed acknowledgement".into(),
-            ));
-        }
+        check_acknowledgement(dir, &e, trust)?;
         let egress = crate::egress::check_sent(
             rules,
             log_region,
@@ -173,6 +102,104 @@ pub fn check_entry(
         );
         Ok((MessageEntry::Sent(e), egress))
     }
+}
+
+/// A message refused for good, logged by digest and size only: nothing to
+/// re-run, but what the sender sent beyond its egress record's release is
+/// a finding.
+fn refused_without_body(e: &MessageReceived) -> EgressCheck {
+    let mut no_body = EgressCheck {
+        body_not_kept: true,
+        ..EgressCheck::default()
+    };
+    if let ReceivedOutcome::RefusedDigestOnly { beyond_release, .. } = &e.outcome
+        && !beyond_release.is_empty()
+    {
+        no_body.findings.push((
+            "egress_beyond_release",
+            format!(
+                "{} sent {} that its egress record does not release (refused; the receiver kept the message's digest, not its body)",
+                e.from_region,
+                beyond_release.join(", ")
+            ),
+        ));
+    }
+    no_body
+}
+
+/// A received message's stored envelope: signed by a node of the region
+/// the entry says it came from, as of the time it was received, and the
+/// message the entry describes.
+fn received_envelope(
+    dir: &Path,
+    e: &MessageReceived,
+    trust: &TrustStore,
+) -> Result<SignedEnvelope, Finding> {
+    let bytes = attachment(dir, &e.message_digest)?;
+    let signed: SignedEnvelope = credex_protocol::decode(&bytes)
+        .map_err(|err| ("message_format", format!("the stored message: {err}")))?;
+    let env = &signed.envelope;
+    let env_bytes =
+        credex_protocol::encode(env).map_err(|err| ("message_format", err.to_string()))?;
+    let (_, region, node) = verify_node_statement(
+        DOMAIN_FEDERATION_MESSAGE,
+        &env_bytes,
+        &signed.sender,
+        trust,
+        unix_time(e.at_ms),
+        Some(e.from_region),
+    )
+    .map_err(|err| ("message_signature", err.to_string()))?;
+    if region != env.from_region
+        || node != env.from_node
+        || env.from_node != e.from_node
+        || env.message_id != e.message_id
+        || env.flow != e.flow
+        || env.kind != e.message_kind
+    {
+        return Err((
+            "message_mismatch",
+            "the entry does not describe the stored, signed message (sender, id, flow or kind differ)"
+                .into(),
+        ));
+    }
+    Ok(signed)
+}
+
+/// A sent message's stored acknowledgement: signed by a node of the
+/// destination region, as of the time it was logged, and acknowledging the
+/// message the entry describes.
+fn check_acknowledgement(dir: &Path, e: &MessageSent, trust: &TrustStore) -> Result<(), Finding> {
+    let bytes = attachment(dir, &e.ack_digest)?;
+    let signed: SignedDeliveryAck = credex_protocol::decode(&bytes).map_err(|err| {
+        (
+            "message_format",
+            format!("the stored acknowledgement: {err}"),
+        )
+    })?;
+    let ack_bytes =
+        credex_protocol::encode(&signed.ack).map_err(|err| ("message_format", err.to_string()))?;
+    let (_, region, node) = verify_node_statement(
+        DOMAIN_FEDERATION_ACK,
+        &ack_bytes,
+        &signed.receiver,
+        trust,
+        unix_time(e.at_ms),
+        Some(e.to_region),
+    )
+    .map_err(|err| ("ack_signature", err.to_string()))?;
+    if region != e.to_region
+        || node != e.to_node
+        || signed.ack.message_digest != e.message_digest
+        || signed.ack.message_id != e.message_id
+        || signed.ack.status != e.status
+    {
+        return Err((
+            "ack_mismatch",
+            "the entry does not describe the stored, signed acknowledgement".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// One exported log as the cross-match sees it: its origin, export
@@ -212,9 +239,7 @@ pub fn cross_match(logs: &[LogMessages<'_>]) -> Vec<(String, u64, &'static str, 
                 ));
                 continue;
             }
-            let tiles = DirTiles(dir);
-            let reader = TileHashReader::new(*size, &tiles);
-            match tree_hash(cp.checkpoint_size, &reader) {
+            match DirTiles(dir).prefix_root(*size, cp.checkpoint_size) {
                 Ok(h) if *h.as_bytes() == cp.checkpoint_root => {}
                 _ => found.push((
                     cp.origin.clone(),

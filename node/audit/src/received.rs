@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use credex_pki::TrustStore;
-use credex_pki::authorization::{QueryContext, query_digest, verify_authorized_query};
+use credex_pki::authorization::{
+    AuthorizationVerified, QueryContext, query_digest, verify_authorized_query,
+};
+use credex_policies::ReleaseDecision;
 use credex_protocol::RegionCode;
 use credex_protocol::query::{AuthorizedQuery, Outcome};
 
@@ -30,49 +33,75 @@ pub(crate) fn check_received(
     e: &AccessEntry,
     policies: &HashMap<[u8; 32], credex_policies::PolicySet>,
 ) -> (Vec<Violation>, Option<ReleaseFacts>) {
-    let mut found = Vec::new();
-    let mut violation = |rule: &'static str, detail: String| {
-        found.push(Violation {
-            log: origin.to_owned(),
-            index: Some(index),
-            rule,
-            detail,
-            access: Some(hex::encode(e.query_digest)),
-        });
+    let violation = |(rule, detail): Finding| Violation {
+        log: origin.to_owned(),
+        index: Some(index),
+        rule,
+        detail,
+        access: Some(hex::encode(e.query_digest)),
     };
     let released = e.outcome != Outcome::Denied;
+    let checked = stored_bundle(dir, e, released).and_then(|q| match q {
+        Some(q) if released => {
+            let verified = authorized_at_access_time(trust, region, e, &q)?;
+            let policy = named_policy(policies, e)?;
+            rerun_decision(&q, &verified, e, policy).map(Some)
+        }
+        _ => Ok(None),
+    });
+    match checked {
+        Err(finding) => (vec![violation(finding)], None),
+        Ok(None) => (Vec::new(), None),
+        Ok(Some((decision, facts))) => {
+            let found = fields_outside_policy(e, &decision).map(violation).collect();
+            (found, Some(facts))
+        }
+    }
+}
+
+/// A broken rule and what was found, before it is placed in a log.
+type Finding = (&'static str, String);
+
+/// The dual-authorization bundle the entry names, from the export's
+/// attachments: it must be there for a release, and it must hash to the
+/// entry's digest. `None`: a denial whose bundle was not kept.
+fn stored_bundle(
+    dir: &Path,
+    e: &AccessEntry,
+    released: bool,
+) -> Result<Option<AuthorizedQuery>, Finding> {
     let path = dir.join(format!("attachments/{}", hex::encode(e.query_digest)));
     let bundle = match read_bounded(&path) {
         Ok(b) => b,
-        Err(_) if !released => return (found, None),
+        Err(_) if !released => return Ok(None),
         Err(err) => {
-            violation(
+            return Err((
                 "bundle_missing",
                 format!(
                     "dual-authorization bundle {}: {err}",
                     hex::encode(e.query_digest)
                 ),
-            );
-            return (found, None);
+            ));
         }
     };
-    let q: AuthorizedQuery = match credex_protocol::decode(&bundle) {
-        Ok(q) => q,
-        Err(err) => {
-            violation("bundle_format", err.to_string());
-            return (found, None);
-        }
-    };
+    let q: AuthorizedQuery =
+        credex_protocol::decode(&bundle).map_err(|err| ("bundle_format", err.to_string()))?;
     if query_digest(&q).ok() != Some(e.query_digest) {
-        violation(
+        return Err((
             "bundle_mismatch",
             "the stored bundle does not hash to the digest in the entry".into(),
-        );
-        return (found, None);
+        ));
     }
-    if !released {
-        return (found, None);
-    }
+    Ok(Some(q))
+}
+
+/// The release's dual authorization, verified as of the access time.
+fn authorized_at_access_time(
+    trust: &TrustStore,
+    region: RegionCode,
+    e: &AccessEntry,
+    q: &AuthorizedQuery,
+) -> Result<AuthorizationVerified, Finding> {
     let ctx = QueryContext {
         responder_region: region,
         peer_region: e.requester_region,
@@ -80,41 +109,49 @@ pub(crate) fn check_received(
         now: unix_time(e.at_ms),
         max_clock_skew_ms: i64::MAX / 4,
     };
-    let verified = match verify_authorized_query(&q, trust, &ctx) {
-        Ok(v) => v,
-        Err(err) => {
-            violation(
-                "release_without_dual_authorization",
-                format!("{:?} with {}: {err}", e.outcome, err.reason()),
-            );
-            return (found, None);
-        }
-    };
-    // Re-run the decision under the policy the entry names: every
-    // released field must have been permitted.
-    let Some(policy) = policies.get(&e.policy_hash) else {
-        violation(
+    verify_authorized_query(q, trust, &ctx).map_err(|err| {
+        (
+            "release_without_dual_authorization",
+            format!("{:?} with {}: {err}", e.outcome, err.reason()),
+        )
+    })
+}
+
+/// The archived policy the entry says it released under.
+fn named_policy<'p>(
+    policies: &'p HashMap<[u8; 32], credex_policies::PolicySet>,
+    e: &AccessEntry,
+) -> Result<&'p credex_policies::PolicySet, Finding> {
+    policies.get(&e.policy_hash).ok_or_else(|| {
+        (
             "policy_unknown",
             format!(
                 "released under policy {} which this log does not archive",
                 hex::encode(e.policy_hash)
             ),
-        );
-        return (found, None);
-    };
-    // The same decision the node made, quota aside: usage is not known per
-    // entry, so the sequence checks count it (crate::replay).
-    let decided =
-        credex_flows::query::decide(&q, &verified, e.requester_region, policy, 0, e.at_ms);
+        )
+    })
+}
+
+/// The decision the node made, re-run under the policy the entry names,
+/// quota aside: usage is not known per entry, so the sequence checks count
+/// it (crate::replay). Returns the policy's release decision and the facts
+/// the sequence checks need.
+fn rerun_decision(
+    q: &AuthorizedQuery,
+    verified: &AuthorizationVerified,
+    e: &AccessEntry,
+    policy: &credex_policies::PolicySet,
+) -> Result<(ReleaseDecision, ReleaseFacts), Finding> {
+    let decided = credex_flows::query::decide(q, verified, e.requester_region, policy, 0, e.at_ms);
     let Some(decision) = decided.release else {
-        violation(
+        return Err((
             "released_outside_policy",
             format!(
                 "released although the request is invalid ({})",
                 decided.reason
             ),
-        );
-        return (found, None);
+        ));
     };
     let facts = ReleaseFacts {
         requester: (q.request.requester_region, q.request.requester_node.clone()),
@@ -125,19 +162,27 @@ pub(crate) fn check_received(
             .quota
             .map(|c| (e.requester_region, c.window_start_ms, c.per_day)),
     };
-    for c in &e.released {
-        for f in &c.fields {
-            if !decision.is_permitted(&c.category, f) {
-                violation(
+    Ok((decision, facts))
+}
+
+/// Every released field the re-run decision does not permit.
+fn fields_outside_policy<'a>(
+    e: &'a AccessEntry,
+    decision: &'a ReleaseDecision,
+) -> impl Iterator<Item = Finding> + 'a {
+    e.released.iter().flat_map(move |c| {
+        c.fields
+            .iter()
+            .filter(|f| !decision.is_permitted(&c.category, f))
+            .map(move |f| {
+                (
                     "released_outside_policy",
                     format!(
                         "{}.{f} was released, but policy {} does not permit it for this request",
                         c.category,
                         hex::encode(&e.policy_hash[..8])
                     ),
-                );
-            }
-        }
-    }
-    (found, Some(facts))
+                )
+            })
+    })
 }

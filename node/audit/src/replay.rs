@@ -64,29 +64,60 @@ pub(crate) struct Received<'a> {
 
 /// The sequence checks over one log's received accesses, in log order.
 pub(crate) fn check_sequence(origin: &str, received: &[Received<'_>]) -> Vec<Violation> {
+    let mut seen = Seen::default();
     let mut found = Vec::new();
-    let mut violation = |r: &Received<'_>, rule: &'static str, detail: String| {
-        found.push(Violation {
+    for r in received {
+        let mut findings = seen.entry_times(r);
+        if let Some(facts) = r.release {
+            findings.extend(seen.released_once(r, facts));
+            findings.extend(request_time_far(r, facts));
+            findings.extend(seen.uses_and_quota(facts));
+        }
+        found.extend(findings.into_iter().map(|(rule, detail)| Violation {
             log: origin.to_owned(),
             index: Some(r.index),
             rule,
             detail,
             access: Some(hex::encode(r.digest)),
-        });
-    };
-    let mut released_at: HashMap<[u8; 32], u64> = HashMap::new();
-    // (requester region, node, nonce) → (digest, leaf index) of its first release.
-    type NonceKey = (RegionCode, NodeName, [u8; 16]);
-    let mut nonces: HashMap<NonceKey, ([u8; 32], u64)> = HashMap::new();
-    let mut uses: HashMap<[u8; 16], u32> = HashMap::new();
-    let mut quota: BTreeMap<(RegionCode, i64), u64> = BTreeMap::new();
-    let mut latest_header: Option<i64> = None;
-    // Times come from an export: hostile values must not overflow.
-    let apart = |a: i64, b: i64| a.abs_diff(b);
-    for r in received {
+        }));
+    }
+    found
+}
+
+/// A broken rule and what was found, before it is placed in the log.
+type Finding = (&'static str, String);
+
+/// (requester region, node, nonce): what a nonce is unique under.
+type NonceKey = (RegionCode, NodeName, [u8; 16]);
+
+/// What the sequence checks have seen of the releases so far.
+#[derive(Default)]
+struct Seen {
+    /// Query digest → leaf index of its release.
+    released_at: HashMap<[u8; 32], u64>,
+    /// Nonce → (digest, leaf index) of its first release.
+    nonces: HashMap<NonceKey, ([u8; 32], u64)>,
+    /// Subject authorization id → releases it backed.
+    uses: HashMap<[u8; 16], u32>,
+    /// (peer region, quota window start) → releases counted against it.
+    quota: BTreeMap<(RegionCode, i64), u64>,
+    /// The latest header time so far.
+    latest_header: Option<i64>,
+}
+
+/// How far apart two times from an export are: hostile values must not
+/// overflow.
+fn apart(a: i64, b: i64) -> u64 {
+    a.abs_diff(b)
+}
+
+impl Seen {
+    /// An entry's header time must be near the time its body records, and
+    /// not far behind the entries before it.
+    fn entry_times(&mut self, r: &Received<'_>) -> Vec<Finding> {
+        let mut found = Vec::new();
         if apart(r.header_ms, r.at_ms) > MAX_ENTRY_TIME_DRIFT_MS.unsigned_abs() {
-            violation(
-                r,
+            found.push((
                 "entry_time_mismatch",
                 format!(
                     "committed at {} but records {}: {} s apart (at most {} s is possible)",
@@ -95,90 +126,102 @@ pub(crate) fn check_sequence(origin: &str, received: &[Received<'_>]) -> Vec<Vio
                     apart(r.header_ms, r.at_ms) / 1000,
                     MAX_ENTRY_TIME_DRIFT_MS / 1000
                 ),
-            );
+            ));
         }
-        if let Some(latest) = latest_header
+        if let Some(latest) = self.latest_header
             && r.header_ms < latest.saturating_sub(MAX_HEADER_REGRESSION_MS)
         {
-            violation(
-                r,
+            found.push((
                 "entry_out_of_order",
                 format!(
                     "committed at {}, {} s before an earlier entry: entries are committed in order, so this one was inserted later",
                     r.header_ms,
                     apart(latest, r.header_ms) / 1000
                 ),
-            );
+            ));
         }
-        latest_header = Some(latest_header.map_or(r.header_ms, |l| l.max(r.header_ms)));
-        let Some(facts) = r.release else {
-            continue;
-        };
-        if let Some(first) = released_at.insert(*r.digest, r.index) {
-            violation(
-                r,
+        self.latest_header = Some(
+            self.latest_header
+                .map_or(r.header_ms, |l| l.max(r.header_ms)),
+        );
+        found
+    }
+
+    /// A signed query is released once, and a nonce backs one query.
+    fn released_once(&mut self, r: &Received<'_>, facts: &ReleaseFacts) -> Vec<Finding> {
+        let mut found = Vec::new();
+        if let Some(first) = self.released_at.insert(*r.digest, r.index) {
+            found.push((
                 "repeated_release",
                 format!(
                     "the same signed query was already released at entry {first}: a release is logged once"
                 ),
-            );
+            ));
         }
         let (region, node) = &facts.requester;
-        if let Some((digest, first)) =
-            nonces.insert((*region, node.clone(), facts.nonce), (*r.digest, r.index))
+        if let Some((digest, first)) = self
+            .nonces
+            .insert((*region, node.clone(), facts.nonce), (*r.digest, r.index))
             && digest != *r.digest
         {
-            violation(
-                r,
+            found.push((
                 "nonce_reused",
                 format!(
                     "nonce {} of {region}/{node} was already released at entry {first}",
                     hex::encode(facts.nonce)
                 ),
-            );
+            ));
         }
-        if apart(facts.issued_at_ms, r.at_ms) > MAX_REQUEST_AGE_MS.unsigned_abs() {
-            violation(
-                r,
-                "request_time_far",
-                format!(
-                    "the request was signed at {} and released at {}: {} s apart, beyond any clock-skew window",
-                    facts.issued_at_ms,
-                    r.at_ms,
-                    apart(facts.issued_at_ms, r.at_ms) / 1000
-                ),
-            );
-        }
+        found
+    }
+
+    /// A release counts against its subject authorization's uses and its
+    /// peer's daily quota.
+    fn uses_and_quota(&mut self, facts: &ReleaseFacts) -> Vec<Finding> {
+        let mut found = Vec::new();
         if let Some((id, max_uses)) = facts.authorization {
-            let used = uses.entry(id).or_default();
+            let used = self.uses.entry(id).or_default();
             *used += 1;
             if *used > max_uses {
-                violation(
-                    r,
+                found.push((
                     "authorization_overused",
                     format!(
                         "subject authorization {} backs its release number {used}, but allows {max_uses}",
                         hex::encode(id)
                     ),
-                );
+                ));
             }
         }
         if let Some((peer, window, limit)) = facts.quota {
-            let used = quota.entry((peer, window)).or_default();
+            let used = self.quota.entry((peer, window)).or_default();
             if *used >= limit {
-                violation(
-                    r,
+                found.push((
                     "quota_exceeded",
                     format!(
                         "release number {} to region {peer} in the quota day starting {window}, over the daily quota of {limit}",
                         *used + 1
                     ),
-                );
+                ));
             }
             *used += 1;
         }
+        found
     }
-    found
+}
+
+/// A request signed far from the time of its release.
+fn request_time_far(r: &Received<'_>, facts: &ReleaseFacts) -> Option<Finding> {
+    (apart(facts.issued_at_ms, r.at_ms) > MAX_REQUEST_AGE_MS.unsigned_abs()).then(|| {
+        (
+            "request_time_far",
+            format!(
+                "the request was signed at {} and released at {}: {} s apart, beyond any clock-skew window",
+                facts.issued_at_ms,
+                r.at_ms,
+                apart(facts.issued_at_ms, r.at_ms) / 1000
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

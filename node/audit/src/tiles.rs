@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use credex_protocol::tlog::{EntryBundleId, TileId, TileReadError, TileSource};
+use credex_protocol::tlog::{
+    EntryBundleId, Hash, ProveError, TileHashReader, TileId, TileReadError, TileSource, tree_hash,
+};
 
 /// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
 const MAX_FILE: u64 = 17 * 1024 * 1024;
@@ -33,6 +35,12 @@ impl TileSource for DirTiles<'_> {
 }
 
 impl DirTiles<'_> {
+    /// The root of the first `prefix` entries of the exported log of
+    /// `size` entries, from its tiles.
+    pub(crate) fn prefix_root(&self, size: u64, prefix: u64) -> Result<Hash, ProveError> {
+        tree_hash(prefix, &TileHashReader::new(size, self))
+    }
+
     fn read(&self, rel: &str) -> Result<Vec<u8>, TileReadError> {
         let path = self.0.join(rel);
         match read_bounded(&path) {
