@@ -109,6 +109,13 @@ pub struct Anchoring {
 }
 
 impl Anchoring {
+    /// The federation root and CRLs, and what must vouch for a log.
+    fn trusting(&self, root: &Path, crl: &[PathBuf]) -> Result<(TrustStore, AuditOptions)> {
+        let store = trust(root, crl)?;
+        let options = self.options(&store)?;
+        Ok((store, options))
+    }
+
     fn options(&self, trust: &TrustStore) -> Result<AuditOptions> {
         let pinned = self
             .pinned
@@ -215,14 +222,7 @@ async fn audit_fetch(config: &Path, cert: &Path, key: &Path, peer: &str, out: &P
     })?;
     let auditor = credex_node::requester::Signer::load(cert, key)?;
     let transport = credex_node::service::client_transport(&config)?;
-    let conn = transport
-        .connect(
-            target.addr,
-            &target.server_name,
-            target.region,
-            Some(target.name.clone()),
-        )
-        .await?;
+    let conn = super::connect_peer(&transport, &target).await?;
     let result = credex_node::remote_audit::fetch_log(&conn, &auditor, out).await;
     conn.close();
     transport.close().await;
@@ -243,8 +243,7 @@ fn audit_verify(
     anchoring: &Anchoring,
     json: bool,
 ) -> Result<()> {
-    let store = trust(root, crl)?;
-    let options = anchoring.options(&store)?;
+    let (store, options) = anchoring.trusting(root, crl)?;
     let started = std::time::Instant::now();
     let bar = progress_bar(credex_audit::total_entries(dirs), json);
     let report = credex_audit::verify_with(dirs, &store, &options, &|n| bar.inc(n));
@@ -352,8 +351,7 @@ fn audit_subject(
     anchoring: &Anchoring,
     json: bool,
 ) -> Result<()> {
-    let store = trust(root, crl)?;
-    let options = anchoring.options(&store)?;
+    let (store, options) = anchoring.trusting(root, crl)?;
     let subjects = id
         .split(',')
         .map(|s| super::query::subject_ref(s.trim(), None))
