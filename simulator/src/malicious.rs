@@ -196,93 +196,144 @@ async fn attack(
     let target = &ctx.slots[to].node;
     let subject = target.subject(rng.below(target.subjects.max(1) as usize) as u32);
     match what {
-        "over-ask" => {
-            let mut q = ctx
-                .build(node, to, Kind::Overask, subject, "public_procurement")
-                .ok()?;
-            // Internal fields and a category no rule releases for this
-            // purpose; re-signed: the over-asking query itself is properly
-            // authorized.
-            q.request.requested.push(CategoryFields {
-                category: "tax_credit_rating".into(),
-                fields: vec!["grade".into(), "reviewer_notes".into()],
-            });
-            let q = ctx.sign(node, spec_of(&q)).ok()?;
-            Some(ctx.send(node, to, &q).await.map(|r| {
-                let internal = r.body.released.iter().any(|c| {
-                    c.category != "admin_penalty"
-                        || c.fields
-                            .iter()
-                            .any(|f| INTERNAL_PENALTY_FIELDS.contains(&f.as_str()))
-                });
-                Answer::of(&r, !internal && r.body.outcome != Outcome::Granted)
-            }))
-        }
-        "forged" => {
-            let mut q = ctx
-                .build(node, to, Kind::Overask, subject, "public_procurement")
-                .ok()?;
-            // Change what was asked after the officers signed it.
-            q.request.purpose = "joint_punishment".into();
-            q.request.requested[0].fields = vec!["case_notes".into()];
-            Some(
-                ctx.send(node, to, &q)
-                    .await
-                    .map(|r| Answer::denied_for(&r, None)),
-            )
-        }
-        "replay" => {
-            let q = ctx
-                .build(node, to, Kind::Basis, subject, "public_procurement")
-                .ok()?;
-            Some(match ctx.send(node, to, &q).await {
-                Ok(_) => ctx
-                    .send(node, to, &q)
-                    .await
-                    .map(|r| Answer::denied_for(&r, Some(QueryReason::Replay))),
-                Err(e) => Err(e),
-            })
-        }
-        "foreign-consent" => {
-            // The requesting region's own authority vouches for the
-            // subject's consent: signed with the library call, since
-            // `requester::issue_authorization` refuses to.
-            let subject = rated_subject(ctx, to, rng)?;
-            let portal = &ctx.signers[node].portal;
-            let forged = credex_pki::authorization::sign_subject_authorization(
-                financing_consent(&subject, ctx.slots[node].node.region),
-                &portal.key,
-                portal.chain.clone(),
-            )
-            .ok()?;
-            let q = ctx
-                .sign(node, financing(ctx, to, subject, Some(forged)))
-                .ok()?;
-            Some(
-                ctx.send(node, to, &q).await.map(|r| {
-                    Answer::denied_for(&r, Some(QueryReason::ConsentAuthorityNotAccepted))
-                }),
-            )
-        }
-        "late-consent" => {
-            // The data owner's genuine consent, attached after both
-            // officers signed a request that named none.
-            let subject = rated_subject(ctx, to, rng)?;
-            let genuine = requester::issue_authorization(
-                &ctx.signers[to].portal,
-                financing_consent(&subject, ctx.slots[node].node.region),
-            )
-            .ok()?;
-            let mut q = ctx.sign(node, financing(ctx, to, subject, None)).ok()?;
-            q.subject_authorization = Some(genuine);
-            Some(
-                ctx.send(node, to, &q)
-                    .await
-                    .map(|r| Answer::denied_for(&r, Some(QueryReason::AuthorizationNotBound))),
-            )
-        }
+        "over-ask" => over_ask(ctx, node, to, subject).await,
+        "forged" => forged(ctx, node, to, subject).await,
+        "replay" => replay(ctx, node, to, subject).await,
+        "foreign-consent" => foreign_consent(ctx, node, to, rng).await,
+        "late-consent" => late_consent(ctx, node, to, rng).await,
         _ => None,
     }
+}
+
+/// A properly authorized query asking for internal fields and a category
+/// no rule releases for its purpose: the answer must release neither, and
+/// not be a full grant.
+async fn over_ask(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    subject: String,
+) -> Option<Result<Answer, Failure>> {
+    let mut q = ctx
+        .build(node, to, Kind::Overask, subject, "public_procurement")
+        .ok()?;
+    // Internal fields and a category no rule releases for this
+    // purpose; re-signed: the over-asking query itself is properly
+    // authorized.
+    q.request.requested.push(CategoryFields {
+        category: "tax_credit_rating".into(),
+        fields: vec!["grade".into(), "reviewer_notes".into()],
+    });
+    let q = ctx.sign(node, spec_of(&q)).ok()?;
+    Some(ctx.send(node, to, &q).await.map(|r| {
+        let internal = r.body.released.iter().any(|c| {
+            c.category != "admin_penalty"
+                || c.fields
+                    .iter()
+                    .any(|f| INTERNAL_PENALTY_FIELDS.contains(&f.as_str()))
+        });
+        Answer::of(&r, !internal && r.body.outcome != Outcome::Granted)
+    }))
+}
+
+/// A query changed after the officers signed it: must be denied.
+async fn forged(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    subject: String,
+) -> Option<Result<Answer, Failure>> {
+    let mut q = ctx
+        .build(node, to, Kind::Overask, subject, "public_procurement")
+        .ok()?;
+    // Change what was asked after the officers signed it.
+    q.request.purpose = "joint_punishment".into();
+    q.request.requested[0].fields = vec!["case_notes".into()];
+    Some(send_expecting_denial(ctx, node, to, &q, None).await)
+}
+
+/// The same query sent twice: the second must be denied as a replay.
+async fn replay(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    subject: String,
+) -> Option<Result<Answer, Failure>> {
+    let q = ctx
+        .build(node, to, Kind::Basis, subject, "public_procurement")
+        .ok()?;
+    Some(match ctx.send(node, to, &q).await {
+        Ok(_) => send_expecting_denial(ctx, node, to, &q, Some(QueryReason::Replay)).await,
+        Err(e) => Err(e),
+    })
+}
+
+/// Send `q` from `node` to `to`: the answer passes if it denies, for
+/// `reason` if one is given.
+async fn send_expecting_denial(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    q: &AuthorizedQuery,
+    reason: Option<QueryReason>,
+) -> Result<Answer, Failure> {
+    ctx.send(node, to, q)
+        .await
+        .map(|r| Answer::denied_for(&r, reason))
+}
+
+/// A consent the requesting region's own portal signed: must be denied.
+async fn foreign_consent(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    rng: &mut Rng,
+) -> Option<Result<Answer, Failure>> {
+    // The requesting region's own authority vouches for the
+    // subject's consent: signed with the library call, since
+    // `requester::issue_authorization` refuses to.
+    let subject = rated_subject(ctx, to, rng)?;
+    let portal = &ctx.signers[node].portal;
+    let forged = credex_pki::authorization::sign_subject_authorization(
+        financing_consent(&subject, ctx.slots[node].node.region),
+        &portal.key,
+        portal.chain.clone(),
+    )
+    .ok()?;
+    let q = ctx
+        .sign(node, financing(ctx, to, subject, Some(forged)))
+        .ok()?;
+    Some(
+        send_expecting_denial(
+            ctx,
+            node,
+            to,
+            &q,
+            Some(QueryReason::ConsentAuthorityNotAccepted),
+        )
+        .await,
+    )
+}
+
+/// The data owner's genuine consent attached after the officers signed:
+/// must be denied as not bound.
+async fn late_consent(
+    ctx: &Ctx,
+    node: usize,
+    to: usize,
+    rng: &mut Rng,
+) -> Option<Result<Answer, Failure>> {
+    // The data owner's genuine consent, attached after both
+    // officers signed a request that named none.
+    let subject = rated_subject(ctx, to, rng)?;
+    let genuine = requester::issue_authorization(
+        &ctx.signers[to].portal,
+        financing_consent(&subject, ctx.slots[node].node.region),
+    )
+    .ok()?;
+    let mut q = ctx.sign(node, financing(ctx, to, subject, None)).ok()?;
+    q.subject_authorization = Some(genuine);
+    Some(send_expecting_denial(ctx, node, to, &q, Some(QueryReason::AuthorizationNotBound)).await)
 }
 
 /// The spec `q` was drafted from (without a subject authorization).

@@ -284,6 +284,22 @@ pub struct Report {
 pub fn render(r: &Report) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
+    render_run(&mut s, r);
+    render_outcomes(&mut s, r);
+    render_faults(&mut s, &r.faults);
+    render_malicious(&mut s, &r.malicious, r.peer_quota);
+    render_audit(&mut s, &r.audit);
+    let _ = writeln!(
+        s,
+        "\nresult: {}",
+        if r.passed { "PASSED" } else { "FAILED" }
+    );
+    s
+}
+
+/// The run's shape and setup, what it answered and how fast.
+fn render_run(s: &mut String, r: &Report) {
+    use std::fmt::Write as _;
     let _ = writeln!(
         s,
         "\ncredex-sim — {} nodes, {} companies, {}, {} in flight, seed {}",
@@ -317,6 +333,11 @@ pub fn render(r: &Report) -> String {
         "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
         l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
     );
+}
+
+/// The outcomes counted, and those no query of their kind should have had.
+fn render_outcomes(s: &mut String, r: &Report) {
+    use std::fmt::Write as _;
     let _ = writeln!(s, "\noutcomes:");
     for (k, v) in &r.outcomes {
         let _ = writeln!(s, "  {k:<40} {v:>10}");
@@ -327,29 +348,38 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(s, "  {k:<40} {v:>10}");
         }
     }
-    if !r.faults.is_empty() {
-        let _ = writeln!(s, "\nfaults:");
-        for f in &r.faults {
-            let when = match (f.started_s, f.ended_s) {
-                (Some(a), Some(b)) => format!("{a:.1}–{b:.1} s"),
-                (Some(a), None) => format!("from {a:.1} s"),
-                _ => "did not start".to_owned(),
-            };
-            let _ = writeln!(
-                s,
-                "  {:<3} {:<30} {:<16} {}",
-                if f.observed { "ok" } else { "NO" },
-                f.label,
-                when,
-                f.verdict
-            );
-            for n in &f.notes {
-                let _ = writeln!(s, "      {n}");
-            }
+}
+
+/// Each fault: whether its effect was observed, when it ran, the verdict.
+fn render_faults(s: &mut String, faults: &[FaultReport]) {
+    use std::fmt::Write as _;
+    if faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nfaults:");
+    for f in faults {
+        let when = match (f.started_s, f.ended_s) {
+            (Some(a), Some(b)) => format!("{a:.1}–{b:.1} s"),
+            (Some(a), None) => format!("from {a:.1} s"),
+            _ => "did not start".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<3} {:<30} {:<16} {}",
+            if f.observed { "ok" } else { "NO" },
+            f.label,
+            when,
+            f.verdict
+        );
+        for n in &f.notes {
+            let _ = writeln!(s, "      {n}");
         }
     }
-    render_malicious(&mut s, &r.malicious, r.peer_quota);
-    let a = &r.audit;
+}
+
+/// The final audit and the first violations it listed.
+fn render_audit(s: &mut String, a: &AuditResult) {
+    use std::fmt::Write as _;
     let _ = writeln!(
         s,
         "\naudit: {} logs, {} entries verified in {:.1} s (with export): {} violations, {} of them the malicious operator's tampering caught, {} unexplained — {}; {} queries ended with no answer (logged as sent, never answered), {} of them released by the responder before the answer was lost",
@@ -366,12 +396,6 @@ pub fn render(r: &Report) -> String {
     for v in a.listed.iter().take(10) {
         let _ = writeln!(s, "  {} #{:?} {}: {}", v.log, v.index, v.rule, v.detail);
     }
-    let _ = writeln!(
-        s,
-        "\nresult: {}",
-        if r.passed { "PASSED" } else { "FAILED" }
-    );
-    s
 }
 
 /// The malicious peer's section of the table: its queries, floods and the
@@ -540,6 +564,16 @@ fn plot_latency(r: &Report, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The chart `plot_throughput` draws on: seconds × queries per second.
+type ThroughputChart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::backend::SVGBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
 fn plot_throughput(r: &Report, path: &Path) -> anyhow::Result<()> {
     use plotters::prelude::*;
     let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
@@ -573,14 +607,42 @@ fn plot_throughput(r: &Report, path: &Path) -> anyhow::Result<()> {
         .y_desc("queries per second")
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    shade_faults(&mut chart, &r.faults, n as f64, top * 1.15)?;
+    draw_per_second(&mut chart, &r.answered_per_second, BLUE, 2, "answered")?;
+    draw_per_second(
+        &mut chart,
+        &r.failed_per_second,
+        RED,
+        1,
+        "failed (unreachable, cut)",
+    )?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Each fault that started: a shaded band from its start to its end (or
+/// the end of the run), a line at its start, a legend entry.
+fn shade_faults(
+    chart: &mut ThroughputChart<'_, '_>,
+    faults: &[FaultReport],
+    end: f64,
+    height: f64,
+) -> anyhow::Result<()> {
+    use plotters::prelude::*;
     let palette = [RED, MAGENTA, CYAN, GREEN, BLACK];
-    for (i, f) in r.faults.iter().enumerate() {
+    for (i, f) in faults.iter().enumerate() {
         let Some(a) = f.started_s else { continue };
-        let b = f.ended_s.unwrap_or(n as f64).max(a + 0.2);
+        let b = f.ended_s.unwrap_or(end).max(a + 0.2);
         let color = palette[i % palette.len()];
         chart
             .draw_series(std::iter::once(Rectangle::new(
-                [(a, 0.0), (b, top * 1.15)],
+                [(a, 0.0), (b, height)],
                 color.mix(0.12).filled(),
             )))
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -590,40 +652,37 @@ fn plot_throughput(r: &Report, path: &Path) -> anyhow::Result<()> {
             });
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(a, 0.0), (a, top * 1.15)],
+                vec![(a, 0.0), (a, height)],
                 color.stroke_width(1),
             )))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    Ok(())
+}
+
+/// One count per second as a line through the middle of each second,
+/// with its legend entry.
+fn draw_per_second(
+    chart: &mut ThroughputChart<'_, '_>,
+    per_second: &[u64],
+    color: plotters::style::RGBColor,
+    width: u32,
+    label: &str,
+) -> anyhow::Result<()> {
+    use plotters::prelude::*;
     chart
         .draw_series(LineSeries::new(
-            r.answered_per_second
+            per_second
                 .iter()
                 .enumerate()
                 .map(|(s, v)| (s as f64 + 0.5, *v as f64)),
-            BLUE.stroke_width(2),
+            color.stroke_width(width),
         ))
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .label("answered")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            r.failed_per_second
-                .iter()
-                .enumerate()
-                .map(|(s, v)| (s as f64 + 0.5, *v as f64)),
-            RED.stroke_width(1),
-        ))
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .label("failed (unreachable, cut)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        .label(label)
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(width))
+        });
     Ok(())
 }
 

@@ -21,15 +21,16 @@
 //! load is reported per level), and both sides share the process and its
 //! cores, as on the development machine.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use credex_node::boot::load_credentials;
-use credex_node::config::logical_server_name;
+use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::service::{RunningNode, load_trust};
 use credex_node::tls::FederationTrust;
-use credex_node::transport::{Handler, PeerConnection, PeerIdentity, Transport};
-use credex_protocol::{ErrorCode, ErrorReply, Hello, Request, Response};
+use credex_node::transport::{ClientError, Handler, PeerConnection, PeerIdentity, Transport};
+use credex_protocol::{ErrorCode, ErrorReply, Hello, NodeName, RegionCode, Request, Response};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -203,21 +204,7 @@ pub async fn run(args: &AllBenchArgs) -> Result<(), BenchError> {
 
 /// Measure everything (progress on stderr).
 pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError> {
-    if !(1..=64).contains(&args.handshake_concurrency) {
-        return Err(BenchError::Usage(
-            "--handshake-concurrency: expected 1–64".into(),
-        ));
-    }
-    for (name, s) in [
-        ("--handshake-seconds", args.handshake_seconds),
-        ("--log-seconds", args.log_seconds),
-    ] {
-        if !(s > 0.0 && s <= 600.0) {
-            return Err(BenchError::Usage(format!(
-                "{name}: expected more than 0 and at most 600"
-            )));
-        }
-    }
+    check_args(args)?;
     let machine = Machine::detect();
     let started_unix_s = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -250,28 +237,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
     .await
     .map_err(BenchError::Log)?;
 
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let ratios: Vec<LevelRatios> = credex
-        .levels
-        .iter()
-        .map(|l: &LevelResult| {
-            let t = transport
-                .iter()
-                .find(|t| t.concurrency == l.concurrency)
-                .map_or(0.0, |t| t.requests_per_s);
-            LevelRatios {
-                concurrency: l.concurrency,
-                credex_qps: l.queries_per_s,
-                transport_rps: t,
-                credex_over_transport: ratio(l.queries_per_s, t),
-                credex_over_floor_all_chains: ratio(l.queries_per_s, crypto.ceiling_qps_intrinsic),
-                credex_over_floor_cached_chains: ratio(
-                    l.queries_per_s,
-                    crypto.ceiling_qps_cached_chains,
-                ),
-            }
-        })
-        .collect();
+    let ratios = level_ratios(&credex.levels, &transport, &crypto);
     let best = credex
         .levels
         .iter()
@@ -298,6 +264,60 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
     })
 }
 
+/// Refuse handshake and log options out of range.
+fn check_args(args: &AllBenchArgs) -> Result<(), BenchError> {
+    if !(1..=64).contains(&args.handshake_concurrency) {
+        return Err(BenchError::Usage(
+            "--handshake-concurrency: expected 1–64".into(),
+        ));
+    }
+    for (name, s) in [
+        ("--handshake-seconds", args.handshake_seconds),
+        ("--log-seconds", args.log_seconds),
+    ] {
+        if !(s > 0.0 && s <= 600.0) {
+            return Err(BenchError::Usage(format!(
+                "{name}: expected more than 0 and at most 600"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `a ÷ b`, or 0 when there is nothing to divide by.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Per credex level: its rate against the transport's at the same
+/// concurrency and against the crypto floor.
+fn level_ratios(
+    levels: &[LevelResult],
+    transport: &[TransportLevel],
+    crypto: &CryptoFloor,
+) -> Vec<LevelRatios> {
+    levels
+        .iter()
+        .map(|l| {
+            let t = transport
+                .iter()
+                .find(|t| t.concurrency == l.concurrency)
+                .map_or(0.0, |t| t.requests_per_s);
+            LevelRatios {
+                concurrency: l.concurrency,
+                credex_qps: l.queries_per_s,
+                transport_rps: t,
+                credex_over_transport: ratio(l.queries_per_s, t),
+                credex_over_floor_all_chains: ratio(l.queries_per_s, crypto.ceiling_qps_intrinsic),
+                credex_over_floor_cached_chains: ratio(
+                    l.queries_per_s,
+                    crypto.ceiling_qps_cached_chains,
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Record one real query's frames, then serve them from a trivial handler
 /// on transports holding the two nodes' real credentials.
 async fn transport_and_handshakes(
@@ -307,116 +327,202 @@ async fn transport_and_handshakes(
     let fed = BenchFederation::create()?;
     let requester_cfg = fed.config(REQUESTER_NODE)?;
     let responder_cfg = fed.config(RESPONDER_NODE)?;
-    let (query, response) = {
-        let requester = RunningNode::start(requester_cfg.clone()).await?;
-        let responder = RunningNode::start(responder_cfg.clone()).await?;
-        let target = responder.config().region;
-        fed.import_samples(
-            responder.storage(),
-            responder.config(),
-            responder.queries().policy().catalogue(),
-        )
-        .await?;
-        let name = responder.config().name.clone();
-        let conn = requester
-            .transport()
+    let (request, response) = record_query(&fed, &requester_cfg, &responder_cfg).await?;
+    let request_bytes = frame_len("request", credex_protocol::encode(&request))?;
+    let response_bytes = frame_len("response", credex_protocol::encode(&response))?;
+
+    let canned = CannedPair::start(&requester_cfg, &responder_cfg, response).await?;
+    let conn = Arc::new(canned.target.connect().await?);
+    let levels = transport_levels(&conn, Arc::new(request), args).await;
+    conn.close();
+    drop(conn);
+    let handshakes = handshakes(&canned.target, args).await;
+    canned.close().await;
+    drop(fed);
+    Ok((request_bytes, response_bytes, levels, handshakes))
+}
+
+/// One real query, sent between the two nodes running in full: the
+/// request and the response the transport figure replays.
+async fn record_query(
+    fed: &BenchFederation,
+    requester_cfg: &NodeConfig,
+    responder_cfg: &NodeConfig,
+) -> Result<(Request, Response), BenchError> {
+    let requester = RunningNode::start(requester_cfg.clone()).await?;
+    let responder = RunningNode::start(responder_cfg.clone()).await?;
+    let target = responder.config().region;
+    fed.import_samples(
+        responder.storage(),
+        responder.config(),
+        responder.queries().policy().catalogue(),
+    )
+    .await?;
+    let conn = crate::bench::connect(&requester, &responder).await?;
+    let factory = QueryFactory::new(
+        fed,
+        requester.config().region,
+        requester.config().name.clone(),
+        target,
+    )?;
+    let query = factory.build(0)?;
+    let trust = requester.transport().trust().current();
+    let answer = credex_node::requester::send(&conn, &trust, requester.storage(), &query).await?;
+    conn.close();
+    drop(conn);
+    requester.shutdown().await;
+    responder.shutdown().await;
+    Ok((
+        Request::Query(Box::new(query)),
+        Response::Query(Box::new(answer)),
+    ))
+}
+
+/// The length of an encoded recorded frame.
+fn frame_len(
+    what: &str,
+    encoded: Result<Vec<u8>, credex_protocol::FrameError>,
+) -> Result<usize, BenchError> {
+    encoded
+        .map(|b| b.len())
+        .map_err(|e| BenchError::Usage(format!("encoding the recorded {what}: {e}")))
+}
+
+/// The canned server's address and names, and the client that connects
+/// to it.
+#[derive(Clone)]
+struct CannedTarget {
+    client: Transport,
+    addr: SocketAddr,
+    region: RegionCode,
+    name: NodeName,
+    server_name: String,
+}
+
+impl CannedTarget {
+    /// A new mTLS connection to the canned server.
+    async fn connect(&self) -> Result<PeerConnection, ClientError> {
+        self.client
             .connect(
-                responder.local_addr(),
-                &logical_server_name(target, &name),
-                target,
-                Some(name),
+                self.addr,
+                &self.server_name,
+                self.region,
+                Some(self.name.clone()),
             )
-            .await?;
-        let factory = QueryFactory::new(
-            &fed,
-            requester.config().region,
-            requester.config().name.clone(),
-            target,
-        )?;
-        let query = factory.build(0)?;
-        let trust = requester.transport().trust().current();
-        let answer =
-            credex_node::requester::send(&conn, &trust, requester.storage(), &query).await?;
-        conn.close();
-        drop(conn);
-        requester.shutdown().await;
-        responder.shutdown().await;
-        (query, Response::Query(Box::new(answer)))
-    };
-    let request = Request::Query(Box::new(query));
-    let encoded = |what: &str, r: Result<Vec<u8>, credex_protocol::FrameError>| {
-        r.map(|b| b.len())
-            .map_err(|e| BenchError::Usage(format!("encoding the recorded {what}: {e}")))
-    };
-    let request_bytes = encoded("request", credex_protocol::encode(&request))?;
-    let response_bytes = encoded("response", credex_protocol::encode(&response))?;
-
-    // The responder's transport: its real credentials, trust and verifiers;
-    // per-peer connection cap raised so closed connections still draining
-    // do not refuse new handshakes, and the per-peer quotas lifted: this
-    // measures the transport's ceiling, far above any peer's quota.
-    let mut server_limits = responder_cfg.transport.clone();
-    server_limits.max_connections_per_peer = 1024;
-    server_limits.ingress.peer_requests_per_second = 1_000_000;
-    server_limits.ingress.peer_burst = 10_000_000;
-    server_limits.ingress.peer_bytes_per_second = 64 << 30;
-    let server = Transport::bind(
-        responder_cfg.listen,
-        load_credentials(&responder_cfg)?,
-        FederationTrust::new(load_trust(&responder_cfg.tls)?),
-        server_limits,
-    )
-    .map_err(|e| BenchError::Usage(format!("binding the benchmark server: {e}")))?;
-    let client = Transport::bind(
-        requester_cfg.listen,
-        load_credentials(&requester_cfg)?,
-        FederationTrust::new(load_trust(&requester_cfg.tls)?),
-        requester_cfg.transport.clone(),
-    )
-    .map_err(|e| BenchError::Usage(format!("binding the benchmark client: {e}")))?;
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    {
-        let handler = Arc::new(CannedHandler {
-            hello: server.hello(),
-            response,
-        });
-        let server = server.clone();
-        let shutdown = shutdown.clone();
-        let t = tracker.clone();
-        tracker.spawn(async move { server.serve(handler, shutdown, t).await });
+            .await
     }
-    let addr = server
-        .local_addr()
-        .map_err(|e| BenchError::Usage(format!("benchmark server address: {e}")))?;
-    let (region, name) = (responder_cfg.region, responder_cfg.name.clone());
-    let server_name = logical_server_name(region, &name);
-    let conn = Arc::new(
-        client
-            .connect(addr, &server_name, region, Some(name.clone()))
-            .await?,
-    );
+}
 
+/// The two nodes' transports: the responder's serving the canned handler,
+/// the requester's as its client.
+struct CannedPair {
+    server: Transport,
+    target: CannedTarget,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl CannedPair {
+    /// Bind both transports with their real credentials, trust and
+    /// verifiers, and serve `response` to every query.
+    async fn start(
+        requester_cfg: &NodeConfig,
+        responder_cfg: &NodeConfig,
+        response: Response,
+    ) -> Result<CannedPair, BenchError> {
+        // Per-peer connection cap raised so closed connections still
+        // draining do not refuse new handshakes, and the per-peer quotas
+        // lifted: this measures the transport's ceiling, far above any
+        // peer's quota.
+        let mut server_limits = responder_cfg.transport.clone();
+        server_limits.max_connections_per_peer = 1024;
+        server_limits.ingress.peer_requests_per_second = 1_000_000;
+        server_limits.ingress.peer_burst = 10_000_000;
+        server_limits.ingress.peer_bytes_per_second = 64 << 30;
+        let server = Transport::bind(
+            responder_cfg.listen,
+            load_credentials(responder_cfg)?,
+            FederationTrust::new(load_trust(&responder_cfg.tls)?),
+            server_limits,
+        )
+        .map_err(|e| BenchError::Usage(format!("binding the benchmark server: {e}")))?;
+        let client = Transport::bind(
+            requester_cfg.listen,
+            load_credentials(requester_cfg)?,
+            FederationTrust::new(load_trust(&requester_cfg.tls)?),
+            requester_cfg.transport.clone(),
+        )
+        .map_err(|e| BenchError::Usage(format!("binding the benchmark client: {e}")))?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        {
+            let handler = Arc::new(CannedHandler {
+                hello: server.hello(),
+                response,
+            });
+            let server = server.clone();
+            let shutdown = shutdown.clone();
+            let t = tracker.clone();
+            tracker.spawn(async move { server.serve(handler, shutdown, t).await });
+        }
+        let addr = server
+            .local_addr()
+            .map_err(|e| BenchError::Usage(format!("benchmark server address: {e}")))?;
+        let (region, name) = (responder_cfg.region, responder_cfg.name.clone());
+        let server_name = logical_server_name(region, &name);
+        Ok(CannedPair {
+            server,
+            target: CannedTarget {
+                client,
+                addr,
+                region,
+                name,
+                server_name,
+            },
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// Stop serving and close both transports.
+    async fn close(self) {
+        self.shutdown.cancel();
+        self.target.client.close().await;
+        self.server.close().await;
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// The transport ceiling: each concurrency level, after its warm-up, on
+/// one connection.
+async fn transport_levels(
+    conn: &Arc<PeerConnection>,
+    request: Arc<Request>,
+    args: &AllBenchArgs,
+) -> Vec<TransportLevel> {
     let mut levels = Vec::new();
-    let request = Arc::new(request);
     for &concurrency in &args.concurrency {
         if args.warmup > 0.0 {
-            let _ = transport_phase(&conn, &request, concurrency, args.warmup).await;
+            let _ = transport_phase(conn, &request, concurrency, args.warmup).await;
         }
         eprintln!(
             "transport level {concurrency}: measuring for {} s…",
             args.seconds
         );
-        let level = transport_phase(&conn, &request, concurrency, args.seconds).await;
+        let level = transport_phase(conn, &request, concurrency, args.seconds).await;
         eprintln!(
             "transport level {concurrency}: {:.0} round trips/s, p99 {:.2} ms",
             level.requests_per_s, level.p99_ms
         );
         levels.push(level);
     }
-    conn.close();
-    drop(conn);
+    levels
+}
 
+/// New connections, each confirmed by its `Hello`, from
+/// `--handshake-concurrency` tasks for `--handshake-seconds`.
+async fn handshakes(target: &CannedTarget, args: &AllBenchArgs) -> HandshakeResult {
     eprintln!(
         "handshakes: {} concurrent new connections for {} s…",
         args.handshake_concurrency, args.handshake_seconds
@@ -425,31 +531,8 @@ async fn transport_and_handshakes(
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.handshake_concurrency {
-        let client = client.clone();
-        let server_name = server_name.clone();
-        let name = name.clone();
-        tasks.spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0u64;
-            let mut first_error = None;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match client
-                    .connect(addr, &server_name, region, Some(name.clone()))
-                    .await
-                {
-                    Ok(c) => {
-                        lat.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
-                        c.close();
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
-                    }
-                }
-            }
-            (lat, errors, first_error)
-        });
+        let target = target.clone();
+        tasks.spawn(async move { handshake_loop(&target, deadline).await });
     }
     let mut lat = Vec::new();
     let mut errors = 0;
@@ -484,13 +567,32 @@ async fn transport_and_handshakes(
         "handshakes: {:.0}/s, p99 {:.2} ms",
         handshakes.per_s, handshakes.p99_ms
     );
-    shutdown.cancel();
-    client.close().await;
-    server.close().await;
-    tracker.close();
-    tracker.wait().await;
-    drop(fed);
-    Ok((request_bytes, response_bytes, levels, handshakes))
+    handshakes
+}
+
+/// One task's handshakes until the deadline: latencies (ns), errors, the
+/// first error.
+async fn handshake_loop(
+    target: &CannedTarget,
+    deadline: Instant,
+) -> (Vec<u64>, u64, Option<String>) {
+    let mut lat = Vec::new();
+    let mut errors = 0u64;
+    let mut first_error = None;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        match target.connect().await {
+            Ok(c) => {
+                lat.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                c.close();
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    (lat, errors, first_error)
 }
 
 /// Keep `concurrency` canned query round trips in flight for `seconds`.
@@ -554,8 +656,16 @@ async fn transport_phase(
 
 /// The human table.
 pub fn render(r: &AllBenchReport) -> String {
-    use std::fmt::Write as _;
     let mut s = String::new();
+    render_setup(&mut s, r);
+    render_levels(&mut s, r);
+    render_log_and_handshakes(&mut s, r);
+    s
+}
+
+/// The machine, the frames, the crypto floor.
+fn render_setup(s: &mut String, r: &AllBenchReport) {
+    use std::fmt::Write as _;
     let m = &r.machine;
     let c = &r.crypto;
     let _ = writeln!(
@@ -585,6 +695,11 @@ pub fn render(r: &AllBenchReport) -> String {
         "  chains cached ({} verifications + {} signature):        {:.0} queries/s",
         c.budget.message_verifies, c.budget.signs, c.ceiling_qps_cached_chains
     );
+}
+
+/// Transport and credex side by side per level, with the ratios.
+fn render_levels(s: &mut String, r: &AllBenchReport) {
+    use std::fmt::Write as _;
     let _ = writeln!(
         s,
         "\n{:>5} | {:>11} {:>7} {:>7} | {:>9} {:>7} {:>7} {:>8} | {:>9} {:>10} {:>10} | {:>6}",
@@ -639,6 +754,11 @@ pub fn render(r: &AllBenchReport) -> String {
             );
         }
     }
+}
+
+/// The log figure, the handshake figure, the legend.
+fn render_log_and_handshakes(s: &mut String, r: &AllBenchReport) {
+    use std::fmt::Write as _;
     let _ = writeln!(
         s,
         "\nlog: {:.0} durable appends/s ({} appenders, p99 {:.2} ms) = {:.1}× the 2 appends/query of credex's best level; \
@@ -670,7 +790,6 @@ pub fn render(r: &AllBenchReport) -> String {
         "  transport: credex's Transport, mTLS with credex's verifiers, a handler that answers with a recorded response; \
          others: cores other processes kept busy"
     );
-    s
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! the running node (`credex node run`), at once if it runs, else when it
 //! starts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -157,175 +157,211 @@ fn time(ms: i64) -> String {
 /// Run an eval command.
 pub async fn eval(cmd: EvalCommand) -> Result<()> {
     match cmd {
-        EvalCommand::Import { config, file } => {
-            let config = NodeConfig::load(&config)?;
-            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
-            let policy = credex_node::query::load_policy(config.region, &config.policy)?;
-            let now = now_ms();
-            let rows = eval::parse_results(&file, config.region, &agreements, now)?;
-            let node = Offline::open(&config).await?;
-            let result = eval::issue(
-                &node.federation,
-                &agreements,
-                policy.catalogue(),
-                &rows,
-                now,
-            )
-            .await;
-            node.close().await;
-            let report = result?;
-            for (row, outcome) in rows.iter().zip(&report.outcomes) {
-                match outcome {
-                    IssueOutcome::Issued { pushed_to, .. } => println!(
-                        "line {}: {} issued, pushed to {}",
-                        row.line,
-                        row.scheme,
-                        regions(pushed_to)
-                    ),
-                    IssueOutcome::Superseded { pushed_to, .. } => println!(
-                        "line {}: {} re-evaluated (supersedes the previous result), pushed to {}",
-                        row.line,
-                        row.scheme,
-                        regions(pushed_to)
-                    ),
-                    IssueOutcome::Unchanged => {
-                        println!("line {}: {} unchanged", row.line, row.scheme)
-                    }
-                }
-            }
-            let (new, superseding, unchanged) = report.counts();
-            println!(
-                "{}: {new} issued, {superseding} re-evaluated, {unchanged} unchanged",
-                file.display()
-            );
-        }
+        EvalCommand::Import { config, file } => eval_import(&config, &file).await,
         EvalCommand::Revoke {
             config,
             subject,
             scheme,
             reason,
-        } => {
-            let config = NodeConfig::load(&config)?;
-            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
-            let policy = credex_node::query::load_policy(config.region, &config.policy)?;
-            let node = Offline::open(&config).await?;
-            let result = eval::revoke(
-                &node.federation,
-                &agreements,
-                policy.catalogue(),
-                &subject,
-                scheme,
-                &reason,
-                now_ms(),
-            )
-            .await;
-            node.close().await;
-            let (id, pushed) = result?;
-            println!(
-                "revoked: revocation {} pushed to {}",
-                hex::encode(id),
-                regions(&pushed)
-            );
-        }
+        } => eval_revoke(&config, &subject, scheme, &reason).await,
         EvalCommand::Effective {
             config,
             subject,
             json,
-        } => {
-            let config = NodeConfig::load(&config)?;
-            let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
-            let storage = service::open_storage(&config).await?;
-            let result =
-                eval::effective(&storage, &agreements, config.region, &subject, now_ms()).await;
-            storage.close().await;
-            let e = result?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
-                return Ok(());
-            }
-            if e.schemes.is_empty() {
-                println!("no result for this subject here (region {})", e.region);
-            }
-            for s in &e.schemes {
-                match &s.grade {
-                    Some(g) => println!(
-                        "{} ({}): effective grade {g}{} — {}{}",
-                        s.scheme,
-                        s.scheme.name_zh(),
-                        s.common_grade
-                            .as_ref()
-                            .map(|c| format!(" (common {c})"))
-                            .unwrap_or_default(),
-                        s.supervision_tier
-                            .as_deref()
-                            .unwrap_or("no treatment defined"),
-                        if s.green_channel {
-                            ", green channel"
-                        } else {
-                            ""
-                        },
-                    ),
-                    None => println!("{} ({}): no result counts", s.scheme, s.scheme.name_zh()),
-                }
-                for (i, input) in s.inputs.iter().enumerate() {
-                    println!(
-                        "  {} {} {} from {}/{} ({}) v{} grade {}{}{} issued {} counts until {} — {}",
-                        if s.decided_by == Some(i) { "*" } else { " " },
-                        input.source,
-                        input.attestation_id,
-                        input.issuer_region,
-                        input.issuer_node,
-                        input.via,
-                        input.scheme_version,
-                        input.grade,
-                        input
-                            .common_grade
-                            .as_ref()
-                            .map(|c| format!(" → common {c}"))
-                            .unwrap_or_default(),
-                        input
-                            .agreement
-                            .as_ref()
-                            .map(|a| format!(" under {a}"))
-                            .unwrap_or_default(),
-                        time(input.issued_at_ms),
-                        input
-                            .counts_until_ms
-                            .map(time)
-                            .unwrap_or_else(|| "-".into()),
-                        input.status,
-                    );
-                }
-            }
+        } => eval_effective(&config, &subject, json).await,
+        EvalCommand::List { config, json } => eval_list(&config, json).await,
+    }
+}
+
+/// `credex eval import`: issue the file's results, push them, print each
+/// line's outcome and the totals.
+async fn eval_import(config: &Path, file: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+    let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+    let now = now_ms();
+    let rows = eval::parse_results(file, config.region, &agreements, now)?;
+    let node = Offline::open(&config).await?;
+    let result = eval::issue(
+        &node.federation,
+        &agreements,
+        policy.catalogue(),
+        &rows,
+        now,
+    )
+    .await;
+    node.close().await;
+    let report = result?;
+    for (row, outcome) in rows.iter().zip(&report.outcomes) {
+        print_import_outcome(row, outcome);
+    }
+    let (new, superseding, unchanged) = report.counts();
+    println!(
+        "{}: {new} issued, {superseding} re-evaluated, {unchanged} unchanged",
+        file.display()
+    );
+    Ok(())
+}
+
+/// What became of one imported line.
+fn print_import_outcome(row: &eval::ResultRow, outcome: &IssueOutcome) {
+    match outcome {
+        IssueOutcome::Issued { pushed_to, .. } => println!(
+            "line {}: {} issued, pushed to {}",
+            row.line,
+            row.scheme,
+            regions(pushed_to)
+        ),
+        IssueOutcome::Superseded { pushed_to, .. } => println!(
+            "line {}: {} re-evaluated (supersedes the previous result), pushed to {}",
+            row.line,
+            row.scheme,
+            regions(pushed_to)
+        ),
+        IssueOutcome::Unchanged => {
+            println!("line {}: {} unchanged", row.line, row.scheme)
         }
-        EvalCommand::List { config, json } => {
-            let config = NodeConfig::load(&config)?;
-            let storage = service::open_storage(&config).await?;
-            let result = eval::list(&storage).await;
-            storage.close().await;
-            for l in result? {
-                if json {
-                    println!("{}", serde_json::to_string(&l)?);
-                    continue;
-                }
-                println!(
-                    "{} {} {} from {} grade {} {} issued {} valid until {}{}",
-                    l.kind,
-                    l.subject,
-                    l.scheme,
-                    l.issuer_region,
-                    l.grade,
-                    l.status,
-                    time(l.issued_at_ms),
-                    time(l.valid_until_ms),
-                    match (&l.decision, l.pushed_to.is_empty()) {
-                        (Some(d), _) => format!(" — {d}"),
-                        (None, false) => format!(" — pushed to {}", l.pushed_to.join(", ")),
-                        (None, true) => String::new(),
-                    }
-                );
-            }
+    }
+}
+
+/// `credex eval revoke`: revoke the current result and push the revocation.
+async fn eval_revoke(config: &Path, subject: &str, scheme: Scheme, reason: &str) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+    let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+    let node = Offline::open(&config).await?;
+    let result = eval::revoke(
+        &node.federation,
+        &agreements,
+        policy.catalogue(),
+        subject,
+        scheme,
+        reason,
+        now_ms(),
+    )
+    .await;
+    node.close().await;
+    let (id, pushed) = result?;
+    println!(
+        "revoked: revocation {} pushed to {}",
+        hex::encode(id),
+        regions(&pushed)
+    );
+    Ok(())
+}
+
+/// `credex eval effective`: the subject's effective grade per scheme, with
+/// the inputs behind it.
+async fn eval_effective(config: &Path, subject: &str, json: bool) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let agreements = eval::load_agreements(&config).map_err(anyhow::Error::msg)?;
+    let storage = service::open_storage(&config).await?;
+    let result = eval::effective(&storage, &agreements, config.region, subject, now_ms()).await;
+    storage.close().await;
+    let e = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    if e.schemes.is_empty() {
+        println!("no result for this subject here (region {})", e.region);
+    }
+    for s in &e.schemes {
+        print_scheme_effective(s);
+        for (i, input) in s.inputs.iter().enumerate() {
+            print_input(s.decided_by == Some(i), input);
         }
     }
     Ok(())
+}
+
+/// One scheme's effective grade and treatment, or that none counts.
+fn print_scheme_effective(s: &eval::SchemeEffective) {
+    match &s.grade {
+        Some(g) => println!(
+            "{} ({}): effective grade {g}{} — {}{}",
+            s.scheme,
+            s.scheme.name_zh(),
+            s.common_grade
+                .as_ref()
+                .map(|c| format!(" (common {c})"))
+                .unwrap_or_default(),
+            s.supervision_tier
+                .as_deref()
+                .unwrap_or("no treatment defined"),
+            if s.green_channel {
+                ", green channel"
+            } else {
+                ""
+            },
+        ),
+        None => println!("{} ({}): no result counts", s.scheme, s.scheme.name_zh()),
+    }
+}
+
+/// One input to a scheme's grade, starred if it decided the grade.
+fn print_input(decided: bool, input: &eval::Input) {
+    println!(
+        "  {} {} {} from {}/{} ({}) v{} grade {}{}{} issued {} counts until {} — {}",
+        if decided { "*" } else { " " },
+        input.source,
+        input.attestation_id,
+        input.issuer_region,
+        input.issuer_node,
+        input.via,
+        input.scheme_version,
+        input.grade,
+        input
+            .common_grade
+            .as_ref()
+            .map(|c| format!(" → common {c}"))
+            .unwrap_or_default(),
+        input
+            .agreement
+            .as_ref()
+            .map(|a| format!(" under {a}"))
+            .unwrap_or_default(),
+        time(input.issued_at_ms),
+        input
+            .counts_until_ms
+            .map(time)
+            .unwrap_or_else(|| "-".into()),
+        input.status,
+    );
+}
+
+/// `credex eval list`: results issued here and received, one per line.
+async fn eval_list(config: &Path, json: bool) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let storage = service::open_storage(&config).await?;
+    let result = eval::list(&storage).await;
+    storage.close().await;
+    for l in result? {
+        if json {
+            println!("{}", serde_json::to_string(&l)?);
+            continue;
+        }
+        print_listed(&l);
+    }
+    Ok(())
+}
+
+/// One listed result with its decision or where it was pushed.
+fn print_listed(l: &eval::Listed) {
+    println!(
+        "{} {} {} from {} grade {} {} issued {} valid until {}{}",
+        l.kind,
+        l.subject,
+        l.scheme,
+        l.issuer_region,
+        l.grade,
+        l.status,
+        time(l.issued_at_ms),
+        time(l.valid_until_ms),
+        match (&l.decision, l.pushed_to.is_empty()) {
+            (Some(d), _) => format!(" — {d}"),
+            (None, false) => format!(" — pushed to {}", l.pushed_to.join(", ")),
+            (None, true) => String::new(),
+        }
+    );
 }

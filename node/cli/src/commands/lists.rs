@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use credex_node::config::NodeConfig;
-use credex_node::lists::{EntryDraft, EntryStatus, OfflineLists};
+use credex_node::lists::{EntryDraft, EntryStatus, HeldView, Lists, OfflineLists};
 use credex_node::service::now_ms;
 use credex_protocol::lists::{ChangeKind, EntryId};
 
@@ -132,21 +132,7 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
 async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft>) -> Result<()> {
     let lists = &offline.lists;
     match cmd {
-        ListsCommand::Add { .. } => {
-            let draft = draft.context("no entry file")?;
-            let added = lists.add(&draft, now_ms()).await?;
-            println!("entry {}", added.id);
-            println!(
-                "sent to: {}",
-                join(added.sent_to.iter().map(ToString::to_string))
-            );
-            if !added.no_peer.is_empty() {
-                println!(
-                    "NOT sent (an agreement binds them, but no peer is configured): {}",
-                    join(added.no_peer.iter().map(ToString::to_string))
-                );
-            }
-        }
+        ListsCommand::Add { .. } => add(lists, &draft.context("no entry file")?).await?,
         ListsCommand::Feedback {
             entry,
             applied,
@@ -156,72 +142,104 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft
             lists.feedback(&entry, &applied, &note, now_ms()).await?;
             println!("feedback on {entry} queued for region {}", entry.origin);
         }
-        ListsCommand::Change(args) => {
-            let (change, corrected) = match (args.repair, args.revoke, args.correct, args.exit) {
-                (true, false, None, false) => (ChangeKind::Repair, None),
-                (false, true, None, false) => (ChangeKind::Revoke, None),
-                (false, false, Some(_), false) => (
-                    ChangeKind::Correct,
-                    Some(draft.context("no corrected entry file")?),
-                ),
-                (false, false, None, true) => (ChangeKind::Exit, None),
-                _ => bail!("give exactly one of --repair, --revoke, --correct FILE, --exit"),
-            };
-            let to = lists
-                .change(
-                    &args.entry,
-                    change,
-                    corrected.as_ref(),
-                    &args.reason,
-                    now_ms(),
-                )
-                .await?;
-            println!(
-                "{change} of {} sent to: {}",
-                args.entry,
-                join(to.iter().map(ToString::to_string))
-            );
-        }
+        ListsCommand::Change(args) => change(lists, args, draft).await?,
         ListsCommand::Objection { entry, reason, .. } => {
             lists.objection(&entry, &reason, now_ms()).await?;
             println!("objection to {entry} queued for region {}", entry.origin);
         }
-        ListsCommand::Status { overdue, json, .. } => {
-            let now = now_ms();
-            let mut made = lists.status(now).await?;
-            if overdue {
-                made.retain(EntryStatus::is_overdue);
-            }
-            let received = if overdue {
-                Vec::new()
-            } else {
-                lists.received().await?
-            };
-            if json {
-                let doc = serde_json::json!({ "now_ms": now, "made": made, "received": received });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-            } else {
-                print_status(&made);
-                for h in &received {
-                    println!(
-                        "received {} rev {} {} subject {} measures {} exit {}{}{}",
-                        h.entry.id,
-                        h.entry.revision,
-                        h.entry.list_type,
-                        h.entry.subject,
-                        h.entry.measures.join(","),
-                        h.entry.planned_exit,
-                        h.ended.map(|c| format!(" ENDED ({c})")).unwrap_or_default(),
-                        h.feedback
-                            .as_ref()
-                            .map(|f| format!(" feedback given: {}", f.join(",")))
-                            .unwrap_or_default(),
-                    );
-                }
-            }
+        ListsCommand::Status { overdue, json, .. } => status(lists, overdue, json).await?,
+    }
+    Ok(())
+}
+
+/// `credex lists add`: make the entry and say where it went.
+async fn add(lists: &Lists, draft: &EntryDraft) -> Result<()> {
+    let added = lists.add(draft, now_ms()).await?;
+    println!("entry {}", added.id);
+    println!(
+        "sent to: {}",
+        join(added.sent_to.iter().map(ToString::to_string))
+    );
+    if !added.no_peer.is_empty() {
+        println!(
+            "NOT sent (an agreement binds them, but no peer is configured): {}",
+            join(added.no_peer.iter().map(ToString::to_string))
+        );
+    }
+    Ok(())
+}
+
+/// `credex lists change`: the one change asked for, sent to the regions
+/// that received the entry.
+async fn change(lists: &Lists, args: ChangeArgs, draft: Option<EntryDraft>) -> Result<()> {
+    let (change, corrected) = match (args.repair, args.revoke, args.correct, args.exit) {
+        (true, false, None, false) => (ChangeKind::Repair, None),
+        (false, true, None, false) => (ChangeKind::Revoke, None),
+        (false, false, Some(_), false) => (
+            ChangeKind::Correct,
+            Some(draft.context("no corrected entry file")?),
+        ),
+        (false, false, None, true) => (ChangeKind::Exit, None),
+        _ => bail!("give exactly one of --repair, --revoke, --correct FILE, --exit"),
+    };
+    let to = lists
+        .change(
+            &args.entry,
+            change,
+            corrected.as_ref(),
+            &args.reason,
+            now_ms(),
+        )
+        .await?;
+    println!(
+        "{change} of {} sent to: {}",
+        args.entry,
+        join(to.iter().map(ToString::to_string))
+    );
+    Ok(())
+}
+
+/// `credex lists status`: entries made (only the overdue ones if asked)
+/// and, unless so, entries received.
+async fn status(lists: &Lists, overdue: bool, json: bool) -> Result<()> {
+    let now = now_ms();
+    let mut made = lists.status(now).await?;
+    if overdue {
+        made.retain(EntryStatus::is_overdue);
+    }
+    let received = if overdue {
+        Vec::new()
+    } else {
+        lists.received().await?
+    };
+    if json {
+        let doc = serde_json::json!({ "now_ms": now, "made": made, "received": received });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_status(&made);
+        for h in &received {
+            print_received(h);
         }
     }
     Ok(())
+}
+
+/// One entry this region received.
+fn print_received(h: &HeldView) {
+    println!(
+        "received {} rev {} {} subject {} measures {} exit {}{}{}",
+        h.entry.id,
+        h.entry.revision,
+        h.entry.list_type,
+        h.entry.subject,
+        h.entry.measures.join(","),
+        h.entry.planned_exit,
+        h.ended.map(|c| format!(" ENDED ({c})")).unwrap_or_default(),
+        h.feedback
+            .as_ref()
+            .map(|f| format!(" feedback given: {}", f.join(",")))
+            .unwrap_or_default(),
+    );
 }
 
 fn print_status(made: &[EntryStatus]) {

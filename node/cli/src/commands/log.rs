@@ -1,6 +1,6 @@
 //! `credex log …` and `credex audit …`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -109,6 +109,13 @@ pub struct Anchoring {
 }
 
 impl Anchoring {
+    /// The federation root and CRLs, and what must vouch for a log.
+    fn trusting(&self, root: &Path, crl: &[PathBuf]) -> Result<(TrustStore, AuditOptions)> {
+        let store = trust(root, crl)?;
+        let options = self.options(&store)?;
+        Ok((store, options))
+    }
+
     fn options(&self, trust: &TrustStore) -> Result<AuditOptions> {
         let pinned = self
             .pinned
@@ -161,7 +168,8 @@ pub async fn log(cmd: LogCommand) -> Result<()> {
     Ok(())
 }
 
-fn trust(root: &PathBuf, crl: &[PathBuf]) -> Result<TrustStore> {
+/// The federation root and CRLs, read from their PEM files.
+pub(crate) fn trust(root: &Path, crl: &[PathBuf]) -> Result<TrustStore> {
     let root_pem = std::fs::read_to_string(root).with_context(|| format!("{}", root.display()))?;
     let crls = crl
         .iter()
@@ -179,130 +187,14 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             key,
             peer,
             out,
-        } => {
-            let config = NodeConfig::load(&config)?;
-            let (region, name) = peer
-                .split_once('/')
-                .with_context(|| format!("--peer {peer:?}: expected REGION/NAME"))?;
-            let region: credex_protocol::RegionCode = region.parse().context("--peer")?;
-            let name: credex_protocol::NodeName = name.parse().context("--peer")?;
-            let target = config.peer(region, &name).cloned().with_context(|| {
-                format!(
-                    "{}: no [[peers]] entry for {region}/{name}",
-                    config.path.display()
-                )
-            })?;
-            let auditor = credex_node::requester::Signer::load(&cert, &key)?;
-            let transport = credex_node::service::client_transport(&config)?;
-            let conn = transport
-                .connect(
-                    target.addr,
-                    &target.server_name,
-                    target.region,
-                    Some(target.name.clone()),
-                )
-                .await?;
-            let result = credex_node::remote_audit::fetch_log(&conn, &auditor, &out).await;
-            conn.close();
-            transport.close().await;
-            let size = result.map_err(anyhow::Error::msg)?;
-            println!(
-                "fetched {size} entries of {region}/{name}'s log into {}; verify with `credex audit verify`",
-                out.display()
-            );
-            Ok(())
-        }
+        } => audit_fetch(&config, &cert, &key, &peer, &out).await,
         AuditCommand::Verify {
             dirs,
             trust: root,
             crl,
             anchoring,
             json,
-        } => {
-            let store = trust(&root, &crl)?;
-            let options = anchoring.options(&store)?;
-            let started = std::time::Instant::now();
-            let total = credex_audit::total_entries(&dirs);
-            // Drawn on stderr, only when it is a terminal and the run is long.
-            let bar = if total >= 100_000 && !json {
-                indicatif::ProgressBar::new(total)
-            } else {
-                indicatif::ProgressBar::hidden()
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let report = credex_audit::verify_with(&dirs, &store, &options, &|n| bar.inc(n));
-            bar.finish_and_clear();
-            let secs = started.elapsed().as_secs_f64();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                for l in &report.logs {
-                    println!(
-                        "{}: {} entries, root {}…, {} checkpoints, {} cosignatures, {} accesses answered, {} asked",
-                        l.origin,
-                        l.size,
-                        &l.root[..16.min(l.root.len())],
-                        l.checkpoints,
-                        l.cosignatures,
-                        l.received,
-                        l.sent
-                    );
-                    match &l.anchor {
-                        Some(a) if l.unanchored_entries == 0 => {
-                            println!("  verified in full: anchored by {a}")
-                        }
-                        Some(a) => println!(
-                            "  verified up to entry {}: anchored by {a}; the {} later entries are vouched for by the node's key alone",
-                            a.size, l.unanchored_entries
-                        ),
-                        None => println!(
-                            "  NOT VERIFIED: nothing but the node's own key vouches for this log"
-                        ),
-                    }
-                }
-                if !report.answers_lost.is_empty() {
-                    println!(
-                        "{} release(s) whose answer never reached the requester (both logs hold the query; not a violation): {}",
-                        report.answers_lost.len(),
-                        report
-                            .answers_lost
-                            .iter()
-                            .map(|d| &d[..16])
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                for v in &report.violations {
-                    match v.index {
-                        Some(i) => {
-                            println!("VIOLATION {} entry {i}: {} — {}", v.log, v.rule, v.detail)
-                        }
-                        None => println!("VIOLATION {}: {} — {}", v.log, v.rule, v.detail),
-                    }
-                }
-                println!(
-                    "{} logs, {} entries verified in {:.2} s ({:.0} entries/s): {}",
-                    report.logs.len(),
-                    report.entries,
-                    secs,
-                    report.entries as f64 / secs.max(1e-9),
-                    if report.passed() {
-                        "PASSED".to_owned()
-                    } else {
-                        format!("{} violation(s)", report.violations.len())
-                    }
-                );
-            }
-            if !report.passed() {
-                bail!("audit found {} violation(s)", report.violations.len());
-            }
-            Ok(())
-        }
+        } => audit_verify(&dirs, &root, &crl, &anchoring, json),
         AuditCommand::Subject {
             id,
             dirs,
@@ -310,58 +202,207 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             crl,
             anchoring,
             json,
-        } => {
-            let store = trust(&root, &crl)?;
-            let options = anchoring.options(&store)?;
-            let subjects = id
-                .split(',')
-                .map(|s| super::query::subject_ref(s.trim(), None))
-                .collect::<Result<Vec<_>>>()
-                .context(
-                    "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
-                )?;
-            let (accesses, report) =
-                credex_audit::subject_report(&dirs, &store, &options, &subjects);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&accesses)?);
-            } else {
-                if accesses.is_empty() {
-                    println!("no access to this subject is recorded in these logs");
-                }
-                for a in &accesses {
-                    let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
-                        .map(|t| {
-                            format!(
-                                "{} {:02}:{:02}:{:02}Z",
-                                t.date(),
-                                t.hour(),
-                                t.minute(),
-                                t.second()
-                            )
-                        })
-                        .unwrap_or_default();
-                    println!(
-                        "{when}  {} asked {} for {} — {:?}; released: {}; officers: {}",
-                        a.requester,
-                        a.log,
-                        a.purpose,
-                        a.outcome,
-                        if a.released.is_empty() {
-                            "nothing".to_owned()
-                        } else {
-                            a.released.join(", ")
-                        },
-                        a.officers.join(", ")
-                    );
-                }
+        } => audit_subject(&id, &dirs, &root, &crl, &anchoring, json),
+    }
+}
+
+/// `credex audit fetch`: download a peer's log as an auditor.
+async fn audit_fetch(config: &Path, cert: &Path, key: &Path, peer: &str, out: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let (region, name) = peer
+        .split_once('/')
+        .with_context(|| format!("--peer {peer:?}: expected REGION/NAME"))?;
+    let region: credex_protocol::RegionCode = region.parse().context("--peer")?;
+    let name: credex_protocol::NodeName = name.parse().context("--peer")?;
+    let target = config.peer(region, &name).cloned().with_context(|| {
+        format!(
+            "{}: no [[peers]] entry for {region}/{name}",
+            config.path.display()
+        )
+    })?;
+    let auditor = credex_node::requester::Signer::load(cert, key)?;
+    let transport = credex_node::service::client_transport(&config)?;
+    let conn = super::connect_peer(&transport, &target).await?;
+    let result = credex_node::remote_audit::fetch_log(&conn, &auditor, out).await;
+    conn.close();
+    transport.close().await;
+    let size = result.map_err(anyhow::Error::msg)?;
+    println!(
+        "fetched {size} entries of {region}/{name}'s log into {}; verify with `credex audit verify`",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `credex audit verify`: verify exported logs, print the report, fail on
+/// any violation.
+fn audit_verify(
+    dirs: &[PathBuf],
+    root: &Path,
+    crl: &[PathBuf],
+    anchoring: &Anchoring,
+    json: bool,
+) -> Result<()> {
+    let (store, options) = anchoring.trusting(root, crl)?;
+    let started = std::time::Instant::now();
+    let bar = progress_bar(credex_audit::total_entries(dirs), json);
+    let report = credex_audit::verify_with(dirs, &store, &options, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_verify_report(&report, secs);
+    }
+    if !report.passed() {
+        bail!("audit found {} violation(s)", report.violations.len());
+    }
+    Ok(())
+}
+
+/// The verification's progress bar: drawn on stderr, only when it is a
+/// terminal and the run is long.
+fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
+    let bar = if total >= 100_000 && !json {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The verification report as text: each log, lost answers, violations,
+/// the verdict.
+fn print_verify_report(report: &credex_audit::AuditReport, secs: f64) {
+    for l in &report.logs {
+        print_log_summary(l);
+    }
+    if !report.answers_lost.is_empty() {
+        println!(
+            "{} release(s) whose answer never reached the requester (both logs hold the query; not a violation): {}",
+            report.answers_lost.len(),
+            report
+                .answers_lost
+                .iter()
+                .map(|d| &d[..16])
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for v in &report.violations {
+        match v.index {
+            Some(i) => {
+                println!("VIOLATION {} entry {i}: {} — {}", v.log, v.rule, v.detail)
             }
-            if !report.passed() {
-                bail!(
-                    "these logs do not verify ({} violation(s)); run `credex audit verify` for details",
-                    report.violations.len()
-                );
-            }
-            Ok(())
+            None => println!("VIOLATION {}: {} — {}", v.log, v.rule, v.detail),
         }
     }
+    println!(
+        "{} logs, {} entries verified in {:.2} s ({:.0} entries/s): {}",
+        report.logs.len(),
+        report.entries,
+        secs,
+        report.entries as f64 / secs.max(1e-9),
+        if report.passed() {
+            "PASSED".to_owned()
+        } else {
+            format!("{} violation(s)", report.violations.len())
+        }
+    );
+}
+
+/// One verified log: its counts and how far an anchor vouches for it.
+fn print_log_summary(l: &credex_audit::LogSummary) {
+    println!(
+        "{}: {} entries, root {}…, {} checkpoints, {} cosignatures, {} accesses answered, {} asked",
+        l.origin,
+        l.size,
+        &l.root[..16.min(l.root.len())],
+        l.checkpoints,
+        l.cosignatures,
+        l.received,
+        l.sent
+    );
+    match &l.anchor {
+        Some(a) if l.unanchored_entries == 0 => {
+            println!("  verified in full: anchored by {a}")
+        }
+        Some(a) => println!(
+            "  verified up to entry {}: anchored by {a}; the {} later entries are vouched for by the node's key alone",
+            a.size, l.unanchored_entries
+        ),
+        None => println!("  NOT VERIFIED: nothing but the node's own key vouches for this log"),
+    }
+}
+
+/// `credex audit subject`: every access to one subject, from logs that
+/// must verify.
+fn audit_subject(
+    id: &str,
+    dirs: &[PathBuf],
+    root: &Path,
+    crl: &[PathBuf],
+    anchoring: &Anchoring,
+    json: bool,
+) -> Result<()> {
+    let (store, options) = anchoring.trusting(root, crl)?;
+    let subjects = id
+        .split(',')
+        .map(|s| super::query::subject_ref(s.trim(), None))
+        .collect::<Result<Vec<_>>>()
+        .context(
+            "name a natural person by the pseudonyms `credex pseudonym of` prints (EPOCH:HEX,…), never by the citizen ID",
+        )?;
+    let (accesses, report) = credex_audit::subject_report(dirs, &store, &options, &subjects);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&accesses)?);
+    } else {
+        if accesses.is_empty() {
+            println!("no access to this subject is recorded in these logs");
+        }
+        for a in &accesses {
+            print_access(a);
+        }
+    }
+    if !report.passed() {
+        bail!(
+            "these logs do not verify ({} violation(s)); run `credex audit verify` for details",
+            report.violations.len()
+        );
+    }
+    Ok(())
+}
+
+/// One access to the subject: when, who asked whom for what, what came of it.
+fn print_access(a: &credex_audit::SubjectAccess) {
+    let when = time::OffsetDateTime::from_unix_timestamp(a.at_ms / 1000)
+        .map(|t| {
+            format!(
+                "{} {:02}:{:02}:{:02}Z",
+                t.date(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default();
+    println!(
+        "{when}  {} asked {} for {} — {:?}; released: {}; officers: {}",
+        a.requester,
+        a.log,
+        a.purpose,
+        a.outcome,
+        if a.released.is_empty() {
+            "nothing".to_owned()
+        } else {
+            a.released.join(", ")
+        },
+        a.officers.join(", ")
+    );
 }

@@ -64,14 +64,7 @@ pub async fn node(cmd: NodeCommand) -> Result<()> {
                 );
             };
             let transport = credex_node::service::client_transport(&config)?;
-            let conn = transport
-                .connect(
-                    peer.addr,
-                    &peer.server_name,
-                    peer.region,
-                    Some(peer.name.clone()),
-                )
-                .await?;
+            let conn = super::connect_peer(&transport, &peer).await?;
             let started = std::time::Instant::now();
             conn.ping(1).await?;
             let rtt = started.elapsed();

@@ -4,12 +4,12 @@
 //! [`credex_node::pki_files`]; the rules are in `credex_pki`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use credex_node::pki_files::{CaDir, lifetime};
-use credex_pki::{KeyAlgorithm, Purpose, TrustStore};
+use credex_pki::{KeyAlgorithm, Purpose};
 use credex_protocol::{NodeName, RegionCode, Role};
 
 // Key algorithm and validity of a certificate to issue (no doc comment:
@@ -141,61 +141,21 @@ pub enum PkiCommand {
 /// Run a `credex pki` subcommand.
 pub fn pki(cmd: PkiCommand) -> Result<()> {
     match cmd {
-        PkiCommand::InitRoot { dir, name, key } => {
-            let ca = CaDir::create_root(
-                &dir,
-                &name,
-                key.alg,
-                key.days.unwrap_or(lifetime::ROOT_DAYS),
-            )?;
-            println!(
-                "created federation root CA in {} (keep {} offline)",
-                dir.display(),
-                ca.key_path().display()
-            );
-        }
+        PkiCommand::InitRoot { dir, name, key } => init_root(&dir, &name, &key),
         PkiCommand::RegionCa {
             root,
             region,
             dir,
             key,
-        } => {
-            CaDir::at(root).create_region(
-                region,
-                &dir,
-                key.alg,
-                key.days.unwrap_or(lifetime::REGION_CA_DAYS),
-            )?;
-            println!("created region CA {region} in {}", dir.display());
-        }
+        } => region_ca(root, region, &dir, &key),
         PkiCommand::Node {
             ca,
             name,
-            mut dns,
+            dns,
             ip,
             out,
             key,
-        } => {
-            let ca = CaDir::at(ca);
-            let region = ca
-                .load()?
-                .identity()
-                .region()
-                .context("the root cannot issue node certificates; use a region CA")?;
-            let logical = credex_node::config::logical_server_name(region, &name);
-            if !dns.contains(&logical) {
-                dns.insert(0, logical);
-            }
-            let files = ca.issue_node(
-                &name,
-                &dns,
-                &ip,
-                key.alg,
-                key.days.unwrap_or(lifetime::LEAF_DAYS),
-                &out,
-            )?;
-            print_issued(&files);
-        }
+        } => issue_node(ca, &name, dns, &ip, &out, &key),
         PkiCommand::Operator {
             ca,
             name,
@@ -211,6 +171,7 @@ pub fn pki(cmd: PkiCommand) -> Result<()> {
                 &out,
             )?;
             print_issued(&files);
+            Ok(())
         }
         PkiCommand::Authority { ca, name, out, key } => {
             let files = CaDir::at(ca).issue_authority(
@@ -220,68 +181,128 @@ pub fn pki(cmd: PkiCommand) -> Result<()> {
                 &out,
             )?;
             print_issued(&files);
+            Ok(())
         }
-        PkiCommand::Revoke { ca, cert } => {
-            let ca = CaDir::at(ca);
-            let identity = ca.revoke(&cert)?;
-            println!(
-                "revoked {} (serial {}); CRL re-signed at {} — nodes pick it up at their next CRL check",
-                identity.subject,
-                identity.serial_hex(),
-                ca.crl_path().display()
-            );
-        }
+        PkiCommand::Revoke { ca, cert } => revoke(ca, &cert),
         PkiCommand::Crl { ca } => {
             let path = CaDir::at(ca).write_crl()?;
             println!("CRL re-signed at {}", path.display());
+            Ok(())
         }
-        PkiCommand::PseudonymKey(cmd) => super::pseudonym::pseudonym_key(cmd)?,
-        PkiCommand::Show { files } => {
-            for file in files {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("{}", file.display()))?;
-                let certs = credex_pki::certs_from_pem(&text)
-                    .with_context(|| format!("{}", file.display()))?;
-                if certs.is_empty() {
-                    bail!("{}: no CERTIFICATE section", file.display());
-                }
-                for (i, der) in certs.iter().enumerate() {
-                    let id = credex_pki::identity_from_der(der)
-                        .with_context(|| format!("{}: certificate {}", file.display(), i + 1))?;
-                    println!("{} [{}]: {}", file.display(), i + 1, id.describe());
-                }
-            }
+        PkiCommand::PseudonymKey(cmd) => super::pseudonym::pseudonym_key(cmd),
+        PkiCommand::Show { files } => show(&files),
+        PkiCommand::Verify { root, crl, cert } => verify(&root, &crl, &cert),
+    }
+}
+
+/// `credex pki init-root`: the federation root CA.
+fn init_root(dir: &Path, name: &str, key: &KeyOpts) -> Result<()> {
+    let ca = CaDir::create_root(dir, name, key.alg, key.days.unwrap_or(lifetime::ROOT_DAYS))?;
+    println!(
+        "created federation root CA in {} (keep {} offline)",
+        dir.display(),
+        ca.key_path().display()
+    );
+    Ok(())
+}
+
+/// `credex pki region-ca`: a region CA issued by the root.
+fn region_ca(root: PathBuf, region: RegionCode, dir: &Path, key: &KeyOpts) -> Result<()> {
+    CaDir::at(root).create_region(
+        region,
+        dir,
+        key.alg,
+        key.days.unwrap_or(lifetime::REGION_CA_DAYS),
+    )?;
+    println!("created region CA {region} in {}", dir.display());
+    Ok(())
+}
+
+/// `credex pki node`: a node certificate, its logical server name always
+/// among its DNS names.
+fn issue_node(
+    ca: PathBuf,
+    name: &NodeName,
+    mut dns: Vec<String>,
+    ip: &[IpAddr],
+    out: &Path,
+    key: &KeyOpts,
+) -> Result<()> {
+    let ca = CaDir::at(ca);
+    let region = ca
+        .load()?
+        .identity()
+        .region()
+        .context("the root cannot issue node certificates; use a region CA")?;
+    let logical = credex_node::config::logical_server_name(region, name);
+    if !dns.contains(&logical) {
+        dns.insert(0, logical);
+    }
+    let files = ca.issue_node(
+        name,
+        &dns,
+        ip,
+        key.alg,
+        key.days.unwrap_or(lifetime::LEAF_DAYS),
+        out,
+    )?;
+    print_issued(&files);
+    Ok(())
+}
+
+/// `credex pki revoke`: revoke a certificate and re-sign the CA's CRL.
+fn revoke(ca: PathBuf, cert: &Path) -> Result<()> {
+    let ca = CaDir::at(ca);
+    let identity = ca.revoke(cert)?;
+    println!(
+        "revoked {} (serial {}); CRL re-signed at {} — nodes pick it up at their next CRL check",
+        identity.subject,
+        identity.serial_hex(),
+        ca.crl_path().display()
+    );
+    Ok(())
+}
+
+/// `credex pki show`: every certificate in the files, in plain words.
+fn show(files: &[PathBuf]) -> Result<()> {
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
+        let certs =
+            credex_pki::certs_from_pem(&text).with_context(|| format!("{}", file.display()))?;
+        if certs.is_empty() {
+            bail!("{}: no CERTIFICATE section", file.display());
         }
-        PkiCommand::Verify { root, crl, cert } => {
-            let root_pem =
-                std::fs::read_to_string(&root).with_context(|| format!("{}", root.display()))?;
-            let crls = crl
-                .iter()
-                .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
-                .collect::<Result<Vec<_>>>()?;
-            let store = TrustStore::from_pem(&root_pem, &crls)?;
-            let text =
-                std::fs::read_to_string(&cert).with_context(|| format!("{}", cert.display()))?;
-            let certs =
-                credex_pki::certs_from_pem(&text).with_context(|| format!("{}", cert.display()))?;
-            let (leaf, rest) = certs
-                .split_first()
-                .with_context(|| format!("{}: no CERTIFICATE section", cert.display()))?;
-            let id = credex_pki::identity_from_der(leaf)?;
-            let purpose = match id.subject {
-                credex_pki::Subject::Node { .. } => Purpose::TlsClient,
-                _ => Purpose::Signing,
-            };
-            let verified = store
-                .verify(leaf, rest, rustls_pki_types::UnixTime::now(), purpose)
-                .with_context(|| format!("{}: does not verify", cert.display()))?;
-            println!(
-                "OK: {} issued by {}",
-                verified.identity().subject,
-                verified.issuer().subject
-            );
+        for (i, der) in certs.iter().enumerate() {
+            let id = credex_pki::identity_from_der(der)
+                .with_context(|| format!("{}: certificate {}", file.display(), i + 1))?;
+            println!("{} [{}]: {}", file.display(), i + 1, id.describe());
         }
     }
+    Ok(())
+}
+
+/// `credex pki verify`: the chain against the root and CRLs, for the
+/// purpose its leaf serves.
+fn verify(root: &Path, crl: &[PathBuf], cert: &Path) -> Result<()> {
+    let store = super::log::trust(root, crl)?;
+    let text = std::fs::read_to_string(cert).with_context(|| format!("{}", cert.display()))?;
+    let certs = credex_pki::certs_from_pem(&text).with_context(|| format!("{}", cert.display()))?;
+    let (leaf, rest) = certs
+        .split_first()
+        .with_context(|| format!("{}: no CERTIFICATE section", cert.display()))?;
+    let id = credex_pki::identity_from_der(leaf)?;
+    let purpose = match id.subject {
+        credex_pki::Subject::Node { .. } => Purpose::TlsClient,
+        _ => Purpose::Signing,
+    };
+    let verified = store
+        .verify(leaf, rest, rustls_pki_types::UnixTime::now(), purpose)
+        .with_context(|| format!("{}: does not verify", cert.display()))?;
+    println!(
+        "OK: {} issued by {}",
+        verified.identity().subject,
+        verified.issuer().subject
+    );
     Ok(())
 }
 

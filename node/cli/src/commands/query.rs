@@ -2,7 +2,7 @@
 //! `credex id …`: the requester's two-person flow, subject authorizations,
 //! record import and identifier checks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
@@ -234,24 +234,7 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 .transpose()?;
             let ring = ring_at(config.pseudonyms.keys.as_deref())?;
             let subject_ref = subject_ref(&subject, ring.as_ref())?;
-            let masked_subject = match (
-                &subject_ref,
-                credex_policies::SubjectId::parse(subject.trim()),
-            ) {
-                (
-                    SubjectRef::NaturalPerson(_),
-                    Ok(credex_policies::SubjectId::NaturalPerson(id)),
-                ) => Some(id.masked()),
-                (SubjectRef::NaturalPerson(_), _) => bail!(
-                    "--subject: name a natural person by citizen ID, not by pseudonym, so the approver can check whom the query is about"
-                ),
-                _ => None,
-            };
-            if masked_subject.is_some() && case.is_none() {
-                bail!(
-                    "--case: a query about a natural person names the case it serves, for the approver"
-                );
-            }
+            let case = case_note(&subject_ref, &subject, case)?;
             let spec = QuerySpec {
                 target_region: target,
                 subject: subject_ref,
@@ -260,23 +243,7 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
                 legal_basis,
                 subject_authorization,
             };
-            let mut file = requester::draft_and_sign(
-                config.region,
-                config.name.clone(),
-                spec,
-                &requester,
-                SystemTime::now(),
-            )?;
-            file.case = case.map(|reference| requester::CaseNote {
-                reference,
-                masked_subject,
-            });
-            file.save(&out)?;
-            print!("{}", file.describe());
-            println!(
-                "written to {}; a different officer with the approver role must now run `credex query approve`",
-                out.display()
-            );
+            query_new(&config, &requester, spec, case, &out)
         }
         QueryCommand::Approve {
             cert,
@@ -284,62 +251,122 @@ pub async fn query(cmd: QueryCommand) -> Result<()> {
             subject_id,
             config,
             file,
-        } => {
-            let mut draft = QueryFile::load(&file)?;
-            let approver = Signer::load(&cert, &key)?;
-            print!("{}", draft.describe());
-            if matches!(draft.request.subject, SubjectRef::NaturalPerson(_)) {
-                let id = subject_id.context(
-                    "--subject-id: this query is about a natural person; give the citizen ID in the case file, and the tool checks the draft is about that person",
-                )?;
-                let config = config
-                    .context("--config: the node's configuration, for its pseudonym key ring")?;
-                let ring = ring_at(NodeConfig::load(&config)?.pseudonyms.keys.as_deref())?
-                    .context("the configuration names no pseudonym key ring ([pseudonyms] keys)")?;
-                requester::confirm_subject(&draft, &id, &ring)?;
-                println!("  the draft is about the person in the case file");
-            }
-            requester::approve(&mut draft, &approver)?;
-            draft.save(&file)?;
-            println!(
-                "approved by {}; send it with `credex query send`",
-                approver.identity.subject
-            );
+        } => query_approve(&cert, &key, subject_id, config, &file),
+        QueryCommand::Show { file } => {
+            print!("{}", QueryFile::load(&file)?.describe());
+            Ok(())
         }
-        QueryCommand::Show { file } => print!("{}", QueryFile::load(&file)?.describe()),
-        QueryCommand::Send { config, file } => {
-            let config = NodeConfig::load(&config)?;
-            let query = QueryFile::load(&file)?.authorized()?;
-            let target = query.request.target_region;
-            let peer = config
-                .peers
-                .iter()
-                .find(|p| p.region == target)
-                .cloned()
-                .with_context(|| {
-                    format!(
-                        "{}: no [[peers]] entry for region {target}",
-                        config.path.display()
-                    )
-                })?;
-            let transport = credex_node::service::client_transport(&config)?;
-            let storage = credex_node::service::open_storage(&config).await?;
-            let conn = transport
-                .connect(
-                    peer.addr,
-                    &peer.server_name,
-                    peer.region,
-                    Some(peer.name.clone()),
-                )
-                .await?;
-            let trust = transport.trust().current();
-            let result = requester::send(&conn, &trust, &storage, &query).await;
-            conn.close();
-            storage.close().await;
-            transport.close().await;
-            print_response(&result?);
-        }
+        QueryCommand::Send { config, file } => query_send(&config, &file).await,
     }
+}
+
+/// The case note a draft carries for the approver: a query about a natural
+/// person names them by citizen ID (shown masked) and names its case.
+fn case_note(
+    subject_ref: &SubjectRef,
+    subject: &str,
+    case: Option<String>,
+) -> Result<Option<requester::CaseNote>> {
+    let masked_subject = match (subject_ref, SubjectId::parse(subject.trim())) {
+        (SubjectRef::NaturalPerson(_), Ok(SubjectId::NaturalPerson(id))) => Some(id.masked()),
+        (SubjectRef::NaturalPerson(_), _) => bail!(
+            "--subject: name a natural person by citizen ID, not by pseudonym, so the approver can check whom the query is about"
+        ),
+        _ => None,
+    };
+    if masked_subject.is_some() && case.is_none() {
+        bail!("--case: a query about a natural person names the case it serves, for the approver");
+    }
+    Ok(case.map(|reference| requester::CaseNote {
+        reference,
+        masked_subject,
+    }))
+}
+
+/// `credex query new`: draft the query, sign it as the requesting officer
+/// and write it for the approver.
+fn query_new(
+    config: &NodeConfig,
+    requester: &Signer,
+    spec: QuerySpec,
+    case: Option<requester::CaseNote>,
+    out: &Path,
+) -> Result<()> {
+    let mut file = requester::draft_and_sign(
+        config.region,
+        config.name.clone(),
+        spec,
+        requester,
+        SystemTime::now(),
+    )?;
+    file.case = case;
+    file.save(out)?;
+    print!("{}", file.describe());
+    println!(
+        "written to {}; a different officer with the approver role must now run `credex query approve`",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `credex query approve`: show the draft, check a natural person is the
+/// one in the case file, countersign it in place.
+fn query_approve(
+    cert: &Path,
+    key: &Path,
+    subject_id: Option<String>,
+    config: Option<PathBuf>,
+    file: &Path,
+) -> Result<()> {
+    let mut draft = QueryFile::load(file)?;
+    let approver = Signer::load(cert, key)?;
+    print!("{}", draft.describe());
+    if matches!(draft.request.subject, SubjectRef::NaturalPerson(_)) {
+        let id = subject_id.context(
+            "--subject-id: this query is about a natural person; give the citizen ID in the case file, and the tool checks the draft is about that person",
+        )?;
+        let config =
+            config.context("--config: the node's configuration, for its pseudonym key ring")?;
+        let ring = ring_at(NodeConfig::load(&config)?.pseudonyms.keys.as_deref())?
+            .context("the configuration names no pseudonym key ring ([pseudonyms] keys)")?;
+        requester::confirm_subject(&draft, &id, &ring)?;
+        println!("  the draft is about the person in the case file");
+    }
+    requester::approve(&mut draft, &approver)?;
+    draft.save(file)?;
+    println!(
+        "approved by {}; send it with `credex query send`",
+        approver.identity.subject
+    );
+    Ok(())
+}
+
+/// `credex query send`: send the approved query to its target region's
+/// peer, verify and log the answer, print it.
+async fn query_send(config: &Path, file: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let query = QueryFile::load(file)?.authorized()?;
+    let target = query.request.target_region;
+    let peer = config
+        .peers
+        .iter()
+        .find(|p| p.region == target)
+        .cloned()
+        .with_context(|| {
+            format!(
+                "{}: no [[peers]] entry for region {target}",
+                config.path.display()
+            )
+        })?;
+    let transport = credex_node::service::client_transport(&config)?;
+    let storage = credex_node::service::open_storage(&config).await?;
+    let conn = super::connect_peer(&transport, &peer).await?;
+    let trust = transport.trust().current();
+    let result = requester::send(&conn, &trust, &storage, &query).await;
+    conn.close();
+    storage.close().await;
+    transport.close().await;
+    print_response(&result?);
     Ok(())
 }
 

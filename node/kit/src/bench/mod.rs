@@ -48,6 +48,7 @@ mod render;
 pub use crypto::{CryptoFloor, SignatureBudget, measure_crypto_floor};
 pub use fixtures::{BenchFederation, QueryFactory};
 pub use machine::Machine;
+pub(crate) use query::connect;
 pub use query::{LevelResult, QueryBenchArgs, QueryBenchReport, query_bench};
 pub use render::render;
 

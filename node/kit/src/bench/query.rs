@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use credex_node::config::logical_server_name;
 use credex_node::service::RunningNode;
-use credex_node::transport::PeerConnection;
+use credex_node::transport::{ClientError, PeerConnection};
 use serde::Serialize;
 
 use super::crypto::{CryptoFloor, measure_crypto_floor};
@@ -193,7 +193,6 @@ impl NodePair {
         let fed = BenchFederation::create()?;
         let requester = RunningNode::start(fed.config(REQUESTER_NODE)?).await?;
         let responder = RunningNode::start(fed.config(RESPONDER_NODE)?).await?;
-        let target = responder.config().region;
         let imported = fed
             .import_samples(
                 responder.storage(),
@@ -203,17 +202,7 @@ impl NodePair {
             .await?;
         let mut conns = Vec::with_capacity(connections);
         for _ in 0..connections {
-            let name = responder.config().name.clone();
-            let conn = requester
-                .transport()
-                .connect(
-                    responder.local_addr(),
-                    &logical_server_name(target, &name),
-                    target,
-                    Some(name),
-                )
-                .await?;
-            conns.push(Arc::new(conn));
+            conns.push(Arc::new(connect(&requester, &responder).await?));
         }
         Ok(NodePair {
             fed,
@@ -234,6 +223,25 @@ impl NodePair {
         self.responder.shutdown().await;
         drop(self.fed);
     }
+}
+
+/// A new QUIC connection from the requester's transport to the responder,
+/// as a peer opens it.
+pub(crate) async fn connect(
+    requester: &RunningNode,
+    responder: &RunningNode,
+) -> Result<PeerConnection, ClientError> {
+    let target = responder.config().region;
+    let name = responder.config().name.clone();
+    requester
+        .transport()
+        .connect(
+            responder.local_addr(),
+            &logical_server_name(target, &name),
+            target,
+            Some(name),
+        )
+        .await
 }
 
 /// Each concurrency level in turn: pre-build enough queries for the crypto

@@ -22,8 +22,8 @@ use credex_node::service::RunningNode;
 use credex_pki::authorization::approve_request;
 use credex_protocol::RegionCode;
 use credex_protocol::query::{
-    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse, SubjectAuthorization,
-    SubjectRef,
+    AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse,
+    SignedSubjectAuthorization, SubjectAuthorization, SubjectRef,
 };
 use ring::rand::SystemRandom;
 
@@ -301,8 +301,19 @@ async fn financing_in_chongqing(
         Outcome::Denied,
         QueryReason::NoAuthorizationNoLegalBasis,
     );
+    let scope = financing_scope(asker)?;
+    consent_signed_by_the_asking_side(dir, asker, cq, checks, scope.clone()).await?;
+    let consent = requester::issue_authorization(&signer(dir, "500000", "portal")?, scope)?;
+    consent_signed_by_the_data_owner(asker, cq, checks, consent).await?;
+
+    Ok(())
+}
+
+/// What the company consents to: Guizhou may ask, for financing, its tax
+/// credit rating, once, within a week.
+fn financing_scope(asker: &Asker<'_>) -> Result<SubjectAuthorization> {
     let now = unix_ms(SystemTime::now());
-    let scope = SubjectAuthorization {
+    Ok(SubjectAuthorization {
         authorization_id: requester::random_id(),
         subject: SubjectRef::LegalPerson(asker.cq_company.clone()),
         grantee_region: "520000".parse()?,
@@ -311,12 +322,22 @@ async fn financing_in_chongqing(
         not_before_ms: now - 60_000,
         not_after_ms: now + 7 * 86_400_000,
         max_uses: 1,
-    };
+    })
+}
+
+/// A "consent" Guizhou's own portal signed is refused.
+async fn consent_signed_by_the_asking_side(
+    dir: &Path,
+    asker: &Asker<'_>,
+    cq: &RunningNode,
+    checks: &mut Checks,
+    scope: SubjectAuthorization,
+) -> Result<()> {
     // A forger does not use `credex authorization issue` (which refuses to
     // sign for its own region): it signs with the library directly.
     let guizhou_portal = signer(dir, "520000", "portal")?;
     let self_issued = credex_pki::authorization::sign_subject_authorization(
-        scope.clone(),
+        scope,
         &guizhou_portal.key,
         guizhou_portal.chain.clone(),
     )?;
@@ -332,7 +353,17 @@ async fn financing_in_chongqing(
         Outcome::Denied,
         QueryReason::ConsentAuthorityNotAccepted,
     );
-    let consent = requester::issue_authorization(&signer(dir, "500000", "portal")?, scope)?;
+    Ok(())
+}
+
+/// Chongqing's portal's consent: refused when attached after the officers
+/// signed, granted when bound under their signatures, refused once used up.
+async fn consent_signed_by_the_data_owner(
+    asker: &Asker<'_>,
+    cq: &RunningNode,
+    checks: &mut Checks,
+    consent: SignedSubjectAuthorization,
+) -> Result<()> {
     let mut swapped = asker.authorized(asker.financing(None))?;
     swapped.subject_authorization = Some(consent.clone());
     expect(
@@ -367,7 +398,6 @@ async fn financing_in_chongqing(
         Outcome::Denied,
         QueryReason::AuthorizationUsedUp,
     );
-
     Ok(())
 }
 
