@@ -351,7 +351,16 @@ impl RunningNode {
             self.shutdown.clone(),
         )?;
         if let Some(addr) = self.config.metrics.listen {
-            let sources = crate::metrics::sources(self, &self.tracker, self.shutdown.clone());
+            let observed = crate::metrics::Observed {
+                config: &self.config,
+                storage: &self.storage,
+                checkpoints: &self.checkpoints,
+                federation: &self.federation,
+                transport: &self.transport,
+                query_counters: self.queries.counters(),
+                catalogue: self.queries.policy().catalogue(),
+            };
+            let sources = crate::metrics::sources(&observed, &self.tracker, self.shutdown.clone());
             crate::metrics::serve(addr, sources, &self.tracker, self.shutdown.clone()).await?;
         }
         Ok(())
