@@ -6,7 +6,7 @@
 //! - [`dev`]: `credex dev init` — a root, region CAs, nodes, operators and
 //!   sample records written to a directory — and the synthetic subjects the
 //!   demo, the simulator and the tests build on.
-//! - [`bench`](mod@bench), [`bench_all`], [`bench_log`]: `credex bench …`, and the
+//! - [`bench`](mod@bench) (with `bench::all` and `bench::log`): `credex bench …`, and the
 //!   fixtures the criterion benchmark `benches/decision.rs` drives.
 //! - [`relay`]: the UDP relay that partitions nodes, or loses one
 //!   direction, in the simulator and the integration tests.
@@ -22,8 +22,6 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
-pub mod bench_all;
-pub mod bench_log;
 pub mod demo;
 pub mod dev;
 pub mod relay;

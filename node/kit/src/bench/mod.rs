@@ -17,7 +17,7 @@
 //! criterion benchmark `node/kit/benches/decision.rs` drives.
 //!
 //! What it does not do: handshakes, the transport ceiling, log appends and
-//! the auditor are in `credex bench all` ([`crate::bench_all`]) and
+//! the auditor are in `credex bench all` ([`all`]) and
 //! `credex bench log`; both nodes share the process and the machine's
 //! cores, as on the development machine.
 //! `docs/performance.md` holds the latest figures and how to read them.
@@ -38,8 +38,10 @@ use credex_node::service::StartError;
 use credex_node::transport::ClientError;
 use serde::Serialize;
 
+pub mod all;
 mod crypto;
 mod fixtures;
+pub mod log;
 pub(crate) mod machine;
 mod phase;
 mod query;
@@ -138,22 +140,20 @@ pub enum BenchCommand {
     Query(QueryBenchArgs),
     /// The access log: durable appends/s, append-to-checkpoint latency,
     /// `audit verify` entries/s.
-    Log(crate::bench_log::LogBenchArgs),
+    Log(log::LogBenchArgs),
     /// Everything side by side in one run: transport ceiling, crypto
     /// floor, credex queries at 1/16/64/256 in flight, log appends and
     /// audit, mTLS handshakes, each with the ratios between them.
-    All(crate::bench_all::AllBenchArgs),
+    All(all::AllBenchArgs),
 }
 
 /// Run a `credex bench` subcommand, printing its report.
 pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
     match command {
-        BenchCommand::All(args) => crate::bench_all::run(&args).await,
+        BenchCommand::All(args) => all::run(&args).await,
         BenchCommand::Log(args) => {
-            let report = crate::bench_log::run(&args)
-                .await
-                .map_err(BenchError::Log)?;
-            print!("{}", crate::bench_log::render(&report));
+            let report = log::run(&args).await.map_err(BenchError::Log)?;
+            print!("{}", log::render(&report));
             if let Some(path) = &args.json {
                 write_json(path, &report)?;
             }

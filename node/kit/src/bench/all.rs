@@ -12,7 +12,7 @@
 //! - **Crypto floor**: ring Ed25519 ([`crate::bench::measure_crypto_floor`])
 //!   and the query rates it allows.
 //! - **credex**: authorized queries end to end ([`crate::bench::query_bench`]).
-//! - **Log**: durable appends and `audit verify` ([`crate::bench_log`]).
+//! - **Log**: durable appends and `audit verify` ([`super::log`]).
 //! - **Handshakes**: new mTLS QUIC connections per second between two
 //!   nodes' transports (credex's client and server verifiers, no
 //!   resumption), each followed by the `Hello` round trip that confirms it.
@@ -35,11 +35,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::log::{LogBenchArgs, LogBenchReport};
 use crate::bench::{
     BenchError, BenchFederation, CryptoFloor, LevelResult, Machine, QueryBenchArgs,
     QueryBenchReport, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
-use crate::bench_log::{LogBenchArgs, LogBenchReport};
 
 /// Options of `credex bench all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -228,7 +228,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
 
     // 3. The log.
     eprintln!("log: durable appends, then audit verify…");
-    let log = crate::bench_log::run(&LogBenchArgs {
+    let log = super::log::run(&LogBenchArgs {
         concurrency: args.log_concurrency,
         seconds: args.log_seconds,
         body_bytes: 512,
