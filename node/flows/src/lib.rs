@@ -14,6 +14,9 @@
 //!   read, effects as data), typed refusals with stable codes;
 //! - [`recognition`]: a member's decision on another region's evaluation
 //!   result;
+//! - [`upward`]: the upward channel (数据报送) — the national node's
+//!   decision on a province's batch (records to store, the signed receipt)
+//!   and the province's counting of what was reported, on time or late;
 //! - [`outbox`] and [`inbox`]: federation messaging's two sides as state
 //!   machines — in-order, one-at-a-time delivery per destination with
 //!   retry backoff, and apply-once with the first answer replayed to
@@ -28,7 +31,7 @@
 //! What is not: no tokio, sqlx, quinn or wall clock (`now` is always a
 //! parameter; a test in `tests/` checks the dependency tree), no storage,
 //! no signatures made unless a key is handed in (the pure crates sign and
-//! verify). The flows' state machines
+//! verify; [`upward`] is handed the national node's key to sign receipts). The flows' state machines
 //! move here next (docs/status.md, issue 14).
 
 #![forbid(unsafe_code)]
@@ -39,3 +42,4 @@ pub mod inbox;
 pub mod outbox;
 pub mod query;
 pub mod recognition;
+pub mod upward;
