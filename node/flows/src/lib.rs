@@ -18,6 +18,9 @@
 //!   side — listings held, changes applied and confirmed, feedback,
 //!   confirmations and objections recorded at the origin — and the
 //!   entry rules both sides check;
+//! - [`upward`]: the upward channel (数据报送) — the national node's
+//!   decision on a province's batch (records to store, the signed receipt)
+//!   and the province's counting of what was reported, on time or late;
 //! - [`outbox`] and [`inbox`]: federation messaging's two sides as state
 //!   machines — in-order, one-at-a-time delivery per destination with
 //!   retry backoff, and apply-once with the first answer replayed to
@@ -32,7 +35,7 @@
 //! What is not: no tokio, sqlx, quinn or wall clock (`now` is always a
 //! parameter; a test in `tests/` checks the dependency tree), no storage,
 //! no signatures made unless a key is handed in (the pure crates sign and
-//! verify). The flows' state machines
+//! verify; [`upward`] is handed the national node's key to sign receipts). The flows' state machines
 //! move here next (docs/status.md, issue 14).
 
 #![forbid(unsafe_code)]
@@ -44,3 +47,4 @@ pub mod lists;
 pub mod outbox;
 pub mod query;
 pub mod recognition;
+pub mod upward;
