@@ -15,7 +15,7 @@
 //! retrying with backoff until the receiver answers with a signed
 //! acknowledgement. It then verifies the acknowledgement and the
 //! receiver's log receipt, asks the flow what the acknowledgement changes
-//! ([`FlowHandler::acknowledged`]), and commits, in one transaction, a
+//! ([`credex_flows::flow::Flow::acknowledged`]), and commits, in one transaction, a
 //! [`kind::MESSAGE_SENT`] journal entry holding the receipt, the flow's
 //! state writes and the removal of the message from the outbox.
 //!
@@ -24,7 +24,8 @@
 //! [`Federation::receive`] checks the envelope against the connection's
 //! verified peer (region and node), the receiving region and the sender's
 //! signature, asks the flow what the message changes
-//! ([`FlowHandler::receive`]), and commits a [`kind::MESSAGE_RECEIVED`]
+//! ([`credex_flows::flow::Flow::receive`], against the stored state its
+//! `reads` name), and commits a [`kind::MESSAGE_RECEIVED`]
 //! entry claiming `(from_region, message_id)` as a nonce, together with
 //! the flow's state writes. An applied message's signed envelope is the
 //! entry's attachment; a message the flow refuses for good is logged
@@ -39,8 +40,6 @@
 use crate::ids::random_id;
 use credex_flows::calendar::unix_time;
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,8 +47,7 @@ use credex_pki::authorization::sign_node_statement;
 use credex_pki::signing::SigningKey;
 use credex_policies::egress::ReleasedBody;
 use credex_protocol::federation::{
-    DOMAIN_FEDERATION_MESSAGE, DeliveryAck, DeliveryStatus, Envelope, Flow, MAX_REASON,
-    SignedEnvelope,
+    DOMAIN_FEDERATION_MESSAGE, DeliveryStatus, Envelope, Flow, MAX_REASON, SignedEnvelope,
 };
 use credex_protocol::{NodeName, RegionCode, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -59,7 +57,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::log::Checkpoints;
 use crate::storage::{AccessClaim, StateWrite, Storage, StorageError};
-use crate::transport::PeerIdentity;
 use credex_flows::outbox::{Attempts, Outbox, Queued};
 use credex_journal::{
     CounterpartReceipt, ENTRY_VERSION, MAX_BEYOND_NAMED, MessageReceived, MessageSent,
@@ -67,13 +64,13 @@ use credex_journal::{
 };
 
 mod ack;
-mod driven;
+mod drive;
 mod error;
 mod peers;
 mod receive;
 
 pub use ack::verify_ack;
-pub use driven::{Driven, read_view};
+pub use drive::read_view;
 pub use error::{AckRejected, DeliveryError};
 pub use peers::PeerPool;
 pub use receive::{beyond_release, fields_beyond_release};
@@ -96,44 +93,12 @@ pub const REFUSED_ID_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Most outbox messages read per delivery pass.
 const OUTBOX_PAGE: u32 = 1024;
 
-/// A future returned by a [`FlowHandler`].
-pub type FlowFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 /// What receiving a message does, as decided by its flow (state writes,
 /// records, follow-up messages, the reply and the journal summary).
 pub use credex_flows::flow::Effect;
 
-/// Why a flow did not apply a message.
-#[derive(Debug)]
-pub enum Refusal {
-    /// For good: logged, answered with [`DeliveryStatus::Refused`]; the
-    /// sender stops retrying.
-    Permanent(String),
-    /// For now (e.g. storage unavailable): nothing is logged, the sender
-    /// retries.
-    Transient(String),
-}
-
-/// A flow's side of federation messaging.
-pub trait FlowHandler: Send + Sync + 'static {
-    /// Decide what `envelope` (already authenticated: it comes from
-    /// `from`, is signed by it and is addressed to this region) changes.
-    /// Must not write: its state writes are committed with the message's
-    /// journal entry.
-    fn receive<'a>(
-        &'a self,
-        from: &'a PeerIdentity,
-        envelope: &'a Envelope,
-    ) -> FlowFuture<'a, Result<Effect, Refusal>>;
-
-    /// The receiver acknowledged `envelope` (signature and receipt
-    /// verified): the state writes to commit with the sent entry.
-    fn acknowledged<'a>(
-        &'a self,
-        envelope: &'a Envelope,
-        ack: &'a DeliveryAck,
-    ) -> FlowFuture<'a, Result<Vec<StateWrite>, String>>;
-}
+/// A flow as the federation drives it (see [`credex_flows::flow`]).
+pub use credex_flows::flow::Flow as FederationFlow;
 
 /// One message waiting in the outbox, as stored (the schedule's rules are
 /// [`credex_flows::outbox`]'s).
@@ -213,7 +178,7 @@ pub struct Federation {
 
 struct Inner {
     ctx: FederationContext,
-    flows: Mutex<HashMap<Flow, Arc<dyn FlowHandler>>>,
+    flows: Mutex<HashMap<Flow, Arc<dyn FederationFlow>>>,
     receive_locks: HashMap<Flow, tokio::sync::Mutex<()>>,
     wake: Notify,
     busy: Mutex<HashSet<RegionCode>>,
@@ -252,11 +217,12 @@ impl Federation {
     }
 
     /// Register the handler of `flow` (replacing any earlier one).
-    pub fn register(&self, flow: Flow, handler: Arc<dyn FlowHandler>) {
-        self.flows().insert(flow, handler);
+    /// Register `flow` (replacing any earlier flow of its name).
+    pub fn register(&self, flow: Arc<dyn FederationFlow>) {
+        self.flows().insert(flow.name(), flow);
     }
 
-    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Flow, Arc<dyn FlowHandler>>> {
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<Flow, Arc<dyn FederationFlow>>> {
         // A panic while holding this lock can only happen in `insert` or
         // `get`, which leave the map consistent: recover the guard.
         self.inner
@@ -265,7 +231,7 @@ impl Federation {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn flow(&self, flow: Flow) -> Option<Arc<dyn FlowHandler>> {
+    fn flow(&self, flow: Flow) -> Option<Arc<dyn FederationFlow>> {
         self.flows().get(&flow).cloned()
     }
 
@@ -522,8 +488,8 @@ impl Federation {
         let now = self.now_ms();
         let counterpart = verify_ack(&item.signed, &signed_ack, &ctx.trust.current(), now)?;
         let handler = self.flow(e.flow).ok_or(DeliveryError::NoFlow(e.flow))?;
-        let mut state = handler
-            .acknowledged(e, &signed_ack.ack)
+        let mut state = self
+            .flow_acknowledged(&*handler, e, &signed_ack.ack, now)
             .await
             .map_err(|reason| DeliveryError::Flow {
                 flow: e.flow,

@@ -19,7 +19,7 @@
 //!
 //! The parts: [`policy`](ListsPolicy) (what is decided against), `state`
 //! (the stored records and their keys), `service` ([`Lists`], the
-//! operator's side), `receive` ([`ListsHandler`], other regions'
+//! operator's side), `receive` (the flow's registration: other regions'
 //! messages), `status` (where each entry stands) and `offline` (the CLI's
 //! access). This file holds the namespaces, the operator's draft and the
 //! error.
@@ -42,7 +42,7 @@ mod status;
 
 pub use offline::OfflineLists;
 pub use policy::{ListsPolicy, list_type};
-pub use receive::{ListsHandler, register};
+pub use receive::register;
 pub use service::{Added, Lists};
 pub use status::{
     ChangeView, EntryStatus, FeedbackView, HeldEntryView, HeldView, ObjectionView, Overdue,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use credex_flows::flow::{self, AckError, Context, Effect, Peer, Read, Refused, View};
 use credex_journal::{MessageReceived, ReceivedOutcome, kind};
-use credex_node::federation::Driven;
 use credex_node::service::RunningNode;
 use credex_node::storage::StateWrite;
 use credex_node::transport::ClientError;
@@ -70,12 +69,7 @@ impl flow::Flow for Echo {
 
 fn register(nodes: &[&RunningNode]) {
     for node in nodes {
-        let driven = Driven::new(
-            Echo,
-            node.storage().clone(),
-            node.federation().context().trust.clone(),
-        );
-        node.federation().register(Flow::Upward, Arc::new(driven));
+        node.federation().register(Arc::new(Echo));
     }
 }
 

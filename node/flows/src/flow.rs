@@ -257,6 +257,10 @@ pub enum Refused {
     /// Applying it would exceed a bound this node keeps.
     #[error("{0}")]
     Exceeds(String),
+    /// The body carries a field its own egress record does not release
+    /// (checked by the node for every flow before the flow decides).
+    #[error("{0}")]
+    BeyondRelease(String),
 }
 
 impl Refused {
@@ -271,6 +275,7 @@ impl Refused {
             Refused::NotHeld(_) => "not-held",
             Refused::Stale(_) => "stale",
             Refused::Exceeds(_) => "exceeds",
+            Refused::BeyondRelease(_) => "beyond-release",
         }
     }
 }

@@ -67,13 +67,12 @@ use credex_flows::recognition::Recognition;
 use credex_policies::AgreementSet;
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::Scheme;
-use credex_protocol::federation::Flow;
 use credex_protocol::recognition::IssuedAttestation;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::NodeConfig;
-use crate::federation::{Driven, Federation};
+use crate::federation::Federation;
 use crate::storage::{Storage, StorageError};
 
 mod effective;
@@ -135,14 +134,7 @@ pub fn register(
         reason,
     })?;
     let ctx = federation.context();
-    federation.register(
-        Flow::Recognition,
-        Arc::new(Driven::new(
-            Recognition::new(ctx.region, agreements),
-            ctx.storage.clone(),
-            ctx.trust.clone(),
-        )),
-    );
+    federation.register(Arc::new(Recognition::new(ctx.region, agreements)));
     Ok(())
 }
 

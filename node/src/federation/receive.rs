@@ -13,10 +13,11 @@ use credex_protocol::{ErrorCode, ErrorReply, Response};
 use super::Effect;
 use super::{
     Federation, INBOX_NS, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
-    REFUSED_ID_RETENTION_MS, ReceivedOutcome, Refusal, kind, truncate, unix_time,
+    REFUSED_ID_RETENTION_MS, ReceivedOutcome, kind, truncate, unix_time,
 };
 use crate::storage::{AccessClaim, ClaimOutcome, StateWrite};
 use crate::transport::PeerIdentity;
+use credex_flows::flow::{Refusal, Refused};
 use credex_flows::inbox::{InboxAnswer, duplicate_answer};
 use credex_journal::{ENTRY_VERSION, sha256};
 
@@ -57,8 +58,8 @@ impl Federation {
         };
         let beyond = fields_beyond_release(e);
         let received = match beyond_reason(&beyond) {
-            Some(reason) => Err(Refusal::Permanent(reason)),
-            None => handler.receive(peer, e).await,
+            Some(reason) => Err(Refused::BeyondRelease(reason).into()),
+            None => self.flow_receive(&*handler, peer, e, now_ms).await,
         };
         let mut decided = self.decided(received, beyond, now_ms).await?;
         let (seq, first) = self.journal_received(signed, &mut decided, now_ms).await?;
@@ -170,8 +171,10 @@ impl Federation {
                     beyond,
                 })
             }
-            Err(Refusal::Permanent(reason)) => {
-                let reason = truncate(reason, MAX_REASON);
+            Err(Refusal::Permanent(refused)) => {
+                // The stable code leads the reason the sender and the
+                // journal see.
+                let reason = truncate(format!("{}: {refused}", refused.code()), MAX_REASON);
                 Ok(Decided {
                     summary: format!("refused: {reason}"),
                     answer: InboxAnswer {

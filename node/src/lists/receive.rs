@@ -1,25 +1,19 @@
 //! Receiving lists messages from other regions: the node drives the pure
 //! flow [`credex_flows::lists::Lists`] (a new listing held, a change
 //! applied and its confirmation queued, feedback, a change confirmation
-//! and an objection recorded at the origin) with [`Driven`], which reads
-//! the state the flow names and hands it the time and the trust store.
+//! and an objection recorded at the origin): the federation reads the
+//! state the flow names and hands it the time and the trust store.
 //!
 //! Owns: the flow's registration. Does not own the decisions
 //! (`credex_flows::lists`) nor the operator's side ([`super::service`]).
 
 use std::sync::Arc;
 
-use credex_protocol::federation::Flow;
-
 use crate::boot::StartError;
 use crate::config::NodeConfig;
-use crate::federation::{Driven, Federation};
+use crate::federation::Federation;
 
 use super::policy::ListsPolicy;
-
-/// The lists flow's side of federation messaging: the pure flow, driven
-/// against the node's storage and trust store.
-pub type ListsHandler = Driven<credex_flows::lists::Lists>;
 
 /// Register the lists flow with `federation`: the agreements beside the
 /// configuration, the shipped measures catalogue, and `catalogue` (the
@@ -30,12 +24,6 @@ pub fn register(
     catalogue: &credex_policies::Catalogue,
 ) -> Result<(), StartError> {
     let policy = ListsPolicy::with_catalogue(config, catalogue)?;
-    let ctx = federation.context();
-    let handler: ListsHandler = Driven::new(
-        policy.flow(ctx.region),
-        ctx.storage.clone(),
-        ctx.trust.clone(),
-    );
-    federation.register(Flow::Lists, Arc::new(handler));
+    federation.register(Arc::new(policy.flow(federation.context().region)));
     Ok(())
 }

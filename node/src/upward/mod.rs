@@ -7,7 +7,7 @@
 //! What the flow decides — the national node's decision on a batch, the
 //! province's taking in of the signed receipt and the timeliness counts —
 //! is [`credex_flows::upward`], a pure state machine; this node drives it
-//! with [`Driven`] (registered by [`register`]) and re-exports its public
+//! by the federation (registered by [`register`]) and re-exports its public
 //! items here. What this module owns:
 //! - here: the rules the flow and the reporter decide with
 //!   ([`UpwardRules`], [`load_rules`], [`load_calendar`]) and the flow's
@@ -28,11 +28,10 @@ use std::sync::Arc;
 
 use credex_flows::upward::Upward;
 use credex_policies::{Catalogue, HolidayCalendar, ReportingList};
-use credex_protocol::federation::Flow;
 
 use crate::boot::StartError;
 use crate::config::NodeConfig;
-use crate::federation::{Driven, Federation};
+use crate::federation::Federation;
 use crate::storage::{Storage, StorageError};
 
 pub use credex_flows::upward::{
@@ -108,10 +107,7 @@ pub fn register(
         calendar,
         catalogue,
     );
-    federation.register(
-        Flow::Upward,
-        Arc::new(Driven::new(flow, ctx.storage.clone(), ctx.trust.clone())),
-    );
+    federation.register(Arc::new(flow));
     Ok(())
 }
 

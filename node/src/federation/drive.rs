@@ -1,0 +1,92 @@
+//! Driving a pure flow ([`credex_flows::flow::Flow`]): read the state the
+//! flow names from storage into a [`View`], hand the flow the time and the
+//! current trust store, and return its effect (or its typed refusal) for
+//! [`Federation`] to commit.
+
+use credex_flows::flow::{self, Context, Peer, Read, Refusal, SubjectRecords, View};
+use credex_protocol::federation::{DeliveryAck, Envelope};
+
+use super::{Effect, Federation, FederationFlow};
+use crate::storage::{StateWrite, Storage, StorageError};
+use crate::transport::PeerIdentity;
+
+/// Read what `reads` names into a [`View`].
+pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, StorageError> {
+    let mut view = View::default();
+    for read in reads {
+        match read {
+            Read::State(key) => {
+                if let Some(value) = storage.state(&key.ns, &key.key).await? {
+                    view.insert(key.clone(), value);
+                }
+            }
+            Read::SubjectRecords {
+                subject,
+                categories,
+            } => {
+                let held = match storage.records_for(subject, categories).await {
+                    Ok(held) => SubjectRecords::Held(
+                        held.into_iter()
+                            .map(|r| (r.category, r.record_id))
+                            .collect(),
+                    ),
+                    Err(StorageError::TooManyRecords { .. }) => SubjectRecords::TooMany,
+                    Err(e) => return Err(e),
+                };
+                view.insert_subject(subject.clone(), held);
+            }
+        }
+    }
+    Ok(view)
+}
+
+impl Federation {
+    /// What `flow` decides on `envelope` from `from` at `now_ms`, against
+    /// the stored state it names.
+    pub(super) async fn flow_receive(
+        &self,
+        flow: &dyn FederationFlow,
+        from: &PeerIdentity,
+        envelope: &Envelope,
+        now_ms: i64,
+    ) -> Result<Effect, Refusal> {
+        let ctx = self.context();
+        let from = Peer {
+            region: from.region,
+            node: from.name.clone(),
+        };
+        let reads = flow.reads(&from, envelope)?;
+        let view = read_view(&ctx.storage, &reads)
+            .await
+            .map_err(|e| Refusal::Transient(e.to_string()))?;
+        let trust = ctx.trust.current();
+        let cx = Context {
+            now_ms,
+            trust: &trust,
+        };
+        flow.receive(&cx, &view, &from, envelope)
+    }
+
+    /// The state writes `flow` commits with the sent entry of `envelope`,
+    /// now that `ack` (verified) came back.
+    pub(super) async fn flow_acknowledged(
+        &self,
+        flow: &dyn FederationFlow,
+        envelope: &Envelope,
+        ack: &DeliveryAck,
+        now_ms: i64,
+    ) -> Result<Vec<StateWrite>, String> {
+        let ctx = self.context();
+        let reads = flow.acknowledged_reads(envelope, ack);
+        let view = read_view(&ctx.storage, &reads)
+            .await
+            .map_err(|e| e.to_string())?;
+        let trust = ctx.trust.current();
+        let cx = Context {
+            now_ms,
+            trust: &trust,
+        };
+        flow.acknowledged(&cx, &view, envelope, ack)
+            .map_err(|e: flow::AckError| e.to_string())
+    }
+}
