@@ -336,6 +336,27 @@ impl CaDir {
         self.leaf_files(out_dir, name.as_str(), &issued, &ca)
     }
 
+    /// Issue a gateway client certificate (see
+    /// [`CertificateAuthority::issue_client`](credex_pki::issue::CertificateAuthority::issue_client))
+    /// into `out_dir`.
+    pub fn issue_client(
+        &self,
+        name: &NodeName,
+        roles: credex_pki::identity::GatewayRoles,
+        alg: KeyAlgorithm,
+        days: u32,
+        out_dir: &Path,
+    ) -> Result<IssuedFiles, PkiFileError> {
+        let ca = self.load()?;
+        let issued = ca
+            .issue_client(name, roles, alg, self.validity_within(&ca, days))
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
+        self.leaf_files(out_dir, name.as_str(), &issued, &ca)
+    }
+
     fn read_register(&self) -> Result<Register, PkiFileError> {
         let path = self.register_path();
         match std::fs::read_to_string(&path) {

@@ -78,6 +78,8 @@ pub enum PemError {
     NoCertificates,
 }
 
+pub use crate::gateway_roles::{GatewayRole, GatewayRoles, GatewayRolesError};
+
 /// The kind of credex certificate, without its names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertKind {
@@ -92,6 +94,9 @@ pub enum CertKind {
     /// An authorization authority, which signs data subjects' electronic
     /// authorizations (电子授权).
     Authority,
+    /// A system of the region's own (the provincial credit platform, a
+    /// business system) calling the node's integration gateway.
+    Client,
 }
 
 impl CertKind {
@@ -109,6 +114,7 @@ impl fmt::Display for CertKind {
             CertKind::Node => "a node",
             CertKind::Operator => "an operator",
             CertKind::Authority => "an authorization authority",
+            CertKind::Client => "a gateway client",
         })
     }
 }
@@ -147,6 +153,17 @@ pub enum Subject {
         /// The authority's name within the region.
         name: NodeName,
     },
+    /// `urn:credex:client:RRRRRR:ROLES:NAME` — a system of the region's own
+    /// calling its node's integration gateway, with the gateway roles the
+    /// certificate grants (`ROLES`: sorted, `+`-joined, e.g. `check+feed`).
+    Client {
+        /// The client's region.
+        region: RegionCode,
+        /// The gateway roles granted.
+        roles: GatewayRoles,
+        /// The client system's name within the region.
+        name: NodeName,
+    },
 }
 
 impl Subject {
@@ -158,6 +175,7 @@ impl Subject {
             Subject::Node { .. } => CertKind::Node,
             Subject::Operator { .. } => CertKind::Operator,
             Subject::Authority { .. } => CertKind::Authority,
+            Subject::Client { .. } => CertKind::Client,
         }
     }
 
@@ -168,7 +186,8 @@ impl Subject {
             Subject::RegionCa { region }
             | Subject::Node { region, .. }
             | Subject::Operator { region, .. }
-            | Subject::Authority { region, .. } => Some(*region),
+            | Subject::Authority { region, .. }
+            | Subject::Client { region, .. } => Some(*region),
         }
     }
 
@@ -182,6 +201,11 @@ impl Subject {
                 format!("{URI_PREFIX}operator:{region}:{role}:{name}")
             }
             Subject::Authority { region, name } => format!("{URI_PREFIX}authority:{region}:{name}"),
+            Subject::Client {
+                region,
+                roles,
+                name,
+            } => format!("{URI_PREFIX}client:{region}:{roles}:{name}"),
         }
     }
 
@@ -214,12 +238,22 @@ impl Subject {
                 region: region(r)?,
                 name: name(n)?,
             }),
-            ["root" | "region-ca" | "node" | "operator" | "authority", ..] => Err(bad(
+            ["client", r, roles, n] => Ok(Subject::Client {
+                region: region(r)?,
+                roles: roles
+                    .parse::<GatewayRoles>()
+                    .map_err(|e| bad(&e.to_string()))?,
+                name: name(n)?,
+            }),
+            [
+                "root" | "region-ca" | "node" | "operator" | "authority" | "client",
+                ..,
+            ] => Err(bad(
                 "wrong number of components (root; region-ca:REGION; node:REGION:NAME; \
-                 operator:REGION:ROLE:NAME; authority:REGION:NAME)",
+                 operator:REGION:ROLE:NAME; authority:REGION:NAME; client:REGION:ROLES:NAME)",
             )),
             _ => Err(bad(
-                "unknown kind (expected root, region-ca, node, operator or authority)",
+                "unknown kind (expected root, region-ca, node, operator, authority or client)",
             )),
         }
     }
@@ -237,6 +271,11 @@ impl fmt::Display for Subject {
             Subject::Authority { region, name } => {
                 write!(f, "authorization authority {name} of region {region}")
             }
+            Subject::Client {
+                region,
+                roles,
+                name,
+            } => write!(f, "gateway client {name} ({roles}) of region {region}"),
         }
     }
 }
@@ -307,6 +346,14 @@ impl fmt::Display for CertIdentity {
             Subject::Authority { region, name } => write!(
                 f,
                 "authorization-authority certificate for {name} of region {region}"
+            )?,
+            Subject::Client {
+                region,
+                roles,
+                name,
+            } => write!(
+                f,
+                "gateway client certificate for {name}, roles {roles}, of region {region}"
             )?,
         }
         if !self.common_name.is_empty() {

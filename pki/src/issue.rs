@@ -441,6 +441,33 @@ impl CertificateAuthority {
         self.issue_signer(&subject, &cn, alg, validity)
     }
 
+    /// Issue a gateway client certificate for a system of this region CA's
+    /// own region (its provincial credit platform, a business system),
+    /// granting `roles` at the node's integration gateway: digitalSignature
+    /// and clientAuth only — it can neither serve TLS nor sign requests.
+    pub fn issue_client(
+        &self,
+        name: &NodeName,
+        roles: crate::identity::GatewayRoles,
+        alg: KeyAlgorithm,
+        validity: Validity,
+    ) -> Result<Issued, IssueError> {
+        let region = self.own_region(CertKind::Client)?;
+        self.check_within(&validity)?;
+        let key = generate_key(alg)?;
+        let subject = Subject::Client {
+            region,
+            roles,
+            name: name.clone(),
+        };
+        let cn = format!("credex gateway client {name} ({region})");
+        let mut params = base_params(&subject, &cn, &validity, &self.rng)?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(&params, key)
+    }
+
     /// A CRL signed by this CA listing `revoked`, as PEM (`X509 CRL`).
     ///
     /// `crl_number` must increase with every CRL this CA publishes: a

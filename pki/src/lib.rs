@@ -43,6 +43,7 @@
 //! | node | `urn:credex:node:RRRRRR:NAME` (+ DNS/IP names) | no | digitalSignature | serverAuth, clientAuth |
 //! | operator | `urn:credex:operator:RRRRRR:ROLE:NAME`, ROLE ∈ requester, approver, auditor, admin | no | digitalSignature, contentCommitment | none |
 //! | authorization authority | `urn:credex:authority:RRRRRR:NAME` | no | digitalSignature, contentCommitment | none |
+//! | gateway client | `urn:credex:client:RRRRRR:ROLES:NAME`, ROLES a sorted `+`-joined set of audit, check, events, feed, query, sar | no | digitalSignature | clientAuth |
 //!
 //! The URI grammar is exact (lowercase, no extra components). A certificate
 //! with no `urn:credex:` URI, more than one (compared case-insensitively), a
@@ -60,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authorization;
+mod gateway_roles;
 pub mod identity;
 pub mod issue;
 pub mod key_file;

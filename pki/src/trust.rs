@@ -44,6 +44,10 @@ pub enum Purpose {
     TlsClient,
     /// An operator or authorization authority signing a message.
     Signing,
+    /// A region's own system presenting itself to the node's integration
+    /// gateway as a TLS client (needs a gateway client certificate with
+    /// clientAuth).
+    GatewayClient,
 }
 
 impl Purpose {
@@ -51,6 +55,7 @@ impl Purpose {
         match self {
             Purpose::TlsServer | Purpose::TlsClient => kind == CertKind::Node,
             Purpose::Signing => matches!(kind, CertKind::Operator | CertKind::Authority),
+            Purpose::GatewayClient => kind == CertKind::Client,
         }
     }
 }
@@ -62,6 +67,9 @@ impl fmt::Display for Purpose {
             Purpose::TlsClient => "TLS client authentication (needs a node certificate)",
             Purpose::Signing => {
                 "signing (needs an operator or authorization-authority certificate)"
+            }
+            Purpose::GatewayClient => {
+                "gateway client authentication (needs a gateway client certificate)"
             }
         })
     }
@@ -454,7 +462,7 @@ impl TrustStore {
             });
         let usage = match purpose {
             Purpose::TlsServer => Usage::Eku(KeyUsage::server_auth()),
-            Purpose::TlsClient => Usage::Eku(KeyUsage::client_auth()),
+            Purpose::TlsClient | Purpose::GatewayClient => Usage::Eku(KeyUsage::client_auth()),
             Purpose::Signing => Usage::Signing,
         };
         let anchors = std::slice::from_ref(&self.anchor);

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use credex_pki::identity::GatewayRoles;
 use credex_pki::{
     CaLoadError, CertKind, CertificateAuthority, IdentityError, IssueError, KeyAlgorithm, Purpose,
     RevokedCert, Subject, TrustStore, Validity, VerifyError, danger, identity_from_der,
@@ -399,6 +400,102 @@ fn operator_and_authority_certs_are_for_signing_only() {
         err.to_string()
             .contains("a node certificate cannot be used for signing")
     );
+}
+
+#[test]
+fn gateway_client_certs_are_for_the_gateway_only() {
+    let fed = Federation::new(KeyAlgorithm::Ed25519);
+    let (gz_issued, gz) = fed.region_ca("520000");
+    let chain = [der(&gz_issued)];
+    let store = fed.store(&[]);
+    let validity = Validity::days_from(at(Y2026), 365);
+    let roles = GatewayRoles::parse_list("feed,check").unwrap();
+
+    let client = gz
+        .issue_client(
+            &name("xinyidai"),
+            roles.clone(),
+            KeyAlgorithm::Ed25519,
+            validity,
+        )
+        .unwrap();
+    let verified = store
+        .verify(
+            &der(&client),
+            &chain,
+            now_plus_days(1),
+            Purpose::GatewayClient,
+        )
+        .unwrap();
+    let id = verified.identity();
+    assert_eq!(
+        id.subject,
+        Subject::Client {
+            region: region("520000"),
+            roles: roles.clone(),
+            name: name("xinyidai"),
+        }
+    );
+    assert_eq!(
+        id.subject.to_uri(),
+        "urn:credex:client:520000:check+feed:xinyidai"
+    );
+    assert_eq!(Subject::from_uri(&id.subject.to_uri()).unwrap(), id.subject);
+    assert!(id.to_string().contains("roles check+feed"), "{id}");
+    // Only the gateway takes it: it cannot join the federation or sign.
+    for purpose in [Purpose::TlsClient, Purpose::TlsServer, Purpose::Signing] {
+        assert_eq!(
+            store
+                .verify(&der(&client), &chain, now_plus_days(1), purpose)
+                .unwrap_err(),
+            VerifyError::WrongKind {
+                expected: purpose,
+                found: CertKind::Client
+            }
+        );
+    }
+    // And the gateway takes nothing else: not a node, not an operator.
+    let node = node(&gz, "gy-1", KeyAlgorithm::Ed25519);
+    let operator = gz
+        .issue_operator(
+            &name("alice"),
+            Role::Requester,
+            KeyAlgorithm::Ed25519,
+            validity,
+        )
+        .unwrap();
+    for (other, kind) in [(&node, CertKind::Node), (&operator, CertKind::Operator)] {
+        assert_eq!(
+            store
+                .verify(
+                    &der(other),
+                    &chain,
+                    now_plus_days(1),
+                    Purpose::GatewayClient
+                )
+                .unwrap_err(),
+            VerifyError::WrongKind {
+                expected: Purpose::GatewayClient,
+                found: kind
+            }
+        );
+    }
+    // Identities with roles out of order, repeated or unknown are refused.
+    for uri in [
+        "urn:credex:client:520000:feed+check:xinyidai",
+        "urn:credex:client:520000:check+check:xinyidai",
+        "urn:credex:client:520000:admin:xinyidai",
+        "urn:credex:client:520000::xinyidai",
+        "urn:credex:client:520000:xinyidai",
+    ] {
+        assert!(
+            matches!(
+                Subject::from_uri(uri),
+                Err(IdentityError::MalformedUri { .. })
+            ),
+            "{uri} was accepted"
+        );
+    }
 }
 
 #[test]

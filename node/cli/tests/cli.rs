@@ -66,11 +66,29 @@ fn pki_commands_issue_show_verify_and_revoke() {
         "--out",
         p(&out),
     ]);
+    let client = ok(&[
+        "pki",
+        "client",
+        "--ca",
+        p(&gz),
+        "--name",
+        "xinyidai",
+        "--roles",
+        "feed,check",
+        "--out",
+        p(&out),
+    ]);
+    assert!(
+        client.contains(
+            "gateway client certificate for xinyidai, roles check+feed, of region 440000"
+        ),
+        "{client}"
+    );
 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for key in ["gz-1.key", "li-si.key", "portal.key"] {
+        for key in ["gz-1.key", "li-si.key", "portal.key", "xinyidai.key"] {
             let mode = std::fs::metadata(out.join(key))
                 .unwrap()
                 .permissions()
@@ -191,6 +209,22 @@ fn bad_input_gets_a_clear_error() {
         "x",
     ]);
     assert!(e.contains("requester, approver, auditor, admin"), "{e}");
+    let e = fails(&[
+        "pki",
+        "client",
+        "--ca",
+        p(&root),
+        "--name",
+        "x",
+        "--roles",
+        "feed,boss",
+        "--out",
+        "x",
+    ]);
+    assert!(
+        e.contains("unknown gateway role \"boss\"") && e.contains("--roles"),
+        "{e}"
+    );
     let e = fails(&["pki", "show", p(&root.join("ca.key"))]);
     assert!(e.contains("no CERTIFICATE"), "{e}");
     let e = fails(&["node", "run", "--config", "/nonexistent/node.toml"]);

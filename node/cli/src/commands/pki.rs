@@ -3,6 +3,7 @@
 //! reading certificates back in plain words. The files are
 //! [`credex_node::pki_files`]; the rules are in `credex_pki`.
 
+use credex_pki::identity::GatewayRoles;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -102,6 +103,26 @@ pub enum PkiCommand {
         #[command(flatten)]
         key: KeyOpts,
     },
+    /// Issue a gateway client certificate for one of the region's own
+    /// systems (the provincial credit platform, a business system), with
+    /// the gateway roles it may use.
+    Client {
+        /// The region CA's directory.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The system's name, e.g. xinyidai.
+        #[arg(long)]
+        name: NodeName,
+        /// Gateway roles, comma-separated: audit, check, events, feed,
+        /// query, sar.
+        #[arg(long, value_parser = parse_gateway_roles)]
+        roles: GatewayRoles,
+        /// Output directory for NAME.pem and NAME.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyOpts,
+    },
     /// Revoke a certificate issued by a CA and re-sign its CRL.
     Revoke {
         /// The issuing CA's directory.
@@ -176,6 +197,23 @@ pub fn pki(cmd: PkiCommand) -> Result<()> {
         PkiCommand::Authority { ca, name, out, key } => {
             let files = CaDir::at(ca).issue_authority(
                 &name,
+                key.alg,
+                key.days.unwrap_or(lifetime::LEAF_DAYS),
+                &out,
+            )?;
+            print_issued(&files);
+            Ok(())
+        }
+        PkiCommand::Client {
+            ca,
+            name,
+            roles,
+            out,
+            key,
+        } => {
+            let files = CaDir::at(ca).issue_client(
+                &name,
+                roles,
                 key.alg,
                 key.days.unwrap_or(lifetime::LEAF_DAYS),
                 &out,
@@ -310,4 +348,8 @@ fn print_issued(files: &credex_node::pki_files::IssuedFiles) {
     println!("issued {}", files.identity.describe());
     println!("  certificate chain: {}", files.cert.display());
     println!("  private key (0600): {}", files.key.display());
+}
+
+fn parse_gateway_roles(text: &str) -> Result<GatewayRoles, String> {
+    GatewayRoles::parse_list(text).map_err(|e| e.to_string())
 }
