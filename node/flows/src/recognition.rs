@@ -114,10 +114,10 @@ pub fn verify_attestation(
     trust: &TrustStore,
     result: &IssuedAttestation,
     now_ms: i64,
-) -> Result<(), String> {
-    result.validate().map_err(|e| e.to_string())?;
+) -> Result<(), AttestationRejected> {
+    result.validate().map_err(AttestationRejected::Invalid)?;
     let a = &result.attestation;
-    let bytes = credex_protocol::encode(a).map_err(|e| e.to_string())?;
+    let bytes = credex_protocol::encode(a).map_err(AttestationRejected::Encode)?;
     let (_, region, node) = verify_node_statement(
         DOMAIN_EVAL_ATTESTATION,
         &bytes,
@@ -126,14 +126,37 @@ pub fn verify_attestation(
         unix_time(now_ms),
         Some(a.issuer_region),
     )
-    .map_err(|e| format!("the attestation's signature does not verify: {e}"))?;
+    .map_err(AttestationRejected::Signature)?;
     if region != a.issuer_region || node != a.issuer_node {
-        return Err(format!(
-            "the attestation names issuer {}/{}, but is signed by {region}/{node}",
-            a.issuer_region, a.issuer_node
-        ));
+        return Err(AttestationRejected::SignerMismatch {
+            named: format!("{}/{}", a.issuer_region, a.issuer_node),
+            signer: format!("{region}/{node}"),
+        });
     }
     Ok(())
+}
+
+/// Why a signed evaluation result is not accepted: one variant per rule.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestationRejected {
+    /// The attestation breaks its own bounds (lengths, dates, codes).
+    #[error("{0}")]
+    Invalid(#[source] credex_protocol::recognition::IssuedBoundError),
+    /// The attestation could not be re-encoded to check its signature.
+    #[error("the attestation does not encode: {0}")]
+    Encode(#[source] credex_protocol::FrameError),
+    /// The signature does not verify under a node certificate of the
+    /// issuer region chaining to the federation root.
+    #[error("the attestation's signature does not verify: {0}")]
+    Signature(#[source] credex_pki::authorization::ResponseError),
+    /// The attestation names one issuer node and another signed it.
+    #[error("the attestation names issuer {named}, but is signed by {signer}")]
+    SignerMismatch {
+        /// The issuer region/node the attestation names.
+        named: String,
+        /// The region/node whose certificate signed it.
+        signer: String,
+    },
 }
 
 /// What deciding on a result changes.

@@ -59,7 +59,7 @@ pub async fn recognise_from_response(
         let bytes = hex::decode(text).map_err(|e| fail(format!("attestation is not hex: {e}")))?;
         let result: IssuedAttestation = credex_protocol::decode(&bytes)
             .map_err(|e| fail(format!("unreadable attestation: {e}")))?;
-        verify_attestation(trust, &result, now_ms).map_err(fail)?;
+        verify_attestation(trust, &result, now_ms).map_err(|e| fail(e.to_string()))?;
         if result.attestation.issuer_region != response.body.responder_region {
             return Err(fail(format!(
                 "the responder {} returned a result issued by {}",

@@ -104,7 +104,7 @@ pub use credex_flows::recognition::{
 /// ([`AgreementSet::builtin`]), then every `*.toml` file of the
 /// `agreements/` directory next to the configuration file, in name order
 /// (a file with the code of a shipped example replaces it).
-pub fn load_agreements(config: &NodeConfig) -> Result<AgreementSet, String> {
+pub fn load_agreements(config: &NodeConfig) -> Result<AgreementSet, AgreementsLoadError> {
     let mut set = AgreementSet::builtin();
     let Some(dir) = config.path.parent().map(|d| d.join("agreements")) else {
         return Ok(set);
@@ -113,15 +113,35 @@ pub fn load_agreements(config: &NodeConfig) -> Result<AgreementSet, String> {
         return Ok(set);
     }
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(|source| AgreementsLoadError::Directory {
+            dir: dir.clone(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
     for file in files {
-        set = set.with_file(&file).map_err(|e| e.to_string())?;
+        set = set.with_file(&file)?;
     }
     Ok(set)
+}
+
+/// Why the agreements beside a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AgreementsLoadError {
+    /// The `agreements/` directory could not be listed.
+    #[error("{}: {source}", dir.display())]
+    Directory {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An agreement file is unreadable or invalid (the error names the
+    /// file, and the key where one is at fault).
+    #[error(transparent)]
+    File(#[from] credex_policies::AgreementError),
 }
 
 /// Register the recognition flow's handler (called from [`crate::flows`]).
@@ -129,9 +149,9 @@ pub fn register(
     federation: &Federation,
     config: &NodeConfig,
 ) -> Result<(), crate::boot::StartError> {
-    let agreements = load_agreements(config).map_err(|reason| crate::boot::StartError::Flow {
+    let agreements = load_agreements(config).map_err(|e| crate::boot::StartError::Flow {
         flow: "recognition",
-        reason,
+        reason: e.to_string(),
     })?;
     let ctx = federation.context();
     federation.register(Arc::new(Recognition::new(ctx.region, agreements)));

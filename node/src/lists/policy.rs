@@ -70,11 +70,10 @@ impl ListsPolicy {
         config: &NodeConfig,
         catalogue: &Catalogue,
     ) -> Result<ListsPolicy, StartError> {
-        let agreements =
-            crate::eval::load_agreements(config).map_err(|reason| StartError::Flow {
-                flow: "lists",
-                reason: format!("agreements: {reason}"),
-            })?;
+        let agreements = crate::eval::load_agreements(config).map_err(|e| StartError::Flow {
+            flow: "lists",
+            reason: format!("agreements: {e}"),
+        })?;
         let calendar = crate::upward::load_calendar(config)?;
         let catalogue = catalogue.clone();
         let pseudonyms = match &config.pseudonyms.keys {
