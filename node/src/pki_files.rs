@@ -308,14 +308,9 @@ impl CaDir {
         days: u32,
         out_dir: &Path,
     ) -> Result<IssuedFiles, PkiFileError> {
-        let ca = self.load()?;
-        let issued = ca
-            .issue_operator(name, role, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue {
-                ca: self.dir.clone(),
-                source,
-            })?;
-        self.leaf_files(out_dir, name.as_str(), &issued, &ca)
+        self.issue_leaf(name, days, out_dir, |ca, validity| {
+            ca.issue_operator(name, role, alg, validity)
+        })
     }
 
     /// Issue an authorization-authority certificate.
@@ -326,14 +321,9 @@ impl CaDir {
         days: u32,
         out_dir: &Path,
     ) -> Result<IssuedFiles, PkiFileError> {
-        let ca = self.load()?;
-        let issued = ca
-            .issue_authority(name, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue {
-                ca: self.dir.clone(),
-                source,
-            })?;
-        self.leaf_files(out_dir, name.as_str(), &issued, &ca)
+        self.issue_leaf(name, days, out_dir, |ca, validity| {
+            ca.issue_authority(name, alg, validity)
+        })
     }
 
     /// Issue a gateway client certificate (see
@@ -347,10 +337,23 @@ impl CaDir {
         days: u32,
         out_dir: &Path,
     ) -> Result<IssuedFiles, PkiFileError> {
+        self.issue_leaf(name, days, out_dir, |ca, validity| {
+            ca.issue_client(name, roles, alg, validity)
+        })
+    }
+
+    /// Load the CA, issue one leaf for `name` with `issue` within the CA's
+    /// validity, and write its certificate and key into `out_dir`.
+    fn issue_leaf(
+        &self,
+        name: &NodeName,
+        days: u32,
+        out_dir: &Path,
+        issue: impl FnOnce(&CertificateAuthority, Validity) -> Result<Issued, credex_pki::IssueError>,
+    ) -> Result<IssuedFiles, PkiFileError> {
         let ca = self.load()?;
-        let issued = ca
-            .issue_client(name, roles, alg, self.validity_within(&ca, days))
-            .map_err(|source| PkiFileError::Issue {
+        let issued =
+            issue(&ca, self.validity_within(&ca, days)).map_err(|source| PkiFileError::Issue {
                 ca: self.dir.clone(),
                 source,
             })?;
