@@ -9,7 +9,7 @@
 //! its checks: `identity` (`[node]`), `transport` (`[listen]`,
 //! `[transport]`), [`limits`](IngressLimits) (`[limits]`), `tls`,
 //! `storage`, `policy`, `peers` (`[[peers]]`), `upward`, `pseudonyms`,
-//! `observability` (`[log]`, `[metrics]`); `values` holds the checks they
+//! `observability` (`[log]`, `[metrics]`), `gateway`; `values` holds the checks they
 //! share. This file holds the whole file's shape, the error and the order
 //! in which sections are validated.
 
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use credex_protocol::{NodeName, RegionCode};
 use serde::Deserialize;
 
+mod gateway;
 mod identity;
 mod limits;
 mod observability;
@@ -31,6 +32,7 @@ mod transport;
 mod upward;
 mod values;
 
+pub use gateway::GatewayConfig;
 pub use identity::NodeRole;
 pub use limits::IngressLimits;
 pub use observability::{LogFormat, MetricsConfig};
@@ -100,6 +102,8 @@ struct RawConfig {
     pseudonyms: pseudonyms::RawPseudonyms,
     #[serde(default)]
     limits: limits::RawLimits,
+    #[serde(default)]
+    gateway: gateway::RawGateway,
 }
 
 /// A validated node configuration.
@@ -137,6 +141,8 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     /// Keys that name natural persons (`[pseudonyms]`).
     pub pseudonyms: PseudonymConfig,
+    /// The integration gateway (`[gateway]`); none when absent.
+    pub gateway: Option<GatewayConfig>,
 }
 
 impl NodeConfig {
@@ -172,6 +178,7 @@ impl NodeConfig {
         let upward = upward::parse(&raw.upward, role, &peers, &values)?;
         let pseudonyms = pseudonyms::parse(&raw.pseudonyms, &data_dir, &values);
         let metrics = observability::metrics(&raw.metrics, &values)?;
+        let gateway = gateway::parse(&raw.gateway, &values)?;
 
         Ok(NodeConfig {
             path: path.to_owned(),
@@ -190,6 +197,7 @@ impl NodeConfig {
             upward,
             metrics,
             pseudonyms,
+            gateway,
         })
     }
 
@@ -334,6 +342,12 @@ addr = "127.0.0.1:7402"
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9401".parse().unwrap()));
         let d = parse(GOOD).unwrap();
         assert!(!d.upward.enabled && d.metrics.listen.is_none());
+        assert_eq!(d.gateway, None);
+        let g = parse(&format!("{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\n")).unwrap();
+        assert_eq!(
+            g.gateway,
+            Some(GatewayConfig::on("127.0.0.1:8443".parse().unwrap()))
+        );
         assert_eq!(d.pseudonyms.keys, None);
         assert_eq!(
             d.pseudonyms.vault_key,
@@ -366,6 +380,18 @@ addr = "127.0.0.1:7402"
             (
                 format!("{GOOD}\n[metrics]\nlisten = \"localhost\"\n"),
                 "metrics.listen",
+            ),
+            (
+                format!("{GOOD}\n[gateway]\nlisten = \"localhost:8443\"\n"),
+                "gateway.listen",
+            ),
+            (
+                format!("{GOOD}\n[gateway]\nmax_connections = 4\n"),
+                "gateway.listen",
+            ),
+            (
+                format!("{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\nheader_timeout_ms = 1\n"),
+                "gateway.header_timeout_ms",
             ),
         ];
         for (text, key) in cases {

@@ -9,7 +9,8 @@
 //!   [`config`] (the validated node configuration), [`metrics`], [`flows`]
 //!   (which federation flows a node takes part in);
 //! - the network: [`transport`] (QUIC, one request per stream) with the TLS
-//!   verifiers of [`tls`];
+//!   verifiers of [`tls`], and the integration [`gateway`] (HTTPS/JSON for
+//!   the region's own systems);
 //! - durable state: [`storage`] (SQLite or PostgreSQL through sqlx), the
 //!   access log over it ([`log`]; its entries are `credex-journal`'s), its
 //!   export ([`export`]) and
@@ -39,6 +40,7 @@ pub mod export;
 pub mod federation;
 pub mod file_modes;
 pub mod flows;
+pub mod gateway;
 pub mod ids;
 pub mod lists;
 pub mod log;

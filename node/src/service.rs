@@ -14,6 +14,7 @@ pub use crate::boot::{
     StartError, client_transport, client_transport_with, load_trust, open_storage,
 };
 use crate::config::{NodeConfig, PeerConfig, TlsFiles};
+use crate::gateway::Gateway;
 use crate::query::QueryService;
 use crate::storage::{PeerSighting, Storage};
 use crate::tls::FederationTrust;
@@ -194,6 +195,7 @@ pub struct RunningNode {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     crl_state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
+    gateway: Option<Gateway>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -284,7 +286,22 @@ impl RunningNode {
             chain.clone(),
             checkpoints.clone(),
         ));
+        let gateway_creds = config.gateway.as_ref().map(|_| creds.clone());
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
+        let gateway = match (&config.gateway, gateway_creds) {
+            (Some(gw), Some(creds)) => Some(
+                Gateway::start(
+                    gw,
+                    config.region,
+                    &creds,
+                    transport.trust().clone(),
+                    &tracker,
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let federation = crate::federation::Federation::new(crate::federation::FederationContext {
             storage: storage.clone(),
             checkpoints: checkpoints.clone(),
@@ -319,6 +336,7 @@ impl RunningNode {
             storage,
             shutdown,
             tracker,
+            gateway,
         };
         node.spawn_tasks(handler).await?;
         tracing::info!(
@@ -389,14 +407,15 @@ impl RunningNode {
         CrlReloader {
             tls: self.config.tls.clone(),
             transport: self.transport.clone(),
+            gateway: self.gateway.clone(),
             storage: self.storage.clone(),
             state: Arc::clone(&self.crl_state),
         }
     }
 
     /// Re-read the CRL files now; if they changed, swap the trust store and
-    /// close live connections of peers that no longer verify. Returns how
-    /// many connections were closed.
+    /// close live connections of peers (and gateway clients) that no longer
+    /// verify. Returns how many connections were closed.
     pub async fn reload_crls(&self) -> Result<usize, StartError> {
         self.reloader().reload_if_changed().await
     }
@@ -404,6 +423,11 @@ impl RunningNode {
     /// The bound UDP address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.transport.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// The integration gateway, if `[gateway]` configures one.
+    pub fn gateway(&self) -> Option<&Gateway> {
+        self.gateway.as_ref()
     }
 
     /// The node's transport (to dial peers).
@@ -492,6 +516,7 @@ impl RunningNode {
 struct CrlReloader {
     tls: TlsFiles,
     transport: Transport,
+    gateway: Option<Gateway>,
     storage: Storage,
     state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
 }
@@ -506,7 +531,11 @@ impl CrlReloader {
         let store = load_trust(&self.tls)?;
         self.transport.trust().replace(store);
         *last = now;
-        let closed = self.transport.recheck_connections();
+        let closed = self.transport.recheck_connections()
+            + self
+                .gateway
+                .as_ref()
+                .map_or(0, Gateway::recheck_connections);
         tracing::info!(closed, "CRLs reloaded");
         let entry = credex_journal::TrustChanged {
             version: credex_journal::ENTRY_VERSION,

@@ -75,7 +75,8 @@ pub use authorization::{
     VerifiedSubjectAuthorization, verify_authorized_query,
 };
 pub use identity::{
-    CertIdentity, CertKind, IdentityError, PemError, Subject, certs_from_pem, identity_from_der,
+    CertIdentity, CertKind, GatewayRole, GatewayRoles, GatewayRolesError, IdentityError, PemError,
+    Subject, certs_from_pem, identity_from_der,
 };
 pub use issue::{
     CaLoadError, CertificateAuthority, IssueError, Issued, KeyAlgorithm, RevokedCert,

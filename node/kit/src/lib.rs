@@ -8,6 +8,8 @@
 //!   demo, the simulator and the tests build on.
 //! - [`bench`](mod@bench) (with `bench::all` and `bench::log`): `credex bench …`, and the
 //!   fixtures the criterion benchmark `benches/decision.rs` drives.
+//! - [`gateway_client`]: an HTTPS client with a client certificate, as a
+//!   region's own system calls its node's gateway.
 //! - [`relay`]: the UDP relay that partitions nodes, or loses one
 //!   direction, in the simulator and the integration tests.
 //!
@@ -24,4 +26,5 @@
 pub mod bench;
 pub mod demo;
 pub mod dev;
+pub mod gateway_client;
 pub mod relay;

@@ -1,0 +1,99 @@
+//! `[gateway]`: the integration gateway the region's own systems call over
+//! HTTPS (issue 15) — where it listens and how long it waits.
+//!
+//! Owns: [`GatewayConfig`] and its defaults. Absent section (or no
+//! `listen`) means no gateway. Does not own the gateway itself
+//! (`crate::gateway`) nor the certificates it serves with (the node's,
+//! [`super::tls`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::values::Values;
+
+/// The integration gateway (`[gateway]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// The TCP address the gateway binds.
+    pub listen: SocketAddr,
+    /// Give up a TLS handshake after this long.
+    pub handshake_timeout: Duration,
+    /// Give up reading a request head after this long.
+    pub header_timeout: Duration,
+    /// Most concurrent client connections; more wait to be accepted.
+    pub max_connections: u32,
+}
+
+impl GatewayConfig {
+    /// A gateway on `listen` with the default timeouts and caps.
+    pub fn on(listen: SocketAddr) -> Self {
+        GatewayConfig {
+            listen,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
+/// The raw `[gateway]` table.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGateway {
+    listen: Option<String>,
+    handshake_timeout_ms: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    max_connections: Option<u32>,
+}
+
+/// `[gateway]`: `None` when no address is given.
+pub(super) fn parse(
+    raw: &RawGateway,
+    values: &Values<'_>,
+) -> Result<Option<GatewayConfig>, ConfigError> {
+    let Some(addr) = &raw.listen else {
+        if raw.handshake_timeout_ms.is_some()
+            || raw.header_timeout_ms.is_some()
+            || raw.max_connections.is_some()
+        {
+            return Err(values.invalid(
+                "gateway.listen",
+                "missing: the other [gateway] keys need an address to listen on".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let listen: SocketAddr = addr.parse().map_err(|_| {
+        values.invalid(
+            "gateway.listen",
+            format!("{addr:?} is not an IP address with a port, e.g. \"127.0.0.1:8443\""),
+        )
+    })?;
+    let d = GatewayConfig::on(listen);
+    Ok(Some(GatewayConfig {
+        listen,
+        handshake_timeout: values.millis(
+            "gateway.handshake_timeout_ms",
+            raw.handshake_timeout_ms,
+            d.handshake_timeout,
+            100,
+            120_000,
+        )?,
+        header_timeout: values.millis(
+            "gateway.header_timeout_ms",
+            raw.header_timeout_ms,
+            d.header_timeout,
+            100,
+            120_000,
+        )?,
+        max_connections: values.count(
+            "gateway.max_connections",
+            raw.max_connections,
+            d.max_connections,
+            65_536,
+        )?,
+    }))
+}

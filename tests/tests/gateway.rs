@@ -1,0 +1,292 @@
+//! The integration gateway over real HTTPS (issue 15): who may connect,
+//! what the refusals look like, revocation of a live connection, and the
+//! API document — generated, served, valid OpenAPI 3.1, and equal to what
+//! the router serves.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use credex_kit::gateway_client::{ClientFiles, GatewayClient, GatewayResponse};
+use credex_node::config::GatewayConfig;
+use credex_node::pki_files::IssuedFiles;
+use credex_node::service::RunningNode;
+use credex_pki::{GatewayRoles, KeyAlgorithm};
+use credex_protocol::RegionCode;
+use credex_tests::{Federation, within};
+
+const GUIZHOU: &str = "520000";
+
+/// Issue a gateway client certificate from `region`'s CA into the federation.
+fn client(fed: &Federation, region: &str, name: &str, roles: &str) -> IssuedFiles {
+    let out = fed.path().join("clients").join(region);
+    std::fs::create_dir_all(&out).unwrap();
+    fed.ca(region)
+        .issue_client(
+            &name.parse().unwrap(),
+            GatewayRoles::parse_list(roles).unwrap(),
+            KeyAlgorithm::Ed25519,
+            30,
+            &out,
+        )
+        .unwrap()
+}
+
+async fn start_with_gateway(fed: &Federation) -> RunningNode {
+    let mut config = fed.config("gy-1");
+    config.gateway = Some(GatewayConfig::on("127.0.0.1:0".parse().unwrap()));
+    fed.start_with(config).await
+}
+
+fn gateway_addr(node: &RunningNode) -> SocketAddr {
+    node.gateway().expect("gateway configured").local_addr()
+}
+
+fn root(fed: &Federation) -> PathBuf {
+    fed.root().cert_path()
+}
+
+async fn connect(
+    fed: &Federation,
+    node: &RunningNode,
+    cert: &Path,
+    key: &Path,
+) -> Result<GatewayClient, String> {
+    let root = root(fed);
+    let files = ClientFiles {
+        cert,
+        key,
+        root: &root,
+    };
+    GatewayClient::connect(
+        gateway_addr(node),
+        &files,
+        GUIZHOU.parse::<RegionCode>().unwrap(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Connect and make one call: a refused client certificate shows on the
+/// first response at the latest (TLS 1.3 sends the client's certificate
+/// after the server's handshake is done).
+async fn whoami(
+    fed: &Federation,
+    node: &RunningNode,
+    cert: &Path,
+    key: &Path,
+) -> Result<GatewayResponse, String> {
+    let mut c = connect(fed, node, cert, key).await?;
+    c.get("/v1/whoami").await.map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn an_own_region_client_is_served_and_others_are_refused_at_the_handshake() {
+    let fed = Federation::new();
+    let node = start_with_gateway(&fed).await;
+
+    let own = client(&fed, GUIZHOU, "approval-system", "check,events");
+    let r = within("whoami", whoami(&fed, &node, &own.cert, &own.key))
+        .await
+        .expect("an own-region client is served");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let me = r.json();
+    assert_eq!(me["region"], GUIZHOU);
+    assert_eq!(me["name"], "approval-system");
+    assert_eq!(me["roles"], serde_json::json!(["check", "events"]));
+    assert_eq!(me["certificate_sha256"], own.identity.fingerprint_hex());
+
+    // A client certificate of another region's CA: sound chain, wrong gateway.
+    let foreign = client(&fed, "440000", "approval-system", "check");
+    let refused = within("foreign", whoami(&fed, &node, &foreign.cert, &foreign.key)).await;
+    assert!(
+        refused.is_err(),
+        "a Guangdong client was served by Guizhou's gateway: {refused:?}"
+    );
+
+    // The node's own certificate is for the federation, not the gateway.
+    let node_cert = fed.node_cert("gy-1");
+    let node_key = node.config().tls.key.clone();
+    let refused = within("node cert", whoami(&fed, &node, &node_cert, &node_key)).await;
+    assert!(
+        refused.is_err(),
+        "a node certificate was served as a gateway client: {refused:?}"
+    );
+
+    // No client certificate at all.
+    let trust =
+        credex_pki::TrustStore::from_pem(&std::fs::read_to_string(root(&fed)).unwrap(), &[])
+            .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(credex_node::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(
+            credex_node::tls::DialedNodeVerifier::new(
+                credex_node::tls::FederationTrust::new(trust),
+                GUIZHOU.parse().unwrap(),
+                None,
+            ),
+        ))
+        .with_no_client_auth();
+    let anonymous = within("anonymous", async {
+        let mut c = GatewayClient::connect_with(gateway_addr(&node), tls)
+            .await
+            .map_err(|e| e.to_string())?;
+        c.get("/v1/whoami").await.map_err(|e| e.to_string())
+    })
+    .await;
+    assert!(
+        anonymous.is_err(),
+        "a client without a certificate was served: {anonymous:?}"
+    );
+
+    // The own-region client still is.
+    assert!(whoami(&fed, &node, &own.cert, &own.key).await.is_ok());
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_revoked_client_loses_its_open_connection_and_cannot_reconnect() {
+    let fed = Federation::new();
+    let node = start_with_gateway(&fed).await;
+    let platform = client(&fed, GUIZHOU, "credit-platform", "feed");
+    let bystander = client(&fed, GUIZHOU, "approval-system", "check");
+
+    let mut open = connect(&fed, &node, &platform.cert, &platform.key)
+        .await
+        .unwrap();
+    assert_eq!(open.get("/v1/whoami").await.unwrap().status, 200);
+    let mut other = connect(&fed, &node, &bystander.cert, &bystander.key)
+        .await
+        .unwrap();
+    assert_eq!(other.get("/v1/whoami").await.unwrap().status, 200);
+    assert_eq!(node.gateway().unwrap().live_connections(), 2);
+
+    fed.ca(GUIZHOU).revoke(&platform.cert).unwrap();
+    let closed = node.reload_crls().await.unwrap();
+    assert_eq!(
+        closed, 1,
+        "exactly the revoked client's connection is closed"
+    );
+
+    let after = within("revoked call", open.get("/v1/whoami")).await;
+    assert!(
+        after.is_err(),
+        "the revoked client's open connection still answered: {after:?}"
+    );
+    let again = within(
+        "reconnect",
+        whoami(&fed, &node, &platform.cert, &platform.key),
+    )
+    .await;
+    assert!(
+        again.is_err(),
+        "the revoked client could connect again: {again:?}"
+    );
+    // The other client keeps its connection.
+    assert_eq!(other.get("/v1/whoami").await.unwrap().status, 200);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_problem_json() {
+    let fed = Federation::new();
+    let node = start_with_gateway(&fed).await;
+    let c = client(&fed, GUIZHOU, "approval-system", "check");
+    let mut conn = connect(&fed, &node, &c.cert, &c.key).await.unwrap();
+
+    let r = conn.get("/v1/nothing").await.unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.json()["type"], "urn:credex:problem:not-found");
+    assert_eq!(r.json()["instance"], "/v1/nothing");
+
+    let r = conn
+        .call("DELETE", "/v1/whoami", None, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["type"], "urn:credex:problem:method-not-allowed");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_served_document_is_valid_openapi_3_1_and_every_operation_is_routed() {
+    let fed = Federation::new();
+    let node = start_with_gateway(&fed).await;
+    let c = client(
+        &fed,
+        GUIZHOU,
+        "auditor-desk",
+        "audit,check,events,feed,query,sar",
+    );
+    let mut conn = connect(&fed, &node, &c.cert, &c.key).await.unwrap();
+
+    let r = conn.get("/openapi.json").await.unwrap();
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["mutualTLS"]["type"],
+        "mutualTLS"
+    );
+
+    // A real validator: openapi-spec-validator's OpenAPI 3.1 schema.
+    let file = fed.path().join("openapi.json");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,sys\n\
+             from openapi_spec_validator import validate, OpenAPIV31SpecValidator\n\
+             validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)",
+        )
+        .arg(&file)
+        .output()
+        .expect("python3 runs (.ci/run installs openapi-spec-validator)");
+    assert!(
+        out.status.success(),
+        "the served document is not valid OpenAPI 3.1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every documented operation is routed: requesting it never gives
+    // not-found, method-not-allowed or undocumented-route.
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 2, "{paths:?}");
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            let r = conn
+                .call(
+                    &method.to_uppercase(),
+                    &concrete,
+                    Some("application/json"),
+                    b"{}".to_vec(),
+                )
+                .await
+                .unwrap();
+            let kind = r.json()["type"].as_str().unwrap_or_default().to_owned();
+            for unrouted in ["not-found", "method-not-allowed", "undocumented-route"] {
+                assert_ne!(
+                    kind,
+                    format!("urn:credex:problem:{unrouted}"),
+                    "{method} {path} is documented but not served as documented"
+                );
+            }
+        }
+    }
+    assert!(operations >= 2, "{operations} operations");
+    node.shutdown().await;
+}
