@@ -54,5 +54,6 @@ pub mod requester;
 pub mod service;
 pub mod storage;
 pub mod tls;
+mod token_bucket;
 pub mod transport;
 pub mod upward;

@@ -288,20 +288,6 @@ impl RunningNode {
         ));
         let gateway_creds = config.gateway.as_ref().map(|_| creds.clone());
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
-        let gateway = match (&config.gateway, gateway_creds) {
-            (Some(gw), Some(creds)) => Some(
-                Gateway::start(
-                    gw,
-                    config.region,
-                    &creds,
-                    transport.trust().clone(),
-                    &tracker,
-                    shutdown.clone(),
-                )
-                .await?,
-            ),
-            _ => None,
-        };
         let federation = crate::federation::Federation::new(crate::federation::FederationContext {
             storage: storage.clone(),
             checkpoints: checkpoints.clone(),
@@ -313,6 +299,25 @@ impl RunningNode {
             peers: crate::federation::PeerPool::new(transport.clone(), &config.peers),
         });
         crate::flows::register(&federation, &config, queries.policy())?;
+        let gateway = match (&config.gateway, gateway_creds) {
+            (Some(gw), Some(creds)) => Some(
+                Gateway::start(
+                    gw,
+                    crate::gateway::GatewayParts {
+                        config: config.clone(),
+                        storage: storage.clone(),
+                        queries: Arc::clone(&queries),
+                        federation: federation.clone(),
+                    },
+                    &creds,
+                    transport.trust().clone(),
+                    &tracker,
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),
             storage: storage.clone(),

@@ -290,3 +290,53 @@ async fn the_served_document_is_valid_openapi_3_1_and_every_operation_is_routed(
     assert!(operations >= 2, "{operations} operations");
     node.shutdown().await;
 }
+
+/// Every `GatewayRefused` entry in the node's journal.
+async fn refusals(node: &RunningNode) -> Vec<credex_journal::GatewayRefused> {
+    let records = node.storage().journal_range(0, 10_000).await.unwrap();
+    records
+        .iter()
+        .filter(|r| r.kind == credex_journal::kind::GATEWAY_REFUSED)
+        .map(|r| postcard::from_bytes(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_is_refused_with_retry_after_and_journaled_once() {
+    let fed = Federation::new();
+    let mut config = fed.config("gy-1");
+    let mut gw = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
+    gw.requests_per_second = 1;
+    gw.burst = 3;
+    config.gateway = Some(gw);
+    let node = fed.start_with(config).await;
+    let noisy = client(&fed, GUIZHOU, "tendering-system", "check");
+    let quiet = client(&fed, GUIZHOU, "approval-system", "check");
+    let mut conn = connect(&fed, &node, &noisy.cert, &noisy.key).await.unwrap();
+
+    for _ in 0..3 {
+        assert_eq!(conn.get("/v1/whoami").await.unwrap().status, 200);
+    }
+    let over = conn.get("/v1/whoami").await.unwrap();
+    assert_eq!(over.status, 429);
+    assert_eq!(over.json()["type"], "urn:credex:problem:rate-limited");
+    let retry: u64 = over.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    assert_eq!(conn.get("/v1/whoami").await.unwrap().status, 429);
+
+    // Another system has its own budget.
+    let r = whoami(&fed, &node, &quiet.cert, &quiet.key).await.unwrap();
+    assert_eq!(r.status, 200);
+
+    // One refusal entry for the burst, naming client and routed operation.
+    let logged = refusals(&node).await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].problem, "rate-limited");
+    assert_eq!(logged[0].operation, "GET /v1/whoami");
+    assert_eq!(
+        logged[0].client.identity,
+        "urn:credex:client:520000:check:tendering-system"
+    );
+    assert_eq!(logged[0].client.fingerprint, noisy.identity.fingerprint);
+    node.shutdown().await;
+}

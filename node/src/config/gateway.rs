@@ -25,6 +25,10 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// Most concurrent client connections; more wait to be accepted.
     pub max_connections: u32,
+    /// Requests per second each client certificate may make, on average.
+    pub requests_per_second: u32,
+    /// Requests a client may make at once after a quiet spell.
+    pub burst: u32,
 }
 
 impl GatewayConfig {
@@ -35,6 +39,8 @@ impl GatewayConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_connections: 256,
+            requests_per_second: 1000,
+            burst: 2000,
         }
     }
 }
@@ -47,6 +53,8 @@ pub(super) struct RawGateway {
     handshake_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     max_connections: Option<u32>,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
 }
 
 /// `[gateway]`: `None` when no address is given.
@@ -58,6 +66,8 @@ pub(super) fn parse(
         if raw.handshake_timeout_ms.is_some()
             || raw.header_timeout_ms.is_some()
             || raw.max_connections.is_some()
+            || raw.requests_per_second.is_some()
+            || raw.burst.is_some()
         {
             return Err(values.invalid(
                 "gateway.listen",
@@ -95,5 +105,12 @@ pub(super) fn parse(
             d.max_connections,
             65_536,
         )?,
+        requests_per_second: values.count(
+            "gateway.requests_per_second",
+            raw.requests_per_second,
+            d.requests_per_second,
+            1_000_000,
+        )?,
+        burst: values.count("gateway.burst", raw.burst, d.burst, 1_000_000)?,
     }))
 }

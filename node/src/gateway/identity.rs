@@ -24,6 +24,7 @@ pub struct ClientIdentity {
 
 #[derive(Debug, PartialEq, Eq)]
 struct Inner {
+    uri: String,
     region: RegionCode,
     name: String,
     roles: GatewayRoles,
@@ -46,6 +47,7 @@ impl ClientIdentity {
         };
         Some(ClientIdentity {
             inner: Arc::new(Inner {
+                uri: cert.subject.to_uri(),
                 region: *region,
                 name: name.to_string(),
                 roles: roles.clone(),
@@ -54,6 +56,11 @@ impl ClientIdentity {
                 not_after: cert.not_after,
             }),
         })
+    }
+
+    /// The certificate's identity, `urn:credex:client:RRRRRR:ROLES:NAME`.
+    pub fn identity_uri(&self) -> String {
+        self.inner.uri.clone()
     }
 
     /// The client's region (always the gateway's own).

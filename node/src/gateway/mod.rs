@@ -11,8 +11,12 @@
 //!   of revoked clients ([`Gateway::recheck_connections`]). The roles in the
 //!   certificate decide which operations it may use
 //!   ([`identity::ClientIdentity::require`]).
+//! - **How much**: a token bucket per client certificate
+//!   ([`rate_limit`]); refusals of an authenticated client (role, rate) are
+//!   journaled ([`refusals`]).
 //! - **What it answers**: JSON, and RFC 9457 problem details with a stable
-//!   `type` on every refusal ([`problem`]).
+//!   `type` on every refusal ([`problem`]); bodies are read within a bound
+//!   and refused with the member at fault ([`body`]).
 //! - **What it promises**: every route is in the OpenAPI 3.1 document at
 //!   `/openapi.json`, generated from the handlers ([`openapi`]); a route
 //!   that is served but not documented is refused.
@@ -20,11 +24,15 @@
 //! Not here: the federation's transport (`crate::transport`), the
 //! metrics endpoint (`crate::metrics`, unauthenticated, for scrapers).
 
+pub mod body;
 pub mod identity;
 pub mod listener;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
+pub mod refusals;
 pub mod router;
+pub mod state;
 pub mod tls;
 pub mod whoami;
 
@@ -37,11 +45,11 @@ use tokio_util::task::TaskTracker;
 pub use identity::ClientIdentity;
 pub use listener::LiveClients;
 pub use problem::{Problem, ProblemType};
+pub use state::{GatewayParts, GatewayState};
 
 use crate::boot::StartError;
 use crate::config::GatewayConfig;
 use crate::tls::{FederationTrust, NodeCredentials};
-use credex_protocol::RegionCode;
 
 /// A running gateway.
 #[derive(Debug, Clone)]
@@ -55,7 +63,7 @@ impl Gateway {
     /// Bind `config.listen` and serve until `shutdown`, on `tracker`.
     pub async fn start(
         config: &GatewayConfig,
-        region: RegionCode,
+        parts: GatewayParts,
         creds: &NodeCredentials,
         trust: FederationTrust,
         tracker: &TaskTracker,
@@ -65,7 +73,7 @@ impl Gateway {
             flow: "gateway",
             reason,
         };
-        let verifier = Arc::new(tls::GatewayClientVerifier::new(trust, region));
+        let verifier = Arc::new(tls::GatewayClientVerifier::new(trust, parts.config.region));
         let server = tls::server_config(creds, Arc::clone(&verifier))
             .map_err(|e| fail(format!("gateway TLS configuration: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(config.listen)
@@ -80,7 +88,8 @@ impl Gateway {
             .local_addr()
             .map_err(|e| fail(format!("gateway.listen: {e}")))?;
         let live = Arc::new(LiveClients::default());
-        let (router, _doc) = router::build();
+        let limits = Arc::new(rate_limit::ClientLimits::new(config));
+        let (router, _doc) = router::build(GatewayState::new(parts), limits);
         let listener = listener::Listener {
             tcp,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),

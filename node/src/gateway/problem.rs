@@ -311,9 +311,23 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What a problem response was, for the layers around the handler (the
+/// refusal journal); put into the response's extensions.
+#[derive(Debug, Clone)]
+pub struct ProblemRecord {
+    /// The problem's type.
+    pub kind: ProblemType,
+    /// Its detail.
+    pub detail: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.0.kind.0.status(), self.to_json()).into_response();
+        response.extensions_mut().insert(ProblemRecord {
+            kind: self.0.kind.0,
+            detail: self.0.detail.clone(),
+        });
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.0.retry_after {

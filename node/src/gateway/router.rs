@@ -13,10 +13,25 @@ use utoipa_axum::routes;
 
 use super::openapi::{self, ApiDoc, ApiJson};
 use super::problem::{Problem, ProblemType};
+use super::rate_limit::{self, ClientLimits};
+use super::refusals;
+use super::state::GatewayState;
 use super::whoami;
 
-/// The routes, guarded, and the document that describes them.
-pub fn build() -> (Router, OpenApi) {
+/// The routes, guarded, rate-limited per client, refusals journaled, with
+/// the node's parts for the handlers; and the document that describes them.
+pub fn build(state: GatewayState, limits: Arc<ClientLimits>) -> (Router, OpenApi) {
+    let (router, doc) = document_and_routes();
+    let router = router
+        .route_layer(axum::middleware::from_fn(rate_limit::limit))
+        .route_layer(axum::middleware::from_fn(refusals::journal_refusals))
+        .layer(axum::Extension(limits))
+        .layer(axum::Extension(state));
+    (router, doc)
+}
+
+/// The guarded routes and the finished document, without the node.
+pub fn document_and_routes() -> (Router, OpenApi) {
     let (router, mut doc) = routes().split_for_parts();
     openapi::finish(&mut doc);
     (guarded(router, &doc), doc)
@@ -104,7 +119,7 @@ mod tests {
 
     #[test]
     fn every_problem_response_carries_examples_of_its_types() {
-        let (_, doc) = build();
+        let (_, doc) = document_and_routes();
         let json = serde_json::to_value(&doc).unwrap();
         let example = &json["paths"]["/v1/whoami"]["get"]["responses"]["429"]["content"]["application/problem+json"]
             ["examples"]["rate-limited"]["value"];

@@ -24,50 +24,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::IngressLimits;
 use crate::metrics::Sample;
+use crate::token_bucket::TokenBucket;
 
 /// How often, at most, throttling of one region is logged as a warning.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// A token bucket: `rate` tokens per second, at most `capacity` kept.
-#[derive(Debug, Clone)]
-struct TokenBucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn full(rate: u64, capacity: u64, now: Instant) -> TokenBucket {
-        TokenBucket {
-            rate: rate as f64,
-            capacity: capacity as f64,
-            tokens: capacity as f64,
-            last: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.last = self.last.max(now);
-    }
-
-    /// Whether `n` tokens are there (without taking them), and if not, how
-    /// long until they will be.
-    fn check(&self, n: u64) -> Result<(), Duration> {
-        let missing = n as f64 - self.tokens;
-        if missing <= 0.0 {
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(missing / self.rate).max(Duration::from_millis(1)))
-        }
-    }
-
-    fn take(&mut self, n: u64) {
-        self.tokens -= n as f64;
-    }
-}
 
 /// Which quota a request broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The one table of journal entry kinds. The numbers are stored in every
 //! entry's header; never reuse or renumber one. Ranges: 1–19 the node and
 //! its queries, 20–29 recognition (互认), 30–39 joint reward/punishment
-//! lists (联合奖惩), 40–49 the upward channel (数据报送).
+//! lists (联合奖惩), 40–49 the upward channel (数据报送), 50–59 the
+//! integration gateway.
 
 /// A query this node received and decided ([`crate::AccessEntry`]).
 pub const QUERY_RECEIVED: u16 = 1;
@@ -49,6 +50,13 @@ pub const OBJECTION_ROUTED: u16 = 33;
 /// An upward batch was made and queued for the national node
 /// ([`crate::upward::BatchPrepared`]).
 pub const BATCH_PREPARED: u16 = 40;
+/// The gateway refused an authenticated client an operation
+/// ([`crate::gateway::GatewayRefused`]).
+pub const GATEWAY_REFUSED: u16 = 50;
+/// The gateway answered a credit check ([`crate::gateway::CreditChecked`]).
+pub const CREDIT_CHECKED: u16 = 51;
+/// The gateway applied a batch of fed records ([`crate::gateway::RecordsFed`]).
+pub const RECORDS_FED: u16 = 52;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -70,6 +78,9 @@ pub const ALL: &[(u16, &str)] = &[
     (CHANGE_INITIATED, "change_initiated"),
     (OBJECTION_ROUTED, "objection_routed"),
     (BATCH_PREPARED, "batch_prepared"),
+    (GATEWAY_REFUSED, "gateway_refused"),
+    (CREDIT_CHECKED, "credit_checked"),
+    (RECORDS_FED, "records_fed"),
 ];
 
 /// The name of a kind, if this version knows it.
