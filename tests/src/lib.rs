@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+pub mod gateway;
+
 use credex_kit::dev::{self, DevNode};
 use credex_node::config::{NodeConfig, logical_server_name};
 use credex_node::pki_files::CaDir;

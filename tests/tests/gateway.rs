@@ -5,81 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-
-use credex_kit::gateway_client::{ClientFiles, GatewayClient, GatewayResponse};
+use credex_kit::gateway_client::GatewayClient;
 use credex_node::config::GatewayConfig;
-use credex_node::pki_files::IssuedFiles;
 use credex_node::service::RunningNode;
-use credex_pki::{GatewayRoles, KeyAlgorithm};
-use credex_protocol::RegionCode;
+use credex_tests::gateway::{client, connect, gateway_addr, root, start_with_gateway, whoami};
 use credex_tests::{Federation, within};
 
-const GUIZHOU: &str = "520000";
-
-/// Issue a gateway client certificate from `region`'s CA into the federation.
-fn client(fed: &Federation, region: &str, name: &str, roles: &str) -> IssuedFiles {
-    let out = fed.path().join("clients").join(region);
-    std::fs::create_dir_all(&out).unwrap();
-    fed.ca(region)
-        .issue_client(
-            &name.parse().unwrap(),
-            GatewayRoles::parse_list(roles).unwrap(),
-            KeyAlgorithm::Ed25519,
-            30,
-            &out,
-        )
-        .unwrap()
-}
-
-async fn start_with_gateway(fed: &Federation) -> RunningNode {
-    let mut config = fed.config("gy-1");
-    config.gateway = Some(GatewayConfig::on("127.0.0.1:0".parse().unwrap()));
-    fed.start_with(config).await
-}
-
-fn gateway_addr(node: &RunningNode) -> SocketAddr {
-    node.gateway().expect("gateway configured").local_addr()
-}
-
-fn root(fed: &Federation) -> PathBuf {
-    fed.root().cert_path()
-}
-
-async fn connect(
-    fed: &Federation,
-    node: &RunningNode,
-    cert: &Path,
-    key: &Path,
-) -> Result<GatewayClient, String> {
-    let root = root(fed);
-    let files = ClientFiles {
-        cert,
-        key,
-        root: &root,
-    };
-    GatewayClient::connect(
-        gateway_addr(node),
-        &files,
-        GUIZHOU.parse::<RegionCode>().unwrap(),
-    )
-    .await
-    .map_err(|e| e.to_string())
-}
-
-/// Connect and make one call: a refused client certificate shows on the
-/// first response at the latest (TLS 1.3 sends the client's certificate
-/// after the server's handshake is done).
-async fn whoami(
-    fed: &Federation,
-    node: &RunningNode,
-    cert: &Path,
-    key: &Path,
-) -> Result<GatewayResponse, String> {
-    let mut c = connect(fed, node, cert, key).await?;
-    c.get("/v1/whoami").await.map_err(|e| e.to_string())
-}
+const GUIZHOU: &str = credex_tests::gateway::GUIZHOU;
 
 #[tokio::test]
 async fn an_own_region_client_is_served_and_others_are_refused_at_the_handshake() {
