@@ -1,0 +1,164 @@
+//! Which journal entries are events, and how each reads: a received
+//! federation message that was applied, with its payload as the sender's
+//! gate released it; a recognition decision; another region's query
+//! answered. Everything else (the node's own bookkeeping, sends,
+//! refusals) is not an event.
+
+use credex_journal::{
+    AccessEntry, Direction, MessageReceived, ReceivedOutcome, RecognitionDecided, kind,
+};
+use credex_protocol::federation::{Flow, SignedEnvelope};
+use credex_protocol::{codec, lists, recognition, upward};
+use serde_json::{Value, json};
+
+use super::{Event, Origin};
+use crate::storage::{JournalRecord, Storage, StorageError};
+
+/// The event a journal record is, if it is one.
+pub async fn render(
+    storage: &Storage,
+    record: &JournalRecord,
+) -> Result<Option<Event>, StorageError> {
+    let event = |kind: &str, from: Option<Origin>, summary: String, details: Option<Value>| Event {
+        cursor: (record.seq + 1).to_string(),
+        at_ms: record.recorded_at_unix_ms,
+        kind: kind.to_owned(),
+        from,
+        summary,
+        details,
+    };
+    match record.kind {
+        kind::MESSAGE_RECEIVED => {
+            let Ok(m) = credex_journal::decode::<MessageReceived>(record.kind, &record.body) else {
+                return Ok(None);
+            };
+            if m.outcome != ReceivedOutcome::Applied {
+                return Ok(None);
+            }
+            let Some(name) = message_event(m.flow, m.message_kind) else {
+                return Ok(None);
+            };
+            let details = match storage.attachment(&m.message_digest).await? {
+                Some(bytes) => payload_details(&bytes),
+                None => None,
+            };
+            let from = Origin {
+                region: m.from_region.to_string(),
+                node: m.from_node.to_string(),
+            };
+            Ok(Some(event(name, Some(from), m.summary, details)))
+        }
+        kind::RECOGNITION_DECIDED => {
+            let Ok(d) = credex_journal::decode::<RecognitionDecided>(record.kind, &record.body)
+            else {
+                return Ok(None);
+            };
+            let summary = if d.decision.recognised {
+                format!(
+                    "result {} of region {} recognised",
+                    hex::encode(d.attestation_id),
+                    d.issuer_region
+                )
+            } else {
+                format!(
+                    "result {} of region {} not recognised: {}",
+                    hex::encode(d.attestation_id),
+                    d.issuer_region,
+                    d.decision.reason_code
+                )
+            };
+            let details = serde_json::to_value(&d.decision).ok();
+            Ok(Some(event("recognition.decided", None, summary, details)))
+        }
+        kind::QUERY_RECEIVED => {
+            let Ok(a) = credex_journal::decode::<AccessEntry>(record.kind, &record.body) else {
+                return Ok(None);
+            };
+            if a.direction != Direction::Received {
+                return Ok(None);
+            }
+            Ok(Some(query_answered(&a, event)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn query_answered(
+    a: &AccessEntry,
+    event: impl Fn(&str, Option<Origin>, String, Option<Value>) -> Event,
+) -> Event {
+    let outcome = format!("{:?}", a.outcome).to_lowercase();
+    let released: Vec<String> = a
+        .released
+        .iter()
+        .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
+        .collect();
+    let from = Origin {
+        region: a.requester_region.to_string(),
+        node: a.requester_node.to_string(),
+    };
+    let summary = format!(
+        "query from {}/{} for purpose {}: {outcome}, {} field(s) released",
+        a.requester_region,
+        a.requester_node,
+        a.purpose,
+        released.len()
+    );
+    let officers: Vec<String> = [&a.requester_officer, &a.approver_officer]
+        .into_iter()
+        .flatten()
+        .map(|o| o.identity.clone())
+        .collect();
+    let details = json!({
+        "purpose": a.purpose,
+        "outcome": outcome,
+        "subject_digest": hex::encode(a.subject_digest),
+        "released": released,
+        "officers": officers,
+    });
+    event("query.answered", Some(from), summary, Some(details))
+}
+
+/// The event name of an applied message of `flow` and `kind`.
+fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
+    Some(match (flow, kind) {
+        (Flow::Lists, lists::kind::LISTING) => "list.entry_received",
+        (Flow::Lists, lists::kind::FEEDBACK) => "list.feedback_received",
+        (Flow::Lists, lists::kind::CHANGE) => "list.entry_changed",
+        (Flow::Lists, lists::kind::CHANGE_CONFIRMED) => "list.change_confirmed",
+        (Flow::Lists, lists::kind::OBJECTION) => "list.objection_received",
+        (Flow::Recognition, recognition::kind::RESULT_PUSH) => "recognition.result_received",
+        (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
+        _ => return None,
+    })
+}
+
+/// The payload of a kept signed envelope, as JSON: the fields its sender's
+/// egress gate released (signatures and certificate chains left out).
+fn payload_details(envelope: &[u8]) -> Option<Value> {
+    let signed: SignedEnvelope = codec::decode(envelope).ok()?;
+    let e = &signed.envelope;
+    let p = &e.payload;
+    match (e.flow, e.kind) {
+        (Flow::Lists, lists::kind::LISTING) => to_json(codec::decode::<lists::ListEntry>(p)),
+        (Flow::Lists, lists::kind::FEEDBACK) => to_json(codec::decode::<lists::Feedback>(p)),
+        (Flow::Lists, lists::kind::CHANGE) => to_json(codec::decode::<lists::EntryChange>(p)),
+        (Flow::Lists, lists::kind::CHANGE_CONFIRMED) => {
+            to_json(codec::decode::<lists::ChangeConfirmed>(p))
+        }
+        (Flow::Lists, lists::kind::OBJECTION) => to_json(codec::decode::<lists::Objection>(p)),
+        (Flow::Recognition, recognition::kind::RESULT_PUSH) => {
+            let push: recognition::ResultPush = codec::decode(p).ok()?;
+            serde_json::to_value(&push.result.attestation).ok()
+        }
+        (Flow::Upward, upward::KIND_BATCH) => {
+            let batch: upward::UpwardBatch = codec::decode(p).ok()?;
+            Some(json!({ "records": batch.records.len() }))
+        }
+        _ => None,
+    }
+}
+
+fn to_json<T: serde::Serialize, E>(decoded: Result<T, E>) -> Option<Value> {
+    serde_json::to_value(decoded.ok()?).ok()
+}
