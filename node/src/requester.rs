@@ -292,7 +292,25 @@ pub fn save_authorization(
 
 /// Read a signed subject authorization file.
 pub fn load_authorization(path: &Path) -> Result<SignedSubjectAuthorization, RequesterError> {
-    read_tagged(path, AUTHORIZATION_FILE_MAGIC, "authorization")
+    authorization_from_bytes(
+        &std::fs::read(path).map_err(|source| RequesterError::Io {
+            path: path.display().to_string(),
+            source,
+        })?,
+        path,
+    )
+}
+
+/// Read an authorization from the bytes of a file [`save_authorization`]
+/// wrote (`origin` names them in errors).
+pub fn authorization_from_bytes(
+    bytes: &[u8],
+    origin: &Path,
+) -> Result<SignedSubjectAuthorization, RequesterError> {
+    let body = bytes
+        .strip_prefix(AUTHORIZATION_FILE_MAGIC)
+        .ok_or_else(|| invalid(origin, "not a credex authorization file"))?;
+    credex_protocol::decode(body).map_err(|e| invalid(origin, e))
 }
 
 pub use crate::ids::random_id;
@@ -314,25 +332,23 @@ pub struct QuerySpec {
     pub subject_authorization: Option<SignedSubjectAuthorization>,
 }
 
-/// Draft and sign a request as `requester` (who must hold the requester role)
-/// on behalf of node `node` of `region`.
-pub fn draft_and_sign(
+/// Draft a request on behalf of node `node` of `region`: a fresh request id
+/// and nonce, issued now. Nobody has signed it yet.
+pub fn draft_request(
     region: RegionCode,
     node: NodeName,
-    spec: QuerySpec,
-    requester: &Signer,
+    spec: &QuerySpec,
     now: SystemTime,
-) -> Result<QueryFile, RequesterError> {
-    requester.require(Role::Requester, "sign a request")?;
-    let request = QueryRequest {
+) -> Result<QueryRequest, RequesterError> {
+    Ok(QueryRequest {
         request_id: random_id(),
         requester_region: region,
         requester_node: node,
         target_region: spec.target_region,
-        subject: spec.subject,
-        purpose: spec.purpose,
-        requested: spec.requested,
-        legal_basis: spec.legal_basis,
+        subject: spec.subject.clone(),
+        purpose: spec.purpose.clone(),
+        requested: spec.requested.clone(),
+        legal_basis: spec.legal_basis.clone(),
         subject_authorization_digest: spec
             .subject_authorization
             .as_ref()
@@ -343,7 +359,20 @@ pub fn draft_and_sign(
             })?,
         nonce: random_id(),
         issued_at_ms: unix_ms(now),
-    };
+    })
+}
+
+/// Draft and sign a request as `requester` (who must hold the requester role)
+/// on behalf of node `node` of `region`.
+pub fn draft_and_sign(
+    region: RegionCode,
+    node: NodeName,
+    spec: QuerySpec,
+    requester: &Signer,
+    now: SystemTime,
+) -> Result<QueryFile, RequesterError> {
+    requester.require(Role::Requester, "sign a request")?;
+    let request = draft_request(region, node, &spec, now)?;
     let proof = sign_request(&request, &requester.key, requester.chain.clone())?;
     Ok(QueryFile {
         request,

@@ -308,6 +308,7 @@ impl RunningNode {
                         storage: storage.clone(),
                         queries: Arc::clone(&queries),
                         federation: federation.clone(),
+                        tracker: tracker.clone(),
                     },
                     &creds,
                     transport.trust().clone(),

@@ -288,9 +288,11 @@ pub fn verify_signature(
     VerifyingKey::from_certificate_der(cert_der)?.verify(domain, message, signature)
 }
 
+/// The exact bytes a signature under `domain` covers:
 /// `len(domain) || domain || message`, or `None` if the domain length is
-/// outside 1–255.
-fn signed_bytes(domain: &[u8], message: &[u8]) -> Option<Vec<u8>> {
+/// outside 1–255. What a client that signs outside credex (an officer's
+/// browser, a region system's HSM) must sign.
+pub fn signed_bytes(domain: &[u8], message: &[u8]) -> Option<Vec<u8>> {
     let len = u8::try_from(domain.len()).ok().filter(|&n| n > 0)?;
     let mut bytes = Vec::with_capacity(1 + domain.len() + message.len());
     bytes.push(len);

@@ -214,3 +214,47 @@ impl GatewayClient {
         self.send.is_closed()
     }
 }
+
+/// An officer's signature as a region system makes it for the gateway's
+/// two-person queries: the raw bytes of `to_sign` (base64, as the gateway
+/// gave them) signed with the officer's key file, outside the node — what
+/// the officer's browser or signing device does. Returns the body of
+/// `POST /v1/queries/{id}/signatures`.
+pub fn officer_signature(
+    cert: &Path,
+    key: &Path,
+    to_sign: &str,
+) -> Result<serde_json::Value, GatewayClientError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+    let chain: Vec<String> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| file_error(cert, e))?
+        .map(|c| c.map(|c| STANDARD.encode(c.as_ref())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(cert, e))?;
+    let key_der = match PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))? {
+        PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        _ => return Err(file_error(key, "expected a PKCS#8 key")),
+    };
+    let message = STANDARD
+        .decode(to_sign)
+        .map_err(|e| connection(format!("to_sign is not base64: {e}")))?;
+    let (algorithm, signature) = if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&key_der)
+    {
+        ("ed25519", k.sign(&message).as_ref().to_vec())
+    } else {
+        let rng = ring::rand::SystemRandom::new();
+        let k = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_der, &rng)
+            .map_err(|e| file_error(key, format!("neither Ed25519 nor P-256: {e}")))?;
+        let sig = k
+            .sign(&rng, &message)
+            .map_err(|e| file_error(key, format!("signing failed: {e}")))?;
+        ("ecdsa-p256-sha256", sig.as_ref().to_vec())
+    };
+    Ok(serde_json::json!({
+        "chain": chain,
+        "algorithm": algorithm,
+        "signature": STANDARD.encode(signature),
+    }))
+}

@@ -58,7 +58,12 @@ impl PeerPool {
         }
     }
 
-    async fn connection(&self, region: RegionCode) -> Result<Arc<PeerConnection>, DeliveryError> {
+    /// The live connection to the configured peer of `region`, dialled if
+    /// there is none (or it closed).
+    pub async fn connection(
+        &self,
+        region: RegionCode,
+    ) -> Result<Arc<PeerConnection>, DeliveryError> {
         let mut live = self.live.lock().await;
         if let Some(conn) = live.get(&region) {
             if conn.quic().close_reason().is_none() {

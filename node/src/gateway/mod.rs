@@ -30,6 +30,7 @@ pub mod identity;
 pub mod listener;
 pub mod openapi;
 pub mod problem;
+pub mod queries;
 pub mod rate_limit;
 pub mod refusals;
 pub mod router;

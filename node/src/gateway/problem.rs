@@ -46,11 +46,17 @@ pub enum ProblemType {
     Internal,
     /// The node is shutting down or its store is overloaded; retry later.
     Unavailable,
+    /// No query with this id at this gateway.
+    QueryUnknown,
+    /// The query takes no more signatures (approved, answered or failed).
+    QueryClosed,
+    /// An officer's signature, or the officer's certificate, is refused.
+    SignatureRefused,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 12] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -63,6 +69,9 @@ impl ProblemType {
         ProblemType::Undocumented,
         ProblemType::Internal,
         ProblemType::Unavailable,
+        ProblemType::QueryUnknown,
+        ProblemType::QueryClosed,
+        ProblemType::SignatureRefused,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -80,6 +89,9 @@ impl ProblemType {
             ProblemType::Undocumented => "undocumented-route",
             ProblemType::Internal => "internal",
             ProblemType::Unavailable => "unavailable",
+            ProblemType::QueryUnknown => "query-unknown",
+            ProblemType::QueryClosed => "query-closed",
+            ProblemType::SignatureRefused => "signature-refused",
         }
     }
 
@@ -103,6 +115,9 @@ impl ProblemType {
             ProblemType::Undocumented => "route not in the API document",
             ProblemType::Internal => "the node could not answer",
             ProblemType::Unavailable => "the node cannot take requests now",
+            ProblemType::QueryUnknown => "no such query",
+            ProblemType::QueryClosed => "the query takes no more signatures",
+            ProblemType::SignatureRefused => "the officer's signature is refused",
         }
     }
 
@@ -119,6 +134,9 @@ impl ProblemType {
             ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemType::Undocumented | ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::QueryUnknown => StatusCode::NOT_FOUND,
+            ProblemType::QueryClosed => StatusCode::CONFLICT,
+            ProblemType::SignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -152,6 +170,11 @@ impl ProblemType {
             ProblemType::Undocumented => "GET /v1/secret is served but not documented",
             ProblemType::Internal => "the store did not answer; nothing was applied",
             ProblemType::Unavailable => "the node is shutting down",
+            ProblemType::QueryUnknown => "no query 5d2f… at this gateway",
+            ProblemType::QueryClosed => "query 5d2f… is Answered and takes no more signatures",
+            ProblemType::SignatureRefused => {
+                "rule 4: the requester and the approver must be different officers (same certificate)"
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::events;
 use super::openapi::{self, ApiDoc, ApiJson};
 use super::problem::{Problem, ProblemType};
+use super::queries;
 use super::rate_limit::{self, ClientLimits};
 use super::refusals;
 use super::state::GatewayState;
@@ -44,6 +45,9 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(openapi::document))
         .routes(routes!(whoami::whoami))
         .routes(routes!(events::events))
+        .routes(routes!(queries::create))
+        .routes(routes!(queries::show))
+        .routes(routes!(queries::sign))
 }
 
 /// `router` with the guard (served = documented), problem answers for

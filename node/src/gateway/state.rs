@@ -14,6 +14,7 @@ use crate::storage::Storage;
 #[derive(Clone)]
 pub struct GatewayState {
     inner: Arc<GatewayParts>,
+    query_turns: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The node's parts, as the composition root hands them over.
@@ -26,6 +27,9 @@ pub struct GatewayParts {
     pub queries: Arc<QueryService>,
     /// Federation messaging, for changes that must reach other regions.
     pub federation: Federation,
+    /// Where the gateway's background work (sending approved queries) runs,
+    /// so shutdown waits for it.
+    pub tracker: tokio_util::task::TaskTracker,
 }
 
 impl GatewayState {
@@ -33,6 +37,7 @@ impl GatewayState {
     pub fn new(parts: GatewayParts) -> Self {
         GatewayState {
             inner: Arc::new(parts),
+            query_turns: Arc::default(),
         }
     }
 
@@ -44,5 +49,10 @@ impl GatewayState {
     /// The store.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// A turn to change a query held at the gateway (one at a time).
+    pub async fn query_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.query_turns.lock().await
     }
 }

@@ -105,7 +105,9 @@ mod signers;
 mod subject;
 
 pub use error::{AuthorizationError, SameOfficerEvidence, Signer};
-pub use query::{AuthorizationVerified, QueryContext, verify_authorized_query};
+pub use query::{
+    AuthorizationVerified, QueryContext, verify_approver, verify_authorized_query, verify_requester,
+};
 pub use response::{ResponseError, sign_node_statement, verify_node_statement, verify_response};
 pub use sign::{
     SignProofError, approve_request, query_digest, sign_request, sign_response,

@@ -9,7 +9,7 @@
 //! it does not sign anything ([`super::sign`]).
 
 use credex_protocol::query::{
-    AuthorizedQuery, DOMAIN_APPROVAL, DOMAIN_REQUEST, QueryRequest, approval_message,
+    AuthorizedQuery, DOMAIN_APPROVAL, DOMAIN_REQUEST, QueryRequest, SignerProof, approval_message,
 };
 use credex_protocol::{NodeName, RegionCode, Role};
 use rustls_pki_types::UnixTime;
@@ -137,6 +137,54 @@ pub fn verify_authorized_query(
         subject_authorization,
         query_digest,
     })
+}
+
+/// Rule 5 alone, as an officer's signature is collected one at a time
+/// outside credex (the gateway, decision 0840): `proof` is a requester of
+/// the request's region signing `request`. Returns the verified identity.
+pub fn verify_requester(
+    request: &QueryRequest,
+    proof: &SignerProof,
+    trust: &TrustStore,
+    now: UnixTime,
+) -> Result<CertIdentity, AuthorizationError> {
+    let request_bytes = encode(request).map_err(AuthorizationError::Encoding)?;
+    let region = request.requester_region;
+    verify_signer(
+        trust,
+        now,
+        proof,
+        Signer::Requester,
+        |id| check_officer(id, Signer::Requester, Role::Requester, region),
+        DOMAIN_REQUEST,
+        &request_bytes,
+    )
+}
+
+/// Rules 4 and 6, as the approver's signature is collected after the
+/// requester's: another person than `requester`, an approver of the
+/// request's region, countersigning the request and the requester's
+/// signature. Returns the verified identity.
+pub fn verify_approver(
+    request: &QueryRequest,
+    requester: &SignerProof,
+    approver: &SignerProof,
+    trust: &TrustStore,
+    now: UnixTime,
+) -> Result<CertIdentity, AuthorizationError> {
+    check_different_officers(requester, approver)?;
+    let request_bytes = encode(request).map_err(AuthorizationError::Encoding)?;
+    let approval = approval_message(&request_bytes, &requester.signature);
+    let region = request.requester_region;
+    verify_signer(
+        trust,
+        now,
+        approver,
+        Signer::Approver,
+        |id| check_officer(id, Signer::Approver, Role::Approver, region),
+        DOMAIN_APPROVAL,
+        &approval,
+    )
 }
 
 /// Rules 1–3, which need no cryptography: the request comes from the
