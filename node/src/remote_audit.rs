@@ -251,6 +251,17 @@ pub async fn fetch_log(
             Err(e) => Err(format!("{path}: {e}")),
         }
     };
+    fetch_log_with(get, out).await
+}
+
+/// Fetch a whole log file by file with `get` (which reads one path of the
+/// export layout: over the federation protocol, or from the node's
+/// gateway) into `out`. Returns the tree size.
+pub async fn fetch_log_with<F, Fut>(mut get: F, out: &Path) -> Result<u64, String>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>, String>>,
+{
     let save = |path: &str, bytes: &[u8]| -> Result<(), String> {
         let file = out.join(path);
         crate::file_modes::write_private(&file, bytes)

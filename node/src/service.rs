@@ -309,6 +309,8 @@ impl RunningNode {
                         queries: Arc::clone(&queries),
                         federation: federation.clone(),
                         tracker: tracker.clone(),
+                        checkpoints: checkpoints.clone(),
+                        chain_pem: chain_pem.clone(),
                     },
                     &creds,
                     transport.trust().clone(),

@@ -11,7 +11,6 @@ use credex_node::config::GatewayConfig;
 use credex_node::pki_files::IssuedFiles;
 use credex_node::service::RunningNode;
 use credex_pki::{GatewayRoles, KeyAlgorithm};
-use credex_protocol::RegionCode;
 
 use crate::Federation;
 
@@ -63,13 +62,9 @@ pub async fn connect(
         key,
         root: &root,
     };
-    GatewayClient::connect(
-        gateway_addr(node),
-        &files,
-        GUIZHOU.parse::<RegionCode>().unwrap(),
-    )
-    .await
-    .map_err(|e| e.to_string())
+    GatewayClient::connect(gateway_addr(node), &files, node.config().region)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Connect and make one call: a refused client certificate shows on the

@@ -258,3 +258,41 @@ pub fn officer_signature(
         "signature": STANDARD.encode(signature),
     }))
 }
+
+/// Copy a node's whole log from its gateway (`GET /v1/log/files`, role
+/// `audit`) into `out`, in the layout `credex audit verify` reads. Returns
+/// the tree size.
+pub async fn fetch_log(
+    addr: SocketAddr,
+    files: &ClientFiles<'_>,
+    region: RegionCode,
+    out: &Path,
+) -> Result<u64, GatewayClientError> {
+    let client = Arc::new(tokio::sync::Mutex::new(
+        GatewayClient::connect(addr, files, region).await?,
+    ));
+    std::fs::create_dir_all(out).map_err(|e| file_error(out, e))?;
+    let get = |path: String| {
+        let client = Arc::clone(&client);
+        async move {
+            let r = client
+                .lock()
+                .await
+                .get(&format!("/v1/log/files?path={path}"))
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            if r.status == 200 {
+                Ok(r.body)
+            } else {
+                Err(format!(
+                    "{path}: {} {}",
+                    r.status,
+                    r.json()["detail"].as_str().unwrap_or_default()
+                ))
+            }
+        }
+    };
+    credex_node::remote_audit::fetch_log_with(get, out)
+        .await
+        .map_err(GatewayClientError::Connection)
+}

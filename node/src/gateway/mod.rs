@@ -24,6 +24,7 @@
 //! Not here: the federation's transport (`crate::transport`), the
 //! metrics endpoint (`crate::metrics`, unauthenticated, for scrapers).
 
+pub mod auditor;
 pub mod body;
 pub mod events;
 pub mod identity;
@@ -35,6 +36,7 @@ pub mod rate_limit;
 pub mod refusals;
 pub mod router;
 pub mod state;
+pub mod subject_access;
 pub mod tls;
 pub mod whoami;
 

@@ -52,11 +52,13 @@ pub enum ProblemType {
     QueryClosed,
     /// An officer's signature, or the officer's certificate, is refused.
     SignatureRefused,
+    /// No such file in the log's export layout.
+    LogFileUnknown,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 16] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -72,6 +74,7 @@ impl ProblemType {
         ProblemType::QueryUnknown,
         ProblemType::QueryClosed,
         ProblemType::SignatureRefused,
+        ProblemType::LogFileUnknown,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -92,6 +95,7 @@ impl ProblemType {
             ProblemType::QueryUnknown => "query-unknown",
             ProblemType::QueryClosed => "query-closed",
             ProblemType::SignatureRefused => "signature-refused",
+            ProblemType::LogFileUnknown => "log-file-unknown",
         }
     }
 
@@ -118,6 +122,7 @@ impl ProblemType {
             ProblemType::QueryUnknown => "no such query",
             ProblemType::QueryClosed => "the query takes no more signatures",
             ProblemType::SignatureRefused => "the officer's signature is refused",
+            ProblemType::LogFileUnknown => "no such file in the log",
         }
     }
 
@@ -137,6 +142,7 @@ impl ProblemType {
             ProblemType::QueryUnknown => StatusCode::NOT_FOUND,
             ProblemType::QueryClosed => StatusCode::CONFLICT,
             ProblemType::SignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::LogFileUnknown => StatusCode::NOT_FOUND,
         }
     }
 
@@ -175,6 +181,7 @@ impl ProblemType {
             ProblemType::SignatureRefused => {
                 "rule 4: the requester and the approver must be different officers (same certificate)"
             }
+            ProblemType::LogFileUnknown => "no \"tile/0/x001/000\" in this log",
         }
     }
 }

@@ -11,6 +11,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auditor;
 use super::events;
 use super::openapi::{self, ApiDoc, ApiJson};
 use super::problem::{Problem, ProblemType};
@@ -18,6 +19,7 @@ use super::queries;
 use super::rate_limit::{self, ClientLimits};
 use super::refusals;
 use super::state::GatewayState;
+use super::subject_access;
 use super::whoami;
 
 /// The routes, guarded, rate-limited per client, refusals journaled, with
@@ -48,6 +50,8 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(queries::create))
         .routes(routes!(queries::show))
         .routes(routes!(queries::sign))
+        .routes(routes!(subject_access::subject_access))
+        .routes(routes!(auditor::log_file))
 }
 
 /// `router` with the guard (served = documented), problem answers for

@@ -27,6 +27,10 @@ pub struct GatewayParts {
     pub queries: Arc<QueryService>,
     /// Federation messaging, for changes that must reach other regions.
     pub federation: Federation,
+    /// The checkpointer (auditors read the newest checkpoint).
+    pub checkpoints: crate::log::Checkpoints,
+    /// The node's certificate chain as PEM (auditors verify its log key).
+    pub chain_pem: String,
     /// Where the gateway's background work (sending approved queries) runs,
     /// so shutdown waits for it.
     pub tracker: tokio_util::task::TaskTracker,

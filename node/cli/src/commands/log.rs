@@ -66,6 +66,29 @@ pub enum AuditCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Fetch a node's log from its integration gateway (HTTPS) with a
+    /// gateway client certificate holding the `audit` role, into the
+    /// layout `audit verify` reads.
+    FetchGateway {
+        /// The gateway's address, e.g. 127.0.0.1:8443.
+        #[arg(long)]
+        gateway: std::net::SocketAddr,
+        /// The node's region (its certificate must name it).
+        #[arg(long)]
+        region: credex_protocol::RegionCode,
+        /// The client certificate chain (PEM), from `credex pki client --roles audit`.
+        #[arg(long)]
+        cert: PathBuf,
+        /// The client's private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The federation root certificate (PEM).
+        #[arg(long)]
+        trust: PathBuf,
+        /// A new directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List every access to one subject ("who looked at my data").
     Subject {
         /// The subject: a unified social credit code, or a natural person's
@@ -188,6 +211,14 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             peer,
             out,
         } => audit_fetch(&config, &cert, &key, &peer, &out).await,
+        AuditCommand::FetchGateway {
+            gateway,
+            region,
+            cert,
+            key,
+            trust: root,
+            out,
+        } => audit_fetch_gateway(gateway, region, &cert, &key, &root, &out).await,
         AuditCommand::Verify {
             dirs,
             trust: root,
@@ -229,6 +260,24 @@ async fn audit_fetch(config: &Path, cert: &Path, key: &Path, peer: &str, out: &P
     let size = result.map_err(anyhow::Error::msg)?;
     println!(
         "fetched {size} entries of {region}/{name}'s log into {}; verify with `credex audit verify`",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `credex audit fetch-gateway`: download a node's log from its gateway.
+async fn audit_fetch_gateway(
+    gateway: std::net::SocketAddr,
+    region: credex_protocol::RegionCode,
+    cert: &Path,
+    key: &Path,
+    root: &Path,
+    out: &Path,
+) -> Result<()> {
+    let files = credex_kit::gateway_client::ClientFiles { cert, key, root };
+    let size = credex_kit::gateway_client::fetch_log(gateway, &files, region, out).await?;
+    println!(
+        "fetched {size} entries of region {region}'s log from its gateway into {}; verify with `credex audit verify`",
         out.display()
     );
     Ok(())

@@ -1,0 +1,200 @@
+//! The subject access report (谁查询了我的信息) at the gateway, role `sar`:
+//! every access to one subject this node's log records — other regions'
+//! queries it answered and its own systems' credit checks — oldest first.
+//!
+//! The subject comes in the body, never the path, so a citizen ID appears
+//! in no URL; it is matched by digest (of the USCC, or of the person's
+//! pseudonym under every epoch of the node's key ring), and the report
+//! names the person only masked.
+
+use axum::Extension;
+use axum::Json;
+use credex_journal::{AccessEntry, CreditChecked, Direction, kind};
+use credex_pki::GatewayRole;
+use credex_policies::SubjectId;
+use credex_protocol::query::SubjectRef;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::body::JsonBody;
+use super::identity::ClientIdentity;
+use super::problem::{Problem, ProblemDocument, ProblemType};
+use super::state::GatewayState;
+use crate::storage::{MAX_RANGE_LIMIT, Storage, StorageError};
+
+/// Whose accesses to list.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"subject": "91520000MA6DKXXX1Q"}))]
+pub struct SubjectAccessRequest {
+    /// A unified social credit code, or a citizen ID.
+    pub subject: String,
+}
+
+/// One access to the subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SubjectAccess {
+    /// The entry's index in this node's log (an auditor can prove it).
+    pub log_index: u64,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// `query` (another region asked) or `credit_check` (a system of this region checked).
+    pub kind: String,
+    /// Who: `REGION/NODE` for a query, the system's identity for a check.
+    pub by: String,
+    /// The officers who asked and approved, or the one the system named.
+    pub officers: Vec<String>,
+    /// Purpose code.
+    pub purpose: String,
+    /// For a query: `granted`, `trimmed` or `denied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// For a query: the fields released, `category.field`.
+    pub released: Vec<String>,
+}
+
+/// The report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SubjectAccessReport {
+    /// The subject: the USCC, or the citizen ID masked.
+    pub subject: String,
+    /// The log's size when the report was made.
+    pub log_size: u64,
+    /// Every access, oldest first.
+    pub accesses: Vec<SubjectAccess>,
+}
+
+/// Every access to a subject this node's log records.
+#[utoipa::path(
+    post,
+    path = "/v1/subject-access",
+    tag = "subjects",
+    request_body = SubjectAccessRequest,
+    responses(
+        (status = 200, description = "every access, oldest first", body = SubjectAccessReport),
+        (status = 400, description = "the body is not JSON", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the certificate lacks role `sar`", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the subject is invalid", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "too many requests", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+pub async fn subject_access(
+    Extension(state): Extension<GatewayState>,
+    client: ClientIdentity,
+    JsonBody(request): JsonBody<SubjectAccessRequest>,
+) -> Result<Json<SubjectAccessReport>, Problem> {
+    client.require(GatewayRole::Sar, "POST /v1/subject-access")?;
+    let (shown, digests) = digests(&state, &request.subject)?;
+    let storage = state.storage();
+    let (log_size, accesses) = scan(storage, &digests).await.map_err(|e| {
+        tracing::error!(error = %e, "subject access report");
+        Problem::new(ProblemType::Internal, "the store did not answer")
+    })?;
+    Ok(Json(SubjectAccessReport {
+        subject: shown,
+        log_size,
+        accesses,
+    }))
+}
+
+/// The subject as shown, and every digest it has in the log.
+fn digests(state: &GatewayState, text: &str) -> Result<(String, Vec<[u8; 32]>), Problem> {
+    let invalid = |e: String| Problem::new(ProblemType::FieldInvalid, e).at_field("/subject");
+    match SubjectId::parse(text.trim()).map_err(|e| invalid(e.to_string()))? {
+        SubjectId::LegalPerson(u) => {
+            let code = u.as_str().to_owned();
+            let digest = credex_journal::subject_digest(&SubjectRef::LegalPerson(code.clone()));
+            Ok((code, vec![digest]))
+        }
+        SubjectId::NaturalPerson(c) => {
+            let keys = state
+                .parts()
+                .config
+                .pseudonyms
+                .keys
+                .as_deref()
+                .ok_or_else(|| {
+                    invalid("this node has no pseudonym key ring to name natural persons".into())
+                })?;
+            let ring = crate::pseudonyms::load_ring(keys).map_err(|e| {
+                tracing::error!(error = %e, "pseudonym key ring unreadable");
+                Problem::new(
+                    ProblemType::Internal,
+                    "the pseudonym key ring could not be read",
+                )
+            })?;
+            let digests = ring
+                .epochs()
+                .into_iter()
+                .filter_map(|epoch| ring.pseudonym_at(epoch, c.expose()).ok())
+                .map(|p| credex_journal::subject_digest(&SubjectRef::NaturalPerson(p)))
+                .collect();
+            Ok((c.masked(), digests))
+        }
+    }
+}
+
+/// Scan the whole log for accesses to any of `digests`.
+async fn scan(
+    storage: &Storage,
+    digests: &[[u8; 32]],
+) -> Result<(u64, Vec<SubjectAccess>), StorageError> {
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    loop {
+        let page = storage.journal_range(next, MAX_RANGE_LIMIT).await?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        for r in &page {
+            match r.kind {
+                kind::QUERY_RECEIVED => {
+                    if let Ok(a) = credex_journal::decode::<AccessEntry>(r.kind, &r.body)
+                        && a.direction == Direction::Received
+                        && digests.contains(&a.subject_digest)
+                    {
+                        out.push(query_access(r.seq, &a));
+                    }
+                }
+                kind::CREDIT_CHECKED => {
+                    if let Ok(c) = credex_journal::decode::<CreditChecked>(r.kind, &r.body)
+                        && c.subjects.iter().any(|s| digests.contains(s))
+                    {
+                        out.push(SubjectAccess {
+                            log_index: r.seq,
+                            at_ms: c.at_ms,
+                            kind: "credit_check".into(),
+                            by: c.client.identity,
+                            officers: vec![c.officer],
+                            purpose: c.purpose,
+                            outcome: None,
+                            released: Vec::new(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((next, out))
+}
+
+fn query_access(seq: u64, a: &AccessEntry) -> SubjectAccess {
+    SubjectAccess {
+        log_index: seq,
+        at_ms: a.at_ms,
+        kind: "query".into(),
+        by: format!("{}/{}", a.requester_region, a.requester_node),
+        officers: [&a.requester_officer, &a.approver_officer]
+            .into_iter()
+            .flatten()
+            .map(|o| o.identity.clone())
+            .collect(),
+        purpose: a.purpose.clone(),
+        outcome: Some(format!("{:?}", a.outcome).to_lowercase()),
+        released: a
+            .released
+            .iter()
+            .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
+            .collect(),
+    }
+}
