@@ -7,7 +7,7 @@
 //!
 //! One module per act, in the order they run: `setup` (1–3: PKI, nodes,
 //! greetings), `queries` (4), `recognition` (5), `joint_lists` (6),
-//! `upward` (7), `audit` (8), `refusals` (9). This file holds the script,
+//! `upward` (7), `audit` (8), `refusals` (9), `gateway` (10). This file holds the script,
 //! the running tally of checks and the closing summary.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use credex_node::requester::Signer;
 use crate::dev::{self, DevNode};
 
 mod audit;
+mod gateway;
 mod joint_lists;
 mod queries;
 mod recognition;
@@ -90,6 +91,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     upward::act(&dir, &running, &mut checks).await?;
     audit::act(&dir, &running, &mut checks).await?;
     refusals::act(&dir, &nodes, &running, &mut checks).await?;
+    gateway::act(&dir, &running, &mut checks).await?;
 
     for node in running {
         node.shutdown().await;
@@ -110,6 +112,7 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
         "• A serious-dishonesty listing binds the regions its agreements name; each responds and reports its measures, and a repair is confirmed everywhere.",
         "• Every province's records reach the national platform exactly once, with reporting-rate and 7-working-day timeliness figures.",
         "• Every access and message is in both sides' tamper-evident logs; the auditor verifies them offline and catches a changed byte.",
+        "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
     ] {
         println!("  {line}");
     }

@@ -37,6 +37,13 @@ pub(super) async fn start(nodes: &[DevNode]) -> Result<Vec<RunningNode>> {
         let mut config = NodeConfig::load(&n.config)?;
         config.upward.enabled = !n.region.is_national();
         config.upward.interval = std::time::Duration::from_millis(200);
+        // Guizhou's and Guangdong's own systems reach their nodes through
+        // their integration gateways.
+        if ["520000", "440000"].contains(&n.region.to_string().as_str()) {
+            config.gateway = Some(credex_node::config::GatewayConfig::on(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ));
+        }
         let node = RunningNode::start(config)
             .await
             .with_context(|| format!("starting {}", n.name))?;
