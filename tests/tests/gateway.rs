@@ -272,3 +272,69 @@ async fn a_client_over_its_rate_is_refused_with_retry_after_and_journaled_once()
     assert_eq!(logged[0].client.fingerprint, noisy.identity.fingerprint);
     node.shutdown().await;
 }
+
+/// Whether a tool is on this machine; in CI (`CREDEX_REQUIRE_KEY_TOOLS`) it must be.
+fn have(tool: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CREDEX_REQUIRE_KEY_TOOLS").is_none(),
+        "{tool} is required in CI (.ci/run installs it)"
+    );
+    found
+}
+
+#[tokio::test]
+async fn curl_with_openssl_is_served_with_ed25519_and_p256_client_certificates() {
+    if !have("curl") {
+        return;
+    }
+    let fed = Federation::new();
+    let node = start_with_gateway(&fed).await;
+    let out = fed.path().join("clients-curl");
+    std::fs::create_dir_all(&out).unwrap();
+    let ca = fed.ca(GUIZHOU);
+    for (name, alg) in [
+        ("platform-ed25519", credex_pki::KeyAlgorithm::Ed25519),
+        ("platform-p256", credex_pki::KeyAlgorithm::EcdsaP256),
+    ] {
+        let issued = ca
+            .issue_client(
+                &name.parse().unwrap(),
+                credex_pki::GatewayRoles::parse_list("events").unwrap(),
+                alg,
+                30,
+                &out,
+            )
+            .unwrap();
+        let addr = gateway_addr(&node);
+        let mut command = std::process::Command::new("curl");
+        command
+            .args(["-sS", "--fail-with-body", "--cacert"])
+            .arg(root(&fed))
+            .arg("--cert")
+            .arg(&issued.cert)
+            .arg("--key")
+            .arg(&issued.key)
+            .arg("--resolve")
+            .arg(format!("gy-1.520000.credex:{}:127.0.0.1", addr.port()))
+            .arg(format!(
+                "https://gy-1.520000.credex:{}/v1/whoami",
+                addr.port()
+            ));
+        let curl = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            curl.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&curl.stderr)
+        );
+        let me: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
+        assert_eq!(me["name"], name);
+    }
+    node.shutdown().await;
+}
