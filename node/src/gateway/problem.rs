@@ -280,6 +280,11 @@ impl Problem {
         &self.0.detail
     }
 
+    /// The request path it occurred at, if named.
+    pub fn instance(&self) -> Option<&str> {
+        self.0.instance.as_deref()
+    }
+
     /// The member at fault, if one was named.
     pub fn field(&self) -> Option<&str> {
         self.0.field.as_deref()
@@ -342,22 +347,17 @@ impl std::fmt::Display for Problem {
 }
 
 /// What a problem response was, for the layers around the handler (the
-/// refusal journal); put into the response's extensions.
+/// refusal journal, the `instance` member); put into the response's
+/// extensions.
 #[derive(Debug, Clone)]
-pub struct ProblemRecord {
-    /// The problem's type.
-    pub kind: ProblemType,
-    /// Its detail.
-    pub detail: String,
-}
+pub struct ProblemRecord(pub Problem);
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.0.kind.0.status(), self.to_json()).into_response();
-        response.extensions_mut().insert(ProblemRecord {
-            kind: self.0.kind.0,
-            detail: self.0.detail.clone(),
-        });
+        response
+            .extensions_mut()
+            .insert(ProblemRecord(self.clone()));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.0.retry_after {

@@ -5,11 +5,14 @@
 //! client, the operation as routed (never the raw path, which may hold a
 //! subject) and the problem. The entry is durable before the client gets
 //! its answer. Refused handshakes are not journaled (decision 0810).
+//!
+//! The same layer names the request path as the problem's `instance` when
+//! the handler did not (gateway paths carry no subject identifier).
 
 use axum::Extension;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use credex_journal::{ENTRY_VERSION, GatewayClient, GatewayRefused, gateway::MAX_REFUSAL_DETAIL};
 
 use super::identity::ClientIdentity;
@@ -22,7 +25,8 @@ pub fn journaled(kind: ProblemType) -> bool {
     matches!(kind, ProblemType::RoleMissing | ProblemType::RateLimited)
 }
 
-/// The middleware: journal the refusal the inner layers answered, if any.
+/// The middleware: name the instance of a problem the inner layers
+/// answered, and journal it if it is a refusal.
 pub async fn journal_refusals(
     Extension(state): Extension<GatewayState>,
     client: ClientIdentity,
@@ -31,14 +35,19 @@ pub async fn journal_refusals(
     next: Next,
 ) -> Response {
     let operation = format!("{} {}", request.method(), matched.as_str());
-    let response = next.run(request).await;
-    let Some(record) = response.extensions().get::<ProblemRecord>() else {
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let Some(ProblemRecord(problem)) = response.extensions().get::<ProblemRecord>().cloned() else {
         return response;
     };
-    if !journaled(record.kind) || response.extensions().get::<NotJournaled>().is_some() {
+    let not_journaled = response.extensions().get::<NotJournaled>().is_some();
+    if problem.instance().is_none() {
+        response = problem.clone().at_instance(path).into_response();
+    }
+    if !journaled(problem.kind()) || not_journaled {
         return response;
     }
-    let mut detail = record.detail.clone();
+    let mut detail = problem.detail().to_owned();
     if detail.len() > MAX_REFUSAL_DETAIL {
         let mut cut = MAX_REFUSAL_DETAIL;
         while !detail.is_char_boundary(cut) {
@@ -54,7 +63,7 @@ pub async fn journal_refusals(
             fingerprint: client.fingerprint(),
         },
         operation,
-        problem: record.kind.slug().to_owned(),
+        problem: problem.kind().slug().to_owned(),
         detail,
     };
     if let Err(e) = state.storage().append_entry(&entry).await {
