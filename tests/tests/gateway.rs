@@ -338,3 +338,51 @@ async fn curl_with_openssl_is_served_with_ed25519_and_p256_client_certificates()
     }
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_one_client_cannot_take_every_slot() {
+    let fed = Federation::new();
+    let mut config = fed.config("gy-1");
+    let mut gw = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
+    gw.header_timeout = std::time::Duration::from_millis(300);
+    gw.max_connections_per_client = 2;
+    config.gateway = Some(gw);
+    let node = fed.start_with(config).await;
+    let greedy = client(&fed, GUIZHOU, "greedy-system", "check");
+    let other = client(&fed, GUIZHOU, "approval-system", "check");
+
+    // A keep-alive connection left idle past the header deadline is closed.
+    let mut idle = connect(&fed, &node, &greedy.cert, &greedy.key)
+        .await
+        .unwrap();
+    assert_eq!(idle.get("/v1/whoami").await.unwrap().status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        idle.get("/v1/whoami").await.is_err(),
+        "an idle connection stayed open"
+    );
+
+    // Two connections per client; the third is closed at once, another
+    // client is still served.
+    let mut a = connect(&fed, &node, &greedy.cert, &greedy.key)
+        .await
+        .unwrap();
+    let mut b = connect(&fed, &node, &greedy.cert, &greedy.key)
+        .await
+        .unwrap();
+    assert_eq!(a.get("/v1/whoami").await.unwrap().status, 200);
+    assert_eq!(b.get("/v1/whoami").await.unwrap().status, 200);
+    let third = whoami(&fed, &node, &greedy.cert, &greedy.key).await;
+    assert!(
+        third.is_err(),
+        "a third connection of one client was served: {third:?}"
+    );
+    assert_eq!(
+        whoami(&fed, &node, &other.cert, &other.key)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    node.shutdown().await;
+}

@@ -196,7 +196,11 @@ async fn bad_drafts_forged_signatures_and_missing_roles_are_refused() {
     bad["target_region"] = json!("520000");
     let r = conn.post_json("/v1/queries", &bad).await.unwrap();
     assert_eq!(r.json()["field"], "/target_region");
-    assert_eq!(r.json()["instance"], "/v1/queries", "every problem names where");
+    assert_eq!(
+        r.json()["instance"],
+        "/v1/queries",
+        "every problem names where"
+    );
     let mut bad = draft_body(&subject);
     bad["extra"] = json!(1);
     let r = conn.post_json("/v1/queries", &bad).await.unwrap();

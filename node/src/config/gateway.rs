@@ -21,10 +21,14 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Give up a TLS handshake after this long.
     pub handshake_timeout: Duration,
-    /// Give up reading a request head after this long.
+    /// Give up reading a request head after this long; also how long a
+    /// keep-alive connection may stay idle between requests.
     pub header_timeout: Duration,
     /// Most concurrent client connections; more wait to be accepted.
     pub max_connections: u32,
+    /// Most concurrent connections of one client certificate; more are
+    /// closed after the handshake.
+    pub max_connections_per_client: u32,
     /// Requests per second each client certificate may make, on average.
     pub requests_per_second: u32,
     /// Requests a client may make at once after a quiet spell.
@@ -39,6 +43,7 @@ impl GatewayConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_connections: 256,
+            max_connections_per_client: 16,
             requests_per_second: 1000,
             burst: 2000,
         }
@@ -53,6 +58,7 @@ pub(super) struct RawGateway {
     handshake_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     max_connections: Option<u32>,
+    max_connections_per_client: Option<u32>,
     requests_per_second: Option<u32>,
     burst: Option<u32>,
 }
@@ -66,6 +72,7 @@ pub(super) fn parse(
         if raw.handshake_timeout_ms.is_some()
             || raw.header_timeout_ms.is_some()
             || raw.max_connections.is_some()
+            || raw.max_connections_per_client.is_some()
             || raw.requests_per_second.is_some()
             || raw.burst.is_some()
         {
@@ -103,6 +110,12 @@ pub(super) fn parse(
             "gateway.max_connections",
             raw.max_connections,
             d.max_connections,
+            65_536,
+        )?,
+        max_connections_per_client: values.count(
+            "gateway.max_connections_per_client",
+            raw.max_connections_per_client,
+            d.max_connections_per_client,
             65_536,
         )?,
         requests_per_second: values.count(

@@ -3,7 +3,9 @@
 //! identity in every request.
 //!
 //! Bounds: at most `max_connections` connections at once (more wait to be
-//! accepted), a handshake deadline, a request-head deadline. Live
+//! accepted) and `max_connections_per_client` per client certificate (more
+//! are closed after the handshake), a handshake deadline, a request-head
+//! deadline that also closes a keep-alive connection left idle. Live
 //! connections are registered with their certificate chain so that a CRL
 //! reload can close those whose certificate no longer verifies
 //! ([`LiveClients::recheck`]) — a TLS connection is never authenticated
@@ -46,6 +48,7 @@ pub struct LiveClients {
 #[derive(Debug)]
 struct LiveClient {
     chain: Vec<CertificateDer<'static>>,
+    fingerprint: [u8; 32],
     name: String,
     revoked: CancellationToken,
 }
@@ -57,10 +60,19 @@ impl LiveClients {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn admit(&self, client: LiveClient) -> u64 {
+    /// Register `client` unless it already holds `limit` connections.
+    fn admit(&self, client: LiveClient, limit: u32) -> Option<u64> {
+        let mut live = self.lock();
+        let held = live
+            .values()
+            .filter(|c| c.fingerprint == client.fingerprint)
+            .count();
+        if held >= limit as usize {
+            return None;
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, client);
-        id
+        live.insert(id, client);
+        Some(id)
     }
 
     fn remove(&self, id: u64) {
@@ -189,11 +201,19 @@ impl Connection {
             return;
         };
         let revoked = CancellationToken::new();
-        let id = self.live.admit(LiveClient {
-            chain,
-            name: identity.name().to_owned(),
-            revoked: revoked.clone(),
-        });
+        let admitted = self.live.admit(
+            LiveClient {
+                chain,
+                fingerprint: identity.fingerprint(),
+                name: identity.name().to_owned(),
+                revoked: revoked.clone(),
+            },
+            self.config.max_connections_per_client,
+        );
+        let Some(id) = admitted else {
+            tracing::warn!(client = %identity.name(), %peer, limit = self.config.max_connections_per_client, "gateway refused a connection: the client holds its limit");
+            return;
+        };
         let span = tracing::info_span!("gateway_client", client = %identity.name(), %peer);
         let service =
             self.router
