@@ -308,6 +308,11 @@ impl RunningNode {
                         storage: storage.clone(),
                         queries: Arc::clone(&queries),
                         federation: federation.clone(),
+                        persons: crate::pseudonyms::NaturalPersons::load(
+                            &config,
+                            &ring::rand::SystemRandom::new(),
+                        )?
+                        .map(Arc::new),
                     },
                     &creds,
                     transport.trust().clone(),

@@ -204,8 +204,14 @@ mod tests {
         for purpose in Purpose::ALL.into_iter().filter(|p| is_check_purpose(*p)) {
             let r = release_for_check(&policy, purpose, day(2026, 12, 4)).unwrap();
             assert!(!r.releases("admin_penalty", "case_notes"), "{purpose}");
-            assert!(!r.releases("admin_penalty", "offender_id_number"), "{purpose}");
-            assert!(!r.releases("public_credit_evaluation", "score"), "{purpose}");
+            assert!(
+                !r.releases("admin_penalty", "offender_id_number"),
+                "{purpose}"
+            );
+            assert!(
+                !r.releases("public_credit_evaluation", "score"),
+                "{purpose}"
+            );
             assert_eq!(
                 r.withheld()["serious_dishonesty"]["review_notes"],
                 CheckWithheld::Internal
@@ -225,8 +231,7 @@ mod tests {
         let policy = policy();
         let today = day(2026, 12, 4);
         // cg-approval-supervision releases the evaluation grade for approval.
-        let approval =
-            release_for_check(&policy, Purpose::AdministrativeApproval, today).unwrap();
+        let approval = release_for_check(&policy, Purpose::AdministrativeApproval, today).unwrap();
         assert!(approval.releases("public_credit_evaluation", "grade"));
         assert!(!approval.releases("tax_credit_rating", "grade"));
         assert_eq!(
@@ -263,8 +268,8 @@ mod tests {
     #[test]
     fn a_record_is_projected_onto_the_released_fields() {
         let policy = policy();
-        let r = release_for_check(&policy, Purpose::AdministrativeApproval, day(2026, 12, 4))
-            .unwrap();
+        let r =
+            release_for_check(&policy, Purpose::AdministrativeApproval, day(2026, 12, 4)).unwrap();
         let record = Record {
             category: "admin_penalty".into(),
             fields: [

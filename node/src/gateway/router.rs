@@ -11,6 +11,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::checks;
 use super::openapi::{self, ApiDoc, ApiJson};
 use super::problem::{Problem, ProblemType};
 use super::rate_limit::{self, ClientLimits};
@@ -42,6 +43,8 @@ pub fn routes() -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(openapi::document))
         .routes(routes!(whoami::whoami))
+        .routes(routes!(checks::check))
+        .routes(routes!(checks::check_batch))
 }
 
 /// `router` with the guard (served = documented), problem answers for

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::NodeConfig;
 use crate::federation::Federation;
+use crate::pseudonyms::NaturalPersons;
 use crate::query::QueryService;
 use crate::storage::Storage;
 
@@ -26,6 +27,9 @@ pub struct GatewayParts {
     pub queries: Arc<QueryService>,
     /// Federation messaging, for changes that must reach other regions.
     pub federation: Federation,
+    /// The pseudonym key ring and vault key, to name natural persons
+    /// (none when the node has no `[pseudonyms] keys`).
+    pub persons: Option<Arc<NaturalPersons>>,
 }
 
 impl GatewayState {
