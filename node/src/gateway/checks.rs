@@ -379,10 +379,15 @@ async fn journal(
     Ok(out)
 }
 
-/// SHA-256 of the JSON array of `answers`, as the answer carries them.
+/// SHA-256 of the JSON array of `answers` as the answer carries them, in
+/// canonical form (object members sorted by name, no whitespace): what a
+/// client or auditor recomputes from the `results` it received.
 pub fn answers_digest(answers: &[SubjectAnswer]) -> [u8; 32] {
-    // Serializing strings, numbers and maps into a Vec cannot fail.
-    let bytes = serde_json::to_vec(answers).unwrap_or_default();
+    // Serializing strings, numbers and maps cannot fail; serde_json's
+    // `Value` keeps object members sorted.
+    let bytes = serde_json::to_value(answers)
+        .and_then(|v| serde_json::to_vec(&v))
+        .unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
