@@ -105,7 +105,10 @@ mod tests {
     fn a_prefix_range_covers_exactly_the_keys_under_it() {
         let (lo, hi) = prefix_range("91520100MA6DKXXXXX/");
         assert_eq!(hi, "91520100MA6DKXXXXX0");
-        for key in ["91520100MA6DKXXXXX/public_credit/440000"] {
+        for key in [
+            "91520100MA6DKXXXXX/",
+            "91520100MA6DKXXXXX/public_credit/440000",
+        ] {
             assert!(lo.as_str() <= key && key < hi.as_str());
         }
         assert!("91520100MA6DKXXXXX0/x" >= hi.as_str());
