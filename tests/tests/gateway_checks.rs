@@ -88,6 +88,39 @@ async fn listed_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &str) 
     id.to_string()
 }
 
+/// Guangdong issues a public credit evaluation (grade A, 2024 scheme) of
+/// `subject`; returns once Guizhou recognised it (Pan-Pearl River).
+async fn evaluated_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &str) {
+    use credex_node::eval;
+    let file = gz.config().data_dir.join("gateway-checks-results.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"subject":"{subject}","scheme":"public_credit","scheme_version":"2024","grade":"A","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+        ),
+    )
+    .unwrap();
+    let agreements = eval::load_agreements(gz.config()).unwrap();
+    let rows = eval::parse_results(&file, gz.config().region, &agreements, now_ms()).unwrap();
+    eval::issue(
+        gz.federation(),
+        &agreements,
+        gz.queries().policy().catalogue(),
+        &rows,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    until_stored(gy.storage(), "Guizhou recognised the result", || async {
+        eval::list(gy.storage())
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.kind == "received" && l.subject == subject)
+    })
+    .await;
+}
+
 async fn journal(node: &RunningNode) -> Vec<credex_node::storage::JournalRecord> {
     node.storage().journal_range(0, 10_000).await.unwrap()
 }
@@ -147,6 +180,7 @@ async fn a_business_system_sees_local_records_and_a_listing_pushed_from_another_
     import_samples(&fed, &gy, GUIZHOU).await;
     let company = credex_tests::subjects(GUIZHOU)[0].clone();
     let entry_id = within("listing", listed_by_guangdong(&gy, &gz, &company)).await;
+    within("evaluation", evaluated_by_guangdong(&gy, &gz, &company)).await;
     let approval = client(&fed, GUIZHOU, "approval-system", "check");
     let mut conn = connect_as(&fed, &gy, &approval).await;
 
@@ -188,6 +222,39 @@ async fn a_business_system_sees_local_records_and_a_listing_pushed_from_another_
     assert!(entry["details"].get("review_notes").is_none(), "{entry}");
     assert_eq!(result["objections"], json!([]));
     assert_eq!(answer["journal"].as_array().unwrap().len(), 1);
+    // No rule shares evaluation grades for procurement: the recognised
+    // result is held but not answered.
+    assert_eq!(result["evaluations"], json!([]), "{result}");
+
+    // (b) For approval (cg-approval-supervision shares the grade) the
+    // recognised result comes with both grades, agreement and treatment.
+    let (status, answer) = check(
+        &mut conn,
+        json!({"subject": company, "purpose": "administrative_approval", "officer": "王芳"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let evaluations = answer["results"][0]["evaluations"].as_array().unwrap();
+    assert_eq!(evaluations.len(), 1, "{answer}");
+    let e = &evaluations[0];
+    assert_eq!(e["issuer_region"], GUANGDONG);
+    assert_eq!(e["scheme"], "public_credit");
+    assert_eq!(e["original_grade"], "A");
+    assert_eq!(e["common_grade"], "A");
+    assert_eq!(e["local_grade"], "优");
+    assert_eq!(e["green_channel"], true);
+    assert!(
+        e["agreement"].as_str().is_some_and(|a| !a.is_empty()),
+        "{e}"
+    );
+    assert!(
+        e["supervision_tier"].as_str().unwrap().starts_with("A:"),
+        "{e}"
+    );
+    assert_eq!(e["counts_now"], true);
+    // The listing is in force whatever the purpose.
+    assert_eq!(answer["results"][0]["lists"][0]["entry_id"], entry_id);
+    assert_eq!(checked(&gy).await.len(), 2);
     gy.shutdown().await;
     gz.shutdown().await;
 }
@@ -349,6 +416,58 @@ async fn one_bad_subject_refuses_the_batch_and_nothing_is_logged() {
     assert_eq!(r.status, 200, "{}", r.json());
     assert_eq!(r.json()["results"].as_array().unwrap().len(), 40);
     assert_eq!(checked(&node).await.len(), 1);
+
+    // 1,500 subjects are logged in two parts of at most 1,000, each with
+    // the digest of its own slice of the results.
+    let many: Vec<String> = (1..=1500)
+        .map(|i| credex_kit::dev::synthetic_uscc(GUIZHOU.parse().unwrap(), 700_000 + i))
+        .collect();
+    let r = conn
+        .post_json(
+            "/v1/checks/batch",
+            &json!({"purpose": "supervision", "officer": "李强", "subjects": many}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.json());
+    let answer = r.json();
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1500);
+    let logged = checked(&node).await;
+    let parts: Vec<_> = logged[1..].iter().collect();
+    assert_eq!(parts.len(), 2);
+    for (i, (part, slice)) in parts.iter().zip(results.chunks(1000)).enumerate() {
+        assert_eq!(part.part, (i as u32 + 1, 2));
+        assert_eq!(part.subjects.len(), slice.len());
+        let bytes = serde_json::to_vec(slice).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        assert_eq!(
+            part.answers_digest.as_slice(),
+            digest.as_ref(),
+            "part {}",
+            i + 1
+        );
+        assert_eq!(answer["journal"][i]["subjects"], slice.len());
+    }
+    assert_eq!(
+        parts[1].subjects[0],
+        credex_journal::subject_digest(&credex_protocol::query::SubjectRef::LegalPerson(
+            many[1000].clone()
+        ))
+    );
+
+    // More than 10,000 subjects are refused as a whole.
+    let r = conn
+        .post_json(
+            "/v1/checks/batch",
+            &json!({"purpose": "supervision", "officer": "李强",
+                    "subjects": vec![many[0].clone(); 10_001]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 422, "{}", r.json());
+    assert_eq!(r.json()["field"], "/subjects");
+    assert_eq!(checked(&node).await.len(), 3);
     node.shutdown().await;
 }
 
