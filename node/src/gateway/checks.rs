@@ -36,6 +36,7 @@ use credex_policies::subject_id::SubjectId;
 use credex_policies::{Purpose, SubjectKind};
 use credex_protocol::query::{SubjectPseudonym, SubjectRef};
 use serde::Deserialize;
+use tracing::Instrument as _;
 use utoipa::ToSchema;
 
 use self::answer::{CheckAnswer, JournalPart, ReleaseSummary, SubjectAnswer, WithheldField};
@@ -209,19 +210,23 @@ async fn run(
     let now_ms = state.storage().clock().now_ms();
     let release = decide(state, purpose, now_ms)?;
     let span = tracing::info_span!("credit_check", client = %client.name(), %purpose, subjects = subjects.len());
-    let _enter = span.enter();
-    let results = holdings::answers(state.storage(), &subjects, &release, now_ms)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "credit check could not read the holdings");
-            Problem::new(
-                ProblemType::Internal,
-                "the store did not answer; nothing was logged",
-            )
-        })?;
-    let journal = journal(
-        state, client, &release, &officer, &subjects, &results, now_ms,
-    )
+    let (results, journal) = async {
+        let results = holdings::answers(state.storage(), &subjects, &release, now_ms)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "credit check could not read the holdings");
+                Problem::new(
+                    ProblemType::Internal,
+                    "the store did not answer; nothing was logged",
+                )
+            })?;
+        let journal = journal(
+            state, client, &release, &officer, &subjects, &results, now_ms,
+        )
+        .await?;
+        Ok::<_, Problem>((results, journal))
+    }
+    .instrument(span)
     .await?;
     Ok(CheckAnswer {
         purpose: purpose.as_str().to_owned(),
