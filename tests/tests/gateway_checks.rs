@@ -121,6 +121,23 @@ async fn evaluated_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &st
     .await;
 }
 
+fn draft(subject: &str, authority: &str) -> EntryDraft {
+    EntryDraft {
+        subject: subject.to_owned(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "《贵州省社会信用条例》第三十条; 黔高法执〔2026〕9号".into(),
+        authority: authority.into(),
+        entry_date: "2026-11-02".into(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec!["restrict_high_consumption".into()],
+        notice: SubjectNotice {
+            date: "2026-10-20".into(),
+            means: NoticeMeans::Written,
+        },
+        details: BTreeMap::new(),
+    }
+}
+
 async fn journal(node: &RunningNode) -> Vec<credex_node::storage::JournalRecord> {
     node.storage().journal_range(0, 10_000).await.unwrap()
 }
@@ -547,4 +564,69 @@ async fn a_check_is_journaled_with_system_purpose_and_officer_and_no_clear_citiz
         );
     }
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_listed_here_shows_the_entry_and_the_objection_routed_back() {
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_and_guangdong(&fed).await;
+    let person = credex_kit::dev::sample_persons(GUIZHOU.parse().unwrap())[0].clone();
+    // Guizhou lists the person (by pseudonym) and pushes the entry to
+    // Guangdong; Guangdong routes the subject's objection back.
+    let own = Lists::new(
+        gy.federation().clone(),
+        ListsPolicy::for_node(gy.config()).unwrap(),
+    );
+    let id = own
+        .add(&draft(&person, "贵州省高级人民法院"), now_ms())
+        .await
+        .unwrap()
+        .id;
+    let member = Lists::new(gz.federation().clone(), ListsPolicy::builtin());
+    until_stored(gz.storage(), "Guangdong holds the entry", || async {
+        member
+            .received()
+            .await
+            .unwrap()
+            .iter()
+            .any(|h| h.entry.id == id)
+    })
+    .await;
+    member
+        .objection(&id, "已全部履行判决义务", now_ms())
+        .await
+        .unwrap();
+    until_stored(gy.storage(), "the objection reached Guizhou", || async {
+        !gy.storage()
+            .state_scan("lists.objections", "", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+
+    let court = client(&fed, GUIZHOU, "court-enforcement", "check");
+    let mut conn = connect_as(&fed, &gy, &court).await;
+    let (status, answer) = check(
+        &mut conn,
+        json!({"subject": person, "purpose": "joint_punishment", "officer": "赵敏"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(!answer.to_string().contains(&person));
+    let result = &answer["results"][0];
+    assert_eq!(result["subject_kind"], "natural_person");
+    let lists = result["lists"].as_array().unwrap();
+    assert_eq!(lists.len(), 1, "{result}");
+    assert_eq!(lists[0]["entry_id"], id.to_string());
+    assert_eq!(lists[0]["origin_region"], GUIZHOU);
+    assert_eq!(lists[0]["measures"][0]["code"], "restrict_high_consumption");
+    let objections = result["objections"].as_array().unwrap();
+    assert_eq!(objections.len(), 1, "{result}");
+    assert_eq!(objections[0]["entry_id"], id.to_string());
+    assert_eq!(objections[0]["from_region"], GUANGDONG);
+    // The subject's grounds stay with the lists flow.
+    assert!(!answer.to_string().contains("已全部履行判决义务"));
+    gy.shutdown().await;
+    gz.shutdown().await;
 }
