@@ -311,6 +311,11 @@ impl RunningNode {
                         tracker: tracker.clone(),
                         checkpoints: checkpoints.clone(),
                         chain_pem: chain_pem.clone(),
+                        persons: crate::pseudonyms::NaturalPersons::load(
+                            &config,
+                            &ring::rand::SystemRandom::new(),
+                        )?
+                        .map(Arc::new),
                     },
                     &creds,
                     transport.trust().clone(),

@@ -48,6 +48,7 @@
 pub mod agreement;
 mod canonical;
 pub mod catalogue;
+pub mod check_release;
 pub mod consent;
 pub mod egress;
 pub mod evaluate;

@@ -26,6 +26,7 @@
 
 pub mod auditor;
 pub mod body;
+pub mod checks;
 pub mod events;
 pub mod identity;
 pub mod listener;

@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auditor;
+use super::checks;
 use super::events;
 use super::openapi::{self, ApiDoc, ApiJson};
 use super::problem::{Problem, ProblemType};
@@ -52,6 +53,8 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(queries::sign))
         .routes(routes!(subject_access::subject_access))
         .routes(routes!(auditor::log_file))
+        .routes(routes!(checks::check))
+        .routes(routes!(checks::check_batch))
 }
 
 /// `router` with the guard (served = documented), problem answers for

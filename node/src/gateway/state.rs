@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::NodeConfig;
 use crate::federation::Federation;
+use crate::pseudonyms::NaturalPersons;
 use crate::query::QueryService;
 use crate::storage::Storage;
 
@@ -34,6 +35,9 @@ pub struct GatewayParts {
     /// Where the gateway's background work (sending approved queries) runs,
     /// so shutdown waits for it.
     pub tracker: tokio_util::task::TaskTracker,
+    /// The pseudonym key ring and vault key, to name natural persons
+    /// (none when the node has no `[pseudonyms] keys`).
+    pub persons: Option<Arc<NaturalPersons>>,
 }
 
 impl GatewayState {

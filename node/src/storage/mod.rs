@@ -78,6 +78,7 @@
 //! record bodies.
 
 mod access;
+mod checks;
 #[cfg(feature = "danger")]
 pub mod danger;
 mod engine;
@@ -111,6 +112,7 @@ pub use access::{
     RecordRow, StoredRecord,
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
+pub use checks::{SUBJECTS_PER_READ, SubjectRecord};
 pub use error::StorageError;
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,

@@ -19,6 +19,8 @@ use super::{
     redact_url,
 };
 
+mod checks;
+
 /// Schema migrations, in order. Never edit an applied one; add a new one.
 const MIGRATIONS: &[EmbeddedMigration] = &[
     (

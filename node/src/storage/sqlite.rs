@@ -22,6 +22,8 @@ use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
 
+mod checks;
+
 /// Schema migrations, in order. Never edit an applied one; add a new one.
 const MIGRATIONS: &[EmbeddedMigration] = &[
     (

@@ -41,6 +41,7 @@ use serde::Serialize;
 pub mod all;
 mod crypto;
 mod fixtures;
+pub mod gateway_checks;
 pub mod log;
 pub(crate) mod machine;
 mod phase;
@@ -145,6 +146,9 @@ pub enum BenchCommand {
     /// floor, credex queries at 1/16/64/256 in flight, log appends and
     /// audit, mTLS handshakes, each with the ratios between them.
     All(all::AllBenchArgs),
+    /// Credit checks through the gateway over one keep-alive HTTPS
+    /// connection: single-check latency (p50/p99) and batch subjects/s.
+    GatewayChecks(gateway_checks::GatewayChecksArgs),
 }
 
 /// Run a `credex bench` subcommand, printing its report.
@@ -154,6 +158,14 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Log(args) => {
             let report = log::run(&args).await.map_err(BenchError::Log)?;
             print!("{}", log::render(&report));
+            if let Some(path) = &args.json {
+                write_json(path, &report)?;
+            }
+            Ok(())
+        }
+        BenchCommand::GatewayChecks(args) => {
+            let report = gateway_checks::run(&args).await?;
+            print!("{}", gateway_checks::render(&report));
             if let Some(path) = &args.json {
                 write_json(path, &report)?;
             }

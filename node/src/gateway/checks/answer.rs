@@ -1,0 +1,210 @@
+//! What a credit check answers: per subject, the local records the gate
+//! released for the purpose, recognised evaluations of other regions, the
+//! joint reward/punishment list entries in force here and pending
+//! objections — and, for the whole check, the release decision and the
+//! journal entries that record it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The answer to a check (single or batch): one result per subject, in
+/// the order asked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "purpose": "administrative_approval",
+    "officer": "王芳 (审批科)",
+    "checked_at_ms": 1796371200000_i64,
+    "release": {
+        "policy_hash": "9c1f…",
+        "withheld": [{"category": "admin_penalty", "field": "case_notes", "reason": "internal"}]
+    },
+    "journal": [{"seq": 812, "part": 1, "parts": 1, "subjects": 1}],
+    "results": [{
+        "subject": "91520100MA6DKXXXX1",
+        "subject_kind": "legal_person",
+        "records": [{"category": "admin_penalty", "record_id": "黔市监罚〔2026〕7号",
+                     "fields": {"decision_number": "黔市监罚〔2026〕7号", "amount": "5.00"}}],
+        "evaluations": [],
+        "lists": [{"entry_id": "440000-7f…", "origin_region": "440000", "revision": 0,
+                   "list_type": "serious_dishonesty", "basis": "…", "deciding_authority": "…",
+                   "entry_date": "2026-11-02", "planned_exit": "2029-11-01",
+                   "measures": [{"code": "restrict_government_procurement",
+                                 "name_zh": "限制参与政府采购", "kind": "punishment"}],
+                   "applied_here": null, "details": {}}],
+        "objections": []
+    }]
+}))]
+pub struct CheckAnswer {
+    /// The purpose code checked for.
+    pub purpose: String,
+    /// The accountable officer the calling system named.
+    pub officer: String,
+    /// When the node answered, Unix ms.
+    pub checked_at_ms: i64,
+    /// The gate's decision for the purpose.
+    pub release: ReleaseSummary,
+    /// The `CreditChecked` journal entries that record this check, durable
+    /// before the answer was sent.
+    pub journal: Vec<JournalPart>,
+    /// One result per subject, in the order asked.
+    pub results: Vec<SubjectAnswer>,
+}
+
+/// The release decision a check's answer was built by.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReleaseSummary {
+    /// SHA-256 of the sharing policy in force (hex).
+    pub policy_hash: String,
+    /// Every catalogue field the purpose does not release, with why; no
+    /// result carries any of them.
+    pub withheld: Vec<WithheldField>,
+}
+
+/// A field withheld from every result of the check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WithheldField {
+    /// The catalogue category.
+    pub category: String,
+    /// The field code.
+    pub field: String,
+    /// `internal`, `restricted_needs_subject_authorization` or
+    /// `not_shared_for_purpose`.
+    pub reason: &'static str,
+}
+
+/// One `CreditChecked` entry of the check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JournalPart {
+    /// Its sequence number (leaf index) in the node's log.
+    pub seq: u64,
+    /// Its part, 1-based.
+    pub part: u32,
+    /// The number of parts.
+    pub parts: u32,
+    /// How many subjects it names (the results of this part are the next
+    /// `subjects` of `results`; its `answers_digest` is the SHA-256 of
+    /// their JSON array).
+    pub subjects: u32,
+}
+
+/// What the node holds about one subject, as released for the purpose.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectAnswer {
+    /// The subject: the USCC of a legal person, the masked citizen ID of a
+    /// natural person (never the clear ID).
+    pub subject: String,
+    /// `legal_person` or `natural_person`.
+    pub subject_kind: &'static str,
+    /// A natural person's federation pseudonym under the current epoch
+    /// (`EPOCH:HEX`), as other regions name the person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    /// Local credit records, each with the fields released for the purpose.
+    pub records: Vec<RecordAnswer>,
+    /// Other regions' evaluation results this node recognised (互认).
+    pub evaluations: Vec<EvaluationAnswer>,
+    /// Joint reward/punishment list entries in force in this region: made
+    /// here or pushed here by another region under an agreement.
+    pub lists: Vec<ListAnswer>,
+    /// Pending objections (异议) to entries of `lists` this region made.
+    /// Objections this region routed to another origin are kept only in the
+    /// journal, so none are listed for pushed entries.
+    pub objections: Vec<ObjectionAnswer>,
+}
+
+/// One local credit record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordAnswer {
+    /// The catalogue category.
+    pub category: String,
+    /// The record's id within its category.
+    pub record_id: String,
+    /// Field code → value (text, number or boolean), released fields only.
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// A recognised evaluation result of another region.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EvaluationAnswer {
+    /// The scheme (`public_credit`, `tax_credit`, `environmental_credit`).
+    pub scheme: String,
+    /// The issuing region.
+    pub issuer_region: String,
+    /// The scheme version.
+    pub scheme_version: String,
+    /// The grade on the issuer's scale.
+    pub original_grade: String,
+    /// The grade on the agreement's common scale.
+    pub common_grade: Option<String>,
+    /// The grade on this region's scale.
+    pub local_grade: Option<String>,
+    /// The agreement it was recognised under.
+    pub agreement: Option<String>,
+    /// The supervision tier the agreement grants here.
+    pub supervision_tier: Option<String>,
+    /// Whether the green channel is granted here.
+    pub green_channel: bool,
+    /// When it was issued, Unix ms.
+    pub issued_at_ms: i64,
+    /// Until when it counts here, Unix ms.
+    pub counts_until_ms: Option<i64>,
+    /// Whether it counts now (not revoked, within its validity and age).
+    pub counts_now: bool,
+}
+
+/// A list entry in force in this region.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListAnswer {
+    /// The entry's id (`ORIGIN-HEX`).
+    pub entry_id: String,
+    /// The region that made it.
+    pub origin_region: String,
+    /// Its revision.
+    pub revision: u32,
+    /// `red`, `serious_dishonesty` or `key_attention`.
+    pub list_type: String,
+    /// The basis of the decision (认定依据), when released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    /// The deciding authority (认定单位), when released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deciding_authority: Option<String>,
+    /// When listed, when released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_date: Option<String>,
+    /// When it ends unless repaired earlier, when released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned_exit: Option<String>,
+    /// The measures the entry carries that apply to its list, when released.
+    pub measures: Vec<MeasureAnswer>,
+    /// For an entry pushed here: the measures this region reported it
+    /// applied (反馈); `null` before feedback.
+    pub applied_here: Option<Vec<String>>,
+    /// Further fields of the list's category, released ones only.
+    pub details: BTreeMap<String, String>,
+}
+
+/// A joint reward or punishment measure (联合奖惩措施).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeasureAnswer {
+    /// Its code in the measures catalogue.
+    pub code: String,
+    /// Its Chinese name.
+    pub name_zh: String,
+    /// `reward` or `punishment`.
+    pub kind: &'static str,
+}
+
+/// A pending objection (异议) to an entry this region made.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ObjectionAnswer {
+    /// The entry objected to.
+    pub entry_id: String,
+    /// The member region that routed it.
+    pub from_region: String,
+    /// When it arrived, Unix ms.
+    pub received_at_ms: i64,
+}

@@ -1,0 +1,354 @@
+//! What the node holds about a set of subjects, read with one statement per
+//! [`SUBJECTS_PER_READ`](crate::storage::SUBJECTS_PER_READ) subjects for
+//! records and evaluations, and one scan of each lists namespace per
+//! check (entries are keyed by entry id, not by subject) — then projected
+//! through the gate's [`CheckRelease`] into one [`SubjectAnswer`] each.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use credex_flows::lists::{
+    FEEDBACK_NS, FeedbackGiven, HeldEntry, OBJECTIONS_NS, ObjectionTrack, OwnEntry, RECEIVED_NS,
+};
+use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
+use credex_policies::check_release::CheckRelease;
+use credex_policies::egress::{list_type, scheme_category};
+use credex_policies::{FieldValue, MeasuresCatalogue, Record};
+use credex_protocol::evaluation::AttestationStatus;
+use credex_protocol::lists::ListEntry;
+use credex_protocol::query::SubjectRef;
+
+use super::CheckedSubject;
+use super::answer::{
+    EvaluationAnswer, ListAnswer, MeasureAnswer, ObjectionAnswer, RecordAnswer, SubjectAnswer,
+};
+use crate::storage::{MAX_STATE_SCAN, Storage, StorageError, StoredRecord};
+
+/// Most received evaluations read per statement (500 subjects × 3 schemes
+/// × every other region, with room).
+const EVALUATIONS_PER_READ: u32 = 65_536;
+
+/// Why the holdings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldingsError {
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A stored value does not decode.
+    #[error("{what} does not decode: {reason}")]
+    Corrupt {
+        /// What was read.
+        what: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// The measures catalogue entries carry codes of (the shipped one, as the
+/// lists flow checks them against).
+fn measures() -> &'static MeasuresCatalogue {
+    static MEASURES: OnceLock<MeasuresCatalogue> = OnceLock::new();
+    MEASURES.get_or_init(MeasuresCatalogue::builtin)
+}
+
+/// One answer per subject of `subjects`, in order, under `release`.
+pub async fn answers(
+    storage: &Storage,
+    subjects: &[CheckedSubject],
+    release: &CheckRelease,
+    now_ms: i64,
+) -> Result<Vec<SubjectAnswer>, HoldingsError> {
+    let mut records = read_records(storage, subjects).await?;
+    let mut evaluations = read_evaluations(storage, subjects).await?;
+    let mut lists = read_lists(storage, subjects).await?;
+    let mut out = Vec::with_capacity(subjects.len());
+    for s in subjects {
+        let mut answer = SubjectAnswer {
+            subject: s.shown.clone(),
+            subject_kind: s.kind.as_str(),
+            pseudonym: s.pseudonym.map(|p| p.to_string()),
+            records: Vec::new(),
+            evaluations: Vec::new(),
+            lists: Vec::new(),
+            objections: Vec::new(),
+        };
+        for row in records.remove(&s.record_key).unwrap_or_default() {
+            if let Some(r) = record_answer(row, release)? {
+                answer.records.push(r);
+            }
+        }
+        if let SubjectRef::LegalPerson(code) = &s.digest_ref {
+            for r in evaluations.remove(code).unwrap_or_default() {
+                if release.releases(scheme_category(r.result.attestation.scheme), "grade") {
+                    answer.evaluations.push(evaluation_answer(&r, now_ms));
+                }
+            }
+        }
+        for key in &s.list_keys {
+            for held in lists.remove(key).unwrap_or_default() {
+                if let Some(l) = list_answer(&held, release) {
+                    answer.lists.push(l);
+                    answer.objections.extend(held.objections);
+                }
+            }
+        }
+        out.push(answer);
+    }
+    Ok(out)
+}
+
+async fn read_records(
+    storage: &Storage,
+    subjects: &[CheckedSubject],
+) -> Result<HashMap<String, Vec<StoredRecord>>, HoldingsError> {
+    let keys: Vec<String> = subjects.iter().map(|s| s.record_key.clone()).collect();
+    let mut by_subject: HashMap<String, Vec<StoredRecord>> = HashMap::new();
+    for row in storage.records_of_subjects(&keys).await? {
+        by_subject
+            .entry(row.subject_key)
+            .or_default()
+            .push(row.record);
+    }
+    Ok(by_subject)
+}
+
+fn record_answer(
+    row: StoredRecord,
+    release: &CheckRelease,
+) -> Result<Option<RecordAnswer>, HoldingsError> {
+    let record: Record =
+        credex_protocol::decode(&row.body).map_err(|e| HoldingsError::Corrupt {
+            what: format!("record {}/{}", row.category, row.record_id),
+            reason: e.to_string(),
+        })?;
+    let projected = release.project(&record);
+    if projected.fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(RecordAnswer {
+        category: projected.category,
+        record_id: row.record_id,
+        fields: projected
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k, json_value(v)))
+            .collect(),
+    }))
+}
+
+fn json_value(v: FieldValue) -> serde_json::Value {
+    match v {
+        FieldValue::Text(s)
+        | FieldValue::Code(s)
+        | FieldValue::Date(s)
+        | FieldValue::Decimal(s) => serde_json::Value::String(s),
+        FieldValue::Integer(n) => serde_json::Value::from(n),
+        FieldValue::Boolean(b) => serde_json::Value::Bool(b),
+    }
+}
+
+async fn read_evaluations(
+    storage: &Storage,
+    subjects: &[CheckedSubject],
+) -> Result<HashMap<String, Vec<ReceivedRecord>>, HoldingsError> {
+    let prefixes: Vec<String> = subjects
+        .iter()
+        .filter_map(|s| match &s.digest_ref {
+            SubjectRef::LegalPerson(code) => Some(format!("{code}/")),
+            SubjectRef::NaturalPerson(_) => None,
+        })
+        .collect();
+    let mut by_subject: HashMap<String, Vec<ReceivedRecord>> = HashMap::new();
+    for (key, value) in storage
+        .state_with_prefixes(EVAL_RECEIVED_NS, &prefixes, EVALUATIONS_PER_READ)
+        .await?
+    {
+        let r: ReceivedRecord = decode(EVAL_RECEIVED_NS, &key, &value)?;
+        if r.decision.recognised {
+            by_subject
+                .entry(r.result.attestation.subject.clone())
+                .or_default()
+                .push(r);
+        }
+    }
+    Ok(by_subject)
+}
+
+fn evaluation_answer(r: &ReceivedRecord, now_ms: i64) -> EvaluationAnswer {
+    let a = &r.result.attestation;
+    let d = &r.decision;
+    EvaluationAnswer {
+        scheme: a.scheme.code().to_owned(),
+        issuer_region: a.issuer_region.to_string(),
+        scheme_version: a.scheme_version.clone(),
+        original_grade: a.grade.clone(),
+        common_grade: d.common_grade.clone(),
+        local_grade: d.local_grade.clone(),
+        agreement: d.agreement.clone(),
+        supervision_tier: d.supervision_tier.clone(),
+        green_channel: d.green_channel,
+        issued_at_ms: a.issued_at_ms,
+        counts_until_ms: d.counts_until_ms,
+        counts_now: matches!(a.status, AttestationStatus::Active)
+            && a.valid_until_ms >= now_ms
+            && d.counts_until_ms.is_some_and(|until| until >= now_ms),
+    }
+}
+
+/// A list entry in force here, with what this region knows about it.
+struct Held {
+    entry: ListEntry,
+    applied_here: Option<Vec<String>>,
+    objections: Vec<ObjectionAnswer>,
+}
+
+/// Every list entry in force here (made here, or pushed here) about one of
+/// `subjects`, by subject key.
+async fn read_lists(
+    storage: &Storage,
+    subjects: &[CheckedSubject],
+) -> Result<HashMap<String, Vec<Held>>, HoldingsError> {
+    let wanted: std::collections::HashSet<&str> = subjects
+        .iter()
+        .flat_map(|s| s.list_keys.iter().map(String::as_str))
+        .collect();
+    let mut out: HashMap<String, Vec<Held>> = HashMap::new();
+    for (key, value) in scan(storage, RECEIVED_NS).await? {
+        let held: HeldEntry = decode(RECEIVED_NS, &key, &value)?;
+        let subject = crate::query::subject_key(&held.entry.subject);
+        if held.ended.is_some() || !wanted.contains(subject.as_str()) {
+            continue;
+        }
+        let applied_here = match storage.state(FEEDBACK_NS, &key).await? {
+            Some(v) => Some(decode::<FeedbackGiven>(FEEDBACK_NS, &key, &v)?.applied),
+            None => None,
+        };
+        out.entry(subject).or_default().push(Held {
+            entry: held.entry,
+            applied_here,
+            objections: Vec::new(),
+        });
+    }
+    for (key, value) in scan(storage, credex_flows::lists::ENTRIES_NS).await? {
+        let own: OwnEntry = decode(credex_flows::lists::ENTRIES_NS, &key, &value)?;
+        let subject = crate::query::subject_key(&own.entry.subject);
+        if own.ended.is_some() || !wanted.contains(subject.as_str()) {
+            continue;
+        }
+        let objections = objections(storage, &key).await?;
+        out.entry(subject).or_default().push(Held {
+            entry: own.entry,
+            applied_here: None,
+            objections,
+        });
+    }
+    Ok(out)
+}
+
+/// The objections recorded against own entry `entry_key` (the entry is in
+/// force, so they are pending).
+async fn objections(
+    storage: &Storage,
+    entry_key: &str,
+) -> Result<Vec<ObjectionAnswer>, HoldingsError> {
+    let prefix = format!("{entry_key}/");
+    let mut out = Vec::new();
+    for (key, value) in storage
+        .state_scan(OBJECTIONS_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        let track: ObjectionTrack = decode(OBJECTIONS_NS, &key, &value)?;
+        let from_region = key[prefix.len()..]
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        out.push(ObjectionAnswer {
+            entry_id: entry_key.to_owned(),
+            from_region,
+            received_at_ms: track.at_ms,
+        });
+    }
+    Ok(out)
+}
+
+fn list_answer(held: &Held, release: &CheckRelease) -> Option<ListAnswer> {
+    let e = &held.entry;
+    let lt = list_type(e.list_type);
+    let category = lt.catalogue_category();
+    if !release.releases(category, "list_type") {
+        return None;
+    }
+    // The entry's own parts stand for catalogue fields whose names differ
+    // by list (`entry_core_fields`): the exit date and the measures.
+    let core = credex_policies::egress::entry_core_fields(lt);
+    let released = |field: &str| release.releases(category, field);
+    let exit_field = core
+        .iter()
+        .find(|f| matches!(**f, "expiry_date" | "valid_until"))
+        .copied()
+        .unwrap_or("expiry_date");
+    let measures_field = core
+        .iter()
+        .find(|f| matches!(**f, "measures" | "incentives" | "supervision_measures"))
+        .copied()
+        .unwrap_or("measures");
+    let show = |field: &str, value: &String| released(field).then(|| value.clone());
+    Some(ListAnswer {
+        entry_id: e.id.to_string(),
+        origin_region: e.id.origin.to_string(),
+        revision: e.revision,
+        list_type: e.list_type.code().to_owned(),
+        basis: show("basis", &e.basis),
+        deciding_authority: show("deciding_authority", &e.authority),
+        entry_date: show("entry_date", &e.entry_date),
+        planned_exit: show(exit_field, &e.planned_exit),
+        measures: if released(measures_field) {
+            e.measures
+                .iter()
+                .filter_map(|code| measures().measure(code))
+                .filter(|m| m.applies_to.contains(&lt))
+                .map(|m| MeasureAnswer {
+                    code: m.code.clone(),
+                    name_zh: m.name_zh.clone(),
+                    kind: m.kind.code(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        applied_here: held.applied_here.clone(),
+        details: e
+            .details
+            .iter()
+            .filter(|(f, _)| released(f))
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+async fn scan(storage: &Storage, ns: &str) -> Result<Vec<(String, Vec<u8>)>, HoldingsError> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    loop {
+        let after = out.last().map(|(k, _)| k.clone());
+        let page = storage
+            .state_scan(ns, "", after.as_deref(), MAX_STATE_SCAN)
+            .await?;
+        let full = page.len() == MAX_STATE_SCAN as usize;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    ns: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<T, HoldingsError> {
+    credex_protocol::decode(value).map_err(|e| HoldingsError::Corrupt {
+        what: format!("{ns}/{key}"),
+        reason: e.to_string(),
+    })
+}
