@@ -107,22 +107,10 @@ fn digests(state: &GatewayState, text: &str) -> Result<(String, Vec<[u8; 32]>), 
             Ok((code, vec![digest]))
         }
         SubjectId::NaturalPerson(c) => {
-            let keys = state
-                .parts()
-                .config
-                .pseudonyms
-                .keys
-                .as_deref()
-                .ok_or_else(|| {
-                    invalid("this node has no pseudonym key ring to name natural persons".into())
-                })?;
-            let ring = crate::pseudonyms::load_ring(keys).map_err(|e| {
-                tracing::error!(error = %e, "pseudonym key ring unreadable");
-                Problem::new(
-                    ProblemType::Internal,
-                    "the pseudonym key ring could not be read",
-                )
+            let persons = state.parts().persons.as_deref().ok_or_else(|| {
+                invalid("this node has no pseudonym key ring to name natural persons".into())
             })?;
+            let ring = &persons.ring;
             let digests = ring
                 .epochs()
                 .into_iter()

@@ -101,19 +101,13 @@ fn subject(state: &GatewayState, text: &str) -> Result<(SubjectRef, Option<Strin
     match SubjectId::parse(text.trim()).map_err(|e| invalid("/subject", e.to_string()))? {
         SubjectId::LegalPerson(u) => Ok((SubjectRef::LegalPerson(u.as_str().to_owned()), None)),
         SubjectId::NaturalPerson(c) => {
-            let keys = state.parts().config.pseudonyms.keys.as_deref().ok_or_else(|| {
+            let persons = state.parts().persons.as_deref().ok_or_else(|| {
                 invalid(
                     "/subject",
                     "a natural person is named by pseudonym, and this node has no pseudonym key ring ([pseudonyms] keys)",
                 )
             })?;
-            let ring = crate::pseudonyms::load_ring(keys).map_err(|e| {
-                tracing::error!(error = %e, "pseudonym key ring unreadable");
-                Problem::new(
-                    ProblemType::Internal,
-                    "the pseudonym key ring could not be read",
-                )
-            })?;
+            let ring = &persons.ring;
             let pseudonym = ring
                 .current_pseudonym(c.expose())
                 .map_err(|e| invalid("/subject", e.to_string()))?;

@@ -248,10 +248,10 @@ fn confirm_subject(
     citizen_id: &str,
 ) -> Result<(), Problem> {
     let field = |e: String| Problem::new(ProblemType::FieldInvalid, e).at_field("/subject_id");
-    let Some(keys) = state.parts().config.pseudonyms.keys.as_deref() else {
+    let Some(persons) = state.parts().persons.as_deref() else {
         return Err(field("this node has no pseudonym key ring".into()));
     };
-    let ring = crate::pseudonyms::load_ring(keys).map_err(internal)?;
-    crate::requester::confirm_subject(&held.file, citizen_id, &ring)
+    let ring = &persons.ring;
+    crate::requester::confirm_subject(&held.file, citizen_id, ring)
         .map_err(|e| field(e.to_string()))
 }
