@@ -25,6 +25,7 @@
 //! metrics endpoint (`crate::metrics`, unauthenticated, for scrapers).
 
 pub mod body;
+pub mod feed;
 pub mod identity;
 pub mod listener;
 pub mod openapi;

@@ -46,11 +46,19 @@ pub enum ProblemType {
     Internal,
     /// The node is shutting down or its store is overloaded; retry later.
     Unavailable,
+    /// A feed line's sequence number does not continue its source's (a gap
+    /// or a rewind).
+    SequenceGap,
+    /// The `Idempotency-Key` was used before for another request body.
+    IdempotencyConflict,
+    /// The operation needs an `Idempotency-Key` header (1 to 128 visible
+    /// ASCII characters).
+    IdempotencyKeyMissing,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 12] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -63,6 +71,9 @@ impl ProblemType {
         ProblemType::Undocumented,
         ProblemType::Internal,
         ProblemType::Unavailable,
+        ProblemType::SequenceGap,
+        ProblemType::IdempotencyConflict,
+        ProblemType::IdempotencyKeyMissing,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -80,6 +91,9 @@ impl ProblemType {
             ProblemType::Undocumented => "undocumented-route",
             ProblemType::Internal => "internal",
             ProblemType::Unavailable => "unavailable",
+            ProblemType::SequenceGap => "sequence-gap",
+            ProblemType::IdempotencyConflict => "idempotency-conflict",
+            ProblemType::IdempotencyKeyMissing => "idempotency-key-missing",
         }
     }
 
@@ -103,6 +117,9 @@ impl ProblemType {
             ProblemType::Undocumented => "route not in the API document",
             ProblemType::Internal => "the node could not answer",
             ProblemType::Unavailable => "the node cannot take requests now",
+            ProblemType::SequenceGap => "a sequence number does not continue its source's",
+            ProblemType::IdempotencyConflict => "the idempotency key was used for another request",
+            ProblemType::IdempotencyKeyMissing => "the request needs a valid Idempotency-Key",
         }
     }
 
@@ -119,6 +136,9 @@ impl ProblemType {
             ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemType::Undocumented | ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::SequenceGap => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::IdempotencyConflict => StatusCode::CONFLICT,
+            ProblemType::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -128,6 +148,7 @@ impl ProblemType {
         match self {
             ProblemType::FieldInvalid => p.at_field("/subject"),
             ProblemType::RateLimited => p.retry_after(2),
+            ProblemType::SequenceGap => p.at_line(3).at_field("/seq"),
             _ => p,
         }
     }
@@ -152,6 +173,13 @@ impl ProblemType {
             ProblemType::Undocumented => "GET /v1/secret is served but not documented",
             ProblemType::Internal => "the store did not answer; nothing was applied",
             ProblemType::Unavailable => "the node is shutting down",
+            ProblemType::SequenceGap => {
+                "source \"market-regulation\": expected seq 43, got 45 (gap; the last applied is 42)"
+            }
+            ProblemType::IdempotencyConflict => {
+                "Idempotency-Key \"batch-2026-12-04-0001\" was used for another batch; nothing was applied"
+            }
+            ProblemType::IdempotencyKeyMissing => "a feed batch needs an Idempotency-Key header",
         }
     }
 }

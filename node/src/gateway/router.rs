@@ -16,7 +16,7 @@ use super::problem::{Problem, ProblemType};
 use super::rate_limit::{self, ClientLimits};
 use super::refusals;
 use super::state::GatewayState;
-use super::whoami;
+use super::{feed, whoami};
 
 /// The routes, guarded, rate-limited per client, refusals journaled, with
 /// the node's parts for the handlers; and the document that describes them.
@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(openapi::document))
         .routes(routes!(whoami::whoami))
+        .routes(routes!(feed::feed_records))
 }
 
 /// `router` with the guard (served = documented), problem answers for
