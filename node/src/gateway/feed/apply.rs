@@ -12,27 +12,26 @@ use credex_protocol::query::SubjectRef;
 use ring::rand::SystemRandom;
 
 use super::api::{FeedAnswer, SourceProgress};
-use super::parse::{Action, BadLine, Change};
+use super::parse::{Action, BadLine, Change, Sequenced};
 use crate::gateway::problem::{Problem, ProblemType};
 use crate::pseudonyms::NaturalPersons;
 use crate::records::{StoredSubjectError, stored_subject};
 use crate::storage::{FeedBatch, MAX_FEED_SOURCES, RecordKey, SourceAdvance};
 
 /// The sources of `changes` in order of first appearance.
-pub(super) fn sources(changes: &[Change]) -> Vec<&str> {
+pub(super) fn sources<'a>(changes: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = HashSet::new();
-    changes
-        .iter()
-        .map(|c| c.source.as_str())
-        .filter(|s| seen.insert(*s))
-        .collect()
+    changes.into_iter().filter(|s| seen.insert(*s)).collect()
 }
 
 /// Every line whose sequence number does not continue its source's:
 /// `last` holds each source's last applied number (absent: 0). After a
 /// break the source is followed from the number found, so each break is
 /// named once. A source beyond [`MAX_FEED_SOURCES`] is refused too.
-pub(super) fn sequence_problems(changes: &[Change], last: &HashMap<String, u64>) -> Vec<BadLine> {
+pub(super) fn sequence_problems(
+    changes: &[Sequenced],
+    last: &HashMap<String, u64>,
+) -> Vec<BadLine> {
     let mut expected: HashMap<&str, u64> = HashMap::new();
     let mut bad = Vec::new();
     for c in changes {
@@ -173,7 +172,7 @@ pub(super) fn build(
     let mut sequences = Vec::new();
     let mut entries = Vec::new();
     let key_digest = sha256(meta.idempotency_key.as_bytes());
-    for source in sources(changes) {
+    for source in sources(changes.iter().map(|c| c.source.as_str())) {
         let of_source: Vec<(&Change, [u8; 32])> = changes
             .iter()
             .zip(resolved.digests.iter().copied())

@@ -118,16 +118,20 @@ async fn feed(
         return replay(stored, request_digest, &key);
     }
     let catalogue = state.parts().queries.policy().catalogue();
-    let (changes, mut bad) = parse::parse_batch(&body, single, catalogue);
+    let parse::ParsedBatch {
+        changes,
+        sequenced,
+        mut bad,
+    } = parse::parse_batch(&body, single, catalogue);
     let mut last = HashMap::new();
-    for source in apply::sources(&changes) {
+    for source in apply::sources(sequenced.iter().map(|s| s.source.as_str())) {
         let seq = storage
             .feed_last_seq(source)
             .await
             .map_err(storage_problem)?;
         last.insert(source.to_owned(), seq);
     }
-    bad.extend(apply::sequence_problems(&changes, &last));
+    bad.extend(apply::sequence_problems(&sequenced, &last));
     let persons = persons_for(state, &changes)?;
     let resolved = match apply::resolve(&changes, persons.as_ref()) {
         Ok(resolved) if bad.is_empty() => resolved,
@@ -165,7 +169,7 @@ async fn feed(
         FeedOutcome::SequenceMoved { source, last_seq } => {
             // Another batch of the source was applied meanwhile.
             last.insert(source, last_seq);
-            Err(refusal(apply::sequence_problems(&changes, &last)))
+            Err(refusal(apply::sequence_problems(&sequenced, &last)))
         }
     }
 }

@@ -27,6 +27,25 @@ pub(super) struct Change {
     pub(super) action: Action,
 }
 
+/// A line's place in its source's sequence (every line whose `source` and
+/// `seq` are valid, whatever else is wrong with it).
+pub(super) struct Sequenced {
+    /// Its 1-based line.
+    pub(super) line: u64,
+    /// The source.
+    pub(super) source: String,
+    /// The source's sequence number.
+    pub(super) seq: u64,
+}
+
+/// A batch read: its valid changes, every line's sequence place, and the
+/// bad lines.
+pub(super) struct ParsedBatch {
+    pub(super) changes: Vec<Change>,
+    pub(super) sequenced: Vec<Sequenced>,
+    pub(super) bad: Vec<BadLine>,
+}
+
 /// What a change does to the stored record.
 pub(super) enum Action {
     /// Insert or replace this record (subject key still empty).
@@ -74,12 +93,9 @@ impl BadLine {
 
 /// The lines of `body` (one JSON object when `single`), each a change or a
 /// bad line. Blank NDJSON lines are skipped but counted.
-pub(super) fn parse_batch(
-    body: &[u8],
-    single: bool,
-    catalogue: &Catalogue,
-) -> (Vec<Change>, Vec<BadLine>) {
+pub(super) fn parse_batch(body: &[u8], single: bool, catalogue: &Catalogue) -> ParsedBatch {
     let mut changes = Vec::new();
+    let mut sequenced = Vec::new();
     let mut bad = Vec::new();
     let lines: Vec<&[u8]> = if single {
         vec![body]
@@ -93,7 +109,9 @@ pub(super) fn parse_batch(
         if !single && raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parse_line(line, raw, catalogue) {
+        let (place, parsed) = parse_line(line, raw, catalogue);
+        sequenced.extend(place);
+        match parsed {
             Ok(change) => {
                 let (category, record_id) = change.action.key();
                 let key = (category.to_owned(), record_id.to_owned());
@@ -123,11 +141,35 @@ pub(super) fn parse_batch(
             "the batch holds no change".into(),
         ));
     }
-    (changes, bad)
+    ParsedBatch {
+        changes,
+        sequenced,
+        bad,
+    }
 }
 
-fn parse_line(line: u64, raw: &[u8], catalogue: &Catalogue) -> Result<Change, BadLine> {
-    let change: RecordChange = decode_json(raw).map_err(|p| from_decode(line, &p))?;
+/// The line's sequence place (if its envelope is valid) and its change.
+fn parse_line(
+    line: u64,
+    raw: &[u8],
+    catalogue: &Catalogue,
+) -> (Option<Sequenced>, Result<Change, BadLine>) {
+    let change: RecordChange = match decode_json(raw) {
+        Ok(change) => change,
+        Err(p) => return (None, Err(from_decode(line, &p))),
+    };
+    let place = (check_source(&change.source).is_ok()
+        && change.seq != 0
+        && i64::try_from(change.seq).is_ok())
+    .then(|| Sequenced {
+        line,
+        source: change.source.clone(),
+        seq: change.seq,
+    });
+    (place, change_of(line, change, catalogue))
+}
+
+fn change_of(line: u64, change: RecordChange, catalogue: &Catalogue) -> Result<Change, BadLine> {
     let fail = |field: &str, detail: String| {
         BadLine::new(
             line,
