@@ -518,3 +518,73 @@ async fn sequences_survive_a_restart_on_postgres() {
         .unwrap();
     pg.close().await;
 }
+
+/// The amount of `record_id` as the national node holds it from Guizhou's
+/// upward reports, if it holds it.
+async fn reported_amount(national: &RunningNode, subject: &str, record_id: &str) -> Option<String> {
+    let qualified = format!("{GUIZHOU}:{record_id}");
+    penalties(national, subject)
+        .await
+        .iter()
+        .find(|r| r.record_id == qualified)
+        .map(amount_of)
+}
+
+/// A fed change to a record already reported upward is reported again, and
+/// the national node replaces its copy: the same path a re-import takes
+/// (the reporter follows the records table in import order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fed_replacement_of_a_reported_record_is_reported_again() {
+    let fed = Federation::new();
+    let mut national_config = fed.config("national-1");
+    national_config.transport.idle_timeout = std::time::Duration::from_secs(2);
+    let national = fed.start_with(national_config).await;
+    let mut config = fed.config("gy-1");
+    config.upward.enabled = true;
+    config.upward.interval = std::time::Duration::from_millis(100);
+    for p in &mut config.peers {
+        if p.region.is_national() {
+            p.addr = national.local_addr();
+        }
+    }
+    config.gateway = Some(credex_node::config::GatewayConfig::on(
+        "127.0.0.1:0".parse().unwrap(),
+    ));
+    let province = fed.start_with(config).await;
+    let mut conn = platform(&fed, &province).await;
+    let a = subjects(GUIZHOU).remove(0);
+
+    let r = feed(
+        &mut conn,
+        "u-1",
+        ndjson(&[upsert("market", 1, "U-1", &a, 100)]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    credex_tests::until_stored(national.storage(), "the first report", || async {
+        reported_amount(&national, &a, "U-1").await.is_some()
+    })
+    .await;
+    assert!(
+        reported_amount(&national, &a, "U-1")
+            .await
+            .unwrap()
+            .contains("100")
+    );
+
+    let r = feed(
+        &mut conn,
+        "u-2",
+        ndjson(&[upsert("market", 2, "U-1", &a, 777)]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    credex_tests::until_stored(national.storage(), "the replacement", || async {
+        reported_amount(&national, &a, "U-1")
+            .await
+            .is_some_and(|amount| amount.contains("777"))
+    })
+    .await;
+    province.shutdown().await;
+    national.shutdown().await;
+}
