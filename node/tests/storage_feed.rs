@@ -100,6 +100,7 @@ macro_rules! both_backends {
 
 both_backends!(
     a_batch_commits_whole_and_once,
+    concurrent_retries_apply_once,
     only_the_checked_sequence_is_applied,
     a_failed_batch_writes_nothing,
     deletes_need_the_subject,
@@ -201,6 +202,29 @@ async fn a_batch_commits_whole_and_once(target: Target) {
         FeedOutcome::Replay { answer: b.answer }
     );
     assert_eq!(s.record_count().await.unwrap(), 3);
+    s.close().await;
+}
+
+/// Two copies of a batch queued together (a retry racing the original,
+/// both past the handler's check): the writer applies one and answers the
+/// other from the idempotency record.
+async fn concurrent_retries_apply_once(target: Target) {
+    let s = target.open().await;
+    let b = batch("k1", 1, "market", 1, vec![row("a", "S1", b"1")]);
+    let (x, y) = tokio::join!(s.feed_records(b.clone()), s.feed_records(b.clone()));
+    let mut outcomes = [x.unwrap(), y.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, FeedOutcome::Replay { .. }));
+    assert_eq!(
+        outcomes,
+        [
+            FeedOutcome::Applied {
+                first_journal_seq: 0
+            },
+            FeedOutcome::Replay { answer: b.answer }
+        ]
+    );
+    assert_eq!(s.journal_len().await.unwrap(), 1);
+    assert_eq!(s.feed_last_seq("market").await.unwrap(), 1);
     s.close().await;
 }
 

@@ -244,6 +244,38 @@ async fn the_same_idempotency_key_applies_once_and_refuses_another_body() {
     // The body under a new key applies.
     assert_eq!(feed(&mut conn, "next", other).await.status, 200);
     assert_eq!(node.storage().record_count().await.unwrap(), records + 1);
+
+    // One change as application/json is a batch of one; other media types
+    // are refused.
+    let one = upsert("market", 4, "I-4", &a, 4).to_string().into_bytes();
+    let r = conn
+        .call_with_headers(
+            "POST",
+            "/v1/records",
+            Some("application/json"),
+            &[("Idempotency-Key", "single")],
+            one.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["sources"][0]["last_seq"], 4);
+    let r = conn
+        .call_with_headers(
+            "POST",
+            "/v1/records",
+            Some("text/csv"),
+            &[("Idempotency-Key", "csv")],
+            one,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        r.json()["type"],
+        "urn:credex:problem:unsupported-media-type"
+    );
+    assert_eq!(node.storage().record_count().await.unwrap(), records + 2);
     node.shutdown().await;
 }
 

@@ -230,27 +230,7 @@ fn validate(batch: &FeedBatch) -> Result<(), StorageError> {
     if batch.answer.len() > MAX_FEED_ANSWER_LEN {
         return invalid(format!("answer exceeds {MAX_FEED_ANSWER_LEN} bytes"));
     }
-    if batch.sequences.is_empty() || batch.sequences.len() > MAX_FEED_SOURCES {
-        return invalid(format!(
-            "a batch advances 1..={MAX_FEED_SOURCES} sources, got {}",
-            batch.sequences.len()
-        ));
-    }
-    let mut sources = std::collections::HashSet::new();
-    for s in &batch.sequences {
-        if s.source.is_empty() || s.source.len() > MAX_FEED_SOURCE_LEN {
-            return invalid(format!("source must be 1..={MAX_FEED_SOURCE_LEN} bytes"));
-        }
-        if s.first == 0 || s.last < s.first || i64::try_from(s.last).is_err() {
-            return invalid(format!(
-                "source {:?}: sequence {}..={} is not a range from 1",
-                s.source, s.first, s.last
-            ));
-        }
-        if !sources.insert(s.source.as_str()) {
-            return invalid(format!("source {:?} advanced twice", s.source));
-        }
-    }
+    validate_sequences(&batch.sequences)?;
     if batch.entries.is_empty() {
         return invalid("a batch is recorded by at least one journal entry".into());
     }
@@ -285,6 +265,32 @@ fn validate(batch: &FeedBatch) -> Result<(), StorageError> {
                 "category {:?} record_id {:?} is both upserted and deleted",
                 d.category, d.record_id
             ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_sequences(sequences: &[SourceAdvance]) -> Result<(), StorageError> {
+    let invalid = |reason: String| Err(StorageError::InvalidFeed { reason });
+    if sequences.is_empty() || sequences.len() > MAX_FEED_SOURCES {
+        return invalid(format!(
+            "a batch advances 1..={MAX_FEED_SOURCES} sources, got {}",
+            sequences.len()
+        ));
+    }
+    let mut sources = std::collections::HashSet::new();
+    for s in sequences {
+        if s.source.is_empty() || s.source.len() > MAX_FEED_SOURCE_LEN {
+            return invalid(format!("source must be 1..={MAX_FEED_SOURCE_LEN} bytes"));
+        }
+        if s.first == 0 || s.last < s.first || i64::try_from(s.last).is_err() {
+            return invalid(format!(
+                "source {:?}: sequence {}..={} is not a range from 1",
+                s.source, s.first, s.last
+            ));
+        }
+        if !sources.insert(s.source.as_str()) {
+            return invalid(format!("source {:?} advanced twice", s.source));
         }
     }
     Ok(())

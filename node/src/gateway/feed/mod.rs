@@ -117,30 +117,12 @@ async fn feed(
     {
         return replay(stored, request_digest, &key);
     }
-    let catalogue = state.parts().queries.policy().catalogue();
-    let parse::ParsedBatch {
+    let Checked {
         changes,
         sequenced,
-        mut bad,
-    } = parse::parse_batch(&body, single, catalogue);
-    let mut last = HashMap::new();
-    for source in apply::sources(sequenced.iter().map(|s| s.source.as_str())) {
-        let seq = storage
-            .feed_last_seq(source)
-            .await
-            .map_err(storage_problem)?;
-        last.insert(source.to_owned(), seq);
-    }
-    bad.extend(apply::sequence_problems(&sequenced, &last));
-    let persons = persons_for(state, &changes)?;
-    let resolved = match apply::resolve(&changes, persons.as_ref()) {
-        Ok(resolved) if bad.is_empty() => resolved,
-        Ok(_) => return Err(refusal(bad)),
-        Err(more) => {
-            bad.extend(more);
-            return Err(refusal(bad));
-        }
-    };
+        mut last,
+        resolved,
+    } = check(state, &body, single).await?;
     let meta = apply::BatchMeta {
         client: GatewayClient {
             identity,
@@ -170,6 +152,52 @@ async fn feed(
             // Another batch of the source was applied meanwhile.
             last.insert(source, last_seq);
             Err(refusal(apply::sequence_problems(&sequenced, &last)))
+        }
+    }
+}
+
+/// A batch whose every line is valid, in sequence and resolved to stored
+/// keys.
+struct Checked {
+    changes: Vec<parse::Change>,
+    sequenced: Vec<parse::Sequenced>,
+    /// Each source's last applied sequence number, as read.
+    last: HashMap<String, u64>,
+    resolved: apply::Resolved,
+}
+
+/// Read the batch: every line parsed and validated, every source's
+/// sequence checked against the store, every subject resolved; or the
+/// problem listing every bad line.
+async fn check(state: &GatewayState, body: &[u8], single: bool) -> Result<Checked, Problem> {
+    let catalogue = state.parts().queries.policy().catalogue();
+    let parse::ParsedBatch {
+        changes,
+        sequenced,
+        mut bad,
+    } = parse::parse_batch(body, single, catalogue);
+    let mut last = HashMap::new();
+    for source in apply::sources(sequenced.iter().map(|s| s.source.as_str())) {
+        let seq = state
+            .storage()
+            .feed_last_seq(source)
+            .await
+            .map_err(storage_problem)?;
+        last.insert(source.to_owned(), seq);
+    }
+    bad.extend(apply::sequence_problems(&sequenced, &last));
+    let persons = persons_for(state, &changes)?;
+    match apply::resolve(&changes, persons.as_ref()) {
+        Ok(resolved) if bad.is_empty() => Ok(Checked {
+            changes,
+            sequenced,
+            last,
+            resolved,
+        }),
+        Ok(_) => Err(refusal(bad)),
+        Err(more) => {
+            bad.extend(more);
+            Err(refusal(bad))
         }
     }
 }
