@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use credex_policies::{Catalogue, Category, FieldValue, Record, SubjectId};
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::pseudonyms::{NaturalPersons, PseudonymsError};
 use crate::storage::{RecordRow, Storage, StorageError, SubjectRow};
@@ -120,38 +120,67 @@ pub fn parse_file_of_persons(
             line,
             reason,
         };
-        let (subject, mut record) = validate_row(cat, row).map_err(&fail)?;
+        let (subject, mut record) = validate_row(cat, row).map_err(|p| fail(p.reason))?;
         if !seen.insert(record.record_id.clone()) {
             return Err(fail(format!(
                 "record_id {:?} appears twice in the file",
                 record.record_id
             )));
         }
-        record.subject_key = match &subject {
-            SubjectId::LegalPerson(u) => u.as_str().to_owned(),
-            SubjectId::NaturalPerson(c) => {
-                let persons = persons.ok_or_else(|| {
-                    fail("a natural person's record needs the federation's pseudonym key ring (`[pseudonyms] keys` in the node configuration)".into())
-                })?;
-                let id = c.expose();
-                let subject_key = persons.vault.subject_key(id);
-                if persons_seen.insert(subject_key.clone()) {
-                    let subject =
-                        persons
-                            .subject_row(id, &rng)
-                            .map_err(|source| ImportError::Pseudonym {
-                                path: display.clone(),
-                                line,
-                                source,
-                            })?;
-                    out.subjects.push(subject);
-                }
-                subject_key
-            }
-        };
+        let (subject_key, person) = stored_subject(&subject, persons, &mut persons_seen, &rng)
+            .map_err(|e| match e {
+                StoredSubjectError::NoKeyRing => fail(e.to_string()),
+                StoredSubjectError::Pseudonym(source) => ImportError::Pseudonym {
+                    path: display.clone(),
+                    line,
+                    source,
+                },
+            })?;
+        record.subject_key = subject_key;
+        out.subjects.extend(person);
         out.rows.push(record);
     }
     Ok(out)
+}
+
+/// Why a subject's stored key could not be derived.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoredSubjectError {
+    /// A natural person, and no key ring configured.
+    #[error(
+        "a natural person's record needs the federation's pseudonym key ring (`[pseudonyms] keys` in the node configuration)"
+    )]
+    NoKeyRing,
+    /// Pseudonymizing or sealing failed.
+    #[error("{0}")]
+    Pseudonym(PseudonymsError),
+}
+
+/// The key `subject`'s records are stored under — the USCC, or a natural
+/// person's node-local subject key — and, for a natural person not yet in
+/// `seen`, the row that stores the person (sealed ID, pseudonyms). The
+/// citizen ID itself is never returned or stored in clear.
+pub(crate) fn stored_subject(
+    subject: &SubjectId,
+    persons: Option<&NaturalPersons>,
+    seen: &mut HashSet<String>,
+    rng: &dyn SecureRandom,
+) -> Result<(String, Option<SubjectRow>), StoredSubjectError> {
+    match subject {
+        SubjectId::LegalPerson(u) => Ok((u.as_str().to_owned(), None)),
+        SubjectId::NaturalPerson(c) => {
+            let persons = persons.ok_or(StoredSubjectError::NoKeyRing)?;
+            let id = c.expose();
+            let subject_key = persons.vault.subject_key(id);
+            if !seen.insert(subject_key.clone()) {
+                return Ok((subject_key, None));
+            }
+            let row = persons
+                .subject_row(id, rng)
+                .map_err(StoredSubjectError::Pseudonym)?;
+            Ok((subject_key, Some(row)))
+        }
+    }
 }
 
 /// Validate and import a file in one transaction. Returns how many records.
@@ -204,24 +233,60 @@ pub(crate) fn jsonl_rows(text: &str) -> Result<Vec<(u64, RawRow)>, RowError> {
         let serde_json::Value::Object(map) = value else {
             return Err(fail("expected a JSON object".into()));
         };
-        let mut row = RawRow::new();
-        for (k, v) in map {
-            let text = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                serde_json::Value::Null => continue,
-                _ => {
-                    return Err(fail(format!(
-                        "key {k:?}: expected a string, number or boolean"
-                    )));
-                }
-            };
-            row.insert(k, text);
-        }
+        let row = raw_row(map).map_err(|p| fail(p.reason))?;
         rows.push((line_no, row));
     }
     Ok(rows)
+}
+
+/// One JSON object as a row: strings, numbers and booleans become text,
+/// nulls are left out; another value is refused naming its key.
+pub(crate) fn raw_row(
+    map: serde_json::Map<String, serde_json::Value>,
+) -> Result<RawRow, RowProblem> {
+    let mut row = RawRow::new();
+    for (k, v) in map {
+        let text = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Null => continue,
+            _ => {
+                return Err(RowProblem::at(
+                    &k,
+                    format!("key {k:?}: expected a string, number or boolean"),
+                ));
+            }
+        };
+        row.insert(k, text);
+    }
+    Ok(row)
+}
+
+/// What is wrong with a row: the key at fault, if one is, and why. The
+/// reason never holds a value of the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowProblem {
+    /// The row's key (column) at fault.
+    pub(crate) key: Option<String>,
+    /// What was wrong.
+    pub(crate) reason: String,
+}
+
+impl RowProblem {
+    fn at(key: &str, reason: impl Into<String>) -> Self {
+        RowProblem {
+            key: Some(key.to_owned()),
+            reason: reason.into(),
+        }
+    }
+
+    fn whole(reason: impl Into<String>) -> Self {
+        RowProblem {
+            key: None,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The rows of a CSV text with a header line, each with its line.
@@ -251,36 +316,46 @@ pub(crate) fn csv_rows(text: &str) -> Result<Vec<(u64, RawRow)>, RowError> {
 
 /// The row's subject and its record, with an empty subject key (the
 /// caller derives it).
-fn validate_row(cat: &Category, mut row: RawRow) -> Result<(SubjectId, RecordRow), String> {
+pub(crate) fn validate_row(
+    cat: &Category,
+    mut row: RawRow,
+) -> Result<(SubjectId, RecordRow), RowProblem> {
     let record_id = row
         .remove("record_id")
         .filter(|s| !s.trim().is_empty() && s.len() <= 128)
-        .ok_or("missing record_id (1 to 128 characters)")?;
-    let subject_text = row.remove("subject").ok_or("missing subject")?;
-    let subject = SubjectId::parse(subject_text.trim()).map_err(|e| format!("subject: {e}"))?;
+        .ok_or_else(|| RowProblem::at("record_id", "missing record_id (1 to 128 characters)"))?;
+    let subject = validate_subject(&mut row)?;
     if !cat.applies_to(subject.kind()) {
-        return Err(format!(
-            "category {} does not apply to a {}",
-            cat.code,
-            subject.kind().as_str()
+        return Err(RowProblem::at(
+            "subject",
+            format!(
+                "category {} does not apply to a {}",
+                cat.code,
+                subject.kind().as_str()
+            ),
         ));
     }
     let mut fields: BTreeMap<String, FieldValue> = BTreeMap::new();
     for (key, text) in row {
-        let field = cat
-            .field(&key)
-            .ok_or_else(|| format!("{key:?} is not a field of category {}", cat.code))?;
-        let value = field.parse_value(&text).map_err(|e| e.to_string())?;
+        let field = cat.field(&key).ok_or_else(|| {
+            RowProblem::at(
+                &key,
+                format!("{key:?} is not a field of category {}", cat.code),
+            )
+        })?;
+        let value = field
+            .parse_value(&text)
+            .map_err(|e| RowProblem::at(&key, e.to_string()))?;
         fields.insert(key, value);
     }
     if fields.is_empty() {
-        return Err("the record has no field values".into());
+        return Err(RowProblem::whole("the record has no field values"));
     }
     let record = Record {
         category: cat.code.clone(),
         fields,
     };
-    let body = credex_protocol::encode(&record).map_err(|e| e.to_string())?;
+    let body = credex_protocol::encode(&record).map_err(|e| RowProblem::whole(e.to_string()))?;
     Ok((
         subject,
         RecordRow {
@@ -290,4 +365,13 @@ fn validate_row(cat: &Category, mut row: RawRow) -> Result<(SubjectId, RecordRow
             body,
         },
     ))
+}
+
+/// Take the row's `subject` and parse it (a USCC or a citizen ID, check
+/// character verified). The reason never repeats the identifier.
+pub(crate) fn validate_subject(row: &mut RawRow) -> Result<SubjectId, RowProblem> {
+    let text = row
+        .remove("subject")
+        .ok_or_else(|| RowProblem::at("subject", "missing subject"))?;
+    SubjectId::parse(text.trim()).map_err(|e| RowProblem::at("subject", format!("subject: {e}")))
 }

@@ -172,12 +172,29 @@ impl GatewayClient {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<GatewayResponse, GatewayClientError> {
+        self.call_with_headers(method, path, content_type, &[], body)
+            .await
+    }
+
+    /// [`GatewayClient::call`] with extra request `headers` (name, value),
+    /// e.g. `Idempotency-Key`.
+    pub async fn call_with_headers(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<GatewayResponse, GatewayClientError> {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.host);
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(Full::new(Bytes::from(body)))

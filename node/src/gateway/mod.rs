@@ -28,6 +28,7 @@ pub mod auditor;
 pub mod body;
 pub mod checks;
 pub mod events;
+pub mod feed;
 pub mod identity;
 pub mod listener;
 pub mod openapi;

@@ -54,11 +54,19 @@ pub enum ProblemType {
     SignatureRefused,
     /// No such file in the log's export layout.
     LogFileUnknown,
+    /// A feed line's sequence number does not continue its source's (a gap
+    /// or a rewind).
+    SequenceGap,
+    /// The `Idempotency-Key` was used before for another request body.
+    IdempotencyConflict,
+    /// The operation needs an `Idempotency-Key` header (1 to 128 visible
+    /// ASCII characters).
+    IdempotencyKeyMissing,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 16] = [
+    pub const ALL: [ProblemType; 19] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -75,6 +83,9 @@ impl ProblemType {
         ProblemType::QueryClosed,
         ProblemType::SignatureRefused,
         ProblemType::LogFileUnknown,
+        ProblemType::SequenceGap,
+        ProblemType::IdempotencyConflict,
+        ProblemType::IdempotencyKeyMissing,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -96,6 +107,9 @@ impl ProblemType {
             ProblemType::QueryClosed => "query-closed",
             ProblemType::SignatureRefused => "signature-refused",
             ProblemType::LogFileUnknown => "log-file-unknown",
+            ProblemType::SequenceGap => "sequence-gap",
+            ProblemType::IdempotencyConflict => "idempotency-conflict",
+            ProblemType::IdempotencyKeyMissing => "idempotency-key-missing",
         }
     }
 
@@ -123,6 +137,9 @@ impl ProblemType {
             ProblemType::QueryClosed => "the query takes no more signatures",
             ProblemType::SignatureRefused => "the officer's signature is refused",
             ProblemType::LogFileUnknown => "no such file in the log",
+            ProblemType::SequenceGap => "a sequence number does not continue its source's",
+            ProblemType::IdempotencyConflict => "the idempotency key was used for another request",
+            ProblemType::IdempotencyKeyMissing => "the request needs a valid Idempotency-Key",
         }
     }
 
@@ -143,6 +160,9 @@ impl ProblemType {
             ProblemType::QueryClosed => StatusCode::CONFLICT,
             ProblemType::SignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::LogFileUnknown => StatusCode::NOT_FOUND,
+            ProblemType::SequenceGap => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::IdempotencyConflict => StatusCode::CONFLICT,
+            ProblemType::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -152,6 +172,7 @@ impl ProblemType {
         match self {
             ProblemType::FieldInvalid => p.at_field("/subject"),
             ProblemType::RateLimited => p.retry_after(2),
+            ProblemType::SequenceGap => p.at_line(3).at_field("/seq"),
             _ => p,
         }
     }
@@ -182,6 +203,13 @@ impl ProblemType {
                 "rule 4: the requester and the approver must be different officers (same certificate)"
             }
             ProblemType::LogFileUnknown => "no \"tile/0/x001/000\" in this log",
+            ProblemType::SequenceGap => {
+                "source \"market-regulation\": expected seq 43, got 45 (gap; the last applied is 42)"
+            }
+            ProblemType::IdempotencyConflict => {
+                "Idempotency-Key \"batch-2026-12-04-0001\" was used for another batch; nothing was applied"
+            }
+            ProblemType::IdempotencyKeyMissing => "a feed batch needs an Idempotency-Key header",
         }
     }
 }

@@ -21,7 +21,7 @@ use super::rate_limit::{self, ClientLimits};
 use super::refusals;
 use super::state::GatewayState;
 use super::subject_access;
-use super::whoami;
+use super::{feed, whoami};
 
 /// The routes, guarded, rate-limited per client, refusals journaled, with
 /// the node's parts for the handlers; and the document that describes them.
@@ -55,6 +55,7 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(auditor::log_file))
         .routes(routes!(checks::check))
         .routes(routes!(checks::check_batch))
+        .routes(routes!(feed::feed_records))
 }
 
 /// `router` with the guard (served = documented), problem answers for

@@ -207,6 +207,15 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// A [`FeedBatch`](super::FeedBatch) breaks a rule the store enforces
+    /// (bounded keys, sequences from 1, contiguous, no source twice).
+    /// Nothing was queued.
+    #[error("invalid feed batch: {reason}")]
+    InvalidFeed {
+        /// Which part and what was expected.
+        reason: String,
+    },
+
     /// A [`SubjectRow`](super::SubjectRow) or
     /// [`SubjectAlias`](super::SubjectAlias) breaks a rule the store
     /// enforces (bounded lengths, epochs from 1). Nothing was queued.

@@ -52,6 +52,10 @@
 //! share batches. The rules are on [`AccessClaim`] (decide under the lock,
 //! then build the body, then write).
 //!
+//! [`Storage::feed_records`] applies a batch of the gateway's record feed —
+//! records, per-source sequences, idempotency record and journal entries —
+//! in one batch transaction of its own (module `feed`).
+//!
 //! Peer sightings, record imports (one transaction per import), nonce
 //! purges, the log's checkpoints, cosignatures, witnessed checkpoints and
 //! evidence, and the `danger` edits (only with the cargo feature `danger`)
@@ -83,6 +87,7 @@ mod checks;
 pub mod danger;
 mod engine;
 mod error;
+mod feed;
 mod log_sql;
 mod postgres;
 mod sqlite;
@@ -114,6 +119,10 @@ pub use access::{
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use checks::{SUBJECTS_PER_READ, SubjectRecord};
 pub use error::StorageError;
+pub use feed::{
+    FeedBatch, FeedOutcome, MAX_FEED_ANSWER_LEN, MAX_FEED_CLIENT_LEN, MAX_FEED_SOURCE_LEN,
+    MAX_FEED_SOURCES, MAX_IDEMPOTENCY_KEY_LEN, RecordKey, SourceAdvance, StoredFeedAnswer,
+};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };

@@ -48,7 +48,14 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "subject pseudonyms",
         include_str!("migrations/postgres/0005_subject_pseudonyms.sql"),
     ),
+    (
+        6,
+        "gateway feed",
+        include_str!("migrations/postgres/0006_gateway_feed.sql"),
+    ),
 ];
+
+super::feed::feed_sql!(engine: PgEngine, batch: PgBatch, db: Postgres, read: pool);
 
 super::subjects::subject_sql!(
     engine: PgEngine,

@@ -51,7 +51,14 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "subject pseudonyms",
         include_str!("migrations/sqlite/0005_subject_pseudonyms.sql"),
     ),
+    (
+        6,
+        "gateway feed",
+        include_str!("migrations/sqlite/0006_gateway_feed.sql"),
+    ),
 ];
+
+super::feed::feed_sql!(engine: SqliteEngine, batch: SqliteBatch, db: Sqlite, read: read);
 
 super::subjects::subject_sql!(
     engine: SqliteEngine,

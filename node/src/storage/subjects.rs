@@ -211,7 +211,7 @@ macro_rules! subject_sql {
 }
 pub(crate) use subject_sql;
 
-fn validate_subjects(subjects: &[SubjectRow]) -> Result<(), StorageError> {
+pub(super) fn validate_subjects(subjects: &[SubjectRow]) -> Result<(), StorageError> {
     for (index, s) in subjects.iter().enumerate() {
         let invalid = |reason: String| Err(StorageError::InvalidSubject { index, reason });
         if s.subject_key.is_empty() || s.subject_key.len() > MAX_RECORD_KEY_LEN {

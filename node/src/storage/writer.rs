@@ -42,6 +42,11 @@ pub(crate) enum Command {
         subjects: Vec<SubjectRow>,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
+    /// Apply a batch of the record feed ([`super::feed`]).
+    Feed {
+        batch: Box<super::FeedBatch>,
+        reply: oneshot::Sender<Result<super::FeedOutcome, StorageError>>,
+    },
     /// Add subject aliases and delete those of dropped epochs.
     UpdateAliases {
         add: Vec<SubjectAlias>,
@@ -272,6 +277,15 @@ async fn run_other(
                 .await;
             if let Err(e) = &result {
                 tracing::warn!(error = %e, rows = rows.len(), "record import failed; nothing of it was imported");
+            }
+            let _ = reply.send(result);
+        }
+        Command::Feed { batch, reply } => {
+            let now = config.clock.now_ms();
+            let result = super::feed::commit_feed(engine, &batch, now, tree, heads, counters).await;
+            if let Err(e) = &result {
+                counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "feed batch failed; nothing of it was applied");
             }
             let _ = reply.send(result);
         }
@@ -546,7 +560,7 @@ async fn stage_claimed(
 /// hashes in `tx`. If the journal did not end where this writer's tree
 /// does (another process appended), the tree's edge is reloaded inside
 /// the transaction first.
-async fn extend_tree(
+pub(super) async fn extend_tree(
     engine: &Engine,
     tx: &mut BatchTx,
     tree: &TreeState,
