@@ -9,84 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use credex_journal::{CreditChecked, GatewayRefused, kind};
 use credex_kit::gateway_client::GatewayClient;
-use credex_node::config::GatewayConfig;
 use credex_node::lists::{EntryDraft, Lists, ListsPolicy};
 use credex_node::service::{RunningNode, now_ms};
-use credex_protocol::RegionCode;
 use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
-use credex_tests::gateway::{GUIZHOU, client, connect_as};
+use credex_tests::gateway::{
+    GUANGDONG, GUIZHOU, client, connect_as, guizhou_and_guangdong, listed_by_guangdong,
+};
 use credex_tests::{Federation, import_samples, until_stored, within};
 use serde_json::{Value, json};
-
-const GUANGDONG: &str = "440000";
-
-/// gy-1 (Guizhou, with its gateway) and gz-1 (Guangdong) on loopback
-/// ports reserved up front, each naming the other as its QUIC peer.
-async fn guizhou_and_guangdong(fed: &Federation) -> (RunningNode, RunningNode) {
-    let sockets: Vec<std::net::UdpSocket> = (0..2)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let ports: BTreeMap<RegionCode, u16> = [GUIZHOU, GUANGDONG]
-        .iter()
-        .zip(&sockets)
-        .map(|(r, s)| (r.parse().unwrap(), s.local_addr().unwrap().port()))
-        .collect();
-    drop(sockets);
-    let config = |name: &str, region: &str| {
-        let mut c = fed.config(name);
-        c.listen.set_port(ports[&region.parse().unwrap()]);
-        for peer in &mut c.peers {
-            if let Some(port) = ports.get(&peer.region) {
-                peer.addr.set_port(*port);
-            }
-        }
-        c
-    };
-    let mut gy = config("gy-1", GUIZHOU);
-    let mut gw = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
-    gw.requests_per_second = 1000;
-    gw.burst = 1000;
-    gy.gateway = Some(gw);
-    let gy = fed.start_with(gy).await;
-    let gz = fed.start_with(config("gz-1", GUANGDONG)).await;
-    (gy, gz)
-}
-
-/// Guangdong lists `subject` as seriously dishonest and pushes the entry to
-/// Guizhou (Pan-Pearl River agreement); returns once Guizhou holds it.
-async fn listed_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &str) -> String {
-    let draft = EntryDraft {
-        subject: subject.to_owned(),
-        list_type: ListKind::SeriousDishonesty,
-        basis: "《广东省社会信用条例》第三十一条; 粤市监处〔2026〕41号".into(),
-        authority: "广东省市场监督管理局".into(),
-        entry_date: "2026-11-02".into(),
-        planned_exit: "2029-11-01".into(),
-        measures: vec!["restrict_government_procurement".into()],
-        notice: SubjectNotice {
-            date: "2026-10-20".into(),
-            means: NoticeMeans::Written,
-        },
-        details: [("review_notes".to_owned(), "内部评审：不得外传".to_owned())]
-            .into_iter()
-            .collect(),
-    };
-    let lists = Lists::new(
-        gz.federation().clone(),
-        ListsPolicy::for_node(gz.config()).unwrap(),
-    );
-    let id = lists.add(&draft, now_ms()).await.unwrap().id;
-    let held = Lists::new(gy.federation().clone(), ListsPolicy::builtin());
-    until_stored(gy.storage(), "the listing reached Guizhou", || async {
-        held.received()
-            .await
-            .unwrap()
-            .iter()
-            .any(|h| h.entry.id == id)
-    })
-    .await;
-    id.to_string()
-}
 
 /// Guangdong issues a public credit evaluation (grade A, 2024 scheme) of
 /// `subject`; returns once Guizhou recognised it (Pan-Pearl River).

@@ -42,7 +42,6 @@ use super::body::read_body;
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
-use crate::pseudonyms::NaturalPersons;
 use crate::storage::{FeedOutcome, MAX_IDEMPOTENCY_KEY_LEN, StorageError, StoredFeedAnswer};
 
 /// Largest feed batch accepted, in bytes.
@@ -186,8 +185,9 @@ async fn check(state: &GatewayState, body: &[u8], single: bool) -> Result<Checke
         last.insert(source.to_owned(), seq);
     }
     bad.extend(apply::sequence_problems(&sequenced, &last));
-    let persons = persons_for(state, &changes)?;
-    match apply::resolve(&changes, persons.as_ref()) {
+    // The node's key ring and vault key, loaded once at start.
+    let persons = state.parts().persons.as_deref();
+    match apply::resolve(&changes, persons) {
         Ok(resolved) if bad.is_empty() => Ok(Checked {
             changes,
             sequenced,
@@ -246,27 +246,6 @@ fn batch_media_type(headers: &HeaderMap) -> Result<bool, Problem> {
             ),
         ))
     }
-}
-
-/// The node's pseudonym keys, loaded only when a change names a natural
-/// person.
-fn persons_for(
-    state: &GatewayState,
-    changes: &[parse::Change],
-) -> Result<Option<NaturalPersons>, Problem> {
-    let any_person = changes
-        .iter()
-        .any(|c| matches!(c.subject, credex_policies::SubjectId::NaturalPerson(_)));
-    if !any_person {
-        return Ok(None);
-    }
-    NaturalPersons::load(&state.parts().config, &ring::rand::SystemRandom::new()).map_err(|e| {
-        tracing::error!(error = %e, "the pseudonym keys could not be loaded");
-        Problem::new(
-            ProblemType::Internal,
-            "the node's pseudonym keys could not be loaded; nothing was applied",
-        )
-    })
 }
 
 fn replay(stored: StoredFeedAnswer, digest: [u8; 32], key: &str) -> Result<Response, Problem> {
