@@ -28,7 +28,7 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
     println!(
         "\n10. The integration gateway: Guizhou's own systems over HTTPS ({addr}), client certificates from the region CA"
     );
-    let platform = issue(dir, "520000", "credit-platform", "events,query,sar")?;
+    let platform = issue(dir, "520000", "credit-platform", "events,feed,query,sar")?;
     let root = dir.join("pki/root/ca.pem");
     let files = ClientFiles {
         cert: &platform.cert,
@@ -57,6 +57,9 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
         "the API document is generated from the code (OpenAPI 3.1)",
         &format!("{operations} operations at /openapi.json, every error as problem+json"),
     );
+    let company = crate::dev::sample_subjects("520000".parse()?)[2].clone();
+    feed(&mut conn, &company, checks).await?;
+    credit_check(dir, gy, &root, &company, checks).await?;
     events(&mut conn, checks).await?;
     two_person_query(dir, &mut conn, checks).await?;
     who_looked(dir, &running[2], &root, checks).await?;
@@ -75,6 +78,121 @@ fn issue(dir: &Path, region: &str, name: &str, roles: &str) -> Result<IssuedFile
         30,
         &out,
     )?)
+}
+
+fn penalty_line(seq: u64, company: &str, amount: &str) -> String {
+    json!({
+        "source": "market-regulation", "seq": seq, "op": "upsert",
+        "record": {
+            "category": "admin_penalty", "record_id": format!("QZ-2026-{seq:04}"), "subject": company,
+            "decision_number": format!("黔市监罚〔2026〕{seq}号"), "penalty_type": "罚款",
+            "amount": amount, "decision_date": "2026-03-15"
+        }
+    })
+    .to_string()
+}
+
+/// The provincial platform mirrors two penalty decisions into the node;
+/// a retried batch applies once; a batch with a bad line applies nothing.
+async fn feed(conn: &mut GatewayClient, company: &str, checks: &mut Checks) -> Result<()> {
+    let batch = format!(
+        "{}\n{}\n",
+        penalty_line(1, company, "8000.00"),
+        penalty_line(2, company, "3000.00")
+    );
+    let post = |key: &'static str, body: String| (key, body);
+    let mut answers = Vec::new();
+    for (key, body) in [
+        post("market-0001", batch.clone()),
+        post("market-0001", batch),
+    ] {
+        let r = conn
+            .call_with_headers(
+                "POST",
+                "/v1/records",
+                Some("application/x-ndjson"),
+                &[("Idempotency-Key", key)],
+                body.into_bytes(),
+            )
+            .await?;
+        answers.push((r.status, r.body));
+    }
+    checks.check(
+        answers[0].0 == 200 && answers[0] == answers[1],
+        "the provincial platform feeds records live; a retried batch is applied once",
+        &format!("{}", String::from_utf8_lossy(&answers[0].1)),
+    );
+    let bad = format!(
+        "{}\n{}\n",
+        penalty_line(3, company, "100.00"),
+        penalty_line(4, company, "a lot")
+    );
+    let r = conn
+        .call_with_headers(
+            "POST",
+            "/v1/records",
+            Some("application/x-ndjson"),
+            &[("Idempotency-Key", "market-0002")],
+            bad.into_bytes(),
+        )
+        .await?;
+    let errors = r.json()["errors"].clone();
+    checks.check(
+        r.status == 422 && errors[0]["line"] == 2,
+        "a bad row refuses its whole batch, naming the line and the field",
+        &format!(
+            "{} line {} {}: {}",
+            r.status, errors[0]["line"], errors[0]["field"], errors[0]["detail"]
+        ),
+    );
+    Ok(())
+}
+
+/// The trading center checks the company before an award: the fed
+/// penalties and any list entry binding here, in one answer.
+async fn credit_check(
+    dir: &Path,
+    gy: &RunningNode,
+    root: &Path,
+    company: &str,
+    checks: &mut Checks,
+) -> Result<()> {
+    let trading = issue(dir, "520000", "trading-center", "check")?;
+    let files = ClientFiles {
+        cert: &trading.cert,
+        key: &trading.key,
+        root,
+    };
+    let addr = gy.gateway().map(|g| g.local_addr()).context("gateway")?;
+    let mut conn = GatewayClient::connect(addr, &files, gy.config().region).await?;
+    let answer = conn
+        .post_json(
+            "/v1/checks",
+            &json!({"subject": company, "purpose": "public_procurement", "officer": "张敏 (公共资源交易中心)"}),
+        )
+        .await?
+        .json();
+    let result = &answer["results"][0];
+    let records = result["records"].as_array().map_or(0, Vec::len);
+    let lists: Vec<String> = result["lists"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|e| format!("{} from {}", e["list_type"], e["origin_region"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let listed = if lists.is_empty() {
+        "none in force (act 6's credit repair ended the entry)".to_owned()
+    } else {
+        lists.join(", ")
+    };
+    checks.check(
+        records >= 2 && answer["journal"].as_array().is_some_and(|j| !j.is_empty()),
+        "信用核查: one answer with the records released for the purpose and the list entries binding here",
+        &format!("{records} record(s) (the fed penalties among them); list entries: {listed}; logged as an access by the trading center"),
+    );
+    Ok(())
 }
 
 async fn events(conn: &mut GatewayClient, checks: &mut Checks) -> Result<()> {
