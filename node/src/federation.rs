@@ -323,6 +323,23 @@ impl Federation {
             .collect())
     }
 
+    /// The payloads of the messages waiting for `to_region`, with their
+    /// flow and kind (what the upward watch reads its batches from).
+    pub async fn pending_payloads(
+        &self,
+        to_region: RegionCode,
+    ) -> Result<Vec<(credex_protocol::federation::Flow, u16, Vec<u8>)>, StorageError> {
+        Ok(self
+            .outbox_items(Some(to_region))
+            .await?
+            .into_iter()
+            .map(|(_, item)| {
+                let e = item.signed.envelope;
+                (e.flow, e.kind, e.payload)
+            })
+            .collect())
+    }
+
     /// How many messages for `to_region` wait in the outbox (for
     /// backpressure: a flow stops producing while this is high).
     pub async fn pending_for(&self, to_region: RegionCode) -> Result<usize, StorageError> {

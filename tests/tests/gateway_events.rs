@@ -214,3 +214,82 @@ async fn limits_cursors_and_roles_are_checked() {
     cq.shutdown().await;
     gy.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unacknowledged_upward_batch_past_its_deadline_raises_one_event() {
+    let fed = Federation::new();
+    let mut config = gy_config(&fed);
+    config.upward.enabled = true;
+    config.upward.interval = std::time::Duration::from_millis(100);
+    // The national node is down: nothing listens where its peer entry points.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for peer in &mut config.peers {
+        if peer.region.is_national() {
+            peer.addr = closed;
+        }
+    }
+    let gy = fed.start_with(config).await;
+    let who = client(&fed, "520000", "credit-platform", "feed,events");
+    let mut conn = connect_as(&fed, &gy, &who).await;
+
+    // A penalty decided in January (双公示: 7 working days) is fed today.
+    let company = credex_tests::subjects("520000")[0].clone();
+    let line = serde_json::json!({
+        "source": "market-regulation", "seq": 1, "op": "upsert",
+        "record": {
+            "category": "admin_penalty", "record_id": "QZ-2026-0001", "subject": company,
+            "decision_number": "黔市监罚〔2026〕1号", "penalty_type": "罚款",
+            "amount": "500.00", "decision_date": "2026-01-05"
+        }
+    });
+    let r = conn
+        .call_with_headers(
+            "POST",
+            "/v1/records",
+            Some("application/x-ndjson"),
+            &[("Idempotency-Key", "late-1")],
+            format!("{line}\n").into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    let mut after = "0".to_owned();
+    let event = within("the deadline event", async {
+        loop {
+            let p = page(&mut conn, &format!("?after={after}&wait=10")).await;
+            if let Some(e) = p["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "upward.deadline_at_risk")
+            {
+                return e.clone();
+            }
+            after = p["next"].as_str().unwrap().to_owned();
+        }
+    })
+    .await;
+    assert_eq!(event["details"]["missed"], true, "{event}");
+    assert!(
+        event["details"]["records_at_risk"].as_u64().unwrap() >= 1,
+        "{event}"
+    );
+    assert_eq!(
+        event["details"]["earliest_deadline"], "2026-01-14",
+        "{event}"
+    );
+
+    // Later passes do not raise it again.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let journal = gy.storage().journal_range(0, 4096).await.unwrap();
+    let raised = journal
+        .iter()
+        .filter(|r| r.kind == credex_journal::kind::UPWARD_DEADLINE_AT_RISK)
+        .count();
+    assert_eq!(raised, 1);
+    gy.shutdown().await;
+}

@@ -21,6 +21,7 @@
 //!   received, for `credex upward status|received` and the metrics
 //!   endpoint.
 
+pub mod at_risk;
 pub mod reporter;
 pub mod status;
 

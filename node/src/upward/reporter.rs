@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use credex_journal::{BatchPrepared, ENTRY_VERSION};
 use credex_policies::egress::{UpwardCandidate, release_upward_batch};
-use credex_policies::{Catalogue, Record, ReportingList};
+use credex_policies::{Catalogue, HolidayCalendar, Record, ReportingList};
 use credex_protocol::RegionCode;
 use credex_protocol::upward::records_digest;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,7 @@ pub enum ReportError {
 pub struct Reporter {
     federation: Federation,
     list: ReportingList,
+    calendar: HolidayCalendar,
     catalogue: Catalogue,
     config: UpwardConfig,
 }
@@ -102,10 +103,11 @@ pub fn spawn_reporter(
     if !config.upward.enabled {
         return Ok(());
     }
-    let list = load_rules(config, catalogue)?.list;
+    let rules = load_rules(config, catalogue)?;
     let reporter = Reporter {
         federation: federation.clone(),
-        list,
+        list: rules.list,
+        calendar: rules.calendar,
         catalogue: catalogue.clone(),
         config: config.upward.clone(),
     };
@@ -115,6 +117,9 @@ pub fn spawn_reporter(
                 Ok(made) if made > 0 => tracing::debug!(batches = made, "upward batches queued"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "upward reporting pass failed; will retry"),
+            }
+            if let Err(e) = reporter.watch_deadlines().await {
+                tracing::warn!(error = %e, "upward deadline watch failed; will retry");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -133,9 +138,17 @@ impl Reporter {
         Reporter {
             federation,
             list,
+            calendar: HolidayCalendar::builtin_2026(),
             catalogue: Catalogue::base(),
             config,
         }
+    }
+
+    /// Journal the unacknowledged batches whose 双公示 deadline is at risk
+    /// ([`super::at_risk`]); returns how many were newly journaled.
+    pub async fn watch_deadlines(&self) -> Result<u32, StorageError> {
+        let now = self.federation.context().storage.clock().now_ms();
+        super::at_risk::watch(&self.federation, &self.list, &self.calendar, now).await
     }
 
     /// One pass: count newly due records, then make batches while the

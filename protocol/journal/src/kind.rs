@@ -50,6 +50,9 @@ pub const OBJECTION_ROUTED: u16 = 33;
 /// An upward batch was made and queued for the national node
 /// ([`crate::upward::BatchPrepared`]).
 pub const BATCH_PREPARED: u16 = 40;
+/// An unacknowledged upward batch holds records whose reporting deadline is
+/// near or past ([`crate::upward::UpwardDeadlineAtRisk`]).
+pub const UPWARD_DEADLINE_AT_RISK: u16 = 41;
 /// The gateway refused an authenticated client an operation
 /// ([`crate::gateway::GatewayRefused`]).
 pub const GATEWAY_REFUSED: u16 = 50;
@@ -78,6 +81,7 @@ pub const ALL: &[(u16, &str)] = &[
     (CHANGE_INITIATED, "change_initiated"),
     (OBJECTION_ROUTED, "objection_routed"),
     (BATCH_PREPARED, "batch_prepared"),
+    (UPWARD_DEADLINE_AT_RISK, "upward_deadline_at_risk"),
     (GATEWAY_REFUSED, "gateway_refused"),
     (CREDIT_CHECKED, "credit_checked"),
     (RECORDS_FED, "records_fed"),

@@ -44,7 +44,7 @@ pub use node::{
     TrustChanged,
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
-pub use upward::BatchPrepared;
+pub use upward::{BatchPrepared, UpwardDeadlineAtRisk};
 
 /// Current version of the entry encoding: every body's `version` field.
 pub const ENTRY_VERSION: u8 = 1;

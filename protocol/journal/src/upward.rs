@@ -31,6 +31,27 @@ pub struct BatchPrepared {
     pub withheld: Vec<CategoryFields>,
 }
 
+/// Journal body of [`kind::UPWARD_DEADLINE_AT_RISK`]: a batch the national
+/// node has not acknowledged holds 双公示 records whose 7-working-day
+/// deadline is the next working day or already past. Written once per
+/// batch; the event feed and the console raise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpwardDeadlineAtRisk {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The batch's sequence number.
+    pub seq: u64,
+    /// Records of the batch at risk.
+    pub records_at_risk: u32,
+    /// The earliest of their deadlines (China date, `YYYY-MM-DD`).
+    pub earliest_deadline: String,
+    /// Whether that deadline has already passed.
+    pub missed: bool,
+}
+
 crate::frame::fixed_kind! {
     BatchPrepared => BATCH_PREPARED,
+    UpwardDeadlineAtRisk => UPWARD_DEADLINE_AT_RISK,
 }

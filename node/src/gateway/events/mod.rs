@@ -74,7 +74,8 @@ pub struct Event {
     /// What happened: `list.entry_received`, `list.entry_changed`,
     /// `list.feedback_received`, `list.change_confirmed`,
     /// `list.objection_received`, `recognition.result_received`,
-    /// `recognition.decided`, `upward.batch_received`, `query.answered`.
+    /// `recognition.decided`, `upward.batch_received`,
+    /// `upward.deadline_at_risk`, `query.answered`.
     pub kind: String,
     /// The region and node it came from, when it came from another region.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -70,6 +70,33 @@ pub async fn render(
             let details = serde_json::to_value(&d.decision).ok();
             Ok(Some(event("recognition.decided", None, summary, details)))
         }
+        kind::UPWARD_DEADLINE_AT_RISK => {
+            let Ok(r) = credex_journal::decode::<credex_journal::UpwardDeadlineAtRisk>(
+                record.kind,
+                &record.body,
+            ) else {
+                return Ok(None);
+            };
+            let summary = format!(
+                "upward batch {}: {} record(s) {} their 7-working-day deadline {} without the national platform's acknowledgement",
+                r.seq,
+                r.records_at_risk,
+                if r.missed { "missed" } else { "reach" },
+                r.earliest_deadline
+            );
+            let details = json!({
+                "batch_seq": r.seq,
+                "records_at_risk": r.records_at_risk,
+                "earliest_deadline": r.earliest_deadline,
+                "missed": r.missed,
+            });
+            Ok(Some(event(
+                "upward.deadline_at_risk",
+                None,
+                summary,
+                Some(details),
+            )))
+        }
         kind::QUERY_RECEIVED => {
             let Ok(a) = credex_journal::decode::<AccessEntry>(record.kind, &record.body) else {
                 return Ok(None);
