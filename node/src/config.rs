@@ -104,6 +104,8 @@ struct RawConfig {
     limits: limits::RawLimits,
     #[serde(default)]
     gateway: gateway::RawGateway,
+    #[serde(default)]
+    console: gateway::RawConsole,
 }
 
 /// A validated node configuration.
@@ -143,6 +145,8 @@ pub struct NodeConfig {
     pub pseudonyms: PseudonymConfig,
     /// The integration gateway (`[gateway]`); none when absent.
     pub gateway: Option<GatewayConfig>,
+    /// Where the web console listens (`[console] listen`); none when absent.
+    pub console: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -179,6 +183,7 @@ impl NodeConfig {
         let pseudonyms = pseudonyms::parse(&raw.pseudonyms, &data_dir, &values);
         let metrics = observability::metrics(&raw.metrics, &values)?;
         let gateway = gateway::parse(&raw.gateway, &values)?;
+        let console = gateway::parse_console(&raw.console, &values)?;
 
         Ok(NodeConfig {
             path: path.to_owned(),
@@ -198,6 +203,7 @@ impl NodeConfig {
             metrics,
             pseudonyms,
             gateway,
+            console,
         })
     }
 
@@ -388,6 +394,10 @@ addr = "127.0.0.1:7402"
             (
                 format!("{GOOD}\n[gateway]\nmax_connections = 4\n"),
                 "gateway.listen",
+            ),
+            (
+                format!("{GOOD}\n[console]\nlisten = \"8444\"\n"),
+                "console.listen",
             ),
             (
                 format!("{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\nheader_timeout_ms = 1\n"),

@@ -10,7 +10,8 @@
 //!   (which federation flows a node takes part in);
 //! - the network: [`transport`] (QUIC, one request per stream) with the TLS
 //!   verifiers of [`tls`], and the integration [`gateway`] (HTTPS/JSON for
-//!   the region's own systems);
+//!   the region's own systems), and the web [`console`] for officers and
+//!   auditors;
 //! - durable state: [`storage`] (SQLite or PostgreSQL through sqlx), the
 //!   access log over it ([`log`]; its entries are `credex-journal`'s), its
 //!   export ([`export`]) and
@@ -35,6 +36,7 @@
 pub mod boot;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod eval;
 pub mod export;
 pub mod federation;

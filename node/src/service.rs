@@ -196,6 +196,7 @@ pub struct RunningNode {
     tracker: TaskTracker,
     crl_state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
     gateway: Option<Gateway>,
+    console: Option<crate::console::Console>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -287,6 +288,12 @@ impl RunningNode {
             checkpoints.clone(),
         ));
         let gateway_creds = config.gateway.as_ref().map(|_| creds.clone());
+        let console = match config.console {
+            Some(listen) => Some(
+                crate::console::Console::start(listen, &creds, &tracker, shutdown.clone()).await?,
+            ),
+            None => None,
+        };
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
         let federation = crate::federation::Federation::new(crate::federation::FederationContext {
             storage: storage.clone(),
@@ -350,6 +357,7 @@ impl RunningNode {
             shutdown,
             tracker,
             gateway,
+            console,
         };
         node.spawn_tasks(handler).await?;
         tracing::info!(
@@ -436,6 +444,11 @@ impl RunningNode {
     /// The bound UDP address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.transport.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// The web console, if `[console] listen` configures one.
+    pub fn console(&self) -> Option<&crate::console::Console> {
+        self.console.as_ref()
     }
 
     /// The integration gateway, if `[gateway]` configures one.

@@ -1,5 +1,6 @@
 //! `[gateway]`: the integration gateway the region's own systems call over
-//! HTTPS (issue 15) — where it listens and how long it waits.
+//! HTTPS (issue 15) — where it listens and how long it waits; and
+//! `[console] listen`, where the web console for people listens (issue 16).
 //!
 //! Owns: [`GatewayConfig`] and its defaults. Absent section (or no
 //! `listen`) means no gateway. Does not own the gateway itself
@@ -126,4 +127,29 @@ pub(super) fn parse(
         )?,
         burst: values.count("gateway.burst", raw.burst, d.burst, 1_000_000)?,
     }))
+}
+
+/// The raw `[console]` table.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsole {
+    listen: Option<String>,
+}
+
+/// `[console] listen`: the web console's address, if any.
+pub(super) fn parse_console(
+    raw: &RawConsole,
+    values: &Values<'_>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    raw.listen
+        .as_deref()
+        .map(|addr| {
+            addr.parse().map_err(|_| {
+                values.invalid(
+                    "console.listen",
+                    format!("{addr:?} is not an IP address with a port, e.g. \"127.0.0.1:8444\""),
+                )
+            })
+        })
+        .transpose()
 }

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -28,7 +27,6 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use super::identity::ClientIdentity;
@@ -113,17 +111,19 @@ impl LiveClients {
 }
 
 /// Everything one accept loop needs.
-pub(super) struct Listener {
-    pub(super) tcp: TcpListener,
-    pub(super) acceptor: TlsAcceptor,
-    pub(super) router: Router,
-    pub(super) config: GatewayConfig,
-    pub(super) live: Arc<LiveClients>,
+pub(crate) struct Listener {
+    pub(crate) tcp: TcpListener,
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) router: Router,
+    pub(crate) config: GatewayConfig,
+    /// The registry of client-certificate connections; `None` for a
+    /// listener of browsers, which present no certificate (the console).
+    pub(crate) live: Option<Arc<LiveClients>>,
 }
 
 impl Listener {
     /// Accept until `shutdown`; every connection task runs on `tracker`.
-    pub(super) async fn run(self, tracker: TaskTracker, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, tracker: TaskTracker, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.config.max_connections as usize));
         loop {
             let permit = tokio::select! {
@@ -149,7 +149,7 @@ impl Listener {
                 acceptor: self.acceptor.clone(),
                 router: self.router.clone(),
                 config: self.config.clone(),
-                live: Arc::clone(&self.live),
+                live: self.live.clone(),
                 shutdown: shutdown.clone(),
             };
             tracker.spawn(async move {
@@ -166,11 +166,55 @@ struct Connection {
     acceptor: TlsAcceptor,
     router: Router,
     config: GatewayConfig,
-    live: Arc<LiveClients>,
+    live: Option<Arc<LiveClients>>,
     shutdown: CancellationToken,
 }
 
+type Admitted = (Router, CancellationToken, Option<u64>, tracing::Span);
+
 impl Connection {
+    /// A client-certificate connection: its identity into every request,
+    /// registered for CRL re-checks, within the per-client cap.
+    fn admit_client(
+        &self,
+        live: &LiveClients,
+        tls: &tokio_rustls::server::TlsStream<TcpStream>,
+        peer: SocketAddr,
+    ) -> Option<Admitted> {
+        let chain: Vec<CertificateDer<'static>> = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        // The verifier admitted the chain, so its leaf parses as a client.
+        let Some(identity) = chain
+            .first()
+            .and_then(|leaf| credex_pki::identity_from_der(leaf).ok())
+            .and_then(|cert| ClientIdentity::from_certificate(&cert))
+        else {
+            tracing::error!(%peer, "gateway client certificate verified but unreadable");
+            return None;
+        };
+        let revoked = CancellationToken::new();
+        let admitted = live.admit(
+            LiveClient {
+                chain,
+                fingerprint: identity.fingerprint(),
+                name: identity.name().to_owned(),
+                revoked: revoked.clone(),
+            },
+            self.config.max_connections_per_client,
+        );
+        let Some(id) = admitted else {
+            tracing::warn!(client = %identity.name(), %peer, limit = self.config.max_connections_per_client, "gateway refused a connection: the client holds its limit");
+            return None;
+        };
+        let span = tracing::info_span!("gateway_client", client = %identity.name(), %peer);
+        let router = self.router.clone().layer(axum::Extension(identity));
+        Some((router, revoked, Some(id), span))
+    }
+
     async fn serve(self, tcp: TcpStream, peer: SocketAddr) {
         let handshake =
             tokio::time::timeout(self.config.handshake_timeout, self.acceptor.accept(tcp));
@@ -185,42 +229,21 @@ impl Connection {
                 return;
             }
         };
-        let chain: Vec<CertificateDer<'static>> = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
-            .unwrap_or_default();
-        // The verifier admitted the chain, so its leaf parses as a client.
-        let Some(identity) = chain
-            .first()
-            .and_then(|leaf| credex_pki::identity_from_der(leaf).ok())
-            .and_then(|cert| ClientIdentity::from_certificate(&cert))
-        else {
-            tracing::error!(%peer, "gateway client certificate verified but unreadable");
-            return;
+        let (router, revoked, registered, span) = match &self.live {
+            None => (
+                self.router.clone(),
+                CancellationToken::new(),
+                None,
+                tracing::info_span!("console_connection", %peer),
+            ),
+            Some(live) => {
+                let Some(admitted) = self.admit_client(live, &tls, peer) else {
+                    return;
+                };
+                admitted
+            }
         };
-        let revoked = CancellationToken::new();
-        let admitted = self.live.admit(
-            LiveClient {
-                chain,
-                fingerprint: identity.fingerprint(),
-                name: identity.name().to_owned(),
-                revoked: revoked.clone(),
-            },
-            self.config.max_connections_per_client,
-        );
-        let Some(id) = admitted else {
-            tracing::warn!(client = %identity.name(), %peer, limit = self.config.max_connections_per_client, "gateway refused a connection: the client holds its limit");
-            return;
-        };
-        let span = tracing::info_span!("gateway_client", client = %identity.name(), %peer);
-        let service =
-            self.router
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(identity.clone());
-                    request
-                });
+        let service = router.into_service::<hyper::body::Incoming>();
         let http = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.config.header_timeout)
@@ -244,6 +267,8 @@ impl Connection {
         }
         .instrument(span)
         .await;
-        self.live.remove(id);
+        if let (Some(live), Some(id)) = (&self.live, registered) {
+            live.remove(id);
+        }
     }
 }

@@ -101,7 +101,7 @@ impl Gateway {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
             router,
             config: config.clone(),
-            live: Arc::clone(&live),
+            live: Some(Arc::clone(&live)),
         };
         let conns = tracker.clone();
         tracker.spawn(listener.run(conns, shutdown));
