@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::boot::StartError;
 use crate::config::GatewayConfig;
 use crate::gateway::listener::Listener;
-use crate::tls::{NodeCredentials, provider};
+use crate::tls::NodeCredentials;
 
 /// A running console.
 #[derive(Debug, Clone)]
@@ -45,7 +45,8 @@ impl Console {
             flow: "console",
             reason,
         };
-        let tls = server_config(creds).map_err(|e| fail(format!("console TLS: {e}")))?;
+        let tls = crate::gateway::tls::https_server_config(creds, None)
+            .map_err(|e| fail(format!("console TLS: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| fail(format!("console.listen: cannot bind {listen}: {e}")))?;
@@ -69,20 +70,6 @@ impl Console {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
-}
-
-/// TLS 1.3 with the node's certificate, no client authentication, no
-/// resumption.
-fn server_config(creds: &NodeCredentials) -> Result<rustls::ServerConfig, rustls::Error> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(creds.chain.clone(), creds.key.clone_key())?;
-    config.alpn_protocols = vec![crate::gateway::tls::ALPN_HTTP1.to_vec()];
-    config.send_tls13_tickets = 0;
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    config.max_early_data_size = 0;
-    Ok(config)
 }
 
 /// The console's routes: its files, with the security headers on every

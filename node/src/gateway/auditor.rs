@@ -6,14 +6,13 @@
 //! (`AuditAccess`, naming the client).
 
 use axum::Extension;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use credex_pki::GatewayRole;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::body::QueryParams;
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
@@ -49,11 +48,9 @@ pub struct LogFile {
 pub async fn log_file(
     Extension(state): Extension<GatewayState>,
     client: ClientIdentity,
-    query: Result<Query<LogFile>, QueryRejection>,
+    QueryParams(LogFile { path }): QueryParams<LogFile>,
 ) -> Result<Response, Problem> {
     client.require(GatewayRole::Audit, "GET /v1/log/files")?;
-    let Query(LogFile { path }) =
-        query.map_err(|e| Problem::new(ProblemType::QueryInvalid, e.body_text()))?;
     if path.is_empty() || path.len() > MAX_PATH || path.contains("..") {
         return Err(Problem::new(
             ProblemType::QueryInvalid,

@@ -14,6 +14,25 @@ use serde::de::DeserializeOwned;
 
 use super::problem::{Problem, ProblemType};
 
+/// A query string decoded into `T`; a bad one is `query-invalid` (400)
+/// saying which parameter and why, instead of axum's plain-text rejection.
+#[derive(Debug, Clone)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| QueryParams(q))
+            .map_err(|e| Problem::new(ProblemType::QueryInvalid, e.body_text()))
+    }
+}
+
 /// Largest JSON body accepted, in bytes.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 

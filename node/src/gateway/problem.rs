@@ -298,6 +298,13 @@ impl Problem {
         }))
     }
 
+    /// The store failed under a request: logged with its cause, answered
+    /// as `internal` without it (nothing of the store's inner state leaves).
+    pub fn store_failed(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "gateway: the store did not answer");
+        Problem::new(ProblemType::Internal, "the store did not answer")
+    }
+
     /// The problem's type.
     pub fn kind(&self) -> ProblemType {
         self.0.kind.0

@@ -86,10 +86,9 @@ pub async fn subject_access(
     client.require(GatewayRole::Sar, "POST /v1/subject-access")?;
     let (shown, digests) = digests(&state, &request.subject)?;
     let storage = state.storage();
-    let (log_size, accesses) = scan(storage, &digests).await.map_err(|e| {
-        tracing::error!(error = %e, "subject access report");
-        Problem::new(ProblemType::Internal, "the store did not answer")
-    })?;
+    let (log_size, accesses) = scan(storage, &digests)
+        .await
+        .map_err(Problem::store_failed)?;
     Ok(Json(SubjectAccessReport {
         subject: shown,
         log_size,

@@ -102,16 +102,30 @@ impl ClientCertVerifier for GatewayClientVerifier {
     tls13_handshake_signatures!();
 }
 
-/// The gateway's server configuration: the node's certificate, TLS 1.3,
-/// client certificates required and checked by `verifier`, no resumption.
+/// The gateway's server configuration: [`https_server_config`] with client
+/// certificates required and checked by `verifier`.
 pub fn server_config(
     creds: &NodeCredentials,
     verifier: Arc<GatewayClientVerifier>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(creds.chain.clone(), creds.key.clone_key())?;
+    https_server_config(creds, Some(verifier))
+}
+
+/// An HTTPS listener's server configuration: the node's certificate, TLS
+/// 1.3, ALPN `http/1.1`, client certificates checked by `clients` (none
+/// asked for when `None`: the console's browsers), no session tickets or
+/// cache (a resumed session would skip the client check), no early data.
+pub fn https_server_config(
+    creds: &NodeCredentials,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(creds.chain.clone(), creds.key.clone_key())?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});

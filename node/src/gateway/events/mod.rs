@@ -20,12 +20,11 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
 use credex_pki::GatewayRole;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::body::QueryParams;
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
@@ -125,15 +124,14 @@ pub struct EventPage {
 pub async fn events(
     Extension(state): Extension<GatewayState>,
     client: ClientIdentity,
-    query: Result<Query<EventsQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventPage>, Problem> {
     client.require(GatewayRole::Events, "GET /v1/events")?;
-    let Query(query) = query.map_err(|e| Problem::new(ProblemType::QueryInvalid, e.body_text()))?;
     let page = PageRequest::parse(&query)?;
-    read(state.storage(), page).await.map(Json).map_err(|e| {
-        tracing::error!(error = %e, "event feed could not be read");
-        Problem::new(ProblemType::Internal, "the store did not answer")
-    })
+    read(state.storage(), page)
+        .await
+        .map(Json)
+        .map_err(Problem::store_failed)
 }
 
 /// A checked page request.

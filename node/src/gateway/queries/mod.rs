@@ -28,8 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use credex_pki::GatewayRole;
 use rustls_pki_types::UnixTime;
@@ -38,7 +37,7 @@ use utoipa::IntoParams;
 
 pub use model::{Answer, Fields, NewQuery, OfficerSignature, QueryState, QueryView, Receipt};
 
-use super::body::JsonBody;
+use super::body::{JsonBody, QueryParams};
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
@@ -48,8 +47,7 @@ use store::{HeldQuery, HeldState};
 pub const MAX_WAIT_S: u32 = 30;
 
 fn internal(e: impl std::fmt::Display) -> Problem {
-    tracing::error!(error = %e, "gateway query store");
-    Problem::new(ProblemType::Internal, "the store did not answer")
+    Problem::store_failed(e)
 }
 
 /// Draft a cross-region query; the requester signs `to_sign` next.
@@ -114,10 +112,9 @@ pub async fn show(
     Extension(state): Extension<GatewayState>,
     client: ClientIdentity,
     Path(id): Path<String>,
-    query: Result<Query<ShowQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<ShowQuery>,
 ) -> Result<Json<QueryView>, Problem> {
     client.require(GatewayRole::Query, "GET /v1/queries/{id}")?;
-    let Query(query) = query.map_err(|e| Problem::new(ProblemType::QueryInvalid, e.body_text()))?;
     let wait = query.wait.unwrap_or(0);
     if wait > MAX_WAIT_S {
         return Err(Problem::new(
