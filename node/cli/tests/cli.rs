@@ -6,7 +6,6 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -245,29 +244,6 @@ fn bad_input_gets_a_clear_error() {
         e.contains("node.toml") && e.contains("port") && e.contains("line"),
         "{e}"
     );
-}
-
-#[cfg(unix)]
-fn terminate(d: &mut Daemon) -> std::process::ExitStatus {
-    let pid = d.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = d.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node did not stop within 20 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[cfg(unix)]
@@ -882,117 +858,4 @@ fn pseudonym_keys_from_the_command_line() {
         let e = fails(&["pseudonym", "of", "--keys", p(&ring), id]);
         assert!(e.contains("chmod 600"), "{e}");
     }
-}
-
-#[cfg(unix)]
-#[test]
-fn an_auditor_fetches_a_log_through_the_gateway_and_verifies_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let fed = dev_federation(dir.path(), 30100);
-    let config = fed.join("nodes/gy-1/node.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let gateway = format!("127.0.0.1:{port}");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!("\n[gateway]\nlisten = \"{gateway}\"\n"));
-    std::fs::write(&config, text).unwrap();
-    let clients = dir.path().join("clients");
-    ok(&[
-        "pki",
-        "client",
-        "--ca",
-        p(&fed.join("pki/520000")),
-        "--name",
-        "audit-office",
-        "--roles",
-        "audit",
-        "--out",
-        p(&clients),
-    ]);
-    let mut node = start_node(&config);
-
-    let copy = dir.path().join("copy");
-    let root = fed.join("pki/root/ca.pem");
-    let fetch = |out: &std::path::Path| {
-        credex(&[
-            "audit",
-            "fetch-gateway",
-            "--gateway",
-            &gateway,
-            "--region",
-            "520000",
-            "--cert",
-            p(&clients.join("audit-office.pem")),
-            "--key",
-            p(&clients.join("audit-office.key")),
-            "--trust",
-            p(&root),
-            "--out",
-            p(out),
-        ])
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let fetched = loop {
-        let out = fetch(&copy);
-        if out.status.success() {
-            break String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway never served the log: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(
-        fetched.contains("entries of region 520000's log"),
-        "{fetched}"
-    );
-    let verified = ok(&[
-        "audit",
-        "verify",
-        p(&copy),
-        "--trust",
-        p(&root),
-        "--pinned",
-        p(&copy.join("checkpoint")),
-    ]);
-    assert!(verified.contains("credex/520000/gy-1"), "{verified}");
-
-    // A client without the audit role gets a clear refusal, not a copy.
-    ok(&[
-        "pki",
-        "client",
-        "--ca",
-        p(&fed.join("pki/520000")),
-        "--name",
-        "platform",
-        "--roles",
-        "feed",
-        "--out",
-        p(&clients),
-    ]);
-    let out = credex(&[
-        "audit",
-        "fetch-gateway",
-        "--gateway",
-        &gateway,
-        "--region",
-        "520000",
-        "--cert",
-        p(&clients.join("platform.pem")),
-        "--key",
-        p(&clients.join("platform.key")),
-        "--trust",
-        p(&root),
-        "--out",
-        p(&dir.path().join("refused")),
-    ]);
-    assert!(!out.status.success());
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("403") && e.contains("audit"), "{e}");
-    assert!(terminate(&mut node).success());
 }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Run `credex ARGS` and return what it did.
 pub fn credex(args: &[&str]) -> Output {
@@ -70,4 +71,28 @@ pub fn start_node(config: &Path) -> Daemon {
             .spawn()
             .unwrap(),
     )
+}
+
+/// Send SIGTERM to a node process and wait (at most 20 s) for it to exit.
+#[cfg(unix)]
+pub fn terminate(d: &mut Daemon) -> std::process::ExitStatus {
+    let pid = d.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = d.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
