@@ -32,7 +32,7 @@ mod transport;
 mod upward;
 mod values;
 
-pub use gateway::GatewayConfig;
+pub use gateway::{ConsoleConfig, GatewayConfig};
 pub use identity::NodeRole;
 pub use limits::IngressLimits;
 pub use observability::{LogFormat, MetricsConfig};
@@ -145,8 +145,8 @@ pub struct NodeConfig {
     pub pseudonyms: PseudonymConfig,
     /// The integration gateway (`[gateway]`); none when absent.
     pub gateway: Option<GatewayConfig>,
-    /// Where the web console listens (`[console] listen`); none when absent.
-    pub console: Option<SocketAddr>,
+    /// The web console (`[console]`); none when `listen` is absent.
+    pub console: Option<ConsoleConfig>,
 }
 
 impl NodeConfig {

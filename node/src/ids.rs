@@ -20,6 +20,16 @@ pub fn random_id() -> [u8; 16] {
     id
 }
 
+/// 32 random bytes for a secret (a console session token, a CSRF token, a
+/// sign-in challenge), or `None` if the system RNG fails: unlike
+/// [`random_id`], a secret has no predictable fallback, so the caller
+/// refuses to go on.
+pub fn secret() -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use credex_protocol::tlog::{
     Hash, HashReadError, HashReader, TilePath, encode_entry_bundle, read_tile, tile_for_size,
 };
 use credex_protocol::{AuditFetch, AuditRequest, DOMAIN_AUDIT_FETCH, ErrorCode, RegionCode, Role};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::UnixTime;
 
 use crate::log::Checkpoints;
 use crate::storage::Storage;
@@ -42,25 +42,16 @@ pub fn authorize(
             "the fetch is stale (outside the clock-skew window)".into(),
         ));
     }
-    let (leaf, rest) = fetch
+    let leaf = fetch
         .auditor
         .chain
-        .split_first()
+        .first()
         .ok_or_else(|| denied("no signer certificate".into()))?;
-    let intermediates: Vec<CertificateDer<'_>> = rest
-        .iter()
-        .map(|c| CertificateDer::from(c.as_slice()))
-        .collect();
     let now = UnixTime::since_unix_epoch(std::time::Duration::from_millis(
         u64::try_from(now_ms).unwrap_or(0),
     ));
     let verified = trust
-        .verify(
-            &CertificateDer::from(leaf.as_slice()),
-            &intermediates,
-            now,
-            Purpose::Signing,
-        )
+        .verify_chain(&fetch.auditor.chain, now, Purpose::Signing)
         .map_err(|e| denied(format!("the signer's certificate does not verify: {e}")))?;
     match &verified.identity().subject {
         Subject::Operator {

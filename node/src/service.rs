@@ -14,7 +14,7 @@ pub use crate::boot::{
     StartError, client_transport, client_transport_with, load_trust, open_storage,
 };
 use crate::config::{NodeConfig, PeerConfig, TlsFiles};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, GatewayParts, GatewayState};
 use crate::query::QueryService;
 use crate::storage::{PeerSighting, Storage};
 use crate::tls::FederationTrust;
@@ -287,13 +287,8 @@ impl RunningNode {
             chain.clone(),
             checkpoints.clone(),
         ));
-        let gateway_creds = config.gateway.as_ref().map(|_| creds.clone());
-        let console = match config.console {
-            Some(listen) => Some(
-                crate::console::Console::start(listen, &creds, &tracker, shutdown.clone()).await?,
-            ),
-            None => None,
-        };
+        let https_creds =
+            (config.gateway.is_some() || config.console.is_some()).then(|| creds.clone());
         let transport = Transport::bind(config.listen, creds, trust, config.transport.clone())?;
         let federation = crate::federation::Federation::new(crate::federation::FederationContext {
             storage: storage.clone(),
@@ -306,32 +301,55 @@ impl RunningNode {
             peers: crate::federation::PeerPool::new(transport.clone(), &config.peers),
         });
         crate::flows::register(&federation, &config, queries.policy())?;
-        let gateway = match (&config.gateway, gateway_creds) {
-            (Some(gw), Some(creds)) => Some(
-                Gateway::start(
-                    gw,
-                    crate::gateway::GatewayParts {
-                        config: config.clone(),
-                        storage: storage.clone(),
-                        queries: Arc::clone(&queries),
-                        federation: federation.clone(),
-                        tracker: tracker.clone(),
-                        checkpoints: checkpoints.clone(),
-                        chain_pem: chain_pem.clone(),
-                        persons: crate::pseudonyms::NaturalPersons::load(
-                            &config,
-                            &ring::rand::SystemRandom::new(),
-                        )?
-                        .map(Arc::new),
-                    },
-                    &creds,
-                    transport.trust().clone(),
-                    &tracker,
-                    shutdown.clone(),
-                )
-                .await?,
-            ),
-            _ => None,
+        let (gateway, console) = match https_creds {
+            Some(creds) => {
+                let node = GatewayState::new(GatewayParts {
+                    config: config.clone(),
+                    storage: storage.clone(),
+                    queries: Arc::clone(&queries),
+                    federation: federation.clone(),
+                    tracker: tracker.clone(),
+                    checkpoints: checkpoints.clone(),
+                    chain_pem: chain_pem.clone(),
+                    persons: crate::pseudonyms::NaturalPersons::load(
+                        &config,
+                        &ring::rand::SystemRandom::new(),
+                    )?
+                    .map(Arc::new),
+                });
+                let trust = transport.trust().clone();
+                let gateway = match &config.gateway {
+                    Some(gw) => Some(
+                        Gateway::start(
+                            gw,
+                            node.clone(),
+                            &creds,
+                            trust.clone(),
+                            &tracker,
+                            shutdown.clone(),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                let console = match &config.console {
+                    Some(c) => Some(
+                        crate::console::Console::start(
+                            c.listen,
+                            c.origins.clone(),
+                            &creds,
+                            trust,
+                            node,
+                            &tracker,
+                            shutdown.clone(),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                (gateway, console)
+            }
+            None => (None, None),
         };
         let handler = Arc::new(NodeHandler {
             hello: transport.hello(),

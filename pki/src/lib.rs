@@ -67,6 +67,7 @@ pub mod issue;
 pub mod key_file;
 pub mod log_key;
 pub mod pseudonym;
+pub mod sign_in;
 pub mod signing;
 pub mod trust;
 

@@ -149,6 +149,9 @@ pub enum TrustError {
 /// Why a certificate was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The chain holds no certificate.
+    #[error("the certificate chain is empty")]
+    EmptyChain,
     /// The certificate's credex identity could not be read.
     #[error("certificate: {0}")]
     Identity(IdentityError),
@@ -367,6 +370,27 @@ impl TrustStore {
     /// How many CRLs (at most one per CA) the store applies.
     pub fn crl_count(&self) -> usize {
         self.crls.len()
+    }
+
+    /// [`TrustStore::verify`] over a chain as messages carry it: DER
+    /// certificates, the end entity first, then its issuers.
+    pub fn verify_chain(
+        &self,
+        chain: &[Vec<u8>],
+        now: UnixTime,
+        purpose: Purpose,
+    ) -> Result<VerifiedCert, VerifyError> {
+        let (leaf, rest) = chain.split_first().ok_or(VerifyError::EmptyChain)?;
+        let intermediates: Vec<CertificateDer<'_>> = rest
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        self.verify(
+            &CertificateDer::from(leaf.as_slice()),
+            &intermediates,
+            now,
+            purpose,
+        )
     }
 
     /// Verify `end_entity` for `purpose` at time `now`.

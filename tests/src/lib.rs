@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+pub mod console;
 pub mod gateway;
 
 use credex_kit::dev::{self, DevNode};
@@ -164,6 +165,20 @@ pub async fn audit_all(nodes: &[&RunningNode], dir: &Path) -> credex_audit::Audi
     }
     let trust = nodes[0].transport().trust().current();
     credex_audit::verify(&dirs, &trust)
+}
+
+/// The bodies of `node`'s journal entries of `kind`, oldest first.
+pub async fn entries_of_kind(node: &RunningNode, kind: u16) -> Vec<Vec<u8>> {
+    let records = node
+        .storage()
+        .journal_range(0, 100_000)
+        .await
+        .expect("the journal reads");
+    records
+        .into_iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.body)
+        .collect()
 }
 
 /// Shared handle type for tests that keep several nodes.

@@ -7,39 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use credex_kit::gateway_client::GatewayClient;
 use credex_node::console::headers::CONTENT_SECURITY_POLICY;
-use credex_node::service::RunningNode;
 use credex_tests::Federation;
+use credex_tests::console::{browser, start_with_console};
 use serde_json::Value;
-
-async fn start_with_console(fed: &Federation) -> RunningNode {
-    let mut config = fed.config("gy-1");
-    config.console = Some("127.0.0.1:0".parse().unwrap());
-    fed.start_with(config).await
-}
-
-/// A browser's TLS: verifies the node, presents no certificate.
-async fn browser(fed: &Federation, node: &RunningNode) -> GatewayClient {
-    let root = std::fs::read_to_string(fed.root().cert_path()).unwrap();
-    let trust = credex_pki::TrustStore::from_pem(&root, &[]).unwrap();
-    let mut tls = rustls::ClientConfig::builder_with_provider(credex_node::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(credex_node::tls::DialedNodeVerifier::new(
-            credex_node::tls::FederationTrust::new(trust),
-            node.config().region,
-            None,
-        )))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    GatewayClient::connect_with(node.console().unwrap().local_addr(), tls)
-        .await
-        .unwrap()
-}
 
 fn keys(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     if let Some(map) = v.as_object() {

@@ -72,15 +72,6 @@ async fn penalties(
 }
 
 /// The bodies of every entry of `kind` in the node's journal.
-async fn bodies(node: &RunningNode, kind: u16) -> Vec<Vec<u8>> {
-    let records = node.storage().journal_range(0, 4096).await.unwrap();
-    records
-        .into_iter()
-        .filter(|r| r.kind == kind)
-        .map(|r| r.body)
-        .collect()
-}
-
 fn amount_of(record: &credex_node::storage::StoredRecord) -> String {
     let r: credex_policies::Record = credex_protocol::decode(&record.body).unwrap();
     format!("{:?}", r.fields["amount"])
@@ -146,7 +137,7 @@ async fn a_batch_applies_and_its_records_are_queryable_and_journaled() {
 
     // Journaled: one entry per source and batch, naming digests only.
     let fed_entries: Vec<credex_journal::RecordsFed> =
-        bodies(&node, credex_journal::kind::RECORDS_FED)
+        credex_tests::entries_of_kind(&node, credex_journal::kind::RECORDS_FED)
             .await
             .iter()
             .map(|b| postcard::from_bytes(b).unwrap())
@@ -432,7 +423,7 @@ async fn a_client_without_role_feed_is_refused_and_the_refusal_journaled() {
     assert_eq!(r.json()["type"], "urn:credex:problem:role-missing");
     assert_eq!(node.storage().record_count().await.unwrap(), records);
     let refused: Vec<credex_journal::GatewayRefused> =
-        bodies(&node, credex_journal::kind::GATEWAY_REFUSED)
+        credex_tests::entries_of_kind(&node, credex_journal::kind::GATEWAY_REFUSED)
             .await
             .iter()
             .map(|b| postcard::from_bytes(b).unwrap())

@@ -129,27 +129,69 @@ pub(super) fn parse(
     }))
 }
 
+/// The web console (`[console]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// The TCP address the console binds.
+    pub listen: SocketAddr,
+    /// The origins browsers reach it by (`https://host:port`); `None`: the
+    /// names in the node's certificate with the bound port.
+    pub origins: Option<Vec<String>>,
+}
+
+impl ConsoleConfig {
+    /// A console on `listen`, reached by the names in the node's certificate.
+    pub fn on(listen: SocketAddr) -> Self {
+        ConsoleConfig {
+            listen,
+            origins: None,
+        }
+    }
+}
+
 /// The raw `[console]` table.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConsole {
     listen: Option<String>,
+    origins: Option<Vec<String>>,
 }
 
-/// `[console] listen`: the web console's address, if any.
+/// `[console]`: the web console, if `listen` is set.
 pub(super) fn parse_console(
     raw: &RawConsole,
     values: &Values<'_>,
-) -> Result<Option<SocketAddr>, ConfigError> {
-    raw.listen
-        .as_deref()
-        .map(|addr| {
-            addr.parse().map_err(|_| {
-                values.invalid(
-                    "console.listen",
-                    format!("{addr:?} is not an IP address with a port, e.g. \"127.0.0.1:8444\""),
-                )
-            })
-        })
-        .transpose()
+) -> Result<Option<ConsoleConfig>, ConfigError> {
+    let Some(addr) = raw.listen.as_deref() else {
+        return Ok(None);
+    };
+    let listen = addr.parse().map_err(|_| {
+        values.invalid(
+            "console.listen",
+            format!("{addr:?} is not an IP address with a port, e.g. \"127.0.0.1:8444\""),
+        )
+    })?;
+    if let Some(origins) = &raw.origins {
+        if origins.is_empty() {
+            return Err(values.invalid(
+                "console.origins",
+                "an empty list would refuse every sign-in; leave it out to use the certificate's names".to_owned(),
+            ));
+        }
+        for o in origins {
+            let ok = o.strip_prefix("https://").is_some_and(|host| {
+                !host.is_empty() && !host.contains(['/', '?', '#', ' ']) && o.len() <= 255
+            });
+            if !ok {
+                return Err(values.invalid(
+                    "console.origins",
+                    format!("{o:?} is not an origin such as \"https://credit.example.gov.cn:8444\" (https, no path)"),
+                ));
+            }
+        }
+    }
+    Ok(Some(ConsoleConfig {
+        listen,
+        origins: raw.origins.clone(),
+    }))
 }

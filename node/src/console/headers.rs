@@ -25,8 +25,13 @@ pub const HEADERS: &[(HeaderName, &str)] = &[
 
 /// The middleware: set the security headers on the response.
 pub async fn secure(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/console/api/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if api {
+        // What the API answers is about people; no cache keeps it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     for (name, value) in HEADERS {
         headers.insert(name.clone(), HeaderValue::from_static(value));
     }

@@ -3,29 +3,43 @@
 //! of its own (`[console] listen`), HTTPS with the node's certificate and no
 //! client certificate (officers' browsers have none).
 //!
-//! Step a so far: the shell — every asset shipped in the binary
-//! ([`assets`]), zh-CN first with an English switch, and the security
-//! headers on every response ([`headers`]): a strict Content-Security-Policy
-//! with no inline script or style, `nosniff`, no referrer, no framing.
-//! Sign-in by a WebCrypto signature, sessions and CSRF come next.
+//! - [`assets`]: every file shipped in the binary, zh-CN first with an
+//!   English switch;
+//! - [`headers`]: a strict Content-Security-Policy with no inline script or
+//!   style, `nosniff`, no referrer, no framing, on every response;
+//! - [`sign_in`]: officers sign in with a WebCrypto signature over a
+//!   one-use challenge ([`challenge`]) and get a server-side [`session`];
+//! - [`guard`]: the origin check, the session and the CSRF token that
+//!   every state-changing call needs;
+//! - [`origins`]: which origins are the console's own.
 
 pub mod assets;
+pub mod challenge;
+pub mod guard;
 pub mod headers;
+pub mod origins;
+pub mod session;
+pub mod sign_in;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::boot::StartError;
 use crate::config::GatewayConfig;
+use crate::gateway::GatewayState;
 use crate::gateway::listener::Listener;
-use crate::tls::NodeCredentials;
+use crate::tls::{FederationTrust, NodeCredentials};
+pub use origins::Origins;
+pub use state::ConsoleState;
 
 /// A running console.
 #[derive(Debug, Clone)]
@@ -34,10 +48,16 @@ pub struct Console {
 }
 
 impl Console {
-    /// Bind `listen` and serve the console until `shutdown`, on `tracker`.
+    /// Bind `listen` and serve the console of the node whose parts `node`
+    /// holds until `shutdown`, on `tracker`. Officers' certificates are
+    /// verified under `trust`; requests are accepted from `origins`, or by
+    /// default from the names in the node's certificate.
     pub async fn start(
         listen: SocketAddr,
+        origins: Option<Vec<String>>,
         creds: &NodeCredentials,
+        trust: FederationTrust,
+        node: GatewayState,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<Console, StartError> {
@@ -53,10 +73,16 @@ impl Console {
         let addr = tcp
             .local_addr()
             .map_err(|e| fail(format!("console.listen: {e}")))?;
+        let origins = match origins {
+            Some(o) => Origins::configured(o),
+            None => Origins::from_certificate(&creds.identity, addr.port()),
+        };
+        tracing::info!(origins = ?origins.all(), "console origins");
+        let state = ConsoleState::new(node, trust, origins);
         let listener = Listener {
             tcp,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
-            router: router(),
+            router: router(state),
             config: GatewayConfig::on(listen),
             live: None,
         };
@@ -72,11 +98,21 @@ impl Console {
     }
 }
 
-/// The console's routes: its files, with the security headers on every
-/// response.
-pub fn router() -> Router {
+/// The console's routes: its API and its files, with the security headers
+/// on every response.
+pub fn router(state: ConsoleState) -> Router {
+    let api = Router::new()
+        .route("/console/api/challenges", post(sign_in::challenge))
+        .route("/console/api/sessions", post(sign_in::sign_in))
+        .route(
+            "/console/api/session",
+            get(sign_in::current).delete(sign_in::sign_out),
+        )
+        .layer(axum::middleware::from_fn(guard::same_origin));
     Router::new()
+        .merge(api)
         .fallback(serve_asset)
+        .layer(Extension(state))
         .layer(axum::middleware::from_fn(headers::secure))
 }
 

@@ -69,7 +69,7 @@ impl Gateway {
     /// Bind `config.listen` and serve until `shutdown`, on `tracker`.
     pub async fn start(
         config: &GatewayConfig,
-        parts: GatewayParts,
+        state: GatewayState,
         creds: &NodeCredentials,
         trust: FederationTrust,
         tracker: &TaskTracker,
@@ -79,7 +79,10 @@ impl Gateway {
             flow: "gateway",
             reason,
         };
-        let verifier = Arc::new(tls::GatewayClientVerifier::new(trust, parts.config.region));
+        let verifier = Arc::new(tls::GatewayClientVerifier::new(
+            trust,
+            state.parts().config.region,
+        ));
         let server = tls::server_config(creds, Arc::clone(&verifier))
             .map_err(|e| fail(format!("gateway TLS configuration: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(config.listen)
@@ -95,7 +98,7 @@ impl Gateway {
             .map_err(|e| fail(format!("gateway.listen: {e}")))?;
         let live = Arc::new(LiveClients::default());
         let limits = Arc::new(rate_limit::ClientLimits::new(config));
-        let (router, _doc) = router::build(GatewayState::new(parts), limits);
+        let (router, _doc) = router::build(state, limits);
         let listener = listener::Listener {
             tcp,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),

@@ -81,7 +81,7 @@ impl Modify for ProblemExamples {
                         continue;
                     };
                     for t in ProblemType::ALL {
-                        if t.status().as_str() != status {
+                        if t.status().as_str() != status || t.console_only() {
                             continue;
                         }
                         let value = serde_json::from_slice(&t.example().to_json()).ok();

@@ -62,11 +62,19 @@ pub enum ProblemType {
     /// The operation needs an `Idempotency-Key` header (1 to 128 visible
     /// ASCII characters).
     IdempotencyKeyMissing,
+    /// Console: no session, or it ended (signed out, idle, expired, the
+    /// officer's certificate revoked); sign in again.
+    SessionMissing,
+    /// Console: a state-changing call without the session's CSRF token, or
+    /// from another origin than the console's own.
+    CsrfRefused,
+    /// Console: the sign-in signature, challenge or certificate is refused.
+    SignInRefused,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 19] = [
+    pub const ALL: [ProblemType; 22] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -86,6 +94,9 @@ impl ProblemType {
         ProblemType::SequenceGap,
         ProblemType::IdempotencyConflict,
         ProblemType::IdempotencyKeyMissing,
+        ProblemType::SessionMissing,
+        ProblemType::CsrfRefused,
+        ProblemType::SignInRefused,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -110,7 +121,19 @@ impl ProblemType {
             ProblemType::SequenceGap => "sequence-gap",
             ProblemType::IdempotencyConflict => "idempotency-conflict",
             ProblemType::IdempotencyKeyMissing => "idempotency-key-missing",
+            ProblemType::SessionMissing => "session-missing",
+            ProblemType::CsrfRefused => "csrf-refused",
+            ProblemType::SignInRefused => "sign-in-refused",
         }
+    }
+
+    /// Whether only the console's session API answers it (the gateway's
+    /// document does not list it).
+    pub fn console_only(self) -> bool {
+        matches!(
+            self,
+            ProblemType::SessionMissing | ProblemType::CsrfRefused | ProblemType::SignInRefused
+        )
     }
 
     /// The `type` member: `urn:credex:problem:<slug>`.
@@ -140,6 +163,9 @@ impl ProblemType {
             ProblemType::SequenceGap => "a sequence number does not continue its source's",
             ProblemType::IdempotencyConflict => "the idempotency key was used for another request",
             ProblemType::IdempotencyKeyMissing => "the request needs a valid Idempotency-Key",
+            ProblemType::SessionMissing => "no console session; sign in",
+            ProblemType::CsrfRefused => "the request did not come from the console's own page",
+            ProblemType::SignInRefused => "the sign-in is refused",
         }
     }
 
@@ -163,6 +189,8 @@ impl ProblemType {
             ProblemType::SequenceGap => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::IdempotencyConflict => StatusCode::CONFLICT,
             ProblemType::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
+            ProblemType::SessionMissing | ProblemType::SignInRefused => StatusCode::UNAUTHORIZED,
+            ProblemType::CsrfRefused => StatusCode::FORBIDDEN,
         }
     }
 
@@ -210,6 +238,13 @@ impl ProblemType {
                 "Idempotency-Key \"batch-2026-12-04-0001\" was used for another batch; nothing was applied"
             }
             ProblemType::IdempotencyKeyMissing => "a feed batch needs an Idempotency-Key header",
+            ProblemType::SessionMissing => "the session ended after 30 minutes without a request",
+            ProblemType::CsrfRefused => {
+                "Origin \"https://evil.example\" is not this console's (https://127.0.0.1:8444)"
+            }
+            ProblemType::SignInRefused => {
+                "the officer belongs to region 500000, but this console serves region 520000"
+            }
         }
     }
 }

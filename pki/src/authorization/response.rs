@@ -8,7 +8,7 @@
 
 use credex_protocol::query::{DOMAIN_RESPONSE, QueryBoundError, QueryResponse, SignerProof};
 use credex_protocol::{NodeName, RegionCode};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::UnixTime;
 
 use super::encode;
 use super::sign::{SignProofError, make_proof};
@@ -89,21 +89,12 @@ pub fn verify_node_statement(
     proof
         .validate()
         .map_err(|e| ResponseError::UnreadableChain(e.to_string()))?;
-    let (leaf, rest) = proof
+    let leaf = proof
         .chain
-        .split_first()
+        .first()
         .ok_or_else(|| ResponseError::UnreadableChain(QueryBoundError::BadChain.to_string()))?;
-    let intermediates: Vec<CertificateDer<'_>> = rest
-        .iter()
-        .map(|c| CertificateDer::from(c.as_slice()))
-        .collect();
     let identity = trust
-        .verify(
-            &CertificateDer::from(leaf.as_slice()),
-            &intermediates,
-            now,
-            Purpose::TlsServer,
-        )
+        .verify_chain(&proof.chain, now, Purpose::TlsServer)
         .map_err(ResponseError::UntrustedCertificate)?
         .into_identity();
     let (region, node) = match &identity.subject {

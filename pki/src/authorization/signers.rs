@@ -10,7 +10,7 @@
 use credex_protocol::RegionCode;
 use credex_protocol::Role;
 use credex_protocol::query::{QueryBoundError, SignerProof};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::UnixTime;
 
 use super::error::{AuthorizationError, SameOfficerEvidence, Signer};
 use crate::identity::{CertIdentity, ParsedCert, Subject, parse_certificate};
@@ -80,21 +80,12 @@ pub(super) fn verify_signer(
 ) -> Result<CertIdentity, AuthorizationError> {
     let unreadable = |reason: String| AuthorizationError::UnreadableChain { signer, reason };
     proof.validate().map_err(|e| unreadable(e.to_string()))?;
-    let (leaf, rest) = proof
+    let leaf = proof
         .chain
-        .split_first()
+        .first()
         .ok_or_else(|| unreadable(QueryBoundError::BadChain.to_string()))?;
-    let intermediates: Vec<CertificateDer<'_>> = rest
-        .iter()
-        .map(|c| CertificateDer::from(c.as_slice()))
-        .collect();
     let verified = trust
-        .verify(
-            &CertificateDer::from(leaf.as_slice()),
-            &intermediates,
-            now,
-            Purpose::Signing,
-        )
+        .verify_chain(&proof.chain, now, Purpose::Signing)
         .map_err(|error| AuthorizationError::UntrustedCertificate { signer, error })?;
     check_identity(verified.identity())?;
     verify_signature(leaf, domain, message, &proof.signature)

@@ -1,6 +1,7 @@
-//! Entries of the integration gateway: what the region's own systems did
-//! through it — credit checks, records fed — and what it refused them.
-//! Clients are named by their certificate identity; subjects by digest.
+//! Entries of the integration gateway and the web console on it: what the
+//! region's own systems did through it — credit checks, records fed — what
+//! it refused them, and which officers signed in to the console. Clients
+//! and officers are named by their certificate identity; subjects by digest.
 
 use serde::{Deserialize, Serialize};
 
@@ -97,4 +98,27 @@ crate::frame::fixed_kind! {
     GatewayRefused => GATEWAY_REFUSED,
     CreditChecked => CREDIT_CHECKED,
     RecordsFed => RECORDS_FED,
+    OfficerSignedIn => OFFICER_SIGNED_IN,
+}
+
+/// An officer signed in to the node's web console with their operator
+/// certificate (a signature over a one-use challenge, verified by the
+/// node). Refused sign-ins are not entries, for the reason refused
+/// handshakes are not (decision 0810); what an officer does once signed in
+/// is logged by the flows it drives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerSignedIn {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// `urn:credex:operator:RRRRRR:ROLE:NAME` of their certificate.
+    pub officer: String,
+    /// SHA-256 of their certificate.
+    pub fingerprint: [u8; 32],
+    /// The console origin the signature was bound to.
+    pub origin: String,
+    /// SHA-256 of the session token, so later entries can name the session
+    /// without holding the token.
+    pub session: [u8; 32],
 }

@@ -2,7 +2,7 @@
 //! entry's header; never reuse or renumber one. Ranges: 1–19 the node and
 //! its queries, 20–29 recognition (互认), 30–39 joint reward/punishment
 //! lists (联合奖惩), 40–49 the upward channel (数据报送), 50–59 the
-//! integration gateway.
+//! integration gateway and its web console.
 
 /// A query this node received and decided ([`crate::AccessEntry`]).
 pub const QUERY_RECEIVED: u16 = 1;
@@ -60,6 +60,8 @@ pub const GATEWAY_REFUSED: u16 = 50;
 pub const CREDIT_CHECKED: u16 = 51;
 /// The gateway applied a batch of fed records ([`crate::gateway::RecordsFed`]).
 pub const RECORDS_FED: u16 = 52;
+/// An officer signed in to the web console ([`crate::gateway::OfficerSignedIn`]).
+pub const OFFICER_SIGNED_IN: u16 = 53;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -85,6 +87,7 @@ pub const ALL: &[(u16, &str)] = &[
     (GATEWAY_REFUSED, "gateway_refused"),
     (CREDIT_CHECKED, "credit_checked"),
     (RECORDS_FED, "records_fed"),
+    (OFFICER_SIGNED_IN, "officer_signed_in"),
 ];
 
 /// The name of a kind, if this version knows it.

@@ -36,7 +36,7 @@ pub use access::{
     QueryNoAnswer, parse_access_entry, subject_digest,
 };
 pub use frame::{EncodedEntry, Entry, EntryError, HEADER_LEN, decode, encode, entry_bytes, split};
-pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, RecordsFed};
+pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, OfficerSignedIn, RecordsFed};
 pub use lists::{ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionRouted};
 pub use messages::{MAX_BEYOND_NAMED, MessageReceived, MessageSent, ReceivedOutcome};
 pub use node::{

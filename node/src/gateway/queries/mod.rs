@@ -19,7 +19,7 @@
 
 mod draft;
 mod model;
-mod officers;
+pub(crate) mod officers;
 mod send;
 mod store;
 mod view;

@@ -1,0 +1,71 @@
+//! What the console's handlers work with: the node's parts (shared with
+//! the gateway, whose logic the console drives) and the console's own —
+//! trust for sign-ins, its origins, sessions and challenges.
+
+use std::sync::Arc;
+
+use super::challenge::Challenges;
+use super::origins::Origins;
+use super::session::Sessions;
+use crate::gateway::GatewayState;
+use crate::tls::FederationTrust;
+
+/// The console's state, shared by every handler as `Extension<ConsoleState>`.
+#[derive(Clone)]
+pub struct ConsoleState {
+    inner: Arc<Parts>,
+}
+
+struct Parts {
+    node: GatewayState,
+    trust: FederationTrust,
+    origins: Origins,
+    sessions: Sessions,
+    challenges: Challenges,
+}
+
+impl ConsoleState {
+    /// The console of the node whose parts `node` holds, trusting
+    /// `trust` (swapped on CRL reloads) and accepting `origins`.
+    pub fn new(node: GatewayState, trust: FederationTrust, origins: Origins) -> Self {
+        ConsoleState {
+            inner: Arc::new(Parts {
+                node,
+                trust,
+                origins,
+                sessions: Sessions::default(),
+                challenges: Challenges::default(),
+            }),
+        }
+    }
+
+    /// The node's parts.
+    pub fn node(&self) -> &GatewayState {
+        &self.inner.node
+    }
+
+    /// The federation's trust as of now.
+    pub fn trust(&self) -> &FederationTrust {
+        &self.inner.trust
+    }
+
+    /// The origins requests are accepted from.
+    pub fn origins(&self) -> &Origins {
+        &self.inner.origins
+    }
+
+    /// Open sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Outstanding sign-in challenges.
+    pub fn challenges(&self) -> &Challenges {
+        &self.inner.challenges
+    }
+
+    /// The node's clock, Unix ms.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.node.storage().clock().now_ms()
+    }
+}
