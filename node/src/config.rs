@@ -32,7 +32,7 @@ mod transport;
 mod upward;
 mod values;
 
-pub use gateway::{ConsoleConfig, GatewayConfig};
+pub use gateway::{ConsoleConfig, GatewayConfig, WebIdentityFiles};
 pub use identity::NodeRole;
 pub use limits::IngressLimits;
 pub use observability::{LogFormat, MetricsConfig};

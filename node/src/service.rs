@@ -335,8 +335,7 @@ impl RunningNode {
                 let console = match &config.console {
                     Some(c) => Some(
                         crate::console::Console::start(
-                            c.listen,
-                            c.origins.clone(),
+                            c,
                             &creds,
                             trust,
                             node,

@@ -398,6 +398,30 @@ pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, PemErro
     Ok(certs)
 }
 
+/// The DNS names and IP addresses among the subject alternative names of
+/// any X.509 certificate — e.g. a web server certificate from an intranet
+/// CA, which names no credex identity.
+pub fn server_names(der: &[u8]) -> Result<(Vec<String>, Vec<IpAddr>), IdentityError> {
+    if der.len() > MAX_CERT_LEN {
+        return Err(IdentityError::TooLarge(der.len()));
+    }
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| IdentityError::Malformed(e.to_string()))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| IdentityError::Malformed(format!("subject alternative names: {e}")))?;
+    let mut dns_names = Vec::new();
+    let mut ip_addrs = Vec::new();
+    for name in san.iter().flat_map(|ext| ext.value.general_names.iter()) {
+        match name {
+            GeneralName::DNSName(dns) => dns_names.push((*dns).to_owned()),
+            GeneralName::IPAddress(bytes) => ip_addrs.push(ip_from_bytes(bytes)?),
+            _ => {}
+        }
+    }
+    Ok((dns_names, ip_addrs))
+}
+
 /// A parsed certificate: its identity plus facts the verifier needs.
 pub(crate) struct ParsedCert {
     pub(crate) identity: CertIdentity,

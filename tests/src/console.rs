@@ -4,19 +4,45 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use credex_kit::gateway_client::GatewayClient;
-use credex_node::config::ConsoleConfig;
+use credex_node::config::{ConsoleConfig, WebIdentityFiles};
 use credex_node::service::RunningNode;
+use credex_pki::KeyAlgorithm;
 
 use crate::Federation;
 
-/// Start gy-1 (Guizhou) with its console on an ephemeral loopback port.
+/// Start gy-1 (Guizhou) with its console on an ephemeral loopback port,
+/// serving a P-256 web certificate (browsers refuse Ed25519 servers).
 pub async fn start_with_console(fed: &Federation) -> RunningNode {
     let mut config = fed.config("gy-1");
-    config.console = Some(ConsoleConfig::on("127.0.0.1:0".parse().unwrap()));
+    config.console = Some(console_config(fed));
     fed.start_with(config).await
+}
+
+/// A console on an ephemeral loopback port with a P-256 web certificate
+/// for `localhost` and 127.0.0.1, issued by Guizhou's CA.
+pub fn console_config(fed: &Federation) -> ConsoleConfig {
+    let dir = fed.path().join("console/520000");
+    let issued = fed
+        .ca("520000")
+        .issue_node(
+            &"gy-1-console".parse().unwrap(),
+            &["localhost".to_owned()],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            KeyAlgorithm::EcdsaP256,
+            30,
+            &dir,
+        )
+        .unwrap();
+    let mut config = ConsoleConfig::on("127.0.0.1:0".parse().unwrap());
+    config.web_identity = Some(WebIdentityFiles {
+        certificate: issued.cert,
+        key: issued.key,
+    });
+    config
 }
 
 /// The console's origin as a browser on this machine names it.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+pub mod browser;
 pub mod console;
 pub mod gateway;
 

@@ -135,8 +135,22 @@ pub struct ConsoleConfig {
     /// The TCP address the console binds.
     pub listen: SocketAddr,
     /// The origins browsers reach it by (`https://host:port`); `None`: the
-    /// names in the node's certificate with the bound port.
+    /// names in the served certificate with the bound port.
     pub origins: Option<Vec<String>>,
+    /// The web server certificate and key browsers see (`certificate`,
+    /// `key`: PEM chain and PKCS#8 key, e.g. from the intranet's CA);
+    /// `None`: the node's own. Browsers do not accept Ed25519 server keys,
+    /// so a federation of Ed25519 nodes needs one (decision 0900).
+    pub web_identity: Option<WebIdentityFiles>,
+}
+
+/// `[console] certificate` and `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentityFiles {
+    /// PEM: the server certificate, then its issuers.
+    pub certificate: std::path::PathBuf,
+    /// PEM: its PKCS#8 private key (readable by the node's user only).
+    pub key: std::path::PathBuf,
 }
 
 impl ConsoleConfig {
@@ -145,6 +159,7 @@ impl ConsoleConfig {
         ConsoleConfig {
             listen,
             origins: None,
+            web_identity: None,
         }
     }
 }
@@ -155,6 +170,8 @@ impl ConsoleConfig {
 pub(super) struct RawConsole {
     listen: Option<String>,
     origins: Option<Vec<String>>,
+    certificate: Option<String>,
+    key: Option<String>,
 }
 
 /// `[console]`: the web console, if `listen` is set.
@@ -190,8 +207,28 @@ pub(super) fn parse_console(
             }
         }
     }
+    let web_identity = match (&raw.certificate, &raw.key) {
+        (Some(certificate), Some(key)) => Some(WebIdentityFiles {
+            certificate: values.resolve(std::path::Path::new(certificate)),
+            key: values.resolve(std::path::Path::new(key)),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(values.invalid(
+                "console.key",
+                "console.certificate is set, so its key is needed too".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(values.invalid(
+                "console.certificate",
+                "console.key is set, so its certificate is needed too".to_owned(),
+            ));
+        }
+    };
     Ok(Some(ConsoleConfig {
         listen,
         origins: raw.origins.clone(),
+        web_identity,
     }))
 }

@@ -33,6 +33,26 @@ pub const ASSETS: &[Asset] = &[
     ),
     asset!("/console/style.css", "style.css", "text/css; charset=utf-8"),
     asset!(
+        "/console/js/api.js",
+        "js/api.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "/console/js/i18n.js",
+        "js/i18n.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "/console/js/keys.js",
+        "js/keys.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "/console/js/session.js",
+        "js/session.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
         "/console/i18n/zh-CN.json",
         "i18n/zh-CN.json",
         "application/json"
@@ -49,4 +69,37 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 pub fn etag(asset: &Asset) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, asset.bytes);
     format!("\"{}\"", hex::encode(&digest.as_ref()[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_of_the_console_folder_is_shipped() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        let mut found = Vec::new();
+        files(&root, &mut found);
+        for file in found {
+            let relative = file[root.to_string_lossy().len()..].replace('\\', "/");
+            let served = if relative == "/index.html" {
+                "/".to_owned()
+            } else {
+                format!("/console{relative}")
+            };
+            let asset = find(&served).unwrap_or_else(|| panic!("{relative} is not shipped"));
+            assert_eq!(asset.bytes, std::fs::read(&file).unwrap().as_slice());
+        }
+    }
 }

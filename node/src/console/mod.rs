@@ -21,6 +21,7 @@ pub mod origins;
 pub mod session;
 pub mod sign_in;
 pub mod state;
+pub mod web_identity;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,27 +35,28 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::boot::StartError;
-use crate::config::GatewayConfig;
+use crate::config::{ConsoleConfig, GatewayConfig};
 use crate::gateway::GatewayState;
 use crate::gateway::listener::Listener;
 use crate::tls::{FederationTrust, NodeCredentials};
 pub use origins::Origins;
 pub use state::ConsoleState;
+use web_identity::WebIdentity;
 
 /// A running console.
 #[derive(Debug, Clone)]
 pub struct Console {
     addr: SocketAddr,
+    certificate: Vec<u8>,
 }
 
 impl Console {
-    /// Bind `listen` and serve the console of the node whose parts `node`
-    /// holds until `shutdown`, on `tracker`. Officers' certificates are
-    /// verified under `trust`; requests are accepted from `origins`, or by
-    /// default from the names in the node's certificate.
+    /// Serve the console `config` describes, for the node whose parts
+    /// `node` holds, until `shutdown`, on `tracker`. Officers' certificates
+    /// are verified under `trust`; `creds` are served when the console has
+    /// no certificate of its own.
     pub async fn start(
-        listen: SocketAddr,
-        origins: Option<Vec<String>>,
+        config: &ConsoleConfig,
         creds: &NodeCredentials,
         trust: FederationTrust,
         node: GatewayState,
@@ -65,7 +67,10 @@ impl Console {
             flow: "console",
             reason,
         };
-        let tls = crate::gateway::tls::https_server_config(creds, None)
+        let listen = config.listen;
+        let web = WebIdentity::load(config.web_identity.as_ref(), creds)?;
+        let certificate = web.leaf().to_vec();
+        let tls = crate::gateway::tls::https_server_config(web.chain, web.key, None)
             .map_err(|e| fail(format!("console TLS: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(listen)
             .await
@@ -73,9 +78,13 @@ impl Console {
         let addr = tcp
             .local_addr()
             .map_err(|e| fail(format!("console.listen: {e}")))?;
-        let origins = match origins {
-            Some(o) => Origins::configured(o),
-            None => Origins::from_certificate(&creds.identity, addr.port()),
+        let origins = match &config.origins {
+            Some(o) => Origins::configured(o.clone()),
+            None => {
+                let (dns, ips) = credex_pki::identity::server_names(&certificate)
+                    .map_err(|e| fail(format!("console certificate: {e}")))?;
+                Origins::from_names(&dns, &ips, addr.port())
+            }
         };
         tracing::info!(origins = ?origins.all(), "console origins");
         let state = ConsoleState::new(node, trust, origins);
@@ -89,12 +98,17 @@ impl Console {
         let conns = tracker.clone();
         tracker.spawn(listener.run(conns, shutdown));
         tracing::info!(%addr, "console listening");
-        Ok(Console { addr })
+        Ok(Console { addr, certificate })
     }
 
     /// The bound TCP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The certificate it serves (DER), for browsers to trust.
+    pub fn certificate(&self) -> &[u8] {
+        &self.certificate
     }
 }
 

@@ -2,35 +2,33 @@
 //! challenge or a sign-in is accepted from.
 //!
 //! By default they are `https://NAME:PORT` for each DNS name and IP
-//! address in the node's certificate and the port the console listens on
+//! address in the served certificate and the port the console listens on
 //! (the names a browser can reach it by without a certificate warning);
 //! `[console] origins` replaces them, e.g. behind a reverse proxy.
 
 use std::net::IpAddr;
-
-use credex_pki::CertIdentity;
 
 /// The origins a console accepts requests from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origins(Vec<String>);
 
 impl Origins {
-    /// `https://NAME:PORT` for every name in `cert`, `PORT` omitted when it
-    /// is 443 (browsers omit it too).
-    pub fn from_certificate(cert: &CertIdentity, port: u16) -> Self {
+    /// `https://NAME:PORT` for every DNS name and IP address a certificate
+    /// names, `PORT` omitted when it is 443 (browsers omit it too).
+    pub fn from_names(dns_names: &[String], ip_addrs: &[IpAddr], port: u16) -> Self {
         let port = if port == 443 {
             String::new()
         } else {
             format!(":{port}")
         };
-        let hosts =
-            cert.dns_names
-                .iter()
-                .map(|d| d.to_ascii_lowercase())
-                .chain(cert.ip_addrs.iter().map(|ip| match ip {
-                    IpAddr::V4(v4) => v4.to_string(),
-                    IpAddr::V6(v6) => format!("[{v6}]"),
-                }));
+        let hosts = dns_names
+            .iter()
+            .filter(|d| !d.starts_with('*'))
+            .map(|d| d.to_ascii_lowercase())
+            .chain(ip_addrs.iter().map(|ip| match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            }));
         Origins(hosts.map(|h| format!("https://{h}{port}")).collect())
     }
 

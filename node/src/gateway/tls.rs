@@ -11,7 +11,7 @@ use rustls::DistinguishedName;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::tls::{FederationTrust, NodeCredentials, provider, tls13_handshake_signatures};
 
@@ -108,15 +108,17 @@ pub fn server_config(
     creds: &NodeCredentials,
     verifier: Arc<GatewayClientVerifier>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    https_server_config(creds, Some(verifier))
+    https_server_config(creds.chain.clone(), creds.key.clone_key(), Some(verifier))
 }
 
-/// An HTTPS listener's server configuration: the node's certificate, TLS
+/// An HTTPS listener's server configuration: `chain` and `key` (the
+/// node's, or the console's web certificate), TLS
 /// 1.3, ALPN `http/1.1`, client certificates checked by `clients` (none
 /// asked for when `None`: the console's browsers), no session tickets or
 /// cache (a resumed session would skip the client check), no early data.
 pub fn https_server_config(
-    creds: &NodeCredentials,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
     clients: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -125,7 +127,7 @@ pub fn https_server_config(
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(creds.chain.clone(), creds.key.clone_key())?;
+    let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});

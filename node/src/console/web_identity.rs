@@ -1,0 +1,54 @@
+//! The certificate and key the console shows browsers: `[console]
+//! certificate` and `key` when set (a web server certificate the officers'
+//! browsers trust, e.g. from the intranet's CA), else the node's own.
+//!
+//! Browsers accept ECDSA and RSA server keys but not Ed25519, so a
+//! federation of Ed25519 nodes needs the former (decision 0900).
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::boot::StartError;
+use crate::boot::{read_text, tls_file_error};
+use crate::config::WebIdentityFiles;
+use crate::tls::NodeCredentials;
+
+/// A served certificate chain and its key.
+pub struct WebIdentity {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl WebIdentity {
+    /// Load `files`, or take the node's credentials when there are none.
+    pub fn load(
+        files: Option<&WebIdentityFiles>,
+        node: &NodeCredentials,
+    ) -> Result<WebIdentity, StartError> {
+        let Some(files) = files else {
+            return Ok(WebIdentity {
+                chain: node.chain.clone(),
+                key: node.key.clone_key(),
+            });
+        };
+        crate::file_modes::check_private(&files.key)?;
+        let chain = CertificateDer::pem_slice_iter(read_text(&files.certificate)?.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                tls_file_error(&files.certificate, format!("not PEM certificates: {e}"))
+            })?;
+        if chain.is_empty() {
+            return Err(tls_file_error(&files.certificate, "holds no certificate"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(read_text(&files.key)?.as_bytes())
+            .map_err(|e| tls_file_error(&files.key, format!("not a PEM private key: {e}")))?;
+        Ok(WebIdentity { chain, key })
+    }
+
+    /// The served (leaf) certificate, DER.
+    pub fn leaf(&self) -> &[u8] {
+        self.chain.first().map(|c| c.as_ref()).unwrap_or_default()
+    }
+}
