@@ -1,11 +1,14 @@
 // credex console: the page shell — language, session, and which view is
-// shown. No inline script anywhere (the Content-Security-Policy forbids
-// it); every string comes from /console/i18n/<lang>.json.
+// shown for the address (#/home, #/queries, #/queries/<id>). No inline
+// script anywhere (the Content-Security-Policy forbids it); every string
+// comes from /console/i18n/<lang>.json.
 
 import * as i18n from "./js/i18n.js";
+import * as queries from "./js/queries.js";
 import * as session from "./js/session.js";
 
 const state = { session: null };
+const QUERY_ROLES = ["requester", "approver"];
 
 function show(view) {
   for (const el of document.querySelectorAll("main > section")) {
@@ -18,7 +21,7 @@ function show(view) {
   }
 }
 
-export function showError(error) {
+function showError(error) {
   const el = document.getElementById("error");
   if (!error) {
     el.hidden = true;
@@ -27,21 +30,22 @@ export function showError(error) {
   }
   // Our own errors carry an i18n key; the node's carry its detail.
   const key = error.message || String(error);
-  el.textContent = key.includes(".") && !key.includes(" ") ? i18n.t(key) : key;
+  el.textContent = /^[a-zA-Z]+(\.[a-zA-Z]+)+$/.test(key) ? i18n.t(key) : key;
   el.hidden = false;
 }
 
-function renderSession() {
+function renderHeader() {
   const s = state.session;
   document.getElementById("nav").hidden = !s;
   document.getElementById("sign-out").hidden = !s;
+  document.getElementById("nav-queries").hidden = !(s && QUERY_ROLES.includes(s.role));
   document.getElementById("officer").textContent = s
     ? i18n.t("officerBadge", { name: s.name, role: i18n.t(`roles.${s.role}`) })
     : "";
-  if (!s) {
-    show("sign-in");
-    return;
-  }
+}
+
+function renderHome() {
+  const s = state.session;
   document.getElementById("home-officer").textContent = s.officer;
   document.getElementById("home-role").textContent = i18n.t(`roles.${s.role}`);
   document.getElementById("home-region").textContent = s.region;
@@ -50,45 +54,104 @@ function renderSession() {
   show("home");
 }
 
-async function onSignIn(event) {
-  event.preventDefault();
-  showError(null);
-  const cert = document.getElementById("certificate").files[0];
-  const key = document.getElementById("key").files[0];
+// While a shown query waits for a signature or an answer, look again every
+// few seconds, so both officers see it move on without reloading.
+let watching = null;
+function watch(q) {
+  clearTimeout(watching);
+  if (!["awaiting_requester", "awaiting_approver", "sending"].includes(q.state)) return;
+  const hash = location.hash;
+  watching = setTimeout(async () => {
+    if (location.hash !== hash || !state.session) return;
+    try {
+      watch(await queries.renderQuery(q.id));
+    } catch (e) {
+      showError(e);
+    }
+  }, 3000);
+}
+
+// Show what the address names.
+async function route() {
+  renderHeader();
+  if (!state.session) {
+    show("sign-in");
+    return;
+  }
+  const path = location.hash.replace(/^#/, "") || "/home";
+  const query = path.match(/^\/queries\/([0-9a-f]{32})$/);
   try {
-    state.session = await session.signIn(cert, key);
-    renderSession();
+    if (query) {
+      const q = await queries.renderQuery(query[1]);
+      show("query");
+      watch(q);
+    } else if (path === "/queries" && QUERY_ROLES.includes(state.session.role)) {
+      await queries.renderForm(state.session);
+      await queries.renderLists();
+      show("queries");
+    } else {
+      renderHome();
+    }
   } catch (e) {
     showError(e);
   }
 }
 
-async function onSignOut() {
+async function run(action) {
   showError(null);
   try {
-    await session.signOut();
+    await action();
   } catch (e) {
     showError(e);
   }
-  state.session = null;
-  renderSession();
+}
+
+function wire() {
+  document.getElementById("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(async () => {
+      const cert = document.getElementById("certificate").files[0];
+      const key = document.getElementById("key").files[0];
+      state.session = await session.signIn(cert, key);
+      await route();
+    });
+  });
+  document.getElementById("sign-out").addEventListener("click", () => run(async () => {
+    try {
+      await session.signOut();
+    } finally {
+      state.session = null;
+      location.hash = "#/home";
+      await route();
+    }
+  }));
+  document.getElementById("query-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(async () => {
+      const id = await queries.draft();
+      location.hash = `#/queries/${id}`;
+    });
+  });
+  document.getElementById("q-category").addEventListener("change", queries.onCategoryChange);
+  document.getElementById("approve").addEventListener("click", () => run(async () => {
+    const id = location.hash.split("/").pop();
+    await queries.approve(id);
+  }));
+  window.addEventListener("hashchange", () => run(route));
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
   const select = document.getElementById("language");
   select.value = i18n.saved();
-  select.addEventListener("change", async () => {
+  select.addEventListener("change", () => run(async () => {
     await i18n.use(select.value);
-    renderSession();
-  });
-  document.getElementById("sign-in-form").addEventListener("submit", onSignIn);
-  document.getElementById("sign-out").addEventListener("click", onSignOut);
+    await route();
+  }));
+  wire();
   await i18n.use(select.value);
-  try {
+  await run(async () => {
     state.session = await session.current();
-  } catch (e) {
-    showError(e);
-  }
-  renderSession();
+  });
+  await route();
   document.body.dataset.ready = "true";
 });

@@ -24,6 +24,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+/// How often a wait looks at the page again.
+const POLL: Duration = Duration::from_millis(200);
+
 /// Window size of every browser (the screenshots' size).
 pub const WINDOW: (u32, u32) = (1366, 768);
 
@@ -162,7 +165,7 @@ impl Browser {
                 let body = self.text("body").await;
                 panic!("{css} not shown within 15 s; the page says:\n{body}");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
@@ -183,9 +186,12 @@ impl Browser {
                 return text;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("{css} does not say {want:?} within 15 s; it says {text:?}");
+                let error = self.text("#error").await;
+                panic!(
+                    "{css} does not say {want:?} within 15 s; it says {text:?} (page error: {error:?})"
+                );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
@@ -198,6 +204,23 @@ impl Browser {
             .send_keys(&file.to_string_lossy())
             .await
             .unwrap();
+    }
+
+    /// Choose the option with `value` in the select `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.wait_for(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css}: no option {value:?}: {e}"));
+    }
+
+    /// Whether an element matching `css` exists and is displayed.
+    pub async fn is_shown(&self, css: &str) -> bool {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(el) => el.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
     }
 
     /// Click the element `css`.

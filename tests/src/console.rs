@@ -76,3 +76,19 @@ pub async fn browser(fed: &Federation, node: &RunningNode) -> GatewayClient {
         .await
         .unwrap()
 }
+
+/// Guangdong with its sample records, and Guizhou with its console,
+/// knowing where Guangdong listens.
+pub async fn guizhou_with_console_and_guangdong(fed: &Federation) -> (RunningNode, RunningNode) {
+    let gz = fed.start("gz-1").await;
+    crate::import_samples(fed, &gz, "440000").await;
+    let mut config = fed.config("gy-1");
+    config.console = Some(console_config(fed));
+    for peer in &mut config.peers {
+        if peer.name.as_str() == "gz-1" {
+            peer.addr = gz.local_addr();
+        }
+    }
+    let gy = fed.start_with(config).await;
+    (gy, gz)
+}

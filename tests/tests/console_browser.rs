@@ -75,13 +75,7 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
     assert_eq!(key_kept, false, "the key is kept, and not extractable");
 
     // English, then signing out forgets the key.
-    b.client
-        .find(fantoccini::Locator::Css("#language"))
-        .await
-        .unwrap()
-        .select_by_value("en")
-        .await
-        .unwrap();
+    b.select("#language", "en").await;
     b.wait_for_text("#home-role", "Approver").await;
     b.click("#sign-out").await;
     b.wait_for("#view-sign-in").await;

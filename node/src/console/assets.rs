@@ -13,52 +13,9 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
-macro_rules! asset {
-    ($path:literal, $file:literal, $media:literal) => {
-        Asset {
-            path: $path,
-            media_type: $media,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/console/", $file)),
-        }
-    };
-}
-
-/// Every file of the console.
-pub const ASSETS: &[Asset] = &[
-    asset!("/", "index.html", "text/html; charset=utf-8"),
-    asset!(
-        "/console/app.js",
-        "app.js",
-        "text/javascript; charset=utf-8"
-    ),
-    asset!("/console/style.css", "style.css", "text/css; charset=utf-8"),
-    asset!(
-        "/console/js/api.js",
-        "js/api.js",
-        "text/javascript; charset=utf-8"
-    ),
-    asset!(
-        "/console/js/i18n.js",
-        "js/i18n.js",
-        "text/javascript; charset=utf-8"
-    ),
-    asset!(
-        "/console/js/keys.js",
-        "js/keys.js",
-        "text/javascript; charset=utf-8"
-    ),
-    asset!(
-        "/console/js/session.js",
-        "js/session.js",
-        "text/javascript; charset=utf-8"
-    ),
-    asset!(
-        "/console/i18n/zh-CN.json",
-        "i18n/zh-CN.json",
-        "application/json"
-    ),
-    asset!("/console/i18n/en.json", "i18n/en.json", "application/json"),
-];
+/// Every file of the console: each file under `node/console/`, listed by
+/// `node/build.rs` (`index.html` at `/`, the others under `/console/`).
+pub const ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/console_assets.rs"));
 
 /// The file served at `path`, if any.
 pub fn find(path: &str) -> Option<&'static Asset> {

@@ -11,13 +11,15 @@
 //!   one-use challenge ([`challenge`]) and get a server-side [`session`];
 //! - [`guard`]: the origin check, the session and the CSRF token that
 //!   every state-changing call needs;
-//! - [`origins`]: which origins are the console's own.
+//! - [`origins`]: which origins are the console's own;
+//! - [`queries`]: two-person cross-region queries, signed in the browsers.
 
 pub mod assets;
 pub mod challenge;
 pub mod guard;
 pub mod headers;
 pub mod origins;
+pub mod queries;
 pub mod session;
 pub mod sign_in;
 pub mod state;
@@ -122,6 +124,13 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/api/session",
             get(sign_in::current).delete(sign_in::sign_out),
         )
+        .route(
+            "/console/api/queries",
+            get(queries::list).post(queries::create),
+        )
+        .route("/console/api/queries/{id}", get(queries::show))
+        .route("/console/api/queries/{id}/signatures", post(queries::sign))
+        .route("/console/api/query-options", get(queries::options))
         .layer(axum::middleware::from_fn(guard::same_origin));
     Router::new()
         .merge(api)

@@ -78,6 +78,19 @@ impl Purpose {
         }
     }
 
+    /// The English name.
+    pub fn name_en(self) -> &'static str {
+        match self {
+            Purpose::AdministrativeApproval => "administrative approval and licensing",
+            Purpose::PublicProcurement => "government procurement and tendering",
+            Purpose::JointPunishment => "joint rewards and punishments",
+            Purpose::Financing => "credit-based financing",
+            Purpose::Supervision => "in-process and post-event supervision",
+            Purpose::MutualRecognition => "mutual recognition of credit evaluations",
+            Purpose::UpwardReporting => "reporting to the national platform",
+        }
+    }
+
     /// A stable number for the canonical hash (never reused).
     pub(super) fn tag(self) -> u8 {
         match self {

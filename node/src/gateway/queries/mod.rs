@@ -17,21 +17,19 @@
 //! The log entries are the CLI's (`QueryIntent`, the sent `AccessEntry`
 //! or `QueryNoAnswer`), written by [`crate::requester::send`].
 
+pub mod actions;
 mod draft;
 mod model;
 pub(crate) mod officers;
 mod send;
-mod store;
-mod view;
-
-use std::time::{Duration, SystemTime};
+pub mod store;
+pub mod view;
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use credex_pki::GatewayRole;
-use rustls_pki_types::UnixTime;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -39,16 +37,11 @@ pub use model::{Answer, Fields, NewQuery, OfficerSignature, QueryState, QueryVie
 
 use super::body::{JsonBody, QueryParams};
 use super::identity::ClientIdentity;
-use super::problem::{Problem, ProblemDocument, ProblemType};
+use super::problem::{Problem, ProblemDocument};
 use super::state::GatewayState;
-use store::{HeldQuery, HeldState};
 
 /// Longest wait for a query's answer, in seconds.
 pub const MAX_WAIT_S: u32 = 30;
-
-fn internal(e: impl std::fmt::Display) -> Problem {
-    Problem::store_failed(e)
-}
 
 /// Draft a cross-region query; the requester signs `to_sign` next.
 #[utoipa::path(
@@ -70,19 +63,8 @@ pub async fn create(
     JsonBody(new): JsonBody<NewQuery>,
 ) -> Result<(StatusCode, Json<QueryView>), Problem> {
     client.require(GatewayRole::Query, "POST /v1/queries")?;
-    let file = draft::draft(&state, new, SystemTime::now())?;
-    let held = HeldQuery {
-        file,
-        state: HeldState::AwaitingRequester,
-        drafted_by: client.identity_uri(),
-        response: None,
-        failure: None,
-    };
-    store::save(state.storage(), &held)
-        .await
-        .map_err(internal)?;
-    tracing::info!(query = %store::key(&held.file.request.request_id), client = %client.name(), "gateway query drafted");
-    Ok((StatusCode::CREATED, Json(view::view(&held))))
+    let view = actions::draft(&state, new, client.identity_uri()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// The query of `GET /v1/queries/{id}`.
@@ -115,45 +97,9 @@ pub async fn show(
     QueryParams(query): QueryParams<ShowQuery>,
 ) -> Result<Json<QueryView>, Problem> {
     client.require(GatewayRole::Query, "GET /v1/queries/{id}")?;
-    let wait = query.wait.unwrap_or(0);
-    if wait > MAX_WAIT_S {
-        return Err(Problem::new(
-            ProblemType::QueryInvalid,
-            format!("wait: {wait} s is more than {MAX_WAIT_S} s"),
-        ));
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
-    let mut writes = state.storage().subscribe_writes();
-    loop {
-        writes.borrow_and_update();
-        let held = held(&state, &id).await?;
-        if held.state != HeldState::Sending || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(view::view(&held)));
-        }
-        if tokio::time::timeout_at(deadline, writes.changed())
-            .await
-            .is_err()
-        {
-            return Ok(Json(view::view(&held)));
-        }
-    }
-}
-
-async fn held(state: &GatewayState, id: &str) -> Result<HeldQuery, Problem> {
-    let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    let found = if valid {
-        store::load(state.storage(), &id.to_ascii_lowercase())
-            .await
-            .map_err(internal)?
-    } else {
-        None
-    };
-    found.ok_or_else(|| {
-        Problem::new(
-            ProblemType::QueryUnknown,
-            format!("no query {id} at this gateway"),
-        )
-    })
+    actions::show(&state, &id, query.wait.unwrap_or(0))
+        .await
+        .map(Json)
 }
 
 /// Add the next officer's signature: the requester's, then the approver's
@@ -181,74 +127,7 @@ pub async fn sign(
     JsonBody(signature): JsonBody<OfficerSignature>,
 ) -> Result<Json<QueryView>, Problem> {
     client.require(GatewayRole::Query, "POST /v1/queries/{id}/signatures")?;
-    let proof = officers::proof(&signature)?;
-    // One signature at a time per gateway: two approvals racing must not
-    // both send.
-    let _turn = state.query_turn().await;
-    let mut held = held(&state, &id).await?;
-    let trust = state.parts().federation.context().trust.current();
-    let now = UnixTime::now();
-    let request = &held.file.request;
-    let refused = |e: credex_pki::AuthorizationError| {
-        Problem::new(ProblemType::SignatureRefused, e.to_string()).at_field("/signature")
-    };
-    match held.state {
-        HeldState::AwaitingRequester => {
-            credex_pki::authorization::verify_requester(request, &proof, &trust, now)
-                .map_err(refused)?;
-            held.file.requester = Some(proof);
-            held.state = HeldState::AwaitingApprover;
-        }
-        HeldState::AwaitingApprover => {
-            let Some(requester) = held.file.requester.as_ref() else {
-                return Err(internal("an awaiting-approver query without its requester"));
-            };
-            credex_pki::authorization::verify_approver(request, requester, &proof, &trust, now)
-                .map_err(refused)?;
-            if let Some(id) = &signature.subject_id {
-                confirm_subject(&state, &held, id)?;
-            } else if matches!(
-                request.subject,
-                credex_protocol::query::SubjectRef::NaturalPerson(_)
-            ) {
-                return Err(Problem::new(
-                    ProblemType::FieldInvalid,
-                    "the query is about a natural person: the approver gives the citizen ID in the case file, and the node checks the draft is about that person",
-                )
-                .at_field("/subject_id"));
-            }
-            held.file.approver = Some(proof);
-            held.state = HeldState::Sending;
-        }
-        other => {
-            return Err(Problem::new(
-                ProblemType::QueryClosed,
-                format!(
-                    "query {id} is {:?} and takes no more signatures",
-                    QueryState::from(other)
-                ),
-            ));
-        }
-    }
-    store::save(state.storage(), &held)
+    actions::add_signature(&state, &id, &signature)
         .await
-        .map_err(internal)?;
-    if held.state == HeldState::Sending {
-        send::spawn(state.clone(), store::key(&held.file.request.request_id));
-    }
-    Ok(Json(view::view(&held)))
-}
-
-fn confirm_subject(
-    state: &GatewayState,
-    held: &HeldQuery,
-    citizen_id: &str,
-) -> Result<(), Problem> {
-    let field = |e: String| Problem::new(ProblemType::FieldInvalid, e).at_field("/subject_id");
-    let Some(persons) = state.parts().persons.as_deref() else {
-        return Err(field("this node has no pseudonym key ring".into()));
-    };
-    let ring = &persons.ring;
-    crate::requester::confirm_subject(&held.file, citizen_id, ring)
-        .map_err(|e| field(e.to_string()))
+        .map(|held| Json(view::view(&held)))
 }
