@@ -28,8 +28,8 @@
 //!   the same list in the same order.
 //!
 //! One file per rule: [`volume`], [`hours`], [`crowd`], [`group`],
-//! [`denials`]; the thresholds are [`Thresholds`] and its defaults the
-//! reasons of decision 0910.
+//! [`denials`]. The thresholds are [`Thresholds`]; decision 0910 gives
+//! the reasons for their defaults and what rule 4's USCC prefix can see.
 
 use std::collections::BTreeMap;
 

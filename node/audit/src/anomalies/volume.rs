@@ -60,7 +60,7 @@ struct Median {
 }
 
 impl Median {
-    /// The median of `counts` (none empty: the caller requires history).
+    /// The median of `counts` (0 for none, with `min_history_days` 0).
     fn of(mut counts: Vec<usize>) -> Median {
         counts.sort_unstable();
         let n = counts.len();
