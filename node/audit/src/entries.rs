@@ -3,13 +3,14 @@
 //! archives; every entry decoded by kind; each received access alone
 //! ([`crate::received`]) and the releases as a sequence ([`crate::replay`]);
 //! each answered query against the intent logged before it was sent; each
-//! federation message ([`crate::messages`]).
+//! federation message ([`crate::messages`]). The gateway's credit checks
+//! are decoded and kept for the anomaly rules ([`crate::anomalies`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use credex_journal::split as split_entry;
-use credex_journal::{AccessEntry, Direction, kind};
+use credex_journal::{AccessEntry, CreditChecked, Direction, kind};
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
 
@@ -28,6 +29,8 @@ pub(crate) struct CheckedEntries {
     pub(crate) messages: Vec<(u64, MessageEntry)>,
     /// Digests of the queries this node logged as about to be sent.
     pub(crate) intents: BTreeSet<[u8; 32]>,
+    /// (leaf index, entry) of every credit check the gateway answered.
+    pub(crate) credit_checks: Vec<(u64, CreditChecked)>,
 }
 
 /// A log's entries decoded and sorted by what checks them.
@@ -41,6 +44,8 @@ struct Decoded<'e> {
     messages: Vec<(u64, u16, &'e [u8])>,
     /// Digests of the queries this node logged as about to be sent.
     intents: BTreeSet<[u8; 32]>,
+    /// (leaf index, entry) of every credit check the gateway answered.
+    credit_checks: Vec<(u64, CreditChecked)>,
 }
 
 impl Auditor<'_> {
@@ -63,6 +68,7 @@ impl Auditor<'_> {
             accesses: decoded.accesses,
             messages,
             intents: decoded.intents,
+            credit_checks: decoded.credit_checks,
         }
     }
 
@@ -120,8 +126,9 @@ impl Auditor<'_> {
     }
 
     /// Every entry split from its header and sorted by kind: accesses
-    /// decoded and counted into `summary`, query intents decoded, messages
-    /// kept for their own checks; other kinds are not the auditor's.
+    /// decoded and counted into `summary`, query intents and credit checks
+    /// decoded, messages kept for their own checks; other kinds are not
+    /// the auditor's.
     /// Reports progress every 1024 entries.
     fn decode_entries<'e>(
         &mut self,
@@ -158,6 +165,12 @@ impl Auditor<'_> {
                         }
                     }
                 }
+                kind::CREDIT_CHECKED => match credex_protocol::decode::<CreditChecked>(body) {
+                    Ok(check) => decoded.credit_checks.push((*index, check)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
                 kind::QUERY_RECEIVED | kind::QUERY_SENT => {
                     match credex_protocol::decode::<AccessEntry>(body) {
                         Ok(e) => {

@@ -12,7 +12,8 @@
 //! ([`replay`]); each federation message's signatures and egress decision
 //! re-run ([`messages`], [`egress`]). Across logs it matches every access
 //! and message between its two sides. [`subject_report`] lists who
-//! accessed a subject.
+//! accessed a subject. [`find_anomalies`] points at authorized accesses
+//! worth a second look (异常), as pure functions of the accesses.
 //!
 //! It re-runs decisions with the same functions the node runs
 //! (`credex-flows`, `credex-policies`, `credex-pki`), so an honest node is
@@ -25,6 +26,7 @@
 
 mod across;
 pub mod anchor;
+pub mod anomalies;
 pub mod egress;
 mod entries;
 mod load;
@@ -36,7 +38,9 @@ pub mod tiles;
 pub mod verify;
 
 pub use anchor::{Anchor, AuditOptions};
+pub use anomalies::{Access, Anomaly, AnomalyRule, Context, Thresholds, find_anomalies};
 pub use subject::{SubjectAccess, subject_report};
 pub use verify::{
-    AuditReport, LogSummary, Violation, total_entries, verify, verify_with, verify_with_progress,
+    AuditReport, LogSummary, Violation, total_entries, verify, verify_accesses, verify_with,
+    verify_with_progress,
 };

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use credex_journal::AccessEntry;
+use credex_journal::{AccessEntry, CreditChecked};
 use credex_pki::log_key::node_log_verifier;
 use credex_pki::{Purpose, Subject};
 use credex_protocol::tlog::{
@@ -37,6 +37,8 @@ pub(crate) struct LoadedLog {
     pub(crate) messages: Vec<(u64, MessageEntry)>,
     /// Digests of the queries this node logged as about to be sent.
     pub(crate) intents: BTreeSet<[u8; 32]>,
+    /// (leaf index, entry) of every credit check the gateway answered.
+    pub(crate) credit_checks: Vec<(u64, CreditChecked)>,
     /// Who vouched for which prefix of the log.
     pub(crate) vouches: Vouches,
 }
@@ -99,6 +101,7 @@ impl Auditor<'_> {
             accesses: checked.accesses,
             messages: checked.messages,
             intents: checked.intents,
+            credit_checks: checked.credit_checks,
             vouches,
         })
     }

@@ -1,7 +1,8 @@
 //! Offline verification of one or more exported logs, trusting only the
 //! federation root (and the CRLs given): what an audit reports
 //! ([`AuditReport`], [`Violation`], [`LogSummary`]) and its entry points
-//! ([`verify`], [`verify_with`]), which run the steps in order.
+//! ([`verify`], [`verify_with`]), which run the steps in order, and
+//! [`verify_accesses`], which also hands back the accesses read.
 //!
 //! For each log (`load` reads an export): the node certificate that binds
 //! the log key; every hash tile against the checkpoint's root; every entry
@@ -23,6 +24,8 @@ use serde::Serialize;
 
 use crate::across::{anchor_logs, check_witnessed, cross_match};
 use crate::anchor::AuditOptions;
+use crate::anomalies::Access;
+use crate::load::LoadedLog;
 use crate::tiles::read_bounded;
 
 /// One rule broken, where.
@@ -186,6 +189,48 @@ pub fn verify_with(
     options: &AuditOptions,
     progress: &dyn Fn(u64),
 ) -> AuditReport {
+    verify_logs(dirs, trust, options, progress).0
+}
+
+/// [`verify_with`], and the accesses the logs hold as the anomaly rules
+/// ([`crate::anomalies`]) read them: one per access entry and one per
+/// subject of each credit check, of every log that could be read, in log
+/// order. A log with violations still gives its accesses: an anomaly in
+/// a log that did not verify is only as good as the log
+/// ([`AuditReport::passed`]).
+pub fn verify_accesses(
+    dirs: &[PathBuf],
+    trust: &TrustStore,
+    options: &AuditOptions,
+    progress: &dyn Fn(u64),
+) -> (Vec<Access>, AuditReport) {
+    let (report, logs) = verify_logs(dirs, trust, options, progress);
+    let mut accesses = Vec::new();
+    for log in &logs {
+        accesses.extend(
+            log.accesses
+                .iter()
+                .map(|(index, e)| Access::from_entry(&log.origin, *index, e)),
+        );
+        for (index, check) in &log.credit_checks {
+            accesses.extend(Access::from_credit_check(
+                &log.origin,
+                log.region,
+                *index,
+                check,
+            ));
+        }
+    }
+    (accesses, report)
+}
+
+/// The checks of [`verify_with`], and the logs as read.
+fn verify_logs(
+    dirs: &[PathBuf],
+    trust: &TrustStore,
+    options: &AuditOptions,
+    progress: &dyn Fn(u64),
+) -> (AuditReport, Vec<LoadedLog>) {
     let mut auditor = Auditor {
         trust,
         options,
@@ -230,5 +275,5 @@ pub fn verify_with(
     }
     check_witnessed(&mut auditor, &mut logs);
     anchor_logs(&mut auditor, &logs);
-    auditor.report
+    (auditor.report, logs)
 }
