@@ -3,6 +3,7 @@
 // script anywhere (the Content-Security-Policy forbids it); every string
 // comes from /console/i18n/<lang>.json.
 
+import * as audit from "./js/audit.js";
 import * as i18n from "./js/i18n.js";
 import * as queries from "./js/queries.js";
 import * as session from "./js/session.js";
@@ -39,6 +40,7 @@ function renderHeader() {
   document.getElementById("nav").hidden = !s;
   document.getElementById("sign-out").hidden = !s;
   document.getElementById("nav-queries").hidden = !(s && QUERY_ROLES.includes(s.role));
+  document.getElementById("nav-audit").hidden = !(s && s.role === "auditor");
   document.getElementById("officer").textContent = s
     ? i18n.t("officerBadge", { name: s.name, role: i18n.t(`roles.${s.role}`) })
     : "";
@@ -89,6 +91,8 @@ async function route() {
       await queries.renderForm(state.session);
       await queries.renderLists();
       show("queries");
+    } else if (path === "/audit" && state.session.role === "auditor") {
+      show("audit");
     } else {
       renderHome();
     }
@@ -137,6 +141,7 @@ function wire() {
     const id = location.hash.split("/").pop();
     await queries.approve(id);
   }));
+  document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
   window.addEventListener("hashchange", () => run(route));
 }
 

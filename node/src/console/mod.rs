@@ -12,9 +12,12 @@
 //! - [`guard`]: the origin check, the session and the CSRF token that
 //!   every state-changing call needs;
 //! - [`origins`]: which origins are the console's own;
-//! - [`queries`]: two-person cross-region queries, signed in the browsers.
+//! - [`queries`]: two-person cross-region queries, signed in the browsers;
+//! - [`audits`]: an auditor's offline verification of an uploaded export,
+//!   with the anomaly rules over its accesses.
 
 pub mod assets;
+pub mod audits;
 pub mod challenge;
 pub mod guard;
 pub mod headers;
@@ -131,6 +134,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/queries/{id}", get(queries::show))
         .route("/console/api/queries/{id}/signatures", post(queries::sign))
         .route("/console/api/query-options", get(queries::options))
+        .route("/console/api/audits", post(audits::start))
+        .route("/console/api/audits/{id}", get(audits::show))
         .layer(axum::middleware::from_fn(guard::same_origin));
     Router::new()
         .merge(api)

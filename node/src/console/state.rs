@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::audits::Audits;
 use super::challenge::Challenges;
 use super::origins::Origins;
 use super::session::Sessions;
@@ -22,6 +23,7 @@ struct Parts {
     origins: Origins,
     sessions: Sessions,
     challenges: Challenges,
+    audits: Audits,
 }
 
 impl ConsoleState {
@@ -35,6 +37,7 @@ impl ConsoleState {
                 origins,
                 sessions: Sessions::default(),
                 challenges: Challenges::default(),
+                audits: Audits::default(),
             }),
         }
     }
@@ -62,6 +65,11 @@ impl ConsoleState {
     /// Outstanding sign-in challenges.
     pub fn challenges(&self) -> &Challenges {
         &self.inner.challenges
+    }
+
+    /// Audits run from this console.
+    pub fn audits(&self) -> &Audits {
+        &self.inner.audits
     }
 
     /// The node's clock, Unix ms.

@@ -1,0 +1,280 @@
+//! Offline verification in the console (审计核验): an auditor uploads an
+//! exported log — the folder `credex audit export` or another node's
+//! gateway gave them — and the node runs the full offline verification
+//! (`credex_audit`, the same as `credex audit verify`) in the background,
+//! with progress, then the anomaly rules (decision 0910) over its accesses.
+//!
+//! The upload is written to a private folder under the node's data
+//! directory, verified, and removed; the result stays in memory for the
+//! auditor's session (at most [`MAX_AUDITS`] are kept). The node's own
+//! certificate is given as a witness key, so a log this node cosigned is
+//! anchored by it.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path as UrlPath, Request};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use credex_audit::{Anomaly, AuditOptions, AuditReport, Context, Thresholds};
+use credex_protocol::Role;
+use serde::{Deserialize, Serialize};
+
+use super::guard::SignedIn;
+use super::session::Officer;
+use super::state::ConsoleState;
+use crate::gateway::body::read_body;
+use crate::gateway::problem::{Problem, ProblemType};
+
+/// Largest upload, bytes (the JSON, base64 included).
+pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+
+/// Most files in one upload.
+pub const MAX_FILES: usize = 20_000;
+
+/// Most finished audits kept; the oldest is dropped first.
+pub const MAX_AUDITS: usize = 32;
+
+/// An uploaded export: its files, paths relative to the export's folder.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// The files.
+    pub files: Vec<UploadedFile>,
+}
+
+/// One file of an export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedFile {
+    /// `checkpoint`, `tile/0/000`, … (a leading folder name common to all
+    /// files, as a browser's folder upload gives it, is dropped).
+    pub path: String,
+    /// The bytes, base64.
+    pub data: String,
+}
+
+/// Where an audit stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    /// Its id.
+    pub id: String,
+    /// `running` or `done`.
+    pub state: &'static str,
+    /// Entries checked so far.
+    pub checked: u64,
+    /// Entries in the export's checkpoint.
+    pub total: u64,
+    /// The findings, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<AuditReport>,
+    /// The anomalies flagged in the accesses, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<Vec<Anomaly>>,
+}
+
+struct Job {
+    officer: String,
+    checked: AtomicU64,
+    total: u64,
+    result: Mutex<Option<(AuditReport, Vec<Anomaly>)>>,
+}
+
+/// The audits run from this console.
+#[derive(Default)]
+pub struct Audits {
+    jobs: Mutex<HashMap<String, Arc<Job>>>,
+    order: Mutex<Vec<String>>,
+}
+
+impl Audits {
+    fn add(&self, id: String, job: Arc<Job>) {
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if order.len() >= MAX_AUDITS {
+            let oldest = order.remove(0);
+            jobs.remove(&oldest);
+        }
+        order.push(id.clone());
+        jobs.insert(id, job);
+    }
+
+    fn find(&self, id: &str) -> Option<Arc<Job>> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(id).cloned()
+    }
+}
+
+fn view(id: &str, job: &Job) -> AuditView {
+    let result = job.result.lock().unwrap_or_else(|p| p.into_inner());
+    AuditView {
+        id: id.to_owned(),
+        state: if result.is_some() { "done" } else { "running" },
+        checked: job.checked.load(Ordering::Relaxed),
+        total: job.total,
+        report: result.as_ref().map(|(r, _)| r.clone()),
+        anomalies: result.as_ref().map(|(_, a)| a.clone()),
+    }
+}
+
+fn require_auditor(officer: &Officer) -> Result<(), Problem> {
+    if officer.role() == Role::Auditor {
+        return Ok(());
+    }
+    Err(Problem::new(
+        ProblemType::RoleMissing,
+        format!(
+            "verifying a log needs the role auditor; you are signed in as {}",
+            officer.role().as_str()
+        ),
+    ))
+}
+
+/// The relative path `path` names inside the export, or why it is refused.
+fn safe_path(path: &str, strip: Option<&str>) -> Result<PathBuf, String> {
+    let path = match strip {
+        Some(prefix) => path.strip_prefix(prefix).unwrap_or(path),
+        None => path,
+    };
+    let relative = Path::new(path);
+    if path.is_empty()
+        || path.len() > 512
+        || !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(format!("{path:?} is not a relative path inside the export"));
+    }
+    Ok(relative.to_owned())
+}
+
+/// The folder name all paths start with, if they share one.
+fn common_folder(files: &[UploadedFile]) -> Option<String> {
+    let first = files.first()?.path.split_once('/')?.0;
+    let prefix = format!("{first}/");
+    files
+        .iter()
+        .all(|f| f.path.starts_with(&prefix))
+        .then_some(prefix)
+}
+
+fn write_upload(dir: &Path, upload: &Upload) -> Result<(), Problem> {
+    let field = |i: usize, d: String| {
+        Problem::new(ProblemType::FieldInvalid, d).at_field(format!("/files/{i}"))
+    };
+    if upload.files.is_empty() || upload.files.len() > MAX_FILES {
+        return Err(Problem::new(
+            ProblemType::FieldInvalid,
+            format!("expected 1 to {MAX_FILES} files of an exported log"),
+        )
+        .at_field("/files"));
+    }
+    let strip = common_folder(&upload.files);
+    crate::file_modes::create_private_dir(dir).map_err(Problem::store_failed)?;
+    for (i, file) in upload.files.iter().enumerate() {
+        let relative = safe_path(&file.path, strip.as_deref()).map_err(|d| field(i, d))?;
+        let bytes = STANDARD
+            .decode(file.data.trim())
+            .map_err(|e| field(i, format!("data is not base64: {e}")))?;
+        let target = dir.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(Problem::store_failed)?;
+        }
+        std::fs::write(&target, bytes).map_err(Problem::store_failed)?;
+    }
+    Ok(())
+}
+
+/// `POST /console/api/audits`: upload an exported log and start verifying it.
+pub async fn start(
+    Extension(state): Extension<ConsoleState>,
+    SignedIn(session): SignedIn,
+    request: Request,
+) -> Result<(StatusCode, Json<AuditView>), Problem> {
+    require_auditor(&session.officer)?;
+    crate::gateway::body::require_media_type(&request, "application/json")?;
+    let bytes = read_body(request, MAX_UPLOAD).await?;
+    let upload: Upload = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::new(
+            ProblemType::BodyMalformed,
+            format!("not an upload of an exported log: {e}"),
+        )
+    })?;
+    let id = hex::encode(crate::ids::random_id());
+    let parts = state.node().parts();
+    let dir = parts.config.data_dir.join("console-audits").join(&id);
+    if let Err(p) = write_upload(&dir, &upload) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(p);
+    }
+    let job = Arc::new(Job {
+        officer: session.officer.uri(),
+        checked: AtomicU64::new(0),
+        total: credex_audit::total_entries(std::slice::from_ref(&dir)),
+        result: Mutex::new(None),
+    });
+    state.audits().add(id.clone(), Arc::clone(&job));
+    let trust = state.trust().current();
+    let witness =
+        credex_audit::anchor::witness_key(&trust, &parts.chain_pem, Path::new("this node"));
+    let calendar = credex_policies::HolidayCalendar::builtin_2026();
+    let now_ms = state.now_ms();
+    let running = Arc::clone(&job);
+    tracing::info!(audit = %id, officer = %job.officer, "console audit started");
+    parts.tracker.spawn_blocking(move || {
+        let options = AuditOptions {
+            witnesses: witness.into_iter().collect(),
+            ..AuditOptions::default()
+        };
+        let progress = |n: u64| {
+            running.checked.fetch_add(n, Ordering::Relaxed);
+        };
+        let (accesses, report) =
+            credex_audit::verify_accesses(std::slice::from_ref(&dir), &trust, &options, &progress);
+        let codes = Default::default();
+        let context = Context {
+            now_ms,
+            calendar: &calendar,
+            subject_codes: &codes,
+        };
+        let anomalies = credex_audit::find_anomalies(&accesses, &context, &Thresholds::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        *running.result.lock().unwrap_or_else(|p| p.into_inner()) = Some((report, anomalies));
+    });
+    Ok((StatusCode::ACCEPTED, Json(view(&id, &job))))
+}
+
+/// `GET /console/api/audits/{id}`: progress, then the findings.
+pub async fn show(
+    Extension(state): Extension<ConsoleState>,
+    SignedIn(session): SignedIn,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<AuditView>, Problem> {
+    require_auditor(&session.officer)?;
+    let job = state
+        .audits()
+        .find(&id)
+        .ok_or_else(|| Problem::new(ProblemType::NotFound, format!("no audit {id}")))?;
+    Ok(Json(view(&id, &job)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploaded_paths_stay_inside_the_export() {
+        assert_eq!(
+            safe_path("gz/tile/0/000", Some("gz/")).unwrap(),
+            PathBuf::from("tile/0/000")
+        );
+        for bad in ["../etc/passwd", "/etc/passwd", "a/../../b", "", "./x"] {
+            assert!(safe_path(bad, None).is_err(), "{bad}");
+        }
+    }
+}
