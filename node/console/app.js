@@ -7,6 +7,7 @@ import * as audit from "./js/audit.js";
 import * as i18n from "./js/i18n.js";
 import * as queries from "./js/queries.js";
 import * as session from "./js/session.js";
+import * as subject from "./js/subject.js";
 
 const state = { session: null };
 const QUERY_ROLES = ["requester", "approver"];
@@ -91,6 +92,9 @@ async function route() {
       await queries.renderForm(state.session);
       await queries.renderLists();
       show("queries");
+    } else if (path === "/subject") {
+      subject.renderForm();
+      show("subject");
     } else if (path === "/audit" && state.session.role === "auditor") {
       show("audit");
     } else {
@@ -141,6 +145,10 @@ function wire() {
     const id = location.hash.split("/").pop();
     await queries.approve(id);
   }));
+  document.getElementById("subject-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(subject.lookUp);
+  });
   document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
   window.addEventListener("hashchange", () => run(route));
 }

@@ -13,6 +13,8 @@
 //!   every state-changing call needs;
 //! - [`origins`]: which origins are the console's own;
 //! - [`queries`]: two-person cross-region queries, signed in the browsers;
+//! - [`subjects`]: a subject's page — holdings, recognised evaluations,
+//!   list entries, objections, and who accessed it;
 //! - [`audits`]: an auditor's offline verification of an uploaded export,
 //!   with the anomaly rules over its accesses.
 
@@ -26,6 +28,7 @@ pub mod queries;
 pub mod session;
 pub mod sign_in;
 pub mod state;
+pub mod subjects;
 pub mod web_identity;
 
 use std::net::SocketAddr;
@@ -134,6 +137,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/queries/{id}", get(queries::show))
         .route("/console/api/queries/{id}/signatures", post(queries::sign))
         .route("/console/api/query-options", get(queries::options))
+        .route("/console/api/subjects", post(subjects::show))
         .route("/console/api/audits", post(audits::start))
         .route("/console/api/audits/{id}", get(audits::show))
         .layer(axum::middleware::from_fn(guard::same_origin));

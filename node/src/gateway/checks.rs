@@ -132,7 +132,7 @@ pub async fn check(
         officer: &req.officer,
         subjects: vec![("/subject".to_owned(), req.subject.as_str())],
     };
-    run(&state, &client, asked)
+    run(&state, &Checker::from(&client), asked)
         .await
         .map(Json)
         .map_err(|p| p.at_instance("/v1/checks"))
@@ -180,7 +180,7 @@ pub async fn check_batch(
             .map(|(i, s)| (format!("/subjects/{i}"), s.as_str()))
             .collect(),
     };
-    run(&state, &client, asked)
+    run(&state, &Checker::from(&client), asked)
         .await
         .map(Json)
         .map_err(|p| p.at_instance("/v1/checks/batch"))
@@ -188,15 +188,38 @@ pub async fn check_batch(
 
 /// A check as the body states it: purpose, officer and each subject with
 /// its JSON Pointer.
-struct Asked<'a> {
-    purpose: &'a str,
-    officer: &'a str,
-    subjects: Vec<(String, &'a str)>,
+pub struct Asked<'a> {
+    /// The purpose code.
+    pub purpose: &'a str,
+    /// The officer accountable for the check.
+    pub officer: &'a str,
+    /// Each subject, with the JSON Pointer that names it in the body.
+    pub subjects: Vec<(String, &'a str)>,
 }
 
-async fn run(
+/// Who runs a check, as its `CreditChecked` entries name them: a gateway
+/// client (a region system) or an officer signed in to the console.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    /// The certificate's identity URI.
+    pub identity: String,
+    /// SHA-256 of the certificate.
+    pub fingerprint: [u8; 32],
+}
+
+impl From<&ClientIdentity> for Checker {
+    fn from(client: &ClientIdentity) -> Self {
+        Checker {
+            identity: client.identity_uri(),
+            fingerprint: client.fingerprint(),
+        }
+    }
+}
+
+/// Run the check `asked` for `checker` (the steps of the module doc).
+pub async fn run(
     state: &GatewayState,
-    client: &ClientIdentity,
+    checker: &Checker,
     asked: Asked<'_>,
 ) -> Result<CheckAnswer, Problem> {
     let purpose = parse_purpose(asked.purpose)?;
@@ -209,7 +232,7 @@ async fn run(
         .collect::<Result<Vec<_>, _>>()?;
     let now_ms = state.storage().clock().now_ms();
     let release = decide(state, purpose, now_ms)?;
-    let span = tracing::info_span!("credit_check", client = %client.name(), %purpose, subjects = subjects.len());
+    let span = tracing::info_span!("credit_check", by = %checker.identity, %purpose, subjects = subjects.len());
     let (results, journal) = async {
         let results = holdings::answers(state.storage(), &subjects, &release, now_ms)
             .await
@@ -221,7 +244,7 @@ async fn run(
                 )
             })?;
         let journal = journal(
-            state, client, &release, &officer, &subjects, &results, now_ms,
+            state, checker, &release, &officer, &subjects, &results, now_ms,
         )
         .await?;
         Ok::<_, Problem>((results, journal))
@@ -335,7 +358,7 @@ fn summary(release: &CheckRelease) -> ReleaseSummary {
 /// durable.
 async fn journal(
     state: &GatewayState,
-    client: &ClientIdentity,
+    checker: &Checker,
     release: &CheckRelease,
     officer: &str,
     subjects: &[CheckedSubject],
@@ -355,8 +378,8 @@ async fn journal(
             version: ENTRY_VERSION,
             at_ms: now_ms,
             client: GatewayClient {
-                identity: client.identity_uri(),
-                fingerprint: client.fingerprint(),
+                identity: checker.identity.clone(),
+                fingerprint: checker.fingerprint,
             },
             purpose: release.purpose().as_str().to_owned(),
             officer: officer.to_owned(),

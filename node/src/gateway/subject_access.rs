@@ -84,16 +84,20 @@ pub async fn subject_access(
     JsonBody(request): JsonBody<SubjectAccessRequest>,
 ) -> Result<Json<SubjectAccessReport>, Problem> {
     client.require(GatewayRole::Sar, "POST /v1/subject-access")?;
-    let (shown, digests) = digests(&state, &request.subject)?;
-    let storage = state.storage();
-    let (log_size, accesses) = scan(storage, &digests)
+    report(&state, &request.subject).await.map(Json)
+}
+
+/// The subject access report for `subject` (a USCC or a citizen ID).
+pub async fn report(state: &GatewayState, subject: &str) -> Result<SubjectAccessReport, Problem> {
+    let (shown, digests) = digests(state, subject)?;
+    let (log_size, accesses) = scan(state.storage(), &digests)
         .await
         .map_err(Problem::store_failed)?;
-    Ok(Json(SubjectAccessReport {
+    Ok(SubjectAccessReport {
         subject: shown,
         log_size,
         accesses,
-    }))
+    })
 }
 
 /// The subject as shown, and every digest it has in the log.

@@ -1,0 +1,54 @@
+// A subject's page: what this region holds about a company or a person for
+// a purpose — records, evaluations recognised from other regions, list
+// entries binding here with their measures, objections in progress — and
+// who accessed it. Looking is itself logged, as a credit check by the
+// signed-in officer.
+
+import * as api from "./api.js";
+import { fill, h } from "./dom.js";
+import { t } from "./i18n.js";
+
+const PURPOSES = ["administrative_approval", "public_procurement", "joint_punishment",
+  "financing", "supervision"];
+
+const when = (ms) => (ms ? new Date(ms).toLocaleString(document.documentElement.lang) : "");
+const text = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+function rows(id, items, columns, cells) {
+  fill(id, items.length === 0
+    ? h("tr", {}, h("td", { colspan: columns }, t("subject.none")))
+    : items.map((item) => h("tr", {}, cells(item).map((c) => h("td", {}, c)))));
+}
+
+// The purposes, in the page's language, keeping the one chosen.
+export function renderForm() {
+  const chosen = document.getElementById("s-purpose").value;
+  fill("s-purpose", PURPOSES.map((p) => h("option", { value: p }, t(`purposes.${p}`))));
+  if (chosen) document.getElementById("s-purpose").value = chosen;
+}
+
+export async function lookUp() {
+  const subject = document.getElementById("s-subject").value.trim();
+  const purpose = document.getElementById("s-purpose").value;
+  const page = await api.post("/console/api/subjects", { subject, purpose });
+  const answer = page.check.results[0];
+  document.getElementById("s-heading").textContent = t("subject.of", { subject: answer.subject });
+  document.getElementById("s-logged").textContent = t("subject.logged", {
+    seq: page.check.journal.map((j) => j.seq).join(", "),
+  });
+  fill("s-withheld", page.check.release.withheld.length === 0 ? t("subject.none")
+    : page.check.release.withheld.map((w) => `${w.category}.${w.field}`).join(", "));
+  rows("s-records", answer.records, 3, (r) => [r.category, r.record_id,
+    Object.entries(r.fields).map(([k, v]) => `${k}: ${text(v)}`).join("；")]);
+  rows("s-evaluations", answer.evaluations, 6, (e) => [e.issuer_region, e.scheme,
+    e.original_grade, e.local_grade || "", e.supervision_tier || (e.green_channel ? t("subject.green") : ""),
+    e.agreement || ""]);
+  rows("s-lists", answer.lists, 5, (l) => [l.list_type, l.origin_region, l.basis || "",
+    l.measures.map((m) => m.name_zh).join("、"), (l.applied_here || []).join("、")]);
+  rows("s-objections", answer.objections, 3, (o) => [o.entry_id, o.from_region,
+    when(o.received_at_ms)]);
+  rows("s-accesses", page.accesses.accesses, 6, (a) => [when(a.at_ms), t(`subject.kinds.${a.kind}`),
+    a.by, a.officers.join("、"), a.purpose, a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
+  document.getElementById("s-results").hidden = false;
+  return page;
+}

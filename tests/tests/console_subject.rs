@@ -1,0 +1,55 @@
+//! A subject's page in the console, in a real browser (issue 16): what
+//! Guizhou holds about one of its companies, with the look itself logged
+//! as a credit check naming the officer, and shown the next time under
+//! "who accessed it".
+
+#![allow(clippy::unwrap_used)]
+
+use credex_tests::browser::{Driver, skipped};
+use credex_tests::console::{origin, start_with_console};
+use credex_tests::{Federation, entries_of_kind, import_samples};
+
+#[tokio::test]
+async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let gy = start_with_console(&fed).await;
+    import_samples(&fed, &gy, "520000").await;
+    let subject = credex_tests::subjects("520000")[0].clone();
+    let driver = Driver::start().await;
+    let b = driver.browser(gy.console().unwrap().certificate()).await;
+    b.open(&format!("{}/", origin(&gy))).await;
+    let ops = fed.path().join("operators/520000");
+    b.choose_file("#certificate", &ops.join("apv-1.pem")).await;
+    b.choose_file("#key", &ops.join("apv-1.key")).await;
+    b.click("#sign-in").await;
+    b.wait_for("#view-home").await;
+    b.click("#nav-subject").await;
+    b.fill("#s-subject", &subject).await;
+    b.select("#s-purpose", "supervision").await;
+    b.click("#s-submit").await;
+    b.wait_for_text("#s-heading", &subject).await;
+    let records = b.text("#s-records").await;
+    assert!(records.contains("admin_penalty"), "{records}");
+    assert!(b.text("#s-logged").await.contains("调阅日志"));
+
+    // Looking again shows the first look under "who accessed it".
+    b.click("#s-submit").await;
+    b.wait_for_text("#s-accesses", "信用核查").await;
+    let accesses = b.text("#s-accesses").await;
+    assert!(accesses.contains("apv-1"), "{accesses}");
+    b.screenshot("subject").await;
+
+    let checks = entries_of_kind(&gy, credex_journal::kind::CREDIT_CHECKED).await;
+    assert_eq!(checks.len(), 2);
+    let entry: credex_journal::CreditChecked = credex_protocol::decode(&checks[0]).unwrap();
+    assert_eq!(
+        entry.client.identity,
+        "urn:credex:operator:520000:approver:apv-1"
+    );
+    assert_eq!(entry.purpose, "supervision");
+    b.close().await;
+    gy.shutdown().await;
+}
