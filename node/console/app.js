@@ -4,6 +4,7 @@
 // comes from /console/i18n/<lang>.json.
 
 import * as audit from "./js/audit.js";
+import * as health from "./js/health.js";
 import * as i18n from "./js/i18n.js";
 import * as queries from "./js/queries.js";
 import * as session from "./js/session.js";
@@ -92,6 +93,9 @@ async function route() {
       await queries.renderForm(state.session);
       await queries.renderLists();
       show("queries");
+    } else if (path === "/health") {
+      await health.render();
+      show("health");
     } else if (path === "/subject") {
       subject.renderForm();
       show("subject");

@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authorization;
+pub mod crl_validity;
 mod gateway_roles;
 pub mod identity;
 pub mod issue;

@@ -152,6 +152,17 @@ impl Browser {
         self.wait_for("body[data-ready='true']").await;
     }
 
+    /// Open the console at `home` and sign in with the certificate and key
+    /// files `cert`, `key`; returns once the home page shows.
+    pub async fn sign_in(&self, home: &str, cert: &std::path::Path, key: &std::path::Path) {
+        self.open(home).await;
+        self.wait_for("#view-sign-in").await;
+        self.choose_file("#certificate", cert).await;
+        self.choose_file("#key", key).await;
+        self.click("#sign-in").await;
+        self.wait_for("#view-home").await;
+    }
+
     /// Wait (up to 15 s) for an element matching `css` to be displayed.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);

@@ -85,12 +85,12 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
 
     let driver = Driver::start().await;
     let b = driver.browser(gy.console().unwrap().certificate()).await;
-    b.open(&format!("{}/", origin(&gy))).await;
-    b.wait_for("#view-sign-in").await;
-    b.choose_file("#certificate", &ops.join("aud-1.pem")).await;
-    b.choose_file("#key", &ops.join("aud-1.key")).await;
-    b.click("#sign-in").await;
-    b.wait_for("#view-home").await;
+    b.sign_in(
+        &format!("{}/", origin(&gy)),
+        &ops.join("aud-1.pem"),
+        &ops.join("aud-1.key"),
+    )
+    .await;
     b.click("#nav-audit").await;
     b.wait_for("#view-audit").await;
 

@@ -7,22 +7,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
 use credex_pki::KeyAlgorithm;
 use credex_protocol::Role;
 use credex_tests::Federation;
 use credex_tests::browser::{Browser, Driver, skipped};
 use credex_tests::console::{guizhou_with_console_and_guangdong, origin};
-
-async fn sign_in(b: &Browser, home: &str, cert: &Path, key: &Path) {
-    b.open(home).await;
-    b.wait_for("#view-sign-in").await;
-    b.choose_file("#certificate", cert).await;
-    b.choose_file("#key", key).await;
-    b.click("#sign-in").await;
-    b.wait_for("#view-home").await;
-}
 
 async fn check(b: &Browser, field: &str) {
     b.click(&format!("#q-field-{field}")).await;
@@ -65,13 +54,9 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
 
     // The requester drafts and signs.
     let requester = driver.browser(&cert).await;
-    sign_in(
-        &requester,
-        &home,
-        &ops.join("req-1.pem"),
-        &ops.join("req-1.key"),
-    )
-    .await;
+    requester
+        .sign_in(&home, &ops.join("req-1.pem"), &ops.join("req-1.key"))
+        .await;
     requester.click("#nav-queries").await;
     requester.wait_for("#query-form").await;
     requester.select("#q-region", "440000").await;
@@ -118,7 +103,7 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
         )
         .unwrap();
     let self_approver = driver.browser(&cert).await;
-    sign_in(&self_approver, &home, &twin.cert, &twin.key).await;
+    self_approver.sign_in(&home, &twin.cert, &twin.key).await;
     self_approver.open(&format!("{home}#/queries/{id}")).await;
     self_approver.wait_for("#query-self").await;
     assert!(
@@ -138,13 +123,9 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
 
     // The approver finds it in the queue, approves and sees the answer.
     let approver = driver.browser(&cert).await;
-    sign_in(
-        &approver,
-        &home,
-        &ops.join("apv-1.pem"),
-        &ops.join("apv-1.key"),
-    )
-    .await;
+    approver
+        .sign_in(&home, &ops.join("apv-1.pem"), &ops.join("apv-1.key"))
+        .await;
     approver.click("#nav-queries").await;
     approver
         .wait_for(&format!("#queue-rows tr[data-query='{id}'] a"))

@@ -20,12 +20,13 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     let subject = credex_tests::subjects("520000")[0].clone();
     let driver = Driver::start().await;
     let b = driver.browser(gy.console().unwrap().certificate()).await;
-    b.open(&format!("{}/", origin(&gy))).await;
     let ops = fed.path().join("operators/520000");
-    b.choose_file("#certificate", &ops.join("apv-1.pem")).await;
-    b.choose_file("#key", &ops.join("apv-1.key")).await;
-    b.click("#sign-in").await;
-    b.wait_for("#view-home").await;
+    b.sign_in(
+        &format!("{}/", origin(&gy)),
+        &ops.join("apv-1.pem"),
+        &ops.join("apv-1.key"),
+    )
+    .await;
     b.click("#nav-subject").await;
     b.fill("#s-subject", &subject).await;
     b.select("#s-purpose", "supervision").await;

@@ -15,6 +15,19 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : `{${k}}`));
 }
 
+// A region's name and code, e.g. "广东省 (440000)"; the code alone when
+// the table has no name for it.
+export function regionName(code) {
+  const name = t(`regions.${code}`);
+  return name === `regions.${code}` ? code : `${name} (${code})`;
+}
+
+// A purpose's name, e.g. "政府采购与招投标"; the code when unknown.
+export function purposeName(code) {
+  const name = t(`purposes.${code}`);
+  return name === `purposes.${code}` ? code : name;
+}
+
 // Fill every [data-i18n] element under `root`.
 export function translate(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);

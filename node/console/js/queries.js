@@ -4,17 +4,13 @@
 
 import * as api from "./api.js";
 import { facts, fill, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { purposeName, regionName as region, t } from "./i18n.js";
 import * as session from "./session.js";
 
 let options = null;
 
 const lang = () => (document.documentElement.lang === "en" ? "en" : "zh");
 const named = (item) => (lang() === "en" ? item.name_en : item.name_zh);
-const region = (code) => {
-  const name = t(`regions.${code}`);
-  return name === `regions.${code}` ? code : `${name} (${code})`;
-};
 const stateText = (s) => t(`queries.states.${s}`);
 
 async function loadOptions() {
@@ -76,7 +72,7 @@ function row(q) {
     h("td", {}, h("a", { href: `#/queries/${q.id}` }, q.id.slice(0, 8))),
     h("td", {}, region(q.target_region)),
     h("td", {}, q.subject),
-    h("td", {}, q.purpose),
+    h("td", {}, purposeName(q.purpose)),
     h("td", { class: `state state-${q.state}` }, stateText(q.state)),
     h("td", {}, q.requester ? q.requester.split(":").pop() : ""),
     h("td", {}, q.case_reference));
@@ -127,7 +123,7 @@ export async function renderQuery(id, wait = 0) {
     [t("queries.columns.state"), stateText(q.state)],
     [t("queries.columns.region"), region(q.target_region)],
     [t("queries.columns.subject"), q.subject],
-    [t("queries.columns.purpose"), q.purpose],
+    [t("queries.columns.purpose"), purposeName(q.purpose)],
     [t("queries.columns.requested"), fieldList(q.requested)],
     [t("queries.columns.basis"), q.legal_basis],
     [t("queries.columns.case"), q.case_reference],

@@ -6,7 +6,7 @@
 
 import * as api from "./api.js";
 import { fill, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { purposeName, t } from "./i18n.js";
 
 const PURPOSES = ["administrative_approval", "public_procurement", "joint_punishment",
   "financing", "supervision"];
@@ -36,8 +36,11 @@ export async function lookUp() {
   document.getElementById("s-logged").textContent = t("subject.logged", {
     seq: page.check.journal.map((j) => j.seq).join(", "),
   });
-  fill("s-withheld", page.check.release.withheld.length === 0 ? t("subject.none")
-    : page.check.release.withheld.map((w) => `${w.category}.${w.field}`).join(", "));
+  const withheld = page.check.release.withheld;
+  document.getElementById("s-withheld-summary").textContent =
+    t("subject.withheld", { count: withheld.length });
+  fill("s-withheld", withheld.length === 0 ? t("subject.none")
+    : withheld.map((w) => `${w.category}.${w.field}`).join(", "));
   rows("s-records", answer.records, 3, (r) => [r.category, r.record_id,
     Object.entries(r.fields).map(([k, v]) => `${k}: ${text(v)}`).join("；")]);
   rows("s-evaluations", answer.evaluations, 6, (e) => [e.issuer_region, e.scheme,
@@ -48,7 +51,7 @@ export async function lookUp() {
   rows("s-objections", answer.objections, 3, (o) => [o.entry_id, o.from_region,
     when(o.received_at_ms)]);
   rows("s-accesses", page.accesses.accesses, 6, (a) => [when(a.at_ms), t(`subject.kinds.${a.kind}`),
-    a.by, a.officers.join("、"), a.purpose, a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
+    a.by, a.officers.join("、"), purposeName(a.purpose), a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
   document.getElementById("s-results").hidden = false;
   return page;
 }

@@ -13,6 +13,8 @@
 //!   every state-changing call needs;
 //! - [`origins`]: which origins are the console's own;
 //! - [`queries`]: two-person cross-region queries, signed in the browsers;
+//! - [`health`]: federation health — peers, outbox, CRLs, the upward
+//!   channel over 30 days, and alerts;
 //! - [`subjects`]: a subject's page — holdings, recognised evaluations,
 //!   list entries, objections, and who accessed it;
 //! - [`audits`]: an auditor's offline verification of an uploaded export,
@@ -23,6 +25,7 @@ pub mod audits;
 pub mod challenge;
 pub mod guard;
 pub mod headers;
+pub mod health;
 pub mod origins;
 pub mod queries;
 pub mod session;
@@ -138,6 +141,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/queries/{id}/signatures", post(queries::sign))
         .route("/console/api/query-options", get(queries::options))
         .route("/console/api/subjects", post(subjects::show))
+        .route("/console/api/health", get(health::show))
         .route("/console/api/audits", post(audits::start))
         .route("/console/api/audits/{id}", get(audits::show))
         .layer(axum::middleware::from_fn(guard::same_origin));

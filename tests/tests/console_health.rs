@@ -1,0 +1,103 @@
+//! Federation health in the console, in a real browser (issue 16): this
+//! node's peers (never contacted here), its CRLs, the upward channel as
+//! charts with axes and units, and a reporting-deadline alert raised from
+//! the journal's `UpwardDeadlineAtRisk` entry.
+
+#![allow(clippy::unwrap_used)]
+
+use credex_journal::{BatchPrepared, ENTRY_VERSION, UpwardDeadlineAtRisk};
+use credex_tests::Federation;
+use credex_tests::browser::{Driver, skipped};
+use credex_tests::console::{origin, start_with_console};
+
+#[tokio::test]
+async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let gy = start_with_console(&fed).await;
+    // What the upward reporter journals: a batch today, then a deadline
+    // already missed for some of its records.
+    let now = credex_node::service::now_ms();
+    gy.storage()
+        .append_entry(&BatchPrepared {
+            version: ENTRY_VERSION,
+            at_ms: now,
+            seq: 1,
+            record_count: 120,
+            records_digest: [1; 32],
+            message_id: [2; 16],
+            categories: [("admin_penalty".to_owned(), 120)].into(),
+            catalogue_hash: [3; 32],
+            withheld: vec![],
+        })
+        .await
+        .unwrap();
+    gy.storage()
+        .append_entry(&UpwardDeadlineAtRisk {
+            version: ENTRY_VERSION,
+            at_ms: now,
+            seq: 1,
+            records_at_risk: 17,
+            earliest_deadline: "2026-12-01".to_owned(),
+            missed: true,
+        })
+        .await
+        .unwrap();
+
+    let driver = Driver::start().await;
+    let b = driver.browser(gy.console().unwrap().certificate()).await;
+    let ops = fed.path().join("operators/520000");
+    b.sign_in(
+        &format!("{}/", origin(&gy)),
+        &ops.join("adm-1.pem"),
+        &ops.join("adm-1.key"),
+    )
+    .await;
+    b.click("#nav-health").await;
+    let alerts = b.wait_for_text("#h-alerts", "报送时限告警").await;
+    assert!(alerts.contains("17 条记录"), "{alerts}");
+    let peers = b.text("#h-peers").await;
+    assert!(
+        peers.contains("440000") && peers.contains("从未"),
+        "{peers}"
+    );
+    assert!(!b.text("#h-crls").await.is_empty(), "no CRL shown");
+    // The charts: axes, ticks, the unit, one bar per day, today's bars.
+    let chart = b
+        .run(
+            r##"const svg = document.querySelector("#h-chart-records svg");
+               return {
+                 bars: svg.querySelectorAll("rect.bar").length,
+                 axes: svg.querySelectorAll("line.axis").length,
+                 unit: svg.querySelector("text.unit").textContent,
+                 ticks: [...svg.querySelectorAll("text.tick")].map(t => t.textContent),
+                 last: svg.querySelectorAll("rect.bar")[29].textContent,
+                 missed: document.querySelectorAll("#h-chart-risk rect.bar.alert").length,
+               };"##,
+        )
+        .await;
+    assert_eq!(chart["bars"], 30, "{chart}");
+    assert_eq!(chart["axes"], 2, "{chart}");
+    assert_eq!(chart["unit"], "记录（条）", "{chart}");
+    // Round ticks from 0 past the highest bar.
+    let ticks: Vec<&str> = chart["ticks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(&ticks[..4], ["0", "50", "100", "150"], "{chart}");
+    assert!(
+        chart["last"]
+            .as_str()
+            .unwrap()
+            .ends_with(": 120 记录（条）"),
+        "{chart}"
+    );
+    assert_eq!(chart["missed"], 1, "{chart}");
+    b.screenshot("health").await;
+    b.close().await;
+    gy.shutdown().await;
+}
