@@ -7,7 +7,8 @@
 //!
 //! One module per act, in the order they run: `setup` (1–3: PKI, nodes,
 //! greetings), `queries` (4), `recognition` (5), `joint_lists` (6),
-//! `upward` (7), `audit` (8), `refusals` (9), `gateway` (10). This file holds the script,
+//! `upward` (7), `audit` (8), `refusals` (9), `gateway` (10), `console` (11).
+//! This file holds the script,
 //! the running tally of checks and the closing summary.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use credex_node::requester::Signer;
 use crate::dev::{self, DevNode};
 
 mod audit;
+mod console;
 mod gateway;
 mod joint_lists;
 mod queries;
@@ -92,6 +94,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     audit::act(&dir, &running, &mut checks).await?;
     refusals::act(&dir, &nodes, &running, &mut checks).await?;
     gateway::act(&dir, &running, &mut checks).await?;
+    console::act(&dir, &running, &mut checks).await?;
 
     for node in running {
         node.shutdown().await;
@@ -113,6 +116,7 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
         "• Every province's records reach the national platform exactly once, with reporting-rate and 7-working-day timeliness figures.",
         "• Every access and message is in both sides' tamper-evident logs; the auditor verifies them offline and catches a changed byte.",
         "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
+        "• Officers and auditors work in a web console in Chinese, signing in with their own key: two-person queries, a subject's page, federation health, offline log verification with anomalies.",
     ] {
         println!("  {line}");
     }

@@ -44,6 +44,11 @@ pub(super) async fn start(nodes: &[DevNode]) -> Result<Vec<RunningNode>> {
                 std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             ));
         }
+        // Guizhou's officers and auditors use its web console, served with
+        // a P-256 web certificate (browsers refuse Ed25519 servers).
+        if n.region.to_string() == "520000" {
+            config.console = Some(console_config(dir_of(&n.config))?);
+        }
         let node = RunningNode::start(config)
             .await
             .with_context(|| format!("starting {}", n.name))?;
@@ -113,4 +118,33 @@ fn free_base_port(count: u16) -> Result<u16> {
         "no {count} consecutive free UDP ports on 127.0.0.1 between {} and 60000",
         dev::DEV_BASE_PORT + 10_000
     )
+}
+
+/// The federation's folder, from a node's configuration path
+/// (`DIR/nodes/NAME/node.toml`).
+fn dir_of(config: &std::path::Path) -> &std::path::Path {
+    config
+        .ancestors()
+        .nth(3)
+        .unwrap_or_else(|| std::path::Path::new("."))
+}
+
+/// Guizhou's console on an ephemeral loopback port, with a P-256 web
+/// certificate for 127.0.0.1 and localhost from its region CA.
+fn console_config(dir: &std::path::Path) -> Result<credex_node::config::ConsoleConfig> {
+    let issued = credex_node::pki_files::CaDir::at(dir.join("pki/520000")).issue_node(
+        &"gy-1-console".parse()?,
+        &["localhost".to_owned()],
+        &[std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)],
+        credex_pki::KeyAlgorithm::EcdsaP256,
+        30,
+        &dir.join("console/520000"),
+    )?;
+    let mut config =
+        credex_node::config::ConsoleConfig::on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.web_identity = Some(credex_node::config::WebIdentityFiles {
+        certificate: issued.cert,
+        key: issued.key,
+    });
+    Ok(config)
 }
