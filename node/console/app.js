@@ -153,6 +153,7 @@ function wire() {
     event.preventDefault();
     run(subject.lookUp);
   });
+  document.getElementById("s-print").addEventListener("click", () => window.print());
   document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
   window.addEventListener("hashchange", () => run(route));
 }
