@@ -97,9 +97,21 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
     let verdict = verify_folder(&b, &honest, "核验通过").await;
     assert!(verdict.contains("未发现违规"), "{verdict}");
     assert!(b.text("#audit-progress-text").await.contains("已核验"));
+    // Look, not read: the accesses drawn per day, peer, purpose, officer.
+    let officers = b
+        .run(r##"return document.querySelectorAll("#audit-chart-officer rect.bar").length"##)
+        .await;
+    assert_eq!(officers, 4, "one bar per requesting officer");
+    let peer = b
+        .run(r##"return document.querySelector("#audit-chart-peer svg").textContent"##)
+        .await;
+    assert!(peer.as_str().unwrap().contains("贵州省"), "{peer}");
     let anomalies = b.text("#anomaly-rows").await;
     assert!(anomalies.contains("多人查询同一主体"), "{anomalies}");
     b.screenshot("audit-anomaly").await;
+    b.run(r##"document.querySelector("#audit-chart-days").scrollIntoView(); return null"##)
+        .await;
+    b.screenshot("audit-overview").await;
 
     verify_folder(&b, &doctored, "项违规").await;
     let violations = b.text("#violation-rows").await;

@@ -31,6 +31,7 @@ pub mod egress;
 mod entries;
 mod load;
 pub mod messages;
+pub mod overview;
 pub mod received;
 pub mod replay;
 pub mod subject;
@@ -39,6 +40,7 @@ pub mod verify;
 
 pub use anchor::{Anchor, AuditOptions};
 pub use anomalies::{Access, Anomaly, AnomalyRule, Context, Thresholds, find_anomalies};
+pub use overview::{AccessOverview, overview};
 pub use subject::{SubjectAccess, subject_report};
 pub use verify::{
     AuditReport, LogSummary, Violation, total_entries, verify, verify_accesses, verify_with,

@@ -4,8 +4,9 @@
 // means, and the anomalies flagged in the accesses.
 
 import * as api from "./api.js";
+import { bars, hbars } from "./chart.js";
 import { fill, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { purposeName, regionName, t } from "./i18n.js";
 import { toBase64 } from "./keys.js";
 
 const lang = () => (document.documentElement.lang === "en" ? "en" : "zh");
@@ -52,7 +53,30 @@ function renderReport(a) {
       h("td", {}, t(`audit.anomalyRules.${x.rule}`)),
       h("td", {}, lang() === "en" ? x.explanation_en : x.explanation_zh),
       h("td", {}, x.entries.map((e) => `${e.log} #${e.index}`).join(", ")))));
+  renderOverview(a.overview);
   document.getElementById("audit-results").hidden = false;
+}
+
+function renderOverview(o) {
+  const unit = t("audit.units.accesses");
+  fill("audit-chart-days", h("figcaption", {}, t("audit.charts.days")), bars({
+    labels: o.days.map(([d]) => d), values: o.days.map(([, n]) => n),
+    unit, title: t("audit.charts.days"),
+  }));
+  const named = {
+    peer: (k) => (k === "local" ? t("audit.local") : regionName(k)),
+    purpose: purposeName,
+    officer: (k) => k.replace(/^urn:credex:operator:/, ""),
+    category: (k) => k,
+  };
+  for (const [key, list] of [["peer", o.by_peer], ["purpose", o.by_purpose],
+    ["officer", o.by_officer], ["category", o.by_category]]) {
+    const top = list.slice(0, 12);
+    fill(`audit-chart-${key}`, h("figcaption", {}, t(`audit.charts.${key}`)), hbars({
+      labels: top.map(([k]) => named[key](k)), values: top.map(([, n]) => n),
+      unit, title: t(`audit.charts.${key}`),
+    }));
+  }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

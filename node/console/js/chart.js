@@ -62,3 +62,43 @@ export function bars({ labels, values, unit, title, highlight = [] }) {
   });
   return svg;
 }
+
+// Horizontal bars for counts by name: hbars({labels, values, unit, title}).
+// A count axis along the bottom with round ticks and the unit.
+export function hbars({ labels, values, unit, title }) {
+  const rows = Math.max(values.length, 1);
+  const left = 220, right = 40, top = 8, bottom = 36, rowH = 22;
+  const width = 640, height = top + rows * rowH + bottom;
+  const plotW = width - left - right, plotH = rows * rowH;
+  const max = Math.max(0, ...values);
+  const s = step(max, 5);
+  const end = Math.max(s, Math.ceil(max / s) * s);
+  const svg = el("svg", {
+    viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": title,
+    class: "chart",
+  });
+  svg.append(el("title", {}, title));
+  for (let v = 0; v <= end; v += s) {
+    const x = left + (v / end) * plotW;
+    svg.append(el("line", { x1: x, x2: x, y1: top, y2: top + plotH, class: "grid" }));
+    svg.append(el("text", { x, y: top + plotH + 14, "text-anchor": "middle", class: "tick" }, v));
+  }
+  svg.append(el("line", { x1: left, x2: left, y1: top, y2: top + plotH, class: "axis" }));
+  svg.append(el("line", {
+    x1: left, x2: width - right, y1: top + plotH, y2: top + plotH, class: "axis",
+  }));
+  svg.append(el("text", {
+    x: left + plotW / 2, y: height - 4, "text-anchor": "middle", class: "unit",
+  }, unit));
+  values.forEach((v, i) => {
+    const y = top + i * rowH;
+    const label = labels[i].length > 34 ? `…${labels[i].slice(-33)}` : labels[i];
+    svg.append(el("text", { x: left - 6, y: y + rowH * 0.68, "text-anchor": "end", class: "tick" }, label));
+    const bar = el("rect", {
+      x: left, y: y + rowH * 0.15, width: (v / end) * plotW, height: rowH * 0.7, class: "bar",
+    });
+    bar.append(el("title", {}, `${labels[i]}: ${v} ${unit}`));
+    svg.append(bar);
+  });
+  return svg;
+}

@@ -27,14 +27,14 @@ export async function render() {
   fill("h-crls", health.crls.map((c) => h("tr", {},
     h("td", {}, c.issuer), h("td", {}, when(c.this_update_ms)), h("td", {}, when(c.next_update_ms)))));
   const labels = health.upward.map((d) => d.day);
-  fill("h-chart-records", bars({
+  fill("h-chart-records", h("figcaption", {}, t("health.charts.records")), bars({
     labels, values: health.upward.map((d) => d.records),
     unit: t("health.units.records"), title: t("health.charts.records"),
-  }), h("figcaption", {}, t("health.charts.records")));
-  fill("h-chart-risk", bars({
+  }));
+  fill("h-chart-risk", h("figcaption", {}, t("health.charts.risk")), bars({
     labels, values: health.upward.map((d) => d.at_risk),
     unit: t("health.units.records"), title: t("health.charts.risk"),
     highlight: health.upward.map((d) => d.missed),
-  }), h("figcaption", {}, t("health.charts.risk")));
+  }));
   return health;
 }

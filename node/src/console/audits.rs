@@ -21,7 +21,7 @@ use axum::extract::{Path as UrlPath, Request};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use credex_audit::{Anomaly, AuditOptions, AuditReport, Context, Thresholds};
+use credex_audit::{AccessOverview, Anomaly, AuditOptions, AuditReport, Context, Thresholds};
 use credex_protocol::Role;
 use serde::{Deserialize, Serialize};
 
@@ -76,13 +76,23 @@ pub struct AuditView {
     /// The anomalies flagged in the accesses, once done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomalies: Option<Vec<Anomaly>>,
+    /// The accesses counted per day, peer, purpose, officer and category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overview: Option<AccessOverview>,
+}
+
+/// What a finished audit found.
+struct Findings {
+    report: AuditReport,
+    anomalies: Vec<Anomaly>,
+    overview: AccessOverview,
 }
 
 struct Job {
     officer: String,
     checked: AtomicU64,
     total: u64,
-    result: Mutex<Option<(AuditReport, Vec<Anomaly>)>>,
+    result: Mutex<Option<Findings>>,
 }
 
 /// The audits run from this console.
@@ -117,8 +127,9 @@ fn view(id: &str, job: &Job) -> AuditView {
         state: if result.is_some() { "done" } else { "running" },
         checked: job.checked.load(Ordering::Relaxed),
         total: job.total,
-        report: result.as_ref().map(|(r, _)| r.clone()),
-        anomalies: result.as_ref().map(|(_, a)| a.clone()),
+        report: result.as_ref().map(|f| f.report.clone()),
+        anomalies: result.as_ref().map(|f| f.anomalies.clone()),
+        overview: result.as_ref().map(|f| f.overview.clone()),
     }
 }
 
@@ -242,9 +253,13 @@ pub async fn start(
             calendar: &calendar,
             subject_codes: &codes,
         };
-        let anomalies = credex_audit::find_anomalies(&accesses, &context, &Thresholds::default());
+        let findings = Findings {
+            anomalies: credex_audit::find_anomalies(&accesses, &context, &Thresholds::default()),
+            overview: credex_audit::overview(&accesses),
+            report,
+        };
         let _ = std::fs::remove_dir_all(&dir);
-        *running.result.lock().unwrap_or_else(|p| p.into_inner()) = Some((report, anomalies));
+        *running.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(findings);
     });
     Ok((StatusCode::ACCEPTED, Json(view(&id, &job))))
 }

@@ -48,7 +48,7 @@ pub mod volume;
 mod window;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use access::{Access, AccessKind, EntryRef};
 
