@@ -155,6 +155,7 @@ function wire() {
   });
   document.getElementById("s-print").addEventListener("click", () => window.print());
   document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
+  document.getElementById("audit-own").addEventListener("click", () => run(audit.verifyOwn));
   window.addEventListener("hashchange", () => run(route));
 }
 

@@ -113,6 +113,15 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
         .await;
     b.screenshot("audit-overview").await;
 
+    // Guizhou's own log, copied by the node itself: it passes.
+    b.click("#audit-own").await;
+    b.wait_for_text("#audit-verdict", "未发现违规").await;
+    let read = credex_tests::entries_of_kind(&gy, credex_journal::kind::AUDIT_FETCH).await;
+    assert!(
+        !read.is_empty(),
+        "the auditor's read of the log is not logged"
+    );
+
     verify_folder(&b, &doctored, "项违规").await;
     let violations = b.text("#violation-rows").await;
     assert!(

@@ -1,6 +1,6 @@
 //! Offline verification in the console (审计核验): an auditor uploads an
 //! exported log — the folder `credex audit export` or another node's
-//! gateway gave them — and the node runs the full offline verification
+//! gateway gave them — or picks this node's own, and the node runs the full offline verification
 //! (`credex_audit`, the same as `credex audit verify`) in the background,
 //! with progress, then the anomaly rules (decision 0910) over its accesses.
 //!
@@ -8,7 +8,8 @@
 //! directory, verified, and removed; the result stays in memory for the
 //! auditor's session (at most [`MAX_AUDITS`] are kept). The node's own
 //! certificate is given as a witness key, so a log this node cosigned is
-//! anchored by it.
+//! anchored by it; for this node's own log, the certificates its reachable
+//! peers present are too (they cosign it).
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -217,29 +218,141 @@ pub async fn start(
         )
     })?;
     let id = hex::encode(crate::ids::random_id());
-    let parts = state.node().parts();
-    let dir = parts.config.data_dir.join("console-audits").join(&id);
+    let dir = audit_dir(&state, &id);
     if let Err(p) = write_upload(&dir, &upload) {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(p);
     }
+    let view = spawn_verification(&state, &session.officer, id, dir, Vec::new());
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `POST /console/api/audits/own`: verify this node's own log, copied
+/// file by file as the audit fetch serves it (the read is logged).
+pub async fn own(
+    Extension(state): Extension<ConsoleState>,
+    SignedIn(session): SignedIn,
+) -> Result<(StatusCode, Json<AuditView>), Problem> {
+    require_auditor(&session.officer)?;
+    let parts = state.node().parts();
+    let storage = state.node().storage();
+    let entry = credex_journal::AuditAccess {
+        version: credex_journal::ENTRY_VERSION,
+        at_ms: state.now_ms(),
+        auditor: session.officer.uri(),
+        path: "*".to_owned(),
+    };
+    storage
+        .append_entry(&entry)
+        .await
+        .map_err(Problem::store_failed)?;
+    let id = hex::encode(crate::ids::random_id());
+    let dir = audit_dir(&state, &id);
+    crate::file_modes::create_private_dir(&dir).map_err(Problem::store_failed)?;
+    let get = |path: String| async move {
+        crate::remote_audit::serve(storage, &parts.checkpoints, &parts.chain_pem, &path)
+            .await
+            .map_err(|(_, message)| message)
+    };
+    if let Err(e) = crate::remote_audit::fetch_log_with(get, &dir).await {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(Problem::store_failed(format!(
+            "copying this node's log: {e}"
+        )));
+    }
+    let witnesses = peer_witnesses(&state).await;
+    let view = spawn_verification(&state, &session.officer, id, dir, witnesses);
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Longest wait for a peer's certificate when gathering witnesses.
+const WITNESS_DIAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The node certificates (PEM) of the configured peers reachable now:
+/// they witness this node's log, and the auditor needs their keys to
+/// count their cosignatures. A peer that cannot be reached is skipped
+/// (its cosignatures then do not count).
+async fn peer_witnesses(state: &ConsoleState) -> Vec<String> {
+    let parts = state.node().parts();
+    let peers = &parts.federation.context().peers;
+    let mut out = Vec::new();
+    // One at a time: the pool dials a region under its lock, so parallel
+    // dials would only queue (a live connection answers at once).
+    for peer in &parts.config.peers {
+        if let Ok(Ok(conn)) =
+            tokio::time::timeout(WITNESS_DIAL, peers.connection(peer.region)).await
+        {
+            let pem = pem_chain(&conn.certificate_chain());
+            if !pem.is_empty() {
+                out.push(pem);
+            }
+        }
+    }
+    out
+}
+
+/// A certificate chain as PEM text.
+fn pem_chain(chain: &[rustls_pki_types::CertificateDer<'_>]) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    chain
+        .iter()
+        .map(|c| {
+            let b64 = STANDARD.encode(c.as_ref());
+            let lines: Vec<&str> = b64
+                .as_bytes()
+                .chunks(64)
+                .filter_map(|l| std::str::from_utf8(l).ok())
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            )
+        })
+        .collect()
+}
+
+fn audit_dir(state: &ConsoleState, id: &str) -> PathBuf {
+    state
+        .node()
+        .parts()
+        .config
+        .data_dir
+        .join("console-audits")
+        .join(id)
+}
+
+/// Verify the export in `dir` in the background as audit `id`, with this
+/// node and the node certificates `witnesses` (PEM) as witness keys, then
+/// remove it; the view of the job as started.
+fn spawn_verification(
+    state: &ConsoleState,
+    officer: &Officer,
+    id: String,
+    dir: PathBuf,
+    witnesses: Vec<String>,
+) -> AuditView {
+    let parts = state.node().parts();
     let job = Arc::new(Job {
-        officer: session.officer.uri(),
+        officer: officer.uri(),
         checked: AtomicU64::new(0),
         total: credex_audit::total_entries(std::slice::from_ref(&dir)),
         result: Mutex::new(None),
     });
     state.audits().add(id.clone(), Arc::clone(&job));
     let trust = state.trust().current();
-    let witness =
-        credex_audit::anchor::witness_key(&trust, &parts.chain_pem, Path::new("this node"));
+    let witness_keys: Vec<_> = std::iter::once(&parts.chain_pem)
+        .chain(witnesses.iter())
+        .filter_map(|pem| {
+            credex_audit::anchor::witness_key(&trust, pem, Path::new("a node certificate")).ok()
+        })
+        .collect();
     let calendar = credex_policies::HolidayCalendar::builtin_2026();
     let now_ms = state.now_ms();
     let running = Arc::clone(&job);
     tracing::info!(audit = %id, officer = %job.officer, "console audit started");
     parts.tracker.spawn_blocking(move || {
         let options = AuditOptions {
-            witnesses: witness.into_iter().collect(),
+            witnesses: witness_keys,
             ..AuditOptions::default()
         };
         let progress = |n: u64| {
@@ -261,7 +374,7 @@ pub async fn start(
         let _ = std::fs::remove_dir_all(&dir);
         *running.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(findings);
     });
-    Ok((StatusCode::ACCEPTED, Json(view(&id, &job))))
+    view(&id, &job)
 }
 
 /// `GET /console/api/audits/{id}`: progress, then the findings.

@@ -143,6 +143,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/subjects", post(subjects::show))
         .route("/console/api/health", get(health::show))
         .route("/console/api/audits", post(audits::start))
+        .route("/console/api/audits/own", post(audits::own))
         .route("/console/api/audits/{id}", get(audits::show))
         .layer(axum::middleware::from_fn(guard::same_origin));
     Router::new()

@@ -114,6 +114,19 @@ impl PeerConnection {
         self.hello.as_ref()
     }
 
+    /// The certificate chain the peer presented (leaf first), as verified
+    /// at the handshake.
+    pub fn certificate_chain(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        self.connection
+            .peer_identity()
+            .and_then(|id| {
+                id.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+                    .ok()
+            })
+            .map(|chain| *chain)
+            .unwrap_or_default()
+    }
+
     /// The underlying QUIC connection (for tests and diagnostics).
     pub fn quic(&self) -> &quinn::Connection {
         &self.connection
