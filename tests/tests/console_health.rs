@@ -1,5 +1,6 @@
 //! Federation health in the console, in a real browser (issue 16): this
-//! node's peers (never contacted here), its CRLs, the upward channel as
+//! node's peers (Guangdong connected, with its certificate's end; the others
+//! never heard from), its CRLs, the upward channel as
 //! charts with axes and units, and a reporting-deadline alert raised from
 //! the journal's `UpwardDeadlineAtRisk` entry.
 
@@ -8,7 +9,7 @@
 use credex_journal::{BatchPrepared, ENTRY_VERSION, UpwardDeadlineAtRisk};
 use credex_tests::Federation;
 use credex_tests::browser::{Driver, skipped};
-use credex_tests::console::{origin, start_with_console};
+use credex_tests::console::{guizhou_with_console_and_guangdong, origin};
 
 #[tokio::test]
 async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
@@ -16,7 +17,14 @@ async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
         return;
     }
     let fed = Federation::new();
-    let gy = start_with_console(&fed).await;
+    let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
+    // Guizhou is connected to Guangdong (and has never heard from the others).
+    gy.federation()
+        .context()
+        .peers
+        .connection("440000".parse().unwrap())
+        .await
+        .unwrap();
     // What the upward reporter journals: a batch today, then a deadline
     // already missed for some of its records.
     let now = credex_node::service::now_ms();
@@ -100,4 +108,5 @@ async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
     b.screenshot("health").await;
     b.close().await;
     gy.shutdown().await;
+    gz.shutdown().await;
 }

@@ -19,9 +19,11 @@ export async function render() {
     [t("health.certificateEnds"), when(health.node.certificate_not_after_ms)],
     [t("health.logSize"), health.node.log_size],
   ]));
-  fill("h-peers", health.peers.map((p) => h("tr", {},
+  fill("h-peers", health.peers.map((p) => h("tr", { "data-peer": p.region },
     h("td", {}, region(p.region)), h("td", {}, p.name), h("td", {}, p.addr),
-    h("td", {}, when(p.last_seen_ms)), h("td", {}, p.outbox),
+    h("td", {}, when(p.last_seen_ms)),
+    h("td", { class: "cert-end" }, p.certificate_not_after_ms ? when(p.certificate_not_after_ms) : ""),
+    h("td", {}, p.outbox),
     h("td", {}, p.oldest_waiting_ms ? when(p.oldest_waiting_ms) : ""),
     h("td", {}, p.last_error || ""))));
   fill("h-crls", health.crls.map((c) => h("tr", {},

@@ -1,11 +1,13 @@
 //! Federation health (联邦运行状态) for the credit centre: this node's
-//! certificate, each configured peer (last contact, messages waiting in
+//! certificate, each configured peer (last contact, its certificate's end
+//! while connected, messages waiting in
 //! the outbox and why the last delivery failed), the CRLs (issued, next
 //! update), the upward channel over the last 30 China-time days (records
 //! reported per day, records at risk of missing their deadline), and the
 //! alerts an operator acts on:
 //!
-//! - `certificate_expiring`: this node's certificate ends within 30 days;
+//! - `certificate_expiring`: this node's certificate, or a connected
+//!   peer's, ends within 30 days;
 //! - `crl_stale`: a CRL is past its next update (revocations may be missing);
 //! - `peer_unreachable`: a peer not heard from for an hour, or never, while
 //!   messages wait for it;
@@ -83,6 +85,9 @@ pub struct PeerHealth {
     pub addr: String,
     /// When it was last heard from, Unix ms.
     pub last_seen_ms: Option<i64>,
+    /// When the certificate it presents ends, Unix ms (known while a
+    /// connection to it is open).
+    pub certificate_not_after_ms: Option<i64>,
     /// Messages waiting in the outbox for its region.
     pub outbox: usize,
     /// When the oldest of them was made, Unix ms.
@@ -213,6 +218,32 @@ async fn peers(
             .iter()
             .filter(|m| m.to_region == peer.region)
             .collect();
+        let open = parts
+            .federation
+            .context()
+            .peers
+            .open_connection(peer.region);
+        // An open connection is contact now.
+        let last_seen_ms = if open.is_some() {
+            Some(now_ms)
+        } else {
+            last_seen_ms
+        };
+        let certificate_not_after_ms = open
+            .and_then(|c| {
+                c.certificate_chain()
+                    .first()
+                    .and_then(|leaf| credex_pki::identity_from_der(leaf).ok())
+            })
+            .map(|id| ms(id.not_after));
+        if let Some(end) = certificate_not_after_ms.filter(|end| end - now_ms < EXPIRY_WARNING_MS) {
+            alerts.push(Alert {
+                kind: "certificate_expiring",
+                about: format!("{region}/{name}"),
+                at_ms: Some(end),
+                count: None,
+            });
+        }
         let silent = last_seen_ms.is_none_or(|t| now_ms - t > SILENCE_WARNING_MS);
         if silent && !waiting.is_empty() {
             alerts.push(Alert {
@@ -225,6 +256,7 @@ async fn peers(
         out.push(PeerHealth {
             addr: peer.addr.to_string(),
             last_seen_ms,
+            certificate_not_after_ms,
             outbox: waiting.len(),
             oldest_waiting_ms: waiting.iter().map(|m| m.created_at_ms).min(),
             last_error: waiting

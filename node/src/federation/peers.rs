@@ -29,6 +29,15 @@ impl PeerPool {
         }
     }
 
+    /// The open connection to `region`'s peer, if there is one now (no
+    /// dialling, no waiting: `None` while a dial is under way).
+    pub fn open_connection(&self, region: RegionCode) -> Option<Arc<PeerConnection>> {
+        let live = self.live.try_lock().ok()?;
+        live.get(&region)
+            .filter(|c| c.quic().close_reason().is_none())
+            .cloned()
+    }
+
     /// Whether a peer of `region` is configured.
     pub fn knows(&self, region: RegionCode) -> bool {
         self.peers.contains_key(&region)
