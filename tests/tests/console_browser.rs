@@ -52,6 +52,18 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
     assert!(b.text("#error").await.is_empty(), "the old error stays");
     b.screenshot("home").await;
 
+    // The Content-Security-Policy is enforced: an inline script injected
+    // into the page does not run.
+    let ran = b
+        .run(
+            r#"const s = document.createElement("script");
+               s.textContent = "window.injected = true";
+               document.body.append(s);
+               return window.injected === true"#,
+        )
+        .await;
+    assert_eq!(ran, false, "an inline script ran despite the CSP");
+
     // The session cookie is HttpOnly: the page's script cannot read it.
     let cookies = b.run("return document.cookie").await;
     assert_eq!(cookies, "", "document.cookie shows {cookies}");

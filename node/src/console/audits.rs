@@ -11,7 +11,6 @@
 //! anchored by it; for this node's own log, the certificates its reachable
 //! peers present are too (they cosign it).
 
-use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,10 +21,11 @@ use axum::extract::{Path as UrlPath, Request};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use credex_audit::{AccessOverview, Anomaly, AuditOptions, AuditReport, Context, Thresholds};
+use credex_audit::{AuditOptions, Context, Thresholds};
 use credex_protocol::Role;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::audit_jobs::{AuditView, Findings, Job, view};
 use super::guard::SignedIn;
 use super::session::Officer;
 use super::state::ConsoleState;
@@ -37,9 +37,6 @@ pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
 /// Most files in one upload.
 pub const MAX_FILES: usize = 20_000;
-
-/// Most finished audits kept; the oldest is dropped first.
-pub const MAX_AUDITS: usize = 32;
 
 /// An uploaded export: its files, paths relative to the export's folder.
 #[derive(Debug, Deserialize)]
@@ -58,80 +55,6 @@ pub struct UploadedFile {
     pub path: String,
     /// The bytes, base64.
     pub data: String,
-}
-
-/// Where an audit stands.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditView {
-    /// Its id.
-    pub id: String,
-    /// `running` or `done`.
-    pub state: &'static str,
-    /// Entries checked so far.
-    pub checked: u64,
-    /// Entries in the export's checkpoint.
-    pub total: u64,
-    /// The findings, once done.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<AuditReport>,
-    /// The anomalies flagged in the accesses, once done.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anomalies: Option<Vec<Anomaly>>,
-    /// The accesses counted per day, peer, purpose, officer and category.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overview: Option<AccessOverview>,
-}
-
-/// What a finished audit found.
-struct Findings {
-    report: AuditReport,
-    anomalies: Vec<Anomaly>,
-    overview: AccessOverview,
-}
-
-struct Job {
-    officer: String,
-    checked: AtomicU64,
-    total: u64,
-    result: Mutex<Option<Findings>>,
-}
-
-/// The audits run from this console.
-#[derive(Default)]
-pub struct Audits {
-    jobs: Mutex<HashMap<String, Arc<Job>>>,
-    order: Mutex<Vec<String>>,
-}
-
-impl Audits {
-    fn add(&self, id: String, job: Arc<Job>) {
-        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        if order.len() >= MAX_AUDITS {
-            let oldest = order.remove(0);
-            jobs.remove(&oldest);
-        }
-        order.push(id.clone());
-        jobs.insert(id, job);
-    }
-
-    fn find(&self, id: &str) -> Option<Arc<Job>> {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.get(id).cloned()
-    }
-}
-
-fn view(id: &str, job: &Job) -> AuditView {
-    let result = job.result.lock().unwrap_or_else(|p| p.into_inner());
-    AuditView {
-        id: id.to_owned(),
-        state: if result.is_some() { "done" } else { "running" },
-        checked: job.checked.load(Ordering::Relaxed),
-        total: job.total,
-        report: result.as_ref().map(|f| f.report.clone()),
-        anomalies: result.as_ref().map(|f| f.anomalies.clone()),
-        overview: result.as_ref().map(|f| f.overview.clone()),
-    }
 }
 
 fn require_auditor(officer: &Officer) -> Result<(), Problem> {

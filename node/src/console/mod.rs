@@ -21,6 +21,7 @@
 //!   with the anomaly rules over its accesses.
 
 pub mod assets;
+pub mod audit_jobs;
 pub mod audits;
 pub mod challenge;
 pub mod guard;

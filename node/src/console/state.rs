@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::audits::Audits;
+use super::audit_jobs::Audits;
 use super::challenge::Challenges;
 use super::origins::Origins;
 use super::session::Sessions;
