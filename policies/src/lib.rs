@@ -55,6 +55,7 @@ pub mod evaluate;
 pub mod groups;
 pub mod measures;
 pub mod policy;
+pub mod repair;
 pub mod reporting;
 pub mod source;
 pub mod subject_id;
