@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use credex_node::config::LogFormat;
 
-use commands::{dev, eval, lists, log, node, pki, pseudonym, query, upward};
+use commands::{dev, eval, lists, log, node, pki, pseudonym, query, repair, upward};
 
 mod commands;
 
@@ -71,6 +71,10 @@ enum Command {
     /// Upward reporting to the national platform (数据报送).
     #[command(subcommand)]
     Upward(upward::UpwardCommand),
+    /// Credit repair and objections in time (信用修复、异议): publication
+    /// periods and working-day deadlines.
+    #[command(subcommand)]
+    Repair(repair::RepairCommand),
 }
 
 /// Log to standard error at `level` (`RUST_LOG` wins when set).
@@ -166,6 +170,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Upward(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             upward::upward(cmd).await
+        }
+        Command::Repair(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            repair::repair(cmd)
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod node;
 pub mod pki;
 pub mod pseudonym;
 pub mod query;
+pub mod repair;
 pub mod upward;
 
 /// A connection through `transport` to a configured peer, authenticated as
