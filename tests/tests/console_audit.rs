@@ -108,6 +108,8 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
     assert!(peer.as_str().unwrap().contains("贵州省"), "{peer}");
     let anomalies = b.text("#anomaly-rows").await;
     assert!(anomalies.contains("多人查询同一主体"), "{anomalies}");
+    b.run(r##"document.querySelector("#audit-verdict").scrollIntoView(); return null"##)
+        .await;
     b.screenshot("audit-anomaly").await;
     b.run(r##"document.querySelector("#audit-chart-days").scrollIntoView(); return null"##)
         .await;
