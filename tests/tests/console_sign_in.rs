@@ -74,6 +74,11 @@ async fn sign_in(
     (pair, r.json()["csrf"].as_str().unwrap().to_owned())
 }
 
+/// `GET /console/api/session` with `cookie`.
+async fn session_of(b: &mut GatewayClient, cookie: &str) -> GatewayResponse {
+    call(b, "GET", "/console/api/session", &[("Cookie", cookie)]).await
+}
+
 fn problem(r: &GatewayResponse) -> String {
     let v = r.json();
     format!(
@@ -280,13 +285,7 @@ async fn state_changing_calls_need_the_origin_and_the_csrf_token_and_revocation_
         );
     }
     // Still signed in after all of those.
-    let me = call(
-        &mut b,
-        "GET",
-        "/console/api/session",
-        &[("Cookie", &cookie)],
-    )
-    .await;
+    let me = session_of(&mut b, &cookie).await;
     assert_eq!(me.status, 200);
 
     // With both, the officer signs out, and the cookie is cleared.
@@ -303,35 +302,17 @@ async fn state_changing_calls_need_the_origin_and_the_csrf_token_and_revocation_
     .await;
     assert_eq!(r.status, 204, "{}", problem(&r));
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
-    let me = call(
-        &mut b,
-        "GET",
-        "/console/api/session",
-        &[("Cookie", &cookie)],
-    )
-    .await;
+    let me = session_of(&mut b, &cookie).await;
     assert_eq!(me.status, 401);
 
     // Revoking the officer's certificate ends their open session.
     let (cookie, _) = sign_in(&mut b, &fed, &origin, "req-1").await;
-    let me = call(
-        &mut b,
-        "GET",
-        "/console/api/session",
-        &[("Cookie", &cookie)],
-    )
-    .await;
+    let me = session_of(&mut b, &cookie).await;
     assert_eq!(me.status, 200);
     let cert = fed.path().join("operators/520000/req-1.pem");
     fed.ca(GUIZHOU).revoke(&cert).unwrap();
     node.reload_crls().await.unwrap();
-    let me = call(
-        &mut b,
-        "GET",
-        "/console/api/session",
-        &[("Cookie", &cookie)],
-    )
-    .await;
+    let me = session_of(&mut b, &cookie).await;
     assert_eq!(me.status, 401);
     assert!(
         problem(&me).contains("no longer verifies"),

@@ -10,41 +10,25 @@ use common::{credex, ok};
 
 #[test]
 fn eligibility_and_deadlines_from_the_command_line() {
-    let out = ok(&[
-        "repair",
-        "eligibility",
-        "--category",
-        "admin_penalty",
-        "--decided",
-        "2026-03-10",
-        "--on",
-        "2026-05-01",
-    ]);
-    assert!(out.contains("from 2026-06-10"), "{out}");
-    let out = ok(&[
-        "repair",
-        "eligibility",
-        "--category",
-        "admin_penalty",
-        "--sector",
-        "fire_safety",
-        "--decided",
-        "2026-03-10",
-        "--on",
-        "2026-12-04",
-    ]);
-    assert!(out.contains("from 2027-03-10"), "{out}");
-    let out = ok(&[
-        "repair",
-        "eligibility",
-        "--category",
-        "admin_penalty",
-        "--decided",
-        "2023-01-05",
-        "--on",
-        "2026-12-04",
-    ]);
-    assert!(out.contains("publication ended on 2026-01-05"), "{out}");
+    for (args, says) in [
+        (
+            "--category admin_penalty --decided 2026-03-10 --on 2026-05-01",
+            "from 2026-06-10",
+        ),
+        (
+            "--category admin_penalty --sector fire_safety --decided 2026-03-10 --on 2026-12-04",
+            "from 2027-03-10",
+        ),
+        (
+            "--category admin_penalty --decided 2023-01-05 --on 2026-12-04",
+            "publication ended on 2026-01-05",
+        ),
+    ] {
+        let mut all = vec!["repair", "eligibility"];
+        all.extend(args.split(' '));
+        let out = ok(&all);
+        assert!(out.contains(says), "{args}: {out}");
+    }
 
     // Friday 4 December 2026: accept by Tuesday the 8th, decide ten working
     // days later.

@@ -78,9 +78,12 @@ function row(q) {
     h("td", {}, q.case_reference));
 }
 
+const COLUMNS = ["id", "region", "subject", "purpose", "state", "requester", "case"];
+
 function table(id, queries) {
-  fill(id, queries.length === 0
-    ? h("tr", {}, h("td", { colspan: 7 }, t("queries.none")))
+  fill(`${id}-head`, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, t(`queries.columns.${c}`)))));
+  fill(`${id}-rows`, queries.length === 0
+    ? h("tr", {}, h("td", { colspan: COLUMNS.length }, t("queries.none")))
     : queries.map(row));
 }
 
@@ -89,8 +92,8 @@ export async function renderLists() {
     api.get("/console/api/queries?state=awaiting_approver"),
     api.get("/console/api/queries"),
   ]);
-  table("queue-rows", queue);
-  table("recent-rows", recent.slice(0, 20));
+  table("queue", queue);
+  table("recent", recent.slice(0, 20));
 }
 
 function fieldList(list) {

@@ -142,7 +142,12 @@ pub async fn start(
     })?;
     let id = hex::encode(crate::ids::random_id());
     let dir = audit_dir(&state, &id);
-    if let Err(p) = write_upload(&dir, &upload) {
+    let target = dir.clone();
+    let written = tokio::task::spawn_blocking(move || write_upload(&target, &upload))
+        .await
+        .map_err(Problem::store_failed)
+        .and_then(|r| r);
+    if let Err(p) = written {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(p);
     }

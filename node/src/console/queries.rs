@@ -133,8 +133,7 @@ pub async fn create(
     JsonBody(new): JsonBody<NewQuery>,
 ) -> Result<(StatusCode, Json<ConsoleQuery>), Problem> {
     require(&session.officer, &[Role::Requester], "drafting a query")?;
-    let view = actions::draft(state.node(), new, session.officer.uri()).await?;
-    let held = actions::held(state.node(), &view.id).await?;
+    let held = actions::draft(state.node(), new, session.officer.uri()).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConsoleQuery::of(&held, &session.officer)),
@@ -157,8 +156,7 @@ pub async fn show(
     QueryParams(q): QueryParams<ShowQuery>,
 ) -> Result<Json<ConsoleQuery>, Problem> {
     require(&session.officer, QUERY_ROLES, "reading a query")?;
-    actions::show(state.node(), &id, q.wait.unwrap_or(0)).await?;
-    let held = actions::held(state.node(), &id).await?;
+    let held = actions::show(state.node(), &id, q.wait.unwrap_or(0)).await?;
     Ok(Json(ConsoleQuery::of(&held, &session.officer)))
 }
 

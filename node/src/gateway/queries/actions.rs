@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::UnixTime;
 
-use super::model::{OfficerSignature, QueryState, QueryView};
+use super::model::{OfficerSignature, QueryState};
 use super::store::{self, HeldQuery, HeldState};
-use super::{MAX_WAIT_S, draft, officers, send, view};
+use super::{MAX_WAIT_S, draft, officers, send};
 use crate::gateway::problem::{Problem, ProblemType};
 use crate::gateway::state::GatewayState;
 
@@ -24,7 +24,7 @@ pub async fn draft(
     state: &GatewayState,
     new: super::NewQuery,
     drafted_by: String,
-) -> Result<QueryView, Problem> {
+) -> Result<HeldQuery, Problem> {
     let file = draft::draft(state, new, SystemTime::now())?;
     let held = HeldQuery {
         file,
@@ -37,12 +37,12 @@ pub async fn draft(
         .await
         .map_err(Problem::store_failed)?;
     tracing::info!(query = %store::key(&held.file.request.request_id), by = %held.drafted_by, "query drafted");
-    Ok(view::view(&held))
+    Ok(held)
 }
 
 /// The query `id` as it stands, waiting up to `wait_s` seconds while it
 /// is being sent.
-pub async fn show(state: &GatewayState, id: &str, wait_s: u32) -> Result<QueryView, Problem> {
+pub async fn show(state: &GatewayState, id: &str, wait_s: u32) -> Result<HeldQuery, Problem> {
     if wait_s > MAX_WAIT_S {
         return Err(Problem::new(
             ProblemType::QueryInvalid,
@@ -55,13 +55,13 @@ pub async fn show(state: &GatewayState, id: &str, wait_s: u32) -> Result<QueryVi
         writes.borrow_and_update();
         let held = held(state, id).await?;
         if held.state != HeldState::Sending || tokio::time::Instant::now() >= deadline {
-            return Ok(view::view(&held));
+            return Ok(held);
         }
         if tokio::time::timeout_at(deadline, writes.changed())
             .await
             .is_err()
         {
-            return Ok(view::view(&held));
+            return Ok(held);
         }
     }
 }

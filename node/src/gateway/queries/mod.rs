@@ -63,8 +63,8 @@ pub async fn create(
     JsonBody(new): JsonBody<NewQuery>,
 ) -> Result<(StatusCode, Json<QueryView>), Problem> {
     client.require(GatewayRole::Query, "POST /v1/queries")?;
-    let view = actions::draft(&state, new, client.identity_uri()).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let held = actions::draft(&state, new, client.identity_uri()).await?;
+    Ok((StatusCode::CREATED, Json(view::view(&held))))
 }
 
 /// The query of `GET /v1/queries/{id}`.
@@ -99,7 +99,7 @@ pub async fn show(
     client.require(GatewayRole::Query, "GET /v1/queries/{id}")?;
     actions::show(&state, &id, query.wait.unwrap_or(0))
         .await
-        .map(Json)
+        .map(|held| Json(view::view(&held)))
 }
 
 /// Add the next officer's signature: the requester's, then the approver's
