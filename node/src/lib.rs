@@ -37,6 +37,7 @@ pub mod boot;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod disclosures;
 pub mod eval;
 pub mod export;
 pub mod federation;

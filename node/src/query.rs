@@ -4,7 +4,8 @@
 //! CRLs, roles, distinct officers) → subject and purpose → policy → durably
 //! record the decision, consuming the nonce, one authorization use and one
 //! unit of quota in the same transaction → only then read records →
-//! project them to the permitted fields → sign the response.
+//! project them to the permitted fields → enter them in the disclosures
+//! ledger → sign the response.
 //!
 //! Records are read only with an [`AuthorizationVerified`] and a
 //! [`ReleaseDecision`] in hand, tokens that only `credex-pki` and
@@ -32,7 +33,7 @@ use crate::transport::PeerIdentity;
 use credex_flows::calendar::{ms_time, quota_window_start_ms};
 pub use credex_flows::query::PolicyLoadError;
 use credex_flows::query::QueryDecision;
-use credex_journal::{AccessEntry, Direction, Officer};
+use credex_journal::{AccessEntry, Direction, DisclosedBy, Officer};
 
 /// An accountable officer as the journal names them: the certificate's
 /// identity and fingerprint.
@@ -266,8 +267,23 @@ impl QueryService {
             }
         };
 
-        // 4. Only now read, and project to the permitted fields.
+        // 4. Only now read, and project to the permitted fields; enter
+        //    what leaves in the disclosures ledger before it does.
         let records = self.read_projected(q, &decision).await?;
+        let disclosed: Vec<[u8; 32]> = records
+            .iter()
+            .map(|r| credex_journal::record_key(&r.category, &r.record_id))
+            .collect();
+        crate::disclosures::disclose(
+            &self.storage,
+            DisclosedBy::Query {
+                query_digest: digest,
+            },
+            vec![q.request.requester_region],
+            &disclosed,
+            now_ms,
+        )
+        .await?;
         tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
         self.respond(q, digest, decided, records, now_ms, receipt)
     }

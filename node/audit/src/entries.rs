@@ -3,14 +3,15 @@
 //! archives; every entry decoded by kind; each received access alone
 //! ([`crate::received`]) and the releases as a sequence ([`crate::replay`]);
 //! each answered query against the intent logged before it was sent; each
-//! federation message ([`crate::messages`]). The gateway's credit checks
+//! federation message ([`crate::messages`]); each disclosure entered in
+//! the ledger ([`crate::disclosures`]). The gateway's credit checks
 //! are decoded and kept for the anomaly rules ([`crate::anomalies`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use credex_journal::split as split_entry;
-use credex_journal::{AccessEntry, CreditChecked, Direction, kind};
+use credex_journal::{AccessEntry, CreditChecked, Direction, RecordsDisclosed, kind};
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
 
@@ -46,6 +47,8 @@ struct Decoded<'e> {
     intents: BTreeSet<[u8; 32]>,
     /// (leaf index, entry) of every credit check the gateway answered.
     credit_checks: Vec<(u64, CreditChecked)>,
+    /// (leaf index, entry) of every disclosure entered in the ledger.
+    disclosures: Vec<(u64, RecordsDisclosed)>,
 }
 
 impl Auditor<'_> {
@@ -63,6 +66,16 @@ impl Auditor<'_> {
         let decoded = self.decode_entries(origin, entries, summary);
         self.check_received_accesses(dir, origin, region, &decoded, &policies);
         self.check_intents(origin, &decoded);
+        for (index, (rule, detail)) in
+            crate::disclosures::check(&decoded.disclosures, &decoded.accesses)
+        {
+            self.violation(origin, Some(index), rule, detail);
+        }
+        summary.disclosures = decoded.disclosures.len();
+        summary.ledger_rows = credex_flows::disclosures::Ledger::from_entries(
+            decoded.disclosures.iter().map(|(_, d)| d),
+        )
+        .len();
         let messages = self.check_messages(dir, origin, region, &decoded.messages, summary);
         CheckedEntries {
             accesses: decoded.accesses,
@@ -160,6 +173,14 @@ impl Auditor<'_> {
                         Ok(intent) => {
                             decoded.intents.insert(intent.query_digest);
                         }
+                        Err(err) => {
+                            self.violation(origin, Some(*index), "entry_format", err.to_string());
+                        }
+                    }
+                }
+                kind::RECORDS_DISCLOSED => {
+                    match credex_protocol::decode::<RecordsDisclosed>(body) {
+                        Ok(d) => decoded.disclosures.push((*index, d)),
                         Err(err) => {
                             self.violation(origin, Some(*index), "entry_format", err.to_string());
                         }

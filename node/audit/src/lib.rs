@@ -10,7 +10,8 @@
 //! each access's dual authorization as of its time and the archived
 //! policy's decision re-run ([`received`]); the releases as a sequence
 //! ([`replay`]); each federation message's signatures and egress decision
-//! re-run ([`messages`], [`egress`]). Across logs it matches every access
+//! re-run ([`messages`], [`egress`]); each disclosure entered in the
+//! ledger against the release it belongs to ([`disclosures`]). Across logs it matches every access
 //! and message between its two sides. [`subject_report`] lists who
 //! accessed a subject. [`find_anomalies`] points at authorized accesses
 //! worth a second look (异常), as pure functions of the accesses.
@@ -27,6 +28,7 @@
 mod across;
 pub mod anchor;
 pub mod anomalies;
+pub mod disclosures;
 pub mod egress;
 mod entries;
 mod load;

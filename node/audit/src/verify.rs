@@ -73,6 +73,11 @@ pub struct LogSummary {
     pub egress_not_rerun: usize,
     /// Fields the senders' gates withheld, summed over the messages.
     pub egress_withheld: usize,
+    /// `records_disclosed` entries (the disclosures ledger's) checked.
+    pub disclosures: usize,
+    /// Rows of the disclosures ledger they fold to: (record, recipient,
+    /// channel) triples.
+    pub ledger_rows: usize,
     /// What vouches for the log beyond its own key: the log is verified up
     /// to this size (`None`: nothing does, a `log_not_anchored` violation).
     pub anchor: Option<crate::anchor::Anchor>,

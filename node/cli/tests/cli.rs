@@ -678,6 +678,31 @@ fn query_flow_from_the_command_line() {
     assert!(again.contains("replay"), "{again}");
     assert!(terminate(&mut node).success());
 
+    // Guangdong's disclosures ledger names Guizhou as the recipient of the
+    // company's penalty, and equals its recomputation from the log.
+    let record_id = good
+        .lines()
+        .find(|l| l.contains(&format!("\"subject\":\"{subject}\"")))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["record_id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let who = ok(&[
+        "log",
+        "recipients",
+        "--config",
+        p(&gz),
+        "--category",
+        "admin_penalty",
+        "--record-id",
+        &record_id,
+    ]);
+    assert!(
+        who.contains("1 recipient(s)") && who.contains("520000") && who.contains("by query"),
+        "{who}"
+    );
+    let checked = ok(&["log", "check-disclosures", "--config", p(&gz)]);
+    assert!(checked.contains("0 difference(s)"), "{checked}");
+
     // Subject authorizations and identifier checks.
     let auth = dir.path().join("a.cxa");
     let out = ok(&[

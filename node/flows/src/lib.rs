@@ -26,6 +26,9 @@
 //!   retry backoff, and apply-once with the first answer replayed to
 //!   duplicates. `tests/exactly_once.rs` drives four nodes of them over
 //!   links that drop, delay, duplicate and reorder, on a virtual clock;
+//! - [`disclosures`]: the disclosures ledger (经手必有责) — every region
+//!   that received a record, folded from the log's `RecordsDisclosed`
+//!   entries, and the differences of a stored ledger from that fold;
 //! - [`query`]: the responder's view of a query as its sharing policy
 //!   decides on it, and the policy set rebuilt from a logged archive;
 //! - [`calendar`]: Unix milliseconds as certificate-validity time,
@@ -41,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod disclosures;
 pub mod flow;
 pub mod inbox;
 pub mod lists;

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use credex_journal::{BatchPrepared, ENTRY_VERSION};
+use credex_journal::{BatchPrepared, DisclosedBy, ENTRY_VERSION};
 use credex_policies::egress::{UpwardCandidate, release_upward_batch};
 use credex_policies::{Catalogue, HolidayCalendar, Record, ReportingList};
 use credex_protocol::RegionCode;
@@ -360,6 +360,22 @@ impl Reporter {
             catalogue_hash: self.list.content_hash(),
             withheld,
         };
+        // The records are entered as disclosed to the national platform
+        // before their batch can leave (a crash in between re-makes the
+        // same batch, and the ledger rows are idempotent).
+        let disclosed: Vec<[u8; 32]> = batch
+            .records
+            .iter()
+            .map(|r| credex_journal::record_key(&r.category, &r.record_id))
+            .collect();
+        crate::disclosures::disclose(
+            storage,
+            DisclosedBy::Upward { seq: batch.seq },
+            vec![RegionCode::NATIONAL],
+            &disclosed,
+            now,
+        )
+        .await?;
         storage
             .append_entry_with_state(
                 &entry,

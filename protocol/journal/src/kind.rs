@@ -2,7 +2,8 @@
 //! entry's header; never reuse or renumber one. Ranges: 1–19 the node and
 //! its queries, 20–29 recognition (互认), 30–39 joint reward/punishment
 //! lists (联合奖惩), 40–49 the upward channel (数据报送), 50–59 the
-//! integration gateway and its web console.
+//! integration gateway and its web console, 60–69 subjects' rights
+//! (the disclosures ledger, objections, repairs, corrections, reports).
 
 /// A query this node received and decided ([`crate::AccessEntry`]).
 pub const QUERY_RECEIVED: u16 = 1;
@@ -63,6 +64,10 @@ pub const RECORDS_FED: u16 = 52;
 /// An officer signed in to the web console ([`crate::gateway::OfficerSignedIn`]).
 pub const OFFICER_SIGNED_IN: u16 = 53;
 
+/// Records of this node are about to leave: the disclosures ledger's
+/// entry ([`crate::disclosures::RecordsDisclosed`]).
+pub const RECORDS_DISCLOSED: u16 = 60;
+
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
     (QUERY_RECEIVED, "query_received"),
@@ -88,6 +93,7 @@ pub const ALL: &[(u16, &str)] = &[
     (CREDIT_CHECKED, "credit_checked"),
     (RECORDS_FED, "records_fed"),
     (OFFICER_SIGNED_IN, "officer_signed_in"),
+    (RECORDS_DISCLOSED, "records_disclosed"),
 ];
 
 /// The name of a kind, if this version knows it.

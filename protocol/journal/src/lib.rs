@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod disclosures;
 pub mod frame;
 pub mod gateway;
 pub mod kind;
@@ -35,6 +36,7 @@ pub use access::{
     AccessEntry, CounterpartReceipt, Direction, MAX_NO_ANSWER_REASON, Officer, QueryIntent,
     QueryNoAnswer, parse_access_entry, subject_digest,
 };
+pub use disclosures::{Channel, DisclosedBy, RecordsDisclosed, record_key};
 pub use frame::{EncodedEntry, Entry, EntryError, HEADER_LEN, decode, encode, entry_bytes, split};
 pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, OfficerSignedIn, RecordsFed};
 pub use lists::{ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionRouted};

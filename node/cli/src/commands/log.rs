@@ -21,6 +21,14 @@ pub enum LogCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Every region that received one of this node's records, and how
+    /// (query answer, upward batch, list push), from the disclosures
+    /// ledger (经手必有责).
+    Recipients(super::disclosures::RecipientsArgs),
+    /// Recompute the disclosures ledger from the log and compare it with
+    /// the stored one; exits non-zero on any difference. `--rebuild`
+    /// (with the node stopped) makes the stored ledger equal to the log's.
+    CheckDisclosures(super::disclosures::CheckArgs),
 }
 
 /// The auditor's tools: offline, trusting only the federation root.
@@ -168,15 +176,23 @@ impl Anchoring {
 
 /// Run a log command.
 pub async fn log(cmd: LogCommand) -> Result<()> {
-    let LogCommand::Export { config, out } = cmd;
-    let config = NodeConfig::load(&config)?;
+    match cmd {
+        LogCommand::Export { config, out } => export(&config, &out).await,
+        LogCommand::Recipients(args) => super::disclosures::recipients(args).await,
+        LogCommand::CheckDisclosures(args) => super::disclosures::check(args).await,
+    }
+}
+
+/// `credex log export`.
+async fn export(config: &Path, out: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
     let key_pem = std::fs::read_to_string(&config.tls.key)
         .with_context(|| format!("{}", config.tls.key.display()))?;
     let key = credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name)?;
     let chain = std::fs::read_to_string(&config.tls.cert)
         .with_context(|| format!("{}", config.tls.cert.display()))?;
     let storage = credex_node::service::open_storage(&config).await?;
-    let result = credex_node::export::export(&storage, &key, &chain, &out).await;
+    let result = credex_node::export::export(&storage, &key, &chain, out).await;
     storage.close().await;
     let summary = result?;
     println!(

@@ -2,6 +2,7 @@
 //! its arguments, calls the library and prints; none holds node logic.
 
 pub mod dev;
+pub mod disclosures;
 pub mod eval;
 pub mod lists;
 pub mod log;
