@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::federation::PrepareError;
 use crate::storage::StorageError;
 
+mod objections;
 mod offline;
 mod policy;
 mod receive;
@@ -40,6 +41,7 @@ mod service;
 mod state;
 mod status;
 
+pub use objections::{ObjectionAnswer, ObjectionCaseView, ObjectionOverdue};
 pub use offline::OfflineLists;
 pub use policy::{ListsPolicy, list_type};
 pub use receive::register;

@@ -31,7 +31,8 @@ use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::evaluation::Scheme;
 use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
-    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, kind as list_kind,
+    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, ObjectionMark,
+    kind as list_kind,
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
@@ -46,7 +47,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 7] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 8] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -61,6 +62,11 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 7] = [
         "release_change_confirmed",
     ),
     (Flow::Lists, list_kind::OBJECTION, "release_objection"),
+    (
+        Flow::Lists,
+        list_kind::OBJECTION_MARK,
+        "release_objection_mark",
+    ),
     (Flow::Upward, KIND_BATCH, "release_upward_batch"),
 ];
 
@@ -261,6 +267,21 @@ pub fn release_objection(
     )
 }
 
+/// Release where an objection stands to a region holding the entry: an
+/// entry id, a stage, dates and the origin's note, no record field.
+pub fn release_objection_mark(
+    to: RegionCode,
+    mark: &ObjectionMark,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Lists,
+        list_kind::OBJECTION_MARK,
+        to,
+        mark,
+        EgressRecord::no_record_data(),
+    )
+}
+
 /// Release an evaluation result push (互认推送) to `to`: allowed only under
 /// an agreement whose members include both regions and which recognises
 /// the result's scheme.
@@ -408,6 +429,10 @@ pub fn carried_fields(
         }
         (Flow::Lists, list_kind::OBJECTION) => {
             decode::<Objection>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Lists, list_kind::OBJECTION_MARK) => {
+            decode::<ObjectionMark>(payload)?;
             BTreeMap::new()
         }
         (flow, kind) => {

@@ -13,6 +13,7 @@
 //! | [`kind::CHANGE`]           | [`EntryChange`]    | origin → member        |
 //! | [`kind::CHANGE_CONFIRMED`] | [`ChangeConfirmed`]| member → origin        |
 //! | [`kind::OBJECTION`]        | [`Objection`]      | member → origin        |
+//! | [`kind::OBJECTION_MARK`]   | [`ObjectionMark`]  | origin → every holder  |
 //!
 //! The federation acknowledgement of a listing is the member's response
 //! (响应). This module only defines the values and their bounds
@@ -43,6 +44,9 @@ pub mod kind {
     /// A subject's objection routed to the origin, member → origin
     /// ([`super::Objection`]).
     pub const OBJECTION: u16 = 5;
+    /// Where an objection stands (异议处理中, then decided), origin → every
+    /// region holding the entry ([`super::ObjectionMark`]).
+    pub const OBJECTION_MARK: u16 = 6;
 }
 
 /// Longest free text (basis, authority, note, reason), in bytes.
@@ -275,6 +279,107 @@ pub struct Objection {
     pub reason: String,
 }
 
+/// Where an objection stands at the origin (异议办理状态).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionStage {
+    /// Index 0. Received, to be accepted or refused by `accept_by` (待受理).
+    Filed,
+    /// Index 1. Accepted, to be decided by `decide_by` (已受理).
+    Accepted,
+    /// Index 2. Refused without review (不予受理): the mark ends.
+    Refused,
+    /// Index 3. Decided (已办结): the mark ends.
+    Decided(ObjectionOutcome),
+}
+
+impl ObjectionStage {
+    /// Whether the objection is still being handled (异议处理中): every
+    /// holder shows the entry as contested.
+    pub fn pending(self) -> bool {
+        matches!(self, ObjectionStage::Filed | ObjectionStage::Accepted)
+    }
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ObjectionStage::Filed => "filed",
+            ObjectionStage::Accepted => "accepted",
+            ObjectionStage::Refused => "refused",
+            ObjectionStage::Decided(o) => o.code(),
+        }
+    }
+}
+
+/// How an objection was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionOutcome {
+    /// Index 0. Upheld (异议成立): the entry is revoked.
+    Upheld,
+    /// Index 1. Upheld in part (部分成立): the entry is corrected.
+    Corrected,
+    /// Index 2. Not upheld (异议不成立): the entry stands.
+    Dismissed,
+    /// Index 3. Withdrawn by the subject (主动撤回).
+    Withdrawn,
+}
+
+impl ObjectionOutcome {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ObjectionOutcome::Upheld => "upheld",
+            ObjectionOutcome::Corrected => "corrected",
+            ObjectionOutcome::Dismissed => "dismissed",
+            ObjectionOutcome::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The outcome of a [`ObjectionOutcome::code`].
+    pub fn from_code(code: &str) -> Option<ObjectionOutcome> {
+        [
+            ObjectionOutcome::Upheld,
+            ObjectionOutcome::Corrected,
+            ObjectionOutcome::Dismissed,
+            ObjectionOutcome::Withdrawn,
+        ]
+        .into_iter()
+        .find(|o| o.code() == code)
+    }
+}
+
+/// Where an objection to an entry stands, origin → every region holding
+/// the entry, each time it moves: filed, accepted or refused, decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionMark {
+    /// The entry objected to.
+    pub entry: EntryId,
+    /// The objection: the message id of the [`Objection`] that filed it.
+    pub objection: [u8; 16],
+    /// The region the subject filed it in.
+    pub filed_in: RegionCode,
+    /// Where it stands.
+    pub stage: ObjectionStage,
+    /// The last day (China time, `YYYY-MM-DD`) to accept or refuse it.
+    pub accept_by: String,
+    /// The last day to decide it, once accepted.
+    pub decide_by: Option<String>,
+    /// The origin's note for the holders (may be empty; no personal data).
+    pub note: String,
+}
+
+impl ObjectionMark {
+    /// Check the bounds decoding alone does not.
+    pub fn validate(&self) -> Result<(), ListsBoundError> {
+        date("accept_by", &self.accept_by)?;
+        if let Some(d) = &self.decide_by {
+            date("decide_by", d)?;
+        }
+        text("note", &self.note, false)
+    }
+}
+
 /// A bound or format rule a decoded lists message breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListsBoundError {
@@ -318,6 +423,14 @@ pub enum ListsBoundError {
         "details: at most {MAX_DETAILS} fields, codes of 1 to {MAX_MEASURE_CODE} bytes, values of at most {MAX_TEXT} bytes"
     )]
     BadDetails,
+}
+
+fn date(key: &'static str, s: &str) -> Result<(), ListsBoundError> {
+    if crate::evaluation::is_calendar_date(s) {
+        Ok(())
+    } else {
+        Err(ListsBoundError::BadDate(key))
+    }
 }
 
 fn text(key: &'static str, s: &str, required: bool) -> Result<(), ListsBoundError> {

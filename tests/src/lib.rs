@@ -70,6 +70,37 @@ impl Federation {
         self.start_with(self.config(name)).await
     }
 
+    /// Start the nodes `names` on loopback ports reserved up front, each
+    /// naming the others as its QUIC peers, so federation messages flow
+    /// between them (in the order given).
+    pub async fn start_wired(&self, names: &[&str]) -> Vec<RunningNode> {
+        let sockets: Vec<std::net::UdpSocket> = names
+            .iter()
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let ports: std::collections::BTreeMap<RegionCode, u16> = names
+            .iter()
+            .zip(&sockets)
+            .map(|(name, socket)| {
+                let port = socket.local_addr().expect("bound").port();
+                (self.node(name).region, port)
+            })
+            .collect();
+        drop(sockets);
+        let mut nodes = Vec::new();
+        for name in names {
+            let mut c = self.config(name);
+            c.listen.set_port(ports[&c.region]);
+            for peer in &mut c.peers {
+                if let Some(port) = ports.get(&peer.region) {
+                    peer.addr.set_port(*port);
+                }
+            }
+            nodes.push(self.start_with(c).await);
+        }
+        nodes
+    }
+
     /// Start a node with a modified configuration.
     pub async fn start_with(&self, config: NodeConfig) -> RunningNode {
         RunningNode::start(config).await.expect("node starts")

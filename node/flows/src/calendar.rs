@@ -64,6 +64,14 @@ pub fn china_midnight_ms(day: Date) -> i64 {
     (i64::from(day.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY) * DAY_MS - CST_OFFSET_MS
 }
 
+/// The last day (`YYYY-MM-DD`, China time) of a deadline `days` working
+/// days after the China day of `at_ms` (`9999-12-31` beyond the calendar).
+pub fn deadline_date(calendar: &HolidayCalendar, at_ms: i64, days: u32) -> String {
+    china_date(at_ms)
+        .and_then(|d| calendar.add_working_days(d, days))
+        .map_or_else(|| "9999-12-31".into(), date_text)
+}
+
 /// Start of the quota window containing `now`: midnight China Standard Time.
 pub fn quota_window_start_ms(now: OffsetDateTime) -> i64 {
     china_date(unix_ms(now)).map_or(i64::MAX, china_midnight_ms)

@@ -76,6 +76,15 @@ impl StateKey {
 pub enum Read {
     /// One key of flow state (absent keys are absent from the view).
     State(StateKey),
+    /// Every key of a namespace that starts with a prefix, at most
+    /// [`MAX_PREFIX_READ`] of them (more is refused as the node's own state
+    /// gone wrong, never decided on in part).
+    Prefix {
+        /// The namespace.
+        ns: String,
+        /// The prefix.
+        prefix: String,
+    },
     /// The (category, record id) pairs of the records this node holds on
     /// a subject in the given categories.
     SubjectRecords {
@@ -85,6 +94,9 @@ pub enum Read {
         categories: Vec<String>,
     },
 }
+
+/// Most keys one [`Read::Prefix`] reads.
+pub const MAX_PREFIX_READ: usize = 4096;
 
 /// What a subject holds, as [`Read::SubjectRecords`] found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +146,19 @@ impl View {
                 })
             })
             .transpose()
+    }
+
+    /// Every (key, value) of `ns` read whose key starts with `prefix`, in
+    /// key order (complete when a [`Read::Prefix`] of it was named).
+    pub fn prefixed<'v>(
+        &'v self,
+        ns: &'v str,
+        prefix: &'v str,
+    ) -> impl Iterator<Item = (&'v str, &'v [u8])> + 'v {
+        self.state
+            .iter()
+            .filter(move |(k, _)| k.ns == ns && k.key.starts_with(prefix))
+            .map(|(k, v)| (k.key.as_str(), v.as_slice()))
     }
 
     /// What `subject` holds, if it was read.

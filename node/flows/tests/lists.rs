@@ -8,8 +8,9 @@
 
 use credex_flows::flow::{Context, Effect, Flow, Peer, Read, Refusal, StateKey, View};
 use credex_flows::lists::{
-    AckTrack, ChangeTrack, ConfirmTrack, FeedbackTrack, HeldEntry, Lists, OBJECTIONS_NS, OwnEntry,
-    RECEIVED_NS, SentTrack, TRACK_NS, rev_event, track_key,
+    AckTrack, ChangeTrack, ConfirmTrack, FeedbackTrack, HeldEntry, Lists, MARKS_NS, MarkHeld,
+    OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase, OwnEntry, RECEIVED_NS, SentTrack, TRACK_NS,
+    mark_key, rev_event, track_key,
 };
 use credex_pki::TrustStore;
 use credex_pki::issue::{KeyAlgorithm, Validity, create_root};
@@ -18,7 +19,7 @@ use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
 use credex_protocol::lists::{
     ChangeConfirmed, ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, NoticeMeans,
-    Objection, SubjectNotice, kind as msg,
+    Objection, ObjectionMark, ObjectionOutcome, ObjectionStage, SubjectNotice, kind as msg,
 };
 use credex_protocol::query::SubjectRef;
 use credex_protocol::{NodeName, RegionCode};
@@ -529,6 +530,95 @@ fn an_objection_is_recorded_per_message() {
             hex::encode(message.message_id)
         )
     );
+}
+
+#[test]
+fn an_objection_is_marked_filed_on_every_holder_with_its_deadline() {
+    let objection = Objection {
+        entry: entry_id(),
+        reason: "the fine was paid".into(),
+    };
+    let message = envelope(msg::OBJECTION, GUANGDONG, GUIZHOU, &objection);
+    let gy = flow(GUIZHOU);
+    let reads = gy.reads(&peer(GUANGDONG), &message).expect("reads");
+    assert!(
+        reads.contains(&Read::Prefix {
+            ns: TRACK_NS.into(),
+            prefix: format!("{}/", entry_id())
+        }),
+        "the origin reads every holder of the entry: {reads:?}"
+    );
+    let effect = receive(&gy, &sent_to_guangdong(), GUANGDONG, &message).expect("recorded");
+    assert_eq!(effect.state[1].ns, OBJECTION_CASES_NS);
+    let case: ObjectionCase = decoded(&effect, 1);
+    assert_eq!(case.mark.stage, ObjectionStage::Filed);
+    assert_eq!(case.mark.objection, message.message_id);
+    // Monday 2 November 2026 + 2 working days.
+    assert_eq!(case.mark.accept_by, "2026-11-04");
+    assert_eq!(effect.send.len(), 1, "one holder: Guangdong");
+    assert_eq!(effect.send[0].recipient(), region(GUANGDONG));
+    assert_eq!(effect.send[0].kind(), msg::OBJECTION_MARK);
+}
+
+fn mark(stage: ObjectionStage) -> ObjectionMark {
+    ObjectionMark {
+        entry: entry_id(),
+        objection: [7; 16],
+        filed_in: region(GUANGDONG),
+        stage,
+        accept_by: "2026-11-04".into(),
+        decide_by: None,
+        note: String::new(),
+    }
+}
+
+#[test]
+fn a_holder_keeps_the_origins_latest_mark_and_refuses_any_other() {
+    let gd = flow(GUANGDONG);
+    let accepted = envelope(
+        msg::OBJECTION_MARK,
+        GUIZHOU,
+        GUANGDONG,
+        &mark(ObjectionStage::Accepted),
+    );
+    let effect = receive(&gd, &holding(), GUIZHOU, &accepted).expect("kept");
+    assert_eq!(effect.state[0].ns, MARKS_NS);
+    assert_eq!(effect.state[0].key, mark_key(&entry_id(), &[7; 16]));
+    let held: MarkHeld = decoded(&effect, 0);
+    assert!(held.mark.stage.pending());
+
+    // Only the origin marks its entry's objections.
+    let (code, text) = refused(receive(&gd, &holding(), BEIJING, &accepted));
+    assert_eq!(code, "not-entitled", "{text}");
+    // Not an entry held here.
+    let (code, _) = refused(receive(&gd, &View::default(), GUIZHOU, &accepted));
+    assert_eq!(code, "not-held");
+    // Never backwards: a decided objection is not filed again.
+    let mut decided = holding();
+    put(
+        &mut decided,
+        MARKS_NS,
+        mark_key(&entry_id(), &[7; 16]),
+        &MarkHeld {
+            mark: mark(ObjectionStage::Decided(ObjectionOutcome::Dismissed)),
+            at_ms: NOW_MS - 1,
+        },
+    );
+    let filed = envelope(
+        msg::OBJECTION_MARK,
+        GUIZHOU,
+        GUANGDONG,
+        &mark(ObjectionStage::Filed),
+    );
+    let (code, text) = refused(receive(&gd, &decided, GUIZHOU, &filed));
+    assert_eq!(code, "stale", "{text}");
+    // A date that is not one.
+    let mut bad = mark(ObjectionStage::Filed);
+    bad.accept_by = "2026-02-30".into();
+    let bad = envelope(msg::OBJECTION_MARK, GUIZHOU, GUANGDONG, &bad);
+    let (code, text) = refused(receive(&gd, &holding(), GUIZHOU, &bad));
+    assert_eq!(code, "invalid");
+    assert!(text.contains("accept_by"), "{text}");
 }
 
 #[test]

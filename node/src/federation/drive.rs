@@ -3,7 +3,7 @@
 //! current trust store, and return its effect (or its typed refusal) for
 //! [`Federation`] to commit.
 
-use credex_flows::flow::{self, Context, Peer, Read, Refusal, SubjectRecords, View};
+use credex_flows::flow::{self, Context, Peer, Read, Refusal, StateKey, SubjectRecords, View};
 use credex_protocol::federation::{DeliveryAck, Envelope};
 
 use super::{Effect, Federation, FederationFlow};
@@ -18,6 +18,30 @@ pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, Storag
             Read::State(key) => {
                 if let Some(value) = storage.state(&key.ns, &key.key).await? {
                     view.insert(key.clone(), value);
+                }
+            }
+            Read::Prefix { ns, prefix } => {
+                let mut after: Option<String> = None;
+                loop {
+                    let page = storage
+                        .state_scan(ns, prefix, after.as_deref(), crate::storage::MAX_STATE_SCAN)
+                        .await?;
+                    let full = page.len() == crate::storage::MAX_STATE_SCAN as usize;
+                    after = page.last().map(|(k, _)| k.clone());
+                    for (key, value) in page {
+                        view.insert(StateKey::new(ns.clone(), key), value);
+                    }
+                    if view.prefixed(ns, prefix).count() > flow::MAX_PREFIX_READ {
+                        return Err(StorageError::InvalidState {
+                            reason: format!(
+                                "more than {} keys of {ns} start with {prefix:?}",
+                                flow::MAX_PREFIX_READ
+                            ),
+                        });
+                    }
+                    if !full {
+                        break;
+                    }
                 }
             }
             Read::SubjectRecords {

@@ -12,6 +12,7 @@
 
 use credex_flows::calendar::working_days_after;
 use credex_pki::pseudonym::PseudonymKeyRing;
+use credex_policies::repair::{Deadlines, RightsRules};
 use credex_policies::reporting::HolidayCalendar;
 use credex_policies::subject_id::SubjectId;
 use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue};
@@ -41,6 +42,9 @@ pub struct ListsPolicy {
     /// The federation's pseudonym key ring, to name natural persons
     /// (none: only legal persons can be listed here).
     pub pseudonyms: Option<PseudonymKeyRing>,
+    /// Working days to accept and to decide an objection (异议; the
+    /// national defaults, decision 0920).
+    pub objections: Deadlines,
 }
 
 impl ListsPolicy {
@@ -52,6 +56,7 @@ impl ListsPolicy {
             calendar: HolidayCalendar::builtin_2026(),
             catalogue: Catalogue::base(),
             pseudonyms: None,
+            objections: RightsRules::national().objections,
         }
     }
 
@@ -93,6 +98,7 @@ impl ListsPolicy {
             calendar,
             catalogue,
             pseudonyms,
+            objections: RightsRules::national().objections,
         })
     }
 
@@ -165,6 +171,7 @@ impl ListsPolicy {
             self.measures.clone(),
             self.catalogue.clone(),
         )
+        .with_objection_deadlines(self.calendar.clone(), self.objections)
     }
 }
 

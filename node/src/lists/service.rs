@@ -8,7 +8,6 @@
 //! ([`super::receive`]) nor status ([`super::status`]).
 
 use crate::ids::random_id;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use credex_flows::calendar::china_date_text;
@@ -396,30 +395,10 @@ impl Lists {
     }
 
     /// The regions an entry was sent to that did not refuse it.
-    async fn recipients(&self, id: &EntryId) -> Result<Vec<RegionCode>, ListsError> {
+    pub(super) async fn recipients(&self, id: &EntryId) -> Result<Vec<RegionCode>, ListsError> {
         let tracks = scan(&self.ctx().storage, TRACK_NS, &format!("{id}/")).await?;
-        let mut sent: BTreeMap<RegionCode, bool> = BTreeMap::new();
-        for (key, value) in &tracks {
-            let Some((region, event)) = split_track(key, id) else {
-                continue;
-            };
-            match event {
-                "sent" => {
-                    sent.entry(region).or_insert(true);
-                }
-                "responded" => {
-                    let ack: AckTrack = decode_state(key, value)?;
-                    if ack.refused.is_some() {
-                        sent.insert(region, false);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(sent
-            .into_iter()
-            .filter_map(|(r, ok)| ok.then_some(r))
-            .collect())
+        credex_flows::lists::holders(id, tracks.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+            .map_err(|e| ListsError::Corrupt(format!("entry {id}'s tracks: {e}")))
     }
 
     /// Route a subject's objection (异议) to an entry this region received

@@ -339,7 +339,7 @@ impl Parts {
 }
 
 /// Serialize an entry id as its text form.
-fn as_text<S: serde::Serializer>(id: &EntryId, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn as_text<S: serde::Serializer>(id: &EntryId, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(id)
 }
 

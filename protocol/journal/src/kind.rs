@@ -48,6 +48,9 @@ pub const CHANGE_INITIATED: u16 = 32;
 /// This region routed a subject's objection to the entry's origin
 /// ([`crate::lists::ObjectionRouted`]).
 pub const OBJECTION_ROUTED: u16 = 33;
+/// The origin moved an objection and told every holder
+/// ([`crate::lists::ObjectionMarked`]).
+pub const OBJECTION_MARKED: u16 = 34;
 /// An upward batch was made and queued for the national node
 /// ([`crate::upward::BatchPrepared`]).
 pub const BATCH_PREPARED: u16 = 40;
@@ -87,6 +90,7 @@ pub const ALL: &[(u16, &str)] = &[
     (FEEDBACK_SENT, "feedback_sent"),
     (CHANGE_INITIATED, "change_initiated"),
     (OBJECTION_ROUTED, "objection_routed"),
+    (OBJECTION_MARKED, "objection_marked"),
     (BATCH_PREPARED, "batch_prepared"),
     (UPWARD_DEADLINE_AT_RISK, "upward_deadline_at_risk"),
     (GATEWAY_REFUSED, "gateway_refused"),

@@ -39,7 +39,9 @@ pub use access::{
 pub use disclosures::{Channel, DisclosedBy, RecordsDisclosed, record_key};
 pub use frame::{EncodedEntry, Entry, EntryError, HEADER_LEN, decode, encode, entry_bytes, split};
 pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, OfficerSignedIn, RecordsFed};
-pub use lists::{ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionRouted};
+pub use lists::{
+    ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionMarked, ObjectionRouted,
+};
 pub use messages::{MAX_BEYOND_NAMED, MessageReceived, MessageSent, ReceivedOutcome};
 pub use node::{
     AuditAccess, KeyInUse, MAX_POLICY_ARCHIVE, PolicyArchive, PolicyLoaded, PseudonymKeysInUse,

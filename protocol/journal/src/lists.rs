@@ -2,7 +2,7 @@
 //! region made, feedback it gave, changes it made, objections it routed.
 
 use credex_protocol::RegionCode;
-use credex_protocol::lists::{ChangeKind, EntryId, ListKind};
+use credex_protocol::lists::{ChangeKind, EntryId, ListKind, ObjectionStage};
 use credex_protocol::query::CategoryFields;
 use serde::{Deserialize, Serialize};
 
@@ -83,9 +83,31 @@ pub struct ObjectionRouted {
     pub message_id: [u8; 16],
 }
 
+/// Journal body of [`kind::OBJECTION_MARKED`]: the origin moved an
+/// objection to one of its entries (accepted, refused, decided) and told
+/// every holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionMarked {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The entry.
+    pub entry: EntryId,
+    /// The objection (the message id that filed it).
+    pub objection: [u8; 16],
+    /// Where it stands now.
+    pub stage: ObjectionStage,
+    /// SHA-256 of the origin's note.
+    pub note_digest: [u8; 32],
+    /// The holders told, with the message ids.
+    pub sent_to: Vec<(RegionCode, [u8; 16])>,
+}
+
 crate::frame::fixed_kind! {
     ListingInitiated => LISTING_INITIATED,
     FeedbackSent => FEEDBACK_SENT,
     ChangeInitiated => CHANGE_INITIATED,
     ObjectionRouted => OBJECTION_ROUTED,
+    ObjectionMarked => OBJECTION_MARKED,
 }

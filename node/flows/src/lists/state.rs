@@ -7,7 +7,7 @@
 //! nor what an event means for an entry's status (the node's
 //! `lists::status`).
 
-use credex_protocol::lists::{ChangeKind, EntryId, ListEntry};
+use credex_protocol::lists::{ChangeKind, EntryId, ListEntry, ObjectionMark};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,12 @@ pub const RECEIVED_NS: &str = "lists.received";
 pub const OBJECTIONS_NS: &str = "lists.objections";
 /// Feedback this region gave: entry id → [`FeedbackGiven`].
 pub const FEEDBACK_NS: &str = "lists.feedback";
+/// At the origin, where each objection stands: the [`objection_key`] of
+/// its [`ObjectionTrack`] → [`ObjectionCase`].
+pub const OBJECTION_CASES_NS: &str = "lists.objection_cases";
+/// At a holder, the origin's latest mark of each objection to a held
+/// entry: `{entry}/{objection hex}` ([`mark_key`]) → [`MarkHeld`].
+pub const MARKS_NS: &str = "lists.objection_marks";
 
 /// An entry this region made (认定), as the origin keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +132,27 @@ pub struct ObjectionTrack {
     pub reason: String,
 }
 
+/// Where an objection to an entry this region made stands (异议办理),
+/// and what every holder was last told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectionCase {
+    /// The latest mark sent to the holders.
+    pub mark: ObjectionMark,
+    /// When the objection arrived, Unix ms.
+    pub filed_at_ms: i64,
+    /// When the mark last moved, Unix ms.
+    pub updated_at_ms: i64,
+}
+
+/// The origin's latest mark of an objection to an entry held here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarkHeld {
+    /// The mark.
+    pub mark: ObjectionMark,
+    /// When it arrived, Unix ms.
+    pub at_ms: i64,
+}
+
 /// Feedback this region gave on a held entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedbackGiven {
@@ -159,4 +186,39 @@ pub fn split_track<'k>(key: &'k str, id: &EntryId) -> Option<(RegionCode, &'k st
 /// message `message_id`.
 pub fn objection_key(id: &EntryId, region: RegionCode, message_id: &[u8; 16]) -> String {
     format!("{id}/{region}/{}", hex::encode(message_id))
+}
+
+/// The [`MARKS_NS`] key of objection `objection` to entry `id`.
+pub fn mark_key(id: &EntryId, objection: &[u8; 16]) -> String {
+    format!("{id}/{}", hex::encode(objection))
+}
+
+/// The regions entry `id` was sent to that did not refuse it — the regions
+/// that hold it — from its [`TRACK_NS`] events (any order).
+pub fn holders<'a>(
+    id: &EntryId,
+    tracks: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<Vec<RegionCode>, credex_protocol::FrameError> {
+    let mut sent = std::collections::BTreeMap::new();
+    for (key, value) in tracks {
+        let Some((region, event)) = split_track(key, id) else {
+            continue;
+        };
+        match event {
+            "sent" => {
+                sent.entry(region).or_insert(true);
+            }
+            "responded" => {
+                let ack: AckTrack = credex_protocol::decode(value)?;
+                if ack.refused.is_some() {
+                    sent.insert(region, false);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(sent
+        .into_iter()
+        .filter_map(|(r, holds)| holds.then_some(r))
+        .collect())
 }

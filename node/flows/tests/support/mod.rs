@@ -547,6 +547,17 @@ impl NodeParts<'_> {
                         view.insert(key.clone(), value.clone());
                     }
                 }
+                Read::Prefix { ns, prefix } => {
+                    for (key, value) in self
+                        .state
+                        .range(StateKey::new(ns.clone(), prefix.clone())..)
+                    {
+                        if key.ns != *ns || !key.key.starts_with(prefix.as_str()) {
+                            break;
+                        }
+                        view.insert(key.clone(), value.clone());
+                    }
+                }
                 Read::SubjectRecords {
                     subject,
                     categories,

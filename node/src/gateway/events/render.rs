@@ -154,6 +154,7 @@ fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
         (Flow::Lists, lists::kind::CHANGE) => "list.entry_changed",
         (Flow::Lists, lists::kind::CHANGE_CONFIRMED) => "list.change_confirmed",
         (Flow::Lists, lists::kind::OBJECTION) => "list.objection_received",
+        (Flow::Lists, lists::kind::OBJECTION_MARK) => "list.objection_marked",
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => "recognition.result_received",
         (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
         _ => return None,
@@ -174,6 +175,9 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
             to_json(codec::decode::<lists::ChangeConfirmed>(p))
         }
         (Flow::Lists, lists::kind::OBJECTION) => to_json(codec::decode::<lists::Objection>(p)),
+        (Flow::Lists, lists::kind::OBJECTION_MARK) => {
+            to_json(codec::decode::<lists::ObjectionMark>(p))
+        }
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => {
             let push: recognition::ResultPush = codec::decode(p).ok()?;
             serde_json::to_value(&push.result.attestation).ok()

@@ -1,0 +1,224 @@
+//! Objections (异议) to a list entry across three regions over real QUIC,
+//! signatures and databases: Guizhou lists a company and pushes the entry
+//! to Chongqing and Guangdong; the subject objects in Chongqing; the
+//! objection reaches Guizhou, which marks it "异议处理中" on every holder —
+//! Guangdong included — with its deadlines in working days; a missed
+//! deadline shows at the origin and in the region the subject filed in;
+//! Guizhou accepts, then upholds it, and the decision and the revocation
+//! reach every holder. Only the origin moves an objection, only forward;
+//! the logs of all three audit clean.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use credex_node::lists::{
+    EntryDraft, Lists, ListsError, ListsPolicy, ObjectionAnswer, ObjectionCaseView,
+    ObjectionOverdue,
+};
+use credex_node::service::{RunningNode, now_ms};
+use credex_protocol::lists::{
+    ChangeKind, EntryId, ListKind, NoticeMeans, ObjectionOutcome, SubjectNotice,
+};
+use credex_tests::{Federation, audit_all, findings, until_stored, until_stored_some, witness_all};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn lists(node: &RunningNode) -> Lists {
+    Lists::new(
+        node.federation().clone(),
+        ListsPolicy::for_node(node.config()).unwrap(),
+    )
+}
+
+fn draft(subject: &str) -> EntryDraft {
+    EntryDraft {
+        subject: subject.to_owned(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "《贵州省社会信用条例》第三十条; 黔市监处〔2026〕18号".into(),
+        authority: "贵州省市场监督管理局".into(),
+        entry_date: "2026-11-02".into(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec!["restrict_government_procurement".into()],
+        notice: SubjectNotice {
+            date: "2026-10-20".into(),
+            means: NoticeMeans::Written,
+        },
+        details: BTreeMap::new(),
+    }
+}
+
+/// The mark `node` holds of the only objection to `id`, once `stage`.
+async fn mark_at(node: &RunningNode, id: &EntryId, stage: &str) -> ObjectionCaseView {
+    let holder = lists(node);
+    until_stored_some(node.storage(), &format!("the objection is {stage}"), || {
+        let holder = holder.clone();
+        let stage = stage.to_owned();
+        async move {
+            holder
+                .objection_marks(now_ms())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|m| m.entry == *id && m.stage == stage)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywhere() {
+    let fed = Federation::new();
+    let nodes = fed.start_wired(&["gy-1", "cq-1", "gz-1"]).await;
+    let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
+    let subject = credex_tests::subjects("520000")[0].clone();
+
+    // Guizhou lists the company; both members hold the entry.
+    let origin = lists(gy);
+    let added = origin.add(&draft(&subject), now_ms()).await.unwrap();
+    assert_eq!(added.sent_to.len(), 2, "{added:?}");
+    let id = added.id;
+    for member in [cq, gz] {
+        let held = lists(member);
+        until_stored(member.storage(), "the member holds the entry", || async {
+            held.received()
+                .await
+                .unwrap()
+                .iter()
+                .any(|h| h.entry.id == id)
+        })
+        .await;
+    }
+
+    // The subject objects in Chongqing, which routes it to Guizhou.
+    let filed_at = now_ms();
+    lists(cq)
+        .objection(&id, "处罚决定已被行政复议撤销", filed_at)
+        .await
+        .unwrap();
+    let case = until_stored_some(gy.storage(), "Guizhou records the objection", || async {
+        origin
+            .objection_cases(now_ms())
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(case.stage, "filed");
+    assert!(case.pending);
+    assert_eq!(case.filed_in.to_string(), "500000");
+    assert_eq!(case.reason.as_deref(), Some("处罚决定已被行政复议撤销"));
+    assert!(case.accept_by > credex_flows::calendar::china_date_text(filed_at));
+
+    // Every holder shows it as pending — Guangdong, which never saw the
+    // objection, and Chongqing, where it was filed.
+    let at_gz = mark_at(gz, &id, "filed").await;
+    let at_cq = mark_at(cq, &id, "filed").await;
+    for mark in [&at_gz, &at_cq] {
+        assert!(mark.pending);
+        assert_eq!(mark.objection, case.objection);
+        assert_eq!(mark.accept_by, case.accept_by);
+        assert_eq!(mark.reason, None, "the grounds stay with the origin");
+        assert_eq!(mark.overdue, None);
+    }
+
+    // Ten days on, nobody has accepted it: overdue at the origin and in
+    // the subject's region.
+    let later = now_ms() + 10 * DAY_MS;
+    let overdue_at_origin = origin.objection_cases(later).await.unwrap();
+    assert_eq!(
+        overdue_at_origin[0].overdue,
+        Some(ObjectionOverdue::Acceptance)
+    );
+    let overdue_at_filer = lists(cq).objection_marks(later).await.unwrap();
+    assert_eq!(
+        overdue_at_filer[0].overdue,
+        Some(ObjectionOverdue::Acceptance)
+    );
+
+    // Only the origin moves an objection, and only forward.
+    let e = lists(cq)
+        .answer_objection(&id, &case.objection, ObjectionAnswer::Accept, "", now_ms())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ListsError::NotOrigin(_)), "{e}");
+    let e = origin
+        .answer_objection(
+            &id,
+            &case.objection,
+            ObjectionAnswer::Decide(ObjectionOutcome::Upheld),
+            "",
+            now_ms(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot be decided upheld"), "{e}");
+
+    // Accepted: every holder learns the decision deadline.
+    let told = origin
+        .answer_objection(
+            &id,
+            &case.objection,
+            ObjectionAnswer::Accept,
+            "已受理，正在核查",
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(told.len(), 2);
+    let accepted = mark_at(gz, &id, "accepted").await;
+    let decide_by = accepted.decide_by.clone().expect("a decision deadline");
+    assert!(decide_by > accepted.accept_by);
+    assert_eq!(accepted.note, "已受理，正在核查");
+    assert_eq!(
+        mark_at(cq, &id, "accepted").await.decide_by,
+        Some(decide_by)
+    );
+    let much_later = now_ms() + 40 * DAY_MS;
+    assert_eq!(
+        lists(gz).objection_marks(much_later).await.unwrap()[0].overdue,
+        Some(ObjectionOverdue::Decision)
+    );
+
+    // Upheld: the mark ends and the entry is revoked on every holder.
+    origin
+        .answer_objection(
+            &id,
+            &case.objection,
+            ObjectionAnswer::Decide(ObjectionOutcome::Upheld),
+            "复议决定撤销原处罚，移出名单",
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    for member in [cq, gz] {
+        let decided = mark_at(member, &id, "upheld").await;
+        assert!(!decided.pending);
+        assert_eq!(decided.overdue, None);
+        let held = lists(member);
+        until_stored(member.storage(), "the entry is revoked", || async {
+            held.received()
+                .await
+                .unwrap()
+                .iter()
+                .any(|h| h.entry.id == id && h.ended == Some(ChangeKind::Revoke))
+        })
+        .await;
+    }
+    let e = origin
+        .answer_objection(&id, &case.objection, ObjectionAnswer::Refuse, "", now_ms())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("is upheld"), "{e}");
+
+    // Every message and decision audits clean on all three logs.
+    let all: Vec<&RunningNode> = nodes.iter().collect();
+    witness_all(&all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = audit_all(&all, dir.path()).await;
+    assert!(report.passed(), "{:?}", findings(&report));
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
