@@ -658,6 +658,11 @@ const REWRITE_FALLOUT: [&str; 3] = [
     "fork_evidence",
 ];
 
+/// Rules a rewrite sets off on the rewritten log itself where a later
+/// entry points at the deleted one: a disclosure entered for a release
+/// that is no longer there.
+const REWRITE_ORPHANS: [&str; 1] = ["disclosure_without_release"];
+
 /// Rules of the sequence checks a verbatim copy of a release sets off at
 /// the copy's index.
 const REPLAY_RULES: [&str; 4] = [
@@ -685,7 +690,8 @@ pub(crate) fn classify(
             {
                 Some("replayed entry")
             } else if t.deleted_index.is_some()
-                && ((on_log && REWRITE_CONVICTS.contains(&v.rule))
+                && ((on_log
+                    && (REWRITE_CONVICTS.contains(&v.rule) || REWRITE_ORPHANS.contains(&v.rule)))
                     || (REWRITE_FALLOUT.contains(&v.rule) && v.detail.contains(&t.origin)))
             {
                 Some("log rewrite")

@@ -22,11 +22,14 @@ pub fn check(
     disclosures: &[(u64, RecordsDisclosed)],
     accesses: &[(u64, AccessEntry)],
 ) -> Vec<(u64, Finding)> {
-    let granted: HashMap<[u8; 32], (u64, &AccessEntry)> = accesses
-        .iter()
-        .filter(|(_, e)| e.direction == Direction::Received && e.outcome != Outcome::Denied)
-        .map(|(i, e)| (e.query_digest, (*i, e)))
-        .collect();
+    // The first release of each digest (a verbatim copy later in the log
+    // is the sequence checks' finding, not a reason to doubt this one).
+    let mut granted: HashMap<[u8; 32], (u64, &AccessEntry)> = HashMap::new();
+    for (i, e) in accesses {
+        if e.direction == Direction::Received && e.outcome != Outcome::Denied {
+            granted.entry(e.query_digest).or_insert((*i, e));
+        }
+    }
     let mut out = Vec::new();
     for (index, d) in disclosures {
         if let Some(finding) = check_one(*index, d, &granted) {
@@ -101,5 +104,95 @@ fn names(regions: &[RegionCode]) -> String {
         "no region".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credex_journal::{ENTRY_VERSION, record_key};
+    use credex_protocol::query::QueryReason;
+
+    fn region(code: &str) -> RegionCode {
+        code.parse().expect("a region code")
+    }
+
+    fn granted(digest: u8, to: &str) -> AccessEntry {
+        AccessEntry {
+            version: ENTRY_VERSION,
+            direction: Direction::Received,
+            at_ms: 1,
+            query_digest: [digest; 32],
+            request_id: [0; 16],
+            requester_region: region(to),
+            requester_node: "node-1".parse().expect("a node name"),
+            requester_officer: None,
+            approver_officer: None,
+            responder_region: region("520000"),
+            subject_digest: [0; 32],
+            purpose: "public_procurement".into(),
+            legal_basis: None,
+            subject_authorization_id: None,
+            requested: Vec::new(),
+            released: Vec::new(),
+            withheld: Vec::new(),
+            outcome: Outcome::Granted,
+            reason: QueryReason::Granted,
+            policy_hash: [0; 32],
+            response_digest: None,
+            counterpart: None,
+        }
+    }
+
+    fn disclosed(by: DisclosedBy, to: &str) -> RecordsDisclosed {
+        RecordsDisclosed {
+            version: ENTRY_VERSION,
+            at_ms: 2,
+            by,
+            recipients: vec![region(to)],
+            records: vec![record_key("admin_penalty", "R1")],
+        }
+    }
+
+    fn rules(found: &[(u64, Finding)]) -> Vec<(u64, &'static str)> {
+        found.iter().map(|(i, (rule, _))| (*i, *rule)).collect()
+    }
+
+    #[test]
+    fn each_disclosure_must_follow_its_release_to_its_requester() {
+        let q = |d: u8| DisclosedBy::Query {
+            query_digest: [d; 32],
+        };
+        let mut denied = granted(3, "440000");
+        denied.outcome = Outcome::Denied;
+        let accesses = vec![
+            (1, granted(1, "500000")),
+            (2, denied),
+            // A verbatim copy later in the log does not move the release.
+            (9, granted(1, "500000")),
+        ];
+        let disclosures = vec![
+            (3, disclosed(q(1), "500000")),
+            (4, disclosed(q(1), "440000")),
+            (5, disclosed(q(3), "440000")),
+            (6, disclosed(q(7), "440000")),
+            (7, disclosed(DisclosedBy::Upward { seq: 0 }, "000000")),
+            (8, disclosed(DisclosedBy::Upward { seq: 1 }, "500000")),
+            (10, disclosed(q(1), "500000")),
+        ];
+        assert_eq!(
+            rules(&check(&disclosures, &accesses)),
+            vec![
+                (4, "disclosure_recipient"),
+                (5, "disclosure_without_release"),
+                (6, "disclosure_without_release"),
+                (8, "disclosure_recipient"),
+            ]
+        );
+        let before = vec![(0, disclosed(q(1), "500000"))];
+        assert_eq!(
+            rules(&check(&before, &accesses)),
+            vec![(0, "disclosure_without_release")]
+        );
     }
 }
