@@ -40,8 +40,9 @@ mod receive;
 mod service;
 mod state;
 mod status;
+mod watch;
 
-pub use objections::{ObjectionAnswer, ObjectionCaseView, ObjectionOverdue};
+pub use objections::{ObjectionAnswer, ObjectionCaseView, overdue};
 pub use offline::OfflineLists;
 pub use policy::{ListsPolicy, list_type};
 pub use receive::register;
@@ -50,6 +51,7 @@ pub use status::{
     ChangeView, EntryStatus, FeedbackView, HeldEntryView, HeldView, ObjectionView, Overdue,
     RegionStatus, Stage,
 };
+pub use watch::{OBJECTION_WATCH_EVERY, spawn_objection_watch};
 
 pub use credex_flows::lists::{ENTRIES_NS, FEEDBACK_NS, OBJECTIONS_NS, RECEIVED_NS, TRACK_NS};
 

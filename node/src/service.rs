@@ -387,7 +387,8 @@ impl RunningNode {
     }
 
     /// Start the node's tasks: serving peers, the CRL watch, federation
-    /// delivery, the upward reporter and the metrics listener.
+    /// delivery, the upward reporter, the objection watch and the metrics
+    /// listener.
     async fn spawn_tasks(&self, handler: Arc<NodeHandler>) -> Result<(), StartError> {
         {
             let transport = self.transport.clone();
@@ -400,6 +401,13 @@ impl RunningNode {
         self.federation
             .spawn_delivery(&self.tracker, self.shutdown.clone());
         crate::upward::spawn_reporter(
+            &self.federation,
+            &self.config,
+            self.queries.policy().catalogue(),
+            &self.tracker,
+            self.shutdown.clone(),
+        )?;
+        crate::lists::spawn_objection_watch(
             &self.federation,
             &self.config,
             self.queries.policy().catalogue(),

@@ -36,7 +36,9 @@ use credex_protocol::lists::{
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
-use credex_protocol::upward::{KIND_BATCH, ReportedRecord, UpwardBatch};
+use credex_protocol::upward::{
+    KIND_BATCH, KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice, ReportedRecord, UpwardBatch,
+};
 use serde::Serialize;
 
 use crate::agreement::{Agreement, AgreementSet};
@@ -47,7 +49,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 8] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 9] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -68,6 +70,11 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 8] = [
         "release_objection_mark",
     ),
     (Flow::Upward, KIND_BATCH, "release_upward_batch"),
+    (
+        Flow::Upward,
+        KIND_OBJECTION_OVERDUE,
+        "release_objection_overdue",
+    ),
 ];
 
 /// An outbound message body the gate released for one recipient: the only
@@ -282,6 +289,24 @@ pub fn release_objection_mark(
     )
 }
 
+/// Release a missed objection deadline to the national platform (and to
+/// no one else): ids, a deadline and its day, no record field.
+pub fn release_objection_overdue(
+    to: RegionCode,
+    notice: &ObjectionOverdueNotice,
+) -> Result<ReleasedBody, EgressError> {
+    if to != RegionCode::NATIONAL {
+        return Err(EgressError::NotNational(to));
+    }
+    released(
+        Flow::Upward,
+        KIND_OBJECTION_OVERDUE,
+        to,
+        notice,
+        EgressRecord::no_record_data(),
+    )
+}
+
 /// Release an evaluation result push (互认推送) to `to`: allowed only under
 /// an agreement whose members include both regions and which recognises
 /// the result's scheme.
@@ -433,6 +458,10 @@ pub fn carried_fields(
         }
         (Flow::Lists, list_kind::OBJECTION_MARK) => {
             decode::<ObjectionMark>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Upward, KIND_OBJECTION_OVERDUE) => {
+            decode::<ObjectionOverdueNotice>(payload)?;
             BTreeMap::new()
         }
         (flow, kind) => {

@@ -349,6 +349,26 @@ impl ObjectionOutcome {
     }
 }
 
+/// A deadline of the objection procedure (异议办理时限).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionDeadline {
+    /// Index 0. To accept or refuse the objection (受理).
+    Acceptance,
+    /// Index 1. To decide it once accepted (办结).
+    Decision,
+}
+
+impl ObjectionDeadline {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ObjectionDeadline::Acceptance => "acceptance",
+            ObjectionDeadline::Decision => "decision",
+        }
+    }
+}
+
 /// Where an objection to an entry stands, origin → every region holding
 /// the entry, each time it moves: filed, accepted or refused, decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

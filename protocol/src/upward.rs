@@ -14,10 +14,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeName, RegionCode};
+use crate::lists::{EntryId, ObjectionDeadline};
 use crate::query::SignerProof;
 
 /// Envelope `kind` of an [`UpwardBatch`].
 pub const KIND_BATCH: u16 = 1;
+/// Envelope `kind` of an [`ObjectionOverdueNotice`].
+pub const KIND_OBJECTION_OVERDUE: u16 = 2;
 /// Domain tag of the national node's signature over a [`BatchReceipt`].
 pub const DOMAIN_UPWARD_RECEIPT: &[u8] = b"credex/upward-receipt/v1";
 /// Domain tag of the digest of a batch's records ([`records_digest`]).
@@ -55,6 +58,40 @@ pub struct UpwardBatch {
     pub seq: u64,
     /// The records, at most [`MAX_BATCH_RECORDS`].
     pub records: Vec<ReportedRecord>,
+}
+
+/// A region tells the national platform that an objection its subject
+/// filed there (异议) passed a deadline at the entry's origin (kind
+/// [`KIND_OBJECTION_OVERDUE`]): no record, no subject — the entry, the
+/// objection, which deadline and its day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionOverdueNotice {
+    /// The entry objected to (its origin is the region late).
+    pub entry: EntryId,
+    /// The objection (the message id that filed it).
+    pub objection: [u8; 16],
+    /// The region the subject filed it in (the sender).
+    pub filed_in: RegionCode,
+    /// The deadline missed.
+    pub missed: ObjectionDeadline,
+    /// Its last day (China time, `YYYY-MM-DD`).
+    pub deadline: String,
+}
+
+impl ObjectionOverdueNotice {
+    /// Check the bounds decoding alone does not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::evaluation::is_calendar_date(&self.deadline) {
+            return Err(format!(
+                "deadline {:?} is not a calendar date",
+                self.deadline
+            ));
+        }
+        if self.entry.origin == self.filed_in {
+            return Err("an objection is filed in a region other than the entry's origin".into());
+        }
+        Ok(())
+    }
 }
 
 /// What the national node acknowledges of a batch.

@@ -12,15 +12,17 @@
 
 use std::collections::BTreeMap;
 
+use credex_journal::{ObjectionOverdue, ObjectionSide, kind};
 use credex_node::lists::{
     EntryDraft, Lists, ListsError, ListsPolicy, ObjectionAnswer, ObjectionCaseView,
-    ObjectionOverdue,
 };
 use credex_node::service::{RunningNode, now_ms};
 use credex_protocol::lists::{
-    ChangeKind, EntryId, ListKind, NoticeMeans, ObjectionOutcome, SubjectNotice,
+    ChangeKind, EntryId, ListKind, NoticeMeans, ObjectionDeadline, ObjectionOutcome, SubjectNotice,
 };
-use credex_tests::{Federation, audit_all, findings, until_stored, until_stored_some, witness_all};
+use credex_tests::{
+    Federation, audit_all, entries_of_kind, findings, until_stored, until_stored_some, witness_all,
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -129,12 +131,12 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     let overdue_at_origin = origin.objection_cases(later).await.unwrap();
     assert_eq!(
         overdue_at_origin[0].overdue,
-        Some(ObjectionOverdue::Acceptance)
+        Some(ObjectionDeadline::Acceptance)
     );
     let overdue_at_filer = lists(cq).objection_marks(later).await.unwrap();
     assert_eq!(
         overdue_at_filer[0].overdue,
-        Some(ObjectionOverdue::Acceptance)
+        Some(ObjectionDeadline::Acceptance)
     );
 
     // Only the origin moves an objection, and only forward.
@@ -178,7 +180,7 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     let much_later = now_ms() + 40 * DAY_MS;
     assert_eq!(
         lists(gz).objection_marks(much_later).await.unwrap()[0].overdue,
-        Some(ObjectionOverdue::Decision)
+        Some(ObjectionDeadline::Decision)
     );
 
     // Upheld: the mark ends and the entry is revoked on every holder.
@@ -213,6 +215,130 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     assert!(e.to_string().contains("is upheld"), "{e}");
 
     // Every message and decision audits clean on all three logs.
+    let all: Vec<&RunningNode> = nodes.iter().collect();
+    witness_all(&all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = audit_all(&all, dir.path()).await;
+    assert!(report.passed(), "{:?}", findings(&report));
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+async fn overdue_entries(node: &RunningNode) -> Vec<ObjectionOverdue> {
+    entries_of_kind(node, kind::OBJECTION_OVERDUE)
+        .await
+        .iter()
+        .map(|b| credex_protocol::decode(b).unwrap())
+        .collect()
+}
+
+/// Guizhou lists a company held in Chongqing; the subject objects there.
+/// Returns the entry and the objection's id once Guizhou has recorded it.
+async fn objected(gy: &RunningNode, cq: &RunningNode) -> (EntryId, String) {
+    let subject = credex_tests::subjects("520000")[1].clone();
+    let id = lists(gy).add(&draft(&subject), now_ms()).await.unwrap().id;
+    let held = lists(cq);
+    until_stored(cq.storage(), "Chongqing holds the entry", || async {
+        held.received()
+            .await
+            .unwrap()
+            .iter()
+            .any(|h| h.entry.id == id)
+    })
+    .await;
+    held.objection(&id, "该企业已履行全部义务", now_ms())
+        .await
+        .unwrap();
+    let origin = lists(gy);
+    let case = until_stored_some(gy.storage(), "Guizhou records the objection", || async {
+        origin
+            .objection_cases(now_ms())
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    })
+    .await;
+    (id, case.objection)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platform() {
+    let fed = Federation::new();
+    let nodes = fed
+        .start_wired(&["gy-1", "cq-1", "gz-1", "national-1"])
+        .await;
+    let (gy, cq, gz, national) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    let (id, objection) = objected(gy, cq).await;
+    mark_at(cq, &id, "filed").await;
+
+    // Nothing is late today.
+    for node in [gy, cq, gz] {
+        assert!(
+            lists(node)
+                .report_overdue(now_ms())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // Ten days on, Guizhou has neither accepted nor refused it.
+    let later = now_ms() + 10 * DAY_MS;
+    let at_origin = lists(gy).report_overdue(later).await.unwrap();
+    assert_eq!(at_origin.len(), 1);
+    assert_eq!(at_origin[0].overdue, Some(ObjectionDeadline::Acceptance));
+    let at_filer = lists(cq).report_overdue(later).await.unwrap();
+    assert_eq!(at_filer.len(), 1);
+    assert!(
+        lists(gz).report_overdue(later).await.unwrap().is_empty(),
+        "Guangdong holds the entry but neither owes nor filed the objection"
+    );
+    // Once per objection and deadline.
+    assert!(
+        lists(gy)
+            .report_overdue(later + DAY_MS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        lists(cq)
+            .report_overdue(later + DAY_MS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let origin_said = overdue_entries(gy).await;
+    assert_eq!(origin_said.len(), 1);
+    assert_eq!(origin_said[0].side, ObjectionSide::Origin);
+    assert_eq!(origin_said[0].national_message, None);
+    let filer_said = overdue_entries(cq).await;
+    assert_eq!(filer_said.len(), 1);
+    assert_eq!(filer_said[0].side, ObjectionSide::FiledHere);
+    assert_eq!(filer_said[0].deadline, at_filer[0].accept_by);
+    assert!(filer_said[0].national_message.is_some());
+
+    // The national platform learns which region is late, and on what.
+    let reported = until_stored_some(
+        national.storage(),
+        "the national platform is told",
+        || async {
+            credex_node::upward::objections_overdue(national.storage())
+                .await
+                .unwrap()
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert_eq!(reported.notice.entry, id);
+    assert_eq!(hex::encode(reported.notice.objection), objection);
+    assert_eq!(reported.notice.filed_in.to_string(), "500000");
+    assert_eq!(reported.notice.missed, ObjectionDeadline::Acceptance);
+    assert_eq!(reported.notice.deadline, at_filer[0].accept_by);
+
     let all: Vec<&RunningNode> = nodes.iter().collect();
     witness_all(&all).await;
     let dir = tempfile::tempdir().unwrap();

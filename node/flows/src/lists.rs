@@ -36,10 +36,10 @@ use crate::flow::{
 mod state;
 
 pub use state::{
-    AckTrack, ChangeTrack, ConfirmTrack, ENTRIES_NS, EndedAt, FEEDBACK_NS, FeedbackGiven,
-    FeedbackTrack, HeldEntry, MARKS_NS, MarkHeld, OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase,
-    ObjectionTrack, OwnEntry, RECEIVED_NS, SentTrack, TRACK_NS, holders, mark_key, objection_key,
-    rev_event, split_track, track_key,
+    AckTrack, ChangeTrack, ConfirmTrack, ENTRIES_NS, EndedAt, FEEDBACK_NS, FILED_NS, FeedbackGiven,
+    FeedbackTrack, FiledObjection, HeldEntry, MARKS_NS, MarkHeld, OBJECTION_CASES_NS,
+    OBJECTIONS_NS, OVERDUE_NS, ObjectionCase, ObjectionTrack, OwnEntry, RECEIVED_NS, SentTrack,
+    TRACK_NS, holders, mark_key, objection_key, rev_event, split_track, track_key,
 };
 
 /// Check that `codes` are measures of `measures` that apply to `list`.

@@ -22,7 +22,11 @@ use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, TrustStore, Validit
 use credex_policies::{Catalogue, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness};
 use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
-use credex_protocol::upward::{KIND_BATCH, ReportedRecord, SignedBatchReceipt, UpwardBatch};
+use credex_protocol::lists::ObjectionDeadline;
+use credex_protocol::upward::{
+    KIND_BATCH, KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice, ReportedRecord, SignedBatchReceipt,
+    UpwardBatch,
+};
 use credex_protocol::{NodeName, RegionCode};
 use time::{Date, Month, OffsetDateTime, Time};
 
@@ -427,6 +431,62 @@ fn batches_go_from_provinces_to_the_national_node_only() {
     e.payload = b"junk".to_vec();
     let r = refused(fed.flow(RegionCode::NATIONAL).reads(&province(), &e));
     assert_eq!(r.code(), "unreadable");
+}
+
+fn overdue_notice(filed_in: &str) -> Envelope {
+    let notice = ObjectionOverdueNotice {
+        entry: "440000-000102030405060708090a0b0c0d0e0f".parse().unwrap(),
+        objection: [9; 16],
+        filed_in: region(filed_in),
+        missed: ObjectionDeadline::Acceptance,
+        deadline: "2026-10-09".into(),
+    };
+    let mut e = envelope(&batch(0, Vec::new()));
+    e.kind = KIND_OBJECTION_OVERDUE;
+    e.payload = credex_protocol::encode(&notice).unwrap();
+    e.egress = EgressRecord::no_record_data();
+    e
+}
+
+#[test]
+fn a_region_reports_only_the_objections_filed_in_it() {
+    let fed = TestFederation::new();
+    let national = fed.flow(RegionCode::NATIONAL);
+    let notice = overdue_notice(PROVINCE);
+    assert_eq!(national.reads(&province(), &notice).unwrap(), Vec::new());
+    let effect = national
+        .receive(&fed.cx(oct_13()), &View::default(), &province(), &notice)
+        .unwrap();
+    assert_eq!(effect.state.len(), 1);
+    assert!(
+        effect.state[0]
+            .key
+            .starts_with("440000/440000-000102030405060708090a0b0c0d0e0f/"),
+        "keyed by the late region first: {}",
+        effect.state[0].key
+    );
+    assert!(
+        effect
+            .summary
+            .contains("acceptance deadline 2026-10-09 missed by 440000")
+    );
+
+    // Guizhou cannot speak for an objection filed in Chongqing, nor report
+    // an objection to its own entry, nor send a date that is not one.
+    let r = refused(national.reads(&province(), &overdue_notice("500000")));
+    assert_eq!(r.code(), "not-entitled");
+    let mut own = overdue_notice(PROVINCE);
+    let mut n: ObjectionOverdueNotice = credex_protocol::decode(&own.payload).unwrap();
+    n.entry.origin = region(PROVINCE);
+    own.payload = credex_protocol::encode(&n).unwrap();
+    assert_eq!(refused(national.reads(&province(), &own)).code(), "invalid");
+    n.entry.origin = region("440000");
+    n.deadline = "2026-13-01".into();
+    own.payload = credex_protocol::encode(&n).unwrap();
+    assert_eq!(refused(national.reads(&province(), &own)).code(), "invalid");
+    // A province receives no notices.
+    let r = refused(fed.flow(region("510000")).reads(&province(), &notice));
+    assert_eq!(r.code(), "not-entitled");
 }
 
 /// The national node's acknowledgement of `e` as applied at `now_ms`.

@@ -15,15 +15,21 @@
 //! (`credex_flows::lists`).
 
 use credex_flows::calendar::{china_date_text, deadline_date};
+use std::collections::BTreeMap;
+
 use credex_flows::lists::{
-    MARKS_NS, MarkHeld, OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase, ObjectionTrack,
+    FILED_NS, FiledObjection, MARKS_NS, MarkHeld, OBJECTION_CASES_NS, OBJECTIONS_NS, OVERDUE_NS,
+    ObjectionCase, ObjectionTrack, mark_key,
 };
-use credex_journal::{ENTRY_VERSION, ObjectionMarked, sha256};
-use credex_policies::egress::release_objection_mark;
+use credex_journal::{ENTRY_VERSION, ObjectionMarked, ObjectionOverdue, ObjectionSide, sha256};
+use credex_policies::egress::{release_objection_mark, release_objection_overdue};
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{
-    ChangeKind, EntryId, ObjectionMark, ObjectionOutcome, ObjectionStage,
+    ChangeKind, EntryId, ObjectionDeadline, ObjectionMark, ObjectionOutcome, ObjectionStage,
 };
+use credex_protocol::upward::ObjectionOverdueNotice;
+
+use crate::federation::PrepareError;
 use serde::Serialize;
 
 use super::state::{decode_state, encode, read, scan};
@@ -40,16 +46,6 @@ pub enum ObjectionAnswer {
     Refuse,
     /// Decide it (办结). `Upheld` also revokes the entry everywhere.
     Decide(ObjectionOutcome),
-}
-
-/// A deadline of the procedure that has passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectionOverdue {
-    /// Neither accepted nor refused by `accept_by`.
-    Acceptance,
-    /// Accepted but not decided by `decide_by`.
-    Decision,
 }
 
 /// An objection as the origin or a holder sees it.
@@ -75,7 +71,7 @@ pub struct ObjectionCaseView {
     /// The subject's grounds (at the origin only).
     pub reason: Option<String>,
     /// The deadline that has passed at the `now` asked about, if one has.
-    pub overdue: Option<ObjectionOverdue>,
+    pub overdue: Option<ObjectionDeadline>,
 }
 
 impl ObjectionCaseView {
@@ -96,12 +92,12 @@ impl ObjectionCaseView {
 }
 
 /// The deadline of `mark` that has passed on the China day of `now_ms`.
-pub fn overdue(mark: &ObjectionMark, now_ms: i64) -> Option<ObjectionOverdue> {
+pub fn overdue(mark: &ObjectionMark, now_ms: i64) -> Option<ObjectionDeadline> {
     let today = china_date_text(now_ms);
     match mark.stage {
-        ObjectionStage::Filed if today > mark.accept_by => Some(ObjectionOverdue::Acceptance),
+        ObjectionStage::Filed if today > mark.accept_by => Some(ObjectionDeadline::Acceptance),
         ObjectionStage::Accepted if mark.decide_by.as_ref().is_some_and(|by| &today > by) => {
-            Some(ObjectionOverdue::Decision)
+            Some(ObjectionDeadline::Decision)
         }
         _ => None,
     }
@@ -125,15 +121,127 @@ impl Lists {
         Ok(out)
     }
 
-    /// The origin's latest mark of every objection to an entry held here.
+    /// The origin's latest mark of every objection to an entry held here;
+    /// an objection filed here that the origin has not marked yet shows as
+    /// filed, with this region's own count of its acceptance deadline.
     pub async fn objection_marks(&self, now_ms: i64) -> Result<Vec<ObjectionCaseView>, ListsError> {
+        Ok(self
+            .latest_marks()
+            .await?
+            .into_iter()
+            .map(|(_, mark, _)| ObjectionCaseView::of(&mark, None, now_ms))
+            .collect())
+    }
+
+    /// Every objection to an entry held here, by [`mark_key`]: its latest
+    /// mark and whether it was filed here.
+    async fn latest_marks(&self) -> Result<Vec<(String, ObjectionMark, bool)>, ListsError> {
         let storage = &self.ctx().storage;
-        let mut out = Vec::new();
+        let mut marks: BTreeMap<String, (ObjectionMark, bool)> = BTreeMap::new();
         for (key, value) in scan(storage, MARKS_NS, "").await? {
             let held: MarkHeld = decode_state(&key, &value)?;
-            out.push(ObjectionCaseView::of(&held.mark, None, now_ms));
+            marks.insert(key, (held.mark, false));
         }
-        Ok(out)
+        for (key, value) in scan(storage, FILED_NS, "").await? {
+            let filed: FiledObjection = decode_state(&key, &value)?;
+            match marks.get_mut(&key) {
+                Some((_, here)) => *here = true,
+                None => {
+                    let Some(mark) = unmarked(&key, &filed, self.ctx().region) else {
+                        return Err(ListsError::Corrupt(format!(
+                            "{FILED_NS}/{key}: not ENTRY/OBJECTION"
+                        )));
+                    };
+                    marks.insert(key, (mark, true));
+                }
+            }
+        }
+        Ok(marks
+            .into_iter()
+            .map(|(k, (m, here))| (k, m, here))
+            .collect())
+    }
+
+    /// Report every objection deadline that has passed at `now_ms` and was
+    /// not reported yet: journaled (`objection_overdue`) on the origin for
+    /// its own entries, and on the region the subject filed in — which
+    /// also tells the national platform, when it has a peer for it.
+    /// Returns the deadlines reported now. Called by the node's objection
+    /// watch; idempotent.
+    pub async fn report_overdue(&self, now_ms: i64) -> Result<Vec<ObjectionCaseView>, ListsError> {
+        let storage = &self.ctx().storage;
+        let mut found: Vec<(String, ObjectionMark, ObjectionSide)> = Vec::new();
+        for (key, value) in scan(storage, OBJECTION_CASES_NS, "").await? {
+            let case: ObjectionCase = decode_state(&key, &value)?;
+            found.push((
+                mark_key(&case.mark.entry, &case.mark.objection),
+                case.mark,
+                ObjectionSide::Origin,
+            ));
+        }
+        for (key, mark, filed_here) in self.latest_marks().await? {
+            if filed_here {
+                found.push((key, mark, ObjectionSide::FiledHere));
+            }
+        }
+        let mut reported = Vec::new();
+        for (key, mark, side) in found {
+            let Some(missed) = overdue(&mark, now_ms) else {
+                continue;
+            };
+            let flag = format!("{key}/{}", missed.code());
+            if storage.state(OVERDUE_NS, &flag).await?.is_some() {
+                continue;
+            }
+            let deadline = match missed {
+                ObjectionDeadline::Acceptance => mark.accept_by.clone(),
+                ObjectionDeadline::Decision => mark.decide_by.clone().unwrap_or_default(),
+            };
+            let mut writes = vec![StateWrite::put(
+                OVERDUE_NS,
+                flag,
+                now_ms.to_be_bytes().to_vec(),
+            )];
+            let mut national_message = None;
+            if side == ObjectionSide::FiledHere {
+                let notice = ObjectionOverdueNotice {
+                    entry: mark.entry,
+                    objection: mark.objection,
+                    filed_in: mark.filed_in,
+                    missed,
+                    deadline: deadline.clone(),
+                };
+                match self.federation.prepare(
+                    release_objection_overdue(RegionCode::NATIONAL, &notice)?,
+                    now_ms,
+                ) {
+                    Ok((signed, outbox)) => {
+                        writes.push(outbox);
+                        national_message = Some(signed.envelope.message_id);
+                    }
+                    Err(PrepareError::UnknownPeer(_)) => {
+                        tracing::warn!(entry = %mark.entry, "objection overdue: no national peer to tell");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let entry = ObjectionOverdue {
+                version: ENTRY_VERSION,
+                at_ms: now_ms,
+                entry: mark.entry,
+                objection: mark.objection,
+                missed,
+                deadline,
+                side,
+                national_message,
+            };
+            storage.append_entry_with_state(&entry, writes).await?;
+            reported.push(ObjectionCaseView::of(&mark, None, now_ms));
+        }
+        if !reported.is_empty() {
+            self.federation.wake();
+        }
+        Ok(reported)
     }
 
     /// Accept, refuse or decide objection `objection` (hex id) to entry
@@ -218,6 +326,24 @@ impl Lists {
             "no objection {objection} to entry {id} was filed here"
         )))
     }
+}
+
+/// The mark an objection filed here stands at before the origin marks it:
+/// filed, with this region's own acceptance deadline. `None` when the key
+/// is not `{entry}/{objection hex}`.
+fn unmarked(key: &str, filed: &FiledObjection, here: RegionCode) -> Option<ObjectionMark> {
+    let (entry, objection) = key.split_once('/')?;
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(objection, &mut id).ok()?;
+    Some(ObjectionMark {
+        entry: entry.parse().ok()?,
+        objection: id,
+        filed_in: here,
+        stage: ObjectionStage::Filed,
+        accept_by: filed.accept_by.clone(),
+        decide_by: None,
+        note: String::new(),
+    })
 }
 
 /// The stage `answer` moves `stage` to, if it may.

@@ -423,15 +423,31 @@ impl Lists {
         let (signed, outbox) = self
             .federation
             .prepare(release_objection(id.origin, &objection)?, now_ms)?;
+        let message_id = signed.envelope.message_id;
         let body = ObjectionRouted {
             version: ENTRY_VERSION,
             at_ms: now_ms,
             entry: *id,
             reason_digest: sha256(reason.as_bytes()),
-            message_id: signed.envelope.message_id,
+            message_id,
         };
+        // Kept with this region's own count of the acceptance deadline, so
+        // a missed one shows even if the origin never marks the objection.
+        let filed = credex_flows::lists::FiledObjection {
+            at_ms: now_ms,
+            accept_by: credex_flows::calendar::deadline_date(
+                &self.policy.calendar,
+                now_ms,
+                self.policy.objections.accept_working_days,
+            ),
+        };
+        let filed = StateWrite::put(
+            credex_flows::lists::FILED_NS,
+            credex_flows::lists::mark_key(id, &message_id),
+            encode(&filed)?,
+        );
         ctx.storage
-            .append_entry_with_state(&body, vec![outbox])
+            .append_entry_with_state(&body, vec![outbox, filed])
             .await?;
         self.federation.wake();
         Ok(())

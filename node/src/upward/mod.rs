@@ -37,10 +37,13 @@ use crate::storage::{Storage, StorageError};
 
 pub use credex_flows::upward::{
     CategoryReported, DOUBLE_PUBLICITY_DAYS, IN_NS, LateRecord, MAX_BATCH_BYTES, MAX_LATE_LISTED,
-    OUT_NS, ProvinceReceived, ReportedTotals, classify, decision_date, record_weight,
+    OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals, classify, decision_date,
+    record_weight,
 };
 pub use reporter::{ReportError, Reporter, ReporterState, SETTLE, spawn_reporter};
-pub use status::{CategoryStatus, ReceivedFrom, UpwardStatus, received, status};
+pub use status::{
+    CategoryStatus, ReceivedFrom, UpwardStatus, objections_overdue, received, status,
+};
 
 // The flow's per-subject bound is what one query of this node returns.
 const _: () =

@@ -10,7 +10,10 @@ use credex_protocol::RegionCode;
 use serde::Serialize;
 
 use super::reporter::{REPORTER_KEY, ReporterState};
-use super::{IN_NS, LateRecord, OUT_NS, ProvinceReceived, ReportedTotals, read_state};
+use super::{
+    IN_NS, LateRecord, OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals,
+    read_state,
+};
 use crate::storage::{Storage, StorageError};
 
 /// Per category: due, reported and timeliness.
@@ -161,6 +164,37 @@ pub async fn received(storage: &Storage) -> Result<Vec<ReceivedFrom>, StorageErr
                 categories: p.categories,
                 last_at_ms: p.last_at_ms,
             });
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Read the missed objection deadlines regions reported to the national
+/// node, late region first. Cancel-safe.
+pub async fn objections_overdue(storage: &Storage) -> Result<Vec<OverdueReported>, StorageError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = storage
+            .state_scan(
+                OVERDUE_NS,
+                "",
+                after.as_deref(),
+                crate::storage::MAX_STATE_SCAN,
+            )
+            .await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        let full = page.len() == crate::storage::MAX_STATE_SCAN as usize;
+        for (key, value) in page {
+            out.push(
+                credex_protocol::decode(&value).map_err(|e| StorageError::InvalidState {
+                    reason: format!("{OVERDUE_NS}/{key} is unreadable: {e}"),
+                })?,
+            );
         }
         if !full {
             break;

@@ -51,6 +51,9 @@ pub const OBJECTION_ROUTED: u16 = 33;
 /// The origin moved an objection and told every holder
 /// ([`crate::lists::ObjectionMarked`]).
 pub const OBJECTION_MARKED: u16 = 34;
+/// An objection's deadline passed unanswered
+/// ([`crate::lists::ObjectionOverdue`]).
+pub const OBJECTION_OVERDUE: u16 = 35;
 /// An upward batch was made and queued for the national node
 /// ([`crate::upward::BatchPrepared`]).
 pub const BATCH_PREPARED: u16 = 40;
@@ -91,6 +94,7 @@ pub const ALL: &[(u16, &str)] = &[
     (CHANGE_INITIATED, "change_initiated"),
     (OBJECTION_ROUTED, "objection_routed"),
     (OBJECTION_MARKED, "objection_marked"),
+    (OBJECTION_OVERDUE, "objection_overdue"),
     (BATCH_PREPARED, "batch_prepared"),
     (UPWARD_DEADLINE_AT_RISK, "upward_deadline_at_risk"),
     (GATEWAY_REFUSED, "gateway_refused"),

@@ -40,7 +40,8 @@ pub use disclosures::{Channel, DisclosedBy, RecordsDisclosed, record_key};
 pub use frame::{EncodedEntry, Entry, EntryError, HEADER_LEN, decode, encode, entry_bytes, split};
 pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, OfficerSignedIn, RecordsFed};
 pub use lists::{
-    ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionMarked, ObjectionRouted,
+    ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionMarked, ObjectionOverdue,
+    ObjectionRouted, ObjectionSide,
 };
 pub use messages::{MAX_BEYOND_NAMED, MessageReceived, MessageSent, ReceivedOutcome};
 pub use node::{

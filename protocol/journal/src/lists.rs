@@ -2,7 +2,7 @@
 //! region made, feedback it gave, changes it made, objections it routed.
 
 use credex_protocol::RegionCode;
-use credex_protocol::lists::{ChangeKind, EntryId, ListKind, ObjectionStage};
+use credex_protocol::lists::{ChangeKind, EntryId, ListKind, ObjectionDeadline, ObjectionStage};
 use credex_protocol::query::CategoryFields;
 use serde::{Deserialize, Serialize};
 
@@ -104,10 +104,43 @@ pub struct ObjectionMarked {
     pub sent_to: Vec<(RegionCode, [u8; 16])>,
 }
 
+/// Which side of an objection found a deadline missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectionSide {
+    /// The entry's origin, which owed the answer.
+    Origin,
+    /// The region the subject filed in.
+    FiledHere,
+}
+
+/// Journal body of [`kind::OBJECTION_OVERDUE`]: a deadline of an objection
+/// passed without the answer it called for; written once per objection and
+/// deadline, on the origin and on the region the subject filed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionOverdue {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When it was found, Unix ms.
+    pub at_ms: i64,
+    /// The entry.
+    pub entry: EntryId,
+    /// The objection.
+    pub objection: [u8; 16],
+    /// The deadline missed.
+    pub missed: ObjectionDeadline,
+    /// Its last day (China time).
+    pub deadline: String,
+    /// This node's side.
+    pub side: ObjectionSide,
+    /// The notice sent to the national platform, if this node sent one.
+    pub national_message: Option<[u8; 16]>,
+}
+
 crate::frame::fixed_kind! {
     ListingInitiated => LISTING_INITIATED,
     FeedbackSent => FEEDBACK_SENT,
     ChangeInitiated => CHANGE_INITIATED,
     ObjectionRouted => OBJECTION_ROUTED,
     ObjectionMarked => OBJECTION_MARKED,
+    ObjectionOverdue => OBJECTION_OVERDUE,
 }

@@ -26,6 +26,13 @@ pub const FEEDBACK_NS: &str = "lists.feedback";
 /// At the origin, where each objection stands: the [`objection_key`] of
 /// its [`ObjectionTrack`] → [`ObjectionCase`].
 pub const OBJECTION_CASES_NS: &str = "lists.objection_cases";
+/// At the region a subject filed an objection in: the objections it routed,
+/// `{entry}/{objection hex}` ([`mark_key`]) → [`FiledObjection`].
+pub const FILED_NS: &str = "lists.objections_filed";
+/// Missed objection deadlines already reported, one key per objection and
+/// deadline: `{entry}/{objection hex}/{deadline}` → the report time (8
+/// bytes, big-endian Unix ms).
+pub const OVERDUE_NS: &str = "lists.objections_overdue";
 /// At a holder, the origin's latest mark of each objection to a held
 /// entry: `{entry}/{objection hex}` ([`mark_key`]) → [`MarkHeld`].
 pub const MARKS_NS: &str = "lists.objection_marks";
@@ -142,6 +149,17 @@ pub struct ObjectionCase {
     pub filed_at_ms: i64,
     /// When the mark last moved, Unix ms.
     pub updated_at_ms: i64,
+}
+
+/// An objection this region routed to an entry's origin, with the
+/// acceptance deadline it counts on its own calendar (so a missed deadline
+/// shows even if the origin never marks it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FiledObjection {
+    /// When it was routed, Unix ms.
+    pub at_ms: i64,
+    /// The last day for the origin to accept or refuse it.
+    pub accept_by: String,
 }
 
 /// The origin's latest mark of an objection to an entry held here.

@@ -40,13 +40,14 @@ use std::sync::Arc;
 use credex_pki::signing::SigningKey;
 use credex_policies::{Catalogue, HolidayCalendar, ReportingList};
 use credex_protocol::federation::{DeliveryAck, Envelope, Flow as FlowName};
+use credex_protocol::upward::KIND_OBJECTION_OVERDUE;
 use credex_protocol::{NodeName, RegionCode};
 
 pub use national::qualified_id;
 pub use province::{DOUBLE_PUBLICITY_DAYS, classify, decision_date, verify_receipt};
 pub use state::{
-    CategoryReported, IN_NS, LateRecord, MAX_LATE_LISTED, OUT_NS, ProvinceReceived, REPORTED_KEY,
-    ReportedTotals,
+    CategoryReported, IN_NS, LateRecord, MAX_LATE_LISTED, OUT_NS, OVERDUE_NS, OverdueReported,
+    ProvinceReceived, REPORTED_KEY, ReportedTotals, overdue_key,
 };
 
 use crate::flow::{
@@ -131,6 +132,10 @@ impl Flow for Upward {
     }
 
     fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
+        if envelope.kind == KIND_OBJECTION_OVERDUE {
+            self.overdue_notice(from, envelope)?;
+            return Ok(Vec::new());
+        }
         let batch = self.batch(from, envelope)?;
         Ok(self.batch_reads(from, &batch))
     }
@@ -142,6 +147,10 @@ impl Flow for Upward {
         from: &Peer,
         envelope: &Envelope,
     ) -> Result<Effect, Refusal> {
+        if envelope.kind == KIND_OBJECTION_OVERDUE {
+            let notice = self.overdue_notice(from, envelope)?;
+            return self.receive_overdue(cx, notice);
+        }
         let batch = self.batch(from, envelope)?;
         self.receive_batch(cx, view, from, &batch)
     }
@@ -157,6 +166,10 @@ impl Flow for Upward {
         envelope: &Envelope,
         ack: &DeliveryAck,
     ) -> Result<Vec<StateWrite>, AckError> {
+        if envelope.kind == KIND_OBJECTION_OVERDUE {
+            // The federation layer logs the acknowledgement; nothing to count.
+            return Ok(Vec::new());
+        }
         self.batch_acknowledged(cx, view, envelope, ack)
     }
 }

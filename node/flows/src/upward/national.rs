@@ -18,11 +18,11 @@ use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{Envelope, Flow as FlowName};
 use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::upward::{
-    BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, SignedBatchReceipt, UpwardBatch,
-    records_digest,
+    BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ObjectionOverdueNotice, SignedBatchReceipt,
+    UpwardBatch, records_digest,
 };
 
-use super::state::{IN_NS, ProvinceReceived};
+use super::state::{IN_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, overdue_key};
 use super::{MAX_SUBJECT_RECORDS, Upward};
 use crate::flow::{
     Context, Effect, Peer, Read, RecordRow, Refusal, Refused, StateKey, StateWrite, SubjectRecords,
@@ -35,17 +35,7 @@ impl Upward {
     /// the national node, of another kind, unreadable, out of bounds or
     /// carrying what the reporting catalogue does not collect.
     pub(super) fn batch(&self, from: &Peer, envelope: &Envelope) -> Result<UpwardBatch, Refused> {
-        if !self.region.is_national() {
-            return Err(Refused::NotEntitled(format!(
-                "region {} is not the national platform; upward reports go to 000000",
-                self.region
-            )));
-        }
-        if from.region.is_national() {
-            return Err(Refused::NotEntitled(
-                "the national platform does not report upward".into(),
-            ));
-        }
+        self.check_sender_is_a_province(from)?;
         if envelope.kind != KIND_BATCH {
             return Err(Refused::UnknownKind {
                 flow: FlowName::Upward,
@@ -59,6 +49,72 @@ impl Upward {
         self.check_collected(&batch, &envelope.egress)
             .map_err(|e| Refused::Invalid(format!("batch {}: {e}", batch.seq)))?;
         Ok(batch)
+    }
+
+    /// The notice of a missed objection deadline `envelope` carries: from
+    /// the region the objection was filed in, about another region's entry.
+    pub(super) fn overdue_notice(
+        &self,
+        from: &Peer,
+        envelope: &Envelope,
+    ) -> Result<ObjectionOverdueNotice, Refused> {
+        self.check_sender_is_a_province(from)?;
+        let notice: ObjectionOverdueNotice = decode_body(envelope, "objection overdue notice")?;
+        notice.validate().map_err(Refused::Invalid)?;
+        if notice.filed_in != from.region {
+            return Err(Refused::NotEntitled(format!(
+                "region {} reports objections filed in it, not in {}",
+                from.region, notice.filed_in
+            )));
+        }
+        Ok(notice)
+    }
+
+    /// A missed objection deadline, recorded once per objection and
+    /// deadline ([`OVERDUE_NS`]).
+    pub(super) fn receive_overdue(
+        &self,
+        cx: &Context<'_>,
+        notice: ObjectionOverdueNotice,
+    ) -> Result<Effect, Refusal> {
+        let key = overdue_key(&notice);
+        let summary = format!(
+            "objection {} to entry {} filed in {}: {} deadline {} missed by {}",
+            hex::encode(notice.objection),
+            notice.entry,
+            notice.filed_in,
+            notice.missed.code(),
+            notice.deadline,
+            notice.entry.origin
+        );
+        let held = OverdueReported {
+            notice,
+            at_ms: cx.now_ms,
+        };
+        let state = StateWrite::encoded(OVERDUE_NS, key, &held)
+            .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?;
+        Ok(Effect {
+            state: vec![state],
+            summary,
+            ..Effect::default()
+        })
+    }
+
+    /// Only the national node receives upward messages, and only from a
+    /// province.
+    fn check_sender_is_a_province(&self, from: &Peer) -> Result<(), Refused> {
+        if !self.region.is_national() {
+            return Err(Refused::NotEntitled(format!(
+                "region {} is not the national platform; upward reports go to 000000",
+                self.region
+            )));
+        }
+        if from.region.is_national() {
+            return Err(Refused::NotEntitled(
+                "the national platform does not report upward".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// What deciding on `batch` from `from` reads: the province's position

@@ -8,13 +8,38 @@
 
 use std::collections::BTreeMap;
 
+use credex_protocol::upward::ObjectionOverdueNotice;
 use serde::{Deserialize, Serialize};
+
+/// A missed objection deadline a region reported to the national node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverdueReported {
+    /// The notice.
+    pub notice: ObjectionOverdueNotice,
+    /// When it arrived, Unix ms.
+    pub at_ms: i64,
+}
+
+/// The [`OVERDUE_NS`] key of a notice: `{origin}/{entry}/{objection}/{deadline}`,
+/// so the national node lists the late regions first.
+pub fn overdue_key(notice: &ObjectionOverdueNotice) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        notice.entry.origin,
+        notice.entry,
+        hex::encode(notice.objection),
+        notice.missed.code()
+    )
+}
 
 /// State namespace of the province's side.
 pub const OUT_NS: &str = "upward.out";
 /// State namespace of the national node's side (one key per province, the
 /// province's region code).
 pub const IN_NS: &str = "upward.in";
+/// State namespace of the national node's missed objection deadlines
+/// ([`overdue_key`] → [`OverdueReported`]).
+pub const OVERDUE_NS: &str = "upward.objections_overdue";
 /// Key of the [`ReportedTotals`] in [`OUT_NS`].
 pub const REPORTED_KEY: &str = "reported";
 /// Most late records listed in [`ReportedTotals::late`].

@@ -1,0 +1,51 @@
+//! The objection watch: a task that reports missed objection deadlines
+//! ([`Lists::report_overdue`]) at start and every
+//! [`OBJECTION_WATCH_EVERY`] after, until shutdown.
+
+use std::time::Duration;
+
+use credex_policies::Catalogue;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Lists, ListsPolicy};
+use crate::boot::StartError;
+use crate::config::NodeConfig;
+use crate::federation::Federation;
+
+/// How often the watch looks. Deadlines are days; ten minutes late is
+/// nothing, and a look is one scan of the objections.
+pub const OBJECTION_WATCH_EVERY: Duration = Duration::from_secs(600);
+
+/// Start the objection watch of the node of `config`.
+pub fn spawn_objection_watch(
+    federation: &Federation,
+    config: &NodeConfig,
+    catalogue: &Catalogue,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let lists = Lists::new(
+        federation.clone(),
+        ListsPolicy::with_catalogue(config, catalogue)?,
+    );
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(OBJECTION_WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = lists.federation().now_ms();
+            match lists.report_overdue(now).await {
+                Ok(found) if !found.is_empty() => {
+                    tracing::warn!(count = found.len(), "objection deadlines missed");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "objection watch failed; trying again later"),
+            }
+        }
+    });
+    Ok(())
+}
