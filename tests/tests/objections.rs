@@ -50,6 +50,19 @@ fn draft(subject: &str) -> EntryDraft {
     }
 }
 
+/// Wait until `node` holds entry `id`.
+async fn holds(node: &RunningNode, id: &EntryId) {
+    let held = lists(node);
+    until_stored(node.storage(), "the member holds the entry", || async {
+        held.received()
+            .await
+            .unwrap()
+            .iter()
+            .any(|h| h.entry.id == *id)
+    })
+    .await;
+}
+
 /// The mark `node` holds of the only objection to `id`, once `stage`.
 async fn mark_at(node: &RunningNode, id: &EntryId, stage: &str) -> ObjectionCaseView {
     let holder = lists(node);
@@ -81,15 +94,7 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     assert_eq!(added.sent_to.len(), 2, "{added:?}");
     let id = added.id;
     for member in [cq, gz] {
-        let held = lists(member);
-        until_stored(member.storage(), "the member holds the entry", || async {
-            held.received()
-                .await
-                .unwrap()
-                .iter()
-                .any(|h| h.entry.id == id)
-        })
-        .await;
+        holds(member, &id).await;
     }
 
     // The subject objects in Chongqing, which routes it to Guizhou.
@@ -238,16 +243,9 @@ async fn overdue_entries(node: &RunningNode) -> Vec<ObjectionOverdue> {
 async fn objected(gy: &RunningNode, cq: &RunningNode) -> (EntryId, String) {
     let subject = credex_tests::subjects("520000")[1].clone();
     let id = lists(gy).add(&draft(&subject), now_ms()).await.unwrap().id;
-    let held = lists(cq);
-    until_stored(cq.storage(), "Chongqing holds the entry", || async {
-        held.received()
-            .await
-            .unwrap()
-            .iter()
-            .any(|h| h.entry.id == id)
-    })
-    .await;
-    held.objection(&id, "该企业已履行全部义务", now_ms())
+    holds(cq, &id).await;
+    lists(cq)
+        .objection(&id, "该企业已履行全部义务", now_ms())
         .await
         .unwrap();
     let origin = lists(gy);
