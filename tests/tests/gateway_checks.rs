@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use credex_journal::{CreditChecked, GatewayRefused, kind};
 use credex_kit::gateway_client::GatewayClient;
-use credex_node::lists::{EntryDraft, Lists, ListsPolicy};
+use credex_node::lists::{EntryDraft, Lists, ListsPolicy, ObjectionAnswer};
 use credex_node::service::{RunningNode, now_ms};
-use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
+use credex_protocol::lists::{ListKind, NoticeMeans, ObjectionOutcome, SubjectNotice};
 use credex_tests::gateway::{
     GUANGDONG, GUIZHOU, client, connect_as, guizhou_and_guangdong, listed_by_guangdong,
 };
-use credex_tests::{Federation, import_samples, until_stored, within};
+use credex_tests::{Federation, import_samples, until_stored, until_stored_some, within};
 use serde_json::{Value, json};
 
 /// Guangdong issues a public credit evaluation (grade A, 2024 scheme) of
@@ -555,8 +555,74 @@ async fn a_person_listed_here_shows_the_entry_and_the_objection_routed_back() {
     assert_eq!(objections.len(), 1, "{result}");
     assert_eq!(objections[0]["entry_id"], id.to_string());
     assert_eq!(objections[0]["from_region"], GUANGDONG);
+    assert_eq!(objections[0]["stage"], "filed");
+    assert!(objections[0]["accept_by"].as_str().is_some(), "{result}");
+    assert_eq!(lists[0]["under_objection"], true, "异议处理中");
     // The subject's grounds stay with the lists flow.
     assert!(!answer.to_string().contains("已全部履行判决义务"));
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_entry_shows_under_objection_until_its_origin_decides() {
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_and_guangdong(&fed).await;
+    let company = credex_tests::subjects(GUIZHOU)[2].clone();
+    let entry_id = within("listing", listed_by_guangdong(&gy, &gz, &company)).await;
+    let id = entry_id.parse().unwrap();
+    // The subject objects in Guizhou, which holds Guangdong's entry.
+    let here = Lists::new(gy.federation().clone(), ListsPolicy::builtin());
+    here.objection(&id, "处罚已撤销", now_ms()).await.unwrap();
+    // Pending from filing, before Guangdong's mark arrives.
+    let desk = client(&fed, GUIZHOU, "approval-desk", "check");
+    let mut conn = connect_as(&fed, &gy, &desk).await;
+    let body = json!({"subject": company, "purpose": "public_procurement", "officer": "李强"});
+    let (status, answer) = check(&mut conn, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["results"][0];
+    assert_eq!(result["lists"][0]["under_objection"], true, "{result}");
+    let objections = result["objections"].as_array().unwrap();
+    assert_eq!(objections.len(), 1, "{result}");
+    assert_eq!(objections[0]["entry_id"], entry_id);
+    assert_eq!(objections[0]["from_region"], GUIZHOU);
+    assert_eq!(objections[0]["stage"], "filed");
+
+    // Guangdong accepts, then dismisses it: the entry stands, uncontested.
+    let origin = Lists::new(
+        gz.federation().clone(),
+        ListsPolicy::for_node(gz.config()).unwrap(),
+    );
+    let case = until_stored_some(gz.storage(), "Guangdong has the case", || async {
+        origin
+            .objection_cases(now_ms())
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+    })
+    .await;
+    for answer in [
+        ObjectionAnswer::Accept,
+        ObjectionAnswer::Decide(ObjectionOutcome::Dismissed),
+    ] {
+        origin
+            .answer_objection(&id, &case.objection, answer, "经核查，异议不成立", now_ms())
+            .await
+            .unwrap();
+    }
+    until_stored(gy.storage(), "the decision reaches Guizhou", || async {
+        here.objection_marks(now_ms())
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.entry == id && m.stage == "dismissed")
+    })
+    .await;
+    let (_, answer) = check(&mut conn, body).await;
+    let result = &answer["results"][0];
+    assert_eq!(result["lists"][0]["under_objection"], false, "{result}");
+    assert_eq!(result["objections"], json!([]));
     gy.shutdown().await;
     gz.shutdown().await;
 }

@@ -46,10 +46,13 @@ export async function lookUp() {
   rows("s-evaluations", answer.evaluations, 6, (e) => [e.issuer_region, e.scheme,
     e.original_grade, e.local_grade || "", e.supervision_tier || (e.green_channel ? t("subject.green") : ""),
     e.agreement || ""]);
-  rows("s-lists", answer.lists, 5, (l) => [l.list_type, l.origin_region, l.basis || "",
+  rows("s-lists", answer.lists, 5, (l) => [
+    l.under_objection ? `${l.list_type} · ${t("subject.underObjection")}` : l.list_type,
+    l.origin_region, l.basis || "",
     l.measures.map((m) => m.name_zh).join("、"), (l.applied_here || []).join("、")]);
-  rows("s-objections", answer.objections, 3, (o) => [o.entry_id, o.from_region,
-    when(o.received_at_ms)]);
+  rows("s-objections", answer.objections, 5, (o) => [o.entry_id, o.from_region,
+    when(o.received_at_ms), t(`subject.stages.${o.stage}`),
+    (o.stage === "accepted" ? o.decide_by : o.accept_by) || ""]);
   rows("s-accesses", page.accesses.accesses, 6, (a) => [when(a.at_ms), t(`subject.kinds.${a.kind}`),
     a.by, a.officers.join("、"), purposeName(a.purpose), a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
   document.getElementById("s-results").hidden = false;

@@ -234,15 +234,21 @@ pub async fn run(
     let release = decide(state, purpose, now_ms)?;
     let span = tracing::info_span!("credit_check", by = %checker.identity, %purpose, subjects = subjects.len());
     let (results, journal) = async {
-        let results = holdings::answers(state.storage(), &subjects, &release, now_ms)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "credit check could not read the holdings");
-                Problem::new(
-                    ProblemType::Internal,
-                    "the store did not answer; nothing was logged",
-                )
-            })?;
+        let results = holdings::answers(
+            state.storage(),
+            state.parts().config.region,
+            &subjects,
+            &release,
+            now_ms,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "credit check could not read the holdings");
+            Problem::new(
+                ProblemType::Internal,
+                "the store did not answer; nothing was logged",
+            )
+        })?;
         let journal = journal(
             state, checker, &release, &officer, &subjects, &results, now_ms,
         )

@@ -108,9 +108,9 @@ pub struct SubjectAnswer {
     /// Joint reward/punishment list entries in force in this region: made
     /// here or pushed here by another region under an agreement.
     pub lists: Vec<ListAnswer>,
-    /// Pending objections (异议) to entries of `lists` this region made.
-    /// Objections this region routed to another origin are kept only in the
-    /// journal, so none are listed for pushed entries.
+    /// Objections being handled (异议处理中) against entries of `lists`:
+    /// made here (as this region handles them) or pushed here (as their
+    /// origin last marked them).
     pub objections: Vec<ObjectionAnswer>,
 }
 
@@ -185,6 +185,9 @@ pub struct ListAnswer {
     pub applied_here: Option<Vec<String>>,
     /// Further fields of the list's category, released ones only.
     pub details: BTreeMap<String, String>,
+    /// Whether an objection against it is being handled (异议处理中):
+    /// the entry stands, contested, until the objection is decided.
+    pub under_objection: bool,
 }
 
 /// A joint reward or punishment measure (联合奖惩措施).
@@ -198,13 +201,20 @@ pub struct MeasureAnswer {
     pub kind: &'static str,
 }
 
-/// A pending objection (异议) to an entry this region made.
+/// An objection (异议) being handled against a list entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ObjectionAnswer {
     /// The entry objected to.
     pub entry_id: String,
-    /// The member region that routed it.
+    /// The region the subject filed it in.
     pub from_region: String,
-    /// When it arrived, Unix ms.
+    /// When it arrived here (made here) or its latest mark did (pushed
+    /// here), Unix ms.
     pub received_at_ms: i64,
+    /// `filed` (to be accepted or refused) or `accepted` (to be decided).
+    pub stage: String,
+    /// The last day to accept or refuse it (China time).
+    pub accept_by: Option<String>,
+    /// The last day to decide it, once accepted.
+    pub decide_by: Option<String>,
 }

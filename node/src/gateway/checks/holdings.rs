@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use credex_flows::lists::{
-    FEEDBACK_NS, FeedbackGiven, HeldEntry, OBJECTIONS_NS, ObjectionTrack, OwnEntry, RECEIVED_NS,
+    FEEDBACK_NS, FILED_NS, FeedbackGiven, FiledObjection, HeldEntry, MARKS_NS, MarkHeld,
+    OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase, ObjectionTrack, OwnEntry, RECEIVED_NS,
 };
 use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
 use credex_policies::check_release::CheckRelease;
 use credex_policies::egress::{list_type, scheme_category};
 use credex_policies::{FieldValue, MeasuresCatalogue, Record};
+use credex_protocol::RegionCode;
 use credex_protocol::evaluation::AttestationStatus;
 use credex_protocol::lists::ListEntry;
 use credex_protocol::query::SubjectRef;
@@ -51,16 +53,18 @@ fn measures() -> &'static MeasuresCatalogue {
     MEASURES.get_or_init(MeasuresCatalogue::builtin)
 }
 
-/// One answer per subject of `subjects`, in order, under `release`.
+/// One answer per subject of `subjects`, in order, under `release`, as
+/// the node of region `here` holds them.
 pub async fn answers(
     storage: &Storage,
+    here: RegionCode,
     subjects: &[CheckedSubject],
     release: &CheckRelease,
     now_ms: i64,
 ) -> Result<Vec<SubjectAnswer>, HoldingsError> {
     let mut records = read_records(storage, subjects).await?;
     let mut evaluations = read_evaluations(storage, subjects).await?;
-    let mut lists = read_lists(storage, subjects).await?;
+    let mut lists = read_lists(storage, here, subjects).await?;
     let mut out = Vec::with_capacity(subjects.len());
     for s in subjects {
         let mut answer = SubjectAnswer {
@@ -206,6 +210,7 @@ struct Held {
 /// `subjects`, by subject key.
 async fn read_lists(
     storage: &Storage,
+    here: RegionCode,
     subjects: &[CheckedSubject],
 ) -> Result<HashMap<String, Vec<Held>>, HoldingsError> {
     let wanted: std::collections::HashSet<&str> = subjects
@@ -223,10 +228,11 @@ async fn read_lists(
             Some(v) => Some(decode::<FeedbackGiven>(FEEDBACK_NS, &key, &v)?.applied),
             None => None,
         };
+        let objections = marked_objections(storage, here, &key).await?;
         out.entry(subject).or_default().push(Held {
             entry: held.entry,
             applied_here,
-            objections: Vec::new(),
+            objections,
         });
     }
     for (key, value) in scan(storage, credex_flows::lists::ENTRIES_NS).await? {
@@ -245,8 +251,9 @@ async fn read_lists(
     Ok(out)
 }
 
-/// The objections recorded against own entry `entry_key` (the entry is in
-/// force, so they are pending).
+/// The objections being handled against own entry `entry_key` (the entry
+/// is in force): each as its case stands, one received before cases were
+/// kept as filed.
 async fn objections(
     storage: &Storage,
     entry_key: &str,
@@ -263,10 +270,70 @@ async fn objections(
             .next()
             .unwrap_or_default()
             .to_owned();
+        let case = match storage.state(OBJECTION_CASES_NS, &key).await? {
+            Some(v) => Some(decode::<ObjectionCase>(OBJECTION_CASES_NS, &key, &v)?),
+            None => None,
+        };
+        if case.as_ref().is_some_and(|c| !c.mark.stage.pending()) {
+            continue;
+        }
         out.push(ObjectionAnswer {
             entry_id: entry_key.to_owned(),
             from_region,
             received_at_ms: track.at_ms,
+            stage: case
+                .as_ref()
+                .map_or("filed", |c| c.mark.stage.code())
+                .to_owned(),
+            accept_by: case.as_ref().map(|c| c.mark.accept_by.clone()),
+            decide_by: case.and_then(|c| c.mark.decide_by),
+        });
+    }
+    Ok(out)
+}
+
+/// The objections being handled against held entry `entry_key`, as its
+/// origin last marked them.
+async fn marked_objections(
+    storage: &Storage,
+    here: RegionCode,
+    entry_key: &str,
+) -> Result<Vec<ObjectionAnswer>, HoldingsError> {
+    let prefix = format!("{entry_key}/");
+    let mut out = Vec::new();
+    for (key, value) in storage
+        .state_scan(MARKS_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        let held: MarkHeld = decode(MARKS_NS, &key, &value)?;
+        if !held.mark.stage.pending() {
+            continue;
+        }
+        out.push(ObjectionAnswer {
+            entry_id: entry_key.to_owned(),
+            from_region: held.mark.filed_in.to_string(),
+            received_at_ms: held.at_ms,
+            stage: held.mark.stage.code().to_owned(),
+            accept_by: Some(held.mark.accept_by),
+            decide_by: held.mark.decide_by,
+        });
+    }
+    // Filed here and not marked by the origin yet: pending from filing.
+    for (key, value) in storage
+        .state_scan(FILED_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        if storage.state(MARKS_NS, &key).await?.is_some() {
+            continue;
+        }
+        let filed: FiledObjection = decode(FILED_NS, &key, &value)?;
+        out.push(ObjectionAnswer {
+            entry_id: entry_key.to_owned(),
+            from_region: here.to_string(),
+            received_at_ms: filed.at_ms,
+            stage: "filed".to_owned(),
+            accept_by: Some(filed.accept_by),
+            decide_by: None,
         });
     }
     Ok(out)
@@ -324,6 +391,7 @@ fn list_answer(held: &Held, release: &CheckRelease) -> Option<ListAnswer> {
             .filter(|(f, _)| released(f))
             .map(|(f, v)| (f.clone(), v.clone()))
             .collect(),
+        under_objection: !held.objections.is_empty(),
     })
 }
 
