@@ -13,9 +13,19 @@ use std::time::{Duration, Instant};
 
 /// `credex lists status --json` until `check` holds (30 s at most).
 fn status_until(config: &Path, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    json_until("status", config, what, check);
+}
+
+/// `credex lists COMMAND --json` until `check` holds (30 s at most).
+fn json_until(
+    command: &str,
+    config: &Path,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = ok(&["lists", "status", "--config", p(config), "--json"]);
+        let out = ok(&["lists", command, "--config", p(config), "--json"]);
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
         if check(&doc) {
             return;
@@ -169,6 +179,58 @@ fn listing_feedback_objection_and_repair_from_the_command_line() {
         ok(&["lists", "status", "--config", p(&gy), "--overdue"]),
         ""
     );
+
+    // Guizhou handles the objection; Guangdong, which holds the entry,
+    // sees where it stands.
+    let shown = ok(&["lists", "objections", "--config", p(&gy)]);
+    assert!(
+        shown.contains("made here")
+            && shown.contains("filed in 500000 — filed 异议处理中")
+            && shown.contains("grounds: 处罚决定已被复议撤销"),
+        "{shown}"
+    );
+    let objection = shown
+        .split_whitespace()
+        .skip_while(|w| *w != "objection")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    json_until("objections", &gz, "Guangdong holds the mark", |d| {
+        d["held_here"][0]["stage"] == "filed" && d["held_here"][0]["pending"] == true
+    });
+    let answer = |at: &Path, what: &[&str]| {
+        let mut args = vec![
+            "lists",
+            "answer-objection",
+            "--config",
+            p(at),
+            &id,
+            &objection,
+        ];
+        args.extend(what);
+        credex(&args)
+    };
+    let refused = |out: std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let e = refused(answer(&gz, &["--accept"]));
+    assert!(e.contains("only that region"), "{e}");
+    let e = refused(answer(&gy, &["--decide", "maybe"]));
+    assert!(
+        e.contains("upheld, corrected, dismissed or withdrawn"),
+        "{e}"
+    );
+    let e = refused(answer(&gy, &[]));
+    assert!(e.contains("--accept, --refuse or --decide"), "{e}");
+    let out = answer(&gy, &["--accept", "--note", "已受理"]);
+    assert!(out.status.success(), "{}", refused(out));
+    let out = answer(
+        &gy,
+        &["--decide", "dismissed", "--note", "经核查，异议不成立"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("marked on 440000, 500000"), "{said}");
+    json_until("objections", &gz, "the decision reaches Guangdong", |d| {
+        d["held_here"][0]["stage"] == "dismissed" && d["held_here"][0]["pending"] == false
+    });
 
     // Only Guizhou changes its entry; its repair is confirmed by both.
     let e = fails(&["lists", "change", "--config", p(&gz), &id, "--repair"]);

@@ -57,6 +57,12 @@ pub enum ListsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Objections (异议) to entries made here and to entries held here:
+    /// where each stands, its deadlines, and whether one has passed.
+    Objections(super::objections::ListArgs),
+    /// Accept, refuse or decide an objection to an entry this region made,
+    /// and mark it on every region holding the entry.
+    AnswerObjection(super::objections::AnswerArgs),
     /// Entries this region made, per region: state, deadlines, feedback,
     /// confirmations, objections; and entries it received.
     Status {
@@ -112,6 +118,8 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
         | ListsCommand::Objection { config, .. }
         | ListsCommand::Status { config, .. } => config,
         ListsCommand::Change(args) => &args.config,
+        ListsCommand::Objections(args) => &args.config,
+        ListsCommand::AnswerObjection(args) => &args.config,
     };
     let config = NodeConfig::load(config_path)?;
     // Read the input files before opening the node's database.
@@ -148,6 +156,8 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft
             println!("objection to {entry} queued for region {}", entry.origin);
         }
         ListsCommand::Status { overdue, json, .. } => status(lists, overdue, json).await?,
+        ListsCommand::Objections(args) => super::objections::list(lists, args.json).await?,
+        ListsCommand::AnswerObjection(args) => super::objections::answer(lists, args).await?,
     }
     Ok(())
 }

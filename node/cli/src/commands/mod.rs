@@ -7,6 +7,7 @@ pub mod eval;
 pub mod lists;
 pub mod log;
 pub mod node;
+pub mod objections;
 pub mod pki;
 pub mod pseudonym;
 pub mod query;
