@@ -431,14 +431,15 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
     // Every message is in both logs: sent (kind 8, applied) at one end,
     // received (kind 7, applied) at the other, with the same message id.
     let (gy_in, gy_out) = lists_messages(fed.node("520000")).await;
-    // 8 listings + 8 changes out; 8 feedbacks + 8 confirmations + 1 objection in.
-    assert_eq!(gy_out.len(), 16);
+    // 8 listings + 8 objection marks (异议处理中, to every holder) + 8
+    // changes out; 8 feedbacks + 8 confirmations + 1 objection in.
+    assert_eq!(gy_out.len(), 24);
     assert_eq!(gy_in.len(), 17);
     for m in &members {
         let node = fed.node(&m.to_string());
         let (m_in, m_out) = lists_messages(node).await;
         let expect_out = if m.to_string() == "440000" { 3 } else { 2 };
-        assert_eq!((m_in.len(), m_out.len()), (2, expect_out), "{m}");
+        assert_eq!((m_in.len(), m_out.len()), (3, expect_out), "{m}");
         for (mid, received) in &m_in {
             assert_eq!(received.outcome, ReceivedOutcome::Applied);
             let sent = &gy_out[mid];
@@ -623,9 +624,10 @@ async fn a_guizhou_listing_travels_the_pan_pearl_river_and_back() {
             .unwrap()
             .messages
     };
-    // Guizhou: first entry 16 sent + 17 received; second entry 7 listings
-    // and 7 exits acknowledged, 7 confirmations received (Yunnan was down).
-    assert_eq!(messages("credex/520000/gy-1"), 16 + 17 + 7 + 7 + 7);
+    // Guizhou: first entry 24 sent (with the objection's marks) + 17
+    // received; second entry 7 listings and 7 exits acknowledged, 7
+    // confirmations received (Yunnan was down).
+    assert_eq!(messages("credex/520000/gy-1"), 24 + 17 + 7 + 7 + 7);
     assert_eq!(messages("credex/110000/bj-1"), 0);
     fed.shutdown().await;
 }
