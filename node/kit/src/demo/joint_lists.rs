@@ -2,8 +2,9 @@
 //! company as seriously dishonest; the listing reaches the regions its
 //! agreements bind, each responds and reports the measures it applied,
 //! the egress gate releases to each only the details its agreement names;
-//! a natural person is listed by pseudonym; then the company completes
-//! credit repair and every region confirms.
+//! a natural person is listed by pseudonym; the company objects, and the
+//! objection is marked on every holder and decided ([`super::objection`]);
+//! then the company completes credit repair and every region confirms.
 //!
 //! Owns: the act's scenes. Does not own the lists flow (`credex_node::lists`).
 
@@ -39,6 +40,7 @@ pub(super) async fn act(running: &[RunningNode], checks: &mut Checks) -> Result<
     );
     members_respond(&draft, &added, cq, gz, checks).await?;
     natural_person_listed(&draft, gy, cq, checks).await?;
+    super::objection::objected_and_dismissed(&added.id, gy, cq, gz, checks).await?;
     fed_back_then_repaired(&added.id, gy, checks).await
 }
 

@@ -23,6 +23,7 @@ mod audit;
 mod console;
 mod gateway;
 mod joint_lists;
+mod objection;
 mod queries;
 mod recognition;
 mod refusals;

@@ -165,13 +165,15 @@ async fn penalties_in_guangdong(
         "amount",
         "decision_date",
     ]))?;
+    let answer = ask(asker.gy, gz, &granted).await?;
     expect(
         checks,
         "penalties for a tender, citing the joint-punishment memorandum: granted",
-        &ask(asker.gy, gz, &granted).await?,
+        &answer,
         Outcome::Granted,
         QueryReason::Granted,
     );
+    disclosed_to_guizhou(gz, &answer, checks).await?;
     let over = asker.authorized(asker.penalties(&[
         "decision_number",
         "amount",
@@ -216,6 +218,34 @@ async fn penalties_in_guangdong(
         ),
     );
 
+    Ok(())
+}
+
+/// Guangdong's disclosures ledger (经手必有责) names Guizhou as a recipient
+/// of every record the answer carried, entered before the answer left.
+async fn disclosed_to_guizhou(
+    gz: &RunningNode,
+    answer: &QueryResponse,
+    checks: &mut Checks,
+) -> Result<()> {
+    let mut entered = 0;
+    for r in &answer.body.records {
+        let key = credex_journal::record_key(&r.category, &r.record_id);
+        let to = credex_node::disclosures::recipients(gz.storage(), &key).await?;
+        if to.iter().any(|d| {
+            d.recipient.to_string() == "520000" && d.channel == credex_journal::Channel::Query
+        }) {
+            entered += 1;
+        }
+    }
+    checks.check(
+        entered > 0 && entered == answer.body.records.len(),
+        "Guangdong's disclosures ledger names Guizhou as a recipient of each record released (经手必有责: corrections will reach it)",
+        &format!(
+            "{entered} of {} record(s) entered; `credex log recipients` lists them",
+            answer.body.records.len()
+        ),
+    );
     Ok(())
 }
 
