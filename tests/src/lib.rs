@@ -74,6 +74,16 @@ impl Federation {
     /// naming the others as its QUIC peers, so federation messages flow
     /// between them (in the order given).
     pub async fn start_wired(&self, names: &[&str]) -> Vec<RunningNode> {
+        self.start_wired_with(names, |_| {}).await
+    }
+
+    /// [`Federation::start_wired`], each configuration changed by `adjust`
+    /// before its node starts.
+    pub async fn start_wired_with(
+        &self,
+        names: &[&str],
+        adjust: impl Fn(&mut NodeConfig),
+    ) -> Vec<RunningNode> {
         let sockets: Vec<std::net::UdpSocket> = names
             .iter()
             .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port"))
@@ -96,6 +106,7 @@ impl Federation {
                     peer.addr.set_port(*port);
                 }
             }
+            adjust(&mut c);
             nodes.push(self.start_with(c).await);
         }
         nodes

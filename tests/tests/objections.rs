@@ -346,3 +346,43 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_province_may_shorten_its_deadlines_and_never_lengthen_them() {
+    let fed = Federation::new();
+    // Guizhou accepts or refuses within one working day instead of two.
+    let rights = fed.path().join("rights-520000.toml");
+    std::fs::write(&rights, "[objections]\naccept_working_days = 1\n").unwrap();
+    // A table that lengthens a national deadline stops the node at start.
+    let mut loose = fed.config("gy-1");
+    let too_long = fed.path().join("rights-loose.toml");
+    std::fs::write(&too_long, "[objections]\ndecide_working_days = 30\n").unwrap();
+    loose.policy.rights = Some(too_long);
+    let e = RunningNode::start(loose).await.err().expect("refused");
+    assert!(
+        e.to_string().contains("policy.rights") && e.to_string().contains("decide_working_days"),
+        "{e}"
+    );
+
+    let nodes = fed
+        .start_wired_with(&["gy-1", "cq-1"], |c| {
+            if c.region.to_string() == "520000" {
+                c.policy.rights = Some(rights.clone());
+            }
+        })
+        .await;
+    let cq = &nodes[1];
+    let gy = &nodes[0];
+    let filed_at = now_ms();
+    let (_, _) = objected(gy, cq).await;
+    let case = lists(gy).objection_cases(now_ms()).await.unwrap().remove(0);
+    let one_day = credex_flows::calendar::deadline_date(
+        &credex_policies::HolidayCalendar::builtin_2026(),
+        filed_at,
+        1,
+    );
+    assert_eq!(case.accept_by, one_day, "one working day, not two");
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

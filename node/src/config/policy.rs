@@ -25,6 +25,9 @@ pub struct PolicyFiles {
     pub groups: Option<PathBuf>,
     /// How far a request's signing time may be from this node's clock.
     pub max_clock_skew: Duration,
+    /// The province's tightened publication periods and objection and
+    /// repair deadlines (decision 0920); the national defaults when absent.
+    pub rights: Option<PathBuf>,
 }
 
 /// The raw `[policy]` table.
@@ -35,6 +38,7 @@ pub(super) struct RawPolicy {
     catalogue_supplement: Option<PathBuf>,
     groups: Option<PathBuf>,
     max_clock_skew_ms: Option<u64>,
+    rights: Option<PathBuf>,
 }
 
 /// `[policy]` with its paths resolved.
@@ -53,5 +57,6 @@ pub(super) fn parse(raw: &RawPolicy, values: &Values<'_>) -> Result<PolicyFiles,
             1_000,
             3_600_000,
         )?,
+        rights: raw.rights.as_deref().map(|p| values.resolve(p)),
     })
 }
