@@ -358,7 +358,9 @@ async fn a_province_may_shorten_its_deadlines_and_never_lengthen_them() {
     let too_long = fed.path().join("rights-loose.toml");
     std::fs::write(&too_long, "[objections]\ndecide_working_days = 30\n").unwrap();
     loose.policy.rights = Some(too_long);
-    let e = RunningNode::start(loose).await.err().expect("refused");
+    let Err(e) = RunningNode::start(loose).await else {
+        panic!("a table that lengthens a deadline must stop the node");
+    };
     assert!(
         e.to_string().contains("policy.rights") && e.to_string().contains("decide_working_days"),
         "{e}"
