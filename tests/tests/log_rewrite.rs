@@ -117,15 +117,21 @@ async fn a_log_its_operator_rewrote_is_not_verified_and_is_caught_by_what_others
         std::fs::read(earlier.join("checkpoint")).unwrap(),
     )];
 
-    // The rewrite: the first two releases disappear, everything after them
-    // is appended again, the tree is rebuilt, and the export is signed with
-    // the real key.
+    // The rewrite: the first two releases disappear with the disclosures
+    // entered for them, everything after them is appended again, the tree
+    // is rebuilt, and the export is signed with the real key.
     let releases = received(&gz).await;
     let (first, second) = (releases[0].0, releases[1].0);
+    let erased = [releases[0].1.query_digest, releases[1].1.query_digest];
     let later = gz.storage().journal_range(first, 4096).await.unwrap();
     danger::truncate_log(gz.storage(), first).await.unwrap();
     for record in later {
-        if record.seq != first && record.seq != second {
+        let disclosure_of_erased = record.kind == credex_journal::kind::RECORDS_DISCLOSED
+            && credex_protocol::decode::<credex_journal::RecordsDisclosed>(&record.body)
+                .is_ok_and(|d| {
+                    matches!(d.by, credex_journal::DisclosedBy::Query { query_digest } if erased.contains(&query_digest))
+                });
+        if record.seq != first && record.seq != second && !disclosure_of_erased {
             gz.storage().append(record.kind, record.body).await.unwrap();
         }
     }
