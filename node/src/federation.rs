@@ -201,7 +201,7 @@ pub enum PrepareError {
 impl Federation {
     /// Messaging over `ctx`, with no flow registered yet.
     pub fn new(ctx: FederationContext) -> Federation {
-        let receive_locks = [Flow::Recognition, Flow::Lists, Flow::Upward]
+        let receive_locks = [Flow::Recognition, Flow::Lists, Flow::Upward, Flow::Rights]
             .into_iter()
             .map(|f| (f, tokio::sync::Mutex::new(())))
             .collect();

@@ -20,5 +20,8 @@ pub fn register(
     crate::eval::register(federation, config)?;
     crate::lists::register(federation, config, policy.catalogue())?;
     crate::upward::register(federation, config, policy.catalogue())?;
+    federation.register(std::sync::Arc::new(credex_flows::rights::Rights::new(
+        config.region,
+    )));
     Ok(())
 }

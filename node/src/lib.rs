@@ -19,7 +19,9 @@
 //! - the flows: queries answered ([`query`]) and asked ([`requester`]),
 //!   federation messaging ([`federation`]), mutual recognition ([`eval`]),
 //!   joint lists ([`lists`]), the upward channel ([`upward`]), records
-//!   imported ([`records`]), natural persons' pseudonyms ([`pseudonyms`]);
+//!   imported ([`records`]), natural persons' pseudonyms ([`pseudonyms`]),
+//!   the disclosures ledger ([`disclosures`]) and corrections to every
+//!   recipient ([`corrections`]);
 //! - auditing: [`remote_audit`] (auditors fetching this node's log); the
 //!   offline verifier is `credex-audit`;
 //! - the PKI on disk ([`pki_files`]) and shared identifiers ([`ids`]).
@@ -37,6 +39,7 @@ pub mod boot;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod corrections;
 pub mod disclosures;
 pub mod eval;
 pub mod export;

@@ -407,6 +407,7 @@ impl RunningNode {
             &self.tracker,
             self.shutdown.clone(),
         )?;
+        crate::corrections::spawn_sweep(&self.federation, &self.tracker, self.shutdown.clone());
         crate::lists::spawn_objection_watch(
             &self.federation,
             &self.config,

@@ -36,6 +36,7 @@ use credex_protocol::lists::{
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
+use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
 use credex_protocol::upward::{
     KIND_BATCH, KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice, ReportedRecord, UpwardBatch,
 };
@@ -49,7 +50,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 9] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 10] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -74,6 +75,11 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 9] = [
         Flow::Upward,
         KIND_OBJECTION_OVERDUE,
         "release_objection_overdue",
+    ),
+    (
+        Flow::Rights,
+        rights_kind::CORRECTION,
+        "release_record_correction",
     ),
 ];
 
@@ -307,6 +313,21 @@ pub fn release_objection_overdue(
     )
 }
 
+/// Release a record's correction to a region that received the record: its
+/// key, how it changed and when — no id, no field.
+pub fn release_record_correction(
+    to: RegionCode,
+    correction: &RecordCorrection,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Rights,
+        rights_kind::CORRECTION,
+        to,
+        correction,
+        EgressRecord::no_record_data(),
+    )
+}
+
 /// Release an evaluation result push (互认推送) to `to`: allowed only under
 /// an agreement whose members include both regions and which recognises
 /// the result's scheme.
@@ -464,6 +485,10 @@ pub fn carried_fields(
             decode::<ObjectionOverdueNotice>(payload)?;
             BTreeMap::new()
         }
+        (Flow::Rights, rights_kind::CORRECTION) => {
+            decode::<RecordCorrection>(payload)?;
+            BTreeMap::new()
+        }
         (flow, kind) => {
             return Err(EgressError::Malformed(format!(
                 "no gate releases {flow} message kind {kind}"
@@ -604,7 +629,9 @@ pub fn redecide(
                     .into_iter()
                     .any(|l| l.catalogue_category() == c && a.binds(l) && joint_permits(a, l, f)),
                 Flow::Recognition => a.schemes.keys().any(|s| scheme_category(*s) == c),
-                Flow::Upward => false,
+                // Upward batches follow the reporting catalogue, corrections
+                // carry no record field: no agreement releases anything.
+                Flow::Upward | Flow::Rights => false,
             };
             Some(Ok(under_agreement(
                 a, agreements, catalogue, &held, permitted,

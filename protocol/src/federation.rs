@@ -46,6 +46,9 @@ pub enum Flow {
     Lists,
     /// Index 2. Upward reporting to the national platform (数据报送).
     Upward,
+    /// Index 3. Subjects' rights (信用主体权益): corrections to every region
+    /// that received a record.
+    Rights,
 }
 
 impl Flow {
@@ -55,6 +58,7 @@ impl Flow {
             Flow::Recognition => "recognition",
             Flow::Lists => "lists",
             Flow::Upward => "upward",
+            Flow::Rights => "rights",
         }
     }
 }

@@ -455,3 +455,45 @@ where
 /// How long [`until_stored`] waits: long enough for a federation to
 /// recover from a restart and its retry backoff on a loaded CI machine.
 pub const STORED_PATIENCE: Duration = Duration::from_secs(90);
+
+/// gy-1's configuration `c` changed to release administrative penalties to
+/// Chongqing and Guangdong for public procurement on a legal basis (a
+/// policy written into the federation's directory), and to report upward
+/// every 100 ms.
+pub fn release_penalties_to_chongqing_and_guangdong(fed: &Federation, c: &mut NodeConfig) {
+    let policy = fed.path().join("gy-penalties-policy.toml");
+    std::fs::write(
+        &policy,
+        r#"owner = "520000"
+
+[[legal_basis]]
+code = "joint-punishment-memorandum"
+title = "《关于对失信被执行人实施联合惩戒的合作备忘录》"
+
+[[rule]]
+id = "penalties-for-procurement"
+peers = { regions = ["500000", "440000"] }
+purposes = ["public_procurement"]
+valid_from = "2024-01-01"
+valid_until = "2030-12-31"
+subject_authorization = "required"
+legal_bases = ["joint-punishment-memorandum"]
+
+[[rule.release]]
+category = "admin_penalty"
+fields = ["decision_number", "amount", "decision_date"]
+"#,
+    )
+    .expect("policy written");
+    c.policy.file = Some(policy);
+    c.upward.enabled = true;
+    c.upward.interval = Duration::from_millis(100);
+}
+
+/// A query to Guizhou (520000) about `subject`'s administrative penalties
+/// for public procurement, citing the joint-punishment memorandum.
+pub fn gy_penalty_query(subject: &str) -> credex_node::requester::QuerySpec {
+    let mut spec = gz_penalty_query(subject, &["decision_number", "amount"]);
+    spec.target_region = "520000".parse().expect("region");
+    spec
+}

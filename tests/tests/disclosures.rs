@@ -31,33 +31,7 @@ fn region(code: &str) -> RegionCode {
 /// a legal basis, and reporting upward to `national`.
 fn guizhou(fed: &Federation, national: &RunningNode) -> NodeConfig {
     let mut c = fed.config("gy-1");
-    let policy = fed.path().join("gy-disclosures-policy.toml");
-    std::fs::write(
-        &policy,
-        r#"owner = "520000"
-
-[[legal_basis]]
-code = "joint-punishment-memorandum"
-title = "《关于对失信被执行人实施联合惩戒的合作备忘录》"
-
-[[rule]]
-id = "penalties-for-procurement"
-peers = { regions = ["500000", "440000"] }
-purposes = ["public_procurement"]
-valid_from = "2024-01-01"
-valid_until = "2030-12-31"
-subject_authorization = "required"
-legal_bases = ["joint-punishment-memorandum"]
-
-[[rule.release]]
-category = "admin_penalty"
-fields = ["decision_number", "amount", "decision_date"]
-"#,
-    )
-    .unwrap();
-    c.policy.file = Some(policy);
-    c.upward.enabled = true;
-    c.upward.interval = std::time::Duration::from_millis(100);
+    credex_tests::release_penalties_to_chongqing_and_guangdong(fed, &mut c);
     for p in &mut c.peers {
         if p.region.is_national() {
             p.addr = national.local_addr();
@@ -67,9 +41,7 @@ fields = ["decision_number", "amount", "decision_date"]
 }
 
 fn penalty_query(subject: &str) -> credex_node::requester::QuerySpec {
-    let mut spec = credex_tests::gz_penalty_query(subject, &["decision_number", "amount"]);
-    spec.target_region = region("520000");
-    spec
+    credex_tests::gy_penalty_query(subject)
 }
 
 async fn who_received(node: &RunningNode, record: &[u8; 32]) -> BTreeSet<(String, Channel)> {

@@ -11,9 +11,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use credex_journal::split as split_entry;
-use credex_journal::{AccessEntry, CreditChecked, Direction, RecordsDisclosed, kind};
+use credex_journal::{
+    AccessEntry, CorrectionsSent, CreditChecked, Direction, RecordsChanged, RecordsDisclosed, kind,
+};
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
+use credex_protocol::federation::DeliveryStatus;
 
 use crate::egress::EgressRules;
 use crate::messages::MessageEntry;
@@ -49,6 +52,10 @@ struct Decoded<'e> {
     credit_checks: Vec<(u64, CreditChecked)>,
     /// (leaf index, entry) of every disclosure entered in the ledger.
     disclosures: Vec<(u64, RecordsDisclosed)>,
+    /// (leaf index, entry) of every record change.
+    changes: Vec<(u64, RecordsChanged)>,
+    /// (leaf index, entry) of every correction sent.
+    corrections: Vec<(u64, CorrectionsSent)>,
 }
 
 impl Auditor<'_> {
@@ -77,6 +84,30 @@ impl Auditor<'_> {
         )
         .len();
         let messages = self.check_messages(dir, origin, region, &decoded.messages, summary);
+        let acknowledged: std::collections::HashSet<[u8; 16]> = messages
+            .iter()
+            .filter_map(|(_, m)| match m {
+                MessageEntry::Sent(s) if !matches!(s.status, DeliveryStatus::Refused { .. }) => {
+                    Some(s.message_id)
+                }
+                _ => None,
+            })
+            .collect();
+        let corrections = crate::corrections::Corrections {
+            disclosures: &decoded.disclosures,
+            changes: &decoded.changes,
+            sent: &decoded.corrections,
+            acknowledged: &acknowledged,
+            region,
+        };
+        for (index, (rule, detail)) in corrections.check() {
+            self.violation(origin, Some(index), rule, detail);
+        }
+        summary.corrections = decoded
+            .corrections
+            .iter()
+            .map(|(_, c)| c.sent_to.len())
+            .sum();
         CheckedEntries {
             accesses: decoded.accesses,
             messages,
@@ -178,6 +209,18 @@ impl Auditor<'_> {
                         }
                     }
                 }
+                kind::RECORDS_CHANGED => match credex_protocol::decode::<RecordsChanged>(body) {
+                    Ok(c) => decoded.changes.push((*index, c)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
+                kind::CORRECTIONS_SENT => match credex_protocol::decode::<CorrectionsSent>(body) {
+                    Ok(c) => decoded.corrections.push((*index, c)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
                 kind::RECORDS_DISCLOSED => {
                     match credex_protocol::decode::<RecordsDisclosed>(body) {
                         Ok(d) => decoded.disclosures.push((*index, d)),

@@ -11,7 +11,9 @@
 //! policy's decision re-run ([`received`]); the releases as a sequence
 //! ([`replay`]); each federation message's signatures and egress decision
 //! re-run ([`messages`], [`egress`]); each disclosure entered in the
-//! ledger against the release it belongs to ([`disclosures`]). Across logs it matches every access
+//! ledger against the release it belongs to ([`disclosures`]); each change
+//! of a record against the corrections owed and acknowledged
+//! ([`corrections`]). Across logs it matches every access
 //! and message between its two sides. [`subject_report`] lists who
 //! accessed a subject. [`find_anomalies`] points at authorized accesses
 //! worth a second look (异常), as pure functions of the accesses.
@@ -28,6 +30,7 @@
 mod across;
 pub mod anchor;
 pub mod anomalies;
+pub mod corrections;
 pub mod disclosures;
 pub mod egress;
 mod entries;

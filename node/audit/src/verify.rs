@@ -78,6 +78,8 @@ pub struct LogSummary {
     /// Rows of the disclosures ledger they fold to: (record, recipient,
     /// channel) triples.
     pub ledger_rows: usize,
+    /// Corrections sent (one per changed record and recipient).
+    pub corrections: usize,
     /// What vouches for the log beyond its own key: the log is verified up
     /// to this size (`None`: nothing does, a `log_not_anchored` violation).
     pub anchor: Option<crate::anchor::Anchor>,

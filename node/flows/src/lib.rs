@@ -29,6 +29,8 @@
 //! - [`disclosures`]: the disclosures ledger (经手必有责) — every region
 //!   that received a record, folded from the log's `RecordsDisclosed`
 //!   entries, and the differences of a stored ledger from that fold;
+//! - [`rights`]: subjects' rights — a recipient marking its copy of a
+//!   record its owner corrected, the owner recording each confirmation;
 //! - [`query`]: the responder's view of a query as its sharing policy
 //!   decides on it, and the policy set rebuilt from a logged archive;
 //! - [`calendar`]: Unix milliseconds as certificate-validity time,
@@ -51,4 +53,5 @@ pub mod lists;
 pub mod outbox;
 pub mod query;
 pub mod recognition;
+pub mod rights;
 pub mod upward;

@@ -108,7 +108,7 @@ impl SampleSource for OutboxSource {
                     return Vec::new();
                 }
             };
-            [Flow::Recognition, Flow::Lists, Flow::Upward]
+            [Flow::Recognition, Flow::Lists, Flow::Upward, Flow::Rights]
                 .into_iter()
                 .map(|flow| {
                     Sample::gauge(

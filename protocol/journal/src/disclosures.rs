@@ -13,9 +13,6 @@ use credex_protocol::RegionCode;
 use credex_protocol::lists::EntryId;
 use serde::{Deserialize, Serialize};
 
-/// Domain tag of [`record_key`].
-const RECORD_KEY_DOMAIN: &[u8] = b"credex/record-key/v1";
-
 /// Most record keys one [`RecordsDisclosed`] entry carries; a larger
 /// disclosure is written as several entries (32 bytes each: 64 KiB).
 pub const MAX_RECORDS_PER_ENTRY: usize = 2048;
@@ -99,20 +96,7 @@ pub struct RecordsDisclosed {
     pub records: Vec<[u8; 32]>,
 }
 
-/// The key under which a record appears in entries and the ledger:
-/// SHA-256 over a domain tag, the category and the record id, so no record
-/// id is written in clear.
-pub fn record_key(category: &str, record_id: &str) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(&[RECORD_KEY_DOMAIN.len() as u8]);
-    ctx.update(RECORD_KEY_DOMAIN);
-    ctx.update(category.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(record_id.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
+pub use credex_protocol::rights::record_key;
 
 crate::frame::fixed_kind! {
     RecordsDisclosed => RECORDS_DISCLOSED,
@@ -121,22 +105,6 @@ crate::frame::fixed_kind! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_record_key_separates_category_from_id() {
-        assert_ne!(record_key("ab", "c"), record_key("a", "bc"));
-        assert_eq!(record_key("a", "b"), record_key("a", "b"));
-        // Reference value, computed independently:
-        // python3 -c 'import hashlib;t=b"credex/record-key/v1";
-        //   print(hashlib.sha256(bytes([len(t)])+t+b"penalty"+b"\0"+b"R1").hexdigest())'
-        assert_eq!(
-            hex::encode(record_key("penalty", "R1")),
-            REFERENCE_PENALTY_R1
-        );
-    }
-
-    const REFERENCE_PENALTY_R1: &str =
-        "b6725878894bd201b54597aac59a1b6d585bba900191eb6f6ed5bba1ba0ff087";
 
     #[test]
     fn channels_round_trip_their_names() {

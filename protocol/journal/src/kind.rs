@@ -73,6 +73,12 @@ pub const OFFICER_SIGNED_IN: u16 = 53;
 /// Records of this node are about to leave: the disclosures ledger's
 /// entry ([`crate::disclosures::RecordsDisclosed`]).
 pub const RECORDS_DISCLOSED: u16 = 60;
+/// Records of this node were replaced or deleted
+/// ([`crate::rights::RecordsChanged`]).
+pub const RECORDS_CHANGED: u16 = 61;
+/// A changed record's correction was sent to every region that received it
+/// ([`crate::rights::CorrectionsSent`]).
+pub const CORRECTIONS_SENT: u16 = 62;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -102,6 +108,8 @@ pub const ALL: &[(u16, &str)] = &[
     (RECORDS_FED, "records_fed"),
     (OFFICER_SIGNED_IN, "officer_signed_in"),
     (RECORDS_DISCLOSED, "records_disclosed"),
+    (RECORDS_CHANGED, "records_changed"),
+    (CORRECTIONS_SENT, "corrections_sent"),
 ];
 
 /// The name of a kind, if this version knows it.

@@ -30,6 +30,7 @@ pub mod lists;
 pub mod messages;
 pub mod node;
 pub mod recognition;
+pub mod rights;
 pub mod upward;
 
 pub use access::{
@@ -49,6 +50,7 @@ pub use node::{
     TrustChanged,
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
+pub use rights::{CorrectionsSent, RecordsChanged};
 pub use upward::{BatchPrepared, UpwardDeadlineAtRisk};
 
 /// Current version of the entry encoding: every body's `version` field.

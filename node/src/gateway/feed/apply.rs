@@ -6,7 +6,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use credex_journal::gateway::MAX_FED_PER_ENTRY;
-use credex_journal::{ENTRY_VERSION, GatewayClient, RecordsFed, sha256, subject_digest};
+use credex_journal::rights::MAX_CHANGED_PER_ENTRY;
+use credex_journal::{
+    ENTRY_VERSION, GatewayClient, RecordsChanged, RecordsFed, record_key, sha256, subject_digest,
+};
 use credex_policies::SubjectId;
 use credex_protocol::query::SubjectRef;
 use ring::rand::SystemRandom;
@@ -193,6 +196,7 @@ pub(super) fn build(
             entries.push((encoded.kind, encoded.body));
         }
     }
+    entries.extend(changed_entries(&resolved, meta.now_ms)?);
     let upserted = resolved.upserts.len() as u64;
     let deleted = resolved.deletes.len() as u64;
     let answer = FeedAnswer {
@@ -221,6 +225,34 @@ pub(super) fn build(
         entries,
     };
     Ok((batch, answer))
+}
+
+/// The batch's changes by record key, for the correction sweep
+/// ([`crate::corrections`]): `records_changed` entries of at most
+/// [`MAX_CHANGED_PER_ENTRY`] records each.
+fn changed_entries(resolved: &Resolved, now_ms: i64) -> Result<Vec<(u16, Vec<u8>)>, Problem> {
+    let replaced = resolved
+        .upserts
+        .iter()
+        .map(|r| (record_key(&r.category, &r.record_id), false));
+    let deleted = resolved
+        .deletes
+        .iter()
+        .map(|d| (record_key(&d.category, &d.record_id), true));
+    let all: Vec<([u8; 32], bool)> = replaced.chain(deleted).collect();
+    all.chunks(MAX_CHANGED_PER_ENTRY)
+        .map(|part| {
+            let entry = RecordsChanged {
+                version: ENTRY_VERSION,
+                at_ms: now_ms,
+                replaced: part.iter().filter(|(_, d)| !d).map(|(k, _)| *k).collect(),
+                deleted: part.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect(),
+            };
+            credex_journal::encode(&entry)
+                .map(|e| (e.kind, e.body))
+                .map_err(|e| Problem::new(ProblemType::Internal, format!("journal entry: {e}")))
+        })
+        .collect()
 }
 
 fn fed_entry(

@@ -1,0 +1,194 @@
+//! Subjects' rights (信用主体权益), the federation side: a recipient
+//! taking in a correction of a record it received (marking its copy), and
+//! the owner recording each recipient's signed acknowledgement as its
+//! confirmation (经手必有责).
+//!
+//! Corrections carry the record's key only, so a recipient matches them
+//! against what it holds by key; nothing in them is record data
+//! (`credex_policies::egress::release_record_correction`).
+
+use credex_protocol::RegionCode;
+use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
+use credex_protocol::rights::{RecordChange, RecordCorrection, kind};
+use serde::{Deserialize, Serialize};
+
+use crate::flow::{
+    AckError, Context, Effect, Flow, Peer, Read, Refusal, Refused, StateKey, StateWrite, View,
+    decode_body,
+};
+
+/// At a recipient: corrections received, `{owner}/{record hex}` →
+/// [`CorrectionReceived`] (the latest per record).
+pub const RECEIVED_NS: &str = "rights.corrections_received";
+/// At the owner: each correction sent, [`sent_key`] → [`CorrectionTrack`].
+pub const SENT_NS: &str = "rights.corrections_sent";
+
+/// A correction this region received: its copy of the record is stale
+/// (replaced) or gone (deleted) at the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionReceived {
+    /// How the record changed.
+    pub change: RecordChange,
+    /// When it changed at the owner, Unix ms.
+    pub changed_at_ms: i64,
+    /// When the correction arrived, Unix ms.
+    pub received_at_ms: i64,
+}
+
+/// A correction this region sent, and whether the recipient confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionTrack {
+    /// How the record changed.
+    pub change: RecordChange,
+    /// When it was queued, Unix ms.
+    pub sent_at_ms: i64,
+    /// The message id.
+    pub message_id: [u8; 16],
+    /// When the recipient's signed acknowledgement was taken in.
+    pub confirmed_at_ms: Option<i64>,
+    /// The recipient's reason, if it refused the correction.
+    pub refused: Option<String>,
+}
+
+/// The [`SENT_NS`] key of the correction of `record` changed at
+/// `changed_at_ms`, to `region`: record first, so a record's corrections
+/// list together, in time order.
+pub fn sent_key(record: &[u8; 32], changed_at_ms: i64, region: RegionCode) -> String {
+    format!(
+        "{}/{:020}/{region}",
+        hex::encode(record),
+        changed_at_ms.max(0)
+    )
+}
+
+/// The [`RECEIVED_NS`] key of a correction of `record` from `owner`.
+pub fn received_key(owner: RegionCode, record: &[u8; 32]) -> String {
+    format!("{owner}/{}", hex::encode(record))
+}
+
+/// The rights flow of one node.
+#[derive(Debug, Clone)]
+pub struct Rights {
+    region: RegionCode,
+}
+
+impl Rights {
+    /// The flow of a node of `region`.
+    pub fn new(region: RegionCode) -> Rights {
+        Rights { region }
+    }
+
+    fn correction(&self, from: &Peer, envelope: &Envelope) -> Result<RecordCorrection, Refused> {
+        if envelope.kind != kind::CORRECTION {
+            return Err(Refused::UnknownKind {
+                flow: FlowName::Rights,
+                kind: envelope.kind,
+            });
+        }
+        if from.region == self.region {
+            return Err(Refused::NotEntitled(
+                "a region does not send corrections to itself".into(),
+            ));
+        }
+        decode_body(envelope, "record correction")
+    }
+}
+
+impl Flow for Rights {
+    fn name(&self) -> FlowName {
+        FlowName::Rights
+    }
+
+    fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
+        let c = self.correction(from, envelope)?;
+        Ok(vec![Read::State(StateKey::new(
+            RECEIVED_NS,
+            received_key(from.region, &c.record),
+        ))])
+    }
+
+    /// A correction of a record the sender owns: kept unless an equally
+    /// recent or newer one of the same record is held (corrections may
+    /// arrive late, never go back).
+    fn receive(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+    ) -> Result<Effect, Refusal> {
+        let c = self.correction(from, envelope)?;
+        let key = received_key(from.region, &c.record);
+        if let Some(held) = view.decoded::<CorrectionReceived>(RECEIVED_NS, &key)?
+            && held.changed_at_ms > c.changed_at_ms
+        {
+            return Err(Refused::Stale(format!(
+                "record {} of {} changed again at {}, after this correction",
+                &hex::encode(c.record)[..16],
+                from.region,
+                held.changed_at_ms
+            ))
+            .into());
+        }
+        let received = CorrectionReceived {
+            change: c.change,
+            changed_at_ms: c.changed_at_ms,
+            received_at_ms: cx.now_ms,
+        };
+        let write = StateWrite::encoded(RECEIVED_NS, key, &received)
+            .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?;
+        Ok(Effect {
+            state: vec![write],
+            summary: format!(
+                "record {} of {} {}: the copy held here is marked",
+                &hex::encode(c.record)[..16],
+                from.region,
+                c.change.code()
+            ),
+            ..Effect::default()
+        })
+    }
+
+    fn acknowledged_reads(&self, envelope: &Envelope, _ack: &DeliveryAck) -> Vec<Read> {
+        match credex_protocol::decode::<RecordCorrection>(&envelope.payload) {
+            Ok(c) => vec![Read::State(StateKey::new(
+                SENT_NS,
+                sent_key(&c.record, c.changed_at_ms, envelope.to_region),
+            ))],
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The recipient confirmed (or refused) a correction: recorded on its
+    /// track.
+    fn acknowledged(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        envelope: &Envelope,
+        ack: &DeliveryAck,
+    ) -> Result<Vec<StateWrite>, AckError> {
+        // A payload this node cannot read back was not made by this flow.
+        let Ok(c) = credex_protocol::decode::<RecordCorrection>(&envelope.payload) else {
+            return Ok(Vec::new());
+        };
+        let key = sent_key(&c.record, c.changed_at_ms, envelope.to_region);
+        let mut track = view
+            .decoded::<CorrectionTrack>(SENT_NS, &key)
+            .map_err(|e| AckError(format!("{SENT_NS}/{key}: {e:?}")))?
+            .unwrap_or(CorrectionTrack {
+                change: c.change,
+                sent_at_ms: envelope.created_at_ms,
+                message_id: envelope.message_id,
+                confirmed_at_ms: None,
+                refused: None,
+            });
+        match &ack.status {
+            DeliveryStatus::Refused { reason } => track.refused = Some(reason.clone()),
+            _ => track.confirmed_at_ms = Some(cx.now_ms),
+        }
+        let write = StateWrite::encoded(SENT_NS, key, &track)
+            .map_err(|e| AckError(format!("cannot encode the correction track: {e}")))?;
+        Ok(vec![write])
+    }
+}

@@ -1,0 +1,55 @@
+//! Entries of corrections (经手必有责): records of this node that changed,
+//! and the corrections sent to every region that had received them.
+//!
+//! Records appear by [`crate::record_key`] only. A [`RecordsChanged`] entry
+//! is written with the change itself (in the record feed's transaction);
+//! the correction sweep then writes one [`CorrectionsSent`] per changed
+//! record that any region received, naming every recipient the disclosures
+//! ledger held at that point — which the auditor checks, with each
+//! recipient's signed acknowledgement.
+
+use credex_protocol::RegionCode;
+use credex_protocol::rights::RecordChange;
+use serde::{Deserialize, Serialize};
+
+/// Most records one [`RecordsChanged`] entry names (changed and deleted
+/// together).
+pub const MAX_CHANGED_PER_ENTRY: usize = 2048;
+
+/// Journal body of [`crate::kind::RECORDS_CHANGED`]: records replaced or
+/// deleted at their source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordsChanged {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Records inserted or replaced (an insert of a record no region
+    /// received needs no correction).
+    pub replaced: Vec<[u8; 32]>,
+    /// Records deleted.
+    pub deleted: Vec<[u8; 32]>,
+}
+
+/// Journal body of [`crate::kind::CORRECTIONS_SENT`]: one changed record's
+/// correction, queued to every region that had received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionsSent {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The record.
+    pub record: [u8; 32],
+    /// How it changed.
+    pub change: RecordChange,
+    /// The log index of the [`RecordsChanged`] entry it answers.
+    pub changed_at_index: u64,
+    /// The recipients, with the message ids.
+    pub sent_to: Vec<(RegionCode, [u8; 16])>,
+}
+
+crate::frame::fixed_kind! {
+    RecordsChanged => RECORDS_CHANGED,
+    CorrectionsSent => CORRECTIONS_SENT,
+}
