@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::federation::{Federation, PrepareError};
-use crate::storage::{MAX_RANGE_LIMIT, MAX_STATE_SCAN, StateWrite, Storage, StorageError};
+use crate::storage::{MAX_RANGE_LIMIT, StateWrite, Storage, StorageError};
 
 /// Flow-state namespace of the sweep's cursor.
 const CURSOR_NS: &str = "rights.cursor";
@@ -259,7 +259,7 @@ pub struct CorrectionStatus {
 /// Every correction this node sent, by record and time. Cancel-safe.
 pub async fn sent(storage: &Storage) -> Result<Vec<CorrectionStatus>, CorrectionError> {
     let mut out = Vec::new();
-    for (key, value) in scan(storage, SENT_NS).await? {
+    for (key, value) in storage.state_scan_all(SENT_NS, "").await? {
         let track: CorrectionTrack = credex_protocol::decode(&value)
             .map_err(|e| CorrectionError::Corrupt(format!("{SENT_NS}/{key}: {e}")))?;
         let mut parts = key.split('/');
@@ -289,7 +289,7 @@ pub async fn received(
     storage: &Storage,
 ) -> Result<Vec<(RegionCode, String, CorrectionReceived)>, CorrectionError> {
     let mut out = Vec::new();
-    for (key, value) in scan(storage, RECEIVED_NS).await? {
+    for (key, value) in storage.state_scan_all(RECEIVED_NS, "").await? {
         let c: CorrectionReceived = credex_protocol::decode(&value)
             .map_err(|e| CorrectionError::Corrupt(format!("{RECEIVED_NS}/{key}: {e}")))?;
         let Some((owner, record)) = key.split_once('/') else {
@@ -303,21 +303,6 @@ pub async fn received(
         out.push((owner, record.to_owned(), c));
     }
     Ok(out)
-}
-
-async fn scan(storage: &Storage, ns: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    loop {
-        let after = out.last().map(|(k, _)| k.clone());
-        let page = storage
-            .state_scan(ns, "", after.as_deref(), MAX_STATE_SCAN)
-            .await?;
-        let full = page.len() == MAX_STATE_SCAN as usize;
-        out.extend(page);
-        if !full {
-            return Ok(out);
-        }
-    }
 }
 
 /// Start the correction sweep: a pass after writes to the store (at most

@@ -19,7 +19,7 @@ use credex_journal::disclosures::MAX_RECORDS_PER_ENTRY;
 use credex_journal::{DisclosedBy, ENTRY_VERSION, RecordsDisclosed, kind};
 use credex_protocol::RegionCode;
 
-use crate::storage::{MAX_RANGE_LIMIT, MAX_STATE_SCAN, Storage, StorageError};
+use crate::storage::{MAX_RANGE_LIMIT, Storage, StorageError};
 
 /// Enter `records` (record keys) as disclosed to `recipients` by `by`, in
 /// entries of at most [`MAX_RECORDS_PER_ENTRY`] records each. Returns once
@@ -55,7 +55,7 @@ pub async fn recipients(
     storage: &Storage,
     record: &[u8; 32],
 ) -> Result<Vec<Disclosure>, LedgerError> {
-    let rows = scan(storage, &record_prefix(record)).await?;
+    let rows = storage.state_scan_all(NS, &record_prefix(record)).await?;
     rows.iter()
         .map(|(key, value)| parse_row(key, value).map_err(LedgerError::BadRow))
         .collect()
@@ -111,7 +111,8 @@ pub async fn check(storage: &Storage) -> Result<(Ledger, LedgerCheck), LedgerErr
             entries += 1;
         }
     }
-    let stored: BTreeMap<String, Vec<u8>> = scan(storage, "").await?.into_iter().collect();
+    let stored: BTreeMap<String, Vec<u8>> =
+        storage.state_scan_all(NS, "").await?.into_iter().collect();
     let differences = ledger.differences(&stored);
     let rows = ledger.len();
     Ok((
@@ -132,20 +133,4 @@ pub async fn rebuild(storage: &Storage) -> Result<LedgerCheck, LedgerError> {
         .write_state(ledger.repairs(&found.differences))
         .await?;
     Ok(found)
-}
-
-/// Every stored row of the ledger whose key starts with `prefix`.
-async fn scan(storage: &Storage, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-    let mut rows = Vec::new();
-    loop {
-        let after = rows.last().map(|(k, _): &(String, Vec<u8>)| k.clone());
-        let page = storage
-            .state_scan(NS, prefix, after.as_deref(), MAX_STATE_SCAN)
-            .await?;
-        let done = page.len() < MAX_STATE_SCAN as usize;
-        rows.extend(page);
-        if done {
-            return Ok(rows);
-        }
-    }
 }

@@ -15,9 +15,6 @@ pub(super) use credex_flows::lists::{
 
 use super::ListsError;
 
-/// Rows read per state scan page.
-const PAGE: u32 = 1024;
-
 pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ListsError> {
     credex_protocol::encode(value).map_err(|e| ListsError::Corrupt(format!("cannot encode: {e}")))
 }
@@ -45,16 +42,5 @@ pub(super) async fn scan(
     ns: &str,
     prefix: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, ListsError> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    loop {
-        let after = out.last().map(|(k, _)| k.clone());
-        let page = storage
-            .state_scan(ns, prefix, after.as_deref(), PAGE)
-            .await?;
-        let full = page.len() == PAGE as usize;
-        out.extend(page);
-        if !full {
-            return Ok(out);
-        }
-    }
+    Ok(storage.state_scan_all(ns, prefix).await?)
 }

@@ -160,6 +160,28 @@ impl Storage {
         }
         Ok(rows)
     }
+
+    /// Every entry of `ns` whose key starts with `prefix`, in bytewise key
+    /// order, read in pages of [`MAX_STATE_SCAN`]. For namespaces the
+    /// caller knows to be bounded. Cancel-safe (read only).
+    pub async fn state_scan_all(
+        &self,
+        ns: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        loop {
+            let after = out.last().map(|(k, _)| k.clone());
+            let page = self
+                .state_scan(ns, prefix, after.as_deref(), MAX_STATE_SCAN)
+                .await?;
+            let full = page.len() == MAX_STATE_SCAN as usize;
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

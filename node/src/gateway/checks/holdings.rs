@@ -396,18 +396,7 @@ fn list_answer(held: &Held, release: &CheckRelease) -> Option<ListAnswer> {
 }
 
 async fn scan(storage: &Storage, ns: &str) -> Result<Vec<(String, Vec<u8>)>, HoldingsError> {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    loop {
-        let after = out.last().map(|(k, _)| k.clone());
-        let page = storage
-            .state_scan(ns, "", after.as_deref(), MAX_STATE_SCAN)
-            .await?;
-        let full = page.len() == MAX_STATE_SCAN as usize;
-        out.extend(page);
-        if !full {
-            return Ok(out);
-        }
-    }
+    Ok(storage.state_scan_all(ns, "").await?)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
