@@ -326,6 +326,36 @@ fn demo_runs_and_passes_its_checks() {
     no_internal_field_leaves_its_region(&kept);
     no_citizen_id_in_any_node(&kept);
     only_released_details_reach_each_member(&kept);
+    corrections_were_confirmed(&kept);
+}
+
+/// The demo corrects a penalty Guizhou had reported upward: `credex records
+/// corrections` on the kept node shows the national platform confirmed it,
+/// and the national node shows its copy marked.
+fn corrections_were_confirmed(kept: &std::path::Path) {
+    let config = |node: &str| kept.join("nodes").join(node).join("node.toml");
+    let sent = ok(&["records", "corrections", "--config", p(&config("gy-1"))]);
+    assert!(
+        sent.contains("replaced") && sent.contains("→ 000000: confirmed"),
+        "{sent}"
+    );
+    ok(&[
+        "records",
+        "corrections",
+        "--config",
+        p(&config("gy-1")),
+        "--unconfirmed",
+    ]);
+    let received = ok(&[
+        "records",
+        "corrections",
+        "--config",
+        p(&config("national-1")),
+    ]);
+    assert!(
+        received.contains("of 520000 replaced") && received.contains("stale"),
+        "{received}"
+    );
 }
 
 /// The demo's listing names a responsible person, a detail the

@@ -146,6 +146,20 @@ pub enum RecordsCommand {
         /// The file.
         file: PathBuf,
     },
+    /// Corrections (更正) sent to every region that received a record that
+    /// changed, and whether each confirmed; and corrections received of
+    /// other regions' records.
+    Corrections {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only corrections not confirmed yet; exits non-zero if any.
+        #[arg(long)]
+        unconfirmed: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Subject identifiers.
@@ -444,11 +458,18 @@ pub fn authorization(cmd: AuthorizationCommand) -> Result<()> {
 
 /// Run a records command.
 pub async fn records(cmd: RecordsCommand) -> Result<()> {
-    let RecordsCommand::Import {
-        config,
-        category,
-        file,
-    } = cmd;
+    let (config, category, file) = match cmd {
+        RecordsCommand::Import {
+            config,
+            category,
+            file,
+        } => (config, category, file),
+        RecordsCommand::Corrections {
+            config,
+            unconfirmed,
+            json,
+        } => return super::corrections::show(&config, unconfirmed, json).await,
+    };
     let config = NodeConfig::load(&config)?;
     let policy = credex_node::query::load_policy(config.region, &config.policy)?;
     let persons =

@@ -59,6 +59,8 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
     );
     let company = crate::dev::sample_subjects("520000".parse()?)[2].clone();
     feed(&mut conn, &company, checks).await?;
+    let reported_upward = crate::dev::sample_subjects("520000".parse()?)[0].clone();
+    super::corrections::corrected_everywhere(&mut conn, gy, &reported_upward, 3, checks).await?;
     credit_check(dir, gy, &root, &company, checks).await?;
     events(&mut conn, checks).await?;
     two_person_query(dir, &mut conn, checks).await?;

@@ -21,6 +21,7 @@ use crate::dev::{self, DevNode};
 
 mod audit;
 mod console;
+mod corrections;
 mod gateway;
 mod joint_lists;
 mod objection;
