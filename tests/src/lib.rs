@@ -497,3 +497,19 @@ pub fn gy_penalty_query(subject: &str) -> credex_node::requester::QuerySpec {
     spec.target_region = "520000".parse().expect("region");
     spec
 }
+
+/// The kinds of every event in `node`'s event feed (`GET /v1/events`, read
+/// in-process), oldest first.
+pub async fn event_kinds(node: &RunningNode) -> Vec<String> {
+    let page = credex_node::gateway::events::read(
+        node.storage(),
+        credex_node::gateway::events::PageRequest {
+            after: 0,
+            limit: 1000,
+            wait: Duration::ZERO,
+        },
+    )
+    .await
+    .expect("the event feed reads");
+    page.events.into_iter().map(|e| e.kind).collect()
+}

@@ -153,6 +153,11 @@ async fn a_correction_reaches_every_region_that_received_the_record() {
             .find(|(owner, record, _)| owner.to_string() == GUIZHOU && *record == hex::encode(c2))
             .unwrap_or_else(|| panic!("{} has no correction of C-2", node.config().region));
         assert_eq!(deleted.2.change, RecordChange::Deleted);
+        let kinds = credex_tests::event_kinds(node).await;
+        assert!(
+            kinds.iter().any(|k| k == "record.correction_received"),
+            "{kinds:?}"
+        );
     }
 
     // Honest: the four logs audit clean, corrections and all.

@@ -336,6 +336,15 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
     assert_eq!(reported.notice.filed_in.to_string(), "500000");
     assert_eq!(reported.notice.missed, ObjectionDeadline::Acceptance);
     assert_eq!(reported.notice.deadline, at_filer[0].accept_by);
+    // Each side's systems read it in their event feed.
+    for (node, event) in [
+        (gy, "list.objection_overdue"),
+        (cq, "list.objection_overdue"),
+        (national, "upward.objection_overdue"),
+    ] {
+        let kinds = credex_tests::event_kinds(node).await;
+        assert!(kinds.iter().any(|k| k == event), "{kinds:?}");
+    }
 
     let all: Vec<&RunningNode> = nodes.iter().collect();
     witness_all(&all).await;

@@ -8,7 +8,7 @@ use credex_journal::{
     AccessEntry, Direction, MessageReceived, ReceivedOutcome, RecognitionDecided, kind,
 };
 use credex_protocol::federation::{Flow, SignedEnvelope};
-use credex_protocol::{codec, lists, recognition, upward};
+use credex_protocol::{codec, lists, recognition, rights, upward};
 use serde_json::{Value, json};
 
 use super::{Event, Origin};
@@ -97,6 +97,34 @@ pub async fn render(
                 Some(details),
             )))
         }
+        kind::OBJECTION_OVERDUE => {
+            let Ok(o) = credex_journal::decode::<credex_journal::ObjectionOverdue>(
+                record.kind,
+                &record.body,
+            ) else {
+                return Ok(None);
+            };
+            let summary = format!(
+                "objection {} to entry {}: the {} deadline {} passed unanswered",
+                hex::encode(o.objection),
+                o.entry,
+                o.missed.code(),
+                o.deadline
+            );
+            let details = json!({
+                "entry": o.entry.to_string(),
+                "objection": hex::encode(o.objection),
+                "missed": o.missed.code(),
+                "deadline": o.deadline,
+                "national_told": o.national_message.is_some(),
+            });
+            Ok(Some(event(
+                "list.objection_overdue",
+                None,
+                summary,
+                Some(details),
+            )))
+        }
         kind::QUERY_RECEIVED => {
             let Ok(a) = credex_journal::decode::<AccessEntry>(record.kind, &record.body) else {
                 return Ok(None);
@@ -157,6 +185,8 @@ fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
         (Flow::Lists, lists::kind::OBJECTION_MARK) => "list.objection_marked",
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => "recognition.result_received",
         (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
+        (Flow::Upward, upward::KIND_OBJECTION_OVERDUE) => "upward.objection_overdue",
+        (Flow::Rights, rights::kind::CORRECTION) => "record.correction_received",
         _ => return None,
     })
 }
@@ -185,6 +215,17 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
         (Flow::Upward, upward::KIND_BATCH) => {
             let batch: upward::UpwardBatch = codec::decode(p).ok()?;
             Some(json!({ "records": batch.records.len() }))
+        }
+        (Flow::Upward, upward::KIND_OBJECTION_OVERDUE) => {
+            to_json(codec::decode::<upward::ObjectionOverdueNotice>(p))
+        }
+        (Flow::Rights, rights::kind::CORRECTION) => {
+            let c: rights::RecordCorrection = codec::decode(p).ok()?;
+            Some(json!({
+                "record": hex::encode(c.record),
+                "change": c.change.code(),
+                "changed_at_ms": c.changed_at_ms,
+            }))
         }
         _ => None,
     }
