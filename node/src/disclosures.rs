@@ -134,3 +134,26 @@ pub async fn rebuild(storage: &Storage) -> Result<LedgerCheck, LedgerError> {
         .await?;
     Ok(found)
 }
+
+/// Of `records`, those the ledger says any region received (so a change of
+/// them owes corrections). One read when nothing was ever disclosed, one
+/// per record otherwise. Cancel-safe (read only).
+pub async fn disclosed_among(
+    storage: &Storage,
+    records: impl IntoIterator<Item = [u8; 32]>,
+) -> Result<Vec<[u8; 32]>, StorageError> {
+    if storage.state_scan(NS, "", None, 1).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for record in records {
+        if !storage
+            .state_scan(NS, &record_prefix(&record), None, 1)
+            .await?
+            .is_empty()
+        {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}

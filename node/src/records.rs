@@ -195,7 +195,9 @@ pub async fn import_file(
 }
 
 /// Validate and import a file in one transaction, with the natural persons
-/// it names pseudonymized with `persons`. Returns how many records.
+/// it names pseudonymized with `persons`. A record that replaces one some
+/// region received is logged as changed first (`records_changed`), so its
+/// recipients are sent corrections. Returns how many records.
 pub async fn import_file_of_persons(
     storage: &Storage,
     path: &Path,
@@ -204,6 +206,21 @@ pub async fn import_file_of_persons(
     persons: Option<&NaturalPersons>,
 ) -> Result<u64, ImportError> {
     let parsed = parse_file_of_persons(path, category, catalogue, persons)?;
+    // A record some region received is being replaced: log the change
+    // first (a crash before the import at worst sends a needless
+    // correction), so the correction sweep tells every recipient.
+    let disclosed = crate::disclosures::disclosed_among(
+        storage,
+        parsed
+            .rows
+            .iter()
+            .map(|r| credex_journal::record_key(&r.category, &r.record_id)),
+    )
+    .await?;
+    let now = storage.clock().now_ms();
+    for entry in credex_journal::RecordsChanged::entries(now, &disclosed, &[]) {
+        storage.append_entry(&entry).await?;
+    }
     Ok(storage
         .import_records_of_subjects(parsed.rows, parsed.subjects)
         .await?)

@@ -227,3 +227,51 @@ async fn a_correction_reaches_every_region_that_received_the_record() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_reimport_corrects_the_records_other_regions_received() {
+    let fed = Federation::new();
+    let nodes = fed
+        .start_wired_with(&["gy-1", "gz-1"], |c| {
+            if c.region.to_string() == GUIZHOU {
+                credex_tests::release_penalties_to_chongqing_and_guangdong(&fed, c);
+                c.upward.enabled = false;
+            }
+        })
+        .await;
+    let (gy, gz) = (&nodes[0], &nodes[1]);
+    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
+    let subject = credex_tests::subjects(GUIZHOU)[1].clone();
+    let answer = ask(
+        gz,
+        gy,
+        &authorized_query(&fed, gz, gy_penalty_query(&subject)),
+    )
+    .await;
+    let asked: BTreeSet<String> = answer
+        .body
+        .records
+        .iter()
+        .map(|r| hex::encode(record_key(&r.category, &r.record_id)))
+        .collect();
+    assert!(!asked.is_empty());
+
+    // The same files imported again: the records Guangdong received are
+    // corrected there, and only those.
+    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
+    let corrected = until_stored_some(gy.storage(), "Guangdong confirms", || async {
+        let sent = sent(gy.storage()).await.unwrap();
+        (!sent.is_empty() && sent.iter().all(|t| t.confirmed_at_ms.is_some())).then_some(sent)
+    })
+    .await;
+    let records: BTreeSet<String> = corrected.iter().map(|t| t.record.clone()).collect();
+    assert_eq!(records, asked);
+    assert!(
+        corrected
+            .iter()
+            .all(|t| t.recipient.to_string() == "440000")
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

@@ -31,6 +31,27 @@ pub struct RecordsChanged {
     pub deleted: Vec<[u8; 32]>,
 }
 
+impl RecordsChanged {
+    /// The entries naming `replaced` and `deleted` (record keys) at
+    /// `at_ms`, at most [`MAX_CHANGED_PER_ENTRY`] records each; none for
+    /// no records.
+    pub fn entries(at_ms: i64, replaced: &[[u8; 32]], deleted: &[[u8; 32]]) -> Vec<RecordsChanged> {
+        let all: Vec<([u8; 32], bool)> = replaced
+            .iter()
+            .map(|k| (*k, false))
+            .chain(deleted.iter().map(|k| (*k, true)))
+            .collect();
+        all.chunks(MAX_CHANGED_PER_ENTRY)
+            .map(|part| RecordsChanged {
+                version: crate::ENTRY_VERSION,
+                at_ms,
+                replaced: part.iter().filter(|(_, d)| !d).map(|(k, _)| *k).collect(),
+                deleted: part.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect(),
+            })
+            .collect()
+    }
+}
+
 /// Journal body of [`crate::kind::CORRECTIONS_SENT`]: one changed record's
 /// correction, queued to every region that had received it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,4 +73,26 @@ pub struct CorrectionsSent {
 crate::frame::fixed_kind! {
     RecordsChanged => RECORDS_CHANGED,
     CorrectionsSent => CORRECTIONS_SENT,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_split_into_bounded_entries() {
+        let replaced: Vec<[u8; 32]> = (0..MAX_CHANGED_PER_ENTRY as u32 + 1)
+            .map(|i| {
+                let mut k = [0u8; 32];
+                k[..4].copy_from_slice(&i.to_be_bytes());
+                k
+            })
+            .collect();
+        let entries = RecordsChanged::entries(7, &replaced, &[[9; 32]]);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].replaced.len(), MAX_CHANGED_PER_ENTRY);
+        assert_eq!(entries[1].replaced.len(), 1);
+        assert_eq!(entries[1].deleted, vec![[9; 32]]);
+        assert!(RecordsChanged::entries(7, &[], &[]).is_empty());
+    }
 }

@@ -6,7 +6,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use credex_journal::gateway::MAX_FED_PER_ENTRY;
-use credex_journal::rights::MAX_CHANGED_PER_ENTRY;
 use credex_journal::{
     ENTRY_VERSION, GatewayClient, RecordsChanged, RecordsFed, record_key, sha256, subject_digest,
 };
@@ -229,26 +228,22 @@ pub(super) fn build(
 
 /// The batch's changes by record key, for the correction sweep
 /// ([`crate::corrections`]): `records_changed` entries of at most
-/// [`MAX_CHANGED_PER_ENTRY`] records each.
+/// `credex_journal::rights::MAX_CHANGED_PER_ENTRY` records each.
 fn changed_entries(resolved: &Resolved, now_ms: i64) -> Result<Vec<(u16, Vec<u8>)>, Problem> {
-    let replaced = resolved
+    let replaced: Vec<[u8; 32]> = resolved
         .upserts
         .iter()
-        .map(|r| (record_key(&r.category, &r.record_id), false));
-    let deleted = resolved
+        .map(|r| record_key(&r.category, &r.record_id))
+        .collect();
+    let deleted: Vec<[u8; 32]> = resolved
         .deletes
         .iter()
-        .map(|d| (record_key(&d.category, &d.record_id), true));
-    let all: Vec<([u8; 32], bool)> = replaced.chain(deleted).collect();
-    all.chunks(MAX_CHANGED_PER_ENTRY)
-        .map(|part| {
-            let entry = RecordsChanged {
-                version: ENTRY_VERSION,
-                at_ms: now_ms,
-                replaced: part.iter().filter(|(_, d)| !d).map(|(k, _)| *k).collect(),
-                deleted: part.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect(),
-            };
-            credex_journal::encode(&entry)
+        .map(|d| record_key(&d.category, &d.record_id))
+        .collect();
+    RecordsChanged::entries(now_ms, &replaced, &deleted)
+        .iter()
+        .map(|entry| {
+            credex_journal::encode(entry)
                 .map(|e| (e.kind, e.body))
                 .map_err(|e| Problem::new(ProblemType::Internal, format!("journal entry: {e}")))
         })
