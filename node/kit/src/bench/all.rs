@@ -151,12 +151,17 @@ pub struct AllBenchReport {
     pub handshakes: HandshakeResult,
     /// The ratios, per level.
     pub ratios: Vec<LevelRatios>,
-    /// Durable appends/s ÷ the appends credex's best level needs (2 per
-    /// query: responder and requester).
+    /// Durable appends/s ÷ the appends credex's best level needs
+    /// ([`APPENDS_PER_QUERY`] per query).
     pub log_headroom: f64,
     /// Handshakes/s ÷ credex queries/s at 1 in flight.
     pub handshake_over_query_at_1: f64,
 }
+
+/// Log entries one answered query appends: the requester's intent and
+/// answer, the responder's access entry and, for an answer that carries
+/// records, its disclosure (decision 0930).
+pub const APPENDS_PER_QUERY: f64 = 4.0;
 
 /// Answers `Hello` as a node and every `Query` with one pre-recorded
 /// response; nothing else.
@@ -253,7 +258,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
         started_unix_s,
         request_bytes,
         response_bytes,
-        log_headroom: ratio(log.appends_per_second, 2.0 * best),
+        log_headroom: ratio(log.appends_per_second, APPENDS_PER_QUERY * best),
         handshake_over_query_at_1: ratio(handshakes.per_s, at1),
         crypto,
         transport,
@@ -761,7 +766,7 @@ fn render_log_and_handshakes(s: &mut String, r: &AllBenchReport) {
     use std::fmt::Write as _;
     let _ = writeln!(
         s,
-        "\nlog: {:.0} durable appends/s ({} appenders, p99 {:.2} ms) = {:.1}× the 2 appends/query of credex's best level; \
+        "\nlog: {:.0} durable appends/s ({} appenders, p99 {:.2} ms) = {:.1}× the {APPENDS_PER_QUERY} appends/query of credex's best level; \
          audit verify {:.0} entries/s over {} entries",
         r.log.appends_per_second,
         r.log.concurrency,
