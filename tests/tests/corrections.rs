@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use credex_journal::record_key;
+use credex_journal::{Channel, record_key};
 use credex_kit::gateway_client::GatewayClient;
 use credex_node::config::GatewayConfig;
 use credex_node::corrections::{CorrectionStatus, received, sent};
@@ -223,6 +223,122 @@ async fn a_correction_reaches_every_region_that_received_the_record() {
         unconfirmed[0].detail
     );
     assert!(unconfirmed[0].log.contains(GUIZHOU));
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// A serious-dishonesty entry of `subject`, for `lists add`.
+fn listing(subject: &str) -> credex_node::lists::EntryDraft {
+    use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
+    credex_node::lists::EntryDraft {
+        subject: subject.to_owned(),
+        list_type: ListKind::SeriousDishonesty,
+        basis: "《贵州省社会信用条例》第三十条; 行政处罚决定书".into(),
+        authority: "贵州省市场监督管理局".into(),
+        entry_date: "2026-11-02".into(),
+        planned_exit: "2029-11-01".into(),
+        measures: vec!["restrict_government_procurement".into()],
+        notice: SubjectNotice {
+            date: "2026-10-20".into(),
+            means: NoticeMeans::Written,
+        },
+        details: Default::default(),
+    }
+}
+
+/// A record queried by one region, pushed with a listing to two, and
+/// reported upward: a bulk re-import corrects it at all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_queried_pushed_and_reported_is_corrected_everywhere_after_a_reimport() {
+    let fed = Federation::new();
+    let nodes = fed
+        .start_wired_with(&["national-1", "gy-1", "cq-1", "gz-1"], |c| {
+            if c.region.to_string() == GUIZHOU {
+                credex_tests::release_penalties_to_chongqing_and_guangdong(&fed, c);
+            }
+        })
+        .await;
+    let (national, gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
+    let subject = credex_tests::subjects(GUIZHOU)[1].clone();
+    // Guangdong queries the company's penalties.
+    let answer = ask(
+        gz,
+        gy,
+        &authorized_query(&fed, gz, gy_penalty_query(&subject)),
+    )
+    .await;
+    let record = answer.body.records[0].record_id.clone();
+    let key = record_key("admin_penalty", &record);
+    // Guizhou lists the company on the penalty: pushed to Chongqing and
+    // Guangdong. A record that is not the company's is refused.
+    let lists = credex_node::lists::Lists::new(
+        gy.federation().clone(),
+        credex_node::lists::ListsPolicy::for_node(gy.config()).unwrap(),
+    );
+    let e = lists
+        .add_resting_on(
+            &listing(&subject),
+            "admin_penalty",
+            "520000-AP-0003",
+            credex_node::service::now_ms(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("does not hold for the subject"),
+        "{e}"
+    );
+    let added = lists
+        .add_resting_on(
+            &listing(&subject),
+            "admin_penalty",
+            &record,
+            credex_node::service::now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.sent_to.len(), 2);
+    let expected: BTreeSet<(String, Channel)> = [
+        ("000000".to_owned(), Channel::Upward),
+        ("440000".to_owned(), Channel::ListPush),
+        ("440000".to_owned(), Channel::Query),
+        ("500000".to_owned(), Channel::ListPush),
+    ]
+    .into();
+    until_stored(gy.storage(), "the record is reported upward", || async {
+        let got: BTreeSet<(String, Channel)> =
+            credex_node::disclosures::recipients(gy.storage(), &key)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.recipient.to_string(), d.channel))
+                .collect();
+        got == expected
+    })
+    .await;
+
+    // The same files imported again: every region that received the
+    // record is corrected, and confirms.
+    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
+    let hex_key = hex::encode(key);
+    until_stored(gy.storage(), "every recipient confirms", || async {
+        let to: BTreeSet<String> = sent(gy.storage())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.record == hex_key && t.confirmed_at_ms.is_some())
+            .map(|t| t.recipient.to_string())
+            .collect();
+        to == set(&["000000", "440000", "500000"])
+    })
+    .await;
+    let all = [national, gy, cq, gz];
+    witness_all(&all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = audit_all(&all, dir.path()).await;
+    assert!(report.passed(), "{:?}", findings(&report));
     for node in nodes {
         node.shutdown().await;
     }

@@ -75,6 +75,32 @@ impl Lists {
     /// entry, the messages and the [`kind::LISTING_INITIATED`] entry are
     /// committed together.
     pub async fn add(&self, draft: &EntryDraft, now_ms: i64) -> Result<Added, ListsError> {
+        self.add_listing(draft, None, now_ms).await
+    }
+
+    /// [`Lists::add`] for an entry that rests on one of this region's
+    /// records (e.g. the penalty decision behind a serious-dishonesty
+    /// listing): the record must be the subject's, and it is entered in
+    /// the disclosures ledger as pushed to every member before the entry
+    /// leaves, so a later correction of the record reaches them (decision
+    /// 0930).
+    pub async fn add_resting_on(
+        &self,
+        draft: &EntryDraft,
+        category: &str,
+        record_id: &str,
+        now_ms: i64,
+    ) -> Result<Added, ListsError> {
+        self.add_listing(draft, Some((category, record_id)), now_ms)
+            .await
+    }
+
+    async fn add_listing(
+        &self,
+        draft: &EntryDraft,
+        rests_on: Option<(&str, &str)>,
+        now_ms: i64,
+    ) -> Result<Added, ListsError> {
         let ctx = self.ctx();
         let entry = ListEntry {
             id: EntryId {
@@ -145,6 +171,10 @@ impl Lists {
             entry.id.to_string(),
             encode(&own)?,
         ));
+        if let Some((category, record_id)) = rests_on {
+            self.disclose_record(&entry, &peers, category, record_id, now_ms)
+                .await?;
+        }
         let body = ListingInitiated {
             version: ENTRY_VERSION,
             at_ms: now_ms,
@@ -164,6 +194,40 @@ impl Lists {
             sent_to: peers,
             no_peer,
         })
+    }
+
+    /// Enter the record `entry` rests on as pushed to `members`, once it is
+    /// known to be the subject's record held here.
+    async fn disclose_record(
+        &self,
+        entry: &ListEntry,
+        members: &[RegionCode],
+        category: &str,
+        record_id: &str,
+        now_ms: i64,
+    ) -> Result<(), ListsError> {
+        let storage = &self.ctx().storage;
+        let held = match crate::pseudonyms::stored_subject_key(storage, &entry.subject).await? {
+            Some(key) => storage.records_for(&key, &[category.to_owned()]).await?,
+            None => Vec::new(),
+        };
+        if !held.iter().any(|r| r.record_id == record_id) {
+            return Err(ListsError::Invalid(format!(
+                "the entry rests on {category} record {record_id:?}, which this region does not hold for the subject"
+            )));
+        }
+        if members.is_empty() {
+            return Ok(());
+        }
+        crate::disclosures::disclose(
+            storage,
+            credex_journal::DisclosedBy::ListPush { entry: entry.id },
+            members.to_vec(),
+            &[credex_journal::record_key(category, record_id)],
+            now_ms,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Report to the origin the measures this region applied to an entry

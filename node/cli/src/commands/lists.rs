@@ -26,6 +26,11 @@ pub enum ListsCommand {
         /// "entry_date", "planned_exit", "measures": [...], "notice":
         /// {"date", "means"}}.
         file: PathBuf,
+        /// The record of this region the entry rests on, CATEGORY/RECORD_ID
+        /// (e.g. the penalty decision): entered as pushed to every member,
+        /// so its corrections reach them.
+        #[arg(long, value_name = "CATEGORY/RECORD_ID")]
+        rests_on: Option<String>,
     },
     /// Report to the origin the measures this region applied to an entry it
     /// received (反馈).
@@ -140,7 +145,9 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
 async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft>) -> Result<()> {
     let lists = &offline.lists;
     match cmd {
-        ListsCommand::Add { .. } => add(lists, &draft.context("no entry file")?).await?,
+        ListsCommand::Add { rests_on, .. } => {
+            add(lists, &draft.context("no entry file")?, rests_on.as_deref()).await?
+        }
         ListsCommand::Feedback {
             entry,
             applied,
@@ -163,8 +170,18 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft
 }
 
 /// `credex lists add`: make the entry and say where it went.
-async fn add(lists: &Lists, draft: &EntryDraft) -> Result<()> {
-    let added = lists.add(draft, now_ms()).await?;
+async fn add(lists: &Lists, draft: &EntryDraft, rests_on: Option<&str>) -> Result<()> {
+    let added = match rests_on {
+        None => lists.add(draft, now_ms()).await?,
+        Some(text) => {
+            let Some((category, record_id)) = text.split_once('/') else {
+                bail!("--rests-on {text:?}: expected CATEGORY/RECORD_ID");
+            };
+            lists
+                .add_resting_on(draft, category, record_id, now_ms())
+                .await?
+        }
+    };
     println!("entry {}", added.id);
     println!(
         "sent to: {}",
