@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 
 use credex_journal::disclosures::MAX_RECORDS_PER_ENTRY;
-use credex_journal::{AccessEntry, Direction, DisclosedBy, RecordsDisclosed};
+use credex_journal::{AccessEntry, Direction, DisclosedBy, ListingInitiated, RecordsDisclosed};
 use credex_protocol::RegionCode;
+use credex_protocol::lists::EntryId;
 use credex_protocol::query::Outcome;
 
 /// A finding about one `records_disclosed` entry: (rule, detail).
@@ -21,6 +22,7 @@ pub type Finding = (&'static str, String);
 pub fn check(
     disclosures: &[(u64, RecordsDisclosed)],
     accesses: &[(u64, AccessEntry)],
+    listings: &[(u64, ListingInitiated)],
 ) -> Vec<(u64, Finding)> {
     // The first release of each digest (a verbatim copy later in the log
     // is the sequence checks' finding, not a reason to doubt this one).
@@ -30,13 +32,54 @@ pub fn check(
             granted.entry(e.query_digest).or_insert((*i, e));
         }
     }
+    let pushed: HashMap<EntryId, (u64, &ListingInitiated)> =
+        listings.iter().map(|(i, l)| (l.entry, (*i, l))).collect();
     let mut out = Vec::new();
     for (index, d) in disclosures {
-        if let Some(finding) = check_one(*index, d, &granted) {
+        let finding = match &d.by {
+            DisclosedBy::ListPush { entry } => check_push(*index, d, entry, &pushed),
+            _ => check_one(*index, d, &granted),
+        };
+        if let Some(finding) = finding {
             out.push((*index, finding));
         }
     }
     out
+}
+
+/// A record entered as pushed with list entry `entry` must be followed by
+/// that entry's `listing_initiated`, sent to every region named.
+fn check_push(
+    index: u64,
+    d: &RecordsDisclosed,
+    entry: &EntryId,
+    pushed: &HashMap<EntryId, (u64, &ListingInitiated)>,
+) -> Option<Finding> {
+    let Some((at, listing)) = pushed.get(entry).filter(|(at, _)| *at > index) else {
+        return Some((
+            "disclosure_without_release",
+            format!(
+                "a record entered as pushed with list entry {entry}, which this log never sent"
+            ),
+        ));
+    };
+    let sent: Vec<RegionCode> = listing.sent_to.iter().map(|(r, _)| *r).collect();
+    let missing: Vec<RegionCode> = d
+        .recipients
+        .iter()
+        .filter(|r| !sent.contains(r))
+        .copied()
+        .collect();
+    (d.recipients.is_empty() || !missing.is_empty()).then(|| {
+        (
+            "disclosure_recipient",
+            format!(
+                "list entry {entry} (sent at {at}) went to {}; its record is entered as pushed to {}",
+                names(&sent),
+                names(&d.recipients)
+            ),
+        )
+    })
 }
 
 fn check_one(
@@ -89,12 +132,8 @@ fn check_one(
                 ),
             )
         }),
-        DisclosedBy::ListPush { .. } => d.recipients.is_empty().then(|| {
-            (
-                "disclosure_recipient",
-                "a list push entered as sent to no region".to_owned(),
-            )
-        }),
+        // Checked against the listing (`check_push`).
+        DisclosedBy::ListPush { .. } => None,
     }
 }
 
@@ -181,7 +220,7 @@ mod tests {
             (10, disclosed(q(1), "500000")),
         ];
         assert_eq!(
-            rules(&check(&disclosures, &accesses)),
+            rules(&check(&disclosures, &accesses, &[])),
             vec![
                 (4, "disclosure_recipient"),
                 (5, "disclosure_without_release"),
@@ -191,8 +230,41 @@ mod tests {
         );
         let before = vec![(0, disclosed(q(1), "500000"))];
         assert_eq!(
-            rules(&check(&before, &accesses)),
+            rules(&check(&before, &accesses, &[])),
             vec![(0, "disclosure_without_release")]
+        );
+    }
+
+    #[test]
+    fn a_push_must_be_followed_by_its_listing_to_those_regions() {
+        use credex_protocol::lists::ListKind;
+        let entry: EntryId = "520000-000102030405060708090a0b0c0d0e0f"
+            .parse()
+            .expect("an entry id");
+        let listing = ListingInitiated {
+            version: ENTRY_VERSION,
+            at_ms: 3,
+            entry,
+            list_type: ListKind::SeriousDishonesty,
+            subject_digest: [0; 32],
+            entry_digest: [0; 32],
+            measures: Vec::new(),
+            sent_to: vec![(region("500000"), [1; 16]), (region("440000"), [2; 16])],
+            no_peer: Vec::new(),
+            withheld: Vec::new(),
+        };
+        let push = |to: &str| disclosed(DisclosedBy::ListPush { entry }, to);
+        let disclosures = vec![
+            (1, push("500000")),
+            (2, push("450000")),
+            (9, push("500000")),
+        ];
+        assert_eq!(
+            rules(&check(&disclosures, &[], &[(5, listing)])),
+            vec![
+                (2, "disclosure_recipient"),
+                (9, "disclosure_without_release"),
+            ]
         );
     }
 }

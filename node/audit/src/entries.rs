@@ -12,7 +12,8 @@ use std::path::Path;
 
 use credex_journal::split as split_entry;
 use credex_journal::{
-    AccessEntry, CorrectionsSent, CreditChecked, Direction, RecordsChanged, RecordsDisclosed, kind,
+    AccessEntry, CorrectionsSent, CreditChecked, Direction, ListingInitiated, RecordsChanged,
+    RecordsDisclosed, kind,
 };
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
@@ -54,6 +55,8 @@ struct Decoded<'e> {
     disclosures: Vec<(u64, RecordsDisclosed)>,
     /// (leaf index, entry) of every record change.
     changes: Vec<(u64, RecordsChanged)>,
+    /// (leaf index, entry) of every listing this node sent.
+    listings: Vec<(u64, ListingInitiated)>,
     /// (leaf index, entry) of every correction sent.
     corrections: Vec<(u64, CorrectionsSent)>,
 }
@@ -74,7 +77,7 @@ impl Auditor<'_> {
         self.check_received_accesses(dir, origin, region, &decoded, &policies);
         self.check_intents(origin, &decoded);
         for (index, (rule, detail)) in
-            crate::disclosures::check(&decoded.disclosures, &decoded.accesses)
+            crate::disclosures::check(&decoded.disclosures, &decoded.accesses, &decoded.listings)
         {
             self.violation(origin, Some(index), rule, detail);
         }
@@ -204,6 +207,14 @@ impl Auditor<'_> {
                         Ok(intent) => {
                             decoded.intents.insert(intent.query_digest);
                         }
+                        Err(err) => {
+                            self.violation(origin, Some(*index), "entry_format", err.to_string());
+                        }
+                    }
+                }
+                kind::LISTING_INITIATED => {
+                    match credex_protocol::decode::<ListingInitiated>(body) {
+                        Ok(l) => decoded.listings.push((*index, l)),
                         Err(err) => {
                             self.violation(origin, Some(*index), "entry_format", err.to_string());
                         }
