@@ -367,4 +367,77 @@ mod tests {
         let wrong_channel = key.replace("list-push", "gossip");
         assert!(parse_row(&wrong_channel, &[0; 8]).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const REGIONS: [&str; 4] = ["000000", "440000", "500000", "450000"];
+
+        fn an_entry() -> impl Strategy<Value = RecordsDisclosed> {
+            (
+                0i64..1_000,
+                0u8..3,
+                proptest::collection::btree_set(0usize..4, 1..4),
+                proptest::collection::vec(0u8..6, 1..5),
+            )
+                .prop_map(|(at_ms, how, to, records)| RecordsDisclosed {
+                    version: ENTRY_VERSION,
+                    at_ms,
+                    by: match how {
+                        0 => DisclosedBy::Query {
+                            query_digest: [how; 32],
+                        },
+                        1 => DisclosedBy::Upward { seq: 0 },
+                        _ => DisclosedBy::ListPush {
+                            entry: "520000-000102030405060708090a0b0c0d0e0f"
+                                .parse()
+                                .expect("an entry id"),
+                        },
+                    },
+                    recipients: to.into_iter().map(|i| region(REGIONS[i])).collect(),
+                    records: records
+                        .into_iter()
+                        .map(|r| record_key("penalty", &format!("R{r}")))
+                        .collect(),
+                })
+        }
+
+        proptest! {
+            /// Whatever the entries, the rows written with them are the
+            /// rows the fold recomputes; and any doctoring of the table is
+            /// found, and the repairs undo it.
+            #[test]
+            fn the_stored_ledger_is_the_fold_and_doctoring_is_undone(
+                entries in proptest::collection::vec(an_entry(), 0..12),
+                drop_first in any::<bool>(),
+                invent in any::<bool>(),
+            ) {
+                let writes: Vec<StateWrite> = entries.iter().flat_map(ledger_writes).collect();
+                let mut table = stored(&writes);
+                let ledger = Ledger::from_entries(&entries);
+                prop_assert_eq!(ledger.differences(&table), Vec::new());
+                prop_assert_eq!(ledger.len(), table.len());
+                let mut doctored = false;
+                if drop_first && let Some(key) = table.keys().next().cloned() {
+                    table.remove(&key);
+                    doctored = true;
+                }
+                if invent {
+                    let key = row_key(&record_key("penalty", "invented"), region("110000"), Channel::Query);
+                    table.insert(key, 1i64.to_be_bytes().to_vec());
+                    doctored = true;
+                }
+                let found = ledger.differences(&table);
+                prop_assert_eq!(!found.is_empty(), doctored);
+                for w in ledger.repairs(&found) {
+                    match w.value {
+                        Some(v) => table.insert(w.key, v),
+                        None => table.remove(&w.key),
+                    };
+                }
+                prop_assert_eq!(ledger.differences(&table), Vec::new());
+            }
+        }
+    }
 }
