@@ -1,5 +1,6 @@
 //! The gateway's subject and auditor endpoints over real HTTPS: the
-//! subject access report names another region's query to the subject, and
+//! subject access report names another region's query to the subject and
+//! the region that received its records, and
 //! an auditor copies the node's log through the gateway and verifies it
 //! offline — and a doctored copy fails.
 
@@ -46,6 +47,20 @@ async fn the_subject_access_report_names_who_looked() {
     assert_eq!(accesses[0]["purpose"], "public_procurement");
     assert_eq!(accesses[0]["released"], json!(["admin_penalty.amount"]));
     assert_eq!(accesses[0]["officers"].as_array().unwrap().len(), 2);
+    // And who received the company's records: Guizhou, by that query.
+    let disclosures = report["disclosures"].as_array().unwrap();
+    assert!(!disclosures.is_empty(), "{report}");
+    for d in disclosures {
+        assert_eq!(
+            (
+                d["recipient"].as_str(),
+                d["channel"].as_str(),
+                d["category"].as_str()
+            ),
+            (Some("520000"), Some("query"), Some("admin_penalty")),
+            "{d}"
+        );
+    }
 
     // Another company: nobody looked.
     let other = credex_tests::subjects("440000")[1].clone();
@@ -54,6 +69,7 @@ async fn the_subject_access_report_names_who_looked() {
         .await
         .unwrap();
     assert!(r.json()["accesses"].as_array().unwrap().is_empty());
+    assert!(r.json()["disclosures"].as_array().unwrap().is_empty());
     // A malformed code names the field; the audit role cannot read reports.
     let r = conn
         .post_json("/v1/subject-access", &json!({"subject": "91440000X"}))

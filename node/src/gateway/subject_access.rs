@@ -1,6 +1,8 @@
 //! The subject access report (谁查询了我的信息) at the gateway, role `sar`:
 //! every access to one subject this node's log records — other regions'
-//! queries it answered and its own systems' credit checks — oldest first.
+//! queries it answered and its own systems' credit checks — oldest first,
+//! and every region that received one of the subject's records (by query,
+//! upward report or list push) from the disclosures ledger.
 //!
 //! The subject comes in the body, never the path, so a citizen ID appears
 //! in no URL; it is matched by digest (of the USCC, or of the person's
@@ -53,6 +55,23 @@ pub struct SubjectAccess {
     pub released: Vec<String>,
 }
 
+/// One of the subject's records held here, and a region that received
+/// it (经手必有责), from the disclosures ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RecordDisclosure {
+    /// The record's category.
+    pub category: String,
+    /// The record's id.
+    pub record_id: String,
+    /// The region that received it (`000000`: the national platform).
+    pub recipient: String,
+    /// How: `query` (an answer), `upward` (a report), `list-push` (with a
+    /// list entry).
+    pub channel: String,
+    /// When it last did, Unix ms.
+    pub last_at_ms: i64,
+}
+
 /// The report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SubjectAccessReport {
@@ -62,6 +81,9 @@ pub struct SubjectAccessReport {
     pub log_size: u64,
     /// Every access, oldest first.
     pub accesses: Vec<SubjectAccess>,
+    /// Every region that received one of the subject's records held here,
+    /// by query, upward report or list push.
+    pub disclosures: Vec<RecordDisclosure>,
 }
 
 /// Every access to a subject this node's log records.
@@ -93,11 +115,66 @@ pub async fn report(state: &GatewayState, subject: &str) -> Result<SubjectAccess
     let (log_size, accesses) = scan(state.storage(), &digests)
         .await
         .map_err(Problem::store_failed)?;
+    let disclosures = disclosures(state, subject)
+        .await
+        .map_err(Problem::store_failed)?;
     Ok(SubjectAccessReport {
         subject: shown,
         log_size,
         accesses,
+        disclosures,
     })
+}
+
+/// The recipients of every record of `subject` held here, by record.
+async fn disclosures(
+    state: &GatewayState,
+    subject: &str,
+) -> Result<Vec<RecordDisclosure>, StorageError> {
+    let storage = state.storage();
+    let subject_ref = match SubjectId::parse(subject.trim()) {
+        Ok(SubjectId::LegalPerson(u)) => SubjectRef::LegalPerson(u.as_str().to_owned()),
+        Ok(SubjectId::NaturalPerson(c)) => {
+            let Some(persons) = state.parts().persons.as_deref() else {
+                return Ok(Vec::new());
+            };
+            match persons.ring.current_pseudonym(c.expose()) {
+                Ok(p) => SubjectRef::NaturalPerson(p),
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
+        Err(_) => return Ok(Vec::new()),
+    };
+    let Some(key) = crate::pseudonyms::stored_subject_key(storage, &subject_ref).await? else {
+        return Ok(Vec::new());
+    };
+    let categories: Vec<String> = state
+        .parts()
+        .queries
+        .policy()
+        .catalogue()
+        .categories()
+        .map(|c| c.code.clone())
+        .collect();
+    let mut out = Vec::new();
+    for chunk in categories.chunks(crate::storage::MAX_QUERY_CATEGORIES) {
+        for record in storage.records_for(&key, chunk).await? {
+            let record_key = credex_journal::record_key(&record.category, &record.record_id);
+            let to = crate::disclosures::recipients(storage, &record_key)
+                .await
+                .map_err(|e| StorageError::InvalidState {
+                    reason: e.to_string(),
+                })?;
+            out.extend(to.into_iter().map(|d| RecordDisclosure {
+                category: record.category.clone(),
+                record_id: record.record_id.clone(),
+                recipient: d.recipient.to_string(),
+                channel: d.channel.name().to_owned(),
+                last_at_ms: d.at_ms,
+            }));
+        }
+    }
+    Ok(out)
 }
 
 /// The subject as shown, and every digest it has in the log.
