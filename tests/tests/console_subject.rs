@@ -1,7 +1,7 @@
 //! A subject's page in the console, in a real browser (issue 16): what
 //! Guizhou holds about one of its companies, with the look itself logged
 //! as a credit check naming the officer, and shown the next time under
-//! "who accessed it".
+//! "who accessed it"; and which regions received the company's records.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,6 +18,25 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     let gy = start_with_console(&fed).await;
     import_samples(&fed, &gy, "520000").await;
     let subject = credex_tests::subjects("520000")[0].clone();
+    // One of the company's penalties was reported to the national platform.
+    let penalty = gy
+        .storage()
+        .records_for(&subject, &["admin_penalty".to_owned()])
+        .await
+        .unwrap()
+        .remove(0);
+    credex_node::disclosures::disclose(
+        gy.storage(),
+        credex_journal::DisclosedBy::Upward { seq: 0 },
+        vec![credex_protocol::RegionCode::NATIONAL],
+        &[credex_journal::record_key(
+            "admin_penalty",
+            &penalty.record_id,
+        )],
+        credex_node::service::now_ms(),
+    )
+    .await
+    .unwrap();
     let driver = Driver::start().await;
     let b = driver.browser(gy.console().unwrap().certificate()).await;
     let ops = fed.path().join("operators/520000");
@@ -35,6 +54,13 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     let records = b.text("#s-records").await;
     assert!(records.contains("admin_penalty"), "{records}");
     assert!(b.text("#s-logged").await.contains("调阅日志"));
+    let received = b.text("#s-disclosures").await;
+    assert!(
+        received.contains(&penalty.record_id)
+            && received.contains("数据报送")
+            && received.contains("000000"),
+        "{received}"
+    );
 
     // Looking again shows the first look under "who accessed it".
     b.click("#s-submit").await;

@@ -1,12 +1,13 @@
 // A subject's page: what this region holds about a company or a person for
 // a purpose — records, evaluations recognised from other regions, list
-// entries binding here with their measures, objections in progress — and
+// entries binding here with their measures, objections in progress, the
+// regions that received the records (经手必有责) — and
 // who accessed it. Looking is itself logged, as a credit check by the
 // signed-in officer.
 
 import * as api from "./api.js";
 import { fill, h } from "./dom.js";
-import { purposeName, t } from "./i18n.js";
+import { purposeName, regionName, t } from "./i18n.js";
 
 const PURPOSES = ["administrative_approval", "public_procurement", "joint_punishment",
   "financing", "supervision"];
@@ -55,6 +56,8 @@ export async function lookUp() {
     (o.stage === "accepted" ? o.decide_by : o.accept_by) || ""]);
   rows("s-accesses", page.accesses.accesses, 6, (a) => [when(a.at_ms), t(`subject.kinds.${a.kind}`),
     a.by, a.officers.join("、"), purposeName(a.purpose), a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
+  rows("s-disclosures", page.accesses.disclosures, 5, (d) => [d.category, d.record_id,
+    regionName(d.recipient), t(`subject.channels.${d.channel}`), when(d.last_at_ms)]);
   document.getElementById("s-results").hidden = false;
   return page;
 }
