@@ -9,6 +9,7 @@ use std::time::Duration;
 pub mod browser;
 pub mod console;
 pub mod gateway;
+pub mod lists;
 
 use credex_kit::dev::{self, DevNode};
 use credex_node::config::{NodeConfig, logical_server_name};

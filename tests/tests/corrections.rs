@@ -228,25 +228,6 @@ async fn a_correction_reaches_every_region_that_received_the_record() {
     }
 }
 
-/// A serious-dishonesty entry of `subject`, for `lists add`.
-fn listing(subject: &str) -> credex_node::lists::EntryDraft {
-    use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
-    credex_node::lists::EntryDraft {
-        subject: subject.to_owned(),
-        list_type: ListKind::SeriousDishonesty,
-        basis: "《贵州省社会信用条例》第三十条; 行政处罚决定书".into(),
-        authority: "贵州省市场监督管理局".into(),
-        entry_date: "2026-11-02".into(),
-        planned_exit: "2029-11-01".into(),
-        measures: vec!["restrict_government_procurement".into()],
-        notice: SubjectNotice {
-            date: "2026-10-20".into(),
-            means: NoticeMeans::Written,
-        },
-        details: Default::default(),
-    }
-}
-
 /// A record queried by one region, pushed with a listing to two, and
 /// reported upward: a bulk re-import corrects it at all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,13 +254,10 @@ async fn a_record_queried_pushed_and_reported_is_corrected_everywhere_after_a_re
     let key = record_key("admin_penalty", &record);
     // Guizhou lists the company on the penalty: pushed to Chongqing and
     // Guangdong. A record that is not the company's is refused.
-    let lists = credex_node::lists::Lists::new(
-        gy.federation().clone(),
-        credex_node::lists::ListsPolicy::for_node(gy.config()).unwrap(),
-    );
+    let lists = credex_tests::lists::lists(gy);
     let e = lists
         .add_resting_on(
-            &listing(&subject),
+            &credex_tests::lists::serious_dishonesty(&subject),
             "admin_penalty",
             "520000-AP-0003",
             credex_node::service::now_ms(),
@@ -292,7 +270,7 @@ async fn a_record_queried_pushed_and_reported_is_corrected_everywhere_after_a_re
     );
     let added = lists
         .add_resting_on(
-            &listing(&subject),
+            &credex_tests::lists::serious_dishonesty(&subject),
             "admin_penalty",
             &record,
             credex_node::service::now_ms(),

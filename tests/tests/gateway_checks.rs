@@ -15,7 +15,7 @@ use credex_protocol::lists::{ListKind, NoticeMeans, ObjectionOutcome, SubjectNot
 use credex_tests::gateway::{
     GUANGDONG, GUIZHOU, client, connect_as, guizhou_and_guangdong, listed_by_guangdong,
 };
-use credex_tests::{Federation, import_samples, until_stored, until_stored_some, within};
+use credex_tests::{Federation, import_samples, until_stored, within};
 use serde_json::{Value, json};
 
 /// Guangdong issues a public credit evaluation (grade A, 2024 scheme) of
@@ -589,19 +589,8 @@ async fn a_held_entry_shows_under_objection_until_its_origin_decides() {
     assert_eq!(objections[0]["stage"], "filed");
 
     // Guangdong accepts, then dismisses it: the entry stands, uncontested.
-    let origin = Lists::new(
-        gz.federation().clone(),
-        ListsPolicy::for_node(gz.config()).unwrap(),
-    );
-    let case = until_stored_some(gz.storage(), "Guangdong has the case", || async {
-        origin
-            .objection_cases(now_ms())
-            .await
-            .unwrap()
-            .into_iter()
-            .next()
-    })
-    .await;
+    let origin = credex_tests::lists::lists(&gz);
+    let case = credex_tests::lists::first_case(&gz).await;
     for answer in [
         ObjectionAnswer::Accept,
         ObjectionAnswer::Decide(ObjectionOutcome::Dismissed),

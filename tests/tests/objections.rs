@@ -10,45 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-
 use credex_journal::{ObjectionOverdue, ObjectionSide, kind};
-use credex_node::lists::{
-    EntryDraft, Lists, ListsError, ListsPolicy, ObjectionAnswer, ObjectionCaseView,
-};
+use credex_node::lists::{ListsError, ObjectionAnswer, ObjectionCaseView};
 use credex_node::service::{RunningNode, now_ms};
-use credex_protocol::lists::{
-    ChangeKind, EntryId, ListKind, NoticeMeans, ObjectionDeadline, ObjectionOutcome, SubjectNotice,
-};
+use credex_protocol::lists::{ChangeKind, EntryId, ObjectionDeadline, ObjectionOutcome};
+use credex_tests::lists::{first_case, lists, serious_dishonesty};
 use credex_tests::{
     Federation, audit_all, entries_of_kind, findings, until_stored, until_stored_some, witness_all,
 };
 
 const DAY_MS: i64 = 86_400_000;
-
-fn lists(node: &RunningNode) -> Lists {
-    Lists::new(
-        node.federation().clone(),
-        ListsPolicy::for_node(node.config()).unwrap(),
-    )
-}
-
-fn draft(subject: &str) -> EntryDraft {
-    EntryDraft {
-        subject: subject.to_owned(),
-        list_type: ListKind::SeriousDishonesty,
-        basis: "《贵州省社会信用条例》第三十条; 黔市监处〔2026〕18号".into(),
-        authority: "贵州省市场监督管理局".into(),
-        entry_date: "2026-11-02".into(),
-        planned_exit: "2029-11-01".into(),
-        measures: vec!["restrict_government_procurement".into()],
-        notice: SubjectNotice {
-            date: "2026-10-20".into(),
-            means: NoticeMeans::Written,
-        },
-        details: BTreeMap::new(),
-    }
-}
 
 /// Wait until `node` holds entry `id`.
 async fn holds(node: &RunningNode, id: &EntryId) {
@@ -90,7 +61,10 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
 
     // Guizhou lists the company; both members hold the entry.
     let origin = lists(gy);
-    let added = origin.add(&draft(&subject), now_ms()).await.unwrap();
+    let added = origin
+        .add(&serious_dishonesty(&subject), now_ms())
+        .await
+        .unwrap();
     assert_eq!(added.sent_to.len(), 2, "{added:?}");
     let id = added.id;
     for member in [cq, gz] {
@@ -103,15 +77,7 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
         .objection(&id, "处罚决定已被行政复议撤销", filed_at)
         .await
         .unwrap();
-    let case = until_stored_some(gy.storage(), "Guizhou records the objection", || async {
-        origin
-            .objection_cases(now_ms())
-            .await
-            .unwrap()
-            .into_iter()
-            .next()
-    })
-    .await;
+    let case = first_case(gy).await;
     assert_eq!(case.stage, "filed");
     assert!(case.pending);
     assert_eq!(case.filed_in.to_string(), "500000");
@@ -242,23 +208,17 @@ async fn overdue_entries(node: &RunningNode) -> Vec<ObjectionOverdue> {
 /// Returns the entry and the objection's id once Guizhou has recorded it.
 async fn objected(gy: &RunningNode, cq: &RunningNode) -> (EntryId, String) {
     let subject = credex_tests::subjects("520000")[1].clone();
-    let id = lists(gy).add(&draft(&subject), now_ms()).await.unwrap().id;
+    let id = lists(gy)
+        .add(&serious_dishonesty(&subject), now_ms())
+        .await
+        .unwrap()
+        .id;
     holds(cq, &id).await;
     lists(cq)
         .objection(&id, "该企业已履行全部义务", now_ms())
         .await
         .unwrap();
-    let origin = lists(gy);
-    let case = until_stored_some(gy.storage(), "Guizhou records the objection", || async {
-        origin
-            .objection_cases(now_ms())
-            .await
-            .unwrap()
-            .into_iter()
-            .next()
-    })
-    .await;
-    (id, case.objection)
+    (id, first_case(gy).await.objection)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
