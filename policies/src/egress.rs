@@ -240,94 +240,6 @@ pub fn release_change(
     released(Flow::Lists, list_kind::CHANGE, to, &change, egress)
 }
 
-/// Release feedback (反馈): measure codes and a note, no record field.
-pub fn release_feedback(to: RegionCode, feedback: &Feedback) -> Result<ReleasedBody, EgressError> {
-    released(
-        Flow::Lists,
-        list_kind::FEEDBACK,
-        to,
-        feedback,
-        EgressRecord::no_record_data(),
-    )
-}
-
-/// Release a change confirmation: an entry id and revision only.
-pub fn release_change_confirmed(
-    to: RegionCode,
-    confirmed: &ChangeConfirmed,
-) -> Result<ReleasedBody, EgressError> {
-    released(
-        Flow::Lists,
-        list_kind::CHANGE_CONFIRMED,
-        to,
-        confirmed,
-        EgressRecord::no_record_data(),
-    )
-}
-
-/// Release an objection routed to the entry's origin: an entry id and the
-/// subject's grounds, no record field.
-pub fn release_objection(
-    to: RegionCode,
-    objection: &Objection,
-) -> Result<ReleasedBody, EgressError> {
-    released(
-        Flow::Lists,
-        list_kind::OBJECTION,
-        to,
-        objection,
-        EgressRecord::no_record_data(),
-    )
-}
-
-/// Release where an objection stands to a region holding the entry: an
-/// entry id, a stage, dates and the origin's note, no record field.
-pub fn release_objection_mark(
-    to: RegionCode,
-    mark: &ObjectionMark,
-) -> Result<ReleasedBody, EgressError> {
-    released(
-        Flow::Lists,
-        list_kind::OBJECTION_MARK,
-        to,
-        mark,
-        EgressRecord::no_record_data(),
-    )
-}
-
-/// Release a missed objection deadline to the national platform (and to
-/// no one else): ids, a deadline and its day, no record field.
-pub fn release_objection_overdue(
-    to: RegionCode,
-    notice: &ObjectionOverdueNotice,
-) -> Result<ReleasedBody, EgressError> {
-    if to != RegionCode::NATIONAL {
-        return Err(EgressError::NotNational(to));
-    }
-    released(
-        Flow::Upward,
-        KIND_OBJECTION_OVERDUE,
-        to,
-        notice,
-        EgressRecord::no_record_data(),
-    )
-}
-
-/// Release a record's correction to a region that received the record: its
-/// key, how it changed and when — no id, no field.
-pub fn release_record_correction(
-    to: RegionCode,
-    correction: &RecordCorrection,
-) -> Result<ReleasedBody, EgressError> {
-    released(
-        Flow::Rights,
-        rights_kind::CORRECTION,
-        to,
-        correction,
-        EgressRecord::no_record_data(),
-    )
-}
-
 /// Release an evaluation result push (互认推送) to `to`: allowed only under
 /// an agreement whose members include both regions and which recognises
 /// the result's scheme.
@@ -866,6 +778,12 @@ pub mod danger {
         }
     }
 }
+
+mod notices;
+pub use notices::{
+    release_change_confirmed, release_feedback, release_objection, release_objection_mark,
+    release_objection_overdue, release_record_correction,
+};
 
 #[cfg(test)]
 mod tests;

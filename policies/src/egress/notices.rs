@@ -1,0 +1,103 @@
+//! The gate's releases of bodies that carry no record field — feedback,
+//! confirmations, objections and their marks and notices, record
+//! corrections: each is released as `NoRecordData` to its one recipient
+//! (an overdue notice to the national platform only).
+
+use credex_protocol::RegionCode;
+use credex_protocol::egress::EgressRecord;
+use credex_protocol::federation::Flow;
+use credex_protocol::lists::{
+    ChangeConfirmed, Feedback, Objection, ObjectionMark, kind as list_kind,
+};
+use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
+use credex_protocol::upward::{KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice};
+
+use super::{EgressError, ReleasedBody, released};
+
+/// Release feedback (反馈): measure codes and a note, no record field.
+pub fn release_feedback(to: RegionCode, feedback: &Feedback) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Lists,
+        list_kind::FEEDBACK,
+        to,
+        feedback,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release a change confirmation: an entry id and revision only.
+pub fn release_change_confirmed(
+    to: RegionCode,
+    confirmed: &ChangeConfirmed,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Lists,
+        list_kind::CHANGE_CONFIRMED,
+        to,
+        confirmed,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release an objection routed to the entry's origin: an entry id and the
+/// subject's grounds, no record field.
+pub fn release_objection(
+    to: RegionCode,
+    objection: &Objection,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Lists,
+        list_kind::OBJECTION,
+        to,
+        objection,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release where an objection stands to a region holding the entry: an
+/// entry id, a stage, dates and the origin's note, no record field.
+pub fn release_objection_mark(
+    to: RegionCode,
+    mark: &ObjectionMark,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Lists,
+        list_kind::OBJECTION_MARK,
+        to,
+        mark,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release a missed objection deadline to the national platform (and to
+/// no one else): ids, a deadline and its day, no record field.
+pub fn release_objection_overdue(
+    to: RegionCode,
+    notice: &ObjectionOverdueNotice,
+) -> Result<ReleasedBody, EgressError> {
+    if to != RegionCode::NATIONAL {
+        return Err(EgressError::NotNational(to));
+    }
+    released(
+        Flow::Upward,
+        KIND_OBJECTION_OVERDUE,
+        to,
+        notice,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release a record's correction to a region that received the record: its
+/// key, how it changed and when — no id, no field.
+pub fn release_record_correction(
+    to: RegionCode,
+    correction: &RecordCorrection,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Rights,
+        rights_kind::CORRECTION,
+        to,
+        correction,
+        EgressRecord::no_record_data(),
+    )
+}
