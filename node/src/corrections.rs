@@ -109,7 +109,8 @@ impl Sweep {
                     .replaced
                     .iter()
                     .map(|k| (k, RecordChange::Replaced))
-                    .chain(changed.deleted.iter().map(|k| (k, RecordChange::Deleted)));
+                    .chain(changed.deleted.iter().map(|k| (k, RecordChange::Deleted)))
+                    .chain(changed.repaired.iter().map(|k| (k, RecordChange::Repaired)));
                 for (i, (record, change)) in records.enumerate() {
                     if r.seq == cursor.seq && (i as u64) < u64::from(cursor.done) {
                         continue;

@@ -33,18 +33,22 @@ use serde::{Deserialize, Serialize};
 use crate::federation::PrepareError;
 use crate::storage::StorageError;
 
-mod objections;
+mod filing;
 mod offline;
+mod outcomes;
 mod policy;
+mod procedures;
 mod receive;
 mod service;
 mod state;
 mod status;
 mod watch;
 
-pub use objections::{ObjectionAnswer, ObjectionCaseView, overdue};
+pub use filing::EvidenceFile;
 pub use offline::OfflineLists;
+pub use outcomes::REPAIRS_SOURCE;
 pub use policy::{ListsPolicy, list_type};
+pub use procedures::{CaseAnswer, CaseView, overdue};
 pub use receive::register;
 pub use service::{Added, Lists};
 pub use status::{

@@ -31,14 +31,14 @@ use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::evaluation::Scheme;
 use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
-    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, ObjectionMark,
-    kind as list_kind,
+    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, ProcedureMark,
+    RepairApplication, kind as list_kind,
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
 use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
 use credex_protocol::upward::{
-    KIND_BATCH, KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice, ReportedRecord, UpwardBatch,
+    KIND_BATCH, KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice, ReportedRecord, UpwardBatch,
 };
 use serde::Serialize;
 
@@ -50,7 +50,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 10] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 11] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -67,14 +67,19 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 10] = [
     (Flow::Lists, list_kind::OBJECTION, "release_objection"),
     (
         Flow::Lists,
-        list_kind::OBJECTION_MARK,
-        "release_objection_mark",
+        list_kind::REPAIR_APPLICATION,
+        "release_repair_application",
+    ),
+    (
+        Flow::Lists,
+        list_kind::PROCEDURE_MARK,
+        "release_procedure_mark",
     ),
     (Flow::Upward, KIND_BATCH, "release_upward_batch"),
     (
         Flow::Upward,
-        KIND_OBJECTION_OVERDUE,
-        "release_objection_overdue",
+        KIND_PROCEDURE_OVERDUE,
+        "release_procedure_overdue",
     ),
     (
         Flow::Rights,
@@ -148,6 +153,15 @@ pub enum EgressError {
     /// The national platform receives upward batches only.
     #[error("upward batches go to the national platform (000000), not {0}")]
     NotNational(RegionCode),
+    /// A subject's application goes to the entry's origin, which alone
+    /// decides it.
+    #[error("an application about entry {entry} goes to its origin, not to {to}")]
+    NotOrigin {
+        /// The entry.
+        entry: String,
+        /// The recipient asked for.
+        to: RegionCode,
+    },
 }
 
 /// A record a province holds and would report upward, before the gate.
@@ -389,12 +403,16 @@ pub fn carried_fields(
             decode::<Objection>(payload)?;
             BTreeMap::new()
         }
-        (Flow::Lists, list_kind::OBJECTION_MARK) => {
-            decode::<ObjectionMark>(payload)?;
+        (Flow::Lists, list_kind::REPAIR_APPLICATION) => {
+            decode::<RepairApplication>(payload)?;
             BTreeMap::new()
         }
-        (Flow::Upward, KIND_OBJECTION_OVERDUE) => {
-            decode::<ObjectionOverdueNotice>(payload)?;
+        (Flow::Lists, list_kind::PROCEDURE_MARK) => {
+            decode::<ProcedureMark>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Upward, KIND_PROCEDURE_OVERDUE) => {
+            decode::<ProcedureOverdueNotice>(payload)?;
             BTreeMap::new()
         }
         (Flow::Rights, rights_kind::CORRECTION) => {
@@ -781,8 +799,8 @@ pub mod danger {
 
 mod notices;
 pub use notices::{
-    release_change_confirmed, release_feedback, release_objection, release_objection_mark,
-    release_objection_overdue, release_record_correction,
+    release_change_confirmed, release_feedback, release_objection, release_procedure_mark,
+    release_procedure_overdue, release_record_correction, release_repair_application,
 };
 
 #[cfg(test)]

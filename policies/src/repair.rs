@@ -138,6 +138,10 @@ pub struct RightsRules {
     pub repairs: Deadlines,
 }
 
+/// The catalogue category of serious-dishonesty list entries, whose
+/// listing period works like a publication period.
+pub const SERIOUS_DISHONESTY: &str = "serious_dishonesty";
+
 /// Sectors whose administrative penalties have a one-year minimum.
 pub const ONE_YEAR_SECTORS: [&str; 3] = ["special_equipment", "work_safety", "fire_safety"];
 
@@ -149,6 +153,16 @@ impl RightsRules {
             ("admin_penalty".to_owned(), None),
             PublicationRule {
                 min_months: 3,
+                max_months: 36,
+            },
+        );
+        // The serious-dishonesty list (严重失信主体名单), by the date listed:
+        // early removal may be applied for after one year, and the entry
+        // is removed after three (decision 0960 cites the source).
+        publication.insert(
+            (SERIOUS_DISHONESTY.to_owned(), None),
+            PublicationRule {
+                min_months: 12,
                 max_months: 36,
             },
         );

@@ -13,7 +13,8 @@
 //! | [`kind::CHANGE`]           | [`EntryChange`]    | origin → member        |
 //! | [`kind::CHANGE_CONFIRMED`] | [`ChangeConfirmed`]| member → origin        |
 //! | [`kind::OBJECTION`]        | [`Objection`]      | member → origin        |
-//! | [`kind::OBJECTION_MARK`]   | [`ObjectionMark`]  | origin → every holder  |
+//! | [`kind::PROCEDURE_MARK`]   | [`ProcedureMark`]  | origin → every holder  |
+//! | [`kind::REPAIR_APPLICATION`] | [`RepairApplication`] | member → origin   |
 //!
 //! The federation acknowledgement of a listing is the member's response
 //! (响应). This module only defines the values and their bounds
@@ -30,6 +31,14 @@ use serde::{Deserialize, Serialize};
 use crate::ids::RegionCode;
 use crate::query::SubjectRef;
 
+mod procedure;
+
+pub use procedure::{
+    Evidence, EvidenceKind, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, MAX_EVIDENCE_TITLE, Objection,
+    Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome, ProcedureStage,
+    RepairApplication,
+};
+
 /// Envelope kinds of the lists flow.
 pub mod kind {
     /// A new entry, origin → member ([`super::ListEntry`]).
@@ -44,9 +53,13 @@ pub mod kind {
     /// A subject's objection routed to the origin, member → origin
     /// ([`super::Objection`]).
     pub const OBJECTION: u16 = 5;
-    /// Where an objection stands (异议处理中, then decided), origin → every
-    /// region holding the entry ([`super::ObjectionMark`]).
-    pub const OBJECTION_MARK: u16 = 6;
+    /// Where an objection or a repair application stands (异议处理中,
+    /// 修复审核中, then decided), origin → every region holding the entry
+    /// ([`super::ProcedureMark`]).
+    pub const PROCEDURE_MARK: u16 = 6;
+    /// A subject's application for credit repair routed to the origin,
+    /// member → origin ([`super::RepairApplication`]).
+    pub const REPAIR_APPLICATION: u16 = 7;
 }
 
 /// Longest free text (basis, authority, note, reason), in bytes.
@@ -269,137 +282,6 @@ pub struct ChangeConfirmed {
     pub revision: u32,
 }
 
-/// A subject's objection (异议), routed by a member to the origin, which
-/// alone can uphold it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Objection {
-    /// The entry.
-    pub entry: EntryId,
-    /// The subject's grounds, 1 to [`MAX_TEXT`] bytes.
-    pub reason: String,
-}
-
-/// Where an objection stands at the origin (异议办理状态).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectionStage {
-    /// Index 0. Received, to be accepted or refused by `accept_by` (待受理).
-    Filed,
-    /// Index 1. Accepted, to be decided by `decide_by` (已受理).
-    Accepted,
-    /// Index 2. Refused without review (不予受理): the mark ends.
-    Refused,
-    /// Index 3. Decided (已办结): the mark ends.
-    Decided(ObjectionOutcome),
-}
-
-impl ObjectionStage {
-    /// Whether the objection is still being handled (异议处理中): every
-    /// holder shows the entry as contested.
-    pub fn pending(self) -> bool {
-        matches!(self, ObjectionStage::Filed | ObjectionStage::Accepted)
-    }
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ObjectionStage::Filed => "filed",
-            ObjectionStage::Accepted => "accepted",
-            ObjectionStage::Refused => "refused",
-            ObjectionStage::Decided(o) => o.code(),
-        }
-    }
-}
-
-/// How an objection was decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectionOutcome {
-    /// Index 0. Upheld (异议成立): the entry is revoked.
-    Upheld,
-    /// Index 1. Upheld in part (部分成立): the entry is corrected.
-    Corrected,
-    /// Index 2. Not upheld (异议不成立): the entry stands.
-    Dismissed,
-    /// Index 3. Withdrawn by the subject (主动撤回).
-    Withdrawn,
-}
-
-impl ObjectionOutcome {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ObjectionOutcome::Upheld => "upheld",
-            ObjectionOutcome::Corrected => "corrected",
-            ObjectionOutcome::Dismissed => "dismissed",
-            ObjectionOutcome::Withdrawn => "withdrawn",
-        }
-    }
-
-    /// The outcome of a [`ObjectionOutcome::code`].
-    pub fn from_code(code: &str) -> Option<ObjectionOutcome> {
-        [
-            ObjectionOutcome::Upheld,
-            ObjectionOutcome::Corrected,
-            ObjectionOutcome::Dismissed,
-            ObjectionOutcome::Withdrawn,
-        ]
-        .into_iter()
-        .find(|o| o.code() == code)
-    }
-}
-
-/// A deadline of the objection procedure (异议办理时限).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectionDeadline {
-    /// Index 0. To accept or refuse the objection (受理).
-    Acceptance,
-    /// Index 1. To decide it once accepted (办结).
-    Decision,
-}
-
-impl ObjectionDeadline {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ObjectionDeadline::Acceptance => "acceptance",
-            ObjectionDeadline::Decision => "decision",
-        }
-    }
-}
-
-/// Where an objection to an entry stands, origin → every region holding
-/// the entry, each time it moves: filed, accepted or refused, decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionMark {
-    /// The entry objected to.
-    pub entry: EntryId,
-    /// The objection: the message id of the [`Objection`] that filed it.
-    pub objection: [u8; 16],
-    /// The region the subject filed it in.
-    pub filed_in: RegionCode,
-    /// Where it stands.
-    pub stage: ObjectionStage,
-    /// The last day (China time, `YYYY-MM-DD`) to accept or refuse it.
-    pub accept_by: String,
-    /// The last day to decide it, once accepted.
-    pub decide_by: Option<String>,
-    /// The origin's note for the holders (may be empty; no personal data).
-    pub note: String,
-}
-
-impl ObjectionMark {
-    /// Check the bounds decoding alone does not.
-    pub fn validate(&self) -> Result<(), ListsBoundError> {
-        date("accept_by", &self.accept_by)?;
-        if let Some(d) = &self.decide_by {
-            date("decide_by", d)?;
-        }
-        text("note", &self.note, false)
-    }
-}
-
 /// A bound or format rule a decoded lists message breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListsBoundError {
@@ -443,6 +325,42 @@ pub enum ListsBoundError {
         "details: at most {MAX_DETAILS} fields, codes of 1 to {MAX_MEASURE_CODE} bytes, values of at most {MAX_TEXT} bytes"
     )]
     BadDetails,
+    /// A case is decided with an outcome of the other procedure (an
+    /// objection granted, a repair upheld).
+    #[error("a {procedure} case cannot be decided {outcome}")]
+    OutcomeOfOtherProcedure {
+        /// The case's procedure.
+        procedure: &'static str,
+        /// The outcome given.
+        outcome: &'static str,
+    },
+    /// No evidence, too many files or too many bytes.
+    #[error(
+        "evidence: {files} file(s) of {bytes} bytes; 1 to {MAX_EVIDENCE_FILES} files of at most {MAX_EVIDENCE_BYTES} bytes in all"
+    )]
+    BadEvidence {
+        /// Files given.
+        files: usize,
+        /// Bytes given, all files together.
+        bytes: usize,
+    },
+    /// A repair application without a credit commitment letter (信用承诺书).
+    #[error("a repair application must carry a commitment letter (信用承诺书)")]
+    NoCommitmentLetter,
+    /// An evidence title is empty or over [`MAX_EVIDENCE_TITLE`] bytes.
+    #[error("evidence {index}: title must be 1 to {MAX_EVIDENCE_TITLE} bytes")]
+    BadEvidenceTitle {
+        /// Which file (0-based).
+        index: usize,
+    },
+    /// An evidence file is empty or does not match its digest.
+    #[error("evidence {index} ({title}): the file does not match its SHA-256 digest")]
+    EvidenceDigest {
+        /// Which file (0-based).
+        index: usize,
+        /// Its title.
+        title: String,
+    },
 }
 
 fn date(key: &'static str, s: &str) -> Result<(), ListsBoundError> {
@@ -551,13 +469,6 @@ impl EntryChange {
             )),
             (_, None) => Ok(()),
         }
-    }
-}
-
-impl Objection {
-    /// Check the bounds decoding alone does not.
-    pub fn validate(&self) -> Result<(), ListsBoundError> {
-        text("reason", &self.reason, true)
     }
 }
 

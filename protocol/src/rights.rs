@@ -49,6 +49,10 @@ pub enum RecordChange {
     Replaced,
     /// Index 1. Deleted at its source (删除).
     Deleted,
+    /// Index 2. Its publication ended early by a granted credit repair
+    /// (信用修复, 提前停止公示): the owner no longer releases it, and a
+    /// recipient must stop showing its copy as current.
+    Repaired,
 }
 
 impl RecordChange {
@@ -57,6 +61,7 @@ impl RecordChange {
         match self {
             RecordChange::Replaced => "replaced",
             RecordChange::Deleted => "deleted",
+            RecordChange::Repaired => "repaired",
         }
     }
 }

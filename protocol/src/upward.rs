@@ -14,13 +14,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeName, RegionCode};
-use crate::lists::{EntryId, ObjectionDeadline};
+use crate::lists::{EntryId, Procedure, ProcedureDeadline};
 use crate::query::SignerProof;
 
 /// Envelope `kind` of an [`UpwardBatch`].
 pub const KIND_BATCH: u16 = 1;
-/// Envelope `kind` of an [`ObjectionOverdueNotice`].
-pub const KIND_OBJECTION_OVERDUE: u16 = 2;
+/// Envelope `kind` of an [`ProcedureOverdueNotice`].
+pub const KIND_PROCEDURE_OVERDUE: u16 = 2;
 /// Domain tag of the national node's signature over a [`BatchReceipt`].
 pub const DOMAIN_UPWARD_RECEIPT: &[u8] = b"credex/upward-receipt/v1";
 /// Domain tag of the digest of a batch's records ([`records_digest`]).
@@ -60,25 +60,27 @@ pub struct UpwardBatch {
     pub records: Vec<ReportedRecord>,
 }
 
-/// A region tells the national platform that an objection its subject
-/// filed there (异议) passed a deadline at the entry's origin (kind
-/// [`KIND_OBJECTION_OVERDUE`]): no record, no subject — the entry, the
-/// objection, which deadline and its day.
+/// A region tells the national platform that an objection or a repair
+/// application its subject filed there (异议, 信用修复) passed a deadline at
+/// the entry's origin (kind [`KIND_PROCEDURE_OVERDUE`]): no record, no
+/// subject — the entry, the case, which deadline and its day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionOverdueNotice {
-    /// The entry objected to (its origin is the region late).
+pub struct ProcedureOverdueNotice {
+    /// Objection or repair.
+    pub procedure: Procedure,
+    /// The entry the case is about (its origin is the region late).
     pub entry: EntryId,
-    /// The objection (the message id that filed it).
-    pub objection: [u8; 16],
+    /// The case (the message id that filed it).
+    pub case: [u8; 16],
     /// The region the subject filed it in (the sender).
     pub filed_in: RegionCode,
     /// The deadline missed.
-    pub missed: ObjectionDeadline,
+    pub missed: ProcedureDeadline,
     /// Its last day (China time, `YYYY-MM-DD`).
     pub deadline: String,
 }
 
-impl ObjectionOverdueNotice {
+impl ProcedureOverdueNotice {
     /// Check the bounds decoding alone does not.
     pub fn validate(&self) -> Result<(), String> {
         if !crate::evaluation::is_calendar_date(&self.deadline) {
@@ -88,7 +90,7 @@ impl ObjectionOverdueNotice {
             ));
         }
         if self.entry.origin == self.filed_in {
-            return Err("an objection is filed in a region other than the entry's origin".into());
+            return Err("a case is filed in a region other than the entry's origin".into());
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Joint lists in tests: a node's lists service, a serious-dishonesty
 //! draft, and waiting for an objection to reach the origin.
 
-use credex_node::lists::{EntryDraft, Lists, ListsPolicy, ObjectionCaseView};
+use credex_node::lists::{CaseView, EntryDraft, Lists, ListsPolicy};
 use credex_node::service::{RunningNode, now_ms};
 use credex_protocol::lists::{ListKind, NoticeMeans, SubjectNotice};
 
@@ -35,14 +35,14 @@ pub fn serious_dishonesty(subject: &str) -> EntryDraft {
 }
 
 /// Wait until the origin `node` has recorded an objection; its case.
-pub async fn first_case(node: &RunningNode) -> ObjectionCaseView {
+pub async fn first_case(node: &RunningNode) -> CaseView {
     let origin = lists(node);
     until_stored_some(
         node.storage(),
         "the origin records the objection",
         || async {
             origin
-                .objection_cases(now_ms())
+                .cases(now_ms())
                 .await
                 .expect("cases read")
                 .into_iter()

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use credex_journal::{CreditChecked, GatewayRefused, kind};
 use credex_kit::gateway_client::GatewayClient;
-use credex_node::lists::{EntryDraft, Lists, ListsPolicy, ObjectionAnswer};
+use credex_node::lists::{CaseAnswer, EntryDraft, Lists, ListsPolicy};
 use credex_node::service::{RunningNode, now_ms};
-use credex_protocol::lists::{ListKind, NoticeMeans, ObjectionOutcome, SubjectNotice};
+use credex_protocol::lists::{ListKind, NoticeMeans, ProcedureOutcome, SubjectNotice};
 use credex_tests::gateway::{
     GUANGDONG, GUIZHOU, client, connect_as, guizhou_and_guangdong, listed_by_guangdong,
 };
@@ -592,16 +592,16 @@ async fn a_held_entry_shows_under_objection_until_its_origin_decides() {
     let origin = credex_tests::lists::lists(&gz);
     let case = credex_tests::lists::first_case(&gz).await;
     for answer in [
-        ObjectionAnswer::Accept,
-        ObjectionAnswer::Decide(ObjectionOutcome::Dismissed),
+        CaseAnswer::Accept,
+        CaseAnswer::Decide(ProcedureOutcome::Dismissed),
     ] {
         origin
-            .answer_objection(&id, &case.objection, answer, "经核查，异议不成立", now_ms())
+            .answer_case(&id, &case.case, answer, "经核查，异议不成立", now_ms())
             .await
             .unwrap();
     }
     until_stored(gy.storage(), "the decision reaches Guizhou", || async {
-        here.objection_marks(now_ms())
+        here.case_marks(now_ms())
             .await
             .unwrap()
             .iter()

@@ -10,10 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use credex_journal::{ObjectionOverdue, ObjectionSide, kind};
-use credex_node::lists::{ListsError, ObjectionAnswer, ObjectionCaseView};
+use credex_journal::{CaseSide, ProcedureOverdue, kind};
+use credex_node::lists::{CaseAnswer, CaseView, ListsError};
 use credex_node::service::{RunningNode, now_ms};
-use credex_protocol::lists::{ChangeKind, EntryId, ObjectionDeadline, ObjectionOutcome};
+use credex_protocol::lists::{ChangeKind, EntryId, ProcedureDeadline, ProcedureOutcome};
 use credex_tests::lists::{first_case, lists, serious_dishonesty};
 use credex_tests::{
     Federation, audit_all, entries_of_kind, findings, until_stored, until_stored_some, witness_all,
@@ -35,14 +35,14 @@ async fn holds(node: &RunningNode, id: &EntryId) {
 }
 
 /// The mark `node` holds of the only objection to `id`, once `stage`.
-async fn mark_at(node: &RunningNode, id: &EntryId, stage: &str) -> ObjectionCaseView {
+async fn mark_at(node: &RunningNode, id: &EntryId, stage: &str) -> CaseView {
     let holder = lists(node);
     until_stored_some(node.storage(), &format!("the objection is {stage}"), || {
         let holder = holder.clone();
         let stage = stage.to_owned();
         async move {
             holder
-                .objection_marks(now_ms())
+                .case_marks(now_ms())
                 .await
                 .unwrap()
                 .into_iter()
@@ -90,7 +90,7 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     let at_cq = mark_at(cq, &id, "filed").await;
     for mark in [&at_gz, &at_cq] {
         assert!(mark.pending);
-        assert_eq!(mark.objection, case.objection);
+        assert_eq!(mark.case, case.case);
         assert_eq!(mark.accept_by, case.accept_by);
         assert_eq!(mark.reason, None, "the grounds stay with the origin");
         assert_eq!(mark.overdue, None);
@@ -99,28 +99,28 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     // Ten days on, nobody has accepted it: overdue at the origin and in
     // the subject's region.
     let later = now_ms() + 10 * DAY_MS;
-    let overdue_at_origin = origin.objection_cases(later).await.unwrap();
+    let overdue_at_origin = origin.cases(later).await.unwrap();
     assert_eq!(
         overdue_at_origin[0].overdue,
-        Some(ObjectionDeadline::Acceptance)
+        Some(ProcedureDeadline::Acceptance)
     );
-    let overdue_at_filer = lists(cq).objection_marks(later).await.unwrap();
+    let overdue_at_filer = lists(cq).case_marks(later).await.unwrap();
     assert_eq!(
         overdue_at_filer[0].overdue,
-        Some(ObjectionDeadline::Acceptance)
+        Some(ProcedureDeadline::Acceptance)
     );
 
     // Only the origin moves an objection, and only forward.
     let e = lists(cq)
-        .answer_objection(&id, &case.objection, ObjectionAnswer::Accept, "", now_ms())
+        .answer_case(&id, &case.case, CaseAnswer::Accept, "", now_ms())
         .await
         .unwrap_err();
     assert!(matches!(e, ListsError::NotOrigin(_)), "{e}");
     let e = origin
-        .answer_objection(
+        .answer_case(
             &id,
-            &case.objection,
-            ObjectionAnswer::Decide(ObjectionOutcome::Upheld),
+            &case.case,
+            CaseAnswer::Decide(ProcedureOutcome::Upheld),
             "",
             now_ms(),
         )
@@ -130,10 +130,10 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
 
     // Accepted: every holder learns the decision deadline.
     let told = origin
-        .answer_objection(
+        .answer_case(
             &id,
-            &case.objection,
-            ObjectionAnswer::Accept,
+            &case.case,
+            CaseAnswer::Accept,
             "已受理，正在核查",
             now_ms(),
         )
@@ -150,16 +150,16 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     );
     let much_later = now_ms() + 40 * DAY_MS;
     assert_eq!(
-        lists(gz).objection_marks(much_later).await.unwrap()[0].overdue,
-        Some(ObjectionDeadline::Decision)
+        lists(gz).case_marks(much_later).await.unwrap()[0].overdue,
+        Some(ProcedureDeadline::Decision)
     );
 
     // Upheld: the mark ends and the entry is revoked on every holder.
     origin
-        .answer_objection(
+        .answer_case(
             &id,
-            &case.objection,
-            ObjectionAnswer::Decide(ObjectionOutcome::Upheld),
+            &case.case,
+            CaseAnswer::Decide(ProcedureOutcome::Upheld),
             "复议决定撤销原处罚，移出名单",
             now_ms(),
         )
@@ -180,7 +180,7 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
         .await;
     }
     let e = origin
-        .answer_objection(&id, &case.objection, ObjectionAnswer::Refuse, "", now_ms())
+        .answer_case(&id, &case.case, CaseAnswer::Refuse, "", now_ms())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("is upheld"), "{e}");
@@ -196,8 +196,8 @@ async fn an_objection_filed_in_chongqing_is_marked_decided_and_revoked_everywher
     }
 }
 
-async fn overdue_entries(node: &RunningNode) -> Vec<ObjectionOverdue> {
-    entries_of_kind(node, kind::OBJECTION_OVERDUE)
+async fn overdue_entries(node: &RunningNode) -> Vec<ProcedureOverdue> {
+    entries_of_kind(node, kind::PROCEDURE_OVERDUE)
         .await
         .iter()
         .map(|b| credex_protocol::decode(b).unwrap())
@@ -218,7 +218,7 @@ async fn objected(gy: &RunningNode, cq: &RunningNode) -> (EntryId, String) {
         .objection(&id, "该企业已履行全部义务", now_ms())
         .await
         .unwrap();
-    (id, first_case(gy).await.objection)
+    (id, first_case(gy).await.case)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +245,7 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
     let later = now_ms() + 10 * DAY_MS;
     let at_origin = lists(gy).report_overdue(later).await.unwrap();
     assert_eq!(at_origin.len(), 1);
-    assert_eq!(at_origin[0].overdue, Some(ObjectionDeadline::Acceptance));
+    assert_eq!(at_origin[0].overdue, Some(ProcedureDeadline::Acceptance));
     let at_filer = lists(cq).report_overdue(later).await.unwrap();
     assert_eq!(at_filer.len(), 1);
     assert!(
@@ -270,11 +270,11 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
 
     let origin_said = overdue_entries(gy).await;
     assert_eq!(origin_said.len(), 1);
-    assert_eq!(origin_said[0].side, ObjectionSide::Origin);
+    assert_eq!(origin_said[0].side, CaseSide::Origin);
     assert_eq!(origin_said[0].national_message, None);
     let filer_said = overdue_entries(cq).await;
     assert_eq!(filer_said.len(), 1);
-    assert_eq!(filer_said[0].side, ObjectionSide::FiledHere);
+    assert_eq!(filer_said[0].side, CaseSide::FiledHere);
     assert_eq!(filer_said[0].deadline, at_filer[0].accept_by);
     assert!(filer_said[0].national_message.is_some());
 
@@ -292,15 +292,15 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
     )
     .await;
     assert_eq!(reported.notice.entry, id);
-    assert_eq!(hex::encode(reported.notice.objection), objection);
+    assert_eq!(hex::encode(reported.notice.case), objection);
     assert_eq!(reported.notice.filed_in.to_string(), "500000");
-    assert_eq!(reported.notice.missed, ObjectionDeadline::Acceptance);
+    assert_eq!(reported.notice.missed, ProcedureDeadline::Acceptance);
     assert_eq!(reported.notice.deadline, at_filer[0].accept_by);
     // Each side's systems read it in their event feed.
     for (node, event) in [
-        (gy, "list.objection_overdue"),
-        (cq, "list.objection_overdue"),
-        (national, "upward.objection_overdue"),
+        (gy, "list.procedure_overdue"),
+        (cq, "list.procedure_overdue"),
+        (national, "upward.procedure_overdue"),
     ] {
         let kinds = credex_tests::event_kinds(node).await;
         assert!(kinds.iter().any(|k| k == event), "{kinds:?}");
@@ -346,7 +346,7 @@ async fn a_province_may_shorten_its_deadlines_and_never_lengthen_them() {
     let gy = &nodes[0];
     let filed_at = now_ms();
     let (_, _) = objected(gy, cq).await;
-    let case = lists(gy).objection_cases(now_ms()).await.unwrap().remove(0);
+    let case = lists(gy).cases(now_ms()).await.unwrap().remove(0);
     let one_day = credex_flows::calendar::deadline_date(
         &credex_policies::HolidayCalendar::builtin_2026(),
         filed_at,

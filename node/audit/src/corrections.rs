@@ -64,7 +64,12 @@ impl Corrections<'_> {
             }
         }
         for (index, change) in self.changes {
-            for record in change.replaced.iter().chain(&change.deleted) {
+            for record in change
+                .replaced
+                .iter()
+                .chain(&change.deleted)
+                .chain(&change.repaired)
+            {
                 let Some(got) = received.get(record) else {
                     continue;
                 };
@@ -136,6 +141,7 @@ mod tests {
                 at_ms: 4,
                 replaced: vec![r1],
                 deleted: Vec::new(),
+                repaired: Vec::new(),
             },
         )];
         let sent = vec![(

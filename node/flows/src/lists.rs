@@ -15,7 +15,7 @@
 //! entries, giving feedback, routing objections), entry status, reading
 //! the store — all the node's (`credex_node::lists`).
 
-use credex_policies::egress::{list_type, release_change_confirmed, release_objection_mark};
+use credex_policies::egress::{list_type, release_change_confirmed};
 use credex_policies::repair::{Deadlines, RightsRules};
 use credex_policies::{
     AgreementSet, Catalogue, HolidayCalendar, ListType, MeasuresCatalogue, Uscc,
@@ -23,8 +23,8 @@ use credex_policies::{
 use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
 use credex_protocol::lists::{
-    ChangeConfirmed, EntryChange, EntryId, Feedback, ListEntry, Objection, ObjectionMark,
-    ObjectionStage, kind as msg,
+    ChangeConfirmed, EntryChange, EntryId, Feedback, ListEntry, Objection, Procedure,
+    ProcedureMark, RepairApplication, kind as msg,
 };
 use credex_protocol::query::SubjectRef;
 use serde::de::DeserializeOwned;
@@ -33,13 +33,15 @@ use crate::flow::{
     AckError, Context, Effect, Flow, Peer, Read, Refusal, Refused, StateKey, StateWrite, View,
 };
 
+mod procedures;
 mod state;
 
 pub use state::{
-    AckTrack, ChangeTrack, ConfirmTrack, ENTRIES_NS, EndedAt, FEEDBACK_NS, FILED_NS, FeedbackGiven,
-    FeedbackTrack, FiledObjection, HeldEntry, MARKS_NS, MarkHeld, OBJECTION_CASES_NS,
-    OBJECTIONS_NS, OVERDUE_NS, ObjectionCase, ObjectionTrack, OwnEntry, RECEIVED_NS, SentTrack,
-    TRACK_NS, holders, mark_key, objection_key, rev_event, split_track, track_key,
+    AckTrack, CASES_NS, ChangeTrack, ConfirmTrack, ENTRIES_NS, EVIDENCE_NS, EndedAt, EvidenceHeld,
+    FEEDBACK_NS, FILED_NS, FeedbackGiven, FeedbackTrack, FiledCase, HeldEntry, MARKS_NS, MarkHeld,
+    OBJECTIONS_NS, OVERDUE_NS, ObjectionTrack, OwnEntry, ProcedureCase, RECEIVED_NS, REPAIRS_NS,
+    RepairTrack, RestsOn, SentTrack, TRACK_NS, case_key, evidence_key, holders, mark_key,
+    rev_event, split_track, track_key,
 };
 
 /// Check that `codes` are measures of `measures` that apply to `list`.
@@ -85,7 +87,8 @@ enum Message {
     Feedback(Feedback),
     ChangeConfirmed(ChangeConfirmed),
     Objection(Objection),
-    ObjectionMark(ObjectionMark),
+    ProcedureMark(ProcedureMark),
+    RepairApplication(RepairApplication),
 }
 
 impl Message {
@@ -98,7 +101,10 @@ impl Message {
                 Message::ChangeConfirmed(body(envelope, "change confirmation")?)
             }
             msg::OBJECTION => Message::Objection(body(envelope, "objection")?),
-            msg::OBJECTION_MARK => Message::ObjectionMark(body(envelope, "objection mark")?),
+            msg::PROCEDURE_MARK => Message::ProcedureMark(body(envelope, "procedure mark")?),
+            msg::REPAIR_APPLICATION => {
+                Message::RepairApplication(body(envelope, "repair application")?)
+            }
             kind => {
                 return Err(Refused::UnknownKind {
                     flow: FlowName::Lists,
@@ -127,15 +133,6 @@ fn short_digest(subject: &SubjectRef) -> String {
     hex::encode(&credex_journal::subject_digest(subject)[..8])
 }
 
-/// The order of objection stages: filed, accepted, then an end.
-fn stage_rank(stage: ObjectionStage) -> u8 {
-    match stage {
-        ObjectionStage::Filed => 0,
-        ObjectionStage::Accepted => 1,
-        ObjectionStage::Refused | ObjectionStage::Decided(_) => 2,
-    }
-}
-
 /// The [`RECEIVED_NS`] key of entry `id`.
 fn held_key(id: &EntryId) -> StateKey {
     StateKey::new(RECEIVED_NS, id.to_string())
@@ -161,7 +158,7 @@ pub struct Lists {
     measures: MeasuresCatalogue,
     catalogue: Catalogue,
     calendar: HolidayCalendar,
-    objections: Deadlines,
+    rights: RightsRules,
 }
 
 impl Lists {
@@ -179,20 +176,16 @@ impl Lists {
             measures,
             catalogue,
             calendar: HolidayCalendar::builtin_2026(),
-            objections: RightsRules::national().objections,
+            rights: RightsRules::national(),
         }
     }
 
-    /// The same flow counting objection deadlines in `calendar`'s working
-    /// days under `objections` (by default the shipped 2026 calendar and
-    /// the national deadlines, decision 0920).
-    pub fn with_objection_deadlines(
-        mut self,
-        calendar: HolidayCalendar,
-        objections: Deadlines,
-    ) -> Lists {
+    /// The same flow counting deadlines in `calendar`'s working days and
+    /// judging repair applications under `rights` (by default the shipped
+    /// 2026 calendar and the national rules, decision 0920).
+    pub fn with_rights(mut self, calendar: HolidayCalendar, rights: RightsRules) -> Lists {
         self.calendar = calendar;
-        self.objections = objections;
+        self.rights = rights;
         self
     }
 
@@ -202,9 +195,17 @@ impl Lists {
         crate::calendar::deadline_date(&self.calendar, at_ms, days)
     }
 
-    /// The objection deadlines in force.
-    pub fn objection_deadlines(&self) -> Deadlines {
-        self.objections
+    /// The deadlines of `procedure` in force.
+    pub fn deadlines(&self, procedure: Procedure) -> Deadlines {
+        match procedure {
+            Procedure::Objection => self.rights.objections,
+            Procedure::Repair => self.rights.repairs,
+        }
+    }
+
+    /// The rights rules in force.
+    pub fn rights(&self) -> &RightsRules {
+        &self.rights
     }
 
     /// A new listing from its origin: valid, sent by its origin, revision 0,
@@ -419,114 +420,6 @@ impl Lists {
         })
     }
 
-    /// An objection to an entry this region sent to the sender: recorded.
-    fn objection(
-        &self,
-        cx: &Context<'_>,
-        view: &View,
-        from: &Peer,
-        envelope: &Envelope,
-        objection: Objection,
-    ) -> Result<Effect, Refusal> {
-        objection
-            .validate()
-            .map_err(|e| Refused::Invalid(e.to_string()))?;
-        let own = self.own_sent_to(view, &objection.entry, from.region)?;
-        let id = objection.entry;
-        let key = objection_key(&id, from.region, &envelope.message_id);
-        let track = ObjectionTrack {
-            at_ms: cx.now_ms,
-            reason: objection.reason,
-        };
-        let mut state =
-            vec![StateWrite::encoded(OBJECTIONS_NS, key.clone(), &track).map_err(transient)?];
-        if own.ended.is_some() {
-            // Nothing is published any more: recorded, nobody to mark.
-            return Ok(Effect {
-                state,
-                summary: format!("objection to entry {id} recorded (the entry has ended)"),
-                ..Effect::default()
-            });
-        }
-        let mark = ObjectionMark {
-            entry: id,
-            objection: envelope.message_id,
-            filed_in: from.region,
-            stage: ObjectionStage::Filed,
-            accept_by: self.deadline_date(cx.now_ms, self.objections.accept_working_days),
-            decide_by: None,
-            note: String::new(),
-        };
-        let case = ObjectionCase {
-            mark: mark.clone(),
-            filed_at_ms: cx.now_ms,
-            updated_at_ms: cx.now_ms,
-        };
-        state.push(StateWrite::encoded(OBJECTION_CASES_NS, key, &case).map_err(transient)?);
-        let holders = holders(&id, view.prefixed(TRACK_NS, &format!("{id}/")))
-            .map_err(|e| Refusal::Transient(format!("entry {id}'s tracks: {e}")))?;
-        let send = holders
-            .iter()
-            .map(|region| release_objection_mark(*region, &mark).map_err(transient))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Effect {
-            state,
-            summary: format!(
-                "objection to entry {id} recorded; accept or refuse by {}; marked on {} holder(s)",
-                mark.accept_by,
-                send.len()
-            ),
-            send,
-            ..Effect::default()
-        })
-    }
-
-    /// The origin's mark of an objection to an entry held here: recorded
-    /// unless it goes back (a stage never returns to an earlier one).
-    fn objection_mark(
-        &self,
-        cx: &Context<'_>,
-        view: &View,
-        from: &Peer,
-        mark: ObjectionMark,
-    ) -> Result<Effect, Refusal> {
-        mark.validate()
-            .map_err(|e| Refused::Invalid(e.to_string()))?;
-        let id = mark.entry;
-        if id.origin != from.region {
-            return Err(Refused::NotEntitled(format!(
-                "entry {id} was made by region {}; region {} cannot mark objections to it",
-                id.origin, from.region
-            ))
-            .into());
-        }
-        let held = held_key(&id);
-        if view.decoded::<HeldEntry>(&held.ns, &held.key)?.is_none() {
-            return Err(Refused::NotHeld(format!("this region holds no entry {id}")).into());
-        }
-        let key = mark_key(&id, &mark.objection);
-        if let Some(before) = view.decoded::<MarkHeld>(MARKS_NS, &key)?
-            && stage_rank(mark.stage) < stage_rank(before.mark.stage)
-        {
-            return Err(Refused::Stale(format!(
-                "objection {key} is already {}, not back to {}",
-                before.mark.stage.code(),
-                mark.stage.code()
-            ))
-            .into());
-        }
-        let summary = format!("objection {key} to entry {id}: {}", mark.stage.code());
-        let held = MarkHeld {
-            mark,
-            at_ms: cx.now_ms,
-        };
-        Ok(Effect {
-            state: vec![StateWrite::encoded(MARKS_NS, key, &held).map_err(transient)?],
-            summary,
-            ..Effect::default()
-        })
-    }
-
     /// The entry `id`, if this region made it and sent it to `region`, and
     /// `region` did not refuse it ([`own_sent_reads`] read it).
     fn own_sent_to(
@@ -576,8 +469,8 @@ impl Flow for Lists {
             Message::Listing(entry) => vec![Read::State(held_key(&entry.id))],
             Message::Change(change) => vec![Read::State(held_key(&change.entry))],
             Message::Feedback(feedback) => own_sent_reads(&feedback.entry, from.region),
-            Message::Objection(objection) => {
-                let id = objection.entry;
+            Message::Objection(Objection { entry: id, .. })
+            | Message::RepairApplication(RepairApplication { entry: id, .. }) => {
                 let mut reads = own_sent_reads(&id, from.region);
                 reads.push(Read::Prefix {
                     ns: TRACK_NS.into(),
@@ -585,12 +478,9 @@ impl Flow for Lists {
                 });
                 reads
             }
-            Message::ObjectionMark(mark) => vec![
+            Message::ProcedureMark(mark) => vec![
                 Read::State(held_key(&mark.entry)),
-                Read::State(StateKey::new(
-                    MARKS_NS,
-                    mark_key(&mark.entry, &mark.objection),
-                )),
+                Read::State(StateKey::new(MARKS_NS, mark_key(&mark.entry, &mark.case))),
             ],
             Message::ChangeConfirmed(confirmed) => {
                 let id = &confirmed.entry;
@@ -617,7 +507,10 @@ impl Flow for Lists {
             Message::Feedback(feedback) => self.feedback(cx, view, from, feedback),
             Message::ChangeConfirmed(confirmed) => self.change_confirmed(cx, view, from, confirmed),
             Message::Objection(objection) => self.objection(cx, view, from, envelope, objection),
-            Message::ObjectionMark(mark) => self.objection_mark(cx, view, from, mark),
+            Message::ProcedureMark(mark) => self.procedure_mark(cx, view, from, mark),
+            Message::RepairApplication(application) => {
+                self.repair_application(cx, view, from, envelope, application)
+            }
         }
     }
 

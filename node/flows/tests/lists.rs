@@ -8,9 +8,9 @@
 
 use credex_flows::flow::{Context, Effect, Flow, Peer, Read, Refusal, StateKey, View};
 use credex_flows::lists::{
-    AckTrack, ChangeTrack, ConfirmTrack, FeedbackTrack, HeldEntry, Lists, MARKS_NS, MarkHeld,
-    OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase, OwnEntry, RECEIVED_NS, SentTrack, TRACK_NS,
-    mark_key, rev_event, track_key,
+    AckTrack, CASES_NS, ChangeTrack, ConfirmTrack, FeedbackTrack, HeldEntry, Lists, MARKS_NS,
+    MarkHeld, OBJECTIONS_NS, OwnEntry, ProcedureCase, RECEIVED_NS, SentTrack, TRACK_NS, mark_key,
+    rev_event, track_key,
 };
 use credex_pki::TrustStore;
 use credex_pki::issue::{KeyAlgorithm, Validity, create_root};
@@ -19,7 +19,8 @@ use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
 use credex_protocol::lists::{
     ChangeConfirmed, ChangeKind, EntryChange, EntryId, Feedback, ListEntry, ListKind, NoticeMeans,
-    Objection, ObjectionMark, ObjectionOutcome, ObjectionStage, SubjectNotice, kind as msg,
+    Objection, Procedure, ProcedureMark, ProcedureOutcome, ProcedureStage, SubjectNotice,
+    kind as msg,
 };
 use credex_protocol::query::SubjectRef;
 use credex_protocol::{NodeName, RegionCode};
@@ -178,6 +179,7 @@ fn sent_to_guangdong() -> View {
         created_at_ms: NOW_MS - 20_000,
         ended: None,
         no_peer: Vec::new(),
+        rests_on: None,
     };
     put(&mut view, "lists.entries", entry_id().to_string(), &own);
     let sent = SentTrack {
@@ -549,21 +551,22 @@ fn an_objection_is_marked_filed_on_every_holder_with_its_deadline() {
         "the origin reads every holder of the entry: {reads:?}"
     );
     let effect = receive(&gy, &sent_to_guangdong(), GUANGDONG, &message).expect("recorded");
-    assert_eq!(effect.state[1].ns, OBJECTION_CASES_NS);
-    let case: ObjectionCase = decoded(&effect, 1);
-    assert_eq!(case.mark.stage, ObjectionStage::Filed);
-    assert_eq!(case.mark.objection, message.message_id);
+    assert_eq!(effect.state[1].ns, CASES_NS);
+    let case: ProcedureCase = decoded(&effect, 1);
+    assert_eq!(case.mark.stage, ProcedureStage::Filed);
+    assert_eq!(case.mark.case, message.message_id);
     // Monday 2 November 2026 + 2 working days.
     assert_eq!(case.mark.accept_by, "2026-11-04");
     assert_eq!(effect.send.len(), 1, "one holder: Guangdong");
     assert_eq!(effect.send[0].recipient(), region(GUANGDONG));
-    assert_eq!(effect.send[0].kind(), msg::OBJECTION_MARK);
+    assert_eq!(effect.send[0].kind(), msg::PROCEDURE_MARK);
 }
 
-fn mark(stage: ObjectionStage) -> ObjectionMark {
-    ObjectionMark {
+fn mark(stage: ProcedureStage) -> ProcedureMark {
+    ProcedureMark {
+        procedure: Procedure::Objection,
         entry: entry_id(),
-        objection: [7; 16],
+        case: [7; 16],
         filed_in: region(GUANGDONG),
         stage,
         accept_by: "2026-11-04".into(),
@@ -576,10 +579,10 @@ fn mark(stage: ObjectionStage) -> ObjectionMark {
 fn a_holder_keeps_the_origins_latest_mark_and_refuses_any_other() {
     let gd = flow(GUANGDONG);
     let accepted = envelope(
-        msg::OBJECTION_MARK,
+        msg::PROCEDURE_MARK,
         GUIZHOU,
         GUANGDONG,
-        &mark(ObjectionStage::Accepted),
+        &mark(ProcedureStage::Accepted),
     );
     let effect = receive(&gd, &holding(), GUIZHOU, &accepted).expect("kept");
     assert_eq!(effect.state[0].ns, MARKS_NS);
@@ -600,22 +603,22 @@ fn a_holder_keeps_the_origins_latest_mark_and_refuses_any_other() {
         MARKS_NS,
         mark_key(&entry_id(), &[7; 16]),
         &MarkHeld {
-            mark: mark(ObjectionStage::Decided(ObjectionOutcome::Dismissed)),
+            mark: mark(ProcedureStage::Decided(ProcedureOutcome::Dismissed)),
             at_ms: NOW_MS - 1,
         },
     );
     let filed = envelope(
-        msg::OBJECTION_MARK,
+        msg::PROCEDURE_MARK,
         GUIZHOU,
         GUANGDONG,
-        &mark(ObjectionStage::Filed),
+        &mark(ProcedureStage::Filed),
     );
     let (code, text) = refused(receive(&gd, &decided, GUIZHOU, &filed));
     assert_eq!(code, "stale", "{text}");
     // A date that is not one.
-    let mut bad = mark(ObjectionStage::Filed);
+    let mut bad = mark(ProcedureStage::Filed);
     bad.accept_by = "2026-02-30".into();
-    let bad = envelope(msg::OBJECTION_MARK, GUIZHOU, GUANGDONG, &bad);
+    let bad = envelope(msg::PROCEDURE_MARK, GUIZHOU, GUANGDONG, &bad);
     let (code, text) = refused(receive(&gd, &holding(), GUIZHOU, &bad));
     assert_eq!(code, "invalid");
     assert!(text.contains("accept_by"), "{text}");

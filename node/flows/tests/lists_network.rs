@@ -115,6 +115,7 @@ fn list(net: &mut Net, entry: &ListEntry) {
         created_at_ms: net.now,
         ended: None,
         no_peer: Vec::new(),
+        rests_on: None,
     };
     writes.push(StateWrite::put(
         credex_flows::lists::ENTRIES_NS,

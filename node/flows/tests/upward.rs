@@ -22,9 +22,9 @@ use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, TrustStore, Validit
 use credex_policies::{Catalogue, FieldValue, HolidayCalendar, Record, ReportingList, Timeliness};
 use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
-use credex_protocol::lists::ObjectionDeadline;
+use credex_protocol::lists::ProcedureDeadline;
 use credex_protocol::upward::{
-    KIND_BATCH, KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice, ReportedRecord, SignedBatchReceipt,
+    KIND_BATCH, KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice, ReportedRecord, SignedBatchReceipt,
     UpwardBatch,
 };
 use credex_protocol::{NodeName, RegionCode};
@@ -434,15 +434,16 @@ fn batches_go_from_provinces_to_the_national_node_only() {
 }
 
 fn overdue_notice(filed_in: &str) -> Envelope {
-    let notice = ObjectionOverdueNotice {
+    let notice = ProcedureOverdueNotice {
+        procedure: credex_protocol::lists::Procedure::Objection,
         entry: "440000-000102030405060708090a0b0c0d0e0f".parse().unwrap(),
-        objection: [9; 16],
+        case: [9; 16],
         filed_in: region(filed_in),
-        missed: ObjectionDeadline::Acceptance,
+        missed: ProcedureDeadline::Acceptance,
         deadline: "2026-10-09".into(),
     };
     let mut e = envelope(&batch(0, Vec::new()));
-    e.kind = KIND_OBJECTION_OVERDUE;
+    e.kind = KIND_PROCEDURE_OVERDUE;
     e.payload = credex_protocol::encode(&notice).unwrap();
     e.egress = EgressRecord::no_record_data();
     e
@@ -476,7 +477,7 @@ fn a_region_reports_only_the_objections_filed_in_it() {
     let r = refused(national.reads(&province(), &overdue_notice("500000")));
     assert_eq!(r.code(), "not-entitled");
     let mut own = overdue_notice(PROVINCE);
-    let mut n: ObjectionOverdueNotice = credex_protocol::decode(&own.payload).unwrap();
+    let mut n: ProcedureOverdueNotice = credex_protocol::decode(&own.payload).unwrap();
     n.entry.origin = region(PROVINCE);
     own.payload = credex_protocol::encode(&n).unwrap();
     assert_eq!(refused(national.reads(&province(), &own)).code(), "invalid");

@@ -17,6 +17,7 @@ use credex_policies::reporting::HolidayCalendar;
 use credex_policies::subject_id::SubjectId;
 use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue};
 use credex_protocol::RegionCode;
+use credex_protocol::lists::Procedure;
 use credex_protocol::lists::{ListEntry, ListKind};
 use credex_protocol::query::{SubjectPseudonym, SubjectRef};
 
@@ -42,9 +43,10 @@ pub struct ListsPolicy {
     /// The federation's pseudonym key ring, to name natural persons
     /// (none: only legal persons can be listed here).
     pub pseudonyms: Option<PseudonymKeyRing>,
-    /// Working days to accept and to decide an objection (异议; the
-    /// national defaults, decision 0920).
-    pub objections: Deadlines,
+    /// Publication periods and the deadlines of objections (异议) and
+    /// repair reviews (信用修复): the national rules, tightened by
+    /// `[policy] rights` (decision 0920).
+    pub rights: RightsRules,
 }
 
 impl ListsPolicy {
@@ -56,7 +58,7 @@ impl ListsPolicy {
             calendar: HolidayCalendar::builtin_2026(),
             catalogue: Catalogue::base(),
             pseudonyms: None,
-            objections: RightsRules::national().objections,
+            rights: RightsRules::national(),
         }
     }
 
@@ -98,7 +100,7 @@ impl ListsPolicy {
             calendar,
             catalogue,
             pseudonyms,
-            objections: load_rights(config)?.objections,
+            rights: load_rights(config)?,
         })
     }
 
@@ -162,6 +164,14 @@ impl ListsPolicy {
         credex_flows::lists::check_entry(&self.measures, &self.catalogue, entry)
     }
 
+    /// The working-day deadlines of `procedure`.
+    pub fn deadlines(&self, procedure: Procedure) -> Deadlines {
+        match procedure {
+            Procedure::Objection => self.rights.objections,
+            Procedure::Repair => self.rights.repairs,
+        }
+    }
+
     /// The receiving side of the lists flow of a node of `region`, deciding
     /// against this policy.
     pub fn flow(&self, region: RegionCode) -> credex_flows::lists::Lists {
@@ -171,7 +181,7 @@ impl ListsPolicy {
             self.measures.clone(),
             self.catalogue.clone(),
         )
-        .with_objection_deadlines(self.calendar.clone(), self.objections)
+        .with_rights(self.calendar.clone(), self.rights.clone())
     }
 }
 

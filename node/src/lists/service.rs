@@ -12,17 +12,14 @@ use std::sync::Arc;
 
 use credex_flows::calendar::china_date_text;
 use credex_policies::ListType;
-use credex_policies::egress::{
-    release_change, release_feedback, release_listing, release_objection,
-};
+use credex_policies::egress::{release_change, release_feedback, release_listing};
 use credex_protocol::RegionCode;
-use credex_protocol::lists::{ChangeKind, EntryChange, EntryId, Feedback, ListEntry, Objection};
+use credex_protocol::lists::{ChangeKind, EntryChange, EntryId, Feedback, ListEntry};
 
 use crate::federation::{Federation, FederationContext};
 use crate::storage::StateWrite;
 use credex_journal::{
-    ChangeInitiated, ENTRY_VERSION, FeedbackSent, ListingInitiated, ObjectionRouted, sha256,
-    subject_digest,
+    ChangeInitiated, ENTRY_VERSION, FeedbackSent, ListingInitiated, sha256, subject_digest,
 };
 
 use super::policy::{ListsPolicy, list_type};
@@ -165,6 +162,10 @@ impl Lists {
             created_at_ms: now_ms,
             ended: None,
             no_peer: no_peer.clone(),
+            rests_on: rests_on.map(|(category, record_id)| RestsOn {
+                category: category.to_owned(),
+                record_id: record_id.to_owned(),
+            }),
         };
         writes.push(StateWrite::put(
             ENTRIES_NS,
@@ -463,57 +464,5 @@ impl Lists {
         let tracks = scan(&self.ctx().storage, TRACK_NS, &format!("{id}/")).await?;
         credex_flows::lists::holders(id, tracks.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
             .map_err(|e| ListsError::Corrupt(format!("entry {id}'s tracks: {e}")))
-    }
-
-    /// Route a subject's objection (异议) to an entry this region received
-    /// back to the entry's origin, which alone can uphold it.
-    pub async fn objection(
-        &self,
-        id: &EntryId,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<(), ListsError> {
-        let ctx = self.ctx();
-        let _held: HeldEntry = read(&ctx.storage, RECEIVED_NS, &id.to_string())
-            .await?
-            .ok_or(ListsError::NotHeld(*id))?;
-        let objection = Objection {
-            entry: *id,
-            reason: reason.to_owned(),
-        };
-        objection
-            .validate()
-            .map_err(|e| ListsError::Invalid(e.to_string()))?;
-        let (signed, outbox) = self
-            .federation
-            .prepare(release_objection(id.origin, &objection)?, now_ms)?;
-        let message_id = signed.envelope.message_id;
-        let body = ObjectionRouted {
-            version: ENTRY_VERSION,
-            at_ms: now_ms,
-            entry: *id,
-            reason_digest: sha256(reason.as_bytes()),
-            message_id,
-        };
-        // Kept with this region's own count of the acceptance deadline, so
-        // a missed one shows even if the origin never marks the objection.
-        let filed = credex_flows::lists::FiledObjection {
-            at_ms: now_ms,
-            accept_by: credex_flows::calendar::deadline_date(
-                &self.policy.calendar,
-                now_ms,
-                self.policy.objections.accept_working_days,
-            ),
-        };
-        let filed = StateWrite::put(
-            credex_flows::lists::FILED_NS,
-            credex_flows::lists::mark_key(id, &message_id),
-            encode(&filed)?,
-        );
-        ctx.storage
-            .append_entry_with_state(&body, vec![outbox, filed])
-            .await?;
-        self.federation.wake();
-        Ok(())
     }
 }

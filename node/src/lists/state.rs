@@ -10,7 +10,7 @@ use serde::Serialize;
 
 pub(super) use credex_flows::lists::{
     AckTrack, ChangeTrack, ConfirmTrack, EndedAt, FeedbackGiven, FeedbackTrack, HeldEntry,
-    ObjectionTrack, OwnEntry, SentTrack, rev_event, split_track, track_key,
+    ObjectionTrack, OwnEntry, RestsOn, SentTrack, rev_event, split_track, track_key,
 };
 
 use super::ListsError;

@@ -1,16 +1,17 @@
 //! The gate's releases of bodies that carry no record field — feedback,
-//! confirmations, objections and their marks and notices, record
-//! corrections: each is released as `NoRecordData` to its one recipient
-//! (an overdue notice to the national platform only).
+//! confirmations, objections and repair applications and their marks and
+//! notices, record corrections: each is released as `NoRecordData` to its
+//! one recipient (an overdue notice to the national platform only, an
+//! application to the entry's origin only).
 
 use credex_protocol::RegionCode;
 use credex_protocol::egress::EgressRecord;
 use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
-    ChangeConfirmed, Feedback, Objection, ObjectionMark, kind as list_kind,
+    ChangeConfirmed, Feedback, Objection, ProcedureMark, RepairApplication, kind as list_kind,
 };
 use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
-use credex_protocol::upward::{KIND_OBJECTION_OVERDUE, ObjectionOverdueNotice};
+use credex_protocol::upward::{KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice};
 
 use super::{EgressError, ReleasedBody, released};
 
@@ -54,15 +55,38 @@ pub fn release_objection(
     )
 }
 
-/// Release where an objection stands to a region holding the entry: an
-/// entry id, a stage, dates and the origin's note, no record field.
-pub fn release_objection_mark(
+/// Release a subject's credit repair application (信用修复申请) to the
+/// entry's origin: the subject's own statement and evidence, no record
+/// field; refused for any other recipient.
+pub fn release_repair_application(
     to: RegionCode,
-    mark: &ObjectionMark,
+    application: &RepairApplication,
+) -> Result<ReleasedBody, EgressError> {
+    if to != application.entry.origin {
+        return Err(EgressError::NotOrigin {
+            entry: application.entry.to_string(),
+            to,
+        });
+    }
+    released(
+        Flow::Lists,
+        list_kind::REPAIR_APPLICATION,
+        to,
+        application,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release where an objection or a repair application stands to a region
+/// holding the entry: an entry id, a stage, dates and the origin's note, no
+/// record field.
+pub fn release_procedure_mark(
+    to: RegionCode,
+    mark: &ProcedureMark,
 ) -> Result<ReleasedBody, EgressError> {
     released(
         Flow::Lists,
-        list_kind::OBJECTION_MARK,
+        list_kind::PROCEDURE_MARK,
         to,
         mark,
         EgressRecord::no_record_data(),
@@ -71,16 +95,16 @@ pub fn release_objection_mark(
 
 /// Release a missed objection deadline to the national platform (and to
 /// no one else): ids, a deadline and its day, no record field.
-pub fn release_objection_overdue(
+pub fn release_procedure_overdue(
     to: RegionCode,
-    notice: &ObjectionOverdueNotice,
+    notice: &ProcedureOverdueNotice,
 ) -> Result<ReleasedBody, EgressError> {
     if to != RegionCode::NATIONAL {
         return Err(EgressError::NotNational(to));
     }
     released(
         Flow::Upward,
-        KIND_OBJECTION_OVERDUE,
+        KIND_PROCEDURE_OVERDUE,
         to,
         notice,
         EgressRecord::no_record_data(),

@@ -48,12 +48,15 @@ pub const CHANGE_INITIATED: u16 = 32;
 /// This region routed a subject's objection to the entry's origin
 /// ([`crate::lists::ObjectionRouted`]).
 pub const OBJECTION_ROUTED: u16 = 33;
-/// The origin moved an objection and told every holder
-/// ([`crate::lists::ObjectionMarked`]).
-pub const OBJECTION_MARKED: u16 = 34;
-/// An objection's deadline passed unanswered
-/// ([`crate::lists::ObjectionOverdue`]).
-pub const OBJECTION_OVERDUE: u16 = 35;
+/// The origin moved an objection or a repair application and told every
+/// holder ([`crate::lists::ProcedureMarked`]).
+pub const PROCEDURE_MARKED: u16 = 34;
+/// A case's deadline passed unanswered
+/// ([`crate::lists::ProcedureOverdue`]).
+pub const PROCEDURE_OVERDUE: u16 = 35;
+/// This region routed a subject's credit repair application to the
+/// entry's origin ([`crate::lists::RepairRouted`]).
+pub const REPAIR_ROUTED: u16 = 36;
 /// An upward batch was made and queued for the national node
 /// ([`crate::upward::BatchPrepared`]).
 pub const BATCH_PREPARED: u16 = 40;
@@ -99,8 +102,9 @@ pub const ALL: &[(u16, &str)] = &[
     (FEEDBACK_SENT, "feedback_sent"),
     (CHANGE_INITIATED, "change_initiated"),
     (OBJECTION_ROUTED, "objection_routed"),
-    (OBJECTION_MARKED, "objection_marked"),
-    (OBJECTION_OVERDUE, "objection_overdue"),
+    (PROCEDURE_MARKED, "procedure_marked"),
+    (PROCEDURE_OVERDUE, "procedure_overdue"),
+    (REPAIR_ROUTED, "repair_routed"),
     (BATCH_PREPARED, "batch_prepared"),
     (UPWARD_DEADLINE_AT_RISK, "upward_deadline_at_risk"),
     (GATEWAY_REFUSED, "gateway_refused"),

@@ -41,8 +41,8 @@ pub use disclosures::{Channel, DisclosedBy, RecordsDisclosed, record_key};
 pub use frame::{EncodedEntry, Entry, EntryError, HEADER_LEN, decode, encode, entry_bytes, split};
 pub use gateway::{CreditChecked, GatewayClient, GatewayRefused, OfficerSignedIn, RecordsFed};
 pub use lists::{
-    ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionMarked, ObjectionOverdue,
-    ObjectionRouted, ObjectionSide,
+    CaseSide, ChangeInitiated, FeedbackSent, ListingInitiated, ObjectionRouted, ProcedureMarked,
+    ProcedureOverdue, RepairRouted,
 };
 pub use messages::{MAX_BEYOND_NAMED, MessageReceived, MessageSent, ReceivedOutcome};
 pub use node::{

@@ -2,7 +2,9 @@
 //! region made, feedback it gave, changes it made, objections it routed.
 
 use credex_protocol::RegionCode;
-use credex_protocol::lists::{ChangeKind, EntryId, ListKind, ObjectionDeadline, ObjectionStage};
+use credex_protocol::lists::{
+    ChangeKind, EntryId, EvidenceKind, ListKind, Procedure, ProcedureDeadline, ProcedureStage,
+};
 use credex_protocol::query::CategoryFields;
 use serde::{Deserialize, Serialize};
 
@@ -83,55 +85,77 @@ pub struct ObjectionRouted {
     pub message_id: [u8; 16],
 }
 
-/// Journal body of [`kind::OBJECTION_MARKED`]: the origin moved an
-/// objection to one of its entries (accepted, refused, decided) and told
-/// every holder.
+/// Journal body of [`kind::REPAIR_ROUTED`]: this region routed a
+/// subject's credit repair application to the entry's origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionMarked {
+pub struct RepairRouted {
     /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When, Unix ms.
     pub at_ms: i64,
+    /// The entry (its origin receives the application).
+    pub entry: EntryId,
+    /// SHA-256 of the subject's statement.
+    pub statement_digest: [u8; 32],
+    /// Each evidence file's kind and SHA-256, in the order sent.
+    pub evidence: Vec<(EvidenceKind, [u8; 32])>,
+    /// The message id (the case's id).
+    pub message_id: [u8; 16],
+}
+
+/// Journal body of [`kind::PROCEDURE_MARKED`]: the origin moved an
+/// objection or a repair application about one of its entries (accepted,
+/// refused, decided) and told every holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureMarked {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Objection or repair.
+    pub procedure: Procedure,
     /// The entry.
     pub entry: EntryId,
-    /// The objection (the message id that filed it).
-    pub objection: [u8; 16],
+    /// The case (the message id that filed it).
+    pub case: [u8; 16],
     /// Where it stands now.
-    pub stage: ObjectionStage,
+    pub stage: ProcedureStage,
     /// SHA-256 of the origin's note.
     pub note_digest: [u8; 32],
     /// The holders told, with the message ids.
     pub sent_to: Vec<(RegionCode, [u8; 16])>,
 }
 
-/// Which side of an objection found a deadline missed.
+/// Which side of a case found a deadline missed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ObjectionSide {
+pub enum CaseSide {
     /// The entry's origin, which owed the answer.
     Origin,
     /// The region the subject filed in.
     FiledHere,
 }
 
-/// Journal body of [`kind::OBJECTION_OVERDUE`]: a deadline of an objection
-/// passed without the answer it called for; written once per objection and
+/// Journal body of [`kind::PROCEDURE_OVERDUE`]: a deadline of a case
+/// passed without the answer it called for; written once per case and
 /// deadline, on the origin and on the region the subject filed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionOverdue {
+pub struct ProcedureOverdue {
     /// [`crate::ENTRY_VERSION`].
     pub version: u8,
     /// When it was found, Unix ms.
     pub at_ms: i64,
+    /// Objection or repair.
+    pub procedure: Procedure,
     /// The entry.
     pub entry: EntryId,
-    /// The objection.
-    pub objection: [u8; 16],
+    /// The case.
+    pub case: [u8; 16],
     /// The deadline missed.
-    pub missed: ObjectionDeadline,
+    pub missed: ProcedureDeadline,
     /// Its last day (China time).
     pub deadline: String,
     /// This node's side.
-    pub side: ObjectionSide,
+    pub side: CaseSide,
     /// The notice sent to the national platform, if this node sent one.
     pub national_message: Option<[u8; 16]>,
 }
@@ -141,6 +165,7 @@ crate::frame::fixed_kind! {
     FeedbackSent => FEEDBACK_SENT,
     ChangeInitiated => CHANGE_INITIATED,
     ObjectionRouted => OBJECTION_ROUTED,
-    ObjectionMarked => OBJECTION_MARKED,
-    ObjectionOverdue => OBJECTION_OVERDUE,
+    ProcedureMarked => PROCEDURE_MARKED,
+    ProcedureOverdue => PROCEDURE_OVERDUE,
+    RepairRouted => REPAIR_ROUTED,
 }

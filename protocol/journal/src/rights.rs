@@ -29,6 +29,9 @@ pub struct RecordsChanged {
     pub replaced: Vec<[u8; 32]>,
     /// Records deleted.
     pub deleted: Vec<[u8; 32]>,
+    /// Records whose publication a granted credit repair ended (信用修复):
+    /// withdrawn from release like a deletion, and told as `repaired`.
+    pub repaired: Vec<[u8; 32]>,
 }
 
 impl RecordsChanged {
@@ -47,8 +50,21 @@ impl RecordsChanged {
                 at_ms,
                 replaced: part.iter().filter(|(_, d)| !d).map(|(k, _)| *k).collect(),
                 deleted: part.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect(),
+                repaired: Vec::new(),
             })
             .collect()
+    }
+
+    /// The entry naming `repaired` (record keys, at most
+    /// [`MAX_CHANGED_PER_ENTRY`]) at `at_ms`.
+    pub fn repaired(at_ms: i64, repaired: Vec<[u8; 32]>) -> RecordsChanged {
+        RecordsChanged {
+            version: crate::ENTRY_VERSION,
+            at_ms,
+            replaced: Vec::new(),
+            deleted: Vec::new(),
+            repaired,
+        }
     }
 }
 

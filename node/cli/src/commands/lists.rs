@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use credex_node::config::NodeConfig;
-use credex_node::lists::{EntryDraft, EntryStatus, HeldView, Lists, OfflineLists};
+use credex_node::lists::{EntryDraft, EntryStatus, EvidenceFile, HeldView, Lists, OfflineLists};
 use credex_node::service::now_ms;
 use credex_protocol::lists::{ChangeKind, EntryId};
 
@@ -62,12 +62,23 @@ pub enum ListsCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Objections (异议) to entries made here and to entries held here:
-    /// where each stands, its deadlines, and whether one has passed.
-    Objections(super::objections::ListArgs),
-    /// Accept, refuse or decide an objection to an entry this region made,
-    /// and mark it on every region holding the entry.
-    AnswerObjection(super::objections::AnswerArgs),
+    /// Route a subject's credit repair application (信用修复申请) for an
+    /// entry this region received to the region that made it, with the
+    /// evidence files (a commitment letter, 信用承诺书, among them).
+    ApplyRepair(super::procedures::ApplyRepairArgs),
+    /// Objections (异议) and repair applications (信用修复) about entries
+    /// made here and entries held here: where each stands, its deadlines,
+    /// and whether one has passed.
+    #[command(alias = "objections")]
+    Cases(super::procedures::ListArgs),
+    /// Accept, refuse or decide an objection or a repair application about
+    /// an entry this region made, and mark it on every region holding the
+    /// entry.
+    #[command(alias = "answer-objection")]
+    Answer(super::procedures::AnswerArgs),
+    /// Write the evidence files of a repair application made to this
+    /// region into a folder, each checked against its digest.
+    Evidence(super::procedures::EvidenceArgs),
     /// Entries this region made, per region: state, deadlines, feedback,
     /// confirmations, objections; and entries it received.
     Status {
@@ -123,8 +134,10 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
         | ListsCommand::Objection { config, .. }
         | ListsCommand::Status { config, .. } => config,
         ListsCommand::Change(args) => &args.config,
-        ListsCommand::Objections(args) => &args.config,
-        ListsCommand::AnswerObjection(args) => &args.config,
+        ListsCommand::ApplyRepair(args) => &args.config,
+        ListsCommand::Cases(args) => &args.config,
+        ListsCommand::Answer(args) => &args.config,
+        ListsCommand::Evidence(args) => &args.config,
     };
     let config = NodeConfig::load(config_path)?;
     // Read the input files before opening the node's database.
@@ -136,13 +149,22 @@ pub async fn lists(cmd: ListsCommand) -> Result<()> {
         }) => Some(load_draft(file)?),
         _ => None,
     };
+    let evidence = match &cmd {
+        ListsCommand::ApplyRepair(args) => super::procedures::read_evidence(&args.evidence)?,
+        _ => Vec::new(),
+    };
     let offline = OfflineLists::open(&config).await?;
-    let result = run(&offline, cmd, draft).await;
+    let result = run(&offline, cmd, draft, evidence).await;
     offline.close().await;
     result
 }
 
-async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft>) -> Result<()> {
+async fn run(
+    offline: &OfflineLists,
+    cmd: ListsCommand,
+    draft: Option<EntryDraft>,
+    evidence: Vec<EvidenceFile>,
+) -> Result<()> {
     let lists = &offline.lists;
     match cmd {
         ListsCommand::Add { rests_on, .. } => {
@@ -163,8 +185,12 @@ async fn run(offline: &OfflineLists, cmd: ListsCommand, draft: Option<EntryDraft
             println!("objection to {entry} queued for region {}", entry.origin);
         }
         ListsCommand::Status { overdue, json, .. } => status(lists, overdue, json).await?,
-        ListsCommand::Objections(args) => super::objections::list(lists, args.json).await?,
-        ListsCommand::AnswerObjection(args) => super::objections::answer(lists, args).await?,
+        ListsCommand::ApplyRepair(args) => {
+            super::procedures::apply_repair(lists, args, evidence).await?
+        }
+        ListsCommand::Cases(args) => super::procedures::list(lists, args.json).await?,
+        ListsCommand::Answer(args) => super::procedures::answer(lists, args).await?,
+        ListsCommand::Evidence(args) => super::procedures::evidence(lists, args).await?,
     }
     Ok(())
 }

@@ -7,7 +7,9 @@
 //! nor what an event means for an entry's status (the node's
 //! `lists::status`).
 
-use credex_protocol::lists::{ChangeKind, EntryId, ListEntry, ObjectionMark};
+use credex_protocol::lists::{
+    ChangeKind, EntryId, EvidenceKind, ListEntry, Procedure, ProcedureMark,
+};
 use credex_protocol::{NodeName, RegionCode};
 use serde::{Deserialize, Serialize};
 
@@ -23,19 +25,26 @@ pub const RECEIVED_NS: &str = "lists.received";
 pub const OBJECTIONS_NS: &str = "lists.objections";
 /// Feedback this region gave: entry id → [`FeedbackGiven`].
 pub const FEEDBACK_NS: &str = "lists.feedback";
-/// At the origin, where each objection stands: the [`objection_key`] of
-/// its [`ObjectionTrack`] → [`ObjectionCase`].
-pub const OBJECTION_CASES_NS: &str = "lists.objection_cases";
-/// At the region a subject filed an objection in: the objections it routed,
-/// `{entry}/{objection hex}` ([`mark_key`]) → [`FiledObjection`].
-pub const FILED_NS: &str = "lists.objections_filed";
-/// Missed objection deadlines already reported, one key per objection and
-/// deadline: `{entry}/{objection hex}/{deadline}` → the report time (8
-/// bytes, big-endian Unix ms).
-pub const OVERDUE_NS: &str = "lists.objections_overdue";
-/// At a holder, the origin's latest mark of each objection to a held
-/// entry: `{entry}/{objection hex}` ([`mark_key`]) → [`MarkHeld`].
-pub const MARKS_NS: &str = "lists.objection_marks";
+/// Repair applications routed to this region: `{entry}/{region}/{message
+/// id}` ([`case_key`]) → [`RepairTrack`].
+pub const REPAIRS_NS: &str = "lists.repairs";
+/// The evidence files of the repair applications routed here, kept for
+/// the reviewers and the auditor: `{case hex}/{index}` ([`evidence_key`])
+/// → the file's bytes, as received and digest-checked.
+pub const EVIDENCE_NS: &str = "lists.evidence";
+/// At the origin, where each objection or repair application stands: its
+/// [`case_key`] → [`ProcedureCase`].
+pub const CASES_NS: &str = "lists.cases";
+/// At the region a subject filed a case in: the cases it routed,
+/// `{entry}/{case hex}` ([`mark_key`]) → [`FiledCase`].
+pub const FILED_NS: &str = "lists.cases_filed";
+/// Missed deadlines already reported, one key per case and deadline:
+/// `{entry}/{case hex}/{deadline}` → the report time (8 bytes, big-endian
+/// Unix ms).
+pub const OVERDUE_NS: &str = "lists.cases_overdue";
+/// At a holder, the origin's latest mark of each case about a held entry:
+/// `{entry}/{case hex}` ([`mark_key`]) → [`MarkHeld`].
+pub const MARKS_NS: &str = "lists.case_marks";
 
 /// An entry this region made (认定), as the origin keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +58,19 @@ pub struct OwnEntry {
     /// Regions an agreement binds for the list but no peer is configured
     /// for (the entry was not sent to them).
     pub no_peer: Vec<RegionCode>,
+    /// The record of this region the entry rests on (e.g. the penalty
+    /// decision behind a serious-dishonesty listing), if it was named: a
+    /// granted repair ends that record's publication too.
+    pub rests_on: Option<RestsOn>,
+}
+
+/// One of this region's records, by category and id (never sent in clear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestsOn {
+    /// Catalogue category.
+    pub category: String,
+    /// The record's id within its category.
+    pub record_id: String,
 }
 
 /// The change that ended an entry (repair, revocation or exit).
@@ -139,34 +161,62 @@ pub struct ObjectionTrack {
     pub reason: String,
 }
 
-/// Where an objection to an entry this region made stands (异议办理),
-/// and what every holder was last told.
+/// A repair application a member routed to this region (信用修复申请): the
+/// statement and what each evidence file is; the files themselves are
+/// under [`EVIDENCE_NS`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ObjectionCase {
+pub struct RepairTrack {
+    /// When it arrived, Unix ms.
+    pub at_ms: i64,
+    /// The subject's statement.
+    pub statement: String,
+    /// The evidence, in the order received.
+    pub evidence: Vec<EvidenceHeld>,
+}
+
+/// One evidence file of a repair application, as the origin keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceHeld {
+    /// What it is.
+    pub kind: EvidenceKind,
+    /// Its title.
+    pub title: String,
+    /// Its SHA-256 (checked on arrival).
+    pub digest: [u8; 32],
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+/// Where an objection or a repair application about an entry this region
+/// made stands (办理), and what every holder was last told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcedureCase {
     /// The latest mark sent to the holders.
-    pub mark: ObjectionMark,
+    pub mark: ProcedureMark,
     /// When the objection arrived, Unix ms.
     pub filed_at_ms: i64,
     /// When the mark last moved, Unix ms.
     pub updated_at_ms: i64,
 }
 
-/// An objection this region routed to an entry's origin, with the
-/// acceptance deadline it counts on its own calendar (so a missed deadline
-/// shows even if the origin never marks it).
+/// An objection or repair application this region routed to an entry's
+/// origin, with the acceptance deadline it counts on its own calendar (so
+/// a missed deadline shows even if the origin never marks it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FiledObjection {
+pub struct FiledCase {
+    /// Objection or repair.
+    pub procedure: Procedure,
     /// When it was routed, Unix ms.
     pub at_ms: i64,
     /// The last day for the origin to accept or refuse it.
     pub accept_by: String,
 }
 
-/// The origin's latest mark of an objection to an entry held here.
+/// The origin's latest mark of a case about an entry held here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MarkHeld {
     /// The mark.
-    pub mark: ObjectionMark,
+    pub mark: ProcedureMark,
     /// When it arrived, Unix ms.
     pub at_ms: i64,
 }
@@ -200,15 +250,20 @@ pub fn split_track<'k>(key: &'k str, id: &EntryId) -> Option<(RegionCode, &'k st
     Some((region.parse().ok()?, event))
 }
 
-/// The [`OBJECTIONS_NS`] key of an objection to `id` routed by `region` in
-/// message `message_id`.
-pub fn objection_key(id: &EntryId, region: RegionCode, message_id: &[u8; 16]) -> String {
+/// The [`OBJECTIONS_NS`], [`REPAIRS_NS`] and [`CASES_NS`] key of a case
+/// about `id` routed by `region` in message `message_id`.
+pub fn case_key(id: &EntryId, region: RegionCode, message_id: &[u8; 16]) -> String {
     format!("{id}/{region}/{}", hex::encode(message_id))
 }
 
-/// The [`MARKS_NS`] key of objection `objection` to entry `id`.
-pub fn mark_key(id: &EntryId, objection: &[u8; 16]) -> String {
-    format!("{id}/{}", hex::encode(objection))
+/// The [`MARKS_NS`] key of case `case` about entry `id`.
+pub fn mark_key(id: &EntryId, case: &[u8; 16]) -> String {
+    format!("{id}/{}", hex::encode(case))
+}
+
+/// The [`EVIDENCE_NS`] key of evidence file `index` of case `case`.
+pub fn evidence_key(case: &[u8; 16], index: usize) -> String {
+    format!("{}/{index:02}", hex::encode(case))
 }
 
 /// The regions entry `id` was sent to that did not refuse it — the regions

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use credex_pki::signing::SigningKey;
 use credex_policies::{Catalogue, HolidayCalendar, ReportingList};
 use credex_protocol::federation::{DeliveryAck, Envelope, Flow as FlowName};
-use credex_protocol::upward::KIND_OBJECTION_OVERDUE;
+use credex_protocol::upward::KIND_PROCEDURE_OVERDUE;
 use credex_protocol::{NodeName, RegionCode};
 
 pub use national::qualified_id;
@@ -132,7 +132,7 @@ impl Flow for Upward {
     }
 
     fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
-        if envelope.kind == KIND_OBJECTION_OVERDUE {
+        if envelope.kind == KIND_PROCEDURE_OVERDUE {
             self.overdue_notice(from, envelope)?;
             return Ok(Vec::new());
         }
@@ -147,7 +147,7 @@ impl Flow for Upward {
         from: &Peer,
         envelope: &Envelope,
     ) -> Result<Effect, Refusal> {
-        if envelope.kind == KIND_OBJECTION_OVERDUE {
+        if envelope.kind == KIND_PROCEDURE_OVERDUE {
             let notice = self.overdue_notice(from, envelope)?;
             return self.receive_overdue(cx, notice);
         }
@@ -166,7 +166,7 @@ impl Flow for Upward {
         envelope: &Envelope,
         ack: &DeliveryAck,
     ) -> Result<Vec<StateWrite>, AckError> {
-        if envelope.kind == KIND_OBJECTION_OVERDUE {
+        if envelope.kind == KIND_PROCEDURE_OVERDUE {
             // The federation layer logs the acknowledgement; nothing to count.
             return Ok(Vec::new());
         }

@@ -18,7 +18,7 @@ use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::federation::{Envelope, Flow as FlowName};
 use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::upward::{
-    BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ObjectionOverdueNotice, SignedBatchReceipt,
+    BatchReceipt, DOMAIN_UPWARD_RECEIPT, KIND_BATCH, ProcedureOverdueNotice, SignedBatchReceipt,
     UpwardBatch, records_digest,
 };
 
@@ -51,36 +51,38 @@ impl Upward {
         Ok(batch)
     }
 
-    /// The notice of a missed objection deadline `envelope` carries: from
-    /// the region the objection was filed in, about another region's entry.
+    /// The notice of a missed objection or repair deadline `envelope`
+    /// carries: from the region the case was filed in, about another
+    /// region's entry.
     pub(super) fn overdue_notice(
         &self,
         from: &Peer,
         envelope: &Envelope,
-    ) -> Result<ObjectionOverdueNotice, Refused> {
+    ) -> Result<ProcedureOverdueNotice, Refused> {
         self.check_sender_is_a_province(from)?;
-        let notice: ObjectionOverdueNotice = decode_body(envelope, "objection overdue notice")?;
+        let notice: ProcedureOverdueNotice = decode_body(envelope, "procedure overdue notice")?;
         notice.validate().map_err(Refused::Invalid)?;
         if notice.filed_in != from.region {
             return Err(Refused::NotEntitled(format!(
-                "region {} reports objections filed in it, not in {}",
+                "region {} reports cases filed in it, not in {}",
                 from.region, notice.filed_in
             )));
         }
         Ok(notice)
     }
 
-    /// A missed objection deadline, recorded once per objection and
+    /// A missed objection or repair deadline, recorded once per case and
     /// deadline ([`OVERDUE_NS`]).
     pub(super) fn receive_overdue(
         &self,
         cx: &Context<'_>,
-        notice: ObjectionOverdueNotice,
+        notice: ProcedureOverdueNotice,
     ) -> Result<Effect, Refusal> {
         let key = overdue_key(&notice);
         let summary = format!(
-            "objection {} to entry {} filed in {}: {} deadline {} missed by {}",
-            hex::encode(notice.objection),
+            "{} {} about entry {} filed in {}: {} deadline {} missed by {}",
+            notice.procedure.code(),
+            hex::encode(notice.case),
             notice.entry,
             notice.filed_in,
             notice.missed.code(),

@@ -8,26 +8,26 @@
 
 use std::collections::BTreeMap;
 
-use credex_protocol::upward::ObjectionOverdueNotice;
+use credex_protocol::upward::ProcedureOverdueNotice;
 use serde::{Deserialize, Serialize};
 
 /// A missed objection deadline a region reported to the national node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverdueReported {
     /// The notice.
-    pub notice: ObjectionOverdueNotice,
+    pub notice: ProcedureOverdueNotice,
     /// When it arrived, Unix ms.
     pub at_ms: i64,
 }
 
 /// The [`OVERDUE_NS`] key of a notice: `{origin}/{entry}/{objection}/{deadline}`,
 /// so the national node lists the late regions first.
-pub fn overdue_key(notice: &ObjectionOverdueNotice) -> String {
+pub fn overdue_key(notice: &ProcedureOverdueNotice) -> String {
     format!(
         "{}/{}/{}/{}",
         notice.entry.origin,
         notice.entry,
-        hex::encode(notice.objection),
+        hex::encode(notice.case),
         notice.missed.code()
     )
 }

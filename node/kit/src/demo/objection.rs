@@ -9,10 +9,10 @@
 use std::time::SystemTime;
 
 use anyhow::Result;
-use credex_node::lists::{Lists, ListsPolicy, ObjectionAnswer, ObjectionCaseView};
+use credex_node::lists::{CaseAnswer, CaseView, Lists, ListsPolicy};
 use credex_node::query::unix_ms;
 use credex_node::service::RunningNode;
-use credex_protocol::lists::{EntryId, ObjectionOutcome};
+use credex_protocol::lists::{EntryId, ProcedureOutcome};
 
 use super::{Checks, wait_for};
 
@@ -25,10 +25,10 @@ fn now() -> i64 {
 }
 
 /// The mark `node` holds of the objection to `id`, once at `stage`.
-async fn marked(node: &RunningNode, id: &EntryId, stage: &str) -> Option<ObjectionCaseView> {
+async fn marked(node: &RunningNode, id: &EntryId, stage: &str) -> Option<CaseView> {
     wait_for(|| async {
         lists(node)
-            .objection_marks(now())
+            .case_marks(now())
             .await
             .ok()?
             .into_iter()
@@ -53,7 +53,7 @@ pub(super) async fn objected_and_dismissed(
         .await?;
     let case = wait_for(|| async {
         lists(gy)
-            .objection_cases(now())
+            .cases(now())
             .await
             .ok()?
             .into_iter()
@@ -67,7 +67,7 @@ pub(super) async fn objected_and_dismissed(
         &match (&case, &at_gz) {
             (Some(c), Some(_)) => format!(
                 "objection {} filed in {}; accept or refuse by {} (2 working days, decision 0920)",
-                &c.objection[..8],
+                &c.case[..8],
                 c.filed_in,
                 c.accept_by
             ),
@@ -77,10 +77,10 @@ pub(super) async fn objected_and_dismissed(
     let Some(case) = case else { return Ok(()) };
     let origin = lists(gy);
     origin
-        .answer_objection(
+        .answer_case(
             id,
-            &case.objection,
-            ObjectionAnswer::Accept,
+            &case.case,
+            CaseAnswer::Accept,
             "已受理，正在核查",
             now(),
         )
@@ -95,10 +95,10 @@ pub(super) async fn objected_and_dismissed(
             .unwrap_or_else(|| "no acceptance within 15 s".into()),
     );
     origin
-        .answer_objection(
+        .answer_case(
             id,
-            &case.objection,
-            ObjectionAnswer::Decide(ObjectionOutcome::Dismissed),
+            &case.case,
+            CaseAnswer::Decide(ProcedureOutcome::Dismissed),
             "复议维持原处罚决定，异议不成立",
             now(),
         )

@@ -111,7 +111,7 @@ pub struct SubjectAnswer {
     /// Objections being handled (异议处理中) against entries of `lists`:
     /// made here (as this region handles them) or pushed here (as their
     /// origin last marked them).
-    pub objections: Vec<ObjectionAnswer>,
+    pub objections: Vec<CaseAnswer>,
 }
 
 /// One local credit record.
@@ -203,7 +203,7 @@ pub struct MeasureAnswer {
 
 /// An objection (异议) being handled against a list entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ObjectionAnswer {
+pub struct CaseAnswer {
     /// The entry objected to.
     pub entry_id: String,
     /// The region the subject filed it in.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use credex_flows::lists::{
-    FEEDBACK_NS, FILED_NS, FeedbackGiven, FiledObjection, HeldEntry, MARKS_NS, MarkHeld,
-    OBJECTION_CASES_NS, OBJECTIONS_NS, ObjectionCase, ObjectionTrack, OwnEntry, RECEIVED_NS,
+    CASES_NS, FEEDBACK_NS, FILED_NS, FeedbackGiven, FiledCase, HeldEntry, MARKS_NS, MarkHeld,
+    OBJECTIONS_NS, ObjectionTrack, OwnEntry, ProcedureCase, RECEIVED_NS,
 };
 use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
 use credex_policies::check_release::CheckRelease;
@@ -22,7 +22,7 @@ use credex_protocol::query::SubjectRef;
 
 use super::CheckedSubject;
 use super::answer::{
-    EvaluationAnswer, ListAnswer, MeasureAnswer, ObjectionAnswer, RecordAnswer, SubjectAnswer,
+    CaseAnswer, EvaluationAnswer, ListAnswer, MeasureAnswer, RecordAnswer, SubjectAnswer,
 };
 use crate::storage::{MAX_STATE_SCAN, Storage, StorageError, StoredRecord};
 
@@ -203,7 +203,7 @@ fn evaluation_answer(r: &ReceivedRecord, now_ms: i64) -> EvaluationAnswer {
 struct Held {
     entry: ListEntry,
     applied_here: Option<Vec<String>>,
-    objections: Vec<ObjectionAnswer>,
+    objections: Vec<CaseAnswer>,
 }
 
 /// Every list entry in force here (made here, or pushed here) about one of
@@ -254,10 +254,7 @@ async fn read_lists(
 /// The objections being handled against own entry `entry_key` (the entry
 /// is in force): each as its case stands, one received before cases were
 /// kept as filed.
-async fn objections(
-    storage: &Storage,
-    entry_key: &str,
-) -> Result<Vec<ObjectionAnswer>, HoldingsError> {
+async fn objections(storage: &Storage, entry_key: &str) -> Result<Vec<CaseAnswer>, HoldingsError> {
     let prefix = format!("{entry_key}/");
     let mut out = Vec::new();
     for (key, value) in storage
@@ -270,14 +267,14 @@ async fn objections(
             .next()
             .unwrap_or_default()
             .to_owned();
-        let case = match storage.state(OBJECTION_CASES_NS, &key).await? {
-            Some(v) => Some(decode::<ObjectionCase>(OBJECTION_CASES_NS, &key, &v)?),
+        let case = match storage.state(CASES_NS, &key).await? {
+            Some(v) => Some(decode::<ProcedureCase>(CASES_NS, &key, &v)?),
             None => None,
         };
         if case.as_ref().is_some_and(|c| !c.mark.stage.pending()) {
             continue;
         }
-        out.push(ObjectionAnswer {
+        out.push(CaseAnswer {
             entry_id: entry_key.to_owned(),
             from_region,
             received_at_ms: track.at_ms,
@@ -298,7 +295,7 @@ async fn marked_objections(
     storage: &Storage,
     here: RegionCode,
     entry_key: &str,
-) -> Result<Vec<ObjectionAnswer>, HoldingsError> {
+) -> Result<Vec<CaseAnswer>, HoldingsError> {
     let prefix = format!("{entry_key}/");
     let mut out = Vec::new();
     for (key, value) in storage
@@ -309,7 +306,7 @@ async fn marked_objections(
         if !held.mark.stage.pending() {
             continue;
         }
-        out.push(ObjectionAnswer {
+        out.push(CaseAnswer {
             entry_id: entry_key.to_owned(),
             from_region: held.mark.filed_in.to_string(),
             received_at_ms: held.at_ms,
@@ -326,8 +323,8 @@ async fn marked_objections(
         if storage.state(MARKS_NS, &key).await?.is_some() {
             continue;
         }
-        let filed: FiledObjection = decode(FILED_NS, &key, &value)?;
-        out.push(ObjectionAnswer {
+        let filed: FiledCase = decode(FILED_NS, &key, &value)?;
+        out.push(CaseAnswer {
             entry_id: entry_key.to_owned(),
             from_region: here.to_string(),
             received_at_ms: filed.at_ms,

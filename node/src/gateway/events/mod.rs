@@ -72,8 +72,8 @@ pub struct Event {
     pub at_ms: i64,
     /// What happened: `list.entry_received`, `list.entry_changed`,
     /// `list.feedback_received`, `list.change_confirmed`,
-    /// `list.objection_received`, `list.objection_marked`, `list.objection_overdue`,
-    /// `record.correction_received`, `upward.objection_overdue`, `recognition.result_received`,
+    /// `list.objection_received`, `list.procedure_marked`, `list.procedure_overdue`,
+    /// `record.correction_received`, `upward.procedure_overdue`, `recognition.result_received`,
     /// `recognition.decided`, `upward.batch_received`,
     /// `upward.deadline_at_risk`, `query.answered`.
     pub kind: String,

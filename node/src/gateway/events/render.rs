@@ -97,29 +97,31 @@ pub async fn render(
                 Some(details),
             )))
         }
-        kind::OBJECTION_OVERDUE => {
-            let Ok(o) = credex_journal::decode::<credex_journal::ObjectionOverdue>(
+        kind::PROCEDURE_OVERDUE => {
+            let Ok(o) = credex_journal::decode::<credex_journal::ProcedureOverdue>(
                 record.kind,
                 &record.body,
             ) else {
                 return Ok(None);
             };
             let summary = format!(
-                "objection {} to entry {}: the {} deadline {} passed unanswered",
-                hex::encode(o.objection),
+                "{} {} about entry {}: the {} deadline {} passed unanswered",
+                o.procedure.code(),
+                hex::encode(o.case),
                 o.entry,
                 o.missed.code(),
                 o.deadline
             );
             let details = json!({
+                "procedure": o.procedure.code(),
                 "entry": o.entry.to_string(),
-                "objection": hex::encode(o.objection),
+                "case": hex::encode(o.case),
                 "missed": o.missed.code(),
                 "deadline": o.deadline,
                 "national_told": o.national_message.is_some(),
             });
             Ok(Some(event(
-                "list.objection_overdue",
+                "list.procedure_overdue",
                 None,
                 summary,
                 Some(details),
@@ -182,10 +184,10 @@ fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
         (Flow::Lists, lists::kind::CHANGE) => "list.entry_changed",
         (Flow::Lists, lists::kind::CHANGE_CONFIRMED) => "list.change_confirmed",
         (Flow::Lists, lists::kind::OBJECTION) => "list.objection_received",
-        (Flow::Lists, lists::kind::OBJECTION_MARK) => "list.objection_marked",
+        (Flow::Lists, lists::kind::PROCEDURE_MARK) => "list.procedure_marked",
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => "recognition.result_received",
         (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
-        (Flow::Upward, upward::KIND_OBJECTION_OVERDUE) => "upward.objection_overdue",
+        (Flow::Upward, upward::KIND_PROCEDURE_OVERDUE) => "upward.procedure_overdue",
         (Flow::Rights, rights::kind::CORRECTION) => "record.correction_received",
         _ => return None,
     })
@@ -205,8 +207,8 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
             to_json(codec::decode::<lists::ChangeConfirmed>(p))
         }
         (Flow::Lists, lists::kind::OBJECTION) => to_json(codec::decode::<lists::Objection>(p)),
-        (Flow::Lists, lists::kind::OBJECTION_MARK) => {
-            to_json(codec::decode::<lists::ObjectionMark>(p))
+        (Flow::Lists, lists::kind::PROCEDURE_MARK) => {
+            to_json(codec::decode::<lists::ProcedureMark>(p))
         }
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => {
             let push: recognition::ResultPush = codec::decode(p).ok()?;
@@ -216,8 +218,8 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
             let batch: upward::UpwardBatch = codec::decode(p).ok()?;
             Some(json!({ "records": batch.records.len() }))
         }
-        (Flow::Upward, upward::KIND_OBJECTION_OVERDUE) => {
-            to_json(codec::decode::<upward::ObjectionOverdueNotice>(p))
+        (Flow::Upward, upward::KIND_PROCEDURE_OVERDUE) => {
+            to_json(codec::decode::<upward::ProcedureOverdueNotice>(p))
         }
         (Flow::Rights, rights::kind::CORRECTION) => {
             let c: rights::RecordCorrection = codec::decode(p).ok()?;

@@ -1,0 +1,270 @@
+//! The subject's procedures against an entry (异议, 信用修复), the receiving
+//! sides: at the origin, an objection or a repair application routed by a
+//! holder opens a case, marked `filed` on every region holding the entry
+//! in the same transaction; at a holder, the origin's mark of a case is
+//! recorded unless it goes back.
+//!
+//! A repair application is checked before a case opens: every evidence
+//! file against its digest, and the entry's listing period against the
+//! rights rules (`RightsRules::eligibility`) — an application made before
+//! the minimum period is refused with the first day it may be made.
+//!
+//! Moving a case (accept, refuse, decide) is the operator's, in the node
+//! (`credex_node::lists::procedures`).
+
+use credex_journal::sha256;
+use credex_policies::egress::{list_type, release_procedure_mark};
+use credex_policies::repair::Eligibility;
+use credex_protocol::federation::Envelope;
+use credex_protocol::lists::{
+    EntryId, Objection, Procedure, ProcedureMark, ProcedureStage, RepairApplication,
+};
+
+use super::state::{
+    CASES_NS, EVIDENCE_NS, EvidenceHeld, HeldEntry, MARKS_NS, MarkHeld, OBJECTIONS_NS,
+    ObjectionTrack, OwnEntry, ProcedureCase, REPAIRS_NS, RepairTrack, TRACK_NS, case_key,
+    evidence_key, holders, mark_key,
+};
+use super::{Lists, held_key, transient};
+use crate::calendar::{china_date, date_text, parse_date};
+use crate::flow::{Context, Effect, Peer, Refusal, Refused, StateWrite, View};
+
+/// The order of a case's stages: filed, accepted, then an end.
+fn stage_rank(stage: ProcedureStage) -> u8 {
+    match stage {
+        ProcedureStage::Filed => 0,
+        ProcedureStage::Accepted => 1,
+        ProcedureStage::Refused | ProcedureStage::Decided(_) => 2,
+    }
+}
+
+impl Lists {
+    /// An objection to an entry this region sent to the sender: recorded,
+    /// and a case opened and marked on every holder while the entry is in
+    /// force.
+    pub(super) fn objection(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+        objection: Objection,
+    ) -> Result<Effect, Refusal> {
+        objection
+            .validate()
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
+        let own = self.own_sent_to(view, &objection.entry, from.region)?;
+        let id = objection.entry;
+        let key = case_key(&id, from.region, &envelope.message_id);
+        let track = ObjectionTrack {
+            at_ms: cx.now_ms,
+            reason: objection.reason,
+        };
+        let state =
+            vec![StateWrite::encoded(OBJECTIONS_NS, key.clone(), &track).map_err(transient)?];
+        if own.ended.is_some() {
+            // Nothing is published any more: recorded, nobody to mark.
+            return Ok(Effect {
+                state,
+                summary: format!("objection to entry {id} recorded (the entry has ended)"),
+                ..Effect::default()
+            });
+        }
+        self.open_case(cx, view, from, envelope, Procedure::Objection, id, state)
+    }
+
+    /// A repair application for an entry this region sent to the sender:
+    /// refused unless its evidence matches its digests and the entry's
+    /// minimum period has passed; otherwise recorded with its evidence, and
+    /// a case opened and marked on every holder.
+    pub(super) fn repair_application(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+        application: RepairApplication,
+    ) -> Result<Effect, Refusal> {
+        application
+            .validate(sha256)
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
+        let own = self.own_sent_to(view, &application.entry, from.region)?;
+        let id = application.entry;
+        if let Some(ended) = own.ended {
+            return Err(Refused::Invalid(format!(
+                "entry {id} has ended ({}): there is nothing to repair",
+                ended.change
+            ))
+            .into());
+        }
+        self.repairable(&own, cx.now_ms)?;
+        let key = case_key(&id, from.region, &envelope.message_id);
+        let mut state = Vec::new();
+        let mut evidence = Vec::new();
+        for (index, file) in application.evidence.into_iter().enumerate() {
+            evidence.push(EvidenceHeld {
+                kind: file.kind,
+                title: file.title,
+                digest: file.digest,
+                len: file.content.len() as u64,
+            });
+            state.push(StateWrite::put(
+                EVIDENCE_NS,
+                evidence_key(&envelope.message_id, index),
+                file.content,
+            ));
+        }
+        let track = RepairTrack {
+            at_ms: cx.now_ms,
+            statement: application.statement,
+            evidence,
+        };
+        state.push(StateWrite::encoded(REPAIRS_NS, key, &track).map_err(transient)?);
+        self.open_case(cx, view, from, envelope, Procedure::Repair, id, state)
+    }
+
+    /// Refused unless a repair of `own` may be applied for on the China day
+    /// of `now_ms` under this region's rights rules.
+    fn repairable(&self, own: &OwnEntry, now_ms: i64) -> Result<(), Refusal> {
+        let entry = &own.entry;
+        let category = list_type(entry.list_type).catalogue_category();
+        let (Some(listed), Some(today)) = (parse_date(&entry.entry_date), china_date(now_ms))
+        else {
+            return Err(Refusal::Transient(format!(
+                "entry {}'s date {:?} or today cannot be read",
+                entry.id, entry.entry_date
+            )));
+        };
+        match self.rights.eligibility(category, None, listed, today) {
+            Eligibility::Repairable { .. } => Ok(()),
+            Eligibility::TooEarly { from } => Err(Refused::Invalid(format!(
+                "entry {} ({category}, listed {}) may be repaired from {} (信用修复 before the minimum period)",
+                entry.id,
+                entry.entry_date,
+                date_text(from)
+            ))
+            .into()),
+            Eligibility::Ended { on } => Err(Refused::Invalid(format!(
+                "entry {}'s publication ended on {}: there is nothing to repair",
+                entry.id,
+                date_text(on)
+            ))
+            .into()),
+            Eligibility::NotPublished => Err(Refused::Invalid(format!(
+                "entry {} is on a list ({category}) with no repair procedure",
+                entry.id
+            ))
+            .into()),
+        }
+    }
+
+    /// Open the case of `procedure` about entry `id` that `from` filed in
+    /// `envelope`: `filed` with its acceptance deadline, and marked on every
+    /// region holding the entry, with `state` in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn open_case(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+        procedure: Procedure,
+        id: EntryId,
+        mut state: Vec<StateWrite>,
+    ) -> Result<Effect, Refusal> {
+        let key = case_key(&id, from.region, &envelope.message_id);
+        let deadlines = self.deadlines(procedure);
+        let mark = ProcedureMark {
+            procedure,
+            entry: id,
+            case: envelope.message_id,
+            filed_in: from.region,
+            stage: ProcedureStage::Filed,
+            accept_by: self.deadline_date(cx.now_ms, deadlines.accept_working_days),
+            decide_by: None,
+            note: String::new(),
+        };
+        let case = ProcedureCase {
+            mark: mark.clone(),
+            filed_at_ms: cx.now_ms,
+            updated_at_ms: cx.now_ms,
+        };
+        state.push(StateWrite::encoded(CASES_NS, key, &case).map_err(transient)?);
+        let holders = holders(&id, view.prefixed(TRACK_NS, &format!("{id}/")))
+            .map_err(|e| Refusal::Transient(format!("entry {id}'s tracks: {e}")))?;
+        let send = holders
+            .iter()
+            .map(|region| release_procedure_mark(*region, &mark).map_err(transient))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Effect {
+            state,
+            summary: format!(
+                "{} about entry {id} recorded; accept or refuse by {}; marked on {} holder(s)",
+                procedure.code(),
+                mark.accept_by,
+                send.len()
+            ),
+            send,
+            ..Effect::default()
+        })
+    }
+
+    /// The origin's mark of a case about an entry held here: recorded
+    /// unless it goes back (a stage never returns to an earlier one).
+    pub(super) fn procedure_mark(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        mark: ProcedureMark,
+    ) -> Result<Effect, Refusal> {
+        mark.validate()
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
+        let id = mark.entry;
+        if id.origin != from.region {
+            return Err(Refused::NotEntitled(format!(
+                "entry {id} was made by region {}; region {} cannot mark cases about it",
+                id.origin, from.region
+            ))
+            .into());
+        }
+        let held = held_key(&id);
+        if view.decoded::<HeldEntry>(&held.ns, &held.key)?.is_none() {
+            return Err(Refused::NotHeld(format!("this region holds no entry {id}")).into());
+        }
+        let key = mark_key(&id, &mark.case);
+        if let Some(before) = view.decoded::<MarkHeld>(MARKS_NS, &key)? {
+            if before.mark.procedure != mark.procedure {
+                return Err(Refused::Invalid(format!(
+                    "case {key} is a {}, not a {}",
+                    before.mark.procedure.code(),
+                    mark.procedure.code()
+                ))
+                .into());
+            }
+            if stage_rank(mark.stage) < stage_rank(before.mark.stage) {
+                return Err(Refused::Stale(format!(
+                    "{} {key} is already {}, not back to {}",
+                    mark.procedure.code(),
+                    before.mark.stage.code(),
+                    mark.stage.code()
+                ))
+                .into());
+            }
+        }
+        let summary = format!(
+            "{} {key} about entry {id}: {}",
+            mark.procedure.code(),
+            mark.stage.code()
+        );
+        let held = MarkHeld {
+            mark,
+            at_ms: cx.now_ms,
+        };
+        Ok(Effect {
+            state: vec![StateWrite::encoded(MARKS_NS, key, &held).map_err(transient)?],
+            summary,
+            ..Effect::default()
+        })
+    }
+}
