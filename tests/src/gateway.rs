@@ -129,16 +129,29 @@ pub async fn guizhou_and_guangdong(fed: &Federation) -> (RunningNode, RunningNod
 /// Guangdong lists `subject` as seriously dishonest and pushes the entry to
 /// Guizhou (Pan-Pearl River agreement); returns once Guizhou holds it.
 pub async fn listed_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &str) -> String {
+    listed_by_guangdong_on(gy, gz, subject, "2026-11-02").await
+}
+
+/// [`listed_by_guangdong`], listed on `entry_date` (`YYYY-MM-DD`) for three
+/// years.
+pub async fn listed_by_guangdong_on(
+    gy: &RunningNode,
+    gz: &RunningNode,
+    subject: &str,
+    entry_date: &str,
+) -> String {
+    let listed = credex_flows::calendar::parse_date(entry_date).expect("a calendar date");
+    let exit = credex_policies::repair::add_months(listed, 36) - time::Duration::days(1);
     let draft = EntryDraft {
         subject: subject.to_owned(),
         list_type: ListKind::SeriousDishonesty,
         basis: "《广东省社会信用条例》第三十一条; 粤市监处〔2026〕41号".into(),
         authority: "广东省市场监督管理局".into(),
-        entry_date: "2026-11-02".into(),
-        planned_exit: "2029-11-01".into(),
+        entry_date: entry_date.into(),
+        planned_exit: credex_flows::calendar::date_text(exit),
         measures: vec!["restrict_government_procurement".into()],
         notice: SubjectNotice {
-            date: "2026-10-20".into(),
+            date: entry_date.into(),
             means: NoticeMeans::Written,
         },
         details: [("review_notes".to_owned(), "内部评审：不得外传".to_owned())]

@@ -615,3 +615,66 @@ async fn a_held_entry_shows_under_objection_until_its_origin_decides() {
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_entry_shows_under_repair_review_until_the_repair_is_granted() {
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_and_guangdong(&fed).await;
+    let company = credex_tests::subjects(GUIZHOU)[2].clone();
+    let entry_id = within(
+        "listing",
+        credex_tests::gateway::listed_by_guangdong_on(&gy, &gz, &company, "2025-09-01"),
+    )
+    .await;
+    let id = entry_id.parse().unwrap();
+    // The company applies for repair in Guizhou, which holds the entry.
+    let here = Lists::new(gy.federation().clone(), ListsPolicy::builtin());
+    let letter = credex_node::lists::EvidenceFile {
+        kind: credex_protocol::lists::EvidenceKind::CommitmentLetter,
+        title: "信用承诺书.pdf".into(),
+        content: b"%PDF-1.7 commitment".to_vec(),
+    };
+    here.apply_repair(&id, "罚款已缴清", vec![letter], now_ms())
+        .await
+        .unwrap();
+    let desk = client(&fed, GUIZHOU, "approval-desk", "check");
+    let mut conn = connect_as(&fed, &gy, &desk).await;
+    let body = json!({"subject": company, "purpose": "public_procurement", "officer": "李强"});
+    let (status, answer) = check(&mut conn, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["results"][0];
+    assert_eq!(result["lists"][0]["under_repair_review"], true, "{result}");
+    assert_eq!(result["lists"][0]["under_objection"], false, "{result}");
+    assert_eq!(result["objections"], json!([]));
+    let repairs = result["repairs"].as_array().unwrap();
+    assert_eq!(repairs.len(), 1, "{result}");
+    assert_eq!(repairs[0]["procedure"], "repair");
+    assert_eq!(repairs[0]["stage"], "filed");
+
+    // Guangdong accepts and grants it: the entry is no longer in force here.
+    let origin = credex_tests::lists::lists(&gz);
+    let case = credex_tests::lists::first_case(&gz).await;
+    for answer in [
+        CaseAnswer::Accept,
+        CaseAnswer::Decide(ProcedureOutcome::Granted),
+    ] {
+        origin
+            .answer_case(&id, &case.case, answer, "准予修复", now_ms())
+            .await
+            .unwrap();
+    }
+    until_stored(gy.storage(), "the repair reaches Guizhou", || async {
+        here.received()
+            .await
+            .unwrap()
+            .iter()
+            .any(|h| h.entry.id == id && h.ended.is_some())
+    })
+    .await;
+    let (_, answer) = check(&mut conn, body).await;
+    let result = &answer["results"][0];
+    assert_eq!(result["lists"], json!([]), "{result}");
+    assert_eq!(result["repairs"], json!([]));
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use credex_protocol::lists::Procedure;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -112,6 +113,9 @@ pub struct SubjectAnswer {
     /// made here (as this region handles them) or pushed here (as their
     /// origin last marked them).
     pub objections: Vec<CaseAnswer>,
+    /// Credit repair applications under review (信用修复审核中) for entries
+    /// of `lists`, likewise.
+    pub repairs: Vec<CaseAnswer>,
 }
 
 /// One local credit record.
@@ -188,6 +192,9 @@ pub struct ListAnswer {
     /// Whether an objection against it is being handled (异议处理中):
     /// the entry stands, contested, until the objection is decided.
     pub under_objection: bool,
+    /// Whether a credit repair application for it is under review
+    /// (信用修复审核中): the entry stands until the repair is granted.
+    pub under_repair_review: bool,
 }
 
 /// A joint reward or punishment measure (联合奖惩措施).
@@ -204,7 +211,10 @@ pub struct MeasureAnswer {
 /// An objection (异议) being handled against a list entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseAnswer {
-    /// The entry objected to.
+    /// `objection` or `repair`.
+    #[schema(value_type = String)]
+    pub procedure: Procedure,
+    /// The entry the case is about.
     pub entry_id: String,
     /// The region the subject filed it in.
     pub from_region: String,

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use credex_flows::lists::{
     CASES_NS, FEEDBACK_NS, FILED_NS, FeedbackGiven, FiledCase, HeldEntry, MARKS_NS, MarkHeld,
-    OBJECTIONS_NS, ObjectionTrack, OwnEntry, ProcedureCase, RECEIVED_NS,
+    OwnEntry, ProcedureCase, RECEIVED_NS,
 };
 use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
 use credex_policies::check_release::CheckRelease;
@@ -17,7 +17,7 @@ use credex_policies::egress::{list_type, scheme_category};
 use credex_policies::{FieldValue, MeasuresCatalogue, Record};
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::AttestationStatus;
-use credex_protocol::lists::ListEntry;
+use credex_protocol::lists::{ListEntry, Procedure};
 use credex_protocol::query::SubjectRef;
 
 use super::CheckedSubject;
@@ -75,6 +75,7 @@ pub async fn answers(
             evaluations: Vec::new(),
             lists: Vec::new(),
             objections: Vec::new(),
+            repairs: Vec::new(),
         };
         for row in records.remove(&s.record_key).unwrap_or_default() {
             if let Some(r) = record_answer(row, release)? {
@@ -92,7 +93,12 @@ pub async fn answers(
             for held in lists.remove(key).unwrap_or_default() {
                 if let Some(l) = list_answer(&held, release) {
                     answer.lists.push(l);
-                    answer.objections.extend(held.objections);
+                    for case in held.cases {
+                        match case.procedure {
+                            Procedure::Objection => answer.objections.push(case),
+                            Procedure::Repair => answer.repairs.push(case),
+                        }
+                    }
                 }
             }
         }
@@ -203,7 +209,7 @@ fn evaluation_answer(r: &ReceivedRecord, now_ms: i64) -> EvaluationAnswer {
 struct Held {
     entry: ListEntry,
     applied_here: Option<Vec<String>>,
-    objections: Vec<CaseAnswer>,
+    cases: Vec<CaseAnswer>,
 }
 
 /// Every list entry in force here (made here, or pushed here) about one of
@@ -228,11 +234,11 @@ async fn read_lists(
             Some(v) => Some(decode::<FeedbackGiven>(FEEDBACK_NS, &key, &v)?.applied),
             None => None,
         };
-        let objections = marked_objections(storage, here, &key).await?;
+        let cases = marked_cases(storage, here, &key).await?;
         out.entry(subject).or_default().push(Held {
             entry: held.entry,
             applied_here,
-            objections,
+            cases,
         });
     }
     for (key, value) in scan(storage, credex_flows::lists::ENTRIES_NS).await? {
@@ -241,57 +247,45 @@ async fn read_lists(
         if own.ended.is_some() || !wanted.contains(subject.as_str()) {
             continue;
         }
-        let objections = objections(storage, &key).await?;
+        let cases = cases(storage, &key).await?;
         out.entry(subject).or_default().push(Held {
             entry: own.entry,
             applied_here: None,
-            objections,
+            cases,
         });
     }
     Ok(out)
 }
 
-/// The objections being handled against own entry `entry_key` (the entry
-/// is in force): each as its case stands, one received before cases were
-/// kept as filed.
-async fn objections(storage: &Storage, entry_key: &str) -> Result<Vec<CaseAnswer>, HoldingsError> {
+/// The cases being handled (异议处理中, 信用修复审核中) about own entry
+/// `entry_key` (the entry is in force), each as it stands here.
+async fn cases(storage: &Storage, entry_key: &str) -> Result<Vec<CaseAnswer>, HoldingsError> {
     let prefix = format!("{entry_key}/");
     let mut out = Vec::new();
     for (key, value) in storage
-        .state_scan(OBJECTIONS_NS, &prefix, None, MAX_STATE_SCAN)
+        .state_scan(CASES_NS, &prefix, None, MAX_STATE_SCAN)
         .await?
     {
-        let track: ObjectionTrack = decode(OBJECTIONS_NS, &key, &value)?;
-        let from_region = key[prefix.len()..]
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let case = match storage.state(CASES_NS, &key).await? {
-            Some(v) => Some(decode::<ProcedureCase>(CASES_NS, &key, &v)?),
-            None => None,
-        };
-        if case.as_ref().is_some_and(|c| !c.mark.stage.pending()) {
+        let case: ProcedureCase = decode(CASES_NS, &key, &value)?;
+        if !case.mark.stage.pending() {
             continue;
         }
         out.push(CaseAnswer {
+            procedure: case.mark.procedure,
             entry_id: entry_key.to_owned(),
-            from_region,
-            received_at_ms: track.at_ms,
-            stage: case
-                .as_ref()
-                .map_or("filed", |c| c.mark.stage.code())
-                .to_owned(),
-            accept_by: case.as_ref().map(|c| c.mark.accept_by.clone()),
-            decide_by: case.and_then(|c| c.mark.decide_by),
+            from_region: case.mark.filed_in.to_string(),
+            received_at_ms: case.filed_at_ms,
+            stage: case.mark.stage.code().to_owned(),
+            accept_by: Some(case.mark.accept_by),
+            decide_by: case.mark.decide_by,
         });
     }
     Ok(out)
 }
 
-/// The objections being handled against held entry `entry_key`, as its
-/// origin last marked them.
-async fn marked_objections(
+/// The cases being handled about held entry `entry_key`, as its origin
+/// last marked them.
+async fn marked_cases(
     storage: &Storage,
     here: RegionCode,
     entry_key: &str,
@@ -307,6 +301,7 @@ async fn marked_objections(
             continue;
         }
         out.push(CaseAnswer {
+            procedure: held.mark.procedure,
             entry_id: entry_key.to_owned(),
             from_region: held.mark.filed_in.to_string(),
             received_at_ms: held.at_ms,
@@ -325,6 +320,7 @@ async fn marked_objections(
         }
         let filed: FiledCase = decode(FILED_NS, &key, &value)?;
         out.push(CaseAnswer {
+            procedure: filed.procedure,
             entry_id: entry_key.to_owned(),
             from_region: here.to_string(),
             received_at_ms: filed.at_ms,
@@ -388,7 +384,11 @@ fn list_answer(held: &Held, release: &CheckRelease) -> Option<ListAnswer> {
             .filter(|(f, _)| released(f))
             .map(|(f, v)| (f.clone(), v.clone()))
             .collect(),
-        under_objection: !held.objections.is_empty(),
+        under_objection: held
+            .cases
+            .iter()
+            .any(|c| c.procedure == Procedure::Objection),
+        under_repair_review: held.cases.iter().any(|c| c.procedure == Procedure::Repair),
     })
 }
 
