@@ -7,7 +7,9 @@
 //! and granted — the entry ends on every holder, the penalty is no longer
 //! published at Guizhou, and every region that received it (Chongqing and
 //! Guangdong by push or query, the national platform by the upward batch)
-//! is told and confirms. The logs audit clean.
+//! is told and confirms; once Guizhou's evaluating body re-evaluates the
+//! company, the downgrade Chongqing recognised on the penalty is lifted.
+//! The logs audit clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,8 +17,10 @@ use std::collections::BTreeSet;
 
 use credex_journal::{MessageSent, kind, record_key, sha256};
 use credex_node::corrections::{received, sent};
+use credex_node::eval;
 use credex_node::lists::{CaseAnswer, CaseView, EntryDraft, EvidenceFile, Lists};
 use credex_node::service::{RunningNode, now_ms};
+use credex_protocol::evaluation::Scheme;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::lists::{
     Evidence, EvidenceKind, ListKind, ProcedureOutcome, RepairApplication, kind as msg,
@@ -124,6 +128,56 @@ fn refused(status: &DeliveryStatus, needle: &str) {
     }
 }
 
+/// Guizhou issues `grade` for `subject` under the public credit scheme
+/// (an import file, as its evaluating body hands it in).
+async fn evaluate(
+    node: &RunningNode,
+    dir: &std::path::Path,
+    name: &str,
+    subject: &str,
+    grade: &str,
+) {
+    let file = dir.join(format!("{name}.jsonl"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"subject":"{subject}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+        ),
+    )
+    .unwrap();
+    let agreements = eval::load_agreements(node.config()).unwrap();
+    let parsed = eval::parse_results(&file, node.config().region, &agreements, now_ms()).unwrap();
+    eval::issue(
+        node.federation(),
+        &agreements,
+        node.queries().policy().catalogue(),
+        &parsed,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Wait until `node` recognises `grade` (its local scale) for `subject`.
+async fn recognised(node: &RunningNode, subject: &str, grade: &str) {
+    let agreements = eval::load_agreements(node.config()).unwrap();
+    until_stored(node.storage(), "the result is recognised", || async {
+        let e = eval::effective(
+            node.storage(),
+            &agreements,
+            node.config().region,
+            subject,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+        e.schemes
+            .iter()
+            .any(|s| s.scheme == Scheme::PublicCredit && s.grade.as_deref() == Some(grade))
+    })
+    .await;
+}
+
 async fn held_ended(node: &RunningNode, service: &Lists, id: &credex_protocol::lists::EntryId) {
     until_stored(node.storage(), "the entry ends on the holder", || async {
         service.received().await.unwrap().iter().any(|h| {
@@ -227,6 +281,12 @@ async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere(
     application.evidence.clear();
     refused(&send_raw(cq, &application).await, "evidence: 0 file(s)");
     assert!(origin.cases(now_ms()).await.unwrap().is_empty());
+
+    // Guizhou's evaluation downgraded the company on the penalty (中); the
+    // downgrade is recognised in Chongqing (C).
+    let dir = tempfile::tempdir().unwrap();
+    evaluate(gy, dir.path(), "downgrade", &subject, "中").await;
+    recognised(cq, &subject, "C").await;
 
     // In time: filed in Chongqing, marked on both holders.
     let case = cq_lists
@@ -345,6 +405,11 @@ async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere(
             "{got:?}"
         );
     }
+    // The evaluating body re-evaluates once the penalty is repaired: the
+    // recognised downgrade is lifted in Chongqing.
+    evaluate(gy, dir.path(), "after-repair", &subject, "良").await;
+    recognised(cq, &subject, "B").await;
+
     // Deciding it again finishes nothing twice.
     let again = origin
         .answer_case(
@@ -360,7 +425,6 @@ async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere(
 
     let all = [national, gy, cq, gz];
     witness_all(&all).await;
-    let dir = tempfile::tempdir().unwrap();
     let report = audit_all(&all, dir.path()).await;
     assert!(report.passed(), "{:?}", findings(&report));
     assert_eq!(

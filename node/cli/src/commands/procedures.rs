@@ -249,9 +249,14 @@ pub async fn answer(lists: &Lists, args: AnswerArgs) -> Result<()> {
         CaseAnswer::Decide(ProcedureOutcome::Upheld) => {
             println!("the entry is revoked on every region that holds it")
         }
-        CaseAnswer::Decide(ProcedureOutcome::Granted) => println!(
-            "repair granted: the entry ends on every region that holds it, and the record it rests on is no longer published"
-        ),
+        CaseAnswer::Decide(ProcedureOutcome::Granted) => {
+            println!(
+                "repair granted: the entry ends on every region that holds it, and the record it rests on is no longer published"
+            );
+            println!(
+                "if this region's evaluation of the subject was lowered on that record, import the re-evaluation (credex eval import): every member that recognised the result takes the new one"
+            );
+        }
         _ => {}
     }
     Ok(())
