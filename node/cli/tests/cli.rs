@@ -323,6 +323,11 @@ fn demo_runs_and_passes_its_checks() {
         stdout.contains("marks the entry 异议处理中 on every holder"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("Guizhou marks it 信用修复审核中 on every holder")
+            && stdout.contains("grants the repair: the entry ends on every holder"),
+        "{stdout}"
+    );
     no_internal_field_leaves_its_region(&kept);
     no_citizen_id_in_any_node(&kept);
     only_released_details_reach_each_member(&kept);

@@ -4,7 +4,8 @@
 //! the egress gate releases to each only the details its agreement names;
 //! a natural person is listed by pseudonym; the company objects, and the
 //! objection is marked on every holder and decided ([`super::objection`]);
-//! then the company completes credit repair and every region confirms.
+//! every region feeds back; then the company applies for credit repair
+//! across regions ([`super::repair`]).
 //!
 //! Owns: the act's scenes. Does not own the lists flow (`credex_node::lists`).
 
@@ -14,7 +15,7 @@ use anyhow::Result;
 use credex_node::lists::{Added, EntryDraft, Lists, ListsPolicy};
 use credex_node::query::unix_ms;
 use credex_node::service::RunningNode;
-use credex_protocol::lists::{ChangeKind, EntryId, ListKind, NoticeMeans, SubjectNotice};
+use credex_protocol::lists::{EntryId, ListKind, NoticeMeans, SubjectNotice};
 
 use super::upward::federation_ring;
 use super::{Checks, wait_for};
@@ -41,7 +42,8 @@ pub(super) async fn act(running: &[RunningNode], checks: &mut Checks) -> Result<
     members_respond(&draft, &added, cq, gz, checks).await?;
     natural_person_listed(&draft, gy, cq, checks).await?;
     super::objection::objected_and_dismissed(&added.id, gy, cq, gz, checks).await?;
-    fed_back_then_repaired(&added.id, gy, checks).await
+    fed_back(&added.id, gy, checks).await;
+    super::repair::applied_and_granted(&added.id, &draft, gy, cq, gz, checks).await
 }
 
 /// The lists service of `node` under the built-in lists policy.
@@ -199,9 +201,8 @@ async fn natural_person_listed(
     Ok(())
 }
 
-/// Guizhou's status shows every region's feedback; then a credit repair
-/// is confirmed by every region.
-async fn fed_back_then_repaired(id: &EntryId, gy: &RunningNode, checks: &mut Checks) -> Result<()> {
+/// Guizhou's status shows every region's feedback, nothing overdue.
+async fn fed_back(id: &EntryId, gy: &RunningNode, checks: &mut Checks) {
     let all_fed_back = wait_for(|| async {
         let status = lists(gy).status(unix_ms(SystemTime::now())).await.ok()?;
         let entry = status.into_iter().find(|e| &e.id == id)?;
@@ -234,35 +235,4 @@ async fn fed_back_then_repaired(id: &EntryId, gy: &RunningNode, checks: &mut Che
             })
             .unwrap_or_else(|| "feedback missing after 15 s".into()),
     );
-    lists(gy)
-        .change(
-            id,
-            ChangeKind::Repair,
-            None,
-            "信用修复: penalty fulfilled, commitment made, training completed",
-            unix_ms(SystemTime::now()),
-        )
-        .await?;
-    let confirmed = wait_for(|| async {
-        let status = lists(gy).status(unix_ms(SystemTime::now())).await.ok()?;
-        let entry = status.into_iter().find(|e| &e.id == id)?;
-        entry
-            .regions
-            .iter()
-            .all(|r| {
-                r.change
-                    .as_ref()
-                    .is_some_and(|c| c.confirmed_at_ms.is_some())
-            })
-            .then_some(entry.regions.len())
-    })
-    .await;
-    checks.check(
-        confirmed.is_some(),
-        "the company completes credit repair (信用修复): every region applies the exit and confirms",
-        &confirmed
-            .map(|n| format!("{n} confirmations"))
-            .unwrap_or_else(|| "not confirmed within 15 s".into()),
-    );
-    Ok(())
 }
