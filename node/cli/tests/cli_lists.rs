@@ -1,7 +1,9 @@
 //! `credex lists …` driven as an operator would, against running node
 //! processes: a Guizhou listing reaches Guangdong (Pan-Pearl River) and
 //! Chongqing (Chongqing–Guizhou), feedback and an objection come back, a
-//! repair is confirmed; bad input is refused with a clear error.
+//! repair is confirmed; a credit repair application filed in Chongqing with
+//! its evidence files is read, accepted and granted in Guizhou; bad input
+//! is refused with a clear error.
 
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
@@ -261,4 +263,125 @@ fn listing_feedback_objection_and_repair_from_the_command_line() {
         held.contains("rev 1") && held.contains("ENDED (repair)"),
         "{held}"
     );
+
+    // An earlier listing (October 2025): the company applies for credit
+    // repair in Chongqing with its evidence files.
+    let old_entry = entry(&subject, "\"restrict_honours\"")
+        .replace("2026-11-02", "2025-10-15")
+        .replace("2029-11-01", "2028-10-14")
+        .replace("2026-10-20", "2025-10-10");
+    std::fs::write(&file, old_entry).unwrap();
+    let out = ok(&["lists", "add", "--config", p(&gy), p(&file)]);
+    let old = out
+        .lines()
+        .find_map(|l| l.strip_prefix("entry "))
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(&["lists", "status", "--config", p(&cq)]).contains(&format!("received {old}")) {
+        assert!(Instant::now() < deadline, "Chongqing never held {old}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let letter = dir.path().join("信用承诺书.pdf");
+    let receipt = dir.path().join("receipt.pdf");
+    std::fs::write(&letter, "%PDF-1.7 本企业承诺依法诚信经营").unwrap();
+    std::fs::write(&receipt, "%PDF-1.7 罚款已缴清").unwrap();
+    let apply = |evidence: &[String]| {
+        let mut args = vec![
+            "lists".to_owned(),
+            "apply-repair".to_owned(),
+            "--config".to_owned(),
+            p(&cq).to_owned(),
+            old.clone(),
+            "--statement".to_owned(),
+            "罚款已缴清，完成整改".to_owned(),
+        ];
+        for e in evidence {
+            args.extend(["--evidence".to_owned(), e.clone()]);
+        }
+        args
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        credex(&args)
+    };
+    let e = refused(run(apply(&[format!("receipt:{}", p(&receipt))])));
+    assert!(e.contains("kind \"receipt\""), "{e}");
+    let e = refused(run(apply(&[format!(
+        "proof_of_performance:{}",
+        p(&receipt)
+    )])));
+    assert!(e.contains("commitment letter"), "{e}");
+    let e = refused(run(apply(&[
+        "commitment_letter:/nonexistent.pdf".to_owned()
+    ])));
+    assert!(
+        e.contains("/nonexistent.pdf") && e.contains("cannot read"),
+        "{e}"
+    );
+    let out = run(apply(&[
+        format!("commitment_letter:{}", p(&letter)),
+        format!("proof_of_performance:{}", p(&receipt)),
+    ]));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("(2 evidence file(s)) queued for region 520000"),
+        "{said}"
+    );
+    let case = said.split_whitespace().nth(2).unwrap().to_owned();
+    json_until("cases", &gy, "Guizhou records the application", |d| {
+        d["made_here"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["case"] == case.as_str()))
+    });
+    let shown = ok(&["lists", "cases", "--config", p(&gy)]);
+    assert!(
+        shown.contains(&format!(
+            "repair {case} filed in 500000 — filed 信用修复审核中"
+        )) && shown.contains("evidence: commitment_letter: 信用承诺书.pdf"),
+        "{shown}"
+    );
+    let out_dir = dir.path().join("evidence");
+    let out = ok(&[
+        "lists",
+        "evidence",
+        "--config",
+        p(&gy),
+        &old,
+        &case,
+        "--out",
+        p(&out_dir),
+    ]);
+    assert!(out.contains("00-commitment_letter-信用承诺书.pdf"), "{out}");
+    assert_eq!(
+        std::fs::read(out_dir.join("01-proof_of_performance-receipt.pdf")).unwrap(),
+        std::fs::read(&receipt).unwrap()
+    );
+    let decide = |what: &[&str]| {
+        let mut args = vec!["lists", "answer", "--config", p(&gy), &old, &case];
+        args.extend(what);
+        credex(&args)
+    };
+    let out = decide(&["--accept"]);
+    assert!(out.status.success(), "{}", refused(out));
+    let e = refused(decide(&["--decide", "upheld"]));
+    assert!(e.contains("cannot be decided upheld"), "{e}");
+    let out = decide(&["--decide", "granted", "--note", "准予信用修复"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("repair granted"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = ok(&["lists", "status", "--config", p(&cq)]);
+        if held
+            .lines()
+            .any(|l| l.contains(&old) && l.contains("ENDED (repair)"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the repair never reached Chongqing: {held}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
