@@ -9,7 +9,8 @@
 //! Guangdong by push or query, the national platform by the upward batch)
 //! is told and confirms; once Guizhou's evaluating body re-evaluates the
 //! company, the downgrade Chongqing recognised on the penalty is lifted.
-//! The logs audit clean.
+//! The logs audit clean, and a grant the origin never carried out is
+//! caught.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -425,8 +426,32 @@ async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere(
 
     let all = [national, gy, cq, gz];
     witness_all(&all).await;
-    let report = audit_all(&all, dir.path()).await;
+    let report = audit_all(&all, &dir.path().join("honest")).await;
     assert!(report.passed(), "{:?}", findings(&report));
+
+    // An origin that marks a grant on every holder but keeps the entry in
+    // force is caught from its own log.
+    gy.storage()
+        .append_entry(&credex_journal::ProcedureMarked {
+            version: credex_journal::ENTRY_VERSION,
+            at_ms: now_ms(),
+            procedure: credex_protocol::lists::Procedure::Repair,
+            entry: recent,
+            case: [0xAB; 16],
+            stage: credex_protocol::lists::ProcedureStage::Decided(ProcedureOutcome::Granted),
+            note_digest: [0; 32],
+            sent_to: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let report = audit_all(&all, &dir.path().join("doctored")).await;
+    let found = findings(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(log, rule)| log.contains("520000") && *rule == "decision_not_carried_out"),
+        "{found:?}"
+    );
     assert_eq!(
         ListKind::SeriousDishonesty,
         cq_lists.received().await.unwrap()[0].entry.list_type

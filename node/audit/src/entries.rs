@@ -4,7 +4,9 @@
 //! ([`crate::received`]) and the releases as a sequence ([`crate::replay`]);
 //! each answered query against the intent logged before it was sent; each
 //! federation message ([`crate::messages`]); each disclosure entered in
-//! the ledger ([`crate::disclosures`]). The gateway's credit checks
+//! the ledger ([`crate::disclosures`]); the corrections owed
+//! ([`crate::corrections`]); each decided case's effect
+//! ([`crate::decisions`]). The gateway's credit checks
 //! are decoded and kept for the anomaly rules ([`crate::anomalies`]).
 
 use std::collections::{BTreeSet, HashMap};
@@ -12,8 +14,8 @@ use std::path::Path;
 
 use credex_journal::split as split_entry;
 use credex_journal::{
-    AccessEntry, CorrectionsSent, CreditChecked, Direction, ListingInitiated, RecordsChanged,
-    RecordsDisclosed, kind,
+    AccessEntry, ChangeInitiated, CorrectionsSent, CreditChecked, Direction, ListingInitiated,
+    ProcedureMarked, RecordsChanged, RecordsDisclosed, kind,
 };
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
@@ -59,6 +61,10 @@ struct Decoded<'e> {
     listings: Vec<(u64, ListingInitiated)>,
     /// (leaf index, entry) of every correction sent.
     corrections: Vec<(u64, CorrectionsSent)>,
+    /// (leaf index, entry) of every change of an entry made here.
+    entry_changes: Vec<(u64, ChangeInitiated)>,
+    /// (leaf index, entry) of every case moved here.
+    marked: Vec<(u64, ProcedureMarked)>,
 }
 
 impl Auditor<'_> {
@@ -104,6 +110,15 @@ impl Auditor<'_> {
             region,
         };
         for (index, (rule, detail)) in corrections.check() {
+            self.violation(origin, Some(index), rule, detail);
+        }
+        let decisions = crate::decisions::Decisions {
+            marked: &decoded.marked,
+            changes: &decoded.entry_changes,
+            disclosures: &decoded.disclosures,
+            record_changes: &decoded.changes,
+        };
+        for (index, (rule, detail)) in decisions.check() {
             self.violation(origin, Some(index), rule, detail);
         }
         summary.corrections = decoded
@@ -220,6 +235,18 @@ impl Auditor<'_> {
                         }
                     }
                 }
+                kind::CHANGE_INITIATED => match credex_protocol::decode::<ChangeInitiated>(body) {
+                    Ok(c) => decoded.entry_changes.push((*index, c)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
+                kind::PROCEDURE_MARKED => match credex_protocol::decode::<ProcedureMarked>(body) {
+                    Ok(m) => decoded.marked.push((*index, m)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
                 kind::RECORDS_CHANGED => match credex_protocol::decode::<RecordsChanged>(body) {
                     Ok(c) => decoded.changes.push((*index, c)),
                     Err(err) => {

@@ -31,6 +31,7 @@ mod across;
 pub mod anchor;
 pub mod anomalies;
 pub mod corrections;
+pub mod decisions;
 pub mod disclosures;
 pub mod egress;
 mod entries;
