@@ -30,16 +30,11 @@ use credex_protocol::RegionCode;
 use credex_protocol::egress::{EgressBasis, EgressRecord};
 use credex_protocol::evaluation::Scheme;
 use credex_protocol::federation::Flow;
-use credex_protocol::lists::{
-    ChangeConfirmed, EntryChange, Feedback, ListEntry, ListKind, Objection, ProcedureMark,
-    RepairApplication, kind as list_kind,
-};
+use credex_protocol::lists::{EntryChange, ListEntry, ListKind, kind as list_kind};
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
-use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
-use credex_protocol::upward::{
-    KIND_BATCH, KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice, ReportedRecord, UpwardBatch,
-};
+use credex_protocol::rights::kind as rights_kind;
+use credex_protocol::upward::{KIND_BATCH, KIND_PROCEDURE_OVERDUE, ReportedRecord, UpwardBatch};
 use serde::Serialize;
 
 use crate::agreement::{Agreement, AgreementSet};
@@ -364,88 +359,6 @@ pub fn entry_core_fields(list: ListType) -> [&'static str; 6] {
             "supervision_measures",
         ],
     }
-}
-
-/// Which fields of which categories a message body carries, by category:
-/// what the auditor compares with the body's [`EgressRecord`].
-pub fn carried_fields(
-    flow: Flow,
-    kind: u16,
-    payload: &[u8],
-) -> Result<Vec<CategoryFields>, EgressError> {
-    let map = match (flow, kind) {
-        (Flow::Upward, KIND_BATCH) => {
-            let batch: UpwardBatch = decode(payload)?;
-            let mut records = Vec::with_capacity(batch.records.len());
-            for r in &batch.records {
-                records.push(decode::<Record>(&r.body)?);
-            }
-            fields_of(records.iter())
-        }
-        (Flow::Lists, list_kind::LISTING) => entry_fields(&decode::<ListEntry>(payload)?),
-        (Flow::Lists, list_kind::CHANGE) => match decode::<EntryChange>(payload)?.corrected {
-            Some(entry) => entry_fields(&entry),
-            None => BTreeMap::new(),
-        },
-        (Flow::Recognition, recognition_kind::RESULT_PUSH) => {
-            let push: ResultPush = decode(payload)?;
-            attestation_fields(push.result.attestation.scheme)
-        }
-        (Flow::Lists, list_kind::FEEDBACK) => {
-            decode::<Feedback>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Lists, list_kind::CHANGE_CONFIRMED) => {
-            decode::<ChangeConfirmed>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Lists, list_kind::OBJECTION) => {
-            decode::<Objection>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Lists, list_kind::REPAIR_APPLICATION) => {
-            decode::<RepairApplication>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Lists, list_kind::PROCEDURE_MARK) => {
-            decode::<ProcedureMark>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Upward, KIND_PROCEDURE_OVERDUE) => {
-            decode::<ProcedureOverdueNotice>(payload)?;
-            BTreeMap::new()
-        }
-        (Flow::Rights, rights_kind::CORRECTION) => {
-            decode::<RecordCorrection>(payload)?;
-            BTreeMap::new()
-        }
-        (flow, kind) => {
-            return Err(EgressError::Malformed(format!(
-                "no gate releases {flow} message kind {kind}"
-            )));
-        }
-    };
-    Ok(to_category_fields(&map))
-}
-
-/// The fields (`category.field`) a message body carries that its record
-/// does not release: empty when the body keeps to its record; an error when
-/// it cannot be read as its kind.
-pub fn beyond_record(
-    flow: Flow,
-    kind: u16,
-    payload: &[u8],
-    record: &EgressRecord,
-) -> Result<Vec<String>, EgressError> {
-    Ok(carried_fields(flow, kind, payload)?
-        .iter()
-        .flat_map(|c| {
-            c.fields
-                .iter()
-                .filter(|f| !record.releases(&c.category, f))
-                .map(move |f| format!("{}.{f}", c.category))
-        })
-        .collect())
 }
 
 /// The rule documents a decision is re-run under (the auditor's copies).
@@ -797,6 +710,8 @@ pub mod danger {
     }
 }
 
+mod carried;
+pub use carried::{beyond_record, carried_fields};
 mod notices;
 pub use notices::{
     release_change_confirmed, release_feedback, release_objection, release_procedure_mark,

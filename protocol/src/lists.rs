@@ -591,6 +591,8 @@ mod tests {
             if let Ok(c) = decode::<EntryChange>(&bytes) { let _ = c.validate(); }
             if let Ok(f) = decode::<Feedback>(&bytes) { let _ = f.validate(); }
             if let Ok(o) = decode::<Objection>(&bytes) { let _ = o.validate(); }
+            if let Ok(m) = decode::<ProcedureMark>(&bytes) { let _ = m.validate(); }
+            if let Ok(a) = decode::<RepairApplication>(&bytes) { let _ = a.validate(|_| [0; 32]); }
             let _ = decode::<ChangeConfirmed>(&bytes);
         }
     }

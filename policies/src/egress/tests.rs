@@ -443,3 +443,26 @@ proptest! {
         assert_within(&body, &catalogue);
     }
 }
+
+#[test]
+fn a_repair_application_goes_to_the_entrys_origin_only() {
+    use credex_protocol::lists::{Evidence, EvidenceKind, RepairApplication};
+    let application = RepairApplication {
+        entry: "520000-000102030405060708090a0b0c0d0e0f".parse().unwrap(),
+        statement: "罚款已缴清".into(),
+        evidence: vec![Evidence {
+            kind: EvidenceKind::CommitmentLetter,
+            title: "信用承诺书.pdf".into(),
+            digest: [0; 32],
+            content: vec![1],
+        }],
+    };
+    let to_origin = release_repair_application("520000".parse().unwrap(), &application).unwrap();
+    assert_eq!(to_origin.kind(), list_kind::REPAIR_APPLICATION);
+    assert_eq!(to_origin.egress().withheld_count(), 0);
+    let e = release_repair_application("440000".parse().unwrap(), &application).unwrap_err();
+    assert!(
+        matches!(e, EgressError::NotOrigin { .. }),
+        "an application is for its entry's origin only: {e}"
+    );
+}

@@ -323,3 +323,118 @@ impl RepairApplication {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode, encode};
+
+    /// A stand-in digest (this crate does no hashing): the bytes' length
+    /// and first byte.
+    fn digest(bytes: &[u8]) -> [u8; 32] {
+        let mut d = [0u8; 32];
+        d[..8].copy_from_slice(&(bytes.len() as u64).to_be_bytes());
+        d[8] = bytes.first().copied().unwrap_or(0);
+        d
+    }
+
+    fn application() -> RepairApplication {
+        let file = |kind, content: &[u8]| Evidence {
+            kind,
+            title: "f.pdf".into(),
+            digest: digest(content),
+            content: content.to_vec(),
+        };
+        RepairApplication {
+            entry: "520000-000102030405060708090a0b0c0d0e0f"
+                .parse()
+                .expect("id"),
+            statement: "罚款已缴清".into(),
+            evidence: vec![
+                file(EvidenceKind::CommitmentLetter, b"letter"),
+                file(EvidenceKind::ProofOfPerformance, b"receipt"),
+            ],
+        }
+    }
+
+    #[test]
+    fn an_application_round_trips_and_its_evidence_is_checked() {
+        let a = application();
+        assert_eq!(a.validate(digest), Ok(()));
+        let back: RepairApplication = decode(&encode(&a).expect("encodes")).expect("decodes");
+        assert_eq!(back, a);
+        let mut tampered = a.clone();
+        tampered.evidence[1].content[0] ^= 1;
+        assert!(matches!(
+            tampered.validate(digest),
+            Err(ListsBoundError::EvidenceDigest { index: 1, .. })
+        ));
+        let mut no_letter = a.clone();
+        no_letter.evidence.remove(0);
+        assert_eq!(
+            no_letter.validate(digest),
+            Err(ListsBoundError::NoCommitmentLetter)
+        );
+        let mut big = a.clone();
+        big.evidence[0].content = vec![7; MAX_EVIDENCE_BYTES];
+        big.evidence[0].digest = digest(&big.evidence[0].content);
+        assert!(matches!(
+            big.validate(digest),
+            Err(ListsBoundError::BadEvidence { files: 2, .. })
+        ));
+        let mut untitled = a;
+        untitled.evidence[0].title = " ".into();
+        assert_eq!(
+            untitled.validate(digest),
+            Err(ListsBoundError::BadEvidenceTitle { index: 0 })
+        );
+    }
+
+    #[test]
+    fn a_case_is_decided_only_by_an_outcome_of_its_procedure() {
+        let mark = |procedure, outcome| ProcedureMark {
+            procedure,
+            entry: "520000-000102030405060708090a0b0c0d0e0f"
+                .parse()
+                .expect("id"),
+            case: [1; 16],
+            filed_in: "500000".parse().expect("region"),
+            stage: ProcedureStage::Decided(outcome),
+            accept_by: "2026-12-08".into(),
+            decide_by: None,
+            note: String::new(),
+        };
+        use ProcedureOutcome::*;
+        for (procedure, ok, wrong) in [
+            (
+                Procedure::Objection,
+                [Upheld, Dismissed, Withdrawn],
+                Granted,
+            ),
+            (Procedure::Repair, [Granted, Rejected, Withdrawn], Upheld),
+        ] {
+            for outcome in ok {
+                assert_eq!(mark(procedure, outcome).validate(), Ok(()));
+            }
+            assert!(matches!(
+                mark(procedure, wrong).validate(),
+                Err(ListsBoundError::OutcomeOfOtherProcedure { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn enum_order_is_wire_format() {
+        assert_eq!(encode(&Procedure::Repair).expect("encodes"), [1]);
+        assert_eq!(encode(&ProcedureOutcome::Granted).expect("encodes"), [4]);
+        assert_eq!(encode(&ProcedureOutcome::Rejected).expect("encodes"), [5]);
+        assert_eq!(encode(&EvidenceKind::Other).expect("encodes"), [2]);
+        for kind in [
+            EvidenceKind::CommitmentLetter,
+            EvidenceKind::ProofOfPerformance,
+            EvidenceKind::Other,
+        ] {
+            assert_eq!(EvidenceKind::from_code(kind.code()), Some(kind));
+        }
+    }
+}
