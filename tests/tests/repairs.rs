@@ -411,6 +411,44 @@ async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere(
     evaluate(gy, dir.path(), "after-repair", &subject, "良").await;
     recognised(cq, &subject, "B").await;
 
+    // Each side's systems read it in their event feed: the origin the
+    // application (its evidence by name and digest, never its bytes), the
+    // holders the marks, every recipient the correction.
+    let page = credex_node::gateway::events::read(
+        gy.storage(),
+        credex_node::gateway::events::PageRequest {
+            after: 0,
+            limit: 1000,
+            wait: std::time::Duration::ZERO,
+        },
+    )
+    .await
+    .unwrap();
+    let received = page
+        .events
+        .iter()
+        .find(|e| e.kind == "list.repair_application_received")
+        .expect("the application is an event at the origin");
+    let details = serde_json::to_value(received).unwrap();
+    let text = details.to_string();
+    assert!(
+        text.contains("commitment_letter")
+            && text.contains(&hex::encode(sha256(&commitment_letter().content))),
+        "{text}"
+    );
+    assert!(
+        !text.contains("依法诚信经营"),
+        "evidence bytes in an event: {text}"
+    );
+    for (node, event) in [
+        (cq, "list.procedure_marked"),
+        (gz, "list.procedure_marked"),
+        (national, "record.correction_received"),
+    ] {
+        let kinds = credex_tests::event_kinds(node).await;
+        assert!(kinds.iter().any(|k| k == event), "{kinds:?}");
+    }
+
     // Deciding it again finishes nothing twice.
     let again = origin
         .answer_case(

@@ -185,6 +185,7 @@ fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
         (Flow::Lists, lists::kind::CHANGE_CONFIRMED) => "list.change_confirmed",
         (Flow::Lists, lists::kind::OBJECTION) => "list.objection_received",
         (Flow::Lists, lists::kind::PROCEDURE_MARK) => "list.procedure_marked",
+        (Flow::Lists, lists::kind::REPAIR_APPLICATION) => "list.repair_application_received",
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => "recognition.result_received",
         (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
         (Flow::Upward, upward::KIND_PROCEDURE_OVERDUE) => "upward.procedure_overdue",
@@ -209,6 +210,28 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
         (Flow::Lists, lists::kind::OBJECTION) => to_json(codec::decode::<lists::Objection>(p)),
         (Flow::Lists, lists::kind::PROCEDURE_MARK) => {
             to_json(codec::decode::<lists::ProcedureMark>(p))
+        }
+        (Flow::Lists, lists::kind::REPAIR_APPLICATION) => {
+            // The evidence files stay in the node (`credex lists evidence`):
+            // the event names them and their digests.
+            let a: lists::RepairApplication = codec::decode(p).ok()?;
+            let evidence: Vec<Value> = a
+                .evidence
+                .iter()
+                .map(|e| {
+                    json!({
+                        "kind": e.kind.code(),
+                        "title": e.title,
+                        "sha256": hex::encode(e.digest),
+                        "bytes": e.content.len(),
+                    })
+                })
+                .collect();
+            Some(json!({
+                "entry": a.entry.to_string(),
+                "statement": a.statement,
+                "evidence": evidence,
+            }))
         }
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => {
             let push: recognition::ResultPush = codec::decode(p).ok()?;
