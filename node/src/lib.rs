@@ -56,6 +56,7 @@ pub mod pseudonyms;
 pub mod query;
 pub mod records;
 pub mod remote_audit;
+pub mod reports;
 pub mod requester;
 pub mod service;
 pub mod storage;

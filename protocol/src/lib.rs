@@ -18,6 +18,7 @@ pub mod lists;
 pub mod messages;
 pub mod query;
 pub mod recognition;
+pub mod report;
 pub mod rights;
 pub mod tlog;
 pub mod upward;

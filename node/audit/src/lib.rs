@@ -40,6 +40,7 @@ pub mod messages;
 pub mod overview;
 pub mod received;
 pub mod replay;
+pub mod report;
 pub mod subject;
 pub mod tiles;
 pub mod verify;

@@ -82,6 +82,9 @@ pub const RECORDS_CHANGED: u16 = 61;
 /// A changed record's correction was sent to every region that received it
 /// ([`crate::rights::CorrectionsSent`]).
 pub const CORRECTIONS_SENT: u16 = 62;
+/// This node issued a signed credit report
+/// ([`crate::reports::ReportIssued`]).
+pub const REPORT_ISSUED: u16 = 63;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -114,6 +117,7 @@ pub const ALL: &[(u16, &str)] = &[
     (RECORDS_DISCLOSED, "records_disclosed"),
     (RECORDS_CHANGED, "records_changed"),
     (CORRECTIONS_SENT, "corrections_sent"),
+    (REPORT_ISSUED, "report_issued"),
 ];
 
 /// The name of a kind, if this version knows it.

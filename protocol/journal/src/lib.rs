@@ -30,6 +30,7 @@ pub mod lists;
 pub mod messages;
 pub mod node;
 pub mod recognition;
+pub mod reports;
 pub mod rights;
 pub mod upward;
 
@@ -50,6 +51,7 @@ pub use node::{
     TrustChanged,
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
+pub use reports::ReportIssued;
 pub use rights::{CorrectionsSent, RecordsChanged};
 pub use upward::{BatchPrepared, UpwardDeadlineAtRisk};
 

@@ -17,7 +17,8 @@
 //! - [`cosignature`]: C2SP Ed25519 cosignatures (`c2sp.org/tlog-cosignature`,
 //!   `cosignature/v1`);
 //! - [`tiles`]: C2SP tiles (`c2sp.org/tlog-tiles`): paths, entry bundles,
-//!   computing the tiles of a tree and verifying an exported set of them.
+//!   computing the tiles of a tree and verifying an exported set of them;
+//! - [`tlog_proof`]: C2SP offline inclusion proofs (`c2sp.org/tlog-proof`).
 //!
 //! What is not here: no files, sockets, clock or randomness. Keys come in as
 //! `ring` key pairs or verifier-key strings, time as a POSIX timestamp, stored
@@ -35,6 +36,7 @@ pub mod note;
 pub mod proof;
 pub mod store;
 pub mod tiles;
+pub mod tlog_proof;
 
 mod b64;
 
@@ -71,3 +73,4 @@ pub use tiles::{
     export_tiles, new_tiles, read_tile, tile_for_size, tiles_for_size, verify_entry_bundles,
     verify_tiles,
 };
+pub use tlog_proof::{MAX_PROOF_EXTRA, TLOG_PROOF_HEADER, TlogProof, TlogProofError};
