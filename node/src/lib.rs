@@ -51,6 +51,7 @@ pub mod ids;
 pub mod lists;
 pub mod log;
 pub mod metrics;
+pub mod offline;
 pub mod pki_files;
 pub mod pseudonyms;
 pub mod query;

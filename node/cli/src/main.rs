@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use credex_node::config::LogFormat;
 
-use commands::{dev, eval, lists, log, node, pki, pseudonym, query, repair, upward};
+use commands::{dev, eval, lists, log, node, pki, pseudonym, query, repair, report, upward};
 
 mod commands;
 
@@ -75,6 +75,9 @@ enum Command {
     /// periods and working-day deadlines.
     #[command(subcommand)]
     Repair(repair::RepairCommand),
+    /// Signed credit reports (信用报告): issue, verify offline.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Log to standard error at `level` (`RUST_LOG` wins when set).
@@ -174,6 +177,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Repair(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             repair::repair(cmd)
+        }
+        Command::Report(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            report::report(cmd).await
         }
     }
 }

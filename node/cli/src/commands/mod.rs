@@ -13,6 +13,7 @@ pub mod procedures;
 pub mod pseudonym;
 pub mod query;
 pub mod repair;
+pub mod report;
 pub mod upward;
 
 /// A connection through `transport` to a configured peer, authenticated as
