@@ -325,7 +325,8 @@ fn demo_runs_and_passes_its_checks() {
     );
     assert!(
         stdout.contains("Guizhou marks it 信用修复审核中 on every holder")
-            && stdout.contains("grants the repair: the entry ends on every holder"),
+            && stdout.contains("grants the repair: the entry ends on every holder")
+            && stdout.contains("Chongqing verifies it offline: signature, certificate, validity"),
         "{stdout}"
     );
     no_internal_field_leaves_its_region(&kept);

@@ -5,7 +5,8 @@
 //! a natural person is listed by pseudonym; the company objects, and the
 //! objection is marked on every holder and decided ([`super::objection`]);
 //! every region feeds back; then the company applies for credit repair
-//! across regions ([`super::repair`]).
+//! across regions ([`super::repair`]); Guizhou issues a signed credit
+//! report on it that Chongqing verifies offline ([`super::report`]).
 //!
 //! Owns: the act's scenes. Does not own the lists flow (`credex_node::lists`).
 
@@ -43,7 +44,8 @@ pub(super) async fn act(running: &[RunningNode], checks: &mut Checks) -> Result<
     natural_person_listed(&draft, gy, cq, checks).await?;
     super::objection::objected_and_dismissed(&added.id, gy, cq, gz, checks).await?;
     fed_back(&added.id, gy, checks).await;
-    super::repair::applied_and_granted(&added.id, &draft, gy, cq, gz, checks).await
+    super::repair::applied_and_granted(&added.id, &draft, gy, cq, gz, checks).await?;
+    super::report::issued_and_verified(&company, gy, cq, checks).await
 }
 
 /// The lists service of `node` under the built-in lists policy.

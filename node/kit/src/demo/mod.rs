@@ -28,6 +28,7 @@ mod objection;
 mod queries;
 mod recognition;
 mod refusals;
+mod report;
 mod repair;
 mod setup;
 mod upward;
@@ -115,7 +116,7 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
     for line in [
         "• A region releases only the fields its sharing policy permits, and only to a request signed by two accountable officers with the company's consent or a legal basis.",
         "• Evaluation results are recognised across an agreement without re-evaluation, and a downgrade reaches every region that recognised the result.",
-        "• A serious-dishonesty listing binds the regions its agreements name; each responds and reports its measures; an objection and a credit repair application filed in another region are marked on every holder and decided by the region that listed, and a granted repair ends the entry everywhere.",
+        "• A serious-dishonesty listing binds the regions its agreements name; each responds and reports its measures; an objection and a credit repair application filed in another region are marked on every holder and decided by the region that listed, and a granted repair ends the entry everywhere; a signed credit report verifies offline in another region.",
         "• Every province's records reach the national platform exactly once, with reporting-rate and 7-working-day timeliness figures.",
         "• Every access and message is in both sides' tamper-evident logs; the auditor verifies them offline and catches a changed byte.",
         "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
