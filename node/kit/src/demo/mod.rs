@@ -28,8 +28,8 @@ mod objection;
 mod queries;
 mod recognition;
 mod refusals;
-mod report;
 mod repair;
+mod report;
 mod setup;
 mod upward;
 
