@@ -43,6 +43,9 @@ pub struct VerifiedReport {
     pub checkpoint_size: u64,
     /// Cosignature lines on the checkpoint (witnesses; not verified here).
     pub cosignature_lines: usize,
+    /// SHA-256 of the report's canonical encoding (what the issuer signed
+    /// and logged).
+    pub report_digest: [u8; 32],
 }
 
 /// Why a report is refused. Each says what a person would need to know.
@@ -162,6 +165,7 @@ pub fn verify(
             .filter(|l| l.starts_with('—'))
             .count()
             .saturating_sub(1),
+        report_digest: credex_journal::sha256(&message),
     })
 }
 

@@ -65,6 +65,43 @@ fn a_report_is_issued_from_the_command_line_and_verified_offline() {
     assert_eq!(doc["verified"], true);
     assert_eq!(doc["issuer"], "520000");
 
+    // Drawn for people: a page in plain Chinese with its QR code, and a
+    // PDF printed by headless Chromium.
+    let page = dir.path().join("report.html");
+    let pdf = dir.path().join("report.pdf");
+    let mut render = vec![
+        "report",
+        "render",
+        p(&out),
+        "--trust",
+        p(&root),
+        "--out",
+        p(&page),
+    ];
+    let printing = std::env::var("CREDEX_SKIP_BROWSER").as_deref() != Ok("1");
+    if printing {
+        render.extend(["--pdf", p(&pdf)]);
+    }
+    ok(&render);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h1>公共信用信息报告</h1>")
+            && html.contains(&subject)
+            && html.contains("贵州省信用信息共享节点 gy-1")
+            && html.contains("行政处罚信息")
+            && html.contains("<svg")
+            && html.contains("credex-report/v1 520000/gy-1"),
+        "{html}"
+    );
+    if printing {
+        let bytes = std::fs::read(&pdf).unwrap();
+        assert!(
+            bytes.starts_with(b"%PDF") && bytes.len() > 2048,
+            "{} bytes",
+            bytes.len()
+        );
+    }
+
     // One character of the signed report changed.
     let text = std::fs::read_to_string(&out).unwrap();
     let extra = text.lines().nth(1).unwrap();
@@ -80,6 +117,19 @@ fn a_report_is_issued_from_the_command_line_and_verified_offline() {
     std::fs::write(&doctored, text.replacen(extra, &changed, 1)).unwrap();
     let e = fails(&["report", "verify", p(&doctored), "--trust", p(&root)]);
     assert!(e.contains("doctored.tlog-proof: REFUSED"), "{e}");
+    let e = fails(&[
+        "report",
+        "render",
+        p(&doctored),
+        "--trust",
+        p(&root),
+        "--out",
+        p(&page),
+    ]);
+    assert!(
+        e.contains("REFUSED"),
+        "a doctored report is never drawn: {e}"
+    );
     // Another federation's root does not vouch for Guizhou.
     let other = tempfile::tempdir().unwrap();
     let other_fed = dev_federation(other.path(), 42000);

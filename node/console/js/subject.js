@@ -1,8 +1,8 @@
 // A subject's page: what this region holds about a company or a person for
 // a purpose — records, evaluations recognised from other regions, list
-// entries binding here with their measures, objections in progress, the
-// regions that received the records (经手必有责) — and
-// who accessed it. Looking is itself logged, as a credit check by the
+// entries binding here with their measures, objections and repair
+// applications in progress, the regions that received the records
+// (经手必有责) — and who accessed it. Looking is itself logged, as a credit check by the
 // signed-in officer.
 
 import * as api from "./api.js";
@@ -48,12 +48,14 @@ export async function lookUp() {
     e.original_grade, e.local_grade || "", e.supervision_tier || (e.green_channel ? t("subject.green") : ""),
     e.agreement || ""]);
   rows("s-lists", answer.lists, 5, (l) => [
-    l.under_objection ? `${l.list_type} · ${t("subject.underObjection")}` : l.list_type,
+    [l.list_type, l.under_objection && t("subject.underObjection"),
+      l.under_repair_review && t("subject.underRepair")].filter(Boolean).join(" · "),
     l.origin_region, l.basis || "",
     l.measures.map((m) => m.name_zh).join("、"), (l.applied_here || []).join("、")]);
-  rows("s-objections", answer.objections, 5, (o) => [o.entry_id, o.from_region,
-    when(o.received_at_ms), t(`subject.stages.${o.stage}`),
-    (o.stage === "accepted" ? o.decide_by : o.accept_by) || ""]);
+  const cases = (o) => [o.entry_id, o.from_region, when(o.received_at_ms),
+    t(`subject.stages.${o.stage}`), (o.stage === "accepted" ? o.decide_by : o.accept_by) || ""];
+  rows("s-objections", answer.objections, 5, cases);
+  rows("s-repairs", answer.repairs, 5, cases);
   rows("s-accesses", page.accesses.accesses, 6, (a) => [when(a.at_ms), t(`subject.kinds.${a.kind}`),
     a.by, a.officers.join("、"), purposeName(a.purpose), a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
   rows("s-disclosures", page.accesses.disclosures, 5, (d) => [d.category, d.record_id,

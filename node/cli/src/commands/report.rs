@@ -1,15 +1,16 @@
-//! `credex report issue|verify`: signed credit reports (信用报告) — a node
-//! issues one on a company for a purpose, logged, with its inclusion proof;
-//! anyone verifies it offline with the federation root and CRLs.
+//! `credex report issue|verify|render`: signed credit reports (信用报告) — a
+//! node issues one on a company for a purpose, logged, with its inclusion
+//! proof; anyone verifies it offline with the federation root and CRLs,
+//! and draws it for people (HTML with a QR code, PDF).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use credex_audit::report::{VerifiedReport, verify};
 use credex_node::config::NodeConfig;
 use credex_node::offline::OfflineNode;
-use credex_node::reports::{ReportRequest, issue};
+use credex_node::reports::{ReportRequest, issue, render};
 use credex_node::service::now_ms;
 use credex_protocol::report::ReportKind;
 use rustls_pki_types::UnixTime;
@@ -46,18 +47,38 @@ pub enum ReportCommand {
     /// certificate (not revoked), its validity, and the proof that its
     /// issuance is in the issuer's log.
     Verify {
-        /// The report file.
-        file: PathBuf,
-        /// The federation root certificate (PEM).
-        #[arg(long)]
-        trust: PathBuf,
-        /// CRLs to check the issuer against (PEM), repeatable.
-        #[arg(long)]
-        crl: Vec<PathBuf>,
+        #[command(flatten)]
+        report: ReportFile,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Verify a report file, then draw it for people: an HTML page in plain
+    /// Chinese with a QR code, and optionally a PDF of it printed by
+    /// headless Chromium (`CREDEX_CHROMIUM`, default /usr/bin/chromium).
+    Render {
+        #[command(flatten)]
+        report: ReportFile,
+        /// Where to write the HTML page.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also print the page to this PDF file.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+    },
+}
+
+/// A report file and what to verify it against.
+#[derive(Args)]
+pub struct ReportFile {
+    /// The report file.
+    file: PathBuf,
+    /// The federation root certificate (PEM).
+    #[arg(long)]
+    trust: PathBuf,
+    /// CRLs to check the issuer against (PEM), repeatable.
+    #[arg(long)]
+    crl: Vec<PathBuf>,
 }
 
 /// Run a report command.
@@ -96,17 +117,8 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
             );
             Ok(())
         }
-        ReportCommand::Verify {
-            file,
-            trust,
-            crl,
-            json,
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let store = super::log::trust(&trust, &crl)?;
-            let verified = verify(&text, &store, UnixTime::now())
-                .map_err(|e| anyhow::anyhow!("{}: REFUSED: {e}", file.display()))?;
+        ReportCommand::Verify { report, json } => {
+            let verified = verified(&report)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary(&verified))?);
             } else {
@@ -114,7 +126,63 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
             }
             Ok(())
         }
+        ReportCommand::Render { report, out, pdf } => {
+            let verified = verified(&report)?;
+            std::fs::write(&out, render::html(&verified))
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "{} verified; page written to {}",
+                report.file.display(),
+                out.display()
+            );
+            if let Some(pdf) = pdf {
+                print_pdf(&out, &pdf)?;
+                println!("printed to {}", pdf.display());
+            }
+            Ok(())
+        }
     }
+}
+
+/// The report file, verified against the root and CRLs given.
+fn verified(report: &ReportFile) -> Result<VerifiedReport> {
+    let file = &report.file;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = super::log::trust(&report.trust, &report.crl)?;
+    verify(&text, &store, UnixTime::now())
+        .map_err(|e| anyhow::anyhow!("{}: REFUSED: {e}", file.display()))
+}
+
+/// Print the HTML page `html` to `pdf` with headless Chromium. The page is
+/// credex's own, every text in it escaped; Chromium runs without its
+/// sandbox only because it refuses to start as root with it.
+fn print_pdf(html: &Path, pdf: &Path) -> Result<()> {
+    let chromium =
+        std::env::var("CREDEX_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let page =
+        std::fs::canonicalize(html).with_context(|| format!("cannot find {}", html.display()))?;
+    let status = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("file://{}", page.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| {
+            format!(
+                "cannot run {chromium}: install Debian's chromium (or set CREDEX_CHROMIUM), or open the page in a browser and print it"
+            )
+        })?;
+    if !status.success() || !pdf.exists() {
+        bail!("{chromium} did not print {} ({status})", pdf.display());
+    }
+    Ok(())
 }
 
 fn summary(v: &VerifiedReport) -> serde_json::Value {

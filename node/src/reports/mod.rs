@@ -13,8 +13,9 @@
 //! line — the signed report with the entry's bytes. Nothing is handed out
 //! before the entry is durable and covered.
 //!
-//! Does not render the report for people (HTML, PDF, QR), nor decide
-//! whether another region accepts it (its agreements do).
+//! [`render`] draws a verified report for people (HTML with a QR code).
+//! Does not decide whether another region accepts a report (its
+//! agreements do).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,8 @@ use crate::federation::Federation;
 use crate::gateway::checks::CheckedSubject;
 use crate::gateway::checks::answer::SubjectAnswer;
 use crate::gateway::checks::holdings;
+
+pub mod render;
 
 /// Longest validity a report may be given, in days.
 pub const MAX_VALID_DAYS: u32 = 366;
