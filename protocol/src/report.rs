@@ -39,7 +39,7 @@ pub const MAX_REPORT_TEXT: usize = 1024;
 pub const MAX_WITHHELD: usize = 1024;
 
 /// Which report (报告类型).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// Index 0. The general public credit report (公共信用信息报告).

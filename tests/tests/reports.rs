@@ -3,12 +3,15 @@
 //! of; Chongqing verifies it offline with the federation root and its CRLs.
 //! A changed byte, a changed field, a changed signature, a moved proof, an
 //! expired report and a revoked issuer are each refused with their reason.
+//! Chongqing accepts it under its agreement with Guizhou; Guangdong, whose
+//! agreement takes other reports, does not; nor does anyone once it is
+//! older than the agreement allows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use credex_audit::report::{ReportRefused, verify};
+use credex_audit::report::{NotAccepted, ReportRefused, accept, verify};
 use credex_node::reports::{ReportRequest, issue};
 use credex_node::service::{RunningNode, now_ms};
 use credex_protocol::report::{ReportBundle, ReportKind};
@@ -77,6 +80,53 @@ async fn a_report_issued_in_guizhou_verifies_in_chongqing_and_every_tampering_is
             assert!(s.items.iter().all(|i| !i.fields.contains_key(field)), "{w}");
         }
     }
+    // Accepted in Chongqing under the Chongqing–Guizhou agreement; not in
+    // Guangdong, whose Pan-Pearl River terms take special reports for
+    // procurement only; not once older than the agreement allows; Guizhou
+    // accepts its own.
+    let agreements = credex_policies::AgreementSet::builtin();
+    let region = |r: &str| r.parse::<credex_protocol::RegionCode>().unwrap();
+    assert_eq!(
+        accept(&ok, &agreements, region("500000"), now_ms()),
+        Ok(Some("chongqing-guizhou".to_owned()))
+    );
+    let e = accept(&ok, &agreements, region("440000"), now_ms()).unwrap_err();
+    assert!(matches!(e, NotAccepted::NoAgreement { .. }), "{e}");
+    let month_later = now_ms() + 31 * 86_400_000;
+    let e = accept(&ok, &agreements, region("500000"), month_later).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NotAccepted::TooOld {
+                max_age_days: 30,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        accept(&ok, &agreements, region(GUIZHOU), now_ms()),
+        Ok(None)
+    );
+    let procurement = issue(
+        gy.federation(),
+        gy.queries().policy(),
+        &ReportRequest {
+            subject: subject.clone(),
+            kind: ReportKind::NoViolation,
+            purpose: "public_procurement".into(),
+            valid_days: 30,
+        },
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let special = verify(&procurement, &trust, now).unwrap();
+    assert_eq!(
+        accept(&special, &agreements, region("440000"), now_ms()),
+        Ok(Some("pan-pearl-river".to_owned()))
+    );
+
     // A company with no penalty gets a no-violation report that says so.
     let none = verify(
         &issued(gy, &clean, ReportKind::NoViolation, 30).await,

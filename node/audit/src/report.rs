@@ -91,6 +91,73 @@ pub enum ReportRefused {
     NotLogged(String),
 }
 
+/// Why a verified report is not accepted here (信用报告互认).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAccepted {
+    /// No agreement between the two regions recognises this kind of report
+    /// for this purpose.
+    #[error("no agreement between {here} and {issuer} accepts a {kind} report for {purpose}")]
+    NoAgreement {
+        /// This region.
+        here: RegionCode,
+        /// The issuing region.
+        issuer: RegionCode,
+        /// The report's kind.
+        kind: &'static str,
+        /// The report's purpose.
+        purpose: String,
+    },
+    /// Older than the agreement allows.
+    #[error("issued {issued}, older than the {max_age_days} days {agreement} allows")]
+    TooOld {
+        /// The issue date (China time).
+        issued: String,
+        /// The agreement's maximum age.
+        max_age_days: u32,
+        /// The agreement's code.
+        agreement: String,
+    },
+}
+
+/// Whether `here` accepts the verified report at `now_ms`: a report of its
+/// own region always; another region's under the first agreement (in
+/// precedence order) that accepts its kind for its purpose, if it is not
+/// older than that agreement allows. Returns the agreement's code (`None`
+/// for its own report).
+pub fn accept(
+    verified: &VerifiedReport,
+    agreements: &credex_policies::AgreementSet,
+    here: RegionCode,
+    now_ms: i64,
+) -> Result<Option<String>, NotAccepted> {
+    let r = &verified.report;
+    if r.issuer == here {
+        return Ok(None);
+    }
+    let no = || NotAccepted::NoAgreement {
+        here,
+        issuer: r.issuer,
+        kind: r.kind.code(),
+        purpose: r.purpose.clone(),
+    };
+    let purpose: credex_policies::Purpose = r.purpose.parse().map_err(|_| no())?;
+    let agreement = agreements
+        .accepting_reports(here, r.issuer, r.kind, purpose)
+        .into_iter()
+        .next()
+        .ok_or_else(no)?;
+    let max_age_days = agreement.reports.as_ref().map_or(0, |t| t.max_age_days);
+    let age_ms = now_ms.saturating_sub(r.issued_at_ms);
+    if age_ms > i64::from(max_age_days) * 86_400_000 {
+        return Err(NotAccepted::TooOld {
+            issued: credex_flows::calendar::china_date_text(r.issued_at_ms),
+            max_age_days,
+            agreement: agreement.code.clone(),
+        });
+    }
+    Ok(Some(agreement.code.clone()))
+}
+
 /// Verify the report file `text` against `trust` as of `now` (see the
 /// module doc).
 pub fn verify(

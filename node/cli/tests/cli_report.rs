@@ -102,6 +102,31 @@ fn a_report_is_issued_from_the_command_line_and_verified_offline() {
         );
     }
 
+    // Chongqing accepts it under its agreement with Guizhou; Guangdong's
+    // agreement takes only special reports for procurement.
+    let accepted = ok(&[
+        "report",
+        "accept",
+        p(&out),
+        "--config",
+        p(&fed.join("nodes/cq-1/node.toml")),
+    ]);
+    assert!(
+        accepted.contains("ACCEPTED") && accepted.contains("渝黔信用评价结果互认协议"),
+        "{accepted}"
+    );
+    let e = fails(&[
+        "report",
+        "accept",
+        p(&out),
+        "--config",
+        p(&fed.join("nodes/gz-1/node.toml")),
+    ]);
+    assert!(
+        e.contains("NOT ACCEPTED") && e.contains("no agreement between 440000 and 520000"),
+        "{e}"
+    );
+
     // One character of the signed report changed.
     let text = std::fs::read_to_string(&out).unwrap();
     let extra = text.lines().nth(1).unwrap();

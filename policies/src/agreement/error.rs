@@ -52,8 +52,9 @@ pub enum AgreementErrorKind {
     /// `example = true` without a `note` saying what must replace the tables.
     #[error("agreement {0:?} is marked example = true but has no note")]
     ExampleWithoutNote(String),
-    /// Neither a scheme nor a joint section: the agreement does nothing.
-    #[error("agreement {0:?} recognises no scheme and has no [joint] section")]
+    /// Neither a scheme nor a joint nor a reports section: the agreement
+    /// does nothing.
+    #[error("agreement {0:?} recognises no scheme and has no [joint] or [reports] section")]
     Empty(String),
     /// A scheme listed twice.
     #[error("agreement {agreement:?}: scheme {scheme} is listed twice")]
@@ -263,6 +264,15 @@ pub enum AgreementErrorKind {
     /// field its catalogue category lacks, or an `internal` field.
     #[error("agreement {agreement:?}: [joint.release] {reason}")]
     BadJointRelease {
+        /// The agreement code.
+        agreement: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The `[reports]` section names an unknown kind or purpose, none, or
+    /// a maximum age outside 1 to 366 days.
+    #[error("agreement {agreement:?}: [reports] {reason}")]
+    BadReports {
         /// The agreement code.
         agreement: String,
         /// What is wrong.

@@ -95,6 +95,22 @@ pub(super) fn canonical_hash(agreements: &BTreeMap<String, Agreement>) -> [u8; 3
                 c.u8(0);
             }
         }
+        match &a.reports {
+            Some(r) => {
+                c.u8(1).len(r.kinds.len());
+                for k in &r.kinds {
+                    c.str(k.code());
+                }
+                c.len(r.purposes.len());
+                for p in &r.purposes {
+                    c.str(p.as_str());
+                }
+                c.u32(r.max_age_days);
+            }
+            None => {
+                c.u8(0);
+            }
+        }
     }
     c.finish()
 }

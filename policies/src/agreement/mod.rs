@@ -49,7 +49,10 @@
 //! are total (every own grade has a common grade, every common grade a local
 //! grade), only use grades of the scales they map between, and keep the
 //! best → worst order; every common grade has exactly one treatment; the
-//! joint section names list types once and deadlines of 1 to 365 days.
+//! joint section names list types once and deadlines of 1 to 365 days; the
+//! `[reports]` section (credit reports members accept from each other,
+//! decision 0970) names known report kinds and check purposes, each at least
+//! once, and a maximum age of 1 to 366 days.
 
 //!
 //! The parts: the raw TOML shapes (`raw`), the agreement-level and joint
@@ -64,7 +67,9 @@ use std::sync::LazyLock;
 
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::Scheme;
+use credex_protocol::report::ReportKind;
 
+use crate::Purpose;
 use crate::measures::ListType;
 use crate::source;
 
@@ -150,6 +155,19 @@ pub struct JointTerms {
     pub release: BTreeMap<ListType, BTreeSet<String>>,
 }
 
+/// What credit reports members accept from each other (信用报告互认,
+/// decision 0970): which kinds, for which purposes, and how old at most.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReportTerms {
+    /// The report kinds accepted.
+    pub kinds: BTreeSet<ReportKind>,
+    /// The purposes a report may have been issued for.
+    pub purposes: BTreeSet<Purpose>,
+    /// Days after issuance a report is still accepted (within its own
+    /// validity).
+    pub max_age_days: u32,
+}
+
 /// A validated mutual-recognition agreement. Only [`Agreement::parse`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agreement {
@@ -170,6 +188,8 @@ pub struct Agreement {
     pub schemes: BTreeMap<Scheme, SchemeTerms>,
     /// Joint reward and punishment terms, if the agreement has them.
     pub joint: Option<JointTerms>,
+    /// Credit report recognition terms, if the agreement has them.
+    pub reports: Option<ReportTerms>,
 }
 
 impl Agreement {
@@ -294,6 +314,26 @@ impl AgreementSet {
                 .then_with(|| x.code.cmp(&y.code))
         });
         out
+    }
+
+    /// The agreements under which `here` accepts a credit report of `kind`
+    /// issued by `issuer` for `purpose`, in precedence order (see
+    /// [`AgreementSet::agreements_between`]).
+    pub fn accepting_reports(
+        &self,
+        here: RegionCode,
+        issuer: RegionCode,
+        kind: ReportKind,
+        purpose: Purpose,
+    ) -> Vec<&Agreement> {
+        self.agreements_between(here, issuer)
+            .into_iter()
+            .filter(|a| {
+                a.reports
+                    .as_ref()
+                    .is_some_and(|r| r.kinds.contains(&kind) && r.purposes.contains(&purpose))
+            })
+            .collect()
     }
 
     /// The regions `region` exchanges `list_type` entries with: every other

@@ -11,8 +11,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::raw::{RawAgreement, RawJoint};
-use super::{Agreement, AgreementError, AgreementErrorKind, JointTerms};
+use credex_protocol::report::ReportKind;
+
+use super::raw::{RawAgreement, RawJoint, RawReports};
+use super::{Agreement, AgreementError, AgreementErrorKind, JointTerms, ReportTerms};
+use crate::Purpose;
 use crate::measures::ListType;
 use crate::source::{self, LoadError};
 
@@ -67,6 +70,10 @@ impl Parser<'_> {
             Some(j) => Some(self.joint(&code, j)?),
             None => None,
         };
+        let reports = match raw.reports {
+            Some(r) => Some(self.reports(&code, r)?),
+            None => None,
+        };
         let mut schemes = BTreeMap::new();
         for s in raw.scheme {
             let scheme = *s.scheme.get_ref();
@@ -81,7 +88,7 @@ impl Parser<'_> {
             }
             schemes.insert(scheme, self.scheme(&code, &members, s)?);
         }
-        if schemes.is_empty() && joint.is_none() {
+        if schemes.is_empty() && joint.is_none() && reports.is_none() {
             return Err(self.err(&code_span, AgreementErrorKind::Empty(code)));
         }
         let agreement = Agreement {
@@ -93,6 +100,7 @@ impl Parser<'_> {
             members,
             schemes,
             joint,
+            reports,
         };
         Ok((agreement, code_span))
     }
@@ -166,6 +174,70 @@ impl Parser<'_> {
             respond_within_days: *j.respond_within_days.get_ref(),
             feedback_within_days: *j.feedback_within_days.get_ref(),
             change_confirm_within_days: *j.change_confirm_within_days.get_ref(),
+        })
+    }
+
+    /// The `[reports]` section: known kinds and check purposes, each named
+    /// once and at least one of each; a maximum age of 1 to 366 days.
+    fn reports(&self, code: &str, r: Spanned<RawReports>) -> Result<ReportTerms, AgreementError> {
+        let r = r.into_inner();
+        let bad = |span: &Range<usize>, reason: String| {
+            self.err(
+                span,
+                AgreementErrorKind::BadReports {
+                    agreement: code.to_owned(),
+                    reason,
+                },
+            )
+        };
+        let mut kinds = BTreeSet::new();
+        for k in r.kinds.get_ref() {
+            let kind = ReportKind::from_code(k).ok_or_else(|| {
+                bad(
+                    &r.kinds.span(),
+                    format!("kind {k:?} is not general or no_violation"),
+                )
+            })?;
+            if !kinds.insert(kind) {
+                return Err(bad(&r.kinds.span(), format!("kind {k:?} is named twice")));
+            }
+        }
+        let mut purposes = BTreeSet::new();
+        for p in r.purposes.get_ref() {
+            let purpose: Purpose = p
+                .parse()
+                .ok()
+                .filter(|p| crate::check_release::is_check_purpose(*p))
+                .ok_or_else(|| {
+                    bad(
+                        &r.purposes.span(),
+                        format!("purpose {p:?} is not a check purpose"),
+                    )
+                })?;
+            if !purposes.insert(purpose) {
+                return Err(bad(
+                    &r.purposes.span(),
+                    format!("purpose {p:?} is named twice"),
+                ));
+            }
+        }
+        if kinds.is_empty() || purposes.is_empty() {
+            return Err(bad(
+                &r.kinds.span(),
+                "kinds and purposes must each name at least one".into(),
+            ));
+        }
+        let max_age_days = *r.max_age_days.get_ref();
+        if !(1..=366).contains(&max_age_days) {
+            return Err(bad(
+                &r.max_age_days.span(),
+                format!("max_age_days {max_age_days} is not 1 to 366"),
+            ));
+        }
+        Ok(ReportTerms {
+            kinds,
+            purposes,
+            max_age_days,
         })
     }
 }

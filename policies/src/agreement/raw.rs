@@ -24,8 +24,18 @@ pub(super) struct RawAgreement {
     pub(super) note: Option<String>,
     pub(super) members: Spanned<Vec<Spanned<RegionCode>>>,
     pub(super) joint: Option<Spanned<RawJoint>>,
+    pub(super) reports: Option<Spanned<RawReports>>,
     #[serde(default)]
     pub(super) scheme: Vec<RawScheme>,
+}
+
+/// `[reports]`: the credit reports members accept from each other.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReports {
+    pub(super) kinds: Spanned<Vec<String>>,
+    pub(super) purposes: Spanned<Vec<String>>,
+    pub(super) max_age_days: Spanned<u32>,
 }
 
 #[derive(Deserialize)]

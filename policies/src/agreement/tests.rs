@@ -306,6 +306,82 @@ fn joint_section_is_validated() {
 }
 
 #[test]
+fn reports_section_is_validated() {
+    let reports = |body: &str| {
+        MINI.replacen(
+            "\n[[scheme]]",
+            &format!("\n[reports]\n{body}\n[[scheme]]"),
+            1,
+        )
+    };
+    let ok = "kinds = [\"general\"]\npurposes = [\"administrative_approval\"]\nmax_age_days = 30\n";
+    let a = Agreement::parse(&reports(ok), "mini.toml").unwrap();
+    let terms = a.reports.clone().unwrap();
+    assert_eq!(terms.max_age_days, 30);
+    assert!(
+        terms
+            .kinds
+            .contains(&credex_protocol::report::ReportKind::General)
+    );
+    let set = AgreementSet::builtin()
+        .with_text(&reports(ok), "mini.toml")
+        .unwrap();
+    assert_eq!(
+        set.accepting_reports(
+            r(500000),
+            r(520000),
+            credex_protocol::report::ReportKind::General,
+            crate::Purpose::AdministrativeApproval
+        )
+        .iter()
+        .map(|a| a.code.as_str())
+        .collect::<Vec<_>>(),
+        ["chongqing-guizhou", "mini"],
+        "fewest members first, then by code"
+    );
+    for (bad, needle) in [
+        (
+            ok.replace("[\"general\"]", "[\"summary\"]"),
+            "not general or no_violation",
+        ),
+        (
+            ok.replace("[\"general\"]", "[\"general\", \"general\"]"),
+            "named twice",
+        ),
+        (
+            ok.replace("administrative_approval", "upward_reporting"),
+            "not a check purpose",
+        ),
+        (
+            ok.replace("[\"administrative_approval\"]", "[]"),
+            "at least one",
+        ),
+        (
+            ok.replace("max_age_days = 30", "max_age_days = 0"),
+            "not 1 to 366",
+        ),
+    ] {
+        let e = mini_err(&reports(&bad));
+        assert!(
+            matches!(&e.kind, AgreementErrorKind::BadReports { reason, .. } if reason.contains(needle)),
+            "{e}"
+        );
+    }
+    // The terms are part of the set's meaning.
+    let other = reports(&ok.replace("max_age_days = 30", "max_age_days = 31"));
+    assert_ne!(
+        AgreementSet::builtin()
+            .with_text(&reports(ok), "m.toml")
+            .unwrap()
+            .content_hash(),
+        AgreementSet::builtin()
+            .with_text(&other, "m.toml")
+            .unwrap()
+            .content_hash()
+    );
+}
+
+#[test]
 fn agreements_between_and_joint_peers() {
     let set = AgreementSet::builtin();
     let codes = |a: u32, b: u32| -> Vec<String> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use credex_audit::report::{VerifiedReport, verify};
+use credex_audit::report::{VerifiedReport, accept, verify};
 use credex_node::config::NodeConfig;
 use credex_node::offline::OfflineNode;
 use credex_node::reports::{ReportRequest, issue, render};
@@ -52,6 +52,17 @@ pub enum ReportCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Verify a report file with this node's trust (root and CRLs), then
+    /// decide whether this region accepts it: its own, or another region's
+    /// under an agreement that recognises its kind for its purpose, and not
+    /// older than the agreement allows (信用报告互认).
+    Accept {
+        /// The report file.
+        file: PathBuf,
+        /// This node's configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// Verify a report file, then draw it for people: an HTML page in plain
     /// Chinese with a QR code, and optionally a PDF of it printed by
@@ -123,6 +134,31 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&summary(&verified))?);
             } else {
                 print(&verified);
+            }
+            Ok(())
+        }
+        ReportCommand::Accept { file, config } => {
+            let config = NodeConfig::load(&config)?;
+            let trust = credex_node::boot::load_trust(&config.tls)?;
+            let agreements = credex_node::eval::load_agreements(&config)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let verified = verify(&text, &trust, UnixTime::now())
+                .map_err(|e| anyhow::anyhow!("{}: REFUSED: {e}", file.display()))?;
+            match accept(&verified, &agreements, config.region, now_ms()) {
+                Ok(Some(code)) => {
+                    let name = agreements
+                        .agreement(&code)
+                        .map_or(code.clone(), |a| format!("{} ({code})", a.name_zh));
+                    println!(
+                        "ACCEPTED: a {} report of region {} for {}, under {name}",
+                        verified.report.kind.code(),
+                        verified.report.issuer,
+                        verified.report.purpose
+                    );
+                }
+                Ok(None) => println!("ACCEPTED: issued by this region"),
+                Err(e) => bail!("{}: NOT ACCEPTED: {e}", file.display()),
             }
             Ok(())
         }
