@@ -2,7 +2,8 @@
 //! listed company for an administrative approval — what it holds, as its
 //! policy releases it for that purpose — logged, with the proof that its
 //! log holds it; Chongqing verifies it offline with the federation root,
-//! and refuses a copy whose content was changed.
+//! accepts it under its agreement with Guizhou, and refuses a copy whose
+//! content was changed.
 //!
 //! Owns: the scene. Does not own issuing (`credex_node::reports`) or
 //! verifying (`credex_audit::report`).
@@ -10,7 +11,7 @@
 use std::time::SystemTime;
 
 use anyhow::Result;
-use credex_audit::report::verify;
+use credex_audit::report::{accept, verify};
 use credex_node::query::unix_ms;
 use credex_node::reports::{ReportRequest, issue};
 use credex_node::service::RunningNode;
@@ -59,6 +60,24 @@ pub(super) async fn issued_and_verified(
                 v.report.valid_until
             ),
             Err(e) => e.to_string(),
+        },
+    );
+    // Accepted in Chongqing under its agreement with Guizhou (信用报告互认).
+    let accepted = verified.as_ref().ok().map(|v| {
+        accept(
+            v,
+            &credex_policies::AgreementSet::builtin(),
+            cq.config().region,
+            unix_ms(SystemTime::now()),
+        )
+    });
+    checks.check(
+        matches!(accepted, Some(Ok(Some(_)))),
+        "Chongqing accepts the report under the Chongqing–Guizhou agreement (信用报告互认): its kind, purpose and age are within the agreement's terms",
+        &match accepted {
+            Some(Ok(Some(code))) => format!("accepted under {code}"),
+            Some(Err(e)) => e.to_string(),
+            _ => "not verified".into(),
         },
     );
     // A copy whose content was changed after signing.
