@@ -97,6 +97,21 @@ pub async fn connect_as(fed: &Federation, node: &RunningNode, who: &IssuedFiles)
 /// gy-1 (Guizhou, with its gateway) and gz-1 (Guangdong) on loopback
 /// ports reserved up front, each naming the other as its QUIC peer.
 pub async fn guizhou_and_guangdong(fed: &Federation) -> (RunningNode, RunningNode) {
+    guizhou_and_guangdong_with(fed, |gy| {
+        let mut gw = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
+        gw.requests_per_second = 1000;
+        gw.burst = 1000;
+        gy.gateway = Some(gw);
+    })
+    .await
+}
+
+/// [`guizhou_and_guangdong`] with gy-1's configuration changed by `edit`
+/// (its gateway, its console) instead.
+pub async fn guizhou_and_guangdong_with(
+    fed: &Federation,
+    edit: impl FnOnce(&mut credex_node::config::NodeConfig),
+) -> (RunningNode, RunningNode) {
     let sockets: Vec<std::net::UdpSocket> = (0..2)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -117,10 +132,7 @@ pub async fn guizhou_and_guangdong(fed: &Federation) -> (RunningNode, RunningNod
         c
     };
     let mut gy = config("gy-1", GUIZHOU);
-    let mut gw = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
-    gw.requests_per_second = 1000;
-    gw.burst = 1000;
-    gy.gateway = Some(gw);
+    edit(&mut gy);
     let gy = fed.start_with(gy).await;
     let gz = fed.start_with(config("gz-1", GUANGDONG)).await;
     (gy, gz)

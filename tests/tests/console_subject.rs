@@ -80,3 +80,64 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     b.close().await;
     gy.shutdown().await;
 }
+
+/// A Guangdong listing held in Guizhou, for which the company applied for
+/// credit repair in Guizhou: the subject page shows the entry "信用修复审核中"
+/// and the application, with its stage and deadline, until Guangdong decides.
+#[tokio::test]
+async fn a_held_entry_under_repair_review_shows_on_the_subject_page() {
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let (gy, gz) = credex_tests::gateway::guizhou_and_guangdong_with(&fed, |gy| {
+        gy.console = Some(credex_tests::console::console_config(&fed));
+    })
+    .await;
+    let company = credex_tests::subjects("520000")[2].clone();
+    let entry =
+        credex_tests::gateway::listed_by_guangdong_on(&gy, &gz, &company, "2025-09-01").await;
+    let holder = credex_node::lists::Lists::new(
+        gy.federation().clone(),
+        credex_node::lists::ListsPolicy::builtin(),
+    );
+    holder
+        .apply_repair(
+            &entry.parse().unwrap(),
+            "罚款已缴清",
+            vec![credex_node::lists::EvidenceFile {
+                kind: credex_protocol::lists::EvidenceKind::CommitmentLetter,
+                title: "信用承诺书.pdf".into(),
+                content: b"%PDF-1.7 commitment".to_vec(),
+            }],
+            credex_node::service::now_ms(),
+        )
+        .await
+        .unwrap();
+    let driver = Driver::start().await;
+    let b = driver.browser(gy.console().unwrap().certificate()).await;
+    let ops = fed.path().join("operators/520000");
+    b.sign_in(
+        &format!("{}/", origin(&gy)),
+        &ops.join("apv-1.pem"),
+        &ops.join("apv-1.key"),
+    )
+    .await;
+    b.click("#nav-subject").await;
+    b.fill("#s-subject", &company).await;
+    b.select("#s-purpose", "public_procurement").await;
+    b.click("#s-submit").await;
+    b.wait_for_text("#s-repairs", &entry).await;
+    let repairs = b.text("#s-repairs").await;
+    assert!(repairs.contains("待受理"), "{repairs}");
+    let lists = b.text("#s-lists").await;
+    assert!(lists.contains("信用修复审核中"), "{lists}");
+    let objections = b.text("#s-objections").await;
+    assert!(
+        !objections.contains(&entry),
+        "a repair is not an objection: {objections}"
+    );
+    b.close().await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
