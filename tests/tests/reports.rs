@@ -30,6 +30,8 @@ async fn issued(gy: &RunningNode, subject: &str, kind: ReportKind, days: u32) ->
             kind,
             purpose: "administrative_approval".into(),
             valid_days: days,
+            requested_by: "test".into(),
+            officer: "王芳 (信用科)".into(),
         },
         now_ms(),
     )
@@ -116,6 +118,8 @@ async fn a_report_issued_in_guizhou_verifies_in_chongqing_and_every_tampering_is
             kind: ReportKind::NoViolation,
             purpose: "public_procurement".into(),
             valid_days: 30,
+            requested_by: "test".into(),
+            officer: "王芳 (信用科)".into(),
         },
         now_ms(),
     )

@@ -38,6 +38,8 @@ fn a_report_is_issued_from_the_command_line_and_verified_offline() {
             kind,
             "--purpose",
             purpose,
+            "--officer",
+            "王芳 (信用科)",
             "--out",
             p(&out),
         ])

@@ -36,6 +36,7 @@ pub mod problem;
 pub mod queries;
 pub mod rate_limit;
 pub mod refusals;
+pub mod reports;
 pub mod router;
 pub mod state;
 pub mod subject_access;

@@ -19,6 +19,7 @@ use super::problem::{Problem, ProblemType};
 use super::queries;
 use super::rate_limit::{self, ClientLimits};
 use super::refusals;
+use super::reports;
 use super::state::GatewayState;
 use super::subject_access;
 use super::{feed, whoami};
@@ -56,6 +57,7 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(checks::check))
         .routes(routes!(checks::check_batch))
         .routes(routes!(feed::feed_records))
+        .routes(routes!(reports::issue_report))
 }
 
 /// `router` with the guard (served = documented), problem answers for

@@ -52,7 +52,15 @@ pub struct ReportRequest {
     pub purpose: String,
     /// Days it may be relied on from today (1 to [`MAX_VALID_DAYS`]).
     pub valid_days: u32,
+    /// Who asks: a gateway client's identity, or `cli`.
+    pub requested_by: String,
+    /// The officer accountable for the request (1 to
+    /// [`MAX_OFFICER_LEN`] bytes, no control characters).
+    pub officer: String,
 }
+
+/// Longest officer name, in bytes (as a credit check's).
+pub const MAX_OFFICER_LEN: usize = 128;
 
 /// Why no report was issued.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +88,15 @@ pub async fn issue(
     let ctx = federation.context();
     let uscc =
         Uscc::parse(&request.subject).map_err(|e| ReportError::Invalid(format!("subject: {e}")))?;
+    let officer = request.officer.trim();
+    if officer.is_empty()
+        || officer.len() > MAX_OFFICER_LEN
+        || officer.chars().any(char::is_control)
+    {
+        return Err(ReportError::Invalid(format!(
+            "officer: name the officer accountable, 1 to {MAX_OFFICER_LEN} bytes without control characters"
+        )));
+    }
     if request.valid_days == 0 || request.valid_days > MAX_VALID_DAYS {
         return Err(ReportError::Invalid(format!(
             "valid_days: 1 to {MAX_VALID_DAYS}, not {}",
@@ -154,6 +171,8 @@ pub async fn issue(
         report_digest: sha256(&message),
         purpose: report.purpose.clone(),
         valid_until: report.valid_until.clone(),
+        requested_by: request.requested_by.clone(),
+        officer: officer.to_owned(),
     };
     let seq = ctx
         .storage

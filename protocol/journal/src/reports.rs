@@ -25,6 +25,11 @@ pub struct ReportIssued {
     pub purpose: String,
     /// The last day it may be relied on.
     pub valid_until: String,
+    /// Who asked for it: a gateway client's identity, or `cli` for an
+    /// operator at the node.
+    pub requested_by: String,
+    /// The officer accountable for the request, as the requester names them.
+    pub officer: String,
 }
 
 crate::frame::fixed_kind! {

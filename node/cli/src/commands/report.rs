@@ -38,6 +38,9 @@ pub enum ReportCommand {
         /// Days it may be relied on, from today.
         #[arg(long, default_value_t = 90)]
         valid_days: u32,
+        /// The officer accountable for issuing it (logged with the report).
+        #[arg(long)]
+        officer: String,
         /// Where to write the report file (`.tlog-proof`); refused if it
         /// exists.
         #[arg(long)]
@@ -101,6 +104,7 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
             kind,
             purpose,
             valid_days,
+            officer,
             out,
         } => {
             let Some(kind) = ReportKind::from_code(&kind) else {
@@ -116,6 +120,8 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
                 kind,
                 purpose,
                 valid_days,
+                requested_by: "cli".into(),
+                officer,
             };
             let issued = issue(&node.federation, &node.policy, &request, now_ms()).await;
             node.close().await;

@@ -36,6 +36,8 @@ pub(super) async fn issued_and_verified(
             kind: ReportKind::General,
             purpose: "administrative_approval".into(),
             valid_days: 90,
+            requested_by: "demo".into(),
+            officer: "王芳 (信用科)".into(),
         },
         unix_ms(SystemTime::now()),
     )
