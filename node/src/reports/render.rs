@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use credex_audit::report::VerifiedReport;
-use credex_policies::Purpose;
+use credex_policies::{Catalogue, Purpose};
 use credex_protocol::RegionCode;
 use credex_protocol::query::SubjectRef;
 use qrcode::QrCode;
@@ -62,6 +62,12 @@ pub fn html(verified: &VerifiedReport) -> String {
         .map_or_else(|_| r.purpose.clone(), |p| p.name_zh().to_owned());
     let issued = credex_flows::calendar::china_date_text(r.issued_at_ms);
     let issuer = region_name(r.issuer);
+    let catalogue = Catalogue::base();
+    let category_name = |code: &str| {
+        catalogue
+            .category(code)
+            .map_or_else(|| known_category(code), |c| c.name_zh.clone())
+    };
     let covered: Vec<String> = r.covered.iter().map(|c| category_name(c)).collect();
     let nothing: Vec<String> = r.nothing_held().iter().map(|c| category_name(c)).collect();
     let mut out = String::new();
@@ -118,7 +124,12 @@ th, td {{ border: 1px solid #999; padding: 0.3em 0.5em; text-align: left; vertic
             let fields: Vec<String> = item
                 .fields
                 .iter()
-                .map(|(k, v)| format!("{}：{}", escape(k), escape(v)))
+                .map(|(k, v)| {
+                    let name = catalogue
+                        .field(&s.category, k)
+                        .map_or(k.as_str(), |f| f.name_zh.as_str());
+                    format!("{}：{}", escape(name), escape(v))
+                })
                 .collect();
             let marks: Vec<&str> = item.marks.iter().map(|m| mark_name(m)).collect();
             let _ = write!(
@@ -147,8 +158,9 @@ th, td {{ border: 1px solid #999; padding: 0.3em 0.5em; text-align: left; vertic
     out
 }
 
-/// A category's Chinese name where credex knows it, else its code.
-fn category_name(code: &str) -> String {
+/// The Chinese name of a category the base catalogue lacks (an evaluation
+/// scheme's, a list's) where credex knows it, else its code.
+fn known_category(code: &str) -> String {
     match code {
         "admin_penalty" => "行政处罚信息".into(),
         "admin_license" => "行政许可信息".into(),
@@ -287,6 +299,8 @@ mod tests {
             "a field's markup is shown, never run"
         );
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;逾期未公示"));
+        // Fields and categories by their catalogue names.
+        assert!(page.contains("违法事实：&lt;img"), "{page}");
         assert_eq!(
             qr_payload(&verified("")),
             format!(
