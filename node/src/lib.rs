@@ -47,6 +47,7 @@ pub mod federation;
 pub mod file_modes;
 pub mod flows;
 pub mod gateway;
+pub mod holdings;
 pub mod ids;
 pub mod lists;
 pub mod log;

@@ -14,7 +14,7 @@
 //! 2. the gate decides what the purpose releases
 //!    ([`release_for_check`], decision 0820);
 //! 3. the holdings of all subjects are read at once and projected through
-//!    that decision ([`holdings`]);
+//!    that decision ([`crate::holdings`]);
 //! 4. the access is journaled — `CreditChecked` entries of at most
 //!    [`MAX_CHECKED_PER_ENTRY`] subjects each, subjects by digest, with the
 //!    calling system, purpose, officer and a digest of the answers — and
@@ -25,7 +25,6 @@
 //! never logged, journaled or echoed (answers carry the masked ID).
 
 pub mod answer;
-pub mod holdings;
 
 use axum::{Extension, Json};
 use credex_journal::gateway::MAX_CHECKED_PER_ENTRY;
@@ -34,7 +33,7 @@ use credex_pki::GatewayRole;
 use credex_policies::check_release::{CheckRelease, release_for_check};
 use credex_policies::subject_id::SubjectId;
 use credex_policies::{Purpose, SubjectKind};
-use credex_protocol::query::{SubjectPseudonym, SubjectRef};
+use credex_protocol::query::SubjectRef;
 use serde::Deserialize;
 use tracing::Instrument as _;
 use utoipa::ToSchema;
@@ -44,6 +43,7 @@ use super::body::JsonBody;
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
+pub use crate::holdings::CheckedSubject;
 use crate::pseudonyms::NaturalPersons;
 
 /// Most subjects one batch may name.
@@ -87,23 +87,6 @@ pub struct BatchCheckRequest {
     pub officer: String,
     /// 1 to 10,000 subjects, as [`CheckRequest::subject`].
     pub subjects: Vec<String>,
-}
-
-/// A subject as a check reads and logs it.
-#[derive(Debug, Clone)]
-pub struct CheckedSubject {
-    /// What the answer shows: the USCC, or the masked citizen ID.
-    pub shown: String,
-    /// Legal or natural person.
-    pub kind: SubjectKind,
-    /// A natural person's current-epoch pseudonym.
-    pub pseudonym: Option<SubjectPseudonym>,
-    /// The key its local records are stored under.
-    pub record_key: String,
-    /// How journal entries name it (digested).
-    pub digest_ref: SubjectRef,
-    /// The keys list entries may name it by (a person: every epoch).
-    pub list_keys: Vec<String>,
 }
 
 /// Check one subject: what the node holds about it, as the purpose
@@ -234,7 +217,7 @@ pub async fn run(
     let release = decide(state, purpose, now_ms)?;
     let span = tracing::info_span!("credit_check", by = %checker.identity, %purpose, subjects = subjects.len());
     let (results, journal) = async {
-        let results = holdings::answers(
+        let results = crate::holdings::answers(
             state.storage(),
             state.parts().config.region,
             &subjects,

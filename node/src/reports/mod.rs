@@ -32,9 +32,7 @@ use credex_protocol::report::{
 use credex_protocol::tlog::{Hash, TlogProof};
 
 use crate::federation::Federation;
-use crate::gateway::checks::CheckedSubject;
-use crate::gateway::checks::answer::SubjectAnswer;
-use crate::gateway::checks::holdings;
+use crate::holdings::{self, CheckedSubject, SubjectAnswer};
 
 pub mod render;
 
