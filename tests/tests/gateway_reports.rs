@@ -53,6 +53,25 @@ async fn a_platform_gets_a_report_that_verifies_and_is_accepted_elsewhere() {
         entry.requested_by
     );
 
+    // The company's subject access report lists the report issued.
+    let sar = client(&fed, GUIZHOU, "service-hall", "sar");
+    let mut hall = connect_as(&fed, &gy, &sar).await;
+    let r = hall
+        .post_json("/v1/subject-access", &json!({"subject": company}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let report = r.json();
+    let listed: Vec<&serde_json::Value> = report["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "credit_report")
+        .collect();
+    assert_eq!(listed.len(), 1, "{report}");
+    assert_eq!(listed[0]["outcome"], "no_violation");
+    assert_eq!(listed[0]["officers"][0], "李强 (交易中心)");
+
     // Refused: a bad kind, a bad subject, a purpose that is not a check's.
     for (body, field) in [
         (

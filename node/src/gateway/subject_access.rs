@@ -1,6 +1,7 @@
 //! The subject access report (谁查询了我的信息) at the gateway, role `sar`:
 //! every access to one subject this node's log records — other regions'
-//! queries it answered and its own systems' credit checks — oldest first,
+//! queries it answered, its own systems' credit checks and the credit
+//! reports it issued — oldest first,
 //! and every region that received one of the subject's records (by query,
 //! upward report or list push) from the disclosures ledger.
 //!
@@ -11,7 +12,7 @@
 
 use axum::Extension;
 use axum::Json;
-use credex_journal::{AccessEntry, CreditChecked, Direction, kind};
+use credex_journal::{AccessEntry, CreditChecked, Direction, ReportIssued, kind};
 use credex_pki::GatewayRole;
 use credex_policies::SubjectId;
 use credex_protocol::query::SubjectRef;
@@ -40,7 +41,9 @@ pub struct SubjectAccess {
     pub log_index: u64,
     /// When, Unix ms.
     pub at_ms: i64,
-    /// `query` (another region asked) or `credit_check` (a system of this region checked).
+    /// `query` (another region asked), `credit_check` (a system of this
+    /// region checked) or `credit_report` (this node issued a signed report
+    /// on the subject).
     pub kind: String,
     /// Who: `REGION/NODE` for a query, the system's identity for a check.
     pub by: String,
@@ -48,7 +51,8 @@ pub struct SubjectAccess {
     pub officers: Vec<String>,
     /// Purpose code.
     pub purpose: String,
-    /// For a query: `granted`, `trimmed` or `denied`.
+    /// For a query: `granted`, `trimmed` or `denied`; for a report, its
+    /// kind (`general`, `no_violation`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// For a query: the fields released, `category.field`.
@@ -235,6 +239,22 @@ async fn scan(
                             officers: vec![c.officer],
                             purpose: c.purpose,
                             outcome: None,
+                            released: Vec::new(),
+                        });
+                    }
+                }
+                kind::REPORT_ISSUED => {
+                    if let Ok(i) = credex_journal::decode::<ReportIssued>(r.kind, &r.body)
+                        && digests.contains(&i.subject_digest)
+                    {
+                        out.push(SubjectAccess {
+                            log_index: r.seq,
+                            at_ms: i.at_ms,
+                            kind: "credit_report".into(),
+                            by: i.requested_by,
+                            officers: vec![i.officer],
+                            purpose: i.purpose,
+                            outcome: Some(i.kind.code().to_owned()),
                             released: Vec::new(),
                         });
                     }
