@@ -499,6 +499,59 @@ pub fn gy_penalty_query(subject: &str) -> credex_node::requester::QuerySpec {
     spec
 }
 
+/// Write `rows` (evaluation results, JSON Lines) as `dir/name.jsonl` and
+/// issue them at `node`, as its evaluating body's import would.
+pub async fn import_results(
+    node: &RunningNode,
+    dir: &Path,
+    name: &str,
+    rows: &[String],
+) -> Vec<credex_node::eval::IssueOutcome> {
+    use credex_node::eval;
+    use credex_node::service::now_ms;
+    let file = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&file, rows.join("\n")).expect("the import file is written");
+    let agreements = eval::load_agreements(node.config()).expect("agreements load");
+    let parsed = eval::parse_results(&file, node.config().region, &agreements, now_ms())
+        .expect("the import file parses");
+    eval::issue(
+        node.federation(),
+        &agreements,
+        node.queries().policy().catalogue(),
+        &parsed,
+        now_ms(),
+    )
+    .await
+    .expect("the results are issued")
+    .outcomes
+}
+
+/// The national platform, Guizhou (releasing its penalties to Chongqing
+/// and Guangdong, reporting upward), Chongqing and Guangdong, wired, in
+/// that order, with Guizhou's samples imported and Guangdong having queried
+/// the penalties of Guizhou's second sample company. Returns the nodes,
+/// that company, and the id of the first penalty record Guangdong received.
+pub async fn penalty_queried_by_guangdong(fed: &Federation) -> (Vec<RunningNode>, String, String) {
+    let nodes = fed
+        .start_wired_with(&["national-1", "gy-1", "cq-1", "gz-1"], |c| {
+            if c.region.to_string() == "520000" {
+                release_penalties_to_chongqing_and_guangdong(fed, c);
+            }
+        })
+        .await;
+    let (gy, gz) = (&nodes[1], &nodes[3]);
+    import_samples(fed, gy, "520000").await;
+    let subject = subjects("520000")[1].clone();
+    let answer = ask(
+        gz,
+        gy,
+        &authorized_query(fed, gz, gy_penalty_query(&subject)),
+    )
+    .await;
+    let record = answer.body.records[0].record_id.clone();
+    (nodes, subject, record)
+}
+
 /// The kinds of every event in `node`'s event feed (`GET /v1/events`, read
 /// in-process), oldest first.
 pub async fn event_kinds(node: &RunningNode) -> Vec<String> {

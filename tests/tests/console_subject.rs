@@ -5,9 +5,34 @@
 
 #![allow(clippy::unwrap_used)]
 
-use credex_tests::browser::{Driver, skipped};
+use credex_node::service::RunningNode;
+use credex_tests::browser::{Browser, Driver, skipped};
 use credex_tests::console::{origin, start_with_console};
 use credex_tests::{Federation, entries_of_kind, import_samples};
+
+/// A browser signed in to `gy`'s console as approver apv-1, having asked
+/// the subject page about `subject` for `purpose`.
+async fn look_up(
+    driver: &Driver,
+    fed: &Federation,
+    gy: &RunningNode,
+    subject: &str,
+    purpose: &str,
+) -> Browser {
+    let b = driver.browser(gy.console().unwrap().certificate()).await;
+    let ops = fed.path().join("operators/520000");
+    b.sign_in(
+        &format!("{}/", origin(gy)),
+        &ops.join("apv-1.pem"),
+        &ops.join("apv-1.key"),
+    )
+    .await;
+    b.click("#nav-subject").await;
+    b.fill("#s-subject", subject).await;
+    b.select("#s-purpose", purpose).await;
+    b.click("#s-submit").await;
+    b
+}
 
 #[tokio::test]
 async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
@@ -38,18 +63,7 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     .await
     .unwrap();
     let driver = Driver::start().await;
-    let b = driver.browser(gy.console().unwrap().certificate()).await;
-    let ops = fed.path().join("operators/520000");
-    b.sign_in(
-        &format!("{}/", origin(&gy)),
-        &ops.join("apv-1.pem"),
-        &ops.join("apv-1.key"),
-    )
-    .await;
-    b.click("#nav-subject").await;
-    b.fill("#s-subject", &subject).await;
-    b.select("#s-purpose", "supervision").await;
-    b.click("#s-submit").await;
+    let b = look_up(&driver, &fed, &gy, &subject, "supervision").await;
     b.wait_for_text("#s-heading", &subject).await;
     let records = b.text("#s-records").await;
     assert!(records.contains("admin_penalty"), "{records}");
@@ -115,18 +129,7 @@ async fn a_held_entry_under_repair_review_shows_on_the_subject_page() {
         .await
         .unwrap();
     let driver = Driver::start().await;
-    let b = driver.browser(gy.console().unwrap().certificate()).await;
-    let ops = fed.path().join("operators/520000");
-    b.sign_in(
-        &format!("{}/", origin(&gy)),
-        &ops.join("apv-1.pem"),
-        &ops.join("apv-1.key"),
-    )
-    .await;
-    b.click("#nav-subject").await;
-    b.fill("#s-subject", &company).await;
-    b.select("#s-purpose", "public_procurement").await;
-    b.click("#s-submit").await;
+    let b = look_up(&driver, &fed, &gy, &company, "public_procurement").await;
     b.wait_for_text("#s-repairs", &entry).await;
     let repairs = b.text("#s-repairs").await;
     assert!(repairs.contains("待受理"), "{repairs}");

@@ -233,24 +233,8 @@ async fn a_correction_reaches_every_region_that_received_the_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_queried_pushed_and_reported_is_corrected_everywhere_after_a_reimport() {
     let fed = Federation::new();
-    let nodes = fed
-        .start_wired_with(&["national-1", "gy-1", "cq-1", "gz-1"], |c| {
-            if c.region.to_string() == GUIZHOU {
-                credex_tests::release_penalties_to_chongqing_and_guangdong(&fed, c);
-            }
-        })
-        .await;
+    let (nodes, subject, record) = credex_tests::penalty_queried_by_guangdong(&fed).await;
     let (national, gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
-    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
-    let subject = credex_tests::subjects(GUIZHOU)[1].clone();
-    // Guangdong queries the company's penalties.
-    let answer = ask(
-        gz,
-        gy,
-        &authorized_query(&fed, gz, gy_penalty_query(&subject)),
-    )
-    .await;
-    let record = answer.body.records[0].record_id.clone();
     let key = record_key("admin_penalty", &record);
     // Guizhou lists the company on the penalty: pushed to Chongqing and
     // Guangdong. A record that is not the company's is refused.

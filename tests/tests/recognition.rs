@@ -107,20 +107,7 @@ fn subject(code: &str, n: u32) -> String {
 
 /// Write `rows` as a JSON Lines import file and import it at `node`.
 async fn import(node: &RunningNode, dir: &Path, name: &str, rows: &[String]) -> Vec<IssueOutcome> {
-    let file = dir.join(format!("{name}.jsonl"));
-    std::fs::write(&file, rows.join("\n")).unwrap();
-    let agreements = eval::load_agreements(node.config()).unwrap();
-    let parsed = eval::parse_results(&file, node.config().region, &agreements, now_ms()).unwrap();
-    eval::issue(
-        node.federation(),
-        &agreements,
-        node.queries().policy().catalogue(),
-        &parsed,
-        now_ms(),
-    )
-    .await
-    .unwrap()
-    .outcomes
+    credex_tests::import_results(node, dir, name, rows).await
 }
 
 fn row(subject: &str, scheme: &str, version: &str, grade: &str) -> String {

@@ -28,10 +28,7 @@ use credex_protocol::lists::{
 };
 use credex_protocol::rights::RecordChange;
 use credex_tests::lists::{lists, serious_dishonesty};
-use credex_tests::{
-    Federation, ask, audit_all, authorized_query, findings, gy_penalty_query, until_stored,
-    until_stored_some, witness_all,
-};
+use credex_tests::{Federation, audit_all, findings, until_stored, until_stored_some, witness_all};
 
 const GUIZHOU: &str = "520000";
 
@@ -138,25 +135,10 @@ async fn evaluate(
     subject: &str,
     grade: &str,
 ) {
-    let file = dir.join(format!("{name}.jsonl"));
-    std::fs::write(
-        &file,
-        format!(
-            r#"{{"subject":"{subject}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
-        ),
-    )
-    .unwrap();
-    let agreements = eval::load_agreements(node.config()).unwrap();
-    let parsed = eval::parse_results(&file, node.config().region, &agreements, now_ms()).unwrap();
-    eval::issue(
-        node.federation(),
-        &agreements,
-        node.queries().policy().catalogue(),
-        &parsed,
-        now_ms(),
-    )
-    .await
-    .unwrap();
+    let row = format!(
+        r#"{{"subject":"{subject}","scheme":"public_credit","scheme_version":"2024","grade":"{grade}","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+    );
+    credex_tests::import_results(node, dir, name, &[row]).await;
 }
 
 /// Wait until `node` recognises `grade` (its local scale) for `subject`.
@@ -191,23 +173,8 @@ async fn held_ended(node: &RunningNode, service: &Lists, id: &credex_protocol::l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repair_filed_in_chongqing_is_granted_and_ends_publication_everywhere() {
     let fed = Federation::new();
-    let nodes = fed
-        .start_wired_with(&["national-1", "gy-1", "cq-1", "gz-1"], |c| {
-            if c.region.to_string() == GUIZHOU {
-                credex_tests::release_penalties_to_chongqing_and_guangdong(&fed, c);
-            }
-        })
-        .await;
+    let (nodes, subject, record) = credex_tests::penalty_queried_by_guangdong(&fed).await;
     let (national, gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
-    credex_tests::import_samples(&fed, gy, GUIZHOU).await;
-    let subject = credex_tests::subjects(GUIZHOU)[1].clone();
-    let answer = ask(
-        gz,
-        gy,
-        &authorized_query(&fed, gz, gy_penalty_query(&subject)),
-    )
-    .await;
-    let record = answer.body.records[0].record_id.clone();
     let key = record_key("admin_penalty", &record);
 
     // Two listings: one made a month ago, one fourteen months ago on the
