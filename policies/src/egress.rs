@@ -45,7 +45,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 11] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 13] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -81,6 +81,8 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 11] = [
         rights_kind::CORRECTION,
         "release_record_correction",
     ),
+    (Flow::Rights, rights_kind::CASE_FILING, "release_case_filing"),
+    (Flow::Rights, rights_kind::CASE_MARK, "release_case_mark"),
 ];
 
 /// An outbound message body the gate released for one recipient: the only
@@ -154,6 +156,17 @@ pub enum EgressError {
     NotOrigin {
         /// The entry.
         entry: String,
+        /// The recipient asked for.
+        to: RegionCode,
+    },
+    /// A subject's case about a record goes to the record's owner, which
+    /// alone decides it.
+    #[error("a case about record {record} goes to its owner {owner}, not to {to}")]
+    NotOwner {
+        /// The record's key (hex, shortened).
+        record: String,
+        /// The owner the filing names.
+        owner: RegionCode,
         /// The recipient asked for.
         to: RegionCode,
     },
@@ -714,8 +727,9 @@ mod carried;
 pub use carried::{beyond_record, carried_fields};
 mod notices;
 pub use notices::{
-    release_change_confirmed, release_feedback, release_objection, release_procedure_mark,
-    release_procedure_overdue, release_record_correction, release_repair_application,
+    release_case_filing, release_case_mark, release_change_confirmed, release_feedback,
+    release_objection, release_procedure_mark, release_procedure_overdue,
+    release_record_correction, release_repair_application,
 };
 
 #[cfg(test)]

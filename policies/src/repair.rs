@@ -142,6 +142,33 @@ pub struct RightsRules {
 /// listing period works like a publication period.
 pub const SERIOUS_DISHONESTY: &str = "serious_dishonesty";
 
+/// The class of a serious administrative penalty (严重失信信息), ruled like
+/// a sector: see [`penalty_class`].
+pub const SERIOUS: &str = "serious";
+
+/// Penalty types (`penalty_type`, 处罚类别) that make a penalty serious
+/// dishonesty information: those that stop or bar the business (decision
+/// 0980 explains the choice).
+pub const SERIOUS_PENALTY_TYPES: [&str; 6] = [
+    "降低资质等级",
+    "吊销许可证件",
+    "限制开展生产经营活动",
+    "责令停产停业",
+    "责令关闭",
+    "限制从业",
+];
+
+/// The class an administrative penalty's publication is ruled by: its
+/// sector when the sector has a rule of its own ([`ONE_YEAR_SECTORS`]),
+/// else [`SERIOUS`] for a serious penalty type, else none (general).
+pub fn penalty_class<'a>(sector: Option<&'a str>, penalty_type: Option<&str>) -> Option<&'a str> {
+    match sector {
+        Some(s) if ONE_YEAR_SECTORS.contains(&s) => Some(s),
+        _ if penalty_type.is_some_and(|t| SERIOUS_PENALTY_TYPES.contains(&t)) => Some(SERIOUS),
+        _ => None,
+    }
+}
+
 /// Sectors whose administrative penalties have a one-year minimum.
 pub const ONE_YEAR_SECTORS: [&str; 3] = ["special_equipment", "work_safety", "fire_safety"];
 
@@ -149,10 +176,21 @@ impl RightsRules {
     /// The national defaults (decision 0920 cites each).
     pub fn national() -> Self {
         let mut publication = BTreeMap::new();
+        // Administrative penalties: general dishonesty information
+        // (一般失信信息) 3 months to 1 year, serious (严重失信信息) 1 to 3
+        // years (国办发〔2025〕22号; NDRC Order No. 36 of 2025, in force
+        // 2026-04-01 — decision 0980).
         publication.insert(
             ("admin_penalty".to_owned(), None),
             PublicationRule {
                 min_months: 3,
+                max_months: 12,
+            },
+        );
+        publication.insert(
+            ("admin_penalty".to_owned(), Some(SERIOUS.to_owned())),
+            PublicationRule {
+                min_months: 12,
                 max_months: 36,
             },
         );
@@ -398,14 +436,28 @@ mod tests {
         assert_eq!(
             e(date(2026, 6, 10)),
             Eligibility::Repairable {
+                ends: date(2027, 3, 10)
+            }
+        );
+        // General information ends after a year, serious after three.
+        assert_eq!(
+            e(date(2027, 3, 10)),
+            Eligibility::Ended {
+                on: date(2027, 3, 10)
+            }
+        );
+        let serious = penalty_class(None, Some("吊销许可证件"));
+        assert_eq!(serious, Some(SERIOUS));
+        assert_eq!(
+            rules.eligibility("admin_penalty", serious, decided, date(2027, 3, 10)),
+            Eligibility::Repairable {
                 ends: date(2029, 3, 10)
             }
         );
+        assert_eq!(penalty_class(None, Some("罚款")), None);
         assert_eq!(
-            e(date(2029, 3, 10)),
-            Eligibility::Ended {
-                on: date(2029, 3, 10)
-            }
+            penalty_class(Some("work_safety"), Some("罚款")),
+            Some("work_safety")
         );
         // Work safety waits a year; an unknown sector takes the default.
         assert_eq!(
@@ -432,7 +484,7 @@ mod tests {
     #[test]
     fn a_province_may_tighten_but_not_loosen() {
         let rules = RightsRules::tightened(
-            "[objections]\ndecide_working_days = 7\n\n[[publication]]\ncategory = \"admin_penalty\"\nmin_months = 6\nmax_months = 24\n",
+            "[objections]\ndecide_working_days = 7\n\n[[publication]]\ncategory = \"admin_penalty\"\nmin_months = 6\nmax_months = 12\n",
             "rights-520000.toml",
         )
         .unwrap();
@@ -450,7 +502,7 @@ mod tests {
                 "repairs.accept_working_days",
             ),
             (
-                "[[publication]]\ncategory = \"admin_penalty\"\nmin_months = 1\nmax_months = 36\n",
+                "[[publication]]\ncategory = \"admin_penalty\"\nmin_months = 1\nmax_months = 12\n",
                 "admin_penalty",
             ),
             (

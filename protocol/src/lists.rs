@@ -36,7 +36,7 @@ mod procedure;
 pub use procedure::{
     Evidence, EvidenceKind, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, MAX_EVIDENCE_TITLE, Objection,
     Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome, ProcedureStage,
-    RepairApplication,
+    RepairApplication, validate_evidence, validate_progress,
 };
 
 /// Envelope kinds of the lists flow.
@@ -371,7 +371,7 @@ fn date(key: &'static str, s: &str) -> Result<(), ListsBoundError> {
     }
 }
 
-fn text(key: &'static str, s: &str, required: bool) -> Result<(), ListsBoundError> {
+pub(crate) fn text(key: &'static str, s: &str, required: bool) -> Result<(), ListsBoundError> {
     if required && s.trim().is_empty() {
         return Err(ListsBoundError::Empty(key));
     }

@@ -5,6 +5,8 @@
 //! | envelope `kind`        | payload              | direction                   |
 //! |------------------------|----------------------|-----------------------------|
 //! | [`kind::CORRECTION`]   | [`RecordCorrection`] | owner → every recipient     |
+//! | [`kind::CASE_FILING`]  | [`CaseFiling`]       | filer → owner               |
+//! | [`kind::CASE_MARK`]    | [`CaseMark`]         | owner → recipients, filer   |
 //!
 //! A correction names the record by its [`record_key`] only — never its id
 //! or content in clear — and says whether it was replaced or deleted. A
@@ -16,11 +18,21 @@
 
 use serde::{Deserialize, Serialize};
 
+mod case;
+
+pub use case::{CaseFiling, CaseMark};
+
 /// Envelope kinds of the rights flow.
 pub mod kind {
     /// A record the recipient received changed, owner → recipient
     /// ([`super::RecordCorrection`]).
     pub const CORRECTION: u16 = 1;
+    /// A subject's objection to or repair application for a record,
+    /// filer → owner ([`super::CaseFiling`]).
+    pub const CASE_FILING: u16 = 2;
+    /// Where a case about a record stands, owner → every region that
+    /// received the record and the filer ([`super::CaseMark`]).
+    pub const CASE_MARK: u16 = 3;
 }
 
 /// Domain tag of [`record_key`].

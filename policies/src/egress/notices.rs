@@ -1,6 +1,6 @@
 //! The gate's releases of bodies that carry no record field — feedback,
 //! confirmations, objections and repair applications and their marks and
-//! notices, record corrections: each is released as `NoRecordData` to its
+//! notices, record corrections, cases about records: each is released as `NoRecordData` to its
 //! one recipient (an overdue notice to the national platform only, an
 //! application to the entry's origin only).
 
@@ -10,7 +10,7 @@ use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
     ChangeConfirmed, Feedback, Objection, ProcedureMark, RepairApplication, kind as list_kind,
 };
-use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
+use credex_protocol::rights::{CaseFiling, CaseMark, RecordCorrection, kind as rights_kind};
 use credex_protocol::upward::{KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice};
 
 use super::{EgressError, ReleasedBody, released};
@@ -124,4 +124,46 @@ pub fn release_record_correction(
         correction,
         EgressRecord::no_record_data(),
     )
+}
+
+/// Release a subject's case about a record (异议, 信用修复申请) to the
+/// record's owner: the record's key, the subject as queries name it, the
+/// subject's own statement and evidence — no record field; refused for any
+/// other recipient.
+pub fn release_case_filing(
+    to: RegionCode,
+    filing: &CaseFiling,
+) -> Result<ReleasedBody, EgressError> {
+    if to != filing.owner {
+        return Err(EgressError::NotOwner {
+            record: hex_prefix(&filing.record),
+            owner: filing.owner,
+            to,
+        });
+    }
+    released(
+        Flow::Rights,
+        rights_kind::CASE_FILING,
+        to,
+        filing,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release where a case about a record stands to a region that received
+/// the record or filed the case: the record's key, a stage, dates and the
+/// owner's note, no record field.
+pub fn release_case_mark(to: RegionCode, mark: &CaseMark) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Rights,
+        rights_kind::CASE_MARK,
+        to,
+        mark,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// The first 16 hex digits of a record key, as messages name it.
+fn hex_prefix(key: &[u8; 32]) -> String {
+    key[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -190,20 +190,39 @@ pub struct ProcedureMark {
 impl ProcedureMark {
     /// Check the bounds decoding alone does not.
     pub fn validate(&self) -> Result<(), ListsBoundError> {
-        if let ProcedureStage::Decided(outcome) = self.stage
-            && !outcome.decides(self.procedure)
-        {
-            return Err(ListsBoundError::OutcomeOfOtherProcedure {
-                procedure: self.procedure.code(),
-                outcome: outcome.code(),
-            });
-        }
-        date("accept_by", &self.accept_by)?;
-        if let Some(d) = &self.decide_by {
-            date("decide_by", d)?;
-        }
-        text("note", &self.note, false)
+        validate_progress(
+            self.procedure,
+            self.stage,
+            &self.accept_by,
+            self.decide_by.as_deref(),
+            &self.note,
+        )
     }
+}
+
+/// Check where a case of `procedure` stands, as any mark of it carries it
+/// (a list entry's or a record's): an outcome of this procedure, real
+/// dates, a bounded note.
+pub fn validate_progress(
+    procedure: Procedure,
+    stage: ProcedureStage,
+    accept_by: &str,
+    decide_by: Option<&str>,
+    note: &str,
+) -> Result<(), ListsBoundError> {
+    if let ProcedureStage::Decided(outcome) = stage
+        && !outcome.decides(procedure)
+    {
+        return Err(ListsBoundError::OutcomeOfOtherProcedure {
+            procedure: procedure.code(),
+            outcome: outcome.code(),
+        });
+    }
+    date("accept_by", accept_by)?;
+    if let Some(d) = decide_by {
+        date("decide_by", d)?;
+    }
+    text("note", note, false)
 }
 
 impl Objection {
@@ -292,36 +311,46 @@ impl RepairApplication {
     /// hashing of its own).
     pub fn validate(&self, sha256: impl Fn(&[u8]) -> [u8; 32]) -> Result<(), ListsBoundError> {
         text("statement", &self.statement, true)?;
-        let total: usize = self.evidence.iter().map(|e| e.content.len()).sum();
-        if self.evidence.is_empty()
-            || self.evidence.len() > MAX_EVIDENCE_FILES
-            || total > MAX_EVIDENCE_BYTES
-        {
-            return Err(ListsBoundError::BadEvidence {
-                files: self.evidence.len(),
-                bytes: total,
-            });
-        }
-        if !self
-            .evidence
+        validate_evidence(&self.evidence, Procedure::Repair, sha256)
+    }
+}
+
+/// Check the evidence filed with a case of `procedure`: at most
+/// [`MAX_EVIDENCE_FILES`] files and [`MAX_EVIDENCE_BYTES`] in all, each
+/// titled and matching its digest; a repair needs at least one file, a
+/// commitment letter (信用承诺书) among them, an objection may have none.
+pub fn validate_evidence(
+    evidence: &[Evidence],
+    procedure: Procedure,
+    sha256: impl Fn(&[u8]) -> [u8; 32],
+) -> Result<(), ListsBoundError> {
+    let total: usize = evidence.iter().map(|e| e.content.len()).sum();
+    let too_few = procedure == Procedure::Repair && evidence.is_empty();
+    if too_few || evidence.len() > MAX_EVIDENCE_FILES || total > MAX_EVIDENCE_BYTES {
+        return Err(ListsBoundError::BadEvidence {
+            files: evidence.len(),
+            bytes: total,
+        });
+    }
+    if procedure == Procedure::Repair
+        && !evidence
             .iter()
             .any(|e| e.kind == EvidenceKind::CommitmentLetter)
-        {
-            return Err(ListsBoundError::NoCommitmentLetter);
-        }
-        for (index, e) in self.evidence.iter().enumerate() {
-            if e.title.trim().is_empty() || e.title.len() > MAX_EVIDENCE_TITLE {
-                return Err(ListsBoundError::BadEvidenceTitle { index });
-            }
-            if e.content.is_empty() || sha256(&e.content) != e.digest {
-                return Err(ListsBoundError::EvidenceDigest {
-                    index,
-                    title: e.title.clone(),
-                });
-            }
-        }
-        Ok(())
+    {
+        return Err(ListsBoundError::NoCommitmentLetter);
     }
+    for (index, e) in evidence.iter().enumerate() {
+        if e.title.trim().is_empty() || e.title.len() > MAX_EVIDENCE_TITLE {
+            return Err(ListsBoundError::BadEvidenceTitle { index });
+        }
+        if e.content.is_empty() || sha256(&e.content) != e.digest {
+            return Err(ListsBoundError::EvidenceDigest {
+                index,
+                title: e.title.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
