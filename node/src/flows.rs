@@ -20,8 +20,6 @@ pub fn register(
     crate::eval::register(federation, config)?;
     crate::lists::register(federation, config, policy.catalogue())?;
     crate::upward::register(federation, config, policy.catalogue())?;
-    federation.register(std::sync::Arc::new(credex_flows::rights::Rights::new(
-        config.region,
-    )));
+    crate::rights::register(federation, config)?;
     Ok(())
 }

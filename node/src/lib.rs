@@ -60,6 +60,7 @@ pub mod records;
 pub mod remote_audit;
 pub mod reports;
 pub mod requester;
+pub mod rights;
 pub mod service;
 pub mod storage;
 pub mod tls;

@@ -46,9 +46,9 @@ mod watch;
 
 pub use filing::EvidenceFile;
 pub use offline::OfflineLists;
-pub use outcomes::REPAIRS_SOURCE;
-pub use policy::{ListsPolicy, list_type};
-pub use procedures::{CaseAnswer, CaseView, overdue};
+pub use policy::{ListsPolicy, list_type, load_rights};
+pub use procedures::{CaseAnswer, CaseView, overdue, overdue_stage};
+pub(crate) use procedures::{answer_name, next_stage};
 pub use receive::register;
 pub use service::{Added, Lists};
 pub use status::{

@@ -81,7 +81,11 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 13] = [
         rights_kind::CORRECTION,
         "release_record_correction",
     ),
-    (Flow::Rights, rights_kind::CASE_FILING, "release_case_filing"),
+    (
+        Flow::Rights,
+        rights_kind::CASE_FILING,
+        "release_case_filing",
+    ),
     (Flow::Rights, rights_kind::CASE_MARK, "release_case_mark"),
 ];
 

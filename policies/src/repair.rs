@@ -226,6 +226,14 @@ impl RightsRules {
         }
     }
 
+    /// The working-day deadlines of `procedure`.
+    pub fn deadlines(&self, procedure: credex_protocol::lists::Procedure) -> Deadlines {
+        match procedure {
+            credex_protocol::lists::Procedure::Objection => self.objections,
+            credex_protocol::lists::Procedure::Repair => self.repairs,
+        }
+    }
+
     /// The national rules tightened by the TOML `text` (from `origin`).
     pub fn tightened(text: &str, origin: &str) -> Result<Self, RightsRulesError> {
         let raw: RawRules = toml::from_str(text).map_err(|e| RightsRulesError::Malformed {

@@ -20,8 +20,12 @@ fn eligibility_and_deadlines_from_the_command_line() {
             "from 2027-03-10",
         ),
         (
-            "--category admin_penalty --decided 2023-01-05 --on 2026-12-04",
+            "--category admin_penalty --decided 2025-01-05 --on 2026-12-04",
             "publication ended on 2026-01-05",
+        ),
+        (
+            "--category admin_penalty --penalty-type 吊销许可证件 --decided 2025-01-05 --on 2026-12-04",
+            "publication ends by itself on 2028-01-05",
         ),
     ] {
         let mut all = vec!["repair", "eligibility"];

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use credex_pki::TrustStore;
 use credex_policies::egress::ReleasedBody;
 use credex_protocol::federation::{DeliveryAck, Envelope, Flow as FlowName};
+use credex_protocol::query::SubjectRef;
 use credex_protocol::{FrameError, NodeName, RegionCode};
 use serde::de::DeserializeOwned;
 
@@ -93,6 +94,27 @@ pub enum Read {
         /// The categories.
         categories: Vec<String>,
     },
+    /// The record of `subject` whose key ([`credex_journal::record_key`])
+    /// is `record`, if this node holds it.
+    Record {
+        /// The subject as messages name it.
+        subject: SubjectRef,
+        /// The record's key.
+        record: [u8; 32],
+    },
+}
+
+/// A record of this node, as [`Read::Record`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRecord {
+    /// The catalogue category.
+    pub category: String,
+    /// The record id.
+    pub record_id: String,
+    /// The stored subject key.
+    pub subject_key: String,
+    /// The record (postcard of [`credex_protocol::query::Record`]).
+    pub body: Vec<u8>,
 }
 
 /// Most keys one [`Read::Prefix`] reads.
@@ -112,6 +134,7 @@ pub enum SubjectRecords {
 pub struct View {
     state: BTreeMap<StateKey, Vec<u8>>,
     subjects: BTreeMap<String, SubjectRecords>,
+    records: BTreeMap<[u8; 32], HeldRecord>,
 }
 
 impl View {
@@ -123,6 +146,16 @@ impl View {
     /// Record what a subject holds.
     pub fn insert_subject(&mut self, subject: String, records: SubjectRecords) {
         self.subjects.insert(subject, records);
+    }
+
+    /// Record the record found under `key`.
+    pub fn insert_record(&mut self, key: [u8; 32], record: HeldRecord) {
+        self.records.insert(key, record);
+    }
+
+    /// The record under `key`, if it was read and is held.
+    pub fn record(&self, key: &[u8; 32]) -> Option<&HeldRecord> {
+        self.records.get(key)
     }
 
     /// The raw value under (`ns`, `key`), if it was read and is present.

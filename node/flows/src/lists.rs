@@ -197,10 +197,7 @@ impl Lists {
 
     /// The deadlines of `procedure` in force.
     pub fn deadlines(&self, procedure: Procedure) -> Deadlines {
-        match procedure {
-            Procedure::Objection => self.rights.objections,
-            Procedure::Repair => self.rights.repairs,
-        }
+        self.rights.deadlines(procedure)
     }
 
     /// The rights rules in force.

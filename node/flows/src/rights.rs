@@ -6,10 +6,23 @@
 //! Corrections carry the record's key only, so a recipient matches them
 //! against what it holds by key; nothing in them is record data
 //! (`credex_policies::egress::release_record_correction`).
+//!
+//! Cases about records — a subject's objection or repair application,
+//! decided by the record's owner and marked on every region that received
+//! the record — are [`cases`]'.
 
+mod cases;
+
+pub use cases::{
+    CASES_NS, CaseEvidence, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS,
+    RecordCase, case_key, case_reads, case_recipients, evidence_key, mark_key,
+};
+
+use credex_policies::HolidayCalendar;
+use credex_policies::repair::RightsRules;
 use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
-use credex_protocol::rights::{RecordChange, RecordCorrection, kind};
+use credex_protocol::rights::{CaseFiling, CaseMark, RecordChange, RecordCorrection, kind};
 use serde::{Deserialize, Serialize};
 
 use crate::flow::{
@@ -70,54 +83,57 @@ pub fn received_key(owner: RegionCode, record: &[u8; 32]) -> String {
 #[derive(Debug, Clone)]
 pub struct Rights {
     region: RegionCode,
+    calendar: HolidayCalendar,
+    rules: RightsRules,
+}
+
+/// A rights message, decoded by its kind.
+enum Message {
+    Correction(RecordCorrection),
+    Filing(CaseFiling),
+    Mark(CaseMark),
 }
 
 impl Rights {
-    /// The flow of a node of `region`.
-    pub fn new(region: RegionCode) -> Rights {
-        Rights { region }
+    /// The flow of a node of `region`, counting deadlines in `calendar`'s
+    /// working days under `rules`.
+    pub fn new(region: RegionCode, calendar: HolidayCalendar, rules: RightsRules) -> Rights {
+        Rights {
+            region,
+            calendar,
+            rules,
+        }
     }
 
-    fn correction(&self, from: &Peer, envelope: &Envelope) -> Result<RecordCorrection, Refused> {
-        if envelope.kind != kind::CORRECTION {
-            return Err(Refused::UnknownKind {
-                flow: FlowName::Rights,
-                kind: envelope.kind,
-            });
-        }
+    /// The message `envelope` carries, refused when this region cannot
+    /// take it from `from`.
+    fn message(&self, from: &Peer, envelope: &Envelope) -> Result<Message, Refused> {
         if from.region == self.region {
             return Err(Refused::NotEntitled(
-                "a region does not send corrections to itself".into(),
+                "a region does not send rights messages to itself".into(),
             ));
         }
-        decode_body(envelope, "record correction")
-    }
-}
-
-impl Flow for Rights {
-    fn name(&self) -> FlowName {
-        FlowName::Rights
-    }
-
-    fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
-        let c = self.correction(from, envelope)?;
-        Ok(vec![Read::State(StateKey::new(
-            RECEIVED_NS,
-            received_key(from.region, &c.record),
-        ))])
+        match envelope.kind {
+            kind::CORRECTION => decode_body(envelope, "record correction").map(Message::Correction),
+            kind::CASE_FILING => decode_body(envelope, "case filing").map(Message::Filing),
+            kind::CASE_MARK => decode_body(envelope, "case mark").map(Message::Mark),
+            other => Err(Refused::UnknownKind {
+                flow: FlowName::Rights,
+                kind: other,
+            }),
+        }
     }
 
     /// A correction of a record the sender owns: kept unless an equally
     /// recent or newer one of the same record is held (corrections may
     /// arrive late, never go back).
-    fn receive(
+    fn correction(
         &self,
         cx: &Context<'_>,
         view: &View,
         from: &Peer,
-        envelope: &Envelope,
+        c: RecordCorrection,
     ) -> Result<Effect, Refusal> {
-        let c = self.correction(from, envelope)?;
         let key = received_key(from.region, &c.record);
         if let Some(held) = view.decoded::<CorrectionReceived>(RECEIVED_NS, &key)?
             && held.changed_at_ms > c.changed_at_ms
@@ -148,14 +164,47 @@ impl Flow for Rights {
             ..Effect::default()
         })
     }
+}
+
+impl Flow for Rights {
+    fn name(&self) -> FlowName {
+        FlowName::Rights
+    }
+
+    fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
+        Ok(match self.message(from, envelope)? {
+            Message::Correction(c) => vec![Read::State(StateKey::new(
+                RECEIVED_NS,
+                received_key(from.region, &c.record),
+            ))],
+            Message::Filing(f) => case_reads(&f.subject, &f.record),
+            Message::Mark(m) => Rights::mark_reads(from.region, &m),
+        })
+    }
+
+    fn receive(
+        &self,
+        cx: &Context<'_>,
+        view: &View,
+        from: &Peer,
+        envelope: &Envelope,
+    ) -> Result<Effect, Refusal> {
+        match self.message(from, envelope)? {
+            Message::Correction(c) => self.correction(cx, view, from, c),
+            Message::Filing(f) => {
+                self.open_case(cx.now_ms, view, f, envelope.message_id, from.region)
+            }
+            Message::Mark(m) => self.case_mark(cx.now_ms, view, from.region, m),
+        }
+    }
 
     fn acknowledged_reads(&self, envelope: &Envelope, _ack: &DeliveryAck) -> Vec<Read> {
-        match credex_protocol::decode::<RecordCorrection>(&envelope.payload) {
-            Ok(c) => vec![Read::State(StateKey::new(
+        match sent_correction(envelope) {
+            Some(c) => vec![Read::State(StateKey::new(
                 SENT_NS,
                 sent_key(&c.record, c.changed_at_ms, envelope.to_region),
             ))],
-            Err(_) => Vec::new(),
+            None => Vec::new(),
         }
     }
 
@@ -168,8 +217,9 @@ impl Flow for Rights {
         envelope: &Envelope,
         ack: &DeliveryAck,
     ) -> Result<Vec<StateWrite>, AckError> {
-        // A payload this node cannot read back was not made by this flow.
-        let Ok(c) = credex_protocol::decode::<RecordCorrection>(&envelope.payload) else {
+        // Only corrections are tracked; a payload this node cannot read
+        // back was not made by this flow.
+        let Some(c) = sent_correction(envelope) else {
             return Ok(Vec::new());
         };
         let key = sent_key(&c.record, c.changed_at_ms, envelope.to_region);
@@ -191,4 +241,11 @@ impl Flow for Rights {
             .map_err(|e| AckError(format!("cannot encode the correction track: {e}")))?;
         Ok(vec![write])
     }
+}
+
+/// The correction `envelope` (sent by this node) carries, if it is one.
+fn sent_correction(envelope: &Envelope) -> Option<RecordCorrection> {
+    (envelope.kind == kind::CORRECTION)
+        .then(|| credex_protocol::decode(&envelope.payload).ok())
+        .flatten()
 }

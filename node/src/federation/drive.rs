@@ -3,8 +3,11 @@
 //! current trust store, and return its effect (or its typed refusal) for
 //! [`Federation`] to commit.
 
-use credex_flows::flow::{self, Context, Peer, Read, Refusal, StateKey, SubjectRecords, View};
+use credex_flows::flow::{
+    self, Context, HeldRecord, Peer, Read, Refusal, StateKey, SubjectRecords, View,
+};
 use credex_protocol::federation::{DeliveryAck, Envelope};
+use credex_protocol::query::SubjectRef;
 
 use super::{Effect, Federation, FederationFlow};
 use crate::storage::{StateWrite, Storage, StorageError};
@@ -59,9 +62,38 @@ pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, Storag
                 };
                 view.insert_subject(subject.clone(), held);
             }
+            Read::Record { subject, record } => {
+                if let Some(held) = held_record(storage, subject, record).await? {
+                    view.insert_record(*record, held);
+                }
+            }
         }
     }
     Ok(view)
+}
+
+/// The record of `subject` under `key`, if this node holds it: the
+/// subject's records are few (bounded per subject), so each one's key is
+/// computed and compared.
+async fn held_record(
+    storage: &Storage,
+    subject: &SubjectRef,
+    key: &[u8; 32],
+) -> Result<Option<HeldRecord>, StorageError> {
+    let Some(subject_key) = crate::pseudonyms::stored_subject_key(storage, subject).await? else {
+        return Ok(None);
+    };
+    Ok(storage
+        .records_of_subjects(std::slice::from_ref(&subject_key))
+        .await?
+        .into_iter()
+        .find(|r| credex_journal::record_key(&r.record.category, &r.record.record_id) == *key)
+        .map(|r| HeldRecord {
+            category: r.record.category,
+            record_id: r.record.record_id,
+            subject_key: r.subject_key,
+            body: r.record.body,
+        }))
 }
 
 impl Federation {

@@ -3,30 +3,21 @@
 //! granted (准予信用修复) ends it on every holder with a `repair` change, and
 //! ends the publication of the record it rests on here.
 //!
-//! Ending a record's publication withdraws it from release in one
-//! transaction with a `records_changed` entry naming it `repaired`, applied
-//! like a record feed batch from the node's own source `credex.repairs`
-//! under the idempotency key of the case: the correction sweep then tells
-//! every region that received the record — by query, list push or upward
-//! batch — that its copy is no longer published (decision 0950).
+//! Ending a record's publication withdraws it from release
+//! (`crate::rights::withdraw`): the correction sweep then tells every
+//! region that received the record that its copy is no longer published
+//! (decision 0950).
 //!
 //! Every step is idempotent, so deciding a case again with the outcome it
 //! has finishes what a crash left undone.
 
 use credex_flows::lists::{OwnEntry, RestsOn};
-use credex_journal::{RecordsChanged, record_key, sha256};
 use credex_protocol::lists::{ChangeKind, EntryId, Procedure, ProcedureOutcome};
 
 use super::state::read;
 use super::{ENTRIES_NS, Lists, ListsError};
-use crate::storage::{FeedBatch, FeedOutcome, RecordKey, SourceAdvance};
-
-/// The record feed source under which granted repairs withdraw records.
-pub const REPAIRS_SOURCE: &str = "credex.repairs";
-
-/// How often a repair's withdrawal retries when another process moved the
-/// source's sequence under it.
-const SEQUENCE_RETRIES: usize = 8;
+use crate::rights::{Withdrawal, withdraw};
+use crate::storage::RecordKey;
 
 impl Lists {
     /// Carry out `outcome` of case `case` (hex) of `procedure` about entry
@@ -70,56 +61,27 @@ impl Lists {
         now_ms: i64,
     ) -> Result<(), ListsError> {
         let ctx = self.ctx();
-        let storage = &ctx.storage;
         let Some(subject_key) =
-            crate::pseudonyms::stored_subject_key(storage, &own.entry.subject).await?
+            crate::pseudonyms::stored_subject_key(&ctx.storage, &own.entry.subject).await?
         else {
             return Err(ListsError::Invalid(format!(
                 "entry {} rests on {} record {:?}, but its subject has no records here",
                 own.entry.id, record.category, record.record_id
             )));
         };
-        let key = record_key(&record.category, &record.record_id);
-        let changed = credex_journal::encode(&RecordsChanged::repaired(now_ms, vec![key]))
-            .map_err(|e| ListsError::Corrupt(format!("records_changed entry: {e}")))?;
-        let idempotency_key = format!("repair/{case}");
-        for _ in 0..SEQUENCE_RETRIES {
-            let next = storage.feed_last_seq(REPAIRS_SOURCE).await? + 1;
-            let batch = FeedBatch {
-                client: format!("urn:credex:node:{}:repairs", ctx.region),
-                idempotency_key: idempotency_key.clone(),
-                request_digest: sha256(idempotency_key.as_bytes()),
-                answer: Vec::new(),
-                upserts: Vec::new(),
-                deletes: vec![RecordKey {
-                    category: record.category.clone(),
-                    record_id: record.record_id.clone(),
-                    subject_key: subject_key.clone(),
-                }],
-                subjects: Vec::new(),
-                sequences: vec![SourceAdvance {
-                    source: REPAIRS_SOURCE.to_owned(),
-                    first: next,
-                    last: next,
-                }],
-                entries: vec![(changed.kind, changed.body.clone())],
-            };
-            match storage.feed_records(batch).await? {
-                FeedOutcome::Applied { .. } | FeedOutcome::Replay { .. } => {
-                    tracing::info!(entry = %own.entry.id, category = %record.category, "record's publication ended by a granted repair");
-                    return Ok(());
-                }
-                FeedOutcome::SequenceMoved { .. } => continue,
-                FeedOutcome::KeyReused => {
-                    return Err(ListsError::Corrupt(format!(
-                        "the repair key {idempotency_key} was used for another withdrawal"
-                    )));
-                }
-            }
-        }
-        Err(ListsError::Invalid(format!(
-            "the record behind entry {} could not be withdrawn: {REPAIRS_SOURCE} kept moving",
-            own.entry.id
-        )))
+        let key = RecordKey {
+            category: record.category.clone(),
+            record_id: record.record_id.clone(),
+            subject_key,
+        };
+        withdraw(
+            ctx,
+            &key,
+            Withdrawal::Repaired,
+            &format!("repair/{case}"),
+            now_ms,
+        )
+        .await
+        .map_err(|e| ListsError::Invalid(format!("entry {}: {e}", own.entry.id)))
     }
 }

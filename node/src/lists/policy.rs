@@ -166,10 +166,7 @@ impl ListsPolicy {
 
     /// The working-day deadlines of `procedure`.
     pub fn deadlines(&self, procedure: Procedure) -> Deadlines {
-        match procedure {
-            Procedure::Objection => self.rights.objections,
-            Procedure::Repair => self.rights.repairs,
-        }
+        self.rights.deadlines(procedure)
     }
 
     /// The receiving side of the lists flow of a node of `region`, deciding

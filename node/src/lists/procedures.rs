@@ -106,10 +106,25 @@ impl CaseView {
 
 /// The deadline of `mark` that has passed on the China day of `now_ms`.
 pub fn overdue(mark: &ProcedureMark, now_ms: i64) -> Option<ProcedureDeadline> {
-    let today = china_date_text(now_ms);
-    match mark.stage {
-        ProcedureStage::Filed if today > mark.accept_by => Some(ProcedureDeadline::Acceptance),
-        ProcedureStage::Accepted if mark.decide_by.as_ref().is_some_and(|by| &today > by) => {
+    overdue_stage(
+        mark.stage,
+        &mark.accept_by,
+        mark.decide_by.as_deref(),
+        &china_date_text(now_ms),
+    )
+}
+
+/// The deadline a case at `stage` with these last days has missed on
+/// `today` (`YYYY-MM-DD`), whatever the case is about.
+pub fn overdue_stage(
+    stage: ProcedureStage,
+    accept_by: &str,
+    decide_by: Option<&str>,
+    today: &str,
+) -> Option<ProcedureDeadline> {
+    match stage {
+        ProcedureStage::Filed if today > accept_by => Some(ProcedureDeadline::Acceptance),
+        ProcedureStage::Accepted if decide_by.is_some_and(|by| today > by) => {
             Some(ProcedureDeadline::Decision)
         }
         _ => None,
@@ -437,7 +452,7 @@ fn unmarked(key: &str, filed: &FiledCase, here: RegionCode) -> Option<ProcedureM
 }
 
 /// The stage `answer` moves `stage` to, if it may.
-fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStage> {
+pub(crate) fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStage> {
     match (stage, answer) {
         (ProcedureStage::Filed, CaseAnswer::Accept) => Some(ProcedureStage::Accepted),
         (ProcedureStage::Filed, CaseAnswer::Refuse) => Some(ProcedureStage::Refused),
@@ -454,7 +469,7 @@ fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStag
     }
 }
 
-fn answer_name(answer: CaseAnswer) -> String {
+pub(crate) fn answer_name(answer: CaseAnswer) -> String {
     match answer {
         CaseAnswer::Accept => "accepted".into(),
         CaseAnswer::Refuse => "refused".into(),

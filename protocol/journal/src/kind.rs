@@ -85,6 +85,13 @@ pub const CORRECTIONS_SENT: u16 = 62;
 /// This node issued a signed credit report
 /// ([`crate::reports::ReportIssued`]).
 pub const REPORT_ISSUED: u16 = 63;
+/// A subject's case about another region's record was sent to the record's
+/// owner ([`crate::rights::CaseRouted`]).
+pub const CASE_ROUTED: u16 = 64;
+/// A case about one of this node's records was opened here or moved, and
+/// marked on every region that received the record
+/// ([`crate::rights::CaseMarked`]).
+pub const CASE_MARKED: u16 = 65;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -118,6 +125,8 @@ pub const ALL: &[(u16, &str)] = &[
     (RECORDS_CHANGED, "records_changed"),
     (CORRECTIONS_SENT, "corrections_sent"),
     (REPORT_ISSUED, "report_issued"),
+    (CASE_ROUTED, "case_routed"),
+    (CASE_MARKED, "case_marked"),
 ];
 
 /// The name of a kind, if this version knows it.

@@ -52,7 +52,7 @@ pub use node::{
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
 pub use reports::ReportIssued;
-pub use rights::{CorrectionsSent, RecordsChanged};
+pub use rights::{CaseMarked, CaseRouted, CorrectionsSent, RecordsChanged};
 pub use upward::{BatchPrepared, UpwardDeadlineAtRisk};
 
 /// Current version of the entry encoding: every body's `version` field.

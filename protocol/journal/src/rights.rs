@@ -9,6 +9,7 @@
 //! recipient's signed acknowledgement.
 
 use credex_protocol::RegionCode;
+use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureStage};
 use credex_protocol::rights::RecordChange;
 use serde::{Deserialize, Serialize};
 
@@ -86,9 +87,58 @@ pub struct CorrectionsSent {
     pub sent_to: Vec<(RegionCode, [u8; 16])>,
 }
 
+/// Journal body of [`crate::kind::CASE_ROUTED`]: a subject's objection to
+/// or repair application for another region's record, sent to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRouted {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Objection or repair.
+    pub procedure: Procedure,
+    /// The record's owner.
+    pub owner: RegionCode,
+    /// The record ([`crate::record_key`]).
+    pub record: [u8; 32],
+    /// SHA-256 of the subject's statement.
+    pub statement_digest: [u8; 32],
+    /// Each evidence file's kind and SHA-256, in the order sent.
+    pub evidence: Vec<(EvidenceKind, [u8; 32])>,
+    /// The message id (the case's id).
+    pub message_id: [u8; 16],
+}
+
+/// Journal body of [`crate::kind::CASE_MARKED`]: a case about one of this
+/// node's records opened here (filed at the owner itself) or moved by its
+/// officer (accepted, refused, decided), and every region that received the
+/// record, and the filer, told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseMarked {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Objection or repair.
+    pub procedure: Procedure,
+    /// The record.
+    pub record: [u8; 32],
+    /// The case.
+    pub case: [u8; 16],
+    /// Where it stands now.
+    pub stage: ProcedureStage,
+    /// SHA-256 of the subject's statement (when filed) or of the officer's
+    /// note.
+    pub text_digest: [u8; 32],
+    /// The regions told, with the message ids.
+    pub sent_to: Vec<(RegionCode, [u8; 16])>,
+}
+
 crate::frame::fixed_kind! {
     RecordsChanged => RECORDS_CHANGED,
     CorrectionsSent => CORRECTIONS_SENT,
+    CaseRouted => CASE_ROUTED,
+    CaseMarked => CASE_MARKED,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod pki;
 pub mod procedures;
 pub mod pseudonym;
 pub mod query;
+pub mod record_cases;
 pub mod repair;
 pub mod report;
 pub mod upward;

@@ -92,12 +92,29 @@ pub struct EvidenceArgs {
 /// Write a repair application's evidence files into a folder.
 pub async fn evidence(lists: &Lists, args: EvidenceArgs) -> Result<()> {
     let files = lists.evidence(&args.entry, &args.case).await?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    for (index, (held, content)) in files.iter().enumerate() {
+    write_evidence(
+        &args.out,
+        files.iter().map(|(held, content)| {
+            (
+                held.kind,
+                held.title.as_str(),
+                &held.digest,
+                content.as_slice(),
+            )
+        }),
+    )
+}
+
+/// Write evidence files (kind, title from the subject, digest, content)
+/// into `out`, numbered, never over a file already there.
+pub fn write_evidence<'a>(
+    out: &Path,
+    files: impl Iterator<Item = (EvidenceKind, &'a str, &'a [u8; 32], &'a [u8])>,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (index, (kind, title, digest, content)) in files.enumerate() {
         // The title came from the subject: keep only a plain file name.
-        let safe: String = held
-            .title
+        let safe: String = title
             .chars()
             .map(|c| {
                 if c == '/' || c == '\\' || c.is_control() {
@@ -107,9 +124,7 @@ pub async fn evidence(lists: &Lists, args: EvidenceArgs) -> Result<()> {
                 }
             })
             .collect();
-        let path = args
-            .out
-            .join(format!("{index:02}-{}-{safe}", held.kind.code()));
+        let path = out.join(format!("{index:02}-{}-{safe}", kind.code()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -121,7 +136,7 @@ pub async fn evidence(lists: &Lists, args: EvidenceArgs) -> Result<()> {
             "{} ({} bytes, sha256 {})",
             path.display(),
             content.len(),
-            hex::encode(held.digest)
+            hex::encode(digest)
         );
     }
     Ok(())
@@ -218,9 +233,9 @@ fn print(side: &str, v: &CaseView) {
     }
 }
 
-/// Accept, refuse or decide one case and say who was told.
-pub async fn answer(lists: &Lists, args: AnswerArgs) -> Result<()> {
-    let answer = match (&args.decide, args.accept, args.refuse) {
+/// What `--decide`, `--accept` or `--refuse` ask the owner to do.
+pub fn case_answer(decide: Option<&str>, accept: bool, refuse: bool) -> Result<CaseAnswer> {
+    Ok(match (decide, accept, refuse) {
         (Some(code), false, false) => match ProcedureOutcome::from_code(code) {
             Some(outcome) => CaseAnswer::Decide(outcome),
             None => bail!(
@@ -230,7 +245,12 @@ pub async fn answer(lists: &Lists, args: AnswerArgs) -> Result<()> {
         (None, true, false) => CaseAnswer::Accept,
         (None, false, true) => CaseAnswer::Refuse,
         _ => bail!("say what to do: --accept, --refuse or --decide OUTCOME"),
-    };
+    })
+}
+
+/// Accept, refuse or decide one case and say who was told.
+pub async fn answer(lists: &Lists, args: AnswerArgs) -> Result<()> {
+    let answer = case_answer(args.decide.as_deref(), args.accept, args.refuse)?;
     let told = lists
         .answer_case(&args.entry, &args.case, answer, &args.note, now_ms())
         .await?;

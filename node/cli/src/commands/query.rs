@@ -160,6 +160,9 @@ pub enum RecordsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Objections to records and credit repair applications (decision 0980).
+    #[command(flatten)]
+    Case(super::record_cases::CaseCommand),
 }
 
 /// Subject identifiers.
@@ -469,6 +472,7 @@ pub async fn records(cmd: RecordsCommand) -> Result<()> {
             unconfirmed,
             json,
         } => return super::corrections::show(&config, unconfirmed, json).await,
+        RecordsCommand::Case(cmd) => return super::record_cases::run(cmd).await,
     };
     let config = NodeConfig::load(&config)?;
     let policy = credex_node::query::load_policy(config.region, &config.policy)?;

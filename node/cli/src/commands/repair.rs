@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use credex_policies::HolidayCalendar;
-use credex_policies::repair::{Eligibility, RightsRules};
+use credex_policies::repair::{Eligibility, RightsRules, penalty_class};
 use time::Date;
 
 /// Credit repair and objections (信用修复、异议).
@@ -23,6 +23,11 @@ pub enum RepairCommand {
         /// special_equipment).
         #[arg(long)]
         sector: Option<String>,
+        /// The penalty type (处罚类别) of an administrative penalty: one that
+        /// stops or bars the business (e.g. 吊销许可证件, 责令停产停业) is
+        /// serious dishonesty information, published one to three years.
+        #[arg(long)]
+        penalty_type: Option<String>,
         /// The decision date, YYYY-MM-DD.
         #[arg(long)]
         decided: String,
@@ -54,6 +59,7 @@ pub fn repair(cmd: RepairCommand) -> Result<()> {
         RepairCommand::Eligibility {
             category,
             sector,
+            penalty_type,
             decided,
             on,
             rules,
@@ -65,7 +71,9 @@ pub fn repair(cmd: RepairCommand) -> Result<()> {
                 None => credex_flows::calendar::china_date(credex_node::clock::now_ms())
                     .context("today's date")?,
             };
-            match rules.eligibility(&category, sector.as_deref(), decided, today) {
+            let class =
+                penalty_class(sector.as_deref(), penalty_type.as_deref()).or(sector.as_deref());
+            match rules.eligibility(&category, class, decided, today) {
                 Eligibility::NotPublished => {
                     println!("{category}: no publication period; credit repair does not apply")
                 }
