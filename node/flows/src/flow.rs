@@ -113,7 +113,7 @@ pub struct HeldRecord {
     pub record_id: String,
     /// The stored subject key.
     pub subject_key: String,
-    /// The record (postcard of [`credex_protocol::query::Record`]).
+    /// The record as stored (postcard of `credex_policies::Record`).
     pub body: Vec<u8>,
 }
 

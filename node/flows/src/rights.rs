@@ -199,6 +199,9 @@ impl Flow for Rights {
     }
 
     fn acknowledged_reads(&self, envelope: &Envelope, _ack: &DeliveryAck) -> Vec<Read> {
+        if let Some(key) = sent_filing_key(envelope) {
+            return vec![Read::State(StateKey::new(FILED_NS, key))];
+        }
         match sent_correction(envelope) {
             Some(c) => vec![Read::State(StateKey::new(
                 SENT_NS,
@@ -217,8 +220,16 @@ impl Flow for Rights {
         envelope: &Envelope,
         ack: &DeliveryAck,
     ) -> Result<Vec<StateWrite>, AckError> {
-        // Only corrections are tracked; a payload this node cannot read
-        // back was not made by this flow.
+        if let Some(key) = sent_filing_key(envelope) {
+            return match &ack.status {
+                DeliveryStatus::Refused { reason } => {
+                    Rights::filing_acknowledged(view, &key, reason).map_err(AckError)
+                }
+                _ => Ok(Vec::new()),
+            };
+        }
+        // Only corrections are tracked besides; a payload this node cannot
+        // read back was not made by this flow.
         let Some(c) = sent_correction(envelope) else {
             return Ok(Vec::new());
         };
@@ -248,4 +259,14 @@ fn sent_correction(envelope: &Envelope) -> Option<RecordCorrection> {
     (envelope.kind == kind::CORRECTION)
         .then(|| credex_protocol::decode(&envelope.payload).ok())
         .flatten()
+}
+
+/// The [`FILED_NS`] key of the case filing `envelope` (sent by this node)
+/// carries, if it is one.
+fn sent_filing_key(envelope: &Envelope) -> Option<String> {
+    if envelope.kind != kind::CASE_FILING {
+        return None;
+    }
+    let filing: CaseFiling = credex_protocol::decode(&envelope.payload).ok()?;
+    Some(mark_key(filing.owner, &filing.record, &envelope.message_id))
 }

@@ -147,7 +147,15 @@ impl RecordCases {
             let Some((owner, mark)) = unmarked(&key, &filed, self.region()) else {
                 return Err(RightsError::Corrupt(format!("{FILED_NS}/{key}: bad key")));
             };
-            out.insert(key, RecordCaseView::of(owner, &mark, now_ms));
+            let mut view = RecordCaseView::of(owner, &mark, now_ms);
+            if let Some(reason) = filed.refused {
+                // The owner's node refused the filing outright.
+                view.stage = "refused";
+                view.pending = None;
+                view.overdue = None;
+                view.note = reason;
+            }
+            out.insert(key, view);
         }
         for (key, value) in storage.state_scan_all(MARKS_NS, "").await? {
             let held: CaseMarkHeld = decode(&key, &value)?;

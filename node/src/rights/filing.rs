@@ -87,6 +87,7 @@ impl RecordCases {
                 now_ms,
                 self.rules.deadlines(filing.procedure).accept_working_days,
             ),
+            refused: None,
         };
         let filed = StateWrite::encoded(
             FILED_NS,

@@ -16,9 +16,10 @@ use std::collections::BTreeSet;
 use credex_journal::sha256;
 use credex_policies::egress::release_case_mark;
 use credex_policies::repair::{Eligibility, penalty_class};
+use credex_policies::{FieldValue, Record};
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureStage};
-use credex_protocol::query::{Record, SubjectRef, Value};
+use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::{CaseFiling, CaseMark};
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,9 @@ pub struct FiledRecordCase {
     /// The last day the owner may accept or refuse it, as this region
     /// counts it.
     pub accept_by: String,
+    /// The owner's node refused the filing itself (a record it does not
+    /// hold for the subject, a repair too early): its reason.
+    pub refused: Option<String>,
 }
 
 /// The [`CASES_NS`] key of case `case` about `record`.
@@ -260,11 +264,11 @@ impl Rights {
     fn repairable(&self, held: &HeldRecord, short: &str, now_ms: i64) -> Result<(), Refusal> {
         let record: Record = credex_protocol::decode(&held.body)
             .map_err(|e| Refusal::Transient(format!("record {short} is unreadable: {e}")))?;
-        let field = |code: &str| {
-            record.fields.iter().find_map(|(k, v)| match v {
-                Value::Date(s) | Value::Code(s) | Value::Text(s) if k == code => Some(s.as_str()),
-                _ => None,
-            })
+        let field = |code: &str| match record.fields.get(code) {
+            Some(FieldValue::Date(s) | FieldValue::Code(s) | FieldValue::Text(s)) => {
+                Some(s.as_str())
+            }
+            _ => None,
         };
         let category = held.category.as_str();
         let decided = field("decision_date").and_then(parse_date).ok_or_else(|| {
@@ -340,6 +344,26 @@ impl Rights {
             summary,
             ..Effect::default()
         })
+    }
+
+    /// The filer's side of the owner's acknowledgement of a filing: a
+    /// refusal is kept on the filed case (an accepted filing is marked by
+    /// the owner in its own message).
+    pub(super) fn filing_acknowledged(
+        view: &View,
+        key: &str,
+        reason: &str,
+    ) -> Result<Vec<StateWrite>, String> {
+        let Some(mut filed) = view
+            .decoded::<FiledRecordCase>(FILED_NS, key)
+            .map_err(|e| format!("{FILED_NS}/{key}: {e:?}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        filed.refused = Some(reason.to_owned());
+        Ok(vec![
+            StateWrite::encoded(FILED_NS, key, &filed).map_err(|e| e.to_string())?,
+        ])
     }
 
     /// What receiving `mark` from `owner` reads.
