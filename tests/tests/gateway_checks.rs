@@ -678,3 +678,80 @@ async fn a_held_entry_shows_under_repair_review_until_the_repair_is_granted() {
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_under_objection_shows_so_in_its_owners_checks_until_decided() {
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_and_guangdong(&fed).await;
+    import_samples(&fed, &gy, GUIZHOU).await;
+    let company = credex_tests::subjects(GUIZHOU)[0].clone();
+    let record_id = format!("{GUIZHOU}-AP-0001");
+    // The subject objects at Guizhou itself, which owns the penalty.
+    let cases =
+        credex_node::rights::RecordCases::for_node(gy.federation().clone(), gy.config()).unwrap();
+    let case = cases
+        .file(
+            credex_node::rights::CaseToFile {
+                procedure: credex_protocol::lists::Procedure::Objection,
+                owner: GUIZHOU.parse().unwrap(),
+                subject: credex_protocol::query::SubjectRef::LegalPerson(company.clone()),
+                category: "admin_penalty".into(),
+                record_id: record_id.clone(),
+                statement: "处罚对象认定错误".into(),
+                evidence: Vec::new(),
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let desk = client(&fed, GUIZHOU, "approval-desk", "check");
+    let mut conn = connect_as(&fed, &gy, &desk).await;
+    let body = json!({"subject": company, "purpose": "public_procurement", "officer": "李强"});
+    let (status, answer) = check(&mut conn, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["results"][0];
+    let penalty = result["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record_id"] == record_id.as_str())
+        .unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(penalty["under_objection"], true, "异议处理中: {result}");
+    assert_eq!(penalty["under_repair_review"], false);
+    let objections = result["objections"].as_array().unwrap();
+    assert_eq!(objections.len(), 1, "{result}");
+    assert_eq!(
+        objections[0]["record"],
+        format!("admin_penalty/{record_id}")
+    );
+    assert_eq!(objections[0]["from_region"], GUIZHOU);
+    assert_eq!(objections[0]["stage"], "filed");
+    assert!(
+        !answer.to_string().contains("处罚对象认定错误"),
+        "grounds stay with the case"
+    );
+
+    // Accepted and dismissed: the record stands, uncontested.
+    for step in [
+        CaseAnswer::Accept,
+        CaseAnswer::Decide(ProcedureOutcome::Dismissed),
+    ] {
+        cases
+            .answer(&case, step, "经核查，异议不成立", now_ms())
+            .await
+            .unwrap();
+    }
+    let (_, answer) = check(&mut conn, body).await;
+    let result = &answer["results"][0];
+    assert_eq!(result["objections"], json!([]), "{result}");
+    assert!(
+        result["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["record_id"] == record_id.as_str() && r["under_objection"] == false),
+        "{result}"
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

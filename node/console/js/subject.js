@@ -42,7 +42,9 @@ export async function lookUp() {
     t("subject.withheld", { count: withheld.length });
   fill("s-withheld", withheld.length === 0 ? t("subject.none")
     : withheld.map((w) => `${w.category}.${w.field}`).join(", "));
-  rows("s-records", answer.records, 3, (r) => [r.category, r.record_id,
+  rows("s-records", answer.records, 3, (r) => [r.category,
+    [r.record_id, r.under_objection && t("subject.underObjection"),
+      r.under_repair_review && t("subject.underRepair")].filter(Boolean).join(" · "),
     Object.entries(r.fields).map(([k, v]) => `${k}: ${text(v)}`).join("；")]);
   rows("s-evaluations", answer.evaluations, 6, (e) => [e.issuer_region, e.scheme,
     e.original_grade, e.local_grade || "", e.supervision_tier || (e.green_channel ? t("subject.green") : ""),
@@ -52,7 +54,7 @@ export async function lookUp() {
       l.under_repair_review && t("subject.underRepair")].filter(Boolean).join(" · "),
     l.origin_region, l.basis || "",
     l.measures.map((m) => m.name_zh).join("、"), (l.applied_here || []).join("、")]);
-  const cases = (o) => [o.entry_id, o.from_region, when(o.received_at_ms),
+  const cases = (o) => [o.entry_id || o.record, o.from_region, when(o.received_at_ms),
     t(`subject.stages.${o.stage}`), (o.stage === "accepted" ? o.decide_by : o.accept_by) || ""];
   rows("s-objections", answer.objections, 5, cases);
   rows("s-repairs", answer.repairs, 5, cases);

@@ -48,6 +48,10 @@ pub struct RecordAnswer {
     /// Field code → value (text, number or boolean), released fields only.
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// An objection to it is being handled (异议处理中).
+    pub under_objection: bool,
+    /// A credit repair application for it is under review (信用修复审核中).
+    pub under_repair_review: bool,
 }
 
 /// A recognised evaluation result of another region.
@@ -128,14 +132,20 @@ pub struct MeasureAnswer {
     pub kind: &'static str,
 }
 
-/// An objection (异议) being handled against a list entry.
+/// An objection (异议) or a repair application (信用修复) being handled
+/// against a list entry or a record.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseAnswer {
     /// `objection` or `repair`.
     #[schema(value_type = String)]
     pub procedure: Procedure,
-    /// The entry the case is about.
-    pub entry_id: String,
+    /// The list entry the case is about, if it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
+    /// The record the case is about (`category/record_id`), if it is about
+    /// one of this region's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     /// The region the subject filed it in.
     pub from_region: String,
     /// When it arrived here (made here) or its latest mark did (pushed

@@ -12,6 +12,7 @@ use credex_flows::lists::{
     OwnEntry, ProcedureCase, RECEIVED_NS,
 };
 use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
+use credex_flows::rights::{CASES_NS as RECORD_CASES_NS, RecordCase};
 use credex_policies::check_release::CheckRelease;
 use credex_policies::egress::{list_type, scheme_category};
 use credex_policies::{FieldValue, MeasuresCatalogue, Record};
@@ -78,7 +79,20 @@ pub async fn answers(
             repairs: Vec::new(),
         };
         for row in records.remove(&s.record_key).unwrap_or_default() {
-            if let Some(r) = record_answer(row, release)? {
+            let cases = record_cases(storage, &row.category, &row.record_id).await?;
+            if let Some(mut r) = record_answer(row, release)? {
+                for case in cases {
+                    match case.procedure {
+                        Procedure::Objection => {
+                            r.under_objection = true;
+                            answer.objections.push(case);
+                        }
+                        Procedure::Repair => {
+                            r.under_repair_review = true;
+                            answer.repairs.push(case);
+                        }
+                    }
+                }
                 answer.records.push(r);
             }
         }
@@ -143,6 +157,8 @@ fn record_answer(
             .into_iter()
             .map(|(k, v)| (k, json_value(v)))
             .collect(),
+        under_objection: false,
+        under_repair_review: false,
     }))
 }
 
@@ -272,7 +288,42 @@ async fn cases(storage: &Storage, entry_key: &str) -> Result<Vec<CaseAnswer>, Ho
         }
         out.push(CaseAnswer {
             procedure: case.mark.procedure,
-            entry_id: entry_key.to_owned(),
+            entry_id: Some(entry_key.to_owned()),
+            record: None,
+            from_region: case.mark.filed_in.to_string(),
+            received_at_ms: case.filed_at_ms,
+            stage: case.mark.stage.code().to_owned(),
+            accept_by: Some(case.mark.accept_by),
+            decide_by: case.mark.decide_by,
+        });
+    }
+    Ok(out)
+}
+
+/// The cases being handled (异议处理中, 信用修复审核中) about this region's
+/// record `record_id` of `category`.
+async fn record_cases(
+    storage: &Storage,
+    category: &str,
+    record_id: &str,
+) -> Result<Vec<CaseAnswer>, HoldingsError> {
+    let prefix = format!(
+        "{}/",
+        hex::encode(credex_journal::record_key(category, record_id))
+    );
+    let mut out = Vec::new();
+    for (key, value) in storage
+        .state_scan(RECORD_CASES_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        let case: RecordCase = decode(RECORD_CASES_NS, &key, &value)?;
+        if !case.mark.stage.pending() {
+            continue;
+        }
+        out.push(CaseAnswer {
+            procedure: case.mark.procedure,
+            entry_id: None,
+            record: Some(format!("{category}/{record_id}")),
             from_region: case.mark.filed_in.to_string(),
             received_at_ms: case.filed_at_ms,
             stage: case.mark.stage.code().to_owned(),
@@ -302,7 +353,8 @@ async fn marked_cases(
         }
         out.push(CaseAnswer {
             procedure: held.mark.procedure,
-            entry_id: entry_key.to_owned(),
+            entry_id: Some(entry_key.to_owned()),
+            record: None,
             from_region: held.mark.filed_in.to_string(),
             received_at_ms: held.at_ms,
             stage: held.mark.stage.code().to_owned(),
@@ -321,7 +373,8 @@ async fn marked_cases(
         let filed: FiledCase = decode(FILED_NS, &key, &value)?;
         out.push(CaseAnswer {
             procedure: filed.procedure,
-            entry_id: entry_key.to_owned(),
+            entry_id: Some(entry_key.to_owned()),
+            record: None,
             from_region: here.to_string(),
             received_at_ms: filed.at_ms,
             stage: "filed".to_owned(),

@@ -211,7 +211,14 @@ fn sections(answer: &SubjectAnswer, here: credex_protocol::RegionCode) -> Vec<Re
                     .iter()
                     .map(|(k, v)| (k.clone(), value_text(v)))
                     .collect(),
-                marks: Vec::new(),
+                marks: [
+                    (r.under_objection, "under_objection"),
+                    (r.under_repair_review, "under_repair_review"),
+                ]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, m)| m.to_owned())
+                .collect(),
             });
     }
     for e in &answer.evaluations {
