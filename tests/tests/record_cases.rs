@@ -167,6 +167,16 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         assert_eq!(v.filed_in.to_string(), "500000");
         assert_eq!(v.statement, None, "the grounds stay with the owner");
     }
+    assert!(
+        credex_tests::event_kinds(gz)
+            .await
+            .contains(&"record.case_marked".to_owned())
+    );
+    assert!(
+        credex_tests::event_kinds(gy)
+            .await
+            .contains(&"record.case_filed".to_owned())
+    );
     let owned = cases(gy).cases(now_ms()).await.unwrap();
     let at_owner = owned.iter().find(|v| v.case == case).unwrap();
     assert_eq!(at_owner.record_id.as_deref(), Some("RC-OBJ"));

@@ -73,7 +73,8 @@ pub struct Event {
     /// What happened: `list.entry_received`, `list.entry_changed`,
     /// `list.feedback_received`, `list.change_confirmed`,
     /// `list.objection_received`, `list.procedure_marked`, `list.procedure_overdue`,
-    /// `record.correction_received`, `upward.procedure_overdue`, `recognition.result_received`,
+    /// `record.correction_received`, `record.case_filed`, `record.case_marked`,
+    /// `upward.procedure_overdue`, `recognition.result_received`,
     /// `recognition.decided`, `upward.batch_received`,
     /// `upward.deadline_at_risk`, `query.answered`.
     pub kind: String,

@@ -8,6 +8,7 @@ use credex_journal::{
     AccessEntry, Direction, MessageReceived, ReceivedOutcome, RecognitionDecided, kind,
 };
 use credex_protocol::federation::{Flow, SignedEnvelope};
+use credex_protocol::query::SubjectRef;
 use credex_protocol::{codec, lists, recognition, rights, upward};
 use serde_json::{Value, json};
 
@@ -190,6 +191,8 @@ fn message_event(flow: Flow, kind: u16) -> Option<&'static str> {
         (Flow::Upward, upward::KIND_BATCH) => "upward.batch_received",
         (Flow::Upward, upward::KIND_PROCEDURE_OVERDUE) => "upward.procedure_overdue",
         (Flow::Rights, rights::kind::CORRECTION) => "record.correction_received",
+        (Flow::Rights, rights::kind::CASE_FILING) => "record.case_filed",
+        (Flow::Rights, rights::kind::CASE_MARK) => "record.case_marked",
         _ => return None,
     })
 }
@@ -215,22 +218,10 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
             // The evidence files stay in the node (`credex lists evidence`):
             // the event names them and their digests.
             let a: lists::RepairApplication = codec::decode(p).ok()?;
-            let evidence: Vec<Value> = a
-                .evidence
-                .iter()
-                .map(|e| {
-                    json!({
-                        "kind": e.kind.code(),
-                        "title": e.title,
-                        "sha256": hex::encode(e.digest),
-                        "bytes": e.content.len(),
-                    })
-                })
-                .collect();
             Some(json!({
                 "entry": a.entry.to_string(),
                 "statement": a.statement,
-                "evidence": evidence,
+                "evidence": evidence_json(&a.evidence),
             }))
         }
         (Flow::Recognition, recognition::kind::RESULT_PUSH) => {
@@ -252,8 +243,54 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
                 "changed_at_ms": c.changed_at_ms,
             }))
         }
+        (Flow::Rights, rights::kind::CASE_FILING) => {
+            // As with list repairs, the evidence files stay in the node
+            // (`credex records evidence`).
+            let f: rights::CaseFiling = codec::decode(p).ok()?;
+            let subject = match &f.subject {
+                SubjectRef::LegalPerson(code) => code.clone(),
+                SubjectRef::NaturalPerson(p) => p.to_string(),
+            };
+            Some(json!({
+                "procedure": f.procedure.code(),
+                "record": hex::encode(f.record),
+                "subject": subject,
+                "statement": f.statement,
+                "evidence": evidence_json(&f.evidence),
+            }))
+        }
+        (Flow::Rights, rights::kind::CASE_MARK) => {
+            let m: rights::CaseMark = codec::decode(p).ok()?;
+            Some(json!({
+                "procedure": m.procedure.code(),
+                "record": hex::encode(m.record),
+                "case": hex::encode(m.case),
+                "filed_in": m.filed_in.to_string(),
+                "stage": m.stage.code(),
+                "pending": m.stage.pending().then(|| m.procedure.pending_zh()),
+                "accept_by": m.accept_by,
+                "decide_by": m.decide_by,
+                "note": m.note,
+            }))
+        }
         _ => None,
     }
+}
+
+/// Evidence files as an event names them: kind, title, digest and size,
+/// never their bytes.
+fn evidence_json(evidence: &[lists::Evidence]) -> Vec<Value> {
+    evidence
+        .iter()
+        .map(|e| {
+            json!({
+                "kind": e.kind.code(),
+                "title": e.title,
+                "sha256": hex::encode(e.digest),
+                "bytes": e.content.len(),
+            })
+        })
+        .collect()
 }
 
 fn to_json<T: serde::Serialize, E>(decoded: Result<T, E>) -> Option<Value> {
