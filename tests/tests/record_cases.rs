@@ -19,7 +19,10 @@ use credex_protocol::RegionCode;
 use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureOutcome};
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::RecordChange;
-use credex_tests::{Federation, ask, authorized_query, gy_penalty_query, until_stored_some};
+use credex_tests::{
+    Federation, ask, audit_all, authorized_query, findings, gy_penalty_query, until_stored_some,
+    witness_all,
+};
 
 const GUIZHOU: &str = "520000";
 
@@ -290,7 +293,36 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         )
         .await
         .unwrap();
-    let _ = national;
+
+    // Honest: the four logs audit clean, cases and withdrawals included.
+    let all = [national, gy, cq, gz];
+    witness_all(&all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = audit_all(&all, &dir.path().join("honest")).await;
+    assert!(report.passed(), "{:?}", findings(&report));
+    // An owner that marks an objection upheld but keeps publishing the
+    // record is caught from its own log.
+    gy.storage()
+        .append_entry(&credex_journal::CaseMarked {
+            version: credex_journal::ENTRY_VERSION,
+            at_ms: now_ms(),
+            procedure: Procedure::Objection,
+            record: record_key("admin_penalty", "RC-EARLY"),
+            case: [0xAB; 16],
+            stage: credex_protocol::lists::ProcedureStage::Decided(ProcedureOutcome::Upheld),
+            text_digest: [0; 32],
+            sent_to: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let report = audit_all(&all, &dir.path().join("doctored")).await;
+    let found = findings(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(log, rule)| log.contains(GUIZHOU) && *rule == "decision_not_carried_out"),
+        "{found:?}"
+    );
     for node in nodes {
         node.shutdown().await;
     }

@@ -7,11 +7,15 @@
 //! publication, so the correction sweep tells its recipients.
 //!
 //! An entry that had already ended before the decision owes no change.
+//!
+//! Cases about records (decision 0980) likewise: an objection upheld must
+//! be followed by a `records_changed` entry deleting the record, a repair
+//! granted by one naming it repaired (or deleted).
 
 use std::collections::BTreeMap;
 
 use credex_journal::{
-    ChangeInitiated, DisclosedBy, ProcedureMarked, RecordsChanged, RecordsDisclosed,
+    CaseMarked, ChangeInitiated, DisclosedBy, ProcedureMarked, RecordsChanged, RecordsDisclosed,
 };
 use credex_protocol::lists::{ChangeKind, EntryId, Procedure, ProcedureOutcome, ProcedureStage};
 
@@ -21,6 +25,9 @@ use crate::disclosures::Finding;
 pub struct Decisions<'a> {
     /// (leaf index, entry) of every case moved by this log's node.
     pub marked: &'a [(u64, ProcedureMarked)],
+    /// (leaf index, entry) of every case about a record of this log's
+    /// node opened or moved.
+    pub record_cases: &'a [(u64, CaseMarked)],
     /// (leaf index, entry) of every change of an entry made here.
     pub changes: &'a [(u64, ChangeInitiated)],
     /// (leaf index, entry) of every disclosure entered in the ledger.
@@ -68,6 +75,41 @@ impl Decisions<'_> {
             }
             if owed == ChangeKind::Repair {
                 out.extend(self.still_published(*index, m));
+            }
+        }
+        out.extend(self.records_not_withdrawn());
+        out
+    }
+
+    /// Decisions about records that no later `records_changed` entry
+    /// carries out.
+    fn records_not_withdrawn(&self) -> Vec<(u64, Finding)> {
+        let mut out = Vec::new();
+        for (index, m) in self.record_cases {
+            let repaired = match (m.procedure, m.stage) {
+                (Procedure::Objection, ProcedureStage::Decided(ProcedureOutcome::Upheld)) => false,
+                (Procedure::Repair, ProcedureStage::Decided(ProcedureOutcome::Granted)) => true,
+                _ => continue,
+            };
+            let withdrawn = self.record_changes.iter().any(|(at, c)| {
+                *at > *index
+                    && (c.deleted.contains(&m.record)
+                        || (repaired && c.repaired.contains(&m.record)))
+            });
+            if !withdrawn {
+                out.push((
+                    *index,
+                    (
+                        "decision_not_carried_out",
+                        format!(
+                            "{} {} about record {} was decided {}, but the record was never withdrawn",
+                            m.procedure.code(),
+                            &hex::encode(m.case)[..16],
+                            &hex::encode(m.record)[..16],
+                            m.stage.code()
+                        ),
+                    ),
+                ));
             }
         }
         out
@@ -158,6 +200,7 @@ mod tests {
         let disclosures = [(1, pushed([7; 32]))];
         let nothing = Decisions {
             marked: &marked,
+            record_cases: &[],
             changes: &[],
             disclosures: &disclosures,
             record_changes: &[],
@@ -173,6 +216,7 @@ mod tests {
         let withdrawn = [(7, RecordsChanged::repaired(3, vec![[7; 32]]))];
         let done = Decisions {
             marked: &marked,
+            record_cases: &[],
             changes: &changes,
             disclosures: &disclosures,
             record_changes: &withdrawn,
@@ -193,6 +237,7 @@ mod tests {
         let wrong = [(6, change(ChangeKind::Repair))];
         let d = Decisions {
             marked: &marked,
+            record_cases: &[],
             changes: &wrong,
             disclosures: &[],
             record_changes: &[],
@@ -214,5 +259,55 @@ mod tests {
             ..d
         };
         assert!(rules(&d).is_empty());
+    }
+
+    #[test]
+    fn a_decision_about_a_record_must_withdraw_it() {
+        let case = |procedure, outcome| CaseMarked {
+            version: ENTRY_VERSION,
+            at_ms: 1,
+            procedure,
+            record: [9; 32],
+            case: [4; 16],
+            stage: ProcedureStage::Decided(outcome),
+            text_digest: [0; 32],
+            sent_to: Vec::new(),
+        };
+        let upheld = [(5, case(Procedure::Objection, ProcedureOutcome::Upheld))];
+        let none = Decisions {
+            marked: &[],
+            record_cases: &upheld,
+            changes: &[],
+            disclosures: &[],
+            record_changes: &[],
+        };
+        assert_eq!(rules(&none), ["decision_not_carried_out"]);
+        // A repair's withdrawal is not an upheld objection's deletion.
+        let repaired = [(6, RecordsChanged::repaired(2, vec![[9; 32]]))];
+        let wrong = Decisions {
+            record_changes: &repaired,
+            ..none
+        };
+        assert_eq!(rules(&wrong), ["decision_not_carried_out"]);
+        let deleted = RecordsChanged::entries(2, &[], &[[9; 32]]);
+        let deleted = [(6, deleted[0].clone())];
+        let done = Decisions {
+            record_changes: &deleted,
+            ..none
+        };
+        assert!(rules(&done).is_empty());
+        let granted = [(5, case(Procedure::Repair, ProcedureOutcome::Granted))];
+        let repair_done = Decisions {
+            record_cases: &granted,
+            record_changes: &repaired,
+            ..none
+        };
+        assert!(rules(&repair_done).is_empty());
+        let dismissed = [(5, case(Procedure::Objection, ProcedureOutcome::Dismissed))];
+        let nothing_owed = Decisions {
+            record_cases: &dismissed,
+            ..none
+        };
+        assert!(rules(&nothing_owed).is_empty());
     }
 }

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use credex_journal::split as split_entry;
 use credex_journal::{
-    AccessEntry, ChangeInitiated, CorrectionsSent, CreditChecked, Direction, ListingInitiated,
-    ProcedureMarked, RecordsChanged, RecordsDisclosed, kind,
+    AccessEntry, CaseMarked, ChangeInitiated, CorrectionsSent, CreditChecked, Direction,
+    ListingInitiated, ProcedureMarked, RecordsChanged, RecordsDisclosed, kind,
 };
 use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
@@ -65,6 +65,8 @@ struct Decoded<'e> {
     entry_changes: Vec<(u64, ChangeInitiated)>,
     /// (leaf index, entry) of every case moved here.
     marked: Vec<(u64, ProcedureMarked)>,
+    /// (leaf index, entry) of every case about a record opened or moved here.
+    record_cases: Vec<(u64, CaseMarked)>,
 }
 
 impl Auditor<'_> {
@@ -114,6 +116,7 @@ impl Auditor<'_> {
         }
         let decisions = crate::decisions::Decisions {
             marked: &decoded.marked,
+            record_cases: &decoded.record_cases,
             changes: &decoded.entry_changes,
             disclosures: &decoded.disclosures,
             record_changes: &decoded.changes,
@@ -243,6 +246,12 @@ impl Auditor<'_> {
                 },
                 kind::PROCEDURE_MARKED => match credex_protocol::decode::<ProcedureMarked>(body) {
                     Ok(m) => decoded.marked.push((*index, m)),
+                    Err(err) => {
+                        self.violation(origin, Some(*index), "entry_format", err.to_string());
+                    }
+                },
+                kind::CASE_MARKED => match credex_protocol::decode::<CaseMarked>(body) {
+                    Ok(m) => decoded.record_cases.push((*index, m)),
                     Err(err) => {
                         self.violation(origin, Some(*index), "entry_format", err.to_string());
                     }
