@@ -63,6 +63,7 @@ pub mod requester;
 pub mod rights;
 pub mod service;
 pub mod storage;
+pub mod subject_access;
 pub mod tls;
 mod token_bucket;
 pub mod transport;

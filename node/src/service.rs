@@ -408,6 +408,11 @@ impl RunningNode {
             self.shutdown.clone(),
         )?;
         crate::corrections::spawn_sweep(&self.federation, &self.tracker, self.shutdown.clone());
+        crate::subject_access::spawn_answers(
+            self.subject_access(),
+            &self.tracker,
+            self.shutdown.clone(),
+        );
         crate::lists::spawn_objection_watch(
             &self.federation,
             &self.config,
@@ -496,6 +501,21 @@ impl RunningNode {
     /// reports).
     pub fn federation(&self) -> &crate::federation::Federation {
         &self.federation
+    }
+
+    /// Gathering subjects' access reports across regions, and answering
+    /// other regions' requests (`crate::subject_access`).
+    pub fn subject_access(&self) -> crate::subject_access::SubjectAccessFederation {
+        crate::subject_access::SubjectAccessFederation::new(
+            self.federation.clone(),
+            self.queries
+                .policy()
+                .catalogue()
+                .categories()
+                .map(|c| c.code.clone())
+                .collect(),
+            self.config.peers.iter().map(|p| p.region),
+        )
     }
 
     /// The node's log key (its verifier key is what auditors trust).

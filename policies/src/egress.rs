@@ -45,7 +45,7 @@ use crate::reporting::ReportingList;
 /// Every federation message kind a node sends, with the gate function
 /// that makes its body. A test in the node fails when a flow gains a kind
 /// that is not listed here.
-pub const OUTBOUND_KINDS: [(Flow, u16, &str); 13] = [
+pub const OUTBOUND_KINDS: [(Flow, u16, &str); 15] = [
     (
         Flow::Recognition,
         recognition_kind::RESULT_PUSH,
@@ -87,6 +87,16 @@ pub const OUTBOUND_KINDS: [(Flow, u16, &str); 13] = [
         "release_case_filing",
     ),
     (Flow::Rights, rights_kind::CASE_MARK, "release_case_mark"),
+    (
+        Flow::Rights,
+        rights_kind::ACCESS_REPORT_REQUEST,
+        "release_access_report_request",
+    ),
+    (
+        Flow::Rights,
+        rights_kind::ACCESS_REPORT_PART,
+        "release_access_report_part",
+    ),
 ];
 
 /// An outbound message body the gate released for one recipient: the only
@@ -731,9 +741,10 @@ mod carried;
 pub use carried::{beyond_record, carried_fields};
 mod notices;
 pub use notices::{
-    release_case_filing, release_case_mark, release_change_confirmed, release_feedback,
-    release_objection, release_procedure_mark, release_procedure_overdue,
-    release_record_correction, release_repair_application,
+    release_access_report_part, release_access_report_request, release_case_filing,
+    release_case_mark, release_change_confirmed, release_feedback, release_objection,
+    release_procedure_mark, release_procedure_overdue, release_record_correction,
+    release_repair_application,
 };
 
 #[cfg(test)]

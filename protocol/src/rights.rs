@@ -7,6 +7,8 @@
 //! | [`kind::CORRECTION`]   | [`RecordCorrection`] | owner → every recipient     |
 //! | [`kind::CASE_FILING`]  | [`CaseFiling`]       | filer → owner               |
 //! | [`kind::CASE_MARK`]    | [`CaseMark`]         | owner → recipients, filer   |
+//! | [`kind::ACCESS_REPORT_REQUEST`] | [`AccessReportRequest`] | home region → every region |
+//! | [`kind::ACCESS_REPORT_PART`]    | [`AccessReportPart`]    | every region → home region |
 //!
 //! A correction names the record by its [`record_key`] only — never its id
 //! or content in clear — and says whether it was replaced or deleted. A
@@ -18,8 +20,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod access;
 mod case;
 
+pub use access::{
+    AccessLine, AccessPartError, AccessReportPart, AccessReportRequest, DisclosureLine,
+    MAX_PART_ACCESSES, MAX_PART_DISCLOSURES, MAX_PART_TEXT,
+};
 pub use case::{CaseFiling, CaseMark};
 
 /// Envelope kinds of the rights flow.
@@ -33,6 +40,12 @@ pub mod kind {
     /// Where a case about a record stands, owner → every region that
     /// received the record and the filer ([`super::CaseMark`]).
     pub const CASE_MARK: u16 = 3;
+    /// The subject's home region asks for a region's part of the subject's
+    /// access report ([`super::AccessReportRequest`]).
+    pub const ACCESS_REPORT_REQUEST: u16 = 4;
+    /// A region's part of a subject's access report, to the home region
+    /// ([`super::AccessReportPart`]).
+    pub const ACCESS_REPORT_PART: u16 = 5;
 }
 
 /// Domain tag of [`record_key`].

@@ -11,8 +11,13 @@
 //! decided by the record's owner and marked on every region that received
 //! the record — are [`cases`]'.
 
+mod access;
 mod cases;
 
+pub use access::{
+    ASKED_NS, AccessAsked, AccessRequested, PARTS_NS, PartReceived, REFUSED_NS, REQUESTS_NS,
+    may_gather, part_key, request_key,
+};
 pub use cases::{
     CASES_NS, CaseEvidence, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS,
     RecordCase, case_key, case_reads, case_recipients, evidence_key, mark_key,
@@ -22,7 +27,10 @@ use credex_policies::HolidayCalendar;
 use credex_policies::repair::RightsRules;
 use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryAck, DeliveryStatus, Envelope, Flow as FlowName};
-use credex_protocol::rights::{CaseFiling, CaseMark, RecordChange, RecordCorrection, kind};
+use credex_protocol::rights::{
+    AccessReportPart, AccessReportRequest, CaseFiling, CaseMark, RecordChange, RecordCorrection,
+    kind,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::flow::{
@@ -92,6 +100,8 @@ enum Message {
     Correction(RecordCorrection),
     Filing(CaseFiling),
     Mark(CaseMark),
+    AccessRequest(AccessReportRequest),
+    AccessPart(AccessReportPart),
 }
 
 impl Rights {
@@ -117,6 +127,12 @@ impl Rights {
             kind::CORRECTION => decode_body(envelope, "record correction").map(Message::Correction),
             kind::CASE_FILING => decode_body(envelope, "case filing").map(Message::Filing),
             kind::CASE_MARK => decode_body(envelope, "case mark").map(Message::Mark),
+            kind::ACCESS_REPORT_REQUEST => {
+                decode_body(envelope, "access report request").map(Message::AccessRequest)
+            }
+            kind::ACCESS_REPORT_PART => {
+                decode_body(envelope, "access report part").map(Message::AccessPart)
+            }
             other => Err(Refused::UnknownKind {
                 flow: FlowName::Rights,
                 kind: other,
@@ -179,6 +195,8 @@ impl Flow for Rights {
             ))],
             Message::Filing(f) => case_reads(&f.subject, &f.record),
             Message::Mark(m) => Rights::mark_reads(from.region, &m),
+            Message::AccessRequest(r) => Rights::access_reads(from.region, &r.request, false),
+            Message::AccessPart(p) => Rights::access_reads(from.region, &p.request, true),
         })
     }
 
@@ -195,6 +213,8 @@ impl Flow for Rights {
                 self.open_case(cx.now_ms, view, f, envelope.message_id, from.region)
             }
             Message::Mark(m) => self.case_mark(cx.now_ms, view, from.region, m),
+            Message::AccessRequest(r) => self.access_request(cx.now_ms, view, from.region, r),
+            Message::AccessPart(p) => self.access_part(cx.now_ms, view, from.region, p),
         }
     }
 
@@ -220,6 +240,20 @@ impl Flow for Rights {
         envelope: &Envelope,
         ack: &DeliveryAck,
     ) -> Result<Vec<StateWrite>, AckError> {
+        if envelope.kind == kind::ACCESS_REPORT_REQUEST {
+            // A region that refuses to answer says why; the home region
+            // shows it beside the parts.
+            let request: Option<AccessReportRequest> =
+                credex_protocol::decode(&envelope.payload).ok();
+            return Ok(match (&ack.status, request) {
+                (DeliveryStatus::Refused { reason }, Some(r)) => vec![StateWrite::put(
+                    REFUSED_NS,
+                    part_key(&r.request, envelope.to_region),
+                    reason.clone().into_bytes(),
+                )],
+                _ => Vec::new(),
+            });
+        }
         if let Some(key) = sent_filing_key(envelope) {
             return match &ack.status {
                 DeliveryStatus::Refused { reason } => {

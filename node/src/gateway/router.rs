@@ -53,6 +53,8 @@ pub fn routes() -> OpenApiRouter {
         .routes(routes!(queries::show))
         .routes(routes!(queries::sign))
         .routes(routes!(subject_access::subject_access))
+        .routes(routes!(subject_access::ask_federated))
+        .routes(routes!(subject_access::show_federated))
         .routes(routes!(auditor::log_file))
         .routes(routes!(checks::check))
         .routes(routes!(checks::check_batch))

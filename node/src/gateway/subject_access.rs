@@ -12,7 +12,6 @@
 
 use axum::Extension;
 use axum::Json;
-use credex_journal::{AccessEntry, CreditChecked, Direction, ReportIssued, kind};
 use credex_pki::GatewayRole;
 use credex_policies::SubjectId;
 use credex_protocol::query::SubjectRef;
@@ -23,7 +22,9 @@ use super::body::JsonBody;
 use super::identity::ClientIdentity;
 use super::problem::{Problem, ProblemDocument, ProblemType};
 use super::state::GatewayState;
-use crate::storage::{MAX_RANGE_LIMIT, Storage, StorageError};
+use crate::subject_access::federated::AccessReportError;
+use crate::subject_access::{FederatedReport, SubjectAccessFederation};
+pub use crate::subject_access::{RecordDisclosure, SubjectAccess};
 
 /// Whose accesses to list.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -32,48 +33,6 @@ use crate::storage::{MAX_RANGE_LIMIT, Storage, StorageError};
 pub struct SubjectAccessRequest {
     /// A unified social credit code, or a citizen ID.
     pub subject: String,
-}
-
-/// One access to the subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct SubjectAccess {
-    /// The entry's index in this node's log (an auditor can prove it).
-    pub log_index: u64,
-    /// When, Unix ms.
-    pub at_ms: i64,
-    /// `query` (another region asked), `credit_check` (a system of this
-    /// region checked) or `credit_report` (this node issued a signed report
-    /// on the subject).
-    pub kind: String,
-    /// Who: `REGION/NODE` for a query, the system's identity for a check.
-    pub by: String,
-    /// The officers who asked and approved, or the one the system named.
-    pub officers: Vec<String>,
-    /// Purpose code.
-    pub purpose: String,
-    /// For a query: `granted`, `trimmed` or `denied`; for a report, its
-    /// kind (`general`, `no_violation`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    /// For a query: the fields released, `category.field`.
-    pub released: Vec<String>,
-}
-
-/// One of the subject's records held here, and a region that received
-/// it (经手必有责), from the disclosures ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RecordDisclosure {
-    /// The record's category.
-    pub category: String,
-    /// The record's id.
-    pub record_id: String,
-    /// The region that received it (`000000`: the national platform).
-    pub recipient: String,
-    /// How: `query` (an answer), `upward` (a report), `list-push` (with a
-    /// list entry).
-    pub channel: String,
-    /// When it last did, Unix ms.
-    pub last_at_ms: i64,
 }
 
 /// The report.
@@ -116,12 +75,17 @@ pub async fn subject_access(
 /// The subject access report for `subject` (a USCC or a citizen ID).
 pub async fn report(state: &GatewayState, subject: &str) -> Result<SubjectAccessReport, Problem> {
     let (shown, digests) = digests(state, subject)?;
-    let (log_size, accesses) = scan(state.storage(), &digests)
+    let (log_size, accesses) = crate::subject_access::accesses(state.storage(), &digests)
         .await
         .map_err(Problem::store_failed)?;
-    let disclosures = disclosures(state, subject)
-        .await
-        .map_err(Problem::store_failed)?;
+    let disclosures = match subject_ref(state, subject) {
+        Some(subject) => {
+            crate::subject_access::disclosures(state.storage(), &subject, &categories(state))
+                .await
+                .map_err(Problem::store_failed)?
+        }
+        None => Vec::new(),
+    };
     Ok(SubjectAccessReport {
         subject: shown,
         log_size,
@@ -130,55 +94,32 @@ pub async fn report(state: &GatewayState, subject: &str) -> Result<SubjectAccess
     })
 }
 
-/// The recipients of every record of `subject` held here, by record.
-async fn disclosures(
-    state: &GatewayState,
-    subject: &str,
-) -> Result<Vec<RecordDisclosure>, StorageError> {
-    let storage = state.storage();
-    let subject_ref = match SubjectId::parse(subject.trim()) {
-        Ok(SubjectId::LegalPerson(u)) => SubjectRef::LegalPerson(u.as_str().to_owned()),
-        Ok(SubjectId::NaturalPerson(c)) => {
-            let Some(persons) = state.parts().persons.as_deref() else {
-                return Ok(Vec::new());
-            };
-            match persons.ring.current_pseudonym(c.expose()) {
-                Ok(p) => SubjectRef::NaturalPerson(p),
-                Err(_) => return Ok(Vec::new()),
-            }
+/// The subject as messages name it (a person by the current-epoch
+/// pseudonym), if it can be named here.
+pub fn subject_ref(state: &GatewayState, subject: &str) -> Option<SubjectRef> {
+    match SubjectId::parse(subject.trim()).ok()? {
+        SubjectId::LegalPerson(u) => Some(SubjectRef::LegalPerson(u.as_str().to_owned())),
+        SubjectId::NaturalPerson(c) => {
+            let persons = state.parts().persons.as_deref()?;
+            persons
+                .ring
+                .current_pseudonym(c.expose())
+                .ok()
+                .map(SubjectRef::NaturalPerson)
         }
-        Err(_) => return Ok(Vec::new()),
-    };
-    let Some(key) = crate::pseudonyms::stored_subject_key(storage, &subject_ref).await? else {
-        return Ok(Vec::new());
-    };
-    let categories: Vec<String> = state
+    }
+}
+
+/// Every category of the catalogue in force.
+fn categories(state: &GatewayState) -> Vec<String> {
+    state
         .parts()
         .queries
         .policy()
         .catalogue()
         .categories()
         .map(|c| c.code.clone())
-        .collect();
-    let mut out = Vec::new();
-    for chunk in categories.chunks(crate::storage::MAX_QUERY_CATEGORIES) {
-        for record in storage.records_for(&key, chunk).await? {
-            let record_key = credex_journal::record_key(&record.category, &record.record_id);
-            let to = crate::disclosures::recipients(storage, &record_key)
-                .await
-                .map_err(|e| StorageError::InvalidState {
-                    reason: e.to_string(),
-                })?;
-            out.extend(to.into_iter().map(|d| RecordDisclosure {
-                category: record.category.clone(),
-                record_id: record.record_id.clone(),
-                recipient: d.recipient.to_string(),
-                channel: d.channel.name().to_owned(),
-                last_at_ms: d.at_ms,
-            }));
-        }
-    }
-    Ok(out)
+        .collect()
 }
 
 /// The subject as shown, and every digest it has in the log.
@@ -206,83 +147,107 @@ fn digests(state: &GatewayState, text: &str) -> Result<(String, Vec<[u8; 32]>), 
     }
 }
 
-/// Scan the whole log for accesses to any of `digests`.
-async fn scan(
-    storage: &Storage,
-    digests: &[[u8; 32]],
-) -> Result<(u64, Vec<SubjectAccess>), StorageError> {
-    let mut out = Vec::new();
-    let mut next = 0u64;
-    loop {
-        let page = storage.journal_range(next, MAX_RANGE_LIMIT).await?;
-        let Some(last) = page.last() else { break };
-        next = last.seq + 1;
-        for r in &page {
-            match r.kind {
-                kind::QUERY_RECEIVED => {
-                    if let Ok(a) = credex_journal::decode::<AccessEntry>(r.kind, &r.body)
-                        && a.direction == Direction::Received
-                        && digests.contains(&a.subject_digest)
-                    {
-                        out.push(query_access(r.seq, &a));
-                    }
-                }
-                kind::CREDIT_CHECKED => {
-                    if let Ok(c) = credex_journal::decode::<CreditChecked>(r.kind, &r.body)
-                        && c.subjects.iter().any(|s| digests.contains(s))
-                    {
-                        out.push(SubjectAccess {
-                            log_index: r.seq,
-                            at_ms: c.at_ms,
-                            kind: "credit_check".into(),
-                            by: c.client.identity,
-                            officers: vec![c.officer],
-                            purpose: c.purpose,
-                            outcome: None,
-                            released: Vec::new(),
-                        });
-                    }
-                }
-                kind::REPORT_ISSUED => {
-                    if let Ok(i) = credex_journal::decode::<ReportIssued>(r.kind, &r.body)
-                        && digests.contains(&i.subject_digest)
-                    {
-                        out.push(SubjectAccess {
-                            log_index: r.seq,
-                            at_ms: i.at_ms,
-                            kind: "credit_report".into(),
-                            by: i.requested_by,
-                            officers: vec![i.officer],
-                            purpose: i.purpose,
-                            outcome: Some(i.kind.code().to_owned()),
-                            released: Vec::new(),
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok((next, out))
+/// A federated report asked for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FederatedRequested {
+    /// The request's id: `GET /v1/subject-access/federated/{request}`.
+    pub request: String,
+    /// The regions asked.
+    pub asked: Vec<String>,
 }
 
-fn query_access(seq: u64, a: &AccessEntry) -> SubjectAccess {
-    SubjectAccess {
-        log_index: seq,
-        at_ms: a.at_ms,
-        kind: "query".into(),
-        by: format!("{}/{}", a.requester_region, a.requester_node),
-        officers: [&a.requester_officer, &a.approver_officer]
-            .into_iter()
-            .flatten()
-            .map(|o| o.identity.clone())
-            .collect(),
-        purpose: a.purpose.clone(),
-        outcome: Some(format!("{:?}", a.outcome).to_lowercase()),
-        released: a
-            .released
-            .iter()
-            .flat_map(|c| c.fields.iter().map(move |f| format!("{}.{f}", c.category)))
-            .collect(),
+/// Ask every region for its part of a subject's access report (the
+/// subject's home region gathers it: for a company, the province its
+/// unified social credit code names).
+#[utoipa::path(
+    post,
+    path = "/v1/subject-access/federated",
+    tag = "subjects",
+    request_body = SubjectAccessRequest,
+    responses(
+        (status = 202, description = "asked; the parts arrive over the federation", body = FederatedRequested),
+        (status = 400, description = "the body is not JSON", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "the certificate lacks role `sar`", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "the subject is invalid", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "too many requests", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ask_federated(
+    Extension(state): Extension<GatewayState>,
+    client: ClientIdentity,
+    JsonBody(request): JsonBody<SubjectAccessRequest>,
+) -> Result<(axum::http::StatusCode, Json<FederatedRequested>), Problem> {
+    client.require(GatewayRole::Sar, "POST /v1/subject-access/federated")?;
+    digests(&state, &request.subject)?;
+    let subject = subject_ref(&state, &request.subject).ok_or_else(|| {
+        Problem::new(
+            ProblemType::FieldInvalid,
+            "this node cannot name the subject to other regions (no pseudonym key ring)",
+        )
+        .at_field("/subject")
+    })?;
+    let gathering = gathering(&state);
+    let id = gathering
+        .ask(subject, &client.identity_uri(), crate::clock::now_ms())
+        .await
+        .map_err(federated_problem)?;
+    let asked = state
+        .parts()
+        .config
+        .peers
+        .iter()
+        .map(|p| p.region.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(FederatedRequested { request: id, asked }),
+    ))
+}
+
+/// A subject's access report as gathered so far: this region's part, every
+/// part received, the regions still to answer and those that refused.
+#[utoipa::path(
+    get,
+    path = "/v1/subject-access/federated/{request}",
+    tag = "subjects",
+    params(("request" = String, Path, description = "the request's id (hex)")),
+    responses(
+        (status = 200, description = "the report gathered so far", body = FederatedReport),
+        (status = 403, description = "the certificate lacks role `sar`", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "no such request", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "too many requests", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+pub async fn show_federated(
+    Extension(state): Extension<GatewayState>,
+    client: ClientIdentity,
+    axum::extract::Path(request): axum::extract::Path<String>,
+) -> Result<Json<FederatedReport>, Problem> {
+    client.require(
+        GatewayRole::Sar,
+        "GET /v1/subject-access/federated/{request}",
+    )?;
+    gathering(&state)
+        .gathered(&request)
+        .await
+        .map(Json)
+        .map_err(federated_problem)
+}
+
+fn gathering(state: &GatewayState) -> SubjectAccessFederation {
+    SubjectAccessFederation::new(
+        state.parts().federation.clone(),
+        categories(state),
+        state.parts().config.peers.iter().map(|p| p.region),
+    )
+}
+
+fn federated_problem(e: AccessReportError) -> Problem {
+    match e {
+        AccessReportError::UnknownRequest(_) => Problem::new(ProblemType::NotFound, e.to_string()),
+        AccessReportError::Storage(s) => Problem::store_failed(s),
+        other => Problem::new(ProblemType::Unavailable, other.to_string()),
     }
 }

@@ -10,7 +10,10 @@ use credex_protocol::federation::Flow;
 use credex_protocol::lists::{
     ChangeConfirmed, Feedback, Objection, ProcedureMark, RepairApplication, kind as list_kind,
 };
-use credex_protocol::rights::{CaseFiling, CaseMark, RecordCorrection, kind as rights_kind};
+use credex_protocol::rights::{
+    AccessReportPart, AccessReportRequest, CaseFiling, CaseMark, RecordCorrection,
+    kind as rights_kind,
+};
 use credex_protocol::upward::{KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice};
 
 use super::{EgressError, ReleasedBody, released};
@@ -159,6 +162,38 @@ pub fn release_case_mark(to: RegionCode, mark: &CaseMark) -> Result<ReleasedBody
         rights_kind::CASE_MARK,
         to,
         mark,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release a request for a region's part of a subject's access report:
+/// the request id and the subject as queries name it, no record field.
+pub fn release_access_report_request(
+    to: RegionCode,
+    request: &AccessReportRequest,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Rights,
+        rights_kind::ACCESS_REPORT_REQUEST,
+        to,
+        request,
+        EgressRecord::no_record_data(),
+    )
+}
+
+/// Release a region's part of a subject's access report to the region that
+/// asked: who accessed the subject, when, why and which fields (names, not
+/// values), and which regions received the subject's records (by key) — no
+/// record field.
+pub fn release_access_report_part(
+    to: RegionCode,
+    part: &AccessReportPart,
+) -> Result<ReleasedBody, EgressError> {
+    released(
+        Flow::Rights,
+        rights_kind::ACCESS_REPORT_PART,
+        to,
+        part,
         EgressRecord::no_record_data(),
     )
 }

@@ -92,6 +92,12 @@ pub const CASE_ROUTED: u16 = 64;
 /// marked on every region that received the record
 /// ([`crate::rights::CaseMarked`]).
 pub const CASE_MARKED: u16 = 65;
+/// This node asked every region for its part of a subject's access report
+/// ([`crate::rights::AccessReportAsked`]).
+pub const ACCESS_REPORT_ASKED: u16 = 66;
+/// This node sent a region its part of a subject's access report
+/// ([`crate::rights::AccessReportAnswered`]).
+pub const ACCESS_REPORT_ANSWERED: u16 = 67;
 
 /// Every kind this version writes, with its name (for reports and tools).
 pub const ALL: &[(u16, &str)] = &[
@@ -127,6 +133,8 @@ pub const ALL: &[(u16, &str)] = &[
     (REPORT_ISSUED, "report_issued"),
     (CASE_ROUTED, "case_routed"),
     (CASE_MARKED, "case_marked"),
+    (ACCESS_REPORT_ASKED, "access_report_asked"),
+    (ACCESS_REPORT_ANSWERED, "access_report_answered"),
 ];
 
 /// The name of a kind, if this version knows it.

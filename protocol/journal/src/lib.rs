@@ -52,7 +52,10 @@ pub use node::{
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
 pub use reports::ReportIssued;
-pub use rights::{CaseMarked, CaseRouted, CorrectionsSent, RecordsChanged};
+pub use rights::{
+    AccessReportAnswered, AccessReportAsked, CaseMarked, CaseRouted, CorrectionsSent,
+    RecordsChanged,
+};
 pub use upward::{BatchPrepared, UpwardDeadlineAtRisk};
 
 /// Current version of the entry encoding: every body's `version` field.

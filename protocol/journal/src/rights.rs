@@ -134,7 +134,50 @@ pub struct CaseMarked {
     pub sent_to: Vec<(RegionCode, [u8; 16])>,
 }
 
+/// Journal body of [`crate::kind::ACCESS_REPORT_ASKED`]: the subject's
+/// home region asked every region for its part of the subject's access
+/// report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessReportAsked {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The request.
+    pub request: [u8; 16],
+    /// The subject ([`crate::subject_digest`]).
+    pub subject_digest: [u8; 32],
+    /// Who asked here (the gateway client or officer).
+    pub asked_by: String,
+    /// The regions asked, with the message ids.
+    pub sent_to: Vec<(RegionCode, [u8; 16])>,
+}
+
+/// Journal body of [`crate::kind::ACCESS_REPORT_ANSWERED`]: this node sent
+/// the region that asked its part of a subject's access report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessReportAnswered {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The request.
+    pub request: [u8; 16],
+    /// The subject ([`crate::subject_digest`]).
+    pub subject_digest: [u8; 32],
+    /// The region that asked.
+    pub to: RegionCode,
+    /// SHA-256 of the part sent (its postcard encoding).
+    pub part_digest: [u8; 32],
+    /// How many accesses and disclosures it named.
+    pub lines: (u32, u32),
+    /// The message id.
+    pub message_id: [u8; 16],
+}
+
 crate::frame::fixed_kind! {
+    AccessReportAsked => ACCESS_REPORT_ASKED,
+    AccessReportAnswered => ACCESS_REPORT_ANSWERED,
     RecordsChanged => RECORDS_CHANGED,
     CorrectionsSent => CORRECTIONS_SENT,
     CaseRouted => CASE_ROUTED,
