@@ -70,11 +70,13 @@ pub enum ProblemType {
     CsrfRefused,
     /// Console: the sign-in signature, challenge or certificate is refused.
     SignInRefused,
+    /// No federated subject access report was asked for with this id here.
+    AccessReportUnknown,
 }
 
 impl ProblemType {
     /// Every problem type.
-    pub const ALL: [ProblemType; 22] = [
+    pub const ALL: [ProblemType; 23] = [
         ProblemType::BodyMalformed,
         ProblemType::FieldInvalid,
         ProblemType::BodyTooLarge,
@@ -97,6 +99,7 @@ impl ProblemType {
         ProblemType::SessionMissing,
         ProblemType::CsrfRefused,
         ProblemType::SignInRefused,
+        ProblemType::AccessReportUnknown,
     ];
 
     /// The slug after [`PROBLEM_URN`].
@@ -124,6 +127,7 @@ impl ProblemType {
             ProblemType::SessionMissing => "session-missing",
             ProblemType::CsrfRefused => "csrf-refused",
             ProblemType::SignInRefused => "sign-in-refused",
+            ProblemType::AccessReportUnknown => "access-report-unknown",
         }
     }
 
@@ -166,6 +170,7 @@ impl ProblemType {
             ProblemType::SessionMissing => "no console session; sign in",
             ProblemType::CsrfRefused => "the request did not come from the console's own page",
             ProblemType::SignInRefused => "the sign-in is refused",
+            ProblemType::AccessReportUnknown => "no such subject access report request",
         }
     }
 
@@ -190,6 +195,7 @@ impl ProblemType {
             ProblemType::IdempotencyConflict => StatusCode::CONFLICT,
             ProblemType::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
             ProblemType::SessionMissing | ProblemType::SignInRefused => StatusCode::UNAUTHORIZED,
+            ProblemType::AccessReportUnknown => StatusCode::NOT_FOUND,
             ProblemType::CsrfRefused => StatusCode::FORBIDDEN,
         }
     }
@@ -244,6 +250,9 @@ impl ProblemType {
             }
             ProblemType::SignInRefused => {
                 "the officer belongs to region 500000, but this console serves region 520000"
+            }
+            ProblemType::AccessReportUnknown => {
+                "no access report request 9c1e… was sent from this region"
             }
         }
     }

@@ -246,7 +246,9 @@ fn gathering(state: &GatewayState) -> SubjectAccessFederation {
 
 fn federated_problem(e: AccessReportError) -> Problem {
     match e {
-        AccessReportError::UnknownRequest(_) => Problem::new(ProblemType::NotFound, e.to_string()),
+        AccessReportError::UnknownRequest(_) => {
+            Problem::new(ProblemType::AccessReportUnknown, e.to_string())
+        }
         AccessReportError::Storage(s) => Problem::store_failed(s),
         other => Problem::new(ProblemType::Unavailable, other.to_string()),
     }

@@ -12,7 +12,10 @@ use credex_protocol::lists::{
 };
 use credex_protocol::query::CategoryFields;
 use credex_protocol::recognition::{ResultPush, kind as recognition_kind};
-use credex_protocol::rights::{RecordCorrection, kind as rights_kind};
+use credex_protocol::rights::{
+    AccessReportPart, AccessReportRequest, CaseFiling, CaseMark, RecordCorrection,
+    kind as rights_kind,
+};
 use credex_protocol::upward::{
     KIND_BATCH, KIND_PROCEDURE_OVERDUE, ProcedureOverdueNotice, UpwardBatch,
 };
@@ -71,6 +74,25 @@ pub fn carried_fields(
         }
         (Flow::Rights, rights_kind::CORRECTION) => {
             decode::<RecordCorrection>(payload)?;
+            BTreeMap::new()
+        }
+        // A case names a record by key, the subject as queries do, and
+        // carries the subject's own statement and evidence: no field.
+        (Flow::Rights, rights_kind::CASE_FILING) => {
+            decode::<CaseFiling>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Rights, rights_kind::CASE_MARK) => {
+            decode::<CaseMark>(payload)?;
+            BTreeMap::new()
+        }
+        (Flow::Rights, rights_kind::ACCESS_REPORT_REQUEST) => {
+            decode::<AccessReportRequest>(payload)?;
+            BTreeMap::new()
+        }
+        // Access metadata (who, when, why, field names) and record keys.
+        (Flow::Rights, rights_kind::ACCESS_REPORT_PART) => {
+            decode::<AccessReportPart>(payload)?;
             BTreeMap::new()
         }
         (flow, kind) => {

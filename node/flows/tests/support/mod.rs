@@ -573,6 +573,26 @@ impl NodeParts<'_> {
                         credex_flows::flow::SubjectRecords::Held(held),
                     );
                 }
+                Read::Record { subject, record } => {
+                    let subject_key = match subject {
+                        credex_protocol::query::SubjectRef::LegalPerson(code) => code.clone(),
+                        credex_protocol::query::SubjectRef::NaturalPerson(p) => p.to_string(),
+                    };
+                    let found = self.records.iter().find(|((c, id), (s, _))| {
+                        *s == subject_key && credex_journal::record_key(c, id) == *record
+                    });
+                    if let Some(((category, record_id), (subject_key, body))) = found {
+                        view.insert_record(
+                            *record,
+                            credex_flows::flow::HeldRecord {
+                                category: category.clone(),
+                                record_id: record_id.clone(),
+                                subject_key: subject_key.clone(),
+                                body: body.clone(),
+                            },
+                        );
+                    }
+                }
             }
         }
         view
