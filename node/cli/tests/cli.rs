@@ -329,6 +329,12 @@ fn demo_runs_and_passes_its_checks() {
             && stdout.contains("Chongqing verifies it offline: signature, certificate, validity"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "Guizhou, the owner, marks it 异议处理中 on every region that received the record"
+        ) && stdout.contains("Guizhou gathers every region's part over the federation"),
+        "{stdout}"
+    );
     no_internal_field_leaves_its_region(&kept);
     no_citizen_id_in_any_node(&kept);
     only_released_details_reach_each_member(&kept);

@@ -61,7 +61,10 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
     feed(&mut conn, &company, checks).await?;
     let reported_upward = crate::dev::sample_subjects("520000".parse()?)[0].clone();
     super::corrections::corrected_everywhere(&mut conn, gy, &reported_upward, 3, checks).await?;
+    super::rights::objection_to_a_record(running, &reported_upward, "520000-AP-TODAY", checks)
+        .await?;
     credit_check(dir, gy, &root, &company, checks).await?;
+    super::rights::who_looked_everywhere(&mut conn, &company, checks).await?;
     events(&mut conn, checks).await?;
     two_person_query(dir, &mut conn, checks).await?;
     who_looked(dir, &running[2], &root, checks).await?;

@@ -30,6 +30,7 @@ mod recognition;
 mod refusals;
 mod repair;
 mod report;
+mod rights;
 mod setup;
 mod upward;
 
