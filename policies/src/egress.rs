@@ -347,6 +347,22 @@ pub fn scheme_category(scheme: Scheme) -> &'static str {
     }
 }
 
+/// The record id under which a region keeps its current result of
+/// `scheme` about `subject` (a USCC) in [`scheme_category`]:
+/// `eval-{scheme}-{subject}`, one record per subject and scheme.
+pub fn evaluation_record_id(scheme: Scheme, subject: &str) -> String {
+    format!("eval-{scheme}-{subject}")
+}
+
+/// The scheme and subject of an issued result's record, if
+/// (`category`, `record_id`) is one ([`evaluation_record_id`]).
+pub fn evaluation_of_record<'a>(category: &str, record_id: &'a str) -> Option<(Scheme, &'a str)> {
+    Scheme::ALL.into_iter().find_map(|s| {
+        let subject = record_id.strip_prefix(&format!("eval-{s}-"))?;
+        (scheme_category(s) == category).then_some((s, subject))
+    })
+}
+
 /// The list type of a wire list kind.
 pub fn list_type(kind: ListKind) -> ListType {
     match kind {

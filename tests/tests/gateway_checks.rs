@@ -755,3 +755,88 @@ async fn a_record_under_objection_shows_so_in_its_owners_checks_until_decided() 
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objection_to_a_recognised_evaluation_is_marked_here_and_an_upheld_one_revokes_it() {
+    use credex_node::rights::{CaseToFile, RecordCases};
+    use credex_protocol::evaluation::Scheme;
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_and_guangdong(&fed).await;
+    let company = credex_tests::subjects(GUIZHOU)[1].clone();
+    within("evaluation", evaluated_by_guangdong(&gy, &gz, &company)).await;
+    // The company objects in Guizhou to Guangdong's evaluation of it.
+    let here = RecordCases::for_node(gy.federation().clone(), gy.config()).unwrap();
+    let issuer = RecordCases::for_node(gz.federation().clone(), gz.config()).unwrap();
+    let record_id = credex_policies::egress::evaluation_record_id(Scheme::PublicCredit, &company);
+    let case = here
+        .file(
+            CaseToFile {
+                procedure: credex_protocol::lists::Procedure::Objection,
+                owner: GUANGDONG.parse().unwrap(),
+                subject: credex_protocol::query::SubjectRef::LegalPerson(company.clone()),
+                category: "public_credit_evaluation".into(),
+                record_id: record_id.clone(),
+                statement: "评价所依据的处罚已被撤销".into(),
+                evidence: Vec::new(),
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    until_stored(gy.storage(), "Guangdong marks the case here", || async {
+        here.marks(now_ms())
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.case == case && v.stage == "filed" && v.owner.to_string() == GUANGDONG)
+    })
+    .await;
+    let desk = client(&fed, GUIZHOU, "approval-desk", "check");
+    let mut conn = connect_as(&fed, &gy, &desk).await;
+    let body = json!({"subject": company, "purpose": "administrative_approval", "officer": "王芳"});
+    let (status, answer) = check(&mut conn, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["results"][0];
+    assert_eq!(
+        result["evaluations"][0]["under_objection"], true,
+        "{result}"
+    );
+    assert_eq!(result["evaluations"][0]["counts_now"], true, "{result}");
+    assert_eq!(
+        result["objections"][0]["record"],
+        format!("public_credit_evaluation/{record_id}"),
+        "{result}"
+    );
+
+    // Guangdong accepts and upholds it: the result is revoked everywhere.
+    for step in [
+        CaseAnswer::Accept,
+        CaseAnswer::Decide(ProcedureOutcome::Upheld),
+    ] {
+        issuer
+            .answer(&case, step, "异议成立", now_ms())
+            .await
+            .unwrap();
+    }
+    until_stored(gy.storage(), "the revocation reaches Guizhou", || async {
+        credex_node::eval::list(gy.storage())
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.kind == "received" && l.subject == company && l.status != "active")
+    })
+    .await;
+    let (_, answer) = check(&mut conn, body).await;
+    let result = &answer["results"][0];
+    assert_eq!(result["objections"], json!([]), "{result}");
+    assert!(
+        result["evaluations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["counts_now"] == false),
+        "{result}"
+    );
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

@@ -413,8 +413,9 @@ pub(super) fn signed_digest(result: &IssuedAttestation) -> Result<[u8; 32], Eval
 }
 
 /// The credit record that makes `result` fetchable by an ordinary query:
-/// category [`category_of`] its scheme, record id `eval-{scheme}`
-/// (one current result per subject and scheme), field `attestation` the
+/// category [`category_of`] its scheme, record id
+/// `credex_policies::egress::evaluation_record_id` (one current result per
+/// subject and scheme, decision 0980), field `attestation` the
 /// hex of encode(result), plus the category's descriptive fields where the
 /// values fit the catalogue.
 pub fn credit_record(
@@ -460,7 +461,7 @@ pub fn credit_record(
     };
     Ok(RecordRow {
         category: category.to_owned(),
-        record_id: format!("eval-{}", a.scheme),
+        record_id: credex_policies::egress::evaluation_record_id(a.scheme, &a.subject),
         subject_key: crate::query::subject_key(&SubjectRef::LegalPerson(a.subject.clone())),
         body: credex_protocol::encode(&record).map_err(|e| EvalError::Sign(e.to_string()))?,
     })

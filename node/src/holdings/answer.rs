@@ -81,6 +81,8 @@ pub struct EvaluationAnswer {
     pub counts_until_ms: Option<i64>,
     /// Whether it counts now (not revoked, within its validity and age).
     pub counts_now: bool,
+    /// An objection to it is being handled by its issuer (异议处理中).
+    pub under_objection: bool,
 }
 
 /// A list entry in force in this region.

@@ -12,13 +12,16 @@ use credex_flows::lists::{
     OwnEntry, ProcedureCase, RECEIVED_NS,
 };
 use credex_flows::recognition::{RECEIVED_NS as EVAL_RECEIVED_NS, ReceivedRecord};
-use credex_flows::rights::{CASES_NS as RECORD_CASES_NS, RecordCase};
+use credex_flows::rights::{
+    CASES_NS as RECORD_CASES_NS, CaseMarkHeld, FILED_NS as RECORD_FILED_NS, FiledRecordCase,
+    MARKS_NS as RECORD_MARKS_NS, RecordCase,
+};
 use credex_policies::check_release::CheckRelease;
-use credex_policies::egress::{list_type, scheme_category};
+use credex_policies::egress::{evaluation_record_id, list_type, scheme_category};
 use credex_policies::{FieldValue, MeasuresCatalogue, Record};
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::AttestationStatus;
-use credex_protocol::lists::{ListEntry, Procedure};
+use credex_protocol::lists::{ListEntry, Procedure, ProcedureStage};
 use credex_protocol::query::SubjectRef;
 
 use super::CheckedSubject;
@@ -98,8 +101,20 @@ pub async fn answers(
         }
         if let SubjectRef::LegalPerson(code) = &s.digest_ref {
             for r in evaluations.remove(code).unwrap_or_default() {
-                if release.releases(scheme_category(r.result.attestation.scheme), "grade") {
-                    answer.evaluations.push(evaluation_answer(&r, now_ms));
+                let a = &r.result.attestation;
+                if release.releases(scheme_category(a.scheme), "grade") {
+                    let mut e = evaluation_answer(&r, now_ms);
+                    let cases = told_cases(
+                        storage,
+                        here,
+                        a.issuer_region,
+                        scheme_category(a.scheme),
+                        &evaluation_record_id(a.scheme, &a.subject),
+                    )
+                    .await?;
+                    e.under_objection = !cases.is_empty();
+                    answer.objections.extend(cases);
+                    answer.evaluations.push(e);
                 }
             }
         }
@@ -218,6 +233,7 @@ fn evaluation_answer(r: &ReceivedRecord, now_ms: i64) -> EvaluationAnswer {
         counts_now: matches!(a.status, AttestationStatus::Active)
             && a.valid_until_ms >= now_ms
             && d.counts_until_ms.is_some_and(|until| until >= now_ms),
+        under_objection: false,
     }
 }
 
@@ -332,6 +348,74 @@ async fn record_cases(
         });
     }
     Ok(out)
+}
+
+/// The cases being handled about `owner`'s record `record_id` of
+/// `category`, as its owner last marked them here, and those filed here
+/// that it has not marked yet (pending from filing).
+async fn told_cases(
+    storage: &Storage,
+    here: RegionCode,
+    owner: RegionCode,
+    category: &str,
+    record_id: &str,
+) -> Result<Vec<CaseAnswer>, HoldingsError> {
+    let key = credex_journal::record_key(category, record_id);
+    let prefix = format!("{owner}/{}/", hex::encode(key));
+    let mut cases = std::collections::BTreeMap::new();
+    for (k, value) in storage
+        .state_scan(RECORD_FILED_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        let filed: FiledRecordCase = decode(RECORD_FILED_NS, &k, &value)?;
+        if filed.refused.is_none() {
+            cases.insert(
+                k,
+                (
+                    filed.procedure,
+                    ProcedureStage::Filed,
+                    here,
+                    filed.at_ms,
+                    filed.accept_by,
+                    None,
+                ),
+            );
+        }
+    }
+    for (k, value) in storage
+        .state_scan(RECORD_MARKS_NS, &prefix, None, MAX_STATE_SCAN)
+        .await?
+    {
+        let held: CaseMarkHeld = decode(RECORD_MARKS_NS, &k, &value)?;
+        let m = held.mark;
+        cases.insert(
+            k,
+            (
+                m.procedure,
+                m.stage,
+                m.filed_in,
+                held.at_ms,
+                m.accept_by,
+                m.decide_by,
+            ),
+        );
+    }
+    Ok(cases
+        .into_values()
+        .filter(|(_, stage, ..)| stage.pending())
+        .map(
+            |(procedure, stage, filed_in, at_ms, accept_by, decide_by)| CaseAnswer {
+                procedure,
+                entry_id: None,
+                record: Some(format!("{category}/{record_id}")),
+                from_region: filed_in.to_string(),
+                received_at_ms: at_ms,
+                stage: stage.code().to_owned(),
+                accept_by: Some(accept_by),
+                decide_by,
+            },
+        )
+        .collect())
 }
 
 /// The cases being handled about held entry `entry_key`, as its origin

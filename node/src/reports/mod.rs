@@ -236,6 +236,9 @@ fn sections(answer: &SubjectAnswer, here: credex_protocol::RegionCode) -> Vec<Re
         if source != here {
             marks.push("recognised".to_owned());
         }
+        if e.under_objection {
+            marks.push("under_objection".to_owned());
+        }
         by_category
             .entry(e.scheme.clone())
             .or_default()

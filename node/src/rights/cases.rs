@@ -19,7 +19,7 @@ use credex_flows::rights::{
     RecordCase, case_recipients, evidence_key,
 };
 use credex_journal::{CaseMarked, ENTRY_VERSION, sha256};
-use credex_policies::egress::release_case_mark;
+use credex_policies::egress::{evaluation_of_record, release_case_mark};
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{Procedure, ProcedureDeadline, ProcedureOutcome, ProcedureStage};
 use credex_protocol::rights::CaseMark;
@@ -226,6 +226,7 @@ impl RecordCases {
             let recipients = case_recipients(
                 &view,
                 &stored.mark.record,
+                (&stored.category, &stored.record_id),
                 stored.mark.filed_in,
                 self.region(),
             )
@@ -262,8 +263,9 @@ impl RecordCases {
     }
 
     /// What `outcome` of `stored` does to the record: an objection upheld
-    /// removes it, a repair granted ends its publication; nothing else
-    /// touches it.
+    /// removes it (an evaluation result is revoked first, reaching every
+    /// region that recognised it), a repair granted ends its publication;
+    /// nothing else touches it.
     async fn carry_out(
         &self,
         case: &str,
@@ -276,6 +278,24 @@ impl RecordCases {
             (Procedure::Repair, ProcedureOutcome::Granted) => Withdrawal::Repaired,
             _ => return Ok(()),
         };
+        if let Some((scheme, subject)) = evaluation_of_record(&stored.category, &stored.record_id) {
+            // An evaluation result is revoked (撤销) first, so every region
+            // that recognised it drops it and lifts what it granted.
+            match crate::eval::revoke(
+                &self.federation,
+                &self.agreements,
+                &self.catalogue,
+                subject,
+                scheme,
+                &format!("异议成立 (objection {case} upheld)"),
+                now_ms,
+            )
+            .await
+            {
+                Ok(_) | Err(crate::eval::EvalError::AlreadyRevoked(_)) => {}
+                Err(e) => return Err(RightsError::Invalid(format!("revoking the result: {e}"))),
+            }
+        }
         let record = RecordKey {
             category: stored.category.clone(),
             record_id: stored.record_id.clone(),

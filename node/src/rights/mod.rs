@@ -15,9 +15,9 @@
 //! answers and what a region sees (`cases`), and withdrawal from release
 //! (`withdraw`, shared with list repairs).
 
-use credex_policies::HolidayCalendar;
 use credex_policies::egress::EgressError;
 use credex_policies::repair::RightsRules;
+use credex_policies::{AgreementSet, Catalogue, HolidayCalendar};
 use credex_protocol::RegionCode;
 
 use crate::boot::StartError;
@@ -62,30 +62,32 @@ pub struct RecordCases {
     federation: Federation,
     calendar: HolidayCalendar,
     rules: RightsRules,
+    /// The agreements and catalogue an evaluation's revocation is pushed
+    /// under (an objection upheld against an evaluation result).
+    agreements: AgreementSet,
+    catalogue: Catalogue,
     /// Serialises this process's moves of its own cases.
     local: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl RecordCases {
-    /// The cases of the node whose messaging is `federation`, counting
-    /// deadlines in `calendar` under `rules`.
-    pub fn new(federation: Federation, calendar: HolidayCalendar, rules: RightsRules) -> Self {
-        RecordCases {
-            federation,
-            calendar,
-            rules,
-            local: Default::default(),
-        }
-    }
-
     /// The cases of the node of `config`: its calendar (`[upward]
-    /// holidays`) and rights rules (`[policy] rights`).
+    /// holidays`), rights rules (`[policy] rights`), agreements and
+    /// catalogue.
     pub fn for_node(federation: Federation, config: &NodeConfig) -> Result<Self, StartError> {
-        Ok(RecordCases::new(
+        let agreements = crate::eval::load_agreements(config).map_err(|e| StartError::Flow {
+            flow: "rights",
+            reason: format!("agreements: {e}"),
+        })?;
+        let policy = crate::query::load_policy(config.region, &config.policy)?;
+        Ok(RecordCases {
             federation,
-            crate::upward::load_calendar(config)?,
-            crate::lists::load_rights(config)?,
-        ))
+            calendar: crate::upward::load_calendar(config)?,
+            rules: crate::lists::load_rights(config)?,
+            agreements,
+            catalogue: policy.catalogue().clone(),
+            local: Default::default(),
+        })
     }
 
     /// The receiving side of the rights flow, deciding under the same

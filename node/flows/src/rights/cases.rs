@@ -14,10 +14,11 @@
 use std::collections::BTreeSet;
 
 use credex_journal::sha256;
-use credex_policies::egress::release_case_mark;
+use credex_policies::egress::{evaluation_of_record, release_case_mark};
 use credex_policies::repair::{Eligibility, penalty_class};
 use credex_policies::{FieldValue, Record};
 use credex_protocol::RegionCode;
+use credex_protocol::evaluation::Scheme;
 use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureStage};
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::{CaseFiling, CaseMark};
@@ -27,6 +28,7 @@ use super::Rights;
 use crate::calendar::{china_date, date_text, deadline_date, parse_date};
 use crate::disclosures::{self, parse_row};
 use crate::flow::{Effect, HeldRecord, Read, Refusal, Refused, StateKey, StateWrite, View};
+use crate::recognition;
 
 /// At the owner: each case about one of its records, [`case_key`] →
 /// [`RecordCase`].
@@ -118,10 +120,11 @@ pub fn evidence_key(case: &[u8; 16], index: usize) -> String {
     format!("{}/{index:02}", hex::encode(case))
 }
 
-/// What opening a case about `record` reads: the record, and the
-/// disclosures ledger's rows about it.
+/// What opening a case about `record` reads: the record, the disclosures
+/// ledger's rows about it, and — for a legal person, whose record may be an
+/// evaluation result — the regions that recognised each scheme's result.
 pub fn case_reads(subject: &SubjectRef, record: &[u8; 32]) -> Vec<Read> {
-    vec![
+    let mut reads = vec![
         Read::Record {
             subject: subject.clone(),
             record: *record,
@@ -130,15 +133,24 @@ pub fn case_reads(subject: &SubjectRef, record: &[u8; 32]) -> Vec<Read> {
             ns: disclosures::NS.to_owned(),
             prefix: disclosures::record_prefix(record),
         },
-    ]
+    ];
+    if let SubjectRef::LegalPerson(code) = subject {
+        reads.extend(Scheme::ALL.into_iter().map(|scheme| Read::Prefix {
+            ns: recognition::HOLDERS_NS.to_owned(),
+            prefix: format!("{scheme}/{code}/"),
+        }));
+    }
+    reads
 }
 
 /// The regions a case's marks go to: every region the ledger (read into
-/// `view`) says received `record`, and the region the subject filed in —
-/// never `owner` itself.
+/// `view`) says received `record` (of `category`, id `record_id`), every
+/// region that recognised it when it is an evaluation result, and the
+/// region the subject filed in — never `owner` itself.
 pub fn case_recipients(
     view: &View,
     record: &[u8; 32],
+    (category, record_id): (&str, &str),
     filed_in: RegionCode,
     owner: RegionCode,
 ) -> Result<BTreeSet<RegionCode>, Refusal> {
@@ -146,6 +158,13 @@ pub fn case_recipients(
     for (key, value) in view.prefixed(disclosures::NS, &disclosures::record_prefix(record)) {
         let row = parse_row(key, value).map_err(|e| Refusal::Transient(e.to_string()))?;
         to.insert(row.recipient);
+    }
+    if let Some((scheme, subject)) = evaluation_of_record(category, record_id) {
+        let prefix = format!("{scheme}/{subject}/");
+        to.extend(
+            view.prefixed(recognition::HOLDERS_NS, &prefix)
+                .filter_map(|(key, _)| key.strip_prefix(&prefix)?.parse::<RegionCode>().ok()),
+        );
     }
     to.remove(&owner);
     Ok(to)
@@ -223,7 +242,13 @@ impl Rights {
                 file.content,
             ));
         }
-        let recipients = case_recipients(view, &filing.record, filed_in, self.region)?;
+        let recipients = case_recipients(
+            view,
+            &filing.record,
+            (&held.category, &held.record_id),
+            filed_in,
+            self.region,
+        )?;
         let send = recipients
             .iter()
             .map(|to| release_case_mark(*to, &mark).map_err(transient))

@@ -259,14 +259,13 @@ fn delete_of(category: &str, row: &mut RawRow) -> Result<(SubjectId, Action), (S
 }
 
 /// The scheme whose issued result `(category, record_id)` is
-/// (`eval-{scheme}` in the scheme's category, written by `credex eval`).
+/// (`eval-{scheme}-{subject}` in the scheme's category, written by
+/// `credex eval`).
 fn issued_result_scheme(
     category: &str,
     record_id: &str,
 ) -> Option<credex_protocol::evaluation::Scheme> {
-    credex_protocol::evaluation::Scheme::ALL
-        .into_iter()
-        .find(|s| crate::eval::category_of(*s) == category && record_id == format!("eval-{s}"))
+    credex_policies::egress::evaluation_of_record(category, record_id).map(|(s, _)| s)
 }
 
 fn check_source(source: &str) -> Result<(), String> {
