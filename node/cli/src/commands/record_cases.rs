@@ -12,7 +12,9 @@ use credex_node::lists::{CaseAnswer, ListsPolicy};
 use credex_node::offline::OfflineNode;
 use credex_node::rights::{CaseToFile, RecordCaseView, RecordCases};
 use credex_node::service::now_ms;
+use credex_policies::egress::{evaluation_record_id, scheme_category};
 use credex_protocol::RegionCode;
+use credex_protocol::evaluation::Scheme;
 use credex_protocol::lists::{Procedure, ProcedureOutcome};
 
 use super::procedures::{case_answer, read_evidence, write_evidence};
@@ -30,12 +32,17 @@ pub struct FileArgs {
     /// into its pseudonym at once, never sent) or a pseudonym EPOCH:HEX.
     #[arg(long)]
     pub subject: String,
-    /// The record's category, e.g. admin_penalty.
-    #[arg(long)]
-    pub category: String,
+    /// The record's category, e.g. admin_penalty (with --record-id).
+    #[arg(long, required_unless_present = "scheme", requires = "record_id")]
+    pub category: Option<String>,
     /// The record's id at its owner (only its key is sent).
-    #[arg(long)]
-    pub record_id: String,
+    #[arg(long, requires = "category")]
+    pub record_id: Option<String>,
+    /// Instead of a record: the owner's evaluation result (信用评价结果) of
+    /// the subject under this scheme (public_credit, tax_credit,
+    /// environmental_credit). An objection upheld revokes it everywhere.
+    #[arg(long, conflicts_with_all = ["category", "record_id"])]
+    pub scheme: Option<Scheme>,
     /// The subject's grounds (objection) or statement of how it corrected
     /// its conduct (repair).
     #[arg(long)]
@@ -130,12 +137,20 @@ pub async fn run(cmd: CaseCommand) -> Result<()> {
                 CaseCommand::Object(_) => Procedure::Objection,
                 _ => Procedure::Repair,
             };
+            let (category, record_id) = match (&a.scheme, &a.category, &a.record_id) {
+                (Some(scheme), _, _) => (
+                    scheme_category(*scheme).to_owned(),
+                    evaluation_record_id(*scheme, a.subject.trim()),
+                ),
+                (None, Some(c), Some(id)) => (c.clone(), id.clone()),
+                _ => anyhow::bail!("name the record (--category and --record-id) or --scheme"),
+            };
             Some(CaseToFile {
                 procedure,
                 owner: a.owner,
                 subject,
-                category: a.category.clone(),
-                record_id: a.record_id.clone(),
+                category,
+                record_id,
                 statement: a.statement.clone(),
                 evidence,
             })
