@@ -34,8 +34,8 @@ use crate::query::SubjectRef;
 mod procedure;
 
 pub use procedure::{
-    Evidence, EvidenceKind, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, MAX_EVIDENCE_TITLE, Objection,
-    Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome, ProcedureStage,
+    CaseAbout, Evidence, EvidenceKind, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, MAX_EVIDENCE_TITLE,
+    Objection, Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome, ProcedureStage,
     RepairApplication, validate_evidence, validate_progress,
 };
 

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeName, RegionCode};
-use crate::lists::{EntryId, Procedure, ProcedureDeadline};
+use crate::lists::{CaseAbout, Procedure, ProcedureDeadline};
 use crate::query::SignerProof;
 
 /// Envelope `kind` of an [`UpwardBatch`].
@@ -62,14 +62,15 @@ pub struct UpwardBatch {
 
 /// A region tells the national platform that an objection or a repair
 /// application its subject filed there (异议, 信用修复) passed a deadline at
-/// the entry's origin (kind [`KIND_PROCEDURE_OVERDUE`]): no record, no
-/// subject — the entry, the case, which deadline and its day.
+/// the region that decides it — a list entry's origin, a record's owner
+/// (kind [`KIND_PROCEDURE_OVERDUE`]): no record field, no subject — what
+/// the case is about, the case, which deadline and its day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcedureOverdueNotice {
     /// Objection or repair.
     pub procedure: Procedure,
-    /// The entry the case is about (its origin is the region late).
-    pub entry: EntryId,
+    /// What the case is about (its decider is the region late).
+    pub about: CaseAbout,
     /// The case (the message id that filed it).
     pub case: [u8; 16],
     /// The region the subject filed it in (the sender).
@@ -89,8 +90,8 @@ impl ProcedureOverdueNotice {
                 self.deadline
             ));
         }
-        if self.entry.origin == self.filed_in {
-            return Err("a case is filed in a region other than the entry's origin".into());
+        if self.about.decider() == self.filed_in {
+            return Err("a case is filed in a region other than the one that decides it".into());
         }
         Ok(())
     }

@@ -291,7 +291,10 @@ async fn a_missed_deadline_is_reported_on_both_sides_and_to_the_national_platfor
         },
     )
     .await;
-    assert_eq!(reported.notice.entry, id);
+    assert_eq!(
+        reported.notice.about,
+        credex_protocol::lists::CaseAbout::Entry(id)
+    );
     assert_eq!(hex::encode(reported.notice.case), objection);
     assert_eq!(reported.notice.filed_in.to_string(), "500000");
     assert_eq!(reported.notice.missed, ProcedureDeadline::Acceptance);

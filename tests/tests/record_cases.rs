@@ -192,6 +192,44 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         "a filing about another subject's record opened a case"
     );
 
+    // Nobody answers for two weeks: both sides journal the missed
+    // acceptance deadline once, and Chongqing tells the national platform.
+    let later = now_ms() + 14 * 86_400_000;
+    let at_filer = cases(cq).report_overdue(later).await.unwrap();
+    assert_eq!(at_filer.len(), 1, "{at_filer:?}");
+    assert_eq!(at_filer[0].case, case);
+    assert_eq!(at_filer[0].overdue, Some("acceptance"));
+    let at_owner = cases(gy).report_overdue(later).await.unwrap();
+    assert_eq!(at_owner.len(), 1, "{at_owner:?}");
+    assert!(
+        cases(cq).report_overdue(later).await.unwrap().is_empty(),
+        "once"
+    );
+    let notice = until_stored_some(
+        national.storage(),
+        "the national platform is told",
+        || async {
+            credex_node::upward::objections_overdue(national.storage())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|o| o.notice.about.decider() == guizhou())
+        },
+    )
+    .await;
+    assert_eq!(
+        notice.notice.about,
+        credex_protocol::lists::CaseAbout::Record {
+            owner: guizhou(),
+            record: record_key("admin_penalty", "RC-OBJ"),
+        }
+    );
+    assert!(
+        credex_tests::event_kinds(gy)
+            .await
+            .contains(&"record.case_overdue".to_owned())
+    );
+
     // Accepted, then upheld: the record is withdrawn from release, and every
     // region that received it is told it was deleted.
     let told = cases(gy)

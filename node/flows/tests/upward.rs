@@ -434,9 +434,10 @@ fn batches_go_from_provinces_to_the_national_node_only() {
 }
 
 fn overdue_notice(filed_in: &str) -> Envelope {
+    use credex_protocol::lists::CaseAbout;
     let notice = ProcedureOverdueNotice {
         procedure: credex_protocol::lists::Procedure::Objection,
-        entry: "440000-000102030405060708090a0b0c0d0e0f".parse().unwrap(),
+        about: CaseAbout::Entry("440000-000102030405060708090a0b0c0d0e0f".parse().unwrap()),
         case: [9; 16],
         filed_in: region(filed_in),
         missed: ProcedureDeadline::Acceptance,
@@ -451,6 +452,7 @@ fn overdue_notice(filed_in: &str) -> Envelope {
 
 #[test]
 fn a_region_reports_only_the_objections_filed_in_it() {
+    use credex_protocol::lists::CaseAbout;
     let fed = TestFederation::new();
     let national = fed.flow(RegionCode::NATIONAL);
     let notice = overdue_notice(PROVINCE);
@@ -478,10 +480,28 @@ fn a_region_reports_only_the_objections_filed_in_it() {
     assert_eq!(r.code(), "not-entitled");
     let mut own = overdue_notice(PROVINCE);
     let mut n: ProcedureOverdueNotice = credex_protocol::decode(&own.payload).unwrap();
-    n.entry.origin = region(PROVINCE);
+    n.about = CaseAbout::Record {
+        owner: region(PROVINCE),
+        record: [1; 32],
+    };
     own.payload = credex_protocol::encode(&n).unwrap();
     assert_eq!(refused(national.reads(&province(), &own)).code(), "invalid");
-    n.entry.origin = region("440000");
+    // A record of another region is reported like an entry.
+    n.about = CaseAbout::Record {
+        owner: region("440000"),
+        record: [1; 32],
+    };
+    own.payload = credex_protocol::encode(&n).unwrap();
+    let effect = national
+        .receive(&fed.cx(oct_13()), &View::default(), &province(), &own)
+        .unwrap();
+    assert!(
+        effect.state[0]
+            .key
+            .starts_with(&format!("440000/record-{}/", hex::encode([1u8; 32]))),
+        "{}",
+        effect.state[0].key
+    );
     n.deadline = "2026-13-01".into();
     own.payload = credex_protocol::encode(&n).unwrap();
     assert_eq!(refused(national.reads(&province(), &own)).code(), "invalid");

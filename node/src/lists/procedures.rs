@@ -30,7 +30,8 @@ use credex_journal::{CaseSide, ENTRY_VERSION, ProcedureMarked, ProcedureOverdue,
 use credex_policies::egress::{release_procedure_mark, release_procedure_overdue};
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{
-    EntryId, Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome, ProcedureStage,
+    CaseAbout, EntryId, Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome,
+    ProcedureStage,
 };
 use credex_protocol::upward::ProcedureOverdueNotice;
 
@@ -257,7 +258,7 @@ impl Lists {
             if side == CaseSide::FiledHere {
                 let notice = ProcedureOverdueNotice {
                     procedure: mark.procedure,
-                    entry: mark.entry,
+                    about: CaseAbout::Entry(mark.entry),
                     case: mark.case,
                     filed_in: mark.filed_in,
                     missed,
@@ -281,7 +282,7 @@ impl Lists {
                 version: ENTRY_VERSION,
                 at_ms: now_ms,
                 procedure: mark.procedure,
-                entry: mark.entry,
+                about: CaseAbout::Entry(mark.entry),
                 case: mark.case,
                 missed,
                 deadline,

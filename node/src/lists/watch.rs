@@ -1,5 +1,6 @@
-//! The objection watch: a task that reports missed objection deadlines
-//! ([`Lists::report_overdue`]) at start and every
+//! The case watch: a task that reports missed deadlines of cases about
+//! list entries ([`Lists::report_overdue`]) and about records
+//! (`RecordCases::report_overdue`) at start and every
 //! [`OBJECTION_WATCH_EVERY`] after, until shutdown.
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub fn spawn_objection_watch(
         federation.clone(),
         ListsPolicy::with_catalogue(config, catalogue)?,
     );
+    let records = crate::rights::RecordCases::for_node(federation.clone(), config)?;
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(OBJECTION_WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -44,6 +46,18 @@ pub fn spawn_objection_watch(
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "objection watch failed; trying again later"),
+            }
+            match records.report_overdue(now).await {
+                Ok(found) if !found.is_empty() => {
+                    tracing::warn!(
+                        count = found.len(),
+                        "deadlines of cases about records missed"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "record case watch failed; trying again later")
+                }
             }
         }
     });

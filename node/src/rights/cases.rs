@@ -66,7 +66,7 @@ pub struct RecordCaseView {
 }
 
 impl RecordCaseView {
-    fn of(owner: RegionCode, mark: &CaseMark, now_ms: i64) -> RecordCaseView {
+    pub(super) fn of(owner: RegionCode, mark: &CaseMark, now_ms: i64) -> RecordCaseView {
         RecordCaseView {
             procedure: mark.procedure.code(),
             owner,
@@ -97,7 +97,7 @@ pub struct RecordCaseFile {
 }
 
 /// The deadline of `mark` that has passed on the China day of `now_ms`.
-fn overdue(mark: &CaseMark, now_ms: i64) -> Option<ProcedureDeadline> {
+pub(super) fn overdue(mark: &CaseMark, now_ms: i64) -> Option<ProcedureDeadline> {
     crate::lists::overdue_stage(
         mark.stage,
         &mark.accept_by,
@@ -347,7 +347,7 @@ impl RecordCases {
 /// The mark a case filed here stands at before the owner marks it: filed,
 /// with this region's own acceptance deadline. `None` when the key is not
 /// `{owner}/{record hex}/{case hex}`.
-fn unmarked(
+pub(super) fn unmarked(
     key: &str,
     filed: &FiledRecordCase,
     here: RegionCode,
@@ -373,6 +373,9 @@ fn unmarked(
     ))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, RightsError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: &[u8],
+) -> Result<T, RightsError> {
     credex_protocol::decode(value).map_err(|e| RightsError::Corrupt(format!("{key}: {e}")))
 }

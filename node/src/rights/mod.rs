@@ -27,10 +27,12 @@ use crate::storage::StorageError;
 
 mod cases;
 mod filing;
+mod watch;
 mod withdraw;
 
 pub use cases::{RecordCaseFile, RecordCaseView};
 pub use filing::CaseToFile;
+pub use watch::OVERDUE_NS;
 pub use withdraw::{OBJECTIONS_SOURCE, REPAIRS_SOURCE, Withdrawal, withdraw};
 
 /// Why a case operation failed.

@@ -3,7 +3,8 @@
 
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{
-    ChangeKind, EntryId, EvidenceKind, ListKind, Procedure, ProcedureDeadline, ProcedureStage,
+    CaseAbout, ChangeKind, EntryId, EvidenceKind, ListKind, Procedure, ProcedureDeadline,
+    ProcedureStage,
 };
 use credex_protocol::query::CategoryFields;
 use serde::{Deserialize, Serialize};
@@ -146,8 +147,9 @@ pub struct ProcedureOverdue {
     pub at_ms: i64,
     /// Objection or repair.
     pub procedure: Procedure,
-    /// The entry.
-    pub entry: EntryId,
+    /// What the case is about (a list entry, or a record of this or
+    /// another region).
+    pub about: CaseAbout,
     /// The case.
     pub case: [u8; 16],
     /// The deadline missed.

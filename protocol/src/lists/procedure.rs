@@ -46,6 +46,47 @@ impl Procedure {
     }
 }
 
+/// What a case is about: a list entry (decided by its origin) or a record
+/// (decided by its owner; an evaluation result is one too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseAbout {
+    /// Index 0. A joint reward/punishment list entry.
+    Entry(EntryId),
+    /// Index 1. A record of `owner`, by its key (`rights::record_key`).
+    Record {
+        /// The region that owns the record.
+        owner: RegionCode,
+        /// The record's key.
+        record: [u8; 32],
+    },
+}
+
+impl CaseAbout {
+    /// The region that decides the case: the entry's origin, the record's
+    /// owner.
+    pub fn decider(&self) -> RegionCode {
+        match self {
+            CaseAbout::Entry(id) => id.origin,
+            CaseAbout::Record { owner, .. } => *owner,
+        }
+    }
+}
+
+impl std::fmt::Display for CaseAbout {
+    /// `entry REGION-HEX`, or `record REGION/HEX16` (the key's first 8
+    /// bytes).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseAbout::Entry(id) => write!(f, "entry {id}"),
+            CaseAbout::Record { owner, record } => {
+                write!(f, "record {owner}/")?;
+                record[..8].iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
 /// A subject's objection (异议), routed by a member to the origin, which
 /// alone can uphold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,14 +80,14 @@ impl Upward {
     ) -> Result<Effect, Refusal> {
         let key = overdue_key(&notice);
         let summary = format!(
-            "{} {} about entry {} filed in {}: {} deadline {} missed by {}",
+            "{} {} about {} filed in {}: {} deadline {} missed by {}",
             notice.procedure.code(),
             hex::encode(notice.case),
-            notice.entry,
+            notice.about,
             notice.filed_in,
             notice.missed.code(),
             notice.deadline,
-            notice.entry.origin
+            notice.about.decider()
         );
         let held = OverdueReported {
             notice,

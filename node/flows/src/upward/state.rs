@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use credex_protocol::lists::CaseAbout;
 use credex_protocol::upward::ProcedureOverdueNotice;
 use serde::{Deserialize, Serialize};
 
@@ -20,13 +21,18 @@ pub struct OverdueReported {
     pub at_ms: i64,
 }
 
-/// The [`OVERDUE_NS`] key of a notice: `{origin}/{entry}/{objection}/{deadline}`,
-/// so the national node lists the late regions first.
+/// The [`OVERDUE_NS`] key of a notice: `{decider}/{about}/{case}/{deadline}`
+/// (`about` an entry id or `record-{key hex}`), so the national node lists
+/// the late regions first.
 pub fn overdue_key(notice: &ProcedureOverdueNotice) -> String {
+    let about = match &notice.about {
+        CaseAbout::Entry(id) => id.to_string(),
+        CaseAbout::Record { record, .. } => format!("record-{}", hex::encode(record)),
+    };
     format!(
         "{}/{}/{}/{}",
-        notice.entry.origin,
-        notice.entry,
+        notice.about.decider(),
+        about,
         hex::encode(notice.case),
         notice.missed.code()
     )

@@ -106,27 +106,28 @@ pub async fn render(
                 return Ok(None);
             };
             let summary = format!(
-                "{} {} about entry {}: the {} deadline {} passed unanswered",
+                "{} {} about {}: the {} deadline {} passed unanswered",
                 o.procedure.code(),
                 hex::encode(o.case),
-                o.entry,
+                o.about,
                 o.missed.code(),
                 o.deadline
             );
-            let details = json!({
+            let mut details = json!({
                 "procedure": o.procedure.code(),
-                "entry": o.entry.to_string(),
                 "case": hex::encode(o.case),
                 "missed": o.missed.code(),
                 "deadline": o.deadline,
                 "national_told": o.national_message.is_some(),
             });
-            Ok(Some(event(
-                "list.procedure_overdue",
-                None,
-                summary,
-                Some(details),
-            )))
+            if let Some(d) = details.as_object_mut() {
+                d.extend(about_json(&o.about));
+            }
+            let kind = match o.about {
+                lists::CaseAbout::Entry(_) => "list.procedure_overdue",
+                lists::CaseAbout::Record { .. } => "record.case_overdue",
+            };
+            Ok(Some(event(kind, None, summary, Some(details))))
         }
         kind::QUERY_RECEIVED => {
             let Ok(a) = credex_journal::decode::<AccessEntry>(record.kind, &record.body) else {
@@ -233,7 +234,17 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
             Some(json!({ "records": batch.records.len() }))
         }
         (Flow::Upward, upward::KIND_PROCEDURE_OVERDUE) => {
-            to_json(codec::decode::<upward::ProcedureOverdueNotice>(p))
+            let n: upward::ProcedureOverdueNotice = codec::decode(p).ok()?;
+            let mut details = json!({
+                "procedure": n.procedure.code(),
+                "case": hex::encode(n.case),
+                "filed_in": n.filed_in.to_string(),
+                "late": n.about.decider().to_string(),
+                "missed": n.missed.code(),
+                "deadline": n.deadline,
+            });
+            details.as_object_mut()?.extend(about_json(&n.about));
+            Some(details)
         }
         (Flow::Rights, rights::kind::CORRECTION) => {
             let c: rights::RecordCorrection = codec::decode(p).ok()?;
@@ -275,6 +286,22 @@ fn payload_details(envelope: &[u8]) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// What a case is about, as event fields: `entry`, or `owner` and
+/// `record` (the key's hex).
+fn about_json(about: &lists::CaseAbout) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    match about {
+        lists::CaseAbout::Entry(id) => {
+            out.insert("entry".into(), json!(id.to_string()));
+        }
+        lists::CaseAbout::Record { owner, record } => {
+            out.insert("owner".into(), json!(owner.to_string()));
+            out.insert("record".into(), json!(hex::encode(record)));
+        }
+    }
+    out
 }
 
 /// Evidence files as an event names them: kind, title, digest and size,
