@@ -360,3 +360,55 @@ async fn a_province_may_shorten_its_deadlines_and_never_lengthen_them() {
         node.shutdown().await;
     }
 }
+
+/// A subject objects at the origin itself: the case opens there at once and
+/// is marked on every holder; a repair application there is checked against
+/// the listing period as one routed by a holder would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_filed_at_the_origin_itself_is_marked_on_every_holder() {
+    let fed = Federation::new();
+    let nodes = fed.start_wired(&["gy-1", "cq-1", "gz-1"]).await;
+    let (gy, cq, gz) = (&nodes[0], &nodes[1], &nodes[2]);
+    let subject = credex_tests::subjects("520000")[1].clone();
+    let origin = lists(gy);
+    let id = origin
+        .add(&serious_dishonesty(&subject), now_ms())
+        .await
+        .unwrap()
+        .id;
+    for member in [cq, gz] {
+        holds(member, &id).await;
+    }
+    origin
+        .objection(&id, "认定所依据的判决已撤销", now_ms())
+        .await
+        .unwrap();
+    let cases = origin.cases(now_ms()).await.unwrap();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0].filed_in.to_string(), "520000");
+    assert_eq!(cases[0].reason.as_deref(), Some("认定所依据的判决已撤销"));
+    for member in [cq, gz] {
+        let mark = mark_at(member, &id, "filed").await;
+        assert_eq!(mark.filed_in.to_string(), "520000");
+        assert!(mark.pending);
+    }
+    // The entry is a month old: a repair is refused at the origin too, the
+    // first day named.
+    let e = origin
+        .apply_repair(
+            &id,
+            "已履行",
+            vec![credex_node::lists::EvidenceFile {
+                kind: credex_protocol::lists::EvidenceKind::CommitmentLetter,
+                title: "信用承诺书.pdf".into(),
+                content: b"letter".to_vec(),
+            }],
+            now_ms(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("may be repaired from"), "{e}");
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

@@ -34,6 +34,8 @@ use crate::flow::{
 };
 
 mod procedures;
+
+pub use procedures::LocalFiling;
 mod state;
 
 pub use state::{
@@ -140,6 +142,17 @@ fn held_key(id: &EntryId) -> StateKey {
 
 /// The reads an answer from `region` on this region's entry `id` needs:
 /// the entry, and whether and how it was sent to `region`.
+/// What opening a case about entry `id` filed in `region` reads (the
+/// origin's own region for one filed there, [`Lists::file_here`]).
+pub fn case_reads(id: &EntryId, region: RegionCode) -> Vec<Read> {
+    let mut reads = own_sent_reads(id, region);
+    reads.push(Read::Prefix {
+        ns: TRACK_NS.into(),
+        prefix: format!("{id}/"),
+    });
+    reads
+}
+
 fn own_sent_reads(id: &EntryId, region: RegionCode) -> Vec<Read> {
     vec![
         Read::State(StateKey::new(ENTRIES_NS, id.to_string())),
@@ -435,6 +448,10 @@ impl Lists {
         let own: OwnEntry = view
             .decoded(ENTRIES_NS, &id.to_string())?
             .ok_or_else(|| Refused::NotHeld(format!("no entry {id} was made here")))?;
+        if region == self.region {
+            // Filed at the origin itself: no copy was sent to check.
+            return Ok(own);
+        }
         if view
             .decoded::<SentTrack>(TRACK_NS, &track_key(id, region, "sent"))?
             .is_none()
@@ -468,12 +485,7 @@ impl Flow for Lists {
             Message::Feedback(feedback) => own_sent_reads(&feedback.entry, from.region),
             Message::Objection(Objection { entry: id, .. })
             | Message::RepairApplication(RepairApplication { entry: id, .. }) => {
-                let mut reads = own_sent_reads(&id, from.region);
-                reads.push(Read::Prefix {
-                    ns: TRACK_NS.into(),
-                    prefix: format!("{id}/"),
-                });
-                reads
+                case_reads(&id, from.region)
             }
             Message::ProcedureMark(mark) => vec![
                 Read::State(held_key(&mark.entry)),
@@ -503,10 +515,20 @@ impl Flow for Lists {
             Message::Change(change) => self.change(cx, view, from, change),
             Message::Feedback(feedback) => self.feedback(cx, view, from, feedback),
             Message::ChangeConfirmed(confirmed) => self.change_confirmed(cx, view, from, confirmed),
-            Message::Objection(objection) => self.objection(cx, view, from, envelope, objection),
+            Message::Objection(objection) => {
+                let filed = procedures::Filed {
+                    region: from.region,
+                    case: envelope.message_id,
+                };
+                self.objection(cx.now_ms, view, filed, objection)
+            }
             Message::ProcedureMark(mark) => self.procedure_mark(cx, view, from, mark),
             Message::RepairApplication(application) => {
-                self.repair_application(cx, view, from, envelope, application)
+                let filed = procedures::Filed {
+                    region: from.region,
+                    case: envelope.message_id,
+                };
+                self.repair_application(cx.now_ms, view, filed, application)
             }
         }
     }

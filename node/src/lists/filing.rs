@@ -9,12 +9,13 @@
 //! deadline shows here even if the origin never marks the case.
 
 use credex_flows::calendar::{china_date, date_text, deadline_date, parse_date};
+use credex_flows::lists::LocalFiling;
 use credex_flows::lists::{FILED_NS, FiledCase, HeldEntry, mark_key};
-use credex_journal::{ENTRY_VERSION, ObjectionRouted, RepairRouted, sha256};
+use credex_journal::{ENTRY_VERSION, ObjectionRouted, ProcedureMarked, RepairRouted, sha256};
 use credex_policies::egress::{ReleasedBody, release_objection, release_repair_application};
 use credex_policies::repair::{Eligibility, RightsRules};
 use credex_protocol::lists::{
-    EntryId, Evidence, EvidenceKind, Objection, Procedure, RepairApplication,
+    EntryId, Evidence, EvidenceKind, Objection, Procedure, ProcedureStage, RepairApplication,
 };
 
 use super::policy::list_type;
@@ -42,7 +43,6 @@ impl Lists {
         reason: &str,
         now_ms: i64,
     ) -> Result<(), ListsError> {
-        self.held(id).await?;
         let objection = Objection {
             entry: *id,
             reason: reason.to_owned(),
@@ -50,6 +50,13 @@ impl Lists {
         objection
             .validate()
             .map_err(|e| ListsError::Invalid(e.to_string()))?;
+        if id.origin == self.ctx().region {
+            let digest = sha256(reason.as_bytes());
+            self.file_here(id, LocalFiling::Objection(objection), digest, now_ms)
+                .await?;
+            return Ok(());
+        }
+        self.held(id).await?;
         let body = release_objection(id.origin, &objection)?;
         self.file(id, Procedure::Objection, body, now_ms, |message_id| {
             ObjectionRouted {
@@ -76,8 +83,9 @@ impl Lists {
         evidence: Vec<EvidenceFile>,
         now_ms: i64,
     ) -> Result<String, ListsError> {
-        let held = self.held(id).await?;
-        national_eligibility(&held, now_ms)?;
+        if id.origin != self.ctx().region {
+            national_eligibility(&self.held(id).await?, now_ms)?;
+        }
         let application = RepairApplication {
             entry: *id,
             statement: statement.to_owned(),
@@ -94,6 +102,12 @@ impl Lists {
         application
             .validate(sha256)
             .map_err(|e| ListsError::Invalid(e.to_string()))?;
+        if id.origin == self.ctx().region {
+            let digest = sha256(statement.as_bytes());
+            return self
+                .file_here(id, LocalFiling::Repair(application), digest, now_ms)
+                .await;
+        }
         let digests = application
             .evidence
             .iter()
@@ -114,6 +128,58 @@ impl Lists {
         })
         .await?;
         Ok(case)
+    }
+
+    /// Open a case about this region's own entry `id`, filed here: the
+    /// flow's own decision (`credex_flows::lists::Lists::file_here`),
+    /// committed with its marks and a `procedure_marked` entry (stage
+    /// `filed`, `text_digest` of the grounds or statement). Returns the case
+    /// id (hex).
+    async fn file_here(
+        &self,
+        id: &EntryId,
+        filing: LocalFiling,
+        text_digest: [u8; 32],
+        now_ms: i64,
+    ) -> Result<String, ListsError> {
+        let ctx = self.ctx();
+        let procedure = match &filing {
+            LocalFiling::Objection(_) => Procedure::Objection,
+            LocalFiling::Repair(_) => Procedure::Repair,
+        };
+        let _local = self.local.lock().await;
+        let case = crate::ids::random_id();
+        let view = crate::federation::read_view(
+            &ctx.storage,
+            &credex_flows::lists::case_reads(id, ctx.region),
+        )
+        .await?;
+        let effect = self
+            .policy
+            .flow(ctx.region)
+            .file_here(now_ms, &view, case, filing)
+            .map_err(|r| ListsError::Invalid(r.to_string()))?;
+        let mut writes = effect.state;
+        let mut sent_to = Vec::new();
+        for body in effect.send {
+            let to = body.recipient();
+            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
+            writes.push(outbox);
+            sent_to.push((to, signed.envelope.message_id));
+        }
+        let entry = ProcedureMarked {
+            version: ENTRY_VERSION,
+            at_ms: now_ms,
+            procedure,
+            entry: *id,
+            case,
+            stage: ProcedureStage::Filed,
+            note_digest: text_digest,
+            sent_to,
+        };
+        ctx.storage.append_entry_with_state(&entry, writes).await?;
+        self.federation.wake();
+        Ok(hex::encode(case))
     }
 
     /// The entry `id` as held here.

@@ -15,7 +15,7 @@
 use credex_journal::sha256;
 use credex_policies::egress::{list_type, release_procedure_mark};
 use credex_policies::repair::Eligibility;
-use credex_protocol::federation::Envelope;
+use credex_protocol::RegionCode;
 use credex_protocol::lists::{
     EntryId, Objection, Procedure, ProcedureMark, ProcedureStage, RepairApplication,
 };
@@ -38,26 +38,45 @@ fn stage_rank(stage: ProcedureStage) -> u8 {
     }
 }
 
+/// A case filed at the origin itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalFiling {
+    /// An objection (异议).
+    Objection(Objection),
+    /// A credit repair application (信用修复申请).
+    Repair(RepairApplication),
+}
+
+/// Where and under which id a case was filed: the region the subject
+/// filed it in (the sender, or this region for a case filed at the origin
+/// itself) and the case's id (the filing message's id, or a fresh one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filed {
+    /// The region the subject filed it in.
+    pub region: RegionCode,
+    /// The case's id.
+    pub case: [u8; 16],
+}
+
 impl Lists {
     /// An objection to an entry this region sent to the sender: recorded,
     /// and a case opened and marked on every holder while the entry is in
     /// force.
     pub(super) fn objection(
         &self,
-        cx: &Context<'_>,
+        now_ms: i64,
         view: &View,
-        from: &Peer,
-        envelope: &Envelope,
+        filed: Filed,
         objection: Objection,
     ) -> Result<Effect, Refusal> {
         objection
             .validate()
             .map_err(|e| Refused::Invalid(e.to_string()))?;
-        let own = self.own_sent_to(view, &objection.entry, from.region)?;
+        let own = self.own_sent_to(view, &objection.entry, filed.region)?;
         let id = objection.entry;
-        let key = case_key(&id, from.region, &envelope.message_id);
+        let key = case_key(&id, filed.region, &filed.case);
         let track = ObjectionTrack {
-            at_ms: cx.now_ms,
+            at_ms: now_ms,
             reason: objection.reason,
         };
         let state =
@@ -70,7 +89,7 @@ impl Lists {
                 ..Effect::default()
             });
         }
-        self.open_case(cx, view, from, envelope, Procedure::Objection, id, state)
+        self.open_case(now_ms, view, filed, Procedure::Objection, id, state)
     }
 
     /// A repair application for an entry this region sent to the sender:
@@ -79,16 +98,15 @@ impl Lists {
     /// a case opened and marked on every holder.
     pub(super) fn repair_application(
         &self,
-        cx: &Context<'_>,
+        now_ms: i64,
         view: &View,
-        from: &Peer,
-        envelope: &Envelope,
+        filed: Filed,
         application: RepairApplication,
     ) -> Result<Effect, Refusal> {
         application
             .validate(sha256)
             .map_err(|e| Refused::Invalid(e.to_string()))?;
-        let own = self.own_sent_to(view, &application.entry, from.region)?;
+        let own = self.own_sent_to(view, &application.entry, filed.region)?;
         let id = application.entry;
         if let Some(ended) = own.ended {
             return Err(Refused::Invalid(format!(
@@ -97,8 +115,8 @@ impl Lists {
             ))
             .into());
         }
-        self.repairable(&own, cx.now_ms)?;
-        let key = case_key(&id, from.region, &envelope.message_id);
+        self.repairable(&own, now_ms)?;
+        let key = case_key(&id, filed.region, &filed.case);
         let mut state = Vec::new();
         let mut evidence = Vec::new();
         for (index, file) in application.evidence.into_iter().enumerate() {
@@ -110,17 +128,37 @@ impl Lists {
             });
             state.push(StateWrite::put(
                 EVIDENCE_NS,
-                evidence_key(&envelope.message_id, index),
+                evidence_key(&filed.case, index),
                 file.content,
             ));
         }
         let track = RepairTrack {
-            at_ms: cx.now_ms,
+            at_ms: now_ms,
             statement: application.statement,
             evidence,
         };
         state.push(StateWrite::encoded(REPAIRS_NS, key, &track).map_err(transient)?);
-        self.open_case(cx, view, from, envelope, Procedure::Repair, id, state)
+        self.open_case(now_ms, view, filed, Procedure::Repair, id, state)
+    }
+
+    /// A case the subject files at the origin itself, about one of its own
+    /// entries: opened by the same decision as one routed by a holder, with
+    /// `case` as its id. `reads` names what to read first.
+    pub fn file_here(
+        &self,
+        now_ms: i64,
+        view: &View,
+        case: [u8; 16],
+        filing: LocalFiling,
+    ) -> Result<Effect, Refusal> {
+        let filed = Filed {
+            region: self.region,
+            case,
+        };
+        match filing {
+            LocalFiling::Objection(o) => self.objection(now_ms, view, filed, o),
+            LocalFiling::Repair(a) => self.repair_application(now_ms, view, filed, a),
+        }
     }
 
     /// Refused unless a repair of `own` may be applied for on the China day
@@ -164,30 +202,29 @@ impl Lists {
     #[allow(clippy::too_many_arguments)]
     fn open_case(
         &self,
-        cx: &Context<'_>,
+        now_ms: i64,
         view: &View,
-        from: &Peer,
-        envelope: &Envelope,
+        filed: Filed,
         procedure: Procedure,
         id: EntryId,
         mut state: Vec<StateWrite>,
     ) -> Result<Effect, Refusal> {
-        let key = case_key(&id, from.region, &envelope.message_id);
+        let key = case_key(&id, filed.region, &filed.case);
         let deadlines = self.deadlines(procedure);
         let mark = ProcedureMark {
             procedure,
             entry: id,
-            case: envelope.message_id,
-            filed_in: from.region,
+            case: filed.case,
+            filed_in: filed.region,
             stage: ProcedureStage::Filed,
-            accept_by: self.deadline_date(cx.now_ms, deadlines.accept_working_days),
+            accept_by: self.deadline_date(now_ms, deadlines.accept_working_days),
             decide_by: None,
             note: String::new(),
         };
         let case = ProcedureCase {
             mark: mark.clone(),
-            filed_at_ms: cx.now_ms,
-            updated_at_ms: cx.now_ms,
+            filed_at_ms: now_ms,
+            updated_at_ms: now_ms,
         };
         state.push(StateWrite::encoded(CASES_NS, key, &case).map_err(transient)?);
         let holders = holders(&id, view.prefixed(TRACK_NS, &format!("{id}/")))
