@@ -307,8 +307,15 @@ pub async fn received(
 }
 
 /// Start the correction sweep: a pass after writes to the store (at most
-/// one per [`SWEEP_PAUSE`]) and every [`SWEEP_EVERY`], until shutdown.
-pub fn spawn_sweep(federation: &Federation, tracker: &TaskTracker, shutdown: CancellationToken) {
+/// one per [`SWEEP_PAUSE`]) and every [`SWEEP_EVERY`], until shutdown. Each
+/// pass also withdraws the copies held here of records their owner deleted
+/// or repaired (`crate::rights::RecordCases::withdraw_stale_copies`).
+pub fn spawn_sweep(
+    federation: &Federation,
+    copies: crate::rights::RecordCases,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
     let federation = federation.clone();
     tracker.spawn(async move {
         let mut writes = federation.context().storage.subscribe_writes();
@@ -317,6 +324,9 @@ pub fn spawn_sweep(federation: &Federation, tracker: &TaskTracker, shutdown: Can
             writes.borrow_and_update();
             if let Err(e) = sweep.pass(&federation).await {
                 tracing::error!(error = %e, "correction sweep failed; trying again later");
+            }
+            if let Err(e) = copies.withdraw_stale_copies(federation.now_ms()).await {
+                tracing::error!(error = %e, "withdrawing corrected copies failed; trying again later");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

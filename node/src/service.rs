@@ -407,7 +407,12 @@ impl RunningNode {
             &self.tracker,
             self.shutdown.clone(),
         )?;
-        crate::corrections::spawn_sweep(&self.federation, &self.tracker, self.shutdown.clone());
+        crate::corrections::spawn_sweep(
+            &self.federation,
+            crate::rights::RecordCases::for_node(self.federation.clone(), &self.config)?,
+            &self.tracker,
+            self.shutdown.clone(),
+        );
         crate::subject_access::spawn_answers(
             self.subject_access(),
             &self.tracker,

@@ -20,8 +20,8 @@ use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureOutcome};
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::RecordChange;
 use credex_tests::{
-    Federation, ask, audit_all, authorized_query, findings, gy_penalty_query, until_stored_some,
-    witness_all,
+    Federation, ask, audit_all, authorized_query, findings, gy_penalty_query, until_stored,
+    until_stored_some, witness_all,
 };
 
 const GUIZHOU: &str = "520000";
@@ -141,6 +141,27 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         ids.contains("RC-OBJ") && ids.contains("RC-REPAIR"),
         "{ids:?}"
     );
+
+    // The reporter sends the new penalties upward: the national platform
+    // holds a copy of each.
+    let held_nationally = |record_id: &'static str| {
+        let subject = subject.clone();
+        async move {
+            national
+                .storage()
+                .records_for(&subject, &["admin_penalty".to_owned()])
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.record_id == format!("{GUIZHOU}:{record_id}"))
+        }
+    };
+    until_stored(
+        national.storage(),
+        "the national platform holds RC-OBJ",
+        || held_nationally("RC-OBJ"),
+    )
+    .await;
 
     // A record that is not the subject's, or not Guizhou's, opens nothing.
     let other = credex_tests::subjects(GUIZHOU)[0].clone();

@@ -41,6 +41,11 @@ use crate::flow::{
 /// At a recipient: corrections received, `{owner}/{record hex}` →
 /// [`CorrectionReceived`] (the latest per record).
 pub const RECEIVED_NS: &str = "rights.corrections_received";
+/// At a node that stores copies of other regions' records (the national
+/// node): the copies to withdraw because their owner deleted or repaired
+/// the record, [`received_key`] → the correction's `changed_at_ms`
+/// (big-endian).
+pub const COPIES_PENDING_NS: &str = "rights.copies_pending";
 /// At the owner: each correction sent, [`sent_key`] → [`CorrectionTrack`].
 pub const SENT_NS: &str = "rights.corrections_sent";
 
@@ -167,10 +172,23 @@ impl Rights {
             changed_at_ms: c.changed_at_ms,
             received_at_ms: cx.now_ms,
         };
-        let write = StateWrite::encoded(RECEIVED_NS, key, &received)
-            .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?;
+        let mut state = vec![
+            StateWrite::encoded(RECEIVED_NS, key.clone(), &received)
+                .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?,
+        ];
+        // A copy stored here (the national node's, reported upward) of a
+        // record its owner deleted or repaired is withdrawn by the node.
+        if matches!(c.change, RecordChange::Deleted | RecordChange::Repaired)
+            && view.state(crate::upward::COPIES_NS, &key).is_some()
+        {
+            state.push(StateWrite::put(
+                COPIES_PENDING_NS,
+                key,
+                c.changed_at_ms.to_be_bytes().to_vec(),
+            ));
+        }
         Ok(Effect {
-            state: vec![write],
+            state,
             summary: format!(
                 "record {} of {} {}: the copy held here is marked",
                 &hex::encode(c.record)[..16],
@@ -189,10 +207,16 @@ impl Flow for Rights {
 
     fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
         Ok(match self.message(from, envelope)? {
-            Message::Correction(c) => vec![Read::State(StateKey::new(
-                RECEIVED_NS,
-                received_key(from.region, &c.record),
-            ))],
+            Message::Correction(c) => vec![
+                Read::State(StateKey::new(
+                    RECEIVED_NS,
+                    received_key(from.region, &c.record),
+                )),
+                Read::State(StateKey::new(
+                    crate::upward::COPIES_NS,
+                    received_key(from.region, &c.record),
+                )),
+            ],
             Message::Filing(f) => case_reads(&f.subject, &f.record),
             Message::Mark(m) => Rights::mark_reads(from.region, &m),
             Message::AccessRequest(r) => Rights::access_reads(from.region, &r.request, false),

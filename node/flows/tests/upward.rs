@@ -278,8 +278,20 @@ fn the_next_batch_is_applied_with_its_records_and_a_signed_receipt() {
     assert!(effect.records.iter().all(|r| r.subject_key == SUBJECT));
     assert_eq!(effect.records[0].body, b.records[0].body);
 
-    assert_eq!(effect.state.len(), 1);
-    let write = &effect.state[0];
+    // Each copy is indexed by the key its owner names it by in corrections,
+    // then the province's counters advance.
+    assert_eq!(effect.state.len(), 3);
+    for (w, id) in effect.state.iter().zip(["AP-1", "AP-2"]) {
+        let key = credex_journal::record_key("admin_penalty", id);
+        assert_eq!(
+            (w.ns.as_str(), w.key.clone()),
+            (
+                credex_flows::upward::COPIES_NS,
+                credex_flows::upward::copy_key(region(PROVINCE), &key)
+            )
+        );
+    }
+    let write = &effect.state[2];
     assert_eq!((write.ns.as_str(), write.key.as_str()), (IN_NS, PROVINCE));
     let advanced: ProvinceReceived =
         credex_protocol::decode(write.value.as_deref().unwrap()).unwrap();

@@ -26,6 +26,7 @@ use crate::federation::{Federation, FederationContext, PrepareError};
 use crate::storage::StorageError;
 
 mod cases;
+mod copies;
 mod filing;
 mod watch;
 mod withdraw;
@@ -33,7 +34,7 @@ mod withdraw;
 pub use cases::{RecordCaseFile, RecordCaseView};
 pub use filing::CaseToFile;
 pub use watch::OVERDUE_NS;
-pub use withdraw::{OBJECTIONS_SOURCE, REPAIRS_SOURCE, Withdrawal, withdraw};
+pub use withdraw::{CORRECTIONS_SOURCE, OBJECTIONS_SOURCE, REPAIRS_SOURCE, Withdrawal, withdraw};
 
 /// Why a case operation failed.
 #[derive(Debug, thiserror::Error)]

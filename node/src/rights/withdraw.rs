@@ -19,6 +19,10 @@ use crate::storage::{FeedBatch, FeedOutcome, RecordKey, SourceAdvance};
 pub const REPAIRS_SOURCE: &str = "credex.repairs";
 /// The record feed source under which upheld objections remove records.
 pub const OBJECTIONS_SOURCE: &str = "credex.objections";
+/// The record feed source under which a copy of another region's record
+/// (the national node's, reported upward) is withdrawn when its owner
+/// deleted or repaired it.
+pub const CORRECTIONS_SOURCE: &str = "credex.corrections";
 
 /// How often a withdrawal retries when another process moved the source's
 /// sequence under it.
@@ -31,6 +35,11 @@ pub enum Withdrawal {
     Repaired,
     /// An objection was upheld: the record was wrong and is removed.
     ObjectionUpheld,
+    /// The record's owner deleted it (a copy held here is removed).
+    DeletedAtOwner,
+    /// The record's owner ended its publication by a repair (a copy held
+    /// here is withdrawn likewise).
+    RepairedAtOwner,
 }
 
 /// Withdraw `record` (stored under `subject_key`) from release for
@@ -46,12 +55,20 @@ pub async fn withdraw(
     let key = record_key(&record.category, &record.record_id);
     let (source, changed) = match why {
         Withdrawal::Repaired => (REPAIRS_SOURCE, RecordsChanged::repaired(now_ms, vec![key])),
-        Withdrawal::ObjectionUpheld => {
+        Withdrawal::RepairedAtOwner => (
+            CORRECTIONS_SOURCE,
+            RecordsChanged::repaired(now_ms, vec![key]),
+        ),
+        Withdrawal::ObjectionUpheld | Withdrawal::DeletedAtOwner => {
+            let source = match why {
+                Withdrawal::ObjectionUpheld => OBJECTIONS_SOURCE,
+                _ => CORRECTIONS_SOURCE,
+            };
             let mut entries = RecordsChanged::entries(now_ms, &[], &[key]);
             let Some(entry) = entries.pop() else {
                 return Err(RightsError::Corrupt("no records_changed entry".into()));
             };
-            (OBJECTIONS_SOURCE, entry)
+            (source, entry)
         }
     };
     let changed = credex_journal::encode(&changed)

@@ -22,7 +22,10 @@ use credex_protocol::upward::{
     UpwardBatch, records_digest,
 };
 
-use super::state::{IN_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, overdue_key};
+use super::state::{
+    COPIES_NS, IN_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, UpwardCopy, copy_key,
+    overdue_key,
+};
 use super::{MAX_SUBJECT_RECORDS, Upward};
 use crate::flow::{
     Context, Effect, Peer, Read, RecordRow, Refusal, Refused, StateKey, StateWrite, SubjectRecords,
@@ -178,6 +181,27 @@ impl Upward {
                 body: r.body.clone(),
             })
             .collect();
+        // Each copy by the key its owner names it by in corrections, so a
+        // deletion or a repair at the owner withdraws it here too.
+        let mut state = Vec::with_capacity(batch.records.len() + 1);
+        for (r, row) in batch.records.iter().zip(&records) {
+            let copy = UpwardCopy {
+                category: row.category.clone(),
+                record_id: row.record_id.clone(),
+                subject_key: row.subject_key.clone(),
+            };
+            state.push(
+                StateWrite::encoded(
+                    COPIES_NS,
+                    copy_key(
+                        from.region,
+                        &credex_journal::record_key(&r.category, &r.record_id),
+                    ),
+                    &copy,
+                )
+                .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?,
+            );
+        }
         let count = u32::try_from(batch.records.len()).unwrap_or(u32::MAX);
         for r in &batch.records {
             *province.categories.entry(r.category.clone()).or_default() += 1;
@@ -194,10 +218,12 @@ impl Upward {
             received_at_ms: cx.now_ms,
         };
         let reply = self.sign_receipt(receipt)?;
-        let state = StateWrite::encoded(IN_NS, key, &province)
-            .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?;
+        state.push(
+            StateWrite::encoded(IN_NS, key, &province)
+                .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?,
+        );
         Ok(Effect {
-            state: vec![state],
+            state,
             records,
             reply,
             summary: format!(

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use credex_protocol::RegionCode;
 use credex_protocol::lists::CaseAbout;
 use credex_protocol::upward::ProcedureOverdueNotice;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,27 @@ pub fn overdue_key(notice: &ProcedureOverdueNotice) -> String {
         hex::encode(notice.case),
         notice.missed.code()
     )
+}
+
+/// State namespace of the national node's copies of reported records, by
+/// the key their owner names them by ([`copy_key`] → [`UpwardCopy`]).
+pub const COPIES_NS: &str = "upward.copies";
+
+/// A record the national node stores for a province, as it stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpwardCopy {
+    /// The category.
+    pub category: String,
+    /// The stored (region-qualified) record id.
+    pub record_id: String,
+    /// The stored subject key.
+    pub subject_key: String,
+}
+
+/// The [`COPIES_NS`] key of `owner`'s record `record` (its
+/// `credex_journal::record_key`).
+pub fn copy_key(owner: RegionCode, record: &[u8; 32]) -> String {
+    format!("{owner}/{}", hex::encode(record))
 }
 
 /// State namespace of the province's side.
