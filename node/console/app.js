@@ -154,6 +154,7 @@ function wire() {
     run(subject.lookUp);
   });
   document.getElementById("s-print").addEventListener("click", () => window.print());
+  document.getElementById("s-gather").addEventListener("click", () => run(subject.gather));
   document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
   document.getElementById("audit-own").addEventListener("click", () => run(audit.verifyOwn));
   window.addEventListener("hashchange", () => run(route));

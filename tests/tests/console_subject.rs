@@ -144,3 +144,51 @@ async fn a_held_entry_under_repair_review_shows_on_the_subject_page() {
     gy.shutdown().await;
     gz.shutdown().await;
 }
+
+/// The officer gathers the company's access report from every region:
+/// Guangdong answers from its own log, where Guizhou's query about the
+/// company is recorded.
+#[tokio::test]
+async fn an_officer_gathers_who_looked_at_a_company_in_every_region() {
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let (gy, gz) = credex_tests::gateway::guizhou_and_guangdong_with(&fed, |gy| {
+        gy.console = Some(credex_tests::console::console_config(&fed));
+    })
+    .await;
+    let company = credex_tests::subjects("520000")[1].clone();
+    // Guizhou asks Guangdong about its own company: Guangdong logs it.
+    credex_tests::ask(
+        &gy,
+        &gz,
+        &credex_tests::authorized_query(
+            &fed,
+            &gy,
+            credex_tests::gz_penalty_query(&company, &["amount"]),
+        ),
+    )
+    .await;
+    let driver = Driver::start().await;
+    let b = look_up(&driver, &fed, &gy, &company, "supervision").await;
+    b.wait_for_text("#s-heading", &company).await;
+    b.click("#s-gather").await;
+    b.wait_for_text("#s-federated-status", "已收到 2 个地区")
+        .await;
+    // Chongqing and the national platform have no node running here: the
+    // page names them as not answered.
+    let status = b.text("#s-federated-status").await;
+    assert!(
+        status.contains("尚未答复") && status.contains("500000"),
+        "{status}"
+    );
+    let lines = b.text("#s-federated").await;
+    assert!(
+        lines.contains("520000/gy-1") && lines.contains("跨地区查询"),
+        "Guangdong's part names Guizhou's query: {lines}"
+    );
+    b.close().await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}

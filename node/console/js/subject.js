@@ -65,3 +65,36 @@ export async function lookUp() {
   document.getElementById("s-results").hidden = false;
   return page;
 }
+
+// Gather the subject's access report from every region: each answers from
+// its own log over the federation. The page shows the parts as they come,
+// and names the regions still to answer when it stops waiting (20 s).
+export async function gather() {
+  const subject = document.getElementById("s-subject").value.trim();
+  const status = document.getElementById("s-federated-status");
+  const asked = await api.post("/console/api/subjects/federated", { subject });
+  status.textContent = t("subject.gathering", { regions: asked.asked.map(regionName).join("、") });
+  let report;
+  for (let i = 0; i < 40; i += 1) {
+    report = await api.get(`/console/api/subjects/federated/${asked.request}`);
+    showGathered(report);
+    if (report.waiting.length === 0) break;
+    await new Promise((resolve) => { setTimeout(resolve, 500); });
+  }
+  return report;
+}
+
+function showGathered(report) {
+  const lines = report.parts.flatMap((part) => part.accesses.map((a) => ({ region: part.region, ...a })));
+  rows("s-federated", lines, 6, (a) => [regionName(a.region), when(a.at_ms),
+    t(`subject.kinds.${a.kind}`), a.by, purposeName(a.purpose),
+    a.outcome ? t(`queries.outcomes.${a.outcome}`) : ""]);
+  const parts = [t("subject.gathered", { count: report.parts.length })];
+  if (report.waiting.length > 0) {
+    parts.push(t("subject.waiting", { regions: report.waiting.map(regionName).join("、") }));
+  }
+  for (const r of report.refused) {
+    parts.push(t("subject.refused", { region: regionName(r.region), reason: r.reason }));
+  }
+  document.getElementById("s-federated-status").textContent = parts.join(" ");
+}

@@ -142,6 +142,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/queries/{id}/signatures", post(queries::sign))
         .route("/console/api/query-options", get(queries::options))
         .route("/console/api/subjects", post(subjects::show))
+        .route("/console/api/subjects/federated", post(subjects::gather))
+        .route(
+            "/console/api/subjects/federated/{request}",
+            get(subjects::gathered),
+        )
         .route("/console/api/health", get(health::show))
         .route("/console/api/audits", post(audits::start))
         .route("/console/api/audits/own", post(audits::own))

@@ -178,17 +178,27 @@ pub async fn ask_federated(
     JsonBody(request): JsonBody<SubjectAccessRequest>,
 ) -> Result<(axum::http::StatusCode, Json<FederatedRequested>), Problem> {
     client.require(GatewayRole::Sar, "POST /v1/subject-access/federated")?;
-    digests(&state, &request.subject)?;
-    let subject = subject_ref(&state, &request.subject).ok_or_else(|| {
+    let asked = gather(&state, &request.subject, &client.identity_uri()).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(asked)))
+}
+
+/// Ask every peer region for its part of `subject`'s access report, for
+/// `asked_by` (the gateway's and the console's).
+pub async fn gather(
+    state: &GatewayState,
+    subject: &str,
+    asked_by: &str,
+) -> Result<FederatedRequested, Problem> {
+    digests(state, subject)?;
+    let subject = subject_ref(state, subject).ok_or_else(|| {
         Problem::new(
             ProblemType::FieldInvalid,
             "this node cannot name the subject to other regions (no pseudonym key ring)",
         )
         .at_field("/subject")
     })?;
-    let gathering = gathering(&state);
-    let id = gathering
-        .ask(subject, &client.identity_uri(), crate::clock::now_ms())
+    let id = gathering(state)
+        .ask(subject, asked_by, crate::clock::now_ms())
         .await
         .map_err(federated_problem)?;
     let asked = state
@@ -200,10 +210,15 @@ pub async fn ask_federated(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(FederatedRequested { request: id, asked }),
-    ))
+    Ok(FederatedRequested { request: id, asked })
+}
+
+/// The report of request `request` as gathered so far.
+pub async fn gathered(state: &GatewayState, request: &str) -> Result<FederatedReport, Problem> {
+    gathering(state)
+        .gathered(request)
+        .await
+        .map_err(federated_problem)
 }
 
 /// A subject's access report as gathered so far: this region's part, every
