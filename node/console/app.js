@@ -7,6 +7,7 @@ import * as audit from "./js/audit.js";
 import * as health from "./js/health.js";
 import * as i18n from "./js/i18n.js";
 import * as queries from "./js/queries.js";
+import * as reports from "./js/reports.js";
 import * as session from "./js/session.js";
 import * as subject from "./js/subject.js";
 
@@ -99,6 +100,9 @@ async function route() {
     } else if (path === "/subject") {
       subject.renderForm();
       show("subject");
+    } else if (path === "/reports") {
+      reports.renderForm();
+      show("reports");
     } else if (path === "/audit" && state.session.role === "auditor") {
       show("audit");
     } else {
@@ -155,6 +159,14 @@ function wire() {
   });
   document.getElementById("s-print").addEventListener("click", () => window.print());
   document.getElementById("s-gather").addEventListener("click", () => run(subject.gather));
+  document.getElementById("report-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(reports.issue);
+  });
+  document.getElementById("verify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(reports.verify);
+  });
   document.getElementById("audit-start").addEventListener("click", () => run(audit.verify));
   document.getElementById("audit-own").addEventListener("click", () => run(audit.verifyOwn));
   window.addEventListener("hashchange", () => run(route));

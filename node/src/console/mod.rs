@@ -29,6 +29,7 @@ pub mod headers;
 pub mod health;
 pub mod origins;
 pub mod queries;
+pub mod reports;
 pub mod session;
 pub mod sign_in;
 pub mod state;
@@ -147,6 +148,8 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/api/subjects/federated/{request}",
             get(subjects::gathered),
         )
+        .route("/console/api/reports", post(reports::issue_report))
+        .route("/console/api/reports/verify", post(reports::verify_report))
         .route("/console/api/health", get(health::show))
         .route("/console/api/audits", post(audits::start))
         .route("/console/api/audits/own", post(audits::own))

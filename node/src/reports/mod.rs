@@ -297,3 +297,27 @@ fn value_text(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A verified report as JSON: what it is, who issued it, until when, what
+/// it covers and where its issuance is in the issuer's log (the CLI's
+/// `--json`, the console).
+pub fn summary(v: &credex_audit::report::VerifiedReport) -> serde_json::Value {
+    let r = &v.report;
+    serde_json::json!({
+        "verified": true,
+        "id": hex::encode(r.id),
+        "kind": r.kind.code(),
+        "issuer": v.issuer.0.to_string(),
+        "issuer_node": v.issuer.1.to_string(),
+        "purpose": r.purpose,
+        "valid_until": r.valid_until,
+        "policy_hash": hex::encode(r.policy_hash),
+        "log_index": v.log_index,
+        "checkpoint_size": v.checkpoint_size,
+        "sections": r.sections.iter().map(|s| serde_json::json!({
+            "category": s.category, "items": s.items.len()
+        })).collect::<Vec<_>>(),
+        "nothing_held": r.nothing_held(),
+        "withheld": r.withheld,
+    })
+}

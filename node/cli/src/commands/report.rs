@@ -137,7 +137,10 @@ pub async fn report(cmd: ReportCommand) -> Result<()> {
         ReportCommand::Verify { report, json } => {
             let verified = verified(&report)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary(&verified))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&credex_node::reports::summary(&verified))?
+                );
             } else {
                 print(&verified);
             }
@@ -225,27 +228,6 @@ fn print_pdf(html: &Path, pdf: &Path) -> Result<()> {
         bail!("{chromium} did not print {} ({status})", pdf.display());
     }
     Ok(())
-}
-
-fn summary(v: &VerifiedReport) -> serde_json::Value {
-    let r = &v.report;
-    serde_json::json!({
-        "verified": true,
-        "id": hex::encode(r.id),
-        "kind": r.kind.code(),
-        "issuer": v.issuer.0.to_string(),
-        "issuer_node": v.issuer.1.to_string(),
-        "purpose": r.purpose,
-        "valid_until": r.valid_until,
-        "policy_hash": hex::encode(r.policy_hash),
-        "log_index": v.log_index,
-        "checkpoint_size": v.checkpoint_size,
-        "sections": r.sections.iter().map(|s| serde_json::json!({
-            "category": s.category, "items": s.items.len()
-        })).collect::<Vec<_>>(),
-        "nothing_held": r.nothing_held(),
-        "withheld": r.withheld,
-    })
 }
 
 fn print(v: &VerifiedReport) {
