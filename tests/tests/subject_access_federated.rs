@@ -102,16 +102,69 @@ async fn the_home_region_gathers_who_looked_at_a_subject_in_every_region() {
     );
     assert!(!report.to_string().contains("内部备注"), "no record field");
 
-    // Chongqing is not the company's home: every region refuses, saying so.
+    // Chongqing is not the company's home: its own node will not ask, and
+    // a Chongqing node that asks anyway (bypassing that check) is refused
+    // by every region, each saying why.
     let elsewhere = cq.subject_access();
-    let id = elsewhere
+    let e = elsewhere
         .ask(
             SubjectRef::LegalPerson(company.clone()),
             "cq-desk",
             now_ms(),
         )
         .await
+        .unwrap_err();
+    assert!(e.to_string().contains("home province 520000"), "{e}");
+    let request = [0x5A; 16];
+    let mut writes = Vec::new();
+    let mut sent_to = Vec::new();
+    let regions: Vec<credex_protocol::RegionCode> = ["000000", "440000", "520000"]
+        .map(|r| r.parse().unwrap())
+        .to_vec();
+    for region in &regions {
+        let body = credex_policies::egress::release_access_report_request(
+            *region,
+            &credex_protocol::rights::AccessReportRequest {
+                request,
+                subject: SubjectRef::LegalPerson(company.clone()),
+            },
+        )
         .unwrap();
+        let (signed, outbox) = cq.federation().prepare(body, now_ms()).unwrap();
+        writes.push(outbox);
+        sent_to.push((*region, signed.envelope.message_id));
+    }
+    writes.push(
+        credex_node::storage::StateWrite::encoded(
+            credex_flows::rights::ASKED_NS,
+            hex::encode(request),
+            &credex_flows::rights::AccessAsked {
+                subject: SubjectRef::LegalPerson(company.clone()),
+                regions,
+                asked_by: "cq-desk".into(),
+                at_ms: now_ms(),
+            },
+        )
+        .unwrap(),
+    );
+    cq.storage()
+        .append_entry_with_state(
+            &credex_journal::AccessReportAsked {
+                version: credex_journal::ENTRY_VERSION,
+                at_ms: now_ms(),
+                request,
+                subject_digest: credex_journal::subject_digest(&SubjectRef::LegalPerson(
+                    company.clone(),
+                )),
+                asked_by: "cq-desk".into(),
+                sent_to,
+            },
+            writes,
+        )
+        .await
+        .unwrap();
+    cq.federation().wake();
+    let id = hex::encode(request);
     let refused = until_stored_some(cq.storage(), "every region refuses Chongqing", || async {
         let r = elsewhere.gathered(&id).await.unwrap();
         (r.waiting.is_empty()).then_some(r)

@@ -265,6 +265,9 @@ fn federated_problem(e: AccessReportError) -> Problem {
             Problem::new(ProblemType::AccessReportUnknown, e.to_string())
         }
         AccessReportError::Storage(s) => Problem::store_failed(s),
+        AccessReportError::NotEntitled(reason) => {
+            Problem::new(ProblemType::FieldInvalid, reason).at_field("/subject")
+        }
         other => Problem::new(ProblemType::Unavailable, other.to_string()),
     }
 }

@@ -48,6 +48,10 @@ pub enum AccessReportError {
     /// This node has no peer to ask.
     #[error("this node has no peer region to ask")]
     NoPeers,
+    /// This region may not gather this subject's report (every region
+    /// would refuse it): says why.
+    #[error("{0}")]
+    NotEntitled(String),
     /// A message could not be prepared.
     #[error("{0}")]
     Prepare(#[from] PrepareError),
@@ -143,6 +147,9 @@ impl SubjectAccessFederation {
         if self.peers.is_empty() {
             return Err(AccessReportError::NoPeers);
         }
+        // The rule every region applies to the request, applied here first.
+        credex_flows::rights::may_gather(self.federation.context().region, &subject)
+            .map_err(|e| AccessReportError::NotEntitled(e.to_string()))?;
         let request = crate::ids::random_id();
         let message = AccessReportRequest {
             request,

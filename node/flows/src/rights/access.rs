@@ -3,12 +3,13 @@
 //! is the node's, not a flow's); the home region keeps each part that
 //! answers a request it sent to that region.
 //!
-//! Who may ask: the national platform; for a legal person, its home
+//! Who may ask: the national platform; for a legal person, also its home
 //! province — the one whose division its unified social credit code names
-//! (统一社会信用代码 positions 3–8, 登记管理机关行政区划码); for a natural
-//! person, any member (a pseudonym names no region), and every request and
-//! answer is journaled on both sides, so an auditor sees who gathered
-//! whose report (decision 0980).
+//! (统一社会信用代码 positions 3–8, 登记管理机关行政区划码). A natural person is
+//! named by a pseudonym, which names no region: until the person's own
+//! electronic authorization travels with the request, only the national
+//! platform gathers a person's report (deny by default). Every request and
+//! answer is journaled on both sides (decision 0980).
 
 use credex_policies::{SubjectId, UsccDivision};
 use credex_protocol::RegionCode;
@@ -79,7 +80,9 @@ pub fn may_gather(region: RegionCode, subject: &SubjectRef) -> Result<(), Refuse
         return Ok(());
     }
     let SubjectRef::LegalPerson(code) = subject else {
-        return Ok(());
+        return Err(Refused::NotEntitled(format!(
+            "a natural person's access report is gathered by the national platform only, not by {region} (a pseudonym names no home region)"
+        )));
     };
     let Ok(SubjectId::LegalPerson(uscc)) = SubjectId::parse(code) else {
         return Err(Refused::Invalid(format!(
