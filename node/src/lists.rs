@@ -48,7 +48,7 @@ pub use filing::EvidenceFile;
 pub use offline::OfflineLists;
 pub use policy::{ListsPolicy, list_type, load_rights};
 pub use procedures::{CaseAnswer, CaseView, overdue, overdue_stage};
-pub(crate) use procedures::{answer_name, next_stage};
+pub(crate) use procedures::{move_case, tell_national};
 pub use receive::register;
 pub use service::{Added, Lists};
 pub use status::{

@@ -36,6 +36,7 @@ use crate::flow::{
 mod procedures;
 
 pub use procedures::LocalFiling;
+pub(crate) use procedures::forward_only;
 mod state;
 
 pub use state::{

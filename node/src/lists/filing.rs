@@ -34,6 +34,18 @@ pub struct EvidenceFile {
     pub content: Vec<u8>,
 }
 
+impl EvidenceFile {
+    /// The file as a message carries it, with its SHA-256.
+    pub fn into_evidence(self) -> Evidence {
+        Evidence {
+            kind: self.kind,
+            title: self.title,
+            digest: sha256(&self.content),
+            content: self.content,
+        }
+    }
+}
+
 impl Lists {
     /// Route a subject's objection (异议) to an entry this region received
     /// back to the entry's origin, which alone can uphold it.
@@ -91,12 +103,7 @@ impl Lists {
             statement: statement.to_owned(),
             evidence: evidence
                 .into_iter()
-                .map(|f| Evidence {
-                    kind: f.kind,
-                    title: f.title,
-                    digest: sha256(&f.content),
-                    content: f.content,
-                })
+                .map(EvidenceFile::into_evidence)
                 .collect(),
         };
         application

@@ -264,18 +264,11 @@ impl Lists {
                     missed,
                     deadline: deadline.clone(),
                 };
-                match self.federation.prepare(
-                    release_procedure_overdue(RegionCode::NATIONAL, &notice)?,
-                    now_ms,
-                ) {
-                    Ok((signed, outbox)) => {
-                        writes.push(outbox);
-                        national_message = Some(signed.envelope.message_id);
-                    }
-                    Err(PrepareError::UnknownPeer(_)) => {
-                        tracing::warn!(entry = %mark.entry, procedure = mark.procedure.code(), "case overdue: no national peer to tell");
-                    }
-                    Err(e) => return Err(e.into()),
+                if let Some((id, outbox)) =
+                    tell_national::<ListsError>(&self.federation, &notice, now_ms)?
+                {
+                    writes.push(outbox);
+                    national_message = Some(id);
                 }
             }
             let entry = ProcedureOverdue {
@@ -330,22 +323,23 @@ impl Lists {
                 return Ok(Vec::new());
             }
             let mark = &mut stored.mark;
-            mark.stage = next_stage(mark.stage, answer)
-                .filter(|s| match s {
-                    ProcedureStage::Decided(o) => o.decides(procedure),
-                    _ => true,
-                })
-                .ok_or_else(|| {
-                    ListsError::Invalid(format!(
-                        "{} {case} about entry {id} is {}; it cannot be {}",
-                        procedure.code(),
-                        mark.stage.code(),
-                        answer_name(answer)
-                    ))
-                })?;
-            if answer == CaseAnswer::Accept {
-                let days = self.policy.deadlines(procedure).decide_working_days;
-                mark.decide_by = Some(deadline_date(&self.policy.calendar, now_ms, days));
+            let (stage, decide_by) = move_case(
+                procedure,
+                mark.stage,
+                answer,
+                now_ms,
+                &self.policy.calendar,
+                &self.policy.rights,
+            )
+            .map_err(|why| {
+                ListsError::Invalid(format!(
+                    "{} {case} about entry {id} {why}",
+                    procedure.code()
+                ))
+            })?;
+            mark.stage = stage;
+            if decide_by.is_some() {
+                mark.decide_by = decide_by;
             }
             mark.note = note.to_owned();
             mark.validate()
@@ -452,8 +446,56 @@ fn unmarked(key: &str, filed: &FiledCase, here: RegionCode) -> Option<ProcedureM
     })
 }
 
+/// The message telling the national platform of `notice` (its id and
+/// outbox row), or none when this node has no national peer (said in the
+/// log): a missed deadline is journaled either way.
+pub(crate) fn tell_national<E: From<PrepareError> + From<credex_policies::egress::EgressError>>(
+    federation: &crate::federation::Federation,
+    notice: &ProcedureOverdueNotice,
+    now_ms: i64,
+) -> Result<Option<([u8; 16], StateWrite)>, E> {
+    let body = release_procedure_overdue(RegionCode::NATIONAL, notice)?;
+    match federation.prepare(body, now_ms) {
+        Ok((signed, outbox)) => Ok(Some((signed.envelope.message_id, outbox))),
+        Err(PrepareError::UnknownPeer(_)) => {
+            tracing::warn!(about = %notice.about, procedure = notice.procedure.code(), "case overdue: no national peer to tell");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where a case of `procedure` at `stage` stands after `answer` at
+/// `now_ms`, with its decision deadline when `answer` accepts it (counted
+/// in `calendar`'s working days under `rules`); `Err` says why it cannot
+/// move ("is filed; it cannot be decided granted"). Cases about list
+/// entries and about records move alike.
+pub(crate) fn move_case(
+    procedure: Procedure,
+    stage: ProcedureStage,
+    answer: CaseAnswer,
+    now_ms: i64,
+    calendar: &credex_policies::HolidayCalendar,
+    rules: &credex_policies::repair::RightsRules,
+) -> Result<(ProcedureStage, Option<String>), String> {
+    let next = next_stage(stage, answer)
+        .filter(|s| match s {
+            ProcedureStage::Decided(o) => o.decides(procedure),
+            _ => true,
+        })
+        .ok_or_else(|| format!("is {}; it cannot be {}", stage.code(), answer_name(answer)))?;
+    let decide_by = (answer == CaseAnswer::Accept).then(|| {
+        deadline_date(
+            calendar,
+            now_ms,
+            rules.deadlines(procedure).decide_working_days,
+        )
+    });
+    Ok((next, decide_by))
+}
+
 /// The stage `answer` moves `stage` to, if it may.
-pub(crate) fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStage> {
+fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStage> {
     match (stage, answer) {
         (ProcedureStage::Filed, CaseAnswer::Accept) => Some(ProcedureStage::Accepted),
         (ProcedureStage::Filed, CaseAnswer::Refuse) => Some(ProcedureStage::Refused),
@@ -470,7 +512,7 @@ pub(crate) fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<Pr
     }
 }
 
-pub(crate) fn answer_name(answer: CaseAnswer) -> String {
+fn answer_name(answer: CaseAnswer) -> String {
     match answer {
         CaseAnswer::Accept => "accepted".into(),
         CaseAnswer::Refuse => "refused".into(),

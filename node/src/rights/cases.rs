@@ -13,7 +13,7 @@
 //! here not yet marked, with this region's own acceptance deadline
 //! ([`RecordCases::marks`]).
 
-use credex_flows::calendar::{china_date_text, deadline_date};
+use credex_flows::calendar::china_date_text;
 use credex_flows::rights::{
     CASES_NS, CaseEvidence, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS,
     RecordCase, case_recipients, evidence_key,
@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::withdraw::{Withdrawal, withdraw};
 use super::{RecordCases, RightsError};
-use crate::lists::{CaseAnswer, answer_name, next_stage};
+use crate::lists::{CaseAnswer, move_case};
 use crate::storage::{RecordKey, StateWrite};
 
 /// A case about a record, as the owner or another region sees it.
@@ -197,22 +197,18 @@ impl RecordCases {
                 return Ok(Vec::new());
             }
             let mark = &mut stored.mark;
-            mark.stage = next_stage(mark.stage, answer)
-                .filter(|s| match s {
-                    ProcedureStage::Decided(o) => o.decides(procedure),
-                    _ => true,
-                })
-                .ok_or_else(|| {
-                    RightsError::Invalid(format!(
-                        "{} {case} is {}; it cannot be {}",
-                        procedure.code(),
-                        mark.stage.code(),
-                        answer_name(answer)
-                    ))
-                })?;
-            if answer == CaseAnswer::Accept {
-                let days = self.rules.deadlines(procedure).decide_working_days;
-                mark.decide_by = Some(deadline_date(&self.calendar, now_ms, days));
+            let (stage, decide_by) = move_case(
+                procedure,
+                mark.stage,
+                answer,
+                now_ms,
+                &self.calendar,
+                &self.rules,
+            )
+            .map_err(|why| RightsError::Invalid(format!("{} {case} {why}", procedure.code())))?;
+            mark.stage = stage;
+            if decide_by.is_some() {
+                mark.decide_by = decide_by;
             }
             mark.note = note.to_owned();
             mark.validate()

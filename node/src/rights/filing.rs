@@ -11,7 +11,7 @@ use credex_flows::rights::{FILED_NS, FiledRecordCase, case_reads, mark_key};
 use credex_journal::{CaseMarked, CaseRouted, ENTRY_VERSION, record_key, sha256};
 use credex_policies::egress::release_case_filing;
 use credex_protocol::RegionCode;
-use credex_protocol::lists::{Evidence, Procedure};
+use credex_protocol::lists::Procedure;
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::CaseFiling;
 
@@ -52,12 +52,7 @@ impl RecordCases {
             evidence: case
                 .evidence
                 .into_iter()
-                .map(|f| Evidence {
-                    kind: f.kind,
-                    title: f.title,
-                    digest: sha256(&f.content),
-                    content: f.content,
-                })
+                .map(EvidenceFile::into_evidence)
                 .collect(),
         };
         filing

@@ -10,7 +10,6 @@ use credex_flows::rights::{
     CASES_NS, CaseMarkHeld, FILED_NS, FiledRecordCase, MARKS_NS, RecordCase, mark_key,
 };
 use credex_journal::{CaseSide, ENTRY_VERSION, ProcedureOverdue};
-use credex_policies::egress::release_procedure_overdue;
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{CaseAbout, ProcedureDeadline};
 use credex_protocol::rights::CaseMark;
@@ -18,7 +17,6 @@ use credex_protocol::upward::ProcedureOverdueNotice;
 
 use super::cases::{RecordCaseView, decode, overdue, unmarked};
 use super::{RecordCases, RightsError};
-use crate::federation::PrepareError;
 use crate::storage::StateWrite;
 
 /// Flags of the deadlines reported, `{mark key}/{deadline}`.
@@ -83,16 +81,11 @@ impl RecordCases {
                     missed,
                     deadline: deadline.clone(),
                 };
-                let body = release_procedure_overdue(RegionCode::NATIONAL, &notice)?;
-                match self.federation.prepare(body, now_ms) {
-                    Ok((signed, outbox)) => {
-                        writes.push(outbox);
-                        national_message = Some(signed.envelope.message_id);
-                    }
-                    Err(PrepareError::UnknownPeer(_)) => {
-                        tracing::warn!(owner = %owner, procedure = mark.procedure.code(), "case about a record overdue: no national peer to tell");
-                    }
-                    Err(e) => return Err(e.into()),
+                if let Some((id, outbox)) =
+                    crate::lists::tell_national::<RightsError>(&self.federation, &notice, now_ms)?
+                {
+                    writes.push(outbox);
+                    national_message = Some(id);
                 }
             }
             let entry = ProcedureOverdue {

@@ -38,6 +38,32 @@ fn stage_rank(stage: ProcedureStage) -> u8 {
     }
 }
 
+/// Refused unless a mark of case `key` moving it from `before` to `now`
+/// (procedure, stage) keeps the procedure and does not go back — whatever
+/// the case is about.
+pub(crate) fn forward_only(
+    key: &str,
+    before: (Procedure, ProcedureStage),
+    now: (Procedure, ProcedureStage),
+) -> Result<(), Refused> {
+    if before.0 != now.0 {
+        return Err(Refused::Invalid(format!(
+            "case {key} is a {}, not a {}",
+            before.0.code(),
+            now.0.code()
+        )));
+    }
+    if stage_rank(now.1) < stage_rank(before.1) {
+        return Err(Refused::Stale(format!(
+            "{} {key} is already {}, not back to {}",
+            now.0.code(),
+            before.1.code(),
+            now.1.code()
+        )));
+    }
+    Ok(())
+}
+
 /// A case filed at the origin itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalFiling {
@@ -271,23 +297,11 @@ impl Lists {
         }
         let key = mark_key(&id, &mark.case);
         if let Some(before) = view.decoded::<MarkHeld>(MARKS_NS, &key)? {
-            if before.mark.procedure != mark.procedure {
-                return Err(Refused::Invalid(format!(
-                    "case {key} is a {}, not a {}",
-                    before.mark.procedure.code(),
-                    mark.procedure.code()
-                ))
-                .into());
-            }
-            if stage_rank(mark.stage) < stage_rank(before.mark.stage) {
-                return Err(Refused::Stale(format!(
-                    "{} {key} is already {}, not back to {}",
-                    mark.procedure.code(),
-                    before.mark.stage.code(),
-                    mark.stage.code()
-                ))
-                .into());
-            }
+            forward_only(
+                &key,
+                (before.mark.procedure, before.mark.stage),
+                (mark.procedure, mark.stage),
+            )?;
         }
         let summary = format!(
             "{} {key} about entry {id}: {}",

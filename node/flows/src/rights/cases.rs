@@ -170,15 +170,6 @@ pub fn case_recipients(
     Ok(to)
 }
 
-/// The order of a case's stages: filed, accepted, then an end.
-fn stage_rank(stage: ProcedureStage) -> u8 {
-    match stage {
-        ProcedureStage::Filed => 0,
-        ProcedureStage::Accepted => 1,
-        ProcedureStage::Refused | ProcedureStage::Decided(_) => 2,
-    }
-}
-
 impl Rights {
     /// Open the case `filing` makes about one of this region's records,
     /// filed in `filed_in` under id `case`, against `view` (read with
@@ -337,23 +328,11 @@ impl Rights {
             .map_err(|e| Refused::Invalid(e.to_string()))?;
         let key = mark_key(owner, &mark.record, &mark.case);
         if let Some(before) = view.decoded::<CaseMarkHeld>(MARKS_NS, &key)? {
-            if before.mark.procedure != mark.procedure {
-                return Err(Refused::Invalid(format!(
-                    "case {key} is a {}, not a {}",
-                    before.mark.procedure.code(),
-                    mark.procedure.code()
-                ))
-                .into());
-            }
-            if stage_rank(mark.stage) < stage_rank(before.mark.stage) {
-                return Err(Refused::Stale(format!(
-                    "{} {key} is already {}, not back to {}",
-                    mark.procedure.code(),
-                    before.mark.stage.code(),
-                    mark.stage.code()
-                ))
-                .into());
-            }
+            crate::lists::forward_only(
+                &key,
+                (before.mark.procedure, before.mark.stage),
+                (mark.procedure, mark.stage),
+            )?;
         }
         let summary = format!(
             "{} {key} about a record of {owner}: {}",
