@@ -184,6 +184,9 @@ struct Inner {
     busy: Mutex<HashSet<RegionCode>>,
 }
 
+/// A region told, with the id of the message that told it.
+pub type SentTo = (RegionCode, [u8; 16]);
+
 /// Why a message could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
@@ -294,6 +297,25 @@ impl Federation {
             credex_protocol::encode(&item).map_err(|e| PrepareError::Sign(e.to_string()))?;
         let write = StateWrite::put(OUTBOX_NS, outbox_key(&signed.envelope), value);
         Ok((signed, write))
+    }
+
+    /// [`Federation::prepare`] each of `bodies`: the outbox writes to
+    /// commit, and each recipient with its message id (for the journal
+    /// entry that names who was told).
+    pub fn prepare_all(
+        &self,
+        bodies: impl IntoIterator<Item = ReleasedBody>,
+        now_ms: i64,
+    ) -> Result<(Vec<StateWrite>, Vec<SentTo>), PrepareError> {
+        let mut writes = Vec::new();
+        let mut sent_to = Vec::new();
+        for body in bodies {
+            let to = body.recipient();
+            let (signed, outbox) = self.prepare(body, now_ms)?;
+            writes.push(outbox);
+            sent_to.push((to, signed.envelope.message_id));
+        }
+        Ok((writes, sent_to))
     }
 
     /// Wake the delivery task (after committing outbox writes).

@@ -51,6 +51,7 @@ pub use procedures::{CaseAnswer, CaseView, overdue, overdue_stage};
 pub(crate) use procedures::{move_case, tell_national};
 pub use receive::register;
 pub use service::{Added, Lists};
+pub(crate) use state::evidence_file;
 pub use status::{
     ChangeView, EntryStatus, FeedbackView, HeldEntryView, HeldView, ObjectionView, Overdue,
     RegionStatus, Stage,

@@ -167,13 +167,8 @@ impl Lists {
             .file_here(now_ms, &view, case, filing)
             .map_err(|r| ListsError::Invalid(r.to_string()))?;
         let mut writes = effect.state;
-        let mut sent_to = Vec::new();
-        for body in effect.send {
-            let to = body.recipient();
-            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
-            writes.push(outbox);
-            sent_to.push((to, signed.envelope.message_id));
-        }
+        let (outbox, sent_to) = self.federation.prepare_all(effect.send, now_ms)?;
+        writes.extend(outbox);
         let entry = ProcedureMarked {
             version: ENTRY_VERSION,
             at_ms: now_ms,

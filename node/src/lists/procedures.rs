@@ -347,13 +347,12 @@ impl Lists {
             stored.updated_at_ms = now_ms;
             let recipients = self.recipients(id).await?;
             let mut writes = vec![StateWrite::put(CASES_NS, key, encode(&stored)?)];
-            let mut sent_to = Vec::new();
-            for region in &recipients {
-                let body = release_procedure_mark(*region, &stored.mark)?;
-                let (signed, outbox) = self.federation.prepare(body, now_ms)?;
-                writes.push(outbox);
-                sent_to.push((*region, signed.envelope.message_id));
-            }
+            let bodies = recipients
+                .iter()
+                .map(|region| release_procedure_mark(*region, &stored.mark))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (outbox, sent_to) = self.federation.prepare_all(bodies, now_ms)?;
+            writes.extend(outbox);
             let entry = ProcedureMarked {
                 version: ENTRY_VERSION,
                 at_ms: now_ms,
@@ -395,18 +394,14 @@ impl Lists {
         let mut out = Vec::new();
         for (index, held) in track.evidence.into_iter().enumerate() {
             let file_key = evidence_key(&stored.mark.case, index);
-            let content = storage
-                .state(EVIDENCE_NS, &file_key)
-                .await?
-                .ok_or_else(|| {
-                    ListsError::Corrupt(format!("{EVIDENCE_NS}/{file_key} is missing"))
-                })?;
-            if sha256(&content) != held.digest {
-                return Err(ListsError::Corrupt(format!(
-                    "{EVIDENCE_NS}/{file_key} ({}) no longer matches the digest it arrived with",
-                    held.title
-                )));
-            }
+            let content = super::state::evidence_file(
+                storage,
+                (EVIDENCE_NS, &file_key),
+                &held.digest,
+                &held.title,
+                ListsError::Corrupt,
+            )
+            .await?;
             out.push((held, content));
         }
         Ok(out)

@@ -231,13 +231,12 @@ impl RecordCases {
                 StateWrite::encoded(CASES_NS, key, &stored)
                     .map_err(|e| RightsError::Corrupt(e.to_string()))?,
             ];
-            let mut sent_to = Vec::new();
-            for region in &recipients {
-                let body = release_case_mark(*region, &stored.mark)?;
-                let (signed, outbox) = self.federation.prepare(body, now_ms)?;
-                writes.push(outbox);
-                sent_to.push((*region, signed.envelope.message_id));
-            }
+            let bodies = recipients
+                .iter()
+                .map(|region| release_case_mark(*region, &stored.mark))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (outbox, sent_to) = self.federation.prepare_all(bodies, now_ms)?;
+            writes.extend(outbox);
             let entry = CaseMarked {
                 version: ENTRY_VERSION,
                 at_ms: now_ms,
@@ -310,18 +309,14 @@ impl RecordCases {
         let mut out = Vec::new();
         for (index, held) in stored.evidence.into_iter().enumerate() {
             let file_key = evidence_key(&stored.mark.case, index);
-            let content = storage
-                .state(EVIDENCE_NS, &file_key)
-                .await?
-                .ok_or_else(|| {
-                    RightsError::Corrupt(format!("{EVIDENCE_NS}/{file_key} is missing"))
-                })?;
-            if sha256(&content) != held.digest {
-                return Err(RightsError::Corrupt(format!(
-                    "{EVIDENCE_NS}/{file_key} ({}) no longer matches the digest it arrived with",
-                    held.title
-                )));
-            }
+            let content = crate::lists::evidence_file(
+                storage,
+                (EVIDENCE_NS, &file_key),
+                &held.digest,
+                &held.title,
+                RightsError::Corrupt,
+            )
+            .await?;
             out.push(RecordCaseFile { held, content });
         }
         Ok(out)

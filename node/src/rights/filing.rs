@@ -114,13 +114,8 @@ impl RecordCases {
             .open_case(now_ms, &view, filing, case, self.region())
             .map_err(|r| RightsError::Invalid(r.to_string()))?;
         let mut writes = effect.state;
-        let mut sent_to = Vec::new();
-        for body in effect.send {
-            let to = body.recipient();
-            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
-            writes.push(outbox);
-            sent_to.push((to, signed.envelope.message_id));
-        }
+        let (outbox, sent_to) = self.federation.prepare_all(effect.send, now_ms)?;
+        writes.extend(outbox);
         let entry = CaseMarked {
             version: ENTRY_VERSION,
             at_ms: now_ms,

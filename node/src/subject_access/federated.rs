@@ -155,14 +155,12 @@ impl SubjectAccessFederation {
             request,
             subject: subject.clone(),
         };
-        let mut writes = Vec::new();
-        let mut sent_to = Vec::new();
-        for region in &self.peers {
-            let body = release_access_report_request(*region, &message)?;
-            let (signed, outbox) = self.federation.prepare(body, now_ms)?;
-            writes.push(outbox);
-            sent_to.push((*region, signed.envelope.message_id));
-        }
+        let bodies = self
+            .peers
+            .iter()
+            .map(|region| release_access_report_request(*region, &message))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (mut writes, sent_to) = self.federation.prepare_all(bodies, now_ms)?;
         let asked = AccessAsked {
             subject: subject.clone(),
             regions: self.peers.clone(),
