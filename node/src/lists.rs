@@ -44,14 +44,12 @@ mod state;
 mod status;
 mod watch;
 
-pub use filing::EvidenceFile;
+pub use crate::rights::{CaseAnswer, EvidenceFile};
 pub use offline::OfflineLists;
-pub use policy::{ListsPolicy, list_type, load_rights};
-pub use procedures::{CaseAnswer, CaseView, overdue, overdue_stage};
-pub(crate) use procedures::{move_case, tell_national};
+pub use policy::{ListsPolicy, list_type};
+pub use procedures::{CaseView, overdue};
 pub use receive::register;
 pub use service::{Added, Lists};
-pub(crate) use state::evidence_file;
 pub use status::{
     ChangeView, EntryStatus, FeedbackView, HeldEntryView, HeldView, ObjectionView, Overdue,
     RegionStatus, Stage,

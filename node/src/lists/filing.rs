@@ -14,37 +14,13 @@ use credex_flows::lists::{FILED_NS, FiledCase, HeldEntry, mark_key};
 use credex_journal::{ENTRY_VERSION, ObjectionRouted, ProcedureMarked, RepairRouted, sha256};
 use credex_policies::egress::{ReleasedBody, release_objection, release_repair_application};
 use credex_policies::repair::{Eligibility, RightsRules};
-use credex_protocol::lists::{
-    EntryId, Evidence, EvidenceKind, Objection, Procedure, ProcedureStage, RepairApplication,
-};
+use credex_protocol::lists::{EntryId, Objection, Procedure, ProcedureStage, RepairApplication};
 
 use super::policy::list_type;
 use super::state::{encode, read};
 use super::{Lists, ListsError, RECEIVED_NS};
+use crate::rights::EvidenceFile;
 use crate::storage::StateWrite;
-
-/// One evidence file as the subject hands it in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvidenceFile {
-    /// What it is.
-    pub kind: EvidenceKind,
-    /// Its title (e.g. the file name).
-    pub title: String,
-    /// The file.
-    pub content: Vec<u8>,
-}
-
-impl EvidenceFile {
-    /// The file as a message carries it, with its SHA-256.
-    pub fn into_evidence(self) -> Evidence {
-        Evidence {
-            kind: self.kind,
-            title: self.title,
-            digest: sha256(&self.content),
-            content: self.content,
-        }
-    }
-}
 
 impl Lists {
     /// Route a subject's objection (异议) to an entry this region received

@@ -100,7 +100,7 @@ impl ListsPolicy {
             calendar,
             catalogue,
             pseudonyms,
-            rights: load_rights(config)?,
+            rights: crate::rights::load_rules(config)?,
         })
     }
 
@@ -180,22 +180,6 @@ impl ListsPolicy {
         )
         .with_rights(self.calendar.clone(), self.rights.clone())
     }
-}
-
-/// The rights rules in force: the national defaults tightened by
-/// `[policy] rights`, if set (a table that loosens any figure is refused,
-/// naming the key).
-pub fn load_rights(config: &NodeConfig) -> Result<RightsRules, StartError> {
-    let Some(path) = &config.policy.rights else {
-        return Ok(RightsRules::national());
-    };
-    let fail = |reason: String| StartError::Flow {
-        flow: "lists",
-        reason: format!("policy.rights: {reason}"),
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    RightsRules::tightened(&text, &path.display().to_string()).map_err(|e| fail(e.to_string()))
 }
 
 /// The policy list type of a wire list kind.

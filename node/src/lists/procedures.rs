@@ -19,7 +19,10 @@
 //! case, a holder recording a mark) is the pure flow's
 //! (`credex_flows::lists`).
 
-use credex_flows::calendar::{china_date_text, deadline_date};
+use crate::rights::procedure::{
+    CaseAnswer, evidence_file, move_case, overdue_stage, tell_national,
+};
+use credex_flows::calendar::china_date_text;
 use std::collections::BTreeMap;
 
 use credex_flows::lists::{
@@ -27,33 +30,18 @@ use credex_flows::lists::{
     OVERDUE_NS, ObjectionTrack, ProcedureCase, REPAIRS_NS, RepairTrack, evidence_key, mark_key,
 };
 use credex_journal::{CaseSide, ENTRY_VERSION, ProcedureMarked, ProcedureOverdue, sha256};
-use credex_policies::egress::{release_procedure_mark, release_procedure_overdue};
+use credex_policies::egress::release_procedure_mark;
 use credex_protocol::RegionCode;
 use credex_protocol::lists::{
-    CaseAbout, EntryId, Procedure, ProcedureDeadline, ProcedureMark, ProcedureOutcome,
-    ProcedureStage,
+    CaseAbout, EntryId, Procedure, ProcedureDeadline, ProcedureMark, ProcedureStage,
 };
 use credex_protocol::upward::ProcedureOverdueNotice;
 
-use crate::federation::PrepareError;
 use serde::Serialize;
 
 use super::state::{decode_state, encode, read, scan};
 use super::{Lists, ListsError};
 use crate::storage::StateWrite;
-
-/// What the origin does with a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseAnswer {
-    /// Accept it for review (受理); the decision is due within the
-    /// decision deadline.
-    Accept,
-    /// Refuse it without review (不予受理).
-    Refuse,
-    /// Decide it (办结). An objection `Upheld` revokes the entry
-    /// everywhere; a repair `Granted` ends it everywhere.
-    Decide(ProcedureOutcome),
-}
 
 /// A case as the origin or a holder sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,23 +101,6 @@ pub fn overdue(mark: &ProcedureMark, now_ms: i64) -> Option<ProcedureDeadline> {
         mark.decide_by.as_deref(),
         &china_date_text(now_ms),
     )
-}
-
-/// The deadline a case at `stage` with these last days has missed on
-/// `today` (`YYYY-MM-DD`), whatever the case is about.
-pub fn overdue_stage(
-    stage: ProcedureStage,
-    accept_by: &str,
-    decide_by: Option<&str>,
-    today: &str,
-) -> Option<ProcedureDeadline> {
-    match stage {
-        ProcedureStage::Filed if today > accept_by => Some(ProcedureDeadline::Acceptance),
-        ProcedureStage::Accepted if decide_by.is_some_and(|by| today > by) => {
-            Some(ProcedureDeadline::Decision)
-        }
-        _ => None,
-    }
 }
 
 impl Lists {
@@ -394,7 +365,7 @@ impl Lists {
         let mut out = Vec::new();
         for (index, held) in track.evidence.into_iter().enumerate() {
             let file_key = evidence_key(&stored.mark.case, index);
-            let content = super::state::evidence_file(
+            let content = evidence_file(
                 storage,
                 (EVIDENCE_NS, &file_key),
                 &held.digest,
@@ -439,104 +410,4 @@ fn unmarked(key: &str, filed: &FiledCase, here: RegionCode) -> Option<ProcedureM
         decide_by: None,
         note: String::new(),
     })
-}
-
-/// The message telling the national platform of `notice` (its id and
-/// outbox row), or none when this node has no national peer (said in the
-/// log): a missed deadline is journaled either way.
-pub(crate) fn tell_national<E: From<PrepareError> + From<credex_policies::egress::EgressError>>(
-    federation: &crate::federation::Federation,
-    notice: &ProcedureOverdueNotice,
-    now_ms: i64,
-) -> Result<Option<([u8; 16], StateWrite)>, E> {
-    let body = release_procedure_overdue(RegionCode::NATIONAL, notice)?;
-    match federation.prepare(body, now_ms) {
-        Ok((signed, outbox)) => Ok(Some((signed.envelope.message_id, outbox))),
-        Err(PrepareError::UnknownPeer(_)) => {
-            tracing::warn!(about = %notice.about, procedure = notice.procedure.code(), "case overdue: no national peer to tell");
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Where a case of `procedure` at `stage` stands after `answer` at
-/// `now_ms`, with its decision deadline when `answer` accepts it (counted
-/// in `calendar`'s working days under `rules`); `Err` says why it cannot
-/// move ("is filed; it cannot be decided granted"). Cases about list
-/// entries and about records move alike.
-pub(crate) fn move_case(
-    procedure: Procedure,
-    stage: ProcedureStage,
-    answer: CaseAnswer,
-    now_ms: i64,
-    calendar: &credex_policies::HolidayCalendar,
-    rules: &credex_policies::repair::RightsRules,
-) -> Result<(ProcedureStage, Option<String>), String> {
-    let next = next_stage(stage, answer)
-        .filter(|s| match s {
-            ProcedureStage::Decided(o) => o.decides(procedure),
-            _ => true,
-        })
-        .ok_or_else(|| format!("is {}; it cannot be {}", stage.code(), answer_name(answer)))?;
-    let decide_by = (answer == CaseAnswer::Accept).then(|| {
-        deadline_date(
-            calendar,
-            now_ms,
-            rules.deadlines(procedure).decide_working_days,
-        )
-    });
-    Ok((next, decide_by))
-}
-
-/// The stage `answer` moves `stage` to, if it may.
-fn next_stage(stage: ProcedureStage, answer: CaseAnswer) -> Option<ProcedureStage> {
-    match (stage, answer) {
-        (ProcedureStage::Filed, CaseAnswer::Accept) => Some(ProcedureStage::Accepted),
-        (ProcedureStage::Filed, CaseAnswer::Refuse) => Some(ProcedureStage::Refused),
-        // A subject may withdraw before acceptance; anything else is
-        // decided only after review.
-        (ProcedureStage::Filed, CaseAnswer::Decide(ProcedureOutcome::Withdrawn))
-        | (ProcedureStage::Accepted, CaseAnswer::Decide(ProcedureOutcome::Withdrawn)) => {
-            Some(ProcedureStage::Decided(ProcedureOutcome::Withdrawn))
-        }
-        (ProcedureStage::Accepted, CaseAnswer::Decide(outcome)) => {
-            Some(ProcedureStage::Decided(outcome))
-        }
-        _ => None,
-    }
-}
-
-fn answer_name(answer: CaseAnswer) -> String {
-    match answer {
-        CaseAnswer::Accept => "accepted".into(),
-        CaseAnswer::Refuse => "refused".into(),
-        CaseAnswer::Decide(o) => format!("decided {}", o.code()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_objection_moves_forward_only() {
-        use CaseAnswer::*;
-        use ProcedureOutcome::*;
-        use ProcedureStage::*;
-        assert_eq!(next_stage(Filed, Accept), Some(Accepted));
-        assert_eq!(next_stage(Filed, Refuse), Some(Refused));
-        assert_eq!(next_stage(Filed, Decide(Upheld)), None, "review first");
-        assert_eq!(
-            next_stage(Filed, Decide(Withdrawn)),
-            Some(Decided(Withdrawn))
-        );
-        assert_eq!(
-            next_stage(Accepted, Decide(Dismissed)),
-            Some(Decided(Dismissed))
-        );
-        assert_eq!(next_stage(Accepted, Accept), None);
-        assert_eq!(next_stage(Refused, Accept), None);
-        assert_eq!(next_stage(Decided(Upheld), Decide(Dismissed)), None);
-    }
 }

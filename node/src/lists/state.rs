@@ -44,26 +44,3 @@ pub(super) async fn scan(
 ) -> Result<Vec<(String, Vec<u8>)>, ListsError> {
     Ok(storage.state_scan_all(ns, prefix).await?)
 }
-
-/// The evidence file stored under (`ns`, `key`), checked against the
-/// `digest` it arrived with: a file missing or changed in the database is
-/// reported through `corrupt`, never handed out. Shared by the cases about
-/// entries and about records.
-pub(crate) async fn evidence_file<E: From<crate::storage::StorageError>>(
-    storage: &crate::storage::Storage,
-    (ns, key): (&str, &str),
-    digest: &[u8; 32],
-    title: &str,
-    corrupt: impl Fn(String) -> E,
-) -> Result<Vec<u8>, E> {
-    let content = storage
-        .state(ns, key)
-        .await?
-        .ok_or_else(|| corrupt(format!("{ns}/{key} is missing")))?;
-    if credex_journal::sha256(&content) != *digest {
-        return Err(corrupt(format!(
-            "{ns}/{key} ({title}) no longer matches the digest it arrived with"
-        )));
-    }
-    Ok(content)
-}

@@ -25,9 +25,9 @@ use credex_protocol::lists::{Procedure, ProcedureDeadline, ProcedureOutcome, Pro
 use credex_protocol::rights::CaseMark;
 use serde::Serialize;
 
+use super::procedure::{CaseAnswer, move_case};
 use super::withdraw::{Withdrawal, withdraw};
 use super::{RecordCases, RightsError};
-use crate::lists::{CaseAnswer, move_case};
 use crate::storage::{RecordKey, StateWrite};
 
 /// A case about a record, as the owner or another region sees it.
@@ -98,7 +98,7 @@ pub struct RecordCaseFile {
 
 /// The deadline of `mark` that has passed on the China day of `now_ms`.
 pub(super) fn overdue(mark: &CaseMark, now_ms: i64) -> Option<ProcedureDeadline> {
-    crate::lists::overdue_stage(
+    super::procedure::overdue_stage(
         mark.stage,
         &mark.accept_by,
         mark.decide_by.as_deref(),
@@ -309,7 +309,7 @@ impl RecordCases {
         let mut out = Vec::new();
         for (index, held) in stored.evidence.into_iter().enumerate() {
             let file_key = evidence_key(&stored.mark.case, index);
-            let content = crate::lists::evidence_file(
+            let content = super::procedure::evidence_file(
                 storage,
                 (EVIDENCE_NS, &file_key),
                 &held.digest,

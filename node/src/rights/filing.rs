@@ -15,8 +15,8 @@ use credex_protocol::lists::Procedure;
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::CaseFiling;
 
+use super::procedure::EvidenceFile;
 use super::{RecordCases, RightsError};
-use crate::lists::EvidenceFile;
 use crate::storage::StateWrite;
 
 /// A case as the officer who takes it from the subject files it.

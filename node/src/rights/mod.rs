@@ -28,11 +28,13 @@ use crate::storage::StorageError;
 mod cases;
 mod copies;
 mod filing;
+pub mod procedure;
 mod watch;
 mod withdraw;
 
 pub use cases::{RecordCaseFile, RecordCaseView};
 pub use filing::CaseToFile;
+pub use procedure::{CaseAnswer, EvidenceFile};
 pub use watch::OVERDUE_NS;
 pub use withdraw::{CORRECTIONS_SOURCE, OBJECTIONS_SOURCE, REPAIRS_SOURCE, Withdrawal, withdraw};
 
@@ -86,7 +88,7 @@ impl RecordCases {
         Ok(RecordCases {
             federation,
             calendar: crate::upward::load_calendar(config)?,
-            rules: crate::lists::load_rights(config)?,
+            rules: load_rules(config)?,
             agreements,
             catalogue: policy.catalogue().clone(),
             local: Default::default(),
@@ -114,4 +116,20 @@ pub fn register(federation: &Federation, config: &NodeConfig) -> Result<(), Star
     let cases = RecordCases::for_node(federation.clone(), config)?;
     federation.register(std::sync::Arc::new(cases.flow()));
     Ok(())
+}
+
+/// The rights rules in force: the national defaults tightened by
+/// `[policy] rights`, if set (a table that loosens any figure is refused,
+/// naming the key).
+pub fn load_rules(config: &NodeConfig) -> Result<RightsRules, StartError> {
+    let Some(path) = &config.policy.rights else {
+        return Ok(RightsRules::national());
+    };
+    let fail = |reason: String| StartError::Flow {
+        flow: "rights",
+        reason: format!("policy.rights: {reason}"),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    RightsRules::tightened(&text, &path.display().to_string()).map_err(|e| fail(e.to_string()))
 }

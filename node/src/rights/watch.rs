@@ -81,9 +81,11 @@ impl RecordCases {
                     missed,
                     deadline: deadline.clone(),
                 };
-                if let Some((id, outbox)) =
-                    crate::lists::tell_national::<RightsError>(&self.federation, &notice, now_ms)?
-                {
+                if let Some((id, outbox)) = super::procedure::tell_national::<RightsError>(
+                    &self.federation,
+                    &notice,
+                    now_ms,
+                )? {
                     writes.push(outbox);
                     national_message = Some(id);
                 }
