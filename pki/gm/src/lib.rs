@@ -1,9 +1,11 @@
 //! Commercial cryptography (商用密码) for credex's `sm2-sm3` suite (issue
 //! 19): SM2 signatures (GB/T 32918.2) bound to the signer's identity
 //! (`Z_A`, with the default identity of GM/T 0009 unless one is given),
-//! SM3 hashing (GB/T 32905) and the SM4 block cipher (GB/T 32907).
+//! SM3 hashing (GB/T 32905) and HMAC-SM3, the SM4 block cipher (GB/T
+//! 32907) and SM4-GCM (RFC 8998's construction, for encryption at rest).
 //!
-//! Every primitive is RustCrypto's (`sm2`, `sm3`, `sm4`; decision 0990 says
+//! Every primitive is RustCrypto's (`sm2`, `sm3`, `sm4`, with `hmac` and
+//! `aes-gcm`'s generic GCM over SM4; decision 0990 says
 //! why, and what is and is not audited): this crate only fixes the choices
 //! credex makes — the curve (the recommended `sm2p256v1`), SM3 as the SM2
 //! hash, deterministic signing nonces, fixed-size encodings — behind an API
@@ -42,11 +44,60 @@ pub enum GmError {
     /// The signature does not verify.
     #[error("the SM2 signature does not verify")]
     Mismatch,
+    /// SM4-GCM: the ciphertext, its tag or the associated data was changed
+    /// (or the key is wrong).
+    #[error("SM4-GCM: the data is not authentic under this key")]
+    Unauthentic,
 }
 
 /// SM3 of `bytes` (GB/T 32905).
 pub fn sm3(bytes: &[u8]) -> [u8; 32] {
     sm3::Sm3::digest(bytes).into()
+}
+
+/// HMAC-SM3 of `data` under `key` (as HMAC with any hash, RFC 2104).
+pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit as _, Mac};
+    // HMAC takes a key of any length (a long one is hashed first).
+    let Ok(mut mac) = hmac::Hmac::<sm3::Sm3>::new_from_slice(key) else {
+        unreachable!("HMAC accepts keys of every length")
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// SM4-GCM with a 96-bit nonce and a 128-bit tag.
+type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
+
+/// Seal `plaintext` with `aad` under `key` and `nonce` (never reuse a
+/// nonce under one key): ciphertext ‖ 16-byte tag.
+pub fn sm4_gcm_seal(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit as _, Payload};
+    let cipher = Sm4Gcm::new(key.into());
+    let payload = Payload {
+        msg: plaintext,
+        aad,
+    };
+    match cipher.encrypt(nonce.into(), payload) {
+        Ok(sealed) => sealed,
+        // GCM refuses only a message longer than 2^36 - 32 bytes.
+        Err(_) => unreachable!("SM4-GCM seals messages below 64 GiB"),
+    }
+}
+
+/// Open what [`sm4_gcm_seal`] sealed: the plaintext, or
+/// [`GmError::Unauthentic`] if anything was changed.
+pub fn sm4_gcm_open(
+    key: &[u8; 16],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, GmError> {
+    use aes_gcm::aead::{Aead, KeyInit as _, Payload};
+    let cipher = Sm4Gcm::new(key.into());
+    cipher
+        .decrypt(nonce.into(), Payload { msg: sealed, aad })
+        .map_err(|_| GmError::Unauthentic)
 }
 
 /// An SM2 signing key with its signer identity.

@@ -98,3 +98,39 @@ fn sm2_verifies_the_published_signature_and_nothing_else() {
         assert_eq!(sm2_verify(id, &public, message, &key.sign(message)), Ok(()));
     }
 }
+
+#[test]
+fn sm4_gcm_matches_rfc_8998_and_refuses_any_change() {
+    use credex_gm::{sm4_gcm_open, sm4_gcm_seal};
+    for c in cases("sm4_gcm.txt") {
+        let key: [u8; 16] = hex(&c["key"]).try_into().unwrap();
+        let nonce: [u8; 12] = hex(&c["nonce"]).try_into().unwrap();
+        let (aad, plain) = (hex(&c["aad"]), hex(&c["plaintext"]));
+        let sealed = sm4_gcm_seal(&key, &nonce, &aad, &plain);
+        let mut want = hex(&c["ciphertext"]);
+        want.extend(hex(&c["tag"]));
+        assert_eq!(sealed, want);
+        assert_eq!(sm4_gcm_open(&key, &nonce, &aad, &sealed), Ok(plain));
+        let mut changed = sealed.clone();
+        changed[3] ^= 1;
+        assert_eq!(
+            sm4_gcm_open(&key, &nonce, &aad, &changed),
+            Err(GmError::Unauthentic)
+        );
+        assert_eq!(
+            sm4_gcm_open(&key, &nonce, b"other aad", &sealed),
+            Err(GmError::Unauthentic)
+        );
+    }
+}
+
+#[test]
+fn hmac_sm3_matches_an_independent_implementation() {
+    for c in cases("hmac_sm3.txt") {
+        assert_eq!(
+            credex_gm::hmac_sm3(c["key"].as_bytes(), c["data"].as_bytes()).to_vec(),
+            hex(&c["mac"]),
+            "{c:?}"
+        );
+    }
+}
