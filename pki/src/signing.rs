@@ -31,6 +31,9 @@ use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG
 /// Longest domain-separation tag (its length is encoded in one byte).
 pub const MAX_DOMAIN_LEN: usize = 255;
 
+/// The named curve of SM2 keys (GM/T 0006: `sm2p256v1`).
+const OID_SM2_CURVE: &str = "1.2.156.10197.1.301";
+
 pub use credex_protocol::Signature;
 
 /// Why a private key could not be loaded.
@@ -96,6 +99,10 @@ pub enum SignatureError {
 enum KeyInner {
     Ed25519(Ed25519KeyPair),
     EcdsaP256(EcdsaKeyPair),
+    Sm2 {
+        key: credex_gm::Sm2SigningKey,
+        public: Vec<u8>,
+    },
 }
 
 /// A private key that signs messages (an operator's, an authority's or a
@@ -125,6 +132,19 @@ impl SigningKey {
         Self::from_pkcs8_der(der.secret_pkcs8_der())
     }
 
+    /// An SM2 key (`sm2-sm3` suite) from its 32-byte private scalar,
+    /// signing with the default identity of GM/T 0009. (SM2 key files and
+    /// keys in a module come with the rest of issue 19.)
+    pub fn sm2_from_scalar(private: &[u8]) -> Result<Self, KeyError> {
+        let key = credex_gm::Sm2SigningKey::new(credex_gm::DEFAULT_ID, private)
+            .map_err(|_| KeyError::Unsupported)?;
+        let public = key.public_key();
+        Ok(SigningKey {
+            inner: KeyInner::Sm2 { key, public },
+            rng: SystemRandom::new(),
+        })
+    }
+
     /// Load a PKCS#8 DER Ed25519 or ECDSA P-256 key; the type is detected.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
@@ -144,6 +164,7 @@ impl SigningKey {
         match self.inner {
             KeyInner::Ed25519(_) => SignatureAlgorithm::Ed25519,
             KeyInner::EcdsaP256(_) => SignatureAlgorithm::EcdsaP256Sha256,
+            KeyInner::Sm2 { .. } => SignatureAlgorithm::Sm2Sm3,
         }
     }
 
@@ -153,6 +174,7 @@ impl SigningKey {
         match &self.inner {
             KeyInner::Ed25519(key) => key.public_key().as_ref(),
             KeyInner::EcdsaP256(key) => key.public_key().as_ref(),
+            KeyInner::Sm2 { public, .. } => public,
         }
     }
 
@@ -180,6 +202,7 @@ impl SigningKey {
                 .map_err(|_| SignError::Random)?
                 .as_ref()
                 .to_vec(),
+            KeyInner::Sm2 { key, .. } => key.sign(&signed).to_vec(),
         };
         Ok(Signature {
             algorithm: self.algorithm(),
@@ -227,6 +250,15 @@ impl VerifyingKey {
                 .is_some_and(|curve| curve == OID_EC_P256)
         {
             SignatureAlgorithm::EcdsaP256Sha256
+        } else if spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
+            && spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| Oid::try_from(p).ok())
+                .is_some_and(|curve| curve.to_id_string() == OID_SM2_CURVE)
+        {
+            SignatureAlgorithm::Sm2Sm3
         } else {
             return Err(SignatureError::UnsupportedKey);
         };
@@ -241,6 +273,14 @@ impl VerifyingKey {
         self.algorithm
     }
 
+    /// An SM2 public key (SEC1 point on the recommended curve).
+    pub fn sm2(public_key: &[u8]) -> VerifyingKey {
+        VerifyingKey {
+            algorithm: SignatureAlgorithm::Sm2Sm3,
+            public_key: public_key.to_vec(),
+        }
+    }
+
     /// Verify `signature` over `domain` and `message`.
     pub fn verify(
         &self,
@@ -248,12 +288,6 @@ impl VerifyingKey {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
-        let ring_alg: &'static dyn ring::signature::VerificationAlgorithm =
-            match signature.algorithm {
-                SignatureAlgorithm::Ed25519 => &ED25519,
-                SignatureAlgorithm::EcdsaP256Sha256 => &ECDSA_P256_SHA256_ASN1,
-                other => return Err(SignatureError::UnsupportedAlgorithm(other)),
-            };
         if signature.algorithm != self.algorithm {
             return Err(SignatureError::AlgorithmMismatch {
                 signature: signature.algorithm,
@@ -262,6 +296,21 @@ impl VerifyingKey {
         }
         let signed =
             signed_bytes(domain, message).ok_or(SignatureError::BadDomainLength(domain.len()))?;
+        let ring_alg: &'static dyn ring::signature::VerificationAlgorithm =
+            match signature.algorithm {
+                SignatureAlgorithm::Ed25519 => &ED25519,
+                SignatureAlgorithm::EcdsaP256Sha256 => &ECDSA_P256_SHA256_ASN1,
+                SignatureAlgorithm::Sm2Sm3 => {
+                    return credex_gm::sm2_verify(
+                        credex_gm::DEFAULT_ID,
+                        &self.public_key,
+                        &signed,
+                        &signature.bytes,
+                    )
+                    .map_err(|_| SignatureError::Invalid);
+                }
+                other => return Err(SignatureError::UnsupportedAlgorithm(other)),
+            };
         UnparsedPublicKey::new(ring_alg, &self.public_key)
             .verify(&signed, &signature.bytes)
             .map_err(|_| SignatureError::Invalid)

@@ -215,7 +215,10 @@ pub enum SignatureAlgorithm {
     Ed25519,
     /// ECDSA over P-256 with SHA-256, ASN.1 DER signature.
     EcdsaP256Sha256,
-    // Room for SM2 with SM3 (国密) once a vetted implementation is chosen.
+    /// SM2 with SM3 (商用密码, GB/T 32918.2) on the recommended curve, with
+    /// the default signer identity of GM/T 0009 (`1234567812345678`) in
+    /// `Z_A`; the signature is 64 bytes `r ‖ s` (decision 0990).
+    Sm2Sm3,
 }
 
 /// A signature and the algorithm that made it, as carried inside messages.
@@ -224,7 +227,8 @@ pub enum SignatureAlgorithm {
 pub struct Signature {
     /// The algorithm (and so the key type) the signature was made with.
     pub algorithm: SignatureAlgorithm,
-    /// The signature: 64 bytes for Ed25519, ASN.1 DER for ECDSA.
+    /// The signature: 64 bytes for Ed25519 and SM2 (`r ‖ s`), ASN.1 DER for
+    /// ECDSA.
     pub bytes: Vec<u8>,
 }
 
