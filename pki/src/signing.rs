@@ -239,28 +239,20 @@ impl VerifyingKey {
             )));
         }
         let spki = cert.public_key();
-        let algorithm = if spki.algorithm.algorithm == OID_SIG_ED25519 {
-            SignatureAlgorithm::Ed25519
-        } else if spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-            && spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| Oid::try_from(p).ok())
-                .is_some_and(|curve| curve == OID_EC_P256)
-        {
-            SignatureAlgorithm::EcdsaP256Sha256
-        } else if spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-            && spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| Oid::try_from(p).ok())
-                .is_some_and(|curve| curve.to_id_string() == OID_SM2_CURVE)
-        {
-            SignatureAlgorithm::Sm2Sm3
-        } else {
-            return Err(SignatureError::UnsupportedKey);
+        // An elliptic-curve key names its curve in the parameters.
+        let curve = (spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY)
+            .then(|| {
+                spki.algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| Oid::try_from(p).ok())
+            })
+            .flatten();
+        let algorithm = match curve {
+            _ if spki.algorithm.algorithm == OID_SIG_ED25519 => SignatureAlgorithm::Ed25519,
+            Some(c) if c == OID_EC_P256 => SignatureAlgorithm::EcdsaP256Sha256,
+            Some(c) if c.to_id_string() == OID_SM2_CURVE => SignatureAlgorithm::Sm2Sm3,
+            _ => return Err(SignatureError::UnsupportedKey),
         };
         Ok(VerifyingKey {
             algorithm,
