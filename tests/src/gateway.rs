@@ -186,3 +186,51 @@ pub async fn listed_by_guangdong_on(
     .await;
     id.to_string()
 }
+
+/// `POST /v1/checks` with `body`: the status and the JSON answer.
+pub async fn check(conn: &mut GatewayClient, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = conn
+        .post_json("/v1/checks", &body)
+        .await
+        .expect("the gateway answers");
+    (r.status, r.json())
+}
+
+/// Guangdong issues a public credit evaluation (grade A, 2024 scheme) of
+/// `subject`; returns once Guizhou recognised it (Pan-Pearl River).
+pub async fn evaluated_by_guangdong(gy: &RunningNode, gz: &RunningNode, subject: &str) {
+    use credex_node::eval;
+    let file = gz.config().data_dir.join("gateway-checks-results.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"subject":"{subject}","scheme":"public_credit","scheme_version":"2024","grade":"A","period_start":"2025-01-01","period_end":"2025-12-31","valid_until":"2027-06-30"}}"#
+        ),
+    )
+    .expect("the evaluation is issued");
+    let agreements = eval::load_agreements(gz.config()).unwrap();
+    let rows = eval::parse_results(
+        &file,
+        gz.config().region,
+        &agreements,
+        credex_node::service::now_ms(),
+    )
+    .unwrap();
+    eval::issue(
+        gz.federation(),
+        &agreements,
+        gz.queries().policy().catalogue(),
+        &rows,
+        credex_node::service::now_ms(),
+    )
+    .await
+    .expect("the evaluation is issued");
+    until_stored(gy.storage(), "Guizhou recognised the result", || async {
+        eval::list(gy.storage())
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.kind == "received" && l.subject == subject)
+    })
+    .await;
+}
