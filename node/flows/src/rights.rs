@@ -19,8 +19,8 @@ pub use access::{
     may_gather, part_key, request_key,
 };
 pub use cases::{
-    CASES_NS, CaseEvidence, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS,
-    RecordCase, case_key, case_reads, case_recipients, evidence_key, mark_key,
+    CASES_NS, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS, RecordCase, case_key,
+    case_reads, case_recipients, evidence_key, mark_key,
 };
 
 use credex_policies::HolidayCalendar;

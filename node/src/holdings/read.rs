@@ -299,19 +299,18 @@ async fn cases(storage: &Storage, entry_key: &str) -> Result<Vec<CaseAnswer>, Ho
         .await?
     {
         let case: ProcedureCase = decode(CASES_NS, &key, &value)?;
-        if !case.mark.stage.pending() {
-            continue;
-        }
-        out.push(CaseAnswer {
-            procedure: case.mark.procedure,
-            entry_id: Some(entry_key.to_owned()),
-            record: None,
-            from_region: case.mark.filed_in.to_string(),
-            received_at_ms: case.filed_at_ms,
-            stage: case.mark.stage.code().to_owned(),
-            accept_by: Some(case.mark.accept_by),
-            decide_by: case.mark.decide_by,
-        });
+        let m = case.mark;
+        out.extend(
+            Standing {
+                procedure: m.procedure,
+                stage: m.stage,
+                filed_in: m.filed_in,
+                at_ms: case.filed_at_ms,
+                accept_by: m.accept_by,
+                decide_by: m.decide_by,
+            }
+            .answer(Some(entry_key.to_owned()), None),
+        );
     }
     Ok(out)
 }
@@ -333,19 +332,18 @@ async fn record_cases(
         .await?
     {
         let case: RecordCase = decode(RECORD_CASES_NS, &key, &value)?;
-        if !case.mark.stage.pending() {
-            continue;
-        }
-        out.push(CaseAnswer {
-            procedure: case.mark.procedure,
-            entry_id: None,
-            record: Some(format!("{category}/{record_id}")),
-            from_region: case.mark.filed_in.to_string(),
-            received_at_ms: case.filed_at_ms,
-            stage: case.mark.stage.code().to_owned(),
-            accept_by: Some(case.mark.accept_by),
-            decide_by: case.mark.decide_by,
-        });
+        let m = case.mark;
+        out.extend(
+            Standing {
+                procedure: m.procedure,
+                stage: m.stage,
+                filed_in: m.filed_in,
+                at_ms: case.filed_at_ms,
+                accept_by: m.accept_by,
+                decide_by: m.decide_by,
+            }
+            .answer(None, Some(format!("{category}/{record_id}"))),
+        );
     }
     Ok(out)
 }
@@ -371,14 +369,14 @@ async fn told_cases(
         if filed.refused.is_none() {
             cases.insert(
                 k,
-                (
-                    filed.procedure,
-                    ProcedureStage::Filed,
-                    here,
-                    filed.at_ms,
-                    filed.accept_by,
-                    None,
-                ),
+                Standing {
+                    procedure: filed.procedure,
+                    stage: ProcedureStage::Filed,
+                    filed_in: here,
+                    at_ms: filed.at_ms,
+                    accept_by: filed.accept_by,
+                    decide_by: None,
+                },
             );
         }
     }
@@ -390,31 +388,19 @@ async fn told_cases(
         let m = held.mark;
         cases.insert(
             k,
-            (
-                m.procedure,
-                m.stage,
-                m.filed_in,
-                held.at_ms,
-                m.accept_by,
-                m.decide_by,
-            ),
+            Standing {
+                procedure: m.procedure,
+                stage: m.stage,
+                filed_in: m.filed_in,
+                at_ms: held.at_ms,
+                accept_by: m.accept_by,
+                decide_by: m.decide_by,
+            },
         );
     }
     Ok(cases
         .into_values()
-        .filter(|(_, stage, ..)| stage.pending())
-        .map(
-            |(procedure, stage, filed_in, at_ms, accept_by, decide_by)| CaseAnswer {
-                procedure,
-                entry_id: None,
-                record: Some(format!("{category}/{record_id}")),
-                from_region: filed_in.to_string(),
-                received_at_ms: at_ms,
-                stage: stage.code().to_owned(),
-                accept_by: Some(accept_by),
-                decide_by,
-            },
-        )
+        .filter_map(|c| c.answer(None, Some(format!("{category}/{record_id}"))))
         .collect())
 }
 
@@ -432,19 +418,18 @@ async fn marked_cases(
         .await?
     {
         let held: MarkHeld = decode(MARKS_NS, &key, &value)?;
-        if !held.mark.stage.pending() {
-            continue;
-        }
-        out.push(CaseAnswer {
-            procedure: held.mark.procedure,
-            entry_id: Some(entry_key.to_owned()),
-            record: None,
-            from_region: held.mark.filed_in.to_string(),
-            received_at_ms: held.at_ms,
-            stage: held.mark.stage.code().to_owned(),
-            accept_by: Some(held.mark.accept_by),
-            decide_by: held.mark.decide_by,
-        });
+        let m = held.mark;
+        out.extend(
+            Standing {
+                procedure: m.procedure,
+                stage: m.stage,
+                filed_in: m.filed_in,
+                at_ms: held.at_ms,
+                accept_by: m.accept_by,
+                decide_by: m.decide_by,
+            }
+            .answer(Some(entry_key.to_owned()), None),
+        );
     }
     // Filed here and not marked by the origin yet: pending from filing.
     for (key, value) in storage
@@ -455,18 +440,47 @@ async fn marked_cases(
             continue;
         }
         let filed: FiledCase = decode(FILED_NS, &key, &value)?;
-        out.push(CaseAnswer {
-            procedure: filed.procedure,
-            entry_id: Some(entry_key.to_owned()),
-            record: None,
-            from_region: here.to_string(),
-            received_at_ms: filed.at_ms,
-            stage: "filed".to_owned(),
-            accept_by: Some(filed.accept_by),
-            decide_by: None,
-        });
+        out.extend(
+            Standing {
+                procedure: filed.procedure,
+                stage: ProcedureStage::Filed,
+                filed_in: here,
+                at_ms: filed.at_ms,
+                accept_by: filed.accept_by,
+                decide_by: None,
+            }
+            .answer(Some(entry_key.to_owned()), None),
+        );
     }
     Ok(out)
+}
+
+/// Where a case stands, whatever it is about and wherever it was read
+/// from (the decider's case, a mark received, a filing not yet marked).
+struct Standing {
+    procedure: Procedure,
+    stage: ProcedureStage,
+    filed_in: RegionCode,
+    at_ms: i64,
+    accept_by: String,
+    decide_by: Option<String>,
+}
+
+impl Standing {
+    /// The case as a check lists it — about `entry_id` or `record` —
+    /// while it is being handled.
+    fn answer(self, entry_id: Option<String>, record: Option<String>) -> Option<CaseAnswer> {
+        self.stage.pending().then(|| CaseAnswer {
+            procedure: self.procedure,
+            entry_id,
+            record,
+            from_region: self.filed_in.to_string(),
+            received_at_ms: self.at_ms,
+            stage: self.stage.code().to_owned(),
+            accept_by: Some(self.accept_by),
+            decide_by: self.decide_by,
+        })
+    }
 }
 
 fn list_answer(held: &Held, release: &CheckRelease) -> Option<ListAnswer> {

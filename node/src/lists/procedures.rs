@@ -126,15 +126,7 @@ impl Lists {
                     view.evidence = track
                         .iter()
                         .flat_map(|t| &t.evidence)
-                        .map(|e| {
-                            format!(
-                                "{}: {} ({} bytes, sha256 {})",
-                                e.kind.code(),
-                                e.title,
-                                e.len,
-                                hex::encode(e.digest)
-                            )
-                        })
+                        .map(|e| e.describe())
                         .collect();
                     view
                 }

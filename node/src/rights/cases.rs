@@ -15,8 +15,8 @@
 
 use credex_flows::calendar::china_date_text;
 use credex_flows::rights::{
-    CASES_NS, CaseEvidence, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS,
-    RecordCase, case_recipients, evidence_key,
+    CASES_NS, CaseMarkHeld, EVIDENCE_NS, FILED_NS, FiledRecordCase, MARKS_NS, RecordCase,
+    case_recipients, evidence_key,
 };
 use credex_journal::{CaseMarked, ENTRY_VERSION, sha256};
 use credex_policies::egress::{evaluation_of_record, release_case_mark};
@@ -91,7 +91,7 @@ impl RecordCaseView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordCaseFile {
     /// Its description.
-    pub held: CaseEvidence,
+    pub held: credex_flows::lists::EvidenceHeld,
     /// The file, checked against the digest it arrived with.
     pub content: Vec<u8>,
 }
@@ -117,19 +117,7 @@ impl RecordCases {
             view.category = Some(case.category);
             view.record_id = Some(case.record_id);
             view.statement = Some(case.statement);
-            view.evidence = case
-                .evidence
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{}: {} ({} bytes, sha256 {})",
-                        e.kind.code(),
-                        e.title,
-                        e.len,
-                        hex::encode(e.digest)
-                    )
-                })
-                .collect();
+            view.evidence = case.evidence.iter().map(|e| e.describe()).collect();
             out.push(view);
         }
         Ok(out)

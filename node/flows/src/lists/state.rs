@@ -174,7 +174,8 @@ pub struct RepairTrack {
     pub evidence: Vec<EvidenceHeld>,
 }
 
-/// One evidence file of a repair application, as the origin keeps it.
+/// One evidence file of a case (a repair application, or any case about a
+/// record), as the deciding region keeps it; the bytes are kept beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceHeld {
     /// What it is.
@@ -185,6 +186,19 @@ pub struct EvidenceHeld {
     pub digest: [u8; 32],
     /// Its length in bytes.
     pub len: u64,
+}
+
+impl EvidenceHeld {
+    /// `kind: title (bytes, sha256 hex)`, as case listings show a file.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} ({} bytes, sha256 {})",
+            self.kind.code(),
+            self.title,
+            self.len,
+            hex::encode(self.digest)
+        )
+    }
 }
 
 /// Where an objection or a repair application about an entry this region

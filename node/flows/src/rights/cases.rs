@@ -19,7 +19,7 @@ use credex_policies::repair::{Eligibility, penalty_class};
 use credex_policies::{FieldValue, Record};
 use credex_protocol::RegionCode;
 use credex_protocol::evaluation::Scheme;
-use credex_protocol::lists::{EvidenceKind, Procedure, ProcedureStage};
+use credex_protocol::lists::{Procedure, ProcedureStage};
 use credex_protocol::query::SubjectRef;
 use credex_protocol::rights::{CaseFiling, CaseMark};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,7 @@ use super::Rights;
 use crate::calendar::{china_date, date_text, deadline_date, parse_date};
 use crate::disclosures::{self, parse_row};
 use crate::flow::{Effect, HeldRecord, Read, Refusal, Refused, StateKey, StateWrite, View};
+use crate::lists::EvidenceHeld;
 use crate::recognition;
 
 /// At the owner: each case about one of its records, [`case_key`] →
@@ -42,20 +43,6 @@ pub const MARKS_NS: &str = "rights.marks";
 /// → [`FiledRecordCase`] (this region's own count of the acceptance
 /// deadline).
 pub const FILED_NS: &str = "rights.filed";
-
-/// An evidence file a case holds, described (the bytes are under
-/// [`EVIDENCE_NS`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaseEvidence {
-    /// What it is.
-    pub kind: EvidenceKind,
-    /// Its title.
-    pub title: String,
-    /// Its SHA-256 (checked on arrival).
-    pub digest: [u8; 32],
-    /// Its length in bytes.
-    pub len: u64,
-}
 
 /// A case about one of this region's records, as the owner handles it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +60,7 @@ pub struct RecordCase {
     /// The subject's grounds or statement.
     pub statement: String,
     /// The evidence filed.
-    pub evidence: Vec<CaseEvidence>,
+    pub evidence: Vec<EvidenceHeld>,
     /// When it was filed here, Unix ms.
     pub filed_at_ms: i64,
     /// When it last moved, Unix ms.
@@ -221,7 +208,7 @@ impl Rights {
         let mut state = Vec::new();
         let mut evidence = Vec::new();
         for (index, file) in filing.evidence.into_iter().enumerate() {
-            evidence.push(CaseEvidence {
+            evidence.push(EvidenceHeld {
                 kind: file.kind,
                 title: file.title,
                 digest: file.digest,
