@@ -80,7 +80,21 @@ pub async fn export(
     node_chain_pem: &str,
     out: &Path,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(storage, key, node_chain_pem, out, true).await
+    export_with(storage, key, node_chain_pem, out, true, None).await
+}
+
+/// Export the log as of `head`, a checkpoint this node signed and stored:
+/// its first `head.size` entries, ending on that checkpoint with the
+/// cosignatures the node holds for it — after a witnessing round
+/// ([`crate::log::witness_round`]), a log its witnesses vouch for in full.
+pub async fn export_at(
+    storage: &Storage,
+    key: &LogKey,
+    node_chain_pem: &str,
+    out: &Path,
+    head: &crate::log::SignedHead,
+) -> Result<ExportSummary, ExportError> {
+    export_with(storage, key, node_chain_pem, out, true, Some(head)).await
 }
 
 /// Exports that skip safety checks, to play a malicious operator in tests
@@ -98,7 +112,7 @@ pub mod danger {
         node_chain_pem: &str,
         out: &Path,
     ) -> Result<ExportSummary, ExportError> {
-        export_with(storage, key, node_chain_pem, out, false).await
+        export_with(storage, key, node_chain_pem, out, false, None).await
     }
 }
 
@@ -108,6 +122,7 @@ async fn export_with(
     node_chain_pem: &str,
     out: &Path,
     check_stored_tree: bool,
+    at: Option<&crate::log::SignedHead>,
 ) -> Result<ExportSummary, ExportError> {
     if out.exists()
         && std::fs::read_dir(out)
@@ -116,7 +131,7 @@ async fn export_with(
     {
         return Err(ExportError::NotEmpty(out.to_owned()));
     }
-    let read = read_journal(storage).await?;
+    let read = read_journal(storage, at.map(|h| h.size)).await?;
     let size = read.entries.len() as u64;
     let root = read
         .tree
@@ -130,6 +145,17 @@ async fn export_with(
             )));
         }
     }
+    if let Some(head) = at {
+        let signed = credex_protocol::tlog::Note::parse(head.note.as_bytes())
+            .ok()
+            .and_then(|n| credex_protocol::tlog::Checkpoint::parse(n.text()).ok());
+        if signed.is_none_or(|cp| cp.size() != size || *cp.root() != root) {
+            return Err(ExportError::Tiles(format!(
+                "the checkpoint to export at does not describe the first {size} stored entries (root {})",
+                root.to_hex()
+            )));
+        }
+    }
     let tiles = export_tiles(size, &read.tree).map_err(|e| ExportError::Tiles(e.to_string()))?;
     for (tile, bytes) in tiles {
         write(&out.join(tile.path()), &bytes)?;
@@ -139,16 +165,23 @@ async fn export_with(
     for (bundle, bytes) in bundles {
         write(&out.join(bundle.path()), &bytes)?;
     }
-    // The final checkpoint, signed now, with the cosignatures the node holds.
+    // The final checkpoint — the one asked for, or signed now — with the
+    // cosignatures the node holds.
     if size > 0 {
-        let note = key.sign(size, root)?;
-        if check_stored_tree {
-            storage.store_checkpoint(size, note.clone()).await?;
-        }
+        let note = match at {
+            Some(head) => head.note.clone(),
+            None => {
+                let note = key.sign(size, root)?;
+                if check_stored_tree {
+                    storage.store_checkpoint(size, note.clone()).await?;
+                }
+                note
+            }
+        };
         let full = with_cosignatures(storage, size, note).await?;
         write(&out.join("checkpoint"), full.as_bytes())?;
     }
-    let checkpoints = write_checkpoints(storage, out).await?;
+    let checkpoints = write_checkpoints(storage, out, size).await?;
     write(
         &out.join("log.vkey"),
         format!("{}\n", key.verifier()).as_bytes(),
@@ -177,8 +210,9 @@ struct JournalRead {
     policies: BTreeSet<[u8; 32]>,
 }
 
-async fn read_journal(storage: &Storage) -> Result<JournalRead, ExportError> {
-    let size = storage.tree_head().size;
+async fn read_journal(storage: &Storage, upto: Option<u64>) -> Result<JournalRead, ExportError> {
+    let head = storage.tree_head().size;
+    let size = upto.map_or(head, |u| u.min(head));
     let mut read = JournalRead {
         entries: Vec::with_capacity(size as usize),
         tree: MemoryHashStore::new(),
@@ -187,11 +221,16 @@ async fn read_journal(storage: &Storage) -> Result<JournalRead, ExportError> {
     };
     let mut from = 0;
     while from < size {
-        let page = storage.journal_range(from, 4096).await?;
+        let page = storage
+            .journal_range(
+                from,
+                4096.min(u32::try_from(size - from).unwrap_or(u32::MAX)),
+            )
+            .await?;
         if page.is_empty() {
             break;
         }
-        for r in page {
+        for r in page.into_iter().filter(|r| r.seq < size) {
             let bytes = credex_journal::entry_bytes(r.kind, r.recorded_at_unix_ms, &r.body);
             read.tree
                 .append_leaf_hash(leaf_hash(&bytes))
@@ -204,39 +243,54 @@ async fn read_journal(storage: &Storage) -> Result<JournalRead, ExportError> {
     Ok(read)
 }
 
+/// What an entry keeps beside the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// A bundle or message stored under the SHA-256 of its bytes
+    /// (`attachments/HEX` in an export).
+    Content([u8; 32]),
+    /// A policy archive stored under its policy hash (`policies/HEX`).
+    Policy([u8; 32]),
+}
+
+/// The attachment an entry of `kind` with `body` names, if any.
+pub fn named_attachment(kind: u16, body: &[u8]) -> Option<Attachment> {
+    use credex_journal::{MessageReceived, MessageSent, kind as k};
+    match kind {
+        k::QUERY_RECEIVED | k::QUERY_SENT => credex_protocol::decode::<AccessEntry>(body)
+            .ok()
+            .map(|e| Attachment::Content(e.query_digest)),
+        k::MESSAGE_RECEIVED => credex_protocol::decode::<MessageReceived>(body)
+            .ok()
+            .map(|e| Attachment::Content(e.message_digest)),
+        k::MESSAGE_SENT => credex_protocol::decode::<MessageSent>(body)
+            .ok()
+            .map(|e| Attachment::Content(e.ack_digest)),
+        k::POLICY_LOADED => credex_protocol::decode::<PolicyLoaded>(body)
+            .ok()
+            .map(|p| Attachment::Policy(p.policy_hash)),
+        _ => None,
+    }
+}
+
 impl JournalRead {
     /// Remember the attachment an entry of `kind` names, if any.
     fn note_attachment(&mut self, kind: u16, body: &[u8]) {
-        use credex_journal::{MessageReceived, MessageSent, kind as k};
-        match kind {
-            k::QUERY_RECEIVED | k::QUERY_SENT => {
-                if let Ok(e) = credex_protocol::decode::<AccessEntry>(body) {
-                    self.digests.insert(e.query_digest);
-                }
+        match named_attachment(kind, body) {
+            Some(Attachment::Content(d)) => {
+                self.digests.insert(d);
             }
-            k::MESSAGE_RECEIVED => {
-                if let Ok(e) = credex_protocol::decode::<MessageReceived>(body) {
-                    self.digests.insert(e.message_digest);
-                }
+            Some(Attachment::Policy(h)) => {
+                self.policies.insert(h);
             }
-            k::MESSAGE_SENT => {
-                if let Ok(e) = credex_protocol::decode::<MessageSent>(body) {
-                    self.digests.insert(e.ack_digest);
-                }
-            }
-            k::POLICY_LOADED => {
-                if let Ok(p) = credex_protocol::decode::<PolicyLoaded>(body) {
-                    self.policies.insert(p.policy_hash);
-                }
-            }
-            _ => {}
+            None => {}
         }
     }
 }
 
 /// Every checkpoint, with the witnesses' cosignatures: what vouches for
 /// the log beyond its own key (the auditor's anchor). Returns how many.
-async fn write_checkpoints(storage: &Storage, out: &Path) -> Result<usize, ExportError> {
+async fn write_checkpoints(storage: &Storage, out: &Path, upto: u64) -> Result<usize, ExportError> {
     let mut checkpoints = 0;
     let mut after = 0;
     loop {
@@ -245,6 +299,9 @@ async fn write_checkpoints(storage: &Storage, out: &Path) -> Result<usize, Expor
             return Ok(checkpoints);
         }
         for (cp_size, note) in page {
+            if cp_size > upto {
+                return Ok(checkpoints);
+            }
             let note = with_cosignatures(storage, cp_size, note).await?;
             write(&out.join(format!("checkpoints/{cp_size}")), note.as_bytes())?;
             checkpoints += 1;

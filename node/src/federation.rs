@@ -614,6 +614,7 @@ fn answer_kind(response: &Response) -> &'static str {
         Response::Cosigned(_) => "a cosignature",
         Response::AuditData(_) => "audit data",
         Response::Delivered(_) => "an acknowledgement",
+        Response::WitnessedHead(_) => "a witnessed head",
     }
 }
 

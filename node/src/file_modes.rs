@@ -74,6 +74,18 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
     opts.open(path).map(drop)
 }
 
+/// Give the existing file `path` mode 0600.
+pub fn restrict(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Write `bytes` to `path` (replacing it) with mode 0600, creating its
 /// directory 0700 if missing.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {

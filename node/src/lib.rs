@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod boot;
 pub mod clock;
 pub mod config;

@@ -27,6 +27,12 @@ use tokio_util::task::TaskTracker;
 use crate::storage::{Storage, StorageError};
 use credex_journal::{CounterpartReceipt, Direction};
 
+pub mod head;
+pub mod recover;
+mod round;
+
+pub use round::{WitnessRound, witness_round};
+
 /// How often a new checkpoint is signed when the log grew (at least).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -48,6 +54,9 @@ pub enum LogError {
     /// The checkpointer stopped (the node is shutting down).
     #[error("the checkpointer has stopped")]
     Stopped,
+    /// The checkpointer halted: signing would fork the log.
+    #[error("the log signs no checkpoint: {0}")]
+    Halted(String),
 }
 
 impl From<credex_pki::log_key::LogKeyError> for LogError {
@@ -142,6 +151,7 @@ pub struct SignedHead {
 pub struct Checkpoints {
     demand: Arc<Notify>,
     latest: watch::Receiver<Option<SignedHead>>,
+    halted: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Checkpoints {
@@ -155,9 +165,12 @@ impl std::fmt::Debug for Checkpoints {
 impl Checkpoints {
     /// Start the checkpointer: it signs a checkpoint at least every
     /// [`CHECKPOINT_INTERVAL`] while the log grows, and at once when asked.
+    /// After each, it rewrites `head_file` (if given) with the size and
+    /// root signed ([`head`]).
     pub async fn spawn(
         storage: Storage,
         key: Arc<LogKey>,
+        head_file: Option<std::path::PathBuf>,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<Checkpoints, LogError> {
@@ -168,6 +181,8 @@ impl Checkpoints {
         let (tx, rx) = watch::channel(initial);
         let demand = Arc::new(Notify::new());
         let wake = Arc::clone(&demand);
+        let halted: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let stop = Arc::clone(&halted);
         tracker.spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -182,9 +197,19 @@ impl Checkpoints {
                 if head.size == 0 || last.is_some_and(|s| s >= head.size) {
                     continue;
                 }
+                if let Some(reason) = lock(&stop).clone() {
+                    tracing::error!(%reason, "log halted: no checkpoint signed");
+                    tx.send_modify(|_| {});
+                    continue;
+                }
                 match key.sign(head.size, head.root) {
                     Ok(note) => match storage.store_checkpoint(head.size, note.clone()).await {
                         Ok(()) => {
+                            if let Some(path) = &head_file
+                                && let Err(e) = head::write_head_file(path, head.size, &head.root)
+                            {
+                                tracing::error!(path = %path.display(), error = %e, "could not record the signed head");
+                            }
                             tx.send_replace(Some(SignedHead {
                                 size: head.size,
                                 note,
@@ -196,7 +221,26 @@ impl Checkpoints {
                 }
             }
         });
-        Ok(Checkpoints { demand, latest: rx })
+        Ok(Checkpoints {
+            demand,
+            latest: rx,
+            halted,
+        })
+    }
+
+    /// Stop signing for good (until the node restarts): a witness showed
+    /// that the log published more than it holds, so any checkpoint signed
+    /// now would fork it. Callers waiting in [`Checkpoints::covering`] get
+    /// [`LogError::Halted`].
+    pub fn halt(&self, reason: String) {
+        tracing::error!(%reason, "LOG HALTED: this node signs no more checkpoints until it is restarted on a log that holds what it published");
+        *lock(&self.halted) = Some(reason);
+        self.demand.notify_one();
+    }
+
+    /// Why the checkpointer halted, if it did.
+    pub fn halted(&self) -> Option<String> {
+        lock(&self.halted).clone()
     }
 
     /// The latest signed checkpoint.
@@ -214,12 +258,21 @@ impl Checkpoints {
             {
                 return Ok(head.clone());
             }
+            if let Some(reason) = self.halted() {
+                return Err(LogError::Halted(reason));
+            }
             self.demand.notify_one();
             if rx.changed().await.is_err() {
                 return Err(LogError::Stopped);
             }
         }
     }
+}
+
+/// The halt reason's lock; a panic while holding it leaves an `Option`
+/// consistent, so the guard is recovered.
+fn lock(m: &std::sync::Mutex<Option<String>>) -> std::sync::MutexGuard<'_, Option<String>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Build the receipt for journal record `seq`.
@@ -473,6 +526,18 @@ pub async fn request_cosignature(
         .covering(size - 1)
         .await
         .map_err(|e| e.to_string())?;
+    cosign_head(storage, key, checkpoints, conn, &head, last_seen).await
+}
+
+/// [`request_cosignature`] of one given checkpoint `head`.
+pub async fn cosign_head(
+    storage: &Storage,
+    key: &LogKey,
+    checkpoints: &Checkpoints,
+    conn: &crate::transport::PeerConnection,
+    head: &SignedHead,
+    last_seen: u64,
+) -> Result<u64, String> {
     let peer = conn.peer();
     let witness_key = node_log_verifier(
         &peer.certificate,
@@ -528,7 +593,33 @@ pub async fn request_cosignature(
                     .and_then(|m| m.split(':').next())
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(|| format!("{peer}: {}", reply.message))?;
+                let held = storage.tree_head().size;
+                if last > held {
+                    let reason = format!(
+                        "witness {peer} cosigned a checkpoint of size {last} of this log, which holds {held}: \
+                         the database is behind what the log published (restored from an older backup?); \
+                         stop the node and see `credex log recover`"
+                    );
+                    checkpoints.halt(reason.clone());
+                    return Err(reason);
+                }
+                if last > head.size {
+                    return Err(format!(
+                        "{peer} already cosigned a newer checkpoint (size {last}) than this one ({})",
+                        head.size
+                    ));
+                }
                 from = last;
+            }
+            Err(crate::transport::ClientError::Refused(reply))
+                if reply.code == credex_protocol::ErrorCode::ForkDetected =>
+            {
+                let reason = format!(
+                    "witness {peer} holds another checkpoint of this log that this one contradicts: {}",
+                    reply.message
+                );
+                checkpoints.halt(reason.clone());
+                return Err(reason);
             }
             Err(e) => return Err(e.to_string()),
         }

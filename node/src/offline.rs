@@ -38,12 +38,18 @@ impl OfflineNode {
         } = crate::boot::NodeIdentity::load(config)?;
         let transport = crate::boot::client_transport_with(config, credentials)?;
         let storage = crate::boot::open_storage(config).await?;
+        crate::log::head::check_local(config, &storage).await?;
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
-        let checkpoints =
-            crate::log::Checkpoints::spawn(storage.clone(), log_key, &tracker, shutdown.clone())
-                .await?;
+        let checkpoints = crate::log::Checkpoints::spawn(
+            storage.clone(),
+            log_key,
+            Some(config.data_dir.join(crate::log::head::HEAD_FILE)),
+            &tracker,
+            shutdown.clone(),
+        )
+        .await?;
         let federation = Federation::new(FederationContext {
             storage: storage.clone(),
             checkpoints,

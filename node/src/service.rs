@@ -54,6 +54,7 @@ impl Handler for NodeHandler {
             }
             Request::AuditFetch(fetch) => self.audit_fetch(&fetch).await,
             Request::Witness(w) => self.witness(peer, &w).await,
+            Request::WitnessedHead => self.witnessed_head(peer).await,
             Request::Query(q) => self.query(peer, &q).await,
         }
     }
@@ -155,6 +156,15 @@ impl NodeHandler {
         }
     }
 
+    /// A peer asks which checkpoint of its own log this node cosigned last.
+    async fn witnessed_head(&self, peer: &PeerIdentity) -> Response {
+        let origin = credex_protocol::tlog::credex_origin(peer.region, &peer.name);
+        match self.storage.witnessed(&origin).await {
+            Ok(seen) => Response::WitnessedHead(seen.map(|(_, note)| note)),
+            Err(e) => Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string())),
+        }
+    }
+
     /// An authorized query, answered under this node's policy.
     async fn query(
         &self,
@@ -207,13 +217,24 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
-/// Open the store, journal the policy the node starts with, and bring the
-/// subject aliases in line with the pseudonym key ring.
+/// Open the store, confirm its log holds what the log published (before
+/// anything is appended or signed: [`crate::log::head`]), journal the
+/// policy the node starts with, and bring the subject aliases in line with
+/// the pseudonym key ring.
 async fn open_store(
     config: &NodeConfig,
     policy: &credex_policies::PolicySet,
+    identity: &NodeIdentity,
 ) -> Result<Storage, StartError> {
     let storage = open_storage(config).await?;
+    let confirmed = crate::log::head::confirm_at_start(config, &storage, &identity.log_key, || {
+        crate::boot::client_transport_with(config, identity.credentials.clone())
+    })
+    .await;
+    if let Err(e) = confirmed {
+        storage.close().await;
+        return Err(e);
+    }
     record_policy_load(&storage, policy, &config.policy).await?;
     let persons =
         crate::pseudonyms::NaturalPersons::load(config, &ring::rand::SystemRandom::new())?;
@@ -260,7 +281,7 @@ impl RunningNode {
         let identity = NodeIdentity::load(&config)?;
         let trust = FederationTrust::new(load_trust(&config.tls)?);
         let policy = crate::query::load_policy(config.region, &config.policy)?;
-        let storage = open_store(&config, &policy).await?;
+        let storage = open_store(&config, &policy, &identity).await?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let NodeIdentity {
@@ -273,6 +294,7 @@ impl RunningNode {
         let checkpoints = crate::log::Checkpoints::spawn(
             storage.clone(),
             Arc::clone(&log_key),
+            Some(config.data_dir.join(crate::log::head::HEAD_FILE)),
             &tracker,
             shutdown.clone(),
         )
@@ -548,6 +570,72 @@ impl RunningNode {
             last_seen,
         )
         .await
+    }
+
+    /// Have every configured peer cosign one checkpoint of the whole log
+    /// now (signed if none covers it): a witnessing round on demand.
+    pub async fn witness_now(
+        &self,
+    ) -> Result<Option<crate::log::WitnessRound>, crate::log::LogError> {
+        crate::log::witness_round(
+            &self.storage,
+            &self.log_key,
+            &self.checkpoints,
+            &self.transport,
+            &self.config.peers,
+        )
+        .await
+    }
+
+    /// Export the log into `out` as of a checkpoint its peers have just
+    /// cosigned ([`RunningNode::witness_now`]): an auditor finds it vouched
+    /// for in full. Returns the summary and the round.
+    pub async fn export_witnessed(
+        &self,
+        chain_pem: &str,
+        out: &std::path::Path,
+    ) -> Result<
+        (
+            crate::export::ExportSummary,
+            Option<crate::log::WitnessRound>,
+        ),
+        crate::export::ExportError,
+    > {
+        let round = match self.witness_now().await {
+            Ok(round) => round,
+            // A halted log signs nothing more: export it as of the last
+            // checkpoint it signed, for the auditors.
+            Err(crate::log::LogError::Halted(reason)) => {
+                tracing::warn!(%reason, "exporting a halted log as of its last checkpoint");
+                let last = self.storage.latest_checkpoint().await?;
+                let summary = match last {
+                    Some((size, note)) => {
+                        let head = crate::log::SignedHead { size, note };
+                        crate::export::export_at(
+                            &self.storage,
+                            &self.log_key,
+                            chain_pem,
+                            out,
+                            &head,
+                        )
+                        .await?
+                    }
+                    None => {
+                        crate::export::export(&self.storage, &self.log_key, chain_pem, out).await?
+                    }
+                };
+                return Ok((summary, None));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let summary = match &round {
+            Some(r) => {
+                crate::export::export_at(&self.storage, &self.log_key, chain_pem, out, &r.head)
+                    .await?
+            }
+            None => crate::export::export(&self.storage, &self.log_key, chain_pem, out).await?,
+        };
+        Ok((summary, round))
     }
 
     /// The node's storage.

@@ -677,6 +677,15 @@ impl Transport {
         closed
     }
 
+    /// Close the endpoint at once, without waiting for peers to be told
+    /// (a one-shot client endpoint whose answers are all in).
+    pub fn close_now(&self) {
+        self.endpoint.close(
+            VarInt::from_u32(close_code::SHUTDOWN),
+            b"node shutting down",
+        );
+    }
+
     /// Close the endpoint and wait until peers were told (bounded by the idle timeout).
     pub async fn close(&self) {
         self.endpoint.close(

@@ -36,6 +36,10 @@ pub enum Request {
     /// Index 5. A signed federation message (recognition, joint lists,
     /// upward reports; see [`crate::federation`]).
     Deliver(Box<SignedEnvelope>),
+    /// Index 6. Which checkpoint of the asker's own log did this witness
+    /// cosign last? A node asks its witnesses at start, after a restore,
+    /// to learn the largest tree it ever published (docs/decisions/1000).
+    WitnessedHead,
 }
 
 /// Domain tag of an auditor's signature over an [`AuditRequest`].
@@ -90,6 +94,7 @@ impl Request {
             Request::Witness(_) => "witness",
             Request::AuditFetch(_) => "audit_fetch",
             Request::Deliver(_) => "deliver",
+            Request::WitnessedHead => "witnessed_head",
         }
     }
 }
@@ -114,6 +119,10 @@ pub enum Response {
     /// Index 6. The answer to [`Request::Deliver`]: the receiver's signed
     /// acknowledgement and its log receipt.
     Delivered(Box<SignedDeliveryAck>),
+    /// Index 7. The answer to [`Request::WitnessedHead`]: the last
+    /// checkpoint of the asker's log this node cosigned, as the asker
+    /// signed it (a C2SP signed note), or `None` if it never witnessed it.
+    WitnessedHead(Option<String>),
 }
 
 /// A node's introduction: who it claims to be and what it can do.
@@ -246,7 +255,7 @@ impl Request {
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             Request::Hello(h) => h.validate(),
-            Request::Ping(_) => Ok(()),
+            Request::Ping(_) | Request::WitnessedHead => Ok(()),
             Request::Query(q) => Ok(q.validate()?),
             Request::AuditFetch(a) => {
                 if a.request.path.len() > 256 {
@@ -276,6 +285,12 @@ impl Response {
             Response::Delivered(d) => Ok(d.validate()?),
             Response::Cosigned(line) => {
                 if line.len() > 1024 {
+                    return Err(ValidationError::Witness);
+                }
+                Ok(())
+            }
+            Response::WitnessedHead(note) => {
+                if note.as_ref().is_some_and(|n| n.len() > MAX_WITNESS_NOTE) {
                     return Err(ValidationError::Witness);
                 }
                 Ok(())

@@ -265,6 +265,11 @@ pub(crate) fn anchor_logs(auditor: &mut Auditor<'_>, logs: &[LoadedLog]) {
         {
             summary.unanchored_entries =
                 log.size - anchor.as_ref().map_or(0, |a| a.size.min(log.size));
+            summary.witnesses_at_latest = if log.size == 0 {
+                Vec::new()
+            } else {
+                log.vouches.at_least(log.size)
+            };
             summary.anchor = anchor;
         }
     }

@@ -109,6 +109,15 @@ impl Vouches {
         }
     }
 
+    /// The witnesses that vouched for at least the first `size` entries.
+    pub(crate) fn at_least(&self, size: u64) -> Vec<String> {
+        self.largest
+            .iter()
+            .filter(|(_, s)| **s >= size)
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
     /// A pinned checkpoint from `source` covers the first `size` entries.
     pub(crate) fn pinned(&mut self, source: &str, size: u64) {
         if self.pinned.as_ref().is_none_or(|(_, s)| *s < size) {

@@ -85,6 +85,10 @@ pub struct LogSummary {
     pub anchor: Option<crate::anchor::Anchor>,
     /// Entries after the anchor, vouched for by the node's key alone.
     pub unanchored_entries: u64,
+    /// The independent witnesses that saw the log's latest size: their
+    /// cosignatures on its final checkpoint, or their own exports'
+    /// witnessed checkpoints of at least that size.
+    pub witnesses_at_latest: Vec<String>,
 }
 
 /// The auditor's findings.

@@ -12,7 +12,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use credex_node::config::LogFormat;
 
-use commands::{dev, eval, lists, log, node, pki, pseudonym, query, repair, report, upward};
+use commands::{
+    backup, dev, eval, lists, log, node, pki, pseudonym, query, repair, report, upward,
+};
 
 mod commands;
 
@@ -78,6 +80,12 @@ enum Command {
     /// Signed credit reports (信用报告): issue, verify offline.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Take a consistent snapshot of a node (database, keys, configuration,
+    /// policies, agreements), while it runs.
+    Backup(backup::BackupArgs),
+    /// Bring a node back from a snapshot; its next start confirms with its
+    /// witnesses that its log lost nothing it published.
+    Restore(backup::RestoreArgs),
 }
 
 /// Log to standard error at `level` (`RUST_LOG` wins when set).
@@ -181,6 +189,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Report(cmd) => {
             init_tracing(LogFormat::Human, "warn");
             report::report(cmd).await
+        }
+        Command::Backup(args) => {
+            init_tracing(LogFormat::Human, "warn");
+            backup::backup(args).await
+        }
+        Command::Restore(args) => {
+            init_tracing(LogFormat::Human, "warn");
+            backup::restore(args).await
         }
     }
 }

@@ -229,6 +229,7 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
         let checkpoints = credex_node::log::Checkpoints::spawn(
             storage.clone(),
             Arc::new(log_key),
+            None,
             &tokio_util::task::TaskTracker::new(),
             tokio_util::sync::CancellationToken::new(),
         )

@@ -37,6 +37,10 @@ pub enum StartError {
     /// The log could not be set up.
     #[error("log: {0}")]
     Log(#[from] crate::log::LogError),
+    /// The log is behind, or contradicts, a checkpoint it published; or a
+    /// restored node could not confirm its published head.
+    #[error("log head: {0}")]
+    LogHead(Box<crate::log::head::HeadError>),
     /// The sharing policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::query::PolicyLoadError),
@@ -53,4 +57,10 @@ pub enum StartError {
         /// What was wrong (names the file where one is involved).
         reason: String,
     },
+}
+
+impl From<crate::log::head::HeadError> for StartError {
+    fn from(e: crate::log::head::HeadError) -> Self {
+        StartError::LogHead(Box::new(e))
+    }
 }

@@ -48,6 +48,18 @@ impl Engine {
         }
     }
 
+    /// A consistent copy of an SQLite store in the file `to`; `None` for
+    /// PostgreSQL (its own tools take the snapshot).
+    pub(crate) async fn snapshot_into(
+        &self,
+        to: &std::path::Path,
+    ) -> Option<Result<(), StorageError>> {
+        match self {
+            Engine::Sqlite(e) => Some(e.snapshot_into(to).await),
+            Engine::Postgres(_) => None,
+        }
+    }
+
     pub(crate) fn location(&self) -> Arc<str> {
         match self {
             Engine::Sqlite(e) => e.location(),

@@ -90,6 +90,7 @@ mod error;
 mod feed;
 mod log_sql;
 mod postgres;
+mod recover;
 mod sqlite;
 mod state;
 mod subjects;
@@ -579,6 +580,29 @@ impl Storage {
         self.inner.engine.backend()
     }
 
+    /// An SQLite store copied, consistently and while it runs, into the new
+    /// file `to` (mode 0600); `None` for PostgreSQL, whose snapshot is
+    /// `pg_dump`'s (`crate::backup`).
+    pub async fn snapshot_sqlite(&self, to: &std::path::Path) -> Option<Result<(), StorageError>> {
+        if !matches!(self.backend(), Backend::Sqlite) {
+            return None;
+        }
+        // Created 0600 and empty first, so no copy is ever readable by others.
+        if let Err(e) = crate::file_modes::create_private_file(to) {
+            return Some(Err(StorageError::CreateDir {
+                path: to.to_owned(),
+                source: Arc::new(e),
+            }));
+        }
+        let done = self.inner.engine.snapshot_into(to).await?;
+        Some(done.and_then(|()| {
+            crate::file_modes::restrict(to).map_err(|e| StorageError::CreateDir {
+                path: to.to_owned(),
+                source: Arc::new(e),
+            })
+        }))
+    }
+
     /// Where the store is, for messages: the SQLite path, or PostgreSQL
     /// host, port, database and schema (never credentials).
     pub fn location(&self) -> &str {
@@ -759,7 +783,7 @@ impl Storage {
 }
 
 /// Returns `url` with the password (if any) replaced by `***`, for messages.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };

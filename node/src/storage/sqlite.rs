@@ -606,6 +606,21 @@ impl SqliteEngine {
 
     log_sql!(read: read, write: write);
 
+    /// A consistent copy of the whole database in the new file `to`
+    /// (`VACUUM INTO` on a read connection: one read transaction, while the
+    /// writer goes on).
+    pub(crate) async fn snapshot_into(&self, to: &Path) -> Result<(), StorageError> {
+        let to = to.to_str().ok_or_else(|| StorageError::InvalidOptions {
+            reason: format!("the snapshot path {} is not UTF-8", to.display()),
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(to)
+            .execute(&self.read)
+            .await
+            .map_err(|e| self.read_error("snapshot", e))?;
+        Ok(())
+    }
+
     pub(crate) async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

@@ -69,6 +69,11 @@ pub(crate) enum Command {
         sql: String,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
+    /// Put back journal records lost to a restore ([`super::recover`]).
+    Recover {
+        recovery: super::recover::Recovery,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
     /// Store a checkpoint, cosignature, witnessed checkpoint or evidence.
     LogWrite {
         write: LogWrite,
@@ -320,6 +325,9 @@ async fn run_other(
                 tracing::warn!(error = %e, "storing a log record failed");
             }
             let _ = reply.send(result);
+        }
+        Command::Recover { recovery, reply } => {
+            let _ = reply.send(super::recover::run(engine, &recovery, tree, heads).await);
         }
         #[cfg(feature = "danger")]
         Command::Danger { edit, reply } => {

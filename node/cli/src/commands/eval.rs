@@ -89,6 +89,7 @@ impl Offline {
         let node_key = credex_node::boot::load_node_signing_key(config)?;
         let trust = credex_node::tls::FederationTrust::new(service::load_trust(&config.tls)?);
         let storage = service::open_storage(config).await?;
+        credex_node::log::head::check_local(config, &storage).await?;
         let key_pem = std::fs::read_to_string(&config.tls.key)
             .with_context(|| format!("{}", config.tls.key.display()))?;
         let log_key = Arc::new(credex_node::log::LogKey::from_pkcs8_pem(
@@ -101,6 +102,7 @@ impl Offline {
         let checkpoints = credex_node::log::Checkpoints::spawn(
             storage.clone(),
             log_key,
+            Some(config.data_dir.join(credex_node::log::head::HEAD_FILE)),
             &tracker,
             shutdown.clone(),
         )

@@ -21,6 +21,18 @@ pub enum LogCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Put back entries a restore lost, from an export of this node's own
+    /// log that holds them (an auditor's copy, an earlier export). Run with
+    /// the node stopped; the export must be signed by this node's key and
+    /// begin with exactly the entries the log holds.
+    Recover {
+        /// The node's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The export directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Every region that received one of this node's records, and how
     /// (query answer, upward batch, list push), from the disclosures
     /// ledger (经手必有责).
@@ -178,9 +190,44 @@ impl Anchoring {
 pub async fn log(cmd: LogCommand) -> Result<()> {
     match cmd {
         LogCommand::Export { config, out } => export(&config, &out).await,
+        LogCommand::Recover { config, from } => recover(&config, &from).await,
         LogCommand::Recipients(args) => super::disclosures::recipients(args).await,
         LogCommand::CheckDisclosures(args) => super::disclosures::check(args).await,
     }
+}
+
+/// `credex log recover`.
+async fn recover(config: &Path, from: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let key_pem = std::fs::read_to_string(&config.tls.key)
+        .with_context(|| format!("{}", config.tls.key.display()))?;
+    let key = credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name)?;
+    let storage = credex_node::service::open_storage(&config).await?;
+    let result = credex_node::log::recover::recover_from_export(&storage, &key, from).await;
+    storage.close().await;
+    let r = result?;
+    println!(
+        "recovered entries {}..{} of {} from {}: the log holds {} entries again, root {}",
+        r.from,
+        r.to,
+        key.origin(),
+        from.display(),
+        r.to,
+        r.root.to_hex()
+    );
+    println!(
+        "what came back: {}",
+        r.kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "not recovered: the state those entries wrote (claims, outbox, cases, ledgers) is the backup's; review \
+         them before serving. Start the node: it confirms the log with its witnesses again."
+    );
+    Ok(())
 }
 
 /// `credex log export`.
@@ -393,6 +440,16 @@ fn print_log_summary(l: &credex_audit::LogSummary) {
         l.cosignatures,
         l.received,
         l.sent
+    );
+    println!(
+        "  {} independent witness(es) saw its latest size {}{}",
+        l.witnesses_at_latest.len(),
+        l.size,
+        if l.witnesses_at_latest.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", l.witnesses_at_latest.join(", "))
+        }
     );
     match &l.anchor {
         Some(a) if l.unanchored_entries == 0 => {

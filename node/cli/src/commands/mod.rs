@@ -1,6 +1,7 @@
 //! The `credex` subcommands, one module per command group. Each parses
 //! its arguments, calls the library and prints; none holds node logic.
 
+pub mod backup;
 pub mod corrections;
 pub mod dev;
 pub mod disclosures;

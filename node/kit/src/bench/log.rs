@@ -71,6 +71,7 @@ pub async fn run(args: &LogBenchArgs) -> Result<LogBenchReport, String> {
     let checkpoints = Checkpoints::spawn(
         storage.clone(),
         Arc::clone(&node.key),
+        None,
         &tracker,
         shutdown.clone(),
     )

@@ -1,13 +1,13 @@
-//! Act 8, the auditor: peers witness each other's logs, every node's log
-//! is exported as C2SP tiles and verified offline together, and a copy
-//! with one byte changed is caught.
+//! Act 8, the auditor: every node has its peers cosign its newest
+//! checkpoint and exports its log as of that checkpoint (C2SP tiles); the
+//! four are verified offline together, each vouched for in full by three
+//! independent witnesses; a copy with one byte changed is caught.
 //!
 //! Owns: the act. Does not own the verification (`credex_audit`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use credex_node::config::logical_server_name;
 use credex_node::service::RunningNode;
 
 use super::Checks;
@@ -15,43 +15,10 @@ use super::Checks;
 /// Act 8.
 pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
     println!("\n8. The auditor: every node's log exported as C2SP tiles and verified offline");
-    witness_each_other(running).await?;
     let out = dir.join("audit");
     let dirs = export_and_verify(&out, running, checks).await?;
     let trust = running[0].transport().trust().current();
     doctored_copy_caught(&out, &dirs, &trust, checks)
-}
-
-/// Peers witness each other's logs as they run (every few seconds while
-/// connected); the demo is quicker than that, so it asks once now.
-async fn witness_each_other(running: &[RunningNode]) -> Result<()> {
-    let mut cosigned = 0;
-    for log in running {
-        for witness in running {
-            if std::ptr::eq(log, witness) {
-                continue;
-            }
-            let (region, name) = (witness.config().region, witness.config().name.clone());
-            let conn = log
-                .transport()
-                .connect(
-                    witness.local_addr(),
-                    &logical_server_name(region, &name),
-                    region,
-                    Some(name),
-                )
-                .await?;
-            log.request_cosignature(&conn, 0)
-                .await
-                .map_err(|e| anyhow::anyhow!("witnessing: {e}"))?;
-            conn.close();
-            cosigned += 1;
-        }
-    }
-    println!(
-        "   every node cosigned every other's newest checkpoint after checking it extends what it saw before ({cosigned} cosignatures)"
-    );
-    Ok(())
 }
 
 /// Export every node's log into `out` and verify them all together; the
@@ -65,13 +32,20 @@ async fn export_and_verify(
     for node in running {
         let target = out.join(node.config().name.as_str());
         let chain = std::fs::read_to_string(&node.config().tls.cert)?;
-        let summary =
-            credex_node::export::export(node.storage(), node.log_key(), &chain, &target).await?;
+        let (summary, round) = node.export_witnessed(&chain, &target).await?;
+        let round = round.context("a log with entries")?;
         println!(
-            "   {} log: {} entries, root {}…",
+            "   {} log: {} entries, root {}…, its final checkpoint cosigned by {} witnesses ({}){}",
             node.config().name,
             summary.size,
-            &summary.root.to_hex()[..16]
+            &summary.root.to_hex()[..16],
+            round.cosigned_by.len(),
+            round.cosigned_by.join(", "),
+            round
+                .failures
+                .iter()
+                .map(|f| format!("\n      not cosigned: {f}"))
+                .collect::<String>()
         );
         dirs.push(target);
     }
@@ -83,17 +57,20 @@ async fn export_and_verify(
     let rerun: usize = report.logs.iter().map(|l| l.egress_rerun).sum();
     let withheld: usize = report.logs.iter().map(|l| l.egress_withheld).sum();
     for l in &report.logs {
-        if let Some(a) = &l.anchor {
-            println!(
-                "   {}: verified up to entry {} — vouched for by {} witnesses, not only by its own key",
-                l.origin,
-                a.size,
-                a.witnesses.len()
-            );
-        }
+        println!(
+            "   {}: verified in full — {} independent witnesses saw its latest size {} ({})",
+            l.origin,
+            l.witnesses_at_latest.len(),
+            l.size,
+            l.witnesses_at_latest.join(", ")
+        );
     }
     checks.check(
-        report.passed() && report.logs.iter().all(|l| l.anchor.as_ref().is_some_and(|a| a.witnesses.len() == 3)),
+        report.passed()
+            && report
+                .logs
+                .iter()
+                .all(|l| l.unanchored_entries == 0 && l.witnesses_at_latest.len() == 3),
         "all four logs verify: trees, signed checkpoints, witnesses' cosignatures, dual authorizations, policy re-run, each access and message on both sides, every message's egress decision re-run",
         &format!("{} entries; {received} accesses answered and {sent} asked, {messages} federation messages (recognition, lists, reports), cross-matched; {rerun} egress decisions re-run ({withheld} withheld fields in their records){}", report.entries,
             report.violations.iter().map(|v| format!("\n      VIOLATION {} {}: {}", v.log, v.rule, v.detail)).collect::<String>()),

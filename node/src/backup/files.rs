@@ -1,0 +1,63 @@
+//! The files a node consists of besides its database: what its
+//! configuration names, and the agreements beside it.
+
+use std::path::PathBuf;
+
+use crate::config::NodeConfig;
+
+/// Every file `config` names that exists, with its role: the configuration
+/// itself first. Paths are absolute.
+pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(String, PathBuf)> = vec![("config".into(), config.path.clone())];
+    let mut add = |role: &str, path: &Option<PathBuf>| {
+        if let Some(p) = path {
+            files.push((role.to_owned(), p.clone()));
+        }
+    };
+    add("tls.cert", &Some(config.tls.cert.clone()));
+    add("tls.key", &Some(config.tls.key.clone()));
+    add("tls.root", &Some(config.tls.root.clone()));
+    for crl in &config.tls.crls {
+        add("tls.crl", &Some(crl.clone()));
+    }
+    add("policy.file", &config.policy.file);
+    add(
+        "policy.catalogue_supplement",
+        &config.policy.catalogue_supplement,
+    );
+    add("policy.groups", &config.policy.groups);
+    add("policy.rights", &config.policy.rights);
+    add("upward.reporting_list", &config.upward.reporting_list);
+    add("upward.holidays", &config.upward.holidays);
+    add("pseudonyms.keys", &config.pseudonyms.keys);
+    add(
+        "pseudonyms.vault_key",
+        &Some(config.pseudonyms.vault_key.clone()),
+    );
+    if let Some(web) = config
+        .console
+        .as_ref()
+        .and_then(|c| c.web_identity.as_ref())
+    {
+        add("console.certificate", &Some(web.certificate.clone()));
+        add("console.key", &Some(web.key.clone()));
+    }
+    if let Some(dir) = config.path.parent().map(|d| d.join("agreements"))
+        && let Ok(entries) = std::fs::read_dir(&dir)
+    {
+        let mut agreements: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        agreements.sort();
+        for a in agreements {
+            files.push(("agreement".into(), a));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    files
+        .into_iter()
+        .map(|(role, p)| (role, std::path::absolute(&p).unwrap_or(p)))
+        .filter(|(_, p)| p.is_file() && seen.insert(p.clone()))
+        .collect()
+}

@@ -1,0 +1,424 @@
+//! The largest tree this node's log ever published, and the rule that the
+//! node never signs a second, different tree at a size it already published
+//! (issue 18 §4, decision 1000).
+//!
+//! A database restored from an older backup holds fewer entries than the
+//! log published. Left alone, the node would append new entries after the
+//! old ones and sign checkpoints at sizes its witnesses and peers already
+//! hold with other roots: a fork, signed by the node's own key. So the node
+//! learns the head it published before it signs anything:
+//!
+//! - **from its witnesses** ([`Request::WitnessedHead`]): each returns the
+//!   last checkpoint of this log it cosigned, as this node signed it — a
+//!   witness cannot invent one, only withhold it;
+//! - **from its head file** (`DATA_DIR/log-head`), which the checkpointer
+//!   rewrites after each checkpoint it signs; a restore of the database
+//!   alone leaves it ahead of the tree.
+//!
+//! When either is ahead of the tree, or names another root at a size the
+//! tree has, the node refuses to start ([`HeadError`]) and says what to do.
+//! After `credex restore` (the marker [`RESTORED_MARKER`]) the node also
+//! refuses to start until at least one witness has answered. While the
+//! node runs, a witness that says it saw more halts the checkpointer
+//! ([`super::Checkpoints::halt`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use credex_protocol::tlog::{Hash, open_checkpoint};
+use credex_protocol::{Request, Response};
+
+use super::LogKey;
+use crate::config::{NodeConfig, PeerConfig};
+use crate::storage::{Storage, StorageError};
+use crate::transport::Transport;
+
+/// The file `credex restore` leaves in the data directory: the next start
+/// must confirm the published head with a witness before it signs.
+pub const RESTORED_MARKER: &str = "RESTORED";
+
+/// The file the checkpointer rewrites after each checkpoint it signs.
+pub const HEAD_FILE: &str = "log-head";
+
+/// How long the start waits for each witness after a restore: twice the
+/// configured handshake timeout (20 s by default).
+pub fn confirm_timeout(config: &NodeConfig) -> Duration {
+    config.transport.handshake_timeout * 2
+}
+
+/// A checkpoint of this log that left the node, and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedHead {
+    /// Its tree size.
+    pub size: u64,
+    /// Its root.
+    pub root: Hash,
+    /// Who holds it: a witness (`REGION/NAME`) or the head file.
+    pub held_by: String,
+    /// The signed note, when a witness returned one.
+    pub note: Option<String>,
+}
+
+/// What the start learned.
+#[derive(Debug, Clone, Default)]
+pub struct HeadConfirmation {
+    /// Witnesses asked.
+    pub asked: usize,
+    /// Witnesses that answered.
+    pub answered: usize,
+    /// The largest published head found (none: nobody holds a checkpoint).
+    pub published: Option<PublishedHead>,
+}
+
+/// Why the node will not sign.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    /// The tree is smaller than a checkpoint the log published.
+    #[error(
+        "this node's log holds {local} entries, but {} holds a checkpoint of size {} signed by this node (root {}): \
+         the database was restored from an older backup or lost writes, and signing now would publish a second \
+         history (a fork). Entries {local}..{} are missing. What to do: restore a backup taken at size {} or later \
+         (`credex restore`), or recover the missing entries from an export of this log that holds them \
+         (`credex log recover --config CONFIG --from EXPORT_DIR`). If neither exists those entries are lost: \
+         start a new log under a new node name (a new node certificate) and tell the auditors which entries of \
+         this log are lost",
+        published.held_by, published.size, published.root.to_hex(), published.size, published.size
+    )]
+    Behind {
+        /// Entries in the local tree.
+        local: u64,
+        /// The checkpoint that proves more was published.
+        published: PublishedHead,
+    },
+    /// The tree has the published size but another root there.
+    #[error(
+        "this node's log at size {} has root {}, but {} holds a checkpoint of that size signed by this node with \
+         root {}: this database is not the history the log published (restored from another node's backup, or \
+         edited). Do not start it: restore this node's own latest backup, and give both checkpoints to the auditors",
+        published.size, local_root.to_hex(), published.held_by, published.root.to_hex()
+    )]
+    Diverged {
+        /// The local root at the published size.
+        local_root: Hash,
+        /// The checkpoint it contradicts.
+        published: PublishedHead,
+    },
+    /// After a restore, no witness answered.
+    #[error(
+        "this node was restored from a backup ({marker}), and none of its {asked} witness(es) answered within \
+         {secs:.1} s, so it cannot learn the largest checkpoint its log published: it will not sign until one \
+         does. Start it again when a peer is reachable ({reasons}); if this node has no peers at all, delete \
+         {marker} to start on the backup's log",
+        marker = marker.display(), secs = waited.as_secs_f64(), reasons = reasons.join("; ")
+    )]
+    Unconfirmed {
+        /// The restore marker.
+        marker: PathBuf,
+        /// How long each witness was given.
+        waited: Duration,
+        /// Witnesses asked.
+        asked: usize,
+        /// Why each did not answer.
+        reasons: Vec<String>,
+    },
+    /// A one-shot command on a restored node that has not started since.
+    #[error(
+        "this node was restored from a backup ({}) and has not yet confirmed its log against its witnesses: \
+         start it once (`credex node run`) before running commands that write to its log",
+        marker.display()
+    )]
+    RestoredNotConfirmed {
+        /// The restore marker.
+        marker: PathBuf,
+    },
+    /// The head file cannot be read.
+    #[error("{path}: {reason}")]
+    HeadFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// At start, before anything is appended or signed: learn the published
+/// head and refuse to go on if the tree is behind it or contradicts it.
+/// Witnesses are asked only after a restore (the marker) or when the head
+/// file shows the tree behind; otherwise the witnessing loop checks as it
+/// runs. On success the restore marker is removed.
+pub async fn confirm_at_start(
+    config: &NodeConfig,
+    storage: &Storage,
+    key: &LogKey,
+    transport: impl FnOnce() -> Result<Transport, crate::boot::StartError>,
+) -> Result<HeadConfirmation, crate::boot::StartError> {
+    let marker = config.data_dir.join(RESTORED_MARKER);
+    let from_file = read_head_file(&config.data_dir.join(HEAD_FILE))?;
+    let restored = marker.exists();
+    let behind_file = from_file
+        .as_ref()
+        .is_some_and(|h| h.size > storage.tree_head().size);
+    let mut confirmation = HeadConfirmation::default();
+    if let Some(head) = from_file {
+        check(storage, &head).await?;
+        confirmation.published = Some(head);
+    }
+    if (restored || behind_file) && !config.peers.is_empty() {
+        let transport = transport()?;
+        let waited = confirm_timeout(config);
+        let asked = ask_witnesses(&transport, key, &config.peers, waited).await;
+        transport.close_now();
+        confirmation.asked = config.peers.len();
+        confirmation.answered = asked.answered;
+        for head in asked.heads {
+            check(storage, &head).await?;
+            if confirmation
+                .published
+                .as_ref()
+                .is_none_or(|p| p.size < head.size)
+            {
+                confirmation.published = Some(head);
+            }
+        }
+        if restored && asked.answered == 0 {
+            return Err(HeadError::Unconfirmed {
+                marker,
+                waited,
+                asked: config.peers.len(),
+                reasons: asked.failures,
+            }
+            .into());
+        }
+    }
+    if restored {
+        std::fs::remove_file(&marker).map_err(|e| HeadError::HeadFile {
+            path: marker.clone(),
+            reason: format!("cannot remove the restore marker: {e}"),
+        })?;
+        tracing::info!(
+            asked = confirmation.asked,
+            answered = confirmation.answered,
+            published = ?confirmation.published.as_ref().map(|p| p.size),
+            local = storage.tree_head().size,
+            "restored log confirmed against its witnesses: nothing it published is missing"
+        );
+    }
+    Ok(confirmation)
+}
+
+/// For one-shot commands that append and sign while the node may be
+/// stopped: refuse on a restored node not yet confirmed, or a tree behind
+/// the head file. They ask no witness; the node does when it starts.
+pub async fn check_local(config: &NodeConfig, storage: &Storage) -> Result<(), HeadError> {
+    let marker = config.data_dir.join(RESTORED_MARKER);
+    if marker.exists() {
+        return Err(HeadError::RestoredNotConfirmed { marker });
+    }
+    match read_head_file(&config.data_dir.join(HEAD_FILE))? {
+        Some(head) => check(storage, &head).await,
+        None => Ok(()),
+    }
+}
+
+/// `head` against the local tree: behind it, or another root at its size,
+/// is an error.
+pub async fn check(storage: &Storage, head: &PublishedHead) -> Result<(), HeadError> {
+    let local = storage.tree_head().size;
+    if head.size > local {
+        return Err(HeadError::Behind {
+            local,
+            published: head.clone(),
+        });
+    }
+    if head.size == 0 {
+        return Ok(());
+    }
+    let local_root = storage.tree_root(head.size).await?;
+    if local_root != head.root {
+        return Err(HeadError::Diverged {
+            local_root,
+            published: head.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// What the witnesses said.
+#[derive(Debug, Default)]
+pub struct WitnessAnswers {
+    /// Witnesses that answered (with a checkpoint or none).
+    pub answered: usize,
+    /// The checkpoints they returned that this node's key signed.
+    pub heads: Vec<PublishedHead>,
+    /// Why the others did not answer, or what was wrong with an answer.
+    pub failures: Vec<String>,
+}
+
+/// Ask every peer in `peers` which checkpoint of this log it cosigned
+/// last, each within `timeout` — and, once one has answered, the others
+/// within half of it. Checkpoints not signed by `key` are
+/// ignored (and named in `failures`): a witness can withhold, not invent.
+pub async fn ask_witnesses(
+    transport: &Transport,
+    key: &LogKey,
+    peers: &[PeerConfig],
+    timeout: Duration,
+) -> WitnessAnswers {
+    let mut asks = tokio::task::JoinSet::new();
+    for peer in peers.iter().cloned() {
+        let transport = transport.clone();
+        asks.spawn(async move {
+            let who = format!("{}/{}", peer.region, peer.name);
+            let answer = tokio::time::timeout(timeout, async {
+                let conn = transport
+                    .connect(
+                        peer.addr,
+                        &peer.server_name,
+                        peer.region,
+                        Some(peer.name.clone()),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answer = conn.request(&Request::WitnessedHead).await;
+                conn.close();
+                answer.map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())));
+            (who, answer)
+        });
+    }
+    let mut answers = WitnessAnswers::default();
+    // Once one witness answered, the others get a grace period: a live
+    // witness cosigns every few seconds, so the ones still silent are most
+    // likely down, and waiting out their full timeout only delays the start.
+    let mut grace: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match grace {
+            Some(until) => match tokio::time::timeout_at(until, asks.join_next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    answers.failures.push(format!(
+                        "{} witness(es) still silent {} s after the first answer",
+                        asks.len(),
+                        (timeout / 2).as_secs()
+                    ));
+                    break;
+                }
+            },
+            None => asks.join_next().await,
+        };
+        let Some(joined) = next else { break };
+        let Ok((who, answer)) = joined else { continue };
+        if matches!(answer, Ok(Response::WitnessedHead(_))) && grace.is_none() {
+            grace = Some(tokio::time::Instant::now() + timeout / 2);
+        }
+        match answer {
+            Ok(Response::WitnessedHead(None)) => answers.answered += 1,
+            Ok(Response::WitnessedHead(Some(note))) => {
+                answers.answered += 1;
+                match open_checkpoint(note.as_bytes(), key.verifier(), &[]) {
+                    Ok(signed) => {
+                        let cp = signed.checkpoint();
+                        answers.heads.push(PublishedHead {
+                            size: cp.size(),
+                            root: *cp.root(),
+                            held_by: format!("witness {who}"),
+                            note: Some(note),
+                        });
+                    }
+                    Err(e) => answers.failures.push(format!(
+                        "{who} returned a checkpoint this node did not sign: {e}"
+                    )),
+                }
+            }
+            Ok(Response::Error(e)) => answers
+                .failures
+                .push(format!("{who} refused: {}", e.message)),
+            Ok(_) => answers
+                .failures
+                .push(format!("{who}: an answer of another kind")),
+            Err(reason) => answers.failures.push(format!("{who}: {reason}")),
+        }
+    }
+    answers
+}
+
+/// Record `size` and `root` in the head file, atomically (write, fsync,
+/// rename). Called by the checkpointer after each checkpoint it signs.
+/// A file already naming a larger size is left alone (another process of
+/// the node signed further).
+pub fn write_head_file(path: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
+    if let Ok(Some(known)) = read_head_file(path)
+        && known.size >= size
+    {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let text = format!("{size} {}\n", root.to_hex());
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// The head file's checkpoint, if there is a file.
+pub fn read_head_file(path: &Path) -> Result<Option<PublishedHead>, HeadError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(HeadError::HeadFile {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let bad = |what: &str| HeadError::HeadFile {
+        path: path.to_owned(),
+        reason: format!("{what}; expected `SIZE ROOT_HEX`, as the checkpointer writes it"),
+    };
+    let mut parts = text.split_whitespace();
+    let size = parts
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| bad("no tree size"))?;
+    let root = parts
+        .next()
+        .and_then(|r| hex::decode(r).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| bad("no 32-byte root"))?;
+    Ok(Some(PublishedHead {
+        size,
+        root: Hash(root),
+        held_by: format!("the head file {}", path.display()),
+        note: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_file_reads_back_what_was_written_and_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HEAD_FILE);
+        assert_eq!(read_head_file(&path).unwrap(), None);
+        write_head_file(&path, 187, &Hash([7; 32])).unwrap();
+        let head = read_head_file(&path).unwrap().unwrap();
+        assert_eq!((head.size, head.root), (187, Hash([7; 32])));
+        std::fs::write(&path, "187 zz\n").unwrap();
+        let e = read_head_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("no 32-byte root") && e.contains("log-head"),
+            "{e}"
+        );
+    }
+}
