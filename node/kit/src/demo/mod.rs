@@ -7,7 +7,8 @@
 //!
 //! One module per act, in the order they run: `setup` (1–3: PKI, nodes,
 //! greetings), `queries` (4), `recognition` (5), `joint_lists` (6),
-//! `upward` (7), `audit` (8), `refusals` (9), `gateway` (10), `console` (11).
+//! `upward` (7), `audit` (8), `refusals` (9), `gateway` (10), `console` (11),
+//! `backup` (12).
 //! This file holds the script,
 //! the running tally of checks and the closing summary.
 
@@ -20,6 +21,7 @@ use credex_node::requester::Signer;
 use crate::dev::{self, DevNode};
 
 mod audit;
+mod backup;
 mod console;
 mod corrections;
 mod gateway;
@@ -86,7 +88,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     };
     println!("credex demo — a throw-away federation on this machine\n");
     let nodes = setup::federation(&dir)?;
-    let running = setup::start(&nodes).await?;
+    let mut running = setup::start(&nodes).await?;
     let mut checks = Checks {
         passed: 0,
         failed: 0,
@@ -100,6 +102,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     refusals::act(&dir, &nodes, &running, &mut checks).await?;
     gateway::act(&dir, &running, &mut checks).await?;
     console::act(&dir, &running, &mut checks).await?;
+    backup::act(&dir, &mut running, &mut checks).await?;
 
     for node in running {
         node.shutdown().await;
@@ -119,7 +122,8 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
         "• Evaluation results are recognised across an agreement without re-evaluation, and a downgrade reaches every region that recognised the result.",
         "• A serious-dishonesty listing binds the regions its agreements name; each responds and reports its measures; an objection and a credit repair application filed in another region are marked on every holder and decided by the region that listed, and a granted repair ends the entry everywhere; a signed credit report verifies offline in another region.",
         "• Every province's records reach the national platform exactly once, with reporting-rate and 7-working-day timeliness figures.",
-        "• Every access and message is in both sides' tamper-evident logs; the auditor verifies them offline and catches a changed byte.",
+        "• Every access and message is in both sides' tamper-evident logs, cosigned by every peer; the auditor verifies them offline and catches a changed byte.",
+        "• A node restored from an old backup refuses to sign until the entries its log already published are back: no second history.",
         "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
         "• Officers and auditors work in a web console in Chinese, signing in with their own key: two-person queries, a subject's page, federation health, offline log verification with anomalies.",
     ] {

@@ -48,6 +48,22 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
     every_query_in_both_journals(gy, &[cq, gz], checks).await
 }
 
+/// One more granted penalties query from Guizhou to Guangdong (for later
+/// acts that need Guangdong's log to grow by a real access).
+pub(super) async fn one_more_penalty_query(
+    dir: &Path,
+    gy: &RunningNode,
+    gz: &RunningNode,
+) -> Result<QueryResponse> {
+    let asker = Asker::guizhou(dir, gy)?;
+    ask(
+        gy,
+        gz,
+        &asker.authorized(asker.penalties(&["decision_number"]))?,
+    )
+    .await
+}
+
 /// Import the sample records of each (node, region). Natural persons in
 /// the files are stored under the node's local key, found by their
 /// federation pseudonyms.
