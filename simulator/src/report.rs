@@ -225,6 +225,10 @@ pub struct AuditResult {
     pub no_answer: u64,
     /// Seconds for export and audit.
     pub seconds: f64,
+    /// Per log: its origin, its size, and how many independent witnesses
+    /// saw that latest size (each honest node exports as of a checkpoint
+    /// its peers have just cosigned).
+    pub witnessed: Vec<(String, u64, usize)>,
     /// No unexplained violation, every tampering caught, and every node's
     /// log verified.
     pub passed: bool,
@@ -393,6 +397,17 @@ fn render_audit(s: &mut String, a: &AuditResult) {
         a.no_answer,
         a.answers_lost,
     );
+    if !a.witnessed.is_empty() {
+        let _ = writeln!(
+            s,
+            "  independent witnesses at each log's latest size: {}",
+            a.witnessed
+                .iter()
+                .map(|(origin, size, n)| format!("{origin} {n} (size {size})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for v in a.listed.iter().take(10) {
         let _ = writeln!(s, "  {} #{:?} {}: {}", v.log, v.index, v.rule, v.detail);
     }

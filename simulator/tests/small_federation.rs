@@ -56,6 +56,15 @@ async fn five_nodes_with_faults_pass_the_final_audit() {
     assert!(report.audit.entries > 0, "{table}");
     assert!(report.audit.passed, "{table}");
     assert_eq!(report.audit.unexplained, 0, "{table}");
+    // The honest nodes export as of a checkpoint their peers have just
+    // cosigned: each is seen at its latest size by independent witnesses.
+    let witnessed_in_full = report
+        .audit
+        .witnessed
+        .iter()
+        .filter(|(origin, _, n)| !origin.ends_with("/bj-1") && *n >= 2)
+        .count();
+    assert_eq!(witnessed_in_full, 4, "{table}");
     assert!(report.answered > 100, "{table}");
     assert_eq!(report.internal_fields_leaked, 0, "{table}");
     assert_eq!(report.setup.records_imported, 2_000 + 2_000 / 4, "{table}");
