@@ -169,7 +169,12 @@ async fn export_with(
     // cosignatures the node holds.
     if size > 0 {
         let note = match at {
-            Some(head) => head.note.clone(),
+            Some(head) => {
+                if check_stored_tree {
+                    storage.store_checkpoint(size, head.note.clone()).await?;
+                }
+                head.note.clone()
+            }
             None => {
                 let note = key.sign(size, root)?;
                 if check_stored_tree {

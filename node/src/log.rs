@@ -183,6 +183,8 @@ impl Checkpoints {
         let wake = Arc::clone(&demand);
         let halted: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let stop = Arc::clone(&halted);
+        let (keep, kept) = tokio::sync::mpsc::unbounded_channel();
+        let storage_for_keeping = storage.clone();
         tracker.spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,24 +205,24 @@ impl Checkpoints {
                     continue;
                 }
                 match key.sign(head.size, head.root) {
-                    Ok(note) => match storage.store_checkpoint(head.size, note.clone()).await {
-                        Ok(()) => {
-                            if let Some(path) = &head_file
-                                && let Err(e) = head::write_head_file(path, head.size, &head.root)
-                            {
-                                tracing::error!(path = %path.display(), error = %e, "could not record the signed head");
-                            }
-                            tx.send_replace(Some(SignedHead {
-                                size: head.size,
-                                note,
-                            }));
+                    Ok(note) => {
+                        // Published first, kept after: the waiting receipts need not
+                        // wait for a second transaction. A checkpoint lost to a crash
+                        // before it is stored is signed again identically (Ed25519 is
+                        // deterministic, and the note holds only origin, size, root).
+                        tx.send_replace(Some(SignedHead {
+                            size: head.size,
+                            note: note.clone(),
+                        }));
+                        if keep.send((head.size, head.root, note)).is_err() {
+                            break;
                         }
-                        Err(e) => tracing::error!(error = %e, "could not store a checkpoint"),
-                    },
+                    }
                     Err(e) => tracing::error!(error = %e, "could not sign a checkpoint"),
                 }
             }
         });
+        tracker.spawn(keep_checkpoints(storage_for_keeping, kept, head_file));
         Ok(Checkpoints {
             demand,
             latest: rx,
@@ -264,6 +266,30 @@ impl Checkpoints {
             self.demand.notify_one();
             if rx.changed().await.is_err() {
                 return Err(LogError::Stopped);
+            }
+        }
+    }
+}
+
+/// Store each signed checkpoint and record it in the head file, in the
+/// order signed, off the receipts' path. Ends when the checkpointer does.
+async fn keep_checkpoints(
+    storage: Storage,
+    mut kept: tokio::sync::mpsc::UnboundedReceiver<(u64, Hash, String)>,
+    head_file: Option<std::path::PathBuf>,
+) {
+    while let Some((size, root, note)) = kept.recv().await {
+        if let Err(e) = storage.store_checkpoint(size, note).await {
+            tracing::error!(error = %e, "could not store a checkpoint");
+            continue;
+        }
+        if let Some(path) = &head_file {
+            let path = path.clone();
+            let written =
+                tokio::task::spawn_blocking(move || head::write_head_file(&path, size, &root))
+                    .await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::error!(?written, "could not record the signed head");
             }
         }
     }
@@ -576,6 +602,12 @@ pub async fn cosign_head(
                 if opened.cosignatures().is_empty() {
                     return Err(format!("{peer} answered without a cosignature by its key"));
                 }
+                // The checkpointer keeps checkpoints after publishing them: make
+                // sure this one is stored before its cosignature (a no-op if it is).
+                storage
+                    .store_checkpoint(head.size, head.note.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 storage
                     .store_cosignature(head.size, witness_key.name().to_string(), line)
                     .await

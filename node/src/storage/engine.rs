@@ -11,7 +11,7 @@ use credex_protocol::tlog::Hash;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, StoredRecord};
+use super::access::{AccessClaim, ClaimState, RecordRow, StoredRecord};
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
@@ -418,29 +418,29 @@ pub(crate) enum BatchTx {
 }
 
 impl BatchTx {
-    /// What the store holds for `claim`, as seen by this transaction.
-    pub(crate) async fn claim_state(
+    /// What the store holds for each of `claims`, in order, as seen by
+    /// this transaction before any of them is taken
+    /// ([`super::claims`]).
+    pub(crate) async fn claim_states(
         &mut self,
-        claim: &AccessClaim,
-    ) -> Result<ClaimState, StorageError> {
+        claims: &[&AccessClaim],
+    ) -> Result<Vec<ClaimState>, StorageError> {
         match self {
-            BatchTx::Sqlite(tx) => tx.claim_state(claim).await,
-            BatchTx::Postgres(tx) => tx.claim_state(claim).await,
+            BatchTx::Sqlite(tx) => tx.claim_states(claims).await,
+            BatchTx::Postgres(tx) => tx.claim_states(claims).await,
         }
     }
 
-    /// Writes what `outcome` (decided by [`ClaimState::decide`], not a
-    /// replay) consumes: the nonce, and for `Claimed` one authorization use
-    /// and one quota unit. Fails with [`StorageError::ClaimRaced`] if a
-    /// guarded write changes no row.
-    pub(crate) async fn take_claim(
+    /// Writes what a batch's claims took (`ledger`): nonces, authorization
+    /// uses, quota units, attachments. Fails with
+    /// [`StorageError::ClaimRaced`] if a guarded write changes no row.
+    pub(crate) async fn take_claims(
         &mut self,
-        claim: &AccessClaim,
-        outcome: ClaimOutcome,
+        ledger: &super::claims::ClaimLedger,
     ) -> Result<(), StorageError> {
         match self {
-            BatchTx::Sqlite(tx) => tx.take_claim(claim, outcome).await,
-            BatchTx::Postgres(tx) => tx.take_claim(claim, outcome).await,
+            BatchTx::Sqlite(tx) => tx.take_claims(ledger).await,
+            BatchTx::Postgres(tx) => tx.take_claims(ledger).await,
         }
     }
 

@@ -83,6 +83,7 @@
 
 mod access;
 mod checks;
+mod claims;
 #[cfg(feature = "danger")]
 pub mod danger;
 mod engine;

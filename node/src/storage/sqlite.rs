@@ -11,9 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::access::{
-    AccessClaim, ClaimOutcome, ClaimState, ImportCursor, ImportedRow, RecordRow, StoredRecord,
-};
+use super::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
 use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
@@ -23,6 +21,7 @@ use super::{
 };
 
 mod checks;
+mod claims;
 
 /// Schema migrations, in order. Never edit an applied one; add a new one.
 const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -665,90 +664,6 @@ pub(crate) struct SqliteBatch {
 }
 
 impl SqliteBatch {
-    pub(crate) async fn claim_state(
-        &mut self,
-        claim: &AccessClaim,
-    ) -> Result<ClaimState, StorageError> {
-        let (nonce_seen, authorization_uses, quota_used): (bool, Option<i64>, Option<i64>) =
-            sqlx::query_as(
-                "SELECT \
-                 EXISTS (SELECT 1 FROM nonces WHERE requester_region = ?1 AND nonce = ?2), \
-                 (SELECT uses FROM authorization_uses WHERE authorization_id = ?3), \
-                 (SELECT used FROM quota_usage WHERE peer = ?4 AND window_start_unix_ms = ?5)",
-            )
-            .bind(claim.requester_region.as_str())
-            .bind(claim.nonce.as_slice())
-            .bind(
-                claim
-                    .authorization_use
-                    .as_ref()
-                    .map(|(id, _)| id.as_slice()),
-            )
-            .bind(claim.quota.as_ref().map(|q| q.peer.as_str()))
-            .bind(claim.quota.as_ref().map(|q| q.window_start_unix_ms))
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(ClaimState {
-            nonce_seen,
-            authorization_uses,
-            quota_used,
-        })
-    }
-
-    pub(crate) async fn take_claim(
-        &mut self,
-        claim: &AccessClaim,
-        outcome: ClaimOutcome,
-    ) -> Result<(), StorageError> {
-        let location = self.engine.location.clone();
-        let done = sqlx::query(
-            "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
-             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )
-        .bind(claim.requester_region.as_str())
-        .bind(claim.nonce.as_slice())
-        .bind(claim.nonce_expires_at_unix_ms)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.fail(e))?;
-        engine::expect_one_row(&location, done.rows_affected())?;
-        if outcome != ClaimOutcome::Claimed {
-            return Ok(());
-        }
-        if let Some((id, max_uses)) = &claim.authorization_use {
-            // The SELECT … WHERE refuses a first use when the maximum is 0.
-            let done = sqlx::query(
-                "INSERT INTO authorization_uses (authorization_id, uses) \
-                 SELECT ?1, 1 WHERE ?2 > 0 \
-                 ON CONFLICT (authorization_id) DO UPDATE \
-                 SET uses = authorization_uses.uses + 1 WHERE authorization_uses.uses < ?2",
-            )
-            .bind(id.as_slice())
-            .bind(i64::from(*max_uses))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-            engine::expect_one_row(&location, done.rows_affected())?;
-        }
-        if let Some(quota) = &claim.quota {
-            let done = sqlx::query(
-                "INSERT INTO quota_usage (peer, window_start_unix_ms, used) \
-                 SELECT ?1, ?2, 1 WHERE ?3 > 0 \
-                 ON CONFLICT (peer, window_start_unix_ms) DO UPDATE \
-                 SET used = quota_usage.used + 1 WHERE quota_usage.used < ?3",
-            )
-            .bind(quota.peer.as_str())
-            .bind(quota.window_start_unix_ms)
-            .bind(i64::from(quota.limit))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-            engine::expect_one_row(&location, done.rows_affected())?;
-        }
-        Ok(())
-    }
-
     pub(crate) async fn store_attachment(
         &mut self,
         digest: &[u8; 32],

@@ -9,7 +9,8 @@ use credex_protocol::tlog::stored_hash_count;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::access::{AccessClaim, ClaimOutcome, RecordRow, build_body};
+use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, build_body};
+use super::claims::ClaimLedger;
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::engine::{BatchTx, Engine, JournalRow};
@@ -485,6 +486,22 @@ async fn write_batch(
         .collect::<Vec<_>>()
         .into_iter();
     let mut tx = engine.begin_batch().await?;
+    // Every claim of the batch read at once, decided in queue order over
+    // what earlier items took, written at once (`super::claims`).
+    let claims: Vec<&AccessClaim> = batch
+        .iter()
+        .filter_map(|append| match append {
+            Append::Claimed(c) => Some(&c.claim),
+            Append::Plain(_) => None,
+        })
+        .collect();
+    let mut before = if claims.is_empty() {
+        Vec::new()
+    } else {
+        tx.claim_states(&claims).await?
+    }
+    .into_iter();
+    let mut ledger = ClaimLedger::default();
     let mut rows = Vec::with_capacity(batch.len());
     for append in batch.iter_mut() {
         match append {
@@ -503,13 +520,26 @@ async fn write_batch(
                 });
             }
             Append::Claimed(append) => {
-                if let Some(row) =
-                    stage_claimed(engine, &mut tx, append, recorded_at_unix_ms).await?
+                let base = before.next().ok_or_else(|| StorageError::ClaimRaced {
+                    location: engine.location().to_string(),
+                })?;
+                if let Some(row) = stage_claimed(
+                    engine,
+                    &mut tx,
+                    append,
+                    recorded_at_unix_ms,
+                    &base,
+                    &mut ledger,
+                )
+                .await?
                 {
                     rows.push(row);
                 }
             }
         }
+    }
+    if !ledger.is_empty() {
+        tx.take_claims(&ledger).await?;
     }
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
     let committed = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
@@ -517,19 +547,21 @@ async fn write_batch(
     Ok((first_seq, committed))
 }
 
-/// Stage a claimed append in `tx`: decide its claims against what is
-/// stored, build its body for that outcome, take the claims and write its
-/// state (unless it is a replay), store its attachment. Returns its
-/// journal row, or `None` when its body was refused (its claims are not
-/// taken; the caller learns why from `append.decision`).
+/// Stage a claimed append in `tx`: decide its claims against what was
+/// stored before the batch (`base`) and what earlier items took
+/// (`ledger`), build its body for that outcome, enter what it takes and its
+/// attachment in the ledger, and write its state (unless it is a replay).
+/// Returns its journal row, or `None` when its body was refused (its
+/// claims are not taken; the caller learns why from `append.decision`).
 async fn stage_claimed(
     engine: &Engine,
     tx: &mut BatchTx,
     append: &mut ClaimedAppend,
     recorded_at_unix_ms: i64,
+    base: &ClaimState,
+    ledger: &mut ClaimLedger,
 ) -> Result<Option<JournalRow>, StorageError> {
-    let state = tx.claim_state(&append.claim).await?;
-    let outcome = state.decide(&append.claim);
+    let outcome = ledger.state(&append.claim, base).decide(&append.claim);
     let built = match append.build.take() {
         Some(build) => build_body(build, outcome),
         // Not reached: an append is in one batch only, and this is the
@@ -547,13 +579,13 @@ async fn stage_claimed(
         }
     };
     if outcome != ClaimOutcome::Replay {
-        tx.take_claim(&append.claim, outcome).await?;
+        ledger.take(&append.claim, outcome, base);
         if !append.state.is_empty() {
             tx.write_state(&append.state, recorded_at_unix_ms).await?;
         }
     }
-    if let Some((digest, content)) = &append.attachment {
-        tx.store_attachment(digest, content).await?;
+    if let Some((digest, content)) = append.attachment.take() {
+        ledger.attach(digest, content);
     }
     let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
     append.decision = Some(Ok(outcome));
