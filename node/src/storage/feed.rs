@@ -342,7 +342,9 @@ pub(super) async fn commit_feed(
         })
         .collect();
     let first_journal_seq = tx.append_journal(&rows, now_unix_ms).await?;
-    let committed = extend_tree(engine, &mut tx, tree, first_journal_seq, &rows).await?;
+    let committed = extend_tree(engine, &mut tx, tree, first_journal_seq, &rows)
+        .await?
+        .tree;
     tx.commit().await?;
     heads.send_replace(committed.head());
     *tree = committed;

@@ -89,7 +89,9 @@ pub(super) async fn run(
         if seq != grown.size() {
             return Err(moved(seq));
         }
-        grown = extend_tree(engine, &mut tx, &grown, seq, std::slice::from_ref(&row)).await?;
+        grown = extend_tree(engine, &mut tx, &grown, seq, std::slice::from_ref(&row))
+            .await?
+            .tree;
     }
     for (digest, content) in &recovery.attachments {
         tx.store_attachment(digest, content).await?;

@@ -375,7 +375,15 @@ impl Storage {
         if indexes.is_empty() {
             return Ok(HashMap::new());
         }
-        self.inner.engine.read_tree_hashes(indexes).await
+        let (mut found, missing) = self.inner.recent.hashes(indexes);
+        if !missing.is_empty() {
+            let read = self.inner.engine.read_tree_hashes(&missing).await?;
+            self.inner
+                .recent
+                .remember(read.iter().map(|(i, h)| (*i, *h)));
+            found.extend(read);
+        }
+        Ok(found)
     }
 
     fn lost_hash(&self, index: u64) -> StorageError {

@@ -198,6 +198,8 @@ pub(crate) struct WriterConfig {
     /// Bumped after every command the writer completes (see
     /// [`Storage::subscribe_writes`](super::Storage::subscribe_writes)).
     pub(crate) writes: Arc<watch::Sender<u64>>,
+    /// What the writer committed last, for the receipts.
+    pub(crate) recent: Arc<super::recent::Recent>,
 }
 
 /// Runs until `shutdown` is cancelled and the queue is drained, or until
@@ -334,6 +336,7 @@ async fn run_other(
         Command::Danger { edit, reply } => {
             let rewinds = matches!(edit, DangerEdit::TruncateLog { .. });
             let mut result = engine.danger(&edit).await;
+            config.recent.clear();
             if rewinds && result.is_ok() {
                 match tree::load(engine).await {
                     Ok(loaded) => {
@@ -418,7 +421,11 @@ async fn commit_batch(
     let recorded_at = config.clock.now_ms();
     let len = batch.len();
     match write_batch(engine, &mut batch, recorded_at, tree).await {
-        Ok((first_seq, committed)) => {
+        Ok((first_seq, extended, records)) => {
+            config
+                .recent
+                .committed(records, extended.first_hash, &extended.hashes);
+            let committed = extended.tree;
             if committed.head() != tree.head() {
                 heads.send_replace(committed.head());
             }
@@ -470,7 +477,7 @@ async fn write_batch(
     batch: &mut [Append],
     recorded_at_unix_ms: i64,
     tree: &TreeState,
-) -> Result<(u64, TreeState), StorageError> {
+) -> Result<(u64, Extended, Vec<super::JournalRecord>), StorageError> {
     // A leaf hash does not depend on the seq: hash plain records before
     // taking the lock.
     let mut plain_leaves = batch
@@ -542,9 +549,18 @@ async fn write_batch(
         tx.take_claims(&ledger).await?;
     }
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
-    let committed = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
+    let extended = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
     tx.commit().await?;
-    Ok((first_seq, committed))
+    let records = (first_seq..)
+        .zip(rows)
+        .map(|(seq, row)| super::JournalRecord {
+            seq,
+            kind: row.kind,
+            recorded_at_unix_ms,
+            body: row.body,
+        })
+        .collect();
+    Ok((first_seq, extended, records))
 }
 
 /// Stage a claimed append in `tx`: decide its claims against what was
@@ -606,7 +622,7 @@ pub(super) async fn extend_tree(
     tree: &TreeState,
     first_seq: u64,
     rows: &[JournalRow],
-) -> Result<TreeState, StorageError> {
+) -> Result<Extended, StorageError> {
     let reloaded;
     let base = if first_seq == tree.size() {
         tree
@@ -633,5 +649,18 @@ pub(super) async fn extend_tree(
         ))
     })?;
     tx.insert_tree_hashes(first_index, &hashes).await?;
-    Ok(committed)
+    Ok(Extended {
+        tree: committed,
+        first_hash: first_index,
+        hashes,
+    })
+}
+
+/// A tree extended in a transaction: the new tree, and the stored hashes
+/// written from index `first_hash` on (kept in memory once committed:
+/// [`super::recent`]).
+pub(super) struct Extended {
+    pub(super) tree: TreeState,
+    pub(super) first_hash: u64,
+    pub(super) hashes: Vec<credex_protocol::tlog::Hash>,
 }
