@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::storage::{Storage, StorageError};
 use credex_journal::{CounterpartReceipt, Direction};
 
+mod each_peer;
 pub mod head;
 pub mod recover;
 mod round;

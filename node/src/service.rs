@@ -650,14 +650,7 @@ impl RunningNode {
 
     /// Dial a configured peer and exchange `Hello`.
     pub async fn connect(&self, peer: &PeerConfig) -> Result<PeerConnection, ClientError> {
-        self.transport
-            .connect(
-                peer.addr,
-                &peer.server_name,
-                peer.region,
-                Some(peer.name.clone()),
-            )
-            .await
+        self.transport.connect_peer(peer).await
     }
 
     /// Stop accepting, close connections, wait for request tasks, and drain
@@ -730,7 +723,7 @@ pub fn dial_peers_in_background(node: &RunningNode) {
             let mut last_seen = 0u64;
             let mut backoff = Duration::from_millis(500);
             loop {
-                let attempt = transport.connect(peer.addr, &peer.server_name, peer.region, Some(peer.name.clone()));
+                let attempt = transport.connect_peer(&peer);
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = attempt => r,

@@ -573,6 +573,21 @@ impl Transport {
         Response::Error(ErrorReply::new(code, message))
     }
 
+    /// Dial the configured peer `peer` and exchange `Hello`, expecting
+    /// its certificate to name its region and node ([`Transport::connect`]).
+    pub async fn connect_peer(
+        &self,
+        peer: &crate::config::PeerConfig,
+    ) -> Result<PeerConnection, ClientError> {
+        self.connect(
+            peer.addr,
+            &peer.server_name,
+            peer.region,
+            Some(peer.name.clone()),
+        )
+        .await
+    }
+
     /// Dial a configured peer: handshake, then a `Hello` exchange that
     /// confirms the peer accepted this node's certificate.
     pub async fn connect(

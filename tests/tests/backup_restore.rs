@@ -198,10 +198,16 @@ fn postgres_url() -> Option<String> {
     }
 }
 
-/// A database put back by hand (no `credex restore`, no marker), with no
-/// witness reachable: the head file the checkpointer kept is enough.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_put_back_by_hand_is_caught_by_the_head_file() {
+/// gz-1 started alone (its peers are not running) and backed up at once:
+/// the federation, the directory holding the snapshot, the node, the
+/// snapshot and its manifest.
+async fn gz_backed_up() -> (
+    Federation,
+    tempfile::TempDir,
+    RunningNode,
+    std::path::PathBuf,
+    backup::Manifest,
+) {
     let fed = Federation::new();
     let dir = tempfile::tempdir().unwrap();
     let gz = fed.start("gz-1").await;
@@ -209,6 +215,14 @@ async fn a_database_put_back_by_hand_is_caught_by_the_head_file() {
     let manifest = backup::take(gz.config(), gz.storage(), &snapshot, 0)
         .await
         .unwrap();
+    (fed, dir, gz, snapshot, manifest)
+}
+
+/// A database put back by hand (no `credex restore`, no marker), with no
+/// witness reachable: the head file the checkpointer kept is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_put_back_by_hand_is_caught_by_the_head_file() {
+    let (_fed, _dir, gz, snapshot, manifest) = gz_backed_up().await;
     let entry = credex_journal::TrustChanged {
         version: credex_journal::ENTRY_VERSION,
         at_ms: 0,
@@ -241,13 +255,7 @@ async fn a_database_put_back_by_hand_is_caught_by_the_head_file() {
 /// start: it cannot know what its log published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_node_waits_for_a_witness() {
-    let fed = Federation::new();
-    let dir = tempfile::tempdir().unwrap();
-    let gz = fed.start("gz-1").await;
-    let snapshot = dir.path().join("snapshot");
-    backup::take(gz.config(), gz.storage(), &snapshot, 0)
-        .await
-        .unwrap();
+    let (_fed, _dir, gz, snapshot, _) = gz_backed_up().await;
     let mut config = gz.config().clone();
     gz.shutdown().await;
     backup::restore(&snapshot, true).await.unwrap();
@@ -266,13 +274,7 @@ async fn a_restored_node_waits_for_a_witness() {
 /// overwrite a live database needs --force.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doctored_snapshot_restores_nothing() {
-    let fed = Federation::new();
-    let dir = tempfile::tempdir().unwrap();
-    let gz = fed.start("gz-1").await;
-    let snapshot = dir.path().join("snapshot");
-    let manifest = backup::take(gz.config(), gz.storage(), &snapshot, 0)
-        .await
-        .unwrap();
+    let (fed, _dir, gz, snapshot, manifest) = gz_backed_up().await;
     let again = backup::take(gz.config(), gz.storage(), &snapshot, 0).await;
     assert!(again.is_err_and(|e| e.to_string().contains("not empty")));
     gz.shutdown().await;

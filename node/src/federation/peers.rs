@@ -84,21 +84,16 @@ impl PeerPool {
             .peers
             .get(&region)
             .ok_or(DeliveryError::UnknownPeer(region))?;
-        let conn = self
-            .transport
-            .connect(
-                peer.addr,
-                &peer.server_name,
-                peer.region,
-                Some(peer.name.clone()),
-            )
-            .await
-            .map_err(|e| DeliveryError::Unreachable {
-                region,
-                node: peer.name.clone(),
-                addr: peer.addr,
-                reason: e.to_string(),
-            })?;
+        let conn =
+            self.transport
+                .connect_peer(peer)
+                .await
+                .map_err(|e| DeliveryError::Unreachable {
+                    region,
+                    node: peer.name.clone(),
+                    addr: peer.addr,
+                    reason: e.to_string(),
+                })?;
         let conn = Arc::new(conn);
         live.insert(region, Arc::clone(&conn));
         Ok(conn)

@@ -267,30 +267,11 @@ pub async fn ask_witnesses(
     peers: &[PeerConfig],
     timeout: Duration,
 ) -> WitnessAnswers {
-    let mut asks = tokio::task::JoinSet::new();
-    for peer in peers.iter().cloned() {
-        let transport = transport.clone();
-        asks.spawn(async move {
-            let who = format!("{}/{}", peer.region, peer.name);
-            let answer = tokio::time::timeout(timeout, async {
-                let conn = transport
-                    .connect(
-                        peer.addr,
-                        &peer.server_name,
-                        peer.region,
-                        Some(peer.name.clone()),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let answer = conn.request(&Request::WitnessedHead).await;
-                conn.close();
-                answer.map_err(|e| e.to_string())
-            })
+    let mut asks = super::each_peer::each_peer(transport, peers, timeout, |conn| async move {
+        conn.request(&Request::WitnessedHead)
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())));
-            (who, answer)
-        });
-    }
+            .map_err(|e| e.to_string())
+    });
     let mut answers = WitnessAnswers::default();
     // Once one witness answered, the others get a grace period: a live
     // witness cosigns every few seconds, so the ones still silent are most

@@ -40,41 +40,23 @@ pub async fn witness_round(
         return Ok(None);
     }
     let head = checkpoints.covering(size - 1).await?;
-    let mut asks = tokio::task::JoinSet::new();
-    for peer in peers.iter().cloned() {
-        let (storage, key, checkpoints, transport, head) = (
+    let mut asks = {
+        let (storage, key, checkpoints, head) = (
             storage.clone(),
             std::sync::Arc::clone(key),
             checkpoints.clone(),
-            transport.clone(),
             head.clone(),
         );
-        asks.spawn(async move {
-            let who = format!("{}/{}", peer.region, peer.name);
-            let result = tokio::time::timeout(ROUND_TIMEOUT, async {
-                let conn = transport
-                    .connect(
-                        peer.addr,
-                        &peer.server_name,
-                        peer.region,
-                        Some(peer.name.clone()),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let cosigned = cosign_head(&storage, &key, &checkpoints, &conn, &head, 0).await;
-                conn.close();
-                cosigned
-            })
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no cosignature within {} s",
-                    ROUND_TIMEOUT.as_secs()
-                ))
-            });
-            (who, result)
-        });
-    }
+        super::each_peer::each_peer(transport, peers, ROUND_TIMEOUT, move |conn| {
+            let (storage, key, checkpoints, head) = (
+                storage.clone(),
+                std::sync::Arc::clone(&key),
+                checkpoints.clone(),
+                head.clone(),
+            );
+            async move { cosign_head(&storage, &key, &checkpoints, &conn, &head, 0).await }
+        })
+    };
     let mut round = WitnessRound {
         head,
         cosigned_by: Vec::new(),

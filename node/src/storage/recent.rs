@@ -118,7 +118,11 @@ mod tests {
     #[test]
     fn keeps_what_was_committed_and_starts_again_after_a_gap() {
         let recent = Recent::default();
-        recent.committed(vec![record(5), record(6)], 10, &[Hash([1; 32]), Hash([2; 32])]);
+        recent.committed(
+            vec![record(5), record(6)],
+            10,
+            &[Hash([1; 32]), Hash([2; 32])],
+        );
         assert_eq!(recent.record(6).map(|r| r.body), Some(vec![6]));
         assert_eq!(recent.record(4), None);
         let (found, missing) = recent.hashes(&[11, 12]);

@@ -316,7 +316,7 @@ async fn audit_fetch(config: &Path, cert: &Path, key: &Path, peer: &str, out: &P
     })?;
     let auditor = credex_node::requester::Signer::load(cert, key)?;
     let transport = credex_node::service::client_transport(&config)?;
-    let conn = super::connect_peer(&transport, &target).await?;
+    let conn = transport.connect_peer(&target).await?;
     let result = credex_node::remote_audit::fetch_log(&conn, &auditor, out).await;
     conn.close();
     transport.close().await;

@@ -17,19 +17,3 @@ pub mod record_cases;
 pub mod repair;
 pub mod report;
 pub mod upward;
-
-/// A connection through `transport` to a configured peer, authenticated as
-/// that node.
-async fn connect_peer(
-    transport: &credex_node::transport::Transport,
-    peer: &credex_node::config::PeerConfig,
-) -> Result<credex_node::transport::PeerConnection, credex_node::transport::ClientError> {
-    transport
-        .connect(
-            peer.addr,
-            &peer.server_name,
-            peer.region,
-            Some(peer.name.clone()),
-        )
-        .await
-}

@@ -64,7 +64,7 @@ pub async fn node(cmd: NodeCommand) -> Result<()> {
                 );
             };
             let transport = credex_node::service::client_transport(&config)?;
-            let conn = super::connect_peer(&transport, &peer).await?;
+            let conn = transport.connect_peer(&peer).await?;
             let started = std::time::Instant::now();
             conn.ping(1).await?;
             let rtt = started.elapsed();

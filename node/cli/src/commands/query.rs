@@ -377,7 +377,7 @@ async fn query_send(config: &Path, file: &Path) -> Result<()> {
         })?;
     let transport = credex_node::service::client_transport(&config)?;
     let storage = credex_node::service::open_storage(&config).await?;
-    let conn = super::connect_peer(&transport, &peer).await?;
+    let conn = transport.connect_peer(&peer).await?;
     let trust = transport.trust().current();
     let result = requester::send(&conn, &trust, &storage, &query).await;
     conn.close();
