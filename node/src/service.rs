@@ -606,7 +606,7 @@ impl RunningNode {
             // A halted log signs nothing more: export it as of the last
             // checkpoint it signed, for the auditors.
             Err(crate::log::LogError::Halted(reason)) => {
-                tracing::warn!(%reason, "exporting a halted log as of its last checkpoint");
+                tracing::warn!(reason = %reason, "exporting a halted log as of its last checkpoint");
                 let last = self.storage.latest_checkpoint().await?;
                 let summary = match last {
                     Some((size, note)) => {
@@ -620,9 +620,8 @@ impl RunningNode {
                         )
                         .await?
                     }
-                    None => {
-                        crate::export::export(&self.storage, &self.log_key, chain_pem, out).await?
-                    }
+                    // Nothing signed yet, and signing now could fork the log.
+                    None => return Err(crate::log::LogError::Halted(reason).into()),
                 };
                 return Ok((summary, None));
             }

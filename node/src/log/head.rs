@@ -146,9 +146,9 @@ pub enum HeadError {
 
 /// At start, before anything is appended or signed: learn the published
 /// head and refuse to go on if the tree is behind it or contradicts it.
-/// Witnesses are asked only after a restore (the marker) or when the head
-/// file shows the tree behind; otherwise the witnessing loop checks as it
-/// runs. On success the restore marker is removed.
+/// The head file is always read; the witnesses are asked only after a
+/// restore (the marker) — otherwise the witnessing loop checks as it runs.
+/// On success the restore marker is removed.
 pub async fn confirm_at_start(
     config: &NodeConfig,
     storage: &Storage,
@@ -158,15 +158,12 @@ pub async fn confirm_at_start(
     let marker = config.data_dir.join(RESTORED_MARKER);
     let from_file = read_head_file(&config.data_dir.join(HEAD_FILE))?;
     let restored = marker.exists();
-    let behind_file = from_file
-        .as_ref()
-        .is_some_and(|h| h.size > storage.tree_head().size);
     let mut confirmation = HeadConfirmation::default();
     if let Some(head) = from_file {
         check(storage, &head).await?;
         confirmation.published = Some(head);
     }
-    if (restored || behind_file) && !config.peers.is_empty() {
+    if restored && !config.peers.is_empty() {
         let transport = transport()?;
         let waited = confirm_timeout(config);
         let asked = ask_witnesses(&transport, key, &config.peers, waited).await;
