@@ -67,8 +67,8 @@ pub enum RecoverError {
         /// What is wrong.
         reason: String,
     },
-    /// An attachment a recovered entry names is missing from the export,
-    /// or is not what the entry names.
+    /// An attachment a recovered entry names cannot be read from the
+    /// export, or is not what the entry names.
     #[error("{path}: {reason}")]
     Attachment {
         /// The file in the export.
@@ -165,11 +165,19 @@ fn attachments_of(
             continue;
         }
         let path = dir.join(folder).join(hex::encode(name));
-        let bytes =
-            credex_audit::tiles::read_bounded(&path).map_err(|e| RecoverError::Attachment {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let bytes = match credex_audit::tiles::read_bounded(&path) {
+            Ok(bytes) => bytes,
+            // An export holds what the node held: no archive of a policy too
+            // large to keep, no bundle the node never stored. The auditor
+            // judges those; recovery puts back what there is.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(RecoverError::Attachment {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        };
         if hashed && credex_journal::sha256(&bytes) != name {
             return Err(RecoverError::Attachment {
                 path,
