@@ -310,3 +310,54 @@ fn assert_private(dir: &Path) {
     assert_eq!(mode(&dir.join("database.sqlite")), 0o600);
     assert_eq!(mode(&dir.join("manifest.json")), 0o600);
 }
+
+/// A node whose database goes back in time while it runs (here: its own
+/// operator rewinds it) learns it from its witness at the next witnessing
+/// and stops signing: the receipts it would hand out fail, and a query is
+/// refused with nothing released, rather than answered under a forked log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_that_saw_more_halts_the_checkpointer() {
+    let fed = Federation::new();
+    let nodes = fed
+        .start_wired_with(&["gy-1", "gz-1"], |c| {
+            c.transport.handshake_timeout = Duration::from_secs(1);
+        })
+        .await;
+    let (gy, gz) = (&nodes[0], &nodes[1]);
+    import_samples(&fed, gz, "440000").await;
+    let before = gz.storage().tree_head().size;
+    queries(&fed, gy, gz, 3).await;
+    let published = witnessed(gz).await;
+    assert!(published > before);
+
+    credex_node::storage::danger::truncate_log(gz.storage(), before)
+        .await
+        .unwrap();
+    let round = gz.witness_now().await;
+    assert!(
+        matches!(&round, Err(credex_node::log::LogError::Halted(_)))
+            || round
+                .as_ref()
+                .is_ok_and(|r| r.as_ref().is_some_and(|r| r.cosigned_by.is_empty())),
+        "{round:?}"
+    );
+    let reason = gz.checkpoints().halted().expect("the checkpointer halted");
+    assert!(reason.contains(&format!("size {published}")), "{reason}");
+
+    let subject = subjects("440000")[0].clone();
+    let q = authorized_query(&fed, gy, gz_penalty_query(&subject, &["decision_number"]));
+    let region = gz.config().region.to_string();
+    let conn = credex_tests::dial(gy, gz, &region, gz.config().name.as_str())
+        .await
+        .unwrap();
+    let trust = gy.transport().trust().current();
+    let answer = credex_node::requester::send(&conn, &trust, gy.storage(), &q).await;
+    assert!(
+        answer
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("nothing was released")),
+        "{answer:?}"
+    );
+    // The witness kept no evidence of a fork: no second tree was signed.
+    assert!(gy.storage().evidence().await.unwrap().is_empty());
+}
