@@ -136,16 +136,33 @@ async fn witnessed_head(
         if peer == at || slot.live().is_none() || slot.revoked.load(Ordering::Relaxed) {
             continue;
         }
-        if let Ok(conn) = ctx.connection(at, peer, &live).await {
-            let cosigned = credex_node::log::cosign_head(
-                node.storage(),
-                node.log_key(),
-                node.checkpoints(),
-                &conn,
-                &head,
-                0,
-            );
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), cosigned).await;
+        let name = &slot.node.name;
+        match ctx.connection(at, peer, &live).await {
+            Ok(conn) => {
+                let cosigned = credex_node::log::cosign_head(
+                    node.storage(),
+                    node.log_key(),
+                    node.checkpoints(),
+                    &conn,
+                    &head,
+                    0,
+                );
+                match tokio::time::timeout(std::time::Duration::from_secs(5), cosigned).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        eprintln!("credex-sim: {name} did not cosign the final checkpoint: {e}")
+                    }
+                    Err(_) => eprintln!(
+                        "credex-sim: {name} did not cosign the final checkpoint within 5 s"
+                    ),
+                }
+            }
+            Err(
+                super::context::Failure::Unreachable(why) | super::context::Failure::Failed(why),
+            ) => {
+                eprintln!("credex-sim: {name} not reached for the final checkpoint: {why}")
+            }
+            Err(super::context::Failure::RequesterDown) => {}
         }
     }
     Some(head)
