@@ -223,6 +223,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
         connections: 1,
         crypto_seconds: 0.5,
         json: None,
+        postgres: None,
     })
     .await?;
     let crypto = credex.crypto.clone();

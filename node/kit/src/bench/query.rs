@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use credex_node::config::logical_server_name;
+use credex_node::config::{NodeConfig, StorageTarget, logical_server_name};
 use credex_node::service::RunningNode;
 use credex_node::transport::{ClientError, PeerConnection};
 use serde::Serialize;
@@ -48,6 +48,10 @@ pub struct QueryBenchArgs {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Store both nodes in PostgreSQL at URL (`postgres://…`), each in a
+    /// schema of its own that is dropped afterwards, instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 /// One concurrency level's result.
@@ -158,7 +162,7 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
     eprintln!(
         "creating a throw-away federation and starting {REQUESTER_NODE} and {RESPONDER_NODE}…"
     );
-    let pair = NodePair::start(args.connections).await?;
+    let pair = NodePair::start(args.connections, args.postgres.as_deref()).await?;
     let levels = run_levels(args, &machine, &crypto, &pair).await;
     let imported = pair.imported;
     pair.stop().await;
@@ -187,12 +191,22 @@ struct NodePair {
 }
 
 impl NodePair {
-    /// Start both nodes of a fresh federation and open `connections` QUIC
-    /// connections from the requester to the responder.
-    async fn start(connections: usize) -> Result<NodePair, BenchError> {
+    /// Start both nodes of a fresh federation — in SQLite, or in
+    /// PostgreSQL at `postgres` — and open `connections` QUIC connections
+    /// from the requester to the responder.
+    async fn start(connections: usize, postgres: Option<&str>) -> Result<NodePair, BenchError> {
         let fed = BenchFederation::create()?;
-        let requester = RunningNode::start(fed.config(REQUESTER_NODE)?).await?;
-        let responder = RunningNode::start(fed.config(RESPONDER_NODE)?).await?;
+        let stored = |mut config: NodeConfig| {
+            if let Some(url) = postgres {
+                config.storage = StorageTarget::Postgres {
+                    url: url.to_owned(),
+                    schema: Some(bench_schema(&config)),
+                };
+            }
+            config
+        };
+        let requester = RunningNode::start(stored(fed.config(REQUESTER_NODE)?)).await?;
+        let responder = RunningNode::start(stored(fed.config(RESPONDER_NODE)?)).await?;
         let imported = fed
             .import_samples(
                 responder.storage(),
@@ -219,10 +233,43 @@ impl NodePair {
             c.close();
         }
         drop(self.conns);
+        let schemas: Vec<(String, String)> = [&self.requester, &self.responder]
+            .iter()
+            .filter_map(|n| match &n.config().storage {
+                StorageTarget::Postgres {
+                    url,
+                    schema: Some(schema),
+                } => Some((url.clone(), schema.clone())),
+                _ => None,
+            })
+            .collect();
         self.requester.shutdown().await;
         self.responder.shutdown().await;
         drop(self.fed);
+        for (url, schema) in schemas {
+            if let Err(e) = drop_schema(&url, &schema).await {
+                eprintln!("could not drop the benchmark's schema {schema}: {e}");
+            }
+        }
     }
+}
+
+/// The throw-away PostgreSQL schema of a benchmark node.
+fn bench_schema(config: &NodeConfig) -> String {
+    format!(
+        "credex_bench_{}_{}",
+        std::process::id(),
+        config.name.as_str().replace('-', "_")
+    )
+}
+
+/// Drop a benchmark node's schema.
+async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+        .await?;
+    conn.close().await
 }
 
 /// A new QUIC connection from the requester's transport to the responder,
@@ -315,12 +362,18 @@ fn setup_description(args: &QueryBenchArgs, machine: &Machine, imported: u64) ->
              3 sample companies round robin, 1 record each ({imported} sample records imported)",
             BENCH_FIELDS.len()
         ),
-        "each request through requester::send: the responder verifies both officers and chains \
-         (with CRLs), evaluates the policy, durably records the decision with nonce and quota claims \
-         (SQLite WAL), waits for a signed log checkpoint covering it, reads and projects, signs; \
-         the requester verifies the response signature and chain and the log receipt (checkpoint \
-         signature, inclusion proof) and durably logs its side (SQLite WAL)"
-            .to_owned(),
+        format!(
+            "each request through requester::send: the responder verifies both officers and chains \
+             (with CRLs), evaluates the policy, durably records the decision with nonce and quota claims \
+             ({store}), waits for a signed log checkpoint covering it, reads and projects, signs; \
+             the requester verifies the response signature and chain and the log receipt (checkpoint \
+             signature, inclusion proof) and durably logs its side ({store})",
+            store = if args.postgres.is_some() {
+                "PostgreSQL, a schema per node"
+            } else {
+                "SQLite WAL"
+            }
+        ),
         format!(
             "quotas raised to {BENCH_QUOTA_PER_DAY}/day in the throw-away policies (still claimed per query)"
         ),
