@@ -32,6 +32,16 @@ async fn queries(fed: &Federation, gy: &RunningNode, gz: &RunningNode, n: usize)
     }
 }
 
+/// gy-1 and gz-1, each the other's peer. The dev federation's other peers
+/// (cq-1, national-1) are not running: rounds do not wait the default 10 s
+/// handshake for them.
+async fn gy_and_gz(fed: &Federation) -> Vec<RunningNode> {
+    fed.start_wired_with(&["gy-1", "gz-1"], |c| {
+        c.transport.handshake_timeout = Duration::from_secs(1);
+    })
+    .await
+}
+
 /// gz-1's log witnessed now by gy-1; the size cosigned.
 async fn witnessed(gz: &RunningNode) -> u64 {
     let round = gz.witness_now().await.unwrap().unwrap();
@@ -69,13 +79,7 @@ async fn stored_log(config: &NodeConfig) -> (u64, Option<u64>) {
 
 async fn an_old_backup_restored_is_refused_then_recovered(fed: Federation) {
     let dir = tempfile::tempdir().unwrap();
-    // The dev federation's other peers (cq-1, national-1) are not running:
-    // do not wait the default 10 s handshake for them in each round.
-    let nodes = fed
-        .start_wired_with(&["gy-1", "gz-1"], |c| {
-            c.transport.handshake_timeout = Duration::from_secs(1);
-        })
-        .await;
+    let nodes = gy_and_gz(&fed).await;
     let (gy, gz) = (&nodes[0], &nodes[1]);
     import_samples(&fed, gz, "440000").await;
     queries(&fed, gy, gz, 3).await;
@@ -88,6 +92,14 @@ async fn an_old_backup_restored_is_refused_then_recovered(fed: Federation) {
         .unwrap();
     assert!(manifest.log_size > 0);
     assert!(manifest.files.iter().any(|f| f.role == "tls.key"));
+    // The pseudonym keys stay apart from the database (decision 0630).
+    assert!(
+        manifest
+            .files
+            .iter()
+            .all(|f| !f.role.starts_with("pseudonyms"))
+    );
+    assert_eq!(manifest.kept_apart.len(), 2, "{:?}", manifest.kept_apart);
 
     // Traffic after the backup, witnessed: the log published more.
     queries(&fed, gy, gz, 4).await;
@@ -318,11 +330,7 @@ fn assert_private(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_witness_that_saw_more_halts_the_checkpointer() {
     let fed = Federation::new();
-    let nodes = fed
-        .start_wired_with(&["gy-1", "gz-1"], |c| {
-            c.transport.handshake_timeout = Duration::from_secs(1);
-        })
-        .await;
+    let nodes = gy_and_gz(&fed).await;
     let (gy, gz) = (&nodes[0], &nodes[1]);
     import_samples(&fed, gz, "440000").await;
     let before = gz.storage().tree_head().size;

@@ -97,31 +97,25 @@ fn an_old_snapshot_restored_by_the_cli_is_refused_until_recovered() {
     ] {
         assert!(e.contains(says), "the refusal does not say {says:?}: {e}");
     }
+    let recover = [
+        "log",
+        "recover",
+        "--config",
+        p(&config),
+        "--from",
+        p(&export),
+    ];
     // A doctored export is not taken.
     let bundle = first_file(&export.join("tile/entries"));
     let good = std::fs::read(&bundle).unwrap();
     let mut bad = good.clone();
     *bad.last_mut().unwrap() ^= 1;
     std::fs::write(&bundle, &bad).unwrap();
-    let e = fails(&[
-        "log",
-        "recover",
-        "--config",
-        p(&config),
-        "--from",
-        p(&export),
-    ]);
+    let e = fails(&recover);
     assert!(e.contains("entry bundles"), "{e}");
     std::fs::write(&bundle, &good).unwrap();
 
-    let out = ok(&[
-        "log",
-        "recover",
-        "--config",
-        p(&config),
-        "--from",
-        p(&export),
-    ]);
+    let out = ok(&recover);
     assert!(
         out.contains(&format!("recovered entries {snapshot_size}..")),
         "{out}"

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use crate::config::NodeConfig;
 
 /// Every file `config` names that exists, with its role: the configuration
-/// itself first. Paths are absolute.
+/// itself first. Paths are absolute. The pseudonym keys are not among them
+/// ([`kept_apart`]).
 pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
     let mut files: Vec<(String, PathBuf)> = vec![("config".into(), config.path.clone())];
     let mut add = |role: &str, path: &Option<PathBuf>| {
@@ -29,11 +30,6 @@ pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
     add("policy.rights", &config.policy.rights);
     add("upward.reporting_list", &config.upward.reporting_list);
     add("upward.holidays", &config.upward.holidays);
-    add("pseudonyms.keys", &config.pseudonyms.keys);
-    add(
-        "pseudonyms.vault_key",
-        &Some(config.pseudonyms.vault_key.clone()),
-    );
     if let Some(web) = config
         .console
         .as_ref()
@@ -60,4 +56,20 @@ pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
         .map(|(role, p)| (role, std::path::absolute(&p).unwrap_or(p)))
         .filter(|(_, p)| p.is_file() && seen.insert(p.clone()))
         .collect()
+}
+
+/// The files a snapshot leaves out and names instead: the pseudonym key ring
+/// and the vault key. With the database, either would let the snapshot's
+/// holder recover natural persons' IDs (decision 0630: keep them apart from
+/// database backups); they are backed up separately, as key material.
+pub(super) fn kept_apart(config: &NodeConfig) -> Vec<PathBuf> {
+    [
+        config.pseudonyms.keys.clone(),
+        Some(config.pseudonyms.vault_key.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| p.is_file())
+    .map(|p| std::path::absolute(&p).unwrap_or(p))
+    .collect()
 }

@@ -10,8 +10,12 @@
 //! DIR/database.sqlite   SQLite: `VACUUM INTO` (one read transaction)
 //! DIR/database.pgdump   PostgreSQL: `pg_dump --format=custom` (one snapshot)
 //! DIR/files/N-NAME      the configuration, certificates, keys, CRLs,
-//!                       policies, agreements, pseudonym keys
+//!                       policies, agreements
 //! ```
+//!
+//! The pseudonym key ring and the vault key are left out and named in the
+//! manifest: with the database they would open natural persons' IDs, so
+//! they are backed up apart from it (decision 0630).
 //!
 //! The snapshot holds private keys and records: the directory is 0700 and
 //! every file 0600; keep it as carefully as the node itself.
@@ -63,6 +67,10 @@ pub struct Manifest {
     pub config: PathBuf,
     /// Every other file, with its original path.
     pub files: Vec<StoredFile>,
+    /// Files the node needs that the snapshot leaves out: the pseudonym
+    /// keys, backed up apart from the database (decision 0630).
+    #[serde(default)]
+    pub kept_apart: Vec<PathBuf>,
 }
 
 /// One file in the snapshot.

@@ -79,6 +79,7 @@ pub async fn take(
         log_size,
         config: std::path::absolute(&config.path).unwrap_or_else(|_| config.path.clone()),
         files,
+        kept_apart: super::files::kept_apart(config),
     };
     let text = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| BackupError::file(&out.join(MANIFEST), e))?;

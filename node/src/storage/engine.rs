@@ -444,7 +444,6 @@ impl BatchTx {
         }
     }
 
-    /// Stores an attachment unless its digest is already stored.
     /// Applies flow-state writes in the batch transaction.
     pub(crate) async fn write_state(
         &mut self,
@@ -454,17 +453,6 @@ impl BatchTx {
         match self {
             BatchTx::Sqlite(tx) => tx.write_state(writes, updated_at_unix_ms).await,
             BatchTx::Postgres(tx) => tx.write_state(writes, updated_at_unix_ms).await,
-        }
-    }
-
-    pub(crate) async fn store_attachment(
-        &mut self,
-        digest: &[u8; 32],
-        content: &[u8],
-    ) -> Result<(), StorageError> {
-        match self {
-            BatchTx::Sqlite(tx) => tx.store_attachment(digest, content).await,
-            BatchTx::Postgres(tx) => tx.store_attachment(digest, content).await,
         }
     }
 

@@ -93,6 +93,7 @@ mod log_sql;
 mod postgres;
 mod recent;
 mod recover;
+mod snapshot;
 mod sqlite;
 mod state;
 mod subjects;
@@ -585,29 +586,6 @@ impl Storage {
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.inner.engine.backend()
-    }
-
-    /// An SQLite store copied, consistently and while it runs, into the new
-    /// file `to` (mode 0600); `None` for PostgreSQL, whose snapshot is
-    /// `pg_dump`'s (`crate::backup`).
-    pub async fn snapshot_sqlite(&self, to: &std::path::Path) -> Option<Result<(), StorageError>> {
-        if !matches!(self.backend(), Backend::Sqlite) {
-            return None;
-        }
-        // Created 0600 and empty first, so no copy is ever readable by others.
-        if let Err(e) = crate::file_modes::create_private_file(to) {
-            return Some(Err(StorageError::CreateDir {
-                path: to.to_owned(),
-                source: Arc::new(e),
-            }));
-        }
-        let done = self.inner.engine.snapshot_into(to).await?;
-        Some(done.and_then(|()| {
-            crate::file_modes::restrict(to).map_err(|e| StorageError::CreateDir {
-                path: to.to_owned(),
-                source: Arc::new(e),
-            })
-        }))
     }
 
     /// Where the store is, for messages: the SQLite path, or PostgreSQL

@@ -604,23 +604,6 @@ pub(crate) struct PgBatch {
 }
 
 impl PgBatch {
-    pub(crate) async fn store_attachment(
-        &mut self,
-        digest: &[u8; 32],
-        content: &[u8],
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO attachments (digest, body) VALUES ($1, $2) \
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(digest.as_slice())
-        .bind(content)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.fail(e))?;
-        Ok(())
-    }
-
     pub(crate) fn location(&self) -> Arc<str> {
         self.engine.location()
     }

@@ -7,6 +7,7 @@
 //! wrote when they were first appended (claims, outbox, cases) is the
 //! restored database's; the caller says so to the operator.
 
+use super::claims::ClaimLedger;
 use super::engine::{Engine, JournalRow};
 use super::tree::{HeadSender, TreeState, record_leaf_hash};
 use super::writer::{Command, extend_tree};
@@ -93,9 +94,11 @@ pub(super) async fn run(
             .await?
             .tree;
     }
+    let mut stored = ClaimLedger::default();
     for (digest, content) in &recovery.attachments {
-        tx.store_attachment(digest, content).await?;
+        stored.attach(*digest, content.clone());
     }
+    tx.take_claims(&stored).await?;
     tx.commit().await?;
     heads.send_replace(grown.head());
     *tree = grown;

@@ -50,12 +50,36 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
         "it holds the node's private keys: keep it encrypted and apart from the node. `credex restore --from {}` brings the node back.",
         args.out.display()
     );
+    if !manifest.kept_apart.is_empty() {
+        println!(
+            "not in it, back them up apart from the database (with them it would open natural persons' IDs): {}",
+            manifest
+                .kept_apart
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }
 
 /// Bring a node back from a snapshot.
 pub async fn restore(args: RestoreArgs) -> Result<()> {
     let restored = credex_node::backup::restore(&args.from, args.force).await?;
+    let missing: Vec<String> = restored
+        .manifest
+        .kept_apart
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "put back from where they are kept (the snapshot leaves them out): {}",
+            missing.join(", ")
+        );
+    }
     println!(
         "restored {} from {}: {} files written, {} already as in the snapshot; database {} at log size {}",
         restored.manifest.origin,

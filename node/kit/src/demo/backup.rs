@@ -34,10 +34,11 @@ pub(super) async fn act(
     )
     .await?;
     println!(
-        "   Guangdong backed up while running: {} database at log size {}, {} files (configuration, keys, policies, agreements)",
+        "   Guangdong backed up while running: {} database at log size {}, {} files (configuration, keys, policies, agreements); its {} pseudonym key file(s) named, not copied — kept apart from the database",
         manifest.engine,
         manifest.log_size,
-        manifest.files.len()
+        manifest.files.len(),
+        manifest.kept_apart.len()
     );
     super::queries::one_more_penalty_query(dir, &running[0], gz).await?;
     let export = out.join("gz-1-export");
