@@ -42,6 +42,7 @@ pub mod config;
 pub mod console;
 pub mod corrections;
 pub mod disclosures;
+pub mod duties;
 pub mod eval;
 pub mod export;
 pub mod federation;

@@ -54,7 +54,7 @@ pub use status::{
     ChangeView, EntryStatus, FeedbackView, HeldEntryView, HeldView, ObjectionView, Overdue,
     RegionStatus, Stage,
 };
-pub use watch::{OBJECTION_WATCH_EVERY, spawn_objection_watch};
+pub use watch::{OBJECTION_WATCH_EVERY, objection_watch_for, spawn_objection_watch};
 
 pub use credex_flows::lists::{ENTRIES_NS, FEEDBACK_NS, OBJECTIONS_NS, RECEIVED_NS, TRACK_NS};
 

@@ -546,7 +546,8 @@ pub async fn request_cosignature(
     conn: &crate::transport::PeerConnection,
     last_seen: u64,
 ) -> Result<u64, String> {
-    let size = storage.tree_head().size;
+    // The whole log, with what other processes of the region appended.
+    let size = storage.catch_up().await.map_err(|e| e.to_string())?.size;
     if size == 0 {
         return Ok(0);
     }
@@ -627,7 +628,9 @@ pub async fn cosign_head(
                     .and_then(|m| m.split(':').next())
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(|| format!("{peer}: {}", reply.message))?;
-                let held = storage.tree_head().size;
+                // The journal as it is now: other processes of this region
+                // may have appended beyond this one's tree (decision 1020).
+                let held = storage.catch_up().await.map_err(|e| e.to_string())?.size;
                 if last > held {
                     let reason = format!(
                         "witness {peer} cosigned a checkpoint of size {last} of this log, which holds {held}: \

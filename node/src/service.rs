@@ -207,6 +207,8 @@ pub struct RunningNode {
     crl_state: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
     gateway: Option<Gateway>,
     console: Option<crate::console::Console>,
+    /// Set once the tasks are spawned.
+    duties: Arc<std::sync::OnceLock<crate::duties::Duties>>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -397,6 +399,7 @@ impl RunningNode {
             tracker,
             gateway,
             console,
+            duties: Arc::default(),
         };
         node.spawn_tasks(handler).await?;
         tracing::info!(
@@ -420,33 +423,16 @@ impl RunningNode {
                 .spawn(async move { transport.serve(handler, shutdown, tracker).await });
         }
         self.spawn_crl_watch();
-        self.federation
-            .spawn_delivery(&self.tracker, self.shutdown.clone());
-        crate::upward::spawn_reporter(
-            &self.federation,
-            &self.config,
-            self.queries.policy().catalogue(),
-            &self.tracker,
-            self.shutdown.clone(),
-        )?;
-        crate::corrections::spawn_sweep(
-            &self.federation,
-            crate::rights::RecordCases::for_node(self.federation.clone(), &self.config)?,
+        let start = self.duties_start()?;
+        let holder = crate::duties::holder_name(self.local_addr(), self.storage.clock().now_ms());
+        let duties = crate::duties::Duties::spawn(
+            self.storage.clone(),
+            holder,
+            start,
             &self.tracker,
             self.shutdown.clone(),
         );
-        crate::subject_access::spawn_answers(
-            self.subject_access(),
-            &self.tracker,
-            self.shutdown.clone(),
-        );
-        crate::lists::spawn_objection_watch(
-            &self.federation,
-            &self.config,
-            self.queries.policy().catalogue(),
-            &self.tracker,
-            self.shutdown.clone(),
-        )?;
+        let _ = self.duties.set(duties);
         if let Some(addr) = self.config.metrics.listen {
             let observed = crate::metrics::Observed {
                 config: &self.config,
@@ -461,6 +447,35 @@ impl RunningNode {
             crate::metrics::serve(addr, sources, &self.tracker, self.shutdown.clone()).await?;
         }
         Ok(())
+    }
+
+    /// What the process holding the region's duties runs
+    /// ([`crate::duties`]): outbox delivery, the upward reporter, the
+    /// correction sweep, answers to other regions' access-report requests
+    /// and the objection watch. Their configuration is loaded here, so that
+    /// a bad one stops the start.
+    fn duties_start(&self) -> Result<crate::duties::Start, StartError> {
+        let catalogue = self.queries.policy().catalogue();
+        let federation = self.federation.clone();
+        let reporter = crate::upward::node_reporter(&federation, &self.config, catalogue)?;
+        let copies = crate::rights::RecordCases::for_node(federation.clone(), &self.config)?;
+        let watch = crate::lists::objection_watch_for(&federation, &self.config, catalogue)?;
+        let subject_access = self.subject_access();
+        Ok(Box::new(move |tasks, stop| {
+            federation.spawn_delivery(tasks, stop.clone());
+            if let Some(reporter) = &reporter {
+                crate::upward::spawn_reporter(std::sync::Arc::clone(reporter), tasks, stop.clone());
+            }
+            crate::corrections::spawn_sweep(&federation, copies.clone(), tasks, stop.clone());
+            crate::subject_access::spawn_answers(subject_access.clone(), tasks, stop.clone());
+            crate::lists::spawn_objection_watch(watch.clone(), tasks, stop);
+        }))
+    }
+
+    /// The region's duties as this process sees them (whether it holds
+    /// them, and under which name it claims them).
+    pub fn duties(&self) -> Option<&crate::duties::Duties> {
+        self.duties.get()
     }
 
     fn spawn_crl_watch(&self) {
@@ -710,7 +725,9 @@ pub const WITNESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Dial every configured peer in the background, retrying with backoff
 /// until each has answered `Hello` once, and log what they said. The node
-/// keeps the connection open (with keep-alives) until it or the peer stops.
+/// keeps the connection open (with keep-alives) until it or the peer stops,
+/// and, while this process holds the region's duties, has the peer witness
+/// the log every [`WITNESS_INTERVAL`].
 pub fn dial_peers_in_background(node: &RunningNode) {
     for peer in node.config.peers.clone() {
         let transport = node.transport.clone();
@@ -718,6 +735,7 @@ pub fn dial_peers_in_background(node: &RunningNode) {
         let storage = node.storage.clone();
         let log_key = Arc::clone(&node.log_key);
         let checkpoints = node.checkpoints.clone();
+        let duties = node.duties().cloned();
         node.tracker.spawn(async move {
             let mut last_seen = 0u64;
             let mut backoff = Duration::from_millis(500);
@@ -743,6 +761,11 @@ pub fn dial_peers_in_background(node: &RunningNode) {
                                     break;
                                 }
                                 _ = tick.tick() => {
+                                    // Witnessing is one of the region's duties: one
+                                    // process asks, for the whole log (decision 1020).
+                                    if duties.as_ref().is_some_and(|d| d.token().is_none()) {
+                                        continue;
+                                    }
                                     match crate::log::request_cosignature(&storage, &log_key, &checkpoints, &conn, last_seen).await {
                                         Ok(size) => last_seen = size,
                                         Err(e) => tracing::warn!(peer = %conn.peer(), error = %e, "witnessing failed"),

@@ -1,5 +1,6 @@
-//! `[[peers]]`: the other nodes this node dials — region, name, address and
-//! the logical TLS server name it expects.
+//! `[[peers]]`: the other nodes this node dials — region, name, address
+//! (or the addresses of the several processes serving it, decision 1020)
+//! and the logical TLS server name it expects.
 //!
 //! Owns: [`PeerConfig`] and [`logical_server_name`]. Does not own which
 //! peers a flow talks to (policies and agreements decide that) nor the
@@ -20,8 +21,12 @@ pub struct PeerConfig {
     pub region: RegionCode,
     /// The peer's node name; its certificate must name it.
     pub name: NodeName,
-    /// UDP address of the peer's endpoint.
+    /// UDP address of the peer's endpoint (the first one listed).
     pub addr: SocketAddr,
+    /// The addresses of the peer's other processes, in the order listed
+    /// (`addr = ["…", "…"]`): a client that cannot reach one tries the
+    /// next (decision 1020).
+    pub fallback_addrs: Vec<SocketAddr>,
     /// TLS server name sent as SNI (a stable logical name, not an IP).
     pub server_name: String,
 }
@@ -37,8 +42,26 @@ pub fn logical_server_name(region: RegionCode, name: &NodeName) -> String {
 pub(super) struct RawPeer {
     region: String,
     name: String,
-    addr: String,
+    addr: OneOrMore,
     server_name: Option<String>,
+}
+
+/// `addr = "…"` or `addr = ["…", "…"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+}
+
+/// Most addresses one peer may list.
+pub const MAX_PEER_ADDRS: usize = 16;
+
+impl PeerConfig {
+    /// Every address of the peer, the first listed first.
+    pub fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.addr).chain(self.fallback_addrs.iter().copied())
+    }
 }
 
 /// Every `[[peers]]` entry: valid region, name, address and server name;
@@ -60,12 +83,36 @@ pub(super) fn parse(
             .name
             .parse()
             .map_err(|e| values.invalid(&key("name"), format!("{e}")))?;
-        let addr: SocketAddr = p.addr.parse().map_err(|_| {
-            values.invalid(
+        let listed = match &p.addr {
+            OneOrMore::One(a) => std::slice::from_ref(a),
+            OneOrMore::More(list) => list.as_slice(),
+        };
+        if listed.is_empty() || listed.len() > MAX_PEER_ADDRS {
+            return Err(values.invalid(
                 &key("addr"),
-                format!("{:?} is not an IP address with a port", p.addr),
-            )
-        })?;
+                format!(
+                    "lists {} addresses; give 1 to {MAX_PEER_ADDRS}",
+                    listed.len()
+                ),
+            ));
+        }
+        let mut addrs = Vec::with_capacity(listed.len());
+        for (j, a) in listed.iter().enumerate() {
+            let addr: SocketAddr = a.parse().map_err(|_| {
+                values.invalid(
+                    &key(&format!("addr[{j}]")),
+                    format!("{a:?} is not an IP address with a port"),
+                )
+            })?;
+            if addrs.contains(&addr) {
+                return Err(values.invalid(
+                    &key(&format!("addr[{j}]")),
+                    format!("{addr} is listed twice"),
+                ));
+            }
+            addrs.push(addr);
+        }
+        let addr = addrs.remove(0);
         if peer_region == region && &peer_name == name {
             return Err(values.invalid(&key("name"), "a node cannot list itself as a peer".into()));
         }
@@ -92,6 +139,7 @@ pub(super) fn parse(
             region: peer_region,
             name: peer_name,
             addr,
+            fallback_addrs: addrs,
             server_name,
         });
     }

@@ -20,17 +20,10 @@ pub const OBJECTION_WATCH_EVERY: Duration = Duration::from_secs(600);
 
 /// Start the objection watch of the node of `config`.
 pub fn spawn_objection_watch(
-    federation: &Federation,
-    config: &NodeConfig,
-    catalogue: &Catalogue,
+    (lists, records): (Lists, crate::rights::RecordCases),
     tracker: &TaskTracker,
     shutdown: CancellationToken,
-) -> Result<(), StartError> {
-    let lists = Lists::new(
-        federation.clone(),
-        ListsPolicy::with_catalogue(config, catalogue)?,
-    );
-    let records = crate::rights::RecordCases::for_node(federation.clone(), config)?;
+) {
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(OBJECTION_WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,5 +54,19 @@ pub fn spawn_objection_watch(
             }
         }
     });
-    Ok(())
+}
+
+/// What the objection watch watches, loaded now so that a bad rights or
+/// lists configuration stops the start.
+pub fn objection_watch_for(
+    federation: &Federation,
+    config: &NodeConfig,
+    catalogue: &Catalogue,
+) -> Result<(Lists, crate::rights::RecordCases), StartError> {
+    let lists = Lists::new(
+        federation.clone(),
+        ListsPolicy::with_catalogue(config, catalogue)?,
+    );
+    let records = crate::rights::RecordCases::for_node(federation.clone(), config)?;
+    Ok((lists, records))
 }

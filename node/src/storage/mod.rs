@@ -89,6 +89,7 @@ pub mod danger;
 mod engine;
 mod error;
 mod feed;
+mod lease;
 mod log_sql;
 mod postgres;
 mod recent;
@@ -127,6 +128,7 @@ pub use feed::{
     FeedBatch, FeedOutcome, MAX_FEED_ANSWER_LEN, MAX_FEED_CLIENT_LEN, MAX_FEED_SOURCE_LEN,
     MAX_FEED_SOURCES, MAX_IDEMPOTENCY_KEY_LEN, RecordKey, SourceAdvance, StoredFeedAnswer,
 };
+pub use lease::{DUTIES, LeaseClaim, MAX_HOLDER_LEN};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };

@@ -19,6 +19,7 @@ use super::{
 
 mod checks;
 mod claims;
+mod lease;
 
 /// Schema migrations, in order. Never edit an applied one; add a new one.
 const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -51,6 +52,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         6,
         "gateway feed",
         include_str!("migrations/postgres/0006_gateway_feed.sql"),
+    ),
+    (
+        7,
+        "region duties",
+        include_str!("migrations/postgres/0007_region_duties.sql"),
     ),
 ];
 

@@ -234,6 +234,23 @@ pub(crate) async fn load(engine: &Engine) -> Result<TreeState, StorageError> {
     }
 }
 
+/// The tree as the journal holds it now, if another process sharing the
+/// database appended beyond `tree` (decision 1020); `None` if not.
+pub(crate) async fn caught_up(
+    engine: &Engine,
+    tree: &TreeState,
+) -> Result<Option<TreeState>, StorageError> {
+    let mut tx = engine.begin_batch().await?;
+    let size = tx.next_seq().await?;
+    let loaded = if size > tree.size() {
+        Some(load_in(&mut tx, size).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(loaded)
+}
+
 /// The tree size whose stored hash count is `count`, if there is one.
 fn size_with_hash_count(count: u64) -> Option<u64> {
     // stored_hash_count is strictly increasing and at least the size.
@@ -258,6 +275,16 @@ impl Storage {
     /// show up after this writer's next batch. Never blocks.
     pub fn tree_head(&self) -> TreeHead {
         *self.inner.heads.borrow()
+    }
+
+    /// Bring this store's tree head up to the journal as it is now: the
+    /// records other processes sharing the database appended since this
+    /// writer's last batch (decision 1020). Returns the head. A store no
+    /// other process writes gains nothing and loses one short transaction.
+    pub async fn catch_up(&self) -> Result<TreeHead, StorageError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(super::writer::Command::CatchUp { reply }).await?;
+        self.answer(answer).await
     }
 
     /// A receiver of tree heads: it holds the current head (marked seen)

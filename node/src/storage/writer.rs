@@ -75,6 +75,12 @@ pub(crate) enum Command {
         recovery: super::recover::Recovery,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
+    /// Reload the tree if other processes appended ([`Storage::catch_up`]).
+    CatchUp {
+        reply: oneshot::Sender<Result<super::TreeHead, StorageError>>,
+    },
+    /// Claim or release the region's duties lease ([`super::lease`]).
+    Lease(super::lease::LeaseCommand),
     /// Store a checkpoint, cosignature, witnessed checkpoint or evidence.
     LogWrite {
         write: LogWrite,
@@ -328,6 +334,25 @@ async fn run_other(
                 tracing::warn!(error = %e, "storing a log record failed");
             }
             let _ = reply.send(result);
+        }
+        Command::CatchUp { reply } => {
+            let result = match tree::caught_up(engine, tree).await {
+                Ok(Some(loaded)) => {
+                    *tree = loaded;
+                    heads.send_replace(tree.head());
+                    Ok(tree.head())
+                }
+                Ok(None) => Ok(tree.head()),
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(result);
+        }
+        Command::Lease(lease) => {
+            let result = super::lease::run(engine, &lease, config.clock.now_ms()).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, duty = lease.duty, "claiming a lease failed");
+            }
+            let _ = lease.reply.send(result);
         }
         Command::Recover { recovery, reply } => {
             let _ = reply.send(super::recover::run(engine, &recovery, tree, heads).await);

@@ -15,6 +15,13 @@ use crate::config::TransportLimits;
 /// Errors a requester sees when talking to a peer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// No dial to any of a peer's processes ended (each dial task ended
+    /// abnormally).
+    #[error("no process of {peer} could be dialled")]
+    Unreachable {
+        /// `region/name`.
+        peer: String,
+    },
     /// The connection could not be started (bad address, endpoint closing).
     #[error("cannot connect to {addr}: {source}")]
     Connect {

@@ -40,7 +40,7 @@ pub use credex_flows::upward::{
     OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals, classify, decision_date,
     record_weight,
 };
-pub use reporter::{ReportError, Reporter, ReporterState, SETTLE, spawn_reporter};
+pub use reporter::{ReportError, Reporter, ReporterState, SETTLE, node_reporter, spawn_reporter};
 pub use status::{
     CategoryStatus, ReceivedFrom, UpwardStatus, objections_overdue, received, status,
 };

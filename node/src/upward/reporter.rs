@@ -90,27 +90,34 @@ pub struct Reporter {
     config: UpwardConfig,
 }
 
-/// Start the reporter if `config` enables upward reporting. Cancel-safe
-/// with respect to `shutdown`: a pass is never interrupted between making
-/// a batch and committing it (the commit is one transaction).
-pub fn spawn_reporter(
+/// The node's reporter, if `[upward]` enables it; its rules are loaded
+/// now, so that a bad reporting list stops the start.
+pub fn node_reporter(
     federation: &Federation,
     config: &NodeConfig,
     catalogue: &Catalogue,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> Result<(), StartError> {
+) -> Result<Option<std::sync::Arc<Reporter>>, StartError> {
     if !config.upward.enabled {
-        return Ok(());
+        return Ok(None);
     }
     let rules = load_rules(config, catalogue)?;
-    let reporter = Reporter {
+    Ok(Some(std::sync::Arc::new(Reporter {
         federation: federation.clone(),
         list: rules.list,
         calendar: rules.calendar,
         catalogue: catalogue.clone(),
         config: config.upward.clone(),
-    };
+    })))
+}
+
+/// Start the reporter if `config` enables upward reporting. Cancel-safe
+/// with respect to `shutdown`: a pass is never interrupted between making
+/// a batch and committing it (the commit is one transaction).
+pub fn spawn_reporter(
+    reporter: std::sync::Arc<Reporter>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
     tracker.spawn(async move {
         loop {
             match reporter.pass().await {
@@ -127,7 +134,6 @@ pub fn spawn_reporter(
             }
         }
     });
-    Ok(())
 }
 
 impl Reporter {

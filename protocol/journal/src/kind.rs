@@ -31,6 +31,9 @@ pub const QUERY_INTENT: u16 = 10;
 /// A query this node sent and got no verified answer to
 /// ([`crate::QueryNoAnswer`]).
 pub const QUERY_NO_ANSWER: u16 = 11;
+/// A process of this node's region took the region's duties
+/// ([`crate::node::DutiesTaken`], decision 1020).
+pub const DUTIES_TAKEN: u16 = 12;
 /// This node issued, re-issued or revoked an evaluation result
 /// ([`crate::recognition::EvaluationIssued`]).
 pub const EVALUATION_ISSUED: u16 = 20;
@@ -112,6 +115,7 @@ pub const ALL: &[(u16, &str)] = &[
     (PSEUDONYM_KEYS_IN_USE, "pseudonym_keys_in_use"),
     (QUERY_INTENT, "query_intent"),
     (QUERY_NO_ANSWER, "query_no_answer"),
+    (DUTIES_TAKEN, "duties_taken"),
     (EVALUATION_ISSUED, "evaluation_issued"),
     (RECOGNITION_DECIDED, "recognition_decided"),
     (LISTING_INITIATED, "listing_initiated"),

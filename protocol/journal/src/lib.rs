@@ -47,8 +47,8 @@ pub use lists::{
 };
 pub use messages::{MAX_BEYOND_NAMED, MessageReceived, MessageSent, ReceivedOutcome};
 pub use node::{
-    AuditAccess, KeyInUse, MAX_POLICY_ARCHIVE, PolicyArchive, PolicyLoaded, PseudonymKeysInUse,
-    TrustChanged,
+    AuditAccess, DutiesTaken, KeyInUse, MAX_POLICY_ARCHIVE, PolicyArchive, PolicyLoaded,
+    PseudonymKeysInUse, TrustChanged,
 };
 pub use recognition::{EvaluationIssued, Origin, RecognitionDecided, StoredDecision};
 pub use reports::ReportIssued;

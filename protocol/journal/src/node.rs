@@ -95,10 +95,29 @@ pub struct AuditAccess {
     pub path: String,
 }
 
+/// One process of the node's region took the region's duties (outbox
+/// delivery, upward reporting, witnessing, the watches): the lease's
+/// fencing token grew (decision 1020). An auditor reads from these who did
+/// the region's duties when; the journal itself is written by every process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DutiesTaken {
+    /// [`crate::ENTRY_VERSION`].
+    pub version: u8,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// The process that took them (`listen address/process id/start`).
+    pub holder: String,
+    /// The lease's fencing token, one more than the previous holder's.
+    pub token: u64,
+    /// The process that held them before, if any.
+    pub previous: Option<String>,
+}
+
 crate::frame::fixed_kind! {
     PolicyLoaded => POLICY_LOADED,
     KeyInUse => KEY_IN_USE,
     PseudonymKeysInUse => PSEUDONYM_KEYS_IN_USE,
     TrustChanged => TRUST_CHANGED,
     AuditAccess => AUDIT_FETCH,
+    DutiesTaken => DUTIES_TAKEN,
 }

@@ -1,0 +1,206 @@
+//! The region's duties (decision 1020): the work one process does for the
+//! whole region, however many processes serve it.
+//!
+//! Every process of a region answers peers, gateway clients and officers,
+//! and appends to the one journal (the journal's write lock orders their
+//! appends). Some work must be done once per region: delivering the outbox
+//! (joint reward/punishment, recognition, corrections), reporting upward,
+//! having peers witness the log, and the objection, repair and deadline
+//! watches. One process at a time does it: the holder of the duties lease
+//! ([`crate::storage::LeaseClaim`]).
+//!
+//! Each process claims the lease every [`RENEW_EVERY`] for [`LEASE_TTL`].
+//! A process that takes it journals [`credex_journal::DutiesTaken`] (the
+//! fencing token and whom it took them from) and starts the duties; a
+//! holder that has not renewed for [`STOP_AFTER`] stops them, before its
+//! lease can expire and another process may take it. A holder that stops
+//! cleanly releases the lease, so another takes over at its next claim.
+//! With one process (SQLite, or one PostgreSQL process) it holds the lease
+//! from its first claim on.
+//!
+//! What this module does not do: run anything itself. The node hands it
+//! the function that starts the duties on a tracker and a cancellation
+//! token of their own.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::storage::{DUTIES, LeaseClaim, Storage};
+
+/// How long a claim holds the lease.
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// How often each process claims the lease (the holder renews it).
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+/// A holder that has not renewed for this long (measured from before its
+/// last successful claim was sent) stops its duties: well before
+/// [`LEASE_TTL`], so that no other process can take them while it still
+/// runs them. The margin covers a stopping duty's last step.
+pub const STOP_AFTER: Duration = Duration::from_secs(3);
+
+/// How long a stopping holder waits for its duties to end.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// What starts the duties: on the tracker given, until the token given is
+/// cancelled.
+pub type Start = Box<dyn Fn(&TaskTracker, CancellationToken) + Send + Sync>;
+
+/// This process's view of the region's duties.
+#[derive(Clone, Debug)]
+pub struct Duties {
+    holder: Arc<str>,
+    token: watch::Receiver<Option<u64>>,
+}
+
+impl Duties {
+    /// Start claiming the lease as `holder` (a name unique to this
+    /// process) and run `start`'s duties while this process holds it.
+    /// Ends, releasing the lease, when `shutdown` is cancelled.
+    pub fn spawn(
+        storage: Storage,
+        holder: String,
+        start: Start,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Duties {
+        let (tx, rx) = watch::channel(None);
+        let holder: Arc<str> = holder.into();
+        tracker.spawn(keep(storage, Arc::clone(&holder), start, tx, shutdown));
+        Duties { holder, token: rx }
+    }
+
+    /// The name this process claims the lease under.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The lease's fencing token while this process holds the duties.
+    pub fn token(&self) -> Option<u64> {
+        *self.token.borrow()
+    }
+
+    /// Wait until this process holds the duties (or the node stops:
+    /// `None`). Cancel-safe.
+    pub async fn held(&self) -> Option<u64> {
+        let mut rx = self.token.clone();
+        rx.wait_for(Option::is_some).await.ok().and_then(|t| *t)
+    }
+}
+
+/// A name for this process that no other process of the region shares,
+/// now or after a restart: its listen address, process id and start time.
+pub fn holder_name(listen: std::net::SocketAddr, started_at_ms: i64) -> String {
+    format!("{listen}/{}/{started_at_ms}", std::process::id())
+}
+
+/// The duties running in this process.
+struct Running {
+    token: u64,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Running {
+    async fn stop(self, why: &str) {
+        tracing::warn!(token = self.token, why, "stopping the region's duties");
+        self.stop.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(STOP_WAIT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("the region's duties did not stop within 10 s");
+        }
+    }
+}
+
+async fn keep(
+    storage: Storage,
+    holder: Arc<str>,
+    start: Start,
+    token: watch::Sender<Option<u64>>,
+    shutdown: CancellationToken,
+) {
+    let mut running: Option<Running> = None;
+    let mut renewed: Option<Instant> = None;
+    loop {
+        let asked = Instant::now();
+        let claim = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            claim = storage.claim_lease(DUTIES, &holder, LEASE_TTL) => claim,
+        };
+        match claim {
+            Ok(LeaseClaim::Held {
+                token: t,
+                taken_from,
+                taken,
+            }) => {
+                renewed = Some(asked);
+                if running.is_none() {
+                    if taken {
+                        journal_taken(&storage, &holder, t, taken_from).await;
+                    }
+                    tracing::info!(holder = %holder, token = t, "this process does the region's duties");
+                    let stop = shutdown.child_token();
+                    let tasks = TaskTracker::new();
+                    start(&tasks, stop.clone());
+                    running = Some(Running {
+                        token: t,
+                        stop,
+                        tasks,
+                    });
+                    token.send_replace(Some(t));
+                }
+            }
+            Ok(LeaseClaim::HeldBy {
+                holder: other,
+                token: t,
+                ..
+            }) => {
+                if let Some(r) = running.take() {
+                    token.send_replace(None);
+                    r.stop(&format!("{other} holds the duties (token {t})"))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not claim the region's duties"),
+        }
+        if renewed.is_none_or(|at| at.elapsed() >= STOP_AFTER)
+            && let Some(r) = running.take()
+        {
+            token.send_replace(None);
+            r.stop("the lease could not be renewed in time").await;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(RENEW_EVERY.saturating_sub(asked.elapsed())) => {}
+        }
+    }
+    if let Some(r) = running.take() {
+        token.send_replace(None);
+        r.stop("the node is stopping").await;
+        if let Err(e) = storage.release_lease(DUTIES, &holder).await {
+            tracing::warn!(error = %e, "could not release the region's duties");
+        }
+    }
+}
+
+/// Journal that this process took the duties. A failure is logged, not
+/// fatal: the lease row holds the token either way.
+async fn journal_taken(storage: &Storage, holder: &str, token: u64, previous: Option<String>) {
+    let entry = credex_journal::DutiesTaken {
+        version: credex_journal::ENTRY_VERSION,
+        at_ms: storage.clock().now_ms(),
+        holder: holder.to_owned(),
+        token,
+        previous,
+    };
+    if let Err(e) = storage.append_entry(&entry).await {
+        tracing::error!(error = %e, "could not journal that this process took the region's duties");
+    }
+}

@@ -1,0 +1,289 @@
+//! The region's duties lease (decision 1020): which process of a region
+//! does, for the whole region, the work that must be done once (outbox
+//! delivery, upward reporting, witnessing, the watches).
+//!
+//! Every process of a region writes the journal; the journal's write lock
+//! orders their appends. The lease is one row per duty: its holder, a
+//! fencing token and an expiry. A claim runs in a batch transaction, under
+//! that same lock, so two claims never interleave. It renews the row for
+//! its holder, or takes it when it has expired; the token grows by one at
+//! every change of holder. Time is the database server's clock on
+//! PostgreSQL (one clock for every process, whatever their own say) and
+//! the node's [`Clock`](super::Clock) on SQLite (one process).
+//!
+//! What this module does not do: decide when to claim or what a holder
+//! runs (the node's `duties` module does), or stop a holder that missed
+//! its renewal (the holder stops itself, before its lease can expire).
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::engine::{BatchTx, Engine};
+use super::writer::Command;
+use super::{Storage, StorageError};
+
+/// Longest holder name accepted, in bytes.
+pub const MAX_HOLDER_LEN: usize = 256;
+
+/// The one lease of a region's duties (the table allows others).
+pub const DUTIES: &str = "duties";
+
+/// A lease row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeaseRow {
+    pub(crate) holder: String,
+    pub(crate) token: i64,
+    pub(crate) expires_at_ms: i64,
+}
+
+/// What a claim of the lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseClaim {
+    /// The claimant holds the lease for the time asked, from the claim.
+    Held {
+        /// The fencing token: the same for every renewal by one holder,
+        /// one more at every change of holder.
+        token: u64,
+        /// Taken now from this holder, whose lease had expired.
+        taken_from: Option<String>,
+        /// Taken now (first claim ever, or from an expired holder):
+        /// the holder has just begun.
+        taken: bool,
+    },
+    /// Another process holds it.
+    HeldBy {
+        /// Who.
+        holder: String,
+        /// Its fencing token.
+        token: u64,
+        /// How long until its lease expires unless renewed.
+        expires_in: Duration,
+    },
+}
+
+/// Decide a claim by `holder` at `now_ms` for `ttl_ms` of the lease as it
+/// stands (`row`): the row to write, if any, and the answer.
+fn decide(
+    row: Option<&LeaseRow>,
+    holder: &str,
+    now_ms: i64,
+    ttl_ms: i64,
+) -> (Option<LeaseRow>, LeaseClaim) {
+    let expires_at_ms = now_ms.saturating_add(ttl_ms);
+    let held = |token: i64, taken_from: Option<String>, taken: bool| {
+        (
+            Some(LeaseRow {
+                holder: holder.to_owned(),
+                token,
+                expires_at_ms,
+            }),
+            LeaseClaim::Held {
+                token: u64::try_from(token).unwrap_or(0),
+                taken_from,
+                taken,
+            },
+        )
+    };
+    match row {
+        None => held(1, None, true),
+        Some(r) if r.holder == holder => held(r.token, None, false),
+        Some(r) if r.expires_at_ms <= now_ms => {
+            held(r.token.saturating_add(1), Some(r.holder.clone()), true)
+        }
+        Some(r) => (
+            None,
+            LeaseClaim::HeldBy {
+                holder: r.holder.clone(),
+                token: u64::try_from(r.token).unwrap_or(0),
+                expires_in: Duration::from_millis(
+                    u64::try_from(r.expires_at_ms.saturating_sub(now_ms)).unwrap_or(0),
+                ),
+            },
+        ),
+    }
+}
+
+/// A claim for `ttl`, or a release (`None`: the holder's lease ends now,
+/// so that another takes it at once), for the writer.
+pub(crate) struct LeaseCommand {
+    pub(crate) duty: &'static str,
+    pub(crate) holder: String,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) reply: oneshot::Sender<Result<Option<LeaseClaim>, StorageError>>,
+}
+
+impl Storage {
+    /// Claim (take or renew) the lease `duty` for `holder` for `ttl` from
+    /// now. Not cancel-safe in effect: dropping the future after it was
+    /// queued does not withdraw the claim.
+    pub async fn claim_lease(
+        &self,
+        duty: &'static str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<LeaseClaim, StorageError> {
+        // A claim always answers with a claim (`run`).
+        let claim = self.lease(duty, holder, Some(ttl)).await?;
+        claim.ok_or_else(|| StorageError::InvalidLogRecord {
+            field: "lease claim",
+            reason: "the writer answered a claim as a release".into(),
+        })
+    }
+
+    /// End `holder`'s lease `duty` now (at shutdown), so that another
+    /// process takes it at its next claim rather than after the expiry.
+    /// A lease `holder` does not hold is left as it is.
+    pub async fn release_lease(
+        &self,
+        duty: &'static str,
+        holder: &str,
+    ) -> Result<(), StorageError> {
+        self.lease(duty, holder, None).await.map(drop)
+    }
+
+    async fn lease(
+        &self,
+        duty: &'static str,
+        holder: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Option<LeaseClaim>, StorageError> {
+        if holder.is_empty() || holder.len() > MAX_HOLDER_LEN {
+            return Err(StorageError::InvalidLogRecord {
+                field: "lease holder",
+                reason: format!("must be 1..={MAX_HOLDER_LEN} bytes, got {}", holder.len()),
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Lease(LeaseCommand {
+            duty,
+            holder: holder.to_owned(),
+            ttl,
+            reply,
+        }))
+        .await?;
+        self.answer(answer).await
+    }
+}
+
+/// Run a claim in a batch transaction of its own (under the journal's
+/// write lock), for the writer.
+pub(crate) async fn run(
+    engine: &Engine,
+    command: &LeaseCommand,
+    clock_now_ms: i64,
+) -> Result<Option<LeaseClaim>, StorageError> {
+    let mut tx = engine.begin_batch().await?;
+    let now = tx.lease_now(clock_now_ms).await?;
+    let row = tx.lease_row(command.duty).await?;
+    let (write, claim) = match command.ttl {
+        // A release: only by the holder, which keeps its token.
+        None => {
+            let mine = row.filter(|r| r.holder == command.holder);
+            let write = mine.map(|r| LeaseRow {
+                expires_at_ms: now,
+                ..r
+            });
+            (write, None)
+        }
+        Some(ttl) => {
+            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            let (write, claim) = decide(row.as_ref(), &command.holder, now, ttl_ms);
+            (write, Some(claim))
+        }
+    };
+    if let Some(write) = write {
+        tx.put_lease(command.duty, &write).await?;
+    }
+    tx.commit().await?;
+    Ok(claim)
+}
+
+impl BatchTx {
+    async fn lease_now(&mut self, clock_now_ms: i64) -> Result<i64, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.lease_now(clock_now_ms).await,
+            BatchTx::Postgres(tx) => tx.lease_now(clock_now_ms).await,
+        }
+    }
+
+    async fn lease_row(&mut self, duty: &str) -> Result<Option<LeaseRow>, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.lease_row(duty).await,
+            BatchTx::Postgres(tx) => tx.lease_row(duty).await,
+        }
+    }
+
+    async fn put_lease(&mut self, duty: &str, row: &LeaseRow) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.put_lease(duty, row).await,
+            BatchTx::Postgres(tx) => tx.put_lease(duty, row).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(holder: &str, token: i64, expires_at_ms: i64) -> LeaseRow {
+        LeaseRow {
+            holder: holder.into(),
+            token,
+            expires_at_ms,
+        }
+    }
+
+    #[test]
+    fn the_first_claim_takes_the_lease_with_token_one() {
+        let (write, claim) = decide(None, "a", 1_000, 5_000);
+        assert_eq!(write, Some(row("a", 1, 6_000)));
+        assert_eq!(
+            claim,
+            LeaseClaim::Held {
+                token: 1,
+                taken_from: None,
+                taken: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_holder_renews_with_the_same_token() {
+        let (write, claim) = decide(Some(&row("a", 3, 2_000)), "a", 1_500, 5_000);
+        assert_eq!(write, Some(row("a", 3, 6_500)));
+        assert!(matches!(
+            claim,
+            LeaseClaim::Held {
+                token: 3,
+                taken: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn another_waits_until_the_lease_expires_then_takes_it_with_the_next_token() {
+        let live = row("a", 3, 2_000);
+        let (write, claim) = decide(Some(&live), "b", 1_999, 5_000);
+        assert_eq!(write, None);
+        assert_eq!(
+            claim,
+            LeaseClaim::HeldBy {
+                holder: "a".into(),
+                token: 3,
+                expires_in: Duration::from_millis(1)
+            }
+        );
+        let (write, claim) = decide(Some(&live), "b", 2_000, 5_000);
+        assert_eq!(write, Some(row("b", 4, 7_000)));
+        assert_eq!(
+            claim,
+            LeaseClaim::Held {
+                token: 4,
+                taken_from: Some("a".into()),
+                taken: true
+            }
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! A region served by several processes over one PostgreSQL (issue 18 §2,
+//! decision 1020): Guangdong runs as three real processes on one schema,
+//! Guizhou and Chongqing query it without pause, dialling whichever of its
+//! three addresses answers. The process doing the region's duties is
+//! killed with SIGKILL, then the one that took them over; another takes
+//! them each time within a few seconds, under a larger fencing token, and
+//! journals it. Both killed processes are restarted. Every query a
+//! requester got an answer to is in Guangdong's one log exactly once, at
+//! the leaf its receipt names, and the joint audit of the three logs is
+//! clean.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use credex_journal::{AccessEntry, DutiesTaken, kind};
+use credex_node::config::NodeConfig;
+use credex_node::requester::{self, QuerySpec};
+use credex_node::service::RunningNode;
+use credex_node::storage::Storage;
+use credex_protocol::query::{CategoryFields, SubjectRef};
+use credex_tests::{Federation, authorized_query, subjects};
+
+/// Query tasks per requesting region.
+const TASKS: usize = 3;
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("CREDEX_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => None,
+        _ => panic!(
+            "CREDEX_TEST_POSTGRES_URL is not set (scripts/postgres-setup.sh), or set CREDEX_SKIP_POSTGRES=1"
+        ),
+    }
+}
+
+fn penalty_query(subject: &str) -> QuerySpec {
+    QuerySpec {
+        target_region: "440000".parse().unwrap(),
+        subject: SubjectRef::LegalPerson(subject.into()),
+        purpose: "public_procurement".into(),
+        requested: vec![CategoryFields {
+            category: "admin_penalty".into(),
+            fields: vec!["decision_number".into(), "amount".into()],
+        }],
+        legal_basis: Some("joint-punishment-memorandum".into()),
+        subject_authorization: None,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One of Guangdong's processes, as a child.
+struct Member {
+    config: std::path::PathBuf,
+    child: Option<Child>,
+    holder: String,
+}
+
+impl Member {
+    fn start(config: &std::path::Path) -> Member {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_region-member"))
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let holder = line
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("the member did not start: {line:?}"))
+            .trim()
+            .to_owned();
+        Member {
+            config: config.to_owned(),
+            child: Some(child),
+            holder,
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGKILL: no destructors, no lease released, no clean close.
+            assert!(
+                Command::new("kill")
+                    .args(["-KILL", &child.id().to_string()])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        *self = Member::start(&self.config);
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every journal entry of `storage` of `kind`, with its leaf index.
+async fn entries(storage: &Storage, of: u16) -> Vec<(u64, Vec<u8>)> {
+    let len = storage.journal_len().await.unwrap();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while from < len {
+        let page = storage.journal_range(from, 1000).await.unwrap();
+        from += page.len() as u64;
+        out.extend(
+            page.into_iter()
+                .filter(|r| r.kind == of)
+                .map(|r| (r.seq, r.body)),
+        );
+    }
+    out
+}
+
+/// The latest duties taken, as journaled.
+async fn latest_duties(storage: &Storage) -> Option<DutiesTaken> {
+    entries(storage, kind::DUTIES_TAKEN)
+        .await
+        .last()
+        .map(|(_, body)| credex_protocol::decode(body).unwrap())
+}
+
+/// Wait until a process other than `after`'s holder journals that it took
+/// the duties, under a larger token; how long it took.
+async fn takeover(storage: &Storage, after: &DutiesTaken) -> (DutiesTaken, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(d) = latest_duties(storage).await
+            && d.token > after.token
+        {
+            return (d, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no process took the region's duties within 20 s of {} being killed",
+            after.holder
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An answered query: when it was sent (or when the failed attempts it
+/// ended began), how long until the answer, its digest and the leaf its
+/// receipt names in Guangdong's log.
+struct Answered {
+    sent: Instant,
+    took: Duration,
+    digest: [u8; 32],
+    leaf: u64,
+}
+
+/// Query Guangdong from `from` until `stop`, over connections to whichever
+/// of its processes answers (`Transport::connect_peer`).
+async fn load(
+    fed: Arc<Federation>,
+    from: Arc<RunningNode>,
+    stop: Arc<AtomicBool>,
+    task: usize,
+) -> (Vec<Answered>, usize) {
+    let gz = from
+        .config()
+        .peers
+        .iter()
+        .find(|p| p.region.to_string() == "440000")
+        .unwrap()
+        .clone();
+    let trust = from.transport().trust().current();
+    let subjects = subjects("440000");
+    let (mut answered, mut failed) = (Vec::new(), 0);
+    let mut conn = None;
+    // Since when this task has been trying to get an answer: a failover's
+    // wait counts in the latency of the answer that ends it.
+    let mut waiting_since: Option<Instant> = None;
+    let mut n = task;
+    while !stop.load(Ordering::Relaxed) {
+        if conn.is_none() {
+            match from.transport().connect_peer(&gz).await {
+                Ok(c) => conn = Some(c),
+                Err(_) => {
+                    failed += 1;
+                    waiting_since.get_or_insert_with(Instant::now);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        n += TASKS;
+        let query = authorized_query(&fed, &from, penalty_query(&subjects[n % subjects.len()]));
+        let sent = Instant::now();
+        match requester::send(c, &trust, from.storage(), &query).await {
+            Ok(response) => {
+                let receipt = response
+                    .receipt
+                    .as_ref()
+                    .expect("an answer carries a receipt");
+                let since = waiting_since.take().unwrap_or(sent);
+                answered.push(Answered {
+                    sent: since,
+                    took: since.elapsed(),
+                    digest: response.body.query_digest,
+                    leaf: receipt.leaf_index,
+                });
+            }
+            Err(_) => {
+                failed += 1;
+                waiting_since.get_or_insert(sent);
+                conn = None;
+            }
+        }
+    }
+    (answered, failed)
+}
+
+fn p99(mut took: Vec<Duration>) -> Duration {
+    if took.is_empty() {
+        return Duration::ZERO;
+    }
+    took.sort();
+    took[(took.len() * 99 / 100).min(took.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
+    let Some(url) = postgres_url() else { return };
+    let fed = Arc::new(Federation::new());
+    let schema = format!("credex_region_{}", std::process::id());
+    let gz_dev = fed.node("gz-1");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let (gy_port, cq_port) = (free_port(), free_port());
+    let dev_port = |name: &str| fed.node(name).port;
+    let original = std::fs::read_to_string(&gz_dev.config).unwrap();
+    let configs: Vec<std::path::PathBuf> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let text = original
+                .replace("data_dir = \"data\"", &format!("data_dir = \"data-{i}\""))
+                .replace(
+                    &format!("127.0.0.1:{}\"", dev_port("gz-1")),
+                    &format!("127.0.0.1:{port}\""),
+                )
+                .replace(
+                    &format!("127.0.0.1:{}\"", dev_port("gy-1")),
+                    &format!("127.0.0.1:{gy_port}\""),
+                )
+                .replace(
+                    &format!("127.0.0.1:{}\"", dev_port("cq-1")),
+                    &format!("127.0.0.1:{cq_port}\""),
+                )
+                + &format!("\n[storage]\nurl = \"{url}\"\nschema = \"{schema}\"\n");
+            let path = gz_dev.config.with_file_name(format!("process-{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    // Each requester knows Guangdong's three addresses, and finds a dead
+    // process out within 3 s (the idle timeout; operator guide).
+    let requester = |name: &str, port: u16| {
+        let mut c = fed.config(name);
+        c.listen.set_port(port);
+        c.transport.idle_timeout = Duration::from_secs(3);
+        c.transport.keep_alive = Duration::from_secs(1);
+        for peer in &mut c.peers {
+            if peer.region.to_string() == "440000" {
+                peer.addr.set_port(ports[0]);
+                peer.fallback_addrs = ports[1..]
+                    .iter()
+                    .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], *p)))
+                    .collect();
+            }
+        }
+        c
+    };
+    let gy = Arc::new(fed.start_with(requester("gy-1", gy_port)).await);
+    let cq = Arc::new(fed.start_with(requester("cq-1", cq_port)).await);
+    let mut members: Vec<Member> = configs.iter().map(|c| Member::start(c)).collect();
+    let watch = Storage::open_postgres(&url, Some(&schema)).await.unwrap();
+
+    let first = loop {
+        if let Some(d) = latest_duties(&watch).await {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(members.iter().any(|m| m.holder == first.holder));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for node in [&gy, &cq] {
+        for task in 0..TASKS {
+            tasks.push(tokio::spawn(load(
+                Arc::clone(&fed),
+                Arc::clone(node),
+                Arc::clone(&stop),
+                task,
+            )));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Kill the process doing the duties, then the one that took them over.
+    let mut held = first;
+    let mut kills = Vec::new();
+    for _ in 0..2 {
+        let victim = members
+            .iter_mut()
+            .find(|m| m.holder == held.holder)
+            .unwrap();
+        let killed_at = Instant::now();
+        victim.kill();
+        let (next, after) = takeover(&watch, &held).await;
+        assert_ne!(next.holder, held.holder);
+        assert_eq!(
+            next.token,
+            held.token + 1,
+            "one change of holder, one token"
+        );
+        assert_eq!(next.previous.as_deref(), Some(held.holder.as_str()));
+        println!(
+            "duties taken over by {} (token {}) {:.1} s after {} was killed",
+            next.holder,
+            next.token,
+            after.as_secs_f64(),
+            held.holder
+        );
+        kills.push((killed_at, after));
+        held = next;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for m in members.iter_mut().filter(|m| m.child.is_none()) {
+        m.restart();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (a, f) = t.await.unwrap();
+        answered.extend(a);
+        failed += f;
+    }
+    drop(members);
+
+    // Every answered query is in Guangdong's log once, where its receipt says.
+    let received: Vec<(u64, AccessEntry)> = entries(&watch, kind::QUERY_RECEIVED)
+        .await
+        .into_iter()
+        .map(|(seq, body)| (seq, credex_protocol::decode(&body).unwrap()))
+        .collect();
+    assert!(
+        answered.len() > 50,
+        "only {} queries answered",
+        answered.len()
+    );
+    for a in &answered {
+        let same: Vec<&(u64, AccessEntry)> = received
+            .iter()
+            .filter(|(_, e)| e.query_digest == a.digest)
+            .collect();
+        assert_eq!(same.len(), 1, "an answered query is in the log once");
+        assert_eq!(same[0].0, a.leaf, "at the leaf its receipt names");
+    }
+    let mut leaves: Vec<u64> = answered.iter().map(|a| a.leaf).collect();
+    leaves.sort_unstable();
+    leaves.dedup();
+    assert_eq!(leaves.len(), answered.len(), "no two answers share a leaf");
+    let during: Vec<Duration> = answered
+        .iter()
+        .filter(|a| {
+            kills.iter().any(|(at, took)| {
+                a.sent + a.took >= *at && a.sent <= *at + *took + Duration::from_secs(1)
+            })
+        })
+        .map(|a| a.took)
+        .collect();
+    println!(
+        "{} queries answered ({failed} attempts failed while processes died); p99 {:?} overall, {:?} during the two takeovers ({} queries, longest {:?})",
+        answered.len(),
+        p99(answered.iter().map(|a| a.took).collect()),
+        p99(during.clone()),
+        during.len(),
+        during.iter().max().copied().unwrap_or_default()
+    );
+
+    // A fourth process of the region joins for the audit: the one log,
+    // witnessed by both requesters, audits clean on all three sides.
+    let mut gz_config = NodeConfig::load(&configs[0]).unwrap();
+    gz_config.listen.set_port(0);
+    let gz = fed.start_with(gz_config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = credex_tests::audit_all(&[&gy, &cq, &gz], dir.path()).await;
+    assert!(
+        report.violations.is_empty(),
+        "the joint audit is clean: {:?}",
+        report.violations
+    );
+    let summary = report
+        .logs
+        .iter()
+        .find(|l| l.origin.contains("440000"))
+        .unwrap();
+    assert!(summary.size >= received.len() as u64);
+    gz.shutdown().await;
+}
