@@ -442,6 +442,7 @@ impl RunningNode {
                 transport: &self.transport,
                 query_counters: self.queries.counters(),
                 catalogue: self.queries.policy().catalogue(),
+                duties: self.duties(),
             };
             let sources = crate::metrics::sources(&observed, &self.tracker, self.shutdown.clone());
             crate::metrics::serve(addr, sources, &self.tracker, self.shutdown.clone()).await?;

@@ -1634,6 +1634,94 @@ async fn two_writers_share_one_tree(store: Store) {
     b.close().await;
 }
 
+/// A store catches up with what another writer of the same journal
+/// appended (decision 1020) without appending itself.
+async fn catch_up_sees_the_other_writer(store: Store) {
+    let a = store.open().await;
+    let b = store.open().await;
+    for i in 0..5 {
+        a.append(3, body_of(i)).await.expect("append a");
+    }
+    for i in 5..8 {
+        b.append(3, body_of(i)).await.expect("append b");
+    }
+    assert_eq!(a.tree_head().size, 5, "a knows only its own appends");
+    let head = a.catch_up().await.expect("catch up");
+    assert_eq!(head.size, 8);
+    assert_eq!(a.tree_head(), head, "the head is published");
+    assert_eq!(head.root, root_of_journal(&a).await);
+    assert_eq!(b.catch_up().await.expect("nothing new").size, 8);
+    a.close().await;
+    b.close().await;
+}
+
+/// The duties lease (decision 1020): one holder at a time, renewed under
+/// the same token, taken by another only once expired or released, the
+/// token one more at every change of holder.
+async fn the_duties_lease_has_one_holder_and_a_growing_token(store: Store) {
+    use credex_node::storage::{DUTIES, LeaseClaim};
+    let a = store.open().await;
+    let b = store.open().await;
+    let ttl = Duration::from_secs(30);
+    assert_eq!(
+        a.claim_lease(DUTIES, "a", ttl).await.expect("claim"),
+        LeaseClaim::Held {
+            token: 1,
+            taken_from: None,
+            taken: true
+        }
+    );
+    match b.claim_lease(DUTIES, "b", ttl).await.expect("claim") {
+        LeaseClaim::HeldBy {
+            holder,
+            token,
+            expires_in,
+        } => {
+            assert_eq!((holder.as_str(), token), ("a", 1));
+            assert!(expires_in <= ttl && expires_in > Duration::from_secs(20));
+        }
+        other => panic!("b took a live lease: {other:?}"),
+    }
+    assert_eq!(
+        a.claim_lease(DUTIES, "a", ttl).await.expect("renew"),
+        LeaseClaim::Held {
+            token: 1,
+            taken_from: None,
+            taken: false
+        }
+    );
+    // A release by another than the holder changes nothing.
+    b.release_lease(DUTIES, "b").await.expect("release");
+    assert!(matches!(
+        b.claim_lease(DUTIES, "b", ttl).await.expect("claim"),
+        LeaseClaim::HeldBy { token: 1, .. }
+    ));
+    a.release_lease(DUTIES, "a").await.expect("release");
+    assert_eq!(
+        b.claim_lease(DUTIES, "b", Duration::ZERO)
+            .await
+            .expect("take"),
+        LeaseClaim::Held {
+            token: 2,
+            taken_from: Some("a".into()),
+            taken: true
+        }
+    );
+    // b's claim of no time has already expired: a takes it back.
+    assert_eq!(
+        a.claim_lease(DUTIES, "a", ttl).await.expect("take back"),
+        LeaseClaim::Held {
+            token: 3,
+            taken_from: Some("b".into()),
+            taken: true
+        }
+    );
+    let long = "h".repeat(credex_node::storage::MAX_HOLDER_LEN + 1);
+    assert!(a.claim_lease(DUTIES, &long, ttl).await.is_err());
+    a.close().await;
+    b.close().await;
+}
+
 /// `subscribe_tree_head` sees every committed head: after an append
 /// returns seq n, the head covers n and its root is `tree_root` of its size.
 async fn tree_head_is_published(store: Store) {
@@ -2373,6 +2461,8 @@ both_backends!(
     tree_matches_the_journal,
     failed_batch_keeps_the_tree,
     two_writers_share_one_tree,
+    catch_up_sees_the_other_writer,
+    the_duties_lease_has_one_holder_and_a_growing_token,
     tree_head_is_published,
     log_records_round_trip,
     danger_edits_break_the_tree,

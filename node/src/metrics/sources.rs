@@ -35,6 +35,8 @@ pub struct Observed<'a> {
     pub query_counters: Arc<QueryCounters>,
     /// The catalogue of the node's policy.
     pub catalogue: &'a credex_policies::Catalogue,
+    /// The region's duties as this process sees them.
+    pub duties: Option<&'a crate::duties::Duties>,
 }
 
 /// The query service's counters.
@@ -89,6 +91,29 @@ impl SampleSource for LogSource {
                     "credex_log_unsigned_entries",
                     "Entries not yet covered by a signed checkpoint.",
                     size.saturating_sub(cp_size) as f64,
+                ),
+            ]
+        })
+    }
+}
+
+/// Whether this process does the region's duties (decision 1020).
+struct DutiesSource(crate::duties::Duties);
+
+impl SampleSource for DutiesSource {
+    fn samples(&self) -> SampleFuture<'_> {
+        Box::pin(async move {
+            let token = self.0.token();
+            vec![
+                Sample::gauge(
+                    "credex_duties_held",
+                    "1 while this process does the region's duties (delivery, upward, witnessing, watches), else 0.",
+                    if token.is_some() { 1.0 } else { 0.0 },
+                ),
+                Sample::gauge(
+                    "credex_duties_token",
+                    "The duties lease's fencing token while this process holds it, else 0.",
+                    token.unwrap_or(0) as f64,
                 ),
             ]
         })
@@ -385,6 +410,9 @@ pub fn sources(
         Arc::new(OutboxSource(node.federation.clone())),
         Arc::new(IngressSource(node.transport.clone())),
     ];
+    if let Some(duties) = node.duties {
+        s.push(Arc::new(DutiesSource(duties.clone())));
+    }
     s.extend(flow_sources(node));
     s
 }
