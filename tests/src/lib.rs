@@ -161,6 +161,31 @@ pub async fn dial(
         .await
 }
 
+/// The PostgreSQL URL of the tests (`CREDEX_TEST_POSTGRES_URL`, from
+/// `scripts/postgres-setup.sh`); `None` with `CREDEX_SKIP_POSTGRES=1`.
+/// Panics when neither is set, so that CI cannot skip PostgreSQL silently.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("CREDEX_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => None,
+        _ => panic!(
+            "CREDEX_TEST_POSTGRES_URL is not set (scripts/postgres-setup.sh), or set CREDEX_SKIP_POSTGRES=1"
+        ),
+    }
+}
+
+/// Kill `child` with SIGKILL (no destructors, no flush, no clean close)
+/// and reap it.
+#[cfg(unix)]
+pub fn sigkill(child: &mut std::process::Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed, "kill -KILL {} failed", child.id());
+    let _ = child.wait();
+}
+
 /// Wait for a future with a generous bound, so a hang fails the test instead of stalling CI.
 pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), fut)

@@ -20,7 +20,8 @@ use credex_node::config::{NodeConfig, StorageTarget};
 use credex_node::log::head::HeadError;
 use credex_node::service::RunningNode;
 use credex_tests::{
-    Federation, ask, audit_all, authorized_query, gz_penalty_query, import_samples, subjects,
+    Federation, ask, audit_all, authorized_query, gz_penalty_query, import_samples, postgres_url,
+    subjects,
 };
 
 /// gy-1 asks gz-1 `n` penalty queries.
@@ -198,16 +199,6 @@ async fn an_old_backup_restored_on_postgresql_refuses_to_sign_until_recovered() 
         StorageTarget::Postgres { .. }
     ));
     an_old_backup_restored_is_refused_then_recovered(fed).await;
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("CREDEX_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => None,
-        _ => panic!(
-            "CREDEX_TEST_POSTGRES_URL is not set (scripts/postgres-setup.sh), or set CREDEX_SKIP_POSTGRES=1"
-        ),
-    }
 }
 
 /// gz-1 started alone (its peers are not running) and backed up at once:

@@ -61,15 +61,7 @@ async fn acknowledged_appends_survive_sigkill() {
                 break;
             }
         }
-        // SIGKILL: no destructors, no flush, no clean close.
-        assert!(
-            Command::new("kill")
-                .args(["-KILL", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let _ = child.wait();
+        credex_tests::sigkill(&mut child);
         let got = reader.join().unwrap();
         assert!(
             !got.is_empty(),

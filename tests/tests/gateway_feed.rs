@@ -511,16 +511,9 @@ async fn sequences_survive_a_restart_on_sqlite() {
 
 #[tokio::test]
 async fn sequences_survive_a_restart_on_postgres() {
-    let url = match std::env::var("CREDEX_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
-            return;
-        }
-        _ => panic!(
-            "CREDEX_TEST_POSTGRES_URL is not set (see scripts/postgres-setup.sh), \
-             or set CREDEX_SKIP_POSTGRES=1"
-        ),
+    let Some(url) = credex_tests::postgres_url() else {
+        eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
+        return;
     };
     let fed = Federation::new();
     let schema = format!("credex_feed_{}", std::process::id());

@@ -24,20 +24,10 @@ use credex_node::requester::{self, QuerySpec};
 use credex_node::service::RunningNode;
 use credex_node::storage::Storage;
 use credex_protocol::query::{CategoryFields, SubjectRef};
-use credex_tests::{Federation, authorized_query, subjects};
+use credex_tests::{Federation, authorized_query, postgres_url, sigkill, subjects};
 
 /// Query tasks per requesting region.
 const TASKS: usize = 3;
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("CREDEX_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => None,
-        _ => panic!(
-            "CREDEX_TEST_POSTGRES_URL is not set (scripts/postgres-setup.sh), or set CREDEX_SKIP_POSTGRES=1"
-        ),
-    }
-}
 
 fn penalty_query(subject: &str) -> QuerySpec {
     QuerySpec {
@@ -94,15 +84,8 @@ impl Member {
 
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SIGKILL: no destructors, no lease released, no clean close.
-            assert!(
-                Command::new("kill")
-                    .args(["-KILL", &child.id().to_string()])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-            let _ = child.wait();
+            // No lease released, no clean close.
+            sigkill(&mut child);
         }
     }
 

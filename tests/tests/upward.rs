@@ -1132,16 +1132,9 @@ async fn records_are_scanned_in_import_order_on_sqlite_and_postgresql() {
     scan_in_import_order(&sqlite).await;
     sqlite.close().await;
 
-    let url = match std::env::var("CREDEX_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CREDEX_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
-            return;
-        }
-        _ => panic!(
-            "CREDEX_TEST_POSTGRES_URL is not set (see scripts/postgres-setup.sh), \
-             or set CREDEX_SKIP_POSTGRES=1"
-        ),
+    let Some(url) = credex_tests::postgres_url() else {
+        eprintln!("PostgreSQL test skipped (CREDEX_SKIP_POSTGRES=1)");
+        return;
     };
     let schema = format!("credex_upward_{}", std::process::id());
     let pg = credex_node::storage::Storage::open_postgres(&url, Some(&schema))

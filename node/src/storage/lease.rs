@@ -222,6 +222,61 @@ impl BatchTx {
     }
 }
 
+/// The lease row's reads and writes for one backend's batch type: the same
+/// SQL text on both (`$N` parameters, which sqlx binds on SQLite too); only
+/// PostgreSQL locks the row it read (`$lock`), though the journal lock
+/// every claim holds already orders them.
+macro_rules! lease_sql {
+    (batch: $batch:ty, lock: $lock:literal) => {
+        impl $batch {
+            /// The lease row of `duty`, if any.
+            pub(crate) async fn lease_row(
+                &mut self,
+                duty: &str,
+            ) -> Result<Option<crate::storage::lease::LeaseRow>, StorageError> {
+                let row: Option<(String, i64, i64)> = sqlx::query_as(concat!(
+                    "SELECT holder, token, expires_at_ms FROM region_lease WHERE duty = $1",
+                    $lock
+                ))
+                .bind(duty)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+                Ok(row.map(
+                    |(holder, token, expires_at_ms)| crate::storage::lease::LeaseRow {
+                        holder,
+                        token,
+                        expires_at_ms,
+                    },
+                ))
+            }
+
+            /// Write the lease row of `duty`.
+            pub(crate) async fn put_lease(
+                &mut self,
+                duty: &str,
+                row: &crate::storage::lease::LeaseRow,
+            ) -> Result<(), StorageError> {
+                sqlx::query(
+                    "INSERT INTO region_lease (duty, holder, token, expires_at_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (duty) DO UPDATE SET \
+                     holder = excluded.holder, token = excluded.token, \
+                     expires_at_ms = excluded.expires_at_ms",
+                )
+                .bind(duty)
+                .bind(&row.holder)
+                .bind(row.token)
+                .bind(row.expires_at_ms)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use lease_sql;
+
 #[cfg(test)]
 mod tests {
     use super::*;
