@@ -16,7 +16,8 @@
 //! lease can expire and another process may take it. A holder that stops
 //! cleanly releases the lease, so another takes over at its next claim.
 //! With one process (SQLite, or one PostgreSQL process) it holds the lease
-//! from its first claim on.
+//! from its first claim on; on SQLite, which one process opens at a time,
+//! it takes the lease at once even from a predecessor that crashed.
 //!
 //! What this module does not do: run anything itself. The node hands it
 //! the function that starts the duties on a tracker and a cancellation
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{DUTIES, LeaseClaim, Storage};
+use crate::storage::{Backend, DUTIES, LeaseClaim, Storage};
 
 /// How long a claim holds the lease.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -107,7 +108,7 @@ struct Running {
 
 impl Running {
     async fn stop(self, why: &str) {
-        tracing::warn!(token = self.token, why, "stopping the region's duties");
+        tracing::info!(token = self.token, why, "stopping the region's duties");
         self.stop.cancel();
         self.tasks.close();
         if tokio::time::timeout(STOP_WAIT, self.tasks.wait())
@@ -128,11 +129,21 @@ async fn keep(
 ) {
     let mut running: Option<Running> = None;
     let mut renewed: Option<Instant> = None;
+    // SQLite is opened by one process at a time: a holder other than this
+    // process is one that crashed, and need not be waited out.
+    let mut take = storage.backend() == Backend::Sqlite;
     loop {
         let asked = Instant::now();
+        let claiming = async {
+            if std::mem::take(&mut take) {
+                storage.take_lease(DUTIES, &holder, LEASE_TTL).await
+            } else {
+                storage.claim_lease(DUTIES, &holder, LEASE_TTL).await
+            }
+        };
         let claim = tokio::select! {
             _ = shutdown.cancelled() => break,
-            claim = storage.claim_lease(DUTIES, &holder, LEASE_TTL) => claim,
+            claim = claiming => claim,
         };
         match claim {
             Ok(LeaseClaim::Held {

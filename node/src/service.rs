@@ -432,6 +432,10 @@ impl RunningNode {
             &self.tracker,
             self.shutdown.clone(),
         );
+        // A single process takes the duties at its first claim: wait for it,
+        // so that its `duties_taken` entry is in the log before the node is
+        // said to be running. Another process holding them ends the wait.
+        let _ = tokio::time::timeout(Duration::from_secs(2), duties.held()).await;
         let _ = self.duties.set(duties);
         if let Some(addr) = self.config.metrics.listen {
             let observed = crate::metrics::Observed {

@@ -69,6 +69,7 @@ fn decide(
     holder: &str,
     now_ms: i64,
     ttl_ms: i64,
+    force: bool,
 ) -> (Option<LeaseRow>, LeaseClaim) {
     let expires_at_ms = now_ms.saturating_add(ttl_ms);
     let held = |token: i64, taken_from: Option<String>, taken: bool| {
@@ -88,7 +89,7 @@ fn decide(
     match row {
         None => held(1, None, true),
         Some(r) if r.holder == holder => held(r.token, None, false),
-        Some(r) if r.expires_at_ms <= now_ms => {
+        Some(r) if r.expires_at_ms <= now_ms || force => {
             held(r.token.saturating_add(1), Some(r.holder.clone()), true)
         }
         Some(r) => (
@@ -105,11 +106,13 @@ fn decide(
 }
 
 /// A claim for `ttl`, or a release (`None`: the holder's lease ends now,
-/// so that another takes it at once), for the writer.
+/// so that another takes it at once), for the writer. A forced claim takes
+/// the lease from a live holder.
 pub(crate) struct LeaseCommand {
     pub(crate) duty: &'static str,
     pub(crate) holder: String,
     pub(crate) ttl: Option<Duration>,
+    pub(crate) force: bool,
     pub(crate) reply: oneshot::Sender<Result<Option<LeaseClaim>, StorageError>>,
 }
 
@@ -124,7 +127,24 @@ impl Storage {
         ttl: Duration,
     ) -> Result<LeaseClaim, StorageError> {
         // A claim always answers with a claim (`run`).
-        let claim = self.lease(duty, holder, Some(ttl)).await?;
+        let claim = self.lease(duty, holder, Some(ttl), false).await?;
+        claim.ok_or_else(|| StorageError::InvalidLogRecord {
+            field: "lease claim",
+            reason: "the writer answered a claim as a release".into(),
+        })
+    }
+
+    /// Take the lease `duty` for `holder` for `ttl`, even from a holder
+    /// whose lease has not expired: for a process that knows the holder is
+    /// dead (on SQLite, which one process opens at a time, a holder other
+    /// than itself is a predecessor that crashed).
+    pub async fn take_lease(
+        &self,
+        duty: &'static str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<LeaseClaim, StorageError> {
+        let claim = self.lease(duty, holder, Some(ttl), true).await?;
         claim.ok_or_else(|| StorageError::InvalidLogRecord {
             field: "lease claim",
             reason: "the writer answered a claim as a release".into(),
@@ -139,7 +159,7 @@ impl Storage {
         duty: &'static str,
         holder: &str,
     ) -> Result<(), StorageError> {
-        self.lease(duty, holder, None).await.map(drop)
+        self.lease(duty, holder, None, false).await.map(drop)
     }
 
     async fn lease(
@@ -147,6 +167,7 @@ impl Storage {
         duty: &'static str,
         holder: &str,
         ttl: Option<Duration>,
+        force: bool,
     ) -> Result<Option<LeaseClaim>, StorageError> {
         if holder.is_empty() || holder.len() > MAX_HOLDER_LEN {
             return Err(StorageError::InvalidLogRecord {
@@ -159,6 +180,7 @@ impl Storage {
             duty,
             holder: holder.to_owned(),
             ttl,
+            force,
             reply,
         }))
         .await?;
@@ -188,7 +210,7 @@ pub(crate) async fn run(
         }
         Some(ttl) => {
             let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-            let (write, claim) = decide(row.as_ref(), &command.holder, now, ttl_ms);
+            let (write, claim) = decide(row.as_ref(), &command.holder, now, ttl_ms, command.force);
             (write, Some(claim))
         }
     };
@@ -291,7 +313,7 @@ mod tests {
 
     #[test]
     fn the_first_claim_takes_the_lease_with_token_one() {
-        let (write, claim) = decide(None, "a", 1_000, 5_000);
+        let (write, claim) = decide(None, "a", 1_000, 5_000, false);
         assert_eq!(write, Some(row("a", 1, 6_000)));
         assert_eq!(
             claim,
@@ -305,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_holder_renews_with_the_same_token() {
-        let (write, claim) = decide(Some(&row("a", 3, 2_000)), "a", 1_500, 5_000);
+        let (write, claim) = decide(Some(&row("a", 3, 2_000)), "a", 1_500, 5_000, false);
         assert_eq!(write, Some(row("a", 3, 6_500)));
         assert!(matches!(
             claim,
@@ -318,9 +340,23 @@ mod tests {
     }
 
     #[test]
+    fn a_forced_claim_takes_a_live_lease_with_the_next_token() {
+        let (write, claim) = decide(Some(&row("a", 3, 9_000)), "b", 1_000, 5_000, true);
+        assert_eq!(write, Some(row("b", 4, 6_000)));
+        assert!(matches!(
+            claim,
+            LeaseClaim::Held {
+                token: 4,
+                taken: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn another_waits_until_the_lease_expires_then_takes_it_with_the_next_token() {
         let live = row("a", 3, 2_000);
-        let (write, claim) = decide(Some(&live), "b", 1_999, 5_000);
+        let (write, claim) = decide(Some(&live), "b", 1_999, 5_000, false);
         assert_eq!(write, None);
         assert_eq!(
             claim,
@@ -330,7 +366,7 @@ mod tests {
                 expires_in: Duration::from_millis(1)
             }
         );
-        let (write, claim) = decide(Some(&live), "b", 2_000, 5_000);
+        let (write, claim) = decide(Some(&live), "b", 2_000, 5_000, false);
         assert_eq!(write, Some(row("b", 4, 7_000)));
         assert_eq!(
             claim,
