@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{Backend, DUTIES, LeaseClaim, Storage};
+use crate::storage::{Backend, DUTIES, Fence, LeaseClaim, Storage};
 
 /// How long a claim holds the lease.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -48,8 +48,8 @@ pub const STOP_AFTER: Duration = Duration::from_secs(3);
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// What starts the duties: on the tracker given, until the token given is
-/// cancelled.
-pub type Start = Box<dyn Fn(&TaskTracker, CancellationToken) + Send + Sync>;
+/// cancelled, their writes fenced by the lease's token given.
+pub type Start = Box<dyn Fn(&TaskTracker, CancellationToken, Fence) + Send + Sync>;
 
 /// This process's view of the region's duties.
 #[derive(Clone, Debug)]
@@ -159,7 +159,14 @@ async fn keep(
                     tracing::info!(holder = %holder, token = t, "this process does the region's duties");
                     let stop = shutdown.child_token();
                     let tasks = TaskTracker::new();
-                    start(&tasks, stop.clone());
+                    start(
+                        &tasks,
+                        stop.clone(),
+                        Fence {
+                            duty: DUTIES,
+                            token: t,
+                        },
+                    );
                     running = Some(Running {
                         token: t,
                         stop,

@@ -150,6 +150,7 @@ pub struct PendingMessage {
 }
 
 /// What a node needs to sign, log and deliver federation messages.
+#[derive(Clone)]
 pub struct FederationContext {
     /// The node's storage.
     pub storage: Storage,
@@ -174,10 +175,12 @@ pub struct FederationContext {
 #[derive(Clone)]
 pub struct Federation {
     inner: Arc<Inner>,
+    /// The node's parts; a fenced federation's storage differs
+    /// ([`Federation::fenced`]).
+    ctx: Arc<FederationContext>,
 }
 
 struct Inner {
-    ctx: FederationContext,
     flows: Mutex<HashMap<Flow, Arc<dyn FederationFlow>>>,
     receive_locks: HashMap<Flow, tokio::sync::Mutex<()>>,
     wake: Notify,
@@ -209,8 +212,8 @@ impl Federation {
             .map(|f| (f, tokio::sync::Mutex::new(())))
             .collect();
         Federation {
+            ctx: Arc::new(ctx),
             inner: Arc::new(Inner {
-                ctx,
                 flows: Mutex::default(),
                 receive_locks,
                 wake: Notify::new(),
@@ -219,7 +222,20 @@ impl Federation {
         }
     }
 
-    /// Register the handler of `flow` (replacing any earlier one).
+    /// This federation with its writes (journal entries, outbox and flow
+    /// state) fenced by the region's duties lease (decision 1020): for the
+    /// tasks of the process holding the duties, whose writes must fail once
+    /// another process took them. Shares the flows, the delivery wake-up
+    /// and the regions in delivery with `self`.
+    pub fn fenced(&self, fence: crate::storage::Fence) -> Federation {
+        let mut ctx = (*self.ctx).clone();
+        ctx.storage = ctx.storage.fenced(fence);
+        Federation {
+            inner: Arc::clone(&self.inner),
+            ctx: Arc::new(ctx),
+        }
+    }
+
     /// Register `flow` (replacing any earlier flow of its name).
     pub fn register(&self, flow: Arc<dyn FederationFlow>) {
         self.flows().insert(flow.name(), flow);
@@ -240,12 +256,12 @@ impl Federation {
 
     /// The context (storage, identity, peers).
     pub fn context(&self) -> &FederationContext {
-        &self.inner.ctx
+        &self.ctx
     }
 
     /// Now by the node's clock (the one its store was opened with).
     pub fn now_ms(&self) -> i64 {
-        self.inner.ctx.storage.clock().now_ms()
+        self.ctx.storage.clock().now_ms()
     }
 
     /// Sign a body the egress gate released ([`ReleasedBody`]: nothing
@@ -258,7 +274,7 @@ impl Federation {
         body: ReleasedBody,
         now_ms: i64,
     ) -> Result<(SignedEnvelope, StateWrite), PrepareError> {
-        let ctx = &self.inner.ctx;
+        let ctx = &self.ctx;
         let to_region = body.recipient();
         if !ctx.peers.knows(to_region) {
             return Err(PrepareError::UnknownPeer(to_region));
@@ -374,7 +390,6 @@ impl Federation {
     ) -> Result<Vec<(String, OutboxItem)>, StorageError> {
         let prefix = region.map(|r| format!("{r}/")).unwrap_or_default();
         let rows = self
-            .inner
             .ctx
             .storage
             .state_scan(OUTBOX_NS, &prefix, None, OUTBOX_PAGE)
@@ -491,7 +506,6 @@ impl Federation {
                         // Only bookkeeping: if this write fails the item is
                         // retried sooner, nothing is lost.
                         let _ = self
-                            .inner
                             .ctx
                             .storage
                             .write_state(vec![StateWrite::put(OUTBOX_NS, key, value)])
@@ -504,7 +518,7 @@ impl Federation {
     }
 
     async fn deliver_one(&self, key: &str, item: &OutboxItem) -> Result<(), DeliveryError> {
-        let ctx = &self.inner.ctx;
+        let ctx = &self.ctx;
         let e = &item.signed.envelope;
         let request = Request::Deliver(Box::new(item.signed.clone()));
         let response = ctx.peers.request(e.to_region, &request).await?;
@@ -588,19 +602,22 @@ impl Federation {
 /// would form a cycle (federation → handler → federation) and keep the
 /// node's storage and endpoint alive after shutdown.
 #[derive(Clone)]
-pub struct WeakFederation(std::sync::Weak<Inner>);
+pub struct WeakFederation(std::sync::Weak<Inner>, std::sync::Weak<FederationContext>);
 
 impl WeakFederation {
     /// The federation, unless the node has shut down.
     pub fn upgrade(&self) -> Option<Federation> {
-        self.0.upgrade().map(|inner| Federation { inner })
+        Some(Federation {
+            inner: self.0.upgrade()?,
+            ctx: self.1.upgrade()?,
+        })
     }
 }
 
 impl Federation {
     /// A handle that does not keep this federation alive.
     pub fn downgrade(&self) -> WeakFederation {
-        WeakFederation(Arc::downgrade(&self.inner))
+        WeakFederation(Arc::downgrade(&self.inner), Arc::downgrade(&self.ctx))
     }
 }
 

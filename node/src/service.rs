@@ -466,14 +466,23 @@ impl RunningNode {
         let copies = crate::rights::RecordCases::for_node(federation.clone(), &self.config)?;
         let watch = crate::lists::objection_watch_for(&federation, &self.config, catalogue)?;
         let subject_access = self.subject_access();
-        Ok(Box::new(move |tasks, stop| {
+        // Every write of the duties is fenced by the lease's token: once
+        // another process took them, it fails here (decision 1020).
+        Ok(Box::new(move |tasks, stop, fence| {
+            let federation = federation.fenced(fence);
             federation.spawn_delivery(tasks, stop.clone());
             if let Some(reporter) = &reporter {
-                crate::upward::spawn_reporter(std::sync::Arc::clone(reporter), tasks, stop.clone());
+                let reporter = std::sync::Arc::new(reporter.fenced(fence));
+                crate::upward::spawn_reporter(reporter, tasks, stop.clone());
             }
-            crate::corrections::spawn_sweep(&federation, copies.clone(), tasks, stop.clone());
-            crate::subject_access::spawn_answers(subject_access.clone(), tasks, stop.clone());
-            crate::lists::spawn_objection_watch(watch.clone(), tasks, stop);
+            crate::corrections::spawn_sweep(&federation, copies.fenced(fence), tasks, stop.clone());
+            crate::subject_access::spawn_answers(subject_access.fenced(fence), tasks, stop.clone());
+            let (lists, cases) = &watch;
+            crate::lists::spawn_objection_watch(
+                (lists.fenced(fence), cases.fenced(fence)),
+                tasks,
+                stop,
+            );
         }))
     }
 

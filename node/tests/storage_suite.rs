@@ -1722,6 +1722,77 @@ async fn the_duties_lease_has_one_holder_and_a_growing_token(store: Store) {
     b.close().await;
 }
 
+/// Writes fenced by the duties lease (decision 1020) commit while its token
+/// is current and fail alone once another holder took it: the batch's
+/// other appends commit, nothing of the fenced write does.
+async fn fenced_writes_fail_alone_once_the_lease_moved(store: Store) {
+    use credex_node::storage::{DUTIES, Fence, LeaseClaim};
+    let a = store.open().await;
+    let b = store.open().await;
+    let ttl = Duration::from_secs(30);
+    let LeaseClaim::Held { token, .. } = a.claim_lease(DUTIES, "a", ttl).await.expect("claim")
+    else {
+        panic!("a does not hold a fresh lease")
+    };
+    let duties = a.fenced(Fence {
+        duty: DUTIES,
+        token,
+    });
+    duties
+        .append_with_state(
+            5,
+            b"by the holder".to_vec(),
+            vec![StateWrite::put("duty", "k", b"1".to_vec())],
+        )
+        .await
+        .expect("a current fence writes");
+    duties
+        .write_state(vec![StateWrite::put("duty", "k", b"2".to_vec())])
+        .await
+        .expect("a current fence writes state");
+
+    a.release_lease(DUTIES, "a").await.expect("release");
+    assert!(matches!(
+        b.claim_lease(DUTIES, "b", ttl).await.expect("take"),
+        LeaseClaim::Held { token: t, .. } if t == token + 1
+    ));
+    let len = a.journal_len().await.expect("len");
+    // Side by side, often in one batch: the stale duty's append and an
+    // unfenced one.
+    let (fenced, plain) = tokio::join!(
+        duties.append_with_state(
+            5,
+            b"too late".to_vec(),
+            vec![StateWrite::put("duty", "k", b"3".to_vec())]
+        ),
+        a.append(6, b"a query".to_vec()),
+    );
+    match fenced {
+        Err(StorageError::Fenced {
+            token: t, current, ..
+        }) => {
+            assert_eq!((t, current), (token, Some(token + 1)));
+        }
+        other => panic!("a stale fence wrote: {other:?}"),
+    }
+    assert_eq!(plain.expect("the unfenced append commits"), len);
+    assert_eq!(a.journal_len().await.expect("len"), len + 1);
+    assert!(matches!(
+        duties
+            .write_state(vec![StateWrite::put("duty", "k", b"4".to_vec())])
+            .await,
+        Err(StorageError::Fenced { .. })
+    ));
+    assert_eq!(
+        a.state("duty", "k").await.expect("state"),
+        Some(b"2".to_vec()),
+        "nothing of a stale duty's writes"
+    );
+    check_tree(&a, len + 1).await;
+    a.close().await;
+    b.close().await;
+}
+
 /// `subscribe_tree_head` sees every committed head: after an append
 /// returns seq n, the head covers n and its root is `tree_root` of its size.
 async fn tree_head_is_published(store: Store) {
@@ -2463,6 +2534,7 @@ both_backends!(
     two_writers_share_one_tree,
     catch_up_sees_the_other_writer,
     the_duties_lease_has_one_holder_and_a_growing_token,
+    fenced_writes_fail_alone_once_the_lease_moved,
     tree_head_is_published,
     log_records_round_trip,
     danger_edits_break_the_tree,

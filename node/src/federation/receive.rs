@@ -82,7 +82,7 @@ impl Federation {
         signed: &SignedEnvelope,
         now_ms: i64,
     ) -> Result<(), Rejection> {
-        let ctx = &self.inner.ctx;
+        let ctx = &self.ctx;
         let e = &signed.envelope;
         if e.from_region != peer.region || e.from_node != peer.name {
             return Err((
@@ -146,8 +146,7 @@ impl Federation {
             Ok(effect) => {
                 let mut state = effect.state;
                 if !effect.records.is_empty() {
-                    self.inner
-                        .ctx
+                    self.ctx
                         .storage
                         .import_records(effect.records)
                         .await
@@ -266,7 +265,6 @@ impl Federation {
             .map_err(|err| internal("cannot log", err))?
             .body;
         let (seq, outcome) = self
-            .inner
             .ctx
             .storage
             .append_claimed_with_state(
@@ -291,7 +289,6 @@ impl Federation {
     /// duplicate).
     async fn first_answer(&self, e: &Envelope) -> (DeliveryStatus, Vec<u8>) {
         let first = self
-            .inner
             .ctx
             .storage
             .state(INBOX_NS, &inbox_key(e))
@@ -311,7 +308,7 @@ impl Federation {
         status: DeliveryStatus,
         reply: Vec<u8>,
     ) -> Result<SignedDeliveryAck, Rejection> {
-        let ctx = &self.inner.ctx;
+        let ctx = &self.ctx;
         let e = &signed.envelope;
         let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
             .await

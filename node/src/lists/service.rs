@@ -49,6 +49,15 @@ pub struct Lists {
 }
 
 impl Lists {
+    /// These lists with their writes fenced by the region's duties lease
+    /// (the objection watch, decision 1020).
+    pub fn fenced(&self, fence: crate::storage::Fence) -> Lists {
+        Lists {
+            federation: self.federation.fenced(fence),
+            ..self.clone()
+        }
+    }
+
     /// The lists of the node whose messaging is `federation`.
     pub fn new(federation: Federation, policy: ListsPolicy) -> Lists {
         Lists {

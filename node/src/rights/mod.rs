@@ -76,6 +76,15 @@ pub struct RecordCases {
 }
 
 impl RecordCases {
+    /// These cases with their writes fenced by the region's duties lease
+    /// (the sweep and the watch, decision 1020).
+    pub fn fenced(&self, fence: crate::storage::Fence) -> RecordCases {
+        RecordCases {
+            federation: self.federation.fenced(fence),
+            ..self.clone()
+        }
+    }
+
     /// The cases of the node of `config`: its calendar (`[upward]
     /// holidays`), rights rules (`[policy] rights`), agreements and
     /// catalogue.

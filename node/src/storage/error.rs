@@ -106,6 +106,22 @@ pub enum StorageError {
         capacity: usize,
     },
 
+    /// A write fenced by a lease's token (the region's duties, decision
+    /// 1020) came after another process took the lease: nothing of it was
+    /// written. The writer no longer holds the duties and must stop them.
+    #[error(
+        "the {duty} lease is no longer held under token {token} (now {}): this process lost the region's duties; the write was not made",
+        current.map_or_else(|| "none".to_owned(), |t| t.to_string())
+    )]
+    Fenced {
+        /// The lease.
+        duty: &'static str,
+        /// The token the write was fenced by.
+        token: u64,
+        /// The lease's token now, if it has one.
+        current: Option<u64>,
+    },
+
     /// The store was closed (or is closing) before the write was queued;
     /// nothing was written.
     #[error("{location} is closed; the write was not queued")]

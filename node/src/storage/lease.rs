@@ -29,6 +29,75 @@ pub const MAX_HOLDER_LEN: usize = 256;
 /// The one lease of a region's duties (the table allows others).
 pub const DUTIES: &str = "duties";
 
+/// A lease's token as a precondition of writes (decision 1020): a write
+/// fenced by it commits only while the lease's token is still this one,
+/// checked in the write's own transaction, under the journal lock every
+/// claim of the lease also takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease.
+    pub duty: &'static str,
+    /// The token the writer holds it under.
+    pub token: u64,
+}
+
+impl Storage {
+    /// A handle whose plain appends and state writes are fenced by `fence`
+    /// (the duties' writes): each commits only while `fence` is current,
+    /// and otherwise fails with [`StorageError::Fenced`] alone, leaving the
+    /// rest of its batch to commit. Claimed appends, imports, the feed and
+    /// the log's side tables are not fenced.
+    pub fn fenced(&self, fence: Fence) -> Storage {
+        Storage {
+            inner: std::sync::Arc::clone(&self.inner),
+            fence: Some(fence),
+        }
+    }
+}
+
+/// The current token of each lease a batch's fenced writes name, read once
+/// per batch transaction.
+#[derive(Default)]
+pub(crate) struct FenceCheck {
+    tokens: Vec<(&'static str, Option<i64>)>,
+}
+
+impl FenceCheck {
+    /// `Ok(Ok(()))` if `fence` is current in `tx`, `Ok(Err(why))` if not.
+    pub(crate) async fn check(
+        &mut self,
+        tx: &mut BatchTx,
+        fence: Fence,
+    ) -> Result<Result<(), StorageError>, StorageError> {
+        let current = match self.tokens.iter().find(|(d, _)| *d == fence.duty) {
+            Some((_, token)) => *token,
+            None => {
+                let token = tx.lease_row(fence.duty).await?.map(|r| r.token);
+                self.tokens.push((fence.duty, token));
+                token
+            }
+        };
+        Ok(stale(fence, current))
+    }
+}
+
+/// Fail unless `fence` is current in `tx` (a write alone).
+pub(crate) async fn check_fence(tx: &mut BatchTx, fence: Fence) -> Result<(), StorageError> {
+    FenceCheck::default().check(tx, fence).await?
+}
+
+fn stale(fence: Fence, current: Option<i64>) -> Result<(), StorageError> {
+    if current.and_then(|t| u64::try_from(t).ok()) == Some(fence.token) {
+        Ok(())
+    } else {
+        Err(StorageError::Fenced {
+            duty: fence.duty,
+            token: fence.token,
+            current: current.and_then(|t| u64::try_from(t).ok()),
+        })
+    }
+}
+
 /// A lease row as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LeaseRow {

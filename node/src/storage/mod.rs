@@ -128,7 +128,7 @@ pub use feed::{
     FeedBatch, FeedOutcome, MAX_FEED_ANSWER_LEN, MAX_FEED_CLIENT_LEN, MAX_FEED_SOURCE_LEN,
     MAX_FEED_SOURCES, MAX_IDEMPOTENCY_KEY_LEN, RecordKey, SourceAdvance, StoredFeedAnswer,
 };
-pub use lease::{DUTIES, LeaseClaim, MAX_HOLDER_LEN};
+pub use lease::{DUTIES, Fence, LeaseClaim, MAX_HOLDER_LEN};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };
@@ -417,6 +417,9 @@ impl Future for PendingAppend {
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
+    /// The duties lease this handle's plain appends and state writes are
+    /// fenced by ([`Storage::fenced`]).
+    fence: Option<lease::Fence>,
 }
 
 struct Inner {
@@ -556,6 +559,7 @@ impl Storage {
             "storage opened"
         );
         Ok(Storage {
+            fence: None,
             inner: Arc::new(Inner {
                 engine,
                 location,
@@ -655,6 +659,8 @@ impl Storage {
             kind,
             body,
             state,
+            fence: self.fence,
+            refused: None,
             reply,
         }));
         let pending = PendingAppend {

@@ -121,7 +121,12 @@ impl Storage {
             return Ok(());
         }
         let (reply, answer) = oneshot::channel();
-        self.send(Command::WriteState { writes, reply }).await?;
+        self.send(Command::WriteState {
+            writes,
+            fence: self.fence,
+            reply,
+        })
+        .await?;
         self.answer(answer).await
     }
 

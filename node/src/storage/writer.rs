@@ -62,6 +62,8 @@ pub(crate) enum Command {
     /// Write flow state in a transaction of its own (no journal record).
     WriteState {
         writes: Vec<StateWrite>,
+        /// Written only while this lease's token is current.
+        fence: Option<super::lease::Fence>,
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
     /// Execute operator SQL ([`super::danger::execute_raw`]).
@@ -108,6 +110,10 @@ pub(crate) struct AppendCommand {
     pub(crate) body: Vec<u8>,
     /// Flow-state writes committed with the record.
     pub(crate) state: Vec<StateWrite>,
+    /// Written only while this lease's token is current (decision 1020).
+    pub(crate) fence: Option<super::lease::Fence>,
+    /// Why the batch left this append out (a stale fence).
+    pub(crate) refused: Option<StorageError>,
     pub(crate) reply: oneshot::Sender<Result<u64, StorageError>>,
 }
 
@@ -148,7 +154,7 @@ impl Append {
     /// through [`write_batch`].
     fn written(&self) -> bool {
         match self {
-            Append::Plain(_) => true,
+            Append::Plain(append) => append.refused.is_none(),
             Append::Claimed(append) => matches!(append.decision, Some(Ok(_))),
         }
     }
@@ -159,7 +165,10 @@ impl Append {
         // The caller may have stopped waiting; the record is durable anyway.
         match self {
             Append::Plain(append) => {
-                let _ = append.reply.send(Ok(seq));
+                let _ = append.reply.send(match append.refused {
+                    Some(error) => Err(error),
+                    None => Ok(seq),
+                });
             }
             Append::Claimed(append) => {
                 let answer = match append.decision {
@@ -317,8 +326,12 @@ async fn run_other(
         Command::PurgeNonces { now_unix_ms, reply } => {
             let _ = reply.send(engine.purge_expired_nonces(now_unix_ms).await);
         }
-        Command::WriteState { writes, reply } => {
-            let result = write_state_alone(engine, &writes, config.clock.now_ms()).await;
+        Command::WriteState {
+            writes,
+            fence,
+            reply,
+        } => {
+            let result = write_state_alone(engine, &writes, fence, config.clock.now_ms()).await;
             if let Err(e) = &result {
                 tracing::warn!(error = %e, "writing flow state failed");
             }
@@ -379,9 +392,13 @@ async fn run_other(
 async fn write_state_alone(
     engine: &Engine,
     writes: &[StateWrite],
+    fence: Option<super::lease::Fence>,
     now_unix_ms: i64,
 ) -> Result<(), StorageError> {
     let mut tx = engine.begin_batch().await?;
+    if let Some(fence) = fence {
+        super::lease::check_fence(&mut tx, fence).await?;
+    }
     tx.write_state(writes, now_unix_ms).await?;
     tx.commit().await
 }
@@ -535,9 +552,18 @@ async fn write_batch(
     .into_iter();
     let mut ledger = ClaimLedger::default();
     let mut rows = Vec::with_capacity(batch.len());
+    let mut fences = super::lease::FenceCheck::default();
     for append in batch.iter_mut() {
         match append {
             Append::Plain(append) => {
+                if let Some(fence) = append.fence
+                    && let Err(stale) = fences.check(&mut tx, fence).await?
+                {
+                    // Left out alone: the other appends of the batch go on.
+                    plain_leaves.next();
+                    append.refused = Some(stale);
+                    continue;
+                }
                 let body = std::mem::take(&mut append.body);
                 if !append.state.is_empty() {
                     tx.write_state(&append.state, recorded_at_unix_ms).await?;

@@ -120,6 +120,15 @@ pub struct SubjectAccessFederation {
 }
 
 impl SubjectAccessFederation {
+    /// This with its writes fenced by the region's duties lease (the
+    /// answers task, decision 1020).
+    pub fn fenced(&self, fence: crate::storage::Fence) -> SubjectAccessFederation {
+        SubjectAccessFederation {
+            federation: self.federation.fenced(fence),
+            ..self.clone()
+        }
+    }
+
     /// For the node whose messaging is `federation`, reading records of
     /// `categories`, asking the regions of `peers`.
     pub fn new(

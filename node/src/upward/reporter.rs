@@ -90,6 +90,21 @@ pub struct Reporter {
     config: UpwardConfig,
 }
 
+impl Reporter {
+    /// This reporter with its writes fenced by the region's duties lease
+    /// (decision 1020): once another process took the duties, its next
+    /// batch fails instead of numbering a batch that process numbers too.
+    pub fn fenced(&self, fence: crate::storage::Fence) -> Reporter {
+        Reporter {
+            federation: self.federation.fenced(fence),
+            list: self.list.clone(),
+            calendar: self.calendar.clone(),
+            catalogue: self.catalogue.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// The node's reporter, if `[upward]` enables it; its rules are loaded
 /// now, so that a bad reporting list stops the start.
 pub fn node_reporter(
