@@ -10,6 +10,7 @@ pub mod browser;
 pub mod console;
 pub mod gateway;
 pub mod lists;
+pub mod region;
 
 use credex_kit::dev::{self, DevNode};
 use credex_node::config::{NodeConfig, logical_server_name};

@@ -15,33 +15,17 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use credex_journal::{AccessEntry, DutiesTaken, kind};
+use credex_journal::{DutiesTaken, kind};
 use credex_node::config::NodeConfig;
-use credex_node::requester::{self, QuerySpec};
-use credex_node::service::RunningNode;
 use credex_node::storage::Storage;
-use credex_protocol::query::{CategoryFields, SubjectRef};
-use credex_tests::{Federation, authorized_query, postgres_url, sigkill, subjects};
+use credex_tests::region::{assert_each_answer_logged_once, entries, p99, start_load, stop_load};
+use credex_tests::{Federation, postgres_url, sigkill};
 
 /// Query tasks per requesting region.
 const TASKS: usize = 3;
-
-fn penalty_query(subject: &str) -> QuerySpec {
-    QuerySpec {
-        target_region: "440000".parse().unwrap(),
-        subject: SubjectRef::LegalPerson(subject.into()),
-        purpose: "public_procurement".into(),
-        requested: vec![CategoryFields {
-            category: "admin_penalty".into(),
-            fields: vec!["decision_number".into(), "amount".into()],
-        }],
-        legal_basis: Some("joint-punishment-memorandum".into()),
-        subject_authorization: None,
-    }
-}
 
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -100,23 +84,6 @@ impl Drop for Member {
     }
 }
 
-/// Every journal entry of `storage` of `kind`, with its leaf index.
-async fn entries(storage: &Storage, of: u16) -> Vec<(u64, Vec<u8>)> {
-    let len = storage.journal_len().await.unwrap();
-    let mut out = Vec::new();
-    let mut from = 0;
-    while from < len {
-        let page = storage.journal_range(from, 1000).await.unwrap();
-        from += page.len() as u64;
-        out.extend(
-            page.into_iter()
-                .filter(|r| r.kind == of)
-                .map(|r| (r.seq, r.body)),
-        );
-    }
-    out
-}
-
 /// The latest duties taken, as journaled.
 async fn latest_duties(storage: &Storage) -> Option<DutiesTaken> {
     entries(storage, kind::DUTIES_TAKEN)
@@ -142,87 +109,6 @@ async fn takeover(storage: &Storage, after: &DutiesTaken) -> (DutiesTaken, Durat
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// An answered query: when it was sent (or when the failed attempts it
-/// ended began), how long until the answer, its digest and the leaf its
-/// receipt names in Guangdong's log.
-struct Answered {
-    sent: Instant,
-    took: Duration,
-    digest: [u8; 32],
-    leaf: u64,
-}
-
-/// Query Guangdong from `from` until `stop`, over connections to whichever
-/// of its processes answers (`Transport::connect_peer`).
-async fn load(
-    fed: Arc<Federation>,
-    from: Arc<RunningNode>,
-    stop: Arc<AtomicBool>,
-    task: usize,
-) -> (Vec<Answered>, usize) {
-    let gz = from
-        .config()
-        .peers
-        .iter()
-        .find(|p| p.region.to_string() == "440000")
-        .unwrap()
-        .clone();
-    let trust = from.transport().trust().current();
-    let subjects = subjects("440000");
-    let (mut answered, mut failed) = (Vec::new(), 0);
-    let mut conn = None;
-    // Since when this task has been trying to get an answer: a failover's
-    // wait counts in the latency of the answer that ends it.
-    let mut waiting_since: Option<Instant> = None;
-    let mut n = task;
-    while !stop.load(Ordering::Relaxed) {
-        if conn.is_none() {
-            match from.transport().connect_peer(&gz).await {
-                Ok(c) => conn = Some(c),
-                Err(_) => {
-                    failed += 1;
-                    waiting_since.get_or_insert_with(Instant::now);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_ref() else { continue };
-        n += TASKS;
-        let query = authorized_query(&fed, &from, penalty_query(&subjects[n % subjects.len()]));
-        let sent = Instant::now();
-        match requester::send(c, &trust, from.storage(), &query).await {
-            Ok(response) => {
-                let receipt = response
-                    .receipt
-                    .as_ref()
-                    .expect("an answer carries a receipt");
-                let since = waiting_since.take().unwrap_or(sent);
-                answered.push(Answered {
-                    sent: since,
-                    took: since.elapsed(),
-                    digest: response.body.query_digest,
-                    leaf: receipt.leaf_index,
-                });
-            }
-            Err(_) => {
-                failed += 1;
-                waiting_since.get_or_insert(sent);
-                conn = None;
-            }
-        }
-    }
-    (answered, failed)
-}
-
-fn p99(mut took: Vec<Duration>) -> Duration {
-    if took.is_empty() {
-        return Duration::ZERO;
-    }
-    took.sort();
-    took[(took.len() * 99 / 100).min(took.len() - 1)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,17 +177,7 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
     assert!(members.iter().any(|m| m.holder == first.holder));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for node in [&gy, &cq] {
-        for task in 0..TASKS {
-            tasks.push(tokio::spawn(load(
-                Arc::clone(&fed),
-                Arc::clone(node),
-                Arc::clone(&stop),
-                task,
-            )));
-        }
-    }
+    let tasks = start_load(&fed, &[&gy, &cq], TASKS, &stop);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Kill the process doing the duties, then the one that took them over.
@@ -337,39 +213,16 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
         m.restart();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut answered = Vec::new();
-    let mut failed = 0;
-    for t in tasks {
-        let (a, f) = t.await.unwrap();
-        answered.extend(a);
-        failed += f;
-    }
+    let (answered, failed) = stop_load(&stop, tasks).await;
     drop(members);
 
     // Every answered query is in Guangdong's log once, where its receipt says.
-    let received: Vec<(u64, AccessEntry)> = entries(&watch, kind::QUERY_RECEIVED)
-        .await
-        .into_iter()
-        .map(|(seq, body)| (seq, credex_protocol::decode(&body).unwrap()))
-        .collect();
     assert!(
         answered.len() > 50,
         "only {} queries answered",
         answered.len()
     );
-    for a in &answered {
-        let same: Vec<&(u64, AccessEntry)> = received
-            .iter()
-            .filter(|(_, e)| e.query_digest == a.digest)
-            .collect();
-        assert_eq!(same.len(), 1, "an answered query is in the log once");
-        assert_eq!(same[0].0, a.leaf, "at the leaf its receipt names");
-    }
-    let mut leaves: Vec<u64> = answered.iter().map(|a| a.leaf).collect();
-    leaves.sort_unstable();
-    leaves.dedup();
-    assert_eq!(leaves.len(), answered.len(), "no two answers share a leaf");
+    let received = assert_each_answer_logged_once(&watch, &answered).await;
     let during: Vec<Duration> = answered
         .iter()
         .filter(|a| {
@@ -405,6 +258,6 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
         .iter()
         .find(|l| l.origin.contains("440000"))
         .unwrap();
-    assert!(summary.size >= received.len() as u64);
+    assert!(summary.size >= received as u64);
     gz.shutdown().await;
 }
