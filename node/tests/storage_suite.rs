@@ -1793,6 +1793,31 @@ async fn fenced_writes_fail_alone_once_the_lease_moved(store: Store) {
     b.close().await;
 }
 
+/// A journal that lost entries its writer committed (the database replaced
+/// under a running node: an asynchronous failover) takes no more appends
+/// from that writer: extending the shorter tree would sign a second tree
+/// at sizes already published.
+async fn a_writer_refuses_a_journal_shorter_than_it_committed(store: Store) {
+    let a = store.open().await;
+    for i in 0..6 {
+        a.append(3, body_of(i)).await.expect("append");
+    }
+    let b = store.open().await;
+    danger::truncate_log(&b, 4)
+        .await
+        .expect("truncate behind a's back");
+    match a.append(3, b"after the loss".to_vec()).await {
+        Err(StorageError::Corrupt { detail, .. }) => {
+            assert!(detail.contains("ends at 4 records"), "{detail}");
+            assert!(detail.contains("committed 6"), "{detail}");
+        }
+        other => panic!("a appended over a journal that lost entries: {other:?}"),
+    }
+    assert_eq!(b.journal_len().await.expect("len"), 4, "nothing appended");
+    a.close().await;
+    b.close().await;
+}
+
 /// `subscribe_tree_head` sees every committed head: after an append
 /// returns seq n, the head covers n and its root is `tree_root` of its size.
 async fn tree_head_is_published(store: Store) {
@@ -2126,11 +2151,12 @@ async fn danger_edits_break_the_tree(store: Store) {
     assert_ne!(s.tree_head().root, head.root, "the fork has another root");
 
     // Deleting the last record does not let the next append overwrite the
-    // stored hashes: appends fail until the tree is repaired.
+    // stored hashes: the writer sees a journal shorter than it committed,
+    // and appends fail until the node restarts on the store.
     let forked_head = s.tree_head();
     assert_eq!(danger::delete_journal_row(&s, 7).await.expect("delete"), 1);
     let err = s.append(1, b"over".to_vec()).await.expect_err("append");
-    assert!(matches!(err, StorageError::Write { .. }), "{err}");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
     assert_eq!(s.tree_head(), forked_head);
     s.close().await;
     let s = store.open().await;
@@ -2535,6 +2561,7 @@ both_backends!(
     catch_up_sees_the_other_writer,
     the_duties_lease_has_one_holder_and_a_growing_token,
     fenced_writes_fail_alone_once_the_lease_moved,
+    a_writer_refuses_a_journal_shorter_than_it_committed,
     tree_head_is_published,
     log_records_round_trip,
     danger_edits_break_the_tree,

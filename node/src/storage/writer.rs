@@ -664,9 +664,10 @@ async fn stage_claimed(
 }
 
 /// Extend the tree with `rows` appended at `first_seq` and store the new
-/// hashes in `tx`. If the journal did not end where this writer's tree
-/// does (another process appended), the tree's edge is reloaded inside
-/// the transaction first.
+/// hashes in `tx`. If the journal ends beyond this writer's tree (another
+/// process appended), the tree's edge is reloaded inside the transaction
+/// first; if it ends before (the database lost committed entries), the
+/// batch fails.
 pub(super) async fn extend_tree(
     engine: &Engine,
     tx: &mut BatchTx,
@@ -677,6 +678,20 @@ pub(super) async fn extend_tree(
     let reloaded;
     let base = if first_seq == tree.size() {
         tree
+    } else if first_seq < tree.size() {
+        // Entries this writer committed are gone: the database was replaced
+        // under the running node (an asynchronous failover, a restore).
+        // Extending the shorter tree would sign a second tree at sizes
+        // already published.
+        return Err(StorageError::Corrupt {
+            location: engine.location().to_string(),
+            detail: format!(
+                "the journal ends at {first_seq} records, but this node committed {}: the database lost \
+                 acknowledged entries (an asynchronous failover, or a restore under a running node); \
+                 nothing more is appended. Stop the node; its start names what is missing",
+                tree.size()
+            ),
+        });
     } else {
         tracing::info!(
             expected = tree.size(),
