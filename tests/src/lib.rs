@@ -175,6 +175,23 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// A loopback UDP port free when asked (QUIC listeners, or a peer that is
+/// down).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
+/// A loopback TCP port free when asked.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free TCP port")
+        .port()
+}
+
 /// Kill `child` with SIGKILL (no destructors, no flush, no clean close)
 /// and reap it.
 #[cfg(unix)]

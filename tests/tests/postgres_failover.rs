@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use credex_node::config::StorageTarget;
 use credex_node::storage::Storage;
-use credex_tests::Federation;
 use credex_tests::region::{assert_each_answer_logged_once, p99, start_load, stop_load};
+use credex_tests::{Federation, free_tcp_port};
 use tokio::net::{TcpListener, TcpStream};
 
 fn pair_script() -> PathBuf {
@@ -51,14 +51,6 @@ impl Drop for Pair {
     fn drop(&mut self) {
         let _ = Command::new("bash").arg(pair_script()).arg("down").output();
     }
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A TCP relay to a target that can be moved; moving it cuts every

@@ -22,18 +22,10 @@ use credex_journal::{DutiesTaken, kind};
 use credex_node::config::NodeConfig;
 use credex_node::storage::Storage;
 use credex_tests::region::{assert_each_answer_logged_once, entries, p99, start_load, stop_load};
-use credex_tests::{Federation, postgres_url, sigkill};
+use credex_tests::{Federation, free_udp_port, postgres_url, sigkill};
 
 /// Query tasks per requesting region.
 const TASKS: usize = 3;
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One of Guangdong's processes, as a child.
 struct Member {
@@ -117,8 +109,8 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
     let fed = Arc::new(Federation::new());
     let schema = format!("credex_region_{}", std::process::id());
     let gz_dev = fed.node("gz-1");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let (gy_port, cq_port) = (free_port(), free_port());
+    let ports: Vec<u16> = (0..3).map(|_| free_udp_port()).collect();
+    let (gy_port, cq_port) = (free_udp_port(), free_udp_port());
     let dev_port = |name: &str| fed.node(name).port;
     let original = std::fs::read_to_string(&gz_dev.config).unwrap();
     let configs: Vec<std::path::PathBuf> = ports

@@ -27,7 +27,7 @@ use credex_protocol::RegionCode;
 use credex_protocol::federation::{DeliveryStatus, Flow};
 use credex_protocol::query::{CategoryFields, Outcome, SubjectRef};
 use credex_protocol::upward::UpwardBatch;
-use credex_tests::{Federation, ask, authorized_query, until_stored};
+use credex_tests::{Federation, ask, authorized_query, free_tcp_port, free_udp_port, until_stored};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The idle timeout of every node in these tests.
@@ -87,23 +87,6 @@ fields = ["decision_number", "decision_date", "amount"]
     .unwrap();
     c.policy.file = Some(policy);
     c
-}
-
-/// A loopback UDP port nobody listens on (for a national node that is down).
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn subject(i: usize) -> String {

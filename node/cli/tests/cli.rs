@@ -335,6 +335,10 @@ fn demo_runs_and_passes_its_checks() {
         ) && stdout.contains("Guizhou gathers every region's part over the federation"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("the new process took Guangdong's duties"),
+        "{stdout}"
+    );
     no_internal_field_leaves_its_region(&kept);
     no_citizen_id_in_any_node(&kept);
     only_released_details_reach_each_member(&kept);

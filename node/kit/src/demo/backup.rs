@@ -99,6 +99,42 @@ pub(super) async fn act(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    duties_taken_over(&started, checks).await?;
     running.insert(2, started);
+    Ok(())
+}
+
+/// The restarted Guangdong took its region's duties (delivery, upward
+/// reporting, witnessing, the watches) from the process it replaces, under
+/// the next fencing token, and journaled it: what a process of a region
+/// served by several does at every takeover (decision 1020).
+async fn duties_taken_over(gz: &RunningNode, checks: &mut Checks) -> Result<()> {
+    let len = gz.storage().journal_len().await?;
+    let mut taken = Vec::new();
+    let mut from = 0;
+    while from < len {
+        let page = gz.storage().journal_range(from, 1000).await?;
+        from += page.len() as u64;
+        for record in page
+            .into_iter()
+            .filter(|r| r.kind == credex_journal::kind::DUTIES_TAKEN)
+        {
+            taken.push(credex_protocol::decode::<credex_journal::DutiesTaken>(
+                &record.body,
+            )?);
+        }
+    }
+    let tokens: Vec<u64> = taken.iter().map(|d| d.token).collect();
+    let last = taken.last();
+    checks.check(
+        last.is_some_and(|d| d.previous.is_some())
+            && tokens.windows(2).all(|w| w[1] == w[0] + 1)
+            && gz.duties().and_then(|d| d.token()) == last.map(|d| d.token),
+        &format!(
+            "the new process took Guangdong's duties (delivery, upward reporting, witnessing) from the one it replaces under token {}, and journaled it — as each of a region's several processes over PostgreSQL does at a takeover",
+            last.map_or(0, |d| d.token)
+        ),
+        &format!("duties_taken tokens {tokens:?}"),
+    );
     Ok(())
 }
