@@ -70,13 +70,6 @@ super::subjects::subject_sql!(
     begin: |engine| engine.pool.begin(),
 );
 
-/// PostgreSQL's limit on bound parameters in one statement (a 16-bit count
-/// in the wire protocol).
-const MAX_BIND_PARAMS: usize = 65535;
-
-/// Journal rows per `INSERT` statement (four parameters each).
-const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
-
 /// Inserts hashes `$2` at stored hash indexes `$1` (two arrays): one
 /// cached statement whatever the batch size.
 const INSERT_TREE_HASHES: &str =
@@ -713,27 +706,22 @@ impl PgBatch {
     ) -> Result<u64, StorageError> {
         let first = self.next_seq().await?;
         let next = i64::try_from(first).map_err(|_| self.engine.corrupt_seq(first))?;
-        for (chunk, base) in rows
-            .chunks(JOURNAL_ROWS_PER_INSERT)
-            .zip((next..).step_by(JOURNAL_ROWS_PER_INSERT))
-        {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) ",
-            );
-            insert.push_values(chunk.iter().zip(base..), |mut row, (record, seq)| {
-                row.push_bind(seq)
-                    .push_bind(i32::from(record.kind))
-                    .push_bind(recorded_at_unix_ms)
-                    .push_bind(record.body.as_slice());
-            });
-            // Batch sizes vary: do not fill the statement cache with them.
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
+        // Fixed text over arrays: one round trip on a prepared statement,
+        // whatever the batch's size.
+        let seqs: Vec<i64> = (next..).take(rows.len()).collect();
+        let kinds: Vec<i32> = rows.iter().map(|r| i32::from(r.kind)).collect();
+        let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body.as_slice()).collect();
+        sqlx::query(
+            "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) \
+             SELECT s, k, $3, b FROM UNNEST($1::int8[], $2::int4[], $4::bytea[]) AS t(s, k, b)",
+        )
+        .bind(seqs)
+        .bind(kinds)
+        .bind(recorded_at_unix_ms)
+        .bind(bodies)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.fail(e))?;
         Ok(first)
     }
 

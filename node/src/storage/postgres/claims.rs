@@ -1,7 +1,7 @@
 //! PostgreSQL side of a batch's claims (`crate::storage::claims`): one read
-//! for every claim, a few guarded writes for what they took.
-
-use sqlx::{Postgres, QueryBuilder};
+//! for every claim, a few guarded writes for what they took. Batch-sized
+//! statements take arrays (`UNNEST`), so their text is fixed: one round trip
+//! each, on a statement prepared once per connection.
 
 use super::PgBatch;
 use crate::storage::StorageError;
@@ -9,11 +9,15 @@ use crate::storage::access::{AccessClaim, ClaimState};
 use crate::storage::claims::{ClaimLedger, Counted};
 use crate::storage::engine::expect_one_row;
 
-/// Claims read per statement (six parameters each; PostgreSQL allows 65,535).
-const CLAIMS_PER_READ: usize = 512;
-
-/// Rows written per insert.
-const ROWS_PER_INSERT: usize = 512;
+/// What the store holds for each claim of a batch, in the claims' order:
+/// whether its nonce was seen, its authorization's uses, its quota window's
+/// use. The claims come as parallel arrays.
+const CLAIM_STATES: &str = "SELECT \
+     EXISTS (SELECT 1 FROM nonces n WHERE n.requester_region = c.region AND n.nonce = c.nonce), \
+     (SELECT uses FROM authorization_uses a WHERE a.authorization_id = c.auth), \
+     (SELECT used FROM quota_usage q WHERE q.peer = c.peer AND q.window_start_unix_ms = c.win) \
+     FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::int8[]) \
+     WITH ORDINALITY AS c(region, nonce, auth, peer, win, i) ORDER BY c.i";
 
 impl PgBatch {
     /// What the store holds for each of `claims`, in order, as this
@@ -22,58 +26,44 @@ impl PgBatch {
         &mut self,
         claims: &[&AccessClaim],
     ) -> Result<Vec<ClaimState>, StorageError> {
-        let mut out = Vec::with_capacity(claims.len());
-        for chunk in claims.chunks(CLAIMS_PER_READ) {
-            let mut read =
-                QueryBuilder::<Postgres>::new("WITH c(i, region, nonce, auth, peer, win) AS (");
-            // Typed, so that a column of NULLs still has a type.
-            read.push("VALUES ");
-            for (i, c) in chunk.iter().enumerate() {
-                if i > 0 {
-                    read.push(", ");
-                }
-                read.push("(")
-                    .push_bind(i64::try_from(i).unwrap_or(i64::MAX))
-                    .push("::int8, ")
-                    .push_bind(c.requester_region.as_str())
-                    .push("::text, ")
-                    .push_bind(c.nonce.as_slice())
-                    .push("::bytea, ")
-                    .push_bind(c.authorization_use.as_ref().map(|(id, _)| id.as_slice()))
-                    .push("::bytea, ")
-                    .push_bind(c.quota.as_ref().map(|q| q.peer.as_str()))
-                    .push("::text, ")
-                    .push_bind(c.quota.as_ref().map(|q| q.window_start_unix_ms))
-                    .push("::int8)");
-            }
-            read.push(
-                ") SELECT \
-                 EXISTS (SELECT 1 FROM nonces n WHERE n.requester_region = c.region AND n.nonce = c.nonce), \
-                 (SELECT uses FROM authorization_uses a WHERE a.authorization_id = c.auth), \
-                 (SELECT used FROM quota_usage q WHERE q.peer = c.peer AND q.window_start_unix_ms = c.win) \
-                 FROM c ORDER BY c.i",
-            );
-            let rows: Vec<(bool, Option<i64>, Option<i64>)> = read
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-            if rows.len() != chunk.len() {
-                return Err(StorageError::ClaimRaced {
-                    location: self.engine.location.to_string(),
-                });
-            }
-            out.extend(
-                rows.into_iter()
-                    .map(|(nonce_seen, authorization_uses, quota_used)| ClaimState {
-                        nonce_seen,
-                        authorization_uses,
-                        quota_used,
-                    }),
-            );
+        // One statement of fixed text over arrays (one round trip, a
+        // prepared plan), whatever the batch's size.
+        let regions: Vec<&str> = claims.iter().map(|c| c.requester_region.as_str()).collect();
+        let nonces: Vec<&[u8]> = claims.iter().map(|c| c.nonce.as_slice()).collect();
+        let auths: Vec<Option<&[u8]>> = claims
+            .iter()
+            .map(|c| c.authorization_use.as_ref().map(|(id, _)| id.as_slice()))
+            .collect();
+        let peers: Vec<Option<&str>> = claims
+            .iter()
+            .map(|c| c.quota.as_ref().map(|q| q.peer.as_str()))
+            .collect();
+        let windows: Vec<Option<i64>> = claims
+            .iter()
+            .map(|c| c.quota.as_ref().map(|q| q.window_start_unix_ms))
+            .collect();
+        let rows: Vec<(bool, Option<i64>, Option<i64>)> = sqlx::query_as(CLAIM_STATES)
+            .bind(regions)
+            .bind(nonces)
+            .bind(auths)
+            .bind(peers)
+            .bind(windows)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if rows.len() != claims.len() {
+            return Err(StorageError::ClaimRaced {
+                location: self.engine.location.to_string(),
+            });
         }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(|(nonce_seen, authorization_uses, quota_used)| ClaimState {
+                nonce_seen,
+                authorization_uses,
+                quota_used,
+            })
+            .collect())
     }
 
     /// Write what the batch's claims took. Each write is guarded by what
@@ -82,23 +72,21 @@ impl PgBatch {
     /// ignores the journal lock) and the batch rolls back.
     pub(crate) async fn take_claims(&mut self, ledger: &ClaimLedger) -> Result<(), StorageError> {
         let location = self.engine.location.clone();
-        for chunk in ledger.nonces.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) ",
-            );
-            insert.push_values(chunk, |mut row, (region, nonce, expires)| {
-                row.push_bind(region.as_str())
-                    .push_bind(nonce.as_slice())
-                    .push_bind(*expires);
-            });
-            insert.push(" ON CONFLICT DO NOTHING");
-            let done = insert
-                .build()
-                .persistent(false)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-            if done.rows_affected() != chunk.len() as u64 {
+        if !ledger.nonces.is_empty() {
+            let regions: Vec<&str> = ledger.nonces.iter().map(|(r, _, _)| r.as_str()).collect();
+            let nonces: Vec<&[u8]> = ledger.nonces.iter().map(|(_, n, _)| n.as_slice()).collect();
+            let expires: Vec<i64> = ledger.nonces.iter().map(|(_, _, e)| *e).collect();
+            let done = sqlx::query(
+                "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(regions)
+            .bind(nonces)
+            .bind(expires)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+            if done.rows_affected() != ledger.nonces.len() as u64 {
                 return Err(StorageError::ClaimRaced {
                     location: location.to_string(),
                 });
@@ -151,19 +139,26 @@ impl PgBatch {
                 .map_err(|e| self.fail(e))?;
             expect_one_row(&location, done.rows_affected())?;
         }
-        for chunk in ledger.attachments.chunks(ROWS_PER_INSERT) {
-            let mut insert =
-                QueryBuilder::<Postgres>::new("INSERT INTO attachments (digest, body) ");
-            insert.push_values(chunk, |mut row, (digest, body)| {
-                row.push_bind(digest.as_slice()).push_bind(body.as_slice());
-            });
-            insert.push(" ON CONFLICT (digest) DO NOTHING");
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
+        if !ledger.attachments.is_empty() {
+            let digests: Vec<&[u8]> = ledger
+                .attachments
+                .iter()
+                .map(|(d, _)| d.as_slice())
+                .collect();
+            let bodies: Vec<&[u8]> = ledger
+                .attachments
+                .iter()
+                .map(|(_, b)| b.as_slice())
+                .collect();
+            sqlx::query(
+                "INSERT INTO attachments (digest, body) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digests)
+            .bind(bodies)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
