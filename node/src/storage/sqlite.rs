@@ -627,8 +627,18 @@ impl SqliteEngine {
     }
 
     pub(crate) async fn close(&self) {
-        self.write.close().await;
+        // Fold the WAL into the database file while this store still owns
+        // it: a clean stop leaves one self-contained file, and no
+        // connection that closes later writes pages into a file an
+        // operator may have replaced meanwhile.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.write)
+            .await
+        {
+            tracing::warn!(error = %e, location = %self.location, "could not fold the WAL into the database at close");
+        }
         self.read.close().await;
+        self.write.close().await;
     }
 
     fn corrupt_seq(&self, next: u64) -> StorageError {
