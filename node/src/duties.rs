@@ -11,7 +11,9 @@
 //!
 //! Each process claims the lease every [`RENEW_EVERY`] for [`LEASE_TTL`].
 //! A process that takes it journals [`credex_journal::DutiesTaken`] (the
-//! fencing token and whom it took them from) and starts the duties; a
+//! fencing token and whom it took them from) and only then starts the
+//! duties, so that the log shows every holder (the auditor checks the
+//! tokens, `credex_audit::duties`); a
 //! holder that has not renewed for [`STOP_AFTER`] stops them, before its
 //! lease can expire and another process may take it. A holder that stops
 //! cleanly releases the lease, so another takes over at its next claim.
@@ -129,6 +131,8 @@ async fn keep(
 ) {
     let mut running: Option<Running> = None;
     let mut renewed: Option<Instant> = None;
+    // A take not yet in the log: (token, previous holder).
+    let mut unjournaled: Option<(u64, Option<String>)> = None;
     // SQLite is opened by one process at a time: a holder other than this
     // process is one that crashed, and need not be waited out.
     let mut take = storage.backend() == Backend::Sqlite;
@@ -152,10 +156,17 @@ async fn keep(
                 taken,
             }) => {
                 renewed = Some(asked);
-                if running.is_none() {
-                    if taken {
-                        journal_taken(&storage, &holder, t, taken_from).await;
-                    }
+                if taken {
+                    unjournaled = Some((t, taken_from));
+                }
+                // The duties start only once the log shows who took them.
+                if let Some((t, from)) = unjournaled.take()
+                    && let Err(e) = journal_taken(&storage, &holder, t, from.clone()).await
+                {
+                    tracing::warn!(error = %e, "could not journal that this process took the region's duties; trying again");
+                    unjournaled = Some((t, from));
+                }
+                if running.is_none() && unjournaled.is_none() {
                     tracing::info!(holder = %holder, token = t, "this process does the region's duties");
                     let stop = shutdown.child_token();
                     let tasks = TaskTracker::new();
@@ -208,9 +219,13 @@ async fn keep(
     }
 }
 
-/// Journal that this process took the duties. A failure is logged, not
-/// fatal: the lease row holds the token either way.
-async fn journal_taken(storage: &Storage, holder: &str, token: u64, previous: Option<String>) {
+/// Journal that this process took the duties.
+async fn journal_taken(
+    storage: &Storage,
+    holder: &str,
+    token: u64,
+    previous: Option<String>,
+) -> Result<(), crate::storage::StorageError> {
     let entry = credex_journal::DutiesTaken {
         version: credex_journal::ENTRY_VERSION,
         at_ms: storage.clock().now_ms(),
@@ -218,7 +233,5 @@ async fn journal_taken(storage: &Storage, holder: &str, token: u64, previous: Op
         token,
         previous,
     };
-    if let Err(e) = storage.append_entry(&entry).await {
-        tracing::error!(error = %e, "could not journal that this process took the region's duties");
-    }
+    storage.append_entry(&entry).await.map(drop)
 }

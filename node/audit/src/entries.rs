@@ -43,6 +43,9 @@ pub(crate) struct CheckedEntries {
 /// A log's entries decoded and sorted by what checks them.
 #[derive(Default)]
 struct Decoded<'e> {
+    /// (leaf index, entry) of every change of the process doing the
+    /// region's duties.
+    duties: Vec<(u64, credex_journal::DutiesTaken)>,
     /// (leaf index, entry) of every access entry.
     accesses: Vec<(u64, AccessEntry)>,
     /// Leaf index → the entry's header time (committed at), Unix ms.
@@ -84,6 +87,9 @@ impl Auditor<'_> {
         let decoded = self.decode_entries(origin, entries, summary);
         self.check_received_accesses(dir, origin, region, &decoded, &policies);
         self.check_intents(origin, &decoded);
+        for (index, (rule, detail)) in crate::duties::check(&decoded.duties) {
+            self.violation(origin, Some(index), rule, detail);
+        }
         for (index, (rule, detail)) in
             crate::disclosures::check(&decoded.disclosures, &decoded.accesses, &decoded.listings)
         {
@@ -219,6 +225,14 @@ impl Auditor<'_> {
             match kind {
                 kind::MESSAGE_RECEIVED | kind::MESSAGE_SENT => {
                     decoded.messages.push((*index, kind, body));
+                }
+                kind::DUTIES_TAKEN => {
+                    match credex_protocol::decode::<credex_journal::DutiesTaken>(body) {
+                        Ok(d) => decoded.duties.push((*index, d)),
+                        Err(err) => {
+                            self.violation(origin, Some(*index), "entry_format", err.to_string());
+                        }
+                    }
                 }
                 kind::QUERY_INTENT => {
                     match credex_protocol::decode::<credex_journal::QueryIntent>(body) {

@@ -33,6 +33,7 @@ pub mod anomalies;
 pub mod corrections;
 pub mod decisions;
 pub mod disclosures;
+pub mod duties;
 pub mod egress;
 mod entries;
 mod load;
