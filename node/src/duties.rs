@@ -191,6 +191,8 @@ async fn keep(
                 token: t,
                 ..
             }) => {
+                // A take this process could not journal is another's now.
+                unjournaled = None;
                 if let Some(r) = running.take() {
                     token.send_replace(None);
                     r.stop(&format!("{other} holds the duties (token {t})"))
