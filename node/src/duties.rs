@@ -23,7 +23,9 @@
 //!
 //! What this module does not do: run anything itself. The node hands it
 //! the function that starts the duties on a tracker and a cancellation
-//! token of their own.
+//! token of their own ([`work::region_duties`] names them).
+
+pub mod work;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +60,8 @@ pub type Start = Box<dyn Fn(&TaskTracker, CancellationToken, Fence) + Send + Syn
 pub struct Duties {
     holder: Arc<str>,
     token: watch::Receiver<Option<u64>>,
+    /// Whether the first claim has been answered.
+    claimed: watch::Receiver<bool>,
 }
 
 impl Duties {
@@ -72,9 +76,18 @@ impl Duties {
         shutdown: CancellationToken,
     ) -> Duties {
         let (tx, rx) = watch::channel(None);
+        let (claimed_tx, claimed) = watch::channel(false);
         let holder: Arc<str> = holder.into();
-        tracker.spawn(keep(storage, Arc::clone(&holder), start, tx, shutdown));
-        Duties { holder, token: rx }
+        let keeper = Keeper {
+            token: tx,
+            claimed: claimed_tx,
+        };
+        tracker.spawn(keep(storage, Arc::clone(&holder), start, keeper, shutdown));
+        Duties {
+            holder,
+            token: rx,
+            claimed,
+        }
     }
 
     /// The name this process claims the lease under.
@@ -93,6 +106,20 @@ impl Duties {
         let mut rx = self.token.clone();
         rx.wait_for(Option::is_some).await.ok().and_then(|t| *t)
     }
+
+    /// Wait until the first claim is answered: this process then holds
+    /// the duties, with its take in the log, or knows another does.
+    /// Cancel-safe.
+    pub async fn first_claim(&self) {
+        let mut rx = self.claimed.clone();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// What the keeper task tells the [`Duties`] handles.
+struct Keeper {
+    token: watch::Sender<Option<u64>>,
+    claimed: watch::Sender<bool>,
 }
 
 /// A name for this process that no other process of the region shares,
@@ -126,9 +153,10 @@ async fn keep(
     storage: Storage,
     holder: Arc<str>,
     start: Start,
-    token: watch::Sender<Option<u64>>,
+    keeper: Keeper,
     shutdown: CancellationToken,
 ) {
+    let token = keeper.token;
     let mut running: Option<Running> = None;
     let mut renewed: Option<Instant> = None;
     // A take not yet in the log: (token, previous holder).
@@ -201,6 +229,9 @@ async fn keep(
             }
             Err(e) => tracing::warn!(error = %e, "could not claim the region's duties"),
         }
+        keeper
+            .claimed
+            .send_if_modified(|c| !std::mem::replace(c, true));
         if renewed.is_none_or(|at| at.elapsed() >= STOP_AFTER)
             && let Some(r) = running.take()
         {

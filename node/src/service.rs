@@ -423,7 +423,12 @@ impl RunningNode {
                 .spawn(async move { transport.serve(handler, shutdown, tracker).await });
         }
         self.spawn_crl_watch();
-        let start = self.duties_start()?;
+        let start = crate::duties::work::region_duties(
+            &self.federation,
+            &self.config,
+            self.queries.policy().catalogue(),
+            self.subject_access(),
+        )?;
         let holder = crate::duties::holder_name(self.local_addr(), self.storage.clock().now_ms());
         let duties = crate::duties::Duties::spawn(
             self.storage.clone(),
@@ -432,10 +437,9 @@ impl RunningNode {
             &self.tracker,
             self.shutdown.clone(),
         );
-        // A single process takes the duties at its first claim: wait for it,
-        // so that its `duties_taken` entry is in the log before the node is
-        // said to be running. Another process holding them ends the wait.
-        let _ = tokio::time::timeout(Duration::from_secs(2), duties.held()).await;
+        // Wait for the first claim, so that a take is in the log before the
+        // node is said to be running (bounded: the database may be slow).
+        let _ = tokio::time::timeout(Duration::from_secs(2), duties.first_claim()).await;
         let _ = self.duties.set(duties);
         if let Some(addr) = self.config.metrics.listen {
             let observed = crate::metrics::Observed {
@@ -452,38 +456,6 @@ impl RunningNode {
             crate::metrics::serve(addr, sources, &self.tracker, self.shutdown.clone()).await?;
         }
         Ok(())
-    }
-
-    /// What the process holding the region's duties runs
-    /// ([`crate::duties`]): outbox delivery, the upward reporter, the
-    /// correction sweep, answers to other regions' access-report requests
-    /// and the objection watch. Their configuration is loaded here, so that
-    /// a bad one stops the start.
-    fn duties_start(&self) -> Result<crate::duties::Start, StartError> {
-        let catalogue = self.queries.policy().catalogue();
-        let federation = self.federation.clone();
-        let reporter = crate::upward::node_reporter(&federation, &self.config, catalogue)?;
-        let copies = crate::rights::RecordCases::for_node(federation.clone(), &self.config)?;
-        let watch = crate::lists::objection_watch_for(&federation, &self.config, catalogue)?;
-        let subject_access = self.subject_access();
-        // Every write of the duties is fenced by the lease's token: once
-        // another process took them, it fails here (decision 1020).
-        Ok(Box::new(move |tasks, stop, fence| {
-            let federation = federation.fenced(fence);
-            federation.spawn_delivery(tasks, stop.clone());
-            if let Some(reporter) = &reporter {
-                let reporter = std::sync::Arc::new(reporter.fenced(fence));
-                crate::upward::spawn_reporter(reporter, tasks, stop.clone());
-            }
-            crate::corrections::spawn_sweep(&federation, copies.fenced(fence), tasks, stop.clone());
-            crate::subject_access::spawn_answers(subject_access.fenced(fence), tasks, stop.clone());
-            let (lists, cases) = &watch;
-            crate::lists::spawn_objection_watch(
-                (lists.fenced(fence), cases.fenced(fence)),
-                tasks,
-                stop,
-            );
-        }))
     }
 
     /// The region's duties as this process sees them (whether it holds

@@ -195,12 +195,7 @@ impl Storage {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseClaim, StorageError> {
-        // A claim always answers with a claim (`run`).
-        let claim = self.lease(duty, holder, Some(ttl), false).await?;
-        claim.ok_or_else(|| StorageError::InvalidLogRecord {
-            field: "lease claim",
-            reason: "the writer answered a claim as a release".into(),
-        })
+        self.claim(duty, holder, ttl, false).await
     }
 
     /// Take the lease `duty` for `holder` for `ttl`, even from a holder
@@ -213,11 +208,7 @@ impl Storage {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseClaim, StorageError> {
-        let claim = self.lease(duty, holder, Some(ttl), true).await?;
-        claim.ok_or_else(|| StorageError::InvalidLogRecord {
-            field: "lease claim",
-            reason: "the writer answered a claim as a release".into(),
-        })
+        self.claim(duty, holder, ttl, true).await
     }
 
     /// End `holder`'s lease `duty` now (at shutdown), so that another
@@ -229,6 +220,21 @@ impl Storage {
         holder: &str,
     ) -> Result<(), StorageError> {
         self.lease(duty, holder, None, false).await.map(drop)
+    }
+
+    async fn claim(
+        &self,
+        duty: &'static str,
+        holder: &str,
+        ttl: Duration,
+        force: bool,
+    ) -> Result<LeaseClaim, StorageError> {
+        // A claim always answers with a claim (`run`).
+        let claim = self.lease(duty, holder, Some(ttl), force).await?;
+        claim.ok_or_else(|| StorageError::InvalidLogRecord {
+            field: "lease claim",
+            reason: "the writer answered a claim as a release".into(),
+        })
     }
 
     async fn lease(

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Postgres, QueryBuilder, Transaction};
 
 use super::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
-use super::engine::{self, EmbeddedMigration, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
+use super::engine::{self, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
 use super::subjects::SubjectRow;
@@ -20,45 +20,9 @@ use super::{
 mod checks;
 mod claims;
 mod lease;
+mod migrations;
 
-/// Schema migrations, in order. Never edit an applied one; add a new one.
-const MIGRATIONS: &[EmbeddedMigration] = &[
-    (
-        1,
-        "journal and peers",
-        include_str!("migrations/postgres/0001_journal_and_peers.sql"),
-    ),
-    (
-        2,
-        "access records",
-        include_str!("migrations/postgres/0002_access_records.sql"),
-    ),
-    (
-        3,
-        "merkle log",
-        include_str!("migrations/postgres/0003_merkle_log.sql"),
-    ),
-    (
-        4,
-        "flow state",
-        include_str!("migrations/postgres/0004_flow_state.sql"),
-    ),
-    (
-        5,
-        "subject pseudonyms",
-        include_str!("migrations/postgres/0005_subject_pseudonyms.sql"),
-    ),
-    (
-        6,
-        "gateway feed",
-        include_str!("migrations/postgres/0006_gateway_feed.sql"),
-    ),
-    (
-        7,
-        "region duties",
-        include_str!("migrations/postgres/0007_region_duties.sql"),
-    ),
-];
+use migrations::MIGRATIONS;
 
 super::feed::feed_sql!(engine: PgEngine, batch: PgBatch, db: Postgres, read: pool);
 
