@@ -15,7 +15,7 @@ use super::access::{AccessClaim, ClaimState, RecordRow, StoredRecord};
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::postgres::{PgBatch, PgEngine};
-use super::sqlite::{SqliteBatch, SqliteEngine};
+use super::sqlite::{DirectBatch, SqliteBatch, SqliteEngine};
 use super::state::StateWrite;
 use super::subjects::{SubjectAlias, SubjectCounts, SubjectRow};
 use super::witness::{EvidenceRecord, LogWrite};
@@ -73,6 +73,16 @@ impl Engine {
     pub(crate) async fn begin_batch(&self) -> Result<BatchTx, StorageError> {
         match self {
             Engine::Sqlite(e) => e.begin_batch().await.map(BatchTx::Sqlite),
+            Engine::Postgres(e) => e.begin_batch().await.map(BatchTx::Postgres),
+        }
+    }
+
+    /// Begins the batch transaction of a group commit of journal appends:
+    /// on SQLite on the writer's direct connection (decision 1040), on
+    /// PostgreSQL as [`Engine::begin_batch`].
+    pub(crate) async fn begin_append_batch(&self) -> Result<BatchTx, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.begin_direct().map(BatchTx::Direct),
             Engine::Postgres(e) => e.begin_batch().await.map(BatchTx::Postgres),
         }
     }
@@ -414,6 +424,9 @@ impl Engine {
 /// without [`BatchTx::commit`], it rolls back.
 pub(crate) enum BatchTx {
     Sqlite(SqliteBatch),
+    /// SQLite's group commits of journal appends
+    /// ([`Engine::begin_append_batch`]).
+    Direct(DirectBatch),
     Postgres(PgBatch),
 }
 
@@ -427,6 +440,7 @@ impl BatchTx {
     ) -> Result<Vec<ClaimState>, StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.claim_states(claims).await,
+            BatchTx::Direct(tx) => tx.claim_states(claims),
             BatchTx::Postgres(tx) => tx.claim_states(claims).await,
         }
     }
@@ -440,6 +454,7 @@ impl BatchTx {
     ) -> Result<(), StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.take_claims(ledger).await,
+            BatchTx::Direct(tx) => tx.take_claims(ledger),
             BatchTx::Postgres(tx) => tx.take_claims(ledger).await,
         }
     }
@@ -452,6 +467,7 @@ impl BatchTx {
     ) -> Result<(), StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.write_state(writes, updated_at_unix_ms).await,
+            BatchTx::Direct(tx) => tx.write_state(writes, updated_at_unix_ms),
             BatchTx::Postgres(tx) => tx.write_state(writes, updated_at_unix_ms).await,
         }
     }
@@ -465,6 +481,7 @@ impl BatchTx {
     ) -> Result<u64, StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.append_journal(rows, recorded_at_unix_ms).await,
+            BatchTx::Direct(tx) => tx.append_journal(rows, recorded_at_unix_ms),
             BatchTx::Postgres(tx) => tx.append_journal(rows, recorded_at_unix_ms).await,
         }
     }
@@ -472,6 +489,7 @@ impl BatchTx {
     pub(crate) async fn commit(self) -> Result<(), StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.commit().await,
+            BatchTx::Direct(tx) => tx.commit(),
             BatchTx::Postgres(tx) => tx.commit().await,
         }
     }
@@ -479,6 +497,7 @@ impl BatchTx {
     pub(crate) fn location(&self) -> Arc<str> {
         match self {
             BatchTx::Sqlite(tx) => tx.location(),
+            BatchTx::Direct(tx) => tx.location(),
             BatchTx::Postgres(tx) => tx.location(),
         }
     }
@@ -487,6 +506,7 @@ impl BatchTx {
     pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.next_seq().await,
+            BatchTx::Direct(tx) => tx.next_seq(),
             BatchTx::Postgres(tx) => tx.next_seq().await,
         }
     }
@@ -495,6 +515,7 @@ impl BatchTx {
     pub(crate) async fn tree_hash_count(&mut self) -> Result<u64, StorageError> {
         let count = match self {
             BatchTx::Sqlite(tx) => tx.tree_hash_count().await?,
+            BatchTx::Direct(tx) => tx.tree_hash_count()?,
             BatchTx::Postgres(tx) => tx.tree_hash_count().await?,
         };
         stored_size(&self.location(), count)
@@ -508,6 +529,7 @@ impl BatchTx {
     ) -> Result<HashMap<u64, Hash>, StorageError> {
         let rows = match self {
             BatchTx::Sqlite(tx) => tx.read_tree_hashes(indexes).await?,
+            BatchTx::Direct(tx) => tx.read_tree_hashes(indexes)?,
             BatchTx::Postgres(tx) => tx.read_tree_hashes(indexes).await?,
         };
         super::tree::hash_rows(&self.location(), rows)
@@ -528,6 +550,7 @@ impl BatchTx {
         })?;
         match self {
             BatchTx::Sqlite(tx) => tx.insert_tree_hashes(first_index, hashes).await,
+            BatchTx::Direct(tx) => tx.insert_tree_hashes(first_index, hashes),
             BatchTx::Postgres(tx) => tx.insert_tree_hashes(first_index, hashes).await,
         }
     }
@@ -544,6 +567,7 @@ impl BatchTx {
         };
         match self {
             BatchTx::Sqlite(tx) => tx.journal_range(from, limit).await,
+            BatchTx::Direct(tx) => tx.journal_range(from, limit),
             BatchTx::Postgres(tx) => tx.journal_range(from, limit).await,
         }
     }

@@ -3,6 +3,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The database driver's error behind [`StorageError::Write`] and
+/// [`StorageError::Read`]: sqlx's, or SQLite's own on the writer's direct
+/// connection (decision 1040).
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// An error from sqlx (SQLite or PostgreSQL).
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// An error from SQLite on the writer's direct connection.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
 /// Everything that can go wrong in [`Storage`](super::Storage).
 ///
 /// Messages say what failed and where: the SQLite file path, or the
@@ -284,7 +297,28 @@ pub enum StorageError {
         location: String,
         /// The driver error.
         #[source]
-        source: Arc<sqlx::Error>,
+        source: Arc<DriverError>,
+    },
+
+    /// The SQLite writer's thread or its runtime could not be started.
+    #[error("cannot start the writer of {location}: {source}")]
+    WriterThread {
+        /// The store.
+        location: String,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// Work was asked of the wrong kind of batch transaction: the
+    /// journal appends' direct SQLite batch runs only appends and fence
+    /// checks. A defect in credex, not in the store.
+    #[error("{operation} cannot run in a journal append batch of {location}")]
+    WrongBatch {
+        /// What was asked.
+        operation: &'static str,
+        /// The store.
+        location: String,
     },
 
     /// A read query failed.
@@ -296,7 +330,7 @@ pub enum StorageError {
         location: String,
         /// The driver error.
         #[source]
-        source: Arc<sqlx::Error>,
+        source: Arc<DriverError>,
     },
 
     /// A tree size beyond the tree this store has committed was asked for

@@ -363,6 +363,7 @@ impl BatchTx {
     ) -> Result<Option<StoredFeedAnswer>, StorageError> {
         let row = match self {
             BatchTx::Sqlite(tx) => tx.feed_answer(client, key).await?,
+            BatchTx::Direct(tx) => return Err(tx.wrong_batch("the record feed")),
             BatchTx::Postgres(tx) => tx.feed_answer(client, key).await?,
         };
         stored_answer(&self.location(), row)
@@ -371,6 +372,7 @@ impl BatchTx {
     async fn feed_last_seq(&mut self, source: &str) -> Result<u64, StorageError> {
         let last = match self {
             BatchTx::Sqlite(tx) => tx.feed_last_seq(source).await?,
+            BatchTx::Direct(tx) => return Err(tx.wrong_batch("the record feed")),
             BatchTx::Postgres(tx) => tx.feed_last_seq(source).await?,
         };
         stored_seq(&self.location(), last)
@@ -383,6 +385,7 @@ impl BatchTx {
     ) -> Result<(), StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.feed_apply(batch, now_unix_ms).await,
+            BatchTx::Direct(tx) => Err(tx.wrong_batch("the record feed")),
             BatchTx::Postgres(tx) => tx.feed_apply(batch, now_unix_ms).await,
         }
     }

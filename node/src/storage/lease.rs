@@ -300,6 +300,7 @@ impl BatchTx {
     async fn lease_now(&mut self, clock_now_ms: i64) -> Result<i64, StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.lease_now(clock_now_ms).await,
+            BatchTx::Direct(_) => Ok(clock_now_ms),
             BatchTx::Postgres(tx) => tx.lease_now(clock_now_ms).await,
         }
     }
@@ -307,6 +308,7 @@ impl BatchTx {
     async fn lease_row(&mut self, duty: &str) -> Result<Option<LeaseRow>, StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.lease_row(duty).await,
+            BatchTx::Direct(tx) => tx.lease_row(duty),
             BatchTx::Postgres(tx) => tx.lease_row(duty).await,
         }
     }
@@ -314,6 +316,7 @@ impl BatchTx {
     async fn put_lease(&mut self, duty: &str, row: &LeaseRow) -> Result<(), StorageError> {
         match self {
             BatchTx::Sqlite(tx) => tx.put_lease(duty, row).await,
+            BatchTx::Direct(tx) => Err(tx.wrong_batch("a lease claim")),
             BatchTx::Postgres(tx) => tx.put_lease(duty, row).await,
         }
     }

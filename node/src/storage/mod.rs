@@ -123,7 +123,7 @@ pub use access::{
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use checks::{SUBJECTS_PER_READ, SubjectRecord};
-pub use error::StorageError;
+pub use error::{DriverError, StorageError};
 pub use feed::{
     FeedBatch, FeedOutcome, MAX_FEED_ANSWER_LEN, MAX_FEED_CLIENT_LEN, MAX_FEED_SOURCE_LEN,
     MAX_FEED_SOURCES, MAX_IDEMPOTENCY_KEY_LEN, RecordKey, SourceAdvance, StoredFeedAnswer,
@@ -536,7 +536,7 @@ impl Storage {
         let shutdown = CancellationToken::new();
         let counters = Arc::new(Counters::default());
         let writer = TaskTracker::new();
-        writer.spawn(writer::run(
+        let run = writer::run(
             commands,
             engine.clone(),
             writer::WriterConfig {
@@ -550,7 +550,18 @@ impl Storage {
             counters.clone(),
             tree,
             heads.clone(),
-        ));
+        );
+        match engine.backend() {
+            // The SQLite writer drives its connection itself (decision 1040).
+            Backend::Sqlite => match writer::on_own_thread(run, &location) {
+                Ok(stopped) => writer.spawn(stopped),
+                Err(e) => {
+                    engine.close().await;
+                    return Err(e);
+                }
+            },
+            Backend::Postgres => writer.spawn(run),
+        };
         writer.close();
         tracing::info!(
             backend = %engine.backend(),

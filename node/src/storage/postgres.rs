@@ -193,7 +193,7 @@ impl PgEngine {
             .map_err(|e| StorageError::Read {
                 operation: "journal table lookup",
                 location: location.to_string(),
-                source: Arc::new(e),
+                source: Arc::new(e.into()),
             })?;
         Ok(PgEngine {
             location,
@@ -546,7 +546,7 @@ impl PgEngine {
         StorageError::Write {
             operation,
             location: self.location.to_string(),
-            source: Arc::new(e),
+            source: Arc::new(e.into()),
         }
     }
 
@@ -554,7 +554,7 @@ impl PgEngine {
         StorageError::Read {
             operation,
             location: self.location.to_string(),
-            source: Arc::new(e),
+            source: Arc::new(e.into()),
         }
     }
 }

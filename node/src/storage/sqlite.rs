@@ -22,10 +22,14 @@ use super::{
 
 mod checks;
 mod claims;
+mod direct;
 mod lease;
 mod migrations;
+mod readers;
 
+pub(crate) use direct::{DirectBatch, DirectWriter};
 use migrations::MIGRATIONS;
+use readers::DirectReaders;
 
 super::feed::feed_sql!(engine: SqliteEngine, batch: SqliteBatch, db: Sqlite, read: read);
 
@@ -52,9 +56,9 @@ const JOURNAL_ROWS_PER_INSERT: usize = MAX_BIND_PARAMS / 4;
 /// `$1` onward: one cached statement whatever the batch size (a statement
 /// with a bound pair per row costs a fresh prepare per batch).
 const INSERT_TREE_HASHES: &str = "WITH RECURSIVE n(i) AS \
-     (SELECT 0 WHERE $3 > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3) \
+     (SELECT 0 WHERE ?3 > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3) \
      INSERT INTO tree_hashes (idx, hash) \
-     SELECT $1 + i, substr($2, i * 32 + 1, 32) FROM n";
+     SELECT ?1 + i, substr(?2, i * 32 + 1, 32) FROM n";
 
 /// Stored hash indexes per `SELECT … IN (…)`: every proof needs fewer, so
 /// a proof is one query.
@@ -78,6 +82,10 @@ pub(crate) struct SqliteEngine {
     write: SqlitePool,
     /// Read-only connections.
     read: SqlitePool,
+    /// The writer's own connection for journal batches (decision 1040).
+    direct: DirectWriter,
+    /// Read-only connections for the query path's reads (decision 1040).
+    readers: DirectReaders,
 }
 
 fn open_error(path: &Path, e: sqlx::Error) -> StorageError {
@@ -234,15 +242,31 @@ impl SqliteEngine {
                 return Err(open_error(path, e));
             }
         };
+        let direct = match DirectWriter::open(path, location.clone()) {
+            Ok(direct) => direct,
+            Err(e) => {
+                read.close().await;
+                write.close().await;
+                return Err(e);
+            }
+        };
+        let readers = DirectReaders::new(path, location.clone(), options.read_connections as usize);
         Ok(SqliteEngine {
             location,
             write,
             read,
+            direct,
+            readers,
         })
     }
 
     pub(crate) fn location(&self) -> Arc<str> {
         self.location.clone()
+    }
+
+    /// Begins a journal batch on the writer's direct connection.
+    pub(crate) fn begin_direct(&self) -> Result<DirectBatch, StorageError> {
+        self.direct.begin()
     }
 
     pub(crate) async fn begin_batch(&self) -> Result<SqliteBatch, StorageError> {
@@ -474,11 +498,7 @@ impl SqliteEngine {
         &self,
         id: &[u8; 16],
     ) -> Result<Option<i64>, StorageError> {
-        sqlx::query_scalar("SELECT uses FROM authorization_uses WHERE authorization_id = ?1")
-            .bind(id.as_slice())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(|e| self.read_error("authorization uses", e))
+        self.readers.authorization_uses(id)
     }
 
     pub(crate) async fn quota_used(
@@ -486,14 +506,7 @@ impl SqliteEngine {
         peer: &str,
         window_start_unix_ms: i64,
     ) -> Result<Option<i64>, StorageError> {
-        sqlx::query_scalar(
-            "SELECT used FROM quota_usage WHERE peer = ?1 AND window_start_unix_ms = ?2",
-        )
-        .bind(peer)
-        .bind(window_start_unix_ms)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(|e| self.read_error("quota usage", e))
+        self.readers.quota_used(peer, window_start_unix_ms)
     }
 
     pub(crate) async fn records_for(
@@ -502,37 +515,13 @@ impl SqliteEngine {
         categories: &[String],
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StorageError> {
-        // INDEXED BY: without it SQLite's planner satisfies the ORDER BY
-        // with the primary key (category, record_id) and scans every record
-        // of the category, checking subject_key row by row (EXPLAIN QUERY
-        // PLAN: "SEARCH records USING INDEX sqlite_autoindex_records_1
-        // (category=?)"): 1.4 s per query at 40,000 records (credex-sim).
-        let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT category, record_id, body FROM records INDEXED BY records_by_subject \
-             WHERE subject_key = ",
-        );
-        select.push_bind(subject_key).push(" AND category IN (");
-        let mut list = select.separated(", ");
-        for category in categories {
-            list.push_bind(category.as_str());
-        }
-        select
-            .push(") ORDER BY category, record_id LIMIT ")
-            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        let rows: Vec<(String, String, Vec<u8>)> = select
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&self.read)
-            .await
-            .map_err(|e| self.read_error("records of a subject", e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(category, record_id, body)| StoredRecord {
-                category,
-                record_id,
-                body,
-            })
-            .collect())
+        // INDEXED BY (in `DirectReaders::records_for`): without it SQLite's
+        // planner satisfies the ORDER BY with the primary key (category,
+        // record_id) and scans every record of the category, checking
+        // subject_key row by row (EXPLAIN QUERY PLAN: "SEARCH records USING
+        // INDEX sqlite_autoindex_records_1 (category=?)"): 1.4 s per query
+        // at 40,000 records (credex-sim).
+        self.readers.records_for(subject_key, categories, limit)
     }
 
     pub(crate) async fn record_count(&self) -> Result<i64, StorageError> {
@@ -601,6 +590,8 @@ impl SqliteEngine {
         {
             tracing::warn!(error = %e, location = %self.location, "could not fold the WAL into the database at close");
         }
+        self.direct.close();
+        self.readers.close();
         self.read.close().await;
         self.write.close().await;
     }
@@ -623,7 +614,7 @@ impl SqliteEngine {
         StorageError::Write {
             operation,
             location: self.location.to_string(),
-            source: Arc::new(e),
+            source: Arc::new(e.into()),
         }
     }
 
@@ -631,7 +622,7 @@ impl SqliteEngine {
         StorageError::Read {
             operation,
             location: self.location.to_string(),
-            source: Arc::new(e),
+            source: Arc::new(e.into()),
         }
     }
 }

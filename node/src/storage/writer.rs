@@ -1,6 +1,7 @@
 //! The single writer task: group commit of journal appends (plain and
 //! claimed), and the other writes in queue order.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -266,6 +267,36 @@ pub(crate) async fn run(
         config.writes.send_modify(|n| *n = n.wrapping_add(1));
     }
     tracing::debug!(location = %engine.location(), "storage writer stopped");
+}
+
+/// Runs the writer `run` on a thread of its own, with a runtime of its
+/// own: the SQLite writer runs its batches' statements on its thread
+/// (decision 1040), which must not be one of the runtime's workers. The
+/// future returned completes when the writer has stopped.
+pub(crate) fn on_own_thread(
+    run: impl Future<Output = ()> + Send + 'static,
+    location: &str,
+) -> Result<impl Future<Output = ()> + Send + 'static, StorageError> {
+    let failed = |e: std::io::Error| StorageError::WriterThread {
+        location: location.to_owned(),
+        source: Arc::new(e),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(failed)?;
+    let (stopped, stop) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("credex-writer".into())
+        .spawn(move || {
+            runtime.block_on(run);
+            drop(stopped);
+        })
+        .map_err(failed)?;
+    // Completes when the sender is dropped: the writer returned or panicked.
+    Ok(async move {
+        let _ = stop.await;
+    })
 }
 
 /// Runs one command other than an append (those are batched): each alone,
@@ -534,7 +565,7 @@ async fn write_batch(
         })
         .collect::<Vec<_>>()
         .into_iter();
-    let mut tx = engine.begin_batch().await?;
+    let mut tx = engine.begin_append_batch().await?;
     // Every claim of the batch read at once, decided in queue order over
     // what earlier items took, written at once (`super::claims`).
     let claims: Vec<&AccessClaim> = batch
