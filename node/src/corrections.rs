@@ -97,12 +97,14 @@ impl Sweep {
             }
         };
         let mut queued = 0;
+        // The journal as it is now (other processes of the region included):
+        // entries appended during the pass wait for the next one.
+        let end = storage.journal_len().await?;
         loop {
-            let page = storage.journal_range(cursor.seq, MAX_RANGE_LIMIT).await?;
-            let Some(last) = page.last().map(|r| r.seq) else {
-                break;
-            };
-            for r in page.iter().filter(|r| r.kind == kind::RECORDS_CHANGED) {
+            let page = storage
+                .journal_of_kind(cursor.seq, end, kind::RECORDS_CHANGED, MAX_RANGE_LIMIT)
+                .await?;
+            for r in &page {
                 let changed: RecordsChanged = credex_journal::decode(r.kind, &r.body)
                     .map_err(|e| CorrectionError::Corrupt(format!("log entry {}: {e}", r.seq)))?;
                 let records = changed
@@ -133,11 +135,19 @@ impl Sweep {
                     queued += to.len();
                 }
             }
-            cursor = Cursor {
-                seq: last + 1,
-                done: 0,
+            let full = page.len() == MAX_RANGE_LIMIT as usize;
+            cursor = match page.last() {
+                Some(last) if full => Cursor {
+                    seq: last.seq + 1,
+                    done: 0,
+                },
+                // Every entry of the kind before `end` is handled.
+                _ => Cursor {
+                    seq: end.max(cursor.seq),
+                    done: 0,
+                },
             };
-            if page.len() < MAX_RANGE_LIMIT as usize {
+            if !full {
                 break;
             }
         }

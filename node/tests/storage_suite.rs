@@ -90,6 +90,21 @@ async fn append_and_read_back(store: Store) {
     );
     assert!(s.journal_range(n, 5).await.expect("range").is_empty());
     assert!(s.journal_range(0, 0).await.expect("range").is_empty());
+    // One kind of entry, within bounds.
+    let of_kind = |from, below, kind| {
+        let s = s.clone();
+        async move {
+            s.journal_of_kind(from, below, kind, 100)
+                .await
+                .expect("kind")
+        }
+    };
+    assert_eq!(of_kind(0, n, 7).await, expected[2..3].to_vec());
+    assert_eq!(of_kind(0, n, u16::MAX).await, expected[1..2].to_vec());
+    assert_eq!(of_kind(0, n, 300).await, expected[3..4].to_vec());
+    assert!(of_kind(3, n, 7).await.is_empty(), "from is inclusive");
+    assert!(of_kind(0, 2, 7).await.is_empty(), "below is exclusive");
+    assert!(of_kind(0, n, 8).await.is_empty(), "no entry of kind 8");
     assert!(
         s.journal_range(u64::MAX, 1)
             .await

@@ -291,6 +291,19 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn journal_of_kind(
+        &self,
+        from: i64,
+        below: i64,
+        kind: u16,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.journal_of_kind(from, below, kind, limit).await,
+            Engine::Postgres(e) => e.journal_of_kind(from, below, kind, limit).await,
+        }
+    }
+
     pub(crate) async fn journal_range(
         &self,
         from: i64,

@@ -710,6 +710,30 @@ impl Storage {
         self.inner.engine.journal_range(from, limit).await
     }
 
+    /// Up to `limit` records (at most [`MAX_RANGE_LIMIT`]) of `kind` with
+    /// `from <= seq < below`, in order: for a task that follows the log for
+    /// one kind of entry, without reading the bodies of the others.
+    /// Cancel-safe (read only).
+    pub async fn journal_of_kind(
+        &self,
+        from: u64,
+        below: u64,
+        kind: u16,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let (Ok(from), Ok(below)) = (i64::try_from(from), i64::try_from(below)) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.min(MAX_RANGE_LIMIT);
+        if limit == 0 || from >= below {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .engine
+            .journal_of_kind(from, below, kind, limit)
+            .await
+    }
+
     /// Records a peer sighting: inserts the peer, or (same certificate
     /// fingerprint) keeps its first-seen time and replaces everything else
     /// with this sighting. Goes through the writer queue; returns once

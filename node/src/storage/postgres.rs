@@ -19,6 +19,7 @@ use super::{
 
 mod checks;
 mod claims;
+mod journal;
 mod lease;
 mod migrations;
 

@@ -404,6 +404,16 @@ impl SqliteEngine {
         self.next_seq(next)
     }
 
+    pub(crate) async fn journal_of_kind(
+        &self,
+        from: i64,
+        below: i64,
+        kind: u16,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        self.readers.journal_of_kind(from, below, kind, limit)
+    }
+
     pub(crate) async fn journal_range(
         &self,
         from: i64,

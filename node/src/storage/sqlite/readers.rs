@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
 use crate::storage::access::StoredRecord;
-use crate::storage::{LOCK_WAIT_TIMEOUT, StorageError};
+use crate::storage::engine;
+use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, StorageError};
 
 /// Statements each reading connection keeps prepared.
 const STATEMENT_CACHE: usize = 16;
@@ -142,5 +143,32 @@ impl DirectReaders {
                 })?
                 .collect()
         })
+    }
+
+    /// The journal records of `kind` with `from <= seq < below`, at most
+    /// `limit`, in order. The scan reads each row's kind, not its body.
+    pub(crate) fn journal_of_kind(
+        &self,
+        from: i64,
+        below: i64,
+        kind: u16,
+        limit: u32,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
+        let rows = self.read("journal entries of a kind", |c| {
+            c.prepare_cached(
+                "SELECT seq, kind, recorded_at_unix_ms, body FROM journal \
+                 WHERE seq >= ?1 AND seq < ?2 AND kind = ?3 ORDER BY seq LIMIT ?4",
+            )?
+            .query_map(
+                rusqlite::params![from, below, i64::from(kind), i64::from(limit)],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<(i64, i64, i64, Vec<u8>)>>>()
+        })?;
+        rows.into_iter()
+            .map(|(seq, kind, at, body)| {
+                engine::journal_record(&self.location, seq, kind, at, body)
+            })
+            .collect()
     }
 }
