@@ -16,6 +16,7 @@
 //! that it matches the signer's key type before anything else.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use credex_protocol::SignatureAlgorithm;
 use ring::rand::SystemRandom;
@@ -110,6 +111,10 @@ enum KeyInner {
 pub struct SigningKey {
     inner: KeyInner,
     rng: SystemRandom,
+    /// The first certificate [`SigningKey::check_matches_certificate`]
+    /// found to hold this key: the node checks its one certificate before
+    /// every signature, and reads it once.
+    matched: OnceLock<Vec<u8>>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -142,6 +147,7 @@ impl SigningKey {
         Ok(SigningKey {
             inner: KeyInner::Sm2 { key, public },
             rng: SystemRandom::new(),
+            matched: OnceLock::new(),
         })
     }
 
@@ -156,7 +162,11 @@ impl SigningKey {
         } else {
             return Err(KeyError::Unsupported);
         };
-        Ok(SigningKey { inner, rng })
+        Ok(SigningKey {
+            inner,
+            rng,
+            matched: OnceLock::new(),
+        })
     }
 
     /// The algorithm identifier this key's signatures carry.
@@ -181,9 +191,13 @@ impl SigningKey {
     /// Check that this key belongs to the certificate `cert_der` (e.g. when
     /// a node loads its key and certificate files).
     pub fn check_matches_certificate(&self, cert_der: &[u8]) -> Result<(), KeyError> {
+        if self.matched.get().is_some_and(|m| m.as_slice() == cert_der) {
+            return Ok(());
+        }
         let key = VerifyingKey::from_certificate_der(cert_der)
             .map_err(|e| KeyError::Certificate(e.to_string()))?;
         if key.algorithm == self.algorithm() && key.public_key == self.public_key() {
+            let _ = self.matched.set(cert_der.to_vec());
             Ok(())
         } else {
             Err(KeyError::CertificateMismatch)

@@ -19,6 +19,8 @@ use x509_parser::num_bigint::BigUint;
 use crate::identity::{
     CertIdentity, CertKind, IdentityError, PemError, certs_from_pem, format_time, parse_certificate,
 };
+use crate::signing::{SignatureError, VerifyingKey};
+use credex_protocol::Signature;
 
 /// Signature algorithms accepted in certificate chains and CRLs.
 static SUPPORTED_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
@@ -81,9 +83,27 @@ impl fmt::Display for Purpose {
 pub struct VerifiedCert {
     identity: CertIdentity,
     issuer: CertIdentity,
+    /// The certificate's public key, read once when the chain verified
+    /// (kept with the chain cache: a signature check needs no parse).
+    key: Result<VerifyingKey, SignatureError>,
 }
 
 impl VerifiedCert {
+    /// Verify `signature` over `domain` ‖ `message` by the verified
+    /// certificate's key: [`crate::signing::verify_signature`] without
+    /// reading the certificate again.
+    pub fn verify_signature(
+        &self,
+        domain: &[u8],
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), SignatureError> {
+        match &self.key {
+            Ok(key) => key.verify(domain, message, signature),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// The verified certificate's identity.
     pub fn identity(&self) -> &CertIdentity {
         &self.identity
@@ -528,6 +548,7 @@ impl TrustStore {
         Ok(VerifiedCert {
             identity: leaf.identity,
             issuer: issuer.identity,
+            key: VerifyingKey::from_certificate_der(end_entity),
         })
     }
 

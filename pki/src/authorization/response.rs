@@ -13,7 +13,7 @@ use rustls_pki_types::UnixTime;
 use super::encode;
 use super::sign::{SignProofError, make_proof};
 use crate::identity::{CertIdentity, Subject};
-use crate::signing::{SignatureError, SigningKey, verify_signature};
+use crate::signing::{SignatureError, SigningKey};
 use crate::trust::{Purpose, TrustStore, VerifyError};
 
 /// Why a [`QueryResponse`] was refused by the requester.
@@ -89,14 +89,15 @@ pub fn verify_node_statement(
     proof
         .validate()
         .map_err(|e| ResponseError::UnreadableChain(e.to_string()))?;
-    let leaf = proof
-        .chain
-        .first()
-        .ok_or_else(|| ResponseError::UnreadableChain(QueryBoundError::BadChain.to_string()))?;
-    let identity = trust
+    if proof.chain.is_empty() {
+        return Err(ResponseError::UnreadableChain(
+            QueryBoundError::BadChain.to_string(),
+        ));
+    }
+    let verified = trust
         .verify_chain(&proof.chain, now, Purpose::TlsServer)
-        .map_err(ResponseError::UntrustedCertificate)?
-        .into_identity();
+        .map_err(ResponseError::UntrustedCertificate)?;
+    let identity = verified.identity();
     let (region, node) = match &identity.subject {
         Subject::Node { region, name } if expected_region.is_none_or(|r| r == *region) => {
             (*region, name.clone())
@@ -108,9 +109,10 @@ pub fn verify_node_statement(
             });
         }
     };
-    verify_signature(leaf, domain, message, &proof.signature)
+    verified
+        .verify_signature(domain, message, &proof.signature)
         .map_err(ResponseError::BadSignature)?;
-    Ok((identity, region, node))
+    Ok((verified.into_identity(), region, node))
 }
 
 /// Verify a response to the query whose digest is `expected_query_digest`,

@@ -14,7 +14,6 @@ use rustls_pki_types::UnixTime;
 
 use super::error::{AuthorizationError, SameOfficerEvidence, Signer};
 use crate::identity::{CertIdentity, ParsedCert, Subject, parse_certificate};
-use crate::signing::verify_signature;
 use crate::trust::{Purpose, TrustStore};
 
 /// Rule 4: the requester's and the approver's first certificates, read but
@@ -80,15 +79,15 @@ pub(super) fn verify_signer(
 ) -> Result<CertIdentity, AuthorizationError> {
     let unreadable = |reason: String| AuthorizationError::UnreadableChain { signer, reason };
     proof.validate().map_err(|e| unreadable(e.to_string()))?;
-    let leaf = proof
-        .chain
-        .first()
-        .ok_or_else(|| unreadable(QueryBoundError::BadChain.to_string()))?;
+    if proof.chain.is_empty() {
+        return Err(unreadable(QueryBoundError::BadChain.to_string()));
+    }
     let verified = trust
         .verify_chain(&proof.chain, now, Purpose::Signing)
         .map_err(|error| AuthorizationError::UntrustedCertificate { signer, error })?;
     check_identity(verified.identity())?;
-    verify_signature(leaf, domain, message, &proof.signature)
+    verified
+        .verify_signature(domain, message, &proof.signature)
         .map_err(|error| AuthorizationError::BadSignature { signer, error })?;
     Ok(verified.into_identity())
 }
