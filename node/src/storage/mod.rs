@@ -25,9 +25,10 @@
 //! the first queued append and then every further append already queued, up
 //! to [`MAX_BATCH`] records or [`MAX_BATCH_BYTES`] of bodies (under
 //! concurrent load it briefly yields, at most [`MAX_BATCH_DELAY`], so that
-//! callers just answered can join the batch), and writes the batch with
-//! multi-row `INSERT … VALUES (…),(…)` statements in one transaction (group
-//! commit). Only after the commit is durable does each caller get its
+//! callers just answered can join the batch), and writes the batch in one
+//! transaction (group commit): on PostgreSQL with statements over arrays,
+//! on SQLite from a thread of the writer's own with cached single-row
+//! statements on a connection it drives directly (decision 1040). Only after the commit is durable does each caller get its
 //! sequence number. If the transaction fails, every caller of the batch gets
 //! the error and no sequence number is consumed. A full queue pushes back:
 //! [`Storage::append`] waits, [`Storage::try_append`] fails with
