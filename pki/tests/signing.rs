@@ -67,6 +67,12 @@ fn round_trip(alg: KeyAlgorithm) {
         key.check_matches_certificate(&bob.cert_der),
         Err(KeyError::CertificateMismatch)
     );
+    // The key remembers the certificate it matched, and only that one.
+    key.check_matches_certificate(&alice.cert_der).unwrap();
+    assert_eq!(
+        key.check_matches_certificate(&bob.cert_der),
+        Err(KeyError::CertificateMismatch)
+    );
 }
 
 #[test]
