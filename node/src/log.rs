@@ -37,10 +37,6 @@ pub use round::{WitnessRound, witness_round};
 /// How often a new checkpoint is signed when the log grew (at least).
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The shortest time between two rewrites of the head file
-/// (`keep_checkpoints`).
-const HEAD_FILE_EVERY: Duration = Duration::from_millis(50);
-
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -277,33 +273,19 @@ impl Checkpoints {
     }
 }
 
-/// Store each signed checkpoint, in the order signed, off the receipts'
-/// path, and record the newest stored in the head file. Ends when the
-/// checkpointer does.
-///
-/// Under load the checkpointer signs a checkpoint per group commit that
-/// receipts wait for (tens a second). The head file is rewritten (write,
-/// sync, rename) at most every [`HEAD_FILE_EVERY`]: checkpoints signed
-/// meanwhile are stored, and the next rewrite records the newest. A
-/// checkpoint is published before it is stored and recorded (decision
-/// 1010); what a crash loses of the last moments, the node learns from its
-/// witnesses and peers at start (decision 1000).
+/// Store each signed checkpoint and record it in the head file, in the
+/// order signed, off the receipts' path. Ends when the checkpointer does.
 async fn keep_checkpoints(
     storage: Storage,
     mut kept: tokio::sync::mpsc::UnboundedReceiver<(u64, Hash, String)>,
     head_file: Option<std::path::PathBuf>,
 ) {
-    while let Some(first) = kept.recv().await {
-        let mut newest = None;
-        let mut next = Some(first);
-        while let Some((size, root, note)) = next {
-            match storage.store_checkpoint(size, note).await {
-                Ok(_) => newest = Some((size, root)),
-                Err(e) => tracing::error!(error = %e, "could not store a checkpoint"),
-            }
-            next = kept.try_recv().ok();
+    while let Some((size, root, note)) = kept.recv().await {
+        if let Err(e) = storage.store_checkpoint(size, note).await {
+            tracing::error!(error = %e, "could not store a checkpoint");
+            continue;
         }
-        if let (Some(path), Some((size, root))) = (&head_file, newest) {
+        if let Some(path) = &head_file {
             let path = path.clone();
             let written =
                 tokio::task::spawn_blocking(move || head::write_head_file(&path, size, &root))
@@ -311,7 +293,6 @@ async fn keep_checkpoints(
             if !matches!(written, Ok(Ok(()))) {
                 tracing::error!(?written, "could not record the signed head");
             }
-            tokio::time::sleep(HEAD_FILE_EVERY).await;
         }
     }
 }
