@@ -28,8 +28,8 @@
 //! callers just answered can join the batch), and writes the batch in one
 //! transaction (group commit): on PostgreSQL with statements over arrays,
 //! on SQLite from a thread of the writer's own with cached single-row
-//! statements on a connection it drives directly (decision 1040). Only after the commit is durable does each caller get its
-//! sequence number. If the transaction fails, every caller of the batch gets
+//! statements on a connection it drives directly (decision 1040). Only
+//! after the commit is durable does each caller get its sequence number. If the transaction fails, every caller of the batch gets
 //! the error and no sequence number is consumed. A full queue pushes back:
 //! [`Storage::append`] waits, [`Storage::try_append`] fails with
 //! [`StorageError::QueueFull`].
