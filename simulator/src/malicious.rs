@@ -152,6 +152,12 @@ pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng
             }
         };
         if !flooded && flood_tries < 3 && Instant::now() >= flood_at {
+            // A node the schedule has killed cannot be flooded: pick again
+            // rather than spend a try on it.
+            if ctx.slots[to].live().is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
             flood_tries += 1;
             match flood(&ctx, node, to, &mut rng).await {
                 Some(report) => {
@@ -166,7 +172,10 @@ pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng
                     ctx.malicious
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .unreachable += 1
+                        .unreachable += 1;
+                    // The target went down or was cut off: the next try,
+                    // after a pause, may find another way in.
+                    tokio::time::sleep(FLOOD_RETRY_AFTER).await;
                 }
             }
             continue;
@@ -376,6 +385,9 @@ fn rated_subject(ctx: &Ctx, to: usize, rng: &mut Rng) -> Option<String> {
     (rated > 0)
         .then(|| target.subject((rng.below(rated as usize) as u32 + 1) * TAX_RATING_EVERY - 1))
 }
+
+/// The pause after a flood that could not start (its target unreachable).
+const FLOOD_RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// In flight at once during a flood: one connection's worth of streams.
 const FLOOD_IN_FLIGHT: usize = 64;
