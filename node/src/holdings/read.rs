@@ -413,11 +413,13 @@ async fn marked_cases(
 ) -> Result<Vec<CaseAnswer>, HoldingsError> {
     let prefix = format!("{entry_key}/");
     let mut out = Vec::new();
+    let mut marked = std::collections::HashSet::new();
     for (key, value) in storage
         .state_scan(MARKS_NS, &prefix, None, MAX_STATE_SCAN)
         .await?
     {
         let held: MarkHeld = decode(MARKS_NS, &key, &value)?;
+        marked.insert(key);
         let m = held.mark;
         out.extend(
             Standing {
@@ -432,11 +434,13 @@ async fn marked_cases(
         );
     }
     // Filed here and not marked by the origin yet: pending from filing.
+    // "Marked" is what the scan above read: a mark that arrived since is
+    // not listed there, so its filing is listed here instead.
     for (key, value) in storage
         .state_scan(FILED_NS, &prefix, None, MAX_STATE_SCAN)
         .await?
     {
-        if storage.state(MARKS_NS, &key).await?.is_some() {
+        if marked.contains(&key) {
             continue;
         }
         let filed: FiledCase = decode(FILED_NS, &key, &value)?;
