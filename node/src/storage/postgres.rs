@@ -357,11 +357,7 @@ impl PgEngine {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error("journal range", e))?;
-        rows.into_iter()
-            .map(|(seq, kind, at, body)| {
-                engine::journal_record(&self.location, seq, i64::from(kind), at, body)
-            })
-            .collect()
+        self.journal_records(rows)
     }
 
     pub(crate) async fn peers(&self) -> Result<Vec<PeerRecord>, StorageError> {

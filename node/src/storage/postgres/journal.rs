@@ -24,6 +24,14 @@ impl PgEngine {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.read_error("journal entries of a kind", e))?;
+        self.journal_records(rows)
+    }
+
+    /// Journal rows `(seq, kind, recorded_at_unix_ms, body)` as records.
+    pub(super) fn journal_records(
+        &self,
+        rows: Vec<(i64, i32, i64, Vec<u8>)>,
+    ) -> Result<Vec<JournalRecord>, StorageError> {
         rows.into_iter()
             .map(|(seq, kind, at, body)| {
                 engine::journal_record(&self.location, seq, i64::from(kind), at, body)
