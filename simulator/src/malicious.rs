@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use credex_audit::Violation;
 use credex_journal::{AccessEntry, kind};
 use credex_node::requester::{self, QuerySpec};
-use credex_node::storage::{JournalRecord, Storage, danger};
+use credex_node::storage::{JournalRecord, Storage, StorageError, danger};
 use credex_node::transport::ClientError;
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse,
@@ -73,9 +73,18 @@ pub(crate) struct MaliciousCounts {
     pub(crate) reasons: BTreeMap<&'static str, BTreeMap<String, u64>>,
     pub(crate) unreachable: u64,
     pub(crate) floods: Vec<FloodReport>,
+    pub(crate) flood_not_started: BTreeMap<String, u64>,
 }
 
 impl MaliciousCounts {
+    /// A flood that ran, or why it could not start.
+    fn flood_tried(&mut self, started: Result<FloodReport, String>) {
+        match started {
+            Ok(report) => self.floods.push(report),
+            Err(why) => *self.flood_not_started.entry(why).or_default() += 1,
+        }
+    }
+
     fn record(&mut self, what: &'static str, result: Result<Answer, Failure>) {
         match result {
             Ok(a) => {
@@ -139,10 +148,14 @@ impl Answer {
 }
 
 /// The malicious peer: while its window is open (until `until`), `node`
-/// sends the [`ATTACKS`] round robin and, halfway through, floods one peer.
+/// sends the [`ATTACKS`] round robin and, from a third of the way in, floods
+/// one peer. A flood that cannot start (its target down, cut off, or its
+/// pair backing off after a throttled query) is tried again after
+/// [`FLOOD_RETRY_AFTER`] for as long as the window lasts; each failed start
+/// is counted by its reason in the report.
 pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng) {
-    let flood_at = Instant::now() + until.saturating_duration_since(Instant::now()) / 2;
-    let (mut flooded, mut flood_tries) = (false, 0);
+    let flood_at = Instant::now() + until.saturating_duration_since(Instant::now()) / 3;
+    let mut flooded = false;
     let mut step = 0usize;
     while Instant::now() < until && Instant::now() < ctx.deadline {
         let to = loop {
@@ -151,32 +164,21 @@ pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng
                 break t;
             }
         };
-        if !flooded && flood_tries < 3 && Instant::now() >= flood_at {
+        if !flooded && Instant::now() >= flood_at {
             // A node the schedule has killed cannot be flooded: pick again
             // rather than spend a try on it.
             if ctx.slots[to].live().is_none() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
-            flood_tries += 1;
-            match flood(&ctx, node, to, &mut rng).await {
-                Some(report) => {
-                    flooded = true;
-                    ctx.malicious
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .floods
-                        .push(report);
-                }
-                None => {
-                    ctx.malicious
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .unreachable += 1;
-                    // The target went down or was cut off: the next try,
-                    // after a pause, may find another way in.
-                    tokio::time::sleep(FLOOD_RETRY_AFTER).await;
-                }
+            let started = flood(&ctx, node, to, &mut rng).await;
+            flooded = started.is_ok();
+            ctx.malicious
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .flood_tried(started);
+            if !flooded {
+                tokio::time::sleep(FLOOD_RETRY_AFTER).await;
             }
             continue;
         }
@@ -386,7 +388,8 @@ fn rated_subject(ctx: &Ctx, to: usize, rng: &mut Rng) -> Option<String> {
         .then(|| target.subject((rng.below(rated as usize) as u32 + 1) * TAX_RATING_EVERY - 1))
 }
 
-/// The pause after a flood that could not start (its target unreachable).
+/// The pause after a flood that could not start: its target unreachable,
+/// or its pair backing off for a second after a failed query.
 const FLOOD_RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// In flight at once during a flood: one connection's worth of streams.
@@ -402,20 +405,29 @@ const FLOOD_MAX: Duration = Duration::from_secs(10);
 /// Flood node `to` from `node`: one query, answered once the honest way,
 /// then sent again and again, [`FLOOD_IN_FLIGHT`] at a time, until at least
 /// one quota's burst of copies were throttled and [`FLOOD_MIN`] passed (at
-/// most [`FLOOD_MAX`]). `None` if `to` could not be reached.
-async fn flood(ctx: &Ctx, node: usize, to: usize, rng: &mut Rng) -> Option<FloodReport> {
+/// most [`FLOOD_MAX`]). `Err` says why the flood could not start.
+async fn flood(ctx: &Ctx, node: usize, to: usize, rng: &mut Rng) -> Result<FloodReport, String> {
     let target = &ctx.slots[to].node;
     let subject = target.subject(rng.below(target.subjects.max(1) as usize) as u32);
     let q = ctx
         .build(node, to, Kind::Basis, subject, "public_procurement")
-        .ok()?;
+        .map_err(|e| format!("query not built: {e}"))?;
     // Answered and logged on both sides first, so each copy the target
     // handles is a denied replay, and no release escapes the requester's log.
-    ctx.send(node, to, &q).await.ok()?;
-    let live = ctx.slots[node].live()?;
-    let conn = ctx.connection(node, to, &live).await.ok()?;
-    let storage = ctx.slots[to].live()?.storage;
-    let before = storage.journal_len().await.ok()?;
+    ctx.send(node, to, &q).await.map_err(|f| match f {
+        Failure::RequesterDown => "the flooding node is down".to_owned(),
+        Failure::Unreachable(e) => format!("target unreachable: {e}"),
+        Failure::Failed(e) => format!("first copy not answered: {e}"),
+    })?;
+    let gone = || format!("{} or {} went down", ctx.slots[node].node.name, target.name);
+    let live = ctx.slots[node].live().ok_or_else(gone)?;
+    let conn = ctx
+        .connection(node, to, &live)
+        .await
+        .map_err(|_| format!("no connection to {}", target.name))?;
+    let storage = ctx.slots[to].live().ok_or_else(gone)?.storage;
+    let unread = |e: StorageError| format!("{}'s log not read: {e}", target.name);
+    let before = storage.journal_len().await.map_err(unread)?;
     let burst = u64::from(ctx.peer_quota.burst);
     let request = Arc::new(Request::Query(Box::new(q.clone())));
     let started = Instant::now();
@@ -451,9 +463,11 @@ async fn flood(ctx: &Ctx, node: usize, to: usize, rng: &mut Rng) -> Option<Flood
     let seconds = started.elapsed().as_secs_f64();
     // Requests the target was still handling when their answers came back
     // are durable by then (a response follows the entry's commit).
-    let after = storage.journal_len().await.ok()?;
-    let (logged, others_logged) = logged_during(&storage, before, after, &q, ctx, node).await?;
-    Some(FloodReport {
+    let after = storage.journal_len().await.map_err(unread)?;
+    let (logged, others_logged) = logged_during(&storage, before, after, &q, ctx, node)
+        .await
+        .ok_or_else(|| format!("{}'s log not read after the flood", target.name))?;
+    Ok(FloodReport {
         target: target.name.to_string(),
         sent,
         answered,

@@ -194,6 +194,8 @@ pub struct MaliciousReport {
     pub unreachable: u64,
     /// Its floods.
     pub floods: Vec<FloodReport>,
+    /// Floods that could not start, by why (each was tried again).
+    pub flood_not_started: BTreeMap<String, u64>,
     /// Its operator's tampering with its own log.
     pub tamper: Vec<TamperReport>,
 }
@@ -459,6 +461,9 @@ fn render_malicious(s: &mut String, m: &MaliciousReport, quota: PeerQuota) {
         for (why, n) in &f.failures {
             let _ = writeln!(s, "      {n} failed: {why}");
         }
+    }
+    for (why, n) in &m.flood_not_started {
+        let _ = writeln!(s, "  flood not started ×{n}: {why}");
     }
     for t in &m.tamper {
         let _ = writeln!(

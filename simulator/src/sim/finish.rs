@@ -310,6 +310,7 @@ fn malicious_report(ctx: &Ctx, tamper: Vec<TamperReport>) -> MaliciousReport {
         reasons: m.reasons.clone(),
         unreachable: m.unreachable,
         floods: m.floods.clone(),
+        flood_not_started: m.flood_not_started.clone(),
         tamper,
     }
 }
