@@ -100,6 +100,42 @@ pub use credex_flows::flow::Effect;
 /// A flow as the federation drives it (see [`credex_flows::flow`]).
 pub use credex_flows::flow::Flow as FederationFlow;
 
+/// The envelope of a body the egress gate released, from node `from_node`
+/// of `from_region`, created at `now_ms`, signed with the node key `key`
+/// (whose chain is `chain`) and checked against the wire's bounds: what
+/// [`Federation::prepare`] queues, and what a benchmark standing in for a
+/// province sends (`credex bench intake`).
+pub fn sign_envelope(
+    body: ReleasedBody,
+    from_region: RegionCode,
+    from_node: NodeName,
+    key: &SigningKey,
+    chain: Vec<Vec<u8>>,
+    now_ms: i64,
+) -> Result<SignedEnvelope, PrepareError> {
+    let to_region = body.recipient();
+    let (flow, kind) = (body.flow(), body.kind());
+    let (payload, egress) = body.into_parts();
+    let envelope = Envelope {
+        message_id: random_id(),
+        flow,
+        kind,
+        from_region,
+        from_node,
+        to_region,
+        created_at_ms: now_ms,
+        payload,
+        egress,
+    };
+    let bytes =
+        credex_protocol::encode(&envelope).map_err(|e| PrepareError::Sign(e.to_string()))?;
+    let sender = sign_node_statement(DOMAIN_FEDERATION_MESSAGE, &bytes, key, chain)
+        .map_err(|e| PrepareError::Sign(e.to_string()))?;
+    let signed = SignedEnvelope { envelope, sender };
+    signed.validate()?;
+    Ok(signed)
+}
+
 /// One message waiting in the outbox, as stored (the schedule's rules are
 /// [`credex_flows::outbox`]'s).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,30 +315,14 @@ impl Federation {
         if !ctx.peers.knows(to_region) {
             return Err(PrepareError::UnknownPeer(to_region));
         }
-        let (flow, kind) = (body.flow(), body.kind());
-        let (payload, egress) = body.into_parts();
-        let envelope = Envelope {
-            message_id: random_id(),
-            flow,
-            kind,
-            from_region: ctx.region,
-            from_node: ctx.node.clone(),
-            to_region,
-            created_at_ms: now_ms,
-            payload,
-            egress,
-        };
-        let bytes =
-            credex_protocol::encode(&envelope).map_err(|e| PrepareError::Sign(e.to_string()))?;
-        let sender = sign_node_statement(
-            DOMAIN_FEDERATION_MESSAGE,
-            &bytes,
+        let signed = sign_envelope(
+            body,
+            ctx.region,
+            ctx.node.clone(),
             &ctx.node_key,
             ctx.chain.clone(),
-        )
-        .map_err(|e| PrepareError::Sign(e.to_string()))?;
-        let signed = SignedEnvelope { envelope, sender };
-        signed.validate()?;
+            now_ms,
+        )?;
         let item = OutboxItem {
             signed: signed.clone(),
             attempts: 0,

@@ -15,7 +15,7 @@ use credex_kit::dev::{self, synthetic_uscc};
 use credex_node::config::{NodeConfig, StorageTarget};
 use credex_node::pki_files::{CaDir, write_public};
 use credex_node::storage::{RecordRow, Storage};
-use credex_policies::{Catalogue, Record};
+use credex_policies::Catalogue;
 use credex_protocol::query::SubjectRef;
 use credex_protocol::{NodeName, RegionCode};
 
@@ -314,25 +314,12 @@ fn record_row(
     subject: String,
     values: &[(&str, String)],
 ) -> Result<RecordRow, FederationError> {
-    let fail = |reason: String| FederationError::Record { category, reason };
-    let cat = catalogue
-        .category(category)
-        .ok_or_else(|| fail("not in the catalogue".into()))?;
-    let mut fields = std::collections::BTreeMap::new();
-    for (code, text) in values {
-        let field = cat
-            .field(code)
-            .ok_or_else(|| fail(format!("no field {code}")))?;
-        let value = field
-            .parse_value(text)
-            .map_err(|e| fail(format!("{code}: {e}")))?;
-        fields.insert((*code).to_owned(), value);
-    }
-    let body = credex_protocol::encode(&Record {
-        category: category.to_owned(),
-        fields,
-    })
-    .map_err(|e| fail(e.to_string()))?;
+    let record = dev::synthetic_record(catalogue, category, values)
+        .map_err(|reason| FederationError::Record { category, reason })?;
+    let body = credex_protocol::encode(&record).map_err(|e| FederationError::Record {
+        category,
+        reason: e.to_string(),
+    })?;
     Ok(RecordRow {
         category: category.to_owned(),
         record_id,
@@ -363,16 +350,7 @@ pub async fn import_subjects(
                 "admin_penalty",
                 format!("{region}-AP-{n:07}"),
                 subject.clone(),
-                &[
-                    ("decision_number", format!("{region}罚〔2026〕{n}号")),
-                    ("violation_type", "未按规定公示年度报告".into()),
-                    ("penalty_type", "罚款".into()),
-                    ("amount", format!("{}.00", 1000 + (n % 50) * 500)),
-                    ("decision_date", format!("2026-0{}-15", 1 + n % 9)),
-                    ("deciding_authority", format!("{region}市场监督管理局")),
-                    ("case_notes", "内部备注：不得外传".into()),
-                    ("officer_phone", format!("0851-{:08}", n % 100_000_000)),
-                ],
+                &dev::synthetic_penalty(region, n),
             )?);
             if n.is_multiple_of(TAX_RATING_EVERY) {
                 rows.push(record_row(

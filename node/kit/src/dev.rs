@@ -279,6 +279,49 @@ pub fn synthetic_uscc(region: RegionCode, seq: u32) -> String {
     format!("{first17}{}", char::from(USCC_ALPHABET[c18 as usize]))
 }
 
+/// A synthetic record of `category` with the fields `values` (code, text),
+/// each parsed by the catalogue, so every value fits its field. `Err` says
+/// which category or field did not fit.
+pub fn synthetic_record(
+    catalogue: &credex_policies::Catalogue,
+    category: &str,
+    values: &[(&str, String)],
+) -> Result<credex_policies::Record, String> {
+    let cat = catalogue
+        .category(category)
+        .ok_or_else(|| format!("{category}: not in the catalogue"))?;
+    let mut fields = std::collections::BTreeMap::new();
+    for (code, text) in values {
+        let field = cat
+            .field(code)
+            .ok_or_else(|| format!("{category}: no field {code}"))?;
+        let value = field
+            .parse_value(text)
+            .map_err(|e| format!("{category}.{code}: {e}"))?;
+        fields.insert((*code).to_owned(), value);
+    }
+    Ok(credex_policies::Record {
+        category: category.to_owned(),
+        fields,
+    })
+}
+
+/// The field values of `region`'s synthetic administrative penalty
+/// (行政处罚) number `n`: every field of the category, its two `internal`
+/// ones included, for [`synthetic_record`].
+pub fn synthetic_penalty(region: RegionCode, n: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("decision_number", format!("{region}罚〔2026〕{n}号")),
+        ("violation_type", "未按规定公示年度报告".into()),
+        ("penalty_type", "罚款".into()),
+        ("amount", format!("{}.00", 1000 + (n % 50) * 500)),
+        ("decision_date", format!("2026-0{}-15", 1 + n % 9)),
+        ("deciding_authority", format!("{region}市场监督管理局")),
+        ("case_notes", "内部备注：不得外传".into()),
+        ("officer_phone", format!("0851-{:08}", n % 100_000_000)),
+    ]
+}
+
 /// Where a development federation keeps its pseudonym key ring.
 pub const PSEUDONYM_KEYS: &str = "pki/pseudonym-keys.txt";
 

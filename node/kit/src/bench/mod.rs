@@ -42,6 +42,7 @@ pub mod all;
 mod crypto;
 mod fixtures;
 pub mod gateway_checks;
+pub mod intake;
 pub mod log;
 pub(crate) mod machine;
 mod phase;
@@ -149,6 +150,9 @@ pub enum BenchCommand {
     /// Credit checks through the gateway over one keep-alive HTTPS
     /// connection: single-check latency (p50/p99) and batch subjects/s.
     GatewayChecks(gateway_checks::GatewayChecksArgs),
+    /// The national node's durable intake of upward reports: up to 31
+    /// provinces reporting at once over QUIC, records/s.
+    Intake(intake::IntakeBenchArgs),
 }
 
 /// Run a `credex bench` subcommand, printing its report.
@@ -168,6 +172,24 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             print!("{}", gateway_checks::render(&report));
             if let Some(path) = &args.json {
                 write_json(path, &report)?;
+            }
+            Ok(())
+        }
+        BenchCommand::Intake(args) => {
+            let report = intake::run(&args).await?;
+            print!("{}", intake::render(&report));
+            if let Some(path) = &args.svg {
+                intake::plot_intake(&report, path)?;
+                println!("SVG written to {}", path.display());
+            }
+            if let Some(path) = &args.json {
+                write_json(path, &report)?;
+            }
+            if !report.errors.is_empty() || report.national_records != report.records {
+                return Err(BenchError::Usage(format!(
+                    "the intake run did not complete: {} records acknowledged, the national node holds {}",
+                    report.records, report.national_records
+                )));
             }
             Ok(())
         }

@@ -255,7 +255,7 @@ impl NodePair {
 }
 
 /// The throw-away PostgreSQL schema of a benchmark node.
-fn bench_schema(config: &NodeConfig) -> String {
+pub(crate) fn bench_schema(config: &NodeConfig) -> String {
     format!(
         "credex_bench_{}_{}",
         std::process::id(),
@@ -264,7 +264,7 @@ fn bench_schema(config: &NodeConfig) -> String {
 }
 
 /// Drop a benchmark node's schema.
-async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
     use sqlx::{Connection, Executor};
     let mut conn = sqlx::PgConnection::connect(url).await?;
     conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
