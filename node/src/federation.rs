@@ -34,8 +34,10 @@
 //! [`REFUSED_ID_RETENTION_MS`] rather than ten years (decision 0650). The
 //! transport's per-region quotas bound how many messages reach this point. A message delivered again (the sender did not get the first
 //! acknowledgement) is logged as a duplicate, changes nothing, and is
-//! answered with the first answer. Receives of one flow are serialised, so
-//! a flow decides against state no concurrent message is changing.
+//! answered with the first answer. Receives of one flow are serialised
+//! (those of one sending region, for a flow that says so:
+//! [`credex_flows::flow::Serial`]), so a flow decides against state no
+//! concurrent message is changing.
 
 use crate::ids::random_id;
 use credex_flows::calendar::unix_time;
@@ -216,9 +218,13 @@ pub struct Federation {
     ctx: Arc<FederationContext>,
 }
 
+/// One lock per flow, or per flow and sending region
+/// ([`credex_flows::flow::Serial`]): a few dozen at most.
+type ReceiveLocks = HashMap<(Flow, Option<RegionCode>), Arc<tokio::sync::Mutex<()>>>;
+
 struct Inner {
     flows: Mutex<HashMap<Flow, Arc<dyn FederationFlow>>>,
-    receive_locks: HashMap<Flow, tokio::sync::Mutex<()>>,
+    receive_locks: Mutex<ReceiveLocks>,
     wake: Notify,
     busy: Mutex<HashSet<RegionCode>>,
 }
@@ -243,15 +249,11 @@ pub enum PrepareError {
 impl Federation {
     /// Messaging over `ctx`, with no flow registered yet.
     pub fn new(ctx: FederationContext) -> Federation {
-        let receive_locks = [Flow::Recognition, Flow::Lists, Flow::Upward, Flow::Rights]
-            .into_iter()
-            .map(|f| (f, tokio::sync::Mutex::new(())))
-            .collect();
         Federation {
             ctx: Arc::new(ctx),
             inner: Arc::new(Inner {
                 flows: Mutex::default(),
-                receive_locks,
+                receive_locks: Mutex::default(),
                 wake: Notify::new(),
                 busy: Mutex::default(),
             }),

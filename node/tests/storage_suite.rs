@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use credex_node::storage::{
     AccessClaim, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord, MAX_ATTACHMENT_LEN,
     MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN,
-    MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage,
-    StorageError, StorageOptions, StoredRecord, SubjectAlias, SubjectCounts, SubjectRow, TreeHead,
-    danger,
+    MAX_SUBJECTS_PER_READ, MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow,
+    StateWrite, Storage, StorageError, StorageOptions, StoredRecord, SubjectAlias, SubjectCounts,
+    SubjectRow, TreeHead, danger,
 };
 use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::tlog::{
@@ -1432,6 +1432,83 @@ async fn records_for_is_bounded(store: Store) {
     s.close().await;
 }
 
+/// `record_keys_of_subjects` answers each subject in the order asked, its
+/// keys in the categories asked, and `None` for a subject over the bound.
+async fn record_keys_of_subjects_reads_many_at_once(store: Store) {
+    let s = store.open().await;
+    let row = |subject: &str, category: &str, i: usize| RecordRow {
+        category: category.into(),
+        record_id: format!("{subject}-{i:05}"),
+        subject_key: subject.into(),
+        body: vec![1],
+    };
+    let mut rows: Vec<RecordRow> = (0..=MAX_RECORDS_PER_QUERY)
+        .map(|i| row("big", "license", i))
+        .collect();
+    rows.push(row("one", "license", 1));
+    rows.push(row("one", "admin_penalty", 2));
+    rows.push(row("two", "license", 3));
+    s.import_records(rows).await.expect("import");
+    let license = ["license".to_owned()];
+    let subjects: Vec<String> = ["two", "nobody", "big", "one"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let held = s
+        .record_keys_of_subjects(&subjects, &license)
+        .await
+        .expect("read");
+    assert_eq!(
+        held,
+        vec![
+            Some(vec![("license".to_owned(), "two-00003".to_owned())]),
+            Some(vec![]),
+            None,
+            Some(vec![("license".to_owned(), "one-00001".to_owned())]),
+        ]
+    );
+    let too_many: Vec<String> = (0..=MAX_SUBJECTS_PER_READ).map(|i| i.to_string()).collect();
+    assert!(
+        s.record_keys_of_subjects(&too_many, &license)
+            .await
+            .is_err()
+    );
+    s.close().await;
+}
+
+/// A key written several times in one batch ends as its last write says,
+/// whatever the engine does with the batch.
+async fn state_writes_to_one_key_keep_the_last(store: Store) {
+    let s = store.open().await;
+    s.write_state(vec![StateWrite::put("ns", "gone", b"0".to_vec())])
+        .await
+        .expect("first");
+    s.append_with_state(
+        QUERY_KIND,
+        b"entry".to_vec(),
+        vec![
+            StateWrite::put("ns", "k", b"1".to_vec()),
+            StateWrite::put("ns", "k", b"2".to_vec()),
+            StateWrite::delete("ns", "gone"),
+            StateWrite::put("ns", "back", b"a".to_vec()),
+            StateWrite::delete("ns", "back"),
+            StateWrite::put("ns", "back", b"b".to_vec()),
+            StateWrite::put("ns", "deleted", b"x".to_vec()),
+            StateWrite::delete("ns", "deleted"),
+        ],
+    )
+    .await
+    .expect("batch");
+    assert_eq!(
+        s.state_scan("ns", "", None, 10).await.expect("scan"),
+        vec![
+            ("back".to_owned(), b"b".to_vec()),
+            ("k".to_owned(), b"2".to_vec()),
+        ]
+    );
+    s.close().await;
+}
+
 /// `purge_expired_nonces` forgets only nonces that expired before `now`.
 async fn expired_nonces_are_purged(store: Store) {
     let s = store.open().await;
@@ -2569,6 +2646,8 @@ both_backends!(
     attachments_are_stored_once,
     records_import_whole_or_not_at_all,
     records_for_is_bounded,
+    record_keys_of_subjects_reads_many_at_once,
+    state_writes_to_one_key_keep_the_last,
     expired_nonces_are_purged,
     tree_matches_the_journal,
     failed_batch_keeps_the_tree,

@@ -363,10 +363,28 @@ impl From<Refused> for Refusal {
 #[error("{0}")]
 pub struct AckError(pub String);
 
+/// Which received messages of a flow the node takes in one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serial {
+    /// Every message of the flow, whoever sent it: the flow decides
+    /// against state any of its messages may change.
+    Flow,
+    /// The messages of one sending region: a message changes only state
+    /// its own sender's messages decide against (see the flow's
+    /// [`Flow::serial`] for what that leaves shared).
+    PerSender,
+}
+
 /// A flow, as the node drives it: see the module documentation.
 pub trait Flow: Send + Sync + 'static {
     /// The flow's name on the wire.
     fn name(&self) -> FlowName;
+
+    /// Which of its received messages are taken in one at a time: by
+    /// default all of them.
+    fn serial(&self) -> Serial {
+        Serial::Flow
+    }
 
     /// The stored state receiving `envelope` from `from` decides against
     /// (refuse here what the message alone shows to be wrong).

@@ -3,6 +3,8 @@
 //! current trust store, and return its effect (or its typed refusal) for
 //! [`Federation`] to commit.
 
+use std::collections::BTreeMap;
+
 use credex_flows::flow::{
     self, Context, HeldRecord, Peer, Read, Refusal, StateKey, SubjectRecords, View,
 };
@@ -16,6 +18,8 @@ use crate::transport::PeerIdentity;
 /// Read what `reads` names into a [`View`].
 pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, StorageError> {
     let mut view = View::default();
+    // Subjects' records are read together, by the categories asked.
+    let mut subject_reads: BTreeMap<&Vec<String>, Vec<String>> = BTreeMap::new();
     for read in reads {
         match read {
             Read::State(key) => {
@@ -50,22 +54,26 @@ pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, Storag
             Read::SubjectRecords {
                 subject,
                 categories,
-            } => {
-                let held = match storage.records_for(subject, categories).await {
-                    Ok(held) => SubjectRecords::Held(
-                        held.into_iter()
-                            .map(|r| (r.category, r.record_id))
-                            .collect(),
-                    ),
-                    Err(StorageError::TooManyRecords { .. }) => SubjectRecords::TooMany,
-                    Err(e) => return Err(e),
-                };
-                view.insert_subject(subject.clone(), held);
-            }
+            } => subject_reads
+                .entry(categories)
+                .or_default()
+                .push(subject.clone()),
             Read::Record { subject, record } => {
                 if let Some(held) = held_record(storage, subject, record).await? {
                     view.insert_record(*record, held);
                 }
+            }
+        }
+    }
+    for (categories, subjects) in subject_reads {
+        for chunk in subjects.chunks(crate::storage::MAX_SUBJECTS_PER_READ) {
+            let held = storage.record_keys_of_subjects(chunk, categories).await?;
+            for (subject, keys) in chunk.iter().zip(held) {
+                let records = match keys {
+                    Some(keys) => SubjectRecords::Held(keys),
+                    None => SubjectRecords::TooMany,
+                };
+                view.insert_subject(subject.clone(), records);
             }
         }
     }

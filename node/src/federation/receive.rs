@@ -10,14 +10,14 @@ use credex_protocol::federation::{
 };
 use credex_protocol::{ErrorCode, ErrorReply, Response};
 
-use super::Effect;
+use super::{Effect, FederationFlow};
 use super::{
     Federation, INBOX_NS, MAX_BEYOND_NAMED, MESSAGE_ID_RETENTION_MS, MessageReceived,
     REFUSED_ID_RETENTION_MS, ReceivedOutcome, kind, truncate, unix_time,
 };
 use crate::storage::{AccessClaim, ClaimOutcome, StateWrite};
 use crate::transport::PeerIdentity;
-use credex_flows::flow::{Refusal, Refused};
+use credex_flows::flow::{Refusal, Refused, Serial};
 use credex_flows::inbox::{InboxAnswer, duplicate_answer};
 use credex_journal::{ENTRY_VERSION, sha256};
 
@@ -52,17 +52,14 @@ impl Federation {
                 format!("this node does not take part in the {} flow", e.flow),
             ));
         };
-        let serial = match self.inner.receive_locks.get(&e.flow) {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let serial = self.receive_lock(&*handler, e).lock_owned().await;
         let beyond = fields_beyond_release(e);
         let received = match beyond_reason(&beyond) {
             Some(reason) => Err(Refused::BeyondRelease(reason).into()),
             None => self.flow_receive(&*handler, peer, e, now_ms).await,
         };
-        let mut decided = self.decided(received, beyond, now_ms).await?;
-        let (seq, first) = self.journal_received(signed, &mut decided, now_ms).await?;
+        let mut decided = self.decided(received, beyond, now_ms)?;
+        let (seq, first, digest) = self.journal_received(signed, &mut decided, now_ms).await?;
         let (status, reply) = match first {
             true => (decided.answer.status, decided.answer.reply),
             false => self.first_answer(e).await,
@@ -71,7 +68,26 @@ impl Federation {
         if first && decided.sends > 0 {
             self.wake();
         }
-        self.acknowledge(signed, seq, status, reply).await
+        self.acknowledge(signed, digest, seq, status, reply).await
+    }
+
+    /// The lock that takes in `e` one at a time with the messages its flow
+    /// must not decide on concurrently.
+    fn receive_lock(
+        &self,
+        flow: &dyn FederationFlow,
+        e: &Envelope,
+    ) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let sender = match flow.serial() {
+            Serial::Flow => None,
+            Serial::PerSender => Some(e.from_region),
+        };
+        let mut locks = self
+            .inner
+            .receive_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::sync::Arc::clone(locks.entry((e.flow, sender)).or_default())
     }
 
     /// The envelope comes from the connection's peer, to this region, and
@@ -131,12 +147,11 @@ impl Federation {
         Ok(())
     }
 
-    /// What the flow's answer commits: an applied effect's records stored
-    /// (an idempotent upsert, so a message applied again after a crash
-    /// before its entry commits stores the same rows, decision 0503) and
-    /// its follow-up messages queued; a refusal for good answered and
-    /// logged without state; a transient refusal not logged at all.
-    async fn decided(
+    /// What the flow's answer commits: an applied effect's records (stored
+    /// with its journal entry, decision 1050), state and follow-up
+    /// messages queued; a refusal for good answered and logged without
+    /// state; a transient refusal not logged at all.
+    fn decided(
         &self,
         received: Result<Effect, Refusal>,
         beyond: Vec<String>,
@@ -145,13 +160,6 @@ impl Federation {
         match received {
             Ok(effect) => {
                 let mut state = effect.state;
-                if !effect.records.is_empty() {
-                    self.ctx
-                        .storage
-                        .import_records(effect.records)
-                        .await
-                        .map_err(|err| internal("cannot store the message's records", err))?;
-                }
                 let sends = effect.send.len();
                 for body in effect.send {
                     let (_, outbox) = self
@@ -166,6 +174,7 @@ impl Federation {
                     },
                     summary: effect.summary,
                     state,
+                    records: effect.records,
                     sends,
                     beyond,
                 })
@@ -181,6 +190,7 @@ impl Federation {
                         reply: Vec::new(),
                     },
                     state: Vec::new(),
+                    records: Vec::new(),
                     sends: 0,
                     beyond,
                 })
@@ -192,16 +202,16 @@ impl Federation {
     }
 
     /// Journal the message as received — claiming `(from_region,
-    /// message_id)` as a nonce, with the flow's state writes and the answer
-    /// kept for duplicates — and return the entry's index and whether this
-    /// was its first delivery. A duplicate is journaled as such and
-    /// changes nothing.
+    /// message_id)` as a nonce, with the flow's records and state writes
+    /// and the answer kept for duplicates — and return the entry's index,
+    /// whether this was its first delivery, and the digest of the message
+    /// as received. A duplicate is journaled as such and changes nothing.
     async fn journal_received(
         &self,
         signed: &SignedEnvelope,
         decided: &mut Decided,
         now_ms: i64,
-    ) -> Result<(u64, bool), Rejection> {
+    ) -> Result<(u64, bool, [u8; 32]), Rejection> {
         let e = &signed.envelope;
         let mut state = std::mem::take(&mut decided.state);
         state.push(
@@ -264,14 +274,16 @@ impl Federation {
         let duplicate = credex_journal::encode(&duplicate)
             .map_err(|err| internal("cannot log", err))?
             .body;
+        let records = std::mem::take(&mut decided.records);
         let (seq, outcome) = self
             .ctx
             .storage
-            .append_claimed_with_state(
+            .append_claimed_with_records(
                 kind::MESSAGE_RECEIVED,
                 claim,
                 attachment,
                 state,
+                records,
                 move |outcome| {
                     if outcome == ClaimOutcome::Replay {
                         duplicate
@@ -282,7 +294,7 @@ impl Federation {
             )
             .await
             .map_err(|err| internal("cannot log the message", err))?;
-        Ok((seq, outcome != ClaimOutcome::Replay))
+        Ok((seq, outcome != ClaimOutcome::Replay, message_digest))
     }
 
     /// The answer given when `e` was first delivered (replayed to a
@@ -300,10 +312,12 @@ impl Federation {
         (answer.status, answer.reply)
     }
 
-    /// The signed acknowledgement, with the receipt of entry `seq`.
+    /// The signed acknowledgement of `signed` (whose encoding's digest is
+    /// `message_digest`), with the receipt of entry `seq`.
     async fn acknowledge(
         &self,
         signed: &SignedEnvelope,
+        message_digest: [u8; 32],
         seq: u64,
         status: DeliveryStatus,
         reply: Vec<u8>,
@@ -313,10 +327,8 @@ impl Federation {
         let receipt = crate::log::receipt(&ctx.storage, &ctx.checkpoints, seq)
             .await
             .map_err(|err| internal("no receipt", err))?;
-        let envelope_bytes =
-            credex_protocol::encode(signed).map_err(|err| internal("cannot encode", err))?;
         let ack = DeliveryAck {
-            message_digest: sha256(&envelope_bytes),
+            message_digest,
             message_id: e.message_id,
             receiver_region: ctx.region,
             receiver_node: ctx.node.clone(),
@@ -348,6 +360,8 @@ struct Decided {
     answer: InboxAnswer,
     summary: String,
     state: Vec<StateWrite>,
+    /// Credit records the message stores, committed with its entry.
+    records: Vec<crate::storage::RecordRow>,
     sends: usize,
     beyond: Vec<String>,
 }

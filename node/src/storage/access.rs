@@ -46,6 +46,9 @@ pub const MAX_IMPORT_ROWS: usize = 1 << 20;
 /// more in the requested categories is refused with
 /// [`StorageError::TooManyRecords`] rather than answered in part.
 pub const MAX_RECORDS_PER_QUERY: usize = 1024;
+/// Most subjects [`Storage::record_keys_of_subjects`] reads at once: an
+/// upward batch's worth.
+pub const MAX_SUBJECTS_PER_READ: usize = credex_protocol::upward::MAX_BATCH_RECORDS;
 
 /// Most categories one [`Storage::records_for`] call may name.
 pub const MAX_QUERY_CATEGORIES: usize = 256;
@@ -343,8 +346,29 @@ impl Storage {
         state: Vec<StateWrite>,
         build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
     ) -> Result<(u64, ClaimOutcome), StorageError> {
+        self.append_claimed_with_records(kind, claim, attachment, state, Vec::new(), build)
+            .await
+    }
+
+    /// [`Storage::append_claimed_with_state`], and in the same transaction
+    /// the credit records `records` upserted as [`Storage::import_records`]
+    /// does — unless the claim is a replay. What a received message that
+    /// stores records commits: its records, its state and its entry at
+    /// once (decision 1050). Fails also with
+    /// [`StorageError::InvalidRecord`] or
+    /// [`StorageError::TooManyImportRows`] (before queueing).
+    pub async fn append_claimed_with_records(
+        &self,
+        kind: u16,
+        claim: AccessClaim,
+        attachment: Option<([u8; 32], Vec<u8>)>,
+        state: Vec<StateWrite>,
+        records: Vec<RecordRow>,
+        build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
+    ) -> Result<(u64, ClaimOutcome), StorageError> {
         claim.validate()?;
         super::state::validate(&state)?;
+        validate_records(&records)?;
         if let Some((_, content)) = &attachment
             && content.len() > MAX_ATTACHMENT_LEN
         {
@@ -359,6 +383,7 @@ impl Storage {
             claim,
             attachment,
             state,
+            records,
             build: Some(Box::new(build)),
             decision: None,
             reply,
@@ -475,6 +500,45 @@ impl Storage {
             });
         }
         Ok(records)
+    }
+
+    /// For each of `subjects` (subject keys), the keys (category, record
+    /// id) of its records in `categories`, in `subjects`' order; `None` for
+    /// a subject holding more than [`MAX_RECORDS_PER_QUERY`]. At most
+    /// [`MAX_SUBJECTS_PER_READ`] subjects. What a flow deciding on many
+    /// subjects at once reads (an upward batch: one round trip on
+    /// PostgreSQL, not one per subject). Cancel-safe (read only).
+    pub async fn record_keys_of_subjects(
+        &self,
+        subjects: &[String],
+        categories: &[String],
+    ) -> Result<Vec<Option<Vec<(String, String)>>>, StorageError> {
+        if categories.len() > MAX_QUERY_CATEGORIES {
+            return Err(StorageError::TooManyCategories {
+                categories: categories.len(),
+                max: MAX_QUERY_CATEGORIES,
+            });
+        }
+        if subjects.len() > MAX_SUBJECTS_PER_READ {
+            return Err(StorageError::InvalidState {
+                reason: format!(
+                    "{} subjects read at once, at most {MAX_SUBJECTS_PER_READ}",
+                    subjects.len()
+                ),
+            });
+        }
+        if categories.is_empty() {
+            return Ok(vec![Some(Vec::new()); subjects.len()]);
+        }
+        let held = self
+            .inner
+            .engine
+            .record_keys_of(subjects, categories, MAX_RECORDS_PER_QUERY + 1)
+            .await?;
+        Ok(held
+            .into_iter()
+            .map(|keys| (keys.len() <= MAX_RECORDS_PER_QUERY).then_some(keys))
+            .collect())
     }
 
     /// Number of credit records stored. Cancel-safe (read only).

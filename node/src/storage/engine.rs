@@ -237,6 +237,32 @@ impl Engine {
         }
     }
 
+    /// Each of `subjects`' record keys in `categories`, at most `limit`
+    /// each, in `subjects`' order. SQLite reads each subject on the
+    /// caller's thread (tens of µs); PostgreSQL in one round trip.
+    pub(crate) async fn record_keys_of(
+        &self,
+        subjects: &[String],
+        categories: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => {
+                let mut out = Vec::with_capacity(subjects.len());
+                for subject in subjects {
+                    let held = e.records_for(subject, categories, limit).await?;
+                    out.push(
+                        held.into_iter()
+                            .map(|r| (r.category, r.record_id))
+                            .collect(),
+                    );
+                }
+                Ok(out)
+            }
+            Engine::Postgres(e) => e.record_keys_of(subjects, categories, limit).await,
+        }
+    }
+
     pub(crate) async fn records_imported(
         &self,
         after: &super::access::ImportCursor,
@@ -482,6 +508,20 @@ impl BatchTx {
             BatchTx::Sqlite(tx) => tx.write_state(writes, updated_at_unix_ms).await,
             BatchTx::Direct(tx) => tx.write_state(writes, updated_at_unix_ms),
             BatchTx::Postgres(tx) => tx.write_state(writes, updated_at_unix_ms).await,
+        }
+    }
+
+    /// Upserts credit records `rows` (no key twice), imported at
+    /// `imported_at_unix_ms`.
+    pub(crate) async fn import_records(
+        &mut self,
+        rows: &[super::RecordRow],
+        imported_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.import_records(rows, imported_at_unix_ms).await,
+            BatchTx::Direct(tx) => tx.import_records(rows, imported_at_unix_ms),
+            BatchTx::Postgres(tx) => tx.import_records(rows, imported_at_unix_ms).await,
         }
     }
 

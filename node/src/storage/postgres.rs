@@ -1,5 +1,6 @@
 //! The PostgreSQL backend: one pool, optionally confined to one schema.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -238,32 +239,9 @@ impl PgEngine {
         let fail = |e| self.write_error(OP, e);
         let mut tx = self.pool.begin().await.map_err(fail)?;
         subjects::insert(&mut tx, subjects).await.map_err(fail)?;
-        for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO records \
-                 (category, record_id, subject_key, body, imported_at_unix_ms) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.category.as_str())
-                    .push_bind(record.record_id.as_str())
-                    .push_bind(record.subject_key.as_str())
-                    .push_bind(record.body.as_slice())
-                    .push_bind(imported_at_unix_ms);
-            });
-            // No key twice in one statement (checked before queueing), as
-            // PostgreSQL requires of ON CONFLICT DO UPDATE.
-            insert.push(
-                " ON CONFLICT (category, record_id) DO UPDATE SET \
-                 subject_key = excluded.subject_key, body = excluded.body, \
-                 imported_at_unix_ms = excluded.imported_at_unix_ms",
-            );
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-        }
+        insert_records(&mut tx, rows, imported_at_unix_ms)
+            .await
+            .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         Ok(rows.len() as u64)
     }
@@ -484,6 +462,37 @@ impl PgEngine {
             .collect())
     }
 
+    /// Each of `subjects`' record keys in `categories`, at most `limit`
+    /// each, in `subjects`' order: one statement, one index range per
+    /// subject.
+    pub(crate) async fn record_keys_of(
+        &self,
+        subjects: &[String],
+        categories: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT s.i, r.category, r.record_id \
+             FROM UNNEST($1::text[]) WITH ORDINALITY AS s(key, i) \
+             CROSS JOIN LATERAL (SELECT category, record_id FROM records \
+               WHERE subject_key = s.key AND category = ANY($2) LIMIT $3) r",
+        )
+        .bind(subjects)
+        .bind(categories)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.read_error("records of subjects", e))?;
+        let mut out = vec![Vec::new(); subjects.len()];
+        for (i, category, record_id) in rows {
+            // WITH ORDINALITY counts from 1.
+            if let Some(held) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) {
+                held.push((category, record_id));
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn record_count(&self) -> Result<i64, StorageError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM records")
             .fetch_one(&self.pool)
@@ -568,30 +577,71 @@ impl PgBatch {
         self.engine.location()
     }
 
+    pub(crate) async fn import_records(
+        &mut self,
+        rows: &[RecordRow],
+        imported_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        insert_records(&mut self.tx, rows, imported_at_unix_ms)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Apply `writes` in two statements: the puts as one upsert over
+    /// arrays, the deletes as one `DELETE`. Only each key's last write
+    /// counts, as when they are applied one by one (PostgreSQL refuses an
+    /// upsert that names a row twice).
     pub(crate) async fn write_state(
         &mut self,
         writes: &[StateWrite],
         updated_at_unix_ms: i64,
     ) -> Result<(), StorageError> {
-        for write in writes {
-            let query = match &write.value {
-                Some(value) => sqlx::query(
-                    "INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (ns, key) DO UPDATE \
-                     SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms",
-                )
-                .bind(&write.ns)
-                .bind(&write.key)
-                .bind(value.as_slice())
-                .bind(updated_at_unix_ms),
-                None => sqlx::query("DELETE FROM flow_state WHERE ns = $1 AND key = $2")
-                    .bind(&write.ns)
-                    .bind(&write.key),
-            };
-            query
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
+        let mut last: HashMap<(&str, &str), &Option<Vec<u8>>> =
+            HashMap::with_capacity(writes.len());
+        for w in writes {
+            last.insert((w.ns.as_str(), w.key.as_str()), &w.value);
+        }
+        let (mut put_ns, mut put_key, mut put_value) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut del_ns, mut del_key) = (Vec::new(), Vec::new());
+        for ((ns, key), value) in last {
+            match value {
+                Some(v) => {
+                    put_ns.push(ns);
+                    put_key.push(key);
+                    put_value.push(v.as_slice());
+                }
+                None => {
+                    del_ns.push(ns);
+                    del_key.push(key);
+                }
+            }
+        }
+        if !put_ns.is_empty() {
+            sqlx::query(
+                "INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) \
+                 SELECT ns, key, value, $4 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) \
+                 AS w(ns, key, value) \
+                 ON CONFLICT (ns, key) DO UPDATE \
+                 SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms",
+            )
+            .bind(put_ns)
+            .bind(put_key)
+            .bind(put_value)
+            .bind(updated_at_unix_ms)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        if !del_ns.is_empty() {
+            sqlx::query(
+                "DELETE FROM flow_state WHERE (ns, key) IN \
+                 (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+            )
+            .bind(del_ns)
+            .bind(del_key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
@@ -738,6 +788,41 @@ fn describe(connect: &PgConnectOptions, schema: Option<&str>) -> String {
         Some(schema) => format!("PostgreSQL {server}/{database}, schema {schema}"),
         None => format!("PostgreSQL {server}/{database}, default search_path"),
     }
+}
+
+/// Upsert `rows` (keyed by category and record id) in `tx`, one prepared
+/// statement over arrays per [`RECORD_ROWS_PER_INSERT`] rows. No key twice
+/// in one statement (the callers check before queueing), as PostgreSQL
+/// requires of `ON CONFLICT DO UPDATE`.
+async fn insert_records(
+    tx: &mut sqlx::PgConnection,
+    rows: &[RecordRow],
+    imported_at_unix_ms: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
+        let column = |f: fn(&RecordRow) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
+        sqlx::query(
+            "INSERT INTO records (category, record_id, subject_key, body, imported_at_unix_ms) \
+             SELECT c, r, s, b, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) \
+             AS t(c, r, s, b) \
+             ON CONFLICT (category, record_id) DO UPDATE SET \
+             subject_key = excluded.subject_key, body = excluded.body, \
+             imported_at_unix_ms = excluded.imported_at_unix_ms",
+        )
+        .bind(column(|r| r.category.as_str()))
+        .bind(column(|r| r.record_id.as_str()))
+        .bind(column(|r| r.subject_key.as_str()))
+        .bind(
+            chunk
+                .iter()
+                .map(|r| r.body.as_slice())
+                .collect::<Vec<&[u8]>>(),
+        )
+        .bind(imported_at_unix_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -297,30 +297,9 @@ impl SqliteEngine {
             .await
             .map_err(fail)?;
         subjects::insert(&mut tx, subjects).await.map_err(fail)?;
-        for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO records \
-                 (category, record_id, subject_key, body, imported_at_unix_ms) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.category.as_str())
-                    .push_bind(record.record_id.as_str())
-                    .push_bind(record.subject_key.as_str())
-                    .push_bind(record.body.as_slice())
-                    .push_bind(imported_at_unix_ms);
-            });
-            insert.push(
-                " ON CONFLICT (category, record_id) DO UPDATE SET \
-                 subject_key = excluded.subject_key, body = excluded.body, \
-                 imported_at_unix_ms = excluded.imported_at_unix_ms",
-            );
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-        }
+        insert_records(&mut tx, rows, imported_at_unix_ms)
+            .await
+            .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         Ok(rows.len() as u64)
     }
@@ -649,6 +628,16 @@ impl SqliteBatch {
         self.engine.location()
     }
 
+    pub(crate) async fn import_records(
+        &mut self,
+        rows: &[RecordRow],
+        imported_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        insert_records(&mut self.tx, rows, imported_at_unix_ms)
+            .await
+            .map_err(|e| self.engine.write_error(BATCH_OP, e))
+    }
+
     pub(crate) async fn write_state(
         &mut self,
         writes: &[StateWrite],
@@ -805,4 +794,33 @@ async fn select_tree_hashes(
         );
     }
     Ok(rows)
+}
+
+/// Upsert `rows` (keyed by category and record id) in `tx`, in statements
+/// of [`RECORD_ROWS_PER_INSERT`] rows. No key twice in `rows`.
+async fn insert_records(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[RecordRow],
+    imported_at_unix_ms: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO records \
+             (category, record_id, subject_key, body, imported_at_unix_ms) ",
+        );
+        insert.push_values(chunk, |mut row, record| {
+            row.push_bind(record.category.as_str())
+                .push_bind(record.record_id.as_str())
+                .push_bind(record.subject_key.as_str())
+                .push_bind(record.body.as_slice())
+                .push_bind(imported_at_unix_ms);
+        });
+        insert.push(
+            " ON CONFLICT (category, record_id) DO UPDATE SET \
+             subject_key = excluded.subject_key, body = excluded.body, \
+             imported_at_unix_ms = excluded.imported_at_unix_ms",
+        );
+        insert.build().persistent(false).execute(&mut *tx).await?;
+    }
+    Ok(())
 }

@@ -129,6 +129,9 @@ pub(crate) struct ClaimedAppend {
     /// Flow-state writes committed with the record unless the claim is a
     /// replay.
     pub(crate) state: Vec<StateWrite>,
+    /// Credit records upserted with the record unless the claim is a
+    /// replay (a received message's records: decision 1050).
+    pub(crate) records: Vec<super::RecordRow>,
     /// Taken when the batch transaction decides the claim.
     pub(crate) build: Option<BuildBody>,
     /// Set when the batch transaction decides the claim: the outcome (its
@@ -146,7 +149,9 @@ impl Append {
         match self {
             Append::Plain(append) => append.body.len() + state_bytes(&append.state),
             Append::Claimed(append) => {
-                append.attachment.as_ref().map_or(0, |(_, a)| a.len()) + state_bytes(&append.state)
+                append.attachment.as_ref().map_or(0, |(_, a)| a.len())
+                    + state_bytes(&append.state)
+                    + append.records.iter().map(|r| r.body.len()).sum::<usize>()
             }
         }
     }
@@ -680,6 +685,10 @@ async fn stage_claimed(
         ledger.take(&append.claim, outcome, base);
         if !append.state.is_empty() {
             tx.write_state(&append.state, recorded_at_unix_ms).await?;
+        }
+        if !append.records.is_empty() {
+            tx.import_records(&append.records, recorded_at_unix_ms)
+                .await?;
         }
     }
     if let Some((digest, content)) = append.attachment.take() {

@@ -132,6 +132,17 @@ impl Flow for Upward {
         FlowName::Upward
     }
 
+    /// One province's batches are taken in one at a time and in sequence;
+    /// different provinces' at once (decision 1050). A batch changes only
+    /// its province's position, copies and region-qualified records. The
+    /// per-subject bound is the one thing provinces share: two provinces'
+    /// batches about one company, taken in at once, may together pass it,
+    /// and then queries on that company are refused (`TooManyRecords`),
+    /// never answered in part. One province alone cannot pass it.
+    fn serial(&self) -> crate::flow::Serial {
+        crate::flow::Serial::PerSender
+    }
+
     fn reads(&self, from: &Peer, envelope: &Envelope) -> Result<Vec<Read>, Refusal> {
         if envelope.kind == KIND_PROCEDURE_OVERDUE {
             self.overdue_notice(from, envelope)?;

@@ -5,9 +5,8 @@
 //! region-qualified ids, the province's advanced position and the signed
 //! receipt.
 //!
-//! Storing the records and committing the position are the node's (one
-//! transaction with the log entry, records first as an idempotent upsert,
-//! decision 0503).
+//! Storing the records and committing the position are the node's: one
+//! transaction with the log entry (decisions 0503 and 1050).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -167,10 +166,10 @@ impl Upward {
         check_subject_caps(view, batch, from.region)?;
         let digest = records_digest(&batch.records)
             .map_err(|e| Refusal::Transient(format!("cannot digest the batch: {e}")))?;
-        // Stored by the node as an upsert keyed by the region-qualified id:
-        // if the node stops before the log entry commits, the batch is
-        // delivered again and stored again to the same rows, and only then
-        // is its sequence number advanced (decision 0503).
+        // Stored by the node as an upsert keyed by the region-qualified id,
+        // in the log entry's transaction: the records, the copies and the
+        // advanced sequence number commit together or not at all
+        // (decision 1050).
         let records: Vec<RecordRow> = batch
             .records
             .iter()

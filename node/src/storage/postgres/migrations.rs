@@ -39,4 +39,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "region duties",
         include_str!("../migrations/postgres/0007_region_duties.sql"),
     ),
+    (
+        8,
+        "records by import",
+        include_str!("../migrations/postgres/0008_records_by_import.sql"),
+    ),
 ];

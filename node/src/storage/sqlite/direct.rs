@@ -30,7 +30,7 @@ use crate::storage::claims::{ClaimLedger, Counted};
 use crate::storage::engine::{self, JournalRow, expect_one_row};
 use crate::storage::lease::LeaseRow;
 use crate::storage::state::StateWrite;
-use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, StorageError};
+use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, RecordRow, StorageError};
 
 /// Statements the connection keeps prepared: every statement of a batch.
 const STATEMENT_CACHE: usize = 32;
@@ -318,6 +318,29 @@ impl DirectBatch {
                     params![write.ns, write.key],
                 )?,
             };
+        }
+        Ok(())
+    }
+
+    pub(crate) fn import_records(
+        &mut self,
+        rows: &[RecordRow],
+        imported_at_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        for r in rows {
+            self.run(
+                "INSERT INTO records (category, record_id, subject_key, body, imported_at_unix_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (category, record_id) DO UPDATE SET \
+                 subject_key = excluded.subject_key, body = excluded.body, \
+                 imported_at_unix_ms = excluded.imported_at_unix_ms",
+                params![
+                    r.category,
+                    r.record_id,
+                    r.subject_key,
+                    r.body,
+                    imported_at_unix_ms
+                ],
+            )?;
         }
         Ok(())
     }
