@@ -11,11 +11,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
-use super::engine::{self, JournalRow, PeerRow, RECORD_ROWS_PER_INSERT};
+use super::engine::{self, JournalRow, PeerRow};
 use super::log_sql::log_sql;
 use super::state::StateWrite;
-use super::subjects::SubjectRow;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
 };
@@ -26,6 +24,7 @@ mod direct;
 mod lease;
 mod migrations;
 mod readers;
+mod records;
 
 pub(crate) use direct::{DirectBatch, DirectWriter};
 use migrations::MIGRATIONS;
@@ -68,11 +67,6 @@ const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal";
 
 /// What a failed batch transaction reports as its operation.
 const BATCH_OP: &str = "journal append batch";
-
-const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
-     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < ? \
-     AND (imported_at_unix_ms, category, record_id) > (?, ?, ?) \
-     ORDER BY imported_at_unix_ms, category, record_id LIMIT ?";
 
 #[derive(Clone)]
 pub(crate) struct SqliteEngine {
@@ -283,27 +277,6 @@ impl SqliteEngine {
         })
     }
 
-    pub(crate) async fn import_records(
-        &self,
-        rows: &[RecordRow],
-        subjects: &[SubjectRow],
-        imported_at_unix_ms: i64,
-    ) -> Result<u64, StorageError> {
-        const OP: &str = "record import";
-        let fail = |e| self.write_error(OP, e);
-        let mut tx = self
-            .write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(fail)?;
-        subjects::insert(&mut tx, subjects).await.map_err(fail)?;
-        insert_records(&mut tx, rows, imported_at_unix_ms)
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
-        Ok(rows.len() as u64)
-    }
-
     pub(crate) async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {
         sqlx::query("DELETE FROM nonces WHERE expires_at_unix_ms < ?1")
             .bind(now_unix_ms)
@@ -498,45 +471,6 @@ impl SqliteEngine {
         self.readers.quota_used(peer, window_start_unix_ms)
     }
 
-    pub(crate) async fn records_for(
-        &self,
-        subject_key: &str,
-        categories: &[String],
-        limit: usize,
-    ) -> Result<Vec<StoredRecord>, StorageError> {
-        // INDEXED BY (in `DirectReaders::records_for`): without it SQLite's
-        // planner satisfies the ORDER BY with the primary key (category,
-        // record_id) and scans every record of the category, checking
-        // subject_key row by row (EXPLAIN QUERY PLAN: "SEARCH records USING
-        // INDEX sqlite_autoindex_records_1 (category=?)"): 1.4 s per query
-        // at 40,000 records (credex-sim).
-        self.readers.records_for(subject_key, categories, limit)
-    }
-
-    pub(crate) async fn record_count(&self) -> Result<i64, StorageError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM records")
-            .fetch_one(&self.read)
-            .await
-            .map_err(|e| self.read_error("record count", e))
-    }
-
-    pub(crate) async fn records_imported(
-        &self,
-        after: &ImportCursor,
-        before_unix_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<ImportedRow>, StorageError> {
-        sqlx::query_as(SELECT_RECORDS_IMPORTED)
-            .bind(before_unix_ms)
-            .bind(after.imported_at_unix_ms)
-            .bind(after.category.as_str())
-            .bind(after.record_id.as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(|e| self.read_error("records by import time", e))
-    }
-
     pub(crate) async fn read_tree_hashes(
         &self,
         indexes: &[u64],
@@ -626,16 +560,6 @@ pub(crate) struct SqliteBatch {
 impl SqliteBatch {
     pub(crate) fn location(&self) -> Arc<str> {
         self.engine.location()
-    }
-
-    pub(crate) async fn import_records(
-        &mut self,
-        rows: &[RecordRow],
-        imported_at_unix_ms: i64,
-    ) -> Result<(), StorageError> {
-        insert_records(&mut self.tx, rows, imported_at_unix_ms)
-            .await
-            .map_err(|e| self.engine.write_error(BATCH_OP, e))
     }
 
     pub(crate) async fn write_state(
@@ -794,33 +718,4 @@ async fn select_tree_hashes(
         );
     }
     Ok(rows)
-}
-
-/// Upsert `rows` (keyed by category and record id) in `tx`, in statements
-/// of [`RECORD_ROWS_PER_INSERT`] rows. No key twice in `rows`.
-async fn insert_records(
-    tx: &mut sqlx::SqliteConnection,
-    rows: &[RecordRow],
-    imported_at_unix_ms: i64,
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO records \
-             (category, record_id, subject_key, body, imported_at_unix_ms) ",
-        );
-        insert.push_values(chunk, |mut row, record| {
-            row.push_bind(record.category.as_str())
-                .push_bind(record.record_id.as_str())
-                .push_bind(record.subject_key.as_str())
-                .push_bind(record.body.as_slice())
-                .push_bind(imported_at_unix_ms);
-        });
-        insert.push(
-            " ON CONFLICT (category, record_id) DO UPDATE SET \
-             subject_key = excluded.subject_key, body = excluded.body, \
-             imported_at_unix_ms = excluded.imported_at_unix_ms",
-        );
-        insert.build().persistent(false).execute(&mut *tx).await?;
-    }
-    Ok(())
 }
