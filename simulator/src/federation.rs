@@ -113,6 +113,7 @@ impl SimNode {
         postgres: Option<&str>,
         run: &str,
         quota: crate::report::PeerQuota,
+        upward: bool,
     ) -> Result<NodeConfig, FederationError> {
         let mut c = NodeConfig::load(&self.config)?;
         // Ephemeral port at the first start; a restart reuses the port it got.
@@ -129,6 +130,13 @@ impl SimNode {
         // them (decision 0650): the malicious node's flood must meet them.
         c.transport.ingress.peer_requests_per_second = quota.requests_per_second;
         c.transport.ingress.peer_burst = quota.burst;
+        if upward && !self.is_national() {
+            // Reported upward as fast as the national node takes it in: a
+            // pass every quarter second, several batches queued.
+            c.upward.enabled = true;
+            c.upward.interval = std::time::Duration::from_millis(250);
+            c.upward.max_in_flight = 8;
+        }
         if let Some(url) = postgres {
             c.storage = StorageTarget::Postgres {
                 url: url.to_owned(),
@@ -395,7 +403,8 @@ mod tests {
         assert_eq!(fed.nodes[1].name.as_str(), "gy-1");
         for node in &fed.nodes {
             let quota = crate::report::PeerQuota::default();
-            let config = node.load_config(None, "t", quota).unwrap();
+            let config = node.load_config(None, "t", quota, true).unwrap();
+            assert_eq!(config.upward.enabled, !node.is_national());
             assert_eq!(config.transport.ingress.peer_burst, quota.burst);
             credex_node::query::load_policy(config.region, &config.policy)
                 .unwrap_or_else(|e| panic!("{}: {e}", node.name));

@@ -18,6 +18,7 @@ pub mod federation;
 pub mod malicious;
 pub mod report;
 pub mod sim;
+pub mod upward;
 
 pub use faults::Fault;
 pub use report::Report;

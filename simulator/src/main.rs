@@ -70,6 +70,16 @@ struct Args {
     /// peer_burst`; the node's default is 10,000).
     #[arg(long, default_value_t = PeerQuota::default().burst)]
     peer_burst: u32,
+    /// Provinces report their records upward (数据报送) to the national
+    /// node while the workload runs; the report adds the national node's
+    /// intake and `upward.svg`.
+    #[arg(long)]
+    upward: bool,
+    /// With --upward: after the workload, wait at most this many seconds
+    /// for the national node to hold every reported record (the run fails
+    /// if it does not).
+    #[arg(long, default_value_t = 900.0, value_name = "SECONDS")]
+    upward_wait: f64,
 }
 
 fn main() -> ExitCode {
@@ -114,6 +124,13 @@ fn run(args: Args) -> anyhow::Result<bool> {
         peer_quota: PeerQuota {
             requests_per_second: args.peer_rate,
             burst: args.peer_burst,
+        },
+        upward: match args.upward {
+            false => None,
+            true => Some(
+                std::time::Duration::try_from_secs_f64(args.upward_wait)
+                    .map_err(|_| anyhow::anyhow!("--upward-wait: expected seconds, 0 or more"))?,
+            ),
         },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

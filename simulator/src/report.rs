@@ -281,8 +281,10 @@ pub struct Report {
     pub malicious: MaliciousReport,
     /// The final audit.
     pub audit: AuditResult,
+    /// The upward channel (`--upward`).
+    pub upward: Option<crate::upward::UpwardReport>,
     /// Audit passed, nothing leaked, no malicious query accepted, every
-    /// fault observed.
+    /// fault observed, every reported record received (`--upward`).
     pub passed: bool,
 }
 
@@ -294,6 +296,9 @@ pub fn render(r: &Report) -> String {
     render_outcomes(&mut s, r);
     render_faults(&mut s, &r.faults);
     render_malicious(&mut s, &r.malicious, r.peer_quota);
+    if let Some(u) = &r.upward {
+        crate::upward::render(&mut s, u);
+    }
     render_audit(&mut s, &r.audit);
     let _ = writeln!(
         s,
@@ -522,7 +527,14 @@ pub fn write_files(r: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     plot_latency(r, &latency).with_context(|| format!("drawing {}", latency.display()))?;
     let throughput = dir.join("throughput.svg");
     plot_throughput(r, &throughput).with_context(|| format!("drawing {}", throughput.display()))?;
-    Ok(vec![json, latency, throughput])
+    let mut files = vec![json, latency, throughput];
+    if let Some(u) = &r.upward {
+        let path = dir.join("upward.svg");
+        crate::upward::plot(u, r.regions, &path)
+            .with_context(|| format!("drawing {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 fn plot_latency(r: &Report, path: &Path) -> anyhow::Result<()> {

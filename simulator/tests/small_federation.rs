@@ -47,6 +47,7 @@ async fn five_nodes_with_faults_pass_the_final_audit() {
         // answers, empties the bucket within a second; five times what one
         // region sends another here.
         peer_quota: QUOTA,
+        upward: None,
     };
     let report = credex_simulator::run(&opts).await.expect("simulation runs");
     let table = credex_simulator::report::render(&report);

@@ -214,6 +214,8 @@ pub(super) struct Measured {
     pub(super) tamper: Vec<TamperReport>,
     /// The final audit.
     pub(super) audit: AuditResult,
+    /// The upward channel, if the provinces reported.
+    pub(super) upward: Option<crate::upward::UpwardReport>,
 }
 
 /// The report of the run, each fault judged, and whether it passed: the
@@ -227,6 +229,7 @@ pub(super) fn report(ctx: &Ctx, opts: &SimOptions, measured: Measured) -> Report
         setup,
         tamper,
         audit,
+        upward,
     } = measured;
     let answered = stats.latencies_us.len() as u64;
     let per_s = |v: &[AtomicU64]| -> Vec<u64> {
@@ -264,6 +267,7 @@ pub(super) fn report(ctx: &Ctx, opts: &SimOptions, measured: Measured) -> Report
         faults,
         malicious,
         audit,
+        upward,
         passed: false,
     };
     report.audit.passed = report.audit.unexplained == 0
@@ -272,7 +276,8 @@ pub(super) fn report(ctx: &Ctx, opts: &SimOptions, measured: Measured) -> Report
     report.passed = report.audit.passed
         && report.internal_fields_leaked == 0
         && report.malicious.accepted.values().all(|&v| v == 0)
-        && report.faults.iter().all(|f| f.observed);
+        && report.faults.iter().all(|f| f.observed)
+        && report.upward.as_ref().is_none_or(|u| u.complete());
     report
 }
 

@@ -23,6 +23,7 @@ mod fault_schedule;
 mod finish;
 mod measure;
 mod setup;
+mod upward;
 pub(crate) mod workload;
 
 pub use workload::{QueryMix, Rng};
@@ -60,6 +61,10 @@ pub struct SimOptions {
     pub progress: bool,
     /// The per-region ingress quota every node enforces (`[limits]`).
     pub peer_quota: PeerQuota,
+    /// Provinces report their records upward while the workload runs
+    /// ([`crate::upward`]); after it the run waits this long at most for
+    /// the national node to hold them all. `None`: no reporting.
+    pub upward: Option<Duration>,
 }
 
 /// Run a simulation and return its report (the audit's verdict included).
@@ -71,7 +76,13 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
     let (ctx, setup) = setup::federation(opts, &dir, &shutdown).await?;
     let ctx = setup::connect_pairs(ctx, opts).await?;
 
+    let due = upward::due(&ctx);
+    let sampler = opts.upward.map(|_| upward::start(&ctx, due));
     let (stats, seconds) = measure::workload(&ctx, opts, &shutdown).await?;
+    let upward = match (sampler, opts.upward) {
+        (Some(sampler), Some(wait)) => Some(sampler.finish(&ctx, wait).await),
+        _ => None,
+    };
 
     let mut tamper = finish::restart_and_tamper(&ctx).await?;
     let audit = finish::export_and_audit(&ctx, opts, &mut tamper).await?;
@@ -82,6 +93,7 @@ pub async fn run(opts: &SimOptions) -> anyhow::Result<Report> {
         setup,
         tamper,
         audit,
+        upward,
     };
     Ok(finish::report(&ctx, opts, measured))
 }

@@ -163,12 +163,27 @@ async fn start_nodes(
     if opts.postgres.is_some() {
         eprintln!("credex-sim: PostgreSQL schemas credex_sim_{run_id}_<node>");
     }
-    let mut slots = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
     let mut signers = Vec::new();
     for node in &fed.nodes {
-        let config = node
-            .load_config(opts.postgres.as_deref(), &run_id, opts.peer_quota)
+        let mut config = node
+            .load_config(
+                opts.postgres.as_deref(),
+                &run_id,
+                opts.peer_quota,
+                opts.upward.is_some(),
+            )
             .with_context(|| format!("configuration of {}", node.name))?;
+        // The national node starts first, on an ephemeral port: the
+        // provinces' reporters deliver to where it listens. (Queries go
+        // over the connections the workload opens; see `connect_pairs`.)
+        if let Some(national) = slots.iter().find(|s| s.node.is_national()) {
+            for peer in &mut config.peers {
+                if peer.region.is_national() {
+                    peer.addr = national.addr();
+                }
+            }
+        }
         signers.push(Signers {
             requester: fed.signer(node.region, "req-1")?,
             approver: fed.signer(node.region, "apv-1")?,
