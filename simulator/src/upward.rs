@@ -29,11 +29,11 @@ pub struct UpwardReport {
     /// Seconds from the workload's start until the national node held
     /// every due record; `None` if it did not within the wait.
     pub drained_after_s: Option<f64>,
-    /// Records held at the national node at each whole second from the
-    /// workload's start.
-    pub held_per_second: Vec<u64>,
-    /// The most records taken in during one second.
-    pub peak_per_s: u64,
+    /// Records held at the national node, sampled about once a second:
+    /// (seconds since the workload's start, records).
+    pub held_over_time: Vec<(f64, u64)>,
+    /// The fastest intake between two samples, records/s.
+    pub peak_per_s: f64,
     /// Mean intake while reporting ran: `received` over the seconds until
     /// the last record arrived.
     pub mean_per_s: f64,
@@ -63,7 +63,7 @@ pub fn render(s: &mut String, u: &UpwardReport) {
     );
     let _ = writeln!(
         s,
-        "  intake: {:.0} records/s on average while reporting ran, {} in the fastest second",
+        "  intake: {:.0} records/s on average while reporting ran, {:.0}/s at the fastest (between two samples a second apart)",
         u.mean_per_s, u.peak_per_s
     );
 }
@@ -71,14 +71,20 @@ pub fn render(s: &mut String, u: &UpwardReport) {
 /// Draw the national node's intake per second to `path`.
 pub fn plot(u: &UpwardReport, regions: usize, path: &Path) -> anyhow::Result<()> {
     use plotters::prelude::*;
-    let per_s: Vec<u64> = std::iter::once(0)
-        .chain(u.held_per_second.iter().copied())
+    let per_s: Vec<(f64, f64)> = std::iter::once((0.0, 0))
+        .chain(u.held_over_time.iter().copied())
         .collect::<Vec<_>>()
         .windows(2)
-        .map(|w| w[1].saturating_sub(w[0]))
+        .map(|w| {
+            let dt = (w[1].0 - w[0].0).max(1e-3);
+            (
+                (w[0].0 + w[1].0) / 2.0,
+                w[1].1.saturating_sub(w[0].1) as f64 / dt,
+            )
+        })
         .collect();
-    let n = per_s.len().max(1) as f64;
-    let top = per_s.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.15;
+    let n = u.held_over_time.last().map_or(1.0, |s| s.0.max(1.0));
+    let top = per_s.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
     let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
@@ -104,13 +110,7 @@ pub fn plot(u: &UpwardReport, regions: usize, path: &Path) -> anyhow::Result<()>
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     chart
-        .draw_series(LineSeries::new(
-            per_s
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i as f64 + 0.5, *v as f64)),
-            BLUE.stroke_width(2),
-        ))
+        .draw_series(LineSeries::new(per_s, BLUE.stroke_width(2)))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())

@@ -18,7 +18,7 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// The running sampler.
 pub(super) struct Sampler {
     stop: CancellationToken,
-    task: JoinHandle<Vec<(u64, u64)>>,
+    task: JoinHandle<Vec<(f64, u64)>>,
     due: u64,
     started: Instant,
     /// Set by the sampler when the national node first held every due record.
@@ -67,6 +67,9 @@ pub(super) fn start(ctx: &Arc<Ctx>, due: u64) -> Sampler {
             let mut samples = Vec::new();
             let mut last = (0, 0);
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            // A read slowed by the load delays the next sample; it does
+            // not make a burst of them.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tokio::select! {
@@ -76,7 +79,7 @@ pub(super) fn start(ctx: &Arc<Ctx>, due: u64) -> Sampler {
                 if let Some(now) = held(&ctx).await {
                     last = now;
                 }
-                samples.push(last);
+                samples.push((started.elapsed().as_secs_f64(), last.0));
                 if last.0 >= due {
                     let _ = drained.set(started.elapsed().as_secs_f64());
                 }
@@ -110,28 +113,27 @@ impl Sampler {
         }
         self.stop.cancel();
         let samples = self.task.await.unwrap_or_default();
-        let (received, batches) = held(ctx)
-            .await
-            .unwrap_or_else(|| samples.last().copied().unwrap_or((0, 0)));
-        let held_per_second: Vec<u64> = samples.iter().map(|s| s.0).collect();
-        let peak_per_s = std::iter::once(0)
-            .chain(held_per_second.iter().copied())
+        let (received, batches) = match held(ctx).await {
+            Some(now) => now,
+            None => (samples.last().map_or(0, |s| s.1), 0),
+        };
+        let peak_per_s = std::iter::once((0.0, 0))
+            .chain(samples.iter().copied())
             .collect::<Vec<_>>()
             .windows(2)
-            .map(|w| w[1].saturating_sub(w[0]))
-            .max()
-            .unwrap_or(0);
+            .map(|w| w[1].1.saturating_sub(w[0].1) as f64 / (w[1].0 - w[0].0).max(1e-3))
+            .fold(0.0, f64::max);
         // Until the last record arrived: the first sample holding them all.
-        let active_s = held_per_second
+        let active_s = samples
             .iter()
-            .position(|&h| h >= received)
-            .map_or(self.started.elapsed().as_secs_f64(), |i| (i + 1) as f64);
+            .find(|s| s.1 >= received)
+            .map_or(self.started.elapsed().as_secs_f64(), |s| s.0);
         UpwardReport {
             due: self.due,
             received,
             batches,
             drained_after_s: self.drained.get().copied(),
-            held_per_second,
+            held_over_time: samples,
             peak_per_s,
             mean_per_s: received as f64 / active_s.max(1.0),
         }
