@@ -88,6 +88,9 @@ pub struct Envelope {
     /// When the message was created, Unix ms (retries keep it).
     pub created_at_ms: i64,
     /// The flow's message, postcard-encoded; at most [`MAX_PAYLOAD`] bytes.
+    /// (De)serialized as one byte string: the same bytes on the wire as a
+    /// sequence of `u8`, without a call per byte (see `codec`).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// What the sender's egress gate released in `payload` (放行记录):
     /// the receiver and the auditor check the payload against it.

@@ -45,7 +45,9 @@ pub struct ReportedRecord {
     /// The subject key as the province derives it (a unified social credit
     /// code, or the digest of a citizen ID — never a clear citizen ID).
     pub subject_key: String,
-    /// The record (an encoded `credex_policies::Record`).
+    /// The record (an encoded `credex_policies::Record`), as one byte
+    /// string (the same wire bytes as a sequence of `u8`).
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
     /// When the province imported it, Unix ms.
     pub imported_at_ms: i64,

@@ -344,3 +344,42 @@ fn wire_bytes_match_the_specification_example() {
     .unwrap();
     assert_eq!(err, [2, 2, 1, b'x']);
 }
+
+/// A body carried as a plain sequence of `u8`, as `Envelope::payload` and
+/// `ReportedRecord::body` were before they became byte strings.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct AsSequence {
+    before: u32,
+    body: Vec<u8>,
+    after: String,
+}
+
+/// The same body as a byte string (`serde_bytes`), as those fields are now.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct AsByteString {
+    before: u32,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+    after: String,
+}
+
+proptest! {
+    /// Byte strings change nothing on the wire: nodes of either build read
+    /// each other's envelopes and batches, and signatures over their
+    /// encoding still verify.
+    #[test]
+    fn byte_strings_are_the_same_wire_bytes_as_u8_sequences(
+        before in any::<u32>(),
+        body in proptest::collection::vec(any::<u8>(), 0..3000),
+        after in ".{0,20}",
+    ) {
+        let old = AsSequence { before, body: body.clone(), after: after.clone() };
+        let new = AsByteString { before, body, after };
+        let old_bytes = credex_protocol::encode(&old).unwrap();
+        let new_bytes = credex_protocol::encode(&new).unwrap();
+        prop_assert_eq!(&old_bytes, &new_bytes);
+        let read_old: AsSequence = credex_protocol::decode(&new_bytes).unwrap();
+        let read_new: AsByteString = credex_protocol::decode(&old_bytes).unwrap();
+        prop_assert_eq!(read_old.body, read_new.body);
+    }
+}

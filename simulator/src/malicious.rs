@@ -12,11 +12,11 @@
 //! | `foreign-consent` | tax ratings for `financing` with a "consent" the requesting region's own portal signed | `ConsentAuthorityNotAccepted` (decision 0640) |
 //! | `late-consent` | the data owner's genuine consent attached after both officers signed | `AuthorizationNotBound` (decision 0640) |
 //!
-//! Halfway through the window it floods one peer with copies of one
-//! query, far beyond the per-region quota every node enforces
+//! From a third of the way into the window it floods one peer with copies
+//! of one query, far beyond the per-region quota every node enforces
 //! ([`crate::report::PeerQuota`]): the copies over quota must be refused
 //! with `RateLimited` before anything is logged, while the target keeps
-//! serving other regions (decision 0650).
+//! serving other regions (decision 0650). The flood is [`flood`]'s.
 //!
 //! After the run, before the export, its operator edits its own database
 //! (decision 0660): it rewrites its log without one release entry
@@ -42,18 +42,19 @@ use std::time::{Duration, Instant};
 use credex_audit::Violation;
 use credex_journal::{AccessEntry, kind};
 use credex_node::requester::{self, QuerySpec};
-use credex_node::storage::{JournalRecord, Storage, StorageError, danger};
-use credex_node::transport::ClientError;
+use credex_node::storage::{JournalRecord, Storage, danger};
 use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, Outcome, QueryReason, QueryResponse,
     SignedSubjectAuthorization, SubjectRef,
 };
-use credex_protocol::{ErrorCode, Request, Response};
 
 use crate::federation::{INTERNAL_PENALTY_FIELDS, TAX_FIELDS, TAX_RATING_EVERY};
 use crate::report::{FloodReport, TamperReport};
 use crate::sim::context::{Ctx, Failure, Live};
 use crate::sim::workload::{Kind, Rng, financing_consent};
+
+mod flood;
+use flood::{FLOOD_RETRY_AFTER, flood};
 
 /// The attacks sent round robin, by the names the report uses.
 pub const ATTACKS: [&str; 5] = [
@@ -388,127 +389,6 @@ fn rated_subject(ctx: &Ctx, to: usize, rng: &mut Rng) -> Option<String> {
         .then(|| target.subject((rng.below(rated as usize) as u32 + 1) * TAX_RATING_EVERY - 1))
 }
 
-/// The pause after a flood that could not start: its target unreachable,
-/// or its pair backing off for a second after a failed query.
-const FLOOD_RETRY_AFTER: Duration = Duration::from_millis(250);
-
-/// In flight at once during a flood: one connection's worth of streams.
-const FLOOD_IN_FLIGHT: usize = 64;
-
-/// The shortest flood: long enough for the target to serve other regions
-/// meanwhile.
-const FLOOD_MIN: Duration = Duration::from_secs(2);
-
-/// The longest flood, throttled or not.
-const FLOOD_MAX: Duration = Duration::from_secs(10);
-
-/// Flood node `to` from `node`: one query, answered once the honest way,
-/// then sent again and again, [`FLOOD_IN_FLIGHT`] at a time, until at least
-/// one quota's burst of copies were throttled and [`FLOOD_MIN`] passed (at
-/// most [`FLOOD_MAX`]). `Err` says why the flood could not start.
-async fn flood(ctx: &Ctx, node: usize, to: usize, rng: &mut Rng) -> Result<FloodReport, String> {
-    let target = &ctx.slots[to].node;
-    let subject = target.subject(rng.below(target.subjects.max(1) as usize) as u32);
-    let q = ctx
-        .build(node, to, Kind::Basis, subject, "public_procurement")
-        .map_err(|e| format!("query not built: {e}"))?;
-    // Answered and logged on both sides first, so each copy the target
-    // handles is a denied replay, and no release escapes the requester's log.
-    ctx.send(node, to, &q).await.map_err(|f| match f {
-        Failure::RequesterDown => "the flooding node is down".to_owned(),
-        Failure::Unreachable(e) => format!("target unreachable: {e}"),
-        Failure::Failed(e) => format!("first copy not answered: {e}"),
-    })?;
-    let gone = || format!("{} or {} went down", ctx.slots[node].node.name, target.name);
-    let live = ctx.slots[node].live().ok_or_else(gone)?;
-    let conn = ctx
-        .connection(node, to, &live)
-        .await
-        .map_err(|_| format!("no connection to {}", target.name))?;
-    let storage = ctx.slots[to].live().ok_or_else(gone)?.storage;
-    let unread = |e: StorageError| format!("{}'s log not read: {e}", target.name);
-    let before = storage.journal_len().await.map_err(unread)?;
-    let burst = u64::from(ctx.peer_quota.burst);
-    let request = Arc::new(Request::Query(Box::new(q.clone())));
-    let started = Instant::now();
-    let (mut sent, mut answered, mut throttled, mut failed) = (0u64, 0u64, 0u64, 0u64);
-    let mut failures = BTreeMap::new();
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        let enough = (throttled >= burst && started.elapsed() >= FLOOD_MIN)
-            || started.elapsed() >= FLOOD_MAX;
-        while !enough && in_flight.len() < FLOOD_IN_FLIGHT {
-            let (conn, request) = (Arc::clone(&conn), Arc::clone(&request));
-            in_flight.spawn(async move { conn.request(&request).await });
-            sent += 1;
-        }
-        let Some(joined) = in_flight.join_next().await else {
-            break;
-        };
-        match joined {
-            Ok(Ok(Response::Query(_))) => answered += 1,
-            Ok(Err(ClientError::Refused(e))) if e.code == ErrorCode::RateLimited => throttled += 1,
-            other => {
-                failed += 1;
-                let why = match other {
-                    Ok(Ok(_)) => "an answer of another kind".to_owned(),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => format!("task: {e}"),
-                };
-                let why: String = why.chars().take(100).collect();
-                *failures.entry(why).or_default() += 1;
-            }
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    // Requests the target was still handling when their answers came back
-    // are durable by then (a response follows the entry's commit).
-    let after = storage.journal_len().await.map_err(unread)?;
-    let (logged, others_logged) = logged_during(&storage, before, after, &q, ctx, node)
-        .await
-        .ok_or_else(|| format!("{}'s log not read after the flood", target.name))?;
-    Ok(FloodReport {
-        target: target.name.to_string(),
-        sent,
-        answered,
-        throttled,
-        failed,
-        failures,
-        logged,
-        others_logged,
-        seconds,
-        ok: throttled > 0 && (answered..=sent - throttled).contains(&logged) && others_logged > 0,
-    })
-}
-
-/// Of the query entries `storage`'s node logged in `before..after`: those
-/// of `q`, and those of regions other than `node`'s.
-async fn logged_during(
-    storage: &Storage,
-    before: u64,
-    after: u64,
-    q: &AuthorizedQuery,
-    ctx: &Ctx,
-    node: usize,
-) -> Option<(u64, u64)> {
-    let region = ctx.slots[node].node.region;
-    let (mut flood, mut others) = (0, 0);
-    for r in journal(storage, before, after).await.ok()? {
-        if r.kind != kind::QUERY_RECEIVED {
-            continue;
-        }
-        let Ok(e) = credex_protocol::decode::<AccessEntry>(&r.body) else {
-            continue;
-        };
-        if e.request_id == q.request.request_id {
-            flood += 1;
-        } else if e.requester_region != region {
-            others += 1;
-        }
-    }
-    Some((flood, others))
-}
-
 /// The journal records `from..to` of `storage`.
 async fn journal(
     storage: &Storage,
@@ -554,6 +434,11 @@ pub(crate) async fn tamper_with_log(ctx: &Ctx, node: usize) -> TamperReport {
     let witnessed = ask_witnesses(ctx, node, &live, 2).await;
     report.notes.push(format!("before: {witnessed}"));
     let storage = &live.storage;
+    if let Err(e) = settle(slot, storage).await {
+        report
+            .notes
+            .push(format!("waiting for the log to settle: {e}"));
+    }
     let releases = match releases(storage).await {
         Ok(r) if r.len() >= 2 => r,
         Ok(r) => {
@@ -611,6 +496,35 @@ async fn releases(
 
 /// Rewinds `storage`'s log to `deleted` and appends every later entry
 /// again (as in `tests/tests/log_rewrite.rs`); returns how many.
+/// How long the log must not grow before the operator edits it.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Wait (at most ten [`QUIET`] periods) until `slot`'s log has stopped
+/// growing and a checkpoint covering it is stored. The operator edits a
+/// live database: a checkpoint signed before the edit and stored after it
+/// would name a tree the edit removed, and the node then rightly refuses to
+/// sign the rewritten tree at that size (the long `--upward` runs met it).
+async fn settle(slot: &crate::sim::context::Slot, storage: &Storage) -> Result<(), String> {
+    let mut len = storage.journal_len().await.map_err(|e| e.to_string())?;
+    for _ in 0..10 {
+        tokio::time::sleep(QUIET).await;
+        let now = storage.journal_len().await.map_err(|e| e.to_string())?;
+        if now == len {
+            break;
+        }
+        len = now;
+    }
+    let guard = slot.running.lock().await;
+    let node = guard.as_ref().ok_or("the node is not running")?;
+    node.checkpoints()
+        .covering(len.saturating_sub(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Published before it is stored (decision 1010): give the keeper its turn.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
 async fn rewrite_without(
     storage: &Storage,
     deleted: u64,
