@@ -464,33 +464,10 @@ macro_rules! feed_sql {
                 subjects::insert(&mut self.tx, &batch.subjects)
                     .await
                     .map_err(fail)?;
-                for chunk in batch
-                    .upserts
-                    .chunks(crate::storage::engine::RECORD_ROWS_PER_INSERT)
-                {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO records \
-                         (category, record_id, subject_key, body, imported_at_unix_ms) ",
-                    );
-                    insert.push_values(chunk, |mut row, record| {
-                        row.push_bind(record.category.as_str())
-                            .push_bind(record.record_id.as_str())
-                            .push_bind(record.subject_key.as_str())
-                            .push_bind(record.body.as_slice())
-                            .push_bind(now_unix_ms);
-                    });
-                    insert.push(
-                        " ON CONFLICT (category, record_id) DO UPDATE SET \
-                         subject_key = excluded.subject_key, body = excluded.body, \
-                         imported_at_unix_ms = excluded.imported_at_unix_ms",
-                    );
-                    insert
-                        .build()
-                        .persistent(false)
-                        .execute(&mut *self.tx)
-                        .await
-                        .map_err(fail)?;
-                }
+                // No key twice: `validate` checked before queueing.
+                records::insert_records(&mut self.tx, &batch.upserts, now_unix_ms)
+                    .await
+                    .map_err(fail)?;
                 for d in &batch.deletes {
                     sqlx::query(
                         "DELETE FROM records \

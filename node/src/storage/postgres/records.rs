@@ -132,7 +132,7 @@ impl PgBatch {
 /// statement over arrays per [`RECORD_ROWS_PER_INSERT`] rows. No key twice
 /// in one statement (the callers check before queueing), as PostgreSQL
 /// requires of `ON CONFLICT DO UPDATE`.
-async fn insert_records(
+pub(super) async fn insert_records(
     tx: &mut sqlx::PgConnection,
     rows: &[RecordRow],
     imported_at_unix_ms: i64,

@@ -91,7 +91,7 @@ impl SqliteBatch {
 
 /// Upsert `rows` (keyed by category and record id) in `tx`, in statements
 /// of [`RECORD_ROWS_PER_INSERT`] rows. No key twice in `rows`.
-async fn insert_records(
+pub(super) async fn insert_records(
     tx: &mut sqlx::SqliteConnection,
     rows: &[RecordRow],
     imported_at_unix_ms: i64,
