@@ -117,9 +117,9 @@ impl Sampler {
             Some(now) => now,
             None => (samples.last().map_or(0, |s| s.1), 0),
         };
-        let peak_per_s = std::iter::once((0.0, 0))
-            .chain(samples.iter().copied())
-            .collect::<Vec<_>>()
+        // Between samples only: the first sample also holds what arrived
+        // before the workload started.
+        let peak_per_s = samples
             .windows(2)
             .map(|w| w[1].1.saturating_sub(w[0].1) as f64 / (w[1].0 - w[0].0).max(1e-3))
             .fold(0.0, f64::max);
