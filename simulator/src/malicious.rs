@@ -434,11 +434,6 @@ pub(crate) async fn tamper_with_log(ctx: &Ctx, node: usize) -> TamperReport {
     let witnessed = ask_witnesses(ctx, node, &live, 2).await;
     report.notes.push(format!("before: {witnessed}"));
     let storage = &live.storage;
-    if let Err(e) = settle(slot, storage).await {
-        report
-            .notes
-            .push(format!("waiting for the log to settle: {e}"));
-    }
     let releases = match releases(storage).await {
         Ok(r) if r.len() >= 2 => r,
         Ok(r) => {
@@ -496,35 +491,6 @@ async fn releases(
 
 /// Rewinds `storage`'s log to `deleted` and appends every later entry
 /// again (as in `tests/tests/log_rewrite.rs`); returns how many.
-/// How long the log must not grow before the operator edits it.
-const QUIET: Duration = Duration::from_millis(1500);
-
-/// Wait (at most ten [`QUIET`] periods) until `slot`'s log has stopped
-/// growing and a checkpoint covering it is stored. The operator edits a
-/// live database: a checkpoint signed before the edit and stored after it
-/// would name a tree the edit removed, and the node then rightly refuses to
-/// sign the rewritten tree at that size (the long `--upward` runs met it).
-async fn settle(slot: &crate::sim::context::Slot, storage: &Storage) -> Result<(), String> {
-    let mut len = storage.journal_len().await.map_err(|e| e.to_string())?;
-    for _ in 0..10 {
-        tokio::time::sleep(QUIET).await;
-        let now = storage.journal_len().await.map_err(|e| e.to_string())?;
-        if now == len {
-            break;
-        }
-        len = now;
-    }
-    let guard = slot.running.lock().await;
-    let node = guard.as_ref().ok_or("the node is not running")?;
-    node.checkpoints()
-        .covering(len.saturating_sub(1))
-        .await
-        .map_err(|e| e.to_string())?;
-    // Published before it is stored (decision 1010): give the keeper its turn.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Ok(())
-}
-
 async fn rewrite_without(
     storage: &Storage,
     deleted: u64,
