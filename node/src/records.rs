@@ -380,6 +380,7 @@ pub(crate) fn validate_row(
             record_id,
             subject_key: String::new(),
             body,
+            copy_of: None,
         },
     ))
 }

@@ -16,6 +16,7 @@ fn row(subject: &str, category: &str, id: &str) -> RecordRow {
         record_id: id.into(),
         subject_key: subject.into(),
         body: format!("{subject}/{category}/{id}").into_bytes(),
+        copy_of: None,
     }
 }
 

@@ -114,6 +114,7 @@ fn row(record_id: &str, subject_key: &str, body: &[u8]) -> RecordRow {
         record_id: record_id.into(),
         subject_key: subject_key.into(),
         body: body.to_vec(),
+        copy_of: None,
     }
 }
 

@@ -1410,6 +1410,7 @@ async fn records_for_is_bounded(store: Store) {
         record_id: format!("L{i:05}"),
         subject_key: "big".into(),
         body: vec![1],
+        copy_of: None,
     };
     let rows: Vec<RecordRow> = (0..MAX_RECORDS_PER_QUERY).map(row).collect();
     s.import_records(rows).await.expect("import");
@@ -1441,6 +1442,7 @@ async fn record_keys_of_subjects_reads_many_at_once(store: Store) {
         record_id: format!("{subject}-{i:05}"),
         subject_key: subject.into(),
         body: vec![1],
+        copy_of: None,
     };
     let mut rows: Vec<RecordRow> = (0..=MAX_RECORDS_PER_QUERY)
         .map(|i| row("big", "license", i))
@@ -1473,6 +1475,48 @@ async fn record_keys_of_subjects_reads_many_at_once(store: Store) {
             .await
             .is_err()
     );
+    s.close().await;
+}
+
+/// A copy of another region's record is found by the key its owner names
+/// it by, and only while the row is a copy of it.
+async fn record_copies_are_found_by_their_owners_key(store: Store) {
+    let s = store.open().await;
+    let owner: credex_protocol::RegionCode = "520000".parse().expect("region");
+    let of = |record: u8| credex_flows::flow::CopyOf {
+        owner,
+        record: [record; 32],
+    };
+    let row = |id: &str, copy_of| RecordRow {
+        category: "admin_penalty".into(),
+        record_id: format!("520000:{id}"),
+        subject_key: "91520000MA6DKXYZ1X".into(),
+        body: id.as_bytes().to_vec(),
+        copy_of,
+    };
+    s.import_records(vec![
+        row("A", Some(of(1))),
+        row("B", Some(of(2))),
+        row("C", None),
+    ])
+    .await
+    .expect("import");
+    let found = s.record_copy(&of(2)).await.expect("read").expect("held");
+    assert_eq!(
+        (found.record_id.as_str(), found.body.as_slice()),
+        ("520000:B", b"B".as_slice())
+    );
+    let other_owner = credex_flows::flow::CopyOf {
+        owner: "440000".parse().expect("region"),
+        record: [1; 32],
+    };
+    assert_eq!(s.record_copy(&other_owner).await.expect("read"), None);
+    assert_eq!(s.record_copy(&of(3)).await.expect("read"), None);
+    // Re-imported as a record of this region's own: no longer a copy.
+    s.import_records(vec![row("A", None)])
+        .await
+        .expect("reimport");
+    assert_eq!(s.record_copy(&of(1)).await.expect("read"), None);
     s.close().await;
 }
 
@@ -2647,6 +2691,7 @@ both_backends!(
     records_import_whole_or_not_at_all,
     records_for_is_bounded,
     record_keys_of_subjects_reads_many_at_once,
+    record_copies_are_found_by_their_owners_key,
     state_writes_to_one_key_keep_the_last,
     expired_nonces_are_purged,
     tree_matches_the_journal,
@@ -2902,6 +2947,7 @@ fn sample_records(n: usize) -> Vec<RecordRow> {
             record_id: format!("R{:06}", n - i),
             subject_key: format!("subject-{}", i % 3),
             body: format!("record {i}").into_bytes(),
+            copy_of: None,
         })
         .collect()
 }

@@ -333,6 +333,7 @@ fn record_row(
         record_id,
         subject_key: credex_node::query::subject_key(&SubjectRef::LegalPerson(subject)),
         body,
+        copy_of: None,
     })
 }
 

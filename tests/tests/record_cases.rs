@@ -158,8 +158,8 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
     };
     until_stored(
         national.storage(),
-        "the national platform holds RC-OBJ",
-        || held_nationally("RC-OBJ"),
+        "the national platform holds RC-OBJ and RC-REPAIR",
+        || async { held_nationally("RC-OBJ").await && held_nationally("RC-REPAIR").await },
     )
     .await;
 
@@ -291,6 +291,14 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         || async { (corrected(gz, "RC-OBJ").await == Some(RecordChange::Deleted)).then_some(()) },
     )
     .await;
+    // The national platform found its copy by the key Guizhou names it by,
+    // and withdrew it.
+    until_stored(
+        national.storage(),
+        "the national platform withdraws its copy of RC-OBJ",
+        || async { !held_nationally("RC-OBJ").await },
+    )
+    .await;
     let again = ask(
         gz,
         gy,
@@ -340,6 +348,12 @@ async fn a_case_about_a_record_is_marked_on_every_recipient_and_decided_by_its_o
         || async {
             (corrected(gz, "RC-REPAIR").await == Some(RecordChange::Repaired)).then_some(())
         },
+    )
+    .await;
+    until_stored(
+        national.storage(),
+        "the national platform withdraws its copy of RC-REPAIR",
+        || async { !held_nationally("RC-REPAIR").await },
     )
     .await;
     // Deciding it again is idempotent.

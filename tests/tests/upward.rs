@@ -1063,6 +1063,7 @@ async fn scan_in_import_order(storage: &credex_node::storage::Storage) {
                 record_id: (*id).into(),
                 subject_key: "k".into(),
                 body: vec![1],
+                copy_of: None,
             })
             .collect()
     };

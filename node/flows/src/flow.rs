@@ -102,6 +102,9 @@ pub enum Read {
         /// The record's key.
         record: [u8; 32],
     },
+    /// The copy this node stores of another region's record
+    /// ([`RecordRow::copy_of`]), if it stores one.
+    Copy(CopyOf),
 }
 
 /// A record of this node, as [`Read::Record`] found it.
@@ -135,6 +138,7 @@ pub struct View {
     state: BTreeMap<StateKey, Vec<u8>>,
     subjects: BTreeMap<String, SubjectRecords>,
     records: BTreeMap<[u8; 32], HeldRecord>,
+    copies: BTreeMap<CopyOf, HeldRecord>,
 }
 
 impl View {
@@ -151,6 +155,16 @@ impl View {
     /// Record the record found under `key`.
     pub fn insert_record(&mut self, key: [u8; 32], record: HeldRecord) {
         self.records.insert(key, record);
+    }
+
+    /// Record the copy found of `of`.
+    pub fn insert_copy(&mut self, of: CopyOf, record: HeldRecord) {
+        self.copies.insert(of, record);
+    }
+
+    /// The copy of `of`, if it was read and is held.
+    pub fn copy(&self, of: &CopyOf) -> Option<&HeldRecord> {
+        self.copies.get(of)
     }
 
     /// The record under `key`, if it was read and is held.
@@ -253,6 +267,32 @@ pub struct RecordRow {
     pub subject_key: String,
     /// The encoded record.
     pub body: Vec<u8>,
+    /// For a copy of another region's record (the national node's copies
+    /// of what provinces report upward): the record as its owner names it,
+    /// so the owner's corrections find the copy ([`Read::Copy`]).
+    pub copy_of: Option<CopyOf>,
+}
+
+/// Another region's record, by the key its owner names it by in
+/// corrections (`credex_journal::record_key` of the owner's category and
+/// record id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CopyOf {
+    /// The owner region.
+    pub owner: RegionCode,
+    /// The record's key at its owner.
+    pub record: [u8; 32],
+}
+
+impl CopyOf {
+    /// The stored form: the owner's six code digits, then the key (38
+    /// bytes, compared as bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(38);
+        bytes.extend_from_slice(self.owner.to_string().as_bytes());
+        bytes.extend_from_slice(&self.record);
+        bytes
+    }
 }
 
 /// What applying a message does, as its flow decided.

@@ -34,8 +34,8 @@ use credex_protocol::rights::{
 use serde::{Deserialize, Serialize};
 
 use crate::flow::{
-    AckError, Context, Effect, Flow, Peer, Read, Refusal, Refused, StateKey, StateWrite, View,
-    decode_body,
+    AckError, Context, CopyOf, Effect, Flow, Peer, Read, Refusal, Refused, StateKey, StateWrite,
+    View, decode_body,
 };
 
 /// At a recipient: corrections received, `{owner}/{record hex}` →
@@ -178,9 +178,13 @@ impl Rights {
         ];
         // A copy stored here (the national node's, reported upward) of a
         // record its owner deleted or repaired is withdrawn by the node.
-        if matches!(c.change, RecordChange::Deleted | RecordChange::Repaired)
-            && view.state(crate::upward::COPIES_NS, &key).is_some()
-        {
+        let copy = CopyOf {
+            owner: from.region,
+            record: c.record,
+        };
+        let held =
+            view.copy(&copy).is_some() || view.state(crate::upward::COPIES_NS, &key).is_some();
+        if matches!(c.change, RecordChange::Deleted | RecordChange::Repaired) && held {
             state.push(StateWrite::put(
                 COPIES_PENDING_NS,
                 key,
@@ -212,6 +216,11 @@ impl Flow for Rights {
                     RECEIVED_NS,
                     received_key(from.region, &c.record),
                 )),
+                Read::Copy(CopyOf {
+                    owner: from.region,
+                    record: c.record,
+                }),
+                // Copies taken in before migration 9 (`upward::COPIES_NS`).
                 Read::State(StateKey::new(
                     crate::upward::COPIES_NS,
                     received_key(from.region, &c.record),

@@ -278,20 +278,19 @@ fn the_next_batch_is_applied_with_its_records_and_a_signed_receipt() {
     assert!(effect.records.iter().all(|r| r.subject_key == SUBJECT));
     assert_eq!(effect.records[0].body, b.records[0].body);
 
-    // Each copy is indexed by the key its owner names it by in corrections,
-    // then the province's counters advance.
-    assert_eq!(effect.state.len(), 3);
-    for (w, id) in effect.state.iter().zip(["AP-1", "AP-2"]) {
-        let key = credex_journal::record_key("admin_penalty", id);
+    // Each copy carries the key its owner names it by in corrections, then
+    // the province's counters advance.
+    for (r, id) in effect.records.iter().zip(["AP-1", "AP-2"]) {
         assert_eq!(
-            (w.ns.as_str(), w.key.clone()),
-            (
-                credex_flows::upward::COPIES_NS,
-                credex_flows::upward::copy_key(region(PROVINCE), &key)
-            )
+            r.copy_of,
+            Some(credex_flows::flow::CopyOf {
+                owner: region(PROVINCE),
+                record: credex_journal::record_key("admin_penalty", id),
+            })
         );
     }
-    let write = &effect.state[2];
+    assert_eq!(effect.state.len(), 1);
+    let write = &effect.state[0];
     assert_eq!((write.ns.as_str(), write.key.as_str()), (IN_NS, PROVINCE));
     let advanced: ProvinceReceived =
         credex_protocol::decode(write.value.as_deref().unwrap()).unwrap();
@@ -694,4 +693,71 @@ fn decision_date_is_read_from_the_record_body() {
     let r = penalty("AP-1", "2026-03-15", &[]);
     assert_eq!(decision_date(&r.body), Some(date("2026-03-15")));
     assert_eq!(decision_date(b"junk"), None);
+}
+
+/// A correction from the owner of a record the national node holds a copy
+/// of: `deleted` queues the copy for withdrawal, whether the copy carries
+/// the owner's key on its row or (taken in before migration 9) in
+/// `upward.copies`; a correction of a record held nowhere queues nothing.
+#[test]
+fn a_deletion_at_the_owner_queues_the_national_copy_for_withdrawal() {
+    use credex_flows::flow::{CopyOf, Flow, HeldRecord, StateKey};
+    use credex_flows::rights::{COPIES_PENDING_NS, Rights, received_key};
+    use credex_protocol::rights::{RecordChange, RecordCorrection, kind};
+
+    let fed = TestFederation::new();
+    let rights = Rights::new(
+        RegionCode::NATIONAL,
+        HolidayCalendar::builtin_2026(),
+        credex_policies::repair::RightsRules::national(),
+    );
+    let record = credex_journal::record_key("admin_penalty", "AP-1");
+    let correction = Envelope {
+        flow: FlowName::Rights,
+        kind: kind::CORRECTION,
+        payload: credex_protocol::encode(&RecordCorrection {
+            record,
+            change: RecordChange::Deleted,
+            changed_at_ms: oct_13(),
+        })
+        .unwrap(),
+        ..envelope(&batch(0, Vec::new()))
+    };
+    let of = CopyOf {
+        owner: region(PROVINCE),
+        record,
+    };
+    assert!(
+        rights
+            .reads(&province(), &correction)
+            .unwrap()
+            .contains(&credex_flows::flow::Read::Copy(of))
+    );
+    let queued = |view: &View| {
+        let effect = rights
+            .receive(&fed.cx(oct_13()), view, &province(), &correction)
+            .unwrap();
+        effect.state.iter().any(|w| w.ns == COPIES_PENDING_NS)
+    };
+    let mut on_its_row = View::default();
+    on_its_row.insert_copy(
+        of,
+        HeldRecord {
+            category: "admin_penalty".into(),
+            record_id: format!("{PROVINCE}:AP-1"),
+            subject_key: SUBJECT.into(),
+            body: Vec::new(),
+        },
+    );
+    assert!(queued(&on_its_row));
+    let mut before_migration_9 = View::default();
+    before_migration_9.insert(
+        StateKey::new(
+            credex_flows::upward::COPIES_NS,
+            received_key(region(PROVINCE), &record),
+        ),
+        Vec::new(),
+    );
+    assert!(queued(&before_migration_9));
+    assert!(!queued(&View::default()));
 }

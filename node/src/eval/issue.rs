@@ -464,6 +464,7 @@ pub fn credit_record(
         record_id: credex_policies::egress::evaluation_record_id(a.scheme, &a.subject),
         subject_key: crate::query::subject_key(&SubjectRef::LegalPerson(a.subject.clone())),
         body: credex_protocol::encode(&record).map_err(|e| EvalError::Sign(e.to_string()))?,
+        copy_of: None,
     })
 }
 

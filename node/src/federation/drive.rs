@@ -63,6 +63,11 @@ pub async fn read_view(storage: &Storage, reads: &[Read]) -> Result<View, Storag
                     view.insert_record(*record, held);
                 }
             }
+            Read::Copy(of) => {
+                if let Some(held) = storage.record_copy(of).await? {
+                    view.insert_copy(*of, held);
+                }
+            }
         }
     }
     for (categories, subjects) in subject_reads {

@@ -3,14 +3,16 @@
 //! report upward, and a `deleted` or `repaired` correction of one of them
 //! must end its publication there too, not only mark it.
 //!
-//! The national node indexes each reported record on arrival by the key its
-//! owner names it by (`credex_flows::upward::COPIES_NS`); a correction that
+//! The national node stores each reported record with the key its owner
+//! names it by (`RecordRow::copy_of`; before migration 9, in
+//! `credex_flows::upward::COPIES_NS`); a correction that
 //! finds a copy there queues it (`COPIES_PENDING_NS`, in the correction's
 //! transaction). The node then withdraws each queued copy from release like
 //! a record of its own (`withdraw`, source `credex.corrections`, one
 //! idempotency key per correction), so its own recipients are told in turn,
 //! and drops it from the queue.
 
+use credex_flows::flow::CopyOf;
 use credex_flows::rights::COPIES_PENDING_NS;
 use credex_flows::upward::{COPIES_NS, UpwardCopy};
 
@@ -39,13 +41,7 @@ impl RecordCases {
                 }
                 _ => Withdrawal::DeletedAtOwner,
             };
-            if let Some(copy) = storage.state(COPIES_NS, &key).await? {
-                let copy: UpwardCopy = super::cases::decode(&key, &copy)?;
-                let record = RecordKey {
-                    category: copy.category,
-                    record_id: copy.record_id,
-                    subject_key: copy.subject_key,
-                };
+            if let Some(record) = self.copy_of(&key).await? {
                 let changed_at = stamp.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
                 let idempotency = format!("copy/{key}/{changed_at}");
                 withdraw(self.ctx(), &record, why, &idempotency, now_ms).await?;
@@ -57,4 +53,39 @@ impl RecordCases {
         }
         Ok(done)
     }
+
+    /// The stored copy named by `key` (`{owner}/{record key hex}`): on its
+    /// row, or, taken in before migration 9, in [`COPIES_NS`].
+    async fn copy_of(&self, key: &str) -> Result<Option<RecordKey>, RightsError> {
+        let storage = &self.ctx().storage;
+        if let Some(of) = parse_copy_key(key)
+            && let Some(held) = storage.record_copy(&of).await?
+        {
+            return Ok(Some(RecordKey {
+                category: held.category,
+                record_id: held.record_id,
+                subject_key: held.subject_key,
+            }));
+        }
+        let Some(copy) = storage.state(COPIES_NS, key).await? else {
+            return Ok(None);
+        };
+        let copy: UpwardCopy = super::cases::decode(key, &copy)?;
+        Ok(Some(RecordKey {
+            category: copy.category,
+            record_id: copy.record_id,
+            subject_key: copy.subject_key,
+        }))
+    }
+}
+
+/// The owner and record key of a correction's key (`{owner}/{hex}`).
+fn parse_copy_key(key: &str) -> Option<CopyOf> {
+    let (owner, record) = key.split_once('/')?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(record, &mut bytes).ok()?;
+    Some(CopyOf {
+        owner: owner.parse().ok()?,
+        record: bytes,
+    })
 }

@@ -541,6 +541,16 @@ impl Storage {
             .collect())
     }
 
+    /// The copy this node stores of another region's record (the national
+    /// node's copies of what provinces report upward), by the key its owner
+    /// names it by. Cancel-safe (read only).
+    pub async fn record_copy(
+        &self,
+        of: &credex_flows::flow::CopyOf,
+    ) -> Result<Option<credex_flows::flow::HeldRecord>, StorageError> {
+        self.inner.engine.record_copy(of).await
+    }
+
     /// Number of credit records stored. Cancel-safe (read only).
     pub async fn record_count(&self) -> Result<u64, StorageError> {
         self.inner.engine.record_count().await
@@ -655,6 +665,7 @@ mod tests {
             record_id: record_id.into(),
             subject_key: "s".into(),
             body: Vec::new(),
+            copy_of: None,
         };
         assert!(validate_records(&[row("a", "1"), row("a", "2"), row("b", "1")]).is_ok());
         let err = validate_records(&[row("a", "1"), row("", "2")]).unwrap_err();

@@ -275,6 +275,16 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn record_copy(
+        &self,
+        of: &credex_flows::flow::CopyOf,
+    ) -> Result<Option<credex_flows::flow::HeldRecord>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.record_copy(of).await,
+            Engine::Postgres(e) => e.record_copy(of).await,
+        }
+    }
+
     pub(crate) async fn record_count(&self) -> Result<u64, StorageError> {
         let count = match self {
             Engine::Sqlite(e) => e.record_count().await?,

@@ -531,6 +531,7 @@ mod tests {
                 record_id: "r1".into(),
                 subject_key: "s".into(),
                 body: vec![1],
+                copy_of: None,
             }],
             deletes: Vec::new(),
             subjects: Vec::new(),

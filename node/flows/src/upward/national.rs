@@ -21,14 +21,11 @@ use credex_protocol::upward::{
     UpwardBatch, records_digest,
 };
 
-use super::state::{
-    COPIES_NS, IN_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, UpwardCopy, copy_key,
-    overdue_key,
-};
+use super::state::{IN_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, overdue_key};
 use super::{MAX_SUBJECT_RECORDS, Upward};
 use crate::flow::{
-    Context, Effect, Peer, Read, RecordRow, Refusal, Refused, StateKey, StateWrite, SubjectRecords,
-    View, decode_body,
+    Context, CopyOf, Effect, Peer, Read, RecordRow, Refusal, Refused, StateKey, StateWrite,
+    SubjectRecords, View, decode_body,
 };
 
 impl Upward {
@@ -167,9 +164,10 @@ impl Upward {
         let digest = records_digest(&batch.records)
             .map_err(|e| Refusal::Transient(format!("cannot digest the batch: {e}")))?;
         // Stored by the node as an upsert keyed by the region-qualified id,
-        // in the log entry's transaction: the records, the copies and the
-        // advanced sequence number commit together or not at all
-        // (decision 1050).
+        // in the log entry's transaction: the records and the advanced
+        // sequence number commit together or not at all (decision 1050).
+        // Each copy carries the key its owner names it by in corrections,
+        // so a deletion or a repair at the owner withdraws it here too.
         let records: Vec<RecordRow> = batch
             .records
             .iter()
@@ -178,29 +176,13 @@ impl Upward {
                 record_id: qualified_id(from.region, &r.record_id),
                 subject_key: r.subject_key.clone(),
                 body: r.body.clone(),
+                copy_of: Some(CopyOf {
+                    owner: from.region,
+                    record: credex_journal::record_key(&r.category, &r.record_id),
+                }),
             })
             .collect();
-        // Each copy by the key its owner names it by in corrections, so a
-        // deletion or a repair at the owner withdraws it here too.
-        let mut state = Vec::with_capacity(batch.records.len() + 1);
-        for (r, row) in batch.records.iter().zip(&records) {
-            let copy = UpwardCopy {
-                category: row.category.clone(),
-                record_id: row.record_id.clone(),
-                subject_key: row.subject_key.clone(),
-            };
-            state.push(
-                StateWrite::encoded(
-                    COPIES_NS,
-                    copy_key(
-                        from.region,
-                        &credex_journal::record_key(&r.category, &r.record_id),
-                    ),
-                    &copy,
-                )
-                .map_err(|e| Refusal::Transient(format!("cannot encode state: {e}")))?,
-            );
-        }
+        let mut state = Vec::with_capacity(1);
         let count = u32::try_from(batch.records.len()).unwrap_or(u32::MAX);
         for r in &batch.records {
             *province.categories.entry(r.category.clone()).or_default() += 1;

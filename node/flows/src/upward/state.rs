@@ -40,7 +40,10 @@ pub fn overdue_key(notice: &ProcedureOverdueNotice) -> String {
 }
 
 /// State namespace of the national node's copies of reported records, by
-/// the key their owner names them by ([`copy_key`] → [`UpwardCopy`]).
+/// the key their owner names them by ([`copy_key`] → [`UpwardCopy`]), as
+/// they were stored before each copy carried that key on its own row
+/// (`RecordRow::copy_of`, migration 9). Read, never written: copies
+/// taken in before then are still found by corrections.
 pub const COPIES_NS: &str = "upward.copies";
 
 /// A record the national node stores for a province, as it stores it.

@@ -138,7 +138,7 @@ pub struct Node {
     /// Flow state.
     pub state: BTreeMap<StateKey, Vec<u8>>,
     /// Records stored by flows, by (category, record id): (subject key, body).
-    pub records: BTreeMap<(String, String), (String, Vec<u8>)>,
+    pub records: BTreeMap<(String, String), HeldRow>,
     outbox: Outbox<Envelope>,
     inbox: Inbox,
     /// The journal of messages.
@@ -532,9 +532,31 @@ impl Net {
     }
 }
 
+/// A record a node holds, by (category, record id).
+#[derive(Debug, Clone)]
+pub struct HeldRow {
+    /// The stored subject key.
+    pub subject_key: String,
+    /// The record as stored.
+    pub body: Vec<u8>,
+    /// The owner's key of a copy of another region's record.
+    pub copy_of: Option<credex_flows::flow::CopyOf>,
+}
+
+impl HeldRow {
+    fn held(&self, (category, record_id): &(String, String)) -> credex_flows::flow::HeldRecord {
+        credex_flows::flow::HeldRecord {
+            category: category.clone(),
+            record_id: record_id.clone(),
+            subject_key: self.subject_key.clone(),
+            body: self.body.clone(),
+        }
+    }
+}
+
 struct NodeParts<'a> {
     state: &'a BTreeMap<StateKey, Vec<u8>>,
-    records: &'a BTreeMap<(String, String), (String, Vec<u8>)>,
+    records: &'a BTreeMap<(String, String), HeldRow>,
 }
 
 impl NodeParts<'_> {
@@ -565,7 +587,9 @@ impl NodeParts<'_> {
                     let held = self
                         .records
                         .iter()
-                        .filter(|((c, _), (s, _))| s == subject && categories.contains(c))
+                        .filter(|((c, _), row)| {
+                            row.subject_key == *subject && categories.contains(c)
+                        })
                         .map(|((c, id), _)| (c.clone(), id.clone()))
                         .collect();
                     view.insert_subject(
@@ -578,19 +602,21 @@ impl NodeParts<'_> {
                         credex_protocol::query::SubjectRef::LegalPerson(code) => code.clone(),
                         credex_protocol::query::SubjectRef::NaturalPerson(p) => p.to_string(),
                     };
-                    let found = self.records.iter().find(|((c, id), (s, _))| {
-                        *s == subject_key && credex_journal::record_key(c, id) == *record
+                    let found = self.records.iter().find(|((c, id), row)| {
+                        row.subject_key == subject_key
+                            && credex_journal::record_key(c, id) == *record
                     });
-                    if let Some(((category, record_id), (subject_key, body))) = found {
-                        view.insert_record(
-                            *record,
-                            credex_flows::flow::HeldRecord {
-                                category: category.clone(),
-                                record_id: record_id.clone(),
-                                subject_key: subject_key.clone(),
-                                body: body.clone(),
-                            },
-                        );
+                    if let Some((key, row)) = found {
+                        view.insert_record(*record, row.held(key));
+                    }
+                }
+                Read::Copy(of) => {
+                    let found = self
+                        .records
+                        .iter()
+                        .find(|(_, row)| row.copy_of == Some(*of));
+                    if let Some((key, row)) = found {
+                        view.insert_copy(*of, row.held(key));
                     }
                 }
             }
@@ -601,12 +627,17 @@ impl NodeParts<'_> {
 
 fn apply(
     state: &mut BTreeMap<StateKey, Vec<u8>>,
-    records: &mut BTreeMap<(String, String), (String, Vec<u8>)>,
+    records: &mut BTreeMap<(String, String), HeldRow>,
     follow_ups: &mut Vec<ReleasedBody>,
     effect: Effect,
 ) {
     for r in effect.records {
-        records.insert((r.category, r.record_id), (r.subject_key, r.body));
+        let row = HeldRow {
+            subject_key: r.subject_key,
+            body: r.body,
+            copy_of: r.copy_of,
+        };
+        records.insert((r.category, r.record_id), row);
     }
     for w in effect.state {
         let key = StateKey::new(w.ns, w.key);

@@ -2,6 +2,8 @@
 //! imports, a subject's records, many subjects' record keys at once, and
 //! the records in import order the upward reporter follows.
 
+use credex_flows::flow::{CopyOf, HeldRecord};
+
 use super::{PgBatch, PgEngine, subjects};
 use crate::storage::StorageError;
 use crate::storage::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
@@ -98,6 +100,28 @@ impl PgEngine {
             .map_err(|e| self.read_error("record count", e))
     }
 
+    /// The copy stored of `of` (`records_by_copy`), if any.
+    pub(crate) async fn record_copy(
+        &self,
+        of: &CopyOf,
+    ) -> Result<Option<HeldRecord>, StorageError> {
+        let row: Option<(String, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT category, record_id, subject_key, body FROM records WHERE copy_of = $1",
+        )
+        .bind(of.to_bytes())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.read_error("a record copy", e))?;
+        Ok(
+            row.map(|(category, record_id, subject_key, body)| HeldRecord {
+                category,
+                record_id,
+                subject_key,
+                body,
+            }),
+        )
+    }
+
     pub(crate) async fn records_imported(
         &self,
         after: &ImportCursor,
@@ -139,13 +163,19 @@ pub(super) async fn insert_records(
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
         let column = |f: fn(&RecordRow) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
+        let copies: Vec<Option<Vec<u8>>> = chunk
+            .iter()
+            .map(|r| r.copy_of.as_ref().map(CopyOf::to_bytes))
+            .collect();
         sqlx::query(
-            "INSERT INTO records (category, record_id, subject_key, body, imported_at_unix_ms) \
-             SELECT c, r, s, b, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) \
-             AS t(c, r, s, b) \
+            "INSERT INTO records \
+             (category, record_id, subject_key, body, imported_at_unix_ms, copy_of) \
+             SELECT c, r, s, b, $5, k \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $6::bytea[]) \
+             AS t(c, r, s, b, k) \
              ON CONFLICT (category, record_id) DO UPDATE SET \
              subject_key = excluded.subject_key, body = excluded.body, \
-             imported_at_unix_ms = excluded.imported_at_unix_ms",
+             imported_at_unix_ms = excluded.imported_at_unix_ms, copy_of = excluded.copy_of",
         )
         .bind(column(|r| r.category.as_str()))
         .bind(column(|r| r.record_id.as_str()))
@@ -157,6 +187,7 @@ pub(super) async fn insert_records(
                 .collect::<Vec<&[u8]>>(),
         )
         .bind(imported_at_unix_ms)
+        .bind(copies)
         .execute(&mut *tx)
         .await?;
     }

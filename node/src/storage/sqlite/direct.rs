@@ -21,6 +21,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use credex_flows::flow::CopyOf;
 use credex_protocol::tlog::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -329,16 +330,18 @@ impl DirectBatch {
     ) -> Result<(), StorageError> {
         for r in rows {
             self.run(
-                "INSERT INTO records (category, record_id, subject_key, body, imported_at_unix_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (category, record_id) DO UPDATE SET \
+                "INSERT INTO records \
+                 (category, record_id, subject_key, body, imported_at_unix_ms, copy_of) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (category, record_id) DO UPDATE SET \
                  subject_key = excluded.subject_key, body = excluded.body, \
-                 imported_at_unix_ms = excluded.imported_at_unix_ms",
+                 imported_at_unix_ms = excluded.imported_at_unix_ms, copy_of = excluded.copy_of",
                 params![
                     r.category,
                     r.record_id,
                     r.subject_key,
                     r.body,
-                    imported_at_unix_ms
+                    imported_at_unix_ms,
+                    r.copy_of.as_ref().map(CopyOf::to_bytes)
                 ],
             )?;
         }

@@ -44,4 +44,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "records by import",
         include_str!("../migrations/sqlite/0008_records_by_import.sql"),
     ),
+    (
+        9,
+        "record copies",
+        include_str!("../migrations/sqlite/0009_record_copies.sql"),
+    ),
 ];

@@ -2,6 +2,7 @@
 //! imports, a subject's records and the records in import order the upward
 //! reporter follows.
 
+use credex_flows::flow::{CopyOf, HeldRecord};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{BATCH_OP, SqliteBatch, SqliteEngine, subjects};
@@ -59,6 +60,28 @@ impl SqliteEngine {
             .map_err(|e| self.read_error("record count", e))
     }
 
+    /// The copy stored of `of` (`records_by_copy`), if any.
+    pub(crate) async fn record_copy(
+        &self,
+        of: &CopyOf,
+    ) -> Result<Option<HeldRecord>, StorageError> {
+        let row: Option<(String, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT category, record_id, subject_key, body FROM records WHERE copy_of = ?1",
+        )
+        .bind(of.to_bytes())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(|e| self.read_error("a record copy", e))?;
+        Ok(
+            row.map(|(category, record_id, subject_key, body)| HeldRecord {
+                category,
+                record_id,
+                subject_key,
+                body,
+            }),
+        )
+    }
+
     pub(crate) async fn records_imported(
         &self,
         after: &ImportCursor,
@@ -99,19 +122,20 @@ pub(super) async fn insert_records(
     for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO records \
-             (category, record_id, subject_key, body, imported_at_unix_ms) ",
+             (category, record_id, subject_key, body, imported_at_unix_ms, copy_of) ",
         );
         insert.push_values(chunk, |mut row, record| {
             row.push_bind(record.category.as_str())
                 .push_bind(record.record_id.as_str())
                 .push_bind(record.subject_key.as_str())
                 .push_bind(record.body.as_slice())
-                .push_bind(imported_at_unix_ms);
+                .push_bind(imported_at_unix_ms)
+                .push_bind(record.copy_of.as_ref().map(CopyOf::to_bytes));
         });
         insert.push(
             " ON CONFLICT (category, record_id) DO UPDATE SET \
              subject_key = excluded.subject_key, body = excluded.body, \
-             imported_at_unix_ms = excluded.imported_at_unix_ms",
+             imported_at_unix_ms = excluded.imported_at_unix_ms, copy_of = excluded.copy_of",
         );
         insert.build().persistent(false).execute(&mut *tx).await?;
     }

@@ -1,0 +1,10 @@
+-- credex storage: a copy of another region's record (the national node's
+-- copies of what provinces report upward) carries the key its owner names
+-- it by in corrections: the owner's six code digits, then
+-- credex_journal::record_key of the owner's category and record id. It
+-- replaces one flow_state row per copy (`upward.copies`), which stays
+-- readable for copies taken in before this migration
+-- (docs/decisions/1050-national-intake.md).
+ALTER TABLE records ADD COLUMN copy_of BLOB
+    CONSTRAINT records_copy_of_len CHECK (copy_of IS NULL OR length(copy_of) = 38);
+CREATE INDEX records_by_copy ON records (copy_of) WHERE copy_of IS NOT NULL;
