@@ -138,6 +138,11 @@ pub struct FloodReport {
     pub seconds: f64,
     /// Throttled copies seen, none of them logged, others served.
     pub ok: bool,
+    /// Nothing throttled because nothing was due: the target handled no
+    /// more copies than its quota lets through (burst plus rate × time),
+    /// every handled copy logged, others served. The flood tested nothing;
+    /// the verdict calls it inconclusive rather than failed.
+    pub below_quota: bool,
 }
 
 /// The malicious node's operator tampering with its own log after the run,
@@ -452,7 +457,11 @@ fn render_malicious(s: &mut String, m: &MaliciousReport, quota: PeerQuota) {
             s,
             "  {:<3} flood of {} over {:.1} s (quota {}/s, burst {}): {} sent, {} throttled (rate_limited), {} handled; \
              {} entries of it logged (no throttled copy logged); {} other regions' queries logged meanwhile",
-            if f.ok { "ok" } else { "NO" },
+            match (f.ok, f.below_quota) {
+                (true, _) => "ok",
+                (false, true) => "n/a",
+                (false, false) => "NO",
+            },
             f.target,
             f.seconds,
             quota.requests_per_second,
@@ -463,6 +472,13 @@ fn render_malicious(s: &mut String, m: &MaliciousReport, quota: PeerQuota) {
             f.logged,
             f.others_logged
         );
+        if f.below_quota {
+            let _ = writeln!(
+                s,
+                "      inconclusive: the target handled {:.0} copies/s, within its quota; no throttling was due",
+                f.answered as f64 / f.seconds.max(f64::EPSILON)
+            );
+        }
         for (why, n) in &f.failures {
             let _ = writeln!(s, "      {n} failed: {why}");
         }

@@ -96,6 +96,11 @@ pub(super) async fn flood(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    // A token bucket lets `burst` plus `rate` per second through: a target
+    // that handled no more than that (two cores shared by many loaded nodes
+    // can be slower than the quota) owed no throttling.
+    let allowed = burst as f64 + f64::from(ctx.peer_quota.requests_per_second) * seconds;
+    let below_quota = throttled == 0 && ((answered + failed) as f64) <= allowed;
     // Requests the target was still handling when their answers came back
     // are durable by then (a response follows the entry's commit).
     let after = storage.journal_len().await.map_err(unread)?;
@@ -113,6 +118,9 @@ pub(super) async fn flood(
         others_logged,
         seconds,
         ok: throttled > 0 && (answered..=sent - throttled).contains(&logged) && others_logged > 0,
+        below_quota: below_quota
+            && (answered..=sent).contains(&logged)
+            && others_logged > 0,
     })
 }
 

@@ -186,7 +186,8 @@ pub(super) fn judge(
         FaultKind::Malicious { .. } => {
             let attempts: u64 = m.attempts.values().sum();
             let refused: u64 = m.refused.values().sum();
-            let floods_ok = !m.floods.is_empty() && m.floods.iter().all(|f| f.ok);
+            let floods_ok = !m.floods.is_empty() && m.floods.iter().all(|f| f.ok || f.below_quota);
+            let inconclusive = m.floods.iter().filter(|f| f.below_quota).count();
             let throttled: u64 = m.floods.iter().map(|f| f.throttled).sum();
             let caught = !tamper.is_empty() && tamper.iter().all(|t| t.caught_all());
             (
@@ -194,11 +195,18 @@ pub(super) fn judge(
                 format!(
                     "{refused} of {attempts} malicious queries refused (over-asked fields withheld; forgeries, replays and \
                      consents of the wrong authority or attached late denied); flood: {throttled} requests throttled, \
-                     none logged{}; log tampering {}",
+                     none logged{}{}; log tampering {}",
                     if floods_ok {
                         ""
                     } else {
                         " — NOT as expected"
+                    },
+                    match inconclusive {
+                        0 => String::new(),
+                        n => format!(
+                            " ({n} of {} floods inconclusive: the target was slower than its quota)",
+                            m.floods.len()
+                        ),
                     },
                     if caught {
                         "caught by the audit"
