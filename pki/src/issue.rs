@@ -7,13 +7,14 @@ use std::str::FromStr;
 use credex_protocol::{NodeName, RegionCode, Role, SignatureAlgorithm};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose,
     RevokedCertParams, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use crate::cert_key::CertKey;
 use crate::identity::{
     CertIdentity, CertKind, PemError, Subject, certs_from_pem, parse_certificate,
 };
@@ -37,6 +38,11 @@ pub enum KeyAlgorithm {
     Ed25519,
     /// ECDSA over NIST P-256 with SHA-256.
     EcdsaP256,
+    /// SM2 on the recommended curve (GB/T 32918, the `sm2-sm3` suite):
+    /// certificates it issues are signed SM2-with-SM3 (GM/T 0015) with the
+    /// default identity of GM/T 0009 (decision 1060). Not a TLS key:
+    /// rustls has no SM2 signature scheme.
+    Sm2,
 }
 
 impl KeyAlgorithm {
@@ -45,20 +51,14 @@ impl KeyAlgorithm {
         match self {
             KeyAlgorithm::Ed25519 => SignatureAlgorithm::Ed25519,
             KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
-        }
-    }
-
-    fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
-        match self {
-            KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
-            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::Sm2 => SignatureAlgorithm::Sm2Sm3,
         }
     }
 }
 
-/// A key algorithm name other than `ed25519` or `p256`.
+/// A key algorithm name other than `ed25519`, `p256` or `sm2`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key algorithm {0:?} (expected \"ed25519\" or \"p256\")")]
+#[error("unknown key algorithm {0:?} (expected \"ed25519\", \"p256\" or \"sm2\")")]
 pub struct UnknownKeyAlgorithm(pub String);
 
 impl FromStr for KeyAlgorithm {
@@ -68,6 +68,7 @@ impl FromStr for KeyAlgorithm {
         match s {
             "ed25519" => Ok(KeyAlgorithm::Ed25519),
             "p256" => Ok(KeyAlgorithm::EcdsaP256),
+            "sm2" => Ok(KeyAlgorithm::Sm2),
             other => Err(UnknownKeyAlgorithm(other.to_owned())),
         }
     }
@@ -78,6 +79,7 @@ impl fmt::Display for KeyAlgorithm {
         f.write_str(match self {
             KeyAlgorithm::Ed25519 => "ed25519",
             KeyAlgorithm::EcdsaP256 => "p256",
+            KeyAlgorithm::Sm2 => "sm2",
         })
     }
 }
@@ -215,7 +217,8 @@ pub enum IssueError {
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     KeyGeneration(String),
-    /// rcgen could not encode or sign the certificate or CRL.
+    /// The certificate or CRL could not be encoded or signed (by rcgen, or
+    /// when putting in the SM2 identifiers and signing again).
     #[error("could not encode or sign: {0}")]
     Encoding(String),
 }
@@ -239,8 +242,8 @@ pub enum CaLoadError {
     /// issuer cannot reproduce exactly.
     #[error("CA certificate subject has an empty or multi-valued RDN")]
     UnsupportedSubject,
-    /// The key PEM is not a PKCS#8 Ed25519 or P-256 private key.
-    #[error("CA key is not a PKCS#8 Ed25519 or ECDSA P-256 private key (PEM \"PRIVATE KEY\")")]
+    /// The key PEM is not a PKCS#8 Ed25519, P-256 or SM2 private key.
+    #[error("CA key is not a PKCS#8 Ed25519, ECDSA P-256 or SM2 private key (PEM \"PRIVATE KEY\")")]
     BadKey,
     /// The key is not the certificate's key.
     #[error("CA key does not belong to the CA certificate")]
@@ -266,19 +269,20 @@ pub fn create_root(
         return Err(IssueError::BadCommonName);
     }
     let rng = SystemRandom::new();
-    let key = generate_key(alg)?;
+    let key = CertKey::generate(alg)?;
     let mut params = base_params(&Subject::Root, common_name, &validity, &rng)?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     add_key_id_attribute(&mut params, &key);
-    let cert = params
+    // Fix the key identifier for both SKI and AKI: rcgen derives the AKI
+    // of a self-signed certificate through a reference to the key, whose
+    // trait impl does not forward an SM2 key's true SubjectPublicKeyInfo.
+    params.key_identifier_method = KeyIdMethod::PreSpecified(params.key_identifier(&key));
+    let draft = params
         .self_signed(&key)
         .map_err(|e| IssueError::Encoding(e.to_string()))?;
-    Ok(Issued {
-        cert_pem: cert.pem(),
-        key_pem: crate::key_file::private_key_pem(&key.serialize_der()),
-        cert_der: cert.der().to_vec(),
-    })
+    let cert_der = crate::sm2_x509::finish_certificate(draft.der(), &key, &key)?;
+    Ok(issued(cert_der, &key))
 }
 
 /// A root or region CA, loaded with its private key, that issues
@@ -290,7 +294,7 @@ pub struct CertificateAuthority {
     identity: CertIdentity,
     cert_pem: String,
     cert_der: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, CertKey>,
     rng: SystemRandom,
 }
 
@@ -327,12 +331,7 @@ impl CertificateAuthority {
         if x509.subject().iter().any(|rdn| rdn.iter().count() != 1) {
             return Err(CaLoadError::UnsupportedSubject);
         }
-        let key = KeyPair::from_pem(key_pem).map_err(|_| CaLoadError::BadKey)?;
-        if key.algorithm() != &rcgen::PKCS_ED25519
-            && key.algorithm() != &rcgen::PKCS_ECDSA_P256_SHA256
-        {
-            return Err(CaLoadError::BadKey);
-        }
+        let key = CertKey::from_pem(key_pem).ok_or(CaLoadError::BadKey)?;
         if key.public_key_raw() != parsed.public_key.as_slice() {
             return Err(CaLoadError::KeyMismatch);
         }
@@ -376,7 +375,7 @@ impl CertificateAuthority {
             ));
         }
         self.check_within(&validity)?;
-        let key = generate_key(alg)?;
+        let key = CertKey::generate(alg)?;
         let subject = Subject::RegionCa { region };
         let cn = format!("credex region CA {region}");
         let mut params = base_params(&subject, &cn, &validity, &self.rng)?;
@@ -454,7 +453,7 @@ impl CertificateAuthority {
     ) -> Result<Issued, IssueError> {
         let region = self.own_region(CertKind::Client)?;
         self.check_within(&validity)?;
-        let key = generate_key(alg)?;
+        let key = CertKey::generate(alg)?;
         let subject = Subject::Client {
             region,
             roles,
@@ -507,10 +506,11 @@ impl CertificateAuthority {
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let crl = params
+        let draft = params
             .signed_by(&self.issuer)
             .map_err(|e| IssueError::Encoding(e.to_string()))?;
-        crl.pem().map_err(|e| IssueError::Encoding(e.to_string()))
+        let der = crate::sm2_x509::finish_crl(draft.der(), self.issuer.key())?;
+        Ok(pem_lf("X509 CRL", der))
     }
 
     /// Issue a node certificate for any region, without checking that this
@@ -526,7 +526,7 @@ impl CertificateAuthority {
         validity: Validity,
     ) -> Result<Issued, IssueError> {
         self.check_within(&validity)?;
-        let key = generate_key(alg)?;
+        let key = CertKey::generate(alg)?;
         let subject = Subject::Node {
             region,
             name: name.clone(),
@@ -562,7 +562,7 @@ impl CertificateAuthority {
         alg: KeyAlgorithm,
         validity: Validity,
     ) -> Result<Issued, IssueError> {
-        let key = generate_key(alg)?;
+        let key = CertKey::generate(alg)?;
         let mut params = base_params(subject, cn, &validity, &self.rng)?;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![
@@ -597,20 +597,30 @@ impl CertificateAuthority {
         Ok(())
     }
 
-    fn sign(&self, params: &CertificateParams, key: KeyPair) -> Result<Issued, IssueError> {
-        let cert = params
+    fn sign(&self, params: &CertificateParams, key: CertKey) -> Result<Issued, IssueError> {
+        let draft = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| IssueError::Encoding(e.to_string()))?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: crate::key_file::private_key_pem(&key.serialize_der()),
-            cert_der: cert.der().to_vec(),
-        })
+        let cert_der = crate::sm2_x509::finish_certificate(draft.der(), &key, self.issuer.key())?;
+        Ok(issued(cert_der, &key))
     }
 }
 
-fn generate_key(alg: KeyAlgorithm) -> Result<KeyPair, IssueError> {
-    KeyPair::generate_for(alg.rcgen()).map_err(|e| IssueError::KeyGeneration(e.to_string()))
+/// The certificate `cert_der` with its new `key`.
+fn issued(cert_der: Vec<u8>, key: &CertKey) -> Issued {
+    Issued {
+        cert_pem: pem_lf("CERTIFICATE", cert_der.clone()),
+        key_pem: key.private_key_pem(),
+        cert_der,
+    }
+}
+
+/// PEM with LF line endings, as rcgen writes it on Unix.
+fn pem_lf(tag: &str, der: Vec<u8>) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// Parameters shared by every credex certificate: subject DN, the one
@@ -647,7 +657,7 @@ fn base_params(
 /// region's CA (key rollover) then have different subject names, so a CRL of
 /// the old CA is never taken as authoritative for certificates of the new
 /// one (CRLs are matched to certificates by issuer name).
-fn add_key_id_attribute(params: &mut CertificateParams, key: &KeyPair) {
+fn add_key_id_attribute(params: &mut CertificateParams, key: &CertKey) {
     let key_id = params.key_identifier(key);
     let short = hex::encode(&key_id[..key_id.len().min(8)]);
     if let Ok(value) = short.as_str().try_into() {

@@ -6,8 +6,8 @@
 //! OpenSSL 3.0 (`openssl pkey`) refuses as "unsupported". An Ed25519
 //! PKCS#8 v1 document is fixed-length (RFC 8410 §7): a 16-byte header and
 //! the 32-byte seed, so the conversion keeps the seed and drops the public
-//! key, which every reader derives again. ECDSA P-256 keys are already
-//! v1 and are written as they are. Decision 0610.
+//! key, which every reader derives again. ECDSA P-256 and SM2 keys are
+//! already v1 and are written as they are. Decision 0610.
 //!
 //! Reading stays lenient: [`crate::signing::SigningKey`] and rcgen load
 //! both versions, so keys written by earlier credex versions still work.

@@ -55,12 +55,17 @@
 //! carry the DN attribute serialNumber = the first 8 bytes of their key
 //! identifier in hex, so a re-keyed region CA has a distinct name and CRLs
 //! of its predecessor never apply to it. No custom extensions are used.
-//! Serial numbers are 16 random bytes, positive. Keys are Ed25519 (default)
-//! or ECDSA P-256 for every certificate type; private keys are PKCS#8 PEM.
+//! Serial numbers are 16 random bytes, positive. Keys are Ed25519 (default),
+//! ECDSA P-256 or SM2 for every certificate type; private keys are PKCS#8
+//! PEM. A certificate or CRL signed by an SM2 CA carries SM2-with-SM3
+//! (GM/T 0015, signer identity `1234567812345678`), the same profile
+//! otherwise: rcgen lays it out and credex puts in the SM2 identifiers and
+//! signs it (decision 1060).
 
 #![forbid(unsafe_code)]
 
 pub mod authorization;
+mod cert_key;
 pub mod crl_validity;
 mod gateway_roles;
 pub mod identity;
@@ -70,6 +75,7 @@ pub mod log_key;
 pub mod pseudonym;
 pub mod sign_in;
 pub mod signing;
+mod sm2_x509;
 pub mod trust;
 
 pub use authorization::{

@@ -46,8 +46,8 @@ pub enum KeyError {
     /// The PEM text has no `PRIVATE KEY` (PKCS#8) section.
     #[error("no PKCS#8 \"PRIVATE KEY\" section in the key PEM")]
     NotPkcs8,
-    /// The key is neither an Ed25519 nor an ECDSA P-256 key, or is corrupt.
-    #[error("key is not a valid PKCS#8 Ed25519 or ECDSA P-256 private key")]
+    /// The key is not an Ed25519, ECDSA P-256 or SM2 key, or is corrupt.
+    #[error("key is not a valid PKCS#8 Ed25519, ECDSA P-256 or SM2 private key")]
     Unsupported,
     /// The key does not belong to the given certificate.
     #[error("private key does not belong to the certificate")]
@@ -74,8 +74,8 @@ pub enum SignatureError {
     /// The signer's certificate could not be read.
     #[error("signer certificate is unreadable: {0}")]
     Certificate(String),
-    /// The signer's key is neither Ed25519 nor ECDSA P-256.
-    #[error("signer certificate's key is neither Ed25519 nor ECDSA P-256")]
+    /// The signer's key is not Ed25519, ECDSA P-256 or SM2.
+    #[error("signer certificate's key is not Ed25519, ECDSA P-256 or SM2")]
     UnsupportedKey,
     /// The signature's algorithm is not one this build verifies.
     #[error("signature algorithm {0:?} is not supported")]
@@ -127,8 +127,8 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Load a PKCS#8 PEM (`PRIVATE KEY`) Ed25519 or ECDSA P-256 key; the
-    /// type is detected.
+    /// Load a PKCS#8 PEM (`PRIVATE KEY`) Ed25519, ECDSA P-256 or SM2 key;
+    /// the type is detected.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
         let der = PrivatePkcs8KeyDer::pem_slice_iter(pem.as_bytes())
             .next()
@@ -138,8 +138,8 @@ impl SigningKey {
     }
 
     /// An SM2 key (`sm2-sm3` suite) from its 32-byte private scalar,
-    /// signing with the default identity of GM/T 0009. (SM2 key files and
-    /// keys in a module come with the rest of issue 19.)
+    /// signing with the default identity of GM/T 0009. (Keys in a module
+    /// come with the rest of issue 19.)
     pub fn sm2_from_scalar(private: &[u8]) -> Result<Self, KeyError> {
         let key = credex_gm::Sm2SigningKey::new(credex_gm::DEFAULT_ID, private)
             .map_err(|_| KeyError::Unsupported)?;
@@ -151,7 +151,9 @@ impl SigningKey {
         })
     }
 
-    /// Load a PKCS#8 DER Ed25519 or ECDSA P-256 key; the type is detected.
+    /// Load a PKCS#8 DER Ed25519, ECDSA P-256 or SM2 key (`id-ecPublicKey`
+    /// on the SM2 curve, as OpenSSL 3 and credex write it; it signs with the
+    /// default identity of GM/T 0009); the type is detected.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
         let inner = if let Ok(key) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
@@ -159,6 +161,10 @@ impl SigningKey {
         } else if let Ok(key) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
         {
             KeyInner::EcdsaP256(key)
+        } else if let Ok(key) = credex_gm::Sm2SigningKey::from_pkcs8_der(credex_gm::DEFAULT_ID, der)
+        {
+            let public = key.public_key();
+            KeyInner::Sm2 { key, public }
         } else {
             return Err(KeyError::Unsupported);
         };
@@ -179,7 +185,7 @@ impl SigningKey {
     }
 
     /// The raw public key (32 bytes for Ed25519, an uncompressed point for
-    /// P-256), as a certificate's subjectPublicKey holds it.
+    /// P-256 and SM2), as a certificate's subjectPublicKey holds it.
     pub fn public_key(&self) -> &[u8] {
         match &self.inner {
             KeyInner::Ed25519(key) => key.public_key().as_ref(),
@@ -234,8 +240,8 @@ pub struct VerifyingKey {
 }
 
 impl VerifyingKey {
-    /// The public key of the certificate `cert_der`, which must be Ed25519
-    /// or ECDSA P-256. This reads the key; it does not verify the
+    /// The public key of the certificate `cert_der`, which must be Ed25519,
+    /// ECDSA P-256 or SM2. This reads the key; it does not verify the
     /// certificate (use [`TrustStore::verify`](crate::TrustStore::verify)).
     pub fn from_certificate_der(cert_der: &[u8]) -> Result<Self, SignatureError> {
         if cert_der.len() > crate::identity::MAX_CERT_LEN {

@@ -22,8 +22,10 @@ use crate::identity::{
 use crate::signing::{SignatureError, VerifyingKey};
 use credex_protocol::Signature;
 
-/// Signature algorithms accepted in certificate chains and CRLs.
+/// Signature algorithms accepted in certificate chains and CRLs: ring's,
+/// and SM2 with SM3 for the `sm2-sm3` suite (decision 1060).
 static SUPPORTED_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
+    crate::sm2_x509::SM2_WITH_SM3,
     webpki::ring::ED25519,
     webpki::ring::ECDSA_P256_SHA256,
     webpki::ring::ECDSA_P256_SHA384,

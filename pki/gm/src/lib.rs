@@ -12,13 +12,18 @@
 //! that takes and returns bytes. The standards' published known answers are
 //! committed as data (`tests/vectors/`) and checked against it.
 //!
-//! Does not: read or write keys or files, talk to a cryptographic module
-//! (the PKCS#11 side is the node's), build certificates, or choose the suite
-//! (the federation does).
+//! Keys and signatures also come as the DER that X.509 and key files hold
+//! (PKCS#8 v1 private keys with the SM2 curve OID, as OpenSSL 3 writes them;
+//! `ECDSA-Sig-Value` signatures), as bytes in and bytes out.
+//!
+//! Does not: read or write files, talk to a cryptographic module (the
+//! PKCS#11 side is the node's), build certificates (credex-pki does), or
+//! choose the suite (the federation does).
 
 #![forbid(unsafe_code)]
 
 use sm2::dsa::signature::{Signer, Verifier};
+use sm2::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use sm3::Digest;
 use sm4::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 
@@ -114,6 +119,34 @@ impl Sm2SigningKey {
             .map_err(|_| GmError::BadPrivateKey)
     }
 
+    /// The key of a PKCS#8 DER document (`PrivateKeyInfo`, v1 or v2) whose
+    /// algorithm is `id-ecPublicKey` on the SM2 curve (1.2.156.10197.1.301)
+    /// — what `openssl genpkey -algorithm SM2` writes — signing as
+    /// `identity`.
+    pub fn from_pkcs8_der(identity: &str, der: &[u8]) -> Result<Self, GmError> {
+        if identity.len() > 8191 {
+            return Err(GmError::BadIdentity);
+        }
+        let secret = sm2::SecretKey::from_pkcs8_der(der).map_err(|_| GmError::BadPrivateKey)?;
+        sm2::dsa::SigningKey::new(identity, &secret)
+            .map(Sm2SigningKey)
+            .map_err(|_| GmError::BadPrivateKey)
+    }
+
+    /// The key as a PKCS#8 v1 DER document (`PrivateKeyInfo`: algorithm
+    /// `id-ecPublicKey` with the SM2 curve, an `ECPrivateKey` holding the
+    /// scalar and the public point), the layout OpenSSL 3 writes and reads.
+    /// Secret. The identity is not part of it.
+    pub fn to_pkcs8_der(&self) -> Vec<u8> {
+        let secret = sm2::SecretKey::from(self.0.as_nonzero_scalar());
+        match secret.to_pkcs8_der() {
+            Ok(document) => document.as_bytes().to_vec(),
+            // Encoding a valid key into a few hundred bytes of DER cannot
+            // overflow a DER length; nothing else can fail.
+            Err(_) => unreachable!("an SM2 key always encodes as PKCS#8"),
+        }
+    }
+
     /// The public key, SEC1 uncompressed (65 bytes, `04 ‖ x ‖ y`).
     pub fn public_key(&self) -> Vec<u8> {
         self.0.verifying_key().to_sec1_bytes().to_vec()
@@ -126,6 +159,13 @@ impl Sm2SigningKey {
         let mut out = [0u8; 64];
         out.copy_from_slice(&signature.to_bytes());
         out
+    }
+
+    /// Sign `message` as [`Sm2SigningKey::sign`] does, encoded as X.509
+    /// carries an SM2 signature: DER `SEQUENCE { INTEGER r, INTEGER s }`.
+    pub fn sign_der(&self, message: &[u8]) -> Vec<u8> {
+        let signature: sm2::dsa::Signature = self.0.sign(message);
+        signature.to_der().as_bytes().to_vec()
     }
 }
 
@@ -146,6 +186,19 @@ pub fn sm2_verify(
         sm2::dsa::Signature::from_slice(signature).map_err(|_| GmError::BadSignature)?;
     key.verify(message, &signature)
         .map_err(|_| GmError::Mismatch)
+}
+
+/// [`sm2_verify`] of a signature encoded as X.509 carries it (DER
+/// `SEQUENCE { INTEGER r, INTEGER s }`, no trailing bytes).
+pub fn sm2_verify_der(
+    identity: &str,
+    public_key: &[u8],
+    message: &[u8],
+    der_signature: &[u8],
+) -> Result<(), GmError> {
+    let signature =
+        sm2::dsa::Signature::from_der(der_signature).map_err(|_| GmError::BadSignature)?;
+    sm2_verify(identity, public_key, message, &signature.to_bytes())
 }
 
 /// SM4 (GB/T 32907) encryption of one 16-byte block under `key`.
@@ -192,5 +245,43 @@ mod tests {
         );
         // Deterministic nonces: the same message signs the same.
         assert_eq!(key.sign(b"credex"), signature);
+    }
+
+    #[test]
+    fn der_signatures_and_pkcs8_keys_round_trip() {
+        let key = Sm2SigningKey::new(DEFAULT_ID, &[9u8; 32]).expect("key");
+        let public = key.public_key();
+        let der = key.sign_der(b"tbs");
+        assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+        assert_eq!(sm2_verify_der(DEFAULT_ID, &public, b"tbs", &der), Ok(()));
+        assert_eq!(
+            sm2_verify_der(DEFAULT_ID, &public, b"tbS", &der),
+            Err(GmError::Mismatch)
+        );
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert_eq!(
+            sm2_verify_der(DEFAULT_ID, &public, b"tbs", &trailing),
+            Err(GmError::BadSignature)
+        );
+        assert_eq!(
+            sm2_verify_der(DEFAULT_ID, &public, b"tbs", &key.sign(b"tbs")),
+            Err(GmError::BadSignature),
+            "r ‖ s is not DER"
+        );
+
+        let pkcs8 = key.to_pkcs8_der();
+        // PrivateKeyInfo v1: version 0, id-ecPublicKey, the SM2 curve.
+        let header = [
+            0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+            0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d,
+        ];
+        assert_eq!(pkcs8[3..3 + header.len()], header);
+        let again = Sm2SigningKey::from_pkcs8_der(DEFAULT_ID, &pkcs8).expect("loads");
+        assert_eq!(again.public_key(), public);
+        assert_eq!(
+            Sm2SigningKey::from_pkcs8_der(DEFAULT_ID, &pkcs8[..pkcs8.len() - 1]).err(),
+            Some(GmError::BadPrivateKey)
+        );
     }
 }
