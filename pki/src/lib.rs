@@ -91,7 +91,7 @@ pub use issue::{
     UnknownKeyAlgorithm, Validity, create_root,
 };
 pub use pseudonym::{PseudonymError, PseudonymKey, PseudonymKeyError, PseudonymKeyRing};
-pub use trust::{Purpose, TrustError, TrustStore, VerifiedCert, VerifyError};
+pub use trust::{ChainPart, Purpose, TrustError, TrustStore, VerifiedCert, VerifyError};
 
 /// Operations that break the federation's issuance rules, for tests only
 /// (forging certificates to check that verifiers refuse them). Nothing in a

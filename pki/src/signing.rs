@@ -77,6 +77,15 @@ pub enum SignatureError {
     /// The signer's key is not Ed25519, ECDSA P-256 or SM2.
     #[error("signer certificate's key is not Ed25519, ECDSA P-256 or SM2")]
     UnsupportedKey,
+    /// The signature's algorithm is not of the federation's crypto suite
+    /// (a signature of the other suite: a mixed federation is refused).
+    #[error("a {algorithm:?} signature is not of this federation's crypto suite {suite}")]
+    OutsideSuite {
+        /// The signature's algorithm.
+        algorithm: credex_protocol::SignatureAlgorithm,
+        /// The federation's suite.
+        suite: credex_protocol::Suite,
+    },
     /// The signature's algorithm is not one this build verifies.
     #[error("signature algorithm {0:?} is not supported")]
     UnsupportedAlgorithm(SignatureAlgorithm),

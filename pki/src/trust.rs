@@ -20,7 +20,7 @@ use crate::identity::{
     CertIdentity, CertKind, IdentityError, PemError, certs_from_pem, format_time, parse_certificate,
 };
 use crate::signing::{SignatureError, VerifyingKey};
-use credex_protocol::Signature;
+use credex_protocol::{Signature, SignatureAlgorithm, Suite};
 
 /// Signature algorithms accepted in certificate chains and CRLs: ring's,
 /// and SM2 with SM3 for the `sm2-sm3` suite (decision 1060).
@@ -88,18 +88,27 @@ pub struct VerifiedCert {
     /// The certificate's public key, read once when the chain verified
     /// (kept with the chain cache: a signature check needs no parse).
     key: Result<VerifyingKey, SignatureError>,
+    /// The federation's suite: signatures of another are refused.
+    suite: Suite,
 }
 
 impl VerifiedCert {
     /// Verify `signature` over `domain` ‖ `message` by the verified
     /// certificate's key: [`crate::signing::verify_signature`] without
-    /// reading the certificate again.
+    /// reading the certificate again. A signature whose algorithm is not
+    /// of the federation's suite is refused, whatever the key.
     pub fn verify_signature(
         &self,
         domain: &[u8],
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
+        if !self.suite.signs_with(signature.algorithm) {
+            return Err(SignatureError::OutsideSuite {
+                algorithm: signature.algorithm,
+                suite: self.suite,
+            });
+        }
         match &self.key {
             Ok(key) => key.verify(domain, message, signature),
             Err(e) => Err(e.clone()),
@@ -140,6 +149,10 @@ pub enum TrustError {
     /// webpki could not use the root certificate as a trust anchor.
     #[error("root certificate cannot be a trust anchor: {0}")]
     BadRoot(webpki::Error),
+    /// The root's key is of no algorithm credex signs with, so the
+    /// federation has no crypto suite.
+    #[error("root certificate's key: {0}")]
+    RootKey(String),
     /// A CRL PEM text is malformed or holds no `X509 CRL` section.
     #[error("CRL text #{index}: {reason}")]
     CrlPem {
@@ -258,6 +271,47 @@ pub enum VerifyError {
     /// Any other reason webpki refused the chain.
     #[error("certificate chain does not verify: {0}")]
     BadChain(webpki::Error),
+    /// A key in the chain is of another crypto suite than the federation's
+    /// (its root's): a mixed federation is refused.
+    #[error(
+        "the {part}'s key signs with {found:?}, which is not of this federation's crypto suite {suite} \
+         (set by its root); a federation never mixes suites"
+    )]
+    OutsideSuite {
+        /// Which certificate of the chain.
+        part: ChainPart,
+        /// Its key's signature algorithm.
+        found: SignatureAlgorithm,
+        /// The federation's suite.
+        suite: Suite,
+    },
+    /// A key in the chain is of no algorithm credex signs with.
+    #[error("the {part}'s key is of no algorithm credex signs with: {reason}")]
+    UnreadableKey {
+        /// Which certificate of the chain.
+        part: ChainPart,
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// A certificate of a chain, as errors name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainPart {
+    /// The issuing region CA.
+    RegionCa,
+    /// The certificate verified (an operator's or authority's, for
+    /// signing).
+    Certificate,
+}
+
+impl fmt::Display for ChainPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChainPart::RegionCa => "region CA certificate",
+            ChainPart::Certificate => "certificate",
+        })
+    }
 }
 
 /// The federation root plus the current CRLs: everything needed to verify a
@@ -267,6 +321,7 @@ pub enum VerifyError {
 /// [`with_crls`](Self::with_crls) and swap it in.
 pub struct TrustStore {
     root_der: CertificateDer<'static>,
+    suite: Suite,
     root_subject_der: Vec<u8>,
     anchor: TrustAnchor<'static>,
     crls: Vec<CertRevocationList<'static>>,
@@ -328,7 +383,10 @@ impl TrustStore {
         let anchor = webpki::anchor_from_trusted_cert(&root_der)
             .map_err(TrustError::BadRoot)?
             .to_owned();
+        let root_key = VerifyingKey::from_certificate_der(&root_der)
+            .map_err(|e| TrustError::RootKey(e.to_string()))?;
         Ok(TrustStore {
+            suite: Suite::of_root_key(root_key.algorithm()),
             root_subject_der: parsed.subject_der,
             anchor,
             crls: parse_crls(&crls)?,
@@ -370,12 +428,19 @@ impl TrustStore {
         crls: Vec<CertificateRevocationListDer<'static>>,
     ) -> Result<TrustStore, TrustError> {
         Ok(TrustStore {
+            suite: self.suite,
             root_der: self.root_der.clone(),
             root_subject_der: self.root_subject_der.clone(),
             anchor: self.anchor.clone(),
             crls: parse_crls(&crls)?,
             cache: Default::default(),
         })
+    }
+
+    /// The federation's crypto suite, set by its root's key: chains and
+    /// signatures of another suite are refused.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// The root certificate, DER.
@@ -547,11 +612,46 @@ impl TrustStore {
         if purpose == Purpose::Signing && leaf.has_eku {
             return Err(VerifyError::SigningCertWithExtendedKeyUsage);
         }
+        let key = VerifyingKey::from_certificate_der(end_entity);
+        self.check_suite(issuer_der, &key, purpose)?;
         Ok(VerifiedCert {
             identity: leaf.identity,
             issuer: issuer.identity,
-            key: VerifyingKey::from_certificate_der(end_entity),
+            key,
+            suite: self.suite,
         })
+    }
+
+    /// The region CA's key, and a signing certificate's, must be of the
+    /// federation's suite (the root's is by definition). A TLS
+    /// certificate's key is the TLS stack's (Ed25519 or P-256 under both
+    /// suites: no QUIC stack speaks SM2), but its region CA signed it.
+    fn check_suite(
+        &self,
+        issuer_der: &CertificateDer<'_>,
+        key: &Result<VerifyingKey, SignatureError>,
+        purpose: Purpose,
+    ) -> Result<(), VerifyError> {
+        let checked = |part, key: &Result<VerifyingKey, SignatureError>| match key {
+            Ok(key) if self.suite.signs_with(key.algorithm()) => Ok(()),
+            Ok(key) => Err(VerifyError::OutsideSuite {
+                part,
+                found: key.algorithm(),
+                suite: self.suite,
+            }),
+            Err(e) => Err(VerifyError::UnreadableKey {
+                part,
+                reason: e.to_string(),
+            }),
+        };
+        checked(
+            ChainPart::RegionCa,
+            &VerifyingKey::from_certificate_der(issuer_der),
+        )?;
+        if purpose == Purpose::Signing {
+            checked(ChainPart::Certificate, key)?;
+        }
+        Ok(())
     }
 
     fn map_webpki_error(

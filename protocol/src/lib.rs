@@ -20,6 +20,7 @@ pub mod query;
 pub mod recognition;
 pub mod report;
 pub mod rights;
+pub mod suite;
 pub mod tlog;
 pub mod upward;
 
@@ -30,3 +31,4 @@ pub use messages::{
     ALPN, AuditFetch, AuditRequest, Capability, DOMAIN_AUDIT_FETCH, ErrorReply, Hello,
     PROTOCOL_VERSION, Ping, Pong, Request, Response, WitnessRequest,
 };
+pub use suite::Suite;
