@@ -556,10 +556,12 @@ impl Storage {
         self.inner.engine.record_count().await
     }
 
-    /// Up to `limit` (at most [`MAX_IMPORTED_PAGE`]) records imported
-    /// before `before_unix_ms`, ordered by (import time, category, record
-    /// id), starting after `after`. A re-imported record moves to its new
-    /// import time. Cancel-safe (read only).
+    /// Up to `limit` (at most [`MAX_IMPORTED_PAGE`]) of this region's own
+    /// records imported before `before_unix_ms`, ordered by (import time,
+    /// category, record id), starting after `after`; copies of other
+    /// regions' records ([`RecordRow::copy_of`]) are left out. A
+    /// re-imported record moves to its new import time. Cancel-safe (read
+    /// only).
     pub async fn records_imported(
         &self,
         after: &ImportCursor,

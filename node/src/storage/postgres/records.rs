@@ -11,7 +11,7 @@ use crate::storage::engine::RECORD_ROWS_PER_INSERT;
 use crate::storage::subjects::SubjectRow;
 
 const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
-     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < $1 \
+     imported_at_unix_ms FROM records WHERE copy_of IS NULL AND imported_at_unix_ms < $1 \
      AND (imported_at_unix_ms, category COLLATE \"C\", record_id COLLATE \"C\") > ($2, $3, $4) \
      ORDER BY imported_at_unix_ms, category COLLATE \"C\", record_id COLLATE \"C\" LIMIT $5";
 

@@ -12,7 +12,7 @@ use crate::storage::engine::RECORD_ROWS_PER_INSERT;
 use crate::storage::subjects::SubjectRow;
 
 const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
-     imported_at_unix_ms FROM records WHERE imported_at_unix_ms < ? \
+     imported_at_unix_ms FROM records WHERE copy_of IS NULL AND imported_at_unix_ms < ? \
      AND (imported_at_unix_ms, category, record_id) > (?, ?, ?) \
      ORDER BY imported_at_unix_ms, category, record_id LIMIT ?";
 

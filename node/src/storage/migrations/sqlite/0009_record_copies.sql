@@ -8,3 +8,11 @@
 ALTER TABLE records ADD COLUMN copy_of BLOB
     CONSTRAINT records_copy_of_len CHECK (copy_of IS NULL OR length(copy_of) = 38);
 CREATE INDEX records_by_copy ON records (copy_of) WHERE copy_of IS NOT NULL;
+
+-- The upward reporter pages through this region's own records only; a
+-- copy is never reported again, so the import-order index leaves copies
+-- out (the national node, which holds nothing but copies, no longer keeps
+-- it up per record).
+DROP INDEX records_by_import;
+CREATE INDEX records_by_import ON records (imported_at_unix_ms, category, record_id)
+    WHERE copy_of IS NULL;
