@@ -40,7 +40,7 @@ pub use peers::{PeerConfig, logical_server_name};
 pub use policy::PolicyFiles;
 pub use pseudonyms::PseudonymConfig;
 pub use storage::StorageTarget;
-pub use tls::TlsFiles;
+pub use tls::{SigningFiles, TlsFiles};
 pub use transport::TransportLimits;
 pub use upward::UpwardConfig;
 

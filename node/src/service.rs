@@ -281,7 +281,10 @@ impl RunningNode {
     /// endpoint and serve until [`RunningNode::shutdown`].
     pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         let identity = NodeIdentity::load(&config)?;
-        let trust = FederationTrust::new(load_trust(&config.tls)?);
+        let trust = load_trust(&config.tls)?;
+        identity.check_suite(trust.suite(), &config)?;
+        crate::boot::check_ring_suite(&config, trust.suite())?;
+        let trust = FederationTrust::new(trust);
         let policy = crate::query::load_policy(config.region, &config.policy)?;
         let storage = open_store(&config, &policy, &identity).await?;
         let shutdown = CancellationToken::new();
@@ -291,6 +294,7 @@ impl RunningNode {
             signing_key,
             chain,
             chain_pem,
+            signing_chain_pem: _,
             log_key,
         } = identity;
         let checkpoints = crate::log::Checkpoints::spawn(

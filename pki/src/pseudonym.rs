@@ -1,8 +1,9 @@
 //! Keyed subject pseudonyms (自然人假名), docs/design.md §6 "Keyed pseudonyms".
 //!
 //! A natural person is named in messages, logs and stores by
-//! [`SubjectPseudonym`]: HMAC-SHA256 under the federation's
-//! pseudonymization key of one epoch, over
+//! [`SubjectPseudonym`]: an HMAC under the federation's pseudonymization
+//! key of one epoch — HMAC-SHA256 in an `ed25519-sha256` federation,
+//! HMAC-SM3 (GB/T 32905 with RFC 2104) in an `sm2-sm3` one — over
 //!
 //! ```text
 //! len(DOMAIN_SUBJECT_PSEUDONYM) as one byte ‖ DOMAIN_SUBJECT_PSEUDONYM
@@ -28,6 +29,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use credex_protocol::Suite;
 use credex_protocol::query::{DOMAIN_SUBJECT_PSEUDONYM, SubjectPseudonym};
 use ring::hmac;
 use ring::rand::SecureRandom;
@@ -84,6 +86,15 @@ pub enum PseudonymKeyError {
     /// The random generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// Keys of two crypto suites in one ring (a person would get
+    /// pseudonyms of two MACs).
+    #[error("the key ring mixes keys of the {first} and {second} suites")]
+    MixedSuites {
+        /// The suite of the lowest epoch.
+        first: Suite,
+        /// Another suite found.
+        second: Suite,
+    },
     /// A line of the text form is malformed (1-based; the line is not
     /// repeated, it may hold key material).
     #[error("line {line}: {reason}")]
@@ -101,28 +112,56 @@ pub enum PseudonymKeyError {
 pub struct PseudonymKey {
     epoch: u32,
     secret: [u8; KEY_LEN],
-    key: hmac::Key,
+    mac: Mac,
+}
+
+/// The MAC a key computes, by suite.
+#[derive(Clone)]
+enum Mac {
+    /// ring's HMAC-SHA256 (`ed25519-sha256`).
+    Sha256(hmac::Key),
+    /// credex-gm's HMAC-SM3 (`sm2-sm3`), over the key's secret.
+    Sm3,
 }
 
 impl PseudonymKey {
-    /// The key of `epoch` (1 or more) with these bytes.
+    /// The `ed25519-sha256` key of `epoch` (1 or more) with these bytes.
     pub fn from_bytes(epoch: u32, secret: [u8; KEY_LEN]) -> Result<Self, PseudonymKeyError> {
+        PseudonymKey::from_bytes_in(Suite::Ed25519Sha256, epoch, secret)
+    }
+
+    /// The key of `epoch` (1 or more) with these bytes, for a federation of
+    /// `suite`.
+    pub fn from_bytes_in(
+        suite: Suite,
+        epoch: u32,
+        secret: [u8; KEY_LEN],
+    ) -> Result<Self, PseudonymKeyError> {
         if epoch == 0 {
             return Err(PseudonymKeyError::ZeroEpoch);
         }
-        Ok(PseudonymKey {
-            epoch,
-            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            secret,
-        })
+        let mac = match suite {
+            Suite::Ed25519Sha256 => Mac::Sha256(hmac::Key::new(hmac::HMAC_SHA256, &secret)),
+            Suite::Sm2Sm3 => Mac::Sm3,
+        };
+        Ok(PseudonymKey { epoch, secret, mac })
     }
 
-    /// A fresh random key of `epoch`.
+    /// A fresh random `ed25519-sha256` key of `epoch`.
     pub fn generate(epoch: u32, rng: &dyn SecureRandom) -> Result<Self, PseudonymKeyError> {
+        PseudonymKey::generate_in(Suite::Ed25519Sha256, epoch, rng)
+    }
+
+    /// A fresh random key of `epoch` for a federation of `suite`.
+    pub fn generate_in(
+        suite: Suite,
+        epoch: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, PseudonymKeyError> {
         let mut secret = [0u8; KEY_LEN];
         rng.fill(&mut secret)
             .map_err(|_| PseudonymKeyError::Random)?;
-        PseudonymKey::from_bytes(epoch, secret)
+        PseudonymKey::from_bytes_in(suite, epoch, secret)
     }
 
     /// The key's epoch.
@@ -130,12 +169,36 @@ impl PseudonymKey {
         self.epoch
     }
 
+    /// The crypto suite whose MAC the key computes.
+    pub fn suite(&self) -> Suite {
+        match self.mac {
+            Mac::Sha256(_) => Suite::Ed25519Sha256,
+            Mac::Sm3 => Suite::Sm2Sm3,
+        }
+    }
+
+    /// The MAC of `parts`, concatenated, under this key.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match &self.mac {
+            Mac::Sha256(key) => {
+                let mut ctx = hmac::Context::with_key(key);
+                for part in parts {
+                    ctx.update(part);
+                }
+                out.copy_from_slice(ctx.sign().as_ref());
+            }
+            Mac::Sm3 => out = credex_gm::hmac_sm3(&self.secret, &parts.concat()),
+        }
+        out
+    }
+
     /// The first 8 bytes of HMAC(key, `credex/pseudonym-key-check/v1`):
     /// operators compare it to check that two rings hold the same key.
     pub fn check_value(&self) -> [u8; 8] {
-        let tag = hmac::sign(&self.key, CHECK_VALUE_INPUT);
+        let tag = self.mac(&[CHECK_VALUE_INPUT]);
         let mut out = [0u8; 8];
-        out.copy_from_slice(&tag.as_ref()[..8]);
+        out.copy_from_slice(&tag[..8]);
         out
     }
 
@@ -149,13 +212,12 @@ impl PseudonymKey {
         if !is_canonical(citizen_id) {
             return Err(PseudonymError::NotCanonical);
         }
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(&[TAG_LEN]);
-        ctx.update(DOMAIN_SUBJECT_PSEUDONYM);
-        ctx.update(&self.epoch.to_be_bytes());
-        ctx.update(citizen_id.as_bytes());
-        let mut mac = [0u8; 32];
-        mac.copy_from_slice(ctx.sign().as_ref());
+        let mac = self.mac(&[
+            &[TAG_LEN],
+            DOMAIN_SUBJECT_PSEUDONYM,
+            &self.epoch.to_be_bytes(),
+            citizen_id.as_bytes(),
+        ]);
         Ok(SubjectPseudonym {
             epoch: self.epoch,
             mac,
@@ -167,6 +229,7 @@ impl fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PseudonymKey")
             .field("epoch", &self.epoch)
+            .field("suite", &self.suite())
             .field("check_value", &hex::encode(self.check_value()))
             .finish_non_exhaustive()
     }
@@ -202,7 +265,18 @@ impl PseudonymKeyRing {
         if ring.len() > MAX_RING_EPOCHS {
             return Err(PseudonymKeyError::TooManyEpochs);
         }
+        let mut suites = ring.values().map(PseudonymKey::suite);
+        if let Some(first) = suites.next()
+            && let Some(second) = suites.find(|s| *s != first)
+        {
+            return Err(PseudonymKeyError::MixedSuites { first, second });
+        }
         Ok(PseudonymKeyRing { keys: ring })
+    }
+
+    /// The crypto suite of the ring's keys (one for all).
+    pub fn suite(&self) -> Suite {
+        self.current().suite()
     }
 
     /// The key of the highest epoch: new pseudonyms use it.
@@ -261,14 +335,19 @@ impl PseudonymKeyRing {
     }
 
     /// The text form, for a key-ring file (mode 0600): a header comment,
-    /// then one line `epoch N key HEX` per epoch, lowest first.
+    /// then one line `epoch N key HEX` per epoch, lowest first, followed
+    /// by `suite sm2-sm3` in an `sm2-sm3` federation.
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "{RING_HEADER}\n# SECRET: give only to member nodes and authorization authorities, never to auditors.\n"
         );
         for key in self.keys() {
+            let suite = match key.suite() {
+                Suite::Ed25519Sha256 => String::new(),
+                other => format!(" suite {other}"),
+            };
             out.push_str(&format!(
-                "epoch {} key {}\n",
+                "epoch {} key {}{suite}\n",
                 key.epoch,
                 hex::encode(key.secret)
             ));
@@ -277,7 +356,8 @@ impl PseudonymKeyRing {
     }
 
     /// Parse the text form: blank lines and `#` comments are skipped, every
-    /// other line is `epoch N key HEX` (64 hex digits).
+    /// other line is `epoch N key HEX` (64 hex digits), optionally followed
+    /// by `suite NAME` (default `ed25519-sha256`).
     pub fn from_text(text: &str) -> Result<Self, PseudonymKeyError> {
         let mut keys = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -290,8 +370,16 @@ impl PseudonymKeyRing {
                 reason,
             };
             let words: Vec<&str> = line.split_ascii_whitespace().collect();
-            let ["epoch", epoch, "key", secret] = words.as_slice() else {
-                return Err(syntax("expected `epoch N key HEX`"));
+            let (epoch, secret, suite) = match words.as_slice() {
+                ["epoch", epoch, "key", secret] => (epoch, secret, Suite::Ed25519Sha256),
+                ["epoch", epoch, "key", secret, "suite", suite] => (
+                    epoch,
+                    secret,
+                    suite
+                        .parse()
+                        .map_err(|_| syntax("the suite must be ed25519-sha256 or sm2-sm3"))?,
+                ),
+                _ => return Err(syntax("expected `epoch N key HEX [suite NAME]`")),
             };
             let epoch: u32 = epoch
                 .parse()
@@ -299,7 +387,7 @@ impl PseudonymKeyRing {
             let mut bytes = [0u8; KEY_LEN];
             hex::decode_to_slice(secret, &mut bytes)
                 .map_err(|_| syntax("the key must be 64 hex digits (32 bytes)"))?;
-            keys.push(PseudonymKey::from_bytes(epoch, bytes)?);
+            keys.push(PseudonymKey::from_bytes_in(suite, epoch, bytes)?);
         }
         PseudonymKeyRing::new(keys)
     }

@@ -4,13 +4,19 @@
 #![allow(clippy::unwrap_used)]
 
 use credex_pki::{PseudonymKey, PseudonymKeyRing};
+use credex_protocol::Suite;
 
 const VECTORS: &str = include_str!("data/pseudonym-vectors.txt");
+/// The same keys and IDs under HMAC-SM3 (the `sm2-sm3` suite).
+const SM3_VECTORS: &str = include_str!("data/pseudonym-sm3-vectors.txt");
 
 /// (key, epoch, citizen ID, expected MAC) of every vector.
 fn vectors() -> Vec<([u8; 32], u32, &'static str, [u8; 32])> {
-    VECTORS
-        .lines()
+    parse(VECTORS)
+}
+
+fn parse(text: &'static str) -> Vec<([u8; 32], u32, &'static str, [u8; 32])> {
+    text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
@@ -35,6 +41,44 @@ fn pseudonyms_match_reference_vectors() {
         assert_eq!(p.epoch, epoch);
         assert_eq!(hex::encode(p.mac), hex::encode(mac), "{epoch} {id}");
     }
+}
+
+#[test]
+fn sm2_sm3_pseudonyms_are_hmac_sm3_and_match_reference_vectors() {
+    let sm3 = parse(SM3_VECTORS);
+    assert_eq!(sm3.len(), 4);
+    for ((key, epoch, id, mac), (_, _, _, sha256)) in sm3.into_iter().zip(vectors()) {
+        let k = PseudonymKey::from_bytes_in(Suite::Sm2Sm3, epoch, key).unwrap();
+        assert_eq!(k.suite(), Suite::Sm2Sm3);
+        let p = k.pseudonym(id).unwrap();
+        assert_eq!(hex::encode(p.mac), hex::encode(mac), "{epoch} {id}");
+        assert_ne!(p.mac, sha256, "the suites' pseudonyms differ");
+    }
+}
+
+#[test]
+fn a_ring_keeps_its_suite_in_text_and_never_mixes_suites() {
+    let (key, _, id, _) = vectors()[1];
+    let sm3 = PseudonymKeyRing::new([PseudonymKey::from_bytes_in(Suite::Sm2Sm3, 1, key).unwrap()])
+        .unwrap();
+    let text = sm3.to_text();
+    assert!(text.contains("suite sm2-sm3"), "{text}");
+    let again = PseudonymKeyRing::from_text(&text).unwrap();
+    assert_eq!(again.suite(), Suite::Sm2Sm3);
+    assert_eq!(
+        again.current_pseudonym(id).unwrap(),
+        sm3.current_pseudonym(id).unwrap()
+    );
+    // A ring file of before the suites reads as ed25519-sha256.
+    let old = PseudonymKeyRing::from_text(&format!("epoch 1 key {}\n", hex::encode(key))).unwrap();
+    assert_eq!(old.suite(), Suite::Ed25519Sha256);
+    let mixed = PseudonymKeyRing::new([
+        PseudonymKey::from_bytes(1, key).unwrap(),
+        PseudonymKey::from_bytes_in(Suite::Sm2Sm3, 2, key).unwrap(),
+    ])
+    .unwrap_err();
+    assert!(mixed.to_string().contains("mixes"), "{mixed}");
+    assert!(PseudonymKeyRing::from_text("epoch 1 key 00 suite sm9").is_err());
 }
 
 #[test]

@@ -41,9 +41,18 @@ pub struct Federation {
 impl Federation {
     /// Create it.
     pub fn new() -> Federation {
+        Federation::with_suite(credex_protocol::Suite::Ed25519Sha256)
+    }
+
+    /// Create it under the crypto suite `suite` (under `sm2-sm3`: SM2 CAs,
+    /// officers and authorities; each node an Ed25519 TLS certificate and
+    /// an SM2 signing one).
+    pub fn with_suite(suite: credex_protocol::Suite) -> Federation {
         init_tracing();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let nodes = dev::init(dir.path(), dev::DEV_BASE_PORT).expect("dev federation");
+        let nodes =
+            dev::init_regions_with_suite(dir.path(), dev::DEV_BASE_PORT, &dev::DEV_REGIONS, suite)
+                .expect("dev federation");
         Federation { dir, nodes }
     }
 

@@ -803,13 +803,8 @@ async fn peers_cannot_list_change_or_answer_for_others() {
     let conn = within("dial", dial(gz, hn, "430000", "hn-1"))
         .await
         .unwrap();
-    let key = credex_node::boot::load_node_signing_key(gz.config()).unwrap();
-    let chain: Vec<Vec<u8>> = credex_node::boot::load_credentials(gz.config())
-        .unwrap()
-        .chain
-        .iter()
-        .map(|c| c.to_vec())
-        .collect();
+    let identity = credex_node::boot::NodeIdentity::load(gz.config()).unwrap();
+    let (key, chain): (_, Vec<Vec<u8>>) = (identity.signing_key, identity.chain);
     let mut envelope = Envelope {
         message_id: [5; 16],
         flow: Flow::Lists,

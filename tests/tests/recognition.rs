@@ -205,13 +205,8 @@ async fn deliver(
 
 fn envelope(fed: &Fed, from: &RunningNode, to: RegionCode, payload: Vec<u8>) -> SignedEnvelope {
     let config = fed.config(&from.config().region.to_string());
-    let key = credex_node::boot::load_node_signing_key(&config).unwrap();
-    let chain = credex_node::boot::load_credentials(&config)
-        .unwrap()
-        .chain
-        .iter()
-        .map(|c| c.to_vec())
-        .collect();
+    let identity = credex_node::boot::NodeIdentity::load(&config).unwrap();
+    let (key, chain): (_, Vec<Vec<u8>>) = (identity.signing_key, identity.chain);
     let envelope = Envelope {
         message_id: requester::random_id(),
         flow: Flow::Recognition,

@@ -15,7 +15,7 @@ use credex_journal::kind;
 use credex_kit::bench::{
     BENCH_CATEGORY, BenchFederation, QueryFactory, REQUESTER_NODE, RESPONDER_NODE,
 };
-use credex_node::boot::{load_credentials, load_node_signing_key};
+use credex_node::boot::{NodeIdentity, load_credentials};
 use credex_node::config::StorageTarget;
 use credex_node::query::{QueryService, load_policy};
 use credex_node::service::{load_trust, open_storage};
@@ -217,18 +217,10 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
             .import_samples(&storage, &gz, policy.catalogue())
             .await
             .expect("import");
-        let creds = load_credentials(&gz).expect("credentials");
-        let chain = creds.chain.iter().map(|c| c.to_vec()).collect();
-        let key = load_node_signing_key(&gz).expect("key");
-        let log_key = credex_node::log::LogKey::from_pkcs8_pem(
-            &std::fs::read_to_string(&gz.tls.key).expect("key file"),
-            gz.region,
-            &gz.name,
-        )
-        .expect("log key");
+        let identity = NodeIdentity::load(&gz).expect("identity");
         let checkpoints = credex_node::log::Checkpoints::spawn(
             storage.clone(),
-            Arc::new(log_key),
+            identity.log_key,
             None,
             &tokio_util::task::TaskTracker::new(),
             tokio_util::sync::CancellationToken::new(),
@@ -240,8 +232,8 @@ fn answer_benches(c: &mut Criterion, f: &Fixture) {
             policy,
             FederationTrust::new(load_trust(&gz.tls).expect("trust")),
             storage.clone(),
-            Arc::new(key),
-            chain,
+            identity.signing_key,
+            identity.chain,
             checkpoints,
         ));
         (service, storage)

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use credex_node::config::logical_server_name;
 use credex_node::pki_files::{CaDir, PkiFileError, lifetime, write_public};
 use credex_pki::{KeyAlgorithm, PseudonymKey, PseudonymKeyRing};
-use credex_protocol::{NodeName, RegionCode, Role};
+use credex_protocol::{NodeName, RegionCode, Role, Suite};
 use ring::rand::SystemRandom;
 
 /// One node of the development federation.
@@ -95,7 +95,25 @@ pub fn init_regions(
     base_port: u16,
     regions: &[(&'static str, &'static str, &'static str)],
 ) -> Result<Vec<DevNode>, PkiFileError> {
-    let alg = KeyAlgorithm::Ed25519;
+    init_regions_with_suite(dir, base_port, regions, Suite::Ed25519Sha256)
+}
+
+/// [`init_regions`] under the crypto suite `suite`. Under `sm2-sm3` the root,
+/// the region CAs, the operators and the authorities have SM2 keys, and
+/// each node two certificates: its TLS one with an Ed25519 key (no QUIC
+/// stack speaks SM2; it also signs the log's C2SP checkpoint line) and a
+/// signing one with an SM2 key (`[tls] signing_cert`, `signing_key`, in the
+/// node's `signing/` directory).
+pub fn init_regions_with_suite(
+    dir: &Path,
+    base_port: u16,
+    regions: &[(&'static str, &'static str, &'static str)],
+    suite: Suite,
+) -> Result<Vec<DevNode>, PkiFileError> {
+    let alg = match suite {
+        Suite::Ed25519Sha256 => KeyAlgorithm::Ed25519,
+        Suite::Sm2Sm3 => KeyAlgorithm::Sm2,
+    };
     let root = CaDir::create_root(
         dir.join("pki/root"),
         "credex development federation root",
@@ -114,14 +132,14 @@ pub fn init_regions(
             lifetime::REGION_CA_DAYS,
         )?;
         let node_dir = dir.join(format!("nodes/{name}"));
-        ca.issue_node(
-            &name,
-            &[logical_server_name(region, &name), "localhost".into()],
-            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            alg,
-            lifetime::LEAF_DAYS,
-            &node_dir,
-        )?;
+        let dns = [logical_server_name(region, &name), "localhost".into()];
+        let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let tls = KeyAlgorithm::Ed25519;
+        ca.issue_node(&name, &dns, &ips, tls, lifetime::LEAF_DAYS, &node_dir)?;
+        if alg != tls {
+            let signing = node_dir.join(SIGNING_DIR);
+            ca.issue_node(&name, &dns, &ips, alg, lifetime::LEAF_DAYS, &signing)?;
+        }
         let ops = dir.join(format!("operators/{region}"));
         for (op, role) in [
             ("req-1", Role::Requester),
@@ -153,14 +171,14 @@ pub fn init_regions(
     }
     // The federation's pseudonymization key ring (decision 0630): held by
     // the root's operator and given to every node, never to auditors.
-    let ring = PseudonymKeyRing::new([
-        PseudonymKey::generate(1, &SystemRandom::new()).map_err(|e| invalid(dir, e))?
-    ])
-    .map_err(|e| invalid(dir, e))?;
+    let ring =
+        PseudonymKeyRing::new([PseudonymKey::generate_in(suite, 1, &SystemRandom::new())
+            .map_err(|e| invalid(dir, e))?])
+        .map_err(|e| invalid(dir, e))?;
     credex_node::pseudonyms::save_ring(&dir.join(PSEUDONYM_KEYS), &ring, false)
         .map_err(|e| invalid(dir, e))?;
     for node in &nodes {
-        write_public(&node.config, &node_config(node, &nodes))?;
+        write_public(&node.config, &node_config(node, &nodes, suite))?;
     }
     Ok(nodes)
 }
@@ -172,8 +190,19 @@ fn invalid(dir: &Path, e: impl std::fmt::Display) -> PkiFileError {
     }
 }
 
+/// Where a node of an `sm2-sm3` development federation keeps its signing
+/// certificate and key, inside its directory.
+pub const SIGNING_DIR: &str = "signing";
+
 /// The configuration text of `node`, peering with every other node.
-fn node_config(node: &DevNode, all: &[DevNode]) -> String {
+fn node_config(node: &DevNode, all: &[DevNode], suite: Suite) -> String {
+    let signing = match suite {
+        Suite::Ed25519Sha256 => String::new(),
+        Suite::Sm2Sm3 => format!(
+            "signing_cert = \"{SIGNING_DIR}/{name}.pem\"\nsigning_key = \"{SIGNING_DIR}/{name}.key\"\n",
+            name = node.name
+        ),
+    };
     let mut crls = vec!["\"../../pki/root/crl.pem\"".to_owned()];
     crls.extend(
         all.iter()
@@ -189,7 +218,7 @@ data_dir = "data"
 [tls]
 cert = "{name}.pem"
 key = "{name}.key"
-root = "../../pki/root/ca.pem"
+{signing}root = "../../pki/root/ca.pem"
 crls = [{crls}]
 crl_reload_ms = 2000
 
@@ -216,6 +245,7 @@ level = "info"
         crls = crls.join(", "),
         port = node.port,
         keys = PSEUDONYM_KEYS,
+        signing = signing,
     );
     for peer in all.iter().filter(|p| p.name != node.name) {
         let _ = write!(

@@ -20,6 +20,16 @@ pub enum StartError {
         /// What was wrong.
         reason: String,
     },
+    /// The key that signs the node's messages is not of the federation's
+    /// crypto suite (a node of another suite would be refused by every
+    /// peer).
+    #[error("{path}: {reason}")]
+    Suite {
+        /// The key file.
+        path: PathBuf,
+        /// What disagrees, and what to configure instead.
+        reason: String,
+    },
     /// The node certificate does not match the configured identity.
     #[error("{path}: {reason}")]
     IdentityMismatch {

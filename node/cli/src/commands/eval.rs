@@ -8,9 +8,8 @@
 //! starts.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use credex_node::config::NodeConfig;
 use credex_node::eval::{self, IssueOutcome};
@@ -85,18 +84,13 @@ struct Offline {
 
 impl Offline {
     async fn open(config: &NodeConfig) -> Result<Offline> {
-        let creds = credex_node::boot::load_credentials(config)?;
-        let node_key = credex_node::boot::load_node_signing_key(config)?;
-        let trust = credex_node::tls::FederationTrust::new(service::load_trust(&config.tls)?);
+        let identity = credex_node::boot::NodeIdentity::load(config)?;
+        let trust = service::load_trust(&config.tls)?;
+        identity.check_suite(trust.suite(), config)?;
+        let trust = credex_node::tls::FederationTrust::new(trust);
         let storage = service::open_storage(config).await?;
         credex_node::log::head::check_local(config, &storage).await?;
-        let key_pem = std::fs::read_to_string(&config.tls.key)
-            .with_context(|| format!("{}", config.tls.key.display()))?;
-        let log_key = Arc::new(credex_node::log::LogKey::from_pkcs8_pem(
-            &key_pem,
-            config.region,
-            &config.name,
-        )?);
+        let log_key = identity.log_key;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let checkpoints = credex_node::log::Checkpoints::spawn(
@@ -113,8 +107,8 @@ impl Offline {
             checkpoints,
             region: config.region,
             node: config.name.clone(),
-            node_key: node_key.into(),
-            chain: creds.chain.iter().map(|c| c.to_vec()).collect(),
+            node_key: identity.signing_key,
+            chain: identity.chain,
             trust,
             peers: PeerPool::new(transport, &config.peers),
         });

@@ -17,7 +17,11 @@ use credex_protocol::{NodeName, RegionCode, Role};
 // clap would take it as the help text of every command that flattens it).
 #[derive(Args)]
 pub struct KeyOpts {
-    /// Key algorithm: ed25519 or p256.
+    /// Key algorithm: ed25519, p256 or sm2. A root's sets the federation's
+    /// crypto suite (sm2: sm2-sm3; otherwise ed25519-sha256); under sm2-sm3
+    /// CAs, officers and authorities take sm2, and a node a TLS certificate
+    /// with ed25519 plus a signing one with sm2 (its [tls] signing_cert and
+    /// signing_key).
     #[arg(long, default_value = "ed25519")]
     alg: KeyAlgorithm,
     /// Validity in days (capped at the issuing CA's own end of validity).

@@ -24,6 +24,11 @@ pub enum PseudonymKeyCommand {
         /// The key ring file.
         #[arg(long)]
         out: PathBuf,
+        /// The federation's crypto suite (its root's): ed25519-sha256
+        /// (HMAC-SHA256, the default) or sm2-sm3 (HMAC-SM3). A ring that
+        /// exists keeps its own.
+        #[arg(long)]
+        suite: Option<credex_protocol::Suite>,
     },
     /// Remove an epoch from a ring file, once no holder still needs it.
     Drop {
@@ -64,11 +69,23 @@ pub enum PseudonymCommand {
 /// Run a `pki pseudonym-key` command.
 pub fn pseudonym_key(cmd: PseudonymKeyCommand) -> Result<()> {
     match cmd {
-        PseudonymKeyCommand::New { epoch, out } => {
-            let key = PseudonymKey::generate(epoch, &SystemRandom::new())?;
+        PseudonymKeyCommand::New { epoch, out, suite } => {
+            let ring = out
+                .exists()
+                .then(|| pseudonyms::load_ring(&out))
+                .transpose()?;
+            let suite = match (&ring, suite) {
+                (Some(ring), Some(asked)) if ring.suite() != asked => bail!(
+                    "{}: the ring is of the {} suite, not {asked}; a ring never mixes suites",
+                    out.display(),
+                    ring.suite()
+                ),
+                (Some(ring), _) => ring.suite(),
+                (None, asked) => asked.unwrap_or(credex_protocol::Suite::Ed25519Sha256),
+            };
+            let key = PseudonymKey::generate_in(suite, epoch, &SystemRandom::new())?;
             let check = hex::encode(key.check_value());
-            if out.exists() {
-                let ring = pseudonyms::load_ring(&out)?;
+            if let Some(ring) = ring {
                 let current = ring.current().epoch();
                 if epoch <= current {
                     bail!(
