@@ -7,6 +7,8 @@
 //! DIR/tile/…                hash tiles and entry bundles (C2SP tlog-tiles)
 //! DIR/log.vkey              the log's verifier key (NAME+HEX+BASE64)
 //! DIR/node.pem              the node certificate chain that binds the key
+//! DIR/node-signing.pem      under `sm2-sm3`: the node's SM2 message-signing
+//!                            chain, whose key signs each checkpoint's SM2 line
 //! DIR/checkpoints/SIZE      every checkpoint the node signed, with its cosignatures
 //! DIR/attachments/HEX       dual-authorization bundles, signed federation
 //!                            messages and acknowledgements, by SHA-256
@@ -47,6 +49,53 @@ pub enum ExportError {
     /// Signing the final checkpoint failed.
     #[error("{0}")]
     Log(#[from] crate::log::LogError),
+    /// The signing chain given is not the one of the log's SM2 key.
+    #[error("node-signing.pem: {0}")]
+    SigningChain(String),
+}
+
+/// The node's certificate chains (PEM, leaf first) that an export carries.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeChains<'a> {
+    /// The TLS chain, whose Ed25519 key is the log key (`node.pem`).
+    pub tls: &'a str,
+    /// Under `sm2-sm3`, the message-signing chain, whose SM2 key signs each
+    /// checkpoint's second line (`node-signing.pem`); the log key must
+    /// hold that SM2 key ([`LogKey::with_sm2`]).
+    pub signing: Option<&'a str>,
+}
+
+impl<'a> NodeChains<'a> {
+    /// Only the TLS chain: the auditor checks the Ed25519 line.
+    pub fn tls_only(tls: &'a str) -> Self {
+        NodeChains { tls, signing: None }
+    }
+
+    /// Check that the signing chain's leaf holds the log's SM2 key.
+    fn check(&self, key: &LogKey) -> Result<(), ExportError> {
+        let Some(pem) = self.signing else {
+            return Ok(());
+        };
+        let sm2 = key.sm2_verifier().ok_or_else(|| {
+            ExportError::SigningChain(
+                "the log signs no SM2 line, so a signing chain would verify none of its checkpoints"
+                    .into(),
+            )
+        })?;
+        let certs = credex_pki::certs_from_pem(pem)
+            .map_err(|e| ExportError::SigningChain(e.to_string()))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| ExportError::SigningChain("no certificate".into()))?;
+        let held = credex_pki::signing::VerifyingKey::from_certificate_der(leaf)
+            .map_err(|e| ExportError::SigningChain(e.to_string()))?;
+        if held.public_key() != sm2.public_key() {
+            return Err(ExportError::SigningChain(
+                "its certificate does not hold the key that signs the checkpoints' SM2 line".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What was exported.
@@ -73,20 +122,32 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 
 /// Export the whole log of `storage` into `out`, first signing (with `key`)
 /// and storing a checkpoint of the full tree. `node_chain_pem` is the node's
-/// certificate chain.
+/// certificate chain. [`export_chains`] with the TLS chain only.
 pub async fn export(
     storage: &Storage,
     key: &LogKey,
     node_chain_pem: &str,
     out: &Path,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(storage, key, node_chain_pem, out, true, None).await
+    export_chains(storage, key, NodeChains::tls_only(node_chain_pem), out).await
+}
+
+/// [`export`], carrying the node's `chains`: with a signing chain (the
+/// `sm2-sm3` suite), the auditor checks every checkpoint's SM2 line too.
+pub async fn export_chains(
+    storage: &Storage,
+    key: &LogKey,
+    chains: NodeChains<'_>,
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    export_with(storage, key, chains, out, true, None).await
 }
 
 /// Export the log as of `head`, a checkpoint this node signed and stored:
 /// its first `head.size` entries, ending on that checkpoint with the
 /// cosignatures the node holds for it — after a witnessing round
 /// ([`crate::log::witness_round`]), a log its witnesses vouch for in full.
+/// [`export_at_chains`] with the TLS chain only.
 pub async fn export_at(
     storage: &Storage,
     key: &LogKey,
@@ -94,7 +155,19 @@ pub async fn export_at(
     out: &Path,
     head: &crate::log::SignedHead,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(storage, key, node_chain_pem, out, true, Some(head)).await
+    let chains = NodeChains::tls_only(node_chain_pem);
+    export_at_chains(storage, key, chains, out, head).await
+}
+
+/// [`export_at`], carrying the node's `chains` (see [`export_chains`]).
+pub async fn export_at_chains(
+    storage: &Storage,
+    key: &LogKey,
+    chains: NodeChains<'_>,
+    out: &Path,
+    head: &crate::log::SignedHead,
+) -> Result<ExportSummary, ExportError> {
+    export_with(storage, key, chains, out, true, Some(head)).await
 }
 
 /// Exports that skip safety checks, to play a malicious operator in tests
@@ -112,18 +185,30 @@ pub mod danger {
         node_chain_pem: &str,
         out: &Path,
     ) -> Result<ExportSummary, ExportError> {
-        export_with(storage, key, node_chain_pem, out, false, None).await
+        let chains = NodeChains::tls_only(node_chain_pem);
+        export_unchecked_chains(storage, key, chains, out).await
+    }
+
+    /// [`export_unchecked`], carrying the node's `chains`.
+    pub async fn export_unchecked_chains(
+        storage: &Storage,
+        key: &LogKey,
+        chains: NodeChains<'_>,
+        out: &Path,
+    ) -> Result<ExportSummary, ExportError> {
+        export_with(storage, key, chains, out, false, None).await
     }
 }
 
 async fn export_with(
     storage: &Storage,
     key: &LogKey,
-    node_chain_pem: &str,
+    chains: NodeChains<'_>,
     out: &Path,
     check_stored_tree: bool,
     at: Option<&crate::log::SignedHead>,
 ) -> Result<ExportSummary, ExportError> {
+    chains.check(key)?;
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -191,7 +276,10 @@ async fn export_with(
         &out.join("log.vkey"),
         format!("{}\n", key.verifier()).as_bytes(),
     )?;
-    write(&out.join("node.pem"), node_chain_pem.as_bytes())?;
+    write(&out.join("node.pem"), chains.tls.as_bytes())?;
+    if let Some(pem) = chains.signing {
+        write(&out.join("node-signing.pem"), pem.as_bytes())?;
+    }
     let attachments = write_attachments(storage, out, &read).await?;
     write_witnessing(storage, out).await?;
     Ok(ExportSummary {
@@ -372,4 +460,180 @@ pub(crate) async fn with_cosignatures(
         }
     }
     Ok(note)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use credex_pki::signing::SigningKey;
+    use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, TrustStore, Validity};
+    use credex_protocol::tlog::{Note, NoteSignature};
+
+    use super::*;
+
+    /// Node gy-1 of 520000 in an SM2 federation: the root, and the node's
+    /// TLS (Ed25519) and signing (SM2) pairs with their chains (PEM).
+    struct Sm2Node {
+        root_pem: String,
+        tls: Issued,
+        signing: Issued,
+        tls_chain: String,
+        signing_chain: String,
+    }
+
+    fn sm2_node() -> Sm2Node {
+        let valid = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
+        let root = credex_pki::create_root("root", KeyAlgorithm::Sm2, valid).unwrap();
+        let root_ca = CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
+        let region = "520000".parse().unwrap();
+        let ca = root_ca
+            .issue_region_ca(region, KeyAlgorithm::Sm2, valid)
+            .unwrap();
+        let ca_pem = ca.cert_pem.clone();
+        let ca = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem).unwrap();
+        let node = |alg| {
+            ca.issue_node(&"gy-1".parse().unwrap(), &[], &[], alg, valid)
+                .unwrap()
+        };
+        let (tls, signing) = (node(KeyAlgorithm::Ed25519), node(KeyAlgorithm::Sm2));
+        Sm2Node {
+            root_pem: root.cert_pem,
+            tls_chain: format!("{}{ca_pem}", tls.cert_pem),
+            signing_chain: format!("{}{ca_pem}", signing.cert_pem),
+            tls,
+            signing,
+        }
+    }
+
+    fn log_key(n: &Sm2Node) -> LogKey {
+        let sm2 = Arc::new(SigningKey::from_pkcs8_pem(&n.signing.key_pem).unwrap());
+        LogKey::from_pkcs8_pem(
+            &n.tls.key_pem,
+            "520000".parse().unwrap(),
+            &"gy-1".parse().unwrap(),
+        )
+        .unwrap()
+        .with_sm2(sm2)
+        .unwrap()
+    }
+
+    /// Rewrite `dir/checkpoint` with its lines by `keep` only, and the SM2
+    /// line's signature changed when `doctor`.
+    fn rewrite_checkpoint(dir: &Path, key: &LogKey, doctor: bool, keep_sm2: bool) {
+        let path = dir.join("checkpoint");
+        let note = Note::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let sm2_id = key.sm2_verifier().unwrap().id();
+        let mut out = Note::new(note.text()).unwrap();
+        for sig in note.signatures() {
+            if sig.id() != sm2_id {
+                out.add_signature(sig.clone()).unwrap();
+            } else if keep_sm2 {
+                let mut bytes = sig.signature().to_vec();
+                bytes[40] ^= u8::from(doctor);
+                let line = NoteSignature::new(sig.name().clone(), sig.id(), bytes);
+                out.add_signature(line).unwrap();
+            }
+        }
+        std::fs::write(&path, out.to_bytes()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_auditor_checks_both_lines_once_the_signing_chain_is_exported() {
+        let n = sm2_node();
+        let key = log_key(&n);
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open_sqlite(&tmp.path().join("log.sqlite"))
+            .await
+            .unwrap();
+        for i in 0..3u8 {
+            storage
+                .append(credex_journal::kind::AUDIT_FETCH, vec![i])
+                .await
+                .unwrap();
+        }
+        let chains = NodeChains {
+            tls: &n.tls_chain,
+            signing: Some(&n.signing_chain),
+        };
+        let out = tmp.path().join("export");
+        export_chains(&storage, &key, chains, &out).await.unwrap();
+        assert!(out.join("node-signing.pem").exists());
+
+        let trust = TrustStore::from_pem(&n.root_pem, &[]).unwrap();
+        let options = credex_audit::AuditOptions {
+            pinned: vec![(
+                "earlier audit".into(),
+                std::fs::read(out.join("checkpoint")).unwrap(),
+            )],
+            ..Default::default()
+        };
+        let audit =
+            || credex_audit::verify_with(std::slice::from_ref(&out), &trust, &options, &|_| {});
+        let rules = |r: &credex_audit::AuditReport| -> Vec<&str> {
+            r.violations.iter().map(|v| v.rule).collect()
+        };
+        let honest = audit();
+        assert!(honest.passed(), "{:?}", honest.violations);
+        assert_eq!(honest.logs[0].size, 3);
+
+        // A doctored SM2 line, then none: refused while the signing chain is there.
+        for keep_sm2 in [true, false] {
+            rewrite_checkpoint(&out, &key, true, keep_sm2);
+            let refused = audit();
+            assert!(!refused.passed());
+            assert_eq!(
+                refused.violations[0].rule, "checkpoint_sm2_signature",
+                "{keep_sm2}: {:?}",
+                refused.violations
+            );
+            std::fs::write(out.join("checkpoint"), &options.pinned[0].1).unwrap();
+        }
+        // Without the signing chain, the Ed25519 line alone is checked and a
+        // bad SM2 line is an unknown signature, as C2SP has it.
+        rewrite_checkpoint(&out, &key, true, true);
+        std::fs::remove_file(out.join("node-signing.pem")).unwrap();
+        let ed25519_only = audit();
+        assert!(ed25519_only.passed(), "{:?}", ed25519_only.violations);
+
+        // A signing chain without an SM2 key is refused.
+        std::fs::write(out.join("node-signing.pem"), &n.tls_chain).unwrap();
+        std::fs::write(out.join("checkpoint"), &options.pinned[0].1).unwrap();
+        assert_eq!(rules(&audit()), ["signing_certificate"]);
+    }
+
+    #[tokio::test]
+    async fn an_export_refuses_a_signing_chain_the_log_does_not_sign_with() {
+        let n = sm2_node();
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open_sqlite(&tmp.path().join("log.sqlite"))
+            .await
+            .unwrap();
+        storage.append(1, vec![0]).await.unwrap();
+        let plain = LogKey::from_pkcs8_pem(
+            &n.tls.key_pem,
+            "520000".parse().unwrap(),
+            &"gy-1".parse().unwrap(),
+        )
+        .unwrap();
+        let signing = NodeChains {
+            tls: &n.tls_chain,
+            signing: Some(&n.signing_chain),
+        };
+        let out = tmp.path().join("a");
+        let err = export_chains(&storage, &plain, signing, &out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ExportError::SigningChain(_)), "{err}");
+        let wrong = NodeChains {
+            tls: &n.tls_chain,
+            signing: Some(&n.tls_chain),
+        };
+        let err = export_chains(&storage, &log_key(&n), wrong, &out)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("does not hold the key"), "{err}");
+        assert!(!out.exists(), "nothing written");
+    }
 }

@@ -6,16 +6,22 @@
 //! The log key is the node certificate's key, so anyone holding the
 //! federation root can obtain and trust a node's log verifier key from the
 //! node's certificate chain; the note key name is the log's origin,
-//! `credex/REGION/NAME`.
+//! `credex/REGION/NAME`. Under the `sm2-sm3` suite every checkpoint also
+//! carries an SM2 line by the node's message-signing key
+//! ([`LogKey::with_sm2`], decision 1070): receipts, acknowledgements and
+//! credit reports are checked on the line of the certificate their signed
+//! object carries; witnesses check and cosign the Ed25519 line of the
+//! peer's TLS certificate.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use credex_pki::log_key::node_log_verifier;
+use credex_pki::log_key::{node_checkpoint_verifier, node_witness_verifier};
+use credex_pki::signing::SigningKey;
 use credex_protocol::query::{QueryResponse, Receipt};
 use credex_protocol::tlog::{
-    Checkpoint, Hash, KeyName, SignatureType, VerifierKey, credex_origin, leaf_hash,
-    open_checkpoint, verify_inclusion,
+    Checkpoint, Hash, KeyName, NoteSignature, SM2_SM3_IDENTIFIER, SignatureType, VerifierKey,
+    credex_origin, leaf_hash, open_checkpoint, verify_inclusion,
 };
 use credex_protocol::{NodeName, RegionCode};
 use ring::signature::Ed25519KeyPair;
@@ -43,6 +49,14 @@ pub enum LogError {
     /// The node key cannot sign C2SP notes.
     #[error("the node key must be Ed25519 to sign log checkpoints: {0}")]
     KeyNotEd25519(String),
+    /// The key given for the checkpoints' second line is not SM2.
+    #[error(
+        "the checkpoints' second line is SM2 (the sm2-sm3 suite), but the signing key given is {0:?}"
+    )]
+    KeyNotSm2(credex_protocol::SignatureAlgorithm),
+    /// A certificate's key cannot verify this log's checkpoints.
+    #[error(transparent)]
+    CertificateKey(credex_pki::log_key::LogKeyError),
     /// The origin is not a valid note key name.
     #[error("log origin {0:?} is not a valid note key name")]
     BadOrigin(String),
@@ -63,16 +77,25 @@ pub enum LogError {
 impl From<credex_pki::log_key::LogKeyError> for LogError {
     fn from(e: credex_pki::log_key::LogKeyError) -> Self {
         match e {
-            credex_pki::log_key::LogKeyError::NotEd25519(m) => LogError::KeyNotEd25519(m),
             credex_pki::log_key::LogKeyError::BadOrigin(o) => LogError::BadOrigin(o),
+            other => LogError::CertificateKey(other),
         }
     }
 }
 
-/// The node's log signing key and its public verifier key.
+/// The node's log signing keys and their public verifier keys: the
+/// Ed25519 key (always; C2SP's line) and, under `sm2-sm3`, the SM2 key.
 pub struct LogKey {
     name: KeyName,
     pair: Ed25519KeyPair,
+    verifier: VerifierKey,
+    witness: VerifierKey,
+    sm2: Option<Sm2Line>,
+}
+
+/// The SM2 line's key: the node's message-signing key.
+struct Sm2Line {
+    key: Arc<SigningKey>,
     verifier: VerifierKey,
 }
 
@@ -80,6 +103,7 @@ impl std::fmt::Debug for LogKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogKey")
             .field("verifier", &self.verifier.to_string())
+            .field("sm2", &self.sm2.as_ref().map(|l| l.verifier.to_string()))
             .finish()
     }
 }
@@ -97,11 +121,33 @@ impl LogKey {
             .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
         let origin = credex_origin(region, name);
         let name = KeyName::new(&origin).map_err(|_| LogError::BadOrigin(origin.clone()))?;
-        let verifier = VerifierKey::for_key_pair(name.clone(), SignatureType::Ed25519, &pair);
+        let verifier = VerifierKey::for_key_pair(name.clone(), SignatureType::Ed25519, &pair)
+            .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
+        let witness = VerifierKey::for_key_pair(name.clone(), SignatureType::CosignatureV1, &pair)
+            .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
         Ok(LogKey {
             name,
             pair,
             verifier,
+            witness,
+            sm2: None,
+        })
+    }
+
+    /// This log key, also signing every checkpoint with the node's SM2
+    /// message-signing `key` (the `sm2-sm3` suite): a second line after the
+    /// Ed25519 one, which peers check against the SM2 certificate the
+    /// node's signed objects carry. Refuses a key that is not SM2.
+    pub fn with_sm2(self, key: Arc<SigningKey>) -> Result<LogKey, LogError> {
+        let algorithm = key.algorithm();
+        if algorithm != credex_protocol::SignatureAlgorithm::Sm2Sm3 {
+            return Err(LogError::KeyNotSm2(algorithm));
+        }
+        let verifier = VerifierKey::new(self.name.clone(), SignatureType::Sm2Sm3, key.public_key())
+            .map_err(|e| LogError::Sign(format!("the SM2 key cannot sign notes: {e}")))?;
+        Ok(LogKey {
+            sm2: Some(Sm2Line { key, verifier }),
+            ..self
         })
     }
 
@@ -110,18 +156,38 @@ impl LogKey {
         &self.verifier
     }
 
+    /// The SM2 line's verifier key, when the log signs one.
+    pub fn sm2_verifier(&self) -> Option<&VerifierKey> {
+        self.sm2.as_ref().map(|l| &l.verifier)
+    }
+
     /// The log's origin line.
     pub fn origin(&self) -> &str {
         self.name.as_str()
     }
 
-    /// Sign a checkpoint for a tree of `size` with `root`.
+    /// Sign a checkpoint for a tree of `size` with `root`: the Ed25519
+    /// line, then the SM2 line when the log has an SM2 key.
     pub fn sign(&self, size: u64, root: Hash) -> Result<String, LogError> {
         let checkpoint = Checkpoint::new(self.name.as_str(), size, root)
             .map_err(|e| LogError::Sign(e.to_string()))?;
-        let note = checkpoint
+        let mut note = checkpoint
             .sign(&self.name, &self.pair)
             .map_err(|e| LogError::Sign(e.to_string()))?;
+        if let Some(sm2) = &self.sm2 {
+            // The SM2 line's bytes are framed as every credex signature is,
+            // with the type identifier as the domain (decision 1070).
+            let signature = sm2
+                .key
+                .sign(SM2_SM3_IDENTIFIER.as_bytes(), note.text().as_bytes())
+                .map_err(|e| LogError::Sign(e.to_string()))?;
+            note.add_signature(NoteSignature::new(
+                self.name.clone(),
+                sm2.verifier.id(),
+                signature.bytes,
+            ))
+            .map_err(|e| LogError::Sign(e.to_string()))?;
+        }
         String::from_utf8(note.to_bytes()).map_err(|e| LogError::Sign(e.to_string()))
     }
 
@@ -134,7 +200,7 @@ impl LogKey {
 
     /// This key as a witness (cosignature/v1) verifier key.
     pub fn witness_verifier(&self) -> VerifierKey {
-        VerifierKey::for_key_pair(self.name.clone(), SignatureType::CosignatureV1, &self.pair)
+        self.witness.clone()
     }
 }
 
@@ -210,8 +276,9 @@ impl Checkpoints {
                     Ok(note) => {
                         // Published first, kept after: the waiting receipts need not
                         // wait for a second transaction. A checkpoint lost to a crash
-                        // before it is stored is signed again identically (Ed25519 is
-                        // deterministic, and the note holds only origin, size, root).
+                        // before it is stored is signed again identically (Ed25519 and
+                        // credex-gm's SM2 are deterministic, and the note holds only
+                        // origin, size, root).
                         tx.send_replace(Some(SignedHead {
                             size: head.size,
                             note: note.clone(),
@@ -346,7 +413,9 @@ pub enum ReceiptError {
 }
 
 /// Verify a response's receipt against the responder's node certificate
-/// (already verified with the response) and the query digest.
+/// (the leaf of the response's signer chain, already verified with the
+/// response: the checkpoint's SM2 line under `sm2-sm3`, else its Ed25519
+/// line) and the query digest.
 pub fn verify_receipt(
     response: &QueryResponse,
     responder_cert: &[u8],
@@ -354,14 +423,12 @@ pub fn verify_receipt(
 ) -> Result<CounterpartReceipt, ReceiptError> {
     let receipt = response.receipt.as_ref().ok_or(ReceiptError::Missing)?;
     let body = &response.body;
-    let key = node_log_verifier(
+    let signed = open_receipt_checkpoint(
+        &receipt.checkpoint,
         responder_cert,
         body.responder_region,
         &body.responder_node,
-        SignatureType::Ed25519,
     )?;
-    let signed = open_checkpoint(receipt.checkpoint.as_bytes(), &key, &[])
-        .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
     let cp = signed.checkpoint();
     let leaf = leaf_hash(&receipt.entry);
     let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
@@ -385,6 +452,19 @@ pub fn verify_receipt(
         checkpoint_size: cp.size(),
         checkpoint_root: *cp.root().as_bytes(),
     })
+}
+
+/// Open a receipt's checkpoint `note` on the line that the certificate
+/// `signer_cert` of node `name` of `region` vouches for (the leaf of the
+/// signed object's chain: SM2 under `sm2-sm3`, else Ed25519).
+pub fn open_receipt_checkpoint(
+    note: &str,
+    signer_cert: &[u8],
+    region: RegionCode,
+    name: &NodeName,
+) -> Result<credex_protocol::tlog::SignedCheckpoint, ReceiptError> {
+    let key = node_checkpoint_verifier(signer_cert, region, name)?;
+    open_checkpoint(note.as_bytes(), &key, &[]).map_err(|e| ReceiptError::Checkpoint(e.to_string()))
 }
 
 /// Forks this process has detected as a witness (for logs and metrics).
@@ -428,13 +508,9 @@ pub async fn witness(
     request: &credex_protocol::WitnessRequest,
     now_unix_secs: u64,
 ) -> Result<String, WitnessRefusal> {
-    let vkey = node_log_verifier(
-        &peer.certificate,
-        peer.region,
-        &peer.name,
-        SignatureType::Ed25519,
-    )
-    .map_err(|e| WitnessRefusal::Invalid(e.to_string()))?;
+    // The peer's TLS certificate: its Ed25519 line, what C2SP witnesses check.
+    let vkey = node_checkpoint_verifier(&peer.certificate, peer.region, &peer.name)
+        .map_err(|e| WitnessRefusal::Invalid(e.to_string()))?;
     let signed = open_checkpoint(request.checkpoint.as_bytes(), &vkey, &[])
         .map_err(|e| WitnessRefusal::Invalid(format!("checkpoint of {}: {e}", vkey.name())))?;
     let cp = signed.checkpoint();
@@ -568,13 +644,8 @@ pub async fn cosign_head(
     last_seen: u64,
 ) -> Result<u64, String> {
     let peer = conn.peer();
-    let witness_key = node_log_verifier(
-        &peer.certificate,
-        peer.region,
-        &peer.name,
-        SignatureType::CosignatureV1,
-    )
-    .map_err(|e| e.to_string())?;
+    let witness_key = node_witness_verifier(&peer.certificate, peer.region, &peer.name)
+        .map_err(|e| e.to_string())?;
     let mut from = last_seen.min(head.size);
     for _ in 0..2 {
         let proof = if from == 0 {
@@ -662,4 +733,75 @@ pub async fn cosign_head(
         }
     }
     Err(format!("{peer} keeps refusing the checkpoint as stale"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, Validity};
+
+    /// Node gy-1 of 520000 in an SM2 federation: (TLS pair, Ed25519;
+    /// signing pair, SM2).
+    fn sm2_node() -> (Issued, Issued) {
+        let valid = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
+        let root = credex_pki::create_root("root", KeyAlgorithm::Sm2, valid).unwrap();
+        let root = CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
+        let region = "520000".parse().unwrap();
+        let ca = root
+            .issue_region_ca(region, KeyAlgorithm::Sm2, valid)
+            .unwrap();
+        let ca = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem).unwrap();
+        let node = |alg| ca.issue_node(&"gy-1".parse().unwrap(), &[], &[], alg, valid);
+        (
+            node(KeyAlgorithm::Ed25519).unwrap(),
+            node(KeyAlgorithm::Sm2).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_log_key_with_sm2_signs_checkpoints_both_certificates_open() {
+        let (tls, signing) = sm2_node();
+        let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
+        let sm2 = Arc::new(SigningKey::from_pkcs8_pem(&signing.key_pem).unwrap());
+        let key = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name)
+            .unwrap()
+            .with_sm2(sm2)
+            .unwrap();
+        let note = key.sign(5, Hash([4; 32])).unwrap();
+        assert_eq!(note.matches('\u{2014}').count(), 2, "{note}");
+        // A receipt whose response carries the SM2 signing chain opens on
+        // the SM2 line; the TLS certificate (witnesses, exports) on the
+        // Ed25519 one.
+        for cert in [&signing.cert_der, &tls.cert_der] {
+            let cp = open_receipt_checkpoint(&note, cert, region, &name).unwrap();
+            assert_eq!(cp.checkpoint().size(), 5);
+        }
+        assert_eq!(
+            node_checkpoint_verifier(&signing.cert_der, region, &name).unwrap(),
+            *key.sm2_verifier().unwrap()
+        );
+        // A checkpoint without the SM2 line fails against the SM2 certificate.
+        let plain = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name).unwrap();
+        let note = plain.sign(5, Hash([4; 32])).unwrap();
+        assert!(matches!(
+            open_receipt_checkpoint(&note, &signing.cert_der, region, &name),
+            Err(ReceiptError::Checkpoint(_))
+        ));
+        assert!(open_receipt_checkpoint(&note, &tls.cert_der, region, &name).is_ok());
+    }
+
+    #[test]
+    fn only_an_sm2_key_signs_the_second_line() {
+        let (tls, _) = sm2_node();
+        let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
+        let ed = Arc::new(SigningKey::from_pkcs8_pem(&tls.key_pem).unwrap());
+        let key = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name).unwrap();
+        let err = key.with_sm2(ed).unwrap_err();
+        assert!(matches!(
+            err,
+            LogError::KeyNotSm2(credex_protocol::SignatureAlgorithm::Ed25519)
+        ));
+        assert!(err.to_string().contains("SM2"), "{err}");
+    }
 }

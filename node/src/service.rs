@@ -198,6 +198,9 @@ pub struct RunningNode {
     queries: Arc<QueryService>,
     federation: crate::federation::Federation,
     log_key: Arc<crate::log::LogKey>,
+    /// The message-signing chain (PEM) when it is not the TLS one (under
+    /// `sm2-sm3`): exported beside the log for its checkpoints' SM2 line.
+    signing_chain_pem: Option<String>,
     checkpoints: crate::log::Checkpoints,
     config: NodeConfig,
     transport: Transport,
@@ -294,7 +297,7 @@ impl RunningNode {
             signing_key,
             chain,
             chain_pem,
-            signing_chain_pem: _,
+            signing_chain_pem,
             log_key,
         } = identity;
         let checkpoints = crate::log::Checkpoints::spawn(
@@ -394,6 +397,7 @@ impl RunningNode {
             queries,
             federation,
             log_key,
+            signing_chain_pem,
             checkpoints,
             crl_state: Arc::new(tokio::sync::Mutex::new(read_crls(&config.tls))),
             config,
@@ -594,7 +598,9 @@ impl RunningNode {
 
     /// Export the log into `out` as of a checkpoint its peers have just
     /// cosigned ([`RunningNode::witness_now`]): an auditor finds it vouched
-    /// for in full. Returns the summary and the round.
+    /// for in full. `chain_pem` is the TLS chain (the log key's); the
+    /// message-signing chain goes with it when the node has one. Returns
+    /// the summary and the round.
     pub async fn export_witnessed(
         &self,
         chain_pem: &str,
@@ -606,6 +612,10 @@ impl RunningNode {
         ),
         crate::export::ExportError,
     > {
+        let chains = || crate::export::NodeChains {
+            tls: chain_pem,
+            signing: self.signing_chain_pem.as_deref(),
+        };
         let round = match self.witness_now().await {
             Ok(round) => round,
             // A halted log signs nothing more: export it as of the last
@@ -616,10 +626,10 @@ impl RunningNode {
                 let summary = match last {
                     Some((size, note)) => {
                         let head = crate::log::SignedHead { size, note };
-                        crate::export::export_at(
+                        crate::export::export_at_chains(
                             &self.storage,
                             &self.log_key,
-                            chain_pem,
+                            chains(),
                             out,
                             &head,
                         )
@@ -634,12 +644,26 @@ impl RunningNode {
         };
         let summary = match &round {
             Some(r) => {
-                crate::export::export_at(&self.storage, &self.log_key, chain_pem, out, &r.head)
-                    .await?
+                crate::export::export_at_chains(
+                    &self.storage,
+                    &self.log_key,
+                    chains(),
+                    out,
+                    &r.head,
+                )
+                .await?
             }
-            None => crate::export::export(&self.storage, &self.log_key, chain_pem, out).await?,
+            None => {
+                crate::export::export_chains(&self.storage, &self.log_key, chains(), out).await?
+            }
         };
         Ok((summary, round))
+    }
+
+    /// The message-signing chain (PEM) when the node has one of its own
+    /// (under `sm2-sm3`), for exports beside the TLS chain.
+    pub fn signing_chain_pem(&self) -> Option<&str> {
+        self.signing_chain_pem.as_deref()
     }
 
     /// The node's storage.

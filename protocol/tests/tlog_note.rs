@@ -42,7 +42,8 @@ fn name(n: &str) -> KeyName {
 fn signing_reproduces_go_byte_for_byte() {
     let v = vectors();
     let key = peter_key_pair(&v);
-    let verifier = VerifierKey::for_key_pair(name("PeterNeumann"), SignatureType::Ed25519, &key);
+    let verifier = VerifierKey::for_key_pair(name("PeterNeumann"), SignatureType::Ed25519, &key)
+        .expect("vkey");
     assert_eq!(verifier.to_string(), s(&v["peter"], "vkey"));
     assert_eq!(verifier.id(), KeyId(0xc74f_20a3));
 

@@ -223,7 +223,11 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
 /// Export `node`'s log as C2SP tiles (with its certificate chain) to `out`.
 pub async fn export_log(node: &RunningNode, out: &Path) {
     let chain = std::fs::read_to_string(&node.config().tls.cert).expect("node chain");
-    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
+    let chains = credex_node::export::NodeChains {
+        tls: &chain,
+        signing: node.signing_chain_pem(),
+    };
+    credex_node::export::export_chains(node.storage(), node.log_key(), chains, out)
         .await
         .expect("export");
 }

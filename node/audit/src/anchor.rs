@@ -23,11 +23,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use credex_pki::{Purpose, Subject, TrustStore};
-use credex_protocol::tlog::{SignatureType, SignedCheckpoint, VerifierKey};
+use credex_protocol::tlog::{SignedCheckpoint, VerifierKey};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
 
-use credex_pki::log_key::node_log_verifier;
+use credex_pki::log_key::node_witness_verifier;
 
 /// How the auditor decides what vouches for a log.
 #[derive(Debug, Clone)]
@@ -175,8 +175,7 @@ pub fn witness_key(trust: &TrustStore, pem: &str, source: &Path) -> Result<Verif
             "{at}: not a node certificate; only nodes witness logs"
         ));
     };
-    node_log_verifier(leaf, region, &name, SignatureType::CosignatureV1)
-        .map_err(|e| format!("{at}: {e}"))
+    node_witness_verifier(leaf, region, &name).map_err(|e| format!("{at}: {e}"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! An auditor holds exported logs (C2SP tlog-tiles with checkpoints,
 //! cosignatures and attachments, one directory per node) and the federation
 //! root; nothing of the nodes that wrote them. [`verify_with`] checks, per
-//! log: the node certificate that binds the log key; every tile and entry
+//! log: the node certificate that binds the log key (and, under `sm2-sm3`,
+//! the signing certificate whose SM2 line every checkpoint then carries:
+//! decision 1070); every tile and entry
 //! against the signed checkpoint; every stored checkpoint against the log's
 //! own prefix (a rewrite or fork is caught); what vouches for the log beyond
 //! its own key ([`anchor`]: witnesses' cosignatures, pinned checkpoints);
@@ -42,6 +44,7 @@ pub mod overview;
 pub mod received;
 pub mod replay;
 pub mod report;
+mod signing_chain;
 pub mod subject;
 pub mod tiles;
 pub mod verify;

@@ -1,5 +1,7 @@
 //! Reading one export into a [`LoadedLog`]: the node certificate that binds
-//! the log key, the signed checkpoint and its witnesses' cosignatures, every
+//! the log key (and, under `sm2-sm3`, the signing certificate whose SM2 line
+//! every checkpoint must also carry: `crate::signing_chain`), the signed
+//! checkpoint and its witnesses' cosignatures, every
 //! tile and entry against that checkpoint, every stored and pinned
 //! checkpoint against the log's own prefix (a rewrite or fork is caught),
 //! and the fork evidence the node holds as a witness. The entries read are
@@ -9,11 +11,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use credex_journal::{AccessEntry, CreditChecked};
-use credex_pki::log_key::node_log_verifier;
+use credex_pki::log_key::{node_checkpoint_verifier, node_witness_verifier};
 use credex_pki::{Purpose, Subject};
 use credex_protocol::tlog::{
-    Hash, SignatureType, SignedCheckpoint, TileError, VerifierKey, open_checkpoint,
-    verify_entry_bundles, verify_tiles,
+    Hash, SignedCheckpoint, TileError, VerifierKey, open_checkpoint, verify_entry_bundles,
+    verify_tiles,
 };
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::CertificateDer;
@@ -52,6 +54,8 @@ struct SignedLog<'a> {
     dir: &'a Path,
     origin: &'a str,
     key: &'a VerifierKey,
+    /// The SM2 line's key, when the export carries a signing chain.
+    sm2: Option<&'a VerifierKey>,
     /// Other logs' cosigning keys, whose cosignatures vouch for it.
     cosigners: &'a [VerifierKey],
     /// Entries in the tree.
@@ -64,6 +68,7 @@ impl Auditor<'_> {
     /// the log cannot be read past its identity or its tree.
     pub(crate) fn load(&mut self, dir: &Path, witnesses: &[VerifierKey]) -> Option<LoadedLog> {
         let (region, node, key, _) = self.identity(dir)?;
+        let sm2 = self.signing_key(dir, region, &node);
         let origin = key.name().to_string();
         let mut summary = LogSummary {
             dir: dir.display().to_string(),
@@ -71,7 +76,15 @@ impl Auditor<'_> {
             ..LogSummary::default()
         };
         let cosigners = self.cosigners(&key, witnesses);
-        let signed = self.final_checkpoint(dir, &origin, &key, &cosigners)?;
+        let log = SignedLog {
+            dir,
+            origin: &origin,
+            key: &key,
+            sm2: sm2.as_ref(),
+            cosigners: &cosigners,
+            size: 0,
+        };
+        let signed = self.final_checkpoint(&log)?;
         let (size, root) = (signed.checkpoint().size(), *signed.checkpoint().root());
         summary.size = size;
         summary.root = root.to_hex();
@@ -79,13 +92,7 @@ impl Auditor<'_> {
         let mut vouches = Vouches::default();
         vouches.cosigned(&signed);
         let entries = self.entries_in_tree(dir, &origin, size, &root)?;
-        let log = SignedLog {
-            dir,
-            origin: &origin,
-            key: &key,
-            cosigners: &cosigners,
-            size,
-        };
+        let log = SignedLog { size, ..log };
         summary.checkpoints = self.check_stored_checkpoints(&log, &mut vouches);
         self.check_pinned(&log, &mut vouches);
         self.report_fork_evidence(dir, &origin);
@@ -149,7 +156,7 @@ impl Auditor<'_> {
         let Subject::Node { region, name: node } = verified.identity().subject.clone() else {
             return None;
         };
-        let key = match node_log_verifier(leaf, region, &node, SignatureType::Ed25519) {
+        let key = match node_checkpoint_verifier(leaf, region, &node) {
             Ok(k) => k,
             Err(e) => {
                 self.violation(&name, None, "log_key", e.to_string());
@@ -157,7 +164,7 @@ impl Auditor<'_> {
             }
         };
         self.check_published_key(dir, &name, &key);
-        let witness = node_log_verifier(leaf, region, &node, SignatureType::CosignatureV1).ok();
+        let witness = node_witness_verifier(leaf, region, &node).ok();
         Some((region, node, key, witness))
     }
 
@@ -191,29 +198,37 @@ impl Auditor<'_> {
     }
 
     /// The export's latest checkpoint, opened with its cosignatures.
-    fn final_checkpoint(
-        &mut self,
-        dir: &Path,
-        origin: &str,
-        key: &VerifierKey,
-        cosigners: &[VerifierKey],
-    ) -> Option<SignedCheckpoint> {
-        let bytes = match read_bounded(&dir.join("checkpoint")) {
+    fn final_checkpoint(&mut self, log: &SignedLog<'_>) -> Option<SignedCheckpoint> {
+        let bytes = match read_bounded(&log.dir.join("checkpoint")) {
             Ok(b) => b,
             Err(e) => {
-                self.violation(origin, None, "checkpoint", format!("checkpoint: {e}"));
+                self.violation(log.origin, None, "checkpoint", format!("checkpoint: {e}"));
                 return None;
             }
         };
-        self.open_cosigned(origin, "checkpoint", &bytes, key, cosigners)
+        self.open_cosigned(log, "checkpoint", &bytes)
     }
 
-    /// Open a checkpoint of the log `key` signs, with its witnesses'
-    /// cosignatures. A cosignature that does not verify over it means the
-    /// witness cosigned another root at that size — the log was rewritten
-    /// since: a `fork`, and the checkpoint is still read on the log's own
-    /// signature. A bad log signature is `checkpoint_signature`.
+    /// Open a checkpoint of `log`, with its witnesses' cosignatures. A
+    /// cosignature that does not verify over it means the witness cosigned
+    /// another root at that size — the log was rewritten since: a `fork`,
+    /// and the checkpoint is still read on the log's own signature. A bad
+    /// log signature is `checkpoint_signature`; with a signing chain, a
+    /// missing or bad SM2 line is `checkpoint_sm2_signature`.
     fn open_cosigned(
+        &mut self,
+        log: &SignedLog<'_>,
+        label: &str,
+        bytes: &[u8],
+    ) -> Option<SignedCheckpoint> {
+        let (origin, key, others) = (log.origin, log.key, log.cosigners);
+        let opened = self.open_on_ed25519(origin, label, bytes, key, others)?;
+        self.check_sm2_line(origin, label, bytes, log.sm2)
+            .then_some(opened)
+    }
+
+    /// [`Self::open_cosigned`] on the log's Ed25519 line.
+    fn open_on_ed25519(
         &mut self,
         origin: &str,
         label: &str,
@@ -311,8 +326,7 @@ impl Auditor<'_> {
             }
         };
         let label_path = format!("checkpoints/{label}");
-        let Some(cp) = self.open_cosigned(origin, &label_path, &bytes, log.key, log.cosigners)
-        else {
+        let Some(cp) = self.open_cosigned(log, &label_path, &bytes) else {
             return;
         };
         let c = cp.checkpoint();

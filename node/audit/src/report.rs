@@ -23,10 +23,10 @@
 use credex_journal::{ReportIssued, kind};
 use credex_pki::authorization::{ResponseError, verify_node_statement};
 use credex_pki::identity::Subject;
-use credex_pki::log_key::node_log_verifier;
+use credex_pki::log_key::node_checkpoint_verifier;
 use credex_pki::trust::{TrustStore, VerifyError};
 use credex_protocol::report::{CreditReport, DOMAIN_REPORT, ReportBoundError, ReportBundle};
-use credex_protocol::tlog::{SignatureType, TlogProof, leaf_hash, open_checkpoint};
+use credex_protocol::tlog::{TlogProof, leaf_hash, open_checkpoint};
 use credex_protocol::{NodeName, RegionCode};
 use rustls_pki_types::UnixTime;
 
@@ -212,7 +212,8 @@ pub fn verify(
         .chain
         .first()
         .ok_or_else(|| ReportRefused::UntrustedIssuer("no certificate".into()))?;
-    let key = node_log_verifier(leaf_cert, region, &node, SignatureType::Ed25519)
+    // The issuer's signing certificate: the SM2 line under `sm2-sm3`.
+    let key = node_checkpoint_verifier(leaf_cert, region, &node)
         .map_err(|e| ReportRefused::Checkpoint(e.to_string()))?;
     let checkpoint = open_checkpoint(proof.checkpoint.as_bytes(), &key, &[])
         .map_err(|e| ReportRefused::Checkpoint(e.to_string()))?;
@@ -226,12 +227,13 @@ pub fn verify(
         issuer: (region, node),
         log_index: proof.index,
         checkpoint_size: cp.size(),
-        cosignature_lines: proof
-            .checkpoint
-            .lines()
-            .filter(|l| l.starts_with('—'))
-            .count()
-            .saturating_sub(1),
+        // Every line but the log's own (Ed25519, and SM2 under `sm2-sm3`).
+        cosignature_lines: checkpoint
+            .note()
+            .signatures()
+            .iter()
+            .filter(|s| s.name().as_str() != cp.origin())
+            .count(),
         report_digest: credex_journal::sha256(&message),
     })
 }

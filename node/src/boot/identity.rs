@@ -49,11 +49,7 @@ impl NodeIdentity {
     pub fn load(config: &NodeConfig) -> Result<NodeIdentity, StartError> {
         let files = IdentityFiles::read(config)?;
         let credentials = files.credentials(config)?;
-        let log_key = Arc::new(LogKey::from_pkcs8_pem(
-            &files.key_pem,
-            config.region,
-            &config.name,
-        )?);
+        let log_key = LogKey::from_pkcs8_pem(&files.key_pem, config.region, &config.name)?;
         let Some(signing) = &config.tls.signing else {
             let signing_key = Arc::new(files.signing_key(config)?);
             let chain = credentials.chain.iter().map(|c| c.to_vec()).collect();
@@ -63,7 +59,7 @@ impl NodeIdentity {
                 chain,
                 chain_pem: files.cert_pem,
                 signing_chain_pem: None,
-                log_key,
+                log_key: Arc::new(log_key),
             });
         };
         crate::file_modes::check_private(&signing.key)?;
@@ -76,13 +72,23 @@ impl NodeIdentity {
             .map_err(|e| {
                 tls_file_error(&signing.key, format!("{e} ({})", signing.cert.display()))
             })?;
+        let signing_key = Arc::new(signing_key);
+        // An SM2 signing pair also signs the checkpoints' SM2 line, so a
+        // receipt verifies with the certificate the signed object carries
+        // (decision 1070); the Ed25519 line stays the C2SP one.
+        let log_key = match signing_key.algorithm() {
+            credex_protocol::SignatureAlgorithm::Sm2Sm3 => {
+                log_key.with_sm2(Arc::clone(&signing_key))?
+            }
+            _ => log_key,
+        };
         Ok(NodeIdentity {
             credentials,
-            signing_key: Arc::new(signing_key),
+            signing_key,
             chain: chain.iter().map(|c| c.to_vec()).collect(),
             chain_pem: files.cert_pem,
             signing_chain_pem: Some(cert_pem),
-            log_key,
+            log_key: Arc::new(log_key),
         })
     }
 }

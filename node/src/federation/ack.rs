@@ -11,8 +11,8 @@ use super::{CounterpartReceipt, MessageReceived, kind, sha256, unix_time};
 
 /// Verify an acknowledgement of `sent`: signed by a node of the
 /// destination region, for this message, with a receipt whose checkpoint is
-/// signed by that node's log key and includes an entry recording this
-/// message.
+/// signed by that node's log key (the line of the certificate that signed
+/// the acknowledgement) and includes an entry recording this message.
 pub fn verify_ack(
     sent: &SignedEnvelope,
     signed_ack: &SignedDeliveryAck,
@@ -50,13 +50,10 @@ pub fn verify_ack(
         .chain
         .first()
         .ok_or(AckRejected::NoCertificate)?;
-    let key = credex_pki::log_key::node_log_verifier(
-        leaf,
-        region,
-        &node,
-        credex_protocol::tlog::SignatureType::Ed25519,
-    )
-    .map_err(AckRejected::LogKey)?;
+    // The receiver's chain leaf: its SM2 signing certificate under
+    // `sm2-sm3` (the checkpoint's SM2 line), else its Ed25519 node key.
+    let key = credex_pki::log_key::node_checkpoint_verifier(leaf, region, &node)
+        .map_err(AckRejected::LogKey)?;
     let opened = credex_protocol::tlog::open_checkpoint(receipt.checkpoint.as_bytes(), &key, &[])
         .map_err(AckRejected::Checkpoint)?;
     let cp = opened.checkpoint();

@@ -180,9 +180,10 @@ fn truncate(s: &str) -> String {
 /// Why a signed checkpoint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenCheckpointError {
-    /// The log key is not an Ed25519 (type 0x01) key.
-    #[error("log key {0} is not an Ed25519 note key")]
-    LogKeyNotEd25519(String),
+    /// The log key is not a log signature key: Ed25519 (type `0x01`) or
+    /// SM2 (type `0xff`, `sm2-sm3`).
+    #[error("log key {0} is not an Ed25519 or SM2 note signature key")]
+    NotALogKey(String),
     /// A cosigner key is not a cosignature (type 0x04) key.
     #[error("cosigner key {0} is not a cosignature/v1 key")]
     CosignerKeyNotCosignature(String),
@@ -234,17 +235,19 @@ impl SignedCheckpoint {
     }
 }
 
-/// Parse a signed checkpoint and verify it: the log's Ed25519 signature is
-/// required, the origin must equal the log key's name, and every signature
-/// by a configured cosigner must verify (cosigners that did not sign are
-/// simply absent from the result; signatures by unknown keys are ignored).
+/// Parse a signed checkpoint and verify it: the log's signature by
+/// `log_key` (Ed25519, or SM2 under the `sm2-sm3` suite) is required, the
+/// origin must equal the log key's name, and every signature by a
+/// configured cosigner must verify (cosigners that did not sign are simply
+/// absent from the result; signatures by unknown keys — the log's line of
+/// the other type among them — are ignored).
 pub fn open_checkpoint(
     bytes: &[u8],
     log_key: &VerifierKey,
     cosigners: &[VerifierKey],
 ) -> Result<SignedCheckpoint, OpenCheckpointError> {
-    if log_key.sig_type() != SignatureType::Ed25519 {
-        return Err(OpenCheckpointError::LogKeyNotEd25519(log_key.to_string()));
+    if !log_key.sig_type().is_log_signature() {
+        return Err(OpenCheckpointError::NotALogKey(log_key.to_string()));
     }
     if let Some(bad) = cosigners
         .iter()

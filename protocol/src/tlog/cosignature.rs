@@ -14,12 +14,11 @@
 //! The timestamp is POSIX seconds, decimal without leading zeros, at most
 //! 2^63 − 1. The time comes in as a value; this module reads no clock.
 
-use ring::signature::Ed25519KeyPair;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
 use super::checkpoint::Checkpoint;
 use super::note::{
-    ED25519_SIGNATURE_LEN, KeyId, KeyName, Note, NoteError, NoteSignature, SignatureType,
-    VerifierKey,
+    ED25519_SIGNATURE_LEN, KeyId, KeyName, Note, NoteError, NoteSignature, SignatureType, key_id,
 };
 
 /// The header line of the signed message, with its newline.
@@ -144,13 +143,17 @@ pub(crate) fn cosign_text(
     timestamp: u64,
 ) -> Result<Cosignature, CosignError> {
     let message = cosigned_message(text, timestamp)?;
-    let verifier = VerifierKey::for_key_pair(name.clone(), SignatureType::CosignatureV1, key);
+    let id = key_id(
+        name,
+        SignatureType::CosignatureV1,
+        key.public_key().as_ref(),
+    );
     let sig = key.sign(&message);
     let mut signature = [0u8; ED25519_SIGNATURE_LEN];
     signature.copy_from_slice(sig.as_ref());
     Ok(Cosignature {
         name: name.clone(),
-        id: verifier.id(),
+        id,
         timestamp,
         signature,
     })

@@ -12,6 +12,8 @@
 //!   a typed [`VerifyError`] for any hostile proof;
 //! - [`note`]: C2SP signed notes (`c2sp.org/signed-note`), verifier keys and
 //!   Ed25519 note signatures;
+//! - [`sm2`]: SM2 note signatures for the `sm2-sm3` suite (type `0xff` and
+//!   an identifier, the extension the signed-note specification reserves);
 //! - [`checkpoint`]: C2SP checkpoints (`c2sp.org/tlog-checkpoint`) and opening
 //!   a signed checkpoint against the log's key and its cosigners;
 //! - [`cosignature`]: C2SP Ed25519 cosignatures (`c2sp.org/tlog-cosignature`,
@@ -21,7 +23,7 @@
 //! - [`tlog_proof`]: C2SP offline inclusion proofs (`c2sp.org/tlog-proof`).
 //!
 //! What is not here: no files, sockets, clock or randomness. Keys come in as
-//! `ring` key pairs or verifier-key strings, time as a POSIX timestamp, stored
+//! `ring` or `credex-gm` key pairs or verifier-key strings, time as a POSIX timestamp, stored
 //! hashes and tiles through the [`HashReader`] and [`TileSource`] traits. The
 //! node keeps the hashes in its database; the auditor reads an exported tile
 //! directory; both use this module unchanged.
@@ -34,6 +36,7 @@ pub mod cosignature;
 pub mod hash;
 pub mod note;
 pub mod proof;
+pub mod sm2;
 pub mod store;
 pub mod tiles;
 pub mod tlog_proof;
@@ -62,6 +65,7 @@ pub use proof::{
     inclusion_proof_indexes, proof_from_bytes, proof_to_bytes, prove_consistency, prove_inclusion,
     root_from_inclusion_proof, tree_hash, tree_hash_indexes, verify_consistency, verify_inclusion,
 };
+pub use sm2::{SM2_SIGNATURE_LEN, SM2_SM3_IDENTIFIER, sm2_note_message};
 pub use store::{
     HashReadError, HashReader, MAX_TREE_SIZE, MemoryHashStore, append_indexes,
     split_stored_hash_index, stored_hash_count, stored_hash_index, stored_hashes_for_leaf,

@@ -3,9 +3,10 @@
 //!
 //! Parsing is strict and bounded ([`MAX_NOTE_BYTES`], [`MAX_NOTE_SIGNATURES`]);
 //! signatures from unknown keys are kept, so a note re-serializes unchanged,
-//! but never count towards verification. Keys are Ed25519: plain note
+//! but never count towards verification. Keys are Ed25519 — plain note
 //! signatures (type `0x01`) and timestamped cosignatures (type `0x04`, see
-//! [`super::cosignature`]).
+//! [`super::cosignature`]) — or SM2 for the `sm2-sm3` suite (type `0xff`
+//! followed by [`SM2_SM3_IDENTIFIER`], see [`super::sm2`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 
 use super::b64;
 use super::cosignature::{Cosignature, cosigned_message};
+use super::sm2::{self, SM2_PUBLIC_KEY_LEN, SM2_SM3_IDENTIFIER};
 
 /// Largest note accepted, in bytes. A checkpoint with a hundred signatures
 /// is under 16 KiB.
@@ -25,6 +27,10 @@ pub const MAX_NOTE_SIGNATURES: usize = 100;
 
 /// Length of an Ed25519 public key.
 const ED25519_PUBLIC_KEY_LEN: usize = 32;
+
+/// The type bytes of an SM2 note signature in key IDs and verifier keys:
+/// `0xff` ‖ [`SM2_SM3_IDENTIFIER`].
+const SM2_SM3_TYPE: &[u8] = b"\xffcredex/signed-note/sm2-sm3/v1";
 
 /// Length of an Ed25519 signature.
 pub(crate) const ED25519_SIGNATURE_LEN: usize = 64;
@@ -101,32 +107,72 @@ pub enum SignatureType {
     Ed25519,
     /// `0x04`: timestamped Ed25519 cosignature, `c2sp.org/tlog-cosignature`.
     CosignatureV1,
+    /// `0xff` ‖ [`SM2_SM3_IDENTIFIER`]: SM2 with SM3 (GB/T 32918.2, the
+    /// default identity of GM/T 0009) over the identifier and the note text
+    /// ([`super::sm2`]); the log's checkpoint signature under the `sm2-sm3`
+    /// suite, beside the Ed25519 one. The signed-note specification leaves
+    /// `0xff` to types it assigns no byte, followed by a longer identifier.
+    Sm2Sm3,
 }
 
 impl SignatureType {
-    /// The identifier byte.
+    /// The identifier byte (`0xff` for [`SignatureType::Sm2Sm3`], whose
+    /// identifier continues; see [`SignatureType::type_bytes`]).
     pub fn byte(self) -> u8 {
+        // Every type's identifier is at least its byte.
+        self.type_bytes()[0]
+    }
+
+    /// The whole type identifier, as key IDs and verifier keys hold it:
+    /// one byte, or `0xff` ‖ [`SM2_SM3_IDENTIFIER`].
+    pub fn type_bytes(self) -> &'static [u8] {
         match self {
-            SignatureType::Ed25519 => 0x01,
-            SignatureType::CosignatureV1 => 0x04,
+            SignatureType::Ed25519 => &[0x01],
+            SignatureType::CosignatureV1 => &[0x04],
+            SignatureType::Sm2Sm3 => SM2_SM3_TYPE,
         }
     }
 
-    fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            0x01 => Some(SignatureType::Ed25519),
-            0x04 => Some(SignatureType::CosignatureV1),
-            _ => None,
+    /// Whether a log signs its checkpoints with this type (as opposed to a
+    /// witness's cosignature).
+    pub fn is_log_signature(self) -> bool {
+        matches!(self, SignatureType::Ed25519 | SignatureType::Sm2Sm3)
+    }
+
+    /// The length of a public key of this type: 32 for Ed25519, 65 for an
+    /// uncompressed SEC1 SM2 point.
+    fn public_key_len(self) -> usize {
+        match self {
+            SignatureType::Ed25519 | SignatureType::CosignatureV1 => ED25519_PUBLIC_KEY_LEN,
+            SignatureType::Sm2Sm3 => SM2_PUBLIC_KEY_LEN,
         }
+    }
+
+    /// Split a verifier key's `type ‖ public key` into the type and the key.
+    fn split_key(bytes: &[u8]) -> Result<(Self, &[u8]), VerifierKeyError> {
+        let Some(&first) = bytes.first() else {
+            return Err(VerifierKeyError::BadKeyLength { len: 0, want: 33 });
+        };
+        [
+            SignatureType::Ed25519,
+            SignatureType::CosignatureV1,
+            SignatureType::Sm2Sm3,
+        ]
+        .into_iter()
+        .find_map(|t| bytes.strip_prefix(t.type_bytes()).map(|key| (t, key)))
+        .ok_or(VerifierKeyError::UnsupportedType(first))
     }
 }
 
-/// Key ID = first four bytes (big-endian) of SHA-256(name ‖ 0x0A ‖ type ‖ public key).
+/// Key ID = first four bytes (big-endian) of SHA-256(name ‖ 0x0A ‖ type ‖
+/// public key), with the whole type identifier
+/// ([`SignatureType::type_bytes`]).
 pub fn key_id(name: &KeyName, sig_type: SignatureType, public_key: &[u8]) -> KeyId {
-    let mut input = Vec::with_capacity(name.0.len() + 2 + public_key.len());
+    let type_bytes = sig_type.type_bytes();
+    let mut input = Vec::with_capacity(name.0.len() + 1 + type_bytes.len() + public_key.len());
     input.extend_from_slice(name.0.as_bytes());
     input.push(b'\n');
-    input.push(sig_type.byte());
+    input.extend_from_slice(type_bytes);
     input.extend_from_slice(public_key);
     let d = digest(&SHA256, &input);
     let b = d.as_ref();
@@ -148,12 +194,23 @@ pub enum VerifierKeyError {
     /// The key part is not canonical base64.
     #[error("verifier key material is not canonical base64")]
     BadBase64,
-    /// The signature type byte is not one credex supports (0x01 or 0x04).
-    #[error("unsupported signature type 0x{0:02x} (credex accepts 0x01 and 0x04)")]
+    /// The signature type is not one credex supports (0x01, 0x04, or 0xff
+    /// followed by [`SM2_SM3_IDENTIFIER`]).
+    #[error(
+        "unsupported signature type 0x{0:02x} (credex accepts 0x01, 0x04 and 0xff {SM2_SM3_IDENTIFIER})"
+    )]
     UnsupportedType(u8),
-    /// The public key is not 32 bytes.
-    #[error("public key is {0} bytes, want 32")]
-    BadKeyLength(usize),
+    /// The public key is not as long as its type's.
+    #[error("public key is {len} bytes, want {want}")]
+    BadKeyLength {
+        /// Its length.
+        len: usize,
+        /// The length of a key of its type.
+        want: usize,
+    },
+    /// An SM2 key is not an uncompressed SEC1 point (`04 ‖ x ‖ y`).
+    #[error("SM2 public key is not an uncompressed SEC1 point (04 || x || y)")]
+    NotUncompressedPoint,
     /// The key ID does not match the name, type and key.
     #[error("key ID {claimed} does not match the key (computed {computed})")]
     KeyIdMismatch {
@@ -171,26 +228,46 @@ pub struct VerifierKey {
     name: KeyName,
     id: KeyId,
     sig_type: SignatureType,
-    public_key: [u8; ED25519_PUBLIC_KEY_LEN],
+    /// 32 bytes (Ed25519) or 65 (SM2, uncompressed SEC1), as `sig_type` says.
+    public_key: Vec<u8>,
 }
 
 impl VerifierKey {
-    /// A verifier for an Ed25519 public key.
-    pub fn new(name: KeyName, sig_type: SignatureType, public_key: [u8; 32]) -> Self {
-        let id = key_id(&name, sig_type, &public_key);
-        VerifierKey {
+    /// A verifier for `public_key`: 32 bytes for the Ed25519 types, a
+    /// 65-byte uncompressed SEC1 point for [`SignatureType::Sm2Sm3`].
+    pub fn new(
+        name: KeyName,
+        sig_type: SignatureType,
+        public_key: &[u8],
+    ) -> Result<Self, VerifierKeyError> {
+        let want = sig_type.public_key_len();
+        if public_key.len() != want {
+            return Err(VerifierKeyError::BadKeyLength {
+                len: public_key.len(),
+                want,
+            });
+        }
+        if sig_type == SignatureType::Sm2Sm3 && public_key.first() != Some(&0x04) {
+            return Err(VerifierKeyError::NotUncompressedPoint);
+        }
+        let id = key_id(&name, sig_type, public_key);
+        Ok(VerifierKey {
             name,
             id,
             sig_type,
-            public_key,
-        }
+            public_key: public_key.to_vec(),
+        })
     }
 
-    /// The verifier for a key pair's public half.
-    pub fn for_key_pair(name: KeyName, sig_type: SignatureType, key: &Ed25519KeyPair) -> Self {
-        let mut public_key = [0u8; ED25519_PUBLIC_KEY_LEN];
-        public_key.copy_from_slice(key.public_key().as_ref());
-        Self::new(name, sig_type, public_key)
+    /// The verifier for an Ed25519 key pair's public half, as a note
+    /// signature (`0x01`) or cosignature (`0x04`) key; refused for
+    /// [`SignatureType::Sm2Sm3`].
+    pub fn for_key_pair(
+        name: KeyName,
+        sig_type: SignatureType,
+        key: &Ed25519KeyPair,
+    ) -> Result<Self, VerifierKeyError> {
+        Self::new(name, sig_type, key.public_key().as_ref())
     }
 
     /// Key name.
@@ -208,8 +285,8 @@ impl VerifierKey {
         self.sig_type
     }
 
-    /// The Ed25519 public key.
-    pub fn public_key(&self) -> &[u8; 32] {
+    /// The public key: 32 bytes (Ed25519) or 65 (SM2, uncompressed SEC1).
+    pub fn public_key(&self) -> &[u8] {
         &self.public_key
     }
 
@@ -232,6 +309,9 @@ impl VerifierKey {
                     .map(|()| Some(cosig.timestamp()))
                     .map_err(|_| ())
             }
+            SignatureType::Sm2Sm3 => sm2::verify(&self.public_key, text, &sig.signature)
+                .then_some(None)
+                .ok_or(()),
         }
     }
 }
@@ -240,7 +320,7 @@ impl FromStr for VerifierKey {
     type Err = VerifierKeyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Bound before splitting: name + 8 + 44 base64 characters.
+        // Bound before splitting: name + 8 + at most 128 base64 characters.
         if s.len() > 1024 {
             return Err(VerifierKeyError::Malformed);
         }
@@ -260,14 +340,8 @@ impl FromStr for VerifierKey {
         let claimed =
             KeyId(u32::from_str_radix(id_hex, 16).map_err(|_| VerifierKeyError::BadKeyId)?);
         let key = b64::decode(key_b64).ok_or(VerifierKeyError::BadBase64)?;
-        let Some((&type_byte, public_key)) = key.split_first() else {
-            return Err(VerifierKeyError::BadKeyLength(0));
-        };
-        let sig_type = SignatureType::from_byte(type_byte)
-            .ok_or(VerifierKeyError::UnsupportedType(type_byte))?;
-        let public_key = <[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(public_key)
-            .map_err(|_| VerifierKeyError::BadKeyLength(public_key.len()))?;
-        let verifier = VerifierKey::new(name, sig_type, public_key);
+        let (sig_type, public_key) = SignatureType::split_key(&key)?;
+        let verifier = VerifierKey::new(name, sig_type, public_key)?;
         if verifier.id != claimed {
             return Err(VerifierKeyError::KeyIdMismatch {
                 claimed,
@@ -280,8 +354,7 @@ impl FromStr for VerifierKey {
 
 impl fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut key = Vec::with_capacity(1 + ED25519_PUBLIC_KEY_LEN);
-        key.push(self.sig_type.byte());
+        let mut key = self.sig_type.type_bytes().to_vec();
         key.extend_from_slice(&self.public_key);
         write!(f, "{}+{}+{}", self.name, self.id, b64::encode(&key))
     }
@@ -501,11 +574,11 @@ impl Note {
 
     /// Sign the text with an Ed25519 key (type `0x01`) under `name`.
     pub fn sign(&mut self, name: &KeyName, key: &Ed25519KeyPair) -> Result<(), NoteError> {
-        let verifier = VerifierKey::for_key_pair(name.clone(), SignatureType::Ed25519, key);
+        let id = key_id(name, SignatureType::Ed25519, key.public_key().as_ref());
         let signature = key.sign(self.text.as_bytes());
         self.add_signature(NoteSignature::new(
             name.clone(),
-            verifier.id(),
+            id,
             signature.as_ref().to_vec(),
         ))
     }

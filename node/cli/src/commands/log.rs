@@ -233,13 +233,14 @@ async fn recover(config: &Path, from: &Path) -> Result<()> {
 /// `credex log export`.
 async fn export(config: &Path, out: &Path) -> Result<()> {
     let config = NodeConfig::load(config)?;
-    let key_pem = std::fs::read_to_string(&config.tls.key)
-        .with_context(|| format!("{}", config.tls.key.display()))?;
-    let key = credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name)?;
-    let chain = std::fs::read_to_string(&config.tls.cert)
-        .with_context(|| format!("{}", config.tls.cert.display()))?;
+    // The log key, with the SM2 line's key under `sm2-sm3`, and both chains.
+    let identity = credex_node::boot::NodeIdentity::load(&config)?;
+    let chains = credex_node::export::NodeChains {
+        tls: &identity.chain_pem,
+        signing: identity.signing_chain_pem.as_deref(),
+    };
     let storage = credex_node::service::open_storage(&config).await?;
-    let result = credex_node::export::export(&storage, &key, &chain, out).await;
+    let result = credex_node::export::export_chains(&storage, &identity.log_key, chains, out).await;
     storage.close().await;
     let summary = result?;
     println!(
@@ -250,7 +251,7 @@ async fn export(config: &Path, out: &Path) -> Result<()> {
         summary.attachments,
         out.display()
     );
-    println!("verifier key: {}", key.verifier());
+    println!("verifier key: {}", identity.log_key.verifier());
     Ok(())
 }
 
