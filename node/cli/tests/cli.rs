@@ -345,6 +345,41 @@ fn demo_runs_and_passes_its_checks() {
     corrections_were_confirmed(&kept);
 }
 
+/// The whole demo under the `sm2-sm3` suite (商用密码): every act passes
+/// with SM2 certificates and signatures and HMAC-SM3 pseudonyms, and each
+/// exported log carries its node's SM2 signing chain and checkpoints with
+/// an SM2 line beside the C2SP Ed25519 one.
+#[test]
+fn demo_runs_under_sm2_sm3() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("demo");
+    let out = credex(&["demo", "--suite", "sm2-sm3", "--keep", p(&kept)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(" 0 failed") && stdout.contains("crypto suite sm2-sm3"),
+        "{stdout}"
+    );
+    let root = std::fs::read_to_string(kept.join("pki/root/ca.pem")).unwrap();
+    let trust = credex_pki::TrustStore::from_pem(&root, &[]).unwrap();
+    assert_eq!(trust.suite(), credex_protocol::Suite::Sm2Sm3);
+    for node in ["gy-1", "cq-1", "gz-1", "national-1"] {
+        let export = kept.join("audit").join(node);
+        assert!(export.join("node-signing.pem").exists(), "{node}");
+        let checkpoint = std::fs::read_to_string(export.join("checkpoint")).unwrap();
+        let lines = checkpoint
+            .lines()
+            .filter(|l| l.starts_with("\u{2014} "))
+            .count();
+        assert!(lines >= 2, "{node}: {checkpoint}");
+    }
+    no_citizen_id_in_any_node(&kept);
+}
+
 /// The demo corrects a penalty Guizhou had reported upward: `credex records
 /// corrections` on the kept node shows the national platform confirmed it,
 /// and the national node shows its copy marked.

@@ -260,10 +260,13 @@ pub fn officer_signature(
     let (algorithm, signature) = if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&key_der)
     {
         ("ed25519", k.sign(&message).as_ref().to_vec())
+    } else if let Ok(k) = credex_gm::Sm2SigningKey::from_pkcs8_der(credex_gm::DEFAULT_ID, &key_der)
+    {
+        ("sm2-sm3", k.sign(&message).to_vec())
     } else {
         let rng = ring::rand::SystemRandom::new();
         let k = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_der, &rng)
-            .map_err(|e| file_error(key, format!("neither Ed25519 nor P-256: {e}")))?;
+            .map_err(|e| file_error(key, format!("neither Ed25519, SM2 nor P-256: {e}")))?;
         let sig = k
             .sign(&rng, &message)
             .map_err(|e| file_error(key, format!("signing failed: {e}")))?;

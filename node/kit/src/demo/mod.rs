@@ -43,6 +43,11 @@ pub struct DemoArgs {
     /// instead of a temporary directory.
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// The federation's crypto suite: ed25519-sha256 (the default) or
+    /// sm2-sm3 (商用密码: SM2 certificates and signatures, HMAC-SM3
+    /// pseudonyms, checkpoints with an SM2 line).
+    #[arg(long, default_value = "ed25519-sha256")]
+    suite: credex_protocol::Suite,
 }
 
 /// The demo's tally: each check passed or failed, printed as it is made.
@@ -87,7 +92,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     };
     println!("credex demo — a throw-away federation on this machine\n");
-    let nodes = setup::federation(&dir)?;
+    let nodes = setup::federation(&dir, args.suite)?;
     let mut running = setup::start(&nodes).await?;
     let mut checks = Checks {
         passed: 0,
@@ -126,6 +131,7 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
         "• A node restored from an old backup refuses to sign until the entries its log already published are back: no second history.",
         "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
         "• Officers and auditors work in a web console in Chinese, signing in with their own key: two-person queries, a subject's page, federation health, offline log verification with anomalies.",
+        "• The same federation runs under the sm2-sm3 suite (商用密码, `credex demo --suite sm2-sm3`): SM2 certificates and signatures, HMAC-SM3 pseudonyms, checkpoints with an SM2 line beside the C2SP Ed25519 one; a certificate or signature of the other suite is refused.",
     ] {
         println!("  {line}");
     }

@@ -16,10 +16,13 @@ use super::Checks;
 use crate::dev::{self, DevNode};
 
 /// Act 1: the federation's PKI and configurations in `dir`, on free ports.
-pub(super) fn federation(dir: &Path) -> Result<Vec<DevNode>> {
-    println!("1. Federation PKI: a root CA, one CA per region, a certificate per node");
+pub(super) fn federation(dir: &Path, suite: credex_protocol::Suite) -> Result<Vec<DevNode>> {
+    println!(
+        "1. Federation PKI: a root CA, one CA per region, a certificate per node (crypto suite {suite})"
+    );
     let base_port = free_base_port(dev::DEV_REGIONS.len() as u16)?;
-    let nodes = dev::init(dir, base_port).context("creating the federation")?;
+    let nodes = dev::init_regions_with_suite(dir, base_port, &dev::DEV_REGIONS, suite)
+        .context("creating the federation")?;
     for n in &nodes {
         println!("   region {} {:<28} node {}", n.region, n.label, n.name);
     }

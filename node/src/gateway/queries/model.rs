@@ -57,7 +57,8 @@ pub struct OfficerSignature {
     /// The officer's certificate chain, DER, base64: their operator
     /// certificate first, then the region CA.
     pub chain: Vec<String>,
-    /// `ed25519` or `ecdsa-p256-sha256`.
+    /// `ed25519` or `ecdsa-p256-sha256`; `sm2-sm3` (64 bytes `r ‖ s`, the
+    /// GM/T 0009 default signer identity) in an `sm2-sm3` federation.
     pub algorithm: String,
     /// The signature over the bytes of `to_sign`, base64 (Ed25519: 64
     /// bytes; ECDSA: ASN.1 DER).

@@ -38,10 +38,11 @@ pub fn proof(sig: &OfficerSignature) -> Result<SignerProof, Problem> {
     let algorithm = match sig.algorithm.as_str() {
         "ed25519" => SignatureAlgorithm::Ed25519,
         "ecdsa-p256-sha256" => SignatureAlgorithm::EcdsaP256Sha256,
+        "sm2-sm3" => SignatureAlgorithm::Sm2Sm3,
         other => {
             return Err(invalid(
                 "/algorithm",
-                format!("{other:?}: expected \"ed25519\" or \"ecdsa-p256-sha256\""),
+                format!("{other:?}: expected \"ed25519\", \"ecdsa-p256-sha256\" or \"sm2-sm3\""),
             ));
         }
     };
