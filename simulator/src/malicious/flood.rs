@@ -118,9 +118,7 @@ pub(super) async fn flood(
         others_logged,
         seconds,
         ok: throttled > 0 && (answered..=sent - throttled).contains(&logged) && others_logged > 0,
-        below_quota: below_quota
-            && (answered..=sent).contains(&logged)
-            && others_logged > 0,
+        below_quota: below_quota && (answered..=sent).contains(&logged) && others_logged > 0,
     })
 }
 
