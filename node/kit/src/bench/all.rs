@@ -224,6 +224,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
         crypto_seconds: 0.5,
         json: None,
         postgres: None,
+        suite: credex_protocol::Suite::Ed25519Sha256,
     })
     .await?;
     let crypto = credex.crypto.clone();

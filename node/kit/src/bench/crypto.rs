@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use credex_protocol::Suite;
 use serde::Serialize;
 
 /// Signature verifications and signatures one query costs, as counted from
@@ -57,7 +58,8 @@ impl SignatureBudget {
     }
 }
 
-/// Ed25519 speed on this machine (ring), and the query rates it allows.
+/// The suite's signature speed on this machine, and the query rates it
+/// allows.
 #[derive(Debug, Clone, Serialize)]
 pub struct CryptoFloor {
     /// Size of the signed message, bytes.
@@ -95,29 +97,73 @@ pub struct CryptoFloor {
     pub ceiling_qps_cached_chains: f64,
 }
 
+/// Makes one signature of the benchmark's message.
+type SignOnce = Box<dyn Fn() + Sync>;
+/// Verifies the benchmark's signature once.
+type VerifyOnce = Box<dyn Fn() -> bool + Sync>;
+
 /// Measure ring's Ed25519 on this machine: `each` per figure (four figures).
 pub fn measure_crypto_floor(each: Duration, message_bytes: usize) -> CryptoFloor {
-    use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
-    let rng = ring::rand::SystemRandom::new();
-    // A freshly generated PKCS#8 document always parses back; if the system
-    // RNG failed, report zeros rather than abort the benchmark.
-    let Some(key) = Ed25519KeyPair::generate_pkcs8(&rng)
-        .ok()
-        .and_then(|doc| Ed25519KeyPair::from_pkcs8(doc.as_ref()).ok())
-    else {
-        return floor_from(message_bytes, 1, [0.0; 4]);
-    };
-    let message = vec![0x5a_u8; message_bytes];
-    let signature = key.sign(&message);
-    let public = key.public_key().as_ref().to_vec();
+    measure_crypto_floor_of(Suite::Ed25519Sha256, each, message_bytes)
+}
 
+/// Measure the signatures of `suite` on this machine — ring's Ed25519, or
+/// credex-gm's SM2 with SM3 — `each` per figure (four figures). Every
+/// signature of a query is of the suite's algorithm (decision 1080).
+pub fn measure_crypto_floor_of(suite: Suite, each: Duration, message_bytes: usize) -> CryptoFloor {
+    use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+    let message = vec![0x5a_u8; message_bytes];
+    let (sign, verify): (SignOnce, VerifyOnce) = match suite {
+        Suite::Ed25519Sha256 => {
+            let rng = ring::rand::SystemRandom::new();
+            // A freshly generated PKCS#8 document always parses back; if the
+            // system RNG failed, report zeros rather than abort the benchmark.
+            let Some(key) = Ed25519KeyPair::generate_pkcs8(&rng)
+                .ok()
+                .and_then(|doc| Ed25519KeyPair::from_pkcs8(doc.as_ref()).ok())
+            else {
+                return floor_from(message_bytes, 1, [0.0; 4]);
+            };
+            let signature = key.sign(&message);
+            let public = key.public_key().as_ref().to_vec();
+            let message = message.clone();
+            let m = message.clone();
+            (
+                Box::new(move || {
+                    std::hint::black_box(key.sign(&m));
+                }),
+                Box::new(move || {
+                    UnparsedPublicKey::new(&ED25519, &public)
+                        .verify(&message, signature.as_ref())
+                        .is_ok()
+                }),
+            )
+        }
+        Suite::Sm2Sm3 => {
+            // A fixed scalar: the key signs nothing but this benchmark.
+            let Ok(key) = credex_gm::Sm2SigningKey::new(credex_gm::DEFAULT_ID, &[0x37; 32]) else {
+                return floor_from(message_bytes, 1, [0.0; 4]);
+            };
+            let signature = key.sign(&message);
+            let public = key.public_key();
+            let message = message.clone();
+            let m = message.clone();
+            (
+                Box::new(move || {
+                    std::hint::black_box(key.sign(&m));
+                }),
+                Box::new(move || {
+                    credex_gm::sm2_verify(credex_gm::DEFAULT_ID, &public, &message, &signature)
+                        .is_ok()
+                }),
+            )
+        }
+    };
     let verify_loop = |deadline: Instant| {
-        let pk = UnparsedPublicKey::new(&ED25519, &public);
         let mut n = 0u64;
         while Instant::now() < deadline {
             for _ in 0..16 {
-                let ok = pk.verify(&message, signature.as_ref()).is_ok();
-                std::hint::black_box(ok);
+                std::hint::black_box(verify());
             }
             n += 16;
         }
@@ -127,7 +173,7 @@ pub fn measure_crypto_floor(each: Duration, message_bytes: usize) -> CryptoFloor
         let mut n = 0u64;
         while Instant::now() < deadline {
             for _ in 0..16 {
-                std::hint::black_box(key.sign(&message));
+                sign();
             }
             n += 16;
         }

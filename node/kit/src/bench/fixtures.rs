@@ -41,11 +41,17 @@ impl BenchFederation {
     /// Create it (root, four region CAs, nodes, operators, authorities,
     /// policies, sample records), in the system temporary directory.
     pub fn create() -> Result<BenchFederation, BenchError> {
+        BenchFederation::create_in(credex_protocol::Suite::Ed25519Sha256)
+    }
+
+    /// [`BenchFederation::create`] under the crypto suite `suite`.
+    pub fn create_in(suite: credex_protocol::Suite) -> Result<BenchFederation, BenchError> {
         let dir = tempfile::tempdir().map_err(|source| BenchError::Io {
             path: std::env::temp_dir(),
             source,
         })?;
-        let nodes = dev::init(dir.path(), dev::DEV_BASE_PORT)?;
+        let nodes =
+            dev::init_regions_with_suite(dir.path(), dev::DEV_BASE_PORT, &dev::DEV_REGIONS, suite)?;
         for node in &nodes {
             raise_quotas(&node.config.with_file_name("policy.toml"))?;
         }

@@ -49,7 +49,7 @@ mod phase;
 mod query;
 mod render;
 
-pub use crypto::{CryptoFloor, SignatureBudget, measure_crypto_floor};
+pub use crypto::{CryptoFloor, SignatureBudget, measure_crypto_floor, measure_crypto_floor_of};
 pub use fixtures::{BenchFederation, QueryFactory};
 pub use machine::Machine;
 pub(crate) use query::connect;

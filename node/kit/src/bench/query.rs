@@ -17,7 +17,7 @@ use credex_node::service::RunningNode;
 use credex_node::transport::{ClientError, PeerConnection};
 use serde::Serialize;
 
-use super::crypto::{CryptoFloor, measure_crypto_floor};
+use super::crypto::{CryptoFloor, measure_crypto_floor_of};
 use super::fixtures::{BenchFederation, QueryFactory};
 use super::machine::Machine;
 use super::phase::{Pool, run_phase};
@@ -52,6 +52,10 @@ pub struct QueryBenchArgs {
     /// schema of its own that is dropped afterwards, instead of SQLite.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// The federation's crypto suite: ed25519-sha256 or sm2-sm3 (every
+    /// signature SM2; the crypto floor measured in SM2 too).
+    #[arg(long, default_value = "ed25519-sha256")]
+    pub suite: credex_protocol::Suite,
 }
 
 /// One concurrency level's result.
@@ -112,6 +116,8 @@ pub struct QueryBenchReport {
     pub version: String,
     /// What was measured, in words.
     pub setup: Vec<String>,
+    /// The federation's crypto suite.
+    pub suite: String,
     /// QUIC connections used.
     pub connections: usize,
     /// Measured seconds per level, as asked.
@@ -154,15 +160,19 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
 
-    eprintln!("measuring the crypto floor (ring Ed25519)…");
+    eprintln!("measuring the crypto floor ({})…", args.suite);
     let crypto = tokio::task::block_in_place(|| {
-        measure_crypto_floor(Duration::from_secs_f64(args.crypto_seconds), 512)
+        measure_crypto_floor_of(
+            args.suite,
+            Duration::from_secs_f64(args.crypto_seconds),
+            512,
+        )
     });
 
     eprintln!(
         "creating a throw-away federation and starting {REQUESTER_NODE} and {RESPONDER_NODE}…"
     );
-    let pair = NodePair::start(args.connections, args.postgres.as_deref()).await?;
+    let pair = NodePair::start(args.connections, args.postgres.as_deref(), args.suite).await?;
     let levels = run_levels(args, &machine, &crypto, &pair).await;
     let imported = pair.imported;
     pair.stop().await;
@@ -173,6 +183,7 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
         machine,
         started_unix_s,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        suite: args.suite.name().to_owned(),
         connections: args.connections,
         seconds_per_level: args.seconds,
         crypto,
@@ -194,8 +205,12 @@ impl NodePair {
     /// Start both nodes of a fresh federation — in SQLite, or in
     /// PostgreSQL at `postgres` — and open `connections` QUIC connections
     /// from the requester to the responder.
-    async fn start(connections: usize, postgres: Option<&str>) -> Result<NodePair, BenchError> {
-        let fed = BenchFederation::create()?;
+    async fn start(
+        connections: usize,
+        postgres: Option<&str>,
+        suite: credex_protocol::Suite,
+    ) -> Result<NodePair, BenchError> {
+        let fed = BenchFederation::create_in(suite)?;
         let stored = |mut config: NodeConfig| {
             if let Some(url) = postgres {
                 config.storage = StorageTarget::Postgres {
@@ -353,8 +368,9 @@ fn setup_description(args: &QueryBenchArgs, machine: &Machine, imported: u64) ->
             machine.cpus
         ),
         format!(
-            "{} QUIC connection(s), mTLS, opened before timing; requests spread round robin",
-            args.connections
+            "{} QUIC connection(s), mTLS, opened before timing; requests spread round robin; \
+             crypto suite {}",
+            args.connections, args.suite
         ),
         format!(
             "queries pre-signed by req-1 and approved by apv-1 before timing, each with its own nonce; \

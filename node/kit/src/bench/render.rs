@@ -64,6 +64,14 @@ pub fn render(r: &QueryBenchReport) -> String {
     s
 }
 
+/// What makes the signatures of the suite named `suite`.
+fn signatures_of(suite: &str) -> &'static str {
+    match suite {
+        "sm2-sm3" => "credex-gm SM2 with SM3",
+        _ => "ring Ed25519",
+    }
+}
+
 /// The crypto floor, the two ceilings, and what each level's CPU cost per
 /// query allows the whole machine.
 fn render_crypto(s: &mut String, r: &QueryBenchReport) {
@@ -71,8 +79,9 @@ fn render_crypto(s: &mut String, r: &QueryBenchReport) {
     let b = &c.budget;
     let _ = writeln!(
         s,
-        "\ncrypto floor (ring Ed25519, {}-byte messages): verify {:.0}/s and sign {:.0}/s on one thread; \
+        "\ncrypto floor ({}, {}-byte messages): verify {:.0}/s and sign {:.0}/s on one thread; \
          {:.0}/s and {:.0}/s on {} threads",
+        signatures_of(&r.suite),
         c.message_bytes,
         c.verify_per_s_one_thread,
         c.sign_per_s_one_thread,
@@ -110,7 +119,7 @@ fn render_crypto(s: &mut String, r: &QueryBenchReport) {
     for l in &r.levels {
         let _ = writeln!(
             s,
-            "  at {:>3} concurrent: {:.0} µs CPU per query, of which Ed25519 {:.0}%; \
+            "  at {:>3} concurrent: {:.0} µs CPU per query, of which signatures {:.0}%; \
              the whole machine at that cost: {:.0} queries/s ({:.0}% of /ceil)",
             l.concurrency,
             l.cpu_us_per_query,
