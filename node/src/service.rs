@@ -198,8 +198,7 @@ pub struct RunningNode {
     queries: Arc<QueryService>,
     federation: crate::federation::Federation,
     log_key: Arc<crate::log::LogKey>,
-    /// The message-signing chain (PEM) when it is not the TLS one (under
-    /// `sm2-sm3`): exported beside the log for its checkpoints' SM2 line.
+    /// The message-signing chain (PEM) under `sm2-sm3`, exported too.
     signing_chain_pem: Option<String>,
     checkpoints: crate::log::Checkpoints,
     config: NodeConfig,
@@ -660,8 +659,7 @@ impl RunningNode {
         Ok((summary, round))
     }
 
-    /// The message-signing chain (PEM) when the node has one of its own
-    /// (under `sm2-sm3`), for exports beside the TLS chain.
+    /// The message-signing chain (PEM) under `sm2-sm3`, for exports.
     pub fn signing_chain_pem(&self) -> Option<&str> {
         self.signing_chain_pem.as_deref()
     }

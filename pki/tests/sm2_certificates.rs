@@ -460,18 +460,6 @@ fn sm2_key_algorithm_name() {
 // certificate under its issuer (`-partial_chain` below the root), and
 // `pkeyutl -verify` of a root's or a CRL's signature over its TBS bytes.
 
-fn openssl_here() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found || std::env::var("CREDEX_REQUIRE_KEY_TOOLS").as_deref() != Ok("1"),
-        "openssl is required here (CREDEX_REQUIRE_KEY_TOOLS=1)"
-    );
-    found
-}
-
 /// Run openssl; it must succeed. Its standard output.
 fn openssl(dir: &Path, args: &[&str]) -> String {
     let out: Output = Command::new("openssl")
@@ -546,7 +534,7 @@ fn openssl_verifies_signature(dir: &Path, tbs: &[u8], signature: &[u8], issuer: 
 
 #[test]
 fn openssl_verifies_credex_sm2_certificates_and_crls() {
-    if !openssl_here() {
+    if !common::openssl_here() {
         return;
     }
     let f = sm2_federation();
@@ -615,7 +603,7 @@ fn openssl_verifies_credex_sm2_certificates_and_crls() {
 
 #[test]
 fn an_openssl_sm2_root_and_key_issue_through_credex() {
-    if !openssl_here() {
+    if !common::openssl_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,18 +29,6 @@ fn openssl(dir: &Path, args: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn openssl_here() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found || std::env::var("CREDEX_REQUIRE_KEY_TOOLS").as_deref() != Ok("1"),
-        "openssl is required here (CREDEX_REQUIRE_KEY_TOOLS=1)"
-    );
-    found
 }
 
 /// `r ‖ s` of a DER `SEQUENCE { INTEGER r, INTEGER s }`.
@@ -80,7 +70,7 @@ fn der_of_raw(raw: &[u8]) -> Vec<u8> {
 
 #[test]
 fn sm2_signatures_verify_both_ways_with_openssl() {
-    if !openssl_here() {
+    if !common::openssl_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -91,3 +91,18 @@ pub fn node(ca: &CertificateAuthority, n: &str, alg: KeyAlgorithm) -> Issued {
     )
     .unwrap()
 }
+
+/// Whether `openssl` runs here. Without it the OpenSSL interop tests are
+/// skipped, except where `CREDEX_REQUIRE_KEY_TOOLS=1` (CI), where its
+/// absence fails them.
+pub fn openssl_here() -> bool {
+    let found = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var("CREDEX_REQUIRE_KEY_TOOLS").as_deref() != Ok("1"),
+        "openssl is required here (CREDEX_REQUIRE_KEY_TOOLS=1)"
+    );
+    found
+}
