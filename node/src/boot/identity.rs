@@ -67,6 +67,7 @@ impl NodeIdentity {
         let chain = node_chain(&cert_pem, &signing.cert, config)?;
         let signing_key =
             SigningKey::from_pkcs8_pem(&key_pem).map_err(|e| tls_file_error(&signing.key, e))?;
+        // `node_chain` returns a non-empty chain, leaf first.
         signing_key
             .check_matches_certificate(&chain[0])
             .map_err(|e| {
