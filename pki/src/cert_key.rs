@@ -12,7 +12,89 @@
 use rcgen::{KeyPair, PublicKeyData as _};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::issue::{IssueError, KeyAlgorithm};
+use std::fmt;
+use std::str::FromStr;
+
+use credex_protocol::SignatureAlgorithm;
+use der::Encode as _;
+use der::asn1::{BitString, ObjectIdentifier};
+use spki::{AlgorithmIdentifierWithOid, SubjectPublicKeyInfo};
+
+use crate::issue_error::IssueError;
+
+/// Key algorithm of a newly issued certificate's key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeyAlgorithm {
+    /// Ed25519 (RFC 8032). The default.
+    #[default]
+    Ed25519,
+    /// ECDSA over NIST P-256 with SHA-256.
+    EcdsaP256,
+    /// SM2 on the recommended curve (GB/T 32918, the `sm2-sm3` suite):
+    /// certificates it issues are signed SM2-with-SM3 (GM/T 0015) with the
+    /// default identity of GM/T 0009 (decision 1060). Not a TLS key:
+    /// rustls has no SM2 signature scheme.
+    Sm2,
+}
+
+impl KeyAlgorithm {
+    /// The algorithm identifier that signatures made with such a key carry.
+    pub fn signature_algorithm(self) -> SignatureAlgorithm {
+        match self {
+            KeyAlgorithm::Ed25519 => SignatureAlgorithm::Ed25519,
+            KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::Sm2 => SignatureAlgorithm::Sm2Sm3,
+        }
+    }
+}
+
+/// A key algorithm name other than `ed25519`, `p256` or `sm2`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key algorithm {0:?} (expected \"ed25519\", \"p256\" or \"sm2\")")]
+pub struct UnknownKeyAlgorithm(pub String);
+
+impl FromStr for KeyAlgorithm {
+    type Err = UnknownKeyAlgorithm;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ed25519" => Ok(KeyAlgorithm::Ed25519),
+            "p256" => Ok(KeyAlgorithm::EcdsaP256),
+            "sm2" => Ok(KeyAlgorithm::Sm2),
+            other => Err(UnknownKeyAlgorithm(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::EcdsaP256 => "p256",
+            KeyAlgorithm::Sm2 => "sm2",
+        })
+    }
+}
+
+/// `id-ecPublicKey` (RFC 5480), the key type of SM2 public keys.
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+
+/// The SM2 curve `sm2p256v1` (GM/T 0006).
+pub(crate) const ID_SM2_CURVE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.156.10197.1.301");
+
+/// The DER SubjectPublicKeyInfo of the SM2 public key `point` (SEC1).
+pub(crate) fn subject_public_key_info(point: &[u8]) -> Result<Vec<u8>, der::Error> {
+    SubjectPublicKeyInfo {
+        algorithm: AlgorithmIdentifierWithOid {
+            oid: ID_EC_PUBLIC_KEY,
+            parameters: Some(ID_SM2_CURVE),
+        },
+        subject_public_key: BitString::from_bytes(point)?,
+    }
+    .to_der()
+}
 
 /// How many random 32-byte strings to try for an SM2 scalar; each lands
 /// in `[1, n-1]` with probability above `1 - 2^-32`.
@@ -38,7 +120,7 @@ pub(crate) struct Sm2Key {
 impl Sm2Key {
     fn new(key: credex_gm::Sm2SigningKey) -> Result<Self, der::Error> {
         let public = key.public_key();
-        let spki = crate::sm2_x509::subject_public_key_info(&public)?;
+        let spki = subject_public_key_info(&public)?;
         Ok(Sm2Key { key, public, spki })
     }
 }

@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
-use credex_protocol::{NodeName, RegionCode, Role, SignatureAlgorithm};
+use credex_protocol::{NodeName, RegionCode, Role};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose,
@@ -19,6 +18,9 @@ use crate::identity::{
     CertIdentity, CertKind, PemError, Subject, certs_from_pem, parse_certificate,
 };
 
+pub use crate::cert_key::{KeyAlgorithm, UnknownKeyAlgorithm};
+pub use crate::issue_error::{IssueError, MAX_COMMON_NAME_LEN};
+
 /// Organisation (O) in every credex certificate's subject.
 pub const ORGANIZATION: &str = "credex federation";
 
@@ -26,63 +28,6 @@ pub const ORGANIZATION: &str = "credex federation";
 /// certificate issued just now is accepted by peers whose clocks are slightly
 /// behind.
 pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::hours(1);
-
-/// Longest common name accepted for a root (X.520 upper bound).
-pub const MAX_COMMON_NAME_LEN: usize = 64;
-
-/// Key algorithm of a newly issued certificate's key pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum KeyAlgorithm {
-    /// Ed25519 (RFC 8032). The default.
-    #[default]
-    Ed25519,
-    /// ECDSA over NIST P-256 with SHA-256.
-    EcdsaP256,
-    /// SM2 on the recommended curve (GB/T 32918, the `sm2-sm3` suite):
-    /// certificates it issues are signed SM2-with-SM3 (GM/T 0015) with the
-    /// default identity of GM/T 0009 (decision 1060). Not a TLS key:
-    /// rustls has no SM2 signature scheme.
-    Sm2,
-}
-
-impl KeyAlgorithm {
-    /// The algorithm identifier that signatures made with such a key carry.
-    pub fn signature_algorithm(self) -> SignatureAlgorithm {
-        match self {
-            KeyAlgorithm::Ed25519 => SignatureAlgorithm::Ed25519,
-            KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
-            KeyAlgorithm::Sm2 => SignatureAlgorithm::Sm2Sm3,
-        }
-    }
-}
-
-/// A key algorithm name other than `ed25519`, `p256` or `sm2`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key algorithm {0:?} (expected \"ed25519\", \"p256\" or \"sm2\")")]
-pub struct UnknownKeyAlgorithm(pub String);
-
-impl FromStr for KeyAlgorithm {
-    type Err = UnknownKeyAlgorithm;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ed25519" => Ok(KeyAlgorithm::Ed25519),
-            "p256" => Ok(KeyAlgorithm::EcdsaP256),
-            "sm2" => Ok(KeyAlgorithm::Sm2),
-            other => Err(UnknownKeyAlgorithm(other.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for KeyAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyAlgorithm::Ed25519 => "ed25519",
-            KeyAlgorithm::EcdsaP256 => "p256",
-            KeyAlgorithm::Sm2 => "sm2",
-        })
-    }
-}
 
 /// The validity period of a certificate to issue. Times are kept in UTC,
 /// truncated to whole seconds (what X.509 encodes).
@@ -166,61 +111,6 @@ pub struct RevokedCert {
     pub serial: Vec<u8>,
     /// When the revocation took effect.
     pub revoked_at: OffsetDateTime,
-}
-
-/// Why a certificate or CRL could not be issued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IssueError {
-    /// `not_after` is not after `not_before`.
-    #[error("validity period is empty: it must end after it starts")]
-    EmptyValidity,
-    /// The requested validity is not inside the issuing CA's own validity.
-    #[error(
-        "validity {requested_from} to {requested_to} is not inside the issuing CA's validity {ca_from} to {ca_to}"
-    )]
-    OutsideIssuerValidity {
-        /// Requested start.
-        requested_from: String,
-        /// Requested end.
-        requested_to: String,
-        /// The CA's start.
-        ca_from: String,
-        /// The CA's end.
-        ca_to: String,
-    },
-    /// The root's common name is empty, too long or has control characters.
-    #[error("common name must be 1-{MAX_COMMON_NAME_LEN} characters without control characters")]
-    BadCommonName,
-    /// Only the federation root issues region CA certificates.
-    #[error("only the federation root CA may issue region CA certificates; this CA is {0}")]
-    OnlyRootIssuesRegionCas(Subject),
-    /// Only a region CA issues node, operator and authority certificates.
-    #[error("only a region CA may issue {kind} certificates; this CA is {issuer}")]
-    OnlyRegionCaIssuesLeaves {
-        /// What was asked for.
-        kind: CertKind,
-        /// Who was asked.
-        issuer: Subject,
-    },
-    /// A DNS name for a node certificate is not a valid DNS name.
-    #[error("{0:?} is not a valid DNS name")]
-    BadDnsName(String),
-    /// A serial to revoke is empty or longer than 21 bytes (20 octets plus a sign byte).
-    #[error("serial {0:?} cannot be a certificate serial (1-21 bytes)")]
-    BadRevokedSerial(String),
-    /// A CRL's next update is not after its this-update time.
-    #[error("CRL next update must be after this update")]
-    CrlNextUpdateNotAfterThisUpdate,
-    /// The system random number generator failed.
-    #[error("the system random number generator failed")]
-    Random,
-    /// Key generation failed.
-    #[error("key generation failed: {0}")]
-    KeyGeneration(String),
-    /// The certificate or CRL could not be encoded or signed (by rcgen, or
-    /// when putting in the SM2 identifiers and signing again).
-    #[error("could not encode or sign: {0}")]
-    Encoding(String),
 }
 
 /// Why a CA certificate and key could not be loaded.

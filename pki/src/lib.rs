@@ -70,6 +70,7 @@ pub mod crl_validity;
 mod gateway_roles;
 pub mod identity;
 pub mod issue;
+mod issue_error;
 pub mod key_file;
 pub mod log_key;
 pub mod pseudonym;

@@ -29,16 +29,10 @@
 use der::asn1::{Any, BitString, ObjectIdentifier};
 use der::{Decode, Encode, Tag, TagNumber, Tagged};
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
-use spki::{AlgorithmIdentifierWithOid, SubjectPublicKeyInfo};
+use spki::AlgorithmIdentifierWithOid;
 
-use crate::cert_key::CertKey;
-use crate::issue::IssueError;
-
-/// `id-ecPublicKey` (RFC 5480), the key type of SM2 public keys.
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-
-/// The SM2 curve `sm2p256v1` (GM/T 0006).
-const ID_SM2_CURVE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.301");
+use crate::cert_key::{CertKey, ID_SM2_CURVE};
+use crate::issue_error::IssueError;
 
 /// SM2 signature with SM3 (GM/T 0006, used by GM/T 0015 certificates).
 const ID_SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
@@ -81,18 +75,6 @@ impl SignatureVerificationAlgorithm for Sm2WithSm3 {
     fn signature_alg_id(&self) -> AlgorithmIdentifier {
         AlgorithmIdentifier::from_slice(SM2_WITH_SM3_ALG_ID)
     }
-}
-
-/// The DER SubjectPublicKeyInfo of the SM2 public key `point` (SEC1).
-pub(crate) fn subject_public_key_info(point: &[u8]) -> Result<Vec<u8>, der::Error> {
-    SubjectPublicKeyInfo {
-        algorithm: AlgorithmIdentifierWithOid {
-            oid: ID_EC_PUBLIC_KEY,
-            parameters: Some(ID_SM2_CURVE),
-        },
-        subject_public_key: BitString::from_bytes(point)?,
-    }
-    .to_der()
 }
 
 /// The certificate rcgen drafted (`draft`, signed by `issuer` for the key
@@ -193,6 +175,7 @@ fn encoding(e: impl std::fmt::Display) -> IssueError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cert_key::ID_EC_PUBLIC_KEY;
 
     #[test]
     fn webpki_identifiers_are_the_der_of_the_sm2_oids() {
