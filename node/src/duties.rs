@@ -19,7 +19,8 @@
 //! cleanly releases the lease, so another takes over at its next claim.
 //! With one process (SQLite, or one PostgreSQL process) it holds the lease
 //! from its first claim on; on SQLite, which one process opens at a time,
-//! it takes the lease at once even from a predecessor that crashed.
+//! it takes the lease at once even from a predecessor that crashed, and a
+//! late renewal does not stop its duties (no other process could take them).
 //!
 //! What this module does not do: run anything itself. The node hands it
 //! the function that starts the duties on a tracker and a cancellation
@@ -100,6 +101,14 @@ impl Duties {
         *self.token.borrow()
     }
 
+    /// Every change of [`Duties::token`] from now on: `None` while this
+    /// process does not run the duties (stopped, or held by another).
+    pub fn watch(&self) -> watch::Receiver<Option<u64>> {
+        let mut rx = self.token.clone();
+        rx.mark_unchanged();
+        rx
+    }
+
     /// Wait until this process holds the duties (or the node stops:
     /// `None`). Cancel-safe.
     pub async fn held(&self) -> Option<u64> {
@@ -162,8 +171,12 @@ async fn keep(
     // A take not yet in the log: (token, previous holder).
     let mut unjournaled: Option<(u64, Option<String>)> = None;
     // SQLite is opened by one process at a time: a holder other than this
-    // process is one that crashed, and need not be waited out.
-    let mut take = storage.backend() == Backend::Sqlite;
+    // process is one that crashed, and need not be waited out; and no other
+    // process can take the duties while this one runs, so a renewal that
+    // comes back late (queued behind a large import in the writer) is no
+    // reason to stop them.
+    let exclusive = storage.backend() == Backend::Sqlite;
+    let mut take = exclusive;
     loop {
         let asked = Instant::now();
         let claiming = async {
@@ -232,7 +245,8 @@ async fn keep(
         keeper
             .claimed
             .send_if_modified(|c| !std::mem::replace(c, true));
-        if renewed.is_none_or(|at| at.elapsed() >= STOP_AFTER)
+        if !exclusive
+            && renewed.is_none_or(|at| at.elapsed() >= STOP_AFTER)
             && let Some(r) = running.take()
         {
             token.send_replace(None);
