@@ -465,59 +465,11 @@ pub(crate) async fn with_cosignatures(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::Arc;
-
-    use credex_pki::signing::SigningKey;
-    use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, TrustStore, Validity};
+    use credex_pki::TrustStore;
     use credex_protocol::tlog::{Note, NoteSignature};
 
     use super::*;
-
-    /// Node gy-1 of 520000 in an SM2 federation: the root, and the node's
-    /// TLS (Ed25519) and signing (SM2) pairs with their chains (PEM).
-    struct Sm2Node {
-        root_pem: String,
-        tls: Issued,
-        signing: Issued,
-        tls_chain: String,
-        signing_chain: String,
-    }
-
-    fn sm2_node() -> Sm2Node {
-        let valid = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
-        let root = credex_pki::create_root("root", KeyAlgorithm::Sm2, valid).unwrap();
-        let root_ca = CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
-        let region = "520000".parse().unwrap();
-        let ca = root_ca
-            .issue_region_ca(region, KeyAlgorithm::Sm2, valid)
-            .unwrap();
-        let ca_pem = ca.cert_pem.clone();
-        let ca = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem).unwrap();
-        let node = |alg| {
-            ca.issue_node(&"gy-1".parse().unwrap(), &[], &[], alg, valid)
-                .unwrap()
-        };
-        let (tls, signing) = (node(KeyAlgorithm::Ed25519), node(KeyAlgorithm::Sm2));
-        Sm2Node {
-            root_pem: root.cert_pem,
-            tls_chain: format!("{}{ca_pem}", tls.cert_pem),
-            signing_chain: format!("{}{ca_pem}", signing.cert_pem),
-            tls,
-            signing,
-        }
-    }
-
-    fn log_key(n: &Sm2Node) -> LogKey {
-        let sm2 = Arc::new(SigningKey::from_pkcs8_pem(&n.signing.key_pem).unwrap());
-        LogKey::from_pkcs8_pem(
-            &n.tls.key_pem,
-            "520000".parse().unwrap(),
-            &"gy-1".parse().unwrap(),
-        )
-        .unwrap()
-        .with_sm2(sm2)
-        .unwrap()
-    }
+    use crate::log::tests::{log_key, sm2_node};
 
     /// Rewrite `dir/checkpoint` with its lines by `keep` only, and the SM2
     /// line's signature changed when `doctor`.

@@ -736,4 +736,4 @@ pub async fn cosign_head(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -30,15 +30,14 @@ impl OfflineNode {
     /// Open the node's storage and keys.
     pub async fn open(config: &NodeConfig) -> Result<OfflineNode, StartError> {
         let identity = crate::boot::NodeIdentity::load(config)?;
-        identity.check_suite(crate::boot::load_trust(&config.tls)?.suite(), config)?;
+        let transport = crate::boot::client_transport_with(config, identity.credentials.clone())?;
+        identity.check_suite(transport.trust().current().suite(), config)?;
         let crate::boot::NodeIdentity {
-            credentials,
             signing_key,
             chain,
             log_key,
             ..
         } = identity;
-        let transport = crate::boot::client_transport_with(config, credentials)?;
         let storage = crate::boot::open_storage(config).await?;
         crate::log::head::check_local(config, &storage).await?;
         let policy = crate::query::load_policy(config.region, &config.policy)?;

@@ -4,33 +4,60 @@
 use super::*;
 use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, Validity};
 
-/// Node gy-1 of 520000 in an SM2 federation: (TLS pair, Ed25519;
-/// signing pair, SM2).
-fn sm2_node() -> (Issued, Issued) {
+/// Node gy-1 of 520000 in an SM2 federation: the root, and the node's
+/// TLS (Ed25519) and signing (SM2) pairs with their chains (PEM).
+pub(crate) struct Sm2Node {
+    pub(crate) root_pem: String,
+    pub(crate) tls: Issued,
+    pub(crate) signing: Issued,
+    pub(crate) tls_chain: String,
+    pub(crate) signing_chain: String,
+}
+
+pub(crate) fn sm2_node() -> Sm2Node {
     let valid = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
     let root = credex_pki::create_root("root", KeyAlgorithm::Sm2, valid).unwrap();
-    let root = CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
+    let root_ca = CertificateAuthority::from_pem(&root.cert_pem, &root.key_pem).unwrap();
     let region = "520000".parse().unwrap();
-    let ca = root
+    let ca = root_ca
         .issue_region_ca(region, KeyAlgorithm::Sm2, valid)
         .unwrap();
+    let ca_pem = ca.cert_pem.clone();
     let ca = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem).unwrap();
-    let node = |alg| ca.issue_node(&"gy-1".parse().unwrap(), &[], &[], alg, valid);
-    (
-        node(KeyAlgorithm::Ed25519).unwrap(),
-        node(KeyAlgorithm::Sm2).unwrap(),
+    let node = |alg| {
+        ca.issue_node(&"gy-1".parse().unwrap(), &[], &[], alg, valid)
+            .unwrap()
+    };
+    let (tls, signing) = (node(KeyAlgorithm::Ed25519), node(KeyAlgorithm::Sm2));
+    Sm2Node {
+        root_pem: root.cert_pem,
+        tls_chain: format!("{}{ca_pem}", tls.cert_pem),
+        signing_chain: format!("{}{ca_pem}", signing.cert_pem),
+        tls,
+        signing,
+    }
+}
+
+/// The node's log key: its TLS key, with its SM2 signing key for the
+/// second line.
+pub(crate) fn log_key(n: &Sm2Node) -> LogKey {
+    let sm2 = Arc::new(SigningKey::from_pkcs8_pem(&n.signing.key_pem).unwrap());
+    LogKey::from_pkcs8_pem(
+        &n.tls.key_pem,
+        "520000".parse().unwrap(),
+        &"gy-1".parse().unwrap(),
     )
+    .unwrap()
+    .with_sm2(sm2)
+    .unwrap()
 }
 
 #[test]
 fn a_log_key_with_sm2_signs_checkpoints_both_certificates_open() {
-    let (tls, signing) = sm2_node();
+    let n = sm2_node();
+    let (tls, signing) = (&n.tls, &n.signing);
     let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
-    let sm2 = Arc::new(SigningKey::from_pkcs8_pem(&signing.key_pem).unwrap());
-    let key = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name)
-        .unwrap()
-        .with_sm2(sm2)
-        .unwrap();
+    let key = log_key(&n);
     let note = key.sign(5, Hash([4; 32])).unwrap();
     assert_eq!(note.matches('\u{2014}').count(), 2, "{note}");
     // A receipt whose response carries the SM2 signing chain opens on
@@ -56,7 +83,7 @@ fn a_log_key_with_sm2_signs_checkpoints_both_certificates_open() {
 
 #[test]
 fn only_an_sm2_key_signs_the_second_line() {
-    let (tls, _) = sm2_node();
+    let tls = sm2_node().tls;
     let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
     let ed = Arc::new(SigningKey::from_pkcs8_pem(&tls.key_pem).unwrap());
     let key = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name).unwrap();

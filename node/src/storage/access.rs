@@ -176,6 +176,22 @@ pub struct ImportedRecord {
 /// A row of [`Storage::records_imported`] as the engines read it.
 pub(crate) type ImportedRow = (String, String, String, Vec<u8>, i64);
 
+/// A stored record's (category, record id, subject key, body) row, as
+/// both engines read a copy ([`Storage::record_copy`]).
+pub(crate) type HeldRow = (String, String, String, Vec<u8>);
+
+/// The held record a [`HeldRow`] is.
+pub(crate) fn held_record(
+    (category, record_id, subject_key, body): HeldRow,
+) -> credex_flows::flow::HeldRecord {
+    credex_flows::flow::HeldRecord {
+        category,
+        record_id,
+        subject_key,
+        body,
+    }
+}
+
 /// A credit record as returned by [`Storage::records_for`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {

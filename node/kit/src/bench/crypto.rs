@@ -126,7 +126,6 @@ pub fn measure_crypto_floor_of(suite: Suite, each: Duration, message_bytes: usiz
             };
             let signature = key.sign(&message);
             let public = key.public_key().as_ref().to_vec();
-            let message = message.clone();
             let m = message.clone();
             (
                 Box::new(move || {
@@ -146,7 +145,6 @@ pub fn measure_crypto_floor_of(suite: Suite, each: Duration, message_bytes: usiz
             };
             let signature = key.sign(&message);
             let public = key.public_key();
-            let message = message.clone();
             let m = message.clone();
             (
                 Box::new(move || {

@@ -6,7 +6,9 @@ use credex_flows::flow::{CopyOf, HeldRecord};
 
 use super::{PgBatch, PgEngine, subjects};
 use crate::storage::StorageError;
-use crate::storage::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
+use crate::storage::access::{
+    HeldRow, ImportCursor, ImportedRow, RecordRow, StoredRecord, held_record,
+};
 use crate::storage::engine::RECORD_ROWS_PER_INSERT;
 use crate::storage::subjects::SubjectRow;
 
@@ -105,21 +107,14 @@ impl PgEngine {
         &self,
         of: &CopyOf,
     ) -> Result<Option<HeldRecord>, StorageError> {
-        let row: Option<(String, String, String, Vec<u8>)> = sqlx::query_as(
+        let row: Option<HeldRow> = sqlx::query_as(
             "SELECT category, record_id, subject_key, body FROM records WHERE copy_of = $1",
         )
         .bind(of.to_bytes())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.read_error("a record copy", e))?;
-        Ok(
-            row.map(|(category, record_id, subject_key, body)| HeldRecord {
-                category,
-                record_id,
-                subject_key,
-                body,
-            }),
-        )
+        Ok(row.map(held_record))
     }
 
     pub(crate) async fn records_imported(

@@ -7,7 +7,9 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{BATCH_OP, SqliteBatch, SqliteEngine, subjects};
 use crate::storage::StorageError;
-use crate::storage::access::{ImportCursor, ImportedRow, RecordRow, StoredRecord};
+use crate::storage::access::{
+    HeldRow, ImportCursor, ImportedRow, RecordRow, StoredRecord, held_record,
+};
 use crate::storage::engine::RECORD_ROWS_PER_INSERT;
 use crate::storage::subjects::SubjectRow;
 
@@ -65,21 +67,14 @@ impl SqliteEngine {
         &self,
         of: &CopyOf,
     ) -> Result<Option<HeldRecord>, StorageError> {
-        let row: Option<(String, String, String, Vec<u8>)> = sqlx::query_as(
+        let row: Option<HeldRow> = sqlx::query_as(
             "SELECT category, record_id, subject_key, body FROM records WHERE copy_of = ?1",
         )
         .bind(of.to_bytes())
         .fetch_optional(&self.read)
         .await
         .map_err(|e| self.read_error("a record copy", e))?;
-        Ok(
-            row.map(|(category, record_id, subject_key, body)| HeldRecord {
-                category,
-                record_id,
-                subject_key,
-                body,
-            }),
-        )
+        Ok(row.map(held_record))
     }
 
     pub(crate) async fn records_imported(
