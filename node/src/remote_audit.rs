@@ -86,16 +86,21 @@ impl HashReader for Recorder {
     }
 }
 
-/// Serve one file of the log's export layout.
+/// Serve one file of the log's export layout: `node.pem`, and under
+/// `sm2-sm3` `node-signing.pem`, come from `chains`.
 pub async fn serve(
     storage: &Storage,
     checkpoints: &Checkpoints,
-    node_chain_pem: &str,
+    chains: crate::export::NodeChains<'_>,
     path: &str,
 ) -> Result<Vec<u8>, Refusal> {
     let size = storage.tree_head().size;
     match path {
-        "node.pem" => Ok(node_chain_pem.as_bytes().to_vec()),
+        "node.pem" => Ok(chains.tls.as_bytes().to_vec()),
+        "node-signing.pem" => chains
+            .signing
+            .map(|pem| pem.as_bytes().to_vec())
+            .ok_or_else(|| not_found(path)),
         "checkpoint" => newest_checkpoint(storage, checkpoints, size, path).await,
         "cosigned" => newest_cosigned(storage, path).await,
         _ => match path.strip_prefix("attachments/") {
@@ -270,6 +275,12 @@ where
         save(&format!("checkpoints/{size}"), &cosigned)?;
     }
     save("node.pem", &get("node.pem".into()).await?)?;
+    // Under `sm2-sm3` the chain of the SM2 key that signs each checkpoint's
+    // second line; an `ed25519-sha256` node has none (and the auditor says
+    // so if the federation's suite needs it).
+    if let Ok(signing) = get("node-signing.pem".into()).await {
+        save("node-signing.pem", &signing)?;
+    }
     let note = credex_protocol::tlog::Note::parse(&checkpoint).map_err(|e| e.to_string())?;
     let size = credex_protocol::tlog::Checkpoint::parse(note.text())
         .map_err(|e| e.to_string())?

@@ -33,6 +33,7 @@ pub struct NodeHandler {
     region: credex_protocol::RegionCode,
     max_skew_ms: i64,
     chain_pem: String,
+    signing_chain_pem: Option<String>,
     queries: Arc<QueryService>,
     federation: crate::federation::Federation,
 }
@@ -125,10 +126,14 @@ impl NodeHandler {
         if let Err(e) = self.storage.append_entry(&entry).await {
             return Response::Error(ErrorReply::new(ErrorCode::Internal, e.to_string()));
         }
+        let chains = crate::export::NodeChains {
+            tls: &self.chain_pem,
+            signing: self.signing_chain_pem.as_deref(),
+        };
         match crate::remote_audit::serve(
             &self.storage,
             &self.checkpoints,
-            &self.chain_pem,
+            chains,
             &fetch.request.path,
         )
         .await
@@ -341,6 +346,7 @@ impl RunningNode {
                     tracker: tracker.clone(),
                     checkpoints: checkpoints.clone(),
                     chain_pem: chain_pem.clone(),
+                    signing_chain_pem: signing_chain_pem.clone(),
                     persons: crate::pseudonyms::NaturalPersons::load(
                         &config,
                         &ring::rand::SystemRandom::new(),
@@ -389,6 +395,7 @@ impl RunningNode {
             region: config.region,
             max_skew_ms: config.policy.max_clock_skew.as_millis() as i64,
             chain_pem,
+            signing_chain_pem: signing_chain_pem.clone(),
             queries: Arc::clone(&queries),
             federation: federation.clone(),
         });

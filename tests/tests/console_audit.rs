@@ -47,7 +47,7 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
     if skipped() {
         return;
     }
-    let fed = Federation::new();
+    let fed = Federation::for_browser();
     let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
     // Four Guizhou requesters ask about one Guangdong company in a week.
     let ops = fed.path().join("operators/520000");

@@ -23,7 +23,7 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
     if skipped() {
         return;
     }
-    let fed = Federation::new();
+    let fed = Federation::for_browser();
     let node = start_with_console(&fed).await;
     let driver = Driver::start().await;
     let b = driver.browser(node.console().unwrap().certificate()).await;

@@ -44,7 +44,7 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
     if skipped() {
         return;
     }
-    let fed = Federation::new();
+    let fed = Federation::for_browser();
     let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
     let driver = Driver::start().await;
     let cert = gy.console().unwrap().certificate().to_vec();

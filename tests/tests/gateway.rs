@@ -291,7 +291,12 @@ async fn curl_with_openssl_is_served_with_ed25519_and_p256_client_certificates()
     if !have("curl") {
         return;
     }
-    let fed = Federation::new();
+    // The Ed25519 and P-256 client profiles with OpenSSL's TLS. Under
+    // `sm2-sm3` the node's chain is signed SM2-with-SM3, which OpenSSL 3.0's
+    // TLS client does not verify (it cannot be given the signer's identity:
+    // openssl#23471); a web certificate for the gateway, as the console has,
+    // is issue 19's open step.
+    let fed = Federation::with_suite(credex_protocol::Suite::Ed25519Sha256);
     let node = start_with_gateway(&fed).await;
     let out = fed.path().join("clients-curl");
     std::fs::create_dir_all(&out).unwrap();

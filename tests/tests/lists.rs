@@ -1150,9 +1150,13 @@ async fn a_natural_person_is_listed_by_pseudonym_across_an_epoch_change() {
     .await;
     let (gy, cq) = (fed.node("520000"), fed.node("500000"));
     let rng = ring::rand::SystemRandom::new();
-    let epoch1 = PseudonymKeyRing::new([PseudonymKey::generate(1, &rng).unwrap()]).unwrap();
+    let epoch1 =
+        PseudonymKeyRing::new([
+            PseudonymKey::generate_in(credex_tests::test_suite(), 1, &rng).unwrap(),
+        ])
+        .unwrap();
     let epoch2 = epoch1
-        .with(PseudonymKey::generate(2, &rng).unwrap())
+        .with(PseudonymKey::generate_in(credex_tests::test_suite(), 2, &rng).unwrap())
         .unwrap();
     let lists_with = |ring: &PseudonymKeyRing| {
         let mut policy = ListsPolicy::builtin();

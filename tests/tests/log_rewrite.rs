@@ -48,10 +48,7 @@ async fn pair(
 }
 
 async fn export(node: &RunningNode, out: &Path) {
-    let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
-    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
-        .await
-        .unwrap();
+    credex_tests::export_log(node, out).await;
 }
 
 /// Received access entries of `node`: (journal seq, entry).

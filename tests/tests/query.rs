@@ -592,7 +592,7 @@ async fn consent_the_requesting_region_issues_or_attaches_late_is_refused() {
     let rogue_dir = fed.path().join("authorities/520000-rogue");
     ca.issue_authority(
         &"rogue-portal".parse().unwrap(),
-        credex_pki::KeyAlgorithm::Ed25519,
+        credex_tests::signing_algorithm(),
         30,
         &rogue_dir,
     )
@@ -772,11 +772,9 @@ const CITIZEN: &str = "11010519491231002X";
 /// Write the federation's key ring with `epochs` (epoch e's key is [e; 32])
 /// into the federation directory; returns its path.
 fn write_ring(fed: &Federation, epochs: &[u32]) -> PathBuf {
-    let ring = PseudonymKeyRing::new(
-        epochs
-            .iter()
-            .map(|e| PseudonymKey::from_bytes(*e, [*e as u8; 32]).unwrap()),
-    )
+    let ring = PseudonymKeyRing::new(epochs.iter().map(|e| {
+        PseudonymKey::from_bytes_in(credex_tests::test_suite(), *e, [*e as u8; 32]).unwrap()
+    }))
     .unwrap();
     let path = fed.path().join("pseudonym-keys.txt");
     credex_node::pseudonyms::save_ring(&path, &ring, false).unwrap();

@@ -39,10 +39,7 @@ async fn journal(node: &RunningNode, k: u16) -> Vec<Vec<u8>> {
 }
 
 async fn export(node: &RunningNode, out: &Path) {
-    let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
-    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
-        .await
-        .unwrap();
+    credex_tests::export_log(node, out).await;
 }
 
 async fn audit_both(gy: &RunningNode, gz: &RunningNode) -> audit::AuditReport {

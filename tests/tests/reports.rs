@@ -200,9 +200,9 @@ async fn a_report_issued_in_guizhou_verifies_in_chongqing_and_every_tampering_is
         other => panic!("expected expiry, got {other}"),
     }
 
-    // Guizhou's node certificate revoked: refused by a Chongqing that has
+    // Guizhou's signing certificate revoked: refused by a Chongqing that has
     // loaded the new CRL.
-    fed.ca(GUIZHOU).revoke(&fed.node_cert("gy-1")).unwrap();
+    fed.ca(GUIZHOU).revoke(&fed.signing_cert("gy-1")).unwrap();
     cq.reload_crls().await.unwrap();
     let trust = cq.transport().trust().current();
     let e = verify(&text, &trust, UnixTime::now()).unwrap_err();

@@ -236,10 +236,7 @@ async fn assert_exactly_once(province: &RunningNode, national: &RunningNode, rec
 }
 
 async fn export(node: &RunningNode, out: &Path) {
-    let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
-    credex_node::export::export(node.storage(), node.log_key(), &chain, out)
-        .await
-        .unwrap();
+    credex_tests::export_log(node, out).await;
 }
 
 /// Export both logs and run the auditor over them.
@@ -724,7 +721,13 @@ async fn only_what_the_reporting_catalogue_collects_goes_upward() {
     const PERSON: &str = "11010519491231002X";
     let fed = Federation::new();
     let national = fed.start_with(national_config(&fed, 0)).await;
-    let ring = PseudonymKeyRing::new([PseudonymKey::from_bytes(1, [1; 32]).unwrap()]).unwrap();
+    let ring = PseudonymKeyRing::new([PseudonymKey::from_bytes_in(
+        credex_tests::test_suite(),
+        1,
+        [1; 32],
+    )
+    .unwrap()])
+    .unwrap();
     let ring_file = fed.path().join("pseudonym-keys.txt");
     credex_node::pseudonyms::save_ring(&ring_file, &ring, false).unwrap();
     let mut pc = province_config(&fed, national.local_addr(), 100, 4);

@@ -178,7 +178,7 @@ pub async fn own(
     let dir = audit_dir(&state, &id);
     crate::file_modes::create_private_dir(&dir).map_err(Problem::store_failed)?;
     let get = |path: String| async move {
-        crate::remote_audit::serve(storage, &parts.checkpoints, &parts.chain_pem, &path)
+        crate::remote_audit::serve(storage, &parts.checkpoints, parts.chains(), &path)
             .await
             .map_err(|(_, message)| message)
     };

@@ -26,7 +26,8 @@ pub const MAX_PATH: usize = 256;
 #[into_params(parameter_in = Query)]
 pub struct LogFile {
     /// A path of the export layout: `checkpoint`, `cosigned`, `node.pem`,
-    /// `tile/0/000` (C2SP tlog-tiles), `tile/entries/000`,
+    /// `node-signing.pem` (under `sm2-sm3`), `tile/0/000` (C2SP
+    /// tlog-tiles), `tile/entries/000`,
     /// `attachments/<hex sha-256>`.
     pub path: String,
 }
@@ -72,7 +73,7 @@ pub async fn log_file(
             "the store did not answer; nothing was read",
         )
     })?;
-    match crate::remote_audit::serve(storage, &parts.checkpoints, &parts.chain_pem, &path).await {
+    match crate::remote_audit::serve(storage, &parts.checkpoints, parts.chains(), &path).await {
         Ok(bytes) => {
             let mut response = bytes.into_response();
             response.headers_mut().insert(

@@ -32,6 +32,9 @@ pub struct GatewayParts {
     pub checkpoints: crate::log::Checkpoints,
     /// The node's certificate chain as PEM (auditors verify its log key).
     pub chain_pem: String,
+    /// Under `sm2-sm3`, the node's message-signing chain as PEM (auditors
+    /// verify each checkpoint's SM2 line with it).
+    pub signing_chain_pem: Option<String>,
     /// Where the gateway's background work (sending approved queries) runs,
     /// so shutdown waits for it.
     pub tracker: tokio_util::task::TaskTracker,
@@ -62,5 +65,15 @@ impl GatewayState {
     /// A turn to change a query held at the gateway (one at a time).
     pub async fn query_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.query_turns.lock().await
+    }
+}
+
+impl GatewayParts {
+    /// The node's chains as an export carries them.
+    pub fn chains(&self) -> crate::export::NodeChains<'_> {
+        crate::export::NodeChains {
+            tls: &self.chain_pem,
+            signing: self.signing_chain_pem.as_deref(),
+        }
     }
 }
