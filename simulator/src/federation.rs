@@ -162,11 +162,13 @@ pub struct Federation {
 impl Federation {
     /// Create a federation of `regions` nodes (the national node and
     /// `regions - 1` provinces) in `dir`, with `subjects` synthetic
-    /// companies spread evenly over the provinces.
+    /// companies spread evenly over the provinces, under the crypto
+    /// `suite`.
     pub fn create(
         dir: &Path,
         regions: usize,
         subjects: u64,
+        suite: credex_protocol::Suite,
     ) -> Result<Federation, FederationError> {
         if !(3..=dev::PROVINCES.len()).contains(&regions) {
             return Err(FederationError::Size(regions));
@@ -180,7 +182,7 @@ impl Federation {
             .take(regions)
             .copied()
             .collect();
-        let dev_nodes = dev::init_regions(dir, dev::DEV_BASE_PORT, &chosen)?;
+        let dev_nodes = dev::init_regions_with_suite(dir, dev::DEV_BASE_PORT, &chosen, suite)?;
         let provinces = (regions - 1) as u64;
         let mut nodes = Vec::with_capacity(regions);
         for (index, d) in dev_nodes.into_iter().enumerate() {
@@ -397,7 +399,8 @@ mod tests {
     #[test]
     fn subjects_are_spread_over_provinces_and_policies_load() {
         let dir = tempfile::tempdir().unwrap();
-        let fed = Federation::create(dir.path(), 5, 10).unwrap();
+        let fed =
+            Federation::create(dir.path(), 5, 10, credex_protocol::Suite::Ed25519Sha256).unwrap();
         let shares: Vec<u32> = fed.nodes.iter().map(|n| n.subjects).collect();
         assert_eq!(shares, vec![0, 3, 3, 2, 2]);
         assert!(fed.nodes[0].is_national());
@@ -410,6 +413,8 @@ mod tests {
             credex_node::query::load_policy(config.region, &config.policy)
                 .unwrap_or_else(|e| panic!("{}: {e}", node.name));
         }
-        assert!(Federation::create(dir.path(), 2, 10).is_err());
+        assert!(
+            Federation::create(dir.path(), 2, 10, credex_protocol::Suite::Ed25519Sha256).is_err()
+        );
     }
 }

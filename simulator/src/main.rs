@@ -80,6 +80,10 @@ struct Args {
     /// if it does not).
     #[arg(long, default_value_t = 900.0, value_name = "SECONDS")]
     upward_wait: f64,
+    /// The federation's crypto suite: ed25519-sha256, or sm2-sm3 (SM2
+    /// certificates and signatures, SM3, HMAC-SM3 pseudonyms).
+    #[arg(long, default_value = "ed25519-sha256")]
+    suite: credex_protocol::Suite,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         faults.extend(credex_simulator::faults::load_scenario(path).map_err(anyhow::Error::msg)?);
     }
     let opts = SimOptions {
+        suite: args.suite,
         regions: args.regions,
         subjects: args.subjects,
         seconds: args.seconds,

@@ -13,6 +13,7 @@ use credex_simulator::{QueryMix, SimOptions};
 async fn provinces_report_everything_to_the_national_node() {
     let out = tempfile::tempdir().expect("temporary directory");
     let opts = SimOptions {
+        suite: credex_protocol::Suite::Ed25519Sha256,
         regions: 4,
         subjects: 3_000,
         seconds: 3.0,

@@ -67,6 +67,12 @@ pub(super) async fn export_and_audit(
         let chain = std::fs::read_to_string(&slot.node.cert)
             .with_context(|| format!("reading {}", slot.node.cert.display()))?;
         let out = logs_dir.join(slot.node.name.as_str());
+        // Under `sm2-sm3` the export also carries the SM2 signing chain
+        // of each checkpoint's second line.
+        let chains = credex_node::export::NodeChains {
+            tls: &chain,
+            signing: n.signing_chain_pem(),
+        };
         // An honest node exports as of a checkpoint its peers have just
         // cosigned, so the audit finds its log vouched for in full. A
         // tampering operator publishes its rewritten log signed now, as
@@ -81,18 +87,21 @@ pub(super) async fn export_and_audit(
         };
         match head {
             Some(head) => {
-                credex_node::export::export_at(n.storage(), n.log_key(), &chain, &out, &head).await
+                credex_node::export::export_at_chains(n.storage(), n.log_key(), chains, &out, &head)
+                    .await
             }
             None if tampered => {
-                credex_node::export::danger::export_unchecked(
+                credex_node::export::danger::export_unchecked_chains(
                     n.storage(),
                     n.log_key(),
-                    &chain,
+                    chains,
                     &out,
                 )
                 .await
             }
-            None => credex_node::export::export(n.storage(), n.log_key(), &chain, &out).await,
+            None => {
+                credex_node::export::export_chains(n.storage(), n.log_key(), chains, &out).await
+            }
         }
         .with_context(|| format!("exporting the log of {}", slot.node.name))?;
         dirs.push(out);

@@ -31,6 +31,8 @@ pub use workload::{QueryMix, Rng};
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// The federation's crypto suite (`ed25519-sha256`, `sm2-sm3`).
+    pub suite: credex_protocol::Suite,
     /// Nodes: the national node and `regions - 1` provinces (3–32).
     pub regions: usize,
     /// Synthetic companies in total, spread over the provinces.

@@ -71,7 +71,9 @@ pub(super) async fn federation(
         opts.regions,
         dir.display()
     );
-    let fed = tokio::task::block_in_place(|| Federation::create(dir, opts.regions, opts.subjects))?;
+    let fed = tokio::task::block_in_place(|| {
+        Federation::create(dir, opts.regions, opts.subjects, opts.suite)
+    })?;
     let pki_s = t0.elapsed().as_secs_f64();
     let fault_nodes = fault_nodes(&fed, &opts.faults)?;
 
