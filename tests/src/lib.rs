@@ -72,15 +72,6 @@ impl Federation {
         Federation::with_suite(test_suite())
     }
 
-    /// A federation whose officers can sign in a browser. The console
-    /// signs with WebCrypto, which has Ed25519 and ECDSA P-256 but no SM2,
-    /// so the console's browser tests run under `ed25519-sha256` whatever
-    /// the run's suite: an SM2 officer in the console is issue 19's open
-    /// step (docs/status.md).
-    pub fn for_browser() -> Federation {
-        Federation::with_suite(credex_protocol::Suite::Ed25519Sha256)
-    }
-
     /// Create it under the crypto suite `suite` (under `sm2-sm3`: SM2 CAs,
     /// officers and authorities; each node an Ed25519 TLS certificate and
     /// an SM2 signing one).

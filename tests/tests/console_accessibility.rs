@@ -42,7 +42,7 @@ async fn every_control_is_labelled_and_a_page_works_with_the_keyboard_alone() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let gy = start_with_console(&fed).await;
     import_samples(&fed, &gy, "520000").await;
     let driver = Driver::start().await;

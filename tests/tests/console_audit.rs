@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use credex_pki::KeyAlgorithm;
 use credex_protocol::Role;
 use credex_tests::browser::{Browser, Driver, skipped};
 use credex_tests::console::{guizhou_with_console_and_guangdong, origin};
@@ -47,7 +46,7 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
     // Four Guizhou requesters ask about one Guangdong company in a week.
     let ops = fed.path().join("operators/520000");
@@ -56,7 +55,7 @@ async fn an_auditor_verifies_exports_sees_a_planted_anomaly_and_catches_a_doctor
             .issue_operator(
                 &name.parse().unwrap(),
                 Role::Requester,
-                KeyAlgorithm::Ed25519,
+                credex_tests::signing_algorithm(),
                 30,
                 &ops,
             )

@@ -1,7 +1,9 @@
 //! The web console in a real browser (issue 16): headless Chromium over
 //! WebDriver, signing in with an officer's certificate and key files — the
 //! key imported into WebCrypto as non-extractable, the challenge signed in
-//! the page, Ed25519 and P-256 alike.
+//! the page, Ed25519 and P-256 alike; under `sm2-sm3` an SM2 key, sealed
+//! under a non-extractable WebCrypto key and signed by the vendored SM2
+//! signer (decision 1120).
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +25,7 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let node = start_with_console(&fed).await;
     let driver = Driver::start().await;
     let b = driver.browser(node.console().unwrap().certificate()).await;
@@ -44,7 +46,7 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
             .is_empty()
     );
 
-    // The approver with an Ed25519 key.
+    // The approver with a key of the federation's suite (Ed25519, or SM2).
     sign_in(&b, &ops.join("apv-1.pem"), &ops.join("apv-1.key")).await;
     b.wait_for("#view-home").await;
     assert_eq!(b.text("#home-role").await, "审核人");
@@ -78,7 +80,17 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
                const req = indexedDB.open("credex-console", 1);
                req.onsuccess = () => {
                  const get = req.result.transaction("officer").objectStore("officer").get("current");
-                 get.onsuccess = () => done(get.result ? get.result.key.extractable : "none");
+                 // An SM2 key is kept sealed ({wrap, iv, sealed}): its
+                 // wrapping key is what must not be extractable, and the
+                 // sealed scalar is 32 bytes and a 16-byte tag.
+                 get.onsuccess = () => {
+                   const kept = get.result;
+                   if (!kept) return done("none");
+                   if (kept.algorithm === "sm2-sm3") {
+                     return done(kept.key.sealed.length === 48 ? kept.key.wrap.extractable : "clear");
+                   }
+                   done(kept.key.extractable);
+                 };
                };"#,
             vec![],
         )
@@ -102,7 +114,8 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
         .unwrap();
     assert_eq!(me, 401);
 
-    // A requester with a P-256 key.
+    // A requester with a P-256 key; in an `sm2-sm3` federation the node
+    // refuses it, naming the suite.
     let p256 = fed.path().join("operators-p256");
     let issued = fed
         .ca("520000")
@@ -115,8 +128,16 @@ async fn officers_sign_in_and_out_in_a_real_browser() {
         )
         .unwrap();
     sign_in(&b, &issued.cert, &issued.key).await;
-    b.wait_for_text("#home-role", "Requester").await;
-    assert!(b.text("#officer").await.contains("req-p256"));
+    match credex_tests::test_suite() {
+        credex_protocol::Suite::Ed25519Sha256 => {
+            b.wait_for_text("#home-role", "Requester").await;
+            assert!(b.text("#officer").await.contains("req-p256"));
+        }
+        credex_protocol::Suite::Sm2Sm3 => {
+            b.wait_for_text("#error", "sm2-sm3").await;
+            b.wait_for("#view-sign-in").await;
+        }
+    }
 
     node.shutdown().await;
     b.close().await;

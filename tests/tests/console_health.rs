@@ -16,7 +16,7 @@ async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
     // Guizhou is connected to Guangdong (and has never heard from the others).
     gy.federation()

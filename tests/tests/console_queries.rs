@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use credex_pki::KeyAlgorithm;
 use credex_protocol::Role;
 use credex_tests::Federation;
 use credex_tests::browser::{Browser, Driver, skipped};
@@ -44,7 +43,7 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let (gy, gz) = guizhou_with_console_and_guangdong(&fed).await;
     let driver = Driver::start().await;
     let cert = gy.console().unwrap().certificate().to_vec();
@@ -97,7 +96,7 @@ async fn a_requester_and_an_approver_run_a_query_in_two_browsers() {
         .issue_operator(
             &"req-1".parse().unwrap(),
             Role::Approver,
-            KeyAlgorithm::Ed25519,
+            credex_tests::signing_algorithm(),
             30,
             &same,
         )

@@ -14,7 +14,7 @@ async fn an_officer_issues_a_report_and_verifies_one() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let gy = start_with_console(&fed).await;
     import_samples(&fed, &gy, "520000").await;
     let company = credex_tests::subjects("520000")[0].clone();

@@ -39,7 +39,7 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let gy = start_with_console(&fed).await;
     import_samples(&fed, &gy, "520000").await;
     let subject = credex_tests::subjects("520000")[0].clone();
@@ -103,7 +103,7 @@ async fn a_held_entry_under_repair_review_shows_on_the_subject_page() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let (gy, gz) = credex_tests::gateway::guizhou_and_guangdong_with(&fed, |gy| {
         gy.console = Some(credex_tests::console::console_config(&fed));
     })
@@ -153,7 +153,7 @@ async fn an_officer_gathers_who_looked_at_a_company_in_every_region() {
     if skipped() {
         return;
     }
-    let fed = Federation::for_browser();
+    let fed = Federation::new();
     let (gy, gz) = credex_tests::gateway::guizhou_and_guangdong_with(&fed, |gy| {
         gy.console = Some(credex_tests::console::console_config(&fed));
         // Only Guangdong runs here: Guizhou asks only it.

@@ -52,9 +52,10 @@ pub struct SignInBody {
     pub challenge: String,
     /// The operator certificate chain, DER base64, operator first.
     pub chain: Vec<String>,
-    /// `ed25519` or `ecdsa-p256-sha256`.
+    /// `ed25519`, `ecdsa-p256-sha256` or `sm2-sm3`.
     pub algorithm: String,
-    /// The signature over `to_sign`, base64 (ECDSA: ASN.1 DER).
+    /// The signature over `to_sign`, base64 (ECDSA: ASN.1 DER; SM2:
+    /// `r ‖ s`, 64 bytes).
     pub signature: String,
 }
 
