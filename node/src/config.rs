@@ -40,7 +40,7 @@ pub use peers::{PeerConfig, logical_server_name};
 pub use policy::PolicyFiles;
 pub use pseudonyms::PseudonymConfig;
 pub use storage::StorageTarget;
-pub use tls::{SigningFiles, TlsFiles};
+pub use tls::{ModuleKeyConfig, PIN_ENV, PinSource, SigningFiles, TlsFiles};
 pub use transport::TransportLimits;
 pub use upward::UpwardConfig;
 
@@ -129,6 +129,9 @@ pub struct NodeConfig {
     pub transport: TransportLimits,
     /// Where records and logs are stored.
     pub storage: StorageTarget,
+    /// The key-encryption key file of encryption at rest
+    /// (`[storage] key_encryption_key`); none: values are stored in clear.
+    pub key_encryption_key: Option<PathBuf>,
     /// Log output.
     pub log_format: LogFormat,
     /// Default tracing filter, e.g. `info` or `credex_node=debug`.
@@ -176,6 +179,7 @@ impl NodeConfig {
         let transport = transport::parse(&raw.transport, &raw.limits, &values)?;
         let tls = tls::parse(&raw.tls, &values)?;
         let storage = storage::parse(&raw.storage, &data_dir, &values)?;
+        let key_encryption_key = storage::key_encryption_key(&raw.storage, &values);
         let policy = policy::parse(&raw.policy, &values)?;
         let log_level = observability::log_level(&raw.log, &values)?;
         let peers = peers::parse(&raw.peers, region, &name, &values)?;
@@ -195,6 +199,7 @@ impl NodeConfig {
             listen,
             transport,
             storage,
+            key_encryption_key,
             log_format: raw.log.format.unwrap_or_default(),
             log_level,
             policy,
@@ -354,6 +359,13 @@ addr = "127.0.0.1:7402"
             g.gateway,
             Some(GatewayConfig::on("127.0.0.1:8443".parse().unwrap()))
         );
+        let w = parse(&format!(
+            "{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\ncertificate = \"web/gw.pem\"\nkey = \"web/gw.key\"\n"
+        ))
+        .unwrap();
+        let web = w.gateway.unwrap().web_identity.unwrap();
+        assert_eq!(web.certificate, Path::new("/etc/credex/web/gw.pem"));
+        assert_eq!(web.key, Path::new("/etc/credex/web/gw.key"));
         assert_eq!(d.pseudonyms.keys, None);
         assert_eq!(
             d.pseudonyms.vault_key,
@@ -402,6 +414,16 @@ addr = "127.0.0.1:7402"
             (
                 format!("{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\nheader_timeout_ms = 1\n"),
                 "gateway.header_timeout_ms",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[gateway]\nlisten = \"127.0.0.1:8443\"\ncertificate = \"web.pem\"\n"
+                ),
+                "gateway.key",
+            ),
+            (
+                format!("{GOOD}\n[console]\nlisten = \"127.0.0.1:8444\"\nkey = \"web.key\"\n"),
+                "console.certificate",
             ),
         ];
         for (text, key) in cases {

@@ -20,7 +20,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use credex_protocol::tlog::{Hash, MemoryHashStore, export_entry_bundles, export_tiles, leaf_hash};
+use credex_protocol::tlog::{
+    Hash, MemoryHashStore, Sm3CompactTree, export_entry_bundles, export_tiles, leaf_hash,
+    sm3_leaf_hash,
+};
 
 use crate::log::LogKey;
 use crate::storage::{Storage, StorageError};
@@ -230,11 +233,22 @@ async fn export_with(
             )));
         }
     }
+    // Under `sm2-sm3` the checkpoint also states the SM3 tree's root over
+    // the same entries (decision 1100).
+    let sm3_root = key.states_sm3_root().then(|| {
+        let mut tree = Sm3CompactTree::new();
+        for entry in &read.entries {
+            tree.push(sm3_leaf_hash(entry));
+        }
+        tree.root()
+    });
     if let Some(head) = at {
         let signed = credex_protocol::tlog::Note::parse(head.note.as_bytes())
             .ok()
             .and_then(|n| credex_protocol::tlog::Checkpoint::parse(n.text()).ok());
-        if signed.is_none_or(|cp| cp.size() != size || *cp.root() != root) {
+        if signed.is_none_or(|cp| {
+            cp.size() != size || *cp.root() != root || cp.sm3_root().ok().flatten() != sm3_root
+        }) {
             return Err(ExportError::Tiles(format!(
                 "the checkpoint to export at does not describe the first {size} stored entries (root {})",
                 root.to_hex()
@@ -261,7 +275,7 @@ async fn export_with(
                 head.note.clone()
             }
             None => {
-                let note = key.sign(size, root)?;
+                let note = key.sign(size, root, sm3_root.as_ref())?;
                 if check_stored_tree {
                     storage.store_checkpoint(size, note.clone()).await?;
                 }
@@ -554,6 +568,127 @@ mod tests {
         std::fs::write(out.join("node-signing.pem"), &n.tls_chain).unwrap();
         std::fs::write(out.join("checkpoint"), &options.pinned[0].1).unwrap();
         assert_eq!(rules(&audit()), ["signing_certificate"]);
+    }
+
+    /// A checkpoint of `size` entries with `root`, signed on both lines by
+    /// node `n`'s keys, stating `sm3_root` (or no SM3 line): what a node
+    /// that lies in its SM3 line, or leaves it out, would publish.
+    fn signed_by_node(
+        n: &crate::log::tests::Sm2Node,
+        size: u64,
+        root: Hash,
+        sm3_root: Option<&Hash>,
+    ) -> Vec<u8> {
+        use credex_protocol::tlog::{Checkpoint, KeyName};
+        use rustls_pki_types::pem::PemObject;
+        let origin = "credex/520000/gy-1";
+        let checkpoint = match sm3_root {
+            Some(sm3) => Checkpoint::with_sm3_root(origin, size, root, sm3).unwrap(),
+            None => Checkpoint::new(origin, size, root).unwrap(),
+        };
+        let der = |pem: &str| {
+            rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+                .unwrap()
+                .secret_pkcs8_der()
+                .to_vec()
+        };
+        let ed = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der(&n.tls.key_pem))
+            .unwrap();
+        let sm2 = credex_gm::Sm2SigningKey::from_pkcs8_der(
+            credex_gm::DEFAULT_ID,
+            &der(&n.signing.key_pem),
+        )
+        .unwrap();
+        let name = KeyName::new(origin).unwrap();
+        let mut note = checkpoint.sign(&name, &ed).unwrap();
+        note.sign_sm2(&name, &sm2).unwrap();
+        note.to_bytes()
+    }
+
+    #[tokio::test]
+    async fn the_auditor_recomputes_the_sm3_tree_of_an_sm2_sm3_log() {
+        let n = sm2_node();
+        let key = log_key(&n);
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open_sqlite(&tmp.path().join("log.sqlite"))
+            .await
+            .unwrap();
+        for i in 0..5u8 {
+            storage
+                .append(credex_journal::kind::AUDIT_FETCH, vec![i; usize::from(i)])
+                .await
+                .unwrap();
+        }
+        let chains = NodeChains {
+            tls: &n.tls_chain,
+            signing: Some(&n.signing_chain),
+        };
+        let out = tmp.path().join("export");
+        export_chains(&storage, &key, chains, &out).await.unwrap();
+        let honest = std::fs::read(out.join("checkpoint")).unwrap();
+        let note = Note::parse(&honest).unwrap();
+        let cp = credex_protocol::tlog::Checkpoint::parse(note.text()).unwrap();
+        let sm3_root = cp
+            .sm3_root()
+            .unwrap()
+            .expect("an sm2-sm3 export states the SM3 root");
+        assert_ne!(sm3_root, *cp.root());
+
+        let trust = TrustStore::from_pem(&n.root_pem, &[]).unwrap();
+        // Pinned, as an earlier audit would have: what vouches for the log
+        // is not what this test is about.
+        let options = credex_audit::AuditOptions {
+            pinned: vec![("earlier audit".into(), honest.clone())],
+            ..Default::default()
+        };
+        let audit =
+            || credex_audit::verify_with(std::slice::from_ref(&out), &trust, &options, &|_| {});
+        let rules = |r: &credex_audit::AuditReport| -> Vec<&'static str> {
+            r.violations.iter().map(|v| v.rule).collect()
+        };
+        let report = audit();
+        assert!(report.passed(), "{:?}", report.violations);
+
+        // Our own signing of the honest checkpoint is byte for byte the export's.
+        assert_eq!(signed_by_node(&n, 5, *cp.root(), Some(&sm3_root)), honest);
+        // A validly signed checkpoint whose SM3 line is not the entries'.
+        let doctored = signed_by_node(&n, 5, *cp.root(), Some(&Hash([1; 32])));
+        std::fs::write(out.join("checkpoint"), &doctored).unwrap();
+        let report = audit();
+        assert_eq!(
+            rules(&report),
+            ["sm3_root_mismatch"],
+            "{:?}",
+            report.violations
+        );
+        // One with no SM3 line at all.
+        std::fs::write(
+            out.join("checkpoint"),
+            signed_by_node(&n, 5, *cp.root(), None),
+        )
+        .unwrap();
+        assert_eq!(rules(&audit()), ["sm3_root_missing"]);
+        // A stored checkpoint of a prefix, doctored, is caught as well.
+        std::fs::write(out.join("checkpoint"), &honest).unwrap();
+        let prefix = storage.tree_root(3).await.unwrap();
+        std::fs::write(
+            out.join("checkpoints").join("3"),
+            signed_by_node(&n, 3, prefix, Some(&sm3_root)),
+        )
+        .unwrap();
+        let report = audit();
+        assert_eq!(
+            rules(&report),
+            ["sm3_root_mismatch"],
+            "{:?}",
+            report.violations
+        );
+        assert!(
+            report.violations[0].detail.starts_with("checkpoints/3"),
+            "{:?}",
+            report.violations
+        );
+        storage.close().await;
     }
 
     #[tokio::test]

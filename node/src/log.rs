@@ -11,7 +11,9 @@
 //! ([`LogKey::with_sm2`], decision 1070): receipts, acknowledgements and
 //! credit reports are checked on the line of the certificate their signed
 //! object carries; witnesses check and cosign the Ed25519 line of the
-//! peer's TLS certificate.
+//! peer's TLS certificate. Under `sm2-sm3` every checkpoint also states
+//! the root of the log's SM3 tree over the same entries, in an extension
+//! line ([`sm3_tree`], decision 1100).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +34,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::storage::{Storage, StorageError};
 use credex_journal::{CounterpartReceipt, Direction};
+use note_key::NoteKey;
 
 mod each_peer;
 pub mod head;
+mod note_key;
 pub mod recover;
 mod round;
+pub mod sm3_tree;
 
 pub use round::{WitnessRound, witness_round};
 
@@ -72,6 +77,14 @@ pub enum LogError {
     /// The checkpointer halted: signing would fork the log.
     #[error("the log signs no checkpoint: {0}")]
     Halted(String),
+    /// An SM3 root given to a log that signs no SM2 line, or none given
+    /// to one that does: under `sm2-sm3`, and only then, a checkpoint
+    /// states the SM3 tree's root (decision 1100).
+    #[error("the SM3 root goes with the SM2 line (decision 1100): this log {0}")]
+    Sm3Root(&'static str),
+    /// The SM3 tree could not be followed to the tree head being signed.
+    #[error("the log's SM3 tree: {0}")]
+    Sm3Tree(String),
 }
 
 impl From<credex_pki::log_key::LogKeyError> for LogError {
@@ -87,7 +100,7 @@ impl From<credex_pki::log_key::LogKeyError> for LogError {
 /// Ed25519 key (always; C2SP's line) and, under `sm2-sm3`, the SM2 key.
 pub struct LogKey {
     name: KeyName,
-    pair: Ed25519KeyPair,
+    pair: NoteKey,
     verifier: VerifierKey,
     witness: VerifierKey,
     sm2: Option<Sm2Line>,
@@ -125,6 +138,41 @@ impl LogKey {
             .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
         let witness = VerifierKey::for_key_pair(name.clone(), SignatureType::CosignatureV1, &pair)
             .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
+        Ok(LogKey {
+            name,
+            pair: NoteKey::Ring(pair),
+            verifier,
+            witness,
+            sm2: None,
+        })
+    }
+
+    /// The log key of node `name` of `region`, inside a device — a
+    /// hardware security module (decision 1090): the node's Ed25519 TLS
+    /// key in its token.
+    pub fn in_device(
+        key: Arc<dyn credex_pki::signing::DeviceKey>,
+        region: RegionCode,
+        name: &NodeName,
+    ) -> Result<LogKey, LogError> {
+        if key.algorithm() != credex_protocol::SignatureAlgorithm::Ed25519 {
+            return Err(LogError::KeyNotEd25519(format!(
+                "the {} is {:?}",
+                key.location(),
+                key.algorithm()
+            )));
+        }
+        let origin = credex_origin(region, name);
+        let name = KeyName::new(&origin).map_err(|_| LogError::BadOrigin(origin.clone()))?;
+        let pair = NoteKey::Device(key);
+        let verifier = VerifierKey::new(name.clone(), SignatureType::Ed25519, pair.public_key())
+            .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
+        let witness = VerifierKey::new(
+            name.clone(),
+            SignatureType::CosignatureV1,
+            pair.public_key(),
+        )
+        .map_err(|e| LogError::KeyNotEd25519(e.to_string()))?;
         Ok(LogKey {
             name,
             pair,
@@ -166,14 +214,35 @@ impl LogKey {
         self.name.as_str()
     }
 
-    /// Sign a checkpoint for a tree of `size` with `root`: the Ed25519
-    /// line, then the SM2 line when the log has an SM2 key.
-    pub fn sign(&self, size: u64, root: Hash) -> Result<String, LogError> {
-        let checkpoint = Checkpoint::new(self.name.as_str(), size, root)
-            .map_err(|e| LogError::Sign(e.to_string()))?;
-        let mut note = checkpoint
-            .sign(&self.name, &self.pair)
-            .map_err(|e| LogError::Sign(e.to_string()))?;
+    /// Whether this log's checkpoints carry the SM2 line and state the
+    /// SM3 tree's root (the `sm2-sm3` suite).
+    pub fn states_sm3_root(&self) -> bool {
+        self.sm2.is_some()
+    }
+
+    /// Sign a checkpoint for a tree of `size` with `root` (SHA-256) and,
+    /// under `sm2-sm3` ([`LogKey::states_sm3_root`]), `sm3_root`, the SM3
+    /// tree's root over the same entries, in an extension line: the
+    /// Ed25519 line, then the SM2 line when the log has an SM2 key.
+    pub fn sign(&self, size: u64, root: Hash, sm3_root: Option<&Hash>) -> Result<String, LogError> {
+        let checkpoint = match (sm3_root, self.states_sm3_root()) {
+            (Some(sm3), true) => Checkpoint::with_sm3_root(self.name.as_str(), size, root, sm3),
+            (None, false) => Checkpoint::new(self.name.as_str(), size, root),
+            (None, true) => {
+                return Err(LogError::Sm3Root(
+                    "signs an SM2 line, but no SM3 root was given",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(LogError::Sm3Root(
+                    "signs no SM2 line, but an SM3 root was given",
+                ));
+            }
+        }
+        .map_err(|e| LogError::Sign(e.to_string()))?;
+        let mut note = self
+            .pair
+            .sign_checkpoint(&checkpoint, &self.name, &self.verifier)?;
         if let Some(sm2) = &self.sm2 {
             // The SM2 line's bytes are framed as every credex signature is,
             // with the type identifier as the domain (decision 1070).
@@ -193,9 +262,8 @@ impl LogKey {
 
     /// Cosign another log's checkpoint as a witness (tlog-cosignature), at `timestamp` (Unix seconds).
     pub fn cosign(&self, checkpoint: &Checkpoint, timestamp: u64) -> Result<String, LogError> {
-        let cosig = credex_protocol::tlog::cosign(checkpoint, &self.name, &self.pair, timestamp)
-            .map_err(|e| LogError::Sign(e.to_string()))?;
-        Ok(cosig.to_note_signature().to_line())
+        self.pair
+            .cosign(checkpoint, &self.name, &self.witness, timestamp)
     }
 
     /// This key as a witness (cosignature/v1) verifier key.
@@ -252,6 +320,11 @@ impl Checkpoints {
         let stop = Arc::clone(&halted);
         let (keep, kept) = tokio::sync::mpsc::unbounded_channel();
         let storage_for_keeping = storage.clone();
+        let mut sm3 = if key.states_sm3_root() {
+            Some(sm3_tree::Sm3Follower::resume(&storage).await)
+        } else {
+            None
+        };
         tracker.spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -272,18 +345,29 @@ impl Checkpoints {
                     tx.send_modify(|_| {});
                     continue;
                 }
-                match key.sign(head.size, head.root) {
+                let sm3_root = match &mut sm3 {
+                    Some(follower) => match follower.root_at(&storage, head).await {
+                        Ok(root) => Some(root),
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not sign a checkpoint");
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                match key.sign(head.size, head.root, sm3_root.as_ref()) {
                     Ok(note) => {
                         // Published first, kept after: the waiting receipts need not
                         // wait for a second transaction. A checkpoint lost to a crash
                         // before it is stored is signed again identically (Ed25519 and
                         // credex-gm's SM2 are deterministic, and the note holds only
-                        // origin, size, root).
+                        // origin, size, root and the SM3 root of the same entries).
                         tx.send_replace(Some(SignedHead {
                             size: head.size,
                             note: note.clone(),
                         }));
-                        if keep.send((head.size, head.root, note)).is_err() {
+                        let edge = sm3.as_ref().map(sm3_tree::Sm3Follower::edge);
+                        if keep.send((head.size, head.root, note, edge)).is_err() {
                             break;
                         }
                     }
@@ -340,17 +424,28 @@ impl Checkpoints {
     }
 }
 
-/// Store each signed checkpoint and record it in the head file, in the
-/// order signed, off the receipts' path. Ends when the checkpointer does.
+/// A signed checkpoint to keep: size, root, note, and under `sm2-sm3` the
+/// SM3 edge at its size.
+type ToKeep = (u64, Hash, String, Option<sm3_tree::Sm3Edge>);
+
+/// Store each signed checkpoint (and then its SM3 edge) and record it in
+/// the head file, in the order signed, off the receipts' path. Ends when
+/// the checkpointer does.
 async fn keep_checkpoints(
     storage: Storage,
-    mut kept: tokio::sync::mpsc::UnboundedReceiver<(u64, Hash, String)>,
+    mut kept: tokio::sync::mpsc::UnboundedReceiver<ToKeep>,
     head_file: Option<std::path::PathBuf>,
 ) {
-    while let Some((size, root, note)) = kept.recv().await {
+    while let Some((size, root, note, edge)) = kept.recv().await {
         if let Err(e) = storage.store_checkpoint(size, note).await {
             tracing::error!(error = %e, "could not store a checkpoint");
             continue;
+        }
+        if let Some(edge) = edge
+            && let Err(e) = edge.keep(&storage).await
+        {
+            // Only a start's cost: it then reads more of the journal.
+            tracing::warn!(error = %e, "could not keep the SM3 edge");
         }
         if let Some(path) = &head_file {
             let path = path.clone();

@@ -52,6 +52,41 @@ pub enum PkiFileError {
         /// Why.
         source: credex_pki::IssueError,
     },
+    /// A key in a hardware security module could not be opened or made.
+    #[error("{uri}: {reason}")]
+    ModuleKey {
+        /// The PKCS#11 URI naming the key.
+        uri: String,
+        /// What failed (module, token, label or PIN source named).
+        reason: String,
+    },
+}
+
+/// The key in a hardware security module that the PKCS#11 URI `uri`
+/// names (decision 1090; the shape `[tls] key` takes), logged in with the
+/// PIN from its `pin-source` file (relative to the working directory) or
+/// `CREDEX_PKCS11_PIN`; generated there first as `generate`, when given
+/// (`credex pki key new`). The private key never leaves the token.
+pub fn module_key(
+    uri: &str,
+    generate: Option<KeyAlgorithm>,
+) -> Result<credex_pki::module_key::ModuleKey, PkiFileError> {
+    use credex_pki::module_key::{ModuleKey, Pkcs11Uri};
+    let failed = |reason: String| PkiFileError::ModuleKey {
+        uri: uri.to_owned(),
+        reason,
+    };
+    let parsed = Pkcs11Uri::parse(uri).map_err(|e| failed(e.to_string()))?;
+    let source = match parsed.pin_file {
+        Some(file) => crate::config::PinSource::File(file),
+        None => crate::config::PinSource::Environment,
+    };
+    let pin = crate::boot::module_pin(&source).map_err(failed)?;
+    match generate {
+        Some(alg) => ModuleKey::generate(&parsed.key, pin, alg),
+        None => ModuleKey::open(&parsed.key, pin),
+    }
+    .map_err(|e| failed(e.to_string()))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiFileError + '_ {
@@ -184,6 +219,12 @@ impl CaDir {
         self.dir.join("ca.key")
     }
 
+    /// `ca.pkcs11`: the PKCS#11 URI of the CA's key, when it is in a
+    /// hardware security module instead of `ca.key` (decision 1090).
+    pub fn key_uri_path(&self) -> PathBuf {
+        self.dir.join("ca.pkcs11")
+    }
+
     /// `crl.pem`.
     pub fn crl_path(&self) -> PathBuf {
         self.dir.join("crl.pem")
@@ -212,6 +253,70 @@ impl CaDir {
         })?;
         ca.store(&issued)?;
         Ok(ca)
+    }
+
+    /// Create a new federation root CA in `dir` whose key is the one in a
+    /// hardware security module that the PKCS#11 URI `uri` names (made
+    /// there with `credex pki key new`): `ca.pem`, `ca.pkcs11` (the URI),
+    /// an empty CRL signed in the module, and no `ca.key`.
+    pub fn create_root_in_module(
+        dir: impl Into<PathBuf>,
+        common_name: &str,
+        uri: &str,
+        days: u32,
+    ) -> Result<CaDir, PkiFileError> {
+        let ca = CaDir::at(dir);
+        let key = std::sync::Arc::new(module_key(uri, None)?);
+        let issued = credex_pki::create_root_in_device(
+            common_name,
+            key,
+            Validity::days_from(OffsetDateTime::now_utc(), days),
+        )
+        .map_err(|source| PkiFileError::Issue {
+            ca: ca.dir.clone(),
+            source,
+        })?;
+        ca.store_in_module(uri, &issued.cert_pem)?;
+        Ok(ca)
+    }
+
+    /// Create the CA of `region`, issued by this root, in `dir`, its key
+    /// the one in a hardware security module that `uri` names (as
+    /// [`CaDir::create_root_in_module`]).
+    pub fn create_region_in_module(
+        &self,
+        region: RegionCode,
+        dir: impl Into<PathBuf>,
+        uri: &str,
+        days: u32,
+    ) -> Result<CaDir, PkiFileError> {
+        let root = self.load()?;
+        let validity = self.validity_within(&root, days);
+        let key = module_key(uri, None)?;
+        let held = credex_pki::HeldPublicKey::new(key.key_algorithm(), key.public_key()).map_err(
+            |source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            },
+        )?;
+        let issued = root
+            .issue_region_ca_for_key(region, &held, validity)
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
+        let ca = CaDir::at(dir);
+        ca.store_in_module(uri, &issued.cert_pem)?;
+        Ok(ca)
+    }
+
+    fn store_in_module(&self, uri: &str, cert_pem: &str) -> Result<(), PkiFileError> {
+        ensure_dir(&self.dir)?;
+        write_public(&self.key_uri_path(), &format!("{uri}\n"))?;
+        write_public(&self.cert_path(), cert_pem)?;
+        self.write_register(&Register::default())?;
+        self.write_crl()?;
+        Ok(())
     }
 
     /// Create the CA of `region`, issued by this root, in `dir`.
@@ -244,9 +349,15 @@ impl CaDir {
         Ok(())
     }
 
-    /// Load the CA for issuing.
+    /// Load the CA for issuing: its key from `ca.key`, or, when there is
+    /// none and `ca.pkcs11` names one, from its module.
     pub fn load(&self) -> Result<CertificateAuthority, PkiFileError> {
         let cert = read_text(&self.cert_path())?;
+        if !self.key_path().exists() && self.key_uri_path().is_file() {
+            let uri = read_text(&self.key_uri_path())?;
+            let key = std::sync::Arc::new(module_key(uri.trim(), None)?);
+            return CertificateAuthority::in_device(&cert, key).map_err(|e| invalid(&self.dir, e));
+        }
         let key = read_text(&self.key_path())?;
         CertificateAuthority::from_pem(&cert, &key).map_err(|e| invalid(&self.dir, e))
     }
@@ -297,6 +408,33 @@ impl CaDir {
                 source,
             })?;
         self.leaf_files(out_dir, name.as_str(), &issued, &ca)
+    }
+
+    /// Issue a node certificate for `key`, a public key whose private
+    /// half stays in a hardware security module (decision 1090), into
+    /// `out_dir/NAME.pem` (leaf, then the region CA); no key file is
+    /// written. Returns the certificate file and what it names.
+    pub fn issue_node_for_key(
+        &self,
+        name: &NodeName,
+        dns: &[String],
+        ips: &[IpAddr],
+        key: &credex_pki::HeldPublicKey,
+        days: u32,
+        out_dir: &Path,
+    ) -> Result<(PathBuf, CertIdentity), PkiFileError> {
+        let ca = self.load()?;
+        let issued = ca
+            .issue_node_for_key(name, dns, ips, key, self.validity_within(&ca, days))
+            .map_err(|source| PkiFileError::Issue {
+                ca: self.dir.clone(),
+                source,
+            })?;
+        let cert = out_dir.join(format!("{name}.pem"));
+        let identity =
+            credex_pki::identity_from_der(&issued.cert_der).map_err(|e| invalid(&cert, e))?;
+        write_public(&cert, &format!("{}{}", issued.cert_pem, ca.cert_pem()))?;
+        Ok((cert, identity))
     }
 
     /// Issue an operator certificate (accountable person with `role`).

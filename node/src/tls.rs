@@ -19,6 +19,8 @@ use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
+pub mod device_key;
+
 /// The handshake-signature methods every credex verifier shares: TLS 1.2
 /// refused, TLS 1.3 signatures checked with ring's algorithms in
 /// `self.algorithms`.
@@ -237,7 +239,7 @@ pub struct NodeCredentials {
     /// Leaf first, then the region CA.
     pub chain: Vec<CertificateDer<'static>>,
     /// The leaf's private key.
-    pub key: PrivateKeyDer<'static>,
+    pub key: NodeKey,
     /// The identity the leaf binds.
     pub identity: CertIdentity,
 }
@@ -262,6 +264,44 @@ impl Clone for NodeCredentials {
     }
 }
 
+/// A node's TLS private key: a PKCS#8 file's, or a key that stays in a
+/// hardware security module (decision 1090).
+pub enum NodeKey {
+    /// Read from the key file.
+    File(PrivateKeyDer<'static>),
+    /// Inside a device (a PKCS#11 token), which signs every handshake.
+    Device(Arc<dyn credex_pki::signing::DeviceKey>),
+}
+
+impl NodeKey {
+    /// Another handle on the same key.
+    pub fn clone_key(&self) -> NodeKey {
+        match self {
+            NodeKey::File(der) => NodeKey::File(der.clone_key()),
+            NodeKey::Device(key) => NodeKey::Device(Arc::clone(key)),
+        }
+    }
+}
+
+impl From<PrivateKeyDer<'static>> for NodeKey {
+    fn from(der: PrivateKeyDer<'static>) -> Self {
+        NodeKey::File(der)
+    }
+}
+
+/// `builder` finished with `chain` and `key`: a file key as rustls loads
+/// it, a device key through a resolver that signs in the device.
+pub(crate) fn server_with_key(
+    builder: rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>,
+    chain: Vec<CertificateDer<'static>>,
+    key: &NodeKey,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    match key {
+        NodeKey::File(der) => builder.with_single_cert(chain, der.clone_key()),
+        NodeKey::Device(key) => Ok(builder.with_cert_resolver(device_key::resolver(chain, key)?)),
+    }
+}
+
 /// Build the server TLS configuration: TLS 1.3 only, client certificates
 /// required and checked by [`NodeClientVerifier`], no session tickets and no
 /// server-side session cache (a resumed session would restore the client
@@ -270,10 +310,10 @@ pub fn server_config(
     creds: &NodeCredentials,
     trust: FederationTrust,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(Arc::new(NodeClientVerifier::new(trust)))
-        .with_single_cert(creds.chain.clone(), creds.key.clone_key())?;
+        .with_client_cert_verifier(Arc::new(NodeClientVerifier::new(trust)));
+    let mut config = server_with_key(config, creds.chain.clone(), &creds.key)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});
@@ -291,11 +331,18 @@ pub fn client_config(
     region: RegionCode,
     name: Option<NodeName>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(DialedNodeVerifier::new(trust, region, name)))
-        .with_client_auth_cert(creds.chain.clone(), creds.key.clone_key())?;
+        .with_custom_certificate_verifier(Arc::new(DialedNodeVerifier::new(trust, region, name)));
+    let mut config = match &creds.key {
+        NodeKey::File(der) => {
+            builder.with_client_auth_cert(creds.chain.clone(), der.clone_key())?
+        }
+        NodeKey::Device(key) => {
+            builder.with_client_cert_resolver(device_key::resolver(creds.chain.clone(), key)?)
+        }
+    };
     config.alpn_protocols = vec![ALPN.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     config.enable_early_data = false;

@@ -106,6 +106,28 @@ pub(crate) enum CertKey {
     Ring(KeyPair),
     /// SM2, signing with the default identity of GM/T 0009.
     Sm2(Sm2Key),
+    /// A CA key inside a device (a hardware security module, decision
+    /// 1090): Ed25519 or P-256, every signature made there. Never a new
+    /// key being issued: it has no PEM.
+    Device(DeviceCertKey),
+}
+
+/// A device key with the rcgen algorithm its signatures are.
+pub(crate) struct DeviceCertKey {
+    key: std::sync::Arc<dyn crate::signing::DeviceKey>,
+    alg: &'static rcgen::SignatureAlgorithm,
+}
+
+/// rcgen lays out its SubjectPublicKeyInfo from the algorithm and the raw
+/// key, as for any Ed25519 or P-256 key.
+impl rcgen::PublicKeyData for DeviceCertKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.key.public_key()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.alg
+    }
 }
 
 /// An SM2 key pair with its public key as certificates carry it.
@@ -156,6 +178,17 @@ impl CertKey {
         Sm2Key::new(key).ok().map(CertKey::Sm2)
     }
 
+    /// A CA key held by `key`'s device; `None` unless it is Ed25519 or
+    /// ECDSA P-256.
+    pub(crate) fn in_device(key: std::sync::Arc<dyn crate::signing::DeviceKey>) -> Option<Self> {
+        let alg = match key.algorithm() {
+            SignatureAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+            SignatureAlgorithm::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            _ => return None,
+        };
+        Some(CertKey::Device(DeviceCertKey { key, alg }))
+    }
+
     /// Whether this is an SM2 key.
     pub(crate) fn is_sm2(&self) -> bool {
         matches!(self, CertKey::Sm2(_))
@@ -171,6 +204,9 @@ impl CertKey {
         match self {
             CertKey::Ring(key) => crate::key_file::private_key_pem(&key.serialize_der()),
             CertKey::Sm2(key) => crate::key_file::private_key_pem(&key.key.to_pkcs8_der()),
+            // Only newly generated keys are written out (`issue::issued`);
+            // a device key never is.
+            CertKey::Device(_) => String::new(),
         }
     }
 }
@@ -199,6 +235,7 @@ impl rcgen::PublicKeyData for CertKey {
         match self {
             CertKey::Ring(key) => key.der_bytes(),
             CertKey::Sm2(key) => &key.public,
+            CertKey::Device(key) => key.key.public_key(),
         }
     }
 
@@ -208,6 +245,7 @@ impl rcgen::PublicKeyData for CertKey {
         match self {
             CertKey::Ring(key) => key.algorithm(),
             CertKey::Sm2(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
+            CertKey::Device(key) => key.alg,
         }
     }
 
@@ -216,6 +254,7 @@ impl rcgen::PublicKeyData for CertKey {
         match self {
             CertKey::Ring(key) => key.subject_public_key_info(),
             CertKey::Sm2(key) => key.spki.clone(),
+            CertKey::Device(key) => key.subject_public_key_info(),
         }
     }
 }
@@ -226,6 +265,7 @@ impl rcgen::SigningKey for CertKey {
         match self {
             CertKey::Ring(key) => rcgen::SigningKey::sign(key, msg),
             CertKey::Sm2(key) => Ok(key.key.sign_der(msg)),
+            CertKey::Device(key) => key.key.sign(msg).map_err(|_| rcgen::Error::RemoteKeyError),
         }
     }
 }

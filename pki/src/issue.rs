@@ -104,6 +104,62 @@ impl fmt::Debug for Issued {
     }
 }
 
+/// A certificate issued for a key held elsewhere
+/// ([`CertificateAuthority::issue_node_for_key`]): no private key comes
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    /// The certificate, PEM (`CERTIFICATE`).
+    pub cert_pem: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+}
+
+/// The public half of a key whose private half is held elsewhere (a
+/// hardware security module, decision 1090), to certify: Ed25519 or ECDSA
+/// P-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPublicKey {
+    alg: KeyAlgorithm,
+    raw: Vec<u8>,
+}
+
+impl HeldPublicKey {
+    /// The raw public key `raw` of `alg`: 32 bytes for Ed25519, a 65-byte
+    /// uncompressed point for P-256. SM2 is refused.
+    pub fn new(alg: KeyAlgorithm, raw: &[u8]) -> Result<Self, IssueError> {
+        let fits = match alg {
+            KeyAlgorithm::Ed25519 => raw.len() == 32,
+            KeyAlgorithm::EcdsaP256 => raw.len() == 65 && raw[0] == 0x04,
+            KeyAlgorithm::Sm2 => false,
+        };
+        if !fits {
+            return Err(IssueError::BadPublicKey(format!(
+                "{} bytes is not an {alg} public key (32 bytes for ed25519, an uncompressed \
+                 65-byte point for p256; no sm2)",
+                raw.len()
+            )));
+        }
+        Ok(HeldPublicKey {
+            alg,
+            raw: raw.to_vec(),
+        })
+    }
+}
+
+impl rcgen::PublicKeyData for HeldPublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.alg {
+            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            _ => &rcgen::PKCS_ED25519,
+        }
+    }
+}
+
 /// A certificate to list in a CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedCert {
@@ -158,21 +214,58 @@ pub fn create_root(
     {
         return Err(IssueError::BadCommonName);
     }
-    let rng = SystemRandom::new();
     let key = CertKey::generate(alg)?;
+    let cert_der = root_certificate(common_name, &key, validity)?;
+    Ok(issued(cert_der, &key))
+}
+
+/// Create a new self-signed federation root CA certificate whose key stays
+/// in a device (a hardware security module, decision 1090): Ed25519 or
+/// ECDSA P-256. The same certificate as [`create_root`]; only the
+/// certificate comes back.
+pub fn create_root_in_device(
+    common_name: &str,
+    key: std::sync::Arc<dyn crate::signing::DeviceKey>,
+    validity: Validity,
+) -> Result<IssuedCertificate, IssueError> {
+    let algorithm = key.algorithm();
+    let key = CertKey::in_device(key).ok_or_else(|| {
+        IssueError::BadPublicKey(format!(
+            "a CA key in a device must be Ed25519 or P-256, not {algorithm:?}"
+        ))
+    })?;
+    let cert_der = root_certificate(common_name, &key, validity)?;
+    Ok(IssuedCertificate {
+        cert_pem: pem_lf("CERTIFICATE", cert_der.clone()),
+        cert_der,
+    })
+}
+
+/// The root certificate for `key`.
+fn root_certificate(
+    common_name: &str,
+    key: &CertKey,
+    validity: Validity,
+) -> Result<Vec<u8>, IssueError> {
+    if common_name.is_empty()
+        || common_name.chars().count() > MAX_COMMON_NAME_LEN
+        || common_name.chars().any(char::is_control)
+    {
+        return Err(IssueError::BadCommonName);
+    }
+    let rng = SystemRandom::new();
     let mut params = base_params(&Subject::Root, common_name, &validity, &rng)?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    add_key_id_attribute(&mut params, &key);
+    add_key_id_attribute(&mut params, key);
     // Fix the key identifier for both SKI and AKI: rcgen derives the AKI
     // of a self-signed certificate through a reference to the key, whose
     // trait impl does not forward an SM2 key's true SubjectPublicKeyInfo.
-    params.key_identifier_method = KeyIdMethod::PreSpecified(params.key_identifier(&key));
+    params.key_identifier_method = KeyIdMethod::PreSpecified(params.key_identifier(key));
     let draft = params
-        .self_signed(&key)
+        .self_signed(key)
         .map_err(|e| IssueError::Encoding(e.to_string()))?;
-    let cert_der = crate::sm2_x509::finish_certificate(draft.der(), &key, &key)?;
-    Ok(issued(cert_der, &key))
+    crate::sm2_x509::finish_certificate(draft.der(), key.is_sm2(), key)
 }
 
 /// A root or region CA, loaded with its private key, that issues
@@ -203,6 +296,28 @@ impl CertificateAuthority {
     /// The certificate must name the root or a region CA, and the key must
     /// be the certificate's key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CaLoadError> {
+        Self::with_key(cert_pem, || {
+            CertKey::from_pem(key_pem).ok_or(CaLoadError::BadKey)
+        })
+    }
+
+    /// Load a CA from its certificate PEM and its key inside a device (a
+    /// hardware security module, decision 1090): every certificate and CRL
+    /// it issues is signed there. The key must be the certificate's, and
+    /// Ed25519 or ECDSA P-256.
+    pub fn in_device(
+        cert_pem: &str,
+        key: std::sync::Arc<dyn crate::signing::DeviceKey>,
+    ) -> Result<Self, CaLoadError> {
+        Self::with_key(cert_pem, || {
+            CertKey::in_device(key).ok_or(CaLoadError::BadKey)
+        })
+    }
+
+    fn with_key(
+        cert_pem: &str,
+        key: impl FnOnce() -> Result<CertKey, CaLoadError>,
+    ) -> Result<Self, CaLoadError> {
         let mut certs = certs_from_pem(cert_pem)?;
         if certs.len() != 1 {
             return Err(CaLoadError::MultipleCertificates(certs.len()));
@@ -221,7 +336,7 @@ impl CertificateAuthority {
         if x509.subject().iter().any(|rdn| rdn.iter().count() != 1) {
             return Err(CaLoadError::UnsupportedSubject);
         }
-        let key = CertKey::from_pem(key_pem).ok_or(CaLoadError::BadKey)?;
+        let key = key()?;
         if key.public_key_raw() != parsed.public_key.as_slice() {
             return Err(CaLoadError::KeyMismatch);
         }
@@ -273,6 +388,30 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         add_key_id_attribute(&mut params, &key);
         self.sign(&params, key)
+    }
+
+    /// Issue a region CA certificate for `key`, a public key whose private
+    /// half stays in a device (decision 1090): the same certificate as
+    /// [`CertificateAuthority::issue_region_ca`]. Only the root may.
+    pub fn issue_region_ca_for_key(
+        &self,
+        region: RegionCode,
+        key: &HeldPublicKey,
+        validity: Validity,
+    ) -> Result<IssuedCertificate, IssueError> {
+        if self.identity.subject != Subject::Root {
+            return Err(IssueError::OnlyRootIssuesRegionCas(
+                self.identity.subject.clone(),
+            ));
+        }
+        self.check_within(&validity)?;
+        let subject = Subject::RegionCa { region };
+        let cn = format!("credex region CA {region}");
+        let mut params = base_params(&subject, &cn, &validity, &self.rng)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        add_key_id_attribute(&mut params, key);
+        self.sign_held(&params, key)
     }
 
     /// Issue a node certificate for `name` in this region CA's own region:
@@ -417,12 +556,61 @@ impl CertificateAuthority {
     ) -> Result<Issued, IssueError> {
         self.check_within(&validity)?;
         let key = CertKey::generate(alg)?;
+        let params = self.node_params(region, name, dns_names, ip_addrs, &validity)?;
+        self.sign(&params, key)
+    }
+
+    /// Issue a node certificate for `name` in this region CA's own region
+    /// for a public key whose private half is held elsewhere — in a
+    /// hardware security module (decision 1090). The same profile as
+    /// [`CertificateAuthority::issue_node`]; only the certificate comes
+    /// back.
+    pub fn issue_node_for_key(
+        &self,
+        name: &NodeName,
+        dns_names: &[String],
+        ip_addrs: &[IpAddr],
+        key: &HeldPublicKey,
+        validity: Validity,
+    ) -> Result<IssuedCertificate, IssueError> {
+        let region = self.own_region(CertKind::Node)?;
+        self.check_within(&validity)?;
+        let params = self.node_params(region, name, dns_names, ip_addrs, &validity)?;
+        self.sign_held(&params, key)
+    }
+
+    /// `params` signed by this CA for `key`, held elsewhere.
+    fn sign_held(
+        &self,
+        params: &CertificateParams,
+        key: &HeldPublicKey,
+    ) -> Result<IssuedCertificate, IssueError> {
+        let draft = params
+            .signed_by(key, &self.issuer)
+            .map_err(|e| IssueError::Encoding(e.to_string()))?;
+        let cert_der = crate::sm2_x509::finish_certificate(draft.der(), false, self.issuer.key())?;
+        Ok(IssuedCertificate {
+            cert_pem: pem_lf("CERTIFICATE", cert_der.clone()),
+            cert_der,
+        })
+    }
+
+    /// A node certificate's parameters: TLS server and client
+    /// authentication, the credex URI and the given DNS and IP names.
+    fn node_params(
+        &self,
+        region: RegionCode,
+        name: &NodeName,
+        dns_names: &[String],
+        ip_addrs: &[IpAddr],
+        validity: &Validity,
+    ) -> Result<CertificateParams, IssueError> {
         let subject = Subject::Node {
             region,
             name: name.clone(),
         };
         let cn = format!("credex node {name} ({region})");
-        let mut params = base_params(&subject, &cn, &validity, &self.rng)?;
+        let mut params = base_params(&subject, &cn, validity, &self.rng)?;
         for dns in dns_names {
             if rustls_pki_types::DnsName::try_from(dns.as_str()).is_err() {
                 return Err(IssueError::BadDnsName(dns.clone()));
@@ -442,7 +630,7 @@ impl CertificateAuthority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        self.sign(&params, key)
+        Ok(params)
     }
 
     fn issue_signer(
@@ -491,7 +679,8 @@ impl CertificateAuthority {
         let draft = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| IssueError::Encoding(e.to_string()))?;
-        let cert_der = crate::sm2_x509::finish_certificate(draft.der(), &key, self.issuer.key())?;
+        let cert_der =
+            crate::sm2_x509::finish_certificate(draft.der(), key.is_sm2(), self.issuer.key())?;
         Ok(issued(cert_der, &key))
     }
 }
@@ -547,7 +736,7 @@ fn base_params(
 /// region's CA (key rollover) then have different subject names, so a CRL of
 /// the old CA is never taken as authoritative for certificates of the new
 /// one (CRLs are matched to certificates by issuer name).
-fn add_key_id_attribute(params: &mut CertificateParams, key: &CertKey) {
+fn add_key_id_attribute(params: &mut CertificateParams, key: &impl rcgen::PublicKeyData) {
     let key_id = params.key_identifier(key);
     let short = hex::encode(&key_id[..key_id.len().min(8)]);
     if let Ok(value) = short.as_str().try_into() {

@@ -56,6 +56,10 @@ pub enum IssueError {
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     KeyGeneration(String),
+    /// A public key given to certify (its private half held elsewhere,
+    /// e.g. in a hardware security module) is not an Ed25519 or P-256 key.
+    #[error("cannot certify this public key: {0}")]
+    BadPublicKey(String),
     /// The certificate or CRL could not be encoded or signed (by rcgen, or
     /// when putting in the SM2 identifiers and signing again).
     #[error("could not encode or sign: {0}")]

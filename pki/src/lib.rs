@@ -20,6 +20,11 @@
 //!   token [`AuthorizationVerified`].
 //! - Computes the keyed pseudonyms that name natural persons, and holds the
 //!   federation's pseudonymization key ring ([`pseudonym`]).
+//! - With the `pkcs11` feature, opens, generates and signs with keys inside
+//!   a hardware security module (`module_key`, decision 1090); issues node
+//!   and region CA certificates for such keys' public halves
+//!   ([`CertificateAuthority::issue_node_for_key`]), and signs as a CA
+//!   whose key is in one ([`CertificateAuthority::in_device`]).
 //!
 //! # What it does not do
 //!
@@ -28,7 +33,9 @@
 //! the operating system's random generator through ring. It does not fetch
 //! or store CRLs, decide which peers are federation members, or check that a
 //! TLS peer's certificate names the region that was dialled — the node does
-//! that with the [`CertIdentity`] returned here.
+//! that with the [`CertIdentity`] returned here. The one exception is the
+//! `pkcs11` feature's `module_key`, which loads the vendor's PKCS#11
+//! library and talks to its token (the PIN still comes in as a value).
 //!
 //! # Identity encoding (wire and file format contract)
 //!
@@ -73,6 +80,8 @@ pub mod issue;
 mod issue_error;
 pub mod key_file;
 pub mod log_key;
+#[cfg(feature = "pkcs11")]
+pub mod module_key;
 pub mod pseudonym;
 pub mod sign_in;
 pub mod signing;
@@ -88,8 +97,8 @@ pub use identity::{
     Subject, certs_from_pem, identity_from_der,
 };
 pub use issue::{
-    CaLoadError, CertificateAuthority, IssueError, Issued, KeyAlgorithm, RevokedCert,
-    UnknownKeyAlgorithm, Validity, create_root,
+    CaLoadError, CertificateAuthority, HeldPublicKey, IssueError, Issued, IssuedCertificate,
+    KeyAlgorithm, RevokedCert, UnknownKeyAlgorithm, Validity, create_root, create_root_in_device,
 };
 pub use pseudonym::{PseudonymError, PseudonymKey, PseudonymKeyError, PseudonymKeyRing};
 pub use trust::{ChainPart, Purpose, TrustError, TrustStore, VerifiedCert, VerifyError};

@@ -66,7 +66,35 @@ pub enum SignError {
     /// ECDSA needs fresh randomness and the system generator failed.
     #[error("the system random number generator failed while signing")]
     Random,
+    /// The device holding the key (a hardware security module) failed to
+    /// sign (decision 1090).
+    #[error("the key's device failed to sign: {0}")]
+    Device(String),
 }
+
+/// A private key held by a device that signs the bytes it is given and
+/// never hands the key out: a PKCS#11 token (`module_key::ModuleKey`,
+/// with the `pkcs11` feature) or, one day, a GM/T 0018 cipher machine
+/// (decision 1090). [`SigningKey::in_device`] frames message signatures
+/// over it; the node also signs TLS handshakes and checkpoints with it.
+pub trait DeviceKey: fmt::Debug + Send + Sync {
+    /// The algorithm its signatures carry.
+    fn algorithm(&self) -> SignatureAlgorithm;
+    /// The raw public key, as a certificate's subjectPublicKey holds it:
+    /// 32 bytes (Ed25519), an uncompressed SEC1 point (P-256, SM2).
+    fn public_key(&self) -> &[u8];
+    /// A signature over exactly `message`, encoded as credex carries it
+    /// for [`DeviceKey::algorithm`]: 64 bytes for Ed25519, DER for ECDSA
+    /// P-256, `r || s` for SM2 (GM/T 0009 default identity).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DeviceError>;
+    /// Where the key is, for messages (e.g. `key "gz-1" in token "credex-gz" of …`).
+    fn location(&self) -> String;
+}
+
+/// Why a device failed to sign (its own words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceError(pub String);
 
 /// Why a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +141,8 @@ enum KeyInner {
         key: credex_gm::Sm2SigningKey,
         public: Vec<u8>,
     },
+    /// A key inside a device (a PKCS#11 token; decision 1090).
+    Device(std::sync::Arc<dyn DeviceKey>),
 }
 
 /// A private key that signs messages (an operator's, an authority's or a
@@ -146,9 +176,19 @@ impl SigningKey {
         Self::from_pkcs8_der(der.secret_pkcs8_der())
     }
 
+    /// A key that stays inside its device (a PKCS#11 token): every
+    /// signature is made there, over the framed bytes (decision 1090). The
+    /// same key may also sign the node's TLS handshakes and checkpoints.
+    pub fn in_device(key: std::sync::Arc<dyn DeviceKey>) -> Self {
+        SigningKey {
+            inner: KeyInner::Device(key),
+            rng: SystemRandom::new(),
+            matched: OnceLock::new(),
+        }
+    }
+
     /// An SM2 key (`sm2-sm3` suite) from its 32-byte private scalar,
-    /// signing with the default identity of GM/T 0009. (Keys in a module
-    /// come with the rest of issue 19.)
+    /// signing with the default identity of GM/T 0009.
     pub fn sm2_from_scalar(private: &[u8]) -> Result<Self, KeyError> {
         let key = credex_gm::Sm2SigningKey::new(credex_gm::DEFAULT_ID, private)
             .map_err(|_| KeyError::Unsupported)?;
@@ -186,10 +226,11 @@ impl SigningKey {
 
     /// The algorithm identifier this key's signatures carry.
     pub fn algorithm(&self) -> SignatureAlgorithm {
-        match self.inner {
+        match &self.inner {
             KeyInner::Ed25519(_) => SignatureAlgorithm::Ed25519,
             KeyInner::EcdsaP256(_) => SignatureAlgorithm::EcdsaP256Sha256,
             KeyInner::Sm2 { .. } => SignatureAlgorithm::Sm2Sm3,
+            KeyInner::Device(key) => key.algorithm(),
         }
     }
 
@@ -200,6 +241,7 @@ impl SigningKey {
             KeyInner::Ed25519(key) => key.public_key().as_ref(),
             KeyInner::EcdsaP256(key) => key.public_key().as_ref(),
             KeyInner::Sm2 { public, .. } => public,
+            KeyInner::Device(key) => key.public_key(),
         }
     }
 
@@ -232,6 +274,9 @@ impl SigningKey {
                 .as_ref()
                 .to_vec(),
             KeyInner::Sm2 { key, .. } => key.sign(&signed).to_vec(),
+            KeyInner::Device(key) => key
+                .sign(&signed)
+                .map_err(|e| SignError::Device(e.to_string()))?,
         };
         Ok(Signature {
             algorithm: self.algorithm(),

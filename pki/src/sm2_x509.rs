@@ -77,15 +77,15 @@ impl SignatureVerificationAlgorithm for Sm2WithSm3 {
     }
 }
 
-/// The certificate rcgen drafted (`draft`, signed by `issuer` for the key
-/// `subject`) with the SM2 identifiers put in and signed again, or the
-/// draft itself when neither key is SM2.
+/// The certificate rcgen drafted (`draft`, signed by `issuer` for a key
+/// that is SM2 when `subject_sm2`) with the SM2 identifiers put in and
+/// signed again, or the draft itself when neither key is SM2.
 pub(crate) fn finish_certificate(
     draft: &[u8],
-    subject: &CertKey,
+    subject_sm2: bool,
     issuer: &CertKey,
 ) -> Result<Vec<u8>, IssueError> {
-    if !subject.is_sm2() && !issuer.is_sm2() {
+    if !subject_sm2 && !issuer.is_sm2() {
         return Ok(draft.to_vec());
     }
     let [tbs, algorithm, _signature] = sequence::<3>(draft)?;
@@ -101,7 +101,7 @@ pub(crate) fn finish_certificate(
             "rcgen's draft is not a v3 certificate".to_owned(),
         ));
     }
-    if subject.is_sm2() {
+    if subject_sm2 {
         let mut spki: spki::SubjectPublicKeyInfoOwned = fields[6].decode_as().map_err(encoding)?;
         spki.algorithm.parameters = Some(Any::encode_from(&ID_SM2_CURVE).map_err(encoding)?);
         fields[6] = Any::encode_from(&spki).map_err(encoding)?;

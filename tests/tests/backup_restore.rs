@@ -93,14 +93,24 @@ async fn an_old_backup_restored_is_refused_then_recovered(fed: Federation) {
         .unwrap();
     assert!(manifest.log_size > 0);
     assert!(manifest.files.iter().any(|f| f.role == "tls.key"));
-    // The pseudonym keys stay apart from the database (decision 0630).
+    // The pseudonym keys and the key-encryption key stay apart from the
+    // database (decisions 0630, 1110).
     assert!(
         manifest
             .files
             .iter()
             .all(|f| !f.role.starts_with("pseudonyms"))
     );
-    assert_eq!(manifest.kept_apart.len(), 2, "{:?}", manifest.kept_apart);
+    assert_eq!(manifest.kept_apart.len(), 3, "{:?}", manifest.kept_apart);
+    assert!(
+        manifest
+            .kept_apart
+            .iter()
+            .any(|p| p.ends_with(credex_kit::dev::STORAGE_KEK)),
+        "{:?}",
+        manifest.kept_apart
+    );
+    assert!(gz.storage().encrypted_at_rest());
 
     // Traffic after the backup, witnessed: the log published more.
     queries(&fed, gy, gz, 4).await;
@@ -189,10 +199,10 @@ async fn an_old_backup_restored_on_postgresql_refuses_to_sign_until_recovered() 
     let fed = Federation::new();
     let schema = format!("credex_backup_{}", std::process::id());
     let file = fed.node("gz-1").config.clone();
-    let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str(&format!(
-        "\n[storage]\nurl = \"{url}\"\nschema = \"{schema}\"\n"
-    ));
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "[storage]\n",
+        &format!("[storage]\nurl = \"{url}\"\nschema = \"{schema}\"\n"),
+    );
     std::fs::write(&file, text).unwrap();
     assert!(matches!(
         fed.config("gz-1").storage,

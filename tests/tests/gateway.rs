@@ -288,16 +288,26 @@ fn have(tool: &str) -> bool {
 
 #[tokio::test]
 async fn curl_with_openssl_is_served_with_ed25519_and_p256_client_certificates() {
-    if !have("curl") {
+    if !have("curl") || !have("openssl") {
         return;
     }
-    // The Ed25519 and P-256 client profiles with OpenSSL's TLS. Under
-    // `sm2-sm3` the node's chain is signed SM2-with-SM3, which OpenSSL 3.0's
-    // TLS client does not verify (it cannot be given the signer's identity:
-    // openssl#23471); a web certificate for the gateway, as the console has,
-    // is issue 19's open step.
-    let fed = Federation::with_suite(credex_protocol::Suite::Ed25519Sha256);
-    let node = start_with_gateway(&fed).await;
+    let fed = Federation::new();
+    // Under `ed25519-sha256` curl verifies the node's own chain. Under
+    // `sm2-sm3` that chain is signed SM2-with-SM3, which OpenSSL's TLS
+    // client does not verify (it cannot be given the signer's identity:
+    // openssl#23471), so the gateway serves a web certificate from the
+    // intranet's CA, here one OpenSSL makes (`[gateway] certificate`).
+    let (node, server_ca) = match credex_tests::test_suite() {
+        credex_protocol::Suite::Ed25519Sha256 => (start_with_gateway(&fed).await, root(&fed)),
+        credex_protocol::Suite::Sm2Sm3 => {
+            let web = intranet_web_certificate(&fed.path().join("intranet"), "gy-1.520000.credex");
+            let mut config = fed.config("gy-1");
+            let mut gateway = GatewayConfig::on("127.0.0.1:0".parse().unwrap());
+            gateway.web_identity = Some(web.files);
+            config.gateway = Some(gateway);
+            (fed.start_with(config).await, web.ca)
+        }
+    };
     let out = fed.path().join("clients-curl");
     std::fs::create_dir_all(&out).unwrap();
     let ca = fed.ca(GUIZHOU);
@@ -318,7 +328,7 @@ async fn curl_with_openssl_is_served_with_ed25519_and_p256_client_certificates()
         let mut command = std::process::Command::new("curl");
         command
             .args(["-sS", "--fail-with-body", "--cacert"])
-            .arg(root(&fed))
+            .arg(&server_ca)
             .arg("--cert")
             .arg(&issued.cert)
             .arg("--key")
@@ -390,4 +400,97 @@ async fn idle_connections_are_closed_and_one_client_cannot_take_every_slot() {
         200
     );
     node.shutdown().await;
+}
+
+/// A web server certificate for `host` from an intranet CA, both P-256
+/// and made by OpenSSL: its CA certificate and the gateway's files.
+struct IntranetWeb {
+    ca: std::path::PathBuf,
+    files: credex_node::config::WebIdentityFiles,
+}
+
+fn intranet_web_certificate(dir: &std::path::Path, host: &str) -> IntranetWeb {
+    std::fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let p256 = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &p256,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=intranet web CA",
+                "-days",
+                "30",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &p256,
+            &[
+                "-keyout",
+                "web.key",
+                "-out",
+                "web.csr",
+                "-subj",
+                &format!("/CN={host}"),
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("web.ext"),
+        format!("subjectAltName=DNS:{host}\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "web.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "web.pem",
+        "-days",
+        "30",
+        "-extfile",
+        "web.ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.join("web.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    IntranetWeb {
+        ca: dir.join("ca.pem"),
+        files: credex_node::config::WebIdentityFiles {
+            certificate: dir.join("web.pem"),
+            key: dir.join("web.key"),
+        },
+    }
 }

@@ -526,7 +526,12 @@ async fn sequences_survive_a_restart_on_postgres() {
         schema: Some(schema.clone()),
     };
     sequences_survive_a_restart_on(&fed, config).await;
-    let pg = credex_node::storage::Storage::open_postgres(&url, Some(&schema))
+    // The node's store is encrypted at rest: open it with its KEK.
+    let options = credex_node::storage::StorageOptions {
+        at_rest: credex_node::boot::at_rest_config(&fed.config("gy-1")).unwrap(),
+        ..Default::default()
+    };
+    let pg = credex_node::storage::Storage::open_postgres_with(&url, Some(&schema), options)
         .await
         .unwrap();
     credex_node::storage::danger::execute_raw(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"))

@@ -63,14 +63,22 @@ async fn scenario(fed: &Federation) -> (RunningNode, RunningNode) {
 }
 
 async fn export(node: &RunningNode, out: &Path, unchecked: bool) {
+    if !unchecked {
+        return credex_tests::export_log(node, out).await;
+    }
     let chain = std::fs::read_to_string(&node.config().tls.cert).unwrap();
-    let result = if unchecked {
-        credex_node::export::danger::export_unchecked(node.storage(), node.log_key(), &chain, out)
-            .await
-    } else {
-        credex_node::export::export(node.storage(), node.log_key(), &chain, out).await
+    let chains = credex_node::export::NodeChains {
+        tls: &chain,
+        signing: node.signing_chain_pem(),
     };
-    result.unwrap();
+    credex_node::export::danger::export_unchecked_chains(
+        node.storage(),
+        node.log_key(),
+        chains,
+        out,
+    )
+    .await
+    .unwrap();
 }
 
 fn rules(report: &audit::AuditReport) -> Vec<&'static str> {
@@ -302,7 +310,7 @@ async fn audit_catches_a_checkpoint_signed_with_another_key() {
             let b = out.join("gz");
             export(&gz, &b, false).await;
             let head = gz.storage().tree_head();
-            let forged = gy.log_key().sign(head.size, head.root).unwrap();
+            let forged = gy.log_key().sign(head.size, head.root, None).unwrap();
             let forged = forged.replace("credex/520000/gy-1", "credex/440000/gz-1");
             std::fs::write(b.join("checkpoint"), forged).unwrap();
             (fed, gy, gz)
@@ -485,7 +493,10 @@ async fn a_witness_catches_a_forked_log_and_keeps_the_evidence() {
         fork.append_leaf_hash(leaf_hash(format!("rewritten {i}").as_bytes()))
             .unwrap();
     }
-    let note = gz.log_key().sign(honest + 2, fork.root().unwrap()).unwrap();
+    let note = gz
+        .log_key()
+        .sign(honest + 2, fork.root().unwrap(), None)
+        .unwrap();
     let proof = credex_protocol::tlog::prove_consistency(honest, honest + 2, &fork).unwrap();
     let request = credex_protocol::WitnessRequest {
         checkpoint: note,
@@ -541,7 +552,7 @@ async fn a_witness_cosigns_only_one_of_two_conflicting_checkpoints_sent_at_once(
                 .unwrap();
         }
         credex_protocol::WitnessRequest {
-            checkpoint: gz.log_key().sign(5, tree.root().unwrap()).unwrap(),
+            checkpoint: gz.log_key().sign(5, tree.root().unwrap(), None).unwrap(),
             old_size: 0,
             consistency_proof: Vec::new(),
         }
@@ -705,7 +716,7 @@ async fn a_log_showing_different_histories_to_two_peers_is_caught_by_the_auditor
         .await
         .unwrap();
     let request = credex_protocol::WitnessRequest {
-        checkpoint: gz.log_key().sign(size, fork.root().unwrap()).unwrap(),
+        checkpoint: gz.log_key().sign(size, fork.root().unwrap(), None).unwrap(),
         old_size: 0,
         consistency_proof: vec![],
     };

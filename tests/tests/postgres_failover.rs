@@ -142,7 +142,12 @@ async fn nothing_acknowledged_is_lost_when_the_standby_is_promoted() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (answered, failed) = stop_load(&stop, load).await;
 
-    let promoted = Storage::open_postgres(standby, Some("credex_failover"))
+    // gz-1's store is encrypted at rest: open it with its KEK.
+    let options = credex_node::storage::StorageOptions {
+        at_rest: credex_node::boot::at_rest_config(&fed.config("gz-1")).unwrap(),
+        ..Default::default()
+    };
+    let promoted = Storage::open_postgres_with(standby, Some("credex_failover"), options)
         .await
         .unwrap();
     let received = assert_each_answer_logged_once(&promoted, &answered).await;

@@ -131,7 +131,10 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
                     &format!("127.0.0.1:{}\"", dev_port("cq-1")),
                     &format!("127.0.0.1:{cq_port}\""),
                 )
-                + &format!("\n[storage]\nurl = \"{url}\"\nschema = \"{schema}\"\n");
+                .replace(
+                    "[storage]\n",
+                    &format!("[storage]\nurl = \"{url}\"\nschema = \"{schema}\"\n"),
+                );
             let path = gz_dev.config.with_file_name(format!("process-{i}.toml"));
             std::fs::write(&path, text).unwrap();
             path
@@ -158,7 +161,14 @@ async fn a_region_of_three_processes_keeps_one_log_through_two_kills() {
     let gy = Arc::new(fed.start_with(requester("gy-1", gy_port)).await);
     let cq = Arc::new(fed.start_with(requester("cq-1", cq_port)).await);
     let mut members: Vec<Member> = configs.iter().map(|c| Member::start(c)).collect();
-    let watch = Storage::open_postgres(&url, Some(&schema)).await.unwrap();
+    // The members' store is encrypted at rest: open it with their KEK.
+    let options = credex_node::storage::StorageOptions {
+        at_rest: credex_node::boot::at_rest_config(&fed.config("gz-1")).unwrap(),
+        ..Default::default()
+    };
+    let watch = Storage::open_postgres_with(&url, Some(&schema), options)
+        .await
+        .unwrap();
 
     let first = loop {
         if let Some(d) = latest_duties(&watch).await {

@@ -57,7 +57,18 @@ async fn a_query_is_signed_answered_and_audited_in_sm2() {
             .unwrap();
     assert_eq!(ring.suite(), Suite::Sm2Sm3);
     // The answer's receipt (a checkpoint of Guizhou's log) verified in
-    // `ask`; both logs audit clean.
+    // `ask`. Its checkpoint states the SM3 tree's root beside the SHA-256
+    // one (decision 1100), which the audit below recomputes.
+    let receipt = answer.receipt.as_ref().unwrap();
+    let note = credex_protocol::tlog::Note::parse(receipt.checkpoint.as_bytes()).unwrap();
+    let checkpoint = credex_protocol::tlog::Checkpoint::parse(note.text()).unwrap();
+    assert!(
+        checkpoint.sm3_root().unwrap().is_some(),
+        "{}",
+        receipt.checkpoint
+    );
+    // Witnessed (the witnesses cosign the body with its SM3 line), both
+    // logs audit clean.
     let all: Vec<&RunningNode> = nodes.iter().collect();
     witness_all(&all).await;
     let dir = tempfile::tempdir().unwrap();

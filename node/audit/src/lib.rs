@@ -6,7 +6,8 @@
 //! log: the node certificate that binds the log key (and, under `sm2-sm3`,
 //! the signing certificate whose SM2 line every checkpoint then carries:
 //! decision 1070); every tile and entry
-//! against the signed checkpoint; every stored checkpoint against the log's
+//! against the signed checkpoint; under `sm2-sm3`, every checkpoint's SM3
+//! root against the entries (decision 1100); every stored checkpoint against the log's
 //! own prefix (a rewrite or fork is caught); what vouches for the log beyond
 //! its own key ([`anchor`]: witnesses' cosignatures, pinned checkpoints);
 //! each access's dual authorization as of its time and the archived
@@ -45,6 +46,7 @@ pub mod received;
 pub mod replay;
 pub mod report;
 mod signing_chain;
+mod sm3_tree;
 pub mod subject;
 pub mod tiles;
 pub mod verify;

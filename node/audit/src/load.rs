@@ -4,6 +4,7 @@
 //! checkpoint and its witnesses' cosignatures, every
 //! tile and entry against that checkpoint, every stored and pinned
 //! checkpoint against the log's own prefix (a rewrite or fork is caught),
+//! each checkpoint's SM3 root against the entries (`crate::sm3_tree`),
 //! and the fork evidence the node holds as a witness. The entries read are
 //! then checked one by one (`crate::entries`).
 
@@ -22,6 +23,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::anchor::Vouches;
 use crate::messages::MessageEntry;
+use crate::sm3_tree::Sm3Claim;
 use crate::tiles::{DirTiles, read_bounded};
 use crate::verify::{Auditor, LogSummary};
 
@@ -85,6 +87,7 @@ impl Auditor<'_> {
             size: 0,
         };
         let signed = self.final_checkpoint(&log)?;
+        let mut sm3_claims = vec![Sm3Claim::of("checkpoint", signed.checkpoint())];
         let (size, root) = (signed.checkpoint().size(), *signed.checkpoint().root());
         summary.size = size;
         summary.root = root.to_hex();
@@ -93,7 +96,8 @@ impl Auditor<'_> {
         vouches.cosigned(&signed);
         let entries = self.entries_in_tree(dir, &origin, size, &root)?;
         let log = SignedLog { size, ..log };
-        summary.checkpoints = self.check_stored_checkpoints(&log, &mut vouches);
+        summary.checkpoints = self.check_stored_checkpoints(&log, &mut vouches, &mut sm3_claims);
+        self.check_sm3_roots(&origin, &entries, sm3_claims);
         self.check_pinned(&log, &mut vouches);
         self.report_fork_evidence(dir, &origin);
         let checked = self.check_entries(dir, &origin, region, &entries, &mut summary);
@@ -292,22 +296,34 @@ impl Auditor<'_> {
     }
 
     /// Every checkpoint the node signed must be a prefix of this log; those
-    /// that are vouch for it with their cosignatures. Returns how many
-    /// stored checkpoints there are.
-    fn check_stored_checkpoints(&mut self, log: &SignedLog<'_>, vouches: &mut Vouches) -> usize {
+    /// that are vouch for it with their cosignatures, and what they state
+    /// of the SM3 tree joins `sm3`. Returns how many stored checkpoints
+    /// there are.
+    fn check_stored_checkpoints(
+        &mut self,
+        log: &SignedLog<'_>,
+        vouches: &mut Vouches,
+        sm3: &mut Vec<Sm3Claim>,
+    ) -> usize {
         let Ok(list) = std::fs::read_dir(log.dir.join("checkpoints")) else {
             return 0;
         };
         let mut files: Vec<PathBuf> = list.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for path in &files {
-            self.check_stored_checkpoint(log, path, vouches);
+            self.check_stored_checkpoint(log, path, vouches, sm3);
         }
         files.len()
     }
 
     /// One stored checkpoint, `checkpoints/<label>`.
-    fn check_stored_checkpoint(&mut self, log: &SignedLog<'_>, path: &Path, vouches: &mut Vouches) {
+    fn check_stored_checkpoint(
+        &mut self,
+        log: &SignedLog<'_>,
+        path: &Path,
+        vouches: &mut Vouches,
+        sm3: &mut Vec<Sm3Claim>,
+    ) {
         let (origin, size) = (log.origin, log.size);
         let label = path
             .file_name()
@@ -345,6 +361,7 @@ impl Auditor<'_> {
         match DirTiles(log.dir).prefix_root(size, c.size()) {
             Ok(h) if h == *c.root() => {
                 vouches.cosigned(&cp);
+                sm3.push(Sm3Claim::of(&label_path, c));
             }
             Ok(h) => self.violation(origin, None, "fork", format!("checkpoint of size {} has root {}, but this log's first {} entries hash to {}: the log was rewritten or forked", c.size(), c.root().to_hex(), c.size(), h.to_hex())),
             Err(e) => self.violation(origin, None, "checkpoint", format!("checkpoints/{label}: {e}")),

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use credex_node::config::LogFormat;
 
 use commands::{
-    backup, dev, eval, lists, log, node, pki, pseudonym, query, repair, report, upward,
+    backup, dev, eval, lists, log, node, pki, pseudonym, query, repair, report, storage, upward,
 };
 
 mod commands;
@@ -86,6 +86,9 @@ enum Command {
     /// Bring a node back from a snapshot; its next start confirms with its
     /// witnesses that its log lost nothing it published.
     Restore(backup::RestoreArgs),
+    /// Encryption at rest: key-encryption key, rewrap, new data key.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
 }
 
 /// Log to standard error at `level` (`RUST_LOG` wins when set).
@@ -197,6 +200,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Restore(args) => {
             init_tracing(LogFormat::Human, "warn");
             backup::restore(args).await
+        }
+        Command::Storage(cmd) => {
+            init_tracing(LogFormat::Human, "warn");
+            storage::storage(cmd).await
         }
     }
 }

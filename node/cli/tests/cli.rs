@@ -477,8 +477,10 @@ fn no_citizen_id_in_any_node(kept: &std::path::Path) {
 }
 
 /// After every flow of the demo (queries, recognition, downgrade, listing,
-/// feedback, repair, upward), no node's database files or log export hold
-/// the value of another region's `internal` field.
+/// feedback, repair, upward), no node's database files, log export or
+/// stored values — opened under the node's keys, since the stores are
+/// encrypted at rest (decision 1110) — hold the value of another region's
+/// `internal` field.
 fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
     use credex_protocol::RegionCode;
     let nodes = [
@@ -506,6 +508,10 @@ fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
             "no database of {node} under {}",
             kept.display()
         );
+        // What the store holds, in clear: every record body, attachment
+        // and flow-state value opened under the node's keys.
+        let opened = opened_values(&kept.join("nodes").join(node).join("node.toml"));
+        assert!(!opened.is_empty(), "{node}'s store holds no value");
         for (other, other_region) in nodes {
             if other == node || other_region == "000000" {
                 continue;
@@ -526,24 +532,64 @@ fn no_internal_field_leaves_its_region(kept: &std::path::Path) {
                     );
                 }
             }
+            for (table, value) in &opened {
+                scanned += value.len();
+                for secret in &secrets {
+                    assert!(
+                        !contains(value, secret.as_bytes()),
+                        "{other}'s internal value {secret:?} found in {node}'s {table}"
+                    );
+                }
+            }
         }
-        // The scan finds them at home (Guangdong's imported samples,
-        // Guizhou's own additions): the test can fail.
+        // The scan finds them at home, in the opened store (Guangdong's
+        // imported samples, Guizhou's review notes on its listing; its case
+        // note went with the record the demo corrects): the test can fail.
+        // In the database files even these are sealed.
         let own: Vec<String> = match node {
             "gz-1" => credex_kit::dev::sample_internal_values(region.parse().unwrap()),
-            "gy-1" => guizhou_extra.to_vec(),
+            "gy-1" => guizhou_extra[1..].to_vec(),
             _ => Vec::new(),
         };
         for value in &own[..own.len().min(2)] {
             assert!(
-                files
+                opened.iter().any(|(_, v)| contains(v, value.as_bytes())),
+                "{node}'s own internal value {value:?} not found in its opened store: the scan sees nothing"
+            );
+            assert!(
+                !files
                     .iter()
+                    .filter(|f| f.to_string_lossy().contains("credex.db"))
                     .any(|f| contains(&std::fs::read(f).unwrap(), value.as_bytes())),
-                "{node}'s own internal value {value:?} not found in its files: the scan sees nothing"
+                "{node}'s own internal value {value:?} is in clear in its database files"
             );
         }
     }
     assert!(scanned > 0);
+}
+
+/// Every value the store of the node configured by `config` holds, opened
+/// under its keys (`Storage::open_every_value`), with its table.
+fn opened_values(config: &std::path::Path) -> Vec<(&'static str, Vec<u8>)> {
+    let config = credex_node::config::NodeConfig::load(config).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let storage = credex_node::service::open_storage(&config).await.unwrap();
+        assert!(
+            storage.encrypted_at_rest(),
+            "the demo's stores are encrypted at rest"
+        );
+        let mut values = Vec::new();
+        storage
+            .open_every_value(|table, clear| values.push((table, clear.to_vec())))
+            .await
+            .unwrap();
+        storage.close().await;
+        values
+    })
 }
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

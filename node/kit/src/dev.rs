@@ -158,6 +158,9 @@ pub fn init_regions_with_suite(
             &dir.join(format!("authorities/{region}")),
         )?;
         let port = base_port + i as u16;
+        // The key-encryption key of the node's store (decision 1110).
+        credex_node::storage::FileKek::generate(&node_dir.join(STORAGE_KEK))
+            .map_err(|e| invalid(dir, e))?;
         write_public(&node_dir.join("policy.toml"), &policy_text(region))?;
         write_sample_records(&dir.join(format!("records/{region}")), region)?;
         nodes.push(DevNode {
@@ -189,6 +192,10 @@ fn invalid(dir: &Path, e: impl std::fmt::Display) -> PkiFileError {
         reason: e.to_string(),
     }
 }
+
+/// The key-encryption key file of a development node's store, in its
+/// directory (`[storage] key_encryption_key`).
+pub const STORAGE_KEK: &str = "storage-kek.pem";
 
 /// Where a node of an `sm2-sm3` development federation keeps its signing
 /// certificate and key, inside its directory.
@@ -232,6 +239,9 @@ keep_alive_ms = 10000
 [policy]
 file = "policy.toml"
 
+[storage]
+key_encryption_key = "{kek}"
+
 [pseudonyms]
 keys = "../../{keys}"
 
@@ -245,6 +255,7 @@ level = "info"
         crls = crls.join(", "),
         port = node.port,
         keys = PSEUDONYM_KEYS,
+        kek = STORAGE_KEK,
         signing = signing,
     );
     for peer in all.iter().filter(|p| p.name != node.name) {

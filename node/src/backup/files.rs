@@ -16,7 +16,10 @@ pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
         }
     };
     add("tls.cert", &Some(config.tls.cert.clone()));
-    add("tls.key", &Some(config.tls.key.clone()));
+    // A key in a hardware security module is no file (decision 1090).
+    if config.tls.key_in_module.is_none() {
+        add("tls.key", &Some(config.tls.key.clone()));
+    }
     add("tls.root", &Some(config.tls.root.clone()));
     for crl in &config.tls.crls {
         add("tls.crl", &Some(crl.clone()));
@@ -38,6 +41,14 @@ pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
         add("console.certificate", &Some(web.certificate.clone()));
         add("console.key", &Some(web.key.clone()));
     }
+    if let Some(web) = config
+        .gateway
+        .as_ref()
+        .and_then(|g| g.web_identity.as_ref())
+    {
+        add("gateway.certificate", &Some(web.certificate.clone()));
+        add("gateway.key", &Some(web.key.clone()));
+    }
     if let Some(dir) = config.path.parent().map(|d| d.join("agreements"))
         && let Ok(entries) = std::fs::read_dir(&dir)
     {
@@ -58,14 +69,17 @@ pub(super) fn node_files(config: &NodeConfig) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// The files a snapshot leaves out and names instead: the pseudonym key ring
-/// and the vault key. With the database, either would let the snapshot's
-/// holder recover natural persons' IDs (decision 0630: keep them apart from
-/// database backups); they are backed up separately, as key material.
+/// The files a snapshot leaves out and names instead: the pseudonym key ring,
+/// the vault key and the key-encryption key. With the database, the first
+/// two would let the snapshot's holder recover natural persons' IDs
+/// (decision 0630: keep them apart from database backups), the last would
+/// open what the database holds sealed (decision 1110); they are backed up
+/// separately, as key material.
 pub(super) fn kept_apart(config: &NodeConfig) -> Vec<PathBuf> {
     [
         config.pseudonyms.keys.clone(),
         Some(config.pseudonyms.vault_key.clone()),
+        config.key_encryption_key.clone(),
     ]
     .into_iter()
     .flatten()

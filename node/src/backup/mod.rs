@@ -13,9 +13,10 @@
 //!                       policies, agreements
 //! ```
 //!
-//! The pseudonym key ring and the vault key are left out and named in the
-//! manifest: with the database they would open natural persons' IDs, so
-//! they are backed up apart from it (decision 0630).
+//! The pseudonym key ring, the vault key and the key-encryption key are
+//! left out and named in the manifest: with the database they would open
+//! natural persons' IDs and the sealed records, so they are backed up
+//! apart from it (decisions 0630, 1110).
 //!
 //! The snapshot holds private keys and records: the directory is 0700 and
 //! every file 0600; keep it as carefully as the node itself.
@@ -68,7 +69,8 @@ pub struct Manifest {
     /// Every other file, with its original path.
     pub files: Vec<StoredFile>,
     /// Files the node needs that the snapshot leaves out: the pseudonym
-    /// keys, backed up apart from the database (decision 0630).
+    /// keys and the key-encryption key, backed up apart from the database
+    /// (decisions 0630, 1110).
     #[serde(default)]
     pub kept_apart: Vec<PathBuf>,
 }

@@ -34,7 +34,11 @@ pub async fn take(
                 .snapshot_sqlite(&path)
                 .await
                 .unwrap_or_else(|| unreachable_engine(storage))?;
-            let copy = Storage::open_sqlite(&path).await?;
+            let options = crate::storage::StorageOptions {
+                at_rest: crate::boot::at_rest_config(config)?,
+                ..crate::storage::StorageOptions::default()
+            };
+            let copy = Storage::open_sqlite_with(&path, options).await?;
             let size = copy.tree_head().size;
             copy.close().await;
             ("sqlite", path, size)

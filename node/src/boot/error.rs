@@ -20,6 +20,15 @@ pub enum StartError {
         /// What was wrong.
         reason: String,
     },
+    /// The node's key in a hardware security module could not be opened,
+    /// or is not its certificate's (decision 1090).
+    #[error("{}: [tls] key: {reason}", config.display())]
+    KeyInModule {
+        /// The configuration file naming the key.
+        config: PathBuf,
+        /// What failed: the module, token, key label or PIN source named.
+        reason: String,
+    },
     /// The key that signs the node's messages is not of the federation's
     /// crypto suite (a node of another suite would be refused by every
     /// peer).

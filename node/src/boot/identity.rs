@@ -18,13 +18,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use credex_pki::Subject;
-use credex_pki::signing::SigningKey;
+use credex_pki::module_key::{ModuleKey, Pin};
+use credex_pki::signing::{DeviceKey, SigningKey};
 use rustls_pki_types::pem::PemObject as _;
 
 use super::StartError;
 use crate::config::NodeConfig;
+use crate::config::{ModuleKeyConfig, PIN_ENV, PinSource};
 use crate::log::LogKey;
-use crate::tls::NodeCredentials;
+use crate::tls::{NodeCredentials, NodeKey};
 
 /// A node's identity, loaded once.
 pub struct NodeIdentity {
@@ -49,7 +51,7 @@ impl NodeIdentity {
     pub fn load(config: &NodeConfig) -> Result<NodeIdentity, StartError> {
         let files = IdentityFiles::read(config)?;
         let credentials = files.credentials(config)?;
-        let log_key = LogKey::from_pkcs8_pem(&files.key_pem, config.region, &config.name)?;
+        let log_key = files.key.log_key(config)?;
         let Some(signing) = &config.tls.signing else {
             let signing_key = Arc::new(files.signing_key(config)?);
             let chain = credentials.chain.iter().map(|c| c.to_vec()).collect();
@@ -157,19 +159,48 @@ pub fn check_ring_suite(
     })
 }
 
-/// The certificate and key files' texts.
+/// The certificate file's text and the key: a key file's text, or the
+/// key opened in its module.
 struct IdentityFiles {
     cert_pem: String,
-    key_pem: String,
+    key: TlsKey,
+}
+
+/// The node's TLS key as loaded.
+enum TlsKey {
+    /// A PKCS#8 PEM file's text.
+    Pem(String),
+    /// In a device: a hardware security module (decision 1090).
+    Device(Arc<dyn DeviceKey>),
+}
+
+impl TlsKey {
+    /// The key file's text, or the key opened in its module.
+    fn read(config: &NodeConfig) -> Result<TlsKey, StartError> {
+        let tls = &config.tls;
+        Ok(match &tls.key_in_module {
+            Some(module) => TlsKey::Device(open_module_key(config, module)?),
+            None => {
+                crate::file_modes::check_private(&tls.key)?;
+                TlsKey::Pem(read_text(&tls.key)?)
+            }
+        })
+    }
+
+    /// The log's checkpoint key: the TLS key.
+    fn log_key(&self, config: &NodeConfig) -> Result<LogKey, StartError> {
+        Ok(match self {
+            TlsKey::Pem(pem) => LogKey::from_pkcs8_pem(pem, config.region, &config.name)?,
+            TlsKey::Device(key) => LogKey::in_device(Arc::clone(key), config.region, &config.name)?,
+        })
+    }
 }
 
 impl IdentityFiles {
     fn read(config: &NodeConfig) -> Result<IdentityFiles, StartError> {
-        let tls = &config.tls;
-        crate::file_modes::check_private(&tls.key)?;
         Ok(IdentityFiles {
-            cert_pem: read_text(&tls.cert)?,
-            key_pem: read_text(&tls.key)?,
+            key: TlsKey::read(config)?,
+            cert_pem: read_text(&config.tls.cert)?,
         })
     }
 
@@ -179,8 +210,27 @@ impl IdentityFiles {
         let chain = node_chain(&self.cert_pem, &tls.cert, config)?;
         let identity =
             credex_pki::identity_from_der(&chain[0]).map_err(|e| tls_file_error(&tls.cert, e))?;
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?;
+        let key = match &self.key {
+            TlsKey::Pem(pem) => NodeKey::File(
+                rustls_pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes())
+                    .map_err(|e| tls_file_error(&tls.key, format!("not a PEM private key: {e}")))?,
+            ),
+            TlsKey::Device(key) => {
+                // A key file is checked against its certificate by rustls;
+                // a device key here, naming both.
+                SigningKey::in_device(Arc::clone(key))
+                    .check_matches_certificate(&chain[0])
+                    .map_err(|e| StartError::KeyInModule {
+                        config: config.path.clone(),
+                        reason: format!(
+                            "the {} is not the key of the certificate {}: {e}",
+                            key.location(),
+                            tls.cert.display()
+                        ),
+                    })?;
+                NodeKey::Device(Arc::clone(key))
+            }
+        };
         Ok(NodeCredentials {
             chain,
             key,
@@ -189,8 +239,54 @@ impl IdentityFiles {
     }
 
     fn signing_key(&self, config: &NodeConfig) -> Result<SigningKey, StartError> {
-        SigningKey::from_pkcs8_pem(&self.key_pem).map_err(|e| tls_file_error(&config.tls.key, e))
+        match &self.key {
+            TlsKey::Pem(pem) => {
+                SigningKey::from_pkcs8_pem(pem).map_err(|e| tls_file_error(&config.tls.key, e))
+            }
+            TlsKey::Device(key) => Ok(SigningKey::in_device(Arc::clone(key))),
+        }
     }
+}
+
+/// Open the node key `module` names, with the PIN from its PIN source.
+fn open_module_key(
+    config: &NodeConfig,
+    module: &ModuleKeyConfig,
+) -> Result<Arc<dyn DeviceKey>, StartError> {
+    let failed = |reason: String| StartError::KeyInModule {
+        config: config.path.clone(),
+        reason,
+    };
+    let pin = module_pin(&module.pin).map_err(failed)?;
+    ModuleKey::open(&module.key, pin)
+        .map(|key| Arc::new(key) as Arc<dyn DeviceKey>)
+        .map_err(|e| failed(e.to_string()))
+}
+
+/// The token's user PIN from `source`: the first line of a file readable
+/// by its owner only, or [`PIN_ENV`]. The error says which and why.
+pub fn module_pin(source: &PinSource) -> Result<Pin, String> {
+    let text = match source {
+        PinSource::File(path) => {
+            crate::file_modes::check_private(path).map_err(|e| e.to_string())?;
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the PIN file {}: {e}", path.display()))?
+        }
+        PinSource::Environment => std::env::var(PIN_ENV).map_err(|_| {
+            format!(
+                "the key's URI names no pin-source and {PIN_ENV} is not set; add \
+                 &pin-source=file:PATH (a file of mode 0600 holding the PIN) or set {PIN_ENV}"
+            )
+        })?,
+    };
+    let pin = text.lines().next().unwrap_or_default();
+    if pin.is_empty() {
+        return Err(match source {
+            PinSource::File(path) => format!("the PIN file {} is empty", path.display()),
+            PinSource::Environment => format!("{PIN_ENV} is empty"),
+        });
+    }
+    Ok(Pin::new(pin.to_owned()))
 }
 
 /// The chain in `pem` (read from `path`), non-empty, its leaf a node
@@ -223,6 +319,13 @@ fn node_chain(
 /// names the configured region and node.
 pub fn load_credentials(config: &NodeConfig) -> Result<NodeCredentials, StartError> {
     IdentityFiles::read(config)?.credentials(config)
+}
+
+/// The log's checkpoint key alone — the TLS key, from its file or its
+/// module, without the SM2 line — for tools that sign no message
+/// (`credex log recover`).
+pub fn load_log_key(config: &NodeConfig) -> Result<LogKey, StartError> {
+    TlsKey::read(config)?.log_key(config)
 }
 
 /// The key that signs the node's messages: the signing pair's when

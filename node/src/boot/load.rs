@@ -3,12 +3,15 @@
 //! and the journal entry recording the sharing policy it starts with.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use credex_pki::TrustStore;
 
 use super::{StartError, load_credentials, read_text, tls_file_error};
 use crate::config::{NodeConfig, StorageTarget, TlsFiles};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{
+    AtRestConfig, AtRestError, Cipher, FileKek, Storage, StorageError, StorageOptions,
+};
 use crate::tls::FederationTrust;
 use crate::transport::Transport;
 
@@ -32,14 +35,41 @@ pub fn load_trust(tls: &TlsFiles) -> Result<TrustStore, StartError> {
     })
 }
 
-/// Open the configured storage.
+/// Open the configured storage, encrypted at rest under the configured
+/// key-encryption key if there is one ([`at_rest_config`]).
 pub async fn open_storage(config: &NodeConfig) -> Result<Storage, StorageError> {
+    let options = StorageOptions {
+        at_rest: at_rest_config(config)?,
+        ..StorageOptions::default()
+    };
     match &config.storage {
-        StorageTarget::Sqlite(path) => Storage::open_sqlite(path).await,
+        StorageTarget::Sqlite(path) => Storage::open_sqlite_with(path, options).await,
         StorageTarget::Postgres { url, schema } => {
-            Storage::open_postgres(url, schema.as_deref()).await
+            Storage::open_postgres_with(url, schema.as_deref(), options).await
         }
     }
+}
+
+/// Encryption at rest as configured: the key-encryption key read from
+/// `[storage] key_encryption_key` (refused if missing, unreadable or
+/// readable by others, naming the file), and the cipher of the
+/// federation's suite for new data keys. None, with a warning, when the
+/// configuration names no key.
+pub fn at_rest_config(config: &NodeConfig) -> Result<Option<AtRestConfig>, StorageError> {
+    let Some(path) = &config.key_encryption_key else {
+        tracing::warn!("storage is not encrypted at rest: [storage] key_encryption_key is not set");
+        return Ok(None);
+    };
+    let kek = FileKek::load(path)?;
+    let suite = load_trust(&config.tls)
+        .map_err(|e| AtRestError::Suite {
+            reason: e.to_string(),
+        })?
+        .suite();
+    Ok(Some(AtRestConfig {
+        kek: Arc::new(kek),
+        cipher: Cipher::of_suite(suite),
+    }))
 }
 
 /// The configured CRL files' bytes (a file that cannot be read counts as

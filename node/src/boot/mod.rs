@@ -8,10 +8,11 @@
 mod error;
 mod identity;
 mod load;
+pub mod web_identity;
 
 pub use error::StartError;
 pub use identity::*;
 pub use load::{
-    client_transport, client_transport_with, load_trust, open_storage, read_crls,
+    at_rest_config, client_transport, client_transport_with, load_trust, open_storage, read_crls,
     record_policy_load,
 };

@@ -34,6 +34,12 @@ pub struct GatewayConfig {
     pub requests_per_second: u32,
     /// Requests a client may make at once after a quiet spell.
     pub burst: u32,
+    /// The server certificate and key the region's systems see
+    /// (`certificate`, `key`: PEM chain and PKCS#8 key, e.g. from the
+    /// intranet's CA); `None`: the node's own. Under `sm2-sm3` the node's
+    /// chain is signed SM2-with-SM3, which OpenSSL's TLS clients do not
+    /// verify, so a gateway their systems call needs one.
+    pub web_identity: Option<WebIdentityFiles>,
 }
 
 impl GatewayConfig {
@@ -47,6 +53,7 @@ impl GatewayConfig {
             max_connections_per_client: 16,
             requests_per_second: 1000,
             burst: 2000,
+            web_identity: None,
         }
     }
 }
@@ -62,6 +69,8 @@ pub(super) struct RawGateway {
     max_connections_per_client: Option<u32>,
     requests_per_second: Option<u32>,
     burst: Option<u32>,
+    certificate: Option<String>,
+    key: Option<String>,
 }
 
 /// `[gateway]`: `None` when no address is given.
@@ -76,6 +85,8 @@ pub(super) fn parse(
             || raw.max_connections_per_client.is_some()
             || raw.requests_per_second.is_some()
             || raw.burst.is_some()
+            || raw.certificate.is_some()
+            || raw.key.is_some()
         {
             return Err(values.invalid(
                 "gateway.listen",
@@ -126,7 +137,32 @@ pub(super) fn parse(
             1_000_000,
         )?,
         burst: values.count("gateway.burst", raw.burst, d.burst, 1_000_000)?,
+        web_identity: web_identity("gateway", &raw.certificate, &raw.key, values)?,
     }))
+}
+
+/// `[SECTION] certificate` and `key`: both or neither.
+fn web_identity(
+    section: &str,
+    certificate: &Option<String>,
+    key: &Option<String>,
+    values: &Values<'_>,
+) -> Result<Option<WebIdentityFiles>, ConfigError> {
+    match (certificate, key) {
+        (Some(certificate), Some(key)) => Ok(Some(WebIdentityFiles {
+            certificate: values.resolve(std::path::Path::new(certificate)),
+            key: values.resolve(std::path::Path::new(key)),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(values.invalid(
+            &format!("{section}.key"),
+            format!("{section}.certificate is set, so its key is needed too"),
+        )),
+        (None, Some(_)) => Err(values.invalid(
+            &format!("{section}.certificate"),
+            format!("{section}.key is set, so its certificate is needed too"),
+        )),
+    }
 }
 
 /// The web console (`[console]`).
@@ -144,7 +180,7 @@ pub struct ConsoleConfig {
     pub web_identity: Option<WebIdentityFiles>,
 }
 
-/// `[console] certificate` and `key`.
+/// `[console]` or `[gateway]` `certificate` and `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebIdentityFiles {
     /// PEM: the server certificate, then its issuers.
@@ -207,25 +243,7 @@ pub(super) fn parse_console(
             }
         }
     }
-    let web_identity = match (&raw.certificate, &raw.key) {
-        (Some(certificate), Some(key)) => Some(WebIdentityFiles {
-            certificate: values.resolve(std::path::Path::new(certificate)),
-            key: values.resolve(std::path::Path::new(key)),
-        }),
-        (None, None) => None,
-        (Some(_), None) => {
-            return Err(values.invalid(
-                "console.key",
-                "console.certificate is set, so its key is needed too".to_owned(),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(values.invalid(
-                "console.certificate",
-                "console.key is set, so its certificate is needed too".to_owned(),
-            ));
-        }
-    };
+    let web_identity = web_identity("console", &raw.certificate, &raw.key, values)?;
     Ok(Some(ConsoleConfig {
         listen,
         origins: raw.origins.clone(),

@@ -2,8 +2,11 @@
 //! (by default in the data directory) or a PostgreSQL database, optionally
 //! in its own schema.
 //!
+//! `key_encryption_key` names the file of the node's key-encryption key
+//! (encryption at rest, decision 1110); absent, values are stored in clear.
+//!
 //! Owns: [`StorageTarget`]. Does not open or migrate anything (that is
-//! `crate::storage`).
+//! `crate::storage`), nor read the key.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +35,12 @@ pub enum StorageTarget {
 pub(super) struct RawStorage {
     url: Option<String>,
     schema: Option<String>,
+    key_encryption_key: Option<PathBuf>,
+}
+
+/// `storage.key_encryption_key`, relative to the configuration file.
+pub(super) fn key_encryption_key(raw: &RawStorage, values: &Values<'_>) -> Option<PathBuf> {
+    raw.key_encryption_key.as_deref().map(|p| values.resolve(p))
 }
 
 /// `storage.url` (`sqlite:PATH` or `postgres://…`; absent: `credex.db` in

@@ -34,7 +34,6 @@ pub mod session;
 pub mod sign_in;
 pub mod state;
 pub mod subjects;
-pub mod web_identity;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,13 +47,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::boot::StartError;
+use crate::boot::web_identity::WebIdentity;
 use crate::config::{ConsoleConfig, GatewayConfig};
 use crate::gateway::GatewayState;
 use crate::gateway::listener::Listener;
 use crate::tls::{FederationTrust, NodeCredentials};
 pub use origins::Origins;
 pub use state::ConsoleState;
-use web_identity::WebIdentity;
 
 /// A running console.
 #[derive(Debug, Clone)]
@@ -83,7 +82,7 @@ impl Console {
         let listen = config.listen;
         let web = WebIdentity::load(config.web_identity.as_ref(), creds)?;
         let certificate = web.leaf().to_vec();
-        let tls = crate::gateway::tls::https_server_config(web.chain, web.key, None)
+        let tls = crate::gateway::tls::https_server_config(web.chain, &web.key, None)
             .map_err(|e| fail(format!("console TLS: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(listen)
             .await

@@ -84,8 +84,11 @@ impl Gateway {
             trust,
             state.parts().config.region,
         ));
-        let server = tls::server_config(creds, Arc::clone(&verifier))
-            .map_err(|e| fail(format!("gateway TLS configuration: {e}")))?;
+        let web =
+            crate::boot::web_identity::WebIdentity::load(config.web_identity.as_ref(), creds)?;
+        let server =
+            tls::https_server_config(web.chain, &web.key, Some(Arc::clone(&verifier) as _))
+                .map_err(|e| fail(format!("gateway TLS configuration: {e}")))?;
         let tcp = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| {

@@ -11,9 +11,9 @@ use rustls::DistinguishedName;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::tls::{FederationTrust, NodeCredentials, provider, tls13_handshake_signatures};
+use crate::tls::{FederationTrust, provider, tls13_handshake_signatures};
 
 /// The ALPN protocol the gateway speaks.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
@@ -102,15 +102,6 @@ impl ClientCertVerifier for GatewayClientVerifier {
     tls13_handshake_signatures!();
 }
 
-/// The gateway's server configuration: [`https_server_config`] with client
-/// certificates required and checked by `verifier`.
-pub fn server_config(
-    creds: &NodeCredentials,
-    verifier: Arc<GatewayClientVerifier>,
-) -> Result<rustls::ServerConfig, rustls::Error> {
-    https_server_config(creds.chain.clone(), creds.key.clone_key(), Some(verifier))
-}
-
 /// An HTTPS listener's server configuration: `chain` and `key` (the
 /// node's, or the console's web certificate), TLS
 /// 1.3, ALPN `http/1.1`, client certificates checked by `clients` (none
@@ -118,7 +109,7 @@ pub fn server_config(
 /// cache (a resumed session would skip the client check), no early data.
 pub fn https_server_config(
     chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    key: &crate::tls::NodeKey,
     clients: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -127,7 +118,7 @@ pub fn https_server_config(
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(chain, key)?;
+    let mut config = crate::tls::server_with_key(builder, chain, key)?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});

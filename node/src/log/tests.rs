@@ -58,7 +58,8 @@ fn a_log_key_with_sm2_signs_checkpoints_both_certificates_open() {
     let (tls, signing) = (&n.tls, &n.signing);
     let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
     let key = log_key(&n);
-    let note = key.sign(5, Hash([4; 32])).unwrap();
+    let sm3_root = Hash([6; 32]);
+    let note = key.sign(5, Hash([4; 32]), Some(&sm3_root)).unwrap();
     assert_eq!(note.matches('\u{2014}').count(), 2, "{note}");
     // A receipt whose response carries the SM2 signing chain opens on
     // the SM2 line; the TLS certificate (witnesses, exports) on the
@@ -73,12 +74,41 @@ fn a_log_key_with_sm2_signs_checkpoints_both_certificates_open() {
     );
     // A checkpoint without the SM2 line fails against the SM2 certificate.
     let plain = LogKey::from_pkcs8_pem(&tls.key_pem, region, &name).unwrap();
-    let note = plain.sign(5, Hash([4; 32])).unwrap();
+    let note = plain.sign(5, Hash([4; 32]), None).unwrap();
     assert!(matches!(
         open_receipt_checkpoint(&note, &signing.cert_der, region, &name),
         Err(ReceiptError::Checkpoint(_))
     ));
     assert!(open_receipt_checkpoint(&note, &tls.cert_der, region, &name).is_ok());
+}
+
+#[test]
+fn the_sm3_root_goes_with_the_sm2_line() {
+    let n = sm2_node();
+    let (region, name) = ("520000".parse().unwrap(), "gy-1".parse().unwrap());
+    let key = log_key(&n);
+    let sm3_root = Hash([6; 32]);
+    let note = key.sign(5, Hash([4; 32]), Some(&sm3_root)).unwrap();
+    // Both lines sign the body with the SM3 line; receipts open on either.
+    for cert in [&n.signing.cert_der, &n.tls.cert_der] {
+        let cp = open_receipt_checkpoint(&note, cert, region, &name).unwrap();
+        assert_eq!(cp.checkpoint().sm3_root(), Ok(Some(sm3_root)));
+        assert_eq!(*cp.checkpoint().root(), Hash([4; 32]));
+    }
+    assert!(matches!(
+        key.sign(5, Hash([4; 32]), None),
+        Err(LogError::Sm3Root(_))
+    ));
+    let plain = LogKey::from_pkcs8_pem(&n.tls.key_pem, region, &name).unwrap();
+    assert!(!plain.states_sm3_root());
+    assert!(matches!(
+        plain.sign(5, Hash([4; 32]), Some(&sm3_root)),
+        Err(LogError::Sm3Root(_))
+    ));
+    let note = plain.sign(5, Hash([4; 32]), None).unwrap();
+    let cp = open_receipt_checkpoint(&note, &n.tls.cert_der, region, &name).unwrap();
+    assert_eq!(cp.checkpoint().sm3_root(), Ok(None));
+    assert!(cp.checkpoint().extensions().is_empty());
 }
 
 #[test]

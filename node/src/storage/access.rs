@@ -393,6 +393,9 @@ impl Storage {
                 max: MAX_ATTACHMENT_LEN,
             });
         }
+        let records = self.seal_records(records)?;
+        let state = self.seal_state(state)?;
+        let attachment = self.seal_attachment(attachment)?;
         let (reply, answer) = oneshot::channel();
         let append = ClaimedAppend {
             kind,
@@ -416,7 +419,13 @@ impl Storage {
     /// The attachment stored under `digest`, if any. Cancel-safe (read
     /// only).
     pub async fn attachment(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.engine.attachment(digest).await
+        match self.inner.engine.attachment(digest).await? {
+            Some(stored) => Ok(Some(
+                self.open_value(super::at_rest::Row::Attachment { digest }, stored)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Uses counted so far for an authorization (0 if never used).
@@ -476,6 +485,7 @@ impl Storage {
         if rows.is_empty() {
             return Ok(0);
         }
+        let rows = self.seal_records(rows)?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::ImportRecords {
             rows,
@@ -515,7 +525,7 @@ impl Storage {
                 max: MAX_RECORDS_PER_QUERY,
             });
         }
-        Ok(records)
+        self.open_records(records).await
     }
 
     /// For each of `subjects` (subject keys), the keys (category, record
@@ -564,7 +574,15 @@ impl Storage {
         &self,
         of: &credex_flows::flow::CopyOf,
     ) -> Result<Option<credex_flows::flow::HeldRecord>, StorageError> {
-        self.inner.engine.record_copy(of).await
+        let Some(mut held) = self.inner.engine.record_copy(of).await? else {
+            return Ok(None);
+        };
+        let row = super::at_rest::Row::Record {
+            category: &held.category,
+            record_id: &held.record_id,
+        };
+        held.body = self.open_value(row, std::mem::take(&mut held.body)).await?;
+        Ok(Some(held))
     }
 
     /// Number of credit records stored. Cancel-safe (read only).
@@ -589,18 +607,22 @@ impl Storage {
             .engine
             .records_imported(after, before_unix_ms, limit.min(MAX_IMPORTED_PAGE))
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(category, record_id, subject_key, body, imported_at_unix_ms)| ImportedRecord {
-                    category,
-                    record_id,
-                    subject_key,
-                    body,
-                    imported_at_unix_ms,
-                },
-            )
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for (category, record_id, subject_key, body, imported_at_unix_ms) in rows {
+            let row = super::at_rest::Row::Record {
+                category: &category,
+                record_id: &record_id,
+            };
+            let body = self.open_value(row, body).await?;
+            out.push(ImportedRecord {
+                category,
+                record_id,
+                subject_key,
+                body,
+                imported_at_unix_ms,
+            });
+        }
+        Ok(out)
     }
 }
 

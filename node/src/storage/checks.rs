@@ -38,7 +38,16 @@ impl Storage {
                 Engine::Postgres(e) => e.records_of_subjects(chunk, limit).await?,
             };
             too_many_per_subject(&rows)?;
-            out.extend(rows);
+            for mut r in rows {
+                let row = super::at_rest::Row::Record {
+                    category: &r.record.category,
+                    record_id: &r.record.record_id,
+                };
+                r.record.body = self
+                    .open_value(row, std::mem::take(&mut r.record.body))
+                    .await?;
+                out.push(r);
+            }
         }
         Ok(out)
     }
@@ -59,7 +68,7 @@ impl Storage {
                 Engine::Sqlite(e) => e.state_in_ranges(ns, &ranges, limit).await?,
                 Engine::Postgres(e) => e.state_in_ranges(ns, &ranges, limit).await?,
             };
-            out.extend(rows);
+            out.extend(self.open_state(ns, rows).await?);
         }
         Ok(out)
     }

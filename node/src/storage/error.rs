@@ -28,6 +28,10 @@ pub enum StorageError {
     /// A database file that group or others can read.
     #[error("{0}")]
     ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
+    /// Encryption at rest failed: a key-encryption key that is missing or
+    /// wrong, a sealed value that does not open (decision 1110).
+    #[error("{0}")]
+    AtRest(#[from] super::at_rest::AtRestError),
     /// The URL given to [`Storage::open`](super::Storage::open) is not a
     /// supported store URL (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`).
     #[error("invalid storage URL {url}: {reason}")]

@@ -146,8 +146,9 @@ impl Storage {
     /// Like [`Storage::append`]: dropping the future after it was queued
     /// does not withdraw the batch; a caller that lost the answer retries
     /// with the same key and gets [`FeedOutcome::Replay`].
-    pub async fn feed_records(&self, batch: FeedBatch) -> Result<FeedOutcome, StorageError> {
+    pub async fn feed_records(&self, mut batch: FeedBatch) -> Result<FeedOutcome, StorageError> {
         validate(&batch)?;
+        batch.upserts = self.seal_records(std::mem::take(&mut batch.upserts))?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Feed {
             batch: Box::new(batch),

@@ -62,6 +62,15 @@
 //! evidence, and the `danger` edits (only with the cargo feature `danger`)
 //! go through the same writer (SQLite has one writer), in queue order.
 //!
+//! # Encryption at rest
+//!
+//! With a key-encryption key ([`StorageOptions::at_rest`]), credit record
+//! bodies, attachments and flow-state values are sealed by the method that
+//! takes them, before they are queued for the writer, and opened by the
+//! method that returns them; keys and indices stay in clear, and the
+//! journal is not encrypted. The format, the data keys and their rotation
+//! are in module `at_rest` (decision 1110).
+//!
 //! # The Merkle log
 //!
 //! The journal is an RFC 6962 Merkle log: record `seq` is leaf `seq`, its
@@ -83,6 +92,7 @@
 //! record bodies.
 
 mod access;
+mod at_rest;
 mod checks;
 mod claims;
 #[cfg(feature = "danger")]
@@ -124,6 +134,10 @@ pub use access::{
     MAX_SUBJECTS_PER_READ, QuotaClaim, RecordRow, StoredRecord,
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
+pub use at_rest::{
+    AtRestConfig, AtRestError, BACKFILL_CHUNK, Cipher, FileKek, KEK_LEN, KeyEncryptionKey,
+    OpenedValues, SEALED_OVERHEAD,
+};
 pub use checks::{SUBJECTS_PER_READ, SubjectRecord};
 pub use error::{DriverError, StorageError};
 pub use feed::{
@@ -235,6 +249,10 @@ pub struct StorageOptions {
     pub connect_timeout: Duration,
     /// Where `recorded_at_unix_ms` comes from. Default [`SystemClock`].
     pub clock: Arc<dyn Clock>,
+    /// Encryption at rest: the key-encryption key and the cipher of new
+    /// data keys (decision 1110). Default none: values are stored in clear,
+    /// and a store that holds data keys refuses to open.
+    pub at_rest: Option<AtRestConfig>,
 }
 
 impl Default for StorageOptions {
@@ -246,6 +264,7 @@ impl Default for StorageOptions {
             read_connections: READ_CONNECTIONS,
             connect_timeout: CONNECT_TIMEOUT,
             clock: Arc::new(SystemClock),
+            at_rest: None,
         }
     }
 }
@@ -440,6 +459,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// What the writer committed last ([`recent`]).
     recent: Arc<recent::Recent>,
+    /// Seals and opens record bodies, attachments and flow state
+    /// ([`at_rest`]).
+    sealer: at_rest::Sealer,
 }
 
 impl fmt::Debug for Storage {
@@ -530,6 +552,16 @@ impl Storage {
                 return Err(e);
             }
         };
+        let sealer =
+            match at_rest::Sealer::open(&engine, options.at_rest.as_ref(), options.clock.now_ms())
+                .await
+            {
+                Ok(sealer) => sealer,
+                Err(e) => {
+                    engine.close().await;
+                    return Err(e);
+                }
+            };
         let heads = Arc::new(watch::Sender::new(tree.head()));
         let writes = Arc::new(watch::Sender::new(0u64));
         let recent = Arc::new(recent::Recent::default());
@@ -585,6 +617,7 @@ impl Storage {
                 writes,
                 clock: options.clock,
                 recent,
+                sealer,
             }),
         })
     }

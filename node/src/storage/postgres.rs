@@ -203,6 +203,12 @@ impl PgEngine {
         self.location.clone()
     }
 
+    /// The pool, for encryption at rest's key table and its first sealing
+    /// (`super::at_rest`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn begin_batch(&self) -> Result<PgBatch, StorageError> {
         let fail = |e| self.write_error(BATCH_OP, e);
         let mut tx = self.pool.begin().await.map_err(fail)?;

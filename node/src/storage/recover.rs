@@ -44,6 +44,7 @@ impl Storage {
                 max: MAX_BODY_LEN,
             });
         }
+        let attachments = self.seal_attachments(attachments)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Command::Recover {
             recovery: Recovery {

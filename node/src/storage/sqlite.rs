@@ -258,6 +258,17 @@ impl SqliteEngine {
         self.location.clone()
     }
 
+    /// The write connection, for encryption at rest's key table and its
+    /// first sealing (`super::at_rest`), which run beside the writer.
+    pub(crate) fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    /// The read-only connections, for encryption at rest's key table.
+    pub(crate) fn read_pool(&self) -> &SqlitePool {
+        &self.read
+    }
+
     /// Begins a journal batch on the writer's direct connection.
     pub(crate) fn begin_direct(&self) -> Result<DirectBatch, StorageError> {
         self.direct.begin()

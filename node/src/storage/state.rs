@@ -100,6 +100,7 @@ impl Storage {
         state: Vec<StateWrite>,
     ) -> Result<u64, StorageError> {
         validate(&state)?;
+        let state = self.seal_state(state)?;
         let (command, pending) = self.append_command(kind, body, state)?;
         self.send(command).await?;
         self.inner
@@ -120,6 +121,7 @@ impl Storage {
         if writes.is_empty() {
             return Ok(());
         }
+        let writes = self.seal_state(writes)?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::WriteState {
             writes,
@@ -132,7 +134,13 @@ impl Storage {
 
     /// The value under (`ns`, `key`), if any. Cancel-safe (read only).
     pub async fn state(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.engine.state(ns, key).await
+        match self.inner.engine.state(ns, key).await? {
+            Some(stored) => Ok(Some(
+                self.open_value(super::at_rest::Row::State { ns, key }, stored)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` (at most [`MAX_STATE_SCAN`]) entries of `ns` whose key
@@ -163,7 +171,7 @@ impl Storage {
         if let Some(end) = rows.iter().position(|(k, _)| !k.starts_with(prefix)) {
             rows.truncate(end);
         }
-        Ok(rows)
+        self.open_state(ns, rows).await
     }
 
     /// Every entry of `ns` whose key starts with `prefix`, in bytewise key

@@ -251,6 +251,7 @@ impl Storage {
         if rows.is_empty() && subjects.is_empty() {
             return Ok(0);
         }
+        let rows = self.seal_records(rows)?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::ImportRecords {
             rows,

@@ -60,6 +60,16 @@ pub fn sm3(bytes: &[u8]) -> [u8; 32] {
     sm3::Sm3::digest(bytes).into()
 }
 
+/// SM3 of the concatenation of `parts`, without copying them: a Merkle
+/// tree's `SM3(0x00 ‖ entry)` and `SM3(0x01 ‖ left ‖ right)`.
+pub fn sm3_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = sm3::Sm3::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
 /// HMAC-SM3 of `data` under `key` (as HMAC with any hash, RFC 2104).
 pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
     use hmac::{KeyInit as _, Mac};

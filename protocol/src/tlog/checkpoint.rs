@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Origin line, tree size (decimal, no leading zeros), base64 root hash, then
-//! optional non-empty extension lines (credex writes none).
+//! optional non-empty extension lines: credex writes one under the
+//! `sm2-sm3` suite, the SM3 tree's root ([`super::sm3`], decision 1100).
 
 use ring::signature::Ed25519KeyPair;
 
@@ -48,8 +49,8 @@ pub enum CheckpointError {
     EmptyExtensionLine,
 }
 
-/// A tree head: origin, size and root hash (and extension lines, kept for
-/// round trips but never written by credex).
+/// A tree head: origin, size and root hash, and extension lines (credex's
+/// one is the SM3 root under `sm2-sm3`: [`Checkpoint::sm3_root`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     origin: String,
@@ -77,7 +78,8 @@ impl Checkpoint {
         Self::with_extensions(origin, size, root, Vec::new())
     }
 
-    /// A checkpoint with extension lines (not recommended by the spec).
+    /// A checkpoint with extension lines (not recommended by the spec: log
+    /// monitors cannot audit them).
     pub fn with_extensions(
         origin: &str,
         size: u64,

@@ -10,7 +10,9 @@ use super::b64;
 /// Length of a SHA-256 hash in bytes.
 pub const HASH_SIZE: usize = 32;
 
-/// A SHA-256 Merkle tree hash: a leaf hash, an interior node or a root.
+/// A Merkle tree hash: a leaf hash, an interior node or a root — SHA-256
+/// (RFC 6962), or SM3 in the `sm2-sm3` suite's second tree
+/// ([`super::sm3`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; HASH_SIZE]);
 
@@ -156,26 +158,77 @@ pub fn root_from_leaf_hashes(leaves: &[Hash]) -> Hash {
     tree.root()
 }
 
+/// The hash function of an RFC 6962 tree: the interior-node hash and the
+/// empty tree's root. [`Sha256Tree`] is RFC 6962's (C2SP's); the `sm2-sm3`
+/// suite's second tree is [`super::sm3::Sm3Tree`] (decision 1100).
+pub trait TreeHasher {
+    /// The root of the empty tree.
+    const EMPTY_ROOT: Hash;
+    /// An interior node: `H(0x01 ‖ left ‖ right)`.
+    fn node(left: &Hash, right: &Hash) -> Hash;
+}
+
+/// RFC 6962 with SHA-256: the tree of every checkpoint's root line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sha256Tree;
+
+impl TreeHasher for Sha256Tree {
+    const EMPTY_ROOT: Hash = EMPTY_ROOT;
+    fn node(left: &Hash, right: &Hash) -> Hash {
+        node_hash(left, right)
+    }
+}
+
 /// The right edge of a growing tree: one hash per complete subtree in the
 /// binary decomposition of its size, largest first. Appending and taking the
 /// root cost O(log n) time and memory, so the auditor can recompute the root
 /// of a log it streams without holding it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CompactTree {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactTreeOf<H> {
     size: u64,
     /// Roots of the perfect subtrees covering `[0, size)`, left to right.
     frontier: Vec<Hash>,
+    hasher: std::marker::PhantomData<H>,
 }
 
-impl CompactTree {
+/// The SHA-256 (RFC 6962) compact tree.
+pub type CompactTree = CompactTreeOf<Sha256Tree>;
+
+impl<H> Default for CompactTreeOf<H> {
+    fn default() -> Self {
+        CompactTreeOf {
+            size: 0,
+            frontier: Vec::new(),
+            hasher: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<H: TreeHasher> CompactTreeOf<H> {
     /// The empty tree.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The tree of `size` leaves whose perfect subtrees, left to right,
+    /// have the roots `frontier` (one per one bit of `size`); `None` if
+    /// the count is wrong.
+    pub fn from_frontier(size: u64, frontier: Vec<Hash>) -> Option<Self> {
+        (frontier.len() == size.count_ones() as usize).then_some(CompactTreeOf {
+            size,
+            frontier,
+            hasher: std::marker::PhantomData,
+        })
+    }
+
     /// Number of leaves appended.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The roots of the perfect subtrees covering the leaves, left to right.
+    pub fn frontier(&self) -> &[Hash] {
+        &self.frontier
     }
 
     /// Append one leaf hash.
@@ -186,7 +239,7 @@ impl CompactTree {
         // same height as `hash` waiting for its right sibling.
         while size & 1 == 1 {
             match self.frontier.pop() {
-                Some(left) => hash = node_hash(&left, &hash),
+                Some(left) => hash = H::node(&left, &hash),
                 // The frontier holds one hash per one bit of `size`.
                 None => break,
             }
@@ -200,9 +253,9 @@ impl CompactTree {
     pub fn root(&self) -> Hash {
         let mut hashes = self.frontier.iter().rev();
         let Some(last) = hashes.next() else {
-            return EMPTY_ROOT;
+            return H::EMPTY_ROOT;
         };
-        hashes.fold(*last, |right, left| node_hash(left, &right))
+        hashes.fold(*last, |right, left| H::node(left, &right))
     }
 }
 

@@ -14,6 +14,8 @@
 //!   Ed25519 note signatures;
 //! - [`sm2`]: SM2 note signatures for the `sm2-sm3` suite (type `0xff` and
 //!   an identifier, the extension the signed-note specification reserves);
+//! - [`sm3`]: the `sm2-sm3` suite's SM3 tree over the same leaves, whose
+//!   root a checkpoint extension line carries (decision 1100);
 //! - [`checkpoint`]: C2SP checkpoints (`c2sp.org/tlog-checkpoint`) and opening
 //!   a signed checkpoint against the log's key and its cosigners;
 //! - [`cosignature`]: C2SP Ed25519 cosignatures (`c2sp.org/tlog-cosignature`,
@@ -37,6 +39,7 @@ pub mod hash;
 pub mod note;
 pub mod proof;
 pub mod sm2;
+pub mod sm3;
 pub mod store;
 pub mod tiles;
 pub mod tlog_proof;
@@ -52,8 +55,8 @@ pub use cosignature::{
     MAX_COSIGNATURE_TIMESTAMP, cosign, cosigned_message,
 };
 pub use hash::{
-    CompactTree, EMPTY_ROOT, HASH_SIZE, Hash, HashDecodeError, leaf_hash, node_hash,
-    root_from_leaf_hashes,
+    CompactTree, CompactTreeOf, EMPTY_ROOT, HASH_SIZE, Hash, HashDecodeError, Sha256Tree,
+    TreeHasher, leaf_hash, node_hash, root_from_leaf_hashes,
 };
 pub use note::{
     KeyId, KeyName, KeyNameError, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES, Note, NoteError,
@@ -66,6 +69,10 @@ pub use proof::{
     root_from_inclusion_proof, tree_hash, tree_hash_indexes, verify_consistency, verify_inclusion,
 };
 pub use sm2::{SM2_SIGNATURE_LEN, SM2_SM3_IDENTIFIER, sm2_note_message};
+pub use sm3::{
+    SM3_EMPTY_ROOT, SM3_TREE_LINE, Sm3CompactTree, Sm3LineError, Sm3Tree, sm3_leaf_hash,
+    sm3_node_hash, sm3_root_from_leaf_hashes, sm3_tree_line,
+};
 pub use store::{
     HashReadError, HashReader, MAX_TREE_SIZE, MemoryHashStore, append_indexes,
     split_stored_hash_index, stored_hash_count, stored_hash_index, stored_hashes_for_leaf,

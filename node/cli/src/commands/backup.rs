@@ -52,7 +52,7 @@ pub async fn backup(args: BackupArgs) -> Result<()> {
     );
     if !manifest.kept_apart.is_empty() {
         println!(
-            "not in it, back them up apart from the database (with them it would open natural persons' IDs): {}",
+            "not in it, back them up apart from the database (with them it would open natural persons' IDs and the sealed records): {}",
             manifest
                 .kept_apart
                 .iter()

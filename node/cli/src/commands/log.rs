@@ -199,9 +199,8 @@ pub async fn log(cmd: LogCommand) -> Result<()> {
 /// `credex log recover`.
 async fn recover(config: &Path, from: &Path) -> Result<()> {
     let config = NodeConfig::load(config)?;
-    let key_pem = std::fs::read_to_string(&config.tls.key)
-        .with_context(|| format!("{}", config.tls.key.display()))?;
-    let key = credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name)?;
+    // The key file's, or the key in its module (decision 1090).
+    let key = credex_node::boot::load_log_key(&config)?;
     let storage = credex_node::service::open_storage(&config).await?;
     let result = credex_node::log::recover::recover_from_export(&storage, &key, from).await;
     storage.close().await;

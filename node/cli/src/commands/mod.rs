@@ -16,4 +16,5 @@ pub mod query;
 pub mod record_cases;
 pub mod repair;
 pub mod report;
+pub mod storage;
 pub mod upward;

@@ -29,6 +29,29 @@ pub struct KeyOpts {
     days: Option<u32>,
 }
 
+/// `credex pki key …`.
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Generate a key pair inside a token; the private key never leaves
+    /// it. Prints the public key and the `[tls] key` line to configure.
+    New {
+        /// The key's PKCS#11 URI:
+        /// pkcs11:token=TOKEN;object=LABEL?module-path=LIBRARY[&pin-source=file:PIN_FILE]
+        /// (the PIN from that file or CREDEX_PKCS11_PIN).
+        #[arg(value_name = "PKCS11_URI")]
+        key: String,
+        /// Key algorithm: ed25519 (a node's TLS and log key) or p256.
+        #[arg(long, default_value = "ed25519")]
+        alg: KeyAlgorithm,
+    },
+    /// Show the algorithm and public key of a key inside a token.
+    Show {
+        /// The key's PKCS#11 URI.
+        #[arg(value_name = "PKCS11_URI")]
+        key: String,
+    },
+}
+
 #[derive(Subcommand)]
 pub enum PkiCommand {
     /// Create the federation root CA (the national trust anchor).
@@ -39,6 +62,11 @@ pub enum PkiCommand {
         /// Common name of the root.
         #[arg(long, default_value = "credex federation root")]
         name: String,
+        /// Keep the root's key in a hardware security module: the PKCS#11
+        /// URI of a key made there with `credex pki key new` (no ca.key is
+        /// written; ca.pkcs11 holds the URI).
+        #[arg(long, value_name = "PKCS11_URI")]
+        in_module: Option<String>,
         #[command(flatten)]
         key: KeyOpts,
     },
@@ -53,6 +81,10 @@ pub enum PkiCommand {
         /// Directory to create the region CA in.
         #[arg(long)]
         dir: PathBuf,
+        /// Keep the region CA's key in a hardware security module: the
+        /// PKCS#11 URI of a key made there with `credex pki key new`.
+        #[arg(long, value_name = "PKCS11_URI")]
+        in_module: Option<String>,
         #[command(flatten)]
         key: KeyOpts,
     },
@@ -73,9 +105,19 @@ pub enum PkiCommand {
         /// Output directory for NAME.pem and NAME.key.
         #[arg(long)]
         out: PathBuf,
+        /// Certify a key inside a hardware security module instead of
+        /// writing a key file: the PKCS#11 URI `[tls] key` names,
+        /// pkcs11:token=TOKEN;object=LABEL?module-path=LIBRARY[&pin-source=file:PIN_FILE]
+        /// (the PIN from that file or CREDEX_PKCS11_PIN; --alg is the
+        /// key's own).
+        #[arg(long, value_name = "PKCS11_URI")]
+        in_module: Option<String>,
         #[command(flatten)]
         key: KeyOpts,
     },
+    /// Keys inside a hardware security module (PKCS#11, e.g. SoftHSM2).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Issue an operator certificate for an accountable person.
     Operator {
         /// The region CA's directory.
@@ -166,21 +208,32 @@ pub enum PkiCommand {
 /// Run a `credex pki` subcommand.
 pub fn pki(cmd: PkiCommand) -> Result<()> {
     match cmd {
-        PkiCommand::InitRoot { dir, name, key } => init_root(&dir, &name, &key),
+        PkiCommand::InitRoot {
+            dir,
+            name,
+            in_module,
+            key,
+        } => init_root(&dir, &name, in_module.as_deref(), &key),
         PkiCommand::RegionCa {
             root,
             region,
             dir,
+            in_module,
             key,
-        } => region_ca(root, region, &dir, &key),
+        } => region_ca(root, region, &dir, in_module.as_deref(), &key),
         PkiCommand::Node {
             ca,
             name,
             dns,
             ip,
             out,
+            in_module,
             key,
-        } => issue_node(ca, &name, dns, &ip, &out, &key),
+        } => match in_module {
+            Some(uri) => issue_node_in_module(ca, &name, dns, &ip, &out, &uri, &key),
+            None => issue_node(ca, &name, dns, &ip, &out, &key),
+        },
+        PkiCommand::Key(cmd) => module_key(cmd),
         PkiCommand::Operator {
             ca,
             name,
@@ -238,8 +291,17 @@ pub fn pki(cmd: PkiCommand) -> Result<()> {
 }
 
 /// `credex pki init-root`: the federation root CA.
-fn init_root(dir: &Path, name: &str, key: &KeyOpts) -> Result<()> {
-    let ca = CaDir::create_root(dir, name, key.alg, key.days.unwrap_or(lifetime::ROOT_DAYS))?;
+fn init_root(dir: &Path, name: &str, in_module: Option<&str>, key: &KeyOpts) -> Result<()> {
+    let days = key.days.unwrap_or(lifetime::ROOT_DAYS);
+    if let Some(uri) = in_module {
+        CaDir::create_root_in_module(dir, name, uri, days)?;
+        println!(
+            "created federation root CA in {}, its key in the module: {uri}",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let ca = CaDir::create_root(dir, name, key.alg, days)?;
     println!(
         "created federation root CA in {} (keep {} offline)",
         dir.display(),
@@ -249,14 +311,27 @@ fn init_root(dir: &Path, name: &str, key: &KeyOpts) -> Result<()> {
 }
 
 /// `credex pki region-ca`: a region CA issued by the root.
-fn region_ca(root: PathBuf, region: RegionCode, dir: &Path, key: &KeyOpts) -> Result<()> {
-    CaDir::at(root).create_region(
-        region,
-        dir,
-        key.alg,
-        key.days.unwrap_or(lifetime::REGION_CA_DAYS),
-    )?;
-    println!("created region CA {region} in {}", dir.display());
+fn region_ca(
+    root: PathBuf,
+    region: RegionCode,
+    dir: &Path,
+    in_module: Option<&str>,
+    key: &KeyOpts,
+) -> Result<()> {
+    let days = key.days.unwrap_or(lifetime::REGION_CA_DAYS);
+    match in_module {
+        Some(uri) => {
+            CaDir::at(root).create_region_in_module(region, dir, uri, days)?;
+            println!(
+                "created region CA {region} in {}, its key in the module: {uri}",
+                dir.display()
+            );
+        }
+        None => {
+            CaDir::at(root).create_region(region, dir, key.alg, days)?;
+            println!("created region CA {region} in {}", dir.display());
+        }
+    }
     Ok(())
 }
 
@@ -289,6 +364,64 @@ fn issue_node(
         out,
     )?;
     print_issued(&files);
+    Ok(())
+}
+
+/// `credex pki node --in-module`: a node certificate for the public key
+/// of a key in a hardware security module; no key file is written.
+fn issue_node_in_module(
+    ca: PathBuf,
+    name: &NodeName,
+    mut dns: Vec<String>,
+    ip: &[IpAddr],
+    out: &Path,
+    uri: &str,
+    key: &KeyOpts,
+) -> Result<()> {
+    let ca = CaDir::at(ca);
+    let region = ca
+        .load()?
+        .identity()
+        .region()
+        .context("the root cannot issue node certificates; use a region CA")?;
+    let logical = credex_node::config::logical_server_name(region, name);
+    if !dns.contains(&logical) {
+        dns.insert(0, logical);
+    }
+    let module_key = credex_node::pki_files::module_key(uri, None)?;
+    let held = credex_pki::HeldPublicKey::new(module_key.key_algorithm(), module_key.public_key())?;
+    let (cert, identity) = ca.issue_node_for_key(
+        name,
+        &dns,
+        ip,
+        &held,
+        key.days.unwrap_or(lifetime::LEAF_DAYS),
+        out,
+    )?;
+    println!("issued {}", identity.describe());
+    println!("  certificate chain: {}", cert.display());
+    println!("  private key: {} (never leaves it)", module_key.location());
+    println!("  configure: [tls] key = {uri:?}");
+    Ok(())
+}
+
+/// `credex pki key …`: keys inside a hardware security module.
+fn module_key(cmd: KeyCommand) -> Result<()> {
+    let (uri, key) = match cmd {
+        KeyCommand::New { key, alg } => {
+            let made = credex_node::pki_files::module_key(&key, Some(alg))?;
+            println!("generated {}; it never leaves the token", made.location());
+            (key, made)
+        }
+        KeyCommand::Show { key } => {
+            let found = credex_node::pki_files::module_key(&key, None)?;
+            println!("{}", found.location());
+            (key, found)
+        }
+    };
+    println!("  algorithm: {}", key.key_algorithm());
+    println!("  public key: {}", hex::encode(key.public_key()));
+    println!("  configure: [tls] key = {uri:?}");
     Ok(())
 }
 

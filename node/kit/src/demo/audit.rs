@@ -75,6 +75,24 @@ async fn export_and_verify(
         &format!("{} entries; {received} accesses answered and {sent} asked, {messages} federation messages (recognition, lists, reports), cross-matched; {rerun} egress decisions re-run ({withheld} withheld fields in their records){}", report.entries,
             report.violations.iter().map(|v| format!("\n      VIOLATION {} {}: {}", v.log, v.rule, v.detail)).collect::<String>()),
     );
+    if trust.suite() == credex_protocol::Suite::Sm2Sm3 {
+        // Under sm2-sm3 each checkpoint also commits to an SM3 tree over
+        // the same entries (decision 1100), which the auditor recomputed.
+        let with_sm3 = dirs
+            .iter()
+            .filter(|d| {
+                std::fs::read_to_string(d.join("checkpoint")).is_ok_and(|note| {
+                    note.lines()
+                        .any(|l| l.starts_with(credex_protocol::tlog::sm3::SM3_TREE_LINE))
+                })
+            })
+            .count();
+        checks.check(
+            report.passed() && with_sm3 == dirs.len(),
+            "every checkpoint carries the root of an SM3 tree over the same entries, signed by its Ed25519 and SM2 lines and recomputed by the auditor; C2SP tools read the SHA-256 tree as before",
+            &format!("{with_sm3} of {} final checkpoints with a {} line", dirs.len(), credex_protocol::tlog::sm3::SM3_TREE_LINE),
+        );
+    }
     Ok(dirs)
 }
 

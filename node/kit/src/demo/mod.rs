@@ -98,6 +98,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         passed: 0,
         failed: 0,
     };
+    setup::sealed_stores(&running, args.suite, &mut checks).await?;
     setup::greetings(&nodes, &running, &mut checks).await?;
     queries::act(&dir, &running, &mut checks).await?;
     recognition::act(&dir, &running, &mut checks).await?;
@@ -131,7 +132,8 @@ fn print_summary(checks: &Checks, started: Instant, kept: Option<&PathBuf>, node
         "• A node restored from an old backup refuses to sign until the entries its log already published are back: no second history.",
         "• A region's own systems plug in over an HTTPS gateway with client certificates and roles: events by cursor, two-person queries signed outside the node, who looked at a company.",
         "• Officers and auditors work in a web console in Chinese, signing in with their own key: two-person queries, a subject's page, federation health, offline log verification with anomalies.",
-        "• The same federation runs under the sm2-sm3 suite (商用密码, `credex demo --suite sm2-sm3`): SM2 certificates and signatures, HMAC-SM3 pseudonyms, checkpoints with an SM2 line beside the C2SP Ed25519 one; a certificate or signature of the other suite is refused.",
+        "• The same federation runs under the sm2-sm3 suite (商用密码, `credex demo --suite sm2-sm3`): SM2 certificates and signatures, HMAC-SM3 pseudonyms, SM4-GCM at rest, checkpoints with an SM2 line beside the C2SP Ed25519 one and the root of an SM3 tree over the same entries; a certificate or signature of the other suite is refused; officers sign in the console with SM2 keys.",
+        "• Every store is encrypted at rest — records, attachments, the outbox — under a data key wrapped by the node's key-encryption key (`credex storage rewrap|new-data-key|verify`); a node's key can live in a PKCS#11 module instead of a file (`credex pki key new pkcs11:…`, decision 1090).",
     ] {
         println!("  {line}");
     }

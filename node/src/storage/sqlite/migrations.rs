@@ -49,4 +49,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "record copies",
         include_str!("../migrations/sqlite/0009_record_copies.sql"),
     ),
+    (
+        10,
+        "data keys",
+        include_str!("../migrations/sqlite/0010_data_keys.sql"),
+    ),
 ];
