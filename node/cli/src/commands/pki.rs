@@ -346,15 +346,7 @@ fn issue_node(
     key: &KeyOpts,
 ) -> Result<()> {
     let ca = CaDir::at(ca);
-    let region = ca
-        .load()?
-        .identity()
-        .region()
-        .context("the root cannot issue node certificates; use a region CA")?;
-    let logical = credex_node::config::logical_server_name(region, name);
-    if !dns.contains(&logical) {
-        dns.insert(0, logical);
-    }
+    node_dns_names(&ca, name, &mut dns)?;
     let files = ca.issue_node(
         name,
         &dns,
@@ -364,6 +356,21 @@ fn issue_node(
         out,
     )?;
     print_issued(&files);
+    Ok(())
+}
+
+/// Put the node's logical server name first among its DNS names (a region
+/// CA's region, the node's name).
+fn node_dns_names(ca: &CaDir, name: &NodeName, dns: &mut Vec<String>) -> Result<()> {
+    let region = ca
+        .load()?
+        .identity()
+        .region()
+        .context("the root cannot issue node certificates; use a region CA")?;
+    let logical = credex_node::config::logical_server_name(region, name);
+    if !dns.contains(&logical) {
+        dns.insert(0, logical);
+    }
     Ok(())
 }
 
@@ -379,15 +386,7 @@ fn issue_node_in_module(
     key: &KeyOpts,
 ) -> Result<()> {
     let ca = CaDir::at(ca);
-    let region = ca
-        .load()?
-        .identity()
-        .region()
-        .context("the root cannot issue node certificates; use a region CA")?;
-    let logical = credex_node::config::logical_server_name(region, name);
-    if !dns.contains(&logical) {
-        dns.insert(0, logical);
-    }
+    node_dns_names(&ca, name, &mut dns)?;
     let module_key = credex_node::pki_files::module_key(uri, None)?;
     let held = credex_pki::HeldPublicKey::new(module_key.key_algorithm(), module_key.public_key())?;
     let (cert, identity) = ca.issue_node_for_key(
