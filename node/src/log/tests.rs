@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 use super::*;
+use credex_pki::signing::SigningKey;
 use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, Validity};
 
 /// Node gy-1 of 520000 in an SM2 federation: the root, and the node's
