@@ -62,6 +62,16 @@ async fn scenario(fed: &Federation) -> (RunningNode, RunningNode) {
     (gy, gz)
 }
 
+/// A checkpoint `node`'s log key signs for a tree it does not hold (a
+/// fork, or another log's head). Under `sm2-sm3` the key also states an
+/// SM3 root: the forger's claim, which these tests do not check.
+fn forged_checkpoint(node: &RunningNode, size: u64, root: credex_protocol::tlog::Hash) -> String {
+    let key = node.log_key();
+    let sm3 = credex_protocol::tlog::Hash([0xf0; 32]);
+    key.sign(size, root, key.states_sm3_root().then_some(&sm3))
+        .unwrap()
+}
+
 async fn export(node: &RunningNode, out: &Path, unchecked: bool) {
     if !unchecked {
         return credex_tests::export_log(node, out).await;
@@ -310,7 +320,7 @@ async fn audit_catches_a_checkpoint_signed_with_another_key() {
             let b = out.join("gz");
             export(&gz, &b, false).await;
             let head = gz.storage().tree_head();
-            let forged = gy.log_key().sign(head.size, head.root, None).unwrap();
+            let forged = forged_checkpoint(&gy, head.size, head.root);
             let forged = forged.replace("credex/520000/gy-1", "credex/440000/gz-1");
             std::fs::write(b.join("checkpoint"), forged).unwrap();
             (fed, gy, gz)
@@ -493,10 +503,7 @@ async fn a_witness_catches_a_forked_log_and_keeps_the_evidence() {
         fork.append_leaf_hash(leaf_hash(format!("rewritten {i}").as_bytes()))
             .unwrap();
     }
-    let note = gz
-        .log_key()
-        .sign(honest + 2, fork.root().unwrap(), None)
-        .unwrap();
+    let note = forged_checkpoint(&gz, honest + 2, fork.root().unwrap());
     let proof = credex_protocol::tlog::prove_consistency(honest, honest + 2, &fork).unwrap();
     let request = credex_protocol::WitnessRequest {
         checkpoint: note,
@@ -552,7 +559,7 @@ async fn a_witness_cosigns_only_one_of_two_conflicting_checkpoints_sent_at_once(
                 .unwrap();
         }
         credex_protocol::WitnessRequest {
-            checkpoint: gz.log_key().sign(5, tree.root().unwrap(), None).unwrap(),
+            checkpoint: forged_checkpoint(&gz, 5, tree.root().unwrap()),
             old_size: 0,
             consistency_proof: Vec::new(),
         }
@@ -716,7 +723,7 @@ async fn a_log_showing_different_histories_to_two_peers_is_caught_by_the_auditor
         .await
         .unwrap();
     let request = credex_protocol::WitnessRequest {
-        checkpoint: gz.log_key().sign(size, fork.root().unwrap(), None).unwrap(),
+        checkpoint: forged_checkpoint(&gz, size, fork.root().unwrap()),
         old_size: 0,
         consistency_proof: vec![],
     };
