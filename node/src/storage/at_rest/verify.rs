@@ -9,7 +9,7 @@
 
 use super::backfill::{chunk_sql, engine_sql};
 use super::keys::read_error;
-use super::{BACKFILL_CHUNK, Row, Sealer};
+use super::{BACKFILL_CHUNK, Row};
 use crate::storage::engine::Engine;
 use crate::storage::{Storage, StorageError};
 
@@ -71,27 +71,29 @@ impl Storage {
                         };
                         q.bind(BACKFILL_CHUNK as i64)
                     })?;
-                for (x, y, stored) in &rows {
+                let full = rows.len() == BACKFILL_CHUNK;
+                let next = rows.last().map(|(x, y, _)| (x.clone(), y.clone()));
+                let count = if table == "records" {
+                    &mut opened.records
+                } else {
+                    &mut opened.flow_state
+                };
+                for (x, y, stored) in rows {
                     let row = if table == "records" {
                         Row::Record {
-                            category: x,
-                            record_id: y,
+                            category: &x,
+                            record_id: &y,
                         }
                     } else {
-                        Row::State { ns: x, key: y }
+                        Row::State { ns: &x, key: &y }
                     };
-                    let clear = self.open_value(row, stored.clone()).await?;
-                    visit(table, &clear);
-                    if table == "records" {
-                        opened.records += 1;
-                    } else {
-                        opened.flow_state += 1;
-                    }
+                    visit(table, &self.open_value(row, stored).await?);
+                    *count += 1;
                 }
-                if rows.len() < BACKFILL_CHUNK {
+                if !full {
                     break;
                 }
-                after = rows.last().map(|(x, y, _)| (x.clone(), y.clone()));
+                after = next;
             }
         }
         let mut after = Vec::new();
@@ -104,8 +106,10 @@ impl Storage {
             let rows: Vec<(Vec<u8>, Vec<u8>)> = fetch!(&self.inner.engine, &select, |q| q
                 .bind(BACKFILL_CHUNK as i64)
                 .bind(after.clone()))?;
-            for (digest, stored) in &rows {
-                let digest: &[u8; 32] =
+            let full = rows.len() == BACKFILL_CHUNK;
+            let next = rows.last().map(|(d, _)| d.clone()).unwrap_or_default();
+            for (digest, stored) in rows {
+                let digest: [u8; 32] =
                     digest
                         .as_slice()
                         .try_into()
@@ -113,19 +117,14 @@ impl Storage {
                             location: self.inner.engine.location().to_string(),
                             detail: format!("attachment digest of {} bytes", digest.len()),
                         })?;
-                let clear = self
-                    .open_value(Row::Attachment { digest }, stored.clone())
-                    .await?;
-                visit("attachments", &clear);
+                let row = Row::Attachment { digest: &digest };
+                visit("attachments", &self.open_value(row, stored).await?);
                 opened.attachments += 1;
             }
-            if rows.len() < BACKFILL_CHUNK {
+            if !full {
                 break;
             }
-            after = rows.last().map(|(d, _)| d.clone()).unwrap_or_default();
-        }
-        if matches!(self.sealer(), Sealer::Clear) {
-            tracing::debug!("store in clear: values visited as stored");
+            after = next;
         }
         Ok(opened)
     }
