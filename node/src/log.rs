@@ -33,6 +33,7 @@ mod each_peer;
 pub mod head;
 mod key;
 mod note_key;
+mod receipt_checkpoints;
 pub mod recover;
 mod round;
 pub mod sm3_tree;
@@ -337,7 +338,7 @@ pub fn verify_receipt(
 ) -> Result<CounterpartReceipt, ReceiptError> {
     let receipt = response.receipt.as_ref().ok_or(ReceiptError::Missing)?;
     let body = &response.body;
-    let signed = open_receipt_checkpoint(
+    let signed = receipt_checkpoints::open(
         &receipt.checkpoint,
         responder_cert,
         body.responder_region,

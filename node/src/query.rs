@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use credex_pki::authorization::{
-    AuthorizationVerified, QueryContext, query_digest, sign_response, verify_authorized_query,
+    AuthorizationVerified, QueryContext, sign_response, verify_authorized_query,
 };
 use credex_pki::signing::SigningKey;
 use credex_policies::{AgreementGroups, Catalogue, PolicySet, ReleaseDecision};
@@ -202,7 +202,10 @@ impl QueryService {
         q: &AuthorizedQuery,
     ) -> Result<QueryResponse, AnswerError> {
         let now_ms = self.storage.clock().now_ms();
-        let digest = query_digest(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
+        // The query as kept with its entry (the bundle an auditor re-checks);
+        // its digest is the one `credex_pki::query_digest` gives.
+        let bundle = credex_protocol::encode(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
+        let digest = credex_journal::sha256(&bundle);
         let ctx = QueryContext {
             responder_region: self.region,
             peer_region: peer.region,
@@ -212,7 +215,6 @@ impl QueryService {
         };
         let policy_hash = self.policy.policy_hash();
         let mut entry = self.received_entry(q, digest, now_ms);
-        let bundle = credex_protocol::encode(q).ok();
 
         // 1. Both authorizations. A request whose signatures do not verify is
         //    recorded (without consuming its nonce: nothing in it is authenticated).
@@ -243,7 +245,7 @@ impl QueryService {
             .append_claimed(
                 credex_journal::kind::QUERY_RECEIVED,
                 claim,
-                bundle.map(|b| (digest, b)),
+                Some((digest, bundle)),
                 move |outcome| bodies.take(outcome),
             )
             .await?;

@@ -552,7 +552,7 @@ async fn exchange(
     let officer = |p: &SignerProof| {
         p.chain
             .first()
-            .and_then(|c| credex_pki::identity_from_der(c).ok())
+            .and_then(|c| trust.identity_of(c).ok())
             .map(|id| crate::query::officer_of(&id))
     };
     let entry = AccessEntry {

@@ -1981,6 +1981,51 @@ async fn tree_head_is_published(store: Store) {
     s.close().await;
 }
 
+/// Checkpoints queued among appends are stored in the appends' group
+/// commit (decision 1130): each is answered on its own — a note in
+/// conflict with a stored one fails alone, the appends and the other
+/// checkpoints beside it are committed — and what is stored survives
+/// reopening.
+async fn checkpoints_ride_with_appends(store: Store) {
+    let s = store.open().await;
+    for i in 0..8 {
+        s.append(kind_of(i), body_of(i)).await.expect("append");
+    }
+    s.store_checkpoint(4, checkpoint_note(4, "a"))
+        .await
+        .expect("checkpoint 4");
+    for round in 0..5u64 {
+        let appends = (0..16).map(|i| s.append(kind_of(i), body_of(i)));
+        let size = 5 + round;
+        let (appended, stored, conflict) = tokio::join!(
+            futures_join_all(appends.collect()),
+            s.store_checkpoint(size, checkpoint_note(size, "a")),
+            s.store_checkpoint(4, checkpoint_note(4, "b")),
+        );
+        for seq in appended {
+            seq.expect("an append beside the checkpoints");
+        }
+        stored.expect("a new checkpoint beside the appends");
+        let err = conflict.expect_err("another note for size 4");
+        assert!(
+            matches!(err, StorageError::CheckpointConflict { size: 4 }),
+            "{err}"
+        );
+    }
+    s.close().await;
+    let s = store.open().await;
+    assert_eq!(
+        s.latest_checkpoint().await.expect("latest"),
+        Some((9, checkpoint_note(9, "a")))
+    );
+    assert_eq!(
+        s.checkpoint(4).await.expect("checkpoint 4"),
+        Some(checkpoint_note(4, "a"))
+    );
+    assert_eq!(s.tree_head().size, 8 + 5 * 16);
+    s.close().await;
+}
+
 /// Checkpoints, cosignatures, witnessed checkpoints and evidence round
 /// trip, survive reopening, and the store's rules hold.
 async fn log_records_round_trip(store: Store) {
@@ -2703,6 +2748,7 @@ both_backends!(
     a_writer_refuses_a_journal_shorter_than_it_committed,
     tree_head_is_published,
     log_records_round_trip,
+    checkpoints_ride_with_appends,
     danger_edits_break_the_tree,
     old_journals_get_their_tree,
     flow_state_commits_with_its_record,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{
@@ -17,7 +18,8 @@ use webpki::{
 use x509_parser::num_bigint::BigUint;
 
 use crate::identity::{
-    CertIdentity, CertKind, IdentityError, PemError, certs_from_pem, format_time, parse_certificate,
+    CertIdentity, CertKind, IdentityError, MAX_CERT_LEN, ParsedCert, PemError, certs_from_pem,
+    format_time, parse_certificate,
 };
 use crate::signing::{SignatureError, VerifyingKey};
 use credex_protocol::{Signature, SignatureAlgorithm, Suite};
@@ -329,6 +331,11 @@ pub struct TrustStore {
     /// CRL change builds a new one), so a cached success never outlives the
     /// CRLs it was checked against; each hit still checks the time window.
     cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedChain>>,
+    /// Certificates read (parsed, not verified) under this store, by the
+    /// SHA-256 of their DER: rule 4 reads both officers' leaves before any
+    /// chain is verified, and an officer's certificate is the same on every
+    /// query it signs.
+    read: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<ParsedCert>>>,
 }
 
 /// A verified chain and the time window in which the verification holds.
@@ -341,6 +348,9 @@ struct CachedChain {
 
 /// Most chains remembered per store; the cache is emptied when full.
 const CHAIN_CACHE_CAPACITY: usize = 4096;
+
+/// Most certificates kept read per store; emptied when full.
+const READ_CACHE_CAPACITY: usize = 4096;
 
 fn chain_key(
     purpose: Purpose,
@@ -355,6 +365,13 @@ fn chain_key(
     }
     let mut key = [0u8; 32];
     key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
+/// The read cache's key of one certificate: the SHA-256 of its DER.
+fn der_key(der: &[u8]) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
     key
 }
 
@@ -392,6 +409,7 @@ impl TrustStore {
             crls: parse_crls(&crls)?,
             root_der,
             cache: Default::default(),
+            read: Default::default(),
         })
     }
 
@@ -434,6 +452,7 @@ impl TrustStore {
             anchor: self.anchor.clone(),
             crls: parse_crls(&crls)?,
             cache: Default::default(),
+            read: Default::default(),
         })
     }
 
@@ -457,6 +476,35 @@ impl TrustStore {
     /// How many CRLs (at most one per CA) the store applies.
     pub fn crl_count(&self) -> usize {
         self.crls.len()
+    }
+
+    /// Read (parse, without verifying) the certificate `der`, once per
+    /// store: later reads of the same bytes return the first result.
+    pub(crate) fn read_certificate(&self, der: &[u8]) -> Result<Arc<ParsedCert>, IdentityError> {
+        if der.len() > MAX_CERT_LEN {
+            // Refused by the parser; not worth hashing first.
+            return parse_certificate(der).map(Arc::new);
+        }
+        let key = der_key(der);
+        let lock = || self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = lock().get(&key) {
+            return Ok(Arc::clone(hit));
+        }
+        let parsed = Arc::new(parse_certificate(der)?);
+        let mut read = lock();
+        if read.len() >= READ_CACHE_CAPACITY {
+            read.clear();
+        }
+        read.insert(key, Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    /// The identity the certificate `der` names, read but not verified
+    /// (e.g. to name in one's own log the officers whose query one sends).
+    /// Read once per store, like [`TrustStore::read_certificate`].
+    pub fn identity_of(&self, der: &[u8]) -> Result<CertIdentity, IdentityError> {
+        self.read_certificate(der)
+            .map(|parsed| parsed.identity.clone())
     }
 
     /// [`TrustStore::verify`] over a chain as messages carry it: DER

@@ -74,6 +74,29 @@ pub enum FrameError {
     Encode(postcard::Error),
 }
 
+/// Serde helper for a list of byte strings (certificate chains): each
+/// element as one byte string rather than a sequence of `u8`s. postcard
+/// writes both the same way (a length, then the bytes), so the wire does
+/// not change; encoding and decoding just stop going byte by byte.
+/// Use as `#[serde(with = "crate::codec::byte_strings")]`.
+pub mod byte_strings {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize each element as a byte string.
+    pub fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|b| serde_bytes::Bytes::new(b)))
+    }
+
+    /// Deserialize a sequence of byte strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let list = Vec::<serde_bytes::ByteBuf>::deserialize(d)?;
+        Ok(list
+            .into_iter()
+            .map(serde_bytes::ByteBuf::into_vec)
+            .collect())
+    }
+}
+
 /// Encode a message as a payload (no frame header).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     postcard::to_stdvec(msg).map_err(FrameError::Encode)
@@ -213,4 +236,39 @@ pub fn decode_untrusted_requests(data: &[u8], limit: FrameLimit) -> usize {
         }
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::{decode, encode};
+
+    /// A signer proof as it was encoded before `byte_strings`: byte by byte.
+    #[derive(Serialize, Deserialize)]
+    struct PlainProof {
+        chain: Vec<Vec<u8>>,
+        signature: (crate::SignatureAlgorithm, Vec<u8>),
+    }
+
+    #[test]
+    fn byte_strings_keep_the_wire_bytes() {
+        let chain = vec![vec![0x30, 0x82, 0, 200, 7], Vec::new(), vec![0xff; 300]];
+        let signature = crate::Signature {
+            algorithm: crate::SignatureAlgorithm::Ed25519,
+            bytes: (0..64).collect(),
+        };
+        let proof = crate::query::SignerProof {
+            chain: chain.clone(),
+            signature: signature.clone(),
+        };
+        let plain = PlainProof {
+            chain,
+            signature: (signature.algorithm, signature.bytes),
+        };
+        let bytes = encode(&proof).expect("encode");
+        assert_eq!(bytes, encode(&plain).expect("encode plain"));
+        let back: crate::query::SignerProof = decode(&bytes).expect("decode");
+        assert_eq!(back, proof);
+    }
 }

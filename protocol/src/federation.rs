@@ -139,6 +139,7 @@ pub struct DeliveryAck {
     pub status: DeliveryStatus,
     /// The flow's reply, postcard-encoded (may be empty); at most
     /// [`MAX_REPLY`] bytes.
+    #[serde(with = "serde_bytes")]
     pub reply: Vec<u8>,
 }
 

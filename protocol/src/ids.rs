@@ -229,6 +229,7 @@ pub struct Signature {
     pub algorithm: SignatureAlgorithm,
     /// The signature: 64 bytes for Ed25519 and SM2 (`r ‖ s`), ASN.1 DER for
     /// ECDSA.
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 

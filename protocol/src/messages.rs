@@ -115,7 +115,7 @@ pub enum Response {
     /// line (`— NAME BASE64`) over the checkpoint.
     Cosigned(String),
     /// Index 5. The answer to [`Request::AuditFetch`]: the file's bytes.
-    AuditData(Vec<u8>),
+    AuditData(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Index 6. The answer to [`Request::Deliver`]: the receiver's signed
     /// acknowledgement and its log receipt.
     Delivered(Box<SignedDeliveryAck>),

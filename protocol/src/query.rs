@@ -162,6 +162,7 @@ pub struct QueryRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignerProof {
     /// Leaf first, then the issuing region CA.
+    #[serde(with = "crate::codec::byte_strings")]
     pub chain: Vec<Vec<u8>>,
     /// The signature.
     pub signature: Signature,
@@ -508,6 +509,7 @@ pub struct Receipt {
     pub leaf_index: u64,
     /// The entry's bytes as logged (kind ‖ time ‖ access record); hashing
     /// them gives the leaf hash.
+    #[serde(with = "serde_bytes")]
     pub entry: Vec<u8>,
     /// A C2SP signed checkpoint (signed note text) whose tree covers the entry.
     pub checkpoint: String,

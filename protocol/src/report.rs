@@ -150,6 +150,7 @@ pub struct ReportBundle {
     /// The signed report.
     pub signed: SignedCreditReport,
     /// The issuing node's `report_issued` log entry.
+    #[serde(with = "serde_bytes")]
     pub entry: Vec<u8>,
 }
 

@@ -598,6 +598,24 @@ impl BatchTx {
         super::tree::hash_rows(&self.location(), rows)
     }
 
+    /// Store the signed checkpoint `note` of `size` in this transaction.
+    /// Returns false, changing nothing, if another note is stored for that
+    /// size (a fork of this node's own log).
+    pub(crate) async fn insert_checkpoint(
+        &mut self,
+        size: u64,
+        note: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StorageError> {
+        match self {
+            BatchTx::Sqlite(tx) => tx.insert_checkpoint(size, note, now_unix_ms).await,
+            BatchTx::Direct(tx) => {
+                tx.insert_checkpoint(super::witness::log_size(size)?, note, now_unix_ms)
+            }
+            BatchTx::Postgres(tx) => tx.insert_checkpoint(size, note, now_unix_ms).await,
+        }
+    }
+
     /// Inserts `hashes` at stored hash indexes `first_index` onward.
     pub(crate) async fn insert_tree_hashes(
         &mut self,

@@ -177,39 +177,19 @@ macro_rules! log_sql {
             }
         }
 
-        /// Store a signed checkpoint of `size`; a second, different note
-        /// for the same size is a conflict (a fork of this node's own log).
+        /// Store a signed checkpoint of `size` in a transaction of its own
+        /// ([`checkpoint_sql!`]'s `insert_checkpoint`). The writer stores
+        /// the checkpoints it signs in its journal batches instead.
         async fn insert_checkpoint(
             &self,
             size: u64,
             note: &str,
             now_unix_ms: i64,
         ) -> Result<u64, StorageError> {
-            const OP: &str = "checkpoint insert";
-            let fail = |e| self.write_error(OP, e);
-            let db_size = super::witness::log_size(size)?;
-            let done = sqlx::query(
-                "INSERT INTO checkpoints (size, note, signed_at_unix_ms) \
-                 VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
-            )
-            .bind(db_size)
-            .bind(note)
-            .bind(now_unix_ms)
-            .execute(&self.$write)
-            .await
-            .map_err(fail)?;
-            if done.rows_affected() == 0 {
-                let stored: Option<String> =
-                    sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = $1")
-                        .bind(db_size)
-                        .fetch_optional(&self.$write)
-                        .await
-                        .map_err(fail)?;
-                if stored.as_deref() != Some(note) {
-                    return Err(StorageError::CheckpointConflict { size });
-                }
-            }
-            Ok(0)
+            let mut batch = self.begin_batch().await?;
+            let stored = batch.insert_checkpoint(size, note, now_unix_ms).await?;
+            batch.commit().await?;
+            super::witness::checkpoint_stored(size, stored).map(|()| 0)
         }
 
         /// Store a witness's cosignature of the checkpoint of `size`; the
@@ -454,3 +434,41 @@ macro_rules! log_sql {
 }
 
 pub(crate) use log_sql;
+
+/// The checkpoint insert of a batch transaction (`SqliteBatch`, `PgBatch`;
+/// the direct SQLite batch runs the same statements through rusqlite).
+macro_rules! checkpoint_sql {
+    (batch: $batch:ty) => {
+        impl $batch {
+            /// Store the signed checkpoint `note` of `size` in this
+            /// transaction. Returns false, changing nothing, if another note
+            /// is stored for that size (a fork of this node's own log).
+            pub(crate) async fn insert_checkpoint(
+                &mut self,
+                size: u64,
+                note: &str,
+                now_unix_ms: i64,
+            ) -> Result<bool, StorageError> {
+                const OP: &str = "checkpoint insert";
+                let db_size = super::witness::log_size(size)?;
+                let done = sqlx::query(super::witness::INSERT_CHECKPOINT)
+                    .bind(db_size)
+                    .bind(note)
+                    .bind(now_unix_ms)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| self.engine.write_error(OP, e))?;
+                if done.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                let stored: Option<String> = sqlx::query_scalar(super::witness::STORED_CHECKPOINT)
+                    .bind(db_size)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(|e| self.engine.write_error(OP, e))?;
+                Ok(stored.as_deref() == Some(note))
+            }
+        }
+    };
+}
+pub(crate) use checkpoint_sql;

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Postgres, QueryBuilder, Transaction};
 
 use super::engine::{self, JournalRow, PeerRow};
-use super::log_sql::log_sql;
+use super::log_sql::{checkpoint_sql, log_sql};
 use super::state::StateWrite;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
@@ -704,3 +704,5 @@ mod tests {
         }
     }
 }
+
+checkpoint_sql!(batch: PgBatch);

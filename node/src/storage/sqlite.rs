@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::engine::{self, JournalRow, PeerRow};
-use super::log_sql::log_sql;
+use super::log_sql::{checkpoint_sql, log_sql};
 use super::state::StateWrite;
 use super::{
     JournalRecord, LOCK_WAIT_TIMEOUT, PeerRecord, PeerSighting, StorageError, StorageOptions,
@@ -730,3 +730,5 @@ async fn select_tree_hashes(
     }
     Ok(rows)
 }
+
+checkpoint_sql!(batch: SqliteBatch);

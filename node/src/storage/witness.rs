@@ -352,6 +352,24 @@ impl Storage {
     }
 }
 
+/// Stores a signed checkpoint unless one is stored for its size (both
+/// engines: `$N` parameters; size, note, signed-at).
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (size, note, signed_at_unix_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING";
+
+/// The note stored for a size, after [`INSERT_CHECKPOINT`] changed nothing.
+pub(crate) const STORED_CHECKPOINT: &str = "SELECT note FROM checkpoints WHERE size = $1";
+
+/// The answer to storing the checkpoint of `size`: stored (or already
+/// stored, identical), or a conflict with another note of that size.
+pub(crate) fn checkpoint_stored(size: u64, stored: bool) -> Result<(), StorageError> {
+    if stored {
+        Ok(())
+    } else {
+        Err(StorageError::CheckpointConflict { size })
+    }
+}
+
 /// A tree size as the database stores it (a signed 64-bit integer).
 pub(crate) fn log_size(size: u64) -> Result<i64, StorageError> {
     i64::try_from(size).map_err(|_| StorageError::InvalidLogRecord {

@@ -141,6 +141,61 @@ pub(crate) struct ClaimedAppend {
     pub(crate) reply: oneshot::Sender<Result<(u64, ClaimOutcome), StorageError>>,
 }
 
+/// One group commit: journal appends, and the checkpoints signed since
+/// the last one, stored in the same transaction rather than in one of their
+/// own (decision 1130).
+#[derive(Default)]
+struct Batch {
+    appends: Vec<Append>,
+    checkpoints: Vec<CheckpointWrite>,
+}
+
+/// A signed checkpoint to store ([`LogWrite::Checkpoint`]).
+struct CheckpointWrite {
+    size: u64,
+    note: String,
+    reply: oneshot::Sender<Result<u64, StorageError>>,
+}
+
+impl Batch {
+    /// A batch begun by `command` if it is an append or a checkpoint to
+    /// store, else the command back.
+    fn begun_by(command: Command) -> Result<Batch, Box<Command>> {
+        let mut batch = Batch::default();
+        batch.add(command).map(|_| batch)
+    }
+
+    /// Adds `command` if it belongs in a batch, returning the bytes it
+    /// adds; gives it back otherwise.
+    fn add(&mut self, command: Command) -> Result<usize, Box<Command>> {
+        match command {
+            Command::Append(append) => {
+                let bytes = append.queued_bytes();
+                self.appends.push(append);
+                Ok(bytes)
+            }
+            Command::LogWrite {
+                write: LogWrite::Checkpoint { size, note },
+                reply,
+            } => {
+                let bytes = note.len();
+                self.checkpoints.push(CheckpointWrite { size, note, reply });
+                Ok(bytes)
+            }
+            other => Err(Box::new(other)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.appends.len() + self.checkpoints.len()
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.appends.iter().map(Append::queued_bytes).sum::<usize>()
+            + self.checkpoints.iter().map(|c| c.note.len()).sum::<usize>()
+    }
+}
+
 impl Append {
     /// Bytes this append adds to a batch before it is written: the body of
     /// a plain append, the attachment of a claimed one (its body is built
@@ -260,14 +315,13 @@ pub(crate) async fn run(
                 }
             },
         };
-        match command {
-            Command::Append(first) => {
-                let mut batch = vec![first];
+        match Batch::begun_by(command) {
+            Ok(mut batch) => {
                 carried = collect_batch(&mut queue, &mut batch, &config, previous_batch_len).await;
                 previous_batch_len = batch.len();
                 commit_batch(&engine, batch, &config, &counters, &mut tree, &heads).await;
             }
-            other => run_other(&engine, &config, &counters, other, &mut tree, &heads).await,
+            Err(other) => run_other(&engine, &config, &counters, *other, &mut tree, &heads).await,
         }
         config.writes.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -317,7 +371,11 @@ async fn run_other(
     match command {
         // `run` batches appends; one handed here is a batch of one.
         Command::Append(append) => {
-            commit_batch(engine, vec![append], config, counters, tree, heads).await;
+            let batch = Batch {
+                appends: vec![append],
+                checkpoints: Vec::new(),
+            };
+            commit_batch(engine, batch, config, counters, tree, heads).await;
         }
         Command::RecordPeer { sighting, reply } => {
             let result = engine.record_peer(&sighting).await;
@@ -447,23 +505,24 @@ async fn write_state_alone(
 /// command met on the way, to be run after the batch (queue order is kept).
 async fn collect_batch(
     queue: &mut mpsc::Receiver<Command>,
-    batch: &mut Vec<Append>,
+    batch: &mut Batch,
     config: &WriterConfig,
     previous_batch_len: usize,
 ) -> Option<Command> {
-    let mut bytes = batch.iter().map(Append::queued_bytes).sum::<usize>();
+    let mut bytes = batch.queued_bytes();
     // A lone caller (previous batch of one) is never delayed.
     let deadline = (previous_batch_len > 1 && !config.max_batch_delay.is_zero())
         .then(|| Instant::now() + config.max_batch_delay);
     let mut idle_yields = 0;
     while batch.len() < config.max_batch && bytes < MAX_BATCH_BYTES {
         match queue.try_recv() {
-            Ok(Command::Append(append)) => {
+            Ok(command) => {
                 idle_yields = 0;
-                bytes += append.queued_bytes();
-                batch.push(append);
+                match batch.add(command) {
+                    Ok(added) => bytes += added,
+                    Err(other) => return Some(*other),
+                }
             }
-            Ok(other) => return Some(other),
             Err(mpsc::error::TryRecvError::Disconnected) => return None,
             Err(mpsc::error::TryRecvError::Empty) => {
                 let waiting = deadline.is_some_and(|d| Instant::now() < d);
@@ -478,7 +537,8 @@ async fn collect_batch(
     None
 }
 
-/// Writes `batch` in one transaction and answers every caller: each its
+/// Writes `batch` in one transaction and answers every caller (the
+/// checkpoints to store among them): each its
 /// sequence number (and claim outcome) after the commit, or all the same
 /// error. A claimed append refused on its own (body too long, `build`
 /// panicked) gets its own error and consumes no sequence number.
@@ -489,17 +549,26 @@ async fn collect_batch(
 /// batch leaves `tree` as it was.
 async fn commit_batch(
     engine: &Engine,
-    mut batch: Vec<Append>,
+    batch: Batch,
     config: &WriterConfig,
     counters: &Counters,
     tree: &mut TreeState,
     heads: &HeadSender,
 ) {
+    let Batch {
+        appends: mut batch,
+        checkpoints,
+    } = batch;
     let started = Instant::now();
     let recorded_at = config.clock.now_ms();
+    if batch.is_empty() {
+        let stored = store_checkpoints(engine, &checkpoints, recorded_at).await;
+        answer_checkpoints(checkpoints, stored);
+        return;
+    }
     let len = batch.len();
-    match write_batch(engine, &mut batch, recorded_at, tree).await {
-        Ok((first_seq, extended, records)) => {
+    match write_batch(engine, &mut batch, &checkpoints, recorded_at, tree).await {
+        Ok((first_seq, extended, records, stored)) => {
             config
                 .recent
                 .committed(records, extended.first_hash, &extended.hashes);
@@ -528,12 +597,61 @@ async fn commit_batch(
                     seq += 1;
                 }
             }
+            answer_checkpoints(checkpoints, Ok(stored));
         }
         Err(error) => {
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, len, "journal batch failed; nothing of it was committed");
             for append in batch {
                 append.fail(error.clone());
+            }
+            answer_checkpoints(checkpoints, Err(error));
+        }
+    }
+}
+
+/// Stores `checkpoints` in a transaction of their own: a batch with no
+/// append. Returns, for each, whether it was stored (false: another note
+/// is stored for its size).
+async fn store_checkpoints(
+    engine: &Engine,
+    checkpoints: &[CheckpointWrite],
+    now_unix_ms: i64,
+) -> Result<Vec<bool>, StorageError> {
+    let mut tx = engine.begin_append_batch().await?;
+    let stored = insert_checkpoints(&mut tx, checkpoints, now_unix_ms).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+async fn insert_checkpoints(
+    tx: &mut BatchTx,
+    checkpoints: &[CheckpointWrite],
+    now_unix_ms: i64,
+) -> Result<Vec<bool>, StorageError> {
+    let mut stored = Vec::with_capacity(checkpoints.len());
+    for checkpoint in checkpoints {
+        stored.push(
+            tx.insert_checkpoint(checkpoint.size, &checkpoint.note, now_unix_ms)
+                .await?,
+        );
+    }
+    Ok(stored)
+}
+
+/// Answers the callers of committed (or failed) checkpoint writes:
+/// `stored` holds, in order, whether each was stored.
+fn answer_checkpoints(checkpoints: Vec<CheckpointWrite>, stored: Result<Vec<bool>, StorageError>) {
+    match stored {
+        Ok(stored) => {
+            for (checkpoint, stored) in checkpoints.into_iter().zip(stored) {
+                let answer = super::witness::checkpoint_stored(checkpoint.size, stored);
+                let _ = checkpoint.reply.send(answer.map(|()| 0));
+            }
+        }
+        Err(error) => {
+            for checkpoint in checkpoints {
+                let _ = checkpoint.reply.send(Err(error.clone()));
             }
         }
     }
@@ -544,8 +662,9 @@ async fn commit_batch(
 /// [`super::access`]), then inserts every record that is to be written and
 /// their tree hashes, and commits. Returns the first record's sequence
 /// number, and the tree after the batch; the records follow contiguously
-/// in batch order, skipping claimed appends refused on their own. Moves the
-/// bodies out of `batch`.
+/// in batch order, skipping claimed appends refused on their own; and
+/// whether each of `checkpoints`, stored in the same transaction, was
+/// stored. Moves the bodies out of `batch`.
 ///
 /// If the journal's next seq read under the lock is not `tree`'s size
 /// (another process appended, or a commit whose answer was lost did
@@ -553,9 +672,10 @@ async fn commit_batch(
 async fn write_batch(
     engine: &Engine,
     batch: &mut [Append],
+    checkpoints: &[CheckpointWrite],
     recorded_at_unix_ms: i64,
     tree: &TreeState,
-) -> Result<(u64, Extended, Vec<super::JournalRecord>), StorageError> {
+) -> Result<(u64, Extended, Vec<super::JournalRecord>, Vec<bool>), StorageError> {
     // A leaf hash does not depend on the seq: hash plain records before
     // taking the lock.
     let mut plain_leaves = batch
@@ -637,6 +757,7 @@ async fn write_batch(
     }
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
     let extended = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
+    let stored = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
     tx.commit().await?;
     let records = (first_seq..)
         .zip(rows)
@@ -647,7 +768,7 @@ async fn write_batch(
             body: row.body,
         })
         .collect();
-    Ok((first_seq, extended, records))
+    Ok((first_seq, extended, records, stored))
 }
 
 /// Stage a claimed append in `tx`: decide its claims against what was

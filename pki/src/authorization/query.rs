@@ -94,7 +94,7 @@ pub fn verify_authorized_query(
     // 1.–3. From the peer, to us, fresh.
     check_arrival(request, ctx)?;
     // 4. Two different people.
-    check_different_officers(&q.requester, &q.approver)?;
+    check_different_officers(trust, &q.requester, &q.approver)?;
 
     // 5. The requester.
     let request_bytes = encode(request).map_err(AuthorizationError::Encoding)?;
@@ -172,7 +172,7 @@ pub fn verify_approver(
     trust: &TrustStore,
     now: UnixTime,
 ) -> Result<CertIdentity, AuthorizationError> {
-    check_different_officers(requester, approver)?;
+    check_different_officers(trust, requester, approver)?;
     let request_bytes = encode(request).map_err(AuthorizationError::Encoding)?;
     let approval = approval_message(&request_bytes, &requester.signature);
     let region = request.requester_region;

@@ -13,18 +13,21 @@ use credex_protocol::query::{QueryBoundError, SignerProof};
 use rustls_pki_types::UnixTime;
 
 use super::error::{AuthorizationError, SameOfficerEvidence, Signer};
-use crate::identity::{CertIdentity, ParsedCert, Subject, parse_certificate};
+use std::sync::Arc;
+
+use crate::identity::{CertIdentity, ParsedCert, Subject};
 use crate::trust::{Purpose, TrustStore};
 
 /// Rule 4: the requester's and the approver's first certificates, read but
 /// not verified yet, name different people: not one certificate, not one
 /// key, not the same operator name in the same region.
 pub(super) fn check_different_officers(
+    trust: &TrustStore,
     requester: &SignerProof,
     approver: &SignerProof,
 ) -> Result<(), AuthorizationError> {
-    let requester_leaf = read_leaf(requester, Signer::Requester)?;
-    let approver_leaf = read_leaf(approver, Signer::Approver)?;
+    let requester_leaf = read_leaf(trust, requester, Signer::Requester)?;
+    let approver_leaf = read_leaf(trust, approver, Signer::Approver)?;
     match same_officer(&requester_leaf, &approver_leaf) {
         Some(evidence) => Err(AuthorizationError::SameOfficer { evidence }),
         None => Ok(()),
@@ -32,14 +35,20 @@ pub(super) fn check_different_officers(
 }
 
 /// Rule 4's input: the signer's first certificate, read but not verified.
-fn read_leaf(proof: &SignerProof, signer: Signer) -> Result<ParsedCert, AuthorizationError> {
+fn read_leaf(
+    trust: &TrustStore,
+    proof: &SignerProof,
+    signer: Signer,
+) -> Result<Arc<ParsedCert>, AuthorizationError> {
     let unreadable = |reason: String| AuthorizationError::UnreadableChain { signer, reason };
     proof.validate().map_err(|e| unreadable(e.to_string()))?;
     let leaf = proof
         .chain
         .first()
         .ok_or_else(|| unreadable(QueryBoundError::BadChain.to_string()))?;
-    parse_certificate(leaf).map_err(|e| unreadable(e.to_string()))
+    trust
+        .read_certificate(leaf)
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 fn same_officer(a: &ParsedCert, b: &ParsedCert) -> Option<SameOfficerEvidence> {

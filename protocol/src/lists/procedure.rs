@@ -328,6 +328,7 @@ pub struct Evidence {
     /// SHA-256 of `content`, as the filing region logged it.
     pub digest: [u8; 32],
     /// The file itself.
+    #[serde(with = "serde_bytes")]
     pub content: Vec<u8>,
 }
 

@@ -31,6 +31,7 @@ use crate::storage::claims::{ClaimLedger, Counted};
 use crate::storage::engine::{self, JournalRow, expect_one_row};
 use crate::storage::lease::LeaseRow;
 use crate::storage::state::StateWrite;
+use crate::storage::witness::{INSERT_CHECKPOINT, STORED_CHECKPOINT};
 use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, RecordRow, StorageError};
 
 /// Statements the connection keeps prepared: every statement of a batch.
@@ -362,6 +363,26 @@ impl DirectBatch {
             .prepare_cached(sql)
             .and_then(|mut statement| statement.query_row(params, |row| row.get(0)))
             .map_err(|e| self.fail(e))
+    }
+
+    /// Store the signed checkpoint `note` of `size` in this transaction.
+    /// Returns false, changing nothing, if another note is stored for that
+    /// size (a fork of this node's own log).
+    pub(crate) fn insert_checkpoint(
+        &mut self,
+        size: i64,
+        note: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StorageError> {
+        if self.run(INSERT_CHECKPOINT, params![size, note, now_unix_ms])? == 1 {
+            return Ok(true);
+        }
+        let stored: Option<String> = self
+            .connection()?
+            .prepare_cached(STORED_CHECKPOINT)
+            .and_then(|mut statement| statement.query_row([size], |row| row.get(0)).optional())
+            .map_err(|e| self.fail(e))?;
+        Ok(stored.as_deref() == Some(note))
     }
 
     /// The stored hashes at `indexes` that exist, as `(idx, hash)` rows.
