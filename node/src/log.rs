@@ -248,19 +248,40 @@ impl Checkpoints {
 /// SM3 edge at its size.
 type ToKeep = (u64, Hash, String, Option<sm3_tree::Sm3Edge>);
 
-/// Store each signed checkpoint (and then its SM3 edge) and record it in
-/// the head file, in the order signed, off the receipts' path. Ends when
-/// the checkpointer does.
+/// Store each signed checkpoint and record the last in the head file (and,
+/// under `sm2-sm3`, its SM3 edge), in the order signed, off the receipts'
+/// path. The checkpoints signed while the previous ones were being stored
+/// are stored together, in one group commit, and only the last of them
+/// goes to the head file: it records the largest size signed. Ends when the
+/// checkpointer does.
 async fn keep_checkpoints(
     storage: Storage,
     mut kept: tokio::sync::mpsc::UnboundedReceiver<ToKeep>,
     head_file: Option<std::path::PathBuf>,
 ) {
-    while let Some((size, root, note, edge)) = kept.recv().await {
-        if let Err(e) = storage.store_checkpoint(size, note).await {
-            tracing::error!(error = %e, "could not store a checkpoint");
-            continue;
+    while let Some(first) = kept.recv().await {
+        let mut round = vec![first];
+        while let Ok(next) = kept.try_recv() {
+            round.push(next);
         }
+        let stored = storage
+            .store_checkpoints(
+                round
+                    .iter()
+                    .map(|(size, _, note, _)| (*size, note.clone()))
+                    .collect(),
+            )
+            .await;
+        let mut last = None;
+        for (checkpoint, result) in round.into_iter().zip(stored) {
+            match result {
+                Ok(()) => last = Some(checkpoint),
+                Err(e) => tracing::error!(error = %e, "could not store a checkpoint"),
+            }
+        }
+        let Some((size, root, _, edge)) = last else {
+            continue;
+        };
         if let Some(edge) = edge
             && let Err(e) = edge.keep(&storage).await
         {

@@ -86,6 +86,11 @@ struct Args {
     suite: credex_protocol::Suite,
 }
 
+/// The same allocator as the `credex` binary (decision 1130), so that the
+/// simulated nodes run as deployed ones do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));

@@ -18,6 +18,12 @@ use commands::{
 
 mod commands;
 
+/// mimalloc rather than glibc's malloc: a node allocates and frees small
+/// buffers on every request, often on another thread than the one that
+/// allocated them (decision 1130).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// credex: a privacy-preserving exchange node for public credit information
 /// between regions.
 #[derive(Parser)]

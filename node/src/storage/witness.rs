@@ -177,6 +177,39 @@ impl Storage {
             .map(drop)
     }
 
+    /// [`Storage::store_checkpoint`] for each of `checkpoints`, queued
+    /// together so that they are stored in one group commit; returns each
+    /// one's result, in order.
+    pub async fn store_checkpoints(
+        &self,
+        checkpoints: Vec<(u64, String)>,
+    ) -> Vec<Result<(), StorageError>> {
+        let committed = self.tree_head().size;
+        let mut queued = Vec::with_capacity(checkpoints.len());
+        for (size, note) in checkpoints {
+            let write = LogWrite::Checkpoint { size, note };
+            let sent = if size > committed {
+                Err(StorageError::TreeSizeUnavailable { size, committed })
+            } else if let Err(e) = write.validate() {
+                Err(e)
+            } else {
+                let (reply, answer) = oneshot::channel();
+                self.send(Command::LogWrite { write, reply })
+                    .await
+                    .map(|()| answer)
+            };
+            queued.push(sent);
+        }
+        let mut results = Vec::with_capacity(queued.len());
+        for sent in queued {
+            results.push(match sent {
+                Ok(answer) => self.answer(answer).await.map(drop),
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+
     /// The checkpoint of the largest tree size stored, if any. Cancel-safe
     /// (read only).
     pub async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StorageError> {

@@ -37,6 +37,11 @@ use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, RecordRow, StorageError};
 /// Statements the connection keeps prepared: every statement of a batch.
 const STATEMENT_CACHE: usize = 32;
 
+/// The writer's page cache, KiB: the B-tree pages its batches touch (the
+/// journal's and the tree's last pages, the nonce and attachment indexes)
+/// without reading them back from the file. SQLite's default is 2 MiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 /// The writer's direct connection. Cheap to clone; at most one
 /// [`DirectBatch`] holds the connection at a time.
 #[derive(Clone)]
@@ -66,6 +71,11 @@ impl DirectWriter {
             .map_err(open)?;
         connection
             .pragma_update(None, "foreign_keys", true)
+            .map_err(open)?;
+        // Negative: KiB. The writer is the store's only writing connection,
+        // so what it caches stays valid between its transactions.
+        connection
+            .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
             .map_err(open)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // The same rules as the sqlx connection (`check_write_rules`): an
