@@ -128,6 +128,9 @@ impl Phase {
             },
             ratio_to_ceiling_intrinsic: ratio(crypto.ceiling_qps_intrinsic),
             ratio_to_ceiling_executed: ratio(crypto.ceiling_qps_executed),
+            // Set by the caller, which holds the stores.
+            commits_per_query: 0.0,
+            appends_per_commit: 0.0,
         }
     }
 }

@@ -103,6 +103,11 @@ pub struct LevelResult {
     pub ratio_to_ceiling_intrinsic: f64,
     /// `queries_per_s` / the as-executed crypto ceiling.
     pub ratio_to_ceiling_executed: f64,
+    /// Group commits of both nodes' stores in the measured phase, per
+    /// completed query (each query appends four journal records).
+    pub commits_per_query: f64,
+    /// Journal records per group commit, both nodes.
+    pub appends_per_commit: f64,
 }
 
 /// The whole report of `credex bench query`.
@@ -202,6 +207,15 @@ struct NodePair {
 }
 
 impl NodePair {
+    /// Group commits and journal records committed so far, both stores.
+    fn commits_and_appends(&self) -> (u64, u64) {
+        let (r, s) = (
+            self.requester.storage().stats(),
+            self.responder.storage().stats(),
+        );
+        (r.commits + s.commits, r.appends + s.appends)
+    }
+
     /// Start both nodes of a fresh federation — in SQLite, or in
     /// PostgreSQL at `postgres` — and open `connections` QUIC connections
     /// from the requester to the responder.
@@ -347,12 +361,20 @@ async fn run_levels(
             let _ = phase(args.warmup).await;
         }
         eprintln!("level {concurrency}: measuring for {} s…", args.seconds);
-        let level = phase(args.seconds)
+        let before = pair.commits_and_appends();
+        let mut level = phase(args.seconds)
             .await
             .summarize(concurrency, want, crypto);
+        let after = pair.commits_and_appends();
+        let (commits, appends) = (after.0 - before.0, after.1 - before.1);
+        if level.completed > 0 && commits > 0 {
+            level.commits_per_query = commits as f64 / level.completed as f64;
+            level.appends_per_commit = appends as f64 / commits as f64;
+        }
         eprintln!(
-            "level {concurrency}: {:.0} queries/s, p99 {:.2} ms",
-            level.queries_per_s, level.p99_ms
+            "level {concurrency}: {:.0} queries/s, p99 {:.2} ms, {:.2} group commits per query \
+             ({:.1} records each)",
+            level.queries_per_s, level.p99_ms, level.commits_per_query, level.appends_per_commit
         );
         levels.push(level);
     }
