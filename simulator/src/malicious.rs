@@ -86,7 +86,9 @@ impl MaliciousCounts {
         }
     }
 
-    fn record(&mut self, what: &'static str, result: Result<Answer, Failure>) {
+    /// Counts one attack's result; returns whether it counts as sent (it
+    /// reached the target and was answered or refused).
+    fn record(&mut self, what: &'static str, result: Result<Answer, Failure>) -> bool {
         match result {
             Ok(a) => {
                 *self.attempts.entry(what).or_default() += 1;
@@ -102,6 +104,7 @@ impl MaliciousCounts {
                     .or_default()
                     .entry(a.how)
                     .or_default() += 1;
+                true
             }
             Err(Failure::Failed(e)) if e.contains("refused") => {
                 *self.attempts.entry(what).or_default() += 1;
@@ -117,8 +120,12 @@ impl MaliciousCounts {
                     .or_default()
                     .entry(how.to_owned())
                     .or_default() += 1;
+                true
             }
-            Err(_) => self.unreachable += 1,
+            Err(_) => {
+                self.unreachable += 1;
+                false
+            }
         }
     }
 }
@@ -150,7 +157,10 @@ impl Answer {
 
 /// The malicious peer: while its window is open (until `until`), `node`
 /// sends the [`ATTACKS`] round robin and, from a third of the way in, floods
-/// one peer. A flood that cannot start (its target down, cut off, or its
+/// one peer. An attack that could not be built or did not reach its target
+/// is tried again before the next kind, and the window stays open (to the run's deadline) until every
+/// kind has been sent once: on a loaded machine a short window may hold
+/// fewer attacks than there are kinds. A flood that cannot start (its target down, cut off, or its
 /// pair backing off after a throttled query) is tried again after
 /// [`FLOOD_RETRY_AFTER`] for as long as the window lasts; each failed start
 /// is counted by its reason in the report.
@@ -158,14 +168,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng
     let flood_at = Instant::now() + until.saturating_duration_since(Instant::now()) / 3;
     let mut flooded = false;
     let mut step = 0usize;
-    while Instant::now() < until && Instant::now() < ctx.deadline {
+    while Instant::now() < ctx.deadline && (Instant::now() < until || step < ATTACKS.len()) {
         let to = loop {
             let t = ctx.provinces[rng.below(ctx.provinces.len())];
             if t != node {
                 break t;
             }
         };
-        if !flooded && Instant::now() >= flood_at {
+        if !flooded && Instant::now() >= flood_at && Instant::now() < until {
             // A node the schedule has killed cannot be flooded: pick again
             // rather than spend a try on it.
             if ctx.slots[to].live().is_none() {
@@ -184,14 +194,19 @@ pub(crate) async fn run(ctx: Arc<Ctx>, node: usize, until: Instant, mut rng: Rng
             continue;
         }
         let what = ATTACKS[step % ATTACKS.len()];
-        step += 1;
         let Some(result) = attack(&ctx, node, to, what, &mut rng).await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        ctx.malicious
+        let sent = ctx
+            .malicious
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(what, result);
+        // A kind that did not reach its target is tried again first.
+        if sent {
+            step += 1;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

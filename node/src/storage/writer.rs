@@ -27,6 +27,11 @@ use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 /// resolution) — more than an fsync on a fast disk.
 const MAX_IDLE_YIELDS: u32 = 4;
 
+mod batch;
+
+pub(crate) use batch::{Append, AppendCommand, BuildBody, ClaimedAppend};
+use batch::{Batch, CheckpointWrite, answer_checkpoints, insert_checkpoints, store_checkpoints};
+
 /// One queued write.
 pub(crate) enum Command {
     /// Append one journal record, plain or claimed; appends are batched.
@@ -95,175 +100,6 @@ pub(crate) enum Command {
         edit: DangerEdit,
         reply: oneshot::Sender<Result<u64, StorageError>>,
     },
-}
-
-/// One member of a group commit.
-pub(crate) enum Append {
-    /// [`super::Storage::append`].
-    Plain(AppendCommand),
-    /// [`super::Storage::append_claimed`] (boxed: it is large).
-    Claimed(Box<ClaimedAppend>),
-}
-
-/// One queued journal append.
-pub(crate) struct AppendCommand {
-    pub(crate) kind: u16,
-    pub(crate) body: Vec<u8>,
-    /// Flow-state writes committed with the record.
-    pub(crate) state: Vec<StateWrite>,
-    /// Written only while this lease's token is current (decision 1020).
-    pub(crate) fence: Option<super::lease::Fence>,
-    /// Why the batch left this append out (a stale fence).
-    pub(crate) refused: Option<StorageError>,
-    pub(crate) reply: oneshot::Sender<Result<u64, StorageError>>,
-}
-
-/// Builds the journal body of a claimed append from its outcome.
-pub(crate) type BuildBody = Box<dyn FnOnce(ClaimOutcome) -> Vec<u8> + Send>;
-
-/// One queued claimed append.
-pub(crate) struct ClaimedAppend {
-    pub(crate) kind: u16,
-    pub(crate) claim: AccessClaim,
-    pub(crate) attachment: Option<([u8; 32], Vec<u8>)>,
-    /// Flow-state writes committed with the record unless the claim is a
-    /// replay.
-    pub(crate) state: Vec<StateWrite>,
-    /// Credit records upserted with the record unless the claim is a
-    /// replay (a received message's records: decision 1050).
-    pub(crate) records: Vec<super::RecordRow>,
-    /// Taken when the batch transaction decides the claim.
-    pub(crate) build: Option<BuildBody>,
-    /// Set when the batch transaction decides the claim: the outcome (its
-    /// record is in the batch) or why only this append failed (its record
-    /// and claims are not).
-    pub(crate) decision: Option<Result<ClaimOutcome, StorageError>>,
-    pub(crate) reply: oneshot::Sender<Result<(u64, ClaimOutcome), StorageError>>,
-}
-
-/// One group commit: journal appends, and the checkpoints signed since
-/// the last one, stored in the same transaction rather than in one of their
-/// own (decision 1130).
-#[derive(Default)]
-struct Batch {
-    appends: Vec<Append>,
-    checkpoints: Vec<CheckpointWrite>,
-}
-
-/// A signed checkpoint to store ([`LogWrite::Checkpoint`]).
-struct CheckpointWrite {
-    size: u64,
-    note: String,
-    reply: oneshot::Sender<Result<u64, StorageError>>,
-}
-
-impl Batch {
-    /// A batch begun by `command` if it is an append or a checkpoint to
-    /// store, else the command back.
-    fn begun_by(command: Command) -> Result<Batch, Box<Command>> {
-        let mut batch = Batch::default();
-        batch.add(command).map(|_| batch)
-    }
-
-    /// Adds `command` if it belongs in a batch, returning the bytes it
-    /// adds; gives it back otherwise.
-    fn add(&mut self, command: Command) -> Result<usize, Box<Command>> {
-        match command {
-            Command::Append(append) => {
-                let bytes = append.queued_bytes();
-                self.appends.push(append);
-                Ok(bytes)
-            }
-            Command::LogWrite {
-                write: LogWrite::Checkpoint { size, note },
-                reply,
-            } => {
-                let bytes = note.len();
-                self.checkpoints.push(CheckpointWrite { size, note, reply });
-                Ok(bytes)
-            }
-            other => Err(Box::new(other)),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.appends.len() + self.checkpoints.len()
-    }
-
-    fn queued_bytes(&self) -> usize {
-        self.appends.iter().map(Append::queued_bytes).sum::<usize>()
-            + self.checkpoints.iter().map(|c| c.note.len()).sum::<usize>()
-    }
-}
-
-impl Append {
-    /// Bytes this append adds to a batch before it is written: the body of
-    /// a plain append, the attachment of a claimed one (its body is built
-    /// in the transaction, at most [`super::MAX_BODY_LEN`]).
-    fn queued_bytes(&self) -> usize {
-        match self {
-            Append::Plain(append) => append.body.len() + state_bytes(&append.state),
-            Append::Claimed(append) => {
-                append.attachment.as_ref().map_or(0, |(_, a)| a.len())
-                    + state_bytes(&append.state)
-                    + append.records.iter().map(|r| r.body.len()).sum::<usize>()
-            }
-        }
-    }
-
-    /// Whether this append's record was written by a batch that got
-    /// through [`write_batch`].
-    fn written(&self) -> bool {
-        match self {
-            Append::Plain(append) => append.refused.is_none(),
-            Append::Claimed(append) => matches!(append.decision, Some(Ok(_))),
-        }
-    }
-
-    /// Answers the caller of a committed batch; `seq` is the record's
-    /// sequence number if [`Append::written`].
-    fn answer(self, seq: u64, location: &str) {
-        // The caller may have stopped waiting; the record is durable anyway.
-        match self {
-            Append::Plain(append) => {
-                let _ = append.reply.send(match append.refused {
-                    Some(error) => Err(error),
-                    None => Ok(seq),
-                });
-            }
-            Append::Claimed(append) => {
-                let answer = match append.decision {
-                    Some(Ok(outcome)) => Ok((seq, outcome)),
-                    Some(Err(error)) => Err(error),
-                    // `write_batch` decides every claimed append before it
-                    // returns Ok, so this is not reached.
-                    None => Err(StorageError::WriterStopped {
-                        location: location.to_owned(),
-                    }),
-                };
-                let _ = append.reply.send(answer);
-            }
-        }
-    }
-
-    /// Fails the caller: the batch was rolled back.
-    fn fail(self, error: StorageError) {
-        match self {
-            Append::Plain(append) => {
-                let _ = append.reply.send(Err(error));
-            }
-            Append::Claimed(append) => {
-                let _ = append.reply.send(Err(error));
-            }
-        }
-    }
-}
-
-fn state_bytes(writes: &[StateWrite]) -> usize {
-    writes
-        .iter()
-        .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
-        .sum()
 }
 
 /// Batching parameters, from [`super::StorageOptions`].
@@ -606,53 +442,6 @@ async fn commit_batch(
                 append.fail(error.clone());
             }
             answer_checkpoints(checkpoints, Err(error));
-        }
-    }
-}
-
-/// Stores `checkpoints` in a transaction of their own: a batch with no
-/// append. Returns, for each, whether it was stored (false: another note
-/// is stored for its size).
-async fn store_checkpoints(
-    engine: &Engine,
-    checkpoints: &[CheckpointWrite],
-    now_unix_ms: i64,
-) -> Result<Vec<bool>, StorageError> {
-    let mut tx = engine.begin_append_batch().await?;
-    let stored = insert_checkpoints(&mut tx, checkpoints, now_unix_ms).await?;
-    tx.commit().await?;
-    Ok(stored)
-}
-
-async fn insert_checkpoints(
-    tx: &mut BatchTx,
-    checkpoints: &[CheckpointWrite],
-    now_unix_ms: i64,
-) -> Result<Vec<bool>, StorageError> {
-    let mut stored = Vec::with_capacity(checkpoints.len());
-    for checkpoint in checkpoints {
-        stored.push(
-            tx.insert_checkpoint(checkpoint.size, &checkpoint.note, now_unix_ms)
-                .await?,
-        );
-    }
-    Ok(stored)
-}
-
-/// Answers the callers of committed (or failed) checkpoint writes:
-/// `stored` holds, in order, whether each was stored.
-fn answer_checkpoints(checkpoints: Vec<CheckpointWrite>, stored: Result<Vec<bool>, StorageError>) {
-    match stored {
-        Ok(stored) => {
-            for (checkpoint, stored) in checkpoints.into_iter().zip(stored) {
-                let answer = super::witness::checkpoint_stored(checkpoint.size, stored);
-                let _ = checkpoint.reply.send(answer.map(|()| 0));
-            }
-        }
-        Err(error) => {
-            for checkpoint in checkpoints {
-                let _ = checkpoint.reply.send(Err(error.clone()));
-            }
         }
     }
 }
