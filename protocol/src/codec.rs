@@ -237,38 +237,3 @@ pub fn decode_untrusted_requests(data: &[u8], limit: FrameLimit) -> usize {
     }
     ok
 }
-
-#[cfg(test)]
-mod tests {
-    use serde::{Deserialize, Serialize};
-
-    use super::{decode, encode};
-
-    /// A signer proof as it was encoded before `byte_strings`: byte by byte.
-    #[derive(Serialize, Deserialize)]
-    struct PlainProof {
-        chain: Vec<Vec<u8>>,
-        signature: (crate::SignatureAlgorithm, Vec<u8>),
-    }
-
-    #[test]
-    fn byte_strings_keep_the_wire_bytes() {
-        let chain = vec![vec![0x30, 0x82, 0, 200, 7], Vec::new(), vec![0xff; 300]];
-        let signature = crate::Signature {
-            algorithm: crate::SignatureAlgorithm::Ed25519,
-            bytes: (0..64).collect(),
-        };
-        let proof = crate::query::SignerProof {
-            chain: chain.clone(),
-            signature: signature.clone(),
-        };
-        let plain = PlainProof {
-            chain,
-            signature: (signature.algorithm, signature.bytes),
-        };
-        let bytes = encode(&proof).expect("encode");
-        assert_eq!(bytes, encode(&plain).expect("encode plain"));
-        let back: crate::query::SignerProof = decode(&bytes).expect("decode");
-        assert_eq!(back, proof);
-    }
-}

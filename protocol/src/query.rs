@@ -651,6 +651,35 @@ impl Receipt {
 mod tests {
     use super::*;
 
+    /// A signer proof as it was encoded before `codec::byte_strings`: byte
+    /// by byte.
+    #[derive(Serialize, Deserialize)]
+    struct PlainProof {
+        chain: Vec<Vec<u8>>,
+        signature: (crate::SignatureAlgorithm, Vec<u8>),
+    }
+
+    #[test]
+    fn byte_strings_keep_the_wire_bytes() {
+        let chain = vec![vec![0x30, 0x82, 0, 200, 7], Vec::new(), vec![0xff; 300]];
+        let signature = crate::Signature {
+            algorithm: crate::SignatureAlgorithm::Ed25519,
+            bytes: (0..64).collect(),
+        };
+        let proof = SignerProof {
+            chain: chain.clone(),
+            signature: signature.clone(),
+        };
+        let plain = PlainProof {
+            chain,
+            signature: (signature.algorithm, signature.bytes),
+        };
+        let bytes = crate::encode(&proof).expect("encode");
+        assert_eq!(bytes, crate::encode(&plain).expect("encode plain"));
+        let back: SignerProof = crate::decode(&bytes).expect("decode");
+        assert_eq!(back, proof);
+    }
+
     #[test]
     fn reason_numbers_round_trip_and_are_unique() {
         let mut seen = std::collections::HashSet::new();
