@@ -168,13 +168,11 @@ impl Storage {
     /// Like [`Storage::append`]: dropping the future after it was queued
     /// does not withdraw the write.
     pub async fn store_checkpoint(&self, size: u64, note: String) -> Result<(), StorageError> {
-        let committed = self.tree_head().size;
-        if size > committed {
-            return Err(StorageError::TreeSizeUnavailable { size, committed });
-        }
-        self.log_write(LogWrite::Checkpoint { size, note })
+        // One checkpoint in, one result out: `pop` always finds it.
+        self.store_checkpoints(vec![(size, note)])
             .await
-            .map(drop)
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     /// [`Storage::store_checkpoint`] for each of `checkpoints`, queued
@@ -188,15 +186,15 @@ impl Storage {
         let mut queued = Vec::with_capacity(checkpoints.len());
         for (size, note) in checkpoints {
             let write = LogWrite::Checkpoint { size, note };
-            let sent = if size > committed {
-                Err(StorageError::TreeSizeUnavailable { size, committed })
-            } else if let Err(e) = write.validate() {
-                Err(e)
-            } else {
-                let (reply, answer) = oneshot::channel();
-                self.send(Command::LogWrite { write, reply })
-                    .await
-                    .map(|()| answer)
+            let sent = match write.validate() {
+                _ if size > committed => Err(StorageError::TreeSizeUnavailable { size, committed }),
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let (reply, answer) = oneshot::channel();
+                    self.send(Command::LogWrite { write, reply })
+                        .await
+                        .map(|()| answer)
+                }
             };
             queued.push(sent);
         }
