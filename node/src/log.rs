@@ -121,7 +121,7 @@ impl Checkpoints {
     /// Start the checkpointer: it signs a checkpoint at least every
     /// [`CHECKPOINT_INTERVAL`] while the log grows, and at once when asked.
     /// After each, it rewrites `head_file` (if given) with the size and
-    /// root signed ([`head`]).
+    /// root signed, at most every [`head::HEAD_FILE_EVERY`] ([`head`]).
     pub async fn spawn(
         storage: Storage,
         key: Arc<LogKey>,
@@ -251,15 +251,27 @@ type ToKeep = (u64, Hash, String, Option<sm3_tree::Sm3Edge>);
 /// Store each signed checkpoint and record the last in the head file (and,
 /// under `sm2-sm3`, its SM3 edge), in the order signed, off the receipts'
 /// path. The checkpoints signed while the previous ones were being stored
-/// are stored together, in one group commit, and only the last of them
-/// goes to the head file: it records the largest size signed. Ends when the
-/// checkpointer does.
+/// are stored together, in one group commit, and only the newest goes to
+/// the head file, at most every [`head::HEAD_FILE_EVERY`]: it records the
+/// largest size signed. Ends when the checkpointer does, with the head file
+/// written.
 async fn keep_checkpoints(
     storage: Storage,
     mut kept: tokio::sync::mpsc::UnboundedReceiver<ToKeep>,
     head_file: Option<std::path::PathBuf>,
 ) {
-    while let Some(first) = kept.recv().await {
+    let mut head_file = head::HeadFileWriter::new(head_file);
+    loop {
+        let first = tokio::select! {
+            next = kept.recv() => match next {
+                Some(first) => first,
+                None => break,
+            },
+            () = head_file.due() => {
+                head_file.flush().await;
+                continue;
+            }
+        };
         let mut round = vec![first];
         while let Ok(next) = kept.try_recv() {
             round.push(next);
@@ -288,16 +300,9 @@ async fn keep_checkpoints(
             // Only a start's cost: it then reads more of the journal.
             tracing::warn!(error = %e, "could not keep the SM3 edge");
         }
-        if let Some(path) = &head_file {
-            let path = path.clone();
-            let written =
-                tokio::task::spawn_blocking(move || head::write_head_file(&path, size, &root))
-                    .await;
-            if !matches!(written, Ok(Ok(()))) {
-                tracing::error!(?written, "could not record the signed head");
-            }
-        }
+        head_file.record(size, root).await;
     }
+    head_file.flush().await;
 }
 
 /// The halt reason's lock; a panic while holding it leaves an `Option`

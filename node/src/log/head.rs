@@ -37,8 +37,15 @@ use crate::transport::Transport;
 /// must confirm the published head with a witness before it signs.
 pub const RESTORED_MARKER: &str = "RESTORED";
 
-/// The file the checkpointer rewrites after each checkpoint it signs.
+/// The file the checkpointer rewrites after the checkpoints it signs, at
+/// most every [`HEAD_FILE_EVERY`].
 pub const HEAD_FILE: &str = "log-head";
+
+/// How long the head file may lag the last checkpoint signed while the log
+/// grows (decision 1140): each rewrite costs an `fsync`, and under load the
+/// checkpointer signs one checkpoint per group commit. A database restored
+/// from a backup is older than that by far; the witnesses cover the rest.
+pub const HEAD_FILE_EVERY: Duration = Duration::from_millis(20);
 
 /// How long the start waits for each witness after a restore: twice the
 /// configured handshake timeout (20 s by default).
@@ -325,8 +332,65 @@ pub async fn ask_witnesses(
     answers
 }
 
+/// The checkpointer's head file: it records the newest checkpoint signed at
+/// once when the last rewrite is [`HEAD_FILE_EVERY`] old, and otherwise
+/// keeps it pending until [`HeadFileWriter::due`] or [`HeadFileWriter::flush`].
+pub(super) struct HeadFileWriter {
+    path: Option<PathBuf>,
+    pending: Option<(u64, Hash)>,
+    written_at: Option<tokio::time::Instant>,
+}
+
+impl HeadFileWriter {
+    /// Writes to `path`; with none, records nothing.
+    pub(super) fn new(path: Option<PathBuf>) -> Self {
+        HeadFileWriter {
+            path,
+            pending: None,
+            written_at: None,
+        }
+    }
+
+    /// Records a checkpoint signed at `size` with `root`: now, or when due.
+    pub(super) async fn record(&mut self, size: u64, root: Hash) {
+        if self.path.is_none() {
+            return;
+        }
+        self.pending = Some((size, root));
+        let due = self
+            .written_at
+            .is_none_or(|at| at.elapsed() >= HEAD_FILE_EVERY);
+        if due {
+            self.flush().await;
+        }
+    }
+
+    /// Completes when a pending checkpoint is due to be written; never
+    /// while none is pending. Cancel-safe.
+    pub(super) async fn due(&self) {
+        match (self.pending, self.written_at) {
+            (Some(_), Some(at)) => tokio::time::sleep_until(at + HEAD_FILE_EVERY).await,
+            (Some(_), None) => {}
+            (None, _) => std::future::pending().await,
+        }
+    }
+
+    /// Writes the pending checkpoint, if any.
+    pub(super) async fn flush(&mut self) {
+        let (Some(path), Some((size, root))) = (self.path.clone(), self.pending.take()) else {
+            return;
+        };
+        self.written_at = Some(tokio::time::Instant::now());
+        let written =
+            tokio::task::spawn_blocking(move || write_head_file(&path, size, &root)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(?written, "could not record the signed head");
+        }
+    }
+}
+
 /// Record `size` and `root` in the head file, atomically (write, fsync,
-/// rename). Called by the checkpointer after each checkpoint it signs.
+/// rename). Called by the checkpointer ([`HeadFileWriter`]).
 /// A file already naming a larger size is left alone (another process of
 /// the node signed further).
 pub fn write_head_file(path: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
@@ -398,5 +462,40 @@ mod tests {
             e.contains("no 32-byte root") && e.contains("log-head"),
             "{e}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_head_file_lags_the_newest_checkpoint_at_most_its_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HEAD_FILE);
+        let size_on_file = || read_head_file(&path).unwrap().map(|h| h.size);
+        let mut writer = HeadFileWriter::new(Some(path.clone()));
+
+        // The first checkpoint is written at once; the next within the
+        // interval waits, and is written when due.
+        writer.record(1, Hash([1; 32])).await;
+        assert_eq!(size_on_file(), Some(1));
+        writer.record(2, Hash([2; 32])).await;
+        writer.record(3, Hash([3; 32])).await;
+        assert_eq!(size_on_file(), Some(1), "rewritten within the interval");
+        let waited = tokio::time::Instant::now();
+        writer.due().await;
+        assert!(waited.elapsed() <= HEAD_FILE_EVERY);
+        writer.flush().await;
+        let head = read_head_file(&path).unwrap().unwrap();
+        assert_eq!(
+            (head.size, head.root),
+            (3, Hash([3; 32])),
+            "the newest is due"
+        );
+
+        // A checkpoint left pending is written by the last flush (the
+        // checkpointer's end). Nothing pending: never due.
+        writer.record(4, Hash([4; 32])).await;
+        assert_eq!(size_on_file(), Some(3));
+        writer.flush().await;
+        assert_eq!(size_on_file(), Some(4));
+        let nothing = tokio::time::timeout(HEAD_FILE_EVERY * 10, writer.due()).await;
+        assert!(nothing.is_err(), "due with nothing pending");
     }
 }
