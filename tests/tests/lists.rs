@@ -55,9 +55,25 @@ struct Nodes {
 
 impl Nodes {
     async fn start(regions: &[(&'static str, &'static str, &'static str)]) -> Nodes {
+        Self::start_with_agreements(regions, &[]).await
+    }
+
+    /// [`Nodes::start`], every node with the agreement files `agreements`
+    /// (name, text) in the `agreements/` directory beside its configuration.
+    async fn start_with_agreements(
+        regions: &[(&'static str, &'static str, &'static str)],
+        agreements: &[(&str, String)],
+    ) -> Nodes {
         init_tracing();
         let dir = tempfile::tempdir().unwrap();
         let dev = credex_kit::dev::init_regions(dir.path(), 7401, regions).unwrap();
+        for n in &dev {
+            let beside = n.config.parent().unwrap().join("agreements");
+            std::fs::create_dir_all(&beside).unwrap();
+            for (name, text) in agreements {
+                std::fs::write(beside.join(name), text).unwrap();
+            }
+        }
         // Reserve one free UDP port per node (held until all are chosen, so
         // they differ), then release them for the nodes to bind.
         let sockets: Vec<std::net::UdpSocket> = (0..dev.len())
@@ -1263,6 +1279,104 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The Chongqing–Guizhou agreement with Beijing in Chongqing's place.
+fn beijing_guizhou_agreement() -> String {
+    credex_policies::agreement::BUILTIN_CHONGQING_GUIZHOU_TOML
+        .replace("chongqing-guizhou", "beijing-guizhou")
+        .replace("500000", "110000")
+}
+
+/// A federation with an agreement of its own: the auditor re-runs the
+/// egress decisions of the messages sent under it only when given the
+/// federation's agreements (`credex audit verify --agreements`); with the
+/// shipped ones alone it checks their bodies and counts them as not re-run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auditor_reruns_egress_under_the_federations_own_agreements() {
+    let guizhou_and_beijing = [
+        PAN_PEARL_RIVER_AND_BEIJING[0],
+        PAN_PEARL_RIVER_AND_BEIJING[9],
+    ];
+    let agreement = beijing_guizhou_agreement();
+    let fed = Nodes::start_with_agreements(
+        &guizhou_and_beijing,
+        &[("beijing-guizhou.toml", agreement.clone())],
+    )
+    .await;
+    let gy_config = &fed.configs[fed.index("520000")];
+    let gy = Lists::new(
+        fed.node("520000").federation().clone(),
+        ListsPolicy::for_node(gy_config).unwrap(),
+    );
+    let added = gy
+        .add(
+            &draft(
+                ListKind::SeriousDishonesty,
+                company("520000", 7),
+                &["restrict_government_procurement"],
+            ),
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.sent_to, vec![region("110000")]);
+    delivered(fed.node("520000"), &[]).await;
+    status_until(&gy, "Beijing's response", |s| {
+        s.iter()
+            .all(|e| e.regions.iter().all(|r| r.stage == Stage::Responded))
+    })
+    .await;
+
+    let out = tempfile::tempdir().unwrap();
+    let running: Vec<&RunningNode> = fed.nodes.iter().flatten().collect();
+    credex_tests::witness_all(&running).await;
+    let mut dirs = Vec::new();
+    for node in &running {
+        let dir = out.path().join(node.config().region.to_string());
+        export(node, &dir).await;
+        dirs.push(dir);
+    }
+    let trust = fed.node("520000").transport().trust().current();
+    let count = |r: &audit::AuditReport, f: fn(&audit::LogSummary) -> usize| -> usize {
+        r.logs.iter().map(f).sum()
+    };
+
+    // The shipped documents alone: every body checked, no decision re-run.
+    let shipped = audit::verify(&dirs, &trust);
+    assert!(shipped.passed(), "{:#?}", shipped.violations);
+    let not_rerun = count(&shipped, |l| l.egress_not_rerun);
+    assert!(
+        not_rerun >= 2,
+        "the listing, sent and received: {not_rerun}"
+    );
+    assert_eq!(count(&shipped, |l| l.egress_rerun), 0);
+
+    // The federation's own agreements: every decision re-run, the same.
+    let agreements = out.path().join("agreements");
+    std::fs::create_dir_all(&agreements).unwrap();
+    std::fs::write(agreements.join("beijing-guizhou.toml"), &agreement).unwrap();
+    let options = audit::AuditOptions {
+        egress_rules: audit::egress::EgressRules {
+            agreements: credex_node::eval::load_agreements_in(&agreements).unwrap(),
+            ..audit::egress::EgressRules::builtin()
+        },
+        ..Default::default()
+    };
+    let own = audit::verify_with(&dirs, &trust, &options, &|_| {});
+    assert!(own.passed(), "{:#?}", own.violations);
+    assert_eq!(count(&own, |l| l.egress_not_rerun), 0);
+    assert_eq!(count(&own, |l| l.egress_rerun), not_rerun);
+
+    // A node's own documents, as its console audits uploaded exports with.
+    let options = audit::AuditOptions {
+        egress_rules: credex_node::boot::egress_rules(gy_config).unwrap(),
+        ..Default::default()
+    };
+    let console = audit::verify_with(&dirs, &trust, &options, &|_| {});
+    assert!(console.passed(), "{:#?}", console.violations);
+    assert_eq!(count(&console, |l| l.egress_not_rerun), 0);
+    fed.shutdown().await;
+}
+
 /// A node decides with the agreements beside its configuration, not
 /// only the shipped ones: an extra Guizhou–Beijing agreement makes
 /// Beijing bound by Guizhou's serious-dishonesty listings; a broken file
@@ -1282,10 +1396,11 @@ fn a_node_uses_the_agreements_beside_its_configuration() {
     assert!(!bound(&ListsPolicy::for_node(&gy).unwrap()));
     let extra = gy.path.parent().unwrap().join("agreements");
     std::fs::create_dir_all(&extra).unwrap();
-    let text = credex_policies::agreement::BUILTIN_CHONGQING_GUIZHOU_TOML
-        .replace("chongqing-guizhou", "beijing-guizhou")
-        .replace("500000", "110000");
-    std::fs::write(extra.join("beijing-guizhou.toml"), text).unwrap();
+    std::fs::write(
+        extra.join("beijing-guizhou.toml"),
+        beijing_guizhou_agreement(),
+    )
+    .unwrap();
     assert!(bound(&ListsPolicy::for_node(&gy).unwrap()));
     std::fs::write(extra.join("broken.toml"), "code = ").unwrap();
     let err = ListsPolicy::for_node(&gy).expect_err("a broken file is refused");

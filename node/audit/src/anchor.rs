@@ -29,7 +29,8 @@ use serde::Serialize;
 
 use credex_pki::log_key::node_witness_verifier;
 
-/// How the auditor decides what vouches for a log.
+/// How the auditor decides what vouches for a log, and the rule documents
+/// it re-runs egress decisions under.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
     /// Distinct witnesses that must vouch for a checkpoint before the log is
@@ -41,6 +42,11 @@ pub struct AuditOptions {
     /// Witness keys besides the exported logs' own (from node certificates
     /// checked with [`witness_key`]).
     pub witnesses: Vec<VerifierKey>,
+    /// The agreements, reporting catalogue and catalogue the federation's
+    /// nodes decide egress under. A message whose egress record names
+    /// other documents is counted as not re-run (`egress_not_rerun`).
+    /// Default: the shipped ones ([`EgressRules::builtin`]).
+    pub egress_rules: crate::egress::EgressRules,
 }
 
 impl Default for AuditOptions {
@@ -49,6 +55,7 @@ impl Default for AuditOptions {
             quorum: 1,
             pinned: Vec::new(),
             witnesses: Vec::new(),
+            egress_rules: crate::egress::EgressRules::builtin(),
         }
     }
 }

@@ -21,7 +21,6 @@ use credex_policies::PolicySet;
 use credex_protocol::RegionCode;
 use credex_protocol::federation::DeliveryStatus;
 
-use crate::egress::EgressRules;
 use crate::messages::MessageEntry;
 use crate::received::check_received;
 use crate::replay::{Received, check_sequence};
@@ -384,12 +383,12 @@ impl Auditor<'_> {
         summary: &mut LogSummary,
     ) -> Vec<(u64, MessageEntry)> {
         let mut messages = Vec::new();
-        let rules = EgressRules::builtin();
+        let rules = &self.options.egress_rules;
         let trust = self.trust;
         let checked = parallel_map(message_entries, |(index, kind, body)| {
             (
                 *index,
-                crate::messages::check_entry(dir, *kind, body, trust, region, &rules),
+                crate::messages::check_entry(dir, *kind, body, trust, region, rules),
             )
         });
         for (index, result) in checked {

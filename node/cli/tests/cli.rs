@@ -229,6 +229,35 @@ fn bad_input_gets_a_clear_error() {
     let e = fails(&["node", "run", "--config", "/nonexistent/node.toml"]);
     assert!(e.contains("/nonexistent/node.toml"), "{e}");
 
+    // The auditor's rule documents: each refusal names the flag and the file.
+    let broken = dir.path().join("agreements");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("broken.toml"), "code = ").unwrap();
+    let audit_with = |flag: &str, value: &std::path::Path| {
+        let ca = root.join("ca.pem");
+        fails(&[
+            "audit",
+            "verify",
+            p(dir.path()),
+            "--trust",
+            p(&ca),
+            flag,
+            p(value),
+        ])
+    };
+    let e = audit_with("--agreements", &dir.path().join("none"));
+    assert!(
+        e.contains("--agreements") && e.contains("not a directory"),
+        "{e}"
+    );
+    let e = audit_with("--agreements", &broken);
+    assert!(e.contains("broken.toml"), "{e}");
+    let e = audit_with("--reporting-list", &dir.path().join("none.toml"));
+    assert!(
+        e.contains("--reporting-list") && e.contains("none.toml"),
+        "{e}"
+    );
+
     credex(&[
         "dev",
         "init",

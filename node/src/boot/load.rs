@@ -136,3 +136,54 @@ pub async fn record_policy_load(
     tracing::info!(policy_hash = %policy.policy_hash_hex(), origin = %policy.origin(), "sharing policy loaded");
     Ok(())
 }
+
+/// The rule documents this node's egress gate decides under — its
+/// agreements, its catalogue (base and supplement) and its reporting
+/// catalogue — for an audit that re-runs its decisions (the console's
+/// audits of uploaded exports).
+pub fn egress_rules(
+    config: &NodeConfig,
+) -> Result<credex_policies::egress::EgressRules, RuleDocumentsError> {
+    let beside = config.path.parent().map(|d| d.join("agreements"));
+    rule_documents(
+        beside.as_deref(),
+        config.policy.catalogue_supplement.as_deref(),
+        config.upward.reporting_list.as_deref(),
+    )
+}
+
+/// The shipped rule documents with a federation's own: the agreements of
+/// `agreements` (a node's `agreements/` directory, see
+/// [`crate::eval::load_agreements_in`]), the catalogue supplement and the
+/// reporting catalogue; each one not given stays the shipped one.
+pub fn rule_documents(
+    agreements: Option<&std::path::Path>,
+    catalogue_supplement: Option<&std::path::Path>,
+    reporting_list: Option<&std::path::Path>,
+) -> Result<credex_policies::egress::EgressRules, RuleDocumentsError> {
+    let mut rules = credex_policies::egress::EgressRules::builtin();
+    if let Some(dir) = agreements {
+        rules.agreements = crate::eval::load_agreements_in(dir)?;
+    }
+    if let Some(path) = catalogue_supplement {
+        rules.catalogue = rules.catalogue.load_supplement_file(path)?;
+    }
+    if let Some(path) = reporting_list {
+        rules.list = credex_policies::ReportingList::load_file(path, &rules.catalogue)?;
+    }
+    Ok(rules)
+}
+
+/// Which rule document did not load (each error names its file).
+#[derive(Debug, thiserror::Error)]
+pub enum RuleDocumentsError {
+    /// An agreement file, or the directory.
+    #[error(transparent)]
+    Agreements(#[from] crate::eval::AgreementsLoadError),
+    /// The catalogue supplement.
+    #[error(transparent)]
+    CatalogueSupplement(#[from] credex_policies::CatalogueError),
+    /// The reporting catalogue.
+    #[error(transparent)]
+    ReportingList(#[from] credex_policies::ReportingError),
+}

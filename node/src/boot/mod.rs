@@ -13,6 +13,6 @@ pub mod web_identity;
 pub use error::StartError;
 pub use identity::*;
 pub use load::{
-    at_rest_config, client_transport, client_transport_with, load_trust, open_storage, read_crls,
-    record_policy_load,
+    RuleDocumentsError, at_rest_config, client_transport, client_transport_with, egress_rules,
+    load_trust, open_storage, read_crls, record_policy_load, rule_documents,
 };

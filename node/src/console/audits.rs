@@ -275,12 +275,19 @@ fn spawn_verification(
         })
         .collect();
     let calendar = credex_policies::HolidayCalendar::builtin_2026();
+    // The node's own agreements and catalogues, so that the decisions of a
+    // federation with rule documents of its own are re-run too.
+    let egress_rules = crate::boot::egress_rules(&parts.config).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "console audit: the node's rule documents did not load; the shipped ones are used");
+        credex_audit::egress::EgressRules::builtin()
+    });
     let now_ms = state.now_ms();
     let running = Arc::clone(&job);
     tracing::info!(audit = %id, officer = %job.officer, "console audit started");
     parts.tracker.spawn_blocking(move || {
         let options = AuditOptions {
             witnesses: witness_keys,
+            egress_rules,
             ..AuditOptions::default()
         };
         let progress = |n: u64| {

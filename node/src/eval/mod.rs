@@ -105,16 +105,24 @@ pub use credex_flows::recognition::{
 /// `agreements/` directory next to the configuration file, in name order
 /// (a file with the code of a shipped example replaces it).
 pub fn load_agreements(config: &NodeConfig) -> Result<AgreementSet, AgreementsLoadError> {
+    match config.path.parent() {
+        Some(dir) => load_agreements_in(&dir.join("agreements")),
+        None => Ok(AgreementSet::builtin()),
+    }
+}
+
+/// The shipped agreements, then every `*.toml` file of `dir` (if it
+/// exists) in name order: the agreements a node whose `agreements/`
+/// directory is `dir` applies. An auditor loads a federation's own
+/// agreements this way (`credex audit verify --agreements`).
+pub fn load_agreements_in(dir: &std::path::Path) -> Result<AgreementSet, AgreementsLoadError> {
     let mut set = AgreementSet::builtin();
-    let Some(dir) = config.path.parent().map(|d| d.join("agreements")) else {
-        return Ok(set);
-    };
     if !dir.is_dir() {
         return Ok(set);
     }
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|source| AgreementsLoadError::Directory {
-            dir: dir.clone(),
+            dir: dir.to_owned(),
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -62,6 +62,8 @@ pub enum AuditCommand {
         crl: Vec<PathBuf>,
         #[command(flatten)]
         anchoring: Anchoring,
+        #[command(flatten)]
+        rules: RuleDocuments,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -126,6 +128,8 @@ pub enum AuditCommand {
         crl: Vec<PathBuf>,
         #[command(flatten)]
         anchoring: Anchoring,
+        #[command(flatten)]
+        rules: RuleDocuments,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -151,11 +155,64 @@ pub struct Anchoring {
     witness_cert: Vec<PathBuf>,
 }
 
+/// The rule documents the federation's nodes decide egress under, when
+/// they are not only the shipped ones: the auditor re-runs every message's
+/// egress decision under them (a message decided under documents the
+/// auditor lacks is counted as not re-run).
+#[derive(clap::Args)]
+pub struct RuleDocuments {
+    /// The federation's `agreements/` directory: its `*.toml` agreements
+    /// are added to the shipped ones, as a node adds those beside its
+    /// configuration.
+    #[arg(long)]
+    agreements: Option<PathBuf>,
+    /// The catalogue supplement the nodes load (`[policy]
+    /// catalogue_supplement`).
+    #[arg(long)]
+    catalogue_supplement: Option<PathBuf>,
+    /// The reporting catalogue the provinces report upward under
+    /// (`[upward] reporting_list`).
+    #[arg(long)]
+    reporting_list: Option<PathBuf>,
+}
+
+impl RuleDocuments {
+    fn load(&self) -> Result<credex_audit::egress::EgressRules> {
+        use credex_node::boot::RuleDocumentsError as E;
+        if let Some(dir) = &self.agreements
+            && !dir.is_dir()
+        {
+            bail!("--agreements {}: not a directory", dir.display());
+        }
+        credex_node::boot::rule_documents(
+            self.agreements.as_deref(),
+            self.catalogue_supplement.as_deref(),
+            self.reporting_list.as_deref(),
+        )
+        .map_err(|e| {
+            let (flag, path) = match &e {
+                E::Agreements(_) => ("--agreements", &self.agreements),
+                E::CatalogueSupplement(_) => ("--catalogue-supplement", &self.catalogue_supplement),
+                E::ReportingList(_) => ("--reporting-list", &self.reporting_list),
+            };
+            let path = path.as_deref().map(|p| p.display().to_string());
+            anyhow::Error::new(e).context(format!("{flag} {}", path.unwrap_or_default()))
+        })
+    }
+}
+
 impl Anchoring {
-    /// The federation root and CRLs, and what must vouch for a log.
-    fn trusting(&self, root: &Path, crl: &[PathBuf]) -> Result<(TrustStore, AuditOptions)> {
+    /// The federation root and CRLs, what must vouch for a log, and the
+    /// rule documents egress is re-run under.
+    fn trusting(
+        &self,
+        root: &Path,
+        crl: &[PathBuf],
+        rules: &RuleDocuments,
+    ) -> Result<(TrustStore, AuditOptions)> {
         let store = trust(root, crl)?;
-        let options = self.options(&store)?;
+        let mut options = self.options(&store)?;
+        options.egress_rules = rules.load()?;
         Ok((store, options))
     }
 
@@ -182,6 +239,7 @@ impl Anchoring {
             quorum: usize::from(self.quorum),
             pinned,
             witnesses,
+            ..AuditOptions::default()
         })
     }
 }
@@ -287,16 +345,18 @@ pub async fn audit(cmd: AuditCommand) -> Result<()> {
             trust: root,
             crl,
             anchoring,
+            rules,
             json,
-        } => audit_verify(&dirs, &root, &crl, &anchoring, json),
+        } => audit_verify(&dirs, &root, &crl, &anchoring, &rules, json),
         AuditCommand::Subject {
             id,
             dirs,
             trust: root,
             crl,
             anchoring,
+            rules,
             json,
-        } => audit_subject(&id, &dirs, &root, &crl, &anchoring, json),
+        } => audit_subject(&id, &dirs, &root, &crl, &anchoring, &rules, json),
     }
 }
 
@@ -353,9 +413,10 @@ fn audit_verify(
     root: &Path,
     crl: &[PathBuf],
     anchoring: &Anchoring,
+    rules: &RuleDocuments,
     json: bool,
 ) -> Result<()> {
-    let (store, options) = anchoring.trusting(root, crl)?;
+    let (store, options) = anchoring.trusting(root, crl, rules)?;
     let started = std::time::Instant::now();
     let bar = progress_bar(credex_audit::total_entries(dirs), json);
     let report = credex_audit::verify_with(dirs, &store, &options, &|n| bar.inc(n));
@@ -451,6 +512,21 @@ fn print_log_summary(l: &credex_audit::LogSummary) {
             format!(": {}", l.witnesses_at_latest.join(", "))
         }
     );
+    if l.messages > 0 {
+        println!(
+            "  {} federation messages: {} egress decisions re-run{}",
+            l.messages,
+            l.egress_rerun,
+            if l.egress_not_rerun == 0 {
+                String::new()
+            } else {
+                format!(
+                    ", {} made under rule documents this audit lacks (give --agreements, --catalogue-supplement, --reporting-list)",
+                    l.egress_not_rerun
+                )
+            }
+        );
+    }
     match &l.anchor {
         Some(a) if l.unanchored_entries == 0 => {
             println!("  verified in full: anchored by {a}")
@@ -471,9 +547,10 @@ fn audit_subject(
     root: &Path,
     crl: &[PathBuf],
     anchoring: &Anchoring,
+    rules: &RuleDocuments,
     json: bool,
 ) -> Result<()> {
-    let (store, options) = anchoring.trusting(root, crl)?;
+    let (store, options) = anchoring.trusting(root, crl, rules)?;
     let subjects = id
         .split(',')
         .map(|s| super::query::subject_ref(s.trim(), None))
