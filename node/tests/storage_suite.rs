@@ -1553,6 +1553,98 @@ async fn state_writes_to_one_key_keep_the_last(store: Store) {
     s.close().await;
 }
 
+/// The appends of one group commit write their flow state in queue order:
+/// a key written by several of them ends as the last says, and a replayed
+/// claim writes nothing (the writer applies a batch's state at once).
+async fn state_writes_of_one_batch_apply_in_queue_order(store: Store) {
+    let s = store.open().await;
+    let (_, first) = s
+        .append_claimed(1, claim("500000", nonce(7)), None, |o| decision_body(7, o))
+        .await
+        .expect("first claim");
+    assert_eq!(first, ClaimOutcome::Claimed);
+    s.write_state(vec![StateWrite::put("ns", "gone", b"0".to_vec())])
+        .await
+        .expect("first write");
+
+    // A blocker stuck in the writer, so that the appends below queue up and
+    // form one batch, in the order queued.
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let accepted = s.stats().accepted;
+    let queued: Vec<(u32, Vec<StateWrite>)> = vec![
+        (0, vec![StateWrite::put("ns", "k", b"1".to_vec())]),
+        (
+            1,
+            vec![
+                StateWrite::put("ns", "k", b"2".to_vec()),
+                StateWrite::delete("ns", "gone"),
+            ],
+        ),
+        // A replay of the first claim: its state is not written.
+        (2, vec![StateWrite::put("ns", "k", b"replayed".to_vec())]),
+        (0, vec![StateWrite::put("ns", "back", b"a".to_vec())]),
+        (
+            1,
+            vec![
+                StateWrite::delete("ns", "back"),
+                StateWrite::put("ns", "gone", b"1".to_vec()),
+            ],
+        ),
+        (0, vec![StateWrite::put("ns", "back", b"b".to_vec())]),
+    ];
+    let mut tasks = Vec::new();
+    for (n, (how, state)) in queued.into_iter().enumerate() {
+        let s2 = s.clone();
+        tasks.push(tokio::spawn(async move {
+            match how {
+                0 => s2
+                    .append_with_state(1, b"plain".to_vec(), state)
+                    .await
+                    .map(|_| ClaimOutcome::Claimed),
+                1 => s2
+                    .append_claimed_with_state(
+                        1,
+                        claim("500000", nonce(100 + n)),
+                        None,
+                        state,
+                        move |o| decision_body(100 + n, o),
+                    )
+                    .await
+                    .map(|(_, o)| o),
+                _ => s2
+                    .append_claimed_with_state(1, claim("500000", nonce(7)), None, state, |o| {
+                        decision_body(7, o)
+                    })
+                    .await
+                    .map(|(_, o)| o),
+            }
+        }));
+        wait_until("append queued", || {
+            s.stats().accepted == accepted + n as u64 + 1
+        })
+        .await;
+    }
+    lock.release().await;
+    let _ = blocker.await;
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task").expect("append"));
+    }
+    assert_eq!(outcomes[2], ClaimOutcome::Replay, "{outcomes:?}");
+    assert_eq!(
+        s.state_scan("ns", "", None, 10).await.expect("scan"),
+        vec![
+            ("back".to_owned(), b"b".to_vec()),
+            ("gone".to_owned(), b"1".to_vec()),
+            ("k".to_owned(), b"2".to_vec()),
+        ]
+    );
+    s.close().await;
+}
+
 /// `purge_expired_nonces` forgets only nonces that expired before `now`.
 async fn expired_nonces_are_purged(store: Store) {
     let s = store.open().await;
@@ -2738,6 +2830,7 @@ both_backends!(
     record_keys_of_subjects_reads_many_at_once,
     record_copies_are_found_by_their_owners_key,
     state_writes_to_one_key_keep_the_last,
+    state_writes_of_one_batch_apply_in_queue_order,
     expired_nonces_are_purged,
     tree_matches_the_journal,
     failed_batch_keeps_the_tree,

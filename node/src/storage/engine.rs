@@ -86,7 +86,7 @@ impl Engine {
     pub(crate) async fn begin_append_batch(&self) -> Result<BatchTx, StorageError> {
         match self {
             Engine::Sqlite(e) => e.begin_direct().map(BatchTx::Direct),
-            Engine::Postgres(e) => e.begin_batch().await.map(BatchTx::Postgres),
+            Engine::Postgres(e) => e.begin_append_batch().await.map(BatchTx::Postgres),
         }
     }
 

@@ -434,7 +434,7 @@ macro_rules! feed_sql {
             ) -> Result<Option<i64>, crate::storage::StorageError> {
                 sqlx::query_scalar("SELECT last_seq FROM feed_sources WHERE source = $1")
                     .bind(source)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await
                     .map_err(|e| self.engine.write_error("feed batch", e))
             }
@@ -450,7 +450,7 @@ macro_rules! feed_sql {
                 )
                 .bind(client)
                 .bind(key)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.conn().await?)
                 .await
                 .map_err(|e| self.engine.write_error("feed batch", e))
             }
@@ -462,11 +462,11 @@ macro_rules! feed_sql {
             ) -> Result<(), crate::storage::StorageError> {
                 let engine = self.engine.clone();
                 let fail = |e| engine.write_error("feed batch", e);
-                subjects::insert(&mut self.tx, &batch.subjects)
+                subjects::insert(self.conn().await?, &batch.subjects)
                     .await
                     .map_err(fail)?;
                 // No key twice: `validate` checked before queueing.
-                records::insert_records(&mut self.tx, &batch.upserts, now_unix_ms)
+                records::insert_records(self.conn().await?, &batch.upserts, now_unix_ms)
                     .await
                     .map_err(fail)?;
                 for d in &batch.deletes {
@@ -477,7 +477,7 @@ macro_rules! feed_sql {
                     .bind(d.category.as_str())
                     .bind(d.record_id.as_str())
                     .bind(d.subject_key.as_str())
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(fail)?;
                 }
@@ -493,7 +493,7 @@ macro_rules! feed_sql {
                     .bind(s.source.as_str())
                     .bind(last)
                     .bind(now_unix_ms)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(fail)?;
                 }
@@ -507,7 +507,7 @@ macro_rules! feed_sql {
                 .bind(batch.request_digest.as_slice())
                 .bind(batch.answer.as_slice())
                 .bind(now_unix_ms)
-                .execute(&mut *self.tx)
+                .execute(self.conn().await?)
                 .await
                 .map_err(fail)?;
                 Ok(())

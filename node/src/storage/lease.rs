@@ -339,7 +339,7 @@ macro_rules! lease_sql {
                     $lock
                 ))
                 .bind(duty)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.conn().await?)
                 .await
                 .map_err(|e| self.fail(e))?;
                 Ok(row.map(
@@ -367,7 +367,7 @@ macro_rules! lease_sql {
                 .bind(&row.holder)
                 .bind(row.token)
                 .bind(row.expires_at_ms)
-                .execute(&mut *self.tx)
+                .execute(self.conn().await?)
                 .await
                 .map_err(|e| self.fail(e))?;
                 Ok(())

@@ -312,7 +312,7 @@ macro_rules! log_sql {
             .bind(kind.as_str())
             .bind(first.as_str())
             .bind(second.as_str())
-            .fetch_optional(&mut *batch.tx)
+            .fetch_optional(batch.conn().await?)
             .await
             .map_err(fail)?;
             let id = match existing {
@@ -328,11 +328,11 @@ macro_rules! log_sql {
                 .bind(second.as_str())
                 .bind(detail.as_str())
                 .bind(now_unix_ms)
-                .fetch_one(&mut *batch.tx)
+                .fetch_one(batch.conn().await?)
                 .await
                 .map_err(fail)?,
             };
-            batch.tx.commit().await.map_err(fail)?;
+            batch.commit().await?;
             engine::stored_size(&self.location, id)
         }
 
@@ -352,7 +352,7 @@ macro_rules! log_sql {
                     sqlx::query("UPDATE journal SET body = $1 WHERE seq = $2")
                         .bind(body.as_slice())
                         .bind(*seq)
-                        .execute(&mut *batch.tx)
+                        .execute(batch.conn().await?)
                         .await
                         .map_err(fail)?
                         .rows_affected()
@@ -360,7 +360,7 @@ macro_rules! log_sql {
                 DangerEdit::DeleteJournalRow { seq } => {
                     sqlx::query("DELETE FROM journal WHERE seq = $1")
                         .bind(*seq)
-                        .execute(&mut *batch.tx)
+                        .execute(batch.conn().await?)
                         .await
                         .map_err(fail)?
                         .rows_affected()
@@ -373,7 +373,7 @@ macro_rules! log_sql {
                     )
                     .bind(*a)
                     .bind(*b)
-                    .fetch_all(&mut *batch.tx)
+                    .fetch_all(batch.conn().await?)
                     .await
                     .map_err(fail)?;
                     if let [first, second] = rows.as_slice() {
@@ -386,7 +386,7 @@ macro_rules! log_sql {
                             .bind(from.2)
                             .bind(from.3.as_slice())
                             .bind(to)
-                            .execute(&mut *batch.tx)
+                            .execute(batch.conn().await?)
                             .await
                             .map_err(fail)?
                             .rows_affected();
@@ -398,7 +398,7 @@ macro_rules! log_sql {
                     sqlx::query("UPDATE checkpoints SET note = $1 WHERE size = $2")
                         .bind(note.as_str())
                         .bind(*size)
-                        .execute(&mut *batch.tx)
+                        .execute(batch.conn().await?)
                         .await
                         .map_err(fail)?
                         .rows_affected()
@@ -410,24 +410,24 @@ macro_rules! log_sql {
                     ] {
                         sqlx::query(sql)
                             .bind(*size)
-                            .execute(&mut *batch.tx)
+                            .execute(batch.conn().await?)
                             .await
                             .map_err(fail)?;
                     }
                     sqlx::query("DELETE FROM tree_hashes WHERE idx >= $1")
                         .bind(*hashes)
-                        .execute(&mut *batch.tx)
+                        .execute(batch.conn().await?)
                         .await
                         .map_err(fail)?;
                     sqlx::query("DELETE FROM journal WHERE seq >= $1")
                         .bind(*size)
-                        .execute(&mut *batch.tx)
+                        .execute(batch.conn().await?)
                         .await
                         .map_err(fail)?
                         .rows_affected()
                 }
             };
-            batch.tx.commit().await.map_err(fail)?;
+            batch.commit().await?;
             Ok(changed)
         }
     };
@@ -455,7 +455,7 @@ macro_rules! checkpoint_sql {
                     .bind(db_size)
                     .bind(note)
                     .bind(now_unix_ms)
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|e| self.engine.write_error(OP, e))?;
                 if done.rows_affected() == 1 {
@@ -463,7 +463,7 @@ macro_rules! checkpoint_sql {
                 }
                 let stored: Option<String> = sqlx::query_scalar(super::witness::STORED_CHECKPOINT)
                     .bind(db_size)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await
                     .map_err(|e| self.engine.write_error(OP, e))?;
                 Ok(stored.as_deref() == Some(note))

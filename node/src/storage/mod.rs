@@ -513,16 +513,15 @@ impl Storage {
             tree,
             heads.clone(),
         );
-        match engine.backend() {
-            // The SQLite writer drives its connection itself (decision 1040).
-            Backend::Sqlite => match writer::on_own_thread(run, &location) {
-                Ok(stopped) => writer.spawn(stopped),
-                Err(e) => {
-                    engine.close().await;
-                    return Err(e);
-                }
-            },
-            Backend::Postgres => writer.spawn(run),
+        // The writer drives its connection on a thread of its own: SQLite's
+        // itself (decision 1040), PostgreSQL's group commits through a
+        // connection made there (decision 1160).
+        match writer::on_own_thread(run, &location) {
+            Ok(stopped) => writer.spawn(stopped),
+            Err(e) => {
+                engine.close().await;
+                return Err(e);
+            }
         };
         writer.close();
         tracing::info!(

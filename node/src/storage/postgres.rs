@@ -1,6 +1,5 @@
 //! The PostgreSQL backend: one pool, optionally confined to one schema.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ mod claims;
 mod journal;
 mod lease;
 mod migrations;
+mod pending;
 mod records;
 
 use migrations::MIGRATIONS;
@@ -34,11 +34,6 @@ super::subjects::subject_sql!(
     read: pool,
     begin: |engine| engine.pool.begin(),
 );
-
-/// Inserts hashes `$2` at stored hash indexes `$1` (two arrays): one
-/// cached statement whatever the batch size.
-const INSERT_TREE_HASHES: &str =
-    "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])";
 
 /// The stored hashes at a list of indexes (one array parameter).
 const SELECT_TREE_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
@@ -62,6 +57,8 @@ const MAX_SCHEMA_NAME_LEN: usize = 63;
 pub(crate) struct PgEngine {
     location: Arc<str>,
     pool: PgPool,
+    /// The writer's group commits' own connection ([`PgEngine::begin_append_batch`]).
+    appends: PgPool,
     /// Advisory lock key of this journal, see [`JOURNAL_LOCK_CLASS`].
     journal_lock_key: i64,
 }
@@ -162,16 +159,26 @@ impl PgEngine {
         let location: Arc<str> = describe(&connect, schema).into();
         create_schema(&connect, schema, options, &location).await?;
         let session: Arc<str> = session_settings(schema).into();
-        let pool = PgPoolOptions::new()
-            .max_connections(options.read_connections.saturating_add(1))
-            .acquire_timeout(options.connect_timeout)
-            .after_connect(move |conn, _meta| {
-                let session = session.clone();
-                Box::pin(async move {
-                    conn.execute(&*session).await?;
-                    Ok(())
+        let pool_options = || {
+            let session = session.clone();
+            PgPoolOptions::new()
+                .acquire_timeout(options.connect_timeout)
+                .after_connect(move |conn, _meta| {
+                    let session = session.clone();
+                    Box::pin(async move {
+                        conn.execute(&*session).await?;
+                        Ok(())
+                    })
                 })
-            })
+        };
+        // The writer's group commits have a connection of their own, made
+        // on first use by the writer's thread, so its round trips are driven
+        // there rather than queued behind the runtime's tasks (decision 1160).
+        let appends = pool_options()
+            .max_connections(1)
+            .connect_lazy_with(connect.clone());
+        let pool = pool_options()
+            .max_connections(options.read_connections.saturating_add(1))
             .connect_with(connect)
             .await
             .map_err(|e| connect_error(&location, e))?;
@@ -195,6 +202,7 @@ impl PgEngine {
         Ok(PgEngine {
             location,
             pool,
+            appends,
             journal_lock_key: (JOURNAL_LOCK_CLASS << 32) | journal_oid,
         })
     }
@@ -210,8 +218,18 @@ impl PgEngine {
     }
 
     pub(crate) async fn begin_batch(&self) -> Result<PgBatch, StorageError> {
+        self.begin_on(&self.pool).await
+    }
+
+    /// A batch for the writer's group commit, on the writer's own
+    /// connection.
+    pub(crate) async fn begin_append_batch(&self) -> Result<PgBatch, StorageError> {
+        self.begin_on(&self.appends).await
+    }
+
+    async fn begin_on(&self, pool: &PgPool) -> Result<PgBatch, StorageError> {
         let fail = |e| self.write_error(BATCH_OP, e);
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = pool.begin().await.map_err(fail)?;
         // Serialise with every other writer of this journal (another node
         // process on the same schema) until commit; re-reading the next seq
         // and the claims under the lock keeps seqs contiguous and claims
@@ -226,7 +244,9 @@ impl PgEngine {
             .map_err(fail)?;
         Ok(PgBatch {
             engine: self.clone(),
-            tx,
+            open: tx,
+            pending: Box::default(),
+            next_seq: None,
         })
     }
 
@@ -431,6 +451,7 @@ impl PgEngine {
     log_sql!(read: pool, write: pool);
 
     pub(crate) async fn close(&self) {
+        self.appends.close().await;
         self.pool.close().await;
     }
 
@@ -469,7 +490,13 @@ impl PgEngine {
 /// advisory lock until it ends.
 pub(crate) struct PgBatch {
     engine: PgEngine,
-    tx: Transaction<'static, Postgres>,
+    /// Reached through [`PgBatch::conn`], which sends the held writes first.
+    open: Transaction<'static, Postgres>,
+    /// Writes held until the next statement or the commit ([`pending`]).
+    pending: Box<pending::Pending>,
+    /// The journal's next seq once read under the lock; held appends
+    /// advance it.
+    next_seq: Option<u64>,
 }
 
 impl PgBatch {
@@ -477,76 +504,52 @@ impl PgBatch {
         self.engine.location()
     }
 
-    /// Apply `writes` in two statements: the puts as one upsert over
-    /// arrays, the deletes as one `DELETE`. Only each key's last write
-    /// counts, as when they are applied one by one (PostgreSQL refuses an
-    /// upsert that names a row twice).
+    /// Holds flow-state writes for the batch's one statement of writes
+    /// ([`pending`]): only each key's last write counts, as when they are
+    /// applied one by one.
     pub(crate) async fn write_state(
         &mut self,
         writes: &[StateWrite],
         updated_at_unix_ms: i64,
     ) -> Result<(), StorageError> {
-        let mut last: HashMap<(&str, &str), &Option<Vec<u8>>> =
-            HashMap::with_capacity(writes.len());
-        for w in writes {
-            last.insert((w.ns.as_str(), w.key.as_str()), &w.value);
-        }
-        let (mut put_ns, mut put_key, mut put_value) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut del_ns, mut del_key) = (Vec::new(), Vec::new());
-        for ((ns, key), value) in last {
-            match value {
-                Some(v) => {
-                    put_ns.push(ns);
-                    put_key.push(key);
-                    put_value.push(v.as_slice());
-                }
-                None => {
-                    del_ns.push(ns);
-                    del_key.push(key);
-                }
-            }
-        }
-        if !put_ns.is_empty() {
-            sqlx::query(
-                "INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) \
-                 SELECT ns, key, value, $4 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) \
-                 AS w(ns, key, value) \
-                 ON CONFLICT (ns, key) DO UPDATE \
-                 SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms",
-            )
-            .bind(put_ns)
-            .bind(put_key)
-            .bind(put_value)
-            .bind(updated_at_unix_ms)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        }
-        if !del_ns.is_empty() {
-            sqlx::query(
-                "DELETE FROM flow_state WHERE (ns, key) IN \
-                 (SELECT * FROM UNNEST($1::text[], $2::text[]))",
-            )
-            .bind(del_ns)
-            .bind(del_key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        }
+        self.pending.hold_state(writes, updated_at_unix_ms);
         Ok(())
     }
 
+    /// The transaction's connection, once the writes held so far are sent:
+    /// every statement of the batch goes through here, so it sees what the
+    /// batch wrote.
+    pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection, StorageError> {
+        if !self.pending.is_empty() {
+            let held = std::mem::take(&mut self.pending);
+            if let Err(e) = (*held).send(&mut self.open, &self.engine.location).await {
+                return Err(match e {
+                    Ok(e) => self.engine.write_error(BATCH_OP, e),
+                    Err(e) => e,
+                });
+            }
+        }
+        Ok(&mut *self.open)
+    }
+
+    /// The journal's next seq, read once under the lock: only this batch
+    /// appends until it commits.
     pub(crate) async fn next_seq(&mut self) -> Result<u64, StorageError> {
+        if let Some(next) = self.next_seq {
+            return Ok(next);
+        }
         let next: i64 = sqlx::query_scalar(NEXT_SEQ)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await
             .map_err(|e| self.fail(e))?;
-        self.engine.next_seq(next)
+        let next = self.engine.next_seq(next)?;
+        self.next_seq = Some(next);
+        Ok(next)
     }
 
     pub(crate) async fn tree_hash_count(&mut self) -> Result<i64, StorageError> {
         sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await
             .map_err(|e| self.fail(e))
     }
@@ -557,7 +560,7 @@ impl PgBatch {
     ) -> Result<Vec<(i64, Vec<u8>)>, StorageError> {
         sqlx::query_as(SELECT_TREE_HASHES)
             .bind(db_indexes(indexes))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.conn().await?)
             .await
             .map_err(|e| self.fail(e))
     }
@@ -567,14 +570,8 @@ impl PgBatch {
         first_index: i64,
         hashes: &[Hash],
     ) -> Result<(), StorageError> {
-        let indexes: Vec<i64> = (first_index..).take(hashes.len()).collect();
-        let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
-        sqlx::query(INSERT_TREE_HASHES)
-            .bind(indexes)
-            .bind(hashes)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
+        self.pending
+            .hold_tree_hashes(first_index, hashes.iter().map(|h| h.as_bytes().as_slice()));
         Ok(())
     }
 
@@ -589,7 +586,7 @@ impl PgBatch {
         )
         .bind(from)
         .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn().await?)
         .await
         .map_err(|e| self.fail(e))?;
         let location = self.engine.location.clone();
@@ -607,28 +604,25 @@ impl PgBatch {
     ) -> Result<u64, StorageError> {
         let first = self.next_seq().await?;
         let next = i64::try_from(first).map_err(|_| self.engine.corrupt_seq(first))?;
-        // Fixed text over arrays: one round trip on a prepared statement,
-        // whatever the batch's size.
-        let seqs: Vec<i64> = (next..).take(rows.len()).collect();
-        let kinds: Vec<i32> = rows.iter().map(|r| i32::from(r.kind)).collect();
-        let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body.as_slice()).collect();
-        sqlx::query(
-            "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) \
-             SELECT s, k, $3, b FROM UNNEST($1::int8[], $2::int4[], $4::bytea[]) AS t(s, k, b)",
-        )
-        .bind(seqs)
-        .bind(kinds)
-        .bind(recorded_at_unix_ms)
-        .bind(bodies)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.fail(e))?;
+        let after = u64::try_from(rows.len())
+            .ok()
+            .and_then(|n| first.checked_add(n))
+            .ok_or_else(|| self.engine.corrupt_seq(first))?;
+        // Held for the batch's one statement of writes ([`pending`]).
+        self.pending.hold_journal(
+            (next..)
+                .zip(rows)
+                .map(|(seq, r)| (seq, r.kind, r.body.as_slice())),
+            recorded_at_unix_ms,
+        );
+        self.next_seq = Some(after);
         Ok(first)
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StorageError> {
+    pub(crate) async fn commit(mut self) -> Result<(), StorageError> {
+        self.conn().await?;
         let engine = self.engine;
-        self.tx
+        self.open
             .commit()
             .await
             .map_err(|e| engine.write_error(BATCH_OP, e))

@@ -569,6 +569,12 @@ pub(crate) struct SqliteBatch {
 }
 
 impl SqliteBatch {
+    /// The transaction's connection (as `PgBatch::conn`, which first sends
+    /// the writes it holds back; this batch holds none).
+    pub(crate) async fn conn(&mut self) -> Result<&mut SqliteConnection, StorageError> {
+        Ok(&mut *self.tx)
+    }
+
     pub(crate) fn location(&self) -> Arc<str> {
         self.engine.location()
     }

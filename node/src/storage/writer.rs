@@ -496,6 +496,9 @@ async fn write_batch(
     }
     .into_iter();
     let mut ledger = ClaimLedger::default();
+    // The flow-state writes of every append written, in queue order, applied
+    // in one call: only each key's last write counts, as one by one.
+    let mut state = Vec::new();
     let mut rows = Vec::with_capacity(batch.len());
     let mut fences = super::lease::FenceCheck::default();
     for append in batch.iter_mut() {
@@ -510,9 +513,7 @@ async fn write_batch(
                     continue;
                 }
                 let body = std::mem::take(&mut append.body);
-                if !append.state.is_empty() {
-                    tx.write_state(&append.state, recorded_at_unix_ms).await?;
-                }
+                state.append(&mut append.state);
                 let leaf = plain_leaves
                     .next()
                     .unwrap_or_else(|| record_leaf_hash(append.kind, recorded_at_unix_ms, &body));
@@ -533,6 +534,7 @@ async fn write_batch(
                     recorded_at_unix_ms,
                     &base,
                     &mut ledger,
+                    &mut state,
                 )
                 .await?
                 {
@@ -541,12 +543,20 @@ async fn write_batch(
             }
         }
     }
+    // The statements that read come first: the checkpoints (each insert
+    // says whether another note holds its size) and the next seq. The
+    // writes after them go to PostgreSQL as one statement with the commit
+    // (`postgres::pending`, decision 1160).
+    let stored = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
+    tx.next_seq().await?;
     if !ledger.is_empty() {
         tx.take_claims(&ledger).await?;
     }
+    if !state.is_empty() {
+        tx.write_state(&state, recorded_at_unix_ms).await?;
+    }
     let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
     let extended = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
-    let stored = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
     tx.commit().await?;
     let records = (first_seq..)
         .zip(rows)
@@ -563,8 +573,8 @@ async fn write_batch(
 /// Stage a claimed append in `tx`: decide its claims against what was
 /// stored before the batch (`base`) and what earlier items took
 /// (`ledger`), build its body for that outcome, enter what it takes and its
-/// attachment in the ledger, and write its state (unless it is a replay).
-/// Returns its journal row, or `None` when its body was refused (its
+/// attachment in the ledger, and add its state writes to `state` (unless it
+/// is a replay). Returns its journal row, or `None` when its body was refused (its
 /// claims are not taken; the caller learns why from `append.decision`).
 async fn stage_claimed(
     engine: &Engine,
@@ -573,6 +583,7 @@ async fn stage_claimed(
     recorded_at_unix_ms: i64,
     base: &ClaimState,
     ledger: &mut ClaimLedger,
+    state: &mut Vec<StateWrite>,
 ) -> Result<Option<JournalRow>, StorageError> {
     let outcome = ledger.state(&append.claim, base).decide(&append.claim);
     let built = match append.build.take() {
@@ -593,9 +604,7 @@ async fn stage_claimed(
     };
     if outcome != ClaimOutcome::Replay {
         ledger.take(&append.claim, outcome, base);
-        if !append.state.is_empty() {
-            tx.write_state(&append.state, recorded_at_unix_ms).await?;
-        }
+        state.append(&mut append.state);
         if !append.records.is_empty() {
             tx.import_records(&append.records, recorded_at_unix_ms)
                 .await?;

@@ -1,23 +1,31 @@
 //! PostgreSQL side of a batch's claims (`crate::storage::claims`): one read
-//! for every claim, a few guarded writes for what they took. Batch-sized
-//! statements take arrays (`UNNEST`), so their text is fixed: one round trip
-//! each, on a statement prepared once per connection.
+//! for every claim, and guarded writes for what they took, held for the
+//! batch's one statement of writes (`super::pending`). The read takes
+//! arrays (`UNNEST`), so its text is fixed: one round trip on a statement
+//! prepared once per connection.
 
 use super::PgBatch;
 use crate::storage::StorageError;
 use crate::storage::access::{AccessClaim, ClaimState};
-use crate::storage::claims::{ClaimLedger, Counted};
-use crate::storage::engine::expect_one_row;
+use crate::storage::claims::ClaimLedger;
 
 /// What the store holds for each claim of a batch, in the claims' order:
 /// whether its nonce was seen, its authorization's uses, its quota window's
-/// use. The claims come as parallel arrays.
-const CLAIM_STATES: &str = "SELECT \
-     EXISTS (SELECT 1 FROM nonces n WHERE n.requester_region = c.region AND n.nonce = c.nonce), \
-     (SELECT uses FROM authorization_uses a WHERE a.authorization_id = c.auth), \
-     (SELECT used FROM quota_usage q WHERE q.peer = c.peer AND q.window_start_unix_ms = c.win) \
+/// use. The claims come as parallel arrays. Each lookup is a `LATERAL`
+/// subquery with `LIMIT 1`, so it is an index probe per claim whatever the
+/// planner thought of the tables' sizes when it cached the plan: as plain
+/// subqueries, a plan made while `nonces` was small hashed the whole table
+/// on every batch, a cost that grew with the nonces kept (decision 1160).
+const CLAIM_STATES: &str = "SELECT n.seen IS NOT NULL, a.uses, q.used \
      FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::int8[]) \
-     WITH ORDINALITY AS c(region, nonce, auth, peer, win, i) ORDER BY c.i";
+     WITH ORDINALITY AS c(region, nonce, auth, peer, win, i) \
+     LEFT JOIN LATERAL (SELECT true AS seen FROM nonces \
+         WHERE requester_region = c.region AND nonce = c.nonce LIMIT 1) n ON true \
+     LEFT JOIN LATERAL (SELECT uses FROM authorization_uses \
+         WHERE authorization_id = c.auth LIMIT 1) a ON true \
+     LEFT JOIN LATERAL (SELECT used FROM quota_usage \
+         WHERE peer = c.peer AND window_start_unix_ms = c.win LIMIT 1) q ON true \
+     ORDER BY c.i";
 
 impl PgBatch {
     /// What the store holds for each of `claims`, in order, as this
@@ -48,7 +56,7 @@ impl PgBatch {
             .bind(auths)
             .bind(peers)
             .bind(windows)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.conn().await?)
             .await
             .map_err(|e| self.fail(e))?;
         if rows.len() != claims.len() {
@@ -66,106 +74,17 @@ impl PgBatch {
             .collect())
     }
 
-    /// Write what the batch's claims took. Each write is guarded by what
-    /// was read: a nonce must be new, a counter must still hold what the
-    /// batch read; otherwise [`StorageError::ClaimRaced`] (a writer that
-    /// ignores the journal lock) and the batch rolls back.
+    /// Hold what the batch's claims took for the batch's one statement of
+    /// writes ([`super::pending`]). Each write is guarded by what was read:
+    /// a nonce must be new, a counter must still hold what the batch read;
+    /// otherwise [`StorageError::ClaimRaced`] (a writer that ignores the
+    /// journal lock), when the writes are sent, and the batch rolls back.
     pub(crate) async fn take_claims(&mut self, ledger: &ClaimLedger) -> Result<(), StorageError> {
-        let location = self.engine.location.clone();
-        if !ledger.nonces.is_empty() {
-            let regions: Vec<&str> = ledger.nonces.iter().map(|(r, _, _)| r.as_str()).collect();
-            let nonces: Vec<&[u8]> = ledger.nonces.iter().map(|(_, n, _)| n.as_slice()).collect();
-            let expires: Vec<i64> = ledger.nonces.iter().map(|(_, _, e)| *e).collect();
-            let done = sqlx::query(
-                "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
-                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(regions)
-            .bind(nonces)
-            .bind(expires)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-            if done.rows_affected() != ledger.nonces.len() as u64 {
-                return Err(StorageError::ClaimRaced {
-                    location: location.to_string(),
-                });
-            }
+        if self.pending.has_claims() {
+            // The guards of these claims read what the held ones write.
+            self.conn().await?;
         }
-        for (id, c) in &ledger.uses {
-            let query = if c.existed {
-                sqlx::query(
-                    "UPDATE authorization_uses SET uses = $1 WHERE authorization_id = $2 AND uses = $3",
-                )
-                .bind(after(c))
-                .bind(id.as_slice())
-                .bind(c.before)
-            } else {
-                sqlx::query(
-                    "INSERT INTO authorization_uses (authorization_id, uses) VALUES ($2, $1) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(after(c))
-                .bind(id.as_slice())
-            };
-            let done = query
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-            expect_one_row(&location, done.rows_affected())?;
-        }
-        for ((peer, window), c) in &ledger.quota {
-            let query = if c.existed {
-                sqlx::query(
-                    "UPDATE quota_usage SET used = $1 \
-                     WHERE peer = $2 AND window_start_unix_ms = $3 AND used = $4",
-                )
-                .bind(after(c))
-                .bind(peer.as_str())
-                .bind(*window)
-                .bind(c.before)
-            } else {
-                sqlx::query(
-                    "INSERT INTO quota_usage (peer, window_start_unix_ms, used) VALUES ($2, $3, $1) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(after(c))
-                .bind(peer.as_str())
-                .bind(*window)
-            };
-            let done = query
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.fail(e))?;
-            expect_one_row(&location, done.rows_affected())?;
-        }
-        if !ledger.attachments.is_empty() {
-            let digests: Vec<&[u8]> = ledger
-                .attachments
-                .iter()
-                .map(|(d, _)| d.as_slice())
-                .collect();
-            let bodies: Vec<&[u8]> = ledger
-                .attachments
-                .iter()
-                .map(|(_, b)| b.as_slice())
-                .collect();
-            sqlx::query(
-                "INSERT INTO attachments (digest, body) \
-                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING",
-            )
-            .bind(digests)
-            .bind(bodies)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        }
+        self.pending.hold_claims(ledger);
         Ok(())
     }
-}
-
-/// The counter's value once the batch's uses are added (the ledger decided
-/// each against the maximum).
-fn after(c: &Counted) -> i64 {
-    c.before + c.added
 }

@@ -8,7 +8,7 @@ impl PgBatch {
     /// for every process of the region whatever their own clocks say.
     pub(crate) async fn lease_now(&mut self, _clock_now_ms: i64) -> Result<i64, StorageError> {
         sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8")
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await
             .map_err(|e| self.fail(e))
     }

@@ -141,7 +141,7 @@ impl PgBatch {
         rows: &[RecordRow],
         imported_at_unix_ms: i64,
     ) -> Result<(), StorageError> {
-        insert_records(&mut self.tx, rows, imported_at_unix_ms)
+        insert_records(self.conn().await?, rows, imported_at_unix_ms)
             .await
             .map_err(|e| self.fail(e))
     }
