@@ -194,7 +194,8 @@ pub const MAX_BODY_LEN: usize = MAX_ENTRY_BYTES - credex_journal::HEADER_LEN;
 pub const MAX_RANGE_LIMIT: u32 = 4096;
 
 /// Default number of read connections (SQLite read-only pool; PostgreSQL
-/// pool size is this plus one for the writer).
+/// pool size is this plus one for other writes, and the writer's group
+/// commits have one connection more: decision 1160).
 pub const READ_CONNECTIONS: u32 = 4;
 
 /// How long a write waits for a lock held by another connection or process
