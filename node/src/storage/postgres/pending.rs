@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::storage::StorageError;
 use crate::storage::claims::{ClaimLedger, Counted};
@@ -143,145 +143,114 @@ impl Pending {
         conn: &mut PgConnection,
         location: &str,
     ) -> Result<(), Result<sqlx::Error, StorageError>> {
-        let mut sql = Statement::default();
         let Pending {
             journal,
             tree,
             state,
             claims,
         } = self;
+        let mut sql = Statement::default();
         if !journal.seqs.is_empty() {
-            let [s, k, a, b] = sql.params();
-            sql.with(format!(
-                "INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) \
-                 SELECT * FROM UNNEST({s}::int8[], {k}::int4[], {a}::int8[], {b}::bytea[])"
-            ));
+            sql.write(None, |q| {
+                q.push("INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) SELECT * FROM UNNEST(");
+                column(q, journal.seqs, "int8[], ");
+                column(q, journal.kinds, "int4[], ");
+                column(q, journal.at, "int8[], ");
+                column(q, journal.bodies, "bytea[])");
+            });
         }
         if !tree.0.is_empty() {
-            let [i, h] = sql.params();
-            sql.with(format!(
-                "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST({i}::int8[], {h}::bytea[])"
-            ));
+            sql.write(None, |q| {
+                q.push("INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST(");
+                column(q, tree.0, "int8[], ");
+                column(q, tree.1, "bytea[])");
+            });
         }
         let (puts, deletes) = last_writes(state);
         if !puts.0.is_empty() {
-            let [n, k, v, a] = sql.params();
-            sql.with(format!(
-                "INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) \
-                 SELECT * FROM UNNEST({n}::text[], {k}::text[], {v}::bytea[], {a}::int8[]) \
-                 ON CONFLICT (ns, key) DO UPDATE \
-                 SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms"
-            ));
+            sql.write(None, |q| {
+                q.push("INSERT INTO flow_state (ns, key, value, updated_at_unix_ms) SELECT * FROM UNNEST(");
+                column(q, puts.0, "text[], ");
+                column(q, puts.1, "text[], ");
+                column(q, puts.2, "bytea[], ");
+                column(q, puts.3, "int8[]) ");
+                q.push(
+                    "ON CONFLICT (ns, key) DO UPDATE \
+                     SET value = excluded.value, updated_at_unix_ms = excluded.updated_at_unix_ms",
+                );
+            });
         }
         if !deletes.0.is_empty() {
-            let [n, k] = sql.params();
-            sql.with(format!(
-                "DELETE FROM flow_state WHERE (ns, key) IN \
-                 (SELECT * FROM UNNEST({n}::text[], {k}::text[]))"
-            ));
-        }
-        // Each guarded write returns its rows, counted against what it must
-        // change.
-        let mut expected = Vec::new();
-        if let Some(c) = &claims {
-            if !c.nonces.0.is_empty() {
-                let [r, n, e] = sql.params();
-                expected.push(c.nonces.0.len());
-                sql.counted(format!(
-                    "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
-                     SELECT * FROM UNNEST({r}::text[], {n}::bytea[], {e}::int8[]) \
-                     ON CONFLICT DO NOTHING RETURNING 1"
-                ));
-            }
-            if !c.uses_updated.0.is_empty() {
-                let [i, after, before] = sql.params();
-                expected.push(c.uses_updated.0.len());
-                sql.counted(format!(
-                    "UPDATE authorization_uses a SET uses = u.after \
-                     FROM UNNEST({i}::bytea[], {after}::int8[], {before}::int8[]) AS u(id, after, before) \
-                     WHERE a.authorization_id = u.id AND a.uses = u.before RETURNING 1"
-                ));
-            }
-            if !c.uses_inserted.0.is_empty() {
-                let [i, after] = sql.params();
-                expected.push(c.uses_inserted.0.len());
-                sql.counted(format!(
-                    "INSERT INTO authorization_uses (authorization_id, uses) \
-                     SELECT * FROM UNNEST({i}::bytea[], {after}::int8[]) \
-                     ON CONFLICT DO NOTHING RETURNING 1"
-                ));
-            }
-            if !c.quota_updated.0.is_empty() {
-                let [p, w, after, before] = sql.params();
-                expected.push(c.quota_updated.0.len());
-                sql.counted(format!(
-                    "UPDATE quota_usage q SET used = u.after \
-                     FROM UNNEST({p}::text[], {w}::int8[], {after}::int8[], {before}::int8[]) \
-                     AS u(peer, win, after, before) \
-                     WHERE q.peer = u.peer AND q.window_start_unix_ms = u.win AND q.used = u.before \
-                     RETURNING 1"
-                ));
-            }
-            if !c.quota_inserted.0.is_empty() {
-                let [p, w, after] = sql.params();
-                expected.push(c.quota_inserted.0.len());
-                sql.counted(format!(
-                    "INSERT INTO quota_usage (peer, window_start_unix_ms, used) \
-                     SELECT * FROM UNNEST({p}::text[], {w}::int8[], {after}::int8[]) \
-                     ON CONFLICT DO NOTHING RETURNING 1"
-                ));
-            }
-            if !c.attachments.0.is_empty() {
-                let [d, b] = sql.params();
-                sql.with(format!(
-                    "INSERT INTO attachments (digest, body) \
-                     SELECT * FROM UNNEST({d}::bytea[], {b}::bytea[]) ON CONFLICT (digest) DO NOTHING"
-                ));
-            }
-        }
-        let text = sql.text();
-        // Bound in the order the parameters were numbered above.
-        let mut query = sqlx::query_as::<_, (Vec<i64>,)>(&text);
-        if !journal.seqs.is_empty() {
-            query = query
-                .bind(journal.seqs)
-                .bind(journal.kinds)
-                .bind(journal.at)
-                .bind(journal.bodies);
-        }
-        if !tree.0.is_empty() {
-            query = query.bind(tree.0).bind(tree.1);
-        }
-        if !puts.0.is_empty() {
-            query = query.bind(puts.0).bind(puts.1).bind(puts.2).bind(puts.3);
-        }
-        if !deletes.0.is_empty() {
-            query = query.bind(deletes.0).bind(deletes.1);
+            sql.write(None, |q| {
+                q.push("DELETE FROM flow_state WHERE (ns, key) IN (SELECT * FROM UNNEST(");
+                column(q, deletes.0, "text[], ");
+                column(q, deletes.1, "text[]))");
+            });
         }
         if let Some(c) = claims {
-            if !c.nonces.0.is_empty() {
-                query = query.bind(c.nonces.0).bind(c.nonces.1).bind(c.nonces.2);
+            // Each guarded write returns its rows, counted against what it
+            // must change.
+            let (regions, nonces, expiries) = c.nonces;
+            if !regions.is_empty() {
+                sql.write(Some(regions.len()), |q| {
+                    q.push("INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) SELECT * FROM UNNEST(");
+                    column(q, regions, "text[], ");
+                    column(q, nonces, "bytea[], ");
+                    column(q, expiries, "int8[]) ON CONFLICT DO NOTHING RETURNING 1");
+                });
             }
-            if !c.uses_updated.0.is_empty() {
-                let (i, after, before) = c.uses_updated;
-                query = query.bind(i).bind(after).bind(before);
+            let (ids, after, before) = c.uses_updated;
+            if !ids.is_empty() {
+                sql.write(Some(ids.len()), |q| {
+                    q.push("UPDATE authorization_uses a SET uses = u.after FROM UNNEST(");
+                    column(q, ids, "bytea[], ");
+                    column(q, after, "int8[], ");
+                    column(q, before, "int8[]) AS u(id, after, before) ");
+                    q.push("WHERE a.authorization_id = u.id AND a.uses = u.before RETURNING 1");
+                });
             }
-            if !c.uses_inserted.0.is_empty() {
-                query = query.bind(c.uses_inserted.0).bind(c.uses_inserted.1);
+            let (ids, after) = c.uses_inserted;
+            if !ids.is_empty() {
+                sql.write(Some(ids.len()), |q| {
+                    q.push("INSERT INTO authorization_uses (authorization_id, uses) SELECT * FROM UNNEST(");
+                    column(q, ids, "bytea[], ");
+                    column(q, after, "int8[]) ON CONFLICT DO NOTHING RETURNING 1");
+                });
             }
-            if !c.quota_updated.0.is_empty() {
-                let (p, w, after, before) = c.quota_updated;
-                query = query.bind(p).bind(w).bind(after).bind(before);
+            let (peers, windows, after, before) = c.quota_updated;
+            if !peers.is_empty() {
+                sql.write(Some(peers.len()), |q| {
+                    q.push("UPDATE quota_usage q SET used = u.after FROM UNNEST(");
+                    column(q, peers, "text[], ");
+                    column(q, windows, "int8[], ");
+                    column(q, after, "int8[], ");
+                    column(q, before, "int8[]) AS u(peer, win, after, before) ");
+                    q.push(
+                        "WHERE q.peer = u.peer AND q.window_start_unix_ms = u.win \
+                         AND q.used = u.before RETURNING 1",
+                    );
+                });
             }
-            if !c.quota_inserted.0.is_empty() {
-                let (p, w, after) = c.quota_inserted;
-                query = query.bind(p).bind(w).bind(after);
+            let (peers, windows, after) = c.quota_inserted;
+            if !peers.is_empty() {
+                sql.write(Some(peers.len()), |q| {
+                    q.push("INSERT INTO quota_usage (peer, window_start_unix_ms, used) SELECT * FROM UNNEST(");
+                    column(q, peers, "text[], ");
+                    column(q, windows, "int8[], ");
+                    column(q, after, "int8[]) ON CONFLICT DO NOTHING RETURNING 1");
+                });
             }
-            if !c.attachments.0.is_empty() {
-                query = query.bind(c.attachments.0).bind(c.attachments.1);
+            let (digests, bodies) = c.attachments;
+            if !digests.is_empty() {
+                sql.write(None, |q| {
+                    q.push("INSERT INTO attachments (digest, body) SELECT * FROM UNNEST(");
+                    column(q, digests, "bytea[], ");
+                    column(q, bodies, "bytea[]) ON CONFLICT (digest) DO NOTHING");
+                });
             }
         }
-        let (changed,) = query.fetch_one(conn).await.map_err(Ok)?;
+        let (mut query, expected) = sql.finish();
+        let (changed,): (Vec<i64>,) = query.build_query_as().fetch_one(conn).await.map_err(Ok)?;
         let raced = changed.len() != expected.len()
             || changed
                 .iter()
@@ -294,6 +263,15 @@ impl Pending {
         }
         Ok(())
     }
+}
+
+/// Binds `values` as one array parameter, followed by `cast_and_rest`
+/// (its type, then the text that follows it).
+fn column<T>(q: &mut QueryBuilder<'static, Postgres>, values: Vec<T>, cast_and_rest: &str)
+where
+    Vec<T>: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send + 'static,
+{
+    q.push_bind(values).push("::").push(cast_and_rest);
 }
 
 /// The counter's value once the batch's uses are added (the ledger decided
@@ -336,40 +314,53 @@ fn last_writes(state: Vec<HeldState>) -> (Puts, Deletes) {
     (puts, deletes)
 }
 
-/// One statement of data-modifying `WITH` clauses, its parameters numbered
-/// as they are asked for; it selects the row counts of the guarded ones.
+/// One statement of data-modifying `WITH` clauses, each with the
+/// parameters it binds; it selects the row counts of the guarded ones.
 #[derive(Default)]
 struct Statement {
-    clauses: Vec<String>,
-    counted: Vec<String>,
-    params: usize,
+    query: Option<QueryBuilder<'static, Postgres>>,
+    clauses: usize,
+    /// The guarded clauses' names and the rows each must change.
+    counted: Vec<(String, usize)>,
 }
 
 impl Statement {
-    /// The next `N` parameter placeholders.
-    fn params<const N: usize>(&mut self) -> [String; N] {
-        std::array::from_fn(|_| {
-            self.params += 1;
-            format!("${}", self.params)
-        })
+    /// Adds a clause that `write` pushes (text and parameters); with
+    /// `must_change`, the rows it returns are counted against that.
+    fn write(
+        &mut self,
+        must_change: Option<usize>,
+        write: impl FnOnce(&mut QueryBuilder<'static, Postgres>),
+    ) {
+        let name = format!("w{}", self.clauses);
+        self.clauses += 1;
+        let query = match &mut self.query {
+            Some(query) => query.push(", "),
+            None => self.query.insert(QueryBuilder::new("WITH ")),
+        };
+        query.push(&name).push(" AS (");
+        write(query);
+        query.push(")");
+        if let Some(rows) = must_change {
+            self.counted.push((name, rows));
+        }
     }
 
-    fn with(&mut self, clause: String) {
-        self.clauses
-            .push(format!("w{} AS ({clause})", self.clauses.len()));
-    }
-
-    fn counted(&mut self, clause: String) {
-        let name = format!("w{}", self.clauses.len());
-        self.counted.push(format!("(SELECT count(*) FROM {name})"));
-        self.clauses.push(format!("{name} AS ({clause})"));
-    }
-
-    fn text(&self) -> String {
-        format!(
-            "WITH {} SELECT ARRAY[{}]::int8[]",
-            self.clauses.join(", "),
-            self.counted.join(", ")
+    /// The statement, and the rows each counted clause must change, in
+    /// the order of the counts it selects.
+    fn finish(self) -> (QueryBuilder<'static, Postgres>, Vec<usize>) {
+        let mut query = self
+            .query
+            .unwrap_or_else(|| QueryBuilder::new("WITH w AS (SELECT 1)"));
+        let counts: Vec<String> = self
+            .counted
+            .iter()
+            .map(|(name, _)| format!("(SELECT count(*) FROM {name})"))
+            .collect();
+        query.push(format!(" SELECT ARRAY[{}]::int8[]", counts.join(", ")));
+        (
+            query,
+            self.counted.into_iter().map(|(_, rows)| rows).collect(),
         )
     }
 }
