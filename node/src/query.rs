@@ -341,7 +341,11 @@ impl QueryService {
     ) -> Result<(QueryDecision, AccessClaim), AnswerError> {
         let peer_key = peer.region.to_string();
         let window_start = quota_window_start_ms(ms_time(now_ms));
-        let used = self.storage.quota_used(&peer_key, window_start).await?;
+        // A lower bound; the claim in the journal's batch decides.
+        let used = self
+            .storage
+            .quota_used_at_least(&peer_key, window_start)
+            .await?;
         let decided = credex_flows::query::decide(
             q,
             verified,

@@ -1862,6 +1862,56 @@ async fn two_writers_share_one_tree(store: Store) {
     b.close().await;
 }
 
+/// The quota a decision reads from memory is what this writer committed
+/// last: exact for one process, a lower bound once another process of the
+/// region claims from the same window, where the claim still refuses what
+/// the limit does not allow (decision 1160).
+async fn the_quota_read_for_a_decision_is_a_lower_bound(store: Store) {
+    const LIMIT: u32 = 3;
+    const WINDOW: i64 = 1_700_000_000_000;
+    let a = store.open().await;
+    let b = store.open().await;
+    let request = |n: usize| AccessClaim {
+        quota: Some(QuotaClaim {
+            peer: "440000".into(),
+            window_start_unix_ms: WINDOW,
+            limit: LIMIT,
+        }),
+        ..claim("440000", nonce(n))
+    };
+    let claim_on = |s: &Storage, n: usize| {
+        let s = s.clone();
+        async move {
+            s.append_claimed(QUERY_KIND, request(n), None, move |o| decision_body(n, o))
+                .await
+                .expect("claimed append")
+                .1
+        }
+    };
+    assert_eq!(
+        a.quota_used_at_least("440000", WINDOW).await.expect("read"),
+        0
+    );
+    assert_eq!(claim_on(&a, 1).await, ClaimOutcome::Claimed);
+    assert_eq!(
+        a.quota_used_at_least("440000", WINDOW).await.expect("read"),
+        1
+    );
+    // The other process claims the rest; this one still knows only its own.
+    assert_eq!(claim_on(&b, 2).await, ClaimOutcome::Claimed);
+    assert_eq!(claim_on(&b, 3).await, ClaimOutcome::Claimed);
+    assert_eq!(
+        a.quota_used_at_least("440000", WINDOW).await.expect("read"),
+        1
+    );
+    assert_eq!(a.quota_used("440000", WINDOW).await.expect("read"), LIMIT);
+    // Its claim reads the store under the lock: the limit holds.
+    assert_eq!(claim_on(&a, 4).await, ClaimOutcome::QuotaExceeded);
+    assert_eq!(a.quota_used("440000", WINDOW).await.expect("read"), LIMIT);
+    a.close().await;
+    b.close().await;
+}
+
 /// A store catches up with what another writer of the same journal
 /// appended (decision 1020) without appending itself.
 async fn catch_up_sees_the_other_writer(store: Store) {
@@ -2835,6 +2885,7 @@ both_backends!(
     tree_matches_the_journal,
     failed_batch_keeps_the_tree,
     two_writers_share_one_tree,
+    the_quota_read_for_a_decision_is_a_lower_bound,
     catch_up_sees_the_other_writer,
     the_duties_lease_has_one_holder_and_a_growing_token,
     fenced_writes_fail_alone_once_the_lease_moved,

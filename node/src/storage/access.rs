@@ -450,6 +450,23 @@ impl Storage {
             .await
     }
 
+    /// [`Storage::quota_used`] for a decision that a claim will confirm:
+    /// the units this process's writer left after its last commit that
+    /// claimed from this window, read from memory, else from the store.
+    /// Another process of the region may have claimed more since, so this
+    /// is a lower bound; the claim, which reads the store under the
+    /// journal's lock, has the last word (decision 1160). Cancel-safe.
+    pub async fn quota_used_at_least(
+        &self,
+        peer: &str,
+        window_start_unix_ms: i64,
+    ) -> Result<u32, StorageError> {
+        match self.inner.recent.quota_used(peer, window_start_unix_ms) {
+            Some(units) => Ok(u32::try_from(units).unwrap_or(u32::MAX)),
+            None => self.quota_used(peer, window_start_unix_ms).await,
+        }
+    }
+
     /// Forgets the nonces that expired before `now_unix_ms`
     /// (`expires_at_unix_ms < now_unix_ms`) and returns how many. A nonce
     /// still stored is a replay however old it is; the node refuses stale

@@ -3,7 +3,14 @@
 //! written recently, so that a receipt's entry and inclusion proof need no
 //! read of the database and no statement prepared per query.
 //!
-//! Both are immutable once committed (stored hashes are append-only; a
+//! It also keeps the quota units each (peer, window) held after this
+//! writer's last commit that claimed from it, so that a query's decision
+//! needs no read for it. Another process of the region may have claimed
+//! more since: the value is a lower bound, and the claim in the batch,
+//! which reads the database under the journal's lock, decides (decision
+//! 1160).
+//!
+//! Records and hashes are immutable once committed (stored hashes are append-only; a
 //! record's bytes never change), so a hit is always right; a miss reads the
 //! database as before. Filled only after a commit. Emptied by the `danger`
 //! rewinds, the one way committed hashes are ever replaced.
@@ -26,6 +33,9 @@ const MAX_RECORDS: usize = 1024;
 pub(crate) struct Recent {
     hashes: Mutex<HashMap<u64, Hash>>,
     records: Mutex<VecDeque<JournalRecord>>,
+    /// Units used per (peer, window start), as last committed here; only
+    /// the newest window's are kept.
+    quota: Mutex<HashMap<(String, i64), i64>>,
 }
 
 /// A poisoned lock only means a panic elsewhere; the maps hold complete
@@ -99,6 +109,25 @@ impl Recent {
     pub(crate) fn clear(&self) {
         lock(&self.hashes).clear();
         lock(&self.records).clear();
+        lock(&self.quota).clear();
+    }
+
+    /// Keep the quota units a commit left: `used` per (peer, window start).
+    /// Windows older than the newest committed are forgotten.
+    pub(crate) fn quota_committed(&self, used: impl IntoIterator<Item = ((String, i64), i64)>) {
+        let mut quota = lock(&self.quota);
+        for (key, units) in used {
+            quota.insert(key, units);
+        }
+        if let Some(newest) = quota.keys().map(|(_, window)| *window).max() {
+            quota.retain(|(_, window), _| *window == newest);
+        }
+    }
+
+    /// The units `peer` had used in the window starting at `window` after
+    /// this writer's last commit that claimed from it, if one did.
+    pub(crate) fn quota_used(&self, peer: &str, window: i64) -> Option<i64> {
+        lock(&self.quota).get(&(peer.to_owned(), window)).copied()
     }
 }
 

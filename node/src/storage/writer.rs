@@ -404,10 +404,11 @@ async fn commit_batch(
     }
     let len = batch.len();
     match write_batch(engine, &mut batch, &checkpoints, recorded_at, tree).await {
-        Ok((first_seq, extended, records, stored)) => {
+        Ok((first_seq, extended, records, stored, quota)) => {
             config
                 .recent
                 .committed(records, extended.first_hash, &extended.hashes);
+            config.recent.quota_committed(quota);
             let committed = extended.tree;
             if committed.head() != tree.head() {
                 heads.send_replace(committed.head());
@@ -464,7 +465,7 @@ async fn write_batch(
     checkpoints: &[CheckpointWrite],
     recorded_at_unix_ms: i64,
     tree: &TreeState,
-) -> Result<(u64, Extended, Vec<super::JournalRecord>, Vec<bool>), StorageError> {
+) -> Result<WrittenBatch, StorageError> {
     // A leaf hash does not depend on the seq: hash plain records before
     // taking the lock.
     let mut plain_leaves = batch
@@ -567,8 +568,24 @@ async fn write_batch(
             body: row.body,
         })
         .collect();
-    Ok((first_seq, extended, records, stored))
+    let quota = ledger
+        .quota
+        .iter()
+        .map(|(key, counted)| (key.clone(), counted.before + counted.added))
+        .collect();
+    Ok((first_seq, extended, records, stored, quota))
 }
+
+/// What [`write_batch`] committed: the first seq, the tree extended, the
+/// records, whether each checkpoint was stored, and the quota units each
+/// (peer, window) claimed from now holds.
+type WrittenBatch = (
+    u64,
+    Extended,
+    Vec<super::JournalRecord>,
+    Vec<bool>,
+    Vec<((String, i64), i64)>,
+);
 
 /// Stage a claimed append in `tx`: decide its claims against what was
 /// stored before the batch (`base`) and what earlier items took
