@@ -43,6 +43,14 @@ pub(crate) struct Counted {
     pub(crate) existed: bool,
 }
 
+impl Counted {
+    /// The counter's value once the batch's units are added (the ledger
+    /// decided each against the maximum).
+    pub(crate) fn after(&self) -> i64 {
+        self.before + self.added
+    }
+}
+
 impl ClaimLedger {
     /// `base` (what the store held before the batch for `claim`) with what
     /// earlier claims of the batch took.

@@ -404,7 +404,13 @@ async fn commit_batch(
     }
     let len = batch.len();
     match write_batch(engine, &mut batch, &checkpoints, recorded_at, tree).await {
-        Ok((first_seq, extended, records, stored, quota)) => {
+        Ok(WrittenBatch {
+            first_seq,
+            extended,
+            records,
+            stored,
+            quota,
+        }) => {
             config
                 .recent
                 .committed(records, extended.first_hash, &extended.hashes);
@@ -571,21 +577,28 @@ async fn write_batch(
     let quota = ledger
         .quota
         .iter()
-        .map(|(key, counted)| (key.clone(), counted.before + counted.added))
+        .map(|(key, counted)| (key.clone(), counted.after()))
         .collect();
-    Ok((first_seq, extended, records, stored, quota))
+    Ok(WrittenBatch {
+        first_seq,
+        extended,
+        records,
+        stored,
+        quota,
+    })
 }
 
-/// What [`write_batch`] committed: the first seq, the tree extended, the
-/// records, whether each checkpoint was stored, and the quota units each
-/// (peer, window) claimed from now holds.
-type WrittenBatch = (
-    u64,
-    Extended,
-    Vec<super::JournalRecord>,
-    Vec<bool>,
-    Vec<((String, i64), i64)>,
-);
+/// What [`write_batch`] committed.
+struct WrittenBatch {
+    first_seq: u64,
+    extended: Extended,
+    records: Vec<super::JournalRecord>,
+    /// Whether each checkpoint was stored (false: another note holds its
+    /// size).
+    stored: Vec<bool>,
+    /// The quota units each (peer, window) claimed from now holds.
+    quota: Vec<((String, i64), i64)>,
+}
 
 /// Stage a claimed append in `tx`: decide its claims against what was
 /// stored before the batch (`base`) and what earlier items took

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::storage::StorageError;
-use crate::storage::claims::{ClaimLedger, Counted};
+use crate::storage::claims::ClaimLedger;
 use crate::storage::state::StateWrite;
 
 /// Writes held for one statement. Claims are held once: a second
@@ -108,23 +108,23 @@ impl Pending {
         for (id, c) in &ledger.uses {
             if c.existed {
                 claims.uses_updated.0.push(id.to_vec());
-                claims.uses_updated.1.push(after(c));
+                claims.uses_updated.1.push(c.after());
                 claims.uses_updated.2.push(c.before);
             } else {
                 claims.uses_inserted.0.push(id.to_vec());
-                claims.uses_inserted.1.push(after(c));
+                claims.uses_inserted.1.push(c.after());
             }
         }
         for ((peer, window), c) in &ledger.quota {
             if c.existed {
                 claims.quota_updated.0.push(peer.clone());
                 claims.quota_updated.1.push(*window);
-                claims.quota_updated.2.push(after(c));
+                claims.quota_updated.2.push(c.after());
                 claims.quota_updated.3.push(c.before);
             } else {
                 claims.quota_inserted.0.push(peer.clone());
                 claims.quota_inserted.1.push(*window);
-                claims.quota_inserted.2.push(after(c));
+                claims.quota_inserted.2.push(c.after());
             }
         }
         for (digest, body) in &ledger.attachments {
@@ -272,12 +272,6 @@ where
     Vec<T>: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send + 'static,
 {
     q.push_bind(values).push("::").push(cast_and_rest);
-}
-
-/// The counter's value once the batch's uses are added (the ledger decided
-/// each against the maximum).
-fn after(c: &Counted) -> i64 {
-    c.before + c.added
 }
 
 /// A held flow-state write: namespace, key, value (none: delete), time.

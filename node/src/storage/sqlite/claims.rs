@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::SqliteBatch;
 use crate::storage::StorageError;
 use crate::storage::access::{AccessClaim, ClaimState};
-use crate::storage::claims::{ClaimLedger, Counted};
+use crate::storage::claims::ClaimLedger;
 use crate::storage::engine::expect_one_row;
 
 /// Claims read per statement (six parameters each).
@@ -97,7 +97,7 @@ impl SqliteBatch {
                 sqlx::query(
                     "UPDATE authorization_uses SET uses = ?1 WHERE authorization_id = ?2 AND uses = ?3",
                 )
-                .bind(after(c))
+                .bind(c.after())
                 .bind(id.as_slice())
                 .bind(c.before)
             } else {
@@ -105,7 +105,7 @@ impl SqliteBatch {
                     "INSERT INTO authorization_uses (authorization_id, uses) VALUES (?2, ?1) \
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(after(c))
+                .bind(c.after())
                 .bind(id.as_slice())
             };
             let done = query
@@ -120,7 +120,7 @@ impl SqliteBatch {
                     "UPDATE quota_usage SET used = ?1 \
                      WHERE peer = ?2 AND window_start_unix_ms = ?3 AND used = ?4",
                 )
-                .bind(after(c))
+                .bind(c.after())
                 .bind(peer.as_str())
                 .bind(*window)
                 .bind(c.before)
@@ -129,7 +129,7 @@ impl SqliteBatch {
                     "INSERT INTO quota_usage (peer, window_start_unix_ms, used) VALUES (?2, ?3, ?1) \
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(after(c))
+                .bind(c.after())
                 .bind(peer.as_str())
                 .bind(*window)
             };
@@ -154,10 +154,4 @@ impl SqliteBatch {
         }
         Ok(())
     }
-}
-
-/// The counter's value once the batch's uses are added (the ledger decided
-/// each against the maximum).
-fn after(c: &Counted) -> i64 {
-    c.before + c.added
 }

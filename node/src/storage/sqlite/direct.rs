@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{BATCH_OP, INSERT_TREE_HASHES, NEXT_SEQ};
 use crate::storage::access::{AccessClaim, ClaimState};
-use crate::storage::claims::{ClaimLedger, Counted};
+use crate::storage::claims::ClaimLedger;
 use crate::storage::engine::{self, JournalRow, expect_one_row};
 use crate::storage::lease::LeaseRow;
 use crate::storage::state::StateWrite;
@@ -275,13 +275,13 @@ impl DirectBatch {
             let changed = if c.existed {
                 self.run(
                     "UPDATE authorization_uses SET uses = ?1 WHERE authorization_id = ?2 AND uses = ?3",
-                    params![after(c), id.as_slice(), c.before],
+                    params![c.after(), id.as_slice(), c.before],
                 )?
             } else {
                 self.run(
                     "INSERT INTO authorization_uses (authorization_id, uses) VALUES (?2, ?1) \
                      ON CONFLICT DO NOTHING",
-                    params![after(c), id.as_slice()],
+                    params![c.after(), id.as_slice()],
                 )?
             };
             expect_one_row(&location, changed as u64)?;
@@ -291,13 +291,13 @@ impl DirectBatch {
                 self.run(
                     "UPDATE quota_usage SET used = ?1 \
                      WHERE peer = ?2 AND window_start_unix_ms = ?3 AND used = ?4",
-                    params![after(c), peer, window, c.before],
+                    params![c.after(), peer, window, c.before],
                 )?
             } else {
                 self.run(
                     "INSERT INTO quota_usage (peer, window_start_unix_ms, used) VALUES (?2, ?3, ?1) \
                      ON CONFLICT DO NOTHING",
-                    params![after(c), peer, window],
+                    params![c.after(), peer, window],
                 )?
             };
             expect_one_row(&location, changed as u64)?;
@@ -493,9 +493,4 @@ impl DirectBatch {
             })
             .map_err(|e| self.fail(e))
     }
-}
-
-/// The counter's value once the batch's uses are added.
-fn after(c: &Counted) -> i64 {
-    c.before + c.added
 }
