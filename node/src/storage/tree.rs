@@ -110,8 +110,11 @@ impl TreeState {
     /// adds, which belong at stored hash indexes
     /// `stored_hash_count(self.size)` onward, in order.
     pub(crate) fn extend(&self, leaves: &[Hash]) -> Result<(TreeState, Vec<Hash>), ProveError> {
-        let mut edge = self.edge.clone();
         let mut added = Vec::with_capacity(2 * leaves.len() + 1);
+        // Room for every hash the append adds, so that the map (a clone at
+        // its exact size) is not rehashed several times per batch.
+        let mut edge = HashMap::with_capacity(self.edge.len() + added.capacity());
+        edge.extend(self.edge.iter().map(|(index, hash)| (*index, *hash)));
         let mut next_index =
             stored_hash_count(self.size).ok_or(ProveError::TreeTooLarge { size: self.size })?;
         for (n, leaf) in (self.size..).zip(leaves) {

@@ -28,6 +28,7 @@ use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 const MAX_IDLE_YIELDS: u32 = 4;
 
 mod batch;
+mod priority;
 
 pub(crate) use batch::{Append, AppendCommand, BuildBody, ClaimedAppend};
 use batch::{Batch, CheckpointWrite, answer_checkpoints, insert_checkpoints, store_checkpoints};
@@ -181,9 +182,11 @@ pub(crate) fn on_own_thread(
         .build()
         .map_err(failed)?;
     let (stopped, stop) = oneshot::channel::<()>();
+    let thread_location = location.to_owned();
     std::thread::Builder::new()
         .name("credex-writer".into())
         .spawn(move || {
+            priority::lower_this_thread(&thread_location);
             runtime.block_on(run);
             drop(stopped);
         })
