@@ -15,7 +15,7 @@ from collections import Counter
 RULES = [
     ("sqlite", re.compile(r"sqlite3")),
     # Hashing before ring's rule: "ring_core_..._sha256_..." is not a signature.
-    ("sha256", re.compile(r"sha256|ring::digest::dynstate::sha256")),
+    ("sha256", re.compile(r"sha256")),
     # Allocation before ring's rule: its "ge_" matched mimalloc's "mi_page_malloc".
     ("alloc/memcpy (libc)", re.compile(r"^(_?mi_|malloc|free|realloc|cfree|_int_malloc|_int_free|__memcpy|__memmove|__memset|memcpy|memmove)")),
     ("ed25519/p256 (ring)", re.compile(r"ring::ec|ring_core_|fiat_|\bge_|x25519|ecp_nistz|p256_|GFp_|ring::signature|ed25519")),

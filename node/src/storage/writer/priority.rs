@@ -3,8 +3,8 @@
 //! A group commit costs the writer about a hundred microseconds of CPU
 //! whatever its size (the WAL's tail pages written again, the
 //! `fdatasync`, the checkpoint's signature), so the fewer commits carry
-//! the same appends, the less CPU each query costs. The writer runs one
-//! nice level step below the node's other threads: when a core is idle
+//! the same appends, the less CPU each query costs. The writer runs five
+//! nice levels below the node's other threads: when a core is idle
 //! it runs at once, as before, and a query's latency is unchanged; when
 //! the runtime's workers keep both cores busy verifying signatures, the
 //! scheduler gives them more of the CPU first, the appends they produce
