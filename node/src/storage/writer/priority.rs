@@ -13,10 +13,11 @@
 //! group commits per query.
 //!
 //! Linux applies a nice value to one thread when it is given the thread's
-//! id, and only relative to the threads of the same scheduling group, so
-//! this ranks the writer below the node's own workers, not below other
-//! programs. Raising one's own nice value needs no privilege; a failure is
-//! logged and the writer runs at the normal priority.
+//! id, and CFS compares nice values within a scheduling group: with a
+//! cgroup per service (systemd) or the kernel's autogroups, this ranks the
+//! writer below the node's own workers, not below other programs. Raising
+//! one's own nice value needs no privilege; a failure is logged and the
+//! writer runs at the normal priority.
 
 /// Nice levels the writer runs below the thread that started it. Each
 /// level is about a 1.25× smaller share of a contended core; five give
