@@ -344,13 +344,19 @@ pub enum ReceiptError {
     Key(#[from] credex_pki::log_key::LogKeyError),
     /// The checkpoint does not verify under the responder's key.
     #[error("receipt checkpoint: {0}")]
-    Checkpoint(String),
+    Checkpoint(#[source] credex_protocol::tlog::OpenCheckpointError),
     /// The entry is not in the checkpoint's tree.
     #[error("receipt inclusion proof: {0}")]
-    Inclusion(String),
-    /// The logged entry does not describe this access.
+    Inclusion(#[source] credex_protocol::tlog::VerifyError),
+    /// The logged entry is not an access entry.
     #[error("receipt entry: {0}")]
-    Entry(String),
+    Entry(#[source] credex_journal::EntryError),
+    /// The logged entry is another access: its query digest, outcome or
+    /// reason is not this response's.
+    #[error(
+        "receipt entry: the logged entry is not this query's decision (digest, outcome or reason differ)"
+    )]
+    NotThisQuery,
 }
 
 /// Verify a response's receipt against the responder's node certificate
@@ -374,18 +380,14 @@ pub fn verify_receipt(
     let leaf = leaf_hash(&receipt.entry);
     let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|h| Hash(*h)).collect();
     verify_inclusion(&leaf, receipt.leaf_index, cp.size(), &proof, cp.root())
-        .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
-    let entry = credex_journal::parse_access_entry(&receipt.entry)
-        .map_err(|e| ReceiptError::Entry(e.to_string()))?;
+        .map_err(ReceiptError::Inclusion)?;
+    let entry = credex_journal::parse_access_entry(&receipt.entry).map_err(ReceiptError::Entry)?;
     if entry.direction != Direction::Received
         || entry.query_digest != query_digest
         || entry.outcome != body.outcome
         || entry.reason != body.reason
     {
-        return Err(ReceiptError::Entry(
-            "the logged entry is not this query's decision (digest, outcome or reason differ)"
-                .into(),
-        ));
+        return Err(ReceiptError::NotThisQuery);
     }
     Ok(CounterpartReceipt {
         origin: cp.origin().to_owned(),
@@ -405,7 +407,7 @@ pub fn open_receipt_checkpoint(
     name: &NodeName,
 ) -> Result<credex_protocol::tlog::SignedCheckpoint, ReceiptError> {
     let key = node_checkpoint_verifier(signer_cert, region, name)?;
-    open_checkpoint(note.as_bytes(), &key, &[]).map_err(|e| ReceiptError::Checkpoint(e.to_string()))
+    open_checkpoint(note.as_bytes(), &key, &[]).map_err(ReceiptError::Checkpoint)
 }
 
 /// Forks this process has detected as a witness (for logs and metrics).

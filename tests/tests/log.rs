@@ -147,21 +147,45 @@ async fn a_granted_query_leaves_matching_entries_and_a_verifying_receipt() {
     let cert = resp.responder.chain[0].clone();
     let digest = credex_pki::authorization::query_digest(&q).unwrap();
     credex_node::log::verify_receipt(&resp, &cert, digest).expect("genuine receipt verifies");
+    use credex_node::log::ReceiptError;
+    let refused = |bad: &credex_protocol::query::QueryResponse, cert: &[u8], digest| {
+        credex_node::log::verify_receipt(bad, cert, digest)
+            .expect_err("a doctored receipt is refused")
+    };
     let mut bad = resp.clone();
     bad.receipt.as_mut().unwrap().entry[20] ^= 1;
-    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    assert!(matches!(
+        refused(&bad, &cert, digest),
+        ReceiptError::Inclusion(_)
+    ));
     let mut bad = resp.clone();
     bad.receipt.as_mut().unwrap().leaf_index += 1;
-    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    assert!(matches!(
+        refused(&bad, &cert, digest),
+        ReceiptError::Inclusion(_)
+    ));
     let mut bad = resp.clone();
     bad.receipt = None;
-    assert!(credex_node::log::verify_receipt(&bad, &cert, digest).is_err());
+    assert!(matches!(
+        refused(&bad, &cert, digest),
+        ReceiptError::Missing
+    ));
+    // A genuine receipt of another query: in the tree, but not this access.
+    let mut other = digest;
+    other[0] ^= 1;
+    assert!(matches!(
+        refused(&resp, &cert, other),
+        ReceiptError::NotThisQuery
+    ));
     let gy_cert =
         credex_pki::certs_from_pem(&std::fs::read_to_string(&gy.config().tls.cert).unwrap())
             .unwrap()[0]
             .to_vec();
     assert!(
-        credex_node::log::verify_receipt(&resp, &gy_cert, digest).is_err(),
+        matches!(
+            refused(&resp, &gy_cert, digest),
+            ReceiptError::Checkpoint(_) | ReceiptError::Key(_)
+        ),
         "signed by another node's key"
     );
     gy.shutdown().await;
