@@ -480,7 +480,7 @@ pub async fn send(
         Err(e) => {
             let no_answer = credex_journal::QueryNoAnswer {
                 version: credex_journal::ENTRY_VERSION,
-                at_ms: crate::clock::now_ms(),
+                at_ms: storage.clock().now_ms(),
                 query_digest: digest,
                 reason: crate::federation::truncate(
                     e.to_string(),
@@ -502,7 +502,7 @@ async fn log_intent(
 ) -> Result<(), RequesterError> {
     let intent = credex_journal::QueryIntent {
         version: credex_journal::ENTRY_VERSION,
-        at_ms: crate::clock::now_ms(),
+        at_ms: storage.clock().now_ms(),
         query_digest: digest,
         request_id: query.request.request_id,
         responder_region: query.request.target_region,
@@ -534,11 +534,11 @@ async fn exchange(
             }));
         }
     };
-    let now = SystemTime::now();
-    let unix = UnixTime::since_unix_epoch(
-        now.duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
-    );
+    // The node's clock, as for every entry this flow writes.
+    let now_ms = storage.clock().now_ms();
+    let unix = UnixTime::since_unix_epoch(std::time::Duration::from_millis(
+        u64::try_from(now_ms).unwrap_or(0),
+    ));
     verify_response(&response, trust, unix, conn.peer().region, digest)?;
     let responder_cert = response
         .responder
@@ -558,7 +558,7 @@ async fn exchange(
     let entry = AccessEntry {
         version: credex_journal::ENTRY_VERSION,
         direction: Direction::Sent,
-        at_ms: unix_ms(now),
+        at_ms: now_ms,
         query_digest: digest,
         request_id: query.request.request_id,
         requester_region: query.request.requester_region,

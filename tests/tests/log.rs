@@ -192,6 +192,64 @@ async fn a_granted_query_leaves_matching_entries_and_a_verifying_receipt() {
     gz.shutdown().await;
 }
 
+/// The requester's entries carry the time of the clock its storage was
+/// handed (the node's one clock), not a reading of the system's own: the
+/// intent and the sent entry both, and the response is checked at that time.
+#[tokio::test]
+async fn the_requester_logs_by_the_clock_it_was_handed() {
+    #[derive(Debug)]
+    struct Fixed(i64);
+    impl credex_node::clock::Clock for Fixed {
+        fn now_ms(&self) -> i64 {
+            self.0
+        }
+    }
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    // Five seconds ahead of the system clock: within every certificate's
+    // validity, and never what the system clock reads during the test.
+    let at = credex_node::clock::now_ms() + 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("requester.db").display());
+    let options = credex_node::storage::StorageOptions {
+        clock: std::sync::Arc::new(Fixed(at)),
+        ..Default::default()
+    };
+    let storage = credex_node::storage::Storage::open_with(&url, options)
+        .await
+        .unwrap();
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(&subjects("440000")[0], &["amount"]),
+    );
+    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
+        .await
+        .unwrap();
+    let trust = gy.transport().trust().current();
+    requester::send(&conn, &trust, &storage, &q).await.unwrap();
+    let logged = storage.journal_range(0, 16).await.unwrap();
+    let intent = logged
+        .iter()
+        .find(|r| r.kind == kind::QUERY_INTENT)
+        .expect("the intent is logged");
+    let intent: credex_journal::QueryIntent =
+        credex_journal::decode(intent.kind, &intent.body).unwrap();
+    assert_eq!(intent.at_ms, at, "the intent's time is the handed clock's");
+    let sent = logged
+        .iter()
+        .find(|r| r.kind == kind::QUERY_SENT)
+        .expect("the sent entry is logged");
+    let sent: AccessEntry = credex_journal::decode(sent.kind, &sent.body).unwrap();
+    assert_eq!(
+        sent.at_ms, at,
+        "the sent entry's time is the handed clock's"
+    );
+    storage.close().await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
 #[tokio::test]
 async fn exported_logs_pass_the_audit_and_answer_the_subject() {
     let fed = Federation::new();

@@ -198,7 +198,7 @@ pub async fn gather(
         .at_field("/subject")
     })?;
     let id = gathering(state)
-        .ask(subject, asked_by, crate::clock::now_ms())
+        .ask(subject, asked_by, state.storage().clock().now_ms())
         .await
         .map_err(federated_problem)?;
     let asked = state

@@ -366,7 +366,7 @@ pub fn spawn_answers(
         let mut writes = answers.federation.context().storage.subscribe_writes();
         loop {
             writes.borrow_and_update();
-            if let Err(e) = answers.answer_pending(crate::clock::now_ms()).await {
+            if let Err(e) = answers.answer_pending(answers.federation.context().storage.clock().now_ms()).await {
                 tracing::error!(error = %e, "answering access report requests failed; trying again later");
             }
             tokio::select! {

@@ -5,7 +5,7 @@
 //! signatures as the responder will (pki's rules 4–6), one signature at a
 //! time — and keeps the query durably before it answers.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::UnixTime;
 
@@ -25,7 +25,7 @@ pub async fn draft(
     new: super::NewQuery,
     drafted_by: String,
 ) -> Result<HeldQuery, Problem> {
-    let file = draft::draft(state, new, SystemTime::now())?;
+    let file = draft::draft(state, new, node_now(state))?;
     let held = HeldQuery {
         file,
         state: HeldState::AwaitingRequester,
@@ -128,7 +128,11 @@ pub async fn add_signature(
     let _turn = state.query_turn().await;
     let mut held = held(state, id).await?;
     let trust = state.parts().federation.context().trust.current();
-    let now = UnixTime::now();
+    let now = UnixTime::since_unix_epoch(
+        node_now(state)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
     let request = &held.file.request;
     let refused = |e: credex_pki::AuthorizationError| {
         Problem::new(ProblemType::SignatureRefused, e.to_string()).at_field("/signature")
@@ -194,4 +198,10 @@ fn confirm_subject(
     let ring = &persons.ring;
     crate::requester::confirm_subject(&held.file, citizen_id, ring)
         .map_err(|e| field(e.to_string()))
+}
+
+/// Now by the node's clock, the one its storage was handed.
+fn node_now(state: &GatewayState) -> SystemTime {
+    let ms = u64::try_from(state.storage().clock().now_ms()).unwrap_or(0);
+    UNIX_EPOCH + Duration::from_millis(ms)
 }
