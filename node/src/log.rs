@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use credex_pki::log_key::{node_checkpoint_verifier, node_witness_verifier};
+use credex_pki::log_key::node_checkpoint_verifier;
 use credex_protocol::query::{QueryResponse, Receipt};
 use credex_protocol::tlog::{Checkpoint, Hash, leaf_hash, open_checkpoint, verify_inclusion};
 use credex_protocol::{NodeName, RegionCode};
@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::storage::{Storage, StorageError};
 use credex_journal::{CounterpartReceipt, Direction};
 
+mod cosign;
 mod each_peer;
 pub mod head;
 mod key;
@@ -38,6 +39,7 @@ pub mod recover;
 mod round;
 pub mod sm3_tree;
 
+pub use cosign::{CosignError, cosign_head, request_cosignature};
 pub use key::LogKey;
 pub use round::{WitnessRound, witness_round};
 
@@ -552,130 +554,6 @@ fn witness_lock(origin: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     locks.entry(origin.to_owned()).or_default().clone()
-}
-
-/// As a log owner: have the witness on `conn` cosign our latest
-/// checkpoint, proving consistency from `last_seen` (what we believe it
-/// saw; corrected once if it says otherwise). Verifies and stores the
-/// cosignature; returns the size cosigned.
-pub async fn request_cosignature(
-    storage: &Storage,
-    key: &LogKey,
-    checkpoints: &Checkpoints,
-    conn: &crate::transport::PeerConnection,
-    last_seen: u64,
-) -> Result<u64, String> {
-    // The whole log, with what other processes of the region appended.
-    let size = storage.catch_up().await.map_err(|e| e.to_string())?.size;
-    if size == 0 {
-        return Ok(0);
-    }
-    let head = checkpoints
-        .covering(size - 1)
-        .await
-        .map_err(|e| e.to_string())?;
-    cosign_head(storage, key, checkpoints, conn, &head, last_seen).await
-}
-
-/// [`request_cosignature`] of one given checkpoint `head`.
-pub async fn cosign_head(
-    storage: &Storage,
-    key: &LogKey,
-    checkpoints: &Checkpoints,
-    conn: &crate::transport::PeerConnection,
-    head: &SignedHead,
-    last_seen: u64,
-) -> Result<u64, String> {
-    let peer = conn.peer();
-    let witness_key = node_witness_verifier(&peer.certificate, peer.region, &peer.name)
-        .map_err(|e| e.to_string())?;
-    let mut from = last_seen.min(head.size);
-    for _ in 0..2 {
-        let proof = if from == 0 {
-            Vec::new()
-        } else {
-            storage
-                .consistency_proof(from, head.size)
-                .await
-                .map_err(|e| e.to_string())?
-        };
-        let request = credex_protocol::WitnessRequest {
-            checkpoint: head.note.clone(),
-            old_size: from,
-            consistency_proof: proof.iter().map(|h| *h.as_bytes()).collect(),
-        };
-        match conn
-            .request(&credex_protocol::Request::Witness(request))
-            .await
-        {
-            Ok(credex_protocol::Response::Cosigned(line)) => {
-                let full = format!("{}{line}", head.note);
-                let opened = open_checkpoint(
-                    full.as_bytes(),
-                    key.verifier(),
-                    std::slice::from_ref(&witness_key),
-                )
-                .map_err(|e| format!("cosignature from {peer} does not verify: {e}"))?;
-                if opened.cosignatures().is_empty() {
-                    return Err(format!("{peer} answered without a cosignature by its key"));
-                }
-                // The checkpointer keeps checkpoints after publishing them: make
-                // sure this one is stored before its cosignature (a no-op if it is).
-                storage
-                    .store_checkpoint(head.size, head.note.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                storage
-                    .store_cosignature(head.size, witness_key.name().to_string(), line)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                return Ok(head.size);
-            }
-            Ok(other) => return Err(format!("unexpected answer from {peer}: {other:?}")),
-            Err(crate::transport::ClientError::Refused(reply))
-                if reply.code == credex_protocol::ErrorCode::StaleCheckpoint =>
-            {
-                // "last saw size N: …" — start from what the witness saw.
-                let last = reply
-                    .message
-                    .strip_prefix("last saw size ")
-                    .and_then(|m| m.split(':').next())
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("{peer}: {}", reply.message))?;
-                // The journal as it is now: other processes of this region
-                // may have appended beyond this one's tree (decision 1020).
-                let held = storage.catch_up().await.map_err(|e| e.to_string())?.size;
-                if last > held {
-                    let reason = format!(
-                        "witness {peer} cosigned a checkpoint of size {last} of this log, which holds {held}: \
-                         the database is behind what the log published (restored from an older backup?); \
-                         stop the node and see `credex log recover`"
-                    );
-                    checkpoints.halt(reason.clone());
-                    return Err(reason);
-                }
-                if last > head.size {
-                    return Err(format!(
-                        "{peer} already cosigned a newer checkpoint (size {last}) than this one ({})",
-                        head.size
-                    ));
-                }
-                from = last;
-            }
-            Err(crate::transport::ClientError::Refused(reply))
-                if reply.code == credex_protocol::ErrorCode::ForkDetected =>
-            {
-                let reason = format!(
-                    "witness {peer} holds another checkpoint of this log that this one contradicts: {}",
-                    reply.message
-                );
-                checkpoints.halt(reason.clone());
-                return Err(reason);
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Err(format!("{peer} keeps refusing the checkpoint as stale"))
 }
 
 #[cfg(test)]

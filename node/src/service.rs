@@ -402,7 +402,7 @@ impl RunningNode {
         &self,
         conn: &PeerConnection,
         last_seen: u64,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, crate::log::CosignError> {
         crate::log::request_cosignature(
             &self.storage,
             &self.log_key,

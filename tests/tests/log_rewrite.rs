@@ -181,7 +181,20 @@ async fn a_log_its_operator_rewrote_is_not_verified_and_is_caught_by_what_others
     let conn = credex_tests::dial(&gz, &gy, "520000", "gy-1")
         .await
         .unwrap();
-    assert!(gz.request_cosignature(&conn, 0).await.is_err());
+    // The rewrite dropped entries: the witness cosigned more of this log
+    // than the database now holds.
+    let refused = gz.request_cosignature(&conn, 0).await;
+    assert!(
+        matches!(
+            refused,
+            Err(credex_node::log::CosignError::DatabaseBehind { witnessed, held, .. })
+                if witnessed > held
+        ),
+        "{}",
+        refused.map_or_else(|e| e.to_string(), |size| format!("cosigned at {size}"))
+    );
+    // Signing on would fork the log further: the checkpointer stops.
+    assert!(gz.checkpoints().halted().is_some());
     gy.shutdown().await;
     gz.shutdown().await;
 }

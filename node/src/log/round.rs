@@ -54,7 +54,11 @@ pub async fn witness_round(
                 checkpoints.clone(),
                 head.clone(),
             );
-            async move { cosign_head(&storage, &key, &checkpoints, &conn, &head, 0).await }
+            async move {
+                cosign_head(&storage, &key, &checkpoints, &conn, &head, 0)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         })
     };
     let mut round = WitnessRound {
