@@ -63,6 +63,14 @@ pub enum RequesterError {
     /// The draft is not ready for this step.
     #[error("{0}")]
     NotReady(String),
+    /// A message could not be encoded (what is named, and why).
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// The message.
+        what: &'static str,
+        /// Why.
+        source: credex_protocol::FrameError,
+    },
     /// Talking to the peer failed.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -354,8 +362,9 @@ pub fn draft_request(
             .as_ref()
             .map(SignedSubjectAuthorization::digest)
             .transpose()
-            .map_err(|e| {
-                RequesterError::NotReady(format!("cannot encode the subject authorization: {e}"))
+            .map_err(|source| RequesterError::Encode {
+                what: "the subject authorization",
+                source,
             })?,
         nonce: random_id(),
         issued_at_ms: unix_ms(now),
@@ -548,7 +557,10 @@ async fn exchange(
         .unwrap_or_default();
     let counterpart = crate::log::verify_receipt(&response, &responder_cert, digest)?;
     let response_bytes =
-        credex_protocol::encode(&response).map_err(|e| RequesterError::NotReady(e.to_string()))?;
+        credex_protocol::encode(&response).map_err(|source| RequesterError::Encode {
+            what: "the response",
+            source,
+        })?;
     let officer = |p: &SignerProof| {
         p.chain
             .first()
