@@ -122,7 +122,7 @@ impl Phase {
                 0.0
             },
             crypto_share_of_cpu: if cpu_us > 0.0 {
-                crypto.crypto_us_per_query_executed / cpu_us
+                crypto.crypto_us_per_query_cached_chains / cpu_us
             } else {
                 0.0
             },
