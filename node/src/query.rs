@@ -202,10 +202,6 @@ impl QueryService {
         q: &AuthorizedQuery,
     ) -> Result<QueryResponse, AnswerError> {
         let now_ms = self.storage.clock().now_ms();
-        // The query as kept with its entry (the bundle an auditor re-checks);
-        // its digest is the one `credex_pki::query_digest` gives.
-        let bundle = credex_protocol::encode(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
-        let digest = credex_journal::sha256(&bundle);
         let ctx = QueryContext {
             responder_region: self.region,
             peer_region: peer.region,
@@ -214,7 +210,6 @@ impl QueryService {
             max_clock_skew_ms: self.max_skew_ms,
         };
         let policy_hash = self.policy.policy_hash();
-        let mut entry = self.received_entry(q, digest, now_ms);
 
         // 1. Both authorizations. A request whose signatures do not verify is
         //    recorded (without consuming its nonce: nothing in it is authenticated).
@@ -223,6 +218,11 @@ impl QueryService {
             Ok(v) => v,
             Err(e) => {
                 tracing::info!(reason = %e.reason(), error = %e, "query refused: authorization");
+                // The digest `credex_pki::query_digest` gives.
+                let bundle =
+                    credex_protocol::encode(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
+                let digest = credex_journal::sha256(&bundle);
+                let mut entry = self.received_entry(q, digest, now_ms);
                 let decided = QueryDecision::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);
                 let seq = self.storage.append_entry(&entry).await?;
@@ -230,6 +230,11 @@ impl QueryService {
                 return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
             }
         };
+        // The query as kept with its entry (the bundle an auditor re-checks)
+        // and its digest, both as the verifier encoded it.
+        let digest = verified.query_digest();
+        let bundle = verified.bundle().to_vec();
+        let mut entry = self.received_entry(q, digest, now_ms);
         entry.requester_officer = Some(officer_of(verified.requester()));
         entry.approver_officer = Some(officer_of(verified.approver()));
 

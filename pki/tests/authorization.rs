@@ -272,6 +272,10 @@ fn signed_query_verifies_and_token_exposes_identities_and_scope() {
     let digest = sha256(&credex_protocol::encode(&q).unwrap());
     assert_eq!(ok.query_digest(), digest);
     assert_eq!(query_digest(&q).unwrap(), digest);
+    // The bundle kept with the entry is the query as encoded, the bytes
+    // the digest is of.
+    assert_eq!(ok.bundle(), credex_protocol::encode(&q).unwrap());
+    assert_eq!(sha256(ok.bundle()), digest);
 }
 
 #[test]

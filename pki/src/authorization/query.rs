@@ -48,6 +48,7 @@ pub struct AuthorizationVerified {
     approver: CertIdentity,
     subject_authorization: Option<VerifiedSubjectAuthorization>,
     query_digest: [u8; 32],
+    bundle: Vec<u8>,
 }
 
 impl AuthorizationVerified {
@@ -74,6 +75,12 @@ impl AuthorizationVerified {
     /// `query_digest` and the access log refer to.
     pub fn query_digest(&self) -> [u8; 32] {
         self.query_digest
+    }
+
+    /// The encoded [`AuthorizedQuery`] that [`Self::query_digest`] is the
+    /// digest of: the bundle an auditor re-checks, kept with the entry.
+    pub fn bundle(&self) -> &[u8] {
+        &self.bundle
     }
 
     /// The verified request.
@@ -129,13 +136,14 @@ pub fn verify_authorized_query(
         .map(|signed| verify_subject_authorization(signed, request, trust, ctx.now))
         .transpose()?;
 
-    let query_digest = sha256(&encode(q).map_err(AuthorizationError::Encoding)?);
+    let bundle = encode(q).map_err(AuthorizationError::Encoding)?;
     Ok(AuthorizationVerified {
         request: request.clone(),
         requester,
         approver,
         subject_authorization,
-        query_digest,
+        query_digest: sha256(&bundle),
+        bundle,
     })
 }
 
