@@ -43,6 +43,18 @@ async fn entries(node: &RunningNode, k: u16) -> Vec<(u64, AccessEntry)> {
         .collect()
 }
 
+/// One more granted query of Guizhou's, signed and approved, and a
+/// connection from Guizhou to Guangdong to send it on.
+async fn one_more_query(
+    fed: &Federation,
+    gy: &RunningNode,
+    gz: &RunningNode,
+) -> (AuthorizedQuery, credex_node::transport::PeerConnection) {
+    let q = authorized_query(fed, gy, penalty_query(&subjects("440000")[0], &["amount"]));
+    let conn = credex_tests::dial(gy, gz, "440000", "gz-1").await.unwrap();
+    (q, conn)
+}
+
 /// Guizhou asks Guangdong three times: granted, trimmed, denied.
 async fn scenario(fed: &Federation) -> (RunningNode, RunningNode) {
     let gy = fed.start("gy-1").await;
@@ -128,14 +140,7 @@ async fn a_granted_query_leaves_matching_entries_and_a_verifying_receipt() {
     }
 
     // A receipt that was tampered with is refused by the requester.
-    let q = authorized_query(
-        &fed,
-        &gy,
-        penalty_query(&subjects("440000")[0], &["amount"]),
-    );
-    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
-        .await
-        .unwrap();
+    let (q, conn) = one_more_query(&fed, &gy, &gz).await;
     let resp = match conn
         .request(&credex_protocol::Request::Query(Box::new(q.clone())))
         .await
@@ -218,14 +223,7 @@ async fn the_requester_logs_by_the_clock_it_was_handed() {
     let storage = credex_node::storage::Storage::open_with(&url, options)
         .await
         .unwrap();
-    let q = authorized_query(
-        &fed,
-        &gy,
-        penalty_query(&subjects("440000")[0], &["amount"]),
-    );
-    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
-        .await
-        .unwrap();
+    let (q, conn) = one_more_query(&fed, &gy, &gz).await;
     let trust = gy.transport().trust().current();
     requester::send(&conn, &trust, &storage, &q).await.unwrap();
     let logged = storage.journal_range(0, 16).await.unwrap();
