@@ -218,10 +218,8 @@ impl QueryService {
             Ok(v) => v,
             Err(e) => {
                 tracing::info!(reason = %e.reason(), error = %e, "query refused: authorization");
-                // The digest `credex_pki::query_digest` gives.
-                let bundle =
-                    credex_protocol::encode(q).map_err(|e| AnswerError::Encode(e.to_string()))?;
-                let digest = credex_journal::sha256(&bundle);
+                let digest = credex_pki::authorization::query_digest(q)
+                    .map_err(|e| AnswerError::Encode(e.to_string()))?;
                 let mut entry = self.received_entry(q, digest, now_ms);
                 let decided = QueryDecision::denied(e.reason(), q, policy_hash);
                 apply(&mut entry, &decided);

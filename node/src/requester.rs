@@ -18,7 +18,6 @@ use credex_protocol::query::{
     SignerProof, SubjectAuthorization, SubjectRef,
 };
 use credex_protocol::{NodeName, RegionCode, Request, Response, Role};
-use rustls_pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use crate::query::unix_ms;
@@ -545,9 +544,7 @@ async fn exchange(
     };
     // The node's clock, as for every entry this flow writes.
     let now_ms = storage.clock().now_ms();
-    let unix = UnixTime::since_unix_epoch(std::time::Duration::from_millis(
-        u64::try_from(now_ms).unwrap_or(0),
-    ));
+    let unix = credex_flows::calendar::unix_time(now_ms);
     verify_response(&response, trust, unix, conn.peer().region, digest)?;
     let responder_cert = response
         .responder

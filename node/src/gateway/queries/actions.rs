@@ -7,8 +7,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls_pki_types::UnixTime;
-
 use super::model::{OfficerSignature, QueryState};
 use super::store::{self, HeldQuery, HeldState};
 use super::{MAX_WAIT_S, draft, officers, send};
@@ -128,11 +126,7 @@ pub async fn add_signature(
     let _turn = state.query_turn().await;
     let mut held = held(state, id).await?;
     let trust = state.parts().federation.context().trust.current();
-    let now = UnixTime::since_unix_epoch(
-        node_now(state)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default(),
-    );
+    let now = credex_flows::calendar::unix_time(state.storage().clock().now_ms());
     let request = &held.file.request;
     let refused = |e: credex_pki::AuthorizationError| {
         Problem::new(ProblemType::SignatureRefused, e.to_string()).at_field("/signature")
