@@ -22,8 +22,12 @@ use credex_protocol::tlog::Hash;
 
 use super::JournalRecord;
 
-/// Most tree hashes kept (32 bytes each; at most 4 MiB).
+/// Most tree hashes kept from the writer's commits (32 bytes each; at most
+/// 4 MiB).
 const MAX_HASHES: usize = 1 << 17;
+
+/// Most tree hashes kept from reads of the database.
+const MAX_READ_HASHES: usize = 1 << 12;
 
 /// Most journal records kept (bodies are bounded by `MAX_BODY_LEN`).
 const MAX_RECORDS: usize = 1024;
@@ -31,7 +35,7 @@ const MAX_RECORDS: usize = 1024;
 /// The writer's recent commits.
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
-    hashes: Mutex<HashMap<u64, Hash>>,
+    hashes: Mutex<Hashes>,
     records: Mutex<VecDeque<JournalRecord>>,
     /// Units used per (peer, window start), as last committed here; only
     /// the newest window's are kept.
@@ -44,16 +48,52 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Tree hashes kept: the run the writer's commits wrote, by index, and the
+/// older ones read from the database (a proof's left siblings, the same few
+/// for a long while). Stored hashes are written in index order, so a
+/// commit's hashes extend the run; a run that does not go on (another
+/// process wrote in between) starts again.
+#[derive(Debug, Default)]
+struct Hashes {
+    /// Index of `run[0]`.
+    first: u64,
+    run: VecDeque<Hash>,
+    read: HashMap<u64, Hash>,
+}
+
+impl Hashes {
+    fn extend(&mut self, first: u64, hashes: &[Hash]) {
+        if first != self.first + self.run.len() as u64 {
+            self.run.clear();
+            self.first = first;
+        }
+        self.run.extend(hashes.iter().copied());
+        let excess = self.run.len().saturating_sub(MAX_HASHES);
+        self.run.drain(..excess);
+        self.first += excess as u64;
+    }
+
+    fn insert_read(&mut self, index: u64, hash: Hash) {
+        if self.read.len() >= MAX_READ_HASHES {
+            self.read.clear();
+        }
+        self.read.insert(index, hash);
+    }
+
+    fn get(&self, index: u64) -> Option<Hash> {
+        index
+            .checked_sub(self.first)
+            .and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| self.run.get(at).copied())
+            .or_else(|| self.read.get(&index).copied())
+    }
+}
+
 impl Recent {
     /// Keep what a commit wrote: `records` and the stored hashes from index
     /// `first_hash` on.
     pub(crate) fn committed(&self, records: Vec<JournalRecord>, first_hash: u64, hashes: &[Hash]) {
-        self.remember(
-            (first_hash..)
-                .zip(hashes.iter().copied())
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
+        lock(&self.hashes).extend(first_hash, hashes);
         let mut kept = lock(&self.records);
         if kept
             .back()
@@ -69,14 +109,11 @@ impl Recent {
         }
     }
 
-    /// Keep `hashes` (index, hash) read or written.
+    /// Keep `hashes` (index, hash) read from the database.
     pub(crate) fn remember(&self, hashes: impl Iterator<Item = (u64, Hash)>) {
         let mut kept = lock(&self.hashes);
         for (index, hash) in hashes {
-            if kept.len() >= MAX_HASHES {
-                kept.clear();
-            }
-            kept.insert(index, hash);
+            kept.insert_read(index, hash);
         }
     }
 
@@ -86,9 +123,9 @@ impl Recent {
         let mut found = HashMap::with_capacity(indexes.len());
         let mut missing = Vec::new();
         for &index in indexes {
-            match kept.get(&index) {
+            match kept.get(index) {
                 Some(h) => {
-                    found.insert(index, *h);
+                    found.insert(index, h);
                 }
                 None => missing.push(index),
             }
@@ -107,7 +144,7 @@ impl Recent {
     /// Forget everything (the log was rewound: only `danger` does).
     #[cfg(any(test, feature = "danger"))]
     pub(crate) fn clear(&self) {
-        lock(&self.hashes).clear();
+        *lock(&self.hashes) = Hashes::default();
         lock(&self.records).clear();
         lock(&self.quota).clear();
     }
@@ -163,5 +200,27 @@ mod tests {
         assert_eq!(recent.record(9).map(|r| r.seq), Some(9));
         recent.clear();
         assert_eq!(recent.record(9), None);
+    }
+
+    #[test]
+    fn hashes_run_on_from_commit_to_commit_and_the_oldest_go_first() {
+        let recent = Recent::default();
+        let h = |i: u64| Hash([i as u8; 32]);
+        let run: Vec<Hash> = (0..MAX_HASHES as u64 + 3).map(h).collect();
+        recent.committed(Vec::new(), 0, &run[..10]);
+        recent.committed(Vec::new(), 10, &run[10..]);
+        // The run keeps its newest MAX_HASHES: the first three went.
+        let (found, missing) = recent.hashes(&[2, 3, MAX_HASHES as u64 + 2]);
+        assert_eq!(missing, vec![2]);
+        assert_eq!(found.get(&3), Some(&h(3)));
+        assert_eq!(found.get(&(MAX_HASHES as u64 + 2)), Some(&h(MAX_HASHES as u64 + 2)));
+        // Hashes read from the database are kept beside the run.
+        recent.remember([(1, Hash([9; 32]))].into_iter());
+        assert_eq!(recent.hashes(&[1]).0.get(&1), Some(&Hash([9; 32])));
+        // A commit that does not go on from the run starts it again.
+        recent.committed(Vec::new(), 1_000_000, &[h(7)]);
+        let (found, missing) = recent.hashes(&[3, 1_000_000, 1]);
+        assert_eq!(missing, vec![3]);
+        assert_eq!(found.len(), 2);
     }
 }
