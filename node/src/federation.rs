@@ -607,7 +607,7 @@ impl Federation {
             .append_claimed_with_state(
                 encoded.kind,
                 claim,
-                Some((ack_digest, ack_bytes)),
+                Some(crate::storage::Attachment::new(ack_digest, ack_bytes)),
                 state,
                 move |_| body,
             )

@@ -27,7 +27,7 @@ use credex_protocol::{NodeName, RegionCode};
 
 use crate::config::{NodeConfig, PolicyFiles};
 use crate::log::Checkpoints;
-use crate::storage::{AccessClaim, ClaimOutcome, QuotaClaim, Storage, StorageError};
+use crate::storage::{AccessClaim, Attachment, ClaimOutcome, QuotaClaim, Storage, StorageError};
 use crate::tls::FederationTrust;
 use crate::transport::PeerIdentity;
 use credex_flows::calendar::{ms_time, quota_window_start_ms};
@@ -248,7 +248,7 @@ impl QueryService {
             .append_claimed(
                 credex_journal::kind::QUERY_RECEIVED,
                 claim,
-                Some((digest, bundle)),
+                Some(bundle_attachment(q, digest, bundle)),
                 move |outcome| bodies.take(outcome),
             )
             .await?;
@@ -500,4 +500,21 @@ fn claim_denial(outcome: ClaimOutcome) -> Option<QueryReason> {
         ClaimOutcome::AuthorizationUsedUp => Some(QueryReason::AuthorizationUsedUp),
         ClaimOutcome::QuotaExceeded => Some(QueryReason::QuotaExceeded),
     }
+}
+
+/// The bundle of `q` as stored with its entry: the certificate chains in
+/// it (the officers', the subject authorization's signer's) are stored once
+/// for all the queries that carry them (decision 1180).
+fn bundle_attachment(q: &AuthorizedQuery, digest: [u8; 32], bundle: Vec<u8>) -> Attachment {
+    let chains = [
+        Some(&q.requester),
+        Some(&q.approver),
+        q.subject_authorization.as_ref().map(|a| &a.signer),
+    ];
+    Attachment::new(digest, bundle).sharing(
+        chains
+            .into_iter()
+            .flatten()
+            .flat_map(|proof| proof.chain.iter().map(Vec::as_slice)),
+    )
 }

@@ -378,7 +378,10 @@ async fn write_samples(s: &Storage) {
         .append_claimed_with_state(
             7,
             claim,
-            Some(([0xa7; 32], ATTACHMENT.to_vec())),
+            Some(credex_node::storage::Attachment::new(
+                [0xa7; 32],
+                ATTACHMENT.to_vec(),
+            )),
             vec![StateWrite::put(
                 "outbox",
                 "440000/0001",

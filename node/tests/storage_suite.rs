@@ -22,11 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credex_node::storage::{
-    AccessClaim, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord, MAX_ATTACHMENT_LEN,
-    MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN, MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN,
-    MAX_SUBJECTS_PER_READ, MAX_TREE_HASH_READ, PeerRecord, PeerSighting, QuotaClaim, RecordRow,
-    StateWrite, Storage, StorageError, StorageOptions, StoredRecord, SubjectAlias, SubjectCounts,
-    SubjectRow, TreeHead, danger,
+    AccessClaim, Attachment, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord,
+    MAX_ATTACHMENT_LEN, MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN,
+    MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN, MAX_SUBJECTS_PER_READ, MAX_TREE_HASH_READ, PeerRecord,
+    PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage, StorageError, StorageOptions,
+    StoredRecord, SubjectAlias, SubjectCounts, SubjectRow, TreeHead, danger,
 };
 use credex_protocol::query::SubjectPseudonym;
 use credex_protocol::tlog::{
@@ -1189,7 +1189,7 @@ async fn bad_claims_are_refused(store: Store) {
         .append_claimed(
             QUERY_KIND,
             claim("520000", nonce(1)),
-            Some(([1; 32], vec![0; MAX_ATTACHMENT_LEN + 1])),
+            Some(Attachment::new([1; 32], vec![0; MAX_ATTACHMENT_LEN + 1])),
             |o| decision_body(0, o),
         )
         .await
@@ -1224,7 +1224,7 @@ async fn attachments_are_stored_once(store: Store) {
         .append_claimed(
             QUERY_KIND,
             claim("520000", nonce(1)),
-            Some((digest, bundle.clone())),
+            Some(Attachment::new(digest, bundle.clone())),
             |o| decision_body(1, o),
         )
         .await
@@ -1239,7 +1239,7 @@ async fn attachments_are_stored_once(store: Store) {
         .append_claimed(
             QUERY_KIND,
             claim("520000", nonce(1)),
-            Some((digest, b"something else".to_vec())),
+            Some(Attachment::new(digest, b"something else".to_vec())),
             |o| decision_body(2, o),
         )
         .await
@@ -1255,7 +1255,7 @@ async fn attachments_are_stored_once(store: Store) {
     s.append_claimed(
         QUERY_KIND,
         claim("520000", nonce(1)),
-        Some((replayed_bundle, b"replayed".to_vec())),
+        Some(Attachment::new(replayed_bundle, b"replayed".to_vec())),
         |o| decision_body(3, o),
     )
     .await
@@ -1269,6 +1269,100 @@ async fn attachments_are_stored_once(store: Store) {
 
     let s = store.open().await;
     assert_eq!(s.attachment(&digest).await.expect("read"), Some(bundle));
+    s.close().await;
+}
+
+/// Attachments that share parts (decision 1180): each part is stored once,
+/// as an attachment of its own under its SHA-256, and every attachment
+/// reads back whole, also from a new process that did not see the parts
+/// stored. A part deleted behind the node's back makes the attachment
+/// unreadable with an error that names the part, never a wrong content.
+async fn attachments_share_their_parts(store: Store) {
+    let sha256 = |b: &[u8]| -> [u8; 32] {
+        ring::digest::digest(&ring::digest::SHA256, b)
+            .as_ref()
+            .try_into()
+            .expect("32 bytes")
+    };
+    let officer: Vec<u8> = (0..600u32).map(|i| (i * 7 % 251) as u8).collect();
+    let region_ca: Vec<u8> = (0..500u32).map(|i| (i * 13 % 241) as u8).collect();
+    let bundle = |n: u8| -> Vec<u8> {
+        let mut b = vec![n; 40];
+        b.extend_from_slice(&officer);
+        b.extend_from_slice(&region_ca);
+        b.extend_from_slice(&[n; 9]);
+        b.extend_from_slice(&region_ca);
+        b
+    };
+    let s = store.open().await;
+    for n in 1..=3u8 {
+        let content = bundle(n);
+        let attachment = Attachment::new(sha256(&content), content).sharing([
+            officer.as_slice(),
+            region_ca.as_slice(),
+            b"short".as_slice(),
+        ]);
+        s.append_claimed(
+            QUERY_KIND,
+            claim("520000", nonce(usize::from(n))),
+            Some(attachment),
+            move |o| decision_body(usize::from(n), o),
+        )
+        .await
+        .expect("append");
+    }
+    for n in 1..=3u8 {
+        assert_eq!(
+            s.attachment(&sha256(&bundle(n))).await.expect("read"),
+            Some(bundle(n)),
+            "bundle {n} put back together"
+        );
+    }
+    // Each part is an attachment of its own.
+    assert_eq!(
+        s.attachment(&sha256(&officer)).await.expect("read"),
+        Some(officer.clone())
+    );
+    s.close().await;
+
+    // A new process does not know the parts are stored: it sends them again,
+    // and the first copy stays.
+    let s = store.open().await;
+    let content = bundle(4);
+    let attachment = Attachment::new(sha256(&content), content.clone())
+        .sharing([officer.as_slice(), region_ca.as_slice()]);
+    s.append_claimed(
+        QUERY_KIND,
+        claim("520000", nonce(4)),
+        Some(attachment),
+        |o| decision_body(4, o),
+    )
+    .await
+    .expect("append after reopening");
+    assert_eq!(
+        s.attachment(&sha256(&content)).await.expect("read"),
+        Some(content.clone())
+    );
+    assert_eq!(
+        s.attachment(&sha256(&bundle(1))).await.expect("read"),
+        Some(bundle(1))
+    );
+
+    // The region CA's part deleted behind the node's back.
+    let part = hex::encode(sha256(&region_ca));
+    let delete = match store.backend() {
+        Backend::Sqlite => format!("DELETE FROM attachments WHERE digest = X'{part}'"),
+        Backend::Postgres => format!("DELETE FROM attachments WHERE digest = '\\x{part}'::bytea"),
+    };
+    assert_eq!(danger::execute_raw(&s, &delete).await.expect("delete"), 1);
+    let err = s
+        .attachment(&sha256(&bundle(2)))
+        .await
+        .expect_err("a bundle without its part");
+    assert!(
+        matches!(&err, StorageError::Corrupt { detail, .. } if detail.contains(&part) && detail.contains("missing")),
+        "{err}"
+    );
     s.close().await;
 }
 
@@ -2875,6 +2969,7 @@ both_backends!(
     bad_build_fails_only_its_caller,
     bad_claims_are_refused,
     attachments_are_stored_once,
+    attachments_share_their_parts,
     records_import_whole_or_not_at_all,
     records_for_is_bounded,
     record_keys_of_subjects_reads_many_at_once,

@@ -496,7 +496,7 @@ pub async fn forge_release(
         .append_claimed(
             credex_journal::kind::QUERY_RECEIVED,
             claim,
-            Some((digest, bundle)),
+            Some(credex_node::storage::Attachment::new(digest, bundle)),
             move |_| body,
         )
         .await

@@ -381,7 +381,10 @@ fn storage_benches(
             rt.block_on(storage.append_claimed(
                 kind::QUERY_RECEIVED,
                 claim,
-                Some((digest, bundle.clone())),
+                Some(credex_node::storage::Attachment::new(
+                    digest,
+                    bundle.clone(),
+                )),
                 |_| vec![0u8; 400],
             ))
             .expect("append")

@@ -236,7 +236,8 @@ impl Federation {
         };
         // A refused message is logged by digest and size: its bytes are
         // not kept (decision 0650).
-        let attachment = (!refused).then_some((message_digest, envelope_bytes));
+        let attachment =
+            (!refused).then(|| crate::storage::Attachment::new(message_digest, envelope_bytes));
         let entry = MessageReceived {
             version: ENTRY_VERSION,
             at_ms: now_ms,

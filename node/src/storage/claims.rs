@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::access::{AccessClaim, ClaimOutcome, ClaimState};
+use super::attachment::Stored;
 
 /// What the claims decided so far in a batch take, and what the store held
 /// before the batch for the keys they touch.
@@ -25,8 +26,8 @@ pub(crate) struct ClaimLedger {
     pub(crate) uses: BTreeMap<[u8; 16], Counted>,
     /// Per (peer, window start): (units before the batch, added, limit).
     pub(crate) quota: BTreeMap<(String, i64), Counted>,
-    /// Attachments to store: (digest, content), each digest once.
-    pub(crate) attachments: Vec<([u8; 32], Vec<u8>)>,
+    /// Attachment rows to store, each digest once.
+    pub(crate) attachments: Vec<Stored>,
     attached: HashSet<[u8; 32]>,
 }
 
@@ -120,10 +121,10 @@ impl ClaimLedger {
         }
     }
 
-    /// Store `content` under `digest` with the batch, once.
-    pub(crate) fn attach(&mut self, digest: [u8; 32], content: Vec<u8>) {
-        if self.attached.insert(digest) {
-            self.attachments.push((digest, content));
+    /// Store `attachment` with the batch, once per digest.
+    pub(crate) fn attach(&mut self, attachment: Stored) {
+        if self.attached.insert(attachment.digest) {
+            self.attachments.push(attachment);
         }
     }
 

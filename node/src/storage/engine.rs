@@ -178,10 +178,12 @@ impl Engine {
         }
     }
 
+    /// The stored body under `digest` and whether it is an assembly
+    /// ([`super::attachment`]).
     pub(crate) async fn attachment(
         &self,
         digest: &[u8; 32],
-    ) -> Result<Option<Vec<u8>>, StorageError> {
+    ) -> Result<Option<(Vec<u8>, bool)>, StorageError> {
         match self {
             Engine::Sqlite(e) => e.attachment(digest).await,
             Engine::Postgres(e) => e.attachment(digest).await,

@@ -93,6 +93,7 @@
 
 mod access;
 mod at_rest;
+mod attachment;
 mod checks;
 mod claims;
 #[cfg(feature = "danger")]
@@ -139,6 +140,7 @@ pub use at_rest::{
     AtRestConfig, AtRestError, BACKFILL_CHUNK, Cipher, FileKek, KEK_LEN, KeyEncryptionKey,
     OpenedValues, SEALED_OVERHEAD,
 };
+pub use attachment::Attachment;
 pub use checks::{SUBJECTS_PER_READ, SubjectRecord};
 pub use error::{DriverError, StorageError};
 pub use feed::{

@@ -15,7 +15,7 @@
 //! database as before. Filled only after a commit. Emptied by the `danger`
 //! rewinds, the one way committed hashes are ever replaced.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use credex_protocol::tlog::Hash;
@@ -29,6 +29,9 @@ const MAX_HASHES: usize = 1 << 17;
 /// Most tree hashes kept from reads of the database.
 const MAX_READ_HASHES: usize = 1 << 12;
 
+/// Most attachment parts remembered as stored.
+const MAX_PARTS: usize = 1 << 12;
+
 /// Most journal records kept (bodies are bounded by `MAX_BODY_LEN`).
 const MAX_RECORDS: usize = 1024;
 
@@ -40,6 +43,10 @@ pub(crate) struct Recent {
     /// Units used per (peer, window start), as last committed here; only
     /// the newest window's are kept.
     quota: Mutex<HashMap<(String, i64), i64>>,
+    /// Digests of attachment parts ([`super::attachment`]) this process saw
+    /// committed: parts are never removed, so a part named here need not be
+    /// sent to the writer again.
+    parts: Mutex<HashSet<[u8; 32]>>,
 }
 
 /// A poisoned lock only means a panic elsewhere; the maps hold complete
@@ -147,6 +154,24 @@ impl Recent {
         *lock(&self.hashes) = Hashes::default();
         lock(&self.records).clear();
         lock(&self.quota).clear();
+        lock(&self.parts).clear();
+    }
+
+    /// Attachment parts `digests` were committed.
+    pub(crate) fn parts_stored(&self, digests: Vec<[u8; 32]>) {
+        if digests.is_empty() {
+            return;
+        }
+        let mut parts = lock(&self.parts);
+        if parts.len() + digests.len() > MAX_PARTS {
+            parts.clear();
+        }
+        parts.extend(digests);
+    }
+
+    /// Whether this process saw attachment part `digest` committed.
+    pub(crate) fn part_stored(&self, digest: &[u8; 32]) -> bool {
+        lock(&self.parts).contains(digest)
     }
 
     /// Keep the quota units a commit left: `used` per (peer, window start).
@@ -213,7 +238,10 @@ mod tests {
         let (found, missing) = recent.hashes(&[2, 3, MAX_HASHES as u64 + 2]);
         assert_eq!(missing, vec![2]);
         assert_eq!(found.get(&3), Some(&h(3)));
-        assert_eq!(found.get(&(MAX_HASHES as u64 + 2)), Some(&h(MAX_HASHES as u64 + 2)));
+        assert_eq!(
+            found.get(&(MAX_HASHES as u64 + 2)),
+            Some(&h(MAX_HASHES as u64 + 2))
+        );
         // Hashes read from the database are kept beside the run.
         recent.remember([(1, Hash([9; 32]))].into_iter());
         assert_eq!(recent.hashes(&[1]).0.get(&1), Some(&Hash([9; 32])));

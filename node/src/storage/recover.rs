@@ -97,7 +97,12 @@ pub(super) async fn run(
     }
     let mut stored = ClaimLedger::default();
     for (digest, content) in &recovery.attachments {
-        stored.attach(*digest, content.clone());
+        // Whole, as the export holds them (decision 1180).
+        stored.attach(super::attachment::Stored {
+            digest: *digest,
+            body: content.clone(),
+            assembled: false,
+        });
     }
     tx.take_claims(&stored).await?;
     tx.commit().await?;

@@ -459,8 +459,8 @@ impl SqliteEngine {
     pub(crate) async fn attachment(
         &self,
         digest: &[u8; 32],
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        sqlx::query_scalar("SELECT body FROM attachments WHERE digest = ?1")
+    ) -> Result<Option<(Vec<u8>, bool)>, StorageError> {
+        sqlx::query_as("SELECT body, assembled FROM attachments WHERE digest = ?1")
             .bind(digest.as_slice())
             .fetch_optional(&self.read)
             .await

@@ -643,8 +643,8 @@ async fn stage_claimed(
                 .await?;
         }
     }
-    if let Some((digest, content)) = append.attachment.take() {
-        ledger.attach(digest, content);
+    for attachment in append.attachments.drain(..) {
+        ledger.attach(attachment);
     }
     let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
     append.decision = Some(Ok(outcome));

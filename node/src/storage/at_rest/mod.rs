@@ -474,18 +474,17 @@ impl Storage {
     }
 
     /// An attachment with its content sealed.
-    pub(crate) fn seal_attachment(
+    pub(crate) fn seal_stored(
         &self,
-        attachment: Option<Attachment>,
-    ) -> Result<Option<Attachment>, StorageError> {
-        attachment
-            .map(|(digest, content)| {
-                let sealed = self
-                    .sealer()
-                    .seal(Row::Attachment { digest: &digest }, content)?;
-                Ok((digest, sealed))
-            })
-            .transpose()
+        stored: super::attachment::Stored,
+    ) -> Result<super::attachment::Stored, StorageError> {
+        let body = self.sealer().seal(
+            Row::Attachment {
+                digest: &stored.digest,
+            },
+            stored.body,
+        )?;
+        Ok(super::attachment::Stored { body, ..stored })
     }
 
     /// `attachments` with their contents sealed.

@@ -47,7 +47,7 @@ struct Claims {
     uses_inserted: (Vec<Vec<u8>>, Vec<i64>),
     quota_updated: (Vec<String>, Vec<i64>, Vec<i64>, Vec<i64>),
     quota_inserted: (Vec<String>, Vec<i64>, Vec<i64>),
-    attachments: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    attachments: (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<bool>),
 }
 
 impl Pending {
@@ -127,9 +127,10 @@ impl Pending {
                 claims.quota_inserted.2.push(c.after());
             }
         }
-        for (digest, body) in &ledger.attachments {
-            claims.attachments.0.push(digest.to_vec());
-            claims.attachments.1.push(body.clone());
+        for a in &ledger.attachments {
+            claims.attachments.0.push(a.digest.to_vec());
+            claims.attachments.1.push(a.body.clone());
+            claims.attachments.2.push(a.assembled);
         }
         self.claims = Some(claims);
     }
@@ -240,12 +241,15 @@ impl Pending {
                     column(q, after, "int8[]) ON CONFLICT DO NOTHING RETURNING 1");
                 });
             }
-            let (digests, bodies) = c.attachments;
+            let (digests, bodies, assembled) = c.attachments;
             if !digests.is_empty() {
                 sql.write(None, |q| {
-                    q.push("INSERT INTO attachments (digest, body) SELECT * FROM UNNEST(");
+                    q.push(
+                        "INSERT INTO attachments (digest, body, assembled) SELECT * FROM UNNEST(",
+                    );
                     column(q, digests, "bytea[], ");
-                    column(q, bodies, "bytea[]) ON CONFLICT (digest) DO NOTHING");
+                    column(q, bodies, "bytea[], ");
+                    column(q, assembled, "bool[]) ON CONFLICT (digest) DO NOTHING");
                 });
             }
         }

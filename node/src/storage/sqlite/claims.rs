@@ -140,9 +140,12 @@ impl SqliteBatch {
             expect_one_row(&location, done.rows_affected())?;
         }
         for chunk in ledger.attachments.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO attachments (digest, body) ");
-            insert.push_values(chunk, |mut row, (digest, body)| {
-                row.push_bind(digest.as_slice()).push_bind(body.as_slice());
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO attachments (digest, body, assembled) ");
+            insert.push_values(chunk, |mut row, a| {
+                row.push_bind(a.digest.as_slice())
+                    .push_bind(a.body.as_slice())
+                    .push_bind(a.assembled);
             });
             insert.push(" ON CONFLICT (digest) DO NOTHING");
             insert

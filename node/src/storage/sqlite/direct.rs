@@ -302,11 +302,11 @@ impl DirectBatch {
             };
             expect_one_row(&location, changed as u64)?;
         }
-        for (digest, body) in &ledger.attachments {
+        for a in &ledger.attachments {
             self.run(
-                "INSERT INTO attachments (digest, body) VALUES (?1, ?2) \
+                "INSERT INTO attachments (digest, body, assembled) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (digest) DO NOTHING",
-                params![digest.as_slice(), body],
+                params![a.digest.as_slice(), a.body, a.assembled],
             )?;
         }
         Ok(())

@@ -54,4 +54,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "data keys",
         include_str!("../migrations/sqlite/0010_data_keys.sql"),
     ),
+    (
+        11,
+        "attachment parts",
+        include_str!("../migrations/sqlite/0011_attachment_parts.sql"),
+    ),
 ];

@@ -40,7 +40,8 @@ pub(crate) type BuildBody = Box<dyn FnOnce(ClaimOutcome) -> Vec<u8> + Send>;
 pub(crate) struct ClaimedAppend {
     pub(crate) kind: u16,
     pub(crate) claim: AccessClaim,
-    pub(crate) attachment: Option<([u8; 32], Vec<u8>)>,
+    /// Its attachment's rows, sealed ([`crate::storage::attachment`]).
+    pub(crate) attachments: Vec<crate::storage::attachment::Stored>,
     /// Flow-state writes committed with the record unless the claim is a
     /// replay.
     pub(crate) state: Vec<StateWrite>,
@@ -119,7 +120,11 @@ impl Append {
         match self {
             Append::Plain(append) => append.body.len() + state_bytes(&append.state),
             Append::Claimed(append) => {
-                append.attachment.as_ref().map_or(0, |(_, a)| a.len())
+                append
+                    .attachments
+                    .iter()
+                    .map(|a| a.body.len())
+                    .sum::<usize>()
                     + state_bytes(&append.state)
                     + append.records.iter().map(|r| r.body.len()).sum::<usize>()
             }

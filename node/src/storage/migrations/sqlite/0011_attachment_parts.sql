@@ -1,0 +1,6 @@
+-- credex storage, SQLite: attachments that share parts (decision 1180). An
+-- attachment may be stored as an assembly of inline bytes and references to
+-- parts (e.g. officers' certificates), each part an attachment of its own
+-- under its SHA-256; `assembled` says which form the body holds.
+ALTER TABLE attachments ADD COLUMN assembled INTEGER NOT NULL DEFAULT 0
+    CONSTRAINT attachments_assembled CHECK (assembled IN (0, 1));
