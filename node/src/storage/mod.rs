@@ -88,8 +88,9 @@
 //! What this module does not do: sign or verify checkpoints, cosign, or
 //! decide what is a fork (the access log does, with
 //! `credex_protocol::tlog`; the store keeps the notes as text), hash
-//! attachments (their digests are the caller's), or interpret journal or
-//! record bodies.
+//! attachments (their digests are the caller's; only the parts an
+//! attachment shares are stored under their own SHA-256, module
+//! `attachment`), or interpret journal or record bodies.
 
 mod access;
 mod at_rest;
