@@ -62,14 +62,27 @@ impl Attachment {
     /// Parts shorter than 128 bytes, or as long as the content, are left
     /// inline; an occurrence overlapping an earlier one is left inline.
     pub fn sharing<'a>(mut self, parts: impl IntoIterator<Item = &'a [u8]>) -> Attachment {
+        let content = &self.content;
+        let mut parts: Vec<&[u8]> = parts
+            .into_iter()
+            .filter(|p| p.len() >= MIN_PART_LEN && p.len() < content.len())
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut firsts: Vec<u8> = parts.iter().map(|p| p[0]).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        // One scan per distinct first byte (certificates all begin with a
+        // DER SEQUENCE, 0x30): cheaper than a substring search per part,
+        // whose set-up alone cost more than the rest of this.
         let mut found: Vec<Range<usize>> = Vec::new();
-        for part in parts {
-            if part.len() < MIN_PART_LEN || part.len() >= self.content.len() {
-                continue;
+        for first in firsts {
+            for at in memchr::memchr_iter(first, content) {
+                let rest = &content[at..];
+                if let Some(part) = parts.iter().find(|p| p[0] == first && rest.starts_with(p)) {
+                    found.push(at..at + part.len());
+                }
             }
-            found.extend(
-                memchr::memmem::find_iter(&self.content, part).map(|at| at..at + part.len()),
-            );
         }
         found.sort_by_key(|r| r.start);
         let mut end = 0;
@@ -100,7 +113,7 @@ impl Attachment {
     }
 
     /// What to store: the attachment itself (whole, or an assembly when it
-    /// shares parts) and each part, whole under its SHA-256.
+    /// shares parts) and each distinct part, whole under its SHA-256.
     pub(crate) fn into_stored(self) -> (Stored, Vec<Stored>) {
         if self.shared.is_empty() {
             let whole = Stored {
@@ -113,19 +126,27 @@ impl Attachment {
         let mut body = Vec::with_capacity(self.content.len() / 3);
         body.push(ASSEMBLY_VERSION);
         body.extend_from_slice(&len_u32(self.content.len()).to_be_bytes());
-        let mut parts = Vec::with_capacity(self.shared.len());
+        let mut parts: Vec<Stored> = Vec::with_capacity(self.shared.len());
         let mut at = 0;
         for range in &self.shared {
             inline(&mut body, &self.content[at..range.start]);
             let part = &self.content[range.clone()];
-            let digest = sha256(part);
+            // A part met twice (a region CA in both officers' chains) is
+            // hashed and returned once.
+            let digest = match parts.iter().find(|p| p.body == part) {
+                Some(seen) => seen.digest,
+                None => {
+                    let digest = sha256(part);
+                    parts.push(Stored {
+                        digest,
+                        body: part.to_vec(),
+                        assembled: false,
+                    });
+                    digest
+                }
+            };
             body.push(PIECE_PART);
             body.extend_from_slice(&digest);
-            parts.push(Stored {
-                digest,
-                body: part.to_vec(),
-                assembled: false,
-            });
             at = range.end;
         }
         inline(&mut body, &self.content[at..]);
@@ -298,7 +319,7 @@ mod tests {
             .sharing([cert.as_slice(), ca.as_slice()])
             .into_stored();
         assert!(stored.assembled);
-        assert_eq!(parts.len(), 3, "one part per occurrence, ca twice");
+        assert_eq!(parts.len(), 2, "each distinct part once; ca is met twice");
         assert!(
             parts
                 .iter()
