@@ -75,11 +75,21 @@ impl Attachment {
         // One scan per distinct first byte (certificates all begin with a
         // DER SEQUENCE, 0x30): cheaper than a substring search per part,
         // whose set-up alone cost more than the rest of this.
+        // Each candidate is compared on its first eight bytes before the
+        // whole part (a DER header's lengths tell most apart).
+        let head = |b: &[u8]| b.first_chunk::<8>().map(|h| u64::from_ne_bytes(*h));
+        let heads: Vec<Option<u64>> = parts.iter().map(|p| head(p)).collect();
         let mut found: Vec<Range<usize>> = Vec::new();
         for first in firsts {
             for at in memchr::memchr_iter(first, content) {
                 let rest = &content[at..];
-                if let Some(part) = parts.iter().find(|p| p[0] == first && rest.starts_with(p)) {
+                let rest_head = head(rest);
+                if let Some(part) = parts
+                    .iter()
+                    .zip(&heads)
+                    .find(|(p, h)| **h == rest_head && rest.starts_with(p))
+                    .map(|(p, _)| p)
+                {
                     found.push(at..at + part.len());
                 }
             }
