@@ -607,7 +607,11 @@ impl Federation {
             .append_claimed_with_state(
                 encoded.kind,
                 claim,
-                Some(crate::storage::Attachment::new(ack_digest, ack_bytes)),
+                // The receiver's chain, stored once (decision 1180).
+                Some(
+                    crate::storage::Attachment::new(ack_digest, ack_bytes)
+                        .sharing(signed_ack.receiver.chain.iter().map(Vec::as_slice)),
+                ),
                 state,
                 move |_| body,
             )

@@ -235,9 +235,12 @@ impl Federation {
             quota: None,
         };
         // A refused message is logged by digest and size: its bytes are
-        // not kept (decision 0650).
-        let attachment =
-            (!refused).then(|| crate::storage::Attachment::new(message_digest, envelope_bytes));
+        // not kept (decision 0650). The sender's certificate chain is
+        // stored once for all its messages (decision 1180).
+        let attachment = (!refused).then(|| {
+            crate::storage::Attachment::new(message_digest, envelope_bytes)
+                .sharing(signed.sender.chain.iter().map(Vec::as_slice))
+        });
         let entry = MessageReceived {
             version: ENTRY_VERSION,
             at_ms: now_ms,
