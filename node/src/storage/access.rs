@@ -23,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 
 use tokio::sync::oneshot;
 
-use super::attachment::{self, Attachment};
+use super::attachment::Attachment;
 use super::state::StateWrite;
 use super::writer::{Append, BuildBody, ClaimedAppend, Command};
 use super::{MAX_BODY_LEN, Storage, StorageError};
@@ -419,96 +419,6 @@ impl Storage {
             self.inner.recent.parts_stored(new_parts);
         }
         answered
-    }
-
-    /// The rows `attachment` is stored as, sealed: each of its parts this
-    /// process has not seen stored yet, then the attachment itself. Also
-    /// returns the digests of those parts.
-    fn stored_attachments(
-        &self,
-        attachment: Option<Attachment>,
-    ) -> Result<(Vec<attachment::Stored>, Vec<[u8; 32]>), StorageError> {
-        let Some(attachment) = attachment else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let (whole, parts) = attachment.into_stored();
-        let mut rows = Vec::with_capacity(1 + parts.len());
-        let mut new_parts = Vec::new();
-        for part in parts {
-            if new_parts.contains(&part.digest) || self.inner.recent.part_stored(&part.digest) {
-                continue;
-            }
-            new_parts.push(part.digest);
-            rows.push(self.seal_stored(part)?);
-        }
-        rows.push(self.seal_stored(whole)?);
-        Ok((rows, new_parts))
-    }
-
-    /// The attachment stored under `digest`, if any, whole: an attachment
-    /// stored as an assembly is put back together from its parts
-    /// ([`attachment`]). Cancel-safe (read only).
-    pub async fn attachment(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
-        let Some((stored, assembled)) = self.inner.engine.attachment(digest).await? else {
-            return Ok(None);
-        };
-        let body = self
-            .open_value(super::at_rest::Row::Attachment { digest }, stored)
-            .await?;
-        if !assembled {
-            return Ok(Some(body));
-        }
-        let assembly = attachment::decode(self.location(), digest, &body)?;
-        let mut content = Vec::with_capacity(assembly.len);
-        for piece in assembly.pieces {
-            match piece {
-                attachment::Piece::Inline(bytes) => content.extend_from_slice(bytes),
-                attachment::Piece::Part(part) => {
-                    content.extend(self.attachment_part(digest, &part).await?);
-                }
-            }
-        }
-        if content.len() != assembly.len {
-            return Err(self.corrupt_attachment(
-                digest,
-                format!(
-                    "put back together it is {} bytes, its assembly says {}",
-                    content.len(),
-                    assembly.len
-                ),
-            ));
-        }
-        Ok(Some(content))
-    }
-
-    /// Part `part` of the attachment `of`: stored whole, or the store is
-    /// corrupt.
-    async fn attachment_part(
-        &self,
-        of: &[u8; 32],
-        part: &[u8; 32],
-    ) -> Result<Vec<u8>, StorageError> {
-        match self.inner.engine.attachment(part).await? {
-            Some((stored, false)) => {
-                self.open_value(super::at_rest::Row::Attachment { digest: part }, stored)
-                    .await
-            }
-            Some((_, true)) => Err(self.corrupt_attachment(
-                of,
-                format!("its part {} is itself an assembly", hex::encode(part)),
-            )),
-            None => {
-                Err(self
-                    .corrupt_attachment(of, format!("its part {} is missing", hex::encode(part))))
-            }
-        }
-    }
-
-    fn corrupt_attachment(&self, digest: &[u8; 32], detail: String) -> StorageError {
-        StorageError::Corrupt {
-            location: self.location().to_owned(),
-            detail: format!("attachment {}: {detail}", hex::encode(digest)),
-        }
     }
 
     /// Uses counted so far for an authorization (0 if never used).

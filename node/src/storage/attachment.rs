@@ -21,13 +21,15 @@
 //!           | 0x01 digest[32]              the attachment under this digest, whole
 //! ```
 //!
-//! Owns: [`Attachment`], the assembly's encoding and decoding.
-//! Does not own: sealing at rest ([`super::at_rest`]), or which parts are
-//! already stored (the process remembers them: [`super::recent`]).
+//! Owns: [`Attachment`], the assembly's encoding and decoding, and
+//! [`Storage::attachment`]. Does not own: sealing at rest
+//! ([`super::at_rest`]), the claimed appends that store attachments
+//! ([`super::access`]), or which parts are already stored (the process
+//! remembers them: [`super::recent`]).
 
 use std::ops::Range;
 
-use super::StorageError;
+use super::{Storage, StorageError};
 
 /// The assembly format's version byte.
 const ASSEMBLY_VERSION: u8 = 1;
@@ -166,6 +168,99 @@ impl Attachment {
             assembled: true,
         };
         (assembly, parts)
+    }
+}
+
+/// Storing and reading attachments.
+impl Storage {
+    /// The rows `attachment` is stored as, sealed: each of its parts this
+    /// process has not seen stored yet, then the attachment itself. Also
+    /// returns the digests of those parts.
+    pub(crate) fn stored_attachments(
+        &self,
+        attachment: Option<Attachment>,
+    ) -> Result<(Vec<Stored>, Vec<[u8; 32]>), StorageError> {
+        let Some(attachment) = attachment else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let (whole, parts) = attachment.into_stored();
+        let mut rows = Vec::with_capacity(1 + parts.len());
+        let mut new_parts = Vec::new();
+        for part in parts {
+            if self.inner.recent.part_stored(&part.digest) {
+                continue;
+            }
+            new_parts.push(part.digest);
+            rows.push(self.seal_stored(part)?);
+        }
+        rows.push(self.seal_stored(whole)?);
+        Ok((rows, new_parts))
+    }
+
+    /// The attachment stored under `digest`, if any, whole: an attachment
+    /// stored as an assembly is put back together from its parts
+    /// (this module). Cancel-safe (read only).
+    pub async fn attachment(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some((stored, assembled)) = self.inner.engine.attachment(digest).await? else {
+            return Ok(None);
+        };
+        let body = self
+            .open_value(super::at_rest::Row::Attachment { digest }, stored)
+            .await?;
+        if !assembled {
+            return Ok(Some(body));
+        }
+        let assembly = decode(self.location(), digest, &body)?;
+        let mut content = Vec::with_capacity(assembly.len);
+        for piece in assembly.pieces {
+            match piece {
+                Piece::Inline(bytes) => content.extend_from_slice(bytes),
+                Piece::Part(part) => {
+                    content.extend(self.attachment_part(digest, &part).await?);
+                }
+            }
+        }
+        if content.len() != assembly.len {
+            return Err(self.corrupt_attachment(
+                digest,
+                format!(
+                    "put back together it is {} bytes, its assembly says {}",
+                    content.len(),
+                    assembly.len
+                ),
+            ));
+        }
+        Ok(Some(content))
+    }
+
+    /// Part `part` of the attachment `of`: stored whole, or the store is
+    /// corrupt.
+    async fn attachment_part(
+        &self,
+        of: &[u8; 32],
+        part: &[u8; 32],
+    ) -> Result<Vec<u8>, StorageError> {
+        match self.inner.engine.attachment(part).await? {
+            Some((stored, false)) => {
+                self.open_value(super::at_rest::Row::Attachment { digest: part }, stored)
+                    .await
+            }
+            Some((_, true)) => Err(self.corrupt_attachment(
+                of,
+                format!("its part {} is itself an assembly", hex::encode(part)),
+            )),
+            None => {
+                Err(self
+                    .corrupt_attachment(of, format!("its part {} is missing", hex::encode(part))))
+            }
+        }
+    }
+
+    fn corrupt_attachment(&self, digest: &[u8; 32], detail: String) -> StorageError {
+        StorageError::Corrupt {
+            location: self.location().to_owned(),
+            detail: format!("attachment {}: {detail}", hex::encode(digest)),
+        }
     }
 }
 
