@@ -131,6 +131,8 @@ impl Phase {
             // Set by the caller, which holds the stores.
             commits_per_query: 0.0,
             appends_per_commit: 0.0,
+            floor_qps_cached_chains: crypto.ceiling_qps_cached_chains,
+            floor_qps_intrinsic: crypto.ceiling_qps_intrinsic,
         }
     }
 }
@@ -200,6 +202,18 @@ pub(super) async fn run_phase(
     all.process_cpu_s = process_cpu_s() - cpu_before;
     all.machine_busy_s = machine_busy_s() - busy_before;
     all
+}
+
+/// A level of `n` queries answered in one second at `concurrency`, compared
+/// with `floor` (for the reports' tests).
+#[cfg(test)]
+pub(super) fn level_for_tests(concurrency: usize, n: u64, floor: &CryptoFloor) -> LevelResult {
+    let phase = Phase {
+        latencies_ns: (1..=n).map(|i| i * 1_000_000).collect(),
+        elapsed: Duration::from_secs(1),
+        ..Phase::default()
+    };
+    phase.summarize(concurrency, n as usize, floor)
 }
 
 #[cfg(test)]

@@ -111,6 +111,13 @@ pub struct LevelResult {
     pub commits_per_query: f64,
     /// Journal records per group commit, both nodes.
     pub appends_per_commit: f64,
+    /// The crypto floor's ceiling with chains cached, queries/s, measured
+    /// just before this level: the ratios of this level are to it, so that
+    /// a shared machine's speed, which moves from minute to minute, is the
+    /// same on both sides of each ratio.
+    pub floor_qps_cached_chains: f64,
+    /// The intrinsic ceiling measured just before this level.
+    pub floor_qps_intrinsic: f64,
 }
 
 /// The whole report of `credex bench query`.
@@ -349,6 +356,15 @@ async fn run_levels(
             .min(MAX_PREBUILT);
         eprintln!("level {concurrency}: signing and approving {want} queries (not timed)…");
         let queries = tokio::task::block_in_place(|| factory.build_many(want, machine.cpus))?;
+        // The floor again, next to the level it is compared with.
+        eprintln!("level {concurrency}: measuring the crypto floor…");
+        let floor = tokio::task::block_in_place(|| {
+            measure_crypto_floor_of(
+                args.suite,
+                Duration::from_secs_f64(args.crypto_seconds),
+                512,
+            )
+        });
         let pool = Pool::new(queries);
         let phase = |seconds: f64| {
             run_phase(
@@ -367,7 +383,7 @@ async fn run_levels(
         let before = pair.commits_and_appends();
         let mut level = phase(args.seconds)
             .await
-            .summarize(concurrency, want, crypto);
+            .summarize(concurrency, want, &floor);
         let after = pair.commits_and_appends();
         let (commits, appends) = (after.0 - before.0, after.1 - before.1);
         if level.completed > 0 && commits > 0 {

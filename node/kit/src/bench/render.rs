@@ -122,18 +122,20 @@ fn render_crypto(s: &mut String, r: &QueryBenchReport) {
             s,
             "  at {:>3} concurrent: {:.0} µs CPU per query, of which the signatures with chains \
              cached ({} verifications + {} signature) about {:.0}%; \
-             the whole machine at that cost: {:.0} queries/s ({:.0}% of /ceil)",
+             the whole machine at that cost: {:.0} queries/s ({:.0}% of /ceil); /ceil measured \
+             again just before this level: {:.0} queries/s (this level's ratios are to it)",
             l.concurrency,
             l.cpu_us_per_query,
             b.message_verifies,
             b.signs,
             100.0 * l.crypto_share_of_cpu,
             l.cpu_bound_qps,
-            if c.ceiling_qps_intrinsic > 0.0 {
-                100.0 * l.cpu_bound_qps / c.ceiling_qps_intrinsic
+            if l.floor_qps_intrinsic > 0.0 {
+                100.0 * l.cpu_bound_qps / l.floor_qps_intrinsic
             } else {
                 0.0
-            }
+            },
+            l.floor_qps_intrinsic
         );
     }
     let _ = writeln!(

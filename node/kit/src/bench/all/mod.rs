@@ -225,7 +225,7 @@ pub async fn bench_all(args: &AllBenchArgs) -> Result<AllBenchReport, BenchError
     }
     let suites = SuitesSideBySide::new(&credex, &others);
 
-    let ratios = level_ratios(&credex.levels, &transport, &crypto);
+    let ratios = level_ratios(&credex.levels, &transport);
     let best = credex
         .levels
         .iter()
@@ -308,11 +308,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Per credex level: its rate against the transport's at the same
 /// concurrency and against the crypto floor.
-fn level_ratios(
-    levels: &[LevelResult],
-    transport: &[TransportLevel],
-    crypto: &CryptoFloor,
-) -> Vec<LevelRatios> {
+/// Each level's ratios, to the transport at the same concurrency and to the
+/// crypto floor measured just before the level.
+fn level_ratios(levels: &[LevelResult], transport: &[TransportLevel]) -> Vec<LevelRatios> {
     levels
         .iter()
         .map(|l| {
@@ -325,11 +323,8 @@ fn level_ratios(
                 credex_qps: l.queries_per_s,
                 transport_rps: t,
                 credex_over_transport: ratio(l.queries_per_s, t),
-                credex_over_floor_all_chains: ratio(l.queries_per_s, crypto.ceiling_qps_intrinsic),
-                credex_over_floor_cached_chains: ratio(
-                    l.queries_per_s,
-                    crypto.ceiling_qps_cached_chains,
-                ),
+                credex_over_floor_all_chains: ratio(l.queries_per_s, l.floor_qps_intrinsic),
+                credex_over_floor_cached_chains: ratio(l.queries_per_s, l.floor_qps_cached_chains),
             }
         })
         .collect()
@@ -346,6 +341,37 @@ mod tests {
         assert_eq!(pct(&v, 0.99), 99.0);
         assert_eq!(pct(&v, 1.0), 100.0);
         assert_eq!(pct(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn each_level_is_compared_with_the_floor_measured_before_it() {
+        use crate::bench::crypto::floor_from;
+        use crate::bench::phase::level_for_tests;
+        // A slow minute before the first level, a fast one before the second.
+        let slow = floor_from(512, 2, [10_000.0, 20_000.0, 20_000.0, 40_000.0]);
+        let fast = floor_from(512, 2, [20_000.0, 40_000.0, 40_000.0, 80_000.0]);
+        let levels = [
+            level_for_tests(16, 1000, &slow),
+            level_for_tests(64, 1000, &fast),
+        ];
+        let ratios = level_ratios(&levels, &[]);
+        assert_eq!(
+            levels[0].floor_qps_cached_chains,
+            slow.ceiling_qps_cached_chains
+        );
+        let expected = [
+            1000.0 / slow.ceiling_qps_cached_chains,
+            1000.0 / fast.ceiling_qps_cached_chains,
+        ];
+        for (r, want) in ratios.iter().zip(expected) {
+            assert!(
+                (r.credex_over_floor_cached_chains - want).abs() < 1e-9,
+                "{r:?}"
+            );
+        }
+        assert!(
+            ratios[0].credex_over_floor_cached_chains > ratios[1].credex_over_floor_cached_chains
+        );
     }
 
     #[test]

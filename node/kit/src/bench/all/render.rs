@@ -44,6 +44,24 @@ fn render_setup(s: &mut String, r: &AllBenchReport) {
         "  chains cached ({} verifications + {} signature):        {:.0} queries/s",
         c.budget.message_verifies, c.budget.signs, c.ceiling_qps_cached_chains
     );
+    let before_each: Vec<String> = r
+        .credex
+        .levels
+        .iter()
+        .map(|l| {
+            format!(
+                "{} at {} in flight",
+                l.floor_qps_cached_chains.round(),
+                l.concurrency
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  measured again just before each level, chains cached: {} queries/s \
+         (each level's ratios are to its own)",
+        before_each.join(", ")
+    );
 }
 
 /// Transport and credex side by side per level, with the ratios.
