@@ -50,16 +50,15 @@ fn render_setup(s: &mut String, r: &AllBenchReport) {
         .iter()
         .map(|l| {
             format!(
-                "{} at {} in flight",
-                l.floor_qps_cached_chains.round(),
-                l.concurrency
+                "{:.0} ({} in flight)",
+                l.floor_qps_cached_chains, l.concurrency
             )
         })
         .collect();
     let _ = writeln!(
         s,
-        "  measured again just before each level, chains cached: {} queries/s \
-         (each level's ratios are to its own)",
+        "  chains cached, measured again just before each level: {} queries/s; \
+         each level's ratios are to its own",
         before_each.join(", ")
     );
 }
