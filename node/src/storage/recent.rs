@@ -10,6 +10,10 @@
 //! which reads the database under the journal's lock, decides (decision
 //! 1160).
 //!
+//! And it keeps the digests of the attachment parts this process saw
+//! committed (decision 1180), so that a part already stored is not sent to
+//! the writer with every attachment that shares it.
+//!
 //! Records and hashes are immutable once committed (stored hashes are append-only; a
 //! record's bytes never change), so a hit is always right; a miss reads the
 //! database as before. Filled only after a commit. Emptied by the `danger`
