@@ -109,11 +109,6 @@ impl Attachment {
         self
     }
 
-    /// The digest it is stored under.
-    pub fn digest(&self) -> &[u8; 32] {
-        &self.digest
-    }
-
     /// Its length, whole.
     pub fn len(&self) -> usize {
         self.content.len()
@@ -395,24 +390,32 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    fn put_back(stored: &Stored, parts: &[Stored]) -> Vec<u8> {
-        let assembly = decode("test", &stored.digest, &stored.body).expect("an assembly");
+    /// `stored` put back together from `parts`, as `Storage::attachment`
+    /// does from the database.
+    fn put_back(stored: &Stored, parts: &[Stored]) -> Result<Vec<u8>, StorageError> {
+        let assembly = decode("test", &stored.digest, &stored.body)?;
         let mut content = Vec::new();
         for piece in assembly.pieces {
             match piece {
                 Piece::Inline(bytes) => content.extend_from_slice(bytes),
                 Piece::Part(d) => {
-                    let part = parts.iter().find(|p| p.digest == d).expect("the part");
+                    let part = parts.iter().find(|p| p.digest == d).ok_or_else(|| {
+                        StorageError::Corrupt {
+                            location: "test".into(),
+                            detail: format!("part {} not returned", hex::encode(d)),
+                        }
+                    })?;
                     content.extend_from_slice(&part.body);
                 }
             }
         }
         assert_eq!(content.len(), assembly.len);
-        content
+        Ok(content)
     }
 
     #[test]
-    fn shared_parts_come_out_once_per_occurrence_and_put_back_the_same_bytes() {
+    fn shared_parts_come_out_once_per_occurrence_and_put_back_the_same_bytes()
+    -> Result<(), StorageError> {
         let cert: Vec<u8> = (0..300u32).map(|i| (i % 199) as u8).collect();
         let ca: Vec<u8> = (0..200u32).map(|i| (i % 97) as u8 ^ 0x55).collect();
         let mut content = b"head".to_vec();
@@ -431,11 +434,12 @@ mod tests {
                 .all(|p| !p.assembled && p.digest == sha256(&p.body))
         );
         assert!(stored.body.len() < 40 + 3 * 33);
-        assert_eq!(put_back(&stored, &parts), content);
+        assert_eq!(put_back(&stored, &parts)?, content);
+        Ok(())
     }
 
     #[test]
-    fn short_whole_absent_and_overlapping_parts_stay_inline() {
+    fn short_whole_absent_and_overlapping_parts_stay_inline() -> Result<(), StorageError> {
         let content: Vec<u8> = (0..400u32).map(|i| (i % 251) as u8).collect();
         let (stored, parts) = Attachment::new([1; 32], content.clone())
             .sharing([
@@ -447,11 +451,12 @@ mod tests {
             ])
             .into_stored();
         assert_eq!(parts.len(), 1);
-        assert_eq!(put_back(&stored, &parts), content);
+        assert_eq!(put_back(&stored, &parts)?, content);
 
         let (whole, none) = Attachment::new([2; 32], content.clone()).into_stored();
         assert!(!whole.assembled && none.is_empty());
         assert_eq!(whole.body, content);
+        Ok(())
     }
 
     #[test]
