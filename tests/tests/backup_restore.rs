@@ -14,10 +14,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use credex_audit::tiles::ExportReadError;
 use credex_node::backup;
 use credex_node::boot::StartError;
 use credex_node::config::{NodeConfig, StorageTarget};
 use credex_node::log::head::HeadError;
+use credex_node::log::recover::RecoverError;
 use credex_node::service::RunningNode;
 use credex_tests::{
     Federation, ask, audit_all, authorized_query, gz_penalty_query, import_samples, postgres_url,
@@ -163,11 +165,45 @@ async fn an_old_backup_restored_is_refused_then_recovered(fed: Federation) {
         credex_node::log::LogKey::from_pkcs8_pem(&key_pem, config.region, &config.name).unwrap();
     let wrong = credex_node::log::recover::recover_from_export(&storage, &key, &other).await;
     assert!(
-        wrong
+        matches!(
+            &wrong,
+            Err(RecoverError::Export(ExportReadError::NotSigned { .. }))
+        ) && wrong
             .as_ref()
             .is_err_and(|e| e.to_string().contains("not a checkpoint signed by")),
         "{wrong:?}"
     );
+    // A doctored copy of the right export is refused by the rule it
+    // breaks, and nothing of it is recovered: an entry altered in its
+    // bundle, then a hash tile missing.
+    let local = storage.tree_head().size;
+    let altered = dir.path().join("altered-export");
+    copy_dir(&later, &altered);
+    let bundle = first_file(&altered.join("tile/entries"));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&bundle, bytes).unwrap();
+    let refused = credex_node::log::recover::recover_from_export(&storage, &key, &altered).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(RecoverError::Export(ExportReadError::EntryBundles { .. }))
+        ),
+        "{refused:?}"
+    );
+    let holed = dir.path().join("holed-export");
+    copy_dir(&later, &holed);
+    std::fs::remove_file(first_file(&holed.join("tile/0"))).unwrap();
+    let refused = credex_node::log::recover::recover_from_export(&storage, &key, &holed).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(RecoverError::Export(ExportReadError::Tiles { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(storage.tree_head().size, local, "nothing was recovered");
     // The later export puts the missing entries back.
     let r = credex_node::log::recover::recover_from_export(&storage, &key, &later)
         .await
@@ -369,4 +405,33 @@ async fn a_witness_that_saw_more_halts_the_checkpointer() {
     );
     // The witness kept no evidence of a fork: no second tree was signed.
     assert!(gy.storage().evidence().await.unwrap().is_empty());
+}
+
+/// Copies the export directory `from` to `to`, files and folders.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The first file under `dir`, in name order, however deep.
+fn first_file(dir: &Path) -> std::path::PathBuf {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let first = entries.into_iter().next().expect("a non-empty folder");
+    if first.is_dir() {
+        first_file(&first)
+    } else {
+        first
+    }
 }

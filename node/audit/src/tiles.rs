@@ -1,11 +1,12 @@
 //! Reading an export directory: C2SP tiles and entry bundles, and every
 //! other file, each bounded in size before it is read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use credex_protocol::tlog::{
-    EntryBundleId, Hash, ProveError, TileHashReader, TileId, TileReadError, TileSource,
-    VerifierKey, open_checkpoint, tree_hash, verify_entry_bundles, verify_tiles,
+    EntryBundleId, Hash, OpenCheckpointError, ProveError, TileError, TileHashReader, TileId,
+    TileReadError, TileSource, VerifierKey, open_checkpoint, tree_hash, verify_entry_bundles,
+    verify_tiles,
 };
 
 /// Largest file the auditor reads from an export (a bundle is at most 256 × 65,537 bytes).
@@ -72,27 +73,92 @@ pub struct ExportedLog {
     pub entries: Vec<Vec<u8>>,
 }
 
+/// Why an export could not be read back whole ([`read_export`]). Each
+/// variant names the export directory or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportReadError {
+    /// The checkpoint file is missing, unreadable or too large.
+    #[error("{path}: {source}")]
+    CheckpointFile {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The read's error.
+        source: std::io::Error,
+    },
+    /// The checkpoint is not a checkpoint of this log, signed by its key.
+    #[error("{path}: not a checkpoint signed by {log_key}: {source}")]
+    NotSigned {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The log's key, as the checkpoint had to name it.
+        log_key: String,
+        /// What the note check refused.
+        source: OpenCheckpointError,
+    },
+    /// The tiles do not make the checkpoint's tree (missing, altered or of
+    /// another log).
+    #[error("{dir}: tiles: {source}")]
+    Tiles {
+        /// The export directory.
+        dir: PathBuf,
+        /// What the tiles' check refused.
+        source: TileError,
+    },
+    /// The entry bundles do not hold the tree's leaves.
+    #[error("{dir}: entry bundles: {source}")]
+    EntryBundles {
+        /// The export directory.
+        dir: PathBuf,
+        /// What the bundles' check refused.
+        source: TileError,
+    },
+    /// The bundles hold another number of entries than the tree.
+    #[error("{dir}: {entries} entries for a tree of {size}")]
+    EntryCount {
+        /// The export directory.
+        dir: PathBuf,
+        /// Entries the bundles hold.
+        entries: u64,
+        /// The checkpoint's tree size.
+        size: u64,
+    },
+}
+
 /// Read the export in `dir` of the log whose key is `log_key`: its final
 /// checkpoint must verify under that key, and its tiles and entry bundles
 /// must make that checkpoint's tree. What a node restored from an old
 /// backup recovers its lost entries from (`credex log recover`).
-pub fn read_export(dir: &Path, log_key: &VerifierKey) -> Result<ExportedLog, String> {
-    let at = |what: &str| format!("{}: {what}", dir.join("checkpoint").display());
-    let note = read_bounded(&dir.join("checkpoint")).map_err(|e| at(&e.to_string()))?;
-    let signed = open_checkpoint(&note, log_key, &[])
-        .map_err(|e| at(&format!("not a checkpoint signed by {log_key}: {e}")))?;
+pub fn read_export(dir: &Path, log_key: &VerifierKey) -> Result<ExportedLog, ExportReadError> {
+    let path = dir.join("checkpoint");
+    let note = read_bounded(&path).map_err(|source| ExportReadError::CheckpointFile {
+        path: path.clone(),
+        source,
+    })?;
+    let signed =
+        open_checkpoint(&note, log_key, &[]).map_err(|source| ExportReadError::NotSigned {
+            path,
+            log_key: log_key.to_string(),
+            source,
+        })?;
     let (size, root) = (signed.checkpoint().size(), *signed.checkpoint().root());
     let tiles = DirTiles(dir);
-    verify_tiles(size, &root, &tiles).map_err(|e| format!("{}: tiles: {e}", dir.display()))?;
+    verify_tiles(size, &root, &tiles).map_err(|source| ExportReadError::Tiles {
+        dir: dir.to_owned(),
+        source,
+    })?;
     let mut entries = Vec::new();
-    verify_entry_bundles(size, &tiles, |_, e| entries.push(e.to_vec()))
-        .map_err(|e| format!("{}: entry bundles: {e}", dir.display()))?;
+    verify_entry_bundles(size, &tiles, |_, e| entries.push(e.to_vec())).map_err(|source| {
+        ExportReadError::EntryBundles {
+            dir: dir.to_owned(),
+            source,
+        }
+    })?;
     if entries.len() as u64 != size {
-        return Err(format!(
-            "{}: {} entries for a tree of {size}",
-            dir.display(),
-            entries.len()
-        ));
+        return Err(ExportReadError::EntryCount {
+            dir: dir.to_owned(),
+            entries: entries.len() as u64,
+            size,
+        });
     }
     Ok(ExportedLog {
         size,

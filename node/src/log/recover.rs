@@ -34,8 +34,20 @@ pub struct Recovered {
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
     /// The export cannot be read or does not verify.
-    #[error("{0}")]
-    Export(String),
+    #[error(transparent)]
+    Export(#[from] credex_audit::tiles::ExportReadError),
+    /// After the recovery the log's root is not the export's. Not reached
+    /// when the export verified and its first entries were the log's: the
+    /// same leaves make the same tree.
+    #[error(
+        "after recovery the log's root is {log_root}, the export's checkpoint names {export_root}"
+    )]
+    RootAfterRecovery {
+        /// The log's root at the export's size.
+        log_root: String,
+        /// The root the export's checkpoint names.
+        export_root: String,
+    },
     /// The export holds nothing the log lacks.
     #[error(
         "the export ends at size {export}, and the log already holds {local} entries: nothing to recover from it"
@@ -87,8 +99,7 @@ pub async fn recover_from_export(
     key: &LogKey,
     dir: &Path,
 ) -> Result<Recovered, RecoverError> {
-    let export =
-        credex_audit::tiles::read_export(dir, key.verifier()).map_err(RecoverError::Export)?;
+    let export = credex_audit::tiles::read_export(dir, key.verifier())?;
     let local = storage.tree_head().size;
     if export.size <= local {
         return Err(RecoverError::NothingNew {
@@ -125,13 +136,10 @@ pub async fn recover_from_export(
     let to = storage.recover_entries(local, missing, attachments).await?;
     let root = storage.tree_root(to).await?;
     if root != export.root {
-        // Not reached when the export verified and the prefix matched: the
-        // same leaves make the same tree.
-        return Err(RecoverError::Export(format!(
-            "after recovery the log's root is {}, the export's checkpoint names {}",
-            root.to_hex(),
-            export.root.to_hex()
-        )));
+        return Err(RecoverError::RootAfterRecovery {
+            log_root: root.to_hex(),
+            export_root: export.root.to_hex(),
+        });
     }
     Ok(Recovered {
         from: local,
