@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use credex_audit::anchor::{AuditOptions, witness_key};
+use credex_audit::anchor::{AuditOptions, WitnessKeyError, witness_key};
 use credex_audit::{self as audit, AuditReport};
 use credex_journal::{AccessEntry, kind};
 use credex_node::query::unix_ms;
@@ -273,4 +273,56 @@ async fn repeats_overused_authorizations_and_quota_overruns_are_flagged() {
     assert!(report.logs.iter().all(|l| l.anchor.is_some()));
     gy.shutdown().await;
     gz.shutdown().await;
+}
+
+/// An auditor's `--witness-cert` must be a node of this federation: an
+/// officer's certificate, another federation's node and an empty file are
+/// each refused by their own rule, naming the file; the node's own chain
+/// gives its key.
+#[tokio::test]
+async fn a_witness_certificate_is_a_node_of_this_federation() {
+    let fed = Federation::new();
+    let gy = fed.start("gy-1").await;
+    let trust = gy.transport().trust().current();
+    let refused = |path: &Path| {
+        let pem = std::fs::read_to_string(path).unwrap();
+        let e = witness_key(&trust, &pem, path).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&path.display().to_string()),
+            "{e}"
+        );
+        e
+    };
+
+    let officer = fed.path().join("operators/520000/req-1.pem");
+    let e = refused(&officer);
+    assert!(
+        matches!(
+            e,
+            WitnessKeyError::DoesNotVerify {
+                error: credex_pki::VerifyError::WrongKind { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let other = Federation::new();
+    assert!(matches!(
+        refused(&other.node_cert("gy-1")),
+        WitnessKeyError::DoesNotVerify { .. }
+    ));
+    let empty = fed.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    assert!(matches!(
+        refused(&empty),
+        WitnessKeyError::Pem {
+            error: credex_pki::PemError::NoCertificates,
+            ..
+        }
+    ));
+
+    let own = fed.node_cert("gy-1");
+    let pem = std::fs::read_to_string(&own).unwrap();
+    assert!(witness_key(&trust, &pem, &own).is_ok());
+    gy.shutdown().await;
 }

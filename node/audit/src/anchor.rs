@@ -165,24 +165,79 @@ impl Vouches {
     }
 }
 
+/// Why a witness certificate gives no witness key ([`witness_key`]). Each
+/// variant names where the certificate came from.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessKeyError {
+    /// The file is not PEM certificates, or holds none.
+    #[error("{source_name}: {error}")]
+    Pem {
+        /// Where the certificate came from.
+        source_name: String,
+        /// The PEM reader's error.
+        error: credex_pki::PemError,
+    },
+    /// The chain does not verify against the federation's trust store.
+    #[error("{source_name}: the witness certificate does not verify: {error}")]
+    DoesNotVerify {
+        /// Where the certificate came from.
+        source_name: String,
+        /// The chain check's error.
+        error: credex_pki::VerifyError,
+    },
+    /// The certificate is not a node's: only nodes witness logs. (The
+    /// chain check for a server already refuses other kinds; this is the
+    /// rule stated where the key is taken.)
+    #[error("{source_name}: not a node certificate; only nodes witness logs")]
+    NotANode {
+        /// Where the certificate came from.
+        source_name: String,
+    },
+    /// The node's key cannot cosign (not an Ed25519 key, or its name does
+    /// not make a key name).
+    #[error("{source_name}: {error}")]
+    Key {
+        /// Where the certificate came from.
+        source_name: String,
+        /// The key's error.
+        error: credex_pki::log_key::LogKeyError,
+    },
+}
+
 /// The witness (cosignature) key of the node whose certificate chain (PEM,
 /// leaf first) is `pem`, once the chain verifies against `trust`.
-pub fn witness_key(trust: &TrustStore, pem: &str, source: &Path) -> Result<VerifierKey, String> {
-    let at = source.display();
-    let certs = credex_pki::certs_from_pem(pem).map_err(|e| format!("{at}: {e}"))?;
-    let (leaf, rest) = certs
-        .split_first()
-        .ok_or_else(|| format!("{at}: no certificate"))?;
+pub fn witness_key(
+    trust: &TrustStore,
+    pem: &str,
+    source: &Path,
+) -> Result<VerifierKey, WitnessKeyError> {
+    let source_name = || source.display().to_string();
+    let certs = credex_pki::certs_from_pem(pem).map_err(|error| WitnessKeyError::Pem {
+        source_name: source_name(),
+        error,
+    })?;
+    // `certs_from_pem` refuses a text without certificates; kept as the
+    // same error rather than an index.
+    let (leaf, rest) = certs.split_first().ok_or_else(|| WitnessKeyError::Pem {
+        source_name: source_name(),
+        error: credex_pki::PemError::NoCertificates,
+    })?;
     let rest: Vec<CertificateDer<'_>> = rest.to_vec();
     let verified = trust
         .verify(leaf, &rest, UnixTime::now(), Purpose::TlsServer)
-        .map_err(|e| format!("{at}: the witness certificate does not verify: {e}"))?;
+        .map_err(|error| WitnessKeyError::DoesNotVerify {
+            source_name: source_name(),
+            error,
+        })?;
     let Subject::Node { region, name } = verified.identity().subject.clone() else {
-        return Err(format!(
-            "{at}: not a node certificate; only nodes witness logs"
-        ));
+        return Err(WitnessKeyError::NotANode {
+            source_name: source_name(),
+        });
     };
-    node_witness_verifier(leaf, region, &name).map_err(|e| format!("{at}: {e}"))
+    node_witness_verifier(leaf, region, &name).map_err(|error| WitnessKeyError::Key {
+        source_name: source_name(),
+        error,
+    })
 }
 
 #[cfg(test)]

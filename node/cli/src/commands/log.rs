@@ -232,7 +232,7 @@ impl Anchoring {
             .map(|p| {
                 let pem = std::fs::read_to_string(p)
                     .with_context(|| format!("--witness-cert {}", p.display()))?;
-                credex_audit::anchor::witness_key(trust, &pem, p).map_err(anyhow::Error::msg)
+                Ok(credex_audit::anchor::witness_key(trust, &pem, p)?)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AuditOptions {
