@@ -204,23 +204,80 @@ async fn tile(storage: &Storage, size: u64, path: &str) -> Result<Vec<u8>, Refus
     }
 }
 
+/// Why an audit fetch could not be signed ([`sign_fetch`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SignFetchError {
+    /// The request does not encode.
+    #[error("encoding the audit fetch: {0}")]
+    Encode(#[from] credex_protocol::FrameError),
+    /// The auditor's key did not sign.
+    #[error("signing the audit fetch: {0}")]
+    Sign(#[from] credex_pki::signing::SignError),
+}
+
+/// Why a log could not be fetched whole ([`fetch_log`],
+/// [`fetch_log_with`]). Each variant names the file of the export layout
+/// it was fetching, or the file it was writing.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchLogError {
+    /// The request for a file could not be signed.
+    #[error("{path}: {source}")]
+    Sign {
+        /// The file asked for.
+        path: String,
+        /// Why.
+        source: SignFetchError,
+    },
+    /// The node did not serve the file: refused it, answered something
+    /// else, or the connection failed.
+    #[error("{path}: {reason}")]
+    NotServed {
+        /// The file asked for.
+        path: String,
+        /// What the node or the connection said.
+        reason: String,
+    },
+    /// A served checkpoint is not a signed note of a checkpoint.
+    #[error("{path}: not a checkpoint: {reason}")]
+    BadCheckpoint {
+        /// The file.
+        path: String,
+        /// What the parser refused.
+        reason: String,
+    },
+    /// A served entry bundle does not decode at its width.
+    #[error("{path}: {source}")]
+    BadBundle {
+        /// The file.
+        path: String,
+        /// What the decoder refused.
+        source: credex_protocol::tlog::EntryBundleError,
+    },
+    /// A fetched file could not be written.
+    #[error("{}: {source}", file.display())]
+    Save {
+        /// The file written.
+        file: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Sign an audit fetch as `auditor` (an operator with the auditor role).
 pub fn sign_fetch(
     path: &str,
     target: RegionCode,
     key: &SigningKey,
     chain: Vec<Vec<u8>>,
-) -> Result<AuditFetch, String> {
+) -> Result<AuditFetch, SignFetchError> {
     let request = AuditRequest {
         path: path.to_owned(),
         target_region: target,
         nonce: crate::requester::random_id(),
         issued_at_ms: crate::clock::now_ms(),
     };
-    let bytes = credex_protocol::encode(&request).map_err(|e| e.to_string())?;
-    let signature = key
-        .sign(DOMAIN_AUDIT_FETCH, &bytes)
-        .map_err(|e| e.to_string())?;
+    let bytes = credex_protocol::encode(&request)?;
+    let signature = key.sign(DOMAIN_AUDIT_FETCH, &bytes)?;
     Ok(AuditFetch {
         request,
         auditor: credex_protocol::query::SignerProof { chain, signature },
@@ -234,17 +291,27 @@ pub async fn fetch_log(
     conn: &crate::transport::PeerConnection,
     auditor: &crate::requester::Signer,
     out: &Path,
-) -> Result<u64, String> {
+) -> Result<u64, FetchLogError> {
     let target = conn.peer().region;
     let get = |path: String| async move {
-        let fetch = sign_fetch(&path, target, &auditor.key, auditor.chain.clone())?;
+        let fetch =
+            sign_fetch(&path, target, &auditor.key, auditor.chain.clone()).map_err(|source| {
+                FetchLogError::Sign {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        let not_served = |reason: String| FetchLogError::NotServed {
+            path: path.clone(),
+            reason,
+        };
         match conn
             .request(&credex_protocol::Request::AuditFetch(fetch))
             .await
         {
             Ok(credex_protocol::Response::AuditData(bytes)) => Ok(bytes),
-            Ok(other) => Err(format!("{path}: unexpected answer {other:?}")),
-            Err(e) => Err(format!("{path}: {e}")),
+            Ok(other) => Err(not_served(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(not_served(e.to_string())),
         }
     };
     fetch_log_with(get, out).await
@@ -252,26 +319,26 @@ pub async fn fetch_log(
 
 /// Fetch a whole log file by file with `get` (which reads one path of the
 /// export layout: over the federation protocol, or from the node's
-/// gateway) into `out`. Returns the tree size.
-pub async fn fetch_log_with<F, Fut>(mut get: F, out: &Path) -> Result<u64, String>
+/// gateway) into `out`. Returns the tree size. `get` fails with
+/// [`FetchLogError::NotServed`] (or [`FetchLogError::Sign`]) for a file it
+/// could not read; the optional files (`cosigned`, `node-signing.pem`,
+/// authorization bundles) may fail without failing the fetch.
+pub async fn fetch_log_with<F, Fut>(mut get: F, out: &Path) -> Result<u64, FetchLogError>
 where
     F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<u8>, String>>,
+    Fut: std::future::Future<Output = Result<Vec<u8>, FetchLogError>>,
 {
-    let save = |path: &str, bytes: &[u8]| -> Result<(), String> {
+    let save = |path: &str, bytes: &[u8]| -> Result<(), FetchLogError> {
         let file = out.join(path);
         crate::file_modes::write_private(&file, bytes)
-            .map_err(|e| format!("{}: {e}", file.display()))
+            .map_err(|source| FetchLogError::Save { file, source })
     };
     let checkpoint = get("checkpoint".into()).await?;
     save("checkpoint", &checkpoint)?;
     // The newest cosigned checkpoint, if a witness ever cosigned one: what
     // anchors the log for the auditor beyond the node's own key.
     if let Ok(cosigned) = get("cosigned".into()).await {
-        let note = credex_protocol::tlog::Note::parse(&cosigned).map_err(|e| e.to_string())?;
-        let size = credex_protocol::tlog::Checkpoint::parse(note.text())
-            .map_err(|e| e.to_string())?
-            .size();
+        let size = checkpoint_size("cosigned", &cosigned)?;
         save(&format!("checkpoints/{size}"), &cosigned)?;
     }
     save("node.pem", &get("node.pem".into()).await?)?;
@@ -281,17 +348,18 @@ where
     if let Ok(signing) = get("node-signing.pem".into()).await {
         save("node-signing.pem", &signing)?;
     }
-    let note = credex_protocol::tlog::Note::parse(&checkpoint).map_err(|e| e.to_string())?;
-    let size = credex_protocol::tlog::Checkpoint::parse(note.text())
-        .map_err(|e| e.to_string())?
-        .size();
+    let size = checkpoint_size("checkpoint", &checkpoint)?;
     for tile in credex_protocol::tlog::tiles_for_size(size) {
         save(&tile.path(), &get(tile.path()).await?)?;
     }
     for bundle in credex_protocol::tlog::entry_bundles_for_size(size) {
         let bytes = get(bundle.path()).await?;
-        let entries = credex_protocol::tlog::decode_entry_bundle(&bytes, bundle.width())
-            .map_err(|e| e.to_string())?;
+        let entries = credex_protocol::tlog::decode_entry_bundle(&bytes, bundle.width()).map_err(
+            |source| FetchLogError::BadBundle {
+                path: bundle.path(),
+                source,
+            },
+        )?;
         for entry in entries {
             if let Ok(access) = credex_journal::parse_access_entry(entry)
                 && access.direction == credex_journal::Direction::Received
@@ -305,4 +373,17 @@ where
         save(&bundle.path(), &bytes)?;
     }
     Ok(size)
+}
+
+/// The tree size the checkpoint served as `path` names (its signatures are
+/// the auditor's to check).
+fn checkpoint_size(path: &str, bytes: &[u8]) -> Result<u64, FetchLogError> {
+    let bad = |reason: String| FetchLogError::BadCheckpoint {
+        path: path.to_owned(),
+        reason,
+    };
+    let note = credex_protocol::tlog::Note::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let checkpoint =
+        credex_protocol::tlog::Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
+    Ok(checkpoint.size())
 }

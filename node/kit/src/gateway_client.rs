@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use credex_node::remote_audit::FetchLogError;
 use credex_node::tls::{DialedNodeVerifier, FederationTrust, provider};
 use credex_pki::TrustStore;
 use credex_protocol::RegionCode;
@@ -30,6 +31,9 @@ pub enum GatewayClientError {
     /// TCP connect, TLS handshake or HTTP failed.
     #[error("{0}")]
     Connection(String),
+    /// Copying the log file by file failed.
+    #[error(transparent)]
+    FetchLog(#[from] credex_node::remote_audit::FetchLogError),
 }
 
 /// The client's certificate chain and key, and the federation root.
@@ -295,24 +299,26 @@ pub async fn fetch_log(
     let get = |path: String| {
         let client = Arc::clone(&client);
         async move {
-            let r = client
+            let answer = client
                 .lock()
                 .await
                 .get(&format!("/v1/log/files?path={path}"))
-                .await
-                .map_err(|e| format!("{path}: {e}"))?;
+                .await;
+            let not_served = |reason: String| FetchLogError::NotServed {
+                path: path.clone(),
+                reason,
+            };
+            let r = answer.map_err(|e| not_served(e.to_string()))?;
             if r.status == 200 {
                 Ok(r.body)
             } else {
-                Err(format!(
-                    "{path}: {} {}",
+                Err(not_served(format!(
+                    "{} {}",
                     r.status,
                     r.json()["detail"].as_str().unwrap_or_default()
-                ))
+                )))
             }
         }
     };
-    credex_node::remote_audit::fetch_log_with(get, out)
-        .await
-        .map_err(GatewayClientError::Connection)
+    Ok(credex_node::remote_audit::fetch_log_with(get, out).await?)
 }

@@ -180,7 +180,7 @@ pub async fn own(
     let get = |path: String| async move {
         crate::remote_audit::serve(storage, &parts.checkpoints, parts.chains(), &path)
             .await
-            .map_err(|(_, message)| message)
+            .map_err(|(_, reason)| crate::remote_audit::FetchLogError::NotServed { path, reason })
     };
     if let Err(e) = crate::remote_audit::fetch_log_with(get, &dir).await {
         let _ = std::fs::remove_dir_all(&dir);

@@ -380,7 +380,7 @@ async fn audit_fetch(config: &Path, cert: &Path, key: &Path, peer: &str, out: &P
     let result = credex_node::remote_audit::fetch_log(&conn, &auditor, out).await;
     conn.close();
     transport.close().await;
-    let size = result.map_err(anyhow::Error::msg)?;
+    let size = result?;
     println!(
         "fetched {size} entries of {region}/{name}'s log into {}; verify with `credex audit verify`",
         out.display()
