@@ -89,22 +89,38 @@ pub struct RecognitionReply {
 
 impl RecognitionReply {
     /// Check the bounds decoding alone does not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ReplyBoundError> {
         if self.reason_code.is_empty() || self.reason_code.len() > MAX_REASON_CODE_LEN {
-            return Err(format!(
-                "reason_code must be 1 to {MAX_REASON_CODE_LEN} bytes"
-            ));
+            return Err(ReplyBoundError::ReasonCode(self.reason_code.len()));
         }
-        for (name, text) in [
+        for (field, text) in [
             ("agreement", &self.agreement),
             ("local_grade", &self.local_grade),
         ] {
-            if text.as_ref().is_some_and(|t| t.len() > MAX_REPLY_TEXT_LEN) {
-                return Err(format!("{name} longer than {MAX_REPLY_TEXT_LEN} bytes"));
+            if let Some(len) = text.as_ref().map(String::len)
+                && len > MAX_REPLY_TEXT_LEN
+            {
+                return Err(ReplyBoundError::TooLong { field, len });
             }
         }
         Ok(())
     }
+}
+
+/// A bound a decoded [`RecognitionReply`] breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyBoundError {
+    /// The reason code is empty or longer than [`MAX_REASON_CODE_LEN`].
+    #[error("reason_code is {0} bytes; it must be 1 to {MAX_REASON_CODE_LEN}")]
+    ReasonCode(usize),
+    /// A text field is longer than [`MAX_REPLY_TEXT_LEN`].
+    #[error("{field} is {len} bytes, longer than {MAX_REPLY_TEXT_LEN}")]
+    TooLong {
+        /// `agreement` or `local_grade`.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
 }
 
 #[cfg(test)]
@@ -173,6 +189,22 @@ mod tests {
         };
         assert!(r.validate().is_ok());
         r.reason_code.clear();
-        assert!(r.validate().is_err());
+        assert_eq!(r.validate(), Err(ReplyBoundError::ReasonCode(0)));
+        r.reason_code = "x".repeat(MAX_REASON_CODE_LEN + 1);
+        assert_eq!(
+            r.validate(),
+            Err(ReplyBoundError::ReasonCode(MAX_REASON_CODE_LEN + 1))
+        );
+        r.reason_code = "recognised".into();
+        r.local_grade = Some("B".repeat(MAX_REPLY_TEXT_LEN + 1));
+        assert_eq!(
+            r.validate(),
+            Err(ReplyBoundError::TooLong {
+                field: "local_grade",
+                len: MAX_REPLY_TEXT_LEN + 1
+            })
+        );
+        r.local_grade = Some("B".repeat(MAX_REPLY_TEXT_LEN));
+        assert!(r.validate().is_ok());
     }
 }

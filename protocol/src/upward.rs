@@ -85,18 +85,27 @@ pub struct ProcedureOverdueNotice {
 
 impl ProcedureOverdueNotice {
     /// Check the bounds decoding alone does not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NoticeBoundError> {
         if !crate::evaluation::is_calendar_date(&self.deadline) {
-            return Err(format!(
-                "deadline {:?} is not a calendar date",
-                self.deadline
-            ));
+            return Err(NoticeBoundError::DeadlineNotADate(self.deadline.clone()));
         }
         if self.about.decider() == self.filed_in {
-            return Err("a case is filed in a region other than the one that decides it".into());
+            return Err(NoticeBoundError::FiledWithTheDecider);
         }
         Ok(())
     }
+}
+
+/// A rule a decoded [`ProcedureOverdueNotice`] breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeBoundError {
+    /// The deadline is not a `YYYY-MM-DD` calendar date.
+    #[error("deadline {0:?} is not a calendar date")]
+    DeadlineNotADate(String),
+    /// The notice names the deciding region as the one the case was filed
+    /// in: a case is filed in a region other than the one that decides it.
+    #[error("a case is filed in a region other than the one that decides it")]
+    FiledWithTheDecider,
 }
 
 /// What the national node acknowledges of a batch.
@@ -246,5 +255,33 @@ mod tests {
         let b = records_digest(&[record("b")]).expect("digest");
         assert_ne!(a, b);
         assert_eq!(a, records_digest(&[record("a")]).expect("digest"));
+    }
+
+    #[test]
+    fn an_overdue_notice_names_a_date_and_a_region_other_than_the_decider() {
+        let owner: RegionCode = "440000".parse().expect("region");
+        let mut notice = ProcedureOverdueNotice {
+            procedure: Procedure::Objection,
+            about: CaseAbout::Record {
+                owner,
+                record: [3; 32],
+            },
+            case: [1; 16],
+            filed_in: "520000".parse().expect("region"),
+            missed: ProcedureDeadline::Acceptance,
+            deadline: "2026-12-04".into(),
+        };
+        assert_eq!(notice.validate(), Ok(()));
+        notice.deadline = "2026-02-30".into();
+        assert_eq!(
+            notice.validate(),
+            Err(NoticeBoundError::DeadlineNotADate("2026-02-30".into()))
+        );
+        notice.deadline = "2026-12-04".into();
+        notice.filed_in = owner;
+        assert_eq!(
+            notice.validate(),
+            Err(NoticeBoundError::FiledWithTheDecider)
+        );
     }
 }

@@ -60,7 +60,9 @@ impl Upward {
     ) -> Result<ProcedureOverdueNotice, Refused> {
         self.check_sender_is_a_province(from)?;
         let notice: ProcedureOverdueNotice = decode_body(envelope, "procedure overdue notice")?;
-        notice.validate().map_err(Refused::Invalid)?;
+        notice
+            .validate()
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
         if notice.filed_in != from.region {
             return Err(Refused::NotEntitled(format!(
                 "region {} reports cases filed in it, not in {}",
