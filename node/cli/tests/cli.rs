@@ -1044,3 +1044,27 @@ fn pseudonym_keys_from_the_command_line() {
         assert!(e.contains("chmod 600"), "{e}");
     }
 }
+
+/// A SIGTERM that arrives while the node starts (a service manager stopping
+/// it at once) ends in a clean shutdown with exit status 0, not in the
+/// signal's default kill: `node run` installs its handlers before the start.
+#[cfg(unix)]
+#[test]
+fn a_node_stopped_while_it_starts_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dev_federation(dir.path(), 48000);
+    let config = fed.join("nodes/gz-1/node.toml");
+    let data_dir = credex_node::config::NodeConfig::load(&config)
+        .unwrap()
+        .data_dir;
+    let mut node = start_node(&config);
+    // The start creates the database, after the handlers are installed and
+    // well before it has finished (migrations, keys, the log's head).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !data_dir.join("credex.db").exists() {
+        assert!(Instant::now() < deadline, "the node did not begin to start");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = terminate(&mut node);
+    assert!(status.success(), "{status:?}");
+}

@@ -43,9 +43,13 @@ pub async fn node(cmd: NodeCommand) -> Result<()> {
         NodeCommand::Run { config } => {
             let config = NodeConfig::load(&config)?;
             init_tracing(config.log_format, &config.log_level);
+            // Before the start: a SIGTERM sent while the node starts (a
+            // service manager's stop) is then answered by a clean shutdown
+            // once it has started, not by the signal's default kill.
+            let signals = Signals::install()?;
             let node = RunningNode::start(config).await?;
             credex_node::service::dial_peers_in_background(&node);
-            wait_for_signals(&node).await?;
+            signals.wait(&node).await?;
             node.shutdown().await;
             Ok(())
         }
@@ -123,26 +127,55 @@ fn fmt_ms(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// The signals `credex node run` answers: SIGINT and SIGTERM shut the node
+/// down, SIGHUP reloads its CRLs. Installed before the node starts; a
+/// signal that arrives meanwhile waits until [`Signals::wait`].
 #[cfg(unix)]
-async fn wait_for_signals(node: &RunningNode) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); return Ok(()) }
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()) }
-            _ = hup.recv() => {
-                match node.reload_crls().await {
-                    Ok(closed) => tracing::info!(closed, "SIGHUP: CRLs checked"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: CRL reload failed"),
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+            hangup: signal(SignalKind::hangup()).context("installing SIGHUP handler")?,
+        })
+    }
+
+    /// Serve `node`'s signals until one asks it to stop.
+    async fn wait(mut self, node: &RunningNode) -> Result<()> {
+        loop {
+            tokio::select! {
+                _ = self.interrupt.recv() => { tracing::info!("SIGINT: shutting down"); return Ok(()) }
+                _ = self.terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()) }
+                _ = self.hangup.recv() => {
+                    match node.reload_crls().await {
+                        Ok(closed) => tracing::info!(closed, "SIGHUP: CRLs checked"),
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: CRL reload failed"),
+                    }
                 }
             }
         }
     }
 }
 
+/// Ctrl-C stops the node.
 #[cfg(not(unix))]
-async fn wait_for_signals(_node: &RunningNode) -> Result<()> {
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self, _node: &RunningNode) -> Result<()> {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    }
 }
