@@ -177,32 +177,25 @@ async fn an_old_backup_restored_is_refused_then_recovered(fed: Federation) {
     // breaks, and nothing of it is recovered: an entry altered in its
     // bundle, then a hash tile missing.
     let local = storage.tree_head().size;
-    let altered = dir.path().join("altered-export");
-    copy_dir(&later, &altered);
-    let bundle = first_file(&altered.join("tile/entries"));
-    let mut bytes = std::fs::read(&bundle).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x01;
-    std::fs::write(&bundle, bytes).unwrap();
-    let refused = credex_node::log::recover::recover_from_export(&storage, &key, &altered).await;
-    assert!(
-        matches!(
-            &refused,
-            Err(RecoverError::Export(ExportReadError::EntryBundles { .. }))
-        ),
-        "{refused:?}"
-    );
-    let holed = dir.path().join("holed-export");
-    copy_dir(&later, &holed);
-    std::fs::remove_file(first_file(&holed.join("tile/0"))).unwrap();
-    let refused = credex_node::log::recover::recover_from_export(&storage, &key, &holed).await;
-    assert!(
-        matches!(
-            &refused,
-            Err(RecoverError::Export(ExportReadError::Tiles { .. }))
-        ),
-        "{refused:?}"
-    );
+    let doctorings: [Doctoring; 2] = [
+        ("altered-export", alter_an_entry, |e| {
+            matches!(e, ExportReadError::EntryBundles { .. })
+        }),
+        ("holed-export", remove_a_tile, |e| {
+            matches!(e, ExportReadError::Tiles { .. })
+        }),
+    ];
+    for (name, doctor, rule) in doctorings {
+        let doctored = dir.path().join(name);
+        copy_dir(&later, &doctored);
+        doctor(&doctored);
+        let refused =
+            credex_node::log::recover::recover_from_export(&storage, &key, &doctored).await;
+        assert!(
+            matches!(&refused, Err(RecoverError::Export(e)) if rule(e)),
+            "{name}: {refused:?}"
+        );
+    }
     assert_eq!(storage.tree_head().size, local, "nothing was recovered");
     // The later export puts the missing entries back.
     let r = credex_node::log::recover::recover_from_export(&storage, &key, &later)
@@ -434,4 +427,22 @@ fn first_file(dir: &Path) -> std::path::PathBuf {
     } else {
         first
     }
+}
+
+/// A doctored export: its name, what is done to a copy of a good one, and
+/// the rule that must refuse it.
+type Doctoring = (&'static str, fn(&Path), fn(&ExportReadError) -> bool);
+
+/// Flips a bit of the last entry in the export's first entry bundle.
+fn alter_an_entry(export: &Path) {
+    let bundle = first_file(&export.join("tile/entries"));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&bundle, bytes).unwrap();
+}
+
+/// Removes the export's first level-0 hash tile.
+fn remove_a_tile(export: &Path) {
+    std::fs::remove_file(first_file(&export.join("tile/0"))).unwrap();
 }
