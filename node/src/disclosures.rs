@@ -3,8 +3,10 @@
 //!
 //! [`disclose`] appends a [`RecordsDisclosed`] entry with its ledger rows
 //! ([`credex_flows::disclosures`]) in one transaction and returns once both
-//! are durable; the sending paths call it before the bytes leave (the query
-//! answer, the upward batch), so the ledger never misses a recipient — at
+//! are durable; the sending paths call it before the bytes leave (the upward
+//! batch, a list push), and a query's answer writes the same entries in its
+//! access entry's transaction ([`on_claim`]), so the ledger never misses a
+//! recipient — at
 //! worst, after a crash between the entry and the send, it names one that
 //! never received the record, and a correction reaches it needlessly.
 //! [`check`] recomputes the ledger from the log and compares it with the
@@ -19,7 +21,7 @@ use credex_journal::disclosures::MAX_RECORDS_PER_ENTRY;
 use credex_journal::{DisclosedBy, ENTRY_VERSION, RecordsDisclosed, kind};
 use credex_protocol::RegionCode;
 
-use crate::storage::{MAX_RANGE_LIMIT, Storage, StorageError};
+use crate::storage::{EntryOnClaim, MAX_RANGE_LIMIT, Storage, StorageError};
 
 /// Enter `records` (record keys) as disclosed to `recipients` by `by`, in
 /// entries of at most [`MAX_RECORDS_PER_ENTRY`] records each. Returns once
@@ -35,18 +37,46 @@ pub async fn disclose(
     records: &[[u8; 32]],
     at_ms: i64,
 ) -> Result<(), StorageError> {
-    for chunk in records.chunks(MAX_RECORDS_PER_ENTRY) {
-        let entry = RecordsDisclosed {
+    for entry in entries(by, recipients, records, at_ms) {
+        let rows = ledger_writes(&entry);
+        storage.append_entry_with_state(&entry, rows).await?;
+    }
+    Ok(())
+}
+
+/// The entries that enter `records` as disclosed, each with its ledger
+/// rows, to be written only if the claim of the access they belong to is
+/// granted ([`Storage::append_claimed_then`]): how a query's answer enters
+/// its records in the ledger in its access entry's transaction (decision
+/// 1200). None for no records.
+pub fn on_claim(
+    by: DisclosedBy,
+    recipients: Vec<RegionCode>,
+    records: &[[u8; 32]],
+    at_ms: i64,
+) -> Result<Vec<EntryOnClaim>, StorageError> {
+    entries(by, recipients, records, at_ms)
+        .map(|entry| EntryOnClaim::new(&entry, ledger_writes(&entry)))
+        .collect()
+}
+
+/// `records` as [`RecordsDisclosed`] entries of at most
+/// [`MAX_RECORDS_PER_ENTRY`] records each.
+fn entries(
+    by: DisclosedBy,
+    recipients: Vec<RegionCode>,
+    records: &[[u8; 32]],
+    at_ms: i64,
+) -> impl Iterator<Item = RecordsDisclosed> + '_ {
+    records
+        .chunks(MAX_RECORDS_PER_ENTRY)
+        .map(move |chunk| RecordsDisclosed {
             version: ENTRY_VERSION,
             at_ms,
             by: by.clone(),
             recipients: recipients.clone(),
             records: chunk.to_vec(),
-        };
-        let rows = ledger_writes(&entry);
-        storage.append_entry_with_state(&entry, rows).await?;
-    }
-    Ok(())
+        })
 }
 
 /// Every region that received `record` and how, from the stored ledger.

@@ -1,15 +1,19 @@
 //! The responder's query pipeline (docs/design.md §5–6):
 //!
 //! authenticated peer → verify both authorizations (signatures, chains,
-//! CRLs, roles, distinct officers) → subject and purpose → policy → durably
-//! record the decision, consuming the nonce, one authorization use and one
-//! unit of quota in the same transaction → only then read records →
-//! project them to the permitted fields → enter them in the disclosures
-//! ledger → sign the response.
+//! CRLs, roles, distinct officers) → subject and purpose → policy → read
+//! the records the decision releases and project them to the permitted
+//! fields → durably record the decision, consuming the nonce, one
+//! authorization use and one unit of quota, and enter the records in the
+//! disclosures ledger, all in one transaction → only then sign the
+//! response.
 //!
 //! Records are read only with an [`AuthorizationVerified`] and a
 //! [`ReleaseDecision`] in hand, tokens that only `credex-pki` and
-//! `credex-policies` construct, and only after the access entry is durable.
+//! `credex-policies` construct. Nothing read leaves before the access
+//! entry and its disclosures are durable; a claim that does not hold (a
+//! replay, no use or quota left) writes no disclosure and releases nothing
+//! (decision 1200).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -194,7 +198,7 @@ impl QueryService {
     /// Decide and answer one query from `peer`.
     ///
     /// Cancel-safety: once the access entry has been queued it is written
-    /// whether or not the caller still waits; no record is read before it
+    /// whether or not the caller still waits; no record leaves before it
     /// is durable.
     pub async fn answer(
         &self,
@@ -239,16 +243,42 @@ impl QueryService {
         // 2. Subject, purpose, policy.
         let (mut decided, claim) = self.decide(q, &verified, peer, now_ms).await?;
         apply(&mut entry, &decided);
+        let release = match decided.release.take() {
+            Some(d) if decided.outcome != Outcome::Denied => Some(d),
+            _ => None,
+        };
 
-        // 3. Durable record, with the nonce, authorization use and quota
-        //    claimed in the same transaction; a replay turns into a denial.
+        // 3. Read what the decision releases, projected to the permitted
+        //    fields, and the disclosures that enter it in the ledger.
+        //    Nothing read leaves before they are durable (decision 1200).
+        let records = match &release {
+            Some(decision) => self.read_projected(q, decision).await?,
+            None => Vec::new(),
+        };
+        let disclosed: Vec<[u8; 32]> = records
+            .iter()
+            .map(|r| credex_journal::record_key(&r.category, &r.record_id))
+            .collect();
+        let disclosures = crate::disclosures::on_claim(
+            DisclosedBy::Query {
+                query_digest: digest,
+            },
+            vec![q.request.requester_region],
+            &disclosed,
+            now_ms,
+        )?;
+
+        // 4. Durable record, with the nonce, authorization use and quota
+        //    claimed in the same transaction, and the disclosures written
+        //    only if the claim holds; a replay turns into a denial.
         let bodies = ClaimBodies::encode(&entry)?;
         let (seq, claimed) = self
             .storage
-            .append_claimed(
+            .append_claimed_then(
                 credex_journal::kind::QUERY_RECEIVED,
                 claim,
                 Some(bundle_attachment(q, digest, bundle)),
+                disclosures,
                 move |outcome| bodies.take(outcome),
             )
             .await?;
@@ -264,32 +294,11 @@ impl QueryService {
                 receipt,
             );
         }
-        let decision = match decided.release.take() {
-            Some(d) if decided.outcome != Outcome::Denied => d,
-            _ => {
-                tracing::info!(reason = %decided.reason, "query denied");
-                return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
-            }
-        };
-
-        // 4. Only now read, and project to the permitted fields; enter
-        //    what leaves in the disclosures ledger before it does.
-        let records = self.read_projected(q, &decision).await?;
-        let disclosed: Vec<[u8; 32]> = records
-            .iter()
-            .map(|r| credex_journal::record_key(&r.category, &r.record_id))
-            .collect();
-        crate::disclosures::disclose(
-            &self.storage,
-            DisclosedBy::Query {
-                query_digest: digest,
-            },
-            vec![q.request.requester_region],
-            &disclosed,
-            now_ms,
-        )
-        .await?;
-        tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
+        if release.is_none() {
+            tracing::info!(reason = %decided.reason, "query denied");
+        } else {
+            tracing::info!(outcome = ?decided.outcome, records = records.len(), "query answered");
+        }
         self.respond(q, digest, decided, records, now_ms, receipt)
     }
 

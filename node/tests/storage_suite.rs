@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credex_node::storage::{
-    AccessClaim, Attachment, Backend, ClaimOutcome, Clock, EvidenceRecord, JournalRecord,
-    MAX_ATTACHMENT_LEN, MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN,
+    AccessClaim, Attachment, Backend, ClaimOutcome, Clock, EntryOnClaim, EvidenceRecord,
+    JournalRecord, MAX_ATTACHMENT_LEN, MAX_BODY_LEN, MAX_COSIGNATURES, MAX_EVIDENCE_DETAIL_LEN,
     MAX_RECORDS_PER_QUERY, MAX_STATE_SCAN, MAX_SUBJECTS_PER_READ, MAX_TREE_HASH_READ, PeerRecord,
     PeerSighting, QuotaClaim, RecordRow, StateWrite, Storage, StorageError, StorageOptions,
     StoredRecord, SubjectAlias, SubjectCounts, SubjectRow, TreeHead, danger,
@@ -1739,6 +1739,149 @@ async fn state_writes_of_one_batch_apply_in_queue_order(store: Store) {
     s.close().await;
 }
 
+/// The entries that follow a claim (a query's disclosures, decision 1200)
+/// are written with their state in the claim's transaction, at the seqs
+/// right after its record, only when the claim holds: not for a replay,
+/// not when the authorization or the quota is used up. In one batch with
+/// other appends, every caller still gets its own record's seq.
+async fn entries_on_claim_follow_only_a_claim_that_holds(store: Store) {
+    use credex_journal::{DisclosedBy, ENTRY_VERSION, RecordsDisclosed};
+    let s = store.open().await;
+    let disclosed = |n: u8| {
+        let entry = RecordsDisclosed {
+            version: ENTRY_VERSION,
+            at_ms: 1,
+            by: DisclosedBy::Query {
+                query_digest: [n; 32],
+            },
+            recipients: vec!["520000".parse().expect("region")],
+            records: vec![[n; 32]],
+        };
+        let state = vec![StateWrite::put("ledger", &format!("r{n}"), vec![n])];
+        (
+            credex_journal::encode(&entry).expect("encode").body,
+            EntryOnClaim::new(&entry, state).expect("entry"),
+        )
+    };
+    let limited = |n: usize, authorization: u8| AccessClaim {
+        authorization_use: Some(([authorization; 16], 1)),
+        quota: Some(QuotaClaim {
+            peer: "520000".into(),
+            window_start_unix_ms: 0,
+            limit: 2,
+        }),
+        ..claim("520000", nonce(n))
+    };
+
+    // Held in the writer, so the appends below form one batch in queue
+    // order: a claim that holds, a plain append, its replay, a claim whose
+    // authorization is used up, a second claim that holds (the last unit of
+    // quota), and one over the quota.
+    let lock = store.hold_write_lock().await;
+    let blocker = s.try_append(1, b"blocker".to_vec()).expect("queue");
+    wait_until("blocker taken by the writer", || s.stats().queued == 0).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let queued: Vec<(Option<AccessClaim>, u8)> = vec![
+        (Some(limited(1, 0xa1)), 1),
+        (None, 2),
+        (Some(limited(1, 0xa1)), 3),
+        (Some(limited(2, 0xa1)), 4),
+        (Some(limited(3, 0xa3)), 5),
+        (Some(limited(4, 0xa4)), 6),
+    ];
+    let mut bodies = Vec::new();
+    let mut tasks = Vec::new();
+    for (claim, n) in queued {
+        let (body, then) = disclosed(n);
+        bodies.push(body);
+        let accepted = s.stats().accepted;
+        let s2 = s.clone();
+        tasks.push(tokio::spawn(async move {
+            match claim {
+                Some(claim) => s2
+                    .append_claimed_then(QUERY_KIND, claim, None, vec![then], move |o| {
+                        decision_body(n.into(), o)
+                    })
+                    .await
+                    .map(|(seq, o)| (seq, Some(o))),
+                None => s2.append(1, b"plain".to_vec()).await.map(|seq| (seq, None)),
+            }
+        }));
+        wait_until("append queued", || s.stats().accepted == accepted + 1).await;
+    }
+    lock.release().await;
+    let blocker = blocker.await.expect("blocker");
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task").expect("append"));
+    }
+    let first = blocker + 1;
+    assert_eq!(
+        answers,
+        vec![
+            (first, Some(ClaimOutcome::Claimed)),
+            (first + 2, None),
+            (first + 3, Some(ClaimOutcome::Replay)),
+            (first + 4, Some(ClaimOutcome::AuthorizationUsedUp)),
+            (first + 5, Some(ClaimOutcome::Claimed)),
+            (first + 7, Some(ClaimOutcome::QuotaExceeded)),
+        ],
+        "each caller gets its own record's seq"
+    );
+    let journal = s.journal_range(first, 100).await.expect("range");
+    let kinds: Vec<u16> = journal.iter().map(|r| r.kind).collect();
+    let disclosures = credex_journal::kind::RECORDS_DISCLOSED;
+    assert_eq!(
+        kinds,
+        [
+            QUERY_KIND,
+            disclosures,
+            1,
+            QUERY_KIND,
+            QUERY_KIND,
+            QUERY_KIND,
+            disclosures,
+            QUERY_KIND
+        ],
+        "disclosures follow the two claims that hold, and no other"
+    );
+    assert_eq!(journal[1].body, bodies[0]);
+    assert_eq!(journal[6].body, bodies[4]);
+    assert_eq!(
+        s.state_scan("ledger", "", None, 10).await.expect("scan"),
+        vec![("r1".to_owned(), vec![1]), ("r5".to_owned(), vec![5])],
+        "only the entries written brought their state"
+    );
+    assert_eq!(s.tree_head().size, first + 8);
+    assert_eq!(s.tree_head().root, root_of_journal(&s).await);
+
+    // Refused before queueing: an entry beyond the body bound.
+    let huge = EntryOnClaim::new(
+        &RecordsDisclosed {
+            version: ENTRY_VERSION,
+            at_ms: 1,
+            by: DisclosedBy::Upward { seq: 1 },
+            recipients: Vec::new(),
+            records: vec![[7; 32]; MAX_BODY_LEN / 32 + 1],
+        },
+        Vec::new(),
+    )
+    .expect("encoded");
+    let err = s
+        .append_claimed_then(
+            QUERY_KIND,
+            claim("520000", nonce(9)),
+            None,
+            vec![huge],
+            |o| decision_body(9, o),
+        )
+        .await
+        .expect_err("an entry beyond the bound");
+    assert!(matches!(err, StorageError::BodyTooLarge { .. }), "{err}");
+    assert_eq!(s.tree_head().size, first + 8, "nothing was written");
+    s.close().await;
+}
+
 /// `purge_expired_nonces` forgets only nonces that expired before `now`.
 async fn expired_nonces_are_purged(store: Store) {
     let s = store.open().await;
@@ -2976,6 +3119,7 @@ both_backends!(
     record_copies_are_found_by_their_owners_key,
     state_writes_to_one_key_keep_the_last,
     state_writes_of_one_batch_apply_in_queue_order,
+    entries_on_claim_follow_only_a_claim_that_holds,
     expired_nonces_are_purged,
     tree_matches_the_journal,
     failed_batch_keeps_the_tree,

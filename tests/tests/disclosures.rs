@@ -2,7 +2,8 @@
 //! databases: a Guizhou record answered to Chongqing and to Guangdong and
 //! reported upward is entered with all three recipients before it leaves;
 //! the ledger survives a restart and equals its recomputation from the log;
-//! a doctored ledger row is found (and rebuilt); the auditor checks every
+//! a query's disclosure follows its access entry, and a replay discloses
+//! nothing; a doctored ledger row is found (and rebuilt); the auditor checks every
 //! disclosure against the release it belongs to, and flags one entered for
 //! a query the log never granted.
 
@@ -133,6 +134,77 @@ async fn every_recipient_of_a_record_is_entered_before_it_leaves() {
     assert!(gy_log.ledger_rows >= 3);
 
     for node in [gy, cq, gz, national] {
+        node.shutdown().await;
+    }
+}
+
+/// A query's disclosure is written in its access entry's transaction, at
+/// the entry right after it, and only when its claim holds (decision 1200):
+/// the same signed query sent again is denied as a replay, releases
+/// nothing and enters nothing more in the ledger, though the responder
+/// read the records before the claim decided.
+#[tokio::test]
+async fn a_replayed_query_releases_and_discloses_nothing() {
+    let fed = Federation::new();
+    let national = fed.start("national-1").await;
+    let gy = fed.start_with(guizhou(&fed, &national)).await;
+    import_samples(&fed, &gy, "520000").await;
+    let cq = fed.start("cq-1").await;
+    let subject = credex_tests::subjects("520000")[0].clone();
+    let q = authorized_query(&fed, &cq, penalty_query(&subject));
+
+    let first = ask(&cq, &gy, &q).await;
+    assert_eq!(first.body.outcome, Outcome::Granted);
+    assert!(!first.body.records.is_empty(), "the subject has penalties");
+    let digest = first.body.query_digest;
+    let disclosures_of_query = || async {
+        let journal = gy.storage().journal_range(0, 100_000).await.unwrap();
+        journal
+            .iter()
+            .filter(|r| r.kind == kind::RECORDS_DISCLOSED)
+            .filter_map(|r| {
+                let entry: RecordsDisclosed = credex_journal::decode(r.kind, &r.body).unwrap();
+                (entry.by
+                    == DisclosedBy::Query {
+                        query_digest: digest,
+                    })
+                .then_some((r.seq, entry))
+            })
+            .collect::<Vec<_>>()
+    };
+    let granted = disclosures_of_query().await;
+    let [(seq, entry)] = granted.as_slice() else {
+        panic!("one disclosure for the answer: {granted:?}");
+    };
+    let released: Vec<[u8; 32]> = first
+        .body
+        .records
+        .iter()
+        .map(|r| record_key(&r.category, &r.record_id))
+        .collect();
+    assert_eq!(entry.records, released, "the disclosure names what left");
+    assert_eq!(entry.recipients, vec![region("500000")]);
+    let access = first.receipt.as_ref().expect("a receipt").leaf_index;
+    assert_eq!(*seq, access + 1, "the disclosure follows its access entry");
+
+    let replayed = ask(&cq, &gy, &q).await;
+    assert_eq!(
+        (replayed.body.outcome, replayed.body.reason),
+        (Outcome::Denied, credex_protocol::query::QueryReason::Replay)
+    );
+    assert!(
+        replayed.body.records.is_empty(),
+        "a replay releases nothing"
+    );
+    assert_eq!(
+        disclosures_of_query().await.len(),
+        1,
+        "a replay enters nothing in the ledger"
+    );
+    let (_, found) = check(gy.storage()).await.unwrap();
+    assert_eq!(found.differences, Vec::new());
+
+    for node in [gy, cq, national] {
         node.shutdown().await;
     }
 }

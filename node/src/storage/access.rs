@@ -132,6 +132,42 @@ pub enum ClaimOutcome {
     QuotaExceeded,
 }
 
+/// A journal entry written after a claimed one, in its transaction, only
+/// if the claim is [`ClaimOutcome::Claimed`]
+/// ([`Storage::append_claimed_then`]), with the flow-state writes it
+/// implies.
+#[derive(Debug, Clone)]
+pub struct EntryOnClaim {
+    kind: u16,
+    body: Vec<u8>,
+    state: Vec<StateWrite>,
+}
+
+impl EntryOnClaim {
+    /// `entry`, encoded, with `state`.
+    pub fn new<E: credex_journal::Entry>(
+        entry: &E,
+        state: Vec<StateWrite>,
+    ) -> Result<EntryOnClaim, StorageError> {
+        let encoded = credex_journal::encode(entry)?;
+        Ok(EntryOnClaim {
+            kind: encoded.kind,
+            body: encoded.body,
+            state,
+        })
+    }
+
+    fn validate(&self) -> Result<(), StorageError> {
+        if self.body.len() > MAX_BODY_LEN {
+            return Err(StorageError::BodyTooLarge {
+                len: self.body.len(),
+                max: MAX_BODY_LEN,
+            });
+        }
+        super::state::validate(&self.state)
+    }
+}
+
 /// One credit record to import (the flows' own type: a flow returns the
 /// records it stores as data). Bounds: category, record id and subject key
 /// 1 ..= [`MAX_RECORD_KEY_LEN`] bytes, body at most
@@ -383,9 +419,48 @@ impl Storage {
         records: Vec<RecordRow>,
         build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
     ) -> Result<(u64, ClaimOutcome), StorageError> {
+        self.queue_claimed(kind, claim, attachment, state, records, Vec::new(), build)
+            .await
+    }
+
+    /// [`Storage::append_claimed`], and in the same transaction, only if
+    /// the claim is [`ClaimOutcome::Claimed`], the entries `then` with
+    /// their state writes, at the sequence numbers right after the
+    /// record's. What a query's answer commits: its access entry and, when
+    /// it releases records, their disclosures (decision 1200). Under any
+    /// other outcome none of `then` is written. Returns the record's
+    /// sequence number; fails like [`Storage::append_claimed`], and with
+    /// [`StorageError::BodyTooLarge`] or [`StorageError::InvalidState`]
+    /// for an entry of `then` out of bounds (before queueing).
+    pub async fn append_claimed_then(
+        &self,
+        kind: u16,
+        claim: AccessClaim,
+        attachment: Option<Attachment>,
+        then: Vec<EntryOnClaim>,
+        build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
+    ) -> Result<(u64, ClaimOutcome), StorageError> {
+        self.queue_claimed(kind, claim, attachment, Vec::new(), Vec::new(), then, build)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // the parts of one claimed append
+    async fn queue_claimed(
+        &self,
+        kind: u16,
+        claim: AccessClaim,
+        attachment: Option<Attachment>,
+        state: Vec<StateWrite>,
+        records: Vec<RecordRow>,
+        then: Vec<EntryOnClaim>,
+        build: impl FnOnce(ClaimOutcome) -> Vec<u8> + Send + 'static,
+    ) -> Result<(u64, ClaimOutcome), StorageError> {
         claim.validate()?;
         super::state::validate(&state)?;
         validate_records(&records)?;
+        for entry in &then {
+            entry.validate()?;
+        }
         if let Some(a) = &attachment
             && a.len() > MAX_ATTACHMENT_LEN
         {
@@ -396,6 +471,16 @@ impl Storage {
         }
         let records = self.seal_records(records)?;
         let state = self.seal_state(state)?;
+        let then = then
+            .into_iter()
+            .map(|entry| {
+                Ok(super::writer::FollowingEntry {
+                    kind: entry.kind,
+                    body: entry.body,
+                    state: self.seal_state(entry.state)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         let (attachments, new_parts) = self.stored_attachments(attachment)?;
         let (reply, answer) = oneshot::channel();
         let append = ClaimedAppend {
@@ -404,6 +489,8 @@ impl Storage {
             attachments,
             state,
             records,
+            then,
+            followed_by: 0,
             build: Some(Box::new(build)),
             decision: None,
             reply,

@@ -132,9 +132,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use access::{
-    AccessClaim, ClaimOutcome, MAX_ATTACHMENT_LEN, MAX_IMPORT_ROWS, MAX_QUERY_CATEGORIES,
-    MAX_QUOTA_PEER_LEN, MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN, MAX_RECORDS_PER_QUERY,
-    MAX_SUBJECTS_PER_READ, QuotaClaim, RecordRow, StoredRecord,
+    AccessClaim, ClaimOutcome, EntryOnClaim, MAX_ATTACHMENT_LEN, MAX_IMPORT_ROWS,
+    MAX_QUERY_CATEGORIES, MAX_QUOTA_PEER_LEN, MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN,
+    MAX_RECORDS_PER_QUERY, MAX_SUBJECTS_PER_READ, QuotaClaim, RecordRow, StoredRecord,
 };
 pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use at_rest::{

@@ -30,7 +30,7 @@ const MAX_IDLE_YIELDS: u32 = 4;
 mod batch;
 mod priority;
 
-pub(crate) use batch::{Append, AppendCommand, BuildBody, ClaimedAppend};
+pub(crate) use batch::{Append, AppendCommand, BuildBody, ClaimedAppend, FollowingEntry};
 use batch::{Batch, CheckpointWrite, answer_checkpoints, insert_checkpoints, store_checkpoints};
 
 /// One queued write.
@@ -423,7 +423,7 @@ async fn commit_batch(
                 heads.send_replace(committed.head());
             }
             *tree = committed;
-            let written = batch.iter().filter(|a| a.written()).count() as u64;
+            let written = batch.iter().map(Append::records_written).sum::<u64>();
             counters.appends.fetch_add(written, Ordering::Relaxed);
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.largest_batch.fetch_max(written, Ordering::Relaxed);
@@ -437,11 +437,9 @@ async fn commit_batch(
             let location = engine.location();
             let mut seq = first_seq;
             for append in batch {
-                let written = append.written();
+                let written = append.records_written();
                 append.answer(seq, &location);
-                if written {
-                    seq += 1;
-                }
+                seq += written;
             }
             answer_checkpoints(checkpoints, Ok(stored));
         }
@@ -537,7 +535,7 @@ async fn write_batch(
                 let base = before.next().ok_or_else(|| StorageError::ClaimRaced {
                     location: engine.location().to_string(),
                 })?;
-                if let Some(row) = stage_claimed(
+                stage_claimed(
                     engine,
                     &mut tx,
                     append,
@@ -545,11 +543,9 @@ async fn write_batch(
                     &base,
                     &mut ledger,
                     &mut state,
+                    &mut rows,
                 )
-                .await?
-                {
-                    rows.push(row);
-                }
+                .await?;
             }
         }
     }
@@ -607,8 +603,11 @@ struct WrittenBatch {
 /// stored before the batch (`base`) and what earlier items took
 /// (`ledger`), build its body for that outcome, enter what it takes and its
 /// attachment in the ledger, and add its state writes to `state` (unless it
-/// is a replay). Returns its journal row, or `None` when its body was refused (its
-/// claims are not taken; the caller learns why from `append.decision`).
+/// is a replay). Pushes its journal row to `rows`, followed by its
+/// [`ClaimedAppend::then`] rows if the claim is [`ClaimOutcome::Claimed`];
+/// pushes nothing when its body was refused (its claims are not taken; the
+/// caller learns why from `append.decision`).
+#[allow(clippy::too_many_arguments)] // the batch's parts an item adds to
 async fn stage_claimed(
     engine: &Engine,
     tx: &mut BatchTx,
@@ -617,7 +616,8 @@ async fn stage_claimed(
     base: &ClaimState,
     ledger: &mut ClaimLedger,
     state: &mut Vec<StateWrite>,
-) -> Result<Option<JournalRow>, StorageError> {
+    rows: &mut Vec<JournalRow>,
+) -> Result<(), StorageError> {
     let outcome = ledger.state(&append.claim, base).decide(&append.claim);
     let built = match append.build.take() {
         Some(build) => build_body(build, outcome),
@@ -632,7 +632,7 @@ async fn stage_claimed(
         Err(error) => {
             tracing::warn!(%error, "claimed append refused; its claims are not taken");
             append.decision = Some(Err(error));
-            return Ok(None);
+            return Ok(());
         }
     };
     if outcome != ClaimOutcome::Replay {
@@ -648,11 +648,23 @@ async fn stage_claimed(
     }
     let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
     append.decision = Some(Ok(outcome));
-    Ok(Some(JournalRow {
+    rows.push(JournalRow {
         kind: append.kind,
         body,
         leaf,
-    }))
+    });
+    if outcome == ClaimOutcome::Claimed {
+        for mut following in append.then.drain(..) {
+            state.append(&mut following.state);
+            rows.push(JournalRow {
+                kind: following.kind,
+                leaf: record_leaf_hash(following.kind, recorded_at_unix_ms, &following.body),
+                body: following.body,
+            });
+            append.followed_by += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Extend the tree with `rows` appended at `first_seq` and store the new

@@ -48,6 +48,11 @@ pub(crate) struct ClaimedAppend {
     /// Credit records upserted with the record unless the claim is a
     /// replay (a received message's records: decision 1050).
     pub(crate) records: Vec<crate::storage::RecordRow>,
+    /// Entries written right after the record only if the claim is
+    /// [`ClaimOutcome::Claimed`] ([`crate::storage::Storage::append_claimed_then`]).
+    pub(crate) then: Vec<FollowingEntry>,
+    /// How many of `then` the batch wrote (set when it decides the claim).
+    pub(crate) followed_by: u64,
     /// Taken when the batch transaction decides the claim.
     pub(crate) build: Option<BuildBody>,
     /// Set when the batch transaction decides the claim: the outcome (its
@@ -55,6 +60,13 @@ pub(crate) struct ClaimedAppend {
     /// and claims are not).
     pub(crate) decision: Option<Result<ClaimOutcome, StorageError>>,
     pub(crate) reply: oneshot::Sender<Result<(u64, ClaimOutcome), StorageError>>,
+}
+
+/// An entry of [`ClaimedAppend::then`], its state writes sealed.
+pub(crate) struct FollowingEntry {
+    pub(crate) kind: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) state: Vec<StateWrite>,
 }
 
 /// One group commit: journal appends, and the checkpoints signed since
@@ -127,16 +139,25 @@ impl Append {
                     .sum::<usize>()
                     + state_bytes(&append.state)
                     + append.records.iter().map(|r| r.body.len()).sum::<usize>()
+                    + append
+                        .then
+                        .iter()
+                        .map(|e| e.body.len() + state_bytes(&e.state))
+                        .sum::<usize>()
             }
         }
     }
 
-    /// Whether this append's record was written by a batch that got
-    /// through [`write_batch`].
-    pub(super) fn written(&self) -> bool {
+    /// How many journal records of this append a batch that got through
+    /// [`write_batch`] wrote: its own (none if it was left out) and those
+    /// that follow a claim.
+    pub(super) fn records_written(&self) -> u64 {
         match self {
-            Append::Plain(append) => append.refused.is_none(),
-            Append::Claimed(append) => matches!(append.decision, Some(Ok(_))),
+            Append::Plain(append) => u64::from(append.refused.is_none()),
+            Append::Claimed(append) => match append.decision {
+                Some(Ok(_)) => 1 + append.followed_by,
+                _ => 0,
+            },
         }
     }
 
