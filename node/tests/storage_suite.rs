@@ -1757,7 +1757,7 @@ async fn entries_on_claim_follow_only_a_claim_that_holds(store: Store) {
             recipients: vec!["520000".parse().expect("region")],
             records: vec![[n; 32]],
         };
-        let state = vec![StateWrite::put("ledger", &format!("r{n}"), vec![n])];
+        let state = vec![StateWrite::put("ledger", format!("r{n}"), vec![n])];
         (
             credex_journal::encode(&entry).expect("encode").body,
             EntryOnClaim::new(&entry, state).expect("entry"),
