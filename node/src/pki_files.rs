@@ -81,7 +81,7 @@ pub fn module_key(
         Some(file) => crate::config::PinSource::File(file),
         None => crate::config::PinSource::Environment,
     };
-    let pin = crate::boot::module_pin(&source).map_err(failed)?;
+    let pin = crate::boot::module_pin(&source).map_err(|e| failed(e.to_string()))?;
     match generate {
         Some(alg) => ModuleKey::generate(&parsed.key, pin, alg),
         None => ModuleKey::open(&parsed.key, pin),

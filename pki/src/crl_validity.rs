@@ -16,9 +16,19 @@ pub struct CrlValidity {
     pub next_update: Option<OffsetDateTime>,
 }
 
+/// A CRL that does not parse as a DER X.509 CRL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the CRL does not parse as a DER X.509 CRL: {reason}")]
+pub struct CrlUnreadable {
+    /// The parser's error.
+    pub reason: String,
+}
+
 /// The validity of the DER CRL `der`, or why it cannot be read.
-pub fn crl_validity(der: &[u8]) -> Result<CrlValidity, String> {
-    let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|e| e.to_string())?;
+pub fn crl_validity(der: &[u8]) -> Result<CrlValidity, CrlUnreadable> {
+    let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|e| CrlUnreadable {
+        reason: e.to_string(),
+    })?;
     let issuer = crl
         .issuer()
         .iter_common_name()

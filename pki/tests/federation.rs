@@ -912,3 +912,23 @@ fn cached_verification_still_checks_time() {
         "purpose is part of the cache key"
     );
 }
+
+/// What an operator watches of a CRL: its issuer and its window, read
+/// without verifying it; bytes that are not a CRL are refused as such.
+#[test]
+fn a_crls_validity_is_read_and_garbage_is_refused() {
+    use credex_pki::crl_validity::crl_validity;
+    let fed = Federation::new(KeyAlgorithm::Ed25519);
+    let (_, gz) = fed.region_ca("520000");
+    let next = at(Y2026) + time::Duration::days(7);
+    let pem = gz.crl(&[], 1, at(Y2026), next).unwrap();
+    let der = CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let validity = crl_validity(der.as_ref()).unwrap();
+    assert_eq!(validity.this_update, at(Y2026));
+    assert_eq!(validity.next_update, Some(next));
+    assert!(validity.issuer.contains("520000"), "{}", validity.issuer);
+
+    let err = crl_validity(&der.as_ref()[..der.as_ref().len() / 2]).unwrap_err();
+    assert!(err.to_string().contains("does not parse"), "{err}");
+    assert!(crl_validity(b"not a CRL").is_err());
+}

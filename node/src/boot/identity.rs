@@ -257,7 +257,7 @@ fn open_module_key(
         config: config.path.clone(),
         reason,
     };
-    let pin = module_pin(&module.pin).map_err(failed)?;
+    let pin = module_pin(&module.pin).map_err(|e| failed(e.to_string()))?;
     ModuleKey::open(&module.key, pin)
         .map(|key| Arc::new(key) as Arc<dyn DeviceKey>)
         .map_err(|e| failed(e.to_string()))
@@ -265,28 +265,56 @@ fn open_module_key(
 
 /// The token's user PIN from `source`: the first line of a file readable
 /// by its owner only, or [`PIN_ENV`]. The error says which and why.
-pub fn module_pin(source: &PinSource) -> Result<Pin, String> {
+pub fn module_pin(source: &PinSource) -> Result<Pin, PinError> {
     let text = match source {
         PinSource::File(path) => {
-            crate::file_modes::check_private(path).map_err(|e| e.to_string())?;
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the PIN file {}: {e}", path.display()))?
+            crate::file_modes::check_private(path)?;
+            std::fs::read_to_string(path).map_err(|source| PinError::Read {
+                path: path.clone(),
+                source: Arc::new(source),
+            })?
         }
-        PinSource::Environment => std::env::var(PIN_ENV).map_err(|_| {
-            format!(
-                "the key's URI names no pin-source and {PIN_ENV} is not set; add \
-                 &pin-source=file:PATH (a file of mode 0600 holding the PIN) or set {PIN_ENV}"
-            )
-        })?,
+        PinSource::Environment => std::env::var(PIN_ENV).map_err(|_| PinError::NoSource)?,
     };
     let pin = text.lines().next().unwrap_or_default();
     if pin.is_empty() {
         return Err(match source {
-            PinSource::File(path) => format!("the PIN file {} is empty", path.display()),
-            PinSource::Environment => format!("{PIN_ENV} is empty"),
+            PinSource::File(path) => PinError::EmptyFile { path: path.clone() },
+            PinSource::Environment => PinError::EmptyEnvironment,
         });
     }
     Ok(Pin::new(pin.to_owned()))
+}
+
+/// Why [`module_pin`] found no PIN. Never carries the PIN or any part of it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PinError {
+    /// The PIN file is readable by group or others.
+    #[error(transparent)]
+    ReadableByOthers(#[from] crate::file_modes::ReadableByOthers),
+    /// The PIN file could not be read.
+    #[error("cannot read the PIN file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: Arc<std::io::Error>,
+    },
+    /// The key names no PIN file and [`PIN_ENV`] is not set.
+    #[error(
+        "the key's URI names no pin-source and {PIN_ENV} is not set; add \
+         &pin-source=file:PATH (a file of mode 0600 holding the PIN) or set {PIN_ENV}"
+    )]
+    NoSource,
+    /// The PIN file's first line is empty.
+    #[error("the PIN file {} is empty", path.display())]
+    EmptyFile {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// [`PIN_ENV`] is set but empty.
+    #[error("{PIN_ENV} is empty")]
+    EmptyEnvironment,
 }
 
 /// The chain in `pem` (read from `path`), non-empty, its leaf a node
@@ -343,4 +371,49 @@ pub(crate) fn tls_file_error(path: &Path, reason: impl std::fmt::Display) -> Sta
 
 pub(crate) fn read_text(path: &Path) -> Result<String, StartError> {
     std::fs::read_to_string(path).map_err(|e| tls_file_error(path, format!("cannot read: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// Each rule a PIN file can break is refused by its own variant, naming
+    /// the file; a good file gives its first line.
+    #[test]
+    fn a_pin_file_is_private_readable_and_not_empty() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = |name: &str, text: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("mode");
+            PinSource::File(path)
+        };
+        let shared = file("shared.pin", "1234\n", 0o644);
+        let missing = PinSource::File(dir.path().join("missing.pin"));
+        let empty = file("empty.pin", "\nsecond line\n", 0o600);
+        let good = file("good.pin", "1234\nignored\n", 0o600);
+
+        let err = module_pin(&shared).expect_err("readable by others");
+        assert!(matches!(err, PinError::ReadableByOthers(_)), "{err}");
+        assert!(err.to_string().contains("shared.pin"), "{err}");
+        let err = module_pin(&missing).expect_err("missing");
+        assert!(
+            matches!(&err, PinError::Read { path, .. } if path.ends_with("missing.pin")),
+            "{err}"
+        );
+        let err = module_pin(&empty).expect_err("empty first line");
+        assert!(
+            matches!(&err, PinError::EmptyFile { path } if path.ends_with("empty.pin")),
+            "{err}"
+        );
+        assert!(module_pin(&good).is_ok());
+        for err in [
+            module_pin(&shared).expect_err("again"),
+            module_pin(&empty).expect_err("again"),
+        ] {
+            assert!(!err.to_string().contains("1234"), "{err}");
+        }
+    }
 }
