@@ -52,9 +52,9 @@ pub fn check_measures(
     measures: &MeasuresCatalogue,
     list: ListType,
     codes: &[String],
-) -> Result<(), String> {
+) -> Result<(), credex_policies::MeasureError> {
     let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    measures.check(list, &codes).map_err(|e| e.to_string())
+    measures.check(list, &codes)
 }
 
 /// Every rule an entry must meet, at the origin and at a receiver: bounds,
@@ -64,23 +64,60 @@ pub fn check_entry(
     measures: &MeasuresCatalogue,
     catalogue: &Catalogue,
     entry: &ListEntry,
-) -> Result<(), String> {
-    entry.validate().map_err(|e| e.to_string())?;
+) -> Result<(), EntryRuleError> {
+    entry.validate()?;
     if let SubjectRef::LegalPerson(code) = &entry.subject {
-        Uscc::parse(code).map_err(|e| format!("subject: {e}"))?;
+        Uscc::parse(code).map_err(EntryRuleError::Subject)?;
     }
     let lt = list_type(entry.list_type);
-    check_measures(measures, lt, &entry.measures).map_err(|e| format!("measures: {e}"))?;
+    check_measures(measures, lt, &entry.measures)?;
     let category = lt.catalogue_category();
     for (code, text) in &entry.details {
         let field = catalogue
             .field(category, code)
-            .ok_or_else(|| format!("details: {code:?} is not a field of {category}"))?;
+            .ok_or_else(|| EntryRuleError::NotAField {
+                code: code.clone(),
+                category: category.to_owned(),
+            })?;
         field
             .parse_value(text)
-            .map_err(|e| format!("details.{code}: {e}"))?;
+            .map_err(|source| EntryRuleError::Detail {
+                code: code.clone(),
+                source,
+            })?;
     }
     Ok(())
+}
+
+/// The rule of [`check_entry`] a list entry breaks, at its origin or as a
+/// receiver reads it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EntryRuleError {
+    /// A bound or format rule of the entry itself.
+    #[error(transparent)]
+    Bounds(#[from] credex_protocol::lists::ListsBoundError),
+    /// The subject's USCC does not check.
+    #[error("subject: {0}")]
+    Subject(credex_policies::SubjectIdError),
+    /// A measure that does not exist or does not apply to the list.
+    #[error("measures: {0}")]
+    Measures(#[from] credex_policies::MeasureError),
+    /// A detail that is not a field of the list's catalogue category.
+    #[error("details: {code:?} is not a field of {category}")]
+    NotAField {
+        /// The detail's code.
+        code: String,
+        /// The category.
+        category: String,
+    },
+    /// A detail whose value is not of its field's type.
+    #[error("details.{code}: {source}")]
+    Detail {
+        /// The detail's code.
+        code: String,
+        /// Why the value does not parse.
+        source: credex_policies::ValueError,
+    },
 }
 
 /// A lists message, decoded by its kind.
@@ -228,7 +265,8 @@ impl Lists {
         from: &Peer,
         entry: ListEntry,
     ) -> Result<Effect, Refusal> {
-        check_entry(&self.measures, &self.catalogue, &entry).map_err(Refused::Invalid)?;
+        check_entry(&self.measures, &self.catalogue, &entry)
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
         if entry.id.origin != from.region {
             return Err(Refused::NotEntitled(format!(
                 "entry {} names region {} as its origin, but was sent by region {}: a region sends only its own entries",
@@ -344,7 +382,7 @@ impl Lists {
         match &change.corrected {
             Some(corrected) => {
                 check_entry(&self.measures, &self.catalogue, corrected)
-                    .map_err(Refused::Invalid)?;
+                    .map_err(|e| Refused::Invalid(e.to_string()))?;
                 if corrected.list_type != held.entry.list_type {
                     return Err(Refused::Invalid(format!(
                         "a correction cannot move entry {id} to another list"

@@ -12,6 +12,7 @@ use credex_flows::lists::{
     MarkHeld, OBJECTIONS_NS, OwnEntry, ProcedureCase, RECEIVED_NS, SentTrack, TRACK_NS, mark_key,
     rev_event, track_key,
 };
+use credex_flows::lists::{EntryRuleError, check_entry};
 use credex_pki::TrustStore;
 use credex_pki::issue::{KeyAlgorithm, Validity, create_root};
 use credex_policies::{AgreementSet, Catalogue, ListType, MeasuresCatalogue};
@@ -688,4 +689,51 @@ fn an_acknowledgement_records_the_response() {
         writes[0].key,
         track_key(&entry_id(), region(GUANGDONG), &rev_event("changeack", 3))
     );
+}
+
+/// Each rule of `check_entry` a list entry can break is refused by its own
+/// variant, whose message names the part at fault; a good entry passes.
+#[test]
+fn a_list_entry_breaking_a_rule_is_refused_by_that_rule() {
+    let (measures, catalogue) = (MeasuresCatalogue::builtin(), Catalogue::base());
+    let check = |entry: &ListEntry| check_entry(&measures, &catalogue, entry);
+    check(&entry()).expect("a good entry");
+
+    let mut bad_date = entry();
+    bad_date.entry_date = "2026-13-40".into();
+    let mut bad_digit = entry();
+    let SubjectRef::LegalPerson(code) = &mut bad_digit.subject else {
+        unreachable!()
+    };
+    let last = if code.ends_with('0') { '1' } else { '0' };
+    code.replace_range(17.., &last.to_string());
+    let mut unknown_measure = entry();
+    unknown_measure.measures = vec!["no_such_measure".into()];
+    let mut not_a_field = entry();
+    not_a_field.details.insert("shoe_size".into(), "42".into());
+    let mut bad_value = entry();
+    bad_value
+        .details
+        .insert("entry_date".into(), "yesterday".into());
+
+    let err = check(&bad_date).expect_err("a bad date");
+    assert!(matches!(err, EntryRuleError::Bounds(_)), "{err}");
+    let err = check(&bad_digit).expect_err("a bad check digit");
+    assert!(matches!(err, EntryRuleError::Subject(_)), "{err}");
+    assert!(err.to_string().starts_with("subject: "), "{err}");
+    let err = check(&unknown_measure).expect_err("an unknown measure");
+    assert!(matches!(err, EntryRuleError::Measures(_)), "{err}");
+    assert!(err.to_string().contains("no_such_measure"), "{err}");
+    let err = check(&not_a_field).expect_err("not a field");
+    assert!(
+        matches!(&err, EntryRuleError::NotAField { code, category }
+            if code == "shoe_size" && category == "serious_dishonesty"),
+        "{err}"
+    );
+    let err = check(&bad_value).expect_err("a value not of its type");
+    assert!(
+        matches!(&err, EntryRuleError::Detail { code, .. } if code == "entry_date"),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("details.entry_date: "), "{err}");
 }

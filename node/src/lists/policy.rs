@@ -154,13 +154,16 @@ impl ListsPolicy {
         &self,
         list_type: ListType,
         codes: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), credex_policies::MeasureError> {
         credex_flows::lists::check_measures(&self.measures, list_type, codes)
     }
 
     /// Every rule an entry must meet, at the origin and at a receiver
     /// ([`credex_flows::lists::check_entry`]).
-    pub(super) fn check_entry(&self, entry: &ListEntry) -> Result<(), String> {
+    pub(super) fn check_entry(
+        &self,
+        entry: &ListEntry,
+    ) -> Result<(), credex_flows::lists::EntryRuleError> {
         credex_flows::lists::check_entry(&self.measures, &self.catalogue, entry)
     }
 

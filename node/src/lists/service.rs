@@ -126,7 +126,7 @@ impl Lists {
         };
         self.policy
             .check_entry(&entry)
-            .map_err(ListsError::Invalid)?;
+            .map_err(|e| ListsError::Invalid(e.to_string()))?;
         let lt = list_type(entry.list_type);
         let bound = self.policy.agreements.joint_peers(ctx.region, lt);
         let (peers, no_peer): (Vec<RegionCode>, Vec<RegionCode>) =
@@ -455,7 +455,7 @@ impl Lists {
                 };
                 self.policy
                     .check_entry(&entry)
-                    .map_err(ListsError::Invalid)?;
+                    .map_err(|e| ListsError::Invalid(e.to_string()))?;
                 Ok(Some(entry))
             }
             (ChangeKind::Correct, None) => Err(ListsError::Invalid(
