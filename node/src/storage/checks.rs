@@ -3,8 +3,8 @@
 //! of key prefixes — each one statement per [`SUBJECTS_PER_READ`] subjects
 //! rather than one per subject. Read only, cancel-safe.
 
-use super::access::StoredRecord;
 use super::engine::Engine;
+use super::records::StoredRecord;
 use super::{MAX_RECORDS_PER_QUERY, Storage, StorageError};
 
 /// Most subjects (or prefixes) one statement names; a larger set is read in

@@ -11,10 +11,10 @@ use credex_protocol::tlog::Hash;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use super::access::{RecordRow, StoredRecord};
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::postgres::PgEngine;
+use super::records::{RecordRow, StoredRecord};
 use super::sqlite::SqliteEngine;
 use super::subjects::{SubjectAlias, SubjectCounts, SubjectRow};
 use super::witness::{EvidenceRecord, LogWrite};
@@ -270,10 +270,10 @@ impl Engine {
 
     pub(crate) async fn records_imported(
         &self,
-        after: &super::access::ImportCursor,
+        after: &super::records::ImportCursor,
         before_unix_ms: i64,
         limit: u32,
-    ) -> Result<Vec<super::access::ImportedRow>, StorageError> {
+    ) -> Result<Vec<super::records::ImportedRow>, StorageError> {
         match self {
             Engine::Sqlite(e) => e.records_imported(after, before_unix_ms, limit).await,
             Engine::Postgres(e) => e.records_imported(after, before_unix_ms, limit).await,

@@ -245,7 +245,7 @@ fn validate(batch: &FeedBatch) -> Result<(), StorageError> {
     if changes > MAX_IMPORT_ROWS {
         return invalid(format!("{changes} changes exceed {MAX_IMPORT_ROWS}"));
     }
-    super::access::validate_records(&batch.upserts)?;
+    super::records::validate_records(&batch.upserts)?;
     validate_subjects(&batch.subjects)?;
     let upserted: std::collections::HashSet<_> = batch
         .upserts

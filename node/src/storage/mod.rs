@@ -108,6 +108,7 @@ mod log_sql;
 mod peers;
 mod postgres;
 mod recent;
+mod records;
 mod recover;
 mod snapshot;
 mod sqlite;
@@ -132,11 +133,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use access::{
-    AccessClaim, ClaimOutcome, EntryOnClaim, MAX_ATTACHMENT_LEN, MAX_IMPORT_ROWS,
-    MAX_QUERY_CATEGORIES, MAX_QUOTA_PEER_LEN, MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN,
-    MAX_RECORDS_PER_QUERY, MAX_SUBJECTS_PER_READ, QuotaClaim, RecordRow, StoredRecord,
+    AccessClaim, ClaimOutcome, EntryOnClaim, MAX_ATTACHMENT_LEN, MAX_QUOTA_PEER_LEN, QuotaClaim,
 };
-pub use access::{ImportCursor, ImportedRecord, MAX_IMPORTED_PAGE};
 pub use at_rest::{
     AtRestConfig, AtRestError, BACKFILL_CHUNK, Cipher, FileKek, KEK_LEN, KeyEncryptionKey,
     OpenedValues, SEALED_OVERHEAD,
@@ -150,6 +148,11 @@ pub use feed::{
 };
 pub use lease::{DUTIES, Fence, LeaseClaim, MAX_HOLDER_LEN};
 pub use peers::{PeerRecord, PeerSighting};
+pub use records::{
+    ImportCursor, ImportedRecord, MAX_IMPORT_ROWS, MAX_IMPORTED_PAGE, MAX_QUERY_CATEGORIES,
+    MAX_RECORD_BODY_LEN, MAX_RECORD_KEY_LEN, MAX_RECORDS_PER_QUERY, MAX_SUBJECTS_PER_READ,
+    RecordRow, StoredRecord,
+};
 pub use state::{
     MAX_STATE_KEY_LEN, MAX_STATE_NS_LEN, MAX_STATE_SCAN, MAX_STATE_VALUE_LEN, StateWrite,
 };

@@ -12,7 +12,7 @@
 use credex_protocol::query::SubjectPseudonym;
 use tokio::sync::oneshot;
 
-use super::access::{MAX_RECORD_KEY_LEN, RecordRow, validate_records};
+use super::records::{MAX_RECORD_KEY_LEN, RecordRow, validate_records};
 use super::writer::Command;
 use super::{Storage, StorageError};
 

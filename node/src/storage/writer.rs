@@ -10,11 +10,12 @@ use credex_protocol::tlog::stored_hash_count;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::access::{AccessClaim, ClaimOutcome, ClaimState, RecordRow, build_body};
+use super::access::{AccessClaim, ClaimOutcome, ClaimState, build_body};
 use super::claims::ClaimLedger;
 #[cfg(feature = "danger")]
 use super::danger::DangerEdit;
 use super::engine::{BatchTx, Engine, JournalRow};
+use super::records::RecordRow;
 use super::state::StateWrite;
 use super::subjects::{SubjectAlias, SubjectRow};
 use super::tree::{self, HeadSender, TreeState, record_leaf_hash};

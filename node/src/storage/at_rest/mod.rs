@@ -53,7 +53,7 @@ pub use backfill::BACKFILL_CHUNK;
 pub use kek::{Cipher, FileKek, KEK_LEN, KeyEncryptionKey, NONCE_LEN, TAG_LEN};
 pub use verify::OpenedValues;
 
-use super::access::{RecordRow, StoredRecord};
+use super::records::{RecordRow, StoredRecord};
 use super::state::StateWrite;
 use super::{Storage, StorageError};
 

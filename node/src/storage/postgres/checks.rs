@@ -2,8 +2,8 @@
 
 use super::PgEngine;
 use crate::storage::StorageError;
-use crate::storage::access::StoredRecord;
 use crate::storage::checks::SubjectRecord;
+use crate::storage::records::StoredRecord;
 
 impl PgEngine {
     pub(crate) async fn records_of_subjects(

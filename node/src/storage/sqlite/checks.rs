@@ -4,8 +4,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteEngine;
 use crate::storage::StorageError;
-use crate::storage::access::StoredRecord;
 use crate::storage::checks::SubjectRecord;
+use crate::storage::records::StoredRecord;
 
 impl SqliteEngine {
     pub(crate) async fn records_of_subjects(

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
-use crate::storage::access::StoredRecord;
 use crate::storage::engine;
+use crate::storage::records::StoredRecord;
 use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, StorageError};
 
 /// Statements each reading connection keeps prepared.

@@ -7,10 +7,10 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{BATCH_OP, SqliteBatch, SqliteEngine, subjects};
 use crate::storage::StorageError;
-use crate::storage::access::{
+use crate::storage::engine::RECORD_ROWS_PER_INSERT;
+use crate::storage::records::{
     HeldRow, ImportCursor, ImportedRow, RecordRow, StoredRecord, held_record,
 };
-use crate::storage::engine::RECORD_ROWS_PER_INSERT;
 use crate::storage::subjects::SubjectRow;
 
 const SELECT_RECORDS_IMPORTED: &str = "SELECT category, record_id, subject_key, body, \
