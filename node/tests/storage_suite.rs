@@ -698,6 +698,76 @@ async fn tampering_is_visible(store: Store) {
     s.close().await;
 }
 
+/// Two writers of one store (two processes of a region, or a second
+/// process on one SQLite file): a nonce either of them claimed is a replay
+/// for the other, however their claims interleave. The SQLite writer
+/// answers a query's nonce from memory (decision 1210), so each must load
+/// them again once the other claimed; the test fails if it answers from a
+/// stale set. Long-lived nonces (message ids) and short-lived ones share
+/// one namespace.
+async fn nonces_claimed_by_another_writer_are_replays(store: Store) {
+    let a = store.open().await;
+    let b = store.open().await;
+    let claim_in = |s: &Storage, n: usize| {
+        let s = s.clone();
+        async move {
+            s.append_claimed(QUERY_KIND, claim("440000", nonce(n)), None, move |o| {
+                decision_body(n, o)
+            })
+            .await
+            .expect("claimed append")
+            .1
+        }
+    };
+    let long_lived_in = |s: &Storage, n: usize| {
+        let s = s.clone();
+        async move {
+            s.append_claimed(
+                QUERY_KIND,
+                long_lived_claim("440000", nonce(n)),
+                None,
+                move |o| decision_body(n, o),
+            )
+            .await
+            .expect("claimed append")
+            .1
+        }
+    };
+    let mut outcomes = Vec::new();
+    for (writer, n) in [
+        (&a, 1),
+        (&b, 1),
+        (&b, 2),
+        (&a, 2),
+        (&a, 3),
+        (&a, 4),
+        (&b, 3),
+        (&b, 4),
+    ] {
+        outcomes.push(claim_in(writer, n).await);
+    }
+    use ClaimOutcome::{Claimed, Replay};
+    assert_eq!(
+        outcomes,
+        [
+            Claimed, Replay, Claimed, Replay, Claimed, Claimed, Replay, Replay
+        ]
+    );
+    // Each writer's claims after a reopen: the nonces come from the store.
+    b.close().await;
+    let b = store.open().await;
+    assert_eq!(claim_in(&b, 4).await, Replay);
+    assert_eq!(claim_in(&b, 5).await, Claimed);
+    assert_eq!(claim_in(&a, 5).await, Replay);
+    // One namespace: a message id is a replay of a query's nonce and back.
+    assert_eq!(long_lived_in(&a, 5).await, Replay);
+    assert_eq!(long_lived_in(&a, 6).await, Claimed);
+    assert_eq!(claim_in(&b, 6).await, Replay);
+    assert_eq!(long_lived_in(&b, 6).await, Replay);
+    a.close().await;
+    b.close().await;
+}
+
 /// 64 concurrent claims of one nonce: exactly one is `Claimed`, the others
 /// are replays, and every caller's journal record holds the body its
 /// `build` made for its own outcome. The nonce is per requesting region.
@@ -1040,8 +1110,11 @@ async fn failed_batch_rolls_back_claims(store: Store) {
 async fn claim_write_that_changes_nothing_fails(store: Store) {
     let s = store.open().await;
     let install = match store.backend() {
+        // A query's nonce goes to `recent_nonces` on SQLite (decision 1210).
         Backend::Sqlite => {
             "CREATE TRIGGER skip_nonces BEFORE INSERT ON nonces \
+             BEGIN SELECT RAISE(IGNORE); END; \
+             CREATE TRIGGER skip_recent_nonces BEFORE INSERT ON recent_nonces \
              BEGIN SELECT RAISE(IGNORE); END;"
         }
         Backend::Postgres => {
@@ -3104,6 +3177,7 @@ both_backends!(
     failed_batch_consumes_no_seq,
     tampering_is_visible,
     same_nonce_is_claimed_once,
+    nonces_claimed_by_another_writer_are_replays,
     authorization_uses_are_bounded,
     quota_is_counted_per_window,
     claims_survive_reopen,
@@ -3345,13 +3419,24 @@ const QUERY_KIND: u16 = 0x0100;
 
 /// A claim of `nonce` by `region` that never expires and uses no
 /// authorization or quota.
+/// A query's claim: its nonce expires ten minutes from now, as a query's
+/// does (twice the clock-skew window), so SQLite keeps it in
+/// `recent_nonces` and in its writer's memory (decision 1210).
 fn claim(region: &str, nonce: [u8; 16]) -> AccessClaim {
     AccessClaim {
         requester_region: region.into(),
         nonce,
-        nonce_expires_at_unix_ms: i64::MAX,
+        nonce_expires_at_unix_ms: credex_node::clock::now_ms() + 10 * 60 * 1000,
         authorization_use: None,
         quota: None,
+    }
+}
+
+/// A claim kept ten years, as a federation message's id is (decision 0650).
+fn long_lived_claim(region: &str, nonce: [u8; 16]) -> AccessClaim {
+    AccessClaim {
+        nonce_expires_at_unix_ms: credex_node::clock::now_ms() + 10 * 365 * 24 * 3600 * 1000,
+        ..claim(region, nonce)
     }
 }
 

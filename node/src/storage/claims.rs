@@ -19,6 +19,9 @@ use super::attachment::Stored;
 /// before the batch for the keys they touch.
 #[derive(Debug, Default)]
 pub(crate) struct ClaimLedger {
+    /// When the batch claims (its journal time): SQLite keeps a nonce that
+    /// expires within a day of it in memory (decision 1210).
+    pub(crate) claimed_at_unix_ms: i64,
     /// Nonces to insert: (requester region, nonce, expiry).
     pub(crate) nonces: Vec<(String, [u8; 16], i64)>,
     seen: HashSet<(String, [u8; 16])>,
@@ -53,6 +56,14 @@ impl Counted {
 }
 
 impl ClaimLedger {
+    /// An empty ledger for a batch whose journal time is `claimed_at_unix_ms`.
+    pub(crate) fn claiming_at(claimed_at_unix_ms: i64) -> ClaimLedger {
+        ClaimLedger {
+            claimed_at_unix_ms,
+            ..ClaimLedger::default()
+        }
+    }
+
     /// `base` (what the store held before the batch for `claim`) with what
     /// earlier claims of the batch took.
     pub(crate) fn state(&self, claim: &AccessClaim, base: &ClaimState) -> ClaimState {

@@ -21,6 +21,7 @@ use super::{
 mod checks;
 mod claims;
 mod direct;
+mod held_nonces;
 mod lease;
 mod migrations;
 mod readers;
@@ -289,12 +290,20 @@ impl SqliteEngine {
     }
 
     pub(crate) async fn purge_expired_nonces(&self, now_unix_ms: i64) -> Result<u64, StorageError> {
-        sqlx::query("DELETE FROM nonces WHERE expires_at_unix_ms < ?1")
-            .bind(now_unix_ms)
-            .execute(&self.write)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(|e| self.write_error("nonce purge", e))
+        let mut purged = 0;
+        for purge in [
+            "DELETE FROM nonces WHERE expires_at_unix_ms < ?1",
+            "DELETE FROM recent_nonces WHERE expires_at_unix_ms < ?1",
+        ] {
+            purged += sqlx::query(purge)
+                .bind(now_unix_ms)
+                .execute(&self.write)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| self.write_error("nonce purge", e))?;
+        }
+        self.direct.nonces_purged(now_unix_ms);
+        Ok(purged)
     }
 
     pub(crate) async fn record_peer(&self, sighting: &PeerSighting) -> Result<(), StorageError> {
@@ -352,11 +361,14 @@ impl SqliteEngine {
 
     #[cfg(feature = "danger")]
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64, StorageError> {
-        sqlx::raw_sql(sql)
+        let done = sqlx::raw_sql(sql)
             .execute(&self.write)
             .await
             .map(|done| done.rows_affected())
-            .map_err(|e| self.write_error("raw SQL (danger::execute_raw)", e))
+            .map_err(|e| self.write_error("raw SQL (danger::execute_raw)", e));
+        // Raw SQL may have changed the nonces: load them again.
+        self.direct.forget_nonces();
+        done
     }
 
     pub(crate) async fn journal_len(&self) -> Result<u64, StorageError> {

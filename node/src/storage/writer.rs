@@ -504,7 +504,7 @@ async fn write_batch(
         tx.claim_states(&claims).await?
     }
     .into_iter();
-    let mut ledger = ClaimLedger::default();
+    let mut ledger = ClaimLedger::claiming_at(recorded_at_unix_ms);
     // The flow-state writes of every append written, in queue order, applied
     // in one call: only each key's last write counts, as one by one.
     let mut state = Vec::new();

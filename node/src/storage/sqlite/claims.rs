@@ -1,5 +1,9 @@
-//! SQLite side of a batch's claims (`crate::storage::claims`): one read
-//! for every claim, a few guarded writes for what they took.
+//! SQLite side of a batch's claims (`crate::storage::claims`) on the sqlx
+//! write connection: one read for every claim, a few guarded writes for
+//! what they took. The writer's group commits claim on the direct
+//! connection (`super::direct`), which keeps short-lived nonces in
+//! `recent_nonces` and in memory (decision 1210); here every nonce is
+//! stored in `nonces`, and both tables are read.
 
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -36,7 +40,8 @@ impl SqliteBatch {
             });
             read.push(
                 ") SELECT \
-                 EXISTS (SELECT 1 FROM nonces n WHERE n.requester_region = c.region AND n.nonce = c.nonce), \
+                 EXISTS (SELECT 1 FROM nonces n WHERE n.requester_region = c.region AND n.nonce = c.nonce) \
+                 OR EXISTS (SELECT 1 FROM recent_nonces r WHERE r.requester_region = c.region AND r.nonce = c.nonce), \
                  (SELECT uses FROM authorization_uses a WHERE a.authorization_id = c.auth), \
                  (SELECT used FROM quota_usage q WHERE q.peer = c.peer AND q.window_start_unix_ms = c.win) \
                  FROM c ORDER BY c.i",

@@ -25,6 +25,7 @@ use credex_flows::flow::CopyOf;
 use credex_protocol::tlog::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::held_nonces::{HELD_HORIZON_MS, HeldNonces};
 use super::{BATCH_OP, INSERT_TREE_HASHES, NEXT_SEQ};
 use crate::storage::access::{AccessClaim, ClaimState};
 use crate::storage::claims::ClaimLedger;
@@ -49,6 +50,8 @@ pub(crate) struct DirectWriter {
     location: Arc<str>,
     /// `None` while a batch holds it, or once closed.
     connection: Arc<Mutex<Option<Connection>>>,
+    /// Every nonce of the store, for the claims (decision 1210).
+    nonces: Arc<Mutex<HeldNonces>>,
 }
 
 impl DirectWriter {
@@ -99,6 +102,7 @@ impl DirectWriter {
         Ok(DirectWriter {
             location,
             connection: Arc::new(Mutex::new(Some(connection))),
+            nonces: Arc::new(Mutex::new(HeldNonces::new())),
         })
     }
 
@@ -117,10 +121,28 @@ impl DirectWriter {
             writer: self.clone(),
             connection: Some(connection),
             open: false,
+            claimed_nonces: Vec::new(),
         };
         batch.execute("BEGIN IMMEDIATE")?;
         batch.open = true;
         Ok(batch)
+    }
+
+    /// The store's nonces as this writer holds them.
+    fn held_nonces(&self) -> std::sync::MutexGuard<'_, HeldNonces> {
+        self.nonces.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the held nonces (the store was changed outside the claims):
+    /// the next claims load them again.
+    pub(crate) fn forget_nonces(&self) {
+        self.held_nonces().forget();
+    }
+
+    /// Forgets the held nonces that expired before `now_unix_ms`, as the
+    /// purge did in the table.
+    pub(crate) fn nonces_purged(&self, now_unix_ms: i64) {
+        self.held_nonces().purged(now_unix_ms);
     }
 
     /// Closes the connection (the writer has stopped).
@@ -144,6 +166,8 @@ pub(crate) struct DirectBatch {
     connection: Option<Connection>,
     /// Whether a transaction is open (to roll back on drop).
     open: bool,
+    /// The nonces this batch inserted, held once it commits.
+    claimed_nonces: Vec<(String, [u8; 16], i64)>,
 }
 
 impl Drop for DirectBatch {
@@ -211,8 +235,16 @@ impl DirectBatch {
     }
 
     pub(crate) fn commit(mut self) -> Result<(), StorageError> {
-        self.execute("COMMIT")?;
+        if let Err(e) = self.execute("COMMIT") {
+            // Whatever the failure left in the file, load it again.
+            self.writer.forget_nonces();
+            return Err(e);
+        }
         self.open = false;
+        let claimed = std::mem::take(&mut self.claimed_nonces);
+        if !claimed.is_empty() {
+            self.writer.held_nonces().committed(claimed);
+        }
         Ok(())
     }
 
@@ -223,6 +255,10 @@ impl DirectBatch {
         claims: &[&AccessClaim],
     ) -> Result<Vec<ClaimState>, StorageError> {
         let connection = self.connection()?;
+        let mut nonces = self.writer.held_nonces();
+        nonces.make_current(connection).map_err(|e| self.fail(e))?;
+        // Long-lived nonces (message ids) are read from `nonces`; short-lived
+        // ones are held in memory (`super::held_nonces`).
         let mut read = connection
             .prepare_cached(
                 "SELECT \
@@ -234,23 +270,23 @@ impl DirectBatch {
         claims
             .iter()
             .map(|c| {
-                read.query_row(
-                    params![
-                        c.requester_region,
-                        c.nonce.as_slice(),
-                        c.authorization_use.as_ref().map(|(id, _)| id.as_slice()),
-                        c.quota.as_ref().map(|q| q.peer.as_str()),
-                        c.quota.as_ref().map(|q| q.window_start_unix_ms),
-                    ],
-                    |row| {
-                        Ok(ClaimState {
-                            nonce_seen: row.get(0)?,
-                            authorization_uses: row.get(1)?,
-                            quota_used: row.get(2)?,
-                        })
-                    },
-                )
-                .map_err(|e| self.fail(e))
+                let (stored, authorization_uses, quota_used) = read
+                    .query_row(
+                        params![
+                            c.requester_region,
+                            c.nonce.as_slice(),
+                            c.authorization_use.as_ref().map(|(id, _)| id.as_slice()),
+                            c.quota.as_ref().map(|q| q.peer.as_str()),
+                            c.quota.as_ref().map(|q| q.window_start_unix_ms),
+                        ],
+                        |row| Ok((row.get::<_, bool>(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .map_err(|e| self.fail(e))?;
+                Ok(ClaimState {
+                    nonce_seen: stored || nonces.contains(&c.requester_region, &c.nonce),
+                    authorization_uses,
+                    quota_used,
+                })
             })
             .collect()
     }
@@ -260,15 +296,22 @@ impl DirectBatch {
     pub(crate) fn take_claims(&mut self, ledger: &ClaimLedger) -> Result<(), StorageError> {
         let location = self.writer.location.clone();
         for (region, nonce, expires) in &ledger.nonces {
-            let added = self.run(
-                "INSERT INTO nonces (requester_region, nonce, expires_at_unix_ms) \
-                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![region, nonce.as_slice(), expires],
-            )?;
+            let held = expires.saturating_sub(ledger.claimed_at_unix_ms) <= HELD_HORIZON_MS;
+            let insert = if held {
+                "INSERT INTO recent_nonces (expires_at_unix_ms, requester_region, nonce) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+            } else {
+                "INSERT INTO nonces (expires_at_unix_ms, requester_region, nonce) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+            };
+            let added = self.run(insert, params![expires, region, nonce.as_slice()])?;
             if added != 1 {
                 return Err(StorageError::ClaimRaced {
                     location: location.to_string(),
                 });
+            }
+            if held {
+                self.claimed_nonces.push((region.clone(), *nonce, *expires));
             }
         }
         for (id, c) in &ledger.uses {

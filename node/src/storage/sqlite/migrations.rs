@@ -59,4 +59,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "attachment parts",
         include_str!("../migrations/sqlite/0011_attachment_parts.sql"),
     ),
+    (
+        12,
+        "recent nonces",
+        include_str!("../migrations/sqlite/0012_recent_nonces.sql"),
+    ),
 ];
