@@ -34,8 +34,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// and stored in expiry order: a day.
 pub(crate) const HELD_HORIZON_MS: i64 = 24 * 3600 * 1000;
 
-/// A (requester region, nonce) pair.
-type NonceKey = (String, [u8; 16]);
+/// A (requester region, nonce) pair, the region as its six-digit code's
+/// number (the table's CHECK keeps it six digits): a key without a heap
+/// string, so that a held nonce costs about 100 bytes with both indexes.
+type NonceKey = (u32, [u8; 16]);
 
 /// The nonces of the store, as this writer knows them.
 pub(crate) struct HeldNonces {
@@ -49,7 +51,7 @@ pub(crate) struct HeldNonces {
 struct Held {
     seen: HashSet<NonceKey>,
     /// The same nonces by expiry, to forget them when they are purged.
-    by_expiry: BTreeSet<(i64, String, [u8; 16])>,
+    by_expiry: BTreeSet<(i64, u32, [u8; 16])>,
 }
 
 impl HeldNonces {
@@ -82,8 +84,12 @@ impl HeldNonces {
             let expires: i64 = row.get(0)?;
             let region: String = row.get(1)?;
             let nonce: Vec<u8> = row.get(2)?;
-            // The table's CHECK keeps every nonce at 16 bytes.
-            let Ok(nonce) = <[u8; 16]>::try_from(nonce.as_slice()) else {
+            // The table's CHECKs keep every region at six digits and every
+            // nonce at 16 bytes.
+            let (Some(region), Ok(nonce)) = (
+                region_number(&region),
+                <[u8; 16]>::try_from(nonce.as_slice()),
+            ) else {
                 continue;
             };
             held.insert(expires, region, nonce);
@@ -101,16 +107,29 @@ impl HeldNonces {
     /// Whether `nonce` of `region` is held. Call [`HeldNonces::make_current`]
     /// first in the same transaction; an unloaded set holds nothing.
     pub(crate) fn contains(&self, region: &str, nonce: &[u8; 16]) -> bool {
+        let Some(region) = region_number(region) else {
+            // Not a region code: the table cannot hold it.
+            return false;
+        };
         self.held
             .as_ref()
-            .is_some_and(|h| h.seen.contains(&(region.to_owned(), *nonce)))
+            .is_some_and(|h| h.seen.contains(&(region, *nonce)))
     }
 
     /// Adds the nonces of a batch whose commit succeeded.
     pub(crate) fn committed(&mut self, nonces: Vec<(String, [u8; 16], i64)>) {
-        if let Some(held) = &mut self.held {
-            for (region, nonce, expires) in nonces {
-                held.insert(expires, region, nonce);
+        let Some(held) = &mut self.held else {
+            return;
+        };
+        for (region, nonce, expires) in nonces {
+            match region_number(&region) {
+                Some(region) => held.insert(expires, region, nonce),
+                // Not reached: the table's CHECK refused the batch. Load
+                // again rather than hold less than the table.
+                None => {
+                    self.held = None;
+                    return;
+                }
             }
         }
     }
@@ -126,9 +145,7 @@ impl HeldNonces {
         let Some(held) = &mut self.held else {
             return;
         };
-        let kept = held
-            .by_expiry
-            .split_off(&(now_unix_ms, String::new(), [0; 16]));
+        let kept = held.by_expiry.split_off(&(now_unix_ms, 0, [0; 16]));
         for (_, region, nonce) in std::mem::replace(&mut held.by_expiry, kept) {
             held.seen.remove(&(region, nonce));
         }
@@ -136,10 +153,18 @@ impl HeldNonces {
 }
 
 impl Held {
-    fn insert(&mut self, expires: i64, region: String, nonce: [u8; 16]) {
-        self.by_expiry.insert((expires, region.clone(), nonce));
+    fn insert(&mut self, expires: i64, region: u32, nonce: [u8; 16]) {
+        self.by_expiry.insert((expires, region, nonce));
         self.seen.insert((region, nonce));
     }
+}
+
+/// The number of a six-digit region code, `None` for anything else.
+fn region_number(region: &str) -> Option<u32> {
+    if region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    region.parse().ok()
 }
 
 #[cfg(test)]
@@ -173,5 +198,23 @@ mod tests {
         held.committed(vec![("520000".into(), [1; 16], 100)]);
         assert!(held.held.is_none());
         assert!(!held.contains("520000", &[1; 16]));
+    }
+
+    #[test]
+    fn a_region_is_held_by_its_six_digit_code_only() {
+        assert_eq!(region_number("520000"), Some(520_000));
+        assert_eq!(region_number("000000"), Some(0));
+        for bad in ["52000", "5200000", "52000a", "+52000", "", "５２００００"] {
+            assert_eq!(region_number(bad), None, "{bad}");
+        }
+        let mut held = HeldNonces::new();
+        held.held = Some(Held::default());
+        held.committed(vec![("000000".into(), [9; 16], 100)]);
+        assert!(held.contains("000000", &[9; 16]));
+        assert!(!held.contains("0", &[9; 16]));
+        // A region that is not a code empties the set rather than holding
+        // less than the table.
+        held.committed(vec![("52000x".into(), [8; 16], 100)]);
+        assert!(held.held.is_none());
     }
 }
