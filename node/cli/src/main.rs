@@ -125,10 +125,26 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once. Most of credex's
+/// errors already print their cause in their own message (`"storage:
+/// {0}"`), where anyhow's `{:#}` would append it again at every level: a
+/// failed migration read the same cause five times.
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -211,5 +227,43 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing(LogFormat::Human, "warn");
             storage::storage(cmd).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    /// An error that prints its cause in its own message, as credex's
+    /// `thiserror` enums do (`#[error("storage: {0}")]`).
+    #[derive(Debug)]
+    struct Wraps(&'static str, Box<dyn std::error::Error + Send + Sync>);
+
+    impl std::fmt::Display for Wraps {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.0, self.1)
+        }
+    }
+
+    impl std::error::Error for Wraps {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let disk = std::io::Error::other("disk I/O error");
+        let migrating = Wraps("migrating /data/credex.db failed", Box::new(disk));
+        let storage = Wraps("storage", Box::new(migrating));
+        let e = anyhow::Error::new(storage).context("starting a node");
+        assert_eq!(
+            describe(&e),
+            "starting a node: storage: migrating /data/credex.db failed: disk I/O error"
+        );
+        // A cause that its wrapper does not print is still said.
+        let bare = anyhow::Error::new(std::io::Error::other("permission denied"))
+            .context("reading node.toml");
+        assert_eq!(describe(&bare), "reading node.toml: permission denied");
     }
 }
