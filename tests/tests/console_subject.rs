@@ -8,7 +8,7 @@
 use credex_node::service::RunningNode;
 use credex_tests::browser::{Browser, Driver, skipped};
 use credex_tests::console::{origin, start_with_console};
-use credex_tests::{Federation, entries_of_kind, import_samples};
+use credex_tests::{Federation, entries_of_kind, import_samples, until_stored};
 
 /// A browser signed in to `gy`'s console as approver apv-1, having asked
 /// the subject page about `subject` for `purpose`.
@@ -76,8 +76,18 @@ async fn an_officer_looks_up_a_subject_and_the_look_is_logged() {
         "{received}"
     );
 
-    // Looking again shows the first look under "who accessed it".
+    // Looking again shows the first look under "who accessed it". The
+    // page lists a look as soon as it is logged, its own included, so wait
+    // for the second look in the log, not on the page (the text is there
+    // before the second answer: a race that failed once under sm2-sm3).
     b.click("#s-submit").await;
+    until_stored(gy.storage(), "the second look logged", || async {
+        entries_of_kind(&gy, credex_journal::kind::CREDIT_CHECKED)
+            .await
+            .len()
+            == 2
+    })
+    .await;
     b.wait_for_text("#s-accesses", "信用核查").await;
     let accesses = b.text("#s-accesses").await;
     assert!(accesses.contains("apv-1"), "{accesses}");
