@@ -17,7 +17,7 @@
 //! DIR/witnessed/ORIGIN      the latest checkpoint of each peer log it witnessed
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use credex_protocol::tlog::{
@@ -311,8 +311,10 @@ async fn export_with(
 struct JournalRead {
     entries: Vec<Vec<u8>>,
     tree: MemoryHashStore,
-    /// Digests of the attachments (query bundles, envelopes, acks).
-    digests: BTreeSet<[u8; 32]>,
+    /// Digests of the attachments (query bundles, envelopes, acks), each
+    /// with the entries that name it, in log order (one of them keeps it:
+    /// decision 1220).
+    digests: BTreeMap<[u8; 32], Vec<u64>>,
     /// Hashes of the policies loaded (their archives are attachments).
     policies: BTreeSet<[u8; 32]>,
 }
@@ -323,7 +325,7 @@ async fn read_journal(storage: &Storage, upto: Option<u64>) -> Result<JournalRea
     let mut read = JournalRead {
         entries: Vec::with_capacity(size as usize),
         tree: MemoryHashStore::new(),
-        digests: BTreeSet::new(),
+        digests: BTreeMap::new(),
         policies: BTreeSet::new(),
     };
     let mut from = 0;
@@ -342,7 +344,7 @@ async fn read_journal(storage: &Storage, upto: Option<u64>) -> Result<JournalRea
             read.tree
                 .append_leaf_hash(leaf_hash(&bytes))
                 .map_err(|e| ExportError::Tiles(e.to_string()))?;
-            read.note_attachment(r.kind, &r.body);
+            read.note_attachment(r.seq, r.kind, &r.body);
             read.entries.push(bytes);
             from = r.seq + 1;
         }
@@ -381,11 +383,11 @@ pub fn named_attachment(kind: u16, body: &[u8]) -> Option<Attachment> {
 }
 
 impl JournalRead {
-    /// Remember the attachment an entry of `kind` names, if any.
-    fn note_attachment(&mut self, kind: u16, body: &[u8]) {
+    /// Remember the attachment entry `seq` of `kind` names, if any.
+    fn note_attachment(&mut self, seq: u64, kind: u16, body: &[u8]) {
         match named_attachment(kind, body) {
             Some(Attachment::Content(d)) => {
-                self.digests.insert(d);
+                self.digests.entry(d).or_default().push(seq);
             }
             Some(Attachment::Policy(h)) => {
                 self.policies.insert(h);
@@ -425,8 +427,8 @@ async fn write_attachments(
     read: &JournalRead,
 ) -> Result<usize, ExportError> {
     let mut attachments = 0;
-    for digest in &read.digests {
-        if let Some(bytes) = storage.attachment(digest).await? {
+    for (digest, seqs) in &read.digests {
+        if let Some(bytes) = kept_by_any(storage, seqs, digest).await? {
             write(
                 &out.join(format!("attachments/{}", hex::encode(digest))),
                 &bytes,
@@ -440,6 +442,21 @@ async fn write_attachments(
         }
     }
     Ok(attachments)
+}
+
+/// Attachment `digest`, kept by the first of `seqs` (the entries that name
+/// it) that keeps it, or stored by digest alone.
+async fn kept_by_any(
+    storage: &Storage,
+    seqs: &[u64],
+    digest: &[u8; 32],
+) -> Result<Option<Vec<u8>>, ExportError> {
+    for seq in seqs {
+        if let Some(bytes) = storage.entry_attachment(*seq, digest).await? {
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
 }
 
 /// What this node saw as a witness: the latest checkpoint of every peer

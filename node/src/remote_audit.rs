@@ -86,8 +86,20 @@ impl HashReader for Recorder {
     }
 }
 
+/// What follows an attachment's path to name the entry that keeps it:
+/// `attachments/<hex sha-256>?entry=<index>` (decision 1220).
+pub const ENTRY_HINT: &str = "?entry=";
+
+/// The path that asks for attachment `digest`, kept by entry `index`.
+pub fn attachment_path(digest: &[u8; 32], index: u64) -> String {
+    format!("attachments/{}{ENTRY_HINT}{index}", hex::encode(digest))
+}
+
 /// Serve one file of the log's export layout: `node.pem`, and under
-/// `sm2-sm3` `node-signing.pem`, come from `chains`.
+/// `sm2-sm3` `node-signing.pem`, come from `chains`. An entry's
+/// attachment is asked for with the entry that keeps it
+/// ([`attachment_path`]); `attachments/<hex>` alone serves what is stored
+/// by digest (parts, and attachments stored before decision 1220).
 pub async fn serve(
     storage: &Storage,
     checkpoints: &Checkpoints,
@@ -157,17 +169,46 @@ async fn newest_cosigned(storage: &Storage, path: &str) -> Result<Vec<u8>, Refus
     Ok(note.into_bytes())
 }
 
-/// An attachment by its hex SHA-256.
-async fn attachment(storage: &Storage, hex_digest: &str, path: &str) -> Result<Vec<u8>, Refusal> {
+/// An attachment by its hex SHA-256, with the index of the entry that keeps
+/// it when `hinted` names one (`<hex>?entry=<index>`).
+async fn attachment(storage: &Storage, hinted: &str, path: &str) -> Result<Vec<u8>, Refusal> {
+    let (hex_digest, entry) = match hinted.split_once(ENTRY_HINT) {
+        Some((hex_digest, index)) => {
+            let index = index.parse::<u64>().map_err(|_| {
+                (
+                    ErrorCode::NotFound,
+                    format!(
+                        "no {path:?} in this log: the entry index after {ENTRY_HINT:?} is not a number"
+                    ),
+                )
+            })?;
+            (hex_digest, Some(index))
+        }
+        None => (hinted, None),
+    };
     let digest: [u8; 32] = hex::decode(hex_digest)
         .ok()
         .and_then(|d| d.try_into().ok())
-        .ok_or_else(|| not_found(path))?;
-    storage
-        .attachment(&digest)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(path))
+        .ok_or_else(|| {
+            (
+                ErrorCode::NotFound,
+                format!("no {path:?} in this log: expected attachments/<64 hex digits>"),
+            )
+        })?;
+    let found = match entry {
+        Some(index) => storage.entry_attachment(index, &digest).await,
+        None => storage.attachment(&digest).await,
+    };
+    found.map_err(internal)?.ok_or_else(|| match entry {
+        Some(_) => not_found(path),
+        None => (
+            ErrorCode::NotFound,
+            format!(
+                "no {path:?} stored by digest alone in this log: an entry's attachment is asked \
+                 for with the entry that names it, attachments/<hex>{ENTRY_HINT}<index>"
+            ),
+        ),
+    })
 }
 
 /// A hash tile or an entry bundle of a tree no larger than the current one
@@ -360,12 +401,12 @@ where
                 source,
             },
         )?;
-        for entry in entries {
+        for (index, entry) in (bundle.first_entry()..).zip(entries) {
             if let Ok(access) = credex_journal::parse_access_entry(entry)
                 && access.direction == credex_journal::Direction::Received
             {
                 let path = format!("attachments/{}", hex::encode(access.query_digest));
-                if let Ok(b) = get(path.clone()).await {
+                if let Ok(b) = get(attachment_path(&access.query_digest, index)).await {
                     save(&path, &b)?;
                 }
             }

@@ -58,7 +58,7 @@ async fn values_are_stored_sealed(t: Target, cipher: Cipher) {
 
     for (table, value) in [
         ("records", "body"),
-        ("attachments", "body"),
+        ("entry_attachments", "body"),
         ("flow_state", "value"),
     ] {
         let stored = t.raw_values(table, value).await;
@@ -156,14 +156,18 @@ async fn moved_or_changed_values_do_not_open(t: Target, cipher: Cipher) {
     s.close().await;
 
     // One bit of the attachment's ciphertext flipped.
-    let mut sealed = t.raw_values("attachments", "body").await.remove(0);
+    let mut sealed = t.raw_values("entry_attachments", "body").await.remove(0);
     *sealed.last_mut().unwrap() ^= 0x01;
     t.raw_set_attachment(&sealed).await;
     let s = t.open(Some(at_rest(&kek, cipher))).await.unwrap();
-    let err = s.attachment(&[0xa7; 32]).await.unwrap_err().to_string();
+    let err = s
+        .entry_attachment(attachment_seq(&s).await, &[0xa7; 32])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&format!(
-            "attachments row (digest {})",
+            "entry_attachments row (digest {})",
             hex::encode([0xa7; 32])
         )) && err.contains("changed"),
         "{err}"
@@ -283,7 +287,7 @@ async fn clear_values_are_sealed_when_turned_on(t: Target, cipher: Cipher) {
     s.close().await;
     for (table, value) in [
         ("records", "body"),
-        ("attachments", "body"),
+        ("entry_attachments", "body"),
         ("flow_state", "value"),
     ] {
         for v in t.raw_values(table, value).await {
@@ -394,6 +398,17 @@ async fn write_samples(s: &Storage) {
     assert_eq!(outcome, ClaimOutcome::Claimed);
 }
 
+/// The index of the entry that keeps the sample attachment.
+async fn attachment_seq(s: &Storage) -> u64 {
+    s.journal_range(0, 1024)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.body == b"entry naming the attachment")
+        .expect("the sample entry")
+        .seq
+}
+
 async fn check_samples(s: &Storage) {
     let records = s
         .records_for("subject-1", &["penalty".to_owned()])
@@ -404,7 +419,10 @@ async fn check_samples(s: &Storage) {
     let of_subjects = s.records_of_subjects(&["subject-1".into()]).await.unwrap();
     assert!(of_subjects.iter().any(|r| r.record.body == RECORD_BODY));
     assert_eq!(
-        s.attachment(&[0xa7; 32]).await.unwrap().as_deref(),
+        s.entry_attachment(attachment_seq(s).await, &[0xa7; 32])
+            .await
+            .unwrap()
+            .as_deref(),
         Some(ATTACHMENT)
     );
     assert_eq!(
@@ -431,7 +449,7 @@ async fn check_samples(s: &Storage) {
     assert!(opened.records >= 1 && opened.attachments >= 1 && opened.flow_state >= 1);
     for (table, value) in [
         ("records", RECORD_BODY),
-        ("attachments", ATTACHMENT),
+        ("entry_attachments", ATTACHMENT),
         ("flow_state", OUTBOX_VALUE),
     ] {
         assert!(
@@ -538,14 +556,14 @@ impl Target {
     async fn raw_set_attachment(&self, body: &[u8]) {
         match self {
             Target::Sqlite { .. } => {
-                sqlx::query("UPDATE attachments SET body = ?1")
+                sqlx::query("UPDATE entry_attachments SET body = ?1")
                     .bind(body)
                     .execute(&mut self.sqlite().await)
                     .await
                     .unwrap();
             }
             Target::Postgres { .. } => {
-                sqlx::query("UPDATE attachments SET body = $1")
+                sqlx::query("UPDATE entry_attachments SET body = $1")
                     .bind(body)
                     .execute(&mut self.postgres().await)
                     .await

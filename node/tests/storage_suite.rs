@@ -1286,14 +1286,17 @@ async fn bad_claims_are_refused(store: Store) {
     s.close().await;
 }
 
-/// An attachment is stored with the claimed append that names it; the
-/// same digest again is accepted and keeps the first content.
-async fn attachments_are_stored_once(store: Store) {
+/// An attachment is kept by the entry of the claimed append that carries
+/// it (decision 1220): read back by that entry's index and its digest, not
+/// by its digest alone, and not under another entry or another digest. A
+/// replay's entry keeps the attachment its caller gave, beside the first.
+async fn attachments_are_kept_by_their_entry(store: Store) {
     let s = store.open().await;
     let digest = [0xe5; 32];
     let bundle = b"dual-authorization bundle".to_vec();
-    assert_eq!(s.attachment(&digest).await.expect("read"), None);
-    let (_, first) = s
+    assert_eq!(s.entry_attachment(0, &digest).await.expect("read"), None);
+    let plain = s.append(2, b"no attachment".to_vec()).await.expect("plain");
+    let (first_seq, first) = s
         .append_claimed(
             QUERY_KIND,
             claim("520000", nonce(1)),
@@ -1304,11 +1307,24 @@ async fn attachments_are_stored_once(store: Store) {
         .expect("first");
     assert_eq!(first, ClaimOutcome::Claimed);
     assert_eq!(
-        s.attachment(&digest).await.expect("read"),
+        s.entry_attachment(first_seq, &digest).await.expect("read"),
         Some(bundle.clone())
     );
+    // Kept by its entry only: no random digest key per query.
+    assert_eq!(s.attachment(&digest).await.expect("read"), None);
+    assert_eq!(
+        s.entry_attachment(plain, &digest).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        s.entry_attachment(first_seq, &[0xe7; 32])
+            .await
+            .expect("read"),
+        None,
+        "another digest under the same entry"
+    );
 
-    let (_, replay) = s
+    let (replay_seq, replay) = s
         .append_claimed(
             QUERY_KIND,
             claim("520000", nonce(1)),
@@ -1319,29 +1335,53 @@ async fn attachments_are_stored_once(store: Store) {
         .expect("same digest again");
     assert_eq!(replay, ClaimOutcome::Replay);
     assert_eq!(
-        s.attachment(&digest).await.expect("read"),
-        Some(bundle.clone())
+        s.entry_attachment(first_seq, &digest).await.expect("read"),
+        Some(bundle.clone()),
+        "the first entry keeps its own"
+    );
+    assert_eq!(
+        s.entry_attachment(replay_seq, &digest).await.expect("read"),
+        Some(b"something else".to_vec()),
+        "a replay's record keeps what it was given"
     );
 
-    // A replay's record names its bundle too: the bundle is stored.
-    let replayed_bundle = [0xe6; 32];
-    s.append_claimed(
-        QUERY_KIND,
-        claim("520000", nonce(1)),
-        Some(Attachment::new(replayed_bundle, b"replayed".to_vec())),
-        |o| decision_body(3, o),
-    )
-    .await
-    .expect("replay with a new bundle");
-    assert_eq!(
-        s.attachment(&replayed_bundle).await.expect("read"),
-        Some(b"replayed".to_vec())
-    );
-    assert_eq!(s.attachment(&[0xe7; 32]).await.expect("read"), None);
+    // Several in one group commit: each under its own entry.
+    let appends: Vec<_> = (0..8u8)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let content = vec![n; 100 + usize::from(n)];
+                let digest = [n; 32];
+                let (seq, _) = s
+                    .append_claimed(
+                        QUERY_KIND,
+                        claim("520000", nonce(10 + usize::from(n))),
+                        Some(Attachment::new(digest, content.clone())),
+                        move |o| decision_body(10 + usize::from(n), o),
+                    )
+                    .await
+                    .expect("concurrent");
+                (seq, digest, content)
+            })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for append in appends {
+        kept.push(append.await.expect("task"));
+    }
+    for (seq, digest, content) in &kept {
+        assert_eq!(
+            s.entry_attachment(*seq, digest).await.expect("read"),
+            Some(content.clone())
+        );
+    }
     s.close().await;
 
     let s = store.open().await;
-    assert_eq!(s.attachment(&digest).await.expect("read"), Some(bundle));
+    assert_eq!(
+        s.entry_attachment(first_seq, &digest).await.expect("read"),
+        Some(bundle)
+    );
     s.close().await;
 }
 
@@ -1368,6 +1408,7 @@ async fn attachments_share_their_parts(store: Store) {
         b
     };
     let s = store.open().await;
+    let mut seqs = vec![0];
     for n in 1..=3u8 {
         let content = bundle(n);
         let attachment = Attachment::new(sha256(&content), content).sharing([
@@ -1375,18 +1416,22 @@ async fn attachments_share_their_parts(store: Store) {
             region_ca.as_slice(),
             b"short".as_slice(),
         ]);
-        s.append_claimed(
-            QUERY_KIND,
-            claim("520000", nonce(usize::from(n))),
-            Some(attachment),
-            move |o| decision_body(usize::from(n), o),
-        )
-        .await
-        .expect("append");
+        let (seq, _) = s
+            .append_claimed(
+                QUERY_KIND,
+                claim("520000", nonce(usize::from(n))),
+                Some(attachment),
+                move |o| decision_body(usize::from(n), o),
+            )
+            .await
+            .expect("append");
+        seqs.push(seq);
     }
     for n in 1..=3u8 {
         assert_eq!(
-            s.attachment(&sha256(&bundle(n))).await.expect("read"),
+            s.entry_attachment(seqs[usize::from(n)], &sha256(&bundle(n)))
+                .await
+                .expect("read"),
             Some(bundle(n)),
             "bundle {n} put back together"
         );
@@ -1404,20 +1449,25 @@ async fn attachments_share_their_parts(store: Store) {
     let content = bundle(4);
     let attachment = Attachment::new(sha256(&content), content.clone())
         .sharing([officer.as_slice(), region_ca.as_slice()]);
-    s.append_claimed(
-        QUERY_KIND,
-        claim("520000", nonce(4)),
-        Some(attachment),
-        |o| decision_body(4, o),
-    )
-    .await
-    .expect("append after reopening");
+    let (fourth, _) = s
+        .append_claimed(
+            QUERY_KIND,
+            claim("520000", nonce(4)),
+            Some(attachment),
+            |o| decision_body(4, o),
+        )
+        .await
+        .expect("append after reopening");
     assert_eq!(
-        s.attachment(&sha256(&content)).await.expect("read"),
+        s.entry_attachment(fourth, &sha256(&content))
+            .await
+            .expect("read"),
         Some(content.clone())
     );
     assert_eq!(
-        s.attachment(&sha256(&bundle(1))).await.expect("read"),
+        s.entry_attachment(seqs[1], &sha256(&bundle(1)))
+            .await
+            .expect("read"),
         Some(bundle(1))
     );
 
@@ -1429,7 +1479,7 @@ async fn attachments_share_their_parts(store: Store) {
     };
     assert_eq!(danger::execute_raw(&s, &delete).await.expect("delete"), 1);
     let err = s
-        .attachment(&sha256(&bundle(2)))
+        .entry_attachment(seqs[2], &sha256(&bundle(2)))
         .await
         .expect_err("a bundle without its part");
     assert!(
@@ -3185,7 +3235,7 @@ both_backends!(
     claim_write_that_changes_nothing_fails,
     bad_build_fails_only_its_caller,
     bad_claims_are_refused,
-    attachments_are_stored_once,
+    attachments_are_kept_by_their_entry,
     attachments_share_their_parts,
     records_import_whole_or_not_at_all,
     records_for_is_bounded,

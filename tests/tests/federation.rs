@@ -273,7 +273,7 @@ async fn a_refused_message_is_journaled_without_its_payload() {
     );
     assert!(
         cq.storage()
-            .attachment(&digest)
+            .entry_attachment(raw.seq, &digest)
             .await
             .expect("attachment")
             .is_none(),

@@ -115,6 +115,12 @@ async fn an_auditor_copies_the_log_through_the_gateway_and_verifies_it_offline()
     };
     let report = credex_audit::verify_with(std::slice::from_ref(&out), &trust, &options, &|_| {});
     assert!(report.passed(), "{:#?}", report.violations);
+    // The bundle of the access came by the entry that names it (`&entry=`).
+    let bundles: Vec<_> = std::fs::read_dir(out.join("attachments"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
 
     // Every read is in the log, naming the auditor's system.
     let journal = gz.storage().journal_range(0, 4096).await.unwrap();
@@ -147,6 +153,35 @@ async fn an_auditor_copies_the_log_through_the_gateway_and_verifies_it_offline()
         .await
         .unwrap();
     assert_eq!(r.status, 400);
+    // An attachment without its entry is not found, and the problem says to
+    // name the entry; an entry for a file that is not an attachment is a
+    // bad query.
+    let r = conn
+        .get(&format!("/v1/log/files?path=attachments/{}", bundles[0]))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("?entry=<index>"),
+        "{}",
+        r.json()
+    );
+    let r = conn
+        .get("/v1/log/files?path=checkpoint&entry=3")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status,
+            r.json()["detail"].as_str().map(|d| d.starts_with("entry:"))
+        ),
+        (400, Some(true)),
+        "{}",
+        r.json()
+    );
     let desk = client(&fed, "440000", "credit-repair-desk", "sar");
     let mut other = connect_as(&fed, &gz, &desk).await;
     assert_eq!(

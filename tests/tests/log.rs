@@ -785,6 +785,71 @@ async fn an_auditor_fetches_a_log_remotely_and_nobody_else_may() {
     gz.shutdown().await;
 }
 
+/// A bundle is kept by the entry that names it (decision 1220): the audit
+/// fetch serves it with that entry's index, and says what to ask for when
+/// the index is missing, wrong or not a number.
+#[tokio::test]
+async fn an_auditor_fetches_a_bundle_by_the_entry_that_names_it() {
+    let fed = Federation::new();
+    let (gy, gz) = scenario(&fed).await;
+    let conn = credex_tests::dial(&gy, &gz, "440000", "gz-1")
+        .await
+        .unwrap();
+    let auditor = signer(&fed, "440000", "aud-1");
+    let get = |path: String| {
+        let conn = &conn;
+        let auditor = &auditor;
+        async move {
+            let fetch = credex_node::remote_audit::sign_fetch(
+                &path,
+                "440000".parse().unwrap(),
+                &auditor.key,
+                auditor.chain.clone(),
+            )
+            .unwrap();
+            match conn
+                .request(&credex_protocol::Request::AuditFetch(fetch))
+                .await
+            {
+                Ok(credex_protocol::Response::AuditData(bytes)) => Ok(bytes),
+                Ok(other) => panic!("unexpected answer {other:?}"),
+                Err(refused) => Err(format!("{refused:?}")),
+            }
+        }
+    };
+    let journal = gz.storage().journal_range(0, 4096).await.unwrap();
+    let (seq, digest) = journal
+        .iter()
+        .find(|r| r.kind == kind::QUERY_RECEIVED)
+        .map(|r| {
+            let e: AccessEntry = credex_protocol::decode(&r.body).unwrap();
+            (r.seq, e.query_digest)
+        })
+        .expect("an access");
+    let bundle = get(credex_node::remote_audit::attachment_path(&digest, seq))
+        .await
+        .expect("served by its entry");
+    assert_eq!(credex_journal::sha256(&bundle), digest);
+
+    let plain = format!("attachments/{}", hex::encode(digest));
+    let said = get(plain.clone()).await.expect_err("no entry named");
+    assert!(
+        said.contains("NotFound") && said.contains("?entry=<index>"),
+        "{said}"
+    );
+    let other = journal.iter().find(|r| r.seq != seq).unwrap().seq;
+    let said = get(format!("{plain}?entry={other}"))
+        .await
+        .expect_err("another entry");
+    assert!(said.contains("NotFound"), "{said}");
+    let said = get(format!("{plain}?entry=first"))
+        .await
+        .expect_err("not an index");
+    assert!(said.contains("not a number"), "{said}");
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_log_showing_different_histories_to_two_peers_is_caught_by_the_auditor() {
     use credex_protocol::tlog::{MemoryHashStore, leaf_hash};

@@ -116,14 +116,19 @@ async fn granted_query_returns_exactly_the_permitted_fields() {
             .windows(subject.len())
             .any(|w| w == subject.as_bytes())
     }));
-    // The bundle is kept beside the entry.
-    assert!(
-        gz.storage()
-            .attachment(&received[0].query_digest)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    // The bundle is kept beside the entry, under the entry's index.
+    let entry_seq = raw
+        .iter()
+        .find(|r| r.kind == kind::QUERY_RECEIVED)
+        .map(|r| r.seq)
+        .unwrap();
+    let kept = gz
+        .storage()
+        .entry_attachment(entry_seq, &received[0].query_digest)
+        .await
+        .unwrap()
+        .expect("the bundle is kept");
+    assert_eq!(credex_journal::sha256(&kept), received[0].query_digest);
     gy.shutdown().await;
     gz.shutdown().await;
 }

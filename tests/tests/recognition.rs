@@ -173,6 +173,22 @@ async fn recognition_log(node: &RunningNode) -> Vec<MessageReceived> {
         .collect()
 }
 
+/// The index of the entry in which `node` logged receiving message `digest`.
+async fn received_at(node: &RunningNode, digest: &[u8; 32]) -> u64 {
+    node.storage()
+        .journal_range(0, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r.kind == fed_kind::MESSAGE_RECEIVED
+                && credex_protocol::decode::<MessageReceived>(&r.body)
+                    .is_ok_and(|m| m.message_digest == *digest)
+        })
+        .map(|r| r.seq)
+        .expect("the message's entry")
+}
+
 async fn audit_passes(nodes: &[&RunningNode]) {
     credex_tests::witness_all(nodes).await;
     let out = tempfile::tempdir().unwrap();
@@ -438,7 +454,7 @@ async fn a_downgrade_reaches_both_members_and_survives_a_restart() {
     let first_digest = log[0].message_digest;
     let first: SignedEnvelope = credex_protocol::decode(
         &cq.storage()
-            .attachment(&first_digest)
+            .entry_attachment(received_at(&cq, &first_digest).await, &first_digest)
             .await
             .unwrap()
             .unwrap(),

@@ -302,7 +302,12 @@ pub async fn fetch_log(
             let answer = client
                 .lock()
                 .await
-                .get(&format!("/v1/log/files?path={path}"))
+                .get(&format!(
+                    "/v1/log/files?path={}",
+                    // An entry's attachment names its entry as a parameter
+                    // of its own (`&entry=INDEX`).
+                    path.replacen(credex_node::remote_audit::ENTRY_HINT, "&entry=", 1)
+                ))
                 .await;
             let not_served = |reason: String| FetchLogError::NotServed {
                 path: path.clone(),

@@ -30,6 +30,11 @@ pub struct LogFile {
     /// tlog-tiles), `tile/entries/000`,
     /// `attachments/<hex sha-256>`.
     pub path: String,
+    /// For `attachments/<hex sha-256>`: the index of the entry that names
+    /// it (a query's bundle, a message's envelope, a delivery
+    /// acknowledgement is kept by its entry: decision 1220). Without it,
+    /// only what is stored by digest alone is found.
+    pub entry: Option<u64>,
 }
 
 /// One file of this node's log, in the layout `credex log export` writes.
@@ -49,7 +54,7 @@ pub struct LogFile {
 pub async fn log_file(
     Extension(state): Extension<GatewayState>,
     client: ClientIdentity,
-    QueryParams(LogFile { path }): QueryParams<LogFile>,
+    QueryParams(LogFile { path, entry }): QueryParams<LogFile>,
 ) -> Result<Response, Problem> {
     client.require(GatewayRole::Audit, "GET /v1/log/files")?;
     if path.is_empty() || path.len() > MAX_PATH || path.contains("..") {
@@ -58,6 +63,18 @@ pub async fn log_file(
             format!("path: expected a path of the export layout of at most {MAX_PATH} bytes"),
         ));
     }
+    let path = match entry {
+        Some(index) if path.starts_with("attachments/") => {
+            format!("{path}{}{index}", crate::remote_audit::ENTRY_HINT)
+        }
+        Some(_) => {
+            return Err(Problem::new(
+                ProblemType::QueryInvalid,
+                "entry: names the entry that keeps an attachment; only with path attachments/<hex>",
+            ));
+        }
+        None => path,
+    };
     let parts = state.parts();
     let storage = state.storage();
     let entry = credex_journal::AuditAccess {

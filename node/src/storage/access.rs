@@ -64,8 +64,9 @@ pub const MAX_ATTACHMENT_LEN: usize = 1024 * 1024;
 ///    and must each change one row; if one does not, a writer that ignores
 ///    the lock changed the tables in between, and the batch fails with
 ///    [`StorageError::ClaimRaced`]. Then the attachment, if any, is inserted
-///    (`ON CONFLICT DO NOTHING`) and the body joins the batch's journal
-///    insert.
+///    under the entry's seq, its parts under their digests (`ON CONFLICT DO
+///    NOTHING`: decision 1220), and the body joins the batch's journal
+///    insert. A replay's entry keeps its attachment too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaim {
     /// The requesting region: six-digit GB/T 2260 code.
@@ -228,9 +229,10 @@ impl Storage {
     /// journal body to write, so the recorded decision can say "replay" or
     /// "quota exceeded"; it runs on the writer task with the write lock
     /// held and must be cheap. `attachment` (digest, content), if given, is
-    /// stored in the same transaction unless that digest is already stored
-    /// (the first content stored under a digest stays; the digest is the
-    /// caller's, not checked here).
+    /// stored in the same transaction, kept by the record's sequence number
+    /// ([`Storage::entry_attachment`] reads it back; the digest is the
+    /// caller's, not checked here); a part it shares is stored unless that
+    /// digest is already (the first content stored under a digest stays).
     ///
     /// Returns the record's sequence number and the outcome once durable,
     /// like [`Storage::append`]; a failed batch fails every caller in it
@@ -351,12 +353,19 @@ impl Storage {
                 })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        let (attachments, new_parts) = self.stored_attachments(attachment)?;
+        let (attachment, parts, new_parts) = match attachment {
+            Some(a) => {
+                let rows = self.stored_attachment(a)?;
+                (Some(rows.own), rows.parts, rows.new_parts)
+            }
+            None => (None, Vec::new(), Vec::new()),
+        };
         let (reply, answer) = oneshot::channel();
         let append = ClaimedAppend {
             kind,
             claim,
-            attachments,
+            attachment,
+            parts,
             state,
             records,
             then,

@@ -9,9 +9,18 @@
 //! ([`Attachment::sharing`]): each is stored once, as an attachment of its
 //! own under its SHA-256, and the attachment itself is stored as an
 //! *assembly* — its other bytes inline and a reference to each part. A
-//! read ([`super::Storage::attachment`]) puts the same bytes back together;
-//! nothing outside storage sees the difference (exports, the auditor and
-//! the gateway read whole attachments, as before).
+//! read ([`super::Storage::entry_attachment`]) puts the same bytes back
+//! together; nothing outside storage sees the difference (exports, the
+//! auditor and the gateway read whole attachments, as before).
+//!
+//! **Where each row is kept** (decision 1220). The attachment an entry
+//! carries is kept by the entry's sequence number (`entry_attachments`),
+//! so a batch's attachments land at the end of their table rather than on
+//! a random page of a digest index; a reader names the entry. Parts are
+//! kept by their digest (`attachments`), stored once for every entry that
+//! shares them; so are attachments stored before this, and those `credex
+//! log recover` puts back, which [`super::Storage::entry_attachment`]
+//! finds by digest when the entry has none of its own.
 //!
 //! The assembly's format, version 1 (all integers big-endian):
 //!
@@ -21,14 +30,15 @@
 //!           | 0x01 digest[32]              the attachment under this digest, whole
 //! ```
 //!
-//! Owns: [`Attachment`], the assembly's encoding and decoding, and
-//! [`Storage::attachment`]. Does not own: sealing at rest
+//! Owns: [`Attachment`], the assembly's encoding and decoding, and the
+//! reads ([`Storage::entry_attachment`], [`Storage::attachment`]). Does not own: sealing at rest
 //! ([`super::at_rest`]), the claimed appends that store attachments
 //! ([`super::access`]), or which parts are already stored (the process
 //! remembers them: [`super::recent`]).
 
 use std::ops::Range;
 
+use super::at_rest::Row;
 use super::{Storage, StorageError};
 
 /// The assembly format's version byte.
@@ -166,44 +176,86 @@ impl Attachment {
     }
 }
 
+/// What an entry's attachment is stored as: its own row, kept by the
+/// entry, and the rows of its parts not seen stored yet, kept by digest.
+pub(crate) struct StoredRows {
+    /// The attachment itself, whole or as an assembly, sealed.
+    pub(crate) own: Stored,
+    /// Its parts this process has not seen stored yet, sealed.
+    pub(crate) parts: Vec<Stored>,
+    /// The digests of `parts`, to remember once they are committed.
+    pub(crate) new_parts: Vec<[u8; 32]>,
+}
+
 /// Storing and reading attachments.
 impl Storage {
-    /// The rows `attachment` is stored as, sealed: each of its parts this
-    /// process has not seen stored yet, then the attachment itself. Also
-    /// returns the digests of those parts.
-    pub(crate) fn stored_attachments(
+    /// The rows `attachment` is stored as ([`StoredRows`]).
+    pub(crate) fn stored_attachment(
         &self,
-        attachment: Option<Attachment>,
-    ) -> Result<(Vec<Stored>, Vec<[u8; 32]>), StorageError> {
-        let Some(attachment) = attachment else {
-            return Ok((Vec::new(), Vec::new()));
-        };
+        attachment: Attachment,
+    ) -> Result<StoredRows, StorageError> {
         let (whole, parts) = attachment.into_stored();
-        let mut rows = Vec::with_capacity(1 + parts.len());
+        let mut rows = Vec::with_capacity(parts.len());
         let mut new_parts = Vec::new();
         for part in parts {
             if self.inner.recent.part_stored(&part.digest) {
                 continue;
             }
             new_parts.push(part.digest);
-            rows.push(self.seal_stored(part)?);
+            rows.push(self.seal_stored(part, false)?);
         }
-        rows.push(self.seal_stored(whole)?);
-        Ok((rows, new_parts))
+        Ok(StoredRows {
+            own: self.seal_stored(whole, true)?,
+            parts: rows,
+            new_parts,
+        })
     }
 
-    /// The attachment stored under `digest`, if any, whole: an attachment
-    /// stored as an assembly is put back together from its parts
-    /// (this module). Cancel-safe (read only).
+    /// The attachment entry `seq` carries, if it carries one under `digest`,
+    /// whole (decision 1220). An attachment stored by digest alone (before
+    /// attachments were kept by their entry, or put back by `credex log
+    /// recover`) is found by `digest`. Cancel-safe (read only).
+    pub async fn entry_attachment(
+        &self,
+        seq: u64,
+        digest: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.inner.engine.entry_attachment(seq).await? {
+            Some((stored_digest, body, assembled)) if stored_digest.as_slice() == digest => {
+                let row = Row::EntryAttachment { digest };
+                self.whole(row, digest, body, assembled).await.map(Some)
+            }
+            _ => self.attachment(digest).await,
+        }
+    }
+
+    /// The attachment stored under `digest` alone, if any, whole: parts,
+    /// and attachments stored before they were kept by their entry (or put
+    /// back by `credex log recover`). An entry's attachment is read with
+    /// [`Storage::entry_attachment`]. Cancel-safe (read only).
     pub async fn attachment(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StorageError> {
-        let Some((stored, assembled)) = self.inner.engine.attachment(digest).await? else {
-            return Ok(None);
-        };
-        let body = self
-            .open_value(super::at_rest::Row::Attachment { digest }, stored)
-            .await?;
+        match self.inner.engine.attachment(digest).await? {
+            Some((stored, assembled)) => {
+                let row = Row::Attachment { digest };
+                self.whole(row, digest, stored, assembled).await.map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The content of attachment `digest` stored as `stored` in `row`:
+    /// opened, and put back together from its parts if it is an assembly
+    /// (this module).
+    async fn whole(
+        &self,
+        row: Row<'_>,
+        digest: &[u8; 32],
+        stored: Vec<u8>,
+        assembled: bool,
+    ) -> Result<Vec<u8>, StorageError> {
+        let body = self.open_value(row, stored).await?;
         if !assembled {
-            return Ok(Some(body));
+            return Ok(body);
         }
         let assembly = decode(self.location(), digest, &body)?;
         let mut content = Vec::with_capacity(assembly.len);
@@ -225,7 +277,7 @@ impl Storage {
                 ),
             ));
         }
-        Ok(Some(content))
+        Ok(content)
     }
 
     /// Part `part` of the attachment `of`: stored whole, or the store is
@@ -237,7 +289,7 @@ impl Storage {
     ) -> Result<Vec<u8>, StorageError> {
         match self.inner.engine.attachment(part).await? {
             Some((stored, false)) => {
-                self.open_value(super::at_rest::Row::Attachment { digest: part }, stored)
+                self.open_value(Row::Attachment { digest: part }, stored)
                     .await
             }
             Some((_, true)) => Err(self.corrupt_attachment(

@@ -6,7 +6,8 @@
 //! plus what earlier items of the same batch took ([`ClaimLedger`]), and
 //! writes what they took in a few statements at the end of the batch: the
 //! nonces in one insert, each authorization's and each quota window's
-//! uses in one guarded upsert per key, the attachments in one insert. So a
+//! uses in one guarded upsert per key, the attachments in one insert per
+//! table (by entry, and parts by digest). So a
 //! batch of n claimed appends costs a handful of statements rather than
 //! about five per item (issue 18 §1), with the same outcomes as one by one.
 
@@ -29,9 +30,12 @@ pub(crate) struct ClaimLedger {
     pub(crate) uses: BTreeMap<[u8; 16], Counted>,
     /// Per (peer, window start): (units before the batch, added, limit).
     pub(crate) quota: BTreeMap<(String, i64), Counted>,
-    /// Attachment rows to store, each digest once.
+    /// Attachment rows to store by digest (parts), each digest once.
     pub(crate) attachments: Vec<Stored>,
     attached: HashSet<[u8; 32]>,
+    /// Attachment rows to store by the seq of the entry that carries each
+    /// (decision 1220), in seq order.
+    pub(crate) kept: Vec<(u64, Stored)>,
 }
 
 /// A counter a batch adds to.
@@ -139,9 +143,15 @@ impl ClaimLedger {
         }
     }
 
+    /// Store `attachment` with the batch, kept by entry `seq`, the one that
+    /// carries it.
+    pub(crate) fn keep(&mut self, seq: u64, attachment: Stored) {
+        self.kept.push((seq, attachment));
+    }
+
     /// Nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
-        self.nonces.is_empty() && self.attachments.is_empty()
+        self.nonces.is_empty() && self.attachments.is_empty() && self.kept.is_empty()
     }
 }
 

@@ -190,6 +190,18 @@ impl Engine {
         }
     }
 
+    /// The stored attachment entry `seq` carries: its digest, body and
+    /// whether the body is an assembly (decision 1220).
+    pub(crate) async fn entry_attachment(
+        &self,
+        seq: u64,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>, bool)>, StorageError> {
+        match self {
+            Engine::Sqlite(e) => e.entry_attachment(seq).await,
+            Engine::Postgres(e) => e.entry_attachment(seq).await,
+        }
+    }
+
     pub(crate) async fn state(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         match self {
             Engine::Sqlite(e) => e.state(ns, key).await,
@@ -479,6 +491,14 @@ pub(crate) fn stored_size(location: &str, value: i64) -> Result<u64, StorageErro
     u64::try_from(value).map_err(|_| StorageError::Corrupt {
         location: location.to_owned(),
         detail: format!("negative size, count or id {value}"),
+    })
+}
+
+/// `seq` as a database integer: a journal never reaches 2^63 records.
+pub(crate) fn seq_column(location: &str, seq: u64) -> Result<i64, StorageError> {
+    i64::try_from(seq).map_err(|_| StorageError::Corrupt {
+        location: location.to_owned(),
+        detail: format!("sequence number {seq} is beyond the journal's largest"),
     })
 }
 

@@ -479,6 +479,20 @@ impl SqliteEngine {
             .map_err(|e| self.read_error("attachment", e))
     }
 
+    pub(crate) async fn entry_attachment(
+        &self,
+        seq: u64,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>, bool)>, StorageError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        sqlx::query_as("SELECT digest, body, assembled FROM entry_attachments WHERE seq = ?1")
+            .bind(seq)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(|e| self.read_error("entry attachment", e))
+    }
+
     pub(crate) async fn authorization_uses(
         &self,
         id: &[u8; 16],

@@ -504,6 +504,9 @@ async fn write_batch(
         tx.claim_states(&claims).await?
     }
     .into_iter();
+    // The next seq, read under the lock: an attachment is kept by the seq
+    // of the entry that carries it (decision 1220).
+    let first_seq = tx.next_seq().await?;
     let mut ledger = ClaimLedger::claiming_at(recorded_at_unix_ms);
     // The flow-state writes of every append written, in queue order, applied
     // in one call: only each key's last write counts, as one by one.
@@ -544,25 +547,32 @@ async fn write_batch(
                     &base,
                     &mut ledger,
                     &mut state,
-                    &mut rows,
+                    (first_seq, &mut rows),
                 )
                 .await?;
             }
         }
     }
     // The statements that read come first: the checkpoints (each insert
-    // says whether another note holds its size) and the next seq. The
-    // writes after them go to PostgreSQL as one statement with the commit
-    // (`postgres::pending`, decision 1160).
+    // says whether another note holds its size), and the next seq above.
+    // The writes after them go to PostgreSQL as one statement with the
+    // commit (`postgres::pending`, decision 1160).
     let stored = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
-    tx.next_seq().await?;
     if !ledger.is_empty() {
         tx.take_claims(&ledger).await?;
     }
     if !state.is_empty() {
         tx.write_state(&state, recorded_at_unix_ms).await?;
     }
-    let first_seq = tx.append_journal(&rows, recorded_at_unix_ms).await?;
+    let appended_at = tx.append_journal(&rows, recorded_at_unix_ms).await?;
+    if appended_at != first_seq {
+        return Err(StorageError::Corrupt {
+            location: engine.location().to_string(),
+            detail: format!(
+                "the journal's next seq moved from {first_seq} to {appended_at} inside one batch"
+            ),
+        });
+    }
     let extended = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
     tx.commit().await?;
     let records = (first_seq..)
@@ -603,7 +613,8 @@ struct WrittenBatch {
 /// Stage a claimed append in `tx`: decide its claims against what was
 /// stored before the batch (`base`) and what earlier items took
 /// (`ledger`), build its body for that outcome, enter what it takes and its
-/// attachment in the ledger, and add its state writes to `state` (unless it
+/// attachment in the ledger (kept by the seq its row gets: `first_seq` plus
+/// its place in `rows`), and add its state writes to `state` (unless it
 /// is a replay). Pushes its journal row to `rows`, followed by its
 /// [`ClaimedAppend::then`] rows if the claim is [`ClaimOutcome::Claimed`];
 /// pushes nothing when its body was refused (its claims are not taken; the
@@ -617,7 +628,7 @@ async fn stage_claimed(
     base: &ClaimState,
     ledger: &mut ClaimLedger,
     state: &mut Vec<StateWrite>,
-    rows: &mut Vec<JournalRow>,
+    (first_seq, rows): (u64, &mut Vec<JournalRow>),
 ) -> Result<(), StorageError> {
     let outcome = ledger.state(&append.claim, base).decide(&append.claim);
     let built = match append.build.take() {
@@ -644,8 +655,11 @@ async fn stage_claimed(
                 .await?;
         }
     }
-    for attachment in append.attachments.drain(..) {
-        ledger.attach(attachment);
+    for part in append.parts.drain(..) {
+        ledger.attach(part);
+    }
+    if let Some(own) = append.attachment.take() {
+        ledger.keep(first_seq + rows.len() as u64, own);
     }
     let leaf = record_leaf_hash(append.kind, recorded_at_unix_ms, &body);
     append.decision = Some(Ok(outcome));

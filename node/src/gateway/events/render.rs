@@ -39,7 +39,10 @@ pub async fn render(
             let Some(name) = message_event(m.flow, m.message_kind) else {
                 return Ok(None);
             };
-            let details = match storage.attachment(&m.message_digest).await? {
+            let details = match storage
+                .entry_attachment(record.seq, &m.message_digest)
+                .await?
+            {
                 Some(bytes) => payload_details(&bytes),
                 None => None,
             };

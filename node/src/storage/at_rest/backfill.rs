@@ -142,6 +142,8 @@ async fn pairs(
     }
 }
 
+/// Seals the attachments kept by digest, then those kept by their entry:
+/// one step of `at_rest_backfill` (its `attachments` row) for both tables.
 async fn attachments(engine: &Engine, ring: &Keyring) -> Result<u64, StorageError> {
     const OP: &str = "first sealing";
     let mut after: Option<Vec<u8>> = None;
@@ -183,6 +185,45 @@ async fn attachments(engine: &Engine, ring: &Keyring) -> Result<u64, StorageErro
                 .map_err(|e| write_error(engine, OP, e))?;
                 sealed += 1;
             }
+            after = rows.last().map(|(d, _)| d.clone());
+            rows.len() < BACKFILL_CHUNK
+        });
+        if done {
+            break;
+        }
+    }
+    // Then those kept by their entry (decision 1220); the table's step ends
+    // with them.
+    let mut after = -1i64;
+    loop {
+        let select = sql(
+            engine,
+            "SELECT seq, digest, body FROM entry_attachments WHERE seq > $2 ORDER BY seq LIMIT $1",
+        );
+        let done = in_write_tx!(engine, OP, |tx| {
+            let rows = sqlx::query_as::<_, (i64, Vec<u8>, Vec<u8>)>(&select)
+                .bind(BACKFILL_CHUNK as i64)
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| write_error(engine, OP, e))?;
+            for (seq, digest, body) in &rows {
+                let digest = super::verify::entry_digest(engine, *seq, digest)?;
+                let row = Row::EntryAttachment { digest: &digest };
+                if ring.open(row, body).is_ok() {
+                    continue;
+                }
+                sqlx::query(&sql(
+                    engine,
+                    "UPDATE entry_attachments SET body = $1 WHERE seq = $2",
+                ))
+                .bind(ring.seal(row, body)?)
+                .bind(*seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| write_error(engine, OP, e))?;
+                sealed += 1;
+            }
             let done = rows.len() < BACKFILL_CHUNK;
             if done {
                 sqlx::query("DELETE FROM at_rest_backfill WHERE tbl = 'attachments'")
@@ -190,7 +231,7 @@ async fn attachments(engine: &Engine, ring: &Keyring) -> Result<u64, StorageErro
                     .await
                     .map_err(|e| write_error(engine, OP, e))?;
             }
-            after = rows.last().map(|(d, _)| d.clone());
+            after = rows.last().map(|(seq, _, _)| *seq).unwrap_or(after);
             done
         });
         if done {

@@ -178,6 +178,10 @@ pub(crate) enum Row<'a> {
     },
     /// `attachments (digest)`.
     Attachment { digest: &'a [u8; 32] },
+    /// `entry_attachments`: bound to the attachment's digest, not to the
+    /// seq it is kept by, which the writer gives it after it is sealed
+    /// (decision 1220); the row's digest is checked on every read.
+    EntryAttachment { digest: &'a [u8; 32] },
     /// `flow_state (ns, key)`.
     State { ns: &'a str, key: &'a str },
 }
@@ -187,6 +191,7 @@ impl Row<'_> {
         match self {
             Row::Record { .. } => "records",
             Row::Attachment { .. } => "attachments",
+            Row::EntryAttachment { .. } => "entry_attachments",
             Row::State { .. } => "flow_state",
         }
     }
@@ -197,7 +202,9 @@ impl Row<'_> {
                 category,
                 record_id,
             } => [category.as_bytes(), record_id.as_bytes()],
-            Row::Attachment { digest } => [digest.as_slice(), &[]],
+            Row::Attachment { digest } | Row::EntryAttachment { digest } => {
+                [digest.as_slice(), &[]]
+            }
             Row::State { ns, key } => [ns.as_bytes(), key.as_bytes()],
         }
     }
@@ -229,6 +236,9 @@ impl fmt::Display for Row<'_> {
             ),
             Row::Attachment { digest } => {
                 write!(f, "attachments row (digest {})", hex::encode(digest))
+            }
+            Row::EntryAttachment { digest } => {
+                write!(f, "entry_attachments row (digest {})", hex::encode(digest))
             }
             Row::State { ns, key } => write!(f, "flow_state row (ns {ns:?}, key {key:?})"),
         }
@@ -473,17 +483,20 @@ impl Storage {
         Ok(writes)
     }
 
-    /// An attachment with its content sealed.
+    /// An attachment with its content sealed, for `attachments` (a part)
+    /// or, `kept_by_entry`, for `entry_attachments`.
     pub(crate) fn seal_stored(
         &self,
         stored: super::attachment::Stored,
+        kept_by_entry: bool,
     ) -> Result<super::attachment::Stored, StorageError> {
-        let body = self.sealer().seal(
-            Row::Attachment {
-                digest: &stored.digest,
-            },
-            stored.body,
-        )?;
+        let digest = &stored.digest;
+        let row = if kept_by_entry {
+            Row::EntryAttachment { digest }
+        } else {
+            Row::Attachment { digest }
+        };
+        let body = self.sealer().seal(row, stored.body)?;
         Ok(super::attachment::Stored { body, ..stored })
     }
 

@@ -18,7 +18,7 @@ use crate::storage::{Storage, StorageError};
 pub struct OpenedValues {
     /// Credit record bodies (`records`).
     pub records: u64,
-    /// Attachments (`attachments`).
+    /// Attachments (`attachments`, `entry_attachments`).
     pub attachments: u64,
     /// Flow state, the outbox among it (`flow_state`).
     pub flow_state: u64,
@@ -126,9 +126,48 @@ impl Storage {
             }
             after = next;
         }
+        // Attachments kept by their entry (decision 1220), in seq order.
+        let mut after = -1i64;
+        loop {
+            let select = engine_sql(
+                &self.inner.engine,
+                "SELECT seq, digest, body FROM entry_attachments WHERE seq > $2 ORDER BY seq LIMIT $1"
+                    .to_owned(),
+            );
+            let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = fetch!(&self.inner.engine, &select, |q| q
+                .bind(BACKFILL_CHUNK as i64)
+                .bind(after))?;
+            let full = rows.len() == BACKFILL_CHUNK;
+            let next = rows.last().map(|(seq, _, _)| *seq).unwrap_or(after);
+            for (seq, digest, stored) in rows {
+                let digest = entry_digest(&self.inner.engine, seq, &digest)?;
+                let row = Row::EntryAttachment { digest: &digest };
+                visit("entry_attachments", &self.open_value(row, stored).await?);
+                opened.attachments += 1;
+            }
+            if !full {
+                break;
+            }
+            after = next;
+        }
         Ok(opened)
     }
 }
 
 /// What a read error names.
 const OP: &str = "reading every stored value";
+
+/// The digest of the attachment entry `seq` keeps, as stored.
+pub(super) fn entry_digest(
+    engine: &Engine,
+    seq: i64,
+    digest: &[u8],
+) -> Result<[u8; 32], StorageError> {
+    digest.try_into().map_err(|_| StorageError::Corrupt {
+        location: engine.location().to_string(),
+        detail: format!(
+            "entry_attachments row (seq {seq}): a digest of {} bytes",
+            digest.len()
+        ),
+    })
+}

@@ -84,7 +84,7 @@ impl PgBatch {
             // The guards of these claims read what the held ones write.
             self.conn().await?;
         }
-        self.pending.hold_claims(ledger);
-        Ok(())
+        let location = self.engine.location.clone();
+        self.pending.hold_claims(ledger, &location)
     }
 }

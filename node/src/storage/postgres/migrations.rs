@@ -59,4 +59,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "attachment parts",
         include_str!("../migrations/postgres/0011_attachment_parts.sql"),
     ),
+    (
+        12,
+        "entry attachments",
+        include_str!("../migrations/postgres/0012_entry_attachments.sql"),
+    ),
 ];

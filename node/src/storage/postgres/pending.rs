@@ -16,6 +16,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::storage::StorageError;
 use crate::storage::claims::ClaimLedger;
+use crate::storage::engine::seq_column;
 use crate::storage::state::StateWrite;
 
 /// Writes held for one statement. Claims are held once: a second
@@ -48,7 +49,12 @@ struct Claims {
     quota_updated: (Vec<String>, Vec<i64>, Vec<i64>, Vec<i64>),
     quota_inserted: (Vec<String>, Vec<i64>, Vec<i64>),
     attachments: (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<bool>),
+    kept: KeptColumns,
 }
+
+/// Attachments kept by their entry (decision 1220), as columns: seq,
+/// digest, body, assembled.
+type KeptColumns = (Vec<i64>, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<bool>);
 
 impl Pending {
     pub(super) fn is_empty(&self) -> bool {
@@ -97,8 +103,13 @@ impl Pending {
         );
     }
 
-    /// Holds what a batch's claims took (none held yet).
-    pub(super) fn hold_claims(&mut self, ledger: &ClaimLedger) {
+    /// Holds what a batch's claims took (none held yet). Fails only for a
+    /// seq beyond a database integer.
+    pub(super) fn hold_claims(
+        &mut self,
+        ledger: &ClaimLedger,
+        location: &str,
+    ) -> Result<(), StorageError> {
         let mut claims = Claims::default();
         for (region, nonce, expires) in &ledger.nonces {
             claims.nonces.0.push(region.clone());
@@ -132,7 +143,14 @@ impl Pending {
             claims.attachments.1.push(a.body.clone());
             claims.attachments.2.push(a.assembled);
         }
+        for (seq, a) in &ledger.kept {
+            claims.kept.0.push(seq_column(location, *seq)?);
+            claims.kept.1.push(a.digest.to_vec());
+            claims.kept.2.push(a.body.clone());
+            claims.kept.3.push(a.assembled);
+        }
         self.claims = Some(claims);
+        Ok(())
     }
 
     /// Sends every held write in one statement on `conn`. A guarded claim
@@ -250,6 +268,16 @@ impl Pending {
                     column(q, digests, "bytea[], ");
                     column(q, bodies, "bytea[], ");
                     column(q, assembled, "bool[]) ON CONFLICT (digest) DO NOTHING");
+                });
+            }
+            let (seqs, digests, bodies, assembled) = c.kept;
+            if !seqs.is_empty() {
+                sql.write(None, |q| {
+                    q.push("INSERT INTO entry_attachments (seq, digest, body, assembled) SELECT * FROM UNNEST(");
+                    column(q, seqs, "int8[], ");
+                    column(q, digests, "bytea[], ");
+                    column(q, bodies, "bytea[], ");
+                    column(q, assembled, "bool[])");
                 });
             }
         }

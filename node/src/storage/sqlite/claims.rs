@@ -11,7 +11,7 @@ use super::SqliteBatch;
 use crate::storage::StorageError;
 use crate::storage::access::{AccessClaim, ClaimState};
 use crate::storage::claims::ClaimLedger;
-use crate::storage::engine::expect_one_row;
+use crate::storage::engine::{expect_one_row, seq_column};
 
 /// Claims read per statement (six parameters each).
 const CLAIMS_PER_READ: usize = 512;
@@ -153,6 +153,27 @@ impl SqliteBatch {
                     .push_bind(a.assembled);
             });
             insert.push(" ON CONFLICT (digest) DO NOTHING");
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        for chunk in ledger.kept.chunks(ROWS_PER_INSERT) {
+            let seqs = chunk
+                .iter()
+                .map(|(seq, _)| seq_column(&location, *seq))
+                .collect::<Result<Vec<i64>, StorageError>>()?;
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO entry_attachments (seq, digest, body, assembled) ",
+            );
+            insert.push_values(chunk.iter().zip(seqs), |mut row, ((_, a), seq)| {
+                row.push_bind(seq)
+                    .push_bind(a.digest.as_slice())
+                    .push_bind(a.body.as_slice())
+                    .push_bind(a.assembled);
+            });
             insert
                 .build()
                 .persistent(false)

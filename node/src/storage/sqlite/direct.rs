@@ -29,7 +29,7 @@ use super::held_nonces::{HELD_HORIZON_MS, HeldNonces};
 use super::{BATCH_OP, INSERT_TREE_HASHES, NEXT_SEQ};
 use crate::storage::access::{AccessClaim, ClaimState};
 use crate::storage::claims::ClaimLedger;
-use crate::storage::engine::{self, JournalRow, expect_one_row};
+use crate::storage::engine::{self, JournalRow, expect_one_row, seq_column};
 use crate::storage::lease::LeaseRow;
 use crate::storage::state::StateWrite;
 use crate::storage::witness::{INSERT_CHECKPOINT, STORED_CHECKPOINT};
@@ -350,6 +350,18 @@ impl DirectBatch {
                 "INSERT INTO attachments (digest, body, assembled) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (digest) DO NOTHING",
                 params![a.digest.as_slice(), a.body, a.assembled],
+            )?;
+        }
+        for (seq, a) in &ledger.kept {
+            self.run(
+                "INSERT INTO entry_attachments (seq, digest, body, assembled) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    seq_column(&location, *seq)?,
+                    a.digest.as_slice(),
+                    a.body,
+                    a.assembled
+                ],
             )?;
         }
         Ok(())

@@ -64,4 +64,9 @@ pub(super) const MIGRATIONS: &[EmbeddedMigration] = &[
         "recent nonces",
         include_str!("../migrations/sqlite/0012_recent_nonces.sql"),
     ),
+    (
+        13,
+        "entry attachments",
+        include_str!("../migrations/sqlite/0013_entry_attachments.sql"),
+    ),
 ];

@@ -40,8 +40,11 @@ pub(crate) type BuildBody = Box<dyn FnOnce(ClaimOutcome) -> Vec<u8> + Send>;
 pub(crate) struct ClaimedAppend {
     pub(crate) kind: u16,
     pub(crate) claim: AccessClaim,
-    /// Its attachment's rows, sealed ([`crate::storage::attachment`]).
-    pub(crate) attachments: Vec<crate::storage::attachment::Stored>,
+    /// Its attachment's row, sealed, kept by the entry's seq
+    /// ([`crate::storage::attachment`]).
+    pub(crate) attachment: Option<crate::storage::attachment::Stored>,
+    /// The rows of the attachment's parts to store, sealed, kept by digest.
+    pub(crate) parts: Vec<crate::storage::attachment::Stored>,
     /// Flow-state writes committed with the record unless the claim is a
     /// replay.
     pub(crate) state: Vec<StateWrite>,
@@ -133,8 +136,9 @@ impl Append {
             Append::Plain(append) => append.body.len() + state_bytes(&append.state),
             Append::Claimed(append) => {
                 append
-                    .attachments
+                    .attachment
                     .iter()
+                    .chain(&append.parts)
                     .map(|a| a.body.len())
                     .sum::<usize>()
                     + state_bytes(&append.state)
