@@ -2760,6 +2760,74 @@ async fn log_records_round_trip(store: Store) {
 
 /// The `danger` edits change what an operator could change and leave the
 /// tree alone, so the journal no longer matches its stored root;
+/// An operator's rewrite (`danger::rewrite_log`) moves the attachment of
+/// each record it appends again to the record's new seq and drops those of
+/// the records it leaves out; after `truncate_log`, an attachment left at a
+/// seq by a journal row deleted behind the node's back is replaced by the
+/// entry written there next, not an error that stops the log.
+async fn attachments_follow_a_rewrite_and_a_stale_row_gives_way(store: Store) {
+    let s = store.open().await;
+    let claimed = |n: u8| {
+        let s = s.clone();
+        async move {
+            let content = vec![n; 64];
+            s.append_claimed(
+                QUERY_KIND,
+                claim("520000", nonce(usize::from(n))),
+                Some(Attachment::new([n; 32], content.clone())),
+                move |o| decision_body(usize::from(n), o),
+            )
+            .await
+            .expect("claimed")
+            .0
+        }
+    };
+    s.append(2, b"plain".to_vec()).await.expect("plain");
+    let a = claimed(1).await;
+    s.append(2, b"plain".to_vec()).await.expect("plain");
+    let b = claimed(2).await;
+    let c = claimed(3).await;
+    let kept = danger::rewrite_log(&s, a, |r| r.seq != a)
+        .await
+        .expect("rewrite");
+    assert_eq!(kept, vec![a, a + 1, a + 2], "three records appended again");
+    assert_eq!(
+        s.entry_attachment(a + 1, &[2; 32]).await.expect("read"),
+        Some(vec![2; 64]),
+        "b's attachment moved from {b} to {}",
+        a + 1
+    );
+    assert_eq!(
+        s.entry_attachment(a + 2, &[3; 32]).await.expect("read"),
+        Some(vec![3; 64]),
+        "c's attachment moved from {c}"
+    );
+    assert_eq!(s.entry_attachment(a, &[1; 32]).await.expect("read"), None);
+    assert_eq!(s.entry_attachment(c, &[3; 32]).await.expect("read"), None);
+
+    // A row at the next seq, left behind by a deleted journal row.
+    let next = s.journal_len().await.expect("len");
+    let stale = match store.backend() {
+        Backend::Sqlite => format!(
+            "INSERT INTO entry_attachments (seq, digest, body, assembled) VALUES ({next}, X'{}', X'00', 0)",
+            hex::encode([9u8; 32])
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO entry_attachments (seq, digest, body, assembled) VALUES ({next}, '\\x{}'::bytea, '\\x00'::bytea, false)",
+            hex::encode([9u8; 32])
+        ),
+    };
+    assert_eq!(danger::execute_raw(&s, &stale).await.expect("stale"), 1);
+    let d = claimed(4).await;
+    assert_eq!(d, next);
+    assert_eq!(
+        s.entry_attachment(d, &[4; 32]).await.expect("read"),
+        Some(vec![4; 64])
+    );
+    assert_eq!(s.entry_attachment(d, &[9; 32]).await.expect("read"), None);
+    s.close().await;
+}
+
 /// `truncate_log` rewinds journal, tree and checkpoints together, and the
 /// log then continues (forks) from there.
 async fn danger_edits_break_the_tree(store: Store) {
@@ -3257,6 +3325,7 @@ both_backends!(
     log_records_round_trip,
     checkpoints_ride_with_appends,
     danger_edits_break_the_tree,
+    attachments_follow_a_rewrite_and_a_stale_row_gives_way,
     old_journals_get_their_tree,
     flow_state_commits_with_its_record,
     concurrent_opens_of_a_new_store_succeed,

@@ -505,18 +505,14 @@ async fn releases(
 }
 
 /// Rewinds `storage`'s log to `deleted` and appends every later entry
-/// again (as in `tests/tests/log_rewrite.rs`); returns how many.
+/// again, with its attachment (as in `tests/tests/log_rewrite.rs`); returns
+/// how many.
 async fn rewrite_without(
     storage: &Storage,
     deleted: u64,
 ) -> Result<u64, credex_node::storage::StorageError> {
-    let len = storage.journal_len().await?;
-    let later = journal(storage, deleted + 1, len).await?;
-    danger::truncate_log(storage, deleted).await?;
-    for r in &later {
-        storage.append(r.kind, r.body.clone()).await?;
-    }
-    Ok(later.len() as u64)
+    let kept = danger::rewrite_log(storage, deleted, |r| r.seq != deleted).await?;
+    Ok(kept.len() as u64)
 }
 
 /// Have up to `want` peers cosign `node`'s newest checkpoint; says who did

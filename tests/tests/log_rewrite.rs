@@ -120,18 +120,16 @@ async fn a_log_its_operator_rewrote_is_not_verified_and_is_caught_by_what_others
     let releases = received(&gz).await;
     let (first, second) = (releases[0].0, releases[1].0);
     let erased = [releases[0].1.query_digest, releases[1].1.query_digest];
-    let later = gz.storage().journal_range(first, 4096).await.unwrap();
-    danger::truncate_log(gz.storage(), first).await.unwrap();
-    for record in later {
+    danger::rewrite_log(gz.storage(), first, |record| {
         let disclosure_of_erased = record.kind == credex_journal::kind::RECORDS_DISCLOSED
             && credex_protocol::decode::<credex_journal::RecordsDisclosed>(&record.body)
                 .is_ok_and(|d| {
                     matches!(d.by, credex_journal::DisclosedBy::Query { query_digest } if erased.contains(&query_digest))
                 });
-        if record.seq != first && record.seq != second && !disclosure_of_erased {
-            gz.storage().append(record.kind, record.body).await.unwrap();
-        }
-    }
+        record.seq != first && record.seq != second && !disclosure_of_erased
+    })
+    .await
+    .unwrap();
     let rewritten = out.path().join("rewritten");
     export(&gz, &rewritten).await;
 

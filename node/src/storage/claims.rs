@@ -16,6 +16,22 @@ use std::collections::{BTreeMap, HashSet};
 use super::access::{AccessClaim, ClaimOutcome, ClaimState};
 use super::attachment::Stored;
 
+/// How an insert into `entry_attachments` treats a row already at its seq:
+/// replaced. The journal row of that seq is written in the same
+/// transaction, so such a row can only be one an operator left behind when
+/// the journal row it belonged to was deleted; the entry written now owns
+/// the seq.
+pub(crate) const ON_KEPT_CONFLICT: &str = on_kept_conflict!();
+
+/// [`ON_KEPT_CONFLICT`] as a literal, for `concat!`.
+macro_rules! on_kept_conflict {
+    () => {
+        " ON CONFLICT (seq) DO UPDATE SET digest = excluded.digest, \
+         body = excluded.body, assembled = excluded.assembled"
+    };
+}
+pub(crate) use on_kept_conflict;
+
 /// What the claims decided so far in a batch take, and what the store held
 /// before the batch for the keys they touch.
 #[derive(Debug, Default)]

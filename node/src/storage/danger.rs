@@ -4,8 +4,8 @@
 //! hide or change an access (DESIGN §12); the access log must make that
 //! visible. The edits here change the journal or the checkpoints *without*
 //! the Merkle tree following (except [`truncate_log`], which rewinds
-//! everything to fork the log), exactly as an operator with database
-//! access could. Nothing in the node may call this module, and it is
+//! everything to fork the log, and [`rewrite_log`], which appends again
+//! after it), exactly as an operator with database access could. Nothing in the node may call this module, and it is
 //! compiled only with the cargo feature `danger`, which the tests and the
 //! simulator enable and the `credex` binary never does (decision 0700).
 //!
@@ -103,8 +103,8 @@ pub async fn replace_checkpoint(
 }
 
 /// Rewinds the log to its first `size` records: deletes the later journal
-/// records, their tree hashes, and the checkpoints (with cosignatures) of
-/// larger trees; the writer then continues from `size`. Appending after
+/// records, the attachments they keep, their tree hashes, and the
+/// checkpoints (with cosignatures) of larger trees; the writer then continues from `size`. Appending after
 /// this forks the log: checkpoints already handed out for larger sizes
 /// contradict the new ones. Returns the journal rows deleted.
 pub async fn truncate_log(storage: &Storage, size: u64) -> Result<u64, StorageError> {
@@ -120,6 +120,58 @@ pub async fn truncate_log(storage: &Storage, size: u64) -> Result<u64, StorageEr
         },
     )
     .await
+}
+
+/// Rewrites the log from record `from` on, as an operator hiding entries
+/// would: the records from `from` that `keep` accepts are appended again
+/// (new seqs, a rebuilt tree, new checkpoints signed with the node's key)
+/// and the attachment each kept (decision 1220) moves with it to its new
+/// seq; the others vanish with their attachments. Returns the new seqs of
+/// the records kept, in order.
+pub async fn rewrite_log(
+    storage: &Storage,
+    from: u64,
+    keep: impl Fn(&super::JournalRecord) -> bool,
+) -> Result<Vec<u64>, StorageError> {
+    let mut later = Vec::new();
+    loop {
+        let page = storage
+            .journal_range(from + later.len() as u64, 4096)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        later.extend(page);
+    }
+    // The attachments of the records to rewrite, parked beside the journal
+    // while it is truncated: a sealed body is bound to its digest, not to
+    // its seq, so it opens wherever it is put back.
+    execute_raw(
+        storage,
+        &format!(
+            "DROP TABLE IF EXISTS danger_parked_attachments; \
+             CREATE TABLE danger_parked_attachments AS \
+             SELECT seq, digest, body, assembled FROM entry_attachments WHERE seq >= {}",
+            db_int(from)
+        ),
+    )
+    .await?;
+    truncate_log(storage, from).await?;
+    let mut moves = String::new();
+    let mut kept = Vec::new();
+    for record in later.into_iter().filter(|r| keep(r)) {
+        let seq = storage.append(record.kind, record.body).await?;
+        moves.push_str(&format!(
+            "INSERT INTO entry_attachments (seq, digest, body, assembled) \
+             SELECT {}, digest, body, assembled FROM danger_parked_attachments WHERE seq = {}; ",
+            db_int(seq),
+            db_int(record.seq)
+        ));
+        kept.push(seq);
+    }
+    moves.push_str("DROP TABLE danger_parked_attachments");
+    execute_raw(storage, &moves).await?;
+    Ok(kept)
 }
 
 /// Beyond `i64::MAX` nothing is stored: such a value matches no row.

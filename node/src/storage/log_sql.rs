@@ -407,6 +407,7 @@ macro_rules! log_sql {
                     for sql in [
                         "DELETE FROM cosignatures WHERE size > $1",
                         "DELETE FROM checkpoints WHERE size > $1",
+                        "DELETE FROM entry_attachments WHERE seq >= $1",
                     ] {
                         sqlx::query(sql)
                             .bind(*size)

@@ -29,11 +29,18 @@ use super::held_nonces::{HELD_HORIZON_MS, HeldNonces};
 use super::{BATCH_OP, INSERT_TREE_HASHES, NEXT_SEQ};
 use crate::storage::access::{AccessClaim, ClaimState};
 use crate::storage::claims::ClaimLedger;
+use crate::storage::claims::on_kept_conflict;
 use crate::storage::engine::{self, JournalRow, expect_one_row, seq_column};
 use crate::storage::lease::LeaseRow;
 use crate::storage::state::StateWrite;
 use crate::storage::witness::{INSERT_CHECKPOINT, STORED_CHECKPOINT};
 use crate::storage::{JournalRecord, LOCK_WAIT_TIMEOUT, RecordRow, StorageError};
+
+/// Keeps an attachment by its entry (decision 1220).
+const INSERT_KEPT: &str = concat!(
+    "INSERT INTO entry_attachments (seq, digest, body, assembled) VALUES (?1, ?2, ?3, ?4)",
+    on_kept_conflict!()
+);
 
 /// Statements the connection keeps prepared: every statement of a batch.
 const STATEMENT_CACHE: usize = 32;
@@ -354,8 +361,7 @@ impl DirectBatch {
         }
         for (seq, a) in &ledger.kept {
             self.run(
-                "INSERT INTO entry_attachments (seq, digest, body, assembled) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                INSERT_KEPT,
                 params![
                     seq_column(&location, *seq)?,
                     a.digest.as_slice(),
