@@ -1650,6 +1650,73 @@ async fn records_for_is_bounded(store: Store) {
     s.close().await;
 }
 
+/// Concurrent `records_for` calls, which PostgreSQL answers in batches
+/// (`storage::postgres::record_reads`), each get exactly their subject's
+/// records in their own categories, in order; one over the bound is
+/// refused without touching the others.
+async fn concurrent_record_reads_each_get_their_own(store: Store) {
+    let s = store.open().await;
+    let rows = sample_records(120);
+    s.import_records(rows.clone()).await.expect("import");
+    let big: Vec<RecordRow> = (0..=MAX_RECORDS_PER_QUERY)
+        .map(|i| RecordRow {
+            category: "license".into(),
+            record_id: format!("L{i:05}"),
+            subject_key: "big".into(),
+            body: vec![2],
+            copy_of: None,
+        })
+        .collect();
+    s.import_records(big).await.expect("big");
+    let sets: [&[&str]; 4] = [
+        &["penalty"],
+        &["license", "tax_rating"],
+        &["B_red_list", "penalty", "license"],
+        &["tax_rating", "tax_rating"],
+    ];
+    let tasks: Vec<_> = (0..64usize)
+        .map(|i| {
+            let s = s.clone();
+            let subject = match i {
+                _ if i % 16 == 5 => "big".to_owned(),
+                _ if i % 11 == 0 => "nobody".to_owned(),
+                _ => format!("subject-{}", i % 3),
+            };
+            let categories: Vec<String> = if subject == "big" {
+                vec!["license".into()]
+            } else {
+                sets[i % 4].iter().map(|c| (*c).to_owned()).collect()
+            };
+            tokio::spawn(async move {
+                let got = s.records_for(&subject, &categories).await;
+                (subject, categories, got)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (subject, categories, got) = task.await.expect("task");
+        if subject == "big" {
+            assert!(
+                matches!(got, Err(StorageError::TooManyRecords { .. })),
+                "{got:?}"
+            );
+            continue;
+        }
+        let mut expected: Vec<StoredRecord> = rows
+            .iter()
+            .filter(|r| r.subject_key == subject && categories.contains(&r.category))
+            .map(|r| StoredRecord {
+                category: r.category.clone(),
+                record_id: r.record_id.clone(),
+                body: r.body.clone(),
+            })
+            .collect();
+        expected.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
+        assert_eq!(got.expect("records"), expected, "{subject} {categories:?}");
+    }
+    s.close().await;
+}
+
 /// `record_keys_of_subjects` answers each subject in the order asked, its
 /// keys in the categories asked, and `None` for a subject over the bound.
 async fn record_keys_of_subjects_reads_many_at_once(store: Store) {
@@ -3307,6 +3374,7 @@ both_backends!(
     attachments_share_their_parts,
     records_import_whole_or_not_at_all,
     records_for_is_bounded,
+    concurrent_record_reads_each_get_their_own,
     record_keys_of_subjects_reads_many_at_once,
     record_copies_are_found_by_their_owners_key,
     state_writes_to_one_key_keep_the_last,

@@ -21,6 +21,7 @@ mod journal;
 mod lease;
 mod migrations;
 mod pending;
+mod record_reads;
 mod records;
 
 use migrations::MIGRATIONS;
@@ -61,6 +62,8 @@ pub(crate) struct PgEngine {
     appends: PgPool,
     /// Advisory lock key of this journal, see [`JOURNAL_LOCK_CLASS`].
     journal_lock_key: i64,
+    /// Queries' record reads, batched ([`record_reads`]).
+    record_reads: record_reads::RecordReads,
 }
 
 /// The connection options of `url` (a `postgres://` or `postgresql://`
@@ -200,6 +203,7 @@ impl PgEngine {
                 source: Arc::new(e.into()),
             })?;
         Ok(PgEngine {
+            record_reads: record_reads::RecordReads::start(pool.clone(), Arc::clone(&location)),
             location,
             pool,
             appends,

@@ -35,33 +35,16 @@ impl PgEngine {
         Ok(rows.len() as u64)
     }
 
+    /// The records of `subject_key` in `categories`, at most `limit`,
+    /// ordered by category and record id: read in a batch with the other
+    /// queries' reads waiting ([`super::record_reads`]).
     pub(crate) async fn records_for(
         &self,
         subject_key: &str,
         categories: &[String],
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StorageError> {
-        // Byte order, as SQLite's BINARY collation, whatever the database's
-        // collation.
-        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT category, record_id, body FROM records \
-             WHERE subject_key = $1 AND category = ANY($2) \
-             ORDER BY category COLLATE \"C\", record_id COLLATE \"C\" LIMIT $3",
-        )
-        .bind(subject_key)
-        .bind(categories)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.read_error("records of a subject", e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(category, record_id, body)| StoredRecord {
-                category,
-                record_id,
-                body,
-            })
-            .collect())
+        self.record_reads.read(subject_key, categories, limit).await
     }
 
     /// Each of `subjects`' record keys in `categories`, at most `limit`
