@@ -1561,19 +1561,7 @@ async fn records_import_whole_or_not_at_all(store: Store) {
     assert_eq!(s.record_count().await.expect("count"), ROWS as u64);
 
     let categories = ["penalty".to_owned(), "B_red_list".to_owned()];
-    let expected = |rows: &[RecordRow], subject: &str| {
-        let mut expected: Vec<StoredRecord> = rows
-            .iter()
-            .filter(|r| r.subject_key == subject && categories.contains(&r.category))
-            .map(|r| StoredRecord {
-                category: r.category.clone(),
-                record_id: r.record_id.clone(),
-                body: r.body.clone(),
-            })
-            .collect();
-        expected.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
-        expected
-    };
+    let expected = |rows: &[RecordRow], subject: &str| records_of(rows, subject, &categories);
     let found = s
         .records_for("subject-1", &categories)
         .await
@@ -1702,17 +1690,11 @@ async fn concurrent_record_reads_each_get_their_own(store: Store) {
             );
             continue;
         }
-        let mut expected: Vec<StoredRecord> = rows
-            .iter()
-            .filter(|r| r.subject_key == subject && categories.contains(&r.category))
-            .map(|r| StoredRecord {
-                category: r.category.clone(),
-                record_id: r.record_id.clone(),
-                body: r.body.clone(),
-            })
-            .collect();
-        expected.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
-        assert_eq!(got.expect("records"), expected, "{subject} {categories:?}");
+        assert_eq!(
+            got.expect("records"),
+            records_of(&rows, &subject, &categories),
+            "{subject} {categories:?}"
+        );
     }
     s.close().await;
 }
@@ -3640,6 +3622,22 @@ fn decision_body(n: usize, outcome: ClaimOutcome) -> Vec<u8> {
 
 /// `n` records over three subjects and four categories (one upper-case, to
 /// check byte order), record ids unique per category.
+/// What `records_for(subject, categories)` should return from `rows`:
+/// ordered by category, then record id.
+fn records_of(rows: &[RecordRow], subject: &str, categories: &[String]) -> Vec<StoredRecord> {
+    let mut expected: Vec<StoredRecord> = rows
+        .iter()
+        .filter(|r| r.subject_key == subject && categories.contains(&r.category))
+        .map(|r| StoredRecord {
+            category: r.category.clone(),
+            record_id: r.record_id.clone(),
+            body: r.body.clone(),
+        })
+        .collect();
+    expected.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
+    expected
+}
+
 fn sample_records(n: usize) -> Vec<RecordRow> {
     const CATEGORIES: [&str; 4] = ["penalty", "license", "B_red_list", "tax_rating"];
     (0..n)
