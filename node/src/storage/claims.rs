@@ -20,10 +20,7 @@ use super::attachment::Stored;
 /// replaced. The journal row of that seq is written in the same
 /// transaction, so such a row can only be one an operator left behind when
 /// the journal row it belonged to was deleted; the entry written now owns
-/// the seq.
-pub(crate) const ON_KEPT_CONFLICT: &str = on_kept_conflict!();
-
-/// [`ON_KEPT_CONFLICT`] as a literal, for `concat!`.
+/// the seq. A literal, so that `concat!` can take it.
 macro_rules! on_kept_conflict {
     () => {
         " ON CONFLICT (seq) DO UPDATE SET digest = excluded.digest, \

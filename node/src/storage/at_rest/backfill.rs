@@ -208,7 +208,7 @@ async fn attachments(engine: &Engine, ring: &Keyring) -> Result<u64, StorageErro
                 .await
                 .map_err(|e| write_error(engine, OP, e))?;
             for (seq, digest, body) in &rows {
-                let digest = super::verify::entry_digest(engine, *seq, digest)?;
+                let digest = super::entry_digest(engine, *seq, digest)?;
                 let row = Row::EntryAttachment { digest: &digest };
                 if ring.open(row, body).is_ok() {
                     continue;

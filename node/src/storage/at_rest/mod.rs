@@ -53,6 +53,7 @@ pub use backfill::BACKFILL_CHUNK;
 pub use kek::{Cipher, FileKek, KEK_LEN, KeyEncryptionKey, NONCE_LEN, TAG_LEN};
 pub use verify::OpenedValues;
 
+use super::engine::Engine;
 use super::records::{RecordRow, StoredRecord};
 use super::state::StateWrite;
 use super::{Storage, StorageError};
@@ -165,6 +166,17 @@ pub enum AtRestError {
         /// Why.
         reason: &'static str,
     },
+}
+
+/// The digest of the attachment entry `seq` keeps, as stored.
+fn entry_digest(engine: &Engine, seq: i64, digest: &[u8]) -> Result<[u8; 32], StorageError> {
+    digest.try_into().map_err(|_| StorageError::Corrupt {
+        location: engine.location().to_string(),
+        detail: format!(
+            "entry_attachments row (seq {seq}): a digest of {} bytes",
+            digest.len()
+        ),
+    })
 }
 
 /// The row a value belongs to: its table and primary key, bound to the

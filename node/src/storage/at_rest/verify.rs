@@ -140,7 +140,7 @@ impl Storage {
             let full = rows.len() == BACKFILL_CHUNK;
             let next = rows.last().map(|(seq, _, _)| *seq).unwrap_or(after);
             for (seq, digest, stored) in rows {
-                let digest = entry_digest(&self.inner.engine, seq, &digest)?;
+                let digest = super::entry_digest(&self.inner.engine, seq, &digest)?;
                 let row = Row::EntryAttachment { digest: &digest };
                 visit("entry_attachments", &self.open_value(row, stored).await?);
                 opened.attachments += 1;
@@ -156,18 +156,3 @@ impl Storage {
 
 /// What a read error names.
 const OP: &str = "reading every stored value";
-
-/// The digest of the attachment entry `seq` keeps, as stored.
-pub(super) fn entry_digest(
-    engine: &Engine,
-    seq: i64,
-    digest: &[u8],
-) -> Result<[u8; 32], StorageError> {
-    digest.try_into().map_err(|_| StorageError::Corrupt {
-        location: engine.location().to_string(),
-        detail: format!(
-            "entry_attachments row (seq {seq}): a digest of {} bytes",
-            digest.len()
-        ),
-    })
-}

@@ -278,7 +278,7 @@ impl Pending {
                     column(q, digests, "bytea[], ");
                     column(q, bodies, "bytea[], ");
                     column(q, assembled, "bool[])");
-                    q.push(crate::storage::claims::ON_KEPT_CONFLICT);
+                    q.push(crate::storage::claims::on_kept_conflict!());
                 });
             }
         }

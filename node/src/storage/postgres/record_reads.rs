@@ -15,7 +15,6 @@
 //! goes away leaves its answer unsent; its read is done anyway (it only
 //! reads).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sqlx::PgPool;
@@ -94,9 +93,9 @@ async fn run(pool: PgPool, location: Arc<str>, mut waiting: mpsc::Receiver<Read>
         batch.retain(|read| !read.reply.is_closed());
         if !batch.is_empty() {
             match read_batch(&pool, &batch).await {
-                Ok(mut found) => {
-                    for (i, read) in batch.drain(..).enumerate() {
-                        let _ = read.reply.send(Ok(found.remove(&i).unwrap_or_default()));
+                Ok(found) => {
+                    for (read, records) in batch.drain(..).zip(found) {
+                        let _ = read.reply.send(Ok(records));
                     }
                 }
                 Err(e) => {
@@ -115,12 +114,9 @@ async fn run(pool: PgPool, location: Arc<str>, mut waiting: mpsc::Receiver<Read>
     }
 }
 
-/// The records each of `batch` asked for, by its place in `batch`, each
-/// read's ordered by category and record id.
-async fn read_batch(
-    pool: &PgPool,
-    batch: &[Read],
-) -> Result<BTreeMap<usize, Vec<StoredRecord>>, sqlx::Error> {
+/// The records each of `batch` asked for, in `batch`'s order, each read's
+/// ordered by category and record id.
+async fn read_batch(pool: &PgPool, batch: &[Read]) -> Result<Vec<Vec<StoredRecord>>, sqlx::Error> {
     let keys: Vec<&str> = batch.iter().map(|r| r.subject_key.as_str()).collect();
     let limits: Vec<i64> = batch
         .iter()
@@ -141,14 +137,14 @@ async fn read_batch(
         .bind(categories)
         .fetch_all(pool)
         .await?;
-    let mut found: BTreeMap<usize, Vec<StoredRecord>> = BTreeMap::new();
+    let mut found: Vec<Vec<StoredRecord>> = vec![Vec::new(); batch.len()];
     for (ordinal, category, record_id, body) in rows {
         // WITH ORDINALITY counts from 1.
-        if let Some(i) = usize::try_from(ordinal - 1)
+        if let Some(records) = usize::try_from(ordinal - 1)
             .ok()
-            .filter(|&i| i < batch.len())
+            .and_then(|i| found.get_mut(i))
         {
-            found.entry(i).or_default().push(StoredRecord {
+            records.push(StoredRecord {
                 category,
                 record_id,
                 body,
@@ -157,7 +153,7 @@ async fn read_batch(
     }
     // Byte order, as `COLLATE "C"` (and SQLite's BINARY): a lateral
     // subquery's order is not kept by the join around it.
-    for records in found.values_mut() {
+    for records in &mut found {
         records.sort_by(|a, b| (&a.category, &a.record_id).cmp(&(&b.category, &b.record_id)));
     }
     Ok(found)

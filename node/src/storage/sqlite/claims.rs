@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::SqliteBatch;
 use crate::storage::StorageError;
 use crate::storage::access::{AccessClaim, ClaimState};
-use crate::storage::claims::{ClaimLedger, ON_KEPT_CONFLICT};
+use crate::storage::claims::{ClaimLedger, on_kept_conflict};
 use crate::storage::engine::{expect_one_row, seq_column};
 
 /// Claims read per statement (six parameters each).
@@ -174,7 +174,7 @@ impl SqliteBatch {
                     .push_bind(a.body.as_slice())
                     .push_bind(a.assembled);
             });
-            insert.push(ON_KEPT_CONFLICT);
+            insert.push(on_kept_conflict!());
             insert
                 .build()
                 .persistent(false)
