@@ -19,6 +19,7 @@ use crate::tls::FederationTrust;
 use crate::transport::{ClientError, PeerConnection, Transport};
 
 mod handler;
+pub mod runtime;
 pub use handler::NodeHandler;
 
 /// Unix time in milliseconds, by the system clock ([`crate::clock`]).

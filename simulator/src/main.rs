@@ -143,9 +143,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
             ),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = credex_node::service::runtime::build()?;
     let report = runtime.block_on(credex_simulator::run(&opts))?;
     print!("{}", credex_simulator::report::render(&report));
     let files = credex_simulator::report::write_files(&report, &opts.out)?;

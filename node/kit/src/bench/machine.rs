@@ -88,3 +88,8 @@ pub(crate) fn machine_busy_s() -> f64 {
     let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
     busy / USER_HZ
 }
+
+/// Worker threads of the runtime the benchmark runs on (0 outside one).
+pub fn runtime_workers() -> usize {
+    tokio::runtime::Handle::try_current().map_or(0, |runtime| runtime.metrics().num_workers())
+}

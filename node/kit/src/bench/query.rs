@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::crypto::{CryptoFloor, measure_crypto_floor_of};
 use super::fixtures::{BenchFederation, QueryFactory};
-use super::machine::Machine;
+use super::machine::{Machine, runtime_workers};
 use super::phase::{Pool, run_phase};
 use super::{
     BENCH_CATEGORY, BENCH_FIELDS, BENCH_LEGAL_BASIS, BENCH_PURPOSE, BENCH_QUOTA_PER_DAY,
@@ -194,7 +194,7 @@ pub async fn query_bench(args: &QueryBenchArgs) -> Result<QueryBenchReport, Benc
     let levels = levels?;
 
     Ok(QueryBenchReport {
-        setup: setup_description(args, &machine, imported),
+        setup: setup_description(args, imported),
         machine,
         started_unix_s,
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -401,12 +401,12 @@ async fn run_levels(
 }
 
 /// What was measured, in words, for the report.
-fn setup_description(args: &QueryBenchArgs, machine: &Machine, imported: u64) -> Vec<String> {
+fn setup_description(args: &QueryBenchArgs, imported: u64) -> Vec<String> {
     vec![
         format!(
             "requester {REQUESTER_NODE} (520000 Guizhou) → responder {RESPONDER_NODE} (440000 Guangdong), \
              both in this process on 127.0.0.1, one tokio runtime ({} worker threads)",
-            machine.cpus
+            runtime_workers()
         ),
         format!(
             "{} QUIC connection(s), mTLS, opened before timing; requests spread round robin; \

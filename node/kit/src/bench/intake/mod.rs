@@ -33,7 +33,7 @@ use credex_protocol::RegionCode;
 use serde::Serialize;
 
 use super::BenchError;
-use super::machine::{Machine, process_cpu_s};
+use super::machine::{Machine, process_cpu_s, runtime_workers};
 use super::query::{bench_schema, drop_schema};
 use crate::dev::{self, DEV_BASE_PORT, PROVINCES};
 use provinces::{Province, Reported};
@@ -346,7 +346,7 @@ fn summarize(
         machine: machine.clone(),
         started_unix_s: 0,
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        setup: setup_description(args, machine, engine),
+        setup: setup_description(args, engine),
         engine: engine.to_owned(),
         provinces: args.provinces,
         batches_per_province: args.batches,
@@ -375,13 +375,14 @@ fn summarize(
 }
 
 /// What was measured, in words, for the report.
-fn setup_description(args: &IntakeBenchArgs, machine: &Machine, engine: &str) -> Vec<String> {
+fn setup_description(args: &IntakeBenchArgs, engine: &str) -> Vec<String> {
     vec![
         format!(
             "the national node (000000 national-1) in this process on 127.0.0.1, {engine}, one tokio \
              runtime ({} worker threads); {} provinces in the same process, each over a QUIC \
              connection of its own with its own node certificate (mTLS, opened before timing)",
-            machine.cpus, args.provinces
+            runtime_workers(),
+            args.provinces
         ),
         format!(
             "each province sends {} batches of {} synthetic administrative penalties (distinct \
