@@ -349,9 +349,11 @@ async fn run_levels(
     let storage = requester.storage().clone();
     let mut levels = Vec::new();
     for &concurrency in &args.concurrency {
-        // Enough for the ceiling's rate over warm-up and measurement:
-        // credex cannot answer faster than its signature work allows.
-        let ceiling = crypto.ceiling_qps_intrinsic.max(1000.0);
+        // Enough for the cached-chains floor's rate over warm-up and
+        // measurement: credex cannot answer faster than the message
+        // signatures every query needs (it now passes the intrinsic
+        // ceiling, which ran the pool dry at 64 in flight).
+        let ceiling = crypto.ceiling_qps_cached_chains.max(1000.0);
         let want = ((ceiling * (args.seconds + args.warmup) * 1.1) as usize + 4 * concurrency)
             .min(MAX_PREBUILT);
         eprintln!("level {concurrency}: signing and approving {want} queries (not timed)…");
