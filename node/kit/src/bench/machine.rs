@@ -90,6 +90,6 @@ pub(crate) fn machine_busy_s() -> f64 {
 }
 
 /// Worker threads of the runtime the benchmark runs on (0 outside one).
-pub fn runtime_workers() -> usize {
+pub(crate) fn runtime_workers() -> usize {
     tokio::runtime::Handle::try_current().map_or(0, |runtime| runtime.metrics().num_workers())
 }
