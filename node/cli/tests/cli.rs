@@ -275,6 +275,40 @@ fn bad_input_gets_a_clear_error() {
     );
 }
 
+/// A worker count in the environment that is not a whole number of 1 or
+/// more is an error naming the variable, where tokio would panic, and the
+/// command does nothing (decision 1240).
+#[test]
+fn a_wrong_worker_count_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for bad in ["0", "three"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_credex"))
+            .args(["pki", "init-root", "--dir", p(&root)])
+            .env("TOKIO_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {e}");
+        assert!(
+            e.contains("TOKIO_WORKER_THREADS") && e.contains(bad) && !e.contains("panicked"),
+            "{e}"
+        );
+        assert!(!root.exists(), "{bad}: the command ran");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_credex"))
+        .args(["pki", "init-root", "--dir", p(&root)])
+        .env("TOKIO_WORKER_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(root.exists());
+}
+
 #[cfg(unix)]
 #[test]
 fn two_node_processes_greet_each_other_and_stop_on_sigterm() {

@@ -12,8 +12,11 @@
 //! (decision 1240): more queries per second and less CPU per query; equal
 //! at 1 and 16 in flight.
 //!
-//! `TOKIO_WORKER_THREADS`, when set, wins, as it does for tokio's default.
+//! `TOKIO_WORKER_THREADS`, when set, sets the count instead, as it does for
+//! tokio's default; a value that is not a whole number of 1 or more is an
+//! error naming the variable (tokio itself would panic).
 
+use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 
 /// Environment variable that sets the worker count instead (tokio's name).
@@ -24,42 +27,79 @@ pub fn worker_threads(cores: NonZeroUsize) -> usize {
     cores.get().saturating_add(1)
 }
 
+/// The worker count: [`WORKER_THREADS_VAR`]'s `value` when set, else
+/// [`worker_threads`] of `cores`.
+pub fn workers(value: Option<&OsStr>, cores: NonZeroUsize) -> std::io::Result<usize> {
+    let Some(value) = value else {
+        return Ok(worker_threads(cores));
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<NonZeroUsize>().ok())
+        .map(NonZeroUsize::get)
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{WORKER_THREADS_VAR}={value:?}: expected a whole number of worker threads, \
+                     1 or more (unset it for one more than the cores)"
+                ),
+            )
+        })
+}
+
 /// Build the runtime a node process runs on: every I/O and time driver
-/// enabled, [`worker_threads`] workers unless [`WORKER_THREADS_VAR`] is
-/// set (tokio then reads it, and refuses a value that is not a positive
-/// whole number).
+/// enabled, [`workers`] worker threads.
 pub fn build() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if std::env::var_os(WORKER_THREADS_VAR).is_none() {
-        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        builder.worker_threads(worker_threads(cores));
-    }
-    builder.build()
+    let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    let count = workers(std::env::var_os(WORKER_THREADS_VAR).as_deref(), cores)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(count)
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn cores(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+    }
+
     #[test]
     fn one_worker_more_than_the_cores() {
-        let cores = |n| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
         assert_eq!(worker_threads(cores(1)), 2);
         assert_eq!(worker_threads(cores(2)), 3);
         assert_eq!(worker_threads(cores(64)), 65);
+        assert_eq!(workers(None, cores(2)).ok(), Some(3));
     }
 
-    /// The built runtime has the workers the machine's cores call for
-    /// (when the environment does not name a count).
     #[test]
-    fn the_runtime_has_one_worker_more_than_the_cores() -> std::io::Result<()> {
-        if std::env::var_os(WORKER_THREADS_VAR).is_some() {
-            return Ok(());
+    fn the_environment_sets_another_count_or_is_refused_by_name() {
+        assert_eq!(workers(Some(OsStr::new("2")), cores(8)).ok(), Some(2));
+        assert_eq!(workers(Some(OsStr::new(" 5 ")), cores(8)).ok(), Some(5));
+        for bad in ["0", "-1", "three", ""] {
+            let refused = workers(Some(OsStr::new(bad)), cores(8));
+            assert!(
+                refused.as_ref().is_err_and(|e| {
+                    e.kind() == std::io::ErrorKind::InvalidInput
+                        && e.to_string().contains(WORKER_THREADS_VAR)
+                        && e.to_string().contains(&format!("{bad:?}"))
+                }),
+                "{bad:?}: {refused:?}"
+            );
         }
+    }
+
+    /// The built runtime has the workers [`workers`] names for this
+    /// machine and environment.
+    #[test]
+    fn the_runtime_has_the_workers_it_was_given() -> std::io::Result<()> {
         let runtime = build()?;
         let cores = std::thread::available_parallelism()?;
-        assert_eq!(runtime.metrics().num_workers(), cores.get() + 1);
+        let expected = workers(std::env::var_os(WORKER_THREADS_VAR).as_deref(), cores)?;
+        assert_eq!(runtime.metrics().num_workers(), expected);
         Ok(())
     }
 }
