@@ -282,12 +282,15 @@ fn bad_input_gets_a_clear_error() {
 fn a_wrong_worker_count_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    for bad in ["0", "three"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_credex"))
+    let init_root = |workers: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_credex"))
             .args(["pki", "init-root", "--dir", p(&root)])
-            .env("TOKIO_WORKER_THREADS", bad)
+            .env("TOKIO_WORKER_THREADS", workers)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    for bad in ["0", "three"] {
+        let out = init_root(bad);
         let e = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{bad}: {e}");
         assert!(
@@ -296,11 +299,7 @@ fn a_wrong_worker_count_is_a_clear_error() {
         );
         assert!(!root.exists(), "{bad}: the command ran");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_credex"))
-        .args(["pki", "init-root", "--dir", p(&root)])
-        .env("TOKIO_WORKER_THREADS", "1")
-        .output()
-        .unwrap();
+    let out = init_root("1");
     assert!(
         out.status.success(),
         "{}",
