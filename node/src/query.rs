@@ -476,16 +476,19 @@ struct ClaimBodies {
 
 impl ClaimBodies {
     fn encode(entry: &AccessEntry) -> Result<ClaimBodies, StorageError> {
-        let denied = |reason: QueryReason| {
-            let mut e = entry.clone();
-            e.outcome = Outcome::Denied;
-            e.reason = reason;
-            e.released.clear();
-            e.withheld = entry.requested.clone();
-            credex_journal::encode(&e).map(|e| e.body)
+        let claimed = credex_journal::encode(entry)?.body;
+        // One copy of the entry serves the three denials: they differ only
+        // in the reason.
+        let mut denial = entry.clone();
+        denial.outcome = Outcome::Denied;
+        denial.released.clear();
+        denial.withheld.clone_from(&entry.requested);
+        let mut denied = |reason: QueryReason| {
+            denial.reason = reason;
+            credex_journal::encode(&denial).map(|e| e.body)
         };
         Ok(ClaimBodies {
-            claimed: credex_journal::encode(entry)?.body,
+            claimed,
             replay: denied(QueryReason::Replay)?,
             authorization_used_up: denied(QueryReason::AuthorizationUsedUp)?,
             quota_exceeded: denied(QueryReason::QuotaExceeded)?,

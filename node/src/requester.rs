@@ -17,7 +17,7 @@ use credex_protocol::query::{
     AuthorizedQuery, CategoryFields, QueryRequest, QueryResponse, SignedSubjectAuthorization,
     SignerProof, SubjectAuthorization, SubjectRef,
 };
-use credex_protocol::{NodeName, RegionCode, Request, Response, Role};
+use credex_protocol::{NodeName, RegionCode, Response, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::query::unix_ms;
@@ -530,10 +530,7 @@ async fn exchange(
     query: &AuthorizedQuery,
     digest: [u8; 32],
 ) -> Result<QueryResponse, RequesterError> {
-    let response = match conn
-        .request(&Request::Query(Box::new(query.clone())))
-        .await?
-    {
+    let response = match conn.query(query).await? {
         Response::Query(r) => *r,
         other => {
             return Err(RequesterError::Client(ClientError::Unexpected {
@@ -553,8 +550,8 @@ async fn exchange(
         .cloned()
         .unwrap_or_default();
     let counterpart = crate::log::verify_receipt(&response, &responder_cert, digest)?;
-    let response_bytes =
-        credex_protocol::encode(&response).map_err(|source| RequesterError::Encode {
+    let response_digest =
+        credex_protocol::encoding_sha256(&response).map_err(|source| RequesterError::Encode {
             what: "the response",
             source,
         })?;
@@ -588,7 +585,7 @@ async fn exchange(
         outcome: response.body.outcome,
         reason: response.body.reason,
         policy_hash: response.body.policy_hash,
-        response_digest: Some(credex_journal::sha256(&response_bytes)),
+        response_digest: Some(response_digest),
         counterpart: Some(counterpart),
     };
     storage.append_entry(&entry).await?;

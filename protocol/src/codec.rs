@@ -98,8 +98,56 @@ pub mod byte_strings {
 }
 
 /// Encode a message as a payload (no frame header).
-pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    postcard::to_stdvec(msg).map_err(FrameError::Encode)
+///
+/// The message is measured first (postcard's size flavor walks it without
+/// writing), so the payload is allocated once at its length instead of
+/// grown and copied as it fills.
+pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let payload = Vec::with_capacity(encoded_len(msg)?);
+    postcard::to_extend(msg, payload).map_err(FrameError::Encode)
+}
+
+/// The length of `msg`'s encoding, without encoding it.
+pub fn encoded_len<T: Serialize + ?Sized>(msg: &T) -> Result<usize, FrameError> {
+    postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
+        .map_err(FrameError::Encode)
+}
+
+/// The SHA-256 digest of `msg`'s encoding, hashed as it is encoded (no
+/// buffer): equal to `SHA-256(encode(msg))`.
+pub fn encoding_sha256<T: Serialize + ?Sized>(msg: &T) -> Result<[u8; 32], FrameError> {
+    let digest = postcard::serialize_with_flavor(msg, Sha256Flavor::default())
+        .map_err(FrameError::Encode)?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    Ok(out)
+}
+
+/// A postcard output that feeds SHA-256 instead of a buffer.
+struct Sha256Flavor(ring::digest::Context);
+
+impl Default for Sha256Flavor {
+    fn default() -> Self {
+        Sha256Flavor(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+}
+
+impl postcard::ser_flavors::Flavor for Sha256Flavor {
+    type Output = ring::digest::Digest;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.update(&[byte]);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.update(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok(self.0.finish())
+    }
 }
 
 /// Decode a payload as exactly one `T`; trailing bytes are an error.
@@ -118,8 +166,12 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 ///
 /// Fails with [`FrameError::TooLarge`] if the payload exceeds `limit`, so a
 /// node never sends a frame its peers would refuse.
-pub fn encode_frame<T: Serialize>(msg: &T, limit: FrameLimit) -> Result<Vec<u8>, FrameError> {
-    let mut frame = vec![0u8; FRAME_HEADER_LEN];
+pub fn encode_frame<T: Serialize + ?Sized>(
+    msg: &T,
+    limit: FrameLimit,
+) -> Result<Vec<u8>, FrameError> {
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + encoded_len(msg)?);
+    frame.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
     frame = postcard::to_extend(msg, frame).map_err(FrameError::Encode)?;
     let len = frame.len() - FRAME_HEADER_LEN;
     let len32 = u32::try_from(len)

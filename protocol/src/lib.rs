@@ -24,11 +24,14 @@ pub mod suite;
 pub mod tlog;
 pub mod upward;
 
-pub use codec::{FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, payload_len};
+pub use codec::{
+    FrameDecoder, FrameError, FrameLimit, decode, encode, encode_frame, encoded_len,
+    encoding_sha256, payload_len,
+};
 pub use error_code::ErrorCode;
 pub use ids::{IdError, NodeName, RegionCode, Role, Signature, SignatureAlgorithm};
 pub use messages::{
     ALPN, AuditFetch, AuditRequest, Capability, DOMAIN_AUDIT_FETCH, ErrorReply, Hello,
-    PROTOCOL_VERSION, Ping, Pong, Request, Response, WitnessRequest,
+    PROTOCOL_VERSION, Ping, Pong, QueryRequestRef, Request, Response, WitnessRequest,
 };
 pub use suite::Suite;

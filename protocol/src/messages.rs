@@ -99,6 +99,25 @@ impl Request {
     }
 }
 
+/// [`Request::Query`] over a borrowed query: the same bytes on the wire
+/// (variant index 2, then the query), for a sender that keeps the query
+/// and would otherwise clone it into the request.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryRequestRef<'a>(pub &'a AuthorizedQuery);
+
+impl QueryRequestRef<'_> {
+    /// [`Request::Query`]'s variant index: the wire's, written by hand here.
+    const VARIANT_INDEX: u32 = 2;
+}
+
+impl Serialize for QueryRequestRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // What serde's derive writes for the `Query(Box<AuthorizedQuery>)`
+        // variant (a `Box` serializes as its contents).
+        serializer.serialize_newtype_variant("Request", Self::VARIANT_INDEX, "Query", self.0)
+    }
+}
+
 /// A response, sent on the stream that carried the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {

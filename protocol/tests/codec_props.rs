@@ -9,7 +9,8 @@ use credex_protocol::query::{
 };
 use credex_protocol::{
     Capability, ErrorCode, ErrorReply, FrameDecoder, FrameError, FrameLimit, Hello, NodeName, Ping,
-    Pong, RegionCode, Request, Response, decode, encode, encode_frame, payload_len,
+    Pong, QueryRequestRef, RegionCode, Request, Response, decode, encode, encode_frame,
+    encoded_len, encoding_sha256, payload_len,
 };
 use credex_protocol::{Signature, SignatureAlgorithm};
 use proptest::prelude::*;
@@ -191,6 +192,35 @@ proptest! {
         let mut d = FrameDecoder::new(FrameLimit::DEFAULT);
         prop_assert_eq!(d.feed(&frame).unwrap(), frame.len());
         prop_assert_eq!(d.next_frame().unwrap(), bytes);
+    }
+
+    /// A borrowed query request is the owned request's bytes, and decodes
+    /// as it.
+    #[test]
+    fn a_borrowed_query_request_is_the_same_bytes(q in query()) {
+        let borrowed = encode(&QueryRequestRef(&q)).unwrap();
+        let owned = Request::Query(Box::new(q.clone()));
+        prop_assert_eq!(&borrowed, &encode(&owned).unwrap());
+        prop_assert_eq!(decode::<Request>(&borrowed).unwrap(), owned.clone());
+        prop_assert_eq!(
+            encode_frame(&QueryRequestRef(&q), FrameLimit::DEFAULT).unwrap(),
+            encode_frame(&owned, FrameLimit::DEFAULT).unwrap()
+        );
+    }
+
+    /// The measured length is the encoding's, and the streamed digest is
+    /// SHA-256 (another implementation) of the encoding.
+    #[test]
+    fn length_and_digest_are_the_encodings(req in request(), resp in response()) {
+        use sha2::Digest as _;
+        let bytes = encode(&req).unwrap();
+        prop_assert_eq!(encoded_len(&req).unwrap(), bytes.len());
+        let expected: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        prop_assert_eq!(encoding_sha256(&req).unwrap(), expected);
+        let bytes = encode(&resp).unwrap();
+        prop_assert_eq!(encoded_len(&resp).unwrap(), bytes.len());
+        let expected: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        prop_assert_eq!(encoding_sha256(&resp).unwrap(), expected);
     }
 
     #[test]

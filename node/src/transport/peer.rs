@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use credex_protocol::{ErrorReply, FrameError, Hello, Request, Response, decode, encode_frame};
+use credex_protocol::query::AuthorizedQuery;
+use credex_protocol::{
+    ErrorReply, FrameError, Hello, QueryRequestRef, Request, Response, decode, encode_frame,
+};
 use quinn::VarInt;
 use tokio::time::timeout;
 
@@ -163,6 +166,23 @@ impl PeerConnection {
     /// Cancel-safe: dropping the future resets the stream; the connection
     /// stays usable.
     pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
+        self.exchange(request).await
+    }
+
+    /// [`Self::request`] of a [`Request::Query`] the caller keeps: the
+    /// query is encoded where it lies, not cloned into a request.
+    ///
+    /// Cancel-safe, as [`Self::request`].
+    pub async fn query(&self, query: &AuthorizedQuery) -> Result<Response, ClientError> {
+        self.exchange(&QueryRequestRef(query)).await
+    }
+
+    /// Send `request` (the encoding of a [`Request`]) on a new stream and
+    /// wait for its response.
+    async fn exchange<R: serde::Serialize + ?Sized>(
+        &self,
+        request: &R,
+    ) -> Result<Response, ClientError> {
         let limit = self.limits.max_frame;
         let exchange = async {
             let (mut send, mut recv) =

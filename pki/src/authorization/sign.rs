@@ -13,7 +13,7 @@ use credex_protocol::query::{
     SignedSubjectAuthorization, SignerProof, SubjectAuthorization, approval_message,
 };
 
-use super::{encode, sha256};
+use super::encode;
 use crate::signing::{KeyError, SignError, SignatureError, SigningKey, verify_signature};
 
 /// Why a request, approval, authorization or response could not be signed.
@@ -121,5 +121,5 @@ pub(super) fn make_proof(
 /// SHA-256 of the encoded query: what [`AuthorizationVerified::query_digest`](super::AuthorizationVerified::query_digest)
 /// gives, for the requester to compare a response with.
 pub fn query_digest(q: &AuthorizedQuery) -> Result<[u8; 32], SignProofError> {
-    Ok(sha256(&encode(q).map_err(SignProofError::Encoding)?))
+    credex_protocol::encoding_sha256(q).map_err(|e| SignProofError::Encoding(e.to_string()))
 }
