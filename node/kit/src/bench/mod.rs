@@ -48,6 +48,8 @@ pub(crate) mod machine;
 mod phase;
 mod query;
 mod render;
+mod svg;
+pub mod timeline;
 
 pub use crypto::{CryptoFloor, SignatureBudget, measure_crypto_floor, measure_crypto_floor_of};
 pub use fixtures::{BenchFederation, QueryFactory};
@@ -196,6 +198,10 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
         BenchCommand::Query(args) => {
             let report = query_bench(&args).await?;
             print!("{}", render(&report));
+            if let Some(path) = &args.svg {
+                timeline::plot_timelines(&report.levels, path)?;
+                println!("SVG written to {}", path.display());
+            }
             if let Some(path) = &args.json {
                 write_json(path, &report)?;
             }

@@ -4,8 +4,9 @@
 //! [`LevelResult`] (nearest-rank percentiles, CPU per query, ratios to the
 //! crypto ceiling).
 //!
-//! Owns: [`Pool`], [`Phase`], [`run_phase`]. Does not own the federation or
-//! the levels' order ([`super::query`]).
+//! Owns: [`Pool`], [`Phase`], [`run_phase`]. Does not own the federation,
+//! the levels' order ([`super::query`]) or the timeline's steps
+//! ([`super::timeline`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use credex_protocol::query::AuthorizedQuery;
 use super::crypto::CryptoFloor;
 use super::machine::{machine_busy_s, process_cpu_s};
 use super::query::LevelResult;
+use super::timeline::timeline;
 
 /// Pre-built queries, handed out once each.
 pub(crate) struct Pool {
@@ -45,6 +47,8 @@ impl Pool {
 #[derive(Default)]
 pub(super) struct Phase {
     latencies_ns: Vec<u64>,
+    /// When each query of `latencies_ns` was sent, ns since the phase began.
+    sent_ns: Vec<u64>,
     outcomes: BTreeMap<String, u64>,
     first_error: Option<String>,
     exhausted: bool,
@@ -57,6 +61,7 @@ impl Phase {
     /// Add another task's share of the phase.
     fn merge(&mut self, other: Phase) {
         self.latencies_ns.extend(other.latencies_ns);
+        self.sent_ns.extend(other.sent_ns);
         for (k, v) in other.outcomes {
             *self.outcomes.entry(k).or_default() += v;
         }
@@ -73,6 +78,13 @@ impl Phase {
         prebuilt: usize,
         crypto: &CryptoFloor,
     ) -> LevelResult {
+        let sent_and_latency: Vec<(u64, u64)> = self
+            .sent_ns
+            .iter()
+            .copied()
+            .zip(self.latencies_ns.iter().copied())
+            .collect();
+        let timeline = timeline(&sent_and_latency);
         self.latencies_ns.sort_unstable();
         let n = self.latencies_ns.len();
         let pct = |p: f64| {
@@ -133,6 +145,7 @@ impl Phase {
             appends_per_commit: 0.0,
             floor_qps_cached_chains: crypto.ceiling_qps_cached_chains,
             floor_qps_intrinsic: crypto.ceiling_qps_intrinsic,
+            timeline,
         }
     }
 }
@@ -166,9 +179,9 @@ pub(super) async fn run_phase(
                 let conn = &conns[i % conns.len()];
                 let sent = Instant::now();
                 let result = requester::send(conn, &trust, &storage, query).await;
-                phase
-                    .latencies_ns
-                    .push(u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                phase.latencies_ns.push(ns(sent.elapsed()));
+                phase.sent_ns.push(ns(sent - start));
                 let key = match result {
                     Ok(r) => match r.body.outcome {
                         credex_protocol::query::Outcome::Denied => {

@@ -48,6 +48,10 @@ pub struct QueryBenchArgs {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also draw each level's latency over its measured phase (per 100 ms
+    /// of send time: the median and the slowest) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
     /// Store both nodes in PostgreSQL at URL (`postgres://…`), each in a
     /// schema of its own that is dropped afterwards, instead of SQLite.
     #[arg(long, value_name = "URL")]
@@ -118,6 +122,8 @@ pub struct LevelResult {
     pub floor_qps_cached_chains: f64,
     /// The intrinsic ceiling measured just before this level.
     pub floor_qps_intrinsic: f64,
+    /// The measured phase step by step ([`super::timeline`]).
+    pub timeline: Vec<super::timeline::TimelineStep>,
 }
 
 /// The whole report of `credex bench query`.

@@ -262,6 +262,7 @@ fn query_args(args: &AllBenchArgs, suite: Suite) -> QueryBenchArgs {
         connections: 1,
         crypto_seconds: 0.5,
         json: None,
+        svg: None,
         postgres: None,
         suite,
     }
