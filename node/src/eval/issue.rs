@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use credex_flows::calendar;
-use credex_journal::{ENTRY_VERSION, EvaluationIssued, sha256, subject_digest};
+use credex_journal::{ENTRY_VERSION, EvaluationIssued, subject_digest};
 use credex_pki::authorization::sign_node_statement;
 use credex_policies::egress::{
     EgressError, ReleasedBody, release_result_push, release_result_to_holder,
@@ -403,7 +403,7 @@ async fn commit_issued(
 pub fn attestation_digest(
     result: &IssuedAttestation,
 ) -> Result<[u8; 32], credex_protocol::FrameError> {
-    Ok(sha256(&credex_protocol::encode(result)?))
+    credex_protocol::encoding_sha256(result)
 }
 
 /// [`attestation_digest`], failing as an evaluation command does (the

@@ -46,9 +46,8 @@ impl Pool {
 /// What one phase measured.
 #[derive(Default)]
 pub(super) struct Phase {
-    latencies_ns: Vec<u64>,
-    /// When each query of `latencies_ns` was sent, ns since the phase began.
-    sent_ns: Vec<u64>,
+    /// Each query's (sent, ns since the phase began; latency, ns).
+    samples: Vec<(u64, u64)>,
     outcomes: BTreeMap<String, u64>,
     first_error: Option<String>,
     exhausted: bool,
@@ -60,8 +59,7 @@ pub(super) struct Phase {
 impl Phase {
     /// Add another task's share of the phase.
     fn merge(&mut self, other: Phase) {
-        self.latencies_ns.extend(other.latencies_ns);
-        self.sent_ns.extend(other.sent_ns);
+        self.samples.extend(other.samples);
         for (k, v) in other.outcomes {
             *self.outcomes.entry(k).or_default() += v;
         }
@@ -73,27 +71,22 @@ impl Phase {
 
     /// The level's figures.
     pub(super) fn summarize(
-        mut self,
+        self,
         concurrency: usize,
         prebuilt: usize,
         crypto: &CryptoFloor,
     ) -> LevelResult {
-        let sent_and_latency: Vec<(u64, u64)> = self
-            .sent_ns
-            .iter()
-            .copied()
-            .zip(self.latencies_ns.iter().copied())
-            .collect();
-        let timeline = timeline(&sent_and_latency);
-        self.latencies_ns.sort_unstable();
-        let n = self.latencies_ns.len();
+        let timeline = timeline(&self.samples);
+        let mut latencies_ns: Vec<u64> = self.samples.iter().map(|&(_, ns)| ns).collect();
+        latencies_ns.sort_unstable();
+        let n = latencies_ns.len();
         let pct = |p: f64| {
             if n == 0 {
                 return 0.0;
             }
             // Nearest rank.
             let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
-            self.latencies_ns[rank - 1] as f64 / 1e6
+            latencies_ns[rank - 1] as f64 / 1e6
         };
         let seconds = self.elapsed.as_secs_f64();
         let qps = if seconds > 0.0 {
@@ -180,8 +173,7 @@ pub(super) async fn run_phase(
                 let sent = Instant::now();
                 let result = requester::send(conn, &trust, &storage, query).await;
                 let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-                phase.latencies_ns.push(ns(sent.elapsed()));
-                phase.sent_ns.push(ns(sent - start));
+                phase.samples.push((ns(sent - start), ns(sent.elapsed())));
                 let key = match result {
                     Ok(r) => match r.body.outcome {
                         credex_protocol::query::Outcome::Denied => {
@@ -222,7 +214,7 @@ pub(super) async fn run_phase(
 #[cfg(test)]
 pub(super) fn level_for_tests(concurrency: usize, n: u64, floor: &CryptoFloor) -> LevelResult {
     let phase = Phase {
-        latencies_ns: (1..=n).map(|i| i * 1_000_000).collect(),
+        samples: (1..=n).map(|i| (0, i * 1_000_000)).collect(),
         elapsed: Duration::from_secs(1),
         ..Phase::default()
     };
@@ -237,7 +229,7 @@ mod tests {
     #[test]
     fn percentiles_are_nearest_rank() {
         let phase = Phase {
-            latencies_ns: (1..=1000u64).rev().map(|ms| ms * 1_000_000).collect(),
+            samples: (1..=1000u64).rev().map(|ms| (0, ms * 1_000_000)).collect(),
             elapsed: Duration::from_secs(2),
             ..Phase::default()
         };
