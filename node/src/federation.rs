@@ -389,15 +389,7 @@ impl Federation {
         &self,
         to_region: RegionCode,
     ) -> Result<Vec<(credex_protocol::federation::Flow, u16, Vec<u8>)>, StorageError> {
-        Ok(self
-            .outbox_items(Some(to_region))
-            .await?
-            .into_iter()
-            .map(|(_, item)| {
-                let e = item.signed.envelope;
-                (e.flow, e.kind, e.payload)
-            })
-            .collect())
+        pending_payloads_in(&self.ctx.storage, to_region).await
     }
 
     /// How many messages for `to_region` wait in the outbox (for
@@ -410,22 +402,7 @@ impl Federation {
         &self,
         region: Option<RegionCode>,
     ) -> Result<Vec<(String, OutboxItem)>, StorageError> {
-        let prefix = region.map(|r| format!("{r}/")).unwrap_or_default();
-        let rows = self
-            .ctx
-            .storage
-            .state_scan(OUTBOX_NS, &prefix, None, OUTBOX_PAGE)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(key, value)| match credex_protocol::decode(&value) {
-                Ok(item) => Some((key, item)),
-                Err(e) => {
-                    tracing::error!(%key, error = %e, "unreadable outbox item skipped");
-                    None
-                }
-            })
-            .collect())
+        outbox_items(&self.ctx.storage, region).await
     }
 
     /// Run the delivery task until `shutdown`.
@@ -680,4 +657,43 @@ pub(crate) fn truncate(mut s: String, max: usize) -> String {
         s.truncate(end);
     }
     s
+}
+
+/// The payloads of the messages in `storage`'s outbox for `to_region`,
+/// with their flow and kind ([`Federation::pending_payloads`], for readers
+/// that hold only the store, such as `credex upward status`).
+pub(crate) async fn pending_payloads_in(
+    storage: &Storage,
+    to_region: RegionCode,
+) -> Result<Vec<(credex_protocol::federation::Flow, u16, Vec<u8>)>, StorageError> {
+    Ok(outbox_items(storage, Some(to_region))
+        .await?
+        .into_iter()
+        .map(|(_, item)| {
+            let e = item.signed.envelope;
+            (e.flow, e.kind, e.payload)
+        })
+        .collect())
+}
+
+/// The outbox's items in `storage` (for `region`, or all), the first
+/// [`OUTBOX_PAGE`]; an unreadable one is logged and skipped.
+async fn outbox_items(
+    storage: &Storage,
+    region: Option<RegionCode>,
+) -> Result<Vec<(String, OutboxItem)>, StorageError> {
+    let prefix = region.map(|r| format!("{r}/")).unwrap_or_default();
+    let rows = storage
+        .state_scan(OUTBOX_NS, &prefix, None, OUTBOX_PAGE)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(key, value)| match credex_protocol::decode(&value) {
+            Ok(item) => Some((key, item)),
+            Err(e) => {
+                tracing::error!(%key, error = %e, "unreadable outbox item skipped");
+                None
+            }
+        })
+        .collect())
 }

@@ -132,7 +132,8 @@ where
 }
 
 async fn status(node: &RunningNode) -> UpwardStatus {
-    upward::status(node.storage()).await.unwrap()
+    let rules = upward::load_rules(node.config(), node.queries().policy().catalogue()).unwrap();
+    upward::status(node.storage(), &rules).await.unwrap()
 }
 
 async fn received(node: &RunningNode) -> Vec<ReceivedFrom> {
@@ -556,13 +557,12 @@ async fn the_province_holds_at_most_the_window_while_the_national_node_is_down()
     national.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_penalty_reported_after_seven_working_days_is_late() {
-    let fed = Federation::new();
-    // Dates relative to today in China (the reported date is the day the
-    // national node acknowledges): a decision 14 days ago has two weekends
-    // and a listed holiday before today — 9 working days — so it is late; a
-    // decision yesterday is on time.
+/// Decision dates relative to today in China (the reported date is the day
+/// the national node acknowledges), and a calendar file in `fed`'s folder
+/// that makes the first late: a decision 14 days ago has two weekends and a
+/// listed holiday before today — 9 working days — so it is late; a decision
+/// yesterday is on time. Returns (late, on time, the calendar file).
+fn late_and_on_time(fed: &Federation) -> (time::Date, time::Date, PathBuf) {
     let today = credex_flows::calendar::china_date(credex_node::service::now_ms()).unwrap();
     let late = today - time::Duration::days(14);
     let mut holiday = late + time::Duration::days(1);
@@ -588,6 +588,13 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
         holiday.weekday(),
         time::Weekday::Saturday | time::Weekday::Sunday
     ));
+    (late, on_time, calendar)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_penalty_reported_after_seven_working_days_is_late() {
+    let fed = Federation::new();
+    let (late, on_time, calendar) = late_and_on_time(&fed);
 
     let national = fed.start_with(national_config(&fed, 0)).await;
     let metrics_port = free_tcp_port();
@@ -630,6 +637,83 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
     ] {
         assert!(text.contains(series), "missing {series:?} in\n{text}");
     }
+    province.shutdown().await;
+    national.shutdown().await;
+}
+
+/// A 双公示 record past its 7 working days counts as late while it still
+/// waits for the national node, in the outbox or not yet batched — not only
+/// once acknowledged — and is counted once when the acknowledgement comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_penalty_waiting_past_seven_working_days_counts_late_before_it_is_acknowledged() {
+    let fed = Federation::new();
+    let (late, on_time, calendar) = late_and_on_time(&fed);
+    let port = free_udp_port();
+    let down = SocketAddr::from(([127, 0, 0, 1], port));
+    let metrics_port = free_tcp_port();
+    // One record a batch and one batch unacknowledged: the first record
+    // waits in the outbox, the other two behind it, not yet batched.
+    let mut pc = province_config(&fed, down, 1, 1);
+    pc.upward.holidays = Some(calendar);
+    pc.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+    let province = fed.start_with(pc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dates = [late.to_string(), on_time.to_string(), late.to_string()];
+    import(
+        &province,
+        &penalties(dir.path(), 0, 3, |i| dates[i].clone()),
+    )
+    .await;
+    wait_until(&province, "all due, one batch waiting", || async {
+        let s = status(&province).await;
+        s.due == 3 && s.batches_pending == 1
+    })
+    .await;
+    let s = status(&province).await;
+    let c = &s.categories[0];
+    assert_eq!(
+        (c.category.as_str(), c.due, c.batched),
+        ("admin_penalty", 3, 1)
+    );
+    assert_eq!((c.reported, c.on_time, c.late), (0, 0, 0));
+    // AP-00000 in the outbox and AP-00002 not yet batched are past their
+    // 7 working days (the list's deadline for admin_penalty too);
+    // AP-00001, decided yesterday, is not.
+    assert_eq!((c.overdue, c.past_deadline_waiting), (2, 2));
+    assert_eq!((s.overdue, s.overdue_at_least), (2, false));
+    assert_eq!(
+        s.timeliness_rate, 0.0,
+        "nothing on time yet, two late already"
+    );
+    let text = scrape(
+        SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        "GET /metrics HTTP/1.0\r\n\r\n",
+    )
+    .await;
+    for series in [
+        "credex_upward_records_overdue{category=\"admin_penalty\",deadline=\"double_publicity\"} 2\n",
+        "credex_upward_records_overdue{category=\"admin_penalty\",deadline=\"reporting_list\"} 2\n",
+        "credex_upward_timeliness_rate 0\n",
+    ] {
+        assert!(text.contains(series), "missing {series:?} in\n{text}");
+    }
+
+    // The national node comes up: the two are counted late once, and no
+    // longer as waiting.
+    let national = fed.start_with(national_config(&fed, port)).await;
+    wait_until(&province, "all three reported", || async {
+        status(&province).await.reported == 3
+    })
+    .await;
+    let s = status(&province).await;
+    let c = &s.categories[0];
+    assert_eq!(
+        (c.on_time, c.late, c.overdue, c.past_deadline_waiting),
+        (1, 2, 0, 0)
+    );
+    assert_eq!(s.overdue, 0);
+    assert!((s.timeliness_rate - 1.0 / 3.0).abs() < 1e-9);
+    assert_exactly_once(&province, &national, 3).await;
     province.shutdown().await;
     national.shutdown().await;
 }

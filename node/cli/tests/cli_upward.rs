@@ -59,7 +59,9 @@ async fn cli_import_is_reported_upward_and_shown() {
         p(&records),
     ]);
     let start = Instant::now();
-    while credex_node::upward::status(gy.storage())
+    let rules =
+        credex_node::upward::load_rules(gy.config(), gy.queries().policy().catalogue()).unwrap();
+    while credex_node::upward::status(gy.storage(), &rules)
         .await
         .unwrap()
         .reported

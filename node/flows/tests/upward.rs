@@ -14,8 +14,8 @@ use credex_flows::flow::{
     Context, Flow, Peer, Read, Refusal, Refused, StateKey, SubjectRecords, View,
 };
 use credex_flows::upward::{
-    IN_NS, MAX_BATCH_BYTES, MAX_SUBJECT_RECORDS, OUT_NS, ProvinceReceived, REPORTED_KEY,
-    ReportedTotals, Upward, classify, decision_date, record_weight, verify_receipt,
+    IN_NS, MAX_BATCH_BYTES, MAX_SUBJECT_RECORDS, OUT_NS, Overdue, ProvinceReceived, REPORTED_KEY,
+    ReportedTotals, Upward, classify, decision_date, overdue, record_weight, verify_receipt,
 };
 use credex_pki::signing::SigningKey;
 use credex_pki::{CertificateAuthority, Issued, KeyAlgorithm, TrustStore, Validity, create_root};
@@ -760,4 +760,74 @@ fn a_deletion_at_the_owner_queues_the_national_copy_for_withdrawal() {
     );
     assert!(queued(&before_migration_9));
     assert!(!queued(&View::default()));
+}
+
+/// A record still waiting for the national node is judged as if
+/// acknowledged now: a 双公示 penalty past its 7 working days is late, one
+/// within them is not, an hours deadline runs from the import, an
+/// undated record is past no working-day deadline, and a category the
+/// list does not name is not judged.
+#[test]
+fn a_waiting_record_is_overdue_as_if_acknowledged_now() {
+    let calendar = HolidayCalendar::builtin_2026();
+    let list = ReportingList::builtin();
+    let now = oct_13(); // Tuesday 13 October 2026, after the National Day week.
+    let judge = |r: &ReportedRecord, imported_at_ms: i64| {
+        overdue(&list, &calendar, &r.category, &r.body, imported_at_ms, now)
+    };
+    // Decided Tuesday 29 September, before the National Day holidays: on
+    // the 13th still within 7 working days by the 2026 calendar.
+    let recent = penalty("AP-1", "2026-09-29", &[]);
+    assert_eq!(judge(&recent, now), Some(Overdue::default()));
+    // Decided 15 September: well past 7 working days.
+    let old = penalty("AP-2", "2026-09-15", &[]);
+    assert_eq!(
+        judge(&old, now),
+        Some(Overdue {
+            past_deadline: true,
+            late: true
+        })
+    );
+    // Not a category of the list.
+    let mut unlisted = penalty("X-1", "2026-09-15", &[]);
+    unlisted.category = "not_on_the_list".into();
+    assert_eq!(judge(&unlisted, now), None);
+
+    // An hours deadline counts from the import, not the decision; a
+    // category without 双公示 is never late by the 7 working days.
+    let hourly = ReportingList::parse(
+        "[[report]]\ncategory = \"tax_credit_rating\"\nwithin_hours = 24\n\
+         fields = \"all_shareable\"\n",
+        "hourly.toml",
+        &Catalogue::base(),
+    )
+    .unwrap();
+    let by_hours = |imported_at_ms: i64| {
+        overdue(
+            &hourly,
+            &calendar,
+            "tax_credit_rating",
+            &old.body,
+            imported_at_ms,
+            now,
+        )
+    };
+    let hour = 3_600_000;
+    assert_eq!(by_hours(now - 23 * hour), Some(Overdue::default()));
+    assert_eq!(
+        by_hours(now - 25 * hour),
+        Some(Overdue {
+            past_deadline: true,
+            late: false
+        })
+    );
+
+    // Undated: neither deadline can be judged.
+    let mut undated = penalty("AP-3", "2026-09-15", &[]);
+    undated.body = credex_protocol::encode(&Record {
+        category: "admin_penalty".into(),
+        fields: BTreeMap::new(),
+    })
+    .unwrap();
+    assert_eq!(judge(&undated, now), Some(Overdue::default()));
 }

@@ -153,6 +153,8 @@ impl SampleSource for OutboxSource {
 struct UpwardSource {
     storage: Storage,
     national: bool,
+    /// What the records still waiting are judged by.
+    rules: crate::upward::UpwardRules,
 }
 
 impl SampleSource for UpwardSource {
@@ -167,7 +169,7 @@ impl SampleSource for UpwardSource {
                     }
                 };
             }
-            match crate::upward::status(&self.storage).await {
+            match crate::upward::status(&self.storage, &self.rules).await {
                 Ok(s) => province_samples(&s),
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics: cannot read upward state");
@@ -239,6 +241,21 @@ fn province_samples(s: &crate::upward::UpwardStatus) -> Vec<Sample> {
                 .label("deadline", t),
             );
         }
+        for (d, n) in [
+            ("double_publicity", c.overdue),
+            ("reporting_list", c.past_deadline_waiting),
+        ] {
+            out.push(
+                Sample::gauge(
+                    "credex_upward_records_overdue",
+                    "Records not yet acknowledged by the national node and already past a deadline: \
+                     双公示's 7 working days (counted late) or the reporting list's, by category.",
+                    n as f64,
+                )
+                .label("category", &c.category)
+                .label("deadline", d),
+            );
+        }
         if c.on_time + c.late + c.undated > 0 {
             for (t, n) in [
                 ("on_time", c.on_time),
@@ -293,6 +310,9 @@ pub fn flow_sources(node: &Observed<'_>) -> Vec<Arc<dyn SampleSource>> {
         Arc::new(UpwardSource {
             storage: node.storage.clone(),
             national: node.config.region.is_national(),
+            // As for the lists below: the node started with these files.
+            rules: crate::upward::load_rules(node.config, node.catalogue)
+                .unwrap_or_else(|_| crate::upward::UpwardRules::builtin(node.catalogue)),
         }),
         Arc::new(ListsSource(crate::lists::Lists::new(
             node.federation.clone(),

@@ -19,9 +19,12 @@
 //!   entry together with its outbox message;
 //! - [`status`]: the province's status and what the national node
 //!   received, for `credex upward status|received` and the metrics
-//!   endpoint.
+//!   endpoint;
+//! - [`overdue`]: the records still waiting for an acknowledgement that
+//!   are already past their deadline, which the status counts as late.
 
 pub mod at_risk;
+pub mod overdue;
 pub mod reporter;
 pub mod status;
 
@@ -59,6 +62,17 @@ pub struct UpwardRules {
     pub calendar: HolidayCalendar,
     /// The catalogue the policy is written against.
     pub catalogue: Catalogue,
+}
+
+impl UpwardRules {
+    /// The built-in reporting list and 2026 calendar, with `catalogue`.
+    pub fn builtin(catalogue: &Catalogue) -> UpwardRules {
+        UpwardRules {
+            list: ReportingList::builtin(),
+            calendar: HolidayCalendar::builtin_2026(),
+            catalogue: catalogue.clone(),
+        }
+    }
 }
 
 /// The [`UpwardRules`] of `config`.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::reporter::{REPORTER_KEY, ReporterState};
 use super::{
     IN_NS, LateRecord, OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals,
-    read_state,
+    UpwardRules, read_state,
 };
 use crate::storage::{Storage, StorageError};
 
@@ -37,6 +37,11 @@ pub struct CategoryStatus {
     pub within_deadline: u64,
     /// Reported after the reporting list's deadline.
     pub past_deadline: u64,
+    /// 双公示: not yet acknowledged and past 7 working days already, so
+    /// late whenever acknowledged ([`super::overdue`]).
+    pub overdue: u64,
+    /// Not yet acknowledged and past the reporting list's deadline already.
+    pub past_deadline_waiting: u64,
 }
 
 /// The province's upward channel at a glance.
@@ -58,16 +63,26 @@ pub struct UpwardStatus {
     pub unreportable: u64,
     /// reported / due (1 when nothing is due).
     pub reporting_rate: f64,
-    /// 双公示 records on time / (on time + late) (1 when none).
+    /// 双公示 records on time / (on time + late + overdue) (1 when none):
+    /// a record still waiting past its deadline counts as late now, not
+    /// only once acknowledged.
     pub timeliness_rate: f64,
+    /// 双公示 records waiting past 7 working days, in all.
+    pub overdue: u64,
+    /// Whether the waiting records were too many to read them all, so that
+    /// the overdue counts are a lower bound
+    /// ([`super::overdue::Waiting::scan_capped`]).
+    pub overdue_at_least: bool,
     /// Per category.
     pub categories: Vec<CategoryStatus>,
     /// The most recent late records.
     pub late: Vec<LateRecord>,
 }
 
-/// Read the province's status from `storage`. Cancel-safe (read only).
-pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
+/// Read the province's status from `storage`, judging the records still
+/// waiting for an acknowledgement by `rules` as of the store's clock.
+/// Cancel-safe (read only).
+pub async fn status(storage: &Storage, rules: &UpwardRules) -> Result<UpwardStatus, StorageError> {
     let state: ReporterState = read_state(storage, OUT_NS, REPORTER_KEY)
         .await?
         .unwrap_or_default();
@@ -83,6 +98,7 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
         )
         .await?
         .len() as u64;
+    let waiting = super::overdue::waiting(storage, rules, storage.clock().now_ms()).await?;
     let mut names: Vec<&String> = state.due.keys().chain(totals.categories.keys()).collect();
     names.sort();
     names.dedup();
@@ -90,6 +106,7 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
         .into_iter()
         .map(|c| {
             let r = totals.categories.get(c).cloned().unwrap_or_default();
+            let w = waiting.categories.get(c).copied().unwrap_or_default();
             CategoryStatus {
                 category: c.clone(),
                 due: state.due.get(c).copied().unwrap_or(0),
@@ -100,6 +117,8 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
                 undated: r.undated,
                 within_deadline: r.within_deadline,
                 past_deadline: r.past_deadline,
+                overdue: w.late,
+                past_deadline_waiting: w.past_deadline,
             }
         })
         .collect();
@@ -107,6 +126,7 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
     let reported: u64 = categories.iter().map(|c| c.reported).sum();
     let on_time: u64 = categories.iter().map(|c| c.on_time).sum();
     let late: u64 = categories.iter().map(|c| c.late).sum();
+    let overdue: u64 = categories.iter().map(|c| c.overdue).sum();
     Ok(UpwardStatus {
         next_seq: state.next_seq,
         batches_acked: totals.batches_acked,
@@ -116,7 +136,9 @@ pub async fn status(storage: &Storage) -> Result<UpwardStatus, StorageError> {
         reported,
         unreportable: state.unreportable,
         reporting_rate: ratio(reported, due),
-        timeliness_rate: ratio(on_time, on_time + late),
+        timeliness_rate: ratio(on_time, on_time + late + overdue),
+        overdue,
+        overdue_at_least: waiting.scan_capped,
         categories,
         late: totals.late,
     })

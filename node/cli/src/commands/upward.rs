@@ -50,8 +50,12 @@ async fn upward_status(config: &Path, json: bool) -> Result<()> {
             config.path.display()
         );
     }
+    // The records still waiting are judged by the node's reporting list and
+    // calendar, which name categories of its policy's catalogue.
+    let policy = credex_node::query::load_policy(config.region, &config.policy)?;
+    let rules = credex_node::upward::load_rules(&config, policy.catalogue())?;
     let storage = credex_node::service::open_storage(&config).await?;
-    let status = credex_node::upward::status(&storage).await;
+    let status = credex_node::upward::status(&storage, &rules).await;
     storage.close().await;
     let s = status?;
     if json {
@@ -94,22 +98,49 @@ fn print_totals(s: &UpwardStatus) {
         "双公示 timeliness: {:.1}% within 7 working days",
         s.timeliness_rate * 100.0
     );
+    if s.overdue > 0 {
+        println!(
+            "waiting past 7 working days: {}{} 双公示 records not yet acknowledged by the national node, counted late",
+            if s.overdue_at_least { "at least " } else { "" },
+            s.overdue
+        );
+    }
 }
 
 /// The table of categories, with its legend.
 fn print_categories(categories: &[CategoryStatus]) {
     println!(
-        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
-        "category", "due", "batched", "reported", "on time", "late", "undated", "overdue"
+        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8}",
+        "category",
+        "due",
+        "batched",
+        "reported",
+        "on time",
+        "late",
+        "waiting",
+        "undated",
+        "past due",
+        "waiting"
     );
     for c in categories {
         println!(
-            "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
-            c.category, c.due, c.batched, c.reported, c.on_time, c.late, c.undated, c.past_deadline
+            "{:<28} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8}",
+            c.category,
+            c.due,
+            c.batched,
+            c.reported,
+            c.on_time,
+            c.late,
+            c.overdue,
+            c.undated,
+            c.past_deadline,
+            c.past_deadline_waiting
         );
     }
     println!(
-        "(on time/late/undated: 双公示, 7 working days; overdue: past the reporting list's deadline)"
+        "(on time/late/waiting/undated: 双公示, 7 working days; waiting: not yet acknowledged and \
+         already late; past due: reported after the reporting list's deadline, then those \
+         waiting past it)"
     );
 }
 

@@ -44,7 +44,9 @@ use credex_protocol::upward::KIND_PROCEDURE_OVERDUE;
 use credex_protocol::{NodeName, RegionCode};
 
 pub use national::qualified_id;
-pub use province::{DOUBLE_PUBLICITY_DAYS, classify, decision_date, verify_receipt};
+pub use province::{
+    DOUBLE_PUBLICITY_DAYS, Overdue, classify, decision_date, overdue, verify_receipt,
+};
 pub use state::{
     COPIES_NS, CategoryReported, IN_NS, LateRecord, MAX_LATE_LISTED, OUT_NS, OVERDUE_NS,
     OverdueReported, ProvinceReceived, REPORTED_KEY, ReportedTotals, UpwardCopy, copy_key,

@@ -86,14 +86,13 @@ impl Upward {
         };
         let decided = decision_date(&r.body);
         // The reporting list's own deadline (报送时限).
-        let within = match item.deadline {
-            Deadline::Hours(h) => {
-                Some(received_at_ms - r.imported_at_ms <= i64::from(h) * 3_600_000)
-            }
-            Deadline::WorkingDays(n) => {
-                decided.map(|d| self.calendar.timeliness(d, reported, n) == Timeliness::OnTime)
-            }
-        };
+        let within = within_list_deadline(
+            &self.calendar,
+            item.deadline,
+            decided,
+            reported,
+            received_at_ms - r.imported_at_ms,
+        );
         match within {
             Some(true) => entry.within_deadline += 1,
             Some(false) => entry.past_deadline += 1,
@@ -123,6 +122,65 @@ impl Upward {
             }
         }
     }
+}
+
+/// Whether a record reported on `reported`, `elapsed_ms` after its import,
+/// met the reporting list's `deadline` (报送时限); `None` when the deadline
+/// counts from a decision date the record does not carry.
+fn within_list_deadline(
+    calendar: &HolidayCalendar,
+    deadline: Deadline,
+    decided: Option<Date>,
+    reported: Date,
+    elapsed_ms: i64,
+) -> Option<bool> {
+    match deadline {
+        Deadline::Hours(h) => Some(elapsed_ms <= i64::from(h) * 3_600_000),
+        Deadline::WorkingDays(n) => {
+            decided.map(|d| calendar.timeliness(d, reported, n) == Timeliness::OnTime)
+        }
+    }
+}
+
+/// Where a record the national node has not acknowledged stands at
+/// `now_ms`: what [`Upward::count_reported`] would count, were it
+/// acknowledged now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overdue {
+    /// Past the reporting list's deadline (报送时限).
+    pub past_deadline: bool,
+    /// A 双公示 record past its [`DOUBLE_PUBLICITY_DAYS`] working days: late
+    /// however soon it is acknowledged.
+    pub late: bool,
+}
+
+/// Where a record of `category` with `body`, imported at `imported_at_ms`
+/// and not yet acknowledged, stands at `now_ms` under `list` and
+/// `calendar` (China time); `None` for a category the list does not name.
+pub fn overdue(
+    list: &credex_policies::ReportingList,
+    calendar: &HolidayCalendar,
+    category: &str,
+    body: &[u8],
+    imported_at_ms: i64,
+    now_ms: i64,
+) -> Option<Overdue> {
+    let item = list.item(category)?;
+    let today = china_date(now_ms)?;
+    let decided = decision_date(body);
+    let within = within_list_deadline(
+        calendar,
+        item.deadline,
+        decided,
+        today,
+        now_ms - imported_at_ms,
+    );
+    let late = item.double_publicity
+        && decided.is_some_and(|d| classify(calendar, d, today) != Timeliness::OnTime);
+    Some(Overdue {
+        past_deadline: within == Some(false),
+        late,
+    })
 }
 
 /// Check the national node's signed receipt against the batch `region`

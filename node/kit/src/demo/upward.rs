@@ -54,7 +54,9 @@ async fn penalty_decided_today(
     )
     .await?;
     let on_time = wait_for(|| async {
-        let s = credex_node::upward::status(gy.storage()).await.ok()?;
+        let s = credex_node::upward::status(gy.storage(), &upward_rules(gy))
+            .await
+            .ok()?;
         s.categories
             .iter()
             .find(|c| c.category == "admin_penalty" && c.on_time >= 1)
@@ -75,7 +77,9 @@ async fn penalty_decided_today(
 async fn provinces_report(running: &[RunningNode], checks: &mut Checks) {
     for (node, name) in [(&running[1], "Chongqing"), (&running[2], "Guangdong")] {
         let status = wait_for(|| async {
-            let s = credex_node::upward::status(node.storage()).await.ok()?;
+            let s = credex_node::upward::status(node.storage(), &upward_rules(node))
+                .await
+                .ok()?;
             (s.due > 0 && s.reported == s.due && s.batches_pending == 0).then_some(s)
         })
         .await;
@@ -209,4 +213,11 @@ async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// The reporting list and calendar `node` judges its upward status by.
+fn upward_rules(node: &RunningNode) -> credex_node::upward::UpwardRules {
+    let catalogue = node.queries().policy().catalogue();
+    credex_node::upward::load_rules(node.config(), catalogue)
+        .unwrap_or_else(|_| credex_node::upward::UpwardRules::builtin(catalogue))
 }
