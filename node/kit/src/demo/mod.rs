@@ -103,7 +103,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     queries::act(&dir, &running, &mut checks).await?;
     recognition::act(&dir, &running, &mut checks).await?;
     joint_lists::act(&running, &mut checks).await?;
-    upward::act(&dir, &running, &mut checks).await?;
+    upward::act(&dir, &mut running, &mut checks).await?;
     audit::act(&dir, &running, &mut checks).await?;
     refusals::act(&dir, &nodes, &running, &mut checks).await?;
     gateway::act(&dir, &running, &mut checks).await?;

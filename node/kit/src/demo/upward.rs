@@ -1,8 +1,9 @@
 //! Act 7, upward reporting (数据报送): each province reports its records
 //! to the national platform (000000) — a penalty decided today on time
 //! (双公示), every record due in numbered batches with signed receipts, only
-//! what the reporting catalogue collects, natural persons by pseudonym, and
-//! the national node's totals.
+//! what the reporting catalogue collects, natural persons by pseudonym, the
+//! national node's totals, and, while the national node is down, a penalty
+//! past its 7 working days counted late as it waits.
 //!
 //! Owns: the act, and reading the federation's pseudonym key ring and the
 //! withheld fields from a node's log for the other acts. Does not own the
@@ -17,8 +18,13 @@ use credex_node::service::RunningNode;
 use super::{Checks, wait_for};
 use crate::dev;
 
-/// Act 7.
-pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks) -> Result<()> {
+/// Act 7. The national node (`running[3]`) is stopped and started again
+/// in place for the last step.
+pub(super) async fn act(
+    dir: &Path,
+    running: &mut Vec<RunningNode>,
+    checks: &mut Checks,
+) -> Result<()> {
     let (gy, national) = (&running[0], &running[3]);
     println!(
         "\n7. Upward reporting (数据报送): each province reports its records to the national platform (000000)"
@@ -27,7 +33,8 @@ pub(super) async fn act(dir: &Path, running: &[RunningNode], checks: &mut Checks
     provinces_report(running, checks).await;
     egress_gate_upward(gy, national, &company, checks).await?;
     natural_person_upward(gy, national, checks).await?;
-    national_aggregates(national, checks).await
+    national_aggregates(national, checks).await?;
+    late_while_waiting(dir, running, checks).await
 }
 
 /// A penalty Guizhou decided today: reported at once, within 7 working
@@ -38,21 +45,7 @@ async fn penalty_decided_today(
     checks: &mut Checks,
 ) -> Result<String> {
     let today = credex_flows::calendar::china_date_text(credex_node::clock::now_ms());
-    let company = &dev::sample_subjects("520000".parse()?)[0];
-    let file = dir.join("records/520000/admin_penalty-today.jsonl");
-    std::fs::write(
-        &file,
-        format!(
-            r#"{{"record_id":"520000-AP-TODAY","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{today}","deciding_authority":"贵州省市场监督管理局","case_notes":"内部备注：当事人态度恶劣，不得外传","officer_phone":"13900000000"}}"#
-        ),
-    )?;
-    records::import_file(
-        gy.storage(),
-        &file,
-        "admin_penalty",
-        gy.queries().policy().catalogue(),
-    )
-    .await?;
+    let company = import_penalty(dir, gy, "TODAY", &today).await?;
     let on_time = wait_for(|| async {
         let s = credex_node::upward::status(gy.storage(), &upward_rules(gy))
             .await
@@ -70,7 +63,106 @@ async fn penalty_decided_today(
             .map(|n| format!("{n} penalty record(s) on time"))
             .unwrap_or_else(|| "not reported within 15 s".into()),
     );
+    Ok(company)
+}
+
+/// Guizhou imports penalty `520000-AP-{id}` decided on `decided`
+/// (YYYY-MM-DD) about its first sample company; returns the company.
+async fn import_penalty(dir: &Path, gy: &RunningNode, id: &str, decided: &str) -> Result<String> {
+    let company = &dev::sample_subjects("520000".parse()?)[0];
+    let file = dir.join(format!("records/520000/admin_penalty-{id}.jsonl"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"record_id":"520000-AP-{id}","subject":"{company}","decision_number":"黔市监罚〔2026〕99号","violation_type":"虚假宣传","facts":"发布虚假广告","basis":"《中华人民共和国广告法》第五十五条","penalty_type":"罚款","content":"罚款人民币20000元","amount":"20000.00","decision_date":"{decided}","deciding_authority":"贵州省市场监督管理局","case_notes":"内部备注：当事人态度恶劣，不得外传","officer_phone":"13900000000"}}"#
+        ),
+    )?;
+    records::import_file(
+        gy.storage(),
+        &file,
+        "admin_penalty",
+        gy.queries().policy().catalogue(),
+    )
+    .await?;
     Ok(company.clone())
+}
+
+/// The national node is down while Guizhou imports a penalty decided 30
+/// days ago: it waits, and Guizhou's status counts it late already (a
+/// province whose batches never arrive does not read punctual). The
+/// national node comes back; the penalty is acknowledged and counted late
+/// once.
+async fn late_while_waiting(
+    dir: &Path,
+    running: &mut Vec<RunningNode>,
+    checks: &mut Checks,
+) -> Result<()> {
+    let config = running[3].config().clone();
+    running.remove(3).shutdown().await;
+    for _ in 0..50 {
+        if std::net::UdpSocket::bind(config.listen).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let gy = &running[0];
+    let decided = credex_flows::calendar::china_date(credex_node::clock::now_ms())
+        .context("today's date in China")?
+        - time::Duration::days(30);
+    import_penalty(dir, gy, "OLD", &decided.to_string()).await?;
+    let penalties = |s: &credex_node::upward::UpwardStatus| {
+        s.categories
+            .iter()
+            .find(|c| c.category == "admin_penalty")
+            .cloned()
+    };
+    let waiting = wait_for(|| async {
+        let s = credex_node::upward::status(gy.storage(), &upward_rules(gy))
+            .await
+            .ok()?;
+        let c = penalties(&s)?;
+        (c.overdue >= 1).then_some((c, s.timeliness_rate))
+    })
+    .await;
+    checks.check(
+        waiting.is_some(),
+        "the national platform is down: Guizhou's penalty decided 30 days ago waits, and already counts late (双公示)",
+        &waiting
+            .as_ref()
+            .map(|(c, rate)| {
+                format!(
+                    "{} waiting past 7 working days, {} late once reported; timeliness {:.0}%",
+                    c.overdue,
+                    c.late,
+                    rate * 100.0
+                )
+            })
+            .unwrap_or_else(|| "not counted within 15 s".into()),
+    );
+    let late_before = waiting.map_or(0, |(c, _)| c.late);
+    running.insert(
+        3,
+        RunningNode::start(config)
+            .await
+            .context("restarting the national node")?,
+    );
+    let gy = &running[0];
+    let reported = wait_for(|| async {
+        let s = credex_node::upward::status(gy.storage(), &upward_rules(gy))
+            .await
+            .ok()?;
+        let c = penalties(&s)?;
+        (c.overdue == 0 && s.reported == s.due).then_some(c)
+    })
+    .await;
+    checks.check(
+        reported.as_ref().is_some_and(|c| c.late == late_before + 1),
+        "the national platform is back: the penalty is acknowledged and counted late once",
+        &reported
+            .map(|c| format!("{} late, {} waiting", c.late, c.overdue))
+            .unwrap_or_else(|| "not acknowledged within 15 s".into()),
+    );
+    Ok(())
 }
 
 /// Chongqing and Guangdong report every record due.
