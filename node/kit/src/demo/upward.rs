@@ -131,7 +131,7 @@ async fn late_while_waiting(
             .as_ref()
             .map(|(c, rate)| {
                 format!(
-                    "{} waiting past 7 working days, {} late once reported; timeliness {:.0}%",
+                    "{} waiting past 7 working days, {} late among those acknowledged; 双公示 timeliness {:.0}%",
                     c.overdue,
                     c.late,
                     rate * 100.0
