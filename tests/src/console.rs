@@ -80,10 +80,20 @@ pub async fn browser(fed: &Federation, node: &RunningNode) -> GatewayClient {
 /// Guangdong with its sample records, and Guizhou with its console,
 /// knowing where Guangdong listens.
 pub async fn guizhou_with_console_and_guangdong(fed: &Federation) -> (RunningNode, RunningNode) {
+    guizhou_with_console_and_guangdong_as(fed, |_| {}).await
+}
+
+/// [`guizhou_with_console_and_guangdong`], with Guizhou's configuration
+/// changed by `adjust` before it starts.
+pub async fn guizhou_with_console_and_guangdong_as(
+    fed: &Federation,
+    adjust: impl FnOnce(&mut credex_node::config::NodeConfig),
+) -> (RunningNode, RunningNode) {
     let gz = fed.start("gz-1").await;
     crate::import_samples(fed, &gz, "440000").await;
     let mut config = fed.config("gy-1");
     config.console = Some(console_config(fed));
+    adjust(&mut config);
     for peer in &mut config.peers {
         if peer.name.as_str() == "gz-1" {
             peer.addr = gz.local_addr();

@@ -2,14 +2,17 @@
 //! node's peers (Guangdong connected, with its certificate's end; the others
 //! never heard from), its CRLs, the upward channel as
 //! charts with axes and units, and a reporting-deadline alert raised from
-//! the journal's `UpwardDeadlineAtRisk` entry.
+//! the journal's `UpwardDeadlineAtRisk` entry; and the alert of 双公示
+//! records waiting for the national node past their 7 working days.
 
 #![allow(clippy::unwrap_used)]
 
 use credex_journal::{BatchPrepared, ENTRY_VERSION, UpwardDeadlineAtRisk};
 use credex_tests::Federation;
 use credex_tests::browser::{Driver, skipped};
-use credex_tests::console::{guizhou_with_console_and_guangdong, origin};
+use credex_tests::console::{
+    guizhou_with_console_and_guangdong, guizhou_with_console_and_guangdong_as, origin,
+};
 
 #[tokio::test]
 async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
@@ -106,6 +109,56 @@ async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
     );
     assert_eq!(chart["missed"], 1, "{chart}");
     b.screenshot("health").await;
+    b.close().await;
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
+/// Guizhou reports upward, but the national node is never reached: its
+/// sample penalties, decided months ago, wait in the outbox past their 7
+/// working days. The health page says how many count as late already, the
+/// number `credex upward status` gives (decision 1260).
+#[tokio::test]
+async fn health_alerts_upward_records_waiting_past_their_deadline() {
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let (gy, gz) = guizhou_with_console_and_guangdong_as(&fed, |c| {
+        c.upward.enabled = true;
+        c.upward.interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    credex_tests::import_samples(&fed, &gy, "520000").await;
+    let rules =
+        credex_node::upward::load_rules(gy.config(), gy.queries().policy().catalogue()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let overdue = loop {
+        let s = credex_node::upward::status(gy.storage(), &rules)
+            .await
+            .unwrap();
+        if s.overdue > 0 && s.due > 0 && s.batches_pending > 0 {
+            break s.overdue;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing waits: {s:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    let driver = Driver::start().await;
+    let b = driver.browser(gy.console().unwrap().certificate()).await;
+    let ops = fed.path().join("operators/520000");
+    b.sign_in(
+        &format!("{}/", origin(&gy)),
+        &ops.join("adm-1.pem"),
+        &ops.join("adm-1.key"),
+    )
+    .await;
+    b.click("#nav-health").await;
+    let alerts = b.wait_for_text("#h-alerts", "报送逾期").await;
+    assert!(
+        alerts.contains(&format!("{overdue} 条双公示记录")),
+        "{alerts} (expected {overdue})"
+    );
     b.close().await;
     gy.shutdown().await;
     gz.shutdown().await;

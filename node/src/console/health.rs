@@ -12,7 +12,10 @@
 //! - `peer_unreachable`: a peer not heard from for an hour, or never, while
 //!   messages wait for it;
 //! - `upward_deadline_at_risk`: an upward batch's records near or past their
-//!   7-working-day deadline (journal kind 41) in the last 7 days.
+//!   7-working-day deadline (journal kind 41) in the last 7 days;
+//! - `upward_overdue`: 双公示 records the national node has not acknowledged
+//!   that are past their 7 working days already, so counted late
+//!   ([`crate::upward::overdue`], decision 1260).
 //!
 //! Read only; nothing personal (counts, regions and times).
 
@@ -29,6 +32,7 @@ use serde::Serialize;
 use super::guard::SignedIn;
 use super::state::ConsoleState;
 use crate::gateway::problem::Problem;
+use credex_protocol::RegionCode;
 
 /// A certificate ending sooner than this is an alert.
 pub const EXPIRY_WARNING_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -129,14 +133,14 @@ pub struct UpwardDay {
 #[derive(Debug, Serialize)]
 pub struct Alert {
     /// `certificate_expiring`, `crl_stale`, `peer_unreachable`,
-    /// `upward_deadline_at_risk`.
+    /// `upward_deadline_at_risk`, `upward_overdue`.
     pub kind: &'static str,
     /// What it is about (this node, a CRL issuer, a peer, or the earliest
     /// upward deadline at risk).
     pub about: String,
     /// The time that matters (expiry, next update, last contact), Unix ms.
     pub at_ms: Option<i64>,
-    /// How many records, for `upward_deadline_at_risk`.
+    /// How many records, for `upward_deadline_at_risk` and `upward_overdue`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
 }
@@ -179,6 +183,7 @@ pub async fn show(
     let peers = peers(&state, now_ms, &mut alerts).await?;
     let crls = crls(&state, now_ms, &mut alerts);
     let upward = upward(&state, now_ms, &mut alerts).await?;
+    upward_overdue(&state, &mut alerts).await?;
     Ok(Json(Health {
         at_ms: now_ms,
         node,
@@ -355,6 +360,32 @@ async fn upward(
         }
     }
     Ok(days.into_values().collect())
+}
+
+/// The `upward_overdue` alert of a province that reports upward: its
+/// 双公示 records waiting past their 7 working days.
+async fn upward_overdue(state: &ConsoleState, alerts: &mut Vec<Alert>) -> Result<(), Problem> {
+    let parts = state.node().parts();
+    if parts.config.region.is_national() || !parts.config.upward.enabled {
+        return Ok(());
+    }
+    let catalogue = parts.queries.policy().catalogue();
+    // The node started with these files; should they no longer load, the
+    // built-in list and calendar still judge the deadlines.
+    let rules = crate::upward::load_rules(&parts.config, catalogue)
+        .unwrap_or_else(|_| crate::upward::UpwardRules::builtin(catalogue));
+    let status = crate::upward::status(&parts.storage, &rules)
+        .await
+        .map_err(Problem::store_failed)?;
+    if status.overdue > 0 {
+        alerts.push(Alert {
+            kind: "upward_overdue",
+            about: RegionCode::NATIONAL.to_string(),
+            at_ms: None,
+            count: Some(status.overdue),
+        });
+    }
+    Ok(())
 }
 
 fn china_day(at_ms: i64) -> String {
