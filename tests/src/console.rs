@@ -25,11 +25,17 @@ pub async fn start_with_console(fed: &Federation) -> RunningNode {
 /// A console on an ephemeral loopback port with a P-256 web certificate
 /// for `localhost` and 127.0.0.1, issued by Guizhou's CA.
 pub fn console_config(fed: &Federation) -> ConsoleConfig {
-    let dir = fed.path().join("console/520000");
+    console_config_of(fed, "520000", "gy-1-console")
+}
+
+/// [`console_config`] for `region`'s node, the web certificate named
+/// `name` and issued by that region's CA.
+pub fn console_config_of(fed: &Federation, region: &str, name: &str) -> ConsoleConfig {
+    let dir = fed.path().join(format!("console/{region}"));
     let issued = fed
-        .ca("520000")
+        .ca(region)
         .issue_node(
-            &"gy-1-console".parse().unwrap(),
+            &name.parse().unwrap(),
             &["localhost".to_owned()],
             &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
             KeyAlgorithm::EcdsaP256,

@@ -11,7 +11,8 @@ use credex_journal::{BatchPrepared, ENTRY_VERSION, UpwardDeadlineAtRisk};
 use credex_tests::Federation;
 use credex_tests::browser::{Driver, skipped};
 use credex_tests::console::{
-    guizhou_with_console_and_guangdong, guizhou_with_console_and_guangdong_as, origin,
+    console_config_of, guizhou_with_console_and_guangdong, guizhou_with_console_and_guangdong_as,
+    origin,
 };
 
 #[tokio::test]
@@ -162,4 +163,68 @@ async fn health_alerts_upward_records_waiting_past_their_deadline() {
     b.close().await;
     gy.shutdown().await;
     gz.shutdown().await;
+}
+
+/// The national platform's health page names the regions late on an
+/// objection or a repair, from the notices it holds (the notices' real
+/// path, a province's overdue watch to the national node, is
+/// `tests/tests/objections.rs`).
+#[tokio::test]
+async fn national_health_names_the_regions_late_on_objections_and_repairs() {
+    use credex_protocol::lists::{CaseAbout, Procedure, ProcedureDeadline};
+    use credex_protocol::upward::ProcedureOverdueNotice;
+    if skipped() {
+        return;
+    }
+    let fed = Federation::new();
+    let mut config = fed.config("national-1");
+    config.console = Some(console_config_of(&fed, "000000", "national-1-console"));
+    let national = fed.start_with(config).await;
+    // What the national flow keeps of two notices: Guizhou late on two
+    // cases filed in Chongqing.
+    let now = credex_node::service::now_ms();
+    let mut writes = Vec::new();
+    for (case, missed) in [
+        (1u8, ProcedureDeadline::Acceptance),
+        (2, ProcedureDeadline::Decision),
+    ] {
+        let notice = ProcedureOverdueNotice {
+            procedure: Procedure::Objection,
+            about: CaseAbout::Record {
+                owner: "520000".parse().unwrap(),
+                record: [case; 32],
+            },
+            case: [case; 16],
+            filed_in: "500000".parse().unwrap(),
+            missed,
+            deadline: "2026-12-01".to_owned(),
+        };
+        let key = credex_flows::upward::overdue_key(&notice);
+        let held = credex_node::upward::OverdueReported { notice, at_ms: now };
+        writes.push(
+            credex_flows::flow::StateWrite::encoded(credex_node::upward::OVERDUE_NS, key, &held)
+                .unwrap(),
+        );
+    }
+    national.storage().write_state(writes).await.unwrap();
+
+    let driver = Driver::start().await;
+    let b = driver
+        .browser(national.console().unwrap().certificate())
+        .await;
+    let ops = fed.path().join("operators/000000");
+    b.sign_in(
+        &format!("{}/", origin(&national)),
+        &ops.join("adm-1.pem"),
+        &ops.join("adm-1.key"),
+    )
+    .await;
+    b.click("#nav-health").await;
+    let alerts = b.wait_for_text("#h-alerts", "地方处理逾期").await;
+    assert!(
+        alerts.contains("2 项") && alerts.contains("520000"),
+        "{alerts}"
+    );
+    b.close().await;
+    national.shutdown().await;
 }

@@ -15,7 +15,10 @@
 //!   7-working-day deadline (journal kind 41) in the last 7 days;
 //! - `upward_overdue`: 双公示 records the national node has not acknowledged
 //!   that are past their 7 working days already, so counted late
-//!   ([`crate::upward::overdue`], decision 1260).
+//!   ([`crate::upward::overdue`], decision 1260);
+//! - `procedures_overdue`, on the national node: objections and repairs
+//!   regions reported past their deadline (the notices of
+//!   [`crate::upward::objections_overdue`]), with the regions late.
 //!
 //! Read only; nothing personal (counts, regions and times).
 
@@ -133,14 +136,15 @@ pub struct UpwardDay {
 #[derive(Debug, Serialize)]
 pub struct Alert {
     /// `certificate_expiring`, `crl_stale`, `peer_unreachable`,
-    /// `upward_deadline_at_risk`, `upward_overdue`.
+    /// `upward_deadline_at_risk`, `upward_overdue`, `procedures_overdue`.
     pub kind: &'static str,
     /// What it is about (this node, a CRL issuer, a peer, or the earliest
     /// upward deadline at risk).
     pub about: String,
     /// The time that matters (expiry, next update, last contact), Unix ms.
     pub at_ms: Option<i64>,
-    /// How many records, for `upward_deadline_at_risk` and `upward_overdue`.
+    /// How many records, for `upward_deadline_at_risk` and `upward_overdue`;
+    /// how many cases, for `procedures_overdue`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
 }
@@ -184,6 +188,7 @@ pub async fn show(
     let crls = crls(&state, now_ms, &mut alerts);
     let upward = upward(&state, now_ms, &mut alerts).await?;
     upward_overdue(&state, &mut alerts).await?;
+    procedures_overdue(&state, &mut alerts).await?;
     Ok(Json(Health {
         at_ms: now_ms,
         node,
@@ -385,6 +390,33 @@ async fn upward_overdue(state: &ConsoleState, alerts: &mut Vec<Alert>) -> Result
             count: Some(status.overdue),
         });
     }
+    Ok(())
+}
+
+/// The `procedures_overdue` alert of the national node: the objection and
+/// repair deadlines regions missed, as they reported them, with the regions
+/// late (the deciders) and when the last notice came.
+async fn procedures_overdue(state: &ConsoleState, alerts: &mut Vec<Alert>) -> Result<(), Problem> {
+    let parts = state.node().parts();
+    if !parts.config.region.is_national() {
+        return Ok(());
+    }
+    let notices = crate::upward::objections_overdue(&parts.storage)
+        .await
+        .map_err(Problem::store_failed)?;
+    let Some(last) = notices.iter().map(|n| n.at_ms).max() else {
+        return Ok(());
+    };
+    let late: std::collections::BTreeSet<String> = notices
+        .iter()
+        .map(|n| n.notice.about.decider().to_string())
+        .collect();
+    alerts.push(Alert {
+        kind: "procedures_overdue",
+        about: late.into_iter().collect::<Vec<_>>().join(", "),
+        at_ms: Some(last),
+        count: Some(notices.len() as u64),
+    });
     Ok(())
 }
 
