@@ -2,8 +2,9 @@
 //! node's peers (Guangdong connected, with its certificate's end; the others
 //! never heard from), its CRLs, the upward channel as
 //! charts with axes and units, and a reporting-deadline alert raised from
-//! the journal's `UpwardDeadlineAtRisk` entry; and the alert of 双公示
-//! records waiting for the national node past their 7 working days.
+//! the journal's `UpwardDeadlineAtRisk` entry; the alert of 双公示 records
+//! waiting for the national node past their 7 working days; and, on the
+//! national node, the regions late on objections and repairs.
 
 #![allow(clippy::unwrap_used)]
 

@@ -138,8 +138,9 @@ pub struct Alert {
     /// `certificate_expiring`, `crl_stale`, `peer_unreachable`,
     /// `upward_deadline_at_risk`, `upward_overdue`, `procedures_overdue`.
     pub kind: &'static str,
-    /// What it is about (this node, a CRL issuer, a peer, or the earliest
-    /// upward deadline at risk).
+    /// What it is about (this node, a CRL issuer, a peer, the earliest
+    /// upward deadline at risk, the national node the records wait for, or
+    /// the regions late on objections and repairs).
     pub about: String,
     /// The time that matters (expiry, next update, last contact), Unix ms.
     pub at_ms: Option<i64>,
