@@ -9,12 +9,29 @@
 #![allow(clippy::unwrap_used)]
 
 use credex_journal::{BatchPrepared, ENTRY_VERSION, UpwardDeadlineAtRisk};
+use credex_node::service::RunningNode;
 use credex_tests::Federation;
-use credex_tests::browser::{Driver, skipped};
+use credex_tests::browser::{Browser, Driver, skipped};
 use credex_tests::console::{
     console_config_of, guizhou_with_console_and_guangdong, guizhou_with_console_and_guangdong_as,
     origin,
 };
+
+/// A browser signed in to `node`'s console as `region`'s `adm-1`, on the
+/// health page (the driver must outlive the browser).
+async fn health_page(fed: &Federation, node: &RunningNode, region: &str) -> (Driver, Browser) {
+    let driver = Driver::start().await;
+    let b = driver.browser(node.console().unwrap().certificate()).await;
+    let ops = fed.path().join(format!("operators/{region}"));
+    b.sign_in(
+        &format!("{}/", origin(node)),
+        &ops.join("adm-1.pem"),
+        &ops.join("adm-1.key"),
+    )
+    .await;
+    b.click("#nav-health").await;
+    (driver, b)
+}
 
 #[tokio::test]
 async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
@@ -59,16 +76,7 @@ async fn health_shows_peers_crls_upward_charts_and_a_deadline_alert() {
         .await
         .unwrap();
 
-    let driver = Driver::start().await;
-    let b = driver.browser(gy.console().unwrap().certificate()).await;
-    let ops = fed.path().join("operators/520000");
-    b.sign_in(
-        &format!("{}/", origin(&gy)),
-        &ops.join("adm-1.pem"),
-        &ops.join("adm-1.key"),
-    )
-    .await;
-    b.click("#nav-health").await;
+    let (_driver, b) = health_page(&fed, &gy, "520000").await;
     let alerts = b.wait_for_text("#h-alerts", "报送时限告警").await;
     assert!(alerts.contains("17 条记录"), "{alerts}");
     let peers = b.text("#h-peers").await;
@@ -146,16 +154,7 @@ async fn health_alerts_upward_records_waiting_past_their_deadline() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
 
-    let driver = Driver::start().await;
-    let b = driver.browser(gy.console().unwrap().certificate()).await;
-    let ops = fed.path().join("operators/520000");
-    b.sign_in(
-        &format!("{}/", origin(&gy)),
-        &ops.join("adm-1.pem"),
-        &ops.join("adm-1.key"),
-    )
-    .await;
-    b.click("#nav-health").await;
+    let (_driver, b) = health_page(&fed, &gy, "520000").await;
     let alerts = b.wait_for_text("#h-alerts", "报送逾期").await;
     assert!(
         alerts.contains(&format!("{overdue} 条双公示记录")),
@@ -209,18 +208,7 @@ async fn national_health_names_the_regions_late_on_objections_and_repairs() {
     }
     national.storage().write_state(writes).await.unwrap();
 
-    let driver = Driver::start().await;
-    let b = driver
-        .browser(national.console().unwrap().certificate())
-        .await;
-    let ops = fed.path().join("operators/000000");
-    b.sign_in(
-        &format!("{}/", origin(&national)),
-        &ops.join("adm-1.pem"),
-        &ops.join("adm-1.key"),
-    )
-    .await;
-    b.click("#nav-health").await;
+    let (_driver, b) = health_page(&fed, &national, "000000").await;
     let alerts = b.wait_for_text("#h-alerts", "地方处理逾期").await;
     assert!(
         alerts.contains("2 项") && alerts.contains("520000"),
