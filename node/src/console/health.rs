@@ -375,12 +375,7 @@ async fn upward_overdue(state: &ConsoleState, alerts: &mut Vec<Alert>) -> Result
     if parts.config.region.is_national() || !parts.config.upward.enabled {
         return Ok(());
     }
-    let catalogue = parts.queries.policy().catalogue();
-    // The node started with these files; should they no longer load, the
-    // built-in list and calendar still judge the deadlines.
-    let rules = crate::upward::load_rules(&parts.config, catalogue)
-        .unwrap_or_else(|_| crate::upward::UpwardRules::builtin(catalogue));
-    let status = crate::upward::status(&parts.storage, &rules)
+    let status = crate::upward::status(&parts.storage, state.upward_rules())
         .await
         .map_err(Problem::store_failed)?;
     if status.overdue > 0 {

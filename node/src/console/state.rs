@@ -24,14 +24,21 @@ struct Parts {
     sessions: Sessions,
     challenges: Challenges,
     audits: Audits,
+    /// What the health page judges upward deadlines by, loaded once.
+    upward: crate::upward::UpwardRules,
 }
 
 impl ConsoleState {
     /// The console of the node whose parts `node` holds, trusting
     /// `trust` (swapped on CRL reloads) and accepting `origins`.
     pub fn new(node: GatewayState, trust: FederationTrust, origins: Origins) -> Self {
+        let upward = crate::upward::UpwardRules::of_started_node(
+            &node.parts().config,
+            node.parts().queries.policy().catalogue(),
+        );
         ConsoleState {
             inner: Arc::new(Parts {
+                upward,
                 node,
                 trust,
                 origins,
@@ -45,6 +52,11 @@ impl ConsoleState {
     /// The node's parts.
     pub fn node(&self) -> &GatewayState {
         &self.inner.node
+    }
+
+    /// The reporting list and calendar upward deadlines are judged by.
+    pub fn upward_rules(&self) -> &crate::upward::UpwardRules {
+        &self.inner.upward
     }
 
     /// The federation's trust as of now.

@@ -310,9 +310,7 @@ pub fn flow_sources(node: &Observed<'_>) -> Vec<Arc<dyn SampleSource>> {
         Arc::new(UpwardSource {
             storage: node.storage.clone(),
             national: node.config.region.is_national(),
-            // As for the lists below: the node started with these files.
-            rules: crate::upward::load_rules(node.config, node.catalogue)
-                .unwrap_or_else(|_| crate::upward::UpwardRules::builtin(node.catalogue)),
+            rules: crate::upward::UpwardRules::of_started_node(node.config, node.catalogue),
         }),
         Arc::new(ListsSource(crate::lists::Lists::new(
             node.federation.clone(),

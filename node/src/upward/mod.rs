@@ -65,13 +65,19 @@ pub struct UpwardRules {
 }
 
 impl UpwardRules {
-    /// The built-in reporting list and 2026 calendar, with `catalogue`.
-    pub fn builtin(catalogue: &Catalogue) -> UpwardRules {
-        UpwardRules {
-            list: ReportingList::builtin(),
-            calendar: HolidayCalendar::builtin_2026(),
-            catalogue: catalogue.clone(),
-        }
+    /// The rules of a node that started with `config`, for its readers
+    /// (the metrics, the console): the files load again, as they did at
+    /// start; should they no longer, the built-in reporting list and 2026
+    /// calendar judge the deadlines, and the failure is logged.
+    pub fn of_started_node(config: &NodeConfig, catalogue: &Catalogue) -> UpwardRules {
+        load_rules(config, catalogue).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "upward rules no longer load; the built-in ones judge deadlines");
+            UpwardRules {
+                list: ReportingList::builtin(),
+                calendar: HolidayCalendar::builtin_2026(),
+                catalogue: catalogue.clone(),
+            }
+        })
     }
 }
 

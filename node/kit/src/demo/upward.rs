@@ -309,7 +309,8 @@ async fn reported_withheld(node: &RunningNode) -> Result<Vec<String>> {
 
 /// The reporting list and calendar `node` judges its upward status by.
 fn upward_rules(node: &RunningNode) -> credex_node::upward::UpwardRules {
-    let catalogue = node.queries().policy().catalogue();
-    credex_node::upward::load_rules(node.config(), catalogue)
-        .unwrap_or_else(|_| credex_node::upward::UpwardRules::builtin(catalogue))
+    credex_node::upward::UpwardRules::of_started_node(
+        node.config(),
+        node.queries().policy().catalogue(),
+    )
 }
