@@ -118,15 +118,15 @@ pub fn subject_key(subject: &SubjectRef) -> String {
     }
 }
 
-fn to_value(v: &credex_policies::FieldValue) -> Value {
+fn into_value(v: credex_policies::FieldValue) -> Value {
     use credex_policies::FieldValue as F;
     match v {
-        F::Text(s) => Value::Text(s.clone()),
-        F::Code(s) => Value::Code(s.clone()),
-        F::Date(s) => Value::Date(s.clone()),
-        F::Decimal(s) => Value::Decimal(s.clone()),
-        F::Integer(n) => Value::Integer(*n),
-        F::Boolean(b) => Value::Boolean(*b),
+        F::Text(s) => Value::Text(s),
+        F::Code(s) => Value::Code(s),
+        F::Date(s) => Value::Date(s),
+        F::Decimal(s) => Value::Decimal(s),
+        F::Integer(n) => Value::Integer(n),
+        F::Boolean(b) => Value::Boolean(b),
     }
 }
 
@@ -225,9 +225,10 @@ impl QueryService {
                 let digest = credex_pki::authorization::query_digest(q)
                     .map_err(|e| AnswerError::Encode(e.to_string()))?;
                 let mut entry = self.received_entry(q, digest, now_ms);
-                let decided = QueryDecision::denied(e.reason(), q, policy_hash);
-                apply(&mut entry, &decided);
+                let mut decided = QueryDecision::denied(e.reason(), q, policy_hash);
+                apply(&mut entry, &mut decided);
                 let seq = self.storage.append_entry(&entry).await?;
+                hand_back(entry, &mut decided);
                 let receipt = self.receipt(seq).await?;
                 return self.respond(q, digest, decided, Vec::new(), now_ms, receipt);
             }
@@ -242,7 +243,7 @@ impl QueryService {
 
         // 2. Subject, purpose, policy.
         let (mut decided, claim) = self.decide(q, &verified, peer, now_ms).await?;
-        apply(&mut entry, &decided);
+        apply(&mut entry, &mut decided);
         let release = match decided.release.take() {
             Some(d) if decided.outcome != Outcome::Denied => Some(d),
             _ => None,
@@ -271,7 +272,8 @@ impl QueryService {
         // 4. Durable record, with the nonce, authorization use and quota
         //    claimed in the same transaction, and the disclosures written
         //    only if the claim holds; a replay turns into a denial.
-        let bodies = ClaimBodies::encode(&entry)?;
+        let bodies = ClaimBodies::encode(&mut entry)?;
+        hand_back(entry, &mut decided);
         let (seq, claimed) = self
             .storage
             .append_claimed_then(
@@ -303,8 +305,9 @@ impl QueryService {
     }
 
     /// The journal entry of `q` as received, before anything is decided:
-    /// denied for a bad signature, everything requested withheld. The steps
-    /// of [`QueryService::answer`] fill in what they decide.
+    /// denied for a bad signature. The steps of [`QueryService::answer`] fill
+    /// in what they decide, the lists released and withheld included
+    /// ([`apply`]).
     fn received_entry(&self, q: &AuthorizedQuery, digest: [u8; 32], now_ms: i64) -> AccessEntry {
         AccessEntry {
             version: credex_journal::ENTRY_VERSION,
@@ -326,7 +329,7 @@ impl QueryService {
                 .map(|a| a.authorization.authorization_id),
             requested: q.request.requested.clone(),
             released: Vec::new(),
-            withheld: q.request.requested.clone(),
+            withheld: Vec::new(),
             outcome: Outcome::Denied,
             reason: QueryReason::BadSignature,
             policy_hash: self.policy.policy_hash(),
@@ -407,7 +410,7 @@ impl QueryService {
                     record_id: row.record_id.clone(),
                     reason: e.to_string(),
                 })?;
-            let projected = decision.project(&record);
+            let projected = decision.project_owned(record);
             if projected.fields.is_empty() {
                 continue;
             }
@@ -416,8 +419,8 @@ impl QueryService {
                 record_id: row.record_id,
                 fields: projected
                     .fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), to_value(v)))
+                    .into_iter()
+                    .map(|(k, v)| (k, into_value(v)))
                     .collect(),
             });
         }
@@ -457,12 +460,22 @@ impl QueryService {
     }
 }
 
-fn apply(entry: &mut AccessEntry, decided: &QueryDecision) {
+/// Writes `decided` into `entry`. Its field lists move into the entry (a
+/// query's lists are copied nowhere else); [`hand_back`] returns them once
+/// the entry is encoded.
+fn apply(entry: &mut AccessEntry, decided: &mut QueryDecision) {
     entry.outcome = decided.outcome;
     entry.reason = decided.reason;
-    entry.released = decided.released.clone();
-    entry.withheld = decided.withheld.clone();
+    entry.released = std::mem::take(&mut decided.released);
+    entry.withheld = std::mem::take(&mut decided.withheld);
     entry.policy_hash = decided.policy_hash;
+}
+
+/// The inverse of [`apply`] for the field lists, once `entry` is encoded:
+/// the response names what the entry names.
+fn hand_back(entry: AccessEntry, decided: &mut QueryDecision) {
+    decided.released = entry.released;
+    decided.withheld = entry.withheld;
 }
 
 /// A received query's journal body for each outcome of its claim, encoded
@@ -475,23 +488,31 @@ struct ClaimBodies {
 }
 
 impl ClaimBodies {
-    fn encode(entry: &AccessEntry) -> Result<ClaimBodies, StorageError> {
-        let claimed = credex_journal::encode(entry)?.body;
-        // One copy of the entry serves the three denials: they differ only
-        // in the reason.
-        let mut denial = entry.clone();
-        denial.outcome = Outcome::Denied;
-        denial.released.clear();
-        denial.withheld.clone_from(&entry.requested);
+    /// The four bodies of `entry`. The denials differ from the claim only in
+    /// outcome, reason and lists, so `entry` is turned into each in place
+    /// and comes back as it was.
+    fn encode(entry: &mut AccessEntry) -> Result<ClaimBodies, StorageError> {
+        let claimed = credex_journal::encode(&*entry)?.body;
+        let (outcome, reason) = (entry.outcome, entry.reason);
+        let released = std::mem::take(&mut entry.released);
+        let withheld = std::mem::replace(&mut entry.withheld, entry.requested.clone());
+        entry.outcome = Outcome::Denied;
         let mut denied = |reason: QueryReason| {
-            denial.reason = reason;
-            credex_journal::encode(&denial).map(|e| e.body)
+            entry.reason = reason;
+            credex_journal::encode(&*entry).map(|e| e.body)
         };
+        let replay = denied(QueryReason::Replay);
+        let authorization_used_up = denied(QueryReason::AuthorizationUsedUp);
+        let quota_exceeded = denied(QueryReason::QuotaExceeded);
+        entry.outcome = outcome;
+        entry.reason = reason;
+        entry.released = released;
+        entry.withheld = withheld;
         Ok(ClaimBodies {
             claimed,
-            replay: denied(QueryReason::Replay)?,
-            authorization_used_up: denied(QueryReason::AuthorizationUsedUp)?,
-            quota_exceeded: denied(QueryReason::QuotaExceeded)?,
+            replay: replay?,
+            authorization_used_up: authorization_used_up?,
+            quota_exceeded: quota_exceeded?,
         })
     }
 

@@ -547,9 +547,9 @@ async fn exchange(
         .responder
         .chain
         .first()
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    let counterpart = crate::log::verify_receipt(&response, &responder_cert, digest)?;
+    let counterpart = crate::log::verify_receipt(&response, responder_cert, digest)?;
     let response_digest =
         credex_protocol::encoding_sha256(&response).map_err(|source| RequesterError::Encode {
             what: "the response",
@@ -558,8 +558,7 @@ async fn exchange(
     let officer = |p: &SignerProof| {
         p.chain
             .first()
-            .and_then(|c| trust.identity_of(c).ok())
-            .map(|id| crate::query::officer_of(&id))
+            .and_then(|c| trust.with_identity_of(c, crate::query::officer_of).ok())
     };
     let entry = AccessEntry {
         version: credex_journal::ENTRY_VERSION,

@@ -87,8 +87,15 @@ impl fmt::Display for Purpose {
 
 /// A certificate that verified: its identity and that of its issuing region
 /// CA. Only [`TrustStore::verify`] makes one.
+///
+/// A shared handle: the chain cache and every query signed under the same
+/// certificate hold the one verification, so a clone copies no identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedCert {
+pub struct VerifiedCert(Arc<Verified>);
+
+/// What a [`VerifiedCert`] holds.
+#[derive(Debug, PartialEq, Eq)]
+struct Verified {
     identity: CertIdentity,
     issuer: CertIdentity,
     /// The certificate's public key, read once when the chain verified
@@ -109,13 +116,13 @@ impl VerifiedCert {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
-        if !self.suite.signs_with(signature.algorithm) {
+        if !self.0.suite.signs_with(signature.algorithm) {
             return Err(SignatureError::OutsideSuite {
                 algorithm: signature.algorithm,
-                suite: self.suite,
+                suite: self.0.suite,
             });
         }
-        match &self.key {
+        match &self.0.key {
             Ok(key) => key.verify(domain, message, signature),
             Err(e) => Err(e.clone()),
         }
@@ -123,17 +130,18 @@ impl VerifiedCert {
 
     /// The verified certificate's identity.
     pub fn identity(&self) -> &CertIdentity {
-        &self.identity
+        &self.0.identity
     }
 
     /// The identity of the region CA that issued it.
     pub fn issuer(&self) -> &CertIdentity {
-        &self.issuer
+        &self.0.issuer
     }
 
-    /// The verified certificate's identity, by value.
+    /// The verified certificate's identity, by value (a copy while the chain
+    /// cache still holds the verification).
     pub fn into_identity(self) -> CertIdentity {
-        self.identity
+        Arc::try_unwrap(self.0).map_or_else(|shared| shared.identity.clone(), |v| v.identity)
     }
 }
 
@@ -324,8 +332,18 @@ impl TrustStore {
     /// (e.g. to name in one's own log the officers whose query one sends).
     /// Read once per store, like [`TrustStore::read_certificate`].
     pub fn identity_of(&self, der: &[u8]) -> Result<CertIdentity, IdentityError> {
+        self.with_identity_of(der, CertIdentity::clone)
+    }
+
+    /// [`Self::identity_of`] without a copy: `read` gets the identity the
+    /// store keeps.
+    pub fn with_identity_of<R>(
+        &self,
+        der: &[u8],
+        read: impl FnOnce(&CertIdentity) -> R,
+    ) -> Result<R, IdentityError> {
         self.read_certificate(der)
-            .map(|parsed| parsed.identity.clone())
+            .map(|parsed| read(&parsed.identity))
     }
 
     /// [`TrustStore::verify`] over a chain as messages carry it: DER
@@ -377,16 +395,15 @@ impl TrustStore {
         }
         let verified = self.verify_uncached(end_entity, intermediates, now, purpose)?;
         let root = parse_certificate(&self.root_der).map(|p| p.identity);
-        let mut valid_from = verified
-            .identity
+        let (leaf, issuer) = (verified.identity(), verified.issuer());
+        let mut valid_from = leaf
             .not_before
             .unix_timestamp()
-            .max(verified.issuer.not_before.unix_timestamp());
-        let mut valid_until = verified
-            .identity
+            .max(issuer.not_before.unix_timestamp());
+        let mut valid_until = leaf
             .not_after
             .unix_timestamp()
-            .min(verified.issuer.not_after.unix_timestamp());
+            .min(issuer.not_after.unix_timestamp());
         if let Ok(root) = root {
             valid_from = valid_from.max(root.not_before.unix_timestamp());
             valid_until = valid_until.min(root.not_after.unix_timestamp());
@@ -483,12 +500,12 @@ impl TrustStore {
         }
         let key = VerifyingKey::from_certificate_der(end_entity);
         self.check_suite(issuer_der, &key, purpose)?;
-        Ok(VerifiedCert {
+        Ok(VerifiedCert(Arc::new(Verified {
             identity: leaf.identity,
             issuer: issuer.identity,
             key,
             suite: self.suite,
-        })
+        })))
     }
 
     /// The region CA's key, and a signing certificate's, must be of the

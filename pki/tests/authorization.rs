@@ -264,9 +264,11 @@ fn signed_query_verifies_and_token_exposes_identities_and_scope() {
     );
     assert_eq!(sa.authorization(), &authorization());
     assert_eq!(sa.id(), [9; 16]);
-    assert_eq!(ok.request(), &q.request);
+    let kept: credex_protocol::query::AuthorizedQuery =
+        credex_protocol::decode(ok.bundle()).unwrap();
+    assert_eq!(kept.request, q.request);
     assert_eq!(
-        ok.request().subject_authorization_digest,
+        kept.request.subject_authorization_digest,
         Some(q.subject_authorization.as_ref().unwrap().digest().unwrap())
     );
     let digest = sha256(&credex_protocol::encode(&q).unwrap());
@@ -877,7 +879,7 @@ fn response_round_trip() {
     )
     .unwrap();
     assert_eq!(
-        id.subject,
+        id.identity().subject,
         Subject::Node {
             region: region("500000"),
             name: name("cq-1")

@@ -338,21 +338,25 @@ impl ReleaseDecision {
     /// else can leave the node. A record of a category with no permitted
     /// field comes back with no fields.
     pub fn project(&self, record: &Record) -> Record {
-        let allowed: BTreeSet<&str> = self
-            .permitted
-            .iter()
-            .filter(|(c, _)| *c == record.category)
-            .flat_map(|(_, fs)| fs.iter().map(String::as_str))
-            .collect();
         Record {
             category: record.category.clone(),
             fields: record
                 .fields
                 .iter()
-                .filter(|(k, _)| allowed.contains(k.as_str()))
+                .filter(|(k, _)| self.is_permitted(&record.category, k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
+    }
+
+    /// [`Self::project`] on a record the caller owns: the fields not
+    /// permitted are dropped and the rest are moved, not copied.
+    pub fn project_owned(&self, mut record: Record) -> Record {
+        let category = &record.category;
+        record
+            .fields
+            .retain(|field, _| self.is_permitted(category, field));
+        record
     }
 }
 

@@ -6,7 +6,8 @@
 //! - a `restricted` field is permitted only with a subject authorization that
 //!   is in its window and covers requester, purpose and category;
 //! - the outcome agrees with permitted vs requested;
-//! - `project` never yields a field outside `permitted`.
+//! - `project` yields exactly the record's permitted fields, and `project_owned`
+//!   the same record.
 
 #![allow(clippy::unwrap_used)]
 
@@ -615,14 +616,24 @@ fn check_world(
             })
             .unwrap_or_default();
         fields.insert("stray".into(), FieldValue::Integer(1));
-        let projected = d.project(&Record {
+        let record = Record {
             category: category.clone(),
             fields,
-        });
+        };
+        let projected = d.project(&record);
         prop_assert_eq!(&projected.category, &category);
         for key in projected.fields.keys() {
             prop_assert!(permitted.contains(&(category.clone(), key.clone())));
         }
+        // Every permitted field the record has is kept.
+        for key in record.fields.keys() {
+            prop_assert_eq!(
+                projected.fields.contains_key(key),
+                permitted.contains(&(category.clone(), key.clone()))
+            );
+        }
+        // The owned projection (the query path's) is the same record.
+        prop_assert_eq!(&d.project_owned(record), &projected);
     }
     Ok(())
 }

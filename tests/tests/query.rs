@@ -415,6 +415,56 @@ async fn replay_is_denied_and_recorded() {
     gz.shutdown().await;
 }
 
+/// The journal keeps each outcome's own lists: a trimmed answer names what
+/// it released and withheld, and its replay, denied at the claim, names
+/// everything requested as withheld and nothing released — in the entry
+/// and in the answer alike.
+#[tokio::test]
+async fn a_replayed_trimmed_query_is_journaled_with_everything_withheld() {
+    let fed = Federation::new();
+    let (gy, gz) = gy_and_gz(&fed).await;
+    let q = authorized_query(
+        &fed,
+        &gy,
+        penalty_query(&subjects("440000")[1], &["amount", "case_notes"]),
+    );
+    let first = ask(&gy, &gz, &q).await;
+    assert_eq!(first.body.outcome, Outcome::Trimmed);
+    assert_eq!(names(&first.body.released), ["admin_penalty.amount"]);
+    assert_eq!(names(&first.body.withheld), ["admin_penalty.case_notes"]);
+    let replay = ask(&gy, &gz, &q).await;
+    assert_eq!(
+        (replay.body.outcome, replay.body.reason),
+        (Outcome::Denied, QueryReason::Replay)
+    );
+    assert!(replay.body.released.is_empty() && replay.body.records.is_empty());
+    assert_eq!(
+        names(&replay.body.withheld),
+        ["admin_penalty.amount", "admin_penalty.case_notes"]
+    );
+
+    let entries = journal(&gz, kind::QUERY_RECEIVED).await;
+    let [trimmed, denied] = entries.as_slice() else {
+        panic!("two received entries expected, got {}", entries.len());
+    };
+    assert_eq!(
+        (trimmed.outcome, trimmed.reason),
+        (first.body.outcome, first.body.reason)
+    );
+    assert_eq!(trimmed.released, first.body.released);
+    assert_eq!(trimmed.withheld, first.body.withheld);
+    assert_eq!(trimmed.requested, q.request.requested);
+    assert_eq!(
+        (denied.outcome, denied.reason),
+        (Outcome::Denied, QueryReason::Replay)
+    );
+    assert!(denied.released.is_empty());
+    assert_eq!(denied.withheld, q.request.requested);
+    assert_eq!(denied.requested, q.request.requested);
+    gy.shutdown().await;
+    gz.shutdown().await;
+}
+
 fn authorization(
     fed: &Federation,
     subject: &str,

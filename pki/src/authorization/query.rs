@@ -19,7 +19,7 @@ use super::signers::{check_different_officers, check_officer, verify_signer};
 use super::subject::{VerifiedSubjectAuthorization, check_bound, verify_subject_authorization};
 use super::{encode, sha256, unix_ms};
 use crate::identity::CertIdentity;
-use crate::trust::TrustStore;
+use crate::trust::{TrustStore, VerifiedCert};
 
 /// What the responder knows about the query's arrival, besides the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +43,8 @@ pub struct QueryContext {
 /// [`verify_authorized_query`]. Only that function builds one.
 #[derive(Debug, Clone)]
 pub struct AuthorizationVerified {
-    request: QueryRequest,
-    requester: CertIdentity,
-    approver: CertIdentity,
+    requester: VerifiedCert,
+    approver: VerifiedCert,
     subject_authorization: Option<VerifiedSubjectAuthorization>,
     query_digest: [u8; 32],
     bundle: Vec<u8>,
@@ -55,13 +54,13 @@ impl AuthorizationVerified {
     /// The officer who signed the request (经办人): a verified operator
     /// certificate with the `requester` role, of the requesting region.
     pub fn requester(&self) -> &CertIdentity {
-        &self.requester
+        self.requester.identity()
     }
 
     /// The different officer who countersigned it (审核人): a verified
     /// operator certificate with the `approver` role, of the requesting region.
     pub fn approver(&self) -> &CertIdentity {
-        &self.approver
+        self.approver.identity()
     }
 
     /// The subject's verified electronic authorization, if the query carried
@@ -81,11 +80,6 @@ impl AuthorizationVerified {
     /// digest of: the bundle an auditor re-checks, kept with the entry.
     pub fn bundle(&self) -> &[u8] {
         &self.bundle
-    }
-
-    /// The verified request.
-    pub fn request(&self) -> &QueryRequest {
-        &self.request
     }
 }
 
@@ -138,7 +132,6 @@ pub fn verify_authorized_query(
 
     let bundle = encode(q).map_err(AuthorizationError::Encoding)?;
     Ok(AuthorizationVerified {
-        request: request.clone(),
         requester,
         approver,
         subject_authorization,
@@ -167,6 +160,7 @@ pub fn verify_requester(
         DOMAIN_REQUEST,
         &request_bytes,
     )
+    .map(VerifiedCert::into_identity)
 }
 
 /// Rules 4 and 6, as the approver's signature is collected after the
@@ -193,6 +187,7 @@ pub fn verify_approver(
         DOMAIN_APPROVAL,
         &approval,
     )
+    .map(VerifiedCert::into_identity)
 }
 
 /// Rules 1–3, which need no cryptography: the request comes from the

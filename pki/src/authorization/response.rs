@@ -12,9 +12,9 @@ use rustls_pki_types::UnixTime;
 
 use super::encode;
 use super::sign::{SignProofError, make_proof};
-use crate::identity::{CertIdentity, Subject};
+use crate::identity::Subject;
 use crate::signing::{SignatureError, SigningKey};
-use crate::trust::{Purpose, TrustStore, VerifyError};
+use crate::trust::{Purpose, TrustStore, VerifiedCert, VerifyError};
 
 /// Why a [`QueryResponse`] was refused by the requester.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,8 +76,8 @@ pub fn sign_node_statement(
 /// Verify a node's statement signed with [`sign_node_statement`]: the chain
 /// verifies as a node certificate as of `now`, the node is of
 /// `expected_region` (if given), and the signature over `domain` ‖
-/// `message` verifies. Returns the node's verified identity, its region and
-/// its name.
+/// `message` verifies. Returns the node's verified certificate (a shared
+/// handle), its region and its name.
 pub fn verify_node_statement(
     domain: &[u8],
     message: &[u8],
@@ -85,7 +85,7 @@ pub fn verify_node_statement(
     trust: &TrustStore,
     now: UnixTime,
     expected_region: Option<RegionCode>,
-) -> Result<(CertIdentity, RegionCode, NodeName), ResponseError> {
+) -> Result<(VerifiedCert, RegionCode, NodeName), ResponseError> {
     proof
         .validate()
         .map_err(|e| ResponseError::UnreadableChain(e.to_string()))?;
@@ -112,7 +112,7 @@ pub fn verify_node_statement(
     verified
         .verify_signature(domain, message, &proof.signature)
         .map_err(ResponseError::BadSignature)?;
-    Ok((verified.into_identity(), region, node))
+    Ok((verified, region, node))
 }
 
 /// Verify a response to the query whose digest is `expected_query_digest`,
@@ -121,14 +121,14 @@ pub fn verify_node_statement(
 /// carry serverAuth) as of `now`; it names a node of `expected_region`; the
 /// signature over [`DOMAIN_RESPONSE`] ‖ encode(body) verifies; the body names
 /// that same node; the body's `query_digest` is the expected one. Returns
-/// the responder's verified identity.
+/// the responder's verified certificate (a shared handle).
 pub fn verify_response(
     resp: &QueryResponse,
     trust: &TrustStore,
     now: UnixTime,
     expected_region: RegionCode,
     expected_query_digest: [u8; 32],
-) -> Result<CertIdentity, ResponseError> {
+) -> Result<VerifiedCert, ResponseError> {
     let body = &resp.body;
     let bytes = encode(body).map_err(ResponseError::Encoding)?;
     let (identity, cert_region, cert_node) = verify_node_statement(

@@ -16,7 +16,7 @@ use super::error::{AuthorizationError, SameOfficerEvidence, Signer};
 use std::sync::Arc;
 
 use crate::identity::{CertIdentity, ParsedCert, Subject};
-use crate::trust::{Purpose, TrustStore};
+use crate::trust::{Purpose, TrustStore, VerifiedCert};
 
 /// Rule 4: the requester's and the approver's first certificates, read but
 /// not verified yet, name different people: not one certificate, not one
@@ -76,7 +76,8 @@ fn same_officer(a: &ParsedCert, b: &ParsedCert) -> Option<SameOfficerEvidence> {
 }
 
 /// Chain check, then `check_identity`, then the signature over `domain` ‖
-/// `message`. Returns the verified identity.
+/// `message`. Returns the verified certificate (a shared handle: no copy of
+/// its identity).
 pub(super) fn verify_signer(
     trust: &TrustStore,
     now: UnixTime,
@@ -85,7 +86,7 @@ pub(super) fn verify_signer(
     check_identity: impl FnOnce(&CertIdentity) -> Result<(), AuthorizationError>,
     domain: &[u8],
     message: &[u8],
-) -> Result<CertIdentity, AuthorizationError> {
+) -> Result<VerifiedCert, AuthorizationError> {
     let unreadable = |reason: String| AuthorizationError::UnreadableChain { signer, reason };
     proof.validate().map_err(|e| unreadable(e.to_string()))?;
     if proof.chain.is_empty() {
@@ -98,7 +99,7 @@ pub(super) fn verify_signer(
     verified
         .verify_signature(domain, message, &proof.signature)
         .map_err(|error| AuthorizationError::BadSignature { signer, error })?;
-    Ok(verified.into_identity())
+    Ok(verified)
 }
 
 pub(super) fn check_officer(

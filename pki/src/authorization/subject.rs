@@ -17,7 +17,7 @@ use super::encode;
 use super::error::{AuthorizationError, Signer};
 use super::signers::{describe, verify_signer};
 use crate::identity::{CertIdentity, Subject};
-use crate::trust::TrustStore;
+use crate::trust::{TrustStore, VerifiedCert};
 
 /// A subject's electronic authorization (电子授权) whose signature and
 /// signer verified and which names the request's subject and requesting
@@ -26,14 +26,14 @@ use crate::trust::TrustStore;
 /// [`authorization`](Self::authorization).
 #[derive(Debug, Clone)]
 pub struct VerifiedSubjectAuthorization {
-    signer: CertIdentity,
+    signer: VerifiedCert,
     authorization: SubjectAuthorization,
 }
 
 impl VerifiedSubjectAuthorization {
     /// The authorization authority that signed it (verified certificate).
     pub fn signer(&self) -> &CertIdentity {
-        &self.signer
+        self.signer.identity()
     }
 
     /// The authorization and its scope: grantee, purposes, categories,
