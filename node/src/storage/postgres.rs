@@ -233,17 +233,21 @@ impl PgEngine {
 
     async fn begin_on(&self, pool: &PgPool) -> Result<PgBatch, StorageError> {
         let fail = |e| self.write_error(BATCH_OP, e);
-        let mut tx = pool.begin().await.map_err(fail)?;
         // Serialise with every other writer of this journal (another node
         // process on the same schema) until commit; re-reading the next seq
         // and the claims under the lock keeps seqs contiguous and claims
         // exact. An advisory lock rather than LOCK TABLE … EXCLUSIVE: that
         // would also conflict with autovacuum on the (append-only, so
         // regularly vacuumed) journal and stall appends for up to
-        // deadlock_timeout each time.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(self.journal_lock_key)
-            .execute(&mut *tx)
+        // deadlock_timeout each time. The lock is taken in the `BEGIN`'s own
+        // round trip (one simple query of two statements: the key is a
+        // number this engine computed, not input); the statements that read
+        // under it come after, each with a snapshot taken once it is held.
+        let tx = pool
+            .begin_with(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                self.journal_lock_key
+            ))
             .await
             .map_err(fail)?;
         Ok(PgBatch {
