@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use credex_audit as audit;
 use credex_journal::{
-    BatchPrepared, MessageReceived, MessageSent, ReceivedOutcome, kind as fed_kind,
+    BatchPrepared, MessageReceived, MessageSent, ReceivedOutcome, UpwardDeadlineAtRisk,
+    kind as fed_kind,
 };
 use credex_kit::relay::{Link, UdpRelay};
 use credex_node::config::NodeConfig;
@@ -648,6 +649,9 @@ async fn a_penalty_reported_after_seven_working_days_is_late() {
 async fn a_penalty_waiting_past_seven_working_days_counts_late_before_it_is_acknowledged() {
     let fed = Federation::new();
     let (late, on_time, calendar) = late_and_on_time(&fed);
+    let today = credex_flows::calendar::china_date(credex_node::service::now_ms())
+        .unwrap()
+        .to_string();
     let port = free_udp_port();
     let down = SocketAddr::from(([127, 0, 0, 1], port));
     let metrics_port = free_tcp_port();
@@ -696,6 +700,38 @@ async fn a_penalty_waiting_past_seven_working_days_counts_late_before_it_is_ackn
         "credex_upward_timeliness_rate 0\n",
     ] {
         assert!(text.contains(series), "missing {series:?} in\n{text}");
+    }
+    // The deadline watch raises both: the batch in the outbox, and the
+    // record held behind it under the next batch's number — once each,
+    // however many passes the reporter makes meanwhile.
+    let at_risk = || async {
+        let mut raised: Vec<UpwardDeadlineAtRisk> = province
+            .storage()
+            .journal_range(0, 4096)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.kind == fed_kind::UPWARD_DEADLINE_AT_RISK)
+            .map(|r| credex_protocol::decode(&r.body).unwrap())
+            .collect();
+        raised.sort_by_key(|r| r.seq);
+        raised
+    };
+    wait_until(
+        &province,
+        "the batch and the held record at risk",
+        || async { at_risk().await.len() == 2 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let raised = at_risk().await;
+    let [in_outbox, held] = raised.as_slice() else {
+        panic!("two deadline entries expected, got {raised:?}");
+    };
+    assert_eq!(held.seq, in_outbox.seq + 1, "{raised:?}");
+    for r in [in_outbox, held] {
+        assert_eq!((r.records_at_risk, r.missed), (1, true), "{r:?}");
+        assert!(r.earliest_deadline.as_str() < today.as_str(), "{r:?}");
     }
 
     // The national node comes up: the two are counted late once, and no

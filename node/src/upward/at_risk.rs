@@ -6,6 +6,13 @@
 //! written — the event feed shows it, so the province's systems and officers
 //! hear of it while there is still time to act (reach the national platform
 //! another way, escalate).
+//!
+//! Records counted as due but not yet batched (held behind the outbox's
+//! window while the national node does not acknowledge) are watched too:
+//! once per China day while any of them is at risk, an entry names the
+//! sequence number of the next batch, the one that will carry them. So an
+//! outage raises the alarm for every record, not only for the few batches
+//! the window let out, and repeats it daily while it lasts.
 
 use credex_flows::upward::{DOUBLE_PUBLICITY_DAYS, decision_date};
 use credex_policies::{HolidayCalendar, ReportingList};
@@ -14,13 +21,19 @@ use credex_protocol::federation::Flow;
 use credex_protocol::upward::{KIND_BATCH, UpwardBatch};
 use time::Date;
 
-use super::OUT_NS;
+use super::reporter::{REPORTER_KEY, ReporterState};
+use super::{OUT_NS, read_state};
 use crate::federation::Federation;
-use crate::storage::{StateWrite, StorageError};
+use crate::storage::{ImportCursor, StateWrite, Storage, StorageError};
 
 /// How the watch marks a batch it already reported.
 fn marker(seq: u64) -> String {
     format!("at-risk/{seq:020}")
+}
+
+/// How the watch marks the day it reported records not yet batched.
+fn held_marker(today: Date) -> String {
+    format!("at-risk/held/{today}")
 }
 
 /// What one batch's records say about their deadlines, as of `today`.
@@ -40,36 +53,86 @@ pub fn batch_risk(
     calendar: &HolidayCalendar,
     today: Date,
 ) -> Option<BatchRisk> {
-    let horizon = calendar.add_working_days(today, 1)?;
-    let mut risk: Option<BatchRisk> = None;
+    let mut risk = RiskCount::new(list, calendar, today)?;
     for r in &batch.records {
-        if !list.item(&r.category).is_some_and(|i| i.double_publicity) {
-            continue;
+        risk.add(&r.category, &r.body);
+    }
+    risk.risk
+}
+
+/// [`batch_risk`] over records met one at a time.
+struct RiskCount<'a> {
+    list: &'a ReportingList,
+    calendar: &'a HolidayCalendar,
+    /// The last deadline counted as at risk: the next working day.
+    horizon: Date,
+    risk: Option<BatchRisk>,
+}
+
+impl<'a> RiskCount<'a> {
+    fn new(
+        list: &'a ReportingList,
+        calendar: &'a HolidayCalendar,
+        today: Date,
+    ) -> Option<RiskCount<'a>> {
+        Some(RiskCount {
+            list,
+            calendar,
+            horizon: calendar.add_working_days(today, 1)?,
+            risk: None,
+        })
+    }
+
+    fn add(&mut self, category: &str, body: &[u8]) {
+        if !self.list.item(category).is_some_and(|i| i.double_publicity) {
+            return;
         }
-        let Some(deadline) = decision_date(&r.body)
-            .and_then(|d| calendar.add_working_days(d, DOUBLE_PUBLICITY_DAYS))
+        let Some(deadline) = decision_date(body)
+            .and_then(|d| self.calendar.add_working_days(d, DOUBLE_PUBLICITY_DAYS))
         else {
-            continue;
+            return;
         };
-        if deadline > horizon {
-            continue;
+        if deadline > self.horizon {
+            return;
         }
-        let r = risk.get_or_insert(BatchRisk {
+        let r = self.risk.get_or_insert(BatchRisk {
             records: 0,
             earliest: deadline,
         });
-        r.records += 1;
+        r.records = r.records.saturating_add(1);
         r.earliest = r.earliest.min(deadline);
     }
-    risk
 }
 
-/// Journal every unacknowledged upward batch newly at risk as of `now_ms`;
-/// returns how many were journaled.
+/// What the last scan of the records not yet batched saw: the span held
+/// (the reporter's batch and due cursors) and the day. Their risk depends
+/// on nothing else, so while these stay the same no scan is needed (during
+/// an outage the span can hold up to 100,000 records, and the watch runs
+/// every reporter pass).
+#[derive(Default)]
+pub struct HeldWatch(std::sync::Mutex<Option<HeldSpan>>);
+
+type HeldSpan = (ImportCursor, ImportCursor, Date);
+
+impl HeldWatch {
+    fn last(&self) -> Option<HeldSpan> {
+        // A poisoned lock only means a panic elsewhere; the value is whole.
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn remember(&self, span: HeldSpan) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(span);
+    }
+}
+
+/// Journal every unacknowledged upward batch newly at risk as of `now_ms`,
+/// and, once a day, the records not yet batched that are at risk (under
+/// the next batch's number); returns how many entries were journaled.
 pub async fn watch(
     federation: &Federation,
     list: &ReportingList,
     calendar: &HolidayCalendar,
+    held: &HeldWatch,
     now_ms: i64,
 ) -> Result<u32, StorageError> {
     let Some(today) = credex_flows::calendar::china_date(now_ms) else {
@@ -91,21 +154,56 @@ pub async fn watch(
         if storage.state(OUT_NS, &key).await?.is_some() {
             continue;
         }
-        let entry = credex_journal::UpwardDeadlineAtRisk {
-            version: credex_journal::ENTRY_VERSION,
-            at_ms: now_ms,
-            seq: batch.seq,
-            records_at_risk: risk.records,
-            earliest_deadline: risk.earliest.to_string(),
-            missed: risk.earliest < today,
-        };
         tracing::warn!(batch = batch.seq, records = risk.records, deadline = %risk.earliest, "upward deadline at risk: the national node has not acknowledged the batch");
-        storage
-            .append_entry_with_state(&entry, vec![StateWrite::put(OUT_NS, key, vec![1])])
-            .await?;
+        journal_risk(storage, batch.seq, &risk, key, today, now_ms).await?;
         written += 1;
     }
+    // Records not yet batched, once a day.
+    let state: ReporterState = read_state(storage, OUT_NS, REPORTER_KEY)
+        .await?
+        .unwrap_or_default();
+    let span = (state.batch_cursor.clone(), state.due_cursor.clone(), today);
+    let key = held_marker(today);
+    if held.last().as_ref() != Some(&span)
+        && storage.state(OUT_NS, &key).await?.is_none()
+        && let Some(mut risk) = RiskCount::new(list, calendar, today)
+    {
+        super::overdue::for_each_held(storage, &state, |category, body, _| {
+            risk.add(category, body)
+        })
+        .await?;
+        if let Some(risk) = risk.risk {
+            tracing::warn!(next_batch = state.next_seq, records = risk.records, deadline = %risk.earliest, "upward deadline at risk: records wait unbatched behind unacknowledged batches");
+            journal_risk(storage, state.next_seq, &risk, key, today, now_ms).await?;
+            written += 1;
+        }
+    }
+    held.remember(span);
     Ok(written)
+}
+
+/// Journal `risk` for the batch `seq`, marking `key` done in the same
+/// append.
+async fn journal_risk(
+    storage: &Storage,
+    seq: u64,
+    risk: &BatchRisk,
+    key: String,
+    today: Date,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let entry = credex_journal::UpwardDeadlineAtRisk {
+        version: credex_journal::ENTRY_VERSION,
+        at_ms: now_ms,
+        seq,
+        records_at_risk: risk.records,
+        earliest_deadline: risk.earliest.to_string(),
+        missed: risk.earliest < today,
+    };
+    storage
+        .append_entry_with_state(&entry, vec![StateWrite::put(OUT_NS, key, vec![1])])
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,12 +92,28 @@ pub async fn waiting(
     let state: ReporterState = read_state(storage, OUT_NS, REPORTER_KEY)
         .await?
         .unwrap_or_default();
-    let mut cursor: ImportCursor = state.batch_cursor;
+    out.scan_capped = for_each_held(storage, &state, |category, body, imported_at_ms| {
+        count(category, body, imported_at_ms)
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Calls `each` with (category, body, import time) of every record the
+/// reporter (as of `state`) counted as due and has not yet batched (held
+/// behind the outbox's window while the national node does not
+/// acknowledge), in import order, at most [`MAX_UNBATCHED`] of them.
+/// Returns whether there were more. Cancel-safe (read only).
+pub(super) async fn for_each_held(
+    storage: &Storage,
+    state: &ReporterState,
+    mut each: impl FnMut(&str, &[u8], i64),
+) -> Result<bool, StorageError> {
+    let mut cursor: ImportCursor = state.batch_cursor.clone();
     let mut read = 0usize;
-    'scan: while cursor < state.due_cursor {
+    while cursor < state.due_cursor {
         if read >= MAX_UNBATCHED {
-            out.scan_capped = true;
-            break;
+            return Ok(true);
         }
         let page = storage.records_imported(&cursor, i64::MAX, PAGE).await?;
         let full = page.len() == PAGE as usize;
@@ -108,14 +124,14 @@ pub async fn waiting(
                 record_id: r.record_id,
             };
             if cursor > state.due_cursor {
-                break 'scan;
+                return Ok(false);
             }
             read += 1;
-            count(&cursor.category, &r.body, r.imported_at_unix_ms);
+            each(&cursor.category, &r.body, r.imported_at_unix_ms);
         }
         if !full {
             break;
         }
     }
-    Ok(out)
+    Ok(false)
 }

@@ -88,6 +88,8 @@ pub struct Reporter {
     calendar: HolidayCalendar,
     catalogue: Catalogue,
     config: UpwardConfig,
+    /// The deadline watch's last scan of records not yet batched.
+    held: std::sync::Arc<super::at_risk::HeldWatch>,
 }
 
 impl Reporter {
@@ -101,6 +103,7 @@ impl Reporter {
             calendar: self.calendar.clone(),
             catalogue: self.catalogue.clone(),
             config: self.config.clone(),
+            held: std::sync::Arc::clone(&self.held),
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn node_reporter(
         calendar: rules.calendar,
         catalogue: catalogue.clone(),
         config: config.upward.clone(),
+        held: std::sync::Arc::default(),
     })))
 }
 
@@ -162,14 +166,23 @@ impl Reporter {
             calendar: HolidayCalendar::builtin_2026(),
             catalogue: Catalogue::base(),
             config,
+            held: std::sync::Arc::default(),
         }
     }
 
-    /// Journal the unacknowledged batches whose 双公示 deadline is at risk
-    /// ([`super::at_risk`]); returns how many were newly journaled.
+    /// Journal the unacknowledged batches whose 双公示 deadline is at risk,
+    /// and once a day the records held behind them ([`super::at_risk`]);
+    /// returns how many entries were newly journaled.
     pub async fn watch_deadlines(&self) -> Result<u32, StorageError> {
         let now = self.federation.context().storage.clock().now_ms();
-        super::at_risk::watch(&self.federation, &self.list, &self.calendar, now).await
+        super::at_risk::watch(
+            &self.federation,
+            &self.list,
+            &self.calendar,
+            &self.held,
+            now,
+        )
+        .await
     }
 
     /// One pass: count newly due records, then make batches while the

@@ -41,7 +41,10 @@ pub struct UpwardDeadlineAtRisk {
     pub version: u8,
     /// When, Unix ms.
     pub at_ms: i64,
-    /// The batch's sequence number.
+    /// The batch's sequence number: the unacknowledged batch that holds
+    /// the records, or, for records not yet batched (held behind the
+    /// outbox's window), the next batch's, the first that will carry them
+    /// (raised once a day while they wait).
     pub seq: u64,
     /// Records of the batch at risk.
     pub records_at_risk: u32,

@@ -140,6 +140,31 @@ async fn late_while_waiting(
             .unwrap_or_else(|| "not counted within 15 s".into()),
     );
     let late_before = waiting.map_or(0, |(c, _)| c.late);
+    // The deadline watch has warned the province's systems (event feed
+    // `upward.deadline_at_risk`) before anyone reads the counts.
+    let warned = wait_for(|| async {
+        let journal = gy.storage().journal_range(0, 100_000).await.ok()?;
+        journal
+            .iter()
+            .filter(|r| r.kind == credex_journal::kind::UPWARD_DEADLINE_AT_RISK)
+            .filter_map(|r| {
+                credex_protocol::decode::<credex_journal::UpwardDeadlineAtRisk>(&r.body).ok()
+            })
+            .find(|r| r.missed)
+    })
+    .await;
+    checks.check(
+        warned.is_some(),
+        "the deadline watch raised upward.deadline_at_risk for the waiting penalty",
+        &warned
+            .map(|r| {
+                format!(
+                    "batch {}: {} record(s), deadline {} missed",
+                    r.seq, r.records_at_risk, r.earliest_deadline
+                )
+            })
+            .unwrap_or_else(|| "no event within 15 s".into()),
+    );
     running.insert(
         3,
         RunningNode::start(config)
