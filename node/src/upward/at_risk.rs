@@ -21,7 +21,7 @@ use credex_protocol::federation::Flow;
 use credex_protocol::upward::{KIND_BATCH, UpwardBatch};
 use time::Date;
 
-use super::reporter::{REPORTER_KEY, ReporterState};
+use super::position::{REPORTER_KEY, ReporterState};
 use super::{OUT_NS, read_state};
 use crate::federation::Federation;
 use crate::storage::{ImportCursor, StateWrite, Storage, StorageError};

@@ -25,6 +25,7 @@
 
 pub mod at_risk;
 pub mod overdue;
+mod position;
 pub mod reporter;
 pub mod status;
 
@@ -43,7 +44,8 @@ pub use credex_flows::upward::{
     OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals, classify, decision_date,
     record_weight,
 };
-pub use reporter::{ReportError, Reporter, ReporterState, SETTLE, node_reporter, spawn_reporter};
+pub use position::ReporterState;
+pub use reporter::{ReportError, Reporter, SETTLE, node_reporter, spawn_reporter};
 pub use status::{
     CategoryStatus, ReceivedFrom, UpwardStatus, objections_overdue, received, status,
 };

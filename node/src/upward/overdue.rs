@@ -16,7 +16,7 @@ use credex_protocol::RegionCode;
 use credex_protocol::federation::Flow;
 use credex_protocol::upward::{KIND_BATCH, UpwardBatch};
 
-use super::reporter::{REPORTER_KEY, ReporterState};
+use super::position::{REPORTER_KEY, ReporterState};
 use super::{OUT_NS, UpwardRules, read_state};
 use crate::storage::{ImportCursor, Storage, StorageError};
 

@@ -26,18 +26,17 @@ use credex_policies::egress::{UpwardCandidate, release_upward_batch};
 use credex_policies::{Catalogue, HolidayCalendar, Record, ReportingList};
 use credex_protocol::RegionCode;
 use credex_protocol::upward::records_digest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::position::{REPORTER_KEY, ReporterState};
 use super::{MAX_BATCH_BYTES, OUT_NS, load_rules, read_state, record_weight};
 use crate::boot::StartError;
 use crate::config::{NodeConfig, UpwardConfig};
 use crate::federation::Federation;
 use crate::storage::{ImportCursor, ImportedRecord, StateWrite, Storage, StorageError};
 
-/// Key of the reporter's [`ReporterState`] in [`OUT_NS`].
-pub(super) const REPORTER_KEY: &str = "reporter";
 /// Key written as a barrier before each scan (see [`Reporter::scan_limit`]).
 const BARRIER_KEY: &str = "barrier";
 
@@ -48,27 +47,6 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 const DUE_PAGES_PER_PASS: usize = 20;
 /// Records read per page.
 const PAGE: u32 = 1000;
-
-/// The province's reporter position (in [`OUT_NS`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReporterState {
-    /// The next batch's sequence number.
-    pub next_seq: u64,
-    /// Last record packed into a batch.
-    pub batch_cursor: ImportCursor,
-    /// Last record counted as due.
-    pub due_cursor: ImportCursor,
-    /// Records due, per category (imported, on the reporting list).
-    pub due: BTreeMap<String, u64>,
-    /// Records batched (queued or sent), per category.
-    pub batched: BTreeMap<String, u64>,
-    /// Creation time of the last batch's message (kept increasing so the
-    /// outbox delivers batches in sequence order).
-    pub last_created_ms: i64,
-    /// Due records that cannot be reported (a record id longer than
-    /// [`credex_protocol::upward::MAX_RECORD_ID_LEN`]).
-    pub unreportable: u64,
-}
 
 /// Why a reporter pass stopped.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use credex_protocol::RegionCode;
 use serde::Serialize;
 
-use super::reporter::{REPORTER_KEY, ReporterState};
+use super::position::{REPORTER_KEY, ReporterState};
 use super::{
     IN_NS, LateRecord, OUT_NS, OVERDUE_NS, OverdueReported, ProvinceReceived, ReportedTotals,
     UpwardRules, read_state,
