@@ -22,7 +22,8 @@
 //! node runs, a witness that says it saw more halts the checkpointer
 //! ([`super::Checkpoints::halt`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use credex_protocol::tlog::{Hash, open_checkpoint};
@@ -30,8 +31,12 @@ use credex_protocol::{Request, Response};
 
 use super::LogKey;
 use crate::config::{NodeConfig, PeerConfig};
+
+mod file;
+
 use crate::storage::{Storage, StorageError};
 use crate::transport::Transport;
+pub use file::{read_head_file, write_head_file};
 
 /// The file `credex restore` leaves in the data directory: the next start
 /// must confirm the published head with a witness before it signs.
@@ -336,7 +341,7 @@ pub async fn ask_witnesses(
 /// once when the last rewrite is [`HEAD_FILE_EVERY`] old, and otherwise
 /// keeps it pending until [`HeadFileWriter::due`] or [`HeadFileWriter::flush`].
 pub(super) struct HeadFileWriter {
-    path: Option<PathBuf>,
+    file: Option<Arc<Mutex<file::HeadFile>>>,
     pending: Option<(u64, Hash)>,
     written_at: Option<tokio::time::Instant>,
 }
@@ -345,7 +350,7 @@ impl HeadFileWriter {
     /// Writes to `path`; with none, records nothing.
     pub(super) fn new(path: Option<PathBuf>) -> Self {
         HeadFileWriter {
-            path,
+            file: path.map(|p| Arc::new(Mutex::new(file::HeadFile::new(p)))),
             pending: None,
             written_at: None,
         }
@@ -353,7 +358,7 @@ impl HeadFileWriter {
 
     /// Records a checkpoint signed at `size` with `root`: now, or when due.
     pub(super) async fn record(&mut self, size: u64, root: Hash) {
-        if self.path.is_none() {
+        if self.file.is_none() {
             return;
         }
         self.pending = Some((size, root));
@@ -377,71 +382,22 @@ impl HeadFileWriter {
 
     /// Writes the pending checkpoint, if any.
     pub(super) async fn flush(&mut self) {
-        let (Some(path), Some((size, root))) = (self.path.clone(), self.pending.take()) else {
+        let (Some(file), Some((size, root))) = (self.file.clone(), self.pending.take()) else {
             return;
         };
         self.written_at = Some(tokio::time::Instant::now());
-        let written =
-            tokio::task::spawn_blocking(move || write_head_file(&path, size, &root)).await;
+        let written = tokio::task::spawn_blocking(move || {
+            // A poisoned lock only means an earlier write panicked; the
+            // file's slots are checked on every read.
+            file.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .write(size, &root)
+        })
+        .await;
         if !matches!(written, Ok(Ok(()))) {
             tracing::error!(?written, "could not record the signed head");
         }
     }
-}
-
-/// Record `size` and `root` in the head file, atomically (write, fsync,
-/// rename). Called by the checkpointer ([`HeadFileWriter`]).
-/// A file already naming a larger size is left alone (another process of
-/// the node signed further).
-pub fn write_head_file(path: &Path, size: u64, root: &Hash) -> std::io::Result<()> {
-    if let Ok(Some(known)) = read_head_file(path)
-        && known.size >= size
-    {
-        return Ok(());
-    }
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    let text = format!("{size} {}\n", root.to_hex());
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
-/// The head file's checkpoint, if there is a file.
-pub fn read_head_file(path: &Path) -> Result<Option<PublishedHead>, HeadError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(HeadError::HeadFile {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-    };
-    let bad = |what: &str| HeadError::HeadFile {
-        path: path.to_owned(),
-        reason: format!("{what}; expected `SIZE ROOT_HEX`, as the checkpointer writes it"),
-    };
-    let mut parts = text.split_whitespace();
-    let size = parts
-        .next()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| bad("no tree size"))?;
-    let root = parts
-        .next()
-        .and_then(|r| hex::decode(r).ok())
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| bad("no 32-byte root"))?;
-    Ok(Some(PublishedHead {
-        size,
-        root: Hash(root),
-        held_by: format!("the head file {}", path.display()),
-        note: None,
-    }))
 }
 
 #[cfg(test)]

@@ -226,10 +226,11 @@ impl DirectBatch {
             })
     }
 
+    /// Runs `BEGIN IMMEDIATE` or `COMMIT`, prepared once and kept in the
+    /// statement cache like the batch's other statements: preparing them
+    /// anew was two SQL parses a group commit.
     fn execute(&self, sql: &str) -> Result<(), StorageError> {
-        self.connection()?
-            .execute_batch(sql)
-            .map_err(|e| self.fail(e))
+        self.run(sql, []).map(drop)
     }
 
     /// Runs the cached statement `sql` with `params`; returns the rows it
