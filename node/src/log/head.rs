@@ -12,8 +12,9 @@
 //!   last checkpoint of this log it cosigned, as this node signed it — a
 //!   witness cannot invent one, only withhold it;
 //! - **from its head file** (`DATA_DIR/log-head`), which the checkpointer
-//!   rewrites after each checkpoint it signs; a restore of the database
-//!   alone leaves it ahead of the tree.
+//!   rewrites after the checkpoints it signs (in place, two checked slots,
+//!   `head/file.rs`); a restore of the database alone leaves it ahead of the
+//!   tree.
 //!
 //! When either is ahead of the tree, or names another root at a size the
 //! tree has, the node refuses to start ([`HeadError`]) and says what to do.
@@ -31,11 +32,11 @@ use credex_protocol::{Request, Response};
 
 use super::LogKey;
 use crate::config::{NodeConfig, PeerConfig};
+use crate::storage::{Storage, StorageError};
+use crate::transport::Transport;
 
 mod file;
 
-use crate::storage::{Storage, StorageError};
-use crate::transport::Transport;
 pub use file::{read_head_file, write_head_file};
 
 /// The file `credex restore` leaves in the data directory: the next start

@@ -43,7 +43,15 @@ impl HeadFile {
     /// Records `size` and `root`, durably, unless the file already names
     /// a size as large (another process of the node signed further).
     pub(crate) fn write(&mut self, size: u64, root: &Hash) -> std::io::Result<()> {
-        let Some(file) = &self.open else {
+        use std::os::unix::fs::MetadataExt;
+        // The file opened before, while it is still linked: one deleted
+        // or replaced since (an operator's hand) is written whole again,
+        // and so is the file after a failed write.
+        let linked = self
+            .open
+            .take()
+            .filter(|f| f.metadata().is_ok_and(|m| m.nlink() > 0));
+        let Some(file) = linked else {
             // Opened only once this process wrote it whole: a file of an
             // earlier version is compared and replaced by the rename.
             if create(&self.path, size, root)? {
@@ -51,26 +59,34 @@ impl HeadFile {
             }
             return Ok(());
         };
-        let mut slots = [0u8; 2 * SLOT_BYTES];
-        let read = read_up_to(file, &mut slots)?;
-        let held: Vec<Option<u64>> = slots[..read]
-            .chunks(SLOT_BYTES)
-            .chain(std::iter::repeat(&[][..]))
-            .take(2)
-            .map(|slot| parse_slot(slot).map(|(size, _)| size))
-            .collect();
-        if held.iter().flatten().any(|&known| known >= size) {
-            return Ok(());
-        }
-        // The slot that is torn, or holds the smaller head.
-        let target = match (held[0], held[1]) {
-            (None, _) => 0,
-            (Some(_), None) => 1,
-            (Some(a), Some(b)) => usize::from(a > b),
-        };
-        file.write_all_at(&slot(size, root), (target * SLOT_BYTES) as u64)?;
-        file.sync_data()
+        write_in_place(&file, size, root)?;
+        self.open = Some(file);
+        Ok(())
     }
+}
+
+/// Writes `size` and `root` over the slot of `file` that is torn or holds
+/// the smaller head, unless a slot holds a size as large, and syncs.
+fn write_in_place(file: &File, size: u64, root: &Hash) -> std::io::Result<()> {
+    let mut slots = [0u8; 2 * SLOT_BYTES];
+    let read = read_up_to(file, &mut slots)?;
+    let held: Vec<Option<u64>> = slots[..read]
+        .chunks(SLOT_BYTES)
+        .chain(std::iter::repeat(&[][..]))
+        .take(2)
+        .map(|slot| parse_slot(slot).map(|(size, _)| size))
+        .collect();
+    if held.iter().flatten().any(|&known| known >= size) {
+        return Ok(());
+    }
+    // The slot that is torn, or holds the smaller head.
+    let target = match (held[0], held[1]) {
+        (None, _) => 0,
+        (Some(_), None) => 1,
+        (Some(a), Some(b)) => usize::from(a > b),
+    };
+    file.write_all_at(&slot(size, root), (target * SLOT_BYTES) as u64)?;
+    file.sync_data()
 }
 
 /// Reads what `file` holds from its start, at most `buf.len()` bytes.
@@ -263,6 +279,20 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let e = read_head_file(&path).unwrap_err().to_string();
         assert!(e.contains("neither slot") && e.contains("log-head"), "{e}");
+    }
+
+    #[test]
+    fn a_head_file_deleted_while_the_node_runs_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log-head");
+        let mut file = HeadFile::new(path.clone());
+        file.write(1, &Hash([1; 32])).unwrap();
+        file.write(2, &Hash([2; 32])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file.write(3, &Hash([3; 32])).unwrap();
+        assert_eq!(head(&path), (3, Hash([3; 32])));
+        file.write(4, &Hash([4; 32])).unwrap();
+        assert_eq!(head(&path), (4, Hash([4; 32])));
     }
 
     #[test]
