@@ -70,20 +70,18 @@ impl HeadFile {
 fn write_in_place(file: &File, size: u64, root: &Hash) -> std::io::Result<()> {
     let mut slots = [0u8; 2 * SLOT_BYTES];
     let read = read_up_to(file, &mut slots)?;
-    let held: Vec<Option<u64>> = slots[..read]
-        .chunks(SLOT_BYTES)
-        .chain(std::iter::repeat(&[][..]))
-        .take(2)
-        .map(|slot| parse_slot(slot).map(|(size, _)| size))
-        .collect();
+    let held = [0, 1].map(|i| {
+        let slot = &slots[(i * SLOT_BYTES).min(read)..((i + 1) * SLOT_BYTES).min(read)];
+        parse_slot(slot).map(|(size, _)| size)
+    });
     if held.iter().flatten().any(|&known| known >= size) {
         return Ok(());
     }
     // The slot that is torn, or holds the smaller head.
-    let target = match (held[0], held[1]) {
-        (None, _) => 0,
-        (Some(_), None) => 1,
-        (Some(a), Some(b)) => usize::from(a > b),
+    let target = match held {
+        [None, _] => 0,
+        [Some(_), None] => 1,
+        [Some(a), Some(b)] => usize::from(a > b),
     };
     file.write_all_at(&slot(size, root), (target * SLOT_BYTES) as u64)?;
     file.sync_data()
