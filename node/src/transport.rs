@@ -47,6 +47,7 @@ pub mod frame;
 pub mod ingress;
 pub use dial::FAILOVER_AFTER;
 mod peer;
+pub mod socket;
 
 pub use frame::stream_code;
 use frame::{Budget, ReadFrameError, read_header, read_payload};
@@ -255,11 +256,17 @@ impl Transport {
         server.transport_config(Arc::clone(&transport_config));
         // Handshakes in flight are bounded separately from established connections.
         server.max_incoming(limits.max_connections.max(16) as usize);
-        let endpoint =
-            quinn::Endpoint::server(server, listen).map_err(|source| SetupError::Bind {
-                addr: listen,
-                source,
-            })?;
+        let bind_error = |source| SetupError::Bind {
+            addr: listen,
+            source,
+        };
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server),
+            socket::bind(listen).map_err(bind_error)?,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
         Ok(Transport {
             endpoint,
             creds: Arc::new(creds),
