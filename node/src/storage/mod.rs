@@ -25,7 +25,9 @@
 //! the first queued append and then every further append already queued, up
 //! to [`MAX_BATCH`] records or [`MAX_BATCH_BYTES`] of bodies (under
 //! concurrent load it briefly yields, at most [`MAX_BATCH_DELAY`], so that
-//! callers just answered can join the batch), and writes the batch in one
+//! callers just answered can join the batch; while the node's runtime is
+//! saturated, it starts at most one batch a millisecond, decision 1310),
+//! and writes the batch in one
 //! transaction (group commit): on PostgreSQL with statements over arrays,
 //! on SQLite from a thread of the writer's own with cached single-row
 //! statements on a connection it drives directly (decision 1040). Only
@@ -514,6 +516,7 @@ impl Storage {
                 clock: Arc::clone(&options.clock),
                 writes: writes.clone(),
                 recent: Arc::clone(&recent),
+                callers_runtime: tokio::runtime::Handle::try_current().ok(),
             },
             shutdown.clone(),
             counters.clone(),

@@ -29,6 +29,7 @@ use super::{Clock, Counters, MAX_BATCH_BYTES, PeerSighting, StorageError};
 const MAX_IDLE_YIELDS: u32 = 4;
 
 mod batch;
+mod pace;
 mod priority;
 
 pub(crate) use batch::{Append, AppendCommand, BuildBody, ClaimedAppend, FollowingEntry};
@@ -114,6 +115,9 @@ pub(crate) struct WriterConfig {
     pub(crate) writes: Arc<watch::Sender<u64>>,
     /// What the writer committed last, for the receipts.
     pub(crate) recent: Arc<super::recent::Recent>,
+    /// The runtime the callers run on, whose saturation paces the batches
+    /// ([`pace`]); none, never paced.
+    pub(crate) callers_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Runs until `shutdown` is cancelled and the queue is drained, or until
@@ -132,6 +136,7 @@ pub(crate) async fn run(
     let mut closing = false;
     let mut carried: Option<Command> = None;
     let mut previous_batch_len = 0usize;
+    let mut pace = pace::Pace::of_runtime(config.callers_runtime.clone());
     loop {
         let command = match carried.take() {
             Some(command) => command,
@@ -156,6 +161,17 @@ pub(crate) async fn run(
         match Batch::begun_by(command) {
             Ok(mut batch) => {
                 carried = collect_batch(&mut queue, &mut batch, &config, previous_batch_len).await;
+                if carried.is_none()
+                    && batch.len() < config.max_batch
+                    && let Some(wait) = pace.wait(Instant::now(), previous_batch_len)
+                {
+                    // This thread is the writer's own (`on_own_thread`):
+                    // sleeping here holds up no other task. The appends
+                    // queued meanwhile join the batch.
+                    std::thread::sleep(wait);
+                    carried = collect_batch(&mut queue, &mut batch, &config, 0).await;
+                }
+                pace.started(Instant::now());
                 previous_batch_len = batch.len();
                 commit_batch(&engine, batch, &config, &counters, &mut tree, &heads).await;
             }
