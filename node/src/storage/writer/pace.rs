@@ -10,7 +10,8 @@
 //! one minute to the next, and the query cost up to 15% more CPU in the
 //! slow minutes.
 //!
-//! So while the runtime's workers are busy nearly all the time, the writer
+//! So while the runtime's workers are busy most of the time (from
+//! [`SATURATED_BUSY`] of it until below [`RELEASED_BELOW`]), the writer
 //! starts at most one batch every [`COMMIT_PACE`]: a batch collected sooner
 //! waits for the rest of the pace and takes what was queued meanwhile.
 //! While the workers are that busy, every query waits for a core anyway,
