@@ -1,5 +1,5 @@
-//! Group commits paced while the node's runtime is saturated (decision
-//! 1310).
+//! Group commits paced while the node's runtime saturates the cores
+//! (decisions 1310 and 1320).
 //!
 //! A group commit costs the machine about 120 µs of CPU whatever its size
 //! (SQLite's commit, the WAL's pages, the `fdatasync` and its interrupts,
@@ -10,39 +10,46 @@
 //! one minute to the next, and the query cost up to 15% more CPU in the
 //! slow minutes.
 //!
-//! So while the runtime's workers are busy most of the time (from
-//! [`SATURATED_BUSY`] of it until below [`RELEASED_BELOW`]), the writer
-//! starts at most one batch every [`COMMIT_PACE`]: a batch collected sooner
-//! waits for the rest of the pace and takes what was queued meanwhile.
-//! While the workers are that busy, every query waits for a core anyway,
-//! so the wait adds nothing to the mean latency (Little's law) and gives
-//! the CPU it saves to the queries. When they are not, a commit starts as
-//! soon as its batch is collected, as before: a lone caller, or a few,
-//! never wait for the pace.
+//! So while the runtime's workers keep the machine's cores busy (from
+//! [`SATURATED_LOAD`] until below [`RELEASED_BELOW`]), the writer starts at
+//! most one batch every [`COMMIT_PACE`]: a batch collected sooner waits for
+//! the rest of the pace and takes what was queued meanwhile. While the
+//! cores are that busy, every query waits for a core anyway, so the wait
+//! adds nothing to the mean latency (Little's law) and gives the CPU it
+//! saves to the queries. When they are not, a commit starts as soon as its
+//! batch is collected, as before: a lone caller, or a few, never wait for
+//! the pace.
 //!
-//! Busy is tokio's own measure (`worker_total_busy_duration`: time not
-//! parked), over windows of [`WINDOW`].
+//! The load is the workers' busy time (tokio's own measure,
+//! `worker_total_busy_duration`: time not parked, so a worker the kernel
+//! keeps off a core counts as busy) over the time the cores had, in
+//! windows of [`WINDOW`]. It is judged against the cores, not the workers:
+//! a node runs one worker more than its cores (decision 1240), and the
+//! group commits' CPU competes for the cores.
 
 use std::time::{Duration, Instant};
 
 /// The shortest time between the starts of two batches while saturated.
 pub(super) const COMMIT_PACE: Duration = Duration::from_millis(1);
 
-/// The share of the workers' time spent busy from which the runtime counts
-/// as saturated. Measured with `credex bench query` over 100 ms windows
-/// (10th to 90th percentile): 0.40–0.45 at 4 queries in flight, 0.58–0.65
-/// at 16, 0.71–0.77 at 32, 0.82–0.92 at 64.
-pub(super) const SATURATED_BUSY: f64 = 0.78;
+/// The load (the workers' busy time over the cores' time) from which the
+/// runtime counts as saturated. Measured with `credex bench query` on two
+/// cores and three workers over 100 ms windows (10th to 90th percentile):
+/// 0.60–0.68 at 4 queries in flight, 0.87–0.98 at 16, 1.07–1.16 at 32,
+/// 1.23–1.38 at 64. Pacing from here was ahead at 8, 16 and 32 in flight
+/// and not engaged at 4 (decision 1320).
+pub(super) const SATURATED_LOAD: f64 = 0.82;
 
-/// Once paced, the share below which pacing stops. Pacing saves CPU, and so
-/// lowers the share it is judged by: without this margin it stopped and
+/// Once paced, the load below which pacing stops. Pacing saves CPU, and so
+/// lowers the load it is judged by: without this margin it stopped and
 /// started again at 64 in flight.
-pub(super) const RELEASED_BELOW: f64 = 0.68;
+pub(super) const RELEASED_BELOW: f64 = 0.72;
 
 /// How long the workers' busy time is summed before it is judged.
 pub(super) const WINDOW: Duration = Duration::from_millis(100);
 
-/// The runtime's workers' summed busy time so far, and how many workers.
+/// The runtime's workers' summed busy time so far, and how many cores they
+/// share.
 pub(super) type BusySource = Box<dyn FnMut() -> (Duration, usize) + Send>;
 
 /// The writer's pace: whether the runtime is saturated, and when the last
@@ -57,16 +64,17 @@ pub(super) struct Pace {
 
 impl Pace {
     /// A pace judged from the workers of `runtime` (the node's, where the
-    /// callers run); without one, batches are never paced.
+    /// callers run) on the cores this process may use; without a runtime,
+    /// batches are never paced.
     pub(super) fn of_runtime(runtime: Option<tokio::runtime::Handle>) -> Pace {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let busy = runtime.map(|handle| {
             Box::new(move || {
                 let metrics = handle.metrics();
-                let workers = metrics.num_workers();
-                let busy = (0..workers)
+                let busy = (0..metrics.num_workers())
                     .map(|w| metrics.worker_total_busy_duration(w))
                     .sum();
-                (busy, workers)
+                (busy, cores)
             }) as BusySource
         });
         Pace::new(busy, Instant::now())
@@ -110,26 +118,26 @@ impl Pace {
         if elapsed < WINDOW {
             return;
         }
-        let (busy, workers) = source();
-        let share = busy_share(
+        let (busy, cores) = source();
+        let load = core_load(
             busy.saturating_sub(self.busy_at_window_start),
             elapsed,
-            workers,
+            cores,
         );
         self.saturated = if self.saturated {
-            share >= RELEASED_BELOW
+            load >= RELEASED_BELOW
         } else {
-            share >= SATURATED_BUSY
+            load >= SATURATED_LOAD
         };
         self.window_start = now;
         self.busy_at_window_start = busy;
     }
 }
 
-/// The share of their time that `workers`, busy for `busy` in all during
-/// `elapsed`, spent busy.
-fn busy_share(busy: Duration, elapsed: Duration, workers: usize) -> f64 {
-    let available = elapsed.as_secs_f64() * workers as f64;
+/// The load on `cores` of workers busy for `busy` in all during `elapsed`:
+/// above 1 when more workers are runnable than there are cores.
+fn core_load(busy: Duration, elapsed: Duration, cores: usize) -> f64 {
+    let available = elapsed.as_secs_f64() * cores as f64;
     if available > 0.0 {
         busy.as_secs_f64() / available
     } else {
@@ -142,7 +150,7 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// A busy source whose figure the test sets: two workers.
+    /// A busy source whose figure the test sets: two cores.
     fn scripted() -> (Arc<Mutex<Duration>>, BusySource) {
         let busy = Arc::new(Mutex::new(Duration::ZERO));
         let read = Arc::clone(&busy);
@@ -155,17 +163,21 @@ mod tests {
     }
 
     #[test]
-    fn the_busy_share_is_of_all_the_workers_time() {
-        assert!((busy_share(ms(180), ms(100), 2) - 0.9).abs() < 1e-9);
-        assert!((busy_share(ms(50), ms(100), 1) - 0.5).abs() < 1e-9);
-        assert_eq!(busy_share(ms(0), ms(0), 2), 0.0);
-        assert_eq!(busy_share(ms(10), ms(100), 0), 0.0);
+    fn the_load_is_the_workers_busy_time_over_the_cores_time() {
+        assert!((core_load(ms(180), ms(100), 2) - 0.9).abs() < 1e-9);
+        assert!((core_load(ms(50), ms(100), 1) - 0.5).abs() < 1e-9);
+        assert!(
+            (core_load(ms(300), ms(100), 2) - 1.5).abs() < 1e-9,
+            "three workers busy on two cores"
+        );
+        assert_eq!(core_load(ms(0), ms(0), 2), 0.0);
+        assert_eq!(core_load(ms(10), ms(100), 0), 0.0);
     }
 
-    /// Pacing starts from [`SATURATED_BUSY`] and stops only below
+    /// Pacing starts from [`SATURATED_LOAD`] and stops only below
     /// [`RELEASED_BELOW`].
     #[test]
-    fn pacing_starts_above_one_share_and_stops_below_a_lower_one() {
+    fn pacing_starts_above_one_load_and_stops_below_a_lower_one() {
         let (busy, source) = scripted();
         let t0 = Instant::now();
         let mut pace = Pace::new(Some(source), t0);
@@ -178,11 +190,11 @@ mod tests {
             pace.started(now);
             pace.wait(now + Duration::from_micros(1), 8).is_some()
         };
-        assert!(!window(&mut pace, 150), "75% busy: not yet");
-        assert!(window(&mut pace, 160), "80%: paced");
-        assert!(window(&mut pace, 140), "70%: still paced");
-        assert!(!window(&mut pace, 130), "65%: released");
-        assert!(!window(&mut pace, 150), "75%: not again yet");
+        assert!(!window(&mut pace, 160), "a load of 0.80: not yet");
+        assert!(window(&mut pace, 170), "0.85: paced");
+        assert!(window(&mut pace, 150), "0.75: still paced");
+        assert!(!window(&mut pace, 140), "0.70: released");
+        assert!(!window(&mut pace, 160), "0.80: not again yet");
     }
 
     /// Saturated, a batch waits for the rest of the pace after the last
@@ -192,7 +204,7 @@ mod tests {
         let (busy, source) = scripted();
         let t0 = Instant::now();
         let mut pace = Pace::new(Some(source), t0);
-        // The first window: the workers were busy 95% of it.
+        // The first window: a load of 0.95.
         *busy.lock().unwrap() = ms(190);
         let t1 = t0 + WINDOW;
         assert_eq!(pace.wait(t1, 8), None, "no batch started yet");
@@ -203,7 +215,7 @@ mod tests {
         pace.started(t2 + Duration::from_micros(700));
         assert_eq!(pace.wait(t2 + ms(2), 8), None, "the pace has passed");
         pace.started(t2 + ms(2));
-        // The next window: busy 40% of it. No wait any more.
+        // The next window: a load of 0.40. No wait any more.
         *busy.lock().unwrap() = ms(190 + 80);
         let t3 = t1 + WINDOW;
         assert_eq!(pace.wait(t3, 8), None);
