@@ -36,8 +36,8 @@ pub(super) const COMMIT_PACE: Duration = Duration::from_millis(1);
 /// runtime counts as saturated. Measured with `credex bench query` on two
 /// cores and three workers over 100 ms windows (10th to 90th percentile):
 /// 0.60–0.68 at 4 queries in flight, 0.87–0.98 at 16, 1.07–1.16 at 32,
-/// 1.23–1.38 at 64. Pacing from here was ahead at 8, 16 and 32 in flight
-/// and not engaged at 4 (decision 1320).
+/// 1.23–1.38 at 64. Paced from here, p99 was lower at 8, 16 and 32 in
+/// flight in most rounds, and 4 in flight was not paced (decision 1320).
 pub(super) const SATURATED_LOAD: f64 = 0.82;
 
 /// Once paced, the load below which pacing stops. Pacing saves CPU, and so
