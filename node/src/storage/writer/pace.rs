@@ -48,14 +48,15 @@ pub(super) const RELEASED_BELOW: f64 = 0.72;
 /// How long the workers' busy time is summed before it is judged.
 pub(super) const WINDOW: Duration = Duration::from_millis(100);
 
-/// The runtime's workers' summed busy time so far, and how many cores they
-/// share.
-pub(super) type BusySource = Box<dyn FnMut() -> (Duration, usize) + Send>;
+/// The runtime's workers' summed busy time so far.
+pub(super) type BusySource = Box<dyn FnMut() -> Duration + Send>;
 
 /// The writer's pace: whether the runtime is saturated, and when the last
 /// batch started.
 pub(super) struct Pace {
     busy: Option<BusySource>,
+    /// The cores the workers share, which their busy time is judged against.
+    cores: usize,
     window_start: Instant,
     busy_at_window_start: Duration,
     saturated: bool,
@@ -71,19 +72,19 @@ impl Pace {
         let busy = runtime.map(|handle| {
             Box::new(move || {
                 let metrics = handle.metrics();
-                let busy = (0..metrics.num_workers())
+                (0..metrics.num_workers())
                     .map(|w| metrics.worker_total_busy_duration(w))
-                    .sum();
-                (busy, cores)
+                    .sum()
             }) as BusySource
         });
-        Pace::new(busy, Instant::now())
+        Pace::new(busy, cores, Instant::now())
     }
 
-    fn new(mut busy: Option<BusySource>, now: Instant) -> Pace {
-        let busy_at_window_start = busy.as_mut().map_or(Duration::ZERO, |source| source().0);
+    fn new(mut busy: Option<BusySource>, cores: usize, now: Instant) -> Pace {
+        let busy_at_window_start = busy.as_mut().map_or(Duration::ZERO, |source| source());
         Pace {
             busy,
+            cores,
             window_start: now,
             busy_at_window_start,
             saturated: false,
@@ -118,11 +119,11 @@ impl Pace {
         if elapsed < WINDOW {
             return;
         }
-        let (busy, cores) = source();
+        let busy = source();
         let load = core_load(
             busy.saturating_sub(self.busy_at_window_start),
             elapsed,
-            cores,
+            self.cores,
         );
         self.saturated = if self.saturated {
             load >= RELEASED_BELOW
@@ -150,13 +151,16 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// A busy source whose figure the test sets: two cores.
+    /// A busy source whose figure the test sets.
     fn scripted() -> (Arc<Mutex<Duration>>, BusySource) {
         let busy = Arc::new(Mutex::new(Duration::ZERO));
         let read = Arc::clone(&busy);
-        let source = Box::new(move || (*read.lock().unwrap_or_else(|e| e.into_inner()), 2_usize));
+        let source = Box::new(move || *read.lock().unwrap_or_else(|e| e.into_inner()));
         (busy, source as BusySource)
     }
+
+    /// The cores the scripted workers share.
+    const CORES: usize = 2;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -180,7 +184,7 @@ mod tests {
     fn pacing_starts_above_one_load_and_stops_below_a_lower_one() {
         let (busy, source) = scripted();
         let t0 = Instant::now();
-        let mut pace = Pace::new(Some(source), t0);
+        let mut pace = Pace::new(Some(source), CORES, t0);
         let mut total = Duration::ZERO;
         let mut now = t0;
         let mut window = |pace: &mut Pace, busy_ms: u64| {
@@ -203,7 +207,7 @@ mod tests {
     fn batches_are_paced_only_while_saturated_and_under_concurrent_appends() {
         let (busy, source) = scripted();
         let t0 = Instant::now();
-        let mut pace = Pace::new(Some(source), t0);
+        let mut pace = Pace::new(Some(source), CORES, t0);
         // The first window: a load of 0.95.
         *busy.lock().unwrap() = ms(190);
         let t1 = t0 + WINDOW;
@@ -229,7 +233,7 @@ mod tests {
     fn the_judgement_changes_only_at_the_end_of_a_window() {
         let (busy, source) = scripted();
         let t0 = Instant::now();
-        let mut pace = Pace::new(Some(source), t0);
+        let mut pace = Pace::new(Some(source), CORES, t0);
         *busy.lock().unwrap() = ms(200);
         let t1 = t0 + ms(50);
         pace.started(t1);
@@ -238,7 +242,7 @@ mod tests {
         pace.started(t2);
         assert_eq!(pace.wait(t2, 8), Some(COMMIT_PACE));
 
-        let mut unpaced = Pace::new(None, t0);
+        let mut unpaced = Pace::new(None, CORES, t0);
         unpaced.started(t2);
         assert_eq!(unpaced.wait(t2 + WINDOW, 8), None);
     }
