@@ -1137,6 +1137,18 @@ async fn claim_write_that_changes_nothing_fails(store: Store) {
     assert!(err.to_string().contains(s.location()), "{err}");
     assert_eq!(s.journal_len().await.expect("len"), 0);
     assert_eq!(s.stats().failed_batches, 1);
+    // The raced batch's transaction ended with it, though every statement
+    // of it succeeded: another writer gets the journal's lock at once, and
+    // the next append is the journal's first record. (A connection given
+    // back inside that transaction would hold the lock, and commit the
+    // raced rows with the next batch.)
+    tokio::time::timeout(Duration::from_secs(5), store.hold_write_lock())
+        .await
+        .expect("the raced batch still holds the journal's write lock")
+        .release()
+        .await;
+    assert_eq!(s.append(1, b"after".to_vec()).await.expect("append"), 0);
+    assert_eq!(s.journal_len().await.expect("len"), 1);
     s.close().await;
 }
 

@@ -23,6 +23,7 @@ mod migrations;
 mod pending;
 mod record_reads;
 mod records;
+mod writer_connection;
 
 use migrations::MIGRATIONS;
 
@@ -59,7 +60,7 @@ pub(crate) struct PgEngine {
     location: Arc<str>,
     pool: PgPool,
     /// The writer's group commits' own connection ([`PgEngine::begin_append_batch`]).
-    appends: PgPool,
+    appends: writer_connection::WriterConnection,
     /// Advisory lock key of this journal, see [`JOURNAL_LOCK_CLASS`].
     journal_lock_key: i64,
     /// Queries' record reads, batched ([`record_reads`]).
@@ -177,9 +178,11 @@ impl PgEngine {
         // The writer's group commits have a connection of their own, made
         // on first use by the writer's thread, so its round trips are driven
         // there rather than queued behind the runtime's tasks (decision 1160).
-        let appends = pool_options()
-            .max_connections(1)
-            .connect_lazy_with(connect.clone());
+        let appends = writer_connection::WriterConnection::new(
+            connect.clone(),
+            Arc::clone(&session),
+            options.connect_timeout,
+        );
         let pool = pool_options()
             .max_connections(options.read_connections.saturating_add(1))
             .connect_with(connect)
@@ -228,7 +231,17 @@ impl PgEngine {
     /// A batch for the writer's group commit, on the writer's own
     /// connection.
     pub(crate) async fn begin_append_batch(&self) -> Result<PgBatch, StorageError> {
-        self.begin_on(&self.appends).await
+        let (tx, next) = self
+            .appends
+            .begin(self.journal_lock_key)
+            .await
+            .map_err(|e| self.write_error(BATCH_OP, e))?;
+        Ok(PgBatch {
+            engine: self.clone(),
+            open: Open::Writer(tx),
+            pending: Box::default(),
+            next_seq: Some(self.next_seq(next)?),
+        })
     }
 
     async fn begin_on(&self, pool: &PgPool) -> Result<PgBatch, StorageError> {
@@ -252,7 +265,7 @@ impl PgEngine {
             .map_err(fail)?;
         Ok(PgBatch {
             engine: self.clone(),
-            open: tx,
+            open: Open::Pooled(tx),
             pending: Box::default(),
             next_seq: None,
         })
@@ -508,17 +521,40 @@ impl PgEngine {
     }
 }
 
-/// A batch transaction on one pooled connection, holding the journal's
-/// advisory lock until it ends.
+/// A batch transaction, holding the journal's advisory lock until it ends.
 pub(crate) struct PgBatch {
     engine: PgEngine,
     /// Reached through [`PgBatch::conn`], which sends the held writes first.
-    open: Transaction<'static, Postgres>,
+    open: Open,
     /// Writes held until the next statement or the commit ([`pending`]).
     pending: Box<pending::Pending>,
     /// The journal's next seq once read under the lock; held appends
     /// advance it.
     next_seq: Option<u64>,
+}
+
+/// Where a batch's transaction runs.
+enum Open {
+    /// On a connection of the pool (every batch but the writer's).
+    Pooled(Transaction<'static, Postgres>),
+    /// On the writer's own connection ([`writer_connection`]).
+    Writer(writer_connection::WriterTx),
+}
+
+impl Open {
+    fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Open::Pooled(tx) => tx,
+            Open::Writer(tx) => tx.conn(),
+        }
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Open::Pooled(tx) => tx.commit().await,
+            Open::Writer(tx) => tx.commit().await,
+        }
+    }
 }
 
 impl PgBatch {
@@ -544,14 +580,14 @@ impl PgBatch {
     pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection, StorageError> {
         if !self.pending.is_empty() {
             let held = std::mem::take(&mut self.pending);
-            if let Err(e) = (*held).send(&mut self.open, &self.engine.location).await {
+            if let Err(e) = (*held).send(self.open.conn(), &self.engine.location).await {
                 return Err(match e {
                     Ok(e) => self.engine.write_error(BATCH_OP, e),
                     Err(e) => e,
                 });
             }
         }
-        Ok(&mut *self.open)
+        Ok(self.open.conn())
     }
 
     /// The journal's next seq, read once under the lock: only this batch

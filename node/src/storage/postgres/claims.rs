@@ -16,10 +16,8 @@ use crate::storage::claims::ClaimLedger;
 /// planner thought of the tables' sizes when it cached the plan: as plain
 /// subqueries, a plan made while `nonces` was small hashed the whole table
 /// on every batch, a cost that grew with the nonces kept (decision 1160).
-/// Each row also carries the journal's next seq (one `InitPlan`, read under
-/// the batch's lock), which saves the batch its own round trip for it.
-const CLAIM_STATES: &str = "SELECT n.seen IS NOT NULL, a.uses, q.used, \
-     (SELECT COALESCE(MAX(seq) + 1, 0) FROM journal) \
+/// (The batch's next seq comes with its `BEGIN`: decision 1330.)
+const CLAIM_STATES: &str = "SELECT n.seen IS NOT NULL, a.uses, q.used \
      FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::int8[]) \
      WITH ORDINALITY AS c(region, nonce, auth, peer, win, i) \
      LEFT JOIN LATERAL (SELECT true AS seen FROM nonces \
@@ -53,7 +51,7 @@ impl PgBatch {
             .iter()
             .map(|c| c.quota.as_ref().map(|q| q.window_start_unix_ms))
             .collect();
-        let rows: Vec<(bool, Option<i64>, Option<i64>, i64)> = sqlx::query_as(CLAIM_STATES)
+        let rows: Vec<(bool, Option<i64>, Option<i64>)> = sqlx::query_as(CLAIM_STATES)
             .bind(regions)
             .bind(nonces)
             .bind(auths)
@@ -67,18 +65,13 @@ impl PgBatch {
                 location: self.engine.location.to_string(),
             });
         }
-        if let (None, Some(&(_, _, _, next))) = (self.next_seq, rows.first()) {
-            self.next_seq = Some(self.engine.next_seq(next)?);
-        }
         Ok(rows
             .into_iter()
-            .map(
-                |(nonce_seen, authorization_uses, quota_used, _)| ClaimState {
-                    nonce_seen,
-                    authorization_uses,
-                    quota_used,
-                },
-            )
+            .map(|(nonce_seen, authorization_uses, quota_used)| ClaimState {
+                nonce_seen,
+                authorization_uses,
+                quota_used,
+            })
             .collect())
     }
 
