@@ -2560,26 +2560,43 @@ async fn checkpoints_ride_with_appends(store: Store) {
     for round in 0..5u64 {
         let appends = (0..16).map(|i| s.append(kind_of(i), body_of(i)));
         let size = 5 + round;
-        let (appended, stored, conflict) = tokio::join!(
+        let (appended, stored, again, conflict) = tokio::join!(
             futures_join_all(appends.collect()),
             s.store_checkpoint(size, checkpoint_note(size, "a")),
+            s.store_checkpoint(4, checkpoint_note(4, "a")),
             s.store_checkpoint(4, checkpoint_note(4, "b")),
         );
         for seq in appended {
             seq.expect("an append beside the checkpoints");
         }
         stored.expect("a new checkpoint beside the appends");
+        again.expect("the stored note of size 4 again");
         let err = conflict.expect_err("another note for size 4");
         assert!(
             matches!(err, StorageError::CheckpointConflict { size: 4 }),
             "{err}"
         );
     }
+    // Two notes for one new size in one group commit: the first is stored,
+    // the second is a conflict.
+    let both = s
+        .store_checkpoints(vec![
+            (9, checkpoint_note(9, "a")),
+            (10, checkpoint_note(10, "a")),
+            (10, checkpoint_note(10, "b")),
+        ])
+        .await;
+    assert!(both[0].is_ok(), "{both:?}");
+    assert!(both[1].is_ok(), "{both:?}");
+    assert!(
+        matches!(both[2], Err(StorageError::CheckpointConflict { size: 10 })),
+        "{both:?}"
+    );
     s.close().await;
     let s = store.open().await;
     assert_eq!(
         s.latest_checkpoint().await.expect("latest"),
-        Some((9, checkpoint_note(9, "a")))
+        Some((10, checkpoint_note(10, "a")))
     );
     assert_eq!(
         s.checkpoint(4).await.expect("checkpoint 4"),

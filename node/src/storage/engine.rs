@@ -22,7 +22,7 @@ use super::{Backend, JournalRecord, PeerRecord, PeerSighting, StorageError};
 
 mod batch_tx;
 
-pub(crate) use batch_tx::BatchTx;
+pub(crate) use batch_tx::{BatchTx, HeldCheckpoints};
 
 /// Credit record rows per `INSERT` statement of an import (five parameters
 /// each; bodies are at most [`super::MAX_RECORD_BODY_LEN`]).

@@ -241,6 +241,7 @@ impl PgEngine {
             open: Open::Writer(tx),
             pending: Box::default(),
             next_seq: Some(self.next_seq(next)?),
+            checkpoints_stored: Vec::new(),
         })
     }
 
@@ -268,6 +269,7 @@ impl PgEngine {
             open: Open::Pooled(tx),
             pending: Box::default(),
             next_seq: None,
+            checkpoints_stored: Vec::new(),
         })
     }
 
@@ -531,6 +533,9 @@ pub(crate) struct PgBatch {
     /// The journal's next seq once read under the lock; held appends
     /// advance it.
     next_seq: Option<u64>,
+    /// Whether each checkpoint held so far and sent is stored, in order
+    /// ([`PgBatch::hold_checkpoint`]).
+    checkpoints_stored: Vec<bool>,
 }
 
 /// Where a batch's transaction runs.
@@ -580,11 +585,10 @@ impl PgBatch {
     pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection, StorageError> {
         if !self.pending.is_empty() {
             let held = std::mem::take(&mut self.pending);
-            if let Err(e) = (*held).send(self.open.conn(), &self.engine.location).await {
-                return Err(match e {
-                    Ok(e) => self.engine.write_error(BATCH_OP, e),
-                    Err(e) => e,
-                });
+            match (*held).send(self.open.conn(), &self.engine.location).await {
+                Ok(stored) => self.checkpoints_stored.extend(stored),
+                Err(Ok(e)) => return Err(self.engine.write_error(BATCH_OP, e)),
+                Err(Err(e)) => return Err(e),
             }
         }
         Ok(self.open.conn())
@@ -677,13 +681,36 @@ impl PgBatch {
         Ok(first)
     }
 
-    pub(crate) async fn commit(mut self) -> Result<(), StorageError> {
+    /// Holds this node's signed checkpoint of the tree of `size` for the
+    /// batch's one statement of writes ([`pending`]), unless one is stored
+    /// for that size: [`PgBatch::commit_held_checkpoints`] says whether each
+    /// is stored. One round trip fewer than inserting it at once.
+    pub(crate) fn hold_checkpoint(
+        &mut self,
+        size: u64,
+        note: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        let db_size = super::witness::log_size(size)?;
+        self.pending.hold_checkpoint(db_size, note, now_unix_ms);
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StorageError> {
+        self.commit_held_checkpoints().await.map(drop)
+    }
+
+    /// Commits, and returns for each checkpoint held by
+    /// [`PgBatch::hold_checkpoint`], in order, whether it is stored (false:
+    /// another note is stored for its size, and nothing was written for it).
+    pub(crate) async fn commit_held_checkpoints(mut self) -> Result<Vec<bool>, StorageError> {
         self.conn().await?;
         let engine = self.engine;
         self.open
             .commit()
             .await
-            .map_err(|e| engine.write_error(BATCH_OP, e))
+            .map_err(|e| engine.write_error(BATCH_OP, e))?;
+        Ok(self.checkpoints_stored)
     }
 
     fn fail(&self, e: sqlx::Error) -> StorageError {

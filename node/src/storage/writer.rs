@@ -573,7 +573,7 @@ async fn write_batch(
     // says whether another note holds its size), and the next seq above.
     // The writes after them go to PostgreSQL as one statement with the
     // commit (`postgres::pending`, decision 1160).
-    let stored = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
+    let held = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
     if !ledger.is_empty() {
         tx.take_claims(&ledger).await?;
     }
@@ -590,7 +590,7 @@ async fn write_batch(
         });
     }
     let extended = extend_tree(engine, &mut tx, tree, first_seq, &rows).await?;
-    tx.commit().await?;
+    let stored = tx.commit_storing(held).await?;
     let records = (first_seq..)
         .zip(rows)
         .map(|(seq, row)| super::JournalRecord {

@@ -24,6 +24,14 @@ pub(crate) enum BatchTx {
     Postgres(PgBatch),
 }
 
+/// The checkpoints a batch stores ([`BatchTx::store_checkpoints`]).
+pub(crate) enum HeldCheckpoints {
+    /// Inserted at once: whether each is stored.
+    Inserted(Vec<bool>),
+    /// Sent with the batch's writes: known at [`BatchTx::commit_storing`].
+    AtCommit,
+}
+
 impl BatchTx {
     /// What the store holds for each of `claims`, in order, as seen by
     /// this transaction before any of them is taken
@@ -159,6 +167,48 @@ impl BatchTx {
             }
             BatchTx::Postgres(tx) => tx.insert_checkpoint(size, note, now_unix_ms).await,
         }
+    }
+
+    /// Stores each signed checkpoint of `checkpoints` (size, note) in this
+    /// transaction unless another note is stored for its size (a fork of
+    /// this node's own log). Whether each is stored is known at once on
+    /// SQLite; on PostgreSQL they go with the batch's one statement of
+    /// writes, and [`BatchTx::commit_storing`] learns it.
+    pub(crate) async fn store_checkpoints(
+        &mut self,
+        checkpoints: &[(u64, &str)],
+        now_unix_ms: i64,
+    ) -> Result<HeldCheckpoints, StorageError> {
+        if let BatchTx::Postgres(tx) = self {
+            for &(size, note) in checkpoints {
+                tx.hold_checkpoint(size, note, now_unix_ms)?;
+            }
+            return Ok(HeldCheckpoints::AtCommit);
+        }
+        let mut stored = Vec::with_capacity(checkpoints.len());
+        for &(size, note) in checkpoints {
+            stored.push(self.insert_checkpoint(size, note, now_unix_ms).await?);
+        }
+        Ok(HeldCheckpoints::Inserted(stored))
+    }
+
+    /// Commits, and returns whether each checkpoint of `held` is stored,
+    /// in the order given to [`BatchTx::store_checkpoints`].
+    pub(crate) async fn commit_storing(
+        self,
+        held: HeldCheckpoints,
+    ) -> Result<Vec<bool>, StorageError> {
+        let at_commit = match self {
+            BatchTx::Postgres(tx) => tx.commit_held_checkpoints().await?,
+            other => {
+                other.commit().await?;
+                Vec::new()
+            }
+        };
+        Ok(match held {
+            HeldCheckpoints::Inserted(stored) => stored,
+            HeldCheckpoints::AtCommit => at_commit,
+        })
     }
 
     /// Inserts `hashes` at stored hash indexes `first_index` onward.

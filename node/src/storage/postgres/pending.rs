@@ -29,6 +29,8 @@ pub(super) struct Pending {
     /// Flow-state writes in the order made; only each key's last counts.
     state: Vec<HeldState>,
     claims: Option<Claims>,
+    /// Signed checkpoints to store: size, note, signed at.
+    checkpoints: (Vec<i64>, Vec<String>, Vec<i64>),
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ impl Pending {
             && self.tree.0.is_empty()
             && self.state.is_empty()
             && self.claims.is_none()
+            && self.checkpoints.0.is_empty()
     }
 
     pub(super) fn has_claims(&self) -> bool {
@@ -92,6 +95,15 @@ impl Pending {
             self.tree.0.push(index);
             self.tree.1.push(hash.to_vec());
         }
+    }
+
+    /// Holds this node's signed checkpoint of the tree of `size` (a
+    /// database integer) unless one is stored for that size. Whether it was
+    /// stored comes back from [`Pending::send`].
+    pub(super) fn hold_checkpoint(&mut self, size: i64, note: &str, at: i64) {
+        self.checkpoints.0.push(size);
+        self.checkpoints.1.push(note.to_owned());
+        self.checkpoints.2.push(at);
     }
 
     /// Holds flow-state writes made at `at`, after those held before.
@@ -153,22 +165,42 @@ impl Pending {
         Ok(())
     }
 
-    /// Sends every held write in one statement on `conn`. A guarded claim
-    /// write that changed fewer rows than it should is
-    /// [`StorageError::ClaimRaced`] (the transaction is then rolled back by
-    /// its owner); a failed statement is `Err(Ok(e))` for the caller to name.
+    /// Sends every held write in one statement on `conn`, and returns for
+    /// each held checkpoint, in order, whether it is stored: inserted, or
+    /// the same note already stored for its size (false: another note is,
+    /// and nothing was written for it). A guarded claim write that changed
+    /// fewer rows than it should is [`StorageError::ClaimRaced`] (the
+    /// transaction is then rolled back by its owner); a failed statement is
+    /// `Err(Ok(e))` for the caller to name.
     pub(super) async fn send(
         self,
         conn: &mut PgConnection,
         location: &str,
-    ) -> Result<(), Result<sqlx::Error, StorageError>> {
+    ) -> Result<Vec<bool>, Result<sqlx::Error, StorageError>> {
         let Pending {
             journal,
             tree,
             state,
             claims,
+            checkpoints,
         } = self;
         let mut sql = Statement::default();
+        let (sizes, notes, signed_at) = checkpoints;
+        let checkpoints = (!sizes.is_empty()).then(|| {
+            let inserted = sql.write(None, |q| {
+                q.push(
+                    "INSERT INTO checkpoints (size, note, signed_at_unix_ms) SELECT * FROM UNNEST(",
+                );
+                column(q, sizes.clone(), "int8[], ");
+                column(q, notes.clone(), "text[], ");
+                column(
+                    q,
+                    signed_at,
+                    "int8[]) ON CONFLICT (size) DO NOTHING RETURNING size, note",
+                );
+            });
+            (inserted, sizes, notes)
+        });
         if !journal.seqs.is_empty() {
             sql.write(None, |q| {
                 q.push("INSERT INTO journal (seq, kind, recorded_at_unix_ms, body) SELECT * FROM UNNEST(");
@@ -282,8 +314,9 @@ impl Pending {
                 });
             }
         }
-        let (mut query, expected) = sql.finish();
-        let (changed,): (Vec<i64>,) = query.build_query_as().fetch_one(conn).await.map_err(Ok)?;
+        let (mut query, expected) = sql.finish(checkpoints);
+        let (changed, stored): (Vec<i64>, Vec<bool>) =
+            query.build_query_as().fetch_one(conn).await.map_err(Ok)?;
         let raced = changed.len() != expected.len()
             || changed
                 .iter()
@@ -294,7 +327,7 @@ impl Pending {
                 location: location.to_owned(),
             }));
         }
-        Ok(())
+        Ok(stored)
     }
 }
 
@@ -358,7 +391,7 @@ impl Statement {
         &mut self,
         must_change: Option<usize>,
         write: impl FnOnce(&mut QueryBuilder<'static, Postgres>),
-    ) {
+    ) -> String {
         let name = format!("w{}", self.clauses);
         self.clauses += 1;
         let query = match &mut self.query {
@@ -369,13 +402,21 @@ impl Statement {
         write(query);
         query.push(")");
         if let Some(rows) = must_change {
-            self.counted.push((name, rows));
+            self.counted.push((name.clone(), rows));
         }
+        name
     }
 
     /// The statement, and the rows each counted clause must change, in
-    /// the order of the counts it selects.
-    fn finish(self) -> (QueryBuilder<'static, Postgres>, Vec<usize>) {
+    /// the order of the counts it selects. It selects the counts, then
+    /// whether each checkpoint of `checkpoints` (the clause that inserted
+    /// them, their sizes and notes) is stored: inserted by that clause, or
+    /// its note already there (the statement's snapshot holds the rows from
+    /// before it, not the ones it inserts).
+    fn finish(
+        self,
+        checkpoints: Option<(String, Vec<i64>, Vec<String>)>,
+    ) -> (QueryBuilder<'static, Postgres>, Vec<usize>) {
         let mut query = self
             .query
             .unwrap_or_else(|| QueryBuilder::new("WITH w AS (SELECT 1)"));
@@ -384,7 +425,27 @@ impl Statement {
             .iter()
             .map(|(name, _)| format!("(SELECT count(*) FROM {name})"))
             .collect();
-        query.push(format!(" SELECT ARRAY[{}]::int8[]", counts.join(", ")));
+        query.push(format!(" SELECT ARRAY[{}]::int8[], ", counts.join(", ")));
+        match checkpoints {
+            None => {
+                query.push("ARRAY[]::bool[]");
+            }
+            Some((inserted, sizes, notes)) => {
+                query.push("ARRAY(SELECT EXISTS (SELECT 1 FROM ");
+                query.push(&inserted);
+                query.push(
+                    " i WHERE i.size = s.size AND i.note = s.note) \
+                     OR COALESCE(c.note = s.note, false) FROM UNNEST(",
+                );
+                column(&mut query, sizes, "int8[], ");
+                column(
+                    &mut query,
+                    notes,
+                    "text[]) WITH ORDINALITY AS s(size, note, n) ",
+                );
+                query.push("LEFT JOIN checkpoints c ON c.size = s.size ORDER BY s.n)");
+            }
+        }
         (
             query,
             self.counted.into_iter().map(|(_, rows)| rows).collect(),

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use crate::storage::StorageError;
 use crate::storage::access::{AccessClaim, ClaimOutcome};
-use crate::storage::engine::{BatchTx, Engine};
+use crate::storage::engine::{BatchTx, Engine, HeldCheckpoints};
 use crate::storage::state::StateWrite;
 use crate::storage::witness::LogWrite;
 
@@ -220,24 +220,22 @@ pub(super) async fn store_checkpoints(
     now_unix_ms: i64,
 ) -> Result<Vec<bool>, StorageError> {
     let mut tx = engine.begin_append_batch().await?;
-    let stored = insert_checkpoints(&mut tx, checkpoints, now_unix_ms).await?;
-    tx.commit().await?;
-    Ok(stored)
+    let held = insert_checkpoints(&mut tx, checkpoints, now_unix_ms).await?;
+    tx.commit_storing(held).await
 }
 
+/// Stores `checkpoints` in `tx`; [`BatchTx::commit_storing`] says whether
+/// each is stored.
 pub(super) async fn insert_checkpoints(
     tx: &mut BatchTx,
     checkpoints: &[CheckpointWrite],
     now_unix_ms: i64,
-) -> Result<Vec<bool>, StorageError> {
-    let mut stored = Vec::with_capacity(checkpoints.len());
-    for checkpoint in checkpoints {
-        stored.push(
-            tx.insert_checkpoint(checkpoint.size, &checkpoint.note, now_unix_ms)
-                .await?,
-        );
-    }
-    Ok(stored)
+) -> Result<HeldCheckpoints, StorageError> {
+    let checkpoints: Vec<(u64, &str)> = checkpoints
+        .iter()
+        .map(|c| (c.size, c.note.as_str()))
+        .collect();
+    tx.store_checkpoints(&checkpoints, now_unix_ms).await
 }
 
 /// Answers the callers of committed (or failed) checkpoint writes:
