@@ -569,10 +569,10 @@ async fn write_batch(
             }
         }
     }
-    // The statements that read come first: the checkpoints (each insert
-    // says whether another note holds its size), and the next seq above.
-    // The writes after them go to PostgreSQL as one statement with the
-    // commit (`postgres::pending`, decision 1160).
+    // The checkpoints, each stored unless another note holds its size:
+    // SQLite inserts them at once; PostgreSQL sends them, with every write
+    // after them, as one statement with the commit (`postgres::pending`,
+    // decisions 1160 and 1330), and the commit says which were stored.
     let held = insert_checkpoints(&mut tx, checkpoints, recorded_at_unix_ms).await?;
     if !ledger.is_empty() {
         tx.take_claims(&ledger).await?;
