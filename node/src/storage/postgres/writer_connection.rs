@@ -35,7 +35,7 @@ struct Settings {
     /// The session settings every connection of the engine runs first.
     session: Arc<str>,
     connect_timeout: Duration,
-    idle: Arc<Mutex<Option<PgConnection>>>,
+    idle: Mutex<Option<PgConnection>>,
 }
 
 /// A transaction begun on the writer's connection: it holds the journal's
@@ -43,7 +43,7 @@ struct Settings {
 /// closes the connection, so the server rolls it back).
 pub(super) struct WriterTx {
     conn: PgConnection,
-    idle: Arc<Mutex<Option<PgConnection>>>,
+    home: WriterConnection,
 }
 
 impl WriterConnection {
@@ -56,7 +56,7 @@ impl WriterConnection {
             connect,
             session,
             connect_timeout,
-            idle: Arc::default(),
+            idle: Mutex::default(),
         }))
     }
 
@@ -89,7 +89,7 @@ impl WriterConnection {
         };
         let tx = WriterTx {
             conn,
-            idle: Arc::clone(&self.0.idle),
+            home: self.clone(),
         };
         Ok((tx, next))
     }
@@ -136,9 +136,9 @@ impl WriterTx {
     /// error the connection is closed: whether `COMMIT` took effect is
     /// unknown, and the caller reports the batch as failed.
     pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriterTx { mut conn, idle } = self;
+        let WriterTx { mut conn, home } = self;
         conn.execute("COMMIT").await?;
-        *idle.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        *home.0.idle.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
         Ok(())
     }
 }
